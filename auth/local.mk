@@ -1,0 +1,1 @@
+## auth/: users, credentials, access policy (see issue 4)

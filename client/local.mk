@@ -1,0 +1,1 @@
+## client/: the pull module (libberth) and the `berth` CLI

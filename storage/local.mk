@@ -1,0 +1,17 @@
+## storage/: blob store, upload sessions, SQLite metadata
+noinst_LTLIBRARIES += libstore.la
+libstore_la_SOURCES = storage/store.h storage/store-internal.h storage/store.c storage/upload.c \
+                      storage/meta.h storage/meta.c
+libstore_la_CPPFLAGS = $(AM_CPPFLAGS) $(SQLITE3_CFLAGS) $(CRYPTO_CFLAGS)
+libstore_la_LIBADD = libcommon.la $(SQLITE3_LIBS)
+
+UNIT_TESTS += tests/unit/test-store tests/unit/test-meta
+check_PROGRAMS += tests/unit/test-store tests/unit/test-meta
+TESTS += tests/unit/test-store tests/unit/test-meta
+STORE_TEST_LDADD = libstore.la libcommon.la $(SQLITE3_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS) $(CMOCKA_LIBS)
+tests_unit_test_store_SOURCES = tests/unit/test-store.c
+tests_unit_test_store_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_store_LDADD = $(STORE_TEST_LDADD)
+tests_unit_test_meta_SOURCES = tests/unit/test-meta.c
+tests_unit_test_meta_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_meta_LDADD = $(STORE_TEST_LDADD)

@@ -1,0 +1,99 @@
+/* storage/meta.h: registry metadata in SQLite (WAL mode, numbered migrations,
+ * prepared statements only). One meta_t per thread: it is one connection.
+ *
+ * Return convention: 0 or 1 as documented, -ENOENT for "no such thing" where noted,
+ * BERTH_EDB for SQLite errors, BERTH_EBUSY when the database stayed locked past
+ * the busy timeout. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "common/digest.h"
+
+typedef struct meta meta_t;
+
+/* Opens (creating) the database file, sets WAL + busy timeout, applies pending
+ * migrations in one transaction each. */
+int meta_open(const char *path, meta_t **ret);
+meta_t *meta_free(meta_t *m); /* NULL-safe, returns NULL */
+int meta_schema_version(meta_t *m);
+
+/* ---- blobs ---- */
+/* Record the blob (digest, size) and link it to repo (creating the repository row). */
+int meta_blob_link(meta_t *m, const char *repo, const digest_t *d, uint64_t size);
+/* 1 linked to repo (*ret_size), 0 not. */
+int meta_blob_linked(meta_t *m, const char *repo, const digest_t *d, uint64_t *ret_size);
+/* 1 and the first repository (lexical) holding d (*ret_repo malloc'd), 0 none. */
+int meta_blob_find_repo(meta_t *m, const digest_t *d, char **ret_repo, uint64_t *ret_size);
+/* 1 unlinked, 0 was not linked. */
+int meta_blob_unlink(meta_t *m, const char *repo, const digest_t *d);
+
+/* ---- manifests ---- */
+typedef struct {
+        digest_t digest;
+        bool is_manifest; /* a child manifest (index entry) rather than a blob */
+} meta_ref_t;
+
+typedef struct {
+        const char *repo;
+        digest_t digest;
+        uint64_t size;
+        const char *media_type;
+        const char *artifact_type;    /* may be NULL */
+        const digest_t *subject;      /* may be NULL */
+        const char *annotations_json; /* may be NULL */
+        const meta_ref_t *refs;
+        size_t n_refs;
+} meta_manifest_t;
+
+/* One transaction: checks every ref is present in the repository (blobs linked to
+ * it; child manifests stored in it) else BERTH_EMANIFEST_BLOB_UNKNOWN with
+ * *ret_missing (if non-NULL) set to the first missing digest; then records the
+ * manifest (replacing an identical digest is a no-op), its refs, and points each
+ * tag at it. */
+int meta_manifest_put(meta_t *m, const meta_manifest_t *mf, const char *const *tags,
+                      size_t n_tags, digest_t *ret_missing);
+
+typedef struct {
+        digest_t digest;
+        uint64_t size;
+        char media_type[256];
+} meta_manifest_info_t;
+
+/* reference is a tag or a digest string. 1 found, 0 not. */
+int meta_manifest_get(meta_t *m, const char *repo, const char *reference,
+                      meta_manifest_info_t *ret);
+/* Delete the manifest and every tag pointing at it. 1 deleted, 0 not found. */
+int meta_manifest_delete(meta_t *m, const char *repo, const digest_t *d);
+/* 1 deleted, 0 not found. */
+int meta_tag_delete(meta_t *m, const char *repo, const char *tag);
+/* 1 the repository exists (has any blob, manifest or tag), 0 not. */
+int meta_repo_exists(meta_t *m, const char *repo);
+
+/* ---- listings: lexical order, entries strictly after `last` (NULL: from start),
+ * at most n. *ret_more says whether further entries exist. ret is a NULL-terminated
+ * malloc'd array of malloc'd strings; free with meta_strv_free. ---- */
+int meta_tags_list(meta_t *m, const char *repo, const char *last, size_t n,
+                   char ***ret, bool *ret_more);
+int meta_catalog(meta_t *m, const char *last, size_t n, char ***ret, bool *ret_more);
+char **meta_strv_free(char **v);
+
+/* ---- referrers ---- */
+typedef struct {
+        digest_t digest;
+        uint64_t size;
+        char *media_type;
+        char *artifact_type;     /* may be NULL */
+        char *annotations_json;  /* may be NULL */
+} meta_referrer_t;
+/* Manifests in repo whose subject is *subject, in digest order, optionally only
+ * those with artifact_type. *ret is a malloc'd array of *ret_n entries. */
+int meta_referrers(meta_t *m, const char *repo, const digest_t *subject,
+                   const char *artifact_type, meta_referrer_t **ret, size_t *ret_n);
+void meta_referrers_free(meta_referrer_t *v, size_t n);
+
+/* ---- upload sessions ---- */
+int meta_upload_add(meta_t *m, const char *uuid, const char *repo);
+/* 1 and the session's repository (*ret_repo malloc'd), 0 unknown uuid. */
+int meta_upload_get(meta_t *m, const char *uuid, char **ret_repo);
+int meta_upload_delete(meta_t *m, const char *uuid);

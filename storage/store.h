@@ -1,0 +1,64 @@
+/* storage/store.h: the content-addressed blob store and upload sessions on the
+ * filesystem. Knows nothing about HTTP or SQLite.
+ *
+ * Layout under root:
+ *   blobs/sha256/<2 hex>/<hex>   immutable blob files (sha512 likewise)
+ *   uploads/<uuid>               bytes of an upload in progress
+ *   tmp/                         scratch files for store_blob_put
+ *
+ * Upload sessions span several HTTP requests. The store keeps each session's
+ * running hash in memory, keyed by uuid; store_upload_acquire() gives exclusive
+ * use of one session until store_upload_release(). A session whose hash state is
+ * missing (restart) or stale is re-hashed from its file. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "common/digest.h"
+
+#define UPLOAD_UUID_LEN 36 /* canonical 8-4-4-4-12 lowercase */
+
+typedef struct store store_t;
+typedef struct upload upload_t;
+
+int store_open(const char *root, store_t **ret);
+store_t *store_free(store_t *s); /* NULL-safe, returns NULL */
+
+/* 1 present (*ret_size if non-NULL), 0 absent, <0 error. */
+int store_blob_stat(store_t *s, const digest_t *d, uint64_t *ret_size);
+/* Read-only fd on the blob; -ENOENT when absent. Caller closes. */
+int store_blob_open(store_t *s, const digest_t *d, int *ret_fd, uint64_t *ret_size);
+/* Store a small blob (a manifest) from memory: verify it hashes to *d (BERTH_EDIGEST
+ * otherwise, nothing stored), write a temp file, fsync, link into place. Already
+ * present is success. */
+int store_blob_put(store_t *s, const digest_t *d, const void *buf, size_t len);
+/* Remove a blob file (garbage collection only). 0, or -ENOENT. */
+int store_blob_remove(store_t *s, const digest_t *d);
+
+/* New session: creates uploads/<uuid> (empty) and its hash state for alg.
+ * ret_uuid receives UPLOAD_UUID_LEN chars + NUL. */
+int store_upload_create(store_t *s, digest_alg_t alg, char ret_uuid[UPLOAD_UUID_LEN + 1]);
+/* Exclusive use of a session; blocks while another request holds it.
+ * -ENOENT when no such upload file; BERTH_EDIGEST_INVALID style errors never. */
+int store_upload_acquire(store_t *s, const char *uuid, upload_t **ret);
+void store_upload_release(upload_t *u); /* NULL-safe */
+/* Remove the session file and state (cancel or expiry). 0 or -ENOENT. */
+int store_upload_delete(store_t *s, const char *uuid);
+/* Session files older than max_age_sec (by mtime): calls cb for each uuid (cb may
+ * delete it). Returns the number visited or <0. */
+int store_upload_scan_old(store_t *s, uint64_t max_age_sec,
+                          void (*cb)(void *userdata, const char *uuid), void *userdata);
+
+/* Bytes received so far. */
+uint64_t upload_size(const upload_t *u);
+const char *upload_uuid(const upload_t *u);
+/* Append bytes at the end, hashing as they arrive. Large writes start writeback
+ * early (sync_file_range) so the commit's fsync has little left. */
+int upload_write(upload_t *u, const void *buf, size_t len);
+/* Drop bytes past size (undo a chunk that failed midway); re-hashes lazily. */
+int upload_truncate(upload_t *u, uint64_t size);
+/* Finish: compare the hash with *want (BERTH_EDIGEST, upload left as it was, when it
+ * differs; the algorithm of *want decides, re-hashing if the session used another),
+ * fsync, link to blobs/, fsync the directory, remove the session. *ret_size = size.
+ * After success the session is gone; still call store_upload_release(). */
+int upload_commit(upload_t *u, const digest_t *want, uint64_t *ret_size);

@@ -1,0 +1,1 @@
+## tests/: integration scripts (a real berthd and real clients)
