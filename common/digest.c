@@ -26,6 +26,8 @@ size_t digest_alg_hex_len(digest_alg_t alg) {
 }
 
 int digest_alg_parse(const char *name, digest_alg_t *ret) {
+        if (!name)
+                return BERTH_EDIGEST_INVALID;
         if (strcmp(name, "sha256") == 0)
                 *ret = DIGEST_SHA256;
         else if (strcmp(name, "sha512") == 0)

@@ -19,3 +19,42 @@ tests_unit_test_name_LDADD = $(COMMON_TEST_LDADD)
 tests_unit_test_manifest_SOURCES = tests/unit/test-manifest.c
 tests_unit_test_manifest_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_manifest_LDADD = $(COMMON_TEST_LDADD)
+
+## libFuzzer targets (configure --enable-fuzzers, CC=clang). The library sources are
+## compiled a second time into libcommon-fuzz.la with coverage instrumentation
+## (-fsanitize=fuzzer-no-link), so the fuzzers see edges inside the parsers; the
+## fuzzer runtime itself (-fsanitize=fuzzer, which brings main) is only passed to
+## the fuzz programs. The regular libcommon.la and the unit tests stay untouched.
+FUZZ_TARGETS = tests/fuzz/fuzz-manifest tests/fuzz/fuzz-digest tests/fuzz/fuzz-name
+EXTRA_DIST += tests/fuzz/README.md
+if ENABLE_FUZZERS
+FUZZ_SAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+noinst_LTLIBRARIES += libcommon-fuzz.la
+libcommon_fuzz_la_SOURCES = $(libcommon_la_SOURCES)
+libcommon_fuzz_la_CPPFLAGS = $(libcommon_la_CPPFLAGS)
+libcommon_fuzz_la_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_SAN)
+libcommon_fuzz_la_LIBADD = $(libcommon_la_LIBADD)
+
+noinst_PROGRAMS += $(FUZZ_TARGETS)
+FUZZ_CC_FLAGS = $(AM_CFLAGS) -fsanitize=fuzzer $(FUZZ_SAN)
+FUZZ_LD_FLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer $(FUZZ_SAN)
+FUZZ_LIBS = libcommon-fuzz.la $(CRYPTO_LIBS) $(JANSSON_LIBS)
+tests_fuzz_fuzz_manifest_SOURCES = tests/fuzz/fuzz-manifest.c
+tests_fuzz_fuzz_manifest_CFLAGS = $(FUZZ_CC_FLAGS)
+tests_fuzz_fuzz_manifest_LDFLAGS = $(FUZZ_LD_FLAGS)
+tests_fuzz_fuzz_manifest_LDADD = $(FUZZ_LIBS)
+tests_fuzz_fuzz_digest_SOURCES = tests/fuzz/fuzz-digest.c
+tests_fuzz_fuzz_digest_CFLAGS = $(FUZZ_CC_FLAGS)
+tests_fuzz_fuzz_digest_LDFLAGS = $(FUZZ_LD_FLAGS)
+tests_fuzz_fuzz_digest_LDADD = $(FUZZ_LIBS)
+tests_fuzz_fuzz_name_SOURCES = tests/fuzz/fuzz-name.c
+tests_fuzz_fuzz_name_CFLAGS = $(FUZZ_CC_FLAGS)
+tests_fuzz_fuzz_name_LDFLAGS = $(FUZZ_LD_FLAGS)
+tests_fuzz_fuzz_name_LDADD = $(FUZZ_LIBS)
+
+fuzz: $(FUZZ_TARGETS)
+	@echo "built: $(FUZZ_TARGETS); see tests/fuzz/README.md to run them"
+else
+fuzz:
+	@echo "fuzzers are disabled: reconfigure with CC=clang ./configure --enable-fuzzers, then make fuzz"
+endif

@@ -1,5 +1,7 @@
 ## server/: berthd
 bin_PROGRAMS += berthd
-berthd_SOURCES = server/main.c
+berthd_SOURCES = server/main.c server/server.h server/config.c server/http.c server/http.h \
+                 server/reply.c server/routes.c server/blobs.c server/manifests.c server/listing.c \
+                 server/tls.c server/tls.h
 berthd_CPPFLAGS = $(AM_CPPFLAGS) $(MHD_CFLAGS) $(CRYPTO_CFLAGS) $(SQLITE3_CFLAGS) $(JANSSON_CFLAGS)
 berthd_LDADD = libstore.la libcommon.la $(MHD_LIBS) $(SQLITE3_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)

@@ -1,1 +1,178 @@
-int main(void) { return 0; }
+/* server/main.c: berthd entry point: subcommand dispatch, start-up, signals,
+ * housekeeping and graceful shutdown. */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "config.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/macro.h"
+#include "server/http.h"
+#include "server/server.h"
+#include "server/tls.h"
+
+static int mkdir_p(const char *path, mode_t mode) {
+        char buf[PATH_MAX];
+        size_t len = strlen(path);
+
+        if (len == 0 || len >= sizeof(buf))
+                return -ENAMETOOLONG;
+        memcpy(buf, path, len + 1);
+        for (char *p = buf + 1; *p; p++) {
+                if (*p != '/')
+                        continue;
+                *p = '\0';
+                if (mkdir(buf, mode) < 0 && errno != EEXIST)
+                        return -errno;
+                *p = '/';
+        }
+        if (mkdir(buf, mode) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+static void print_trust_help(const server_t *srv, const char *ca) {
+        const config_t *c = srv->cfg;
+        const char *host = strcmp(c->listen_host, "0.0.0.0") == 0 || strcmp(c->listen_host, "::") == 0
+                                   ? "localhost" : c->listen_host;
+        bool v6 = strchr(host, ':') != NULL;
+        char hp[300];
+
+        snprintf(hp, sizeof(hp), v6 ? "[%s]:%u" : "%s:%u", host, c->port);
+        fprintf(stderr,
+                "berthd: TLS certificate signed by the local CA %s\n"
+                "  trust it for docker:     mkdir -p /etc/docker/certs.d/%s && cp %s /etc/docker/certs.d/%s/ca.crt\n"
+                "  for podman/skopeo:       mkdir -p /etc/containers/certs.d/%s && cp %s /etc/containers/certs.d/%s/ca.crt\n"
+                "  for containerd:          /etc/containerd/certs.d/%s/hosts.toml with\n"
+                "                             server = \"https://%s\"\n"
+                "                             [host.\"https://%s\"]\n"
+                "                               ca = \"/etc/containerd/certs.d/%s/ca.crt\"\n"
+                "  for curl:                curl --cacert %s https://%s/v2/\n",
+                ca, hp, ca, hp, hp, ca, hp, hp, hp, hp, hp, ca, hp);
+}
+
+static int load_tls(server_t *srv, char **ret_cert, char **ret_key) {
+        const config_t *c = srv->cfg;
+        _cleanup_free_ char *dir = NULL, *cert = NULL, *key = NULL, *ca = NULL;
+        bool generated = false;
+        int r;
+
+        if (c->tls_cert)
+                return tls_load_pem(c->tls_cert, c->tls_key, ret_cert, ret_key);
+        if (asprintf(&dir, "%s/tls", c->data_dir) < 0 || asprintf(&cert, "%s/server.crt", dir) < 0 ||
+            asprintf(&key, "%s/server.key", dir) < 0 || asprintf(&ca, "%s/ca.crt", dir) < 0)
+                return -ENOMEM;
+        r = tls_ensure(dir, (const char *const *) c->tls_sans, c->n_tls_sans, &generated);
+        if (r < 0) {
+                log_msg(LOG_ERR, LOG_SRC_MAIN, "generating TLS material in %s: %s", dir, berth_strerror(r));
+                return r;
+        }
+        if (generated)
+                log_msg(LOG_NOTICE, LOG_SRC_MAIN, "wrote a new TLS certificate under %s", dir);
+        print_trust_help(srv, ca);
+        return tls_load_pem(cert, key, ret_cert, ret_key);
+}
+
+static int serve(int argc, char **argv) {
+        config_t cfg;
+        server_t srv = { .cfg = &cfg };
+        _cleanup_free_ char *cert_pem = NULL, *key_pem = NULL, *store_dir = NULL;
+        sigset_t sigs;
+        meta_t *m = NULL;
+        int r, sig;
+
+        r = config_parse(argc, argv, &cfg);
+        if (r != 0)
+                return r > 0 ? 0 : 2;
+        log_max_level = cfg.log_level;
+
+        /* Signals go to this thread only: block them before any thread starts. */
+        sigemptyset(&sigs);
+        sigaddset(&sigs, SIGTERM);
+        sigaddset(&sigs, SIGINT);
+        sigaddset(&sigs, SIGHUP);
+        pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        r = mkdir_p(cfg.data_dir, 0750);
+        if (r < 0) {
+                log_msg(LOG_ERR, LOG_SRC_MAIN, "data directory %s: %s", cfg.data_dir, berth_strerror(r));
+                goto out;
+        }
+        r = store_open(cfg.data_dir, &srv.store);
+        if (r < 0) {
+                log_msg(LOG_ERR, LOG_SRC_MAIN, "opening the blob store in %s: %s", cfg.data_dir, berth_strerror(r));
+                goto out;
+        }
+        if (asprintf(&srv.db_path, "%s/berth.db", cfg.data_dir) < 0) {
+                r = -ENOMEM;
+                goto out;
+        }
+        /* apply migrations now, so that a broken database fails the start, not a request */
+        r = meta_open(srv.db_path, &m);
+        if (r < 0) {
+                log_msg(LOG_ERR, LOG_SRC_MAIN, "opening metadata %s: %s", srv.db_path, berth_strerror(r));
+                goto out;
+        }
+        log_msg(LOG_INFO, LOG_SRC_MAIN, "metadata %s at schema version %d", srv.db_path, meta_schema_version(m));
+        m = meta_free(m);
+
+        if (!cfg.insecure_http) {
+                r = load_tls(&srv, &cert_pem, &key_pem);
+                if (r < 0) {
+                        log_msg(LOG_ERR, LOG_SRC_MAIN, "TLS: %s", berth_strerror(r));
+                        goto out;
+                }
+        }
+        r = http_start(&srv, cert_pem, key_pem);
+        if (r < 0) {
+                log_msg(LOG_ERR, LOG_SRC_MAIN, "cannot listen on %s port %u: %s", cfg.listen_host,
+                        cfg.port, berth_strerror(r));
+                goto out;
+        }
+        {
+                const char *pod = getenv("POD_NAME"), *ns = getenv("POD_NAMESPACE"), *node = getenv("NODE_NAME");
+                if (pod || ns || node)
+                        log_msg(LOG_INFO, LOG_SRC_MAIN, "running as pod %s in namespace %s on node %s",
+                                pod ? pod : "?", ns ? ns : "?", node ? node : "?");
+        }
+        log_msg(LOG_NOTICE, LOG_SRC_MAIN, "berthd %s listening on %s://%s%s%s:%u (data %s, %u threads, auth %s)",
+                PACKAGE_VERSION, cfg.insecure_http ? "http" : "https",
+                strchr(cfg.listen_host, ':') ? "[" : "", cfg.listen_host,
+                strchr(cfg.listen_host, ':') ? "]" : "", cfg.port, cfg.data_dir, cfg.threads,
+                cfg.auth_none ? "none" : "basic");
+
+        uploads_expire(&srv);
+        for (;;) {
+                struct timespec tick = { 60, 0 };
+                sig = sigtimedwait(&sigs, NULL, &tick);
+                if (sig == SIGTERM || sig == SIGINT)
+                        break;
+                if (sig < 0 && errno == EAGAIN)
+                        uploads_expire(&srv);
+        }
+        log_msg(LOG_NOTICE, LOG_SRC_MAIN, "%s: draining (grace %us)", sig == SIGTERM ? "SIGTERM" : "SIGINT", cfg.grace);
+        http_drain_and_stop(&srv);
+        log_msg(LOG_NOTICE, LOG_SRC_MAIN, "stopped");
+        r = 0;
+out:
+        free(srv.db_path);
+        store_free(srv.store);
+        config_done(&cfg);
+        return r < 0 ? 1 : 0;
+}
+
+int main(int argc, char **argv) {
+        if (argc > 1 && strcmp(argv[1], "serve") == 0)
+                return serve(argc - 1, argv + 1);
+        if (argc > 1 && argv[1][0] != '-') {
+                fprintf(stderr, "berthd: unknown command '%s'. Try 'berthd --help'.\n", argv[1]);
+                return 2;
+        }
+        return serve(argc, argv);
+}

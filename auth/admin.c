@@ -1,0 +1,211 @@
+/* auth/admin.c: changes to users, projects, members and robot tokens. Every change
+ * is one BEGIN IMMEDIATE transaction that also bumps the change counter, so the
+ * credential caches of every process sharing the database forget at once. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/crypto.h>
+#include "auth/auth-internal.h"
+#include "common/err.h"
+
+/* Runs one statement with ?1, ?2 (text or NULL), ?3, ?4 (integers) and commits
+ * with the counter bumped. *ret_changes gets the rows changed. */
+static int change(auth_t *a, const char *sql, const char *t1, const char *t2, int64_t i3,
+                  int64_t i4, int *ret_changes) {
+        auth_conn_t *c = NULL;
+        sqlite3_stmt *st;
+        int r, rc;
+
+        r = auth_conn_get(a, &c);
+        if (r < 0)
+                return r;
+        r = auth_tx_begin(c);
+        if (r < 0)
+                goto out;
+        r = auth_conn_stmt(c, sql, &st);
+        if (r < 0)
+                goto out;
+        /* Parameters a statement does not use report SQLITE_RANGE: harmless. */
+        (void) sqlite3_bind_text(st, 1, t1, -1, SQLITE_STATIC);
+        (void) sqlite3_bind_text(st, 2, t2, -1, SQLITE_STATIC);
+        (void) sqlite3_bind_int64(st, 3, i3);
+        (void) sqlite3_bind_int64(st, 4, i4);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE) {
+                int ext = sqlite3_extended_errcode(auth_conn_db(c));
+                if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
+                        r = -ENOENT;
+                else if (ext == SQLITE_CONSTRAINT_PRIMARYKEY || ext == SQLITE_CONSTRAINT_UNIQUE)
+                        r = -EEXIST;
+                else
+                        r = auth_sql_err(rc);
+                goto out;
+        }
+        if (ret_changes)
+                *ret_changes = sqlite3_changes(auth_conn_db(c));
+        r = auth_tx_commit_change(c);
+out:
+        auth_tx_rollback(c);
+        auth_conn_put(a, c);
+        return r;
+}
+
+static bool user_name_ok(const char *name) {
+        return auth_name_valid(name, AUTH_USER_MAX) &&
+               strncmp(name, AUTH_ROBOT_PREFIX, strlen(AUTH_ROBOT_PREFIX)) != 0;
+}
+
+int auth_user_add(auth_t *a, const char *name, const char *password, bool admin) {
+        char *hash = NULL;
+        int r;
+
+        if (!a || !user_name_ok(name) || !password || !*password)
+                return -EINVAL;
+        r = auth_password_hash(a, password, &hash);
+        if (r < 0)
+                return r;
+        r = change(a, "INSERT INTO auth_users(name, hash, admin, created) VALUES (?1, ?2, ?3, ?4)",
+                   name, hash, admin, auth_now(a), NULL);
+        free(hash);
+        return r;
+}
+
+int auth_user_passwd(auth_t *a, const char *name, const char *password) {
+        char *hash = NULL;
+        int r, n = 0;
+
+        if (!a || !name || !password || !*password)
+                return -EINVAL;
+        r = auth_password_hash(a, password, &hash);
+        if (r < 0)
+                return r;
+        r = change(a, "UPDATE auth_users SET hash = ?2 WHERE name = ?1", name, hash, 0, 0, &n);
+        free(hash);
+        return r < 0 ? r : n == 0 ? -ENOENT : 0;
+}
+
+int auth_user_del(auth_t *a, const char *name) {
+        int r, n = 0;
+
+        if (!a || !name)
+                return -EINVAL;
+        /* Memberships go with the user (ON DELETE CASCADE). */
+        r = change(a, "DELETE FROM auth_users WHERE name = ?1", name, NULL, 0, 0, &n);
+        return r < 0 ? r : n == 0 ? -ENOENT : 0;
+}
+
+int auth_project_create(auth_t *a, const char *name, bool public) {
+        if (!a || !auth_name_valid(name, AUTH_PROJECT_MAX))
+                return -EINVAL;
+        return change(a, "INSERT INTO auth_projects(name, public, created) VALUES (?1, ?3, ?4)",
+                      name, NULL, public, auth_now(a), NULL);
+}
+
+int auth_project_set_public(auth_t *a, const char *name, bool public) {
+        int r, n = 0;
+
+        if (!a || !name)
+                return -EINVAL;
+        r = change(a, "UPDATE auth_projects SET public = ?3 WHERE name = ?1", name, NULL, public, 0,
+                   &n);
+        return r < 0 ? r : n == 0 ? -ENOENT : 0;
+}
+
+int auth_member_add(auth_t *a, const char *project, const char *user, int role) {
+        if (!a || !project || !user || role < AUTH_ROLE_READER || role > AUTH_ROLE_ADMIN)
+                return -EINVAL;
+        return change(a,
+                      "INSERT INTO auth_members(project, user, role) VALUES (?1, ?2, ?3) "
+                      "ON CONFLICT(project, user) DO UPDATE SET role = excluded.role",
+                      project, user, role, 0, NULL);
+}
+
+int auth_member_del(auth_t *a, const char *project, const char *user) {
+        int r, n = 0;
+
+        if (!a || !project || !user)
+                return -EINVAL;
+        r = change(a, "DELETE FROM auth_members WHERE project = ?1 AND user = ?2", project, user, 0,
+                   0, &n);
+        return r < 0 ? r : n == 0 ? -ENOENT : 0;
+}
+
+int auth_token_revoke(auth_t *a, const char *name) {
+        int r, n = 0;
+
+        if (!a || !name)
+                return -EINVAL;
+        r = change(a, "DELETE FROM auth_tokens WHERE name = ?1", name, NULL, 0, 0, &n);
+        return r < 0 ? r : n == 0 ? -ENOENT : 0;
+}
+
+int auth_token_create(auth_t *a, const char *project, bool push, time_t expires,
+                      char **ret_name, char **ret_secret) {
+        static const char sql[] =
+                "INSERT INTO auth_tokens(name, project, push, mac, created, expires) "
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+        char name[AUTH_NAME_MAX + 1], suffix[11], secret[41];
+        uint8_t mac[32];
+        auth_conn_t *c = NULL;
+        sqlite3_stmt *st;
+        int r, rc;
+
+        if (!a || !auth_name_valid(project, AUTH_PROJECT_MAX) || !ret_name || !ret_secret ||
+            expires < 0)
+                return -EINVAL;
+        r = auth_random_secret(suffix, sizeof(suffix));
+        if (r < 0)
+                return r;
+        /* Lower case: the name must also be a valid user name for every client. */
+        for (char *p = suffix; *p; p++)
+                if (*p >= 'A' && *p <= 'Z')
+                        *p = (char) (*p - 'A' + 'a');
+        snprintf(name, sizeof(name), AUTH_ROBOT_PREFIX "%s.%s", project, suffix);
+        r = auth_random_secret(secret, sizeof(secret)); /* 40 of 62 symbols: ~238 bits */
+        if (r < 0)
+                return r;
+        r = auth_token_mac(a, secret, mac);
+        if (r < 0)
+                goto out;
+        r = auth_conn_get(a, &c);
+        if (r < 0)
+                goto out;
+        r = auth_tx_begin(c);
+        if (r < 0)
+                goto out;
+        r = auth_conn_stmt(c, sql, &st);
+        if (r < 0)
+                goto out;
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, project, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 3, push);
+        sqlite3_bind_blob(st, 4, mac, sizeof(mac), SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, auth_now(a));
+        sqlite3_bind_int64(st, 6, expires);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE) {
+                r = sqlite3_extended_errcode(auth_conn_db(c)) == SQLITE_CONSTRAINT_FOREIGNKEY
+                            ? -ENOENT
+                            : auth_sql_err(rc);
+                goto out;
+        }
+        r = auth_tx_commit_change(c);
+        if (r < 0)
+                goto out;
+        *ret_name = strdup(name);
+        *ret_secret = strdup(secret);
+        if (!*ret_name || !*ret_secret) {
+                free(*ret_name);
+                free(*ret_secret);
+                *ret_name = *ret_secret = NULL;
+                r = -ENOMEM;
+        }
+out:
+        if (c)
+                auth_tx_rollback(c);
+        auth_conn_put(a, c);
+        OPENSSL_cleanse(secret, sizeof(secret));
+        return r;
+}

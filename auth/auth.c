@@ -1,0 +1,1268 @@
+/* auth/auth.c: opening the database, the connection pool, the verified-credentials
+ * cache, throttling and the access decision. */
+#include <argon2.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include "auth/auth-internal.h"
+#include "common/err.h"
+#include "common/macro.h"
+
+#define STMT_CACHE_MAX 48
+#define CACHE_SETS 256 /* verified-credentials cache: sets x ways */
+#define CACHE_WAYS 4
+#define CACHE_LOCKS 16
+#define THR_SETS 512 /* throttle table */
+#define THR_WAYS 8
+#define THR_KEY_MAX 80
+#define AUDIT_BATCH 128
+#define HASH_ENCODED_MAX 512
+
+struct auth_conn {
+        sqlite3 *db;
+        struct {
+                const char *sql;
+                sqlite3_stmt *st;
+        } stmts[STMT_CACHE_MAX];
+        size_t n_stmts;
+        auth_conn_t *next;
+};
+
+typedef struct {
+        uint8_t key[32];
+        bool used;
+        time_t expires;
+        int64_t generation;
+        auth_result_t who;
+} cache_entry_t;
+
+typedef struct {
+        char key[THR_KEY_MAX];
+        unsigned failures;
+        time_t last;
+        time_t until;
+} thr_entry_t;
+
+typedef struct {
+        time_t ts;
+        char *user, *client, *action, *repo, *detail;
+} audit_row_t;
+
+struct auth {
+        char *db_path;
+        auth_options_t opt;
+        uint8_t cache_key[32]; /* process-random: keys the cache by HMAC(header) */
+        uint8_t token_key[32]; /* per install, from the database: robot secret MACs */
+
+        pthread_mutex_t pool_lock;
+        auth_conn_t *pool;
+
+        pthread_mutex_t cache_locks[CACHE_LOCKS];
+        cache_entry_t cache[CACHE_SETS][CACHE_WAYS];
+
+        pthread_mutex_t thr_lock;
+        thr_entry_t thr[THR_SETS][THR_WAYS];
+        uint8_t thr_seed[16];
+
+        pthread_mutex_t argon_lock;
+        pthread_cond_t argon_cond;
+        unsigned argon_running;
+        char *dummy_hash; /* verified for unknown users, so timing does not tell */
+
+        pthread_mutex_t audit_lock;
+        pthread_cond_t audit_cond;
+        audit_row_t *audit_rows;
+        size_t n_audit;
+        time_t audit_oldest;
+        bool audit_thread_started, audit_stop;
+        pthread_t audit_thread;
+
+        atomic_uint_fast64_t n_argon2, n_cache_hits, n_failures, n_throttled;
+};
+
+time_t auth_now(const auth_t *a) {
+        return a->opt.now ? a->opt.now(a->opt.now_userdata) : time(NULL);
+}
+
+int auth_sql_err(int rc) {
+        rc &= 0xff;
+        return rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? BERTH_EBUSY : BERTH_EDB;
+}
+
+/* ---- connections ---- */
+
+static void conn_close(auth_conn_t *c) {
+        if (!c)
+                return;
+        for (size_t i = 0; i < c->n_stmts; i++)
+                sqlite3_finalize(c->stmts[i].st);
+        sqlite3_close_v2(c->db);
+        free(c);
+}
+
+static int conn_open(const char *path, auth_conn_t **ret) {
+        auth_conn_t *c = calloc(1, sizeof(*c));
+        int rc;
+
+        if (!c)
+                return -ENOMEM;
+        rc = sqlite3_open_v2(path, &c->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             NULL);
+        if (rc != SQLITE_OK) {
+                conn_close(c);
+                return rc == SQLITE_CANTOPEN ? -EACCES : BERTH_EDB;
+        }
+        sqlite3_busy_timeout(c->db, 5000);
+        rc = sqlite3_exec(c->db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+                conn_close(c);
+                return auth_sql_err(rc);
+        }
+        *ret = c;
+        return 0;
+}
+
+int auth_conn_get(auth_t *a, auth_conn_t **ret) {
+        auth_conn_t *c;
+
+        pthread_mutex_lock(&a->pool_lock);
+        c = a->pool;
+        if (c)
+                a->pool = c->next;
+        pthread_mutex_unlock(&a->pool_lock);
+        if (c) {
+                c->next = NULL;
+                *ret = c;
+                return 0;
+        }
+        return conn_open(a->db_path, ret);
+}
+
+void auth_conn_put(auth_t *a, auth_conn_t *c) {
+        if (!c)
+                return;
+        if (!sqlite3_get_autocommit(c->db)) { /* a caller forgot its transaction */
+                conn_close(c);
+                return;
+        }
+        pthread_mutex_lock(&a->pool_lock);
+        c->next = a->pool;
+        a->pool = c;
+        pthread_mutex_unlock(&a->pool_lock);
+}
+
+sqlite3 *auth_conn_db(auth_conn_t *c) {
+        return c->db;
+}
+
+int auth_conn_stmt(auth_conn_t *c, const char *sql, sqlite3_stmt **ret) {
+        sqlite3_stmt *st;
+        int rc;
+
+        for (size_t i = 0; i < c->n_stmts; i++)
+                if (c->stmts[i].sql == sql) {
+                        st = c->stmts[i].st;
+                        sqlite3_reset(st);
+                        sqlite3_clear_bindings(st);
+                        *ret = st;
+                        return 0;
+                }
+        rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+        if (rc != SQLITE_OK)
+                return auth_sql_err(rc);
+        if (c->n_stmts < STMT_CACHE_MAX) {
+                c->stmts[c->n_stmts].sql = sql;
+                c->stmts[c->n_stmts].st = st;
+                c->n_stmts++;
+        } else {
+                /* Cache full (should not happen): keep it until the connection closes
+                 * by replacing the last slot. */
+                sqlite3_finalize(c->stmts[STMT_CACHE_MAX - 1].st);
+                c->stmts[STMT_CACHE_MAX - 1].sql = sql;
+                c->stmts[STMT_CACHE_MAX - 1].st = st;
+        }
+        *ret = st;
+        return 0;
+}
+
+int auth_tx_begin(auth_conn_t *c) {
+        int rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        return rc == SQLITE_OK ? 0 : auth_sql_err(rc);
+}
+
+void auth_tx_rollback(auth_conn_t *c) {
+        if (!sqlite3_get_autocommit(c->db))
+                (void) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static const char SQL_BUMP[] = "UPDATE auth_state SET generation = generation + 1 WHERE id = 1";
+static const char SQL_GENERATION[] = "SELECT generation FROM auth_state WHERE id = 1";
+
+int auth_tx_commit_change(auth_conn_t *c) {
+        sqlite3_stmt *st;
+        int r, rc;
+
+        r = auth_conn_stmt(c, SQL_BUMP, &st);
+        if (r < 0)
+                goto fail;
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE) {
+                r = auth_sql_err(rc);
+                goto fail;
+        }
+        rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+                r = auth_sql_err(rc);
+                goto fail;
+        }
+        return 0;
+fail:
+        auth_tx_rollback(c);
+        return r;
+}
+
+static int read_generation(auth_conn_t *c, int64_t *ret) {
+        sqlite3_stmt *st;
+        int r, rc;
+
+        r = auth_conn_stmt(c, SQL_GENERATION, &st);
+        if (r < 0)
+                return r;
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW) {
+                sqlite3_reset(st);
+                return rc == SQLITE_DONE ? BERTH_EDB : auth_sql_err(rc);
+        }
+        *ret = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        return 0;
+}
+
+/* ---- schema ---- */
+
+static const char *const migrations[] = {
+        /* 1 */
+        "CREATE TABLE auth_state("
+        "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+        "  generation INTEGER NOT NULL DEFAULT 0,"
+        "  bootstrapped INTEGER NOT NULL DEFAULT 0,"
+        "  token_key BLOB NOT NULL);"
+        "CREATE TABLE auth_users("
+        "  name TEXT PRIMARY KEY,"
+        "  hash TEXT NOT NULL,"
+        "  admin INTEGER NOT NULL DEFAULT 0,"
+        "  created INTEGER NOT NULL);"
+        "CREATE TABLE auth_projects("
+        "  name TEXT PRIMARY KEY,"
+        "  public INTEGER NOT NULL DEFAULT 0,"
+        "  created INTEGER NOT NULL);"
+        "CREATE TABLE auth_members("
+        "  project TEXT NOT NULL REFERENCES auth_projects(name) ON DELETE CASCADE,"
+        "  user TEXT NOT NULL REFERENCES auth_users(name) ON DELETE CASCADE,"
+        "  role INTEGER NOT NULL,"
+        "  PRIMARY KEY (project, user));"
+        "CREATE TABLE auth_tokens("
+        "  name TEXT PRIMARY KEY,"
+        "  project TEXT NOT NULL REFERENCES auth_projects(name) ON DELETE CASCADE,"
+        "  push INTEGER NOT NULL DEFAULT 0,"
+        "  mac BLOB NOT NULL,"
+        "  created INTEGER NOT NULL,"
+        "  expires INTEGER NOT NULL DEFAULT 0);"
+        "CREATE TABLE auth_audit("
+        "  id INTEGER PRIMARY KEY,"
+        "  ts INTEGER NOT NULL,"
+        "  user TEXT NOT NULL,"
+        "  client TEXT,"
+        "  action TEXT NOT NULL,"
+        "  repo TEXT,"
+        "  detail TEXT);"
+        "CREATE INDEX auth_audit_ts ON auth_audit(ts);",
+};
+
+static int migrate(auth_conn_t *c) {
+        sqlite3_stmt *st = NULL;
+        int64_t version = 0;
+        uint8_t key[32];
+        int r, rc;
+
+        rc = sqlite3_exec(c->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+                return auth_sql_err(rc);
+        r = auth_tx_begin(c);
+        if (r < 0)
+                return r;
+        rc = sqlite3_exec(c->db, "CREATE TABLE IF NOT EXISTS auth_schema(version INTEGER NOT NULL)",
+                          NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+                goto sqlfail;
+        rc = sqlite3_prepare_v2(c->db, "SELECT max(version) FROM auth_schema", -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                goto sqlfail;
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW)
+                goto sqlfail;
+        version = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        st = NULL;
+        if (version > (int64_t) ELEMENTSOF(migrations)) {
+                auth_tx_rollback(c);
+                return BERTH_EUNSUPPORTED; /* a newer berth wrote this database */
+        }
+        for (int64_t v = version; v < (int64_t) ELEMENTSOF(migrations); v++) {
+                rc = sqlite3_exec(c->db, migrations[v], NULL, NULL, NULL);
+                if (rc != SQLITE_OK)
+                        goto sqlfail;
+                if (v == 0) {
+                        if (RAND_bytes(key, sizeof(key)) != 1) {
+                                auth_tx_rollback(c);
+                                return BERTH_ECRYPTO;
+                        }
+                        rc = sqlite3_prepare_v2(c->db,
+                                                "INSERT INTO auth_state(id, token_key) VALUES (1, ?1)",
+                                                -1, &st, NULL);
+                        if (rc != SQLITE_OK)
+                                goto sqlfail;
+                        sqlite3_bind_blob(st, 1, key, sizeof(key), SQLITE_TRANSIENT);
+                        rc = sqlite3_step(st);
+                        sqlite3_finalize(st);
+                        st = NULL;
+                        if (rc != SQLITE_DONE)
+                                goto sqlfail;
+                }
+                rc = sqlite3_prepare_v2(c->db, "INSERT INTO auth_schema(version) VALUES (?1)", -1,
+                                        &st, NULL);
+                if (rc != SQLITE_OK)
+                        goto sqlfail;
+                sqlite3_bind_int64(st, 1, v + 1);
+                rc = sqlite3_step(st);
+                sqlite3_finalize(st);
+                st = NULL;
+                if (rc != SQLITE_DONE)
+                        goto sqlfail;
+        }
+        rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+                goto sqlfail;
+        return 0;
+sqlfail:
+        sqlite3_finalize(st);
+        auth_tx_rollback(c);
+        return auth_sql_err(rc);
+}
+
+static int load_token_key(auth_t *a, auth_conn_t *c) {
+        sqlite3_stmt *st;
+        int r, rc;
+
+        r = auth_conn_stmt(c, "SELECT token_key FROM auth_state WHERE id = 1", &st);
+        if (r < 0)
+                return r;
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW || sqlite3_column_bytes(st, 0) != (int) sizeof(a->token_key)) {
+                sqlite3_reset(st);
+                return rc == SQLITE_ROW || rc == SQLITE_DONE ? BERTH_EDB : auth_sql_err(rc);
+        }
+        memcpy(a->token_key, sqlite3_column_blob(st, 0), sizeof(a->token_key));
+        sqlite3_reset(st);
+        return 0;
+}
+
+/* ---- options ---- */
+
+static uint32_t env_u32(const char *name, uint32_t dflt, uint32_t min, uint32_t max) {
+        const char *s = getenv(name);
+        char *end;
+        unsigned long v;
+
+        if (!s || !*s)
+                return dflt;
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno || *end || end == s || v < min || v > max)
+                return dflt;
+        return (uint32_t) v;
+}
+
+static void options_resolve(auth_options_t *o) {
+        long cpus;
+
+        if (o->argon2_memory_kib == 0)
+                o->argon2_memory_kib = env_u32("BERTH_ARGON2_MEMORY_KIB", 65536, 8, 4u << 20);
+        if (o->argon2_passes == 0)
+                o->argon2_passes = env_u32("BERTH_ARGON2_PASSES", 3, 1, 64);
+        if (o->argon2_lanes == 0)
+                o->argon2_lanes = 1;
+        if (o->argon2_memory_kib < 8 * o->argon2_lanes)
+                o->argon2_memory_kib = 8 * o->argon2_lanes;
+        if (o->argon2_concurrency == 0) {
+                cpus = sysconf(_SC_NPROCESSORS_ONLN);
+                o->argon2_concurrency = cpus > 0 && cpus < 1024 ? (unsigned) cpus : 1;
+        }
+        if (o->cache_ttl == 0)
+                o->cache_ttl = 60;
+        if (o->throttle_free == 0)
+                o->throttle_free = 4;
+        if (o->throttle_max_delay == 0)
+                o->throttle_max_delay = 300;
+        if (o->throttle_forget == 0)
+                o->throttle_forget = 900;
+}
+
+/* ---- audit writer ---- */
+
+static void audit_rows_free(audit_row_t *rows, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                free(rows[i].user);
+                free(rows[i].client);
+                free(rows[i].action);
+                free(rows[i].repo);
+                free(rows[i].detail);
+        }
+        free(rows);
+}
+
+static int audit_write(auth_t *a, audit_row_t *rows, size_t n) {
+        static const char sql[] =
+                "INSERT INTO auth_audit(ts, user, client, action, repo, detail) "
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+        auth_conn_t *c = NULL;
+        sqlite3_stmt *st;
+        int r, rc;
+
+        if (n == 0)
+                return 0;
+        r = auth_conn_get(a, &c);
+        if (r < 0)
+                return r;
+        r = auth_tx_begin(c);
+        if (r < 0)
+                goto out;
+        for (size_t i = 0; i < n; i++) {
+                r = auth_conn_stmt(c, sql, &st);
+                if (r < 0)
+                        goto out;
+                sqlite3_bind_int64(st, 1, rows[i].ts);
+                sqlite3_bind_text(st, 2, rows[i].user, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 3, rows[i].client, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 4, rows[i].action, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 5, rows[i].repo, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 6, rows[i].detail, -1, SQLITE_STATIC);
+                rc = sqlite3_step(st);
+                sqlite3_reset(st);
+                if (rc != SQLITE_DONE) {
+                        r = auth_sql_err(rc);
+                        goto out;
+                }
+        }
+        rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+        r = rc == SQLITE_OK ? 0 : auth_sql_err(rc);
+out:
+        auth_tx_rollback(c);
+        auth_conn_put(a, c);
+        return r;
+}
+
+/* Takes the pending rows out under the lock; caller writes them. */
+static audit_row_t *audit_take(auth_t *a, size_t *ret_n) {
+        audit_row_t *rows = a->audit_rows;
+        *ret_n = a->n_audit;
+        a->audit_rows = NULL;
+        a->n_audit = 0;
+        return rows;
+}
+
+int auth_audit_flush(auth_t *a) {
+        audit_row_t *rows;
+        size_t n;
+        int r;
+
+        if (!a)
+                return -EINVAL;
+        pthread_mutex_lock(&a->audit_lock);
+        rows = audit_take(a, &n);
+        pthread_mutex_unlock(&a->audit_lock);
+        r = audit_write(a, rows, n);
+        audit_rows_free(rows, n);
+        return r;
+}
+
+static void *audit_thread_main(void *arg) {
+        auth_t *a = arg;
+        audit_row_t *rows;
+        size_t n;
+
+        pthread_mutex_lock(&a->audit_lock);
+        while (!a->audit_stop) {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_sec += 1;
+                (void) pthread_cond_timedwait(&a->audit_cond, &a->audit_lock, &ts);
+                if (a->n_audit == 0)
+                        continue;
+                rows = audit_take(a, &n);
+                pthread_mutex_unlock(&a->audit_lock);
+                (void) audit_write(a, rows, n); /* best effort: a lost batch is not fatal */
+                audit_rows_free(rows, n);
+                pthread_mutex_lock(&a->audit_lock);
+        }
+        pthread_mutex_unlock(&a->audit_lock);
+        return NULL;
+}
+
+static char *dup_capped(const char *s, size_t max) {
+        return s ? strndup(s, max) : NULL;
+}
+
+int auth_audit(auth_t *a, const auth_result_t *who, const char *client_addr,
+               const char *action, const char *repo, const char *detail) {
+        audit_row_t row = {0};
+        audit_row_t *rows = NULL;
+        size_t n = 0;
+        int r = 0;
+
+        if (!a || !action)
+                return -EINVAL;
+        row.ts = auth_now(a);
+        row.user = strdup(who && who->name[0] ? who->name : "-");
+        row.client = dup_capped(client_addr, 64);
+        row.action = dup_capped(action, 32);
+        row.repo = dup_capped(repo, 255);
+        row.detail = dup_capped(detail, 1024);
+        if (!row.user || !row.action || (client_addr && !row.client) || (repo && !row.repo) ||
+            (detail && !row.detail)) {
+                audit_rows_free(&row, 0);
+                free(row.user), free(row.client), free(row.action), free(row.repo),
+                        free(row.detail);
+                return -ENOMEM;
+        }
+
+        pthread_mutex_lock(&a->audit_lock);
+        if (!a->audit_rows) {
+                a->audit_rows = calloc(AUDIT_BATCH, sizeof(audit_row_t));
+                if (!a->audit_rows) {
+                        pthread_mutex_unlock(&a->audit_lock);
+                        free(row.user), free(row.client), free(row.action), free(row.repo),
+                                free(row.detail);
+                        return -ENOMEM;
+                }
+        }
+        if (a->n_audit == 0)
+                a->audit_oldest = row.ts;
+        a->audit_rows[a->n_audit++] = row;
+        if (a->n_audit >= AUDIT_BATCH)
+                rows = audit_take(a, &n); /* full: this caller writes the batch */
+        else if (!a->audit_thread_started && !a->audit_stop) {
+                if (pthread_create(&a->audit_thread, NULL, audit_thread_main, a) == 0)
+                        a->audit_thread_started = true;
+        }
+        pthread_mutex_unlock(&a->audit_lock);
+        if (rows) {
+                r = audit_write(a, rows, n);
+                audit_rows_free(rows, n);
+        }
+        return r;
+}
+
+/* ---- open / free ---- */
+
+auth_t *auth_free(auth_t *a) {
+        auth_conn_t *c;
+
+        if (!a)
+                return NULL;
+        pthread_mutex_lock(&a->audit_lock);
+        a->audit_stop = true;
+        pthread_cond_signal(&a->audit_cond);
+        pthread_mutex_unlock(&a->audit_lock);
+        if (a->audit_thread_started)
+                pthread_join(a->audit_thread, NULL);
+        (void) auth_audit_flush(a);
+        while ((c = a->pool)) {
+                a->pool = c->next;
+                conn_close(c);
+        }
+        for (size_t i = 0; i < CACHE_LOCKS; i++)
+                pthread_mutex_destroy(&a->cache_locks[i]);
+        pthread_mutex_destroy(&a->pool_lock);
+        pthread_mutex_destroy(&a->thr_lock);
+        pthread_mutex_destroy(&a->argon_lock);
+        pthread_cond_destroy(&a->argon_cond);
+        pthread_mutex_destroy(&a->audit_lock);
+        pthread_cond_destroy(&a->audit_cond);
+        free(a->dummy_hash);
+        free(a->db_path);
+        OPENSSL_cleanse(a, sizeof(*a));
+        free(a);
+        return NULL;
+}
+
+int auth_open(const char *data_dir, const auth_options_t *opt, auth_t **ret) {
+        auth_t *a;
+        auth_conn_t *c = NULL;
+        int r;
+
+        if (!data_dir || !*data_dir || !ret)
+                return -EINVAL;
+        if (mkdir(data_dir, 0700) < 0 && errno != EEXIST)
+                return -errno;
+        a = calloc(1, sizeof(*a));
+        if (!a)
+                return -ENOMEM;
+        if (opt)
+                a->opt = *opt;
+        options_resolve(&a->opt);
+        pthread_mutex_init(&a->pool_lock, NULL);
+        for (size_t i = 0; i < CACHE_LOCKS; i++)
+                pthread_mutex_init(&a->cache_locks[i], NULL);
+        pthread_mutex_init(&a->thr_lock, NULL);
+        pthread_mutex_init(&a->argon_lock, NULL);
+        pthread_cond_init(&a->argon_cond, NULL);
+        pthread_mutex_init(&a->audit_lock, NULL);
+        pthread_cond_init(&a->audit_cond, NULL);
+        if (asprintf(&a->db_path, "%s/berth.db", data_dir) < 0) {
+                a->db_path = NULL;
+                r = -ENOMEM;
+                goto fail;
+        }
+        if (RAND_bytes(a->cache_key, sizeof(a->cache_key)) != 1 ||
+            RAND_bytes(a->thr_seed, sizeof(a->thr_seed)) != 1) {
+                r = BERTH_ECRYPTO;
+                goto fail;
+        }
+        r = auth_conn_get(a, &c);
+        if (r < 0)
+                goto fail;
+        r = migrate(c);
+        if (r < 0)
+                goto fail;
+        r = load_token_key(a, c);
+        if (r < 0)
+                goto fail;
+        auth_conn_put(a, c);
+        *ret = a;
+        return 0;
+fail:
+        conn_close(c);
+        auth_free(a);
+        return r;
+}
+
+void auth_stats(auth_t *a, auth_stats_t *ret) {
+        ret->argon2_verifications = atomic_load(&a->n_argon2);
+        ret->cache_hits = atomic_load(&a->n_cache_hits);
+        ret->failures = atomic_load(&a->n_failures);
+        ret->throttled = atomic_load(&a->n_throttled);
+}
+
+/* ---- secrets ---- */
+
+int auth_random_secret(char *buf, size_t len) {
+        static const char alnum[] =
+                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        size_t i = 0;
+
+        if (len == 0)
+                return -EINVAL;
+        while (i + 1 < len) {
+                uint8_t rnd[64];
+                if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+                        return BERTH_ECRYPTO;
+                for (size_t j = 0; j < sizeof(rnd) && i + 1 < len; j++)
+                        if (rnd[j] < 248) /* 248 = 4 * 62: no modulo bias */
+                                buf[i++] = alnum[rnd[j] % 62];
+                OPENSSL_cleanse(rnd, sizeof(rnd));
+        }
+        buf[i] = '\0';
+        return 0;
+}
+
+int auth_password_hash(auth_t *a, const char *password, char **ret_encoded) {
+        uint8_t salt[16];
+        size_t len;
+        char *enc;
+        int rc;
+
+        if (!password || strlen(password) > AUTH_PASSWORD_MAX)
+                return -EINVAL;
+        if (RAND_bytes(salt, sizeof(salt)) != 1)
+                return BERTH_ECRYPTO;
+        len = argon2_encodedlen(a->opt.argon2_passes, a->opt.argon2_memory_kib,
+                                a->opt.argon2_lanes, sizeof(salt), 32, Argon2_id);
+        enc = malloc(len);
+        if (!enc)
+                return -ENOMEM;
+        rc = argon2id_hash_encoded(a->opt.argon2_passes, a->opt.argon2_memory_kib,
+                                   a->opt.argon2_lanes, password, strlen(password), salt,
+                                   sizeof(salt), 32, enc, len);
+        if (rc != ARGON2_OK) {
+                free(enc);
+                return rc == ARGON2_MEMORY_ALLOCATION_ERROR ? -ENOMEM : BERTH_ECRYPTO;
+        }
+        *ret_encoded = enc;
+        return 0;
+}
+
+int auth_token_mac(const auth_t *a, const char *secret, uint8_t mac[32]) {
+        unsigned len = 32;
+        if (!HMAC(EVP_sha256(), a->token_key, sizeof(a->token_key), (const uint8_t *) secret,
+                  strlen(secret), mac, &len) || len != 32)
+                return BERTH_ECRYPTO;
+        return 0;
+}
+
+/* Argon2 verification with bounded concurrency. 0 match, BERTH_EAUTH mismatch. */
+static int argon2_check(auth_t *a, const char *encoded, const char *password) {
+        int rc;
+
+        pthread_mutex_lock(&a->argon_lock);
+        while (a->argon_running >= a->opt.argon2_concurrency)
+                pthread_cond_wait(&a->argon_cond, &a->argon_lock);
+        a->argon_running++;
+        pthread_mutex_unlock(&a->argon_lock);
+
+        atomic_fetch_add(&a->n_argon2, 1);
+        /* libargon2 compares the tags in constant time. */
+        rc = argon2id_verify(encoded, password, strlen(password));
+
+        pthread_mutex_lock(&a->argon_lock);
+        a->argon_running--;
+        pthread_cond_signal(&a->argon_cond);
+        pthread_mutex_unlock(&a->argon_lock);
+
+        if (rc == ARGON2_OK)
+                return 0;
+        if (rc == ARGON2_MEMORY_ALLOCATION_ERROR)
+                return -ENOMEM;
+        return BERTH_EAUTH;
+}
+
+static int dummy_verify(auth_t *a, const char *password) {
+        char pw[25];
+        int r;
+
+        pthread_mutex_lock(&a->argon_lock);
+        if (!a->dummy_hash) {
+                r = auth_random_secret(pw, sizeof(pw));
+                if (r == 0)
+                        r = auth_password_hash(a, pw, &a->dummy_hash);
+                OPENSSL_cleanse(pw, sizeof(pw));
+                if (r < 0) {
+                        pthread_mutex_unlock(&a->argon_lock);
+                        return r;
+                }
+        }
+        pthread_mutex_unlock(&a->argon_lock);
+        (void) argon2_check(a, a->dummy_hash, password);
+        return BERTH_EAUTH;
+}
+
+/* Fresh verification of user:password. Fills who; *ret_until caps the cache time. */
+static int verify_credentials(auth_t *a, auth_conn_t *c, const char *user,
+                              const char *password, auth_result_t *who, time_t *ret_until) {
+        static const char sql_user[] = "SELECT hash, admin FROM auth_users WHERE name = ?1";
+        static const char sql_token[] =
+                "SELECT project, push, mac, expires FROM auth_tokens WHERE name = ?1";
+        char hash[HASH_ENCODED_MAX];
+        sqlite3_stmt *st;
+        int r, rc;
+
+        *ret_until = 0;
+        if (strncmp(user, AUTH_ROBOT_PREFIX, strlen(AUTH_ROBOT_PREFIX)) == 0) {
+                uint8_t mac[32];
+                const void *stored;
+                int64_t expires;
+                bool ok;
+
+                r = auth_conn_stmt(c, sql_token, &st);
+                if (r < 0)
+                        return r;
+                sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+                rc = sqlite3_step(st);
+                if (rc == SQLITE_DONE) {
+                        sqlite3_reset(st);
+                        return BERTH_EAUTH;
+                }
+                if (rc != SQLITE_ROW) {
+                        sqlite3_reset(st);
+                        return auth_sql_err(rc);
+                }
+                r = auth_token_mac(a, password, mac);
+                if (r < 0) {
+                        sqlite3_reset(st);
+                        return r;
+                }
+                stored = sqlite3_column_blob(st, 2);
+                ok = sqlite3_column_bytes(st, 2) == (int) sizeof(mac) && stored &&
+                     CRYPTO_memcmp(stored, mac, sizeof(mac)) == 0;
+                expires = sqlite3_column_int64(st, 3);
+                if (ok && expires != 0 && expires <= auth_now(a))
+                        ok = false;
+                if (ok) {
+                        snprintf(who->robot_project, sizeof(who->robot_project), "%s",
+                                 (const char *) sqlite3_column_text(st, 0));
+                        who->robot_push = sqlite3_column_int(st, 1) != 0;
+                        who->robot = true;
+                        who->admin = false;
+                        *ret_until = (time_t) expires;
+                }
+                sqlite3_reset(st);
+                return ok ? 0 : BERTH_EAUTH;
+        }
+
+        r = auth_conn_stmt(c, sql_user, &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE) {
+                sqlite3_reset(st);
+                return dummy_verify(a, password);
+        }
+        if (rc != SQLITE_ROW) {
+                sqlite3_reset(st);
+                return auth_sql_err(rc);
+        }
+        if (sqlite3_column_bytes(st, 0) >= (int) sizeof(hash)) {
+                sqlite3_reset(st);
+                return BERTH_EDB;
+        }
+        snprintf(hash, sizeof(hash), "%s", (const char *) sqlite3_column_text(st, 0));
+        who->admin = sqlite3_column_int(st, 1) != 0;
+        who->robot = false;
+        sqlite3_reset(st); /* no read transaction held during the slow part */
+        return argon2_check(a, hash, password);
+}
+
+int auth_credentials_verify(auth_t *a, const char *user, const char *password) {
+        auth_result_t who = {0};
+        auth_conn_t *c;
+        time_t until;
+        int r;
+
+        if (!a || !user || !password)
+                return -EINVAL;
+        r = auth_conn_get(a, &c);
+        if (r < 0)
+                return r;
+        r = verify_credentials(a, c, user, password, &who, &until);
+        auth_conn_put(a, c);
+        return r;
+}
+
+/* ---- verified-credentials cache ---- */
+
+static int cache_key(const auth_t *a, const char *header, size_t len, uint8_t key[32]) {
+        unsigned klen = 32;
+        if (!HMAC(EVP_sha256(), a->cache_key, sizeof(a->cache_key), (const uint8_t *) header, len,
+                  key, &klen) || klen != 32)
+                return BERTH_ECRYPTO;
+        return 0;
+}
+
+static bool cache_lookup(auth_t *a, const uint8_t key[32], time_t now, int64_t generation,
+                         auth_result_t *ret) {
+        unsigned set = (key[0] | (unsigned) key[1] << 8) % CACHE_SETS;
+        pthread_mutex_t *lock = &a->cache_locks[set % CACHE_LOCKS];
+        bool hit = false;
+
+        pthread_mutex_lock(lock);
+        for (size_t w = 0; w < CACHE_WAYS; w++) {
+                cache_entry_t *e = &a->cache[set][w];
+                if (!e->used || CRYPTO_memcmp(e->key, key, 32) != 0)
+                        continue;
+                if (e->expires > now && e->generation == generation) {
+                        *ret = e->who;
+                        hit = true;
+                } else
+                        e->used = false; /* stale: forget it now */
+                break;
+        }
+        pthread_mutex_unlock(lock);
+        return hit;
+}
+
+static void cache_insert(auth_t *a, const uint8_t key[32], time_t expires, int64_t generation,
+                         const auth_result_t *who) {
+        unsigned set = (key[0] | (unsigned) key[1] << 8) % CACHE_SETS;
+        pthread_mutex_t *lock = &a->cache_locks[set % CACHE_LOCKS];
+        cache_entry_t *victim = NULL;
+
+        pthread_mutex_lock(lock);
+        for (size_t w = 0; w < CACHE_WAYS; w++) {
+                cache_entry_t *e = &a->cache[set][w];
+                if (e->used && CRYPTO_memcmp(e->key, key, 32) == 0) {
+                        victim = e;
+                        break;
+                }
+                if (!victim || (victim->used && (!e->used || e->expires < victim->expires)))
+                        victim = e; /* prefer a free way, else the one expiring first */
+        }
+        memcpy(victim->key, key, 32);
+        victim->used = true;
+        victim->expires = expires;
+        victim->generation = generation;
+        victim->who = *who;
+        victim->who.retry_after = 0;
+        pthread_mutex_unlock(lock);
+}
+
+/* ---- throttling ---- */
+
+static unsigned thr_set(const auth_t *a, const char *key) {
+        uint64_t h = 1469598103934665603ULL;
+        for (size_t i = 0; i < sizeof(a->thr_seed); i++)
+                h = (h ^ a->thr_seed[i]) * 1099511628211ULL;
+        for (const char *p = key; *p; p++)
+                h = (h ^ (uint8_t) *p) * 1099511628211ULL;
+        return (unsigned) (h % THR_SETS);
+}
+
+static thr_entry_t *thr_find(auth_t *a, const char *key, bool create, time_t now) {
+        thr_entry_t *set = a->thr[thr_set(a, key)];
+        thr_entry_t *victim = &set[0];
+
+        for (size_t w = 0; w < THR_WAYS; w++) {
+                thr_entry_t *e = &set[w];
+                if (e->key[0] && now - e->last > (time_t) a->opt.throttle_forget)
+                        e->key[0] = '\0'; /* quiet long enough: forgotten */
+                if (e->key[0] && strcmp(e->key, key) == 0)
+                        return e;
+                if (!e->key[0] || (victim->key[0] && e->last < victim->last))
+                        victim = e;
+        }
+        if (!create)
+                return NULL;
+        memset(victim, 0, sizeof(*victim));
+        snprintf(victim->key, sizeof(victim->key), "%s", key);
+        return victim;
+}
+
+static void thr_keys(const char *addr, const char *user, char akey[THR_KEY_MAX],
+                     char ukey[THR_KEY_MAX]) {
+        snprintf(akey, THR_KEY_MAX, "a:%.70s", addr && *addr ? addr : "-");
+        snprintf(ukey, THR_KEY_MAX, "u:%.70s", user);
+}
+
+/* Seconds until the next attempt is allowed; 0 now. */
+static unsigned thr_blocked(auth_t *a, const char *addr, const char *user, time_t now) {
+        char akey[THR_KEY_MAX], ukey[THR_KEY_MAX];
+        unsigned wait = 0;
+
+        thr_keys(addr, user, akey, ukey);
+        pthread_mutex_lock(&a->thr_lock);
+        for (int i = 0; i < 2; i++) {
+                thr_entry_t *e = thr_find(a, i == 0 ? akey : ukey, false, now);
+                if (e && e->until > now && (unsigned) (e->until - now) > wait)
+                        wait = (unsigned) (e->until - now);
+        }
+        pthread_mutex_unlock(&a->thr_lock);
+        return wait;
+}
+
+static void thr_fail(auth_t *a, const char *addr, const char *user, time_t now) {
+        char akey[THR_KEY_MAX], ukey[THR_KEY_MAX];
+
+        thr_keys(addr, user, akey, ukey);
+        pthread_mutex_lock(&a->thr_lock);
+        for (int i = 0; i < 2; i++) {
+                thr_entry_t *e = thr_find(a, i == 0 ? akey : ukey, true, now);
+                if (e->failures < UINT_MAX)
+                        e->failures++;
+                e->last = now;
+                if (e->failures >= a->opt.throttle_free) {
+                        unsigned n = e->failures - a->opt.throttle_free;
+                        uint64_t delay = n >= 20 ? UINT64_C(1) << 20 : UINT64_C(1) << n;
+                        if (delay > a->opt.throttle_max_delay)
+                                delay = a->opt.throttle_max_delay;
+                        e->until = now + (time_t) delay;
+                }
+        }
+        pthread_mutex_unlock(&a->thr_lock);
+}
+
+static void thr_success(auth_t *a, const char *addr, const char *user, time_t now) {
+        char akey[THR_KEY_MAX], ukey[THR_KEY_MAX];
+
+        thr_keys(addr, user, akey, ukey);
+        pthread_mutex_lock(&a->thr_lock);
+        for (int i = 0; i < 2; i++) {
+                thr_entry_t *e = thr_find(a, i == 0 ? akey : ukey, false, now);
+                if (e)
+                        memset(e, 0, sizeof(*e));
+        }
+        pthread_mutex_unlock(&a->thr_lock);
+}
+
+/* ---- policy ---- */
+
+static const char SQL_RIGHTS[] =
+        "SELECT p.public, m.role FROM auth_projects p "
+        "LEFT JOIN auth_members m ON m.project = p.name AND m.user = ?2 "
+        "WHERE p.name = ?1";
+
+/* The actions `who` may perform on repo (AUTH_* bits), or <0. */
+static int rights(auth_t *a, auth_conn_t *c, const auth_result_t *who, const char *repo) {
+        char project[AUTH_PROJECT_MAX + 1];
+        const char *slash;
+        size_t plen;
+        unsigned r = 0;
+        sqlite3_stmt *st;
+        int rc, e;
+
+        if (who->admin && !who->anonymous)
+                return AUTH_PULL | AUTH_PUSH | AUTH_DELETE;
+        slash = strchr(repo, '/');
+        plen = slash ? (size_t) (slash - repo) : strlen(repo);
+        if (plen == 0 || plen > AUTH_PROJECT_MAX)
+                return 0;
+        memcpy(project, repo, plen);
+        project[plen] = '\0';
+        if (!who->anonymous && !who->robot && strcmp(project, who->name) == 0)
+                return AUTH_PULL | AUTH_PUSH | AUTH_DELETE; /* one's own namespace */
+        if (who->robot && strcmp(project, who->robot_project) == 0)
+                r |= AUTH_PULL | (who->robot_push ? AUTH_PUSH : 0);
+
+        e = auth_conn_stmt(c, SQL_RIGHTS, &st);
+        if (e < 0)
+                return e;
+        sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
+        if (!who->anonymous && !who->robot)
+                sqlite3_bind_text(st, 2, who->name, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                if (sqlite3_column_int(st, 0))
+                        r |= AUTH_PULL;
+                if (sqlite3_column_type(st, 1) != SQLITE_NULL)
+                        r |= auth_role_actions(sqlite3_column_int(st, 1));
+        } else if (rc != SQLITE_DONE) {
+                sqlite3_reset(st);
+                return auth_sql_err(rc);
+        }
+        sqlite3_reset(st);
+        return (int) r;
+}
+
+bool auth_may_pull(auth_t *a, const auth_result_t *who, const char *repo) {
+        auth_conn_t *c;
+        int r;
+
+        if (!a || !who || !repo)
+                return false;
+        if (a->opt.mode == AUTH_MODE_NONE)
+                return true;
+        if (auth_conn_get(a, &c) < 0)
+                return false;
+        r = rights(a, c, who, repo);
+        auth_conn_put(a, c);
+        return r > 0 && (r & AUTH_PULL);
+}
+
+static int decide(auth_t *a, auth_conn_t *c, const auth_result_t *who, const char *repo,
+                  unsigned actions) {
+        int r;
+
+        if (!repo)
+                return 0;
+        r = rights(a, c, who, repo);
+        if (r < 0)
+                return r;
+        if (actions & ~(unsigned) r)
+                return who->anonymous ? BERTH_EAUTH : BERTH_EDENIED;
+        return 0;
+}
+
+int auth_check(auth_t *a, const char *authorization, const char *client_addr,
+               const char *repo, unsigned actions, auth_result_t *ret) {
+        char user[AUTH_NAME_MAX + 1], password[AUTH_PASSWORD_MAX + 1];
+        uint8_t key[32];
+        auth_result_t who = {0};
+        auth_conn_t *c = NULL;
+        int64_t generation;
+        time_t now, until;
+        size_t len;
+        unsigned wait;
+        int r;
+
+        if (!a || !ret)
+                return -EINVAL;
+        memset(ret, 0, sizeof(*ret));
+        if (a->opt.mode == AUTH_MODE_NONE) {
+                ret->anonymous = true;
+                return 0;
+        }
+        now = auth_now(a);
+        r = auth_conn_get(a, &c);
+        if (r < 0)
+                return r;
+
+        if (!authorization || !*authorization) {
+                /* Anonymous: public pulls only; everything else asks for credentials. */
+                who.anonymous = true;
+                *ret = who;
+                r = repo ? decide(a, c, &who, repo, actions) : BERTH_EAUTH;
+                goto out;
+        }
+        len = strnlen(authorization, AUTH_HEADER_MAX + 1);
+        if (len > AUTH_HEADER_MAX) {
+                r = BERTH_EAUTH;
+                goto out;
+        }
+        r = read_generation(c, &generation);
+        if (r < 0)
+                goto out;
+        r = cache_key(a, authorization, len, key);
+        if (r < 0)
+                goto out;
+        if (cache_lookup(a, key, now, generation, &who)) {
+                atomic_fetch_add(&a->n_cache_hits, 1);
+                *ret = who;
+                r = decide(a, c, &who, repo, actions);
+                goto out;
+        }
+
+        r = auth_basic_parse(authorization, len, user, sizeof(user), password, sizeof(password));
+        if (r < 0)
+                goto out;
+        if (auth_name_valid(user, AUTH_NAME_MAX))
+                snprintf(ret->name, sizeof(ret->name), "%s", user);
+        wait = thr_blocked(a, client_addr, user, now);
+        if (wait > 0) {
+                atomic_fetch_add(&a->n_throttled, 1);
+                ret->retry_after = wait;
+                r = BERTH_ETHROTTLED;
+                goto out;
+        }
+        r = verify_credentials(a, c, user, password, &who, &until);
+        if (r == BERTH_EAUTH) {
+                atomic_fetch_add(&a->n_failures, 1);
+                thr_fail(a, client_addr, user, auth_now(a));
+                (void) auth_audit(a, ret, client_addr, "login-failed", repo, NULL);
+                goto out;
+        }
+        if (r < 0)
+                goto out;
+        snprintf(who.name, sizeof(who.name), "%s", user);
+        thr_success(a, client_addr, user, now);
+        if (until == 0 || until > now + (time_t) a->opt.cache_ttl)
+                until = now + (time_t) a->opt.cache_ttl;
+        cache_insert(a, key, until, generation, &who);
+        *ret = who;
+        (void) auth_audit(a, &who, client_addr, "login", repo, NULL);
+        r = decide(a, c, &who, repo, actions);
+out:
+        OPENSSL_cleanse(password, sizeof(password));
+        auth_conn_put(a, c);
+        return r;
+}
+
+/* ---- bootstrap ---- */
+
+int auth_bootstrap(auth_t *a, const char *admin_password, char **ret_generated) {
+        static const char sql_state[] = "SELECT bootstrapped FROM auth_state WHERE id = 1";
+        static const char sql_exists[] = "SELECT 1 FROM auth_users WHERE name = 'admin'";
+        static const char sql_add[] =
+                "INSERT INTO auth_users(name, hash, admin, created) VALUES ('admin', ?1, 1, ?2)";
+        static const char sql_mark[] = "UPDATE auth_state SET bootstrapped = 1 WHERE id = 1";
+        char generated[25];
+        char *hash = NULL;
+        auth_conn_t *c = NULL;
+        sqlite3_stmt *st;
+        bool done, exists;
+        int r, rc;
+
+        if (!a)
+                return -EINVAL;
+        if (ret_generated)
+                *ret_generated = NULL;
+        if (!admin_password) {
+                if (!ret_generated)
+                        return -EINVAL;
+                r = auth_random_secret(generated, sizeof(generated));
+                if (r < 0)
+                        return r;
+        } else if (!*admin_password || strlen(admin_password) > AUTH_PASSWORD_MAX)
+                return -EINVAL;
+        /* Hash before the transaction: argon2 is slow and must not hold the lock. */
+        r = auth_password_hash(a, admin_password ? admin_password : generated, &hash);
+        if (r < 0)
+                goto out;
+        r = auth_conn_get(a, &c);
+        if (r < 0)
+                goto out;
+        r = auth_tx_begin(c);
+        if (r < 0)
+                goto out;
+        r = auth_conn_stmt(c, sql_state, &st);
+        if (r < 0)
+                goto out;
+        rc = sqlite3_step(st);
+        done = rc == SQLITE_ROW && sqlite3_column_int(st, 0) != 0;
+        sqlite3_reset(st);
+        if (rc != SQLITE_ROW) {
+                r = auth_sql_err(rc);
+                goto out;
+        }
+        if (done) {
+                r = 0;
+                goto out;
+        }
+        r = auth_conn_stmt(c, sql_exists, &st);
+        if (r < 0)
+                goto out;
+        rc = sqlite3_step(st);
+        exists = rc == SQLITE_ROW;
+        sqlite3_reset(st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+                r = auth_sql_err(rc);
+                goto out;
+        }
+        if (!exists) {
+                r = auth_conn_stmt(c, sql_add, &st);
+                if (r < 0)
+                        goto out;
+                sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 2, auth_now(a));
+                rc = sqlite3_step(st);
+                sqlite3_reset(st);
+                if (rc != SQLITE_DONE) {
+                        r = auth_sql_err(rc);
+                        goto out;
+                }
+        }
+        r = auth_conn_stmt(c, sql_mark, &st);
+        if (r < 0)
+                goto out;
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE) {
+                r = auth_sql_err(rc);
+                goto out;
+        }
+        r = auth_tx_commit_change(c);
+        if (r < 0)
+                goto out;
+        if (!exists && !admin_password) {
+                *ret_generated = strdup(generated);
+                if (!*ret_generated) {
+                        r = -ENOMEM; /* created, but the password cannot be shown */
+                        goto out;
+                }
+        }
+        r = exists ? 0 : 1;
+out:
+        if (c)
+                auth_tx_rollback(c);
+        auth_conn_put(a, c);
+        free(hash);
+        OPENSSL_cleanse(generated, sizeof(generated));
+        return r;
+}

@@ -1,0 +1,99 @@
+/* auth/auth.h: users, robot tokens, projects and the access policy of berthd.
+ * Knows nothing about HTTP: the server passes the Authorization header value and
+ * maps the result codes (BERTH_EAUTH → 401 + WWW-Authenticate, BERTH_EDENIED → 403,
+ * BERTH_ETHROTTLED → 429 + Retry-After).
+ *
+ * Data lives in DATA/berth.db (tables prefixed auth_, own schema version table).
+ * Every function is safe to call from many threads on one auth_t. Several
+ * processes (berthd and the `berthd user ...` admin commands) may share the
+ * database: every change bumps a counter in the database that invalidates the
+ * verified-credentials caches of all processes on their next check. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+typedef struct auth auth_t;
+
+/* Actions on a repository (bit set). */
+enum {
+        AUTH_PULL = 1u << 0,
+        AUTH_PUSH = 1u << 1,
+        AUTH_DELETE = 1u << 2,
+};
+
+typedef enum {
+        AUTH_MODE_BASIC = 0, /* default: Basic credentials, policy enforced */
+        AUTH_MODE_NONE,      /* open registry: every check succeeds (experiments) */
+} auth_mode_t;
+
+#define AUTH_NAME_MAX 96 /* longest user or robot name */
+
+/* Zero-initialise; every 0 field takes its default. Argon2 costs fall back to the
+ * environment (BERTH_ARGON2_MEMORY_KIB, BERTH_ARGON2_PASSES) before the default. */
+typedef struct {
+        auth_mode_t mode;
+        uint32_t argon2_memory_kib;  /* default 65536 (64 MiB) */
+        uint32_t argon2_passes;      /* default 3 */
+        uint32_t argon2_lanes;       /* default 1 */
+        unsigned argon2_concurrency; /* verifications at once; default: CPUs */
+        unsigned cache_ttl;          /* seconds a verified credential is trusted; default 60 */
+        unsigned throttle_free;      /* failures before delays start; default 4 */
+        unsigned throttle_max_delay; /* longest refusal in seconds; default 300 */
+        unsigned throttle_forget;    /* failure state forgotten after this many quiet seconds; default 900 */
+        /* Test hook: the clock (unix seconds). NULL: time(NULL). */
+        time_t (*now)(void *userdata);
+        void *now_userdata;
+} auth_options_t;
+
+typedef struct {
+        char name[AUTH_NAME_MAX + 1]; /* identity for logs and audit; "" if anonymous.
+                                       * On BERTH_EAUTH/ETHROTTLED: the claimed name, if well-formed */
+        bool anonymous;
+        bool admin;
+        bool robot;
+        unsigned retry_after;         /* seconds, set with BERTH_ETHROTTLED */
+        /* private to auth/: */
+        char robot_project[AUTH_NAME_MAX + 1];
+        bool robot_push;
+} auth_result_t;
+
+/* Opens (creating) DATA/berth.db and applies the auth_ migrations. opt may be NULL. */
+int auth_open(const char *data_dir, const auth_options_t *opt, auth_t **ret);
+auth_t *auth_free(auth_t *a); /* NULL-safe, returns NULL; flushes pending audit rows */
+
+/* First start: creates user "admin" (admin rights) with admin_password, or a
+ * generated one returned in *ret_generated (malloc'd; print once, then free).
+ * Returns 1 if the admin was created now, 0 if the installation was already
+ * bootstrapped (or an "admin" user existed); *ret_generated is NULL then. */
+int auth_bootstrap(auth_t *a, const char *admin_password, char **ret_generated);
+
+/* Decide a request. authorization may be NULL; repo is NULL for /v2/ and _catalog
+ * (then only "authenticated?" is decided). Returns 0 (allowed), BERTH_EAUTH,
+ * BERTH_EDENIED, BERTH_ETHROTTLED (ret->retry_after), or another error (500).
+ * ret is always filled. Fresh verifications of credentials are audited here
+ * ("login" / "login-failed"); the server need not audit them again. */
+int auth_check(auth_t *a, const char *authorization, const char *client_addr,
+               const char *repo, unsigned actions, auth_result_t *ret);
+/* For filtering _catalog: may the identity of a successful check pull repo? */
+bool auth_may_pull(auth_t *a, const auth_result_t *who, const char *repo);
+
+/* Audit trail: action is push|pull|delete|login|login-failed; repo and detail
+ * may be NULL. Rows are batched in memory and written within about a second
+ * (or at auth_free / auth_audit_flush). who may be NULL (anonymous). */
+int auth_audit(auth_t *a, const auth_result_t *who, const char *client_addr,
+               const char *action, const char *repo, const char *detail);
+int auth_audit_flush(auth_t *a);
+
+/* Counters (metrics, tests). */
+typedef struct {
+        uint64_t argon2_verifications;
+        uint64_t cache_hits;
+        uint64_t failures;
+        uint64_t throttled;
+} auth_stats_t;
+void auth_stats(auth_t *a, auth_stats_t *ret);
+
+/* `berthd user|project|token|secret|audit ...`: argv[0] is the subcommand
+ * ("user", ...). Prints to stdout/stderr; returns the process exit code. */
+int auth_cli_main(const char *data_dir, int argc, char **argv);

@@ -1,0 +1,190 @@
+/* auth/basic.c: the Basic credentials parser, base64, names and roles. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include "auth/auth-internal.h"
+#include "common/err.h"
+
+static int b64_value(unsigned char c) {
+        if (c >= 'A' && c <= 'Z')
+                return c - 'A';
+        if (c >= 'a' && c <= 'z')
+                return c - 'a' + 26;
+        if (c >= '0' && c <= '9')
+                return c - '0' + 52;
+        if (c == '+')
+                return 62;
+        if (c == '/')
+                return 63;
+        return -1;
+}
+
+long auth_base64_decode(const char *in, size_t len, uint8_t *out, size_t out_size) {
+        size_t pad = 0, n = 0;
+        uint32_t acc = 0;
+        unsigned bits = 0;
+
+        /* Trailing '=' (at most two, and only to complete a 4-character group). */
+        while (len > 0 && in[len - 1] == '=' && pad < 2) {
+                len--;
+                pad++;
+        }
+        if (pad > 0 && (len + pad) % 4 != 0)
+                return -1;
+        if (len % 4 == 1)
+                return -1;
+        for (size_t i = 0; i < len; i++) {
+                int v = b64_value((unsigned char) in[i]);
+                if (v < 0)
+                        return -1;
+                acc = (acc << 6) | (uint32_t) v;
+                bits += 6;
+                if (bits >= 8) {
+                        bits -= 8;
+                        if (n >= out_size)
+                                return -1;
+                        out[n++] = (uint8_t) (acc >> bits);
+                }
+        }
+        /* Leftover bits must be zero (canonical encoding). */
+        if (bits > 0 && (acc & ((1u << bits) - 1)) != 0)
+                return -1;
+        return (long) n;
+}
+
+char *auth_base64_encode(const void *in, size_t len) {
+        static const char tab[] =
+                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        const uint8_t *p = in;
+        size_t groups, outlen;
+        char *out, *o;
+
+        groups = len / 3 + (len % 3 != 0);
+        if (__builtin_mul_overflow(groups, (size_t) 4, &outlen) ||
+            __builtin_add_overflow(outlen, (size_t) 1, &outlen))
+                return NULL;
+        out = o = malloc(outlen);
+        if (!out)
+                return NULL;
+        for (size_t i = 0; i < len; i += 3) {
+                uint32_t v = (uint32_t) p[i] << 16;
+                size_t rest = len - i;
+                if (rest > 1)
+                        v |= (uint32_t) p[i + 1] << 8;
+                if (rest > 2)
+                        v |= p[i + 2];
+                *o++ = tab[(v >> 18) & 63];
+                *o++ = tab[(v >> 12) & 63];
+                *o++ = rest > 1 ? tab[(v >> 6) & 63] : '=';
+                *o++ = rest > 2 ? tab[v & 63] : '=';
+        }
+        *o = '\0';
+        return out;
+}
+
+int auth_basic_parse(const char *header, size_t len, char *user, size_t user_size,
+                     char *password, size_t password_size) {
+        uint8_t buf[AUTH_HEADER_MAX];
+        const char *p, *end, *colon;
+        long n;
+        size_t ulen, plen;
+
+        if (!header || len == 0 || len > AUTH_HEADER_MAX || !user || !password ||
+            user_size == 0 || password_size == 0)
+                return BERTH_EAUTH;
+        end = header + len;
+        p = header;
+        while (p < end && (*p == ' ' || *p == '\t'))
+                p++;
+        if ((size_t) (end - p) < 6 || strncasecmp(p, "Basic", 5) != 0 ||
+            (p[5] != ' ' && p[5] != '\t'))
+                return BERTH_EAUTH;
+        p += 6;
+        while (p < end && (*p == ' ' || *p == '\t'))
+                p++;
+        while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' ||
+                           end[-1] == '\n'))
+                end--;
+        if (p == end)
+                return BERTH_EAUTH;
+        n = auth_base64_decode(p, (size_t) (end - p), buf, sizeof(buf));
+        if (n <= 0)
+                goto fail;
+        colon = memchr(buf, ':', (size_t) n);
+        if (!colon)
+                goto fail;
+        ulen = (size_t) ((const uint8_t *) colon - buf);
+        plen = (size_t) n - ulen - 1;
+        if (ulen == 0 || ulen >= user_size || plen >= password_size)
+                goto fail;
+        /* No control characters (NUL included) in either part. */
+        for (long i = 0; i < n; i++)
+                if (buf[i] < 0x20 || buf[i] == 0x7f)
+                        goto fail;
+        memcpy(user, buf, ulen);
+        user[ulen] = '\0';
+        memcpy(password, colon + 1, plen);
+        password[plen] = '\0';
+        explicit_bzero(buf, sizeof(buf));
+        return 0;
+fail:
+        explicit_bzero(buf, sizeof(buf));
+        return BERTH_EAUTH;
+}
+
+bool auth_name_valid(const char *s, size_t max) {
+        size_t len;
+        bool prev_sep = true; /* no separator first */
+
+        if (!s)
+                return false;
+        len = strnlen(s, max + 1);
+        if (len == 0 || len > max)
+                return false;
+        for (size_t i = 0; i < len; i++) {
+                char c = s[i];
+                if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
+                        prev_sep = false;
+                else if (c == '.' || c == '_' || c == '-') {
+                        if (prev_sep)
+                                return false;
+                        prev_sep = true;
+                } else
+                        return false;
+        }
+        return !prev_sep;
+}
+
+static const char *const role_names[] = {
+        [AUTH_ROLE_NONE] = "none",
+        [AUTH_ROLE_READER] = "reader",
+        [AUTH_ROLE_DEVELOPER] = "developer",
+        [AUTH_ROLE_MAINTAINER] = "maintainer",
+        [AUTH_ROLE_ADMIN] = "admin",
+};
+
+int auth_role_parse(const char *s) {
+        if (!s)
+                return -EINVAL;
+        for (int i = AUTH_ROLE_READER; i <= AUTH_ROLE_ADMIN; i++)
+                if (strcmp(s, role_names[i]) == 0)
+                        return i;
+        return -EINVAL;
+}
+
+const char *auth_role_name(int role) {
+        if (role < AUTH_ROLE_NONE || role > AUTH_ROLE_ADMIN)
+                return "none";
+        return role_names[role];
+}
+
+unsigned auth_role_actions(int role) {
+        switch (role) {
+        case AUTH_ROLE_READER: return AUTH_PULL;
+        case AUTH_ROLE_DEVELOPER: return AUTH_PULL | AUTH_PUSH;
+        case AUTH_ROLE_MAINTAINER:
+        case AUTH_ROLE_ADMIN: return AUTH_PULL | AUTH_PUSH | AUTH_DELETE;
+        default: return 0;
+        }
+}

@@ -1,0 +1,474 @@
+/* server/blobs.c: blob GET/HEAD/DELETE and the upload protocol (POST, PATCH, PUT,
+ * GET status, DELETE, cross-repository mount). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "common/err.h"
+#include "common/log.h"
+#include "common/macro.h"
+#include "common/name.h"
+#include "server/server.h"
+
+/* ---- helpers ---- */
+
+static bool parse_u64_str(const char *s, const char *end, uint64_t *ret) {
+        uint64_t v = 0;
+
+        if (s == end)
+                return false;
+        for (; s < end; s++) {
+                if (*s < '0' || *s > '9')
+                        return false;
+                if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, (uint64_t) (*s - '0'), &v))
+                        return false;
+        }
+        *ret = v;
+        return true;
+}
+
+/* Content-Range of an upload chunk: "start-end", optionally after "bytes " or "bytes=". */
+static int parse_content_range(const char *v, uint64_t *ret_start, uint64_t *ret_end) {
+        const char *dash;
+
+        if (strncmp(v, "bytes ", 6) == 0 || strncmp(v, "bytes=", 6) == 0)
+                v += 6;
+        dash = strchr(v, '-');
+        if (!dash || !parse_u64_str(v, dash, ret_start) ||
+            !parse_u64_str(dash + 1, dash + 1 + strcspn(dash + 1, "/"), ret_end) || *ret_end < *ret_start)
+                return -EINVAL;
+        return 0;
+}
+
+static void upload_location(request_t *req, const char *uuid, uint64_t size) {
+        reply_headerf(req, "Location", "/v2/%s/blobs/uploads/%s", req->repo, uuid);
+        reply_header(req, "Docker-Upload-UUID", uuid);
+        /* Range is inclusive: an empty upload reports 0-0 as distribution does */
+        reply_headerf(req, "Range", "0-%" PRIu64, size ? size - 1 : 0);
+}
+
+static void blob_created(request_t *req, const digest_t *d) {
+        reply_empty(req, 201);
+        reply_headerf(req, "Location", "/v2/%s/blobs/%s", req->repo, d->str);
+        reply_header(req, "Docker-Content-Digest", d->str);
+}
+
+static meta_t *need_meta(request_t *req) {
+        meta_t *m = server_meta(req->srv);
+        if (!m)
+                reply_errno(req, BERTH_EDB, NULL);
+        return m;
+}
+
+/* ---- GET/HEAD /v2/<name>/blobs/<digest> ---- */
+
+/* "bytes=a-b", "bytes=a-", "bytes=-n" against size; -EINVAL unsatisfiable/garbled. */
+static int parse_range(const char *v, uint64_t size, uint64_t *ret_off, uint64_t *ret_len) {
+        const char *dash;
+        uint64_t a, b;
+
+        if (strncmp(v, "bytes=", 6) != 0)
+                return -EINVAL;
+        v += 6;
+        if (strchr(v, ','))
+                return -EINVAL; /* one range only */
+        dash = strchr(v, '-');
+        if (!dash)
+                return -EINVAL;
+        if (dash == v) { /* suffix */
+                if (!parse_u64_str(dash + 1, dash + 1 + strlen(dash + 1), &b) || b == 0 || size == 0)
+                        return -EINVAL;
+                a = b > size ? 0 : size - b;
+                b = size - 1;
+        } else {
+                if (!parse_u64_str(v, dash, &a))
+                        return -EINVAL;
+                if (dash[1] == '\0')
+                        b = size ? size - 1 : 0;
+                else if (!parse_u64_str(dash + 1, dash + 1 + strlen(dash + 1), &b) || b < a)
+                        return -EINVAL;
+                if (a >= size)
+                        return -ERANGE;
+                if (b >= size)
+                        b = size - 1;
+        }
+        *ret_off = a;
+        *ret_len = b - a + 1;
+        return 0;
+}
+
+static void blob_get_begin(request_t *req) {
+        digest_t d;
+        uint64_t size, fsize, off = 0, len;
+        const char *range;
+        meta_t *m;
+        int fd, r;
+
+        if (digest_parse(req->ref, &d) < 0) {
+                reply_errno(req, BERTH_EDIGEST_INVALID, NULL);
+                return;
+        }
+        if (!(m = need_meta(req)))
+                return;
+        r = meta_blob_linked(m, req->repo, &d, &size);
+        if (r < 0) {
+                reply_errno(req, r, NULL);
+                return;
+        }
+        if (r == 0) {
+                reply_error(req, 404, "BLOB_UNKNOWN", "blob unknown to registry", d.str);
+                return;
+        }
+        r = store_blob_open(req->srv->store, &d, &fd, &fsize);
+        if (r == -ENOENT) {
+                log_msg(LOG_ERR, LOG_SRC_SERVER, "req=%s blob %s has a row but no file", req->id, d.str);
+                reply_error(req, 404, "BLOB_UNKNOWN", "blob unknown to registry", d.str);
+                return;
+        }
+        if (r < 0) {
+                reply_errno(req, r, NULL);
+                return;
+        }
+        len = fsize;
+        range = req_header(req, "Range");
+        if (range) {
+                r = parse_range(range, fsize, &off, &len);
+                if (r < 0) {
+                        close(fd);
+                        reply_error(req, 416, "BLOB_UNKNOWN", "requested range not satisfiable", range);
+                        reply_headerf(req, "Content-Range", "bytes */%" PRIu64, fsize);
+                        return;
+                }
+                reply_fd(req, 206, fd, off, len);
+                reply_headerf(req, "Content-Range", "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, off,
+                              off + len - 1, fsize);
+        } else
+                reply_fd(req, 200, fd, 0, fsize);
+        reply_header(req, "Content-Type", "application/octet-stream");
+        reply_header(req, "Docker-Content-Digest", d.str);
+        reply_header(req, "Accept-Ranges", "bytes");
+        reply_headerf(req, "ETag", "\"%s\"", d.str);
+        reply_header(req, "Cache-Control", "max-age=31536000");
+}
+const route_ops_t route_blob_get = { .name = "blob-get", .begin = blob_get_begin };
+
+static void blob_delete_begin(request_t *req) {
+        digest_t d;
+        meta_t *m;
+        int r;
+
+        if (!req->srv->cfg->delete_enabled) {
+                reply_errno(req, BERTH_EUNSUPPORTED, "deletes are disabled on this registry");
+                return;
+        }
+        if (digest_parse(req->ref, &d) < 0) {
+                reply_errno(req, BERTH_EDIGEST_INVALID, NULL);
+                return;
+        }
+        if (!(m = need_meta(req)))
+                return;
+        r = meta_blob_unlink(m, req->repo, &d);
+        if (r < 0)
+                reply_errno(req, r, NULL);
+        else if (r == 0)
+                reply_error(req, 404, "BLOB_UNKNOWN", "blob unknown to registry", d.str);
+        else {
+                reply_empty(req, 202);
+                reply_header(req, "Docker-Content-Digest", d.str);
+        }
+}
+const route_ops_t route_blob_delete = { .name = "blob-delete", .begin = blob_delete_begin };
+
+/* ---- body of an upload request: append to the session ---- */
+
+static void upload_data(request_t *req, const char *buf, size_t len) {
+        uint64_t total;
+        int r;
+
+        if (req->upload_err)
+                return;
+        if (__builtin_add_overflow(upload_size(req->upload), (uint64_t) len, &total) ||
+            total > req->srv->cfg->blob_max_size) {
+                req->upload_err = BERTH_ETOOBIG;
+                return;
+        }
+        r = upload_write(req->upload, buf, len);
+        if (r < 0)
+                req->upload_err = r;
+}
+
+/* Leave the session as it was when this request began, unless it finished. */
+static void upload_cleanup(request_t *req) {
+        if (!req->upload)
+                return;
+        if (req->upload_transient) {
+                char uuid[UPLOAD_UUID_LEN + 1];
+                snprintf(uuid, sizeof(uuid), "%s", upload_uuid(req->upload));
+                store_upload_release(req->upload);
+                req->upload = NULL;
+                (void) store_upload_delete(req->srv->store, uuid);
+                return;
+        }
+        if (!req->finished || req->upload_err)
+                (void) upload_truncate(req->upload, req->upload_start);
+}
+
+/* Commit the session to digest want and link the blob to the repository. */
+static void upload_finish(request_t *req, const digest_t *want) {
+        char uuid[UPLOAD_UUID_LEN + 1];
+        uint64_t size;
+        meta_t *m;
+        int r;
+
+        if (!(m = need_meta(req)))
+                return;
+        snprintf(uuid, sizeof(uuid), "%s", upload_uuid(req->upload));
+        r = upload_commit(req->upload, want, &size);
+        if (r < 0) {
+                if (r != BERTH_EDIGEST)
+                        log_msg(LOG_ERR, LOG_SRC_SERVER, "req=%s repo='%s' blob commit: %s", req->id,
+                                req->repo, berth_strerror(r));
+                (void) upload_truncate(req->upload, req->upload_start);
+                reply_errno(req, r, want->str);
+                return;
+        }
+        req->upload_transient = false; /* the session is gone: nothing to undo */
+        r = meta_blob_link(m, req->repo, want, size);
+        if (r < 0) {
+                reply_errno(req, r, NULL);
+                return;
+        }
+        (void) meta_upload_delete(m, uuid);
+        blob_created(req, want);
+}
+
+/* ---- POST /v2/<name>/blobs/uploads/ ---- */
+
+static bool try_mount(request_t *req, meta_t *m, const digest_t *d, const char *from) {
+        _cleanup_free_ char *found = NULL;
+        uint64_t size;
+        int r;
+
+        if (from) {
+                if (!name_repo_valid(from, strlen(from)))
+                        return false;
+                r = meta_blob_linked(m, from, d, &size);
+        } else
+                r = meta_blob_find_repo(m, d, &found, &size);
+        if (r <= 0 || store_blob_stat(req->srv->store, d, NULL) <= 0)
+                return false;
+        r = meta_blob_link(m, req->repo, d, size);
+        if (r < 0) {
+                reply_errno(req, r, NULL);
+                return true;
+        }
+        blob_created(req, d);
+        return true;
+}
+
+static void upload_start_begin(request_t *req) {
+        const char *mount = req_query(req, "mount"), *dig = req_query(req, "digest");
+        const char *algname = req_query(req, "digest-algorithm");
+        char uuid[UPLOAD_UUID_LEN + 1];
+        digest_alg_t alg = DIGEST_SHA256;
+        digest_t d;
+        meta_t *m;
+        int r;
+
+        if (!(m = need_meta(req)))
+                return;
+        if (req->content_length != UINT64_MAX && req->content_length > req->srv->cfg->blob_max_size) {
+                reply_errno(req, BERTH_ETOOBIG, NULL);
+                return;
+        }
+        if (mount && digest_parse(mount, &d) == 0 && try_mount(req, m, &d, req_query(req, "from")))
+                return;
+        if (algname && digest_alg_parse(algname, &alg) < 0) {
+                reply_errno(req, BERTH_EDIGEST_INVALID, "unsupported digest-algorithm");
+                return;
+        }
+        if (dig) { /* monolithic upload: the body is the blob */
+                if (digest_parse(dig, &d) < 0) {
+                        reply_errno(req, BERTH_EDIGEST_INVALID, NULL);
+                        return;
+                }
+                r = store_upload_create(req->srv->store, d.alg, uuid);
+                if (r == 0)
+                        r = store_upload_acquire(req->srv->store, uuid, &req->upload);
+                if (r < 0) {
+                        reply_errno(req, r, NULL);
+                        return;
+                }
+                req->upload_transient = true;
+                req->body_mode = BODY_HANDLER;
+                return;
+        }
+        r = store_upload_create(req->srv->store, alg, uuid);
+        if (r == 0)
+                r = meta_upload_add(m, uuid, req->repo);
+        if (r < 0) {
+                (void) store_upload_delete(req->srv->store, uuid);
+                reply_errno(req, r, NULL);
+                return;
+        }
+        reply_empty(req, 202);
+        upload_location(req, uuid, 0);
+}
+
+static void upload_start_end(request_t *req) {
+        digest_t d;
+
+        if (req->upload_err) {
+                reply_errno(req, req->upload_err, NULL);
+                return;
+        }
+        if (digest_parse(req_query(req, "digest"), &d) < 0) {
+                reply_errno(req, BERTH_EDIGEST_INVALID, NULL);
+                return;
+        }
+        upload_finish(req, &d);
+}
+const route_ops_t route_upload_start = { .name = "upload-start", .begin = upload_start_begin,
+                                         .data = upload_data, .end = upload_start_end,
+                                         .cleanup = upload_cleanup };
+
+/* ---- the session routes: /v2/<name>/blobs/uploads/<uuid> ---- */
+
+/* Find the session, check it belongs to this repository and take it. */
+static int session_take(request_t *req) {
+        _cleanup_free_ char *owner = NULL;
+        meta_t *m;
+        int r;
+
+        if (!(m = need_meta(req)))
+                return -1;
+        r = meta_upload_get(m, req->ref, &owner);
+        if (r < 0) {
+                reply_errno(req, r, NULL);
+                return -1;
+        }
+        if (r == 0 || strcmp(owner, req->repo) != 0) {
+                reply_error(req, 404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", req->ref);
+                return -1;
+        }
+        r = store_upload_acquire(req->srv->store, req->ref, &req->upload);
+        if (r == -ENOENT || r == -EINVAL) {
+                reply_error(req, 404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", req->ref);
+                return -1;
+        }
+        if (r < 0) {
+                reply_errno(req, r, NULL);
+                return -1;
+        }
+        req->upload_start = upload_size(req->upload);
+        return 0;
+}
+
+/* A chunk with Content-Range must start at the current end. */
+static int check_chunk(request_t *req) {
+        const char *cr = req_header(req, "Content-Range");
+        uint64_t start, end;
+
+        if (!cr)
+                return 0;
+        if (parse_content_range(cr, &start, &end) < 0 || start != req->upload_start ||
+            (req->content_length != UINT64_MAX && req->content_length != end - start + 1)) {
+                reply_error(req, 416, "BLOB_UPLOAD_INVALID", "chunk does not continue the upload", cr);
+                upload_location(req, req->ref, req->upload_start);
+                return -1;
+        }
+        return 0;
+}
+
+static void upload_patch_begin(request_t *req) {
+        if (session_take(req) < 0 || check_chunk(req) < 0)
+                return;
+        req->body_mode = BODY_HANDLER;
+}
+
+static void upload_patch_end(request_t *req) {
+        if (req->upload_err) {
+                (void) upload_truncate(req->upload, req->upload_start);
+                reply_errno(req, req->upload_err, NULL);
+                return;
+        }
+        reply_empty(req, 202);
+        upload_location(req, req->ref, upload_size(req->upload));
+}
+const route_ops_t route_upload_patch = { .name = "upload-patch", .begin = upload_patch_begin,
+                                         .data = upload_data, .end = upload_patch_end,
+                                         .cleanup = upload_cleanup };
+
+static void upload_put_begin(request_t *req) {
+        digest_t d;
+
+        if (digest_parse(req_query(req, "digest"), &d) < 0) {
+                reply_errno(req, BERTH_EDIGEST_INVALID, "the digest query parameter is missing or invalid");
+                return;
+        }
+        if (session_take(req) < 0 || check_chunk(req) < 0)
+                return;
+        req->body_mode = BODY_HANDLER;
+}
+
+static void upload_put_end(request_t *req) {
+        digest_t d;
+
+        if (req->upload_err) {
+                (void) upload_truncate(req->upload, req->upload_start);
+                reply_errno(req, req->upload_err, NULL);
+                return;
+        }
+        if (digest_parse(req_query(req, "digest"), &d) < 0) {
+                reply_errno(req, BERTH_EDIGEST_INVALID, NULL);
+                return;
+        }
+        upload_finish(req, &d);
+}
+const route_ops_t route_upload_put = { .name = "upload-put", .begin = upload_put_begin,
+                                       .data = upload_data, .end = upload_put_end,
+                                       .cleanup = upload_cleanup };
+
+static void upload_status_begin(request_t *req) {
+        if (session_take(req) < 0)
+                return;
+        reply_empty(req, 204);
+        upload_location(req, req->ref, upload_size(req->upload));
+        req->finished = true;
+}
+const route_ops_t route_upload_status = { .name = "upload-status", .begin = upload_status_begin,
+                                          .cleanup = upload_cleanup };
+
+static void upload_delete_begin(request_t *req) {
+        meta_t *m;
+
+        if (session_take(req) < 0)
+                return;
+        m = server_meta(req->srv);
+        store_upload_release(req->upload);
+        req->upload = NULL;
+        (void) store_upload_delete(req->srv->store, req->ref);
+        if (m)
+                (void) meta_upload_delete(m, req->ref);
+        reply_empty(req, 204);
+}
+const route_ops_t route_upload_delete = { .name = "upload-delete", .begin = upload_delete_begin };
+
+/* ---- expiry of abandoned sessions ---- */
+
+static void expire_one(void *userdata, const char *uuid) {
+        server_t *srv = userdata;
+        meta_t *m = server_meta(srv);
+
+        if (store_upload_delete(srv->store, uuid) == 0)
+                log_msg(LOG_INFO, LOG_SRC_SERVER, "expired abandoned upload %s", uuid);
+        if (m)
+                (void) meta_upload_delete(m, uuid);
+}
+
+void uploads_expire(server_t *srv) {
+        int r = store_upload_scan_old(srv->store, srv->cfg->upload_max_age, expire_one, srv);
+        if (r < 0)
+                log_msg(LOG_WARNING, LOG_SRC_SERVER, "scanning uploads: %s", berth_strerror(r));
+}

@@ -1,0 +1,320 @@
+/* server/config.c: berthd settings from flags and BERTH_* environment variables
+ * (flags win), over embedded defaults. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include "config.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "server/server.h"
+
+void config_usage(FILE *f) {
+        fputs("Usage: berthd [serve] [OPTIONS]\n"
+              "       berthd user|project|token|secret|audit ...   (administration; see berthd user --help)\n"
+              "\n"
+              "berthd is a private container image registry (OCI Distribution v1.1, Docker Registry v2).\n"
+              "\n"
+              "Options (each also read from the environment variable shown; flags win):\n"
+              "  --listen ADDR:PORT     BERTH_LISTEN          address to listen on [0.0.0.0:5000]\n"
+              "  --data DIR             BERTH_DATA            data directory [./berth-data, /var/lib/berth as root]\n"
+              "  --tls-cert FILE        BERTH_TLS_CERT        PEM certificate chain (with --tls-key)\n"
+              "  --tls-key FILE         BERTH_TLS_KEY         PEM private key\n"
+              "  --tls-san NAME         BERTH_TLS_SAN         extra name for the generated certificate\n"
+              "                                               (repeatable; env: comma-separated)\n"
+              "  --insecure-http        BERTH_INSECURE_HTTP=1 serve plain HTTP (behind a TLS proxy)\n"
+              "  --log-level LEVEL      BERTH_LOG_LEVEL       debug|info|notice|warning|error [info]\n"
+              "  --threads N            BERTH_THREADS         worker threads [2 x CPUs, at least 4]\n"
+              "  --auth MODE            BERTH_AUTH            basic|none [basic]\n"
+              "  --delete, --no-delete  BERTH_DELETE=1|0      allow DELETE requests [allowed]\n"
+              "  --upload-max-age SEC   BERTH_UPLOAD_MAX_AGE  abandoned uploads expire after [86400]\n"
+              "  --grace SEC            BERTH_GRACE           drain time on SIGTERM [25]\n"
+              "  --blob-max-size BYTES  BERTH_BLOB_MAX_SIZE   largest accepted blob [68719476736]\n"
+              "  -h, --help             this text\n"
+              "  -V, --version          the version\n"
+              "\n"
+              "Without --tls-cert, the first start creates a local CA and a server certificate under\n"
+              "DATA/tls/ and prints how to make docker, podman and containerd trust it.\n"
+              "SIGTERM or SIGINT stops accepting, lets requests in flight finish within the grace\n"
+              "period and exits 0. GET /healthz (liveness) and /readyz (readiness) serve probes.\n",
+              f);
+}
+
+/* Checked unsigned parse: the whole string, decimal, within [min, max]. */
+static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret) {
+        unsigned long long v;
+        char *end;
+
+        if (!s || !*s || *s == '-' || *s == '+')
+                return -EINVAL;
+        errno = 0;
+        v = strtoull(s, &end, 10);
+        if (errno || *end || v < min || v > max)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+static bool parse_bool(const char *s, bool *ret) {
+        if (!strcmp(s, "1") || !strcasecmp(s, "true") || !strcasecmp(s, "yes") || !strcasecmp(s, "on"))
+                *ret = true;
+        else if (!strcmp(s, "0") || !strcasecmp(s, "false") || !strcasecmp(s, "no") || !strcasecmp(s, "off"))
+                *ret = false;
+        else
+                return false;
+        return true;
+}
+
+static int set_str(char **dst, const char *v) {
+        char *c = strdup(v);
+        if (!c)
+                return -ENOMEM;
+        free(*dst);
+        *dst = c;
+        return 0;
+}
+
+/* "host:port", "[v6]:port" or ":port" */
+static int parse_listen(const char *s, config_t *c) {
+        const char *colon;
+        char host[256];
+        uint64_t port;
+        size_t hl;
+
+        if (s[0] == '[') {
+                const char *rb = strchr(s, ']');
+                if (!rb || rb[1] != ':')
+                        return -EINVAL;
+                hl = (size_t) (rb - s - 1);
+                if (hl == 0 || hl >= sizeof(host))
+                        return -EINVAL;
+                memcpy(host, s + 1, hl);
+                colon = rb + 1;
+        } else {
+                colon = strrchr(s, ':');
+                if (!colon)
+                        return -EINVAL;
+                hl = (size_t) (colon - s);
+                if (hl >= sizeof(host))
+                        return -EINVAL;
+                memcpy(host, s, hl);
+        }
+        host[hl] = '\0';
+        if (parse_u64(colon + 1, 1, 65535, &port) < 0)
+                return -EINVAL;
+        c->port = (uint16_t) port;
+        return set_str(&c->listen_host, hl ? host : "0.0.0.0");
+}
+
+static int add_san(config_t *c, const char *v) {
+        char **n;
+
+        if (!*v)
+                return 0;
+        if (c->n_tls_sans >= 64)
+                return -E2BIG;
+        n = realloc(c->tls_sans, (c->n_tls_sans + 1) * sizeof(*n));
+        if (!n)
+                return -ENOMEM;
+        c->tls_sans = n;
+        n[c->n_tls_sans] = strdup(v);
+        if (!n[c->n_tls_sans])
+                return -ENOMEM;
+        c->n_tls_sans++;
+        return 0;
+}
+
+enum {
+        OPT_LISTEN = 256, OPT_DATA, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_SAN, OPT_INSECURE,
+        OPT_LOG_LEVEL, OPT_THREADS, OPT_AUTH, OPT_DELETE, OPT_NO_DELETE, OPT_UPLOAD_MAX_AGE,
+        OPT_GRACE, OPT_BLOB_MAX,
+};
+
+/* Apply one setting; `what` names it in error messages (flag or variable). */
+static int apply(config_t *c, int opt, const char *v, const char *what) {
+        uint64_t u;
+        bool b;
+        int r = 0;
+
+        switch (opt) {
+        case OPT_LISTEN:
+                r = parse_listen(v, c);
+                break;
+        case OPT_DATA:
+                r = *v ? set_str(&c->data_dir, v) : -EINVAL;
+                break;
+        case OPT_TLS_CERT:
+                r = set_str(&c->tls_cert, v);
+                break;
+        case OPT_TLS_KEY:
+                r = set_str(&c->tls_key, v);
+                break;
+        case OPT_TLS_SAN: {
+                /* comma-separated in the environment */
+                char *dup = strdup(v), *save = NULL;
+                if (!dup)
+                        return -ENOMEM;
+                for (char *t = strtok_r(dup, ",", &save); t && r == 0; t = strtok_r(NULL, ",", &save))
+                        r = add_san(c, t);
+                free(dup);
+                break;
+        }
+        case OPT_INSECURE:
+                if (!v)
+                        c->insecure_http = true;
+                else if (!parse_bool(v, &c->insecure_http))
+                        r = -EINVAL;
+                break;
+        case OPT_LOG_LEVEL:
+                r = log_level_parse(v);
+                if (r >= 0) {
+                        c->log_level = r;
+                        r = 0;
+                }
+                break;
+        case OPT_THREADS:
+                r = parse_u64(v, 1, 1024, &u);
+                if (r == 0)
+                        c->threads = (unsigned) u;
+                break;
+        case OPT_AUTH:
+                if (!strcmp(v, "none"))
+                        c->auth_none = true;
+                else if (!strcmp(v, "basic"))
+                        c->auth_none = false;
+                else
+                        r = -EINVAL;
+                break;
+        case OPT_DELETE:
+                if (!v)
+                        c->delete_enabled = true;
+                else if (!parse_bool(v, &b))
+                        r = -EINVAL;
+                else
+                        c->delete_enabled = b;
+                break;
+        case OPT_NO_DELETE:
+                c->delete_enabled = false;
+                break;
+        case OPT_UPLOAD_MAX_AGE:
+                r = parse_u64(v, 1, UINT32_MAX, &c->upload_max_age);
+                break;
+        case OPT_GRACE:
+                r = parse_u64(v, 0, 3600, &u);
+                if (r == 0)
+                        c->grace = (unsigned) u;
+                break;
+        case OPT_BLOB_MAX:
+                r = parse_u64(v, 1, UINT64_MAX / 2, &c->blob_max_size);
+                break;
+        default:
+                r = -EINVAL;
+        }
+        if (r < 0)
+                fprintf(stderr, "berthd: invalid value for %s: '%s'\n", what, v ? v : "");
+        return r;
+}
+
+static void defaults(config_t *c) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+        memset(c, 0, sizeof(*c));
+        c->port = 5000;
+        c->log_level = LOG_INFO;
+        c->threads = cpus > 2 ? (unsigned) cpus * 2 : 4;
+        c->delete_enabled = true;
+        c->upload_max_age = 24 * 3600;
+        c->grace = 25;
+        c->blob_max_size = 64ull << 30;
+}
+
+int config_parse(int argc, char **argv, config_t *ret) {
+        static const struct option opts[] = {
+                { "listen", required_argument, NULL, OPT_LISTEN },
+                { "data", required_argument, NULL, OPT_DATA },
+                { "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+                { "tls-key", required_argument, NULL, OPT_TLS_KEY },
+                { "tls-san", required_argument, NULL, OPT_TLS_SAN },
+                { "insecure-http", no_argument, NULL, OPT_INSECURE },
+                { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+                { "threads", required_argument, NULL, OPT_THREADS },
+                { "auth", required_argument, NULL, OPT_AUTH },
+                { "delete", no_argument, NULL, OPT_DELETE },
+                { "no-delete", no_argument, NULL, OPT_NO_DELETE },
+                { "upload-max-age", required_argument, NULL, OPT_UPLOAD_MAX_AGE },
+                { "grace", required_argument, NULL, OPT_GRACE },
+                { "blob-max-size", required_argument, NULL, OPT_BLOB_MAX },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                {}
+        };
+        static const struct { const char *env; int opt; } envs[] = {
+                { "BERTH_LISTEN", OPT_LISTEN }, { "BERTH_DATA", OPT_DATA },
+                { "BERTH_TLS_CERT", OPT_TLS_CERT }, { "BERTH_TLS_KEY", OPT_TLS_KEY },
+                { "BERTH_TLS_SAN", OPT_TLS_SAN }, { "BERTH_INSECURE_HTTP", OPT_INSECURE },
+                { "BERTH_LOG_LEVEL", OPT_LOG_LEVEL }, { "BERTH_THREADS", OPT_THREADS },
+                { "BERTH_AUTH", OPT_AUTH }, { "BERTH_DELETE", OPT_DELETE },
+                { "BERTH_UPLOAD_MAX_AGE", OPT_UPLOAD_MAX_AGE }, { "BERTH_GRACE", OPT_GRACE },
+                { "BERTH_BLOB_MAX_SIZE", OPT_BLOB_MAX },
+        };
+        config_t c;
+        int o, r;
+
+        defaults(&c);
+        for (size_t i = 0; i < sizeof(envs) / sizeof(envs[0]); i++) {
+                const char *v = getenv(envs[i].env);
+                if (v && *v && apply(&c, envs[i].opt, v, envs[i].env) < 0)
+                        goto fail;
+        }
+        optind = 1;
+        while ((o = getopt_long(argc, argv, "hV", opts, NULL)) >= 0) {
+                switch (o) {
+                case 'h':
+                        config_usage(stdout);
+                        config_done(&c);
+                        return 1;
+                case 'V':
+                        printf("berthd %s\n", PACKAGE_VERSION);
+                        config_done(&c);
+                        return 1;
+                case '?':
+                        fprintf(stderr, "Try 'berthd --help'.\n");
+                        goto fail;
+                default:
+                        if (apply(&c, o, optarg, opts[o - OPT_LISTEN].name) < 0)
+                                goto fail;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "berthd: unexpected argument '%s'\n", argv[optind]);
+                goto fail;
+        }
+        if (!!c.tls_cert != !!c.tls_key) {
+                fprintf(stderr, "berthd: --tls-cert and --tls-key go together\n");
+                goto fail;
+        }
+        if (!c.listen_host && (r = set_str(&c.listen_host, "0.0.0.0")) < 0)
+                goto fail;
+        if (!c.data_dir && set_str(&c.data_dir, geteuid() == 0 ? "/var/lib/berth" : "./berth-data") < 0)
+                goto fail;
+        *ret = c;
+        return 0;
+fail:
+        config_done(&c);
+        return BERTH_ECONFIG;
+}
+
+void config_done(config_t *c) {
+        free(c->listen_host);
+        free(c->data_dir);
+        free(c->tls_cert);
+        free(c->tls_key);
+        for (size_t i = 0; i < c->n_tls_sans; i++)
+                free(c->tls_sans[i]);
+        free(c->tls_sans);
+        memset(c, 0, sizeof(*c));
+}

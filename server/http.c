@@ -1,0 +1,311 @@
+/* server/http.c: libmicrohttpd glue: the request life cycle, body streaming,
+ * per-thread metadata connections and the access log. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include "common/err.h"
+#include "common/log.h"
+#include "common/macro.h"
+#include "server/http.h"
+#include "server/server.h"
+
+meta_t *server_meta(server_t *srv) {
+        meta_t *m = pthread_getspecific(srv->meta_key);
+        int r;
+
+        if (m)
+                return m;
+        r = meta_open(srv->db_path, &m);
+        if (r < 0) {
+                log_msg(LOG_ERR, LOG_SRC_SERVER, "opening metadata %s: %s", srv->db_path, berth_strerror(r));
+                return NULL;
+        }
+        if (pthread_setspecific(srv->meta_key, m) != 0) {
+                meta_free(m);
+                return NULL;
+        }
+        return m;
+}
+
+static void meta_key_free(void *p) {
+        meta_free(p);
+}
+
+const char *req_header(request_t *req, const char *name) {
+        return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *req_query(request_t *req, const char *name) {
+        return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static request_t *request_free(request_t *req) {
+        if (!req)
+                return NULL;
+        if (req->ops && req->ops->cleanup)
+                req->ops->cleanup(req);
+        store_upload_release(req->upload);
+        digest_ctx_free(req->body_hash);
+        if (req->response)
+                MHD_destroy_response(req->response);
+        free(req->path);
+        free(req->repo);
+        free(req->ref);
+        free(req->body);
+        free(req);
+        return NULL;
+}
+
+static int parse_content_length(request_t *req) {
+        const char *v = req_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        unsigned long long n;
+        char *end;
+
+        req->content_length = UINT64_MAX;
+        if (!v)
+                return 0;
+        if (*v < '0' || *v > '9')
+                return -EINVAL;
+        errno = 0;
+        n = strtoull(v, &end, 10);
+        if (errno || *end)
+                return -EINVAL;
+        req->content_length = n;
+        return 0;
+}
+
+/* Keep a body in memory, up to body_max. */
+static void body_append(request_t *req, const char *buf, size_t len) {
+        size_t need;
+
+        if (req->body_too_big)
+                return;
+        if (__builtin_add_overflow(req->body_len, len, &need) || need > req->body_max) {
+                req->body_too_big = true;
+                return;
+        }
+        if (need > req->body_cap) {
+                size_t cap = req->body_cap ? req->body_cap : 4096;
+                char *n;
+                while (cap < need)
+                        cap *= 2;
+                if (cap > req->body_max)
+                        cap = req->body_max;
+                n = realloc(req->body, cap);
+                if (!n) {
+                        req->body_too_big = true;
+                        return;
+                }
+                req->body = n;
+                req->body_cap = cap;
+        }
+        memcpy(req->body + req->body_len, buf, len);
+        req->body_len = need;
+}
+
+static void client_addr(struct MHD_Connection *c, char *buf, size_t n) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+        snprintf(buf, n, "?");
+        if (!sa)
+                return;
+        if (sa->sa_family == AF_INET)
+                inet_ntop(AF_INET, &((const struct sockaddr_in *) sa)->sin_addr, buf, n);
+        else if (sa->sa_family == AF_INET6)
+                inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) sa)->sin6_addr, buf, n);
+}
+
+static enum MHD_Result queue(request_t *req) {
+        enum MHD_Result r;
+
+        if (!req->response)
+                reply_error(req, 500, "UNKNOWN", "no answer", NULL);
+        if (!req->response)
+                return MHD_NO;
+        r = MHD_queue_response(req->conn, req->status, req->response);
+        MHD_destroy_response(req->response);
+        req->response = NULL;
+        return r;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **req_cls) {
+        server_t *srv = cls;
+        request_t *req = *req_cls;
+
+        if (!req) {
+                req = calloc(1, sizeof(*req));
+                if (!req)
+                        return MHD_NO;
+                *req_cls = req;
+                req->srv = srv;
+                req->conn = conn;
+                req->method = method;
+                req->is_head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+                clock_gettime(CLOCK_MONOTONIC, &req->started);
+                snprintf(req->id, sizeof(req->id), "%" PRIxFAST64,
+                         atomic_fetch_add(&srv->next_request_id, 1) + 1);
+                atomic_fetch_add(&srv->active_requests, 1);
+                req->path = strdup(url);
+                if (!req->path)
+                        return MHD_NO;
+                if (parse_content_length(req) < 0) {
+                        reply_error(req, 400, "SIZE_INVALID", "invalid Content-Length", NULL);
+                        return queue(req);
+                }
+                route_request(req);
+                if (!req->response && req->ops && req->ops->begin)
+                        req->ops->begin(req);
+                if (req->response) {
+                        /* Answered from the headers alone. Queued now, MHD would close
+                         * the connection; so unless a body is on its way (which we
+                         * refuse to read), answer at the next call and keep it alive. */
+                        if (req->content_length == UINT64_MAX ? req_header(req, "Transfer-Encoding") != NULL
+                                                              : req->content_length > 0)
+                                return queue(req);
+                        return MHD_YES;
+                }
+                if (req->body_mode == BODY_BUFFER && req->content_length != UINT64_MAX &&
+                    req->content_length > req->body_max) {
+                        reply_errno(req, BERTH_ETOOBIG, NULL);
+                        return queue(req);
+                }
+                return MHD_YES;
+        }
+
+        if (*upload_data_size) {
+                size_t len = *upload_data_size;
+                *upload_data_size = 0;
+                if (req->response)
+                        return MHD_YES; /* answered already: discard the rest */
+                switch (req->body_mode) {
+                case BODY_BUFFER:
+                        body_append(req, upload_data, len);
+                        break;
+                case BODY_HANDLER:
+                        req->ops->data(req, upload_data, len);
+                        break;
+                case BODY_IGNORE:
+                        break;
+                }
+                return MHD_YES;
+        }
+
+        if (!req->response) {
+                if (req->body_mode == BODY_BUFFER && req->body_too_big)
+                        reply_errno(req, BERTH_ETOOBIG, NULL);
+                else if (req->ops && req->ops->end) {
+                        req->finished = true;
+                        req->ops->end(req);
+                }
+        }
+        return queue(req);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode why) {
+        server_t *srv = cls;
+        request_t *req = *req_cls;
+        struct timespec now;
+        char addr[INET6_ADDRSTRLEN];
+        double ms;
+
+        if (!req)
+                return;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        ms = (double) (now.tv_sec - req->started.tv_sec) * 1e3 +
+             (double) (now.tv_nsec - req->started.tv_nsec) / 1e6;
+        if (log_max_level >= LOG_INFO) {
+                client_addr(conn, addr, sizeof(addr));
+                log_msg(LOG_INFO, LOG_SRC_SERVER, "req=%s %s %s %s %u%s%s %.1fms%s", req->id, addr,
+                        req->method, req->path, req->status, req->err_code ? " " : "",
+                        req->err_code ? req->err_code : "", ms,
+                        why == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+        }
+        *req_cls = request_free(req);
+        atomic_fetch_sub(&srv->active_requests, 1);
+}
+
+int http_start(server_t *srv, const char *cert_pem, const char *key_pem) {
+        struct sockaddr_storage ss = { 0 };
+        socklen_t sl;
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+        int r;
+
+        r = pthread_key_create(&srv->meta_key, meta_key_free);
+        if (r != 0)
+                return -r;
+        if (inet_pton(AF_INET6, srv->cfg->listen_host, &((struct sockaddr_in6 *) &ss)->sin6_addr) == 1) {
+                struct sockaddr_in6 *s6 = (struct sockaddr_in6 *) &ss;
+                s6->sin6_family = AF_INET6;
+                s6->sin6_port = htons(srv->cfg->port);
+                sl = sizeof(*s6);
+                flags |= MHD_USE_IPv6;
+        } else if (inet_pton(AF_INET, srv->cfg->listen_host, &((struct sockaddr_in *) &ss)->sin_addr) == 1) {
+                struct sockaddr_in *s4 = (struct sockaddr_in *) &ss;
+                s4->sin_family = AF_INET;
+                s4->sin_port = htons(srv->cfg->port);
+                sl = sizeof(*s4);
+        } else {
+                log_msg(LOG_ERR, LOG_SRC_SERVER, "listen address '%s' is not an IP address",
+                        srv->cfg->listen_host);
+                return BERTH_ECONFIG;
+        }
+        (void) sl;
+        flags |= MHD_USE_EPOLL;
+        if (cert_pem)
+                flags |= MHD_USE_TLS;
+
+        srv->daemon = MHD_start_daemon(
+                flags, srv->cfg->port, NULL, NULL, on_request, srv,
+                MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &ss,
+                MHD_OPTION_THREAD_POOL_SIZE, (unsigned int) srv->cfg->threads,
+                MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+                MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) (256 * 1024),
+                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 600,
+                MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int) 1,
+                cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert_pem,
+                MHD_OPTION_HTTPS_MEM_KEY, key_pem,
+                MHD_OPTION_HTTPS_PRIORITIES, "NORMAL:-VERS-SSL3.0:-VERS-TLS1.0:-VERS-TLS1.1",
+                MHD_OPTION_END);
+        if (!srv->daemon)
+                return -EADDRINUSE;
+        return 0;
+}
+
+void http_drain_and_stop(server_t *srv) {
+        struct timespec deadline, now;
+
+        if (!srv->daemon)
+                return;
+        atomic_store(&srv->draining, true);
+        /* stop accepting; connections in flight go on */
+        (void) MHD_quiesce_daemon(srv->daemon);
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_sec += srv->cfg->grace;
+        for (;;) {
+                const union MHD_DaemonInfo *di =
+                        MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+                unsigned active = atomic_load(&srv->active_requests);
+                if ((!di || di->num_connections == 0) || active == 0)
+                        break;
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                if (now.tv_sec >= deadline.tv_sec) {
+                        log_msg(LOG_WARNING, LOG_SRC_SERVER, "grace period over with %u requests in flight", active);
+                        break;
+                }
+                struct timespec ts = { 0, 50 * 1000 * 1000 };
+                nanosleep(&ts, NULL);
+        }
+        MHD_stop_daemon(srv->daemon);
+        srv->daemon = NULL;
+        pthread_key_delete(srv->meta_key);
+}

@@ -1,0 +1,155 @@
+/* server/listing.c: tags/list, _catalog and referrers, paginated from indexed
+ * queries. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "common/err.h"
+#include "common/manifest.h"
+#include "common/name.h"
+#include "server/server.h"
+
+#define PAGE_MAX 100000u      /* largest page we build at once */
+#define PAGE_ALL 10000000u    /* no n: everything (bounded) */
+
+/* n absent: PAGE_ALL; n invalid: answered with PAGINATION_NUMBER_INVALID, -1. */
+static int page_size(request_t *req, size_t *ret) {
+        const char *v = req_query(req, "n");
+        unsigned long long n = 0;
+
+        if (!v) {
+                *ret = PAGE_ALL;
+                return 0;
+        }
+        if (!*v || strlen(v) > 12)
+                goto bad;
+        for (const char *p = v; *p; p++) {
+                if (*p < '0' || *p > '9')
+                        goto bad;
+                n = n * 10 + (unsigned) (*p - '0');
+        }
+        *ret = n > PAGE_MAX ? PAGE_MAX : (size_t) n;
+        return 0;
+bad:
+        reply_error(req, 400, "PAGINATION_NUMBER_INVALID", "invalid number of results requested", v);
+        return -1;
+}
+
+static json_t *strv_to_json(char **v) {
+        json_t *a = json_array();
+        for (size_t i = 0; a && v && v[i]; i++)
+                json_array_append_new(a, json_string(v[i]));
+        return a;
+}
+
+static size_t strv_len(char **v) {
+        size_t n = 0;
+        while (v && v[n])
+                n++;
+        return n;
+}
+
+static void tags_list_begin(request_t *req) {
+        const char *last = req_query(req, "last");
+        char **tags = NULL;
+        bool more = false;
+        size_t n;
+        meta_t *m;
+        int r;
+
+        if (page_size(req, &n) < 0)
+                return;
+        if (!(m = server_meta(req->srv))) {
+                reply_errno(req, BERTH_EDB, NULL);
+                return;
+        }
+        r = meta_repo_exists(m, req->repo);
+        if (r == 0) {
+                reply_error(req, 404, "NAME_UNKNOWN", "repository name not known to registry", req->repo);
+                return;
+        }
+        if (r > 0)
+                r = meta_tags_list(m, req->repo, last, n, &tags, &more);
+        if (r < 0) {
+                reply_errno(req, r, NULL);
+                return;
+        }
+        reply_json(req, 200, json_pack("{s:s, s:o}", "name", req->repo, "tags", strv_to_json(tags)), NULL);
+        if (more && tags && tags[0])
+                reply_headerf(req, "Link", "</v2/%s/tags/list?n=%zu&last=%s>; rel=\"next\"", req->repo, n,
+                              tags[strv_len(tags) - 1]);
+        meta_strv_free(tags);
+}
+const route_ops_t route_tags_list = { .name = "tags-list", .begin = tags_list_begin };
+
+static void catalog_begin(request_t *req) {
+        const char *last = req_query(req, "last");
+        char **repos = NULL;
+        bool more = false;
+        size_t n;
+        meta_t *m;
+        int r;
+
+        if (page_size(req, &n) < 0)
+                return;
+        if (!(m = server_meta(req->srv))) {
+                reply_errno(req, BERTH_EDB, NULL);
+                return;
+        }
+        r = meta_catalog(m, last, n, &repos, &more);
+        if (r < 0) {
+                reply_errno(req, r, NULL);
+                return;
+        }
+        reply_json(req, 200, json_pack("{s:o}", "repositories", strv_to_json(repos)), NULL);
+        if (more && repos && repos[0])
+                reply_headerf(req, "Link", "</v2/_catalog?n=%zu&last=%s>; rel=\"next\"", n,
+                              repos[strv_len(repos) - 1]);
+        meta_strv_free(repos);
+}
+const route_ops_t route_catalog = { .name = "catalog", .begin = catalog_begin };
+
+static void referrers_begin(request_t *req) {
+        const char *filter = req_query(req, "artifactType");
+        meta_referrer_t *v = NULL;
+        json_t *list, *idx;
+        size_t n = 0;
+        digest_t d;
+        meta_t *m;
+        int r;
+
+        if (digest_parse(req->ref, &d) < 0) {
+                reply_errno(req, BERTH_EDIGEST_INVALID, req->ref);
+                return;
+        }
+        if (!(m = server_meta(req->srv))) {
+                reply_errno(req, BERTH_EDB, NULL);
+                return;
+        }
+        r = meta_referrers(m, req->repo, &d, filter && *filter ? filter : NULL, &v, &n);
+        if (r < 0) {
+                reply_errno(req, r, NULL);
+                return;
+        }
+        list = json_array();
+        for (size_t i = 0; list && i < n; i++) {
+                json_t *e = json_pack("{s:s, s:s, s:I}", "mediaType", v[i].media_type, "digest",
+                                      v[i].digest.str, "size", (json_int_t) v[i].size);
+                if (!e)
+                        continue;
+                if (v[i].artifact_type)
+                        json_object_set_new(e, "artifactType", json_string(v[i].artifact_type));
+                if (v[i].annotations_json) {
+                        json_t *a = json_loads(v[i].annotations_json, 0, NULL);
+                        if (a)
+                                json_object_set_new(e, "annotations", a);
+                }
+                json_array_append_new(list, e);
+        }
+        meta_referrers_free(v, n);
+        idx = json_pack("{s:i, s:s, s:o}", "schemaVersion", 2, "mediaType", MT_OCI_INDEX, "manifests", list);
+        reply_json(req, 200, idx, MT_OCI_INDEX);
+        if (filter && *filter)
+                reply_header(req, "OCI-Filters-Applied", "artifactType");
+}
+const route_ops_t route_referrers = { .name = "referrers", .begin = referrers_begin };

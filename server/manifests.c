@@ -1,0 +1,303 @@
+/* server/manifests.c: manifest PUT/GET/HEAD/DELETE by tag or digest. Manifests are
+ * stored byte-exact as blobs and served with the media type they were pushed with. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "common/err.h"
+#include "common/log.h"
+#include "common/macro.h"
+#include "common/manifest.h"
+#include "common/name.h"
+#include "server/server.h"
+
+DEFINE_CLEANUP_FUNC(manifest_t, manifest_free);
+
+static bool ref_is_digest(const char *ref) {
+        return strncmp(ref, "sha256:", 7) == 0 || strncmp(ref, "sha512:", 7) == 0 || strchr(ref, ':');
+}
+
+/* A tag or a digest; answers the error itself. */
+static int check_reference(request_t *req, digest_t *ret_digest, bool *ret_is_digest) {
+        if (ref_is_digest(req->ref)) {
+                if (digest_parse(req->ref, ret_digest) < 0) {
+                        reply_errno(req, BERTH_EDIGEST_INVALID, req->ref);
+                        return -1;
+                }
+                *ret_is_digest = true;
+                return 0;
+        }
+        if (!name_tag_valid(req->ref, strlen(req->ref))) {
+                reply_errno(req, BERTH_ETAG_INVALID, NULL);
+                return -1;
+        }
+        *ret_is_digest = false;
+        return 0;
+}
+
+/* ---- PUT ---- */
+
+typedef struct {
+        const char *v[64];
+        size_t n;
+        bool bad, too_many;
+} tag_list_t;
+
+static enum MHD_Result collect_tag(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+        tag_list_t *t = cls;
+
+        (void) kind;
+        if (strcmp(key, "tag") != 0)
+                return MHD_YES;
+        if (!value || !name_tag_valid(value, strlen(value)))
+                t->bad = true;
+        else if (t->n >= ELEMENTSOF(t->v))
+                t->too_many = true;
+        else
+                t->v[t->n++] = value;
+        return MHD_YES;
+}
+
+static void manifest_put_begin(request_t *req) {
+        digest_t d;
+        bool is_digest;
+
+        if (check_reference(req, &d, &is_digest) < 0)
+                return;
+        req->body_mode = BODY_BUFFER;
+        req->body_max = MANIFEST_MAX_SIZE;
+}
+
+static void manifest_put_end(request_t *req) {
+        _cleanup_(manifest_freep) manifest_t *mf = NULL;
+        _cleanup_free_ meta_ref_t *refs = NULL;
+        _cleanup_free_ char *annotations = NULL;
+        const char *ctype = req_header(req, "Content-Type"), *detail = NULL;
+        const manifest_desc_t *subj;
+        tag_list_t tags = { .n = 0 };
+        meta_manifest_t rec = { .repo = req->repo };
+        digest_t want, missing;
+        bool is_digest;
+        size_t n;
+        meta_t *m;
+        int r;
+
+        if (check_reference(req, &want, &is_digest) < 0)
+                return;
+        r = digest_buf(is_digest ? want.alg : DIGEST_SHA256, req->body ? req->body : "", req->body_len,
+                       &rec.digest);
+        if (r < 0) {
+                reply_errno(req, r, NULL);
+                return;
+        }
+        if (is_digest && !digest_equal(&want, &rec.digest)) {
+                reply_errno(req, BERTH_EDIGEST, "the manifest does not match the digest in the URL");
+                return;
+        }
+        r = manifest_parse((const uint8_t *) (req->body ? req->body : ""), req->body_len, ctype, &mf, &detail);
+        if (r < 0) {
+                reply_errno(req, r == -ENOMEM ? r : (r == BERTH_ETOOBIG ? r : BERTH_EMANIFEST), detail);
+                return;
+        }
+        if (!is_digest)
+                tags.v[tags.n++] = req->ref;
+        MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, collect_tag, &tags);
+        if (tags.bad) {
+                reply_errno(req, BERTH_ETAG_INVALID, "a tag query parameter is invalid");
+                return;
+        }
+        if (tags.too_many) {
+                reply_errno(req, BERTH_ETOOBIG, "too many tags");
+                return;
+        }
+
+        n = manifest_desc_count(mf);
+        refs = calloc(n ? n : 1, sizeof(*refs));
+        if (!refs) {
+                reply_errno(req, -ENOMEM, NULL);
+                return;
+        }
+        for (size_t i = 0; i < n; i++) {
+                const manifest_desc_t *desc = manifest_desc(mf, i);
+                refs[i].digest = desc->digest;
+                refs[i].is_manifest = desc->kind == MANIFEST_DESC_CHILD;
+        }
+        subj = manifest_subject(mf);
+        annotations = manifest_annotations_json(mf);
+        rec.size = req->body_len;
+        rec.media_type = manifest_media_type(mf);
+        rec.artifact_type = manifest_artifact_type(mf);
+        rec.subject = subj ? &subj->digest : NULL;
+        rec.annotations_json = annotations;
+        rec.refs = refs;
+        rec.n_refs = n;
+
+        if (!(m = server_meta(req->srv))) {
+                reply_errno(req, BERTH_EDB, NULL);
+                return;
+        }
+        /* bytes first, then the row: never a row without its file */
+        r = store_blob_put(req->srv->store, &rec.digest, req->body ? req->body : "", req->body_len);
+        if (r < 0) {
+                reply_errno(req, r, NULL);
+                return;
+        }
+        r = meta_manifest_put(m, &rec, tags.v, tags.n, &missing);
+        if (r == BERTH_EMANIFEST_BLOB_UNKNOWN) {
+                reply_errno(req, r, missing.str);
+                return;
+        }
+        if (r < 0) {
+                reply_errno(req, r, NULL);
+                return;
+        }
+        reply_empty(req, 201);
+        reply_headerf(req, "Location", "/v2/%s/manifests/%s", req->repo, rec.digest.str);
+        reply_header(req, "Docker-Content-Digest", rec.digest.str);
+        if (subj)
+                reply_header(req, "OCI-Subject", subj->digest.str);
+        for (size_t i = 0; i < tags.n; i++)
+                reply_header(req, "OCI-Tag", tags.v[i]);
+}
+const route_ops_t route_manifest_put = { .name = "manifest-put", .begin = manifest_put_begin,
+                                         .end = manifest_put_end };
+
+/* ---- GET / HEAD ---- */
+
+/* Does the Accept header allow media type mt? No Accept header allows everything. */
+static bool accepts(const char *accept, const char *mt) {
+        size_t l = strlen(mt);
+
+        if (!accept || !*accept)
+                return true;
+        for (const char *p = accept; (p = strstr(p, mt)); p += l) {
+                char after = p[l];
+                bool starts = p == accept || p[-1] == ',' || p[-1] == ' ';
+                if (starts && (after == '\0' || after == ',' || after == ';' || after == ' '))
+                        return true;
+        }
+        return strstr(accept, "*/*") != NULL;
+}
+
+/* A client that cannot take a manifest list gets the linux/amd64 image (what
+ * distribution does for old docker clients). 1 replaced *info, 0 keep, <0 error. */
+static int negotiate(request_t *req, meta_t *m, meta_manifest_info_t *info) {
+        const char *accept = req_header(req, "Accept");
+        _cleanup_(manifest_freep) manifest_t *mf = NULL;
+        _cleanup_free_ char *buf = NULL;
+        _cleanup_close_ int fd = -1;
+        const char *detail;
+        uint64_t size;
+        ssize_t got;
+        int r;
+
+        if (strcmp(info->media_type, MT_OCI_INDEX) != 0 && strcmp(info->media_type, MT_DOCKER_LIST) != 0)
+                return 0;
+        if (accepts(accept, info->media_type) || accepts(accept, MT_OCI_INDEX) || accepts(accept, MT_DOCKER_LIST))
+                return 0;
+        r = store_blob_open(req->srv->store, &info->digest, &fd, &size);
+        if (r < 0)
+                return r;
+        if (size > MANIFEST_MAX_SIZE)
+                return 0;
+        buf = malloc(size ? size : 1);
+        if (!buf)
+                return -ENOMEM;
+        got = pread(fd, buf, size, 0);
+        if (got < 0 || (uint64_t) got != size)
+                return -EIO;
+        if (manifest_parse((const uint8_t *) buf, size, info->media_type, &mf, &detail) < 0)
+                return 0;
+        for (size_t i = 0; i < manifest_desc_count(mf); i++) {
+                const manifest_desc_t *d = manifest_desc(mf, i);
+                if (d->os && d->arch && !strcmp(d->os, "linux") && !strcmp(d->arch, "amd64")) {
+                        meta_manifest_info_t child;
+                        r = meta_manifest_get(m, req->repo, d->digest.str, &child);
+                        if (r <= 0)
+                                return r;
+                        *info = child;
+                        return 1;
+                }
+        }
+        return 0;
+}
+
+static bool etag_matches(const char *inm, const char *digest) {
+        return inm && (strstr(inm, digest) || strcmp(inm, "*") == 0);
+}
+
+static void manifest_get_begin(request_t *req) {
+        meta_manifest_info_t info;
+        uint64_t size;
+        digest_t d;
+        bool is_digest;
+        meta_t *m;
+        int r, fd;
+
+        if (check_reference(req, &d, &is_digest) < 0)
+                return;
+        if (!(m = server_meta(req->srv))) {
+                reply_errno(req, BERTH_EDB, NULL);
+                return;
+        }
+        r = meta_manifest_get(m, req->repo, req->ref, &info);
+        if (r < 0) {
+                reply_errno(req, r, NULL);
+                return;
+        }
+        if (r == 0) {
+                reply_error(req, 404, "MANIFEST_UNKNOWN", "manifest unknown to registry", req->ref);
+                return;
+        }
+        if (!is_digest && (r = negotiate(req, m, &info)) < 0) {
+                reply_errno(req, r, NULL);
+                return;
+        }
+        if (etag_matches(req_header(req, "If-None-Match"), info.digest.str)) {
+                reply_empty(req, 304);
+                reply_headerf(req, "ETag", "\"%s\"", info.digest.str);
+                reply_header(req, "Docker-Content-Digest", info.digest.str);
+                return;
+        }
+        r = store_blob_open(req->srv->store, &info.digest, &fd, &size);
+        if (r < 0) {
+                log_msg(LOG_ERR, LOG_SRC_SERVER, "req=%s manifest %s has a row but no file: %s", req->id,
+                        info.digest.str, berth_strerror(r));
+                reply_error(req, 404, "MANIFEST_UNKNOWN", "manifest unknown to registry", req->ref);
+                return;
+        }
+        reply_fd(req, 200, fd, 0, size);
+        reply_header(req, "Content-Type", info.media_type);
+        reply_header(req, "Docker-Content-Digest", info.digest.str);
+        reply_headerf(req, "ETag", "\"%s\"", info.digest.str);
+}
+const route_ops_t route_manifest_get = { .name = "manifest-get", .begin = manifest_get_begin };
+
+/* ---- DELETE ---- */
+
+static void manifest_delete_begin(request_t *req) {
+        digest_t d;
+        bool is_digest;
+        meta_t *m;
+        int r;
+
+        if (!req->srv->cfg->delete_enabled) {
+                reply_errno(req, BERTH_EUNSUPPORTED, "deletes are disabled on this registry");
+                return;
+        }
+        if (check_reference(req, &d, &is_digest) < 0)
+                return;
+        if (!(m = server_meta(req->srv))) {
+                reply_errno(req, BERTH_EDB, NULL);
+                return;
+        }
+        r = is_digest ? meta_manifest_delete(m, req->repo, &d) : meta_tag_delete(m, req->repo, req->ref);
+        if (r < 0)
+                reply_errno(req, r, NULL);
+        else if (r == 0)
+                reply_error(req, 404, "MANIFEST_UNKNOWN", "manifest unknown to registry", req->ref);
+        else
+                reply_empty(req, 202);
+}
+const route_ops_t route_manifest_delete = { .name = "manifest-delete", .begin = manifest_delete_begin };

@@ -1,0 +1,131 @@
+/* server/reply.c: building answers: the OCI error format, JSON, buffers, files. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include "common/err.h"
+#include "common/log.h"
+#include "server/server.h"
+
+static void set_response(request_t *req, unsigned status, struct MHD_Response *resp) {
+        if (!resp) {
+                log_msg(LOG_ERR, LOG_SRC_SERVER, "req=%s out of memory building a response", req->id);
+                return;
+        }
+        if (req->response) /* a route answered twice: keep the first */
+                MHD_destroy_response(req->response);
+        req->response = resp;
+        req->status = status;
+        MHD_add_response_header(resp, "Docker-Distribution-API-Version", "registry/2.0");
+}
+
+void reply_header(request_t *req, const char *name, const char *value) {
+        if (req->response)
+                MHD_add_response_header(req->response, name, value);
+}
+
+void reply_headerf(request_t *req, const char *name, const char *fmt, ...) {
+        char buf[1024];
+        va_list ap;
+        int n;
+
+        va_start(ap, fmt);
+        n = vsnprintf(buf, sizeof(buf), fmt, ap);
+        va_end(ap);
+        if (n >= 0 && (size_t) n < sizeof(buf))
+                reply_header(req, name, buf);
+}
+
+void reply_buffer(request_t *req, unsigned status, const void *buf, size_t len,
+                  const char *content_type) {
+        struct MHD_Response *resp =
+                MHD_create_response_from_buffer(len, (void *) buf, MHD_RESPMEM_MUST_COPY);
+        set_response(req, status, resp);
+        if (resp && content_type)
+                MHD_add_response_header(resp, "Content-Type", content_type);
+}
+
+void reply_empty(request_t *req, unsigned status) {
+        reply_buffer(req, status, "", 0, NULL);
+}
+
+void reply_json(request_t *req, unsigned status, json_t *body, const char *content_type) {
+        char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
+
+        json_decref(body);
+        if (!s) {
+                reply_error(req, 500, "UNKNOWN", "out of memory", NULL);
+                return;
+        }
+        set_response(req, status,
+                     MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE));
+        reply_header(req, "Content-Type", content_type ? content_type : "application/json");
+}
+
+void reply_fd(request_t *req, unsigned status, int fd, uint64_t off, uint64_t len) {
+        struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64(len, fd, off);
+        if (!resp)
+                close(fd);
+        set_response(req, status, resp);
+}
+
+void reply_error(request_t *req, unsigned status, const char *code, const char *message,
+                 const char *detail) {
+        json_t *err = json_pack("{s:s, s:s}", "code", code, "message", message);
+
+        if (err && detail)
+                json_object_set_new(err, "detail", json_string(detail));
+        req->err_code = code;
+        reply_json(req, status, json_pack("{s:[o]}", "errors", err), "application/json; charset=utf-8");
+}
+
+void reply_errno(request_t *req, int err, const char *detail) {
+        switch (err) {
+        case BERTH_EDIGEST:
+                reply_error(req, 400, "DIGEST_INVALID", "provided digest did not match uploaded content", detail);
+                break;
+        case BERTH_EDIGEST_INVALID:
+                reply_error(req, 400, "DIGEST_INVALID", "invalid digest", detail);
+                break;
+        case BERTH_ENAME_INVALID:
+                reply_error(req, 400, "NAME_INVALID", "invalid repository name", detail);
+                break;
+        case BERTH_ETAG_INVALID:
+                reply_error(req, 400, "TAG_INVALID", "invalid tag", detail);
+                break;
+        case BERTH_EMANIFEST:
+                reply_error(req, 400, "MANIFEST_INVALID", "manifest invalid", detail);
+                break;
+        case BERTH_EMANIFEST_BLOB_UNKNOWN:
+                reply_error(req, 400, "MANIFEST_BLOB_UNKNOWN", "manifest references a blob unknown to the registry", detail);
+                break;
+        case BERTH_ECHUNK_ORDER:
+                reply_error(req, 416, "BLOB_UPLOAD_INVALID", "chunk does not continue the upload", detail);
+                break;
+        case BERTH_ETOOBIG:
+                reply_error(req, 413, "SIZE_INVALID", "content too large", detail);
+                break;
+        case BERTH_EUNSUPPORTED:
+                reply_error(req, 405, "UNSUPPORTED", "the operation is unsupported", detail);
+                break;
+        case BERTH_EAUTH:
+                reply_error(req, 401, "UNAUTHORIZED", "authentication required", detail);
+                break;
+        case BERTH_EDENIED:
+                reply_error(req, 403, "DENIED", "requested access to the resource is denied", detail);
+                break;
+        case BERTH_ETHROTTLED:
+        case BERTH_EBUSY:
+                reply_error(req, 429, "TOOMANYREQUESTS", "too many requests", detail);
+                reply_header(req, "Retry-After", "1");
+                break;
+        case -ENOSPC:
+        case -EDQUOT:
+                reply_error(req, 507, "UNKNOWN", "insufficient storage on the registry", detail);
+                break;
+        default:
+                log_msg(LOG_ERR, LOG_SRC_SERVER, "req=%s %s %s: %s", req->id, req->method,
+                        req->path, berth_strerror(err));
+                reply_error(req, 500, "UNKNOWN", "internal error", NULL);
+        }
+}

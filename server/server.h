@@ -1,0 +1,132 @@
+/* server/server.h: berthd internals shared by the server's files. Not a public API. */
+#pragma once
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <microhttpd.h>
+#include <jansson.h>
+#include "common/digest.h"
+#include "storage/meta.h"
+#include "storage/store.h"
+
+typedef struct config {
+        char *listen_host;       /* "0.0.0.0", "::1", … */
+        uint16_t port;
+        char *data_dir;
+        char *tls_cert, *tls_key;
+        char **tls_sans;
+        size_t n_tls_sans;
+        bool insecure_http;
+        int log_level;
+        unsigned threads;
+        bool auth_none;
+        bool delete_enabled;
+        uint64_t upload_max_age;  /* seconds */
+        unsigned grace;           /* seconds to drain on SIGTERM */
+        uint64_t blob_max_size;   /* bytes; larger uploads get 413 */
+} config_t;
+
+/* 0 and a filled config, or an error printed to stderr and <0. Handles --help/--version
+ * by printing and returning 1. argv excludes the subcommand. */
+int config_parse(int argc, char **argv, config_t *ret);
+void config_done(config_t *c);
+void config_usage(FILE *f);
+
+typedef struct server {
+        config_t *cfg;
+        store_t *store;
+        char *db_path;
+        pthread_key_t meta_key;      /* per-thread meta_t (SQLite connection) */
+        struct MHD_Daemon *daemon;
+        atomic_bool draining;
+        atomic_uint_fast64_t next_request_id;
+        atomic_uint active_requests;
+} server_t;
+
+/* The calling thread's metadata connection, opened on first use; NULL on failure. */
+meta_t *server_meta(server_t *srv);
+
+typedef struct request request_t;
+
+/* What a route does at each phase of a request. begin: headers are in; return 0 to
+ * read the body (data is then called per piece) or queue an answer with reply_*().
+ * end: the body is complete (called only when no answer is queued yet). */
+typedef struct route_ops {
+        const char *name;
+        void (*begin)(request_t *req);
+        void (*data)(request_t *req, const char *buf, size_t len);
+        void (*end)(request_t *req);
+        void (*cleanup)(request_t *req); /* may be NULL; always called at the end */
+} route_ops_t;
+
+typedef enum {
+        BODY_IGNORE,   /* discard what arrives */
+        BODY_BUFFER,   /* keep in req->body up to req->body_max */
+        BODY_HANDLER,  /* hand to ops->data */
+} body_mode_t;
+
+struct request {
+        server_t *srv;
+        struct MHD_Connection *conn;
+        char id[20];
+        const char *method;       /* borrowed from MHD */
+        char *path;               /* copy of the URL path */
+        char *repo;               /* repository name, validated */
+        char *ref;                /* tag, digest or uuid: the last path segment */
+        const route_ops_t *ops;
+        bool is_head;
+        struct timespec started;
+
+        /* body */
+        body_mode_t body_mode;
+        char *body;
+        size_t body_len, body_cap, body_max;
+        bool body_too_big;
+        uint64_t content_length;  /* UINT64_MAX when absent */
+
+        /* answer */
+        struct MHD_Response *response;
+        unsigned status;
+        const char *err_code;     /* for the access log */
+
+        /* route-specific state */
+        upload_t *upload;
+        uint64_t upload_start;    /* size of the upload when this request began */
+        bool upload_transient;    /* a session this request created (monolithic POST) */
+        int upload_err;           /* first error writing the body */
+        bool finished;            /* the whole body arrived and end() ran */
+        digest_ctx_t *body_hash;
+};
+
+/* ---- answers (server/reply.c) ---- */
+/* The OCI error format: {"errors":[{"code","message","detail"}]} */
+void reply_error(request_t *req, unsigned status, const char *code, const char *message,
+                 const char *detail);
+/* Map a berth/-errno code to an OCI error answer. */
+void reply_errno(request_t *req, int err, const char *detail);
+void reply_empty(request_t *req, unsigned status);
+void reply_json(request_t *req, unsigned status, json_t *body, const char *content_type); /* steals body */
+void reply_buffer(request_t *req, unsigned status, const void *buf, size_t len,
+                  const char *content_type);
+/* Serve len bytes of fd from off; takes the fd. */
+void reply_fd(request_t *req, unsigned status, int fd, uint64_t off, uint64_t len);
+void reply_header(request_t *req, const char *name, const char *value);
+void reply_headerf(request_t *req, const char *name, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+const char *req_header(request_t *req, const char *name);
+const char *req_query(request_t *req, const char *name);
+
+/* ---- routes (server/routes.c and the area files) ---- */
+/* Resolve req->path + method to req->ops, filling repo/ref; answers errors itself. */
+void route_request(request_t *req);
+
+extern const route_ops_t route_base, route_health, route_ready, route_catalog,
+        route_tags_list, route_blob_get, route_blob_delete, route_upload_start,
+        route_upload_patch, route_upload_put, route_upload_status, route_upload_delete,
+        route_manifest_get, route_manifest_put, route_manifest_delete, route_referrers;
+
+/* Upload expiry, called from the main loop. */
+void uploads_expire(server_t *srv);

@@ -1,0 +1,920 @@
+/* storage/meta.c: registry metadata in SQLite.
+ *
+ * One meta_t is one connection, used by one thread at a time. Every statement is
+ * prepared once per connection (SQLITE_PREPARE_PERSISTENT) at open and reset after
+ * each use; nothing is ever spliced into SQL. Writes run in BEGIN IMMEDIATE
+ * transactions so that the write lock is taken up front and waits go through the
+ * busy timeout instead of failing on a read-to-write upgrade.
+ *
+ * Durability: WAL with synchronous=FULL. NORMAL in WAL mode never corrupts the
+ * database, but a power loss may roll back the last transactions, and a registry
+ * must not lose a manifest push it has acknowledged (clients then delete their
+ * local copy or tell a CI job the image is published). FULL costs one WAL fsync per
+ * write transaction, which is small next to the fsyncs a blob commit does anyway. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sqlite3.h>
+#include "common/err.h"
+#include "common/macro.h"
+#include "storage/meta.h"
+
+#define BUSY_TIMEOUT_MS 10000
+#define MEDIA_TYPE_MAX 256 /* sizeof(meta_manifest_info_t.media_type) */
+
+/* ---- schema: numbered migrations, applied in order, tracked in user_version ---- */
+
+static const char *const MIGRATIONS[] = {
+        /* 1: initial schema */
+        "CREATE TABLE repositories ("
+        "  id   INTEGER PRIMARY KEY,"
+        "  name TEXT NOT NULL UNIQUE"               /* catalog pages: range scan */
+        ");"
+        "CREATE TABLE blobs ("
+        "  digest     TEXT PRIMARY KEY,"
+        "  size       INTEGER NOT NULL,"
+        "  created_at INTEGER NOT NULL"
+        ") WITHOUT ROWID;"
+        "CREATE TABLE repo_blobs ("
+        "  repo_id    INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,"
+        "  digest     TEXT NOT NULL REFERENCES blobs(digest),"
+        "  created_at INTEGER NOT NULL,"
+        "  PRIMARY KEY (repo_id, digest)"
+        ") WITHOUT ROWID;"
+        "CREATE INDEX repo_blobs_by_digest ON repo_blobs(digest, repo_id);"
+        "CREATE TABLE manifests ("
+        "  repo_id       INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,"
+        "  digest        TEXT NOT NULL REFERENCES blobs(digest),"
+        "  media_type    TEXT NOT NULL,"
+        "  artifact_type TEXT,"
+        "  subject       TEXT,"
+        "  annotations   TEXT,"
+        "  size          INTEGER NOT NULL,"
+        "  created_at    INTEGER NOT NULL,"
+        "  PRIMARY KEY (repo_id, digest)"
+        ") WITHOUT ROWID;"
+        "CREATE INDEX manifests_by_subject ON manifests(repo_id, subject, digest)"
+        "  WHERE subject IS NOT NULL;"
+        "CREATE INDEX manifests_by_digest ON manifests(digest);"
+        "CREATE TABLE manifest_refs ("
+        "  repo_id     INTEGER NOT NULL,"
+        "  manifest    TEXT NOT NULL,"
+        "  child       TEXT NOT NULL,"
+        "  is_manifest INTEGER NOT NULL,"
+        "  PRIMARY KEY (repo_id, manifest, child),"
+        "  FOREIGN KEY (repo_id, manifest) REFERENCES manifests(repo_id, digest) ON DELETE CASCADE"
+        ") WITHOUT ROWID;"
+        "CREATE INDEX manifest_refs_by_child ON manifest_refs(child);"
+        "CREATE TABLE tags ("
+        "  repo_id    INTEGER NOT NULL,"
+        "  name       TEXT NOT NULL,"
+        "  digest     TEXT NOT NULL,"
+        "  updated_at INTEGER NOT NULL,"
+        "  PRIMARY KEY (repo_id, name),"            /* tags/list pages: range scan */
+        "  FOREIGN KEY (repo_id, digest) REFERENCES manifests(repo_id, digest) ON DELETE CASCADE"
+        ") WITHOUT ROWID;"
+        "CREATE INDEX tags_by_digest ON tags(repo_id, digest);"
+        "CREATE TABLE uploads ("
+        "  uuid       TEXT PRIMARY KEY,"
+        "  repo       TEXT NOT NULL,"
+        "  created_at INTEGER NOT NULL"
+        ") WITHOUT ROWID;",
+};
+#define SCHEMA_VERSION ((int) ELEMENTSOF(MIGRATIONS))
+
+/* ---- statements ---- */
+
+enum {
+        ST_BEGIN,
+        ST_COMMIT,
+        ST_ROLLBACK,
+        ST_REPO_ID,
+        ST_REPO_INSERT,
+        ST_BLOB_INSERT,
+        ST_REPO_BLOB_INSERT,
+        ST_BLOB_LINKED,
+        ST_BLOB_FIND_REPO,
+        ST_BLOB_UNLINK,
+        ST_HAS_REPO_BLOB,
+        ST_HAS_MANIFEST,
+        ST_MANIFEST_INSERT,
+        ST_REF_INSERT,
+        ST_TAG_PUT,
+        ST_MANIFEST_BY_DIGEST,
+        ST_MANIFEST_BY_TAG,
+        ST_MANIFEST_DELETE,
+        ST_TAG_DELETE,
+        ST_REPO_EXISTS,
+        ST_TAGS_LIST,
+        ST_CATALOG,
+        ST_REFERRERS,
+        ST_UPLOAD_ADD,
+        ST_UPLOAD_GET,
+        ST_UPLOAD_DELETE,
+        _ST_MAX,
+};
+
+static const char *const SQL[_ST_MAX] = {
+        [ST_BEGIN] = "BEGIN IMMEDIATE",
+        [ST_COMMIT] = "COMMIT",
+        [ST_ROLLBACK] = "ROLLBACK",
+        [ST_REPO_ID] = "SELECT id FROM repositories WHERE name = ?1",
+        [ST_REPO_INSERT] = "INSERT INTO repositories(name) VALUES (?1)",
+        [ST_BLOB_INSERT] = "INSERT INTO blobs(digest, size, created_at) VALUES (?1, ?2, ?3)"
+                           " ON CONFLICT(digest) DO NOTHING",
+        [ST_REPO_BLOB_INSERT] = "INSERT INTO repo_blobs(repo_id, digest, created_at)"
+                                " VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+        [ST_BLOB_LINKED] = "SELECT b.size FROM repositories r"
+                           " JOIN repo_blobs rb ON rb.repo_id = r.id"
+                           " JOIN blobs b ON b.digest = rb.digest"
+                           " WHERE r.name = ?1 AND rb.digest = ?2",
+        [ST_BLOB_FIND_REPO] = "SELECT r.name, b.size FROM repo_blobs rb"
+                              " JOIN repositories r ON r.id = rb.repo_id"
+                              " JOIN blobs b ON b.digest = rb.digest"
+                              " WHERE rb.digest = ?1 ORDER BY r.name LIMIT 1",
+        [ST_BLOB_UNLINK] = "DELETE FROM repo_blobs WHERE digest = ?2"
+                           " AND repo_id = (SELECT id FROM repositories WHERE name = ?1)",
+        [ST_HAS_REPO_BLOB] = "SELECT 1 FROM repo_blobs WHERE repo_id = ?1 AND digest = ?2",
+        [ST_HAS_MANIFEST] = "SELECT 1 FROM manifests WHERE repo_id = ?1 AND digest = ?2",
+        [ST_MANIFEST_INSERT] = "INSERT INTO manifests(repo_id, digest, media_type, artifact_type,"
+                               " subject, annotations, size, created_at)"
+                               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                               " ON CONFLICT(repo_id, digest) DO NOTHING",
+        [ST_REF_INSERT] = "INSERT INTO manifest_refs(repo_id, manifest, child, is_manifest)"
+                          " VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+        [ST_TAG_PUT] = "INSERT INTO tags(repo_id, name, digest, updated_at) VALUES (?1, ?2, ?3, ?4)"
+                       " ON CONFLICT(repo_id, name) DO UPDATE"
+                       " SET digest = excluded.digest, updated_at = excluded.updated_at",
+        [ST_MANIFEST_BY_DIGEST] = "SELECT m.digest, m.size, m.media_type FROM repositories r"
+                                  " JOIN manifests m ON m.repo_id = r.id"
+                                  " WHERE r.name = ?1 AND m.digest = ?2",
+        [ST_MANIFEST_BY_TAG] = "SELECT m.digest, m.size, m.media_type FROM repositories r"
+                               " JOIN tags t ON t.repo_id = r.id"
+                               " JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest"
+                               " WHERE r.name = ?1 AND t.name = ?2",
+        /* tags and manifest_refs go with it (ON DELETE CASCADE) */
+        [ST_MANIFEST_DELETE] = "DELETE FROM manifests WHERE digest = ?2"
+                               " AND repo_id = (SELECT id FROM repositories WHERE name = ?1)",
+        [ST_TAG_DELETE] = "DELETE FROM tags WHERE name = ?2"
+                          " AND repo_id = (SELECT id FROM repositories WHERE name = ?1)",
+        [ST_REPO_EXISTS] = "SELECT 1 FROM repositories r WHERE r.name = ?1"
+                           " AND (EXISTS (SELECT 1 FROM repo_blobs WHERE repo_id = r.id)"
+                           "   OR EXISTS (SELECT 1 FROM manifests WHERE repo_id = r.id))",
+        [ST_TAGS_LIST] = "SELECT name FROM tags"
+                         " WHERE repo_id = (SELECT id FROM repositories WHERE name = ?1)"
+                         " AND name > ?2 ORDER BY name LIMIT ?3",
+        [ST_CATALOG] = "SELECT name FROM repositories WHERE name > ?1 ORDER BY name LIMIT ?2",
+        [ST_REFERRERS] = "SELECT digest, size, media_type, artifact_type, annotations FROM manifests"
+                         " WHERE repo_id = (SELECT id FROM repositories WHERE name = ?1)"
+                         " AND subject = ?2 AND (?3 IS NULL OR artifact_type = ?3)"
+                         " ORDER BY digest",
+        [ST_UPLOAD_ADD] = "INSERT INTO uploads(uuid, repo, created_at) VALUES (?1, ?2, ?3)",
+        [ST_UPLOAD_GET] = "SELECT repo FROM uploads WHERE uuid = ?1",
+        [ST_UPLOAD_DELETE] = "DELETE FROM uploads WHERE uuid = ?1",
+};
+
+struct meta {
+        sqlite3 *db;
+        sqlite3_stmt *st[_ST_MAX];
+};
+
+static int map_rc(int rc) {
+        switch (rc & 0xff) {
+        case SQLITE_OK:
+        case SQLITE_ROW:
+        case SQLITE_DONE:
+                return 0;
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED:
+                return BERTH_EBUSY;
+        default:
+                return BERTH_EDB;
+        }
+}
+
+/* A cached statement, reset and unbound when the variable leaves scope. */
+static inline void stmt_resetp(sqlite3_stmt **p) {
+        if (*p) {
+                (void) sqlite3_reset(*p);
+                (void) sqlite3_clear_bindings(*p);
+        }
+}
+#define _cleanup_stmt_ _cleanup_(stmt_resetp)
+
+static int bind_text(sqlite3_stmt *st, int i, const char *s) {
+        return sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC) == SQLITE_OK ? 0 : BERTH_EDB;
+}
+
+static int bind_int(sqlite3_stmt *st, int i, int64_t v) {
+        return sqlite3_bind_int64(st, i, v) == SQLITE_OK ? 0 : BERTH_EDB;
+}
+
+static int bind_size(sqlite3_stmt *st, int i, uint64_t v) {
+        if (v > (uint64_t) INT64_MAX)
+                return -EOVERFLOW;
+        return bind_int(st, i, (int64_t) v);
+}
+
+/* Step a statement that returns no rows. */
+static int step_done(sqlite3_stmt *st) {
+        int rc = sqlite3_step(st);
+        return rc == SQLITE_DONE ? 0 : map_rc(rc) ? map_rc(rc) : BERTH_EDB;
+}
+
+/* Step: 1 a row, 0 done, <0 error. */
+static int step_row(sqlite3_stmt *st) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                return 1;
+        if (rc == SQLITE_DONE)
+                return 0;
+        return map_rc(rc) ? map_rc(rc) : BERTH_EDB;
+}
+
+static int64_t now_wall(void) {
+        return (int64_t) time(NULL);
+}
+
+static int run(meta_t *m, int id) {
+        _cleanup_stmt_ sqlite3_stmt *st = m->st[id];
+        return step_done(st);
+}
+
+static int tx_begin(meta_t *m) {
+        return run(m, ST_BEGIN);
+}
+
+static int tx_commit(meta_t *m) {
+        int r = run(m, ST_COMMIT);
+        if (r < 0 && !sqlite3_get_autocommit(m->db))
+                (void) run(m, ST_ROLLBACK);
+        return r;
+}
+
+static void tx_rollback(meta_t *m) {
+        if (!sqlite3_get_autocommit(m->db))
+                (void) run(m, ST_ROLLBACK);
+}
+
+/* ---- open / migrations ---- */
+
+static int exec_sql(sqlite3 *db, const char *sql) {
+        return map_rc(sqlite3_exec(db, sql, NULL, NULL, NULL));
+}
+
+static int user_version(sqlite3 *db, int *ret) {
+        sqlite3_stmt *st = NULL;
+        int rc;
+
+        rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return map_rc(rc);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                *ret = sqlite3_column_int(st, 0);
+        (void) sqlite3_finalize(st);
+        return rc == SQLITE_ROW ? 0 : (map_rc(rc) ? map_rc(rc) : BERTH_EDB);
+}
+
+/* Each migration in its own BEGIN IMMEDIATE transaction, re-checking the version
+ * under the write lock: two processes opening a fresh file at once apply each
+ * migration exactly once. */
+static int migrate(sqlite3 *db) {
+        int v, r;
+
+        r = user_version(db, &v);
+        if (r < 0)
+                return r;
+        if (v > SCHEMA_VERSION)
+                return BERTH_EDB; /* written by a newer berth */
+        for (int target = v + 1; target <= SCHEMA_VERSION; target++) {
+                char pragma[48];
+
+                r = exec_sql(db, "BEGIN IMMEDIATE");
+                if (r < 0)
+                        return r;
+                r = user_version(db, &v);
+                if (r == 0 && v < target) {
+                        (void) snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", target);
+                        r = exec_sql(db, MIGRATIONS[target - 1]);
+                        if (r == 0)
+                                r = exec_sql(db, pragma);
+                }
+                if (r == 0)
+                        r = exec_sql(db, "COMMIT");
+                if (r < 0) {
+                        if (!sqlite3_get_autocommit(db))
+                                (void) exec_sql(db, "ROLLBACK");
+                        return r;
+                }
+        }
+        return 0;
+}
+
+int meta_open(const char *path, meta_t **ret) {
+        meta_t *m;
+        int rc, r;
+
+        if (!path || !ret)
+                return -EINVAL;
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        rc = sqlite3_open_v2(path, &m->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
+                                     SQLITE_OPEN_EXRESCODE,
+                             NULL);
+        if (rc != SQLITE_OK) {
+                r = rc == SQLITE_CANTOPEN ? -ENOENT : map_rc(rc);
+                goto fail;
+        }
+        (void) sqlite3_extended_result_codes(m->db, 1);
+        rc = sqlite3_busy_timeout(m->db, BUSY_TIMEOUT_MS);
+        if (rc != SQLITE_OK) {
+                r = map_rc(rc);
+                goto fail;
+        }
+        if ((r = exec_sql(m->db, "PRAGMA journal_mode = WAL")) < 0 ||
+            (r = exec_sql(m->db, "PRAGMA synchronous = FULL")) < 0 ||
+            (r = exec_sql(m->db, "PRAGMA foreign_keys = ON")) < 0)
+                goto fail;
+        r = migrate(m->db);
+        if (r < 0)
+                goto fail;
+        for (int i = 0; i < _ST_MAX; i++) {
+                rc = sqlite3_prepare_v3(m->db, SQL[i], -1, SQLITE_PREPARE_PERSISTENT, &m->st[i], NULL);
+                if (rc != SQLITE_OK) {
+                        r = map_rc(rc) ? map_rc(rc) : BERTH_EDB;
+                        goto fail;
+                }
+        }
+        *ret = m;
+        return 0;
+fail:
+        meta_free(m);
+        return r;
+}
+
+meta_t *meta_free(meta_t *m) {
+        if (!m)
+                return NULL;
+        for (int i = 0; i < _ST_MAX; i++)
+                (void) sqlite3_finalize(m->st[i]);
+        (void) sqlite3_close_v2(m->db);
+        free(m);
+        return NULL;
+}
+
+int meta_schema_version(meta_t *m) {
+        int v = 0, r;
+
+        if (!m)
+                return -EINVAL;
+        r = user_version(m->db, &v);
+        return r < 0 ? r : v;
+}
+
+/* ---- repositories ---- */
+
+/* 1 and *ret, or 0 absent (created when create is set: needs a write transaction). */
+static int repo_id(meta_t *m, const char *repo, bool create, int64_t *ret) {
+        int r;
+
+        {
+                _cleanup_stmt_ sqlite3_stmt *st = m->st[ST_REPO_ID];
+                if ((r = bind_text(st, 1, repo)) < 0)
+                        return r;
+                r = step_row(st);
+                if (r <= 0 && !(r == 0 && create))
+                        return r;
+                if (r == 1) {
+                        *ret = sqlite3_column_int64(st, 0);
+                        return 1;
+                }
+        }
+        {
+                _cleanup_stmt_ sqlite3_stmt *st = m->st[ST_REPO_INSERT];
+                if ((r = bind_text(st, 1, repo)) < 0 || (r = step_done(st)) < 0)
+                        return r;
+                *ret = sqlite3_last_insert_rowid(m->db);
+                return 1;
+        }
+}
+
+int meta_repo_exists(meta_t *m, const char *repo) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        if (!m || !repo)
+                return -EINVAL;
+        st = m->st[ST_REPO_EXISTS];
+        if ((r = bind_text(st, 1, repo)) < 0)
+                return r;
+        return step_row(st);
+}
+
+/* ---- blobs ---- */
+
+static int blob_insert(meta_t *m, const digest_t *d, uint64_t size) {
+        _cleanup_stmt_ sqlite3_stmt *st = m->st[ST_BLOB_INSERT];
+        int r;
+
+        if ((r = bind_text(st, 1, d->str)) < 0 || (r = bind_size(st, 2, size)) < 0 ||
+            (r = bind_int(st, 3, now_wall())) < 0)
+                return r;
+        return step_done(st);
+}
+
+int meta_blob_link(meta_t *m, const char *repo, const digest_t *d, uint64_t size) {
+        int64_t rid;
+        int r;
+
+        if (!m || !repo || !d)
+                return -EINVAL;
+        if (size > (uint64_t) INT64_MAX)
+                return -EOVERFLOW;
+        r = tx_begin(m);
+        if (r < 0)
+                return r;
+        r = repo_id(m, repo, true, &rid);
+        if (r >= 0)
+                r = blob_insert(m, d, size);
+        if (r >= 0) {
+                _cleanup_stmt_ sqlite3_stmt *st = m->st[ST_REPO_BLOB_INSERT];
+                if ((r = bind_int(st, 1, rid)) >= 0 && (r = bind_text(st, 2, d->str)) >= 0 &&
+                    (r = bind_int(st, 3, now_wall())) >= 0)
+                        r = step_done(st);
+        }
+        if (r < 0) {
+                tx_rollback(m);
+                return r;
+        }
+        return tx_commit(m);
+}
+
+int meta_blob_linked(meta_t *m, const char *repo, const digest_t *d, uint64_t *ret_size) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        if (!m || !repo || !d)
+                return -EINVAL;
+        st = m->st[ST_BLOB_LINKED];
+        if ((r = bind_text(st, 1, repo)) < 0 || (r = bind_text(st, 2, d->str)) < 0)
+                return r;
+        r = step_row(st);
+        if (r == 1 && ret_size)
+                *ret_size = (uint64_t) sqlite3_column_int64(st, 0);
+        return r;
+}
+
+int meta_blob_find_repo(meta_t *m, const digest_t *d, char **ret_repo, uint64_t *ret_size) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        if (!m || !d)
+                return -EINVAL;
+        st = m->st[ST_BLOB_FIND_REPO];
+        if ((r = bind_text(st, 1, d->str)) < 0)
+                return r;
+        r = step_row(st);
+        if (r != 1)
+                return r;
+        if (ret_repo) {
+                const char *name = (const char *) sqlite3_column_text(st, 0);
+                char *copy = name ? strdup(name) : NULL;
+                if (!copy)
+                        return -ENOMEM;
+                *ret_repo = copy;
+        }
+        if (ret_size)
+                *ret_size = (uint64_t) sqlite3_column_int64(st, 1);
+        return 1;
+}
+
+int meta_blob_unlink(meta_t *m, const char *repo, const digest_t *d) {
+        int r;
+
+        if (!m || !repo || !d)
+                return -EINVAL;
+        r = tx_begin(m);
+        if (r < 0)
+                return r;
+        {
+                _cleanup_stmt_ sqlite3_stmt *st = m->st[ST_BLOB_UNLINK];
+                if ((r = bind_text(st, 1, repo)) >= 0 && (r = bind_text(st, 2, d->str)) >= 0)
+                        r = step_done(st);
+        }
+        if (r < 0) {
+                tx_rollback(m);
+                return r;
+        }
+        r = sqlite3_changes(m->db) > 0;
+        {
+                int c = tx_commit(m);
+                if (c < 0)
+                        return c;
+        }
+        return r;
+}
+
+/* ---- manifests ---- */
+
+static int has_ref(meta_t *m, int64_t rid, const meta_ref_t *ref) {
+        _cleanup_stmt_ sqlite3_stmt *st = m->st[ref->is_manifest ? ST_HAS_MANIFEST : ST_HAS_REPO_BLOB];
+        int r;
+
+        if ((r = bind_int(st, 1, rid)) < 0 || (r = bind_text(st, 2, ref->digest.str)) < 0)
+                return r;
+        return step_row(st);
+}
+
+static int manifest_insert(meta_t *m, int64_t rid, const meta_manifest_t *mf) {
+        _cleanup_stmt_ sqlite3_stmt *st = m->st[ST_MANIFEST_INSERT];
+        int r;
+
+        if ((r = bind_int(st, 1, rid)) < 0 || (r = bind_text(st, 2, mf->digest.str)) < 0 ||
+            (r = bind_text(st, 3, mf->media_type)) < 0 ||
+            (r = bind_text(st, 4, mf->artifact_type)) < 0 ||
+            (r = bind_text(st, 5, mf->subject ? mf->subject->str : NULL)) < 0 ||
+            (r = bind_text(st, 6, mf->annotations_json)) < 0 || (r = bind_size(st, 7, mf->size)) < 0 ||
+            (r = bind_int(st, 8, now_wall())) < 0)
+                return r;
+        r = step_done(st);
+        if (r < 0)
+                return r;
+        return sqlite3_changes(m->db) > 0; /* 1 new, 0 already there */
+}
+
+static int ref_insert(meta_t *m, int64_t rid, const digest_t *manifest, const meta_ref_t *ref) {
+        _cleanup_stmt_ sqlite3_stmt *st = m->st[ST_REF_INSERT];
+        int r;
+
+        if ((r = bind_int(st, 1, rid)) < 0 || (r = bind_text(st, 2, manifest->str)) < 0 ||
+            (r = bind_text(st, 3, ref->digest.str)) < 0 || (r = bind_int(st, 4, ref->is_manifest)) < 0)
+                return r;
+        return step_done(st);
+}
+
+static int tag_put(meta_t *m, int64_t rid, const char *tag, const digest_t *d) {
+        _cleanup_stmt_ sqlite3_stmt *st = m->st[ST_TAG_PUT];
+        int r;
+
+        if ((r = bind_int(st, 1, rid)) < 0 || (r = bind_text(st, 2, tag)) < 0 ||
+            (r = bind_text(st, 3, d->str)) < 0 || (r = bind_int(st, 4, now_wall())) < 0)
+                return r;
+        return step_done(st);
+}
+
+int meta_manifest_put(meta_t *m, const meta_manifest_t *mf, const char *const *tags,
+                      size_t n_tags, digest_t *ret_missing) {
+        int64_t rid;
+        int r;
+
+        if (!m || !mf || !mf->repo || !mf->media_type || (mf->n_refs > 0 && !mf->refs) ||
+            (n_tags > 0 && !tags))
+                return -EINVAL;
+        if (strnlen(mf->media_type, MEDIA_TYPE_MAX) >= MEDIA_TYPE_MAX)
+                return BERTH_EMANIFEST; /* would not fit meta_manifest_info_t */
+        if (mf->size > (uint64_t) INT64_MAX)
+                return -EOVERFLOW;
+        for (size_t i = 0; i < n_tags; i++)
+                if (!tags[i])
+                        return -EINVAL;
+
+        r = tx_begin(m);
+        if (r < 0)
+                return r;
+        r = repo_id(m, mf->repo, true, &rid);
+        for (size_t i = 0; r >= 0 && i < mf->n_refs; i++) {
+                r = has_ref(m, rid, &mf->refs[i]);
+                if (r == 0) {
+                        if (ret_missing)
+                                *ret_missing = mf->refs[i].digest;
+                        r = BERTH_EMANIFEST_BLOB_UNKNOWN;
+                }
+        }
+        if (r >= 0)
+                r = blob_insert(m, &mf->digest, mf->size);
+        if (r >= 0)
+                r = manifest_insert(m, rid, mf);
+        if (r == 1)
+                for (size_t i = 0; r >= 0 && i < mf->n_refs; i++)
+                        r = ref_insert(m, rid, &mf->digest, &mf->refs[i]);
+        for (size_t i = 0; r >= 0 && i < n_tags; i++)
+                r = tag_put(m, rid, tags[i], &mf->digest);
+        if (r < 0) {
+                tx_rollback(m); /* also undoes a repository row created above */
+                return r;
+        }
+        return tx_commit(m);
+}
+
+static bool is_digest_ref(const char *reference) {
+        return strncmp(reference, "sha256:", 7) == 0 || strncmp(reference, "sha512:", 7) == 0;
+}
+
+int meta_manifest_get(meta_t *m, const char *repo, const char *reference,
+                      meta_manifest_info_t *ret) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        meta_manifest_info_t info = { 0 };
+        const char *dstr, *mt;
+        int r;
+
+        if (!m || !repo || !reference || !ret)
+                return -EINVAL;
+        if (is_digest_ref(reference)) {
+                digest_t d;
+                r = digest_parse(reference, &d);
+                if (r < 0)
+                        return r;
+                st = m->st[ST_MANIFEST_BY_DIGEST];
+                if ((r = bind_text(st, 1, repo)) < 0)
+                        return r;
+                /* SQLITE_TRANSIENT: d goes out of scope before the step */
+                if (sqlite3_bind_text(st, 2, d.str, -1, SQLITE_TRANSIENT) != SQLITE_OK)
+                        return BERTH_EDB;
+        } else {
+                st = m->st[ST_MANIFEST_BY_TAG];
+                if ((r = bind_text(st, 1, repo)) < 0 || (r = bind_text(st, 2, reference)) < 0)
+                        return r;
+        }
+        r = step_row(st);
+        if (r != 1)
+                return r;
+        dstr = (const char *) sqlite3_column_text(st, 0);
+        if (!dstr || digest_parse(dstr, &info.digest) < 0)
+                return BERTH_EDB;
+        info.size = (uint64_t) sqlite3_column_int64(st, 1);
+        mt = (const char *) sqlite3_column_text(st, 2);
+        if (!mt || strlen(mt) >= sizeof(info.media_type))
+                return BERTH_EDB;
+        memcpy(info.media_type, mt, strlen(mt) + 1);
+        *ret = info;
+        return 1;
+}
+
+/* Run a one-statement delete keyed by (repo name, text) in a write transaction.
+ * 1 something deleted, 0 nothing. */
+static int delete_one(meta_t *m, int id, const char *repo, const char *key) {
+        int r, c;
+
+        r = tx_begin(m);
+        if (r < 0)
+                return r;
+        {
+                _cleanup_stmt_ sqlite3_stmt *st = m->st[id];
+                if ((r = bind_text(st, 1, repo)) >= 0 && (r = bind_text(st, 2, key)) >= 0)
+                        r = step_done(st);
+        }
+        if (r < 0) {
+                tx_rollback(m);
+                return r;
+        }
+        r = sqlite3_changes(m->db) > 0;
+        c = tx_commit(m);
+        return c < 0 ? c : r;
+}
+
+int meta_manifest_delete(meta_t *m, const char *repo, const digest_t *d) {
+        if (!m || !repo || !d)
+                return -EINVAL;
+        return delete_one(m, ST_MANIFEST_DELETE, repo, d->str);
+}
+
+int meta_tag_delete(meta_t *m, const char *repo, const char *tag) {
+        if (!m || !repo || !tag)
+                return -EINVAL;
+        return delete_one(m, ST_TAG_DELETE, repo, tag);
+}
+
+/* ---- listings ---- */
+
+char **meta_strv_free(char **v) {
+        if (!v)
+                return NULL;
+        for (char **p = v; *p; p++)
+                free(*p);
+        free(v);
+        return NULL;
+}
+
+/* Rows of column 0 of a stepped statement: at most n into *ret, *ret_more when the
+ * statement (run with LIMIT n + 1) yields one more. */
+static int collect_names(sqlite3_stmt *st, size_t n, char ***ret, bool *ret_more) {
+        char **v = NULL;
+        size_t len = 0, cap = 0;
+        bool more = false;
+        int r;
+
+        v = calloc(1, sizeof(char *));
+        if (!v)
+                return -ENOMEM;
+        while ((r = step_row(st)) == 1) {
+                const char *s = (const char *) sqlite3_column_text(st, 0);
+                char *copy;
+
+                if (len == n) {
+                        more = true;
+                        break;
+                }
+                if (len + 1 >= cap) {
+                        size_t ncap = cap ? cap * 2 : 16;
+                        char **nv = reallocarray(v, ncap, sizeof(char *));
+                        if (!nv) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        v = nv;
+                        cap = ncap;
+                }
+                copy = strdup(s ? s : "");
+                if (!copy) {
+                        r = -ENOMEM;
+                        break;
+                }
+                v[len++] = copy;
+                v[len] = NULL;
+        }
+        if (r < 0) {
+                meta_strv_free(v);
+                return r;
+        }
+        *ret = v;
+        if (ret_more)
+                *ret_more = more;
+        return 0;
+}
+
+/* LIMIT n + 1, capped so that it fits SQLite's integer. */
+static int64_t limit_plus_one(size_t n) {
+        return n >= (size_t) INT64_MAX - 1 ? INT64_MAX : (int64_t) n + 1;
+}
+
+int meta_tags_list(meta_t *m, const char *repo, const char *last, size_t n,
+                   char ***ret, bool *ret_more) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        if (!m || !repo || !ret)
+                return -EINVAL;
+        st = m->st[ST_TAGS_LIST];
+        if ((r = bind_text(st, 1, repo)) < 0 || (r = bind_text(st, 2, last ? last : "")) < 0 ||
+            (r = bind_int(st, 3, limit_plus_one(n))) < 0)
+                return r;
+        return collect_names(st, n, ret, ret_more);
+}
+
+int meta_catalog(meta_t *m, const char *last, size_t n, char ***ret, bool *ret_more) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        if (!m || !ret)
+                return -EINVAL;
+        st = m->st[ST_CATALOG];
+        if ((r = bind_text(st, 1, last ? last : "")) < 0 || (r = bind_int(st, 2, limit_plus_one(n))) < 0)
+                return r;
+        return collect_names(st, n, ret, ret_more);
+}
+
+/* ---- referrers ---- */
+
+void meta_referrers_free(meta_referrer_t *v, size_t n) {
+        if (!v)
+                return;
+        for (size_t i = 0; i < n; i++) {
+                free(v[i].media_type);
+                free(v[i].artifact_type);
+                free(v[i].annotations_json);
+        }
+        free(v);
+}
+
+static int dup_col(sqlite3_stmt *st, int col, char **ret) {
+        const char *s = (const char *) sqlite3_column_text(st, col);
+
+        *ret = NULL;
+        if (!s)
+                return 0;
+        *ret = strdup(s);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int meta_referrers(meta_t *m, const char *repo, const digest_t *subject,
+                   const char *artifact_type, meta_referrer_t **ret, size_t *ret_n) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        meta_referrer_t *v = NULL;
+        size_t len = 0, cap = 0;
+        int r;
+
+        if (!m || !repo || !subject || !ret || !ret_n)
+                return -EINVAL;
+        st = m->st[ST_REFERRERS];
+        if ((r = bind_text(st, 1, repo)) < 0 || (r = bind_text(st, 2, subject->str)) < 0 ||
+            (r = bind_text(st, 3, artifact_type)) < 0)
+                return r;
+        while ((r = step_row(st)) == 1) {
+                meta_referrer_t *e;
+                const char *dstr = (const char *) sqlite3_column_text(st, 0);
+
+                if (len == cap) {
+                        size_t ncap = cap ? cap * 2 : 8;
+                        meta_referrer_t *nv = reallocarray(v, ncap, sizeof(*v));
+                        if (!nv) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        v = nv;
+                        cap = ncap;
+                }
+                e = &v[len];
+                memset(e, 0, sizeof(*e));
+                len++;
+                if (!dstr || digest_parse(dstr, &e->digest) < 0) {
+                        r = BERTH_EDB;
+                        break;
+                }
+                e->size = (uint64_t) sqlite3_column_int64(st, 1);
+                if ((r = dup_col(st, 2, &e->media_type)) < 0 ||
+                    (r = dup_col(st, 3, &e->artifact_type)) < 0 ||
+                    (r = dup_col(st, 4, &e->annotations_json)) < 0)
+                        break;
+                if (!e->media_type) {
+                        r = BERTH_EDB;
+                        break;
+                }
+        }
+        if (r < 0) {
+                meta_referrers_free(v, len);
+                return r;
+        }
+        *ret = v;
+        *ret_n = len;
+        return 0;
+}
+
+/* ---- upload sessions ---- */
+
+int meta_upload_add(meta_t *m, const char *uuid, const char *repo) {
+        int r;
+
+        if (!m || !uuid || !repo)
+                return -EINVAL;
+        r = tx_begin(m);
+        if (r < 0)
+                return r;
+        {
+                _cleanup_stmt_ sqlite3_stmt *st = m->st[ST_UPLOAD_ADD];
+                if ((r = bind_text(st, 1, uuid)) >= 0 && (r = bind_text(st, 2, repo)) >= 0 &&
+                    (r = bind_int(st, 3, now_wall())) >= 0)
+                        r = step_done(st);
+        }
+        if (r < 0) {
+                tx_rollback(m);
+                return r;
+        }
+        return tx_commit(m);
+}
+
+int meta_upload_get(meta_t *m, const char *uuid, char **ret_repo) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        if (!m || !uuid)
+                return -EINVAL;
+        st = m->st[ST_UPLOAD_GET];
+        if ((r = bind_text(st, 1, uuid)) < 0)
+                return r;
+        r = step_row(st);
+        if (r == 1 && ret_repo) {
+                int c = dup_col(st, 0, ret_repo);
+                if (c < 0)
+                        return c;
+                if (!*ret_repo)
+                        return BERTH_EDB;
+        }
+        return r;
+}
+
+int meta_upload_delete(meta_t *m, const char *uuid) {
+        int r, c;
+
+        if (!m || !uuid)
+                return -EINVAL;
+        r = tx_begin(m);
+        if (r < 0)
+                return r;
+        {
+                _cleanup_stmt_ sqlite3_stmt *st = m->st[ST_UPLOAD_DELETE];
+                if ((r = bind_text(st, 1, uuid)) >= 0)
+                        r = step_done(st);
+        }
+        if (r < 0) {
+                tx_rollback(m);
+                return r;
+        }
+        r = sqlite3_changes(m->db) > 0;
+        c = tx_commit(m);
+        return c < 0 ? c : r;
+}

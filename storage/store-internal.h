@@ -1,0 +1,77 @@
+/* storage/store-internal.h: what store.c and upload.c share. Not a public header. */
+#pragma once
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+#include "common/digest.h"
+#include "storage/store.h"
+
+/* Buckets of the session table (chained); a power of two. */
+#define STORE_SESSION_BUCKETS 4096u
+/* Hash states of sessions idle this long are dropped (they can be re-hashed). */
+#define STORE_SESSION_IDLE_SEC 3600u
+/* Above this many sessions in memory, idle ones are dropped regardless of age. */
+#define STORE_SESSION_MAX 65536u
+/* Writeback is started every this many bytes of an upload. */
+#define STORE_WRITEBACK_CHUNK (8u << 20)
+
+/* In-memory state of one upload session, keyed by uuid. Lives in the table while
+ * it holds a hash state or is referenced; freed when dead and unreferenced. All
+ * fields are protected by store_t.lock. */
+struct session {
+        struct session *next; /* bucket chain */
+        char uuid[UPLOAD_UUID_LEN + 1];
+        digest_alg_t alg;     /* algorithm of the running hash */
+        digest_ctx_t *ctx;    /* NULL: lost or stale, re-hash from the file */
+        pthread_cond_t cond;  /* signalled when busy drops */
+        unsigned refs;        /* holder + waiters */
+        bool busy;            /* held by an upload_t */
+        bool dead;            /* deleted or committed; out of the table */
+        uint64_t last_used;   /* monotonic seconds */
+};
+
+struct store {
+        int root_fd;
+        int blobs_fd;
+        int uploads_fd;
+        int tmp_fd;
+        int alg_fd[2]; /* blobs/sha256, blobs/sha512 */
+        bool writeback; /* false on tmpfs/ramfs: sync_file_range is pointless there */
+
+        pthread_mutex_t lock;
+        struct session *buckets[STORE_SESSION_BUCKETS];
+        size_t n_sessions;
+        uint64_t last_sweep;
+};
+
+/* Exclusive handle on a session, between acquire and release. */
+struct upload {
+        store_t *store;
+        struct session *se; /* owned by the table; we hold one ref and busy */
+        int fd;             /* uploads/<uuid>, O_RDWR */
+        uint64_t size;      /* bytes in the file */
+        uint64_t wb_done;   /* writeback issued up to here */
+        bool gone;          /* committed: the session no longer exists */
+};
+
+/* true when s is a canonical lowercase 8-4-4-4-12 uuid. */
+bool store__uuid_valid(const char *s);
+/* Fresh random (v4) uuid. 0 or -errno. */
+int store__uuid_new(char ret[UPLOAD_UUID_LEN + 1]);
+uint64_t store__now_mono(void);
+int store__fsync_dirfd(int dirfd);
+/* Write all of buf at off, retrying short writes and EINTR. ENOSPC/EDQUOT → -ENOSPC. */
+int store__pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
+/* Hash the first size bytes of fd with alg into a new context. */
+int store__hash_fd(int fd, uint64_t size, digest_alg_t alg, digest_ctx_t **ret);
+/* Link an fsync'ed file (given as a name under dirfd) to the blob path of d and make
+ * the link durable. Already present is success. */
+int store__link_blob(store_t *s, int from_dirfd, const char *from_name, const digest_t *d);
+
+/* Session table (upload.c). */
+void store__sessions_free(store_t *s);
+/* Drop hash states of sessions idle more than idle_sec (and unreferenced). Returns
+ * the number dropped. Takes the lock. */
+size_t store__sessions_evict(store_t *s, uint64_t idle_sec);
+size_t store__sessions_count(store_t *s);

@@ -1,0 +1,357 @@
+/* storage/store.c: the content-addressed blob store on the filesystem.
+ *
+ * A blob becomes visible only when a complete, fsync'ed file is link()ed to its
+ * path blobs/<alg>/<2 hex>/<hex>; the fan-out directory is fsync'ed after the link.
+ * EEXIST on link means the same content is already there (deduplicated). Nothing
+ * is ever written at a blob path directly, so a reader never sees a partial blob. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+#include "common/err.h"
+#include "common/macro.h"
+#include "storage/store-internal.h"
+
+#ifndef TMPFS_MAGIC
+#define TMPFS_MAGIC 0x01021994
+#endif
+#ifndef RAMFS_MAGIC
+#define RAMFS_MAGIC 0x858458f6
+#endif
+
+/* ---- helpers shared with upload.c ---- */
+
+bool store__uuid_valid(const char *s) {
+        if (!s)
+                return false;
+        for (size_t i = 0; i < UPLOAD_UUID_LEN; i++) {
+                char c = s[i];
+                if (i == 8 || i == 13 || i == 18 || i == 23) {
+                        if (c != '-')
+                                return false;
+                } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+                        return false; /* also stops at NUL: too short */
+                }
+        }
+        return s[UPLOAD_UUID_LEN] == '\0';
+}
+
+int store__uuid_new(char ret[UPLOAD_UUID_LEN + 1]) {
+        static const char hexd[] = "0123456789abcdef";
+        uint8_t b[16];
+        size_t got = 0;
+        char *p = ret;
+
+        while (got < sizeof(b)) {
+                ssize_t n = getrandom(b + got, sizeof(b) - got, 0);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                got += (size_t) n;
+        }
+        b[6] = (uint8_t) ((b[6] & 0x0f) | 0x40); /* version 4 */
+        b[8] = (uint8_t) ((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+        for (size_t i = 0; i < sizeof(b); i++) {
+                if (i == 4 || i == 6 || i == 8 || i == 10)
+                        *p++ = '-';
+                *p++ = hexd[b[i] >> 4];
+                *p++ = hexd[b[i] & 15];
+        }
+        *p = '\0';
+        return 0;
+}
+
+uint64_t store__now_mono(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec;
+}
+
+int store__fsync_dirfd(int dirfd) {
+        if (fsync(dirfd) < 0)
+                return -errno;
+        return 0;
+}
+
+static int map_write_errno(int e) {
+        return (e == ENOSPC || e == EDQUOT) ? -ENOSPC : -e;
+}
+
+int store__pwrite_all(int fd, const void *buf, size_t len, uint64_t off) {
+        const uint8_t *p = buf;
+
+        if (off > (uint64_t) INT64_MAX || len > (uint64_t) INT64_MAX - off)
+                return -EFBIG;
+        while (len > 0) {
+                ssize_t n = pwrite(fd, p, len, (off_t) off);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return map_write_errno(errno);
+                }
+                if (n == 0)
+                        return -EIO; /* no progress on a regular file: give up */
+                p += n;
+                len -= (size_t) n;
+                off += (uint64_t) n;
+        }
+        return 0;
+}
+
+int store__hash_fd(int fd, uint64_t size, digest_alg_t alg, digest_ctx_t **ret) {
+        const size_t bufsz = 1u << 20;
+        _cleanup_free_ uint8_t *buf = NULL;
+        digest_ctx_t *c = NULL;
+        uint64_t off = 0;
+        int r;
+
+        buf = malloc(bufsz);
+        if (!buf)
+                return -ENOMEM;
+        r = digest_ctx_new(alg, &c);
+        if (r < 0)
+                return r;
+        (void) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+        while (off < size) {
+                size_t want = size - off < bufsz ? (size_t) (size - off) : bufsz;
+                ssize_t n = pread(fd, buf, want, (off_t) off);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = -errno;
+                        goto fail;
+                }
+                if (n == 0) {
+                        r = -EIO; /* the file shrank under us */
+                        goto fail;
+                }
+                r = digest_ctx_update(c, buf, (size_t) n);
+                if (r < 0)
+                        goto fail;
+                off += (uint64_t) n;
+        }
+        *ret = c;
+        return 0;
+fail:
+        digest_ctx_free(c);
+        return r;
+}
+
+/* blobs/<alg>/<2hex>: open it, creating it (and making that durable) if needed. */
+static int fanout_open(store_t *s, const digest_t *d, int *ret_fd) {
+        const char *hex = digest_hex(d);
+        int afd = s->alg_fd[d->alg == DIGEST_SHA512 ? 1 : 0];
+        char sub[3] = { hex[0], hex[1], '\0' };
+        int fd, r;
+
+        fd = openat(afd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 && errno == ENOENT) {
+                if (mkdirat(afd, sub, 0755) < 0) {
+                        if (errno != EEXIST)
+                                return map_write_errno(errno);
+                } else {
+                        r = store__fsync_dirfd(afd); /* the new directory entry */
+                        if (r < 0)
+                                return r;
+                }
+                fd = openat(afd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        }
+        if (fd < 0)
+                return -errno;
+        *ret_fd = fd;
+        return 0;
+}
+
+int store__link_blob(store_t *s, int from_dirfd, const char *from_name, const digest_t *d) {
+        _cleanup_close_ int dfd = -1;
+        const char *hex = digest_hex(d);
+        int r;
+
+        r = fanout_open(s, d, &dfd);
+        if (r < 0)
+                return r;
+        if (linkat(from_dirfd, from_name, dfd, hex, 0) < 0) {
+                if (errno != EEXIST)
+                        return map_write_errno(errno);
+                /* Already there: deduplicated. The existing file was made durable by
+                 * whoever linked it, but its directory entry may not have been synced
+                 * yet if that writer is still running; syncing again is cheap. */
+        }
+        return store__fsync_dirfd(dfd);
+}
+
+/* ---- open / free ---- */
+
+static int open_subdir(int parent, const char *name, int *ret) {
+        int fd;
+
+        if (mkdirat(parent, name, 0755) < 0 && errno != EEXIST)
+                return -errno;
+        fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        *ret = fd;
+        return 0;
+}
+
+int store_open(const char *root, store_t **ret) {
+        store_t *s;
+        struct statfs sfs;
+        int r;
+
+        if (!root || !*root || !ret)
+                return -EINVAL;
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->root_fd = s->blobs_fd = s->uploads_fd = s->tmp_fd = -1;
+        s->alg_fd[0] = s->alg_fd[1] = -1;
+        r = pthread_mutex_init(&s->lock, NULL);
+        if (r != 0) {
+                free(s);
+                return -r;
+        }
+
+        if (mkdir(root, 0755) < 0 && errno != EEXIST) {
+                r = -errno;
+                goto fail;
+        }
+        s->root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (s->root_fd < 0) {
+                r = -errno;
+                goto fail;
+        }
+        if ((r = open_subdir(s->root_fd, "blobs", &s->blobs_fd)) < 0 ||
+            (r = open_subdir(s->root_fd, "uploads", &s->uploads_fd)) < 0 ||
+            (r = open_subdir(s->root_fd, "tmp", &s->tmp_fd)) < 0 ||
+            (r = open_subdir(s->blobs_fd, "sha256", &s->alg_fd[0])) < 0 ||
+            (r = open_subdir(s->blobs_fd, "sha512", &s->alg_fd[1])) < 0)
+                goto fail;
+
+        s->writeback = true;
+        if (fstatfs(s->uploads_fd, &sfs) == 0 &&
+            ((unsigned long) sfs.f_type == TMPFS_MAGIC || (unsigned long) sfs.f_type == RAMFS_MAGIC))
+                s->writeback = false;
+        s->last_sweep = store__now_mono();
+        *ret = s;
+        return 0;
+fail:
+        store_free(s);
+        return r;
+}
+
+store_t *store_free(store_t *s) {
+        if (!s)
+                return NULL;
+        store__sessions_free(s);
+        closep(&s->alg_fd[0]);
+        closep(&s->alg_fd[1]);
+        closep(&s->tmp_fd);
+        closep(&s->uploads_fd);
+        closep(&s->blobs_fd);
+        closep(&s->root_fd);
+        (void) pthread_mutex_destroy(&s->lock);
+        free(s);
+        return NULL;
+}
+
+/* ---- blobs ---- */
+
+int store_blob_stat(store_t *s, const digest_t *d, uint64_t *ret_size) {
+        char rel[DIGEST_PATH_MAX];
+        struct stat st;
+        int r;
+
+        if (!s || !d)
+                return -EINVAL;
+        r = digest_rel_path(d, rel, sizeof(rel));
+        if (r < 0)
+                return r;
+        if (fstatat(s->blobs_fd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EUCLEAN;
+        if (ret_size)
+                *ret_size = (uint64_t) st.st_size;
+        return 1;
+}
+
+int store_blob_open(store_t *s, const digest_t *d, int *ret_fd, uint64_t *ret_size) {
+        _cleanup_close_ int fd = -1;
+        char rel[DIGEST_PATH_MAX];
+        struct stat st;
+        int r;
+
+        if (!s || !d || !ret_fd)
+                return -EINVAL;
+        r = digest_rel_path(d, rel, sizeof(rel));
+        if (r < 0)
+                return r;
+        fd = openat(s->blobs_fd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        if (fd < 0)
+                return errno == ENOTDIR ? -ENOENT : -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EUCLEAN;
+        if (ret_size)
+                *ret_size = (uint64_t) st.st_size;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int store_blob_put(store_t *s, const digest_t *d, const void *buf, size_t len) {
+        _cleanup_close_ int fd = -1;
+        char name[UPLOAD_UUID_LEN + 1];
+        digest_t got;
+        int r;
+
+        if (!s || !d || (!buf && len > 0))
+                return -EINVAL;
+        r = digest_buf(d->alg, buf ? buf : "", len, &got);
+        if (r < 0)
+                return r;
+        if (!digest_equal(&got, d))
+                return BERTH_EDIGEST;
+        r = store_blob_stat(s, d, NULL);
+        if (r != 0)
+                return r < 0 ? r : 0; /* already present */
+
+        r = store__uuid_new(name);
+        if (r < 0)
+                return r;
+        fd = openat(s->tmp_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return map_write_errno(errno);
+        r = store__pwrite_all(fd, buf, len, 0);
+        if (r >= 0 && fsync(fd) < 0)
+                r = map_write_errno(errno);
+        if (r >= 0)
+                r = store__link_blob(s, s->tmp_fd, name, d);
+        (void) unlinkat(s->tmp_fd, name, 0);
+        return r < 0 ? r : 0;
+}
+
+int store_blob_remove(store_t *s, const digest_t *d) {
+        char rel[DIGEST_PATH_MAX];
+        int r;
+
+        if (!s || !d)
+                return -EINVAL;
+        r = digest_rel_path(d, rel, sizeof(rel));
+        if (r < 0)
+                return r;
+        if (unlinkat(s->blobs_fd, rel, 0) < 0)
+                return errno == ENOTDIR ? -ENOENT : -errno;
+        return 0;
+}

@@ -1,0 +1,546 @@
+/* storage/upload.c: upload sessions. Bytes go to uploads/<uuid>; the running hash
+ * of each session lives in an in-memory table in store_t. A request gets exclusive
+ * use of a session between store_upload_acquire() and store_upload_release(); while
+ * it holds it, the session's alg and ctx belong to that request alone (the table
+ * lock only guards membership, refs, busy and last_used, and eviction never touches
+ * a referenced session). The file is the truth: a hash state that is missing
+ * (restart, eviction) or covers a different number of bytes than the file holds is
+ * rebuilt from the file, lazily at the next write or at commit. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+#include "common/err.h"
+#include "common/macro.h"
+#include "storage/store-internal.h"
+
+/* ---- the session table (caller holds s->lock unless noted) ---- */
+
+static size_t bucket_of(const char *uuid) {
+        uint32_t h = 2166136261u; /* FNV-1a */
+
+        for (size_t i = 0; i < UPLOAD_UUID_LEN; i++) {
+                h ^= (uint8_t) uuid[i];
+                h *= 16777619u;
+        }
+        return h & (STORE_SESSION_BUCKETS - 1);
+}
+
+static struct session *table_find(store_t *s, const char *uuid) {
+        for (struct session *se = s->buckets[bucket_of(uuid)]; se; se = se->next)
+                if (memcmp(se->uuid, uuid, UPLOAD_UUID_LEN) == 0)
+                        return se;
+        return NULL;
+}
+
+static void session_destroy(struct session *se) {
+        digest_ctx_free(se->ctx);
+        (void) pthread_cond_destroy(&se->cond);
+        free(se);
+}
+
+static struct session *table_add(store_t *s, const char *uuid, digest_alg_t alg) {
+        struct session *se = calloc(1, sizeof(*se));
+        size_t b;
+
+        if (!se)
+                return NULL;
+        if (pthread_cond_init(&se->cond, NULL) != 0) {
+                free(se);
+                return NULL;
+        }
+        memcpy(se->uuid, uuid, UPLOAD_UUID_LEN + 1);
+        se->alg = alg;
+        se->last_used = store__now_mono();
+        b = bucket_of(uuid);
+        se->next = s->buckets[b];
+        s->buckets[b] = se;
+        s->n_sessions++;
+        return se;
+}
+
+static void table_unlink(store_t *s, struct session *se) {
+        struct session **pp = &s->buckets[bucket_of(se->uuid)];
+
+        for (; *pp; pp = &(*pp)->next)
+                if (*pp == se) {
+                        *pp = se->next;
+                        se->next = NULL;
+                        s->n_sessions--;
+                        return;
+                }
+}
+
+/* The session is gone (deleted, committed, its file vanished): out of the table,
+ * hash state freed; waiters wake up and see dead. Freed by the last reference. */
+static void session_kill(store_t *s, struct session *se) {
+        if (se->dead)
+                return;
+        table_unlink(s, se);
+        se->dead = true;
+        se->ctx = digest_ctx_free(se->ctx);
+        (void) pthread_cond_broadcast(&se->cond);
+}
+
+static size_t evict_locked(store_t *s, uint64_t idle_sec, uint64_t now) {
+        size_t n = 0;
+
+        for (size_t b = 0; b < STORE_SESSION_BUCKETS; b++) {
+                struct session **pp = &s->buckets[b];
+                while (*pp) {
+                        struct session *se = *pp;
+                        if (se->refs == 0 && now - se->last_used >= idle_sec) {
+                                *pp = se->next;
+                                s->n_sessions--;
+                                session_destroy(se);
+                                n++;
+                        } else {
+                                pp = &se->next;
+                        }
+                }
+        }
+        return n;
+}
+
+/* Bound memory: every minute drop long-idle hash states; above the cap drop idle ones
+ * sooner. They are rebuilt from their files if the session comes back. */
+static void maybe_sweep(store_t *s) {
+        uint64_t now = store__now_mono();
+
+        if (s->n_sessions > STORE_SESSION_MAX) {
+                (void) evict_locked(s, 60, now);
+                if (s->n_sessions > STORE_SESSION_MAX)
+                        (void) evict_locked(s, 0, now);
+                s->last_sweep = now;
+        } else if (now - s->last_sweep >= 60) {
+                (void) evict_locked(s, STORE_SESSION_IDLE_SEC, now);
+                s->last_sweep = now;
+        }
+}
+
+/* Drop our reference; kill the session first if asked. */
+static void session_put(store_t *s, struct session *se, bool was_holder, bool kill) {
+        (void) pthread_mutex_lock(&s->lock);
+        if (kill)
+                session_kill(s, se);
+        if (was_holder) {
+                se->busy = false;
+                se->last_used = store__now_mono();
+        }
+        se->refs--;
+        if (se->dead) {
+                if (se->refs == 0)
+                        session_destroy(se);
+        } else if (se->refs == 0 && !se->ctx) {
+                /* nothing worth keeping in memory */
+                table_unlink(s, se);
+                session_destroy(se);
+        } else if (was_holder) {
+                (void) pthread_cond_signal(&se->cond);
+        }
+        (void) pthread_mutex_unlock(&s->lock);
+}
+
+void store__sessions_free(store_t *s) {
+        for (size_t b = 0; b < STORE_SESSION_BUCKETS; b++) {
+                struct session *se = s->buckets[b];
+                while (se) {
+                        struct session *next = se->next;
+                        session_destroy(se);
+                        se = next;
+                }
+                s->buckets[b] = NULL;
+        }
+        s->n_sessions = 0;
+}
+
+size_t store__sessions_evict(store_t *s, uint64_t idle_sec) {
+        size_t n;
+
+        (void) pthread_mutex_lock(&s->lock);
+        n = evict_locked(s, idle_sec, store__now_mono());
+        (void) pthread_mutex_unlock(&s->lock);
+        return n;
+}
+
+size_t store__sessions_count(store_t *s) {
+        size_t n;
+
+        (void) pthread_mutex_lock(&s->lock);
+        n = s->n_sessions;
+        (void) pthread_mutex_unlock(&s->lock);
+        return n;
+}
+
+/* ---- sessions ---- */
+
+bool store_upload_uuid_valid(const char *uuid) {
+        return store__uuid_valid(uuid);
+}
+
+int store_upload_create(store_t *s, digest_alg_t alg, char ret_uuid[UPLOAD_UUID_LEN + 1]) {
+        char uuid[UPLOAD_UUID_LEN + 1];
+        digest_ctx_t *ctx = NULL;
+        struct session *se;
+        int fd = -1, r;
+
+        if (!s || !ret_uuid || (alg != DIGEST_SHA256 && alg != DIGEST_SHA512))
+                return -EINVAL;
+        for (int tries = 0; fd < 0; tries++) {
+                r = store__uuid_new(uuid);
+                if (r < 0)
+                        return r;
+                fd = openat(s->uploads_fd, uuid, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+                if (fd < 0 && (errno != EEXIST || tries >= 3))
+                        return (errno == ENOSPC || errno == EDQUOT) ? -ENOSPC : -errno;
+        }
+        (void) close(fd);
+        r = digest_ctx_new(alg, &ctx);
+        if (r < 0)
+                goto fail;
+
+        (void) pthread_mutex_lock(&s->lock);
+        maybe_sweep(s);
+        se = table_find(s, uuid);
+        if (!se)
+                se = table_add(s, uuid, alg);
+        if (se && !se->busy) {
+                digest_ctx_free(se->ctx);
+                se->ctx = ctx;
+                se->alg = alg;
+                ctx = NULL;
+        }
+        (void) pthread_mutex_unlock(&s->lock);
+        if (!se) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        digest_ctx_free(ctx); /* only if an impossible holder existed */
+        memcpy(ret_uuid, uuid, sizeof(uuid));
+        return 0;
+fail:
+        digest_ctx_free(ctx);
+        (void) unlinkat(s->uploads_fd, uuid, 0);
+        return r;
+}
+
+int store_upload_acquire(store_t *s, const char *uuid, upload_t **ret) {
+        _cleanup_close_ int fd = -1;
+        struct session *se;
+        struct stat st;
+        upload_t *u;
+        bool kill = false;
+        int r;
+
+        if (!s || !ret)
+                return -EINVAL;
+        if (!store__uuid_valid(uuid))
+                return -ENOENT; /* never let it near a path */
+        u = calloc(1, sizeof(*u));
+        if (!u)
+                return -ENOMEM;
+
+        (void) pthread_mutex_lock(&s->lock);
+        maybe_sweep(s);
+        se = table_find(s, uuid);
+        if (!se)
+                se = table_add(s, uuid, DIGEST_SHA256);
+        if (!se) {
+                (void) pthread_mutex_unlock(&s->lock);
+                free(u);
+                return -ENOMEM;
+        }
+        se->refs++;
+        while (se->busy && !se->dead)
+                (void) pthread_cond_wait(&se->cond, &s->lock);
+        if (se->dead) {
+                (void) pthread_mutex_unlock(&s->lock);
+                session_put(s, se, false, false);
+                free(u);
+                return -ENOENT;
+        }
+        se->busy = true;
+        se->last_used = store__now_mono();
+        (void) pthread_mutex_unlock(&s->lock);
+
+        fd = openat(s->uploads_fd, uuid, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        if (fd < 0) {
+                r = -errno;
+                kill = r == -ENOENT;
+                goto fail;
+        }
+        if (fstat(fd, &st) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        if (!S_ISREG(st.st_mode)) {
+                r = -ENOENT;
+                goto fail;
+        }
+        if (st.st_nlink > 1) {
+                /* Linked as a blob already: a commit that crashed before removing the
+                 * session file. Writing to it would change the blob. */
+                (void) unlinkat(s->uploads_fd, uuid, 0);
+                r = -ENOENT;
+                kill = true;
+                goto fail;
+        }
+        u->store = s;
+        u->se = se;
+        u->fd = TAKE_FD(fd);
+        u->size = (uint64_t) st.st_size;
+        u->wb_done = u->size;
+        *ret = u;
+        return 0;
+fail:
+        session_put(s, se, true, kill);
+        free(u);
+        return r;
+}
+
+void store_upload_release(upload_t *u) {
+        if (!u)
+                return;
+        closep(&u->fd);
+        session_put(u->store, u->se, true, u->gone);
+        free(u);
+}
+
+int store_upload_delete(store_t *s, const char *uuid) {
+        upload_t *u = NULL;
+        int r;
+
+        r = store_upload_acquire(s, uuid, &u);
+        if (r < 0)
+                return r;
+        if (unlinkat(s->uploads_fd, uuid, 0) < 0 && errno != ENOENT)
+                r = -errno;
+        else
+                u->gone = true;
+        store_upload_release(u);
+        return r;
+}
+
+int store_upload_scan_old(store_t *s, uint64_t max_age_sec,
+                          void (*cb)(void *userdata, const char *uuid), void *userdata) {
+        char (*names)[UPLOAD_UUID_LEN + 1] = NULL;
+        size_t n = 0, cap = 0;
+        struct dirent *de;
+        struct timespec now;
+        DIR *dir;
+        int fd, r = 0;
+
+        if (!s || !cb)
+                return -EINVAL;
+        fd = openat(s->uploads_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        dir = fdopendir(fd);
+        if (!dir) {
+                r = -errno;
+                (void) close(fd);
+                return r;
+        }
+        (void) clock_gettime(CLOCK_REALTIME, &now);
+        /* Collect first, call back after: cb may delete entries. */
+        while ((errno = 0, de = readdir(dir))) {
+                struct stat st;
+                uint64_t age;
+
+                if (!store__uuid_valid(de->d_name))
+                        continue;
+                if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+                        continue;
+                age = now.tv_sec > st.st_mtim.tv_sec ? (uint64_t) (now.tv_sec - st.st_mtim.tv_sec) : 0;
+                if (age <= max_age_sec)
+                        continue;
+                if (n == cap) {
+                        size_t ncap = cap ? cap * 2 : 64;
+                        void *p = reallocarray(names, ncap, sizeof(*names));
+                        if (!p) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        names = p;
+                        cap = ncap;
+                }
+                memcpy(names[n++], de->d_name, UPLOAD_UUID_LEN + 1);
+        }
+        if (r == 0 && errno != 0)
+                r = -errno;
+        (void) closedir(dir);
+        if (r == 0) {
+                for (size_t i = 0; i < n; i++)
+                        cb(userdata, names[i]);
+                r = n > INT32_MAX ? INT32_MAX : (int) n;
+        }
+        free(names);
+        return r;
+}
+
+/* ---- an acquired session ---- */
+
+uint64_t upload_size(const upload_t *u) {
+        return u ? u->size : 0;
+}
+
+const char *upload_uuid(const upload_t *u) {
+        return u ? u->se->uuid : NULL;
+}
+
+/* Make the session's hash cover exactly the file's bytes. */
+static int hash_catch_up(upload_t *u) {
+        struct session *se = u->se;
+        digest_ctx_t *c = NULL;
+        int r;
+
+        if (se->ctx && digest_ctx_bytes(se->ctx) == u->size)
+                return 0;
+        se->ctx = digest_ctx_free(se->ctx);
+        r = store__hash_fd(u->fd, u->size, se->alg, &c);
+        if (r < 0)
+                return r;
+        se->ctx = c;
+        return 0;
+}
+
+/* Start writeback of each completed chunk, and wait for the one before it, so dirty
+ * pages stay bounded and the commit's fsync finds little left to do. */
+static void writeback(upload_t *u) {
+        const uint64_t chunk = STORE_WRITEBACK_CHUNK;
+
+        if (!u->store->writeback) {
+                u->wb_done = u->size;
+                return;
+        }
+        while (u->size - u->wb_done >= chunk) {
+                uint64_t off = u->wb_done;
+
+                (void) sync_file_range(u->fd, (off_t) off, (off_t) chunk, SYNC_FILE_RANGE_WRITE);
+                if (off >= chunk) {
+                        (void) sync_file_range(u->fd, (off_t) (off - chunk), (off_t) chunk,
+                                               SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                                       SYNC_FILE_RANGE_WAIT_AFTER);
+                        (void) posix_fadvise(u->fd, (off_t) (off - chunk), (off_t) chunk,
+                                             POSIX_FADV_DONTNEED);
+                }
+                u->wb_done = off + chunk;
+        }
+}
+
+int upload_write(upload_t *u, const void *buf, size_t len) {
+        int r;
+
+        if (!u || (!buf && len > 0))
+                return -EINVAL;
+        if (u->gone)
+                return -ENOENT;
+        if (len == 0)
+                return 0;
+        if (len > (uint64_t) INT64_MAX - u->size)
+                return -EFBIG;
+        r = hash_catch_up(u);
+        if (r < 0)
+                return r;
+        r = store__pwrite_all(u->fd, buf, len, u->size);
+        if (r >= 0) {
+                r = digest_ctx_update(u->se->ctx, buf, len);
+                if (r < 0) /* the hash state is unusable; rebuilt lazily */
+                        u->se->ctx = digest_ctx_free(u->se->ctx);
+        }
+        if (r < 0) {
+                /* Leave the session as it was before this call: drop the partial
+                 * write. If even that fails, the file is longer than u->size and the
+                 * next acquire sees its true size (and re-hashes). */
+                if (ftruncate(u->fd, (off_t) u->size) < 0)
+                        u->se->ctx = digest_ctx_free(u->se->ctx);
+                return r;
+        }
+        u->size += len;
+        writeback(u);
+        return 0;
+}
+
+int upload_truncate(upload_t *u, uint64_t size) {
+        if (!u)
+                return -EINVAL;
+        if (u->gone)
+                return -ENOENT;
+        if (size > u->size)
+                return -EINVAL;
+        if (size == u->size)
+                return 0;
+        if (ftruncate(u->fd, (off_t) size) < 0)
+                return -errno;
+        u->size = size;
+        if (u->wb_done > size)
+                u->wb_done = size;
+        if (u->se->ctx && digest_ctx_bytes(u->se->ctx) != size)
+                u->se->ctx = digest_ctx_free(u->se->ctx); /* re-hashed lazily */
+        return 0;
+}
+
+int upload_commit(upload_t *u, const digest_t *want, uint64_t *ret_size) {
+        struct session *se;
+        struct stat st;
+        store_t *s;
+        digest_t got;
+        int r;
+
+        if (!u || !want)
+                return -EINVAL;
+        if (u->gone)
+                return -ENOENT;
+        se = u->se;
+        s = u->store;
+        /* A failed undo of a partial write may have left bytes past u->size. */
+        if (fstat(u->fd, &st) < 0)
+                return -errno;
+        if ((uint64_t) st.st_size != u->size && ftruncate(u->fd, (off_t) u->size) < 0)
+                return -errno;
+
+        if (se->ctx && digest_ctx_alg(se->ctx) == want->alg && digest_ctx_bytes(se->ctx) == u->size) {
+                r = digest_ctx_peek(se->ctx, &got);
+                if (r < 0)
+                        return r;
+        } else {
+                digest_ctx_t *c = NULL;
+
+                r = store__hash_fd(u->fd, u->size, want->alg, &c);
+                if (r < 0)
+                        return r;
+                r = digest_ctx_peek(c, &got);
+                if (r < 0) {
+                        digest_ctx_free(c);
+                        return r;
+                }
+                /* Keep the fresh state when it can serve the session from now on. */
+                if (!se->ctx || se->alg == want->alg || digest_ctx_bytes(se->ctx) != u->size) {
+                        digest_ctx_free(se->ctx);
+                        se->ctx = c;
+                        se->alg = want->alg;
+                } else {
+                        digest_ctx_free(c);
+                }
+        }
+        if (!digest_equal(&got, want))
+                return BERTH_EDIGEST;
+
+        if (fdatasync(u->fd) < 0)
+                return (errno == ENOSPC || errno == EDQUOT) ? -ENOSPC : -errno;
+        r = store__link_blob(s, s->uploads_fd, se->uuid, want);
+        if (r < 0)
+                return r;
+        /* The blob is durable now; the session file is just a second name for it. If
+         * removing it fails, acquire refuses it (link count > 1) and expiry removes it. */
+        (void) unlinkat(s->uploads_fd, se->uuid, 0);
+        u->gone = true;
+        if (ret_size)
+                *ret_size = u->size;
+        return 0;
+}

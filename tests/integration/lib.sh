@@ -1,0 +1,221 @@
+# tests/integration/lib.sh: shared helpers for the integration scripts.
+# Sourced by every script:   . "$(dirname "$0")/lib.sh"
+#
+# The scripts run from `make check` (top_srcdir and top_builddir exported) or by hand
+# from a build directory (then top_builddir defaults to the current directory).
+# Everything a script starts (berthd, dockerd, containerd...) is recorded by PID and
+# killed by the EXIT trap; TMP is removed there too.
+#
+# Developer option: BERTH_TEST_SERVER=distribution makes berth_start run the reference
+# registry (Debian's docker-registry, behind a CA made with the openssl CLI) instead of
+# berthd, to check a script or compare behaviour. CI never sets it.
+
+[ -n "${BASH_VERSION:-}" ] || { echo "lib.sh needs bash" >&2; exit 99; }
+set -u -o pipefail
+
+: "${top_builddir:=$PWD}"
+: "${top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+export top_builddir top_srcdir
+BERTH_TEST_NAME=$(basename "$0" .sh)
+BERTH_IT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+TMP=
+BERTH_PID=
+_berth_pids=()        # everything started in the background, killed at exit
+_berth_cleanups=()    # shell commands run at exit, last registered first
+
+fail() { echo "FAIL [$BERTH_TEST_NAME]: $*" >&2; exit 1; }
+pass() { echo "PASS [$BERTH_TEST_NAME]: $*"; }
+step() { echo "---- [$BERTH_TEST_NAME] $*"; }
+
+# berth_require TOOL...: skip (exit 77) when one is missing, or fail under BERTH_REQUIRE_ALL=1.
+berth_require() {
+        local t missing=()
+        for t in "$@"; do
+                command -v "$t" >/dev/null 2>&1 || missing+=("$t")
+        done
+        [ ${#missing[@]} -eq 0 ] && return 0
+        if [ "${BERTH_REQUIRE_ALL:-0}" = 1 ]; then
+                fail "required tool(s) missing: ${missing[*]} (BERTH_REQUIRE_ALL=1; run scripts/install-deps.sh)"
+        fi
+        echo "SKIP [$BERTH_TEST_NAME]: missing ${missing[*]}"
+        exit 77
+}
+
+# berth_require_root: the same rule for tests that need root (dockerd, rootful podman).
+berth_require_root() {
+        [ "$(id -u)" -eq 0 ] && return 0
+        [ "${BERTH_REQUIRE_ALL:-0}" = 1 ] && fail "must run as root (BERTH_REQUIRE_ALL=1)"
+        echo "SKIP [$BERTH_TEST_NAME]: needs root"
+        exit 77
+}
+
+# berth_track_pid PID: kill PID at exit (TERM, then KILL after 10 s).
+berth_track_pid() { _berth_pids+=("$1"); }
+# berth_on_exit CMD: run CMD (a shell string) at exit, before TMP is removed.
+berth_on_exit() { _berth_cleanups+=("$1"); }
+
+_berth_kill() {
+        local pid=$1 i
+        kill -0 "$pid" 2>/dev/null || return 0
+        kill -TERM "$pid" 2>/dev/null
+        for i in $(seq 1 100); do
+                kill -0 "$pid" 2>/dev/null || break
+                sleep 0.1
+        done
+        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null || true
+        return 0
+}
+
+_berth_exit() {
+        local rc=$? i m
+        trap - EXIT INT TERM
+        set +e
+        if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "$TMP" ] && [ -s "$TMP/berthd.log" ]; then
+                echo "---- last lines of the server log:" >&2
+                tail -n 40 "$TMP/berthd.log" >&2
+        fi
+        for (( i=${#_berth_cleanups[@]}-1; i>=0; i-- )); do
+                eval "${_berth_cleanups[$i]}" >/dev/null 2>&1
+        done
+        for (( i=${#_berth_pids[@]}-1; i>=0; i-- )); do
+                _berth_kill "${_berth_pids[$i]}"
+        done
+        if [ -n "$TMP" ] && [ -d "$TMP" ]; then
+                # container tools may leave mounts below TMP; unmount the deepest first
+                for m in $(awk -v t="$TMP/" 'index($2, t) == 1 { print $2 }' /proc/mounts 2>/dev/null | sort -r); do
+                        umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
+                done
+                rm -rf "$TMP"
+        fi
+        exit "$rc"
+}
+trap _berth_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# berth_tmpdir: TMP = a fresh directory, removed at exit.
+berth_tmpdir() {
+        # lower case only: podman derives image names from oci: paths
+        local d i
+        for i in 1 2 3 4 5; do
+                d=${TMPDIR:-/tmp}/berth-$BERTH_TEST_NAME.$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
+                if mkdir -m 0755 "$d" 2>/dev/null; then
+                        TMP=$d
+                        return 0
+                fi
+        done
+        fail "cannot create a temporary directory"
+}
+
+# berth_free_port: a TCP port on 127.0.0.1 that nothing listens on right now.
+berth_free_port() {
+        python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+# bcurl ARGS...: curl trusting the test server's CA.
+bcurl() { curl -sS --max-time 60 --cacert "$BERTH_CA" "$@"; }
+
+# _berth_wait_up URL SECONDS: 0 once URL answers 200, 2 if the server died, 1 on timeout.
+_berth_wait_up() {
+        local url=$1 secs=$2 deadline code
+        deadline=$(( $(date +%s) + secs ))
+        while [ "$(date +%s)" -lt "$deadline" ]; do
+                kill -0 "$BERTH_PID" 2>/dev/null || return 2
+                if [ "${url#https}" = "$url" ] || [ -s "$BERTH_CA" ]; then
+                        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 --cacert "$BERTH_CA" "$url" 2>/dev/null)
+                        [ "$code" = 200 ] && return 0
+                fi
+                sleep 0.1
+        done
+        return 1
+}
+
+# berth_start [ARGS...]: start berthd on a free loopback port with its data in TMP.
+berth_start() {
+        local a scheme=https rc probe=/healthz
+        [ -n "$TMP" ] || berth_tmpdir
+        for a in "$@"; do
+                [ "$a" = --insecure-http ] && scheme=http
+        done
+        BERTH_PORT=$(berth_free_port) || fail "no free port"
+        BERTH_HOST=127.0.0.1:$BERTH_PORT
+        BERTH_URL=$scheme://$BERTH_HOST
+        BERTH_DATA=$TMP/data
+        BERTH_CA=$TMP/data/tls/ca.crt
+        if [ "${BERTH_TEST_SERVER:-berthd}" = distribution ]; then
+                _berth_start_distribution "$scheme"
+                probe=/v2/      # distribution has no /healthz
+        else
+                [ -x "$top_builddir/berthd" ] || fail "$top_builddir/berthd not built"
+                "$top_builddir/berthd" serve --listen "$BERTH_HOST" --data "$BERTH_DATA" \
+                        --auth none "$@" >>"$TMP/berthd.log" 2>&1 &
+                BERTH_PID=$!
+        fi
+        berth_track_pid "$BERTH_PID"
+        rc=0
+        _berth_wait_up "$BERTH_URL$probe" 15 || rc=$?
+        [ $rc -eq 2 ] && fail "server exited during start (see log above)"
+        [ $rc -ne 0 ] && fail "server not answering $BERTH_URL$probe within 15 s"
+        export BERTH_PID BERTH_PORT BERTH_HOST BERTH_URL BERTH_DATA BERTH_CA
+        step "server up at $BERTH_URL (pid $BERTH_PID)"
+}
+
+# The reference registry with the same layout of TLS files as berthd's.
+_berth_start_distribution() {
+        local scheme=$1 tls=$TMP/data/tls
+        berth_require docker-registry openssl
+        mkdir -p "$tls" "$TMP/data/registry"
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+                -subj /CN=test-ca -keyout "$tls/ca.key" -out "$tls/ca.crt" \
+                -addext basicConstraints=critical,CA:TRUE -addext keyUsage=keyCertSign,cRLSign \
+                >/dev/null 2>&1 || fail "openssl: CA"
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
+                -keyout "$tls/server.key" -out "$tls/server.csr" >/dev/null 2>&1 || fail "openssl: CSR"
+        printf 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\nextendedKeyUsage=serverAuth\n' >"$tls/ext"
+        openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" \
+                -CAcreateserial -days 2 -extfile "$tls/ext" -out "$tls/server.crt" \
+                >/dev/null 2>&1 || fail "openssl: sign"
+        {
+                echo "version: 0.1"
+                echo "log: {level: info}"
+                echo "storage: {filesystem: {rootdirectory: $TMP/data/registry}, delete: {enabled: true}}"
+                echo "http:"
+                echo "  addr: $BERTH_HOST"
+                [ "$scheme" = https ] && echo "  tls: {certificate: $tls/server.crt, key: $tls/server.key}"
+        } >"$TMP/registry.yml"
+        docker-registry serve "$TMP/registry.yml" >>"$TMP/berthd.log" 2>&1 &
+        BERTH_PID=$!
+}
+
+# berth_stop: SIGTERM, wait up to 30 s, require exit status 0.
+berth_stop() {
+        local i rc
+        [ -n "$BERTH_PID" ] || fail "berth_stop: no server running"
+        kill -TERM "$BERTH_PID" 2>/dev/null || fail "berth_stop: server already gone"
+        for i in $(seq 1 300); do
+                kill -0 "$BERTH_PID" 2>/dev/null || break
+                sleep 0.1
+        done
+        if kill -0 "$BERTH_PID" 2>/dev/null; then
+                kill -KILL "$BERTH_PID" 2>/dev/null
+                wait "$BERTH_PID" 2>/dev/null
+                BERTH_PID=
+                fail "server did not stop within 30 s of SIGTERM"
+        fi
+        rc=0
+        wait "$BERTH_PID" || rc=$?
+        BERTH_PID=
+        # only berthd is held to a clean exit; the reference registry is a stand-in
+        if [ "${BERTH_TEST_SERVER:-berthd}" != distribution ] && [ $rc -ne 0 ]; then
+                fail "server exited with status $rc after SIGTERM"
+        fi
+        step "server stopped (status $rc)"
+}
+
+# berth_mkimage DIR ARGS...: write a test image (OCI layout); prints its manifest digest.
+berth_mkimage() { python3 "$BERTH_IT_DIR/mkimage.py" "$@"; }

@@ -1,0 +1,620 @@
+/* tests/unit/test-store.c: the blob store and upload sessions. Each test runs in a
+ * fresh temporary directory, removed at teardown. */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include "common/digest.h"
+#include "common/err.h"
+#include "storage/store-internal.h"
+#include "storage/store.h"
+
+typedef struct {
+        char dir[64];
+        char root[128];
+        store_t *s;
+} fixture_t;
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        (void) st;
+        (void) flag;
+        (void) ftw;
+        return remove(path);
+}
+
+static int setup(void **state) {
+        fixture_t *f = calloc(1, sizeof(*f));
+
+        if (!f)
+                return -1;
+        snprintf(f->dir, sizeof(f->dir), "%s", "/tmp/berth-test-store-XXXXXX");
+        if (!mkdtemp(f->dir))
+                return -1;
+        snprintf(f->root, sizeof(f->root), "%s/data", f->dir);
+        if (store_open(f->root, &f->s) < 0)
+                return -1;
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state) {
+        fixture_t *f = *state;
+
+        f->s = store_free(f->s);
+        (void) nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        free(f);
+        return 0;
+}
+
+/* ---- helpers ---- */
+
+static digest_t dg(digest_alg_t alg, const char *content, size_t len) {
+        digest_t d;
+        assert_int_equal(digest_buf(alg, content, len, &d), 0);
+        return d;
+}
+#define DG(str) dg(DIGEST_SHA256, (str), strlen(str))
+
+static char *path_of(const fixture_t *f, const char *rel) {
+        char *p = NULL;
+        assert_true(asprintf(&p, "%s/%s", f->root, rel) > 0);
+        return p;
+}
+
+static char *blob_path(const fixture_t *f, const digest_t *d) {
+        char rel[DIGEST_PATH_MAX], *p = NULL;
+        assert_int_equal(digest_rel_path(d, rel, sizeof(rel)), 0);
+        assert_true(asprintf(&p, "%s/blobs/%s", f->root, rel) > 0);
+        return p;
+}
+
+static size_t count_entries(const fixture_t *f, const char *rel) {
+        char *p = path_of(f, rel), cmd[512];
+        size_t n = 0;
+        FILE *fp;
+
+        /* count non-dot entries */
+        snprintf(cmd, sizeof(cmd), "ls -A '%s' | wc -l", p);
+        fp = popen(cmd, "r");
+        assert_non_null(fp);
+        assert_int_equal(fscanf(fp, "%zu", &n), 1);
+        pclose(fp);
+        free(p);
+        return n;
+}
+
+/* Read the whole blob back. */
+static char *read_blob(fixture_t *f, const digest_t *d, uint64_t *ret_size) {
+        int fd = -1;
+        uint64_t size = 0;
+        char *buf;
+
+        assert_int_equal(store_blob_open(f->s, d, &fd, &size), 0);
+        buf = calloc(1, size + 1);
+        assert_non_null(buf);
+        assert_int_equal(pread(fd, buf, size, 0), (ssize_t) size);
+        close(fd);
+        *ret_size = size;
+        return buf;
+}
+
+static void new_upload(fixture_t *f, digest_alg_t alg, char uuid[UPLOAD_UUID_LEN + 1], upload_t **u) {
+        assert_int_equal(store_upload_create(f->s, alg, uuid), 0);
+        assert_int_equal(store_upload_acquire(f->s, uuid, u), 0);
+}
+
+/* ---- blobs ---- */
+
+static void test_put_stat_open_round_trip(void **state) {
+        fixture_t *f = *state;
+        const char *c = "hello, blob";
+        digest_t d = DG(c);
+        uint64_t size = 0;
+        char *back;
+
+        assert_int_equal(store_blob_stat(f->s, &d, NULL), 0);
+        assert_int_equal(store_blob_put(f->s, &d, c, strlen(c)), 0);
+        assert_int_equal(store_blob_stat(f->s, &d, &size), 1);
+        assert_int_equal(size, strlen(c));
+        back = read_blob(f, &d, &size);
+        assert_int_equal(size, strlen(c));
+        assert_memory_equal(back, c, size);
+        free(back);
+        assert_int_equal(count_entries(f, "tmp"), 0);
+}
+
+static void test_put_wrong_digest_stores_nothing(void **state) {
+        fixture_t *f = *state;
+        digest_t d = DG("expected");
+        int fd = -1;
+
+        assert_int_equal(store_blob_put(f->s, &d, "other", 5), BERTH_EDIGEST);
+        assert_int_equal(store_blob_stat(f->s, &d, NULL), 0);
+        assert_int_equal(store_blob_open(f->s, &d, &fd, NULL), -ENOENT);
+        assert_int_equal(count_entries(f, "tmp"), 0);
+        assert_int_equal(count_entries(f, "blobs/sha256"), 0);
+}
+
+static void test_put_twice_deduplicates(void **state) {
+        fixture_t *f = *state;
+        const char *c = "same content";
+        digest_t d = DG(c);
+        char *p = blob_path(f, &d);
+        struct stat st1, st2;
+
+        assert_int_equal(store_blob_put(f->s, &d, c, strlen(c)), 0);
+        assert_int_equal(stat(p, &st1), 0);
+        assert_int_equal(store_blob_put(f->s, &d, c, strlen(c)), 0);
+        assert_int_equal(stat(p, &st2), 0);
+        assert_int_equal(st1.st_ino, st2.st_ino); /* the first file stays */
+        assert_int_equal(st2.st_nlink, 1);
+        assert_int_equal(count_entries(f, "tmp"), 0);
+        free(p);
+}
+
+static void test_upload_of_existing_blob_deduplicates(void **state) {
+        fixture_t *f = *state;
+        const char *c = "pushed twice";
+        digest_t d = DG(c);
+        char uuid[UPLOAD_UUID_LEN + 1], *p = blob_path(f, &d);
+        struct stat st1, st2;
+        upload_t *u;
+
+        assert_int_equal(store_blob_put(f->s, &d, c, strlen(c)), 0);
+        assert_int_equal(stat(p, &st1), 0);
+        new_upload(f, DIGEST_SHA256, uuid, &u);
+        assert_int_equal(upload_write(u, c, strlen(c)), 0);
+        assert_int_equal(upload_commit(u, &d, NULL), 0);
+        store_upload_release(u);
+        assert_int_equal(stat(p, &st2), 0);
+        assert_int_equal(st1.st_ino, st2.st_ino);
+        assert_int_equal(st2.st_nlink, 1);
+        assert_int_equal(count_entries(f, "uploads"), 0);
+        free(p);
+}
+
+static void test_blob_remove(void **state) {
+        fixture_t *f = *state;
+        digest_t d = DG("garbage");
+
+        assert_int_equal(store_blob_put(f->s, &d, "garbage", 7), 0);
+        assert_int_equal(store_blob_remove(f->s, &d), 0);
+        assert_int_equal(store_blob_stat(f->s, &d, NULL), 0);
+        assert_int_equal(store_blob_remove(f->s, &d), -ENOENT);
+}
+
+/* ---- uploads ---- */
+
+static void test_upload_file_is_never_a_blob(void **state) {
+        fixture_t *f = *state;
+        const char *c = "in progress";
+        digest_t d = DG(c);
+        char uuid[UPLOAD_UUID_LEN + 1];
+        upload_t *u;
+        int fd = -1;
+
+        new_upload(f, DIGEST_SHA256, uuid, &u);
+        assert_int_equal(upload_write(u, c, strlen(c)), 0);
+        /* all bytes are in uploads/<uuid>, the digest matches, still not a blob */
+        assert_int_equal(store_blob_stat(f->s, &d, NULL), 0);
+        assert_int_equal(store_blob_open(f->s, &d, &fd, NULL), -ENOENT);
+        assert_int_equal(count_entries(f, "blobs/sha256"), 0);
+        store_upload_release(u);
+        assert_int_equal(store_blob_stat(f->s, &d, NULL), 0);
+}
+
+static void test_upload_write_commit(void **state) {
+        fixture_t *f = *state;
+        digest_t d = DG("chunk one|chunk two");
+        char uuid[UPLOAD_UUID_LEN + 1], *back;
+        uint64_t size = 0;
+        upload_t *u;
+
+        new_upload(f, DIGEST_SHA256, uuid, &u);
+        assert_string_equal(upload_uuid(u), uuid);
+        assert_int_equal(upload_write(u, "chunk one|", 10), 0);
+        store_upload_release(u);
+        assert_int_equal(store_upload_acquire(f->s, uuid, &u), 0);
+        assert_int_equal(upload_size(u), 10);
+        assert_int_equal(upload_write(u, "chunk two", 9), 0);
+        assert_int_equal(upload_size(u), 19);
+        assert_int_equal(upload_commit(u, &d, &size), 0);
+        assert_int_equal(size, 19);
+        assert_int_equal(upload_write(u, "x", 1), -ENOENT); /* the session is gone */
+        store_upload_release(u);
+
+        back = read_blob(f, &d, &size);
+        assert_memory_equal(back, "chunk one|chunk two", 19);
+        free(back);
+        assert_int_equal(count_entries(f, "uploads"), 0);
+        assert_int_equal(store_upload_acquire(f->s, uuid, &u), -ENOENT);
+        assert_int_equal(store__sessions_count(f->s), 0);
+}
+
+static void test_commit_wrong_digest_leaves_session(void **state) {
+        fixture_t *f = *state;
+        digest_t wrong = DG("abd"), right = DG("abc");
+        char uuid[UPLOAD_UUID_LEN + 1], *p;
+        upload_t *u;
+        struct stat st;
+
+        new_upload(f, DIGEST_SHA256, uuid, &u);
+        assert_int_equal(upload_write(u, "abc", 3), 0);
+        assert_int_equal(upload_commit(u, &wrong, NULL), BERTH_EDIGEST);
+        assert_int_equal(upload_size(u), 3);
+        assert_int_equal(store_blob_stat(f->s, &wrong, NULL), 0);
+        assert_int_equal(store_blob_stat(f->s, &right, NULL), 0);
+        store_upload_release(u);
+
+        p = path_of(f, "uploads/");
+        p = realloc(p, strlen(p) + UPLOAD_UUID_LEN + 1);
+        strcat(p, uuid);
+        assert_int_equal(stat(p, &st), 0);
+        assert_int_equal(st.st_size, 3);
+        assert_int_equal(st.st_nlink, 1);
+        free(p);
+
+        assert_int_equal(store_upload_acquire(f->s, uuid, &u), 0);
+        assert_int_equal(upload_commit(u, &right, NULL), 0);
+        store_upload_release(u);
+        assert_int_equal(store_blob_stat(f->s, &right, NULL), 1);
+}
+
+static void test_rehash_at_commit_after_restart(void **state) {
+        fixture_t *f = *state;
+        digest_t d = DG("written before the restart");
+        char uuid[UPLOAD_UUID_LEN + 1];
+        upload_t *u;
+
+        new_upload(f, DIGEST_SHA256, uuid, &u);
+        assert_int_equal(upload_write(u, "written before the restart", 26), 0);
+        store_upload_release(u);
+        f->s = store_free(f->s);
+        assert_int_equal(store_open(f->root, &f->s), 0);
+
+        assert_int_equal(store_upload_acquire(f->s, uuid, &u), 0);
+        assert_int_equal(upload_size(u), 26);
+        assert_int_equal(upload_commit(u, &d, NULL), 0);
+        store_upload_release(u);
+        assert_int_equal(store_blob_stat(f->s, &d, NULL), 1);
+}
+
+static void test_rehash_at_write_after_restart(void **state) {
+        fixture_t *f = *state;
+        digest_t d = DG("before|after");
+        char uuid[UPLOAD_UUID_LEN + 1];
+        upload_t *u;
+
+        new_upload(f, DIGEST_SHA256, uuid, &u);
+        assert_int_equal(upload_write(u, "before|", 7), 0);
+        store_upload_release(u);
+        f->s = store_free(f->s);
+        assert_int_equal(store_open(f->root, &f->s), 0);
+
+        assert_int_equal(store_upload_acquire(f->s, uuid, &u), 0);
+        assert_int_equal(upload_write(u, "after", 5), 0);
+        assert_int_equal(upload_commit(u, &d, NULL), 0);
+        store_upload_release(u);
+        assert_int_equal(store_blob_stat(f->s, &d, NULL), 1);
+}
+
+static void test_rehash_after_eviction(void **state) {
+        fixture_t *f = *state;
+        digest_t d = DG("idle|back");
+        char uuid[UPLOAD_UUID_LEN + 1];
+        upload_t *u;
+
+        new_upload(f, DIGEST_SHA256, uuid, &u);
+        assert_int_equal(upload_write(u, "idle|", 5), 0);
+        store_upload_release(u);
+        assert_int_equal(store__sessions_count(f->s), 1);
+        assert_int_equal(store__sessions_evict(f->s, 0), 1);
+        assert_int_equal(store__sessions_count(f->s), 0);
+
+        assert_int_equal(store_upload_acquire(f->s, uuid, &u), 0);
+        assert_int_equal(upload_write(u, "back", 4), 0);
+        assert_int_equal(upload_commit(u, &d, NULL), 0);
+        store_upload_release(u);
+}
+
+static void test_commit_sha512(void **state) {
+        fixture_t *f = *state;
+        const char *c = "a sha512 blob";
+        digest_t d512 = dg(DIGEST_SHA512, c, strlen(c));
+        char uuid[UPLOAD_UUID_LEN + 1], *p = blob_path(f, &d512);
+        struct stat st;
+        upload_t *u;
+
+        /* a sha256 session committed with a sha512 digest is re-hashed */
+        new_upload(f, DIGEST_SHA256, uuid, &u);
+        assert_int_equal(upload_write(u, c, strlen(c)), 0);
+        assert_int_equal(upload_commit(u, &d512, NULL), 0);
+        store_upload_release(u);
+        assert_int_equal(store_blob_stat(f->s, &d512, NULL), 1);
+        assert_int_equal(stat(p, &st), 0);
+        assert_non_null(strstr(p, "/blobs/sha512/"));
+        free(p);
+}
+
+static void test_sha512_session(void **state) {
+        fixture_t *f = *state;
+        const char *c = "native sha512 session";
+        digest_t d512 = dg(DIGEST_SHA512, c, strlen(c)), d256 = DG(c);
+        char uuid[UPLOAD_UUID_LEN + 1];
+        upload_t *u;
+
+        new_upload(f, DIGEST_SHA512, uuid, &u);
+        assert_int_equal(upload_write(u, c, 6), 0);
+        assert_int_equal(upload_write(u, c + 6, strlen(c) - 6), 0);
+        assert_int_equal(upload_commit(u, &d512, NULL), 0);
+        store_upload_release(u);
+        assert_int_equal(store_blob_stat(f->s, &d512, NULL), 1);
+        assert_int_equal(store_blob_stat(f->s, &d256, NULL), 0);
+}
+
+static void test_truncate(void **state) {
+        fixture_t *f = *state;
+        digest_t d = DG("keep!");
+        char uuid[UPLOAD_UUID_LEN + 1];
+        upload_t *u;
+
+        new_upload(f, DIGEST_SHA256, uuid, &u);
+        assert_int_equal(upload_write(u, "keep", 4), 0);
+        assert_int_equal(upload_write(u, "drop this", 9), 0);
+        assert_int_equal(upload_truncate(u, 100), -EINVAL);
+        assert_int_equal(upload_truncate(u, 4), 0);
+        assert_int_equal(upload_size(u), 4);
+        assert_int_equal(upload_write(u, "!", 1), 0);
+        assert_int_equal(upload_commit(u, &d, NULL), 0);
+        store_upload_release(u);
+}
+
+static void test_delete(void **state) {
+        fixture_t *f = *state;
+        char uuid[UPLOAD_UUID_LEN + 1];
+        upload_t *u;
+
+        new_upload(f, DIGEST_SHA256, uuid, &u);
+        assert_int_equal(upload_write(u, "abc", 3), 0);
+        store_upload_release(u);
+        assert_int_equal(count_entries(f, "uploads"), 1);
+        assert_int_equal(store_upload_delete(f->s, uuid), 0);
+        assert_int_equal(count_entries(f, "uploads"), 0);
+        assert_int_equal(store__sessions_count(f->s), 0);
+        assert_int_equal(store_upload_acquire(f->s, uuid, &u), -ENOENT);
+        assert_int_equal(store_upload_delete(f->s, uuid), -ENOENT);
+}
+
+static void test_uuid_validation(void **state) {
+        fixture_t *f = *state;
+        char uuid[UPLOAD_UUID_LEN + 1], upper[UPLOAD_UUID_LEN + 1];
+        upload_t *u = NULL;
+
+        assert_int_equal(store_upload_create(f->s, DIGEST_SHA256, uuid), 0);
+        assert_true(store_upload_uuid_valid(uuid));
+        assert_int_equal(uuid[14], '4'); /* version 4 */
+
+        assert_false(store_upload_uuid_valid("../x"));
+        assert_int_equal(store_upload_acquire(f->s, "../x", &u), -ENOENT);
+        assert_null(u);
+        assert_int_equal(store_upload_delete(f->s, "../tmp", NULL ? 0 : 0) == 0 ? 1 : 0, 0);
+        assert_int_equal(store_upload_delete(f->s, "../uploads/" "x"), -ENOENT);
+
+        memcpy(upper, uuid, sizeof(upper));
+        upper[0] = 'A';
+        assert_false(store_upload_uuid_valid(upper));
+        assert_false(store_upload_uuid_valid("00000000-0000-4000-8000-00000000000"));   /* 35 */
+        assert_false(store_upload_uuid_valid("00000000-0000-4000-8000-0000000000000")); /* 37 */
+        assert_false(store_upload_uuid_valid("00000000-0000-4000-8000/000000000000"));
+        assert_false(store_upload_uuid_valid("000000000-000-4000-8000-000000000000"));
+        assert_false(store_upload_uuid_valid(""));
+        assert_false(store_upload_uuid_valid(NULL));
+        assert_true(store_upload_uuid_valid("00000000-0000-4000-8000-000000000000"));
+        /* well-formed but unknown */
+        assert_int_equal(store_upload_acquire(f->s, "00000000-0000-4000-8000-000000000000", &u), -ENOENT);
+        assert_int_equal(count_entries(f, "uploads"), 1);
+}
+
+struct racer {
+        store_t *s;
+        const char *uuid;
+        volatile int acquired;
+        int rc;
+};
+
+static void *racer_main(void *arg) {
+        struct racer *r = arg;
+        upload_t *u = NULL;
+
+        r->rc = store_upload_acquire(r->s, r->uuid, &u);
+        if (r->rc < 0)
+                return NULL;
+        __atomic_store_n(&r->acquired, 1, __ATOMIC_SEQ_CST);
+        r->rc = upload_write(u, "BBBB", 4);
+        store_upload_release(u);
+        return NULL;
+}
+
+static void test_two_requests_on_one_session_serialize(void **state) {
+        fixture_t *f = *state;
+        digest_t d = DG("AAAABBBB");
+        char uuid[UPLOAD_UUID_LEN + 1];
+        struct racer rc = { .s = f->s, .uuid = uuid };
+        struct timespec pause = { .tv_nsec = 100 * 1000 * 1000 };
+        pthread_t t;
+        upload_t *u;
+
+        new_upload(f, DIGEST_SHA256, uuid, &u);
+        assert_int_equal(pthread_create(&t, NULL, racer_main, &rc), 0);
+        nanosleep(&pause, NULL);
+        /* the other request waits while we hold the session */
+        assert_int_equal(__atomic_load_n(&rc.acquired, __ATOMIC_SEQ_CST), 0);
+        assert_int_equal(upload_write(u, "AA", 2), 0);
+        nanosleep(&pause, NULL);
+        assert_int_equal(upload_write(u, "AA", 2), 0);
+        store_upload_release(u);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_int_equal(rc.acquired, 1);
+        assert_int_equal(rc.rc, 0);
+
+        assert_int_equal(store_upload_acquire(f->s, uuid, &u), 0);
+        assert_int_equal(upload_size(u), 8);
+        assert_int_equal(upload_commit(u, &d, NULL), 0);
+        store_upload_release(u);
+}
+
+static void test_delete_waits_for_holder(void **state) {
+        fixture_t *f = *state;
+        char uuid[UPLOAD_UUID_LEN + 1];
+        upload_t *u;
+
+        new_upload(f, DIGEST_SHA256, uuid, &u);
+        assert_int_equal(upload_write(u, "x", 1), 0);
+        store_upload_release(u);
+        /* a session deleted by one request is gone for a request that waited on it */
+        assert_int_equal(store_upload_delete(f->s, uuid), 0);
+        assert_int_equal(store_upload_acquire(f->s, uuid, &u), -ENOENT);
+}
+
+static void test_large_upload_with_writeback(void **state) {
+        fixture_t *f = *state;
+        const size_t chunk = 1u << 20, n = 20; /* 20 MiB: crosses the writeback chunk */
+        char uuid[UPLOAD_UUID_LEN + 1];
+        digest_ctx_t *c = NULL;
+        uint64_t size = 0;
+        digest_t d;
+        uint8_t *buf = malloc(chunk);
+        upload_t *u;
+
+        assert_non_null(buf);
+        assert_int_equal(digest_ctx_new(DIGEST_SHA256, &c), 0);
+        new_upload(f, DIGEST_SHA256, uuid, &u);
+        for (size_t i = 0; i < n; i++) {
+                memset(buf, (int) ('a' + i), chunk);
+                buf[i] = 0;
+                assert_int_equal(upload_write(u, buf, chunk), 0);
+                assert_int_equal(digest_ctx_update(c, buf, chunk), 0);
+        }
+        assert_int_equal(digest_ctx_peek(c, &d), 0);
+        assert_int_equal(upload_commit(u, &d, &size), 0);
+        store_upload_release(u);
+        assert_int_equal(size, chunk * n);
+        assert_int_equal(store_blob_stat(f->s, &d, &size), 1);
+        assert_int_equal(size, chunk * n);
+        digest_ctx_free(c);
+        free(buf);
+}
+
+static void test_failed_write_leaves_session_consistent(void **state) {
+        fixture_t *f = *state;
+        const size_t big = 256u << 10;
+        char uuid[UPLOAD_UUID_LEN + 1], *buf = calloc(1, big), *p;
+        struct rlimit old, lim;
+        digest_t d = DG("headtail");
+        struct stat st;
+        upload_t *u;
+
+        assert_non_null(buf);
+        new_upload(f, DIGEST_SHA256, uuid, &u);
+        assert_int_equal(upload_write(u, "head", 4), 0);
+        /* Make the file system refuse part way through a write (EFBIG past the
+         * limit after a short write): the session must stay exactly as it was. */
+        signal(SIGXFSZ, SIG_IGN);
+        assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+        lim = old;
+        lim.rlim_cur = 64u << 10;
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+        assert_int_equal(upload_write(u, buf, big), -EFBIG);
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+        signal(SIGXFSZ, SIG_DFL);
+
+        assert_int_equal(upload_size(u), 4);
+        p = path_of(f, "uploads/");
+        p = realloc(p, strlen(p) + UPLOAD_UUID_LEN + 1);
+        strcat(p, uuid);
+        assert_int_equal(stat(p, &st), 0);
+        assert_int_equal(st.st_size, 4);
+        free(p);
+        assert_int_equal(upload_write(u, "tail", 4), 0);
+        assert_int_equal(upload_commit(u, &d, NULL), 0);
+        store_upload_release(u);
+        free(buf);
+}
+
+static int scan_hits;
+static char scan_uuid[UPLOAD_UUID_LEN + 1];
+
+static void scan_cb(void *userdata, const char *uuid) {
+        store_t *s = userdata;
+        scan_hits++;
+        memcpy(scan_uuid, uuid, sizeof(scan_uuid));
+        assert_int_equal(store_upload_delete(s, uuid), 0);
+}
+
+static void test_scan_old(void **state) {
+        fixture_t *f = *state;
+        char old_uuid[UPLOAD_UUID_LEN + 1], new_uuid[UPLOAD_UUID_LEN + 1], *p;
+        struct timespec times[2];
+        upload_t *u;
+
+        assert_int_equal(store_upload_create(f->s, DIGEST_SHA256, old_uuid), 0);
+        assert_int_equal(store_upload_create(f->s, DIGEST_SHA256, new_uuid), 0);
+        p = path_of(f, "uploads/");
+        p = realloc(p, strlen(p) + UPLOAD_UUID_LEN + 1);
+        strcat(p, old_uuid);
+        clock_gettime(CLOCK_REALTIME, &times[0]);
+        times[0].tv_sec -= 7200;
+        times[1] = times[0];
+        assert_int_equal(utimensat(AT_FDCWD, p, times, 0), 0);
+        free(p);
+
+        scan_hits = 0;
+        assert_int_equal(store_upload_scan_old(f->s, 3600, scan_cb, f->s), 1);
+        assert_int_equal(scan_hits, 1);
+        assert_string_equal(scan_uuid, old_uuid);
+        assert_int_equal(store_upload_acquire(f->s, old_uuid, &u), -ENOENT);
+        assert_int_equal(store_upload_acquire(f->s, new_uuid, &u), 0);
+        store_upload_release(u);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+                T(test_put_stat_open_round_trip),
+                T(test_put_wrong_digest_stores_nothing),
+                T(test_put_twice_deduplicates),
+                T(test_upload_of_existing_blob_deduplicates),
+                T(test_blob_remove),
+                T(test_upload_file_is_never_a_blob),
+                T(test_upload_write_commit),
+                T(test_commit_wrong_digest_leaves_session),
+                T(test_rehash_at_commit_after_restart),
+                T(test_rehash_at_write_after_restart),
+                T(test_rehash_after_eviction),
+                T(test_commit_sha512),
+                T(test_sha512_session),
+                T(test_truncate),
+                T(test_delete),
+                T(test_uuid_validation),
+                T(test_two_requests_on_one_session_serialize),
+                T(test_delete_waits_for_holder),
+                T(test_large_upload_with_writeback),
+                T(test_failed_write_leaves_session_consistent),
+                T(test_scan_old),
+#undef T
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
