@@ -539,7 +539,6 @@ int auth_audit(auth_t *a, const auth_result_t *who, const char *client_addr,
         row.detail = dup_capped(detail, 1024);
         if (!row.user || !row.action || (client_addr && !row.client) || (repo && !row.repo) ||
             (detail && !row.detail)) {
-                audit_rows_free(&row, 0);
                 free(row.user), free(row.client), free(row.action), free(row.repo),
                         free(row.detail);
                 return -ENOMEM;

@@ -212,7 +212,10 @@ int keyring_add(keyring_t *k, keyring_source_t src, const dockercfg_t *cfg) {
 
         for (size_t i = 0; i < dockercfg_count(cfg); i++) {
                 const dockercfg_entry_t *d = dockercfg_entry(cfg, i);
-                char *key = keyring_key_normalize(d->registry);
+                char *key;
+
+                errno = 0;
+                key = keyring_key_normalize(d->registry);
                 kentry_t *nv;
 
                 if (!key) {

@@ -1,1 +1,48 @@
 ## client/: the pull module (libberth) and the `berth` CLI
+libcommon_la_SOURCES += common/ref.c common/ref.h
+
+# every client module, linked into the installed library and into the unit tests
+noinst_LTLIBRARIES += libberthcore.la
+libberthcore_la_SOURCES = client/fsutil.c client/fsutil.h client/policy.c client/policy.h \
+                          client/dockercfg.c client/dockercfg.h client/keyring.c client/keyring.h \
+                          client/backoff.c client/backoff.h client/platform.c client/platform.h
+libberthcore_la_CPPFLAGS = $(AM_CPPFLAGS) $(CRYPTO_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS)
+libberthcore_la_LIBADD = libcommon.la $(CURL_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
+
+CLIENT_TEST_LDADD = libberthcore.la libcommon.la $(CURL_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS) $(CMOCKA_LIBS)
+CLIENT_TESTS = tests/unit/test-ref tests/unit/test-policy tests/unit/test-keyring \
+               tests/unit/test-dockercfg tests/unit/test-backoff tests/unit/test-platform
+UNIT_TESTS += $(CLIENT_TESTS)
+check_PROGRAMS += $(CLIENT_TESTS)
+TESTS += $(CLIENT_TESTS)
+tests_unit_test_ref_SOURCES = tests/unit/test-ref.c
+tests_unit_test_ref_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_ref_LDADD = $(CLIENT_TEST_LDADD)
+tests_unit_test_policy_SOURCES = tests/unit/test-policy.c
+tests_unit_test_policy_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_policy_LDADD = $(CLIENT_TEST_LDADD)
+tests_unit_test_keyring_SOURCES = tests/unit/test-keyring.c
+tests_unit_test_keyring_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_keyring_LDADD = $(CLIENT_TEST_LDADD)
+tests_unit_test_dockercfg_SOURCES = tests/unit/test-dockercfg.c
+tests_unit_test_dockercfg_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_dockercfg_LDADD = $(CLIENT_TEST_LDADD)
+tests_unit_test_backoff_SOURCES = tests/unit/test-backoff.c
+tests_unit_test_backoff_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_backoff_LDADD = $(CLIENT_TEST_LDADD)
+tests_unit_test_platform_SOURCES = tests/unit/test-platform.c
+tests_unit_test_platform_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_platform_LDADD = $(CLIENT_TEST_LDADD)
+
+if ENABLE_FUZZERS
+EXTRA_PROGRAMS += tests/fuzz/fuzz-ref tests/fuzz/fuzz-dockercfg
+FUZZ_FLAGS = -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_ref_SOURCES = tests/fuzz/fuzz-ref.c
+tests_fuzz_fuzz_ref_CFLAGS = $(AM_CFLAGS) $(FUZZ_FLAGS)
+tests_fuzz_fuzz_ref_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_FLAGS)
+tests_fuzz_fuzz_ref_LDADD = libcommon.la $(CRYPTO_LIBS) $(JANSSON_LIBS)
+tests_fuzz_fuzz_dockercfg_SOURCES = tests/fuzz/fuzz-dockercfg.c
+tests_fuzz_fuzz_dockercfg_CFLAGS = $(AM_CFLAGS) $(FUZZ_FLAGS)
+tests_fuzz_fuzz_dockercfg_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_FLAGS)
+tests_fuzz_fuzz_dockercfg_LDADD = libberthcore.la libcommon.la $(CURL_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
+endif

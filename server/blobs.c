@@ -250,12 +250,16 @@ static bool try_mount(request_t *req, meta_t *m, const digest_t *d, const char *
         uint64_t size;
         int r;
 
+        /* a mount needs pull access on the source */
         if (from) {
-                if (!name_repo_valid(from, strlen(from)))
+                if (!name_repo_valid(from, strlen(from)) || !access_may_pull(req, from))
                         return false;
                 r = meta_blob_linked(m, from, d, &size);
-        } else
+        } else {
                 r = meta_blob_find_repo(m, d, &found, &size);
+                if (r > 0 && !access_may_pull(req, found))
+                        return false;
+        }
         if (r <= 0 || store_blob_stat(req->srv->store, d, NULL) <= 0)
                 return false;
         r = meta_blob_link(m, req->repo, d, size);

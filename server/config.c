@@ -34,6 +34,7 @@ void config_usage(FILE *f) {
               "  --upload-max-age SEC   BERTH_UPLOAD_MAX_AGE  abandoned uploads expire after [86400]\n"
               "  --grace SEC            BERTH_GRACE           drain time on SIGTERM [25]\n"
               "  --blob-max-size BYTES  BERTH_BLOB_MAX_SIZE   largest accepted blob [68719476736]\n"
+              "  --max-requests N       BERTH_MAX_REQUESTS    requests in flight before 429 [1024]\n"
               "  -h, --help             this text\n"
               "  -V, --version          the version\n"
               "\n"
@@ -131,7 +132,7 @@ static int add_san(config_t *c, const char *v) {
 enum {
         OPT_LISTEN = 256, OPT_DATA, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_SAN, OPT_INSECURE,
         OPT_LOG_LEVEL, OPT_THREADS, OPT_AUTH, OPT_DELETE, OPT_NO_DELETE, OPT_UPLOAD_MAX_AGE,
-        OPT_GRACE, OPT_BLOB_MAX,
+        OPT_GRACE, OPT_BLOB_MAX, OPT_MAX_REQUESTS,
 };
 
 /* Apply one setting; `what` names it in error messages (flag or variable). */
@@ -208,6 +209,11 @@ static int apply(config_t *c, int opt, const char *v, const char *what) {
                 if (r == 0)
                         c->grace = (unsigned) u;
                 break;
+        case OPT_MAX_REQUESTS:
+                r = parse_u64(v, 1, 1000000, &u);
+                if (r == 0)
+                        c->max_requests = (unsigned) u;
+                break;
         case OPT_BLOB_MAX:
                 r = parse_u64(v, 1, UINT64_MAX / 2, &c->blob_max_size);
                 break;
@@ -230,6 +236,7 @@ static void defaults(config_t *c) {
         c->upload_max_age = 24 * 3600;
         c->grace = 25;
         c->blob_max_size = 64ull << 30;
+        c->max_requests = 1024;
 }
 
 int config_parse(int argc, char **argv, config_t *ret) {
@@ -248,6 +255,7 @@ int config_parse(int argc, char **argv, config_t *ret) {
                 { "upload-max-age", required_argument, NULL, OPT_UPLOAD_MAX_AGE },
                 { "grace", required_argument, NULL, OPT_GRACE },
                 { "blob-max-size", required_argument, NULL, OPT_BLOB_MAX },
+                { "max-requests", required_argument, NULL, OPT_MAX_REQUESTS },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 {}
@@ -259,7 +267,7 @@ int config_parse(int argc, char **argv, config_t *ret) {
                 { "BERTH_LOG_LEVEL", OPT_LOG_LEVEL }, { "BERTH_THREADS", OPT_THREADS },
                 { "BERTH_AUTH", OPT_AUTH }, { "BERTH_DELETE", OPT_DELETE },
                 { "BERTH_UPLOAD_MAX_AGE", OPT_UPLOAD_MAX_AGE }, { "BERTH_GRACE", OPT_GRACE },
-                { "BERTH_BLOB_MAX_SIZE", OPT_BLOB_MAX },
+                { "BERTH_BLOB_MAX_SIZE", OPT_BLOB_MAX }, { "BERTH_MAX_REQUESTS", OPT_MAX_REQUESTS },
         };
         config_t c;
         int o, r;

@@ -161,7 +161,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                         reply_error(req, 400, "SIZE_INVALID", "invalid Content-Length", NULL);
                         return queue(req);
                 }
+                if (atomic_load(&srv->active_requests) > srv->cfg->max_requests) {
+                        /* shed load: the client retries after a pause */
+                        reply_error(req, 429, "TOOMANYREQUESTS", "too many requests in flight", NULL);
+                        reply_header(req, "Retry-After", "1");
+                        return queue(req);
+                }
+                client_addr(conn, req->addr, sizeof(req->addr));
                 route_request(req);
+                if (!req->response && req->ops)
+                        (void) access_check(req);
                 if (!req->response && req->ops && req->ops->begin)
                         req->ops->begin(req);
                 if (req->response) {
@@ -215,7 +224,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         server_t *srv = cls;
         request_t *req = *req_cls;
         struct timespec now;
-        char addr[INET6_ADDRSTRLEN];
         double ms;
 
         if (!req)
@@ -224,8 +232,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         ms = (double) (now.tv_sec - req->started.tv_sec) * 1e3 +
              (double) (now.tv_nsec - req->started.tv_nsec) / 1e6;
         if (log_max_level >= LOG_INFO) {
-                client_addr(conn, addr, sizeof(addr));
-                log_msg(LOG_INFO, LOG_SRC_SERVER, "req=%s %s %s %s %u%s%s %.1fms%s", req->id, addr,
+                log_msg(LOG_INFO, LOG_SRC_SERVER, "req=%s %s %s %s %s %u%s%s %.1fms%s", req->id, req->addr,
+                        req->who.name[0] ? req->who.name : "-",
                         req->method, req->path, req->status, req->err_code ? " " : "",
                         req->err_code ? req->err_code : "", ms,
                         why == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");

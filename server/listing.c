@@ -11,6 +11,7 @@
 
 #define PAGE_MAX 100000u      /* largest page we build at once */
 #define PAGE_ALL 10000000u    /* no n: everything (bounded) */
+#define REFERRERS_PAGE 1000u
 
 /* n absent: PAGE_ALL; n invalid: answered with PAGINATION_NUMBER_INVALID, -1. */
 static int page_size(request_t *req, size_t *ret) {
@@ -33,6 +34,26 @@ static int page_size(request_t *req, size_t *ret) {
 bad:
         reply_error(req, 400, "PAGINATION_NUMBER_INVALID", "invalid number of results requested", v);
         return -1;
+}
+
+/* Percent-encode s for a query string into buf (truncates safely). */
+static const char *query_escape(const char *s, char *buf, size_t n) {
+        static const char hex[] = "0123456789ABCDEF";
+        size_t o = 0;
+
+        for (; *s && o + 4 < n; s++) {
+                unsigned char c = (unsigned char) *s;
+                if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '.' || c == '_' || c == '~')
+                        buf[o++] = (char) c;
+                else {
+                        buf[o++] = '%';
+                        buf[o++] = hex[c >> 4];
+                        buf[o++] = hex[c & 15];
+                }
+        }
+        buf[o] = '\0';
+        return buf;
 }
 
 static json_t *strv_to_json(char **v) {
@@ -101,10 +122,21 @@ static void catalog_begin(request_t *req) {
                 reply_errno(req, r, NULL);
                 return;
         }
+        /* only what the caller may pull; the Link still continues after the last row read */
+        size_t kept = 0, total = strv_len(repos);
+        char *last_read = total ? strdup(repos[total - 1]) : NULL;
+        for (size_t i = 0; i < total; i++) {
+                if (access_may_pull(req, repos[i]))
+                        repos[kept++] = repos[i];
+                else
+                        free(repos[i]);
+        }
+        if (repos)
+                repos[kept] = NULL;
         reply_json(req, 200, json_pack("{s:o}", "repositories", strv_to_json(repos)), NULL);
-        if (more && repos && repos[0])
-                reply_headerf(req, "Link", "</v2/_catalog?n=%zu&last=%s>; rel=\"next\"", n,
-                              repos[strv_len(repos) - 1]);
+        if (more && last_read)
+                reply_headerf(req, "Link", "</v2/_catalog?n=%zu&last=%s>; rel=\"next\"", n, last_read);
+        free(last_read);
         meta_strv_free(repos);
 }
 const route_ops_t route_catalog = { .name = "catalog", .begin = catalog_begin };
@@ -131,8 +163,19 @@ static void referrers_begin(request_t *req) {
                 reply_errno(req, r, NULL);
                 return;
         }
+        /* a large answer comes in pages: ?n= (default REFERRERS_PAGE) after ?last= */
+        size_t first = 0, page = REFERRERS_PAGE, stop;
+        const char *last = req_query(req, "last");
+        if (req_query(req, "n") && page_size(req, &page) < 0) {
+                meta_referrers_free(v, n);
+                return;
+        }
+        if (last)
+                while (first < n && strcmp(v[first].digest.str, last) <= 0)
+                        first++;
+        stop = n - first > page ? first + page : n;
         list = json_array();
-        for (size_t i = 0; list && i < n; i++) {
+        for (size_t i = first; list && i < stop; i++) {
                 json_t *e = json_pack("{s:s, s:s, s:I}", "mediaType", v[i].media_type, "digest",
                                       v[i].digest.str, "size", (json_int_t) v[i].size);
                 if (!e)
@@ -146,9 +189,14 @@ static void referrers_begin(request_t *req) {
                 }
                 json_array_append_new(list, e);
         }
-        meta_referrers_free(v, n);
         idx = json_pack("{s:i, s:s, s:o}", "schemaVersion", 2, "mediaType", MT_OCI_INDEX, "manifests", list);
         reply_json(req, 200, idx, MT_OCI_INDEX);
+        char esc[512];
+        if (stop < n && stop > first)
+                reply_headerf(req, "Link", "</v2/%s/referrers/%s?n=%zu&last=%s%s%s>; rel=\"next\"", req->repo,
+                              d.str, page, v[stop - 1].digest.str, filter && *filter ? "&artifactType=" : "",
+                              filter && *filter ? query_escape(filter, esc, sizeof(esc)) : "");
+        meta_referrers_free(v, n);
         if (filter && *filter)
                 reply_header(req, "OCI-Filters-Applied", "artifactType");
 }

@@ -122,6 +122,29 @@ static int serve(int argc, char **argv) {
         log_msg(LOG_INFO, LOG_SRC_MAIN, "metadata %s at schema version %d", srv.db_path, meta_schema_version(m));
         m = meta_free(m);
 
+        {
+                auth_options_t ao = { .mode = cfg.auth_none ? AUTH_MODE_NONE : AUTH_MODE_BASIC };
+                _cleanup_free_ char *generated = NULL;
+                r = auth_open(cfg.data_dir, &ao, &srv.auth);
+                if (r < 0) {
+                        log_msg(LOG_ERR, LOG_SRC_MAIN, "opening users and access policy: %s", berth_strerror(r));
+                        goto out;
+                }
+                r = auth_bootstrap(srv.auth, getenv("BERTH_ADMIN_PASSWORD"), &generated);
+                if (r < 0) {
+                        log_msg(LOG_ERR, LOG_SRC_MAIN, "creating the admin user: %s", berth_strerror(r));
+                        goto out;
+                }
+                if (r > 0 && generated)
+                        /* shown once, on the terminal, never in the log stream's key=value lines */
+                        fprintf(stderr, "berthd: created user 'admin' with password: %s\n"
+                                        "berthd: (shown only now; change it with 'berthd user passwd admin')\n", generated);
+                else if (r > 0)
+                        log_msg(LOG_NOTICE, LOG_SRC_MAIN, "created user 'admin' with the password from BERTH_ADMIN_PASSWORD");
+                if (generated)
+                        explicit_bzero(generated, strlen(generated));
+        }
+
         if (!cfg.insecure_http) {
                 r = load_tls(&srv, &cert_pem, &key_pem);
                 if (r < 0) {
@@ -161,15 +184,61 @@ static int serve(int argc, char **argv) {
         log_msg(LOG_NOTICE, LOG_SRC_MAIN, "stopped");
         r = 0;
 out:
+        auth_free(srv.auth);
         free(srv.db_path);
         store_free(srv.store);
         config_done(&cfg);
         return r < 0 ? 1 : 0;
 }
 
+/* `berthd [--data DIR] user|project|token|secret|audit ...`: the data directory comes
+ * from --data (anywhere on the line), else BERTH_DATA, else the default. */
+static int admin(int argc, char **argv) {
+        const char *data = getenv("BERTH_DATA");
+        char **args = calloc((size_t) argc + 1, sizeof(char *));
+        int n = 0, r;
+
+        if (!args)
+                return 1;
+        for (int i = 1; i < argc; i++) {
+                if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
+                        data = argv[++i];
+                else if (strncmp(argv[i], "--data=", 7) == 0)
+                        data = argv[i] + 7;
+                else
+                        args[n++] = argv[i];
+        }
+        if (!data || !*data)
+                data = geteuid() == 0 ? "/var/lib/berth" : "./berth-data";
+        if (mkdir_p(data, 0750) < 0) {
+                fprintf(stderr, "berthd: cannot create data directory %s: %s\n", data, strerror(errno));
+                free(args);
+                return 1;
+        }
+        r = auth_cli_main(data, n, args);
+        free(args);
+        return r;
+}
+
+static bool is_admin_command(const char *s) {
+        static const char *const cmds[] = { "user", "project", "token", "secret", "audit" };
+        for (size_t i = 0; i < ELEMENTSOF(cmds); i++)
+                if (strcmp(s, cmds[i]) == 0)
+                        return true;
+        return false;
+}
+
 int main(int argc, char **argv) {
         if (argc > 1 && strcmp(argv[1], "serve") == 0)
                 return serve(argc - 1, argv + 1);
+        for (int i = 1; i < argc; i++) {
+                if (is_admin_command(argv[i]))
+                        return admin(argc, argv);
+                if (strcmp(argv[i], "--data") == 0)
+                        i++;
+                else if (strncmp(argv[i], "--data=", 7) != 0)
+                        break;
+        }
         if (argc > 1 && argv[1][0] != '-') {
                 fprintf(stderr, "berthd: unknown command '%s'. Try 'berthd --help'.\n", argv[1]);
                 return 2;

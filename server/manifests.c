@@ -29,7 +29,11 @@ static int check_reference(request_t *req, digest_t *ret_digest, bool *ret_is_di
                 return 0;
         }
         if (!name_tag_valid(req->ref, strlen(req->ref))) {
-                reply_errno(req, BERTH_ETAG_INVALID, NULL);
+                /* only a push names a new tag; a tag outside the grammar cannot exist */
+                if (strcmp(req->method, "PUT") == 0)
+                        reply_errno(req, BERTH_ETAG_INVALID, NULL);
+                else
+                        reply_error(req, 404, "MANIFEST_UNKNOWN", "manifest unknown to registry", NULL);
                 return -1;
         }
         *ret_is_digest = false;
@@ -152,6 +156,7 @@ static void manifest_put_end(request_t *req) {
                 reply_errno(req, r, NULL);
                 return;
         }
+        access_audit(req, "push", rec.digest.str);
         reply_empty(req, 201);
         reply_headerf(req, "Location", "/v2/%s/manifests/%s", req->repo, rec.digest.str);
         reply_header(req, "Docker-Content-Digest", rec.digest.str);
@@ -267,6 +272,8 @@ static void manifest_get_begin(request_t *req) {
                 reply_error(req, 404, "MANIFEST_UNKNOWN", "manifest unknown to registry", req->ref);
                 return;
         }
+        if (!req->is_head)
+                access_audit(req, "pull", info.digest.str);
         reply_fd(req, 200, fd, 0, size);
         reply_header(req, "Content-Type", info.media_type);
         reply_header(req, "Docker-Content-Digest", info.digest.str);
@@ -297,7 +304,9 @@ static void manifest_delete_begin(request_t *req) {
                 reply_errno(req, r, NULL);
         else if (r == 0)
                 reply_error(req, 404, "MANIFEST_UNKNOWN", "manifest unknown to registry", req->ref);
-        else
+        else {
+                access_audit(req, "delete", req->ref);
                 reply_empty(req, 202);
+        }
 }
 const route_ops_t route_manifest_delete = { .name = "manifest-delete", .begin = manifest_delete_begin };

@@ -10,6 +10,7 @@
 #include "common/digest.h"
 #include "storage/meta.h"
 #include "storage/store.h"
+#include "auth/auth.h"
 
 typedef struct config {
         char *listen_host;       /* "0.0.0.0", "::1", … */
@@ -26,6 +27,7 @@ typedef struct config {
         uint64_t upload_max_age;  /* seconds */
         unsigned grace;           /* seconds to drain on SIGTERM */
         uint64_t blob_max_size;   /* bytes; larger uploads get 413 */
+        unsigned max_requests;    /* requests in flight before 429 */
 } config_t;
 
 /* 0 and a filled config, or an error printed to stderr and <0. Handles --help/--version
@@ -39,6 +41,7 @@ typedef struct server {
         store_t *store;
         char *db_path;
         pthread_key_t meta_key;      /* per-thread meta_t (SQLite connection) */
+        auth_t *auth;
         struct MHD_Daemon *daemon;
         atomic_bool draining;
         atomic_uint_fast64_t next_request_id;
@@ -77,6 +80,8 @@ struct request {
         char *ref;                /* tag, digest or uuid: the last path segment */
         const route_ops_t *ops;
         bool is_head;
+        char addr[48];            /* client address */
+        auth_result_t who;        /* the caller, after access control */
         struct timespec started;
 
         /* body */
@@ -127,6 +132,12 @@ extern const route_ops_t route_base, route_health, route_ready, route_catalog,
         route_tags_list, route_blob_get, route_blob_delete, route_upload_start,
         route_upload_patch, route_upload_put, route_upload_status, route_upload_delete,
         route_manifest_get, route_manifest_put, route_manifest_delete, route_referrers;
+
+/* Access control for a routed request (server/access.c): 0 allowed, else answered. */
+int access_check(request_t *req);
+/* May the caller pull from repo (mount sources, catalog)? */
+bool access_may_pull(request_t *req, const char *repo);
+void access_audit(request_t *req, const char *action, const char *detail);
 
 /* Upload expiry, called from the main loop. */
 void uploads_expire(server_t *srv);

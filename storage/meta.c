@@ -20,6 +20,7 @@
 #include "common/err.h"
 #include "common/macro.h"
 #include "storage/meta.h"
+#include "storage/store-internal.h"
 
 #define BUSY_TIMEOUT_MS 10000
 #define MEDIA_TYPE_MAX 256 /* sizeof(meta_manifest_info_t.media_type) */
@@ -166,8 +167,10 @@ static const char *const SQL[_ST_MAX] = {
                          " WHERE repo_id = (SELECT id FROM repositories WHERE name = ?1)"
                          " AND name > ?2 ORDER BY name LIMIT ?3",
         [ST_CATALOG] = "SELECT name FROM repositories WHERE name > ?1 ORDER BY name LIMIT ?2",
-        [ST_REFERRERS] = "SELECT digest, size, media_type, artifact_type, annotations FROM manifests"
-                         " WHERE repo_id = (SELECT id FROM repositories WHERE name = ?1)"
+        /* INDEXED BY: without it the planner may walk the repository's manifests in
+         * digest order to save the sort; this way it is a range scan of one subject. */
+        [ST_REFERRERS] = "SELECT digest, size, media_type, artifact_type, annotations"
+                         " FROM manifests INDEXED BY manifests_by_subject WHERE repo_id = (SELECT id FROM repositories WHERE name = ?1)"
                          " AND subject = ?2 AND (?3 IS NULL OR artifact_type = ?3)"
                          " ORDER BY digest",
         [ST_UPLOAD_ADD] = "INSERT INTO uploads(uuid, repo, created_at) VALUES (?1, ?2, ?3)",
@@ -917,4 +920,44 @@ int meta_upload_delete(meta_t *m, const char *uuid) {
         r = sqlite3_changes(m->db) > 0;
         c = tx_commit(m);
         return c < 0 ? c : r;
+}
+
+/* ---- self-check of query plans (unit tests) ---- */
+
+int meta__plans_check(meta_t *m, char *bad, size_t n) {
+        /* Lookups and listing pages: each must be an index search, never a table scan
+         * or a sort, so that its cost does not grow with the number of rows. */
+        static const int checked[] = { ST_REPO_ID, ST_BLOB_LINKED, ST_HAS_REPO_BLOB,
+                                       ST_HAS_MANIFEST, ST_MANIFEST_BY_DIGEST, ST_MANIFEST_BY_TAG,
+                                       ST_MANIFEST_DELETE, ST_TAG_DELETE, ST_REPO_EXISTS,
+                                       ST_TAGS_LIST, ST_CATALOG, ST_REFERRERS, ST_UPLOAD_GET };
+        int ok = 1;
+
+        if (!m)
+                return -EINVAL;
+        for (size_t i = 0; ok && i < ELEMENTSOF(checked); i++) {
+                char sql[2048];
+                sqlite3_stmt *st = NULL;
+                int rc;
+
+                rc = snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", SQL[checked[i]]);
+                if (rc < 0 || (size_t) rc >= sizeof(sql))
+                        return -ENAMETOOLONG;
+                rc = sqlite3_prepare_v2(m->db, sql, -1, &st, NULL);
+                if (rc != SQLITE_OK)
+                        return map_rc(rc) ? map_rc(rc) : BERTH_EDB;
+                while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                        const char *d = (const char *) sqlite3_column_text(st, 3);
+                        if (d && (strncmp(d, "SCAN", 4) == 0 || strstr(d, "TEMP B-TREE"))) {
+                                if (bad && n > 0)
+                                        (void) snprintf(bad, n, "%s: %s", SQL[checked[i]], d);
+                                ok = 0;
+                                break;
+                        }
+                }
+                (void) sqlite3_finalize(st);
+                if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+                        return map_rc(rc) ? map_rc(rc) : BERTH_EDB;
+        }
+        return ok;
 }

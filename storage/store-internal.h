@@ -2,6 +2,7 @@
 #pragma once
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 #include "common/digest.h"
@@ -75,3 +76,9 @@ void store__sessions_free(store_t *s);
  * the number dropped. Takes the lock. */
 size_t store__sessions_evict(store_t *s, uint64_t idle_sec);
 size_t store__sessions_count(store_t *s);
+
+/* Metadata (meta.c), for the unit tests: 1 when every lookup and listing statement
+ * runs as an index search (no table scan, no sort), else 0 with the first offending
+ * statement and plan line in bad. */
+struct meta;
+int meta__plans_check(struct meta *m, char *bad, size_t n);

@@ -13,3 +13,13 @@ INTEGRATION_TESTS = tests/integration/skopeo.sh tests/integration/podman.sh \
                     tests/integration/docker.sh
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += tests/integration/lib.sh tests/integration/mkimage.py $(INTEGRATION_TESTS)
+
+## API tests
+TESTS += tests/integration/api-core.sh tests/integration/api-v11.sh
+EXTRA_DIST += tests/integration/api-common.sh tests/integration/api-core.sh \
+              tests/integration/api-v11.sh tests/bench/bench.sh
+
+## `make bench`: berthd side by side with the reference registry (not part of make check)
+bench: berthd$(EXEEXT)
+	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
+	BERTHD='$(abs_top_builddir)/berthd$(EXEEXT)' $(SHELL) '$(abs_top_srcdir)/tests/bench/bench.sh'

@@ -51,7 +51,8 @@ berth_require_root() {
 
 # berth_track_pid PID: kill PID at exit (TERM, then KILL after 10 s).
 berth_track_pid() { _berth_pids+=("$1"); }
-# berth_on_exit CMD: run CMD (a shell string) at exit, before TMP is removed.
+# berth_on_exit CMD: run CMD (a shell string) at exit, after the tracked processes
+# are gone and before TMP is removed; the last registered runs first.
 berth_on_exit() { _berth_cleanups+=("$1"); }
 
 _berth_kill() {
@@ -75,11 +76,11 @@ _berth_exit() {
                 echo "---- last lines of the server log:" >&2
                 tail -n 40 "$TMP/berthd.log" >&2
         fi
-        for (( i=${#_berth_cleanups[@]}-1; i>=0; i-- )); do
-                eval "${_berth_cleanups[$i]}" >/dev/null 2>&1
-        done
         for (( i=${#_berth_pids[@]}-1; i>=0; i-- )); do
                 _berth_kill "${_berth_pids[$i]}"
+        done
+        for (( i=${#_berth_cleanups[@]}-1; i>=0; i-- )); do
+                eval "${_berth_cleanups[$i]}" >/dev/null 2>&1
         done
         if [ -n "$TMP" ] && [ -d "$TMP" ]; then
                 # container tools may leave mounts below TMP; unmount the deepest first

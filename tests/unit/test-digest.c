@@ -187,6 +187,7 @@ static void test_alg_parse(void **state) {
         assert_int_equal(digest_alg_parse("sha256", &a), 0);
         assert_int_equal(a, DIGEST_SHA256);
         assert_int_equal(digest_alg_parse("sha1", &a), BERTH_EDIGEST_INVALID);
+        assert_int_equal(digest_alg_parse(NULL, &a), BERTH_EDIGEST_INVALID);
         assert_int_equal(a, DIGEST_SHA256);
         assert_int_equal(digest_alg_hex_len(DIGEST_SHA512), 128);
         assert_string_equal(digest_alg_name(DIGEST_SHA512), "sha512");

@@ -1,0 +1,579 @@
+/* tests/unit/test-meta.c: the SQLite metadata layer. Each test runs on a fresh
+ * database in a temporary directory, removed at teardown. */
+#include <errno.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <cmocka.h>
+#include "common/digest.h"
+#include "common/err.h"
+#include "storage/meta.h"
+#include "storage/store-internal.h"
+
+#define MT_IMAGE "application/vnd.oci.image.manifest.v1+json"
+#define MT_INDEX "application/vnd.oci.image.index.v1+json"
+
+typedef struct {
+        char dir[256];
+        char path[300];
+        meta_t *m;
+} fixture_t;
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        (void) st;
+        (void) flag;
+        (void) ftw;
+        return remove(path);
+}
+
+static int setup(void **state) {
+        fixture_t *f = calloc(1, sizeof(*f));
+        const char *tmp = getenv("TMPDIR");
+
+        if (!f)
+                return -1;
+        snprintf(f->dir, sizeof(f->dir), "%s/berth-test-meta-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(f->dir))
+                return -1;
+        snprintf(f->path, sizeof(f->path), "%s/meta.db", f->dir);
+        if (meta_open(f->path, &f->m) < 0)
+                return -1;
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state) {
+        fixture_t *f = *state;
+
+        f->m = meta_free(f->m);
+        (void) nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        free(f);
+        return 0;
+}
+
+/* ---- helpers ---- */
+
+static digest_t dg(const char *content) {
+        digest_t d;
+        assert_int_equal(digest_buf(DIGEST_SHA256, content, strlen(content), &d), 0);
+        return d;
+}
+
+static void link_blob(fixture_t *f, const char *repo, const char *content) {
+        digest_t d = dg(content);
+        assert_int_equal(meta_blob_link(f->m, repo, &d, strlen(content)), 0);
+}
+
+/* An image manifest "name" in repo referencing the blobs named in layers (linked
+ * first), tagged with tags. Returns its digest. */
+static digest_t put_image(fixture_t *f, const char *repo, const char *name, const char *const *tags,
+                          size_t n_tags) {
+        meta_ref_t refs[2] = { { .digest = dg("config"), .is_manifest = false },
+                               { .digest = dg("layer"), .is_manifest = false } };
+        meta_manifest_t mf = {
+                .repo = repo,
+                .digest = dg(name),
+                .size = strlen(name),
+                .media_type = MT_IMAGE,
+                .refs = refs,
+                .n_refs = 2,
+        };
+
+        link_blob(f, repo, "config");
+        link_blob(f, repo, "layer");
+        assert_int_equal(meta_manifest_put(f->m, &mf, tags, n_tags, NULL), 0);
+        return mf.digest;
+}
+
+/* A referrer of subject with artifact_type. */
+static digest_t put_referrer(fixture_t *f, const char *repo, const char *name, const digest_t *subject,
+                             const char *artifact_type) {
+        meta_manifest_t mf = {
+                .repo = repo,
+                .digest = dg(name),
+                .size = 100,
+                .media_type = MT_IMAGE,
+                .artifact_type = artifact_type,
+                .subject = subject,
+                .annotations_json = "{\"k\":\"v\"}",
+        };
+
+        assert_int_equal(meta_manifest_put(f->m, &mf, NULL, 0, NULL), 0);
+        return mf.digest;
+}
+
+static size_t strv_len(char **v) {
+        size_t n = 0;
+        while (v && v[n])
+                n++;
+        return n;
+}
+
+/* ---- schema ---- */
+
+static void test_migrations_apply_and_are_idempotent(void **state) {
+        fixture_t *f = *state;
+        int v = meta_schema_version(f->m);
+        uint64_t size = 0;
+
+        assert_true(v >= 1);
+        link_blob(f, "lib/app", "kept");
+        f->m = meta_free(f->m);
+        assert_int_equal(meta_open(f->path, &f->m), 0);
+        assert_int_equal(meta_schema_version(f->m), v);
+        {
+                digest_t d = dg("kept");
+                assert_int_equal(meta_blob_linked(f->m, "lib/app", &d, &size), 1);
+                assert_int_equal(size, 4);
+        }
+}
+
+struct opener {
+        const char *path;
+        int rc;
+        int version;
+};
+
+static void *opener_main(void *arg) {
+        struct opener *o = arg;
+        meta_t *m = NULL;
+
+        o->rc = meta_open(o->path, &m);
+        if (o->rc == 0)
+                o->version = meta_schema_version(m);
+        meta_free(m);
+        return NULL;
+}
+
+static void test_concurrent_open_of_fresh_file(void **state) {
+        fixture_t *f = *state;
+        char path[400];
+        struct opener o[4];
+        pthread_t t[4];
+
+        snprintf(path, sizeof(path), "%s/fresh.db", f->dir);
+        for (size_t i = 0; i < 4; i++) {
+                o[i] = (struct opener){ .path = path };
+                assert_int_equal(pthread_create(&t[i], NULL, opener_main, &o[i]), 0);
+        }
+        for (size_t i = 0; i < 4; i++) {
+                assert_int_equal(pthread_join(t[i], NULL), 0);
+                assert_int_equal(o[i].rc, 0);
+                assert_int_equal(o[i].version, meta_schema_version(f->m));
+        }
+}
+
+static void test_lookups_and_pages_are_index_searches(void **state) {
+        fixture_t *f = *state;
+        char bad[1024] = "";
+
+        /* a page costs the same at 100 or 100,000 rows */
+        assert_int_equal(meta__plans_check(f->m, bad, sizeof(bad)), 1);
+        assert_string_equal(bad, "");
+}
+
+/* ---- blobs ---- */
+
+static void test_blob_link_linked_unlink(void **state) {
+        fixture_t *f = *state;
+        digest_t d = dg("blob");
+        uint64_t size = 0;
+
+        assert_int_equal(meta_blob_linked(f->m, "a/b", &d, &size), 0);
+        assert_int_equal(meta_blob_link(f->m, "a/b", &d, 4), 0);
+        assert_int_equal(meta_blob_link(f->m, "a/b", &d, 4), 0); /* again: no-op */
+        assert_int_equal(meta_blob_linked(f->m, "a/b", &d, &size), 1);
+        assert_int_equal(size, 4);
+        assert_int_equal(meta_blob_unlink(f->m, "a/b", &d), 1);
+        assert_int_equal(meta_blob_linked(f->m, "a/b", &d, NULL), 0);
+        assert_int_equal(meta_blob_unlink(f->m, "a/b", &d), 0);
+}
+
+static void test_repo_sees_only_its_own_blobs(void **state) {
+        fixture_t *f = *state;
+        digest_t d = dg("private");
+        char *repo = NULL;
+        uint64_t size = 0;
+
+        link_blob(f, "team/zeta", "private");
+        link_blob(f, "team/alpha", "private");
+        assert_int_equal(meta_blob_linked(f->m, "team/other", &d, NULL), 0);
+        assert_int_equal(meta_blob_linked(f->m, "team", &d, NULL), 0);
+        assert_int_equal(meta_blob_linked(f->m, "team/zeta", &d, NULL), 1);
+
+        assert_int_equal(meta_blob_find_repo(f->m, &d, &repo, &size), 1);
+        assert_string_equal(repo, "team/alpha"); /* lexically first */
+        assert_int_equal(size, 7);
+        free(repo);
+        assert_int_equal(meta_blob_unlink(f->m, "team/alpha", &d), 1);
+        assert_int_equal(meta_blob_linked(f->m, "team/zeta", &d, NULL), 1);
+        {
+                digest_t none = dg("nowhere");
+                repo = NULL;
+                assert_int_equal(meta_blob_find_repo(f->m, &none, &repo, NULL), 0);
+                assert_null(repo);
+        }
+}
+
+static void test_repo_exists(void **state) {
+        fixture_t *f = *state;
+
+        assert_int_equal(meta_repo_exists(f->m, "lib/app"), 0);
+        link_blob(f, "lib/app", "x");
+        assert_int_equal(meta_repo_exists(f->m, "lib/app"), 1);
+        assert_int_equal(meta_repo_exists(f->m, "lib"), 0);
+}
+
+/* ---- manifests ---- */
+
+static void test_manifest_put_missing_blob_writes_nothing(void **state) {
+        fixture_t *f = *state;
+        meta_ref_t refs[2] = { { .digest = dg("config") }, { .digest = dg("missing layer") } };
+        const char *tags[] = { "v1" };
+        meta_manifest_t mf = {
+                .repo = "lib/app", .digest = dg("manifest"), .size = 8,
+                .media_type = MT_IMAGE, .refs = refs, .n_refs = 2,
+        };
+        meta_manifest_info_t info;
+        digest_t missing = { 0 };
+        char **v = NULL;
+        bool more = true;
+
+        link_blob(f, "lib/other", "missing layer"); /* present, but in another repo */
+        assert_int_equal(meta_blob_link(f->m, "lib/app", &refs[0].digest, 6), 0);
+        assert_int_equal(meta_manifest_put(f->m, &mf, tags, 1, &missing), BERTH_EMANIFEST_BLOB_UNKNOWN);
+        assert_true(digest_equal(&missing, &refs[1].digest));
+        assert_int_equal(meta_manifest_get(f->m, "lib/app", "v1", &info), 0);
+        assert_int_equal(meta_manifest_get(f->m, "lib/app", mf.digest.str, &info), 0);
+        assert_int_equal(meta_tags_list(f->m, "lib/app", NULL, 10, &v, &more), 0);
+        assert_int_equal(strv_len(v), 0);
+        assert_false(more);
+        meta_strv_free(v);
+}
+
+static void test_manifest_put_missing_repo_writes_nothing(void **state) {
+        fixture_t *f = *state;
+        meta_ref_t ref = { .digest = dg("layer") };
+        meta_manifest_t mf = {
+                .repo = "fresh/repo", .digest = dg("manifest"), .size = 8,
+                .media_type = MT_IMAGE, .refs = &ref, .n_refs = 1,
+        };
+        char **v = NULL;
+        bool more = true;
+
+        assert_int_equal(meta_manifest_put(f->m, &mf, NULL, 0, NULL), BERTH_EMANIFEST_BLOB_UNKNOWN);
+        assert_int_equal(meta_repo_exists(f->m, "fresh/repo"), 0);
+        assert_int_equal(meta_catalog(f->m, NULL, 10, &v, &more), 0);
+        assert_int_equal(strv_len(v), 0); /* the repository row was rolled back too */
+        meta_strv_free(v);
+}
+
+static void test_index_needs_child_manifest_in_repo(void **state) {
+        fixture_t *f = *state;
+        digest_t child = put_image(f, "lib/other", "child", NULL, 0);
+        meta_ref_t ref = { .digest = child, .is_manifest = true };
+        meta_manifest_t idx = {
+                .repo = "lib/app", .digest = dg("index"), .size = 5,
+                .media_type = MT_INDEX, .refs = &ref, .n_refs = 1,
+        };
+        meta_manifest_info_t info;
+        digest_t missing = { 0 };
+
+        /* the child exists, in another repository only */
+        assert_int_equal(meta_manifest_put(f->m, &idx, NULL, 0, &missing), BERTH_EMANIFEST_BLOB_UNKNOWN);
+        assert_true(digest_equal(&missing, &child));
+        /* a blob with the child's digest is not a manifest */
+        assert_int_equal(meta_blob_link(f->m, "lib/app", &child, 5), 0);
+        assert_int_equal(meta_manifest_put(f->m, &idx, NULL, 0, NULL), BERTH_EMANIFEST_BLOB_UNKNOWN);
+
+        (void) put_image(f, "lib/app", "child", NULL, 0);
+        assert_int_equal(meta_manifest_put(f->m, &idx, NULL, 0, NULL), 0);
+        assert_int_equal(meta_manifest_get(f->m, "lib/app", idx.digest.str, &info), 1);
+        assert_string_equal(info.media_type, MT_INDEX);
+}
+
+static void test_manifest_get_by_tag_and_digest(void **state) {
+        fixture_t *f = *state;
+        const char *tags[] = { "latest", "1.0" };
+        digest_t d = put_image(f, "lib/app", "image one", tags, 2);
+        meta_manifest_info_t info;
+
+        memset(&info, 0, sizeof(info));
+        assert_int_equal(meta_manifest_get(f->m, "lib/app", "latest", &info), 1);
+        assert_true(digest_equal(&info.digest, &d));
+        assert_int_equal(info.size, strlen("image one"));
+        assert_string_equal(info.media_type, MT_IMAGE);
+
+        memset(&info, 0, sizeof(info));
+        assert_int_equal(meta_manifest_get(f->m, "lib/app", d.str, &info), 1);
+        assert_true(digest_equal(&info.digest, &d));
+        assert_int_equal(meta_manifest_get(f->m, "lib/app", "1.0", &info), 1);
+
+        assert_int_equal(meta_manifest_get(f->m, "lib/app", "nope", &info), 0);
+        assert_int_equal(meta_manifest_get(f->m, "lib/other", "latest", &info), 0);
+        assert_int_equal(meta_manifest_get(f->m, "lib/other", d.str, &info), 0);
+        assert_int_equal(meta_manifest_get(f->m, "lib/app", "sha256:abc", &info), BERTH_EDIGEST_INVALID);
+}
+
+static void test_manifest_put_twice_is_noop(void **state) {
+        fixture_t *f = *state;
+        const char *t1[] = { "a" }, *t2[] = { "b" };
+        digest_t d1 = put_image(f, "lib/app", "same", t1, 1);
+        digest_t d2 = put_image(f, "lib/app", "same", t2, 1);
+        meta_manifest_info_t info;
+
+        assert_true(digest_equal(&d1, &d2));
+        assert_int_equal(meta_manifest_get(f->m, "lib/app", "a", &info), 1);
+        assert_int_equal(meta_manifest_get(f->m, "lib/app", "b", &info), 1);
+        assert_true(digest_equal(&info.digest, &d1));
+}
+
+static void test_tag_move(void **state) {
+        fixture_t *f = *state;
+        const char *tags[] = { "latest" };
+        digest_t d1 = put_image(f, "lib/app", "old", tags, 1);
+        digest_t d2 = put_image(f, "lib/app", "new", tags, 1);
+        meta_manifest_info_t info;
+
+        assert_int_equal(meta_manifest_get(f->m, "lib/app", "latest", &info), 1);
+        assert_true(digest_equal(&info.digest, &d2));
+        assert_int_equal(meta_manifest_get(f->m, "lib/app", d1.str, &info), 1); /* still there */
+}
+
+static void test_manifest_delete_removes_its_tags(void **state) {
+        fixture_t *f = *state;
+        const char *tags1[] = { "a", "b" }, *tags2[] = { "c" };
+        digest_t d1 = put_image(f, "lib/app", "one", tags1, 2);
+        (void) put_image(f, "lib/app", "two", tags2, 1);
+        meta_manifest_info_t info;
+        char **v = NULL;
+        bool more = true;
+
+        assert_int_equal(meta_manifest_delete(f->m, "lib/other", &d1), 0);
+        assert_int_equal(meta_manifest_delete(f->m, "lib/app", &d1), 1);
+        assert_int_equal(meta_manifest_get(f->m, "lib/app", d1.str, &info), 0);
+        assert_int_equal(meta_manifest_get(f->m, "lib/app", "a", &info), 0);
+        assert_int_equal(meta_tags_list(f->m, "lib/app", NULL, 10, &v, &more), 0);
+        assert_int_equal(strv_len(v), 1);
+        assert_string_equal(v[0], "c");
+        meta_strv_free(v);
+        assert_int_equal(meta_manifest_delete(f->m, "lib/app", &d1), 0);
+        /* the blob row stays for GC to judge */
+        {
+                digest_t layer = dg("layer");
+                assert_int_equal(meta_blob_linked(f->m, "lib/app", &layer, NULL), 1);
+        }
+}
+
+static void test_tag_delete(void **state) {
+        fixture_t *f = *state;
+        const char *tags[] = { "x", "y" };
+        digest_t d = put_image(f, "lib/app", "img", tags, 2);
+        meta_manifest_info_t info;
+
+        assert_int_equal(meta_tag_delete(f->m, "lib/app", "x"), 1);
+        assert_int_equal(meta_tag_delete(f->m, "lib/app", "x"), 0);
+        assert_int_equal(meta_manifest_get(f->m, "lib/app", "x", &info), 0);
+        assert_int_equal(meta_manifest_get(f->m, "lib/app", "y", &info), 1);
+        assert_int_equal(meta_manifest_get(f->m, "lib/app", d.str, &info), 1);
+}
+
+/* ---- listings ---- */
+
+static void expect_page(char **v, const char *const *want, size_t n_want) {
+        assert_int_equal(strv_len(v), n_want);
+        for (size_t i = 0; i < n_want; i++)
+                assert_string_equal(v[i], want[i]);
+}
+
+static void test_tags_list_pagination(void **state) {
+        fixture_t *f = *state;
+        const char *tags[] = { "b", "a", "c", "aa", "B" };
+        char **v = NULL;
+        bool more = false;
+
+        (void) put_image(f, "lib/app", "img", tags, 5);
+        (void) put_image(f, "lib/noise", "img", tags, 5); /* other repos do not leak in */
+
+        assert_int_equal(meta_tags_list(f->m, "lib/app", NULL, 100, &v, &more), 0);
+        expect_page(v, (const char *[]){ "B", "a", "aa", "b", "c" }, 5);
+        assert_false(more);
+        v = meta_strv_free(v);
+
+        assert_int_equal(meta_tags_list(f->m, "lib/app", NULL, 2, &v, &more), 0);
+        expect_page(v, (const char *[]){ "B", "a" }, 2);
+        assert_true(more);
+        v = meta_strv_free(v);
+
+        assert_int_equal(meta_tags_list(f->m, "lib/app", "a", 2, &v, &more), 0);
+        expect_page(v, (const char *[]){ "aa", "b" }, 2);
+        assert_true(more);
+        v = meta_strv_free(v);
+
+        assert_int_equal(meta_tags_list(f->m, "lib/app", "b", 2, &v, &more), 0);
+        expect_page(v, (const char *[]){ "c" }, 1);
+        assert_false(more);
+        v = meta_strv_free(v);
+
+        assert_int_equal(meta_tags_list(f->m, "lib/app", "ab", 1, &v, &more), 0); /* last need not exist */
+        expect_page(v, (const char *[]){ "b" }, 1);
+        assert_true(more);
+        v = meta_strv_free(v);
+
+        more = false;
+        assert_int_equal(meta_tags_list(f->m, "lib/app", NULL, 0, &v, &more), 0);
+        expect_page(v, NULL, 0);
+        assert_true(more);
+        v = meta_strv_free(v);
+
+        more = true;
+        assert_int_equal(meta_tags_list(f->m, "lib/app", "c", 0, &v, &more), 0);
+        expect_page(v, NULL, 0);
+        assert_false(more);
+        v = meta_strv_free(v);
+
+        more = true;
+        assert_int_equal(meta_tags_list(f->m, "lib/none", NULL, 5, &v, &more), 0);
+        expect_page(v, NULL, 0);
+        assert_false(more);
+        meta_strv_free(v);
+}
+
+static void test_catalog_pagination(void **state) {
+        fixture_t *f = *state;
+        const char *repos[] = { "lib/b", "lib/a", "z", "lib/a/sub", "Lib" };
+        char **v = NULL;
+        bool more = false;
+
+        for (size_t i = 0; i < 5; i++)
+                link_blob(f, repos[i], "x");
+
+        assert_int_equal(meta_catalog(f->m, NULL, 1000, &v, &more), 0);
+        expect_page(v, (const char *[]){ "Lib", "lib/a", "lib/a/sub", "lib/b", "z" }, 5);
+        assert_false(more);
+        v = meta_strv_free(v);
+
+        assert_int_equal(meta_catalog(f->m, NULL, 2, &v, &more), 0);
+        expect_page(v, (const char *[]){ "Lib", "lib/a" }, 2);
+        assert_true(more);
+        v = meta_strv_free(v);
+
+        assert_int_equal(meta_catalog(f->m, "lib/a", 2, &v, &more), 0);
+        expect_page(v, (const char *[]){ "lib/a/sub", "lib/b" }, 2);
+        assert_true(more);
+        v = meta_strv_free(v);
+
+        assert_int_equal(meta_catalog(f->m, "lib/b", 2, &v, &more), 0);
+        expect_page(v, (const char *[]){ "z" }, 1);
+        assert_false(more);
+        v = meta_strv_free(v);
+
+        more = false;
+        assert_int_equal(meta_catalog(f->m, NULL, 0, &v, &more), 0);
+        expect_page(v, NULL, 0);
+        assert_true(more);
+        v = meta_strv_free(v);
+
+        more = true;
+        assert_int_equal(meta_catalog(f->m, "z", 0, &v, &more), 0);
+        expect_page(v, NULL, 0);
+        assert_false(more);
+        meta_strv_free(v);
+}
+
+/* ---- referrers ---- */
+
+static void test_referrers(void **state) {
+        fixture_t *f = *state;
+        digest_t subject = put_image(f, "lib/app", "subject", NULL, 0);
+        digest_t other = put_image(f, "lib/app", "other subject", NULL, 0);
+        digest_t sig = put_referrer(f, "lib/app", "signature", &subject, "application/vnd.sig");
+        digest_t sbom = put_referrer(f, "lib/app", "sbom", &subject, "application/spdx+json");
+        meta_referrer_t *v = NULL;
+        size_t n = 99;
+
+        (void) put_referrer(f, "lib/app", "unrelated", &other, "application/vnd.sig");
+        (void) put_referrer(f, "lib/elsewhere", "foreign", &subject, "application/vnd.sig");
+
+        assert_int_equal(meta_referrers(f->m, "lib/app", &subject, NULL, &v, &n), 0);
+        assert_int_equal(n, 2);
+        /* digest order */
+        {
+                const digest_t *first = strcmp(sig.str, sbom.str) < 0 ? &sig : &sbom;
+                const digest_t *second = first == &sig ? &sbom : &sig;
+                assert_true(digest_equal(&v[0].digest, first));
+                assert_true(digest_equal(&v[1].digest, second));
+        }
+        assert_string_equal(v[0].media_type, MT_IMAGE);
+        assert_string_equal(v[0].annotations_json, "{\"k\":\"v\"}");
+        assert_int_equal(v[0].size, 100);
+        meta_referrers_free(v, n);
+
+        v = NULL;
+        assert_int_equal(meta_referrers(f->m, "lib/app", &subject, "application/vnd.sig", &v, &n), 0);
+        assert_int_equal(n, 1);
+        assert_true(digest_equal(&v[0].digest, &sig));
+        assert_string_equal(v[0].artifact_type, "application/vnd.sig");
+        meta_referrers_free(v, n);
+
+        v = NULL;
+        assert_int_equal(meta_referrers(f->m, "lib/app", &subject, "application/none", &v, &n), 0);
+        assert_int_equal(n, 0);
+        meta_referrers_free(v, n);
+
+        v = NULL;
+        assert_int_equal(meta_referrers(f->m, "lib/app", &sig, NULL, &v, &n), 0);
+        assert_int_equal(n, 0);
+        meta_referrers_free(v, n);
+}
+
+/* ---- uploads ---- */
+
+static void test_uploads_add_get_delete(void **state) {
+        fixture_t *f = *state;
+        const char *uuid = "0f0e0d0c-0b0a-4908-8706-050403020100";
+        char *repo = NULL;
+
+        assert_int_equal(meta_upload_get(f->m, uuid, &repo), 0);
+        assert_int_equal(meta_upload_add(f->m, uuid, "lib/app"), 0);
+        assert_int_equal(meta_upload_get(f->m, uuid, &repo), 1);
+        assert_string_equal(repo, "lib/app");
+        free(repo);
+        assert_int_not_equal(meta_upload_add(f->m, uuid, "lib/other"), 0); /* unique */
+        assert_int_equal(meta_upload_delete(f->m, uuid), 1);
+        assert_int_equal(meta_upload_get(f->m, uuid, NULL), 0);
+        assert_int_equal(meta_upload_delete(f->m, uuid), 0);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+                T(test_migrations_apply_and_are_idempotent),
+                T(test_concurrent_open_of_fresh_file),
+                T(test_lookups_and_pages_are_index_searches),
+                T(test_blob_link_linked_unlink),
+                T(test_repo_sees_only_its_own_blobs),
+                T(test_repo_exists),
+                T(test_manifest_put_missing_blob_writes_nothing),
+                T(test_manifest_put_missing_repo_writes_nothing),
+                T(test_index_needs_child_manifest_in_repo),
+                T(test_manifest_get_by_tag_and_digest),
+                T(test_manifest_put_twice_is_noop),
+                T(test_tag_move),
+                T(test_manifest_delete_removes_its_tags),
+                T(test_tag_delete),
+                T(test_tags_list_pagination),
+                T(test_catalog_pagination),
+                T(test_referrers),
+                T(test_uploads_add_get_delete),
+#undef T
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
