@@ -58,7 +58,8 @@ typedef struct {
 struct auth {
         char *db_path;
         auth_options_t opt;
-        uint8_t cache_key[32]; /* process-random: keys the cache by HMAC(header) */
+        EVP_MD *sha256;
+        EVP_MD_CTX *hmac_inner, *hmac_outer; /* HMAC key: process-random, for the cache */
         uint8_t token_key[32]; /* per install, from the database: robot secret MACs */
 
         pthread_mutex_t pool_lock;
@@ -86,6 +87,8 @@ struct auth {
 
         atomic_uint_fast64_t n_argon2, n_cache_hits, n_failures, n_throttled;
 };
+
+static int hmac_init(auth_t *a);
 
 time_t auth_now(const auth_t *a) {
         return a->opt.now ? a->opt.now(a->opt.now_userdata) : time(NULL);
@@ -597,6 +600,9 @@ auth_t *auth_free(auth_t *a) {
         pthread_cond_destroy(&a->argon_cond);
         pthread_mutex_destroy(&a->audit_lock);
         pthread_cond_destroy(&a->audit_cond);
+        EVP_MD_CTX_free(a->hmac_inner);
+        EVP_MD_CTX_free(a->hmac_outer);
+        EVP_MD_free(a->sha256);
         free(a->dummy_hash);
         free(a->db_path);
         OPENSSL_cleanse(a, sizeof(*a));
@@ -632,8 +638,10 @@ int auth_open(const char *data_dir, const auth_options_t *opt, auth_t **ret) {
                 r = -ENOMEM;
                 goto fail;
         }
-        if (RAND_bytes(a->cache_key, sizeof(a->cache_key)) != 1 ||
-            RAND_bytes(a->thr_seed, sizeof(a->thr_seed)) != 1) {
+        r = hmac_init(a);
+        if (r < 0)
+                goto fail;
+        if (RAND_bytes(a->thr_seed, sizeof(a->thr_seed)) != 1) {
                 r = BERTH_ECRYPTO;
                 goto fail;
         }
@@ -712,7 +720,7 @@ int auth_password_hash(auth_t *a, const char *password, char **ret_encoded) {
 
 int auth_token_mac(const auth_t *a, const char *secret, uint8_t mac[32]) {
         unsigned len = 32;
-        if (!HMAC(EVP_sha256(), a->token_key, sizeof(a->token_key), (const uint8_t *) secret,
+        if (!HMAC(a->sha256, a->token_key, sizeof(a->token_key), (const uint8_t *) secret,
                   strlen(secret), mac, &len) || len != 32)
                 return BERTH_ECRYPTO;
         return 0;
@@ -859,16 +867,61 @@ int auth_credentials_verify(auth_t *a, const char *user, const char *password) {
 
 /* ---- verified-credentials cache ---- */
 
+/* HMAC-SHA256(process key, header) from precomputed inner and outer pad states:
+ * no key schedule and no algorithm fetch per request. */
 static int cache_key(const auth_t *a, const char *header, size_t len, uint8_t key[32]) {
-        unsigned klen = 32;
-        if (!HMAC(EVP_sha256(), a->cache_key, sizeof(a->cache_key), (const uint8_t *) header, len,
-                  key, &klen) || klen != 32)
-                return BERTH_ECRYPTO;
-        return 0;
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        uint8_t inner[32];
+        unsigned n = 0;
+        int r = BERTH_ECRYPTO;
+
+        if (!ctx)
+                return -ENOMEM;
+        if (EVP_MD_CTX_copy_ex(ctx, a->hmac_inner) != 1 ||
+            EVP_DigestUpdate(ctx, header, len) != 1 || EVP_DigestFinal_ex(ctx, inner, &n) != 1 ||
+            n != 32)
+                goto out;
+        if (EVP_MD_CTX_copy_ex(ctx, a->hmac_outer) != 1 ||
+            EVP_DigestUpdate(ctx, inner, sizeof(inner)) != 1 ||
+            EVP_DigestFinal_ex(ctx, key, &n) != 1 || n != 32)
+                goto out;
+        r = 0;
+out:
+        EVP_MD_CTX_free(ctx);
+        return r;
 }
 
-static bool cache_lookup(auth_t *a, const uint8_t key[32], time_t now, int64_t generation,
-                         auth_result_t *ret) {
+static int hmac_init(auth_t *a) {
+        uint8_t k[64] = {0}, pad[64];
+        int r = BERTH_ECRYPTO;
+
+        a->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+        a->hmac_inner = EVP_MD_CTX_new();
+        a->hmac_outer = EVP_MD_CTX_new();
+        if (!a->sha256 || !a->hmac_inner || !a->hmac_outer)
+                return BERTH_ECRYPTO;
+        if (RAND_bytes(k, 32) != 1)
+                goto out;
+        for (size_t i = 0; i < sizeof(k); i++)
+                pad[i] = k[i] ^ 0x36;
+        if (EVP_DigestInit_ex(a->hmac_inner, a->sha256, NULL) != 1 ||
+            EVP_DigestUpdate(a->hmac_inner, pad, sizeof(pad)) != 1)
+                goto out;
+        for (size_t i = 0; i < sizeof(k); i++)
+                pad[i] = k[i] ^ 0x5c;
+        if (EVP_DigestInit_ex(a->hmac_outer, a->sha256, NULL) != 1 ||
+            EVP_DigestUpdate(a->hmac_outer, pad, sizeof(pad)) != 1)
+                goto out;
+        r = 0;
+out:
+        OPENSSL_cleanse(k, sizeof(k));
+        OPENSSL_cleanse(pad, sizeof(pad));
+        return r;
+}
+
+/* A live entry for key: *ret and the change counter it was verified under. */
+static bool cache_lookup(auth_t *a, const uint8_t key[32], time_t now, auth_result_t *ret,
+                         int64_t *ret_generation) {
         unsigned set = (key[0] | (unsigned) key[1] << 8) % CACHE_SETS;
         pthread_mutex_t *lock = &a->cache_locks[set % CACHE_LOCKS];
         bool hit = false;
@@ -878,15 +931,29 @@ static bool cache_lookup(auth_t *a, const uint8_t key[32], time_t now, int64_t g
                 cache_entry_t *e = &a->cache[set][w];
                 if (!e->used || CRYPTO_memcmp(e->key, key, 32) != 0)
                         continue;
-                if (e->expires > now && e->generation == generation) {
+                if (e->expires > now) {
                         *ret = e->who;
+                        *ret_generation = e->generation;
                         hit = true;
                 } else
-                        e->used = false; /* stale: forget it now */
+                        e->used = false; /* expired: forget it now */
                 break;
         }
         pthread_mutex_unlock(lock);
         return hit;
+}
+
+static void cache_forget(auth_t *a, const uint8_t key[32]) {
+        unsigned set = (key[0] | (unsigned) key[1] << 8) % CACHE_SETS;
+        pthread_mutex_t *lock = &a->cache_locks[set % CACHE_LOCKS];
+
+        pthread_mutex_lock(lock);
+        for (size_t w = 0; w < CACHE_WAYS; w++) {
+                cache_entry_t *e = &a->cache[set][w];
+                if (e->used && CRYPTO_memcmp(e->key, key, 32) == 0)
+                        e->used = false;
+        }
+        pthread_mutex_unlock(lock);
 }
 
 static void cache_insert(auth_t *a, const uint8_t key[32], time_t expires, int64_t generation,
@@ -1003,48 +1070,64 @@ static void thr_success(auth_t *a, const char *addr, const char *user, time_t no
 
 /* ---- policy ---- */
 
+/* One statement (one read transaction) answers both "did anything change?" and
+ * "what may this identity do in this project?": the hot path of a cached check. */
 static const char SQL_RIGHTS[] =
-        "SELECT p.public, m.role FROM auth_projects p "
-        "LEFT JOIN auth_members m ON m.project = p.name AND m.user = ?2 "
-        "WHERE p.name = ?1";
+        "SELECT (SELECT generation FROM auth_state WHERE id = 1),"
+        " (SELECT public FROM auth_projects WHERE name = ?1),"
+        " (SELECT role FROM auth_members WHERE project = ?1 AND user = ?2)";
 
-/* The actions `who` may perform on repo (AUTH_* bits), or <0. */
-static int rights(auth_t *a, auth_conn_t *c, const auth_result_t *who, const char *repo) {
+/* The actions `who` may perform on repo (AUTH_* bits; repo may be NULL), or <0.
+ * With ret_generation, the change counter is read in the same statement. */
+static int rights(auth_t *a, auth_conn_t *c, const auth_result_t *who, const char *repo,
+                  int64_t *ret_generation) {
+        const unsigned all = AUTH_PULL | AUTH_PUSH | AUTH_DELETE;
         char project[AUTH_PROJECT_MAX + 1];
-        const char *slash;
-        size_t plen;
+        bool have_project = false, user = !who->anonymous && !who->robot;
         unsigned r = 0;
         sqlite3_stmt *st;
         int rc, e;
 
-        if (who->admin && !who->anonymous)
-                return AUTH_PULL | AUTH_PUSH | AUTH_DELETE;
-        slash = strchr(repo, '/');
-        plen = slash ? (size_t) (slash - repo) : strlen(repo);
-        if (plen == 0 || plen > AUTH_PROJECT_MAX)
-                return 0;
-        memcpy(project, repo, plen);
-        project[plen] = '\0';
-        if (!who->anonymous && !who->robot && strcmp(project, who->name) == 0)
-                return AUTH_PULL | AUTH_PUSH | AUTH_DELETE; /* one's own namespace */
-        if (who->robot && strcmp(project, who->robot_project) == 0)
-                r |= AUTH_PULL | (who->robot_push ? AUTH_PUSH : 0);
-
+        if (repo) {
+                const char *slash = strchr(repo, '/');
+                size_t plen = slash ? (size_t) (slash - repo) : strlen(repo);
+                if (plen > 0 && plen <= AUTH_PROJECT_MAX) {
+                        memcpy(project, repo, plen);
+                        project[plen] = '\0';
+                        have_project = true;
+                }
+        }
+        if (!ret_generation) {
+                if (who->admin && user)
+                        return (int) all;
+                if (!have_project)
+                        return 0;
+        }
         e = auth_conn_stmt(c, SQL_RIGHTS, &st);
         if (e < 0)
                 return e;
-        sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
-        if (!who->anonymous && !who->robot)
+        if (have_project)
+                sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
+        if (user)
                 sqlite3_bind_text(st, 2, who->name, -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-                if (sqlite3_column_int(st, 0))
-                        r |= AUTH_PULL;
-                if (sqlite3_column_type(st, 1) != SQLITE_NULL)
-                        r |= auth_role_actions(sqlite3_column_int(st, 1));
-        } else if (rc != SQLITE_DONE) {
+        if (rc != SQLITE_ROW) {
                 sqlite3_reset(st);
                 return auth_sql_err(rc);
+        }
+        if (ret_generation)
+                *ret_generation = sqlite3_column_int64(st, 0);
+        if (who->admin && user)
+                r = all;
+        else if (have_project) {
+                if (user && strcmp(project, who->name) == 0)
+                        r = all; /* one's own namespace */
+                if (who->robot && strcmp(project, who->robot_project) == 0)
+                        r |= AUTH_PULL | (who->robot_push ? AUTH_PUSH : 0);
+                if (sqlite3_column_int(st, 1))
+                        r |= AUTH_PULL; /* public project */
+                if (user && sqlite3_column_type(st, 2) != SQLITE_NULL)
+                        r |= auth_role_actions(sqlite3_column_int(st, 2));
         }
         sqlite3_reset(st);
         return (int) r;
@@ -1060,23 +1143,19 @@ bool auth_may_pull(auth_t *a, const auth_result_t *who, const char *repo) {
                 return true;
         if (auth_conn_get(a, &c) < 0)
                 return false;
-        r = rights(a, c, who, repo);
+        r = rights(a, c, who, repo, NULL);
         auth_conn_put(a, c);
         return r > 0 && (r & AUTH_PULL);
 }
 
-static int decide(auth_t *a, auth_conn_t *c, const auth_result_t *who, const char *repo,
-                  unsigned actions) {
-        int r;
-
-        if (!repo)
+/* 0, or why `who` may not do `actions` on repo. */
+static int verdict(const auth_result_t *who, const char *repo, unsigned actions, int rights_) {
+        if (rights_ < 0)
+                return rights_;
+        if (!repo || !(actions & ~(unsigned) rights_))
                 return 0;
-        r = rights(a, c, who, repo);
-        if (r < 0)
-                return r;
-        if (actions & ~(unsigned) r)
-                return who->anonymous ? BERTH_EAUTH : BERTH_EDENIED;
-        return 0;
+        /* Anonymous: 401, so that clients retry with credentials. */
+        return who->anonymous ? BERTH_EAUTH : BERTH_EDENIED;
 }
 
 int auth_check(auth_t *a, const char *authorization, const char *client_addr,
@@ -1085,10 +1164,11 @@ int auth_check(auth_t *a, const char *authorization, const char *client_addr,
         uint8_t key[32];
         auth_result_t who = {0};
         auth_conn_t *c = NULL;
-        int64_t generation;
+        int64_t generation, entry_generation;
         time_t now, until;
         size_t len;
         unsigned wait;
+        bool parsed = false;
         int r;
 
         if (!a || !ret)
@@ -1107,7 +1187,8 @@ int auth_check(auth_t *a, const char *authorization, const char *client_addr,
                 /* Anonymous: public pulls only; everything else asks for credentials. */
                 who.anonymous = true;
                 *ret = who;
-                r = repo ? decide(a, c, &who, repo, actions) : BERTH_EAUTH;
+                r = repo ? verdict(&who, repo, actions, rights(a, c, &who, repo, NULL))
+                         : BERTH_EAUTH;
                 goto out;
         }
         len = strnlen(authorization, AUTH_HEADER_MAX + 1);
@@ -1115,22 +1196,27 @@ int auth_check(auth_t *a, const char *authorization, const char *client_addr,
                 r = BERTH_EAUTH;
                 goto out;
         }
-        r = read_generation(c, &generation);
-        if (r < 0)
-                goto out;
         r = cache_key(a, authorization, len, key);
         if (r < 0)
                 goto out;
-        if (cache_lookup(a, key, now, generation, &who)) {
-                atomic_fetch_add(&a->n_cache_hits, 1);
-                *ret = who;
-                r = decide(a, c, &who, repo, actions);
-                goto out;
+        if (cache_lookup(a, key, now, &who, &entry_generation)) {
+                r = rights(a, c, &who, repo, &generation);
+                if (r < 0)
+                        goto out;
+                if (generation == entry_generation) {
+                        atomic_fetch_add(&a->n_cache_hits, 1);
+                        *ret = who;
+                        r = verdict(&who, repo, actions, r);
+                        goto out;
+                }
+                cache_forget(a, key); /* something changed since: verify again */
+                memset(&who, 0, sizeof(who));
         }
 
         r = auth_basic_parse(authorization, len, user, sizeof(user), password, sizeof(password));
         if (r < 0)
                 goto out;
+        parsed = true;
         if (auth_name_valid(user, AUTH_NAME_MAX))
                 snprintf(ret->name, sizeof(ret->name), "%s", user);
         wait = thr_blocked(a, client_addr, user, now);
@@ -1140,6 +1226,11 @@ int auth_check(auth_t *a, const char *authorization, const char *client_addr,
                 r = BERTH_ETHROTTLED;
                 goto out;
         }
+        /* The counter is read before the credentials: a change that lands while we
+         * verify leaves the new entry stale, never wrongly fresh. */
+        r = read_generation(c, &generation);
+        if (r < 0)
+                goto out;
         r = verify_credentials(a, c, user, password, &who, &until);
         if (r == BERTH_EAUTH) {
                 atomic_fetch_add(&a->n_failures, 1);
@@ -1156,9 +1247,10 @@ int auth_check(auth_t *a, const char *authorization, const char *client_addr,
         cache_insert(a, key, until, generation, &who);
         *ret = who;
         (void) auth_audit(a, &who, client_addr, "login", repo, NULL);
-        r = decide(a, c, &who, repo, actions);
+        r = verdict(&who, repo, actions, repo ? rights(a, c, &who, repo, NULL) : 0);
 out:
-        OPENSSL_cleanse(password, sizeof(password));
+        if (parsed)
+                OPENSSL_cleanse(password, sizeof(password));
         auth_conn_put(a, c);
         return r;
 }

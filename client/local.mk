@@ -5,9 +5,23 @@ libcommon_la_SOURCES += common/ref.c common/ref.h
 noinst_LTLIBRARIES += libberthcore.la
 libberthcore_la_SOURCES = client/fsutil.c client/fsutil.h client/policy.c client/policy.h \
                           client/dockercfg.c client/dockercfg.h client/keyring.c client/keyring.h \
-                          client/backoff.c client/backoff.h client/platform.c client/platform.h
+                          client/backoff.c client/backoff.h client/platform.c client/platform.h \
+                          client/layout.c client/layout.h client/registry.c client/registry.h
 libberthcore_la_CPPFLAGS = $(AM_CPPFLAGS) $(CRYPTO_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS)
 libberthcore_la_LIBADD = libcommon.la $(CURL_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
+
+# the installed library: only berth_ symbols
+lib_LTLIBRARIES += libberth.la
+libberth_la_SOURCES = client/berth.c client/berth.h
+libberth_la_CPPFLAGS = $(AM_CPPFLAGS) $(CRYPTO_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS)
+libberth_la_LIBADD = libberthcore.la libcommon.la $(CURL_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
+libberth_la_LDFLAGS = -export-symbols-regex '^berth_' -version-info 0:0:0
+berthincludedir = $(includedir)
+berthinclude_HEADERS = client/berth.h
+
+bin_PROGRAMS += berth
+berth_SOURCES = client/main.c
+berth_LDADD = libberth.la $(CURL_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
 
 CLIENT_TEST_LDADD = libberthcore.la libcommon.la $(CURL_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS) $(CMOCKA_LIBS)
 CLIENT_TESTS = tests/unit/test-ref tests/unit/test-policy tests/unit/test-keyring \

@@ -7,8 +7,13 @@
 #include <sys/utsname.h>
 #include "client/platform.h"
 
+/* bounded copy, always NUL-terminated (longer input is cut) */
 static void set(char *dst, size_t n, const char *s) {
-        snprintf(dst, n, "%s", s ? s : "");
+        size_t i = 0;
+
+        for (; s && s[i] && i + 1 < n; i++)
+                dst[i] = s[i];
+        dst[i] = '\0';
 }
 
 void platform_normalize(platform_t *p) {
@@ -61,7 +66,9 @@ static bool token_ok(const char *s, size_t n) {
 }
 
 int platform_parse(const char *s, platform_t *ret) {
-        platform_t p = { { 0 } };
+        platform_t p;
+
+        memset(&p, 0, sizeof(p));
         const char *parts[3];
         size_t lens[3], n = 0;
         const char *c = s;
@@ -92,7 +99,9 @@ int platform_parse(const char *s, platform_t *ret) {
 
 void platform_default(platform_t *ret) {
         struct utsname u;
-        platform_t p = { { 0 } };
+        platform_t p;
+
+        memset(&p, 0, sizeof(p));
 
         set(p.os, sizeof(p.os), "linux");
         if (uname(&u) == 0) {
@@ -155,11 +164,12 @@ static size_t vector(const platform_t *want, platform_t *out, size_t max) {
 }
 
 int platform_rank(const platform_t *want, const char *os, const char *arch, const char *variant) {
-        platform_t cand = { { 0 } }, vec[12];
+        platform_t cand, vec[12];
         size_t n;
 
         if (!os || !arch)
                 return -1;
+        memset(&cand, 0, sizeof(cand));
         set(cand.os, sizeof(cand.os), os);
         set(cand.arch, sizeof(cand.arch), arch);
         set(cand.variant, sizeof(cand.variant), variant);

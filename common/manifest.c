@@ -130,7 +130,8 @@ static int parse_platform(json_t *p, manifest_desc_t *d, const char **reterr_det
         return 0;
 }
 
-static int parse_desc(json_t *v, manifest_desc_kind_t kind, manifest_desc_t *d,
+/* A descriptor; platform is read (and checked) only for index entries. */
+static int parse_desc(json_t *v, manifest_desc_kind_t kind, bool want_platform, manifest_desc_t *d,
                       const char **reterr_detail) {
         json_t *dg, *sz, *ann, *plat;
 
@@ -166,7 +167,7 @@ static int parse_desc(json_t *v, manifest_desc_kind_t kind, manifest_desc_t *d,
                 return BERTH_EMANIFEST;
         }
         plat = json_object_get(v, "platform");
-        if (plat && kind == MANIFEST_DESC_CHILD)
+        if (plat && want_platform)
                 return parse_platform(plat, d, reterr_detail);
         return 0;
 }
@@ -204,12 +205,12 @@ static int parse_image(manifest_t *m, const char **reterr_detail) {
         r = alloc_descs(m, json_array_size(layers) + 1);
         if (r < 0)
                 return r;
-        r = parse_desc(config, MANIFEST_DESC_CONFIG, &m->descs[0], reterr_detail);
+        r = parse_desc(config, MANIFEST_DESC_CONFIG, false, &m->descs[0], reterr_detail);
         if (r < 0)
                 return r;
         m->n_descs = 1;
         json_array_foreach(layers, i, l) {
-                r = parse_desc(l, MANIFEST_DESC_LAYER, &m->descs[m->n_descs], reterr_detail);
+                r = parse_desc(l, MANIFEST_DESC_LAYER, false, &m->descs[m->n_descs], reterr_detail);
                 if (r < 0)
                         return r;
                 m->n_descs++;
@@ -235,7 +236,7 @@ static int parse_index(manifest_t *m, const char **reterr_detail) {
         if (r < 0)
                 return r;
         json_array_foreach(children, i, c) {
-                r = parse_desc(c, MANIFEST_DESC_CHILD, &m->descs[m->n_descs], reterr_detail);
+                r = parse_desc(c, MANIFEST_DESC_CHILD, true, &m->descs[m->n_descs], reterr_detail);
                 if (r < 0)
                         return r;
                 m->n_descs++;
@@ -315,10 +316,9 @@ static int validate(manifest_t *m, const char *content_type, const char **reterr
         subj = json_object_get(m->root, "subject");
         if (subj) {
                 /* the kind is not meaningful for a subject; it names a manifest */
-                r = parse_desc(subj, MANIFEST_DESC_CHILD, &m->subject, reterr_detail);
+                r = parse_desc(subj, MANIFEST_DESC_CHILD, false, &m->subject, reterr_detail);
                 if (r < 0)
                         return r;
-                m->subject.os = m->subject.arch = m->subject.variant = NULL;
                 m->has_subject = true;
         }
         if (!opt_string(m->root, "artifactType", &m->artifact_type)) {

@@ -209,9 +209,9 @@ int ref_parse(const char *s, ref_t **ret, const char **reterr_detail) {
                 FAIL(pathlen > NAME_REPO_MAX ? "repository name longer than 255 characters"
                                              : "invalid repository path (components of [a-z0-9] joined by '.', '_', '__' or '-')");
 
-        if (domp && domlen == 15 && memcmp(domp, "index.docker.io", 15) == 0) {
-                domp = NULL; /* index.docker.io means docker.io */
-        }
+        if (domp && ((domlen == 15 && memcmp(domp, "index.docker.io", 15) == 0) ||
+                     (domlen == 9 && memcmp(domp, "docker.io", 9) == 0)))
+                domp = NULL; /* index.docker.io means docker.io; both get "library/" */
         if (domp) {
                 r->domain = strndup(domp, domlen);
                 r->host = strndup(domp, hostlen);

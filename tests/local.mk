@@ -13,6 +13,8 @@ INTEGRATION_TESTS = tests/integration/skopeo.sh tests/integration/podman.sh \
                     tests/integration/docker.sh
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += tests/integration/lib.sh tests/integration/mkimage.py $(INTEGRATION_TESTS)
+## the project's entry points (README: run.sh and test.sh; CI: .ci/run)
+EXTRA_DIST += scripts/install-deps.sh scripts/build.sh scripts/run.sh scripts/test.sh .ci/run
 
 ## API tests
 TESTS += tests/integration/api-core.sh tests/integration/api-v11.sh
@@ -23,3 +25,7 @@ EXTRA_DIST += tests/integration/api-common.sh tests/integration/api-core.sh \
 bench: berthd$(EXEEXT)
 	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
 	BERTHD='$(abs_top_builddir)/berthd$(EXEEXT)' $(SHELL) '$(abs_top_srcdir)/tests/bench/bench.sh'
+
+## listing at scale (issue 3): 100,000 tags and 20,000 repositories through the API
+TESTS += tests/integration/listing-scale.sh
+EXTRA_DIST += tests/integration/listing-scale.sh tests/integration/listing_scale.py

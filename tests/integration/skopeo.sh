@@ -57,7 +57,8 @@ idx=$(berth_mkimage "$TMP/src" --tag multi --layers 2 --layer-size 256K --seed s
 sk copy --quiet --all --preserve-digests --dest-cert-dir "$certs" "oci:$TMP/src:multi" "docker://$repo:multi" \
         || fail "skopeo copy --all into the registry"
 sk inspect --raw --cert-dir "$certs" "docker://$repo:multi" >"$TMP/index.json"
-cmp -s "$TMP/index.json" "$TMP/src/blobs/sha256/${idx#sha256:}" || fail "index not served byte-exact"
+cmp -s "$TMP/index.json" "$TMP/src/blobs/sha256/${idx#sha256:}" ||
+        fail "index not served byte-exact; got media type $(jq -r .mediaType "$TMP/index.json")"
 sk copy --quiet --all --preserve-digests --src-cert-dir "$certs" "docker://$repo:multi" "oci:$TMP/out:multi" \
         || fail "skopeo copy --all out of the registry"
 back=$(jq -r '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == "multi") | .digest' "$TMP/out/index.json")

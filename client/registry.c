@@ -1,0 +1,895 @@
+/* client/registry.c: the registry client over libcurl. */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+#include <curl/curl.h>
+#include <jansson.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include "client/registry.h"
+#include "common/err.h"
+#include "common/macro.h"
+#include "common/manifest.h"
+
+#define TOKEN_BODY_MAX (256u * 1024)
+#define ERR_BODY_MAX (64u * 1024)
+#define HEADER_VALUE_MAX 8192
+#define TOKEN_CACHE_MAX 32
+
+typedef enum { SCHEME_UNKNOWN, SCHEME_NONE, SCHEME_BASIC, SCHEME_BEARER } scheme_t;
+
+typedef struct {
+        char *scope, *username, *password, *token;
+        time_t expires;
+} token_t;
+
+struct registry {
+        char *base;
+        STACK_OF(X509) *cas;
+        char *client_cert, *client_key;
+        bool insecure;
+        char *user_agent;
+        long connect_timeout, low_speed_time;
+        CURLSH *share;
+        pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+        pthread_mutex_t lock;
+        scheme_t scheme;
+        char *realm, *service;
+        token_t tokens[TOKEN_CACHE_MAX];
+        size_t ntokens;
+        atomic_uint_fast64_t requests;
+};
+
+/* ---- challenge parsing ---- */
+
+void registry_challenge_done(registry_challenge_t *c) {
+        free(c->realm);
+        free(c->service);
+        free(c->scope);
+        c->realm = c->service = c->scope = NULL;
+}
+
+int registry_challenge_parse(const char *v, registry_challenge_t *ret) {
+        registry_challenge_t c;
+        size_t i = 0, n;
+
+        memset(&c, 0, sizeof(c));
+
+        if (!v)
+                return -EINVAL;
+        while (v[i] == ' ' || v[i] == '\t')
+                i++;
+        for (n = 0; isalpha((unsigned char) v[i]) && n + 1 < sizeof(c.scheme); i++, n++)
+                c.scheme[n] = (char) tolower((unsigned char) v[i]);
+        if (n == 0 || isalpha((unsigned char) v[i]))
+                return -EINVAL;
+        if (strcmp(c.scheme, "basic") != 0 && strcmp(c.scheme, "bearer") != 0)
+                return -EINVAL;
+        for (;;) {
+                char key[32], *val;
+                size_t k = 0, vl = 0, cap;
+                while (v[i] == ' ' || v[i] == '\t' || v[i] == ',')
+                        i++;
+                if (!v[i])
+                        break;
+                while (v[i] && v[i] != '=' && v[i] != ' ' && v[i] != ',') {
+                        if (k + 1 >= sizeof(key))
+                                goto bad;
+                        key[k++] = (char) tolower((unsigned char) v[i++]);
+                }
+                key[k] = '\0';
+                while (v[i] == ' ')
+                        i++;
+                if (v[i] != '=')
+                        goto bad;
+                i++;
+                while (v[i] == ' ')
+                        i++;
+                cap = strlen(v + i) + 1;
+                val = malloc(cap);
+                if (!val) {
+                        registry_challenge_done(&c);
+                        return -ENOMEM;
+                }
+                if (v[i] == '"') {
+                        for (i++; v[i] && v[i] != '"'; i++) {
+                                if (v[i] == '\\' && v[i + 1])
+                                        i++;
+                                val[vl++] = v[i];
+                        }
+                        if (v[i] != '"') {
+                                free(val);
+                                goto bad;
+                        }
+                        i++;
+                } else
+                        while (v[i] && v[i] != ',' && v[i] != ' ')
+                                val[vl++] = v[i++];
+                val[vl] = '\0';
+                if (strcmp(key, "realm") == 0 && !c.realm)
+                        c.realm = val;
+                else if (strcmp(key, "service") == 0 && !c.service)
+                        c.service = val;
+                else if (strcmp(key, "scope") == 0 && !c.scope)
+                        c.scope = val;
+                else
+                        free(val);
+        }
+        if (strcmp(c.scheme, "bearer") == 0 && !c.realm)
+                goto bad;
+        *ret = c;
+        return 0;
+bad:
+        registry_challenge_done(&c);
+        return -EINVAL;
+}
+
+/* ---- setup ---- */
+
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access a, void *u) {
+        registry_t *r = u;
+        (void) h;
+        (void) a;
+        pthread_mutex_lock(&r->share_locks[data]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *u) {
+        registry_t *r = u;
+        (void) h;
+        pthread_mutex_unlock(&r->share_locks[data]);
+}
+
+static int load_pem_certs(STACK_OF(X509) *st, const char *path) {
+        FILE *f = fopen(path, "re");
+        X509 *x;
+        int n = 0;
+
+        if (!f)
+                return -errno;
+        while ((x = PEM_read_X509(f, NULL, NULL, NULL))) {
+                if (!sk_X509_push(st, x)) {
+                        X509_free(x);
+                        break;
+                }
+                n++;
+        }
+        fclose(f);
+        return n > 0 ? 0 : BERTH_ECONFIG;
+}
+
+static bool has_suffix(const char *s, const char *suf) {
+        size_t a = strlen(s), b = strlen(suf);
+        return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+/* docker's certs.d: *.crt are CAs; NAME.cert with NAME.key is a client certificate */
+static int load_certs_dir(registry_t *r, const char *dir) {
+        DIR *dp = opendir(dir);
+        struct dirent *de;
+        int ret = 0;
+
+        if (!dp)
+                return 0;
+        while ((de = readdir(dp)) && ret >= 0) {
+                _cleanup_free_ char *p = NULL;
+                if (de->d_name[0] == '.')
+                        continue;
+                if (asprintf(&p, "%s/%s", dir, de->d_name) < 0) {
+                        p = NULL;
+                        ret = -ENOMEM;
+                        break;
+                }
+                if (has_suffix(de->d_name, ".crt"))
+                        ret = load_pem_certs(r->cas, p);
+                else if (has_suffix(de->d_name, ".cert") && !r->client_cert) {
+                        char *key = NULL;
+                        if (asprintf(&key, "%.*s.key", (int) (strlen(p) - 5), p) < 0) {
+                                ret = -ENOMEM;
+                                break;
+                        }
+                        if (access(key, R_OK) == 0) {
+                                r->client_cert = TAKE_PTR(p);
+                                r->client_key = key;
+                        } else
+                                free(key);
+                }
+        }
+        closedir(dp);
+        return ret;
+}
+
+registry_t *registry_free(registry_t *r) {
+        if (!r)
+                return NULL;
+        if (r->share)
+                curl_share_cleanup(r->share);
+        for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+                pthread_mutex_destroy(&r->share_locks[i]);
+        pthread_mutex_destroy(&r->lock);
+        if (r->cas)
+                sk_X509_pop_free(r->cas, X509_free);
+        for (size_t i = 0; i < r->ntokens; i++) {
+                free(r->tokens[i].scope);
+                free(r->tokens[i].username);
+                if (r->tokens[i].password)
+                        explicit_bzero(r->tokens[i].password, strlen(r->tokens[i].password));
+                free(r->tokens[i].password);
+                if (r->tokens[i].token)
+                        explicit_bzero(r->tokens[i].token, strlen(r->tokens[i].token));
+                free(r->tokens[i].token);
+        }
+        free(r->base);
+        free(r->client_cert);
+        free(r->client_key);
+        free(r->user_agent);
+        free(r->realm);
+        free(r->service);
+        free(r);
+        return NULL;
+}
+DEFINE_CLEANUP_FUNC(registry_t, registry_free);
+
+int registry_new(const char *domain, const registry_opts_t *o, registry_t **ret) {
+        _cleanup_(registry_freep) registry_t *r = NULL;
+        const char *host = strcmp(domain, "docker.io") == 0 ? "registry-1.docker.io" : domain;
+        int rc;
+
+        r = calloc(1, sizeof(*r));
+        if (!r)
+                return -ENOMEM;
+        for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+                pthread_mutex_init(&r->share_locks[i], NULL);
+        pthread_mutex_init(&r->lock, NULL);
+        r->insecure = o && o->insecure;
+        r->connect_timeout = o && o->connect_timeout_s > 0 ? o->connect_timeout_s : 15;
+        r->low_speed_time = o && o->low_speed_time_s > 0 ? o->low_speed_time_s : 60;
+        r->user_agent = strdup(o && o->user_agent ? o->user_agent : "berth");
+        if (asprintf(&r->base, "%s://%s", r->insecure ? "http" : "https", host) < 0) {
+                r->base = NULL;
+                return -ENOMEM;
+        }
+        r->cas = sk_X509_new_null();
+        if (!r->user_agent || !r->cas)
+                return -ENOMEM;
+        if (o && o->ca_file && (rc = load_pem_certs(r->cas, o->ca_file)) < 0)
+                return rc;
+        {
+                _cleanup_free_ char *dir = NULL;
+                if (asprintf(&dir, "%s/%s", o && o->certs_dir ? o->certs_dir : "/etc/docker/certs.d", domain) < 0) {
+                        dir = NULL;
+                        return -ENOMEM;
+                }
+                if ((rc = load_certs_dir(r, dir)) < 0)
+                        return rc;
+        }
+        r->share = curl_share_init();
+        if (!r->share)
+                return -ENOMEM;
+        curl_share_setopt(r->share, CURLSHOPT_LOCKFUNC, share_lock);
+        curl_share_setopt(r->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+        curl_share_setopt(r->share, CURLSHOPT_USERDATA, r);
+        curl_share_setopt(r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+        curl_share_setopt(r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+        curl_share_setopt(r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+        *ret = TAKE_PTR(r);
+        return 0;
+}
+
+uint64_t registry_request_count(const registry_t *r) {
+        return atomic_load(&((registry_t *) r)->requests);
+}
+
+/* ---- one request ---- */
+
+typedef enum { SINK_DISCARD, SINK_MEM, SINK_FD } sink_t;
+
+typedef struct {
+        long status;
+        bool body_started;
+        char *www_auth, *content_type, *dcd;
+        uint64_t range_start;
+        bool has_range;
+        sink_t sink;
+        /* memory */
+        char *buf;
+        size_t len, cap, max;
+        /* file */
+        int fd;
+        uint64_t have, size;
+        digest_alg_t alg;
+        digest_ctx_t *ctx;
+        registry_progress_fn progress;
+        void *userdata;
+        int err;
+} req_t;
+
+static void req_reset_headers(req_t *q) {
+        free(q->www_auth);
+        free(q->content_type);
+        free(q->dcd);
+        q->www_auth = q->content_type = q->dcd = NULL;
+        q->has_range = false;
+        q->body_started = false;
+}
+
+static void req_done(req_t *q) {
+        req_reset_headers(q);
+        free(q->buf);
+        q->buf = NULL;
+}
+
+static char *header_value(const char *line, size_t n, const char *name) {
+        size_t k = strlen(name);
+        const char *v;
+        size_t vl;
+
+        if (n <= k || strncasecmp(line, name, k) != 0 || line[k] != ':')
+                return NULL;
+        v = line + k + 1;
+        vl = n - k - 1;
+        while (vl > 0 && (*v == ' ' || *v == '\t')) {
+                v++;
+                vl--;
+        }
+        while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+                vl--;
+        if (vl > HEADER_VALUE_MAX)
+                return NULL;
+        return strndup(v, vl);
+}
+
+static size_t on_header(char *p, size_t sz, size_t nm, void *u) {
+        req_t *q = u;
+        size_t n = sz * nm;
+        char *v;
+
+        if (n > 5 && memcmp(p, "HTTP/", 5) == 0) {
+                const char *sp = memchr(p, ' ', n);
+                req_reset_headers(q);
+                q->status = 0;
+                if (sp && (size_t) (sp - p) + 4 <= n && isdigit((unsigned char) sp[1]) &&
+                    isdigit((unsigned char) sp[2]) && isdigit((unsigned char) sp[3]))
+                        q->status = (sp[1] - '0') * 100 + (sp[2] - '0') * 10 + (sp[3] - '0');
+                return n;
+        }
+        if ((v = header_value(p, n, "www-authenticate"))) {
+                /* prefer a Bearer challenge when several are offered */
+                if (!q->www_auth || strncasecmp(v, "bearer", 6) == 0) {
+                        free(q->www_auth);
+                        q->www_auth = v;
+                } else
+                        free(v);
+        } else if ((v = header_value(p, n, "content-type"))) {
+                free(q->content_type);
+                q->content_type = v;
+        } else if ((v = header_value(p, n, "docker-content-digest"))) {
+                free(q->dcd);
+                q->dcd = v;
+        } else if ((v = header_value(p, n, "content-range"))) {
+                /* "bytes START-END/TOTAL" */
+                unsigned long long s = 0;
+                const char *c = v;
+                bool ok = strncasecmp(c, "bytes ", 6) == 0;
+                if (ok) {
+                        c += 6;
+                        ok = isdigit((unsigned char) *c);
+                        for (; ok && isdigit((unsigned char) *c); c++) {
+                                if (s > (UINT64_MAX - 9) / 10) {
+                                        ok = false;
+                                        break;
+                                }
+                                s = s * 10 + (unsigned long long) (*c - '0');
+                        }
+                        ok = ok && *c == '-';
+                }
+                q->has_range = ok;
+                q->range_start = s;
+                free(v);
+        }
+        return n;
+}
+
+static size_t on_body(char *p, size_t sz, size_t nm, void *u) {
+        req_t *q = u;
+        size_t n = sz * nm;
+
+        if (q->sink == SINK_DISCARD || (q->status != 200 && q->status != 206))
+                return n; /* error bodies and redirect bodies are not kept */
+        if (q->sink == SINK_MEM) {
+                if (q->len + n > q->max) {
+                        q->err = BERTH_ETOOBIG;
+                        return 0;
+                }
+                if (q->len + n + 1 > q->cap) {
+                        size_t nc = (q->len + n + 1) * 2;
+                        char *nb;
+                        if (nc > q->max + 1)
+                                nc = q->max + 1;
+                        nb = realloc(q->buf, nc);
+                        if (!nb) {
+                                q->err = -ENOMEM;
+                                return 0;
+                        }
+                        q->buf = nb;
+                        q->cap = nc;
+                }
+                memcpy(q->buf + q->len, p, n);
+                q->len += n;
+                q->buf[q->len] = '\0';
+                return n;
+        }
+        /* SINK_FD */
+        if (!q->body_started) {
+                q->body_started = true;
+                if (q->status == 206) {
+                        if (!q->has_range || q->range_start != q->have) {
+                                q->err = BERTH_EHTTP;
+                                return 0;
+                        }
+                } else if (q->have > 0) {
+                        /* the server ignored Range: start over */
+                        digest_ctx_t *c = NULL;
+                        if (ftruncate(q->fd, 0) < 0 || digest_ctx_new(q->alg, &c) < 0) {
+                                q->err = -EIO;
+                                return 0;
+                        }
+                        digest_ctx_free(q->ctx);
+                        q->ctx = c;
+                        q->have = 0;
+                }
+        }
+        if (n > q->size - q->have) {
+                q->err = BERTH_ETOOBIG; /* more bytes than the descriptor says */
+                return 0;
+        }
+        for (size_t off = 0; off < n;) {
+                ssize_t k = pwrite(q->fd, p + off, n - off, (off_t) (q->have + off));
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        q->err = -errno;
+                        return 0;
+                }
+                off += (size_t) k;
+        }
+        if (digest_ctx_update(q->ctx, p, n) < 0) {
+                q->err = BERTH_ECRYPTO;
+                return 0;
+        }
+        q->have += n;
+        if (q->progress)
+                q->progress(q->userdata, q->have, q->size);
+        return n;
+}
+
+static CURLcode ssl_ctx_cb(CURL *h, void *sslctx, void *parm) {
+        registry_t *r = parm;
+        X509_STORE *st = SSL_CTX_get_cert_store((SSL_CTX *) sslctx);
+        (void) h;
+        for (int i = 0; i < sk_X509_num(r->cas); i++)
+                (void) X509_STORE_add_cert(st, sk_X509_value(r->cas, i));
+        return CURLE_OK;
+}
+
+static CURL *easy_new(registry_t *r, const char *url, req_t *q) {
+        CURL *h = curl_easy_init();
+
+        if (!h)
+                return NULL;
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        curl_easy_setopt(h, CURLOPT_SHARE, r->share);
+        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(h, CURLOPT_USERAGENT, r->user_agent);
+        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, r->insecure ? "http,https" : "https");
+        curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+        curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
+        /* the default, spelled out: credentials never follow a redirect to another host */
+        curl_easy_setopt(h, CURLOPT_UNRESTRICTED_AUTH, 0L);
+        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, r->connect_timeout);
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, r->low_speed_time);
+        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(h, CURLOPT_HEADERDATA, q);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, q);
+        curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
+        curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, r);
+        if (r->client_cert) {
+                curl_easy_setopt(h, CURLOPT_SSLCERT, r->client_cert);
+                curl_easy_setopt(h, CURLOPT_SSLKEY, r->client_key);
+        }
+        return h;
+}
+
+static int map_curl(CURLcode c, req_t *q) {
+        switch (c) {
+        case CURLE_OK:
+                return 0;
+        case CURLE_WRITE_ERROR:
+                return q->err ? q->err : BERTH_EHTTP;
+        case CURLE_COULDNT_RESOLVE_HOST:
+        case CURLE_COULDNT_CONNECT:
+        case CURLE_OPERATION_TIMEDOUT:
+        case CURLE_SSL_CONNECT_ERROR:
+        case CURLE_PEER_FAILED_VERIFICATION:
+        case CURLE_SSL_CACERT_BADFILE:
+        case CURLE_SEND_ERROR:
+        case CURLE_RECV_ERROR:
+        case CURLE_GOT_NOTHING:
+        case CURLE_PARTIAL_FILE:
+        case CURLE_HTTP2:
+        case CURLE_HTTP2_STREAM:
+                return REGISTRY_EUNAVAILABLE;
+        case CURLE_OUT_OF_MEMORY:
+                return -ENOMEM;
+        default:
+                return BERTH_EHTTP;
+        }
+}
+
+static int map_status(long s) {
+        if (s == 200 || s == 206)
+                return 0;
+        if (s == 401)
+                return BERTH_EAUTH;
+        if (s == 403)
+                return BERTH_EDENIED;
+        if (s == 404)
+                return REGISTRY_ENOTFOUND;
+        if (s == 429 || s >= 500)
+                return REGISTRY_EUNAVAILABLE;
+        return BERTH_EHTTP;
+}
+
+static bool same(const char *a, const char *b) {
+        return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* cached token for scope and cred, duplicated; NULL if none (caller holds lock) */
+static char *token_lookup(registry_t *r, const char *scope, const registry_cred_t *cred) {
+        time_t now = time(NULL);
+        for (size_t i = 0; i < r->ntokens; i++) {
+                token_t *t = &r->tokens[i];
+                if (strcmp(t->scope, scope) == 0 && same(t->username, cred ? cred->username : NULL) &&
+                    same(t->password, cred ? cred->password : NULL) && t->expires > now)
+                        return strdup(t->token);
+        }
+        return NULL;
+}
+
+static void token_store(registry_t *r, const char *scope, const registry_cred_t *cred, const char *token, time_t expires) {
+        token_t *t;
+
+        if (r->ntokens == TOKEN_CACHE_MAX) {
+                /* drop the oldest */
+                free(r->tokens[0].scope);
+                free(r->tokens[0].username);
+                free(r->tokens[0].password);
+                free(r->tokens[0].token);
+                memmove(&r->tokens[0], &r->tokens[1], (TOKEN_CACHE_MAX - 1) * sizeof(token_t));
+                r->ntokens--;
+        }
+        t = &r->tokens[r->ntokens];
+        *t = (token_t) { strdup(scope), cred && cred->username ? strdup(cred->username) : NULL,
+                         cred && cred->password ? strdup(cred->password) : NULL, strdup(token), expires };
+        if (!t->scope || !t->token) {
+                free(t->scope);
+                free(t->username);
+                free(t->password);
+                free(t->token);
+                return;
+        }
+        r->ntokens++;
+}
+
+static void apply_basic(CURL *h, const registry_cred_t *cred) {
+        curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
+        curl_easy_setopt(h, CURLOPT_USERNAME, cred->username);
+        curl_easy_setopt(h, CURLOPT_PASSWORD, cred->password ? cred->password : "");
+}
+
+/* GET realm?service=..&scope=.. with the credentials; caches the token */
+static int fetch_token(registry_t *r, const char *scope, const registry_cred_t *cred) {
+        _cleanup_free_ char *realm = NULL, *service = NULL, *url = NULL;
+        req_t q = { .sink = SINK_MEM, .max = TOKEN_BODY_MAX, .fd = -1 };
+        char *es = NULL, *esc = NULL;
+        json_t *j = NULL, *tok;
+        json_int_t expires_in = 60;
+        CURL *h;
+        int rc;
+
+        pthread_mutex_lock(&r->lock);
+        realm = r->realm ? strdup(r->realm) : NULL;
+        service = r->service ? strdup(r->service) : NULL;
+        pthread_mutex_unlock(&r->lock);
+        if (!realm)
+                return BERTH_EAUTH;
+        if (strncmp(realm, "https://", 8) != 0 && !(r->insecure && strncmp(realm, "http://", 7) == 0))
+                return BERTH_EAUTH; /* never send credentials to a plain-http realm of a TLS registry */
+        es = curl_easy_escape(NULL, service ? service : "", 0);
+        esc = curl_easy_escape(NULL, scope, 0);
+        if (!es || !esc) {
+                curl_free(es);
+                curl_free(esc);
+                return -ENOMEM;
+        }
+        rc = asprintf(&url, "%s%sservice=%s&scope=%s", realm, strchr(realm, '?') ? "&" : "?", es, esc);
+        curl_free(es);
+        curl_free(esc);
+        if (rc < 0) {
+                url = NULL;
+                return -ENOMEM;
+        }
+        h = easy_new(r, url, &q);
+        if (!h)
+                return -ENOMEM;
+        if (cred && cred->username)
+                apply_basic(h, cred);
+        atomic_fetch_add(&r->requests, 1);
+        rc = map_curl(curl_easy_perform(h), &q);
+        curl_easy_cleanup(h);
+        if (rc == 0)
+                rc = map_status(q.status);
+        if (rc == BERTH_EDENIED)
+                rc = BERTH_EAUTH;
+        if (rc == 0) {
+                j = q.buf ? json_loadb(q.buf, q.len, 0, NULL) : NULL;
+                tok = json_object_get(j, "token");
+                if (!json_is_string(tok) || !json_string_length(tok))
+                        tok = json_object_get(j, "access_token");
+                if (json_is_integer(json_object_get(j, "expires_in")))
+                        expires_in = json_integer_value(json_object_get(j, "expires_in"));
+                if (expires_in < 1 || expires_in > 86400 * 7)
+                        expires_in = 60;
+                if (!json_is_string(tok) || !json_string_length(tok))
+                        rc = BERTH_EHTTP;
+                else {
+                        /* keep a margin so a token does not expire mid-request */
+                        time_t exp = time(NULL) + (expires_in > 20 ? expires_in - 10 : expires_in / 2);
+                        pthread_mutex_lock(&r->lock);
+                        token_store(r, scope, cred, json_string_value(tok), exp);
+                        pthread_mutex_unlock(&r->lock);
+                }
+                json_decref(j);
+        }
+        if (q.buf)
+                explicit_bzero(q.buf, q.len);
+        req_done(&q);
+        return rc;
+}
+
+static int learn_challenge(registry_t *r, const char *www_auth) {
+        registry_challenge_t c;
+
+        if (!www_auth || registry_challenge_parse(www_auth, &c) < 0)
+                return BERTH_EAUTH;
+        pthread_mutex_lock(&r->lock);
+        free(r->realm);
+        free(r->service);
+        r->realm = TAKE_PTR(c.realm);
+        r->service = TAKE_PTR(c.service);
+        r->scheme = strcmp(c.scheme, "bearer") == 0 ? SCHEME_BEARER : SCHEME_BASIC;
+        pthread_mutex_unlock(&r->lock);
+        registry_challenge_done(&c);
+        return 0;
+}
+
+/* Perform GET url with auth for repo; q is prepared by the caller. */
+static int do_request(registry_t *r, const char *url, const char *repo, const registry_cred_t *cred,
+                      struct curl_slist *headers, req_t *q) {
+        _cleanup_free_ char *scope = NULL;
+        bool anonymous = !cred || !cred->username;
+        int rc = BERTH_EAUTH;
+
+        if (asprintf(&scope, "repository:%s:pull", repo) < 0) {
+                scope = NULL;
+                return -ENOMEM;
+        }
+        for (int attempt = 0; attempt < 2; attempt++) {
+                _cleanup_free_ char *token = NULL;
+                scheme_t scheme;
+                CURL *h;
+                CURLcode cc;
+
+                pthread_mutex_lock(&r->lock);
+                scheme = r->scheme;
+                if (scheme == SCHEME_BEARER)
+                        token = token_lookup(r, scope, cred);
+                pthread_mutex_unlock(&r->lock);
+                if (scheme == SCHEME_BEARER && !token) {
+                        rc = fetch_token(r, scope, cred);
+                        if (rc < 0)
+                                return rc;
+                        pthread_mutex_lock(&r->lock);
+                        token = token_lookup(r, scope, cred);
+                        pthread_mutex_unlock(&r->lock);
+                        if (!token)
+                                return BERTH_EAUTH;
+                }
+                h = easy_new(r, url, q);
+                if (!h)
+                        return -ENOMEM;
+                if (headers)
+                        curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+                if (scheme == SCHEME_BEARER) {
+                        curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long) CURLAUTH_BEARER);
+                        curl_easy_setopt(h, CURLOPT_XOAUTH2_BEARER, token);
+                } else if (scheme == SCHEME_BASIC && !anonymous)
+                        apply_basic(h, cred);
+                q->status = 0;
+                q->err = 0;
+                atomic_fetch_add(&r->requests, 1);
+                cc = curl_easy_perform(h);
+                curl_easy_cleanup(h);
+                if (token)
+                        explicit_bzero(token, strlen(token));
+                rc = map_curl(cc, q);
+                if (rc < 0)
+                        return rc;
+                if (q->status == 401 && attempt == 0) {
+                        scheme_t before = scheme;
+                        if (learn_challenge(r, q->www_auth) < 0)
+                                return BERTH_EAUTH;
+                        pthread_mutex_lock(&r->lock);
+                        scheme = r->scheme;
+                        pthread_mutex_unlock(&r->lock);
+                        if (scheme == SCHEME_BASIC && (anonymous || before == SCHEME_BASIC))
+                                return BERTH_EAUTH;
+                        if (scheme == SCHEME_BEARER && before == SCHEME_BEARER) {
+                                /* the cached token was refused: forget it and fetch once more */
+                                pthread_mutex_lock(&r->lock);
+                                for (size_t i = 0; i < r->ntokens; i++)
+                                        if (strcmp(r->tokens[i].scope, scope) == 0)
+                                                r->tokens[i].expires = 0;
+                                pthread_mutex_unlock(&r->lock);
+                        }
+                        req_reset_headers(q);
+                        continue;
+                }
+                return map_status(q->status);
+        }
+        return rc;
+}
+
+int registry_ping(registry_t *r) {
+        _cleanup_free_ char *url = NULL;
+        req_t q = { .sink = SINK_DISCARD, .fd = -1 };
+        CURL *h;
+        int rc;
+
+        if (asprintf(&url, "%s/v2/", r->base) < 0) {
+                url = NULL;
+                return -ENOMEM;
+        }
+        h = easy_new(r, url, &q);
+        if (!h)
+                return -ENOMEM;
+        atomic_fetch_add(&r->requests, 1);
+        rc = map_curl(curl_easy_perform(h), &q);
+        curl_easy_cleanup(h);
+        if (rc == 0) {
+                if (q.status == 401)
+                        (void) learn_challenge(r, q.www_auth);
+                else if (q.status == 200) {
+                        pthread_mutex_lock(&r->lock);
+                        r->scheme = SCHEME_NONE;
+                        pthread_mutex_unlock(&r->lock);
+                } else if (q.status == 404 || q.status >= 500 || q.status == 0)
+                        rc = REGISTRY_EUNAVAILABLE; /* not a v2 registry */
+        }
+        req_done(&q);
+        return rc;
+}
+
+int registry_get_manifest(registry_t *r, const char *repo, const char *reference, const registry_cred_t *cred,
+                          char **ret_buf, size_t *ret_len, char **ret_media_type, digest_t *ret_digest) {
+        _cleanup_free_ char *url = NULL;
+        req_t q = { .sink = SINK_MEM, .max = MANIFEST_MAX_SIZE, .fd = -1 };
+        struct curl_slist *hs = NULL, *t;
+        digest_t want, got, hdr;
+        bool by_digest = digest_parse(reference, &want) == 0;
+        int rc;
+
+        if (asprintf(&url, "%s/v2/%s/manifests/%s", r->base, repo, reference) < 0) {
+                url = NULL;
+                return -ENOMEM;
+        }
+        t = curl_slist_append(hs, "Accept: " MT_OCI_INDEX ", " MT_OCI_MANIFEST ", " MT_DOCKER_LIST ", " MT_DOCKER_MANIFEST);
+        if (!t)
+                return -ENOMEM;
+        hs = t;
+        rc = do_request(r, url, repo, cred, hs, &q);
+        curl_slist_free_all(hs);
+        if (rc == 0 && !q.buf)
+                rc = BERTH_EMANIFEST;
+        if (rc == 0)
+                rc = digest_buf(by_digest ? want.alg : DIGEST_SHA256, q.buf, q.len, &got);
+        if (rc == 0 && by_digest && !digest_equal(&got, &want))
+                rc = BERTH_EDIGEST;
+        if (rc == 0 && q.dcd && digest_parse(q.dcd, &hdr) == 0 && hdr.alg == got.alg && !digest_equal(&hdr, &got))
+                rc = BERTH_EDIGEST;
+        if (rc == 0) {
+                char *mt = strdup(q.content_type ? q.content_type : "");
+                if (!mt)
+                        rc = -ENOMEM;
+                else {
+                        *ret_buf = TAKE_PTR(q.buf);
+                        *ret_len = q.len;
+                        *ret_media_type = mt;
+                        *ret_digest = got;
+                }
+        }
+        req_done(&q);
+        return rc;
+}
+
+int registry_get_blob(registry_t *r, const char *repo, const digest_t *d, uint64_t size, const registry_cred_t *cred,
+                      int fd, uint64_t have, registry_progress_fn progress, void *userdata) {
+        _cleanup_free_ char *url = NULL;
+        req_t q = { .sink = SINK_FD, .fd = fd, .size = size, .alg = d->alg, .progress = progress, .userdata = userdata };
+        struct curl_slist *hs = NULL;
+        digest_t got;
+        int rc;
+
+        if (have > size)
+                have = 0;
+        if (asprintf(&url, "%s/v2/%s/blobs/%s", r->base, repo, d->str) < 0) {
+                url = NULL;
+                return -ENOMEM;
+        }
+        rc = digest_ctx_new(d->alg, &q.ctx);
+        if (rc < 0)
+                return rc;
+        /* hash what we already hold */
+        if (have > 0) {
+                char buf[65536];
+                uint64_t off = 0;
+                while (off < have) {
+                        size_t want = have - off < sizeof(buf) ? (size_t) (have - off) : sizeof(buf);
+                        ssize_t k = pread(fd, buf, want, (off_t) off);
+                        if (k <= 0) {
+                                have = off; /* shorter than we thought: resume from here */
+                                break;
+                        }
+                        digest_ctx_update(q.ctx, buf, (size_t) k);
+                        off += (size_t) k;
+                }
+                if (ftruncate(fd, (off_t) have) < 0)
+                        have = 0;
+        }
+        q.have = have;
+        if (have == size) {
+                rc = 0; /* all there already: just verify */
+        } else {
+                if (have > 0) {
+                        char range[64];
+                        snprintf(range, sizeof(range), "Range: bytes=%llu-", (unsigned long long) have);
+                        hs = curl_slist_append(NULL, range);
+                        if (!hs) {
+                                digest_ctx_free(q.ctx);
+                                return -ENOMEM;
+                        }
+                }
+                rc = do_request(r, url, repo, cred, hs, &q);
+                curl_slist_free_all(hs);
+        }
+        if (rc == 0 && q.have != size)
+                rc = BERTH_EDIGEST; /* short: size does not match */
+        if (rc == 0)
+                rc = digest_ctx_peek(q.ctx, &got);
+        if (rc == 0 && !digest_equal(&got, d))
+                rc = BERTH_EDIGEST;
+        digest_ctx_free(q.ctx);
+        req_done(&q);
+        return rc;
+}

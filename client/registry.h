@@ -1,0 +1,69 @@
+/* client/registry.h: a Docker Registry HTTP API v2 / OCI distribution client over libcurl.
+ * One registry_t per registry host; safe to use from several threads (connections,
+ * DNS and TLS sessions are shared, the token cache is locked).
+ * Authentication: the 401 challenge decides (Basic, or Bearer with realm/service/scope;
+ * tokens cached until they expire). Credentials ride on curl's own auth options so
+ * they are never sent to another host when a blob download is redirected. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "common/digest.h"
+
+/* client-local error codes (common/err.h has none for these) */
+enum {
+        REGISTRY_EUNAVAILABLE = -1100, /* cannot connect, TLS failure, 5xx, timeout */
+        REGISTRY_ENOTFOUND = -1101,    /* 404: manifest or blob unknown */
+};
+
+typedef struct registry registry_t;
+
+typedef struct {
+        bool insecure;            /* plain http:// */
+        const char *ca_file;      /* extra trusted CA (PEM), may be NULL */
+        const char *certs_dir;    /* per-host CA/client certs: <dir>/<host:port>/ (default /etc/docker/certs.d) */
+        const char *user_agent;
+        long connect_timeout_s;   /* default 15 */
+        long low_speed_time_s;    /* abort when below 1 byte/s for this long; default 60 */
+} registry_opts_t;
+
+typedef struct {
+        const char *username;     /* NULL: anonymous */
+        const char *password;
+} registry_cred_t;
+
+/* domain as in a reference ("docker.io" is reached at registry-1.docker.io). */
+int registry_new(const char *domain, const registry_opts_t *o, registry_t **ret);
+registry_t *registry_free(registry_t *r);
+/* Number of HTTP requests made so far (tests, --verbose). */
+uint64_t registry_request_count(const registry_t *r);
+
+/* GET /v2/. 0 reachable (200 or 401), REGISTRY_EUNAVAILABLE, -ENOMEM. */
+int registry_ping(registry_t *r);
+
+/* GET a manifest by tag or digest. Verified: against reference when it is a digest,
+ * against Docker-Content-Digest when the server sends one. *ret_buf (malloc'd),
+ * *ret_media_type (malloc'd, may be ""), *ret_digest. Errors: BERTH_EAUTH,
+ * BERTH_EDENIED, REGISTRY_ENOTFOUND, REGISTRY_EUNAVAILABLE, BERTH_EDIGEST,
+ * BERTH_ETOOBIG, BERTH_EHTTP. */
+int registry_get_manifest(registry_t *r, const char *repo, const char *reference, const registry_cred_t *cred,
+                          char **ret_buf, size_t *ret_len, char **ret_media_type, digest_t *ret_digest);
+
+typedef void (*registry_progress_fn)(void *userdata, uint64_t done, uint64_t total);
+
+/* Download a blob into the file fd (opened O_RDWR), which already holds the first
+ * `have` bytes of it (resume with Range; restarts from 0 if the server ignores Range).
+ * The digest and size are checked while it streams; on success the file holds exactly
+ * the blob. BERTH_EDIGEST / BERTH_ETOOBIG when the content is wrong (the caller removes
+ * the file), other errors as for manifests. */
+int registry_get_blob(registry_t *r, const char *repo, const digest_t *d, uint64_t size, const registry_cred_t *cred,
+                      int fd, uint64_t have, registry_progress_fn progress, void *userdata);
+
+/* Exposed for tests: parse a WWW-Authenticate value. scheme is "basic" or "bearer"
+ * (lowercased); realm/service/scope are malloc'd or NULL. 0, -EINVAL, -ENOMEM. */
+typedef struct {
+        char scheme[16];
+        char *realm, *service, *scope;
+} registry_challenge_t;
+int registry_challenge_parse(const char *value, registry_challenge_t *ret);
+void registry_challenge_done(registry_challenge_t *c);

@@ -1,0 +1,53 @@
+#!/bin/bash
+# Install every Debian package that building berth and running all of its tests need.
+# Non-interactive and idempotent (nothing is downloaded when all are present).
+# Works on a fresh Debian 12 as root; uses sudo otherwise.
+set -euo pipefail
+
+packages=(
+        # build
+        build-essential autoconf automake libtool pkg-config
+        libmicrohttpd-dev libssl-dev libsqlite3-dev libargon2-dev libjansson-dev
+        libcurl4-openssl-dev libcmocka-dev
+        # tests: clients, the reference registry, helpers
+        curl ca-certificates openssl python3 jq
+        skopeo podman docker.io containerd docker-registry apache2-utils
+        iproute2 procps diffutils coreutils
+)
+
+missing=()
+for p in "${packages[@]}"; do
+        if [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" != installed ]; then
+                missing+=("$p")
+        fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+        echo "install-deps: all ${#packages[@]} packages present"
+        exit 0
+fi
+
+as_root=()
+if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null || { echo "install-deps: run as root (or install sudo)" >&2; exit 1; }
+        as_root=(sudo)
+fi
+
+# Without an init system (a container or a chroot), installing docker.io must not try
+# to start services; policy-rc.d (exit 101) tells invoke-rc.d so for this run only.
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+if [ ! -d /run/systemd/system ] && [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' | "${as_root[@]}" tee "$policy" >/dev/null
+        "${as_root[@]}" chmod 0755 "$policy"
+        own_policy=1
+fi
+cleanup() { [ "$own_policy" = 1 ] && "${as_root[@]}" rm -f "$policy"; return 0; }
+trap cleanup EXIT
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+        --no-install-recommends -o Dpkg::Options::=--force-confdef \
+        -o Dpkg::Options::=--force-confold "${packages[@]}"
+echo "install-deps: done"

@@ -1,0 +1,747 @@
+/* tests/unit/test-auth.c: credentials, cache, throttling and the access policy. */
+#include <errno.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include "auth/auth-internal.h"
+#include "common/err.h"
+
+typedef struct {
+        char dir[256];
+        time_t now;
+        auth_options_t opt;
+        auth_t *a;
+} fixture_t;
+
+static time_t fake_now(void *userdata) {
+        return ((fixture_t *) userdata)->now;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        (void) st, (void) flag, (void) ftw;
+        return remove(path);
+}
+
+static int setup(void **state) {
+        fixture_t *f = calloc(1, sizeof(*f));
+        if (!f)
+                return -1;
+        const char *tmp = getenv("TMPDIR");
+        snprintf(f->dir, sizeof(f->dir), "%s/test-auth.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(f->dir))
+                return -1;
+        f->now = 1700000000;
+        f->opt.argon2_memory_kib = 64; /* cheap for tests */
+        f->opt.argon2_passes = 1;
+        f->opt.now = fake_now;
+        f->opt.now_userdata = f;
+        if (auth_open(f->dir, &f->opt, &f->a) < 0)
+                return -1;
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state) {
+        fixture_t *f = *state;
+        auth_free(f->a);
+        (void) nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+        free(f);
+        return 0;
+}
+
+/* "Basic base64(user:pw)" in buf. */
+static const char *basic(char *buf, size_t size, const char *user, const char *pw) {
+        char up[512];
+        char *b64;
+        snprintf(up, sizeof(up), "%s:%s", user, pw);
+        b64 = auth_base64_encode(up, strlen(up));
+        assert_non_null(b64);
+        snprintf(buf, size, "Basic %s", b64);
+        free(b64);
+        return buf;
+}
+
+static int check(fixture_t *f, const char *user, const char *pw, const char *repo,
+                 unsigned actions, auth_result_t *ret) {
+        char hdr[1024];
+        auth_result_t tmp;
+        return auth_check(f->a, user ? basic(hdr, sizeof(hdr), user, pw) : NULL, "192.0.2.1",
+                          repo, actions, ret ? ret : &tmp);
+}
+
+static uint64_t argon2_count(auth_t *a) {
+        auth_stats_t s;
+        auth_stats(a, &s);
+        return s.argon2_verifications;
+}
+
+/* ---- password hashing ---- */
+
+static void test_hash_is_argon2id_phc(void **state) {
+        fixture_t *f = *state;
+        char *h = NULL;
+
+        assert_int_equal(auth_password_hash(f->a, "correct horse", &h), 0);
+        assert_true(strncmp(h, "$argon2id$v=19$m=64,t=1,p=1$", 28) == 0);
+        /* salt and tag follow, '$'-separated, unpadded base64 */
+        assert_non_null(strchr(h + 28, '$'));
+        assert_null(strstr(h, "correct horse"));
+        free(h);
+}
+
+static void test_hash_default_cost_is_64mib_3_passes(void **state) {
+        fixture_t *f = *state;
+        auth_t *a = NULL;
+        char *h = NULL;
+
+        (void) unsetenv("BERTH_ARGON2_MEMORY_KIB");
+        (void) unsetenv("BERTH_ARGON2_PASSES");
+        assert_int_equal(auth_open(f->dir, NULL, &a), 0);
+        assert_int_equal(auth_password_hash(a, "pw", &h), 0);
+        assert_true(strncmp(h, "$argon2id$v=19$m=65536,t=3,p=1$", 31) == 0);
+        free(h);
+        auth_free(a);
+}
+
+static void test_hash_cost_from_environment(void **state) {
+        fixture_t *f = *state;
+        auth_t *a = NULL;
+        char *h = NULL;
+
+        assert_int_equal(setenv("BERTH_ARGON2_MEMORY_KIB", "128", 1), 0);
+        assert_int_equal(setenv("BERTH_ARGON2_PASSES", "2", 1), 0);
+        assert_int_equal(auth_open(f->dir, NULL, &a), 0);
+        assert_int_equal(auth_password_hash(a, "pw", &h), 0);
+        assert_true(strncmp(h, "$argon2id$v=19$m=128,t=2,p=1$", 29) == 0);
+        free(h);
+        auth_free(a);
+        (void) unsetenv("BERTH_ARGON2_MEMORY_KIB");
+        (void) unsetenv("BERTH_ARGON2_PASSES");
+}
+
+static void test_verify_right_password(void **state) {
+        fixture_t *f = *state;
+        auth_result_t r;
+
+        assert_int_equal(auth_user_add(f->a, "alice", "s3cret", false), 0);
+        assert_int_equal(check(f, "alice", "s3cret", NULL, 0, &r), 0);
+        assert_string_equal(r.name, "alice");
+        assert_false(r.anonymous);
+        assert_false(r.robot);
+}
+
+static void test_verify_wrong_password(void **state) {
+        fixture_t *f = *state;
+        auth_result_t r;
+
+        assert_int_equal(auth_user_add(f->a, "alice", "s3cret", false), 0);
+        assert_int_equal(check(f, "alice", "s3creT", NULL, 0, &r), BERTH_EAUTH);
+        assert_string_equal(r.name, "alice"); /* the claimed name, for the log */
+        assert_int_equal(check(f, "nobody", "s3cret", NULL, 0, NULL), BERTH_EAUTH);
+}
+
+/* ---- Basic header parsing ---- */
+
+static int parse(const char *h) {
+        char u[AUTH_NAME_MAX + 1], p[AUTH_PASSWORD_MAX + 1];
+        return auth_basic_parse(h, strlen(h), u, sizeof(u), p, sizeof(p));
+}
+
+static void test_basic_parse_valid(void **state) {
+        char u[AUTH_NAME_MAX + 1], p[AUTH_PASSWORD_MAX + 1];
+        const char *h = "Basic YWxpY2U6cGE6c3M="; /* alice:pa:ss */
+        (void) state;
+
+        assert_int_equal(auth_basic_parse(h, strlen(h), u, sizeof(u), p, sizeof(p)), 0);
+        assert_string_equal(u, "alice");
+        assert_string_equal(p, "pa:ss"); /* only the first ':' splits */
+        assert_int_equal(parse("basic   YWxpY2U6cGE6c3M=  "), 0); /* scheme case, spaces */
+        assert_int_equal(parse("Basic YWxpY2U6cGE6c3M"), 0);      /* padding omitted */
+        assert_int_equal(parse("Basic YWxpY2U6"), 0);             /* empty password */
+}
+
+static void test_basic_parse_bad_base64(void **state) {
+        (void) state;
+        assert_int_equal(parse("Basic YWxp!2U6cGFzcw=="), BERTH_EAUTH);
+        assert_int_equal(parse("Basic YWxpY2U6cGFzcw==="), BERTH_EAUTH); /* too much padding */
+        assert_int_equal(parse("Basic YWxpY2U6cGFzc"), BERTH_EAUTH);     /* 1 char left over */
+        assert_int_equal(parse("Basic YW=xpY2U6cGFzcw"), BERTH_EAUTH);   /* padding inside */
+        assert_int_equal(parse("Basic YWxpY2U6cGFzcx=="), BERTH_EAUTH);  /* non-zero tail bits */
+}
+
+static void test_basic_parse_no_colon(void **state) {
+        (void) state;
+        assert_int_equal(parse("Basic YWxpY2U="), BERTH_EAUTH); /* "alice" */
+}
+
+static void test_basic_parse_empty_user(void **state) {
+        (void) state;
+        assert_int_equal(parse("Basic OnBhc3M="), BERTH_EAUTH); /* ":pass" */
+}
+
+static void test_basic_parse_wrong_scheme_or_empty(void **state) {
+        (void) state;
+        assert_int_equal(parse("Bearer YWxpY2U6cGFzcw=="), BERTH_EAUTH);
+        assert_int_equal(parse("BasicYWxpY2U6cGFzcw=="), BERTH_EAUTH);
+        assert_int_equal(parse("Basic "), BERTH_EAUTH);
+        assert_int_equal(parse(""), BERTH_EAUTH);
+}
+
+static void test_basic_parse_control_characters(void **state) {
+        (void) state;
+        assert_int_equal(parse("Basic YWwAY2U6cGFzcw=="), BERTH_EAUTH); /* NUL in user */
+        assert_int_equal(parse("Basic YWxpY2U6cGEKc3M="), BERTH_EAUTH); /* LF in password */
+}
+
+static void test_basic_parse_overlong(void **state) {
+        fixture_t *f = *state;
+        size_t n = AUTH_HEADER_MAX + 16;
+        char *h = malloc(n + 1);
+        auth_result_t r;
+
+        assert_non_null(h);
+        memcpy(h, "Basic ", 6);
+        memset(h + 6, 'A', n - 6);
+        h[n] = '\0';
+        assert_int_equal(auth_basic_parse(h, n, (char[8]){0}, 8, (char[8]){0}, 8), BERTH_EAUTH);
+        assert_int_equal(auth_check(f->a, h, "192.0.2.1", NULL, 0, &r), BERTH_EAUTH);
+        /* A user name longer than the caller's buffer is refused, not truncated. */
+        assert_int_equal(auth_basic_parse("Basic YWxpY2U6eA==", 18, (char[4]){0}, 4,
+                                          (char[8]){0}, 8),
+                         BERTH_EAUTH);
+        free(h);
+}
+
+/* ---- roles and projects ---- */
+
+static void test_role_table(void **state) {
+        fixture_t *f = *state;
+        static const struct {
+                const char *role;
+                int pull, push, del;
+        } rows[] = {
+                {"reader", 0, BERTH_EDENIED, BERTH_EDENIED},
+                {"developer", 0, 0, BERTH_EDENIED},
+                {"maintainer", 0, 0, 0},
+                {"admin", 0, 0, 0},
+        };
+
+        assert_int_equal(auth_project_create(f->a, "team", false), 0);
+        for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+                char name[16];
+                snprintf(name, sizeof(name), "u%zu", i);
+                assert_int_equal(auth_user_add(f->a, name, "pw", false), 0);
+                assert_int_equal(auth_member_add(f->a, "team", name, auth_role_parse(rows[i].role)), 0);
+                assert_int_equal(check(f, name, "pw", "team/app", AUTH_PULL, NULL), rows[i].pull);
+                assert_int_equal(check(f, name, "pw", "team/app", AUTH_PUSH, NULL), rows[i].push);
+                assert_int_equal(check(f, name, "pw", "team/app", AUTH_DELETE, NULL), rows[i].del);
+                /* a right in one project is not a right in another */
+                assert_int_equal(check(f, name, "pw", "other/app", AUTH_PULL, NULL), BERTH_EDENIED);
+        }
+        assert_int_equal(auth_role_parse("owner"), -EINVAL);
+}
+
+static void test_non_member_denied(void **state) {
+        fixture_t *f = *state;
+
+        assert_int_equal(auth_project_create(f->a, "team", false), 0);
+        assert_int_equal(auth_user_add(f->a, "bob", "pw", false), 0);
+        assert_int_equal(check(f, "bob", "pw", "team/app", AUTH_PULL, NULL), BERTH_EDENIED);
+        assert_int_equal(check(f, "bob", "pw", "team", AUTH_PULL, NULL), BERTH_EDENIED);
+}
+
+static void test_admin_user_may_do_everything(void **state) {
+        fixture_t *f = *state;
+
+        assert_int_equal(auth_user_add(f->a, "root", "pw", true), 0);
+        assert_int_equal(check(f, "root", "pw", "any/thing/here", AUTH_PULL | AUTH_PUSH | AUTH_DELETE,
+                               NULL), 0);
+}
+
+static void test_public_project_anonymous_pull(void **state) {
+        fixture_t *f = *state;
+        auth_result_t r;
+
+        assert_int_equal(auth_project_create(f->a, "pub", true), 0);
+        assert_int_equal(check(f, NULL, NULL, "pub/app", AUTH_PULL, &r), 0);
+        assert_true(r.anonymous);
+        assert_int_equal(check(f, NULL, NULL, "pub/app", AUTH_PUSH, NULL), BERTH_EAUTH);
+        assert_int_equal(check(f, NULL, NULL, "pub/app", AUTH_PULL | AUTH_PUSH, NULL), BERTH_EAUTH);
+}
+
+static void test_private_project_anonymous_pull_refused(void **state) {
+        fixture_t *f = *state;
+
+        assert_int_equal(auth_project_create(f->a, "priv", false), 0);
+        assert_int_equal(check(f, NULL, NULL, "priv/app", AUTH_PULL, NULL), BERTH_EAUTH);
+        assert_int_equal(check(f, NULL, NULL, "nosuch/app", AUTH_PULL, NULL), BERTH_EAUTH);
+}
+
+static void test_public_project_pull_for_any_user(void **state) {
+        fixture_t *f = *state;
+
+        assert_int_equal(auth_project_create(f->a, "pub", true), 0);
+        assert_int_equal(auth_user_add(f->a, "bob", "pw", false), 0);
+        assert_int_equal(check(f, "bob", "pw", "pub/app", AUTH_PULL, NULL), 0);
+        assert_int_equal(check(f, "bob", "pw", "pub/app", AUTH_PUSH, NULL), BERTH_EDENIED);
+}
+
+static void test_base_probe_needs_credentials(void **state) {
+        fixture_t *f = *state;
+
+        assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
+        assert_int_equal(check(f, NULL, NULL, NULL, 0, NULL), BERTH_EAUTH);
+        assert_int_equal(auth_check(f->a, "", "192.0.2.1", NULL, 0, &(auth_result_t){0}), BERTH_EAUTH);
+        assert_int_equal(check(f, "alice", "pw", NULL, 0, NULL), 0);
+}
+
+static void test_own_namespace(void **state) {
+        fixture_t *f = *state;
+
+        assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
+        assert_int_equal(auth_user_add(f->a, "bob", "pw", false), 0);
+        assert_int_equal(check(f, "alice", "pw", "alice/app", AUTH_PULL | AUTH_PUSH | AUTH_DELETE,
+                               NULL), 0);
+        assert_int_equal(check(f, "alice", "pw", "alice/deep/app", AUTH_PUSH, NULL), 0);
+        assert_int_equal(check(f, "alice", "pw", "bob/app", AUTH_PULL, NULL), BERTH_EDENIED);
+        assert_int_equal(check(f, "alice", "pw", "alicex/app", AUTH_PULL, NULL), BERTH_EDENIED);
+}
+
+static void test_may_pull_filters_catalog(void **state) {
+        fixture_t *f = *state;
+        auth_result_t r;
+
+        assert_int_equal(auth_project_create(f->a, "team", false), 0);
+        assert_int_equal(auth_project_create(f->a, "pub", true), 0);
+        assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
+        assert_int_equal(auth_member_add(f->a, "team", "alice", AUTH_ROLE_READER), 0);
+        assert_int_equal(check(f, "alice", "pw", NULL, 0, &r), 0);
+        assert_true(auth_may_pull(f->a, &r, "team/app"));
+        assert_true(auth_may_pull(f->a, &r, "pub/app"));
+        assert_true(auth_may_pull(f->a, &r, "alice/app"));
+        assert_false(auth_may_pull(f->a, &r, "secret/app"));
+}
+
+static void test_mode_none_allows_everything(void **state) {
+        fixture_t *f = *state;
+        auth_options_t o = f->opt;
+        auth_result_t r;
+        auth_t *a = NULL;
+
+        o.mode = AUTH_MODE_NONE;
+        assert_int_equal(auth_open(f->dir, &o, &a), 0);
+        assert_int_equal(auth_check(a, NULL, "192.0.2.1", "x/y", AUTH_PUSH | AUTH_DELETE, &r), 0);
+        assert_int_equal(auth_check(a, NULL, "192.0.2.1", NULL, 0, &r), 0);
+        assert_true(auth_may_pull(a, &r, "x/y"));
+        auth_free(a);
+}
+
+/* ---- cache ---- */
+
+static void test_cache_hit_skips_argon2(void **state) {
+        fixture_t *f = *state;
+        auth_stats_t s;
+
+        assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
+        assert_int_equal(check(f, "alice", "pw", "alice/x", AUTH_PULL, NULL), 0);
+        assert_int_equal(argon2_count(f->a), 1);
+        for (int i = 0; i < 5; i++)
+                assert_int_equal(check(f, "alice", "pw", "alice/x", AUTH_PUSH, NULL), 0);
+        auth_stats(f->a, &s);
+        assert_int_equal(s.argon2_verifications, 1);
+        assert_int_equal(s.cache_hits, 5);
+}
+
+static void test_cache_expires(void **state) {
+        fixture_t *f = *state;
+
+        assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
+        assert_int_equal(check(f, "alice", "pw", NULL, 0, NULL), 0);
+        f->now += 61;
+        assert_int_equal(check(f, "alice", "pw", NULL, 0, NULL), 0);
+        assert_int_equal(argon2_count(f->a), 2);
+}
+
+static void test_wrong_password_not_served_from_cache(void **state) {
+        fixture_t *f = *state;
+
+        assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
+        assert_int_equal(check(f, "alice", "pw", NULL, 0, NULL), 0);
+        assert_int_equal(check(f, "alice", "pw2", NULL, 0, NULL), BERTH_EAUTH);
+}
+
+static void test_password_change_in_other_process_invalidates_cache(void **state) {
+        fixture_t *f = *state;
+        auth_t *cli = NULL;
+
+        assert_int_equal(auth_user_add(f->a, "alice", "old", false), 0);
+        assert_int_equal(check(f, "alice", "old", NULL, 0, NULL), 0);
+        assert_int_equal(check(f, "alice", "old", NULL, 0, NULL), 0); /* cached */
+        /* A second auth_t on the same database stands for `berthd user passwd`. */
+        assert_int_equal(auth_open(f->dir, &f->opt, &cli), 0);
+        assert_int_equal(auth_user_passwd(cli, "alice", "new"), 0);
+        auth_free(cli);
+        assert_int_equal(check(f, "alice", "old", NULL, 0, NULL), BERTH_EAUTH);
+        assert_int_equal(check(f, "alice", "new", NULL, 0, NULL), 0);
+}
+
+static void test_user_delete_in_other_process_refused_at_once(void **state) {
+        fixture_t *f = *state;
+        auth_t *cli = NULL;
+
+        assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
+        assert_int_equal(check(f, "alice", "pw", "alice/x", AUTH_PULL, NULL), 0);
+        assert_int_equal(auth_open(f->dir, &f->opt, &cli), 0);
+        assert_int_equal(auth_user_del(cli, "alice"), 0);
+        auth_free(cli);
+        assert_int_equal(check(f, "alice", "pw", "alice/x", AUTH_PULL, NULL), BERTH_EAUTH);
+}
+
+static void test_rights_change_applies_at_once(void **state) {
+        fixture_t *f = *state;
+        auth_t *cli = NULL;
+
+        assert_int_equal(auth_project_create(f->a, "team", false), 0);
+        assert_int_equal(auth_user_add(f->a, "bob", "pw", false), 0);
+        assert_int_equal(auth_member_add(f->a, "team", "bob", AUTH_ROLE_DEVELOPER), 0);
+        assert_int_equal(check(f, "bob", "pw", "team/app", AUTH_PUSH, NULL), 0);
+        assert_int_equal(auth_open(f->dir, &f->opt, &cli), 0);
+        assert_int_equal(auth_member_add(cli, "team", "bob", AUTH_ROLE_READER), 0);
+        assert_int_equal(check(f, "bob", "pw", "team/app", AUTH_PUSH, NULL), BERTH_EDENIED);
+        assert_int_equal(auth_member_del(cli, "team", "bob"), 0);
+        assert_int_equal(check(f, "bob", "pw", "team/app", AUTH_PULL, NULL), BERTH_EDENIED);
+        auth_free(cli);
+}
+
+typedef struct {
+        fixture_t *f;
+        int failures;
+} worker_t;
+
+static void *check_loop(void *p) {
+        worker_t *w = p;
+        char hdr[256];
+        auth_result_t r;
+
+        basic(hdr, sizeof(hdr), "alice", "pw");
+        for (int i = 0; i < 2000; i++)
+                if (auth_check(w->f->a, hdr, "192.0.2.9", i % 2 ? "alice/app" : NULL, AUTH_PULL, &r) != 0 ||
+                    strcmp(r.name, "alice") != 0)
+                        w->failures++;
+        return NULL;
+}
+
+static void test_concurrent_checks_share_the_cache(void **state) {
+        fixture_t *f = *state;
+        pthread_t th[4];
+        worker_t w[4];
+
+        assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
+        for (int i = 0; i < 4; i++) {
+                w[i] = (worker_t){.f = f};
+                assert_int_equal(pthread_create(&th[i], NULL, check_loop, &w[i]), 0);
+        }
+        for (int i = 0; i < 4; i++) {
+                assert_int_equal(pthread_join(th[i], NULL), 0);
+                assert_int_equal(w[i].failures, 0);
+        }
+        /* at most one verification per thread racing on the first miss */
+        assert_in_range(argon2_count(f->a), 1, 4);
+}
+
+/* ---- robot tokens ---- */
+
+static void test_token_pull_allowed(void **state) {
+        fixture_t *f = *state;
+        char *name = NULL, *secret = NULL;
+        auth_result_t r;
+        uint64_t before;
+
+        assert_int_equal(auth_project_create(f->a, "ci", false), 0);
+        assert_int_equal(auth_token_create(f->a, "ci", false, 0, &name, &secret), 0);
+        assert_true(strncmp(name, "robot.ci.", 9) == 0);
+        assert_null(strchr(name, '$'));
+        assert_true(strlen(secret) >= 40);
+        before = argon2_count(f->a);
+        assert_int_equal(check(f, name, secret, "ci/app", AUTH_PULL, &r), 0);
+        assert_true(r.robot);
+        assert_string_equal(r.name, name);
+        assert_int_equal(argon2_count(f->a), before); /* robots skip argon2 */
+        assert_int_equal(check(f, name, "wrong", "ci/app", AUTH_PULL, NULL), BERTH_EAUTH);
+        free(name);
+        free(secret);
+}
+
+static void test_token_pull_only_refuses_push(void **state) {
+        fixture_t *f = *state;
+        char *name = NULL, *secret = NULL;
+
+        assert_int_equal(auth_project_create(f->a, "ci", false), 0);
+        assert_int_equal(auth_project_create(f->a, "other", false), 0);
+        assert_int_equal(auth_token_create(f->a, "ci", false, 0, &name, &secret), 0);
+        assert_int_equal(check(f, name, secret, "ci/app", AUTH_PUSH, NULL), BERTH_EDENIED);
+        assert_int_equal(check(f, name, secret, "other/app", AUTH_PULL, NULL), BERTH_EDENIED);
+        free(name);
+        free(secret);
+        assert_int_equal(auth_token_create(f->a, "ci", true, 0, &name, &secret), 0);
+        assert_int_equal(check(f, name, secret, "ci/app", AUTH_PULL | AUTH_PUSH, NULL), 0);
+        assert_int_equal(check(f, name, secret, "ci/app", AUTH_DELETE, NULL), BERTH_EDENIED);
+        free(name);
+        free(secret);
+}
+
+static void test_token_revoked_refused_at_once(void **state) {
+        fixture_t *f = *state;
+        char *name = NULL, *secret = NULL;
+        auth_t *cli = NULL;
+
+        assert_int_equal(auth_project_create(f->a, "ci", false), 0);
+        assert_int_equal(auth_token_create(f->a, "ci", false, 0, &name, &secret), 0);
+        assert_int_equal(check(f, name, secret, "ci/app", AUTH_PULL, NULL), 0);
+        assert_int_equal(auth_open(f->dir, &f->opt, &cli), 0);
+        assert_int_equal(auth_token_revoke(cli, name), 0);
+        assert_int_equal(auth_token_revoke(cli, name), -ENOENT);
+        auth_free(cli);
+        assert_int_equal(check(f, name, secret, "ci/app", AUTH_PULL, NULL), BERTH_EAUTH);
+        free(name);
+        free(secret);
+}
+
+static void test_token_expired_refused(void **state) {
+        fixture_t *f = *state;
+        char *name = NULL, *secret = NULL;
+
+        assert_int_equal(auth_project_create(f->a, "ci", false), 0);
+        assert_int_equal(auth_token_create(f->a, "ci", false, f->now + 30, &name, &secret), 0);
+        assert_int_equal(check(f, name, secret, "ci/app", AUTH_PULL, NULL), 0);
+        f->now += 31; /* within the cache lifetime, past the expiry */
+        assert_int_equal(check(f, name, secret, "ci/app", AUTH_PULL, NULL), BERTH_EAUTH);
+        free(name);
+        free(secret);
+}
+
+static void test_token_needs_project(void **state) {
+        fixture_t *f = *state;
+        char *name = NULL, *secret = NULL;
+
+        assert_int_equal(auth_token_create(f->a, "nosuch", false, 0, &name, &secret), -ENOENT);
+        assert_null(name);
+}
+
+/* ---- throttling ---- */
+
+static void test_throttle_engages_and_releases(void **state) {
+        fixture_t *f = *state;
+        auth_result_t r;
+        int i;
+
+        assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
+        for (i = 0; i < (int) 4; i++)
+                assert_int_equal(check(f, "alice", "bad", NULL, 0, NULL), BERTH_EAUTH);
+        /* The 4th failure started a delay: even the right password waits now. */
+        assert_int_equal(check(f, "alice", "pw", NULL, 0, &r), BERTH_ETHROTTLED);
+        assert_true(r.retry_after >= 1);
+        f->now += r.retry_after;
+        assert_int_equal(check(f, "alice", "pw", NULL, 0, NULL), 0);
+}
+
+static void test_throttle_delay_grows(void **state) {
+        fixture_t *f = *state;
+        auth_result_t r;
+        unsigned prev = 0;
+
+        assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
+        for (int i = 0; i < 3; i++)
+                assert_int_equal(check(f, "alice", "bad", NULL, 0, NULL), BERTH_EAUTH);
+        for (int i = 0; i < 4; i++) {
+                assert_int_equal(check(f, "alice", "bad", NULL, 0, NULL), BERTH_EAUTH);
+                assert_int_equal(check(f, "alice", "bad", NULL, 0, &r), BERTH_ETHROTTLED);
+                assert_true(r.retry_after > prev);
+                prev = r.retry_after;
+                f->now += r.retry_after;
+        }
+}
+
+static void test_throttle_per_user_across_addresses(void **state) {
+        fixture_t *f = *state;
+        char hdr[256], addr[32];
+        auth_result_t r;
+
+        assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
+        basic(hdr, sizeof(hdr), "alice", "bad");
+        for (int i = 0; i < 4; i++) {
+                snprintf(addr, sizeof(addr), "198.51.100.%d", i);
+                assert_int_equal(auth_check(f->a, hdr, addr, NULL, 0, &r), BERTH_EAUTH);
+        }
+        assert_int_equal(auth_check(f->a, hdr, "198.51.100.99", NULL, 0, &r), BERTH_ETHROTTLED);
+}
+
+static void test_throttle_per_address_across_users(void **state) {
+        fixture_t *f = *state;
+        char hdr[256], user[16];
+        auth_result_t r;
+
+        for (int i = 0; i < 4; i++) {
+                snprintf(user, sizeof(user), "u%d", i);
+                basic(hdr, sizeof(hdr), user, "bad");
+                assert_int_equal(auth_check(f->a, hdr, "203.0.113.7", NULL, 0, &r), BERTH_EAUTH);
+        }
+        basic(hdr, sizeof(hdr), "someone", "bad");
+        assert_int_equal(auth_check(f->a, hdr, "203.0.113.7", NULL, 0, &r), BERTH_ETHROTTLED);
+        assert_int_equal(auth_check(f->a, hdr, "203.0.113.8", NULL, 0, &r), BERTH_EAUTH);
+}
+
+static void test_throttle_spares_cached_real_user(void **state) {
+        fixture_t *f = *state;
+        char hdr[256];
+        auth_result_t r;
+
+        assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
+        assert_int_equal(check(f, "alice", "pw", NULL, 0, NULL), 0); /* alice is working */
+        basic(hdr, sizeof(hdr), "alice", "guess");
+        for (int i = 0; i < 6; i++)
+                (void) auth_check(f->a, hdr, "203.0.113.66", NULL, 0, &r);
+        assert_int_equal(auth_check(f->a, hdr, "203.0.113.66", NULL, 0, &r), BERTH_ETHROTTLED);
+        assert_int_equal(check(f, "alice", "pw", NULL, 0, NULL), 0);
+}
+
+static void test_throttle_state_forgotten(void **state) {
+        fixture_t *f = *state;
+
+        assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
+        for (int i = 0; i < 3; i++)
+                assert_int_equal(check(f, "alice", "bad", NULL, 0, NULL), BERTH_EAUTH);
+        f->now += 901;
+        /* the three old failures are forgotten: three more do not throttle yet */
+        for (int i = 0; i < 3; i++)
+                assert_int_equal(check(f, "alice", "bad", NULL, 0, NULL), BERTH_EAUTH);
+        assert_int_equal(check(f, "alice", "pw", NULL, 0, NULL), 0);
+}
+
+/* ---- bootstrap and audit ---- */
+
+static void test_bootstrap_generates_admin_once(void **state) {
+        fixture_t *f = *state;
+        char *pw = NULL, *pw2 = NULL;
+
+        assert_int_equal(auth_bootstrap(f->a, NULL, &pw), 1);
+        assert_non_null(pw);
+        assert_true(strlen(pw) >= 20);
+        assert_int_equal(check(f, "admin", pw, "x/y", AUTH_PUSH | AUTH_DELETE, NULL), 0);
+        assert_int_equal(auth_bootstrap(f->a, NULL, &pw2), 0);
+        assert_null(pw2);
+        assert_int_equal(check(f, "admin", pw, NULL, 0, NULL), 0); /* unchanged */
+        free(pw);
+}
+
+static void test_bootstrap_given_password(void **state) {
+        fixture_t *f = *state;
+        char *pw = NULL;
+
+        assert_int_equal(auth_bootstrap(f->a, "from-env", &pw), 1);
+        assert_null(pw);
+        assert_int_equal(check(f, "admin", "from-env", NULL, 0, NULL), 0);
+}
+
+static void test_user_names_validated(void **state) {
+        fixture_t *f = *state;
+
+        assert_int_equal(auth_user_add(f->a, "Alice", "pw", false), -EINVAL);
+        assert_int_equal(auth_user_add(f->a, "a$b", "pw", false), -EINVAL);
+        assert_int_equal(auth_user_add(f->a, "robot.x", "pw", false), -EINVAL);
+        assert_int_equal(auth_user_add(f->a, "ok", "", false), -EINVAL);
+        assert_int_equal(auth_user_add(f->a, "ok", "pw", false), 0);
+        assert_int_equal(auth_user_add(f->a, "ok", "pw", false), -EEXIST);
+}
+
+static int count_rows(const char *dir, const char *action) {
+        char path[128];
+        sqlite3 *db;
+        sqlite3_stmt *st;
+        int n = -1;
+
+        snprintf(path, sizeof(path), "%s/berth.db", dir);
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM auth_audit WHERE action = ?1",
+                                            -1, &st, NULL), SQLITE_OK);
+        sqlite3_bind_text(st, 1, action, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW)
+                n = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        return n;
+}
+
+static void test_audit_rows_written(void **state) {
+        fixture_t *f = *state;
+        auth_result_t r;
+
+        assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
+        assert_int_equal(check(f, "alice", "pw", "alice/app", AUTH_PUSH, &r), 0);
+        assert_int_equal(check(f, "alice", "nope", NULL, 0, NULL), BERTH_EAUTH);
+        assert_int_equal(auth_audit(f->a, &r, "192.0.2.1", "push", "alice/app", "sha256:00"), 0);
+        assert_int_equal(auth_audit_flush(f->a), 0);
+        assert_int_equal(count_rows(f->dir, "push"), 1);
+        assert_int_equal(count_rows(f->dir, "login"), 1);
+        assert_int_equal(count_rows(f->dir, "login-failed"), 1);
+}
+
+int main(void) {
+#define T(x) cmocka_unit_test_setup_teardown(x, setup, teardown)
+        const struct CMUnitTest tests[] = {
+                T(test_hash_is_argon2id_phc),
+                T(test_hash_default_cost_is_64mib_3_passes),
+                T(test_hash_cost_from_environment),
+                T(test_verify_right_password),
+                T(test_verify_wrong_password),
+                T(test_basic_parse_valid),
+                T(test_basic_parse_bad_base64),
+                T(test_basic_parse_no_colon),
+                T(test_basic_parse_empty_user),
+                T(test_basic_parse_wrong_scheme_or_empty),
+                T(test_basic_parse_control_characters),
+                T(test_basic_parse_overlong),
+                T(test_role_table),
+                T(test_non_member_denied),
+                T(test_admin_user_may_do_everything),
+                T(test_public_project_anonymous_pull),
+                T(test_private_project_anonymous_pull_refused),
+                T(test_public_project_pull_for_any_user),
+                T(test_base_probe_needs_credentials),
+                T(test_own_namespace),
+                T(test_may_pull_filters_catalog),
+                T(test_mode_none_allows_everything),
+                T(test_cache_hit_skips_argon2),
+                T(test_cache_expires),
+                T(test_wrong_password_not_served_from_cache),
+                T(test_password_change_in_other_process_invalidates_cache),
+                T(test_user_delete_in_other_process_refused_at_once),
+                T(test_rights_change_applies_at_once),
+                T(test_concurrent_checks_share_the_cache),
+                T(test_token_pull_allowed),
+                T(test_token_pull_only_refuses_push),
+                T(test_token_revoked_refused_at_once),
+                T(test_token_expired_refused),
+                T(test_token_needs_project),
+                T(test_throttle_engages_and_releases),
+                T(test_throttle_delay_grows),
+                T(test_throttle_per_user_across_addresses),
+                T(test_throttle_per_address_across_users),
+                T(test_throttle_spares_cached_real_user),
+                T(test_throttle_state_forgotten),
+                T(test_bootstrap_generates_admin_once),
+                T(test_bootstrap_given_password),
+                T(test_user_names_validated),
+                T(test_audit_rows_written),
+        };
+#undef T
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
