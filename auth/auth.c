@@ -38,6 +38,7 @@ struct auth_conn {
 typedef struct {
         uint8_t key[32];
         bool used;
+        bool failed; /* a negative entry: these credentials were wrong */
         time_t expires;
         int64_t generation;
         auth_result_t who;
@@ -921,7 +922,7 @@ out:
 
 /* A live entry for key: *ret and the change counter it was verified under. */
 static bool cache_lookup(auth_t *a, const uint8_t key[32], time_t now, auth_result_t *ret,
-                         int64_t *ret_generation) {
+                         int64_t *ret_generation, bool *ret_failed) {
         unsigned set = (key[0] | (unsigned) key[1] << 8) % CACHE_SETS;
         pthread_mutex_t *lock = &a->cache_locks[set % CACHE_LOCKS];
         bool hit = false;
@@ -934,6 +935,7 @@ static bool cache_lookup(auth_t *a, const uint8_t key[32], time_t now, auth_resu
                 if (e->expires > now) {
                         *ret = e->who;
                         *ret_generation = e->generation;
+                        *ret_failed = e->failed;
                         hit = true;
                 } else
                         e->used = false; /* expired: forget it now */
@@ -957,7 +959,7 @@ static void cache_forget(auth_t *a, const uint8_t key[32]) {
 }
 
 static void cache_insert(auth_t *a, const uint8_t key[32], time_t expires, int64_t generation,
-                         const auth_result_t *who) {
+                         const auth_result_t *who, bool failed) {
         unsigned set = (key[0] | (unsigned) key[1] << 8) % CACHE_SETS;
         pthread_mutex_t *lock = &a->cache_locks[set % CACHE_LOCKS];
         cache_entry_t *victim = NULL;
@@ -976,6 +978,7 @@ static void cache_insert(auth_t *a, const uint8_t key[32], time_t expires, int64
         victim->used = true;
         victim->expires = expires;
         victim->generation = generation;
+        victim->failed = failed;
         victim->who = *who;
         victim->who.retry_after = 0;
         pthread_mutex_unlock(lock);
@@ -1165,6 +1168,7 @@ int auth_check(auth_t *a, const char *authorization, const char *client_addr,
         auth_result_t who = {0};
         auth_conn_t *c = NULL;
         int64_t generation, entry_generation;
+        bool failed;
         time_t now, until;
         size_t len;
         unsigned wait;
@@ -1199,10 +1203,19 @@ int auth_check(auth_t *a, const char *authorization, const char *client_addr,
         r = cache_key(a, authorization, len, key);
         if (r < 0)
                 goto out;
-        if (cache_lookup(a, key, now, &who, &entry_generation)) {
-                r = rights(a, c, &who, repo, &generation);
+        if (cache_lookup(a, key, now, &who, &entry_generation, &failed)) {
+                r = failed ? read_generation(c, &generation)
+                           : rights(a, c, &who, repo, &generation);
                 if (r < 0)
                         goto out;
+                if (generation == entry_generation && failed) {
+                        /* The same wrong credentials again (a client retrying a
+                         * stale secret): refused without argon2 and without
+                         * counting towards throttling, since it guesses nothing. */
+                        snprintf(ret->name, sizeof(ret->name), "%s", who.name);
+                        r = BERTH_EAUTH;
+                        goto out;
+                }
                 if (generation == entry_generation) {
                         atomic_fetch_add(&a->n_cache_hits, 1);
                         *ret = who;
@@ -1236,6 +1249,9 @@ int auth_check(auth_t *a, const char *authorization, const char *client_addr,
                 atomic_fetch_add(&a->n_failures, 1);
                 thr_fail(a, client_addr, user, auth_now(a));
                 (void) auth_audit(a, ret, client_addr, "login-failed", repo, NULL);
+                memset(&who, 0, sizeof(who));
+                snprintf(who.name, sizeof(who.name), "%s", ret->name);
+                cache_insert(a, key, now + (time_t) a->opt.cache_ttl, generation, &who, true);
                 goto out;
         }
         if (r < 0)
@@ -1244,7 +1260,7 @@ int auth_check(auth_t *a, const char *authorization, const char *client_addr,
         thr_success(a, client_addr, user, now);
         if (until == 0 || until > now + (time_t) a->opt.cache_ttl)
                 until = now + (time_t) a->opt.cache_ttl;
-        cache_insert(a, key, until, generation, &who);
+        cache_insert(a, key, until, generation, &who, false);
         *ret = who;
         (void) auth_audit(a, &who, client_addr, "login", repo, NULL);
         r = verdict(&who, repo, actions, repo ? rights(a, c, &who, repo, NULL) : 0);

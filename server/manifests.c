@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "common/err.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -187,8 +188,39 @@ static bool accepts(const char *accept, const char *mt) {
 
 /* A client that cannot take a manifest list gets the linux/amd64 image (what
  * distribution does for old docker clients). 1 replaced *info, 0 keep, <0 error. */
+typedef struct {
+        char buf[4096];
+        size_t len;
+        bool any;
+} accept_t;
+
+/* Clients send one Accept line per media type: join them all. */
+static enum MHD_Result collect_accept(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+        accept_t *a = cls;
+        size_t l;
+
+        (void) kind;
+        if (strcasecmp(key, "Accept") != 0 || !value)
+                return MHD_YES;
+        a->any = true;
+        l = strlen(value);
+        if (a->len + l + 2 < sizeof(a->buf)) {
+                if (a->len)
+                        a->buf[a->len++] = ',';
+                memcpy(a->buf + a->len, value, l);
+                a->len += l;
+                a->buf[a->len] = '\0';
+        } else if (a->len + 5 < sizeof(a->buf)) {
+                /* absurdly long: be generous rather than break a client */
+                memcpy(a->buf + a->len, ",*/*", 5);
+                a->len += 4;
+        }
+        return MHD_YES;
+}
+
 static int negotiate(request_t *req, meta_t *m, meta_manifest_info_t *info) {
-        const char *accept = req_header(req, "Accept");
+        accept_t acc = { .len = 0 };
+        const char *accept;
         _cleanup_(manifest_freep) manifest_t *mf = NULL;
         _cleanup_free_ char *buf = NULL;
         _cleanup_close_ int fd = -1;
@@ -199,6 +231,8 @@ static int negotiate(request_t *req, meta_t *m, meta_manifest_info_t *info) {
 
         if (strcmp(info->media_type, MT_OCI_INDEX) != 0 && strcmp(info->media_type, MT_DOCKER_LIST) != 0)
                 return 0;
+        MHD_get_connection_values(req->conn, MHD_HEADER_KIND, collect_accept, &acc);
+        accept = acc.any ? acc.buf : NULL;
         if (accepts(accept, info->media_type) || accepts(accept, MT_OCI_INDEX) || accepts(accept, MT_DOCKER_LIST))
                 return 0;
         r = store_blob_open(req->srv->store, &info->digest, &fd, &size);

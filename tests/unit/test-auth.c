@@ -538,6 +538,14 @@ static void test_token_needs_project(void **state) {
 
 /* ---- throttling ---- */
 
+/* A different wrong password each time (the same one again is not a new guess). */
+static const char *guess(void) {
+        static char buf[32];
+        static unsigned n;
+        snprintf(buf, sizeof(buf), "guess-%u", n++);
+        return buf;
+}
+
 static void test_throttle_engages_and_releases(void **state) {
         fixture_t *f = *state;
         auth_result_t r;
@@ -545,7 +553,7 @@ static void test_throttle_engages_and_releases(void **state) {
 
         assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
         for (i = 0; i < (int) 4; i++)
-                assert_int_equal(check(f, "alice", "bad", NULL, 0, NULL), BERTH_EAUTH);
+                assert_int_equal(check(f, "alice", guess(), NULL, 0, NULL), BERTH_EAUTH);
         /* The 4th failure started a delay: even the right password waits now. */
         assert_int_equal(check(f, "alice", "pw", NULL, 0, &r), BERTH_ETHROTTLED);
         assert_true(r.retry_after >= 1);
@@ -560,10 +568,10 @@ static void test_throttle_delay_grows(void **state) {
 
         assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
         for (int i = 0; i < 3; i++)
-                assert_int_equal(check(f, "alice", "bad", NULL, 0, NULL), BERTH_EAUTH);
+                assert_int_equal(check(f, "alice", guess(), NULL, 0, NULL), BERTH_EAUTH);
         for (int i = 0; i < 4; i++) {
-                assert_int_equal(check(f, "alice", "bad", NULL, 0, NULL), BERTH_EAUTH);
-                assert_int_equal(check(f, "alice", "bad", NULL, 0, &r), BERTH_ETHROTTLED);
+                assert_int_equal(check(f, "alice", guess(), NULL, 0, NULL), BERTH_EAUTH);
+                assert_int_equal(check(f, "alice", guess(), NULL, 0, &r), BERTH_ETHROTTLED);
                 assert_true(r.retry_after > prev);
                 prev = r.retry_after;
                 f->now += r.retry_after;
@@ -576,11 +584,12 @@ static void test_throttle_per_user_across_addresses(void **state) {
         auth_result_t r;
 
         assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
-        basic(hdr, sizeof(hdr), "alice", "bad");
         for (int i = 0; i < 4; i++) {
+                basic(hdr, sizeof(hdr), "alice", guess());
                 snprintf(addr, sizeof(addr), "198.51.100.%d", i);
                 assert_int_equal(auth_check(f->a, hdr, addr, NULL, 0, &r), BERTH_EAUTH);
         }
+        basic(hdr, sizeof(hdr), "alice", guess());
         assert_int_equal(auth_check(f->a, hdr, "198.51.100.99", NULL, 0, &r), BERTH_ETHROTTLED);
 }
 
@@ -591,7 +600,7 @@ static void test_throttle_per_address_across_users(void **state) {
 
         for (int i = 0; i < 4; i++) {
                 snprintf(user, sizeof(user), "u%d", i);
-                basic(hdr, sizeof(hdr), user, "bad");
+                basic(hdr, sizeof(hdr), user, guess());
                 assert_int_equal(auth_check(f->a, hdr, "203.0.113.7", NULL, 0, &r), BERTH_EAUTH);
         }
         basic(hdr, sizeof(hdr), "someone", "bad");
@@ -606,9 +615,10 @@ static void test_throttle_spares_cached_real_user(void **state) {
 
         assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
         assert_int_equal(check(f, "alice", "pw", NULL, 0, NULL), 0); /* alice is working */
-        basic(hdr, sizeof(hdr), "alice", "guess");
         for (int i = 0; i < 6; i++)
-                (void) auth_check(f->a, hdr, "203.0.113.66", NULL, 0, &r);
+                (void) auth_check(f->a, basic(hdr, sizeof(hdr), "alice", guess()), "203.0.113.66",
+                                  NULL, 0, &r);
+        basic(hdr, sizeof(hdr), "alice", guess());
         assert_int_equal(auth_check(f->a, hdr, "203.0.113.66", NULL, 0, &r), BERTH_ETHROTTLED);
         assert_int_equal(check(f, "alice", "pw", NULL, 0, NULL), 0);
 }
@@ -618,12 +628,35 @@ static void test_throttle_state_forgotten(void **state) {
 
         assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
         for (int i = 0; i < 3; i++)
-                assert_int_equal(check(f, "alice", "bad", NULL, 0, NULL), BERTH_EAUTH);
+                assert_int_equal(check(f, "alice", guess(), NULL, 0, NULL), BERTH_EAUTH);
         f->now += 901;
         /* the three old failures are forgotten: three more do not throttle yet */
         for (int i = 0; i < 3; i++)
-                assert_int_equal(check(f, "alice", "bad", NULL, 0, NULL), BERTH_EAUTH);
+                assert_int_equal(check(f, "alice", guess(), NULL, 0, NULL), BERTH_EAUTH);
         assert_int_equal(check(f, "alice", "pw", NULL, 0, NULL), 0);
+}
+
+static void test_same_wrong_credentials_retried_cheaply(void **state) {
+        fixture_t *f = *state;
+
+        assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
+        /* a client retrying one stale password: one argon2, no throttling */
+        for (int i = 0; i < 10; i++)
+                assert_int_equal(check(f, "alice", "stale", NULL, 0, NULL), BERTH_EAUTH);
+        assert_int_equal(argon2_count(f->a), 1);
+        assert_int_equal(check(f, "alice", "pw", NULL, 0, NULL), 0);
+}
+
+static void test_wrong_credentials_accepted_after_password_change(void **state) {
+        fixture_t *f = *state;
+        auth_t *cli = NULL;
+
+        assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
+        assert_int_equal(check(f, "alice", "next", NULL, 0, NULL), BERTH_EAUTH);
+        assert_int_equal(auth_open(f->dir, &f->opt, &cli), 0);
+        assert_int_equal(auth_user_passwd(cli, "alice", "next"), 0);
+        auth_free(cli);
+        assert_int_equal(check(f, "alice", "next", NULL, 0, NULL), 0);
 }
 
 /* ---- bootstrap and audit ---- */
@@ -737,6 +770,8 @@ int main(void) {
                 T(test_throttle_per_address_across_users),
                 T(test_throttle_spares_cached_real_user),
                 T(test_throttle_state_forgotten),
+                T(test_same_wrong_credentials_retried_cheaply),
+                T(test_wrong_credentials_accepted_after_password_change),
                 T(test_bootstrap_generates_admin_once),
                 T(test_bootstrap_given_password),
                 T(test_user_names_validated),
