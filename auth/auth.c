@@ -20,6 +20,7 @@
 #define CACHE_WAYS 4
 #define CACHE_LOCKS 16
 #define THR_SETS 512 /* throttle table */
+#define THR_ADDR_FACTOR 5 /* free failures per address = this x per user */
 #define THR_WAYS 8
 #define THR_KEY_MAX 80
 #define AUDIT_BATCH 128
@@ -1047,8 +1048,12 @@ static void thr_fail(auth_t *a, const char *addr, const char *user, time_t now) 
                 if (e->failures < UINT_MAX)
                         e->failures++;
                 e->last = now;
-                if (e->failures >= a->opt.throttle_free) {
-                        unsigned n = e->failures - a->opt.throttle_free;
+                /* An address may be a NAT or a node shared by many clients: it gets
+                 * more free failures than one user name, so neighbours' typos do not
+                 * lock a user out; a guesser cycling through names is still slowed. */
+                unsigned free_fails = i == 0 ? a->opt.throttle_free * THR_ADDR_FACTOR : a->opt.throttle_free;
+                if (e->failures >= free_fails) {
+                        unsigned n = e->failures - free_fails;
                         uint64_t delay = n >= 20 ? UINT64_C(1) << 20 : UINT64_C(1) << n;
                         if (delay > a->opt.throttle_max_delay)
                                 delay = a->opt.throttle_max_delay;

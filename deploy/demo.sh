@@ -113,7 +113,13 @@ chmod 0700 "$state"
 
 # --- 1. the stack -------------------------------------------------------------------
 step "build the image and start the stack (${compose_cmd[*]}, project $project)"
-compose up -d --build berthd
+info "building the image $image (log: $state/build.log)"
+if ! compose build berthd >"$state/build.log" 2>&1; then
+        tail -n 30 "$state/build.log" >&2
+        die "the image build failed (full log: $state/build.log)"
+fi
+t_up=$(date +%s.%N)
+compose up -d berthd
 cid=$(container)
 [ -n "$cid" ] || die "the berthd container did not start"
 
@@ -128,8 +134,9 @@ while :; do
         sleep 0.5
 done
 healthy_after=$(elapsed)
-info "healthy ${healthy_after} s after the demo started"
-echo "$healthy_after" >"$state/healthy-after"
+since_up=$(awk -v a="$t_up" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+info "healthy ${healthy_after} s after the demo started (${since_up} s after 'up')"
+echo "$healthy_after $since_up" >"$state/healthy-after"
 
 # --- 2. the CA ----------------------------------------------------------------------
 step "trust berth's CA"
@@ -222,7 +229,7 @@ fi
 # --- summary ------------------------------------------------------------------------
 rss=$(docker exec "$cid" sh -c 'sed -n "s/^VmRSS:[[:space:]]*//p" /proc/1/status' 2>/dev/null || echo '?')
 say "berth is running at https://$host"
-info "healthy after:  ${healthy_after} s"
+info "healthy after:  ${healthy_after} s (${since_up} s after 'up')"
 info "berthd RSS now: $rss"
 info "CA:             $state/ca.crt (also $certs_dir/ca.crt)"
 info "admin password: BERTH_ADMIN_PASSWORD in $env_file"

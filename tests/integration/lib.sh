@@ -95,6 +95,21 @@ trap _berth_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# berth_rooted CMD...: run CMD where "/" is a mount point. Container tools unpack
+# layers in a private mount namespace and first make "/" private there, which fails
+# when the tests themselves run inside a plain chroot (as a minimal CI tree does).
+# There CMD runs in its own mount namespace, rooted at a bind mount of "/"; outside
+# a chroot it runs as is. The process keeps its PID (no fork), so it can be tracked.
+berth_rooted() {
+        if mountpoint -q / 2>/dev/null; then
+                "$@"
+                return
+        fi
+        unshare --mount --propagation private -- sh -c \
+                'mkdir -p /run/berth-root && mount --rbind / /run/berth-root && exec chroot /run/berth-root "$@"' \
+                sh "$@"
+}
+
 # berth_tmpdir: TMP = a fresh directory, removed at exit.
 berth_tmpdir() {
         # lower case only: podman derives image names from oci: paths

@@ -18,7 +18,7 @@ printf '[storage]\ndriver = "vfs"\ngraphroot = "%s"\nrunroot = "%s"\n' \
         "$TMP/podman/root" "$TMP/podman/run" >"$TMP/storage.conf"
 export CONTAINERS_STORAGE_CONF=$TMP/storage.conf
 pm() {
-        timeout 300 podman --root "$TMP/podman/root" --runroot "$TMP/podman/run" \
+        berth_rooted timeout 300 podman --root "$TMP/podman/root" --runroot "$TMP/podman/run" \
                 --storage-driver vfs --cgroup-manager cgroupfs --events-backend file \
                 --tmpdir "$TMP/podman/tmp" "$@"
 }

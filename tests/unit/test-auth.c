@@ -598,7 +598,8 @@ static void test_throttle_per_address_across_users(void **state) {
         char hdr[256], user[16];
         auth_result_t r;
 
-        for (int i = 0; i < 4; i++) {
+        /* an address gets 5 x the free failures of one user name (20 by default) */
+        for (int i = 0; i < 20; i++) {
                 snprintf(user, sizeof(user), "u%d", i);
                 basic(hdr, sizeof(hdr), user, guess());
                 assert_int_equal(auth_check(f->a, hdr, "203.0.113.7", NULL, 0, &r), BERTH_EAUTH);
@@ -606,6 +607,23 @@ static void test_throttle_per_address_across_users(void **state) {
         basic(hdr, sizeof(hdr), "someone", "bad");
         assert_int_equal(auth_check(f->a, hdr, "203.0.113.7", NULL, 0, &r), BERTH_ETHROTTLED);
         assert_int_equal(auth_check(f->a, hdr, "203.0.113.8", NULL, 0, &r), BERTH_EAUTH);
+}
+
+/* Clients behind one address (a NAT, a node): a few neighbours' typos do not lock
+ * out a user who has not failed. */
+static void test_throttle_spares_neighbours(void **state) {
+        fixture_t *f = *state;
+        char hdr[256], user[16];
+        auth_result_t r;
+
+        assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
+        for (int i = 0; i < 6; i++) {
+                snprintf(user, sizeof(user), "n%d", i);
+                basic(hdr, sizeof(hdr), user, guess());
+                assert_int_equal(auth_check(f->a, hdr, "198.51.100.9", NULL, 0, &r), BERTH_EAUTH);
+        }
+        basic(hdr, sizeof(hdr), "alice", "pw");
+        assert_int_equal(auth_check(f->a, hdr, "198.51.100.9", NULL, 0, &r), 0);
 }
 
 static void test_throttle_spares_cached_real_user(void **state) {
@@ -768,6 +786,7 @@ int main(void) {
                 T(test_throttle_delay_grows),
                 T(test_throttle_per_user_across_addresses),
                 T(test_throttle_per_address_across_users),
+                T(test_throttle_spares_neighbours),
                 T(test_throttle_spares_cached_real_user),
                 T(test_throttle_state_forgotten),
                 T(test_same_wrong_credentials_retried_cheaply),
