@@ -63,7 +63,9 @@ else
         compose_cmd=(docker-compose)
 fi
 compose() {
-        "${compose_cmd[@]}" --project-name "$project" --env-file "$env_file" \
+        local ef=/dev/null
+        [ -f "$env_file" ] && ef=$env_file
+        "${compose_cmd[@]}" --project-name "$project" --env-file "$ef" \
                 -f "$deploy_dir/docker-compose.yml" "$@"
 }
 admin() { compose exec -T berthd berthd "$@"; }
@@ -75,6 +77,8 @@ server_requests() {   # registry API requests berthd has logged so far (probes e
 # --- down / purge -------------------------------------------------------------------
 down() {
         local purge=$1 n
+        # compose checks the whole file even to stop it; the password is not used then
+        export BERTH_ADMIN_PASSWORD=${BERTH_ADMIN_PASSWORD:-$(env_get BERTH_ADMIN_PASSWORD unused)}
         say "stopping the berth demo (project $project)"
         if [ -n "$(container)" ]; then
                 for n in $(cat "$state/tokens" 2>/dev/null); do
@@ -137,6 +141,10 @@ healthy_after=$(elapsed)
 since_up=$(awk -v a="$t_up" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 info "healthy ${healthy_after} s after the demo started (${since_up} s after 'up')"
 echo "$healthy_after $since_up" >"$state/healthy-after"
+rss() { docker exec "$cid" sh -c 'sed -n "s/^VmRSS:[[:space:]]*//p" /proc/1/status' 2>/dev/null || echo '?'; }
+rss_idle=$(rss)
+echo "$rss_idle" >"$state/rss-idle"
+info "berthd resident memory, idle: $rss_idle"
 
 # --- 2. the CA ----------------------------------------------------------------------
 step "trust berth's CA"
@@ -227,10 +235,11 @@ else
 fi
 
 # --- summary ------------------------------------------------------------------------
-rss=$(docker exec "$cid" sh -c 'sed -n "s/^VmRSS:[[:space:]]*//p" /proc/1/status' 2>/dev/null || echo '?')
+rss_now=$(rss)
+echo "$rss_now" >"$state/rss-after"
 say "berth is running at https://$host"
 info "healthy after:  ${healthy_after} s (${since_up} s after 'up')"
-info "berthd RSS now: $rss"
+info "berthd RSS:     $rss_idle idle, $rss_now after the push and pulls"
 info "CA:             $state/ca.crt (also $certs_dir/ca.crt)"
 info "admin password: BERTH_ADMIN_PASSWORD in $env_file"
 info "logs:           ${compose_cmd[*]} -p $project logs berthd"

@@ -29,3 +29,25 @@ bench: berthd$(EXEEXT)
 ## listing at scale (issue 3): 100,000 tags and 20,000 repositories through the API
 TESTS += tests/integration/listing-scale.sh
 EXTRA_DIST += tests/integration/listing-scale.sh tests/integration/listing_scale.py
+
+## access-control tests (issue 4): docker login/push/pull, podman/skopeo/ctr with
+## credentials, robot tokens, Secrets, cache invalidation, throttling, catalog, mounts
+TESTS += tests/integration/auth-docker.sh tests/integration/auth-clients.sh \
+         tests/integration/auth-tokens.sh
+EXTRA_DIST += tests/integration/auth-lib.sh tests/integration/auth-docker.sh \
+              tests/integration/auth-clients.sh tests/integration/auth-tokens.sh
+## authenticated manifest GETs: berthd vs berthd --auth none vs distribution + htpasswd (not in make check)
+EXTRA_DIST += tests/bench/auth-bench.sh
+
+## deploy tests: the compose demo on a real dockerd, the Kubernetes manifests, and the
+## kubelet's pull path with a berthd-made imagePullSecret (containerd and berth pull)
+DEPLOY_TESTS = tests/integration/deploy-k8s.sh tests/integration/deploy-pull-secret.sh \
+               tests/integration/deploy-compose.sh
+TESTS += $(DEPLOY_TESTS)
+EXTRA_DIST += $(DEPLOY_TESTS) tests/integration/deploy-lib.sh \
+              tests/deploy/validate.mjs tests/deploy/package.json tests/deploy/package-lock.json \
+              deploy/Dockerfile deploy/healthcheck.sh deploy/docker-compose.yml deploy/demo.sh \
+              deploy/.env.example deploy/k8s/kustomization.yaml deploy/k8s/namespace.yaml \
+              deploy/k8s/secret-admin.yaml deploy/k8s/secret-tls.example.yaml deploy/k8s/configmap.yaml \
+              deploy/k8s/pvc.yaml deploy/k8s/deployment.yaml deploy/k8s/service.yaml \
+              deploy/k8s/example-pull-secret.yaml deploy/k8s/example-workload.yaml docs/deploy.md

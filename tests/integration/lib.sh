@@ -105,8 +105,16 @@ berth_rooted() {
                 "$@"
                 return
         fi
-        unshare --mount --propagation private -- sh -c \
-                'mkdir -p /run/berth-root && mount --rbind / /run/berth-root && exec chroot /run/berth-root "$@"' \
+        # "/" of a chroot cannot change propagation; a tmpfs inside it can: made
+        # private in the new namespace, nothing mounted there leaks out.
+        unshare --mount --propagation unchanged -- sh -c '
+                base=
+                for d in /run /tmp /dev/shm; do
+                        if mountpoint -q "$d"; then base=$d; break; fi
+                done
+                [ -n "$base" ] || { echo "berth_rooted: no mount point to work in" >&2; exit 1; }
+                mount --make-rprivate "$base" && mkdir -p "$base/.berth-root" &&
+                        mount --rbind / "$base/.berth-root" && exec chroot "$base/.berth-root" "$@"' \
                 sh "$@"
 }
 
