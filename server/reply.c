@@ -3,6 +3,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include "common/err.h"
 #include "common/log.h"
 #include "server/server.h"
@@ -62,10 +64,56 @@ void reply_json(request_t *req, unsigned status, json_t *body, const char *conte
         reply_header(req, "Content-Type", content_type ? content_type : "application/json");
 }
 
+/* Over TLS the bytes pass through user space anyway; libmicrohttpd's own file
+ * responses read them 4 KiB at a time, one TLS write each. Reading big blocks
+ * ourselves makes HTTPS downloads several times faster. */
+#define TLS_READ_BLOCK (256 * 1024)
+
+typedef struct {
+        int fd;
+        uint64_t off;
+} fd_reader_t;
+
+static ssize_t fd_read(void *cls, uint64_t pos, char *buf, size_t max) {
+        fd_reader_t *r = cls;
+        ssize_t n;
+
+        do
+                n = pread(r->fd, buf, max, (off_t) (r->off + pos));
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+        if (n == 0)
+                return MHD_CONTENT_READER_END_OF_STREAM;
+        return n;
+}
+
+static void fd_reader_free(void *cls) {
+        fd_reader_t *r = cls;
+        close(r->fd);
+        free(r);
+}
+
 void reply_fd(request_t *req, unsigned status, int fd, uint64_t off, uint64_t len) {
-        struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64(len, fd, off);
-        if (!resp)
-                close(fd);
+        struct MHD_Response *resp = NULL;
+
+        if (req->srv->cfg->insecure_http) {
+                /* plain HTTP: libmicrohttpd sends the file with sendfile() */
+                resp = MHD_create_response_from_fd_at_offset64(len, fd, off);
+                if (!resp)
+                        close(fd);
+        } else {
+                fd_reader_t *r = malloc(sizeof(*r));
+                if (r) {
+                        r->fd = fd;
+                        r->off = off;
+                        resp = MHD_create_response_from_callback(len, TLS_READ_BLOCK, fd_read, r, fd_reader_free);
+                        if (!resp)
+                                free(r);
+                }
+                if (!resp)
+                        close(fd);
+        }
         set_response(req, status, resp);
 }
 

@@ -187,5 +187,5 @@ grep -qF -e "$ALICE_PW" -e "$BOB_PW" -e "$secret" "$TMP/berthd.log" && fail "a p
 grep -qi 'authorization: basic' "$TMP/berthd.log" && fail "an Authorization header appears in the server log"
 pass "no secret in the server log"
 
-auth_done
 berth_stop
+auth_done

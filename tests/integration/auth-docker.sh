@@ -148,5 +148,5 @@ fi
 [ "$(code -I -u "admin:$ADMIN_PW" "${MANIFEST_ACCEPT[@]}" "$BERTH_URL/v2/pub/img/manifests/anon")" = 404 ] \
         || soft_fail "the anonymous push left a tag"
 
-auth_done
 berth_stop
+auth_done

@@ -235,51 +235,72 @@ read -r st loc < <(mount team/app "$team_blob")
 expect 200 "the mounted blob is in alice/m" -I -u "alice:$PW_ALICE" "$BERTH_URL/v2/alice/m/blobs/$team_blob"
 
 # --- throttling (last: it throttles 127.0.0.1 for a while) ------------------------------
-step "throttling: repeated failures get 429 + Retry-After, released after the delay"
-expect 200 "erin's own credentials (now cached)" -u "erin:$PW_ERIN" "$(M pub/img v1)" "${MANIFEST_ACCEPT[@]}"
-# wrong(N): one attempt with a password never tried before; sets got (status) and ra
-wrong() {
-        bcurl -u "erin:guess-$1-$RANDOM$RANDOM" -o /dev/null -D "$TMP/thr.h" "$(M pub/img v1)" || fail "request $1"
+# guess USER: one attempt as USER with a password never tried before (the same wrong
+# credentials repeated are not new guesses); sets got (status) and ra (Retry-After)
+guess() {
+        bcurl -u "$1:guess-$RANDOM$RANDOM$RANDOM" -o /dev/null -D "$TMP/thr.h" "$(M pub/img v1)" || fail "guess as $1"
         got=$(head -n1 "$TMP/thr.h" | awk '{ print $2 }')
         ra=$(tr -d '\r' <"$TMP/thr.h" | awk -F': *' 'tolower($1) == "retry-after" { print $2 }')
 }
-n=0 got= ra=
-while [ $n -lt 12 ]; do
-        n=$((n + 1))
-        wrong $n
-        [ "$got" = 429 ] && break
-        [ "$got" = 401 ] || fail "wrong password $n: HTTP $got, want 401 or 429"
-done
-[ "$got" = 429 ] || fail "no 429 after $n different wrong passwords"
-[ $n -gt 4 ] || fail "throttled after only $((n - 1)) failures"
-[[ $ra =~ ^[1-9][0-9]*$ ]] || fail "429 without a valid Retry-After ('$ra')"
-pass "429 after $((n - 1)) failures, Retry-After: $ra"
-# go on failing after each delay until a refusal long enough to observe (delays grow)
-prev=$ra rounds=0
-while [ "$ra" -lt 3 ]; do
-        rounds=$((rounds + 1))
-        [ $rounds -le 6 ] || fail "Retry-After does not grow: $ra after $rounds more rounds"
-        sleep "$ra"
-        for _ in 1 2 3; do
-                n=$((n + 1)); wrong $n
-                [ "$got" = 429 ] || break
-                sleep 1
+# throttle WHAT MAX NAME...: guesses (cycling through the names) until a 429, at most MAX;
+# sets fails (failures before it); then, after each Retry-After, one more failure and
+# an immediate retry, until Retry-After >= 3 (long enough to observe).
+throttle() {
+        local what=$1 max=$2 k=0 prev rounds=0
+        shift 2
+        local names=("$@")
+        fails=0 got=
+        while [ $fails -lt "$max" ]; do
+                guess "${names[$((fails % ${#names[@]}))]}"
+                [ "$got" = 429 ] && break
+                [ "$got" = 401 ] || fail "$what: guess $((fails + 1)): HTTP $got, want 401 or 429"
+                fails=$((fails + 1))
         done
-        [ "$got" = 401 ] || fail "after waiting Retry-After, a new guess got HTTP $got, want 401 (verified)"
-        n=$((n + 1)); wrong $n
-        [ "$got" = 429 ] || fail "a failure right after the delay: HTTP $got, want 429"
-        [[ $ra =~ ^[1-9][0-9]*$ ]] && [ "$ra" -ge "$prev" ] || fail "Retry-After went from $prev to '$ra'"
+        [ "$got" = 429 ] || fail "$what: no 429 after $fails failures"
+        [[ $ra =~ ^[1-9][0-9]*$ ]] || fail "$what: 429 without a valid Retry-After ('$ra')"
+        pass "$what: 429 after $fails failures, Retry-After: $ra"
         prev=$ra
-done
-pass "Retry-After grows with further failures: now $ra"
-[ "$ra" -le 30 ] || fail "Retry-After $ra: too long for this test"
+        while [ "$ra" -lt 3 ]; do
+                rounds=$((rounds + 1))
+                [ $rounds -le 6 ] || fail "$what: Retry-After does not grow ($ra)"
+                sleep "$ra"
+                for k in 1 2 3; do
+                        guess "${names[$((k % ${#names[@]}))]}"
+                        [ "$got" = 429 ] || break
+                        sleep 1
+                done
+                [ "$got" = 401 ] || fail "$what: after Retry-After a new guess got HTTP $got, want 401 (verified)"
+                guess "${names[0]}"
+                [ "$got" = 429 ] || fail "$what: a guess right after a failure past the delay: HTTP $got, want 429"
+                [[ $ra =~ ^[1-9][0-9]*$ ]] && [ "$ra" -ge "$prev" ] || fail "$what: Retry-After went from $prev to '$ra'"
+                prev=$ra
+        done
+        pass "$what: Retry-After grows with further failures: now $ra"
+        [ "$ra" -le 30 ] || fail "$what: Retry-After $ra, too long for this test"
+}
+
+step "throttling per user name: 429 + Retry-After, the real user's cached credentials keep working"
+expect 200 "erin's own credentials (now cached)" -u "erin:$PW_ERIN" "$(M pub/img v1)" "${MANIFEST_ACCEPT[@]}"
+throttle "guesses at erin's password" 12 erin
+[ $fails -ge 4 ] || fail "erin throttled after only $fails failures"
 expect 200 "erin's cached credentials still work while throttled" -u "erin:$PW_ERIN" "$(M pub/img v1)" "${MANIFEST_ACCEPT[@]}"
+NEW_ERIN=erin2-$RANDOM$RANDOM     # credentials never verified: must wait for the delay
+printf '%s\n' "$NEW_ERIN" | bd user passwd erin >/dev/null || fail "user passwd erin"
+expect 429 "erin's new password while throttled (refused unverified)" -u "erin:$NEW_ERIN" "$(M pub/img v1)"
+sleep $((ra + 1))
+expect 200 "released after Retry-After: erin's new password" -u "erin:$NEW_ERIN" "$(M pub/img v1)" "${MANIFEST_ACCEPT[@]}"
+
+step "throttling per address: a guesser cycling through user names"
+names=()
+for i in $(seq 1 60); do names+=("nobody$i"); done
+throttle "guesses at 60 names from 127.0.0.1" 60 "${names[@]}"
+[ $fails -gt 4 ] || fail "address throttled after only $fails failures (no more than one user name gets)"
 expect 429 "a first login (gina) from the throttled address is refused unverified" -u "gina:$PW_GINA" "$(M pub/img v1)"
 sleep $((ra + 1))
 expect 200 "released after Retry-After: gina's first login" -u "gina:$PW_GINA" "$(M pub/img v1)" "${MANIFEST_ACCEPT[@]}"
 
-grep -qF -e "$PW_ALICE" -e "$rsecret" -e "$psecret" -e "$NEW_DAVE" "$TMP/berthd.log" && fail "a secret appears in the server log"
+grep -qF -e "$PW_ALICE" -e "$rsecret" -e "$psecret" -e "$NEW_DAVE" -e "$NEW_ERIN" -e "$PW_GINA" "$TMP/berthd.log" && fail "a secret appears in the server log"
 pass "no secret in the server log"
 
-auth_done
 berth_stop
+auth_done

@@ -27,7 +27,6 @@ need() {
 }
 
 cleanup() {
-        [ -n "${KEEP:-}" ] && { echo "kept $TMP"; return; }
         local p
         for p in "${_pids[@]}"; do
                 kill "$p" 2>/dev/null
@@ -35,7 +34,11 @@ cleanup() {
         for p in "${_pids[@]}"; do
                 wait "$p" 2>/dev/null
         done
-        [ -n "${TMP:-}" ] && rm -rf "$TMP"
+        if [ -n "${KEEP_TMP:-}" ]; then
+                echo "kept $TMP"
+        elif [ -n "${TMP:-}" ]; then
+                rm -rf "$TMP"
+        fi
 }
 
 client_init() {

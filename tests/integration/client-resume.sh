@@ -8,7 +8,8 @@ start_registry R none 0
 REG_UP=127.0.0.1:$REG_R_PORT
 make_image "$TMP/img" r 1 3000000 >/dev/null
 push "$TMP/img" r "$REG_UP/res/app:1"
-layer=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1]+"/blobs/sha256/"+json.load(open(sys.argv[1]+"/index.json"))["manifests"][0]["digest"][7:])); print(m["layers"][0]["digest"])' "$TMP/img")
+# skopeo compresses layers on push: take the digest the registry holds
+layer=$(skopeo inspect --raw --tls-verify=false "docker://$REG_UP/res/app:1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["layers"][0]["digest"])')
 
 # a proxy that cuts the first download of the layer after 1 MB, and logs Range headers
 PPORT=$(free_port)
@@ -54,7 +55,7 @@ expect_rc 14 "${B[@]}" pull "$REG/res/app:1"
 partial="$STORE/.berth/tmp/sha256-${layer#sha256:}.partial"
 [ -f "$partial" ] || fail "no partial file"
 size=$(stat -c %s "$partial")
-[ "$size" -gt 0 ] && [ "$size" -lt 3000000 ] || fail "partial has $size bytes"
+[ "$size" -gt 0 ] && [ "$size" -lt 2000000 ] || fail "partial has $size bytes"
 
 step "second pull resumes with Range from where it stopped"
 expect_rc 0 "${B[@]}" pull "$REG/res/app:1" --no-backoff

@@ -36,6 +36,7 @@ export BERTH_PORT=$port BERTH_IMAGE=berth:it-$COMPOSE_PROJECT_NAME
 export BERTH_GRACE=6
 demo=$top_srcdir/deploy/demo.sh
 [ -e "/etc/docker/certs.d/$host" ] && fail "/etc/docker/certs.d/$host exists already"
+[ -d /etc/docker/certs.d ] || berth_on_exit "rmdir /etc/docker/certs.d /etc/docker 2>/dev/null"
 berth_on_exit "BERTH_COMPOSE='$compose_cmd' bash '$demo' purge; rm -rf '/etc/docker/certs.d/$host'"
 compose() { $compose_cmd --project-name "$COMPOSE_PROJECT_NAME" --env-file "$BERTH_DEMO_ENV" \
                 -f "$top_srcdir/deploy/docker-compose.yml" "$@"; }
