@@ -25,7 +25,8 @@ berth_LDADD = libberth.la $(CURL_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
 
 CLIENT_TEST_LDADD = libberthcore.la libcommon.la $(CURL_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS) $(CMOCKA_LIBS)
 CLIENT_TESTS = tests/unit/test-ref tests/unit/test-policy tests/unit/test-keyring \
-               tests/unit/test-dockercfg tests/unit/test-backoff tests/unit/test-platform
+               tests/unit/test-dockercfg tests/unit/test-backoff tests/unit/test-platform \
+               tests/unit/test-registry tests/unit/test-layout
 UNIT_TESTS += $(CLIENT_TESTS)
 check_PROGRAMS += $(CLIENT_TESTS)
 TESTS += $(CLIENT_TESTS)
@@ -47,6 +48,19 @@ tests_unit_test_backoff_LDADD = $(CLIENT_TEST_LDADD)
 tests_unit_test_platform_SOURCES = tests/unit/test-platform.c
 tests_unit_test_platform_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_platform_LDADD = $(CLIENT_TEST_LDADD)
+tests_unit_test_registry_SOURCES = tests/unit/test-registry.c
+tests_unit_test_registry_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_registry_LDADD = $(CLIENT_TEST_LDADD)
+tests_unit_test_layout_SOURCES = tests/unit/test-layout.c
+tests_unit_test_layout_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_layout_LDADD = $(CLIENT_TEST_LDADD)
+
+# integration: a real registry (Debian's docker-registry), skopeo, openssl, python3
+CLIENT_IT = tests/integration/client-pull-basic.sh tests/integration/client-multiplatform.sh \
+            tests/integration/client-concurrent.sh tests/integration/client-resume.sh \
+            tests/integration/client-bearer.sh
+TESTS += $(CLIENT_IT)
+EXTRA_DIST += $(CLIENT_IT) tests/integration/client-lib.sh tests/bench/pull-bench.sh
 
 if ENABLE_FUZZERS
 EXTRA_PROGRAMS += tests/fuzz/fuzz-ref tests/fuzz/fuzz-dockercfg

@@ -57,6 +57,7 @@ static request_t *request_free(request_t *req) {
         free(req->repo);
         free(req->ref);
         free(req->body);
+        free(req->wc);
         free(req);
         return NULL;
 }

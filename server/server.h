@@ -101,6 +101,8 @@ struct request {
         uint64_t upload_start;    /* size of the upload when this request began */
         bool upload_transient;    /* a session this request created (monolithic POST) */
         int upload_err;           /* first error writing the body */
+        char *wc;                 /* write-combining buffer for small body pieces */
+        size_t wc_len;
         bool finished;            /* the whole body arrived and end() ran */
         digest_ctx_t *body_hash;
 };
