@@ -101,6 +101,7 @@ int berth_client_new(const char *store, berth_client_t **ret) {
         pthread_mutex_init(&c->progress_lock, NULL);
         c->max_dl = 3;
         platform_default(&c->platform);
+        curl_global_init(CURL_GLOBAL_DEFAULT); /* reference-counted; undone in berth_client_free */
         r = keyring_new(&c->keyring);
         if (r == 0)
                 r = layout_open(store, &c->layout);
@@ -108,7 +109,6 @@ int berth_client_new(const char *store, berth_client_t **ret) {
                 berth_client_free(c);
                 return r;
         }
-        curl_global_init(CURL_GLOBAL_DEFAULT);
         *ret = c;
         return 0;
 }
@@ -125,6 +125,7 @@ berth_client_t *berth_client_free(berth_client_t *c) {
         free(c->certs_dir);
         pthread_mutex_destroy(&c->progress_lock);
         free(c);
+        curl_global_cleanup();
         return NULL;
 }
 
@@ -481,13 +482,22 @@ static int fetch_blob(pool_t *pl, job_t *j) {
         }
         if ((r = layout_partial_path(c->layout, d, &partial)) < 0)
                 return r;
-        fd = open(partial, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-        if (fd < 0)
-                return -errno;
-        /* one downloader per blob across processes; the others wait and then find it */
-        while (flock(fd, LOCK_EX) < 0)
-                if (errno != EINTR)
+        for (int attempt = 0;; attempt++) {
+                fd = open(partial, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+                if (fd < 0)
                         return -errno;
+                /* one downloader per blob across processes; the others wait and then find it */
+                while (flock(fd, LOCK_EX) < 0)
+                        if (errno != EINTR)
+                                return -errno;
+                /* the holder before us renamed or removed the file: open the path again */
+                if (fstat(fd, &st) < 0)
+                        return -errno;
+                if (st.st_nlink > 0 || attempt >= 3)
+                        break;
+                close(fd);
+                fd = -1;
+        }
         if (layout_blob_stat(c->layout, d, &have_size) == 1 && have_size == size) {
                 if (fstat(fd, &st) == 0 && st.st_size == 0 && st.st_nlink > 0)
                         (void) unlink(partial);

@@ -42,7 +42,7 @@ const char *berth_client_message(const berth_client_t *c);
 /* imagePullSecrets: a .dockerconfigjson / .dockercfg file or a Secret (JSON or YAML).
  * Repeatable; order matters. On a parse error the message says what is wrong. */
 int berth_client_add_pull_secret(berth_client_t *c, const char *path);
-/* Node credentials: DIR/config.json (then DIR/../.dockercfg style is not read). A missing
+/* Node credentials: DIR/config.json ("auths"; credsStore/credHelpers are ignored). A missing
  * file is not an error. */
 int berth_client_set_docker_config(berth_client_t *c, const char *dir);
 /* "Always" | "IfNotPresent" | "Never"; NULL or "" = the Kubernetes default. */

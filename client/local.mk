@@ -8,7 +8,7 @@ libberthcore_la_SOURCES = client/fsutil.c client/fsutil.h client/policy.c client
                           client/backoff.c client/backoff.h client/platform.c client/platform.h \
                           client/layout.c client/layout.h client/registry.c client/registry.h
 libberthcore_la_CPPFLAGS = $(AM_CPPFLAGS) $(CRYPTO_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS)
-libberthcore_la_LIBADD = libcommon.la $(CURL_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
+libberthcore_la_LIBADD = $(CURL_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
 
 # the installed library: only berth_ symbols
 lib_LTLIBRARIES += libberth.la
@@ -58,19 +58,22 @@ tests_unit_test_layout_LDADD = $(CLIENT_TEST_LDADD)
 # integration: a real registry (Debian's docker-registry), skopeo, openssl, python3
 CLIENT_IT = tests/integration/client-pull-basic.sh tests/integration/client-multiplatform.sh \
             tests/integration/client-concurrent.sh tests/integration/client-resume.sh \
-            tests/integration/client-bearer.sh
+            tests/integration/client-bearer.sh tests/integration/client-redirect.sh \
+            tests/integration/client-berthd.sh
 TESTS += $(CLIENT_IT)
-EXTRA_DIST += $(CLIENT_IT) tests/integration/client-lib.sh tests/bench/pull-bench.sh
+EXTRA_DIST += $(CLIENT_IT) tests/integration/client-lib.sh tests/bench/pull-bench.sh docs/berth-pull.md
 
+# libFuzzer targets for the reference parser and the Secret / config.json parser; built
+# by `make fuzz` (common/local.mk) with the instrumented libcommon-fuzz.la
+FUZZ_TARGETS += tests/fuzz/fuzz-ref tests/fuzz/fuzz-dockercfg
 if ENABLE_FUZZERS
-EXTRA_PROGRAMS += tests/fuzz/fuzz-ref tests/fuzz/fuzz-dockercfg
-FUZZ_FLAGS = -fsanitize=fuzzer,address,undefined
 tests_fuzz_fuzz_ref_SOURCES = tests/fuzz/fuzz-ref.c
-tests_fuzz_fuzz_ref_CFLAGS = $(AM_CFLAGS) $(FUZZ_FLAGS)
-tests_fuzz_fuzz_ref_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_FLAGS)
-tests_fuzz_fuzz_ref_LDADD = libcommon.la $(CRYPTO_LIBS) $(JANSSON_LIBS)
-tests_fuzz_fuzz_dockercfg_SOURCES = tests/fuzz/fuzz-dockercfg.c
-tests_fuzz_fuzz_dockercfg_CFLAGS = $(AM_CFLAGS) $(FUZZ_FLAGS)
-tests_fuzz_fuzz_dockercfg_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_FLAGS)
-tests_fuzz_fuzz_dockercfg_LDADD = libberthcore.la libcommon.la $(CURL_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
+tests_fuzz_fuzz_ref_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
+tests_fuzz_fuzz_ref_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_ref_LDADD = libcommon-fuzz.la $(CRYPTO_LIBS) $(JANSSON_LIBS)
+tests_fuzz_fuzz_dockercfg_SOURCES = tests/fuzz/fuzz-dockercfg.c client/dockercfg.c client/keyring.c
+tests_fuzz_fuzz_dockercfg_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS)
+tests_fuzz_fuzz_dockercfg_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
+tests_fuzz_fuzz_dockercfg_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_dockercfg_LDADD = libcommon-fuzz.la $(CRYPTO_LIBS) $(JANSSON_LIBS)
 endif

@@ -2,7 +2,6 @@
 #include "config.h"
 #include <errno.h>
 #include <getopt.h>
-#include <limits.h>
 #include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>

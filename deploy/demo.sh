@@ -2,6 +2,7 @@
 # berth in docker-compose, end to end, in one command:
 #
 #   deploy/demo.sh          build and start the registry, trust its CA, push and pull
+#   deploy/demo.sh up --no-build   the same with the image as it is, when there is one
 #   deploy/demo.sh down     stop the stack, remove what the demo made (keeps the data volume)
 #   deploy/demo.sh purge    the same, and also the data volume and the berth image
 #
@@ -102,11 +103,14 @@ down() {
         say "done"
 }
 
+no_build=0
 case ${1:-up} in
-up) ;;
+up)
+        [ "${2:-}" = --no-build ] && no_build=1
+        ;;
 down) down 0; exit 0 ;;
 purge) down 1; exit 0 ;;
--h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+-h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 *) die "unknown command '$1' (up, down or purge)" ;;
 esac
 
@@ -117,10 +121,14 @@ chmod 0700 "$state"
 
 # --- 1. the stack -------------------------------------------------------------------
 step "build the image and start the stack (${compose_cmd[*]}, project $project)"
-info "building the image $image (log: $state/build.log)"
-if ! compose build berthd >"$state/build.log" 2>&1; then
-        tail -n 30 "$state/build.log" >&2
-        die "the image build failed (full log: $state/build.log)"
+if [ "$no_build" = 1 ] && docker image inspect "$image" >/dev/null 2>&1; then
+        info "using the image $image as it is (--no-build)"
+else
+        info "building the image $image (log: $state/build.log)"
+        if ! compose build berthd >"$state/build.log" 2>&1; then
+                tail -n 30 "$state/build.log" >&2
+                die "the image build failed (full log: $state/build.log)"
+        fi
 fi
 t_up=$(date +%s.%N)
 compose up -d berthd
@@ -237,9 +245,10 @@ fi
 # --- summary ------------------------------------------------------------------------
 rss_now=$(rss)
 echo "$rss_now" >"$state/rss-after"
+rss_peak=$(docker exec "$cid" sh -c 'sed -n "s/^VmHWM:[[:space:]]*//p" /proc/1/status' 2>/dev/null || echo '?')
 say "berth is running at https://$host"
 info "healthy after:  ${healthy_after} s (${since_up} s after 'up')"
-info "berthd RSS:     $rss_idle idle, $rss_now after the push and pulls"
+info "berthd RSS:     $rss_idle idle, $rss_now after the push and pulls (peak $rss_peak)"
 info "CA:             $state/ca.crt (also $certs_dir/ca.crt)"
 info "admin password: BERTH_ADMIN_PASSWORD in $env_file"
 info "logs:           ${compose_cmd[*]} -p $project logs berthd"

@@ -10,8 +10,8 @@ packages=(
         libmicrohttpd-dev libssl-dev libsqlite3-dev libargon2-dev libjansson-dev
         libcurl4-openssl-dev libcmocka-dev
         # tests: clients, the reference registry, helpers
-        curl ca-certificates openssl python3 jq
-        skopeo podman docker.io containerd docker-registry apache2-utils
+        curl ca-certificates openssl python3 python3-cryptography jq util-linux wrk
+        skopeo podman containernetworking-plugins docker.io containerd docker-registry apache2-utils
         iproute2 procps diffutils coreutils
 )
 

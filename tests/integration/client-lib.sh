@@ -2,6 +2,7 @@
 # Runs Debian's docker-registry (distribution) on a free 127.0.0.1 port with TLS and
 # htpasswd or token auth, builds small OCI test images with python3 and pushes them with
 # skopeo. Everything started is killed by PID at exit and the temp dir removed.
+[ -n "${BASH_VERSION:-}" ] || { echo "client-lib.sh needs bash" >&2; exit 99; }
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
         echo "client-lib.sh is sourced by the client-*.sh tests" >&2
         exit 77

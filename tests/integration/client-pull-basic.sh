@@ -55,6 +55,7 @@ expect_rc 0 "${B[@]}" pull "$REG/team/app:v1" --verify-credentials NeverVerify
 step "Always with an unchanged digest fetches no blob"
 expect_rc 0 "${B[@]}" pull "$REG/team/app:latest" --pull-secret "$TMP/secret.yaml" --no-backoff
 before=$(count_blob_gets "$REG_R_LOG" team/app)
+[ "$before" -ge 4 ] || fail "access log shows $before blob GETs (log format?)"
 mgets=$(grep -c '"GET /v2/team/app/manifests/latest' "$REG_R_LOG")
 expect_rc 0 "${B[@]}" pull "$REG/team/app:latest" --pull-secret "$TMP/secret.yaml"
 after=$(count_blob_gets "$REG_R_LOG" team/app)
