@@ -27,6 +27,8 @@ typedef enum {
  * the caller's buffers (password may be empty; user may not). 0 or BERTH_EAUTH. */
 int auth_basic_parse(const char *header, size_t len, char *user, size_t user_size,
                      char *password, size_t password_size);
+/* The header carries an empty user name and an empty password: no credentials. */
+bool auth_basic_is_empty(const char *header, size_t len);
 /* Strict standard base64 (padding optional). Returns decoded length or -1. */
 long auth_base64_decode(const char *in, size_t len, uint8_t *out, size_t out_size);
 /* NUL-terminated standard base64 with padding; malloc'd. */

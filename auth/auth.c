@@ -1192,7 +1192,8 @@ int auth_check(auth_t *a, const char *authorization, const char *client_addr,
         if (r < 0)
                 return r;
 
-        if (!authorization || !*authorization) {
+        if (!authorization || !*authorization ||
+            auth_basic_is_empty(authorization, strnlen(authorization, AUTH_HEADER_MAX + 1))) {
                 /* Anonymous: public pulls only; everything else asks for credentials. */
                 who.anonymous = true;
                 *ret = who;

@@ -188,3 +188,23 @@ unsigned auth_role_actions(int role) {
         default: return 0;
         }
 }
+
+bool auth_basic_is_empty(const char *header, size_t len) {
+        const char *p = header, *end = header + len;
+
+        /* "Basic Og==" (base64 of ":"): clients such as skopeo send it when they have
+         * no credentials for a registry that answered with a Basic challenge */
+        if (!header)
+                return false;
+        while (p < end && (*p == ' ' || *p == '\t'))
+                p++;
+        if ((size_t) (end - p) < 6 || strncasecmp(p, "Basic", 5) != 0 || (p[5] != ' ' && p[5] != '\t'))
+                return false;
+        p += 6;
+        while (p < end && (*p == ' ' || *p == '\t'))
+                p++;
+        while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' || end[-1] == '\n'))
+                end--;
+        return ((size_t) (end - p) == 4 && memcmp(p, "Og==", 4) == 0) ||
+               ((size_t) (end - p) == 2 && memcmp(p, "Og", 2) == 0);
+}

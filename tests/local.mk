@@ -51,3 +51,4 @@ EXTRA_DIST += $(DEPLOY_TESTS) tests/integration/deploy-lib.sh \
               deploy/k8s/secret-admin.yaml deploy/k8s/secret-tls.example.yaml deploy/k8s/configmap.yaml \
               deploy/k8s/pvc.yaml deploy/k8s/deployment.yaml deploy/k8s/service.yaml \
               deploy/k8s/example-pull-secret.yaml deploy/k8s/example-workload.yaml docs/deploy.md
+EXTRA_DIST += tests/bench/listing-bench.sh

@@ -5,14 +5,12 @@
 #   deploy_base_image   make debian:bookworm-slim from Debian packages when docker has
 #                       no such image (debootstrap --variant=minbase, then docker import);
 #                       the root file system is cached as a tarball between runs
-#   deploy_build_image  build deploy/Dockerfile as BERTH_IMAGE (host networking)
 #
 # Settings (environment):
 #   BERTH_DEPLOY_CACHE   where the base tarball is kept [/var/tmp/berth-deploy-cache]
 #   BERTH_DEBIAN_MIRROR  Debian mirror for debootstrap [the first one apt is configured with]
 
 : "${BERTH_DEPLOY_CACHE:=/var/tmp/berth-deploy-cache}"
-BERTH_IMAGE=${BERTH_IMAGE:-berth:deploy-test}
 DEPLOY_OWN_DAEMON=0
 
 dk() { timeout 600 docker "$@"; }
@@ -97,16 +95,4 @@ deploy_base_image() {
         step "docker import of the cached root file system as debian:bookworm-slim"
         dk import - debian:bookworm-slim <"$tarball" >/dev/null || fail "docker import"
         [ "$DEPLOY_OWN_DAEMON" = 1 ] || berth_on_exit "docker rmi debian:bookworm-slim"
-}
-
-# deploy_build_image: docker build of deploy/Dockerfile with the legacy builder (the
-# one every dockerd has) on the host network.
-deploy_build_image() {
-        local t0=$SECONDS
-        step "docker build -f deploy/Dockerfile -t $BERTH_IMAGE (network host)"
-        DOCKER_BUILDKIT=0 dk build --network host -q -f "$top_srcdir/deploy/Dockerfile" \
-                -t "$BERTH_IMAGE" "$top_srcdir" >"$TMP/build.log" 2>&1 ||
-                { tail -n 40 "$TMP/build.log" >&2; fail "docker build failed"; }
-        [ "$DEPLOY_OWN_DAEMON" = 1 ] || berth_on_exit "docker rmi '$BERTH_IMAGE'"
-        step "image built in $((SECONDS - t0)) s: $(dk image inspect --format '{{.Size}}' "$BERTH_IMAGE") bytes"
 }

@@ -71,6 +71,7 @@ def main():
     ap.add_argument("--tags", type=int, default=100000)
     ap.add_argument("--repos", type=int, default=20000)
     ap.add_argument("--page", type=int, default=1000)
+    ap.add_argument("--fill-only", action="store_true", help="push, do not walk (benchmarks)")
     a = ap.parse_args()
     cl = Client(a.url, a.cafile)
     base = "scale/tags"
@@ -114,6 +115,9 @@ def main():
         if st != 201:
             fail(f"mount into {r}: {st} {body[:200]!r}")
     fill_repos = time.perf_counter() - t0
+    if a.fill_only:
+        print(f"filled {len(tags)} tags in {fill_tags:.1f} s, {len(repos)} repositories in {fill_repos:.1f} s")
+        return
 
     got, pages, times = walk(cl, f"/v2/{base}/tags/list?n={a.page}", "tags", a.page)
     if got != tags:

@@ -277,6 +277,21 @@ static void test_public_project_anonymous_pull(void **state) {
         assert_int_equal(check(f, NULL, NULL, "pub/app", AUTH_PULL | AUTH_PUSH, NULL), BERTH_EAUTH);
 }
 
+/* skopeo answers a Basic challenge with empty credentials ("Basic Og=="):
+ * that is an anonymous caller, not a failed login. */
+static void test_empty_basic_credentials_are_anonymous(void **state) {
+        fixture_t *f = *state;
+        auth_result_t r;
+
+        assert_int_equal(auth_project_create(f->a, "pub", true), 0);
+        assert_int_equal(auth_project_create(f->a, "priv", false), 0);
+        assert_int_equal(auth_check(f->a, "Basic Og==", "192.0.2.1", "pub/app", AUTH_PULL, &r), 0);
+        assert_true(r.anonymous);
+        assert_int_equal(auth_check(f->a, "basic  Og", "192.0.2.1", "pub/app", AUTH_PULL, &r), 0);
+        assert_int_equal(auth_check(f->a, "Basic Og==", "192.0.2.1", "priv/app", AUTH_PULL, &r), BERTH_EAUTH);
+        assert_int_equal(auth_check(f->a, "Basic Og==", "192.0.2.1", "pub/app", AUTH_PUSH, &r), BERTH_EAUTH);
+}
+
 static void test_private_project_anonymous_pull_refused(void **state) {
         fixture_t *f = *state;
 
@@ -764,6 +779,7 @@ int main(void) {
                 T(test_non_member_denied),
                 T(test_admin_user_may_do_everything),
                 T(test_public_project_anonymous_pull),
+                T(test_empty_basic_credentials_are_anonymous),
                 T(test_private_project_anonymous_pull_refused),
                 T(test_public_project_pull_for_any_user),
                 T(test_base_probe_needs_credentials),
