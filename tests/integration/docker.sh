@@ -22,7 +22,7 @@ else
         echo '{}' >"$TMP/daemon.json"     # none of the host's daemon settings
         # dockerd 20.10 writes a trust key to /etc/docker/key.json: remove it if it is ours
         [ -e /etc/docker/key.json ] || berth_on_exit "rm -f /etc/docker/key.json; rmdir /etc/docker 2>/dev/null"
-        berth_rooted dockerd --storage-driver vfs --iptables=false --bridge=none \
+        berth_rooted --exec dockerd --storage-driver vfs --iptables=false --bridge=none \
                 --data-root "$TMP/docker" --exec-root "$TMP/docker-exec" \
                 --pidfile "$TMP/docker.pid" -H "unix://$TMP/docker.sock" \
                 --config-file "$TMP/daemon.json" >"$TMP/dockerd.log" 2>&1 &

@@ -95,19 +95,25 @@ trap _berth_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# berth_rooted CMD...: run CMD where "/" is a mount point. Container tools unpack
-# layers in a private mount namespace and first make "/" private there, which fails
-# when the tests themselves run inside a plain chroot (as a minimal CI tree does).
-# There CMD runs in its own mount namespace, rooted at a bind mount of "/"; outside
-# a chroot it runs as is. The process keeps its PID (no fork), so it can be tracked.
+# berth_rooted [--exec] CMD...: run CMD where "/" is a mount point. Container tools
+# unpack layers in a private mount namespace and first make "/" private there, which
+# fails when the tests themselves run inside a plain chroot (as a minimal CI tree
+# does). There CMD runs in its own mount namespace, rooted at a bind mount of "/";
+# outside a chroot it runs as is. With --exec the calling (sub)shell becomes CMD, so
+# `berth_rooted --exec daemon ... &` leaves the daemon's PID in $!.
 berth_rooted() {
+        local ex=
+        if [ "${1:-}" = --exec ]; then
+                ex=exec
+                shift
+        fi
         if mountpoint -q / 2>/dev/null; then
-                "$@"
+                $ex "$@"
                 return
         fi
         # "/" of a chroot cannot change propagation; a tmpfs inside it can: made
         # private in the new namespace, nothing mounted there leaks out.
-        unshare --mount --propagation unchanged -- sh -c '
+        $ex unshare --mount --propagation unchanged -- sh -c '
                 base=
                 for d in /run /tmp /dev/shm; do
                         if mountpoint -q "$d"; then base=$d; break; fi
