@@ -182,9 +182,10 @@ const route_ops_t route_blob_delete = { .name = "blob-delete", .begin = blob_del
 
 /* ---- body of an upload request: append to the session ---- */
 
-/* Body pieces arrive as the transport delivers them: 16 KiB TLS records over
- * HTTPS. Small pieces are gathered into one buffer so the disk sees few large
- * writes; large pieces go straight through. */
+/* Body pieces arrive as the transport delivers them (16 KiB TLS records, or what
+ * one recv() returned). They are gathered into one of two buffers; a full buffer
+ * is written and handed to the session's hashing thread while the other fills, so
+ * hashing runs beside receiving and writing instead of after them. */
 #define WC_SIZE (512 * 1024)
 
 static int wc_flush(request_t *req) {
@@ -192,7 +193,9 @@ static int wc_flush(request_t *req) {
 
         if (!req->wc_len)
                 return 0;
-        r = upload_write(req->upload, req->wc, req->wc_len);
+        r = upload_write_async(req->upload, req->wc[req->wc_cur], req->wc_len);
+        /* the buffer just handed over stays untouched until the next upload call */
+        req->wc_cur ^= 1;
         req->wc_len = 0;
         return r;
 }
@@ -208,19 +211,20 @@ static void upload_data(request_t *req, const char *buf, size_t len) {
                 req->upload_err = BERTH_ETOOBIG;
                 return;
         }
-        if (len >= WC_SIZE / 4) {
-                r = wc_flush(req);
-                if (r == 0)
-                        r = upload_write(req->upload, buf, len);
-        } else {
-                if (!req->wc && !(req->wc = malloc(WC_SIZE))) {
+        while (len > 0 && r == 0) {
+                size_t n;
+
+                if (!req->wc[req->wc_cur] && !(req->wc[req->wc_cur] = malloc(WC_SIZE))) {
                         req->upload_err = -ENOMEM;
                         return;
                 }
-                if (req->wc_len + len > WC_SIZE)
+                n = WC_SIZE - req->wc_len < len ? WC_SIZE - req->wc_len : len;
+                memcpy(req->wc[req->wc_cur] + req->wc_len, buf, n);
+                req->wc_len += n;
+                buf += n;
+                len -= n;
+                if (req->wc_len == WC_SIZE)
                         r = wc_flush(req);
-                memcpy(req->wc + req->wc_len, buf, len);
-                req->wc_len += len;
         }
         if (r < 0)
                 req->upload_err = r;

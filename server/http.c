@@ -57,7 +57,8 @@ static request_t *request_free(request_t *req) {
         free(req->repo);
         free(req->ref);
         free(req->body);
-        free(req->wc);
+        free(req->wc[0]);
+        free(req->wc[1]);
         free(req);
         return NULL;
 }

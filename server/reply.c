@@ -107,7 +107,9 @@ void reply_fd(request_t *req, unsigned status, int fd, uint64_t off, uint64_t le
                 if (r) {
                         r->fd = fd;
                         r->off = off;
-                        resp = MHD_create_response_from_callback(len, TLS_READ_BLOCK, fd_read, r, fd_reader_free);
+                        /* the block is allocated (and cleared) per response: no bigger than the body */
+                        size_t block = len < TLS_READ_BLOCK ? (size_t) (len ? len : 1) : TLS_READ_BLOCK;
+                        resp = MHD_create_response_from_callback(len, block, fd_read, r, fd_reader_free);
                         if (!resp)
                                 free(r);
                 }

@@ -101,8 +101,9 @@ struct request {
         uint64_t upload_start;    /* size of the upload when this request began */
         bool upload_transient;    /* a session this request created (monolithic POST) */
         int upload_err;           /* first error writing the body */
-        char *wc;                 /* write-combining buffer for small body pieces */
-        size_t wc_len;
+        char *wc[2];              /* body pieces gathered here; one fills while the */
+        size_t wc_len;            /* other is hashed (upload_write_async) */
+        unsigned wc_cur;
         bool finished;            /* the whole body arrived and end() ran */
         digest_ctx_t *body_hash;
 };

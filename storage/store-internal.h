@@ -54,6 +54,17 @@ struct upload {
         uint64_t size;      /* bytes in the file */
         uint64_t wb_done;   /* writeback issued up to here */
         bool gone;          /* committed: the session no longer exists */
+
+        /* Hashing beside the writes (upload_write_async): one job at a time. */
+        pthread_t hasher;
+        bool hasher_started;
+        pthread_mutex_t hlock;
+        pthread_cond_t hcond;
+        const void *job_buf;
+        size_t job_len;
+        bool job_pending;   /* posted, not yet hashed */
+        bool hasher_stop;
+        int job_err;        /* first hashing error; the state is then rebuilt lazily */
 };
 
 /* true when s is a canonical lowercase 8-4-4-4-12 uuid. */

@@ -58,6 +58,11 @@ const char *upload_uuid(const upload_t *u);
 /* Append bytes at the end, hashing as they arrive. Large writes start writeback
  * early (sync_file_range) so the commit's fsync has little left. */
 int upload_write(upload_t *u, const void *buf, size_t len);
+/* Like upload_write, but the hash of buf is computed on a second thread while the
+ * caller goes on (receiving the next piece). buf must stay unchanged until the next
+ * call on u (any upload_* function or store_upload_release), which waits for it.
+ * For large pieces (hundreds of KiB); small ones cost more in hand-offs. */
+int upload_write_async(upload_t *u, const void *buf, size_t len);
 /* Drop bytes past size (undo a chunk that failed midway); re-hashes lazily. */
 int upload_truncate(upload_t *u, uint64_t size);
 /* Finish: compare the hash with *want (BERTH_EDIGEST, upload left as it was, when it

@@ -19,6 +19,9 @@
 #include "common/macro.h"
 #include "storage/store-internal.h"
 
+static void hash_wait(upload_t *u);
+static void hasher_stop(upload_t *u);
+
 /* ---- the session table (caller holds s->lock unless noted) ---- */
 
 static size_t bucket_of(const char *uuid) {
@@ -306,6 +309,8 @@ fail:
 void store_upload_release(upload_t *u) {
         if (!u)
                 return;
+        hash_wait(u);
+        hasher_stop(u);
         closep(&u->fd);
         session_put(u->store, u->se, true, u->gone);
         free(u);
@@ -393,6 +398,77 @@ const char *upload_uuid(const upload_t *u) {
         return u ? u->se->uuid : NULL;
 }
 
+/* ---- hashing beside the writes ---- */
+
+static void *hasher_main(void *arg) {
+        upload_t *u = arg;
+
+        pthread_mutex_lock(&u->hlock);
+        for (;;) {
+                while (!u->job_pending && !u->hasher_stop)
+                        pthread_cond_wait(&u->hcond, &u->hlock);
+                if (!u->job_pending && u->hasher_stop)
+                        break;
+                pthread_mutex_unlock(&u->hlock);
+                /* the session's ctx is ours while a job is pending: the owner waits */
+                int r = u->se->ctx ? digest_ctx_update(u->se->ctx, u->job_buf, u->job_len) : BERTH_ECRYPTO;
+                pthread_mutex_lock(&u->hlock);
+                if (r < 0 && u->job_err == 0)
+                        u->job_err = r;
+                u->job_pending = false;
+                pthread_cond_broadcast(&u->hcond);
+        }
+        pthread_mutex_unlock(&u->hlock);
+        return NULL;
+}
+
+/* Wait for the hash job in flight; a failed job leaves the state to be rebuilt. */
+static void hash_wait(upload_t *u) {
+        if (!u->hasher_started)
+                return;
+        pthread_mutex_lock(&u->hlock);
+        while (u->job_pending)
+                pthread_cond_wait(&u->hcond, &u->hlock);
+        if (u->job_err) {
+                u->se->ctx = digest_ctx_free(u->se->ctx);
+                u->job_err = 0;
+        }
+        pthread_mutex_unlock(&u->hlock);
+}
+
+static void hasher_stop(upload_t *u) {
+        if (!u->hasher_started)
+                return;
+        pthread_mutex_lock(&u->hlock);
+        u->hasher_stop = true;
+        pthread_cond_broadcast(&u->hcond);
+        pthread_mutex_unlock(&u->hlock);
+        pthread_join(u->hasher, NULL);
+        u->hasher_started = false;
+        pthread_cond_destroy(&u->hcond);
+        pthread_mutex_destroy(&u->hlock);
+}
+
+static bool hasher_start(upload_t *u) {
+        if (u->hasher_started)
+                return true;
+        if (pthread_mutex_init(&u->hlock, NULL) != 0)
+                return false;
+        if (pthread_cond_init(&u->hcond, NULL) != 0) {
+                pthread_mutex_destroy(&u->hlock);
+                return false;
+        }
+        u->job_pending = u->hasher_stop = false;
+        u->job_err = 0;
+        if (pthread_create(&u->hasher, NULL, hasher_main, u) != 0) {
+                pthread_cond_destroy(&u->hcond);
+                pthread_mutex_destroy(&u->hlock);
+                return false;
+        }
+        u->hasher_started = true;
+        return true;
+}
+
 /* Make the session's hash cover exactly the file's bytes. */
 static int hash_catch_up(upload_t *u) {
         struct session *se = u->se;
@@ -433,11 +509,12 @@ static void writeback(upload_t *u) {
         }
 }
 
-int upload_write(upload_t *u, const void *buf, size_t len) {
+static int write_piece(upload_t *u, const void *buf, size_t len, bool async) {
         int r;
 
         if (!u || (!buf && len > 0))
                 return -EINVAL;
+        hash_wait(u);
         if (u->gone)
                 return -ENOENT;
         if (len == 0)
@@ -448,7 +525,14 @@ int upload_write(upload_t *u, const void *buf, size_t len) {
         if (r < 0)
                 return r;
         r = store__pwrite_all(u->fd, buf, len, u->size);
-        if (r >= 0) {
+        if (r >= 0 && async && hasher_start(u)) {
+                pthread_mutex_lock(&u->hlock);
+                u->job_buf = buf;
+                u->job_len = len;
+                u->job_pending = true;
+                pthread_cond_signal(&u->hcond);
+                pthread_mutex_unlock(&u->hlock);
+        } else if (r >= 0) {
                 r = digest_ctx_update(u->se->ctx, buf, len);
                 if (r < 0) /* the hash state is unusable; rebuilt lazily */
                         u->se->ctx = digest_ctx_free(u->se->ctx);
@@ -466,9 +550,18 @@ int upload_write(upload_t *u, const void *buf, size_t len) {
         return 0;
 }
 
+int upload_write(upload_t *u, const void *buf, size_t len) {
+        return write_piece(u, buf, len, false);
+}
+
+int upload_write_async(upload_t *u, const void *buf, size_t len) {
+        return write_piece(u, buf, len, true);
+}
+
 int upload_truncate(upload_t *u, uint64_t size) {
         if (!u)
                 return -EINVAL;
+        hash_wait(u);
         if (u->gone)
                 return -ENOENT;
         if (size > u->size)
@@ -494,6 +587,7 @@ int upload_commit(upload_t *u, const digest_t *want, uint64_t *ret_size) {
 
         if (!u || !want)
                 return -EINVAL;
+        hash_wait(u);
         if (u->gone)
                 return -ENOENT;
         se = u->se;

@@ -275,6 +275,44 @@ static void test_commit_wrong_digest_leaves_session(void **state) {
         assert_int_equal(store_blob_stat(f->s, &right, NULL), 1);
 }
 
+/* Hashing beside the writes: many pieces, two alternating buffers as the server
+ * uses them; the digest must cover every byte in order, and a wrong digest still
+ * leaves the session intact. */
+static void test_async_writes_hash_in_order(void **state) {
+        fixture_t *f = *state;
+        enum { PIECE = 256 * 1024, N = 12 };
+        char uuid[UPLOAD_UUID_LEN + 1];
+        unsigned char *all = malloc((size_t) PIECE * N), *buf[2] = { malloc(PIECE), malloc(PIECE) };
+        digest_t d, wrong = DG("not this");
+        uint64_t size = 0;
+        upload_t *u;
+
+        assert_non_null(all);
+        for (size_t i = 0; i < (size_t) PIECE * N; i++)
+                all[i] = (unsigned char) (i * 2654435761u >> 13);
+        assert_int_equal(digest_buf(DIGEST_SHA256, all, (size_t) PIECE * N, &d), 0);
+
+        new_upload(f, DIGEST_SHA256, uuid, &u);
+        for (int i = 0; i < N; i++) {
+                /* the buffer handed over two calls ago is free again: reuse it */
+                memcpy(buf[i & 1], all + (size_t) i * PIECE, PIECE);
+                assert_int_equal(upload_write_async(u, buf[i & 1], PIECE), 0);
+                if (i == N / 2) { /* a release between requests waits for the hash */
+                        store_upload_release(u);
+                        assert_int_equal(store_upload_acquire(f->s, uuid, &u), 0);
+                }
+        }
+        assert_int_equal(upload_size(u), (uint64_t) PIECE * N);
+        assert_int_equal(upload_commit(u, &wrong, NULL), BERTH_EDIGEST);
+        assert_int_equal(upload_commit(u, &d, &size), 0);
+        assert_int_equal(size, (uint64_t) PIECE * N);
+        store_upload_release(u);
+        assert_int_equal(store_blob_stat(f->s, &d, NULL), 1);
+        free(all);
+        free(buf[0]);
+        free(buf[1]);
+}
+
 static void test_rehash_at_commit_after_restart(void **state) {
         fixture_t *f = *state;
         digest_t d = DG("written before the restart");
@@ -626,6 +664,7 @@ int main(void) {
                 T(test_upload_file_is_never_a_blob),
                 T(test_upload_write_commit),
                 T(test_commit_wrong_digest_leaves_session),
+                T(test_async_writes_hash_in_order),
                 T(test_rehash_at_commit_after_restart),
                 T(test_rehash_at_write_after_restart),
                 T(test_rehash_after_eviction),
