@@ -83,7 +83,7 @@ export REGISTRY_AUTH_FILE=$TMP/podman-auth.json     # never the machine's auth f
 mkdir -p "$TMP/podman"
 echo '{}' >"$REGISTRY_AUTH_FILE"
 pm() {
-        timeout 300 podman --root "$TMP/podman/root" --runroot "$TMP/podman/run" \
+        berth_rooted timeout 300 podman --root "$TMP/podman/root" --runroot "$TMP/podman/run" \
                 --storage-driver vfs --cgroup-manager cgroupfs --events-backend file \
                 --tmpdir "$TMP/podman/tmp" "$@"
 }
@@ -148,7 +148,7 @@ server = "https://$BERTH_HOST"
   capabilities = ["pull", "resolve"]
   ca = "$TMP/hosts/$BERTH_HOST/ca.crt"
 EOF
-containerd --config "$cd_dir/config.toml" >"$TMP/containerd.log" 2>&1 &
+berth_rooted --exec containerd --config "$cd_dir/config.toml" >"$TMP/containerd.log" 2>&1 &
 cd_pid=$!
 berth_track_pid "$cd_pid"
 c() { timeout 300 ctr --address "$cd_dir/sock" --namespace berth-test "$@"; }

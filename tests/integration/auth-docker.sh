@@ -121,15 +121,18 @@ dk tag "$BERTH_HOST/team/app:v1" "$BERTH_HOST/carol/app:v1"
 dk push -q "$BERTH_HOST/carol/app:v1" >"$TMP/push.out" 2>&1 || { cat "$TMP/push.out"; fail "carol: push to her own namespace"; }
 pass "carol pushes to her own namespace carol/"
 
-step "anonymous: pull of a public project works, of a private one does not"
+step "anonymous: the public project is readable, the private one is not"
 dk logout "$BERTH_HOST" >/dev/null 2>&1 || true
 has_auth && fail "docker logout left credentials"
 dk rmi -f "$BERTH_HOST/team/app:v1" >/dev/null 2>&1 || true
-if dk pull -q "$BERTH_HOST/pub/img:v1" >"$TMP/pull.out" 2>&1; then
-        pass "anonymous pull of the public pub/img:v1"
-else
-        soft_fail "anonymous docker pull of the public pub/img:v1: $(tail -n1 "$TMP/pull.out")"
-fi
+# The docker CLI sends nothing without credentials once /v2/ answered with a Basic
+# challenge (the default mode), so its anonymous pulls of public projects are
+# tested in token mode (auth-token-mode.sh); skopeo, podman, containerd and curl
+# pull public projects anonymously here (auth-clients.sh). What berthd itself
+# answers an anonymous pull of the public image is checked directly:
+[ "$(code "${MANIFEST_ACCEPT[@]}" "$BERTH_URL/v2/pub/img/manifests/v1")" = 200 ] \
+        && pass "anonymous manifest GET of the public pub/img:v1" \
+        || soft_fail "anonymous manifest GET of the public pub/img:v1 refused" 
 # (dockerd treats 127.0.0.0/8 as insecure and retries over plain HTTP after the HTTPS
 # attempt, so its last message may be about that retry: the server log is the judge)
 if dk pull -q "$BERTH_HOST/team/app:v1" >"$TMP/pull.out" 2>&1; then
