@@ -75,3 +75,23 @@ int auth_credentials_verify(auth_t *a, const char *user, const char *password);
 /* ---- cli.c ---- */
 int auth_cli_run(const char *data_dir, int argc, char **argv, FILE *in, FILE *out,
                  FILE *err);
+
+/* ---- token.c: issued Bearer tokens (see docs/access-control.md, "Token mode") ---- */
+#define AUTH_BEARER_LEN 43 /* base64url of 32 random bytes, no padding */
+typedef struct auth_token_table auth_token_table_t;
+int auth_token_table_new(size_t max, auth_token_table_t **ret);
+auth_token_table_t *auth_token_table_free(auth_token_table_t *t);
+/* Stores a fresh random token for who (fp: fingerprint of the credential row,
+ * generation: the change counter read with it) and writes its text to token.
+ * Purges expired entries; when full, evicts the oldest. */
+int auth_token_table_issue(auth_token_table_t *t, const auth_result_t *who, int64_t generation,
+                           const uint8_t fp[32], time_t now, time_t expires,
+                           char token[AUTH_BEARER_LEN + 1]);
+/* 0 and copies of the entry, or -ENOENT (unknown or expired: then forgotten). */
+int auth_token_table_lookup(auth_token_table_t *t, const char *token, size_t len, time_t now,
+                            auth_result_t *ret_who, int64_t *ret_generation, uint8_t ret_fp[32]);
+/* After a successful re-check under a newer change counter. */
+int auth_token_table_update(auth_token_table_t *t, const char *token, size_t len,
+                            int64_t generation, const auth_result_t *who);
+void auth_token_table_forget(auth_token_table_t *t, const char *token, size_t len);
+size_t auth_token_table_count(auth_token_table_t *t);

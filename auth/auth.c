@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -86,6 +87,8 @@ struct auth {
         time_t audit_oldest;
         bool audit_thread_started, audit_stop;
         pthread_t audit_thread;
+
+        auth_token_table_t *tokens; /* issued Bearer tokens */
 
         atomic_uint_fast64_t n_argon2, n_cache_hits, n_failures, n_throttled;
 };
@@ -420,6 +423,10 @@ static void options_resolve(auth_options_t *o) {
                 o->throttle_max_delay = 300;
         if (o->throttle_forget == 0)
                 o->throttle_forget = 900;
+        if (o->token_ttl == 0)
+                o->token_ttl = 300;
+        if (o->token_max == 0)
+                o->token_max = 100000;
 }
 
 /* ---- audit writer ---- */
@@ -590,6 +597,7 @@ auth_t *auth_free(auth_t *a) {
         if (a->audit_thread_started)
                 pthread_join(a->audit_thread, NULL);
         (void) auth_audit_flush(a);
+        a->tokens = auth_token_table_free(a->tokens);
         while ((c = a->pool)) {
                 a->pool = c->next;
                 conn_close(c);
@@ -641,6 +649,9 @@ int auth_open(const char *data_dir, const auth_options_t *opt, auth_t **ret) {
                 goto fail;
         }
         r = hmac_init(a);
+        if (r < 0)
+                goto fail;
+        r = auth_token_table_new(a->opt.token_max, &a->tokens);
         if (r < 0)
                 goto fail;
         if (RAND_bytes(a->thr_seed, sizeof(a->thr_seed)) != 1) {
@@ -1166,6 +1177,138 @@ static int verdict(const auth_result_t *who, const char *repo, unsigned actions,
         return who->anonymous ? BERTH_EAUTH : BERTH_EDENIED;
 }
 
+/* ---- Bearer tokens ---- */
+
+/* The credential row behind an identity, read in one statement with the change
+ * counter: a token stays valid across changes only while this row is the one
+ * its credentials were verified against. */
+typedef struct {
+        int64_t generation;
+        bool exists;
+        uint8_t fp[32]; /* SHA-256 over the stored hash (user) or MAC (robot) */
+        bool admin;
+        char project[AUTH_NAME_MAX + 1];
+        bool push;
+        time_t expires; /* robot expiry, 0 never */
+} ident_t;
+
+static const char SQL_IDENTITY[] =
+        "SELECT s.generation, u.hash, u.admin, t.mac, t.expires, t.project, t.push"
+        " FROM auth_state s LEFT JOIN auth_users u ON u.name = ?1"
+        " LEFT JOIN auth_tokens t ON t.name = ?1 WHERE s.id = 1";
+
+static int identity_read(auth_t *a, auth_conn_t *c, const char *name, ident_t *ret) {
+        const bool robot = strncmp(name, AUTH_ROBOT_PREFIX, strlen(AUTH_ROBOT_PREFIX)) == 0;
+        const int col = robot ? 3 : 1;
+        EVP_MD_CTX *md = NULL;
+        sqlite3_stmt *st;
+        unsigned n = 0;
+        int r, rc;
+
+        memset(ret, 0, sizeof(*ret));
+        r = auth_conn_stmt(c, SQL_IDENTITY, &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW) {
+                sqlite3_reset(st);
+                return rc == SQLITE_DONE ? BERTH_EDB : auth_sql_err(rc);
+        }
+        ret->generation = sqlite3_column_int64(st, 0);
+        if (sqlite3_column_type(st, col) != SQLITE_NULL) {
+                const void *p = sqlite3_column_blob(st, col);
+                int len = sqlite3_column_bytes(st, col);
+
+                md = EVP_MD_CTX_new();
+                if (!md || EVP_DigestInit_ex(md, a->sha256, NULL) != 1 ||
+                    EVP_DigestUpdate(md, robot ? "robot" : "user", robot ? 6 : 5) != 1 ||
+                    (len > 0 && EVP_DigestUpdate(md, p, (size_t) len) != 1) ||
+                    EVP_DigestFinal_ex(md, ret->fp, &n) != 1 || n != 32) {
+                        EVP_MD_CTX_free(md);
+                        sqlite3_reset(st);
+                        return BERTH_ECRYPTO;
+                }
+                EVP_MD_CTX_free(md);
+                ret->exists = true;
+                if (robot) {
+                        ret->expires = (time_t) sqlite3_column_int64(st, 4);
+                        snprintf(ret->project, sizeof(ret->project), "%s",
+                                 (const char *) sqlite3_column_text(st, 5));
+                        ret->push = sqlite3_column_int(st, 6) != 0;
+                } else
+                        ret->admin = sqlite3_column_int(st, 2) != 0;
+        }
+        sqlite3_reset(st);
+        return 0;
+}
+
+/* `Bearer <token>`: the token and its length, or false. */
+static bool bearer_token(const char *header, size_t len, const char **ret, size_t *ret_len) {
+        const char *p = header, *end = header + len;
+
+        if (len < 7 || strncasecmp(p, "Bearer", 6) != 0 || (p[6] != ' ' && p[6] != '\t'))
+                return false;
+        p += 7;
+        while (p < end && (*p == ' ' || *p == '\t'))
+                p++;
+        while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+                end--;
+        *ret = p;
+        *ret_len = (size_t) (end - p);
+        return true;
+}
+
+static int bearer_check(auth_t *a, auth_conn_t *c, const char *tok, size_t tlen, time_t now,
+                        const char *repo, unsigned actions, auth_result_t *ret) {
+        auth_result_t who;
+        int64_t entry_generation, generation;
+        uint8_t fp[32];
+        ident_t id;
+        int r, e;
+
+        r = auth_token_table_lookup(a->tokens, tok, tlen, now, &who, &entry_generation, fp);
+        if (r == -ENOENT)
+                return BERTH_EAUTH; /* unknown or expired: the client fetches a new one */
+        if (r < 0)
+                return r;
+        r = rights(a, c, &who, repo, &generation);
+        if (r < 0)
+                return r;
+        if (generation != entry_generation) {
+                /* Something changed since the token was issued or last checked: it
+                 * still proves its identity only if the credential row is the one
+                 * it was verified against (a password change, a removal or a
+                 * re-creation replaces the row). Rights are read per request. */
+                if (!who.anonymous) {
+                        e = identity_read(a, c, who.name, &id);
+                        if (e < 0)
+                                return e;
+                        if (!id.exists || CRYPTO_memcmp(id.fp, fp, sizeof(fp)) != 0 ||
+                            (who.robot && id.expires != 0 && id.expires <= now)) {
+                                auth_token_table_forget(a->tokens, tok, tlen);
+                                snprintf(ret->name, sizeof(ret->name), "%s", who.name);
+                                return BERTH_EAUTH;
+                        }
+                        if (who.robot) {
+                                snprintf(who.robot_project, sizeof(who.robot_project), "%s",
+                                         id.project);
+                                who.robot_push = id.push;
+                        } else
+                                who.admin = id.admin;
+                        generation = id.generation;
+                }
+                (void) auth_token_table_update(a->tokens, tok, tlen, generation, &who);
+                r = rights(a, c, &who, repo, NULL);
+                if (r < 0)
+                        return r;
+        }
+        atomic_fetch_add(&a->n_cache_hits, 1);
+        *ret = who;
+        /* Any valid token, even an anonymous one, passes GET /v2/. */
+        return verdict(&who, repo, actions, r);
+}
+
 int auth_check(auth_t *a, const char *authorization, const char *client_addr,
                const char *repo, unsigned actions, auth_result_t *ret) {
         char user[AUTH_NAME_MAX + 1], password[AUTH_PASSWORD_MAX + 1];
@@ -1205,6 +1348,14 @@ int auth_check(auth_t *a, const char *authorization, const char *client_addr,
         if (len > AUTH_HEADER_MAX) {
                 r = BERTH_EAUTH;
                 goto out;
+        }
+        {
+                const char *tok;
+                size_t tlen;
+                if (bearer_token(authorization, len, &tok, &tlen)) {
+                        r = bearer_check(a, c, tok, tlen, now, repo, actions, ret);
+                        goto out;
+                }
         }
         r = cache_key(a, authorization, len, key);
         if (r < 0)
@@ -1274,6 +1425,112 @@ out:
         if (parsed)
                 OPENSSL_cleanse(password, sizeof(password));
         auth_conn_put(a, c);
+        return r;
+}
+
+static int token_issue(auth_t *a, const char *authorization, const char *client_addr,
+                       char **ret_token, unsigned *ret_expires_in, auth_result_t *ret) {
+        char user[AUTH_NAME_MAX + 1], password[AUTH_PASSWORD_MAX + 1];
+        char token[AUTH_BEARER_LEN + 1];
+        auth_result_t who = {0};
+        auth_conn_t *c = NULL;
+        ident_t id = {0};
+        time_t now, expires;
+        size_t len;
+        int r;
+
+        memset(ret, 0, sizeof(*ret));
+        if (a->opt.mode == AUTH_MODE_NONE)
+                return BERTH_EUNSUPPORTED;
+        now = auth_now(a);
+        len = authorization ? strnlen(authorization, AUTH_HEADER_MAX + 1) : 0;
+        if (len > AUTH_HEADER_MAX)
+                return BERTH_EAUTH;
+        r = auth_conn_get(a, &c);
+        if (r < 0)
+                return r;
+        if (len == 0 || auth_basic_is_empty(authorization, len)) {
+                who.anonymous = true;
+                r = read_generation(c, &id.generation);
+                if (r < 0)
+                        goto out;
+        } else {
+                r = auth_basic_parse(authorization, len, user, sizeof(user), password,
+                                     sizeof(password));
+                OPENSSL_cleanse(password, sizeof(password));
+                if (r < 0) {
+                        r = BERTH_EAUTH;
+                        goto out;
+                }
+                /* The row and the counter are read before the verification, so a
+                 * change landing in between makes the token stale, never fresh. */
+                r = identity_read(a, c, user, &id);
+                if (r < 0)
+                        goto out;
+                r = auth_check(a, authorization, client_addr, NULL, 0, &who);
+                if (r < 0) {
+                        *ret = who;
+                        goto out;
+                }
+        }
+        expires = now + (time_t) a->opt.token_ttl;
+        if (who.robot && id.expires != 0 && id.expires < expires)
+                expires = id.expires;
+        r = auth_token_table_issue(a->tokens, &who, id.generation, id.fp, now, expires, token);
+        if (r < 0)
+                goto out;
+        *ret_token = strdup(token);
+        OPENSSL_cleanse(token, sizeof(token));
+        if (!*ret_token) {
+                r = -ENOMEM;
+                goto out;
+        }
+        *ret_expires_in = (unsigned) (expires - now);
+        *ret = who;
+        r = 0;
+out:
+        auth_conn_put(a, c);
+        return r;
+}
+
+int auth_token_issue(auth_t *a, const char *authorization, const char *client_addr,
+                     char **ret_token, unsigned *ret_expires_in, auth_result_t *ret) {
+        if (!a || !ret_token || !ret_expires_in || !ret)
+                return -EINVAL;
+        return token_issue(a, authorization, client_addr, ret_token, ret_expires_in, ret);
+}
+
+int auth_token_issue_password(auth_t *a, const char *user, const char *password,
+                              const char *client_addr, char **ret_token,
+                              unsigned *ret_expires_in, auth_result_t *ret) {
+        char pair[AUTH_NAME_MAX + 1 + AUTH_PASSWORD_MAX + 1];
+        char *b64 = NULL, *header = NULL;
+        size_t ul, pl;
+        int r;
+
+        if (!a || !user || !password || !ret_token || !ret_expires_in || !ret)
+                return -EINVAL;
+        memset(ret, 0, sizeof(*ret));
+        ul = strlen(user);
+        pl = strlen(password);
+        if (ul == 0 || ul > AUTH_NAME_MAX || pl > AUTH_PASSWORD_MAX || strchr(user, ':'))
+                return BERTH_EAUTH;
+        memcpy(pair, user, ul);
+        pair[ul] = ':';
+        memcpy(pair + ul + 1, password, pl);
+        b64 = auth_base64_encode(pair, ul + 1 + pl);
+        OPENSSL_cleanse(pair, sizeof(pair));
+        if (!b64)
+                return -ENOMEM;
+        if (asprintf(&header, "Basic %s", b64) < 0)
+                header = NULL;
+        OPENSSL_cleanse(b64, strlen(b64));
+        free(b64);
+        if (!header)
+                return -ENOMEM;
+        r = token_issue(a, header, client_addr, ret_token, ret_expires_in, ret);
+        OPENSSL_cleanse(header, strlen(header));
+        free(header);
         return r;
 }
 

@@ -25,6 +25,8 @@ enum {
 typedef enum {
         AUTH_MODE_BASIC = 0, /* default: Basic credentials, policy enforced */
         AUTH_MODE_NONE,      /* open registry: every check succeeds (experiments) */
+        AUTH_MODE_TOKEN,     /* as basic; the server challenges with Bearer and issues
+                              * tokens (auth_token_issue). auth/ decides the same way. */
 } auth_mode_t;
 
 #define AUTH_NAME_MAX 96 /* longest user or robot name */
@@ -41,6 +43,8 @@ typedef struct {
         unsigned throttle_free;      /* failures before delays start; default 4 */
         unsigned throttle_max_delay; /* longest refusal in seconds; default 300 */
         unsigned throttle_forget;    /* failure state forgotten after this many quiet seconds; default 900 */
+        unsigned token_ttl;          /* seconds an issued Bearer token lives; default 300 */
+        unsigned token_max;          /* issued tokens kept at most; default 100000 */
         /* Test hook: the clock (unix seconds). NULL: time(NULL). */
         time_t (*now)(void *userdata);
         void *now_userdata;
@@ -75,6 +79,25 @@ int auth_bootstrap(auth_t *a, const char *admin_password, char **ret_generated);
  * ("login" / "login-failed"); the server need not audit them again. */
 int auth_check(auth_t *a, const char *authorization, const char *client_addr,
                const char *repo, unsigned actions, auth_result_t *ret);
+/* In every mode but none, auth_check also accepts `Bearer <token>` with a token
+ * from auth_token_issue: it proves the identity it was issued to (rights are
+ * still decided per request), until it expires or the identity's credential row
+ * changes (password change, user or robot removed). An anonymous token passes
+ * the repo == NULL check (GET /v2/). Basic credentials keep working as well. */
+
+/* The token endpoint. authorization: the request's Authorization header or NULL;
+ * none (or empty Basic credentials) gets an anonymous token, Basic credentials
+ * are verified as by auth_check (cache, throttling, audit). Returns 0 with
+ * *ret_token (malloc'd; never log it) and *ret_expires_in (seconds), or
+ * BERTH_EAUTH (wrong credentials), BERTH_ETHROTTLED (ret->retry_after), another
+ * error. ret is always filled. */
+int auth_token_issue(auth_t *a, const char *authorization, const char *client_addr,
+                     char **ret_token, unsigned *ret_expires_in, auth_result_t *ret);
+/* The same for a user name and password (OAuth2 password grant form). */
+int auth_token_issue_password(auth_t *a, const char *user, const char *password,
+                              const char *client_addr, char **ret_token,
+                              unsigned *ret_expires_in, auth_result_t *ret);
+
 /* For filtering _catalog: may the identity of a successful check pull repo? */
 bool auth_may_pull(auth_t *a, const auth_result_t *who, const char *repo);
 

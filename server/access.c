@@ -1,6 +1,7 @@
 /* server/access.c: who may do what. Maps each route to the actions it needs and
- * asks auth/; answers 401 (with the Basic challenge docker login expects), 403 or
- * 429 itself. */
+ * asks auth/; answers 401 (with the Basic challenge docker login expects, or in
+ * token mode the Bearer challenge pointing at /auth/token), 403 or 429 itself. */
+#include <stdio.h>
 #include <string.h>
 #include "common/err.h"
 #include "common/log.h"
@@ -17,12 +18,30 @@ static unsigned route_actions(const request_t *req) {
         return AUTH_PULL;
 }
 
+/* WWW-Authenticate for a 401 in token mode: realm, service and, when a
+ * repository is involved, the scope the client should ask for. */
+static void bearer_challenge(request_t *req, unsigned actions) {
+        char realm[320];
+        const char *act = actions & AUTH_DELETE ? "delete"
+                          : actions & AUTH_PUSH ? "pull,push"
+                                                : "pull";
+
+        token_realm(req, realm, sizeof(realm));
+        if (req->repo && req->ops != &route_base && req->ops != &route_catalog)
+                reply_headerf(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                              "Bearer realm=\"%s\",service=\"berth\",scope=\"repository:%s:%s\"",
+                              realm, req->repo, act);
+        else
+                reply_headerf(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                              "Bearer realm=\"%s\",service=\"berth\"", realm);
+}
+
 int access_check(request_t *req) {
         const route_ops_t *o = req->ops;
         int r;
 
-        if (o == &route_health || o == &route_ready)
-                return 0;
+        if (o == &route_health || o == &route_ready || o == &route_token)
+                return 0; /* the token endpoint verifies credentials itself */
         r = auth_check(req->srv->auth, req_header(req, MHD_HTTP_HEADER_AUTHORIZATION), req->addr,
                        o == &route_base || o == &route_catalog ? NULL : req->repo, route_actions(req),
                        &req->who);
@@ -31,7 +50,10 @@ int access_check(request_t *req) {
                 return 0;
         case BERTH_EAUTH:
                 reply_error(req, 401, "UNAUTHORIZED", "authentication required", NULL);
-                reply_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Basic realm=\"berth\"");
+                if (req->srv->cfg->auth_token)
+                        bearer_challenge(req, route_actions(req));
+                else
+                        reply_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Basic realm=\"berth\"");
                 break;
         case BERTH_EDENIED:
                 reply_error(req, 403, "DENIED", "requested access to the resource is denied", req->repo);

@@ -9,37 +9,12 @@
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/name.h"
+#include "server/ranges.h"
 #include "server/server.h"
 
 /* ---- helpers ---- */
 
-static bool parse_u64_str(const char *s, const char *end, uint64_t *ret) {
-        uint64_t v = 0;
 
-        if (s == end)
-                return false;
-        for (; s < end; s++) {
-                if (*s < '0' || *s > '9')
-                        return false;
-                if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, (uint64_t) (*s - '0'), &v))
-                        return false;
-        }
-        *ret = v;
-        return true;
-}
-
-/* Content-Range of an upload chunk: "start-end", optionally after "bytes " or "bytes=". */
-static int parse_content_range(const char *v, uint64_t *ret_start, uint64_t *ret_end) {
-        const char *dash;
-
-        if (strncmp(v, "bytes ", 6) == 0 || strncmp(v, "bytes=", 6) == 0)
-                v += 6;
-        dash = strchr(v, '-');
-        if (!dash || !parse_u64_str(v, dash, ret_start) ||
-            !parse_u64_str(dash + 1, dash + 1 + strcspn(dash + 1, "/"), ret_end) || *ret_end < *ret_start)
-                return -EINVAL;
-        return 0;
-}
 
 static void upload_location(request_t *req, const char *uuid, uint64_t size) {
         reply_headerf(req, "Location", "/v2/%s/blobs/uploads/%s", req->repo, uuid);
@@ -63,40 +38,6 @@ static meta_t *need_meta(request_t *req) {
 
 /* ---- GET/HEAD /v2/<name>/blobs/<digest> ---- */
 
-/* "bytes=a-b", "bytes=a-", "bytes=-n" against size; -EINVAL unsatisfiable/garbled. */
-static int parse_range(const char *v, uint64_t size, uint64_t *ret_off, uint64_t *ret_len) {
-        const char *dash;
-        uint64_t a, b;
-
-        if (strncmp(v, "bytes=", 6) != 0)
-                return -EINVAL;
-        v += 6;
-        if (strchr(v, ','))
-                return -EINVAL; /* one range only */
-        dash = strchr(v, '-');
-        if (!dash)
-                return -EINVAL;
-        if (dash == v) { /* suffix */
-                if (!parse_u64_str(dash + 1, dash + 1 + strlen(dash + 1), &b) || b == 0 || size == 0)
-                        return -EINVAL;
-                a = b > size ? 0 : size - b;
-                b = size - 1;
-        } else {
-                if (!parse_u64_str(v, dash, &a))
-                        return -EINVAL;
-                if (dash[1] == '\0')
-                        b = size ? size - 1 : 0;
-                else if (!parse_u64_str(dash + 1, dash + 1 + strlen(dash + 1), &b) || b < a)
-                        return -EINVAL;
-                if (a >= size)
-                        return -ERANGE;
-                if (b >= size)
-                        b = size - 1;
-        }
-        *ret_off = a;
-        *ret_len = b - a + 1;
-        return 0;
-}
 
 static void blob_get_begin(request_t *req) {
         digest_t d;
@@ -133,7 +74,7 @@ static void blob_get_begin(request_t *req) {
         len = fsize;
         range = req_header(req, "Range");
         if (range) {
-                r = parse_range(range, fsize, &off, &len);
+                r = http_range_parse(range, fsize, &off, &len);
                 if (r < 0) {
                         close(fd);
                         reply_error(req, 416, "BLOB_UNKNOWN", "requested range not satisfiable", range);
@@ -421,7 +362,7 @@ static int check_chunk(request_t *req) {
 
         if (!cr)
                 return 0;
-        if (parse_content_range(cr, &start, &end) < 0 || start != req->upload_start ||
+        if (http_content_range_parse(cr, &start, &end) < 0 || start != req->upload_start ||
             (req->content_length != UINT64_MAX && req->content_length != end - start + 1)) {
                 reply_error(req, 416, "BLOB_UPLOAD_INVALID", "chunk does not continue the upload", cr);
                 upload_location(req, req->ref, req->upload_start);

@@ -29,7 +29,8 @@ void config_usage(FILE *f) {
               "  --insecure-http        BERTH_INSECURE_HTTP=1 serve plain HTTP (behind a TLS proxy)\n"
               "  --log-level LEVEL      BERTH_LOG_LEVEL       debug|info|notice|warning|error [info]\n"
               "  --threads N            BERTH_THREADS         worker threads [2 x CPUs, at least 4]\n"
-              "  --auth MODE            BERTH_AUTH            basic|none [basic]\n"
+              "  --auth MODE            BERTH_AUTH            basic|token|none [basic]; token: Bearer\n"
+              "                                               challenges, tokens from /auth/token\n"
               "  --delete, --no-delete  BERTH_DELETE=1|0      allow DELETE requests [allowed]\n"
               "  --upload-max-age SEC   BERTH_UPLOAD_MAX_AGE  abandoned uploads expire after [86400]\n"
               "  --grace SEC            BERTH_GRACE           drain time on SIGTERM [25]\n"
@@ -183,11 +184,16 @@ static int apply(config_t *c, int opt, const char *v, const char *what) {
                         c->threads = (unsigned) u;
                 break;
         case OPT_AUTH:
-                if (!strcmp(v, "none"))
+                if (!strcmp(v, "none")) {
                         c->auth_none = true;
-                else if (!strcmp(v, "basic"))
+                        c->auth_token = false;
+                } else if (!strcmp(v, "basic")) {
                         c->auth_none = false;
-                else
+                        c->auth_token = false;
+                } else if (!strcmp(v, "token")) {
+                        c->auth_none = false;
+                        c->auth_token = true;
+                } else
                         r = -EINVAL;
                 break;
         case OPT_DELETE:

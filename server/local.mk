@@ -2,6 +2,7 @@
 bin_PROGRAMS += berthd
 berthd_SOURCES = server/main.c server/server.h server/config.c server/http.c server/http.h \
                  server/reply.c server/routes.c server/blobs.c server/manifests.c server/listing.c \
-                 server/tls.c server/tls.h server/access.c
+                 server/tls.c server/tls.h server/access.c server/token.c
 berthd_CPPFLAGS = $(AM_CPPFLAGS) $(MHD_CFLAGS) $(ARGON2_CFLAGS) $(CRYPTO_CFLAGS) $(SQLITE3_CFLAGS) $(JANSSON_CFLAGS)
 berthd_LDADD = libauth.la libstore.la libcommon.la $(MHD_LIBS) $(ARGON2_LIBS) $(SQLITE3_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
+berthd_SOURCES += server/ranges.c server/ranges.h

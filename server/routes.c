@@ -76,6 +76,13 @@ void route_request(request_t *req) {
                 req->ops = &route_ready;
                 return;
         }
+        if (strcmp(p, "/auth/token") == 0 && !req->srv->cfg->auth_none) {
+                if (get || method_is(req, "POST"))
+                        req->ops = &route_token;
+                else
+                        method_not_allowed(req);
+                return;
+        }
         if (strcmp(p, "/v2") == 0 || strcmp(p, "/v2/") == 0) {
                 if (get)
                         req->ops = &route_base;

@@ -23,6 +23,7 @@ typedef struct config {
         int log_level;
         unsigned threads;
         bool auth_none;
+        bool auth_token;          /* --auth token: Bearer challenges (see server/token.c) */
         bool delete_enabled;
         uint64_t upload_max_age;  /* seconds */
         unsigned grace;           /* seconds to drain on SIGTERM */
@@ -135,6 +136,10 @@ extern const route_ops_t route_base, route_health, route_ready, route_catalog,
         route_tags_list, route_blob_get, route_blob_delete, route_upload_start,
         route_upload_patch, route_upload_put, route_upload_status, route_upload_delete,
         route_manifest_get, route_manifest_put, route_manifest_delete, route_referrers;
+/* GET/POST /auth/token: the Docker token endpoint (server/token.c); needs no auth. */
+extern const route_ops_t route_token;
+/* The token endpoint's URL for this request's challenge: "<scheme>://<host>/auth/token". */
+void token_realm(request_t *req, char *buf, size_t size);
 
 /* Access control for a routed request (server/access.c): 0 allowed, else answered. */
 int access_check(request_t *req);

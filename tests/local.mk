@@ -52,3 +52,23 @@ EXTRA_DIST += $(DEPLOY_TESTS) tests/integration/deploy-lib.sh \
               deploy/k8s/pvc.yaml deploy/k8s/deployment.yaml deploy/k8s/service.yaml \
               deploy/k8s/example-pull-secret.yaml deploy/k8s/example-workload.yaml docs/deploy.md
 EXTRA_DIST += tests/bench/listing-bench.sh
+
+## token mode test
+## --auth token (issue 4 follow-up): Bearer challenges and /auth/token with docker
+## (anonymous public pull, login), skopeo, ctr --user; a token refused after user passwd
+TESTS += tests/integration/auth-token-mode.sh
+EXTRA_DIST += tests/integration/auth-token-mode.sh
+
+## the server's byte-range parsers
+UNIT_TESTS += tests/unit/test-ranges
+check_PROGRAMS += tests/unit/test-ranges
+TESTS += tests/unit/test-ranges
+tests_unit_test_ranges_SOURCES = tests/unit/test-ranges.c server/ranges.c server/ranges.h
+tests_unit_test_ranges_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_ranges_LDADD = $(CMOCKA_LIBS)
+FUZZ_TARGETS += tests/fuzz/fuzz-ranges
+tests_fuzz_fuzz_ranges_SOURCES = tests/fuzz/fuzz-ranges.c server/ranges.c
+if ENABLE_FUZZERS
+tests_fuzz_fuzz_ranges_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
+tests_fuzz_fuzz_ranges_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
+endif

@@ -760,6 +760,275 @@ static void test_audit_rows_written(void **state) {
         assert_int_equal(count_rows(f->dir, "login-failed"), 1);
 }
 
+/* ---- Bearer tokens (token mode) ---- */
+
+/* A token for user:pw (user NULL: anonymous); "Bearer <token>" in hdr. */
+static int bearer(fixture_t *f, const char *user, const char *pw, char *hdr, size_t size,
+                  auth_result_t *who) {
+        char basic_hdr[1024];
+        char *token = NULL;
+        unsigned expires_in = 0;
+        auth_result_t tmp;
+        int r;
+
+        r = auth_token_issue(f->a, user ? basic(basic_hdr, sizeof(basic_hdr), user, pw) : NULL,
+                             "192.0.2.1", &token, &expires_in, who ? who : &tmp);
+        if (r < 0) {
+                assert_null(token);
+                return r;
+        }
+        assert_non_null(token);
+        assert_int_equal(strlen(token), AUTH_BEARER_LEN);
+        for (const char *p = token; *p; p++) /* base64url, no padding */
+                assert_non_null(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                       "0123456789-_", *p));
+        assert_int_equal(expires_in, 300);
+        snprintf(hdr, size, "Bearer %s", token);
+        free(token);
+        return 0;
+}
+
+static int check_hdr(fixture_t *f, const char *hdr, const char *repo, unsigned actions,
+                     auth_result_t *ret) {
+        auth_result_t tmp;
+        return auth_check(f->a, hdr, "192.0.2.1", repo, actions, ret ? ret : &tmp);
+}
+
+static void test_bearer_token_proves_identity(void **state) {
+        fixture_t *f = *state;
+        char hdr[128], other[128];
+        auth_result_t who;
+        uint64_t before;
+
+        assert_int_equal(auth_project_create(f->a, "team", false), 0);
+        assert_int_equal(auth_user_add(f->a, "bob", "pw", false), 0);
+        assert_int_equal(auth_member_add(f->a, "team", "bob", AUTH_ROLE_READER), 0);
+        assert_int_equal(bearer(f, "bob", "pw", hdr, sizeof(hdr), &who), 0);
+        assert_string_equal(who.name, "bob");
+        assert_false(who.anonymous);
+        before = argon2_count(f->a);
+        assert_int_equal(check_hdr(f, hdr, NULL, 0, &who), 0); /* GET /v2/ */
+        assert_int_equal(check_hdr(f, hdr, "team/app", AUTH_PULL, &who), 0);
+        assert_string_equal(who.name, "bob");
+        assert_int_equal(argon2_count(f->a), before); /* no argon2 per request */
+        /* rights are bob's, whatever the token was asked for */
+        assert_int_equal(check_hdr(f, hdr, "team/app", AUTH_PUSH | AUTH_PULL, NULL), BERTH_EDENIED);
+        assert_int_equal(check_hdr(f, hdr, "bob/own", AUTH_PUSH | AUTH_PULL, NULL), 0);
+        /* a second token is a different value; an unknown one is refused */
+        assert_int_equal(bearer(f, "bob", "pw", other, sizeof(other), NULL), 0);
+        assert_string_not_equal(hdr, other);
+        assert_int_equal(check_hdr(f, "Bearer AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", NULL, 0, NULL),
+                         BERTH_EAUTH);
+        assert_int_equal(check_hdr(f, "Bearer x", "team/app", AUTH_PULL, NULL), BERTH_EAUTH);
+        /* Basic keeps working beside tokens */
+        assert_int_equal(check(f, "bob", "pw", "team/app", AUTH_PULL, NULL), 0);
+}
+
+static void test_bearer_anonymous_token(void **state) {
+        fixture_t *f = *state;
+        char hdr[128];
+        auth_result_t who;
+
+        assert_int_equal(auth_project_create(f->a, "pub", true), 0);
+        assert_int_equal(auth_project_create(f->a, "priv", false), 0);
+        assert_int_equal(bearer(f, NULL, NULL, hdr, sizeof(hdr), &who), 0);
+        assert_true(who.anonymous);
+        assert_int_equal(check_hdr(f, hdr, NULL, 0, &who), 0);
+        assert_true(who.anonymous);
+        assert_int_equal(check_hdr(f, hdr, "pub/img", AUTH_PULL, NULL), 0);
+        assert_int_equal(check_hdr(f, hdr, "pub/img", AUTH_PUSH | AUTH_PULL, NULL), BERTH_EAUTH);
+        assert_int_equal(check_hdr(f, hdr, "priv/img", AUTH_PULL, NULL), BERTH_EAUTH);
+        assert_false(auth_may_pull(f->a, &who, "priv/img"));
+        /* empty Basic credentials (skopeo without a login) are anonymous too */
+        assert_int_equal(bearer(f, "", "", hdr, sizeof(hdr), &who), 0);
+        assert_true(who.anonymous);
+}
+
+static void test_bearer_wrong_credentials_refused(void **state) {
+        fixture_t *f = *state;
+        char hdr[128], *token = NULL;
+        unsigned exp = 0;
+        auth_result_t who;
+        auth_stats_t st;
+
+        assert_int_equal(auth_user_add(f->a, "bob", "pw", false), 0);
+        assert_int_equal(bearer(f, "bob", "nope", hdr, sizeof(hdr), &who), BERTH_EAUTH);
+        assert_string_equal(who.name, "bob");
+        assert_int_equal(bearer(f, "nobody", "pw", hdr, sizeof(hdr), NULL), BERTH_EAUTH);
+        assert_int_equal(auth_token_issue_password(f->a, "bob", "nope", "192.0.2.1", &token, &exp, &who),
+                         BERTH_EAUTH);
+        assert_null(token);
+        assert_int_equal(auth_token_issue(f->a, "Basic !!!", "192.0.2.1", &token, &exp, &who),
+                         BERTH_EAUTH);
+        assert_null(token);
+        auth_stats(f->a, &st);
+        assert_true(st.failures >= 2);
+        /* the password form and the header give the same identity */
+        assert_int_equal(auth_token_issue_password(f->a, "bob", "pw", "192.0.2.1", &token, &exp, &who), 0);
+        assert_non_null(token);
+        assert_string_equal(who.name, "bob");
+        snprintf(hdr, sizeof(hdr), "Bearer %s", token);
+        free(token);
+        assert_int_equal(check_hdr(f, hdr, "bob/x", AUTH_PULL, NULL), 0);
+}
+
+static void test_bearer_throttled_like_basic(void **state) {
+        fixture_t *f = *state;
+        char hdr[128];
+        auth_result_t who;
+        int r = 0;
+
+        assert_int_equal(auth_user_add(f->a, "bob", "pw", false), 0);
+        for (int i = 0; i < 12 && r != BERTH_ETHROTTLED; i++) {
+                char pw[16];
+                snprintf(pw, sizeof(pw), "guess%d", i);
+                r = bearer(f, "bob", pw, hdr, sizeof(hdr), &who);
+        }
+        assert_int_equal(r, BERTH_ETHROTTLED);
+        assert_true(who.retry_after > 0);
+}
+
+static void test_bearer_refused_after_password_change(void **state) {
+        fixture_t *f = *state;
+        char hdr[128], hdr2[128];
+        auth_t *cli = NULL;
+
+        assert_int_equal(auth_user_add(f->a, "alice", "old", false), 0);
+        assert_int_equal(auth_user_add(f->a, "carol", "pw", false), 0);
+        assert_int_equal(bearer(f, "alice", "old", hdr, sizeof(hdr), NULL), 0);
+        assert_int_equal(bearer(f, "carol", "pw", hdr2, sizeof(hdr2), NULL), 0);
+        assert_int_equal(check_hdr(f, hdr, "alice/x", AUTH_PULL, NULL), 0);
+        /* A second auth_t on the same database stands for `berthd user passwd`. */
+        assert_int_equal(auth_open(f->dir, &f->opt, &cli), 0);
+        assert_int_equal(auth_user_passwd(cli, "alice", "new"), 0);
+        assert_int_equal(check_hdr(f, hdr, "alice/x", AUTH_PULL, NULL), BERTH_EAUTH);
+        assert_int_equal(check_hdr(f, hdr, NULL, 0, NULL), BERTH_EAUTH); /* and stays refused */
+        /* another user's token survives the change */
+        assert_int_equal(check_hdr(f, hdr2, "carol/x", AUTH_PULL, NULL), 0);
+        /* removal refuses at once as well */
+        assert_int_equal(auth_user_del(cli, "carol"), 0);
+        assert_int_equal(check_hdr(f, hdr2, "carol/x", AUTH_PULL, NULL), BERTH_EAUTH);
+        auth_free(cli);
+        assert_int_equal(bearer(f, "alice", "new", hdr, sizeof(hdr), NULL), 0);
+        assert_int_equal(check_hdr(f, hdr, "alice/x", AUTH_PULL, NULL), 0);
+}
+
+static void test_bearer_rights_change_applies_at_once(void **state) {
+        fixture_t *f = *state;
+        char hdr[128];
+        auth_t *cli = NULL;
+
+        assert_int_equal(auth_project_create(f->a, "team", false), 0);
+        assert_int_equal(auth_user_add(f->a, "bob", "pw", false), 0);
+        assert_int_equal(auth_member_add(f->a, "team", "bob", AUTH_ROLE_DEVELOPER), 0);
+        assert_int_equal(bearer(f, "bob", "pw", hdr, sizeof(hdr), NULL), 0);
+        assert_int_equal(check_hdr(f, hdr, "team/app", AUTH_PUSH | AUTH_PULL, NULL), 0);
+        assert_int_equal(auth_open(f->dir, &f->opt, &cli), 0);
+        assert_int_equal(auth_member_add(cli, "team", "bob", AUTH_ROLE_READER), 0);
+        assert_int_equal(check_hdr(f, hdr, "team/app", AUTH_PUSH | AUTH_PULL, NULL), BERTH_EDENIED);
+        assert_int_equal(check_hdr(f, hdr, "team/app", AUTH_PULL, NULL), 0);
+        assert_int_equal(auth_member_del(cli, "team", "bob"), 0);
+        assert_int_equal(check_hdr(f, hdr, "team/app", AUTH_PULL, NULL), BERTH_EDENIED);
+        auth_free(cli);
+}
+
+static void test_bearer_robot_revoked_refused(void **state) {
+        fixture_t *f = *state;
+        char hdr[128], *name = NULL, *secret = NULL;
+        auth_result_t who;
+        auth_t *cli = NULL;
+
+        assert_int_equal(auth_project_create(f->a, "ci", false), 0);
+        assert_int_equal(auth_token_create(f->a, "ci", false, 0, &name, &secret), 0);
+        assert_int_equal(bearer(f, name, secret, hdr, sizeof(hdr), &who), 0);
+        assert_true(who.robot);
+        assert_int_equal(check_hdr(f, hdr, "ci/app", AUTH_PULL, NULL), 0);
+        assert_int_equal(check_hdr(f, hdr, "ci/app", AUTH_PUSH | AUTH_PULL, NULL), BERTH_EDENIED);
+        assert_int_equal(auth_open(f->dir, &f->opt, &cli), 0);
+        assert_int_equal(auth_token_revoke(cli, name), 0);
+        auth_free(cli);
+        assert_int_equal(check_hdr(f, hdr, "ci/app", AUTH_PULL, NULL), BERTH_EAUTH);
+        free(name);
+        free(secret);
+}
+
+static void test_bearer_expired_refused(void **state) {
+        fixture_t *f = *state;
+        char hdr[128], anon[128];
+
+        assert_int_equal(auth_project_create(f->a, "pub", true), 0);
+        assert_int_equal(auth_user_add(f->a, "bob", "pw", false), 0);
+        assert_int_equal(bearer(f, "bob", "pw", hdr, sizeof(hdr), NULL), 0);
+        assert_int_equal(bearer(f, NULL, NULL, anon, sizeof(anon), NULL), 0);
+        f->now += 299;
+        assert_int_equal(check_hdr(f, hdr, "bob/x", AUTH_PULL, NULL), 0);
+        assert_int_equal(check_hdr(f, anon, "pub/x", AUTH_PULL, NULL), 0);
+        f->now += 1;
+        assert_int_equal(check_hdr(f, hdr, "bob/x", AUTH_PULL, NULL), BERTH_EAUTH);
+        assert_int_equal(check_hdr(f, anon, "pub/x", AUTH_PULL, NULL), BERTH_EAUTH);
+}
+
+static void test_bearer_robot_token_expiry_caps_lifetime(void **state) {
+        fixture_t *f = *state;
+        char basic_hdr[1024], hdr[128], *name = NULL, *secret = NULL, *token = NULL;
+        unsigned exp = 0;
+        auth_result_t who;
+
+        assert_int_equal(auth_project_create(f->a, "ci", false), 0);
+        assert_int_equal(auth_token_create(f->a, "ci", false, f->now + 100, &name, &secret), 0);
+        assert_int_equal(auth_token_issue(f->a, basic(basic_hdr, sizeof(basic_hdr), name, secret),
+                                          "192.0.2.1", &token, &exp, &who), 0);
+        assert_int_equal(exp, 100);
+        snprintf(hdr, sizeof(hdr), "Bearer %s", token);
+        free(token);
+        f->now += 100;
+        assert_int_equal(check_hdr(f, hdr, "ci/app", AUTH_PULL, NULL), BERTH_EAUTH);
+        free(name);
+        free(secret);
+}
+
+static void test_bearer_table_bounded(void **state) {
+        fixture_t *f = *state;
+        auth_options_t o = f->opt;
+        auth_t *small = NULL;
+        char first[128], hdr[128], *token = NULL;
+        unsigned exp = 0;
+        auth_result_t who;
+
+        auth_free(f->a);
+        o.token_max = 8;
+        assert_int_equal(auth_open(f->dir, &o, &small), 0);
+        f->a = small;
+        assert_int_equal(auth_project_create(f->a, "pub", true), 0);
+        assert_int_equal(bearer(f, NULL, NULL, first, sizeof(first), NULL), 0);
+        for (int i = 0; i < 8; i++) {
+                assert_int_equal(auth_token_issue(f->a, NULL, "192.0.2.1", &token, &exp, &who), 0);
+                snprintf(hdr, sizeof(hdr), "Bearer %s", token);
+                free(token);
+        }
+        assert_int_equal(check_hdr(f, first, "pub/x", AUTH_PULL, NULL), BERTH_EAUTH); /* evicted */
+        assert_int_equal(check_hdr(f, hdr, "pub/x", AUTH_PULL, NULL), 0);
+        /* expired entries are purged when the next one is issued */
+        f->now += 301;
+        assert_int_equal(bearer(f, NULL, NULL, hdr, sizeof(hdr), NULL), 0);
+        assert_int_equal(check_hdr(f, hdr, "pub/x", AUTH_PULL, NULL), 0);
+}
+
+static void test_bearer_not_in_mode_none(void **state) {
+        fixture_t *f = *state;
+        auth_options_t o = f->opt;
+        auth_t *open_ = NULL;
+        char *token = NULL;
+        unsigned exp = 0;
+        auth_result_t who;
+
+        o.mode = AUTH_MODE_NONE;
+        assert_int_equal(auth_open(f->dir, &o, &open_), 0);
+        assert_int_not_equal(auth_token_issue(open_, NULL, "192.0.2.1", &token, &exp, &who), 0);
+        assert_null(token);
+        auth_free(open_);
+}
+
 int main(void) {
 #define T(x) cmocka_unit_test_setup_teardown(x, setup, teardown)
         const struct CMUnitTest tests[] = {
@@ -811,6 +1080,17 @@ int main(void) {
                 T(test_bootstrap_given_password),
                 T(test_user_names_validated),
                 T(test_audit_rows_written),
+                T(test_bearer_token_proves_identity),
+                T(test_bearer_anonymous_token),
+                T(test_bearer_wrong_credentials_refused),
+                T(test_bearer_throttled_like_basic),
+                T(test_bearer_refused_after_password_change),
+                T(test_bearer_rights_change_applies_at_once),
+                T(test_bearer_robot_revoked_refused),
+                T(test_bearer_expired_refused),
+                T(test_bearer_robot_token_expiry_caps_lifetime),
+                T(test_bearer_table_bounded),
+                T(test_bearer_not_in_mode_none),
         };
 #undef T
         return cmocka_run_group_tests(tests, NULL, NULL);
