@@ -3,6 +3,7 @@
 #include <argon2.h>
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -412,8 +413,14 @@ static void options_resolve(auth_options_t *o) {
         if (o->argon2_memory_kib < 8 * o->argon2_lanes)
                 o->argon2_memory_kib = 8 * o->argon2_lanes;
         if (o->argon2_concurrency == 0) {
-                cpus = sysconf(_SC_NPROCESSORS_ONLN);
-                o->argon2_concurrency = cpus > 0 && cpus < 1024 ? (unsigned) cpus : 1;
+                /* each verification holds argon2_memory_kib: bounded by the CPUs this
+                 * process may use (a container's cpuset), or set explicitly to fit a
+                 * memory limit */
+                cpu_set_t set;
+                cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set)
+                                                                     : sysconf(_SC_NPROCESSORS_ONLN);
+                o->argon2_concurrency = env_u32("BERTH_ARGON2_CONCURRENCY",
+                                                cpus > 0 && cpus < 1024 ? (unsigned) cpus : 1, 1, 1024);
         }
         if (o->cache_ttl == 0)
                 o->cache_ttl = 60;

@@ -13,7 +13,15 @@ packages=(
         curl ca-certificates openssl python3 python3-cryptography jq util-linux wrk
         skopeo podman containernetworking-plugins docker.io containerd docker-registry apache2-utils
         iproute2 procps diffutils coreutils
+        # deploy tests: compose demo, base image from Debian packages
+        docker-compose debootstrap
 )
+# manifest validation runs on Node.js; a machine that already has node and npm (from
+# another source, such as NodeSource's nodejs, which conflicts with Debian's npm)
+# keeps them
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -56,6 +56,8 @@ static request_t *request_free(request_t *req) {
         free(req->path);
         free(req->repo);
         free(req->ref);
+        if (req->body)
+                explicit_bzero(req->body, req->body_cap);
         free(req->body);
         free(req->wc[0]);
         free(req->wc[1]);
@@ -98,10 +100,17 @@ static void body_append(request_t *req, const char *buf, size_t len) {
                         cap *= 2;
                 if (cap > req->body_max)
                         cap = req->body_max;
-                n = realloc(req->body, cap);
+                /* not realloc: the old copy may hold a password (token form) and is
+                 * wiped before it is freed */
+                n = malloc(cap);
                 if (!n) {
                         req->body_too_big = true;
                         return;
+                }
+                if (req->body) {
+                        memcpy(n, req->body, req->body_len);
+                        explicit_bzero(req->body, req->body_cap);
+                        free(req->body);
                 }
                 req->body = n;
                 req->body_cap = cap;
@@ -233,8 +242,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         clock_gettime(CLOCK_MONOTONIC, &now);
         ms = (double) (now.tv_sec - req->started.tv_sec) * 1e3 +
              (double) (now.tv_nsec - req->started.tv_nsec) / 1e6;
-        if (log_max_level >= LOG_INFO) {
-                log_msg(LOG_INFO, LOG_SRC_SERVER, "req=%s %s %s %s %s %u%s%s %.1fms%s", req->id, req->addr,
+        /* probes come every few seconds: only worth a line when debugging */
+        int prio = (req->ops == &route_health || req->ops == &route_ready) && req->status == 200
+                           ? LOG_DEBUG : LOG_INFO;
+        if (log_max_level >= prio) {
+                log_msg(prio, LOG_SRC_SERVER, "req=%s %s %s %s %s %u%s%s %.1fms%s", req->id, req->addr,
                         req->who.name[0] ? req->who.name : "-",
                         req->method, req->path, req->status, req->err_code ? " " : "",
                         req->err_code ? req->err_code : "", ms,

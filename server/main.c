@@ -123,7 +123,9 @@ static int serve(int argc, char **argv) {
         m = meta_free(m);
 
         {
-                auth_options_t ao = { .mode = cfg.auth_none ? AUTH_MODE_NONE : AUTH_MODE_BASIC };
+                auth_options_t ao = { .mode = cfg.auth_none    ? AUTH_MODE_NONE
+                                              : cfg.auth_token ? AUTH_MODE_TOKEN
+                                                               : AUTH_MODE_BASIC };
                 _cleanup_free_ char *generated = NULL;
                 r = auth_open(cfg.data_dir, &ao, &srv.auth);
                 if (r < 0) {
@@ -168,7 +170,7 @@ static int serve(int argc, char **argv) {
                 PACKAGE_VERSION, cfg.insecure_http ? "http" : "https",
                 strchr(cfg.listen_host, ':') ? "[" : "", cfg.listen_host,
                 strchr(cfg.listen_host, ':') ? "]" : "", cfg.port, cfg.data_dir, cfg.threads,
-                cfg.auth_none ? "none" : "basic");
+                cfg.auth_none ? "none" : cfg.auth_token ? "token" : "basic");
 
         uploads_expire(&srv);
         for (;;) {
