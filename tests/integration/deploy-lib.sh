@@ -26,7 +26,7 @@ deploy_docker() {
         mkdir -p "$TMP/docker" "$TMP/docker-exec"
         echo '{}' >"$TMP/daemon.json"
         [ -e /etc/docker/key.json ] || berth_on_exit "rm -f /etc/docker/key.json; rmdir /etc/docker 2>/dev/null"
-        dockerd --storage-driver vfs --iptables=false --bridge=none \
+        berth_rooted --exec dockerd --storage-driver vfs --iptables=false --bridge=none \
                 --data-root "$TMP/docker" --exec-root "$TMP/docker-exec" \
                 --pidfile "$TMP/docker.pid" -H "unix://$TMP/docker.sock" \
                 --config-file "$TMP/daemon.json" >"$TMP/dockerd.log" 2>&1 &

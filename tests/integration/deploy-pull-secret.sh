@@ -95,7 +95,7 @@ if [ "$ctr_ok" = 1 ]; then
         c=$TMP/ctd
         mkdir -p "$c/root" "$c/state" "$TMP/hosts/$BERTH_HOST"
         printf 'version = 2\ndisabled_plugins = ["io.containerd.grpc.v1.cri"]\n' >"$c/config.toml"
-        containerd --config "$c/config.toml" --root "$c/root" --state "$c/state" \
+        berth_rooted --exec containerd --config "$c/config.toml" --root "$c/root" --state "$c/state" \
                 --address "$c/c.sock" >"$TMP/containerd.log" 2>&1 &
         berth_track_pid $!
         for _ in $(seq 1 100); do
