@@ -142,7 +142,11 @@ while :; do
         [ "$status" = healthy ] && break
         [ "$(docker inspect --format '{{.State.Running}}' "$cid")" = true ] || {
                 docker logs --tail 30 "$cid" >&2; die "berthd exited"; }
-        [ "$(date +%s)" -lt "$deadline" ] || { docker logs --tail 30 "$cid" >&2; die "not healthy within 180 s"; }
+        [ "$(date +%s)" -lt "$deadline" ] || {
+                docker logs --tail 30 "$cid" >&2
+                echo "health checks:" >&2
+                docker inspect --format '{{range .State.Health.Log}}{{.ExitCode}} {{.Output}}{{end}}' "$cid" >&2
+                die "not healthy within 180 s"; }
         sleep 0.5
 done
 healthy_after=$(elapsed)
