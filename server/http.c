@@ -291,7 +291,9 @@ int http_start(server_t *srv, const char *cert_pem, const char *key_pem) {
                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &ss,
                 MHD_OPTION_THREAD_POOL_SIZE, (unsigned int) srv->cfg->threads,
                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-                MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) (256 * 1024),
+                /* per connection, and cleared by libmicrohttpd: bodies are gathered
+                 * in our own buffers, so a small pool is enough */
+                MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) (64 * 1024),
                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 600,
                 MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int) 1,
                 cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert_pem,

@@ -502,8 +502,6 @@ static void writeback(upload_t *u) {
                         (void) sync_file_range(u->fd, (off_t) (off - chunk), (off_t) chunk,
                                                SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
                                                        SYNC_FILE_RANGE_WAIT_AFTER);
-                        (void) posix_fadvise(u->fd, (off_t) (off - chunk), (off_t) chunk,
-                                             POSIX_FADV_DONTNEED);
                 }
                 u->wb_done = off + chunk;
         }
