@@ -14,6 +14,7 @@
 #include <openssl/crypto.h>
 #include "common/err.h"
 #include "common/log.h"
+#include "server/form.h"
 #include "server/server.h"
 
 #define FORM_MAX 8192 /* largest POST body */
@@ -35,55 +36,6 @@ void token_realm(request_t *req, char *buf, size_t size) {
                 snprintf(buf, size, "%s://[%s]:%u/auth/token", scheme, cfg->listen_host, cfg->port);
         else
                 snprintf(buf, size, "%s://%s:%u/auth/token", scheme, cfg->listen_host, cfg->port);
-}
-
-static int hexval(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
-/* The first value of key in an application/x-www-form-urlencoded body, decoded
- * into out. 1 found, 0 absent, -EINVAL malformed or longer than size - 1. */
-static int form_value(const char *body, size_t len, const char *key, char *out, size_t size) {
-        const size_t kl = strlen(key);
-        size_t i = 0;
-
-        while (i < len) {
-                size_t end = i;
-                while (end < len && body[end] != '&')
-                        end++;
-                if (end - i > kl && memcmp(body + i, key, kl) == 0 && body[i + kl] == '=') {
-                        size_t n = 0;
-                        for (size_t j = i + kl + 1; j < end; j++) {
-                                char c = body[j];
-                                if (c == '+')
-                                        c = ' ';
-                                else if (c == '%') {
-                                        int h, l;
-                                        if (j + 2 >= end)
-                                                return -EINVAL;
-                                        h = hexval(body[j + 1]);
-                                        l = hexval(body[j + 2]);
-                                        if (h < 0 || l < 0)
-                                                return -EINVAL;
-                                        c = (char) (h << 4 | l);
-                                        j += 2;
-                                }
-                                if (c == '\0' || n + 1 >= size)
-                                        return -EINVAL;
-                                out[n++] = c;
-                        }
-                        out[n] = '\0';
-                        return 1;
-                }
-                i = end + 1;
-        }
-        return 0;
 }
 
 static void oauth_error(request_t *req, unsigned status, const char *error) {
@@ -146,7 +98,7 @@ static void token_end(request_t *req) {
         const char *body = req->body ? req->body : "";
         int r, ru, rp;
 
-        r = form_value(body, req->body_len, "grant_type", grant, sizeof(grant));
+        r = http_form_value(body, req->body_len, "grant_type", grant, sizeof(grant));
         if (r <= 0) {
                 oauth_error(req, 400, "invalid_request");
                 return;
@@ -156,8 +108,8 @@ static void token_end(request_t *req) {
                 oauth_error(req, 400, "unsupported_grant_type");
                 return;
         }
-        ru = form_value(body, req->body_len, "username", user, sizeof(user));
-        rp = form_value(body, req->body_len, "password", password, sizeof(password));
+        ru = http_form_value(body, req->body_len, "username", user, sizeof(user));
+        rp = http_form_value(body, req->body_len, "password", password, sizeof(password));
         if (ru < 0 || rp < 0) {
                 OPENSSL_cleanse(password, sizeof(password));
                 answer(req, BERTH_EAUTH, NULL, 0);

@@ -72,3 +72,17 @@ if ENABLE_FUZZERS
 tests_fuzz_fuzz_ranges_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
 tests_fuzz_fuzz_ranges_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
 endif
+
+## the token endpoint's form reader
+UNIT_TESTS += tests/unit/test-form
+check_PROGRAMS += tests/unit/test-form
+TESTS += tests/unit/test-form
+tests_unit_test_form_SOURCES = tests/unit/test-form.c server/form.c server/form.h
+tests_unit_test_form_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_form_LDADD = $(CMOCKA_LIBS)
+FUZZ_TARGETS += tests/fuzz/fuzz-form
+tests_fuzz_fuzz_form_SOURCES = tests/fuzz/fuzz-form.c server/form.c
+if ENABLE_FUZZERS
+tests_fuzz_fuzz_form_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
+tests_fuzz_fuzz_form_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
+endif
