@@ -52,34 +52,8 @@ auth_trust_ca() {
         cp "$BERTH_CA" "$TMP/certs/ca.crt"
 }
 
-# auth_dockerd: DOCKER_HOST = a private dockerd under TMP (vfs, no iptables, no bridge),
-# or the running one when DOCKER_HOST already answers.
-auth_dockerd() {
-        if [ -n "${DOCKER_HOST:-}" ] && timeout 10 docker info >/dev/null 2>&1; then
-                step "using the docker daemon at $DOCKER_HOST"
-                return 0
-        fi
-        berth_require containerd
-        step "starting a private dockerd"
-        mkdir -p "$TMP/docker" "$TMP/docker-exec"
-        echo '{}' >"$TMP/daemon.json"
-        [ -e /etc/docker/key.json ] || berth_on_exit "rm -f /etc/docker/key.json; rmdir /etc/docker 2>/dev/null"
-        berth_rooted --exec dockerd --storage-driver vfs --iptables=false --bridge=none \
-                --data-root "$TMP/docker" --exec-root "$TMP/docker-exec" \
-                --pidfile "$TMP/docker.pid" -H "unix://$TMP/docker.sock" \
-                --config-file "$TMP/daemon.json" >"$TMP/dockerd.log" 2>&1 &
-        local pid=$!
-        berth_track_pid "$pid"
-        berth_on_exit "kill \$(cat '$TMP/docker-exec/containerd/containerd.pid' 2>/dev/null) 2>/dev/null"
-        export DOCKER_HOST=unix://$TMP/docker.sock
-        for _ in $(seq 1 600); do
-                timeout 5 docker info >/dev/null 2>&1 && return 0
-                kill -0 "$pid" 2>/dev/null || { tail -n 30 "$TMP/dockerd.log" >&2; fail "dockerd exited"; }
-                sleep 0.1
-        done
-        tail -n 30 "$TMP/dockerd.log" >&2
-        fail "dockerd not up within 60 s"
-}
+# auth_dockerd: the test's docker daemon (lib.sh)
+auth_dockerd() { berth_dockerd; }
 
 # auth_docker_certs: trust berthd's CA in /etc/docker/certs.d/HOST:PORT (removed at exit).
 auth_docker_certs() {

@@ -11,38 +11,10 @@
 #   BERTH_DEBIAN_MIRROR  Debian mirror for debootstrap [the first one apt is configured with]
 
 : "${BERTH_DEPLOY_CACHE:=/var/tmp/berth-deploy-cache}"
-DEPLOY_OWN_DAEMON=0
 
 dk() { timeout 600 docker "$@"; }
 
-deploy_docker() {
-        local i dockerd_pid
-        if [ -z "${DOCKER_HOST:-}" ] && timeout 10 docker info >/dev/null 2>&1; then
-                step "using the running docker daemon"
-                return 0
-        fi
-        berth_require dockerd containerd
-        step "starting a private dockerd (vfs, no bridge, no iptables)"
-        mkdir -p "$TMP/docker" "$TMP/docker-exec"
-        echo '{}' >"$TMP/daemon.json"
-        [ -e /etc/docker/key.json ] || berth_on_exit "rm -f /etc/docker/key.json; rmdir /etc/docker 2>/dev/null"
-        berth_rooted --exec dockerd --storage-driver vfs --iptables=false --bridge=none \
-                --data-root "$TMP/docker" --exec-root "$TMP/docker-exec" \
-                --pidfile "$TMP/docker.pid" -H "unix://$TMP/docker.sock" \
-                --config-file "$TMP/daemon.json" >"$TMP/dockerd.log" 2>&1 &
-        dockerd_pid=$!
-        berth_track_pid "$dockerd_pid"
-        berth_on_exit "kill \$(cat '$TMP/docker-exec/containerd/containerd.pid' 2>/dev/null) 2>/dev/null"
-        export DOCKER_HOST=unix://$TMP/docker.sock
-        DEPLOY_OWN_DAEMON=1
-        for i in $(seq 1 600); do
-                timeout 5 docker info >/dev/null 2>&1 && return 0
-                kill -0 "$dockerd_pid" 2>/dev/null || { tail -n 30 "$TMP/dockerd.log" >&2; fail "dockerd exited"; }
-                sleep 0.1
-        done
-        tail -n 30 "$TMP/dockerd.log" >&2
-        fail "dockerd not up within 60 s"
-}
+deploy_docker() { berth_dockerd; }
 
 # The Debian mirror apt uses here (one-line or deb822 sources), else deb.debian.org.
 _deploy_mirror() {
@@ -94,5 +66,5 @@ deploy_base_image() {
         fi
         step "docker import of the cached root file system as debian:bookworm-slim"
         dk import - debian:bookworm-slim <"$tarball" >/dev/null || fail "docker import"
-        [ "$DEPLOY_OWN_DAEMON" = 1 ] || berth_on_exit "docker rmi debian:bookworm-slim"
+        [ "$BERTH_OWN_DOCKERD" = 1 ] || berth_on_exit "docker rmi debian:bookworm-slim"
 }

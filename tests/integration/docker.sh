@@ -12,33 +12,7 @@ berth_require_root
 berth_tmpdir
 
 # --- a docker daemon -------------------------------------------------------------
-own_daemon=0
-if [ -z "${DOCKER_HOST:-}" ] && timeout 10 docker info >/dev/null 2>&1; then
-        step "using the running docker daemon"
-else
-        berth_require containerd
-        step "starting a private dockerd"
-        mkdir -p "$TMP/docker" "$TMP/docker-exec"
-        echo '{}' >"$TMP/daemon.json"     # none of the host's daemon settings
-        # dockerd 20.10 writes a trust key to /etc/docker/key.json: remove it if it is ours
-        [ -e /etc/docker/key.json ] || berth_on_exit "rm -f /etc/docker/key.json; rmdir /etc/docker 2>/dev/null"
-        berth_rooted --exec dockerd --storage-driver vfs --iptables=false --bridge=none \
-                --data-root "$TMP/docker" --exec-root "$TMP/docker-exec" \
-                --pidfile "$TMP/docker.pid" -H "unix://$TMP/docker.sock" \
-                --config-file "$TMP/daemon.json" >"$TMP/dockerd.log" 2>&1 &
-        dockerd_pid=$!
-        berth_track_pid "$dockerd_pid"
-        # dockerd supervises its own containerd; make sure it goes too
-        berth_on_exit "kill \$(cat '$TMP/docker-exec/containerd/containerd.pid' 2>/dev/null) 2>/dev/null"
-        export DOCKER_HOST=unix://$TMP/docker.sock
-        own_daemon=1
-        for _ in $(seq 1 600); do
-                timeout 5 docker info >/dev/null 2>&1 && break
-                kill -0 "$dockerd_pid" 2>/dev/null || { tail -n 30 "$TMP/dockerd.log" >&2; fail "dockerd exited"; }
-                sleep 0.1
-        done
-        timeout 5 docker info >/dev/null 2>&1 || { tail -n 30 "$TMP/dockerd.log" >&2; fail "dockerd not up within 60 s"; }
-fi
+berth_dockerd
 dk() { timeout 300 docker "$@"; }
 
 berth_start
@@ -63,7 +37,7 @@ load() {         # load TAG ARGS...: make an image and load it into docker as re
                 || fail "skopeo: docker-archive for $tag"
         dk load -q -i "$TMP/$tag.tar" >/dev/null || fail "docker load $tag"
         refs+=("$repo:$tag")
-        [ "$own_daemon" = 1 ] || berth_on_exit "docker rmi -f '$repo:$tag'"
+        [ "$BERTH_OWN_DOCKERD" = 1 ] || berth_on_exit "docker rmi -f '$repo:$tag'"
 }
 load one --layers 3 --layer-size 1M --seed docker-one --base-seed docker-base
 load two --layers 3 --layer-size 1M --seed docker-two --base-seed docker-base

@@ -124,6 +124,42 @@ berth_rooted() {
                 sh "$@"
 }
 
+# berth_dockerd: a docker daemon for the test. The one DOCKER_HOST (or the default
+# socket) answers, else a private dockerd under TMP (vfs, no iptables, no bridge: what
+# runs here), stopped at exit with the containerd it supervises. Sets DOCKER_HOST and
+# BERTH_OWN_DOCKERD (1 when the test started it, so it may leave images behind).
+BERTH_OWN_DOCKERD=0
+berth_dockerd() {
+        local pid
+        if timeout 10 docker info >/dev/null 2>&1; then
+                step "using the docker daemon at ${DOCKER_HOST:-the default socket}"
+                return 0
+        fi
+        berth_require dockerd containerd
+        [ -n "$TMP" ] || berth_tmpdir
+        step "starting a private dockerd (vfs, no bridge, no iptables)"
+        mkdir -p "$TMP/docker" "$TMP/docker-exec"
+        echo '{}' >"$TMP/daemon.json"     # none of the host's daemon settings
+        # dockerd 20.10 writes a trust key to /etc/docker/key.json: remove it if it is ours
+        [ -e /etc/docker/key.json ] || berth_on_exit "rm -f /etc/docker/key.json; rmdir /etc/docker 2>/dev/null"
+        berth_rooted --exec dockerd --storage-driver vfs --iptables=false --bridge=none \
+                --data-root "$TMP/docker" --exec-root "$TMP/docker-exec" \
+                --pidfile "$TMP/docker.pid" -H "unix://$TMP/docker.sock" \
+                --config-file "$TMP/daemon.json" >"$TMP/dockerd.log" 2>&1 &
+        pid=$!
+        berth_track_pid "$pid"
+        berth_on_exit "kill \$(cat '$TMP/docker-exec/containerd/containerd.pid' 2>/dev/null) 2>/dev/null"
+        export DOCKER_HOST=unix://$TMP/docker.sock
+        BERTH_OWN_DOCKERD=1
+        for _ in $(seq 1 600); do
+                timeout 5 docker info >/dev/null 2>&1 && return 0
+                kill -0 "$pid" 2>/dev/null || { tail -n 30 "$TMP/dockerd.log" >&2; fail "dockerd exited"; }
+                sleep 0.1
+        done
+        tail -n 30 "$TMP/dockerd.log" >&2
+        fail "dockerd not up within 60 s"
+}
+
 # berth_tmpdir: TMP = a fresh directory, removed at exit.
 berth_tmpdir() {
         # lower case only: podman derives image names from oci: paths
