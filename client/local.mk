@@ -77,3 +77,12 @@ tests_fuzz_fuzz_dockercfg_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefi
 tests_fuzz_fuzz_dockercfg_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
 tests_fuzz_fuzz_dockercfg_LDADD = libcommon-fuzz.la $(CRYPTO_LIBS) $(JANSSON_LIBS)
 endif
+# the WWW-Authenticate parser of the registry client
+FUZZ_TARGETS += tests/fuzz/fuzz-challenge
+if ENABLE_FUZZERS
+tests_fuzz_fuzz_challenge_SOURCES = tests/fuzz/fuzz-challenge.c client/registry.c
+tests_fuzz_fuzz_challenge_CPPFLAGS = $(AM_CPPFLAGS) $(CURL_CFLAGS) $(JANSSON_CFLAGS)
+tests_fuzz_fuzz_challenge_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
+tests_fuzz_fuzz_challenge_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_challenge_LDADD = libcommon-fuzz.la $(CURL_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
+endif
