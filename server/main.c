@@ -174,7 +174,9 @@ static int serve(int argc, char **argv) {
 
         uploads_expire(&srv);
         for (;;) {
-                struct timespec tick = { 60, 0 };
+                /* housekeeping every minute, more often when uploads expire sooner */
+                uint64_t every = cfg.upload_max_age / 4;
+                struct timespec tick = { (time_t) (every < 1 ? 1 : every > 60 ? 60 : every), 0 };
                 sig = sigtimedwait(&sigs, NULL, &tick);
                 if (sig == SIGTERM || sig == SIGINT)
                         break;

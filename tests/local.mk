@@ -86,3 +86,7 @@ if ENABLE_FUZZERS
 tests_fuzz_fuzz_form_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
 tests_fuzz_fuzz_form_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
 endif
+
+## abandoned uploads expire
+TESTS += tests/integration/upload-expiry.sh
+EXTRA_DIST += tests/integration/upload-expiry.sh

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Abandoned upload sessions expire: their files and rows go, while the server runs
+# and at start; a session in use is kept.
+. "$(dirname "$0")/lib.sh"
+berth_require curl jq
+berth_tmpdir
+berth_start --upload-max-age 3
+
+# upload_session REPO: a new session's Location, with 4 bytes in it
+upload_session() {
+        local loc
+        loc=$(bcurl -D - -o /dev/null -X POST "$BERTH_URL/v2/$1/blobs/uploads/" |
+                tr -d '\r' | awk -F': ' 'tolower($1) == "location" { print $2 }')
+        [ -n "$loc" ] || fail "no upload Location for $1"
+        [ "$(bcurl -o /dev/null -w '%{http_code}' -X PATCH --data-binary abcd \
+                -H 'Content-Type: application/octet-stream' "$BERTH_URL$loc")" = 202 ] || fail "PATCH $loc"
+        echo "$loc"
+}
+status() { bcurl -o /dev/null -w '%{http_code}' "$BERTH_URL$1"; }
+
+step "a session left alone expires while the server runs"
+old=$(upload_session exp/a)
+uuid=${old##*/}
+[ -f "$BERTH_DATA/uploads/$uuid" ] || fail "no session file for $uuid"
+[ "$(status "$old")" = 204 ] || fail "fresh session not found"
+for _ in $(seq 1 100); do
+        [ -f "$BERTH_DATA/uploads/$uuid" ] || break
+        sleep 0.1
+done
+[ -f "$BERTH_DATA/uploads/$uuid" ] && fail "session file still there after 10 s (max age 3 s)"
+[ "$(status "$old")" = 404 ] || fail "an expired session still answers"
+bcurl "$BERTH_URL$old" | jq -e '.errors[0].code == "BLOB_UPLOAD_UNKNOWN"' >/dev/null || fail "not BLOB_UPLOAD_UNKNOWN"
+pass "expired while running: file removed, 404 BLOB_UPLOAD_UNKNOWN"
+
+step "a session kept busy survives"
+busy=$(upload_session exp/b)
+for _ in 1 2 3 4 5; do
+        sleep 1
+        [ "$(bcurl -o /dev/null -w '%{http_code}' -X PATCH --data-binary x \
+                -H 'Content-Type: application/octet-stream' "$BERTH_URL$busy")" = 202 ] || fail "busy session lost"
+done
+pass "a session written every second outlives the max age"
+
+step "a session abandoned while the server was down expires at start"
+berth_stop
+late=${busy##*/}
+[ -f "$BERTH_DATA/uploads/$late" ] || fail "session file missing before the restart"
+sleep 4
+berth_start --upload-max-age 3
+[ -f "$BERTH_DATA/uploads/$late" ] && fail "session file still there after the restart"
+pass "expired at start"
+berth_stop
