@@ -1568,11 +1568,24 @@ int auth_bootstrap(auth_t *a, const char *admin_password, char **ret_generated) 
                         return r;
         } else if (!*admin_password || strlen(admin_password) > AUTH_PASSWORD_MAX)
                 return -EINVAL;
-        /* Hash before the transaction: argon2 is slow and must not hold the lock. */
-        r = auth_password_hash(a, admin_password ? admin_password : generated, &hash);
+        r = auth_conn_get(a, &c);
         if (r < 0)
                 goto out;
-        r = auth_conn_get(a, &c);
+        /* Every start after the first finds the installation bootstrapped: answer
+         * before hashing (argon2 costs its memory and a fraction of a second). The
+         * transaction below checks again. */
+        r = auth_conn_stmt(c, sql_state, &st);
+        if (r < 0)
+                goto out;
+        rc = sqlite3_step(st);
+        done = rc == SQLITE_ROW && sqlite3_column_int(st, 0) != 0;
+        sqlite3_reset(st);
+        if (done) {
+                r = 0;
+                goto out;
+        }
+        /* Hash before the transaction: argon2 is slow and must not hold the lock. */
+        r = auth_password_hash(a, admin_password ? admin_password : generated, &hash);
         if (r < 0)
                 goto out;
         r = auth_tx_begin(c);
