@@ -258,7 +258,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 
 int http_start(server_t *srv, const char *cert_pem, const char *key_pem) {
         struct sockaddr_storage ss = { 0 };
-        socklen_t sl;
         unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
         int r;
 
@@ -269,19 +268,16 @@ int http_start(server_t *srv, const char *cert_pem, const char *key_pem) {
                 struct sockaddr_in6 *s6 = (struct sockaddr_in6 *) &ss;
                 s6->sin6_family = AF_INET6;
                 s6->sin6_port = htons(srv->cfg->port);
-                sl = sizeof(*s6);
                 flags |= MHD_USE_IPv6;
         } else if (inet_pton(AF_INET, srv->cfg->listen_host, &((struct sockaddr_in *) &ss)->sin_addr) == 1) {
                 struct sockaddr_in *s4 = (struct sockaddr_in *) &ss;
                 s4->sin_family = AF_INET;
                 s4->sin_port = htons(srv->cfg->port);
-                sl = sizeof(*s4);
         } else {
                 log_msg(LOG_ERR, LOG_SRC_SERVER, "listen address '%s' is not an IP address",
                         srv->cfg->listen_host);
                 return BERTH_ECONFIG;
         }
-        (void) sl;
         flags |= MHD_USE_EPOLL;
         if (cert_pem)
                 flags |= MHD_USE_TLS;

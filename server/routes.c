@@ -55,8 +55,8 @@ static int take_ref(request_t *req, const char *s) {
         return 0;
 }
 
-/* Does path end with "/<a>/<b>/<last>" (b, last optional)? Returns the start of the
- * repository part's end (the '/' before a), or NULL. */
+/* Does path end with suffix, leaving room for a repository name before it? Returns
+ * where the suffix starts (the end of the name), or NULL. */
 static const char *tail_match(const char *path, const char *suffix) {
         size_t pl = strlen(path), sl = strlen(suffix);
         if (pl <= sl + 4 || memcmp(path + pl - sl, suffix, sl) != 0)
