@@ -1543,8 +1543,22 @@ int auth_token_issue_password(auth_t *a, const char *user, const char *password,
 
 /* ---- bootstrap ---- */
 
-int auth_bootstrap(auth_t *a, const char *admin_password, char **ret_generated) {
+/* Has the first start created the admin already? 0 and *ret, or an error. */
+static int bootstrapped(auth_conn_t *c, bool *ret) {
         static const char sql_state[] = "SELECT bootstrapped FROM auth_state WHERE id = 1";
+        sqlite3_stmt *st;
+        int r, rc;
+
+        r = auth_conn_stmt(c, sql_state, &st);
+        if (r < 0)
+                return r;
+        rc = sqlite3_step(st);
+        *ret = rc == SQLITE_ROW && sqlite3_column_int(st, 0) != 0;
+        sqlite3_reset(st);
+        return rc == SQLITE_ROW ? 0 : auth_sql_err(rc);
+}
+
+int auth_bootstrap(auth_t *a, const char *admin_password, char **ret_generated) {
         static const char sql_exists[] = "SELECT 1 FROM auth_users WHERE name = 'admin'";
         static const char sql_add[] =
                 "INSERT INTO auth_users(name, hash, admin, created) VALUES ('admin', ?1, 1, ?2)";
@@ -1574,16 +1588,9 @@ int auth_bootstrap(auth_t *a, const char *admin_password, char **ret_generated) 
         /* Every start after the first finds the installation bootstrapped: answer
          * before hashing (argon2 costs its memory and a fraction of a second). The
          * transaction below checks again. */
-        r = auth_conn_stmt(c, sql_state, &st);
-        if (r < 0)
+        r = bootstrapped(c, &done);
+        if (r < 0 || done)
                 goto out;
-        rc = sqlite3_step(st);
-        done = rc == SQLITE_ROW && sqlite3_column_int(st, 0) != 0;
-        sqlite3_reset(st);
-        if (done) {
-                r = 0;
-                goto out;
-        }
         /* Hash before the transaction: argon2 is slow and must not hold the lock. */
         r = auth_password_hash(a, admin_password ? admin_password : generated, &hash);
         if (r < 0)
@@ -1591,20 +1598,9 @@ int auth_bootstrap(auth_t *a, const char *admin_password, char **ret_generated) 
         r = auth_tx_begin(c);
         if (r < 0)
                 goto out;
-        r = auth_conn_stmt(c, sql_state, &st);
-        if (r < 0)
+        r = bootstrapped(c, &done);
+        if (r < 0 || done)
                 goto out;
-        rc = sqlite3_step(st);
-        done = rc == SQLITE_ROW && sqlite3_column_int(st, 0) != 0;
-        sqlite3_reset(st);
-        if (rc != SQLITE_ROW) {
-                r = auth_sql_err(rc);
-                goto out;
-        }
-        if (done) {
-                r = 0;
-                goto out;
-        }
         r = auth_conn_stmt(c, sql_exists, &st);
         if (r < 0)
                 goto out;

@@ -64,3 +64,48 @@ auth_docker_certs() {
         mkdir -p "$dir"
         cp "$BERTH_CA" "$dir/ca.crt"
 }
+
+# auth_containerd: a private containerd under TMP (native snapshotter, no CRI) whose
+# hosts dir trusts berthd's CA, as a node is set up; c runs ctr on it, cpull pulls
+# through the hosts dir.
+auth_containerd() {
+        cd_dir=$TMP/containerd
+        mkdir -p "$cd_dir/root" "$cd_dir/state" "$TMP/hosts/$BERTH_HOST"
+        cat >"$cd_dir/config.toml" <<EOF
+version = 2
+root = "$cd_dir/root"
+state = "$cd_dir/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.internal.v1.opt",
+  "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.tracing.processor.v1.otlp"]
+[grpc]
+  address = "$cd_dir/sock"
+[ttrpc]
+  address = "$cd_dir/sock.ttrpc"
+[debug]
+  address = ""
+[metrics]
+  address = ""
+EOF
+        cp "$BERTH_CA" "$TMP/hosts/$BERTH_HOST/ca.crt"
+        cat >"$TMP/hosts/$BERTH_HOST/hosts.toml" <<EOF
+server = "https://$BERTH_HOST"
+
+[host."https://$BERTH_HOST"]
+  capabilities = ["pull", "resolve"]
+  ca = "$TMP/hosts/$BERTH_HOST/ca.crt"
+EOF
+        berth_rooted --exec containerd --config "$cd_dir/config.toml" >"$TMP/containerd.log" 2>&1 &
+        cd_pid=$!
+        berth_track_pid "$cd_pid"
+        for _ in $(seq 1 300); do
+                c version >/dev/null 2>&1 && return 0
+                kill -0 "$cd_pid" 2>/dev/null || { tail -n 30 "$TMP/containerd.log" >&2; fail "containerd exited"; }
+                sleep 0.1
+        done
+        tail -n 30 "$TMP/containerd.log" >&2
+        fail "containerd not up"
+}
+c() { timeout 300 ctr --address "$cd_dir/sock" --namespace berth-test "$@"; }
+cpull() { c images pull --hosts-dir "$TMP/hosts" --snapshotter native "$@"; }

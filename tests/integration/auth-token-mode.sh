@@ -107,43 +107,7 @@ dk logout "$BERTH_HOST" >/dev/null 2>&1 || true
 
 # --- containerd --------------------------------------------------------------------------
 step "containerd: ctr images pull --user"
-cd_dir=$TMP/containerd
-mkdir -p "$cd_dir/root" "$cd_dir/state" "$TMP/hosts/$BERTH_HOST"
-cat >"$cd_dir/config.toml" <<EOF
-version = 2
-root = "$cd_dir/root"
-state = "$cd_dir/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.internal.v1.opt",
-  "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper",
-  "io.containerd.tracing.processor.v1.otlp"]
-[grpc]
-  address = "$cd_dir/sock"
-[ttrpc]
-  address = "$cd_dir/sock.ttrpc"
-[debug]
-  address = ""
-[metrics]
-  address = ""
-EOF
-cp "$BERTH_CA" "$TMP/hosts/$BERTH_HOST/ca.crt"
-cat >"$TMP/hosts/$BERTH_HOST/hosts.toml" <<EOF
-server = "https://$BERTH_HOST"
-[host."https://$BERTH_HOST"]
-  capabilities = ["pull", "resolve"]
-  ca = "$TMP/hosts/$BERTH_HOST/ca.crt"
-EOF
-berth_rooted --exec containerd --config "$cd_dir/config.toml" >"$TMP/containerd.log" 2>&1 &
-cd_pid=$!
-berth_track_pid "$cd_pid"
-c() { timeout 300 ctr --address "$cd_dir/sock" --namespace berth-test "$@"; }
-for _ in $(seq 1 300); do
-        c version >/dev/null 2>&1 && break
-        kill -0 "$cd_pid" 2>/dev/null || { tail -n 30 "$TMP/containerd.log" >&2; fail "containerd exited"; }
-        sleep 0.1
-done
-c version >/dev/null 2>&1 || { tail -n 30 "$TMP/containerd.log" >&2; fail "containerd not up"; }
-cpull() { c images pull --hosts-dir "$TMP/hosts" --snapshotter native "$@"; }
+auth_containerd
 cpull "$BERTH_HOST/team/app:v1" >"$TMP/ctr.out" 2>&1 && fail "ctr pulled a private image without --user"
 cpull --user "alice:wrong-$ALICE_PW" "$BERTH_HOST/team/app:v1" >"$TMP/ctr.out" 2>&1 && fail "ctr pulled with a wrong password"
 cpull --user "alice:$ALICE_PW" "$BERTH_HOST/team/app:v1" >"$TMP/ctr.out" 2>&1 || { cat "$TMP/ctr.out"; fail "ctr images pull --user alice"; }
