@@ -14,6 +14,9 @@
 #include "server/http.h"
 #include "server/server.h"
 
+/* the largest body read only to be dropped after an early answer */
+#define DISCARD_MAX (1024 * 1024)
+
 meta_t *server_meta(server_t *srv) {
         meta_t *m = pthread_getspecific(srv->meta_key);
         int r;
@@ -185,11 +188,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 if (!req->response && req->ops && req->ops->begin)
                         req->ops->begin(req);
                 if (req->response) {
-                        /* Answered from the headers alone. Queued now, MHD would close
-                         * the connection; so unless a body is on its way (which we
-                         * refuse to read), answer at the next call and keep it alive. */
+                        /* Answered from the headers alone. Queued now, the answer ends
+                         * the connection, and a client still sending its body may see a
+                         * reset instead of the answer. So a small body is read and
+                         * dropped and the answer goes after it, on a connection that
+                         * stays open; only a large or unbounded body is cut short. */
                         if (req->content_length == UINT64_MAX ? req_header(req, "Transfer-Encoding") != NULL
-                                                              : req->content_length > 0)
+                                                              : req->content_length > DISCARD_MAX)
                                 return queue(req);
                         return MHD_YES;
                 }
