@@ -7,3 +7,4 @@ berthd_CPPFLAGS = $(AM_CPPFLAGS) $(MHD_CFLAGS) $(ARGON2_CFLAGS) $(CRYPTO_CFLAGS)
 berthd_LDADD = libauth.la libstore.la libcommon.la $(MHD_LIBS) $(ARGON2_LIBS) $(SQLITE3_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
 berthd_SOURCES += server/ranges.c server/ranges.h
 berthd_SOURCES += server/form.c server/form.h
+berthd_SOURCES += server/gc.c server/gc.h

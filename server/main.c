@@ -12,6 +12,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "server/gc.h"
 #include "server/http.h"
 #include "server/server.h"
 #include "server/tls.h"
@@ -84,6 +85,7 @@ static int serve(int argc, char **argv) {
         _cleanup_free_ char *cert_pem = NULL, *key_pem = NULL, *store_dir = NULL;
         sigset_t sigs;
         meta_t *m = NULL;
+        int lock_fd = -1;
         int r, sig;
 
         r = config_parse(argc, argv, &cfg);
@@ -102,6 +104,15 @@ static int serve(int argc, char **argv) {
         r = mkdir_p(cfg.data_dir, 0750);
         if (r < 0) {
                 log_msg(LOG_ERR, LOG_SRC_MAIN, "data directory %s: %s", cfg.data_dir, berth_strerror(r));
+                goto out;
+        }
+        /* one berthd per data directory, and no offline gc under it */
+        lock_fd = data_lock(cfg.data_dir);
+        if (lock_fd < 0) {
+                r = lock_fd;
+                log_msg(LOG_ERR, LOG_SRC_MAIN, "%s: %s", cfg.data_dir,
+                        r == -EBUSY ? "another berthd (or berthd gc) is using this data directory"
+                                    : berth_strerror(r));
                 goto out;
         }
         r = store_open(cfg.data_dir, &srv.store);
@@ -191,6 +202,8 @@ out:
         auth_free(srv.auth);
         free(srv.db_path);
         store_free(srv.store);
+        if (lock_fd >= 0)
+                close(lock_fd);
         config_done(&cfg);
         return r < 0 ? 1 : 0;
 }
@@ -219,13 +232,13 @@ static int admin(int argc, char **argv) {
                 free(args);
                 return 1;
         }
-        r = auth_cli_main(data, n, args);
+        r = n > 0 && strcmp(args[0], "gc") == 0 ? gc_main(data, n, args) : auth_cli_main(data, n, args);
         free(args);
         return r;
 }
 
 static bool is_admin_command(const char *s) {
-        static const char *const cmds[] = { "user", "project", "token", "secret", "audit" };
+        static const char *const cmds[] = { "user", "project", "token", "secret", "audit", "gc" };
         for (size_t i = 0; i < ELEMENTSOF(cmds); i++)
                 if (strcmp(s, cmds[i]) == 0)
                         return true;

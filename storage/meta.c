@@ -114,6 +114,10 @@ enum {
         ST_UPLOAD_ADD,
         ST_UPLOAD_GET,
         ST_UPLOAD_DELETE,
+        ST_GC_UNLINK,
+        ST_GC_GARBAGE,
+        ST_GC_BLOB_DELETE,
+        ST_BLOB_KNOWN,
         _ST_MAX,
 };
 
@@ -176,6 +180,17 @@ static const char *const SQL[_ST_MAX] = {
         [ST_UPLOAD_ADD] = "INSERT INTO uploads(uuid, repo, created_at) VALUES (?1, ?2, ?3)",
         [ST_UPLOAD_GET] = "SELECT repo FROM uploads WHERE uuid = ?1",
         [ST_UPLOAD_DELETE] = "DELETE FROM uploads WHERE uuid = ?1",
+        /* garbage collection: a repository's link to a blob lasts while a manifest of
+         * that repository references it, or while the link is young */
+        [ST_GC_UNLINK] = "DELETE FROM repo_blobs WHERE created_at <= ?1 AND NOT EXISTS"
+                         " (SELECT 1 FROM manifest_refs mr WHERE mr.repo_id = repo_blobs.repo_id"
+                         "  AND mr.child = repo_blobs.digest)",
+        [ST_GC_GARBAGE] = "SELECT digest, size FROM blobs b WHERE b.created_at <= ?1"
+                          " AND NOT EXISTS (SELECT 1 FROM repo_blobs rb WHERE rb.digest = b.digest)"
+                          " AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = b.digest)"
+                          " AND NOT EXISTS (SELECT 1 FROM manifest_refs mr WHERE mr.child = b.digest)",
+        [ST_GC_BLOB_DELETE] = "DELETE FROM blobs WHERE digest = ?1",
+        [ST_BLOB_KNOWN] = "SELECT 1 FROM blobs WHERE digest = ?1",
 };
 
 struct meta {
@@ -983,4 +998,76 @@ int meta__plans_check(meta_t *m, char *bad, size_t n) {
                 }
         }
         return 1;
+}
+
+/* ---- garbage collection ---- */
+
+int meta_gc(meta_t *m, uint64_t older_than, bool dry_run, meta_gc_result_t *ret) {
+        meta_gc_result_t res = { 0 };
+        int64_t before = now_wall() - (int64_t) (older_than > INT64_MAX / 2 ? INT64_MAX / 2 : older_than);
+        size_t cap = 0;
+        int r;
+
+        if (!m || !ret)
+                return -EINVAL;
+        r = tx_begin(m);
+        if (r < 0)
+                return r;
+        {
+                _cleanup_stmt_ sqlite3_stmt *st = m->st[ST_GC_UNLINK];
+                if ((r = bind_int(st, 1, before)) < 0 || (r = step_done(st)) < 0)
+                        goto fail;
+                res.links = (uint64_t) sqlite3_changes(m->db);
+        }
+        {
+                _cleanup_stmt_ sqlite3_stmt *st = m->st[ST_GC_GARBAGE];
+                if ((r = bind_int(st, 1, before)) < 0)
+                        goto fail;
+                while ((r = step_row(st)) == 1) {
+                        if (res.n == cap) {
+                                size_t ncap = cap ? cap * 2 : 64;
+                                digest_t *n = realloc(res.digests, ncap * sizeof(*n));
+                                if (!n) {
+                                        r = -ENOMEM;
+                                        goto fail;
+                                }
+                                res.digests = n;
+                                cap = ncap;
+                        }
+                        if (digest_parse((const char *) sqlite3_column_text(st, 0), &res.digests[res.n]) < 0)
+                                continue; /* not ours to judge: leave it */
+                        res.bytes += (uint64_t) sqlite3_column_int64(st, 1);
+                        res.n++;
+                }
+                if (r < 0)
+                        goto fail;
+        }
+        for (size_t i = 0; i < res.n; i++) {
+                _cleanup_stmt_ sqlite3_stmt *st = m->st[ST_GC_BLOB_DELETE];
+                if ((r = bind_text(st, 1, res.digests[i].str)) < 0 || (r = step_done(st)) < 0)
+                        goto fail;
+        }
+        if (dry_run)
+                tx_rollback(m);
+        else if ((r = tx_commit(m)) < 0)
+                goto fail_nt;
+        *ret = res;
+        return 0;
+fail:
+        tx_rollback(m);
+fail_nt:
+        free(res.digests);
+        return r;
+}
+
+int meta_blob_known(meta_t *m, const digest_t *d) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        if (!m || !d)
+                return -EINVAL;
+        st = m->st[ST_BLOB_KNOWN];
+        if ((r = bind_text(st, 1, d->str)) < 0)
+                return r;
+        return step_row(st);
 }

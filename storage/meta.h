@@ -97,3 +97,19 @@ int meta_upload_add(meta_t *m, const char *uuid, const char *repo);
 /* 1 and the session's repository (*ret_repo malloc'd), 0 unknown uuid. */
 int meta_upload_get(meta_t *m, const char *uuid, char **ret_repo);
 int meta_upload_delete(meta_t *m, const char *uuid);
+
+/* ---- garbage collection (offline: no server on the database) ---- */
+typedef struct {
+        uint64_t links;     /* repository links removed */
+        digest_t *digests;  /* blob rows removed (malloc'd; caller frees) */
+        size_t n;
+        uint64_t bytes;     /* their total size */
+} meta_gc_result_t;
+/* One transaction: drop every repository link older than older_than seconds to a
+ * blob that no manifest of that repository references; then every blob row older
+ * than that which nothing references any more (no link, no manifest, no manifest
+ * reference). The caller removes the files of ret->digests after this returns.
+ * With dry_run the transaction is rolled back and ret says what would go. */
+int meta_gc(meta_t *m, uint64_t older_than, bool dry_run, meta_gc_result_t *ret);
+/* 1 the blob has a row, 0 not. */
+int meta_blob_known(meta_t *m, const digest_t *d);

@@ -5,6 +5,8 @@
  * EEXIST on link means the same content is already there (deduplicated). Nothing
  * is ever written at a blob path directly, so a reader never sees a partial blob. */
 #include <errno.h>
+#include <stdio.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -356,4 +358,88 @@ int store_blob_remove(store_t *s, const digest_t *d) {
         if (unlinkat(s->blobs_fd, rel, 0) < 0)
                 return errno == ENOTDIR ? -ENOENT : -errno;
         return 0;
+}
+
+int store_blob_scan(store_t *s, void (*cb)(void *userdata, const digest_t *d, uint64_t size, time_t mtime),
+                    void *userdata) {
+        int visited = 0;
+
+        if (!s || !cb)
+                return -EINVAL;
+        for (int a = 0; a < 2; a++) {
+                _cleanup_close_ int afd = dup(s->alg_fd[a]);
+                DIR *top;
+                struct dirent *fan;
+
+                if (afd < 0)
+                        return -errno;
+                top = fdopendir(TAKE_FD(afd));
+                if (!top)
+                        return -errno;
+                rewinddir(top); /* a dup shares the offset of the store's own fd */
+                while ((fan = readdir(top))) {
+                        int ffd;
+                        DIR *dir;
+                        struct dirent *e;
+
+                        if (fan->d_name[0] == '.' || strlen(fan->d_name) != 2)
+                                continue;
+                        ffd = openat(dirfd(top), fan->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+                        if (ffd < 0)
+                                continue;
+                        dir = fdopendir(ffd);
+                        if (!dir) {
+                                close(ffd);
+                                continue;
+                        }
+                        while ((e = readdir(dir))) {
+                                char str[DIGEST_STR_MAX];
+                                struct stat st;
+                                digest_t d;
+
+                                if (e->d_name[0] == '.')
+                                        continue;
+                                /* only names that are digests of this algorithm and fan-out */
+                                if (snprintf(str, sizeof(str), "%s:%s", a ? "sha512" : "sha256", e->d_name) >= (int) sizeof(str) ||
+                                    digest_parse(str, &d) < 0 || memcmp(e->d_name, fan->d_name, 2) != 0)
+                                        continue;
+                                if (fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+                                        continue;
+                                cb(userdata, &d, (uint64_t) st.st_size, st.st_mtime);
+                                visited++;
+                        }
+                        closedir(dir);
+                }
+                closedir(top);
+        }
+        return visited;
+}
+
+int store_tmp_clean(store_t *s, uint64_t older_than) {
+        _cleanup_close_ int fd = -1;
+        time_t now = time(NULL);
+        int removed = 0;
+        struct dirent *e;
+        DIR *dir;
+
+        if (!s)
+                return -EINVAL;
+        fd = dup(s->tmp_fd);
+        if (fd < 0)
+                return -errno;
+        dir = fdopendir(TAKE_FD(fd));
+        if (!dir)
+                return -errno;
+        rewinddir(dir); /* a dup shares the offset of the store's own fd */
+        while ((e = readdir(dir))) {
+                struct stat st;
+
+                if (e->d_name[0] == '.' || fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+                    !S_ISREG(st.st_mode) || (uint64_t) (now - st.st_mtime) < older_than)
+                        continue;
+                if (unlinkat(dirfd(dir), e->d_name, 0) == 0)
+                        removed++;
+        }
+        closedir(dir);
+        return removed;
 }

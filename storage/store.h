@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include "common/digest.h"
 
 #define UPLOAD_UUID_LEN 36 /* canonical 8-4-4-4-12 lowercase */
@@ -32,6 +33,13 @@ int store_blob_open(store_t *s, const digest_t *d, int *ret_fd, uint64_t *ret_si
  * otherwise, nothing stored), write a temp file, fsync, link into place. Already
  * present is success. */
 int store_blob_put(store_t *s, const digest_t *d, const void *buf, size_t len);
+/* Every blob file: calls cb with its digest, size and modification time. Returns
+ * the number visited or <0. Names that are not digests are skipped. */
+int store_blob_scan(store_t *s, void (*cb)(void *userdata, const digest_t *d, uint64_t size, time_t mtime),
+                    void *userdata);
+/* Remove scratch files under tmp/ older than older_than seconds (left by a crash
+ * during store_blob_put). Returns how many, or <0. */
+int store_tmp_clean(store_t *s, uint64_t older_than);
 /* Remove a blob file (garbage collection only). 0, or -ENOENT. */
 int store_blob_remove(store_t *s, const digest_t *d);
 

@@ -90,3 +90,7 @@ endif
 ## abandoned uploads expire
 TESTS += tests/integration/upload-expiry.sh
 EXTRA_DIST += tests/integration/upload-expiry.sh
+
+## garbage collection
+TESTS += tests/integration/gc.sh
+EXTRA_DIST += tests/integration/gc.sh
