@@ -231,7 +231,8 @@ int main(int argc, char **argv) {
 
         if (!secrets || !allow)
                 return BERTH_STATUS_ERROR;
-        while ((opt = getopt_long(argc, argv, "+qh", opts, NULL)) != -1) {
+        /* options may come before and after the command and the image */
+        while ((opt = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
                 switch (opt) {
                 case OPT_STORE: free(store); store = strdup(optarg); break;
                 case OPT_POLICY: policy = optarg; break;
@@ -262,44 +263,14 @@ int main(int argc, char **argv) {
                 fputs(usage, stderr);
                 return BERTH_STATUS_USAGE;
         }
+        /* getopt moved the command and the image behind the options, wherever they
+         * stood on the line */
         cmd = argv[optind++];
-        /* options may also follow the command and the image */
-        while (optind < argc) {
-                if (argv[optind][0] != '-' || strcmp(argv[optind], "-") == 0) {
-                        if (image) {
-                                fprintf(stderr, "berth: one image at a time\n");
-                                return BERTH_STATUS_USAGE;
-                        }
-                        image = argv[optind++];
-                        continue;
-                }
-                opt = getopt_long(argc, argv, "+qh", opts, NULL);
-                if (opt == -1)
-                        break;
-                switch (opt) {
-                case OPT_STORE: free(store); store = strdup(optarg); break;
-                case OPT_POLICY: policy = optarg; break;
-                case OPT_ALWAYS_PULL: always = true; break;
-                case OPT_SECRET: secrets[nsecrets++] = optarg; break;
-                case OPT_DOCKER_CONFIG: docker_config = optarg; break;
-                case OPT_VERIFY: verify = optarg; break;
-                case OPT_ALLOW: allow[nallow++] = optarg; break;
-                case OPT_PLATFORM: platform = optarg; break;
-                case OPT_CA: ca = optarg; break;
-                case OPT_CERTS: certs = optarg; break;
-                case OPT_INSECURE: insecure = true; break;
-                case OPT_MAXDL:
-                        if (parse_int(optarg, 1, 64, &maxdl) < 0) {
-                                fprintf(stderr, "berth: --max-concurrent-downloads wants 1..64\n");
-                                return BERTH_STATUS_USAGE;
-                        }
-                        break;
-                case OPT_NOBACKOFF: nobackoff = true; break;
-                case OPT_DRYRUN: dryrun = true; break;
-                case 'q': quiet = true; break;
-                case 'h': fputs(usage, stdout); return 0;
-                default: fputs(usage, stderr); return BERTH_STATUS_USAGE;
-                }
+        if (optind < argc)
+                image = argv[optind++];
+        if (optind < argc) {
+                fprintf(stderr, "berth: one image at a time\n");
+                return BERTH_STATUS_USAGE;
         }
         if (strcmp(cmd, "pull") != 0 && strcmp(cmd, "images") != 0 && strcmp(cmd, "rmi") != 0) {
                 fprintf(stderr, "berth: unknown command \"%s\"\n", cmd);
