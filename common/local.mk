@@ -54,7 +54,13 @@ tests_fuzz_fuzz_name_LDADD = $(FUZZ_LIBS)
 
 fuzz: $(FUZZ_TARGETS)
 	@echo "built: $(FUZZ_TARGETS); see tests/fuzz/README.md to run them"
+## every target for a few seconds from its seed corpus (FUZZ_SECONDS, default 10)
+fuzz-smoke: $(FUZZ_TARGETS)
+	$(SHELL) '$(abs_top_srcdir)/tests/fuzz/smoke.sh' '$(abs_top_srcdir)' '$(abs_top_builddir)'
 else
 fuzz:
 	@echo "fuzzers are disabled: reconfigure with CC=clang ./configure --enable-fuzzers, then make fuzz"
+fuzz-smoke:
+	@echo "fuzzers are disabled: reconfigure with CC=clang ./configure --enable-fuzzers"; exit 1
 endif
+EXTRA_DIST += tests/fuzz/smoke.sh

@@ -27,7 +27,8 @@ bench: berthd$(EXEEXT)
 	BERTHD='$(abs_top_builddir)/berthd$(EXEEXT)' $(SHELL) '$(abs_top_srcdir)/tests/bench/bench.sh'
 
 ## listing at scale (issue 3): 100,000 tags and 20,000 repositories through the API
-TESTS += tests/integration/listing-scale.sh
+## (slow tier: `make check-slow`)
+SLOW_TESTS += tests/integration/listing-scale.sh
 EXTRA_DIST += tests/integration/listing-scale.sh tests/integration/listing_scale.py
 
 ## access-control tests (issue 4): docker login/push/pull, podman/skopeo/ctr with
@@ -43,7 +44,8 @@ EXTRA_DIST += tests/bench/auth-bench.sh
 ## kubelet's pull path with a berthd-made imagePullSecret (containerd and berth pull)
 DEPLOY_TESTS = tests/integration/deploy-k8s.sh tests/integration/deploy-pull-secret.sh \
                tests/integration/deploy-compose.sh
-TESTS += $(DEPLOY_TESTS)
+## slow tier: they build a container image, install npm packages, start containerd
+SLOW_TESTS += $(DEPLOY_TESTS)
 EXTRA_DIST += $(DEPLOY_TESTS) tests/integration/deploy-lib.sh \
               tests/deploy/validate.mjs tests/deploy/package.json tests/deploy/package-lock.json \
               deploy/Dockerfile deploy/healthcheck.sh deploy/docker-compose.yml deploy/demo.sh \
