@@ -96,3 +96,7 @@ EXTRA_DIST += tests/integration/upload-expiry.sh
 ## garbage collection
 TESTS += tests/integration/gc.sh
 EXTRA_DIST += tests/integration/gc.sh
+
+## hardening: a slow upload wedges nothing (issue 9)
+TESTS += tests/integration/harden-uploads.sh
+EXTRA_DIST += tests/integration/harden-uploads.sh
