@@ -10,6 +10,10 @@
 set -uo pipefail
 
 fast=0
+# the integration scripts that also run against berthd built with ASan + UBSan: the API,
+# access control, and the hardening scripts that attack the server
+san_tests="tests/integration/api-core.sh tests/integration/api-v11.sh tests/integration/auth-tokens.sh
+           tests/integration/harden-uploads.sh"
 case ${1:-} in
 --fast) fast=1 ;;
 "") ;;
@@ -53,7 +57,7 @@ else
         echo "==== API tests against berthd built with ASan + UBSan"
         if ! ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 BERTH_REQUIRE_ALL=1 \
                 make -C "$san" -j"$jobs" check \
-                TESTS="tests/integration/api-core.sh tests/integration/api-v11.sh tests/integration/auth-tokens.sh"; then
+                TESTS="$san_tests"; then
                 show_log "$san"
                 rc=1
         fi
