@@ -25,8 +25,8 @@ berth_tmpdir
 FLOOD=$BERTH_IT_DIR/conn_flood.py
 HEADER_TIMEOUT=4
 
-# c2 ARGS...: curl from 127.0.0.2 as admin
-c2() { bcurl --interface 127.0.0.2 -u "admin:$ADMIN_PW" "$@"; }
+# c2 ARGS...: curl from 127.0.0.2 as admin, each request within 5 s
+c2() { bcurl --interface 127.0.0.2 --max-time 5 -u "admin:$ADMIN_PW" "$@"; }
 sha() { printf 'sha256:%s' "$(sha256sum "$1" | cut -d' ' -f1)"; }
 fd_count() { ls "/proc/$BERTH_PID/fd" 2>/dev/null | wc -l; }
 rss_kib() { ps -o rss= -p "$BERTH_PID" 2>/dev/null | tr -d ' '; }
@@ -102,6 +102,7 @@ for i in $(seq 1 12); do
 done
 wait "$pp_pid"
 pp=$(cat "$TMP/pushpull1")
+kill -0 "$flood_pid" 2>/dev/null || pp="finished only after the flood ended ($pp)"
 wait "$flood_pid" || soft_fail "the flood script failed: $(tail -n 3 "$TMP/flood1.out")"
 echo "flood: $(cat "$TMP/flood1.json" 2>/dev/null)"
 echo "berthd during the flood: at most $max_fds descriptors (before: $fds_before), RSS at most $max_rss KiB"
@@ -210,7 +211,7 @@ step "3. --max-requests 2: slow uploads are not load; probes and tokens are neve
 auth_start --max-requests 2
 head -c $((16 << 20)) /dev/urandom >"$TMP/big"
 big=$(sha "$TMP/big")
-got=$(c2 -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/octet-stream' \
+got=$(c2 --max-time 30 -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/octet-stream' \
         --data-binary "@$TMP/big" "$BERTH_URL/v2/load/big/blobs/uploads/?digest=$big") || true
 [ "$got" = 201 ] || fail "push of the 16 MiB blob: HTTP $got"
 timeout 30 python3 "$FLOOD" slowbody --port "$BERTH_PORT" --src 127.0.0.4 --count 4 --hold 25 \
