@@ -323,6 +323,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         struct timespec now;
         double ms;
 
+        /* the next request head is due within the header timeout */
+        conn_request_done(srv->conns, conn_of(conn));
         if (!req)
                 return;
         clock_gettime(CLOCK_MONOTONIC, &now);
@@ -341,7 +343,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         in_flight_end(req);
         *req_cls = request_free(req);
         atomic_fetch_sub(&srv->active_requests, 1);
-        conn_request_done(srv->conns, conn_of(conn));
 }
 
 /* Fit the connection limit in the open-file limit; start the connection registry. */
