@@ -29,6 +29,11 @@ typedef struct config {
         unsigned grace;           /* seconds to drain on SIGTERM */
         uint64_t blob_max_size;   /* bytes; larger uploads get 413 */
         unsigned max_requests;    /* requests in flight before 429 */
+        unsigned max_conns;       /* open connections in all */
+        unsigned max_conns_per_ip; /* open connections per peer address; 0: no limit */
+        unsigned header_timeout;  /* seconds for the TLS handshake and a request head */
+        unsigned body_timeout;    /* seconds a body or an answer may stall */
+        struct proxy_cidrs *trusted_proxies; /* NULL: none (server/proxy.h) */
 } config_t;
 
 /* 0 and a filled config, or an error printed to stderr and <0. Handles --help/--version
@@ -47,6 +52,8 @@ typedef struct server {
         atomic_bool draining;
         atomic_uint_fast64_t next_request_id;
         atomic_uint active_requests;
+        atomic_uint in_flight;       /* requests received whole and not yet answered */
+        struct conns *conns;         /* connection admission (server/conns.h) */
 } server_t;
 
 /* The calling thread's metadata connection, opened on first use; NULL on failure. */
@@ -84,6 +91,7 @@ struct request {
         char addr[48];            /* client address */
         auth_result_t who;        /* the caller, after access control */
         struct timespec started;
+        bool in_flight;           /* counted in srv->in_flight */
 
         /* body */
         body_mode_t body_mode;

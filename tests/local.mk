@@ -100,3 +100,21 @@ EXTRA_DIST += tests/integration/gc.sh
 ## hardening: a slow upload wedges nothing (issue 9)
 TESTS += tests/integration/harden-uploads.sh
 EXTRA_DIST += tests/integration/harden-uploads.sh
+
+## connection exhaustion and trusted proxies (issue 9): the X-Forwarded-For walk and
+## its CIDR lists (unit test and fuzz target), and idle / slow-header floods, the
+## per-address limit, probes under load shedding, X-Forwarded-For through berthd
+UNIT_TESTS += tests/unit/test-proxy
+check_PROGRAMS += tests/unit/test-proxy
+TESTS += tests/unit/test-proxy
+tests_unit_test_proxy_SOURCES = tests/unit/test-proxy.c server/proxy.c server/proxy.h
+tests_unit_test_proxy_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_proxy_LDADD = $(CMOCKA_LIBS)
+FUZZ_TARGETS += tests/fuzz/fuzz-proxy
+tests_fuzz_fuzz_proxy_SOURCES = tests/fuzz/fuzz-proxy.c server/proxy.c
+if ENABLE_FUZZERS
+tests_fuzz_fuzz_proxy_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
+tests_fuzz_fuzz_proxy_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
+endif
+TESTS += tests/integration/harden-conns.sh
+EXTRA_DIST += tests/integration/harden-conns.sh tests/integration/conn_flood.py
