@@ -1,5 +1,6 @@
 /* auth/auth-internal.h: shared inside auth/ (and by its unit tests and fuzzer). */
 #pragma once
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -58,10 +59,13 @@ int auth_random_secret(char *buf, size_t len); /* len-1 chars of [A-Za-z0-9] + N
 int auth_token_mac(const auth_t *a, const char *secret, uint8_t mac[32]);
 
 /* ---- admin.c: changes (each one transaction bumping the change counter) ---- */
-int auth_user_add(auth_t *a, const char *name, const char *password, bool admin);
+/* A user name that is a project's, or a project name that is a user's: the
+ * namespace would belong to both. */
+#define AUTH_ENAME_TAKEN (-ENOTUNIQ)
+int auth_user_add(auth_t *a, const char *name, const char *password, bool admin); /* -EEXIST, AUTH_ENAME_TAKEN */
 int auth_user_passwd(auth_t *a, const char *name, const char *password);
 int auth_user_del(auth_t *a, const char *name); /* -ENOENT */
-int auth_project_create(auth_t *a, const char *name, bool public); /* -EEXIST */
+int auth_project_create(auth_t *a, const char *name, bool public); /* -EEXIST, AUTH_ENAME_TAKEN */
 int auth_project_set_public(auth_t *a, const char *name, bool public);
 int auth_member_add(auth_t *a, const char *project, const char *user, int role);
 int auth_member_del(auth_t *a, const char *project, const char *user);

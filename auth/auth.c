@@ -1146,8 +1146,9 @@ static int rights(auth_t *a, auth_conn_t *c, const auth_result_t *who, const cha
         if (who->admin && user)
                 r = all;
         else if (have_project) {
-                if (user && strcmp(project, who->name) == 0)
-                        r = all; /* one's own namespace */
+                if (user && strcmp(project, who->name) == 0 &&
+                    sqlite3_column_type(st, 1) == SQLITE_NULL)
+                        r = all; /* one's own namespace, unless a project holds the name */
                 if (who->robot && strcmp(project, who->robot_project) == 0)
                         r |= AUTH_PULL | (who->robot_push ? AUTH_PUSH : 0);
                 if (sqlite3_column_int(st, 1))

@@ -330,6 +330,45 @@ static void test_own_namespace(void **state) {
         assert_int_equal(check(f, "alice", "pw", "alicex/app", AUTH_PULL, NULL), BERTH_EDENIED);
 }
 
+static void test_names_shared_by_user_and_project_refused(void **state) {
+        fixture_t *f = *state;
+
+        assert_int_equal(auth_project_create(f->a, "team", false), 0);
+        assert_int_equal(auth_user_add(f->a, "team", "pw", false), AUTH_ENAME_TAKEN);
+        assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
+        assert_int_equal(auth_project_create(f->a, "alice", false), AUTH_ENAME_TAKEN);
+        assert_int_equal(auth_project_create(f->a, "alice", true), AUTH_ENAME_TAKEN);
+        /* the old codes stay for the old conflicts */
+        assert_int_equal(auth_user_add(f->a, "alice", "pw", false), -EEXIST);
+        assert_int_equal(auth_project_create(f->a, "team", false), -EEXIST);
+        assert_int_equal(check(f, "team", "pw", "team/app", AUTH_PULL, NULL), BERTH_EAUTH);
+}
+
+/* A database made before the names were kept apart may hold a user and a project
+ * of one name: the project's rules win, the user gets no namespace there. */
+static void test_own_namespace_never_a_project(void **state) {
+        fixture_t *f = *state;
+        auth_conn_t *c = NULL;
+
+        assert_int_equal(auth_user_add(f->a, "team", "pw", false), 0);
+        assert_int_equal(check(f, "team", "pw", "team/app", AUTH_PUSH | AUTH_PULL, NULL), 0);
+        assert_int_equal(auth_conn_get(f->a, &c), 0);
+        assert_int_equal(auth_tx_begin(c), 0);
+        assert_int_equal(sqlite3_exec(auth_conn_db(c),
+                                      "INSERT INTO auth_projects(name, public, created) VALUES ('team', 0, 0)",
+                                      NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(auth_tx_commit_change(c), 0);
+        auth_conn_put(f->a, c);
+        assert_int_equal(check(f, "team", "pw", "team/app", AUTH_PULL, NULL), BERTH_EDENIED);
+        assert_int_equal(check(f, "team", "pw", "team", AUTH_PULL, NULL), BERTH_EDENIED);
+        assert_int_equal(auth_project_set_public(f->a, "team", true), 0);
+        assert_int_equal(check(f, "team", "pw", "team/app", AUTH_PULL, NULL), 0);
+        assert_int_equal(check(f, "team", "pw", "team/app", AUTH_PUSH | AUTH_PULL, NULL), BERTH_EDENIED);
+        assert_int_equal(auth_member_add(f->a, "team", "team", AUTH_ROLE_DEVELOPER), 0);
+        assert_int_equal(check(f, "team", "pw", "team/app", AUTH_PUSH | AUTH_PULL, NULL), 0);
+        assert_int_equal(check(f, "team", "pw", "team/app", AUTH_DELETE, NULL), BERTH_EDENIED);
+}
+
 static void test_may_pull_filters_catalog(void **state) {
         fixture_t *f = *state;
         auth_result_t r;
@@ -1053,6 +1092,8 @@ int main(void) {
                 T(test_public_project_pull_for_any_user),
                 T(test_base_probe_needs_credentials),
                 T(test_own_namespace),
+                T(test_names_shared_by_user_and_project_refused),
+                T(test_own_namespace_never_a_project),
                 T(test_may_pull_filters_catalog),
                 T(test_mode_none_allows_everything),
                 T(test_cache_hit_skips_argon2),
