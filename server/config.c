@@ -37,6 +37,8 @@ void config_usage(FILE *f) {
               "  --grace SEC            BERTH_GRACE           drain time on SIGTERM [25]\n"
               "  --blob-max-size BYTES  BERTH_BLOB_MAX_SIZE   largest accepted blob [68719476736]\n"
               "  --max-requests N       BERTH_MAX_REQUESTS    requests in flight before 429 [1024]\n"
+              "  --token-rate N[/B]     BERTH_TOKEN_RATE      tokens from /auth/token per second and client\n"
+              "                                               address, B at once [5/50]\n"
               "  -h, --help             this text\n"
               "  -V, --version          the version\n"
               "\n"
@@ -134,7 +136,7 @@ static int add_san(config_t *c, const char *v) {
 enum {
         OPT_LISTEN = 256, OPT_DATA, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_SAN, OPT_INSECURE,
         OPT_LOG_LEVEL, OPT_THREADS, OPT_AUTH, OPT_DELETE, OPT_NO_DELETE, OPT_UPLOAD_MAX_AGE,
-        OPT_GRACE, OPT_BLOB_MAX, OPT_MAX_REQUESTS,
+        OPT_GRACE, OPT_BLOB_MAX, OPT_MAX_REQUESTS, OPT_TOKEN_RATE,
 };
 
 /* Apply one setting; `what` names it in error messages (flag or variable). */
@@ -221,6 +223,28 @@ static int apply(config_t *c, int opt, const char *v, const char *what) {
                 if (r == 0)
                         c->max_requests = (unsigned) u;
                 break;
+        case OPT_TOKEN_RATE: {
+                /* "N" or "N/BURST" */
+                const char *slash = strchr(v, '/');
+                char num[24];
+                uint64_t burst = 0;
+                size_t nl = slash ? (size_t) (slash - v) : strlen(v);
+
+                if (nl == 0 || nl >= sizeof(num)) {
+                        r = -EINVAL;
+                        break;
+                }
+                memcpy(num, v, nl);
+                num[nl] = '\0';
+                r = parse_u64(num, 1, 100000, &u);
+                if (r == 0 && slash)
+                        r = parse_u64(slash + 1, 1, 1000000, &burst);
+                if (r == 0) {
+                        c->token_rate = (unsigned) u;
+                        c->token_burst = slash ? (unsigned) burst : 0;
+                }
+                break;
+        }
         case OPT_BLOB_MAX:
                 r = parse_u64(v, 1, UINT64_MAX / 2, &c->blob_max_size);
                 break;
@@ -263,6 +287,7 @@ int config_parse(int argc, char **argv, config_t *ret) {
                 { "grace", required_argument, NULL, OPT_GRACE },
                 { "blob-max-size", required_argument, NULL, OPT_BLOB_MAX },
                 { "max-requests", required_argument, NULL, OPT_MAX_REQUESTS },
+                { "token-rate", required_argument, NULL, OPT_TOKEN_RATE },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 {}
@@ -275,6 +300,7 @@ int config_parse(int argc, char **argv, config_t *ret) {
                 { "BERTH_AUTH", OPT_AUTH }, { "BERTH_DELETE", OPT_DELETE },
                 { "BERTH_UPLOAD_MAX_AGE", OPT_UPLOAD_MAX_AGE }, { "BERTH_GRACE", OPT_GRACE },
                 { "BERTH_BLOB_MAX_SIZE", OPT_BLOB_MAX }, { "BERTH_MAX_REQUESTS", OPT_MAX_REQUESTS },
+                { "BERTH_TOKEN_RATE", OPT_TOKEN_RATE },
         };
         config_t c;
         int o, r;

@@ -29,6 +29,8 @@ typedef struct config {
         unsigned grace;           /* seconds to drain on SIGTERM */
         uint64_t blob_max_size;   /* bytes; larger uploads get 413 */
         unsigned max_requests;    /* requests in flight before 429 */
+        unsigned token_rate;      /* /auth/token per second and address; 0: auth's default */
+        unsigned token_burst;     /* ... at once; 0: auth's default */
 } config_t;
 
 /* 0 and a filled config, or an error printed to stderr and <0. Handles --help/--version
@@ -143,8 +145,11 @@ void token_realm(request_t *req, char *buf, size_t size);
 
 /* Access control for a routed request (server/access.c): 0 allowed, else answered. */
 int access_check(request_t *req);
-/* May the caller pull from repo (mount sources, catalog)? */
+/* May the caller pull from repo (mount sources)? */
 bool access_may_pull(request_t *req, const char *repo);
+/* For _catalog: 1 the caller may pull every repository, 0 only those under the
+ * namespaces in *ret (sorted; free with meta_strv_free), <0 error. */
+int access_visible_projects(request_t *req, char ***ret);
 void access_audit(request_t *req, const char *action, const char *detail);
 
 /* Upload expiry, called from the main loop. */
