@@ -94,3 +94,9 @@ EXTRA_DIST += tests/integration/upload-expiry.sh
 ## garbage collection
 TESTS += tests/integration/gc.sh
 EXTRA_DIST += tests/integration/gc.sh
+
+## issue 9 (items 3, 6, 10): _catalog pages never name a hidden repository, signed
+## tokens survive a restart and grant no more than their scope, token issuance is
+## rate-limited per address, user and project names never collide
+TESTS += tests/integration/harden-tokens.sh
+EXTRA_DIST += tests/integration/harden-tokens.sh
