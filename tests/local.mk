@@ -100,3 +100,4 @@ EXTRA_DIST += tests/integration/gc.sh
 ## rate-limited per address, user and project names never collide
 TESTS += tests/integration/harden-tokens.sh
 EXTRA_DIST += tests/integration/harden-tokens.sh
+EXTRA_DIST += tests/bench/catalog-auth-bench.sh
