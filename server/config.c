@@ -48,6 +48,8 @@ void config_usage(FILE *f) {
               "                                               ends the connection [60]\n"
               "  --trusted-proxies CIDR,...  BERTH_TRUSTED_PROXIES  proxies whose X-Forwarded-For names\n"
               "                                               the client [none]\n"
+              "  --token-rate N[/B]     BERTH_TOKEN_RATE      tokens from /auth/token per second and client\n"
+              "                                               address, B at once [5/50]\n"
               "  -h, --help             this text\n"
               "  -V, --version          the version\n"
               "\n"
@@ -146,7 +148,7 @@ enum {
         OPT_LISTEN = 256, OPT_DATA, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_SAN, OPT_INSECURE,
         OPT_LOG_LEVEL, OPT_THREADS, OPT_AUTH, OPT_DELETE, OPT_NO_DELETE, OPT_UPLOAD_MAX_AGE,
         OPT_GRACE, OPT_BLOB_MAX, OPT_MAX_REQUESTS, OPT_MAX_CONNS, OPT_MAX_CONNS_PER_IP,
-        OPT_HEADER_TIMEOUT, OPT_BODY_TIMEOUT, OPT_TRUSTED_PROXIES,
+        OPT_HEADER_TIMEOUT, OPT_BODY_TIMEOUT, OPT_TRUSTED_PROXIES, OPT_TOKEN_RATE,
 };
 
 /* --trusted-proxies: the list replaces an earlier one */
@@ -270,6 +272,28 @@ static int apply(config_t *c, int opt, const char *v, const char *what) {
         case OPT_TRUSTED_PROXIES:
                 r = set_trusted_proxies(c, v);
                 break;
+        case OPT_TOKEN_RATE: {
+                /* "N" or "N/BURST" */
+                const char *slash = strchr(v, '/');
+                char num[24];
+                uint64_t burst = 0;
+                size_t nl = slash ? (size_t) (slash - v) : strlen(v);
+
+                if (nl == 0 || nl >= sizeof(num)) {
+                        r = -EINVAL;
+                        break;
+                }
+                memcpy(num, v, nl);
+                num[nl] = '\0';
+                r = parse_u64(num, 1, 100000, &u);
+                if (r == 0 && slash)
+                        r = parse_u64(slash + 1, 1, 1000000, &burst);
+                if (r == 0) {
+                        c->token_rate = (unsigned) u;
+                        c->token_burst = slash ? (unsigned) burst : 0;
+                }
+                break;
+        }
         case OPT_BLOB_MAX:
                 r = parse_u64(v, 1, UINT64_MAX / 2, &c->blob_max_size);
                 break;
@@ -321,6 +345,7 @@ int config_parse(int argc, char **argv, config_t *ret) {
                 { "header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT },
                 { "body-timeout", required_argument, NULL, OPT_BODY_TIMEOUT },
                 { "trusted-proxies", required_argument, NULL, OPT_TRUSTED_PROXIES },
+                { "token-rate", required_argument, NULL, OPT_TOKEN_RATE },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 {}
@@ -336,6 +361,7 @@ int config_parse(int argc, char **argv, config_t *ret) {
                 { "BERTH_MAX_CONNS", OPT_MAX_CONNS }, { "BERTH_MAX_CONNS_PER_IP", OPT_MAX_CONNS_PER_IP },
                 { "BERTH_HEADER_TIMEOUT", OPT_HEADER_TIMEOUT }, { "BERTH_BODY_TIMEOUT", OPT_BODY_TIMEOUT },
                 { "BERTH_TRUSTED_PROXIES", OPT_TRUSTED_PROXIES },
+                { "BERTH_TOKEN_RATE", OPT_TOKEN_RATE },
         };
         config_t c;
         int o, r;

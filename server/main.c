@@ -136,7 +136,9 @@ static int serve(int argc, char **argv) {
         {
                 auth_options_t ao = { .mode = cfg.auth_none    ? AUTH_MODE_NONE
                                               : cfg.auth_token ? AUTH_MODE_TOKEN
-                                                               : AUTH_MODE_BASIC };
+                                                               : AUTH_MODE_BASIC,
+                                      .token_rate = cfg.token_rate,
+                                      .token_burst = cfg.token_burst };
                 _cleanup_free_ char *generated = NULL;
                 r = auth_open(cfg.data_dir, &ao, &srv.auth);
                 if (r < 0) {

@@ -34,6 +34,8 @@ typedef struct config {
         unsigned header_timeout;  /* seconds for the TLS handshake and a request head */
         unsigned body_timeout;    /* seconds a body or an answer may stall */
         struct proxy_cidrs *trusted_proxies; /* NULL: none (server/proxy.h) */
+        unsigned token_rate;      /* /auth/token per second and address; 0: auth's default */
+        unsigned token_burst;     /* ... at once; 0: auth's default */
 } config_t;
 
 /* 0 and a filled config, or an error printed to stderr and <0. Handles --help/--version
@@ -151,8 +153,11 @@ void token_realm(request_t *req, char *buf, size_t size);
 
 /* Access control for a routed request (server/access.c): 0 allowed, else answered. */
 int access_check(request_t *req);
-/* May the caller pull from repo (mount sources, catalog)? */
+/* May the caller pull from repo (mount sources)? */
 bool access_may_pull(request_t *req, const char *repo);
+/* For _catalog: 1 the caller may pull every repository, 0 only those under the
+ * namespaces in *ret (sorted; free with meta_strv_free), <0 error. */
+int access_visible_projects(request_t *req, char ***ret);
 void access_audit(request_t *req, const char *action, const char *detail);
 
 /* Upload expiry, called from the main loop. */

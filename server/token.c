@@ -1,12 +1,15 @@
 /* server/token.c: the Docker token endpoint, GET and POST /auth/token.
  *
  * GET (docker, skopeo, podman, containerd without the OAuth form): optional Basic
- * credentials in Authorization; query service= and scope= are accepted but not
- * trusted: the token proves an identity only, rights are decided per request.
+ * credentials in Authorization; the scope= parameters (any number) are the
+ * token's ceiling: it grants no more than they name, and rights are still
+ * decided per request. service= is accepted and ignored.
  * POST (containerd's OAuth2 form when it has credentials): grant_type=password
- * with username and password; other grants get 400 unsupported_grant_type.
- * No credentials: an anonymous token (public pulls). The answer:
- * {"token", "access_token", "expires_in", "issued_at"}. Never logs a token. */
+ * with username, password and a space-separated scope; other grants get 400
+ * unsupported_grant_type. No credentials: an anonymous token (public pulls).
+ * Each client address may fetch a burst of tokens, then a few per second (429
+ * with Retry-After beyond). The answer: {"token", "access_token", "expires_in",
+ * "issued_at"}. Never logs a token. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,6 +21,7 @@
 #include "server/server.h"
 
 #define FORM_MAX 8192 /* largest POST body */
+#define SCOPE_MAX 4096 /* longest scope (all parameters together) */
 #define HOST_MAX 255
 
 /* The Host header if it is made of [A-Za-z0-9.:-[]] only, else the listen address. */
@@ -58,6 +62,9 @@ static void answer(request_t *req, int r, char *token, unsigned expires_in) {
                 reply_error(req, 429, "TOOMANYREQUESTS", "too many failed attempts; retry later", NULL);
                 reply_headerf(req, "Retry-After", "%u", req->who.retry_after ? req->who.retry_after : 1);
                 return;
+        case BERTH_ETOOBIG:
+                reply_error(req, 400, "UNSUPPORTED", "a token names at most 16 repositories", NULL);
+                return;
         default:
                 log_msg(LOG_ERR, LOG_SRC_SERVER, "req=%s token: %s", req->id, berth_strerror(r));
                 reply_errno(req, r, NULL);
@@ -72,18 +79,63 @@ static void answer(request_t *req, int r, char *token, unsigned expires_in) {
         reply_header(req, "Cache-Control", "no-store");
 }
 
+typedef struct {
+        char buf[SCOPE_MAX + 1];
+        size_t len;
+        bool too_long;
+} scope_t;
+
+static enum MHD_Result scope_collect(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+        scope_t *sc = cls;
+        size_t vl;
+
+        (void) kind;
+        if (!key || strcmp(key, "scope") != 0 || !value || !*value)
+                return MHD_YES;
+        vl = strlen(value);
+        if (sc->len + (sc->len ? 1 : 0) + vl > SCOPE_MAX) {
+                sc->too_long = true;
+                return MHD_NO;
+        }
+        if (sc->len)
+                sc->buf[sc->len++] = ' ';
+        for (size_t i = 0; i < vl; i++) /* "+" of a form-encoded space */
+                sc->buf[sc->len++] = value[i] == '+' ? ' ' : value[i];
+        sc->buf[sc->len] = '\0';
+        return MHD_YES;
+}
+
+/* The issuance limit per client address; answers 429 itself. */
+static int rate_check(request_t *req) {
+        unsigned wait = 0;
+
+        if (auth_token_rate(req->srv->auth, req->addr, &wait) == 0)
+                return 0;
+        reply_error(req, 429, "TOOMANYREQUESTS", "too many token requests; retry later", NULL);
+        reply_headerf(req, "Retry-After", "%u", wait ? wait : 1);
+        return -1;
+}
+
 static void token_begin(request_t *req) {
+        scope_t sc = { .len = 0 };
         char *token = NULL;
         unsigned expires_in = 0;
         int r;
 
+        if (rate_check(req) < 0)
+                return;
         if (strcmp(req->method, "POST") == 0) {
                 req->body_mode = BODY_BUFFER;
                 req->body_max = FORM_MAX;
                 return; /* token_end */
         }
+        (void) MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, scope_collect, &sc);
+        if (sc.too_long) {
+                reply_error(req, 400, "UNSUPPORTED", "scope too long", NULL);
+                return;
+        }
         r = auth_token_issue(req->srv->auth, req_header(req, MHD_HTTP_HEADER_AUTHORIZATION), req->addr,
-                             &token, &expires_in, &req->who);
+                             sc.len ? sc.buf : NULL, &token, &expires_in, &req->who);
         answer(req, r, token, expires_in);
         if (token) {
                 OPENSSL_cleanse(token, strlen(token));
@@ -92,11 +144,11 @@ static void token_begin(request_t *req) {
 }
 
 static void token_end(request_t *req) {
-        char grant[32], user[128], password[1100];
+        char grant[32], user[128], password[1100], scope[SCOPE_MAX + 1];
         char *token = NULL;
         unsigned expires_in = 0;
         const char *body = req->body ? req->body : "";
-        int r, ru, rp;
+        int r, ru, rp, rs;
 
         r = http_form_value(body, req->body_len, "grant_type", grant, sizeof(grant));
         if (r <= 0) {
@@ -110,6 +162,12 @@ static void token_end(request_t *req) {
         }
         ru = http_form_value(body, req->body_len, "username", user, sizeof(user));
         rp = http_form_value(body, req->body_len, "password", password, sizeof(password));
+        rs = http_form_value(body, req->body_len, "scope", scope, sizeof(scope));
+        if (rs < 0) {
+                OPENSSL_cleanse(password, sizeof(password));
+                oauth_error(req, 400, "invalid_scope");
+                return;
+        }
         if (ru < 0 || rp < 0) {
                 OPENSSL_cleanse(password, sizeof(password));
                 answer(req, BERTH_EAUTH, NULL, 0);
@@ -120,9 +178,13 @@ static void token_end(request_t *req) {
                 oauth_error(req, 400, "invalid_request");
                 return;
         }
-        r = auth_token_issue_password(req->srv->auth, user, password, req->addr, &token, &expires_in,
-                                      &req->who);
+        r = auth_token_issue_password(req->srv->auth, user, password, req->addr, rs > 0 ? scope : NULL,
+                                      &token, &expires_in, &req->who);
         OPENSSL_cleanse(password, sizeof(password));
+        if (r == BERTH_ETOOBIG) {
+                oauth_error(req, 400, "invalid_scope");
+                return;
+        }
         answer(req, r, token, expires_in);
         if (token) {
                 OPENSSL_cleanse(token, strlen(token));
