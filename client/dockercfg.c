@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include "client/dockercfg.h"
 #include "common/err.h"
+#include "common/file.h"
 #include "common/macro.h"
 
 struct dockercfg {
@@ -734,36 +735,14 @@ fail:
 }
 
 int dockercfg_load(const char *path, dockercfg_t **ret, const char **reterr_detail) {
-        _cleanup_close_ int fd = -1;
         _cleanup_free_ char *buf = NULL;
-        struct stat st;
-        size_t got = 0;
+        size_t len = 0;
         int r;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode))
-                return -EINVAL;
-        if (st.st_size > DOCKERCFG_FILE_MAX)
-                return BERTH_ETOOBIG;
-        buf = malloc((size_t) st.st_size + 1);
-        if (!buf)
-                return -ENOMEM;
-        while (got < (size_t) st.st_size) {
-                ssize_t k = read(fd, buf + got, (size_t) st.st_size - got);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        break;
-                got += (size_t) k;
-        }
-        r = dockercfg_parse(buf, got, ret, reterr_detail);
-        explicit_bzero(buf, got);
+        r = file_read_all(path, DOCKERCFG_FILE_MAX, &buf, &len);
+        if (r < 0)
+                return r;
+        r = dockercfg_parse(buf, len, ret, reterr_detail);
+        explicit_bzero(buf, len);
         return r;
 }

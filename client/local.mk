@@ -3,7 +3,7 @@ libcommon_la_SOURCES += common/ref.c common/ref.h
 
 # every client module, linked into the installed library and into the unit tests
 noinst_LTLIBRARIES += libberthcore.la
-libberthcore_la_SOURCES = client/fsutil.c client/fsutil.h client/policy.c client/policy.h \
+libberthcore_la_SOURCES = client/policy.c client/policy.h \
                           client/dockercfg.c client/dockercfg.h client/keyring.c client/keyring.h \
                           client/backoff.c client/backoff.h client/platform.c client/platform.h \
                           client/layout.c client/layout.h client/registry.c client/registry.h
