@@ -4,7 +4,8 @@ libcommon_la_SOURCES += common/ref.c common/ref.h
 # every client module, linked into the installed library and into the unit tests
 noinst_LTLIBRARIES += libberthcore.la
 libberthcore_la_SOURCES = client/policy.c client/policy.h \
-                          client/dockercfg.c client/dockercfg.h client/keyring.c client/keyring.h \
+                          client/dockercfg.c client/dockercfg.h client/yaml.c client/yaml.h \
+                          client/keyring.c client/keyring.h \
                           client/backoff.c client/backoff.h client/platform.c client/platform.h \
                           client/layout.c client/layout.h client/registry.c client/registry.h
 libberthcore_la_CPPFLAGS = $(AM_CPPFLAGS) $(CRYPTO_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS)
@@ -26,7 +27,7 @@ berth_LDADD = libberth.la $(CURL_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
 CLIENT_TEST_LDADD = libberthcore.la libcommon.la $(CURL_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS) $(CMOCKA_LIBS)
 CLIENT_TESTS = tests/unit/test-ref tests/unit/test-policy tests/unit/test-keyring \
                tests/unit/test-dockercfg tests/unit/test-backoff tests/unit/test-platform \
-               tests/unit/test-registry tests/unit/test-layout
+               tests/unit/test-registry tests/unit/test-layout tests/unit/test-yaml
 UNIT_TESTS += $(CLIENT_TESTS)
 check_PROGRAMS += $(CLIENT_TESTS)
 TESTS += $(CLIENT_TESTS)
@@ -54,6 +55,9 @@ tests_unit_test_registry_LDADD = $(CLIENT_TEST_LDADD)
 tests_unit_test_layout_SOURCES = tests/unit/test-layout.c
 tests_unit_test_layout_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_layout_LDADD = $(CLIENT_TEST_LDADD)
+tests_unit_test_yaml_SOURCES = tests/unit/test-yaml.c
+tests_unit_test_yaml_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_yaml_LDADD = $(CLIENT_TEST_LDADD)
 
 # integration: a real registry (Debian's docker-registry), skopeo, openssl, python3
 CLIENT_IT = tests/integration/client-pull-basic.sh tests/integration/client-multiplatform.sh \
@@ -71,7 +75,7 @@ tests_fuzz_fuzz_ref_SOURCES = tests/fuzz/fuzz-ref.c
 tests_fuzz_fuzz_ref_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
 tests_fuzz_fuzz_ref_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
 tests_fuzz_fuzz_ref_LDADD = libcommon-fuzz.la $(CRYPTO_LIBS) $(JANSSON_LIBS)
-tests_fuzz_fuzz_dockercfg_SOURCES = tests/fuzz/fuzz-dockercfg.c client/dockercfg.c client/keyring.c
+tests_fuzz_fuzz_dockercfg_SOURCES = tests/fuzz/fuzz-dockercfg.c client/dockercfg.c client/yaml.c client/keyring.c
 tests_fuzz_fuzz_dockercfg_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS)
 tests_fuzz_fuzz_dockercfg_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
 tests_fuzz_fuzz_dockercfg_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
