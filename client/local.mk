@@ -7,7 +7,8 @@ libberthcore_la_SOURCES = client/policy.c client/policy.h \
                           client/dockercfg.c client/dockercfg.h client/yaml.c client/yaml.h \
                           client/keyring.c client/keyring.h \
                           client/backoff.c client/backoff.h client/platform.c client/platform.h \
-                          client/layout.c client/layout.h client/registry.c client/registry.h
+                          client/layout.c client/layout.h client/registry.c client/registry.h \
+                          client/registry-internal.h client/registry-auth.c client/registry-certs.c
 libberthcore_la_CPPFLAGS = $(AM_CPPFLAGS) $(CRYPTO_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS)
 libberthcore_la_LIBADD = $(CURL_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
 
@@ -84,7 +85,8 @@ endif
 # the WWW-Authenticate parser of the registry client
 FUZZ_TARGETS += tests/fuzz/fuzz-challenge
 if ENABLE_FUZZERS
-tests_fuzz_fuzz_challenge_SOURCES = tests/fuzz/fuzz-challenge.c client/registry.c
+tests_fuzz_fuzz_challenge_SOURCES = tests/fuzz/fuzz-challenge.c client/registry.c client/registry-auth.c \
+                                    client/registry-certs.c
 tests_fuzz_fuzz_challenge_CPPFLAGS = $(AM_CPPFLAGS) $(CURL_CFLAGS) $(JANSSON_CFLAGS)
 tests_fuzz_fuzz_challenge_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
 tests_fuzz_fuzz_challenge_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
