@@ -14,7 +14,8 @@ libberthcore_la_LIBADD = $(CURL_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
 
 # the installed library: only berth_ symbols
 lib_LTLIBRARIES += libberth.la
-libberth_la_SOURCES = client/berth.c client/berth.h
+libberth_la_SOURCES = client/berth.c client/berth.h client/pull-internal.h client/plan.c \
+                      client/download.c client/pull.c client/images.c
 libberth_la_CPPFLAGS = $(AM_CPPFLAGS) $(CRYPTO_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS)
 libberth_la_LIBADD = libberthcore.la libcommon.la $(CURL_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
 libberth_la_LDFLAGS = -export-symbols-regex '^berth_' -version-info 0:0:0
