@@ -151,13 +151,13 @@ static int pull_with(berth_client_t *c, plan_t *p, registry_t *reg, const regist
 }
 
 static bool try_next_cred(int r) {
-        return r == BERTH_EAUTH || r == BERTH_EDENIED || r == REGISTRY_ENOTFOUND;
+        return r == BERTH_EAUTH || r == BERTH_EDENIED || r == BERTH_ENOTFOUND;
 }
 
 static const char *pull_error_text(int r) {
         switch (r) {
-        case REGISTRY_EUNAVAILABLE: return "registry unavailable (connection, TLS or server error)";
-        case REGISTRY_ENOTFOUND: return "not found (manifest unknown, or no access)";
+        case BERTH_EUNAVAILABLE: return "registry unavailable (connection, TLS or server error)";
+        case BERTH_ENOTFOUND: return "not found (manifest unknown, or no access)";
         case BERTH_EAUTH: return "authentication failed (no or wrong credentials)";
         case BERTH_EDENIED: return "access denied";
         case BERTH_EDIGEST: return "content does not match its digest or size";
@@ -209,7 +209,7 @@ out:
         }
         if (gcfd >= 0)
                 close(gcfd);
-        status = r == 0 ? BERTH_OK : r == REGISTRY_EUNAVAILABLE ? BERTH_STATUS_REGISTRY_UNAVAILABLE
+        status = r == 0 ? BERTH_OK : r == BERTH_EUNAVAILABLE ? BERTH_STATUS_REGISTRY_UNAVAILABLE
                                                                 : BERTH_STATUS_ERR_IMAGE_PULL;
         /* back-off bookkeeping: failures count, a success forgets */
         if (layout_state_path(c->layout, "backoff.json", &bpath) == 0 &&

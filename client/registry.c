@@ -336,7 +336,7 @@ int registry__map_curl(CURLcode c, req_t *q) {
         case CURLE_PARTIAL_FILE:
         case CURLE_HTTP2:
         case CURLE_HTTP2_STREAM:
-                return REGISTRY_EUNAVAILABLE;
+                return BERTH_EUNAVAILABLE;
         case CURLE_OUT_OF_MEMORY:
                 return -ENOMEM;
         default:
@@ -352,9 +352,9 @@ int registry__map_status(long s) {
         if (s == 403)
                 return BERTH_EDENIED;
         if (s == 404)
-                return REGISTRY_ENOTFOUND;
+                return BERTH_ENOTFOUND;
         if (s == 429 || s >= 500)
-                return REGISTRY_EUNAVAILABLE;
+                return BERTH_EUNAVAILABLE;
         return BERTH_EHTTP;
 }
 
@@ -459,7 +459,7 @@ int registry_ping(registry_t *r) {
                         r->scheme = SCHEME_NONE;
                         pthread_mutex_unlock(&r->lock);
                 } else if (q.status == 404 || q.status >= 500 || q.status == 0)
-                        rc = REGISTRY_EUNAVAILABLE; /* not a v2 registry */
+                        rc = BERTH_EUNAVAILABLE; /* not a v2 registry */
         }
         registry__req_done(&q);
         return rc;
