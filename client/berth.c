@@ -1,6 +1,7 @@
 /* client/berth.c: the public API's client object: creation, settings, the last call's
  * message, status names. The decision is in plan.c, the pull in pull.c and download.c,
  * the image list in images.c (client/pull-internal.h lists them). */
+#include "config.h"
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -24,6 +25,8 @@ void pull_say(berth_client_t *c, const char *fmt, ...) {
         vsnprintf(c->msg, sizeof(c->msg), fmt, ap);
         va_end(ap);
 }
+
+const char *berth_version(void) { return PACKAGE_VERSION; }
 
 const char *berth_status_name(int s) {
         switch (s) {
@@ -121,6 +124,35 @@ int berth_client_set_policy(berth_client_t *c, const char *p) {
                 return -EINVAL;
         }
         return 0;
+}
+
+berth_policy_t pull_policy_public(policy_t p) {
+        switch (p) {
+        case POLICY_ALWAYS: return BERTH_POLICY_ALWAYS;
+        case POLICY_IF_NOT_PRESENT: return BERTH_POLICY_IF_NOT_PRESENT;
+        case POLICY_NEVER: return BERTH_POLICY_NEVER;
+        default: return BERTH_POLICY_DEFAULT;
+        }
+}
+
+const char *berth_policy_name(berth_policy_t p) {
+        switch (p) {
+        case BERTH_POLICY_ALWAYS: return policy_name(POLICY_ALWAYS);
+        case BERTH_POLICY_IF_NOT_PRESENT: return policy_name(POLICY_IF_NOT_PRESENT);
+        case BERTH_POLICY_NEVER: return policy_name(POLICY_NEVER);
+        default: return "";
+        }
+}
+
+int berth_client_set_pull_policy(berth_client_t *c, berth_policy_t p) {
+        switch (p) {
+        case BERTH_POLICY_DEFAULT: c->policy = POLICY_UNSET; return 0;
+        case BERTH_POLICY_ALWAYS: c->policy = POLICY_ALWAYS; return 0;
+        case BERTH_POLICY_IF_NOT_PRESENT: c->policy = POLICY_IF_NOT_PRESENT; return 0;
+        case BERTH_POLICY_NEVER: c->policy = POLICY_NEVER; return 0;
+        }
+        pull_say(c, "invalid pull policy %d", (int) p);
+        return -EINVAL;
 }
 
 void berth_client_set_always_pull_images(berth_client_t *c, bool on) { c->always_pull = on; }

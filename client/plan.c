@@ -157,34 +157,105 @@ int pull_plan_make(berth_client_t *c, const char *image, plan_t *p) {
         return 0;
 }
 
-int berth_plan(berth_client_t *c, const char *image, char **ret_json) {
-        plan_t p;
-        json_t *o, *creds;
-        int r = pull_plan_make(c, image, &p), st;
+berth_decision_t *berth_decision_free(berth_decision_t *d) {
+        if (!d)
+                return NULL;
+        for (size_t i = 0; i < d->ncredentials; i++) {
+                free((char *) d->credentials[i].registry);
+                free((char *) d->credentials[i].username);
+        }
+        free((berth_credential_t *) d->credentials);
+        free((char *) d->reference);
+        free((char *) d->domain);
+        free((char *) d->path);
+        free((char *) d->tag);
+        free((char *) d->digest);
+        free(d);
+        return NULL;
+}
+DEFINE_CLEANUP_FUNC(berth_decision_t, berth_decision_free);
 
+/* the plan as the public struct */
+static int decision_from_plan(const plan_t *p, const char *image, berth_decision_t **ret) {
+        _cleanup_(berth_decision_freep) berth_decision_t *d = calloc(1, sizeof(*d));
+        berth_credential_t *creds;
+
+        if (!d)
+                return -ENOMEM;
+        d->status = p->action == ACTION_ERROR ? pull_reason_status(p->reason) : BERTH_OK;
+        d->action = p->action == ACTION_ERROR ? BERTH_ACTION_ERROR
+                    : p->action == ACTION_USE_LOCAL ? BERTH_ACTION_USE_LOCAL : BERTH_ACTION_PULL;
+        d->policy = pull_policy_public(p->policy);
+        d->present = p->present;
+        d->verify = p->action == ACTION_VERIFY;
+        d->in_backoff = p->in_backoff;
+        d->backoff_seconds = p->in_backoff ? p->backoff_left : 0;
+        d->reference = strdup(p->ref ? ref_full(p->ref) : image);
+        d->domain = strdup(p->ref ? ref_domain(p->ref) : "");
+        d->path = strdup(p->ref ? ref_path(p->ref) : "");
+        d->tag = strdup(p->ref ? ref_tag(p->ref) : "");
+        d->digest = strdup(p->ref ? ref_digest_str(p->ref) : "");
+        if (!d->reference || !d->domain || !d->path || !d->tag || !d->digest)
+                return -ENOMEM;
+        creds = calloc(p->ncreds + 1, sizeof(*creds));
+        if (!creds)
+                return -ENOMEM;
+        d->credentials = creds;
+        for (size_t i = 0; i < p->ncreds; i++) {
+                creds[i].registry = strdup(p->creds[i].key);
+                creds[i].username = strdup(p->creds[i].username);
+                creds[i].from_pull_secret = p->creds[i].source == KEYRING_POD;
+                d->ncredentials++;
+                if (!creds[i].registry || !creds[i].username)
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(d);
+        return 0;
+}
+
+int berth_decide(berth_client_t *c, const char *image, berth_decision_t **ret) {
+        berth_decision_t *d = NULL;
+        plan_t p;
+        int r;
+
+        if (!c || !image || !ret)
+                return BERTH_STATUS_ERROR;
+        r = pull_plan_make(c, image, &p);
+        if (r == 0)
+                r = decision_from_plan(&p, image, &d);
+        pull_plan_done(&p);
         if (r < 0) {
                 pull_say(c, "%s", berth_strerror(r));
-                pull_plan_done(&p);
                 return BERTH_STATUS_ERROR;
         }
+        *ret = d;
+        return d->status;
+}
+
+int berth_plan(berth_client_t *c, const char *image, char **ret_json) {
+        _cleanup_(berth_decision_freep) berth_decision_t *d = NULL;
+        json_t *o, *creds;
+        int st = berth_decide(c, image, &d);
+
+        if (st == BERTH_STATUS_ERROR)
+                return st;
         creds = json_array();
-        for (size_t i = 0; creds && i < p.ncreds; i++)
-                json_array_append_new(creds, json_pack("{s:s,s:s,s:s}", "registry", p.creds[i].key, "username",
-                                                       p.creds[i].username, "source",
-                                                       p.creds[i].source == KEYRING_POD ? "pull-secret" : "node"));
+        for (size_t i = 0; creds && i < d->ncredentials; i++)
+                json_array_append_new(creds, json_pack("{s:s,s:s,s:s}", "registry", d->credentials[i].registry,
+                                                       "username", d->credentials[i].username, "source",
+                                                       d->credentials[i].from_pull_secret ? "pull-secret" : "node"));
         o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:s,s:s,s:o}",
-                      "reference", p.ref ? ref_full(p.ref) : image,
-                      "domain", p.ref ? ref_domain(p.ref) : "",
-                      "path", p.ref ? ref_path(p.ref) : "",
-                      "tag", p.ref ? ref_tag(p.ref) : "",
-                      "digest", p.ref ? ref_digest_str(p.ref) : "",
-                      "policy", policy_name(p.policy),
-                      "present", p.present,
-                      "action", p.action == ACTION_VERIFY ? "pull" : policy_action_name(p.action),
-                      "reason", policy_reason_name(p.reason),
+                      "reference", d->reference,
+                      "domain", d->domain,
+                      "path", d->path,
+                      "tag", d->tag,
+                      "digest", d->digest,
+                      "policy", berth_policy_name(d->policy),
+                      "present", d->present,
+                      "action", d->action == BERTH_ACTION_ERROR ? "error"
+                                : d->action == BERTH_ACTION_USE_LOCAL ? "use-local" : "pull",
+                      "reason", berth_status_name(d->status),
                       "credentials", creds);
-        st = p.action == ACTION_ERROR ? pull_reason_status(p.reason) : BERTH_OK;
-        pull_plan_done(&p);
         if (!o)
                 return BERTH_STATUS_ERROR;
         *ret_json = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);

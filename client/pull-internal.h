@@ -48,6 +48,8 @@ struct berth_client {
 
 /* berth.c: the message berth_client_message() returns */
 void pull_say(berth_client_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* berth.c: the public name of a policy */
+berth_policy_t pull_policy_public(policy_t p);
 
 /* ---- plan.c ---- */
 

@@ -96,3 +96,8 @@ EXTRA_DIST += tests/integration/upload-expiry.sh
 ## garbage collection
 TESTS += tests/integration/gc.sh
 EXTRA_DIST += tests/integration/gc.sh
+
+## libberth installed: make install DESTDIR, a program built with pkg-config against
+## it, only berth_ symbols exported
+TESTS += tests/integration/libberth-install.sh
+EXTRA_DIST += tests/integration/libberth-install.sh
