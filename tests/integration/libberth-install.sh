@@ -98,7 +98,7 @@ echo "$out" | grep -qx "error registry unavailable" || fail "berth_strerror"
 if command -v c++ >/dev/null 2>&1; then
         printf '#include <berth/berth.h>\nint main() { return berth_version()[0] == 0; }\n' >"$TMP/prog.cc"
         # shellcheck disable=SC2086
-        c++ -Wall -Werror $cflags "$TMP/prog.cc" -o "$TMP/progxx" $libs 2>"$TMP/cxx.log" \
+        c++ $CFLAGS $cflags "$TMP/prog.cc" -o "$TMP/progxx" $LDFLAGS $libs 2>"$TMP/cxx.log" \
                 || { cat "$TMP/cxx.log" >&2; fail "the header in C++"; }
         LD_LIBRARY_PATH=$libdir "$TMP/progxx" || fail "C++ program"
 fi
