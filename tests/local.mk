@@ -118,9 +118,15 @@ tests_fuzz_fuzz_proxy_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefine
 endif
 TESTS += tests/integration/harden-conns.sh
 EXTRA_DIST += tests/integration/harden-conns.sh tests/integration/conn_flood.py
+
 ## issue 9 (items 3, 6, 10): _catalog pages never name a hidden repository, signed
 ## tokens survive a restart and grant no more than their scope, token issuance is
 ## rate-limited per address, user and project names never collide
 TESTS += tests/integration/harden-tokens.sh
 EXTRA_DIST += tests/integration/harden-tokens.sh
 EXTRA_DIST += tests/bench/catalog-auth-bench.sh
+
+## libberth installed: make install DESTDIR, a program built with pkg-config against
+## it, only berth_ symbols exported
+TESTS += tests/integration/libberth-install.sh
+EXTRA_DIST += tests/integration/libberth-install.sh
