@@ -94,3 +94,7 @@ EXTRA_DIST += tests/integration/upload-expiry.sh
 ## garbage collection
 TESTS += tests/integration/gc.sh
 EXTRA_DIST += tests/integration/gc.sh
+
+## hardening (issue 9): TLS offers TLS 1.3 and, on TLS 1.2, ECDHE with AEAD ciphers only
+TESTS += tests/integration/harden-tls.sh
+EXTRA_DIST += tests/integration/harden-tls.sh
