@@ -15,6 +15,7 @@
 #include <openssl/rand.h>
 #include "auth/auth-internal.h"
 #include "common/err.h"
+#include "common/log.h"
 #include "common/macro.h"
 
 #define STMT_CACHE_MAX 48
@@ -537,8 +538,20 @@ static void *audit_thread_main(void *arg) {
         return NULL;
 }
 
+/* At most max bytes of s, escaped like a log line (log_escape): the audit trail is
+ * printed by `berthd audit` and read by people, so no stored value may forge a row
+ * or carry terminal escapes. */
 static char *dup_capped(const char *s, size_t max) {
-        return s ? strndup(s, max) : NULL;
+        size_t len;
+        char *d;
+
+        if (!s)
+                return NULL;
+        len = strnlen(s, max);
+        d = malloc(LOG_ESCAPED_MAX(len));
+        if (d)
+                (void) log_escape(d, LOG_ESCAPED_MAX(len), s, len);
+        return d;
 }
 
 int auth_audit(auth_t *a, const auth_result_t *who, const char *client_addr,
@@ -551,7 +564,7 @@ int auth_audit(auth_t *a, const auth_result_t *who, const char *client_addr,
         if (!a || !action)
                 return -EINVAL;
         row.ts = auth_now(a);
-        row.user = strdup(who && who->name[0] ? who->name : "-");
+        row.user = dup_capped(who && who->name[0] ? who->name : "-", AUTH_NAME_MAX);
         row.client = dup_capped(client_addr, 64);
         row.action = dup_capped(action, 32);
         row.repo = dup_capped(repo, 255);
