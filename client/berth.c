@@ -52,6 +52,9 @@ struct berth_client {
         berth_progress_fn progress;
         void *progress_ud;
         pthread_mutex_t progress_lock;
+        berth_log_fn log;
+        void *log_ud;
+        pthread_mutex_t log_lock;
         uint64_t requests;
         char msg[1024];
 };
@@ -99,6 +102,7 @@ int berth_client_new(const char *store, berth_client_t **ret) {
         if (!c)
                 return -ENOMEM;
         pthread_mutex_init(&c->progress_lock, NULL);
+        pthread_mutex_init(&c->log_lock, NULL);
         c->max_dl = 3;
         platform_default(&c->platform);
         curl_global_init(CURL_GLOBAL_DEFAULT); /* reference-counted; undone in berth_client_free */
@@ -124,6 +128,7 @@ berth_client_t *berth_client_free(berth_client_t *c) {
         free(c->ca_file);
         free(c->certs_dir);
         pthread_mutex_destroy(&c->progress_lock);
+        pthread_mutex_destroy(&c->log_lock);
         free(c);
         curl_global_cleanup();
         return NULL;
@@ -235,6 +240,20 @@ int berth_client_set_max_concurrent_downloads(berth_client_t *c, int n) {
                 return -EINVAL;
         c->max_dl = n;
         return 0;
+}
+
+void berth_client_set_log(berth_client_t *c, berth_log_fn fn, void *ud) {
+        c->log = fn;
+        c->log_ud = ud;
+}
+
+/* registry_opts_t.log: one line at a time to the caller's function */
+static void registry_log(void *ud, const char *line) {
+        berth_client_t *c = ud;
+
+        pthread_mutex_lock(&c->log_lock);
+        c->log(line, c->log_ud);
+        pthread_mutex_unlock(&c->log_lock);
 }
 
 void berth_client_set_progress(berth_client_t *c, berth_progress_fn fn, void *ud) {
@@ -729,7 +748,8 @@ static const char *pull_error_text(int r) {
 
 static int do_pull(berth_client_t *c, plan_t *p, char **ret_digest) {
         registry_opts_t o = { .insecure = c->insecure, .ca_file = c->ca_file, .certs_dir = c->certs_dir,
-                              .user_agent = "berth/" PACKAGE_VERSION };
+                              .user_agent = "berth/" PACKAGE_VERSION,
+                              .log = c->log ? registry_log : NULL, .log_ud = c };
         _cleanup_free_ char *bpath = NULL;
         registry_t *reg = NULL;
         struct timespec t0, t1;

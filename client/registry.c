@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,8 @@ struct registry {
         token_t tokens[TOKEN_CACHE_MAX];
         size_t ntokens;
         atomic_uint_fast64_t requests;
+        void (*log)(void *log_ud, const char *line);
+        void *log_ud;
 };
 
 /* ---- challenge parsing ---- */
@@ -250,6 +253,8 @@ int registry_new(const char *domain, const registry_opts_t *o, registry_t **ret)
                 pthread_mutex_init(&r->share_locks[i], NULL);
         pthread_mutex_init(&r->lock, NULL);
         r->insecure = o && o->insecure;
+        r->log = o ? o->log : NULL;
+        r->log_ud = o ? o->log_ud : NULL;
         r->connect_timeout = o && o->connect_timeout_s > 0 ? o->connect_timeout_s : 15;
         r->low_speed_time = o && o->low_speed_time_s > 0 ? o->low_speed_time_s : 60;
         r->user_agent = strdup(o && o->user_agent ? o->user_agent : "berth");
@@ -598,6 +603,52 @@ static void apply_basic(CURL *h, const registry_cred_t *cred) {
         curl_easy_setopt(h, CURLOPT_PASSWORD, cred->password ? cred->password : "");
 }
 
+static void rlog(const registry_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void rlog(const registry_t *r, const char *fmt, ...) {
+        char line[512];
+        va_list ap;
+
+        if (!r->log)
+                return;
+        va_start(ap, fmt);
+        vsnprintf(line, sizeof(line), fmt, ap);
+        va_end(ap);
+        r->log(r->log_ud, line);
+}
+
+/* "host[:port]" of an absolute URL, malloc'd; NULL if it does not parse. */
+static char *url_authority(const char *url) {
+        CURLU *u = curl_url();
+        char *host = NULL, *port = NULL, *ret = NULL;
+
+        if (!u)
+                return NULL;
+        if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+            curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+                (void) curl_url_get(u, CURLUPART_PORT, &port, 0); /* only when given */
+                if (asprintf(&ret, "%s%s%s", host, port ? ":" : "", port ? port : "") < 0)
+                        ret = NULL;
+        }
+        curl_free(host);
+        curl_free(port);
+        curl_url_cleanup(u);
+        return ret;
+}
+
+/* --verbose: where the token request (and the registry credentials, if any) go. Like
+ * docker, berth follows a realm on any HTTPS host; this line makes that visible. */
+static void log_realm(const registry_t *r, const char *realm, const registry_cred_t *cred) {
+        _cleanup_free_ char *rhost = NULL, *ghost = NULL;
+
+        if (!r->log)
+                return;
+        rhost = url_authority(realm);
+        ghost = url_authority(r->base);
+        rlog(r, "Bearer token realm on host %s (registry %s%s): %s", rhost ? rhost : "?", ghost ? ghost : "?",
+             rhost && ghost && strcasecmp(rhost, ghost) == 0 ? ", the same host" : ", another host",
+             cred && cred->username ? "sending the registry credentials there" : "anonymous");
+}
+
 /* GET realm?service=..&scope=.. with the credentials; caches the token */
 static int fetch_token(registry_t *r, const char *scope, const registry_cred_t *cred) {
         _cleanup_free_ char *realm = NULL, *service = NULL, *url = NULL;
@@ -633,6 +684,7 @@ static int fetch_token(registry_t *r, const char *scope, const registry_cred_t *
         h = easy_new(r, url, &q);
         if (!h)
                 return -ENOMEM;
+        log_realm(r, realm, cred);
         if (cred && cred->username)
                 apply_basic(h, cred);
         atomic_fetch_add(&r->requests, 1);
