@@ -60,7 +60,7 @@ static void print_trust_help(const server_t *srv, const char *ca) {
 static int load_tls(server_t *srv, char **ret_cert, char **ret_key) {
         const config_t *c = srv->cfg;
         _cleanup_free_ char *dir = NULL, *cert = NULL, *key = NULL, *ca = NULL;
-        bool generated = false;
+        tls_info_t info;
         int r;
 
         if (c->tls_cert)
@@ -68,13 +68,37 @@ static int load_tls(server_t *srv, char **ret_cert, char **ret_key) {
         if (asprintf(&dir, "%s/tls", c->data_dir) < 0 || asprintf(&cert, "%s/server.crt", dir) < 0 ||
             asprintf(&key, "%s/server.key", dir) < 0 || asprintf(&ca, "%s/ca.crt", dir) < 0)
                 return -ENOMEM;
-        r = tls_ensure(dir, (const char *const *) c->tls_sans, c->n_tls_sans, &generated);
+        r = tls_ensure(dir, (const char *const *) c->tls_sans, c->n_tls_sans, &info);
+        if (r == BERTH_ECONFIG && info.refused_san[0]) {
+                log_msg(LOG_ERR, LOG_SRC_MAIN,
+                        "TLS: the local CA %s may not sign for '%s' (its name constraints permit only the names "
+                        "it was made for: openssl x509 -in %s -noout -ext nameConstraints). To serve a new name, "
+                        "rotate the CA: move %s/ca.crt and %s/ca.key away and start again (a new CA; every client "
+                        "must then trust the new ca.crt), or give a certificate with --tls-cert and --tls-key. "
+                        "See docs/deploy.md, \"Rotating the TLS certificate and CA\".",
+                        ca, info.refused_san, ca, dir, dir);
+                return r;
+        }
         if (r < 0) {
                 log_msg(LOG_ERR, LOG_SRC_MAIN, "generating TLS material in %s: %s", dir, berth_strerror(r));
                 return r;
         }
-        if (generated)
+        if (info.ca_generated)
+                log_msg(LOG_NOTICE, LOG_SRC_MAIN, "made a new local CA %s: clients must trust this ca.crt", ca);
+        if (info.ca_unconstrained)
+                log_msg(LOG_WARNING, LOG_SRC_MAIN,
+                        "the local CA %s has no name constraints (an older berthd made it): whoever reads its key "
+                        "can sign for any host name its clients will accept. Rotate it (docs/deploy.md, \"Rotating "
+                        "the TLS certificate and CA\")", ca);
+        if (info.host_name_left_out)
+                log_msg(LOG_INFO, LOG_SRC_MAIN,
+                        "the host name is not among the names the local CA may sign for: left out of the certificate");
+        if (info.renewed)
+                log_msg(LOG_NOTICE, LOG_SRC_MAIN, "renewed the server certificate under %s (it had under 30 days left)", dir);
+        else if (info.generated)
                 log_msg(LOG_NOTICE, LOG_SRC_MAIN, "wrote a new TLS certificate under %s", dir);
+        log_msg(LOG_INFO, LOG_SRC_MAIN, "server certificate valid for %ld more days (renewed at a start with under 30 left)",
+                info.server_days_left);
         print_trust_help(srv, ca);
         return tls_load_pem(cert, key, ret_cert, ret_key);
 }

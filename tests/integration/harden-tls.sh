@@ -96,6 +96,48 @@ pass "curl still connects"
 ref_stop
 berth_stop
 
+step "the generated CA signs for the server's names only (name constraints, pathlen 0)"
+tls=$BERTH_DATA/tls
+# sign_with_ca NAME SANS ISSUER_CRT ISSUER_KEY [EXT]: $TMP/NAME.crt, a fresh key, for SANS
+sign_with_ca() {
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$1" \
+                -keyout "$TMP/$1.key" -out "$TMP/$1.csr" >/dev/null 2>&1 || fail "openssl: CSR for $1"
+        printf 'subjectAltName=%s\n%s\n' "$2" "${5:-extendedKeyUsage=serverAuth}" >"$TMP/$1.ext"
+        openssl x509 -req -in "$TMP/$1.csr" -CA "$3" -CAkey "$4" -set_serial 9 -days 2 \
+                -extfile "$TMP/$1.ext" -out "$TMP/$1.crt" >/dev/null 2>&1 || fail "openssl: sign $1"
+}
+sign_with_ca good "DNS:localhost,IP:127.0.0.1" "$tls/ca.crt" "$tls/ca.key"
+openssl verify -purpose sslserver -CAfile "$tls/ca.crt" "$TMP/good.crt" >/dev/null 2>&1 ||
+        fail "control: a certificate for localhost signed with ca.key does not verify"
+sign_with_ca evil "DNS:evil.example" "$tls/ca.crt" "$tls/ca.key"
+if openssl verify -purpose sslserver -CAfile "$tls/ca.crt" "$TMP/evil.crt" >"$TMP/verify.out" 2>&1; then
+        fail "a certificate for evil.example signed with ca.key verifies against ca.crt"
+fi
+grep -q 'permitted subtree violation' "$TMP/verify.out" || { cat "$TMP/verify.out"; fail "not refused for its name"; }
+sign_with_ca evilip "IP:192.0.2.7" "$tls/ca.crt" "$tls/ca.key"
+if openssl verify -purpose sslserver -CAfile "$tls/ca.crt" "$TMP/evilip.crt" >/dev/null 2>&1; then
+        fail "a certificate for 192.0.2.7 signed with ca.key verifies against ca.crt"
+fi
+sign_with_ca mid "DNS:localhost" "$tls/ca.crt" "$tls/ca.key" \
+        $'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign'
+sign_with_ca leaf "DNS:localhost" "$TMP/mid.crt" "$TMP/mid.key"
+if openssl verify -purpose sslserver -CAfile "$tls/ca.crt" -untrusted "$TMP/mid.crt" "$TMP/leaf.crt" \
+        >"$TMP/verify.out" 2>&1; then
+        fail "an intermediate CA below ca.crt is accepted"
+fi
+grep -q 'path length' "$TMP/verify.out" || { cat "$TMP/verify.out"; fail "not refused for the path length"; }
+pass "openssl verify: localhost verifies; evil.example, 192.0.2.7 and an intermediate CA do not"
+
+step "a --tls-san the CA does not cover stops the start, and the CA stays"
+cp "$tls/ca.crt" "$TMP/ca-before.crt"
+rc=0
+timeout 30 "$top_builddir/berthd" serve --listen "127.0.0.1:$(berth_free_port)" --data "$BERTH_DATA" \
+        --auth none --tls-san new.example.test >"$TMP/refused.log" 2>&1 || rc=$?
+[ "$rc" = 1 ] || { cat "$TMP/refused.log"; fail "berthd with an uncovered --tls-san: exit $rc, want 1"; }
+grep -q "may not sign for 'new.example.test'" "$TMP/refused.log" || { cat "$TMP/refused.log"; fail "no clear message"; }
+cmp -s "$tls/ca.crt" "$TMP/ca-before.crt" || fail "the CA changed"
+pass "refused with a message naming the name; ca.crt unchanged"
+
 step "an RSA certificate given with --tls-cert"
 openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout "$TMP/rsa.key" -out "$TMP/rsa.csr" \
         >/dev/null 2>&1 || fail "openssl: RSA CSR"
