@@ -117,6 +117,17 @@ static void conn_close(auth_conn_t *c) {
         free(c);
 }
 
+/* SQLite creates a database 0644 less the umask, and its -wal and -shm take the
+ * database's mode. The database holds password hashes, keys and the audit trail: a
+ * database just created (still empty) is made 0600. By path, never by opening it:
+ * closing any descriptor of the file would drop this process's SQLite locks on it. */
+static void private_if_new(const char *path) {
+        struct stat st;
+
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0 && (st.st_mode & 077))
+                (void) chmod(path, st.st_mode & 0700);
+}
+
 static int conn_open(const char *path, auth_conn_t **ret) {
         auth_conn_t *c = calloc(1, sizeof(*c));
         int rc;
@@ -130,6 +141,7 @@ static int conn_open(const char *path, auth_conn_t **ret) {
                 conn_close(c);
                 return rc == SQLITE_CANTOPEN ? -EACCES : BERTH_EDB;
         }
+        private_if_new(path);
         sqlite3_busy_timeout(c->db, 5000);
         rc = sqlite3_exec(c->db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
         if (rc != SQLITE_OK) {

@@ -507,13 +507,14 @@ fail:
         return r;
 }
 
-static int write_cert(const char *dir, const char *name, X509 *cert) {
+/* ca.crt is 0644 (operators copy it to every client); every other file 0600. */
+static int write_cert(const char *dir, const char *name, X509 *cert, mode_t mode) {
         _cleanup_free_ char *pem = NULL;
         int r = cert_to_pem(cert, &pem);
 
         if (r < 0)
                 return r;
-        return write_file_atomic(dir, name, pem, 0644);
+        return write_file_atomic(dir, name, pem, mode);
 }
 
 static int write_key(const char *dir, const char *name, EVP_PKEY *key) {
@@ -769,7 +770,7 @@ int tls_ensure(const char *dir, const char *const *extra_sans, size_t n_extra,
                 /* Key first: a crash between the two leaves a pair that does not match,
                  * which the next start replaces. */
                 if ((r = write_key(dir, "ca.key", ca_key)) < 0 ||
-                    (r = write_cert(dir, "ca.crt", ca)) < 0)
+                    (r = write_cert(dir, "ca.crt", ca, 0644)) < 0)
                         goto out;
                 info.generated = info.ca_generated = true;
         }
@@ -818,7 +819,7 @@ int tls_ensure(const char *dir, const char *const *extra_sans, size_t n_extra,
                         goto out;
                 }
                 if ((r = write_key(dir, "server.key", srv_key)) < 0 ||
-                    (r = write_cert(dir, "server.crt", srv)) < 0)
+                    (r = write_cert(dir, "server.crt", srv, 0600)) < 0)
                         goto out;
                 info.generated = true;
         }

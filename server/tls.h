@@ -18,17 +18,17 @@ typedef struct {
                                   * name constraints ("" if the name is malformed) */
 } tls_info_t;
 
-/* Make sure dir holds ca.crt, ca.key (mode 0600), server.crt and server.key (0600),
- * generating with OpenSSL whatever is missing: an EC P-256 CA (10 years, pathlen 0,
- * with critical name constraints permitting only the server certificate's DNS names
- * and addresses) and a server certificate signed by it (SAN: localhost, 127.0.0.1,
- * ::1, the host name, plus extra_sans; 1 year). A server certificate that has
- * expired, has under 30 days left, or lacks one of those SANs, is re-issued from the
- * existing CA (with a new key). A wanted name the existing CA may not sign for is
- * refused (BERTH_ECONFIG, ret_info->refused_san, nothing written): the CA changes
- * only when the operator removes it, never behind the clients' back; the host name
- * alone is optional (left out). ret_info (may be NULL) is filled on failure too.
- * Creates dir (0700) if needed. */
+/* Make sure dir holds ca.crt (mode 0644: clients copy it), ca.key, server.crt and
+ * server.key (0600), generating with OpenSSL whatever is missing: an EC P-256 CA (10
+ * years, pathlen 0, with critical name constraints permitting only the server
+ * certificate's DNS names and addresses) and a server certificate signed by it (SAN:
+ * localhost, 127.0.0.1, ::1, the host name, plus extra_sans; 1 year). A server
+ * certificate that has expired, has under 30 days left, or lacks one of those SANs, is
+ * re-issued from the existing CA (with a new key). A wanted name the existing CA may
+ * not sign for is refused (BERTH_ECONFIG, ret_info->refused_san, nothing written):
+ * the CA changes only when the operator removes it, never behind the clients' back;
+ * the host name alone is optional (left out). ret_info (may be NULL) is filled on
+ * failure too. Creates dir (0700) if needed. */
 int tls_ensure(const char *dir, const char *const *extra_sans, size_t n_extra,
                tls_info_t *ret_info);
 /* Read a certificate chain and key (PEM files) into memory for libmicrohttpd,

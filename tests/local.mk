@@ -110,3 +110,7 @@ tests_unit_test_log_LDADD = libcommon.la $(CRYPTO_LIBS) $(JANSSON_LIBS) $(CMOCKA
 ## hardening (issue 9): no request value forges a log line or an audit row
 TESTS += tests/integration/harden-log.sh
 EXTRA_DIST += tests/integration/harden-log.sh
+
+## hardening (issue 9): files under DATA 0600, directories 0700, DATA itself tightened
+TESTS += tests/integration/harden-modes.sh
+EXTRA_DIST += tests/integration/harden-modes.sh

@@ -150,6 +150,7 @@ static void test_generate_creates_files_with_modes(void **state) {
         assert_int_equal(st.st_mode & 077, 044);      /* readable: it is handed out */
         stat_in(f->tls, "server.crt", &st);
         assert_true(S_ISREG(st.st_mode));
+        assert_int_equal(st.st_mode & 07777, 0600);   /* like every file but ca.crt */
         /* Exactly the four files: no temporary file left behind. */
         assert_int_equal(count_entries(f->tls), 4);
 
