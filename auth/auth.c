@@ -15,6 +15,7 @@
 #include <openssl/rand.h>
 #include "auth/auth-internal.h"
 #include "common/err.h"
+#include "common/log.h"
 #include "common/macro.h"
 
 #define STMT_CACHE_MAX 48
@@ -117,6 +118,17 @@ static void conn_close(auth_conn_t *c) {
         free(c);
 }
 
+/* SQLite creates a database 0644 less the umask, and its -wal and -shm take the
+ * database's mode. The database holds password hashes, keys and the audit trail: a
+ * database just created (still empty) is made 0600. By path, never by opening it:
+ * closing any descriptor of the file would drop this process's SQLite locks on it. */
+static void private_if_new(const char *path) {
+        struct stat st;
+
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0 && (st.st_mode & 077))
+                (void) chmod(path, st.st_mode & 0700);
+}
+
 static int conn_open(const char *path, auth_conn_t **ret) {
         auth_conn_t *c = calloc(1, sizeof(*c));
         int rc;
@@ -130,6 +142,7 @@ static int conn_open(const char *path, auth_conn_t **ret) {
                 conn_close(c);
                 return rc == SQLITE_CANTOPEN ? -EACCES : BERTH_EDB;
         }
+        private_if_new(path);
         sqlite3_busy_timeout(c->db, 5000);
         rc = sqlite3_exec(c->db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
         if (rc != SQLITE_OK) {
@@ -557,8 +570,20 @@ static void *audit_thread_main(void *arg) {
         return NULL;
 }
 
+/* At most max bytes of s, escaped like a log line (log_escape): the audit trail is
+ * printed by `berthd audit` and read by people, so no stored value may forge a row
+ * or carry terminal escapes. */
 static char *dup_capped(const char *s, size_t max) {
-        return s ? strndup(s, max) : NULL;
+        size_t len;
+        char *d;
+
+        if (!s)
+                return NULL;
+        len = strnlen(s, max);
+        d = malloc(LOG_ESCAPED_MAX(len));
+        if (d)
+                (void) log_escape(d, LOG_ESCAPED_MAX(len), s, len);
+        return d;
 }
 
 int auth_audit(auth_t *a, const auth_result_t *who, const char *client_addr,
@@ -571,7 +596,7 @@ int auth_audit(auth_t *a, const auth_result_t *who, const char *client_addr,
         if (!a || !action)
                 return -EINVAL;
         row.ts = auth_now(a);
-        row.user = strdup(who && who->name[0] ? who->name : "-");
+        row.user = dup_capped(who && who->name[0] ? who->name : "-", AUTH_NAME_MAX);
         row.client = dup_capped(client_addr, 64);
         row.action = dup_capped(action, 32);
         row.repo = dup_capped(repo, 255);

@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 #include "auth/auth-internal.h"
 #include "common/err.h"
+#include "common/log.h"
 #include "common/macro.h"
 
 #define DEFAULT_SECRET_NAME "berth-pull-secret"
@@ -591,6 +592,26 @@ static int cmd_secret(cli_t *c, int argc, char **argv) {
 
 /* ---- audit ---- */
 
+/* "\t" and one audit field. Rows are stored escaped (auth_audit); a row written
+ * before that, with a raw control or non-ASCII byte, is escaped here, so no row can
+ * forge another or drive the terminal. Clean fields print as stored (no second
+ * escaping of their backslashes). */
+static void print_field(FILE *out, const char *s) {
+        size_t len = strlen(s);
+        bool raw = false;
+
+        for (size_t i = 0; i < len && !raw; i++)
+                raw = (unsigned char) s[i] < 0x20 || (unsigned char) s[i] >= 0x7f;
+        if (raw && len <= 4096) {
+                char buf[LOG_ESCAPED_MAX(4096)];
+                (void) log_escape(buf, sizeof(buf), s, len);
+                fprintf(out, "\t%s", buf);
+        } else if (raw)
+                fputs("\t(unprintable)", out);
+        else
+                fprintf(out, "\t%s", s);
+}
+
 static int cmd_audit(cli_t *c, int argc, char **argv) {
         const char *user = NULL, *repo = NULL;
         time_t since = 0;
@@ -644,7 +665,10 @@ static int cmd_audit(cli_t *c, int argc, char **argv) {
                         if (!f[i])
                                 f[i] = "-";
                 }
-                fprintf(c->out, "%s\t%s\t%s\t%s\t%s\t%s\n", t, f[0], f[1], f[2], f[3], f[4]);
+                fprintf(c->out, "%s", t);
+                for (int i = 0; i < 5; i++)
+                        print_field(c->out, f[i]);
+                fputc('\n', c->out);
         }
         sqlite3_reset(st);
         auth_conn_put(c->a, conn);

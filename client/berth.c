@@ -51,6 +51,7 @@ int berth_client_new(const char *store, berth_client_t **ret) {
         if (!c)
                 return -ENOMEM;
         pthread_mutex_init(&c->progress_lock, NULL);
+        pthread_mutex_init(&c->log_lock, NULL);
         c->max_dl = 3;
         platform_default(&c->platform);
         curl_global_init(CURL_GLOBAL_DEFAULT); /* reference-counted; undone in berth_client_free */
@@ -76,6 +77,7 @@ berth_client_t *berth_client_free(berth_client_t *c) {
         free(c->ca_file);
         free(c->certs_dir);
         pthread_mutex_destroy(&c->progress_lock);
+        pthread_mutex_destroy(&c->log_lock);
         free(c);
         curl_global_cleanup();
         return NULL;
@@ -216,6 +218,20 @@ int berth_client_set_max_concurrent_downloads(berth_client_t *c, int n) {
                 return -EINVAL;
         c->max_dl = n;
         return 0;
+}
+
+void berth_client_set_log(berth_client_t *c, berth_log_fn fn, void *ud) {
+        c->log = fn;
+        c->log_ud = ud;
+}
+
+/* one line at a time to the caller's function */
+void pull_registry_log(void *ud, const char *line) {
+        berth_client_t *c = ud;
+
+        pthread_mutex_lock(&c->log_lock);
+        c->log(line, c->log_ud);
+        pthread_mutex_unlock(&c->log_lock);
 }
 
 void berth_client_set_progress(berth_client_t *c, berth_progress_fn fn, void *ud) {

@@ -125,6 +125,13 @@ typedef struct {
 typedef void (*berth_progress_fn)(const berth_progress_t *p, void *userdata);
 void berth_client_set_progress(berth_client_t *c, berth_progress_fn fn, void *userdata);
 
+/* Diagnostics for a --verbose mode: one line at a time, without newline (for
+ * instance which host a Bearer token realm is on, and whether the registry
+ * credentials are sent there). The text may hold bytes a server sent: escape
+ * before showing it. Called from any thread, one call at a time. NULL: none. */
+typedef void (*berth_log_fn)(const char *line, void *userdata);
+void berth_client_set_log(berth_client_t *c, berth_log_fn fn, void *userdata);
+
 /* Ensure image is present. *ret_digest (may be NULL; malloc'd) = the image manifest digest. */
 int berth_pull(berth_client_t *c, const char *image, char **ret_digest);
 

@@ -43,6 +43,8 @@ static const char usage[] =
 "  --no-backoff                try now even during an image pull back-off\n"
 "  --dry-run                   print the decision as one JSON object; no network\n"
 "  -q, --quiet                 no progress output\n"
+"  -v, --verbose               say more on stderr: which host a Bearer token realm is on and\n"
+"                              whether the registry credentials are sent there\n"
 "  -h, --help                  this text\n"
 "  --version                   print the version\n"
 "\n"
@@ -92,6 +94,23 @@ static void draw(bars_t *b) {
         }
         b->drawn = true;
         fflush(stderr);
+}
+
+/* --verbose: one line on stderr; bytes that are not printable ASCII (a server's text
+ * may hold any) are shown as \xNN */
+static void on_log(const char *line, void *ud) {
+        char out[2048];
+        size_t o = 0;
+
+        (void) ud;
+        for (const unsigned char *p = (const unsigned char *) line; *p && o + 5 < sizeof(out); p++) {
+                if (*p >= 0x20 && *p < 0x7f)
+                        out[o++] = (char) *p;
+                else
+                        o += (size_t) snprintf(out + o, sizeof(out) - o, "\\x%02x", *p);
+        }
+        out[o] = '\0';
+        fprintf(stderr, "berth: %s\n", out);
 }
 
 static void on_progress(const berth_progress_t *p, void *ud) {
@@ -215,6 +234,7 @@ int main(int argc, char **argv) {
                 { "no-backoff", no_argument, NULL, OPT_NOBACKOFF },
                 { "dry-run", no_argument, NULL, OPT_DRYRUN },
                 { "quiet", no_argument, NULL, 'q' },
+                { "verbose", no_argument, NULL, 'v' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, OPT_VERSION },
                 { NULL, 0, NULL, 0 },
@@ -222,7 +242,7 @@ int main(int argc, char **argv) {
         const char *policy = NULL, *verify = NULL, *platform = NULL, *ca = NULL, *certs = NULL, *docker_config = NULL;
         const char **secrets = calloc((size_t) argc + 1, sizeof(char *)), **allow = calloc((size_t) argc + 1, sizeof(char *));
         size_t nsecrets = 0, nallow = 0;
-        bool always = false, insecure = false, nobackoff = false, dryrun = false, quiet = false;
+        bool always = false, insecure = false, nobackoff = false, dryrun = false, quiet = false, verbose = false;
         char *store = NULL, *dc = NULL, *out = NULL;
         berth_client_t *c = NULL;
         bars_t bars = { 0 };
@@ -232,7 +252,7 @@ int main(int argc, char **argv) {
         if (!secrets || !allow)
                 return BERTH_STATUS_ERROR;
         /* options may come before and after the command and the image */
-        while ((opt = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+        while ((opt = getopt_long(argc, argv, "qvh", opts, NULL)) != -1) {
                 switch (opt) {
                 case OPT_STORE: free(store); store = strdup(optarg); break;
                 case OPT_POLICY: policy = optarg; break;
@@ -254,6 +274,7 @@ int main(int argc, char **argv) {
                 case OPT_NOBACKOFF: nobackoff = true; break;
                 case OPT_DRYRUN: dryrun = true; break;
                 case 'q': quiet = true; break;
+                case 'v': verbose = true; break;
                 case 'h': fputs(usage, stdout); return 0;
                 case OPT_VERSION: puts("berth " PACKAGE_VERSION); return 0;
                 default: fputs(usage, stderr); return BERTH_STATUS_USAGE;
@@ -319,6 +340,8 @@ int main(int argc, char **argv) {
                 st = berth_plan(c, image, &out);
                 goto done;
         }
+        if (verbose)
+                berth_client_set_log(c, on_log, NULL);
         if (!quiet) {
                 bars.tty = isatty(STDERR_FILENO);
                 berth_client_set_progress(c, on_progress, &bars);

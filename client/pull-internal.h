@@ -42,10 +42,15 @@ struct berth_client {
         berth_progress_fn progress;
         void *progress_ud;
         pthread_mutex_t progress_lock;
+        berth_log_fn log;
+        void *log_ud;
+        pthread_mutex_t log_lock;
         uint64_t requests;
         char msg[1024];
 };
 
+/* berth.c: registry_opts_t.log, handing each line to the caller's berth_log_fn */
+void pull_registry_log(void *ud, const char *line);
 /* berth.c: the message berth_client_message() returns */
 void pull_say(berth_client_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* berth.c: the public name of a policy */

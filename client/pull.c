@@ -167,7 +167,8 @@ static const char *pull_error_text(int r) {
 
 static int do_pull(berth_client_t *c, plan_t *p, char **ret_digest) {
         registry_opts_t o = { .insecure = c->insecure, .ca_file = c->ca_file, .certs_dir = c->certs_dir,
-                              .user_agent = "berth/" PACKAGE_VERSION };
+                              .user_agent = "berth/" PACKAGE_VERSION,
+                              .log = c->log ? pull_registry_log : NULL, .log_ud = c };
         _cleanup_free_ char *bpath = NULL;
         registry_t *reg = NULL;
         struct timespec t0, t1;

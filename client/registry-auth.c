@@ -3,10 +3,12 @@
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <curl/curl.h>
 #include <jansson.h>
@@ -150,6 +152,52 @@ void registry__apply_basic(CURL *h, const registry_cred_t *cred) {
         curl_easy_setopt(h, CURLOPT_PASSWORD, cred->password ? cred->password : "");
 }
 
+static void rlog(const registry_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void rlog(const registry_t *r, const char *fmt, ...) {
+        char line[512];
+        va_list ap;
+
+        if (!r->log)
+                return;
+        va_start(ap, fmt);
+        vsnprintf(line, sizeof(line), fmt, ap);
+        va_end(ap);
+        r->log(r->log_ud, line);
+}
+
+/* "host[:port]" of an absolute URL, malloc'd; NULL if it does not parse. */
+static char *url_authority(const char *url) {
+        CURLU *u = curl_url();
+        char *host = NULL, *port = NULL, *ret = NULL;
+
+        if (!u)
+                return NULL;
+        if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+            curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+                (void) curl_url_get(u, CURLUPART_PORT, &port, 0); /* only when given */
+                if (asprintf(&ret, "%s%s%s", host, port ? ":" : "", port ? port : "") < 0)
+                        ret = NULL;
+        }
+        curl_free(host);
+        curl_free(port);
+        curl_url_cleanup(u);
+        return ret;
+}
+
+/* --verbose: where the token request (and the registry credentials, if any) go. Like
+ * docker, berth follows a realm on any HTTPS host; this line makes that visible. */
+static void log_realm(const registry_t *r, const char *realm, const registry_cred_t *cred) {
+        _cleanup_free_ char *rhost = NULL, *ghost = NULL;
+
+        if (!r->log)
+                return;
+        rhost = url_authority(realm);
+        ghost = url_authority(r->base);
+        rlog(r, "Bearer token realm on host %s (registry %s%s): %s", rhost ? rhost : "?", ghost ? ghost : "?",
+             rhost && ghost && strcasecmp(rhost, ghost) == 0 ? ", the same host" : ", another host",
+             cred && cred->username ? "sending the registry credentials there" : "anonymous");
+}
+
 /* GET realm?service=..&scope=.. with the credentials; caches the token */
 int registry__fetch_token(registry_t *r, const char *scope, const registry_cred_t *cred) {
         _cleanup_free_ char *realm = NULL, *service = NULL, *url = NULL;
@@ -185,6 +233,7 @@ int registry__fetch_token(registry_t *r, const char *scope, const registry_cred_
         h = registry__easy_new(r, url, &q);
         if (!h)
                 return -ENOMEM;
+        log_realm(r, realm, cred);
         if (cred && cred->username)
                 registry__apply_basic(h, cred);
         atomic_fetch_add(&r->requests, 1);

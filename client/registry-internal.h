@@ -39,6 +39,8 @@ struct registry {
         token_t tokens[TOKEN_CACHE_MAX];
         size_t ntokens;
         atomic_uint_fast64_t requests;
+        void (*log)(void *log_ud, const char *line);
+        void *log_ud;
 };
 
 typedef enum { SINK_DISCARD, SINK_MEM, SINK_FD } sink_t;

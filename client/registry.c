@@ -79,6 +79,8 @@ int registry_new(const char *domain, const registry_opts_t *o, registry_t **ret)
                 pthread_mutex_init(&r->share_locks[i], NULL);
         pthread_mutex_init(&r->lock, NULL);
         r->insecure = o && o->insecure;
+        r->log = o ? o->log : NULL;
+        r->log_ud = o ? o->log_ud : NULL;
         r->connect_timeout = o && o->connect_timeout_s > 0 ? o->connect_timeout_s : 15;
         r->low_speed_time = o && o->low_speed_time_s > 0 ? o->low_speed_time_s : 60;
         r->user_agent = strdup(o && o->user_agent ? o->user_agent : "berth");

@@ -19,6 +19,10 @@ typedef struct {
         const char *user_agent;
         long connect_timeout_s;   /* default 15 */
         long low_speed_time_s;    /* abort when below 1 byte/s for this long; default 60 */
+        /* Diagnostics (--verbose), one line without newline, from any thread; may be
+         * NULL. Says, for instance, which host a Bearer token realm is on. */
+        void (*log)(void *log_ud, const char *line);
+        void *log_ud;
 } registry_opts_t;
 
 typedef struct {

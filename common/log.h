@@ -1,6 +1,7 @@
 /* common/log.h: leveled logging to stderr. Library code logs at debug level at most.
  * Never log secrets, tokens or Authorization headers. */
 #pragma once
+#include <stddef.h>
 #include <syslog.h>
 
 typedef enum {
@@ -16,6 +17,18 @@ extern int log_max_level;
 
 /* "debug", "info", "notice", "warning", "error" → LOG_*; -1 if unknown */
 int log_level_parse(const char *s);
+/* Writes one line to stderr: time, level, source, and the formatted message with
+ * every byte that is not printable ASCII escaped (log_escape), so a value taken from
+ * a request cannot forge a line or put terminal escapes into the log. */
 void log_msg(int prio, log_src_t src, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Room for len bytes escaped, with the NUL. */
+#define LOG_ESCAPED_MAX(len) (4 * (len) + 1)
+/* Copies len bytes of s to dst (size bytes, always NUL-terminated when size > 0) as
+ * printable ASCII: "\n", "\r", "\t" and "\\" for newline, carriage return, tab and
+ * backslash; "\xNN" for other bytes below 0x20, for 0x7f and for every byte from
+ * 0x80 (non-ASCII text is shown byte by byte). Stops before an escape that does not
+ * fit, never cutting one in half. Returns the length written. */
+size_t log_escape(char *dst, size_t size, const char *s, size_t len);
 
 #define log_debug(src, ...) do { if (log_max_level >= LOG_DEBUG) log_msg(LOG_DEBUG, src, __VA_ARGS__); } while (0)

@@ -4,9 +4,13 @@
  *   reference  := name [ ":" tag ] [ "@" digest ]
  *   name       := [ domain "/" ] path-component ( "/" path-component )*
  *   domain     := host [ ":" port ]
- *   host       := domain-component ( "." domain-component )* | "[" ipv6 "]"
+ *   host       := domain-component ( "." domain-component )* | "[" [A-Fa-f0-9:]+ "]"
  *   domain-component := [A-Za-z0-9] | [A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9]
  *   tag        := [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}
+ *
+ * The 255-character limit applies to the path (after the domain, with docker's
+ * "library/" prefix), as in distribution's Parse; the domain does not count. The
+ * host is at most 253 characters (the longest DNS name; distribution sets no limit).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -41,9 +45,10 @@ static bool domain_valid(const char *s, size_t len, size_t *ret_hostlen, const c
                 return false;
         }
         if (s[0] == '[') {
-                /* bracketed IPv6: hex digits and colons (dots for an embedded IPv4) */
+                /* bracketed IPv6: hex digits and colons only, as distribution's
+                 * grammar has it (no embedded dotted IPv4, no zone) */
                 i = 1;
-                while (i < len && (is_hex(s[i]) || s[i] == ':' || s[i] == '.'))
+                while (i < len && (is_hex(s[i]) || s[i] == ':'))
                         i++;
                 if (i >= len || s[i] != ']' || i == 1) {
                         *detail = "invalid IPv6 registry address";
@@ -67,6 +72,12 @@ static bool domain_valid(const char *s, size_t len, size_t *ret_hostlen, const c
                 }
         }
         hostlen = i;
+        if (hostlen > REF_HOST_MAX) {
+                /* no DNS name is longer; it also keeps a normalized reference within
+                 * REF_STR_MAX, so that it parses again */
+                *detail = "registry host longer than 253 characters";
+                return false;
+        }
         if (i < len) {
                 size_t digits = 0;
                 unsigned long port = 0;
@@ -206,7 +217,7 @@ int ref_parse(const char *s, ref_t **ret, const char **reterr_detail) {
         if (!domp && !memchr(pathp, '/', pathlen) && is_hex64(pathp, pathlen))
                 FAIL("cannot specify a 64-byte hexadecimal string as repository name");
         if (pathlen > NAME_REPO_MAX || !name_repo_valid(pathp, pathlen))
-                FAIL(pathlen > NAME_REPO_MAX ? "repository name longer than 255 characters"
+                FAIL(pathlen > NAME_REPO_MAX ? "repository path longer than 255 characters"
                                              : "invalid repository path (components of [a-z0-9] joined by '.', '_', '__' or '-')");
 
         if (domp && ((domlen == 15 && memcmp(domp, "index.docker.io", 15) == 0) ||
@@ -234,8 +245,8 @@ int ref_parse(const char *s, ref_t **ret, const char **reterr_detail) {
         r->tag = tagp ? strndup(tagp, taglen) : strdup("");
         if (!r->domain || !r->host || !r->port || !r->path || !r->tag)
                 return -ENOMEM;
-        if (strlen(r->domain) + 1 + strlen(r->path) > REF_NAME_MAX)
-                FAIL("repository name longer than 255 characters");
+        if (strlen(r->path) > REF_PATH_MAX)
+                FAIL("repository path longer than 255 characters");
         if (asprintf(&r->name, "%s/%s", r->domain, r->path) < 0) {
                 r->name = NULL;
                 return -ENOMEM;

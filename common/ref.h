@@ -8,8 +8,11 @@
 #include <stddef.h>
 #include "common/digest.h"
 
-#define REF_NAME_MAX 255  /* domain "/" path, as distribution limits it */
-#define REF_STR_MAX 512   /* whole input we look at */
+#define REF_PATH_MAX 255  /* the path (after the domain, "library/" included), as
+                           * distribution limits it; the domain does not count */
+#define REF_HOST_MAX 253  /* registry host, brackets included: the longest DNS name */
+#define REF_STR_MAX 1024  /* whole input we look at: a 255-character path, a 128-character
+                           * tag and a sha512 digest fit with room for the domain */
 #define REF_DEFAULT_DOMAIN "docker.io"
 
 typedef struct ref ref_t;

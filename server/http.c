@@ -412,7 +412,11 @@ int http_start(server_t *srv, const char *cert_pem, const char *key_pem) {
                 MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int) 1,
                 cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert_pem,
                 MHD_OPTION_HTTPS_MEM_KEY, key_pem,
-                MHD_OPTION_HTTPS_PRIORITIES, "NORMAL:-VERS-SSL3.0:-VERS-TLS1.0:-VERS-TLS1.1",
+                /* TLS 1.3, and TLS 1.2 with ECDHE and AEAD ciphers only (no CBC, no SHA-1 MAC,
+                 * no static RSA key exchange, no finite-field DHE) */
+                MHD_OPTION_HTTPS_PRIORITIES, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:"
+                        "-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:"
+                        "-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA",
                 MHD_OPTION_END);
         if (!srv->daemon) {
                 srv->conns = conns_free(srv->conns);

@@ -1,6 +1,7 @@
 /* server/main.c: berthd entry point: subcommand dispatch, start-up, signals,
  * housekeeping and graceful shutdown. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,6 +18,52 @@
 #include "server/http.h"
 #include "server/server.h"
 #include "server/tls.h"
+
+/* DATA holds password hashes, keys and private images. Files are created 0600 and
+ * directories 0700 (the umask set in main); here the data directory itself, and the
+ * secret files an older berthd created looser, are tightened when we own them.
+ * A directory with the set-group-ID bit is a volume whose group the platform manages
+ * (Kubernetes fsGroup): its group bits stay, only others lose access. A directory we
+ * do not own cannot be changed: a warning says what to do. Runs before this process
+ * opens the database: closing a descriptor of berth.db would drop SQLite's locks. */
+static void data_dir_secure(const char *data) {
+        static const char *const secrets[] = { "berth.db", "berth.db-wal", "berth.db-shm", "tls/ca.key",
+                                               "tls/server.key", "tls/server.crt" };
+        struct stat st;
+        mode_t want;
+
+        if (stat(data, &st) < 0 || !S_ISDIR(st.st_mode))
+                return;
+        want = st.st_mode & S_ISGID ? st.st_mode & 07770 : 0700;
+        if (st.st_uid == geteuid() && (st.st_mode & 077 & ~want)) {
+                if (chmod(data, want) == 0)
+                        log_msg(LOG_NOTICE, LOG_SRC_MAIN, "data directory %s was mode %04o: now %04o", data,
+                                (unsigned) (st.st_mode & 07777), (unsigned) want);
+                else
+                        log_msg(LOG_WARNING, LOG_SRC_MAIN, "data directory %s is mode %04o and cannot be "
+                                "tightened: %s", data, (unsigned) (st.st_mode & 07777), strerror(errno));
+        } else if (st.st_uid != geteuid() && (st.st_mode & 007))
+                log_msg(LOG_WARNING, LOG_SRC_MAIN, "data directory %s (mode %04o, owner uid %u) is open to other "
+                        "users, and berthd (uid %u) cannot change it: make it mode 0700 and owned by uid %u",
+                        data, (unsigned) (st.st_mode & 07777), (unsigned) st.st_uid, (unsigned) geteuid(),
+                        (unsigned) geteuid());
+        for (size_t i = 0; i < ELEMENTSOF(secrets); i++) {
+                _cleanup_close_ int fd = -1;
+                _cleanup_free_ char *path = NULL;
+
+                if (asprintf(&path, "%s/%s", data, secrets[i]) < 0) {
+                        path = NULL;
+                        continue;
+                }
+                fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+                if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+                    !(st.st_mode & 077))
+                        continue;
+                if (fchmod(fd, st.st_mode & 0700) == 0)
+                        log_msg(LOG_NOTICE, LOG_SRC_MAIN, "%s was mode %04o: now %04o", path,
+                                (unsigned) (st.st_mode & 07777), (unsigned) (st.st_mode & 0700));
+        }
+}
 
 static void print_trust_help(const server_t *srv, const char *ca) {
         const config_t *c = srv->cfg;
@@ -41,7 +88,7 @@ static void print_trust_help(const server_t *srv, const char *ca) {
 static int load_tls(server_t *srv, char **ret_cert, char **ret_key) {
         const config_t *c = srv->cfg;
         _cleanup_free_ char *dir = NULL, *cert = NULL, *key = NULL, *ca = NULL;
-        bool generated = false;
+        tls_info_t info;
         int r;
 
         if (c->tls_cert)
@@ -49,13 +96,37 @@ static int load_tls(server_t *srv, char **ret_cert, char **ret_key) {
         if (asprintf(&dir, "%s/tls", c->data_dir) < 0 || asprintf(&cert, "%s/server.crt", dir) < 0 ||
             asprintf(&key, "%s/server.key", dir) < 0 || asprintf(&ca, "%s/ca.crt", dir) < 0)
                 return -ENOMEM;
-        r = tls_ensure(dir, (const char *const *) c->tls_sans, c->n_tls_sans, &generated);
+        r = tls_ensure(dir, (const char *const *) c->tls_sans, c->n_tls_sans, &info);
+        if (r == BERTH_ECONFIG && info.refused_san[0]) {
+                log_msg(LOG_ERR, LOG_SRC_MAIN,
+                        "TLS: the local CA %s may not sign for '%s' (its name constraints permit only the names "
+                        "it was made for: openssl x509 -in %s -noout -ext nameConstraints). To serve a new name, "
+                        "rotate the CA: move %s/ca.crt and %s/ca.key away and start again (a new CA; every client "
+                        "must then trust the new ca.crt), or give a certificate with --tls-cert and --tls-key. "
+                        "See docs/deploy.md, \"Rotating the TLS certificate and CA\".",
+                        ca, info.refused_san, ca, dir, dir);
+                return r;
+        }
         if (r < 0) {
                 log_msg(LOG_ERR, LOG_SRC_MAIN, "generating TLS material in %s: %s", dir, berth_strerror(r));
                 return r;
         }
-        if (generated)
+        if (info.ca_generated)
+                log_msg(LOG_NOTICE, LOG_SRC_MAIN, "made a new local CA %s: clients must trust this ca.crt", ca);
+        if (info.ca_unconstrained)
+                log_msg(LOG_WARNING, LOG_SRC_MAIN,
+                        "the local CA %s has no name constraints (an older berthd made it): whoever reads its key "
+                        "can sign for any host name its clients will accept. Rotate it (docs/deploy.md, \"Rotating "
+                        "the TLS certificate and CA\")", ca);
+        if (info.host_name_left_out)
+                log_msg(LOG_INFO, LOG_SRC_MAIN,
+                        "the host name is not among the names the local CA may sign for: left out of the certificate");
+        if (info.renewed)
+                log_msg(LOG_NOTICE, LOG_SRC_MAIN, "renewed the server certificate under %s (it had under 30 days left)", dir);
+        else if (info.generated)
                 log_msg(LOG_NOTICE, LOG_SRC_MAIN, "wrote a new TLS certificate under %s", dir);
+        log_msg(LOG_INFO, LOG_SRC_MAIN, "server certificate valid for %ld more days (renewed at a start with under 30 left)",
+                info.server_days_left);
         print_trust_help(srv, ca);
         return tls_load_pem(cert, key, ret_cert, ret_key);
 }
@@ -82,11 +153,12 @@ static int serve(int argc, char **argv) {
         pthread_sigmask(SIG_BLOCK, &sigs, NULL);
         signal(SIGPIPE, SIG_IGN);
 
-        r = file_mkdir_p(cfg.data_dir, 0750);
+        r = file_mkdir_p(cfg.data_dir, 0700);
         if (r < 0) {
                 log_msg(LOG_ERR, LOG_SRC_MAIN, "data directory %s: %s", cfg.data_dir, berth_strerror(r));
                 goto out;
         }
+        data_dir_secure(cfg.data_dir);
         /* one berthd per data directory, and no offline gc under it */
         lock_fd = data_lock(cfg.data_dir);
         if (lock_fd < 0) {
@@ -210,7 +282,7 @@ static int admin(int argc, char **argv) {
         }
         if (!data || !*data)
                 data = geteuid() == 0 ? "/var/lib/berth" : "./berth-data";
-        if ((r = file_mkdir_p(data, 0750)) < 0) {
+        if ((r = file_mkdir_p(data, 0700)) < 0) {
                 fprintf(stderr, "berthd: cannot create data directory %s: %s\n", data, berth_strerror(r));
                 free(args);
                 return 1;
@@ -229,6 +301,11 @@ static bool is_admin_command(const char *s) {
 }
 
 int main(int argc, char **argv) {
+        /* Everything berthd creates under DATA (the SQLite database and its -wal and
+         * -shm, blobs, uploads, keys, locks) is for berthd alone: files 0600,
+         * directories 0700, whatever umask berthd was started with. The one file meant
+         * to be read by others, tls/ca.crt, is given its mode explicitly. */
+        umask(077);
         if (argc > 1 && strcmp(argv[1], "serve") == 0)
                 return serve(argc - 1, argv + 1);
         for (int i = 1; i < argc; i++) {

@@ -1,8 +1,15 @@
 /* server/tls.c: berthd's TLS material. A local CA and a server certificate signed
  * by it are generated with OpenSSL on first start and reused afterwards; a server
- * certificate that expired, no longer matches its key or the CA, or lacks a wanted
- * subject alternative name is re-issued from the existing CA, so clients that
- * trust ca.crt keep working. server.crt holds the leaf only: clients trust the CA. */
+ * certificate that expired or nears its end, no longer matches its key or the CA, or
+ * lacks a wanted subject alternative name is re-issued from the existing CA, so
+ * clients that trust ca.crt keep working. server.crt holds the leaf only: clients
+ * trust the CA.
+ *
+ * The CA cannot be turned against other hosts: it carries critical name constraints
+ * permitting only the names and addresses of the server certificate it was made for,
+ * and pathlen 0 (no intermediate CA below it). Whoever reads ca.key can mint a
+ * certificate for this registry's names, and for no other name a client that trusts
+ * ca.crt would accept. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -27,7 +34,8 @@
 #include "server/tls.h"
 
 #define CA_DAYS 3650
-#define SERVER_DAYS 825
+#define SERVER_DAYS 365
+#define RENEW_DAYS 30                 /* re-issue the server certificate at a start when fewer remain */
 #define BACKDATE_SECS 3600            /* tolerate clients whose clock runs a bit late */
 #define PEM_FILE_MAX (1024 * 1024)    /* a certificate chain or key file, at most */
 #define SAN_MAX 64                    /* names in the generated certificate, at most */
@@ -36,6 +44,7 @@
 /* A subject alternative name we want in the server certificate. */
 typedef struct {
         int type;                     /* GEN_DNS or GEN_IPADD */
+        bool optional;                /* the host name: left out if the CA may not sign it */
         size_t len;                   /* bytes in ip, or characters in dns */
         unsigned char ip[16];
         char dns[DNS_NAME_MAX + 1];
@@ -82,8 +91,8 @@ static bool san_equal(const san_t *a, const san_t *b) {
 }
 
 /* Adds name as an IP address if it parses as one, else as a DNS name.
- * Duplicates are dropped. */
-static int san_list_add(san_list_t *l, const char *name) {
+ * Duplicates are dropped (a name both optional and wanted stays wanted). */
+static int san_list_add(san_list_t *l, const char *name, bool optional) {
         san_t s = { 0 };
         size_t len = strnlen(name, DNS_NAME_MAX + 1);
 
@@ -100,9 +109,12 @@ static int san_list_add(san_list_t *l, const char *name) {
                 s.len = len;
                 memcpy(s.dns, name, len);
         }
+        s.optional = optional;
         for (size_t i = 0; i < l->n; i++)
-                if (san_equal(&l->v[i], &s))
+                if (san_equal(&l->v[i], &s)) {
+                        l->v[i].optional = l->v[i].optional && optional;
                         return 0;
+                }
         if (l->n >= SAN_MAX)
                 return BERTH_ETOOBIG;
         l->v[l->n++] = s;
@@ -116,7 +128,7 @@ static int san_list_build(san_list_t *l, const char *const *extra, size_t n_extr
 
         l->n = 0;
         for (size_t i = 0; i < ELEMENTSOF(fixed); i++) {
-                r = san_list_add(l, fixed[i]);
+                r = san_list_add(l, fixed[i], false);
                 if (r < 0)
                         return r;
         }
@@ -124,12 +136,12 @@ static int san_list_build(san_list_t *l, const char *const *extra, size_t n_extr
         if (gethostname(host, sizeof(host)) == 0) {
                 host[sizeof(host) - 1] = '\0';
                 if (host[0] != '\0')
-                        (void) san_list_add(l, host);
+                        (void) san_list_add(l, host, true);
         }
         for (size_t i = 0; i < n_extra; i++) {
                 if (!extra || !extra[i])
                         return -EINVAL;
-                r = san_list_add(l, extra[i]);
+                r = san_list_add(l, extra[i], false);
                 if (r < 0)
                         return r;
         }
@@ -205,6 +217,112 @@ static GENERAL_NAMES *sans_to_general_names(const san_list_t *l) {
                 }
         }
         return gens;
+}
+
+/* One permitted subtree for a SAN: the DNS name (a wildcard "*.d" as "d", which
+ * permits d and every name below it), or the exact address (mask of all ones). */
+static GENERAL_SUBTREE *san_to_subtree(const san_t *s) {
+        GENERAL_SUBTREE *t = GENERAL_SUBTREE_new();
+        ASN1_STRING *str = s->type == GEN_DNS ? ASN1_IA5STRING_new() : ASN1_OCTET_STRING_new();
+        unsigned char ipmask[32];
+        bool ok;
+
+        if (!t || !str) {
+                GENERAL_SUBTREE_free(t);
+                ASN1_STRING_free(str);
+                return NULL;
+        }
+        if (s->type == GEN_DNS) {
+                size_t skip = s->len > 2 && s->dns[0] == '*' && s->dns[1] == '.' ? 2 : 0;
+                ok = ASN1_STRING_set(str, s->dns + skip, (int) (s->len - skip));
+        } else {
+                memcpy(ipmask, s->ip, s->len);
+                memset(ipmask + s->len, 0xff, s->len);
+                ok = ASN1_STRING_set(str, ipmask, (int) (2 * s->len));
+        }
+        if (!ok) {
+                GENERAL_SUBTREE_free(t);
+                ASN1_STRING_free(str);
+                return NULL;
+        }
+        GENERAL_NAME_set0_value(t->base, s->type, str);
+        return t;
+}
+
+/* nameConstraints permitting exactly the SANs in l (critical). */
+static int add_name_constraints(X509 *x, const san_list_t *l) {
+        NAME_CONSTRAINTS *nc = NAME_CONSTRAINTS_new();
+        int ok;
+
+        if (!nc)
+                return crypto_fail();
+        nc->permittedSubtrees = sk_GENERAL_SUBTREE_new_null();
+        if (!nc->permittedSubtrees) {
+                NAME_CONSTRAINTS_free(nc);
+                return crypto_fail();
+        }
+        for (size_t i = 0; i < l->n; i++) {
+                GENERAL_SUBTREE *t = san_to_subtree(&l->v[i]);
+                if (!t || !sk_GENERAL_SUBTREE_push(nc->permittedSubtrees, t)) {
+                        GENERAL_SUBTREE_free(t);
+                        NAME_CONSTRAINTS_free(nc);
+                        return crypto_fail();
+                }
+        }
+        ok = X509_add1_ext_i2d(x, NID_name_constraints, nc, 1, X509V3_ADD_DEFAULT);
+        NAME_CONSTRAINTS_free(nc);
+        return ok == 1 ? 0 : crypto_fail();
+}
+
+/* Does the subtree base b permit s? DNS: the name itself or a name below it
+ * (RFC 5280 4.2.1.10); address: inside the address/mask. */
+static bool subtree_permits(const GENERAL_NAME *b, const san_t *s) {
+        const ASN1_STRING *str = b->type == GEN_DNS ? b->d.dNSName : b->d.iPAddress;
+        const unsigned char *d = ASN1_STRING_get0_data(str);
+        int len = ASN1_STRING_length(str);
+
+        if (len < 0)
+                return false;
+        if (s->type == GEN_IPADD) {
+                if ((size_t) len != 2 * s->len)
+                        return false;
+                for (size_t i = 0; i < s->len; i++)
+                        if ((s->ip[i] & d[s->len + i]) != (d[i] & d[s->len + i]))
+                                return false;
+                return true;
+        }
+        if (len > 0 && d[0] == '.') {   /* ".example.com": names below it only */
+                d++;
+                len--;
+                if (s->len <= (size_t) len)
+                        return false;
+        }
+        if (s->len == (size_t) len)
+                return strncasecmp(s->dns, (const char *) d, s->len) == 0;
+        return s->len > (size_t) len && s->dns[s->len - (size_t) len - 1] == '.' &&
+               strncasecmp(s->dns + s->len - (size_t) len, (const char *) d, (size_t) len) == 0;
+}
+
+/* May a CA with constraints nc (NULL: none) sign for s? Excluded subtrees win; a
+ * type without any permitted subtree is not restricted. */
+static bool ca_permits(const NAME_CONSTRAINTS *nc, const san_t *s) {
+        bool restricted = false, permitted = false;
+
+        if (!nc)
+                return true;
+        for (int i = 0; i < sk_GENERAL_SUBTREE_num(nc->excludedSubtrees); i++) {
+                const GENERAL_SUBTREE *t = sk_GENERAL_SUBTREE_value(nc->excludedSubtrees, i);
+                if (t->base->type == s->type && subtree_permits(t->base, s))
+                        return false;
+        }
+        for (int i = 0; i < sk_GENERAL_SUBTREE_num(nc->permittedSubtrees); i++) {
+                const GENERAL_SUBTREE *t = sk_GENERAL_SUBTREE_value(nc->permittedSubtrees, i);
+                if (t->base->type != s->type)
+                        continue;
+                restricted = true;
+                permitted = permitted || subtree_permits(t->base, s);
+        }
+        return !restricted || permitted;
 }
 
 /* Never prompt for a passphrase: berthd runs unattended. */
@@ -317,13 +435,14 @@ static int write_file_atomic(const char *dir, const char *name, const char *data
         return file_write_atomic(dst, data, strlen(data), mode);
 }
 
-static int write_cert(const char *dir, const char *name, X509 *cert) {
+/* ca.crt is 0644 (operators copy it to every client); every other file 0600. */
+static int write_cert(const char *dir, const char *name, X509 *cert, mode_t mode) {
         _cleanup_free_ char *pem = NULL;
         int r = cert_to_pem(cert, &pem);
 
         if (r < 0)
                 return r;
-        return write_file_atomic(dir, name, pem, 0644);
+        return write_file_atomic(dir, name, pem, mode);
 }
 
 static int write_key(const char *dir, const char *name, EVP_PKEY *key) {
@@ -381,7 +500,7 @@ static int cert_new(EVP_PKEY *key, int days, X509 **ret) {
         return 0;
 }
 
-static int ca_generate(X509 **ret_cert, EVP_PKEY **ret_key) {
+static int ca_generate(const san_list_t *sans, X509 **ret_cert, EVP_PKEY **ret_key) {
         _cleanup_pkey_ EVP_PKEY *key = NULL;
         _cleanup_x509_ X509 *x = NULL;
         char cn[64 + 256];
@@ -406,9 +525,10 @@ static int ca_generate(X509 **ret_cert, EVP_PKEY **ret_key) {
         if (!X509_set_issuer_name(x, X509_get_subject_name(x)))
                 return crypto_fail();
         X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
-        if ((r = add_ext(x, &ctx, NID_basic_constraints, "critical,CA:TRUE")) < 0 ||
+        if ((r = add_ext(x, &ctx, NID_basic_constraints, "critical,CA:TRUE,pathlen:0")) < 0 ||
             (r = add_ext(x, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign")) < 0 ||
-            (r = add_ext(x, &ctx, NID_subject_key_identifier, "hash")) < 0)
+            (r = add_ext(x, &ctx, NID_subject_key_identifier, "hash")) < 0 ||
+            (r = add_name_constraints(x, sans)) < 0)
                 return r;
         if (!X509_sign(x, key, EVP_sha256()))
                 return crypto_fail();
@@ -474,6 +594,33 @@ static bool cert_usable(X509 *cert, X509 *ca) {
         return ok;
 }
 
+/* Days until cert expires (negative once it has). */
+static long days_left(X509 *cert) {
+        int days = 0, secs = 0;
+
+        if (!ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(cert))) {
+                ERR_clear_error();
+                return -1;
+        }
+        return days - (secs < 0 ? 1 : 0);
+}
+
+/* The full check a client makes: server cert chains to ca for a TLS server, within
+ * the CA's name constraints and path length. */
+static bool chain_verifies(X509 *cert, X509 *ca) {
+        X509_STORE *store = X509_STORE_new();
+        X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+        bool ok = store && ctx && X509_STORE_add_cert(store, ca) == 1 &&
+                  X509_STORE_CTX_init(ctx, store, cert, NULL) == 1 &&
+                  X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_SERVER) == 1 &&
+                  X509_verify_cert(ctx) == 1;
+
+        X509_STORE_CTX_free(ctx);
+        X509_STORE_free(store);
+        ERR_clear_error();
+        return ok;
+}
+
 static bool key_matches(X509 *cert, EVP_PKEY *key) {
         bool ok = X509_check_private_key(cert, key) == 1;
 
@@ -519,12 +666,14 @@ static int load_pair(const char *dir, const char *crt_name, const char *key_name
 }
 
 int tls_ensure(const char *dir, const char *const *extra_sans, size_t n_extra,
-               bool *ret_generated) {
+               tls_info_t *ret_info) {
         _cleanup_x509_ X509 *ca = NULL, *srv = NULL;
         _cleanup_pkey_ EVP_PKEY *ca_key = NULL, *srv_key = NULL;
         _cleanup_free_ san_list_t *sans = NULL;
-        bool generated = false;
-        int r;
+        NAME_CONSTRAINTS *nc = NULL;
+        tls_info_t info = { 0 };
+        size_t kept = 0;
+        int r, crit = -1;
 
         if (!dir || (n_extra > 0 && !extra_sans))
                 return -EINVAL;
@@ -533,47 +682,87 @@ int tls_ensure(const char *dir, const char *const *extra_sans, size_t n_extra,
                 return -ENOMEM;
         r = san_list_build(sans, extra_sans, n_extra);
         if (r < 0)
-                return r;
-        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-                return -errno;
+                goto out;
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+                r = -errno;
+                goto out;
+        }
 
         r = load_pair(dir, "ca.crt", "ca.key", &ca, &ca_key);
         if (r < 0)
-                return r;
+                goto out;
         if (r == 0) {
-                r = ca_generate(&ca, &ca_key);
+                r = ca_generate(sans, &ca, &ca_key);
                 if (r < 0)
-                        return r;
+                        goto out;
                 /* Key first: a crash between the two leaves a pair that does not match,
                  * which the next start replaces. */
                 if ((r = write_key(dir, "ca.key", ca_key)) < 0 ||
-                    (r = write_cert(dir, "ca.crt", ca)) < 0)
-                        return r;
-                generated = true;
+                    (r = write_cert(dir, "ca.crt", ca, 0644)) < 0)
+                        goto out;
+                info.generated = info.ca_generated = true;
         }
+
+        /* Every wanted name must be one the CA may sign for: the CA is the clients'
+         * trust anchor and changes only when the operator replaces it. */
+        nc = X509_get_ext_d2i(ca, NID_name_constraints, &crit, NULL);
+        if (!nc) {
+                ERR_clear_error();
+                info.ca_unconstrained = true;
+        }
+        for (size_t i = 0; i < sans->n; i++) {
+                const san_t *s = &sans->v[i];
+                if (ca_permits(nc, s)) {
+                        sans->v[kept++] = *s;
+                        continue;
+                }
+                if (s->optional) {
+                        info.host_name_left_out = true;
+                        continue;
+                }
+                if (s->type == GEN_DNS)
+                        snprintf(info.refused_san, sizeof(info.refused_san), "%.*s", (int) s->len, s->dns);
+                else
+                        (void) inet_ntop(s->len == 4 ? AF_INET : AF_INET6, s->ip, info.refused_san,
+                                         sizeof(info.refused_san));
+                r = BERTH_ECONFIG;
+                goto out;
+        }
+        sans->n = kept;
 
         r = load_pair(dir, "server.crt", "server.key", &srv, &srv_key);
         if (r < 0)
-                return r;
-        if (r == 0 || !cert_usable(srv, ca) || cert_has_sans(srv, sans) != 1) {
+                goto out;
+        if (r == 1 && cert_usable(srv, ca) && cert_has_sans(srv, sans) == 1 && days_left(srv) < RENEW_DAYS)
+                info.renewed = true;
+        if (r == 0 || info.renewed || !cert_usable(srv, ca) || cert_has_sans(srv, sans) != 1) {
                 X509_free(TAKE_PTR(srv));
                 EVP_PKEY_free(TAKE_PTR(srv_key));
                 r = server_generate(ca, ca_key, sans, &srv, &srv_key);
                 if (r < 0)
-                        return r;
+                        goto out;
+                /* never hand out a certificate a client would refuse */
+                if (!chain_verifies(srv, ca)) {
+                        r = BERTH_ECRYPTO;
+                        goto out;
+                }
                 if ((r = write_key(dir, "server.key", srv_key)) < 0 ||
-                    (r = write_cert(dir, "server.crt", srv)) < 0)
-                        return r;
-                generated = true;
+                    (r = write_cert(dir, "server.crt", srv, 0600)) < 0)
+                        goto out;
+                info.generated = true;
         }
-        if (generated) {
+        info.server_days_left = days_left(srv);
+        if (info.generated) {
                 r = fsync_dir(dir);
                 if (r < 0)
-                        return r;
+                        goto out;
         }
-        if (ret_generated)
-                *ret_generated = generated;
-        return 0;
+        r = 0;
+out:
+        NAME_CONSTRAINTS_free(nc);
+        if (ret_info)
+                *ret_info = info;
+        return r;
 }
 
 int tls_load_pem(const char *cert_path, const char *key_path, char **ret_cert_pem,

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <sqlite3.h>
 #include "common/err.h"
 #include "common/macro.h"
@@ -335,6 +336,17 @@ static int migrate(sqlite3 *db) {
         return 0;
 }
 
+/* SQLite creates a database 0644 less the umask, and its -wal and -shm take the
+ * database's mode. The database holds password hashes, keys and the audit trail: a
+ * database just created (still empty) is made 0600. By path, never by opening it:
+ * closing any descriptor of the file would drop this process's SQLite locks on it. */
+static void private_if_new(const char *path) {
+        struct stat st;
+
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0 && (st.st_mode & 077))
+                (void) chmod(path, st.st_mode & 0700);
+}
+
 int meta_open(const char *path, meta_t **ret) {
         meta_t *m;
         int rc, r;
@@ -350,6 +362,7 @@ int meta_open(const char *path, meta_t **ret) {
                 r = rc == SQLITE_CANTOPEN ? -ENOENT : map_rc(rc);
                 goto fail;
         }
+        private_if_new(path);
         (void) sqlite3_extended_result_codes(m->db, 1);
         rc = sqlite3_busy_timeout(m->db, BUSY_TIMEOUT_MS);
         if (rc != SQLITE_OK) {

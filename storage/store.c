@@ -158,7 +158,7 @@ static int fanout_open(store_t *s, const digest_t *d, int *ret_fd) {
 
         fd = openat(afd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0 && errno == ENOENT) {
-                if (mkdirat(afd, sub, 0755) < 0) {
+                if (mkdirat(afd, sub, 0700) < 0) {
                         if (errno != EEXIST)
                                 return map_write_errno(errno);
                 } else {
@@ -197,7 +197,7 @@ int store__link_blob(store_t *s, int from_dirfd, const char *from_name, const di
 static int open_subdir(int parent, const char *name, int *ret) {
         int fd;
 
-        if (mkdirat(parent, name, 0755) < 0 && errno != EEXIST)
+        if (mkdirat(parent, name, 0700) < 0 && errno != EEXIST)
                 return -errno;
         fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
@@ -224,7 +224,7 @@ int store_open(const char *root, store_t **ret) {
                 return -r;
         }
 
-        if (mkdir(root, 0755) < 0 && errno != EEXIST) {
+        if (mkdir(root, 0700) < 0 && errno != EEXIST) {
                 r = -errno;
                 goto fail;
         }
@@ -334,7 +334,7 @@ int store_blob_put(store_t *s, const digest_t *d, const void *buf, size_t len) {
         r = store__uuid_new(name);
         if (r < 0)
                 return r;
-        fd = openat(s->tmp_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        fd = openat(s->tmp_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd < 0)
                 return map_write_errno(errno);
         r = store__pwrite_all(fd, buf, len, 0);

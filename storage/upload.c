@@ -210,7 +210,7 @@ int store_upload_create(store_t *s, digest_alg_t alg, char ret_uuid[UPLOAD_UUID_
                 r = store__uuid_new(uuid);
                 if (r < 0)
                         return r;
-                fd = openat(s->uploads_fd, uuid, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+                fd = openat(s->uploads_fd, uuid, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
                 if (fd < 0 && (errno != EEXIST || tries >= 3))
                         return (errno == ENOSPC || errno == EDQUOT) ? -ENOSPC : -errno;
         }

@@ -130,3 +130,23 @@ EXTRA_DIST += tests/bench/catalog-auth-bench.sh
 ## it, only berth_ symbols exported
 TESTS += tests/integration/libberth-install.sh
 EXTRA_DIST += tests/integration/libberth-install.sh
+
+## hardening (issue 9): TLS offers TLS 1.3 and, on TLS 1.2, ECDHE with AEAD ciphers only
+TESTS += tests/integration/harden-tls.sh
+EXTRA_DIST += tests/integration/harden-tls.sh
+
+## hardening (issue 9): log lines escape what is not printable ASCII
+UNIT_TESTS += tests/unit/test-log
+check_PROGRAMS += tests/unit/test-log
+TESTS += tests/unit/test-log
+tests_unit_test_log_SOURCES = tests/unit/test-log.c
+tests_unit_test_log_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_log_LDADD = libcommon.la $(CRYPTO_LIBS) $(JANSSON_LIBS) $(CMOCKA_LIBS)
+
+## hardening (issue 9): no request value forges a log line or an audit row
+TESTS += tests/integration/harden-log.sh
+EXTRA_DIST += tests/integration/harden-log.sh
+
+## hardening (issue 9): files under DATA 0600, directories 0700, DATA itself tightened
+TESTS += tests/integration/harden-modes.sh
+EXTRA_DIST += tests/integration/harden-modes.sh

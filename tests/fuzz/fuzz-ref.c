@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 /* the normalized form parses to itself */
                 if (ref_parse(ref_full(r), &again, NULL) != 0 || strcmp(ref_full(again), ref_full(r)) != 0)
                         abort();
-                if (strlen(ref_name(r)) > REF_NAME_MAX)
+                if (strlen(ref_path(r)) > REF_PATH_MAX)
                         abort();
                 ref_free(again);
                 ref_free(r);

@@ -83,6 +83,23 @@ expect_rc 0 "${B[@]}" --store "$TMP/s2" pull "$REG/private/app:1" --pull-secret 
         { cat "$TMP/tokens.log"; fail "expected exactly one token request"; }
 skopeo copy -q "oci:$TMP/s2:$REG/private/app:1" "dir:$TMP/rb" >/dev/null || fail "skopeo read-back"
 
+step "--verbose names the realm's host, and whether the credentials go there"
+# pull_err RC ARGS...: run berth with stderr in $TMP/berth.err, expect exit RC
+pull_err() {
+        local want=$1 rc=0
+        shift
+        "${B[@]}" "$@" 2>"$TMP/berth.err" || rc=$?
+        [ "$rc" = "$want" ] || { cat "$TMP/berth.err" >&2; fail "expected exit $want, got $rc: $*"; }
+}
+pull_err 0 --store "$TMP/s4" pull "$REG/private/app:1" --pull-secret "$TMP/secret.yaml" --verbose
+grep -F -q "berth: Bearer token realm on host 127.0.0.1:$TPORT (registry 127.0.0.1:$REG_R_PORT, another host): sending the registry credentials there" \
+        "$TMP/berth.err" || { cat "$TMP/berth.err"; fail "--verbose does not name the realm host"; }
+pull_err 0 --store "$TMP/s5" pull "$REG/public/app:1" -v
+grep -F -q "berth: Bearer token realm on host 127.0.0.1:$TPORT (registry 127.0.0.1:$REG_R_PORT, another host): anonymous" \
+        "$TMP/berth.err" || { cat "$TMP/berth.err"; fail "--verbose does not name the realm host (anonymous)"; }
+pull_err 0 --store "$TMP/s6" pull "$REG/private/app:1" --pull-secret "$TMP/secret.yaml"
+grep -q "realm" "$TMP/berth.err" && fail "the realm line without --verbose"
+
 step "wrong password is refused by the issuer: ErrImagePull"
 secret_yaml "$TMP/wrong.yaml" alice 'nope' "$REG"
 expect_rc 10 "${B[@]}" --store "$TMP/s3" pull "$REG/private/app:1" --pull-secret "$TMP/wrong.yaml"

@@ -340,6 +340,33 @@ static void test_audit_filters(void **state) {
         assert_int_equal(run(f, NULL, "audit --since yesterday"), 2);
 }
 
+/* A row holding raw control bytes (written before values were escaped on the way
+ * in) is printed escaped: one line, no ESC, no carriage return. */
+static void test_audit_prints_raw_rows_escaped(void **state) {
+        fixture_t *f = *state;
+        char path[300];
+        sqlite3 *db;
+        const char *nl;
+        int lines = 0;
+
+        assert_int_equal(run(f, "pw\n", "user add ivan"), 0);
+        snprintf(path, sizeof(path), "%s/berth.db", f->dir);
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, "INSERT INTO auth_audit(ts, user, client, action, repo, detail) "
+                                          "VALUES (strftime('%s','now'), 'ivan', '127.0.0.1', 'push', "
+                                          "'ivan/app', 'x' || char(10) || 'FAKE' || char(9) || 'admin' "
+                                          "|| char(27) || '[31m' || char(13) || 'a\\b')",
+                                      NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+        assert_int_equal(run(f, NULL, "audit"), 0);
+        for (const char *p = f->out; (nl = strchr(p, '\n')); p = nl + 1)
+                lines++;
+        assert_int_equal(lines, 2); /* header and the row */
+        assert_null(strchr(f->out, '\x1b'));
+        assert_null(strchr(f->out, '\r'));
+        assert_non_null(strstr(f->out, "\tivan/app\tx\\nFAKE\\tadmin\\x1b[31m\\ra\\\\b\n"));
+}
+
 static void test_unknown_command(void **state) {
         fixture_t *f = *state;
 
@@ -366,6 +393,7 @@ int main(void) {
                 T(test_secret_for_user),
                 T(test_secret_refuses_wrong_password),
                 T(test_audit_filters),
+                T(test_audit_prints_raw_rows_escaped),
                 T(test_unknown_command),
         };
 #undef T

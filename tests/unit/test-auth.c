@@ -847,6 +847,36 @@ static void test_audit_rows_written(void **state) {
         assert_int_equal(count_rows(f->dir, "login-failed"), 1);
 }
 
+/* Values reach the audit trail escaped: none can forge a row or carry a terminal
+ * escape into `berthd audit` (issue 9). */
+static void test_audit_values_escaped(void **state) {
+        fixture_t *f = *state;
+        auth_result_t r = {0};
+        char path[512];
+        sqlite3 *db;
+        sqlite3_stmt *st;
+        int rows = 0;
+
+        assert_int_equal(auth_audit(f->a, &r, "192.0.2.1\nFAKE", "push", "x/y\x1b[31m",
+                                    "d\n2026-01-01\tadmin\tlogin\r\x7f\xc3\xa9"), 0);
+        assert_int_equal(auth_audit_flush(f->a), 0);
+        snprintf(path, sizeof(path), "%s/berth.db", f->dir);
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, "SELECT user, client, repo, detail FROM auth_audit "
+                                                "WHERE action = 'push'", -1, &st, NULL), SQLITE_OK);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+                rows++;
+                assert_string_equal(sqlite3_column_text(st, 0), "-");
+                assert_string_equal(sqlite3_column_text(st, 1), "192.0.2.1\\nFAKE");
+                assert_string_equal(sqlite3_column_text(st, 2), "x/y\\x1b[31m");
+                assert_string_equal(sqlite3_column_text(st, 3),
+                                    "d\\n2026-01-01\\tadmin\\tlogin\\r\\x7f\\xc3\\xa9");
+        }
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        assert_int_equal(rows, 1);
+}
+
 /* ---- Bearer tokens (token mode) ---- */
 
 #define HDR_MAX (AUTH_TOKEN_TEXT_MAX + 16)
@@ -1480,6 +1510,7 @@ int main(void) {
                 T(test_bootstrap_given_password),
                 T(test_user_names_validated),
                 T(test_audit_rows_written),
+                T(test_audit_values_escaped),
                 T(test_bearer_token_proves_identity),
                 T(test_bearer_anonymous_token),
                 T(test_bearer_wrong_credentials_refused),

@@ -87,6 +87,13 @@ static void test_ipv6(void **s) {
         bad("[::1]:5000");         /* no path: "[::1]" is not a repository */
         bad("[zz::1]:5000/a");
         bad("[::1:5000/a");
+        /* hex digits and colons only, as distribution's grammar: no embedded IPv4 */
+        bad("[2001:db8:3:4::192.0.2.33]:5000/debian");
+        bad("[::ffff:127.0.0.1]/a");
+        bad("[]:5000/a");
+        bad("[fe80::1%eth0]/a");
+        check("[2001:db8:3:4::c000:221]:5000/debian", "[2001:db8:3:4::c000:221]:5000", "debian", "", "",
+              "[2001:db8:3:4::c000:221]:5000/debian:latest");
 }
 
 static void test_digest(void **s) {
@@ -150,17 +157,19 @@ static void test_bad_tag(void **s) {
 static void test_too_long(void **s) {
         char name[300];
         (void) s;
-        /* docker.io/library/ + 237 = 255: fine; one more is too long */
+        /* the limit is on the path, "library/" included: library/ + 247 = 255 is fine,
+         * one more is too long (the domain "docker.io/" does not count) */
         memset(name, 'a', sizeof(name));
-        name[237] = '\0';
+        name[247] = '\0';
         {
                 ref_t *r = NULL;
                 assert_int_equal(ref_parse(name, &r, NULL), 0);
-                assert_int_equal(strlen(ref_name(r)), 255);
+                assert_int_equal(strlen(ref_path(r)), 255);
+                assert_int_equal(strlen(ref_name(r)), 265);
                 ref_free(r);
         }
-        name[237] = 'a';
-        name[238] = '\0';
+        name[247] = 'a';
+        name[248] = '\0';
         bad(name);
         {
                 char big[REF_STR_MAX + 10];
@@ -168,6 +177,55 @@ static void test_too_long(void **s) {
                 big[sizeof(big) - 1] = '\0';
                 bad(big);
         }
+}
+
+/* docker's reference library limits the path only: "a/a/.../a:tag" with a 255-character
+ * path is valid and normalizes to docker.io/...; a 256-character path is not */
+static void test_path_limit_excludes_domain(void **s) {
+        char in[400], path[300], full[400];
+        (void) s;
+        for (size_t i = 0; i < 255; i++)
+                path[i] = (i % 2) ? '/' : 'a';   /* "a/a/.../a": 128 components */
+        path[255] = '\0';
+        snprintf(in, sizeof(in), "%s:tag", path);
+        snprintf(full, sizeof(full), "docker.io/%s:tag", path);
+        check(in, "docker.io", path, "tag", "", full);
+        /* with a registry: the domain does not count either */
+        snprintf(in, sizeof(in), "registry.example.com:5000/%s:tag", path);
+        snprintf(full, sizeof(full), "registry.example.com:5000/%s:tag", path);
+        check(in, "registry.example.com:5000", path, "tag", "", full);
+        /* the longest tag and a sha512 digest on top still parse */
+        {
+                char tag[129], big[REF_STR_MAX + 1];
+                memset(tag, 't', 128);
+                tag[128] = '\0';
+                snprintf(big, sizeof(big), "example.com/%s:%s@sha512:%0128d", path, tag, 0);
+                ref_t *r = NULL;
+                assert_int_equal(ref_parse(big, &r, NULL), 0);
+                assert_string_equal(ref_path(r), path);
+                ref_free(r);
+        }
+        /* the registry host: at most 253 characters (the longest DNS name), so that a
+         * normalized reference always parses again */
+        {
+                char host[300];
+                memset(host, 'h', sizeof(host));
+                memcpy(host + 249, ".com", 4);   /* 253 characters */
+                host[253] = '\0';
+                snprintf(in, sizeof(in), "%s:5000/x", host);
+                ref_t *r = NULL;
+                assert_int_equal(ref_parse(in, &r, NULL), 0);
+                assert_int_equal(strlen(ref_host(r)), 253);
+                ref_free(r);
+                memmove(host + 1, host, 254);    /* 254 characters */
+                snprintf(in, sizeof(in), "%s/x", host);
+                bad(in);
+        }
+        /* 257 characters: "a/.../a/a" */
+        snprintf(in, sizeof(in), "%s/a:tag", path);
+        bad(in);
+        snprintf(in, sizeof(in), "example.com/%s/a", path);
+        bad(in);
 }
 
 static void test_bad_names(void **s) {
@@ -202,6 +260,7 @@ int main(void) {
                 cmocka_unit_test(test_uppercase_rejected),
                 cmocka_unit_test(test_bad_tag),
                 cmocka_unit_test(test_too_long),
+                cmocka_unit_test(test_path_limit_excludes_domain),
                 cmocka_unit_test(test_bad_names),
         };
         return cmocka_run_group_tests(t, NULL, NULL);

@@ -1,0 +1,117 @@
+/* tests/unit/test-log.c: log lines: values from requests are escaped, so none can
+ * forge a line or carry terminal escapes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include "common/log.h"
+
+static void esc(const char *in, size_t len, const char *want) {
+        char out[256];
+        size_t n = log_escape(out, sizeof(out), in, len);
+        assert_string_equal(out, want);
+        assert_int_equal(n, strlen(want));
+}
+
+static void test_escape_controls(void **s) {
+        (void) s;
+        esc("plain /v2/a/b:c@d", 17, "plain /v2/a/b:c@d");
+        esc("a\nb", 3, "a\\nb");
+        esc("a\rb\tc", 5, "a\\rb\\tc");
+        esc("\x1b[31mred", 8, "\\x1b[31mred");
+        esc("\x01\x1f\x7f", 3, "\\x01\\x1f\\x7f");
+        esc("a\\nb", 4, "a\\\\nb");               /* a literal backslash stays unambiguous */
+        esc("a\0b", 3, "a\\x00b");
+}
+
+static void test_escape_non_ascii(void **s) {
+        (void) s;
+        esc("h\xc3\xa9llo", 6, "h\\xc3\\xa9llo");   /* UTF-8 is shown byte by byte */
+        esc("\x9b" "31m", 4, "\\x9b31m");            /* 8-bit CSI */
+        esc("\xe2\x80\xae", 3, "\\xe2\\x80\\xae");  /* U+202E right-to-left override */
+}
+
+static void test_escape_every_byte(void **s) {
+        char in[256], out[LOG_ESCAPED_MAX(256)];
+        (void) s;
+        for (int i = 0; i < 256; i++)
+                in[i] = (char) i;
+        size_t n = log_escape(out, sizeof(out), in, sizeof(in));
+        assert_int_equal(n, strlen(out));
+        for (size_t i = 0; i < n; i++)
+                assert_true(out[i] >= 0x20 && out[i] < 0x7f);
+}
+
+static void test_escape_never_cut_in_half(void **s) {
+        char out[6];
+        (void) s;
+        /* "ab" fits, "\x1b" (4) would need 7 with the NUL: stop before it */
+        assert_int_equal(log_escape(out, sizeof(out), "ab\x1b" "c", 4), 2);
+        assert_string_equal(out, "ab");
+        assert_int_equal(log_escape(out, 1, "abc", 3), 0);
+        assert_string_equal(out, "");
+}
+
+/* log_msg's output for a message, read back from stderr */
+static char *captured(const char *path_value) {
+        char tmpl[] = "/tmp/test-log.XXXXXX";
+        int fd = mkstemp(tmpl), saved;
+        static char buf[16384];
+        ssize_t n;
+
+        assert_true(fd >= 0);
+        unlink(tmpl);
+        fflush(stderr);
+        saved = dup(2);
+        assert_true(dup2(fd, 2) == 2);
+        log_msg(LOG_INFO, LOG_SRC_SERVER, "req=1 GET %s 404", path_value);
+        fflush(stderr);
+        assert_true(dup2(saved, 2) == 2);
+        close(saved);
+        n = pread(fd, buf, sizeof(buf) - 1, 0);
+        close(fd);
+        assert_true(n > 0);
+        buf[n] = '\0';
+        return buf;
+}
+
+static void test_log_line_cannot_be_forged(void **s) {
+        const char *line;
+        (void) s;
+        log_max_level = LOG_INFO;
+        line = captured("/v2/\n2026-01-01T00:00:00.000Z info auth: admin logged in\x1b[31m\r/x");
+        /* one line: the only newline is the one that ends it */
+        assert_non_null(strchr(line, '\n'));
+        assert_int_equal(strchr(line, '\n') - line, (long) strlen(line) - 1);
+        assert_null(strchr(line, '\x1b'));
+        assert_null(strchr(line, '\r'));
+        assert_non_null(strstr(line, " info server: req=1 GET /v2/\\n2026-01-01T00:00:00.000Z info auth: "
+                                     "admin logged in\\x1b[31m\\r/x 404\n"));
+}
+
+static void test_log_long_message_stays_one_line(void **s) {
+        char big[4000];
+        const char *line;
+        (void) s;
+        memset(big, '\n', sizeof(big) - 1);
+        big[sizeof(big) - 1] = '\0';
+        line = captured(big);
+        assert_int_equal(strchr(line, '\n') - line, (long) strlen(line) - 1);
+}
+
+int main(void) {
+        const struct CMUnitTest t[] = {
+                cmocka_unit_test(test_escape_controls),
+                cmocka_unit_test(test_escape_non_ascii),
+                cmocka_unit_test(test_escape_every_byte),
+                cmocka_unit_test(test_escape_never_cut_in_half),
+                cmocka_unit_test(test_log_line_cannot_be_forged),
+                cmocka_unit_test(test_log_long_message_stays_one_line),
+        };
+        return cmocka_run_group_tests(t, NULL, NULL);
+}
