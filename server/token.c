@@ -6,7 +6,8 @@
  * POST (containerd's OAuth2 form when it has credentials): grant_type=password
  * with username and password; other grants get 400 unsupported_grant_type.
  * No credentials: an anonymous token (public pulls). The answer:
- * {"token", "access_token", "expires_in", "issued_at"}. Never logs a token. */
+ * {"token", "access_token", "expires_in", "issued_at"}. Never logs a token.
+ * Passwords are verified off the event loop (access_wait), as for registry requests. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -58,6 +59,14 @@ static void answer(request_t *req, int r, char *token, unsigned expires_in) {
                 reply_error(req, 429, "TOOMANYREQUESTS", "too many failed attempts; retry later", NULL);
                 reply_headerf(req, "Retry-After", "%u", req->who.retry_after ? req->who.retry_after : 1);
                 return;
+        case BERTH_EBUSY: /* the verification queue is full */
+                reply_error(req, 429, "TOOMANYREQUESTS", "too many password verifications waiting; retry later",
+                            NULL);
+                reply_header(req, "Retry-After", "1");
+                return;
+        case -ESHUTDOWN:
+                reply_error(req, 503, "UNAVAILABLE", "the registry is shutting down", NULL);
+                return;
         default:
                 log_msg(LOG_ERR, LOG_SRC_SERVER, "req=%s token: %s", req->id, berth_strerror(r));
                 reply_errno(req, r, NULL);
@@ -72,18 +81,27 @@ static void answer(request_t *req, int r, char *token, unsigned expires_in) {
         reply_header(req, "Cache-Control", "no-store");
 }
 
-static void token_begin(request_t *req) {
+/* Answers r, or suspends the request while job verifies a password (token_resume
+ * answers then). */
+static void answer_or_wait(request_t *req, int r, auth_job_t *job, char *token, unsigned expires_in);
+
+static void token_resume(request_t *req) {
         char *token = NULL;
         unsigned expires_in = 0;
         int r;
 
-        if (strcmp(req->method, "POST") == 0) {
-                req->body_mode = BODY_BUFFER;
-                req->body_max = FORM_MAX;
-                return; /* token_end */
+        r = auth_token_issue_finish(req->srv->auth, req->auth_job, &token, &expires_in, &req->who);
+        req->auth_job = auth_job_free(req->auth_job);
+        answer_or_wait(req, r, NULL, token, expires_in);
+}
+
+static void answer_or_wait(request_t *req, int r, auth_job_t *job, char *token, unsigned expires_in) {
+        if (r == AUTH_PENDING) {
+                /* never argon2 on this (event-loop) thread */
+                r = access_wait(req, job, token_resume);
+                if (r > 0)
+                        return;
         }
-        r = auth_token_issue(req->srv->auth, req_header(req, MHD_HTTP_HEADER_AUTHORIZATION), req->addr,
-                             &token, &expires_in, &req->who);
         answer(req, r, token, expires_in);
         if (token) {
                 OPENSSL_cleanse(token, strlen(token));
@@ -91,10 +109,27 @@ static void token_begin(request_t *req) {
         }
 }
 
+static void token_begin(request_t *req) {
+        char *token = NULL;
+        unsigned expires_in = 0;
+        auth_job_t *job = NULL;
+        int r;
+
+        if (strcmp(req->method, "POST") == 0) {
+                req->body_mode = BODY_BUFFER;
+                req->body_max = FORM_MAX;
+                return; /* token_end */
+        }
+        r = auth_token_issue_start(req->srv->auth, req_header(req, MHD_HTTP_HEADER_AUTHORIZATION),
+                                   req->addr, &token, &expires_in, &req->who, &job);
+        answer_or_wait(req, r, job, token, expires_in);
+}
+
 static void token_end(request_t *req) {
         char grant[32], user[128], password[1100];
         char *token = NULL;
         unsigned expires_in = 0;
+        auth_job_t *job = NULL;
         const char *body = req->body ? req->body : "";
         int r, ru, rp;
 
@@ -120,14 +155,10 @@ static void token_end(request_t *req) {
                 oauth_error(req, 400, "invalid_request");
                 return;
         }
-        r = auth_token_issue_password(req->srv->auth, user, password, req->addr, &token, &expires_in,
-                                      &req->who);
+        r = auth_token_issue_password_start(req->srv->auth, user, password, req->addr, &token,
+                                            &expires_in, &req->who, &job);
         OPENSSL_cleanse(password, sizeof(password));
-        answer(req, r, token, expires_in);
-        if (token) {
-                OPENSSL_cleanse(token, strlen(token));
-                free(token);
-        }
+        answer_or_wait(req, r, job, token, expires_in);
 }
 
 static void token_cleanup(request_t *req) {
