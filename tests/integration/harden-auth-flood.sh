@@ -1,0 +1,97 @@
+#!/bin/bash
+# Issue 9, item 11: a flood of fresh wrong passwords never stalls the event loop.
+# berthd runs with one argon2 verifier (BERTH_ARGON2_CONCURRENCY=1), a queue of 4
+# and 2 worker threads, while 64 connections from 64 addresses (127.0.0.10-73) send
+# wrong passwords that each need a verification. Meanwhile, every 0.2 s, /healthz
+# and a manifest GET with cached credentials must answer 200 within FLOOD_BOUND (1 s);
+# the flood beyond the queue gets 429 + Retry-After; and SIGTERM during a flood
+# still stops the server cleanly (every suspended request is resumed first).
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/auth-lib.sh"
+set -e
+
+berth_require curl python3 sha256sum
+berth_tmpdir
+BOUND=${FLOOD_BOUND:-1}
+export BERTH_ARGON2_MEMORY_KIB=16384 BERTH_ARGON2_PASSES=2   # ~20-50 ms per verification
+export BERTH_ARGON2_CONCURRENCY=1 BERTH_ARGON2_QUEUE=4
+auth_start --threads 2
+FLOOD=$BERTH_IT_DIR/auth_flood.py
+
+# one image in admin's namespace: an empty config and a manifest without layers
+printf '{}' >"$TMP/config"
+cdig=sha256:$(sha256sum "$TMP/config" | cut -d' ' -f1)
+printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":2},"layers":[]}' \
+        "$cdig" >"$TMP/manifest"
+expect 201 "push the config" -u "admin:$ADMIN_PW" -X POST --data-binary "@$TMP/config" \
+        -H 'Content-Type: application/octet-stream' "$BERTH_URL/v2/admin/app/blobs/uploads/?digest=$cdig"
+expect 201 "push the manifest" -u "admin:$ADMIN_PW" -X PUT --data-binary "@$TMP/manifest" \
+        -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' "$BERTH_URL/v2/admin/app/manifests/v1"
+MURL=$BERTH_URL/v2/admin/app/manifests/v1
+expect 200 "admin's credentials (cached from now on)" -u "admin:$ADMIN_PW" "${MANIFEST_ACCEPT[@]}" "$MURL"
+curl -s -o /dev/null --max-time 5 --interface 127.0.0.73 --cacert "$BERTH_CA" "$BERTH_URL/healthz" \
+        || fail "cannot connect from 127.0.0.73 (loopback addresses other than 127.0.0.1)"
+
+# probe WHAT CURL-ARGS...: one timed request; appends "status seconds" to $TMP/WHAT
+probe() {
+        local what=$1
+        shift
+        bcurl --max-time 10 -o /dev/null -w '%{http_code} %{time_total}\n' "$@" >>"$TMP/$what" 2>/dev/null \
+                || echo "000 10" >>"$TMP/$what"
+}
+# judge WHAT: every probe 200 and within the bound
+judge() {
+        local what=$1 n bad max
+        n=$(wc -l <"$TMP/$what")
+        bad=$(awk -v b="$BOUND" '$1 != 200 || $2 + 0 > b + 0' "$TMP/$what" | wc -l)
+        max=$(awk 'BEGIN { m = 0 } $2 + 0 > m { m = $2 + 0 } END { printf "%.3f", m }' "$TMP/$what")
+        [ "$n" -ge 10 ] || fail "$what: only $n probes"
+        [ "$bad" -eq 0 ] || { sort -k2 -n "$TMP/$what" | tail -n 5 >&2; fail "$what: $bad of $n probes failed or took more than ${BOUND}s (slowest ${max}s)"; }
+        pass "$what: $n probes during the flood, all 200, slowest ${max}s (bound ${BOUND}s)"
+}
+
+step "64 connections from 64 addresses send wrong passwords for 8 s"
+python3 "$FLOOD" --port "$BERTH_PORT" --cacert "$BERTH_CA" --conns 64 --first 10 --seconds 8 \
+        --pause 0.1 >"$TMP/flood.json" 2>"$TMP/flood.err" &
+flood=$!
+berth_track_pid "$flood"
+sleep 1.5
+: >"$TMP/healthz"
+: >"$TMP/cached-get"
+probes=()
+for _ in $(seq 1 25); do
+        probe healthz "$BERTH_URL/healthz" &
+        probes+=($!)
+        probe cached-get -u "admin:$ADMIN_PW" "${MANIFEST_ACCEPT[@]}" "$MURL" &
+        probes+=($!)
+        sleep 0.2
+done
+wait "$flood" || { cat "$TMP/flood.err" >&2; fail "the flood client failed"; }
+for p in "${probes[@]}"; do wait "$p" || true; done
+cat "$TMP/flood.json"
+judge healthz
+judge cached-get
+python3 - "$TMP/flood.json" <<'EOF' || fail "the flood was not answered as it should be"
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s.get("401", 0) > 0, "no wrong password was verified and refused (401): %s" % s
+assert s["429_queue_full"] > 0, "no 429 for a full verification queue: %s" % s
+assert s["429_retry_after"] == s.get("429", 0), "a 429 without Retry-After: %s" % s
+assert s["errors"] == 0, "transport errors: %s" % s
+EOF
+pass "the flood: wrong passwords verified and refused (401), beyond the queue 429 + Retry-After"
+stats=$(grep -c 'TOOMANYREQUESTS' "$TMP/berthd.log" || true)
+[ "$stats" -gt 0 ] || fail "no 429 in the access log"
+
+step "SIGTERM during a flood"
+python3 "$FLOOD" --port "$BERTH_PORT" --cacert "$BERTH_CA" --conns 64 --first 10 --seconds 6 \
+        --pause 0.1 >"$TMP/flood2.json" 2>"$TMP/flood2.err" &
+flood=$!
+berth_track_pid "$flood"
+sleep 2
+berth_stop
+grep -q 'suspended connections' "$TMP/berthd.log" && fail "libmicrohttpd complained about suspended connections"
+pass "berthd stopped cleanly during the flood"
+wait "$flood" || true
+auth_done
