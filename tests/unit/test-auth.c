@@ -661,7 +661,9 @@ static void lockout_never(fixture_t *f, const char *name, const char *secret, co
         uint64_t hits;
 
         for (int round = 0; round < 60; round++) {
-                /* a burst of guesses, then a pause of up to 300 s */
+                /* a pause of up to 300 s (longer than the cache lifetime: the
+                 * secret is verified afresh below), then a burst of guesses */
+                f->now += round % 5 == 0 ? 300 : 61 + round;
                 for (int i = 0; i < 8; i++) {
                         int e = auth_check(f->a, basic(hdr, sizeof(hdr), name, guess()), "127.0.0.2",
                                            repo, AUTH_PULL, &r);
@@ -674,8 +676,7 @@ static void lockout_never(fixture_t *f, const char *name, const char *secret, co
                                         max_retry = r.retry_after;
                         }
                 }
-                /* past the cache lifetime (60 s): the secret is verified afresh */
-                f->now += round % 5 == 0 ? 300 : 61 + round;
+                /* right after the attacker's guesses */
                 auth_stats(f->a, &st);
                 hits = st.cache_hits;
                 assert_int_equal(auth_check(f->a, basic(hdr, sizeof(hdr), name, secret), "127.0.0.1",
