@@ -83,9 +83,9 @@ int auth_check(auth_t *a, const char *authorization, const char *client_addr,
                const char *repo, unsigned actions, auth_result_t *ret);
 /* The same decision without ever verifying a password on the calling thread (an
  * event-loop thread of the server): answers at once what needs no argon2 (cached
- * credentials, Bearer tokens, anonymous requests, throttled pairs, malformed
- * headers), else returns AUTH_PENDING with *ret_job (ret then holds the claimed
- * name). The caller hands the job to auth_job_submit and, once its done callback
+ * credentials, robot secrets, Bearer tokens, anonymous requests, throttled pairs,
+ * malformed headers), else returns AUTH_PENDING with *ret_job (ret then holds the
+ * claimed name). The caller hands the job to auth_job_submit and, once its done callback
  * ran, reads the verdict with auth_job_result. */
 #define AUTH_PENDING 1
 typedef struct auth_job auth_job_t;

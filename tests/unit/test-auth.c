@@ -1210,7 +1210,21 @@ static void test_verify_pending_then_cached(void **state) {
         assert_int_equal(auth_job_result(job, &r), BERTH_EAUTH);
         assert_string_equal(r.name, "alice");
         job = auth_job_free(job);
-        /* anonymous and malformed: at once */
+        /* robot secrets (a keyed hash, no argon2), anonymous and malformed: at once */
+        {
+                char *name = NULL, *secret = NULL;
+                assert_int_equal(auth_token_create(f->a, "team", false, 0, &name, &secret), 0);
+                basic(hdr, sizeof(hdr), name, secret);
+                assert_int_equal(auth_check_start(f->a, hdr, "192.0.2.1", "team/app", AUTH_PULL, &r, &job), 0);
+                assert_null(job);
+                assert_true(r.robot);
+                basic(hdr, sizeof(hdr), name, "wrong");
+                assert_int_equal(auth_check_start(f->a, hdr, "192.0.2.1", "team/app", AUTH_PULL, &r, &job),
+                                 BERTH_EAUTH);
+                assert_null(job);
+                free(name);
+                free(secret);
+        }
         assert_int_equal(auth_check_start(f->a, NULL, "192.0.2.1", NULL, 0, &r, &job), BERTH_EAUTH);
         assert_null(job);
         assert_int_equal(auth_check_start(f->a, "Basic !!!", "192.0.2.1", NULL, 0, &r, &job), BERTH_EAUTH);
