@@ -98,4 +98,4 @@ EXTRA_DIST += tests/integration/gc.sh
 ## issue 9: nobody locks a user or robot out; verifications off the event loop
 TESTS += tests/integration/harden-lockout.sh tests/integration/harden-auth-flood.sh
 EXTRA_DIST += tests/integration/harden-lockout.sh tests/integration/harden-auth-flood.sh \
-	tests/integration/auth_flood.py
+	tests/integration/auth_flood.py tests/bench/auth-flood-bench.sh
