@@ -63,9 +63,16 @@ attack() {
         done
         [ $refused -gt 0 ] || fail "12 guesses at $name from 127.0.0.2 were never refused"
         pass "$name: the attacker at 127.0.0.2 got 429 + Retry-After ($refused of 12 guesses refused)"
-        # refused, yes, even the correct secret (when not remembered: fresh): that
-        # address has been failing on this name
-        fresh
+        # refused, yes, even the correct secret (not remembered: fresh) from the
+        # address that has been failing on this name, while its delay runs (a
+        # guess refused with Retry-After >= 2 shows it runs for a while yet)
+        for i in $(seq 1 8); do
+                fresh
+                from 127.0.0.2 "$name:guess-$RANDOM$RANDOM" "$BERTH_URL/v2/"
+                [ "$got" = 429 ] && [ "$ra" -ge 2 ] && break
+                [ "$got" = 429 ] && sleep "$ra"
+        done
+        [ "$got" = 429 ] && [ "$ra" -ge 2 ] || fail "$name: no delay of 2 s or more for 127.0.0.2"
         from 127.0.0.2 "$name:$secret" "$BERTH_URL/v2/"
         [ "$got" = 429 ] || fail "$name's secret from the failing address 127.0.0.2: HTTP $got, want 429"
         real "$name" "$secret" "while 127.0.0.2 is refused"
@@ -100,8 +107,10 @@ for i in $(seq 1 24); do
         from 127.0.0.2 "nobody$i:guess-$RANDOM" "$BERTH_URL/v2/"
         [ "$got" = 401 ] || fail "spray guess $i from 127.0.0.2: HTTP $got, want 401 (a name's first failure is verified)"
 done
-from 127.0.0.2 "nobody1:guess-$RANDOM" "$BERTH_URL/v2/"
-from 127.0.0.2 "nobody1:guess-$RANDOM" "$BERTH_URL/v2/"
+for i in 1 2 3; do      # a verified failure now starts a delay, so the next try waits
+        from 127.0.0.2 "nobody1:guess-$RANDOM$i" "$BERTH_URL/v2/"
+        [ "$got" = 429 ] && break
+done
 [ "$got" = 429 ] || fail "a name failing again from the spraying address: HTTP $got, want 429"
 [[ $ra =~ ^[1-9][0-9]*$ ]] || fail "429 without a valid Retry-After ('$ra')"
 pass "a name failing again from the spraying address: 429, Retry-After: $ra"
