@@ -58,17 +58,21 @@ static bool user_name_ok(const char *name) {
 
 int auth_user_add(auth_t *a, const char *name, const char *password, bool admin) {
         char *hash = NULL;
-        int r;
+        int r, n = 0;
 
         if (!a || !user_name_ok(name) || !password || !*password)
                 return -EINVAL;
         r = auth_password_hash(a, password, &hash);
         if (r < 0)
                 return r;
-        r = change(a, "INSERT INTO auth_users(name, hash, admin, created) VALUES (?1, ?2, ?3, ?4)",
-                   name, hash, admin, auth_now(a), NULL);
+        /* A user owns the namespace of its name: never one a project holds. The
+         * check and the insert are one statement in one transaction. */
+        r = change(a,
+                   "INSERT INTO auth_users(name, hash, admin, created) SELECT ?1, ?2, ?3, ?4"
+                   " WHERE NOT EXISTS (SELECT 1 FROM auth_projects WHERE name = ?1)",
+                   name, hash, admin, auth_now(a), &n);
         free(hash);
-        return r;
+        return r < 0 ? r : n == 0 ? AUTH_ENAME_TAKEN : 0;
 }
 
 int auth_user_passwd(auth_t *a, const char *name, const char *password) {
@@ -96,10 +100,16 @@ int auth_user_del(auth_t *a, const char *name) {
 }
 
 int auth_project_create(auth_t *a, const char *name, bool public) {
+        int r, n = 0;
+
         if (!a || !auth_name_valid(name, AUTH_PROJECT_MAX))
                 return -EINVAL;
-        return change(a, "INSERT INTO auth_projects(name, public, created) VALUES (?1, ?3, ?4)",
-                      name, NULL, public, auth_now(a), NULL);
+        /* Not the name of a user: that is the user's own namespace. */
+        r = change(a,
+                   "INSERT INTO auth_projects(name, public, created) SELECT ?1, ?3, ?4"
+                   " WHERE NOT EXISTS (SELECT 1 FROM auth_users WHERE name = ?1)",
+                   name, NULL, public, auth_now(a), &n);
+        return r < 0 ? r : n == 0 ? AUTH_ENAME_TAKEN : 0;
 }
 
 int auth_project_set_public(auth_t *a, const char *name, bool public) {

@@ -1,5 +1,6 @@
 /* auth/auth-internal.h: shared inside auth/ (and by its unit tests and fuzzer). */
 #pragma once
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -58,10 +59,13 @@ int auth_random_secret(char *buf, size_t len); /* len-1 chars of [A-Za-z0-9] + N
 int auth_token_mac(const auth_t *a, const char *secret, uint8_t mac[32]);
 
 /* ---- admin.c: changes (each one transaction bumping the change counter) ---- */
-int auth_user_add(auth_t *a, const char *name, const char *password, bool admin);
+/* A user name that is a project's, or a project name that is a user's: the
+ * namespace would belong to both. */
+#define AUTH_ENAME_TAKEN (-ENOTUNIQ)
+int auth_user_add(auth_t *a, const char *name, const char *password, bool admin); /* -EEXIST, AUTH_ENAME_TAKEN */
 int auth_user_passwd(auth_t *a, const char *name, const char *password);
 int auth_user_del(auth_t *a, const char *name); /* -ENOENT */
-int auth_project_create(auth_t *a, const char *name, bool public); /* -EEXIST */
+int auth_project_create(auth_t *a, const char *name, bool public); /* -EEXIST, AUTH_ENAME_TAKEN */
 int auth_project_set_public(auth_t *a, const char *name, bool public);
 int auth_member_add(auth_t *a, const char *project, const char *user, int role);
 int auth_member_del(auth_t *a, const char *project, const char *user);
@@ -76,22 +80,62 @@ int auth_credentials_verify(auth_t *a, const char *user, const char *password);
 int auth_cli_run(const char *data_dir, int argc, char **argv, FILE *in, FILE *out,
                  FILE *err);
 
-/* ---- token.c: issued Bearer tokens (see docs/access-control.md, "Token mode") ---- */
-#define AUTH_BEARER_LEN 43 /* base64url of 32 random bytes, no padding */
-typedef struct auth_token_table auth_token_table_t;
-int auth_token_table_new(size_t max, auth_token_table_t **ret);
-auth_token_table_t *auth_token_table_free(auth_token_table_t *t);
-/* Stores a fresh random token for who (fp: fingerprint of the credential row,
- * generation: the change counter read with it) and writes its text to token.
- * Purges expired entries; when full, evicts the oldest. */
-int auth_token_table_issue(auth_token_table_t *t, const auth_result_t *who, int64_t generation,
-                           const uint8_t fp[32], time_t now, time_t expires,
-                           char token[AUTH_BEARER_LEN + 1]);
-/* 0 and copies of the entry, or -ENOENT (unknown or expired: then forgotten). */
-int auth_token_table_lookup(auth_token_table_t *t, const char *token, size_t len, time_t now,
-                            auth_result_t *ret_who, int64_t *ret_generation, uint8_t ret_fp[32]);
-/* After a successful re-check under a newer change counter. */
-int auth_token_table_update(auth_token_table_t *t, const char *token, size_t len,
-                            int64_t generation, const auth_result_t *who);
-void auth_token_table_forget(auth_token_table_t *t, const char *token, size_t len);
-size_t auth_token_table_count(auth_token_table_t *t);
+/* ---- token.c: signed Bearer tokens (see docs/access-control.md, "Token mode") ---- */
+#define AUTH_TOKEN_TEXT_MAX 3072  /* longest token text (it travels in a header) */
+#define AUTH_TOKEN_SCOPES_MAX 16  /* repositories one token may name */
+
+typedef enum {
+        AUTH_SUBJECT_ANONYMOUS = 'a',
+        AUTH_SUBJECT_USER = 'u',
+        AUTH_SUBJECT_ROBOT = 'r',
+} auth_subject_t;
+
+typedef struct {
+        char repo[255 + 1];
+        unsigned actions; /* AUTH_* bits */
+} auth_scope_t;
+
+/* What a token says. */
+typedef struct {
+        int64_t expires;    /* unix seconds */
+        int64_t generation; /* the change counter when the credential row was read */
+        char kind;          /* auth_subject_t */
+        char name[AUTH_NAME_MAX + 1];
+        uint8_t cred[16];   /* fingerprint of the credential row (not anonymous) */
+        bool flag;          /* user: admin; robot: may push */
+        char project[AUTH_NAME_MAX + 1]; /* robot (at most AUTH_PROJECT_MAX) */
+        size_t n_scopes;
+        auth_scope_t scopes[AUTH_TOKEN_SCOPES_MAX]; /* the ceiling: no scope, no repository */
+} auth_claims_t;
+
+/* HMAC-SHA256 under a 32-byte key, with the pad states computed once. */
+typedef struct auth_token_key auth_token_key_t;
+int auth_token_key_new(const uint8_t key[32], auth_token_key_t **ret);
+auth_token_key_t *auth_token_key_free(auth_token_key_t *k);
+int auth_token_key_mac(const auth_token_key_t *k, const void *data, size_t len, uint8_t mac[32]);
+
+/* Adds the scopes of one `scope` parameter (space-separated "type:name:actions"):
+ * "repository" (or "repository(class)") with a valid name and at least one of
+ * pull, push, delete or *; the rest grants nothing and is skipped. The same
+ * repository twice adds up. BERTH_ETOOBIG past AUTH_TOKEN_SCOPES_MAX. */
+int auth_scope_add(auth_claims_t *c, const char *list);
+/* The actions the token's scope grants on repo (0: none). */
+unsigned auth_claims_actions(const auth_claims_t *c, const char *repo);
+/* The token text (malloc'd): -EINVAL for claims no token may carry, BERTH_ETOOBIG
+ * past AUTH_TOKEN_TEXT_MAX. */
+int auth_token_encode(const auth_token_key_t *k, const auth_claims_t *c, char **ret);
+/* 0 and the claims (not checked against the clock), or BERTH_EAUTH for anything
+ * but a well-formed token with a valid MAC. The MAC is compared in constant time
+ * before the payload is parsed. */
+int auth_token_decode(const auth_token_key_t *k, const char *token, size_t len, auth_claims_t *ret);
+/* The payload parser alone (the fuzzer reaches it without a MAC). */
+int auth_token_parse_payload(const char *p, size_t len, auth_claims_t *ret);
+
+/* The token endpoint's rate limit: a bucket per client address with `burst`
+ * tokens, refilled at `per_second`; a fixed table (the address idle longest in
+ * its set is forgotten, which only ever gives it a full bucket). */
+typedef struct auth_rate auth_rate_t;
+int auth_rate_new(unsigned per_second, unsigned burst, auth_rate_t **ret);
+auth_rate_t *auth_rate_free(auth_rate_t *r);
+/* 0: one token taken; else the seconds until one is there. */
+unsigned auth_rate_take(auth_rate_t *r, const char *addr, time_t now);

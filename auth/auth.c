@@ -96,7 +96,8 @@ struct auth {
         bool audit_thread_started, audit_stop;
         pthread_t audit_thread;
 
-        auth_token_table_t *tokens; /* issued Bearer tokens */
+        auth_token_key_t *bearer_key; /* signs Bearer tokens: derived from token_key */
+        auth_rate_t *token_rate;      /* the token endpoint's limit per client address */
 
         atomic_uint_fast64_t n_argon2, n_cache_hits, n_failures, n_throttled, n_verify_busy;
 };
@@ -393,6 +394,23 @@ static int load_token_key(auth_t *a, auth_conn_t *c) {
         return 0;
 }
 
+/* The key that signs Bearer tokens: HMAC(install key, label), so that it is the
+ * same for every process and replica on this database and stays apart from the
+ * robot-secret MACs made with the install key itself. */
+static int bearer_key_init(auth_t *a) {
+        static const char label[] = "berth bearer token key v1";
+        uint8_t k[32];
+        unsigned len = sizeof(k);
+        int r;
+
+        if (!HMAC(a->sha256, a->token_key, sizeof(a->token_key), (const uint8_t *) label,
+                  sizeof(label) - 1, k, &len) || len != sizeof(k))
+                return BERTH_ECRYPTO;
+        r = auth_token_key_new(k, &a->bearer_key);
+        OPENSSL_cleanse(k, sizeof(k));
+        return r;
+}
+
 /* ---- options ---- */
 
 static uint32_t env_u32(const char *name, uint32_t dflt, uint32_t min, uint32_t max) {
@@ -444,8 +462,10 @@ static void options_resolve(auth_options_t *o) {
                 o->throttle_forget = 900;
         if (o->token_ttl == 0)
                 o->token_ttl = 300;
-        if (o->token_max == 0)
-                o->token_max = 100000;
+        if (o->token_rate == 0)
+                o->token_rate = 5;
+        if (o->token_burst == 0)
+                o->token_burst = 50;
 }
 
 /* ---- audit writer ---- */
@@ -617,7 +637,8 @@ auth_t *auth_free(auth_t *a) {
         if (a->audit_thread_started)
                 pthread_join(a->audit_thread, NULL);
         (void) auth_audit_flush(a);
-        a->tokens = auth_token_table_free(a->tokens);
+        a->bearer_key = auth_token_key_free(a->bearer_key);
+        a->token_rate = auth_rate_free(a->token_rate);
         while ((c = a->pool)) {
                 a->pool = c->next;
                 conn_close(c);
@@ -677,7 +698,7 @@ int auth_open(const char *data_dir, const auth_options_t *opt, auth_t **ret) {
         r = hmac_init(a);
         if (r < 0)
                 goto fail;
-        r = auth_token_table_new(a->opt.token_max, &a->tokens);
+        r = auth_rate_new(a->opt.token_rate, a->opt.token_burst, &a->token_rate);
         if (r < 0)
                 goto fail;
         if (RAND_bytes(a->thr_seed, sizeof(a->thr_seed)) != 1) {
@@ -691,6 +712,9 @@ int auth_open(const char *data_dir, const auth_options_t *opt, auth_t **ret) {
         if (r < 0)
                 goto fail;
         r = load_token_key(a, c);
+        if (r < 0)
+                goto fail;
+        r = bearer_key_init(a);
         if (r < 0)
                 goto fail;
         auth_conn_put(a, c);
@@ -1215,8 +1239,9 @@ static int rights(auth_t *a, auth_conn_t *c, const auth_result_t *who, const cha
         if (who->admin && user)
                 r = all;
         else if (have_project) {
-                if (user && strcmp(project, who->name) == 0)
-                        r = all; /* one's own namespace */
+                if (user && strcmp(project, who->name) == 0 &&
+                    sqlite3_column_type(st, 1) == SQLITE_NULL)
+                        r = all; /* one's own namespace, unless a project holds the name */
                 if (who->robot && strcmp(project, who->robot_project) == 0)
                         r |= AUTH_PULL | (who->robot_push ? AUTH_PUSH : 0);
                 if (sqlite3_column_int(st, 1))
@@ -1243,6 +1268,79 @@ bool auth_may_pull(auth_t *a, const auth_result_t *who, const char *repo) {
         return r > 0 && (r & AUTH_PULL);
 }
 
+/* What `who` may pull, as namespaces (see rights()): the public projects, the
+ * projects of a user's memberships, a robot's project, and a user's own name
+ * unless a project holds it. Sorted as the repository index is (BINARY). */
+static const char SQL_VISIBLE[] =
+        "SELECT name FROM auth_projects WHERE public = 1"
+        " UNION SELECT project FROM auth_members WHERE user = ?1"
+        " UNION SELECT ?2 WHERE ?2 IS NOT NULL"
+        " UNION SELECT ?1 WHERE ?1 IS NOT NULL"
+        "   AND NOT EXISTS (SELECT 1 FROM auth_projects WHERE name = ?1)"
+        " ORDER BY 1";
+
+int auth_visible_projects(auth_t *a, const auth_result_t *who, char ***ret) {
+        const bool user = who && !who->anonymous && !who->robot;
+        char **v = NULL;
+        size_t len = 0, cap = 0;
+        auth_conn_t *c = NULL;
+        sqlite3_stmt *st;
+        int r, rc;
+
+        if (!a || !who || !ret)
+                return -EINVAL;
+        if (a->opt.mode == AUTH_MODE_NONE || (user && who->admin))
+                return 1;
+        r = auth_conn_get(a, &c);
+        if (r < 0)
+                return r;
+        r = auth_conn_stmt(c, SQL_VISIBLE, &st);
+        if (r < 0)
+                goto out;
+        if (user)
+                sqlite3_bind_text(st, 1, who->name, -1, SQLITE_STATIC);
+        if (who->robot)
+                sqlite3_bind_text(st, 2, who->robot_project, -1, SQLITE_STATIC);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                const char *name = (const char *) sqlite3_column_text(st, 0);
+                if (!name)
+                        continue;
+                if (len + 1 >= cap) {
+                        size_t ncap = cap ? cap * 2 : 16;
+                        char **nv = reallocarray(v, ncap, sizeof(*v));
+                        if (!nv) {
+                                rc = SQLITE_NOMEM;
+                                break;
+                        }
+                        v = nv;
+                        cap = ncap;
+                }
+                if (!(v[len] = strdup(name))) {
+                        rc = SQLITE_NOMEM;
+                        break;
+                }
+                v[++len] = NULL;
+        }
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE) {
+                r = rc == SQLITE_NOMEM ? -ENOMEM : auth_sql_err(rc);
+                goto out;
+        }
+        if (!v && !(v = calloc(1, sizeof(*v)))) {
+                r = -ENOMEM;
+                goto out;
+        }
+        *ret = v;
+        v = NULL;
+        r = 0;
+out:
+        for (size_t i = 0; v && i < len; i++)
+                free(v[i]);
+        free(v);
+        auth_conn_put(a, c);
+        return r;
+}
+
 /* 0, or why `who` may not do `actions` on repo. */
 static int verdict(const auth_result_t *who, const char *repo, unsigned actions, int rights_) {
         if (rights_ < 0)
@@ -1261,7 +1359,7 @@ static int verdict(const auth_result_t *who, const char *repo, unsigned actions,
 typedef struct {
         int64_t generation;
         bool exists;
-        uint8_t fp[32]; /* SHA-256 over the stored hash (user) or MAC (robot) */
+        uint8_t fp[32]; /* HMAC(bearer key, kind + stored hash (user) or MAC (robot)) */
         bool admin;
         char project[AUTH_NAME_MAX + 1];
         bool push;
@@ -1276,9 +1374,8 @@ static const char SQL_IDENTITY[] =
 static int identity_read(auth_t *a, auth_conn_t *c, const char *name, ident_t *ret) {
         const bool robot = strncmp(name, AUTH_ROBOT_PREFIX, strlen(AUTH_ROBOT_PREFIX)) == 0;
         const int col = robot ? 3 : 1;
-        EVP_MD_CTX *md = NULL;
+        uint8_t buf[6 + HASH_ENCODED_MAX];
         sqlite3_stmt *st;
-        unsigned n = 0;
         int r, rc;
 
         memset(ret, 0, sizeof(*ret));
@@ -1295,17 +1392,23 @@ static int identity_read(auth_t *a, auth_conn_t *c, const char *name, ident_t *r
         if (sqlite3_column_type(st, col) != SQLITE_NULL) {
                 const void *p = sqlite3_column_blob(st, col);
                 int len = sqlite3_column_bytes(st, col);
+                size_t off = robot ? 6 : 5;
 
-                md = EVP_MD_CTX_new();
-                if (!md || EVP_DigestInit_ex(md, a->sha256, NULL) != 1 ||
-                    EVP_DigestUpdate(md, robot ? "robot" : "user", robot ? 6 : 5) != 1 ||
-                    (len > 0 && EVP_DigestUpdate(md, p, (size_t) len) != 1) ||
-                    EVP_DigestFinal_ex(md, ret->fp, &n) != 1 || n != 32) {
-                        EVP_MD_CTX_free(md);
+                /* Keyed: the fingerprint travels in tokens and must tell nothing
+                 * about the stored hash. */
+                if (len < 0 || (size_t) len > sizeof(buf) - off) {
                         sqlite3_reset(st);
-                        return BERTH_ECRYPTO;
+                        return BERTH_EDB;
                 }
-                EVP_MD_CTX_free(md);
+                memcpy(buf, robot ? "robot" : "user", off);
+                if (len > 0)
+                        memcpy(buf + off, p, (size_t) len);
+                r = auth_token_key_mac(a->bearer_key, buf, off + (size_t) len, ret->fp);
+                OPENSSL_cleanse(buf, sizeof(buf));
+                if (r < 0) {
+                        sqlite3_reset(st);
+                        return r;
+                }
                 ret->exists = true;
                 if (robot) {
                         ret->expires = (time_t) sqlite3_column_int64(st, 4);
@@ -1335,54 +1438,92 @@ static bool bearer_token(const char *header, size_t len, const char **ret, size_
         return true;
 }
 
+/* The identity a token's claims name (as they were at issue). */
+static void claims_identity(const auth_claims_t *cl, auth_result_t *who) {
+        memset(who, 0, sizeof(*who));
+        who->anonymous = cl->kind == AUTH_SUBJECT_ANONYMOUS;
+        who->robot = cl->kind == AUTH_SUBJECT_ROBOT;
+        snprintf(who->name, sizeof(who->name), "%s", cl->name);
+        if (who->robot) {
+                snprintf(who->robot_project, sizeof(who->robot_project), "%s", cl->project);
+                who->robot_push = cl->flag;
+        } else if (!who->anonymous)
+                who->admin = cl->flag;
+}
+
 static int bearer_check(auth_t *a, auth_conn_t *c, const char *tok, size_t tlen, time_t now,
                         const char *repo, unsigned actions, auth_result_t *ret) {
+        auth_claims_t cl;
         auth_result_t who;
-        int64_t entry_generation, generation;
-        uint8_t fp[32];
+        int64_t generation;
         ident_t id;
         int r, e;
 
-        r = auth_token_table_lookup(a->tokens, tok, tlen, now, &who, &entry_generation, fp);
-        if (r == -ENOENT)
-                return BERTH_EAUTH; /* unknown or expired: the client fetches a new one */
-        if (r < 0)
-                return r;
+        r = auth_token_decode(a->bearer_key, tok, tlen, &cl);
+        if (r < 0 || cl.expires <= now)
+                return r < 0 && r != BERTH_EAUTH ? r : BERTH_EAUTH; /* the client fetches a new one */
+        claims_identity(&cl, &who);
         r = rights(a, c, &who, repo, &generation);
         if (r < 0)
                 return r;
-        if (generation != entry_generation) {
-                /* Something changed since the token was issued or last checked: it
-                 * still proves its identity only if the credential row is the one
-                 * it was verified against (a password change, a removal or a
-                 * re-creation replaces the row). Rights are read per request. */
-                if (!who.anonymous) {
-                        e = identity_read(a, c, who.name, &id);
-                        if (e < 0)
-                                return e;
-                        if (!id.exists || CRYPTO_memcmp(id.fp, fp, sizeof(fp)) != 0 ||
-                            (who.robot && id.expires != 0 && id.expires <= now)) {
-                                auth_token_table_forget(a->tokens, tok, tlen);
-                                snprintf(ret->name, sizeof(ret->name), "%s", who.name);
-                                return BERTH_EAUTH;
-                        }
-                        if (who.robot) {
-                                snprintf(who.robot_project, sizeof(who.robot_project), "%s",
-                                         id.project);
-                                who.robot_push = id.push;
-                        } else
-                                who.admin = id.admin;
-                        generation = id.generation;
+        if (generation != cl.generation && !who.anonymous) {
+                /* Something changed since the token was issued: it still proves its
+                 * identity only if the credential row is the one it was verified
+                 * against (a password change, a removal or a re-creation replaces
+                 * the row). Rights are read per request anyway. */
+                e = identity_read(a, c, who.name, &id);
+                if (e < 0)
+                        return e;
+                if (!id.exists || CRYPTO_memcmp(id.fp, cl.cred, sizeof(cl.cred)) != 0 ||
+                    (who.robot && id.expires != 0 && id.expires <= now)) {
+                        snprintf(ret->name, sizeof(ret->name), "%s", who.name);
+                        return BERTH_EAUTH;
                 }
-                (void) auth_token_table_update(a->tokens, tok, tlen, generation, &who);
+                if (who.robot) {
+                        snprintf(who.robot_project, sizeof(who.robot_project), "%s", id.project);
+                        who.robot_push = id.push;
+                } else
+                        who.admin = id.admin;
                 r = rights(a, c, &who, repo, NULL);
                 if (r < 0)
                         return r;
         }
         atomic_fetch_add(&a->n_cache_hits, 1);
         *ret = who;
-        /* Any valid token, even an anonymous one, passes GET /v2/. */
+        /* Any valid token, even an anonymous one, passes GET /v2/ and _catalog.
+         * Beyond that it grants no more than its scope names: the client asks
+         * for a token with the scope the challenge names. */
+        if (repo && (actions & ~auth_claims_actions(&cl, repo))) {
+                ret->insufficient_scope = true;
+                return BERTH_EAUTH;
+        }
         return verdict(&who, repo, actions, r);
+}
+
+bool auth_token_allows(auth_t *a, const char *authorization, const char *repo, unsigned actions) {
+        auth_claims_t cl;
+        const char *tok;
+        size_t len, tlen;
+
+        if (!a || !repo)
+                return false;
+        len = authorization ? strnlen(authorization, AUTH_HEADER_MAX + 1) : 0;
+        if (a->opt.mode == AUTH_MODE_NONE || len == 0 || len > AUTH_HEADER_MAX ||
+            !bearer_token(authorization, len, &tok, &tlen))
+                return true; /* no token: no ceiling */
+        if (auth_token_decode(a->bearer_key, tok, tlen, &cl) < 0 || cl.expires <= auth_now(a))
+                return false;
+        return !(actions & ~auth_claims_actions(&cl, repo));
+}
+
+int auth_token_rate(auth_t *a, const char *client_addr, unsigned *ret_retry_after) {
+        unsigned wait;
+
+        if (!a || !ret_retry_after)
+                return -EINVAL;
+        wait = auth_rate_take(a->token_rate, client_addr, auth_now(a));
+        *ret_retry_after = wait;
+        return wait ? BERTH_ETHROTTLED : 0;
 }
 
 /* ---- verification jobs ----
@@ -1405,6 +1546,7 @@ struct auth_job {
         time_t now;            /* when the request was checked */
         int64_t generation;    /* the change counter read before the verification */
         ident_t id;            /* JOB_TOKEN: the credential row, read before it too */
+        auth_claims_t scope;   /* JOB_TOKEN: the requested scopes (the token's ceiling) */
         /* the verdict */
         atomic_bool done;
         int result;
@@ -1749,11 +1891,12 @@ int auth_check(auth_t *a, const char *authorization, const char *client_addr,
 
 /* ---- the token endpoint ---- */
 
-/* A token for who, whose credential row (id) was read before the verification. */
-static int token_mint(auth_t *a, const auth_result_t *who, const ident_t *id, char **ret_token,
-                      unsigned *ret_expires_in) {
-        char token[AUTH_BEARER_LEN + 1];
+/* A signed token for who, whose credential row (id) was read before the
+ * verification; scope holds the requested scopes (the ceiling). */
+static int token_mint(auth_t *a, const auth_result_t *who, const ident_t *id,
+                      const auth_claims_t *scope, char **ret_token, unsigned *ret_expires_in) {
         time_t now = auth_now(a), expires;
+        auth_claims_t cl;
         int r;
 
         expires = now + (time_t) a->opt.token_ttl;
@@ -1761,21 +1904,33 @@ static int token_mint(auth_t *a, const auth_result_t *who, const ident_t *id, ch
                 expires = id->expires;
         if (expires <= now)
                 return BERTH_EAUTH; /* a robot that expired since its verification */
-        r = auth_token_table_issue(a->tokens, who, id->generation, id->fp, now, expires, token);
+        memset(&cl, 0, sizeof(cl));
+        cl.n_scopes = scope->n_scopes;
+        memcpy(cl.scopes, scope->scopes, sizeof(cl.scopes));
+        cl.expires = expires;
+        cl.generation = id->generation;
+        if (who->anonymous)
+                cl.kind = AUTH_SUBJECT_ANONYMOUS;
+        else {
+                cl.kind = who->robot ? AUTH_SUBJECT_ROBOT : AUTH_SUBJECT_USER;
+                snprintf(cl.name, sizeof(cl.name), "%s", who->name);
+                memcpy(cl.cred, id->fp, sizeof(cl.cred));
+                cl.flag = who->robot ? who->robot_push : who->admin;
+                if (who->robot)
+                        snprintf(cl.project, sizeof(cl.project), "%s", who->robot_project);
+        }
+        r = auth_token_encode(a->bearer_key, &cl, ret_token);
         if (r < 0)
                 return r;
-        *ret_token = strdup(token);
-        OPENSSL_cleanse(token, sizeof(token));
-        if (!*ret_token)
-                return -ENOMEM;
         *ret_expires_in = (unsigned) (expires - now);
         return 0;
 }
 
 static int token_start(auth_t *a, const char *authorization, const char *client_addr,
-                       char **ret_token, unsigned *ret_expires_in, auth_result_t *ret,
-                       auth_job_t **ret_job) {
+                       const char *scope, char **ret_token, unsigned *ret_expires_in,
+                       auth_result_t *ret, auth_job_t **ret_job) {
         char user[AUTH_NAME_MAX + 1], password[AUTH_PASSWORD_MAX + 1];
+        auth_claims_t cl;
         auth_result_t who = {0};
         auth_conn_t *c = NULL;
         auth_job_t *job = NULL;
@@ -1787,6 +1942,10 @@ static int token_start(auth_t *a, const char *authorization, const char *client_
         *ret_job = NULL;
         if (a->opt.mode == AUTH_MODE_NONE)
                 return BERTH_EUNSUPPORTED;
+        memset(&cl, 0, sizeof(cl));
+        r = auth_scope_add(&cl, scope);
+        if (r < 0)
+                return r;
         len = authorization ? strnlen(authorization, AUTH_HEADER_MAX + 1) : 0;
         if (len > AUTH_HEADER_MAX)
                 return BERTH_EAUTH;
@@ -1816,13 +1975,14 @@ static int token_start(auth_t *a, const char *authorization, const char *client_
                 if (r == AUTH_PENDING) {
                         job->kind = JOB_TOKEN;
                         job->id = id;
+                        job->scope = cl;
                         *ret_job = job;
                         goto out;
                 }
                 if (r < 0)
                         goto out;
         }
-        r = token_mint(a, &who, &id, ret_token, ret_expires_in);
+        r = token_mint(a, &who, &id, &cl, ret_token, ret_expires_in);
         *ret = who;
 out:
         auth_conn_put(a, c);
@@ -1830,11 +1990,12 @@ out:
 }
 
 int auth_token_issue_start(auth_t *a, const char *authorization, const char *client_addr,
-                           char **ret_token, unsigned *ret_expires_in, auth_result_t *ret,
-                           auth_job_t **ret_job) {
+                           const char *scope, char **ret_token, unsigned *ret_expires_in,
+                           auth_result_t *ret, auth_job_t **ret_job) {
         if (!a || !ret_token || !ret_expires_in || !ret || !ret_job)
                 return -EINVAL;
-        return token_start(a, authorization, client_addr, ret_token, ret_expires_in, ret, ret_job);
+        return token_start(a, authorization, client_addr, scope, ret_token, ret_expires_in, ret,
+                           ret_job);
 }
 
 int auth_token_issue_finish(auth_t *a, const auth_job_t *job, char **ret_token,
@@ -1849,7 +2010,7 @@ int auth_token_issue_finish(auth_t *a, const auth_job_t *job, char **ret_token,
         *ret = who;
         if (r < 0)
                 return r;
-        return token_mint(a, &who, &job->id, ret_token, ret_expires_in);
+        return token_mint(a, &who, &job->id, &job->scope, ret_token, ret_expires_in);
 }
 
 /* Runs a pending token job on the calling thread. */
@@ -1864,12 +2025,13 @@ static int token_sync(auth_t *a, int r, auth_job_t *job, char **ret_token,
 }
 
 int auth_token_issue(auth_t *a, const char *authorization, const char *client_addr,
-                     char **ret_token, unsigned *ret_expires_in, auth_result_t *ret) {
+                     const char *scope, char **ret_token, unsigned *ret_expires_in,
+                     auth_result_t *ret) {
         auth_job_t *job = NULL;
         int r;
 
-        r = auth_token_issue_start(a, authorization, client_addr, ret_token, ret_expires_in, ret,
-                                   &job);
+        r = auth_token_issue_start(a, authorization, client_addr, scope, ret_token,
+                                   ret_expires_in, ret, &job);
         return token_sync(a, r, job, ret_token, ret_expires_in, ret);
 }
 
@@ -1901,9 +2063,9 @@ static int password_header(const char *user, const char *password, char **ret) {
 }
 
 int auth_token_issue_password_start(auth_t *a, const char *user, const char *password,
-                                    const char *client_addr, char **ret_token,
-                                    unsigned *ret_expires_in, auth_result_t *ret,
-                                    auth_job_t **ret_job) {
+                                    const char *client_addr, const char *scope,
+                                    char **ret_token, unsigned *ret_expires_in,
+                                    auth_result_t *ret, auth_job_t **ret_job) {
         char *header = NULL;
         int r;
 
@@ -1914,19 +2076,19 @@ int auth_token_issue_password_start(auth_t *a, const char *user, const char *pas
         r = password_header(user, password, &header);
         if (r < 0)
                 return r;
-        r = token_start(a, header, client_addr, ret_token, ret_expires_in, ret, ret_job);
+        r = token_start(a, header, client_addr, scope, ret_token, ret_expires_in, ret, ret_job);
         OPENSSL_cleanse(header, strlen(header));
         free(header);
         return r;
 }
 
 int auth_token_issue_password(auth_t *a, const char *user, const char *password,
-                              const char *client_addr, char **ret_token,
+                              const char *client_addr, const char *scope, char **ret_token,
                               unsigned *ret_expires_in, auth_result_t *ret) {
         auth_job_t *job = NULL;
         int r;
 
-        r = auth_token_issue_password_start(a, user, password, client_addr, ret_token,
+        r = auth_token_issue_password_start(a, user, password, client_addr, scope, ret_token,
                                             ret_expires_in, ret, &job);
         return token_sync(a, r, job, ret_token, ret_expires_in, ret);
 }

@@ -46,7 +46,8 @@ typedef struct {
         unsigned throttle_max_delay; /* longest refusal in seconds; default 300 */
         unsigned throttle_forget;    /* failure state forgotten after this many quiet seconds; default 900 */
         unsigned token_ttl;          /* seconds an issued Bearer token lives; default 300 */
-        unsigned token_max;          /* issued tokens kept at most; default 100000 */
+        unsigned token_rate;         /* tokens issued per second and client address; default 5 */
+        unsigned token_burst;        /* ... and at once (the bucket); default 50 */
         /* Test hook: the clock (unix seconds). NULL: time(NULL). */
         time_t (*now)(void *userdata);
         void *now_userdata;
@@ -59,6 +60,8 @@ typedef struct {
         bool admin;
         bool robot;
         unsigned retry_after;         /* seconds, set with BERTH_ETHROTTLED */
+        bool insufficient_scope;      /* with BERTH_EAUTH: a valid Bearer token whose scope
+                                       * does not name the action on the repository */
         /* private to auth/: */
         char robot_project[AUTH_NAME_MAX + 1];
         bool robot_push;
@@ -107,41 +110,63 @@ auth_job_t *auth_job_free(auth_job_t *job); /* NULL-safe, returns NULL; wipes th
 void auth_verify_drain(auth_t *a);
 
 /* In every mode but none, auth_check also accepts `Bearer <token>` with a token
- * from auth_token_issue: it proves the identity it was issued to (rights are
- * still decided per request), until it expires or the identity's credential row
- * changes (password change, user or robot removed). An anonymous token passes
- * the repo == NULL check (GET /v2/). Basic credentials keep working as well. */
+ * from auth_token_issue: a signed, self-contained token (nothing is stored per
+ * token; it stays valid across restarts and on every process sharing the
+ * database) that proves the identity it was issued to until it expires or the
+ * identity's credential row changes (password change, user or robot removed).
+ * Rights are still decided per request, and the token's scope is a ceiling: an
+ * action its scope does not name on repo is refused with BERTH_EAUTH and
+ * ret->insufficient_scope. Any valid token, even anonymous and without a scope,
+ * passes the repo == NULL check (GET /v2/, _catalog). Basic keeps working. */
 
 /* The token endpoint. authorization: the request's Authorization header or NULL;
  * none (or empty Basic credentials) gets an anonymous token, Basic credentials
- * are verified as by auth_check (cache, throttling, audit). Returns 0 with
- * *ret_token (malloc'd; never log it) and *ret_expires_in (seconds), or
- * BERTH_EAUTH (wrong credentials), BERTH_ETHROTTLED (ret->retry_after), another
- * error. ret is always filled. */
+ * are verified as by auth_check (cache, throttling, audit). scope: the request's
+ * scope parameters joined by spaces ("repository:team/app:pull,push ...") or
+ * NULL; the token grants no more than they name. Returns 0 with *ret_token
+ * (malloc'd; never log it) and *ret_expires_in (seconds), or BERTH_EAUTH (wrong
+ * credentials), BERTH_ETHROTTLED (ret->retry_after), BERTH_ETOOBIG (too many
+ * repositories in scope), another error. ret is always filled. The caller
+ * applies auth_token_rate first. */
 int auth_token_issue(auth_t *a, const char *authorization, const char *client_addr,
-                     char **ret_token, unsigned *ret_expires_in, auth_result_t *ret);
+                     const char *scope, char **ret_token, unsigned *ret_expires_in,
+                     auth_result_t *ret);
 /* The same for a user name and password (OAuth2 password grant form). */
 int auth_token_issue_password(auth_t *a, const char *user, const char *password,
-                              const char *client_addr, char **ret_token,
+                              const char *client_addr, const char *scope, char **ret_token,
                               unsigned *ret_expires_in, auth_result_t *ret);
+/* The token endpoint's rate limit per client address (token_burst at once, then
+ * token_rate per second; bounded memory): 0, or BERTH_ETHROTTLED with the
+ * seconds to wait in *ret_retry_after. Every call takes one. */
+int auth_token_rate(auth_t *a, const char *client_addr, unsigned *ret_retry_after);
+/* Does the request's Bearer token (if it has one) name `actions` on repo? True
+ * without a token (there is no ceiling then); false for an invalid one. For
+ * checks beyond the request's own repository (mount sources). */
+bool auth_token_allows(auth_t *a, const char *authorization, const char *repo, unsigned actions);
 
 /* The token endpoint without verifying on the calling thread: 0 (token issued:
  * anonymous, or cached credentials), AUTH_PENDING with *ret_job (submit it as
- * above, then call auth_token_issue_finish), or an error as auth_token_issue. */
+ * above, then call auth_token_issue_finish), or an error as auth_token_issue.
+ * The job carries the requested scope to the token it mints. */
 int auth_token_issue_start(auth_t *a, const char *authorization, const char *client_addr,
-                           char **ret_token, unsigned *ret_expires_in, auth_result_t *ret,
-                           auth_job_t **ret_job);
+                           const char *scope, char **ret_token, unsigned *ret_expires_in,
+                           auth_result_t *ret, auth_job_t **ret_job);
 int auth_token_issue_password_start(auth_t *a, const char *user, const char *password,
-                                    const char *client_addr, char **ret_token,
-                                    unsigned *ret_expires_in, auth_result_t *ret,
-                                    auth_job_t **ret_job);
+                                    const char *client_addr, const char *scope,
+                                    char **ret_token, unsigned *ret_expires_in,
+                                    auth_result_t *ret, auth_job_t **ret_job);
 /* After the job of a token request finished: as auth_token_issue. The job stays
  * the caller's. */
 int auth_token_issue_finish(auth_t *a, const auth_job_t *job, char **ret_token,
                             unsigned *ret_expires_in, auth_result_t *ret);
 
-/* For filtering _catalog: may the identity of a successful check pull repo? */
+/* May the identity of a successful check pull repo (mount sources)? */
 bool auth_may_pull(auth_t *a, const auth_result_t *who, const char *repo);
+/* For _catalog: the namespaces (first path components) whose repositories the
+ * identity of a successful check may pull. 1: all of them (an admin, mode none;
+ * *ret untouched); 0: *ret is a NULL-terminated list sorted as by strcmp, maybe
+ * empty (free each entry and the array); or <0. */
+int auth_visible_projects(auth_t *a, const auth_result_t *who, char ***ret);
 
 /* Audit trail: action is push|pull|delete|login|login-failed; repo and detail
  * may be NULL. Rows are batched in memory and written within about a second

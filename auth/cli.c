@@ -258,6 +258,11 @@ static int cmd_user(cli_t *c, int argc, char **argv) {
                 r = add ? auth_user_add(c->a, name, pw, admin) : auth_user_passwd(c->a, name, pw);
                 if (r < 0) {
                         OPENSSL_cleanse(pw, sizeof(pw));
+                        if (r == AUTH_ENAME_TAKEN) {
+                                fprintf(c->err, "berthd: %s: a project has that name (a user's own "
+                                        "namespace would be that project); choose another user name\n", name);
+                                return 1;
+                        }
                         return fail(c, r, name);
                 }
                 fprintf(c->out, "user %s %s\n", name, add ? "created" : "password changed");
@@ -331,6 +336,11 @@ static int cmd_project(cli_t *c, int argc, char **argv) {
                         return usage(c);
                 r = create ? auth_project_create(c->a, name, public)
                            : auth_project_set_public(c->a, name, public);
+                if (r == AUTH_ENAME_TAKEN) {
+                        fprintf(c->err, "berthd: %s: a user has that name (the project would be that "
+                                "user's own namespace); choose another project name\n", name);
+                        return 1;
+                }
                 if (r < 0)
                         return fail(c, r, name);
                 fprintf(c->out, "project %s %s (%s)\n", name, create ? "created" : "updated",

@@ -30,3 +30,12 @@ if ENABLE_FUZZERS
 tests_fuzz_fuzz_basic_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
 tests_fuzz_fuzz_basic_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
 endif
+# the Bearer token decoder and the scope parser (issue 9)
+FUZZ_TARGETS += tests/fuzz/fuzz-token
+if ENABLE_FUZZERS
+tests_fuzz_fuzz_token_SOURCES = tests/fuzz/fuzz-token.c auth/token.c auth/basic.c
+tests_fuzz_fuzz_token_CPPFLAGS = $(AM_CPPFLAGS) $(SQLITE3_CFLAGS) $(CRYPTO_CFLAGS)
+tests_fuzz_fuzz_token_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
+tests_fuzz_fuzz_token_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_token_LDADD = libcommon-fuzz.la $(CRYPTO_LIBS)
+endif

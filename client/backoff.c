@@ -7,8 +7,8 @@
 #include <unistd.h>
 #include <jansson.h>
 #include "client/backoff.h"
-#include "client/fsutil.h"
 #include "common/err.h"
+#include "common/file.h"
 #include "common/macro.h"
 
 bool backoff_expired(const backoff_entry_t *e, int64_t now) {
@@ -36,7 +36,7 @@ static json_t *load(const char *path) {
         size_t len = 0;
         json_t *j;
 
-        if (fsutil_read_file(path, BACKOFF_FILE_MAX, &buf, &len) < 0)
+        if (file_read_all(path, BACKOFF_FILE_MAX, &buf, &len) < 0)
                 return json_object();
         j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
         if (!json_is_object(j)) {
@@ -99,7 +99,7 @@ int backoff_file_update(const char *path, const char *key, bool failed, int64_t 
         json_decref(root);
         if (!out)
                 return -ENOMEM;
-        r = fsutil_write_file_atomic(path, out, strlen(out), 0644);
+        r = file_write_atomic(path, out, strlen(out), 0644);
         free(out);
         return r;
 }

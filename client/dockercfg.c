@@ -9,7 +9,9 @@
 #include <unistd.h>
 #include <jansson.h>
 #include "client/dockercfg.h"
+#include "client/yaml.h"
 #include "common/err.h"
+#include "common/file.h"
 #include "common/macro.h"
 
 struct dockercfg {
@@ -309,249 +311,8 @@ out:
         return r;
 }
 
-/* ---- the YAML subset ---- */
-
-typedef struct {
-        const char *p, *end;
-        size_t lineno;
-} lines_t;
-
-/* next physical line without its "\n" (and "\r"); false at the end */
-static bool next_line(lines_t *l, const char **ret, size_t *ret_len) {
-        const char *nl;
-        size_t n;
-
-        if (l->p >= l->end)
-                return false;
-        nl = memchr(l->p, '\n', (size_t) (l->end - l->p));
-        n = nl ? (size_t) (nl - l->p) : (size_t) (l->end - l->p);
-        *ret = l->p;
-        l->p += n + (nl ? 1 : 0);
-        if (n > 0 && (*ret)[n - 1] == '\r')
-                n--;
-        *ret_len = n;
-        l->lineno++;
-        return true;
-}
-
-static size_t indent_of(const char *s, size_t n) {
-        size_t i = 0;
-        while (i < n && s[i] == ' ')
-                i++;
-        return i;
-}
-
-static bool blank_or_comment(const char *s, size_t n) {
-        size_t i = indent_of(s, n);
-        return i == n || s[i] == '#';
-}
-
-/* scalar value in s[0..n), after "key:" and spaces; writes a malloc'd string.
- * Returns 1 for a literal block indicator (*ret_block = '|' and chomping in *ret_chomp),
- * 0 for a scalar, BERTH_ECONFIG with detail otherwise. */
-static int yaml_scalar(const char *s, size_t n, char **ret, size_t *ret_len, char *ret_chomp, const char **detail) {
-        _cleanup_free_ char *out = NULL;
-        size_t o = 0, i = 0;
-
-        out = malloc(n + 1);
-        if (!out)
-                return -ENOMEM;
-        if (n > 0 && s[0] == '|') {
-                char chomp = 'c';
-                i = 1;
-                if (i < n && (s[i] == '-' || s[i] == '+'))
-                        chomp = s[i++];
-                while (i < n && s[i] == ' ')
-                        i++;
-                if (i < n && s[i] != '#') {
-                        *detail = "YAML: unsupported block scalar header";
-                        return BERTH_ECONFIG;
-                }
-                *ret_chomp = chomp;
-                return 1;
-        }
-        if (n > 0 && (s[0] == '>' || s[0] == '&' || s[0] == '*' || s[0] == '!' || s[0] == '[' ||
-                      (s[0] == '{' && !(n >= 2 && s[1] == '}')))) {
-                *detail = "YAML: anchors, tags, folded blocks and flow collections are not supported";
-                return BERTH_ECONFIG;
-        }
-        if (n > 0 && s[0] == '\'') {
-                for (i = 1; i < n; i++) {
-                        if (s[i] == '\'') {
-                                if (i + 1 < n && s[i + 1] == '\'') {
-                                        out[o++] = '\'';
-                                        i++;
-                                        continue;
-                                }
-                                break;
-                        }
-                        out[o++] = s[i];
-                }
-                if (i >= n) {
-                        *detail = "YAML: unterminated quoted scalar (multi-line scalars are not supported)";
-                        return BERTH_ECONFIG;
-                }
-                i++;
-        } else if (n > 0 && s[0] == '"') {
-                for (i = 1; i < n && s[i] != '"'; i++) {
-                        if (s[i] == '\\') {
-                                if (++i >= n)
-                                        break;
-                                switch (s[i]) {
-                                case 'n': out[o++] = '\n'; break;
-                                case 't': out[o++] = '\t'; break;
-                                case 'r': out[o++] = '\r'; break;
-                                case '"': case '\\': case '/': out[o++] = s[i]; break;
-                                default:
-                                        *detail = "YAML: unsupported escape in double-quoted scalar";
-                                        return BERTH_ECONFIG;
-                                }
-                                continue;
-                        }
-                        out[o++] = s[i];
-                }
-                if (i >= n) {
-                        *detail = "YAML: unterminated quoted scalar (multi-line scalars are not supported)";
-                        return BERTH_ECONFIG;
-                }
-                i++;
-        } else if (n >= 2 && s[0] == '{' && s[1] == '}') {
-                i = 2; /* empty map: value "" */
-        } else {
-                /* plain: up to " #" */
-                for (i = 0; i < n; i++) {
-                        if (s[i] == '#' && i > 0 && s[i - 1] == ' ')
-                                break;
-                        out[o++] = s[i];
-                }
-                while (o > 0 && out[o - 1] == ' ')
-                        o--;
-                out[o] = '\0';
-                *ret_len = o;
-                *ret = TAKE_PTR(out);
-                return 0;
-        }
-        while (i < n && s[i] == ' ')
-                i++;
-        if (i < n && s[i] != '#') {
-                *detail = "YAML: text after a quoted scalar";
-                return BERTH_ECONFIG;
-        }
-        out[o] = '\0';
-        *ret_len = o;
-        *ret = TAKE_PTR(out);
-        return 0;
-}
-
-/* "key: rest" → key span and rest span (spaces skipped). false if not a mapping line. */
-static bool yaml_key(const char *s, size_t n, const char **k, size_t *klen, const char **rest, size_t *rlen) {
-        size_t i = 0;
-
-        if (n == 0 || s[0] == '-' || s[0] == '?' || s[0] == '#')
-                return false;
-        if (s[0] == '"' || s[0] == '\'') {
-                char q = s[0];
-                for (i = 1; i < n && s[i] != q; i++)
-                        if (s[i] == '\\')
-                                return false;
-                if (i >= n || i + 1 >= n || s[i + 1] != ':')
-                        return false;
-                *k = s + 1;
-                *klen = i - 1;
-                i += 2;
-        } else {
-                for (i = 0; i < n; i++)
-                        if (s[i] == ':' && (i + 1 == n || s[i + 1] == ' '))
-                                break;
-                if (i >= n)
-                        return false;
-                *k = s;
-                *klen = i;
-                i++;
-        }
-        if (i < n && s[i] != ' ')
-                return false;
-        while (i < n && s[i] == ' ')
-                i++;
-        *rest = s + i;
-        *rlen = n - i;
-        return true;
-}
-
-static bool span_is(const char *k, size_t klen, const char *lit) {
-        return strlen(lit) == klen && memcmp(k, lit, klen) == 0;
-}
-
-/* literal block: lines more indented than parent_indent */
-static int yaml_block(lines_t *l, size_t parent_indent, char chomp, char **ret, size_t *ret_len, const char **detail) {
-        _cleanup_free_ char *out = NULL;
-        size_t o = 0, cap = 0, block_indent = 0, pending_nl = 0;
-        const char *line;
-        size_t n;
-
-        for (;;) {
-                const char *save = l->p;
-                size_t save_no = l->lineno, ind;
-
-                if (!next_line(l, &line, &n))
-                        break;
-                ind = indent_of(line, n);
-                if (ind == n) { /* blank line inside or after the block */
-                        pending_nl++;
-                        continue;
-                }
-                if (ind <= parent_indent) {
-                        l->p = save;
-                        l->lineno = save_no;
-                        break;
-                }
-                if (block_indent == 0)
-                        block_indent = ind;
-                if (ind < block_indent) {
-                        *detail = "YAML: bad indentation in a literal block";
-                        return BERTH_ECONFIG;
-                }
-                if (o + pending_nl + n + 2 > cap) {
-                        size_t ncap = (o + pending_nl + n + 2) * 2;
-                        char *nb;
-                        if (ncap > DOCKERCFG_FILE_MAX * 2)
-                                return BERTH_ETOOBIG;
-                        nb = realloc(out, ncap);
-                        if (!nb)
-                                return -ENOMEM;
-                        out = nb;
-                        cap = ncap;
-                }
-                if (o > 0)
-                        out[o++] = '\n';
-                for (; pending_nl > 0; pending_nl--)
-                        out[o++] = '\n';
-                memcpy(out + o, line + block_indent, n - block_indent);
-                o += n - block_indent;
-        }
-        if (!out) {
-                out = strdup("");
-                if (!out)
-                        return -ENOMEM;
-        } else {
-                char *nb = realloc(out, o + pending_nl + 2);
-                if (!nb)
-                        return -ENOMEM;
-                out = nb;
-                if (chomp != '-')
-                        out[o++] = '\n';
-                if (chomp == '+')
-                        for (; pending_nl > 0; pending_nl--)
-                                out[o++] = '\n';
-                out[o] = '\0';
-        }
-        *ret_len = o;
-        *ret = TAKE_PTR(out);
-        return 0;
-}
-
 static int parse_secret_yaml(dockercfg_t *c, const char *buf, size_t len, const char **detail) {
-        lines_t l = { .p = buf, .end = buf + len };
+        yaml_lines_t l = { .p = buf, .end = buf + len };
         secret_t s = { 0 };
         bool from_string = false, seen_content = false, seen[6] = { 0 };
         const char *line, *k, *rest;
@@ -560,18 +321,18 @@ static int parse_secret_yaml(dockercfg_t *c, const char *buf, size_t len, const 
         enum { TOP, SKIP, DATA, STRINGDATA } mode = TOP;
         size_t child_indent = 0;
 
-        while (next_line(&l, &line, &n)) {
+        while (yaml_next_line(&l, &line, &n)) {
                 size_t ind;
                 _cleanup_free_ char *val = NULL;
                 size_t vlen = 0;
                 char chomp = 0;
 
-                if (n > indent_of(line, n) && line[indent_of(line, n)] == '\t') {
+                if (n > yaml_indent(line, n) && line[yaml_indent(line, n)] == '\t') {
                         *detail = "YAML: tabs in indentation";
                         r = BERTH_ECONFIG;
                         goto out;
                 }
-                if (blank_or_comment(line, n))
+                if (yaml_blank_or_comment(line, n))
                         continue;
                 if (n >= 3 && memcmp(line, "---", 3) == 0 && (n == 3 || line[3] == ' ')) {
                         if (seen_content) {
@@ -584,7 +345,7 @@ static int parse_secret_yaml(dockercfg_t *c, const char *buf, size_t len, const 
                 if (n == 3 && memcmp(line, "...", 3) == 0)
                         break;
                 seen_content = true;
-                ind = indent_of(line, n);
+                ind = yaml_indent(line, n);
                 if (ind > 0) {
                         if (mode == TOP) {
                                 *detail = "YAML: unexpected indentation";
@@ -610,7 +371,7 @@ static int parse_secret_yaml(dockercfg_t *c, const char *buf, size_t len, const 
                                 r = BERTH_ECONFIG;
                                 goto out;
                         }
-                        if (span_is(k, klen, secret_key(s.type) ? secret_key(s.type) : "")) {
+                        if (yaml_span_is(k, klen, secret_key(s.type) ? secret_key(s.type) : "")) {
                                 r = secret_set(&s, val, vlen, mode == DATA, &from_string);
                                 if (r == -EINVAL) {
                                         *detail = "Secret data value is not base64";
@@ -618,7 +379,7 @@ static int parse_secret_yaml(dockercfg_t *c, const char *buf, size_t len, const 
                                 }
                                 if (r < 0)
                                         goto out;
-                        } else if (!secret_key(s.type) && (span_is(k, klen, ".dockerconfigjson") || span_is(k, klen, ".dockercfg"))) {
+                        } else if (!secret_key(s.type) && (yaml_span_is(k, klen, ".dockerconfigjson") || yaml_span_is(k, klen, ".dockercfg"))) {
                                 *detail = "YAML: put \"type\" before data/stringData";
                                 r = BERTH_ECONFIG;
                                 goto out;
@@ -636,7 +397,7 @@ static int parse_secret_yaml(dockercfg_t *c, const char *buf, size_t len, const 
                 {
                         static const char *const known[] = { "apiVersion", "kind", "type", "metadata", "data", "stringData" };
                         for (size_t i = 0; i < ELEMENTSOF(known); i++)
-                                if (span_is(k, klen, known[i])) {
+                                if (yaml_span_is(k, klen, known[i])) {
                                         if (seen[i]) {
                                                 *detail = "YAML: duplicate key";
                                                 r = BERTH_ECONFIG;
@@ -645,11 +406,11 @@ static int parse_secret_yaml(dockercfg_t *c, const char *buf, size_t len, const 
                                         seen[i] = true;
                                 }
                 }
-                if (span_is(k, klen, "metadata")) {
+                if (yaml_span_is(k, klen, "metadata")) {
                         mode = SKIP;
                         continue;
                 }
-                if (span_is(k, klen, "data") || span_is(k, klen, "stringData")) {
+                if (yaml_span_is(k, klen, "data") || yaml_span_is(k, klen, "stringData")) {
                         if (rlen > 0 && !(rlen >= 2 && rest[0] == '{' && rest[1] == '}')) {
                                 if (rest[0] != '#') {
                                         *detail = "YAML: data and stringData must be block maps";
@@ -657,7 +418,7 @@ static int parse_secret_yaml(dockercfg_t *c, const char *buf, size_t len, const 
                                         goto out;
                                 }
                         }
-                        mode = span_is(k, klen, "data") ? DATA : STRINGDATA;
+                        mode = yaml_span_is(k, klen, "data") ? DATA : STRINGDATA;
                         if (mode == DATA && from_string)
                                 mode = SKIP; /* stringData already won */
                         continue;
@@ -673,9 +434,9 @@ static int parse_secret_yaml(dockercfg_t *c, const char *buf, size_t len, const 
                 }
                 if (r < 0)
                         goto out;
-                if (span_is(k, klen, "kind")) {
+                if (yaml_span_is(k, klen, "kind")) {
                         s.kind = TAKE_PTR(val);
-                } else if (span_is(k, klen, "type")) {
+                } else if (yaml_span_is(k, klen, "type")) {
                         s.type = TAKE_PTR(val);
                 }
         }
@@ -734,36 +495,14 @@ fail:
 }
 
 int dockercfg_load(const char *path, dockercfg_t **ret, const char **reterr_detail) {
-        _cleanup_close_ int fd = -1;
         _cleanup_free_ char *buf = NULL;
-        struct stat st;
-        size_t got = 0;
+        size_t len = 0;
         int r;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode))
-                return -EINVAL;
-        if (st.st_size > DOCKERCFG_FILE_MAX)
-                return BERTH_ETOOBIG;
-        buf = malloc((size_t) st.st_size + 1);
-        if (!buf)
-                return -ENOMEM;
-        while (got < (size_t) st.st_size) {
-                ssize_t k = read(fd, buf + got, (size_t) st.st_size - got);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        break;
-                got += (size_t) k;
-        }
-        r = dockercfg_parse(buf, got, ret, reterr_detail);
-        explicit_bzero(buf, got);
+        r = file_read_all(path, DOCKERCFG_FILE_MAX, &buf, &len);
+        if (r < 0)
+                return r;
+        r = dockercfg_parse(buf, len, ret, reterr_detail);
+        explicit_bzero(buf, len);
         return r;
 }

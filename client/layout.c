@@ -12,9 +12,9 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include "client/fsutil.h"
 #include "client/layout.h"
 #include "common/err.h"
+#include "common/file.h"
 #include "common/macro.h"
 #include "common/manifest.h"
 
@@ -46,7 +46,7 @@ static int ensure_file(const char *root, const char *name, const char *content) 
                 return r;
         if (access(p, F_OK) == 0)
                 return 0;
-        return fsutil_write_file_atomic(p, content, strlen(content), 0644);
+        return file_write_atomic(p, content, strlen(content), 0644);
 }
 
 layout_t *layout_free(layout_t *l) {
@@ -71,13 +71,13 @@ int layout_open(const char *root, layout_t **ret) {
         l->root = strdup(root);
         if (!l->root)
                 return -ENOMEM;
-        r = fsutil_mkdir_p(root, 0755);
+        r = file_mkdir_p(root, 0755);
         if (r < 0)
                 return r;
-        if ((r = path_join(&p, root, ".berth/tmp")) < 0 || (r = fsutil_mkdir_p(p, 0700)) < 0)
+        if ((r = path_join(&p, root, ".berth/tmp")) < 0 || (r = file_mkdir_p(p, 0700)) < 0)
                 return r;
         free(p);
-        if ((r = path_join(&p, root, "blobs/sha256")) < 0 || (r = fsutil_mkdir_p(p, 0755)) < 0)
+        if ((r = path_join(&p, root, "blobs/sha256")) < 0 || (r = file_mkdir_p(p, 0755)) < 0)
                 return r;
         /* creating the skeleton races with other processes: do it under the state lock */
         r = layout_lock(l, LAYOUT_LOCK_STATE, true, &fd);
@@ -151,7 +151,7 @@ static int ensure_alg_dir(layout_t *l, const digest_t *d) {
                 p = NULL;
                 return -ENOMEM;
         }
-        return fsutil_mkdir_p(p, 0755);
+        return file_mkdir_p(p, 0755);
 }
 
 int layout_blob_write(layout_t *l, const digest_t *d, const void *buf, size_t len) {
@@ -166,7 +166,7 @@ int layout_blob_write(layout_t *l, const digest_t *d, const void *buf, size_t le
                 return BERTH_EDIGEST;
         if ((r = ensure_alg_dir(l, d)) < 0 || (r = layout_blob_path(l, d, &p)) < 0)
                 return r;
-        return fsutil_write_file_atomic(p, buf, len, 0644);
+        return file_write_atomic(p, buf, len, 0644);
 }
 
 int layout_blob_commit(layout_t *l, const digest_t *d, const char *verified_path) {
@@ -177,7 +177,7 @@ int layout_blob_commit(layout_t *l, const digest_t *d, const char *verified_path
                 return r;
         if (rename(verified_path, p) < 0)
                 return -errno;
-        return fsutil_fsync_parent(p);
+        return file_fsync_parent(p);
 }
 
 int layout_blob_read(layout_t *l, const digest_t *d, size_t max, char **ret, size_t *ret_len) {
@@ -186,7 +186,7 @@ int layout_blob_read(layout_t *l, const digest_t *d, size_t max, char **ret, siz
 
         if (r < 0)
                 return r;
-        return fsutil_read_file(p, max, ret, ret_len);
+        return file_read_all(p, max, ret, ret_len);
 }
 
 static int index_load(layout_t *l, json_t **ret) {
@@ -197,7 +197,7 @@ static int index_load(layout_t *l, json_t **ret) {
 
         if ((r = path_join(&p, l->root, "index.json")) < 0)
                 return r;
-        r = fsutil_read_file(p, LAYOUT_INDEX_MAX, &buf, &len);
+        r = file_read_all(p, LAYOUT_INDEX_MAX, &buf, &len);
         if (r < 0)
                 return r;
         j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
@@ -228,7 +228,7 @@ static int index_save(layout_t *l, json_t *j) {
         out = json_dumps(j, JSON_COMPACT);
         if (!out)
                 return -ENOMEM;
-        r = fsutil_write_file_atomic(p, out, strlen(out), 0644);
+        r = file_write_atomic(p, out, strlen(out), 0644);
         free(out);
         return r;
 }
@@ -538,7 +538,7 @@ static int load_key(layout_t *l, unsigned char key[32]) {
 
         if ((r = layout_state_path(l, "hmac.key", &p)) < 0)
                 return r;
-        r = fsutil_read_file(p, 64, &buf, &len);
+        r = file_read_all(p, 64, &buf, &len);
         if (r == 0 && len == 32) {
                 memcpy(key, buf, 32);
                 explicit_bzero(buf, len);

@@ -1,32 +1,55 @@
-## client/: the pull module (libberth) and the `berth` CLI
+## client/: the pull library (libberth: libberth.so, <berth/berth.h>, berth.pc) and the
+## `berth` CLI. Three layers: the modules (libberthcore), the API over them
+## (libberthapi), and the installed shared library made of both plus libcommon, which
+## exports exactly the berth_ symbols (client/libberth.sym). The CLI and the unit tests
+## link the same objects statically, so `berth` needs no libberth.so at run time.
 libcommon_la_SOURCES += common/ref.c common/ref.h
 
-# every client module, linked into the installed library and into the unit tests
+# every client module under the API
 noinst_LTLIBRARIES += libberthcore.la
-libberthcore_la_SOURCES = client/fsutil.c client/fsutil.h client/policy.c client/policy.h \
-                          client/dockercfg.c client/dockercfg.h client/keyring.c client/keyring.h \
+libberthcore_la_SOURCES = client/policy.c client/policy.h \
+                          client/dockercfg.c client/dockercfg.h client/yaml.c client/yaml.h \
+                          client/keyring.c client/keyring.h \
                           client/backoff.c client/backoff.h client/platform.c client/platform.h \
-                          client/layout.c client/layout.h client/registry.c client/registry.h
+                          client/layout.c client/layout.h client/registry.c client/registry.h \
+                          client/registry-internal.h client/registry-auth.c client/registry-certs.c
 libberthcore_la_CPPFLAGS = $(AM_CPPFLAGS) $(CRYPTO_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS)
 libberthcore_la_LIBADD = $(CURL_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
 
-# the installed library: only berth_ symbols
+# the public API (client/berth.h): client object, decision, download pool, pull, images
+noinst_LTLIBRARIES += libberthapi.la
+libberthapi_la_SOURCES = client/berth.c client/berth.h client/pull-internal.h client/plan.c \
+                         client/download.c client/pull.c client/images.c
+libberthapi_la_CPPFLAGS = $(AM_CPPFLAGS) $(CRYPTO_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS)
+BERTH_API_LIBS = libberthapi.la libberthcore.la libcommon.la $(CURL_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
+
+# the installed library. -version-info CURRENT:REVISION:AGE (libtool's rules): a release
+# that only changes code bumps REVISION; one that adds berth_ functions bumps CURRENT
+# and AGE and zeroes REVISION; one that removes or changes any bumps CURRENT, zeroes
+# REVISION and AGE. The version script keeps every other symbol local.
 lib_LTLIBRARIES += libberth.la
-libberth_la_SOURCES = client/berth.c client/berth.h
-libberth_la_CPPFLAGS = $(AM_CPPFLAGS) $(CRYPTO_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS)
-libberth_la_LIBADD = libberthcore.la libcommon.la $(CURL_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
-libberth_la_LDFLAGS = -export-symbols-regex '^berth_' -version-info 0:0:0
-berthincludedir = $(includedir)
+libberth_la_SOURCES =
+libberth_la_LIBADD = $(BERTH_API_LIBS)
+libberth_la_LDFLAGS = -version-info 0:0:0 -no-undefined \
+                      -Wl,--version-script='$(srcdir)/client/libberth.sym'
+EXTRA_libberth_la_DEPENDENCIES = client/libberth.sym
+# <berth/berth.h>, and the error codes it includes as <berth/common/err.h>
+berthincludedir = $(includedir)/berth
 berthinclude_HEADERS = client/berth.h
+nobase_berthinclude_HEADERS = common/err.h
+pkgconfigdir = $(libdir)/pkgconfig
+pkgconfig_DATA = client/berth.pc
+EXTRA_DIST += client/libberth.sym client/berth.pc.in
 
 bin_PROGRAMS += berth
 berth_SOURCES = client/main.c
-berth_LDADD = libberth.la $(CURL_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
+berth_LDADD = $(BERTH_API_LIBS)
 
 CLIENT_TEST_LDADD = libberthcore.la libcommon.la $(CURL_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS) $(CMOCKA_LIBS)
 CLIENT_TESTS = tests/unit/test-ref tests/unit/test-policy tests/unit/test-keyring \
                tests/unit/test-dockercfg tests/unit/test-backoff tests/unit/test-platform \
-               tests/unit/test-registry tests/unit/test-layout
+               tests/unit/test-registry tests/unit/test-layout tests/unit/test-yaml \
+               tests/unit/test-berth-api
 UNIT_TESTS += $(CLIENT_TESTS)
 check_PROGRAMS += $(CLIENT_TESTS)
 TESTS += $(CLIENT_TESTS)
@@ -54,6 +77,13 @@ tests_unit_test_registry_LDADD = $(CLIENT_TEST_LDADD)
 tests_unit_test_layout_SOURCES = tests/unit/test-layout.c
 tests_unit_test_layout_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_layout_LDADD = $(CLIENT_TEST_LDADD)
+tests_unit_test_yaml_SOURCES = tests/unit/test-yaml.c
+tests_unit_test_yaml_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_yaml_LDADD = $(CLIENT_TEST_LDADD)
+# the API as a program using it sees it: client/berth.h only
+tests_unit_test_berth_api_SOURCES = tests/unit/test-berth-api.c
+tests_unit_test_berth_api_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_berth_api_LDADD = $(BERTH_API_LIBS) $(CMOCKA_LIBS)
 
 # integration: a real registry (Debian's docker-registry), skopeo, openssl, python3
 CLIENT_IT = tests/integration/client-pull-basic.sh tests/integration/client-multiplatform.sh \
@@ -71,7 +101,7 @@ tests_fuzz_fuzz_ref_SOURCES = tests/fuzz/fuzz-ref.c
 tests_fuzz_fuzz_ref_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
 tests_fuzz_fuzz_ref_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
 tests_fuzz_fuzz_ref_LDADD = libcommon-fuzz.la $(CRYPTO_LIBS) $(JANSSON_LIBS)
-tests_fuzz_fuzz_dockercfg_SOURCES = tests/fuzz/fuzz-dockercfg.c client/dockercfg.c client/keyring.c
+tests_fuzz_fuzz_dockercfg_SOURCES = tests/fuzz/fuzz-dockercfg.c client/dockercfg.c client/yaml.c client/keyring.c
 tests_fuzz_fuzz_dockercfg_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS)
 tests_fuzz_fuzz_dockercfg_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
 tests_fuzz_fuzz_dockercfg_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
@@ -80,7 +110,8 @@ endif
 # the WWW-Authenticate parser of the registry client
 FUZZ_TARGETS += tests/fuzz/fuzz-challenge
 if ENABLE_FUZZERS
-tests_fuzz_fuzz_challenge_SOURCES = tests/fuzz/fuzz-challenge.c client/registry.c
+tests_fuzz_fuzz_challenge_SOURCES = tests/fuzz/fuzz-challenge.c client/registry.c client/registry-auth.c \
+                                    client/registry-certs.c
 tests_fuzz_fuzz_challenge_CPPFLAGS = $(AM_CPPFLAGS) $(CURL_CFLAGS) $(JANSSON_CFLAGS)
 tests_fuzz_fuzz_challenge_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
 tests_fuzz_fuzz_challenge_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined

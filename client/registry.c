@@ -1,6 +1,7 @@
-/* client/registry.c: the registry client over libcurl. */
+/* client/registry.c: the registry client over libcurl: setup, one request, the
+ * authenticated request loop, and the API calls (ping, manifests, blobs).
+ * Challenges and tokens are in registry-auth.c, certificates in registry-certs.c. */
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -8,130 +9,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 #include <curl/curl.h>
-#include <jansson.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include "client/registry-internal.h"
 #include "client/registry.h"
 #include "common/err.h"
 #include "common/macro.h"
 #include "common/manifest.h"
 
-#define TOKEN_BODY_MAX (256u * 1024)
-#define ERR_BODY_MAX (64u * 1024)
 #define HEADER_VALUE_MAX 8192
-#define TOKEN_CACHE_MAX 32
-
-typedef enum { SCHEME_UNKNOWN, SCHEME_NONE, SCHEME_BASIC, SCHEME_BEARER } scheme_t;
-
-typedef struct {
-        char *scope, *username, *password, *token;
-        time_t expires;
-} token_t;
-
-struct registry {
-        char *base;
-        STACK_OF(X509) *cas;
-        char *client_cert, *client_key;
-        bool insecure;
-        char *user_agent;
-        long connect_timeout, low_speed_time;
-        CURLSH *share;
-        pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
-        pthread_mutex_t lock;
-        scheme_t scheme;
-        char *realm, *service;
-        token_t tokens[TOKEN_CACHE_MAX];
-        size_t ntokens;
-        atomic_uint_fast64_t requests;
-};
-
-/* ---- challenge parsing ---- */
-
-void registry_challenge_done(registry_challenge_t *c) {
-        free(c->realm);
-        free(c->service);
-        free(c->scope);
-        c->realm = c->service = c->scope = NULL;
-}
-
-int registry_challenge_parse(const char *v, registry_challenge_t *ret) {
-        registry_challenge_t c;
-        size_t i = 0, n;
-
-        memset(&c, 0, sizeof(c));
-
-        if (!v)
-                return -EINVAL;
-        while (v[i] == ' ' || v[i] == '\t')
-                i++;
-        for (n = 0; isalpha((unsigned char) v[i]) && n + 1 < sizeof(c.scheme); i++, n++)
-                c.scheme[n] = (char) tolower((unsigned char) v[i]);
-        if (n == 0 || isalpha((unsigned char) v[i]))
-                return -EINVAL;
-        if (strcmp(c.scheme, "basic") != 0 && strcmp(c.scheme, "bearer") != 0)
-                return -EINVAL;
-        for (;;) {
-                char key[32], *val;
-                size_t k = 0, vl = 0, cap;
-                while (v[i] == ' ' || v[i] == '\t' || v[i] == ',')
-                        i++;
-                if (!v[i])
-                        break;
-                while (v[i] && v[i] != '=' && v[i] != ' ' && v[i] != ',') {
-                        if (k + 1 >= sizeof(key))
-                                goto bad;
-                        key[k++] = (char) tolower((unsigned char) v[i++]);
-                }
-                key[k] = '\0';
-                while (v[i] == ' ')
-                        i++;
-                if (v[i] != '=')
-                        goto bad;
-                i++;
-                while (v[i] == ' ')
-                        i++;
-                cap = strlen(v + i) + 1;
-                val = malloc(cap);
-                if (!val) {
-                        registry_challenge_done(&c);
-                        return -ENOMEM;
-                }
-                if (v[i] == '"') {
-                        for (i++; v[i] && v[i] != '"'; i++) {
-                                if (v[i] == '\\' && v[i + 1])
-                                        i++;
-                                val[vl++] = v[i];
-                        }
-                        if (v[i] != '"') {
-                                free(val);
-                                goto bad;
-                        }
-                        i++;
-                } else
-                        while (v[i] && v[i] != ',' && v[i] != ' ')
-                                val[vl++] = v[i++];
-                val[vl] = '\0';
-                if (strcmp(key, "realm") == 0 && !c.realm)
-                        c.realm = val;
-                else if (strcmp(key, "service") == 0 && !c.service)
-                        c.service = val;
-                else if (strcmp(key, "scope") == 0 && !c.scope)
-                        c.scope = val;
-                else
-                        free(val);
-        }
-        if (strcmp(c.scheme, "bearer") == 0 && !c.realm)
-                goto bad;
-        *ret = c;
-        return 0;
-bad:
-        registry_challenge_done(&c);
-        return -EINVAL;
-}
 
 /* ---- setup ---- */
 
@@ -146,65 +34,6 @@ static void share_unlock(CURL *h, curl_lock_data data, void *u) {
         registry_t *r = u;
         (void) h;
         pthread_mutex_unlock(&r->share_locks[data]);
-}
-
-static int load_pem_certs(STACK_OF(X509) *st, const char *path) {
-        FILE *f = fopen(path, "re");
-        X509 *x;
-        int n = 0;
-
-        if (!f)
-                return -errno;
-        while ((x = PEM_read_X509(f, NULL, NULL, NULL))) {
-                if (!sk_X509_push(st, x)) {
-                        X509_free(x);
-                        break;
-                }
-                n++;
-        }
-        fclose(f);
-        return n > 0 ? 0 : BERTH_ECONFIG;
-}
-
-static bool has_suffix(const char *s, const char *suf) {
-        size_t a = strlen(s), b = strlen(suf);
-        return a >= b && strcmp(s + a - b, suf) == 0;
-}
-
-/* docker's certs.d: *.crt are CAs; NAME.cert with NAME.key is a client certificate */
-static int load_certs_dir(registry_t *r, const char *dir) {
-        DIR *dp = opendir(dir);
-        struct dirent *de;
-        int ret = 0;
-
-        if (!dp)
-                return 0;
-        while ((de = readdir(dp)) && ret >= 0) {
-                _cleanup_free_ char *p = NULL;
-                if (de->d_name[0] == '.')
-                        continue;
-                if (asprintf(&p, "%s/%s", dir, de->d_name) < 0) {
-                        p = NULL;
-                        ret = -ENOMEM;
-                        break;
-                }
-                if (has_suffix(de->d_name, ".crt"))
-                        ret = load_pem_certs(r->cas, p);
-                else if (has_suffix(de->d_name, ".cert") && !r->client_cert) {
-                        char *key = NULL;
-                        if (asprintf(&key, "%.*s.key", (int) (strlen(p) - 5), p) < 0) {
-                                ret = -ENOMEM;
-                                break;
-                        }
-                        if (access(key, R_OK) == 0) {
-                                r->client_cert = TAKE_PTR(p);
-                                r->client_key = key;
-                        } else
-                                free(key);
-                }
-        }
-        closedir(dp);
-        return ret;
 }
 
 registry_t *registry_free(registry_t *r) {
@@ -260,7 +89,7 @@ int registry_new(const char *domain, const registry_opts_t *o, registry_t **ret)
         r->cas = sk_X509_new_null();
         if (!r->user_agent || !r->cas)
                 return -ENOMEM;
-        if (o && o->ca_file && (rc = load_pem_certs(r->cas, o->ca_file)) < 0)
+        if (o && o->ca_file && (rc = registry__load_pem_certs(r->cas, o->ca_file)) < 0)
                 return rc;
         {
                 _cleanup_free_ char *dir = NULL;
@@ -268,7 +97,7 @@ int registry_new(const char *domain, const registry_opts_t *o, registry_t **ret)
                         dir = NULL;
                         return -ENOMEM;
                 }
-                if ((rc = load_certs_dir(r, dir)) < 0)
+                if ((rc = registry__load_certs_dir(r, dir)) < 0)
                         return rc;
         }
         r->share = curl_share_init();
@@ -290,29 +119,7 @@ uint64_t registry_request_count(const registry_t *r) {
 
 /* ---- one request ---- */
 
-typedef enum { SINK_DISCARD, SINK_MEM, SINK_FD } sink_t;
-
-typedef struct {
-        long status;
-        bool body_started;
-        char *www_auth, *content_type, *dcd;
-        uint64_t range_start;
-        bool has_range;
-        sink_t sink;
-        /* memory */
-        char *buf;
-        size_t len, cap, max;
-        /* file */
-        int fd;
-        uint64_t have, size;
-        digest_alg_t alg;
-        digest_ctx_t *ctx;
-        registry_progress_fn progress;
-        void *userdata;
-        int err;
-} req_t;
-
-static void req_reset_headers(req_t *q) {
+void registry__req_reset_headers(req_t *q) {
         free(q->www_auth);
         free(q->content_type);
         free(q->dcd);
@@ -321,8 +128,8 @@ static void req_reset_headers(req_t *q) {
         q->body_started = false;
 }
 
-static void req_done(req_t *q) {
-        req_reset_headers(q);
+void registry__req_done(req_t *q) {
+        registry__req_reset_headers(q);
         free(q->buf);
         q->buf = NULL;
 }
@@ -354,7 +161,7 @@ static size_t on_header(char *p, size_t sz, size_t nm, void *u) {
 
         if (n > 5 && memcmp(p, "HTTP/", 5) == 0) {
                 const char *sp = memchr(p, ' ', n);
-                req_reset_headers(q);
+                registry__req_reset_headers(q);
                 q->status = 0;
                 if (sp && (size_t) (sp - p) + 4 <= n && isdigit((unsigned char) sp[1]) &&
                     isdigit((unsigned char) sp[2]) && isdigit((unsigned char) sp[3]))
@@ -480,7 +287,7 @@ static CURLcode ssl_ctx_cb(CURL *h, void *sslctx, void *parm) {
         return CURLE_OK;
 }
 
-static CURL *easy_new(registry_t *r, const char *url, req_t *q) {
+CURL *registry__easy_new(registry_t *r, const char *url, req_t *q) {
         CURL *h = curl_easy_init();
 
         if (!h)
@@ -511,7 +318,7 @@ static CURL *easy_new(registry_t *r, const char *url, req_t *q) {
         return h;
 }
 
-static int map_curl(CURLcode c, req_t *q) {
+int registry__map_curl(CURLcode c, req_t *q) {
         switch (c) {
         case CURLE_OK:
                 return 0;
@@ -529,7 +336,7 @@ static int map_curl(CURLcode c, req_t *q) {
         case CURLE_PARTIAL_FILE:
         case CURLE_HTTP2:
         case CURLE_HTTP2_STREAM:
-                return REGISTRY_EUNAVAILABLE;
+                return BERTH_EUNAVAILABLE;
         case CURLE_OUT_OF_MEMORY:
                 return -ENOMEM;
         default:
@@ -537,7 +344,7 @@ static int map_curl(CURLcode c, req_t *q) {
         }
 }
 
-static int map_status(long s) {
+int registry__map_status(long s) {
         if (s == 200 || s == 206)
                 return 0;
         if (s == 401)
@@ -545,143 +352,10 @@ static int map_status(long s) {
         if (s == 403)
                 return BERTH_EDENIED;
         if (s == 404)
-                return REGISTRY_ENOTFOUND;
+                return BERTH_ENOTFOUND;
         if (s == 429 || s >= 500)
-                return REGISTRY_EUNAVAILABLE;
+                return BERTH_EUNAVAILABLE;
         return BERTH_EHTTP;
-}
-
-static bool same(const char *a, const char *b) {
-        return (!a && !b) || (a && b && strcmp(a, b) == 0);
-}
-
-/* cached token for scope and cred, duplicated; NULL if none (caller holds lock) */
-static char *token_lookup(registry_t *r, const char *scope, const registry_cred_t *cred) {
-        time_t now = time(NULL);
-        for (size_t i = 0; i < r->ntokens; i++) {
-                token_t *t = &r->tokens[i];
-                if (strcmp(t->scope, scope) == 0 && same(t->username, cred ? cred->username : NULL) &&
-                    same(t->password, cred ? cred->password : NULL) && t->expires > now)
-                        return strdup(t->token);
-        }
-        return NULL;
-}
-
-static void token_store(registry_t *r, const char *scope, const registry_cred_t *cred, const char *token, time_t expires) {
-        token_t *t;
-
-        if (r->ntokens == TOKEN_CACHE_MAX) {
-                /* drop the oldest */
-                free(r->tokens[0].scope);
-                free(r->tokens[0].username);
-                free(r->tokens[0].password);
-                free(r->tokens[0].token);
-                memmove(&r->tokens[0], &r->tokens[1], (TOKEN_CACHE_MAX - 1) * sizeof(token_t));
-                r->ntokens--;
-        }
-        t = &r->tokens[r->ntokens];
-        *t = (token_t) { strdup(scope), cred && cred->username ? strdup(cred->username) : NULL,
-                         cred && cred->password ? strdup(cred->password) : NULL, strdup(token), expires };
-        if (!t->scope || !t->token) {
-                free(t->scope);
-                free(t->username);
-                free(t->password);
-                free(t->token);
-                return;
-        }
-        r->ntokens++;
-}
-
-static void apply_basic(CURL *h, const registry_cred_t *cred) {
-        curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
-        curl_easy_setopt(h, CURLOPT_USERNAME, cred->username);
-        curl_easy_setopt(h, CURLOPT_PASSWORD, cred->password ? cred->password : "");
-}
-
-/* GET realm?service=..&scope=.. with the credentials; caches the token */
-static int fetch_token(registry_t *r, const char *scope, const registry_cred_t *cred) {
-        _cleanup_free_ char *realm = NULL, *service = NULL, *url = NULL;
-        req_t q = { .sink = SINK_MEM, .max = TOKEN_BODY_MAX, .fd = -1 };
-        char *es = NULL, *esc = NULL;
-        json_t *j = NULL, *tok;
-        json_int_t expires_in = 60;
-        CURL *h;
-        int rc;
-
-        pthread_mutex_lock(&r->lock);
-        realm = r->realm ? strdup(r->realm) : NULL;
-        service = r->service ? strdup(r->service) : NULL;
-        pthread_mutex_unlock(&r->lock);
-        if (!realm)
-                return BERTH_EAUTH;
-        if (strncmp(realm, "https://", 8) != 0 && !(r->insecure && strncmp(realm, "http://", 7) == 0))
-                return BERTH_EAUTH; /* never send credentials to a plain-http realm of a TLS registry */
-        es = curl_easy_escape(NULL, service ? service : "", 0);
-        esc = curl_easy_escape(NULL, scope, 0);
-        if (!es || !esc) {
-                curl_free(es);
-                curl_free(esc);
-                return -ENOMEM;
-        }
-        rc = asprintf(&url, "%s%sservice=%s&scope=%s", realm, strchr(realm, '?') ? "&" : "?", es, esc);
-        curl_free(es);
-        curl_free(esc);
-        if (rc < 0) {
-                url = NULL;
-                return -ENOMEM;
-        }
-        h = easy_new(r, url, &q);
-        if (!h)
-                return -ENOMEM;
-        if (cred && cred->username)
-                apply_basic(h, cred);
-        atomic_fetch_add(&r->requests, 1);
-        rc = map_curl(curl_easy_perform(h), &q);
-        curl_easy_cleanup(h);
-        if (rc == 0)
-                rc = map_status(q.status);
-        if (rc == BERTH_EDENIED)
-                rc = BERTH_EAUTH;
-        if (rc == 0) {
-                j = q.buf ? json_loadb(q.buf, q.len, 0, NULL) : NULL;
-                tok = json_object_get(j, "token");
-                if (!json_is_string(tok) || !json_string_length(tok))
-                        tok = json_object_get(j, "access_token");
-                if (json_is_integer(json_object_get(j, "expires_in")))
-                        expires_in = json_integer_value(json_object_get(j, "expires_in"));
-                if (expires_in < 1 || expires_in > 86400 * 7)
-                        expires_in = 60;
-                if (!json_is_string(tok) || !json_string_length(tok))
-                        rc = BERTH_EHTTP;
-                else {
-                        /* keep a margin so a token does not expire mid-request */
-                        time_t exp = time(NULL) + (expires_in > 20 ? expires_in - 10 : expires_in / 2);
-                        pthread_mutex_lock(&r->lock);
-                        token_store(r, scope, cred, json_string_value(tok), exp);
-                        pthread_mutex_unlock(&r->lock);
-                }
-                json_decref(j);
-        }
-        if (q.buf)
-                explicit_bzero(q.buf, q.len);
-        req_done(&q);
-        return rc;
-}
-
-static int learn_challenge(registry_t *r, const char *www_auth) {
-        registry_challenge_t c;
-
-        if (!www_auth || registry_challenge_parse(www_auth, &c) < 0)
-                return BERTH_EAUTH;
-        pthread_mutex_lock(&r->lock);
-        free(r->realm);
-        free(r->service);
-        r->realm = TAKE_PTR(c.realm);
-        r->service = TAKE_PTR(c.service);
-        r->scheme = strcmp(c.scheme, "bearer") == 0 ? SCHEME_BEARER : SCHEME_BASIC;
-        pthread_mutex_unlock(&r->lock);
-        registry_challenge_done(&c);
-        return 0;
 }
 
 /* Perform GET url with auth for repo; q is prepared by the caller. */
@@ -704,19 +378,19 @@ static int do_request(registry_t *r, const char *url, const char *repo, const re
                 pthread_mutex_lock(&r->lock);
                 scheme = r->scheme;
                 if (scheme == SCHEME_BEARER)
-                        token = token_lookup(r, scope, cred);
+                        token = registry__token_lookup(r, scope, cred);
                 pthread_mutex_unlock(&r->lock);
                 if (scheme == SCHEME_BEARER && !token) {
-                        rc = fetch_token(r, scope, cred);
+                        rc = registry__fetch_token(r, scope, cred);
                         if (rc < 0)
                                 return rc;
                         pthread_mutex_lock(&r->lock);
-                        token = token_lookup(r, scope, cred);
+                        token = registry__token_lookup(r, scope, cred);
                         pthread_mutex_unlock(&r->lock);
                         if (!token)
                                 return BERTH_EAUTH;
                 }
-                h = easy_new(r, url, q);
+                h = registry__easy_new(r, url, q);
                 if (!h)
                         return -ENOMEM;
                 if (headers)
@@ -725,7 +399,7 @@ static int do_request(registry_t *r, const char *url, const char *repo, const re
                         curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long) CURLAUTH_BEARER);
                         curl_easy_setopt(h, CURLOPT_XOAUTH2_BEARER, token);
                 } else if (scheme == SCHEME_BASIC && !anonymous)
-                        apply_basic(h, cred);
+                        registry__apply_basic(h, cred);
                 q->status = 0;
                 q->err = 0;
                 atomic_fetch_add(&r->requests, 1);
@@ -733,12 +407,12 @@ static int do_request(registry_t *r, const char *url, const char *repo, const re
                 curl_easy_cleanup(h);
                 if (token)
                         explicit_bzero(token, strlen(token));
-                rc = map_curl(cc, q);
+                rc = registry__map_curl(cc, q);
                 if (rc < 0)
                         return rc;
                 if (q->status == 401 && attempt == 0) {
                         scheme_t before = scheme;
-                        if (learn_challenge(r, q->www_auth) < 0)
+                        if (registry__learn_challenge(r, q->www_auth) < 0)
                                 return BERTH_EAUTH;
                         pthread_mutex_lock(&r->lock);
                         scheme = r->scheme;
@@ -753,10 +427,10 @@ static int do_request(registry_t *r, const char *url, const char *repo, const re
                                                 r->tokens[i].expires = 0;
                                 pthread_mutex_unlock(&r->lock);
                         }
-                        req_reset_headers(q);
+                        registry__req_reset_headers(q);
                         continue;
                 }
-                return map_status(q->status);
+                return registry__map_status(q->status);
         }
         return rc;
 }
@@ -771,23 +445,23 @@ int registry_ping(registry_t *r) {
                 url = NULL;
                 return -ENOMEM;
         }
-        h = easy_new(r, url, &q);
+        h = registry__easy_new(r, url, &q);
         if (!h)
                 return -ENOMEM;
         atomic_fetch_add(&r->requests, 1);
-        rc = map_curl(curl_easy_perform(h), &q);
+        rc = registry__map_curl(curl_easy_perform(h), &q);
         curl_easy_cleanup(h);
         if (rc == 0) {
                 if (q.status == 401)
-                        (void) learn_challenge(r, q.www_auth);
+                        (void) registry__learn_challenge(r, q.www_auth);
                 else if (q.status == 200) {
                         pthread_mutex_lock(&r->lock);
                         r->scheme = SCHEME_NONE;
                         pthread_mutex_unlock(&r->lock);
                 } else if (q.status == 404 || q.status >= 500 || q.status == 0)
-                        rc = REGISTRY_EUNAVAILABLE; /* not a v2 registry */
+                        rc = BERTH_EUNAVAILABLE; /* not a v2 registry */
         }
-        req_done(&q);
+        registry__req_done(&q);
         return rc;
 }
 
@@ -829,7 +503,7 @@ int registry_get_manifest(registry_t *r, const char *repo, const char *reference
                         *ret_digest = got;
                 }
         }
-        req_done(&q);
+        registry__req_done(&q);
         return rc;
 }
 
@@ -890,6 +564,6 @@ int registry_get_blob(registry_t *r, const char *repo, const digest_t *d, uint64
         if (rc == 0 && !digest_equal(&got, d))
                 rc = BERTH_EDIGEST;
         digest_ctx_free(q.ctx);
-        req_done(&q);
+        registry__req_done(&q);
         return rc;
 }

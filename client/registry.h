@@ -10,12 +10,6 @@
 #include <stdint.h>
 #include "common/digest.h"
 
-/* client-local error codes (common/err.h has none for these) */
-enum {
-        REGISTRY_EUNAVAILABLE = -1100, /* cannot connect, TLS failure, 5xx, timeout */
-        REGISTRY_ENOTFOUND = -1101,    /* 404: manifest or blob unknown */
-};
-
 typedef struct registry registry_t;
 
 typedef struct {
@@ -38,13 +32,13 @@ registry_t *registry_free(registry_t *r);
 /* Number of HTTP requests made so far (tests, --verbose). */
 uint64_t registry_request_count(const registry_t *r);
 
-/* GET /v2/. 0 reachable (200 or 401), REGISTRY_EUNAVAILABLE, -ENOMEM. */
+/* GET /v2/. 0 reachable (200 or 401), BERTH_EUNAVAILABLE, -ENOMEM. */
 int registry_ping(registry_t *r);
 
 /* GET a manifest by tag or digest. Verified: against reference when it is a digest,
  * against Docker-Content-Digest when the server sends one. *ret_buf (malloc'd),
  * *ret_media_type (malloc'd, may be ""), *ret_digest. Errors: BERTH_EAUTH,
- * BERTH_EDENIED, REGISTRY_ENOTFOUND, REGISTRY_EUNAVAILABLE, BERTH_EDIGEST,
+ * BERTH_EDENIED, BERTH_ENOTFOUND, BERTH_EUNAVAILABLE, BERTH_EDIGEST,
  * BERTH_ETOOBIG, BERTH_EHTTP. */
 int registry_get_manifest(registry_t *r, const char *repo, const char *reference, const registry_cred_t *cred,
                           char **ret_buf, size_t *ret_len, char **ret_media_type, digest_t *ret_digest);

@@ -24,6 +24,8 @@ const char *berth_strerror(int err) {
         case BERTH_ETHROTTLED: return "too many attempts";
         case BERTH_EBUSY: return "resource busy";
         case BERTH_EHTTP: return "registry transport error";
+        case BERTH_EUNAVAILABLE: return "registry unavailable";
+        case BERTH_ENOTFOUND: return "not found in the registry";
         default: break;
         }
         if (err < 0 && err > -1000)

@@ -22,6 +22,8 @@ enum {
         BERTH_ETHROTTLED,              /* too many attempts; retry later */
         BERTH_EBUSY,                   /* resource busy (database locked, upload in use) */
         BERTH_EHTTP,                   /* transport error talking to a registry */
+        BERTH_EUNAVAILABLE,            /* registry unreachable: connection, TLS, timeout, 429, 5xx */
+        BERTH_ENOTFOUND,               /* registry answered 404: manifest or blob unknown */
         _BERTH_EMAX,
 };
 

@@ -2,13 +2,13 @@
 noinst_LTLIBRARIES += libcommon.la
 libcommon_la_SOURCES = common/macro.h common/err.h common/err.c common/log.h common/log.c \
                        common/digest.h common/digest.c common/name.h common/name.c \
-                       common/manifest.h common/manifest.c
+                       common/manifest.h common/manifest.c common/file.h common/file.c
 libcommon_la_CPPFLAGS = $(AM_CPPFLAGS) $(CRYPTO_CFLAGS) $(JANSSON_CFLAGS)
 libcommon_la_LIBADD = $(CRYPTO_LIBS) $(JANSSON_LIBS)
 
-UNIT_TESTS = tests/unit/test-digest tests/unit/test-name tests/unit/test-manifest
-check_PROGRAMS += tests/unit/test-digest tests/unit/test-name tests/unit/test-manifest
-TESTS += tests/unit/test-digest tests/unit/test-name tests/unit/test-manifest
+UNIT_TESTS = tests/unit/test-digest tests/unit/test-name tests/unit/test-manifest tests/unit/test-file
+check_PROGRAMS += tests/unit/test-digest tests/unit/test-name tests/unit/test-manifest tests/unit/test-file
+TESTS += tests/unit/test-digest tests/unit/test-name tests/unit/test-manifest tests/unit/test-file
 COMMON_TEST_LDADD = libcommon.la $(CRYPTO_LIBS) $(JANSSON_LIBS) $(CMOCKA_LIBS)
 tests_unit_test_digest_SOURCES = tests/unit/test-digest.c
 tests_unit_test_digest_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
@@ -19,6 +19,9 @@ tests_unit_test_name_LDADD = $(COMMON_TEST_LDADD)
 tests_unit_test_manifest_SOURCES = tests/unit/test-manifest.c
 tests_unit_test_manifest_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_manifest_LDADD = $(COMMON_TEST_LDADD)
+tests_unit_test_file_SOURCES = tests/unit/test-file.c
+tests_unit_test_file_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_file_LDADD = $(COMMON_TEST_LDADD)
 
 ## libFuzzer targets (configure --enable-fuzzers, CC=clang). The library sources are
 ## compiled a second time into libcommon-fuzz.la with coverage instrumentation
@@ -54,7 +57,13 @@ tests_fuzz_fuzz_name_LDADD = $(FUZZ_LIBS)
 
 fuzz: $(FUZZ_TARGETS)
 	@echo "built: $(FUZZ_TARGETS); see tests/fuzz/README.md to run them"
+## every target for a few seconds from its seed corpus (FUZZ_SECONDS, default 10)
+fuzz-smoke: $(FUZZ_TARGETS)
+	$(SHELL) '$(abs_top_srcdir)/tests/fuzz/smoke.sh' '$(abs_top_srcdir)' '$(abs_top_builddir)'
 else
 fuzz:
 	@echo "fuzzers are disabled: reconfigure with CC=clang ./configure --enable-fuzzers, then make fuzz"
+fuzz-smoke:
+	@echo "fuzzers are disabled: reconfigure with CC=clang ./configure --enable-fuzzers"; exit 1
 endif
+EXTRA_DIST += tests/fuzz/smoke.sh

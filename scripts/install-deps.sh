@@ -1,7 +1,11 @@
 #!/bin/bash
-# Install every Debian package that building berth and running all of its tests need.
+# Install the Debian packages that building berth and running its tests need.
 # Non-interactive and idempotent (nothing is downloaded when all are present).
 # Works on a fresh Debian 12 as root; uses sudo otherwise.
+#   scripts/install-deps.sh [TIER...]
+# With no tier: building and the default test tier (`make check`). Tiers add what only
+# they need: `slow` (the deploy demo and manifests: make check-slow), `fuzz` (clang for
+# the libFuzzer targets: scripts/fuzz-smoke.sh).
 set -euo pipefail
 
 packages=(
@@ -13,15 +17,23 @@ packages=(
         curl ca-certificates openssl python3 python3-cryptography jq util-linux wrk
         skopeo podman containernetworking-plugins docker.io containerd docker-registry apache2-utils
         iproute2 procps diffutils coreutils
-        # deploy tests: compose demo, base image from Debian packages
-        docker-compose debootstrap
 )
-# manifest validation runs on Node.js; a machine that already has node and npm (from
-# another source, such as NodeSource's nodejs, which conflicts with Debian's npm)
-# keeps them
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-        packages+=(nodejs npm)
-fi
+for tier in "$@"; do
+        case $tier in
+        slow)
+                # deploy tests: compose demo, base image from Debian packages
+                packages+=(docker-compose debootstrap)
+                # manifest validation runs on Node.js; a machine that already has node and
+                # npm (from another source, such as NodeSource's nodejs, which conflicts
+                # with Debian's npm) keeps them
+                if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+                        packages+=(nodejs npm)
+                fi
+                ;;
+        fuzz) packages+=(clang libclang-rt-14-dev) ;;
+        *) echo "install-deps: unknown tier '$tier' (slow, fuzz)" >&2; exit 2 ;;
+        esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

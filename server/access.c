@@ -22,7 +22,8 @@ static unsigned route_actions(const request_t *req) {
 }
 
 /* WWW-Authenticate for a 401 in token mode: realm, service and, when a
- * repository is involved, the scope the client should ask for. */
+ * repository is involved, the scope the client should ask for; for a token
+ * whose scope does not cover the request, error="insufficient_scope". */
 static void bearer_challenge(request_t *req, unsigned actions) {
         char realm[320];
         const char *act = actions & AUTH_DELETE ? "delete"
@@ -32,8 +33,9 @@ static void bearer_challenge(request_t *req, unsigned actions) {
         token_realm(req, realm, sizeof(realm));
         if (req->repo && req->ops != &route_base && req->ops != &route_catalog)
                 reply_headerf(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-                              "Bearer realm=\"%s\",service=\"berth\",scope=\"repository:%s:%s\"",
-                              realm, req->repo, act);
+                              "Bearer realm=\"%s\",service=\"berth\",scope=\"repository:%s:%s\"%s",
+                              realm, req->repo, act,
+                              req->who.insufficient_scope ? ",error=\"insufficient_scope\"" : "");
         else
                 reply_headerf(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                               "Bearer realm=\"%s\",service=\"berth\"", realm);
@@ -46,7 +48,7 @@ static int access_answer(request_t *req, int r) {
                 return 0;
         case BERTH_EAUTH:
                 reply_error(req, 401, "UNAUTHORIZED", "authentication required", NULL);
-                if (req->srv->cfg->auth_token)
+                if (req->srv->cfg->auth_token || req->who.insufficient_scope)
                         bearer_challenge(req, route_actions(req));
                 else
                         reply_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Basic realm=\"berth\"");
@@ -124,7 +126,14 @@ int access_check(request_t *req) {
 }
 
 bool access_may_pull(request_t *req, const char *repo) {
-        return auth_may_pull(req->srv->auth, &req->who, repo);
+        /* a Bearer token's scope is a ceiling here too */
+        return auth_token_allows(req->srv->auth, req_header(req, MHD_HTTP_HEADER_AUTHORIZATION), repo,
+                                 AUTH_PULL) &&
+               auth_may_pull(req->srv->auth, &req->who, repo);
+}
+
+int access_visible_projects(request_t *req, char ***ret) {
+        return auth_visible_projects(req->srv->auth, &req->who, ret);
 }
 
 void access_audit(request_t *req, const char *action, const char *detail) {

@@ -187,15 +187,22 @@ static void upload_cleanup(request_t *req) {
         if (!req->upload)
                 return;
         if (req->upload_transient) {
-                char uuid[UPLOAD_UUID_LEN + 1];
-                snprintf(uuid, sizeof(uuid), "%s", upload_uuid(req->upload));
+                (void) upload_remove(req->upload);
                 store_upload_release(req->upload);
                 req->upload = NULL;
-                (void) store_upload_delete(req->srv->store, uuid);
                 return;
         }
         if (!req->finished || req->upload_err)
                 (void) upload_truncate(req->upload, req->upload_start);
+}
+
+/* The answer is decided: give the session back now, before the answer goes out, so
+ * the client's next request on it (maybe on another connection) finds it free
+ * rather than busy. */
+static void upload_settle(request_t *req) {
+        upload_cleanup(req);
+        store_upload_release(req->upload);
+        req->upload = NULL;
 }
 
 /* Commit the session to digest want and link the blob to the repository. */
@@ -309,15 +316,13 @@ static void upload_start_end(request_t *req) {
 
         upload_data_done(req);
 
-        if (req->upload_err) {
+        if (req->upload_err)
                 reply_errno(req, req->upload_err, NULL);
-                return;
-        }
-        if (digest_parse(req_query(req, "digest"), &d) < 0) {
+        else if (digest_parse(req_query(req, "digest"), &d) < 0)
                 reply_errno(req, BERTH_EDIGEST_INVALID, NULL);
-                return;
-        }
-        upload_finish(req, &d);
+        else
+                upload_finish(req, &d);
+        upload_settle(req);
 }
 const route_ops_t route_upload_start = { .name = "upload-start", .begin = upload_start_begin,
                                          .data = upload_data, .end = upload_start_end,
@@ -325,8 +330,12 @@ const route_ops_t route_upload_start = { .name = "upload-start", .begin = upload
 
 /* ---- the session routes: /v2/<name>/blobs/uploads/<uuid> ---- */
 
-/* Find the session, check it belongs to this repository and take it. */
-static int session_take(request_t *req) {
+static void upload_unknown(request_t *req) {
+        reply_error(req, 404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", req->ref);
+}
+
+/* Find the session and check it belongs to this repository: 0, or -1 answered. */
+static int session_find(request_t *req) {
         _cleanup_free_ char *owner = NULL;
         meta_t *m;
         int r;
@@ -339,12 +348,50 @@ static int session_take(request_t *req) {
                 return -1;
         }
         if (r == 0 || strcmp(owner, req->repo) != 0) {
-                reply_error(req, 404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", req->ref);
+                upload_unknown(req);
                 return -1;
         }
+        return 0;
+}
+
+/* Another request holds the session: its body is still arriving. Answer at once from
+ * the committed state, never waiting for that request (it may never finish). */
+static void session_busy(request_t *req) {
+        uint64_t size;
+        int r;
+
+        if (req->ops == &route_upload_delete) {
+                reply_errno(req, BERTH_EBUSY, "another request is writing to this upload");
+                return;
+        }
+        /* PATCH, PUT: they cannot continue an upload that is still being written */
+        r = store_upload_committed(req->srv->store, req->ref, &size);
+        if (r == -ENOENT) {
+                upload_unknown(req);
+                return;
+        }
+        if (r < 0) {
+                reply_errno(req, r, NULL);
+                return;
+        }
+        reply_error(req, 416, "BLOB_UPLOAD_INVALID", "another request is writing to this upload", req->ref);
+        upload_location(req, req->ref, size);
+}
+
+/* Find the session, check it belongs to this repository and take it: 0, or -1
+ * answered. */
+static int session_take(request_t *req) {
+        int r;
+
+        if (session_find(req) < 0)
+                return -1;
         r = store_upload_acquire(req->srv->store, req->ref, &req->upload);
         if (r == -ENOENT || r == -EINVAL) {
-                reply_error(req, 404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", req->ref);
+                upload_unknown(req);
+                return -1;
+        }
+        if (r == BERTH_EBUSY) {
+                session_busy(req);
                 return -1;
         }
         if (r < 0) {
@@ -372,8 +419,12 @@ static int check_chunk(request_t *req) {
 }
 
 static void upload_patch_begin(request_t *req) {
-        if (session_take(req) < 0 || check_chunk(req) < 0)
+        if (session_take(req) < 0)
                 return;
+        if (check_chunk(req) < 0) {
+                upload_settle(req); /* not while a refused body is read and dropped */
+                return;
+        }
         req->body_mode = BODY_HANDLER;
 }
 
@@ -382,10 +433,11 @@ static void upload_patch_end(request_t *req) {
         if (req->upload_err) {
                 (void) upload_truncate(req->upload, req->upload_start);
                 reply_errno(req, req->upload_err, NULL);
-                return;
+        } else {
+                reply_empty(req, 202);
+                upload_location(req, req->ref, upload_size(req->upload));
         }
-        reply_empty(req, 202);
-        upload_location(req, req->ref, upload_size(req->upload));
+        upload_settle(req);
 }
 const route_ops_t route_upload_patch = { .name = "upload-patch", .begin = upload_patch_begin,
                                          .data = upload_data, .end = upload_patch_end,
@@ -398,8 +450,12 @@ static void upload_put_begin(request_t *req) {
                 reply_errno(req, BERTH_EDIGEST_INVALID, "the digest query parameter is missing or invalid");
                 return;
         }
-        if (session_take(req) < 0 || check_chunk(req) < 0)
+        if (session_take(req) < 0)
                 return;
+        if (check_chunk(req) < 0) {
+                upload_settle(req);
+                return;
+        }
         req->body_mode = BODY_HANDLER;
 }
 
@@ -411,37 +467,57 @@ static void upload_put_end(request_t *req) {
         if (req->upload_err) {
                 (void) upload_truncate(req->upload, req->upload_start);
                 reply_errno(req, req->upload_err, NULL);
-                return;
-        }
-        if (digest_parse(req_query(req, "digest"), &d) < 0) {
+        } else if (digest_parse(req_query(req, "digest"), &d) < 0) {
                 reply_errno(req, BERTH_EDIGEST_INVALID, NULL);
-                return;
+        } else {
+                upload_finish(req, &d);
         }
-        upload_finish(req, &d);
+        upload_settle(req);
 }
 const route_ops_t route_upload_put = { .name = "upload-put", .begin = upload_put_begin,
                                        .data = upload_data, .end = upload_put_end,
                                        .cleanup = upload_cleanup };
 
+/* Status never takes the session: it answers from the committed state, also while
+ * another request is writing to it. */
 static void upload_status_begin(request_t *req) {
-        if (session_take(req) < 0)
+        uint64_t size;
+        int r;
+
+        if (session_find(req) < 0)
                 return;
+        r = store_upload_committed(req->srv->store, req->ref, &size);
+        if (r == -ENOENT) {
+                upload_unknown(req);
+                return;
+        }
+        if (r < 0) {
+                reply_errno(req, r, NULL);
+                return;
+        }
         reply_empty(req, 204);
-        upload_location(req, req->ref, upload_size(req->upload));
-        req->finished = true;
+        upload_location(req, req->ref, size);
 }
-const route_ops_t route_upload_status = { .name = "upload-status", .begin = upload_status_begin,
-                                          .cleanup = upload_cleanup };
+const route_ops_t route_upload_status = { .name = "upload-status", .begin = upload_status_begin };
 
 static void upload_delete_begin(request_t *req) {
         meta_t *m;
+        int r;
 
         if (session_take(req) < 0)
                 return;
         m = server_meta(req->srv);
+        r = upload_remove(req->upload);
         store_upload_release(req->upload);
         req->upload = NULL;
-        (void) store_upload_delete(req->srv->store, req->ref);
+        if (r == -ENOENT) {
+                upload_unknown(req);
+                return;
+        }
+        if (r < 0) {
+                reply_errno(req, r, NULL);
+                return;
+        }
         if (m)
                 (void) meta_upload_delete(m, req->ref);
         reply_empty(req, 204);
@@ -453,8 +529,13 @@ const route_ops_t route_upload_delete = { .name = "upload-delete", .begin = uplo
 static void expire_one(void *userdata, const char *uuid) {
         server_t *srv = userdata;
         meta_t *m = server_meta(srv);
+        int r = store_upload_delete(srv->store, uuid);
 
-        if (store_upload_delete(srv->store, uuid) == 0)
+        /* Held by a request (its body still arriving, however slowly): not abandoned,
+         * and never waited for (this runs on the main loop, which handles signals). */
+        if (r == BERTH_EBUSY)
+                return;
+        if (r == 0)
                 log_msg(LOG_INFO, LOG_SRC_SERVER, "expired abandoned upload %s", uuid);
         if (m)
                 (void) meta_upload_delete(m, uuid);

@@ -11,6 +11,7 @@
 #include "config.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "server/proxy.h"
 #include "server/server.h"
 
 void config_usage(FILE *f) {
@@ -36,7 +37,19 @@ void config_usage(FILE *f) {
               "  --upload-max-age SEC   BERTH_UPLOAD_MAX_AGE  abandoned uploads expire after [86400]\n"
               "  --grace SEC            BERTH_GRACE           drain time on SIGTERM [25]\n"
               "  --blob-max-size BYTES  BERTH_BLOB_MAX_SIZE   largest accepted blob [68719476736]\n"
-              "  --max-requests N       BERTH_MAX_REQUESTS    requests in flight before 429 [1024]\n"
+              "  --max-requests N       BERTH_MAX_REQUESTS    requests in flight before 429 [1024]; probes\n"
+              "                                               and /auth/token are never refused\n"
+              "  --max-conns N          BERTH_MAX_CONNS       open connections in all [4096]\n"
+              "  --max-conns-per-ip N   BERTH_MAX_CONNS_PER_IP  open connections from one address [64];\n"
+              "                                               0: no limit; trusted proxies are exempt\n"
+              "  --header-timeout SEC   BERTH_HEADER_TIMEOUT  a connection's TLS handshake and request\n"
+              "                                               head must arrive within [15]\n"
+              "  --body-timeout SEC     BERTH_BODY_TIMEOUT    a request body or answer idle for this long\n"
+              "                                               ends the connection [60]\n"
+              "  --trusted-proxies CIDR,...  BERTH_TRUSTED_PROXIES  proxies whose X-Forwarded-For names\n"
+              "                                               the client [none]\n"
+              "  --token-rate N[/B]     BERTH_TOKEN_RATE      tokens from /auth/token per second and client\n"
+              "                                               address, B at once [5/50]\n"
               "  -h, --help             this text\n"
               "  -V, --version          the version\n"
               "\n"
@@ -134,8 +147,23 @@ static int add_san(config_t *c, const char *v) {
 enum {
         OPT_LISTEN = 256, OPT_DATA, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_SAN, OPT_INSECURE,
         OPT_LOG_LEVEL, OPT_THREADS, OPT_AUTH, OPT_DELETE, OPT_NO_DELETE, OPT_UPLOAD_MAX_AGE,
-        OPT_GRACE, OPT_BLOB_MAX, OPT_MAX_REQUESTS,
+        OPT_GRACE, OPT_BLOB_MAX, OPT_MAX_REQUESTS, OPT_MAX_CONNS, OPT_MAX_CONNS_PER_IP,
+        OPT_HEADER_TIMEOUT, OPT_BODY_TIMEOUT, OPT_TRUSTED_PROXIES, OPT_TOKEN_RATE,
 };
+
+/* --trusted-proxies: the list replaces an earlier one */
+static int set_trusted_proxies(config_t *c, const char *v) {
+        proxy_cidrs_t *t = NULL;
+        int r = proxy_cidrs_parse(v, &t);
+
+        if (r == -E2BIG)
+                fprintf(stderr, "berthd: more than %d trusted proxy networks\n", PROXY_CIDRS_MAX);
+        if (r < 0)
+                return r;
+        proxy_cidrs_free(c->trusted_proxies);
+        c->trusted_proxies = t;
+        return 0;
+}
 
 /* Apply one setting; `what` names it in error messages (flag or variable). */
 static int apply(config_t *c, int opt, const char *v, const char *what) {
@@ -221,6 +249,51 @@ static int apply(config_t *c, int opt, const char *v, const char *what) {
                 if (r == 0)
                         c->max_requests = (unsigned) u;
                 break;
+        case OPT_MAX_CONNS:
+                r = parse_u64(v, 1, 1000000, &u);
+                if (r == 0)
+                        c->max_conns = (unsigned) u;
+                break;
+        case OPT_MAX_CONNS_PER_IP:
+                r = parse_u64(v, 0, 1000000, &u);
+                if (r == 0)
+                        c->max_conns_per_ip = (unsigned) u;
+                break;
+        case OPT_HEADER_TIMEOUT:
+                r = parse_u64(v, 1, 3600, &u);
+                if (r == 0)
+                        c->header_timeout = (unsigned) u;
+                break;
+        case OPT_BODY_TIMEOUT:
+                r = parse_u64(v, 1, 86400, &u);
+                if (r == 0)
+                        c->body_timeout = (unsigned) u;
+                break;
+        case OPT_TRUSTED_PROXIES:
+                r = set_trusted_proxies(c, v);
+                break;
+        case OPT_TOKEN_RATE: {
+                /* "N" or "N/BURST" */
+                const char *slash = strchr(v, '/');
+                char num[24];
+                uint64_t burst = 0;
+                size_t nl = slash ? (size_t) (slash - v) : strlen(v);
+
+                if (nl == 0 || nl >= sizeof(num)) {
+                        r = -EINVAL;
+                        break;
+                }
+                memcpy(num, v, nl);
+                num[nl] = '\0';
+                r = parse_u64(num, 1, 100000, &u);
+                if (r == 0 && slash)
+                        r = parse_u64(slash + 1, 1, 1000000, &burst);
+                if (r == 0) {
+                        c->token_rate = (unsigned) u;
+                        c->token_burst = slash ? (unsigned) burst : 0;
+                }
+                break;
+        }
         case OPT_BLOB_MAX:
                 r = parse_u64(v, 1, UINT64_MAX / 2, &c->blob_max_size);
                 break;
@@ -244,6 +317,10 @@ static void defaults(config_t *c) {
         c->grace = 25;
         c->blob_max_size = 64ull << 30;
         c->max_requests = 1024;
+        c->max_conns = 4096;
+        c->max_conns_per_ip = 64;
+        c->header_timeout = 15;
+        c->body_timeout = 60;
 }
 
 int config_parse(int argc, char **argv, config_t *ret) {
@@ -263,6 +340,12 @@ int config_parse(int argc, char **argv, config_t *ret) {
                 { "grace", required_argument, NULL, OPT_GRACE },
                 { "blob-max-size", required_argument, NULL, OPT_BLOB_MAX },
                 { "max-requests", required_argument, NULL, OPT_MAX_REQUESTS },
+                { "max-conns", required_argument, NULL, OPT_MAX_CONNS },
+                { "max-conns-per-ip", required_argument, NULL, OPT_MAX_CONNS_PER_IP },
+                { "header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT },
+                { "body-timeout", required_argument, NULL, OPT_BODY_TIMEOUT },
+                { "trusted-proxies", required_argument, NULL, OPT_TRUSTED_PROXIES },
+                { "token-rate", required_argument, NULL, OPT_TOKEN_RATE },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 {}
@@ -275,6 +358,10 @@ int config_parse(int argc, char **argv, config_t *ret) {
                 { "BERTH_AUTH", OPT_AUTH }, { "BERTH_DELETE", OPT_DELETE },
                 { "BERTH_UPLOAD_MAX_AGE", OPT_UPLOAD_MAX_AGE }, { "BERTH_GRACE", OPT_GRACE },
                 { "BERTH_BLOB_MAX_SIZE", OPT_BLOB_MAX }, { "BERTH_MAX_REQUESTS", OPT_MAX_REQUESTS },
+                { "BERTH_MAX_CONNS", OPT_MAX_CONNS }, { "BERTH_MAX_CONNS_PER_IP", OPT_MAX_CONNS_PER_IP },
+                { "BERTH_HEADER_TIMEOUT", OPT_HEADER_TIMEOUT }, { "BERTH_BODY_TIMEOUT", OPT_BODY_TIMEOUT },
+                { "BERTH_TRUSTED_PROXIES", OPT_TRUSTED_PROXIES },
+                { "BERTH_TOKEN_RATE", OPT_TOKEN_RATE },
         };
         config_t c;
         int o, r;
@@ -331,5 +418,6 @@ void config_done(config_t *c) {
         for (size_t i = 0; i < c->n_tls_sans; i++)
                 free(c->tls_sans[i]);
         free(c->tls_sans);
+        proxy_cidrs_free(c->trusted_proxies);
         memset(c, 0, sizeof(*c));
 }

@@ -5,13 +5,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <arpa/inet.h>
 #include <sys/socket.h>
 #include "common/err.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "server/conns.h"
 #include "server/http.h"
+#include "server/proxy.h"
 #include "server/server.h"
 
 /* the largest body read only to be dropped after an early answer */
@@ -123,17 +126,87 @@ static void body_append(request_t *req, const char *buf, size_t len) {
         req->body_len = need;
 }
 
-static void client_addr(struct MHD_Connection *c, char *buf, size_t n) {
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+/* X-Forwarded-For values, in the order they came (at most XFF_MAX fields). */
+#define XFF_MAX 16
+typedef struct xff_fields {
+        const char *v[XFF_MAX];
+        size_t n;
+        bool too_many;
+} xff_fields_t;
 
-        snprintf(buf, n, "?");
-        if (!sa)
+static enum MHD_Result xff_collect(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+        xff_fields_t *x = cls;
+
+        (void) kind;
+        if (strcasecmp(key, "X-Forwarded-For") != 0)
+                return MHD_YES;
+        if (x->n == XFF_MAX) {
+                x->too_many = true;
+                return MHD_NO;
+        }
+        x->v[x->n++] = value ? value : "";
+        return MHD_YES;
+}
+
+/* req->addr: the peer, or behind a trusted proxy the client its X-Forwarded-For
+ * names. Every per-address rule (throttling, token issuance, audit) reads req->addr. */
+static void client_addr(request_t *req) {
+        const config_t *cfg = req->srv->cfg;
+        proxy_addr_t peer, client;
+        xff_fields_t x = { .n = 0 };
+        int r;
+
+        snprintf(req->addr, sizeof(req->addr), "?");
+        if (!conn_peer(conn_of(req->conn), &peer)) {
+                const union MHD_ConnectionInfo *ci =
+                        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+                if (!ci || proxy_addr_from_sockaddr(ci->client_addr, &peer) < 0)
+                        return;
+        }
+        proxy_addr_format(&peer, req->addr, sizeof(req->addr));
+        if (!proxy_cidrs_match(cfg->trusted_proxies, &peer))
                 return;
-        if (sa->sa_family == AF_INET)
-                inet_ntop(AF_INET, &((const struct sockaddr_in *) sa)->sin_addr, buf, n);
-        else if (sa->sa_family == AF_INET6)
-                inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) sa)->sin6_addr, buf, n);
+        (void) MHD_get_connection_values(req->conn, MHD_HEADER_KIND, xff_collect, &x);
+        r = x.too_many ? -EINVAL : proxy_client_addr(cfg->trusted_proxies, &peer, x.v, x.n, &client);
+        if (r < 0) {
+                /* the proxy passed on something it should not have: trust the peer */
+                log_debug(LOG_SRC_SERVER, "req=%s malformed X-Forwarded-For from proxy %s: using the proxy's address",
+                          req->id, req->addr);
+                return;
+        }
+        if (r > 0) {
+                char via[PROXY_ADDR_STRLEN];
+                memcpy(via, req->addr, sizeof(via));
+                proxy_addr_format(&client, req->addr, sizeof(req->addr));
+                log_debug(LOG_SRC_SERVER, "req=%s client %s via proxy %s", req->id, req->addr, via);
+        }
+}
+
+/* Probes must answer while the server sheds load (a liveness probe that fails gets
+ * a healthy pod restarted), and a client turned away should still get its token. */
+static bool never_shed(const request_t *req) {
+        return req->ops == &route_health || req->ops == &route_ready || req->ops == &route_token;
+}
+
+/* Count the request as in flight: it has arrived whole and the server works on it.
+ * A request still waiting for its body is not counted (a slow client is not load). */
+static void in_flight_begin(request_t *req) {
+        if (req->in_flight)
+                return;
+        req->in_flight = true;
+        atomic_fetch_add(&req->srv->in_flight, 1);
+}
+
+static void in_flight_end(request_t *req) {
+        if (req->in_flight)
+                atomic_fetch_sub(&req->srv->in_flight, 1);
+        req->in_flight = false;
+}
+
+static bool expects_body(request_t *req) {
+        if (req->content_length == UINT64_MAX)
+                return req_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+        return req->content_length > 0;
 }
 
 static enum MHD_Result queue(request_t *req) {
@@ -149,6 +222,15 @@ static enum MHD_Result queue(request_t *req) {
         return r;
 }
 
+/* The request was suspended while a verifier thread checks a password: it waits
+ * and the server does no work for it, so it holds no slot of --max-requests (the
+ * verification queue has its own bound: 429 when full). It counts again once
+ * resumed. MHD calls the handler again with the verdict. */
+static enum MHD_Result suspend_wait(request_t *req) {
+        in_flight_end(req);
+        return MHD_YES;
+}
+
 /* The headers are in: access control, then the route's begin. Returns what the
  * first call of the access handler returns; called again after a suspension
  * (each phase runs once). */
@@ -156,13 +238,13 @@ static enum MHD_Result headers_done(request_t *req) {
         if (!req->response && req->ops && !req->access_done) {
                 req->access_done = true;
                 if (access_check(req) > 0)
-                        return MHD_YES; /* suspended: called again with the verdict */
+                        return suspend_wait(req); /* called again with the verdict */
         }
         if (!req->response && req->ops && req->ops->begin && !req->begun) {
                 req->begun = true;
                 req->ops->begin(req);
                 if (req->suspended)
-                        return MHD_YES;
+                        return suspend_wait(req);
         }
         if (req->response) {
                 /* Answered from the headers alone. Queued now, the answer ends
@@ -203,21 +285,28 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 snprintf(req->id, sizeof(req->id), "%" PRIxFAST64,
                          atomic_fetch_add(&srv->next_request_id, 1) + 1);
                 atomic_fetch_add(&srv->active_requests, 1);
+                conn_request_started(conn_of(conn));
+                /* from now on the connection may only stall for so long */
+                (void) MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+                                                 srv->cfg->body_timeout);
                 req->path = strdup(url);
                 if (!req->path)
                         return MHD_NO;
+                client_addr(req);
                 if (parse_content_length(req) < 0) {
                         reply_error(req, 400, "SIZE_INVALID", "invalid Content-Length", NULL);
                         return queue(req);
                 }
-                if (atomic_load(&srv->active_requests) > srv->cfg->max_requests) {
+                route_request(req);
+                if (!req->response && !never_shed(req) &&
+                    atomic_load(&srv->in_flight) >= srv->cfg->max_requests) {
                         /* shed load: the client retries after a pause */
                         reply_error(req, 429, "TOOMANYREQUESTS", "too many requests in flight", NULL);
                         reply_header(req, "Retry-After", "1");
                         return queue(req);
                 }
-                client_addr(conn, req->addr, sizeof(req->addr));
-                route_request(req);
+                if (!expects_body(req))
+                        in_flight_begin(req);
                 return headers_done(req);
         }
 
@@ -226,10 +315,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 void (*resume)(request_t *) = req->auth_resume;
                 req->suspended = false;
                 req->auth_resume = NULL;
+                /* at work again: in flight as before it waited (see suspend_wait) */
+                if (req->finished || !expects_body(req))
+                        in_flight_begin(req);
                 if (resume)
                         resume(req);
                 if (req->suspended)
-                        return MHD_YES;
+                        return suspend_wait(req);
                 return req->finished ? queue(req) : headers_done(req);
         }
 
@@ -251,6 +343,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 return MHD_YES;
         }
 
+        in_flight_begin(req); /* the body is complete */
         if (!req->response) {
                 if (req->body_mode == BODY_BUFFER && req->body_too_big)
                         reply_errno(req, BERTH_ETOOBIG, NULL);
@@ -258,7 +351,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                         req->finished = true;
                         req->ops->end(req);
                         if (req->suspended)
-                                return MHD_YES; /* called again with the verdict */
+                                return suspend_wait(req); /* called again with the verdict */
                 }
         }
         return queue(req);
@@ -271,6 +364,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         struct timespec now;
         double ms;
 
+        /* the next request head is due within the header timeout */
+        conn_request_done(srv->conns, conn_of(conn));
         if (!req)
                 return;
         clock_gettime(CLOCK_MONOTONIC, &now);
@@ -286,8 +381,30 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                         req->err_code ? req->err_code : "", ms,
                         why == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
         }
+        in_flight_end(req);
         *req_cls = request_free(req);
         atomic_fetch_sub(&srv->active_requests, 1);
+}
+
+/* Fit the connection limit in the open-file limit; start the connection registry. */
+static int conns_start(server_t *srv) {
+        config_t *cfg = srv->cfg;
+        int r;
+
+        r = conns_fit_open_files(&cfg->max_conns, cfg->max_requests, cfg->threads);
+        if (r < 0)
+                return r;
+        if (cfg->max_conns <= cfg->max_requests)
+                log_msg(LOG_NOTICE, LOG_SRC_SERVER,
+                        "--max-conns %u is not above --max-requests %u: load is shed by refusing connections",
+                        cfg->max_conns, cfg->max_requests);
+        r = conns_new(&(conns_options_t) { .per_addr_max = cfg->max_conns_per_ip,
+                                           .header_timeout = cfg->header_timeout,
+                                           .trusted = cfg->trusted_proxies },
+                      &srv->conns);
+        if (r < 0)
+                log_msg(LOG_ERR, LOG_SRC_SERVER, "starting the connection registry: %s", berth_strerror(r));
+        return r;
 }
 
 int http_start(server_t *srv, const char *cert_pem, const char *key_pem) {
@@ -317,23 +434,33 @@ int http_start(server_t *srv, const char *cert_pem, const char *key_pem) {
         flags |= MHD_USE_EPOLL;
         if (cert_pem)
                 flags |= MHD_USE_TLS;
+        r = conns_start(srv);
+        if (r < 0)
+                return r;
 
         srv->daemon = MHD_start_daemon(
-                flags, srv->cfg->port, NULL, NULL, on_request, srv,
+                flags, srv->cfg->port, conns_accept, srv->conns, on_request, srv,
+                MHD_OPTION_EXTERNAL_LOGGER, conns_mhd_log, NULL, /* first, to catch every message */
                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &ss,
                 MHD_OPTION_THREAD_POOL_SIZE, (unsigned int) srv->cfg->threads,
                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+                MHD_OPTION_NOTIFY_CONNECTION, conns_notify, srv->conns,
+                MHD_OPTION_CONNECTION_LIMIT, (unsigned int) srv->cfg->max_conns,
                 /* per connection, and cleared by libmicrohttpd: bodies are gathered
                  * in our own buffers, so a small pool is enough */
                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) (64 * 1024),
-                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 600,
+                /* inactivity until the request head is in (the head's deadline is
+                 * server/conns.c's); then --body-timeout, set per connection */
+                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) srv->cfg->header_timeout,
                 MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int) 1,
                 cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert_pem,
                 MHD_OPTION_HTTPS_MEM_KEY, key_pem,
                 MHD_OPTION_HTTPS_PRIORITIES, "NORMAL:-VERS-SSL3.0:-VERS-TLS1.0:-VERS-TLS1.1",
                 MHD_OPTION_END);
-        if (!srv->daemon)
+        if (!srv->daemon) {
+                srv->conns = conns_free(srv->conns);
                 return -EADDRINUSE;
+        }
         return 0;
 }
 
@@ -366,5 +493,6 @@ void http_drain_and_stop(server_t *srv) {
         auth_verify_drain(srv->auth);
         MHD_stop_daemon(srv->daemon);
         srv->daemon = NULL;
+        srv->conns = conns_free(srv->conns);
         pthread_key_delete(srv->meta_key);
 }

@@ -105,9 +105,9 @@ const route_ops_t route_tags_list = { .name = "tags-list", .begin = tags_list_be
 
 static void catalog_begin(request_t *req) {
         const char *last = req_query(req, "last");
-        char **repos = NULL;
+        char **repos = NULL, **tops = NULL;
         bool more = false;
-        size_t n;
+        size_t n, len;
         meta_t *m;
         int r;
 
@@ -117,26 +117,22 @@ static void catalog_begin(request_t *req) {
                 reply_errno(req, BERTH_EDB, NULL);
                 return;
         }
-        r = meta_catalog(m, last, n, &repos, &more);
+        /* Pages hold only what the caller may pull, and so does the Link: it
+         * continues after the last name of this page, never after a hidden one. */
+        r = access_visible_projects(req, &tops);
+        if (r == 1)
+                r = meta_catalog(m, last, n, &repos, &more);
+        else if (r == 0)
+                r = meta_catalog_under(m, (const char *const *) tops, strv_len(tops), last, n, &repos, &more);
+        meta_strv_free(tops);
         if (r < 0) {
                 reply_errno(req, r, NULL);
                 return;
         }
-        /* only what the caller may pull; the Link still continues after the last row read */
-        size_t kept = 0, total = strv_len(repos);
-        char *last_read = total ? strdup(repos[total - 1]) : NULL;
-        for (size_t i = 0; i < total; i++) {
-                if (access_may_pull(req, repos[i]))
-                        repos[kept++] = repos[i];
-                else
-                        free(repos[i]);
-        }
-        if (repos)
-                repos[kept] = NULL;
         reply_json(req, 200, json_pack("{s:o}", "repositories", strv_to_json(repos)), NULL);
-        if (more && last_read)
-                reply_headerf(req, "Link", "</v2/_catalog?n=%zu&last=%s>; rel=\"next\"", n, last_read);
-        free(last_read);
+        len = strv_len(repos);
+        if (more && len > 0)
+                reply_headerf(req, "Link", "</v2/_catalog?n=%zu&last=%s>; rel=\"next\"", n, repos[len - 1]);
         meta_strv_free(repos);
 }
 const route_ops_t route_catalog = { .name = "catalog", .begin = catalog_begin };

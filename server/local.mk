@@ -8,3 +8,4 @@ berthd_LDADD = libauth.la libstore.la libcommon.la $(MHD_LIBS) $(ARGON2_LIBS) $(
 berthd_SOURCES += server/ranges.c server/ranges.h
 berthd_SOURCES += server/form.c server/form.h
 berthd_SOURCES += server/gc.c server/gc.h
+berthd_SOURCES += server/proxy.c server/proxy.h server/conns.c server/conns.h

@@ -10,32 +10,13 @@
 #include <unistd.h>
 #include "config.h"
 #include "common/err.h"
+#include "common/file.h"
 #include "common/log.h"
 #include "common/macro.h"
 #include "server/gc.h"
 #include "server/http.h"
 #include "server/server.h"
 #include "server/tls.h"
-
-static int mkdir_p(const char *path, mode_t mode) {
-        char buf[PATH_MAX];
-        size_t len = strlen(path);
-
-        if (len == 0 || len >= sizeof(buf))
-                return -ENAMETOOLONG;
-        memcpy(buf, path, len + 1);
-        for (char *p = buf + 1; *p; p++) {
-                if (*p != '/')
-                        continue;
-                *p = '\0';
-                if (mkdir(buf, mode) < 0 && errno != EEXIST)
-                        return -errno;
-                *p = '/';
-        }
-        if (mkdir(buf, mode) < 0 && errno != EEXIST)
-                return -errno;
-        return 0;
-}
 
 static void print_trust_help(const server_t *srv, const char *ca) {
         const config_t *c = srv->cfg;
@@ -101,7 +82,7 @@ static int serve(int argc, char **argv) {
         pthread_sigmask(SIG_BLOCK, &sigs, NULL);
         signal(SIGPIPE, SIG_IGN);
 
-        r = mkdir_p(cfg.data_dir, 0750);
+        r = file_mkdir_p(cfg.data_dir, 0750);
         if (r < 0) {
                 log_msg(LOG_ERR, LOG_SRC_MAIN, "data directory %s: %s", cfg.data_dir, berth_strerror(r));
                 goto out;
@@ -136,7 +117,9 @@ static int serve(int argc, char **argv) {
         {
                 auth_options_t ao = { .mode = cfg.auth_none    ? AUTH_MODE_NONE
                                               : cfg.auth_token ? AUTH_MODE_TOKEN
-                                                               : AUTH_MODE_BASIC };
+                                                               : AUTH_MODE_BASIC,
+                                      .token_rate = cfg.token_rate,
+                                      .token_burst = cfg.token_burst };
                 _cleanup_free_ char *generated = NULL;
                 r = auth_open(cfg.data_dir, &ao, &srv.auth);
                 if (r < 0) {
@@ -227,8 +210,8 @@ static int admin(int argc, char **argv) {
         }
         if (!data || !*data)
                 data = geteuid() == 0 ? "/var/lib/berth" : "./berth-data";
-        if (mkdir_p(data, 0750) < 0) {
-                fprintf(stderr, "berthd: cannot create data directory %s: %s\n", data, strerror(errno));
+        if ((r = file_mkdir_p(data, 0750)) < 0) {
+                fprintf(stderr, "berthd: cannot create data directory %s: %s\n", data, berth_strerror(r));
                 free(args);
                 return 1;
         }

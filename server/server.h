@@ -29,6 +29,13 @@ typedef struct config {
         unsigned grace;           /* seconds to drain on SIGTERM */
         uint64_t blob_max_size;   /* bytes; larger uploads get 413 */
         unsigned max_requests;    /* requests in flight before 429 */
+        unsigned max_conns;       /* open connections in all */
+        unsigned max_conns_per_ip; /* open connections per peer address; 0: no limit */
+        unsigned header_timeout;  /* seconds for the TLS handshake and a request head */
+        unsigned body_timeout;    /* seconds a body or an answer may stall */
+        struct proxy_cidrs *trusted_proxies; /* NULL: none (server/proxy.h) */
+        unsigned token_rate;      /* /auth/token per second and address; 0: auth's default */
+        unsigned token_burst;     /* ... at once; 0: auth's default */
 } config_t;
 
 /* 0 and a filled config, or an error printed to stderr and <0. Handles --help/--version
@@ -47,6 +54,8 @@ typedef struct server {
         atomic_bool draining;
         atomic_uint_fast64_t next_request_id;
         atomic_uint active_requests;
+        atomic_uint in_flight;       /* requests received whole and not yet answered */
+        struct conns *conns;         /* connection admission (server/conns.h) */
 } server_t;
 
 /* The calling thread's metadata connection, opened on first use; NULL on failure. */
@@ -84,6 +93,7 @@ struct request {
         char addr[48];            /* client address */
         auth_result_t who;        /* the caller, after access control */
         struct timespec started;
+        bool in_flight;           /* counted in srv->in_flight */
 
         /* body */
         body_mode_t body_mode;
@@ -156,8 +166,11 @@ int access_check(request_t *req);
  * the job could not be queued (BERTH_EBUSY: answer 429; -ESHUTDOWN): the job is
  * freed and the caller answers. */
 int access_wait(request_t *req, auth_job_t *job, void (*resume)(request_t *req));
-/* May the caller pull from repo (mount sources, catalog)? */
+/* May the caller pull from repo (mount sources)? */
 bool access_may_pull(request_t *req, const char *repo);
+/* For _catalog: 1 the caller may pull every repository, 0 only those under the
+ * namespaces in *ret (sorted; free with meta_strv_free), <0 error. */
+int access_visible_projects(request_t *req, char ***ret);
 void access_audit(request_t *req, const char *action, const char *detail);
 
 /* Upload expiry, called from the main loop. */

@@ -22,6 +22,7 @@
 #include <openssl/x509v3.h>
 
 #include "common/err.h"
+#include "common/file.h"
 #include "common/macro.h"
 #include "server/tls.h"
 
@@ -206,43 +207,6 @@ static GENERAL_NAMES *sans_to_general_names(const san_list_t *l) {
         return gens;
 }
 
-/* Reads a whole small file, NUL-terminated. */
-static int read_file(const char *path, char **ret, size_t *ret_len) {
-        _cleanup_close_ int fd = -1;
-        _cleanup_free_ char *buf = NULL;
-        struct stat st;
-        size_t len = 0;
-
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode))
-                return -EINVAL;
-        if (st.st_size > PEM_FILE_MAX)
-                return BERTH_ETOOBIG;
-        buf = malloc((size_t) st.st_size + 1);
-        if (!buf)
-                return -ENOMEM;
-        while (len < (size_t) st.st_size) {
-                ssize_t k = read(fd, buf + len, (size_t) st.st_size - len);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        break;
-                len += (size_t) k;
-        }
-        buf[len] = '\0';
-        *ret = TAKE_PTR(buf);
-        if (ret_len)
-                *ret_len = len;
-        return 0;
-}
-
 /* Never prompt for a passphrase: berthd runs unattended. */
 static int no_passphrase(char *buf, int size, int rwflag, void *u) {
         (void) buf; (void) size; (void) rwflag; (void) u;
@@ -256,7 +220,7 @@ static int load_cert(const char *path, X509 **ret) {
         X509 *x;
         int r;
 
-        r = read_file(path, &pem, &len);
+        r = file_read_all(path, PEM_FILE_MAX, &pem, &len);
         if (r < 0)
                 return r;
         bio = BIO_new_mem_buf(pem, (int) len);
@@ -276,7 +240,7 @@ static int load_key(const char *path, EVP_PKEY **ret) {
         EVP_PKEY *k;
         int r;
 
-        r = read_file(path, &pem, &len);
+        r = file_read_all(path, PEM_FILE_MAX, &pem, &len);
         if (r < 0)
                 return r;
         bio = BIO_new_mem_buf(pem, (int) len);
@@ -344,49 +308,13 @@ static int fsync_dir(const char *dir) {
  * never sees a partial file. The temporary file is created 0600 before any byte of
  * a key reaches it. */
 static int write_file_atomic(const char *dir, const char *name, const char *data, mode_t mode) {
-        _cleanup_free_ char *tmp = NULL, *dst = NULL;
-        _cleanup_close_ int fd = -1;
-        size_t len = strlen(data), off = 0;
-        int r;
+        _cleanup_free_ char *dst = NULL;
 
-        if (asprintf(&tmp, "%s/.%s.XXXXXX", dir, name) < 0) {
-                tmp = NULL;
-                return -ENOMEM;
-        }
         if (asprintf(&dst, "%s/%s", dir, name) < 0) {
                 dst = NULL;
                 return -ENOMEM;
         }
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        while (off < len) {
-                ssize_t k = write(fd, data + off, len - off);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        r = -errno;
-                        goto fail;
-                }
-                off += (size_t) k;
-        }
-        if (fchmod(fd, mode) < 0 || fsync(fd) < 0) {
-                r = -errno;
-                goto fail;
-        }
-        r = close(TAKE_FD(fd));
-        if (r < 0) {
-                r = -errno;
-                goto fail;
-        }
-        if (rename(tmp, dst) < 0) {
-                r = -errno;
-                goto fail;
-        }
-        return 0;
-fail:
-        (void) unlink(tmp);
-        return r;
+        return file_write_atomic(dst, data, strlen(data), mode);
 }
 
 static int write_cert(const char *dir, const char *name, X509 *cert) {
@@ -659,7 +587,7 @@ int tls_load_pem(const char *cert_path, const char *key_path, char **ret_cert_pe
 
         if (!cert_path || !key_path || !ret_cert_pem || !ret_key_pem)
                 return -EINVAL;
-        r = read_file(cert_path, &raw, &len);
+        r = file_read_all(cert_path, PEM_FILE_MAX, &raw, &len);
         if (r < 0)
                 return r;
         in = BIO_new_mem_buf(raw, (int) len);

@@ -118,6 +118,7 @@ enum {
         ST_GC_GARBAGE,
         ST_GC_BLOB_DELETE,
         ST_BLOB_KNOWN,
+        ST_CATALOG_RANGE,
         _ST_MAX,
 };
 
@@ -191,6 +192,9 @@ static const char *const SQL[_ST_MAX] = {
                           " AND NOT EXISTS (SELECT 1 FROM manifest_refs mr WHERE mr.child = b.digest)",
         [ST_GC_BLOB_DELETE] = "DELETE FROM blobs WHERE digest = ?1",
         [ST_BLOB_KNOWN] = "SELECT 1 FROM blobs WHERE digest = ?1",
+        /* one namespace's part of a catalog page: a range scan of the name index */
+        [ST_CATALOG_RANGE] = "SELECT name FROM repositories WHERE name > ?1 AND name < ?2"
+                             " ORDER BY name LIMIT ?3",
 };
 
 struct meta {
@@ -792,6 +796,106 @@ int meta_catalog(meta_t *m, const char *last, size_t n, char ***ret, bool *ret_m
         if ((r = bind_text(st, 1, last ? last : "")) < 0 || (r = bind_int(st, 2, limit_plus_one(n))) < 0)
                 return r;
         return collect_names(st, n, ret, ret_more);
+}
+
+static int cmp_names(const void *x, const void *y) {
+        return strcmp(*(char *const *) x, *(char *const *) y);
+}
+
+/* Appends a copy of s to *v (len entries, room for cap, kept NULL-terminated). */
+static int names_push(char ***v, size_t *len, size_t *cap, const char *s) {
+        char *copy;
+
+        if (*len + 1 >= *cap) {
+                size_t ncap = *cap ? *cap * 2 : 16;
+                char **nv = reallocarray(*v, ncap, sizeof(char *));
+                if (!nv)
+                        return -ENOMEM;
+                *v = nv;
+                *cap = ncap;
+        }
+        copy = strdup(s ? s : "");
+        if (!copy)
+                return -ENOMEM;
+        (*v)[(*len)++] = copy;
+        (*v)[*len] = NULL;
+        return 0;
+}
+
+/* Sorts v and keeps its first max entries. */
+static void names_sort_trim(char **v, size_t *len, size_t max) {
+        qsort(v, *len, sizeof(char *), cmp_names);
+        while (*len > max)
+                free(v[--*len]);
+        v[*len] = NULL;
+}
+
+int meta_catalog_under(meta_t *m, const char *const *tops, size_t n_tops, const char *last,
+                       size_t n, char ***ret, bool *ret_more) {
+        const size_t keep = n >= SIZE_MAX - 1 ? SIZE_MAX - 1 : n + 1; /* one more: is there a next page? */
+        char lo[META_TOP_MAX + 2], hi[META_TOP_MAX + 2];
+        char **v = NULL;
+        size_t len = 0, cap = 0;
+        int r = 0;
+
+        if (!m || (!tops && n_tops) || !ret)
+                return -EINVAL;
+        v = calloc(1, sizeof(char *));
+        if (!v)
+                return -ENOMEM;
+        cap = 1;
+        for (size_t i = 0; i < n_tops && r >= 0; i++) {
+                const char *t = tops[i];
+                size_t tl = t ? strlen(t) : 0;
+
+                if (tl == 0 || tl > META_TOP_MAX || strchr(t, '/') ||
+                    (i > 0 && tops[i - 1] && strcmp(tops[i - 1], t) >= 0))
+                        continue; /* not a first path component, or out of order */
+                /* Every name of this namespace is t itself or in [t + "/", t + "0"):
+                 * '/' sorts just before '0', after the '-' and '.' of t-x and t.x. */
+                memcpy(lo, t, tl);
+                memcpy(hi, t, tl);
+                lo[tl] = '/';
+                hi[tl] = '0';
+                lo[tl + 1] = hi[tl + 1] = '\0';
+                if (last && strcmp(hi, last) <= 0)
+                        continue; /* all of it is on earlier pages */
+                /* v holds the first `keep` names found so far, sorted: a namespace
+                 * sorting after the last of them (and all the ones after it) cannot
+                 * change the page. */
+                if (len >= keep && strcmp(t, v[keep - 1]) > 0)
+                        break;
+                if (!last || strcmp(t, last) > 0) {
+                        _cleanup_stmt_ sqlite3_stmt *st = m->st[ST_REPO_ID];
+                        if ((r = bind_text(st, 1, t)) < 0 || (r = step_row(st)) < 0)
+                                break;
+                        if (r == 1 && (r = names_push(&v, &len, &cap, t)) < 0)
+                                break;
+                }
+                {
+                        _cleanup_stmt_ sqlite3_stmt *st = m->st[ST_CATALOG_RANGE];
+                        if ((r = bind_text(st, 1, last && strcmp(last, lo) > 0 ? last : lo)) < 0 ||
+                            (r = bind_text(st, 2, hi)) < 0 || (r = bind_int(st, 3, limit_plus_one(n))) < 0)
+                                break;
+                        while ((r = step_row(st)) == 1)
+                                if ((r = names_push(&v, &len, &cap,
+                                                    (const char *) sqlite3_column_text(st, 0))) < 0)
+                                        break;
+                }
+                if (r >= 0 && len >= keep)
+                        names_sort_trim(v, &len, keep);
+        }
+        if (r < 0) {
+                meta_strv_free(v);
+                return r;
+        }
+        names_sort_trim(v, &len, keep);
+        if (ret_more)
+                *ret_more = len > n;
+        if (len > n)
+                names_sort_trim(v, &len, n);
+        *ret = v;
+        return 0;
 }
 
 /* ---- referrers ---- */

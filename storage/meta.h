@@ -76,6 +76,14 @@ int meta_repo_exists(meta_t *m, const char *repo);
 int meta_tags_list(meta_t *m, const char *repo, const char *last, size_t n,
                    char ***ret, bool *ret_more);
 int meta_catalog(meta_t *m, const char *last, size_t n, char ***ret, bool *ret_more);
+/* The same, for the repositories whose first path component is one of tops
+ * (sorted as by strcmp, without repeats; others are skipped): the catalog of a
+ * caller who may see only some namespaces. Reads at most n + 1 names per
+ * namespace and stops at the first namespace that sorts after the page, so the
+ * work follows what the caller may see, not the size of the registry. */
+#define META_TOP_MAX 255
+int meta_catalog_under(meta_t *m, const char *const *tops, size_t n_tops, const char *last,
+                       size_t n, char ***ret, bool *ret_more);
 char **meta_strv_free(char **v);
 
 /* ---- referrers ---- */

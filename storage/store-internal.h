@@ -18,17 +18,20 @@
 #define STORE_WRITEBACK_CHUNK (8u << 20)
 
 /* In-memory state of one upload session, keyed by uuid. Lives in the table while
- * it holds a hash state or is referenced; freed when dead and unreferenced. All
- * fields are protected by store_t.lock. */
+ * it holds a hash state or is held; freed when dead and no longer held. All fields
+ * are protected by store_t.lock. Nobody ever waits for a session: a request that
+ * finds it held is refused (BERTH_EBUSY) and may read the committed size instead. */
 struct session {
         struct session *next; /* bucket chain */
         char uuid[UPLOAD_UUID_LEN + 1];
         digest_alg_t alg;     /* algorithm of the running hash */
         digest_ctx_t *ctx;    /* NULL: lost or stale, re-hash from the file */
-        pthread_cond_t cond;  /* signalled when busy drops */
-        unsigned refs;        /* holder + waiters */
-        bool busy;            /* held by an upload_t */
+        bool busy;            /* held by an upload_t (the only reference) */
         bool dead;            /* deleted or committed; out of the table */
+        bool size_known;      /* committed is valid */
+        uint64_t committed;   /* bytes no request is still writing: the file's size
+                               * when the holder took it, or when the last one gave
+                               * it back */
         uint64_t last_used;   /* monotonic seconds */
 };
 
@@ -49,7 +52,7 @@ struct store {
 /* Exclusive handle on a session, between acquire and release. */
 struct upload {
         store_t *store;
-        struct session *se; /* owned by the table; we hold one ref and busy */
+        struct session *se; /* owned by the table; we hold busy */
         int fd;             /* uploads/<uuid>, O_RDWR */
         uint64_t size;      /* bytes in the file */
         uint64_t wb_done;   /* writeback issued up to here */

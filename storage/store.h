@@ -8,8 +8,11 @@
  *
  * Upload sessions span several HTTP requests. The store keeps each session's
  * running hash in memory, keyed by uuid; store_upload_acquire() gives exclusive
- * use of one session until store_upload_release(). A session whose hash state is
- * missing (restart) or stale is re-hashed from its file. */
+ * use of one session until store_upload_release(). It never blocks: while one
+ * request holds a session (its body may still be arriving), others are refused
+ * with BERTH_EBUSY and may read the committed size (store_upload_committed). A
+ * session whose hash state is missing (restart) or stale is re-hashed from its
+ * file. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -49,11 +52,17 @@ int store_upload_create(store_t *s, digest_alg_t alg, char ret_uuid[UPLOAD_UUID_
 /* true when uuid is a canonical session id (36 chars, lowercase hex and dashes at
  * 8/13/18/23): check this before a client-supplied id goes anywhere. */
 bool store_upload_uuid_valid(const char *uuid);
-/* Exclusive use of a session; blocks while another request holds it.
- * -ENOENT when no such upload file; BERTH_EDIGEST_INVALID style errors never. */
+/* Exclusive use of a session, or BERTH_EBUSY at once when another request holds
+ * it (never waits). -ENOENT when no such upload file; BERTH_EDIGEST_INVALID style
+ * errors never. */
 int store_upload_acquire(store_t *s, const char *uuid, upload_t **ret);
 void store_upload_release(upload_t *u); /* NULL-safe */
-/* Remove the session file and state (cancel or expiry). 0 or -ENOENT. */
+/* The committed size of a session without taking it: the bytes no request is still
+ * writing (a holder's bytes count once it lets go). 1 held by a request, 0 idle;
+ * -ENOENT when no such upload file. */
+int store_upload_committed(store_t *s, const char *uuid, uint64_t *ret_size);
+/* Remove the session file and state (cancel or expiry). 0, -ENOENT, or BERTH_EBUSY
+ * (held by a request: nothing done). */
 int store_upload_delete(store_t *s, const char *uuid);
 /* Session files older than max_age_sec (by mtime): calls cb for each uuid (cb may
  * delete it). Returns the number visited or <0. */
@@ -71,6 +80,9 @@ int upload_write(upload_t *u, const void *buf, size_t len);
  * call on u (any upload_* function or store_upload_release), which waits for it.
  * For large pieces (hundreds of KiB); small ones cost more in hand-offs. */
 int upload_write_async(upload_t *u, const void *buf, size_t len);
+/* Remove the session held by u (cancel); still call store_upload_release(). 0,
+ * -ENOENT when already gone (committed), or -errno. */
+int upload_remove(upload_t *u);
 /* Drop bytes past size (undo a chunk that failed midway); re-hashes lazily. */
 int upload_truncate(upload_t *u, uint64_t size);
 /* Finish: compare the hash with *want (BERTH_EDIGEST, upload left as it was, when it

@@ -2,10 +2,13 @@
  * of each session lives in an in-memory table in store_t. A request gets exclusive
  * use of a session between store_upload_acquire() and store_upload_release(); while
  * it holds it, the session's alg and ctx belong to that request alone (the table
- * lock only guards membership, refs, busy and last_used, and eviction never touches
- * a referenced session). The file is the truth: a hash state that is missing
- * (restart, eviction) or covers a different number of bytes than the file holds is
- * rebuilt from the file, lazily at the next write or at commit. */
+ * lock only guards membership, busy, the committed size and last_used, and eviction
+ * never touches a held session). Nothing waits for a session: the requests run on
+ * the HTTP server's event-loop threads, and a holder may be a client sending its body
+ * as slowly as it likes, so a second taker is refused at once (BERTH_EBUSY) and can
+ * read the committed size instead. The file is the truth: a hash state that is
+ * missing (restart, eviction) or covers a different number of bytes than the file
+ * holds is rebuilt from the file, lazily at the next write or at commit. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -43,7 +46,6 @@ static struct session *table_find(store_t *s, const char *uuid) {
 
 static void session_destroy(struct session *se) {
         digest_ctx_free(se->ctx);
-        (void) pthread_cond_destroy(&se->cond);
         free(se);
 }
 
@@ -53,10 +55,6 @@ static struct session *table_add(store_t *s, const char *uuid, digest_alg_t alg)
 
         if (!se)
                 return NULL;
-        if (pthread_cond_init(&se->cond, NULL) != 0) {
-                free(se);
-                return NULL;
-        }
         memcpy(se->uuid, uuid, UPLOAD_UUID_LEN + 1);
         se->alg = alg;
         se->last_used = store__now_mono();
@@ -80,14 +78,13 @@ static void table_unlink(store_t *s, struct session *se) {
 }
 
 /* The session is gone (deleted, committed, its file vanished): out of the table,
- * hash state freed; waiters wake up and see dead. Freed by the last reference. */
+ * hash state freed. Freed when its holder lets go. */
 static void session_kill(store_t *s, struct session *se) {
         if (se->dead)
                 return;
         table_unlink(s, se);
         se->dead = true;
         se->ctx = digest_ctx_free(se->ctx);
-        (void) pthread_cond_broadcast(&se->cond);
 }
 
 static size_t evict_locked(store_t *s, uint64_t idle_sec, uint64_t now) {
@@ -97,7 +94,7 @@ static size_t evict_locked(store_t *s, uint64_t idle_sec, uint64_t now) {
                 struct session **pp = &s->buckets[b];
                 while (*pp) {
                         struct session *se = *pp;
-                        if (se->refs == 0 && now - se->last_used >= idle_sec) {
+                        if (!se->busy && now - se->last_used >= idle_sec) {
                                 *pp = se->next;
                                 s->n_sessions--;
                                 session_destroy(se);
@@ -126,27 +123,42 @@ static void maybe_sweep(store_t *s) {
         }
 }
 
-/* Drop our reference; kill the session first if asked. */
-static void session_put(store_t *s, struct session *se, bool was_holder, bool kill) {
+/* The holder lets go; kill the session first if asked. size: what the file holds
+ * now (the new committed size), NULL when not known. */
+static void session_put(store_t *s, struct session *se, bool kill, const uint64_t *size) {
         (void) pthread_mutex_lock(&s->lock);
         if (kill)
                 session_kill(s, se);
-        if (was_holder) {
-                se->busy = false;
-                se->last_used = store__now_mono();
-        }
-        se->refs--;
+        se->busy = false;
+        se->last_used = store__now_mono();
+        se->size_known = size != NULL;
+        if (size)
+                se->committed = *size;
         if (se->dead) {
-                if (se->refs == 0)
-                        session_destroy(se);
-        } else if (se->refs == 0 && !se->ctx) {
+                session_destroy(se);
+        } else if (!se->ctx) {
                 /* nothing worth keeping in memory */
                 table_unlink(s, se);
                 session_destroy(se);
-        } else if (was_holder) {
-                (void) pthread_cond_signal(&se->cond);
         }
         (void) pthread_mutex_unlock(&s->lock);
+}
+
+/* What the table knows about uuid: -ENOENT nothing, else 1 held or 0 idle, and the
+ * committed size in *ret_size when *ret_known. Takes the lock. */
+static int session_peek(store_t *s, const char *uuid, bool *ret_known, uint64_t *ret_size) {
+        struct session *se;
+        int r = -ENOENT;
+
+        (void) pthread_mutex_lock(&s->lock);
+        se = table_find(s, uuid);
+        if (se) {
+                r = se->busy ? 1 : 0;
+                *ret_known = se->size_known;
+                *ret_size = se->committed;
+        }
+        (void) pthread_mutex_unlock(&s->lock);
+        return r;
 }
 
 void store__sessions_free(store_t *s) {
@@ -216,6 +228,8 @@ int store_upload_create(store_t *s, digest_alg_t alg, char ret_uuid[UPLOAD_UUID_
                 digest_ctx_free(se->ctx);
                 se->ctx = ctx;
                 se->alg = alg;
+                se->committed = 0;
+                se->size_known = true;
                 ctx = NULL;
         }
         (void) pthread_mutex_unlock(&s->lock);
@@ -258,14 +272,12 @@ int store_upload_acquire(store_t *s, const char *uuid, upload_t **ret) {
                 free(u);
                 return -ENOMEM;
         }
-        se->refs++;
-        while (se->busy && !se->dead)
-                (void) pthread_cond_wait(&se->cond, &s->lock);
-        if (se->dead) {
+        if (se->busy) {
+                /* Never wait here: the holder may be a request whose body is still
+                 * arriving, at whatever pace its client chooses. */
                 (void) pthread_mutex_unlock(&s->lock);
-                session_put(s, se, false, false);
                 free(u);
-                return -ENOENT;
+                return BERTH_EBUSY;
         }
         se->busy = true;
         se->last_used = store__now_mono();
@@ -293,6 +305,13 @@ int store_upload_acquire(store_t *s, const char *uuid, upload_t **ret) {
                 kill = true;
                 goto fail;
         }
+        /* Until it is given back, the session's committed size is what it holds now:
+         * whatever this request writes may still be undone. Published before this
+         * function returns, so before any write (store_upload_committed relies on it). */
+        (void) pthread_mutex_lock(&s->lock);
+        se->committed = (uint64_t) st.st_size;
+        se->size_known = true;
+        (void) pthread_mutex_unlock(&s->lock);
         u->store = s;
         u->se = se;
         u->fd = TAKE_FD(fd);
@@ -301,18 +320,47 @@ int store_upload_acquire(store_t *s, const char *uuid, upload_t **ret) {
         *ret = u;
         return 0;
 fail:
-        session_put(s, se, true, kill);
+        session_put(s, se, kill, NULL);
         free(u);
         return r;
+}
+
+int store_upload_committed(store_t *s, const char *uuid, uint64_t *ret_size) {
+        struct stat st;
+        uint64_t size = 0;
+        bool known = false;
+        int r;
+
+        if (!s || !ret_size)
+                return -EINVAL;
+        if (!store__uuid_valid(uuid))
+                return -ENOENT; /* never let it near a path */
+        r = session_peek(s, uuid, &known, &size);
+        if (r == 1 && known) {
+                *ret_size = size;
+                return 1;
+        }
+        /* Not held, or its holder has not looked at the file yet: the file says. */
+        if (fstatat(s->uploads_fd, uuid, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode) || st.st_nlink > 1)
+                return -ENOENT; /* not a session, or already a blob (see acquire) */
+        /* A request may have taken it meanwhile and written: it published the size
+         * it found before writing, so a second look catches any byte the stat saw. */
+        r = session_peek(s, uuid, &known, &size);
+        *ret_size = r >= 0 && known ? size : (uint64_t) st.st_size;
+        return r == 1 ? 1 : 0;
 }
 
 void store_upload_release(upload_t *u) {
         if (!u)
                 return;
+        /* Waits only for the hashing thread of this very request, on bytes it handed
+         * over itself (upload_write_async): never for another connection. */
         hash_wait(u);
         hasher_stop(u);
         closep(&u->fd);
-        session_put(u->store, u->se, true, u->gone);
+        session_put(u->store, u->se, u->gone, u->gone ? NULL : &u->size);
         free(u);
 }
 
@@ -323,10 +371,7 @@ int store_upload_delete(store_t *s, const char *uuid) {
         r = store_upload_acquire(s, uuid, &u);
         if (r < 0)
                 return r;
-        if (unlinkat(s->uploads_fd, uuid, 0) < 0 && errno != ENOENT)
-                r = -errno;
-        else
-                u->gone = true;
+        r = upload_remove(u);
         store_upload_release(u);
         return r;
 }
@@ -398,6 +443,18 @@ const char *upload_uuid(const upload_t *u) {
         return u ? u->se->uuid : NULL;
 }
 
+int upload_remove(upload_t *u) {
+        if (!u)
+                return -EINVAL;
+        hash_wait(u);
+        if (u->gone)
+                return -ENOENT;
+        if (unlinkat(u->store->uploads_fd, u->se->uuid, 0) < 0 && errno != ENOENT)
+                return -errno;
+        u->gone = true;
+        return 0;
+}
+
 /* ---- hashing beside the writes ---- */
 
 static void *hasher_main(void *arg) {
@@ -422,7 +479,9 @@ static void *hasher_main(void *arg) {
         return NULL;
 }
 
-/* Wait for the hash job in flight; a failed job leaves the state to be rebuilt. */
+/* Wait for the hash job in flight; a failed job leaves the state to be rebuilt.
+ * The job is one this request posted (write_piece), hashed by its own thread, so
+ * this never waits on another connection. */
 static void hash_wait(upload_t *u) {
         if (!u->hasher_started)
                 return;

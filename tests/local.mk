@@ -27,7 +27,8 @@ bench: berthd$(EXEEXT)
 	BERTHD='$(abs_top_builddir)/berthd$(EXEEXT)' $(SHELL) '$(abs_top_srcdir)/tests/bench/bench.sh'
 
 ## listing at scale (issue 3): 100,000 tags and 20,000 repositories through the API
-TESTS += tests/integration/listing-scale.sh
+## (slow tier: `make check-slow`)
+SLOW_TESTS += tests/integration/listing-scale.sh
 EXTRA_DIST += tests/integration/listing-scale.sh tests/integration/listing_scale.py
 
 ## access-control tests (issue 4): docker login/push/pull, podman/skopeo/ctr with
@@ -43,7 +44,8 @@ EXTRA_DIST += tests/bench/auth-bench.sh
 ## kubelet's pull path with a berthd-made imagePullSecret (containerd and berth pull)
 DEPLOY_TESTS = tests/integration/deploy-k8s.sh tests/integration/deploy-pull-secret.sh \
                tests/integration/deploy-compose.sh
-TESTS += $(DEPLOY_TESTS)
+## slow tier: they build a container image, install npm packages, start containerd
+SLOW_TESTS += $(DEPLOY_TESTS)
 EXTRA_DIST += $(DEPLOY_TESTS) tests/integration/deploy-lib.sh \
               tests/deploy/validate.mjs tests/deploy/package.json tests/deploy/package-lock.json \
               deploy/Dockerfile deploy/healthcheck.sh deploy/docker-compose.yml deploy/demo.sh \
@@ -94,6 +96,40 @@ EXTRA_DIST += tests/integration/upload-expiry.sh
 ## garbage collection
 TESTS += tests/integration/gc.sh
 EXTRA_DIST += tests/integration/gc.sh
+
+## hardening: a slow upload wedges nothing (issue 9)
+TESTS += tests/integration/harden-uploads.sh
+EXTRA_DIST += tests/integration/harden-uploads.sh
+
+## connection exhaustion and trusted proxies (issue 9): the X-Forwarded-For walk and
+## its CIDR lists (unit test and fuzz target), and idle / slow-header floods, the
+## per-address limit, probes under load shedding, X-Forwarded-For through berthd
+UNIT_TESTS += tests/unit/test-proxy
+check_PROGRAMS += tests/unit/test-proxy
+TESTS += tests/unit/test-proxy
+tests_unit_test_proxy_SOURCES = tests/unit/test-proxy.c server/proxy.c server/proxy.h
+tests_unit_test_proxy_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_proxy_LDADD = $(CMOCKA_LIBS)
+FUZZ_TARGETS += tests/fuzz/fuzz-proxy
+tests_fuzz_fuzz_proxy_SOURCES = tests/fuzz/fuzz-proxy.c server/proxy.c
+if ENABLE_FUZZERS
+tests_fuzz_fuzz_proxy_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
+tests_fuzz_fuzz_proxy_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
+endif
+TESTS += tests/integration/harden-conns.sh
+EXTRA_DIST += tests/integration/harden-conns.sh tests/integration/conn_flood.py
+
+## issue 9 (items 3, 6, 10): _catalog pages never name a hidden repository, signed
+## tokens survive a restart and grant no more than their scope, token issuance is
+## rate-limited per address, user and project names never collide
+TESTS += tests/integration/harden-tokens.sh
+EXTRA_DIST += tests/integration/harden-tokens.sh
+EXTRA_DIST += tests/bench/catalog-auth-bench.sh
+
+## libberth installed: make install DESTDIR, a program built with pkg-config against
+## it, only berth_ symbols exported
+TESTS += tests/integration/libberth-install.sh
+EXTRA_DIST += tests/integration/libberth-install.sh
 
 ## issue 9: nobody locks a user or robot out; verifications off the event loop
 TESTS += tests/integration/harden-lockout.sh tests/integration/harden-auth-flood.sh

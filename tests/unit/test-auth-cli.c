@@ -184,6 +184,23 @@ static void test_project_and_members(void **state) {
         assert_non_null(strstr(f->out, "\nfrank\tdeveloper\n"));
 }
 
+/* A user named like a project would own it through the personal-namespace rule. */
+static void test_user_and_project_names_do_not_collide(void **state) {
+        fixture_t *f = *state;
+
+        assert_int_equal(run(f, NULL, "project create team"), 0);
+        assert_int_equal(run(f, "pw\n", "user add team"), 1);
+        assert_non_null(strstr(f->err, "team: a project has that name"));
+        assert_int_equal(login(f, "team", "pw", "team/app", AUTH_PULL), BERTH_EAUTH); /* not created */
+        assert_int_equal(run(f, "pw\n", "user add alice"), 0);
+        assert_int_equal(run(f, NULL, "project create alice"), 1);
+        assert_non_null(strstr(f->err, "alice: a user has that name"));
+        assert_int_equal(run(f, NULL, "project list"), 0);
+        assert_null(strstr(f->out, "\nalice\t"));
+        /* alice's namespace is still hers */
+        assert_int_equal(login(f, "alice", "pw", "alice/app", AUTH_PUSH), 0);
+}
+
 static void test_token_create_list_revoke(void **state) {
         fixture_t *f = *state;
         char name[128], secret[128], cmd[192];
@@ -343,6 +360,7 @@ int main(void) {
                 T(test_user_list),
                 T(test_user_passwd_and_del),
                 T(test_project_and_members),
+                T(test_user_and_project_names_do_not_collide),
                 T(test_token_create_list_revoke),
                 T(test_token_create_secret_yaml),
                 T(test_secret_for_user),

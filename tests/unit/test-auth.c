@@ -13,6 +13,7 @@
 #include <cmocka.h>
 #include "auth/auth-internal.h"
 #include "common/err.h"
+#include "common/macro.h"
 
 typedef struct {
         char dir[256];
@@ -330,6 +331,45 @@ static void test_own_namespace(void **state) {
         assert_int_equal(check(f, "alice", "pw", "alicex/app", AUTH_PULL, NULL), BERTH_EDENIED);
 }
 
+static void test_names_shared_by_user_and_project_refused(void **state) {
+        fixture_t *f = *state;
+
+        assert_int_equal(auth_project_create(f->a, "team", false), 0);
+        assert_int_equal(auth_user_add(f->a, "team", "pw", false), AUTH_ENAME_TAKEN);
+        assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
+        assert_int_equal(auth_project_create(f->a, "alice", false), AUTH_ENAME_TAKEN);
+        assert_int_equal(auth_project_create(f->a, "alice", true), AUTH_ENAME_TAKEN);
+        /* the old codes stay for the old conflicts */
+        assert_int_equal(auth_user_add(f->a, "alice", "pw", false), -EEXIST);
+        assert_int_equal(auth_project_create(f->a, "team", false), -EEXIST);
+        assert_int_equal(check(f, "team", "pw", "team/app", AUTH_PULL, NULL), BERTH_EAUTH);
+}
+
+/* A database made before the names were kept apart may hold a user and a project
+ * of one name: the project's rules win, the user gets no namespace there. */
+static void test_own_namespace_never_a_project(void **state) {
+        fixture_t *f = *state;
+        auth_conn_t *c = NULL;
+
+        assert_int_equal(auth_user_add(f->a, "team", "pw", false), 0);
+        assert_int_equal(check(f, "team", "pw", "team/app", AUTH_PUSH | AUTH_PULL, NULL), 0);
+        assert_int_equal(auth_conn_get(f->a, &c), 0);
+        assert_int_equal(auth_tx_begin(c), 0);
+        assert_int_equal(sqlite3_exec(auth_conn_db(c),
+                                      "INSERT INTO auth_projects(name, public, created) VALUES ('team', 0, 0)",
+                                      NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(auth_tx_commit_change(c), 0);
+        auth_conn_put(f->a, c);
+        assert_int_equal(check(f, "team", "pw", "team/app", AUTH_PULL, NULL), BERTH_EDENIED);
+        assert_int_equal(check(f, "team", "pw", "team", AUTH_PULL, NULL), BERTH_EDENIED);
+        assert_int_equal(auth_project_set_public(f->a, "team", true), 0);
+        assert_int_equal(check(f, "team", "pw", "team/app", AUTH_PULL, NULL), 0);
+        assert_int_equal(check(f, "team", "pw", "team/app", AUTH_PUSH | AUTH_PULL, NULL), BERTH_EDENIED);
+        assert_int_equal(auth_member_add(f->a, "team", "team", AUTH_ROLE_DEVELOPER), 0);
+        assert_int_equal(check(f, "team", "pw", "team/app", AUTH_PUSH | AUTH_PULL, NULL), 0);
+        assert_int_equal(check(f, "team", "pw", "team/app", AUTH_DELETE, NULL), BERTH_EDENIED);
+}
+
 static void test_may_pull_filters_catalog(void **state) {
         fixture_t *f = *state;
         auth_result_t r;
@@ -343,6 +383,53 @@ static void test_may_pull_filters_catalog(void **state) {
         assert_true(auth_may_pull(f->a, &r, "pub/app"));
         assert_true(auth_may_pull(f->a, &r, "alice/app"));
         assert_false(auth_may_pull(f->a, &r, "secret/app"));
+}
+
+static void expect_visible(fixture_t *f, const auth_result_t *who, const char *want) {
+        char **v = NULL, got[512] = "";
+        int r = auth_visible_projects(f->a, who, &v);
+
+        if (!want) {
+                assert_int_equal(r, 1); /* everything */
+                return;
+        }
+        assert_int_equal(r, 0);
+        for (size_t i = 0; v[i]; i++) {
+                strcat(got, v[i]);
+                strcat(got, " ");
+                free(v[i]);
+        }
+        free(v);
+        assert_string_equal(got, want);
+}
+
+static void test_visible_projects(void **state) {
+        fixture_t *f = *state;
+        auth_result_t who = {0};
+        char *name = NULL, *secret = NULL;
+        char hdr[1024];
+
+        assert_int_equal(auth_project_create(f->a, "team", false), 0);
+        assert_int_equal(auth_project_create(f->a, "pub", true), 0);
+        assert_int_equal(auth_project_create(f->a, "a-pub", true), 0);
+        assert_int_equal(auth_project_create(f->a, "secret", false), 0);
+        assert_int_equal(auth_project_create(f->a, "ci", false), 0);
+        assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
+        assert_int_equal(auth_user_add(f->a, "root", "pw", true), 0);
+        assert_int_equal(auth_member_add(f->a, "team", "alice", AUTH_ROLE_READER), 0);
+        assert_int_equal(check(f, "alice", "pw", NULL, 0, &who), 0);
+        expect_visible(f, &who, "a-pub alice pub team ");
+        assert_int_equal(check(f, "root", "pw", NULL, 0, &who), 0);
+        expect_visible(f, &who, NULL);
+        memset(&who, 0, sizeof(who));
+        who.anonymous = true;
+        expect_visible(f, &who, "a-pub pub ");
+        assert_int_equal(auth_token_create(f->a, "ci", false, 0, &name, &secret), 0);
+        assert_int_equal(auth_check(f->a, basic(hdr, sizeof(hdr), name, secret), "192.0.2.1", NULL, 0, &who), 0);
+        assert_true(who.robot);
+        expect_visible(f, &who, "a-pub ci pub ");
+        free(name);
+        free(secret);
 }
 
 static void test_mode_none_allows_everything(void **state) {
@@ -868,9 +955,12 @@ static void test_audit_rows_written(void **state) {
 
 /* ---- Bearer tokens (token mode) ---- */
 
-/* A token for user:pw (user NULL: anonymous); "Bearer <token>" in hdr. */
-static int bearer(fixture_t *f, const char *user, const char *pw, char *hdr, size_t size,
-                  auth_result_t *who) {
+#define HDR_MAX (AUTH_TOKEN_TEXT_MAX + 16)
+
+/* A token for user:pw (user NULL: anonymous) with scope (may be NULL);
+ * "Bearer <token>" in hdr. */
+static int bearer_scoped(fixture_t *f, const char *user, const char *pw, const char *scope, char *hdr,
+                         size_t size, auth_result_t *who) {
         char basic_hdr[1024];
         char *token = NULL;
         unsigned expires_in = 0;
@@ -878,20 +968,26 @@ static int bearer(fixture_t *f, const char *user, const char *pw, char *hdr, siz
         int r;
 
         r = auth_token_issue(f->a, user ? basic(basic_hdr, sizeof(basic_hdr), user, pw) : NULL,
-                             "192.0.2.1", &token, &expires_in, who ? who : &tmp);
+                             "192.0.2.1", scope, &token, &expires_in, who ? who : &tmp);
         if (r < 0) {
                 assert_null(token);
                 return r;
         }
         assert_non_null(token);
-        assert_int_equal(strlen(token), AUTH_BEARER_LEN);
-        for (const char *p = token; *p; p++) /* base64url, no padding */
+        assert_true(strlen(token) <= AUTH_TOKEN_TEXT_MAX);
+        for (const char *p = token; *p; p++) /* base64url, no padding, one dot */
                 assert_non_null(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                       "0123456789-_", *p));
+                                       "0123456789-_.", *p));
         assert_int_equal(expires_in, 300);
+        assert_true(strlen(token) + 8 <= size);
         snprintf(hdr, size, "Bearer %s", token);
         free(token);
         return 0;
+}
+
+static int bearer(fixture_t *f, const char *user, const char *pw, char *hdr, size_t size,
+                  auth_result_t *who) {
+        return bearer_scoped(f, user, pw, NULL, hdr, size, who);
 }
 
 static int check_hdr(fixture_t *f, const char *hdr, const char *repo, unsigned actions,
@@ -902,14 +998,15 @@ static int check_hdr(fixture_t *f, const char *hdr, const char *repo, unsigned a
 
 static void test_bearer_token_proves_identity(void **state) {
         fixture_t *f = *state;
-        char hdr[128], other[128];
+        char hdr[HDR_MAX];
         auth_result_t who;
         uint64_t before;
 
         assert_int_equal(auth_project_create(f->a, "team", false), 0);
         assert_int_equal(auth_user_add(f->a, "bob", "pw", false), 0);
         assert_int_equal(auth_member_add(f->a, "team", "bob", AUTH_ROLE_READER), 0);
-        assert_int_equal(bearer(f, "bob", "pw", hdr, sizeof(hdr), &who), 0);
+        assert_int_equal(bearer_scoped(f, "bob", "pw", "repository:team/app:pull,push repository:bob/own:pull,push",
+                                       hdr, sizeof(hdr), &who), 0);
         assert_string_equal(who.name, "bob");
         assert_false(who.anonymous);
         before = argon2_count(f->a);
@@ -917,27 +1014,28 @@ static void test_bearer_token_proves_identity(void **state) {
         assert_int_equal(check_hdr(f, hdr, "team/app", AUTH_PULL, &who), 0);
         assert_string_equal(who.name, "bob");
         assert_int_equal(argon2_count(f->a), before); /* no argon2 per request */
-        /* rights are bob's, whatever the token was asked for */
-        assert_int_equal(check_hdr(f, hdr, "team/app", AUTH_PUSH | AUTH_PULL, NULL), BERTH_EDENIED);
+        /* the scope is a ceiling, the rights are bob's */
+        assert_int_equal(check_hdr(f, hdr, "team/app", AUTH_PUSH | AUTH_PULL, &who), BERTH_EDENIED);
+        assert_false(who.insufficient_scope);
         assert_int_equal(check_hdr(f, hdr, "bob/own", AUTH_PUSH | AUTH_PULL, NULL), 0);
-        /* a second token is a different value; an unknown one is refused */
-        assert_int_equal(bearer(f, "bob", "pw", other, sizeof(other), NULL), 0);
-        assert_string_not_equal(hdr, other);
+        /* an unknown or malformed one is refused */
         assert_int_equal(check_hdr(f, "Bearer AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", NULL, 0, NULL),
                          BERTH_EAUTH);
         assert_int_equal(check_hdr(f, "Bearer x", "team/app", AUTH_PULL, NULL), BERTH_EAUTH);
+        assert_int_equal(check_hdr(f, "Bearer ", NULL, 0, NULL), BERTH_EAUTH);
         /* Basic keeps working beside tokens */
         assert_int_equal(check(f, "bob", "pw", "team/app", AUTH_PULL, NULL), 0);
 }
 
 static void test_bearer_anonymous_token(void **state) {
         fixture_t *f = *state;
-        char hdr[128];
+        char hdr[HDR_MAX];
         auth_result_t who;
 
         assert_int_equal(auth_project_create(f->a, "pub", true), 0);
         assert_int_equal(auth_project_create(f->a, "priv", false), 0);
-        assert_int_equal(bearer(f, NULL, NULL, hdr, sizeof(hdr), &who), 0);
+        assert_int_equal(bearer_scoped(f, NULL, NULL, "repository:pub/img:pull,push repository:priv/img:pull",
+                                       hdr, sizeof(hdr), &who), 0);
         assert_true(who.anonymous);
         assert_int_equal(check_hdr(f, hdr, NULL, 0, &who), 0);
         assert_true(who.anonymous);
@@ -952,7 +1050,7 @@ static void test_bearer_anonymous_token(void **state) {
 
 static void test_bearer_wrong_credentials_refused(void **state) {
         fixture_t *f = *state;
-        char hdr[128], *token = NULL;
+        char hdr[HDR_MAX], *token = NULL;
         unsigned exp = 0;
         auth_result_t who;
         auth_stats_t st;
@@ -961,16 +1059,17 @@ static void test_bearer_wrong_credentials_refused(void **state) {
         assert_int_equal(bearer(f, "bob", "nope", hdr, sizeof(hdr), &who), BERTH_EAUTH);
         assert_string_equal(who.name, "bob");
         assert_int_equal(bearer(f, "nobody", "pw", hdr, sizeof(hdr), NULL), BERTH_EAUTH);
-        assert_int_equal(auth_token_issue_password(f->a, "bob", "nope", "192.0.2.1", &token, &exp, &who),
+        assert_int_equal(auth_token_issue_password(f->a, "bob", "nope", "192.0.2.1", NULL, &token, &exp, &who),
                          BERTH_EAUTH);
         assert_null(token);
-        assert_int_equal(auth_token_issue(f->a, "Basic !!!", "192.0.2.1", &token, &exp, &who),
+        assert_int_equal(auth_token_issue(f->a, "Basic !!!", "192.0.2.1", NULL, &token, &exp, &who),
                          BERTH_EAUTH);
         assert_null(token);
         auth_stats(f->a, &st);
         assert_true(st.failures >= 2);
         /* the password form and the header give the same identity */
-        assert_int_equal(auth_token_issue_password(f->a, "bob", "pw", "192.0.2.1", &token, &exp, &who), 0);
+        assert_int_equal(auth_token_issue_password(f->a, "bob", "pw", "192.0.2.1", "repository:bob/x:pull",
+                                                   &token, &exp, &who), 0);
         assert_non_null(token);
         assert_string_equal(who.name, "bob");
         snprintf(hdr, sizeof(hdr), "Bearer %s", token);
@@ -980,7 +1079,7 @@ static void test_bearer_wrong_credentials_refused(void **state) {
 
 static void test_bearer_throttled_like_basic(void **state) {
         fixture_t *f = *state;
-        char hdr[128];
+        char hdr[HDR_MAX];
         auth_result_t who;
         int r = 0;
 
@@ -996,13 +1095,13 @@ static void test_bearer_throttled_like_basic(void **state) {
 
 static void test_bearer_refused_after_password_change(void **state) {
         fixture_t *f = *state;
-        char hdr[128], hdr2[128];
+        char hdr[HDR_MAX], hdr2[HDR_MAX];
         auth_t *cli = NULL;
 
         assert_int_equal(auth_user_add(f->a, "alice", "old", false), 0);
         assert_int_equal(auth_user_add(f->a, "carol", "pw", false), 0);
-        assert_int_equal(bearer(f, "alice", "old", hdr, sizeof(hdr), NULL), 0);
-        assert_int_equal(bearer(f, "carol", "pw", hdr2, sizeof(hdr2), NULL), 0);
+        assert_int_equal(bearer_scoped(f, "alice", "old", "repository:alice/x:pull", hdr, sizeof(hdr), NULL), 0);
+        assert_int_equal(bearer_scoped(f, "carol", "pw", "repository:carol/x:pull", hdr2, sizeof(hdr2), NULL), 0);
         assert_int_equal(check_hdr(f, hdr, "alice/x", AUTH_PULL, NULL), 0);
         /* A second auth_t on the same database stands for `berthd user passwd`. */
         assert_int_equal(auth_open(f->dir, &f->opt, &cli), 0);
@@ -1011,23 +1110,25 @@ static void test_bearer_refused_after_password_change(void **state) {
         assert_int_equal(check_hdr(f, hdr, NULL, 0, NULL), BERTH_EAUTH); /* and stays refused */
         /* another user's token survives the change */
         assert_int_equal(check_hdr(f, hdr2, "carol/x", AUTH_PULL, NULL), 0);
-        /* removal refuses at once as well */
+        /* removal refuses at once as well, and so does a re-creation with the same password */
         assert_int_equal(auth_user_del(cli, "carol"), 0);
         assert_int_equal(check_hdr(f, hdr2, "carol/x", AUTH_PULL, NULL), BERTH_EAUTH);
+        assert_int_equal(auth_user_add(cli, "carol", "pw", false), 0);
+        assert_int_equal(check_hdr(f, hdr2, "carol/x", AUTH_PULL, NULL), BERTH_EAUTH);
         auth_free(cli);
-        assert_int_equal(bearer(f, "alice", "new", hdr, sizeof(hdr), NULL), 0);
+        assert_int_equal(bearer_scoped(f, "alice", "new", "repository:alice/x:pull", hdr, sizeof(hdr), NULL), 0);
         assert_int_equal(check_hdr(f, hdr, "alice/x", AUTH_PULL, NULL), 0);
 }
 
 static void test_bearer_rights_change_applies_at_once(void **state) {
         fixture_t *f = *state;
-        char hdr[128];
+        char hdr[HDR_MAX];
         auth_t *cli = NULL;
 
         assert_int_equal(auth_project_create(f->a, "team", false), 0);
         assert_int_equal(auth_user_add(f->a, "bob", "pw", false), 0);
         assert_int_equal(auth_member_add(f->a, "team", "bob", AUTH_ROLE_DEVELOPER), 0);
-        assert_int_equal(bearer(f, "bob", "pw", hdr, sizeof(hdr), NULL), 0);
+        assert_int_equal(bearer_scoped(f, "bob", "pw", "repository:team/app:pull,push", hdr, sizeof(hdr), NULL), 0);
         assert_int_equal(check_hdr(f, hdr, "team/app", AUTH_PUSH | AUTH_PULL, NULL), 0);
         assert_int_equal(auth_open(f->dir, &f->opt, &cli), 0);
         assert_int_equal(auth_member_add(cli, "team", "bob", AUTH_ROLE_READER), 0);
@@ -1040,15 +1141,17 @@ static void test_bearer_rights_change_applies_at_once(void **state) {
 
 static void test_bearer_robot_revoked_refused(void **state) {
         fixture_t *f = *state;
-        char hdr[128], *name = NULL, *secret = NULL;
+        char hdr[HDR_MAX], *name = NULL, *secret = NULL;
         auth_result_t who;
         auth_t *cli = NULL;
 
         assert_int_equal(auth_project_create(f->a, "ci", false), 0);
         assert_int_equal(auth_token_create(f->a, "ci", false, 0, &name, &secret), 0);
-        assert_int_equal(bearer(f, name, secret, hdr, sizeof(hdr), &who), 0);
+        assert_int_equal(bearer_scoped(f, name, secret, "repository:ci/app:pull,push", hdr, sizeof(hdr), &who), 0);
         assert_true(who.robot);
-        assert_int_equal(check_hdr(f, hdr, "ci/app", AUTH_PULL, NULL), 0);
+        assert_int_equal(check_hdr(f, hdr, "ci/app", AUTH_PULL, &who), 0);
+        assert_true(who.robot);
+        assert_string_equal(who.robot_project, "ci");
         assert_int_equal(check_hdr(f, hdr, "ci/app", AUTH_PUSH | AUTH_PULL, NULL), BERTH_EDENIED);
         assert_int_equal(auth_open(f->dir, &f->opt, &cli), 0);
         assert_int_equal(auth_token_revoke(cli, name), 0);
@@ -1060,64 +1163,358 @@ static void test_bearer_robot_revoked_refused(void **state) {
 
 static void test_bearer_expired_refused(void **state) {
         fixture_t *f = *state;
-        char hdr[128], anon[128];
+        char hdr[HDR_MAX], anon[HDR_MAX];
 
         assert_int_equal(auth_project_create(f->a, "pub", true), 0);
         assert_int_equal(auth_user_add(f->a, "bob", "pw", false), 0);
-        assert_int_equal(bearer(f, "bob", "pw", hdr, sizeof(hdr), NULL), 0);
-        assert_int_equal(bearer(f, NULL, NULL, anon, sizeof(anon), NULL), 0);
+        assert_int_equal(bearer_scoped(f, "bob", "pw", "repository:bob/x:pull", hdr, sizeof(hdr), NULL), 0);
+        assert_int_equal(bearer_scoped(f, NULL, NULL, "repository:pub/x:pull", anon, sizeof(anon), NULL), 0);
         f->now += 299;
         assert_int_equal(check_hdr(f, hdr, "bob/x", AUTH_PULL, NULL), 0);
         assert_int_equal(check_hdr(f, anon, "pub/x", AUTH_PULL, NULL), 0);
         f->now += 1;
         assert_int_equal(check_hdr(f, hdr, "bob/x", AUTH_PULL, NULL), BERTH_EAUTH);
         assert_int_equal(check_hdr(f, anon, "pub/x", AUTH_PULL, NULL), BERTH_EAUTH);
+        assert_int_equal(check_hdr(f, anon, NULL, 0, NULL), BERTH_EAUTH);
 }
 
 static void test_bearer_robot_token_expiry_caps_lifetime(void **state) {
         fixture_t *f = *state;
-        char basic_hdr[1024], hdr[128], *name = NULL, *secret = NULL, *token = NULL;
+        char basic_hdr[1024], hdr[HDR_MAX], *name = NULL, *secret = NULL, *token = NULL;
         unsigned exp = 0;
         auth_result_t who;
 
         assert_int_equal(auth_project_create(f->a, "ci", false), 0);
         assert_int_equal(auth_token_create(f->a, "ci", false, f->now + 100, &name, &secret), 0);
         assert_int_equal(auth_token_issue(f->a, basic(basic_hdr, sizeof(basic_hdr), name, secret),
-                                          "192.0.2.1", &token, &exp, &who), 0);
+                                          "192.0.2.1", "repository:ci/app:pull", &token, &exp, &who), 0);
         assert_int_equal(exp, 100);
         snprintf(hdr, sizeof(hdr), "Bearer %s", token);
         free(token);
-        f->now += 100;
+        f->now += 99;
+        assert_int_equal(check_hdr(f, hdr, "ci/app", AUTH_PULL, NULL), 0);
+        f->now += 1;
         assert_int_equal(check_hdr(f, hdr, "ci/app", AUTH_PULL, NULL), BERTH_EAUTH);
         free(name);
         free(secret);
 }
 
-static void test_bearer_table_bounded(void **state) {
+/* Nothing is kept per token: a new auth_t on the same data directory (a restart,
+ * or another replica on the same database) accepts what the first one issued,
+ * however many tokens were issued in between. */
+static void test_bearer_survives_restart(void **state) {
         fixture_t *f = *state;
-        auth_options_t o = f->opt;
-        auth_t *small = NULL;
-        char first[128], hdr[128], *token = NULL;
-        unsigned exp = 0;
+        char hdr[HDR_MAX], anon[HDR_MAX], robot[HDR_MAX], *name = NULL, *secret = NULL;
+        auth_t *replica = NULL;
         auth_result_t who;
 
-        auth_free(f->a);
-        o.token_max = 8;
-        assert_int_equal(auth_open(f->dir, &o, &small), 0);
-        f->a = small;
         assert_int_equal(auth_project_create(f->a, "pub", true), 0);
-        assert_int_equal(bearer(f, NULL, NULL, first, sizeof(first), NULL), 0);
-        for (int i = 0; i < 8; i++) {
-                assert_int_equal(auth_token_issue(f->a, NULL, "192.0.2.1", &token, &exp, &who), 0);
-                snprintf(hdr, sizeof(hdr), "Bearer %s", token);
-                free(token);
+        assert_int_equal(auth_project_create(f->a, "ci", false), 0);
+        assert_int_equal(auth_user_add(f->a, "bob", "pw", false), 0);
+        assert_int_equal(auth_token_create(f->a, "ci", true, 0, &name, &secret), 0);
+        assert_int_equal(bearer_scoped(f, "bob", "pw", "repository:bob/x:pull,push", hdr, sizeof(hdr), NULL), 0);
+        assert_int_equal(bearer_scoped(f, NULL, NULL, "repository:pub/x:pull", anon, sizeof(anon), NULL), 0);
+        assert_int_equal(bearer_scoped(f, name, secret, "repository:ci/x:pull,push", robot, sizeof(robot), NULL), 0);
+        for (int i = 0; i < 200; i++) {
+                char other[HDR_MAX];
+                assert_int_equal(bearer(f, NULL, NULL, other, sizeof(other), NULL), 0);
         }
-        assert_int_equal(check_hdr(f, first, "pub/x", AUTH_PULL, NULL), BERTH_EAUTH); /* evicted */
-        assert_int_equal(check_hdr(f, hdr, "pub/x", AUTH_PULL, NULL), 0);
-        /* expired entries are purged when the next one is issued */
-        f->now += 301;
-        assert_int_equal(bearer(f, NULL, NULL, hdr, sizeof(hdr), NULL), 0);
-        assert_int_equal(check_hdr(f, hdr, "pub/x", AUTH_PULL, NULL), 0);
+        assert_int_equal(auth_open(f->dir, &f->opt, &replica), 0); /* a replica, running beside */
+        assert_int_equal(auth_check(replica, hdr, "192.0.2.1", "bob/x", AUTH_PUSH | AUTH_PULL, &who), 0);
+        assert_string_equal(who.name, "bob");
+        auth_free(replica);
+        auth_free(f->a); /* a restart */
+        f->a = NULL;
+        assert_int_equal(auth_open(f->dir, &f->opt, &f->a), 0);
+        assert_int_equal(check_hdr(f, hdr, "bob/x", AUTH_PUSH | AUTH_PULL, &who), 0);
+        assert_string_equal(who.name, "bob");
+        assert_int_equal(check_hdr(f, anon, "pub/x", AUTH_PULL, &who), 0);
+        assert_true(who.anonymous);
+        assert_int_equal(check_hdr(f, robot, "ci/x", AUTH_PUSH | AUTH_PULL, &who), 0);
+        assert_true(who.robot);
+        free(name);
+        free(secret);
+}
+
+/* The scope is a ceiling: a token for team/app pull can neither push there nor
+ * pull elsewhere, even for a user who may do both; the refusal names the scope
+ * problem so that the client asks for a better token. */
+static void test_bearer_scope_ceiling(void **state) {
+        fixture_t *f = *state;
+        char pull[HDR_MAX], push[HDR_MAX], none[HDR_MAX], all[HDR_MAX];
+        auth_result_t who;
+
+        assert_int_equal(auth_project_create(f->a, "team", false), 0);
+        assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
+        assert_int_equal(auth_member_add(f->a, "team", "alice", AUTH_ROLE_DEVELOPER), 0);
+        assert_int_equal(bearer_scoped(f, "alice", "pw", "repository:team/app:pull", pull, sizeof(pull), NULL), 0);
+        assert_int_equal(bearer_scoped(f, "alice", "pw", "repository:team/app:pull,push", push, sizeof(push), NULL), 0);
+        assert_int_equal(bearer(f, "alice", "pw", none, sizeof(none), NULL), 0);
+        assert_int_equal(bearer_scoped(f, "alice", "pw", "repository:team/app:*", all, sizeof(all), NULL), 0);
+
+        assert_int_equal(check_hdr(f, pull, "team/app", AUTH_PULL, &who), 0);
+        assert_false(who.insufficient_scope);
+        assert_int_equal(check_hdr(f, pull, "team/app", AUTH_PUSH | AUTH_PULL, &who), BERTH_EAUTH);
+        assert_true(who.insufficient_scope);
+        assert_string_equal(who.name, "alice");
+        assert_int_equal(check_hdr(f, pull, "team/other", AUTH_PULL, &who), BERTH_EAUTH);
+        assert_true(who.insufficient_scope);
+        assert_int_equal(check_hdr(f, pull, "team/app/sub", AUTH_PULL, NULL), BERTH_EAUTH);
+        assert_int_equal(check_hdr(f, push, "team/app", AUTH_PUSH | AUTH_PULL, NULL), 0);
+        /* without a scope: GET /v2/ and _catalog only */
+        assert_int_equal(check_hdr(f, none, NULL, 0, NULL), 0);
+        assert_int_equal(check_hdr(f, none, "team/app", AUTH_PULL, &who), BERTH_EAUTH);
+        assert_true(who.insufficient_scope);
+        /* a scope naming delete does not make a developer a maintainer */
+        assert_int_equal(check_hdr(f, all, "team/app", AUTH_DELETE, &who), BERTH_EDENIED);
+        assert_false(who.insufficient_scope);
+        /* mount sources are held to the ceiling as well */
+        assert_true(auth_token_allows(f->a, pull, "team/app", AUTH_PULL));
+        assert_false(auth_token_allows(f->a, pull, "team/other", AUTH_PULL));
+        assert_false(auth_token_allows(f->a, "Bearer nonsense", "team/app", AUTH_PULL));
+        assert_true(auth_token_allows(f->a, NULL, "team/other", AUTH_PULL)); /* no token, no ceiling */
+}
+
+/* The change counter moves for changes unrelated to the token's identity: the
+ * credential row is read again and the token stays good. */
+static void test_bearer_generation_bump(void **state) {
+        fixture_t *f = *state;
+        char hdr[HDR_MAX];
+        auth_t *cli = NULL;
+        auth_result_t who;
+
+        assert_int_equal(auth_user_add(f->a, "bob", "pw", false), 0);
+        assert_int_equal(bearer_scoped(f, "bob", "pw", "repository:bob/x:pull repository:team/y:pull", hdr,
+                                       sizeof(hdr), NULL), 0);
+        assert_int_equal(auth_open(f->dir, &f->opt, &cli), 0);
+        for (int i = 0; i < 3; i++) {
+                char name[16];
+                snprintf(name, sizeof(name), "u%d", i);
+                assert_int_equal(auth_user_add(cli, name, "pw", false), 0);
+                assert_int_equal(check_hdr(f, hdr, "bob/x", AUTH_PULL, &who), 0);
+                assert_string_equal(who.name, "bob");
+        }
+        /* rights follow the database on every request */
+        assert_int_equal(check_hdr(f, hdr, "team/y", AUTH_PULL, NULL), BERTH_EDENIED);
+        assert_int_equal(auth_project_create(cli, "team", true), 0);
+        assert_int_equal(check_hdr(f, hdr, "team/y", AUTH_PULL, NULL), 0);
+        auth_free(cli);
+}
+
+static void test_bearer_tampering_refused(void **state) {
+        fixture_t *f = *state;
+        char hdr[HDR_MAX], bad[HDR_MAX];
+        auth_token_key_t *other = NULL;
+        auth_claims_t cl;
+        uint8_t key[32] = { 1 };
+        char *forged = NULL;
+        size_t len;
+
+        assert_int_equal(auth_user_add(f->a, "bob", "pw", false), 0);
+        assert_int_equal(auth_user_add(f->a, "root", "pw", true), 0);
+        assert_int_equal(bearer_scoped(f, "bob", "pw", "repository:bob/x:pull", hdr, sizeof(hdr), NULL), 0);
+        assert_int_equal(check_hdr(f, hdr, "bob/x", AUTH_PULL, NULL), 0);
+        len = strlen(hdr);
+        /* any one character changed, anywhere in payload or MAC */
+        for (size_t i = strlen("Bearer "); i < len; i++) {
+                memcpy(bad, hdr, len + 1);
+                bad[i] = bad[i] == 'A' ? 'B' : 'A';
+                assert_int_equal(check_hdr(f, bad, NULL, 0, NULL), BERTH_EAUTH);
+        }
+        /* shortened, lengthened */
+        memcpy(bad, hdr, len + 1);
+        bad[len - 1] = '\0';
+        assert_int_equal(check_hdr(f, bad, NULL, 0, NULL), BERTH_EAUTH);
+        snprintf(bad, sizeof(bad), "%sA", hdr);
+        assert_int_equal(check_hdr(f, bad, NULL, 0, NULL), BERTH_EAUTH);
+        /* claims of an admin, signed with another key */
+        memset(&cl, 0, sizeof(cl));
+        cl.expires = f->now + 300;
+        cl.kind = AUTH_SUBJECT_USER;
+        snprintf(cl.name, sizeof(cl.name), "root");
+        cl.flag = true;
+        assert_int_equal(auth_scope_add(&cl, "repository:any/thing:*"), 0);
+        assert_int_equal(auth_token_key_new(key, &other), 0);
+        assert_int_equal(auth_token_encode(other, &cl, &forged), 0);
+        snprintf(bad, sizeof(bad), "Bearer %s", forged);
+        assert_int_equal(check_hdr(f, bad, "any/thing", AUTH_PULL, NULL), BERTH_EAUTH);
+        assert_int_equal(check_hdr(f, bad, NULL, 0, NULL), BERTH_EAUTH);
+        free(forged);
+        auth_token_key_free(other);
+}
+
+static void test_token_encode_decode(void **state) {
+        uint8_t key[32] = { 7 }, key2[32] = { 8 };
+        auth_token_key_t *k = NULL, *k2 = NULL;
+        auth_claims_t in, out;
+        char *tok = NULL;
+        (void) state;
+
+        assert_int_equal(auth_token_key_new(key, &k), 0);
+        assert_int_equal(auth_token_key_new(key2, &k2), 0);
+        memset(&in, 0, sizeof(in));
+        in.expires = 1700000300;
+        in.generation = 42;
+        in.kind = AUTH_SUBJECT_ROBOT;
+        snprintf(in.name, sizeof(in.name), "robot.ci.abc123");
+        snprintf(in.project, sizeof(in.project), "ci");
+        in.flag = true;
+        for (size_t i = 0; i < sizeof(in.cred); i++)
+                in.cred[i] = (uint8_t) (i * 17);
+        assert_int_equal(auth_scope_add(&in, "repository:ci/app:pull,push repository:ci/b:pull"), 0);
+        assert_int_equal(auth_token_encode(k, &in, &tok), 0);
+        assert_int_equal(auth_token_decode(k, tok, strlen(tok), &out), 0);
+        assert_int_equal(out.expires, in.expires);
+        assert_int_equal(out.generation, 42);
+        assert_int_equal(out.kind, AUTH_SUBJECT_ROBOT);
+        assert_string_equal(out.name, "robot.ci.abc123");
+        assert_string_equal(out.project, "ci");
+        assert_true(out.flag);
+        assert_memory_equal(out.cred, in.cred, sizeof(in.cred));
+        assert_int_equal(out.n_scopes, 2);
+        assert_int_equal(auth_claims_actions(&out, "ci/app"), AUTH_PULL | AUTH_PUSH);
+        assert_int_equal(auth_claims_actions(&out, "ci/b"), AUTH_PULL);
+        assert_int_equal(auth_claims_actions(&out, "ci/c"), 0);
+        assert_int_equal(auth_token_decode(k2, tok, strlen(tok), &out), BERTH_EAUTH); /* other key */
+        free(tok);
+        /* claims no token may carry */
+        in.kind = 'x';
+        assert_int_equal(auth_token_encode(k, &in, &tok), -EINVAL);
+        in.kind = AUTH_SUBJECT_ANONYMOUS; /* with a name */
+        assert_int_equal(auth_token_encode(k, &in, &tok), -EINVAL);
+        auth_token_key_free(k);
+        auth_token_key_free(k2);
+}
+
+/* Payloads with a valid MAC that the parser must still refuse. */
+static void test_token_payload_strict(void **state) {
+        static const char *const bad[] = {
+                "", "1", "1;;;;;;;;", "2;1700000000;0;a;;;0;;",     /* version */
+                "1;01700000000;0;a;;;0;;", "1;0;0;a;;;0;;",         /* leading zero, zero expiry */
+                "1;1700000000;-1;a;;;0;;", "1;1700000000;0;x;;;0;;", /* sign, kind */
+                "1;1700000000;0;a;bob;;0;;", "1;1700000000;0;a;;;1;;", /* anonymous with a name, a flag */
+                "1;1700000000;0;u;bob;00;0;;",                       /* short cred */
+                "1;1700000000;0;u;Bob;00000000000000000000000000000000;0;;",
+                "1;1700000000;0;u;bob;0000000000000000000000000000000G;0;;",
+                "1;1700000000;0;u;robot.x;00000000000000000000000000000000;0;;",
+                "1;1700000000;0;r;robot.x;00000000000000000000000000000000;0;;", /* no project */
+                "1;1700000000;0;a;;;0;;a:8", "1;1700000000;0;a;;;0;;a:0", "1;1700000000;0;a;;;0;;A:1",
+                "1;1700000000;0;a;;;0;;a:1,", "1;1700000000;0;a;;;0;;a:1,a:2", "1;1700000000;0;a;;;0;;,a:1",
+                "1;1700000000;0;a;;;0;;a:12", "1;1700000000;0;a;;;0;;a:1;",
+                "1;1700000000;0;a;;;0;;a:1,b:1,c:1,d:1,e:1,f:1,g:1,h:1,i:1,j:1,k:1,l:1,m:1,n:1,o:1,p:1,q:1",
+        };
+        static const char *const good[] = {
+                "1;1700000000;0;a;;;0;;",
+                "1;1700000000;12;u;bob;0123456789abcdef0123456789abcdef;1;;a/b:7,c:1",
+                "1;1700000000;12;r;robot.ci.x1;0123456789abcdef0123456789abcdef;0;ci;ci/app:1",
+        };
+        auth_claims_t c;
+        (void) state;
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                if (auth_token_parse_payload(bad[i], strlen(bad[i]), &c) != BERTH_EAUTH)
+                        fail_msg("accepted: %s", bad[i]);
+        for (size_t i = 0; i < ELEMENTSOF(good); i++)
+                if (auth_token_parse_payload(good[i], strlen(good[i]), &c) != 0)
+                        fail_msg("refused: %s", good[i]);
+}
+
+static void test_scope_parse(void **state) {
+        auth_claims_t c;
+        (void) state;
+
+        memset(&c, 0, sizeof(c));
+        assert_int_equal(auth_scope_add(&c, NULL), 0);
+        assert_int_equal(auth_scope_add(&c, ""), 0);
+        assert_int_equal(c.n_scopes, 0);
+        assert_int_equal(auth_scope_add(&c, "repository:team/app:pull"), 0);
+        assert_int_equal(auth_scope_add(&c, "repository:team/app:push  registry:catalog:*"), 0);
+        assert_int_equal(auth_scope_add(&c, "repository(plugin):plug/in:pull repository:x/y:*"), 0);
+        assert_int_equal(auth_scope_add(&c, "repository:Bad/Name:pull repository:ok:frobnicate"), 0);
+        assert_int_equal(auth_scope_add(&c, "repository:host:5000/x:pull repository::pull nonsense"), 0);
+        assert_int_equal(auth_scope_add(&c, "repository:d:delete,pull"), 0);
+        assert_int_equal(c.n_scopes, 4);
+        assert_int_equal(auth_claims_actions(&c, "team/app"), AUTH_PULL | AUTH_PUSH);
+        assert_int_equal(auth_claims_actions(&c, "plug/in"), AUTH_PULL);
+        assert_int_equal(auth_claims_actions(&c, "x/y"), AUTH_PULL | AUTH_PUSH | AUTH_DELETE);
+        assert_int_equal(auth_claims_actions(&c, "d"), AUTH_PULL | AUTH_DELETE);
+        assert_int_equal(auth_claims_actions(&c, "ok"), 0);
+        assert_int_equal(auth_claims_actions(&c, "Bad/Name"), 0);
+        for (int i = 0; i < AUTH_TOKEN_SCOPES_MAX - 4; i++) {
+                char s[64];
+                snprintf(s, sizeof(s), "repository:r%d:pull", i);
+                assert_int_equal(auth_scope_add(&c, s), 0);
+        }
+        assert_int_equal(auth_scope_add(&c, "repository:team/app:pull"), 0); /* known: still fits */
+        assert_int_equal(auth_scope_add(&c, "repository:one/more:pull"), BERTH_ETOOBIG);
+}
+
+/* A scope too long for a token that fits a header is refused at issue. */
+static void test_token_too_long_refused_at_issue(void **state) {
+        fixture_t *f = *state;
+        char scope[8192] = "", hdr[HDR_MAX], name[256];
+        size_t o = 0;
+
+        for (int i = 0; i < AUTH_TOKEN_SCOPES_MAX; i++) {
+                memset(name, 'a', 255);
+                name[255] = '\0';
+                snprintf(name, 4, "%03d", i);
+                name[3] = 'a';
+                o += (size_t) snprintf(scope + o, sizeof(scope) - o, "%srepository:%s:pull,push,delete",
+                                       i ? " " : "", name);
+        }
+        assert_int_equal(auth_user_add(f->a, "bob", "pw", false), 0);
+        /* too long for a header: refused at issue, never handed out */
+        assert_int_equal(bearer_scoped(f, "bob", "pw", scope, hdr, sizeof(hdr), NULL), BERTH_ETOOBIG);
+        assert_int_equal(bearer_scoped(f, "bob", "pw", "repository:bob/x:pull", hdr, sizeof(hdr), NULL), 0);
+        assert_true(strlen(hdr) < AUTH_HEADER_MAX);
+}
+
+static void test_token_rate_limit(void **state) {
+        fixture_t *f = *state;
+        unsigned wait = 0;
+        int ok = 0;
+
+        for (int i = 0; i < 100; i++)
+                if (auth_token_rate(f->a, "192.0.2.1", &wait) == 0)
+                        ok++;
+        assert_int_equal(ok, 50); /* the default burst */
+        assert_int_equal(auth_token_rate(f->a, "192.0.2.1", &wait), BERTH_ETHROTTLED);
+        assert_int_equal(wait, 1);
+        assert_int_equal(auth_token_rate(f->a, "192.0.2.2", &wait), 0); /* others are not held up */
+        f->now += 1; /* 5 per second */
+        ok = 0;
+        for (int i = 0; i < 10; i++)
+                if (auth_token_rate(f->a, "192.0.2.1", &wait) == 0)
+                        ok++;
+        assert_int_equal(ok, 5);
+        f->now += 3600; /* refilled, never above the burst */
+        ok = 0;
+        for (int i = 0; i < 100; i++)
+                if (auth_token_rate(f->a, "192.0.2.1", &wait) == 0)
+                        ok++;
+        assert_int_equal(ok, 50);
+}
+
+/* The table is bounded: many addresses neither grow it nor take tokens from one
+ * that is being limited... they may only give it a fresh bucket. */
+static void test_token_rate_table_bounded(void **state) {
+        auth_rate_t *r = NULL;
+        unsigned ok = 0;
+        (void) state;
+
+        assert_int_equal(auth_rate_new(1, 3, &r), 0);
+        for (int i = 0; i < 3; i++)
+                assert_int_equal(auth_rate_take(r, "192.0.2.1", 1000), 0);
+        assert_int_equal(auth_rate_take(r, "192.0.2.1", 1000), 1);
+        for (int i = 0; i < 200000; i++) {
+                char addr[32];
+                snprintf(addr, sizeof(addr), "10.%d.%d.%d", i >> 16, (i >> 8) & 255, i & 255);
+                if (auth_rate_take(r, addr, 1000) == 0)
+                        ok++;
+        }
+        assert_int_equal(ok, 200000);
+        auth_rate_free(r);
 }
 
 static void test_bearer_not_in_mode_none(void **state) {
@@ -1130,7 +1527,7 @@ static void test_bearer_not_in_mode_none(void **state) {
 
         o.mode = AUTH_MODE_NONE;
         assert_int_equal(auth_open(f->dir, &o, &open_), 0);
-        assert_int_not_equal(auth_token_issue(open_, NULL, "192.0.2.1", &token, &exp, &who), 0);
+        assert_int_not_equal(auth_token_issue(open_, NULL, "192.0.2.1", NULL, &token, &exp, &who), 0);
         assert_null(token);
         auth_free(open_);
 }
@@ -1278,12 +1675,13 @@ static void test_token_issue_pending(void **state) {
         waiter_t w = WAITER_INIT;
         auth_job_t *job = NULL;
         auth_result_t r;
-        char hdr[256], bhdr[128], *token = NULL;
+        char hdr[256], bhdr[HDR_MAX], *token = NULL;
         unsigned exp = 0;
 
         assert_int_equal(auth_user_add(f->a, "bob", "pw", false), 0);
         basic(hdr, sizeof(hdr), "bob", "pw");
-        assert_int_equal(auth_token_issue_start(f->a, hdr, "192.0.2.1", &token, &exp, &r, &job),
+        assert_int_equal(auth_token_issue_start(f->a, hdr, "192.0.2.1", "repository:bob/x:pull", &token,
+                                                &exp, &r, &job),
                          AUTH_PENDING);
         assert_null(token);
         assert_int_equal(auth_job_submit(f->a, job, on_done, &w), 0);
@@ -1297,15 +1695,20 @@ static void test_token_issue_pending(void **state) {
         free(token);
         token = NULL;
         assert_int_equal(check_hdr(f, bhdr, "bob/x", AUTH_PULL, NULL), 0);
+        /* the scope requested before the verification is the token's ceiling */
+        assert_int_equal(check_hdr(f, bhdr, "bob/x", AUTH_PUSH, &r), BERTH_EAUTH);
+        assert_true(r.insufficient_scope);
+        assert_int_equal(check_hdr(f, bhdr, "bob/y", AUTH_PULL, &r), BERTH_EAUTH);
+        assert_true(r.insufficient_scope);
         /* cached now: a token at once */
-        assert_int_equal(auth_token_issue_start(f->a, hdr, "192.0.2.1", &token, &exp, &r, &job), 0);
+        assert_int_equal(auth_token_issue_start(f->a, hdr, "192.0.2.1", NULL, &token, &exp, &r, &job), 0);
         assert_null(job);
         assert_non_null(token);
         free(token);
         token = NULL;
         /* the password form, wrong password */
-        assert_int_equal(auth_token_issue_password_start(f->a, "bob", "nope", "192.0.2.1", &token, &exp,
-                                                         &r, &job), AUTH_PENDING);
+        assert_int_equal(auth_token_issue_password_start(f->a, "bob", "nope", "192.0.2.1", NULL, &token,
+                                                         &exp, &r, &job), AUTH_PENDING);
         assert_int_equal(auth_job_submit(f->a, job, on_done, &w), 0);
         wait_for(&w, &w.done, 2);
         assert_int_equal(auth_token_issue_finish(f->a, job, &token, &exp, &r), BERTH_EAUTH);
@@ -1313,7 +1716,7 @@ static void test_token_issue_pending(void **state) {
         assert_string_equal(r.name, "bob");
         auth_job_free(job);
         /* anonymous: at once */
-        assert_int_equal(auth_token_issue_start(f->a, NULL, "192.0.2.1", &token, &exp, &r, &job), 0);
+        assert_int_equal(auth_token_issue_start(f->a, NULL, "192.0.2.1", NULL, &token, &exp, &r, &job), 0);
         assert_null(job);
         assert_true(r.anonymous);
         free(token);
@@ -1343,7 +1746,10 @@ int main(void) {
                 T(test_public_project_pull_for_any_user),
                 T(test_base_probe_needs_credentials),
                 T(test_own_namespace),
+                T(test_names_shared_by_user_and_project_refused),
+                T(test_own_namespace_never_a_project),
                 T(test_may_pull_filters_catalog),
+                T(test_visible_projects),
                 T(test_mode_none_allows_everything),
                 T(test_cache_hit_skips_argon2),
                 T(test_cache_expires),
@@ -1385,7 +1791,16 @@ int main(void) {
                 T(test_bearer_robot_revoked_refused),
                 T(test_bearer_expired_refused),
                 T(test_bearer_robot_token_expiry_caps_lifetime),
-                T(test_bearer_table_bounded),
+                T(test_bearer_survives_restart),
+                T(test_bearer_scope_ceiling),
+                T(test_bearer_generation_bump),
+                T(test_bearer_tampering_refused),
+                T(test_token_encode_decode),
+                T(test_token_payload_strict),
+                T(test_scope_parse),
+                T(test_token_too_long_refused_at_issue),
+                T(test_token_rate_limit),
+                T(test_token_rate_table_bounded),
                 T(test_bearer_not_in_mode_none),
         };
 #undef T

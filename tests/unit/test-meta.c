@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include "common/digest.h"
 #include "common/err.h"
+#include "common/macro.h"
 #include "storage/meta.h"
 #include "storage/store-internal.h"
 
@@ -447,6 +448,78 @@ static void test_tags_list_pagination(void **state) {
         meta_strv_free(v);
 }
 
+/* The catalog of a caller who sees only some namespaces equals the full catalog
+ * filtered by first path component, for every page size and starting point. */
+static void test_catalog_under_matches_filtered_catalog(void **state) {
+        fixture_t *f = *state;
+        const char *repos[] = { "a", "a/x", "a-b/y", "a.c/z", "a/y/z", "ab/q", "b/1", "b/2", "c",
+                                "c/1", "team/app", "team-b/app", "team_x/app", "team.x", "z/9" };
+        const char *const sets[][4] = { { "a", "c", "team", NULL }, { "a", "a-b", NULL },
+                                        { "nothing", NULL }, { NULL }, { "a", "a-b", "a.c", "ab" },
+                                        { "team", "team-b", "team.x", "team_x" }, { "b", "z", NULL } };
+        const char *lasts[] = { NULL, "", "a", "a-b/y", "a/x", "a0", "b", "c/1", "m", "team/app", "zz" };
+        char **all = NULL, **v = NULL;
+        bool more;
+
+        for (size_t i = 0; i < ELEMENTSOF(repos); i++)
+                link_blob(f, repos[i], "x");
+        assert_int_equal(meta_catalog(f->m, NULL, 1000, &all, &more), 0);
+        assert_int_equal(strv_len(all), ELEMENTSOF(repos));
+        for (size_t s = 0; s < ELEMENTSOF(sets); s++) {
+                size_t n_tops = 0;
+                while (n_tops < 4 && sets[s][n_tops])
+                        n_tops++;
+                for (size_t l = 0; l < ELEMENTSOF(lasts); l++)
+                        for (size_t n = 0; n <= 8; n++) {
+                                const char *want[ELEMENTSOF(repos)];
+                                size_t n_want = 0, total = 0;
+
+                                for (size_t i = 0; all[i]; i++) {
+                                        size_t tl = strcspn(all[i], "/");
+                                        bool seen = false;
+                                        for (size_t t = 0; t < n_tops; t++)
+                                                seen |= strlen(sets[s][t]) == tl &&
+                                                        strncmp(all[i], sets[s][t], tl) == 0;
+                                        if (!seen || (lasts[l] && strcmp(all[i], lasts[l]) <= 0))
+                                                continue;
+                                        if (n_want < n)
+                                                want[n_want++] = all[i];
+                                        total++;
+                                }
+                                more = !(total > n);
+                                assert_int_equal(meta_catalog_under(f->m, sets[s], n_tops, lasts[l], n, &v,
+                                                                    &more), 0);
+                                expect_page(v, want, n_want);
+                                assert_int_equal(more, total > n);
+                                v = meta_strv_free(v);
+                        }
+        }
+        meta_strv_free(all);
+}
+
+/* Walking n=1 pages names only visible repositories, each once, in order. */
+static void test_catalog_under_walk(void **state) {
+        fixture_t *f = *state;
+        const char *repos[] = { "alice/app", "hidden/a", "hidden/b", "pub", "pub/x", "secret/z" };
+        const char *const tops[] = { "alice", "pub" };
+        const char *want[] = { "alice/app", "pub", "pub/x" };
+        char **v = NULL, last[256] = "";
+        bool more = true;
+        size_t pages = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(repos); i++)
+                link_blob(f, repos[i], "x");
+        while (more) {
+                assert_true(pages < ELEMENTSOF(want));
+                assert_int_equal(meta_catalog_under(f->m, tops, 2, pages ? last : NULL, 1, &v, &more), 0);
+                expect_page(v, &want[pages], 1);
+                snprintf(last, sizeof(last), "%s", v[0]);
+                v = meta_strv_free(v);
+                pages++;
+        }
+        assert_int_equal(pages, ELEMENTSOF(want));
+}
+
 static void test_catalog_pagination(void **state) {
         fixture_t *f = *state;
         const char *repos[] = { "lib/b", "lib/a", "z", "lib/a/sub", "Lib" };
@@ -572,6 +645,8 @@ int main(void) {
                 T(test_tag_delete),
                 T(test_tags_list_pagination),
                 T(test_catalog_pagination),
+                T(test_catalog_under_matches_filtered_catalog),
+                T(test_catalog_under_walk),
                 T(test_referrers),
                 T(test_uploads_add_get_delete),
 #undef T

@@ -468,88 +468,170 @@ static void test_uuid_validation(void **state) {
         assert_int_equal(count_entries(f, "uploads"), 1);
 }
 
-struct racer {
-        store_t *s;
-        const char *uuid;
-        volatile int acquired;
-        int rc;
-};
-
-static void *racer_main(void *arg) {
-        struct racer *r = arg;
-        upload_t *u = NULL;
-
-        r->rc = store_upload_acquire(r->s, r->uuid, &u);
-        if (r->rc < 0)
-                return NULL;
-        __atomic_store_n(&r->acquired, 1, __ATOMIC_SEQ_CST);
-        r->rc = upload_write(u, "BBBB", 4);
-        store_upload_release(u);
-        return NULL;
-}
-
-static void test_two_requests_on_one_session_serialize(void **state) {
-        fixture_t *f = *state;
-        digest_t d = DG("AAAABBBB");
-        char uuid[UPLOAD_UUID_LEN + 1];
-        struct racer rc = { .s = f->s, .uuid = uuid };
-        struct timespec pause = { .tv_nsec = 100 * 1000 * 1000 };
-        pthread_t t;
-        upload_t *u;
-
-        new_upload(f, DIGEST_SHA256, uuid, &u);
-        assert_int_equal(pthread_create(&t, NULL, racer_main, &rc), 0);
-        nanosleep(&pause, NULL);
-        /* the other request waits while we hold the session */
-        assert_int_equal(__atomic_load_n(&rc.acquired, __ATOMIC_SEQ_CST), 0);
-        assert_int_equal(upload_write(u, "AA", 2), 0);
-        nanosleep(&pause, NULL);
-        assert_int_equal(upload_write(u, "AA", 2), 0);
-        store_upload_release(u);
-        assert_int_equal(pthread_join(t, NULL), 0);
-        assert_int_equal(rc.acquired, 1);
-        assert_int_equal(rc.rc, 0);
-
-        assert_int_equal(store_upload_acquire(f->s, uuid, &u), 0);
-        assert_int_equal(upload_size(u), 8);
-        assert_int_equal(upload_commit(u, &d, NULL), 0);
-        store_upload_release(u);
-}
-
-struct deleter {
+/* Another request (thread) tries the session: it must come back at once. */
+struct taker {
         store_t *s;
         const char *uuid;
         volatile int done;
         int rc;
+        int (*op)(struct taker *t);
 };
 
-static void *deleter_main(void *arg) {
-        struct deleter *d = arg;
+static int take_op(struct taker *t) {
+        upload_t *u = NULL;
+        int r = store_upload_acquire(t->s, t->uuid, &u);
 
-        d->rc = store_upload_delete(d->s, d->uuid);
-        __atomic_store_n(&d->done, 1, __ATOMIC_SEQ_CST);
+        store_upload_release(u);
+        return r;
+}
+
+static int delete_op(struct taker *t) {
+        return store_upload_delete(t->s, t->uuid);
+}
+
+static void *taker_main(void *arg) {
+        struct taker *t = arg;
+
+        t->rc = t->op(t);
+        __atomic_store_n(&t->done, 1, __ATOMIC_SEQ_CST);
         return NULL;
 }
 
-static void test_delete_waits_for_holder(void **state) {
+/* Run op on another thread; fail if it has not returned within 2 s (it would wait
+ * for the holder), then let the holder go so the thread can end either way. */
+static int try_from_other_thread(store_t *s, const char *uuid, int (*op)(struct taker *t),
+                                 upload_t **holder) {
+        struct taker t = { .s = s, .uuid = uuid, .op = op };
+        struct timespec pause = { .tv_nsec = 10 * 1000 * 1000 };
+        pthread_t th;
+        int done = 0;
+
+        assert_int_equal(pthread_create(&th, NULL, taker_main, &t), 0);
+        for (int i = 0; i < 200 && !done; i++) {
+                nanosleep(&pause, NULL);
+                done = __atomic_load_n(&t.done, __ATOMIC_SEQ_CST);
+        }
+        if (!done) {
+                store_upload_release(*holder);
+                *holder = NULL;
+        }
+        assert_int_equal(pthread_join(th, NULL), 0);
+        assert_true(done); /* it waited for the holder */
+        return t.rc;
+}
+
+static void test_busy_session_refuses_at_once(void **state) {
+        fixture_t *f = *state;
+        digest_t d = DG("AAAABBBB");
+        char uuid[UPLOAD_UUID_LEN + 1];
+        upload_t *u, *v = NULL;
+
+        new_upload(f, DIGEST_SHA256, uuid, &u);
+        assert_int_equal(upload_write(u, "AA", 2), 0);
+        assert_int_equal(try_from_other_thread(f->s, uuid, take_op, &u), BERTH_EBUSY);
+        /* and on the holder's own thread too: nothing waits */
+        assert_int_equal(store_upload_acquire(f->s, uuid, &v), BERTH_EBUSY);
+        assert_null(v);
+        /* the holder goes on undisturbed */
+        assert_int_equal(upload_write(u, "AA", 2), 0);
+        store_upload_release(u);
+
+        /* given back: the next request takes it and sees every byte */
+        assert_int_equal(store_upload_acquire(f->s, uuid, &u), 0);
+        assert_int_equal(upload_size(u), 4);
+        assert_int_equal(upload_write(u, "BBBB", 4), 0);
+        assert_int_equal(upload_commit(u, &d, NULL), 0);
+        store_upload_release(u);
+}
+
+static void test_busy_session_committed_size(void **state) {
         fixture_t *f = *state;
         char uuid[UPLOAD_UUID_LEN + 1];
-        struct deleter del = { .s = f->s, .uuid = uuid };
-        struct timespec pause = { .tv_nsec = 100 * 1000 * 1000 };
-        pthread_t t;
+        uint64_t size = 99;
         upload_t *u;
 
         new_upload(f, DIGEST_SHA256, uuid, &u);
-        assert_int_equal(pthread_create(&t, NULL, deleter_main, &del), 0);
-        nanosleep(&pause, NULL);
-        /* the delete waits for the request holding the session */
-        assert_int_equal(__atomic_load_n(&del.done, __ATOMIC_SEQ_CST), 0);
-        assert_int_equal(upload_write(u, "x", 1), 0);
+        /* a new session, held: nothing committed yet */
+        assert_int_equal(store_upload_committed(f->s, uuid, &size), 1);
+        assert_int_equal(size, 0);
+        assert_int_equal(upload_write(u, "abc", 3), 0);
+        /* the holder's bytes are not committed while it may still undo them */
+        assert_int_equal(store_upload_committed(f->s, uuid, &size), 1);
+        assert_int_equal(size, 0);
         store_upload_release(u);
-        assert_int_equal(pthread_join(t, NULL), 0);
-        assert_int_equal(del.rc, 0);
+        assert_int_equal(store_upload_committed(f->s, uuid, &size), 0);
+        assert_int_equal(size, 3);
+
+        /* the next holder starts from 3; a chunk it undoes never counts */
+        assert_int_equal(store_upload_acquire(f->s, uuid, &u), 0);
+        assert_int_equal(upload_write_async(u, "defg", 4), 0);
+        assert_int_equal(store_upload_committed(f->s, uuid, &size), 1);
+        assert_int_equal(size, 3);
+        assert_int_equal(upload_truncate(u, 3), 0);
+        store_upload_release(u);
+        assert_int_equal(store_upload_committed(f->s, uuid, &size), 0);
+        assert_int_equal(size, 3);
+
+        /* a held session is never evicted, and its committed size stays readable */
+        assert_int_equal(store_upload_acquire(f->s, uuid, &u), 0);
+        assert_int_equal(upload_write(u, "de", 2), 0);
+        (void) store__sessions_evict(f->s, 0);
+        assert_int_equal(store_upload_committed(f->s, uuid, &size), 1);
+        assert_int_equal(size, 3);
+        store_upload_release(u);
+        assert_int_equal(store_upload_committed(f->s, uuid, &size), 0);
+        assert_int_equal(size, 5);
+
+        /* nothing in memory (restart): the file says */
+        f->s = store_free(f->s);
+        assert_int_equal(store_open(f->root, &f->s), 0);
+        assert_int_equal(store_upload_committed(f->s, uuid, &size), 0);
+        assert_int_equal(size, 5);
+        assert_int_equal(store_upload_acquire(f->s, uuid, &u), 0);
+        assert_int_equal(store_upload_committed(f->s, uuid, &size), 1);
+        assert_int_equal(size, 5);
+        store_upload_release(u);
+
+        assert_int_equal(store_upload_committed(f->s, "00000000-0000-4000-8000-000000000000", &size), -ENOENT);
+        assert_int_equal(store_upload_committed(f->s, "../uploads", &size), -ENOENT);
+}
+
+static void test_delete_refuses_busy_session(void **state) {
+        fixture_t *f = *state;
+        char uuid[UPLOAD_UUID_LEN + 1];
+        uint64_t size;
+        upload_t *u;
+
+        new_upload(f, DIGEST_SHA256, uuid, &u);
+        assert_int_equal(upload_write(u, "x", 1), 0);
+        assert_int_equal(try_from_other_thread(f->s, uuid, delete_op, &u), BERTH_EBUSY);
+        assert_int_equal(count_entries(f, "uploads"), 1);
+        assert_int_equal(upload_write(u, "y", 1), 0);
+        store_upload_release(u);
+        assert_int_equal(store_upload_committed(f->s, uuid, &size), 0);
+        assert_int_equal(size, 2);
+        assert_int_equal(store_upload_delete(f->s, uuid), 0);
         assert_int_equal(store_upload_acquire(f->s, uuid, &u), -ENOENT);
+        assert_int_equal(store_upload_committed(f->s, uuid, &size), -ENOENT);
         assert_int_equal(count_entries(f, "uploads"), 0);
+}
+
+static void test_holder_removes_session(void **state) {
+        fixture_t *f = *state;
+        char uuid[UPLOAD_UUID_LEN + 1];
+        uint64_t size;
+        upload_t *u;
+
+        new_upload(f, DIGEST_SHA256, uuid, &u);
+        assert_int_equal(upload_write_async(u, "abc", 3), 0);
+        assert_int_equal(upload_remove(u), 0);
+        assert_int_equal(upload_remove(u), -ENOENT);
+        assert_int_equal(upload_write(u, "d", 1), -ENOENT);
+        store_upload_release(u);
+        assert_int_equal(count_entries(f, "uploads"), 0);
+        assert_int_equal(store__sessions_count(f->s), 0);
+        assert_int_equal(store_upload_acquire(f->s, uuid, &u), -ENOENT);
+        assert_int_equal(store_upload_committed(f->s, uuid, &size), -ENOENT);
 }
 
 static void test_large_upload_with_writeback(void **state) {
@@ -653,6 +735,45 @@ static void test_scan_old(void **state) {
         store_upload_release(u);
 }
 
+static int scan_busy_rc;
+
+static void scan_busy_cb(void *userdata, const char *uuid) {
+        store_t *s = userdata;
+        scan_hits++;
+        scan_busy_rc = store_upload_delete(s, uuid);
+}
+
+static int scan_op(struct taker *t) {
+        return store_upload_scan_old(t->s, 3600, scan_busy_cb, t->s);
+}
+
+static void test_scan_old_skips_busy(void **state) {
+        fixture_t *f = *state;
+        char uuid[UPLOAD_UUID_LEN + 1], *p;
+        struct timespec times[2];
+        upload_t *u;
+
+        new_upload(f, DIGEST_SHA256, uuid, &u);
+        p = path_of(f, "uploads/");
+        p = realloc(p, strlen(p) + UPLOAD_UUID_LEN + 1);
+        strcat(p, uuid);
+        clock_gettime(CLOCK_REALTIME, &times[0]);
+        times[0].tv_sec -= 7200;
+        times[1] = times[0];
+        assert_int_equal(utimensat(AT_FDCWD, p, times, 0), 0);
+        free(p);
+
+        /* expiry must never wait for a request that holds the session */
+        scan_hits = 0;
+        scan_busy_rc = 0;
+        assert_int_equal(try_from_other_thread(f->s, NULL, scan_op, &u), 1);
+        assert_int_equal(scan_hits, 1);
+        assert_int_equal(scan_busy_rc, BERTH_EBUSY);
+        assert_int_equal(count_entries(f, "uploads"), 1);
+        assert_int_equal(upload_write(u, "still here", 10), 0);
+        store_upload_release(u);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -673,11 +794,14 @@ int main(void) {
                 T(test_truncate),
                 T(test_delete),
                 T(test_uuid_validation),
-                T(test_two_requests_on_one_session_serialize),
-                T(test_delete_waits_for_holder),
+                T(test_busy_session_refuses_at_once),
+                T(test_busy_session_committed_size),
+                T(test_delete_refuses_busy_session),
+                T(test_holder_removes_session),
                 T(test_large_upload_with_writeback),
                 T(test_failed_write_leaves_session_consistent),
                 T(test_scan_old),
+                T(test_scan_old_skips_busy),
 #undef T
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
