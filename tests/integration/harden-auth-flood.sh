@@ -5,7 +5,10 @@
 # wrong passwords that each need a verification. Meanwhile, every 0.2 s, /healthz
 # and a manifest GET with cached credentials must answer 200 within FLOOD_BOUND (1 s);
 # the flood beyond the queue gets 429 + Retry-After; and SIGTERM during a flood
-# still stops the server cleanly (every suspended request is resumed first).
+# still stops the server cleanly (every suspended request is resumed first). Then,
+# with --max-requests 2, requests suspended while they wait for a verification hold
+# no slot (a cached GET answers 200), and after requests that waited (registry, token
+# endpoint GET and POST, refused by a full queue) every slot is free again.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/auth-lib.sh"
@@ -94,4 +97,80 @@ berth_stop
 grep -q 'suspended connections' "$TMP/berthd.log" && fail "libmicrohttpd complained about suspended connections"
 pass "berthd stopped cleanly during the flood"
 wait "$flood" || true
+
+step "--max-requests 2: requests waiting for a verification hold no slot, and every slot comes back"
+# slower verifications (one verifier, a queue of 4): 4 wrong passwords wait a while
+# (never refused: at most 4 are queued even before the verifier takes the first)
+export BERTH_ARGON2_MEMORY_KIB=65536 BERTH_ARGON2_PASSES=3
+auth_start --threads 2 --max-requests 2
+MURL=$BERTH_URL/v2/admin/app/manifests/v1
+expect 200 "admin's credentials (cached from now on)" -u "admin:$ADMIN_PW" "${MANIFEST_ACCEPT[@]}" "$MURL"
+# wrong ADDR NAME [CURL ARGS...]: fresh wrong credentials from ADDR; the status in $TMP/wrong.ADDR
+wrong() {
+        local addr=$1 name=$2
+        shift 2
+        code --max-time 60 --interface "$addr" -u "$name:wrong-$RANDOM$RANDOM" "$@" >"$TMP/wrong.$addr"
+}
+rounds=0 conclusive=0
+while [ $rounds -lt 5 ] && [ $conclusive -eq 0 ]; do
+        rounds=$((rounds + 1))
+        waiting=()
+        for i in 10 11 12 13; do
+                wrong "127.0.0.$i" "nobody$rounds-$i" "$BERTH_URL/v2/" &
+                waiting+=($!)
+        done
+        sleep 0.3
+        got=$(code -u "admin:$ADMIN_PW" "${MANIFEST_ACCEPT[@]}" "$MURL")
+        left=0
+        for p in "${waiting[@]}"; do kill -0 "$p" 2>/dev/null && left=$((left + 1)); done
+        [ "$got" = 200 ] || fail "a cached GET while $left requests wait for a verification (--max-requests 2): HTTP $got, want 200"
+        [ $left -ge 2 ] && conclusive=1
+        for p in "${waiting[@]}"; do wait "$p" || true; done
+        for i in 10 11 12 13; do
+                [ "$(cat "$TMP/wrong.127.0.0.$i")" = 401 ] || fail "a wrong password from 127.0.0.$i: HTTP $(cat "$TMP/wrong.127.0.0.$i"), want 401"
+        done
+done
+[ $conclusive -eq 1 ] || fail "the verifications were too quick: never 2 requests waiting during the cached GET"
+pass "a cached GET answered 200 while $left requests waited for a verification (--max-requests 2)"
+# a full queue: 8 at once, 5 wait (one verifying, 4 queued), the rest get 429 at once
+waiting=()
+for i in 20 21 22 23 24 25 26 27; do
+        wrong "127.0.0.$i" "nobody-q$i" "$BERTH_URL/v2/" &
+        waiting+=($!)
+done
+for p in "${waiting[@]}"; do wait "$p" || true; done
+busy=0
+for i in 20 21 22 23 24 25 26 27; do
+        case $(cat "$TMP/wrong.127.0.0.$i") in
+        401) ;;
+        429) busy=$((busy + 1)) ;;
+        *) fail "a wrong password from 127.0.0.$i: HTTP $(cat "$TMP/wrong.127.0.0.$i"), want 401 or 429" ;;
+        esac
+done
+[ $busy -gt 0 ] || fail "8 wrong passwords at once: none refused by the full queue (a queue of 4)"
+pass "8 wrong passwords at once: $busy refused at once (429), the others verified (401)"
+# the token endpoint waits too: GET with Basic (suspended in begin), the POST form (in end)
+waiting=()
+for i in 30 31; do
+        wrong "127.0.0.$i" "nobody-t$i" "$BERTH_URL/auth/token?service=berth" &
+        waiting+=($!)
+done
+for i in 32 33; do
+        code --max-time 60 --interface "127.0.0.$i" --data-urlencode grant_type=password \
+                --data-urlencode "username=nobody-p$i" --data-urlencode "password=wrong-$RANDOM" \
+                "$BERTH_URL/auth/token" >"$TMP/wrong.127.0.0.$i" &
+        waiting+=($!)
+done
+for p in "${waiting[@]}"; do wait "$p" || true; done
+for i in 30 31 32 33; do
+        [ "$(cat "$TMP/wrong.127.0.0.$i")" = 401 ] ||
+                fail "a wrong password at the token endpoint from 127.0.0.$i: HTTP $(cat "$TMP/wrong.127.0.0.$i"), want 401"
+done
+pass "4 wrong passwords at the token endpoint (GET and POST) verified and refused: 401"
+# afterwards no slot may stay taken
+for i in 1 2 3 4 5; do
+        expect 200 "cached GET $i after the verifications ended (no slot left taken)" \
+                -u "admin:$ADMIN_PW" "${MANIFEST_ACCEPT[@]}" "$MURL"
+done
+berth_stop
 auth_done
