@@ -22,10 +22,10 @@
 #define CACHE_SETS 256 /* verified-credentials cache: sets x ways */
 #define CACHE_WAYS 4
 #define CACHE_LOCKS 16
-#define THR_SETS 512 /* throttle table */
-#define THR_ADDR_FACTOR 5 /* free failures per address = this x per user */
+#define THR_SETS 1024 /* throttle table */
+#define THR_ADDR_FACTOR 5 /* failures on other names that mark an address = this x throttle_free */
 #define THR_WAYS 8
-#define THR_KEY_MAX 80
+#define THR_KEY_MAX 168 /* "p:" + address (63) + " " + name (96) + NUL */
 #define AUDIT_BATCH 128
 #define HASH_ENCODED_MAX 512
 
@@ -51,8 +51,7 @@ typedef struct {
 typedef struct {
         char key[THR_KEY_MAX];
         unsigned failures;
-        time_t last;
-        time_t until;
+        time_t last; /* time of the last failure */
 } thr_entry_t;
 
 typedef struct {
@@ -80,6 +79,14 @@ struct auth {
         pthread_mutex_t argon_lock;
         pthread_cond_t argon_cond;
         unsigned argon_running;
+
+        /* verifier threads and their bounded queue (auth_job_submit) */
+        pthread_mutex_t vq_lock;
+        pthread_cond_t vq_cond, vq_idle;
+        auth_job_t *vq_head, *vq_tail;
+        unsigned vq_len, vq_running, vq_nthreads;
+        pthread_t *vq_threads;
+        bool vq_stop, vq_closed;
         char *dummy_hash; /* verified for unknown users, so timing does not tell */
 
         pthread_mutex_t audit_lock;
@@ -93,10 +100,11 @@ struct auth {
         auth_token_key_t *bearer_key; /* signs Bearer tokens: derived from token_key */
         auth_rate_t *token_rate;      /* the token endpoint's limit per client address */
 
-        atomic_uint_fast64_t n_argon2, n_cache_hits, n_failures, n_throttled;
+        atomic_uint_fast64_t n_argon2, n_cache_hits, n_failures, n_throttled, n_verify_busy;
 };
 
 static int hmac_init(auth_t *a);
+static void verifiers_stop(auth_t *a);
 
 time_t auth_now(const auth_t *a) {
         return a->opt.now ? a->opt.now(a->opt.now_userdata) : time(NULL);
@@ -453,6 +461,10 @@ static void options_resolve(auth_options_t *o) {
                 o->argon2_concurrency = env_u32("BERTH_ARGON2_CONCURRENCY",
                                                 cpus > 0 && cpus < 1024 ? (unsigned) cpus : 1, 1, 1024);
         }
+        if (o->verify_queue == 0)
+                o->verify_queue = env_u32("BERTH_ARGON2_QUEUE",
+                                          o->argon2_concurrency <= 4096 ? 16 * o->argon2_concurrency : 65536,
+                                          1, 65536);
         if (o->cache_ttl == 0)
                 o->cache_ttl = 60;
         if (o->throttle_free == 0)
@@ -642,6 +654,7 @@ auth_t *auth_free(auth_t *a) {
 
         if (!a)
                 return NULL;
+        verifiers_stop(a); /* after the jobs still queued: they audit */
         pthread_mutex_lock(&a->audit_lock);
         a->audit_stop = true;
         pthread_cond_signal(&a->audit_cond);
@@ -661,6 +674,9 @@ auth_t *auth_free(auth_t *a) {
         pthread_mutex_destroy(&a->thr_lock);
         pthread_mutex_destroy(&a->argon_lock);
         pthread_cond_destroy(&a->argon_cond);
+        pthread_mutex_destroy(&a->vq_lock);
+        pthread_cond_destroy(&a->vq_cond);
+        pthread_cond_destroy(&a->vq_idle);
         pthread_mutex_destroy(&a->audit_lock);
         pthread_cond_destroy(&a->audit_cond);
         EVP_MD_CTX_free(a->hmac_inner);
@@ -694,6 +710,9 @@ int auth_open(const char *data_dir, const auth_options_t *opt, auth_t **ret) {
         pthread_mutex_init(&a->thr_lock, NULL);
         pthread_mutex_init(&a->argon_lock, NULL);
         pthread_cond_init(&a->argon_cond, NULL);
+        pthread_mutex_init(&a->vq_lock, NULL);
+        pthread_cond_init(&a->vq_cond, NULL);
+        pthread_cond_init(&a->vq_idle, NULL);
         pthread_mutex_init(&a->audit_lock, NULL);
         pthread_cond_init(&a->audit_cond, NULL);
         if (asprintf(&a->db_path, "%s/berth.db", data_dir) < 0) {
@@ -737,6 +756,7 @@ void auth_stats(auth_t *a, auth_stats_t *ret) {
         ret->cache_hits = atomic_load(&a->n_cache_hits);
         ret->failures = atomic_load(&a->n_failures);
         ret->throttled = atomic_load(&a->n_throttled);
+        ret->verify_busy = atomic_load(&a->n_verify_busy);
 }
 
 /* ---- secrets ---- */
@@ -1052,7 +1072,17 @@ static void cache_insert(auth_t *a, const uint8_t key[32], time_t expires, int64
         pthread_mutex_unlock(lock);
 }
 
-/* ---- throttling ---- */
+/* ---- throttling ----
+ *
+ * Three counters of failed verifications, each forgotten after throttle_forget quiet
+ * seconds: per (address, name) pair, per name and per address. Only the pair's
+ * state refuses anything, and it refuses before verification: an attempt from an
+ * address that has not been failing on a name is always verified, so a correct
+ * secret always works there. The name and address counters only tighten the pair
+ * rule: once a name has failed throttle_free times from elsewhere (it is under
+ * attack), or an address has failed THR_ADDR_FACTOR x throttle_free times on other
+ * names (it guesses or sprays), one failure of a pair is enough to start its delays.
+ * See docs/access-control.md, "Throttling". */
 
 static unsigned thr_set(const auth_t *a, const char *key) {
         uint64_t h = 1469598103934665603ULL;
@@ -1083,62 +1113,101 @@ static thr_entry_t *thr_find(auth_t *a, const char *key, bool create, time_t now
         return victim;
 }
 
-static void thr_keys(const char *addr, const char *user, char akey[THR_KEY_MAX],
-                     char ukey[THR_KEY_MAX]) {
-        snprintf(akey, THR_KEY_MAX, "a:%.70s", addr && *addr ? addr : "-");
-        snprintf(ukey, THR_KEY_MAX, "u:%.70s", user);
+typedef struct {
+        char addr[THR_KEY_MAX], name[THR_KEY_MAX], pair[THR_KEY_MAX];
+} thr_keys_t;
+
+static void thr_keys(const char *addr, const char *user, thr_keys_t *k) {
+        const char *ad = addr && *addr ? addr : "-";
+
+        /* an address holds no space: "p:ADDR NAME" is unambiguous */
+        snprintf(k->addr, sizeof(k->addr), "a:%.63s", ad);
+        snprintf(k->name, sizeof(k->name), "u:%.96s", user);
+        snprintf(k->pair, sizeof(k->pair), "p:%.63s %.96s", ad, user);
 }
 
-/* Seconds until the next attempt is allowed; 0 now. */
-static unsigned thr_blocked(auth_t *a, const char *addr, const char *user, time_t now) {
-        char akey[THR_KEY_MAX], ukey[THR_KEY_MAX];
-        unsigned wait = 0;
+static unsigned thr_failures(auth_t *a, const char *key, time_t now) {
+        thr_entry_t *e = thr_find(a, key, false, now);
+        return e ? e->failures : 0;
+}
 
-        thr_keys(addr, user, akey, ukey);
+/* Seconds before the pair (addr, user) may be verified again; 0 now. Caller holds
+ * thr_lock. */
+static unsigned thr_wait_locked(auth_t *a, const thr_keys_t *k, time_t now) {
+        const unsigned free_fails = a->opt.throttle_free;
+        thr_entry_t *p = thr_find(a, k->pair, false, now);
+        unsigned own, name, addr, allowed, n;
+        uint64_t delay;
+
+        if (!p || p->failures == 0)
+                return 0; /* not failing from here: always verified */
+        own = p->failures;
+        name = thr_failures(a, k->name, now);
+        addr = thr_failures(a, k->addr, now);
+        /* the others' failures: on this name from other addresses, from this
+         * address on other names */
+        name = name > own ? name - own : 0;
+        addr = addr > own ? addr - own : 0;
+        allowed = name >= free_fails || addr >= free_fails * THR_ADDR_FACTOR ? 1 : free_fails;
+        if (own < allowed)
+                return 0;
+        n = own - allowed;
+        delay = n >= 20 ? UINT64_C(1) << 20 : UINT64_C(1) << n;
+        if (delay > a->opt.throttle_max_delay)
+                delay = a->opt.throttle_max_delay;
+        if (p->last + (time_t) delay <= now)
+                return 0;
+        return (unsigned) (p->last + (time_t) delay - now);
+}
+
+/* Seconds until addr may try user again; 0 now. */
+static unsigned thr_blocked(auth_t *a, const char *addr, const char *user, time_t now) {
+        thr_keys_t k;
+        unsigned wait;
+
+        thr_keys(addr, user, &k);
         pthread_mutex_lock(&a->thr_lock);
-        for (int i = 0; i < 2; i++) {
-                thr_entry_t *e = thr_find(a, i == 0 ? akey : ukey, false, now);
-                if (e && e->until > now && (unsigned) (e->until - now) > wait)
-                        wait = (unsigned) (e->until - now);
-        }
+        wait = thr_wait_locked(a, &k, now);
         pthread_mutex_unlock(&a->thr_lock);
         return wait;
 }
 
+/* A verified failure (a new guess): counts for the pair, the name and the address. */
 static void thr_fail(auth_t *a, const char *addr, const char *user, time_t now) {
-        char akey[THR_KEY_MAX], ukey[THR_KEY_MAX];
+        const char *keys[3];
+        thr_keys_t k;
 
-        thr_keys(addr, user, akey, ukey);
+        thr_keys(addr, user, &k);
+        keys[0] = k.pair, keys[1] = k.name, keys[2] = k.addr;
         pthread_mutex_lock(&a->thr_lock);
-        for (int i = 0; i < 2; i++) {
-                thr_entry_t *e = thr_find(a, i == 0 ? akey : ukey, true, now);
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+                thr_entry_t *e = thr_find(a, keys[i], true, now);
                 if (e->failures < UINT_MAX)
                         e->failures++;
                 e->last = now;
-                /* An address may be a NAT or a node shared by many clients: it gets
-                 * more free failures than one user name, so neighbours' typos do not
-                 * lock a user out; a guesser cycling through names is still slowed. */
-                unsigned free_fails = i == 0 ? a->opt.throttle_free * THR_ADDR_FACTOR : a->opt.throttle_free;
-                if (e->failures >= free_fails) {
-                        unsigned n = e->failures - free_fails;
-                        uint64_t delay = n >= 20 ? UINT64_C(1) << 20 : UINT64_C(1) << n;
-                        if (delay > a->opt.throttle_max_delay)
-                                delay = a->opt.throttle_max_delay;
-                        e->until = now + (time_t) delay;
-                }
         }
         pthread_mutex_unlock(&a->thr_lock);
 }
 
+/* A verified success: the pair's failures were the owner's own mistakes, not an
+ * attack. They are taken back from the name's and the address's counts, and the
+ * pair starts afresh. Other clients' failures stay counted. */
 static void thr_success(auth_t *a, const char *addr, const char *user, time_t now) {
-        char akey[THR_KEY_MAX], ukey[THR_KEY_MAX];
+        thr_keys_t k;
+        thr_entry_t *p, *e;
+        unsigned own;
 
-        thr_keys(addr, user, akey, ukey);
+        thr_keys(addr, user, &k);
         pthread_mutex_lock(&a->thr_lock);
-        for (int i = 0; i < 2; i++) {
-                thr_entry_t *e = thr_find(a, i == 0 ? akey : ukey, false, now);
-                if (e)
-                        memset(e, 0, sizeof(*e));
+        p = thr_find(a, k.pair, false, now);
+        if (p) {
+                own = p->failures;
+                memset(p, 0, sizeof(*p));
+                for (int i = 0; i < 2; i++) {
+                        e = thr_find(a, i == 0 ? k.name : k.addr, false, now);
+                        if (e)
+                                e->failures = e->failures > own ? e->failures - own : 0;
+                }
         }
         pthread_mutex_unlock(&a->thr_lock);
 }
@@ -1482,22 +1551,76 @@ int auth_token_rate(auth_t *a, const char *client_addr, unsigned *ret_retry_afte
         return wait ? BERTH_ETHROTTLED : 0;
 }
 
-int auth_check(auth_t *a, const char *authorization, const char *client_addr,
-               const char *repo, unsigned actions, auth_result_t *ret) {
+/* ---- verification jobs ----
+ *
+ * A fresh verification (argon2id for users) runs on a verifier thread, never on
+ * the caller's: auth_check_start does everything that needs no verification and
+ * otherwise packs what the verification needs into a job; job_run verifies and
+ * decides as auth_check would have. */
+
+enum { JOB_CHECK, JOB_TOKEN };
+
+struct auth_job {
+        int kind;
+        char user[AUTH_NAME_MAX + 1];
+        char password[AUTH_PASSWORD_MAX + 1];
+        char addr[64];         /* client address; "" if none */
+        char *repo;            /* NULL: authentication only */
+        unsigned actions;
+        uint8_t key[32];       /* cache key of the Authorization value */
+        time_t now;            /* when the request was checked */
+        int64_t generation;    /* the change counter read before the verification */
+        ident_t id;            /* JOB_TOKEN: the credential row, read before it too */
+        auth_claims_t scope;   /* JOB_TOKEN: the requested scopes (the token's ceiling) */
+        /* the verdict */
+        atomic_bool done;
+        int result;
+        auth_result_t who;
+        /* the verifier queue */
+        void (*done_fn)(void *userdata);
+        void *userdata;
+        auth_job_t *next;
+};
+
+auth_job_t *auth_job_free(auth_job_t *job) {
+        if (!job)
+                return NULL;
+        free(job->repo);
+        OPENSSL_cleanse(job, sizeof(*job));
+        free(job);
+        return NULL;
+}
+
+int auth_job_result(const auth_job_t *job, auth_result_t *ret) {
+        if (!job || !ret)
+                return -EINVAL;
+        if (!atomic_load(&job->done))
+                return -EINPROGRESS;
+        *ret = job->who;
+        return job->result;
+}
+
+static void job_run(auth_t *a, auth_job_t *job);
+
+int auth_check_start(auth_t *a, const char *authorization, const char *client_addr,
+                     const char *repo, unsigned actions, auth_result_t *ret,
+                     auth_job_t **ret_job) {
         char user[AUTH_NAME_MAX + 1], password[AUTH_PASSWORD_MAX + 1];
         uint8_t key[32];
         auth_result_t who = {0};
         auth_conn_t *c = NULL;
+        auth_job_t *job = NULL;
         int64_t generation, entry_generation;
         bool failed;
-        time_t now, until;
+        time_t now;
         size_t len;
         unsigned wait;
         bool parsed = false;
         int r;
 
-        if (!a || !ret)
+        if (!a || !ret || !ret_job)
                 return -EINVAL;
+        *ret_job = NULL;
         memset(ret, 0, sizeof(*ret));
         if (a->opt.mode == AUTH_MODE_NONE) {
                 ret->anonymous = true;
@@ -1562,6 +1685,8 @@ int auth_check(auth_t *a, const char *authorization, const char *client_addr,
         parsed = true;
         if (auth_name_valid(user, AUTH_NAME_MAX))
                 snprintf(ret->name, sizeof(ret->name), "%s", user);
+        /* Refused before verification only when this address has been failing on
+         * this name (see "throttling" above). */
         wait = thr_blocked(a, client_addr, user, now);
         if (wait > 0) {
                 atomic_fetch_add(&a->n_throttled, 1);
@@ -1574,53 +1699,278 @@ int auth_check(auth_t *a, const char *authorization, const char *client_addr,
         r = read_generation(c, &generation);
         if (r < 0)
                 goto out;
-        r = verify_credentials(a, c, user, password, &who, &until);
-        if (r == BERTH_EAUTH) {
-                atomic_fetch_add(&a->n_failures, 1);
-                thr_fail(a, client_addr, user, auth_now(a));
-                (void) auth_audit(a, ret, client_addr, "login-failed", repo, NULL);
-                memset(&who, 0, sizeof(who));
-                snprintf(who.name, sizeof(who.name), "%s", ret->name);
-                cache_insert(a, key, now + (time_t) a->opt.cache_ttl, generation, &who, true);
+        job = calloc(1, sizeof(*job));
+        if (!job) {
+                r = -ENOMEM;
                 goto out;
         }
-        if (r < 0)
+        job->kind = JOB_CHECK;
+        memcpy(job->user, user, sizeof(user));
+        memcpy(job->password, password, sizeof(password));
+        snprintf(job->addr, sizeof(job->addr), "%s", client_addr ? client_addr : "");
+        if (repo && !(job->repo = strdup(repo))) {
+                r = -ENOMEM;
                 goto out;
-        snprintf(who.name, sizeof(who.name), "%s", user);
-        thr_success(a, client_addr, user, now);
-        if (until == 0 || until > now + (time_t) a->opt.cache_ttl)
-                until = now + (time_t) a->opt.cache_ttl;
-        cache_insert(a, key, until, generation, &who, false);
-        *ret = who;
-        (void) auth_audit(a, &who, client_addr, "login", repo, NULL);
-        r = verdict(&who, repo, actions, repo ? rights(a, c, &who, repo, NULL) : 0);
+        }
+        job->actions = actions;
+        memcpy(job->key, key, sizeof(key));
+        job->now = now;
+        job->generation = generation;
+        if (strncmp(user, AUTH_ROBOT_PREFIX, strlen(AUTH_ROBOT_PREFIX)) == 0) {
+                /* a robot secret is checked with a keyed hash, no argon2: at once,
+                 * so a node's pull never waits behind a queue of passwords */
+                job_run(a, job);
+                r = auth_job_result(job, ret);
+                goto out;
+        }
+        *ret_job = TAKE_PTR(job);
+        r = AUTH_PENDING;
 out:
+        auth_job_free(job);
         if (parsed)
                 OPENSSL_cleanse(password, sizeof(password));
         auth_conn_put(a, c);
         return r;
 }
 
-static int token_issue(auth_t *a, const char *authorization, const char *client_addr,
+/* The verification and the decision of a job (on a verifier thread, or inline for
+ * the synchronous calls). */
+static void job_run(auth_t *a, auth_job_t *job) {
+        auth_result_t who = {0}, *ret = &job->who;
+        const char *addr = job->addr[0] ? job->addr : NULL;
+        const time_t ttl = (time_t) a->opt.cache_ttl;
+        auth_conn_t *c = NULL;
+        int64_t generation, entry_generation;
+        time_t until;
+        bool failed;
+        int r;
+
+        memset(ret, 0, sizeof(*ret));
+        if (auth_name_valid(job->user, AUTH_NAME_MAX))
+                snprintf(ret->name, sizeof(ret->name), "%s", job->user);
+        r = auth_conn_get(a, &c);
+        if (r < 0)
+                goto out;
+        /* Another job may have verified the same credentials while this one waited
+         * (a client sending several requests at once, or one wrong secret from many
+         * connections): its verdict counts, without a second argon2. */
+        if (cache_lookup(a, job->key, job->now, &who, &entry_generation, &failed)) {
+                r = failed ? read_generation(c, &generation)
+                           : rights(a, c, &who, job->repo, &generation);
+                if (r < 0)
+                        goto out;
+                if (generation == entry_generation && failed) {
+                        r = BERTH_EAUTH;
+                        goto out;
+                }
+                if (generation == entry_generation) {
+                        atomic_fetch_add(&a->n_cache_hits, 1);
+                        *ret = who;
+                        r = verdict(&who, job->repo, job->actions, r);
+                        goto out;
+                }
+                memset(&who, 0, sizeof(who)); /* stale: replaced below */
+        }
+        r = verify_credentials(a, c, job->user, job->password, &who, &until);
+        if (r == BERTH_EAUTH) {
+                atomic_fetch_add(&a->n_failures, 1);
+                thr_fail(a, addr, job->user, auth_now(a));
+                (void) auth_audit(a, ret, addr, "login-failed", job->repo, NULL);
+                memset(&who, 0, sizeof(who));
+                snprintf(who.name, sizeof(who.name), "%s", ret->name);
+                cache_insert(a, job->key, job->now + ttl, job->generation, &who, true);
+                goto out;
+        }
+        if (r < 0)
+                goto out;
+        snprintf(who.name, sizeof(who.name), "%s", job->user);
+        thr_success(a, addr, job->user, job->now);
+        if (until == 0 || until > job->now + ttl)
+                until = job->now + ttl;
+        cache_insert(a, job->key, until, job->generation, &who, false);
+        *ret = who;
+        (void) auth_audit(a, &who, addr, "login", job->repo, NULL);
+        r = verdict(&who, job->repo, job->actions,
+                    job->repo ? rights(a, c, &who, job->repo, NULL) : 0);
+out:
+        OPENSSL_cleanse(job->password, sizeof(job->password));
+        auth_conn_put(a, c);
+        job->result = r;
+        atomic_store(&job->done, true);
+}
+
+static void *verifier_main(void *arg) {
+        auth_t *a = arg;
+        auth_job_t *job;
+        void (*done)(void *);
+        void *userdata;
+
+        pthread_mutex_lock(&a->vq_lock);
+        for (;;) {
+                while (!a->vq_head && !a->vq_stop)
+                        pthread_cond_wait(&a->vq_cond, &a->vq_lock);
+                job = a->vq_head;
+                if (!job)
+                        break; /* stopping, and nothing is left to do */
+                a->vq_head = job->next;
+                if (!a->vq_head)
+                        a->vq_tail = NULL;
+                a->vq_len--;
+                a->vq_running++;
+                pthread_mutex_unlock(&a->vq_lock);
+
+                job->next = NULL;
+                done = job->done_fn;
+                userdata = job->userdata;
+                job_run(a, job);
+                done(userdata); /* the job is the caller's again: not touched after this */
+
+                pthread_mutex_lock(&a->vq_lock);
+                a->vq_running--;
+                if (!a->vq_head && a->vq_running == 0)
+                        pthread_cond_broadcast(&a->vq_idle);
+        }
+        pthread_mutex_unlock(&a->vq_lock);
+        return NULL;
+}
+
+int auth_job_submit(auth_t *a, auth_job_t *job, void (*done)(void *userdata), void *userdata) {
+        if (!a || !job || !done)
+                return -EINVAL;
+        pthread_mutex_lock(&a->vq_lock);
+        if (a->vq_closed) {
+                pthread_mutex_unlock(&a->vq_lock);
+                return -ESHUTDOWN;
+        }
+        if (!a->vq_threads) {
+                a->vq_threads = calloc(a->opt.argon2_concurrency, sizeof(pthread_t));
+                for (unsigned i = 0; a->vq_threads && i < a->opt.argon2_concurrency; i++) {
+                        if (pthread_create(&a->vq_threads[i], NULL, verifier_main, a) != 0)
+                                break;
+                        a->vq_nthreads++;
+                }
+                if (a->vq_nthreads == 0) {
+                        free(a->vq_threads);
+                        a->vq_threads = NULL;
+                        pthread_mutex_unlock(&a->vq_lock);
+                        return -EAGAIN;
+                }
+        }
+        if (a->vq_len >= a->opt.verify_queue) {
+                pthread_mutex_unlock(&a->vq_lock);
+                atomic_fetch_add(&a->n_verify_busy, 1);
+                return BERTH_EBUSY;
+        }
+        atomic_store(&job->done, false);
+        job->done_fn = done;
+        job->userdata = userdata;
+        job->next = NULL;
+        if (a->vq_tail)
+                a->vq_tail->next = job;
+        else
+                a->vq_head = job;
+        a->vq_tail = job;
+        a->vq_len++;
+        pthread_cond_signal(&a->vq_cond);
+        pthread_mutex_unlock(&a->vq_lock);
+        return 0;
+}
+
+void auth_verify_drain(auth_t *a) {
+        if (!a)
+                return;
+        pthread_mutex_lock(&a->vq_lock);
+        a->vq_closed = true;
+        while (a->vq_head || a->vq_running > 0)
+                pthread_cond_wait(&a->vq_idle, &a->vq_lock);
+        pthread_mutex_unlock(&a->vq_lock);
+}
+
+/* Stops the verifier threads once the queue is empty (auth_free). */
+static void verifiers_stop(auth_t *a) {
+        pthread_mutex_lock(&a->vq_lock);
+        a->vq_stop = true;
+        a->vq_closed = true;
+        pthread_cond_broadcast(&a->vq_cond);
+        pthread_mutex_unlock(&a->vq_lock);
+        for (unsigned i = 0; i < a->vq_nthreads; i++)
+                pthread_join(a->vq_threads[i], NULL);
+        free(a->vq_threads);
+        a->vq_threads = NULL;
+        a->vq_nthreads = 0;
+}
+
+int auth_check(auth_t *a, const char *authorization, const char *client_addr,
+               const char *repo, unsigned actions, auth_result_t *ret) {
+        auth_job_t *job = NULL;
+        int r;
+
+        r = auth_check_start(a, authorization, client_addr, repo, actions, ret, &job);
+        if (r != AUTH_PENDING)
+                return r;
+        job_run(a, job);
+        r = auth_job_result(job, ret);
+        auth_job_free(job);
+        return r;
+}
+
+/* ---- the token endpoint ---- */
+
+/* A signed token for who, whose credential row (id) was read before the
+ * verification; scope holds the requested scopes (the ceiling). */
+static int token_mint(auth_t *a, const auth_result_t *who, const ident_t *id,
+                      const auth_claims_t *scope, char **ret_token, unsigned *ret_expires_in) {
+        time_t now = auth_now(a), expires;
+        auth_claims_t cl;
+        int r;
+
+        expires = now + (time_t) a->opt.token_ttl;
+        if (who->robot && id->expires != 0 && id->expires < expires)
+                expires = id->expires;
+        if (expires <= now)
+                return BERTH_EAUTH; /* a robot that expired since its verification */
+        memset(&cl, 0, sizeof(cl));
+        cl.n_scopes = scope->n_scopes;
+        memcpy(cl.scopes, scope->scopes, sizeof(cl.scopes));
+        cl.expires = expires;
+        cl.generation = id->generation;
+        if (who->anonymous)
+                cl.kind = AUTH_SUBJECT_ANONYMOUS;
+        else {
+                cl.kind = who->robot ? AUTH_SUBJECT_ROBOT : AUTH_SUBJECT_USER;
+                snprintf(cl.name, sizeof(cl.name), "%s", who->name);
+                memcpy(cl.cred, id->fp, sizeof(cl.cred));
+                cl.flag = who->robot ? who->robot_push : who->admin;
+                if (who->robot)
+                        snprintf(cl.project, sizeof(cl.project), "%s", who->robot_project);
+        }
+        r = auth_token_encode(a->bearer_key, &cl, ret_token);
+        if (r < 0)
+                return r;
+        *ret_expires_in = (unsigned) (expires - now);
+        return 0;
+}
+
+static int token_start(auth_t *a, const char *authorization, const char *client_addr,
                        const char *scope, char **ret_token, unsigned *ret_expires_in,
-                       auth_result_t *ret) {
+                       auth_result_t *ret, auth_job_t **ret_job) {
         char user[AUTH_NAME_MAX + 1], password[AUTH_PASSWORD_MAX + 1];
         auth_claims_t cl;
         auth_result_t who = {0};
         auth_conn_t *c = NULL;
+        auth_job_t *job = NULL;
         ident_t id = {0};
-        time_t now, expires;
         size_t len;
         int r;
 
         memset(ret, 0, sizeof(*ret));
+        *ret_job = NULL;
         if (a->opt.mode == AUTH_MODE_NONE)
                 return BERTH_EUNSUPPORTED;
         memset(&cl, 0, sizeof(cl));
         r = auth_scope_add(&cl, scope);
         if (r < 0)
                 return r;
-        now = auth_now(a);
         len = authorization ? strnlen(authorization, AUTH_HEADER_MAX + 1) : 0;
         if (len > AUTH_HEADER_MAX)
                 return BERTH_EAUTH;
@@ -1645,57 +1995,77 @@ static int token_issue(auth_t *a, const char *authorization, const char *client_
                 r = identity_read(a, c, user, &id);
                 if (r < 0)
                         goto out;
-                r = auth_check(a, authorization, client_addr, NULL, 0, &who);
-                if (r < 0) {
-                        *ret = who;
+                r = auth_check_start(a, authorization, client_addr, NULL, 0, &who, &job);
+                *ret = who;
+                if (r == AUTH_PENDING) {
+                        job->kind = JOB_TOKEN;
+                        job->id = id;
+                        job->scope = cl;
+                        *ret_job = job;
                         goto out;
                 }
+                if (r < 0)
+                        goto out;
         }
-        expires = now + (time_t) a->opt.token_ttl;
-        if (who.robot && id.expires != 0 && id.expires < expires)
-                expires = id.expires;
-        cl.expires = expires;
-        cl.generation = id.generation;
-        if (who.anonymous)
-                cl.kind = AUTH_SUBJECT_ANONYMOUS;
-        else {
-                cl.kind = who.robot ? AUTH_SUBJECT_ROBOT : AUTH_SUBJECT_USER;
-                snprintf(cl.name, sizeof(cl.name), "%s", who.name);
-                memcpy(cl.cred, id.fp, sizeof(cl.cred));
-                cl.flag = who.robot ? who.robot_push : who.admin;
-                if (who.robot)
-                        snprintf(cl.project, sizeof(cl.project), "%s", who.robot_project);
-        }
-        r = auth_token_encode(a->bearer_key, &cl, ret_token);
-        if (r < 0)
-                goto out;
-        *ret_expires_in = (unsigned) (expires - now);
+        r = token_mint(a, &who, &id, &cl, ret_token, ret_expires_in);
         *ret = who;
-        r = 0;
 out:
         auth_conn_put(a, c);
+        return r;
+}
+
+int auth_token_issue_start(auth_t *a, const char *authorization, const char *client_addr,
+                           const char *scope, char **ret_token, unsigned *ret_expires_in,
+                           auth_result_t *ret, auth_job_t **ret_job) {
+        if (!a || !ret_token || !ret_expires_in || !ret || !ret_job)
+                return -EINVAL;
+        return token_start(a, authorization, client_addr, scope, ret_token, ret_expires_in, ret,
+                           ret_job);
+}
+
+int auth_token_issue_finish(auth_t *a, const auth_job_t *job, char **ret_token,
+                            unsigned *ret_expires_in, auth_result_t *ret) {
+        auth_result_t who = {0};
+        int r;
+
+        if (!a || !job || job->kind != JOB_TOKEN || !ret_token || !ret_expires_in || !ret)
+                return -EINVAL;
+        memset(ret, 0, sizeof(*ret));
+        r = auth_job_result(job, &who);
+        *ret = who;
+        if (r < 0)
+                return r;
+        return token_mint(a, &who, &job->id, &job->scope, ret_token, ret_expires_in);
+}
+
+/* Runs a pending token job on the calling thread. */
+static int token_sync(auth_t *a, int r, auth_job_t *job, char **ret_token,
+                      unsigned *ret_expires_in, auth_result_t *ret) {
+        if (r != AUTH_PENDING)
+                return r;
+        job_run(a, job);
+        r = auth_token_issue_finish(a, job, ret_token, ret_expires_in, ret);
+        auth_job_free(job);
         return r;
 }
 
 int auth_token_issue(auth_t *a, const char *authorization, const char *client_addr,
                      const char *scope, char **ret_token, unsigned *ret_expires_in,
                      auth_result_t *ret) {
-        if (!a || !ret_token || !ret_expires_in || !ret)
-                return -EINVAL;
-        return token_issue(a, authorization, client_addr, scope, ret_token, ret_expires_in, ret);
+        auth_job_t *job = NULL;
+        int r;
+
+        r = auth_token_issue_start(a, authorization, client_addr, scope, ret_token,
+                                   ret_expires_in, ret, &job);
+        return token_sync(a, r, job, ret_token, ret_expires_in, ret);
 }
 
-int auth_token_issue_password(auth_t *a, const char *user, const char *password,
-                              const char *client_addr, const char *scope, char **ret_token,
-                              unsigned *ret_expires_in, auth_result_t *ret) {
+/* "Basic base64(user:password)", malloc'd (wipe before freeing). */
+static int password_header(const char *user, const char *password, char **ret) {
         char pair[AUTH_NAME_MAX + 1 + AUTH_PASSWORD_MAX + 1];
         char *b64 = NULL, *header = NULL;
         size_t ul, pl;
-        int r;
 
-        if (!a || !user || !password || !ret_token || !ret_expires_in || !ret)
-                return -EINVAL;
-        memset(ret, 0, sizeof(*ret));
         ul = strlen(user);
         pl = strlen(password);
         if (ul == 0 || ul > AUTH_NAME_MAX || pl > AUTH_PASSWORD_MAX || strchr(user, ':'))
@@ -1713,10 +2083,39 @@ int auth_token_issue_password(auth_t *a, const char *user, const char *password,
         free(b64);
         if (!header)
                 return -ENOMEM;
-        r = token_issue(a, header, client_addr, scope, ret_token, ret_expires_in, ret);
+        *ret = header;
+        return 0;
+}
+
+int auth_token_issue_password_start(auth_t *a, const char *user, const char *password,
+                                    const char *client_addr, const char *scope,
+                                    char **ret_token, unsigned *ret_expires_in,
+                                    auth_result_t *ret, auth_job_t **ret_job) {
+        char *header = NULL;
+        int r;
+
+        if (!a || !user || !password || !ret_token || !ret_expires_in || !ret || !ret_job)
+                return -EINVAL;
+        memset(ret, 0, sizeof(*ret));
+        *ret_job = NULL;
+        r = password_header(user, password, &header);
+        if (r < 0)
+                return r;
+        r = token_start(a, header, client_addr, scope, ret_token, ret_expires_in, ret, ret_job);
         OPENSSL_cleanse(header, strlen(header));
         free(header);
         return r;
+}
+
+int auth_token_issue_password(auth_t *a, const char *user, const char *password,
+                              const char *client_addr, const char *scope, char **ret_token,
+                              unsigned *ret_expires_in, auth_result_t *ret) {
+        auth_job_t *job = NULL;
+        int r;
+
+        r = auth_token_issue_password_start(a, user, password, client_addr, scope, ret_token,
+                                            ret_expires_in, ret, &job);
+        return token_sync(a, r, job, ret_token, ret_expires_in, ret);
 }
 
 /* ---- bootstrap ---- */

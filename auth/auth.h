@@ -38,9 +38,11 @@ typedef struct {
         uint32_t argon2_memory_kib;  /* default 65536 (64 MiB) */
         uint32_t argon2_passes;      /* default 3 */
         uint32_t argon2_lanes;       /* default 1 */
-        unsigned argon2_concurrency; /* verifications at once; default: CPUs */
+        unsigned argon2_concurrency; /* verifications at once (verifier threads); default: CPUs */
+        unsigned verify_queue;       /* verifications waiting for a verifier at most (auth_job_submit);
+                                      * default: BERTH_ARGON2_QUEUE, else 16 x argon2_concurrency */
         unsigned cache_ttl;          /* seconds a verified credential is trusted; default 60 */
-        unsigned throttle_free;      /* failures before delays start; default 4 */
+        unsigned throttle_free;      /* failures of one (address, name) before its delays start; default 4 */
         unsigned throttle_max_delay; /* longest refusal in seconds; default 300 */
         unsigned throttle_forget;    /* failure state forgotten after this many quiet seconds; default 900 */
         unsigned token_ttl;          /* seconds an issued Bearer token lives; default 300 */
@@ -82,6 +84,31 @@ int auth_bootstrap(auth_t *a, const char *admin_password, char **ret_generated);
  * ("login" / "login-failed"); the server need not audit them again. */
 int auth_check(auth_t *a, const char *authorization, const char *client_addr,
                const char *repo, unsigned actions, auth_result_t *ret);
+/* The same decision without ever verifying a password on the calling thread (an
+ * event-loop thread of the server): answers at once what needs no argon2 (cached
+ * credentials, robot secrets, Bearer tokens, anonymous requests, throttled pairs,
+ * malformed headers), else returns AUTH_PENDING with *ret_job (ret then holds the
+ * claimed name). The caller hands the job to auth_job_submit and, once its done callback
+ * ran, reads the verdict with auth_job_result. */
+#define AUTH_PENDING 1
+typedef struct auth_job auth_job_t;
+int auth_check_start(auth_t *a, const char *authorization, const char *client_addr,
+                     const char *repo, unsigned actions, auth_result_t *ret,
+                     auth_job_t **ret_job);
+/* Queues job for one of auth's verifier threads (argon2_concurrency of them,
+ * started on first use). done(userdata) is called from a verifier thread once the
+ * verdict is ready, possibly before auth_job_submit returns; after it the job is
+ * the caller's again (auth_job_result, auth_job_free). Returns 0, or without
+ * calling done: BERTH_EBUSY when verify_queue jobs wait already (answer 429,
+ * Retry-After: 1), -ESHUTDOWN after auth_verify_drain. The job stays the caller's. */
+int auth_job_submit(auth_t *a, auth_job_t *job, void (*done)(void *userdata), void *userdata);
+/* The verdict of a finished job, as auth_check returns it (ret filled). */
+int auth_job_result(const auth_job_t *job, auth_result_t *ret);
+auth_job_t *auth_job_free(auth_job_t *job); /* NULL-safe, returns NULL; wipes the password */
+/* Refuses further submissions and waits until every submitted job's done callback
+ * has returned (before the server stops, so that no suspended request is left). */
+void auth_verify_drain(auth_t *a);
+
 /* In every mode but none, auth_check also accepts `Bearer <token>` with a token
  * from auth_token_issue: a signed, self-contained token (nothing is stored per
  * token; it stays valid across restarts and on every process sharing the
@@ -117,6 +144,22 @@ int auth_token_rate(auth_t *a, const char *client_addr, unsigned *ret_retry_afte
  * checks beyond the request's own repository (mount sources). */
 bool auth_token_allows(auth_t *a, const char *authorization, const char *repo, unsigned actions);
 
+/* The token endpoint without verifying on the calling thread: 0 (token issued:
+ * anonymous, or cached credentials), AUTH_PENDING with *ret_job (submit it as
+ * above, then call auth_token_issue_finish), or an error as auth_token_issue.
+ * The job carries the requested scope to the token it mints. */
+int auth_token_issue_start(auth_t *a, const char *authorization, const char *client_addr,
+                           const char *scope, char **ret_token, unsigned *ret_expires_in,
+                           auth_result_t *ret, auth_job_t **ret_job);
+int auth_token_issue_password_start(auth_t *a, const char *user, const char *password,
+                                    const char *client_addr, const char *scope,
+                                    char **ret_token, unsigned *ret_expires_in,
+                                    auth_result_t *ret, auth_job_t **ret_job);
+/* After the job of a token request finished: as auth_token_issue. The job stays
+ * the caller's. */
+int auth_token_issue_finish(auth_t *a, const auth_job_t *job, char **ret_token,
+                            unsigned *ret_expires_in, auth_result_t *ret);
+
 /* May the identity of a successful check pull repo (mount sources)? */
 bool auth_may_pull(auth_t *a, const auth_result_t *who, const char *repo);
 /* For _catalog: the namespaces (first path components) whose repositories the
@@ -138,6 +181,7 @@ typedef struct {
         uint64_t cache_hits;
         uint64_t failures;
         uint64_t throttled;
+        uint64_t verify_busy;   /* verifications refused: the queue was full */
 } auth_stats_t;
 void auth_stats(auth_t *a, auth_stats_t *ret);
 

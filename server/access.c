@@ -1,6 +1,9 @@
 /* server/access.c: who may do what. Maps each route to the actions it needs and
  * asks auth/; answers 401 (with the Basic challenge docker login expects, or in
- * token mode the Bearer challenge pointing at /auth/token), 403 or 429 itself. */
+ * token mode the Bearer challenge pointing at /auth/token), 403 or 429 itself.
+ * A password that needs verifying (argon2id) is verified on auth/'s verifier
+ * threads while the connection is suspended, never on an event-loop thread. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include "common/err.h"
@@ -38,15 +41,8 @@ static void bearer_challenge(request_t *req, unsigned actions) {
                               "Bearer realm=\"%s\",service=\"berth\"", realm);
 }
 
-int access_check(request_t *req) {
-        const route_ops_t *o = req->ops;
-        int r;
-
-        if (o == &route_health || o == &route_ready || o == &route_token)
-                return 0; /* the token endpoint verifies credentials itself */
-        r = auth_check(req->srv->auth, req_header(req, MHD_HTTP_HEADER_AUTHORIZATION), req->addr,
-                       o == &route_base || o == &route_catalog ? NULL : req->repo, route_actions(req),
-                       &req->who);
+/* Answers a refusal: 0 allowed, else -1 (answered). */
+static int access_answer(request_t *req, int r) {
         switch (r) {
         case 0:
                 return 0;
@@ -64,10 +60,69 @@ int access_check(request_t *req) {
                 reply_error(req, 429, "TOOMANYREQUESTS", "too many failed attempts; retry later", NULL);
                 reply_headerf(req, "Retry-After", "%u", req->who.retry_after ? req->who.retry_after : 1);
                 break;
+        case BERTH_EBUSY:
+                reply_error(req, 429, "TOOMANYREQUESTS", "too many password verifications waiting; retry later",
+                            NULL);
+                reply_header(req, "Retry-After", "1");
+                break;
+        case -ESHUTDOWN:
+                reply_error(req, 503, "UNAVAILABLE", "the registry is shutting down", NULL);
+                break;
         default:
                 reply_errno(req, r, NULL);
         }
         return -1;
+}
+
+/* On a verifier thread: the verdict is in the job, the request goes on. */
+static void verified(void *userdata) {
+        request_t *req = userdata;
+        MHD_resume_connection(req->conn);
+}
+
+int access_wait(request_t *req, auth_job_t *job, void (*resume)(request_t *req)) {
+        int r;
+
+        req->auth_job = job;
+        req->auth_resume = resume;
+        req->suspended = true;
+        /* suspended before the job is queued: the verdict may come at once */
+        MHD_suspend_connection(req->conn);
+        r = auth_job_submit(req->srv->auth, job, verified, req);
+        if (r == 0)
+                return 1;
+        /* not queued: the caller answers, and MHD calls again at once */
+        req->auth_job = auth_job_free(job);
+        req->auth_resume = NULL;
+        MHD_resume_connection(req->conn);
+        return r;
+}
+
+static void access_resume(request_t *req) {
+        int r = auth_job_result(req->auth_job, &req->who);
+
+        req->auth_job = auth_job_free(req->auth_job);
+        (void) access_answer(req, r);
+}
+
+int access_check(request_t *req) {
+        const route_ops_t *o = req->ops;
+        auth_job_t *job = NULL;
+        int r;
+
+        if (o == &route_health || o == &route_ready || o == &route_token)
+                return 0; /* the token endpoint verifies credentials itself */
+        /* Never argon2 on this (event-loop) thread: a fresh verification runs on a
+         * verifier thread while the connection is suspended. */
+        r = auth_check_start(req->srv->auth, req_header(req, MHD_HTTP_HEADER_AUTHORIZATION), req->addr,
+                             o == &route_base || o == &route_catalog ? NULL : req->repo,
+                             route_actions(req), &req->who, &job);
+        if (r == AUTH_PENDING) {
+                r = access_wait(req, job, access_resume);
+                if (r > 0)
+                        return 1;
+        }
+        return access_answer(req, r);
 }
 
 bool access_may_pull(request_t *req, const char *repo) {

@@ -55,6 +55,7 @@ static request_t *request_free(request_t *req) {
                 return NULL;
         if (req->ops && req->ops->cleanup)
                 req->ops->cleanup(req);
+        auth_job_free(req->auth_job);
         store_upload_release(req->upload);
         digest_ctx_free(req->body_hash);
         if (req->response)
@@ -221,6 +222,49 @@ static enum MHD_Result queue(request_t *req) {
         return r;
 }
 
+/* The request was suspended while a verifier thread checks a password: it waits
+ * and the server does no work for it, so it holds no slot of --max-requests (the
+ * verification queue has its own bound: 429 when full). It counts again once
+ * resumed. MHD calls the handler again with the verdict. */
+static enum MHD_Result suspend_wait(request_t *req) {
+        in_flight_end(req);
+        return MHD_YES;
+}
+
+/* The headers are in: access control, then the route's begin. Returns what the
+ * first call of the access handler returns; called again after a suspension
+ * (each phase runs once). */
+static enum MHD_Result headers_done(request_t *req) {
+        if (!req->response && req->ops && !req->access_done) {
+                req->access_done = true;
+                if (access_check(req) > 0)
+                        return suspend_wait(req); /* called again with the verdict */
+        }
+        if (!req->response && req->ops && req->ops->begin && !req->begun) {
+                req->begun = true;
+                req->ops->begin(req);
+                if (req->suspended)
+                        return suspend_wait(req);
+        }
+        if (req->response) {
+                /* Answered from the headers alone. Queued now, the answer ends
+                 * the connection, and a client still sending its body may see a
+                 * reset instead of the answer. So a small body is read and
+                 * dropped and the answer goes after it, on a connection that
+                 * stays open; only a large or unbounded body is cut short. */
+                if (req->content_length == UINT64_MAX ? req_header(req, "Transfer-Encoding") != NULL
+                                                      : req->content_length > DISCARD_MAX)
+                        return queue(req);
+                return MHD_YES;
+        }
+        if (req->body_mode == BODY_BUFFER && req->content_length != UINT64_MAX &&
+            req->content_length > req->body_max) {
+                reply_errno(req, BERTH_ETOOBIG, NULL);
+                return queue(req);
+        }
+        return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -263,27 +307,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 }
                 if (!expects_body(req))
                         in_flight_begin(req);
-                if (!req->response && req->ops)
-                        (void) access_check(req);
-                if (!req->response && req->ops && req->ops->begin)
-                        req->ops->begin(req);
-                if (req->response) {
-                        /* Answered from the headers alone. Queued now, the answer ends
-                         * the connection, and a client still sending its body may see a
-                         * reset instead of the answer. So a small body is read and
-                         * dropped and the answer goes after it, on a connection that
-                         * stays open; only a large or unbounded body is cut short. */
-                        if (req->content_length == UINT64_MAX ? req_header(req, "Transfer-Encoding") != NULL
-                                                              : req->content_length > DISCARD_MAX)
-                                return queue(req);
-                        return MHD_YES;
-                }
-                if (req->body_mode == BODY_BUFFER && req->content_length != UINT64_MAX &&
-                    req->content_length > req->body_max) {
-                        reply_errno(req, BERTH_ETOOBIG, NULL);
-                        return queue(req);
-                }
-                return MHD_YES;
+                return headers_done(req);
+        }
+
+        if (req->suspended) {
+                /* resumed: a verification ended (access_wait); its verdict first */
+                void (*resume)(request_t *) = req->auth_resume;
+                req->suspended = false;
+                req->auth_resume = NULL;
+                /* at work again: in flight as before it waited (see suspend_wait) */
+                if (req->finished || !expects_body(req))
+                        in_flight_begin(req);
+                if (resume)
+                        resume(req);
+                if (req->suspended)
+                        return suspend_wait(req);
+                return req->finished ? queue(req) : headers_done(req);
         }
 
         if (*upload_data_size) {
@@ -311,6 +350,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 else if (req->ops && req->ops->end) {
                         req->finished = true;
                         req->ops->end(req);
+                        if (req->suspended)
+                                return suspend_wait(req); /* called again with the verdict */
                 }
         }
         return queue(req);
@@ -368,7 +409,9 @@ static int conns_start(server_t *srv) {
 
 int http_start(server_t *srv, const char *cert_pem, const char *key_pem) {
         struct sockaddr_storage ss = { 0 };
-        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+        /* suspend/resume: password verifications run off the worker threads */
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+                         MHD_ALLOW_SUSPEND_RESUME;
         int r;
 
         r = pthread_key_create(&srv->meta_key, meta_key_free);
@@ -449,6 +492,9 @@ void http_drain_and_stop(server_t *srv) {
                 struct timespec ts = { 0, 50 * 1000 * 1000 };
                 nanosleep(&ts, NULL);
         }
+        /* every verification ends and resumes its connection: none may stay
+         * suspended when the daemon stops */
+        auth_verify_drain(srv->auth);
         MHD_stop_daemon(srv->daemon);
         srv->daemon = NULL;
         srv->conns = conns_free(srv->conns);

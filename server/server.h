@@ -117,6 +117,13 @@ struct request {
         unsigned wc_cur;
         bool finished;            /* the whole body arrived and end() ran */
         digest_ctx_t *body_hash;
+
+        /* credentials verified off the event loop (access_wait): the connection is
+         * suspended until a verifier thread has the verdict */
+        bool suspended;
+        bool access_done, begun;  /* phases of the first call already run */
+        auth_job_t *auth_job;
+        void (*auth_resume)(request_t *req); /* takes the verdict when MHD calls again */
 };
 
 /* ---- answers (server/reply.c) ---- */
@@ -151,8 +158,14 @@ extern const route_ops_t route_token;
 /* The token endpoint's URL for this request's challenge: "<scheme>://<host>/auth/token". */
 void token_realm(request_t *req, char *buf, size_t size);
 
-/* Access control for a routed request (server/access.c): 0 allowed, else answered. */
+/* Access control for a routed request (server/access.c): 0 allowed, -1 answered,
+ * 1 suspended until the credentials are verified (MHD calls again; see http.c). */
 int access_check(request_t *req);
+/* Suspends req until a verifier thread ran job; resume(req) then takes the verdict
+ * (req->auth_job) on the next call of the access handler. 1 suspended, or <0 when
+ * the job could not be queued (BERTH_EBUSY: answer 429; -ESHUTDOWN): the job is
+ * freed and the caller answers. */
+int access_wait(request_t *req, auth_job_t *job, void (*resume)(request_t *req));
 /* May the caller pull from repo (mount sources)? */
 bool access_may_pull(request_t *req, const char *repo);
 /* For _catalog: 1 the caller may pull every repository, 0 only those under the

@@ -9,7 +9,8 @@
  * unsupported_grant_type. No credentials: an anonymous token (public pulls).
  * Each client address may fetch a burst of tokens, then a few per second (429
  * with Retry-After beyond). The answer: {"token", "access_token", "expires_in",
- * "issued_at"}. Never logs a token. */
+ * "issued_at"}. Never logs a token. Passwords are verified off the event loop
+ * (access_wait), as for registry requests. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -61,6 +62,14 @@ static void answer(request_t *req, int r, char *token, unsigned expires_in) {
         case BERTH_ETHROTTLED:
                 reply_error(req, 429, "TOOMANYREQUESTS", "too many failed attempts; retry later", NULL);
                 reply_headerf(req, "Retry-After", "%u", req->who.retry_after ? req->who.retry_after : 1);
+                return;
+        case BERTH_EBUSY: /* the verification queue is full */
+                reply_error(req, 429, "TOOMANYREQUESTS", "too many password verifications waiting; retry later",
+                            NULL);
+                reply_header(req, "Retry-After", "1");
+                return;
+        case -ESHUTDOWN:
+                reply_error(req, 503, "UNAVAILABLE", "the registry is shutting down", NULL);
                 return;
         case BERTH_ETOOBIG:
                 reply_error(req, 400, "UNSUPPORTED", "a token names at most 16 repositories", NULL);
@@ -116,10 +125,42 @@ static int rate_check(request_t *req) {
         return -1;
 }
 
+/* Answers r, or suspends the request while job verifies a password (token_resume
+ * answers then). */
+static void answer_or_wait(request_t *req, int r, auth_job_t *job, char *token, unsigned expires_in);
+
+static void token_resume(request_t *req) {
+        char *token = NULL;
+        unsigned expires_in = 0;
+        int r;
+
+        r = auth_token_issue_finish(req->srv->auth, req->auth_job, &token, &expires_in, &req->who);
+        req->auth_job = auth_job_free(req->auth_job);
+        answer_or_wait(req, r, NULL, token, expires_in);
+}
+
+static void answer_or_wait(request_t *req, int r, auth_job_t *job, char *token, unsigned expires_in) {
+        if (r == AUTH_PENDING) {
+                /* never argon2 on this (event-loop) thread */
+                r = access_wait(req, job, token_resume);
+                if (r > 0)
+                        return;
+        }
+        if (r == BERTH_ETOOBIG && strcmp(req->method, "POST") == 0)
+                oauth_error(req, 400, "invalid_scope"); /* the OAuth2 form's error */
+        else
+                answer(req, r, token, expires_in);
+        if (token) {
+                OPENSSL_cleanse(token, strlen(token));
+                free(token);
+        }
+}
+
 static void token_begin(request_t *req) {
         scope_t sc = { .len = 0 };
         char *token = NULL;
         unsigned expires_in = 0;
+        auth_job_t *job = NULL;
         int r;
 
         if (rate_check(req) < 0)
@@ -134,19 +175,17 @@ static void token_begin(request_t *req) {
                 reply_error(req, 400, "UNSUPPORTED", "scope too long", NULL);
                 return;
         }
-        r = auth_token_issue(req->srv->auth, req_header(req, MHD_HTTP_HEADER_AUTHORIZATION), req->addr,
-                             sc.len ? sc.buf : NULL, &token, &expires_in, &req->who);
-        answer(req, r, token, expires_in);
-        if (token) {
-                OPENSSL_cleanse(token, strlen(token));
-                free(token);
-        }
+        r = auth_token_issue_start(req->srv->auth, req_header(req, MHD_HTTP_HEADER_AUTHORIZATION),
+                                   req->addr, sc.len ? sc.buf : NULL, &token, &expires_in,
+                                   &req->who, &job);
+        answer_or_wait(req, r, job, token, expires_in);
 }
 
 static void token_end(request_t *req) {
         char grant[32], user[128], password[1100], scope[SCOPE_MAX + 1];
         char *token = NULL;
         unsigned expires_in = 0;
+        auth_job_t *job = NULL;
         const char *body = req->body ? req->body : "";
         int r, ru, rp, rs;
 
@@ -178,18 +217,11 @@ static void token_end(request_t *req) {
                 oauth_error(req, 400, "invalid_request");
                 return;
         }
-        r = auth_token_issue_password(req->srv->auth, user, password, req->addr, rs > 0 ? scope : NULL,
-                                      &token, &expires_in, &req->who);
+        r = auth_token_issue_password_start(req->srv->auth, user, password, req->addr,
+                                            rs > 0 ? scope : NULL, &token, &expires_in, &req->who,
+                                            &job);
         OPENSSL_cleanse(password, sizeof(password));
-        if (r == BERTH_ETOOBIG) {
-                oauth_error(req, 400, "invalid_scope");
-                return;
-        }
-        answer(req, r, token, expires_in);
-        if (token) {
-                OPENSSL_cleanse(token, strlen(token));
-                free(token);
-        }
+        answer_or_wait(req, r, job, token, expires_in);
 }
 
 static void token_cleanup(request_t *req) {

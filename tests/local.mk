@@ -150,3 +150,8 @@ EXTRA_DIST += tests/integration/harden-log.sh
 ## hardening (issue 9): files under DATA 0600, directories 0700, DATA itself tightened
 TESTS += tests/integration/harden-modes.sh
 EXTRA_DIST += tests/integration/harden-modes.sh
+
+## issue 9: nobody locks a user or robot out; verifications off the event loop
+TESTS += tests/integration/harden-lockout.sh tests/integration/harden-auth-flood.sh
+EXTRA_DIST += tests/integration/harden-lockout.sh tests/integration/harden-auth-flood.sh \
+	tests/integration/auth_flood.py tests/bench/auth-flood-bench.sh

@@ -680,7 +680,10 @@ static void test_throttle_delay_grows(void **state) {
         }
 }
 
-static void test_throttle_per_user_across_addresses(void **state) {
+/* A name under attack from several addresses (issue 9, item 4): every address
+ * that has not been failing on it is still verified (so a correct password works
+ * there), and gets one free failure before its own delays start. */
+static void test_throttle_name_under_attack(void **state) {
         fixture_t *f = *state;
         char hdr[256], addr[32];
         auth_result_t r;
@@ -691,24 +694,127 @@ static void test_throttle_per_user_across_addresses(void **state) {
                 snprintf(addr, sizeof(addr), "198.51.100.%d", i);
                 assert_int_equal(auth_check(f->a, hdr, addr, NULL, 0, &r), BERTH_EAUTH);
         }
+        /* a new address is verified: a guess fails as wrong, not as throttled */
+        basic(hdr, sizeof(hdr), "alice", guess());
+        assert_int_equal(auth_check(f->a, hdr, "198.51.100.99", NULL, 0, &r), BERTH_EAUTH);
+        /* and its next guess waits: one free failure on a name under attack */
         basic(hdr, sizeof(hdr), "alice", guess());
         assert_int_equal(auth_check(f->a, hdr, "198.51.100.99", NULL, 0, &r), BERTH_ETHROTTLED);
+        assert_true(r.retry_after >= 1);
+        /* the real password from an address that has not been failing */
+        basic(hdr, sizeof(hdr), "alice", "pw");
+        assert_int_equal(auth_check(f->a, hdr, "198.51.100.200", NULL, 0, &r), 0);
+        assert_string_equal(r.name, "alice");
 }
 
-static void test_throttle_per_address_across_users(void **state) {
+/* An address guessing many names (issue 9, item 4): names that have failed from it
+ * wait after one failure; a user who has not been failing from it (a neighbour
+ * behind the same NAT) logs in. */
+static void test_throttle_address_guessing_many_names(void **state) {
         fixture_t *f = *state;
         char hdr[256], user[16];
         auth_result_t r;
 
-        /* an address gets 5 x the free failures of one user name (20 by default) */
+        assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
+        /* 5 x the free failures of one name (20 by default) on other names */
         for (int i = 0; i < 20; i++) {
                 snprintf(user, sizeof(user), "u%d", i);
                 basic(hdr, sizeof(hdr), user, guess());
                 assert_int_equal(auth_check(f->a, hdr, "203.0.113.7", NULL, 0, &r), BERTH_EAUTH);
         }
-        basic(hdr, sizeof(hdr), "someone", "bad");
+        basic(hdr, sizeof(hdr), "someone", guess());
+        assert_int_equal(auth_check(f->a, hdr, "203.0.113.7", NULL, 0, &r), BERTH_EAUTH);
+        basic(hdr, sizeof(hdr), "someone", guess());
         assert_int_equal(auth_check(f->a, hdr, "203.0.113.7", NULL, 0, &r), BERTH_ETHROTTLED);
+        assert_true(r.retry_after >= 1);
+        basic(hdr, sizeof(hdr), "u0", guess());
+        assert_int_equal(auth_check(f->a, hdr, "203.0.113.7", NULL, 0, &r), BERTH_ETHROTTLED);
+        /* elsewhere nothing changed */
         assert_int_equal(auth_check(f->a, hdr, "203.0.113.8", NULL, 0, &r), BERTH_EAUTH);
+        /* alice, not failing from the busy address, logs in there */
+        basic(hdr, sizeof(hdr), "alice", "pw");
+        assert_int_equal(auth_check(f->a, hdr, "203.0.113.7", NULL, 0, &r), 0);
+}
+
+/* Issue 9, item 4: an attacker at 127.0.0.2 guessing a name, fast and then one
+ * guess every <= 300 s for hours, never makes the correct secret fail from
+ * 127.0.0.1, verified afresh each time (the cache expired), during the attack and
+ * after it; the attacker is refused with a Retry-After. For a user and a robot. */
+static void lockout_never(fixture_t *f, const char *name, const char *secret, const char *repo) {
+        char hdr[256];
+        auth_result_t r;
+        unsigned refused = 0, max_retry = 0;
+        auth_stats_t st;
+        uint64_t hits;
+
+        for (int round = 0; round < 60; round++) {
+                /* a pause of up to 300 s (longer than the cache lifetime: the
+                 * secret is verified afresh below), then a burst of guesses */
+                f->now += round % 5 == 0 ? 300 : 61 + round;
+                for (int i = 0; i < 8; i++) {
+                        int e = auth_check(f->a, basic(hdr, sizeof(hdr), name, guess()), "127.0.0.2",
+                                           repo, AUTH_PULL, &r);
+                        assert_true(e == BERTH_EAUTH || e == BERTH_ETHROTTLED);
+                        if (e == BERTH_ETHROTTLED) {
+                                refused++;
+                                assert_true(r.retry_after >= 1);
+                                assert_true(r.retry_after <= 300);
+                                if (r.retry_after > max_retry)
+                                        max_retry = r.retry_after;
+                        }
+                }
+                /* right after the attacker's guesses */
+                auth_stats(f->a, &st);
+                hits = st.cache_hits;
+                assert_int_equal(auth_check(f->a, basic(hdr, sizeof(hdr), name, secret), "127.0.0.1",
+                                            repo, AUTH_PULL, &r), 0);
+                assert_string_equal(r.name, name);
+                auth_stats(f->a, &st);
+                assert_int_equal(st.cache_hits, hits);
+        }
+        assert_true(refused > 0);
+        assert_true(max_retry >= 8); /* the attacker's delays grew */
+        /* after the attack, too */
+        f->now += 1000;
+        assert_int_equal(auth_check(f->a, basic(hdr, sizeof(hdr), name, secret), "127.0.0.1", repo,
+                                    AUTH_PULL, &r), 0);
+}
+
+static void test_lockout_user_never_refused_elsewhere(void **state) {
+        fixture_t *f = *state;
+
+        assert_int_equal(auth_user_add(f->a, "admin", "pw", true), 0);
+        lockout_never(f, "admin", "pw", NULL);
+}
+
+static void test_lockout_robot_never_refused_elsewhere(void **state) {
+        fixture_t *f = *state;
+        char *name = NULL, *secret = NULL;
+
+        assert_int_equal(auth_project_create(f->a, "ci", false), 0);
+        assert_int_equal(auth_token_create(f->a, "ci", false, 0, &name, &secret), 0);
+        lockout_never(f, name, secret, "ci/app");
+        free(name);
+        free(secret);
+}
+
+/* A success takes the client's own failures back: a user's typos followed by her
+ * password do not put her name "under attack" for the next address. */
+static void test_throttle_success_takes_back_own_failures(void **state) {
+        fixture_t *f = *state;
+        auth_result_t r;
+        char hdr[256];
+
+        assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
+        for (int i = 0; i < 4; i++)
+                assert_int_equal(check(f, "alice", guess(), NULL, 0, NULL), BERTH_EAUTH);
+        assert_int_equal(check(f, "alice", "pw", NULL, 0, &r), BERTH_ETHROTTLED);
+        f->now += r.retry_after;
+        assert_int_equal(check(f, "alice", "pw", NULL, 0, NULL), 0);
+        /* another address: its first failures are free again */
+        for (int i = 0; i < 3; i++)
+                assert_int_equal(auth_check(f->a, basic(hdr, sizeof(hdr), "alice", guess()),
+                                            "198.51.100.5", NULL, 0, &r), BERTH_EAUTH);
 }
 
 /* Clients behind one address (a NAT, a node): a few neighbours' typos do not lock
@@ -1456,6 +1562,196 @@ static void test_bearer_not_in_mode_none(void **state) {
         auth_free(open_);
 }
 
+/* ---- verification off the caller's thread (issue 9, item 11) ---- */
+
+typedef struct {
+        pthread_mutex_t m;
+        pthread_cond_t c;
+        int entered, done;
+        bool hold; /* done callbacks wait until cleared: the verifier is busy */
+} waiter_t;
+
+#define WAITER_INIT { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, false }
+
+static void on_done(void *p) {
+        waiter_t *w = p;
+        pthread_mutex_lock(&w->m);
+        w->entered++;
+        pthread_cond_broadcast(&w->c);
+        while (w->hold)
+                pthread_cond_wait(&w->c, &w->m);
+        w->done++;
+        pthread_cond_broadcast(&w->c);
+        pthread_mutex_unlock(&w->m);
+}
+
+static void wait_for(waiter_t *w, const int *counter, int n) {
+        pthread_mutex_lock(&w->m);
+        while (*counter < n)
+                pthread_cond_wait(&w->c, &w->m);
+        pthread_mutex_unlock(&w->m);
+}
+
+static void release(waiter_t *w) {
+        pthread_mutex_lock(&w->m);
+        w->hold = false;
+        pthread_cond_broadcast(&w->c);
+        pthread_mutex_unlock(&w->m);
+}
+
+static void test_verify_pending_then_cached(void **state) {
+        fixture_t *f = *state;
+        waiter_t w = WAITER_INIT;
+        auth_job_t *job = NULL;
+        auth_result_t r;
+        char hdr[256];
+        uint64_t before = argon2_count(f->a);
+
+        assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
+        assert_int_equal(auth_project_create(f->a, "team", false), 0);
+        basic(hdr, sizeof(hdr), "alice", "pw");
+        /* a fresh password: nothing verified on this thread */
+        assert_int_equal(auth_check_start(f->a, hdr, "192.0.2.1", "alice/app", AUTH_PULL, &r, &job),
+                         AUTH_PENDING);
+        assert_non_null(job);
+        assert_string_equal(r.name, "alice");
+        assert_int_equal(argon2_count(f->a), before);
+        assert_int_equal(auth_job_result(job, &r), -EINPROGRESS);
+        assert_int_equal(auth_job_submit(f->a, job, on_done, &w), 0);
+        wait_for(&w, &w.done, 1);
+        assert_int_equal(auth_job_result(job, &r), 0);
+        assert_string_equal(r.name, "alice");
+        assert_int_equal(argon2_count(f->a), before + 1);
+        job = auth_job_free(job);
+        /* now cached: decided at once, also for another repository */
+        assert_int_equal(auth_check_start(f->a, hdr, "192.0.2.1", "team/app", AUTH_PULL, &r, &job),
+                         BERTH_EDENIED);
+        assert_null(job);
+        assert_int_equal(auth_check_start(f->a, hdr, "192.0.2.1", NULL, 0, &r, &job), 0);
+        assert_null(job);
+        /* a wrong password: pending, then refused */
+        basic(hdr, sizeof(hdr), "alice", "nope");
+        assert_int_equal(auth_check_start(f->a, hdr, "192.0.2.1", NULL, 0, &r, &job), AUTH_PENDING);
+        assert_int_equal(auth_job_submit(f->a, job, on_done, &w), 0);
+        wait_for(&w, &w.done, 2);
+        assert_int_equal(auth_job_result(job, &r), BERTH_EAUTH);
+        assert_string_equal(r.name, "alice");
+        job = auth_job_free(job);
+        /* robot secrets (a keyed hash, no argon2), anonymous and malformed: at once */
+        {
+                char *name = NULL, *secret = NULL;
+                assert_int_equal(auth_token_create(f->a, "team", false, 0, &name, &secret), 0);
+                basic(hdr, sizeof(hdr), name, secret);
+                assert_int_equal(auth_check_start(f->a, hdr, "192.0.2.1", "team/app", AUTH_PULL, &r, &job), 0);
+                assert_null(job);
+                assert_true(r.robot);
+                basic(hdr, sizeof(hdr), name, "wrong");
+                assert_int_equal(auth_check_start(f->a, hdr, "192.0.2.1", "team/app", AUTH_PULL, &r, &job),
+                                 BERTH_EAUTH);
+                assert_null(job);
+                free(name);
+                free(secret);
+        }
+        assert_int_equal(auth_check_start(f->a, NULL, "192.0.2.1", NULL, 0, &r, &job), BERTH_EAUTH);
+        assert_null(job);
+        assert_int_equal(auth_check_start(f->a, "Basic !!!", "192.0.2.1", NULL, 0, &r, &job), BERTH_EAUTH);
+        assert_null(job);
+}
+
+/* The queue is bounded: with the only verifier busy and verify_queue jobs waiting,
+ * the next one is refused at once (BERTH_EBUSY: 429). After a drain nothing more is
+ * accepted, and every accepted job has finished. */
+static void test_verify_queue_bounded(void **state) {
+        fixture_t *f = *state;
+        auth_options_t o = f->opt;
+        waiter_t w = WAITER_INIT;
+        auth_job_t *jobs[5] = {0};
+        auth_t *a = NULL;
+        auth_result_t r;
+        auth_stats_t st;
+        char hdr[256];
+
+        o.argon2_concurrency = 1;
+        o.verify_queue = 2;
+        assert_int_equal(auth_open(f->dir, &o, &a), 0);
+        assert_int_equal(auth_user_add(a, "alice", "pw", false), 0);
+        w.hold = true;
+        for (int i = 0; i < 5; i++) {
+                basic(hdr, sizeof(hdr), "alice", guess());
+                assert_int_equal(auth_check_start(a, hdr, "192.0.2.1", NULL, 0, &r, &jobs[i]),
+                                 AUTH_PENDING);
+        }
+        assert_int_equal(auth_job_submit(a, jobs[0], on_done, &w), 0);
+        wait_for(&w, &w.entered, 1); /* the verifier is held in the callback */
+        assert_int_equal(auth_job_submit(a, jobs[1], on_done, &w), 0);
+        assert_int_equal(auth_job_submit(a, jobs[2], on_done, &w), 0);
+        assert_int_equal(auth_job_submit(a, jobs[3], on_done, &w), BERTH_EBUSY);
+        auth_stats(a, &st);
+        assert_int_equal(st.verify_busy, 1);
+        release(&w);
+        auth_verify_drain(a);
+        assert_int_equal(w.done, 3);
+        for (int i = 0; i < 3; i++)
+                assert_int_equal(auth_job_result(jobs[i], &r), BERTH_EAUTH);
+        assert_int_equal(auth_job_result(jobs[3], &r), -EINPROGRESS); /* never queued */
+        assert_int_equal(auth_job_submit(a, jobs[4], on_done, &w), -ESHUTDOWN);
+        for (int i = 0; i < 5; i++)
+                auth_job_free(jobs[i]);
+        auth_free(a);
+}
+
+static void test_token_issue_pending(void **state) {
+        fixture_t *f = *state;
+        waiter_t w = WAITER_INIT;
+        auth_job_t *job = NULL;
+        auth_result_t r;
+        char hdr[256], bhdr[HDR_MAX], *token = NULL;
+        unsigned exp = 0;
+
+        assert_int_equal(auth_user_add(f->a, "bob", "pw", false), 0);
+        basic(hdr, sizeof(hdr), "bob", "pw");
+        assert_int_equal(auth_token_issue_start(f->a, hdr, "192.0.2.1", "repository:bob/x:pull", &token,
+                                                &exp, &r, &job),
+                         AUTH_PENDING);
+        assert_null(token);
+        assert_int_equal(auth_job_submit(f->a, job, on_done, &w), 0);
+        wait_for(&w, &w.done, 1);
+        assert_int_equal(auth_token_issue_finish(f->a, job, &token, &exp, &r), 0);
+        job = auth_job_free(job);
+        assert_non_null(token);
+        assert_string_equal(r.name, "bob");
+        assert_int_equal(exp, 300);
+        snprintf(bhdr, sizeof(bhdr), "Bearer %s", token);
+        free(token);
+        token = NULL;
+        assert_int_equal(check_hdr(f, bhdr, "bob/x", AUTH_PULL, NULL), 0);
+        /* the scope requested before the verification is the token's ceiling */
+        assert_int_equal(check_hdr(f, bhdr, "bob/x", AUTH_PUSH, &r), BERTH_EAUTH);
+        assert_true(r.insufficient_scope);
+        assert_int_equal(check_hdr(f, bhdr, "bob/y", AUTH_PULL, &r), BERTH_EAUTH);
+        assert_true(r.insufficient_scope);
+        /* cached now: a token at once */
+        assert_int_equal(auth_token_issue_start(f->a, hdr, "192.0.2.1", NULL, &token, &exp, &r, &job), 0);
+        assert_null(job);
+        assert_non_null(token);
+        free(token);
+        token = NULL;
+        /* the password form, wrong password */
+        assert_int_equal(auth_token_issue_password_start(f->a, "bob", "nope", "192.0.2.1", NULL, &token,
+                                                         &exp, &r, &job), AUTH_PENDING);
+        assert_int_equal(auth_job_submit(f->a, job, on_done, &w), 0);
+        wait_for(&w, &w.done, 2);
+        assert_int_equal(auth_token_issue_finish(f->a, job, &token, &exp, &r), BERTH_EAUTH);
+        assert_null(token);
+        assert_string_equal(r.name, "bob");
+        auth_job_free(job);
+        /* anonymous: at once */
+        assert_int_equal(auth_token_issue_start(f->a, NULL, "192.0.2.1", NULL, &token, &exp, &r, &job), 0);
+        assert_null(job);
+        assert_true(r.anonymous);
+        free(token);
+}
+
 int main(void) {
 #define T(x) cmocka_unit_test_setup_teardown(x, setup, teardown)
         const struct CMUnitTest tests[] = {
@@ -1499,13 +1795,19 @@ int main(void) {
                 T(test_token_needs_project),
                 T(test_throttle_engages_and_releases),
                 T(test_throttle_delay_grows),
-                T(test_throttle_per_user_across_addresses),
-                T(test_throttle_per_address_across_users),
+                T(test_throttle_name_under_attack),
+                T(test_throttle_address_guessing_many_names),
+                T(test_lockout_user_never_refused_elsewhere),
+                T(test_lockout_robot_never_refused_elsewhere),
+                T(test_throttle_success_takes_back_own_failures),
                 T(test_throttle_spares_neighbours),
                 T(test_throttle_spares_cached_real_user),
                 T(test_throttle_state_forgotten),
                 T(test_same_wrong_credentials_retried_cheaply),
                 T(test_wrong_credentials_accepted_after_password_change),
+                T(test_verify_pending_then_cached),
+                T(test_verify_queue_bounded),
+                T(test_token_issue_pending),
                 T(test_bootstrap_generates_admin_once),
                 T(test_bootstrap_given_password),
                 T(test_user_names_validated),
