@@ -117,3 +117,19 @@ tests_fuzz_fuzz_challenge_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefi
 tests_fuzz_fuzz_challenge_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
 tests_fuzz_fuzz_challenge_LDADD = libcommon-fuzz.la $(CURL_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
 endif
+
+## libFuzzer targets for the keyring (registry keys and globs matched to an image) and
+## the local store's index.json; their replays are in tests/local.mk (fuzz replay)
+FUZZ_TARGETS += tests/fuzz/fuzz-keyring tests/fuzz/fuzz-layout
+if ENABLE_FUZZERS
+tests_fuzz_fuzz_keyring_SOURCES = tests/fuzz/fuzz-keyring.c client/dockercfg.c client/yaml.c client/keyring.c
+tests_fuzz_fuzz_keyring_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS)
+tests_fuzz_fuzz_keyring_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
+tests_fuzz_fuzz_keyring_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_keyring_LDADD = libcommon-fuzz.la $(CRYPTO_LIBS) $(JANSSON_LIBS)
+tests_fuzz_fuzz_layout_SOURCES = tests/fuzz/fuzz-layout.c client/layout.c
+tests_fuzz_fuzz_layout_CPPFLAGS = $(AM_CPPFLAGS) $(CRYPTO_CFLAGS) $(JANSSON_CFLAGS)
+tests_fuzz_fuzz_layout_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
+tests_fuzz_fuzz_layout_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_layout_LDADD = libcommon-fuzz.la $(CRYPTO_LIBS) $(JANSSON_LIBS)
+endif

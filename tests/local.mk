@@ -155,3 +155,48 @@ EXTRA_DIST += tests/integration/harden-modes.sh
 TESTS += tests/integration/harden-lockout.sh tests/integration/harden-auth-flood.sh
 EXTRA_DIST += tests/integration/harden-lockout.sh tests/integration/harden-auth-flood.sh \
 	tests/integration/auth_flood.py tests/bench/auth-flood-bench.sh
+
+## fuzz replay: every fuzz target's LLVMFuzzerTestOneInput linked with a plain main
+## (tests/fuzz/replay.c) and the regular libraries, run by tests/unit/fuzz-replay.sh on
+## the target's seed corpus and regressions (a unit test: also under the sanitizer build)
+FUZZ_REPLAY = tests/fuzz/replay-manifest tests/fuzz/replay-digest tests/fuzz/replay-name \
+              tests/fuzz/replay-ref tests/fuzz/replay-basic tests/fuzz/replay-ranges \
+              tests/fuzz/replay-form tests/fuzz/replay-dockercfg tests/fuzz/replay-challenge \
+              tests/fuzz/replay-keyring tests/fuzz/replay-layout
+check_PROGRAMS += $(FUZZ_REPLAY)
+UNIT_TESTS += tests/unit/fuzz-replay.sh
+TESTS += tests/unit/fuzz-replay.sh
+EXTRA_DIST += tests/unit/fuzz-replay.sh tests/fuzz/corpus tests/fuzz/dict tests/fuzz/regressions \
+              tests/fuzz/seeds.py
+REPLAY_COMMON_LIBS = libcommon.la $(CRYPTO_LIBS) $(JANSSON_LIBS)
+REPLAY_CLIENT_LIBS = libberthcore.la libcommon.la $(CURL_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
+tests_fuzz_replay_manifest_SOURCES = tests/fuzz/fuzz-manifest.c tests/fuzz/replay.c
+tests_fuzz_replay_manifest_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS)
+tests_fuzz_replay_manifest_LDADD = $(REPLAY_COMMON_LIBS)
+tests_fuzz_replay_digest_SOURCES = tests/fuzz/fuzz-digest.c tests/fuzz/replay.c
+tests_fuzz_replay_digest_CPPFLAGS = $(AM_CPPFLAGS)
+tests_fuzz_replay_digest_LDADD = $(REPLAY_COMMON_LIBS)
+tests_fuzz_replay_name_SOURCES = tests/fuzz/fuzz-name.c tests/fuzz/replay.c
+tests_fuzz_replay_name_CPPFLAGS = $(AM_CPPFLAGS)
+tests_fuzz_replay_name_LDADD = $(REPLAY_COMMON_LIBS)
+tests_fuzz_replay_ref_SOURCES = tests/fuzz/fuzz-ref.c tests/fuzz/replay.c
+tests_fuzz_replay_ref_CPPFLAGS = $(AM_CPPFLAGS)
+tests_fuzz_replay_ref_LDADD = $(REPLAY_COMMON_LIBS)
+tests_fuzz_replay_basic_SOURCES = tests/fuzz/fuzz-basic.c tests/fuzz/replay.c auth/basic.c
+tests_fuzz_replay_basic_CPPFLAGS = $(AM_CPPFLAGS) $(SQLITE3_CFLAGS)
+tests_fuzz_replay_ranges_SOURCES = tests/fuzz/fuzz-ranges.c tests/fuzz/replay.c server/ranges.c
+tests_fuzz_replay_ranges_CPPFLAGS = $(AM_CPPFLAGS)
+tests_fuzz_replay_form_SOURCES = tests/fuzz/fuzz-form.c tests/fuzz/replay.c server/form.c
+tests_fuzz_replay_form_CPPFLAGS = $(AM_CPPFLAGS)
+tests_fuzz_replay_dockercfg_SOURCES = tests/fuzz/fuzz-dockercfg.c tests/fuzz/replay.c
+tests_fuzz_replay_dockercfg_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS)
+tests_fuzz_replay_dockercfg_LDADD = $(REPLAY_CLIENT_LIBS)
+tests_fuzz_replay_challenge_SOURCES = tests/fuzz/fuzz-challenge.c tests/fuzz/replay.c
+tests_fuzz_replay_challenge_CPPFLAGS = $(AM_CPPFLAGS) $(CURL_CFLAGS)
+tests_fuzz_replay_challenge_LDADD = $(REPLAY_CLIENT_LIBS)
+tests_fuzz_replay_keyring_SOURCES = tests/fuzz/fuzz-keyring.c tests/fuzz/replay.c
+tests_fuzz_replay_keyring_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS)
+tests_fuzz_replay_keyring_LDADD = $(REPLAY_CLIENT_LIBS)
+tests_fuzz_replay_layout_SOURCES = tests/fuzz/fuzz-layout.c tests/fuzz/replay.c
+tests_fuzz_replay_layout_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS)
+tests_fuzz_replay_layout_LDADD = $(REPLAY_CLIENT_LIBS)
