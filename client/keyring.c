@@ -74,61 +74,81 @@ char *keyring_key_normalize(const char *loc) {
         return key;
 }
 
-/* filepath.Match over one label (no '/' inside labels) */
-static bool glob(const char *pat, size_t plen, const char *s, size_t slen) {
-        size_t pi = 0, si = 0;
+/* One pattern element at pat[*pi] (not '*') against the character c: 1 matches (and
+ * *pi moves past the element), 0 does not, -1 the pattern is malformed (an unclosed
+ * "[" class: it can match nothing, like filepath.Match's ErrBadPattern). */
+static int match_one(const char *pat, size_t plen, size_t *pi, char c) {
+        size_t i = *pi;
+        char p = pat[i];
 
-        while (pi < plen) {
-                char c = pat[pi];
-                if (c == '*') {
+        if (p == '?') {
+                *pi = i + 1;
+                return 1;
+        }
+        if (p == '[') {
+                bool neg = false, ok = false;
+                size_t j = i + 1;
+                if (j < plen && pat[j] == '^') {
+                        neg = true;
+                        j++;
+                }
+                for (bool first = true; j < plen && (first || pat[j] != ']'); first = false) {
+                        char lo = pat[j++], hi = lo;
+                        if (j + 1 < plen && pat[j] == '-' && pat[j + 1] != ']') {
+                                hi = pat[j + 1];
+                                j += 2;
+                        }
+                        if (c >= lo && c <= hi)
+                                ok = true;
+                }
+                if (j >= plen)
+                        return -1;
+                *pi = j + 1;
+                return ok != neg;
+        }
+        if (p == '\\' && i + 1 < plen)
+                p = pat[++i];
+        *pi = i + 1;
+        return p == c;
+}
+
+/* filepath.Match over one label (no '/' inside labels). Every element but '*' takes
+ * exactly one character, so only the last '*' seen needs to be retried (one more
+ * character for it each time): O(plen * slen) steps, where retrying every '*' at every
+ * position would be exponential in the number of stars. */
+static bool glob(const char *pat, size_t plen, const char *s, size_t slen) {
+        size_t pi = 0, si = 0, star_pi = 0, star_si = 0;
+        bool star = false;
+
+        while (si < slen) {
+                size_t next = pi;
+                int m;
+
+                if (pi < plen && pat[pi] == '*') {
                         while (pi < plen && pat[pi] == '*')
                                 pi++;
-                        if (pi == plen)
-                                return true;
-                        for (size_t k = si; k <= slen; k++)
-                                if (glob(pat + pi, plen - pi, s + k, slen - k))
-                                        return true;
-                        return false;
+                        star = true;
+                        star_pi = pi;
+                        star_si = si;
+                        continue;
                 }
-                if (si >= slen)
+                m = pi < plen ? match_one(pat, plen, &next, s[si]) : 0;
+                if (m < 0)
                         return false;
-                if (c == '?') {
-                        pi++;
+                if (m > 0) {
+                        pi = next;
                         si++;
                         continue;
                 }
-                if (c == '[') {
-                        bool neg = false, ok = false;
-                        size_t j = pi + 1;
-                        if (j < plen && pat[j] == '^') {
-                                neg = true;
-                                j++;
-                        }
-                        for (bool first = true; j < plen && (first || pat[j] != ']'); first = false) {
-                                char lo = pat[j++], hi = lo;
-                                if (j + 1 < plen && pat[j] == '-' && pat[j + 1] != ']') {
-                                        hi = pat[j + 1];
-                                        j += 2;
-                                }
-                                if (s[si] >= lo && s[si] <= hi)
-                                        ok = true;
-                        }
-                        if (j >= plen)
-                                return false; /* malformed class: no match */
-                        if (ok == neg)
-                                return false;
-                        pi = j + 1;
-                        si++;
-                        continue;
-                }
-                if (c == '\\' && pi + 1 < plen)
-                        c = pat[++pi];
-                if (c != s[si])
+                if (!star)
                         return false;
-                pi++;
-                si++;
+                /* the last star takes one more character and the rest is tried again */
+                pi = star_pi;
+                si = ++star_si;
         }
-        return si == slen;
+        while (pi < plen && pat[pi] == '*')
+                pi++;
+        return pi == plen;
 }
 
 typedef struct {

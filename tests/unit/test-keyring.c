@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include "client/dockercfg.h"
 #include "client/keyring.h"
@@ -89,6 +90,42 @@ static void test_match_rules(void **s) {
         assert_false(keyring_match("other.com", "example.com/x"));
 }
 
+/* Several stars in one label: each star is tried once per position, not every star at
+ * every position (that took seconds for 8 stars against a 60-character label and
+ * forever for a few more: a pull secret's key could hang berth pull). The alarm turns
+ * a hang into a failure. */
+static void test_glob_many_stars(void **s) {
+        char key[128], image[128];
+        size_t n = 0;
+
+        (void) s;
+        alarm(10);
+        for (int i = 0; i < 12; i++) {
+                key[n++] = '*';
+                key[n++] = 'a';
+        }
+        strcpy(key + n, "b.example.com");
+        memset(image, 'a', 60);
+        strcpy(image + 60, ".example.com/x");
+        assert_false(keyring_match(key, image));
+        image[59] = 'b';
+        assert_true(keyring_match(key, image));
+        /* the same answers as trying every split */
+        assert_true(keyring_match("*reg*try*.example.com", "myregistry1.example.com/x"));
+        assert_true(keyring_match("a*b*c.io", "abxbc.io/x"));
+        assert_false(keyring_match("a*b*c.io", "acb.io/x"));
+        assert_true(keyring_match("*b*.io", "abab.io/x"));
+        assert_true(keyring_match("*[0-9].io", "node7.io/x"));
+        assert_false(keyring_match("*[0-9].io", "node.io/x"));
+        assert_true(keyring_match("*?*.io", "a.io/x"));
+        assert_false(keyring_match("*??*.io", "a.io/x"));
+        assert_true(keyring_match("***.io", "abc.io/x"));
+        assert_false(keyring_match("*[a.io", "xa.io/x"));   /* unclosed class: no match */
+        assert_true(keyring_match("*\\*.io", "a*.io/x")); /* an escaped star is a literal one */
+        assert_false(keyring_match("*\\*.io", "ab.io/x"));
+        alarm(0);
+}
+
 static void test_most_specific_first(void **s) {
         keyring_t *k = ring("{\"auths\":{" E("quay.io", "host") "," E("quay.io/coreos", "ns") ","
                             E("quay.io/coreos/etcd", "repo") "," E("*.io", "glob") "}}", NULL);
@@ -139,6 +176,7 @@ int main(void) {
         const struct CMUnitTest t[] = {
                 cmocka_unit_test(test_normalize),
                 cmocka_unit_test(test_match_rules),
+                cmocka_unit_test(test_glob_many_stars),
                 cmocka_unit_test(test_most_specific_first),
                 cmocka_unit_test(test_pod_before_node),
                 cmocka_unit_test(test_scheme_and_docker_hub),
