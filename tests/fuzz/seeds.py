@@ -590,7 +590,7 @@ def write_all(d, files):
 
 def merge(target, corpus, seeds, build):
     """-merge=1 of the existing corpus and the seeds; keep seed names for seeds"""
-    binary = os.path.join(build, "tests", "fuzz", target)
+    binary = os.path.join(os.path.abspath(build), "tests", "fuzz", target)
     if not os.access(binary, os.X_OK):
         sys.exit("seeds.py: %s is not built (make fuzz in a --enable-fuzzers build)" % binary)
     names = {}
@@ -610,7 +610,7 @@ def merge(target, corpus, seeds, build):
         dictf = os.path.join(HERE, "dict", target + ".dict")
         cmd = ["nice", "-n", "19", binary, "-merge=1", "-timeout=10", out, old, new]
         if os.path.exists(dictf):
-            cmd.insert(3, "-dict=" + dictf)
+            cmd.insert(4, "-dict=" + dictf)
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp)
         if os.path.isdir(corpus):
             shutil.rmtree(corpus)
