@@ -5,7 +5,8 @@
 #   scripts/install-deps.sh [TIER...]
 # With no tier: building and the default test tier (`make check`). Tiers add what only
 # they need: `slow` (the deploy demo and manifests: make check-slow), `fuzz` (clang for
-# the libFuzzer targets: scripts/fuzz-smoke.sh).
+# the libFuzzer targets: scripts/fuzz-smoke.sh), `coverage` (lcov for gcov's counters:
+# scripts/coverage.sh).
 set -euo pipefail
 
 packages=(
@@ -31,7 +32,8 @@ for tier in "$@"; do
                 fi
                 ;;
         fuzz) packages+=(clang libclang-rt-14-dev) ;;
-        *) echo "install-deps: unknown tier '$tier' (slow, fuzz)" >&2; exit 2 ;;
+        coverage) packages+=(lcov) ;;
+        *) echo "install-deps: unknown tier '$tier' (slow, fuzz, coverage)" >&2; exit 2 ;;
         esac
 done
 
