@@ -162,7 +162,8 @@ EXTRA_DIST += tests/integration/harden-lockout.sh tests/integration/harden-auth-
 FUZZ_REPLAY = tests/fuzz/replay-manifest tests/fuzz/replay-digest tests/fuzz/replay-name \
               tests/fuzz/replay-ref tests/fuzz/replay-basic tests/fuzz/replay-ranges \
               tests/fuzz/replay-form tests/fuzz/replay-dockercfg tests/fuzz/replay-challenge \
-              tests/fuzz/replay-keyring tests/fuzz/replay-layout
+              tests/fuzz/replay-keyring tests/fuzz/replay-layout tests/fuzz/replay-proxy \
+              tests/fuzz/replay-token
 check_PROGRAMS += $(FUZZ_REPLAY)
 UNIT_TESTS += tests/unit/fuzz-replay.sh
 TESTS += tests/unit/fuzz-replay.sh
@@ -200,3 +201,8 @@ tests_fuzz_replay_keyring_LDADD = $(REPLAY_CLIENT_LIBS)
 tests_fuzz_replay_layout_SOURCES = tests/fuzz/fuzz-layout.c tests/fuzz/replay.c
 tests_fuzz_replay_layout_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS)
 tests_fuzz_replay_layout_LDADD = $(REPLAY_CLIENT_LIBS)
+tests_fuzz_replay_proxy_SOURCES = tests/fuzz/fuzz-proxy.c tests/fuzz/replay.c server/proxy.c
+tests_fuzz_replay_proxy_CPPFLAGS = $(AM_CPPFLAGS)
+tests_fuzz_replay_token_SOURCES = tests/fuzz/fuzz-token.c tests/fuzz/replay.c auth/token.c auth/basic.c
+tests_fuzz_replay_token_CPPFLAGS = $(AM_CPPFLAGS) $(SQLITE3_CFLAGS) $(CRYPTO_CFLAGS)
+tests_fuzz_replay_token_LDADD = $(REPLAY_COMMON_LIBS)

@@ -4,7 +4,8 @@ clients and registries use: manifests and indexes as docker, podman, skopeo, bui
 oras-style artifact pushes make them, config blobs, docker config.json / .dockercfg /
 Kubernetes Secrets in JSON and YAML, WWW-Authenticate challenges of public registries,
 image references from docker's grammar, Range / Content-Range values, token-request
-forms, keyring keys and OCI layout index.json files.
+forms, keyring keys, OCI layout index.json files, berthd's Bearer tokens and scopes, and
+trusted-proxy lists with X-Forwarded-For values.
 
     tests/fuzz/seeds.py [--out DIR] [--merge FUZZ_BUILD_DIR] [TARGET...]
 
@@ -17,6 +18,7 @@ seeds keep their names here, other inputs (grown by fuzzing) keep theirs.
 import argparse
 import base64
 import hashlib
+import hmac
 import json
 import os
 import shutil
@@ -566,6 +568,78 @@ def layouts():
     return s
 
 
+TOKEN_KEY = bytes([0x42]) + bytes(31)  # the fixed key of fuzz-token
+
+
+def b64url(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def token_of(payload):
+    enc = b64url(payload.encode())
+    mac = hmac.new(TOKEN_KEY, enc.encode(), hashlib.sha256).digest()
+    return enc + "." + b64url(mac)
+
+
+def tokens():
+    """fuzz-token: first byte 0 a token, 1 a payload (signed by the target), 2 a scope"""
+    cred = hashlib.sha256(b"cred").hexdigest()[:32]
+    user = "1;1900000000;12;u;alice;%s;1;;library/nginx:3,team/app:1" % cred
+    robot = "1;1900000000;3;r;robot.ci;%s;1;team;team/app:7" % cred
+    anon = "1;1900000000;0;a;;;0;;library/nginx:1"
+    s = {
+        "token-user": "\0" + token_of(user),
+        "token-robot": "\0" + token_of(robot),
+        "token-anonymous": "\0" + token_of(anon),
+        "token-bad-mac": "\0" + token_of(user)[:-2] + "AA",
+        "token-padded": "\0" + token_of(anon) + "=",
+        "token-jwt": "\0eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSJ9.c2ln",
+        "payload-user": "\1" + user,
+        "payload-robot": "\1" + robot,
+        "payload-anonymous": "\1" + anon,
+        "payload-no-scopes": "\1" + "1;1900000000;0;u;bob;%s;0;;" % cred,
+        "payload-leading-zero": "\1" + "1;01900000000;0;a;;;0;;",
+        "payload-uppercase-cred": "\1" + "1;1900000000;1;u;alice;%s;0;;" % cred.upper(),
+        "payload-duplicate-scope": "\1" + "1;1900000000;1;a;;;0;;a/b:1,a/b:2",
+        "payload-ten-fields": "\1" + anon + ";x",
+        "payload-robot-no-project": "\1" + "1;1900000000;1;r;robot.ci;%s;0;;" % cred,
+        "scope-pull": "\2repository:library/nginx:pull",
+        "scope-push": "\2repository:team/app:pull,push",
+        "scope-two": "\2repository:a/b:pull repository:c/d:push,delete",
+        "scope-star": "\2repository:team/app:*",
+        "scope-catalog": "\2registry:catalog:*",
+        "scope-plugin": "\2repository(plugin):team/app:pull",
+        "scope-port-in-name": "\2repository:host:5000/app:pull",
+        "scope-duplicate": "\2repository:a:pull repository:a:push",
+        "scope-seventeen": "\2" + " ".join("repository:r%d:pull" % i for i in range(17)),
+        "scope-unknown-action": "\2repository:a:fly,,pull",
+    }
+    return {k: v.encode() for k, v in s.items()}
+
+
+def proxies():
+    """fuzz-proxy: a --trusted-proxies list, NUL, X-Forwarded-For values one per line"""
+    s = [
+        ("nginx-private", "10.0.0.0/8, 192.168.0.0/16", "203.0.113.7, 10.0.0.2"),
+        ("loopback", "127.0.0.1", "198.51.100.1"),
+        ("ipv6", "::1/128,fd00::/8", "2001:db8::1, fd00::5"),
+        ("mapped", "10.0.0.1", "::ffff:192.0.2.1"),
+        ("two-headers", "10.0.0.1,10.0.0.2", "192.0.2.1, 10.0.0.2\n10.0.0.1"),
+        ("all-trusted", "10.0.0.0/8", "10.1.1.1, 10.2.2.2"),
+        ("everything", "0.0.0.0/0,::/0", "192.0.2.9"),
+        ("empty-list", "", " 192.0.2.1"),
+        ("bad-prefix", "10.0.0.0/33", "1.2.3.4"),
+        ("bad-bracket", "10.0.0.1", "[2001:db8::1]:443"),
+        ("bad-word", "10.0.0.1", "unknown"),
+        ("bad-forwarded-syntax", "10.0.0.1", "for=192.0.2.43"),
+        ("bad-leading-zero", "10.0.0.1", "001.2.3.4"),
+        ("bad-zone", "fe80::1%eth0/64", "fe80::2"),
+        ("host-bits", "192.168.1.77/24", "192.168.1.1, 8.8.8.8"),
+        ("spaces-empty", "10.0.0.1 ,  10.0.0.2", " , "),
+    ]
+    return {k: (lst + "\0" + hdr).encode() for k, lst, hdr in s}
+
+
 TARGETS = {
     "fuzz-manifest": manifests,
     "fuzz-digest": digests,
@@ -578,6 +652,8 @@ TARGETS = {
     "fuzz-challenge": challenges,
     "fuzz-keyring": keyrings,
     "fuzz-layout": layouts,
+    "fuzz-token": tokens,
+    "fuzz-proxy": proxies,
 }
 
 
