@@ -26,8 +26,10 @@ type -P lcov >/dev/null && type -P genhtml >/dev/null ||
 
 rm -rf "$out"
 mkdir -p "$out"
-# counters from earlier runs would add up
-find "$build" -name '*.gcda' -delete
+# counters of earlier runs would add up, and notes of objects built before a change (or
+# of sources since removed) would mix with this build's: rebuild from clean
+find "$build" \( -name '*.gcda' -o -name '*.gcno' \) -delete
+make -C "$build" clean >/dev/null || exit 1
 # build everything, test programs included (TESTS= runs none), for the initial capture
 make -C "$build" -j"$jobs" check TESTS= >/dev/null || exit 1
 lcov "${lc[@]}" --capture --initial --directory "$build" --output-file "$out/base.info" || exit 1
