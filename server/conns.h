@@ -41,7 +41,7 @@ void conn_request_done(conns_t *cs, conn_t *conn);
 /* MHD_OPTION_EXTERNAL_LOGGER (cls unused): libmicrohttpd's messages, most of them
  * about one client's connection, at warning level but at most 20 per 10 s (a flood of
  * connections must not flood the log too); the rest are counted and reported. */
-void conns_mhd_log(void *cls, const char *fmt, va_list ap);
+void conns_mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 /* Raise RLIMIT_NOFILE's soft limit to the hard one, and lower *max_conns when the
  * connections and what requests keep open (max_requests, 4 per thread, 64 spare)

@@ -134,7 +134,7 @@ static int load_tls(server_t *srv, char **ret_cert, char **ret_key) {
 static int serve(int argc, char **argv) {
         config_t cfg;
         server_t srv = { .cfg = &cfg };
-        _cleanup_free_ char *cert_pem = NULL, *key_pem = NULL, *store_dir = NULL;
+        _cleanup_free_ char *cert_pem = NULL, *key_pem = NULL;
         sigset_t sigs;
         meta_t *m = NULL;
         int lock_fd = -1;
