@@ -476,9 +476,9 @@ static void options_resolve(auth_options_t *o) {
         if (o->token_ttl == 0)
                 o->token_ttl = 300;
         if (o->token_rate == 0)
-                o->token_rate = 5;
+                o->token_rate = 100;
         if (o->token_burst == 0)
-                o->token_burst = 50;
+                o->token_burst = 500;
 }
 
 /* ---- audit writer ---- */

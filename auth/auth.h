@@ -46,8 +46,8 @@ typedef struct {
         unsigned throttle_max_delay; /* longest refusal in seconds; default 300 */
         unsigned throttle_forget;    /* failure state forgotten after this many quiet seconds; default 900 */
         unsigned token_ttl;          /* seconds an issued Bearer token lives; default 300 */
-        unsigned token_rate;         /* tokens issued per second and client address; default 5 */
-        unsigned token_burst;        /* ... and at once (the bucket); default 50 */
+        unsigned token_rate;         /* tokens issued per second and client address; default 100 */
+        unsigned token_burst;        /* ... and at once (the bucket); default 500 */
         /* Test hook: the clock (unix seconds). NULL: time(NULL). */
         time_t (*now)(void *userdata);
         void *now_userdata;

@@ -49,7 +49,7 @@ void config_usage(FILE *f) {
               "  --trusted-proxies CIDR,...  BERTH_TRUSTED_PROXIES  proxies whose X-Forwarded-For names\n"
               "                                               the client [none]\n"
               "  --token-rate N[/B]     BERTH_TOKEN_RATE      tokens from /auth/token per second and client\n"
-              "                                               address, B at once [5/50]\n"
+              "                                               address, B at once [100/500]\n"
               "  -h, --help             this text\n"
               "  -V, --version          the version\n"
               "\n"

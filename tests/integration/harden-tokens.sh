@@ -133,11 +133,22 @@ soft_expect 401 "a tampered token" -I -H "Authorization: Bearer $tampered" "$BER
 soft_expect 401 "a token that is not one" -I -H "Authorization: Bearer ..;;x" "$BERTH_URL/v2/team/app/blobs/$D"
 
 # --- item 10: a token survives a restart ---------------------------------------------------
+step "the default rate lets a client that fetches a token per request go on (the OCI conformance suite does)"
+for _ in $(seq 1 300); do printf 'url = "%s"\noutput = "/dev/null"\n' "$BERTH_URL/auth/token?service=berth&scope=repository:pub/img:pull"; done \
+        >"$TMP/burst.curl"
+bcurl -K "$TMP/burst.curl" -w '%{http_code}\n' >"$TMP/burst.codes" || true
+ok=$(grep -c '^200$' "$TMP/burst.codes" || true)
+if [ "$ok" -eq 300 ]; then
+        pass "300 token requests at once from 127.0.0.1 with the default --token-rate: all issued"
+else
+        soft_fail "300 token requests at once with the default --token-rate: only $ok issued"
+fi
+
 step "a token survives a berthd restart"
 tanon=$(token -- repository:pub/img:pull)
 soft_expect 200 "before the restart: alice's pull token" -I -H "Authorization: Bearer $tpull" "$BERTH_URL/v2/team/app/blobs/$D"
 berth_stop
-BERTH_ADMIN_PASSWORD=$ADMIN_PW berth_start --auth token
+BERTH_ADMIN_PASSWORD=$ADMIN_PW berth_start --auth token --token-rate 5/50  # a small bucket, to reach it quickly
 soft_expect 200 "after the restart: alice's pull token" -I -H "Authorization: Bearer $tpull" "$BERTH_URL/v2/team/app/blobs/$D"
 soft_expect 200 "after the restart: an anonymous token for pub/img" -I -H "Authorization: Bearer $tanon" "$BERTH_URL/v2/pub/img/blobs/$D"
 soft_expect 401 "after the restart: still no push with the pull token" -X POST -H "Authorization: Bearer $tpull" \

@@ -1505,25 +1505,25 @@ static void test_token_rate_limit(void **state) {
         unsigned wait = 0;
         int ok = 0;
 
-        for (int i = 0; i < 100; i++)
+        for (int i = 0; i < 1000; i++)
                 if (auth_token_rate(f->a, "192.0.2.1", &wait) == 0)
                         ok++;
-        assert_int_equal(ok, 50); /* the default burst */
+        assert_int_equal(ok, 500); /* the default burst */
         assert_int_equal(auth_token_rate(f->a, "192.0.2.1", &wait), BERTH_ETHROTTLED);
         assert_int_equal(wait, 1);
         assert_int_equal(auth_token_rate(f->a, "192.0.2.2", &wait), 0); /* others are not held up */
-        f->now += 1; /* 5 per second */
+        f->now += 1; /* 100 per second */
         ok = 0;
-        for (int i = 0; i < 10; i++)
+        for (int i = 0; i < 200; i++)
                 if (auth_token_rate(f->a, "192.0.2.1", &wait) == 0)
                         ok++;
-        assert_int_equal(ok, 5);
+        assert_int_equal(ok, 100);
         f->now += 3600; /* refilled, never above the burst */
         ok = 0;
-        for (int i = 0; i < 100; i++)
+        for (int i = 0; i < 1000; i++)
                 if (auth_token_rate(f->a, "192.0.2.1", &wait) == 0)
                         ok++;
-        assert_int_equal(ok, 50);
+        assert_int_equal(ok, 500);
 }
 
 /* The table is bounded: many addresses neither grow it nor take tokens from one
