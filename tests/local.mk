@@ -155,3 +155,15 @@ EXTRA_DIST += tests/integration/harden-modes.sh
 TESTS += tests/integration/harden-lockout.sh tests/integration/harden-auth-flood.sh
 EXTRA_DIST += tests/integration/harden-lockout.sh tests/integration/harden-auth-flood.sh \
 	tests/integration/auth_flood.py tests/bench/auth-flood-bench.sh
+
+## berthd's route handlers, linked from libberthd.la: the router, and answers through
+## libmicrohttpd on loopback inside the test
+BERTHD_TEST_LDADD = libberthd.la libauth.la libstore.la libcommon.la $(MHD_LIBS) $(ARGON2_LIBS) \
+                    $(SQLITE3_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS) $(CMOCKA_LIBS)
+BERTHD_TEST_CPPFLAGS = $(AM_CPPFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(CMOCKA_CFLAGS)
+UNIT_TESTS += tests/unit/test-routes
+check_PROGRAMS += tests/unit/test-routes
+TESTS += tests/unit/test-routes
+tests_unit_test_routes_SOURCES = tests/unit/test-routes.c
+tests_unit_test_routes_CPPFLAGS = $(BERTHD_TEST_CPPFLAGS)
+tests_unit_test_routes_LDADD = $(BERTHD_TEST_LDADD)
