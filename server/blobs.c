@@ -11,6 +11,7 @@
 #include "common/name.h"
 #include "server/ranges.h"
 #include "server/server.h"
+#include "storage/registry.h"
 
 /* ---- helpers ---- */
 
@@ -205,32 +206,25 @@ static void upload_settle(request_t *req) {
         req->upload = NULL;
 }
 
-/* Commit the session to digest want and link the blob to the repository. */
+/* Commit the session to digest want and link the blob to the repository
+ * (storage/registry.c: the file first, then the row). */
 static void upload_finish(request_t *req, const digest_t *want) {
-        char uuid[UPLOAD_UUID_LEN + 1];
-        uint64_t size;
         meta_t *m;
         int r;
 
         if (!(m = need_meta(req)))
                 return;
-        snprintf(uuid, sizeof(uuid), "%s", upload_uuid(req->upload));
-        r = upload_commit(req->upload, want, &size);
+        r = registry_upload_commit(req->srv->store, m, req->upload, req->repo, want, NULL);
         if (r < 0) {
                 if (r != BERTH_EDIGEST)
                         log_msg(LOG_ERR, LOG_SRC_SERVER, "req=%s repo='%s' blob commit: %s", req->id,
                                 req->repo, berth_strerror(r));
+                /* a no-op when the session is gone (committed, the row failed) */
                 (void) upload_truncate(req->upload, req->upload_start);
                 reply_errno(req, r, want->str);
                 return;
         }
         req->upload_transient = false; /* the session is gone: nothing to undo */
-        r = meta_blob_link(m, req->repo, want, size);
-        if (r < 0) {
-                reply_errno(req, r, NULL);
-                return;
-        }
-        (void) meta_upload_delete(m, uuid);
         blob_created(req, want);
 }
 
@@ -251,9 +245,11 @@ static bool try_mount(request_t *req, meta_t *m, const digest_t *d, const char *
                 if (r > 0 && !access_may_pull(req, found))
                         return false;
         }
-        if (r <= 0 || store_blob_stat(req->srv->store, d, NULL) <= 0)
+        if (r <= 0)
                 return false;
-        r = meta_blob_link(m, req->repo, d, size);
+        r = registry_blob_mount(req->srv->store, m, req->repo, d, size);
+        if (r == 0)
+                return false;
         if (r < 0) {
                 reply_errno(req, r, NULL);
                 return true;
