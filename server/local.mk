@@ -2,7 +2,7 @@
 ## unit tests link the route handlers, the router and the HTTP glue.
 noinst_LTLIBRARIES += libberthd.la
 libberthd_la_SOURCES = server/server.h server/config.c server/http.c server/http.h \
-                       server/reply.c server/routes.c server/blobs.c server/manifests.c server/listing.c \
+                       server/request.c server/reply.c server/routes.c server/blobs.c server/manifests.c server/listing.c \
                        server/tls.c server/tls.h server/access.c server/token.c
 libberthd_la_SOURCES += server/ranges.c server/ranges.h
 libberthd_la_SOURCES += server/form.c server/form.h

@@ -16,13 +16,9 @@
 
 DEFINE_CLEANUP_FUNC(manifest_t, manifest_free);
 
-static bool ref_is_digest(const char *ref) {
-        return strncmp(ref, "sha256:", 7) == 0 || strncmp(ref, "sha512:", 7) == 0 || strchr(ref, ':');
-}
-
 /* A tag or a digest; answers the error itself. */
 static int check_reference(request_t *req, digest_t *ret_digest, bool *ret_is_digest) {
-        if (ref_is_digest(req->ref)) {
+        if (digest_ref_is_digest(req->ref)) {
                 if (digest_parse(req->ref, ret_digest) < 0) {
                         reply_errno(req, BERTH_EDIGEST_INVALID, req->ref);
                         return -1;
@@ -65,28 +61,40 @@ static enum MHD_Result collect_tag(void *cls, enum MHD_ValueKind kind, const cha
         return MHD_YES;
 }
 
-static void manifest_put_begin(request_t *req) {
-        digest_t d;
+/* The reference of a PUT, checked once in begin (req->state). */
+typedef struct {
+        digest_t want;
         bool is_digest;
+} put_state_t;
 
-        if (check_reference(req, &d, &is_digest) < 0)
+static void manifest_put_begin(request_t *req) {
+        put_state_t *st = calloc(1, sizeof(*st));
+
+        if (!st) {
+                reply_errno(req, -ENOMEM, NULL);
+                return;
+        }
+        req->state = st;
+        if (check_reference(req, &st->want, &st->is_digest) < 0)
                 return;
         req->body_mode = BODY_BUFFER;
         req->body_max = MANIFEST_MAX_SIZE;
 }
 
+static void manifest_put_cleanup(request_t *req) {
+        free(req->state);
+        req->state = NULL;
+}
+
 static void manifest_put_end(request_t *req) {
         const char *ctype = req_header(req, "Content-Type");
+        const put_state_t *st = req->state; /* the reference checked in begin */
         tag_list_t tags = { .n = 0 };
         registry_put_result_t res;
-        digest_t want;
-        bool is_digest;
         meta_t *m;
         int r;
 
-        if (check_reference(req, &want, &is_digest) < 0)
-                return;
-        if (!is_digest)
+        if (!st->is_digest)
                 tags.v[tags.n++] = req->ref;
         MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, collect_tag, &tags);
         if (tags.bad) {
@@ -103,7 +111,7 @@ static void manifest_put_end(request_t *req) {
         }
         /* storage/registry.c: checked, then the file, then the rows */
         r = registry_manifest_put(req->srv->store, m, req->repo, req->body, req->body_len, ctype,
-                                  is_digest ? &want : NULL, tags.v, tags.n, &res);
+                                  st->is_digest ? &st->want : NULL, tags.v, tags.n, &res);
         if (r == BERTH_EDIGEST) {
                 reply_errno(req, r, "the manifest does not match the digest in the URL");
                 return;
@@ -129,8 +137,9 @@ static void manifest_put_end(request_t *req) {
         for (size_t i = 0; i < tags.n; i++)
                 reply_header(req, "OCI-Tag", tags.v[i]);
 }
-const route_ops_t route_manifest_put = { .name = "manifest-put", .begin = manifest_put_begin,
-                                         .end = manifest_put_end };
+const route_ops_t route_manifest_put = { .name = "manifest-put", .actions = AUTH_PUSH | AUTH_PULL,
+                                         .begin = manifest_put_begin, .end = manifest_put_end,
+                                         .cleanup = manifest_put_cleanup };
 
 /* ---- GET / HEAD ---- */
 
@@ -276,7 +285,7 @@ static void manifest_get_begin(request_t *req) {
         reply_header(req, "Docker-Content-Digest", info.digest.str);
         reply_headerf(req, "ETag", "\"%s\"", info.digest.str);
 }
-const route_ops_t route_manifest_get = { .name = "manifest-get", .begin = manifest_get_begin };
+const route_ops_t route_manifest_get = { .name = "manifest-get", .actions = AUTH_PULL, .begin = manifest_get_begin };
 
 /* ---- DELETE ---- */
 
@@ -306,4 +315,4 @@ static void manifest_delete_begin(request_t *req) {
                 reply_empty(req, 202);
         }
 }
-const route_ops_t route_manifest_delete = { .name = "manifest-delete", .begin = manifest_delete_begin };
+const route_ops_t route_manifest_delete = { .name = "manifest-delete", .actions = AUTH_DELETE, .begin = manifest_delete_begin };

@@ -98,11 +98,40 @@ static void test_token_route(void **state) {
         cfg.auth_none = false;
 }
 
+/* What access control asks for each route (route_ops_t.actions and flags). */
+static void test_route_actions(void **state) {
+        static const struct {
+                const route_ops_t *ops;
+                unsigned actions;
+        } want[] = {
+                { &route_base, AUTH_PULL },          { &route_catalog, AUTH_PULL },
+                { &route_tags_list, AUTH_PULL },     { &route_blob_get, AUTH_PULL },
+                { &route_manifest_get, AUTH_PULL },  { &route_referrers, AUTH_PULL },
+                { &route_blob_delete, AUTH_DELETE }, { &route_manifest_delete, AUTH_DELETE },
+                { &route_upload_start, AUTH_PUSH | AUTH_PULL },
+                { &route_upload_patch, AUTH_PUSH | AUTH_PULL },
+                { &route_upload_put, AUTH_PUSH | AUTH_PULL },
+                { &route_upload_status, AUTH_PUSH | AUTH_PULL },
+                { &route_upload_delete, AUTH_PUSH | AUTH_PULL },
+                { &route_manifest_put, AUTH_PUSH | AUTH_PULL },
+        };
+
+        (void) state;
+        for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+                assert_int_equal(want[i].ops->actions, want[i].actions);
+                assert_false(want[i].ops->flags & ROUTE_OPEN);
+        }
+        assert_true(route_health.flags & ROUTE_OPEN);
+        assert_true(route_ready.flags & ROUTE_OPEN);
+        assert_true(route_token.flags & ROUTE_OPEN);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_names_with_slashes),
                 cmocka_unit_test(test_refusals),
                 cmocka_unit_test(test_token_route),
+                cmocka_unit_test(test_route_actions),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
