@@ -38,6 +38,10 @@ void server_meta_done(server_t *srv) {
         pthread_key_delete(srv->meta_key);
 }
 
+time_t server_now(const server_t *srv) {
+        return srv->now ? srv->now(srv->now_userdata) : time(NULL);
+}
+
 const char *req_header(request_t *req, const char *name) {
         return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <pthread.h>
+#include <time.h>
 #include <microhttpd.h>
 #include <jansson.h>
 #include "common/digest.h"
@@ -56,6 +57,10 @@ typedef struct server {
         atomic_uint active_requests;
         atomic_uint in_flight;       /* requests received whole and not yet answered */
         struct conns *conns;         /* connection admission (server/conns.h) */
+        /* Test hook: the clock (unix seconds) of auth (auth_options_t.now), the store
+         * (store_set_clock: upload expiry) and the token endpoint. NULL: time(NULL). */
+        time_t (*now)(void *userdata);
+        void *now_userdata;
 } server_t;
 
 /* ---- per-thread metadata and the request's inputs (server/request.c) ---- */
@@ -64,6 +69,8 @@ meta_t *server_meta(server_t *srv);
 /* The per-thread key behind server_meta (http_start and http_drain_and_stop). */
 int server_meta_init(server_t *srv);
 void server_meta_done(server_t *srv);
+/* The server's clock: srv->now, else time(NULL). */
+time_t server_now(const server_t *srv);
 
 typedef struct request request_t;
 

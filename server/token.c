@@ -31,7 +31,7 @@ static void oauth_error(request_t *req, unsigned status, const char *error) {
 static void answer(request_t *req, int r, char *token, unsigned expires_in) {
         char issued[32];
         struct tm tm;
-        time_t now = time(NULL);
+        time_t now = server_now(req->srv);
 
         switch (r) {
         case 0:

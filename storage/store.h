@@ -27,6 +27,9 @@ typedef struct upload upload_t;
 
 int store_open(const char *root, store_t **ret);
 store_t *store_free(store_t *s); /* NULL-safe, returns NULL */
+/* Test hook: the clock (unix seconds) against which ages are measured (upload
+ * expiry, scratch files). NULL: time(NULL). */
+void store_set_clock(store_t *s, time_t (*now)(void *userdata), void *userdata);
 
 /* 1 present (*ret_size if non-NULL), 0 absent, <0 error. */
 int store_blob_stat(store_t *s, const digest_t *d, uint64_t *ret_size);
