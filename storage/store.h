@@ -52,9 +52,6 @@ int store_blob_remove(store_t *s, const digest_t *d);
 /* New session: creates uploads/<uuid> (empty) and its hash state for alg.
  * ret_uuid receives UPLOAD_UUID_LEN chars + NUL. */
 int store_upload_create(store_t *s, digest_alg_t alg, char ret_uuid[UPLOAD_UUID_LEN + 1]);
-/* true when uuid is a canonical session id (36 chars, lowercase hex and dashes at
- * 8/13/18/23): check this before a client-supplied id goes anywhere. */
-bool store_upload_uuid_valid(const char *uuid);
 /* Exclusive use of a session, or BERTH_EBUSY at once when another request holds
  * it (never waits). -ENOENT when no such upload file; BERTH_EDIGEST_INVALID style
  * errors never. */

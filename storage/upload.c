@@ -194,10 +194,6 @@ size_t store__sessions_count(store_t *s) {
 
 /* ---- sessions ---- */
 
-bool store_upload_uuid_valid(const char *uuid) {
-        return store__uuid_valid(uuid);
-}
-
 int store_upload_create(store_t *s, digest_alg_t alg, char ret_uuid[UPLOAD_UUID_LEN + 1]) {
         char uuid[UPLOAD_UUID_LEN + 1];
         digest_ctx_t *ctx = NULL;
