@@ -120,7 +120,11 @@ static void blob_delete_begin(request_t *req) {
                 reply_header(req, "Docker-Content-Digest", d.str);
         }
 }
-const route_ops_t route_blob_delete = { .name = "blob-delete", .actions = AUTH_DELETE, .begin = blob_delete_begin };
+const route_ops_t route_blob_delete = {
+        .name = "blob-delete",
+        .actions = AUTH_DELETE,
+        .begin = blob_delete_begin,
+};
 
 /* ---- body of an upload request: append to the session ---- */
 
@@ -362,9 +366,14 @@ static void upload_start_end(request_t *req) {
                 upload_finish(req, &st->digest); /* parsed in upload_start_begin */
         upload_settle(req);
 }
-const route_ops_t route_upload_start = { .name = "upload-start", .actions = AUTH_PUSH | AUTH_PULL, .begin = upload_start_begin,
-                                         .data = upload_data, .end = upload_start_end,
-                                         .cleanup = upload_cleanup };
+const route_ops_t route_upload_start = {
+        .name = "upload-start",
+        .actions = AUTH_PUSH | AUTH_PULL,
+        .begin = upload_start_begin,
+        .data = upload_data,
+        .end = upload_start_end,
+        .cleanup = upload_cleanup,
+};
 
 /* ---- the session routes: /v2/<name>/blobs/uploads/<uuid> ---- */
 
@@ -481,9 +490,14 @@ static void upload_patch_end(request_t *req) {
         }
         upload_settle(req);
 }
-const route_ops_t route_upload_patch = { .name = "upload-patch", .actions = AUTH_PUSH | AUTH_PULL, .begin = upload_patch_begin,
-                                         .data = upload_data, .end = upload_patch_end,
-                                         .cleanup = upload_cleanup };
+const route_ops_t route_upload_patch = {
+        .name = "upload-patch",
+        .actions = AUTH_PUSH | AUTH_PULL,
+        .begin = upload_patch_begin,
+        .data = upload_data,
+        .end = upload_patch_end,
+        .cleanup = upload_cleanup,
+};
 
 static void upload_put_begin(request_t *req) {
         upload_state_t *st;
@@ -517,9 +531,14 @@ static void upload_put_end(request_t *req) {
         }
         upload_settle(req);
 }
-const route_ops_t route_upload_put = { .name = "upload-put", .actions = AUTH_PUSH | AUTH_PULL, .begin = upload_put_begin,
-                                       .data = upload_data, .end = upload_put_end,
-                                       .cleanup = upload_cleanup };
+const route_ops_t route_upload_put = {
+        .name = "upload-put",
+        .actions = AUTH_PUSH | AUTH_PULL,
+        .begin = upload_put_begin,
+        .data = upload_data,
+        .end = upload_put_end,
+        .cleanup = upload_cleanup,
+};
 
 /* Status never takes the session: it answers from the committed state, also while
  * another request is writing to it. */
@@ -541,7 +560,11 @@ static void upload_status_begin(request_t *req) {
         reply_empty(req, 204);
         upload_location(req, req->ref, size);
 }
-const route_ops_t route_upload_status = { .name = "upload-status", .actions = AUTH_PUSH | AUTH_PULL, .begin = upload_status_begin };
+const route_ops_t route_upload_status = {
+        .name = "upload-status",
+        .actions = AUTH_PUSH | AUTH_PULL,
+        .begin = upload_status_begin,
+};
 
 static void upload_delete_begin(request_t *req) {
         upload_state_t st = { .upload = NULL };
@@ -565,7 +588,11 @@ static void upload_delete_begin(request_t *req) {
                 (void) meta_upload_delete(m, req->ref);
         reply_empty(req, 204);
 }
-const route_ops_t route_upload_delete = { .name = "upload-delete", .actions = AUTH_PUSH | AUTH_PULL, .begin = upload_delete_begin };
+const route_ops_t route_upload_delete = {
+        .name = "upload-delete",
+        .actions = AUTH_PUSH | AUTH_PULL,
+        .begin = upload_delete_begin,
+};
 
 /* ---- expiry of abandoned sessions ---- */
 

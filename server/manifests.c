@@ -285,7 +285,11 @@ static void manifest_get_begin(request_t *req) {
         reply_header(req, "Docker-Content-Digest", info.digest.str);
         reply_headerf(req, "ETag", "\"%s\"", info.digest.str);
 }
-const route_ops_t route_manifest_get = { .name = "manifest-get", .actions = AUTH_PULL, .begin = manifest_get_begin };
+const route_ops_t route_manifest_get = {
+        .name = "manifest-get",
+        .actions = AUTH_PULL,
+        .begin = manifest_get_begin,
+};
 
 /* ---- DELETE ---- */
 
@@ -315,4 +319,8 @@ static void manifest_delete_begin(request_t *req) {
                 reply_empty(req, 202);
         }
 }
-const route_ops_t route_manifest_delete = { .name = "manifest-delete", .actions = AUTH_DELETE, .begin = manifest_delete_begin };
+const route_ops_t route_manifest_delete = {
+        .name = "manifest-delete",
+        .actions = AUTH_DELETE,
+        .begin = manifest_delete_begin,
+};

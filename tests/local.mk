@@ -1,6 +1,6 @@
 ## tests/: unit tests owned here, and the integration scripts (a real berthd and real clients)
 
-## server/tls.c is compiled into its test directly (berthd has no library of its own)
+## server/tls.c is compiled into its test directly
 UNIT_TESTS += tests/unit/test-tls
 check_PROGRAMS += tests/unit/test-tls
 TESTS += tests/unit/test-tls

@@ -122,7 +122,8 @@ static resp_t http(fixture_t *f, const char *method, const char *path, const cha
         assert_true(fd >= 0);
         assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
         assert_int_equal(connect(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
-        n = asprintf(&head, "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nConnection: close\r\n%sContent-Length: %zu\r\n\r\n",
+        n = asprintf(&head,
+                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nConnection: close\r\n%sContent-Length: %zu\r\n\r\n",
                      method, path, f->port, extra ? extra : "", body_len);
         assert_true(n > 0);
         assert_int_equal(send(fd, head, (size_t) n, MSG_NOSIGNAL), n);
