@@ -25,6 +25,10 @@ size_t digest_alg_hex_len(digest_alg_t alg) {
         return alg == DIGEST_SHA512 ? 128 : 64;
 }
 
+bool digest_ref_is_digest(const char *ref) {
+        return ref && strchr(ref, ':') != NULL;
+}
+
 int digest_alg_parse(const char *name, digest_alg_t *ret) {
         if (!name)
                 return BERTH_EDIGEST_INVALID;

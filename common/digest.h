@@ -25,6 +25,10 @@ typedef struct {
  * 0, or BERTH_EDIGEST_INVALID (*ret untouched). Other algorithms are invalid. */
 int digest_parse(const char *s, digest_t *ret);
 int digest_parse_n(const char *s, size_t len, digest_t *ret);
+/* Does a manifest reference (the last segment of /v2/<name>/manifests/<reference>)
+ * name a digest rather than a tag? A tag never holds ':' (name grammar), a digest
+ * always does: then it is one, valid or not (digest_parse decides). */
+bool digest_ref_is_digest(const char *ref);
 /* "sha256" / "sha512" → 0 and *ret; BERTH_EDIGEST_INVALID otherwise */
 int digest_alg_parse(const char *name, digest_alg_t *ret);
 const char *digest_alg_name(digest_alg_t alg);

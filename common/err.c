@@ -11,7 +11,6 @@ const char *berth_strerror(int err) {
         case BERTH_ETAG_INVALID: return "invalid tag";
         case BERTH_EMANIFEST: return "invalid manifest";
         case BERTH_EMANIFEST_BLOB_UNKNOWN: return "manifest references an unknown blob";
-        case BERTH_ECHUNK_ORDER: return "chunk does not continue the upload";
         case BERTH_ETOOBIG: return "input too large";
         case BERTH_EDB: return "metadata database error";
         case BERTH_ECRYPTO: return "cryptographic library error";

@@ -9,7 +9,6 @@ enum {
         BERTH_ETAG_INVALID,            /* tag outside the grammar */
         BERTH_EMANIFEST,               /* manifest fails validation */
         BERTH_EMANIFEST_BLOB_UNKNOWN,  /* manifest references a blob not in the repository */
-        BERTH_ECHUNK_ORDER,            /* Content-Range does not continue the upload */
         BERTH_ETOOBIG,                 /* input over a configured limit */
         BERTH_EDB,                     /* metadata database error */
         BERTH_ECRYPTO,                 /* OpenSSL failure */

@@ -1,5 +1,5 @@
-/* server/access.c: who may do what. Maps each route to the actions it needs and
- * asks auth/; answers 401 (with the Basic challenge docker login expects, or in
+/* server/access.c: who may do what. Asks auth/ for the actions each route needs
+ * (route_ops_t.actions); answers 401 (with the Basic challenge docker login expects, or in
  * token mode the Bearer challenge pointing at /auth/token), 403 or 429 itself.
  * A password that needs verifying (argon2id) is verified on auth/'s verifier
  * threads while the connection is suspended, never on an event-loop thread. */
@@ -10,15 +10,25 @@
 #include "common/log.h"
 #include "server/server.h"
 
-static unsigned route_actions(const request_t *req) {
-        const route_ops_t *o = req->ops;
+#define HOST_MAX 255
 
-        if (o == &route_blob_delete || o == &route_manifest_delete)
-                return AUTH_DELETE;
-        if (o == &route_upload_start || o == &route_upload_patch || o == &route_upload_put ||
-            o == &route_upload_status || o == &route_upload_delete || o == &route_manifest_put)
-                return AUTH_PUSH | AUTH_PULL;
-        return AUTH_PULL;
+/* The token endpoint's URL for this request's challenge: "<scheme>://<host>/auth/token",
+ * with the Host header if it is made of [A-Za-z0-9.:-[]] only, else the listen address. */
+static void token_realm(request_t *req, char *buf, size_t size) {
+        const char *scheme = req->srv->cfg->insecure_http ? "http" : "https";
+        const char *host = req_header(req, MHD_HTTP_HEADER_HOST);
+        const config_t *cfg = req->srv->cfg;
+        bool ok = host && *host && strlen(host) <= HOST_MAX;
+
+        for (const char *p = host; ok && *p; p++)
+                ok = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+                     *p == '.' || *p == ':' || *p == '-' || *p == '[' || *p == ']';
+        if (ok)
+                snprintf(buf, size, "%s://%s/auth/token", scheme, host);
+        else if (strchr(cfg->listen_host, ':'))
+                snprintf(buf, size, "%s://[%s]:%u/auth/token", scheme, cfg->listen_host, cfg->port);
+        else
+                snprintf(buf, size, "%s://%s:%u/auth/token", scheme, cfg->listen_host, cfg->port);
 }
 
 /* WWW-Authenticate for a 401 in token mode: realm, service and, when a
@@ -31,7 +41,7 @@ static void bearer_challenge(request_t *req, unsigned actions) {
                                                 : "pull";
 
         token_realm(req, realm, sizeof(realm));
-        if (req->repo && req->ops != &route_base && req->ops != &route_catalog)
+        if (req->repo)
                 reply_headerf(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                               "Bearer realm=\"%s\",service=\"berth\",scope=\"repository:%s:%s\"%s",
                               realm, req->repo, act,
@@ -49,7 +59,7 @@ static int access_answer(request_t *req, int r) {
         case BERTH_EAUTH:
                 reply_error(req, 401, "UNAUTHORIZED", "authentication required", NULL);
                 if (req->srv->cfg->auth_token || req->who.insufficient_scope)
-                        bearer_challenge(req, route_actions(req));
+                        bearer_challenge(req, req->ops->actions);
                 else
                         reply_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Basic realm=\"berth\"");
                 break;
@@ -110,13 +120,13 @@ int access_check(request_t *req) {
         auth_job_t *job = NULL;
         int r;
 
-        if (o == &route_health || o == &route_ready || o == &route_token)
-                return 0; /* the token endpoint verifies credentials itself */
+        if (o->flags & ROUTE_OPEN)
+                return 0;
         /* Never argon2 on this (event-loop) thread: a fresh verification runs on a
          * verifier thread while the connection is suspended. */
+        /* req->repo is NULL for the routes without a repository (base, catalog) */
         r = auth_check_start(req->srv->auth, req_header(req, MHD_HTTP_HEADER_AUTHORIZATION), req->addr,
-                             o == &route_base || o == &route_catalog ? NULL : req->repo,
-                             route_actions(req), &req->who, &job);
+                             req->repo, o->actions, &req->who, &job);
         if (r == AUTH_PENDING) {
                 r = access_wait(req, job, access_resume);
                 if (r > 0)

@@ -11,6 +11,7 @@
 #include "common/name.h"
 #include "server/ranges.h"
 #include "server/server.h"
+#include "storage/registry.h"
 
 /* ---- helpers ---- */
 
@@ -92,7 +93,7 @@ static void blob_get_begin(request_t *req) {
         reply_headerf(req, "ETag", "\"%s\"", d.str);
         reply_header(req, "Cache-Control", "max-age=31536000");
 }
-const route_ops_t route_blob_get = { .name = "blob-get", .begin = blob_get_begin };
+const route_ops_t route_blob_get = { .name = "blob-get", .actions = AUTH_PULL, .begin = blob_get_begin };
 
 static void blob_delete_begin(request_t *req) {
         digest_t d;
@@ -119,7 +120,11 @@ static void blob_delete_begin(request_t *req) {
                 reply_header(req, "Docker-Content-Digest", d.str);
         }
 }
-const route_ops_t route_blob_delete = { .name = "blob-delete", .begin = blob_delete_begin };
+const route_ops_t route_blob_delete = {
+        .name = "blob-delete",
+        .actions = AUTH_DELETE,
+        .begin = blob_delete_begin,
+};
 
 /* ---- body of an upload request: append to the session ---- */
 
@@ -129,108 +134,142 @@ const route_ops_t route_blob_delete = { .name = "blob-delete", .begin = blob_del
  * hashing runs beside receiving and writing instead of after them. */
 #define WC_SIZE (512 * 1024)
 
-static int wc_flush(request_t *req) {
+/* What an upload route keeps for one request (req->state). */
+typedef struct upload_state {
+        upload_t *upload;
+        uint64_t start;           /* size of the upload when this request began */
+        bool transient;           /* a session this request created (monolithic POST) */
+        int err;                  /* first error writing the body */
+        digest_t digest;          /* ?digest= of a PUT or monolithic POST, parsed once */
+        char *wc[2];              /* body pieces gathered here; one fills while the */
+        size_t wc_len;            /* other is hashed (upload_write_async) */
+        unsigned wc_cur;
+} upload_state_t;
+
+/* The request's upload state, created on first use; NULL answered (no memory). */
+static upload_state_t *upload_state(request_t *req) {
+        if (!req->state && !(req->state = calloc(1, sizeof(upload_state_t))))
+                reply_errno(req, -ENOMEM, NULL);
+        return req->state;
+}
+
+static int wc_flush(upload_state_t *st) {
         int r;
 
-        if (!req->wc_len)
+        if (!st->wc_len)
                 return 0;
-        r = upload_write_async(req->upload, req->wc[req->wc_cur], req->wc_len);
+        r = upload_write_async(st->upload, st->wc[st->wc_cur], st->wc_len);
         /* the buffer just handed over stays untouched until the next upload call */
-        req->wc_cur ^= 1;
-        req->wc_len = 0;
+        st->wc_cur ^= 1;
+        st->wc_len = 0;
         return r;
 }
 
 static void upload_data(request_t *req, const char *buf, size_t len) {
+        upload_state_t *st = req->state;
         uint64_t total;
         int r = 0;
 
-        if (req->upload_err)
+        if (st->err)
                 return;
-        if (__builtin_add_overflow(upload_size(req->upload), (uint64_t) len + req->wc_len, &total) ||
+        if (__builtin_add_overflow(upload_size(st->upload), (uint64_t) len + st->wc_len, &total) ||
             total > req->srv->cfg->blob_max_size) {
-                req->upload_err = BERTH_ETOOBIG;
+                st->err = BERTH_ETOOBIG;
                 return;
         }
         while (len > 0 && r == 0) {
                 size_t n;
 
-                if (!req->wc[req->wc_cur] && !(req->wc[req->wc_cur] = malloc(WC_SIZE))) {
-                        req->upload_err = -ENOMEM;
+                if (!st->wc[st->wc_cur] && !(st->wc[st->wc_cur] = malloc(WC_SIZE))) {
+                        st->err = -ENOMEM;
                         return;
                 }
-                n = WC_SIZE - req->wc_len < len ? WC_SIZE - req->wc_len : len;
-                memcpy(req->wc[req->wc_cur] + req->wc_len, buf, n);
-                req->wc_len += n;
+                n = WC_SIZE - st->wc_len < len ? WC_SIZE - st->wc_len : len;
+                memcpy(st->wc[st->wc_cur] + st->wc_len, buf, n);
+                st->wc_len += n;
                 buf += n;
                 len -= n;
-                if (req->wc_len == WC_SIZE)
-                        r = wc_flush(req);
+                if (st->wc_len == WC_SIZE)
+                        r = wc_flush(st);
         }
         if (r < 0)
-                req->upload_err = r;
+                st->err = r;
 }
 
 /* The body is complete: what is still gathered goes to the session. */
-static void upload_data_done(request_t *req) {
+static void upload_data_done(upload_state_t *st) {
         int r;
 
-        if (req->upload_err || !req->upload)
+        if (st->err || !st->upload)
                 return;
-        r = wc_flush(req);
+        r = wc_flush(st);
         if (r < 0)
-                req->upload_err = r;
+                st->err = r;
 }
 
 /* Leave the session as it was when this request began, unless it finished. */
-static void upload_cleanup(request_t *req) {
-        if (!req->upload)
+static void upload_undo(request_t *req) {
+        upload_state_t *st = req->state;
+
+        if (!st || !st->upload)
                 return;
-        if (req->upload_transient) {
-                (void) upload_remove(req->upload);
-                store_upload_release(req->upload);
-                req->upload = NULL;
+        if (st->transient) {
+                (void) upload_remove(st->upload);
+                store_upload_release(st->upload);
+                st->upload = NULL;
                 return;
         }
-        if (!req->finished || req->upload_err)
-                (void) upload_truncate(req->upload, req->upload_start);
+        if (!req->finished || st->err)
+                (void) upload_truncate(st->upload, st->start);
 }
 
 /* The answer is decided: give the session back now, before the answer goes out, so
  * the client's next request on it (maybe on another connection) finds it free
  * rather than busy. */
 static void upload_settle(request_t *req) {
-        upload_cleanup(req);
-        store_upload_release(req->upload);
-        req->upload = NULL;
+        upload_state_t *st = req->state;
+
+        upload_undo(req);
+        if (st) {
+                store_upload_release(st->upload);
+                st->upload = NULL;
+        }
 }
 
-/* Commit the session to digest want and link the blob to the repository. */
+/* ops->cleanup: undo what did not finish, give the session back, then free the
+ * buffers (the session's hashing thread may read one until it is released). */
+static void upload_cleanup(request_t *req) {
+        upload_state_t *st = req->state;
+
+        if (!st)
+                return;
+        upload_settle(req);
+        free(st->wc[0]);
+        free(st->wc[1]);
+        free(st);
+        req->state = NULL;
+}
+
+/* Commit the session to digest want and link the blob to the repository
+ * (storage/registry.c: the file first, then the row). */
 static void upload_finish(request_t *req, const digest_t *want) {
-        char uuid[UPLOAD_UUID_LEN + 1];
-        uint64_t size;
+        upload_state_t *st = req->state;
         meta_t *m;
         int r;
 
         if (!(m = need_meta(req)))
                 return;
-        snprintf(uuid, sizeof(uuid), "%s", upload_uuid(req->upload));
-        r = upload_commit(req->upload, want, &size);
+        r = registry_upload_commit(req->srv->store, m, st->upload, req->repo, want, NULL);
         if (r < 0) {
                 if (r != BERTH_EDIGEST)
                         log_msg(LOG_ERR, LOG_SRC_SERVER, "req=%s repo='%s' blob commit: %s", req->id,
                                 req->repo, berth_strerror(r));
-                (void) upload_truncate(req->upload, req->upload_start);
+                /* a no-op when the session is gone (committed, the row failed) */
+                (void) upload_truncate(st->upload, st->start);
                 reply_errno(req, r, want->str);
                 return;
         }
-        req->upload_transient = false; /* the session is gone: nothing to undo */
-        r = meta_blob_link(m, req->repo, want, size);
-        if (r < 0) {
-                reply_errno(req, r, NULL);
-                return;
-        }
-        (void) meta_upload_delete(m, uuid);
+        st->transient = false; /* the session is gone: nothing to undo */
         blob_created(req, want);
 }
 
@@ -251,9 +290,11 @@ static bool try_mount(request_t *req, meta_t *m, const digest_t *d, const char *
                 if (r > 0 && !access_may_pull(req, found))
                         return false;
         }
-        if (r <= 0 || store_blob_stat(req->srv->store, d, NULL) <= 0)
+        if (r <= 0)
                 return false;
-        r = meta_blob_link(m, req->repo, d, size);
+        r = registry_blob_mount(req->srv->store, m, req->repo, d, size);
+        if (r == 0)
+                return false;
         if (r < 0) {
                 reply_errno(req, r, NULL);
                 return true;
@@ -284,18 +325,22 @@ static void upload_start_begin(request_t *req) {
                 return;
         }
         if (dig) { /* monolithic upload: the body is the blob */
+                upload_state_t *st;
                 if (digest_parse(dig, &d) < 0) {
                         reply_errno(req, BERTH_EDIGEST_INVALID, NULL);
                         return;
                 }
+                if (!(st = upload_state(req)))
+                        return;
+                st->digest = d;
                 r = store_upload_create(req->srv->store, d.alg, uuid);
                 if (r == 0)
-                        r = store_upload_acquire(req->srv->store, uuid, &req->upload);
+                        r = store_upload_acquire(req->srv->store, uuid, &st->upload);
                 if (r < 0) {
                         reply_errno(req, r, NULL);
                         return;
                 }
-                req->upload_transient = true;
+                st->transient = true;
                 req->body_mode = BODY_HANDLER;
                 return;
         }
@@ -312,21 +357,23 @@ static void upload_start_begin(request_t *req) {
 }
 
 static void upload_start_end(request_t *req) {
-        digest_t d;
+        upload_state_t *st = req->state;
 
-        upload_data_done(req);
-
-        if (req->upload_err)
-                reply_errno(req, req->upload_err, NULL);
-        else if (digest_parse(req_query(req, "digest"), &d) < 0)
-                reply_errno(req, BERTH_EDIGEST_INVALID, NULL);
+        upload_data_done(st);
+        if (st->err)
+                reply_errno(req, st->err, NULL);
         else
-                upload_finish(req, &d);
+                upload_finish(req, &st->digest); /* parsed in upload_start_begin */
         upload_settle(req);
 }
-const route_ops_t route_upload_start = { .name = "upload-start", .begin = upload_start_begin,
-                                         .data = upload_data, .end = upload_start_end,
-                                         .cleanup = upload_cleanup };
+const route_ops_t route_upload_start = {
+        .name = "upload-start",
+        .actions = AUTH_PUSH | AUTH_PULL,
+        .begin = upload_start_begin,
+        .data = upload_data,
+        .end = upload_start_end,
+        .cleanup = upload_cleanup,
+};
 
 /* ---- the session routes: /v2/<name>/blobs/uploads/<uuid> ---- */
 
@@ -380,12 +427,12 @@ static void session_busy(request_t *req) {
 
 /* Find the session, check it belongs to this repository and take it: 0, or -1
  * answered. */
-static int session_take(request_t *req) {
+static int session_take(request_t *req, upload_state_t *st) {
         int r;
 
         if (session_find(req) < 0)
                 return -1;
-        r = store_upload_acquire(req->srv->store, req->ref, &req->upload);
+        r = store_upload_acquire(req->srv->store, req->ref, &st->upload);
         if (r == -ENOENT || r == -EINVAL) {
                 upload_unknown(req);
                 return -1;
@@ -398,30 +445,32 @@ static int session_take(request_t *req) {
                 reply_errno(req, r, NULL);
                 return -1;
         }
-        req->upload_start = upload_size(req->upload);
+        st->start = upload_size(st->upload);
         return 0;
 }
 
 /* A chunk with Content-Range must start at the current end. */
-static int check_chunk(request_t *req) {
+static int check_chunk(request_t *req, const upload_state_t *st) {
         const char *cr = req_header(req, "Content-Range");
         uint64_t start, end;
 
         if (!cr)
                 return 0;
-        if (http_content_range_parse(cr, &start, &end) < 0 || start != req->upload_start ||
+        if (http_content_range_parse(cr, &start, &end) < 0 || start != st->start ||
             (req->content_length != UINT64_MAX && req->content_length != end - start + 1)) {
                 reply_error(req, 416, "BLOB_UPLOAD_INVALID", "chunk does not continue the upload", cr);
-                upload_location(req, req->ref, req->upload_start);
+                upload_location(req, req->ref, st->start);
                 return -1;
         }
         return 0;
 }
 
 static void upload_patch_begin(request_t *req) {
-        if (session_take(req) < 0)
+        upload_state_t *st = upload_state(req);
+
+        if (!st || session_take(req, st) < 0)
                 return;
-        if (check_chunk(req) < 0) {
+        if (check_chunk(req, st) < 0) {
                 upload_settle(req); /* not while a refused body is read and dropped */
                 return;
         }
@@ -429,30 +478,41 @@ static void upload_patch_begin(request_t *req) {
 }
 
 static void upload_patch_end(request_t *req) {
-        upload_data_done(req);
-        if (req->upload_err) {
-                (void) upload_truncate(req->upload, req->upload_start);
-                reply_errno(req, req->upload_err, NULL);
+        upload_state_t *st = req->state;
+
+        upload_data_done(st);
+        if (st->err) {
+                (void) upload_truncate(st->upload, st->start);
+                reply_errno(req, st->err, NULL);
         } else {
                 reply_empty(req, 202);
-                upload_location(req, req->ref, upload_size(req->upload));
+                upload_location(req, req->ref, upload_size(st->upload));
         }
         upload_settle(req);
 }
-const route_ops_t route_upload_patch = { .name = "upload-patch", .begin = upload_patch_begin,
-                                         .data = upload_data, .end = upload_patch_end,
-                                         .cleanup = upload_cleanup };
+const route_ops_t route_upload_patch = {
+        .name = "upload-patch",
+        .actions = AUTH_PUSH | AUTH_PULL,
+        .begin = upload_patch_begin,
+        .data = upload_data,
+        .end = upload_patch_end,
+        .cleanup = upload_cleanup,
+};
 
 static void upload_put_begin(request_t *req) {
+        upload_state_t *st;
         digest_t d;
 
         if (digest_parse(req_query(req, "digest"), &d) < 0) {
                 reply_errno(req, BERTH_EDIGEST_INVALID, "the digest query parameter is missing or invalid");
                 return;
         }
-        if (session_take(req) < 0)
+        if (!(st = upload_state(req)))
                 return;
-        if (check_chunk(req) < 0) {
+        st->digest = d; /* for upload_put_end */
+        if (session_take(req, st) < 0)
+                return;
+        if (check_chunk(req, st) < 0) {
                 upload_settle(req);
                 return;
         }
@@ -460,23 +520,25 @@ static void upload_put_begin(request_t *req) {
 }
 
 static void upload_put_end(request_t *req) {
-        digest_t d;
+        upload_state_t *st = req->state;
 
-        upload_data_done(req);
-
-        if (req->upload_err) {
-                (void) upload_truncate(req->upload, req->upload_start);
-                reply_errno(req, req->upload_err, NULL);
-        } else if (digest_parse(req_query(req, "digest"), &d) < 0) {
-                reply_errno(req, BERTH_EDIGEST_INVALID, NULL);
+        upload_data_done(st);
+        if (st->err) {
+                (void) upload_truncate(st->upload, st->start);
+                reply_errno(req, st->err, NULL);
         } else {
-                upload_finish(req, &d);
+                upload_finish(req, &st->digest);
         }
         upload_settle(req);
 }
-const route_ops_t route_upload_put = { .name = "upload-put", .begin = upload_put_begin,
-                                       .data = upload_data, .end = upload_put_end,
-                                       .cleanup = upload_cleanup };
+const route_ops_t route_upload_put = {
+        .name = "upload-put",
+        .actions = AUTH_PUSH | AUTH_PULL,
+        .begin = upload_put_begin,
+        .data = upload_data,
+        .end = upload_put_end,
+        .cleanup = upload_cleanup,
+};
 
 /* Status never takes the session: it answers from the committed state, also while
  * another request is writing to it. */
@@ -498,18 +560,22 @@ static void upload_status_begin(request_t *req) {
         reply_empty(req, 204);
         upload_location(req, req->ref, size);
 }
-const route_ops_t route_upload_status = { .name = "upload-status", .begin = upload_status_begin };
+const route_ops_t route_upload_status = {
+        .name = "upload-status",
+        .actions = AUTH_PUSH | AUTH_PULL,
+        .begin = upload_status_begin,
+};
 
 static void upload_delete_begin(request_t *req) {
+        upload_state_t st = { .upload = NULL };
         meta_t *m;
         int r;
 
-        if (session_take(req) < 0)
+        if (session_take(req, &st) < 0)
                 return;
         m = server_meta(req->srv);
-        r = upload_remove(req->upload);
-        store_upload_release(req->upload);
-        req->upload = NULL;
+        r = upload_remove(st.upload);
+        store_upload_release(st.upload);
         if (r == -ENOENT) {
                 upload_unknown(req);
                 return;
@@ -522,7 +588,11 @@ static void upload_delete_begin(request_t *req) {
                 (void) meta_upload_delete(m, req->ref);
         reply_empty(req, 204);
 }
-const route_ops_t route_upload_delete = { .name = "upload-delete", .begin = upload_delete_begin };
+const route_ops_t route_upload_delete = {
+        .name = "upload-delete",
+        .actions = AUTH_PUSH | AUTH_PULL,
+        .begin = upload_delete_begin,
+};
 
 /* ---- expiry of abandoned sessions ---- */
 

@@ -1,12 +1,8 @@
-/* server/gc.c: `berthd gc`, offline garbage collection of the data directory.
- *
- * A repository keeps a blob while one of its manifests references it (or while its
- * link is younger than the grace period: a push in progress uploads layers before
- * its manifest); a blob file goes when no repository and no manifest keeps it.
- * Rows go first, in one transaction, then the files: a crash in between leaves only
- * files without rows, which the next run removes too. Runs only while no berthd
- * serves the directory (both take an exclusive lock on DATA/serve.lock), as
- * distribution's garbage-collect does. */
+/* server/gc.c: `berthd gc`, offline garbage collection of the data directory: the
+ * command line and the lock. The collection itself (what a repository keeps, rows
+ * first then files, files without rows) is storage/registry.c's registry_gc. Runs
+ * only while no berthd serves the directory (both take an exclusive lock on
+ * DATA/serve.lock), as distribution's garbage-collect does. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -21,6 +17,7 @@
 #include "common/macro.h"
 #include "server/gc.h"
 #include "storage/meta.h"
+#include "storage/registry.h"
 #include "storage/store.h"
 
 int data_lock(const char *data_dir) {
@@ -38,35 +35,6 @@ int data_lock(const char *data_dir) {
                 return r;
         }
         return fd;
-}
-
-typedef struct {
-        meta_t *meta;
-        store_t *store;
-        time_t before;
-        bool dry_run;
-        uint64_t files, bytes;
-        int err;
-} orphans_t;
-
-/* A blob file without a row, old enough: left by a crash, or by an earlier run. */
-static void orphan(void *userdata, const digest_t *d, uint64_t size, time_t mtime) {
-        orphans_t *o = userdata;
-        int r;
-
-        if (mtime >= o->before)
-                return;
-        r = meta_blob_known(o->meta, d);
-        if (r < 0) {
-                o->err = r;
-                return;
-        }
-        if (r > 0)
-                return;
-        if (!o->dry_run && store_blob_remove(o->store, d) < 0)
-                return;
-        o->files++;
-        o->bytes += size;
 }
 
 static void usage(FILE *f) {
@@ -87,12 +55,13 @@ int gc_main(const char *data_dir, int argc, char **argv) {
                 {}
         };
         _cleanup_close_ int lock = -1;
-        meta_gc_result_t res = { 0 };
-        orphans_t o = { 0 };
+        registry_gc_result_t res;
+        meta_t *meta = NULL;
+        store_t *store = NULL;
         _cleanup_free_ char *db = NULL;
         uint64_t grace = 3600;
         bool dry_run = false;
-        int c, r, rc = 1, tmp = 0;
+        int c, r, rc = 1;
 
         optind = 1;
         while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
@@ -136,41 +105,28 @@ int gc_main(const char *data_dir, int argc, char **argv) {
         }
         if (asprintf(&db, "%s/berth.db", data_dir) < 0)
                 return 1;
-        r = store_open(data_dir, &o.store);
+        r = store_open(data_dir, &store);
         if (r == 0)
-                r = meta_open(db, &o.meta);
+                r = meta_open(db, &meta);
         if (r < 0) {
                 fprintf(stderr, "berthd gc: opening %s: %s\n", data_dir, berth_strerror(r));
                 goto out;
         }
-        r = meta_gc(o.meta, grace, dry_run, &res);
+        r = registry_gc(store, meta, grace, dry_run, &res);
         if (r < 0) {
-                fprintf(stderr, "berthd gc: metadata: %s\n", berth_strerror(r));
+                fprintf(stderr, "berthd gc: %s\n", berth_strerror(r));
                 goto out;
         }
-        for (size_t i = 0; !dry_run && i < res.n; i++) {
-                r = store_blob_remove(o.store, &res.digests[i]);
-                if (r < 0 && r != -ENOENT)
-                        fprintf(stderr, "berthd gc: removing %s: %s (removed at the next run)\n",
-                                res.digests[i].str, berth_strerror(r));
-        }
-        o.before = time(NULL) - (time_t) grace;
-        o.dry_run = dry_run;
-        r = store_blob_scan(o.store, orphan, &o);
-        if (r < 0 || o.err < 0) {
-                fprintf(stderr, "berthd gc: scanning blobs: %s\n", berth_strerror(r < 0 ? r : o.err));
-                goto out;
-        }
-        if (!dry_run)
-                tmp = store_tmp_clean(o.store, grace);
+        if (res.file_errors)
+                fprintf(stderr, "berthd gc: %zu blob file(s) could not be removed (removed at the next run)\n",
+                        res.file_errors);
         printf("%s %" PRIu64 " repository link(s), %zu blob(s) (%" PRIu64 " bytes), "
                "%" PRIu64 " file(s) without metadata (%" PRIu64 " bytes)%s\n",
-               dry_run ? "would remove" : "removed", res.links, res.n, res.bytes, o.files, o.bytes,
-               tmp > 0 ? ", scratch files" : "");
+               dry_run ? "would remove" : "removed", res.links, res.blobs, res.blob_bytes, res.orphans,
+               res.orphan_bytes, res.scratch ? ", scratch files" : "");
         rc = 0;
 out:
-        free(res.digests);
-        meta_free(o.meta);
-        store_free(o.store);
+        meta_free(meta);
+        store_free(store);
         return rc;
 }

@@ -1,5 +1,5 @@
-/* server/http.c: libmicrohttpd glue: the request life cycle, body streaming,
- * per-thread metadata connections and the access log. */
+/* server/http.c: libmicrohttpd glue: the request life cycle, body streaming and
+ * the access log. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -20,44 +20,12 @@
 /* the largest body read only to be dropped after an early answer */
 #define DISCARD_MAX (1024 * 1024)
 
-meta_t *server_meta(server_t *srv) {
-        meta_t *m = pthread_getspecific(srv->meta_key);
-        int r;
-
-        if (m)
-                return m;
-        r = meta_open(srv->db_path, &m);
-        if (r < 0) {
-                log_msg(LOG_ERR, LOG_SRC_SERVER, "opening metadata %s: %s", srv->db_path, berth_strerror(r));
-                return NULL;
-        }
-        if (pthread_setspecific(srv->meta_key, m) != 0) {
-                meta_free(m);
-                return NULL;
-        }
-        return m;
-}
-
-static void meta_key_free(void *p) {
-        meta_free(p);
-}
-
-const char *req_header(request_t *req, const char *name) {
-        return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
-}
-
-const char *req_query(request_t *req, const char *name) {
-        return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
-}
-
 static request_t *request_free(request_t *req) {
         if (!req)
                 return NULL;
         if (req->ops && req->ops->cleanup)
                 req->ops->cleanup(req);
         auth_job_free(req->auth_job);
-        store_upload_release(req->upload);
-        digest_ctx_free(req->body_hash);
         if (req->response)
                 MHD_destroy_response(req->response);
         free(req->path);
@@ -66,8 +34,6 @@ static request_t *request_free(request_t *req) {
         if (req->body)
                 explicit_bzero(req->body, req->body_cap);
         free(req->body);
-        free(req->wc[0]);
-        free(req->wc[1]);
         free(req);
         return NULL;
 }
@@ -414,9 +380,9 @@ int http_start(server_t *srv, const char *cert_pem, const char *key_pem) {
                          MHD_ALLOW_SUSPEND_RESUME;
         int r;
 
-        r = pthread_key_create(&srv->meta_key, meta_key_free);
-        if (r != 0)
-                return -r;
+        r = server_meta_init(srv);
+        if (r < 0)
+                return r;
         if (inet_pton(AF_INET6, srv->cfg->listen_host, &((struct sockaddr_in6 *) &ss)->sin6_addr) == 1) {
                 struct sockaddr_in6 *s6 = (struct sockaddr_in6 *) &ss;
                 s6->sin6_family = AF_INET6;
@@ -498,5 +464,5 @@ void http_drain_and_stop(server_t *srv) {
         MHD_stop_daemon(srv->daemon);
         srv->daemon = NULL;
         srv->conns = conns_free(srv->conns);
-        pthread_key_delete(srv->meta_key);
+        server_meta_done(srv);
 }

@@ -101,7 +101,7 @@ static void tags_list_begin(request_t *req) {
                               tags[strv_len(tags) - 1]);
         meta_strv_free(tags);
 }
-const route_ops_t route_tags_list = { .name = "tags-list", .begin = tags_list_begin };
+const route_ops_t route_tags_list = { .name = "tags-list", .actions = AUTH_PULL, .begin = tags_list_begin };
 
 static void catalog_begin(request_t *req) {
         const char *last = req_query(req, "last");
@@ -135,7 +135,7 @@ static void catalog_begin(request_t *req) {
                 reply_headerf(req, "Link", "</v2/_catalog?n=%zu&last=%s>; rel=\"next\"", n, repos[len - 1]);
         meta_strv_free(repos);
 }
-const route_ops_t route_catalog = { .name = "catalog", .begin = catalog_begin };
+const route_ops_t route_catalog = { .name = "catalog", .actions = AUTH_PULL, .begin = catalog_begin };
 
 static void referrers_begin(request_t *req) {
         const char *filter = req_query(req, "artifactType");
@@ -196,4 +196,4 @@ static void referrers_begin(request_t *req) {
         if (filter && *filter)
                 reply_header(req, "OCI-Filters-Applied", "artifactType");
 }
-const route_ops_t route_referrers = { .name = "referrers", .begin = referrers_begin };
+const route_ops_t route_referrers = { .name = "referrers", .actions = AUTH_PULL, .begin = referrers_begin };

@@ -173,6 +173,7 @@ static int serve(int argc, char **argv) {
                 log_msg(LOG_ERR, LOG_SRC_MAIN, "opening the blob store in %s: %s", cfg.data_dir, berth_strerror(r));
                 goto out;
         }
+        store_set_clock(srv.store, srv.now, srv.now_userdata);
         if (asprintf(&srv.db_path, "%s/berth.db", cfg.data_dir) < 0) {
                 r = -ENOMEM;
                 goto out;
@@ -191,7 +192,9 @@ static int serve(int argc, char **argv) {
                                               : cfg.auth_token ? AUTH_MODE_TOKEN
                                                                : AUTH_MODE_BASIC,
                                       .token_rate = cfg.token_rate,
-                                      .token_burst = cfg.token_burst };
+                                      .token_burst = cfg.token_burst,
+                                      .now = srv.now,
+                                      .now_userdata = srv.now_userdata };
                 _cleanup_free_ char *generated = NULL;
                 r = auth_open(cfg.data_dir, &ao, &srv.auth);
                 if (r < 0) {

@@ -12,16 +12,13 @@
 #include "common/manifest.h"
 #include "common/name.h"
 #include "server/server.h"
+#include "storage/registry.h"
 
 DEFINE_CLEANUP_FUNC(manifest_t, manifest_free);
 
-static bool ref_is_digest(const char *ref) {
-        return strncmp(ref, "sha256:", 7) == 0 || strncmp(ref, "sha512:", 7) == 0 || strchr(ref, ':');
-}
-
 /* A tag or a digest; answers the error itself. */
 static int check_reference(request_t *req, digest_t *ret_digest, bool *ret_is_digest) {
-        if (ref_is_digest(req->ref)) {
+        if (digest_ref_is_digest(req->ref)) {
                 if (digest_parse(req->ref, ret_digest) < 0) {
                         reply_errno(req, BERTH_EDIGEST_INVALID, req->ref);
                         return -1;
@@ -64,48 +61,40 @@ static enum MHD_Result collect_tag(void *cls, enum MHD_ValueKind kind, const cha
         return MHD_YES;
 }
 
-static void manifest_put_begin(request_t *req) {
-        digest_t d;
+/* The reference of a PUT, checked once in begin (req->state). */
+typedef struct {
+        digest_t want;
         bool is_digest;
+} put_state_t;
 
-        if (check_reference(req, &d, &is_digest) < 0)
+static void manifest_put_begin(request_t *req) {
+        put_state_t *st = calloc(1, sizeof(*st));
+
+        if (!st) {
+                reply_errno(req, -ENOMEM, NULL);
+                return;
+        }
+        req->state = st;
+        if (check_reference(req, &st->want, &st->is_digest) < 0)
                 return;
         req->body_mode = BODY_BUFFER;
         req->body_max = MANIFEST_MAX_SIZE;
 }
 
+static void manifest_put_cleanup(request_t *req) {
+        free(req->state);
+        req->state = NULL;
+}
+
 static void manifest_put_end(request_t *req) {
-        _cleanup_(manifest_freep) manifest_t *mf = NULL;
-        _cleanup_free_ meta_ref_t *refs = NULL;
-        _cleanup_free_ char *annotations = NULL;
-        const char *ctype = req_header(req, "Content-Type"), *detail = NULL;
-        const manifest_desc_t *subj;
+        const char *ctype = req_header(req, "Content-Type");
+        const put_state_t *st = req->state; /* the reference checked in begin */
         tag_list_t tags = { .n = 0 };
-        meta_manifest_t rec = { .repo = req->repo };
-        digest_t want, missing;
-        bool is_digest;
-        size_t n;
+        registry_put_result_t res;
         meta_t *m;
         int r;
 
-        if (check_reference(req, &want, &is_digest) < 0)
-                return;
-        r = digest_buf(is_digest ? want.alg : DIGEST_SHA256, req->body ? req->body : "", req->body_len,
-                       &rec.digest);
-        if (r < 0) {
-                reply_errno(req, r, NULL);
-                return;
-        }
-        if (is_digest && !digest_equal(&want, &rec.digest)) {
-                reply_errno(req, BERTH_EDIGEST, "the manifest does not match the digest in the URL");
-                return;
-        }
-        r = manifest_parse((const uint8_t *) (req->body ? req->body : ""), req->body_len, ctype, &mf, &detail);
-        if (r < 0) {
-                reply_errno(req, r == -ENOMEM ? r : (r == BERTH_ETOOBIG ? r : BERTH_EMANIFEST), detail);
-                return;
-        }
-        if (!is_digest)
+        if (!st->is_digest)
                 tags.v[tags.n++] = req->ref;
         MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, collect_tag, &tags);
         if (tags.bad) {
@@ -116,58 +105,41 @@ static void manifest_put_end(request_t *req) {
                 reply_errno(req, BERTH_ETOOBIG, "too many tags");
                 return;
         }
-
-        n = manifest_desc_count(mf);
-        refs = calloc(n ? n : 1, sizeof(*refs));
-        if (!refs) {
-                reply_errno(req, -ENOMEM, NULL);
-                return;
-        }
-        for (size_t i = 0; i < n; i++) {
-                const manifest_desc_t *desc = manifest_desc(mf, i);
-                refs[i].digest = desc->digest;
-                refs[i].is_manifest = desc->kind == MANIFEST_DESC_CHILD;
-        }
-        subj = manifest_subject(mf);
-        annotations = manifest_annotations_json(mf);
-        rec.size = req->body_len;
-        rec.media_type = manifest_media_type(mf);
-        rec.artifact_type = manifest_artifact_type(mf);
-        rec.subject = subj ? &subj->digest : NULL;
-        rec.annotations_json = annotations;
-        rec.refs = refs;
-        rec.n_refs = n;
-
         if (!(m = server_meta(req->srv))) {
                 reply_errno(req, BERTH_EDB, NULL);
                 return;
         }
-        /* bytes first, then the row: never a row without its file */
-        r = store_blob_put(req->srv->store, &rec.digest, req->body ? req->body : "", req->body_len);
-        if (r < 0) {
-                reply_errno(req, r, NULL);
+        /* storage/registry.c: checked, then the file, then the rows */
+        r = registry_manifest_put(req->srv->store, m, req->repo, req->body, req->body_len, ctype,
+                                  st->is_digest ? &st->want : NULL, tags.v, tags.n, &res);
+        if (r == BERTH_EDIGEST) {
+                reply_errno(req, r, "the manifest does not match the digest in the URL");
                 return;
         }
-        r = meta_manifest_put(m, &rec, tags.v, tags.n, &missing);
+        if (r == BERTH_EMANIFEST) {
+                reply_errno(req, r, res.detail);
+                return;
+        }
         if (r == BERTH_EMANIFEST_BLOB_UNKNOWN) {
-                reply_errno(req, r, missing.str);
+                reply_errno(req, r, res.missing.str);
                 return;
         }
         if (r < 0) {
                 reply_errno(req, r, NULL);
                 return;
         }
-        access_audit(req, "push", rec.digest.str);
+        access_audit(req, "push", res.digest.str);
         reply_empty(req, 201);
-        reply_headerf(req, "Location", "/v2/%s/manifests/%s", req->repo, rec.digest.str);
-        reply_header(req, "Docker-Content-Digest", rec.digest.str);
-        if (subj)
-                reply_header(req, "OCI-Subject", subj->digest.str);
+        reply_headerf(req, "Location", "/v2/%s/manifests/%s", req->repo, res.digest.str);
+        reply_header(req, "Docker-Content-Digest", res.digest.str);
+        if (res.has_subject)
+                reply_header(req, "OCI-Subject", res.subject.str);
         for (size_t i = 0; i < tags.n; i++)
                 reply_header(req, "OCI-Tag", tags.v[i]);
 }
-const route_ops_t route_manifest_put = { .name = "manifest-put", .begin = manifest_put_begin,
-                                         .end = manifest_put_end };
+const route_ops_t route_manifest_put = { .name = "manifest-put", .actions = AUTH_PUSH | AUTH_PULL,
+                                         .begin = manifest_put_begin, .end = manifest_put_end,
+                                         .cleanup = manifest_put_cleanup };
 
 /* ---- GET / HEAD ---- */
 
@@ -313,7 +285,11 @@ static void manifest_get_begin(request_t *req) {
         reply_header(req, "Docker-Content-Digest", info.digest.str);
         reply_headerf(req, "ETag", "\"%s\"", info.digest.str);
 }
-const route_ops_t route_manifest_get = { .name = "manifest-get", .begin = manifest_get_begin };
+const route_ops_t route_manifest_get = {
+        .name = "manifest-get",
+        .actions = AUTH_PULL,
+        .begin = manifest_get_begin,
+};
 
 /* ---- DELETE ---- */
 
@@ -343,4 +319,8 @@ static void manifest_delete_begin(request_t *req) {
                 reply_empty(req, 202);
         }
 }
-const route_ops_t route_manifest_delete = { .name = "manifest-delete", .begin = manifest_delete_begin };
+const route_ops_t route_manifest_delete = {
+        .name = "manifest-delete",
+        .actions = AUTH_DELETE,
+        .begin = manifest_delete_begin,
+};

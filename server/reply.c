@@ -149,9 +149,6 @@ void reply_errno(request_t *req, int err, const char *detail) {
         case BERTH_EMANIFEST_BLOB_UNKNOWN:
                 reply_error(req, 400, "MANIFEST_BLOB_UNKNOWN", "manifest references a blob unknown to the registry", detail);
                 break;
-        case BERTH_ECHUNK_ORDER:
-                reply_error(req, 416, "BLOB_UPLOAD_INVALID", "chunk does not continue the upload", detail);
-                break;
         case BERTH_ETOOBIG:
                 reply_error(req, 413, "SIZE_INVALID", "content too large", detail);
                 break;

@@ -9,12 +9,12 @@
 static void base_begin(request_t *req) {
         reply_buffer(req, 200, "{}", 2, "application/json");
 }
-const route_ops_t route_base = { .name = "base", .begin = base_begin };
+const route_ops_t route_base = { .name = "base", .actions = AUTH_PULL, .begin = base_begin };
 
 static void health_begin(request_t *req) {
         reply_buffer(req, 200, "ok\n", 3, "text/plain");
 }
-const route_ops_t route_health = { .name = "health", .begin = health_begin };
+const route_ops_t route_health = { .name = "health", .flags = ROUTE_OPEN, .begin = health_begin };
 
 static void ready_begin(request_t *req) {
         if (atomic_load(&req->srv->draining) || !server_meta(req->srv))
@@ -22,7 +22,7 @@ static void ready_begin(request_t *req) {
         else
                 reply_buffer(req, 200, "ok\n", 3, "text/plain");
 }
-const route_ops_t route_ready = { .name = "ready", .begin = ready_begin };
+const route_ops_t route_ready = { .name = "ready", .flags = ROUTE_OPEN, .begin = ready_begin };
 
 static bool method_is(const request_t *req, const char *m) {
         return strcmp(req->method, m) == 0;

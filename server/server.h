@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <pthread.h>
+#include <time.h>
 #include <microhttpd.h>
 #include <jansson.h>
 #include "common/digest.h"
@@ -56,18 +57,39 @@ typedef struct server {
         atomic_uint active_requests;
         atomic_uint in_flight;       /* requests received whole and not yet answered */
         struct conns *conns;         /* connection admission (server/conns.h) */
+        /* Test hook: the clock (unix seconds) of auth (auth_options_t.now), the store
+         * (store_set_clock: upload expiry) and the token endpoint. NULL: time(NULL). */
+        time_t (*now)(void *userdata);
+        void *now_userdata;
 } server_t;
 
+/* ---- per-thread metadata and the request's inputs (server/request.c) ---- */
 /* The calling thread's metadata connection, opened on first use; NULL on failure. */
 meta_t *server_meta(server_t *srv);
+/* The per-thread key behind server_meta (http_start and http_drain_and_stop). */
+int server_meta_init(server_t *srv);
+void server_meta_done(server_t *srv);
+/* The server's clock: srv->now, else time(NULL). */
+time_t server_now(const server_t *srv);
 
 typedef struct request request_t;
 
-/* What a route does at each phase of a request. begin: headers are in; return 0 to
- * read the body (data is then called per piece) or queue an answer with reply_*().
- * end: the body is complete (called only when no answer is queued yet). */
+/* route_ops_t.flags */
+enum {
+        ROUTE_OPEN = 1u << 0, /* no access check (probes; the token endpoint checks itself) */
+};
+
+/* What a route needs and does at each phase of a request. actions: what the caller
+ * must be allowed in req->repo (AUTH_PULL, AUTH_PUSH, AUTH_DELETE; for a route
+ * without a repository, in the registry), checked by server/access.c before begin.
+ * begin: headers are in; return to read the body (data is then called per piece)
+ * or queue an answer with reply_*(). end: the body is complete (called only when no
+ * answer is queued yet). State a route keeps across the phases goes in req->state,
+ * which cleanup frees. */
 typedef struct route_ops {
         const char *name;
+        unsigned actions;
+        unsigned flags;
         void (*begin)(request_t *req);
         void (*data)(request_t *req, const char *buf, size_t len);
         void (*end)(request_t *req);
@@ -107,16 +129,9 @@ struct request {
         unsigned status;
         const char *err_code;     /* for the access log */
 
-        /* route-specific state */
-        upload_t *upload;
-        uint64_t upload_start;    /* size of the upload when this request began */
-        bool upload_transient;    /* a session this request created (monolithic POST) */
-        int upload_err;           /* first error writing the body */
-        char *wc[2];              /* body pieces gathered here; one fills while the */
-        size_t wc_len;            /* other is hashed (upload_write_async) */
-        unsigned wc_cur;
+        /* the route's own state across phases (ops->cleanup frees it) */
+        void *state;
         bool finished;            /* the whole body arrived and end() ran */
-        digest_ctx_t *body_hash;
 
         /* credentials verified off the event loop (access_wait): the connection is
          * suspended until a verifier thread has the verdict */
@@ -142,6 +157,7 @@ void reply_header(request_t *req, const char *name, const char *value);
 void reply_headerf(request_t *req, const char *name, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
+/* A header or query parameter of the request (borrowed from libmicrohttpd), or NULL. */
 const char *req_header(request_t *req, const char *name);
 const char *req_query(request_t *req, const char *name);
 
@@ -155,8 +171,6 @@ extern const route_ops_t route_base, route_health, route_ready, route_catalog,
         route_manifest_get, route_manifest_put, route_manifest_delete, route_referrers;
 /* GET/POST /auth/token: the Docker token endpoint (server/token.c); needs no auth. */
 extern const route_ops_t route_token;
-/* The token endpoint's URL for this request's challenge: "<scheme>://<host>/auth/token". */
-void token_realm(request_t *req, char *buf, size_t size);
 
 /* Access control for a routed request (server/access.c): 0 allowed, -1 answered,
  * 1 suspended until the credentials are verified (MHD calls again; see http.c). */

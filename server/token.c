@@ -23,25 +23,6 @@
 
 #define FORM_MAX 8192 /* largest POST body */
 #define SCOPE_MAX 4096 /* longest scope (all parameters together) */
-#define HOST_MAX 255
-
-/* The Host header if it is made of [A-Za-z0-9.:-[]] only, else the listen address. */
-void token_realm(request_t *req, char *buf, size_t size) {
-        const char *scheme = req->srv->cfg->insecure_http ? "http" : "https";
-        const char *host = req_header(req, MHD_HTTP_HEADER_HOST);
-        const config_t *cfg = req->srv->cfg;
-        bool ok = host && *host && strlen(host) <= HOST_MAX;
-
-        for (const char *p = host; ok && *p; p++)
-                ok = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-                     *p == '.' || *p == ':' || *p == '-' || *p == '[' || *p == ']';
-        if (ok)
-                snprintf(buf, size, "%s://%s/auth/token", scheme, host);
-        else if (strchr(cfg->listen_host, ':'))
-                snprintf(buf, size, "%s://[%s]:%u/auth/token", scheme, cfg->listen_host, cfg->port);
-        else
-                snprintf(buf, size, "%s://%s:%u/auth/token", scheme, cfg->listen_host, cfg->port);
-}
 
 static void oauth_error(request_t *req, unsigned status, const char *error) {
         reply_json(req, status, json_pack("{s:s}", "error", error), "application/json");
@@ -50,7 +31,7 @@ static void oauth_error(request_t *req, unsigned status, const char *error) {
 static void answer(request_t *req, int r, char *token, unsigned expires_in) {
         char issued[32];
         struct tm tm;
-        time_t now = time(NULL);
+        time_t now = server_now(req->srv);
 
         switch (r) {
         case 0:
@@ -232,6 +213,7 @@ static void token_cleanup(request_t *req) {
 
 const route_ops_t route_token = {
         .name = "token",
+        .flags = ROUTE_OPEN, /* the token endpoint verifies credentials itself */
         .begin = token_begin,
         .end = token_end,
         .cleanup = token_cleanup,

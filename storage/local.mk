@@ -1,7 +1,7 @@
 ## storage/: blob store, upload sessions, SQLite metadata
 noinst_LTLIBRARIES += libstore.la
 libstore_la_SOURCES = storage/store.h storage/store-internal.h storage/store.c storage/upload.c \
-                      storage/meta.h storage/meta.c
+                      storage/meta.h storage/meta.c storage/registry.h storage/registry.c
 libstore_la_CPPFLAGS = $(AM_CPPFLAGS) $(SQLITE3_CFLAGS) $(CRYPTO_CFLAGS)
 libstore_la_LIBADD = libcommon.la $(SQLITE3_LIBS)
 
@@ -15,3 +15,11 @@ tests_unit_test_store_LDADD = $(STORE_TEST_LDADD)
 tests_unit_test_meta_SOURCES = tests/unit/test-meta.c
 tests_unit_test_meta_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_meta_LDADD = $(STORE_TEST_LDADD)
+
+## the write protocol (storage/registry.c) without HTTP
+UNIT_TESTS += tests/unit/test-registry-store
+check_PROGRAMS += tests/unit/test-registry-store
+TESTS += tests/unit/test-registry-store
+tests_unit_test_registry_store_SOURCES = tests/unit/test-registry-store.c
+tests_unit_test_registry_store_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_registry_store_LDADD = $(STORE_TEST_LDADD)

@@ -644,10 +644,6 @@ int meta_manifest_put(meta_t *m, const meta_manifest_t *mf, const char *const *t
         return tx_commit(m);
 }
 
-static bool is_digest_ref(const char *reference) {
-        return strncmp(reference, "sha256:", 7) == 0 || strncmp(reference, "sha512:", 7) == 0;
-}
-
 int meta_manifest_get(meta_t *m, const char *repo, const char *reference,
                       meta_manifest_info_t *ret) {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
@@ -657,7 +653,7 @@ int meta_manifest_get(meta_t *m, const char *repo, const char *reference,
 
         if (!m || !repo || !reference || !ret)
                 return -EINVAL;
-        if (is_digest_ref(reference)) {
+        if (digest_ref_is_digest(reference)) {
                 digest_t d;
                 r = digest_parse(reference, &d);
                 if (r < 0)

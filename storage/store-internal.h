@@ -47,7 +47,14 @@ struct store {
         struct session *buckets[STORE_SESSION_BUCKETS];
         size_t n_sessions;
         uint64_t last_sweep;
+        time_t (*now)(void *userdata); /* store_set_clock; NULL: time(NULL) */
+        void *now_userdata;
 };
+
+/* The store's clock (unix seconds). */
+static inline time_t store__now(const struct store *s) {
+        return s->now ? s->now(s->now_userdata) : time(NULL);
+}
 
 /* Exclusive handle on a session, between acquire and release. */
 struct upload {

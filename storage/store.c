@@ -415,15 +415,23 @@ int store_blob_scan(store_t *s, void (*cb)(void *userdata, const digest_t *d, ui
         return visited;
 }
 
+void store_set_clock(store_t *s, time_t (*now)(void *userdata), void *userdata) {
+        if (!s)
+                return;
+        s->now = now;
+        s->now_userdata = userdata;
+}
+
 int store_tmp_clean(store_t *s, uint64_t older_than) {
         _cleanup_close_ int fd = -1;
-        time_t now = time(NULL);
+        time_t now;
         int removed = 0;
         struct dirent *e;
         DIR *dir;
 
         if (!s)
                 return -EINVAL;
+        now = store__now(s);
         fd = dup(s->tmp_fd);
         if (fd < 0)
                 return -errno;

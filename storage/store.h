@@ -27,6 +27,9 @@ typedef struct upload upload_t;
 
 int store_open(const char *root, store_t **ret);
 store_t *store_free(store_t *s); /* NULL-safe, returns NULL */
+/* Test hook: the clock (unix seconds) against which ages are measured (upload
+ * expiry, scratch files). NULL: time(NULL). */
+void store_set_clock(store_t *s, time_t (*now)(void *userdata), void *userdata);
 
 /* 1 present (*ret_size if non-NULL), 0 absent, <0 error. */
 int store_blob_stat(store_t *s, const digest_t *d, uint64_t *ret_size);
@@ -49,9 +52,6 @@ int store_blob_remove(store_t *s, const digest_t *d);
 /* New session: creates uploads/<uuid> (empty) and its hash state for alg.
  * ret_uuid receives UPLOAD_UUID_LEN chars + NUL. */
 int store_upload_create(store_t *s, digest_alg_t alg, char ret_uuid[UPLOAD_UUID_LEN + 1]);
-/* true when uuid is a canonical session id (36 chars, lowercase hex and dashes at
- * 8/13/18/23): check this before a client-supplied id goes anywhere. */
-bool store_upload_uuid_valid(const char *uuid);
 /* Exclusive use of a session, or BERTH_EBUSY at once when another request holds
  * it (never waits). -ENOENT when no such upload file; BERTH_EDIGEST_INVALID style
  * errors never. */

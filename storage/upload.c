@@ -194,10 +194,6 @@ size_t store__sessions_count(store_t *s) {
 
 /* ---- sessions ---- */
 
-bool store_upload_uuid_valid(const char *uuid) {
-        return store__uuid_valid(uuid);
-}
-
 int store_upload_create(store_t *s, digest_alg_t alg, char ret_uuid[UPLOAD_UUID_LEN + 1]) {
         char uuid[UPLOAD_UUID_LEN + 1];
         digest_ctx_t *ctx = NULL;
@@ -381,7 +377,7 @@ int store_upload_scan_old(store_t *s, uint64_t max_age_sec,
         char (*names)[UPLOAD_UUID_LEN + 1] = NULL;
         size_t n = 0, cap = 0;
         struct dirent *de;
-        struct timespec now;
+        time_t now;
         DIR *dir;
         int fd, r = 0;
 
@@ -396,7 +392,7 @@ int store_upload_scan_old(store_t *s, uint64_t max_age_sec,
                 (void) close(fd);
                 return r;
         }
-        (void) clock_gettime(CLOCK_REALTIME, &now);
+        now = store__now(s);
         /* Collect first, call back after: cb may delete entries. */
         while ((errno = 0, de = readdir(dir))) {
                 struct stat st;
@@ -406,7 +402,7 @@ int store_upload_scan_old(store_t *s, uint64_t max_age_sec,
                         continue;
                 if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
                         continue;
-                age = now.tv_sec > st.st_mtim.tv_sec ? (uint64_t) (now.tv_sec - st.st_mtim.tv_sec) : 0;
+                age = now > st.st_mtim.tv_sec ? (uint64_t) (now - st.st_mtim.tv_sec) : 0;
                 if (age <= max_age_sec)
                         continue;
                 if (n == cap) {

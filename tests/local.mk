@@ -1,6 +1,6 @@
 ## tests/: unit tests owned here, and the integration scripts (a real berthd and real clients)
 
-## server/tls.c is compiled into its test directly (berthd has no library of its own)
+## server/tls.c is compiled into its test directly
 UNIT_TESTS += tests/unit/test-tls
 check_PROGRAMS += tests/unit/test-tls
 TESTS += tests/unit/test-tls
@@ -206,3 +206,20 @@ tests_fuzz_replay_proxy_CPPFLAGS = $(AM_CPPFLAGS)
 tests_fuzz_replay_token_SOURCES = tests/fuzz/fuzz-token.c tests/fuzz/replay.c auth/token.c auth/basic.c
 tests_fuzz_replay_token_CPPFLAGS = $(AM_CPPFLAGS) $(SQLITE3_CFLAGS) $(CRYPTO_CFLAGS)
 tests_fuzz_replay_token_LDADD = $(REPLAY_COMMON_LIBS)
+## berthd's route handlers, linked from libberthd.la: the router, and answers through
+## libmicrohttpd on loopback inside the test
+BERTHD_TEST_LDADD = libberthd.la libauth.la libstore.la libcommon.la $(MHD_LIBS) $(ARGON2_LIBS) \
+                    $(SQLITE3_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS) $(CMOCKA_LIBS)
+BERTHD_TEST_CPPFLAGS = $(AM_CPPFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(CMOCKA_CFLAGS)
+UNIT_TESTS += tests/unit/test-routes
+check_PROGRAMS += tests/unit/test-routes
+TESTS += tests/unit/test-routes
+tests_unit_test_routes_SOURCES = tests/unit/test-routes.c
+tests_unit_test_routes_CPPFLAGS = $(BERTHD_TEST_CPPFLAGS)
+tests_unit_test_routes_LDADD = $(BERTHD_TEST_LDADD)
+UNIT_TESTS += tests/unit/test-server
+check_PROGRAMS += tests/unit/test-server
+TESTS += tests/unit/test-server
+tests_unit_test_server_SOURCES = tests/unit/test-server.c
+tests_unit_test_server_CPPFLAGS = $(BERTHD_TEST_CPPFLAGS)
+tests_unit_test_server_LDADD = $(BERTHD_TEST_LDADD)

@@ -203,9 +203,23 @@ static void test_equal(void **state) {
         assert_false(digest_equal(&a, &c));
 }
 
+/* One rule, for the server's manifest routes and the metadata layer: a reference
+ * with ':' names a digest (a tag never holds one), valid or not. */
+static void test_ref_is_digest(void **state) {
+        (void) state;
+        assert_true(digest_ref_is_digest("sha256:abc"));
+        assert_true(digest_ref_is_digest("sha512:abc"));
+        assert_true(digest_ref_is_digest("md5:abc"));
+        assert_false(digest_ref_is_digest("latest"));
+        assert_false(digest_ref_is_digest("sha256"));
+        assert_false(digest_ref_is_digest("v1.2_3-x"));
+        assert_false(digest_ref_is_digest(NULL));
+}
+
 int main(void) {
         const struct CMUnitTest t[] = {
                 cmocka_unit_test(test_parse_sha256),
+                cmocka_unit_test(test_ref_is_digest),
                 cmocka_unit_test(test_parse_sha512),
                 cmocka_unit_test(test_parse_uppercase_hex_rejected),
                 cmocka_unit_test(test_parse_wrong_length),

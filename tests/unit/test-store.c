@@ -444,10 +444,10 @@ static void test_uuid_validation(void **state) {
         upload_t *u = NULL;
 
         assert_int_equal(store_upload_create(f->s, DIGEST_SHA256, uuid), 0);
-        assert_true(store_upload_uuid_valid(uuid));
+        assert_true(store__uuid_valid(uuid));
         assert_int_equal(uuid[14], '4'); /* version 4 */
 
-        assert_false(store_upload_uuid_valid("../x"));
+        assert_false(store__uuid_valid("../x"));
         assert_int_equal(store_upload_acquire(f->s, "../x", &u), -ENOENT);
         assert_null(u);
         assert_int_equal(store_upload_delete(f->s, "../uploads/x"), -ENOENT);
@@ -455,14 +455,14 @@ static void test_uuid_validation(void **state) {
 
         memcpy(upper, uuid, sizeof(upper));
         upper[0] = 'A';
-        assert_false(store_upload_uuid_valid(upper));
-        assert_false(store_upload_uuid_valid("00000000-0000-4000-8000-00000000000"));   /* 35 */
-        assert_false(store_upload_uuid_valid("00000000-0000-4000-8000-0000000000000")); /* 37 */
-        assert_false(store_upload_uuid_valid("00000000-0000-4000-8000/000000000000"));
-        assert_false(store_upload_uuid_valid("000000000-000-4000-8000-000000000000"));
-        assert_false(store_upload_uuid_valid(""));
-        assert_false(store_upload_uuid_valid(NULL));
-        assert_true(store_upload_uuid_valid("00000000-0000-4000-8000-000000000000"));
+        assert_false(store__uuid_valid(upper));
+        assert_false(store__uuid_valid("00000000-0000-4000-8000-00000000000"));   /* 35 */
+        assert_false(store__uuid_valid("00000000-0000-4000-8000-0000000000000")); /* 37 */
+        assert_false(store__uuid_valid("00000000-0000-4000-8000/000000000000"));
+        assert_false(store__uuid_valid("000000000-000-4000-8000-000000000000"));
+        assert_false(store__uuid_valid(""));
+        assert_false(store__uuid_valid(NULL));
+        assert_true(store__uuid_valid("00000000-0000-4000-8000-000000000000"));
         /* well-formed but unknown */
         assert_int_equal(store_upload_acquire(f->s, "00000000-0000-4000-8000-000000000000", &u), -ENOENT);
         assert_int_equal(count_entries(f, "uploads"), 1);

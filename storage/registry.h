@@ -1,0 +1,64 @@
+/* storage/registry.h: the registry's write protocol over the blob store (store.h)
+ * and the metadata (meta.h). A blob's file is durable and linked into place first,
+ * its metadata row second: a crash between the two leaves a file without a row
+ * (offline GC removes it), never a row without its file. Knows nothing about HTTP.
+ *
+ * Every function takes the store and the calling thread's meta_t (one per thread). */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "common/digest.h"
+#include "storage/meta.h"
+#include "storage/store.h"
+
+/* Commit the held upload session u to digest *want (upload_commit: hash checked,
+ * file fsynced and linked), then link the blob to repo and forget the session's
+ * row. BERTH_EDIGEST when the bytes hash otherwise (the session is left as it was);
+ * *ret_size (if non-NULL) the blob's size. After success the session is gone;
+ * the caller still releases u. */
+int registry_upload_commit(store_t *s, meta_t *m, upload_t *u, const char *repo, const digest_t *want,
+                           uint64_t *ret_size);
+
+/* Link an existing blob (a cross-repository mount) to repo: only when its file is
+ * present. 1 linked, 0 no such file, <0 error. */
+int registry_blob_mount(store_t *s, meta_t *m, const char *repo, const digest_t *d, uint64_t size);
+
+/* A manifest push. want: the digest named in the URL, or NULL for a push by tag
+ * (then sha256). tags: the tags to point at it (may be empty). */
+typedef struct {
+        digest_t digest;          /* the manifest's digest */
+        bool has_subject;
+        digest_t subject;         /* its subject, when has_subject */
+        const char *detail;       /* on BERTH_EMANIFEST: what is wrong (static) */
+        digest_t missing;         /* on BERTH_EMANIFEST_BLOB_UNKNOWN: the first missing reference */
+} registry_put_result_t;
+
+/* Parse and check the manifest (BERTH_EMANIFEST, BERTH_ETOOBIG), its digest against
+ * want (BERTH_EDIGEST), that every reference is in repo (blobs linked to it, child
+ * manifests stored in it; BERTH_EMANIFEST_BLOB_UNKNOWN): on any of these nothing
+ * is written. Then the file (durable, linked), then in one transaction the
+ * manifest row, its references, subject and tags. */
+int registry_manifest_put(store_t *s, meta_t *m, const char *repo, const void *buf, size_t len,
+                          const char *content_type, const digest_t *want, const char *const *tags,
+                          size_t n_tags, registry_put_result_t *ret);
+
+/* Offline garbage collection (no server on the data directory): rows first, in one
+ * transaction (meta_gc), then their files; then blob files without a row older
+ * than the grace period (left by a crash between file and row, or by an earlier
+ * run), and scratch files. With dry_run nothing is removed and ret says what would go. */
+typedef struct {
+        uint64_t links;          /* repository links removed */
+        size_t blobs;            /* blob rows removed (their files with them) */
+        uint64_t blob_bytes;
+        uint64_t orphans;        /* files without a row removed */
+        uint64_t orphan_bytes;
+        bool scratch;            /* scratch files removed */
+        size_t file_errors;      /* files of removed rows that could not be removed (next run) */
+} registry_gc_result_t;
+int registry_gc(store_t *s, meta_t *m, uint64_t grace, bool dry_run, registry_gc_result_t *ret);
+
+/* ---- test support ---- */
+/* Called between a blob's file and its row (commit and manifest put): a test makes
+ * the process die there to check what a crash leaves. NULL: none. */
+void registry_test_set_crash_point(void (*fn)(void));
