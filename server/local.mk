@@ -9,3 +9,4 @@ berthd_SOURCES += server/ranges.c server/ranges.h
 berthd_SOURCES += server/form.c server/form.h
 berthd_SOURCES += server/gc.c server/gc.h
 berthd_SOURCES += server/proxy.c server/proxy.h server/conns.c server/conns.h
+berthd_SOURCES += server/metrics.c server/metrics.h server/notify.c server/notify.h

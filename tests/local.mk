@@ -140,7 +140,7 @@ UNIT_TESTS += tests/unit/test-log
 check_PROGRAMS += tests/unit/test-log
 TESTS += tests/unit/test-log
 tests_unit_test_log_SOURCES = tests/unit/test-log.c
-tests_unit_test_log_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_log_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_log_LDADD = libcommon.la $(CRYPTO_LIBS) $(JANSSON_LIBS) $(CMOCKA_LIBS)
 
 ## hardening (issue 9): no request value forges a log line or an audit row
@@ -155,3 +155,7 @@ EXTRA_DIST += tests/integration/harden-modes.sh
 TESTS += tests/integration/harden-lockout.sh tests/integration/harden-auth-flood.sh
 EXTRA_DIST += tests/integration/harden-lockout.sh tests/integration/harden-auth-flood.sh \
 	tests/integration/auth_flood.py tests/bench/auth-flood-bench.sh
+
+## observability (issue 14): --log-format json, X-Request-Id
+TESTS += tests/integration/logs-json.sh
+EXTRA_DIST += tests/integration/logs-json.sh
