@@ -4,7 +4,7 @@
 # Works on a fresh Debian 12 as root; uses sudo otherwise.
 #   scripts/install-deps.sh [TIER...]
 # With no tier: building and the default test tier (`make check`). Tiers add what only
-# they need: `slow` (the deploy demo and manifests: make check-slow), `fuzz` (clang for
+# they need: `slow` (the deploy demo and manifests, Prometheus: make check-slow), `fuzz` (clang for
 # the libFuzzer targets: scripts/fuzz-smoke.sh).
 set -euo pipefail
 
@@ -23,6 +23,8 @@ for tier in "$@"; do
         slow)
                 # deploy tests: compose demo, base image from Debian packages
                 packages+=(docker-compose debootstrap)
+                # metrics test: a real Prometheus scrapes berthd, promtool checks the exposition
+                packages+=(prometheus)
                 # manifest validation runs on Node.js; a machine that already has node and
                 # npm (from another source, such as NodeSource's nodejs, which conflicts
                 # with Debian's npm) keeps them

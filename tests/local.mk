@@ -159,3 +159,8 @@ EXTRA_DIST += tests/integration/harden-lockout.sh tests/integration/harden-auth-
 ## observability (issue 14): --log-format json, X-Request-Id
 TESTS += tests/integration/logs-json.sh
 EXTRA_DIST += tests/integration/logs-json.sh
+
+## observability (issue 14): a real Prometheus scrapes --metrics-listen (slow tier:
+## needs the prometheus package, `scripts/install-deps.sh slow`)
+SLOW_TESTS += tests/integration/metrics.sh
+EXTRA_DIST += tests/integration/metrics.sh
