@@ -164,3 +164,7 @@ EXTRA_DIST += tests/integration/logs-json.sh
 ## needs the prometheus package, `scripts/install-deps.sh slow`)
 SLOW_TESTS += tests/integration/metrics.sh
 EXTRA_DIST += tests/integration/metrics.sh
+
+## issue 14: the systemd unit verifies; berthd sends READY=1 and STOPPING=1 itself
+TESTS += tests/integration/systemd.sh
+EXTRA_DIST += tests/integration/systemd.sh deploy/systemd/berthd.service
