@@ -168,3 +168,7 @@ EXTRA_DIST += tests/integration/metrics.sh
 ## issue 14: the systemd unit verifies; berthd sends READY=1 and STOPPING=1 itself
 TESTS += tests/integration/systemd.sh
 EXTRA_DIST += tests/integration/systemd.sh deploy/systemd/berthd.service
+
+## issue 14: man pages from the --help texts, installed with the bash completions
+TESTS += tests/integration/man-pages.sh
+EXTRA_DIST += tests/integration/man-pages.sh
