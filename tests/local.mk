@@ -163,7 +163,7 @@ EXTRA_DIST += tests/integration/logs-json.sh
 ## observability (issue 14): a real Prometheus scrapes --metrics-listen (slow tier:
 ## needs the prometheus package, `scripts/install-deps.sh slow`)
 SLOW_TESTS += tests/integration/metrics.sh
-EXTRA_DIST += tests/integration/metrics.sh
+EXTRA_DIST += tests/integration/metrics.sh tests/bench/metrics-bench.sh
 
 ## issue 14: the systemd unit verifies; berthd sends READY=1 and STOPPING=1 itself
 TESTS += tests/integration/systemd.sh
