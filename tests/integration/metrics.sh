@@ -107,4 +107,13 @@ promtool check metrics <"$TMP/m2.txt" >"$TMP/promtool.txt" 2>&1 || fail "promtoo
 [ -s "$TMP/promtool.txt" ] && fail "promtool found problems: $(cat "$TMP/promtool.txt")"
 pass "no problem found"
 
+step "an explicit metrics address that cannot be bound stops the start"
+p2=$(berth_free_port) || fail "no free port"
+rc=0
+timeout 20 "$top_builddir/berthd" serve --listen "127.0.0.1:$p2" --data "$TMP/data2" --auth none \
+        --insecure-http --metrics-listen "127.0.0.1:$MPORT" >"$TMP/second.log" 2>&1 || rc=$?
+[ "$rc" = 1 ] || fail "a second berthd on metrics port $MPORT exited with $rc: $(cat "$TMP/second.log")"
+grep -q 'cannot listen for metrics' "$TMP/second.log" || fail "no clear error: $(cat "$TMP/second.log")"
+pass "exit 1: $(grep -m1 -o 'cannot listen for metrics.*' "$TMP/second.log")"
+
 berth_stop
