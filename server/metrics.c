@@ -299,6 +299,8 @@ int metrics_start(server_t *srv) {
                 return BERTH_ECONFIG;
         }
         daemon_ = MHD_start_daemon(flags, cfg->metrics_port, NULL, NULL, on_scrape, srv,
+                                   /* through log_msg: escaped, JSON with --log-format json */
+                                   MHD_OPTION_EXTERNAL_LOGGER, conns_mhd_log, NULL,
                                    MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &ss,
                                    /* scrapers are few: a small, bounded listener */
                                    MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 16,
