@@ -101,6 +101,7 @@ struct auth {
         auth_rate_t *token_rate;      /* the token endpoint's limit per client address */
 
         atomic_uint_fast64_t n_argon2, n_cache_hits, n_failures, n_throttled, n_verify_busy;
+        atomic_uint_fast64_t n_successes;
 };
 
 static int hmac_init(auth_t *a);
@@ -757,6 +758,10 @@ void auth_stats(auth_t *a, auth_stats_t *ret) {
         ret->failures = atomic_load(&a->n_failures);
         ret->throttled = atomic_load(&a->n_throttled);
         ret->verify_busy = atomic_load(&a->n_verify_busy);
+        ret->successes = atomic_load(&a->n_successes);
+        pthread_mutex_lock(&a->vq_lock);
+        ret->queue_depth = a->vq_len;
+        pthread_mutex_unlock(&a->vq_lock);
 }
 
 /* ---- secrets ---- */
@@ -1784,6 +1789,7 @@ static void job_run(auth_t *a, auth_job_t *job) {
         if (r < 0)
                 goto out;
         snprintf(who.name, sizeof(who.name), "%s", job->user);
+        atomic_fetch_add(&a->n_successes, 1);
         thr_success(a, addr, job->user, job->now);
         if (until == 0 || until > job->now + ttl)
                 until = job->now + ttl;

@@ -182,6 +182,8 @@ typedef struct {
         uint64_t failures;
         uint64_t throttled;
         uint64_t verify_busy;   /* verifications refused: the queue was full */
+        uint64_t successes;     /* credentials verified right (argon2, not the cache) */
+        uint64_t queue_depth;   /* verifications waiting now */
 } auth_stats_t;
 void auth_stats(auth_t *a, auth_stats_t *ret);
 

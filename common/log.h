@@ -2,7 +2,9 @@
  * Never log secrets, tokens or Authorization headers. */
 #pragma once
 #include <stddef.h>
+#include <stdint.h>
 #include <syslog.h>
+#include <time.h>
 
 typedef enum {
         LOG_SRC_SERVER,
@@ -12,8 +14,10 @@ typedef enum {
         LOG_SRC_MAIN,
 } log_src_t;
 
-/* Fixed before threads start (the only global setting). */
+/* Fixed before threads start (the only global settings). */
 extern int log_max_level;
+enum { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
+extern int log_format;
 
 /* "debug", "info", "notice", "warning", "error" → LOG_*; -1 if unknown */
 int log_level_parse(const char *s);
@@ -32,3 +36,27 @@ void log_msg(int prio, log_src_t src, const char *fmt, ...) __attribute__((forma
 size_t log_escape(char *dst, size_t size, const char *s, size_t len);
 
 #define log_debug(src, ...) do { if (log_max_level >= LOG_DEBUG) log_msg(LOG_DEBUG, src, __VA_ARGS__); } while (0)
+
+/* A named value of a structured line: type 's' (str), 'i' (num) or 'f' (dbl). */
+typedef struct log_field {
+        const char *key;  /* a literal: not escaped */
+        char type;
+        const char *str;  /* NULL: JSON null */
+        int64_t num;
+        double dbl;
+} log_field_t;
+#define LOG_STR(k, v) ((log_field_t) { .key = (k), .type = 's', .str = (v) })
+#define LOG_INT(k, v) ((log_field_t) { .key = (k), .type = 'i', .num = (int64_t) (v) })
+#define LOG_DBL(k, v) ((log_field_t) { .key = (k), .type = 'f', .dbl = (double) (v) })
+
+/* One JSON object on one line (with the newline) into dst: "time", "level",
+ * "component", "message", then the fields. Every string is escaped as log_escape
+ * does (so the line is printable ASCII) and then for JSON ('"' and '\\'): a value
+ * cannot end its string, the line, or hold invalid UTF-8. A value that does not fit
+ * is cut short, never in the middle of an escape; the line stays valid JSON.
+ * Returns the length written (dst always NUL-terminated; size >= 256). */
+size_t log_json_line(char *dst, size_t size, const struct timespec *when, int prio, log_src_t src,
+                     const char *message, const log_field_t *fields, size_t n_fields);
+/* Writes a line with named values: in JSON format, log_json_line; in text format the
+ * message followed by key=value pairs, escaped as log_msg does. */
+void log_fields(int prio, log_src_t src, const char *message, const log_field_t *fields, size_t n_fields);

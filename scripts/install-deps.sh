@@ -4,9 +4,9 @@
 # Works on a fresh Debian 12 as root; uses sudo otherwise.
 #   scripts/install-deps.sh [TIER...]
 # With no tier: building and the default test tier (`make check`). Tiers add what only
-# they need: `slow` (the deploy demo and manifests: make check-slow), `fuzz` (clang for
-# the libFuzzer targets: scripts/fuzz-smoke.sh), `coverage` (lcov for gcov's counters:
-# scripts/coverage.sh).
+# they need: `slow` (the deploy demo and manifests, Prometheus: make check-slow), `fuzz`
+# (clang for the libFuzzer targets: scripts/fuzz-smoke.sh), `coverage` (lcov for gcov's
+# counters: scripts/coverage.sh).
 set -euo pipefail
 
 packages=(
@@ -18,12 +18,16 @@ packages=(
         curl ca-certificates openssl python3 python3-cryptography jq util-linux wrk
         skopeo podman containernetworking-plugins docker.io containerd docker-registry apache2-utils
         iproute2 procps diffutils coreutils
+        # the man pages are checked with groff, the systemd unit with systemd-analyze
+        groff-base systemd
 )
 for tier in "$@"; do
         case $tier in
         slow)
                 # deploy tests: compose demo, base image from Debian packages
                 packages+=(docker-compose debootstrap)
+                # metrics test: a real Prometheus scrapes berthd, promtool checks the exposition
+                packages+=(prometheus)
                 # manifest validation runs on Node.js; a machine that already has node and
                 # npm (from another source, such as NodeSource's nodejs, which conflicts
                 # with Debian's npm) keeps them

@@ -50,6 +50,9 @@ void config_usage(FILE *f) {
               "                                               the client [none]\n"
               "  --token-rate N[/B]     BERTH_TOKEN_RATE      tokens from /auth/token per second and client\n"
               "                                               address, B at once [100/500]\n"
+              "  --metrics-listen ADDR:PORT  BERTH_METRICS_LISTEN  plain-HTTP listener for GET /metrics\n"
+              "                                               (Prometheus) [127.0.0.1:5001]; empty: none\n"
+              "  --log-format FORMAT    BERTH_LOG_FORMAT      text|json (one JSON object a line) [text]\n"
               "  -h, --help             this text\n"
               "  -V, --version          the version\n"
               "\n"
@@ -95,7 +98,7 @@ static int set_str(char **dst, const char *v) {
 }
 
 /* "host:port", "[v6]:port" or ":port" */
-static int parse_listen(const char *s, config_t *c) {
+static int parse_hostport(const char *s, char **ret_host, uint16_t *ret_port) {
         const char *colon;
         char host[256];
         uint64_t port;
@@ -122,8 +125,23 @@ static int parse_listen(const char *s, config_t *c) {
         host[hl] = '\0';
         if (parse_u64(colon + 1, 1, 65535, &port) < 0)
                 return -EINVAL;
-        c->port = (uint16_t) port;
-        return set_str(&c->listen_host, hl ? host : "0.0.0.0");
+        *ret_port = (uint16_t) port;
+        return set_str(ret_host, hl ? host : "0.0.0.0");
+}
+
+static int parse_listen(const char *s, config_t *c) {
+        return parse_hostport(s, &c->listen_host, &c->port);
+}
+
+/* --metrics-listen: like --listen; empty: no metrics listener */
+static int parse_metrics_listen(const char *s, config_t *c) {
+        c->metrics_listen_set = true;
+        if (!*s) {
+                free(c->metrics_host);
+                c->metrics_host = NULL;
+                return 0;
+        }
+        return parse_hostport(s, &c->metrics_host, &c->metrics_port);
 }
 
 static int add_san(config_t *c, const char *v) {
@@ -149,6 +167,7 @@ enum {
         OPT_LOG_LEVEL, OPT_THREADS, OPT_AUTH, OPT_DELETE, OPT_NO_DELETE, OPT_UPLOAD_MAX_AGE,
         OPT_GRACE, OPT_BLOB_MAX, OPT_MAX_REQUESTS, OPT_MAX_CONNS, OPT_MAX_CONNS_PER_IP,
         OPT_HEADER_TIMEOUT, OPT_BODY_TIMEOUT, OPT_TRUSTED_PROXIES, OPT_TOKEN_RATE,
+        OPT_METRICS_LISTEN, OPT_LOG_FORMAT,
 };
 
 /* --trusted-proxies: the list replaces an earlier one */
@@ -294,6 +313,17 @@ static int apply(config_t *c, int opt, const char *v, const char *what) {
                 }
                 break;
         }
+        case OPT_METRICS_LISTEN:
+                r = parse_metrics_listen(v, c);
+                break;
+        case OPT_LOG_FORMAT:
+                if (!strcmp(v, "text"))
+                        c->log_format = LOG_FORMAT_TEXT;
+                else if (!strcmp(v, "json"))
+                        c->log_format = LOG_FORMAT_JSON;
+                else
+                        r = -EINVAL;
+                break;
         case OPT_BLOB_MAX:
                 r = parse_u64(v, 1, UINT64_MAX / 2, &c->blob_max_size);
                 break;
@@ -321,6 +351,8 @@ static void defaults(config_t *c) {
         c->max_conns_per_ip = 64;
         c->header_timeout = 15;
         c->body_timeout = 60;
+        c->metrics_port = 5001;
+        c->log_format = LOG_FORMAT_TEXT;
 }
 
 int config_parse(int argc, char **argv, config_t *ret) {
@@ -346,6 +378,8 @@ int config_parse(int argc, char **argv, config_t *ret) {
                 { "body-timeout", required_argument, NULL, OPT_BODY_TIMEOUT },
                 { "trusted-proxies", required_argument, NULL, OPT_TRUSTED_PROXIES },
                 { "token-rate", required_argument, NULL, OPT_TOKEN_RATE },
+                { "metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN },
+                { "log-format", required_argument, NULL, OPT_LOG_FORMAT },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 {}
@@ -362,6 +396,7 @@ int config_parse(int argc, char **argv, config_t *ret) {
                 { "BERTH_HEADER_TIMEOUT", OPT_HEADER_TIMEOUT }, { "BERTH_BODY_TIMEOUT", OPT_BODY_TIMEOUT },
                 { "BERTH_TRUSTED_PROXIES", OPT_TRUSTED_PROXIES },
                 { "BERTH_TOKEN_RATE", OPT_TOKEN_RATE },
+                { "BERTH_METRICS_LISTEN", OPT_METRICS_LISTEN }, { "BERTH_LOG_FORMAT", OPT_LOG_FORMAT },
         };
         config_t c;
         int o, r;
@@ -369,7 +404,8 @@ int config_parse(int argc, char **argv, config_t *ret) {
         defaults(&c);
         for (size_t i = 0; i < sizeof(envs) / sizeof(envs[0]); i++) {
                 const char *v = getenv(envs[i].env);
-                if (v && *v && apply(&c, envs[i].opt, v, envs[i].env) < 0)
+                /* an empty BERTH_METRICS_LISTEN turns the listener off */
+                if (v && (*v || envs[i].opt == OPT_METRICS_LISTEN) && apply(&c, envs[i].opt, v, envs[i].env) < 0)
                         goto fail;
         }
         optind = 1;
@@ -401,6 +437,8 @@ int config_parse(int argc, char **argv, config_t *ret) {
         }
         if (!c.listen_host && (r = set_str(&c.listen_host, "0.0.0.0")) < 0)
                 goto fail;
+        if (!c.metrics_listen_set && set_str(&c.metrics_host, "127.0.0.1") < 0)
+                goto fail;
         if (!c.data_dir && set_str(&c.data_dir, geteuid() == 0 ? "/var/lib/berth" : "./berth-data") < 0)
                 goto fail;
         *ret = c;
@@ -415,6 +453,7 @@ void config_done(config_t *c) {
         free(c->data_dir);
         free(c->tls_cert);
         free(c->tls_key);
+        free(c->metrics_host);
         for (size_t i = 0; i < c->n_tls_sans; i++)
                 free(c->tls_sans[i]);
         free(c->tls_sans);

@@ -61,6 +61,8 @@ struct conns {
         /* for the periodic report (lock) */
         uint64_t refused, reaped;
         char last_refused[PROXY_ADDR_STRLEN];
+        /* since the start, for metrics */
+        atomic_uint_fast64_t refused_total, open;
 };
 
 static int64_t now_ms(void) {
@@ -121,6 +123,7 @@ static bool counted(const conns_t *cs, const proxy_addr_t *a) {
 
 static void note_refused(conns_t *cs, const proxy_addr_t *a) {
         cs->refused++;
+        atomic_fetch_add_explicit(&cs->refused_total, 1, memory_order_relaxed);
         proxy_addr_format(a, cs->last_refused, sizeof(cs->last_refused));
 }
 
@@ -162,6 +165,7 @@ static void conn_started(conns_t *cs, struct MHD_Connection *c, void **socket_co
         atomic_store(&conn->deadline_ms, now_ms() + (int64_t) cs->o.header_timeout * 1000);
 
         pthread_mutex_lock(&cs->lock);
+        atomic_fetch_add_explicit(&cs->open, 1, memory_order_relaxed);
         conn->next = cs->head;
         if (cs->head)
                 cs->head->prev = conn;
@@ -197,6 +201,7 @@ static void conn_closed(conns_t *cs, void **socket_context) {
         if (conn->slot)
                 count_put(cs, conn->slot);
         pthread_mutex_unlock(&cs->lock);
+        atomic_fetch_sub_explicit(&cs->open, 1, memory_order_relaxed);
         free(conn);
         *socket_context = NULL;
 }
@@ -209,6 +214,11 @@ void conns_notify(void *cls, struct MHD_Connection *c, void **socket_context,
                 conn_started(cs, c, socket_context);
         else if (code == MHD_CONNECTION_NOTIFY_CLOSED)
                 conn_closed(cs, socket_context);
+}
+
+void conns_stats(conns_t *cs, uint64_t *ret_open, uint64_t *ret_refused) {
+        *ret_open = cs ? atomic_load(&cs->open) : 0;
+        *ret_refused = cs ? atomic_load(&cs->refused_total) : 0;
 }
 
 conn_t *conn_of(struct MHD_Connection *c) {

@@ -4,6 +4,7 @@
 #pragma once
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <microhttpd.h>
 #include "server/proxy.h"
@@ -27,6 +28,10 @@ conns_t *conns_free(conns_t *cs);
 void conns_notify(void *cls, struct MHD_Connection *c, void **socket_context,
                   enum MHD_ConnectionNotificationCode code);
 enum MHD_Result conns_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen);
+
+/* Connections open now, and refused over the per-address limit since the start.
+ * NULL-safe (zeros). */
+void conns_stats(conns_t *cs, uint64_t *ret_open, uint64_t *ret_refused);
 
 /* The connection's state, or NULL (a connection not tracked: none of the calls below
  * then do anything). */

@@ -8,12 +8,14 @@
 #include <strings.h>
 #include <time.h>
 #include <arpa/inet.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include "common/err.h"
 #include "common/log.h"
 #include "common/macro.h"
 #include "server/conns.h"
 #include "server/http.h"
+#include "server/metrics.h"
 #include "server/proxy.h"
 #include "server/server.h"
 
@@ -182,6 +184,8 @@ static enum MHD_Result queue(request_t *req) {
                 reply_error(req, 500, "UNKNOWN", "no answer", NULL);
         if (!req->response)
                 return MHD_NO;
+        /* the id of the access log line, for the client to quote */
+        MHD_add_response_header(req->response, "X-Request-Id", req->id);
         r = MHD_queue_response(req->conn, req->status, req->response);
         MHD_destroy_response(req->response);
         req->response = NULL;
@@ -294,6 +298,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (*upload_data_size) {
                 size_t len = *upload_data_size;
                 *upload_data_size = 0;
+                req->bytes_in += len;
                 if (req->response)
                         return MHD_YES; /* answered already: discard the rest */
                 switch (req->body_mode) {
@@ -340,7 +345,22 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         /* probes come every few seconds: only worth a line when debugging */
         int prio = (req->ops == &route_health || req->ops == &route_ready) && req->status == 200
                            ? LOG_DEBUG : LOG_INFO;
-        if (log_max_level >= prio) {
+        if (metrics_on)
+                metrics_request_done(req, ms / 1e3);
+        if (log_max_level >= prio && log_format == LOG_FORMAT_JSON) {
+                const log_field_t f[] = {
+                        LOG_STR("request_id", req->id), LOG_STR("method", req->method),
+                        LOG_STR("route", req->ops ? req->ops->name : NULL), LOG_STR("repository", req->repo),
+                        LOG_INT("status", req->status), LOG_STR("error", req->err_code),
+                        LOG_INT("bytes_in", req->bytes_in), LOG_INT("bytes", req->is_head ? 0 : req->bytes_out),
+                        LOG_DBL("duration_ms", ms), LOG_STR("user", req->who.name[0] ? req->who.name : NULL),
+                        LOG_STR("client", req->addr),
+                        LOG_INT("aborted", why != MHD_REQUEST_TERMINATED_COMPLETED_OK),
+                        /* the route stands for the path; a request no route took has only its path */
+                        LOG_STR("path", req->path),
+                };
+                log_fields(prio, LOG_SRC_SERVER, "request", f, ELEMENTSOF(f) - (req->ops ? 1 : 0));
+        } else if (log_max_level >= prio) {
                 log_msg(prio, LOG_SRC_SERVER, "req=%s %s %s %s %s %u%s%s %.1fms%s", req->id, req->addr,
                         req->who.name[0] ? req->who.name : "-",
                         req->method, req->path, req->status, req->err_code ? " " : "",
@@ -383,6 +403,12 @@ int http_start(server_t *srv, const char *cert_pem, const char *key_pem) {
         r = server_meta_init(srv);
         if (r < 0)
                 return r;
+        {
+                /* request ids: a random start, so that ids from two runs differ */
+                uint32_t seed = 0;
+                if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) == sizeof(seed))
+                        atomic_store(&srv->next_request_id, (uint_fast64_t) seed << 24);
+        }
         if (inet_pton(AF_INET6, srv->cfg->listen_host, &((struct sockaddr_in6 *) &ss)->sin6_addr) == 1) {
                 struct sockaddr_in6 *s6 = (struct sockaddr_in6 *) &ss;
                 s6->sin6_family = AF_INET6;

@@ -16,6 +16,8 @@
 #include "common/macro.h"
 #include "server/gc.h"
 #include "server/http.h"
+#include "server/metrics.h"
+#include "server/notify.h"
 #include "server/server.h"
 #include "server/tls.h"
 
@@ -73,6 +75,12 @@ static void print_trust_help(const server_t *srv, const char *ca) {
         char hp[300];
 
         snprintf(hp, sizeof(hp), v6 ? "[%s]:%u" : "%s:%u", host, c->port);
+        if (log_format == LOG_FORMAT_JSON) {
+                /* a log shipper reads stderr: one entry, not a page of prose */
+                log_msg(LOG_NOTICE, LOG_SRC_MAIN, "TLS certificate signed by the local CA %s: clients of %s "
+                        "must trust it (berthd --log-format text prints how)", ca, hp);
+                return;
+        }
         fprintf(stderr,
                 "berthd: TLS certificate signed by the local CA %s\n"
                 "  trust it for docker:     mkdir -p /etc/docker/certs.d/%s && cp %s /etc/docker/certs.d/%s/ca.crt\n"
@@ -144,6 +152,7 @@ static int serve(int argc, char **argv) {
         if (r != 0)
                 return r > 0 ? 0 : 2;
         log_max_level = cfg.log_level;
+        log_format = cfg.log_format;
 
         /* Signals go to this thread only: block them before any thread starts. */
         sigemptyset(&sigs);
@@ -223,6 +232,20 @@ static int serve(int argc, char **argv) {
                         goto out;
                 }
         }
+        /* before the registry listener: requests are counted from the first */
+        r = metrics_start(&srv);
+        if (r < 0 && cfg.metrics_listen_set) {
+                log_msg(LOG_ERR, LOG_SRC_MAIN, "cannot listen for metrics on %s port %u: %s", cfg.metrics_host,
+                        cfg.metrics_port, berth_strerror(r));
+                goto out;
+        }
+        if (r < 0) /* the default address: another berthd may have it */
+                log_msg(LOG_WARNING, LOG_SRC_MAIN, "no metrics: cannot listen on %s port %u (%s); set --metrics-listen",
+                        cfg.metrics_host, cfg.metrics_port, berth_strerror(r));
+        else if (metrics_on)
+                log_msg(LOG_INFO, LOG_SRC_MAIN, "metrics at http://%s%s%s:%u/metrics",
+                        strchr(cfg.metrics_host, ':') ? "[" : "", cfg.metrics_host,
+                        strchr(cfg.metrics_host, ':') ? "]" : "", cfg.metrics_port);
         r = http_start(&srv, cert_pem, key_pem);
         if (r < 0) {
                 log_msg(LOG_ERR, LOG_SRC_MAIN, "cannot listen on %s port %u: %s", cfg.listen_host,
@@ -241,6 +264,10 @@ static int serve(int argc, char **argv) {
                 strchr(cfg.listen_host, ':') ? "]" : "", cfg.port, cfg.data_dir, cfg.threads,
                 cfg.auth_none ? "none" : cfg.auth_token ? "token" : "basic");
 
+        r = notify_send("READY=1");
+        if (r < 0)
+                log_msg(LOG_WARNING, LOG_SRC_MAIN, "telling systemd we are ready (NOTIFY_SOCKET): %s",
+                        berth_strerror(r));
         uploads_expire(&srv);
         for (;;) {
                 /* housekeeping every minute, more often when uploads expire sooner */
@@ -253,10 +280,12 @@ static int serve(int argc, char **argv) {
                         uploads_expire(&srv);
         }
         log_msg(LOG_NOTICE, LOG_SRC_MAIN, "%s: draining (grace %us)", sig == SIGTERM ? "SIGTERM" : "SIGINT", cfg.grace);
+        (void) notify_send("STOPPING=1");
         http_drain_and_stop(&srv);
         log_msg(LOG_NOTICE, LOG_SRC_MAIN, "stopped");
         r = 0;
 out:
+        metrics_stop();
         auth_free(srv.auth);
         free(srv.db_path);
         store_free(srv.store);

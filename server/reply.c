@@ -43,6 +43,7 @@ void reply_buffer(request_t *req, unsigned status, const void *buf, size_t len,
         struct MHD_Response *resp =
                 MHD_create_response_from_buffer(len, (void *) buf, MHD_RESPMEM_MUST_COPY);
         set_response(req, status, resp);
+        req->bytes_out = len;
         if (resp && content_type)
                 MHD_add_response_header(resp, "Content-Type", content_type);
 }
@@ -59,8 +60,9 @@ void reply_json(request_t *req, unsigned status, json_t *body, const char *conte
                 reply_error(req, 500, "UNKNOWN", "out of memory", NULL);
                 return;
         }
+        req->bytes_out = strlen(s);
         set_response(req, status,
-                     MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE));
+                     MHD_create_response_from_buffer(req->bytes_out, s, MHD_RESPMEM_MUST_FREE));
         reply_header(req, "Content-Type", content_type ? content_type : "application/json");
 }
 
@@ -117,6 +119,7 @@ void reply_fd(request_t *req, unsigned status, int fd, uint64_t off, uint64_t le
                         close(fd);
         }
         set_response(req, status, resp);
+        req->bytes_out = len;
 }
 
 void reply_error(request_t *req, unsigned status, const char *code, const char *message,

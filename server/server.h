@@ -37,6 +37,10 @@ typedef struct config {
         struct proxy_cidrs *trusted_proxies; /* NULL: none (server/proxy.h) */
         unsigned token_rate;      /* /auth/token per second and address; 0: auth's default */
         unsigned token_burst;     /* ... at once; 0: auth's default */
+        char *metrics_host;       /* --metrics-listen; NULL: no metrics listener */
+        uint16_t metrics_port;
+        bool metrics_listen_set;  /* given by flag or environment, not the default */
+        int log_format;           /* LOG_FORMAT_* (common/log.h) */
 } config_t;
 
 /* 0 and a filled config, or an error printed to stderr and <0. Handles --help/--version
@@ -116,6 +120,8 @@ struct request {
         auth_result_t who;        /* the caller, after access control */
         struct timespec started;
         bool in_flight;           /* counted in srv->in_flight */
+        uint64_t bytes_in;        /* body bytes received */
+        uint64_t bytes_out;       /* length of the answer's body */
 
         /* body */
         body_mode_t body_mode;

@@ -1184,3 +1184,29 @@ int meta_blob_known(meta_t *m, const digest_t *d) {
                 return r;
         return step_row(st);
 }
+
+/* ---- figures for metrics ---- */
+
+int meta_stats(meta_t *m, meta_stats_t *ret) {
+        sqlite3_stmt *st = NULL;
+        int rc;
+
+        if (!m || !ret)
+                return -EINVAL;
+        rc = sqlite3_prepare_v2(m->db,
+                                "SELECT (SELECT count(*) FROM blobs), (SELECT coalesce(sum(size), 0) FROM blobs),"
+                                " (SELECT count(*) FROM uploads)",
+                                -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return map_rc(rc) ? map_rc(rc) : BERTH_EDB;
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                ret->blobs = (uint64_t) sqlite3_column_int64(st, 0);
+                ret->blob_bytes = (uint64_t) sqlite3_column_int64(st, 1);
+                ret->uploads = (uint64_t) sqlite3_column_int64(st, 2);
+        }
+        (void) sqlite3_finalize(st);
+        if (rc != SQLITE_ROW)
+                return map_rc(rc) ? map_rc(rc) : BERTH_EDB;
+        return 0;
+}

@@ -121,3 +121,12 @@ typedef struct {
 int meta_gc(meta_t *m, uint64_t older_than, bool dry_run, meta_gc_result_t *ret);
 /* 1 the blob has a row, 0 not. */
 int meta_blob_known(meta_t *m, const digest_t *d);
+
+/* ---- figures for metrics ---- */
+typedef struct {
+        uint64_t blobs, blob_bytes; /* blob rows and their total size */
+        uint64_t uploads;           /* upload sessions in progress */
+} meta_stats_t;
+/* One read transaction; scans the blob and upload tables (call it per scrape, not
+ * per request). */
+int meta_stats(meta_t *m, meta_stats_t *ret);

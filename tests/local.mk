@@ -140,7 +140,7 @@ UNIT_TESTS += tests/unit/test-log
 check_PROGRAMS += tests/unit/test-log
 TESTS += tests/unit/test-log
 tests_unit_test_log_SOURCES = tests/unit/test-log.c
-tests_unit_test_log_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_log_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_log_LDADD = libcommon.la $(CRYPTO_LIBS) $(JANSSON_LIBS) $(CMOCKA_LIBS)
 
 ## hardening (issue 9): no request value forges a log line or an audit row
@@ -223,3 +223,19 @@ TESTS += tests/unit/test-server
 tests_unit_test_server_SOURCES = tests/unit/test-server.c
 tests_unit_test_server_CPPFLAGS = $(BERTHD_TEST_CPPFLAGS)
 tests_unit_test_server_LDADD = $(BERTHD_TEST_LDADD)
+## observability (issue 14): --log-format json, X-Request-Id
+TESTS += tests/integration/logs-json.sh
+EXTRA_DIST += tests/integration/logs-json.sh
+
+## observability (issue 14): a real Prometheus scrapes --metrics-listen (slow tier:
+## needs the prometheus package, `scripts/install-deps.sh slow`)
+SLOW_TESTS += tests/integration/metrics.sh
+EXTRA_DIST += tests/integration/metrics.sh tests/bench/metrics-bench.sh
+
+## issue 14: the systemd unit verifies; berthd sends READY=1 and STOPPING=1 itself
+TESTS += tests/integration/systemd.sh
+EXTRA_DIST += tests/integration/systemd.sh deploy/systemd/berthd.service
+
+## issue 14: man pages from the --help texts, installed with the bash completions
+TESTS += tests/integration/man-pages.sh
+EXTRA_DIST += tests/integration/man-pages.sh

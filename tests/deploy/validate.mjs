@@ -225,6 +225,20 @@ for (const { o, spec, labels } of berthd) {
         const insecure = /^(1|true|yes|on)$/i.test(env.BERTH_INSECURE_HTTP ?? '');
         const resolve = (p) => (typeof p === 'number' ? p : (c.ports ?? []).find((x) => x.name === p)?.containerPort);
         if (!(c.ports ?? []).some((x) => x.containerPort === port)) problem(w, `no containerPort ${port} (BERTH_LISTEN ${listen})`);
+        // scrape annotations must point at the metrics listener, and it must listen
+        // on more than the pod's loopback for Prometheus to reach it
+        const ann = (o.obj.kind === 'Pod' ? o.obj.metadata?.annotations : o.obj.spec?.template?.metadata?.annotations) ?? {};
+        if (ann['prometheus.io/scrape'] === 'true') {
+                const ml = env.BERTH_METRICS_LISTEN ?? '127.0.0.1:5001';
+                const mport = Number(ml.slice(ml.lastIndexOf(':') + 1));
+                const mhost = ml.slice(0, ml.lastIndexOf(':'));
+                if (ml === '') problem(w, 'prometheus.io/scrape, but BERTH_METRICS_LISTEN is empty (no metrics)');
+                else if (/^(127\.|\[?::1\]?$|localhost)/.test(mhost))
+                        problem(w, `prometheus.io/scrape, but BERTH_METRICS_LISTEN ${ml} is loopback: nothing outside the pod reaches it`);
+                if (Number(ann['prometheus.io/port']) !== mport)
+                        problem(w, `prometheus.io/port ${ann['prometheus.io/port']} is not the metrics port ${mport} (BERTH_METRICS_LISTEN ${ml})`);
+                if (!(c.ports ?? []).some((x) => x.containerPort === mport)) problem(w, `no containerPort ${mport} (BERTH_METRICS_LISTEN ${ml})`);
+        }
         const want = { startupProbe: '/healthz', livenessProbe: '/healthz', readinessProbe: '/readyz' };
         for (const [probe, path] of Object.entries(want)) {
                 const g = c[probe]?.httpGet;

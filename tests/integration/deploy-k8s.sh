@@ -77,6 +77,8 @@ broken deployment.yaml 's/protocol: TCP/protocol: TCPX/' 'protocol must be equal
 broken configmap.yaml 's/BERTH_LOG_LEVEL:/BERTH_LOGLEVEL:/' 'BERTH_LOGLEVEL: berthd reads no such variable'
 broken configmap.yaml 's/BERTH_GRACE: "25"/BERTH_GRACE: "60"/' 'BERTH_GRACE 60'
 broken service.yaml 's/targetPort: registry/targetPort: 5001/' 'targetPort 5001'
+broken configmap.yaml 's/BERTH_METRICS_LISTEN: "0.0.0.0:5001"/BERTH_METRICS_LISTEN: "127.0.0.1:5001"/' 'is loopback'
+broken deployment.yaml 's/prometheus.io\/port: "5001"/prometheus.io\/port: "9090"/' 'prometheus.io/port 9090'
 broken example-pull-secret.yaml 's|^type: kubernetes.io/dockerconfigjson|type: Opaque|' 'type Opaque'
 broken example-pull-secret.yaml 's/^  .dockerconfigjson:/  config.json:/' 'no .dockerconfigjson key'
 broken example-workload.yaml 's|image: 127.0.0.1:30500/|image: registry.example.com/|' 'no credentials for registry.example.com'

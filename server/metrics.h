@@ -1,0 +1,24 @@
+/* server/metrics.h: Prometheus metrics for berthd: counters kept by the request
+ * path (relaxed atomics, no lock), and GET /metrics in the text exposition format
+ * on a listener of its own (--metrics-listen), never the registry's. */
+#pragma once
+#include <stdbool.h>
+#include <stdio.h>
+#include "server/server.h"
+
+/* true once metrics_start() listens; fixed before requests are served. The
+ * request path counts only then. */
+extern bool metrics_on;
+
+/* Listens on cfg->metrics_host:metrics_port (nothing when metrics_host is NULL).
+ * 0, or <0 when it cannot listen. */
+int metrics_start(server_t *srv);
+/* Stops the listener. NULL-safe, idempotent. */
+void metrics_stop(void);
+
+/* A request ended (http.c on_completed): its route, method, status, duration and
+ * bytes. Lock-free. */
+void metrics_request_done(const request_t *req, double seconds);
+
+/* Writes the exposition of everything (what GET /metrics answers) to f. */
+int metrics_write(server_t *srv, FILE *f);

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Metrics: a real Prometheus scrapes berthd's metrics listener every second. The
+# target is up, registry_http_requests_total grows by the requests this test made,
+# the duration histogram has its buckets, blobs and bytes stored match a push, and
+# promtool finds nothing wrong in the exposition. The registry's own port has no
+# /metrics. (Slow tier: needs Debian's prometheus package.)
+. "$(dirname "$0")/lib.sh"
+berth_require curl jq prometheus promtool python3
+berth_tmpdir
+MPORT=$(berth_free_port) || fail "no free port"
+berth_start --insecure-http --metrics-listen "127.0.0.1:$MPORT"
+MURL=http://127.0.0.1:$MPORT
+
+step "the exposition"
+curl -sS --max-time 10 -o "$TMP/m1.txt" -w '%{http_code} %{content_type}\n' "$MURL/metrics" >"$TMP/m1.code" ||
+        fail "GET /metrics"
+grep -q '^200 text/plain; version=0.0.4' "$TMP/m1.code" || fail "GET /metrics: $(cat "$TMP/m1.code")"
+for m in registry_http_in_flight_requests berth_http_received_bytes_total berth_http_sent_bytes_total \
+         berth_connections_open berth_connections_refused_total berth_auth_results_total \
+         berth_auth_argon2_queue_depth berth_blobs_stored berth_blob_bytes_stored \
+         berth_uploads_in_progress berth_build_info; do
+        grep -q "^# TYPE $m " "$TMP/m1.txt" || fail "no $m in the exposition"
+done
+code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' "$BERTH_URL/metrics") || fail "GET registry /metrics"
+[ "$code" = 404 ] || fail "the registry port answers /metrics with $code"
+code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' "$MURL/v2/") || fail "GET metrics /v2/"
+[ "$code" = 404 ] || fail "the metrics port answers /v2/ with $code"
+ss -Hltn "sport = :$MPORT" | grep -q "127.0.0.1:$MPORT" || fail "the metrics listener is not on 127.0.0.1"
+pass "the metrics listener serves the exposition, the registry port does not"
+
+step "a real Prometheus scrapes it every second"
+PPORT=$(berth_free_port) || fail "no free port"
+cat >"$TMP/prometheus.yml" <<EOT
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: berth
+    static_configs:
+      - targets: ['127.0.0.1:$MPORT']
+EOT
+promtool check config "$TMP/prometheus.yml" >"$TMP/promtool-config.txt" 2>&1 ||
+        fail "promtool check config: $(cat "$TMP/promtool-config.txt")"
+prometheus --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/prom" \
+        --web.listen-address="127.0.0.1:$PPORT" >"$TMP/prometheus.log" 2>&1 &
+berth_track_pid $!
+PURL=http://127.0.0.1:$PPORT
+# q EXPR: the first result's value, or empty
+q() {
+        curl -sS --max-time 10 -G "$PURL/api/v1/query" --data-urlencode "query=$1" 2>/dev/null |
+                jq -r 'if .status == "success" and (.data.result | length) > 0 then .data.result[0].value[1] else empty end'
+}
+# wait_for EXPR WANT: up to 30 s until EXPR is WANT
+wait_for() {
+        local i v
+        for i in $(seq 1 60); do
+                v=$(q "$1")
+                [ "$v" = "$2" ] && return 0
+                sleep 0.5
+        done
+        echo "  $1 = '${v:-}' after 30 s, not '$2'" >&2
+        return 1
+}
+wait_for 'up{job="berth"}' 1 || { tail -20 "$TMP/prometheus.log" >&2; fail "the target is not up"; }
+pass "target up"
+
+step "registry_http_requests_total grows by the requests made"
+bcurl -o /dev/null "$BERTH_URL/v2/" || fail "GET /v2/"
+sel='registry_http_requests_total{job="berth",route="base",method="GET",code="2xx"}'
+wait_for "$sel" 1 || fail "the first GET /v2/ is not counted"
+for i in $(seq 1 7); do
+        bcurl -o /dev/null "$BERTH_URL/v2/" || fail "GET /v2/"
+done
+for i in $(seq 1 3); do
+        bcurl -o /dev/null "$BERTH_URL/v2/no/such/manifests/latest" || fail "GET manifest"
+done
+wait_for "$sel" 8 || fail "registry_http_requests_total did not grow by 7"
+wait_for 'registry_http_requests_total{job="berth",route="manifest-get",method="GET",code="4xx"}' 3 ||
+        fail "three manifest misses not counted as 4xx"
+pass "8 GET /v2/ and 3 manifest misses counted"
+
+step "the histogram has buckets"
+n=$(curl -sS --max-time 10 -G "$PURL/api/v1/query" \
+        --data-urlencode 'query=registry_http_request_duration_seconds_bucket{job="berth",route="base",method="GET"}' |
+        jq '.data.result | length')
+[ "$n" -ge 10 ] || fail "only $n buckets for the base route"
+inf=$(q 'registry_http_request_duration_seconds_bucket{job="berth",route="base",method="GET",le="+Inf"}')
+[ "$inf" = 8 ] || fail "the +Inf bucket holds $inf, not 8"
+p50=$(q 'histogram_quantile(0.5, sum by (le) (registry_http_request_duration_seconds_bucket{job="berth",route="base"}))')
+[ -n "$p50" ] && [ "$p50" != NaN ] || fail "no median from the histogram"
+pass "$n buckets, +Inf = count, median ${p50}s"
+
+step "blobs and bytes stored follow a push"
+printf 'metrics test blob\n' >"$TMP/blob"
+dg=sha256:$(sha256sum "$TMP/blob" | cut -d' ' -f1)
+code=$(bcurl -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/octet-stream' \
+        --data-binary @"$TMP/blob" "$BERTH_URL/v2/proj/app/blobs/uploads/?digest=$dg") || fail "push"
+[ "$code" = 201 ] || fail "monolithic upload answered $code"
+wait_for 'berth_blobs_stored{job="berth"}' 1 || fail "berth_blobs_stored is not 1"
+wait_for 'berth_blob_bytes_stored{job="berth"}' "$(stat -c %s "$TMP/blob")" || fail "berth_blob_bytes_stored wrong"
+wait_for 'berth_http_received_bytes_total{job="berth"} >= 18' 18 || fail "body bytes received not counted"
+pass "1 blob of 18 bytes stored"
+
+step "promtool check metrics"
+curl -sS --max-time 10 "$MURL/metrics" >"$TMP/m2.txt" || fail "GET /metrics"
+promtool check metrics <"$TMP/m2.txt" >"$TMP/promtool.txt" 2>&1 || fail "promtool: $(cat "$TMP/promtool.txt")"
+[ -s "$TMP/promtool.txt" ] && fail "promtool found problems: $(cat "$TMP/promtool.txt")"
+pass "no problem found"
+
+step "an explicit metrics address that cannot be bound stops the start"
+p2=$(berth_free_port) || fail "no free port"
+rc=0
+timeout 20 "$top_builddir/berthd" serve --listen "127.0.0.1:$p2" --data "$TMP/data2" --auth none \
+        --insecure-http --metrics-listen "127.0.0.1:$MPORT" >"$TMP/second.log" 2>&1 || rc=$?
+[ "$rc" = 1 ] || fail "a second berthd on metrics port $MPORT exited with $rc: $(cat "$TMP/second.log")"
+grep -q 'cannot listen for metrics' "$TMP/second.log" || fail "no clear error: $(cat "$TMP/second.log")"
+pass "exit 1: $(grep -m1 -o 'cannot listen for metrics.*' "$TMP/second.log")"
+
+berth_stop
