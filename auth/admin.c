@@ -7,14 +7,15 @@
 #include <openssl/crypto.h>
 #include "auth/auth-internal.h"
 #include "common/err.h"
+#include "common/macro.h"
 
-/* Runs one statement with ?1, ?2 (text or NULL), ?3, ?4 (integers) and commits
- * with the counter bumped. *ret_changes gets the rows changed. */
+/* Runs one statement with ?1, ?2 (text or NULL), ?3, ?4 (integers; those the
+ * statement takes) and commits with the counter bumped. *ret_changes gets the rows
+ * changed. A duplicate key is -EEXIST, a missing referenced row -ENOENT. */
 static int change(auth_t *a, const char *sql, const char *t1, const char *t2, int64_t i3,
                   int64_t i4, int *ret_changes) {
         auth_conn_t *c = NULL;
-        sqlite3_stmt *st;
-        int r, rc;
+        int r, n;
 
         r = auth_conn_get(a, &c);
         if (r < 0)
@@ -22,28 +23,24 @@ static int change(auth_t *a, const char *sql, const char *t1, const char *t2, in
         r = auth_tx_begin(c);
         if (r < 0)
                 goto out;
-        r = auth_conn_stmt(c, sql, &st);
-        if (r < 0)
-                goto out;
-        /* Parameters a statement does not use report SQLITE_RANGE: harmless. */
-        (void) sqlite3_bind_text(st, 1, t1, -1, SQLITE_STATIC);
-        (void) sqlite3_bind_text(st, 2, t2, -1, SQLITE_STATIC);
-        (void) sqlite3_bind_int64(st, 3, i3);
-        (void) sqlite3_bind_int64(st, 4, i4);
-        rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE) {
-                int ext = sqlite3_extended_errcode(auth_conn_db(c));
-                if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
-                        r = -ENOENT;
-                else if (ext == SQLITE_CONSTRAINT_PRIMARYKEY || ext == SQLITE_CONSTRAINT_UNIQUE)
-                        r = -EEXIST;
-                else
-                        r = auth_sql_err(rc);
-                goto out;
+        {
+                /* every bind checked: the first failure is the transaction's, and
+                 * the rest (and the commit) return it */
+                _cleanup_db_stmt_ db_stmt_t *st = NULL;
+                if (db_tx_fail(c, db_stmt(c, sql, &st)) == 0) {
+                        n = db_stmt_params(st);
+                        if (n >= 1)
+                                (void) db_bind_text(st, 1, t1);
+                        if (n >= 2)
+                                (void) db_bind_text(st, 2, t2);
+                        if (n >= 3)
+                                (void) db_bind_int(st, 3, i3);
+                        if (n >= 4)
+                                (void) db_bind_int(st, 4, i4);
+                        if (db_step_done(st) == 0 && ret_changes)
+                                *ret_changes = (int) db_changes(c);
+                }
         }
-        if (ret_changes)
-                *ret_changes = sqlite3_changes(auth_conn_db(c));
         r = auth_tx_commit_change(c);
 out:
         auth_tx_rollback(c);
@@ -158,8 +155,7 @@ int auth_token_create(auth_t *a, const char *project, bool push, time_t expires,
         char name[AUTH_NAME_MAX + 1], suffix[11], secret[41];
         uint8_t mac[32];
         auth_conn_t *c = NULL;
-        sqlite3_stmt *st;
-        int r, rc;
+        int r;
 
         if (!a || !auth_name_valid(project, AUTH_PROJECT_MAX) || !ret_name || !ret_secret ||
             expires < 0)
@@ -184,22 +180,17 @@ int auth_token_create(auth_t *a, const char *project, bool push, time_t expires,
         r = auth_tx_begin(c);
         if (r < 0)
                 goto out;
-        r = auth_conn_stmt(c, sql, &st);
-        if (r < 0)
-                goto out;
-        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, project, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 3, push);
-        sqlite3_bind_blob(st, 4, mac, sizeof(mac), SQLITE_STATIC);
-        sqlite3_bind_int64(st, 5, auth_now(a));
-        sqlite3_bind_int64(st, 6, expires);
-        rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE) {
-                r = sqlite3_extended_errcode(auth_conn_db(c)) == SQLITE_CONSTRAINT_FOREIGNKEY
-                            ? -ENOENT
-                            : auth_sql_err(rc);
-                goto out;
+        {
+                _cleanup_db_stmt_ db_stmt_t *st = NULL;
+                if (db_tx_fail(c, db_stmt(c, sql, &st)) == 0) {
+                        (void) db_bind_text(st, 1, name);
+                        (void) db_bind_text(st, 2, project);
+                        (void) db_bind_int(st, 3, push);
+                        (void) db_bind_blob(st, 4, mac, sizeof(mac));
+                        (void) db_bind_int(st, 5, auth_now(a));
+                        (void) db_bind_int(st, 6, expires);
+                        (void) db_step_done(st); /* -ENOENT: no such project */
+                }
         }
         r = auth_tx_commit_change(c);
         if (r < 0)

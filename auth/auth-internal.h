@@ -6,8 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <sqlite3.h>
 #include "auth/auth.h"
+#include "storage/db.h"
 
 #define AUTH_HEADER_MAX 4096   /* longest Authorization header accepted */
 #define AUTH_PASSWORD_MAX 1024 /* longest password accepted */
@@ -41,15 +41,13 @@ int auth_role_parse(const char *s);              /* AUTH_ROLE_* or -EINVAL */
 const char *auth_role_name(int role);
 unsigned auth_role_actions(int role);
 
-/* ---- auth.c: connections and transactions ---- */
-typedef struct auth_conn auth_conn_t;
+/* ---- auth.c: connections and transactions, on storage/db ---- */
+/* A connection of storage/db's pool (statements: db_stmt and the typed binds). */
+typedef db_conn_t auth_conn_t;
 int auth_conn_get(auth_t *a, auth_conn_t **ret);
 void auth_conn_put(auth_t *a, auth_conn_t *c);
-sqlite3 *auth_conn_db(auth_conn_t *c);
-/* A cached prepared statement (reset, bindings cleared). */
-int auth_conn_stmt(auth_conn_t *c, const char *sql, sqlite3_stmt **ret);
-int auth_sql_err(int rc); /* SQLite code → BERTH_EBUSY / BERTH_EDB */
-/* BEGIN IMMEDIATE; on commit the change counter is bumped in the same transaction. */
+/* A write transaction; on commit the change counter is bumped in the same
+ * transaction (a sticky failure before it is returned instead, nothing written). */
 int auth_tx_begin(auth_conn_t *c);
 int auth_tx_commit_change(auth_conn_t *c);
 void auth_tx_rollback(auth_conn_t *c);

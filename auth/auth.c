@@ -18,7 +18,6 @@
 #include "common/log.h"
 #include "common/macro.h"
 
-#define STMT_CACHE_MAX 48
 #define CACHE_SETS 256 /* verified-credentials cache: sets x ways */
 #define CACHE_WAYS 4
 #define CACHE_LOCKS 16
@@ -28,16 +27,6 @@
 #define THR_KEY_MAX 168 /* "p:" + address (63) + " " + name (96) + NUL */
 #define AUDIT_BATCH 128
 #define HASH_ENCODED_MAX 512
-
-struct auth_conn {
-        sqlite3 *db;
-        struct {
-                const char *sql;
-                sqlite3_stmt *st;
-        } stmts[STMT_CACHE_MAX];
-        size_t n_stmts;
-        auth_conn_t *next;
-};
 
 typedef struct {
         uint8_t key[32];
@@ -60,14 +49,11 @@ typedef struct {
 } audit_row_t;
 
 struct auth {
-        char *db_path;
+        db_t *db; /* storage/db: connections, statements, migrations */
         auth_options_t opt;
         EVP_MD *sha256;
         EVP_MD_CTX *hmac_inner, *hmac_outer; /* HMAC key: process-random, for the cache */
         uint8_t token_key[32]; /* per install, from the database: robot secret MACs */
-
-        pthread_mutex_t pool_lock;
-        auth_conn_t *pool;
 
         pthread_mutex_t cache_locks[CACHE_LOCKS];
         cache_entry_t cache[CACHE_SETS][CACHE_WAYS];
@@ -110,300 +96,72 @@ time_t auth_now(const auth_t *a) {
         return a->opt.now ? a->opt.now(a->opt.now_userdata) : time(NULL);
 }
 
-int auth_sql_err(int rc) {
-        rc &= 0xff;
-        return rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? BERTH_EBUSY : BERTH_EDB;
-}
-
-/* ---- connections ---- */
-
-static void conn_close(auth_conn_t *c) {
-        if (!c)
-                return;
-        for (size_t i = 0; i < c->n_stmts; i++)
-                sqlite3_finalize(c->stmts[i].st);
-        sqlite3_close_v2(c->db);
-        free(c);
-}
-
-/* SQLite creates a database 0644 less the umask, and its -wal and -shm take the
- * database's mode. The database holds password hashes, keys and the audit trail: a
- * database just created (still empty) is made 0600. By path, never by opening it:
- * closing any descriptor of the file would drop this process's SQLite locks on it. */
-static void private_if_new(const char *path) {
-        struct stat st;
-
-        if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0 && (st.st_mode & 077))
-                (void) chmod(path, st.st_mode & 0700);
-}
-
-static int conn_open(const char *path, auth_conn_t **ret) {
-        auth_conn_t *c = calloc(1, sizeof(*c));
-        int rc;
-
-        if (!c)
-                return -ENOMEM;
-        rc = sqlite3_open_v2(path, &c->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             NULL);
-        if (rc != SQLITE_OK) {
-                conn_close(c);
-                return rc == SQLITE_CANTOPEN ? -EACCES : BERTH_EDB;
-        }
-        private_if_new(path);
-        sqlite3_busy_timeout(c->db, 5000);
-        rc = sqlite3_exec(c->db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
-        if (rc != SQLITE_OK) {
-                conn_close(c);
-                return auth_sql_err(rc);
-        }
-        *ret = c;
-        return 0;
-}
+/* ---- connections: storage/db's pool ---- */
 
 int auth_conn_get(auth_t *a, auth_conn_t **ret) {
-        auth_conn_t *c;
-
-        pthread_mutex_lock(&a->pool_lock);
-        c = a->pool;
-        if (c)
-                a->pool = c->next;
-        pthread_mutex_unlock(&a->pool_lock);
-        if (c) {
-                c->next = NULL;
-                *ret = c;
-                return 0;
-        }
-        return conn_open(a->db_path, ret);
+        return db_conn_get(a->db, ret);
 }
 
 void auth_conn_put(auth_t *a, auth_conn_t *c) {
-        if (!c)
-                return;
-        if (!sqlite3_get_autocommit(c->db)) { /* a caller forgot its transaction */
-                conn_close(c);
-                return;
-        }
-        pthread_mutex_lock(&a->pool_lock);
-        c->next = a->pool;
-        a->pool = c;
-        pthread_mutex_unlock(&a->pool_lock);
-}
-
-sqlite3 *auth_conn_db(auth_conn_t *c) {
-        return c->db;
-}
-
-int auth_conn_stmt(auth_conn_t *c, const char *sql, sqlite3_stmt **ret) {
-        sqlite3_stmt *st;
-        int rc;
-
-        for (size_t i = 0; i < c->n_stmts; i++)
-                if (c->stmts[i].sql == sql) {
-                        st = c->stmts[i].st;
-                        sqlite3_reset(st);
-                        sqlite3_clear_bindings(st);
-                        *ret = st;
-                        return 0;
-                }
-        rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
-        if (rc != SQLITE_OK)
-                return auth_sql_err(rc);
-        if (c->n_stmts < STMT_CACHE_MAX) {
-                c->stmts[c->n_stmts].sql = sql;
-                c->stmts[c->n_stmts].st = st;
-                c->n_stmts++;
-        } else {
-                /* Cache full (should not happen): keep it until the connection closes
-                 * by replacing the last slot. */
-                sqlite3_finalize(c->stmts[STMT_CACHE_MAX - 1].st);
-                c->stmts[STMT_CACHE_MAX - 1].sql = sql;
-                c->stmts[STMT_CACHE_MAX - 1].st = st;
-        }
-        *ret = st;
-        return 0;
+        db_conn_put(a->db, c);
 }
 
 int auth_tx_begin(auth_conn_t *c) {
-        int rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-        return rc == SQLITE_OK ? 0 : auth_sql_err(rc);
+        return db_tx_begin(c);
 }
 
 void auth_tx_rollback(auth_conn_t *c) {
-        if (!sqlite3_get_autocommit(c->db))
-                (void) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+        db_tx_rollback(c);
 }
 
 static const char SQL_BUMP[] = "UPDATE auth_state SET generation = generation + 1 WHERE id = 1";
 static const char SQL_GENERATION[] = "SELECT generation FROM auth_state WHERE id = 1";
 
+/* Bumps the change counter and commits: on any earlier failure in the
+ * transaction (sticky) nothing is written and that failure is returned. */
 int auth_tx_commit_change(auth_conn_t *c) {
-        sqlite3_stmt *st;
-        int r, rc;
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
+        int r;
 
-        r = auth_conn_stmt(c, SQL_BUMP, &st);
+        r = db_stmt(c, SQL_BUMP, &st);
         if (r < 0)
-                goto fail;
-        rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE) {
-                r = auth_sql_err(rc);
-                goto fail;
-        }
-        rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
-        if (rc != SQLITE_OK) {
-                r = auth_sql_err(rc);
-                goto fail;
-        }
-        return 0;
-fail:
-        auth_tx_rollback(c);
-        return r;
+                (void) db_tx_fail(c, r);
+        else
+                (void) db_step_done(st);
+        return db_tx_commit(c);
 }
 
 static int read_generation(auth_conn_t *c, int64_t *ret) {
-        sqlite3_stmt *st;
-        int r, rc;
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
+        int r;
 
-        r = auth_conn_stmt(c, SQL_GENERATION, &st);
+        r = db_stmt(c, SQL_GENERATION, &st);
         if (r < 0)
                 return r;
-        rc = sqlite3_step(st);
-        if (rc != SQLITE_ROW) {
-                sqlite3_reset(st);
-                return rc == SQLITE_DONE ? BERTH_EDB : auth_sql_err(rc);
-        }
-        *ret = sqlite3_column_int64(st, 0);
-        sqlite3_reset(st);
+        r = db_step(st);
+        if (r <= 0)
+                return r == 0 ? BERTH_EDB : r;
+        *ret = db_col_int(st, 0);
         return 0;
-}
-
-/* ---- schema ---- */
-
-static const char *const migrations[] = {
-        /* 1 */
-        "CREATE TABLE auth_state("
-        "  id INTEGER PRIMARY KEY CHECK (id = 1),"
-        "  generation INTEGER NOT NULL DEFAULT 0,"
-        "  bootstrapped INTEGER NOT NULL DEFAULT 0,"
-        "  token_key BLOB NOT NULL);"
-        "CREATE TABLE auth_users("
-        "  name TEXT PRIMARY KEY,"
-        "  hash TEXT NOT NULL,"
-        "  admin INTEGER NOT NULL DEFAULT 0,"
-        "  created INTEGER NOT NULL);"
-        "CREATE TABLE auth_projects("
-        "  name TEXT PRIMARY KEY,"
-        "  public INTEGER NOT NULL DEFAULT 0,"
-        "  created INTEGER NOT NULL);"
-        "CREATE TABLE auth_members("
-        "  project TEXT NOT NULL REFERENCES auth_projects(name) ON DELETE CASCADE,"
-        "  user TEXT NOT NULL REFERENCES auth_users(name) ON DELETE CASCADE,"
-        "  role INTEGER NOT NULL,"
-        "  PRIMARY KEY (project, user));"
-        "CREATE TABLE auth_tokens("
-        "  name TEXT PRIMARY KEY,"
-        "  project TEXT NOT NULL REFERENCES auth_projects(name) ON DELETE CASCADE,"
-        "  push INTEGER NOT NULL DEFAULT 0,"
-        "  mac BLOB NOT NULL,"
-        "  created INTEGER NOT NULL,"
-        "  expires INTEGER NOT NULL DEFAULT 0);"
-        "CREATE TABLE auth_audit("
-        "  id INTEGER PRIMARY KEY,"
-        "  ts INTEGER NOT NULL,"
-        "  user TEXT NOT NULL,"
-        "  client TEXT,"
-        "  action TEXT NOT NULL,"
-        "  repo TEXT,"
-        "  detail TEXT);"
-        "CREATE INDEX auth_audit_ts ON auth_audit(ts);",
-};
-
-static int migrate(auth_conn_t *c) {
-        sqlite3_stmt *st = NULL;
-        int64_t version = 0;
-        uint8_t key[32];
-        int r, rc;
-
-        rc = sqlite3_exec(c->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
-        if (rc != SQLITE_OK)
-                return auth_sql_err(rc);
-        r = auth_tx_begin(c);
-        if (r < 0)
-                return r;
-        rc = sqlite3_exec(c->db, "CREATE TABLE IF NOT EXISTS auth_schema(version INTEGER NOT NULL)",
-                          NULL, NULL, NULL);
-        if (rc != SQLITE_OK)
-                goto sqlfail;
-        rc = sqlite3_prepare_v2(c->db, "SELECT max(version) FROM auth_schema", -1, &st, NULL);
-        if (rc != SQLITE_OK)
-                goto sqlfail;
-        rc = sqlite3_step(st);
-        if (rc != SQLITE_ROW)
-                goto sqlfail;
-        version = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
-        st = NULL;
-        if (version > (int64_t) ELEMENTSOF(migrations)) {
-                auth_tx_rollback(c);
-                return BERTH_EUNSUPPORTED; /* a newer berth wrote this database */
-        }
-        for (int64_t v = version; v < (int64_t) ELEMENTSOF(migrations); v++) {
-                rc = sqlite3_exec(c->db, migrations[v], NULL, NULL, NULL);
-                if (rc != SQLITE_OK)
-                        goto sqlfail;
-                if (v == 0) {
-                        if (RAND_bytes(key, sizeof(key)) != 1) {
-                                auth_tx_rollback(c);
-                                return BERTH_ECRYPTO;
-                        }
-                        rc = sqlite3_prepare_v2(c->db,
-                                                "INSERT INTO auth_state(id, token_key) VALUES (1, ?1)",
-                                                -1, &st, NULL);
-                        if (rc != SQLITE_OK)
-                                goto sqlfail;
-                        sqlite3_bind_blob(st, 1, key, sizeof(key), SQLITE_TRANSIENT);
-                        rc = sqlite3_step(st);
-                        sqlite3_finalize(st);
-                        st = NULL;
-                        if (rc != SQLITE_DONE)
-                                goto sqlfail;
-                }
-                rc = sqlite3_prepare_v2(c->db, "INSERT INTO auth_schema(version) VALUES (?1)", -1,
-                                        &st, NULL);
-                if (rc != SQLITE_OK)
-                        goto sqlfail;
-                sqlite3_bind_int64(st, 1, v + 1);
-                rc = sqlite3_step(st);
-                sqlite3_finalize(st);
-                st = NULL;
-                if (rc != SQLITE_DONE)
-                        goto sqlfail;
-        }
-        rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
-        if (rc != SQLITE_OK)
-                goto sqlfail;
-        return 0;
-sqlfail:
-        sqlite3_finalize(st);
-        auth_tx_rollback(c);
-        return auth_sql_err(rc);
 }
 
 static int load_token_key(auth_t *a, auth_conn_t *c) {
-        sqlite3_stmt *st;
-        int r, rc;
+        static const char sql[] = "SELECT token_key FROM auth_state WHERE id = 1";
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
+        const void *p;
+        size_t len = 0;
+        int r;
 
-        r = auth_conn_stmt(c, "SELECT token_key FROM auth_state WHERE id = 1", &st);
+        r = db_stmt(c, sql, &st);
         if (r < 0)
                 return r;
-        rc = sqlite3_step(st);
-        if (rc != SQLITE_ROW || sqlite3_column_bytes(st, 0) != (int) sizeof(a->token_key)) {
-                sqlite3_reset(st);
-                return rc == SQLITE_ROW || rc == SQLITE_DONE ? BERTH_EDB : auth_sql_err(rc);
-        }
-        memcpy(a->token_key, sqlite3_column_blob(st, 0), sizeof(a->token_key));
-        sqlite3_reset(st);
+        r = db_step(st);
+        if (r < 0)
+                return r;
+        p = r == 1 ? db_col_blob(st, 0, &len) : NULL;
+        if (!p || len != sizeof(a->token_key))
+                return BERTH_EDB;
+        memcpy(a->token_key, p, sizeof(a->token_key));
         return 0;
 }
 
@@ -499,8 +257,7 @@ static int audit_write(auth_t *a, audit_row_t *rows, size_t n) {
                 "INSERT INTO auth_audit(ts, user, client, action, repo, detail) "
                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
         auth_conn_t *c = NULL;
-        sqlite3_stmt *st;
-        int r, rc;
+        int r;
 
         if (n == 0)
                 return 0;
@@ -510,32 +267,26 @@ static int audit_write(auth_t *a, audit_row_t *rows, size_t n) {
         r = auth_tx_begin(c);
         if (r < 0)
                 goto out;
-        for (size_t i = 0; i < n; i++) {
-                r = auth_conn_stmt(c, sql, &st);
-                if (r < 0)
-                        goto out;
-                sqlite3_bind_int64(st, 1, rows[i].ts);
-                sqlite3_bind_text(st, 2, rows[i].user, -1, SQLITE_STATIC);
-                sqlite3_bind_text(st, 3, rows[i].client, -1, SQLITE_STATIC);
-                sqlite3_bind_text(st, 4, rows[i].action, -1, SQLITE_STATIC);
-                sqlite3_bind_text(st, 5, rows[i].repo, -1, SQLITE_STATIC);
-                sqlite3_bind_text(st, 6, rows[i].detail, -1, SQLITE_STATIC);
-                rc = sqlite3_step(st);
-                sqlite3_reset(st);
-                if (rc != SQLITE_DONE) {
-                        r = auth_sql_err(rc);
-                        goto out;
-                }
+        /* the transaction's first failure is sticky: the rest are no-ops and
+         * commit returns it */
+        for (size_t i = 0; i < n && db_tx_error(c) == 0; i++) {
+                _cleanup_db_stmt_ db_stmt_t *st = NULL;
+                if (db_tx_fail(c, db_stmt(c, sql, &st)) < 0)
+                        break;
+                (void) db_bind_int(st, 1, rows[i].ts);
+                (void) db_bind_text(st, 2, rows[i].user);
+                (void) db_bind_text(st, 3, rows[i].client);
+                (void) db_bind_text(st, 4, rows[i].action);
+                (void) db_bind_text(st, 5, rows[i].repo);
+                (void) db_bind_text(st, 6, rows[i].detail);
+                (void) db_step_done(st);
         }
-        rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
-        r = rc == SQLITE_OK ? 0 : auth_sql_err(rc);
+        r = db_tx_commit(c);
 out:
-        auth_tx_rollback(c);
         auth_conn_put(a, c);
         return r;
 }
 
-/* Takes the pending rows out under the lock; caller writes them. */
 static audit_row_t *audit_take(auth_t *a, size_t *ret_n) {
         audit_row_t *rows = a->audit_rows;
         *ret_n = a->n_audit;
@@ -650,8 +401,6 @@ int auth_audit(auth_t *a, const auth_result_t *who, const char *client_addr,
 /* ---- open / free ---- */
 
 auth_t *auth_free(auth_t *a) {
-        auth_conn_t *c;
-
         if (!a)
                 return NULL;
         verifiers_stop(a); /* after the jobs still queued: they audit */
@@ -664,13 +413,9 @@ auth_t *auth_free(auth_t *a) {
         (void) auth_audit_flush(a);
         a->bearer_key = auth_token_key_free(a->bearer_key);
         a->token_rate = auth_rate_free(a->token_rate);
-        while ((c = a->pool)) {
-                a->pool = c->next;
-                conn_close(c);
-        }
+        a->db = db_free(a->db);
         for (size_t i = 0; i < CACHE_LOCKS; i++)
                 pthread_mutex_destroy(&a->cache_locks[i]);
-        pthread_mutex_destroy(&a->pool_lock);
         pthread_mutex_destroy(&a->thr_lock);
         pthread_mutex_destroy(&a->argon_lock);
         pthread_cond_destroy(&a->argon_cond);
@@ -683,7 +428,6 @@ auth_t *auth_free(auth_t *a) {
         EVP_MD_CTX_free(a->hmac_outer);
         EVP_MD_free(a->sha256);
         free(a->dummy_hash);
-        free(a->db_path);
         OPENSSL_cleanse(a, sizeof(*a));
         free(a);
         return NULL;
@@ -704,7 +448,6 @@ int auth_open(const char *data_dir, const auth_options_t *opt, auth_t **ret) {
         if (opt)
                 a->opt = *opt;
         options_resolve(&a->opt);
-        pthread_mutex_init(&a->pool_lock, NULL);
         for (size_t i = 0; i < CACHE_LOCKS; i++)
                 pthread_mutex_init(&a->cache_locks[i], NULL);
         pthread_mutex_init(&a->thr_lock, NULL);
@@ -715,10 +458,16 @@ int auth_open(const char *data_dir, const auth_options_t *opt, auth_t **ret) {
         pthread_cond_init(&a->vq_idle, NULL);
         pthread_mutex_init(&a->audit_lock, NULL);
         pthread_cond_init(&a->audit_cond, NULL);
-        if (asprintf(&a->db_path, "%s/berth.db", data_dir) < 0) {
-                a->db_path = NULL;
-                r = -ENOMEM;
-                goto fail;
+        {
+                _cleanup_free_ char *path = NULL;
+                if (asprintf(&path, "%s/berth.db", data_dir) < 0) {
+                        path = NULL;
+                        r = -ENOMEM;
+                        goto fail;
+                }
+                r = db_open(path, &a->db); /* the one migration sequence */
+                if (r < 0)
+                        goto fail;
         }
         r = hmac_init(a);
         if (r < 0)
@@ -733,9 +482,6 @@ int auth_open(const char *data_dir, const auth_options_t *opt, auth_t **ret) {
         r = auth_conn_get(a, &c);
         if (r < 0)
                 goto fail;
-        r = migrate(c);
-        if (r < 0)
-                goto fail;
         r = load_token_key(a, c);
         if (r < 0)
                 goto fail;
@@ -746,7 +492,8 @@ int auth_open(const char *data_dir, const auth_options_t *opt, auth_t **ret) {
         *ret = a;
         return 0;
 fail:
-        conn_close(c);
+        if (c)
+                auth_conn_put(a, c);
         auth_free(a);
         return r;
 }
@@ -868,73 +615,63 @@ static int verify_credentials(auth_t *a, auth_conn_t *c, const char *user,
         static const char sql_token[] =
                 "SELECT project, push, mac, expires FROM auth_tokens WHERE name = ?1";
         char hash[HASH_ENCODED_MAX];
-        sqlite3_stmt *st;
-        int r, rc;
+        const char *text;
+        int r;
 
         *ret_until = 0;
         if (strncmp(user, AUTH_ROBOT_PREFIX, strlen(AUTH_ROBOT_PREFIX)) == 0) {
+                _cleanup_db_stmt_ db_stmt_t *st = NULL;
                 uint8_t mac[32];
                 const void *stored;
+                size_t stored_len = 0;
                 int64_t expires;
                 bool ok;
 
-                r = auth_conn_stmt(c, sql_token, &st);
+                if ((r = db_stmt(c, sql_token, &st)) < 0 || (r = db_bind_text(st, 1, user)) < 0)
+                        return r;
+                r = db_step(st);
+                if (r <= 0)
+                        return r == 0 ? BERTH_EAUTH : r;
+                r = auth_token_mac(a, password, mac);
                 if (r < 0)
                         return r;
-                sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
-                rc = sqlite3_step(st);
-                if (rc == SQLITE_DONE) {
-                        sqlite3_reset(st);
-                        return BERTH_EAUTH;
-                }
-                if (rc != SQLITE_ROW) {
-                        sqlite3_reset(st);
-                        return auth_sql_err(rc);
-                }
-                r = auth_token_mac(a, password, mac);
-                if (r < 0) {
-                        sqlite3_reset(st);
-                        return r;
-                }
-                stored = sqlite3_column_blob(st, 2);
-                ok = sqlite3_column_bytes(st, 2) == (int) sizeof(mac) && stored &&
+                stored = db_col_blob(st, 2, &stored_len);
+                ok = stored_len == sizeof(mac) && stored &&
                      CRYPTO_memcmp(stored, mac, sizeof(mac)) == 0;
-                expires = sqlite3_column_int64(st, 3);
+                expires = db_col_int(st, 3);
                 if (ok && expires != 0 && expires <= auth_now(a))
                         ok = false;
                 if (ok) {
+                        text = db_col_text(st, 0);
                         snprintf(who->robot_project, sizeof(who->robot_project), "%s",
-                                 (const char *) sqlite3_column_text(st, 0));
-                        who->robot_push = sqlite3_column_int(st, 1) != 0;
+                                 text ? text : "");
+                        who->robot_push = db_col_int(st, 1) != 0;
                         who->robot = true;
                         who->admin = false;
                         *ret_until = (time_t) expires;
                 }
-                sqlite3_reset(st);
                 return ok ? 0 : BERTH_EAUTH;
         }
 
-        r = auth_conn_stmt(c, sql_user, &st);
-        if (r < 0)
-                return r;
-        sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE) {
-                sqlite3_reset(st);
-                return dummy_verify(a, password);
-        }
-        if (rc != SQLITE_ROW) {
-                sqlite3_reset(st);
-                return auth_sql_err(rc);
-        }
-        if (sqlite3_column_bytes(st, 0) >= (int) sizeof(hash)) {
-                sqlite3_reset(st);
-                return BERTH_EDB;
-        }
-        snprintf(hash, sizeof(hash), "%s", (const char *) sqlite3_column_text(st, 0));
-        who->admin = sqlite3_column_int(st, 1) != 0;
-        who->robot = false;
-        sqlite3_reset(st); /* no read transaction held during the slow part */
+        {
+                _cleanup_db_stmt_ db_stmt_t *st = NULL;
+
+                if ((r = db_stmt(c, sql_user, &st)) < 0 || (r = db_bind_text(st, 1, user)) < 0)
+                        return r;
+                r = db_step(st);
+                if (r < 0)
+                        return r;
+                if (r == 0) {
+                        db_stmt_reset(st);
+                        return dummy_verify(a, password);
+                }
+                text = db_col_text(st, 0);
+                if (!text || strlen(text) >= sizeof(hash))
+                        return BERTH_EDB;
+                snprintf(hash, sizeof(hash), "%s", text);
+                who->admin = db_col_int(st, 1) != 0;
+                who->robot = false;
+        } /* reset here: no read transaction held during the slow part */
         return argon2_check(a, hash, password);
 }
 
@@ -1229,8 +966,8 @@ static int rights(auth_t *a, auth_conn_t *c, const auth_result_t *who, const cha
         char project[AUTH_PROJECT_MAX + 1];
         bool have_project = false, user = !who->anonymous && !who->robot;
         unsigned r = 0;
-        sqlite3_stmt *st;
-        int rc, e;
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
+        int e;
 
         if (repo) {
                 const char *slash = strchr(repo, '/');
@@ -1247,34 +984,31 @@ static int rights(auth_t *a, auth_conn_t *c, const auth_result_t *who, const cha
                 if (!have_project)
                         return 0;
         }
-        e = auth_conn_stmt(c, SQL_RIGHTS, &st);
+        e = db_stmt(c, SQL_RIGHTS, &st);
         if (e < 0)
                 return e;
-        if (have_project)
-                sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
-        if (user)
-                sqlite3_bind_text(st, 2, who->name, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc != SQLITE_ROW) {
-                sqlite3_reset(st);
-                return auth_sql_err(rc);
-        }
+        if (have_project && (e = db_bind_text(st, 1, project)) < 0)
+                return e;
+        if (user && (e = db_bind_text(st, 2, who->name)) < 0)
+                return e;
+        e = db_step(st);
+        if (e <= 0)
+                return e == 0 ? BERTH_EDB : e;
         if (ret_generation)
-                *ret_generation = sqlite3_column_int64(st, 0);
+                *ret_generation = db_col_int(st, 0);
         if (who->admin && user)
                 r = all;
         else if (have_project) {
                 if (user && strcmp(project, who->name) == 0 &&
-                    sqlite3_column_type(st, 1) == SQLITE_NULL)
+                    db_col_null(st, 1))
                         r = all; /* one's own namespace, unless a project holds the name */
                 if (who->robot && strcmp(project, who->robot_project) == 0)
                         r |= AUTH_PULL | (who->robot_push ? AUTH_PUSH : 0);
-                if (sqlite3_column_int(st, 1))
+                if (db_col_int(st, 1))
                         r |= AUTH_PULL; /* public project */
-                if (user && sqlite3_column_type(st, 2) != SQLITE_NULL)
-                        r |= auth_role_actions(sqlite3_column_int(st, 2));
+                if (user && !db_col_null(st, 2))
+                        r |= auth_role_actions((int) db_col_int(st, 2));
         }
-        sqlite3_reset(st);
         return (int) r;
 }
 
@@ -1309,8 +1043,8 @@ int auth_visible_projects(auth_t *a, const auth_result_t *who, char ***ret) {
         char **v = NULL;
         size_t len = 0, cap = 0;
         auth_conn_t *c = NULL;
-        sqlite3_stmt *st;
-        int r, rc;
+        db_stmt_t *st = NULL;
+        int r;
 
         if (!a || !who || !ret)
                 return -EINVAL;
@@ -1319,38 +1053,35 @@ int auth_visible_projects(auth_t *a, const auth_result_t *who, char ***ret) {
         r = auth_conn_get(a, &c);
         if (r < 0)
                 return r;
-        r = auth_conn_stmt(c, SQL_VISIBLE, &st);
+        r = db_stmt(c, SQL_VISIBLE, &st);
         if (r < 0)
                 goto out;
-        if (user)
-                sqlite3_bind_text(st, 1, who->name, -1, SQLITE_STATIC);
-        if (who->robot)
-                sqlite3_bind_text(st, 2, who->robot_project, -1, SQLITE_STATIC);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                const char *name = (const char *) sqlite3_column_text(st, 0);
+        if (user && (r = db_bind_text(st, 1, who->name)) < 0)
+                goto out;
+        if (who->robot && (r = db_bind_text(st, 2, who->robot_project)) < 0)
+                goto out;
+        while ((r = db_step(st)) == 1) {
+                const char *name = db_col_text(st, 0);
                 if (!name)
                         continue;
                 if (len + 1 >= cap) {
                         size_t ncap = cap ? cap * 2 : 16;
                         char **nv = reallocarray(v, ncap, sizeof(*v));
                         if (!nv) {
-                                rc = SQLITE_NOMEM;
+                                r = -ENOMEM;
                                 break;
                         }
                         v = nv;
                         cap = ncap;
                 }
                 if (!(v[len] = strdup(name))) {
-                        rc = SQLITE_NOMEM;
+                        r = -ENOMEM;
                         break;
                 }
                 v[++len] = NULL;
         }
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE) {
-                r = rc == SQLITE_NOMEM ? -ENOMEM : auth_sql_err(rc);
+        if (r < 0)
                 goto out;
-        }
         if (!v && !(v = calloc(1, sizeof(*v)))) {
                 r = -ENOMEM;
                 goto out;
@@ -1362,6 +1093,7 @@ out:
         for (size_t i = 0; v && i < len; i++)
                 free(v[i]);
         free(v);
+        db_stmt_reset(st);
         auth_conn_put(a, c);
         return r;
 }
@@ -1400,50 +1132,42 @@ static int identity_read(auth_t *a, auth_conn_t *c, const char *name, ident_t *r
         const bool robot = strncmp(name, AUTH_ROBOT_PREFIX, strlen(AUTH_ROBOT_PREFIX)) == 0;
         const int col = robot ? 3 : 1;
         uint8_t buf[6 + HASH_ENCODED_MAX];
-        sqlite3_stmt *st;
-        int r, rc;
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
+        const char *text;
+        int r;
 
         memset(ret, 0, sizeof(*ret));
-        r = auth_conn_stmt(c, SQL_IDENTITY, &st);
-        if (r < 0)
+        if ((r = db_stmt(c, SQL_IDENTITY, &st)) < 0 || (r = db_bind_text(st, 1, name)) < 0)
                 return r;
-        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc != SQLITE_ROW) {
-                sqlite3_reset(st);
-                return rc == SQLITE_DONE ? BERTH_EDB : auth_sql_err(rc);
-        }
-        ret->generation = sqlite3_column_int64(st, 0);
-        if (sqlite3_column_type(st, col) != SQLITE_NULL) {
-                const void *p = sqlite3_column_blob(st, col);
-                int len = sqlite3_column_bytes(st, col);
+        r = db_step(st);
+        if (r <= 0)
+                return r == 0 ? BERTH_EDB : r;
+        ret->generation = db_col_int(st, 0);
+        if (!db_col_null(st, col)) {
+                size_t len = 0;
+                const void *p = db_col_blob(st, col, &len); /* the hash's text, or the MAC */
                 size_t off = robot ? 6 : 5;
 
                 /* Keyed: the fingerprint travels in tokens and must tell nothing
                  * about the stored hash. */
-                if (len < 0 || (size_t) len > sizeof(buf) - off) {
-                        sqlite3_reset(st);
+                if (len > sizeof(buf) - off)
                         return BERTH_EDB;
-                }
                 memcpy(buf, robot ? "robot" : "user", off);
                 if (len > 0)
-                        memcpy(buf + off, p, (size_t) len);
-                r = auth_token_key_mac(a->bearer_key, buf, off + (size_t) len, ret->fp);
+                        memcpy(buf + off, p, len);
+                r = auth_token_key_mac(a->bearer_key, buf, off + len, ret->fp);
                 OPENSSL_cleanse(buf, sizeof(buf));
-                if (r < 0) {
-                        sqlite3_reset(st);
+                if (r < 0)
                         return r;
-                }
                 ret->exists = true;
                 if (robot) {
-                        ret->expires = (time_t) sqlite3_column_int64(st, 4);
-                        snprintf(ret->project, sizeof(ret->project), "%s",
-                                 (const char *) sqlite3_column_text(st, 5));
-                        ret->push = sqlite3_column_int(st, 6) != 0;
+                        ret->expires = (time_t) db_col_int(st, 4);
+                        text = db_col_text(st, 5);
+                        snprintf(ret->project, sizeof(ret->project), "%s", text ? text : "");
+                        ret->push = db_col_int(st, 6) != 0;
                 } else
-                        ret->admin = sqlite3_column_int(st, 2) != 0;
+                        ret->admin = db_col_int(st, 2) != 0;
         }
-        sqlite3_reset(st);
         return 0;
 }
 
@@ -2123,29 +1847,36 @@ int auth_token_issue_password(auth_t *a, const char *user, const char *password,
 /* Has the first start created the admin already? 0 and *ret, or an error. */
 static int bootstrapped(auth_conn_t *c, bool *ret) {
         static const char sql_state[] = "SELECT bootstrapped FROM auth_state WHERE id = 1";
-        sqlite3_stmt *st;
-        int r, rc;
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
+        int r;
 
-        r = auth_conn_stmt(c, sql_state, &st);
+        r = db_stmt(c, sql_state, &st);
         if (r < 0)
                 return r;
-        rc = sqlite3_step(st);
-        *ret = rc == SQLITE_ROW && sqlite3_column_int(st, 0) != 0;
-        sqlite3_reset(st);
-        return rc == SQLITE_ROW ? 0 : auth_sql_err(rc);
+        r = db_step(st);
+        *ret = r == 1 && db_col_int(st, 0) != 0;
+        return r == 1 ? 0 : r == 0 ? BERTH_EDB : r;
+}
+
+/* In the caller's transaction: 1 the user "admin" exists, 0 not, <0. */
+static int admin_exists(auth_conn_t *c) {
+        static const char sql_exists[] = "SELECT 1 FROM auth_users WHERE name = 'admin'";
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
+        int r;
+
+        r = db_stmt(c, sql_exists, &st);
+        return r < 0 ? db_tx_fail(c, r) : db_step(st);
 }
 
 int auth_bootstrap(auth_t *a, const char *admin_password, char **ret_generated) {
-        static const char sql_exists[] = "SELECT 1 FROM auth_users WHERE name = 'admin'";
         static const char sql_add[] =
                 "INSERT INTO auth_users(name, hash, admin, created) VALUES ('admin', ?1, 1, ?2)";
         static const char sql_mark[] = "UPDATE auth_state SET bootstrapped = 1 WHERE id = 1";
         char generated[25];
-        char *hash = NULL;
+        _cleanup_free_ char *hash = NULL;
         auth_conn_t *c = NULL;
-        sqlite3_stmt *st;
-        bool done, exists;
-        int r, rc;
+        bool done;
+        int r, exists = 0;
 
         if (!a)
                 return -EINVAL;
@@ -2178,37 +1909,20 @@ int auth_bootstrap(auth_t *a, const char *admin_password, char **ret_generated) 
         r = bootstrapped(c, &done);
         if (r < 0 || done)
                 goto out;
-        r = auth_conn_stmt(c, sql_exists, &st);
-        if (r < 0)
-                goto out;
-        rc = sqlite3_step(st);
-        exists = rc == SQLITE_ROW;
-        sqlite3_reset(st);
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-                r = auth_sql_err(rc);
-                goto out;
-        }
-        if (!exists) {
-                r = auth_conn_stmt(c, sql_add, &st);
-                if (r < 0)
-                        goto out;
-                sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
-                sqlite3_bind_int64(st, 2, auth_now(a));
-                rc = sqlite3_step(st);
-                sqlite3_reset(st);
-                if (rc != SQLITE_DONE) {
-                        r = auth_sql_err(rc);
-                        goto out;
+        /* The transaction's first failure is sticky: commit returns it. */
+        exists = admin_exists(c);
+        if (exists == 0) {
+                _cleanup_db_stmt_ db_stmt_t *st = NULL;
+                if (db_tx_fail(c, db_stmt(c, sql_add, &st)) == 0) {
+                        (void) db_bind_text(st, 1, hash);
+                        (void) db_bind_int(st, 2, auth_now(a));
+                        (void) db_step_done(st);
                 }
         }
-        r = auth_conn_stmt(c, sql_mark, &st);
-        if (r < 0)
-                goto out;
-        rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE) {
-                r = auth_sql_err(rc);
-                goto out;
+        {
+                _cleanup_db_stmt_ db_stmt_t *st = NULL;
+                if (db_tx_fail(c, db_stmt(c, sql_mark, &st)) == 0)
+                        (void) db_step_done(st);
         }
         r = auth_tx_commit_change(c);
         if (r < 0)
@@ -2225,7 +1939,6 @@ out:
         if (c)
                 auth_tx_rollback(c);
         auth_conn_put(a, c);
-        free(hash);
         OPENSSL_cleanse(generated, sizeof(generated));
         return r;
 }

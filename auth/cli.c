@@ -283,7 +283,7 @@ static int cmd_user(cli_t *c, int argc, char **argv) {
         }
         if (strcmp(argv[1], "list") == 0) {
                 auth_conn_t *conn;
-                sqlite3_stmt *st;
+                db_stmt_t *st = NULL;
                 int rc;
 
                 if (argc != 2)
@@ -291,22 +291,22 @@ static int cmd_user(cli_t *c, int argc, char **argv) {
                 r = auth_conn_get(c->a, &conn);
                 if (r < 0)
                         return fail(c, r, "user list");
-                r = auth_conn_stmt(conn, "SELECT name, admin, created FROM auth_users ORDER BY name",
+                r = db_stmt(conn, "SELECT name, admin, created FROM auth_users ORDER BY name",
                                    &st);
                 if (r < 0) {
                         auth_conn_put(c->a, conn);
                         return fail(c, r, "user list");
                 }
                 fprintf(c->out, "NAME\tADMIN\tCREATED\n");
-                while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                while ((rc = db_step(st)) == 1) {
                         char t[32];
-                        fmt_time((time_t) sqlite3_column_int64(st, 2), t, sizeof(t));
-                        fprintf(c->out, "%s\t%s\t%s\n", (const char *) sqlite3_column_text(st, 0),
-                                sqlite3_column_int(st, 1) ? "yes" : "no", t);
+                        fmt_time((time_t) db_col_int(st, 2), t, sizeof(t));
+                        fprintf(c->out, "%s\t%s\t%s\n", db_col_text(st, 0),
+                                db_col_int(st, 1) ? "yes" : "no", t);
                 }
-                sqlite3_reset(st);
+                db_stmt_reset(st);
                 auth_conn_put(c->a, conn);
-                return rc == SQLITE_DONE ? 0 : fail(c, auth_sql_err(rc), "user list");
+                return rc == 0 ? 0 : fail(c, rc, "user list");
         }
         return usage(c);
 }
@@ -315,7 +315,7 @@ static int cmd_user(cli_t *c, int argc, char **argv) {
 
 static int cmd_project(cli_t *c, int argc, char **argv) {
         auth_conn_t *conn;
-        sqlite3_stmt *st;
+        db_stmt_t *st = NULL;
         int r, rc;
 
         if (argc < 2)
@@ -354,7 +354,7 @@ static int cmd_project(cli_t *c, int argc, char **argv) {
                 r = auth_conn_get(c->a, &conn);
                 if (r < 0)
                         return fail(c, r, "project list");
-                r = auth_conn_stmt(conn,
+                r = db_stmt(conn,
                                    "SELECT name, public, (SELECT count(*) FROM auth_members m "
                                    "WHERE m.project = p.name) FROM auth_projects p ORDER BY name",
                                    &st);
@@ -363,13 +363,13 @@ static int cmd_project(cli_t *c, int argc, char **argv) {
                         return fail(c, r, "project list");
                 }
                 fprintf(c->out, "NAME\tVISIBILITY\tMEMBERS\n");
-                while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-                        fprintf(c->out, "%s\t%s\t%lld\n", (const char *) sqlite3_column_text(st, 0),
-                                sqlite3_column_int(st, 1) ? "public" : "private",
-                                (long long) sqlite3_column_int64(st, 2));
-                sqlite3_reset(st);
+                while ((rc = db_step(st)) == 1)
+                        fprintf(c->out, "%s\t%s\t%lld\n", db_col_text(st, 0),
+                                db_col_int(st, 1) ? "public" : "private",
+                                (long long) db_col_int(st, 2));
+                db_stmt_reset(st);
                 auth_conn_put(c->a, conn);
-                return rc == SQLITE_DONE ? 0 : fail(c, auth_sql_err(rc), "project list");
+                return rc == 0 ? 0 : fail(c, rc, "project list");
         }
         if (strcmp(argv[1], "member") == 0 && argc >= 3) {
                 if (strcmp(argv[2], "add") == 0 && argc == 6) {
@@ -401,7 +401,7 @@ static int cmd_project(cli_t *c, int argc, char **argv) {
                         r = auth_conn_get(c->a, &conn);
                         if (r < 0)
                                 return fail(c, r, "member list");
-                        r = auth_conn_stmt(conn,
+                        r = db_stmt(conn,
                                            "SELECT user, role FROM auth_members WHERE project = ?1 "
                                            "ORDER BY user",
                                            &st);
@@ -409,14 +409,15 @@ static int cmd_project(cli_t *c, int argc, char **argv) {
                                 auth_conn_put(c->a, conn);
                                 return fail(c, r, "member list");
                         }
-                        sqlite3_bind_text(st, 1, argv[3], -1, SQLITE_STATIC);
-                        fprintf(c->out, "USER\tROLE\n");
-                        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-                                fprintf(c->out, "%s\t%s\n", (const char *) sqlite3_column_text(st, 0),
-                                        auth_role_name(sqlite3_column_int(st, 1)));
-                        sqlite3_reset(st);
+                        rc = db_bind_text(st, 1, argv[3]);
+                        if (rc == 0)
+                                fprintf(c->out, "USER\tROLE\n");
+                        while (rc >= 0 && (rc = db_step(st)) == 1)
+                                fprintf(c->out, "%s\t%s\n", db_col_text(st, 0),
+                                        auth_role_name((int) db_col_int(st, 1)));
+                        db_stmt_reset(st);
                         auth_conn_put(c->a, conn);
-                        return rc == SQLITE_DONE ? 0 : fail(c, auth_sql_err(rc), "member list");
+                        return rc == 0 ? 0 : fail(c, rc, "member list");
                 }
         }
         return usage(c);
@@ -491,7 +492,7 @@ static int cmd_token(cli_t *c, int argc, char **argv) {
         if (strcmp(argv[1], "list") == 0) {
                 const char *project = NULL;
                 auth_conn_t *conn;
-                sqlite3_stmt *st;
+                db_stmt_t *st = NULL;
 
                 if (argc == 4 && strcmp(argv[2], "--project") == 0)
                         project = argv[3];
@@ -500,7 +501,7 @@ static int cmd_token(cli_t *c, int argc, char **argv) {
                 r = auth_conn_get(c->a, &conn);
                 if (r < 0)
                         return fail(c, r, "token list");
-                r = auth_conn_stmt(conn,
+                r = db_stmt(conn,
                                    "SELECT name, project, push, created, expires FROM auth_tokens "
                                    "WHERE ?1 IS NULL OR project = ?1 ORDER BY project, name",
                                    &st);
@@ -508,23 +509,24 @@ static int cmd_token(cli_t *c, int argc, char **argv) {
                         auth_conn_put(c->a, conn);
                         return fail(c, r, "token list");
                 }
-                sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
-                fprintf(c->out, "NAME\tPROJECT\tACCESS\tCREATED\tEXPIRES\n");
-                while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                rc = db_bind_text(st, 1, project);
+                if (rc == 0)
+                        fprintf(c->out, "NAME\tPROJECT\tACCESS\tCREATED\tEXPIRES\n");
+                while (rc >= 0 && (rc = db_step(st)) == 1) {
                         char t1[32], t2[32];
-                        int64_t exp = sqlite3_column_int64(st, 4);
-                        fmt_time((time_t) sqlite3_column_int64(st, 3), t1, sizeof(t1));
+                        int64_t exp = db_col_int(st, 4);
+                        fmt_time((time_t) db_col_int(st, 3), t1, sizeof(t1));
                         fmt_time((time_t) exp, t2, sizeof(t2));
                         fprintf(c->out, "%s\t%s\t%s\t%s\t%s%s\n",
-                                (const char *) sqlite3_column_text(st, 0),
-                                (const char *) sqlite3_column_text(st, 1),
-                                sqlite3_column_int(st, 2) ? "pull,push" : "pull", t1,
+                                db_col_text(st, 0),
+                                db_col_text(st, 1),
+                                db_col_int(st, 2) ? "pull,push" : "pull", t1,
                                 exp ? t2 : "never",
                                 exp && exp <= auth_now(c->a) ? " (expired)" : "");
                 }
-                sqlite3_reset(st);
+                db_stmt_reset(st);
                 auth_conn_put(c->a, conn);
-                return rc == SQLITE_DONE ? 0 : fail(c, auth_sql_err(rc), "token list");
+                return rc == 0 ? 0 : fail(c, rc, "token list");
         }
         if (strcmp(argv[1], "revoke") == 0 && argc == 3) {
                 r = auth_token_revoke(c->a, argv[2]);
@@ -617,7 +619,7 @@ static int cmd_audit(cli_t *c, int argc, char **argv) {
         time_t since = 0;
         unsigned long limit = 1000;
         auth_conn_t *conn;
-        sqlite3_stmt *st;
+        db_stmt_t *st = NULL;
         int r, rc;
 
         for (int i = 1; i < argc; i++) {
@@ -641,7 +643,7 @@ static int cmd_audit(cli_t *c, int argc, char **argv) {
         if (r < 0)
                 return fail(c, r, "audit");
         /* The newest `limit` rows, printed oldest first. */
-        r = auth_conn_stmt(conn,
+        r = db_stmt(conn,
                            "SELECT ts, user, client, action, repo, detail FROM ("
                            " SELECT * FROM auth_audit WHERE ts >= ?1"
                            " AND (?2 IS NULL OR user = ?2) AND (?3 IS NULL OR repo = ?3)"
@@ -651,17 +653,15 @@ static int cmd_audit(cli_t *c, int argc, char **argv) {
                 auth_conn_put(c->a, conn);
                 return fail(c, r, "audit");
         }
-        sqlite3_bind_int64(st, 1, since);
-        sqlite3_bind_text(st, 2, user, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, repo, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 4, (int64_t) limit);
-        fprintf(c->out, "TIME\tUSER\tCLIENT\tACTION\tREPO\tDETAIL\n");
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((rc = db_bind_int(st, 1, since)) == 0 && (rc = db_bind_text(st, 2, user)) == 0 &&
+            (rc = db_bind_text(st, 3, repo)) == 0 && (rc = db_bind_int(st, 4, (int64_t) limit)) == 0)
+                fprintf(c->out, "TIME\tUSER\tCLIENT\tACTION\tREPO\tDETAIL\n");
+        while (rc >= 0 && (rc = db_step(st)) == 1) {
                 char t[32];
                 const char *f[5];
-                fmt_time((time_t) sqlite3_column_int64(st, 0), t, sizeof(t));
+                fmt_time((time_t) db_col_int(st, 0), t, sizeof(t));
                 for (int i = 0; i < 5; i++) {
-                        f[i] = (const char *) sqlite3_column_text(st, i + 1);
+                        f[i] = db_col_text(st, i + 1);
                         if (!f[i])
                                 f[i] = "-";
                 }
@@ -670,9 +670,9 @@ static int cmd_audit(cli_t *c, int argc, char **argv) {
                         print_field(c->out, f[i]);
                 fputc('\n', c->out);
         }
-        sqlite3_reset(st);
+        db_stmt_reset(st);
         auth_conn_put(c->a, conn);
-        return rc == SQLITE_DONE ? 0 : fail(c, auth_sql_err(rc), "audit");
+        return rc == 0 ? 0 : fail(c, rc, "audit");
 }
 
 int auth_cli_run(const char *data_dir, int argc, char **argv, FILE *in, FILE *out, FILE *err) {

@@ -8,7 +8,7 @@ libauth_la_CPPFLAGS = $(AM_CPPFLAGS) $(SQLITE3_CFLAGS) $(CRYPTO_CFLAGS) $(ARGON2
 libauth_la_LIBADD = $(SQLITE3_LIBS) $(CRYPTO_LIBS) $(ARGON2_LIBS) $(JANSSON_LIBS)
 EXTRA_DIST += docs/access-control.md
 
-AUTH_TEST_LDADD = libauth.la libcommon.la $(SQLITE3_LIBS) $(CRYPTO_LIBS) $(ARGON2_LIBS) \
+AUTH_TEST_LDADD = libauth.la libstore.la libcommon.la $(SQLITE3_LIBS) $(CRYPTO_LIBS) $(ARGON2_LIBS) \
                   $(JANSSON_LIBS) $(CMOCKA_LIBS)
 UNIT_TESTS += tests/unit/test-auth tests/unit/test-auth-cli
 check_PROGRAMS += tests/unit/test-auth tests/unit/test-auth-cli

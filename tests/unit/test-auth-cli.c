@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <sqlite3.h>
 #include <jansson.h>
 #include "auth/auth-internal.h"
 #include "common/err.h"
