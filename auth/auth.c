@@ -18,79 +18,6 @@
 #include "common/log.h"
 #include "common/macro.h"
 
-#define CACHE_SETS 256 /* verified-credentials cache: sets x ways */
-#define CACHE_WAYS 4
-#define CACHE_LOCKS 16
-#define THR_SETS 1024 /* throttle table */
-#define THR_ADDR_FACTOR 5 /* failures on other names that mark an address = this x throttle_free */
-#define THR_WAYS 8
-#define THR_KEY_MAX 168 /* "p:" + address (63) + " " + name (96) + NUL */
-#define AUDIT_BATCH 128
-#define HASH_ENCODED_MAX 512
-
-typedef struct {
-        uint8_t key[32];
-        bool used;
-        bool failed; /* a negative entry: these credentials were wrong */
-        time_t expires;
-        int64_t generation;
-        auth_result_t who;
-} cache_entry_t;
-
-typedef struct {
-        char key[THR_KEY_MAX];
-        unsigned failures;
-        time_t last; /* time of the last failure */
-} thr_entry_t;
-
-typedef struct {
-        time_t ts;
-        char *user, *client, *action, *repo, *detail;
-} audit_row_t;
-
-struct auth {
-        db_t *db; /* storage/db: connections, statements, migrations */
-        auth_options_t opt;
-        EVP_MD *sha256;
-        EVP_MD_CTX *hmac_inner, *hmac_outer; /* HMAC key: process-random, for the cache */
-        uint8_t token_key[32]; /* per install, from the database: robot secret MACs */
-
-        pthread_mutex_t cache_locks[CACHE_LOCKS];
-        cache_entry_t cache[CACHE_SETS][CACHE_WAYS];
-
-        pthread_mutex_t thr_lock;
-        thr_entry_t thr[THR_SETS][THR_WAYS];
-        uint8_t thr_seed[16];
-
-        pthread_mutex_t argon_lock;
-        pthread_cond_t argon_cond;
-        unsigned argon_running;
-
-        /* verifier threads and their bounded queue (auth_job_submit) */
-        pthread_mutex_t vq_lock;
-        pthread_cond_t vq_cond, vq_idle;
-        auth_job_t *vq_head, *vq_tail;
-        unsigned vq_len, vq_running, vq_nthreads;
-        pthread_t *vq_threads;
-        bool vq_stop, vq_closed;
-        char *dummy_hash; /* verified for unknown users, so timing does not tell */
-
-        pthread_mutex_t audit_lock;
-        pthread_cond_t audit_cond;
-        audit_row_t *audit_rows;
-        size_t n_audit;
-        time_t audit_oldest;
-        bool audit_thread_started, audit_stop;
-        pthread_t audit_thread;
-
-        auth_token_key_t *bearer_key; /* signs Bearer tokens: derived from token_key */
-        auth_rate_t *token_rate;      /* the token endpoint's limit per client address */
-
-        atomic_uint_fast64_t n_argon2, n_cache_hits, n_failures, n_throttled, n_verify_busy;
-};
-
-static int hmac_init(auth_t *a);
-static void verifiers_stop(auth_t *a);
 
 time_t auth_now(const auth_t *a) {
         return a->opt.now ? a->opt.now(a->opt.now_userdata) : time(NULL);
@@ -131,7 +58,7 @@ int auth_tx_commit_change(auth_conn_t *c) {
         return db_tx_commit(c);
 }
 
-static int read_generation(auth_conn_t *c, int64_t *ret) {
+int auth_read_generation(auth_conn_t *c, int64_t *ret) {
         _cleanup_db_stmt_ db_stmt_t *st = NULL;
         int r;
 
@@ -403,7 +330,7 @@ int auth_audit(auth_t *a, const auth_result_t *who, const char *client_addr,
 auth_t *auth_free(auth_t *a) {
         if (!a)
                 return NULL;
-        verifiers_stop(a); /* after the jobs still queued: they audit */
+        auth_verifiers_stop(a); /* after the jobs still queued: they audit */
         pthread_mutex_lock(&a->audit_lock);
         a->audit_stop = true;
         pthread_cond_signal(&a->audit_cond);
@@ -469,7 +396,7 @@ int auth_open(const char *data_dir, const auth_options_t *opt, auth_t **ret) {
                 if (r < 0)
                         goto fail;
         }
-        r = hmac_init(a);
+        r = auth_cache_init(a);
         if (r < 0)
                 goto fail;
         r = auth_rate_new(a->opt.token_rate, a->opt.token_burst, &a->token_rate);
@@ -609,7 +536,7 @@ static int dummy_verify(auth_t *a, const char *password) {
 }
 
 /* Fresh verification of user:password. Fills who; *ret_until caps the cache time. */
-static int verify_credentials(auth_t *a, auth_conn_t *c, const char *user,
+int auth_verify_credentials(auth_t *a, auth_conn_t *c, const char *user,
                               const char *password, auth_result_t *who, time_t *ret_until) {
         static const char sql_user[] = "SELECT hash, admin FROM auth_users WHERE name = ?1";
         static const char sql_token[] =
@@ -686,7 +613,7 @@ int auth_credentials_verify(auth_t *a, const char *user, const char *password) {
         r = auth_conn_get(a, &c);
         if (r < 0)
                 return r;
-        r = verify_credentials(a, c, user, password, &who, &until);
+        r = auth_verify_credentials(a, c, user, password, &who, &until);
         auth_conn_put(a, c);
         return r;
 }
@@ -695,7 +622,7 @@ int auth_credentials_verify(auth_t *a, const char *user, const char *password) {
 
 /* HMAC-SHA256(process key, header) from precomputed inner and outer pad states:
  * no key schedule and no algorithm fetch per request. */
-static int cache_key(const auth_t *a, const char *header, size_t len, uint8_t key[32]) {
+int auth_cache_key(const auth_t *a, const char *header, size_t len, uint8_t key[32]) {
         EVP_MD_CTX *ctx = EVP_MD_CTX_new();
         uint8_t inner[32];
         unsigned n = 0;
@@ -717,7 +644,7 @@ out:
         return r;
 }
 
-static int hmac_init(auth_t *a) {
+int auth_cache_init(auth_t *a) {
         uint8_t k[64] = {0}, pad[64];
         int r = BERTH_ECRYPTO;
 
@@ -746,7 +673,7 @@ out:
 }
 
 /* A live entry for key: *ret and the change counter it was verified under. */
-static bool cache_lookup(auth_t *a, const uint8_t key[32], time_t now, auth_result_t *ret,
+bool auth_cache_lookup(auth_t *a, const uint8_t key[32], time_t now, auth_result_t *ret,
                          int64_t *ret_generation, bool *ret_failed) {
         unsigned set = (key[0] | (unsigned) key[1] << 8) % CACHE_SETS;
         pthread_mutex_t *lock = &a->cache_locks[set % CACHE_LOCKS];
@@ -770,7 +697,7 @@ static bool cache_lookup(auth_t *a, const uint8_t key[32], time_t now, auth_resu
         return hit;
 }
 
-static void cache_forget(auth_t *a, const uint8_t key[32]) {
+void auth_cache_forget(auth_t *a, const uint8_t key[32]) {
         unsigned set = (key[0] | (unsigned) key[1] << 8) % CACHE_SETS;
         pthread_mutex_t *lock = &a->cache_locks[set % CACHE_LOCKS];
 
@@ -783,7 +710,7 @@ static void cache_forget(auth_t *a, const uint8_t key[32]) {
         pthread_mutex_unlock(lock);
 }
 
-static void cache_insert(auth_t *a, const uint8_t key[32], time_t expires, int64_t generation,
+void auth_cache_insert(auth_t *a, const uint8_t key[32], time_t expires, int64_t generation,
                          const auth_result_t *who, bool failed) {
         unsigned set = (key[0] | (unsigned) key[1] << 8) % CACHE_SETS;
         pthread_mutex_t *lock = &a->cache_locks[set % CACHE_LOCKS];
@@ -898,7 +825,7 @@ static unsigned thr_wait_locked(auth_t *a, const thr_keys_t *k, time_t now) {
 }
 
 /* Seconds until addr may try user again; 0 now. */
-static unsigned thr_blocked(auth_t *a, const char *addr, const char *user, time_t now) {
+unsigned auth_throttle_blocked(auth_t *a, const char *addr, const char *user, time_t now) {
         thr_keys_t k;
         unsigned wait;
 
@@ -910,7 +837,7 @@ static unsigned thr_blocked(auth_t *a, const char *addr, const char *user, time_
 }
 
 /* A verified failure (a new guess): counts for the pair, the name and the address. */
-static void thr_fail(auth_t *a, const char *addr, const char *user, time_t now) {
+void auth_throttle_fail(auth_t *a, const char *addr, const char *user, time_t now) {
         const char *keys[3];
         thr_keys_t k;
 
@@ -929,7 +856,7 @@ static void thr_fail(auth_t *a, const char *addr, const char *user, time_t now) 
 /* A verified success: the pair's failures were the owner's own mistakes, not an
  * attack. They are taken back from the name's and the address's counts, and the
  * pair starts afresh. Other clients' failures stay counted. */
-static void thr_success(auth_t *a, const char *addr, const char *user, time_t now) {
+void auth_throttle_success(auth_t *a, const char *addr, const char *user, time_t now) {
         thr_keys_t k;
         thr_entry_t *p, *e;
         unsigned own;
@@ -960,7 +887,7 @@ static const char SQL_RIGHTS[] =
 
 /* The actions `who` may perform on repo (AUTH_* bits; repo may be NULL), or <0.
  * With ret_generation, the change counter is read in the same statement. */
-static int rights(auth_t *a, auth_conn_t *c, const auth_result_t *who, const char *repo,
+int auth_rights(auth_t *a, auth_conn_t *c, const auth_result_t *who, const char *repo,
                   int64_t *ret_generation) {
         const unsigned all = AUTH_PULL | AUTH_PUSH | AUTH_DELETE;
         char project[AUTH_PROJECT_MAX + 1];
@@ -1022,12 +949,12 @@ bool auth_may_pull(auth_t *a, const auth_result_t *who, const char *repo) {
                 return true;
         if (auth_conn_get(a, &c) < 0)
                 return false;
-        r = rights(a, c, who, repo, NULL);
+        r = auth_rights(a, c, who, repo, NULL);
         auth_conn_put(a, c);
         return r > 0 && (r & AUTH_PULL);
 }
 
-/* What `who` may pull, as namespaces (see rights()): the public projects, the
+/* What `who` may pull, as namespaces (see auth_rights()): the public projects, the
  * projects of a user's memberships, a robot's project, and a user's own name
  * unless a project holds it. Sorted as the repository index is (BINARY). */
 static const char SQL_VISIBLE[] =
@@ -1099,7 +1026,7 @@ out:
 }
 
 /* 0, or why `who` may not do `actions` on repo. */
-static int verdict(const auth_result_t *who, const char *repo, unsigned actions, int rights_) {
+int auth_verdict(const auth_result_t *who, const char *repo, unsigned actions, int rights_) {
         if (rights_ < 0)
                 return rights_;
         if (!repo || !(actions & ~(unsigned) rights_))
@@ -1110,18 +1037,6 @@ static int verdict(const auth_result_t *who, const char *repo, unsigned actions,
 
 /* ---- Bearer tokens ---- */
 
-/* The credential row behind an identity, read in one statement with the change
- * counter: a token stays valid across changes only while this row is the one
- * its credentials were verified against. */
-typedef struct {
-        int64_t generation;
-        bool exists;
-        uint8_t fp[32]; /* HMAC(bearer key, kind + stored hash (user) or MAC (robot)) */
-        bool admin;
-        char project[AUTH_NAME_MAX + 1];
-        bool push;
-        time_t expires; /* robot expiry, 0 never */
-} ident_t;
 
 static const char SQL_IDENTITY[] =
         "SELECT s.generation, u.hash, u.admin, t.mac, t.expires, t.project, t.push"
@@ -1172,7 +1087,7 @@ static int identity_read(auth_t *a, auth_conn_t *c, const char *name, ident_t *r
 }
 
 /* `Bearer <token>`: the token and its length, or false. */
-static bool bearer_token(const char *header, size_t len, const char **ret, size_t *ret_len) {
+bool auth_bearer_token(const char *header, size_t len, const char **ret, size_t *ret_len) {
         const char *p = header, *end = header + len;
 
         if (len < 7 || strncasecmp(p, "Bearer", 6) != 0 || (p[6] != ' ' && p[6] != '\t'))
@@ -1200,7 +1115,7 @@ static void claims_identity(const auth_claims_t *cl, auth_result_t *who) {
                 who->admin = cl->flag;
 }
 
-static int bearer_check(auth_t *a, auth_conn_t *c, const char *tok, size_t tlen, time_t now,
+int auth_bearer_check(auth_t *a, auth_conn_t *c, const char *tok, size_t tlen, time_t now,
                         const char *repo, unsigned actions, auth_result_t *ret) {
         auth_claims_t cl;
         auth_result_t who;
@@ -1212,7 +1127,7 @@ static int bearer_check(auth_t *a, auth_conn_t *c, const char *tok, size_t tlen,
         if (r < 0 || cl.expires <= now)
                 return r < 0 && r != BERTH_EAUTH ? r : BERTH_EAUTH; /* the client fetches a new one */
         claims_identity(&cl, &who);
-        r = rights(a, c, &who, repo, &generation);
+        r = auth_rights(a, c, &who, repo, &generation);
         if (r < 0)
                 return r;
         if (generation != cl.generation && !who.anonymous) {
@@ -1233,7 +1148,7 @@ static int bearer_check(auth_t *a, auth_conn_t *c, const char *tok, size_t tlen,
                         who.robot_push = id.push;
                 } else
                         who.admin = id.admin;
-                r = rights(a, c, &who, repo, NULL);
+                r = auth_rights(a, c, &who, repo, NULL);
                 if (r < 0)
                         return r;
         }
@@ -1246,7 +1161,7 @@ static int bearer_check(auth_t *a, auth_conn_t *c, const char *tok, size_t tlen,
                 ret->insufficient_scope = true;
                 return BERTH_EAUTH;
         }
-        return verdict(&who, repo, actions, r);
+        return auth_verdict(&who, repo, actions, r);
 }
 
 bool auth_token_allows(auth_t *a, const char *authorization, const char *repo, unsigned actions) {
@@ -1258,7 +1173,7 @@ bool auth_token_allows(auth_t *a, const char *authorization, const char *repo, u
                 return false;
         len = authorization ? strnlen(authorization, AUTH_HEADER_MAX + 1) : 0;
         if (a->opt.mode == AUTH_MODE_NONE || len == 0 || len > AUTH_HEADER_MAX ||
-            !bearer_token(authorization, len, &tok, &tlen))
+            !auth_bearer_token(authorization, len, &tok, &tlen))
                 return true; /* no token: no ceiling */
         if (auth_token_decode(a->bearer_key, tok, tlen, &cl) < 0 || cl.expires <= auth_now(a))
                 return false;
@@ -1282,29 +1197,6 @@ int auth_token_rate(auth_t *a, const char *client_addr, unsigned *ret_retry_afte
  * otherwise packs what the verification needs into a job; job_run verifies and
  * decides as auth_check would have. */
 
-enum { JOB_CHECK, JOB_TOKEN };
-
-struct auth_job {
-        int kind;
-        char user[AUTH_NAME_MAX + 1];
-        char password[AUTH_PASSWORD_MAX + 1];
-        char addr[64];         /* client address; "" if none */
-        char *repo;            /* NULL: authentication only */
-        unsigned actions;
-        uint8_t key[32];       /* cache key of the Authorization value */
-        time_t now;            /* when the request was checked */
-        int64_t generation;    /* the change counter read before the verification */
-        ident_t id;            /* JOB_TOKEN: the credential row, read before it too */
-        auth_claims_t scope;   /* JOB_TOKEN: the requested scopes (the token's ceiling) */
-        /* the verdict */
-        atomic_bool done;
-        int result;
-        auth_result_t who;
-        /* the verifier queue */
-        void (*done_fn)(void *userdata);
-        void *userdata;
-        auth_job_t *next;
-};
 
 auth_job_t *auth_job_free(auth_job_t *job) {
         if (!job)
@@ -1323,8 +1215,6 @@ int auth_job_result(const auth_job_t *job, auth_result_t *ret) {
         *ret = job->who;
         return job->result;
 }
-
-static void job_run(auth_t *a, auth_job_t *job);
 
 int auth_check_start(auth_t *a, const char *authorization, const char *client_addr,
                      const char *repo, unsigned actions, auth_result_t *ret,
@@ -1360,7 +1250,7 @@ int auth_check_start(auth_t *a, const char *authorization, const char *client_ad
                 /* Anonymous: public pulls only; everything else asks for credentials. */
                 who.anonymous = true;
                 *ret = who;
-                r = repo ? verdict(&who, repo, actions, rights(a, c, &who, repo, NULL))
+                r = repo ? auth_verdict(&who, repo, actions, auth_rights(a, c, &who, repo, NULL))
                          : BERTH_EAUTH;
                 goto out;
         }
@@ -1372,17 +1262,17 @@ int auth_check_start(auth_t *a, const char *authorization, const char *client_ad
         {
                 const char *tok;
                 size_t tlen;
-                if (bearer_token(authorization, len, &tok, &tlen)) {
-                        r = bearer_check(a, c, tok, tlen, now, repo, actions, ret);
+                if (auth_bearer_token(authorization, len, &tok, &tlen)) {
+                        r = auth_bearer_check(a, c, tok, tlen, now, repo, actions, ret);
                         goto out;
                 }
         }
-        r = cache_key(a, authorization, len, key);
+        r = auth_cache_key(a, authorization, len, key);
         if (r < 0)
                 goto out;
-        if (cache_lookup(a, key, now, &who, &entry_generation, &failed)) {
-                r = failed ? read_generation(c, &generation)
-                           : rights(a, c, &who, repo, &generation);
+        if (auth_cache_lookup(a, key, now, &who, &entry_generation, &failed)) {
+                r = failed ? auth_read_generation(c, &generation)
+                           : auth_rights(a, c, &who, repo, &generation);
                 if (r < 0)
                         goto out;
                 if (generation == entry_generation && failed) {
@@ -1396,10 +1286,10 @@ int auth_check_start(auth_t *a, const char *authorization, const char *client_ad
                 if (generation == entry_generation) {
                         atomic_fetch_add(&a->n_cache_hits, 1);
                         *ret = who;
-                        r = verdict(&who, repo, actions, r);
+                        r = auth_verdict(&who, repo, actions, r);
                         goto out;
                 }
-                cache_forget(a, key); /* something changed since: verify again */
+                auth_cache_forget(a, key); /* something changed since: verify again */
                 memset(&who, 0, sizeof(who));
         }
 
@@ -1411,7 +1301,7 @@ int auth_check_start(auth_t *a, const char *authorization, const char *client_ad
                 snprintf(ret->name, sizeof(ret->name), "%s", user);
         /* Refused before verification only when this address has been failing on
          * this name (see "throttling" above). */
-        wait = thr_blocked(a, client_addr, user, now);
+        wait = auth_throttle_blocked(a, client_addr, user, now);
         if (wait > 0) {
                 atomic_fetch_add(&a->n_throttled, 1);
                 ret->retry_after = wait;
@@ -1420,7 +1310,7 @@ int auth_check_start(auth_t *a, const char *authorization, const char *client_ad
         }
         /* The counter is read before the credentials: a change that lands while we
          * verify leaves the new entry stale, never wrongly fresh. */
-        r = read_generation(c, &generation);
+        r = auth_read_generation(c, &generation);
         if (r < 0)
                 goto out;
         job = calloc(1, sizeof(*job));
@@ -1443,7 +1333,7 @@ int auth_check_start(auth_t *a, const char *authorization, const char *client_ad
         if (strncmp(user, AUTH_ROBOT_PREFIX, strlen(AUTH_ROBOT_PREFIX)) == 0) {
                 /* a robot secret is checked with a keyed hash, no argon2: at once,
                  * so a node's pull never waits behind a queue of passwords */
-                job_run(a, job);
+                auth_job_run(a, job);
                 r = auth_job_result(job, ret);
                 goto out;
         }
@@ -1459,7 +1349,7 @@ out:
 
 /* The verification and the decision of a job (on a verifier thread, or inline for
  * the synchronous calls). */
-static void job_run(auth_t *a, auth_job_t *job) {
+void auth_job_run(auth_t *a, auth_job_t *job) {
         auth_result_t who = {0}, *ret = &job->who;
         const char *addr = job->addr[0] ? job->addr : NULL;
         const time_t ttl = (time_t) a->opt.cache_ttl;
@@ -1478,9 +1368,9 @@ static void job_run(auth_t *a, auth_job_t *job) {
         /* Another job may have verified the same credentials while this one waited
          * (a client sending several requests at once, or one wrong secret from many
          * connections): its verdict counts, without a second argon2. */
-        if (cache_lookup(a, job->key, job->now, &who, &entry_generation, &failed)) {
-                r = failed ? read_generation(c, &generation)
-                           : rights(a, c, &who, job->repo, &generation);
+        if (auth_cache_lookup(a, job->key, job->now, &who, &entry_generation, &failed)) {
+                r = failed ? auth_read_generation(c, &generation)
+                           : auth_rights(a, c, &who, job->repo, &generation);
                 if (r < 0)
                         goto out;
                 if (generation == entry_generation && failed) {
@@ -1490,32 +1380,32 @@ static void job_run(auth_t *a, auth_job_t *job) {
                 if (generation == entry_generation) {
                         atomic_fetch_add(&a->n_cache_hits, 1);
                         *ret = who;
-                        r = verdict(&who, job->repo, job->actions, r);
+                        r = auth_verdict(&who, job->repo, job->actions, r);
                         goto out;
                 }
                 memset(&who, 0, sizeof(who)); /* stale: replaced below */
         }
-        r = verify_credentials(a, c, job->user, job->password, &who, &until);
+        r = auth_verify_credentials(a, c, job->user, job->password, &who, &until);
         if (r == BERTH_EAUTH) {
                 atomic_fetch_add(&a->n_failures, 1);
-                thr_fail(a, addr, job->user, auth_now(a));
+                auth_throttle_fail(a, addr, job->user, auth_now(a));
                 (void) auth_audit(a, ret, addr, "login-failed", job->repo, NULL);
                 memset(&who, 0, sizeof(who));
                 snprintf(who.name, sizeof(who.name), "%s", ret->name);
-                cache_insert(a, job->key, job->now + ttl, job->generation, &who, true);
+                auth_cache_insert(a, job->key, job->now + ttl, job->generation, &who, true);
                 goto out;
         }
         if (r < 0)
                 goto out;
         snprintf(who.name, sizeof(who.name), "%s", job->user);
-        thr_success(a, addr, job->user, job->now);
+        auth_throttle_success(a, addr, job->user, job->now);
         if (until == 0 || until > job->now + ttl)
                 until = job->now + ttl;
-        cache_insert(a, job->key, until, job->generation, &who, false);
+        auth_cache_insert(a, job->key, until, job->generation, &who, false);
         *ret = who;
         (void) auth_audit(a, &who, addr, "login", job->repo, NULL);
-        r = verdict(&who, job->repo, job->actions,
-                    job->repo ? rights(a, c, &who, job->repo, NULL) : 0);
+        r = auth_verdict(&who, job->repo, job->actions,
+                    job->repo ? auth_rights(a, c, &who, job->repo, NULL) : 0);
 out:
         OPENSSL_cleanse(job->password, sizeof(job->password));
         auth_conn_put(a, c);
@@ -1546,7 +1436,7 @@ static void *verifier_main(void *arg) {
                 job->next = NULL;
                 done = job->done_fn;
                 userdata = job->userdata;
-                job_run(a, job);
+                auth_job_run(a, job);
                 done(userdata); /* the job is the caller's again: not touched after this */
 
                 pthread_mutex_lock(&a->vq_lock);
@@ -1611,7 +1501,7 @@ void auth_verify_drain(auth_t *a) {
 }
 
 /* Stops the verifier threads once the queue is empty (auth_free). */
-static void verifiers_stop(auth_t *a) {
+void auth_verifiers_stop(auth_t *a) {
         pthread_mutex_lock(&a->vq_lock);
         a->vq_stop = true;
         a->vq_closed = true;
@@ -1632,7 +1522,7 @@ int auth_check(auth_t *a, const char *authorization, const char *client_addr,
         r = auth_check_start(a, authorization, client_addr, repo, actions, ret, &job);
         if (r != AUTH_PENDING)
                 return r;
-        job_run(a, job);
+        auth_job_run(a, job);
         r = auth_job_result(job, ret);
         auth_job_free(job);
         return r;
@@ -1703,7 +1593,7 @@ static int token_start(auth_t *a, const char *authorization, const char *client_
                 return r;
         if (len == 0 || auth_basic_is_empty(authorization, len)) {
                 who.anonymous = true;
-                r = read_generation(c, &id.generation);
+                r = auth_read_generation(c, &id.generation);
                 if (r < 0)
                         goto out;
         } else {
@@ -1767,7 +1657,7 @@ static int token_sync(auth_t *a, int r, auth_job_t *job, char **ret_token,
                       unsigned *ret_expires_in, auth_result_t *ret) {
         if (r != AUTH_PENDING)
                 return r;
-        job_run(a, job);
+        auth_job_run(a, job);
         r = auth_token_issue_finish(a, job, ret_token, ret_expires_in, ret);
         auth_job_free(job);
         return r;
