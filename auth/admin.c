@@ -1,6 +1,7 @@
-/* auth/admin.c: changes to users, projects, members and robot tokens. Every change
- * is one BEGIN IMMEDIATE transaction that also bumps the change counter, so the
- * credential caches of every process sharing the database forget at once. */
+/* auth/admin.c: changes to users, projects, members and robot tokens, and the
+ * bootstrap of a new installation. Every change is one write transaction that also
+ * bumps the change counter, so the credential caches of every process sharing the
+ * database forget at once. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,5 +209,106 @@ out:
                 auth_tx_rollback(c);
         auth_conn_put(a, c);
         OPENSSL_cleanse(secret, sizeof(secret));
+        return r;
+}
+
+/* ---- bootstrap ---- */
+
+/* Has the first start created the admin already? 0 and *ret, or an error. */
+static int bootstrapped(auth_conn_t *c, bool *ret) {
+        static const char sql_state[] = "SELECT bootstrapped FROM auth_state WHERE id = 1";
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
+        int r;
+
+        r = db_stmt(c, sql_state, &st);
+        if (r < 0)
+                return r;
+        r = db_step(st);
+        *ret = r == 1 && db_col_int(st, 0) != 0;
+        return r == 1 ? 0 : r == 0 ? BERTH_EDB : r;
+}
+
+/* In the caller's transaction: 1 the user "admin" exists, 0 not, <0. */
+static int admin_exists(auth_conn_t *c) {
+        static const char sql_exists[] = "SELECT 1 FROM auth_users WHERE name = 'admin'";
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
+        int r;
+
+        r = db_stmt(c, sql_exists, &st);
+        return r < 0 ? db_tx_fail(c, r) : db_step(st);
+}
+
+int auth_bootstrap(auth_t *a, const char *admin_password, char **ret_generated) {
+        static const char sql_add[] =
+                "INSERT INTO auth_users(name, hash, admin, created) VALUES ('admin', ?1, 1, ?2)";
+        static const char sql_mark[] = "UPDATE auth_state SET bootstrapped = 1 WHERE id = 1";
+        char generated[25];
+        _cleanup_free_ char *hash = NULL;
+        auth_conn_t *c = NULL;
+        bool done;
+        int r, exists = 0;
+
+        if (!a)
+                return -EINVAL;
+        if (ret_generated)
+                *ret_generated = NULL;
+        if (!admin_password) {
+                if (!ret_generated)
+                        return -EINVAL;
+                r = auth_random_secret(generated, sizeof(generated));
+                if (r < 0)
+                        return r;
+        } else if (!*admin_password || strlen(admin_password) > AUTH_PASSWORD_MAX)
+                return -EINVAL;
+        r = auth_conn_get(a, &c);
+        if (r < 0)
+                goto out;
+        /* Every start after the first finds the installation bootstrapped: answer
+         * before hashing (argon2 costs its memory and a fraction of a second). The
+         * transaction below checks again. */
+        r = bootstrapped(c, &done);
+        if (r < 0 || done)
+                goto out;
+        /* Hash before the transaction: argon2 is slow and must not hold the lock. */
+        r = auth_password_hash(a, admin_password ? admin_password : generated, &hash);
+        if (r < 0)
+                goto out;
+        r = auth_tx_begin(c);
+        if (r < 0)
+                goto out;
+        r = bootstrapped(c, &done);
+        if (r < 0 || done)
+                goto out;
+        /* The transaction's first failure is sticky: commit returns it. */
+        exists = admin_exists(c);
+        if (exists == 0) {
+                _cleanup_db_stmt_ db_stmt_t *st = NULL;
+                if (db_tx_fail(c, db_stmt(c, sql_add, &st)) == 0) {
+                        (void) db_bind_text(st, 1, hash);
+                        (void) db_bind_int(st, 2, auth_now(a));
+                        (void) db_step_done(st);
+                }
+        }
+        {
+                _cleanup_db_stmt_ db_stmt_t *st = NULL;
+                if (db_tx_fail(c, db_stmt(c, sql_mark, &st)) == 0)
+                        (void) db_step_done(st);
+        }
+        r = auth_tx_commit_change(c);
+        if (r < 0)
+                goto out;
+        if (!exists && !admin_password) {
+                *ret_generated = strdup(generated);
+                if (!*ret_generated) {
+                        r = -ENOMEM; /* created, but the password cannot be shown */
+                        goto out;
+                }
+        }
+        r = exists ? 0 : 1;
+out:
+        if (c)
+                auth_tx_rollback(c);
+        auth_conn_put(a, c);
+        OPENSSL_cleanse(generated, sizeof(generated));
         return r;
 }
