@@ -1,13 +1,14 @@
-/* auth/auth.c: opening the database, the connection pool, the verified-credentials
- * cache, throttling and the access decision. */
-#include <argon2.h>
+/* auth/auth.c: the core of auth/: opening (the database through storage/db, whose
+ * one migration sequence holds the auth_ tables), options, the install key and
+ * the Bearer key derived from it, the change counter, freeing, counters.
+ * The concerns live beside it: password.c (hashing, verification, verifier
+ * threads), cache.c, throttle.c, audit.c, decide.c (the access decision),
+ * bearer.c (Bearer tokens, token endpoint), token.c (the token format),
+ * admin.c (changes, bootstrap), basic.c (the Basic header). */
 #include <errno.h>
-#include <limits.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
