@@ -76,9 +76,6 @@ int auth_token_revoke(auth_t *a, const char *name); /* -ENOENT */
 /* Verify user or robot credentials without cache/throttle (secret command). */
 int auth_credentials_verify(auth_t *a, const char *user, const char *password);
 
-/* ---- cli.c ---- */
-int auth_cli_run(const char *data_dir, int argc, char **argv, FILE *in, FILE *out,
-                 FILE *err);
 
 /* ---- token.c: signed Bearer tokens (see docs/access-control.md, "Token mode") ---- */
 #define AUTH_TOKEN_TEXT_MAX 3072  /* longest token text (it travels in a header) */

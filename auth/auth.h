@@ -185,7 +185,3 @@ typedef struct {
         uint64_t verify_busy;   /* verifications refused: the queue was full */
 } auth_stats_t;
 void auth_stats(auth_t *a, auth_stats_t *ret);
-
-/* `berthd user|project|token|secret|audit ...`: argv[0] is the subcommand
- * ("user", ...). Prints to stdout/stderr; returns the process exit code. */
-int auth_cli_main(const char *data_dir, int argc, char **argv);

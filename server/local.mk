@@ -8,4 +8,14 @@ berthd_LDADD = libauth.la libstore.la libcommon.la $(MHD_LIBS) $(ARGON2_LIBS) $(
 berthd_SOURCES += server/ranges.c server/ranges.h
 berthd_SOURCES += server/form.c server/form.h
 berthd_SOURCES += server/gc.c server/gc.h
+berthd_SOURCES += server/cli-auth.c server/cli-auth.h
 berthd_SOURCES += server/proxy.c server/proxy.h server/conns.c server/conns.h
+
+## `berthd user|project|token|secret|audit`: the admin commands of auth/ (issue 15)
+UNIT_TESTS += tests/unit/test-auth-cli
+check_PROGRAMS += tests/unit/test-auth-cli
+TESTS += tests/unit/test-auth-cli
+tests_unit_test_auth_cli_SOURCES = tests/unit/test-auth-cli.c server/cli-auth.c
+tests_unit_test_auth_cli_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS) $(SQLITE3_CFLAGS) \
+                                    $(JANSSON_CFLAGS)
+tests_unit_test_auth_cli_LDADD = $(AUTH_TEST_LDADD)

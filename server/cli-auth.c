@@ -1,4 +1,4 @@
-/* auth/cli.c: `berthd user|project|token|secret|audit ...` on the data directory
+/* server/cli-auth.c: `berthd user|project|token|secret|audit ...` on the data directory
  * (safe while the server runs: every change invalidates its caches). */
 #include <errno.h>
 #include <stdlib.h>
@@ -11,6 +11,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "server/cli-auth.h"
 
 #define DEFAULT_SECRET_NAME "berth-pull-secret"
 
@@ -675,7 +676,7 @@ static int cmd_audit(cli_t *c, int argc, char **argv) {
         return rc == 0 ? 0 : fail(c, rc, "audit");
 }
 
-int auth_cli_run(const char *data_dir, int argc, char **argv, FILE *in, FILE *out, FILE *err) {
+int cli_auth_run(const char *data_dir, int argc, char **argv, FILE *in, FILE *out, FILE *err) {
         cli_t c = {.in = in, .out = out, .err = err};
         int r;
 
@@ -706,6 +707,6 @@ int auth_cli_run(const char *data_dir, int argc, char **argv, FILE *in, FILE *ou
         return r;
 }
 
-int auth_cli_main(const char *data_dir, int argc, char **argv) {
-        return auth_cli_run(data_dir, argc, argv, stdin, stdout, stderr);
+int cli_auth_main(const char *data_dir, int argc, char **argv) {
+        return cli_auth_run(data_dir, argc, argv, stdin, stdout, stderr);
 }
