@@ -15,6 +15,16 @@
 
 #define DEFAULT_SECRET_NAME "berth-pull-secret"
 
+/* A string holding a secret: wiped, then freed, when the variable leaves scope. */
+static inline void erase_strp(char **p) {
+        if (*p) {
+                OPENSSL_cleanse(*p, strlen(*p));
+                free(*p);
+        }
+}
+#define _cleanup_erase_ _cleanup_(erase_strp)
+DEFINE_CLEANUP_FUNC(auth_t, auth_free)
+
 typedef struct {
         auth_t *a;
         FILE *in, *out, *err;
@@ -184,28 +194,28 @@ static int get_password(cli_t *c, char *buf, size_t size, bool *ret_generated) {
 
 static int print_secret_yaml(cli_t *c, const char *server, const char *user, const char *password,
                              const char *name, const char *ns) {
-        char *userpass = NULL, *auth = NULL, *json = NULL, *b64 = NULL;
+        /* every one of them holds the password, plain or encoded */
+        _cleanup_erase_ char *userpass = NULL, *auth = NULL, *json = NULL, *b64 = NULL;
         json_t *root;
-        int r = -ENOMEM;
 
         if (asprintf(&userpass, "%s:%s", user, password) < 0) {
                 userpass = NULL;
-                goto out;
+                return -ENOMEM;
         }
         auth = auth_base64_encode(userpass, strlen(userpass));
         if (!auth)
-                goto out;
+                return -ENOMEM;
         root = json_pack("{s:{s:{s:s,s:s,s:s}}}", "auths", server, "username", user, "password",
                          password, "auth", auth);
         if (!root)
-                goto out;
+                return -ENOMEM;
         json = json_dumps(root, JSON_COMPACT);
         json_decref(root);
         if (!json)
-                goto out;
+                return -ENOMEM;
         b64 = auth_base64_encode(json, strlen(json));
         if (!b64)
-                goto out;
+                return -ENOMEM;
         fprintf(c->out,
                 "apiVersion: v1\n"
                 "kind: Secret\n"
@@ -219,17 +229,7 @@ static int print_secret_yaml(cli_t *c, const char *server, const char *user, con
                 "data:\n"
                 "  .dockerconfigjson: %s\n",
                 b64);
-        r = 0;
-out:
-        if (userpass)
-                OPENSSL_cleanse(userpass, strlen(userpass));
-        if (json)
-                OPENSSL_cleanse(json, strlen(json));
-        free(userpass);
-        free(auth);
-        free(json);
-        free(b64);
-        return r;
+        return 0;
 }
 
 /* ---- user ---- */
@@ -437,7 +437,8 @@ static int cmd_token(cli_t *c, int argc, char **argv) {
                 bool push = false;
                 int64_t ttl = 0;
                 time_t expires = 0;
-                char *name = NULL, *secret = NULL;
+                _cleanup_free_ char *name = NULL;
+                _cleanup_erase_ char *secret = NULL;
 
                 for (int i = 2; i < argc; i++) {
                         bool more = i + 1 < argc;
@@ -485,9 +486,6 @@ static int cmd_token(cli_t *c, int argc, char **argv) {
                         fprintf(c->out, "name: %s\nsecret: %s\n", name, secret);
                         r = 0;
                 }
-                OPENSSL_cleanse(secret, strlen(secret));
-                free(name);
-                free(secret);
                 return r < 0 ? fail(c, r, "token create") : 0;
         }
         if (strcmp(argv[1], "list") == 0) {
@@ -678,6 +676,7 @@ static int cmd_audit(cli_t *c, int argc, char **argv) {
 
 int cli_auth_run(const char *data_dir, int argc, char **argv, FILE *in, FILE *out, FILE *err) {
         cli_t c = {.in = in, .out = out, .err = err};
+        _cleanup_(auth_freep) auth_t *a = NULL;
         int r;
 
         if (argc < 1 || !argv[0])
@@ -686,7 +685,8 @@ int cli_auth_run(const char *data_dir, int argc, char **argv, FILE *in, FILE *ou
             strcmp(argv[0], "token") != 0 && strcmp(argv[0], "secret") != 0 &&
             strcmp(argv[0], "audit") != 0)
                 return usage(&c);
-        r = auth_open(data_dir, NULL, &c.a);
+        r = auth_open(data_dir, NULL, &a);
+        c.a = a;
         if (r < 0) {
                 fprintf(err, "berthd: cannot open the database in %s: %s\n", data_dir,
                         berth_strerror(r));
@@ -702,7 +702,6 @@ int cli_auth_run(const char *data_dir, int argc, char **argv, FILE *in, FILE *ou
                 r = cmd_secret(&c, argc, argv);
         else
                 r = cmd_audit(&c, argc, argv);
-        auth_free(c.a);
         fflush(out);
         return r;
 }
