@@ -312,6 +312,13 @@ static int migrate(db_conn_t *c) {
         const int latest = (int) e->n_migrations;
         int v = 0, r;
 
+        /* Up to date (the usual open: every thread's first one): no write lock.
+         * No layout of an older release reads as the newest version. */
+        r = e->version_get(c->h, &v);
+        if (r < 0)
+                return r;
+        if (v == latest)
+                return 0;
         r = db_tx_begin(c);
         if (r < 0)
                 return r;
