@@ -124,6 +124,9 @@ int db_stmt(db_conn_t *c, const char *sql, db_stmt_t **ret) {
                 return -EINVAL;
         for (i = slot_of(sql);; i = (i + 1) % STMT_SLOTS) {
                 if (c->stmts[i].sql == sql) {
+                        /* reset again: a caller that returned early with a row
+                         * pending must not leave a read open or values bound */
+                        c->eng->reset(c->stmts[i].h);
                         *ret = &c->stmts[i];
                         return 0;
                 }
