@@ -27,7 +27,6 @@ typedef struct {
         int (*rollback)(void *h);
         bool (*in_tx)(void *h);
         int64_t (*changes)(void *h);
-        int64_t (*last_id)(void *h);
         /* statements */
         int (*prepare)(void *h, const char *sql, void **ret);
         void (*finalize)(void *st);

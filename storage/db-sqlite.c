@@ -228,10 +228,6 @@ static int64_t sq_changes(void *h) {
         return sqlite3_changes64(h);
 }
 
-static int64_t sq_last_id(void *h) {
-        return sqlite3_last_insert_rowid(h);
-}
-
 /* ---- statements ---- */
 
 static int sq_prepare(void *h, const char *sql, void **ret) {
@@ -421,7 +417,6 @@ const db_engine_t db_engine_sqlite = {
         .rollback = sq_rollback,
         .in_tx = sq_in_tx,
         .changes = sq_changes,
-        .last_id = sq_last_id,
         .prepare = sq_prepare,
         .finalize = sq_finalize,
         .reset = sq_reset,

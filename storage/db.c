@@ -244,10 +244,6 @@ int64_t db_changes(db_conn_t *c) {
         return c->eng->changes(c->h);
 }
 
-int64_t db_last_id(db_conn_t *c) {
-        return c->eng->last_id(c->h);
-}
-
 /* ---- transactions ---- */
 
 int db_tx_begin(db_conn_t *c) {

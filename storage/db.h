@@ -7,7 +7,8 @@
  * is built now; a PostgreSQL engine (libpq) fits the same calls. For that reason:
  *   - parameters are positional (?1, ?2 ... in the SQL, numbered from 1 in the binds)
  *     and bound by type; nothing is ever spliced into SQL, on any engine;
- *   - columns are read by type, numbered from 0;
+ *   - columns are read by type, numbered from 0; a new row's key comes back
+ *     with INSERT ... RETURNING (no "last insert id" call);
  *   - every failure is mapped to the one error space: BERTH_EBUSY when the database
  *     stayed locked past the busy timeout (the request may be retried), BERTH_EDB
  *     for anything else the engine reports, -EEXIST when a statement would
@@ -95,9 +96,6 @@ int db_col_strdup(db_stmt_t *st, int col, char **ret);
 
 /* Rows changed by the last statement on c. */
 int64_t db_changes(db_conn_t *c);
-/* The key the last INSERT on c gave its row (SQLite rowid; PostgreSQL: the
- * engine asks with RETURNING). */
-int64_t db_last_id(db_conn_t *c);
 
 /* ---- transactions ---- */
 int db_tx_begin(db_conn_t *c);

@@ -56,7 +56,7 @@ enum {
 
 static const char *const SQL[_ST_MAX] = {
         [ST_REPO_ID] = "SELECT id FROM repositories WHERE name = ?1",
-        [ST_REPO_INSERT] = "INSERT INTO repositories(name) VALUES (?1)",
+        [ST_REPO_INSERT] = "INSERT INTO repositories(name) VALUES (?1) RETURNING id",
         [ST_BLOB_INSERT] = "INSERT INTO blobs(digest, size, created_at) VALUES (?1, ?2, ?3)"
                            " ON CONFLICT(digest) DO NOTHING",
         [ST_REPO_BLOB_INSERT] = "INSERT INTO repo_blobs(repo_id, digest, created_at)"
@@ -205,9 +205,12 @@ static int repo_id(meta_t *m, const char *repo, bool create, int64_t *ret) {
         }
         {
                 _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_REPO_INSERT);
-                if ((r = db_bind_text(st, 1, repo)) < 0 || (r = db_step_done(st)) < 0)
+                /* RETURNING: the key comes back as a row, on every engine */
+                if ((r = db_bind_text(st, 1, repo)) < 0 || (r = db_step(st)) < 0)
                         return r;
-                *ret = db_last_id(m->c);
+                if (r == 0)
+                        return db_tx_fail(m->c, BERTH_EDB);
+                *ret = db_col_int(st, 0);
                 return 1;
         }
 }
