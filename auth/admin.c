@@ -1,20 +1,22 @@
-/* auth/admin.c: changes to users, projects, members and robot tokens. Every change
- * is one BEGIN IMMEDIATE transaction that also bumps the change counter, so the
- * credential caches of every process sharing the database forget at once. */
+/* auth/admin.c: changes to users, projects, members and robot tokens, and the
+ * bootstrap of a new installation. Every change is one write transaction that also
+ * bumps the change counter, so the credential caches of every process sharing the
+ * database forget at once. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
 #include "auth/auth-internal.h"
 #include "common/err.h"
+#include "common/macro.h"
 
-/* Runs one statement with ?1, ?2 (text or NULL), ?3, ?4 (integers) and commits
- * with the counter bumped. *ret_changes gets the rows changed. */
+/* Runs one statement with ?1, ?2 (text or NULL), ?3, ?4 (integers; those the
+ * statement takes) and commits with the counter bumped. *ret_changes gets the rows
+ * changed. A duplicate key is -EEXIST, a missing referenced row -ENOENT. */
 static int change(auth_t *a, const char *sql, const char *t1, const char *t2, int64_t i3,
                   int64_t i4, int *ret_changes) {
         auth_conn_t *c = NULL;
-        sqlite3_stmt *st;
-        int r, rc;
+        int r, n;
 
         r = auth_conn_get(a, &c);
         if (r < 0)
@@ -22,28 +24,24 @@ static int change(auth_t *a, const char *sql, const char *t1, const char *t2, in
         r = auth_tx_begin(c);
         if (r < 0)
                 goto out;
-        r = auth_conn_stmt(c, sql, &st);
-        if (r < 0)
-                goto out;
-        /* Parameters a statement does not use report SQLITE_RANGE: harmless. */
-        (void) sqlite3_bind_text(st, 1, t1, -1, SQLITE_STATIC);
-        (void) sqlite3_bind_text(st, 2, t2, -1, SQLITE_STATIC);
-        (void) sqlite3_bind_int64(st, 3, i3);
-        (void) sqlite3_bind_int64(st, 4, i4);
-        rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE) {
-                int ext = sqlite3_extended_errcode(auth_conn_db(c));
-                if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
-                        r = -ENOENT;
-                else if (ext == SQLITE_CONSTRAINT_PRIMARYKEY || ext == SQLITE_CONSTRAINT_UNIQUE)
-                        r = -EEXIST;
-                else
-                        r = auth_sql_err(rc);
-                goto out;
+        {
+                /* every bind checked: the first failure is the transaction's, and
+                 * the rest (and the commit) return it */
+                _cleanup_db_stmt_ db_stmt_t *st = NULL;
+                if (db_tx_fail(c, db_stmt(c, sql, &st)) == 0) {
+                        n = db_stmt_params(st);
+                        if (n >= 1)
+                                (void) db_bind_text(st, 1, t1);
+                        if (n >= 2)
+                                (void) db_bind_text(st, 2, t2);
+                        if (n >= 3)
+                                (void) db_bind_int(st, 3, i3);
+                        if (n >= 4)
+                                (void) db_bind_int(st, 4, i4);
+                        if (db_step_done(st) == 0 && ret_changes)
+                                *ret_changes = (int) db_changes(c);
+                }
         }
-        if (ret_changes)
-                *ret_changes = sqlite3_changes(auth_conn_db(c));
         r = auth_tx_commit_change(c);
 out:
         auth_tx_rollback(c);
@@ -158,8 +156,7 @@ int auth_token_create(auth_t *a, const char *project, bool push, time_t expires,
         char name[AUTH_NAME_MAX + 1], suffix[11], secret[41];
         uint8_t mac[32];
         auth_conn_t *c = NULL;
-        sqlite3_stmt *st;
-        int r, rc;
+        int r;
 
         if (!a || !auth_name_valid(project, AUTH_PROJECT_MAX) || !ret_name || !ret_secret ||
             expires < 0)
@@ -184,22 +181,17 @@ int auth_token_create(auth_t *a, const char *project, bool push, time_t expires,
         r = auth_tx_begin(c);
         if (r < 0)
                 goto out;
-        r = auth_conn_stmt(c, sql, &st);
-        if (r < 0)
-                goto out;
-        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, project, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 3, push);
-        sqlite3_bind_blob(st, 4, mac, sizeof(mac), SQLITE_STATIC);
-        sqlite3_bind_int64(st, 5, auth_now(a));
-        sqlite3_bind_int64(st, 6, expires);
-        rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE) {
-                r = sqlite3_extended_errcode(auth_conn_db(c)) == SQLITE_CONSTRAINT_FOREIGNKEY
-                            ? -ENOENT
-                            : auth_sql_err(rc);
-                goto out;
+        {
+                _cleanup_db_stmt_ db_stmt_t *st = NULL;
+                if (db_tx_fail(c, db_stmt(c, sql, &st)) == 0) {
+                        (void) db_bind_text(st, 1, name);
+                        (void) db_bind_text(st, 2, project);
+                        (void) db_bind_int(st, 3, push);
+                        (void) db_bind_blob(st, 4, mac, sizeof(mac));
+                        (void) db_bind_int(st, 5, auth_now(a));
+                        (void) db_bind_int(st, 6, expires);
+                        (void) db_step_done(st); /* -ENOENT: no such project */
+                }
         }
         r = auth_tx_commit_change(c);
         if (r < 0)
@@ -217,5 +209,106 @@ out:
                 auth_tx_rollback(c);
         auth_conn_put(a, c);
         OPENSSL_cleanse(secret, sizeof(secret));
+        return r;
+}
+
+/* ---- bootstrap ---- */
+
+/* Has the first start created the admin already? 0 and *ret, or an error. */
+static int bootstrapped(auth_conn_t *c, bool *ret) {
+        static const char sql_state[] = "SELECT bootstrapped FROM auth_state WHERE id = 1";
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
+        int r;
+
+        r = db_stmt(c, sql_state, &st);
+        if (r < 0)
+                return r;
+        r = db_step(st);
+        *ret = r == 1 && db_col_int(st, 0) != 0;
+        return r == 1 ? 0 : r == 0 ? BERTH_EDB : r;
+}
+
+/* In the caller's transaction: 1 the user "admin" exists, 0 not, <0. */
+static int admin_exists(auth_conn_t *c) {
+        static const char sql_exists[] = "SELECT 1 FROM auth_users WHERE name = 'admin'";
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
+        int r;
+
+        r = db_stmt(c, sql_exists, &st);
+        return r < 0 ? db_tx_fail(c, r) : db_step(st);
+}
+
+int auth_bootstrap(auth_t *a, const char *admin_password, char **ret_generated) {
+        static const char sql_add[] =
+                "INSERT INTO auth_users(name, hash, admin, created) VALUES ('admin', ?1, 1, ?2)";
+        static const char sql_mark[] = "UPDATE auth_state SET bootstrapped = 1 WHERE id = 1";
+        char generated[25];
+        _cleanup_free_ char *hash = NULL;
+        auth_conn_t *c = NULL;
+        bool done;
+        int r, exists = 0;
+
+        if (!a)
+                return -EINVAL;
+        if (ret_generated)
+                *ret_generated = NULL;
+        if (!admin_password) {
+                if (!ret_generated)
+                        return -EINVAL;
+                r = auth_random_secret(generated, sizeof(generated));
+                if (r < 0)
+                        return r;
+        } else if (!*admin_password || strlen(admin_password) > AUTH_PASSWORD_MAX)
+                return -EINVAL;
+        r = auth_conn_get(a, &c);
+        if (r < 0)
+                goto out;
+        /* Every start after the first finds the installation bootstrapped: answer
+         * before hashing (argon2 costs its memory and a fraction of a second). The
+         * transaction below checks again. */
+        r = bootstrapped(c, &done);
+        if (r < 0 || done)
+                goto out;
+        /* Hash before the transaction: argon2 is slow and must not hold the lock. */
+        r = auth_password_hash(a, admin_password ? admin_password : generated, &hash);
+        if (r < 0)
+                goto out;
+        r = auth_tx_begin(c);
+        if (r < 0)
+                goto out;
+        r = bootstrapped(c, &done);
+        if (r < 0 || done)
+                goto out;
+        /* The transaction's first failure is sticky: commit returns it. */
+        exists = admin_exists(c);
+        if (exists == 0) {
+                _cleanup_db_stmt_ db_stmt_t *st = NULL;
+                if (db_tx_fail(c, db_stmt(c, sql_add, &st)) == 0) {
+                        (void) db_bind_text(st, 1, hash);
+                        (void) db_bind_int(st, 2, auth_now(a));
+                        (void) db_step_done(st);
+                }
+        }
+        {
+                _cleanup_db_stmt_ db_stmt_t *st = NULL;
+                if (db_tx_fail(c, db_stmt(c, sql_mark, &st)) == 0)
+                        (void) db_step_done(st);
+        }
+        r = auth_tx_commit_change(c);
+        if (r < 0)
+                goto out;
+        if (!exists && !admin_password) {
+                *ret_generated = strdup(generated);
+                if (!*ret_generated) {
+                        r = -ENOMEM; /* created, but the password cannot be shown */
+                        goto out;
+                }
+        }
+        r = exists ? 0 : 1;
+out:
+        if (c)
+                auth_tx_rollback(c);
+        auth_conn_put(a, c);
+        OPENSSL_cleanse(generated, sizeof(generated));
         return r;
 }

@@ -2,12 +2,14 @@
 #pragma once
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <sqlite3.h>
+#include <openssl/evp.h>
 #include "auth/auth.h"
+#include "storage/db.h"
 
 #define AUTH_HEADER_MAX 4096   /* longest Authorization header accepted */
 #define AUTH_PASSWORD_MAX 1024 /* longest password accepted */
@@ -41,15 +43,13 @@ int auth_role_parse(const char *s);              /* AUTH_ROLE_* or -EINVAL */
 const char *auth_role_name(int role);
 unsigned auth_role_actions(int role);
 
-/* ---- auth.c: connections and transactions ---- */
-typedef struct auth_conn auth_conn_t;
+/* ---- auth.c: connections and transactions, on storage/db ---- */
+/* A connection of storage/db's pool (statements: db_stmt and the typed binds). */
+typedef db_conn_t auth_conn_t;
 int auth_conn_get(auth_t *a, auth_conn_t **ret);
 void auth_conn_put(auth_t *a, auth_conn_t *c);
-sqlite3 *auth_conn_db(auth_conn_t *c);
-/* A cached prepared statement (reset, bindings cleared). */
-int auth_conn_stmt(auth_conn_t *c, const char *sql, sqlite3_stmt **ret);
-int auth_sql_err(int rc); /* SQLite code → BERTH_EBUSY / BERTH_EDB */
-/* BEGIN IMMEDIATE; on commit the change counter is bumped in the same transaction. */
+/* A write transaction; on commit the change counter is bumped in the same
+ * transaction (a sticky failure before it is returned instead, nothing written). */
 int auth_tx_begin(auth_conn_t *c);
 int auth_tx_commit_change(auth_conn_t *c);
 void auth_tx_rollback(auth_conn_t *c);
@@ -76,9 +76,6 @@ int auth_token_revoke(auth_t *a, const char *name); /* -ENOENT */
 /* Verify user or robot credentials without cache/throttle (secret command). */
 int auth_credentials_verify(auth_t *a, const char *user, const char *password);
 
-/* ---- cli.c ---- */
-int auth_cli_run(const char *data_dir, int argc, char **argv, FILE *in, FILE *out,
-                 FILE *err);
 
 /* ---- token.c: signed Bearer tokens (see docs/access-control.md, "Token mode") ---- */
 #define AUTH_TOKEN_TEXT_MAX 3072  /* longest token text (it travels in a header) */
@@ -139,3 +136,158 @@ int auth_rate_new(unsigned per_second, unsigned burst, auth_rate_t **ret);
 auth_rate_t *auth_rate_free(auth_rate_t *r);
 /* 0: one token taken; else the seconds until one is there. */
 unsigned auth_rate_take(auth_rate_t *r, const char *addr, time_t now);
+
+/* ---- the state of an auth_t, shared by the files of auth/ ---- */
+#define CACHE_SETS 256 /* verified-credentials cache: sets x ways */
+#define CACHE_WAYS 4
+#define CACHE_LOCKS 16
+#define THR_SETS 1024 /* throttle table */
+#define THR_ADDR_FACTOR 5 /* failures on other names that mark an address = this x throttle_free */
+#define THR_WAYS 8
+#define THR_KEY_MAX 168 /* "p:" + address (63) + " " + name (96) + NUL */
+#define AUDIT_BATCH 128
+#define HASH_ENCODED_MAX 512
+
+typedef struct {
+        uint8_t key[32];
+        bool used;
+        bool failed; /* a negative entry: these credentials were wrong */
+        time_t expires;
+        int64_t generation;
+        auth_result_t who;
+} cache_entry_t;
+
+typedef struct {
+        char key[THR_KEY_MAX];
+        unsigned failures;
+        time_t last; /* time of the last failure */
+} thr_entry_t;
+
+typedef struct {
+        time_t ts;
+        char *user, *client, *action, *repo, *detail;
+} audit_row_t;
+
+struct auth {
+        db_t *db; /* storage/db: connections, statements, migrations */
+        auth_options_t opt;
+        EVP_MD *sha256;
+        EVP_MD_CTX *hmac_inner, *hmac_outer; /* HMAC key: process-random, for the cache */
+        uint8_t token_key[32]; /* per install, from the database: robot secret MACs */
+
+        pthread_mutex_t cache_locks[CACHE_LOCKS];
+        cache_entry_t cache[CACHE_SETS][CACHE_WAYS];
+
+        pthread_mutex_t thr_lock;
+        thr_entry_t thr[THR_SETS][THR_WAYS];
+        uint8_t thr_seed[16];
+
+        pthread_mutex_t argon_lock;
+        pthread_cond_t argon_cond;
+        unsigned argon_running;
+
+        /* verifier threads and their bounded queue (auth_job_submit) */
+        pthread_mutex_t vq_lock;
+        pthread_cond_t vq_cond, vq_idle;
+        auth_job_t *vq_head, *vq_tail;
+        unsigned vq_len, vq_running, vq_nthreads;
+        pthread_t *vq_threads;
+        bool vq_stop, vq_closed;
+        char *dummy_hash; /* verified for unknown users, so timing does not tell */
+
+        pthread_mutex_t audit_lock;
+        pthread_cond_t audit_cond;
+        audit_row_t *audit_rows;
+        size_t n_audit;
+        time_t audit_oldest;
+        bool audit_thread_started, audit_stop;
+        pthread_t audit_thread;
+
+        auth_token_key_t *bearer_key; /* signs Bearer tokens: derived from token_key */
+        auth_rate_t *token_rate;      /* the token endpoint's limit per client address */
+
+        atomic_uint_fast64_t n_argon2, n_cache_hits, n_failures, n_throttled, n_verify_busy;
+        atomic_uint_fast64_t n_successes;
+};
+
+/* The credential row behind an identity, read in one statement with the change
+ * counter: a token stays valid across changes only while this row is the one
+ * its credentials were verified against. */
+typedef struct {
+        int64_t generation;
+        bool exists;
+        uint8_t fp[32]; /* HMAC(bearer key, kind + stored hash (user) or MAC (robot)) */
+        bool admin;
+        char project[AUTH_NAME_MAX + 1];
+        bool push;
+        time_t expires; /* robot expiry, 0 never */
+} ident_t;
+
+enum { JOB_CHECK, JOB_TOKEN };
+
+struct auth_job {
+        int kind;
+        char user[AUTH_NAME_MAX + 1];
+        char password[AUTH_PASSWORD_MAX + 1];
+        char addr[64];         /* client address; "" if none */
+        char *repo;            /* NULL: authentication only */
+        unsigned actions;
+        uint8_t key[32];       /* cache key of the Authorization value */
+        time_t now;            /* when the request was checked */
+        int64_t generation;    /* the change counter read before the verification */
+        ident_t id;            /* JOB_TOKEN: the credential row, read before it too */
+        auth_claims_t scope;   /* JOB_TOKEN: the requested scopes (the token's ceiling) */
+        /* the verdict */
+        atomic_bool done;
+        int result;
+        auth_result_t who;
+        /* the verifier queue */
+        void (*done_fn)(void *userdata);
+        void *userdata;
+        auth_job_t *next;
+};
+
+/* ---- auth.c: the core (open, options, keys) ---- */
+/* The change counter (auth_state.generation). */
+int auth_read_generation(auth_conn_t *c, int64_t *ret);
+
+/* ---- password.c: hashing, verification and the verifier threads ---- */
+/* 0 the credentials are right (who filled: admin, robot, robot_project, push;
+ * *ret_until the robot's expiry or 0), BERTH_EAUTH wrong, or <0. Takes argon2's
+ * time for a user, also for an unknown one. */
+int auth_verify_credentials(auth_t *a, auth_conn_t *c, const char *user,
+                            const char *password, auth_result_t *who, time_t *ret_until);
+/* Stops the verifier threads once the queue is empty (auth_free). */
+void auth_verifiers_stop(auth_t *a);
+
+/* ---- cache.c: the verified-credentials cache ---- */
+int auth_cache_init(auth_t *a); /* the process-random HMAC key of the cache */
+/* The cache key of an Authorization value: HMAC under the process key. */
+int auth_cache_key(const auth_t *a, const char *header, size_t len, uint8_t key[32]);
+bool auth_cache_lookup(auth_t *a, const uint8_t key[32], time_t now, auth_result_t *ret,
+                       int64_t *ret_generation, bool *ret_failed);
+void auth_cache_forget(auth_t *a, const uint8_t key[32]);
+void auth_cache_insert(auth_t *a, const uint8_t key[32], time_t expires, int64_t generation,
+                       const auth_result_t *who, bool failed);
+
+/* ---- throttle.c: failures per (address, name) and per address ---- */
+/* 0, or the seconds this address must wait before guessing at user again. */
+unsigned auth_throttle_blocked(auth_t *a, const char *addr, const char *user, time_t now);
+void auth_throttle_fail(auth_t *a, const char *addr, const char *user, time_t now);
+void auth_throttle_success(auth_t *a, const char *addr, const char *user, time_t now);
+
+/* ---- decide.c: the access decision ---- */
+/* The actions `who` may perform on repo (AUTH_* bits; repo may be NULL), or <0.
+ * With ret_generation, the change counter is read in the same statement. */
+int auth_rights(auth_t *a, auth_conn_t *c, const auth_result_t *who, const char *repo,
+                int64_t *ret_generation);
+/* 0, or why `who` may not do `actions` on repo. */
+int auth_verdict(const auth_result_t *who, const char *repo, unsigned actions, int rights_);
+/* The verification and the decision of a job (on a verifier thread, or inline). */
+void auth_job_run(auth_t *a, auth_job_t *job);
+
+/* ---- bearer.c: Bearer tokens in requests, and the token endpoint ---- */
+/* The token of a `Bearer <token>` header (true), else false. */
+bool auth_bearer_token(const char *header, size_t len, const char **ret, size_t *ret_len);
+int auth_bearer_check(auth_t *a, auth_conn_t *c, const char *tok, size_t tlen, time_t now,
+                      const char *repo, unsigned actions, auth_result_t *ret);

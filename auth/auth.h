@@ -3,7 +3,8 @@
  * maps the result codes (BERTH_EAUTH → 401 + WWW-Authenticate, BERTH_EDENIED → 403,
  * BERTH_ETHROTTLED → 429 + Retry-After).
  *
- * Data lives in DATA/berth.db (tables prefixed auth_, own schema version table).
+ * Data lives in DATA/berth.db (tables prefixed auth_), opened through the one
+ * metadata layer (storage/db.h): its connections, migrations and busy timeout.
  * Every function is safe to call from many threads on one auth_t. Several
  * processes (berthd and the `berthd user ...` admin commands) may share the
  * database: every change bumps a counter in the database that invalidates the
@@ -186,7 +187,3 @@ typedef struct {
         uint64_t queue_depth;   /* verifications waiting now */
 } auth_stats_t;
 void auth_stats(auth_t *a, auth_stats_t *ret);
-
-/* `berthd user|project|token|secret|audit ...`: argv[0] is the subcommand
- * ("user", ...). Prints to stdout/stderr; returns the process exit code. */
-int auth_cli_main(const char *data_dir, int argc, char **argv);

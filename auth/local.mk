@@ -1,25 +1,21 @@
 ## auth/: users, credentials, access policy (see issue 4)
 noinst_LTLIBRARIES += libauth.la
-libauth_la_SOURCES = auth/auth.h auth/auth-internal.h auth/auth.c auth/basic.c \
-                     auth/admin.c auth/cli.c auth/token.c
+libauth_la_SOURCES = auth/auth.h auth/auth-internal.h auth/auth.c auth/audit.c auth/basic.c auth/bearer.c auth/cache.c auth/decide.c auth/password.c auth/throttle.c \
+                     auth/admin.c auth/token.c
 libauth_la_CPPFLAGS = $(AM_CPPFLAGS) $(SQLITE3_CFLAGS) $(CRYPTO_CFLAGS) $(ARGON2_CFLAGS) \
                       $(JANSSON_CFLAGS)
 # libcommon.la is not added here (the server links it once); link it after libauth.la.
 libauth_la_LIBADD = $(SQLITE3_LIBS) $(CRYPTO_LIBS) $(ARGON2_LIBS) $(JANSSON_LIBS)
 EXTRA_DIST += docs/access-control.md
 
-AUTH_TEST_LDADD = libauth.la libcommon.la $(SQLITE3_LIBS) $(CRYPTO_LIBS) $(ARGON2_LIBS) \
+AUTH_TEST_LDADD = libauth.la libstore.la libcommon.la $(SQLITE3_LIBS) $(CRYPTO_LIBS) $(ARGON2_LIBS) \
                   $(JANSSON_LIBS) $(CMOCKA_LIBS)
-UNIT_TESTS += tests/unit/test-auth tests/unit/test-auth-cli
-check_PROGRAMS += tests/unit/test-auth tests/unit/test-auth-cli
-TESTS += tests/unit/test-auth tests/unit/test-auth-cli
+UNIT_TESTS += tests/unit/test-auth
+check_PROGRAMS += tests/unit/test-auth
+TESTS += tests/unit/test-auth
 tests_unit_test_auth_SOURCES = tests/unit/test-auth.c
 tests_unit_test_auth_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS) $(SQLITE3_CFLAGS)
 tests_unit_test_auth_LDADD = $(AUTH_TEST_LDADD)
-tests_unit_test_auth_cli_SOURCES = tests/unit/test-auth-cli.c
-tests_unit_test_auth_cli_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS) $(SQLITE3_CFLAGS) \
-                                    $(JANSSON_CFLAGS)
-tests_unit_test_auth_cli_LDADD = $(AUTH_TEST_LDADD)
 
 # The parser is compiled into the target itself so libFuzzer sees its coverage;
 # `make fuzz` (common/local.mk) builds every FUZZ_TARGETS entry.

@@ -10,6 +10,7 @@ libberthd_la_SOURCES += server/form.c server/form.h
 libberthd_la_SOURCES += server/gc.c server/gc.h
 libberthd_la_SOURCES += server/proxy.c server/proxy.h server/conns.c server/conns.h
 libberthd_la_SOURCES += server/metrics.c server/metrics.h server/notify.c server/notify.h
+libberthd_la_SOURCES += server/cli-auth.c server/cli-auth.h
 libberthd_la_CPPFLAGS = $(AM_CPPFLAGS) $(MHD_CFLAGS) $(ARGON2_CFLAGS) $(CRYPTO_CFLAGS) $(SQLITE3_CFLAGS) \
                         $(JANSSON_CFLAGS)
 # libauth.la, libstore.la and libcommon.la are not added here: link them after libberthd.la.
@@ -20,3 +21,12 @@ berthd_SOURCES = server/main.c
 berthd_CPPFLAGS = $(AM_CPPFLAGS) $(MHD_CFLAGS) $(ARGON2_CFLAGS) $(CRYPTO_CFLAGS) $(SQLITE3_CFLAGS) $(JANSSON_CFLAGS)
 berthd_LDADD = libberthd.la libauth.la libstore.la libcommon.la $(MHD_LIBS) $(ARGON2_LIBS) $(SQLITE3_LIBS) \
                $(CRYPTO_LIBS) $(JANSSON_LIBS)
+
+## `berthd user|project|token|secret|audit`: the admin commands of auth/ (issue 15)
+UNIT_TESTS += tests/unit/test-auth-cli
+check_PROGRAMS += tests/unit/test-auth-cli
+TESTS += tests/unit/test-auth-cli
+tests_unit_test_auth_cli_SOURCES = tests/unit/test-auth-cli.c server/cli-auth.c
+tests_unit_test_auth_cli_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS) $(SQLITE3_CFLAGS) \
+                                    $(JANSSON_CFLAGS)
+tests_unit_test_auth_cli_LDADD = $(AUTH_TEST_LDADD)

@@ -14,6 +14,7 @@
 #include "common/file.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "server/cli-auth.h"
 #include "server/gc.h"
 #include "server/http.h"
 #include "server/metrics.h"
@@ -319,7 +320,7 @@ static int admin(int argc, char **argv) {
                 free(args);
                 return 1;
         }
-        r = n > 0 && strcmp(args[0], "gc") == 0 ? gc_main(data, n, args) : auth_cli_main(data, n, args);
+        r = n > 0 && strcmp(args[0], "gc") == 0 ? gc_main(data, n, args) : cli_auth_main(data, n, args);
         free(args);
         return r;
 }

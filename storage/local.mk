@@ -1,6 +1,7 @@
 ## storage/: blob store, upload sessions, SQLite metadata
 noinst_LTLIBRARIES += libstore.la
 libstore_la_SOURCES = storage/store.h storage/store-internal.h storage/store.c storage/upload.c \
+                      storage/db.h storage/db-internal.h storage/db.c storage/db-sqlite.c \
                       storage/meta.h storage/meta.c storage/registry.h storage/registry.c
 libstore_la_CPPFLAGS = $(AM_CPPFLAGS) $(SQLITE3_CFLAGS) $(CRYPTO_CFLAGS)
 libstore_la_LIBADD = libcommon.la $(SQLITE3_LIBS)
@@ -23,3 +24,11 @@ TESTS += tests/unit/test-registry-store
 tests_unit_test_registry_store_SOURCES = tests/unit/test-registry-store.c
 tests_unit_test_registry_store_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_registry_store_LDADD = $(STORE_TEST_LDADD)
+
+## storage/db: the one metadata layer (migrations from older releases, sticky transactions)
+UNIT_TESTS += tests/unit/test-db
+check_PROGRAMS += tests/unit/test-db
+TESTS += tests/unit/test-db
+tests_unit_test_db_SOURCES = tests/unit/test-db.c
+tests_unit_test_db_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS) $(SQLITE3_CFLAGS)
+tests_unit_test_db_LDADD = $(STORE_TEST_LDADD)

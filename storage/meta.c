@@ -1,97 +1,28 @@
-/* storage/meta.c: registry metadata in SQLite.
+/* storage/meta.c: registry metadata, on the metadata layer (storage/db.h).
  *
- * One meta_t is one connection, used by one thread at a time. Every statement is
- * prepared once per connection (SQLITE_PREPARE_PERSISTENT) at open and reset after
- * each use; nothing is ever spliced into SQL. Writes run in BEGIN IMMEDIATE
- * transactions so that the write lock is taken up front and waits go through the
- * busy timeout instead of failing on a read-to-write upgrade.
- *
- * Durability: WAL with synchronous=FULL. NORMAL in WAL mode never corrupts the
- * database, but a power loss may roll back the last transactions, and a registry
- * must not lose a manifest push it has acknowledged (clients then delete their
- * local copy or tell a CI job the image is published). FULL costs one WAL fsync per
- * write transaction, which is small next to the fsyncs a blob commit does anyway. */
+ * One meta_t holds one connection of the layer, used by one thread at a time.
+ * Every statement below is prepared once per connection at open (the layer's
+ * statement cache) and reset after each use; nothing is ever spliced into SQL.
+ * Writes run in the layer's transactions, which take the write lock up front so
+ * that waits go through the one busy timeout instead of failing on a read-to-write
+ * upgrade. Durability (WAL, synchronous=FULL) is the engine's: storage/db-sqlite.c. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <sys/stat.h>
-#include <sqlite3.h>
 #include "common/err.h"
 #include "common/macro.h"
+#include "storage/db.h"
 #include "storage/meta.h"
 #include "storage/store-internal.h"
 
-#define BUSY_TIMEOUT_MS 10000
 #define MEDIA_TYPE_MAX 256 /* sizeof(meta_manifest_info_t.media_type) */
-
-/* ---- schema: numbered migrations, applied in order, tracked in user_version ---- */
-
-static const char *const MIGRATIONS[] = {
-        /* 1: initial schema */
-        "CREATE TABLE repositories ("
-        "  id   INTEGER PRIMARY KEY,"
-        "  name TEXT NOT NULL UNIQUE"               /* catalog pages: range scan */
-        ");"
-        "CREATE TABLE blobs ("
-        "  digest     TEXT PRIMARY KEY,"
-        "  size       INTEGER NOT NULL,"
-        "  created_at INTEGER NOT NULL"
-        ") WITHOUT ROWID;"
-        "CREATE TABLE repo_blobs ("
-        "  repo_id    INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,"
-        "  digest     TEXT NOT NULL REFERENCES blobs(digest),"
-        "  created_at INTEGER NOT NULL,"
-        "  PRIMARY KEY (repo_id, digest)"
-        ") WITHOUT ROWID;"
-        "CREATE INDEX repo_blobs_by_digest ON repo_blobs(digest, repo_id);"
-        "CREATE TABLE manifests ("
-        "  repo_id       INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,"
-        "  digest        TEXT NOT NULL REFERENCES blobs(digest),"
-        "  media_type    TEXT NOT NULL,"
-        "  artifact_type TEXT,"
-        "  subject       TEXT,"
-        "  annotations   TEXT,"
-        "  size          INTEGER NOT NULL,"
-        "  created_at    INTEGER NOT NULL,"
-        "  PRIMARY KEY (repo_id, digest)"
-        ") WITHOUT ROWID;"
-        "CREATE INDEX manifests_by_subject ON manifests(repo_id, subject, digest)"
-        "  WHERE subject IS NOT NULL;"
-        "CREATE INDEX manifests_by_digest ON manifests(digest);"
-        "CREATE TABLE manifest_refs ("
-        "  repo_id     INTEGER NOT NULL,"
-        "  manifest    TEXT NOT NULL,"
-        "  child       TEXT NOT NULL,"
-        "  is_manifest INTEGER NOT NULL,"
-        "  PRIMARY KEY (repo_id, manifest, child),"
-        "  FOREIGN KEY (repo_id, manifest) REFERENCES manifests(repo_id, digest) ON DELETE CASCADE"
-        ") WITHOUT ROWID;"
-        "CREATE INDEX manifest_refs_by_child ON manifest_refs(child);"
-        "CREATE TABLE tags ("
-        "  repo_id    INTEGER NOT NULL,"
-        "  name       TEXT NOT NULL,"
-        "  digest     TEXT NOT NULL,"
-        "  updated_at INTEGER NOT NULL,"
-        "  PRIMARY KEY (repo_id, name),"            /* tags/list pages: range scan */
-        "  FOREIGN KEY (repo_id, digest) REFERENCES manifests(repo_id, digest) ON DELETE CASCADE"
-        ") WITHOUT ROWID;"
-        "CREATE INDEX tags_by_digest ON tags(repo_id, digest);"
-        "CREATE TABLE uploads ("
-        "  uuid       TEXT PRIMARY KEY,"
-        "  repo       TEXT NOT NULL,"
-        "  created_at INTEGER NOT NULL"
-        ") WITHOUT ROWID;",
-};
-#define SCHEMA_VERSION ((int) ELEMENTSOF(MIGRATIONS))
 
 /* ---- statements ---- */
 
 enum {
-        ST_BEGIN,
-        ST_COMMIT,
-        ST_ROLLBACK,
         ST_REPO_ID,
         ST_REPO_INSERT,
         ST_BLOB_INSERT,
@@ -124,11 +55,8 @@ enum {
 };
 
 static const char *const SQL[_ST_MAX] = {
-        [ST_BEGIN] = "BEGIN IMMEDIATE",
-        [ST_COMMIT] = "COMMIT",
-        [ST_ROLLBACK] = "ROLLBACK",
         [ST_REPO_ID] = "SELECT id FROM repositories WHERE name = ?1",
-        [ST_REPO_INSERT] = "INSERT INTO repositories(name) VALUES (?1)",
+        [ST_REPO_INSERT] = "INSERT INTO repositories(name) VALUES (?1) RETURNING id",
         [ST_BLOB_INSERT] = "INSERT INTO blobs(digest, size, created_at) VALUES (?1, ?2, ?3)"
                            " ON CONFLICT(digest) DO NOTHING",
         [ST_REPO_BLOB_INSERT] = "INSERT INTO repo_blobs(repo_id, digest, created_at)"
@@ -199,214 +127,62 @@ static const char *const SQL[_ST_MAX] = {
 };
 
 struct meta {
-        sqlite3 *db;
-        sqlite3_stmt *st[_ST_MAX];
+        db_t *db;
+        db_conn_t *c; /* this meta_t's connection, for its life */
 };
 
-static int map_rc(int rc) {
-        switch (rc & 0xff) {
-        case SQLITE_OK:
-        case SQLITE_ROW:
-        case SQLITE_DONE:
-                return 0;
-        case SQLITE_BUSY:
-        case SQLITE_LOCKED:
-                return BERTH_EBUSY;
-        default:
-                return BERTH_EDB;
-        }
-}
+/* The connection's cached statement for id (prepared at open). */
+static db_stmt_t *stmt(meta_t *m, int id) {
+        db_stmt_t *st = NULL;
 
-/* A cached statement, reset and unbound when the variable leaves scope. */
-static inline void stmt_resetp(sqlite3_stmt **p) {
-        if (*p) {
-                (void) sqlite3_reset(*p);
-                (void) sqlite3_clear_bindings(*p);
-        }
-}
-#define _cleanup_stmt_ _cleanup_(stmt_resetp)
-
-static int bind_text(sqlite3_stmt *st, int i, const char *s) {
-        return sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC) == SQLITE_OK ? 0 : BERTH_EDB;
-}
-
-static int bind_int(sqlite3_stmt *st, int i, int64_t v) {
-        return sqlite3_bind_int64(st, i, v) == SQLITE_OK ? 0 : BERTH_EDB;
-}
-
-static int bind_size(sqlite3_stmt *st, int i, uint64_t v) {
-        if (v > (uint64_t) INT64_MAX)
-                return -EOVERFLOW;
-        return bind_int(st, i, (int64_t) v);
-}
-
-/* Step a statement that returns no rows. */
-static int step_done(sqlite3_stmt *st) {
-        int rc = sqlite3_step(st);
-        return rc == SQLITE_DONE ? 0 : map_rc(rc) ? map_rc(rc) : BERTH_EDB;
-}
-
-/* Step: 1 a row, 0 done, <0 error. */
-static int step_row(sqlite3_stmt *st) {
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW)
-                return 1;
-        if (rc == SQLITE_DONE)
-                return 0;
-        return map_rc(rc) ? map_rc(rc) : BERTH_EDB;
+        return db_stmt(m->c, SQL[id], &st) == 0 ? st : NULL;
 }
 
 static int64_t now_wall(void) {
         return (int64_t) time(NULL);
 }
 
-static int run(meta_t *m, int id) {
-        _cleanup_stmt_ sqlite3_stmt *st = m->st[id];
-        return step_done(st);
-}
-
-static int tx_begin(meta_t *m) {
-        return run(m, ST_BEGIN);
-}
-
-static int tx_commit(meta_t *m) {
-        int r = run(m, ST_COMMIT);
-        if (r < 0 && !sqlite3_get_autocommit(m->db))
-                (void) run(m, ST_ROLLBACK);
-        return r;
-}
-
-static void tx_rollback(meta_t *m) {
-        if (!sqlite3_get_autocommit(m->db))
-                (void) run(m, ST_ROLLBACK);
-}
-
-/* ---- open / migrations ---- */
-
-static int exec_sql(sqlite3 *db, const char *sql) {
-        return map_rc(sqlite3_exec(db, sql, NULL, NULL, NULL));
-}
-
-static int user_version(sqlite3 *db, int *ret) {
-        sqlite3_stmt *st = NULL;
-        int rc;
-
-        rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
-        if (rc != SQLITE_OK)
-                return map_rc(rc);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW)
-                *ret = sqlite3_column_int(st, 0);
-        (void) sqlite3_finalize(st);
-        return rc == SQLITE_ROW ? 0 : (map_rc(rc) ? map_rc(rc) : BERTH_EDB);
-}
-
-/* Each migration in its own BEGIN IMMEDIATE transaction, re-checking the version
- * under the write lock: two processes opening a fresh file at once apply each
- * migration exactly once. */
-static int migrate(sqlite3 *db) {
-        int v, r;
-
-        r = user_version(db, &v);
-        if (r < 0)
-                return r;
-        if (v > SCHEMA_VERSION)
-                return BERTH_EDB; /* written by a newer berth */
-        for (int target = v + 1; target <= SCHEMA_VERSION; target++) {
-                char pragma[48];
-
-                r = exec_sql(db, "BEGIN IMMEDIATE");
-                if (r < 0)
-                        return r;
-                r = user_version(db, &v);
-                if (r == 0 && v < target) {
-                        (void) snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", target);
-                        r = exec_sql(db, MIGRATIONS[target - 1]);
-                        if (r == 0)
-                                r = exec_sql(db, pragma);
-                }
-                if (r == 0)
-                        r = exec_sql(db, "COMMIT");
-                if (r < 0) {
-                        if (!sqlite3_get_autocommit(db))
-                                (void) exec_sql(db, "ROLLBACK");
-                        return r;
-                }
-        }
-        return 0;
-}
-
-/* SQLite creates a database 0644 less the umask, and its -wal and -shm take the
- * database's mode. The database holds password hashes, keys and the audit trail: a
- * database just created (still empty) is made 0600. By path, never by opening it:
- * closing any descriptor of the file would drop this process's SQLite locks on it. */
-static void private_if_new(const char *path) {
-        struct stat st;
-
-        if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0 && (st.st_mode & 077))
-                (void) chmod(path, st.st_mode & 0700);
-}
-
 int meta_open(const char *path, meta_t **ret) {
         meta_t *m;
-        int rc, r;
+        int r;
 
         if (!path || !ret)
                 return -EINVAL;
         m = calloc(1, sizeof(*m));
         if (!m)
                 return -ENOMEM;
-        rc = sqlite3_open_v2(path, &m->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-        if (rc != SQLITE_OK) {
-                r = rc == SQLITE_CANTOPEN ? -ENOENT : map_rc(rc);
-                goto fail;
+        r = db_open(path, &m->db);
+        if (r == -EACCES)
+                r = -ENOENT;
+        if (r >= 0)
+                r = db_conn_get(m->db, &m->c);
+        /* every statement prepared now: a schema it does not fit fails here */
+        for (int i = 0; r >= 0 && i < _ST_MAX; i++) {
+                db_stmt_t *st;
+                r = db_stmt(m->c, SQL[i], &st);
         }
-        private_if_new(path);
-        (void) sqlite3_extended_result_codes(m->db, 1);
-        rc = sqlite3_busy_timeout(m->db, BUSY_TIMEOUT_MS);
-        if (rc != SQLITE_OK) {
-                r = map_rc(rc);
-                goto fail;
-        }
-        if ((r = exec_sql(m->db, "PRAGMA journal_mode = WAL")) < 0 ||
-            (r = exec_sql(m->db, "PRAGMA synchronous = FULL")) < 0 ||
-            (r = exec_sql(m->db, "PRAGMA foreign_keys = ON")) < 0)
-                goto fail;
-        r = migrate(m->db);
-        if (r < 0)
-                goto fail;
-        for (int i = 0; i < _ST_MAX; i++) {
-                rc = sqlite3_prepare_v3(m->db, SQL[i], -1, SQLITE_PREPARE_PERSISTENT, &m->st[i], NULL);
-                if (rc != SQLITE_OK) {
-                        r = map_rc(rc) ? map_rc(rc) : BERTH_EDB;
-                        goto fail;
-                }
+        if (r < 0) {
+                meta_free(m);
+                return r;
         }
         *ret = m;
         return 0;
-fail:
-        meta_free(m);
-        return r;
 }
 
 meta_t *meta_free(meta_t *m) {
         if (!m)
                 return NULL;
-        for (int i = 0; i < _ST_MAX; i++)
-                (void) sqlite3_finalize(m->st[i]);
-        (void) sqlite3_close_v2(m->db);
+        if (m->c)
+                db_conn_put(m->db, m->c);
+        db_free(m->db);
         free(m);
         return NULL;
 }
 
 int meta_schema_version(meta_t *m) {
-        int v = 0, r;
-
         if (!m)
                 return -EINVAL;
-        r = user_version(m->db, &v);
-        return r < 0 ? r : v;
+        return db_schema_version(m->db);
 }
 
 /* ---- repositories ---- */
@@ -416,48 +192,51 @@ static int repo_id(meta_t *m, const char *repo, bool create, int64_t *ret) {
         int r;
 
         {
-                _cleanup_stmt_ sqlite3_stmt *st = m->st[ST_REPO_ID];
-                if ((r = bind_text(st, 1, repo)) < 0)
+                _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_REPO_ID);
+                if ((r = db_bind_text(st, 1, repo)) < 0)
                         return r;
-                r = step_row(st);
+                r = db_step(st);
                 if (r <= 0 && !(r == 0 && create))
                         return r;
                 if (r == 1) {
-                        *ret = sqlite3_column_int64(st, 0);
+                        *ret = db_col_int(st, 0);
                         return 1;
                 }
         }
         {
-                _cleanup_stmt_ sqlite3_stmt *st = m->st[ST_REPO_INSERT];
-                if ((r = bind_text(st, 1, repo)) < 0 || (r = step_done(st)) < 0)
+                _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_REPO_INSERT);
+                /* RETURNING: the key comes back as a row, on every engine */
+                if ((r = db_bind_text(st, 1, repo)) < 0 || (r = db_step(st)) < 0)
                         return r;
-                *ret = sqlite3_last_insert_rowid(m->db);
+                if (r == 0)
+                        return db_tx_fail(m->c, BERTH_EDB);
+                *ret = db_col_int(st, 0);
                 return 1;
         }
 }
 
 int meta_repo_exists(meta_t *m, const char *repo) {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
         int r;
 
         if (!m || !repo)
                 return -EINVAL;
-        st = m->st[ST_REPO_EXISTS];
-        if ((r = bind_text(st, 1, repo)) < 0)
+        st = stmt(m, ST_REPO_EXISTS);
+        if ((r = db_bind_text(st, 1, repo)) < 0)
                 return r;
-        return step_row(st);
+        return db_step(st);
 }
 
 /* ---- blobs ---- */
 
 static int blob_insert(meta_t *m, const digest_t *d, uint64_t size) {
-        _cleanup_stmt_ sqlite3_stmt *st = m->st[ST_BLOB_INSERT];
+        _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_BLOB_INSERT);
         int r;
 
-        if ((r = bind_text(st, 1, d->str)) < 0 || (r = bind_size(st, 2, size)) < 0 ||
-            (r = bind_int(st, 3, now_wall())) < 0)
+        if ((r = db_bind_text(st, 1, d->str)) < 0 || (r = db_bind_uint(st, 2, size)) < 0 ||
+            (r = db_bind_int(st, 3, now_wall())) < 0)
                 return r;
-        return step_done(st);
+        return db_step_done(st);
 }
 
 int meta_blob_link(meta_t *m, const char *repo, const digest_t *d, uint64_t size) {
@@ -468,61 +247,61 @@ int meta_blob_link(meta_t *m, const char *repo, const digest_t *d, uint64_t size
                 return -EINVAL;
         if (size > (uint64_t) INT64_MAX)
                 return -EOVERFLOW;
-        r = tx_begin(m);
+        r = db_tx_begin(m->c);
         if (r < 0)
                 return r;
         r = repo_id(m, repo, true, &rid);
         if (r >= 0)
                 r = blob_insert(m, d, size);
         if (r >= 0) {
-                _cleanup_stmt_ sqlite3_stmt *st = m->st[ST_REPO_BLOB_INSERT];
-                if ((r = bind_int(st, 1, rid)) >= 0 && (r = bind_text(st, 2, d->str)) >= 0 &&
-                    (r = bind_int(st, 3, now_wall())) >= 0)
-                        r = step_done(st);
+                _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_REPO_BLOB_INSERT);
+                if ((r = db_bind_int(st, 1, rid)) >= 0 && (r = db_bind_text(st, 2, d->str)) >= 0 &&
+                    (r = db_bind_int(st, 3, now_wall())) >= 0)
+                        r = db_step_done(st);
         }
         if (r < 0) {
-                tx_rollback(m);
+                db_tx_rollback(m->c);
                 return r;
         }
-        return tx_commit(m);
+        return db_tx_commit(m->c);
 }
 
 int meta_blob_linked(meta_t *m, const char *repo, const digest_t *d, uint64_t *ret_size) {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
         int r;
 
         if (!m || !repo || !d)
                 return -EINVAL;
-        st = m->st[ST_BLOB_LINKED];
-        if ((r = bind_text(st, 1, repo)) < 0 || (r = bind_text(st, 2, d->str)) < 0)
+        st = stmt(m, ST_BLOB_LINKED);
+        if ((r = db_bind_text(st, 1, repo)) < 0 || (r = db_bind_text(st, 2, d->str)) < 0)
                 return r;
-        r = step_row(st);
+        r = db_step(st);
         if (r == 1 && ret_size)
-                *ret_size = (uint64_t) sqlite3_column_int64(st, 0);
+                *ret_size = (uint64_t) db_col_int(st, 0);
         return r;
 }
 
 int meta_blob_find_repo(meta_t *m, const digest_t *d, char **ret_repo, uint64_t *ret_size) {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
         int r;
 
         if (!m || !d)
                 return -EINVAL;
-        st = m->st[ST_BLOB_FIND_REPO];
-        if ((r = bind_text(st, 1, d->str)) < 0)
+        st = stmt(m, ST_BLOB_FIND_REPO);
+        if ((r = db_bind_text(st, 1, d->str)) < 0)
                 return r;
-        r = step_row(st);
+        r = db_step(st);
         if (r != 1)
                 return r;
         if (ret_repo) {
-                const char *name = (const char *) sqlite3_column_text(st, 0);
+                const char *name = db_col_text(st, 0);
                 char *copy = name ? strdup(name) : NULL;
                 if (!copy)
                         return -ENOMEM;
                 *ret_repo = copy;
         }
         if (ret_size)
-                *ret_size = (uint64_t) sqlite3_column_int64(st, 1);
+                *ret_size = (uint64_t) db_col_int(st, 1);
         return 1;
 }
 
@@ -531,21 +310,21 @@ int meta_blob_unlink(meta_t *m, const char *repo, const digest_t *d) {
 
         if (!m || !repo || !d)
                 return -EINVAL;
-        r = tx_begin(m);
+        r = db_tx_begin(m->c);
         if (r < 0)
                 return r;
         {
-                _cleanup_stmt_ sqlite3_stmt *st = m->st[ST_BLOB_UNLINK];
-                if ((r = bind_text(st, 1, repo)) >= 0 && (r = bind_text(st, 2, d->str)) >= 0)
-                        r = step_done(st);
+                _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_BLOB_UNLINK);
+                if ((r = db_bind_text(st, 1, repo)) >= 0 && (r = db_bind_text(st, 2, d->str)) >= 0)
+                        r = db_step_done(st);
         }
         if (r < 0) {
-                tx_rollback(m);
+                db_tx_rollback(m->c);
                 return r;
         }
-        r = sqlite3_changes(m->db) > 0;
+        r = db_changes(m->c) > 0;
         {
-                int c = tx_commit(m);
+                int c = db_tx_commit(m->c);
                 if (c < 0)
                         return c;
         }
@@ -555,49 +334,49 @@ int meta_blob_unlink(meta_t *m, const char *repo, const digest_t *d) {
 /* ---- manifests ---- */
 
 static int has_ref(meta_t *m, int64_t rid, const meta_ref_t *ref) {
-        _cleanup_stmt_ sqlite3_stmt *st = m->st[ref->is_manifest ? ST_HAS_MANIFEST : ST_HAS_REPO_BLOB];
+        _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ref->is_manifest ? ST_HAS_MANIFEST : ST_HAS_REPO_BLOB);
         int r;
 
-        if ((r = bind_int(st, 1, rid)) < 0 || (r = bind_text(st, 2, ref->digest.str)) < 0)
+        if ((r = db_bind_int(st, 1, rid)) < 0 || (r = db_bind_text(st, 2, ref->digest.str)) < 0)
                 return r;
-        return step_row(st);
+        return db_step(st);
 }
 
 static int manifest_insert(meta_t *m, int64_t rid, const meta_manifest_t *mf) {
-        _cleanup_stmt_ sqlite3_stmt *st = m->st[ST_MANIFEST_INSERT];
+        _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_MANIFEST_INSERT);
         int r;
 
-        if ((r = bind_int(st, 1, rid)) < 0 || (r = bind_text(st, 2, mf->digest.str)) < 0 ||
-            (r = bind_text(st, 3, mf->media_type)) < 0 ||
-            (r = bind_text(st, 4, mf->artifact_type)) < 0 ||
-            (r = bind_text(st, 5, mf->subject ? mf->subject->str : NULL)) < 0 ||
-            (r = bind_text(st, 6, mf->annotations_json)) < 0 || (r = bind_size(st, 7, mf->size)) < 0 ||
-            (r = bind_int(st, 8, now_wall())) < 0)
+        if ((r = db_bind_int(st, 1, rid)) < 0 || (r = db_bind_text(st, 2, mf->digest.str)) < 0 ||
+            (r = db_bind_text(st, 3, mf->media_type)) < 0 ||
+            (r = db_bind_text(st, 4, mf->artifact_type)) < 0 ||
+            (r = db_bind_text(st, 5, mf->subject ? mf->subject->str : NULL)) < 0 ||
+            (r = db_bind_text(st, 6, mf->annotations_json)) < 0 || (r = db_bind_uint(st, 7, mf->size)) < 0 ||
+            (r = db_bind_int(st, 8, now_wall())) < 0)
                 return r;
-        r = step_done(st);
+        r = db_step_done(st);
         if (r < 0)
                 return r;
-        return sqlite3_changes(m->db) > 0; /* 1 new, 0 already there */
+        return db_changes(m->c) > 0; /* 1 new, 0 already there */
 }
 
 static int ref_insert(meta_t *m, int64_t rid, const digest_t *manifest, const meta_ref_t *ref) {
-        _cleanup_stmt_ sqlite3_stmt *st = m->st[ST_REF_INSERT];
+        _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_REF_INSERT);
         int r;
 
-        if ((r = bind_int(st, 1, rid)) < 0 || (r = bind_text(st, 2, manifest->str)) < 0 ||
-            (r = bind_text(st, 3, ref->digest.str)) < 0 || (r = bind_int(st, 4, ref->is_manifest)) < 0)
+        if ((r = db_bind_int(st, 1, rid)) < 0 || (r = db_bind_text(st, 2, manifest->str)) < 0 ||
+            (r = db_bind_text(st, 3, ref->digest.str)) < 0 || (r = db_bind_int(st, 4, ref->is_manifest)) < 0)
                 return r;
-        return step_done(st);
+        return db_step_done(st);
 }
 
 static int tag_put(meta_t *m, int64_t rid, const char *tag, const digest_t *d) {
-        _cleanup_stmt_ sqlite3_stmt *st = m->st[ST_TAG_PUT];
+        _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_TAG_PUT);
         int r;
 
-        if ((r = bind_int(st, 1, rid)) < 0 || (r = bind_text(st, 2, tag)) < 0 ||
-            (r = bind_text(st, 3, d->str)) < 0 || (r = bind_int(st, 4, now_wall())) < 0)
+        if ((r = db_bind_int(st, 1, rid)) < 0 || (r = db_bind_text(st, 2, tag)) < 0 ||
+            (r = db_bind_text(st, 3, d->str)) < 0 || (r = db_bind_int(st, 4, now_wall())) < 0)
                 return r;
-        return step_done(st);
+        return db_step_done(st);
 }
 
 int meta_manifest_put(meta_t *m, const meta_manifest_t *mf, const char *const *tags,
@@ -616,7 +395,7 @@ int meta_manifest_put(meta_t *m, const meta_manifest_t *mf, const char *const *t
                 if (!tags[i])
                         return -EINVAL;
 
-        r = tx_begin(m);
+        r = db_tx_begin(m->c);
         if (r < 0)
                 return r;
         r = repo_id(m, mf->repo, true, &rid);
@@ -638,45 +417,42 @@ int meta_manifest_put(meta_t *m, const meta_manifest_t *mf, const char *const *t
         for (size_t i = 0; r >= 0 && i < n_tags; i++)
                 r = tag_put(m, rid, tags[i], &mf->digest);
         if (r < 0) {
-                tx_rollback(m); /* also undoes a repository row created above */
+                db_tx_rollback(m->c); /* also undoes a repository row created above */
                 return r;
         }
-        return tx_commit(m);
+        return db_tx_commit(m->c);
 }
 
 int meta_manifest_get(meta_t *m, const char *repo, const char *reference,
                       meta_manifest_info_t *ret) {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
         meta_manifest_info_t info = { 0 };
         const char *dstr, *mt;
+        digest_t d; /* bound by reference: lives until the statement is reset */
         int r;
 
         if (!m || !repo || !reference || !ret)
                 return -EINVAL;
         if (digest_ref_is_digest(reference)) {
-                digest_t d;
                 r = digest_parse(reference, &d);
                 if (r < 0)
                         return r;
-                st = m->st[ST_MANIFEST_BY_DIGEST];
-                if ((r = bind_text(st, 1, repo)) < 0)
+                st = stmt(m, ST_MANIFEST_BY_DIGEST);
+                if ((r = db_bind_text(st, 1, repo)) < 0 || (r = db_bind_text(st, 2, d.str)) < 0)
                         return r;
-                /* SQLITE_TRANSIENT: d goes out of scope before the step */
-                if (sqlite3_bind_text(st, 2, d.str, -1, SQLITE_TRANSIENT) != SQLITE_OK)
-                        return BERTH_EDB;
         } else {
-                st = m->st[ST_MANIFEST_BY_TAG];
-                if ((r = bind_text(st, 1, repo)) < 0 || (r = bind_text(st, 2, reference)) < 0)
+                st = stmt(m, ST_MANIFEST_BY_TAG);
+                if ((r = db_bind_text(st, 1, repo)) < 0 || (r = db_bind_text(st, 2, reference)) < 0)
                         return r;
         }
-        r = step_row(st);
+        r = db_step(st);
         if (r != 1)
                 return r;
-        dstr = (const char *) sqlite3_column_text(st, 0);
+        dstr = db_col_text(st, 0);
         if (!dstr || digest_parse(dstr, &info.digest) < 0)
                 return BERTH_EDB;
-        info.size = (uint64_t) sqlite3_column_int64(st, 1);
-        mt = (const char *) sqlite3_column_text(st, 2);
+        info.size = (uint64_t) db_col_int(st, 1);
+        mt = db_col_text(st, 2);
         if (!mt || strlen(mt) >= sizeof(info.media_type))
                 return BERTH_EDB;
         memcpy(info.media_type, mt, strlen(mt) + 1);
@@ -689,20 +465,20 @@ int meta_manifest_get(meta_t *m, const char *repo, const char *reference,
 static int delete_one(meta_t *m, int id, const char *repo, const char *key) {
         int r, c;
 
-        r = tx_begin(m);
+        r = db_tx_begin(m->c);
         if (r < 0)
                 return r;
         {
-                _cleanup_stmt_ sqlite3_stmt *st = m->st[id];
-                if ((r = bind_text(st, 1, repo)) >= 0 && (r = bind_text(st, 2, key)) >= 0)
-                        r = step_done(st);
+                _cleanup_db_stmt_ db_stmt_t *st = stmt(m, id);
+                if ((r = db_bind_text(st, 1, repo)) >= 0 && (r = db_bind_text(st, 2, key)) >= 0)
+                        r = db_step_done(st);
         }
         if (r < 0) {
-                tx_rollback(m);
+                db_tx_rollback(m->c);
                 return r;
         }
-        r = sqlite3_changes(m->db) > 0;
-        c = tx_commit(m);
+        r = db_changes(m->c) > 0;
+        c = db_tx_commit(m->c);
         return c < 0 ? c : r;
 }
 
@@ -731,7 +507,7 @@ char **meta_strv_free(char **v) {
 
 /* Rows of column 0 of a stepped statement: at most n into *ret, *ret_more when the
  * statement (run with LIMIT n + 1) yields one more. */
-static int collect_names(sqlite3_stmt *st, size_t n, char ***ret, bool *ret_more) {
+static int collect_names(db_stmt_t *st, size_t n, char ***ret, bool *ret_more) {
         char **v = NULL;
         size_t len = 0, cap = 0;
         bool more = false;
@@ -740,8 +516,8 @@ static int collect_names(sqlite3_stmt *st, size_t n, char ***ret, bool *ret_more
         v = calloc(1, sizeof(char *));
         if (!v)
                 return -ENOMEM;
-        while ((r = step_row(st)) == 1) {
-                const char *s = (const char *) sqlite3_column_text(st, 0);
+        while ((r = db_step(st)) == 1) {
+                const char *s = db_col_text(st, 0);
                 char *copy;
 
                 if (len == n) {
@@ -783,26 +559,26 @@ static int64_t limit_plus_one(size_t n) {
 
 int meta_tags_list(meta_t *m, const char *repo, const char *last, size_t n,
                    char ***ret, bool *ret_more) {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
         int r;
 
         if (!m || !repo || !ret)
                 return -EINVAL;
-        st = m->st[ST_TAGS_LIST];
-        if ((r = bind_text(st, 1, repo)) < 0 || (r = bind_text(st, 2, last ? last : "")) < 0 ||
-            (r = bind_int(st, 3, limit_plus_one(n))) < 0)
+        st = stmt(m, ST_TAGS_LIST);
+        if ((r = db_bind_text(st, 1, repo)) < 0 || (r = db_bind_text(st, 2, last ? last : "")) < 0 ||
+            (r = db_bind_int(st, 3, limit_plus_one(n))) < 0)
                 return r;
         return collect_names(st, n, ret, ret_more);
 }
 
 int meta_catalog(meta_t *m, const char *last, size_t n, char ***ret, bool *ret_more) {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
         int r;
 
         if (!m || !ret)
                 return -EINVAL;
-        st = m->st[ST_CATALOG];
-        if ((r = bind_text(st, 1, last ? last : "")) < 0 || (r = bind_int(st, 2, limit_plus_one(n))) < 0)
+        st = stmt(m, ST_CATALOG);
+        if ((r = db_bind_text(st, 1, last ? last : "")) < 0 || (r = db_bind_int(st, 2, limit_plus_one(n))) < 0)
                 return r;
         return collect_names(st, n, ret, ret_more);
 }
@@ -875,20 +651,20 @@ int meta_catalog_under(meta_t *m, const char *const *tops, size_t n_tops, const 
                 if (len >= keep && strcmp(t, v[keep - 1]) > 0)
                         break;
                 if (!last || strcmp(t, last) > 0) {
-                        _cleanup_stmt_ sqlite3_stmt *st = m->st[ST_REPO_ID];
-                        if ((r = bind_text(st, 1, t)) < 0 || (r = step_row(st)) < 0)
+                        _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_REPO_ID);
+                        if ((r = db_bind_text(st, 1, t)) < 0 || (r = db_step(st)) < 0)
                                 break;
                         if (r == 1 && (r = names_push(&v, &len, &cap, t)) < 0)
                                 break;
                 }
                 {
-                        _cleanup_stmt_ sqlite3_stmt *st = m->st[ST_CATALOG_RANGE];
-                        if ((r = bind_text(st, 1, last && strcmp(last, lo) > 0 ? last : lo)) < 0 ||
-                            (r = bind_text(st, 2, hi)) < 0 || (r = bind_int(st, 3, limit_plus_one(n))) < 0)
+                        _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_CATALOG_RANGE);
+                        if ((r = db_bind_text(st, 1, last && strcmp(last, lo) > 0 ? last : lo)) < 0 ||
+                            (r = db_bind_text(st, 2, hi)) < 0 || (r = db_bind_int(st, 3, limit_plus_one(n))) < 0)
                                 break;
-                        while ((r = step_row(st)) == 1)
+                        while ((r = db_step(st)) == 1)
                                 if ((r = names_push(&v, &len, &cap,
-                                                    (const char *) sqlite3_column_text(st, 0))) < 0)
+                                                    db_col_text(st, 0))) < 0)
                                         break;
                 }
                 if (r >= 0 && len >= keep)
@@ -920,32 +696,22 @@ void meta_referrers_free(meta_referrer_t *v, size_t n) {
         free(v);
 }
 
-static int dup_col(sqlite3_stmt *st, int col, char **ret) {
-        const char *s = (const char *) sqlite3_column_text(st, col);
-
-        *ret = NULL;
-        if (!s)
-                return 0;
-        *ret = strdup(s);
-        return *ret ? 0 : -ENOMEM;
-}
-
 int meta_referrers(meta_t *m, const char *repo, const digest_t *subject,
                    const char *artifact_type, meta_referrer_t **ret, size_t *ret_n) {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
         meta_referrer_t *v = NULL;
         size_t len = 0, cap = 0;
         int r;
 
         if (!m || !repo || !subject || !ret || !ret_n)
                 return -EINVAL;
-        st = m->st[ST_REFERRERS];
-        if ((r = bind_text(st, 1, repo)) < 0 || (r = bind_text(st, 2, subject->str)) < 0 ||
-            (r = bind_text(st, 3, artifact_type)) < 0)
+        st = stmt(m, ST_REFERRERS);
+        if ((r = db_bind_text(st, 1, repo)) < 0 || (r = db_bind_text(st, 2, subject->str)) < 0 ||
+            (r = db_bind_text(st, 3, artifact_type)) < 0)
                 return r;
-        while ((r = step_row(st)) == 1) {
+        while ((r = db_step(st)) == 1) {
                 meta_referrer_t *e;
-                const char *dstr = (const char *) sqlite3_column_text(st, 0);
+                const char *dstr = db_col_text(st, 0);
 
                 if (len == cap) {
                         size_t ncap = cap ? cap * 2 : 8;
@@ -964,10 +730,10 @@ int meta_referrers(meta_t *m, const char *repo, const digest_t *subject,
                         r = BERTH_EDB;
                         break;
                 }
-                e->size = (uint64_t) sqlite3_column_int64(st, 1);
-                if ((r = dup_col(st, 2, &e->media_type)) < 0 ||
-                    (r = dup_col(st, 3, &e->artifact_type)) < 0 ||
-                    (r = dup_col(st, 4, &e->annotations_json)) < 0)
+                e->size = (uint64_t) db_col_int(st, 1);
+                if ((r = db_col_strdup(st, 2, &e->media_type)) < 0 ||
+                    (r = db_col_strdup(st, 3, &e->artifact_type)) < 0 ||
+                    (r = db_col_strdup(st, 4, &e->annotations_json)) < 0)
                         break;
                 if (!e->media_type) {
                         r = BERTH_EDB;
@@ -990,34 +756,34 @@ int meta_upload_add(meta_t *m, const char *uuid, const char *repo) {
 
         if (!m || !uuid || !repo)
                 return -EINVAL;
-        r = tx_begin(m);
+        r = db_tx_begin(m->c);
         if (r < 0)
                 return r;
         {
-                _cleanup_stmt_ sqlite3_stmt *st = m->st[ST_UPLOAD_ADD];
-                if ((r = bind_text(st, 1, uuid)) >= 0 && (r = bind_text(st, 2, repo)) >= 0 &&
-                    (r = bind_int(st, 3, now_wall())) >= 0)
-                        r = step_done(st);
+                _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_UPLOAD_ADD);
+                if ((r = db_bind_text(st, 1, uuid)) >= 0 && (r = db_bind_text(st, 2, repo)) >= 0 &&
+                    (r = db_bind_int(st, 3, now_wall())) >= 0)
+                        r = db_step_done(st);
         }
         if (r < 0) {
-                tx_rollback(m);
+                db_tx_rollback(m->c);
                 return r;
         }
-        return tx_commit(m);
+        return db_tx_commit(m->c);
 }
 
 int meta_upload_get(meta_t *m, const char *uuid, char **ret_repo) {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
         int r;
 
         if (!m || !uuid)
                 return -EINVAL;
-        st = m->st[ST_UPLOAD_GET];
-        if ((r = bind_text(st, 1, uuid)) < 0)
+        st = stmt(m, ST_UPLOAD_GET);
+        if ((r = db_bind_text(st, 1, uuid)) < 0)
                 return r;
-        r = step_row(st);
+        r = db_step(st);
         if (r == 1 && ret_repo) {
-                int c = dup_col(st, 0, ret_repo);
+                int c = db_col_strdup(st, 0, ret_repo);
                 if (c < 0)
                         return c;
                 if (!*ret_repo)
@@ -1031,24 +797,40 @@ int meta_upload_delete(meta_t *m, const char *uuid) {
 
         if (!m || !uuid)
                 return -EINVAL;
-        r = tx_begin(m);
+        r = db_tx_begin(m->c);
         if (r < 0)
                 return r;
         {
-                _cleanup_stmt_ sqlite3_stmt *st = m->st[ST_UPLOAD_DELETE];
-                if ((r = bind_text(st, 1, uuid)) >= 0)
-                        r = step_done(st);
+                _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_UPLOAD_DELETE);
+                if ((r = db_bind_text(st, 1, uuid)) >= 0)
+                        r = db_step_done(st);
         }
         if (r < 0) {
-                tx_rollback(m);
+                db_tx_rollback(m->c);
                 return r;
         }
-        r = sqlite3_changes(m->db) > 0;
-        c = tx_commit(m);
+        r = db_changes(m->c) > 0;
+        c = db_tx_commit(m->c);
         return c < 0 ? c : r;
 }
 
 /* ---- self-check of query plans (unit tests) ---- */
+
+struct plan_seen {
+        const char *uses;
+        bool seen;
+        char why[256];
+};
+
+static int plan_line(const char *d, void *userdata) {
+        struct plan_seen *ps = userdata;
+
+        if (strncmp(d, "SCAN", 4) == 0 || strstr(d, "TEMP B-TREE"))
+                (void) snprintf(ps->why, sizeof(ps->why), "%s", d);
+        if (ps->uses && strstr(d, ps->uses))
+                ps->seen = true;
+        return 0;
+}
 
 int meta__plans_check(meta_t *m, char *bad, size_t n) {
         /* Lookups and listing pages: each must be an index search, never a table scan
@@ -1079,31 +861,16 @@ int meta__plans_check(meta_t *m, char *bad, size_t n) {
                 bad[0] = '\0';
         for (size_t i = 0; i < ELEMENTSOF(checked); i++) {
                 const char *q = SQL[checked[i].id];
-                bool seen = !checked[i].uses;
-                char sql[2048], why[256] = "";
-                sqlite3_stmt *st = NULL;
-                int rc;
+                struct plan_seen ps = { .uses = checked[i].uses, .seen = !checked[i].uses };
+                int r;
 
-                rc = snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", q);
-                if (rc < 0 || (size_t) rc >= sizeof(sql))
-                        return -ENAMETOOLONG;
-                rc = sqlite3_prepare_v2(m->db, sql, -1, &st, NULL);
-                if (rc != SQLITE_OK)
-                        return map_rc(rc) ? map_rc(rc) : BERTH_EDB;
-                while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                        const char *d = (const char *) sqlite3_column_text(st, 3);
-                        if (!d)
-                                continue;
-                        if (strncmp(d, "SCAN", 4) == 0 || strstr(d, "TEMP B-TREE"))
-                                (void) snprintf(why, sizeof(why), "%s", d);
-                        if (checked[i].uses && strstr(d, checked[i].uses))
-                                seen = true;
-                }
-                (void) sqlite3_finalize(st);
-                if (rc != SQLITE_DONE)
-                        return map_rc(rc) ? map_rc(rc) : BERTH_EDB;
+                r = db_explain(m->c, q, plan_line, &ps);
+                if (r < 0)
+                        return r;
+                bool seen = ps.seen;
+                char *why = ps.why;
                 if (!seen && !why[0])
-                        (void) snprintf(why, sizeof(why), "no search on %s", checked[i].uses);
+                        (void) snprintf(why, sizeof(ps.why), "no search on %s", checked[i].uses);
                 if (why[0]) {
                         if (bad && n > 0)
                                 (void) snprintf(bad, n, "%s: %s", q, why);
@@ -1123,20 +890,20 @@ int meta_gc(meta_t *m, uint64_t older_than, bool dry_run, meta_gc_result_t *ret)
 
         if (!m || !ret)
                 return -EINVAL;
-        r = tx_begin(m);
+        r = db_tx_begin(m->c);
         if (r < 0)
                 return r;
         {
-                _cleanup_stmt_ sqlite3_stmt *st = m->st[ST_GC_UNLINK];
-                if ((r = bind_int(st, 1, before)) < 0 || (r = step_done(st)) < 0)
+                _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_GC_UNLINK);
+                if ((r = db_bind_int(st, 1, before)) < 0 || (r = db_step_done(st)) < 0)
                         goto fail;
-                res.links = (uint64_t) sqlite3_changes(m->db);
+                res.links = (uint64_t) db_changes(m->c);
         }
         {
-                _cleanup_stmt_ sqlite3_stmt *st = m->st[ST_GC_GARBAGE];
-                if ((r = bind_int(st, 1, before)) < 0)
+                _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_GC_GARBAGE);
+                if ((r = db_bind_int(st, 1, before)) < 0)
                         goto fail;
-                while ((r = step_row(st)) == 1) {
+                while ((r = db_step(st)) == 1) {
                         if (res.n == cap) {
                                 size_t ncap = cap ? cap * 2 : 64;
                                 digest_t *n = realloc(res.digests, ncap * sizeof(*n));
@@ -1147,42 +914,42 @@ int meta_gc(meta_t *m, uint64_t older_than, bool dry_run, meta_gc_result_t *ret)
                                 res.digests = n;
                                 cap = ncap;
                         }
-                        if (digest_parse((const char *) sqlite3_column_text(st, 0), &res.digests[res.n]) < 0)
+                        if (digest_parse(db_col_text(st, 0), &res.digests[res.n]) < 0)
                                 continue; /* not ours to judge: leave it */
-                        res.bytes += (uint64_t) sqlite3_column_int64(st, 1);
+                        res.bytes += (uint64_t) db_col_int(st, 1);
                         res.n++;
                 }
                 if (r < 0)
                         goto fail;
         }
         for (size_t i = 0; i < res.n; i++) {
-                _cleanup_stmt_ sqlite3_stmt *st = m->st[ST_GC_BLOB_DELETE];
-                if ((r = bind_text(st, 1, res.digests[i].str)) < 0 || (r = step_done(st)) < 0)
+                _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_GC_BLOB_DELETE);
+                if ((r = db_bind_text(st, 1, res.digests[i].str)) < 0 || (r = db_step_done(st)) < 0)
                         goto fail;
         }
         if (dry_run)
-                tx_rollback(m);
-        else if ((r = tx_commit(m)) < 0)
+                db_tx_rollback(m->c);
+        else if ((r = db_tx_commit(m->c)) < 0)
                 goto fail_nt;
         *ret = res;
         return 0;
 fail:
-        tx_rollback(m);
+        db_tx_rollback(m->c);
 fail_nt:
         free(res.digests);
         return r;
 }
 
 int meta_blob_known(meta_t *m, const digest_t *d) {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
         int r;
 
         if (!m || !d)
                 return -EINVAL;
-        st = m->st[ST_BLOB_KNOWN];
-        if ((r = bind_text(st, 1, d->str)) < 0)
+        st = stmt(m, ST_BLOB_KNOWN);
+        if ((r = db_bind_text(st, 1, d->str)) < 0)
                 return r;
-        return step_row(st);
+        return db_step(st);
 }
 
 /* ---- figures for metrics ---- */

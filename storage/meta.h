@@ -1,8 +1,9 @@
-/* storage/meta.h: registry metadata in SQLite (WAL mode, numbered migrations,
- * prepared statements only). One meta_t per thread: it is one connection.
+/* storage/meta.h: registry metadata, on the metadata layer (storage/db.h: one
+ * migration sequence, prepared statements only, SQLite in WAL mode). One meta_t
+ * per thread: it holds one connection.
  *
  * Return convention: 0 or 1 as documented, -ENOENT for "no such thing" where noted,
- * BERTH_EDB for SQLite errors, BERTH_EBUSY when the database stayed locked past
+ * BERTH_EDB for database errors, BERTH_EBUSY when the database stayed locked past
  * the busy timeout. */
 #pragma once
 #include <stdbool.h>
@@ -12,8 +13,8 @@
 
 typedef struct meta meta_t;
 
-/* Opens (creating) the database file, sets WAL + busy timeout, applies pending
- * migrations in one transaction each. */
+/* Opens (creating) the database file through storage/db, which applies pending
+ * migrations (one transaction each) and carries older layouts over. */
 int meta_open(const char *path, meta_t **ret);
 meta_t *meta_free(meta_t *m); /* NULL-safe, returns NULL */
 int meta_schema_version(meta_t *m);

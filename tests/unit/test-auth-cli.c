@@ -12,9 +12,11 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <sqlite3.h>
 #include <jansson.h>
 #include "auth/auth-internal.h"
 #include "common/err.h"
+#include "server/cli-auth.h"
 
 typedef struct {
         char dir[256];
@@ -68,7 +70,7 @@ static int run(fixture_t *f, const char *input, const char *cmdline) {
         assert_non_null(in);
         assert_non_null(out);
         assert_non_null(err);
-        rc = auth_cli_run(f->dir, argc, argv, in, out, err);
+        rc = cli_auth_run(f->dir, argc, argv, in, out, err);
         fclose(in);
         fclose(out);
         fclose(err);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <sqlite3.h>
 #include "auth/auth-internal.h"
 #include "common/err.h"
 #include "common/macro.h"
@@ -355,9 +356,13 @@ static void test_own_namespace_never_a_project(void **state) {
         assert_int_equal(check(f, "team", "pw", "team/app", AUTH_PUSH | AUTH_PULL, NULL), 0);
         assert_int_equal(auth_conn_get(f->a, &c), 0);
         assert_int_equal(auth_tx_begin(c), 0);
-        assert_int_equal(sqlite3_exec(auth_conn_db(c),
-                                      "INSERT INTO auth_projects(name, public, created) VALUES ('team', 0, 0)",
-                                      NULL, NULL, NULL), SQLITE_OK);
+        {
+                static const char sql[] = "INSERT INTO auth_projects(name, public, created) VALUES ('team', 0, 0)";
+                db_stmt_t *st = NULL;
+                assert_int_equal(db_stmt(c, sql, &st), 0);
+                assert_int_equal(db_step_done(st), 0);
+                db_stmt_reset(st);
+        }
         assert_int_equal(auth_tx_commit_change(c), 0);
         auth_conn_put(f->a, c);
         assert_int_equal(check(f, "team", "pw", "team/app", AUTH_PULL, NULL), BERTH_EDENIED);

@@ -1,4 +1,4 @@
-/* auth/cli.c: `berthd user|project|token|secret|audit ...` on the data directory
+/* server/cli-auth.c: `berthd user|project|token|secret|audit ...` on the data directory
  * (safe while the server runs: every change invalidates its caches). */
 #include <errno.h>
 #include <stdlib.h>
@@ -11,8 +11,19 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "server/cli-auth.h"
 
 #define DEFAULT_SECRET_NAME "berth-pull-secret"
+
+/* A string holding a secret: wiped, then freed, when the variable leaves scope. */
+static inline void erase_strp(char **p) {
+        if (*p) {
+                OPENSSL_cleanse(*p, strlen(*p));
+                free(*p);
+        }
+}
+#define _cleanup_erase_ _cleanup_(erase_strp)
+DEFINE_CLEANUP_FUNC(auth_t, auth_free)
 
 typedef struct {
         auth_t *a;
@@ -183,28 +194,28 @@ static int get_password(cli_t *c, char *buf, size_t size, bool *ret_generated) {
 
 static int print_secret_yaml(cli_t *c, const char *server, const char *user, const char *password,
                              const char *name, const char *ns) {
-        char *userpass = NULL, *auth = NULL, *json = NULL, *b64 = NULL;
+        /* every one of them holds the password, plain or encoded */
+        _cleanup_erase_ char *userpass = NULL, *auth = NULL, *json = NULL, *b64 = NULL;
         json_t *root;
-        int r = -ENOMEM;
 
         if (asprintf(&userpass, "%s:%s", user, password) < 0) {
                 userpass = NULL;
-                goto out;
+                return -ENOMEM;
         }
         auth = auth_base64_encode(userpass, strlen(userpass));
         if (!auth)
-                goto out;
+                return -ENOMEM;
         root = json_pack("{s:{s:{s:s,s:s,s:s}}}", "auths", server, "username", user, "password",
                          password, "auth", auth);
         if (!root)
-                goto out;
+                return -ENOMEM;
         json = json_dumps(root, JSON_COMPACT);
         json_decref(root);
         if (!json)
-                goto out;
+                return -ENOMEM;
         b64 = auth_base64_encode(json, strlen(json));
         if (!b64)
-                goto out;
+                return -ENOMEM;
         fprintf(c->out,
                 "apiVersion: v1\n"
                 "kind: Secret\n"
@@ -218,17 +229,7 @@ static int print_secret_yaml(cli_t *c, const char *server, const char *user, con
                 "data:\n"
                 "  .dockerconfigjson: %s\n",
                 b64);
-        r = 0;
-out:
-        if (userpass)
-                OPENSSL_cleanse(userpass, strlen(userpass));
-        if (json)
-                OPENSSL_cleanse(json, strlen(json));
-        free(userpass);
-        free(auth);
-        free(json);
-        free(b64);
-        return r;
+        return 0;
 }
 
 /* ---- user ---- */
@@ -283,7 +284,7 @@ static int cmd_user(cli_t *c, int argc, char **argv) {
         }
         if (strcmp(argv[1], "list") == 0) {
                 auth_conn_t *conn;
-                sqlite3_stmt *st;
+                db_stmt_t *st = NULL;
                 int rc;
 
                 if (argc != 2)
@@ -291,22 +292,22 @@ static int cmd_user(cli_t *c, int argc, char **argv) {
                 r = auth_conn_get(c->a, &conn);
                 if (r < 0)
                         return fail(c, r, "user list");
-                r = auth_conn_stmt(conn, "SELECT name, admin, created FROM auth_users ORDER BY name",
+                r = db_stmt(conn, "SELECT name, admin, created FROM auth_users ORDER BY name",
                                    &st);
                 if (r < 0) {
                         auth_conn_put(c->a, conn);
                         return fail(c, r, "user list");
                 }
                 fprintf(c->out, "NAME\tADMIN\tCREATED\n");
-                while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                while ((rc = db_step(st)) == 1) {
                         char t[32];
-                        fmt_time((time_t) sqlite3_column_int64(st, 2), t, sizeof(t));
-                        fprintf(c->out, "%s\t%s\t%s\n", (const char *) sqlite3_column_text(st, 0),
-                                sqlite3_column_int(st, 1) ? "yes" : "no", t);
+                        fmt_time((time_t) db_col_int(st, 2), t, sizeof(t));
+                        fprintf(c->out, "%s\t%s\t%s\n", db_col_text(st, 0),
+                                db_col_int(st, 1) ? "yes" : "no", t);
                 }
-                sqlite3_reset(st);
+                db_stmt_reset(st);
                 auth_conn_put(c->a, conn);
-                return rc == SQLITE_DONE ? 0 : fail(c, auth_sql_err(rc), "user list");
+                return rc == 0 ? 0 : fail(c, rc, "user list");
         }
         return usage(c);
 }
@@ -315,7 +316,7 @@ static int cmd_user(cli_t *c, int argc, char **argv) {
 
 static int cmd_project(cli_t *c, int argc, char **argv) {
         auth_conn_t *conn;
-        sqlite3_stmt *st;
+        db_stmt_t *st = NULL;
         int r, rc;
 
         if (argc < 2)
@@ -354,7 +355,7 @@ static int cmd_project(cli_t *c, int argc, char **argv) {
                 r = auth_conn_get(c->a, &conn);
                 if (r < 0)
                         return fail(c, r, "project list");
-                r = auth_conn_stmt(conn,
+                r = db_stmt(conn,
                                    "SELECT name, public, (SELECT count(*) FROM auth_members m "
                                    "WHERE m.project = p.name) FROM auth_projects p ORDER BY name",
                                    &st);
@@ -363,13 +364,13 @@ static int cmd_project(cli_t *c, int argc, char **argv) {
                         return fail(c, r, "project list");
                 }
                 fprintf(c->out, "NAME\tVISIBILITY\tMEMBERS\n");
-                while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-                        fprintf(c->out, "%s\t%s\t%lld\n", (const char *) sqlite3_column_text(st, 0),
-                                sqlite3_column_int(st, 1) ? "public" : "private",
-                                (long long) sqlite3_column_int64(st, 2));
-                sqlite3_reset(st);
+                while ((rc = db_step(st)) == 1)
+                        fprintf(c->out, "%s\t%s\t%lld\n", db_col_text(st, 0),
+                                db_col_int(st, 1) ? "public" : "private",
+                                (long long) db_col_int(st, 2));
+                db_stmt_reset(st);
                 auth_conn_put(c->a, conn);
-                return rc == SQLITE_DONE ? 0 : fail(c, auth_sql_err(rc), "project list");
+                return rc == 0 ? 0 : fail(c, rc, "project list");
         }
         if (strcmp(argv[1], "member") == 0 && argc >= 3) {
                 if (strcmp(argv[2], "add") == 0 && argc == 6) {
@@ -401,7 +402,7 @@ static int cmd_project(cli_t *c, int argc, char **argv) {
                         r = auth_conn_get(c->a, &conn);
                         if (r < 0)
                                 return fail(c, r, "member list");
-                        r = auth_conn_stmt(conn,
+                        r = db_stmt(conn,
                                            "SELECT user, role FROM auth_members WHERE project = ?1 "
                                            "ORDER BY user",
                                            &st);
@@ -409,14 +410,15 @@ static int cmd_project(cli_t *c, int argc, char **argv) {
                                 auth_conn_put(c->a, conn);
                                 return fail(c, r, "member list");
                         }
-                        sqlite3_bind_text(st, 1, argv[3], -1, SQLITE_STATIC);
-                        fprintf(c->out, "USER\tROLE\n");
-                        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-                                fprintf(c->out, "%s\t%s\n", (const char *) sqlite3_column_text(st, 0),
-                                        auth_role_name(sqlite3_column_int(st, 1)));
-                        sqlite3_reset(st);
+                        rc = db_bind_text(st, 1, argv[3]);
+                        if (rc == 0)
+                                fprintf(c->out, "USER\tROLE\n");
+                        while (rc >= 0 && (rc = db_step(st)) == 1)
+                                fprintf(c->out, "%s\t%s\n", db_col_text(st, 0),
+                                        auth_role_name((int) db_col_int(st, 1)));
+                        db_stmt_reset(st);
                         auth_conn_put(c->a, conn);
-                        return rc == SQLITE_DONE ? 0 : fail(c, auth_sql_err(rc), "member list");
+                        return rc == 0 ? 0 : fail(c, rc, "member list");
                 }
         }
         return usage(c);
@@ -435,7 +437,8 @@ static int cmd_token(cli_t *c, int argc, char **argv) {
                 bool push = false;
                 int64_t ttl = 0;
                 time_t expires = 0;
-                char *name = NULL, *secret = NULL;
+                _cleanup_free_ char *name = NULL;
+                _cleanup_erase_ char *secret = NULL;
 
                 for (int i = 2; i < argc; i++) {
                         bool more = i + 1 < argc;
@@ -483,15 +486,12 @@ static int cmd_token(cli_t *c, int argc, char **argv) {
                         fprintf(c->out, "name: %s\nsecret: %s\n", name, secret);
                         r = 0;
                 }
-                OPENSSL_cleanse(secret, strlen(secret));
-                free(name);
-                free(secret);
                 return r < 0 ? fail(c, r, "token create") : 0;
         }
         if (strcmp(argv[1], "list") == 0) {
                 const char *project = NULL;
                 auth_conn_t *conn;
-                sqlite3_stmt *st;
+                db_stmt_t *st = NULL;
 
                 if (argc == 4 && strcmp(argv[2], "--project") == 0)
                         project = argv[3];
@@ -500,7 +500,7 @@ static int cmd_token(cli_t *c, int argc, char **argv) {
                 r = auth_conn_get(c->a, &conn);
                 if (r < 0)
                         return fail(c, r, "token list");
-                r = auth_conn_stmt(conn,
+                r = db_stmt(conn,
                                    "SELECT name, project, push, created, expires FROM auth_tokens "
                                    "WHERE ?1 IS NULL OR project = ?1 ORDER BY project, name",
                                    &st);
@@ -508,23 +508,24 @@ static int cmd_token(cli_t *c, int argc, char **argv) {
                         auth_conn_put(c->a, conn);
                         return fail(c, r, "token list");
                 }
-                sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
-                fprintf(c->out, "NAME\tPROJECT\tACCESS\tCREATED\tEXPIRES\n");
-                while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                rc = db_bind_text(st, 1, project);
+                if (rc == 0)
+                        fprintf(c->out, "NAME\tPROJECT\tACCESS\tCREATED\tEXPIRES\n");
+                while (rc >= 0 && (rc = db_step(st)) == 1) {
                         char t1[32], t2[32];
-                        int64_t exp = sqlite3_column_int64(st, 4);
-                        fmt_time((time_t) sqlite3_column_int64(st, 3), t1, sizeof(t1));
+                        int64_t exp = db_col_int(st, 4);
+                        fmt_time((time_t) db_col_int(st, 3), t1, sizeof(t1));
                         fmt_time((time_t) exp, t2, sizeof(t2));
                         fprintf(c->out, "%s\t%s\t%s\t%s\t%s%s\n",
-                                (const char *) sqlite3_column_text(st, 0),
-                                (const char *) sqlite3_column_text(st, 1),
-                                sqlite3_column_int(st, 2) ? "pull,push" : "pull", t1,
+                                db_col_text(st, 0),
+                                db_col_text(st, 1),
+                                db_col_int(st, 2) ? "pull,push" : "pull", t1,
                                 exp ? t2 : "never",
                                 exp && exp <= auth_now(c->a) ? " (expired)" : "");
                 }
-                sqlite3_reset(st);
+                db_stmt_reset(st);
                 auth_conn_put(c->a, conn);
-                return rc == SQLITE_DONE ? 0 : fail(c, auth_sql_err(rc), "token list");
+                return rc == 0 ? 0 : fail(c, rc, "token list");
         }
         if (strcmp(argv[1], "revoke") == 0 && argc == 3) {
                 r = auth_token_revoke(c->a, argv[2]);
@@ -617,7 +618,7 @@ static int cmd_audit(cli_t *c, int argc, char **argv) {
         time_t since = 0;
         unsigned long limit = 1000;
         auth_conn_t *conn;
-        sqlite3_stmt *st;
+        db_stmt_t *st = NULL;
         int r, rc;
 
         for (int i = 1; i < argc; i++) {
@@ -641,7 +642,7 @@ static int cmd_audit(cli_t *c, int argc, char **argv) {
         if (r < 0)
                 return fail(c, r, "audit");
         /* The newest `limit` rows, printed oldest first. */
-        r = auth_conn_stmt(conn,
+        r = db_stmt(conn,
                            "SELECT ts, user, client, action, repo, detail FROM ("
                            " SELECT * FROM auth_audit WHERE ts >= ?1"
                            " AND (?2 IS NULL OR user = ?2) AND (?3 IS NULL OR repo = ?3)"
@@ -651,17 +652,15 @@ static int cmd_audit(cli_t *c, int argc, char **argv) {
                 auth_conn_put(c->a, conn);
                 return fail(c, r, "audit");
         }
-        sqlite3_bind_int64(st, 1, since);
-        sqlite3_bind_text(st, 2, user, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, repo, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 4, (int64_t) limit);
-        fprintf(c->out, "TIME\tUSER\tCLIENT\tACTION\tREPO\tDETAIL\n");
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((rc = db_bind_int(st, 1, since)) == 0 && (rc = db_bind_text(st, 2, user)) == 0 &&
+            (rc = db_bind_text(st, 3, repo)) == 0 && (rc = db_bind_int(st, 4, (int64_t) limit)) == 0)
+                fprintf(c->out, "TIME\tUSER\tCLIENT\tACTION\tREPO\tDETAIL\n");
+        while (rc >= 0 && (rc = db_step(st)) == 1) {
                 char t[32];
                 const char *f[5];
-                fmt_time((time_t) sqlite3_column_int64(st, 0), t, sizeof(t));
+                fmt_time((time_t) db_col_int(st, 0), t, sizeof(t));
                 for (int i = 0; i < 5; i++) {
-                        f[i] = (const char *) sqlite3_column_text(st, i + 1);
+                        f[i] = db_col_text(st, i + 1);
                         if (!f[i])
                                 f[i] = "-";
                 }
@@ -670,13 +669,14 @@ static int cmd_audit(cli_t *c, int argc, char **argv) {
                         print_field(c->out, f[i]);
                 fputc('\n', c->out);
         }
-        sqlite3_reset(st);
+        db_stmt_reset(st);
         auth_conn_put(c->a, conn);
-        return rc == SQLITE_DONE ? 0 : fail(c, auth_sql_err(rc), "audit");
+        return rc == 0 ? 0 : fail(c, rc, "audit");
 }
 
-int auth_cli_run(const char *data_dir, int argc, char **argv, FILE *in, FILE *out, FILE *err) {
+int cli_auth_run(const char *data_dir, int argc, char **argv, FILE *in, FILE *out, FILE *err) {
         cli_t c = {.in = in, .out = out, .err = err};
+        _cleanup_(auth_freep) auth_t *a = NULL;
         int r;
 
         if (argc < 1 || !argv[0])
@@ -685,7 +685,8 @@ int auth_cli_run(const char *data_dir, int argc, char **argv, FILE *in, FILE *ou
             strcmp(argv[0], "token") != 0 && strcmp(argv[0], "secret") != 0 &&
             strcmp(argv[0], "audit") != 0)
                 return usage(&c);
-        r = auth_open(data_dir, NULL, &c.a);
+        r = auth_open(data_dir, NULL, &a);
+        c.a = a;
         if (r < 0) {
                 fprintf(err, "berthd: cannot open the database in %s: %s\n", data_dir,
                         berth_strerror(r));
@@ -701,11 +702,10 @@ int auth_cli_run(const char *data_dir, int argc, char **argv, FILE *in, FILE *ou
                 r = cmd_secret(&c, argc, argv);
         else
                 r = cmd_audit(&c, argc, argv);
-        auth_free(c.a);
         fflush(out);
         return r;
 }
 
-int auth_cli_main(const char *data_dir, int argc, char **argv) {
-        return auth_cli_run(data_dir, argc, argv, stdin, stdout, stderr);
+int cli_auth_main(const char *data_dir, int argc, char **argv) {
+        return cli_auth_run(data_dir, argc, argv, stdin, stdout, stderr);
 }

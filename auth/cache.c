@@ -1,0 +1,128 @@
+/* auth/cache.c: the verified-credentials cache: Authorization values (keyed by a
+ * process-random HMAC) that were verified, with the change counter read before
+ * the verification; a change anywhere makes every entry stale. */
+#include <errno.h>
+#include <string.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include "auth/auth-internal.h"
+#include "common/err.h"
+
+/* ---- verified-credentials cache ---- */
+
+/* HMAC-SHA256(process key, header) from precomputed inner and outer pad states:
+ * no key schedule and no algorithm fetch per request. */
+int auth_cache_key(const auth_t *a, const char *header, size_t len, uint8_t key[32]) {
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        uint8_t inner[32];
+        unsigned n = 0;
+        int r = BERTH_ECRYPTO;
+
+        if (!ctx)
+                return -ENOMEM;
+        if (EVP_MD_CTX_copy_ex(ctx, a->hmac_inner) != 1 ||
+            EVP_DigestUpdate(ctx, header, len) != 1 || EVP_DigestFinal_ex(ctx, inner, &n) != 1 ||
+            n != 32)
+                goto out;
+        if (EVP_MD_CTX_copy_ex(ctx, a->hmac_outer) != 1 ||
+            EVP_DigestUpdate(ctx, inner, sizeof(inner)) != 1 ||
+            EVP_DigestFinal_ex(ctx, key, &n) != 1 || n != 32)
+                goto out;
+        r = 0;
+out:
+        EVP_MD_CTX_free(ctx);
+        return r;
+}
+
+int auth_cache_init(auth_t *a) {
+        uint8_t k[64] = {0}, pad[64];
+        int r = BERTH_ECRYPTO;
+
+        a->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+        a->hmac_inner = EVP_MD_CTX_new();
+        a->hmac_outer = EVP_MD_CTX_new();
+        if (!a->sha256 || !a->hmac_inner || !a->hmac_outer)
+                return BERTH_ECRYPTO;
+        if (RAND_bytes(k, 32) != 1)
+                goto out;
+        for (size_t i = 0; i < sizeof(k); i++)
+                pad[i] = k[i] ^ 0x36;
+        if (EVP_DigestInit_ex(a->hmac_inner, a->sha256, NULL) != 1 ||
+            EVP_DigestUpdate(a->hmac_inner, pad, sizeof(pad)) != 1)
+                goto out;
+        for (size_t i = 0; i < sizeof(k); i++)
+                pad[i] = k[i] ^ 0x5c;
+        if (EVP_DigestInit_ex(a->hmac_outer, a->sha256, NULL) != 1 ||
+            EVP_DigestUpdate(a->hmac_outer, pad, sizeof(pad)) != 1)
+                goto out;
+        r = 0;
+out:
+        OPENSSL_cleanse(k, sizeof(k));
+        OPENSSL_cleanse(pad, sizeof(pad));
+        return r;
+}
+
+/* A live entry for key: *ret and the change counter it was verified under. */
+bool auth_cache_lookup(auth_t *a, const uint8_t key[32], time_t now, auth_result_t *ret,
+                         int64_t *ret_generation, bool *ret_failed) {
+        unsigned set = (key[0] | (unsigned) key[1] << 8) % CACHE_SETS;
+        pthread_mutex_t *lock = &a->cache_locks[set % CACHE_LOCKS];
+        bool hit = false;
+
+        pthread_mutex_lock(lock);
+        for (size_t w = 0; w < CACHE_WAYS; w++) {
+                cache_entry_t *e = &a->cache[set][w];
+                if (!e->used || CRYPTO_memcmp(e->key, key, 32) != 0)
+                        continue;
+                if (e->expires > now) {
+                        *ret = e->who;
+                        *ret_generation = e->generation;
+                        *ret_failed = e->failed;
+                        hit = true;
+                } else
+                        e->used = false; /* expired: forget it now */
+                break;
+        }
+        pthread_mutex_unlock(lock);
+        return hit;
+}
+
+void auth_cache_forget(auth_t *a, const uint8_t key[32]) {
+        unsigned set = (key[0] | (unsigned) key[1] << 8) % CACHE_SETS;
+        pthread_mutex_t *lock = &a->cache_locks[set % CACHE_LOCKS];
+
+        pthread_mutex_lock(lock);
+        for (size_t w = 0; w < CACHE_WAYS; w++) {
+                cache_entry_t *e = &a->cache[set][w];
+                if (e->used && CRYPTO_memcmp(e->key, key, 32) == 0)
+                        e->used = false;
+        }
+        pthread_mutex_unlock(lock);
+}
+
+void auth_cache_insert(auth_t *a, const uint8_t key[32], time_t expires, int64_t generation,
+                         const auth_result_t *who, bool failed) {
+        unsigned set = (key[0] | (unsigned) key[1] << 8) % CACHE_SETS;
+        pthread_mutex_t *lock = &a->cache_locks[set % CACHE_LOCKS];
+        cache_entry_t *victim = NULL;
+
+        pthread_mutex_lock(lock);
+        for (size_t w = 0; w < CACHE_WAYS; w++) {
+                cache_entry_t *e = &a->cache[set][w];
+                if (e->used && CRYPTO_memcmp(e->key, key, 32) == 0) {
+                        victim = e;
+                        break;
+                }
+                if (!victim || (victim->used && (!e->used || e->expires < victim->expires)))
+                        victim = e; /* prefer a free way, else the one expiring first */
+        }
+        memcpy(victim->key, key, 32);
+        victim->used = true;
+        victim->expires = expires;
+        victim->generation = generation;
+        victim->failed = failed;
+        victim->who = *who;
+        victim->who.retry_after = 0;
+        pthread_mutex_unlock(lock);
+}

@@ -1,0 +1,60 @@
+/* storage/db-internal.h: the engine interface beneath storage/db.h. One engine per
+ * database kind; each has its own numbered migration sequence. Engine handles are
+ * opaque to db.c: a connection (void *) and its statements (void *). */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "storage/db.h"
+
+/* One step of an engine's schema sequence: sql (a fixed script of the engine's
+ * dialect), then post (optional: data the step needs, through db_stmt and the
+ * typed binds), in the same transaction as the version bump. */
+typedef struct {
+        const char *sql;
+        int (*post)(db_conn_t *c);
+} db_migration_t;
+
+typedef struct {
+        const char *name;
+        /* connections: open sets the busy timeout and the session settings */
+        int (*open)(const char *target, void **ret);
+        void (*close)(void *h);
+        /* run a fixed script (schema, transaction control); never with input in it */
+        int (*exec)(void *h, const char *sql);
+        int (*begin)(void *h);    /* a write transaction, lock taken up front */
+        int (*commit)(void *h);
+        int (*rollback)(void *h);
+        bool (*in_tx)(void *h);
+        int64_t (*changes)(void *h);
+        /* statements */
+        int (*prepare)(void *h, const char *sql, void **ret);
+        void (*finalize)(void *st);
+        void (*reset)(void *st);
+        int (*bind_null)(void *st, int i);
+        int (*bind_int)(void *st, int i, int64_t v);
+        int (*bind_text)(void *st, int i, const char *s);
+        int (*bind_blob)(void *st, int i, const void *p, size_t len);
+        /* 1 row, 0 done, <0: -EEXIST a unique key taken, -ENOENT a referenced row
+         * missing, BERTH_EBUSY, BERTH_EDB */
+        int (*step)(void *st);
+        int (*param_count)(void *st);
+        bool (*col_null)(void *st, int col);
+        int64_t (*col_int)(void *st, int col);
+        const char *(*col_text)(void *st, int col);
+        const void *(*col_blob)(void *st, int col, size_t *ret_len);
+        /* schema version and the carrying-over of databases from older releases */
+        int (*version_get)(void *h, int *ret);
+        int (*version_set)(void *h, int v);
+        /* In the first migration transaction: *v is the version read; the engine
+         * may raise it (and apply what it must) for a database of an older layout. */
+        int (*adopt)(db_conn_t *c, void *h, int *v);
+        int (*explain)(void *h, const char *sql, int (*line)(const char *, void *), void *userdata);
+        const db_migration_t *migrations;
+        size_t n_migrations;
+} db_engine_t;
+
+extern const db_engine_t db_engine_sqlite;
+
+/* For engines' adopt hooks: the engine handle of a connection. */
+void *db__conn_handle(db_conn_t *c);

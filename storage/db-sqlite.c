@@ -1,0 +1,439 @@
+/* storage/db-sqlite.c: the SQLite engine of storage/db and its migration sequence.
+ *
+ * Connections: WAL, synchronous=FULL, foreign keys on, one busy timeout
+ * (DB_BUSY_TIMEOUT_MS), extended result codes. NORMAL in WAL mode never corrupts
+ * the database, but a power loss may roll back the last transactions, and a
+ * registry must not lose a manifest push it has acknowledged: FULL costs one WAL
+ * fsync per write transaction, small next to the fsyncs a blob commit does.
+ *
+ * The schema version is `PRAGMA user_version`. Releases before the one layer kept
+ * two counters: storage's user_version (1: the registry tables) and auth's own
+ * `auth_schema` table (1: the auth_ tables). Their two first steps are steps 1 and
+ * 2 of the one sequence here; adopt() carries such a database over once. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sqlite3.h>
+#include "common/err.h"
+#include "common/macro.h"
+#include "storage/db-internal.h"
+
+/* SQLite code → the error space: a lock held past the busy timeout is BERTH_EBUSY
+ * (the caller may retry), everything else BERTH_EDB. */
+static int map_rc(int rc) {
+        switch (rc & 0xff) {
+        case SQLITE_OK:
+        case SQLITE_ROW:
+        case SQLITE_DONE:
+                return 0;
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED:
+                return BERTH_EBUSY;
+        case SQLITE_NOMEM:
+                return -ENOMEM;
+        default:
+                return BERTH_EDB;
+        }
+}
+
+static int err_rc(int rc) {
+        int r = map_rc(rc);
+        return r ? r : BERTH_EDB;
+}
+
+/* ---- the migration sequence (append only; never edit a step once released) ---- */
+
+static int post_auth_state(db_conn_t *c) {
+        static const char sql[] = "INSERT INTO auth_state(id, token_key) VALUES (1, ?1)";
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
+        uint8_t key[32];
+        int r;
+
+        /* the install key: robot-secret MACs and the Bearer token key derive from it */
+        if (getrandom(key, sizeof(key), 0) != (ssize_t) sizeof(key))
+                return -errno ? -errno : -EIO;
+        r = db_stmt(c, sql, &st);
+        if (r == 0 && (r = db_bind_blob(st, 1, key, sizeof(key))) == 0)
+                r = db_step_done(st);
+        explicit_bzero(key, sizeof(key));
+        return r;
+}
+
+static const db_migration_t MIGRATIONS[] = {
+        { .sql =
+        /* 1: the registry (storage/meta.c), as storage created it at user_version 1 */
+        "CREATE TABLE repositories ("
+        "  id   INTEGER PRIMARY KEY,"
+        "  name TEXT NOT NULL UNIQUE"               /* catalog pages: range scan */
+        ");"
+        "CREATE TABLE blobs ("
+        "  digest     TEXT PRIMARY KEY,"
+        "  size       INTEGER NOT NULL,"
+        "  created_at INTEGER NOT NULL"
+        ") WITHOUT ROWID;"
+        "CREATE TABLE repo_blobs ("
+        "  repo_id    INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,"
+        "  digest     TEXT NOT NULL REFERENCES blobs(digest),"
+        "  created_at INTEGER NOT NULL,"
+        "  PRIMARY KEY (repo_id, digest)"
+        ") WITHOUT ROWID;"
+        "CREATE INDEX repo_blobs_by_digest ON repo_blobs(digest, repo_id);"
+        "CREATE TABLE manifests ("
+        "  repo_id       INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,"
+        "  digest        TEXT NOT NULL REFERENCES blobs(digest),"
+        "  media_type    TEXT NOT NULL,"
+        "  artifact_type TEXT,"
+        "  subject       TEXT,"
+        "  annotations   TEXT,"
+        "  size          INTEGER NOT NULL,"
+        "  created_at    INTEGER NOT NULL,"
+        "  PRIMARY KEY (repo_id, digest)"
+        ") WITHOUT ROWID;"
+        "CREATE INDEX manifests_by_subject ON manifests(repo_id, subject, digest)"
+        "  WHERE subject IS NOT NULL;"
+        "CREATE INDEX manifests_by_digest ON manifests(digest);"
+        "CREATE TABLE manifest_refs ("
+        "  repo_id     INTEGER NOT NULL,"
+        "  manifest    TEXT NOT NULL,"
+        "  child       TEXT NOT NULL,"
+        "  is_manifest INTEGER NOT NULL,"
+        "  PRIMARY KEY (repo_id, manifest, child),"
+        "  FOREIGN KEY (repo_id, manifest) REFERENCES manifests(repo_id, digest) ON DELETE CASCADE"
+        ") WITHOUT ROWID;"
+        "CREATE INDEX manifest_refs_by_child ON manifest_refs(child);"
+        "CREATE TABLE tags ("
+        "  repo_id    INTEGER NOT NULL,"
+        "  name       TEXT NOT NULL,"
+        "  digest     TEXT NOT NULL,"
+        "  updated_at INTEGER NOT NULL,"
+        "  PRIMARY KEY (repo_id, name),"            /* tags/list pages: range scan */
+        "  FOREIGN KEY (repo_id, digest) REFERENCES manifests(repo_id, digest) ON DELETE CASCADE"
+        ") WITHOUT ROWID;"
+        "CREATE INDEX tags_by_digest ON tags(repo_id, digest);"
+        "CREATE TABLE uploads ("
+        "  uuid       TEXT PRIMARY KEY,"
+        "  repo       TEXT NOT NULL,"
+        "  created_at INTEGER NOT NULL"
+        ") WITHOUT ROWID;",
+        },
+        { .sql =
+        /* 2: users, projects, tokens, audit (auth/), as auth_schema version 1 */
+        "CREATE TABLE auth_state("
+        "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+        "  generation INTEGER NOT NULL DEFAULT 0,"
+        "  bootstrapped INTEGER NOT NULL DEFAULT 0,"
+        "  token_key BLOB NOT NULL);"
+        "CREATE TABLE auth_users("
+        "  name TEXT PRIMARY KEY,"
+        "  hash TEXT NOT NULL,"
+        "  admin INTEGER NOT NULL DEFAULT 0,"
+        "  created INTEGER NOT NULL);"
+        "CREATE TABLE auth_projects("
+        "  name TEXT PRIMARY KEY,"
+        "  public INTEGER NOT NULL DEFAULT 0,"
+        "  created INTEGER NOT NULL);"
+        "CREATE TABLE auth_members("
+        "  project TEXT NOT NULL REFERENCES auth_projects(name) ON DELETE CASCADE,"
+        "  user TEXT NOT NULL REFERENCES auth_users(name) ON DELETE CASCADE,"
+        "  role INTEGER NOT NULL,"
+        "  PRIMARY KEY (project, user));"
+        "CREATE TABLE auth_tokens("
+        "  name TEXT PRIMARY KEY,"
+        "  project TEXT NOT NULL REFERENCES auth_projects(name) ON DELETE CASCADE,"
+        "  push INTEGER NOT NULL DEFAULT 0,"
+        "  mac BLOB NOT NULL,"
+        "  created INTEGER NOT NULL,"
+        "  expires INTEGER NOT NULL DEFAULT 0);"
+        "CREATE TABLE auth_audit("
+        "  id INTEGER PRIMARY KEY,"
+        "  ts INTEGER NOT NULL,"
+        "  user TEXT NOT NULL,"
+        "  client TEXT,"
+        "  action TEXT NOT NULL,"
+        "  repo TEXT,"
+        "  detail TEXT);"
+        "CREATE INDEX auth_audit_ts ON auth_audit(ts);",
+          .post = post_auth_state },
+};
+
+/* ---- connections ---- */
+
+/* SQLite creates a database 0644 less the umask, and its -wal and -shm take the
+ * database's mode. The database holds password hashes, keys and the audit trail: a
+ * database just created (still empty) is made 0600. By path, never by opening it:
+ * closing any descriptor of the file would drop this process's SQLite locks on it. */
+static void private_if_new(const char *path) {
+        struct stat st;
+
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0 && (st.st_mode & 077))
+                (void) chmod(path, st.st_mode & 0700);
+}
+
+static int sq_exec(void *h, const char *sql) {
+        return map_rc(sqlite3_exec(h, sql, NULL, NULL, NULL));
+}
+
+static void sq_close(void *h) {
+        (void) sqlite3_close_v2(h);
+}
+
+static int sq_open(const char *path, void **ret) {
+        sqlite3 *db = NULL;
+        int rc, r;
+
+        rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             NULL);
+        if (rc != SQLITE_OK) {
+                r = rc == SQLITE_CANTOPEN ? -EACCES : err_rc(rc);
+                sq_close(db);
+                return r;
+        }
+        private_if_new(path);
+        (void) sqlite3_extended_result_codes(db, 1);
+        rc = sqlite3_busy_timeout(db, DB_BUSY_TIMEOUT_MS);
+        if (rc != SQLITE_OK) {
+                sq_close(db);
+                return err_rc(rc);
+        }
+        if ((r = sq_exec(db, "PRAGMA journal_mode = WAL")) < 0 ||
+            (r = sq_exec(db, "PRAGMA synchronous = FULL")) < 0 ||
+            (r = sq_exec(db, "PRAGMA foreign_keys = ON")) < 0) {
+                sq_close(db);
+                return r;
+        }
+        *ret = db;
+        return 0;
+}
+
+static int sq_begin(void *h) {
+        return sq_exec(h, "BEGIN IMMEDIATE");
+}
+
+static int sq_commit(void *h) {
+        return sq_exec(h, "COMMIT");
+}
+
+static int sq_rollback(void *h) {
+        return sq_exec(h, "ROLLBACK");
+}
+
+static bool sq_in_tx(void *h) {
+        return !sqlite3_get_autocommit(h);
+}
+
+static int64_t sq_changes(void *h) {
+        return sqlite3_changes64(h);
+}
+
+/* ---- statements ---- */
+
+static int sq_prepare(void *h, const char *sql, void **ret) {
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v3(h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+
+        if (rc != SQLITE_OK)
+                return err_rc(rc);
+        *ret = st;
+        return 0;
+}
+
+static void sq_finalize(void *st) {
+        (void) sqlite3_finalize(st);
+}
+
+static void sq_reset(void *st) {
+        (void) sqlite3_reset(st);
+        (void) sqlite3_clear_bindings(st);
+}
+
+static int sq_bind_null(void *st, int i) {
+        return sqlite3_bind_null(st, i) == SQLITE_OK ? 0 : BERTH_EDB;
+}
+
+static int sq_bind_int(void *st, int i, int64_t v) {
+        return sqlite3_bind_int64(st, i, v) == SQLITE_OK ? 0 : BERTH_EDB;
+}
+
+static int sq_bind_text(void *st, int i, const char *s) {
+        return sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC) == SQLITE_OK ? 0 : BERTH_EDB;
+}
+
+static int sq_bind_blob(void *st, int i, const void *p, size_t len) {
+        if (len > INT32_MAX)
+                return BERTH_ETOOBIG;
+        return sqlite3_bind_blob(st, i, p, (int) len, SQLITE_STATIC) == SQLITE_OK ? 0 : BERTH_EDB;
+}
+
+static int sq_step(void *st) {
+        int rc = sqlite3_step(st);
+
+        if (rc == SQLITE_ROW)
+                return 1;
+        if (rc == SQLITE_DONE)
+                return 0;
+        if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE)
+                return -EEXIST;
+        if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+                return -ENOENT;
+        return err_rc(rc);
+}
+
+static int sq_param_count(void *st) {
+        return sqlite3_bind_parameter_count(st);
+}
+
+static bool sq_col_null(void *st, int col) {
+        return sqlite3_column_type(st, col) == SQLITE_NULL;
+}
+
+static int64_t sq_col_int(void *st, int col) {
+        return sqlite3_column_int64(st, col);
+}
+
+static const char *sq_col_text(void *st, int col) {
+        return (const char *) sqlite3_column_text(st, col);
+}
+
+static const void *sq_col_blob(void *st, int col, size_t *ret_len) {
+        const void *p = sqlite3_column_blob(st, col);
+        int n = sqlite3_column_bytes(st, col);
+
+        if (ret_len)
+                *ret_len = n > 0 ? (size_t) n : 0;
+        return p;
+}
+
+/* ---- schema version ---- */
+
+static int sq_version_get(void *h, int *ret) {
+        sqlite3_stmt *st = NULL;
+        int rc;
+
+        rc = sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return err_rc(rc);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                *ret = sqlite3_column_int(st, 0);
+        (void) sqlite3_finalize(st);
+        return rc == SQLITE_ROW ? 0 : err_rc(rc);
+}
+
+/* PRAGMA takes no parameters: the text is made of an int of ours, no input. */
+static int sq_version_set(void *h, int v) {
+        char pragma[48];
+
+        if (v < 0)
+                return -EINVAL;
+        (void) snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", v);
+        return sq_exec(h, pragma);
+}
+
+/* -1 no such table, else the auth_schema version of an older release. */
+static int legacy_auth_version(void *h, int64_t *ret) {
+        sqlite3_stmt *st = NULL;
+        int rc, r;
+
+        *ret = -1;
+        rc = sqlite3_prepare_v2(h, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'auth_schema'",
+                                -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return err_rc(rc);
+        rc = sqlite3_step(st);
+        (void) sqlite3_finalize(st);
+        if (rc == SQLITE_DONE)
+                return 0;
+        if (rc != SQLITE_ROW)
+                return err_rc(rc);
+        rc = sqlite3_prepare_v2(h, "SELECT coalesce(max(version), 0) FROM auth_schema", -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return err_rc(rc);
+        rc = sqlite3_step(st);
+        r = rc == SQLITE_ROW ? 0 : err_rc(rc);
+        if (r == 0)
+                *ret = sqlite3_column_int64(st, 0);
+        (void) sqlite3_finalize(st);
+        return r;
+}
+
+/* A database of the two-counter layout: user_version counted storage's steps
+ * (only step 1 was ever released), auth_schema auth's (only its step 1, now 2).
+ * auth may have run alone on it (the admin commands before any server start):
+ * then step 1 is applied here first. The old table goes: one counter from now on. */
+static int sq_adopt(db_conn_t *c, void *h, int *v) {
+        int64_t av;
+        int r;
+
+        (void) c;
+        r = legacy_auth_version(h, &av);
+        if (r < 0 || av < 0)
+                return r;
+        if (av > 1 || *v > 1)
+                return BERTH_EUNSUPPORTED; /* not a layout any release wrote */
+        if (av == 1) {
+                if (*v == 0 && (r = sq_exec(h, MIGRATIONS[0].sql)) < 0)
+                        return r;
+                *v = 2;
+        }
+        return sq_exec(h, "DROP TABLE auth_schema");
+}
+
+static int sq_explain(void *h, const char *sql, int (*line)(const char *, void *), void *userdata) {
+        static const char prefix[] = "EXPLAIN QUERY PLAN ";
+        sqlite3_stmt *st = NULL;
+        char *q;
+        int rc, r = 0;
+
+        q = malloc(sizeof(prefix) + strlen(sql));
+        if (!q)
+                return -ENOMEM;
+        memcpy(q, prefix, sizeof(prefix) - 1);
+        strcpy(q + sizeof(prefix) - 1, sql);
+        rc = sqlite3_prepare_v2(h, q, -1, &st, NULL);
+        free(q);
+        if (rc != SQLITE_OK)
+                return err_rc(rc);
+        while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+                const char *d = (const char *) sqlite3_column_text(st, 3);
+                if (d)
+                        r = line(d, userdata);
+        }
+        if (r == 0 && rc != SQLITE_DONE)
+                r = err_rc(rc);
+        (void) sqlite3_finalize(st);
+        return r;
+}
+
+const db_engine_t db_engine_sqlite = {
+        .name = "sqlite",
+        .open = sq_open,
+        .close = sq_close,
+        .exec = sq_exec,
+        .begin = sq_begin,
+        .commit = sq_commit,
+        .rollback = sq_rollback,
+        .in_tx = sq_in_tx,
+        .changes = sq_changes,
+        .prepare = sq_prepare,
+        .finalize = sq_finalize,
+        .reset = sq_reset,
+        .bind_null = sq_bind_null,
+        .bind_int = sq_bind_int,
+        .bind_text = sq_bind_text,
+        .bind_blob = sq_bind_blob,
+        .step = sq_step,
+        .param_count = sq_param_count,
+        .col_null = sq_col_null,
+        .col_int = sq_col_int,
+        .col_text = sq_col_text,
+        .col_blob = sq_col_blob,
+        .version_get = sq_version_get,
+        .version_set = sq_version_set,
+        .adopt = sq_adopt,
+        .explain = sq_explain,
+        .migrations = MIGRATIONS,
+        .n_migrations = ELEMENTSOF(MIGRATIONS),
+};

@@ -1,0 +1,421 @@
+/* storage/db.c: the engine-independent half of the metadata layer: the connection
+ * pool, the per-connection statement cache, transactions with a sticky error and
+ * the migration driver. The engine (storage/db-sqlite.c) does the talking. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include "common/err.h"
+#include "common/macro.h"
+#include "storage/db-internal.h"
+
+#define STMT_SLOTS 128 /* statement cache per connection: open addressing on the SQL's address */
+
+struct db_stmt {
+        db_conn_t *conn;
+        const char *sql;
+        void *h;
+};
+
+struct db_conn {
+        const db_engine_t *eng;
+        void *h;
+        db_stmt_t stmts[STMT_SLOTS];
+        size_t n_stmts;
+        bool in_tx;
+        int tx_err;        /* sticky: the first failure inside the transaction */
+        db_conn_t *next;   /* pool */
+};
+
+struct db {
+        const db_engine_t *eng;
+        char *target;
+        pthread_mutex_t pool_lock;
+        db_conn_t *pool;
+};
+
+void *db__conn_handle(db_conn_t *c) {
+        return c->h;
+}
+
+int db_schema_latest(void) {
+        return (int) db_engine_sqlite.n_migrations;
+}
+
+/* ---- connections ---- */
+
+db_conn_t *db_conn_close(db_conn_t *c) {
+        if (!c)
+                return NULL;
+        for (size_t i = 0; i < STMT_SLOTS; i++)
+                if (c->stmts[i].h)
+                        c->eng->finalize(c->stmts[i].h);
+        c->eng->close(c->h);
+        free(c);
+        return NULL;
+}
+
+static int conn_new(const db_engine_t *eng, const char *target, db_conn_t **ret) {
+        db_conn_t *c = calloc(1, sizeof(*c));
+        int r;
+
+        if (!c)
+                return -ENOMEM;
+        c->eng = eng;
+        r = eng->open(target, &c->h);
+        if (r < 0) {
+                free(c);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}
+
+int db_conn_open(db_t *db, db_conn_t **ret) {
+        if (!db || !ret)
+                return -EINVAL;
+        return conn_new(db->eng, db->target, ret);
+}
+
+int db_conn_get(db_t *db, db_conn_t **ret) {
+        db_conn_t *c;
+
+        if (!db || !ret)
+                return -EINVAL;
+        pthread_mutex_lock(&db->pool_lock);
+        c = db->pool;
+        if (c)
+                db->pool = c->next;
+        pthread_mutex_unlock(&db->pool_lock);
+        if (c) {
+                c->next = NULL;
+                *ret = c;
+                return 0;
+        }
+        return db_conn_open(db, ret);
+}
+
+void db_conn_put(db_t *db, db_conn_t *c) {
+        if (!c)
+                return;
+        if (c->in_tx || c->eng->in_tx(c->h)) /* a caller forgot its transaction */
+                db_tx_rollback(c);
+        pthread_mutex_lock(&db->pool_lock);
+        c->next = db->pool;
+        db->pool = c;
+        pthread_mutex_unlock(&db->pool_lock);
+}
+
+/* ---- statements ---- */
+
+static size_t slot_of(const char *sql) {
+        uintptr_t p = (uintptr_t) sql;
+        p ^= p >> 17;
+        p *= UINT64_C(0x9e3779b97f4a7c15);
+        return (size_t) (p >> 40) % STMT_SLOTS;
+}
+
+int db_stmt(db_conn_t *c, const char *sql, db_stmt_t **ret) {
+        size_t i;
+        void *h;
+        int r;
+
+        if (!c || !sql || !ret)
+                return -EINVAL;
+        for (i = slot_of(sql);; i = (i + 1) % STMT_SLOTS) {
+                if (c->stmts[i].sql == sql) {
+                        /* reset again: a caller that returned early with a row
+                         * pending must not leave a read open or values bound */
+                        c->eng->reset(c->stmts[i].h);
+                        *ret = &c->stmts[i];
+                        return 0;
+                }
+                if (!c->stmts[i].sql)
+                        break;
+        }
+        if (c->n_stmts >= STMT_SLOTS * 3 / 4)
+                return -ENOSPC; /* more distinct statements than berth has: a bug */
+        r = c->eng->prepare(c->h, sql, &h);
+        if (r < 0)
+                return r;
+        c->stmts[i] = (db_stmt_t){ .conn = c, .sql = sql, .h = h };
+        c->n_stmts++;
+        *ret = &c->stmts[i];
+        return 0;
+}
+
+void db_stmt_reset(db_stmt_t *st) {
+        if (st)
+                st->conn->eng->reset(st->h);
+}
+
+/* In a failed transaction every operation is a no-op returning the first error;
+ * a failure inside a transaction becomes its sticky error. */
+static int sticky(db_conn_t *c) {
+        return c->in_tx ? c->tx_err : 0;
+}
+
+static int note(db_conn_t *c, int r) {
+        if (r < 0 && c->in_tx && c->tx_err == 0)
+                c->tx_err = r;
+        return r;
+}
+
+#define STICKY(st)                                          \
+        do {                                                \
+                int _s_;                                    \
+                if (!(st))                                  \
+                        return -EINVAL;                     \
+                _s_ = sticky((st)->conn);                   \
+                if (_s_ < 0)                                \
+                        return _s_;                         \
+        } while (0)
+
+int db_bind_null(db_stmt_t *st, int i) {
+        STICKY(st);
+        return note(st->conn, st->conn->eng->bind_null(st->h, i));
+}
+
+int db_bind_int(db_stmt_t *st, int i, int64_t v) {
+        STICKY(st);
+        return note(st->conn, st->conn->eng->bind_int(st->h, i, v));
+}
+
+int db_bind_uint(db_stmt_t *st, int i, uint64_t v) {
+        STICKY(st);
+        if (v > (uint64_t) INT64_MAX)
+                return note(st->conn, -EOVERFLOW);
+        return note(st->conn, st->conn->eng->bind_int(st->h, i, (int64_t) v));
+}
+
+int db_bind_text(db_stmt_t *st, int i, const char *s) {
+        STICKY(st);
+        if (!s)
+                return note(st->conn, st->conn->eng->bind_null(st->h, i));
+        return note(st->conn, st->conn->eng->bind_text(st->h, i, s));
+}
+
+int db_bind_blob(db_stmt_t *st, int i, const void *p, size_t len) {
+        STICKY(st);
+        return note(st->conn, st->conn->eng->bind_blob(st->h, i, p, len));
+}
+
+int db_stmt_params(db_stmt_t *st) {
+        return st ? st->conn->eng->param_count(st->h) : -EINVAL;
+}
+
+int db_step(db_stmt_t *st) {
+        STICKY(st);
+        return note(st->conn, st->conn->eng->step(st->h));
+}
+
+int db_step_done(db_stmt_t *st) {
+        int r = db_step(st);
+        return r > 0 ? note(st->conn, BERTH_EDB) : r; /* a row where none was expected */
+}
+
+bool db_col_null(db_stmt_t *st, int col) {
+        return st->conn->eng->col_null(st->h, col);
+}
+
+int64_t db_col_int(db_stmt_t *st, int col) {
+        return st->conn->eng->col_int(st->h, col);
+}
+
+const char *db_col_text(db_stmt_t *st, int col) {
+        return st->conn->eng->col_text(st->h, col);
+}
+
+const void *db_col_blob(db_stmt_t *st, int col, size_t *ret_len) {
+        return st->conn->eng->col_blob(st->h, col, ret_len);
+}
+
+int db_col_strdup(db_stmt_t *st, int col, char **ret) {
+        const char *s = db_col_text(st, col);
+
+        *ret = NULL;
+        if (!s)
+                return 0;
+        *ret = strdup(s);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int64_t db_changes(db_conn_t *c) {
+        return c->eng->changes(c->h);
+}
+
+/* ---- transactions ---- */
+
+int db_tx_begin(db_conn_t *c) {
+        int r;
+
+        if (!c || c->in_tx)
+                return -EINVAL;
+        r = c->eng->begin(c->h);
+        if (r < 0)
+                return r;
+        c->in_tx = true;
+        c->tx_err = 0;
+        return 0;
+}
+
+void db_tx_rollback(db_conn_t *c) {
+        if (!c)
+                return;
+        if (c->eng->in_tx(c->h))
+                (void) c->eng->rollback(c->h);
+        c->in_tx = false;
+        c->tx_err = 0;
+}
+
+int db_tx_commit(db_conn_t *c) {
+        int r;
+
+        if (!c || !c->in_tx)
+                return -EINVAL;
+        r = c->tx_err;
+        if (r == 0)
+                r = c->eng->commit(c->h);
+        if (r < 0) {
+                db_tx_rollback(c);
+                return r;
+        }
+        c->in_tx = false;
+        return 0;
+}
+
+bool db_tx_active(db_conn_t *c) {
+        return c && c->in_tx;
+}
+
+int db_tx_fail(db_conn_t *c, int err) {
+        return note(c, err);
+}
+
+int db_tx_error(db_conn_t *c) {
+        return c ? sticky(c) : 0;
+}
+
+int db_explain(db_conn_t *c, const char *sql, int (*line)(const char *, void *), void *userdata) {
+        if (!c || !sql || !line)
+                return -EINVAL;
+        return c->eng->explain(c->h, sql, line, userdata);
+}
+
+/* ---- open and migrations ---- */
+
+/* Each migration in a write transaction of its own, the version read again under
+ * the lock: two processes opening a new database at once apply each step once. */
+static int migrate(db_conn_t *c) {
+        const db_engine_t *e = c->eng;
+        const int latest = (int) e->n_migrations;
+        int v = 0, r;
+
+        /* Up to date (the usual open: every thread's first one): no write lock.
+         * No layout of an older release reads as the newest version. */
+        r = e->version_get(c->h, &v);
+        if (r < 0)
+                return r;
+        if (v == latest)
+                return 0;
+        r = db_tx_begin(c);
+        if (r < 0)
+                return r;
+        r = e->version_get(c->h, &v);
+        if (r == 0 && e->adopt)
+                r = e->adopt(c, c->h, &v);
+        if (r == 0 && v > latest)
+                r = BERTH_EUNSUPPORTED; /* written by a newer berth */
+        if (r == 0)
+                r = e->version_set(c->h, v);
+        if (r < 0) {
+                db_tx_rollback(c);
+                return r;
+        }
+        r = db_tx_commit(c);
+        if (r < 0)
+                return r;
+        for (int target = v + 1; target <= latest; target++) {
+                const db_migration_t *m = &e->migrations[target - 1];
+
+                r = db_tx_begin(c);
+                if (r < 0)
+                        return r;
+                r = e->version_get(c->h, &v);
+                if (r == 0 && v < target) {
+                        r = e->exec(c->h, m->sql);
+                        if (r == 0 && m->post)
+                                r = m->post(c);
+                        if (r == 0)
+                                r = e->version_set(c->h, target);
+                }
+                if (r < 0) {
+                        db_tx_rollback(c);
+                        return r;
+                }
+                r = db_tx_commit(c);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int db_open(const char *target, db_t **ret) {
+        db_t *db;
+        db_conn_t *c = NULL;
+        int r;
+
+        if (!target || !ret)
+                return -EINVAL;
+        db = calloc(1, sizeof(*db));
+        if (!db)
+                return -ENOMEM;
+        db->eng = &db_engine_sqlite; /* "postgresql://" will choose the libpq engine */
+        pthread_mutex_init(&db->pool_lock, NULL);
+        db->target = strdup(target);
+        if (!db->target) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        r = conn_new(db->eng, db->target, &c);
+        if (r < 0)
+                goto fail;
+        r = migrate(c);
+        if (r < 0)
+                goto fail;
+        db_conn_put(db, c);
+        *ret = db;
+        return 0;
+fail:
+        db_conn_close(c);
+        db_free(db);
+        return r;
+}
+
+db_t *db_free(db_t *db) {
+        if (!db)
+                return NULL;
+        while (db->pool) {
+                db_conn_t *c = db->pool;
+                db->pool = c->next;
+                db_conn_close(c);
+        }
+        pthread_mutex_destroy(&db->pool_lock);
+        free(db->target);
+        free(db);
+        return NULL;
+}
+
+int db_schema_version(db_t *db) {
+        db_conn_t *c = NULL;
+        int v = 0, r;
+
+        if (!db)
+                return -EINVAL;
+        r = db_conn_get(db, &c);
+        if (r < 0)
+                return r;
+        r = db->eng->version_get(c->h, &v);
+        db_conn_put(db, c);
+        return r < 0 ? r : v;
+}

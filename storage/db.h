@@ -1,0 +1,124 @@
+/* storage/db.h: berth's one metadata layer. The registry metadata (storage/meta.c)
+ * and the users, projects, tokens and audit trail (auth/) both reach the database
+ * through it: one way to open a connection, one busy timeout, one prepared-
+ * statement cache per connection, one numbered migration sequence per engine.
+ *
+ * Engines sit beneath an interface (db_engine_t in storage/db-internal.h): SQLite
+ * is built now; a PostgreSQL engine (libpq) fits the same calls. For that reason:
+ *   - parameters are positional (?1, ?2 ... in the SQL, numbered from 1 in the binds)
+ *     and bound by type; nothing is ever spliced into SQL, on any engine;
+ *   - columns are read by type, numbered from 0; a new row's key comes back
+ *     with INSERT ... RETURNING (no "last insert id" call);
+ *   - every failure is mapped to the one error space: BERTH_EBUSY when the database
+ *     stayed locked past the busy timeout (the request may be retried), BERTH_EDB
+ *     for anything else the engine reports, -EEXIST when a statement would
+ *     duplicate a unique key, -ENOENT when a row it refers to (foreign key) does
+ *     not exist, -ENOMEM, -EINVAL for misuse.
+ *
+ * Threads: a db_t is shared by every thread of a process. A db_conn_t is one
+ * connection, used by one thread at a time; the pool (db_conn_get / db_conn_put)
+ * hands each caller a connection of its own and keeps them for reuse, so a worker
+ * thread reuses the same few connections and no thread ever waits for another's.
+ *
+ * Transactions: db_tx_begin takes the write lock up front (SQLite: BEGIN
+ * IMMEDIATE), so waits go through the busy timeout. Inside a transaction the
+ * first failure is sticky: every later step, bind or exec on the connection is a
+ * no-op returning that error, and db_tx_commit returns it (after rolling back).
+ * A caller may therefore issue a run of writes and check once, at commit. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct db db_t;
+typedef struct db_conn db_conn_t;
+typedef struct db_stmt db_stmt_t;
+
+#define DB_BUSY_TIMEOUT_MS 10000 /* the one busy timeout of berth's database */
+
+/* Opens the database named by target and brings its schema to the newest
+ * version of the engine's migration sequence (each migration in a transaction of
+ * its own, re-checked under the write lock, so two processes opening at once
+ * apply each exactly once). target: a file path (SQLite, created 0600 if new).
+ * A database written by older berth releases (storage's `PRAGMA user_version`
+ * and auth's `auth_schema` table) is carried into the one sequence. A database
+ * from a newer berth: BERTH_EUNSUPPORTED. */
+int db_open(const char *target, db_t **ret);
+db_t *db_free(db_t *db); /* NULL-safe, returns NULL; closes pooled connections */
+/* The schema version (the newest migration applied). */
+int db_schema_version(db_t *db);
+/* The newest version this build knows. */
+int db_schema_latest(void);
+
+/* A connection of the caller's own until db_conn_put (from the pool, or new). */
+int db_conn_get(db_t *db, db_conn_t **ret);
+/* Back to the pool. A connection left inside a transaction is rolled back first. */
+void db_conn_put(db_t *db, db_conn_t *c);
+/* A connection outside the pool, owned by the caller (one per thread, e.g. the
+ * server's per-thread metadata handle); db_conn_close frees it. */
+int db_conn_open(db_t *db, db_conn_t **ret);
+db_conn_t *db_conn_close(db_conn_t *c); /* NULL-safe, returns NULL */
+
+/* ---- statements ---- */
+/* The connection's prepared statement for sql, prepared on first use and cached
+ * for the connection's life. sql must be a string that lives as long as the
+ * program (a literal or a static table): the cache is keyed by its address.
+ * The statement comes back reset, with its bindings cleared. */
+int db_stmt(db_conn_t *c, const char *sql, db_stmt_t **ret);
+/* Reset and unbind (also what _cleanup_db_stmt_ does when the variable leaves scope). */
+void db_stmt_reset(db_stmt_t *st);
+
+/* Typed binds; i from 1. Text and blobs are copied by the engine only when it
+ * needs them after the call: keep them alive until the statement is reset. A NULL
+ * string binds SQL NULL. Inside a failed transaction: the sticky error. */
+int db_bind_null(db_stmt_t *st, int i);
+int db_bind_int(db_stmt_t *st, int i, int64_t v);
+int db_bind_uint(db_stmt_t *st, int i, uint64_t v); /* -EOVERFLOW past INT64_MAX */
+int db_bind_text(db_stmt_t *st, int i, const char *s);
+int db_bind_blob(db_stmt_t *st, int i, const void *p, size_t len);
+
+/* The number of parameters sql takes (the highest ?N). */
+int db_stmt_params(db_stmt_t *st);
+
+/* 1 a row is ready, 0 no (more) rows, <0 error. */
+int db_step(db_stmt_t *st);
+/* Step a statement that returns no rows: 0 or <0. */
+int db_step_done(db_stmt_t *st);
+
+/* Typed column reads of the current row; col from 0. Text and blobs are valid
+ * until the next step or reset. NULL reads as 0 / NULL. */
+bool db_col_null(db_stmt_t *st, int col);
+int64_t db_col_int(db_stmt_t *st, int col);
+const char *db_col_text(db_stmt_t *st, int col);
+const void *db_col_blob(db_stmt_t *st, int col, size_t *ret_len);
+/* A malloc'd copy of a text column (*ret NULL for SQL NULL): 0 or -ENOMEM. */
+int db_col_strdup(db_stmt_t *st, int col, char **ret);
+
+/* Rows changed by the last statement on c. */
+int64_t db_changes(db_conn_t *c);
+
+/* ---- transactions ---- */
+int db_tx_begin(db_conn_t *c);
+/* 0, or the transaction's sticky error (rolled back), or the commit's own. */
+int db_tx_commit(db_conn_t *c);
+void db_tx_rollback(db_conn_t *c); /* no-op outside a transaction */
+bool db_tx_active(db_conn_t *c);
+/* Marks the transaction failed with err (a check of the caller's own, such as a
+ * missing reference): the rest is a no-op and commit returns err. Returns err. */
+int db_tx_fail(db_conn_t *c, int err);
+/* The sticky error of the running transaction (0: none). */
+int db_tx_error(db_conn_t *c);
+
+/* ---- diagnostics (unit tests) ---- */
+/* Calls line() for each line of the engine's query plan of sql (SQLite:
+ * EXPLAIN QUERY PLAN details; PostgreSQL: EXPLAIN). Stops at line()'s first
+ * non-zero return and returns it; else 0, or <0. */
+int db_explain(db_conn_t *c, const char *sql, int (*line)(const char *detail, void *userdata),
+               void *userdata);
+
+/* The macro that resets a statement when its variable leaves scope. */
+static inline void db_stmt_resetp(db_stmt_t **p) {
+        if (*p)
+                db_stmt_reset(*p);
+}
+#define _cleanup_db_stmt_ __attribute__((cleanup(db_stmt_resetp)))

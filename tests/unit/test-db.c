@@ -1,0 +1,373 @@
+/* tests/unit/test-db.c: the metadata layer (storage/db): the one migration
+ * sequence, carrying databases of older releases into it, transactions with a
+ * sticky error, the statement cache. */
+#include <errno.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <cmocka.h>
+#include <sqlite3.h>
+#include "common/digest.h"
+#include "common/err.h"
+#include "storage/db.h"
+#include "storage/meta.h"
+
+typedef struct {
+        char dir[256];
+        char path[300];
+} fixture_t;
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        (void) st;
+        (void) flag;
+        (void) ftw;
+        return remove(path);
+}
+
+static int setup(void **state) {
+        fixture_t *f = calloc(1, sizeof(*f));
+        const char *tmp = getenv("TMPDIR");
+
+        if (!f)
+                return -1;
+        snprintf(f->dir, sizeof(f->dir), "%s/berth-test-db-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(f->dir))
+                return -1;
+        snprintf(f->path, sizeof(f->path), "%s/berth.db", f->dir);
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state) {
+        fixture_t *f = *state;
+
+        (void) nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        free(f);
+        return 0;
+}
+
+/* ---- the layout of the releases before the one layer, as they wrote it ---- */
+
+/* storage/meta.c: its migration 1, then PRAGMA user_version = 1 */
+static const char OLD_META[] =
+        "CREATE TABLE repositories (  id   INTEGER PRIMARY KEY,  name TEXT NOT NULL UNIQUE);"
+        "CREATE TABLE blobs (  digest     TEXT PRIMARY KEY,  size       INTEGER NOT NULL,"
+        "  created_at INTEGER NOT NULL) WITHOUT ROWID;"
+        "CREATE TABLE repo_blobs (  repo_id    INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,"
+        "  digest     TEXT NOT NULL REFERENCES blobs(digest),  created_at INTEGER NOT NULL,"
+        "  PRIMARY KEY (repo_id, digest)) WITHOUT ROWID;"
+        "CREATE INDEX repo_blobs_by_digest ON repo_blobs(digest, repo_id);"
+        "CREATE TABLE manifests (  repo_id       INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,"
+        "  digest        TEXT NOT NULL REFERENCES blobs(digest),  media_type    TEXT NOT NULL,"
+        "  artifact_type TEXT,  subject       TEXT,  annotations   TEXT,  size          INTEGER NOT NULL,"
+        "  created_at    INTEGER NOT NULL,  PRIMARY KEY (repo_id, digest)) WITHOUT ROWID;"
+        "CREATE INDEX manifests_by_subject ON manifests(repo_id, subject, digest)  WHERE subject IS NOT NULL;"
+        "CREATE INDEX manifests_by_digest ON manifests(digest);"
+        "CREATE TABLE manifest_refs (  repo_id     INTEGER NOT NULL,  manifest    TEXT NOT NULL,"
+        "  child       TEXT NOT NULL,  is_manifest INTEGER NOT NULL,  PRIMARY KEY (repo_id, manifest, child),"
+        "  FOREIGN KEY (repo_id, manifest) REFERENCES manifests(repo_id, digest) ON DELETE CASCADE) WITHOUT ROWID;"
+        "CREATE INDEX manifest_refs_by_child ON manifest_refs(child);"
+        "CREATE TABLE tags (  repo_id    INTEGER NOT NULL,  name       TEXT NOT NULL,"
+        "  digest     TEXT NOT NULL,  updated_at INTEGER NOT NULL,  PRIMARY KEY (repo_id, name),"
+        "  FOREIGN KEY (repo_id, digest) REFERENCES manifests(repo_id, digest) ON DELETE CASCADE) WITHOUT ROWID;"
+        "CREATE INDEX tags_by_digest ON tags(repo_id, digest);"
+        "CREATE TABLE uploads (  uuid       TEXT PRIMARY KEY,  repo       TEXT NOT NULL,"
+        "  created_at INTEGER NOT NULL) WITHOUT ROWID;"
+        "PRAGMA user_version = 1;";
+
+/* auth/auth.c: its own table auth_schema, its migration 1 and the install key */
+static const char OLD_AUTH[] =
+        "CREATE TABLE IF NOT EXISTS auth_schema(version INTEGER NOT NULL);"
+        "CREATE TABLE auth_state(  id INTEGER PRIMARY KEY CHECK (id = 1),"
+        "  generation INTEGER NOT NULL DEFAULT 0,  bootstrapped INTEGER NOT NULL DEFAULT 0,"
+        "  token_key BLOB NOT NULL);"
+        "CREATE TABLE auth_users(  name TEXT PRIMARY KEY,  hash TEXT NOT NULL,"
+        "  admin INTEGER NOT NULL DEFAULT 0,  created INTEGER NOT NULL);"
+        "CREATE TABLE auth_projects(  name TEXT PRIMARY KEY,  public INTEGER NOT NULL DEFAULT 0,"
+        "  created INTEGER NOT NULL);"
+        "CREATE TABLE auth_members(  project TEXT NOT NULL REFERENCES auth_projects(name) ON DELETE CASCADE,"
+        "  user TEXT NOT NULL REFERENCES auth_users(name) ON DELETE CASCADE,  role INTEGER NOT NULL,"
+        "  PRIMARY KEY (project, user));"
+        "CREATE TABLE auth_tokens(  name TEXT PRIMARY KEY,"
+        "  project TEXT NOT NULL REFERENCES auth_projects(name) ON DELETE CASCADE,"
+        "  push INTEGER NOT NULL DEFAULT 0,  mac BLOB NOT NULL,  created INTEGER NOT NULL,"
+        "  expires INTEGER NOT NULL DEFAULT 0);"
+        "CREATE TABLE auth_audit(  id INTEGER PRIMARY KEY,  ts INTEGER NOT NULL,  user TEXT NOT NULL,"
+        "  client TEXT,  action TEXT NOT NULL,  repo TEXT,  detail TEXT);"
+        "CREATE INDEX auth_audit_ts ON auth_audit(ts);"
+        "INSERT INTO auth_state(id, token_key, generation, bootstrapped)"
+        "  VALUES (1, x'000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f', 7, 1);"
+        "INSERT INTO auth_schema(version) VALUES (1);";
+
+/* data a berthd of that release kept */
+static const char OLD_META_ROWS[] =
+        "INSERT INTO repositories(id, name) VALUES (1, 'lib/app');"
+        "INSERT INTO blobs VALUES ('sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', 0, 1);"
+        "INSERT INTO repo_blobs VALUES (1, 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', 1);";
+static const char OLD_AUTH_ROWS[] =
+        "INSERT INTO auth_users VALUES ('alice', '$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA', 0, 1);"
+        "INSERT INTO auth_projects VALUES ('team', 1, 1);"
+        "INSERT INTO auth_members VALUES ('team', 'alice', 2);"
+        "INSERT INTO auth_audit(ts, user, client, action, repo, detail) VALUES (5, 'alice', '::1', 'push', 'team/x', NULL);";
+
+static void old_db(const fixture_t *f, bool meta, bool auth) {
+        sqlite3 *db = NULL;
+
+        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL), SQLITE_OK);
+        if (meta) {
+                assert_int_equal(sqlite3_exec(db, OLD_META, NULL, NULL, NULL), SQLITE_OK);
+                assert_int_equal(sqlite3_exec(db, OLD_META_ROWS, NULL, NULL, NULL), SQLITE_OK);
+        }
+        if (auth) {
+                assert_int_equal(sqlite3_exec(db, OLD_AUTH, NULL, NULL, NULL), SQLITE_OK);
+                assert_int_equal(sqlite3_exec(db, OLD_AUTH_ROWS, NULL, NULL, NULL), SQLITE_OK);
+        }
+        assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+/* one integer the query answers */
+static int64_t q_int(db_t *db, const char *sql) {
+        db_conn_t *c = NULL;
+        db_stmt_t *st = NULL;
+        int64_t v;
+
+        assert_int_equal(db_conn_get(db, &c), 0);
+        assert_int_equal(db_stmt(c, sql, &st), 0);
+        assert_int_equal(db_step(st), 1);
+        v = db_col_int(st, 0);
+        db_stmt_reset(st);
+        db_conn_put(db, c);
+        return v;
+}
+
+static const char Q_AUTH_SCHEMA[] = "SELECT count(*) FROM sqlite_master WHERE name = 'auth_schema'";
+static const char Q_USERS[] = "SELECT count(*) FROM auth_users WHERE name = 'alice'";
+static const char Q_MEMBERS[] = "SELECT role FROM auth_members WHERE project = 'team' AND user = 'alice'";
+static const char Q_AUDIT[] = "SELECT count(*) FROM auth_audit WHERE action = 'push'";
+static const char Q_GEN[] = "SELECT generation + 100 * bootstrapped FROM auth_state";
+static const char Q_KEY[] = "SELECT hex(token_key) FROM auth_state";
+static const char Q_BLOBS[] = "SELECT count(*) FROM repo_blobs";
+
+static void assert_old_rows_kept(db_t *db) {
+        assert_int_equal(q_int(db, Q_USERS), 1);
+        assert_int_equal(q_int(db, Q_MEMBERS), 2);
+        assert_int_equal(q_int(db, Q_AUDIT), 1);
+        assert_int_equal(q_int(db, Q_GEN), 107);
+        {
+                db_conn_t *c = NULL;
+                db_stmt_t *st = NULL;
+                assert_int_equal(db_conn_get(db, &c), 0);
+                assert_int_equal(db_stmt(c, Q_KEY, &st), 0);
+                assert_int_equal(db_step(st), 1);
+                assert_string_equal(db_col_text(st, 0),
+                                    "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F");
+                db_stmt_reset(st);
+                db_conn_put(db, c);
+        }
+}
+
+/* A berth.db a server of the two-counter release wrote (storage's user_version 1,
+ * auth's auth_schema 1) opens into the one sequence with every row kept, and the
+ * registry API reads its rows. */
+static void test_old_two_counter_database_is_carried_over(void **state) {
+        fixture_t *f = *state;
+        db_t *db = NULL;
+        meta_t *m = NULL;
+        digest_t d;
+        uint64_t size = 1;
+
+        old_db(f, true, true);
+        assert_int_equal(db_open(f->path, &db), 0);
+        assert_int_equal(db_schema_version(db), db_schema_latest());
+        assert_int_equal(q_int(db, Q_AUTH_SCHEMA), 0); /* one counter from now on */
+        assert_int_equal(q_int(db, Q_BLOBS), 1);
+        assert_old_rows_kept(db);
+        db = db_free(db);
+        /* and again: nothing applied twice */
+        assert_int_equal(db_open(f->path, &db), 0);
+        assert_int_equal(db_schema_version(db), db_schema_latest());
+        assert_old_rows_kept(db);
+        db = db_free(db);
+        assert_int_equal(meta_open(f->path, &m), 0);
+        assert_int_equal(digest_parse("sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", &d), 0);
+        assert_int_equal(meta_blob_linked(m, "lib/app", &d, &size), 1);
+        assert_int_equal(size, 0);
+        meta_free(m);
+}
+
+/* The admin commands ran before any server start: auth's tables only. */
+static void test_old_auth_only_database_gets_the_registry_tables(void **state) {
+        fixture_t *f = *state;
+        db_t *db = NULL;
+
+        old_db(f, false, true);
+        assert_int_equal(db_open(f->path, &db), 0);
+        assert_int_equal(db_schema_version(db), db_schema_latest());
+        assert_int_equal(q_int(db, Q_BLOBS), 0); /* the registry's tables exist */
+        assert_old_rows_kept(db);
+        db_free(db);
+}
+
+/* Only the registry's tables (a server of the release before auth/). */
+static void test_old_meta_only_database_gets_the_auth_tables(void **state) {
+        fixture_t *f = *state;
+        db_t *db = NULL;
+
+        old_db(f, true, false);
+        assert_int_equal(db_open(f->path, &db), 0);
+        assert_int_equal(db_schema_version(db), db_schema_latest());
+        assert_int_equal(q_int(db, Q_BLOBS), 1);
+        assert_int_equal(q_int(db, "SELECT count(*) FROM auth_state"), 1); /* a new install key */
+        assert_int_equal(q_int(db, Q_AUTH_SCHEMA), 0);
+        db_free(db);
+}
+
+static void test_new_database_is_private_and_newer_ones_are_refused(void **state) {
+        fixture_t *f = *state;
+        db_t *db = NULL;
+        sqlite3 *raw = NULL;
+        struct stat st;
+
+        assert_int_equal(db_open(f->path, &db), 0);
+        assert_int_equal(db_schema_version(db), db_schema_latest());
+        assert_int_equal(stat(f->path, &st), 0);
+        assert_int_equal(st.st_mode & 077, 0);
+        db = db_free(db);
+        assert_int_equal(sqlite3_open(f->path, &raw), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(raw, "PRAGMA user_version = 1000", NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(raw);
+        assert_int_equal(db_open(f->path, &db), BERTH_EUNSUPPORTED);
+        assert_null(db);
+}
+
+/* The first failure in a transaction makes the rest no-ops and is what commit
+ * returns; nothing of the transaction is written. */
+static void test_transaction_error_is_sticky(void **state) {
+        static const char ins[] = "INSERT INTO auth_projects(name, public, created) VALUES (?1, 0, 0)";
+        static const char cnt[] = "SELECT count(*) FROM auth_projects";
+        fixture_t *f = *state;
+        db_t *db = NULL;
+        db_conn_t *c = NULL;
+        db_stmt_t *st = NULL;
+
+        assert_int_equal(db_open(f->path, &db), 0);
+        assert_int_equal(db_conn_get(db, &c), 0);
+        assert_int_equal(db_tx_begin(c), 0);
+        assert_int_equal(db_stmt(c, ins, &st), 0);
+        assert_int_equal(db_bind_text(st, 1, "a"), 0);
+        assert_int_equal(db_step_done(st), 0);
+        db_stmt_reset(st);
+        assert_int_equal(db_bind_text(st, 1, "a"), 0);
+        assert_int_equal(db_step_done(st), -EEXIST); /* the first failure */
+        db_stmt_reset(st);
+        assert_int_equal(db_tx_error(c), -EEXIST);
+        assert_int_equal(db_bind_text(st, 1, "b"), -EEXIST); /* no-ops now */
+        assert_int_equal(db_step_done(st), -EEXIST);
+        db_stmt_reset(st);
+        assert_int_equal(db_tx_commit(c), -EEXIST);
+        assert_false(db_tx_active(c));
+        db_conn_put(db, c);
+        assert_int_equal(q_int(db, cnt), 0); /* rolled back: not even "a" */
+        /* a check of the caller's own fails the transaction the same way */
+        assert_int_equal(db_conn_get(db, &c), 0);
+        assert_int_equal(db_tx_begin(c), 0);
+        assert_int_equal(db_stmt(c, ins, &st), 0);
+        assert_int_equal(db_bind_text(st, 1, "c"), 0);
+        assert_int_equal(db_step_done(st), 0);
+        db_stmt_reset(st);
+        assert_int_equal(db_tx_fail(c, BERTH_EMANIFEST_BLOB_UNKNOWN), BERTH_EMANIFEST_BLOB_UNKNOWN);
+        assert_int_equal(db_tx_commit(c), BERTH_EMANIFEST_BLOB_UNKNOWN);
+        db_conn_put(db, c);
+        assert_int_equal(q_int(db, cnt), 0);
+        db_free(db);
+}
+
+/* Statements are cached per connection (same handle back, reset and unbound);
+ * a parameter a statement lacks is an error, not ignored. */
+static void test_statement_cache_and_checked_binds(void **state) {
+        static const char sel[] = "SELECT ?1 IS NULL";
+        fixture_t *f = *state;
+        db_t *db = NULL;
+        db_conn_t *c = NULL;
+        db_stmt_t *a = NULL, *b = NULL;
+
+        assert_int_equal(db_open(f->path, &db), 0);
+        assert_int_equal(db_conn_get(db, &c), 0);
+        assert_int_equal(db_stmt(c, sel, &a), 0);
+        assert_int_equal(db_stmt_params(a), 1);
+        assert_int_equal(db_bind_int(a, 1, 5), 0);
+        assert_int_equal(db_step(a), 1);
+        assert_int_equal(db_col_int(a, 0), 0);
+        db_stmt_reset(a);
+        assert_int_equal(db_stmt(c, sel, &b), 0);
+        assert_ptr_equal(a, b);
+        assert_int_equal(db_step(b), 1);
+        assert_int_equal(db_col_int(b, 0), 1); /* bindings cleared */
+        db_stmt_reset(b);
+        assert_int_equal(db_bind_int(b, 2, 1), BERTH_EDB);
+        assert_int_equal(db_bind_uint(b, 1, UINT64_MAX), -EOVERFLOW);
+        db_stmt_reset(b);
+        db_conn_put(db, c);
+        db_free(db);
+}
+
+struct opener {
+        const char *path;
+        int r;
+};
+
+static void *open_thread(void *arg) {
+        struct opener *o = arg;
+        db_t *db = NULL;
+
+        o->r = db_open(o->path, &db);
+        if (o->r == 0 && db_schema_version(db) != db_schema_latest())
+                o->r = -EPROTO;
+        db_free(db);
+        return NULL;
+}
+
+/* Processes starting together on an old database each open it; the adoption and
+ * every migration happen once. */
+static void test_concurrent_opens_of_an_old_database(void **state) {
+        fixture_t *f = *state;
+        struct opener o[4];
+        pthread_t t[4];
+        db_t *db = NULL;
+
+        old_db(f, true, true);
+        for (int i = 0; i < 4; i++) {
+                o[i] = (struct opener){ .path = f->path };
+                assert_int_equal(pthread_create(&t[i], NULL, open_thread, &o[i]), 0);
+        }
+        for (int i = 0; i < 4; i++) {
+                pthread_join(t[i], NULL);
+                assert_int_equal(o[i].r, 0);
+        }
+        assert_int_equal(db_open(f->path, &db), 0);
+        assert_old_rows_kept(db);
+        db_free(db);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                T(test_old_two_counter_database_is_carried_over),
+                T(test_old_auth_only_database_gets_the_registry_tables),
+                T(test_old_meta_only_database_gets_the_auth_tables),
+                T(test_new_database_is_private_and_newer_ones_are_refused),
+                T(test_transaction_error_is_sticky),
+                T(test_statement_cache_and_checked_binds),
+                T(test_concurrent_opens_of_an_old_database),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
