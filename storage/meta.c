@@ -50,6 +50,7 @@ enum {
         ST_GC_GARBAGE,
         ST_GC_BLOB_DELETE,
         ST_BLOB_KNOWN,
+        ST_STATS,
         ST_CATALOG_RANGE,
         _ST_MAX,
 };
@@ -121,6 +122,8 @@ static const char *const SQL[_ST_MAX] = {
                           " AND NOT EXISTS (SELECT 1 FROM manifest_refs mr WHERE mr.child = b.digest)",
         [ST_GC_BLOB_DELETE] = "DELETE FROM blobs WHERE digest = ?1",
         [ST_BLOB_KNOWN] = "SELECT 1 FROM blobs WHERE digest = ?1",
+        [ST_STATS] = "SELECT (SELECT count(*) FROM blobs), (SELECT coalesce(sum(size), 0) FROM blobs),"
+                     " (SELECT count(*) FROM uploads)",
         /* one namespace's part of a catalog page: a range scan of the name index */
         [ST_CATALOG_RANGE] = "SELECT name FROM repositories WHERE name > ?1 AND name < ?2"
                              " ORDER BY name LIMIT ?3",
@@ -955,25 +958,19 @@ int meta_blob_known(meta_t *m, const digest_t *d) {
 /* ---- figures for metrics ---- */
 
 int meta_stats(meta_t *m, meta_stats_t *ret) {
-        sqlite3_stmt *st = NULL;
-        int rc;
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
+        int r;
 
         if (!m || !ret)
                 return -EINVAL;
-        rc = sqlite3_prepare_v2(m->db,
-                                "SELECT (SELECT count(*) FROM blobs), (SELECT coalesce(sum(size), 0) FROM blobs),"
-                                " (SELECT count(*) FROM uploads)",
-                                -1, &st, NULL);
-        if (rc != SQLITE_OK)
-                return map_rc(rc) ? map_rc(rc) : BERTH_EDB;
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-                ret->blobs = (uint64_t) sqlite3_column_int64(st, 0);
-                ret->blob_bytes = (uint64_t) sqlite3_column_int64(st, 1);
-                ret->uploads = (uint64_t) sqlite3_column_int64(st, 2);
-        }
-        (void) sqlite3_finalize(st);
-        if (rc != SQLITE_ROW)
-                return map_rc(rc) ? map_rc(rc) : BERTH_EDB;
+        st = stmt(m, ST_STATS);
+        r = db_step(st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return BERTH_EDB;
+        ret->blobs = (uint64_t) db_col_int(st, 0);
+        ret->blob_bytes = (uint64_t) db_col_int(st, 1);
+        ret->uploads = (uint64_t) db_col_int(st, 2);
         return 0;
 }
