@@ -24,7 +24,11 @@ time_t auth_now(const auth_t *a) {
         return a->opt.now ? a->opt.now(a->opt.now_userdata) : time(NULL);
 }
 
-/* ---- connections: storage/db's pool ---- */
+/* ---- connections: storage/db's pool (or the thread's own, see db_conn_bind_thread) ---- */
+
+db_t *auth_db(auth_t *a) {
+        return a ? a->db : NULL;
+}
 
 int auth_conn_get(auth_t *a, auth_conn_t **ret) {
         return db_conn_get(a->db, ret);

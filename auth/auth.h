@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
+#include "storage/db.h"
 
 typedef struct auth auth_t;
 
@@ -71,6 +72,10 @@ typedef struct {
 /* Opens (creating) DATA/berth.db and applies the auth_ migrations. opt may be NULL. */
 int auth_open(const char *data_dir, const auth_options_t *opt, auth_t **ret);
 auth_t *auth_free(auth_t *a); /* NULL-safe, returns NULL; flushes pending audit rows */
+/* The database auth_open opened (storage/db): the server opens its per-thread
+ * metadata connections on it (meta_open_thread), so that a request's access
+ * decision and its metadata share the thread's one connection. Lives until auth_free. */
+db_t *auth_db(auth_t *a);
 
 /* First start: creates user "admin" (admin rights) with admin_password, or a
  * generated one returned in *ret_generated (malloc'd; print once, then free).

@@ -13,7 +13,8 @@ meta_t *server_meta(server_t *srv) {
 
         if (m)
                 return m;
-        r = meta_open(srv->db_path, &m);
+        /* on auth's database: the thread's one connection serves both */
+        r = srv->auth ? meta_open_thread(auth_db(srv->auth), &m) : meta_open(srv->db_path, &m);
         if (r < 0) {
                 log_msg(LOG_ERR, LOG_SRC_SERVER, "opening metadata %s: %s", srv->db_path, berth_strerror(r));
                 return NULL;

@@ -25,7 +25,12 @@ struct db_conn {
         bool in_tx;
         int tx_err;        /* sticky: the first failure inside the transaction */
         db_conn_t *next;   /* pool */
+        const db_t *owner; /* the db_t it was opened on */
+        bool lent;         /* a thread's own connection, handed out by db_conn_get */
 };
+
+/* The calling thread's own connection (db_conn_bind_thread): one per thread. */
+static __thread db_conn_t *thread_conn;
 
 struct db {
         const db_engine_t *eng;
@@ -47,6 +52,8 @@ int db_schema_latest(void) {
 db_conn_t *db_conn_close(db_conn_t *c) {
         if (!c)
                 return NULL;
+        if (thread_conn == c)
+                thread_conn = NULL;
         for (size_t i = 0; i < STMT_SLOTS; i++)
                 if (c->stmts[i].h)
                         c->eng->finalize(c->stmts[i].h);
@@ -55,14 +62,15 @@ db_conn_t *db_conn_close(db_conn_t *c) {
         return NULL;
 }
 
-static int conn_new(const db_engine_t *eng, const char *target, db_conn_t **ret) {
+static int conn_new(const db_t *db, db_conn_t **ret) {
         db_conn_t *c = calloc(1, sizeof(*c));
         int r;
 
         if (!c)
                 return -ENOMEM;
-        c->eng = eng;
-        r = eng->open(target, &c->h);
+        c->eng = db->eng;
+        c->owner = db;
+        r = db->eng->open(db->target, &c->h);
         if (r < 0) {
                 free(c);
                 return r;
@@ -74,7 +82,17 @@ static int conn_new(const db_engine_t *eng, const char *target, db_conn_t **ret)
 int db_conn_open(db_t *db, db_conn_t **ret) {
         if (!db || !ret)
                 return -EINVAL;
-        return conn_new(db->eng, db->target, ret);
+        return conn_new(db, ret);
+}
+
+void db_conn_bind_thread(db_conn_t *c) {
+        if (thread_conn)
+                thread_conn->lent = false;
+        thread_conn = c;
+}
+
+db_conn_t *db_conn_thread(void) {
+        return thread_conn;
 }
 
 int db_conn_get(db_t *db, db_conn_t **ret) {
@@ -82,6 +100,14 @@ int db_conn_get(db_t *db, db_conn_t **ret) {
 
         if (!db || !ret)
                 return -EINVAL;
+        c = thread_conn;
+        /* the thread's own, unless a caller up the stack has it or is inside a
+         * transaction on it (a write of ours must not join or end theirs) */
+        if (c && c->owner == db && !c->lent && !c->in_tx && !c->eng->in_tx(c->h)) {
+                c->lent = true;
+                *ret = c;
+                return 0;
+        }
         pthread_mutex_lock(&db->pool_lock);
         c = db->pool;
         if (c)
@@ -100,6 +126,10 @@ void db_conn_put(db_t *db, db_conn_t *c) {
                 return;
         if (c->in_tx || c->eng->in_tx(c->h)) /* a caller forgot its transaction */
                 db_tx_rollback(c);
+        if (c->lent) { /* a thread's own: stays with its thread */
+                c->lent = false;
+                return;
+        }
         pthread_mutex_lock(&db->pool_lock);
         c->next = db->pool;
         db->pool = c;
@@ -377,7 +407,7 @@ int db_open(const char *target, db_t **ret) {
                 r = -ENOMEM;
                 goto fail;
         }
-        r = conn_new(db->eng, db->target, &c);
+        r = conn_new(db, &c);
         if (r < 0)
                 goto fail;
         r = migrate(c);

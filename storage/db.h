@@ -19,6 +19,8 @@
  * connection, used by one thread at a time; the pool (db_conn_get / db_conn_put)
  * hands each caller a connection of its own and keeps them for reuse, so a worker
  * thread reuses the same few connections and no thread ever waits for another's.
+ * A thread may bind a connection of its own (db_conn_bind_thread): the pool then
+ * hands that one to the thread's callers, one at a time.
  *
  * Transactions: db_tx_begin takes the write lock up front (SQLite: BEGIN
  * IMMEDIATE), so waits go through the busy timeout. Inside a transaction the
@@ -58,6 +60,15 @@ void db_conn_put(db_t *db, db_conn_t *c);
  * server's per-thread metadata handle); db_conn_close frees it. */
 int db_conn_open(db_t *db, db_conn_t **ret);
 db_conn_t *db_conn_close(db_conn_t *c); /* NULL-safe, returns NULL */
+/* Makes c (from db_conn_open) the calling thread's own connection: from then on
+ * db_conn_get on this thread, for c's db_t, hands out c itself (db_conn_put
+ * gives it back to the thread, not the pool) unless c is already handed out or
+ * inside a transaction, so that the metadata and the auth layer of one request
+ * share one connection. One per thread; NULL unbinds; db_conn_close of the bound
+ * connection unbinds it. The owner must unbind or close it on the same thread. */
+void db_conn_bind_thread(db_conn_t *c);
+/* The calling thread's own connection, or NULL. */
+db_conn_t *db_conn_thread(void);
 
 /* ---- statements ---- */
 /* The connection's prepared statement for sql, prepared on first use and cached

@@ -132,6 +132,7 @@ static const char *const SQL[_ST_MAX] = {
 struct meta {
         db_t *db;
         db_conn_t *c; /* this meta_t's connection, for its life */
+        bool shared;  /* db is the caller's; c is the thread's own (meta_open_thread) */
 };
 
 /* The connection's cached statement for id (prepared at open). */
@@ -143,6 +144,20 @@ static db_stmt_t *stmt(meta_t *m, int id) {
 
 static int64_t now_wall(void) {
         return (int64_t) time(NULL);
+}
+
+/* Every statement prepared now: a schema it does not fit fails here. Takes m. */
+static int meta_prepare(meta_t *m, int r, meta_t **ret) {
+        for (int i = 0; r >= 0 && i < _ST_MAX; i++) {
+                db_stmt_t *st;
+                r = db_stmt(m->c, SQL[i], &st);
+        }
+        if (r < 0) {
+                meta_free(m);
+                return r;
+        }
+        *ret = m;
+        return 0;
 }
 
 int meta_open(const char *path, meta_t **ret) {
@@ -159,25 +174,36 @@ int meta_open(const char *path, meta_t **ret) {
                 r = -ENOENT;
         if (r >= 0)
                 r = db_conn_get(m->db, &m->c);
-        /* every statement prepared now: a schema it does not fit fails here */
-        for (int i = 0; r >= 0 && i < _ST_MAX; i++) {
-                db_stmt_t *st;
-                r = db_stmt(m->c, SQL[i], &st);
-        }
-        if (r < 0) {
-                meta_free(m);
-                return r;
-        }
-        *ret = m;
-        return 0;
+        return meta_prepare(m, r, ret);
+}
+
+int meta_open_thread(db_t *db, meta_t **ret) {
+        meta_t *m;
+        int r;
+
+        if (!db || !ret)
+                return -EINVAL;
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        m->db = db;
+        m->shared = true;
+        r = db_conn_open(db, &m->c);
+        if (r >= 0)
+                db_conn_bind_thread(m->c);
+        return meta_prepare(m, r, ret);
 }
 
 meta_t *meta_free(meta_t *m) {
         if (!m)
                 return NULL;
-        if (m->c)
-                db_conn_put(m->db, m->c);
-        db_free(m->db);
+        if (m->shared) {
+                db_conn_close(m->c); /* unbinds it */
+        } else {
+                if (m->c)
+                        db_conn_put(m->db, m->c);
+                db_free(m->db);
+        }
         free(m);
         return NULL;
 }

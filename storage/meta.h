@@ -10,12 +10,17 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "common/digest.h"
+#include "storage/db.h"
 
 typedef struct meta meta_t;
 
 /* Opens (creating) the database file through storage/db, which applies pending
  * migrations (one transaction each) and carries older layouts over. */
 int meta_open(const char *path, meta_t **ret);
+/* A meta_t on a database the caller has open (and frees after every meta_t on
+ * it), whose connection becomes the calling thread's own (db_conn_bind_thread):
+ * the auth layer on the same db_t then uses it too. Free it on the same thread. */
+int meta_open_thread(db_t *db, meta_t **ret);
 meta_t *meta_free(meta_t *m); /* NULL-safe, returns NULL */
 int meta_schema_version(meta_t *m);
 

@@ -357,6 +357,68 @@ static void test_concurrent_opens_of_an_old_database(void **state) {
         db_free(db);
 }
 
+struct other_thread {
+        db_t *db;
+        db_conn_t *got;
+};
+
+static void *get_on_other_thread(void *p) {
+        struct other_thread *o = p;
+        assert_int_equal(db_conn_get(o->db, &o->got), 0);
+        db_conn_put(o->db, o->got);
+        return NULL;
+}
+
+/* A connection bound to a thread is what db_conn_get hands that thread (the
+ * server's metadata and auth share one per worker), one caller at a time and
+ * never into a running transaction; other threads and other databases get their
+ * own; closing it unbinds it. */
+static void test_thread_connection_is_shared_by_the_thread_only(void **state) {
+        fixture_t *f = *state;
+        db_t *db = NULL, *db2 = NULL;
+        db_conn_t *own = NULL, *c1 = NULL, *c2 = NULL;
+        struct other_thread o;
+        pthread_t t;
+
+        assert_int_equal(db_open(f->path, &db), 0);
+        assert_int_equal(db_open(f->path, &db2), 0);
+        assert_int_equal(db_conn_open(db, &own), 0);
+        db_conn_bind_thread(own);
+        assert_ptr_equal(db_conn_thread(), own);
+
+        assert_int_equal(db_conn_get(db, &c1), 0);
+        assert_ptr_equal(c1, own);
+        assert_int_equal(db_conn_get(db, &c2), 0); /* lent: another one */
+        assert_ptr_not_equal(c2, own);
+        db_conn_put(db, c2);
+        db_conn_put(db, c1); /* back to the thread, not the pool */
+        assert_int_equal(db_conn_get(db, &c1), 0);
+        assert_ptr_equal(c1, own);
+        db_conn_put(db, c1);
+
+        assert_int_equal(db_tx_begin(own), 0); /* the owner's transaction */
+        assert_int_equal(db_conn_get(db, &c1), 0);
+        assert_ptr_not_equal(c1, own);
+        db_conn_put(db, c1);
+        db_tx_rollback(own);
+
+        assert_int_equal(db_conn_get(db2, &c1), 0); /* another database */
+        assert_ptr_not_equal(c1, own);
+        db_conn_put(db2, c1);
+
+        o = (struct other_thread){ .db = db };
+        assert_int_equal(pthread_create(&t, NULL, get_on_other_thread, &o), 0);
+        pthread_join(t, NULL);
+        assert_ptr_not_equal(o.got, own);
+
+        db_conn_close(own);
+        assert_null(db_conn_thread());
+        assert_int_equal(db_conn_get(db, &c1), 0);
+        db_conn_put(db, c1);
+        db_free(db2);
+        db_free(db);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void) {
@@ -368,6 +430,7 @@ int main(void) {
                 T(test_transaction_error_is_sticky),
                 T(test_statement_cache_and_checked_binds),
                 T(test_concurrent_opens_of_an_old_database),
+                T(test_thread_connection_is_shared_by_the_thread_only),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
