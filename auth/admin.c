@@ -312,3 +312,121 @@ out:
         OPENSSL_cleanse(generated, sizeof(generated));
         return r;
 }
+
+/* ---- listings ---- */
+
+static const char SQL_USER_LIST[] = "SELECT name, admin, created FROM auth_users ORDER BY name";
+static const char SQL_PROJECT_LIST[] = "SELECT name, public, (SELECT count(*) FROM auth_members m"
+                                       " WHERE m.project = p.name) FROM auth_projects p ORDER BY name";
+static const char SQL_MEMBER_LIST[] = "SELECT user, role FROM auth_members WHERE project = ?1"
+                                      " ORDER BY user";
+static const char SQL_TOKEN_LIST[] = "SELECT name, project, push, created, expires FROM auth_tokens"
+                                     " WHERE ?1 IS NULL OR project = ?1 ORDER BY project, name";
+
+/* A listing's statement on a connection of its own, ?1 bound to arg when sql takes it. */
+static int list_begin(auth_t *a, const char *sql, const char *arg, auth_conn_t **ret_c,
+                      db_stmt_t **ret_st) {
+        int r;
+
+        r = auth_conn_get(a, ret_c);
+        if (r < 0)
+                return r;
+        r = db_stmt(*ret_c, sql, ret_st);
+        if (r == 0 && db_stmt_params(*ret_st) >= 1)
+                r = db_bind_text(*ret_st, 1, arg);
+        if (r < 0) {
+                if (*ret_st)
+                        db_stmt_reset(*ret_st);
+                *ret_st = NULL; /* nothing for list_end */
+                auth_conn_put(a, *ret_c);
+        }
+        return r;
+}
+
+static void list_end(auth_t *a, auth_conn_t *c, db_stmt_t *st) {
+        db_stmt_reset(st);
+        auth_conn_put(a, c);
+}
+
+int auth_user_list(auth_t *a, int (*each)(const auth_user_info_t *u, void *userdata), void *userdata) {
+        auth_conn_t *c;
+        db_stmt_t *st = NULL;
+        int r;
+
+        if (!a || !each)
+                return -EINVAL;
+        r = list_begin(a, SQL_USER_LIST, NULL, &c, &st);
+        while (r >= 0 && (r = db_step(st)) == 1) {
+                auth_user_info_t u = { .name = db_col_text(st, 0), .admin = db_col_int(st, 1) != 0,
+                                       .created = (time_t) db_col_int(st, 2) };
+                if ((r = each(&u, userdata)) != 0)
+                        break;
+        }
+        if (st)
+                list_end(a, c, st);
+        return r;
+}
+
+int auth_project_list(auth_t *a, int (*each)(const auth_project_info_t *p, void *userdata),
+                      void *userdata) {
+        auth_conn_t *c;
+        db_stmt_t *st = NULL;
+        int r;
+
+        if (!a || !each)
+                return -EINVAL;
+        r = list_begin(a, SQL_PROJECT_LIST, NULL, &c, &st);
+        while (r >= 0 && (r = db_step(st)) == 1) {
+                auth_project_info_t p = { .name = db_col_text(st, 0), .public = db_col_int(st, 1) != 0,
+                                          .members = db_col_int(st, 2) };
+                if ((r = each(&p, userdata)) != 0)
+                        break;
+        }
+        if (st)
+                list_end(a, c, st);
+        return r;
+}
+
+int auth_member_list(auth_t *a, const char *project,
+                     int (*each)(const auth_member_info_t *m, void *userdata), void *userdata) {
+        auth_conn_t *c;
+        db_stmt_t *st = NULL;
+        int r;
+
+        if (!a || !project || !each)
+                return -EINVAL;
+        r = list_begin(a, SQL_MEMBER_LIST, project, &c, &st);
+        while (r >= 0 && (r = db_step(st)) == 1) {
+                auth_member_info_t m = { .user = db_col_text(st, 0), .role = (int) db_col_int(st, 1) };
+                if ((r = each(&m, userdata)) != 0)
+                        break;
+        }
+        if (st)
+                list_end(a, c, st);
+        return r;
+}
+
+int auth_token_list(auth_t *a, const char *project,
+                    int (*each)(const auth_token_info_t *t, void *userdata), void *userdata) {
+        auth_conn_t *c;
+        db_stmt_t *st = NULL;
+        time_t now;
+        int r;
+
+        if (!a || !each)
+                return -EINVAL;
+        now = auth_now(a);
+        r = list_begin(a, SQL_TOKEN_LIST, project, &c, &st);
+        while (r >= 0 && (r = db_step(st)) == 1) {
+                auth_token_info_t t = { .name = db_col_text(st, 0), .project = db_col_text(st, 1),
+                                        .push = db_col_int(st, 2) != 0,
+                                        .created = (time_t) db_col_int(st, 3),
+                                        .expires = (time_t) db_col_int(st, 4) };
+                t.expired = t.expires != 0 && t.expires <= now;
+                if ((r = each(&t, userdata)) != 0)
+                        break;
+        }
+        if (st)
+                list_end(a, c, st);
+        return r;
+}

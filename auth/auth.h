@@ -174,6 +174,44 @@ bool auth_may_pull(auth_t *a, const auth_result_t *who, const char *repo);
  * empty (free each entry and the array); or <0. */
 int auth_visible_projects(auth_t *a, const auth_result_t *who, char ***ret);
 
+/* Listings (the admin CLI; the management API). Each calls each() once per row,
+ * in order, with values valid during the call; each()'s first non-zero return
+ * stops the listing and is returned. Else 0, or <0 (a database error). */
+typedef struct {
+        const char *name;
+        bool admin;
+        time_t created;
+} auth_user_info_t;
+/* Every user, by name. */
+int auth_user_list(auth_t *a, int (*each)(const auth_user_info_t *u, void *userdata), void *userdata);
+typedef struct {
+        const char *name;
+        bool public;
+        int64_t members;
+} auth_project_info_t;
+/* Every project, by name. */
+int auth_project_list(auth_t *a, int (*each)(const auth_project_info_t *p, void *userdata),
+                      void *userdata);
+typedef struct {
+        const char *user;
+        int role; /* AUTH_ROLE_* */
+} auth_member_info_t;
+/* The members of project, by user name (none for an unknown project). */
+int auth_member_list(auth_t *a, const char *project,
+                     int (*each)(const auth_member_info_t *m, void *userdata), void *userdata);
+typedef struct {
+        const char *name;
+        const char *project;
+        bool push;
+        time_t created;
+        time_t expires; /* 0: never */
+        bool expired;   /* expires has passed (by the auth clock) */
+} auth_token_info_t;
+/* The robot tokens of project (NULL: of every project), by project and name;
+ * never their secrets. */
+int auth_token_list(auth_t *a, const char *project,
+                    int (*each)(const auth_token_info_t *t, void *userdata), void *userdata);
+
 /* Audit trail: action is push|pull|delete|login|login-failed; repo and detail
  * may be NULL. Rows are batched in memory and written within about a second
  * (or at auth_free / auth_audit_flush). who may be NULL (anonymous). */

@@ -234,6 +234,15 @@ static int print_secret_yaml(cli_t *c, const char *server, const char *user, con
 
 /* ---- user ---- */
 
+static int print_user(const auth_user_info_t *u, void *userdata) {
+        cli_t *c = userdata;
+        char t[32];
+
+        fmt_time(u->created, t, sizeof(t));
+        fprintf(c->out, "%s\t%s\t%s\n", u->name, u->admin ? "yes" : "no", t);
+        return 0;
+}
+
 static int cmd_user(cli_t *c, int argc, char **argv) {
         char pw[AUTH_PASSWORD_MAX + 2];
         bool generated = false;
@@ -283,41 +292,31 @@ static int cmd_user(cli_t *c, int argc, char **argv) {
                 return 0;
         }
         if (strcmp(argv[1], "list") == 0) {
-                auth_conn_t *conn;
-                db_stmt_t *st = NULL;
-                int rc;
-
                 if (argc != 2)
                         return usage(c);
-                r = auth_conn_get(c->a, &conn);
-                if (r < 0)
-                        return fail(c, r, "user list");
-                r = db_stmt(conn, "SELECT name, admin, created FROM auth_users ORDER BY name",
-                                   &st);
-                if (r < 0) {
-                        auth_conn_put(c->a, conn);
-                        return fail(c, r, "user list");
-                }
                 fprintf(c->out, "NAME\tADMIN\tCREATED\n");
-                while ((rc = db_step(st)) == 1) {
-                        char t[32];
-                        fmt_time((time_t) db_col_int(st, 2), t, sizeof(t));
-                        fprintf(c->out, "%s\t%s\t%s\n", db_col_text(st, 0),
-                                db_col_int(st, 1) ? "yes" : "no", t);
-                }
-                db_stmt_reset(st);
-                auth_conn_put(c->a, conn);
-                return rc == 0 ? 0 : fail(c, rc, "user list");
+                r = auth_user_list(c->a, print_user, c);
+                return r == 0 ? 0 : fail(c, r, "user list");
         }
         return usage(c);
 }
 
 /* ---- project ---- */
 
+static int print_project(const auth_project_info_t *p, void *userdata) {
+        cli_t *c = userdata;
+        fprintf(c->out, "%s\t%s\t%lld\n", p->name, p->public ? "public" : "private", (long long) p->members);
+        return 0;
+}
+
+static int print_member(const auth_member_info_t *m, void *userdata) {
+        cli_t *c = userdata;
+        fprintf(c->out, "%s\t%s\n", m->user, auth_role_name(m->role));
+        return 0;
+}
+
 static int cmd_project(cli_t *c, int argc, char **argv) {
-        auth_conn_t *conn;
-        db_stmt_t *st = NULL;
-        int r, rc;
+        int r;
 
         if (argc < 2)
                 return usage(c);
@@ -352,25 +351,9 @@ static int cmd_project(cli_t *c, int argc, char **argv) {
         if (strcmp(argv[1], "list") == 0) {
                 if (argc != 2)
                         return usage(c);
-                r = auth_conn_get(c->a, &conn);
-                if (r < 0)
-                        return fail(c, r, "project list");
-                r = db_stmt(conn,
-                                   "SELECT name, public, (SELECT count(*) FROM auth_members m "
-                                   "WHERE m.project = p.name) FROM auth_projects p ORDER BY name",
-                                   &st);
-                if (r < 0) {
-                        auth_conn_put(c->a, conn);
-                        return fail(c, r, "project list");
-                }
                 fprintf(c->out, "NAME\tVISIBILITY\tMEMBERS\n");
-                while ((rc = db_step(st)) == 1)
-                        fprintf(c->out, "%s\t%s\t%lld\n", db_col_text(st, 0),
-                                db_col_int(st, 1) ? "public" : "private",
-                                (long long) db_col_int(st, 2));
-                db_stmt_reset(st);
-                auth_conn_put(c->a, conn);
-                return rc == 0 ? 0 : fail(c, rc, "project list");
+                r = auth_project_list(c->a, print_project, c);
+                return r == 0 ? 0 : fail(c, r, "project list");
         }
         if (strcmp(argv[1], "member") == 0 && argc >= 3) {
                 if (strcmp(argv[2], "add") == 0 && argc == 6) {
@@ -399,26 +382,9 @@ static int cmd_project(cli_t *c, int argc, char **argv) {
                         return 0;
                 }
                 if (strcmp(argv[2], "list") == 0 && argc == 4) {
-                        r = auth_conn_get(c->a, &conn);
-                        if (r < 0)
-                                return fail(c, r, "member list");
-                        r = db_stmt(conn,
-                                           "SELECT user, role FROM auth_members WHERE project = ?1 "
-                                           "ORDER BY user",
-                                           &st);
-                        if (r < 0) {
-                                auth_conn_put(c->a, conn);
-                                return fail(c, r, "member list");
-                        }
-                        rc = db_bind_text(st, 1, argv[3]);
-                        if (rc == 0)
-                                fprintf(c->out, "USER\tROLE\n");
-                        while (rc >= 0 && (rc = db_step(st)) == 1)
-                                fprintf(c->out, "%s\t%s\n", db_col_text(st, 0),
-                                        auth_role_name((int) db_col_int(st, 1)));
-                        db_stmt_reset(st);
-                        auth_conn_put(c->a, conn);
-                        return rc == 0 ? 0 : fail(c, rc, "member list");
+                        fprintf(c->out, "USER\tROLE\n");
+                        r = auth_member_list(c->a, argv[3], print_member, c);
+                        return r == 0 ? 0 : fail(c, r, "member list");
                 }
         }
         return usage(c);
@@ -426,8 +392,19 @@ static int cmd_project(cli_t *c, int argc, char **argv) {
 
 /* ---- token ---- */
 
+static int print_token(const auth_token_info_t *t, void *userdata) {
+        cli_t *c = userdata;
+        char t1[32], t2[32];
+
+        fmt_time(t->created, t1, sizeof(t1));
+        fmt_time(t->expires, t2, sizeof(t2));
+        fprintf(c->out, "%s\t%s\t%s\t%s\t%s%s\n", t->name, t->project, t->push ? "pull,push" : "pull", t1,
+                t->expires ? t2 : "never", t->expired ? " (expired)" : "");
+        return 0;
+}
+
 static int cmd_token(cli_t *c, int argc, char **argv) {
-        int r, rc;
+        int r;
 
         if (argc < 2)
                 return usage(c);
@@ -490,42 +467,14 @@ static int cmd_token(cli_t *c, int argc, char **argv) {
         }
         if (strcmp(argv[1], "list") == 0) {
                 const char *project = NULL;
-                auth_conn_t *conn;
-                db_stmt_t *st = NULL;
 
                 if (argc == 4 && strcmp(argv[2], "--project") == 0)
                         project = argv[3];
                 else if (argc != 2)
                         return usage(c);
-                r = auth_conn_get(c->a, &conn);
-                if (r < 0)
-                        return fail(c, r, "token list");
-                r = db_stmt(conn,
-                                   "SELECT name, project, push, created, expires FROM auth_tokens "
-                                   "WHERE ?1 IS NULL OR project = ?1 ORDER BY project, name",
-                                   &st);
-                if (r < 0) {
-                        auth_conn_put(c->a, conn);
-                        return fail(c, r, "token list");
-                }
-                rc = db_bind_text(st, 1, project);
-                if (rc == 0)
-                        fprintf(c->out, "NAME\tPROJECT\tACCESS\tCREATED\tEXPIRES\n");
-                while (rc >= 0 && (rc = db_step(st)) == 1) {
-                        char t1[32], t2[32];
-                        int64_t exp = db_col_int(st, 4);
-                        fmt_time((time_t) db_col_int(st, 3), t1, sizeof(t1));
-                        fmt_time((time_t) exp, t2, sizeof(t2));
-                        fprintf(c->out, "%s\t%s\t%s\t%s\t%s%s\n",
-                                db_col_text(st, 0),
-                                db_col_text(st, 1),
-                                db_col_int(st, 2) ? "pull,push" : "pull", t1,
-                                exp ? t2 : "never",
-                                exp && exp <= auth_now(c->a) ? " (expired)" : "");
-                }
-                db_stmt_reset(st);
-                auth_conn_put(c->a, conn);
-                return rc == 0 ? 0 : fail(c, rc, "token list");
+                fprintf(c->out, "NAME\tPROJECT\tACCESS\tCREATED\tEXPIRES\n");
+                r = auth_token_list(c->a, project, print_token, c);
+                return r == 0 ? 0 : fail(c, r, "token list");
         }
         if (strcmp(argv[1], "revoke") == 0 && argc == 3) {
                 r = auth_token_revoke(c->a, argv[2]);

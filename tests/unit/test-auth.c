@@ -1757,9 +1757,90 @@ static void test_token_issue_pending(void **state) {
         free(token);
 }
 
+/* ---- listings (auth/admin.c) ---- */
+
+struct listed {
+        char text[1024];
+        int stop_after; /* 0: never */
+        int n;
+};
+
+static int add_line(struct listed *l, const char *line) {
+        size_t len = strlen(l->text);
+        snprintf(l->text + len, sizeof(l->text) - len, "%s;", line);
+        return ++l->n == l->stop_after ? 42 : 0;
+}
+
+static int list_user(const auth_user_info_t *u, void *userdata) {
+        char line[128];
+        snprintf(line, sizeof(line), "%s %d %lld", u->name, u->admin, (long long) u->created);
+        return add_line(userdata, line);
+}
+
+static int list_project(const auth_project_info_t *p, void *userdata) {
+        char line[128];
+        snprintf(line, sizeof(line), "%s %d %lld", p->name, p->public, (long long) p->members);
+        return add_line(userdata, line);
+}
+
+static int list_member(const auth_member_info_t *m, void *userdata) {
+        char line[128];
+        snprintf(line, sizeof(line), "%s %s", m->user, auth_role_name(m->role));
+        return add_line(userdata, line);
+}
+
+static int list_token(const auth_token_info_t *t, void *userdata) {
+        char line[256];
+        snprintf(line, sizeof(line), "%.6s %s %d %lld %lld %d", t->name, t->project, t->push,
+                 (long long) t->created, (long long) t->expires, t->expired);
+        return add_line(userdata, line);
+}
+
+/* The listings the admin CLI (and the management API) print: ordered, filtered,
+ * the expiry judged by the auth clock, stopped by the callback. */
+static void test_listings(void **state) {
+        fixture_t *f = *state;
+        struct listed l = { 0 };
+        _cleanup_free_ char *n1 = NULL, *s1 = NULL, *n2 = NULL, *s2 = NULL;
+
+        assert_int_equal(auth_user_add(f->a, "zoe", "pw", false), 0);
+        assert_int_equal(auth_user_add(f->a, "bob", "pw", true), 0);
+        assert_int_equal(auth_project_create(f->a, "team", false), 0);
+        assert_int_equal(auth_project_create(f->a, "pub", true), 0);
+        assert_int_equal(auth_member_add(f->a, "team", "zoe", AUTH_ROLE_DEVELOPER), 0);
+        assert_int_equal(auth_member_add(f->a, "team", "bob", AUTH_ROLE_READER), 0);
+        assert_int_equal(auth_token_create(f->a, "team", true, f->now + 10, &n1, &s1), 0);
+        assert_int_equal(auth_token_create(f->a, "pub", false, 0, &n2, &s2), 0);
+
+        assert_int_equal(auth_user_list(f->a, list_user, &l), 0);
+        assert_string_equal(l.text, "bob 1 1700000000;zoe 0 1700000000;");
+        l = (struct listed){ 0 };
+        assert_int_equal(auth_project_list(f->a, list_project, &l), 0);
+        assert_string_equal(l.text, "pub 1 0;team 0 2;");
+        l = (struct listed){ 0 };
+        assert_int_equal(auth_member_list(f->a, "team", list_member, &l), 0);
+        assert_string_equal(l.text, "bob reader;zoe developer;");
+        l = (struct listed){ 0 };
+        assert_int_equal(auth_member_list(f->a, "nosuch", list_member, &l), 0);
+        assert_string_equal(l.text, "");
+
+        f->now += 10; /* the team token expires now */
+        l = (struct listed){ 0 };
+        assert_int_equal(auth_token_list(f->a, NULL, list_token, &l), 0);
+        assert_string_equal(l.text, "robot. pub 0 1700000000 0 0;robot. team 1 1700000000 1700000010 1;");
+        l = (struct listed){ 0 };
+        assert_int_equal(auth_token_list(f->a, "pub", list_token, &l), 0);
+        assert_string_equal(l.text, "robot. pub 0 1700000000 0 0;");
+        l = (struct listed){ .stop_after = 1 };
+        assert_int_equal(auth_user_list(f->a, list_user, &l), 42);
+        assert_string_equal(l.text, "bob 1 1700000000;");
+        assert_int_equal(auth_user_list(f->a, NULL, NULL), -EINVAL);
+}
+
 int main(void) {
 #define T(x) cmocka_unit_test_setup_teardown(x, setup, teardown)
         const struct CMUnitTest tests[] = {
+                T(test_listings),
                 T(test_hash_is_argon2id_phc),
                 T(test_hash_default_cost_is_64mib_3_passes),
                 T(test_hash_cost_from_environment),
