@@ -13,6 +13,7 @@ INTEGRATION_TESTS = tests/integration/skopeo.sh tests/integration/podman.sh \
                     tests/integration/docker.sh
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += tests/integration/lib.sh tests/integration/mkimage.py $(INTEGRATION_TESTS)
+EXTRA_DIST += tests/unit/fixture.h
 ## the project's entry points (README: run.sh and test.sh; CI: .ci/run)
 EXTRA_DIST += scripts/install-deps.sh scripts/build.sh scripts/run.sh scripts/test.sh .ci/run
 

@@ -1,7 +1,6 @@
 /* tests/unit/test-auth-cli.c: the `berthd user|project|token|secret|audit` commands
  * against a fresh data directory, and what they change for auth_check. */
 #include <errno.h>
-#include <ftw.h>
 #include <regex.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +16,7 @@
 #include "auth/auth-internal.h"
 #include "common/err.h"
 #include "server/cli-auth.h"
+#include "fixture.h"
 
 typedef struct {
         char dir[256];
@@ -24,19 +24,10 @@ typedef struct {
         size_t out_len, err_len;
 } fixture_t;
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        (void) st, (void) flag, (void) ftw;
-        return remove(path);
-}
-
 static int setup(void **state) {
         fixture_t *f = calloc(1, sizeof(*f));
-        const char *tmp = getenv("TMPDIR");
 
-        if (!f)
-                return -1;
-        snprintf(f->dir, sizeof(f->dir), "%s/test-auth-cli.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-        if (!mkdtemp(f->dir))
+        if (!f || fx_tmpdir(f->dir, sizeof(f->dir), "auth-cli") < 0)
                 return -1;
         *state = f;
         return 0;
@@ -44,7 +35,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
         fixture_t *f = *state;
-        (void) nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+        fx_rmtree(f->dir);
         free(f->out);
         free(f->err);
         free(f);

@@ -1,6 +1,5 @@
 /* tests/unit/test-auth.c: credentials, cache, throttling and the access policy. */
 #include <errno.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,36 +14,21 @@
 #include "auth/auth-internal.h"
 #include "common/err.h"
 #include "common/macro.h"
+#include "fixture.h"
 
 typedef struct {
         char dir[256];
-        time_t now;
+        fx_clock_t clock;
         auth_options_t opt;
         auth_t *a;
 } fixture_t;
 
-static time_t fake_now(void *userdata) {
-        return ((fixture_t *) userdata)->now;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        (void) st, (void) flag, (void) ftw;
-        return remove(path);
-}
-
 static int setup(void **state) {
         fixture_t *f = calloc(1, sizeof(*f));
-        if (!f)
+        if (!f || fx_tmpdir(f->dir, sizeof(f->dir), "auth") < 0)
                 return -1;
-        const char *tmp = getenv("TMPDIR");
-        snprintf(f->dir, sizeof(f->dir), "%s/test-auth.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-        if (!mkdtemp(f->dir))
-                return -1;
-        f->now = 1700000000;
-        f->opt.argon2_memory_kib = 64; /* cheap for tests */
-        f->opt.argon2_passes = 1;
-        f->opt.now = fake_now;
-        f->opt.now_userdata = f;
+        f->clock.now = 1700000000;
+        f->opt = fx_auth_options(&f->clock); /* cheap argon2 for tests */
         if (auth_open(f->dir, &f->opt, &f->a) < 0)
                 return -1;
         *state = f;
@@ -54,7 +38,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
         fixture_t *f = *state;
         auth_free(f->a);
-        (void) nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+        fx_rmtree(f->dir);
         free(f);
         return 0;
 }
@@ -472,7 +456,7 @@ static void test_cache_expires(void **state) {
 
         assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
         assert_int_equal(check(f, "alice", "pw", NULL, 0, NULL), 0);
-        f->now += 61;
+        f->clock.now += 61;
         assert_int_equal(check(f, "alice", "pw", NULL, 0, NULL), 0);
         assert_int_equal(argon2_count(f->a), 2);
 }
@@ -627,9 +611,9 @@ static void test_token_expired_refused(void **state) {
         char *name = NULL, *secret = NULL;
 
         assert_int_equal(auth_project_create(f->a, "ci", false), 0);
-        assert_int_equal(auth_token_create(f->a, "ci", false, f->now + 30, &name, &secret), 0);
+        assert_int_equal(auth_token_create(f->a, "ci", false, f->clock.now + 30, &name, &secret), 0);
         assert_int_equal(check(f, name, secret, "ci/app", AUTH_PULL, NULL), 0);
-        f->now += 31; /* within the cache lifetime, past the expiry */
+        f->clock.now += 31; /* within the cache lifetime, past the expiry */
         assert_int_equal(check(f, name, secret, "ci/app", AUTH_PULL, NULL), BERTH_EAUTH);
         free(name);
         free(secret);
@@ -664,7 +648,7 @@ static void test_throttle_engages_and_releases(void **state) {
         /* The 4th failure started a delay: even the right password waits now. */
         assert_int_equal(check(f, "alice", "pw", NULL, 0, &r), BERTH_ETHROTTLED);
         assert_true(r.retry_after >= 1);
-        f->now += r.retry_after;
+        f->clock.now += r.retry_after;
         assert_int_equal(check(f, "alice", "pw", NULL, 0, NULL), 0);
 }
 
@@ -681,7 +665,7 @@ static void test_throttle_delay_grows(void **state) {
                 assert_int_equal(check(f, "alice", guess(), NULL, 0, &r), BERTH_ETHROTTLED);
                 assert_true(r.retry_after > prev);
                 prev = r.retry_after;
-                f->now += r.retry_after;
+                f->clock.now += r.retry_after;
         }
 }
 
@@ -755,7 +739,7 @@ static void lockout_never(fixture_t *f, const char *name, const char *secret, co
         for (int round = 0; round < 60; round++) {
                 /* a pause of up to 300 s (longer than the cache lifetime: the
                  * secret is verified afresh below), then a burst of guesses */
-                f->now += round % 5 == 0 ? 300 : 61 + round;
+                f->clock.now += round % 5 == 0 ? 300 : 61 + round;
                 for (int i = 0; i < 8; i++) {
                         int e = auth_check(f->a, basic(hdr, sizeof(hdr), name, guess()), "127.0.0.2",
                                            repo, AUTH_PULL, &r);
@@ -780,7 +764,7 @@ static void lockout_never(fixture_t *f, const char *name, const char *secret, co
         assert_true(refused > 0);
         assert_true(max_retry >= 8); /* the attacker's delays grew */
         /* after the attack, too */
-        f->now += 1000;
+        f->clock.now += 1000;
         assert_int_equal(auth_check(f->a, basic(hdr, sizeof(hdr), name, secret), "127.0.0.1", repo,
                                     AUTH_PULL, &r), 0);
 }
@@ -814,7 +798,7 @@ static void test_throttle_success_takes_back_own_failures(void **state) {
         for (int i = 0; i < 4; i++)
                 assert_int_equal(check(f, "alice", guess(), NULL, 0, NULL), BERTH_EAUTH);
         assert_int_equal(check(f, "alice", "pw", NULL, 0, &r), BERTH_ETHROTTLED);
-        f->now += r.retry_after;
+        f->clock.now += r.retry_after;
         assert_int_equal(check(f, "alice", "pw", NULL, 0, NULL), 0);
         /* another address: its first failures are free again */
         for (int i = 0; i < 3; i++)
@@ -860,7 +844,7 @@ static void test_throttle_state_forgotten(void **state) {
         assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
         for (int i = 0; i < 3; i++)
                 assert_int_equal(check(f, "alice", guess(), NULL, 0, NULL), BERTH_EAUTH);
-        f->now += 901;
+        f->clock.now += 901;
         /* the three old failures are forgotten: three more do not throttle yet */
         for (int i = 0; i < 3; i++)
                 assert_int_equal(check(f, "alice", guess(), NULL, 0, NULL), BERTH_EAUTH);
@@ -1204,10 +1188,10 @@ static void test_bearer_expired_refused(void **state) {
         assert_int_equal(auth_user_add(f->a, "bob", "pw", false), 0);
         assert_int_equal(bearer_scoped(f, "bob", "pw", "repository:bob/x:pull", hdr, sizeof(hdr), NULL), 0);
         assert_int_equal(bearer_scoped(f, NULL, NULL, "repository:pub/x:pull", anon, sizeof(anon), NULL), 0);
-        f->now += 299;
+        f->clock.now += 299;
         assert_int_equal(check_hdr(f, hdr, "bob/x", AUTH_PULL, NULL), 0);
         assert_int_equal(check_hdr(f, anon, "pub/x", AUTH_PULL, NULL), 0);
-        f->now += 1;
+        f->clock.now += 1;
         assert_int_equal(check_hdr(f, hdr, "bob/x", AUTH_PULL, NULL), BERTH_EAUTH);
         assert_int_equal(check_hdr(f, anon, "pub/x", AUTH_PULL, NULL), BERTH_EAUTH);
         assert_int_equal(check_hdr(f, anon, NULL, 0, NULL), BERTH_EAUTH);
@@ -1220,15 +1204,15 @@ static void test_bearer_robot_token_expiry_caps_lifetime(void **state) {
         auth_result_t who;
 
         assert_int_equal(auth_project_create(f->a, "ci", false), 0);
-        assert_int_equal(auth_token_create(f->a, "ci", false, f->now + 100, &name, &secret), 0);
+        assert_int_equal(auth_token_create(f->a, "ci", false, f->clock.now + 100, &name, &secret), 0);
         assert_int_equal(auth_token_issue(f->a, basic(basic_hdr, sizeof(basic_hdr), name, secret),
                                           "192.0.2.1", "repository:ci/app:pull", &token, &exp, &who), 0);
         assert_int_equal(exp, 100);
         snprintf(hdr, sizeof(hdr), "Bearer %s", token);
         free(token);
-        f->now += 99;
+        f->clock.now += 99;
         assert_int_equal(check_hdr(f, hdr, "ci/app", AUTH_PULL, NULL), 0);
-        f->now += 1;
+        f->clock.now += 1;
         assert_int_equal(check_hdr(f, hdr, "ci/app", AUTH_PULL, NULL), BERTH_EAUTH);
         free(name);
         free(secret);
@@ -1364,7 +1348,7 @@ static void test_bearer_tampering_refused(void **state) {
         assert_int_equal(check_hdr(f, bad, NULL, 0, NULL), BERTH_EAUTH);
         /* claims of an admin, signed with another key */
         memset(&cl, 0, sizeof(cl));
-        cl.expires = f->now + 300;
+        cl.expires = f->clock.now + 300;
         cl.kind = AUTH_SUBJECT_USER;
         snprintf(cl.name, sizeof(cl.name), "root");
         cl.flag = true;
@@ -1517,13 +1501,13 @@ static void test_token_rate_limit(void **state) {
         assert_int_equal(auth_token_rate(f->a, "192.0.2.1", &wait), BERTH_ETHROTTLED);
         assert_int_equal(wait, 1);
         assert_int_equal(auth_token_rate(f->a, "192.0.2.2", &wait), 0); /* others are not held up */
-        f->now += 1; /* 100 per second */
+        f->clock.now += 1; /* 100 per second */
         ok = 0;
         for (int i = 0; i < 200; i++)
                 if (auth_token_rate(f->a, "192.0.2.1", &wait) == 0)
                         ok++;
         assert_int_equal(ok, 100);
-        f->now += 3600; /* refilled, never above the burst */
+        f->clock.now += 3600; /* refilled, never above the burst */
         ok = 0;
         for (int i = 0; i < 1000; i++)
                 if (auth_token_rate(f->a, "192.0.2.1", &wait) == 0)
@@ -1809,7 +1793,7 @@ static void test_listings(void **state) {
         assert_int_equal(auth_project_create(f->a, "pub", true), 0);
         assert_int_equal(auth_member_add(f->a, "team", "zoe", AUTH_ROLE_DEVELOPER), 0);
         assert_int_equal(auth_member_add(f->a, "team", "bob", AUTH_ROLE_READER), 0);
-        assert_int_equal(auth_token_create(f->a, "team", true, f->now + 10, &n1, &s1), 0);
+        assert_int_equal(auth_token_create(f->a, "team", true, f->clock.now + 10, &n1, &s1), 0);
         assert_int_equal(auth_token_create(f->a, "pub", false, 0, &n2, &s2), 0);
 
         assert_int_equal(auth_user_list(f->a, list_user, &l), 0);
@@ -1824,7 +1808,7 @@ static void test_listings(void **state) {
         assert_int_equal(auth_member_list(f->a, "nosuch", list_member, &l), 0);
         assert_string_equal(l.text, "");
 
-        f->now += 10; /* the team token expires now */
+        f->clock.now += 10; /* the team token expires now */
         l = (struct listed){ 0 };
         assert_int_equal(auth_token_list(f->a, NULL, list_token, &l), 0);
         assert_string_equal(l.text, "robot. pub 0 1700000000 0 0;robot. team 1 1700000000 1700000010 1;");

@@ -2,7 +2,6 @@
  * sequence, carrying databases of older releases into it, transactions with a
  * sticky error, the statement cache. */
 #include <errno.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,29 +17,20 @@
 #include "common/err.h"
 #include "storage/db.h"
 #include "storage/meta.h"
+#include "fixture.h"
 
 typedef struct {
         char dir[256];
         char path[300];
 } fixture_t;
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        (void) st;
-        (void) flag;
-        (void) ftw;
-        return remove(path);
-}
-
 static int setup(void **state) {
         fixture_t *f = calloc(1, sizeof(*f));
-        const char *tmp = getenv("TMPDIR");
 
-        if (!f)
+        if (!f || fx_tmpdir(f->dir, sizeof(f->dir), "db") < 0)
                 return -1;
-        snprintf(f->dir, sizeof(f->dir), "%s/berth-test-db-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-        if (!mkdtemp(f->dir))
+        if (fx_path(f->path, sizeof(f->path), f->dir, "berth.db") < 0)
                 return -1;
-        snprintf(f->path, sizeof(f->path), "%s/berth.db", f->dir);
         *state = f;
         return 0;
 }
@@ -48,7 +38,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
         fixture_t *f = *state;
 
-        (void) nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        fx_rmtree(f->dir);
         free(f);
         return 0;
 }

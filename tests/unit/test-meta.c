@@ -1,7 +1,6 @@
 /* tests/unit/test-meta.c: the SQLite metadata layer. Each test runs on a fresh
  * database in a temporary directory, removed at teardown. */
 #include <errno.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +16,7 @@
 #include "common/macro.h"
 #include "storage/meta.h"
 #include "storage/store-internal.h"
+#include "fixture.h"
 
 #define MT_IMAGE "application/vnd.oci.image.manifest.v1+json"
 #define MT_INDEX "application/vnd.oci.image.index.v1+json"
@@ -27,24 +27,12 @@ typedef struct {
         meta_t *m;
 } fixture_t;
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        (void) st;
-        (void) flag;
-        (void) ftw;
-        return remove(path);
-}
-
 static int setup(void **state) {
         fixture_t *f = calloc(1, sizeof(*f));
-        const char *tmp = getenv("TMPDIR");
 
-        if (!f)
+        if (!f || fx_tmpdir(f->dir, sizeof(f->dir), "meta") < 0)
                 return -1;
-        snprintf(f->dir, sizeof(f->dir), "%s/berth-test-meta-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-        if (!mkdtemp(f->dir))
-                return -1;
-        snprintf(f->path, sizeof(f->path), "%s/meta.db", f->dir);
-        if (meta_open(f->path, &f->m) < 0)
+        if (fx_path(f->path, sizeof(f->path), f->dir, "meta.db") < 0 || meta_open(f->path, &f->m) < 0)
                 return -1;
         *state = f;
         return 0;
@@ -54,7 +42,7 @@ static int teardown(void **state) {
         fixture_t *f = *state;
 
         f->m = meta_free(f->m);
-        (void) nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        fx_rmtree(f->dir);
         free(f);
         return 0;
 }

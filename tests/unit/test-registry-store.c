@@ -4,7 +4,6 @@
  * a fresh data directory, removed at teardown. */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +21,7 @@
 #include "storage/meta.h"
 #include "storage/registry.h"
 #include "storage/store.h"
+#include "fixture.h"
 
 typedef struct {
         char dir[256];
@@ -30,24 +30,13 @@ typedef struct {
         meta_t *m;
 } fixture_t;
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        (void) st;
-        (void) flag;
-        (void) ftw;
-        return remove(path);
-}
-
 static int setup(void **state) {
         fixture_t *f = calloc(1, sizeof(*f));
-        const char *tmp = getenv("TMPDIR");
 
-        if (!f)
+        if (!f || fx_tmpdir(f->dir, sizeof(f->dir), "registry") < 0)
                 return -1;
-        snprintf(f->dir, sizeof(f->dir), "%s/berth-test-registry-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-        if (!mkdtemp(f->dir))
-                return -1;
-        snprintf(f->db, sizeof(f->db), "%s/berth.db", f->dir);
-        if (store_open(f->dir, &f->s) < 0 || meta_open(f->db, &f->m) < 0)
+        if (fx_path(f->db, sizeof(f->db), f->dir, "berth.db") < 0 || fx_store_open(f->dir, NULL, NULL, &f->s) < 0 ||
+            meta_open(f->db, &f->m) < 0)
                 return -1;
         *state = f;
         return 0;
@@ -58,7 +47,7 @@ static int teardown(void **state) {
 
         f->m = meta_free(f->m);
         f->s = store_free(f->s);
-        (void) nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        fx_rmtree(f->dir);
         free(f);
         return 0;
 }

@@ -3,7 +3,6 @@
  * none): an upload's status answer, manifest GET negotiation, upload expiry on
  * the server's clock hook instead of the wall clock. */
 #include <errno.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,13 +23,14 @@
 #include "common/manifest.h"
 #include "server/http.h"
 #include "server/server.h"
+#include "fixture.h"
 
 typedef struct {
         char dir[256];
         config_t cfg;
         server_t srv;
         uint16_t port;
-        time_t offset; /* the server's clock: the wall clock plus this */
+        fx_clock_t clock; /* the server's clock: the wall clock plus an offset */
 } fixture_t;
 
 typedef struct {
@@ -40,31 +40,15 @@ typedef struct {
         size_t body_len;
 } resp_t;
 
-static time_t test_now(void *userdata) {
-        const fixture_t *f = userdata;
-        return time(NULL) + f->offset;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        (void) st;
-        (void) flag;
-        (void) ftw;
-        return remove(path);
-}
-
 static int setup(void **state) {
         fixture_t *f = calloc(1, sizeof(*f));
-        const char *tmp = getenv("TMPDIR");
         char data[300];
         char *argv[] = { "berthd", "--insecure-http", "--auth", "none", "--listen", "127.0.0.1:5000",
                          "--threads", "2", "--upload-max-age", "60", "--log-level", "error", data, NULL };
         const union MHD_DaemonInfo *di;
         meta_t *m = NULL;
 
-        if (!f)
-                return -1;
-        snprintf(f->dir, sizeof(f->dir), "%s/berth-test-server-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-        if (!mkdtemp(f->dir))
+        if (!f || fx_tmpdir(f->dir, sizeof(f->dir), "server") < 0)
                 return -1;
         snprintf(data, sizeof(data), "--data=%s", f->dir);
         if (config_parse((int) (sizeof(argv) / sizeof(argv[0])) - 1, argv, &f->cfg) != 0)
@@ -72,16 +56,15 @@ static int setup(void **state) {
         f->cfg.port = 0; /* any free port: asked below */
         log_max_level = f->cfg.log_level;
         f->srv.cfg = &f->cfg;
-        f->srv.now = test_now;
-        f->srv.now_userdata = f;
-        if (store_open(f->dir, &f->srv.store) < 0)
+        f->srv.now = fx_clock_now;
+        f->srv.now_userdata = &f->clock;
+        if (fx_store_open(f->dir, NULL, &f->clock, &f->srv.store) < 0)
                 return -1;
-        store_set_clock(f->srv.store, test_now, f);
         if (asprintf(&f->srv.db_path, "%s/berth.db", f->dir) < 0 || meta_open(f->srv.db_path, &m) < 0)
                 return -1;
         meta_free(m);
         if (auth_open(f->dir,
-                      &(auth_options_t) { .mode = AUTH_MODE_NONE, .now = test_now, .now_userdata = f },
+                      &(auth_options_t) { .mode = AUTH_MODE_NONE, .now = fx_clock_now, .now_userdata = &f->clock },
                       &f->srv.auth) < 0)
                 return -1;
         if (http_start(&f->srv, NULL, NULL) < 0)
@@ -102,7 +85,7 @@ static int teardown(void **state) {
         store_free(f->srv.store);
         free(f->srv.db_path);
         config_done(&f->cfg);
-        (void) nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        fx_rmtree(f->dir);
         free(f);
         return 0;
 }
@@ -307,7 +290,7 @@ static void test_upload_expiry_by_clock(void **state) {
         r = http(f, "GET", loc, NULL, NULL, 0);
         assert_int_equal(r.status, 204);
         resp_done(&r);
-        f->offset = 61; /* --upload-max-age 60 */
+        f->clock.offset = 61; /* --upload-max-age 60 */
         uploads_expire(&f->srv);
         r = http(f, "GET", loc, NULL, NULL, 0);
         assert_int_equal(r.status, 404);

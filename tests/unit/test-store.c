@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -22,6 +21,7 @@
 #include "common/err.h"
 #include "storage/store-internal.h"
 #include "storage/store.h"
+#include "fixture.h"
 
 typedef struct {
         char dir[256];
@@ -29,24 +29,12 @@ typedef struct {
         store_t *s;
 } fixture_t;
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        (void) st;
-        (void) flag;
-        (void) ftw;
-        return remove(path);
-}
-
 static int setup(void **state) {
         fixture_t *f = calloc(1, sizeof(*f));
-        const char *tmp = getenv("TMPDIR");
 
-        if (!f)
+        if (!f || fx_tmpdir(f->dir, sizeof(f->dir), "store") < 0)
                 return -1;
-        snprintf(f->dir, sizeof(f->dir), "%s/berth-test-store-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-        if (!mkdtemp(f->dir))
-                return -1;
-        snprintf(f->root, sizeof(f->root), "%s/data", f->dir);
-        if (store_open(f->root, &f->s) < 0)
+        if (fx_path(f->root, sizeof(f->root), f->dir, "data") < 0 || store_open(f->root, &f->s) < 0)
                 return -1;
         *state = f;
         return 0;
@@ -56,7 +44,7 @@ static int teardown(void **state) {
         fixture_t *f = *state;
 
         f->s = store_free(f->s);
-        (void) nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        fx_rmtree(f->dir);
         free(f);
         return 0;
 }
