@@ -80,7 +80,10 @@ bd token create --project team --expires 2s >"$TMP/tok3.out" || fail "token crea
 erobot=$(awk '$1 == "name:" { print $2 }' "$TMP/tok3.out")
 esecret=$(awk '$1 == "secret:" { print $2 }' "$TMP/tok3.out")
 expect 200 "fresh expiring token pulls" -u "$erobot:$esecret" "${MANIFEST_ACCEPT[@]}" "$(M team/app v1)"
-sleep 3
+# its expiry passes by the wall clock: poll until it is refused (bounded), not a fixed wait
+code_is() { [ "$(code "${@:2}")" = "$1" ]; }
+berth_wait_for 10 code_is 401 -u "$erobot:$esecret" "${MANIFEST_ACCEPT[@]}" "$(M team/app v1)" ||
+        fail "a token that expires in 2 s still pulls after 10 s"
 expect 401 "expired token (was cached)" -u "$erobot:$esecret" "${MANIFEST_ACCEPT[@]}" "$(M team/app v1)"
 
 step "Kubernetes Secrets: berthd secret and token create --secret-yaml"

@@ -54,12 +54,19 @@ judge() {
         pass "$what: $n probes during the flood, all 200, slowest ${max}s (bound ${BOUND}s)"
 }
 
+# underway N: berthd has answered N more flood requests (401 or 429) than at the
+# last `mark` (access lines of the log)
+answered() { grep -cE ' /v2/ (401|429)' "$TMP/berthd.log" || true; }
+mark() { MARK=$(answered); }
+underway() { [ "$(answered)" -ge $((MARK + $1)) ]; }
+
 step "64 connections from 64 addresses send wrong passwords for 8 s"
+mark
 python3 "$FLOOD" --port "$BERTH_PORT" --cacert "$BERTH_CA" --conns 64 --first 10 --seconds 8 \
         --pause 0.1 >"$TMP/flood.json" 2>"$TMP/flood.err" &
 flood=$!
 berth_track_pid "$flood"
-sleep 1.5
+berth_wait_for 10 underway 64 || fail "the flood got no 64 answers in 10 s"
 : >"$TMP/healthz"
 : >"$TMP/cached-get"
 probes=()
@@ -88,11 +95,12 @@ stats=$(grep -c 'TOOMANYREQUESTS' "$TMP/berthd.log" || true)
 [ "$stats" -gt 0 ] || fail "no 429 in the access log"
 
 step "SIGTERM during a flood"
+mark
 python3 "$FLOOD" --port "$BERTH_PORT" --cacert "$BERTH_CA" --conns 64 --first 10 --seconds 6 \
         --pause 0.1 >"$TMP/flood2.json" 2>"$TMP/flood2.err" &
 flood=$!
 berth_track_pid "$flood"
-sleep 2
+berth_wait_for 10 underway 64 || fail "the flood got no 64 answers in 10 s"
 berth_stop
 grep -q 'suspended connections' "$TMP/berthd.log" && fail "libmicrohttpd complained about suspended connections"
 pass "berthd stopped cleanly during the flood"

@@ -56,8 +56,11 @@ sys.stdout.write(buf.split(b"\r\n\r\n")[0].decode("latin-1") + "\r\n")
 EOF
 
 # slow_patch LOCATION DATAFILE FIRST-BYTES: start the slow PATCH in the background
-# (SLOW_PID), return once its first bytes are sent.
+# (SLOW_PID), return once its first bytes are sent and berthd has written them to
+# the session file (FIRST-BYTES: more than the 512 KiB it gathers before writing).
 slow_patch() {
+        local file=$BERTH_DATA/uploads/${1##*/} before
+        before=$(wc -c <"$file" 2>/dev/null) || before=0
         rm -f "$TMP/go" "$TMP/sent" "$TMP/slow.out"
         mkfifo "$TMP/go"
         python3 "$TMP/slow_patch.py" 127.0.0.1 "$BERTH_PORT" "$1" "$BERTH_CA" "$2" "$3" \
@@ -69,7 +72,8 @@ slow_patch() {
                 sleep 0.05
         done
         [ -e "$TMP/sent" ] || fail "the slow PATCH did not get its first bytes out: $(cat "$TMP/slow.err")"
-        sleep 0.5 # let berthd read the headers and what was sent
+        grew() { [ "$(wc -c <"$file" 2>/dev/null || echo 0)" -gt "$before" ]; }
+        berth_wait_for 10 grew || fail "berthd did not write the slow PATCH's first bytes in 10 s"
 }
 
 # new_session REPO: a session's Location
@@ -146,7 +150,7 @@ done
         done
 ) >"$TMP/health" &
 hpid=$!
-sleep 0.3
+berth_wait_for 5 test -s "$TMP/health" || fail "the health prober did not start"
 t0=$(date +%s%N)
 ( push harden/other ) >"$TMP/push.out" 2>&1 &
 push_pid=$!

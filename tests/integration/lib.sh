@@ -51,6 +51,18 @@ berth_require_root() {
 
 # berth_track_pid PID: kill PID at exit (TERM, then KILL after 10 s).
 berth_track_pid() { _berth_pids+=("$1"); }
+
+# berth_wait_for SECONDS CMD [ARG...]: runs CMD every 0.1 s until it succeeds
+# (returns 0) or SECONDS (whole) have passed (returns 1). Tests wait for a
+# condition this way, never for a fixed time.
+berth_wait_for() {
+        local end=$((SECONDS + $1))
+        shift
+        until "$@"; do
+                [ "$SECONDS" -lt "$end" ] || return 1
+                sleep 0.1
+        done
+}
 # berth_on_exit CMD: run CMD (a shell string) at exit, after the tracked processes
 # are gone and before TMP is removed; the last registered runs first.
 berth_on_exit() { _berth_cleanups+=("$1"); }

@@ -22,7 +22,8 @@ hdr=$(bcurl -g -D - -o /dev/null "$BERTH_URL/v2/x%0a%22%7d%0d%0a%7b%22level%22:%
         fail "GET with %0a"
 id_bad=$(printf '%s' "$hdr" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-request-id" { print $2 }')
 [ -n "$id_bad" ] || fail "no X-Request-Id on an error answer: $hdr"
-sleep 1 # access lines are written when a request completes
+# access lines are written when a request completes: wait for the last one's
+berth_wait_for 10 grep -qF "\"$id_bad\"" "$log" || fail "no access line for request $id_bad"
 
 step "every line parses"
 n=0

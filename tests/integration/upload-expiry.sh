@@ -23,11 +23,8 @@ old=$(upload_session exp/a)
 uuid=${old##*/}
 [ -f "$BERTH_DATA/uploads/$uuid" ] || fail "no session file for $uuid"
 [ "$(status "$old")" = 204 ] || fail "fresh session not found"
-for _ in $(seq 1 100); do
-        [ -f "$BERTH_DATA/uploads/$uuid" ] || break
-        sleep 0.1
-done
-[ -f "$BERTH_DATA/uploads/$uuid" ] && fail "session file still there after 10 s (max age 3 s)"
+berth_wait_for 10 test ! -f "$BERTH_DATA/uploads/$uuid" ||
+        fail "session file still there after 10 s (max age 3 s)"
 [ "$(status "$old")" = 404 ] || fail "an expired session still answers"
 bcurl "$BERTH_URL$old" | jq -e '.errors[0].code == "BLOB_UPLOAD_UNKNOWN"' >/dev/null || fail "not BLOB_UPLOAD_UNKNOWN"
 pass "expired while running: file removed, 404 BLOB_UPLOAD_UNKNOWN"
