@@ -1,4 +1,24 @@
-## tests/: unit tests owned here, and the integration scripts (a real berthd and real clients)
+## tests/: the unit tests of common/ and server/ (storage's test-db sits in
+## storage/local.mk), the fuzz replay, and the integration scripts (a real berthd and
+## real clients), by module; then the benchmarks (not part of make check).
+
+## the harness: each script sources tests/integration/lib.sh (exit 77 = skipped); the
+## unit tests share tests/unit/fixture.h
+EXTRA_DIST += tests/integration/lib.sh tests/integration/mkimage.py tests/unit/fixture.h
+## the project's entry points (README: run.sh and test.sh; CI: .ci/run)
+EXTRA_DIST += scripts/install-deps.sh scripts/build.sh scripts/run.sh scripts/test.sh .ci/run
+
+## ---- common/ ----
+
+## log lines escape what is not printable ASCII (issue 9)
+UNIT_TESTS += tests/unit/test-log
+check_PROGRAMS += tests/unit/test-log
+TESTS += tests/unit/test-log
+tests_unit_test_log_SOURCES = tests/unit/test-log.c
+tests_unit_test_log_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_log_LDADD = libcommon.la $(CRYPTO_LIBS) $(JANSSON_LIBS) $(CMOCKA_LIBS)
+
+## ---- server/ ----
 
 ## server/tls.c is compiled into its test directly
 UNIT_TESTS += tests/unit/test-tls
@@ -7,60 +27,6 @@ TESTS += tests/unit/test-tls
 tests_unit_test_tls_SOURCES = tests/unit/test-tls.c server/tls.c server/tls.h
 tests_unit_test_tls_CPPFLAGS = $(AM_CPPFLAGS) $(CRYPTO_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_tls_LDADD = libcommon.la $(CRYPTO_LIBS) $(CMOCKA_LIBS)
-
-## integration: each script sources tests/integration/lib.sh; exit 77 = skipped
-INTEGRATION_TESTS = tests/integration/skopeo.sh tests/integration/podman.sh \
-                    tests/integration/docker.sh
-TESTS += $(INTEGRATION_TESTS)
-EXTRA_DIST += tests/integration/lib.sh tests/integration/mkimage.py $(INTEGRATION_TESTS)
-EXTRA_DIST += tests/unit/fixture.h
-## the project's entry points (README: run.sh and test.sh; CI: .ci/run)
-EXTRA_DIST += scripts/install-deps.sh scripts/build.sh scripts/run.sh scripts/test.sh .ci/run
-
-## API tests
-TESTS += tests/integration/api-core.sh tests/integration/api-v11.sh
-EXTRA_DIST += tests/integration/api-common.sh tests/integration/api-core.sh \
-              tests/integration/api-v11.sh tests/bench/bench.sh
-
-## `make bench`: berthd side by side with the reference registry (not part of make check)
-bench: berthd$(EXEEXT)
-	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
-	BERTHD='$(abs_top_builddir)/berthd$(EXEEXT)' $(SHELL) '$(abs_top_srcdir)/tests/bench/bench.sh'
-
-## listing at scale (issue 3): 100,000 tags and 20,000 repositories through the API
-## (slow tier: `make check-slow`)
-SLOW_TESTS += tests/integration/listing-scale.sh
-EXTRA_DIST += tests/integration/listing-scale.sh tests/integration/listing_scale.py
-
-## access-control tests (issue 4): docker login/push/pull, podman/skopeo/ctr with
-## credentials, robot tokens, Secrets, cache invalidation, throttling, catalog, mounts
-TESTS += tests/integration/auth-docker.sh tests/integration/auth-clients.sh \
-         tests/integration/auth-tokens.sh
-EXTRA_DIST += tests/integration/auth-lib.sh tests/integration/auth-docker.sh \
-              tests/integration/auth-clients.sh tests/integration/auth-tokens.sh
-## authenticated manifest GETs: berthd vs berthd --auth none vs distribution + htpasswd (not in make check)
-EXTRA_DIST += tests/bench/auth-bench.sh
-
-## deploy tests: the compose demo on a real dockerd, the Kubernetes manifests, and the
-## kubelet's pull path with a berthd-made imagePullSecret (containerd and berth pull)
-DEPLOY_TESTS = tests/integration/deploy-k8s.sh tests/integration/deploy-pull-secret.sh \
-               tests/integration/deploy-compose.sh
-## slow tier: they build a container image, install npm packages, start containerd
-SLOW_TESTS += $(DEPLOY_TESTS)
-EXTRA_DIST += $(DEPLOY_TESTS) tests/integration/deploy-lib.sh \
-              tests/deploy/validate.mjs tests/deploy/package.json tests/deploy/package-lock.json \
-              deploy/Dockerfile deploy/healthcheck.sh deploy/docker-compose.yml deploy/demo.sh \
-              deploy/.env.example deploy/k8s/kustomization.yaml deploy/k8s/namespace.yaml \
-              deploy/k8s/secret-admin.yaml deploy/k8s/secret-tls.example.yaml deploy/k8s/configmap.yaml \
-              deploy/k8s/pvc.yaml deploy/k8s/deployment.yaml deploy/k8s/service.yaml \
-              deploy/k8s/example-pull-secret.yaml deploy/k8s/example-workload.yaml docs/deploy.md
-EXTRA_DIST += tests/bench/listing-bench.sh
-
-## token mode test
-## --auth token (issue 4 follow-up): Bearer challenges and /auth/token with docker
-## (anonymous public pull, login), skopeo, ctr --user; a token refused after user passwd
-TESTS += tests/integration/auth-token-mode.sh
-EXTRA_DIST += tests/integration/auth-token-mode.sh
 
 ## the server's byte-range parsers
 UNIT_TESTS += tests/unit/test-ranges
@@ -90,21 +56,8 @@ tests_fuzz_fuzz_form_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined -
 tests_fuzz_fuzz_form_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
 endif
 
-## abandoned uploads expire
-TESTS += tests/integration/upload-expiry.sh
-EXTRA_DIST += tests/integration/upload-expiry.sh
-
-## garbage collection
-TESTS += tests/integration/gc.sh
-EXTRA_DIST += tests/integration/gc.sh
-
-## hardening: a slow upload wedges nothing (issue 9)
-TESTS += tests/integration/harden-uploads.sh
-EXTRA_DIST += tests/integration/harden-uploads.sh
-
-## connection exhaustion and trusted proxies (issue 9): the X-Forwarded-For walk and
-## its CIDR lists (unit test and fuzz target), and idle / slow-header floods, the
-## per-address limit, probes under load shedding, X-Forwarded-For through berthd
+## trusted proxies (issue 9): the X-Forwarded-For walk and its CIDR lists (unit test
+## and fuzz target)
 UNIT_TESTS += tests/unit/test-proxy
 check_PROGRAMS += tests/unit/test-proxy
 TESTS += tests/unit/test-proxy
@@ -117,45 +70,24 @@ if ENABLE_FUZZERS
 tests_fuzz_fuzz_proxy_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
 tests_fuzz_fuzz_proxy_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
 endif
-TESTS += tests/integration/harden-conns.sh
-EXTRA_DIST += tests/integration/harden-conns.sh tests/integration/conn_flood.py
 
-## issue 9 (items 3, 6, 10): _catalog pages never name a hidden repository, signed
-## tokens survive a restart and grant no more than their scope, token issuance is
-## rate-limited per address, user and project names never collide
-TESTS += tests/integration/harden-tokens.sh
-EXTRA_DIST += tests/integration/harden-tokens.sh
-EXTRA_DIST += tests/bench/catalog-auth-bench.sh
-
-## libberth installed: make install DESTDIR, a program built with pkg-config against
-## it, only berth_ symbols exported
-TESTS += tests/integration/libberth-install.sh
-EXTRA_DIST += tests/integration/libberth-install.sh
-
-## hardening (issue 9): TLS offers TLS 1.3 and, on TLS 1.2, ECDHE with AEAD ciphers only
-TESTS += tests/integration/harden-tls.sh
-EXTRA_DIST += tests/integration/harden-tls.sh
-
-## hardening (issue 9): log lines escape what is not printable ASCII
-UNIT_TESTS += tests/unit/test-log
-check_PROGRAMS += tests/unit/test-log
-TESTS += tests/unit/test-log
-tests_unit_test_log_SOURCES = tests/unit/test-log.c
-tests_unit_test_log_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
-tests_unit_test_log_LDADD = libcommon.la $(CRYPTO_LIBS) $(JANSSON_LIBS) $(CMOCKA_LIBS)
-
-## hardening (issue 9): no request value forges a log line or an audit row
-TESTS += tests/integration/harden-log.sh
-EXTRA_DIST += tests/integration/harden-log.sh
-
-## hardening (issue 9): files under DATA 0600, directories 0700, DATA itself tightened
-TESTS += tests/integration/harden-modes.sh
-EXTRA_DIST += tests/integration/harden-modes.sh
-
-## issue 9: nobody locks a user or robot out; verifications off the event loop
-TESTS += tests/integration/harden-lockout.sh tests/integration/harden-auth-flood.sh
-EXTRA_DIST += tests/integration/harden-lockout.sh tests/integration/harden-auth-flood.sh \
-	tests/integration/auth_flood.py tests/bench/auth-flood-bench.sh
+## berthd's route handlers, linked from libberthd.la: the router, and answers through
+## libmicrohttpd on loopback inside the test
+BERTHD_TEST_LDADD = libberthd.la libauth.la libstore.la libcommon.la $(MHD_LIBS) $(ARGON2_LIBS) \
+                    $(SQLITE3_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS) $(CMOCKA_LIBS)
+BERTHD_TEST_CPPFLAGS = $(AM_CPPFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(CMOCKA_CFLAGS)
+UNIT_TESTS += tests/unit/test-routes
+check_PROGRAMS += tests/unit/test-routes
+TESTS += tests/unit/test-routes
+tests_unit_test_routes_SOURCES = tests/unit/test-routes.c
+tests_unit_test_routes_CPPFLAGS = $(BERTHD_TEST_CPPFLAGS)
+tests_unit_test_routes_LDADD = $(BERTHD_TEST_LDADD)
+UNIT_TESTS += tests/unit/test-server
+check_PROGRAMS += tests/unit/test-server
+TESTS += tests/unit/test-server
+tests_unit_test_server_SOURCES = tests/unit/test-server.c
+tests_unit_test_server_CPPFLAGS = $(BERTHD_TEST_CPPFLAGS)
+tests_unit_test_server_LDADD = $(BERTHD_TEST_LDADD)
 
 ## fuzz replay: every fuzz target's LLVMFuzzerTestOneInput linked with a plain main
 ## (tests/fuzz/replay.c) and the regular libraries, run by tests/unit/fuzz-replay.sh on
@@ -207,23 +139,79 @@ tests_fuzz_replay_proxy_CPPFLAGS = $(AM_CPPFLAGS)
 tests_fuzz_replay_token_SOURCES = tests/fuzz/fuzz-token.c tests/fuzz/replay.c auth/token.c auth/basic.c
 tests_fuzz_replay_token_CPPFLAGS = $(AM_CPPFLAGS) $(SQLITE3_CFLAGS) $(CRYPTO_CFLAGS)
 tests_fuzz_replay_token_LDADD = $(REPLAY_COMMON_LIBS)
-## berthd's route handlers, linked from libberthd.la: the router, and answers through
-## libmicrohttpd on loopback inside the test
-BERTHD_TEST_LDADD = libberthd.la libauth.la libstore.la libcommon.la $(MHD_LIBS) $(ARGON2_LIBS) \
-                    $(SQLITE3_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS) $(CMOCKA_LIBS)
-BERTHD_TEST_CPPFLAGS = $(AM_CPPFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(CMOCKA_CFLAGS)
-UNIT_TESTS += tests/unit/test-routes
-check_PROGRAMS += tests/unit/test-routes
-TESTS += tests/unit/test-routes
-tests_unit_test_routes_SOURCES = tests/unit/test-routes.c
-tests_unit_test_routes_CPPFLAGS = $(BERTHD_TEST_CPPFLAGS)
-tests_unit_test_routes_LDADD = $(BERTHD_TEST_LDADD)
-UNIT_TESTS += tests/unit/test-server
-check_PROGRAMS += tests/unit/test-server
-TESTS += tests/unit/test-server
-tests_unit_test_server_SOURCES = tests/unit/test-server.c
-tests_unit_test_server_CPPFLAGS = $(BERTHD_TEST_CPPFLAGS)
-tests_unit_test_server_LDADD = $(BERTHD_TEST_LDADD)
+
+## ---- integration: the registry API (server/ and storage/) ----
+TESTS += tests/integration/api-core.sh tests/integration/api-v11.sh
+EXTRA_DIST += tests/integration/api-common.sh tests/integration/api-core.sh \
+              tests/integration/api-v11.sh tests/bench/bench.sh
+
+## abandoned uploads expire
+TESTS += tests/integration/upload-expiry.sh
+EXTRA_DIST += tests/integration/upload-expiry.sh
+
+## garbage collection
+TESTS += tests/integration/gc.sh
+EXTRA_DIST += tests/integration/gc.sh
+
+## hardening: a slow upload wedges nothing (issue 9)
+TESTS += tests/integration/harden-uploads.sh
+EXTRA_DIST += tests/integration/harden-uploads.sh
+
+## listing at scale (issue 3): 100,000 tags and 20,000 repositories through the API
+## (slow tier: `make check-slow`)
+SLOW_TESTS += tests/integration/listing-scale.sh
+EXTRA_DIST += tests/integration/listing-scale.sh tests/integration/listing_scale.py
+
+## ---- integration: real clients against berthd ----
+INTEGRATION_TESTS = tests/integration/skopeo.sh tests/integration/podman.sh \
+                    tests/integration/docker.sh
+TESTS += $(INTEGRATION_TESTS)
+EXTRA_DIST += $(INTEGRATION_TESTS)
+
+## ---- integration: auth/ ----
+
+## access-control tests (issue 4): docker login/push/pull, podman/skopeo/ctr with
+## credentials, robot tokens, Secrets, cache invalidation, throttling, catalog, mounts
+TESTS += tests/integration/auth-docker.sh tests/integration/auth-clients.sh \
+         tests/integration/auth-tokens.sh
+EXTRA_DIST += tests/integration/auth-lib.sh tests/integration/auth-docker.sh \
+              tests/integration/auth-clients.sh tests/integration/auth-tokens.sh
+
+## --auth token (issue 4 follow-up): Bearer challenges and /auth/token with docker
+## (anonymous public pull, login), skopeo, ctr --user; a token refused after user passwd
+TESTS += tests/integration/auth-token-mode.sh
+EXTRA_DIST += tests/integration/auth-token-mode.sh
+
+## issue 9 (items 3, 6, 10): _catalog pages never name a hidden repository, signed
+## tokens survive a restart and grant no more than their scope, token issuance is
+## rate-limited per address, user and project names never collide
+TESTS += tests/integration/harden-tokens.sh
+EXTRA_DIST += tests/integration/harden-tokens.sh
+
+## issue 9: nobody locks a user or robot out; verifications off the event loop
+TESTS += tests/integration/harden-lockout.sh tests/integration/harden-auth-flood.sh
+EXTRA_DIST += tests/integration/harden-lockout.sh tests/integration/harden-auth-flood.sh \
+	tests/integration/auth_flood.py
+
+## ---- integration: berthd as a service (connections, TLS, logs, files, metrics, systemd, man) ----
+
+## connection exhaustion (issue 9): idle / slow-header floods, the per-address limit,
+## probes under load shedding, X-Forwarded-For through berthd
+TESTS += tests/integration/harden-conns.sh
+EXTRA_DIST += tests/integration/harden-conns.sh tests/integration/conn_flood.py
+
+## hardening (issue 9): TLS offers TLS 1.3 and, on TLS 1.2, ECDHE with AEAD ciphers only
+TESTS += tests/integration/harden-tls.sh
+EXTRA_DIST += tests/integration/harden-tls.sh
+
+## hardening (issue 9): no request value forges a log line or an audit row
+TESTS += tests/integration/harden-log.sh
+EXTRA_DIST += tests/integration/harden-log.sh
+
+## hardening (issue 9): files under DATA 0600, directories 0700, DATA itself tightened
+TESTS += tests/integration/harden-modes.sh
+EXTRA_DIST += tests/integration/harden-modes.sh
+
 ## observability (issue 14): --log-format json, X-Request-Id
 TESTS += tests/integration/logs-json.sh
 EXTRA_DIST += tests/integration/logs-json.sh
@@ -231,7 +219,7 @@ EXTRA_DIST += tests/integration/logs-json.sh
 ## observability (issue 14): a real Prometheus scrapes --metrics-listen (slow tier:
 ## needs the prometheus package, `scripts/install-deps.sh slow`)
 SLOW_TESTS += tests/integration/metrics.sh
-EXTRA_DIST += tests/integration/metrics.sh tests/bench/metrics-bench.sh
+EXTRA_DIST += tests/integration/metrics.sh
 
 ## issue 14: the systemd unit verifies; berthd sends READY=1 and STOPPING=1 itself
 TESTS += tests/integration/systemd.sh
@@ -240,3 +228,37 @@ EXTRA_DIST += tests/integration/systemd.sh deploy/systemd/berthd.service
 ## issue 14: man pages from the --help texts, installed with the bash completions
 TESTS += tests/integration/man-pages.sh
 EXTRA_DIST += tests/integration/man-pages.sh
+
+## ---- integration: client/ (libberth) ----
+
+## libberth installed: make install DESTDIR, a program built with pkg-config against
+## it, only berth_ symbols exported
+TESTS += tests/integration/libberth-install.sh
+EXTRA_DIST += tests/integration/libberth-install.sh
+
+## ---- integration: deploy/ ----
+
+## deploy tests: the compose demo on a real dockerd, the Kubernetes manifests, and the
+## kubelet's pull path with a berthd-made imagePullSecret (containerd and berth pull)
+DEPLOY_TESTS = tests/integration/deploy-k8s.sh tests/integration/deploy-pull-secret.sh \
+               tests/integration/deploy-compose.sh
+## slow tier: they build a container image, install npm packages, start containerd
+SLOW_TESTS += $(DEPLOY_TESTS)
+EXTRA_DIST += $(DEPLOY_TESTS) tests/integration/deploy-lib.sh \
+              tests/deploy/validate.mjs tests/deploy/package.json tests/deploy/package-lock.json \
+              deploy/Dockerfile deploy/healthcheck.sh deploy/docker-compose.yml deploy/demo.sh \
+              deploy/.env.example deploy/k8s/kustomization.yaml deploy/k8s/namespace.yaml \
+              deploy/k8s/secret-admin.yaml deploy/k8s/secret-tls.example.yaml deploy/k8s/configmap.yaml \
+              deploy/k8s/pvc.yaml deploy/k8s/deployment.yaml deploy/k8s/service.yaml \
+              deploy/k8s/example-pull-secret.yaml deploy/k8s/example-workload.yaml docs/deploy.md
+
+## ---- benchmarks (not part of make check) ----
+
+## `make bench`: berthd side by side with the reference registry
+bench: berthd$(EXEEXT)
+	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
+	BERTHD='$(abs_top_builddir)/berthd$(EXEEXT)' $(SHELL) '$(abs_top_srcdir)/tests/bench/bench.sh'
+## authenticated manifest GETs: berthd vs berthd --auth none vs distribution + htpasswd
+EXTRA_DIST += tests/bench/auth-bench.sh
+EXTRA_DIST += tests/bench/listing-bench.sh tests/bench/catalog-auth-bench.sh \
+              tests/bench/auth-flood-bench.sh tests/bench/metrics-bench.sh
