@@ -32,10 +32,6 @@ int auth_basic_parse(const char *header, size_t len, char *user, size_t user_siz
                      char *password, size_t password_size);
 /* The header carries an empty user name and an empty password: no credentials. */
 bool auth_basic_is_empty(const char *header, size_t len);
-/* Strict standard base64 (padding optional). Returns decoded length or -1. */
-long auth_base64_decode(const char *in, size_t len, uint8_t *out, size_t out_size);
-/* NUL-terminated standard base64 with padding; malloc'd. */
-char *auth_base64_encode(const void *in, size_t len);
 
 /* ---- names and roles ---- */
 bool auth_name_valid(const char *s, size_t max); /* [a-z0-9]+([._-][a-z0-9]+)* ≤ max */

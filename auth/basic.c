@@ -4,84 +4,8 @@
 #include <string.h>
 #include <strings.h>
 #include "auth/auth-internal.h"
+#include "common/base64.h"
 #include "common/err.h"
-
-static int b64_value(unsigned char c) {
-        if (c >= 'A' && c <= 'Z')
-                return c - 'A';
-        if (c >= 'a' && c <= 'z')
-                return c - 'a' + 26;
-        if (c >= '0' && c <= '9')
-                return c - '0' + 52;
-        if (c == '+')
-                return 62;
-        if (c == '/')
-                return 63;
-        return -1;
-}
-
-long auth_base64_decode(const char *in, size_t len, uint8_t *out, size_t out_size) {
-        size_t pad = 0, n = 0;
-        uint32_t acc = 0;
-        unsigned bits = 0;
-
-        /* Trailing '=' (at most two, and only to complete a 4-character group). */
-        while (len > 0 && in[len - 1] == '=' && pad < 2) {
-                len--;
-                pad++;
-        }
-        if (pad > 0 && (len + pad) % 4 != 0)
-                return -1;
-        if (len % 4 == 1)
-                return -1;
-        for (size_t i = 0; i < len; i++) {
-                int v = b64_value((unsigned char) in[i]);
-                if (v < 0)
-                        return -1;
-                acc = (acc << 6) | (uint32_t) v;
-                bits += 6;
-                if (bits >= 8) {
-                        bits -= 8;
-                        if (n >= out_size)
-                                return -1;
-                        out[n++] = (uint8_t) (acc >> bits);
-                }
-        }
-        /* Leftover bits must be zero (canonical encoding). */
-        if (bits > 0 && (acc & ((1u << bits) - 1)) != 0)
-                return -1;
-        return (long) n;
-}
-
-char *auth_base64_encode(const void *in, size_t len) {
-        static const char tab[] =
-                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        const uint8_t *p = in;
-        size_t groups, outlen;
-        char *out, *o;
-
-        groups = len / 3 + (len % 3 != 0);
-        if (__builtin_mul_overflow(groups, (size_t) 4, &outlen) ||
-            __builtin_add_overflow(outlen, (size_t) 1, &outlen))
-                return NULL;
-        out = o = malloc(outlen);
-        if (!out)
-                return NULL;
-        for (size_t i = 0; i < len; i += 3) {
-                uint32_t v = (uint32_t) p[i] << 16;
-                size_t rest = len - i;
-                if (rest > 1)
-                        v |= (uint32_t) p[i + 1] << 8;
-                if (rest > 2)
-                        v |= p[i + 2];
-                *o++ = tab[(v >> 18) & 63];
-                *o++ = tab[(v >> 12) & 63];
-                *o++ = rest > 1 ? tab[(v >> 6) & 63] : '=';
-                *o++ = rest > 2 ? tab[v & 63] : '=';
-        }
-        *o = '\0';
-        return out;
-}
 
 int auth_basic_parse(const char *header, size_t len, char *user, size_t user_size,
                      char *password, size_t password_size) {
@@ -108,7 +32,7 @@ int auth_basic_parse(const char *header, size_t len, char *user, size_t user_siz
                 end--;
         if (p == end)
                 return BERTH_EAUTH;
-        n = auth_base64_decode(p, (size_t) (end - p), buf, sizeof(buf));
+        n = base64_decode(BASE64_STD, p, (size_t) (end - p), buf, sizeof(buf));
         if (n <= 0)
                 goto fail;
         colon = memchr(buf, ':', (size_t) n);

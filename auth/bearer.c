@@ -8,6 +8,7 @@
 #include <string.h>
 #include <openssl/crypto.h>
 #include "auth/auth-internal.h"
+#include "common/base64.h"
 #include "common/err.h"
 #include "common/macro.h"
 
@@ -325,7 +326,7 @@ static int password_header(const char *user, const char *password, char **ret) {
         memcpy(pair, user, ul);
         pair[ul] = ':';
         memcpy(pair + ul + 1, password, pl);
-        b64 = auth_base64_encode(pair, ul + 1 + pl);
+        b64 = base64_encode_alloc(BASE64_STD, pair, ul + 1 + pl);
         OPENSSL_cleanse(pair, sizeof(pair));
         if (!b64)
                 return -ENOMEM;

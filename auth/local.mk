@@ -25,6 +25,7 @@ tests_fuzz_fuzz_basic_CPPFLAGS = $(AM_CPPFLAGS) $(SQLITE3_CFLAGS)
 if ENABLE_FUZZERS
 tests_fuzz_fuzz_basic_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
 tests_fuzz_fuzz_basic_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_basic_LDADD = libcommon-fuzz.la $(CRYPTO_LIBS) $(JANSSON_LIBS)
 endif
 # the Bearer token decoder and the scope parser (issue 9)
 FUZZ_TARGETS += tests/fuzz/fuzz-token

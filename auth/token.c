@@ -29,78 +29,13 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include "auth/auth-internal.h"
+#include "common/base64.h"
 #include "common/err.h"
 #include "common/name.h"
 
 #define PAYLOAD_MAX ((AUTH_TOKEN_TEXT_MAX - 44) / 4 * 3) /* fits the text with its MAC */
 #define MAC_B64_LEN 43                                   /* 32 bytes, no padding */
 
-/* ---- base64url, no padding ---- */
-
-static const char b64tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static size_t b64url_len(size_t n) {
-        return n / 3 * 4 + (n % 3 ? n % 3 + 1 : 0);
-}
-
-/* out has room for b64url_len(len) + 1. */
-static void b64url_encode(const uint8_t *in, size_t len, char *out) {
-        uint32_t acc = 0;
-        unsigned bits = 0;
-        size_t n = 0;
-
-        for (size_t i = 0; i < len; i++) {
-                acc = (acc << 8) | in[i];
-                bits += 8;
-                while (bits >= 6) {
-                        bits -= 6;
-                        out[n++] = b64tab[(acc >> bits) & 63];
-                }
-        }
-        if (bits > 0)
-                out[n++] = b64tab[(acc << (6 - bits)) & 63];
-        out[n] = '\0';
-}
-
-static int b64val(char c) {
-        if (c >= 'A' && c <= 'Z')
-                return c - 'A';
-        if (c >= 'a' && c <= 'z')
-                return c - 'a' + 26;
-        if (c >= '0' && c <= '9')
-                return c - '0' + 52;
-        if (c == '-')
-                return 62;
-        if (c == '_')
-                return 63;
-        return -1;
-}
-
-/* Strict: only the alphabet, no padding, unused bits zero. Decoded length or -1. */
-static long b64url_decode(const char *in, size_t len, uint8_t *out, size_t out_size) {
-        uint32_t acc = 0;
-        unsigned bits = 0;
-        size_t n = 0;
-
-        if (len % 4 == 1)
-                return -1;
-        for (size_t i = 0; i < len; i++) {
-                int v = b64val(in[i]);
-                if (v < 0)
-                        return -1;
-                acc = (acc << 6) | (uint32_t) v;
-                bits += 6;
-                if (bits >= 8) {
-                        bits -= 8;
-                        if (n >= out_size)
-                                return -1;
-                        out[n++] = (uint8_t) (acc >> bits);
-                }
-        }
-        if (bits > 0 && (acc & ((1u << bits) - 1)) != 0)
-                return -1;
-        return (long) n;
-}
 
 /* ---- the key ---- */
 
@@ -340,18 +275,18 @@ int auth_token_encode(const auth_token_key_t *k, const auth_claims_t *c, char **
                         return BERTH_ETOOBIG;
                 len += (size_t) n;
         }
-        blen = b64url_len(len);
+        blen = base64_encoded_len(BASE64_URL, len);
         out = malloc(blen + 1 + MAC_B64_LEN + 1);
         if (!out)
                 return -ENOMEM;
-        b64url_encode((const uint8_t *) payload, len, out);
+        base64_encode(BASE64_URL, (const uint8_t *) payload, len, out);
         r = auth_token_key_mac(k, out, blen, mac);
         if (r < 0) {
                 free(out);
                 return r;
         }
         out[blen] = '.';
-        b64url_encode(mac, sizeof(mac), out + blen + 1);
+        base64_encode(BASE64_URL, mac, sizeof(mac), out + blen + 1);
         *ret = out;
         return 0;
 }
@@ -486,7 +421,7 @@ int auth_token_decode(const auth_token_key_t *k, const char *token, size_t len, 
         if (*dot != '.')
                 return BERTH_EAUTH;
         plen = (size_t) (dot - token);
-        if (b64url_decode(dot + 1, MAC_B64_LEN, mac, sizeof(mac)) != (long) sizeof(mac))
+        if (base64_decode(BASE64_URL, dot + 1, MAC_B64_LEN, mac, sizeof(mac)) != (long) sizeof(mac))
                 return BERTH_EAUTH;
         r = auth_token_key_mac(k, token, plen, want);
         if (r < 0)
@@ -494,7 +429,7 @@ int auth_token_decode(const auth_token_key_t *k, const char *token, size_t len, 
         if (CRYPTO_memcmp(mac, want, sizeof(mac)) != 0)
                 return BERTH_EAUTH;
         /* Only what berthd signed gets here; it is parsed as strictly all the same. */
-        n = b64url_decode(token, plen, (uint8_t *) payload, sizeof(payload) - 1);
+        n = base64_decode(BASE64_URL, token, plen, (uint8_t *) payload, sizeof(payload) - 1);
         if (n < 0)
                 return BERTH_EAUTH;
         payload[n] = '\0';

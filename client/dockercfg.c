@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include "client/dockercfg.h"
 #include "client/yaml.h"
+#include "common/base64.h"
 #include "common/err.h"
 #include "common/file.h"
 #include "common/macro.h"
@@ -41,49 +42,19 @@ const dockercfg_entry_t *dockercfg_entry(const dockercfg_t *c, size_t i) {
         return c && i < c->n ? &c->v[i] : NULL;
 }
 
-static int b64val(char c) {
-        if (c >= 'A' && c <= 'Z') return c - 'A';
-        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-        if (c >= '0' && c <= '9') return c - '0' + 52;
-        if (c == '+') return 62;
-        if (c == '/') return 63;
-        return -1;
-}
-
 int dockercfg_base64_decode(const char *s, size_t len, char **ret, size_t *ret_len) {
         _cleanup_free_ char *out = NULL;
-        size_t o = 0, pad = 0, n = len;
-        uint32_t acc = 0;
-        int bits = 0;
+        long n;
 
-        while (n > 0 && s[n - 1] == '=' && pad < 2) {
-                n--;
-                pad++;
-        }
-        if (pad && (len % 4) != 0)
-                return -EINVAL;
-        if (n % 4 == 1)
-                return -EINVAL;
-        out = malloc(n / 4 * 3 + 3 + 1);
+        out = malloc(len / 4 * 3 + 3 + 1);
         if (!out)
                 return -ENOMEM;
-        for (size_t i = 0; i < n; i++) {
-                int v = b64val(s[i]);
-                if (v < 0)
-                        return -EINVAL;
-                acc = (acc << 6) | (uint32_t) v;
-                bits += 6;
-                if (bits >= 8) {
-                        bits -= 8;
-                        out[o++] = (char) ((acc >> bits) & 0xff);
-                }
-        }
-        /* leftover bits must be zero (canonical encoding) */
-        if (bits > 0 && (acc & ((1u << bits) - 1)) != 0)
+        n = base64_decode(BASE64_STD, s, len, (uint8_t *) out, len / 4 * 3 + 3);
+        if (n < 0)
                 return -EINVAL;
-        out[o] = '\0';
+        out[n] = '\0';
         if (ret_len)
-                *ret_len = o;
+                *ret_len = (size_t) n;
         *ret = TAKE_PTR(out);
         return 0;
 }

@@ -2,13 +2,17 @@
 noinst_LTLIBRARIES += libcommon.la
 libcommon_la_SOURCES = common/macro.h common/err.h common/err.c common/log.h common/log.c \
                        common/digest.h common/digest.c common/name.h common/name.c \
-                       common/manifest.h common/manifest.c common/file.h common/file.c
+                       common/manifest.h common/manifest.c common/file.h common/file.c \
+                       common/base64.h common/base64.c
 libcommon_la_CPPFLAGS = $(AM_CPPFLAGS) $(CRYPTO_CFLAGS) $(JANSSON_CFLAGS)
 libcommon_la_LIBADD = $(CRYPTO_LIBS) $(JANSSON_LIBS)
 
-UNIT_TESTS = tests/unit/test-digest tests/unit/test-name tests/unit/test-manifest tests/unit/test-file
-check_PROGRAMS += tests/unit/test-digest tests/unit/test-name tests/unit/test-manifest tests/unit/test-file
-TESTS += tests/unit/test-digest tests/unit/test-name tests/unit/test-manifest tests/unit/test-file
+UNIT_TESTS = tests/unit/test-digest tests/unit/test-name tests/unit/test-manifest tests/unit/test-file \
+             tests/unit/test-base64
+check_PROGRAMS += tests/unit/test-digest tests/unit/test-name tests/unit/test-manifest tests/unit/test-file \
+                  tests/unit/test-base64
+TESTS += tests/unit/test-digest tests/unit/test-name tests/unit/test-manifest tests/unit/test-file \
+         tests/unit/test-base64
 COMMON_TEST_LDADD = libcommon.la $(CRYPTO_LIBS) $(JANSSON_LIBS) $(CMOCKA_LIBS)
 tests_unit_test_digest_SOURCES = tests/unit/test-digest.c
 tests_unit_test_digest_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
@@ -19,6 +23,9 @@ tests_unit_test_name_LDADD = $(COMMON_TEST_LDADD)
 tests_unit_test_manifest_SOURCES = tests/unit/test-manifest.c
 tests_unit_test_manifest_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_manifest_LDADD = $(COMMON_TEST_LDADD)
+tests_unit_test_base64_SOURCES = tests/unit/test-base64.c
+tests_unit_test_base64_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_base64_LDADD = $(COMMON_TEST_LDADD)
 tests_unit_test_file_SOURCES = tests/unit/test-file.c
 tests_unit_test_file_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_file_LDADD = $(COMMON_TEST_LDADD)

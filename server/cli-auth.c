@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include "auth/auth-internal.h"
+#include "common/base64.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -202,7 +203,7 @@ static int print_secret_yaml(cli_t *c, const char *server, const char *user, con
                 userpass = NULL;
                 return -ENOMEM;
         }
-        auth = auth_base64_encode(userpass, strlen(userpass));
+        auth = base64_encode_alloc(BASE64_STD, userpass, strlen(userpass));
         if (!auth)
                 return -ENOMEM;
         root = json_pack("{s:{s:{s:s,s:s,s:s}}}", "auths", server, "username", user, "password",
@@ -213,7 +214,7 @@ static int print_secret_yaml(cli_t *c, const char *server, const char *user, con
         json_decref(root);
         if (!json)
                 return -ENOMEM;
-        b64 = auth_base64_encode(json, strlen(json));
+        b64 = base64_encode_alloc(BASE64_STD, json, strlen(json));
         if (!b64)
                 return -ENOMEM;
         fprintf(c->out,

@@ -118,6 +118,7 @@ tests_fuzz_replay_ref_CPPFLAGS = $(AM_CPPFLAGS)
 tests_fuzz_replay_ref_LDADD = $(REPLAY_COMMON_LIBS)
 tests_fuzz_replay_basic_SOURCES = tests/fuzz/fuzz-basic.c tests/fuzz/replay.c auth/basic.c
 tests_fuzz_replay_basic_CPPFLAGS = $(AM_CPPFLAGS) $(SQLITE3_CFLAGS)
+tests_fuzz_replay_basic_LDADD = $(REPLAY_COMMON_LIBS)
 tests_fuzz_replay_ranges_SOURCES = tests/fuzz/fuzz-ranges.c tests/fuzz/replay.c server/ranges.c
 tests_fuzz_replay_ranges_CPPFLAGS = $(AM_CPPFLAGS)
 tests_fuzz_replay_form_SOURCES = tests/fuzz/fuzz-form.c tests/fuzz/replay.c server/form.c

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 #include "auth/auth-internal.h"
+#include "common/base64.h"
 #include "common/err.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -42,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 memcpy(joined, user, ul);
                 joined[ul] = ':';
                 memcpy(joined + ul + 1, password, pl + 1);
-                enc = auth_base64_encode(joined, ul + pl + 1);
+                enc = base64_encode_alloc(BASE64_STD, joined, ul + pl + 1);
                 if (!enc)
                         abort();
                 /* The canonical encoding must appear in the header (padding may

@@ -14,9 +14,10 @@
 #include <sqlite3.h>
 #include <jansson.h>
 #include "auth/auth-internal.h"
+#include "common/base64.h"
 #include "common/err.h"
-#include "server/cli-auth.h"
 #include "fixture.h"
+#include "server/cli-auth.h"
 
 typedef struct {
         char dir[256];
@@ -95,7 +96,7 @@ static int login(fixture_t *f, const char *user, const char *pw, const char *rep
         int rc;
 
         snprintf(up, sizeof(up), "%s:%s", user, pw);
-        b64 = auth_base64_encode(up, strlen(up));
+        b64 = base64_encode_alloc(BASE64_STD, up, strlen(up));
         assert_non_null(b64);
         snprintf(hdr, sizeof(hdr), "Basic %s", b64);
         free(b64);
@@ -239,7 +240,7 @@ static void check_secret_yaml(fixture_t *f, const char *server, const char *user
         assert_non_null(strstr(f->out, "\ntype: kubernetes.io/dockerconfigjson\n"));
         assert_non_null(strstr(f->out, "\nmetadata:\n  name: "));
         field(f, "  .dockerconfigjson", b64, sizeof(b64));
-        n = auth_base64_decode(b64, strlen(b64), json, sizeof(json));
+        n = base64_decode(BASE64_STD, b64, strlen(b64), json, sizeof(json));
         assert_true(n > 0);
         root = json_loadb((const char *) json, (size_t) n, JSON_REJECT_DUPLICATES, &jerr);
         assert_non_null(root);
@@ -248,7 +249,7 @@ static void check_secret_yaml(fixture_t *f, const char *server, const char *user
         assert_string_equal(json_string_value(json_object_get(entry, "username")), user);
         assert_string_equal(json_string_value(json_object_get(entry, "password")), pw);
         snprintf(up, sizeof(up), "%s:%s", user, pw);
-        expect_auth = auth_base64_encode(up, strlen(up));
+        expect_auth = base64_encode_alloc(BASE64_STD, up, strlen(up));
         assert_string_equal(json_string_value(json_object_get(entry, "auth")), expect_auth);
         free(expect_auth);
         json_decref(root);
@@ -269,7 +270,7 @@ static void test_token_create_secret_yaml(void **state) {
         assert_non_null(strstr(f->out, "\n  namespace: apps\n"));
         /* Take the credentials back out of the Secret and log in with them. */
         field(f, "  .dockerconfigjson", b64, sizeof(b64));
-        n = auth_base64_decode(b64, strlen(b64), json, sizeof(json));
+        n = base64_decode(BASE64_STD, b64, strlen(b64), json, sizeof(json));
         assert_true(n > 0);
         root = json_loadb((const char *) json, (size_t) n, 0, NULL);
         assert_non_null(root);
@@ -278,7 +279,7 @@ static void test_token_create_secret_yaml(void **state) {
                          json_object_get(json_object_get(root, "auths"), "registry.example:5000"),
                          "auth")));
         json_decref(root);
-        n = auth_base64_decode(b64, strlen(b64), raw, sizeof(raw) - 1);
+        n = base64_decode(BASE64_STD, b64, strlen(b64), raw, sizeof(raw) - 1);
         assert_true(n > 0);
         raw[n] = '\0';
         snprintf(up, sizeof(up), "%s", (char *) raw);

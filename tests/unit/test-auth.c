@@ -12,6 +12,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 #include "auth/auth-internal.h"
+#include "common/base64.h"
 #include "common/err.h"
 #include "common/macro.h"
 #include "fixture.h"
@@ -48,7 +49,7 @@ static const char *basic(char *buf, size_t size, const char *user, const char *p
         char up[512];
         char *b64;
         snprintf(up, sizeof(up), "%s:%s", user, pw);
-        b64 = auth_base64_encode(up, strlen(up));
+        b64 = base64_encode_alloc(BASE64_STD, up, strlen(up));
         assert_non_null(b64);
         snprintf(buf, size, "Basic %s", b64);
         free(b64);
