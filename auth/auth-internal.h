@@ -168,7 +168,7 @@ struct auth {
         db_t *db; /* storage/db: connections, statements, migrations */
         auth_options_t opt;
         EVP_MD *sha256;
-        EVP_MD_CTX *hmac_inner, *hmac_outer; /* HMAC key: process-random, for the cache */
+        auth_token_key_t *cache_key;  /* HMAC key: process-random, for the cache */
         uint8_t token_key[32]; /* per install, from the database: robot secret MACs */
 
         pthread_mutex_t cache_locks[CACHE_LOCKS];

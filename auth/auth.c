@@ -197,8 +197,7 @@ auth_t *auth_free(auth_t *a) {
         pthread_cond_destroy(&a->vq_idle);
         pthread_mutex_destroy(&a->audit_lock);
         pthread_cond_destroy(&a->audit_cond);
-        EVP_MD_CTX_free(a->hmac_inner);
-        EVP_MD_CTX_free(a->hmac_outer);
+        a->cache_key = auth_token_key_free(a->cache_key);
         EVP_MD_free(a->sha256);
         free(a->dummy_hash);
         OPENSSL_cleanse(a, sizeof(*a));

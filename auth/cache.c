@@ -4,62 +4,29 @@
 #include <errno.h>
 #include <string.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include "auth/auth-internal.h"
 #include "common/err.h"
 
 /* ---- verified-credentials cache ---- */
 
-/* HMAC-SHA256(process key, header) from precomputed inner and outer pad states:
- * no key schedule and no algorithm fetch per request. */
+/* HMAC-SHA256(process key, header): the key's padded states are computed once
+ * (auth_token_key_t), so there is no key schedule and no algorithm fetch per request. */
 int auth_cache_key(const auth_t *a, const char *header, size_t len, uint8_t key[32]) {
-        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-        uint8_t inner[32];
-        unsigned n = 0;
-        int r = BERTH_ECRYPTO;
-
-        if (!ctx)
-                return -ENOMEM;
-        if (EVP_MD_CTX_copy_ex(ctx, a->hmac_inner) != 1 ||
-            EVP_DigestUpdate(ctx, header, len) != 1 || EVP_DigestFinal_ex(ctx, inner, &n) != 1 ||
-            n != 32)
-                goto out;
-        if (EVP_MD_CTX_copy_ex(ctx, a->hmac_outer) != 1 ||
-            EVP_DigestUpdate(ctx, inner, sizeof(inner)) != 1 ||
-            EVP_DigestFinal_ex(ctx, key, &n) != 1 || n != 32)
-                goto out;
-        r = 0;
-out:
-        EVP_MD_CTX_free(ctx);
-        return r;
+        return auth_token_key_mac(a->cache_key, header, len, key);
 }
 
 int auth_cache_init(auth_t *a) {
-        uint8_t k[64] = {0}, pad[64];
-        int r = BERTH_ECRYPTO;
+        uint8_t k[32];
+        int r;
 
         a->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-        a->hmac_inner = EVP_MD_CTX_new();
-        a->hmac_outer = EVP_MD_CTX_new();
-        if (!a->sha256 || !a->hmac_inner || !a->hmac_outer)
+        if (!a->sha256)
                 return BERTH_ECRYPTO;
-        if (RAND_bytes(k, 32) != 1)
-                goto out;
-        for (size_t i = 0; i < sizeof(k); i++)
-                pad[i] = k[i] ^ 0x36;
-        if (EVP_DigestInit_ex(a->hmac_inner, a->sha256, NULL) != 1 ||
-            EVP_DigestUpdate(a->hmac_inner, pad, sizeof(pad)) != 1)
-                goto out;
-        for (size_t i = 0; i < sizeof(k); i++)
-                pad[i] = k[i] ^ 0x5c;
-        if (EVP_DigestInit_ex(a->hmac_outer, a->sha256, NULL) != 1 ||
-            EVP_DigestUpdate(a->hmac_outer, pad, sizeof(pad)) != 1)
-                goto out;
-        r = 0;
-out:
+        if (RAND_bytes(k, sizeof(k)) != 1)
+                return BERTH_ECRYPTO;
+        r = auth_token_key_new(k, &a->cache_key);
         OPENSSL_cleanse(k, sizeof(k));
-        OPENSSL_cleanse(pad, sizeof(pad));
         return r;
 }
 
