@@ -965,6 +965,87 @@ static void test_tmp_clean(void **state) {
         free(d);
 }
 
+/* A session file that is also linked elsewhere (a commit that crashed after linking
+ * the blob and before removing the session) is never written again: acquire refuses
+ * it and removes the session, and the linked file keeps its content. */
+static void test_session_already_linked_is_dropped(void **state) {
+        fixture_t *f = *state;
+        char uuid[UPLOAD_UUID_LEN + 1], rel[300], *p, *other = path_of(f, "linked-elsewhere");
+        struct stat st;
+        upload_t *u;
+
+        new_upload(f, DIGEST_SHA256, uuid, &u);
+        assert_int_equal(upload_write(u, "abc", 3), 0);
+        store_upload_release(u);
+        snprintf(rel, sizeof(rel), "uploads/%s", uuid);
+        p = path_of(f, rel);
+        assert_int_equal(link(p, other), 0);
+        assert_int_equal(store_upload_acquire(f->s, uuid, &u), -ENOENT);
+        assert_int_equal(stat(p, &st), -1);
+        assert_int_equal(count_entries(f, "uploads"), 0);
+        assert_int_equal(store__sessions_count(f->s), 0);
+        assert_int_equal(stat(other, &st), 0);
+        assert_int_equal(st.st_size, 3);
+        assert_int_equal(store_upload_acquire(f->s, uuid, &u), -ENOENT);
+        free(p);
+        free(other);
+}
+
+/* A session whose file is not a regular file (a directory, a symbolic link, a FIFO)
+ * is no session: -ENOENT, which the server answers 404 BLOB_UPLOAD_UNKNOWN (it was
+ * -EISDIR or -ELOOP, a 500, for the first two). */
+static void test_session_not_a_regular_file(void **state) {
+        fixture_t *f = *state;
+        char uuid[UPLOAD_UUID_LEN + 1], rel[300], *p, *target = path_of(f, "elsewhere");
+        upload_t *u;
+
+        new_upload(f, DIGEST_SHA256, uuid, &u);
+        store_upload_release(u);
+        snprintf(rel, sizeof(rel), "uploads/%s", uuid);
+        p = path_of(f, rel);
+        assert_int_equal(unlink(p), 0);
+        assert_int_equal(mkdir(p, 0700), 0);
+        assert_int_equal(store_upload_acquire(f->s, uuid, &u), -ENOENT);
+        assert_int_equal(rmdir(p), 0);
+        assert_int_equal(symlink(target, p), 0);
+        assert_int_equal(store_upload_acquire(f->s, uuid, &u), -ENOENT);
+        assert_int_equal(unlink(p), 0);
+        assert_int_equal(mkfifo(p, 0600), 0);
+        assert_int_equal(store_upload_acquire(f->s, uuid, &u), -ENOENT);
+        free(p);
+        free(target);
+}
+
+/* Bytes past the session's size (a partial write whose undo failed) are cut at
+ * commit: the blob is what the session acknowledged. */
+static void test_commit_cuts_bytes_past_size(void **state) {
+        fixture_t *f = *state;
+        char uuid[UPLOAD_UUID_LEN + 1], rel[300], *p, *back;
+        digest_t d = DG("abc");
+        uint64_t size = 0;
+        upload_t *u;
+        FILE *fp;
+
+        new_upload(f, DIGEST_SHA256, uuid, &u);
+        assert_int_equal(upload_write(u, "abc", 3), 0);
+        snprintf(rel, sizeof(rel), "uploads/%s", uuid);
+        p = path_of(f, rel);
+        fp = fopen(p, "a");
+        assert_non_null(fp);
+        assert_int_equal(fputs("garbage", fp) >= 0, 1);
+        fclose(fp);
+        assert_int_equal(upload_size(u), 3);
+        assert_int_equal(upload_truncate(u, 3), 0); /* the size it has: nothing to do */
+        assert_int_equal(upload_commit(u, &d, &size), 0);
+        assert_int_equal(size, 3);
+        store_upload_release(u);
+        back = read_blob(f, &d, &size);
+        assert_int_equal(size, 3);
+        assert_memory_equal(back, "abc", 3);
+        free(back);
+        free(p);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -999,6 +1080,9 @@ int main(void) {
                 T(test_open_refuses_files),
                 T(test_blob_scan_skips_strangers),
                 T(test_tmp_clean),
+                T(test_session_already_linked_is_dropped),
+                T(test_session_not_a_regular_file),
+                T(test_commit_cuts_bytes_past_size),
 #undef T
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
