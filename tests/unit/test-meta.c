@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <cmocka.h>
+#include <sqlite3.h>
 #include "common/digest.h"
 #include "common/err.h"
 #include "common/macro.h"
@@ -626,6 +627,93 @@ static void test_uploads_add_get_delete(void **state) {
         assert_int_equal(meta_upload_delete(f->m, uuid), 0);
 }
 
+/* ---- damaged rows, a busy database, limits ---- */
+
+/* Run SQL on the database through a connection of its own (no foreign keys: it can
+ * write rows berth never would). */
+static void raw_exec(fixture_t *f, const char *sql) {
+        sqlite3 *db = NULL;
+
+        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+}
+
+/* A row that does not parse (a digest, a media type longer than any) is a database
+ * error, BERTH_EDB, never a half-filled answer. */
+static void test_damaged_rows_are_db_errors(void **state) {
+        fixture_t *f = *state;
+        const char *tags[] = { "v1" };
+        digest_t img = put_image(f, "lib/app", "image", tags, 1), sig;
+        meta_manifest_info_t info;
+        meta_referrer_t *v = NULL;
+        size_t n = 0;
+        char sql[600];
+
+        sig = put_referrer(f, "lib/app", "signature", &img, "application/vnd.sig");
+        (void) put_referrer(f, "lib/app", "sbom", &img, "application/spdx+json");
+        assert_int_equal(meta_manifest_get(f->m, "lib/app", "v1", &info), 1);
+        /* the media type longer than meta_manifest_info_t holds */
+        snprintf(sql, sizeof(sql), "UPDATE manifests SET media_type = printf('%%.300c', 'x') WHERE digest = '%s'",
+                 img.str);
+        raw_exec(f, sql);
+        assert_int_equal(meta_manifest_get(f->m, "lib/app", "v1", &info), BERTH_EDB);
+        /* a digest that does not parse, under the tag and by itself */
+        snprintf(sql, sizeof(sql),
+                 "UPDATE manifests SET digest = 'sha256:zz' WHERE digest = '%s';"
+                 "UPDATE tags SET digest = 'sha256:zz' WHERE digest = '%s'", img.str, img.str);
+        raw_exec(f, sql);
+        assert_int_equal(meta_manifest_get(f->m, "lib/app", "v1", &info), BERTH_EDB);
+        /* a referrer whose digest does not parse, after one that does: nothing returned */
+        snprintf(sql, sizeof(sql), "UPDATE manifests SET digest = 'sha256:~' WHERE digest = '%s'", sig.str);
+        raw_exec(f, sql);
+        assert_int_equal(meta_referrers(f->m, "lib/app", &img, NULL, &v, &n), BERTH_EDB);
+        assert_null(v);
+}
+
+/* Another connection holds the write lock past the busy timeout: a write gives up
+ * with BERTH_EBUSY (after DB_BUSY_TIMEOUT_MS), reads go on (WAL), and the connection
+ * is usable again once the lock is gone (no transaction left open). */
+static void test_busy_database(void **state) {
+        fixture_t *f = *state;
+        digest_t d = dg("blob");
+        uint64_t size = 0;
+        sqlite3 *db = NULL;
+
+        link_blob(f, "lib/app", "first");
+        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(meta_blob_link(f->m, "lib/app", &d, 4), BERTH_EBUSY);
+        assert_int_equal(meta_repo_exists(f->m, "lib/app"), 1);
+        assert_int_equal(meta_blob_linked(f->m, "lib/app", &d, &size), 0);
+        assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+        assert_int_equal(meta_blob_link(f->m, "lib/app", &d, 4), 0);
+        assert_int_equal(meta_blob_linked(f->m, "lib/app", &d, &size), 1);
+        assert_int_equal(size, 4);
+}
+
+/* Values the schema cannot hold are refused before anything is written. */
+static void test_limits_write_nothing(void **state) {
+        fixture_t *f = *state;
+        digest_t d = dg("x");
+        char long_mt[400];
+        const char *null_tag[] = { NULL };
+        meta_manifest_t mf = { .repo = "lim/app", .digest = dg("m"), .size = 1, .media_type = MT_IMAGE };
+
+        assert_int_equal(meta_blob_link(f->m, "lim/app", &d, (uint64_t) INT64_MAX + 1), -EOVERFLOW);
+        memset(long_mt, 'a', sizeof(long_mt) - 1);
+        long_mt[sizeof(long_mt) - 1] = '\0';
+        mf.media_type = long_mt;
+        assert_int_equal(meta_manifest_put(f->m, &mf, NULL, 0, NULL), BERTH_EMANIFEST);
+        mf.media_type = MT_IMAGE;
+        mf.size = (uint64_t) INT64_MAX + 1;
+        assert_int_equal(meta_manifest_put(f->m, &mf, NULL, 0, NULL), -EOVERFLOW);
+        mf.size = 1;
+        assert_int_equal(meta_manifest_put(f->m, &mf, null_tag, 1, NULL), -EINVAL);
+        assert_int_equal(meta_repo_exists(f->m, "lim/app"), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -649,6 +737,9 @@ int main(void) {
                 T(test_catalog_under_walk),
                 T(test_referrers),
                 T(test_uploads_add_get_delete),
+                T(test_damaged_rows_are_db_errors),
+                T(test_busy_database),
+                T(test_limits_write_nothing),
 #undef T
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
