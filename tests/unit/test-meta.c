@@ -714,6 +714,32 @@ static void test_limits_write_nothing(void **state) {
         assert_int_equal(meta_repo_exists(f->m, "lim/app"), 0);
 }
 
+/* A file that is not a database (damaged, or something else at the path) fails the
+ * open with an error and is left as it was: never overwritten by a fresh schema. */
+static void test_open_refuses_a_file_that_is_not_a_database(void **state) {
+        fixture_t *f = *state;
+        char path[400], junk[4096], back[4096];
+        meta_t *m = NULL;
+        FILE *fp;
+        int r;
+
+        for (size_t i = 0; i < sizeof(junk); i++)
+                junk[i] = (char) ('a' + i % 26);
+        snprintf(path, sizeof(path), "%s/junk.db", f->dir);
+        fp = fopen(path, "w");
+        assert_non_null(fp);
+        assert_int_equal(fwrite(junk, 1, sizeof(junk), fp), sizeof(junk));
+        fclose(fp);
+        r = meta_open(path, &m);
+        assert_true(r < 0);
+        assert_null(m);
+        fp = fopen(path, "r");
+        assert_non_null(fp);
+        assert_int_equal(fread(back, 1, sizeof(back), fp), sizeof(back));
+        fclose(fp);
+        assert_memory_equal(back, junk, sizeof(junk));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -740,6 +766,7 @@ int main(void) {
                 T(test_damaged_rows_are_db_errors),
                 T(test_busy_database),
                 T(test_limits_write_nothing),
+                T(test_open_refuses_a_file_that_is_not_a_database),
 #undef T
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
