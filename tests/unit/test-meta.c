@@ -740,6 +740,48 @@ static void test_open_refuses_a_file_that_is_not_a_database(void **state) {
         assert_memory_equal(back, junk, sizeof(junk));
 }
 
+/* The metrics' figures: blob rows, their bytes, sessions in progress. */
+static void test_stats(void **state) {
+        fixture_t *f = *state;
+        meta_stats_t st;
+
+        assert_int_equal(meta_stats(f->m, &st), 0);
+        assert_true(st.blobs == 0 && st.blob_bytes == 0 && st.uploads == 0);
+        link_blob(f, "lib/a", "a");
+        link_blob(f, "lib/b", "bb");
+        link_blob(f, "lib/b", "a"); /* the same blob in another repository: one row */
+        assert_int_equal(meta_upload_add(f->m, "00000000-0000-4000-8000-000000000001", "lib/a"), 0);
+        assert_int_equal(meta_stats(f->m, &st), 0);
+        assert_int_equal(st.blobs, 2);
+        assert_int_equal(st.blob_bytes, 3);
+        assert_int_equal(st.uploads, 1);
+}
+
+/* GC leaves a blob row whose digest does not parse (not ours to judge) and removes
+ * the rest of the garbage; the dry run removes nothing. */
+static void test_gc_leaves_rows_it_cannot_read(void **state) {
+        fixture_t *f = *state;
+        meta_gc_result_t res;
+        meta_stats_t st;
+        digest_t d = dg("old");
+
+        link_blob(f, "lib/a", "old");
+        assert_int_equal(meta_blob_unlink(f->m, "lib/a", &d), 1);
+        raw_exec(f, "INSERT INTO blobs(digest, size, created_at) VALUES ('not a digest', 7, 0)");
+        assert_int_equal(meta_gc(f->m, 0, true, &res), 0);
+        assert_int_equal(res.n, 1);
+        assert_true(digest_equal(&res.digests[0], &d));
+        free(res.digests);
+        assert_int_equal(meta_blob_known(f->m, &d), 1);
+        assert_int_equal(meta_gc(f->m, 0, false, &res), 0);
+        assert_int_equal(res.n, 1);
+        assert_int_equal(res.bytes, 3);
+        free(res.digests);
+        assert_int_equal(meta_blob_known(f->m, &d), 0);
+        assert_int_equal(meta_stats(f->m, &st), 0);
+        assert_int_equal(st.blobs, 1); /* the row it could not read */
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -767,6 +809,8 @@ int main(void) {
                 T(test_busy_database),
                 T(test_limits_write_nothing),
                 T(test_open_refuses_a_file_that_is_not_a_database),
+                T(test_stats),
+                T(test_gc_leaves_rows_it_cannot_read),
 #undef T
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
