@@ -283,6 +283,10 @@ int store_upload_acquire(store_t *s, const char *uuid, upload_t **ret) {
         if (fd < 0) {
                 r = -errno;
                 kill = r == -ENOENT;
+                /* a directory or a symbolic link where the file belongs is no session,
+                 * as any file that is not regular (below) */
+                if (r == -EISDIR || r == -ELOOP)
+                        r = -ENOENT;
                 goto fail;
         }
         if (fstat(fd, &st) < 0) {

@@ -141,6 +141,28 @@ tests_fuzz_replay_token_SOURCES = tests/fuzz/fuzz-token.c tests/fuzz/replay.c au
 tests_fuzz_replay_token_CPPFLAGS = $(AM_CPPFLAGS) $(SQLITE3_CFLAGS) $(CRYPTO_CFLAGS)
 tests_fuzz_replay_token_LDADD = $(REPLAY_COMMON_LIBS)
 
+## fuzzing (issue 17): the whole request path in-process, berthd's code (libberthd) on
+## loopback ports with a fixed clock and a scratch store; the fuzz build compiles the
+## server's, storage's and auth's sources into the target so libFuzzer sees their edges
+FUZZ_REQUEST_SOURCES = tests/fuzz/fuzz-request.c $(libberthd_la_SOURCES) $(libstore_la_SOURCES) \
+                       $(libauth_la_SOURCES)
+FUZZ_REQUEST_CPPFLAGS = $(AM_CPPFLAGS) $(MHD_CFLAGS) $(ARGON2_CFLAGS) $(CRYPTO_CFLAGS) $(SQLITE3_CFLAGS) \
+                        $(JANSSON_CFLAGS)
+FUZZ_TARGETS += tests/fuzz/fuzz-request
+tests_fuzz_fuzz_request_SOURCES = $(FUZZ_REQUEST_SOURCES)
+tests_fuzz_fuzz_request_CPPFLAGS = $(FUZZ_REQUEST_CPPFLAGS)
+if ENABLE_FUZZERS
+tests_fuzz_fuzz_request_CFLAGS = $(FUZZ_CC_FLAGS)
+tests_fuzz_fuzz_request_LDFLAGS = $(FUZZ_LD_FLAGS)
+endif
+tests_fuzz_fuzz_request_LDADD = libcommon-fuzz.la $(MHD_LIBS) $(ARGON2_LIBS) $(SQLITE3_LIBS) $(CRYPTO_LIBS) \
+                                $(JANSSON_LIBS)
+check_PROGRAMS += tests/fuzz/replay-request
+tests_fuzz_replay_request_SOURCES = tests/fuzz/fuzz-request.c tests/fuzz/replay.c
+tests_fuzz_replay_request_CPPFLAGS = $(FUZZ_REQUEST_CPPFLAGS)
+tests_fuzz_replay_request_LDADD = libberthd.la libauth.la libstore.la libcommon.la $(MHD_LIBS) $(ARGON2_LIBS) \
+                                  $(SQLITE3_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
+
 ## ---- integration: the registry API (server/ and storage/) ----
 TESTS += tests/integration/api-core.sh tests/integration/api-v11.sh
 EXTRA_DIST += tests/integration/api-common.sh tests/integration/api-core.sh \

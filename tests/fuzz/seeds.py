@@ -639,6 +639,99 @@ def proxies():
     ]
     return {k: (lst + "\0" + hdr).encode() for k, lst, hdr in s}
 
+def requests():
+    """fuzz-request: a selector byte (bit 0: the Basic daemon, bits 0+1: with the known
+    user), then requests as text separated by a line "=====" ("@LOC": the last Location)"""
+    OCI_M = "application/vnd.oci.image.manifest.v1+json"
+    OCI_I = "application/vnd.oci.image.index.v1+json"
+    DOCKER_M = "application/vnd.docker.distribution.manifest.v2+json"
+    DOCKER_L = "application/vnd.docker.distribution.manifest.list.v2+json"
+    cfg = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
+    layer = b"layer-bytes"
+    cd, ld = "sha256:" + hashlib.sha256(cfg).hexdigest(), "sha256:" + hashlib.sha256(layer).hexdigest()
+    man = compact({"schemaVersion": 2, "mediaType": OCI_M,
+                   "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": len(cfg)},
+                   "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": ld,
+                               "size": len(layer)}],
+                   "annotations": {"org.opencontainers.image.created": "2026-01-01T00:00:00Z"}})
+    md = "sha256:" + hashlib.sha256(man).hexdigest()
+    art = compact({"schemaVersion": 2, "mediaType": OCI_M, "artifactType": "application/vnd.example.sbom+json",
+                   "config": {"mediaType": "application/vnd.oci.empty.v1+json",
+                              "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+                              "size": 2, "data": "e30="},
+                   "layers": [{"mediaType": "application/vnd.example.sbom+json", "digest": ld, "size": len(layer)}],
+                   "subject": {"mediaType": OCI_M, "digest": md, "size": len(man)}})
+    idx = compact({"schemaVersion": 2, "mediaType": OCI_I, "manifests": [
+        {"mediaType": OCI_M, "digest": md, "size": len(man), "platform": {"architecture": "amd64", "os": "linux"}}]})
+    dman = docker_indent({"schemaVersion": 2, "mediaType": DOCKER_M,
+                          "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": cd,
+                                     "size": len(cfg)},
+                          "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": ld,
+                                      "size": len(layer)}]})
+
+    def req(line, headers=(), body=b""):
+        return (line + "\n" + "".join(h + "\n" for h in headers) + "\n").encode() + body
+
+    def seq(*reqs):
+        return b"\n=====\n".join(reqs)
+
+    push_blobs = seq(req("POST /v2/app/blobs/uploads/?digest=" + cd, ["Content-Type: application/octet-stream"], cfg),
+                     req("POST /v2/app/blobs/uploads/?digest=" + ld, ["Content-Type: application/octet-stream"], layer),
+                     req("POST /v2/app/blobs/uploads/?digest=sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e"
+                         "8310c060f61caaff8a", [], b"{}"))
+    s = {
+        "base": req("GET /v2/"),
+        "health": req("GET /healthz"),
+        "ready": req("HEAD /readyz"),
+        "catalog": req("GET /v2/_catalog?n=2&last=a"),
+        "tags-list": req("GET /v2/library/nginx/tags/list?n=10&last=v1"),
+        "blob-monolithic": req("POST /v2/app/blobs/uploads/?digest=" + cd,
+                               ["Content-Type: application/octet-stream"], cfg),
+        "blob-chunked": seq(req("POST /v2/app/blobs/uploads/"),
+                            req("PATCH @LOC", ["Content-Type: application/octet-stream", "Content-Range: 0-4"],
+                                layer[:5]),
+                            req("PATCH @LOC", ["Content-Range: 5-10"], layer[5:]),
+                            req("GET @LOC"),
+                            req("PUT @LOC?digest=" + ld),
+                            req("HEAD /v2/app/blobs/" + ld)),
+        "blob-put-digest": seq(req("POST /v2/a/b/c/blobs/uploads/"), req("PUT @LOC?digest=" + ld, [], layer)),
+        "blob-cancel": seq(req("POST /v2/app/blobs/uploads/"), req("DELETE @LOC"), req("GET @LOC")),
+        "blob-mount": req("POST /v2/other/blobs/uploads/?mount=%s&from=app" % ld),
+        "blob-range": req("GET /v2/app/blobs/" + ld, ["Range: bytes=2-5", "If-None-Match: \"%s\"" % ld]),
+        "blob-bad-digest": req("POST /v2/app/blobs/uploads/?digest=sha256:0000", [], b"x"),
+        "push-image": seq(push_blobs,
+                          req("PUT /v2/app/manifests/v1", ["Content-Type: " + OCI_M], man),
+                          req("GET /v2/app/manifests/v1", ["Accept: " + OCI_M, "Accept: " + DOCKER_M]),
+                          req("PUT /v2/app/manifests/list", ["Content-Type: " + OCI_I], idx),
+                          req("GET /v2/app/manifests/list", ["Accept: " + DOCKER_M + ", " + OCI_M]),
+                          req("PUT /v2/app/manifests/sbom", ["Content-Type: " + OCI_M], art),
+                          req("GET /v2/app/referrers/%s?artifactType=application/vnd.example.sbom+json" % md),
+                          req("GET /v2/app/tags/list?n=1")),
+        "push-docker": seq(push_blobs, req("PUT /v2/app/manifests/latest", ["Content-Type: " + DOCKER_M], dman),
+                           req("HEAD /v2/app/manifests/latest", ["Accept: " + DOCKER_M + ";q=0.9, */*"])),
+        "manifest-bad": req("PUT /v2/app/manifests/v2", ["Content-Type: " + OCI_M], b'{"schemaVersion":2,"layers":['),
+        "manifest-delete": req("DELETE /v2/app/manifests/" + md),
+        "manifest-list-docker": req("PUT /v2/app/manifests/dl", ["Content-Type: " + DOCKER_L],
+                                    compact({"schemaVersion": 2, "mediaType": DOCKER_L, "manifests": []})),
+        "referrers": req("GET /v2/app/referrers/" + md),
+        "token-get": req("GET /auth/token?service=berth&scope=repository:app:pull,push&scope=registry:catalog:*"),
+        "token-post": req("POST /auth/token", ["Content-Type: application/x-www-form-urlencoded"],
+                          b"grant_type=password&username=admin&password=fuzz-password-1&service=berth&"
+                          b"scope=repository%3Aapp%3Apull"),
+        "bad-name": req("GET /v2/A//b/manifests/x"),
+        "not-allowed": req("PATCH /v2/_catalog"),
+    }
+    out = {}
+    for k, v in s.items():
+        out["none-" + k] = b"\x00" + v
+    for k in ("catalog", "push-image", "token-get", "token-post", "blob-chunked", "referrers"):
+        out["basic-user-" + k] = b"\x03" + s[k]
+    for k in ("catalog", "base", "token-get"):
+        out["basic-anon-" + k] = b"\x01" + s[k]
+    out["basic-wrong-password"] = b"\x01" + req("GET /v2/", ["Authorization: Basic YWRtaW46d3Jvbmc="])
+    out["basic-bearer-garbage"] = b"\x01" + req("GET /v2/app/tags/list", ["Authorization: Bearer abc.def"])
+    return out
+
 
 TARGETS = {
     "fuzz-manifest": manifests,
@@ -654,6 +747,7 @@ TARGETS = {
     "fuzz-layout": layouts,
     "fuzz-token": tokens,
     "fuzz-proxy": proxies,
+    "fuzz-request": requests,
 }
 
 

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <cmocka.h>
+#include <sqlite3.h>
 #include "common/digest.h"
 #include "common/err.h"
 #include "common/macro.h"
@@ -614,6 +615,161 @@ static void test_uploads_add_get_delete(void **state) {
         assert_int_equal(meta_upload_delete(f->m, uuid), 0);
 }
 
+/* ---- damaged rows, a busy database, limits ---- */
+
+/* Run SQL on the database through a connection of its own (no foreign keys: it can
+ * write rows berth never would). */
+static void raw_exec(fixture_t *f, const char *sql) {
+        sqlite3 *db = NULL;
+
+        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+}
+
+/* A row that does not parse (a digest, a media type longer than any) is a database
+ * error, BERTH_EDB, never a half-filled answer. */
+static void test_damaged_rows_are_db_errors(void **state) {
+        fixture_t *f = *state;
+        const char *tags[] = { "v1" };
+        digest_t img = put_image(f, "lib/app", "image", tags, 1), sig;
+        meta_manifest_info_t info;
+        meta_referrer_t *v = NULL;
+        size_t n = 0;
+        char sql[600];
+
+        sig = put_referrer(f, "lib/app", "signature", &img, "application/vnd.sig");
+        (void) put_referrer(f, "lib/app", "sbom", &img, "application/spdx+json");
+        assert_int_equal(meta_manifest_get(f->m, "lib/app", "v1", &info), 1);
+        /* the media type longer than meta_manifest_info_t holds */
+        snprintf(sql, sizeof(sql), "UPDATE manifests SET media_type = printf('%%.300c', 'x') WHERE digest = '%s'",
+                 img.str);
+        raw_exec(f, sql);
+        assert_int_equal(meta_manifest_get(f->m, "lib/app", "v1", &info), BERTH_EDB);
+        /* a digest that does not parse, under the tag and by itself */
+        snprintf(sql, sizeof(sql),
+                 "UPDATE manifests SET digest = 'sha256:zz' WHERE digest = '%s';"
+                 "UPDATE tags SET digest = 'sha256:zz' WHERE digest = '%s'", img.str, img.str);
+        raw_exec(f, sql);
+        assert_int_equal(meta_manifest_get(f->m, "lib/app", "v1", &info), BERTH_EDB);
+        /* a referrer whose digest does not parse, after one that does: nothing returned */
+        snprintf(sql, sizeof(sql), "UPDATE manifests SET digest = 'sha256:~' WHERE digest = '%s'", sig.str);
+        raw_exec(f, sql);
+        assert_int_equal(meta_referrers(f->m, "lib/app", &img, NULL, &v, &n), BERTH_EDB);
+        assert_null(v);
+}
+
+/* Another connection holds the write lock past the busy timeout: a write gives up
+ * with BERTH_EBUSY (after DB_BUSY_TIMEOUT_MS), reads go on (WAL), and the connection
+ * is usable again once the lock is gone (no transaction left open). */
+static void test_busy_database(void **state) {
+        fixture_t *f = *state;
+        digest_t d = dg("blob");
+        uint64_t size = 0;
+        sqlite3 *db = NULL;
+
+        link_blob(f, "lib/app", "first");
+        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(meta_blob_link(f->m, "lib/app", &d, 4), BERTH_EBUSY);
+        assert_int_equal(meta_repo_exists(f->m, "lib/app"), 1);
+        assert_int_equal(meta_blob_linked(f->m, "lib/app", &d, &size), 0);
+        assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+        assert_int_equal(meta_blob_link(f->m, "lib/app", &d, 4), 0);
+        assert_int_equal(meta_blob_linked(f->m, "lib/app", &d, &size), 1);
+        assert_int_equal(size, 4);
+}
+
+/* Values the schema cannot hold are refused before anything is written. */
+static void test_limits_write_nothing(void **state) {
+        fixture_t *f = *state;
+        digest_t d = dg("x");
+        char long_mt[400];
+        const char *null_tag[] = { NULL };
+        meta_manifest_t mf = { .repo = "lim/app", .digest = dg("m"), .size = 1, .media_type = MT_IMAGE };
+
+        assert_int_equal(meta_blob_link(f->m, "lim/app", &d, (uint64_t) INT64_MAX + 1), -EOVERFLOW);
+        memset(long_mt, 'a', sizeof(long_mt) - 1);
+        long_mt[sizeof(long_mt) - 1] = '\0';
+        mf.media_type = long_mt;
+        assert_int_equal(meta_manifest_put(f->m, &mf, NULL, 0, NULL), BERTH_EMANIFEST);
+        mf.media_type = MT_IMAGE;
+        mf.size = (uint64_t) INT64_MAX + 1;
+        assert_int_equal(meta_manifest_put(f->m, &mf, NULL, 0, NULL), -EOVERFLOW);
+        mf.size = 1;
+        assert_int_equal(meta_manifest_put(f->m, &mf, null_tag, 1, NULL), -EINVAL);
+        assert_int_equal(meta_repo_exists(f->m, "lim/app"), 0);
+}
+
+/* A file that is not a database (damaged, or something else at the path) fails the
+ * open with an error and is left as it was: never overwritten by a fresh schema. */
+static void test_open_refuses_a_file_that_is_not_a_database(void **state) {
+        fixture_t *f = *state;
+        char path[400], junk[4096], back[4096];
+        meta_t *m = NULL;
+        FILE *fp;
+        int r;
+
+        for (size_t i = 0; i < sizeof(junk); i++)
+                junk[i] = (char) ('a' + i % 26);
+        snprintf(path, sizeof(path), "%s/junk.db", f->dir);
+        fp = fopen(path, "w");
+        assert_non_null(fp);
+        assert_int_equal(fwrite(junk, 1, sizeof(junk), fp), sizeof(junk));
+        fclose(fp);
+        r = meta_open(path, &m);
+        assert_true(r < 0);
+        assert_null(m);
+        fp = fopen(path, "r");
+        assert_non_null(fp);
+        assert_int_equal(fread(back, 1, sizeof(back), fp), sizeof(back));
+        fclose(fp);
+        assert_memory_equal(back, junk, sizeof(junk));
+}
+
+/* The metrics' figures: blob rows, their bytes, sessions in progress. */
+static void test_stats(void **state) {
+        fixture_t *f = *state;
+        meta_stats_t st;
+
+        assert_int_equal(meta_stats(f->m, &st), 0);
+        assert_true(st.blobs == 0 && st.blob_bytes == 0 && st.uploads == 0);
+        link_blob(f, "lib/a", "a");
+        link_blob(f, "lib/b", "bb");
+        link_blob(f, "lib/b", "a"); /* the same blob in another repository: one row */
+        assert_int_equal(meta_upload_add(f->m, "00000000-0000-4000-8000-000000000001", "lib/a"), 0);
+        assert_int_equal(meta_stats(f->m, &st), 0);
+        assert_int_equal(st.blobs, 2);
+        assert_int_equal(st.blob_bytes, 3);
+        assert_int_equal(st.uploads, 1);
+}
+
+/* GC leaves a blob row whose digest does not parse (not ours to judge) and removes
+ * the rest of the garbage; the dry run removes nothing. */
+static void test_gc_leaves_rows_it_cannot_read(void **state) {
+        fixture_t *f = *state;
+        meta_gc_result_t res;
+        meta_stats_t st;
+        digest_t d = dg("old");
+
+        link_blob(f, "lib/a", "old");
+        assert_int_equal(meta_blob_unlink(f->m, "lib/a", &d), 1);
+        raw_exec(f, "INSERT INTO blobs(digest, size, created_at) VALUES ('not a digest', 7, 0)");
+        assert_int_equal(meta_gc(f->m, 0, true, &res), 0);
+        assert_int_equal(res.n, 1);
+        assert_true(digest_equal(&res.digests[0], &d));
+        free(res.digests);
+        assert_int_equal(meta_blob_known(f->m, &d), 1);
+        assert_int_equal(meta_gc(f->m, 0, false, &res), 0);
+        assert_int_equal(res.n, 1);
+        assert_int_equal(res.bytes, 3);
+        free(res.digests);
+        assert_int_equal(meta_blob_known(f->m, &d), 0);
+        assert_int_equal(meta_stats(f->m, &st), 0);
+        assert_int_equal(st.blobs, 1); /* the row it could not read */
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -637,6 +793,12 @@ int main(void) {
                 T(test_catalog_under_walk),
                 T(test_referrers),
                 T(test_uploads_add_get_delete),
+                T(test_damaged_rows_are_db_errors),
+                T(test_busy_database),
+                T(test_limits_write_nothing),
+                T(test_open_refuses_a_file_that_is_not_a_database),
+                T(test_stats),
+                T(test_gc_leaves_rows_it_cannot_read),
 #undef T
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -328,6 +330,76 @@ static void test_mount_needs_file(void **state) {
         assert_int_equal(meta_blob_linked(f->m, "lib/b", &ghost, NULL), 0);
 }
 
+/* A full disk (a file size limit) while the manifest's file is written: the push
+ * fails with the write's error and leaves neither a row nor a file. */
+static void test_manifest_put_disk_full(void **state) {
+        fixture_t *f = *state;
+        const size_t pad = 100u << 10;
+        digest_t config, layer;
+        registry_put_result_t res;
+        meta_manifest_info_t info;
+        struct rlimit old, lim;
+        char *m, *big, *note;
+
+        push_blob(f, "lib/a", "{}", &config);
+        push_blob(f, "lib/a", "layer", &layer);
+        m = image_manifest(&config, 2, &layer, 5, NULL);
+        note = malloc(pad + 1);
+        assert_non_null(note);
+        memset(note, 'n', pad);
+        note[pad] = '\0';
+        /* the same manifest with a large annotation, past the limit below */
+        assert_true(asprintf(&big, "%.*s,\"annotations\":{\"note\":\"%s\"}}", (int) (strlen(m) - 1), m, note) > 0);
+        signal(SIGXFSZ, SIG_IGN);
+        assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+        lim = old;
+        lim.rlim_cur = 64u << 10;
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+        assert_int_equal(registry_manifest_put(f->s, f->m, "lib/a", big, strlen(big), MT_OCI_MANIFEST, NULL,
+                                               (const char *const[]) { "full" }, 1, &res),
+                         -EFBIG);
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+        signal(SIGXFSZ, SIG_DFL);
+        assert_int_equal(meta_manifest_get(f->m, "lib/a", "full", &info), 0);
+        assert_int_equal(meta_manifest_get(f->m, "lib/a", res.digest.str, &info), 0);
+        assert_int_equal(store_blob_stat(f->s, &res.digest, NULL), 0);
+        /* room again: the same push succeeds */
+        assert_int_equal(registry_manifest_put(f->s, f->m, "lib/a", big, strlen(big), MT_OCI_MANIFEST, NULL,
+                                               (const char *const[]) { "full" }, 1, &res),
+                         0);
+        assert_int_equal(meta_manifest_get(f->m, "lib/a", "full", &info), 1);
+        free(m);
+        free(big);
+        free(note);
+}
+
+/* GC removes a blob's row even when its file cannot go (here a directory stands
+ * where the file was): counted in file_errors for the next run, nothing fails. */
+static void test_gc_counts_files_that_cannot_go(void **state) {
+        fixture_t *f = *state;
+        registry_gc_result_t gc;
+        char path[600];
+        const char *hex;
+        digest_t d;
+        FILE *fp;
+
+        push_blob(f, "lib/a", "unreferenced", &d);
+        assert_int_equal(meta_blob_unlink(f->m, "lib/a", &d), 1);
+        hex = strchr(d.str, ':') + 1;
+        snprintf(path, sizeof(path), "%s/blobs/sha256/%.2s/%s", f->dir, hex, hex);
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(mkdir(path, 0700), 0);
+        strcat(path, "/inside");
+        fp = fopen(path, "w");
+        assert_non_null(fp);
+        fclose(fp);
+        assert_int_equal(registry_gc(f->s, f->m, 0, false, &gc), 0);
+        assert_int_equal(gc.blobs, 1);
+        assert_int_equal(gc.file_errors, 1);
+        assert_int_equal(gc.orphans, 0); /* not a regular file: not a blob to the scan */
+        assert_int_equal(meta_blob_known(f->m, &d), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_commit_links_blob, setup, teardown),
@@ -337,6 +409,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_manifest_refusals_write_nothing, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_manifest_tags_and_subject, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_mount_needs_file, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_manifest_put_disk_full, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_gc_counts_files_that_cannot_go, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

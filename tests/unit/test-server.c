@@ -298,11 +298,29 @@ static void test_upload_expiry_by_clock(void **state) {
         resp_done(&r);
 }
 
+/* A damaged session (a directory where its file belongs) is an unknown upload, 404,
+ * not a server error. */
+static void test_damaged_session_is_unknown(void **state) {
+        fixture_t *f = *state;
+        char loc[300], path[600];
+        resp_t r;
+
+        session(f, "dmg/a", "abcd", loc, sizeof(loc));
+        snprintf(path, sizeof(path), "%s/uploads/%s", f->dir, strrchr(loc, '/') + 1);
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(mkdir(path, 0700), 0);
+        r = http(f, "PATCH", loc, "Content-Type: application/octet-stream\r\n", "more", 4);
+        assert_int_equal(r.status, 404);
+        assert_non_null(strstr(r.body, "\"BLOB_UPLOAD_UNKNOWN\""));
+        resp_done(&r);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_upload_status, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_manifest_get_negotiation, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_upload_expiry_by_clock, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_damaged_session_is_unknown, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -762,6 +762,278 @@ static void test_scan_old_skips_busy(void **state) {
         store_upload_release(u);
 }
 
+/* ---- error paths: a full disk, a damaged store ---- */
+
+/* A file size limit (as a full disk) refuses a blob part way through: nothing is
+ * stored, no scratch file is left under tmp/. */
+static void test_put_over_file_size_limit(void **state) {
+        fixture_t *f = *state;
+        const size_t big = 256u << 10;
+        char *buf = malloc(big);
+        struct rlimit old, lim;
+        digest_t d;
+
+        assert_non_null(buf);
+        memset(buf, 'x', big);
+        d = dg(DIGEST_SHA256, buf, big);
+        signal(SIGXFSZ, SIG_IGN);
+        assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+        lim = old;
+        lim.rlim_cur = 64u << 10;
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+        assert_int_equal(store_blob_put(f->s, &d, buf, big), -EFBIG);
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+        signal(SIGXFSZ, SIG_DFL);
+        assert_int_equal(store_blob_stat(f->s, &d, NULL), 0);
+        assert_int_equal(count_entries(f, "tmp"), 0);
+        /* with room again, the same blob goes in */
+        assert_int_equal(store_blob_put(f->s, &d, buf, big), 0);
+        assert_int_equal(store_blob_stat(f->s, &d, NULL), 1);
+        free(buf);
+}
+
+/* Something that is not a regular file where a blob belongs is a damaged store
+ * (-EUCLEAN), never served; a symbolic link is not followed. */
+static void test_blob_not_a_regular_file(void **state) {
+        fixture_t *f = *state;
+        digest_t dir = DG("a directory"), link = DG("a link"), real = DG("real");
+        char *pd = blob_path(f, &dir), *pl = blob_path(f, &link), *pr = blob_path(f, &real), *fan = strdup(pd);
+        uint64_t size;
+        int fd = -1;
+
+        assert_int_equal(store_blob_put(f->s, &real, "real", 4), 0);
+        *strrchr(fan, '/') = '\0';
+        assert_true(mkdir(fan, 0700) == 0 || errno == EEXIST);
+        assert_int_equal(mkdir(pd, 0700), 0);
+        free(fan);
+        fan = strdup(pl);
+        *strrchr(fan, '/') = '\0';
+        assert_true(mkdir(fan, 0700) == 0 || errno == EEXIST);
+        assert_int_equal(symlink(pr, pl), 0);
+        assert_int_equal(store_blob_stat(f->s, &dir, &size), -EUCLEAN);
+        assert_int_equal(store_blob_open(f->s, &dir, &fd, &size), -EUCLEAN);
+        assert_int_equal(fd, -1);
+        assert_int_equal(store_blob_stat(f->s, &link, &size), -EUCLEAN);
+        assert_int_equal(store_blob_open(f->s, &link, &fd, &size), -ELOOP);
+        assert_int_equal(fd, -1);
+        /* putting the right content does not replace what is there */
+        assert_int_equal(store_blob_put(f->s, &dir, "a directory", 11), -EUCLEAN);
+        free(pd);
+        free(fan);
+        free(pl);
+        free(pr);
+}
+
+/* The fan-out directory is a file: the put fails and leaves no scratch file. */
+static void test_put_fanout_not_a_directory(void **state) {
+        fixture_t *f = *state;
+        digest_t d = DG("fan");
+        char *p = blob_path(f, &d);
+        FILE *fp;
+
+        *strrchr(p, '/') = '\0';
+        fp = fopen(p, "w");
+        assert_non_null(fp);
+        fclose(fp);
+        assert_int_equal(store_blob_put(f->s, &d, "fan", 3), -ENOTDIR);
+        assert_int_equal(count_entries(f, "tmp"), 0);
+        assert_int_equal(store_blob_stat(f->s, &d, NULL), 0);
+        free(p);
+}
+
+/* store_open refuses a root that is a file, or a store whose blobs/ is a file. */
+static void test_open_refuses_files(void **state) {
+        fixture_t *f = *state;
+        char *file = path_of(f, "plain"), *root = NULL, *blobs = NULL;
+        store_t *s = NULL;
+        FILE *fp = fopen(file, "w");
+
+        assert_non_null(fp);
+        fclose(fp);
+        assert_int_equal(store_open(file, &s), -ENOTDIR);
+        assert_null(s);
+        assert_true(asprintf(&root, "%s/other", f->dir) > 0);
+        assert_int_equal(mkdir(root, 0700), 0);
+        assert_true(asprintf(&blobs, "%s/blobs", root) > 0);
+        fp = fopen(blobs, "w");
+        assert_non_null(fp);
+        fclose(fp);
+        assert_int_equal(store_open(root, &s), -ENOTDIR);
+        assert_null(s);
+        assert_int_equal(store_open("", &s), -EINVAL);
+        free(file);
+        free(root);
+        free(blobs);
+}
+
+static int scanned;
+static digest_t scanned_digest;
+static uint64_t scanned_size;
+
+static void scan_blob_cb(void *userdata, const digest_t *d, uint64_t size, time_t mtime) {
+        (void) userdata;
+        (void) mtime;
+        scanned++;
+        scanned_digest = *d;
+        scanned_size = size;
+}
+
+/* The blob scan (gc's sweep) visits blobs only: not names that are not digests, not
+ * a digest under the wrong fan-out directory, not a directory named like a blob. */
+static void test_blob_scan_skips_strangers(void **state) {
+        fixture_t *f = *state;
+        digest_t d = DG("kept"), other = DG("stranger"), dir = DG("dir");
+        char *p, *q;
+        FILE *fp;
+
+        assert_int_equal(store_blob_put(f->s, &d, "kept", 4), 0);
+        p = blob_path(f, &d);
+        *strrchr(p, '/') = '\0';
+        /* not a digest; and a real digest in the wrong fan-out */
+        assert_true(asprintf(&q, "%s/not-a-digest", p) > 0);
+        fp = fopen(q, "w");
+        assert_non_null(fp);
+        fclose(fp);
+        free(q);
+        assert_true(asprintf(&q, "%s/%s", p, digest_hex(&other)) > 0);
+        if (memcmp(digest_hex(&other), digest_hex(&d), 2) != 0) {
+                fp = fopen(q, "w");
+                assert_non_null(fp);
+                fclose(fp);
+        }
+        free(q);
+        free(p);
+        p = blob_path(f, &dir);
+        q = strdup(p);
+        *strrchr(q, '/') = '\0';
+        assert_true(mkdir(q, 0700) == 0 || errno == EEXIST);
+        assert_int_equal(mkdir(p, 0700), 0);
+        free(q);
+        free(p);
+        p = path_of(f, "blobs/sha256/zz-not-fanout");
+        assert_int_equal(mkdir(p, 0700), 0);
+        free(p);
+
+        scanned = 0;
+        assert_int_equal(store_blob_scan(f->s, scan_blob_cb, NULL), 1);
+        assert_int_equal(scanned, 1);
+        assert_true(digest_equal(&scanned_digest, &d));
+        assert_int_equal(scanned_size, 4);
+        assert_int_equal(store_blob_scan(f->s, NULL, NULL), -EINVAL);
+}
+
+static time_t clock_now;
+static time_t fixed_clock(void *userdata) {
+        (void) userdata;
+        return clock_now;
+}
+
+/* Scratch files a crash left under tmp/ go once they are old; young ones stay (a
+ * put may be writing them). */
+static void test_tmp_clean(void **state) {
+        fixture_t *f = *state;
+        char *p = path_of(f, "tmp/left-by-a-crash"), *d = path_of(f, "tmp/a-directory");
+        struct stat st;
+        FILE *fp = fopen(p, "w");
+
+        assert_non_null(fp);
+        fclose(fp);
+        assert_int_equal(mkdir(d, 0700), 0);
+        assert_int_equal(stat(p, &st), 0);
+        clock_now = st.st_mtime + 10;
+        store_set_clock(f->s, fixed_clock, NULL);
+        assert_int_equal(store_tmp_clean(f->s, 60), 0);
+        assert_int_equal(stat(p, &st), 0);
+        clock_now += 60;
+        assert_int_equal(store_tmp_clean(f->s, 60), 1);
+        assert_int_equal(stat(p, &st), -1);
+        assert_int_equal(stat(d, &st), 0); /* only regular files */
+        assert_int_equal(store_tmp_clean(NULL, 60), -EINVAL);
+        free(p);
+        free(d);
+}
+
+/* A session file that is also linked elsewhere (a commit that crashed after linking
+ * the blob and before removing the session) is never written again: acquire refuses
+ * it and removes the session, and the linked file keeps its content. */
+static void test_session_already_linked_is_dropped(void **state) {
+        fixture_t *f = *state;
+        char uuid[UPLOAD_UUID_LEN + 1], rel[300], *p, *other = path_of(f, "linked-elsewhere");
+        struct stat st;
+        upload_t *u;
+
+        new_upload(f, DIGEST_SHA256, uuid, &u);
+        assert_int_equal(upload_write(u, "abc", 3), 0);
+        store_upload_release(u);
+        snprintf(rel, sizeof(rel), "uploads/%s", uuid);
+        p = path_of(f, rel);
+        assert_int_equal(link(p, other), 0);
+        assert_int_equal(store_upload_acquire(f->s, uuid, &u), -ENOENT);
+        assert_int_equal(stat(p, &st), -1);
+        assert_int_equal(count_entries(f, "uploads"), 0);
+        assert_int_equal(store__sessions_count(f->s), 0);
+        assert_int_equal(stat(other, &st), 0);
+        assert_int_equal(st.st_size, 3);
+        assert_int_equal(store_upload_acquire(f->s, uuid, &u), -ENOENT);
+        free(p);
+        free(other);
+}
+
+/* A session whose file is not a regular file (a directory, a symbolic link, a FIFO)
+ * is no session: -ENOENT, which the server answers 404 BLOB_UPLOAD_UNKNOWN (it was
+ * -EISDIR or -ELOOP, a 500, for the first two). */
+static void test_session_not_a_regular_file(void **state) {
+        fixture_t *f = *state;
+        char uuid[UPLOAD_UUID_LEN + 1], rel[300], *p, *target = path_of(f, "elsewhere");
+        upload_t *u;
+
+        new_upload(f, DIGEST_SHA256, uuid, &u);
+        store_upload_release(u);
+        snprintf(rel, sizeof(rel), "uploads/%s", uuid);
+        p = path_of(f, rel);
+        assert_int_equal(unlink(p), 0);
+        assert_int_equal(mkdir(p, 0700), 0);
+        assert_int_equal(store_upload_acquire(f->s, uuid, &u), -ENOENT);
+        assert_int_equal(rmdir(p), 0);
+        assert_int_equal(symlink(target, p), 0);
+        assert_int_equal(store_upload_acquire(f->s, uuid, &u), -ENOENT);
+        assert_int_equal(unlink(p), 0);
+        assert_int_equal(mkfifo(p, 0600), 0);
+        assert_int_equal(store_upload_acquire(f->s, uuid, &u), -ENOENT);
+        free(p);
+        free(target);
+}
+
+/* Bytes past the session's size (a partial write whose undo failed) are cut at
+ * commit: the blob is what the session acknowledged. */
+static void test_commit_cuts_bytes_past_size(void **state) {
+        fixture_t *f = *state;
+        char uuid[UPLOAD_UUID_LEN + 1], rel[300], *p, *back;
+        digest_t d = DG("abc");
+        uint64_t size = 0;
+        upload_t *u;
+        FILE *fp;
+
+        new_upload(f, DIGEST_SHA256, uuid, &u);
+        assert_int_equal(upload_write(u, "abc", 3), 0);
+        snprintf(rel, sizeof(rel), "uploads/%s", uuid);
+        p = path_of(f, rel);
+        fp = fopen(p, "a");
+        assert_non_null(fp);
+        assert_int_equal(fputs("garbage", fp) >= 0, 1);
+        fclose(fp);
+        assert_int_equal(upload_size(u), 3);
+        assert_int_equal(upload_truncate(u, 3), 0); /* the size it has: nothing to do */
+        assert_int_equal(upload_commit(u, &d, &size), 0);
+        assert_int_equal(size, 3);
+        store_upload_release(u);
+        back = read_blob(f, &d, &size);
+        assert_int_equal(size, 3);
+        assert_memory_equal(back, "abc", 3);
+        free(back);
+        free(p);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -790,6 +1062,15 @@ int main(void) {
                 T(test_failed_write_leaves_session_consistent),
                 T(test_scan_old),
                 T(test_scan_old_skips_busy),
+                T(test_put_over_file_size_limit),
+                T(test_blob_not_a_regular_file),
+                T(test_put_fanout_not_a_directory),
+                T(test_open_refuses_files),
+                T(test_blob_scan_skips_strangers),
+                T(test_tmp_clean),
+                T(test_session_already_linked_is_dropped),
+                T(test_session_not_a_regular_file),
+                T(test_commit_cuts_bytes_past_size),
 #undef T
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
