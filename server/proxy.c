@@ -239,10 +239,6 @@ proxy_cidrs_t *proxy_cidrs_free(proxy_cidrs_t *t) {
         return NULL;
 }
 
-size_t proxy_cidrs_count(const proxy_cidrs_t *t) {
-        return t ? t->n : 0;
-}
-
 bool proxy_cidrs_match(const proxy_cidrs_t *t, const proxy_addr_t *a) {
         if (!t || !a)
                 return false;

@@ -35,7 +35,6 @@ bool proxy_addr_equal(const proxy_addr_t *a, const proxy_addr_t *b);
  * malformed entry, -E2BIG beyond PROXY_CIDRS_MAX entries, -ENOMEM. */
 int proxy_cidrs_parse(const char *list, proxy_cidrs_t **ret);
 proxy_cidrs_t *proxy_cidrs_free(proxy_cidrs_t *t); /* NULL-safe, returns NULL */
-size_t proxy_cidrs_count(const proxy_cidrs_t *t);   /* 0 for NULL */
 /* Is a inside one of the blocks? false for a NULL or empty list. */
 bool proxy_cidrs_match(const proxy_cidrs_t *t, const proxy_addr_t *a);
 

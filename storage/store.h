@@ -72,13 +72,11 @@ int store_upload_scan_old(store_t *s, uint64_t max_age_sec,
 /* Bytes received so far. */
 uint64_t upload_size(const upload_t *u);
 const char *upload_uuid(const upload_t *u);
-/* Append bytes at the end, hashing as they arrive. Large writes start writeback
- * early (sync_file_range) so the commit's fsync has little left. */
-int upload_write(upload_t *u, const void *buf, size_t len);
-/* Like upload_write, but the hash of buf is computed on a second thread while the
- * caller goes on (receiving the next piece). buf must stay unchanged until the next
- * call on u (any upload_* function or store_upload_release), which waits for it.
- * For large pieces (hundreds of KiB); small ones cost more in hand-offs. */
+/* Append bytes at the end. Large writes start writeback early (sync_file_range) so
+ * the commit's fsync has little left. The hash of buf is computed on a second thread
+ * while the caller goes on (receiving the next piece). buf must stay unchanged until
+ * the next call on u (any upload_* function, a zero-length write included, or
+ * store_upload_release), which waits for it. */
 int upload_write_async(upload_t *u, const void *buf, size_t len);
 /* Remove the session held by u (cancel); still call store_upload_release(). 0,
  * -ENOENT when already gone (committed), or -errno. */

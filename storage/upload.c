@@ -566,7 +566,7 @@ static void writeback(upload_t *u) {
         }
 }
 
-static int write_piece(upload_t *u, const void *buf, size_t len, bool async) {
+static int write_piece(upload_t *u, const void *buf, size_t len) {
         int r;
 
         if (!u || (!buf && len > 0))
@@ -582,7 +582,7 @@ static int write_piece(upload_t *u, const void *buf, size_t len, bool async) {
         if (r < 0)
                 return r;
         r = store__pwrite_all(u->fd, buf, len, u->size);
-        if (r >= 0 && async && hasher_start(u)) {
+        if (r >= 0 && hasher_start(u)) {
                 pthread_mutex_lock(&u->hlock);
                 u->job_buf = buf;
                 u->job_len = len;
@@ -607,12 +607,8 @@ static int write_piece(upload_t *u, const void *buf, size_t len, bool async) {
         return 0;
 }
 
-int upload_write(upload_t *u, const void *buf, size_t len) {
-        return write_piece(u, buf, len, false);
-}
-
 int upload_write_async(upload_t *u, const void *buf, size_t len) {
-        return write_piece(u, buf, len, true);
+        return write_piece(u, buf, len);
 }
 
 int upload_truncate(upload_t *u, uint64_t size) {

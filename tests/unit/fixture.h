@@ -78,3 +78,14 @@ static inline auth_options_t fx_auth_options(fx_clock_t *clock) {
         return (auth_options_t){ .argon2_memory_kib = 64, .argon2_passes = 1,
                                  .now = fx_clock_now, .now_userdata = clock };
 }
+
+/* upload_write_async, then wait for the hash of buf (a zero-length write waits), so
+ * the caller may reuse buf at once. 0 or the first write's -errno. */
+static inline int fx_upload_write(upload_t *u, const void *buf, size_t len) {
+        int r = upload_write_async(u, buf, len);
+
+        if (r < 0)
+                return r;
+        (void) upload_write_async(u, NULL, 0);
+        return 0;
+}

@@ -2,8 +2,10 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -88,12 +90,39 @@ static void test_addr_from_sockaddr(void **state) {
         assert_int_equal(proxy_addr_from_sockaddr(NULL, &a), -EAFNOSUPPORT);
 }
 
+/* How many entries list holds, as proxy_cidrs_parse counts them against
+ * PROXY_CIDRS_MAX: the most copies of one more entry it still takes besides them. */
+static size_t cidrs_count(const char *list) {
+        char buf[8192];
+        size_t n = 0, used;
+        proxy_cidrs_t *t = NULL;
+        bool blank = strspn(list, " \t") == strlen(list);
+        int r;
+
+        used = (size_t) snprintf(buf, sizeof(buf), "%s", list);
+        assert_true(used < sizeof(buf));
+        for (;;) {
+                r = proxy_cidrs_parse(buf, &t);
+                t = proxy_cidrs_free(t);
+                if (r == -E2BIG)
+                        break;
+                assert_int_equal(r, 0);
+                assert_true(n <= PROXY_CIDRS_MAX);
+                used += (size_t) snprintf(buf + used, sizeof(buf) - used, "%s1.2.3.4",
+                                          n == 0 && blank ? "" : ",");
+                assert_true(used < sizeof(buf));
+                n++;
+        }
+        return PROXY_CIDRS_MAX + 1 - n;
+}
+
 static void test_cidrs_match(void **state) {
-        proxy_cidrs_t *t = cidrs("10.0.0.0/8, 192.168.1.5 ,2001:db8::/32,127.0.0.3/32,\t172.16.0.0/12");
+        static const char list[] = "10.0.0.0/8, 192.168.1.5 ,2001:db8::/32,127.0.0.3/32,\t172.16.0.0/12";
+        proxy_cidrs_t *t = cidrs(list);
         proxy_addr_t a;
 
         (void) state;
-        assert_int_equal(proxy_cidrs_count(t), 5);
+        assert_int_equal(cidrs_count(list), 5);
         a = A("10.255.1.2");
         assert_true(proxy_cidrs_match(t, &a));
         a = A("11.0.0.1");
@@ -154,15 +183,15 @@ static void test_cidrs_edges(void **state) {
         proxy_cidrs_free(t);
         /* an empty list holds nothing; NULL matches nothing */
         t = cidrs("");
-        assert_int_equal(proxy_cidrs_count(t), 0);
+        assert_int_equal(cidrs_count(""), 0);
         a = A("10.0.0.1");
         assert_false(proxy_cidrs_match(t, &a));
         proxy_cidrs_free(t);
         t = cidrs("  ");
-        assert_int_equal(proxy_cidrs_count(t), 0);
+        assert_int_equal(cidrs_count("  "), 0);
+        assert_false(proxy_cidrs_match(t, &a));
         proxy_cidrs_free(t);
         assert_false(proxy_cidrs_match(NULL, &a));
-        assert_int_equal(proxy_cidrs_count(NULL), 0);
 }
 
 static void test_cidrs_rejects(void **state) {

@@ -62,7 +62,7 @@ static upload_t *upload_with(fixture_t *f, const char *repo, const char *data) {
         assert_int_equal(store_upload_create(f->s, DIGEST_SHA256, uuid), 0);
         assert_int_equal(meta_upload_add(f->m, uuid, repo), 0);
         assert_int_equal(store_upload_acquire(f->s, uuid, &u), 0);
-        assert_int_equal(upload_write(u, data, strlen(data)), 0);
+        assert_int_equal(fx_upload_write(u, data, strlen(data)), 0);
         return u;
 }
 
@@ -157,7 +157,7 @@ static void test_commit_crash_leaves_orphan_file(void **state) {
 
                 /* the child's own connection, as another process would have */
                 if (meta_open(f->db, &m) < 0 || store_upload_create(f->s, DIGEST_SHA256, uuid) < 0 ||
-                    store_upload_acquire(f->s, uuid, &u) < 0 || upload_write(u, "crash me", 8) < 0)
+                    store_upload_acquire(f->s, uuid, &u) < 0 || fx_upload_write(u, "crash me", 8) < 0)
                         _exit(1);
                 registry_test_set_crash_point(crash);
                 (void) registry_upload_commit(f->s, m, u, "lib/a", &d, NULL);

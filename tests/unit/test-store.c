@@ -166,7 +166,7 @@ static void test_upload_of_existing_blob_deduplicates(void **state) {
         assert_int_equal(store_blob_put(f->s, &d, c, strlen(c)), 0);
         assert_int_equal(stat(p, &st1), 0);
         new_upload(f, DIGEST_SHA256, uuid, &u);
-        assert_int_equal(upload_write(u, c, strlen(c)), 0);
+        assert_int_equal(fx_upload_write(u, c, strlen(c)), 0);
         assert_int_equal(upload_commit(u, &d, NULL), 0);
         store_upload_release(u);
         assert_int_equal(stat(p, &st2), 0);
@@ -197,7 +197,7 @@ static void test_upload_file_is_never_a_blob(void **state) {
         int fd = -1;
 
         new_upload(f, DIGEST_SHA256, uuid, &u);
-        assert_int_equal(upload_write(u, c, strlen(c)), 0);
+        assert_int_equal(fx_upload_write(u, c, strlen(c)), 0);
         /* all bytes are in uploads/<uuid>, the digest matches, still not a blob */
         assert_int_equal(store_blob_stat(f->s, &d, NULL), 0);
         assert_int_equal(store_blob_open(f->s, &d, &fd, NULL), -ENOENT);
@@ -215,15 +215,15 @@ static void test_upload_write_commit(void **state) {
 
         new_upload(f, DIGEST_SHA256, uuid, &u);
         assert_string_equal(upload_uuid(u), uuid);
-        assert_int_equal(upload_write(u, "chunk one|", 10), 0);
+        assert_int_equal(fx_upload_write(u, "chunk one|", 10), 0);
         store_upload_release(u);
         assert_int_equal(store_upload_acquire(f->s, uuid, &u), 0);
         assert_int_equal(upload_size(u), 10);
-        assert_int_equal(upload_write(u, "chunk two", 9), 0);
+        assert_int_equal(fx_upload_write(u, "chunk two", 9), 0);
         assert_int_equal(upload_size(u), 19);
         assert_int_equal(upload_commit(u, &d, &size), 0);
         assert_int_equal(size, 19);
-        assert_int_equal(upload_write(u, "x", 1), -ENOENT); /* the session is gone */
+        assert_int_equal(fx_upload_write(u, "x", 1), -ENOENT); /* the session is gone */
         store_upload_release(u);
 
         back = read_blob(f, &d, &size);
@@ -242,7 +242,7 @@ static void test_commit_wrong_digest_leaves_session(void **state) {
         struct stat st;
 
         new_upload(f, DIGEST_SHA256, uuid, &u);
-        assert_int_equal(upload_write(u, "abc", 3), 0);
+        assert_int_equal(fx_upload_write(u, "abc", 3), 0);
         assert_int_equal(upload_commit(u, &wrong, NULL), BERTH_EDIGEST);
         assert_int_equal(upload_size(u), 3);
         assert_int_equal(store_blob_stat(f->s, &wrong, NULL), 0);
@@ -308,7 +308,7 @@ static void test_rehash_at_commit_after_restart(void **state) {
         upload_t *u;
 
         new_upload(f, DIGEST_SHA256, uuid, &u);
-        assert_int_equal(upload_write(u, "written before the restart", 26), 0);
+        assert_int_equal(fx_upload_write(u, "written before the restart", 26), 0);
         store_upload_release(u);
         f->s = store_free(f->s);
         assert_int_equal(store_open(f->root, &f->s), 0);
@@ -327,13 +327,13 @@ static void test_rehash_at_write_after_restart(void **state) {
         upload_t *u;
 
         new_upload(f, DIGEST_SHA256, uuid, &u);
-        assert_int_equal(upload_write(u, "before|", 7), 0);
+        assert_int_equal(fx_upload_write(u, "before|", 7), 0);
         store_upload_release(u);
         f->s = store_free(f->s);
         assert_int_equal(store_open(f->root, &f->s), 0);
 
         assert_int_equal(store_upload_acquire(f->s, uuid, &u), 0);
-        assert_int_equal(upload_write(u, "after", 5), 0);
+        assert_int_equal(fx_upload_write(u, "after", 5), 0);
         assert_int_equal(upload_commit(u, &d, NULL), 0);
         store_upload_release(u);
         assert_int_equal(store_blob_stat(f->s, &d, NULL), 1);
@@ -346,14 +346,14 @@ static void test_rehash_after_eviction(void **state) {
         upload_t *u;
 
         new_upload(f, DIGEST_SHA256, uuid, &u);
-        assert_int_equal(upload_write(u, "idle|", 5), 0);
+        assert_int_equal(fx_upload_write(u, "idle|", 5), 0);
         store_upload_release(u);
         assert_int_equal(store__sessions_count(f->s), 1);
         assert_int_equal(store__sessions_evict(f->s, 0), 1);
         assert_int_equal(store__sessions_count(f->s), 0);
 
         assert_int_equal(store_upload_acquire(f->s, uuid, &u), 0);
-        assert_int_equal(upload_write(u, "back", 4), 0);
+        assert_int_equal(fx_upload_write(u, "back", 4), 0);
         assert_int_equal(upload_commit(u, &d, NULL), 0);
         store_upload_release(u);
 }
@@ -368,7 +368,7 @@ static void test_commit_sha512(void **state) {
 
         /* a sha256 session committed with a sha512 digest is re-hashed */
         new_upload(f, DIGEST_SHA256, uuid, &u);
-        assert_int_equal(upload_write(u, c, strlen(c)), 0);
+        assert_int_equal(fx_upload_write(u, c, strlen(c)), 0);
         assert_int_equal(upload_commit(u, &d512, NULL), 0);
         store_upload_release(u);
         assert_int_equal(store_blob_stat(f->s, &d512, NULL), 1);
@@ -385,8 +385,8 @@ static void test_sha512_session(void **state) {
         upload_t *u;
 
         new_upload(f, DIGEST_SHA512, uuid, &u);
-        assert_int_equal(upload_write(u, c, 6), 0);
-        assert_int_equal(upload_write(u, c + 6, strlen(c) - 6), 0);
+        assert_int_equal(fx_upload_write(u, c, 6), 0);
+        assert_int_equal(fx_upload_write(u, c + 6, strlen(c) - 6), 0);
         assert_int_equal(upload_commit(u, &d512, NULL), 0);
         store_upload_release(u);
         assert_int_equal(store_blob_stat(f->s, &d512, NULL), 1);
@@ -400,12 +400,12 @@ static void test_truncate(void **state) {
         upload_t *u;
 
         new_upload(f, DIGEST_SHA256, uuid, &u);
-        assert_int_equal(upload_write(u, "keep", 4), 0);
-        assert_int_equal(upload_write(u, "drop this", 9), 0);
+        assert_int_equal(fx_upload_write(u, "keep", 4), 0);
+        assert_int_equal(fx_upload_write(u, "drop this", 9), 0);
         assert_int_equal(upload_truncate(u, 100), -EINVAL);
         assert_int_equal(upload_truncate(u, 4), 0);
         assert_int_equal(upload_size(u), 4);
-        assert_int_equal(upload_write(u, "!", 1), 0);
+        assert_int_equal(fx_upload_write(u, "!", 1), 0);
         assert_int_equal(upload_commit(u, &d, NULL), 0);
         store_upload_release(u);
 }
@@ -416,7 +416,7 @@ static void test_delete(void **state) {
         upload_t *u;
 
         new_upload(f, DIGEST_SHA256, uuid, &u);
-        assert_int_equal(upload_write(u, "abc", 3), 0);
+        assert_int_equal(fx_upload_write(u, "abc", 3), 0);
         store_upload_release(u);
         assert_int_equal(count_entries(f, "uploads"), 1);
         assert_int_equal(store_upload_delete(f->s, uuid), 0);
@@ -515,19 +515,19 @@ static void test_busy_session_refuses_at_once(void **state) {
         upload_t *u, *v = NULL;
 
         new_upload(f, DIGEST_SHA256, uuid, &u);
-        assert_int_equal(upload_write(u, "AA", 2), 0);
+        assert_int_equal(fx_upload_write(u, "AA", 2), 0);
         assert_int_equal(try_from_other_thread(f->s, uuid, take_op, &u), BERTH_EBUSY);
         /* and on the holder's own thread too: nothing waits */
         assert_int_equal(store_upload_acquire(f->s, uuid, &v), BERTH_EBUSY);
         assert_null(v);
         /* the holder goes on undisturbed */
-        assert_int_equal(upload_write(u, "AA", 2), 0);
+        assert_int_equal(fx_upload_write(u, "AA", 2), 0);
         store_upload_release(u);
 
         /* given back: the next request takes it and sees every byte */
         assert_int_equal(store_upload_acquire(f->s, uuid, &u), 0);
         assert_int_equal(upload_size(u), 4);
-        assert_int_equal(upload_write(u, "BBBB", 4), 0);
+        assert_int_equal(fx_upload_write(u, "BBBB", 4), 0);
         assert_int_equal(upload_commit(u, &d, NULL), 0);
         store_upload_release(u);
 }
@@ -542,7 +542,7 @@ static void test_busy_session_committed_size(void **state) {
         /* a new session, held: nothing committed yet */
         assert_int_equal(store_upload_committed(f->s, uuid, &size), 1);
         assert_int_equal(size, 0);
-        assert_int_equal(upload_write(u, "abc", 3), 0);
+        assert_int_equal(fx_upload_write(u, "abc", 3), 0);
         /* the holder's bytes are not committed while it may still undo them */
         assert_int_equal(store_upload_committed(f->s, uuid, &size), 1);
         assert_int_equal(size, 0);
@@ -562,7 +562,7 @@ static void test_busy_session_committed_size(void **state) {
 
         /* a held session is never evicted, and its committed size stays readable */
         assert_int_equal(store_upload_acquire(f->s, uuid, &u), 0);
-        assert_int_equal(upload_write(u, "de", 2), 0);
+        assert_int_equal(fx_upload_write(u, "de", 2), 0);
         (void) store__sessions_evict(f->s, 0);
         assert_int_equal(store_upload_committed(f->s, uuid, &size), 1);
         assert_int_equal(size, 3);
@@ -591,10 +591,10 @@ static void test_delete_refuses_busy_session(void **state) {
         upload_t *u;
 
         new_upload(f, DIGEST_SHA256, uuid, &u);
-        assert_int_equal(upload_write(u, "x", 1), 0);
+        assert_int_equal(fx_upload_write(u, "x", 1), 0);
         assert_int_equal(try_from_other_thread(f->s, uuid, delete_op, &u), BERTH_EBUSY);
         assert_int_equal(count_entries(f, "uploads"), 1);
-        assert_int_equal(upload_write(u, "y", 1), 0);
+        assert_int_equal(fx_upload_write(u, "y", 1), 0);
         store_upload_release(u);
         assert_int_equal(store_upload_committed(f->s, uuid, &size), 0);
         assert_int_equal(size, 2);
@@ -614,7 +614,7 @@ static void test_holder_removes_session(void **state) {
         assert_int_equal(upload_write_async(u, "abc", 3), 0);
         assert_int_equal(upload_remove(u), 0);
         assert_int_equal(upload_remove(u), -ENOENT);
-        assert_int_equal(upload_write(u, "d", 1), -ENOENT);
+        assert_int_equal(fx_upload_write(u, "d", 1), -ENOENT);
         store_upload_release(u);
         assert_int_equal(count_entries(f, "uploads"), 0);
         assert_int_equal(store__sessions_count(f->s), 0);
@@ -638,7 +638,7 @@ static void test_large_upload_with_writeback(void **state) {
         for (size_t i = 0; i < n; i++) {
                 memset(buf, (int) ('a' + i), chunk);
                 buf[i] = 0;
-                assert_int_equal(upload_write(u, buf, chunk), 0);
+                assert_int_equal(fx_upload_write(u, buf, chunk), 0);
                 assert_int_equal(digest_ctx_update(c, buf, chunk), 0);
         }
         assert_int_equal(digest_ctx_peek(c, &d), 0);
@@ -662,7 +662,7 @@ static void test_failed_write_leaves_session_consistent(void **state) {
 
         assert_non_null(buf);
         new_upload(f, DIGEST_SHA256, uuid, &u);
-        assert_int_equal(upload_write(u, "head", 4), 0);
+        assert_int_equal(fx_upload_write(u, "head", 4), 0);
         /* Make the file system refuse part way through a write (EFBIG past the
          * limit after a short write): the session must stay exactly as it was. */
         signal(SIGXFSZ, SIG_IGN);
@@ -670,7 +670,7 @@ static void test_failed_write_leaves_session_consistent(void **state) {
         lim = old;
         lim.rlim_cur = 64u << 10;
         assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
-        assert_int_equal(upload_write(u, buf, big), -EFBIG);
+        assert_int_equal(fx_upload_write(u, buf, big), -EFBIG);
         assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
         signal(SIGXFSZ, SIG_DFL);
 
@@ -681,7 +681,7 @@ static void test_failed_write_leaves_session_consistent(void **state) {
         assert_int_equal(stat(p, &st), 0);
         assert_int_equal(st.st_size, 4);
         free(p);
-        assert_int_equal(upload_write(u, "tail", 4), 0);
+        assert_int_equal(fx_upload_write(u, "tail", 4), 0);
         assert_int_equal(upload_commit(u, &d, NULL), 0);
         store_upload_release(u);
         free(buf);
@@ -758,7 +758,7 @@ static void test_scan_old_skips_busy(void **state) {
         assert_int_equal(scan_hits, 1);
         assert_int_equal(scan_busy_rc, BERTH_EBUSY);
         assert_int_equal(count_entries(f, "uploads"), 1);
-        assert_int_equal(upload_write(u, "still here", 10), 0);
+        assert_int_equal(fx_upload_write(u, "still here", 10), 0);
         store_upload_release(u);
 }
 
@@ -963,7 +963,7 @@ static void test_session_already_linked_is_dropped(void **state) {
         upload_t *u;
 
         new_upload(f, DIGEST_SHA256, uuid, &u);
-        assert_int_equal(upload_write(u, "abc", 3), 0);
+        assert_int_equal(fx_upload_write(u, "abc", 3), 0);
         store_upload_release(u);
         snprintf(rel, sizeof(rel), "uploads/%s", uuid);
         p = path_of(f, rel);
@@ -1015,7 +1015,7 @@ static void test_commit_cuts_bytes_past_size(void **state) {
         FILE *fp;
 
         new_upload(f, DIGEST_SHA256, uuid, &u);
-        assert_int_equal(upload_write(u, "abc", 3), 0);
+        assert_int_equal(fx_upload_write(u, "abc", 3), 0);
         snprintf(rel, sizeof(rel), "uploads/%s", uuid);
         p = path_of(f, rel);
         fp = fopen(p, "a");
