@@ -2,12 +2,15 @@
 """Connection floods against a TLS berthd, for tests/integration/harden-conns.sh.
 
   conn_flood.py flood --port P [--src ADDR] [--idle N] [--hello N] [--header N]
-                      [--interval S] [--duration S] [--reconnect PER_S] --out FILE
+                      [--interval S] [--duration S] [--reconnect PER_S] [--ready FILE]
+                      --out FILE
       Holds N idle connections (TCP only, nothing sent), N connections dripping a TLS
       ClientHello one byte per interval, and N connections that complete the TLS
       handshake and then drip a request head one byte per interval, for the duration.
       With --reconnect, connections the server closed are opened again (at most
-      PER_S a second), as an attacker would. Writes a JSON summary to FILE.
+      PER_S a second), as an attacker would. Writes a JSON summary to FILE. With
+      --ready, writes that FILE once each connection of the first wave is connected
+      or closed (the server, taking them in order, has them before a later one).
   conn_flood.py slowbody --port P --path PATH --auth USER:PW [--count N] --ready FILE
       N POST requests that announce a 1 MiB body and send 10 bytes of it, then wait.
   conn_flood.py slowread --port P --path PATH --auth USER:PW [--count N] --ready FILE
@@ -205,6 +208,7 @@ class Flood:
                 if left[kind]:
                     self.open(kind)
                     left[kind] -= 1
+        first = list(self.conns)
         next_drip = start + a.interval
         next_sample = start + 1.0
         budget = 0.0
@@ -215,6 +219,11 @@ class Flood:
                 break
             for key, mask in self.sel.select(timeout=0.1):
                 self.on_event(key.data, mask, now)
+            if first and all(c.connected or c.closed is not None for c in first):
+                first = None
+                if a.ready:
+                    with open(a.ready, "w") as f:
+                        f.write("%d\n" % sum(1 for c in self.conns if c.closed is None))
             now = time.monotonic()
             if now >= next_drip:
                 self.drip(now)
@@ -308,6 +317,7 @@ def main():
     f.add_argument("--duration", type=float, default=20.0)
     f.add_argument("--reconnect", type=float, default=0.0)
     f.add_argument("--out", required=True)
+    f.add_argument("--ready")
     for name in ("slowbody", "slowread"):
         s = sub.add_parser(name)
         s.add_argument("--path", required=True)

@@ -79,10 +79,11 @@ auth_start --header-timeout "$HEADER_TIMEOUT"
 fds_before=$(fd_count)
 timeout 40 python3 "$FLOOD" flood --port "$BERTH_PORT" --src 127.0.0.1 --idle 1000 --hello 100 \
         --header 100 --interval 2 --duration 16 --reconnect 200 --out "$TMP/flood1.json" \
-        >"$TMP/flood1.out" 2>&1 &
+        --ready "$TMP/flood1.ready" >"$TMP/flood1.out" 2>&1 &
 flood_pid=$!
 berth_track_pid "$flood_pid"
-sleep 2
+berth_wait_for 10 test -s "$TMP/flood1.ready" ||
+        soft_fail "the flood's first wave was not open within 10 s: $(tail -n 3 "$TMP/flood1.out")"
 ( push_pull v1 >"$TMP/pushpull1" 2>&1 ) &
 pp_pid=$!
 berth_track_pid "$pp_pid"
@@ -138,14 +139,15 @@ berth_stop
 step "2. --max-conns-per-ip 10 and a trusted proxy at 127.0.0.3"
 auth_start --max-conns-per-ip 10 --trusted-proxies 127.0.0.3/32
 timeout 20 python3 "$FLOOD" flood --port "$BERTH_PORT" --src 127.0.0.1 --idle 30 --duration 4 \
-        --out "$TMP/flood2a.json" >"$TMP/flood2a.out" 2>&1 &
+        --out "$TMP/flood2a.json" --ready "$TMP/flood2a.ready" >"$TMP/flood2a.out" 2>&1 &
 fa=$!
 timeout 20 python3 "$FLOOD" flood --port "$BERTH_PORT" --src 127.0.0.3 --idle 30 --duration 4 \
-        --out "$TMP/flood2b.json" >"$TMP/flood2b.out" 2>&1 &
+        --out "$TMP/flood2b.json" --ready "$TMP/flood2b.ready" >"$TMP/flood2b.out" 2>&1 &
 fb=$!
 berth_track_pid "$fa"
 berth_track_pid "$fb"
-sleep 2
+berth_wait_for 10 test -s "$TMP/flood2a.ready" -a -s "$TMP/flood2b.ready" ||
+        soft_fail "the floods from 127.0.0.1 and 127.0.0.3 were not open within 10 s"
 got=$(curl -sS --interface 127.0.0.1 --cacert "$BERTH_CA" --max-time 3 -o /dev/null -w '%{http_code}' \
         "$BERTH_URL/healthz" 2>/dev/null) || true
 [ "$got" = 200 ] && soft_fail "a connection from 127.0.0.1 over its limit of 10 was served" ||
@@ -223,8 +225,7 @@ timeout 30 python3 "$FLOOD" slowbody --port "$BERTH_PORT" --src 127.0.0.4 --coun
         --ready "$TMP/slowbody.ready" >"$TMP/slowbody.out" 2>&1 &
 sb=$!
 berth_track_pid "$sb"
-for _ in $(seq 1 100); do [ -s "$TMP/slowbody.ready" ] && break; sleep 0.1; done
-[ -s "$TMP/slowbody.ready" ] || fail "slow uploads not started: $(cat "$TMP/slowbody.out")"
+berth_wait_for 10 test -s "$TMP/slowbody.ready" || fail "slow uploads not started: $(cat "$TMP/slowbody.out")"
 got=$(c2 -o /dev/null -w '%{http_code}' "$BERTH_URL/v2/") || true
 [ "$got" = 200 ] && pass "4 uploads waiting for their bodies do not count: /v2/ answers 200" ||
         soft_fail "with 4 uploads waiting for their bodies, /v2/ answers $got (want 200)"
@@ -233,8 +234,7 @@ timeout 30 python3 "$FLOOD" slowread --port "$BERTH_PORT" --src 127.0.0.4 --coun
         --ready "$TMP/slowread.ready" >"$TMP/slowread.out" 2>&1 &
 sr=$!
 berth_track_pid "$sr"
-for _ in $(seq 1 100); do [ -s "$TMP/slowread.ready" ] && break; sleep 0.1; done
-[ -s "$TMP/slowread.ready" ] || fail "slow downloads not started: $(cat "$TMP/slowread.out")"
+berth_wait_for 10 test -s "$TMP/slowread.ready" || fail "slow downloads not started: $(cat "$TMP/slowread.out")"
 got=$(c2 -o /dev/null -w '%{http_code}' "$BERTH_URL/v2/") || true
 [ "$got" = 429 ] && pass "2 downloads in flight (limit 2): /v2/ gets 429" ||
         soft_fail "2 downloads in flight (limit 2): /v2/ answers $got, want 429 (the limit is not reached?)"
