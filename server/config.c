@@ -416,7 +416,11 @@ int config_parse(int argc, char **argv, config_t *ret) {
                         config_done(&c);
                         return 1;
                 case 'V':
+#ifdef BERTH_TEST_HOOKS
+                        printf("berthd %s (test hooks)\n", PACKAGE_VERSION);
+#else
                         printf("berthd %s\n", PACKAGE_VERSION);
+#endif
                         config_done(&c);
                         return 1;
                 case '?':
