@@ -28,6 +28,7 @@
  * still answers GET /healthz with 200 afterwards. FUZZ_REQUEST_TRACE=1 in the
  * environment prints each request line with its status (to check what seeds reach). */
 #include <errno.h>
+#include <poll.h>
 #include <ftw.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -247,12 +248,29 @@ static int dial(uint16_t port) {
         inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
         fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
-            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 ||
-            connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
-                fprintf(stderr, "fuzz-request: connect: %s\n", strerror(errno));
-                abort();
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+                goto fail;
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                /* libFuzzer's -timeout alarm can interrupt it: the connection goes on
+                 * in the background; wait for it and read its outcome */
+                struct pollfd p = { .fd = fd, .events = POLLOUT };
+                int err = 0;
+                socklen_t len = sizeof(err);
+
+                if (errno != EINTR)
+                        goto fail;
+                while (poll(&p, 1, 8000) < 0)
+                        if (errno != EINTR)
+                                goto fail;
+                if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err != 0) {
+                        errno = err ? err : errno;
+                        goto fail;
+                }
         }
         return fd;
+fail:
+        fprintf(stderr, "fuzz-request: connect: %s\n", strerror(errno));
+        abort();
 }
 
 /* Send the request and read the answer to the end (the server closes). */
