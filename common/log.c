@@ -24,33 +24,42 @@ int log_level_parse(const char *s) {
         return -1;
 }
 
-size_t log_escape(char *dst, size_t size, const char *s, size_t len) {
+/* The escape of one byte in a log line (see log_escape) into e; its length (1 to 4). */
+static size_t escape_byte(unsigned char c, char e[4]) {
         static const char hex[] = "0123456789abcdef";
+
+        if (c == '\\') {
+                e[0] = e[1] = '\\';
+                return 2;
+        }
+        if (c == '\n' || c == '\r' || c == '\t') {
+                e[0] = '\\';
+                e[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+                return 2;
+        }
+        if (c < 0x20 || c >= 0x7f) {
+                /* other controls, DEL, and every byte of a non-ASCII character: C1
+                 * controls (0x9b is a CSI on 8-bit terminals) and lookalike or bidi
+                 * characters never reach a log either */
+                e[0] = '\\';
+                e[1] = 'x';
+                e[2] = hex[c >> 4];
+                e[3] = hex[c & 15];
+                return 4;
+        }
+        e[0] = (char) c;
+        return 1;
+}
+
+size_t log_escape(char *dst, size_t size, const char *s, size_t len) {
         size_t o = 0;
 
         if (size == 0)
                 return 0;
         for (size_t i = 0; i < len; i++) {
-                unsigned char c = (unsigned char) s[i];
                 char e[4];
-                size_t n = 0;
+                size_t n = escape_byte((unsigned char) s[i], e);
 
-                if (c == '\\') {
-                        e[n++] = '\\';
-                        e[n++] = '\\';
-                } else if (c == '\n' || c == '\r' || c == '\t') {
-                        e[n++] = '\\';
-                        e[n++] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
-                } else if (c < 0x20 || c >= 0x7f) {
-                        /* other controls, DEL, and every byte of a non-ASCII character:
-                         * C1 controls (0x9b is a CSI on 8-bit terminals) and lookalike
-                         * or bidi characters never reach a log either */
-                        e[n++] = '\\';
-                        e[n++] = 'x';
-                        e[n++] = hex[c >> 4];
-                        e[n++] = hex[c & 15];
-                } else
-                        e[n++] = (char) c;
                 if (o + n >= size)
                         break; /* never half an escape */
                 memcpy(dst + o, e, n);
@@ -82,32 +91,23 @@ static void puts_(out_t *o, const char *s) {
 /* s as a JSON string: log_escape's escapes, then '"' and '\\' escaped for JSON.
  * Stops before an escape that would leave less than `reserve` bytes. */
 static void put_json_str(out_t *o, const char *s, size_t len, size_t reserve) {
-        static const char hex[] = "0123456789abcdef";
-
         put(o, "\"", 1);
         for (size_t i = 0; i < len; i++) {
                 unsigned char c = (unsigned char) s[i];
-                char e[6];
+                char t[4], e[8];
                 size_t n = 0;
 
                 if (c == '"') {
                         e[n++] = '\\';
                         e[n++] = '"';
-                } else if (c == '\\') {
-                        memcpy(e, "\\\\\\\\", 4); /* log_escape's "\\", each '\' escaped */
-                        n = 4;
-                } else if (c == '\n' || c == '\r' || c == '\t') {
-                        e[n++] = '\\';
-                        e[n++] = '\\';
-                        e[n++] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
-                } else if (c < 0x20 || c >= 0x7f) {
-                        e[n++] = '\\';
-                        e[n++] = '\\';
-                        e[n++] = 'x';
-                        e[n++] = hex[c >> 4];
-                        e[n++] = hex[c & 15];
-                } else
-                        e[n++] = (char) c;
+                } else {
+                        size_t tn = escape_byte(c, t);
+                        for (size_t k = 0; k < tn; k++) {
+                                if (t[k] == '\\')
+                                        e[n++] = '\\';
+                                e[n++] = t[k];
+                        }
+                }
                 if (o->len + n + reserve >= o->size)
                         break;
                 put(o, e, n);
