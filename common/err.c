@@ -25,6 +25,7 @@ const char *berth_strerror(int err) {
         case BERTH_EHTTP: return "registry transport error";
         case BERTH_EUNAVAILABLE: return "registry unavailable";
         case BERTH_ENOTFOUND: return "not found in the registry";
+        case BERTH_EDBDOWN: return "metadata database unreachable";
         default: break;
         }
         if (err < 0 && err > -1000)

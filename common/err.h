@@ -23,6 +23,7 @@ enum {
         BERTH_EHTTP,                   /* transport error talking to a registry */
         BERTH_EUNAVAILABLE,            /* registry unreachable: connection, TLS, timeout, 429, 5xx */
         BERTH_ENOTFOUND,               /* registry answered 404: manifest or blob unknown */
+        BERTH_EDBDOWN,                 /* metadata database unreachable (connection lost); retry later */
         _BERTH_EMAX,
 };
 

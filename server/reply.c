@@ -169,6 +169,10 @@ void reply_errno(request_t *req, int err, const char *detail) {
                 reply_error(req, 429, "TOOMANYREQUESTS", "too many requests", detail);
                 reply_header(req, "Retry-After", "1");
                 break;
+        case BERTH_EDBDOWN: /* the connection is gone; the pool reconnects on the next request */
+                reply_error(req, 503, "UNAVAILABLE", "the metadata database is unreachable; retry later", detail);
+                reply_header(req, "Retry-After", "5");
+                break;
         case -ENOSPC:
         case -EDQUOT:
                 reply_error(req, 507, "UNKNOWN", "insufficient storage on the registry", detail);
