@@ -5,10 +5,10 @@ libauth_la_SOURCES = auth/auth.h auth/auth-internal.h auth/auth.c auth/audit.c a
 libauth_la_CPPFLAGS = $(AM_CPPFLAGS) $(SQLITE3_CFLAGS) $(CRYPTO_CFLAGS) $(ARGON2_CFLAGS) \
                       $(JANSSON_CFLAGS)
 # libcommon.la is not added here (the server links it once); link it after libauth.la.
-libauth_la_LIBADD = $(SQLITE3_LIBS) $(CRYPTO_LIBS) $(ARGON2_LIBS) $(JANSSON_LIBS)
+libauth_la_LIBADD = $(SQLITE3_LIBS) $(LIBPQ_LIBS) $(CRYPTO_LIBS) $(ARGON2_LIBS) $(JANSSON_LIBS)
 EXTRA_DIST += docs/access-control.md
 
-AUTH_TEST_LDADD = libauth.la libstore.la libcommon.la $(SQLITE3_LIBS) $(CRYPTO_LIBS) $(ARGON2_LIBS) \
+AUTH_TEST_LDADD = libauth.la libstore.la libcommon.la $(SQLITE3_LIBS) $(LIBPQ_LIBS) $(CRYPTO_LIBS) $(ARGON2_LIBS) \
                   $(JANSSON_LIBS) $(CMOCKA_LIBS)
 UNIT_TESTS += tests/unit/test-auth
 check_PROGRAMS += tests/unit/test-auth

@@ -12,7 +12,7 @@ set -euo pipefail
 packages=(
         # build
         build-essential autoconf automake libtool pkg-config
-        libmicrohttpd-dev libssl-dev libsqlite3-dev libargon2-dev libjansson-dev
+        libmicrohttpd-dev libssl-dev libsqlite3-dev libpq-dev libargon2-dev libjansson-dev
         libcurl4-openssl-dev libcmocka-dev
         # tests: clients, the reference registry, helpers
         curl ca-certificates openssl python3 python3-cryptography jq util-linux wrk

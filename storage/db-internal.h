@@ -17,9 +17,13 @@ typedef struct {
 
 typedef struct {
         const char *name;
-        /* connections: open sets the busy timeout and the session settings */
-        int (*open)(const char *target, void **ret);
+        bool shared; /* several processes may use the database at once (no serve.lock) */
+        /* connections: open sets the busy timeout and the session settings;
+         * password may be NULL (SQLite: unused) */
+        int (*open)(const char *target, const char *password, void **ret);
         void (*close)(void *h);
+        /* the connection is gone (server restarted, network): db.c reopens it */
+        bool (*broken)(void *h);
         /* run a fixed script (schema, transaction control); never with input in it */
         int (*exec)(void *h, const char *sql);
         int (*begin)(void *h);    /* a write transaction, lock taken up front */
@@ -49,12 +53,16 @@ typedef struct {
         /* In the first migration transaction: *v is the version read; the engine
          * may raise it (and apply what it must) for a database of an older layout. */
         int (*adopt)(db_conn_t *c, void *h, int *v);
+        /* session locks for work done by one process at a time: 1 taken, 0 held elsewhere */
+        int (*lock_try)(void *h, int64_t key);
+        void (*unlock)(void *h, int64_t key);
         int (*explain)(void *h, const char *sql, int (*line)(const char *, void *), void *userdata);
         const db_migration_t *migrations;
         size_t n_migrations;
 } db_engine_t;
 
 extern const db_engine_t db_engine_sqlite;
+extern const db_engine_t db_engine_pg;
 
 /* For engines' adopt hooks: the engine handle of a connection. */
 void *db__conn_handle(db_conn_t *c);

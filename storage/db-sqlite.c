@@ -180,10 +180,11 @@ static void sq_close(void *h) {
         (void) sqlite3_close_v2(h);
 }
 
-static int sq_open(const char *path, void **ret) {
+static int sq_open(const char *path, const char *password, void **ret) {
         sqlite3 *db = NULL;
         int rc, r;
 
+        (void) password;
         rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                              NULL);
         if (rc != SQLITE_OK) {
@@ -381,6 +382,22 @@ static int sq_adopt(db_conn_t *c, void *h, int *v) {
         return sq_exec(h, "DROP TABLE auth_schema");
 }
 
+static bool sq_broken(void *h) {
+        (void) h;
+        return false; /* a file: nothing to lose */
+}
+
+static int sq_lock_try(void *h, int64_t key) {
+        (void) h;
+        (void) key;
+        return 1; /* one server per data directory (serve.lock) */
+}
+
+static void sq_unlock(void *h, int64_t key) {
+        (void) h;
+        (void) key;
+}
+
 static int sq_explain(void *h, const char *sql, int (*line)(const char *, void *), void *userdata) {
         static const char prefix[] = "EXPLAIN QUERY PLAN ";
         sqlite3_stmt *st = NULL;
@@ -409,8 +426,10 @@ static int sq_explain(void *h, const char *sql, int (*line)(const char *, void *
 
 const db_engine_t db_engine_sqlite = {
         .name = "sqlite",
+        .shared = false,
         .open = sq_open,
         .close = sq_close,
+        .broken = sq_broken,
         .exec = sq_exec,
         .begin = sq_begin,
         .commit = sq_commit,
@@ -433,6 +452,8 @@ const db_engine_t db_engine_sqlite = {
         .version_get = sq_version_get,
         .version_set = sq_version_set,
         .adopt = sq_adopt,
+        .lock_try = sq_lock_try,
+        .unlock = sq_unlock,
         .explain = sq_explain,
         .migrations = MIGRATIONS,
         .n_migrations = ELEMENTSOF(MIGRATIONS),

@@ -35,6 +35,7 @@ static __thread db_conn_t *thread_conn;
 struct db {
         const db_engine_t *eng;
         char *target;
+        char *password;
         pthread_mutex_t pool_lock;
         db_conn_t *pool;
 };
@@ -70,12 +71,37 @@ static int conn_new(const db_t *db, db_conn_t **ret) {
                 return -ENOMEM;
         c->eng = db->eng;
         c->owner = db;
-        r = db->eng->open(db->target, &c->h);
+        r = db->eng->open(db->target, db->password, &c->h);
         if (r < 0) {
                 free(c);
                 return r;
         }
         *ret = c;
+        return 0;
+}
+
+/* A connection whose engine lost its server (PostgreSQL restarted, network): its
+ * prepared statements went with the session. Reopened in place, statement cache
+ * emptied; BERTH_EDBDOWN while the server does not answer (the caller's request
+ * fails cleanly, 503, and the next one tries again). */
+static int conn_revive(db_conn_t *c) {
+        void *h = NULL;
+        int r;
+
+        if (!c->eng->broken(c->h))
+                return 0;
+        for (size_t i = 0; i < STMT_SLOTS; i++)
+                if (c->stmts[i].h)
+                        c->eng->finalize(c->stmts[i].h);
+        memset(c->stmts, 0, sizeof(c->stmts));
+        c->n_stmts = 0;
+        c->in_tx = false;
+        c->tx_err = 0;
+        r = c->eng->open(c->owner->target, c->owner->password, &h);
+        if (r < 0)
+                return r;
+        c->eng->close(c->h);
+        c->h = h;
         return 0;
 }
 
@@ -104,6 +130,9 @@ int db_conn_get(db_t *db, db_conn_t **ret) {
         /* the thread's own, unless a caller up the stack has it or is inside a
          * transaction on it (a write of ours must not join or end theirs) */
         if (c && c->owner == db && !c->lent && !c->in_tx && !c->eng->in_tx(c->h)) {
+                int r = conn_revive(c);
+                if (r < 0)
+                        return r;
                 c->lent = true;
                 *ret = c;
                 return 0;
@@ -114,6 +143,11 @@ int db_conn_get(db_t *db, db_conn_t **ret) {
                 db->pool = c->next;
         pthread_mutex_unlock(&db->pool_lock);
         if (c) {
+                int r = conn_revive(c);
+                if (r < 0) {
+                        db_conn_close(c);
+                        return r;
+                }
                 c->next = NULL;
                 *ret = c;
                 return 0;
@@ -128,6 +162,10 @@ void db_conn_put(db_t *db, db_conn_t *c) {
                 db_tx_rollback(c);
         if (c->lent) { /* a thread's own: stays with its thread */
                 c->lent = false;
+                return;
+        }
+        if (c->eng->broken(c->h)) { /* not worth keeping: the next get opens anew */
+                db_conn_close(c);
                 return;
         }
         pthread_mutex_lock(&db->pool_lock);
@@ -390,7 +428,15 @@ static int migrate(db_conn_t *c) {
         return 0;
 }
 
+bool db_target_is_pg(const char *target) {
+        return target && (strncmp(target, "postgresql://", 13) == 0 || strncmp(target, "postgres://", 11) == 0);
+}
+
 int db_open(const char *target, db_t **ret) {
+        return db_open_opts(target, NULL, ret);
+}
+
+int db_open_opts(const char *target, const db_options_t *opt, db_t **ret) {
         db_t *db;
         db_conn_t *c = NULL;
         int r;
@@ -400,10 +446,14 @@ int db_open(const char *target, db_t **ret) {
         db = calloc(1, sizeof(*db));
         if (!db)
                 return -ENOMEM;
-        db->eng = &db_engine_sqlite; /* "postgresql://" will choose the libpq engine */
+        db->eng = db_target_is_pg(target) ? &db_engine_pg : &db_engine_sqlite;
         pthread_mutex_init(&db->pool_lock, NULL);
         db->target = strdup(target);
         if (!db->target) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        if (opt && opt->password && !(db->password = strdup(opt->password))) {
                 r = -ENOMEM;
                 goto fail;
         }
@@ -431,6 +481,9 @@ db_t *db_free(db_t *db) {
                 db_conn_close(c);
         }
         pthread_mutex_destroy(&db->pool_lock);
+        if (db->password)
+                explicit_bzero(db->password, strlen(db->password));
+        free(db->password);
         free(db->target);
         free(db);
         return NULL;
@@ -448,4 +501,43 @@ int db_schema_version(db_t *db) {
         r = db->eng->version_get(c->h, &v);
         db_conn_put(db, c);
         return r < 0 ? r : v;
+}
+
+const char *db_engine_name(db_t *db) {
+        return db ? db->eng->name : NULL;
+}
+
+bool db_shared(db_t *db) {
+        return db && db->eng->shared;
+}
+
+int db_ping(db_t *db) {
+        db_conn_t *c = NULL;
+        int r;
+
+        if (!db)
+                return -EINVAL;
+        r = db_conn_get(db, &c);
+        if (r < 0)
+                return r;
+        r = db->eng->exec(c->h, "SELECT 1");
+        db_conn_put(db, c);
+        return r;
+}
+
+/* ---- one process at a time ---- */
+
+/* The key space of the locks: berth's own, apart from any other application's
+ * advisory locks on a shared PostgreSQL ("brth" in the high half). */
+#define LOCK_KEY(id) ((INT64_C(0x62727468) << 32) | (int64_t) (id))
+
+int db_lock_try(db_conn_t *c, db_lock_id_t id) {
+        if (!c)
+                return -EINVAL;
+        return c->eng->lock_try(c->h, LOCK_KEY(id));
+}
+
+void db_unlock(db_conn_t *c, db_lock_id_t id) {
+        if (c)
+                c->eng->unlock(c->h, LOCK_KEY(id));
 }

@@ -46,6 +46,25 @@ typedef struct db_stmt db_stmt_t;
  * and auth's `auth_schema` table) is carried into the one sequence. A database
  * from a newer berth: BERTH_EUNSUPPORTED. */
 int db_open(const char *target, db_t **ret);
+/* Options of db_open_opts; NULL or zeroed: the defaults. */
+typedef struct {
+        /* PostgreSQL: the password, when not in the URI or libpq's environment
+         * (PGPASSWORD, ~/.pgpass); never logged. SQLite: unused. */
+        const char *password;
+} db_options_t;
+/* db_open with options. target: a SQLite file path, or a libpq URI
+ * ("postgresql://user@host:port/db?sslmode=...", also "postgres://"). */
+int db_open_opts(const char *target, const db_options_t *opt, db_t **ret);
+/* True when target names a PostgreSQL database (a libpq URI). */
+bool db_target_is_pg(const char *target);
+/* The engine's name: "sqlite" or "postgresql". */
+const char *db_engine_name(db_t *db);
+/* True when several processes (replicas) may share the database (PostgreSQL):
+ * then berthd takes no one-server lock on its data directory. */
+bool db_shared(db_t *db);
+/* Does the database answer now? 0, or BERTH_EDBDOWN (connection lost and not
+ * re-established), or another error. For /readyz. */
+int db_ping(db_t *db);
 db_t *db_free(db_t *db); /* NULL-safe, returns NULL; closes pooled connections */
 /* The schema version (the newest migration applied). */
 int db_schema_version(db_t *db);
@@ -119,6 +138,20 @@ bool db_tx_active(db_conn_t *c);
 int db_tx_fail(db_conn_t *c, int err);
 /* The sticky error of the running transaction (0: none). */
 int db_tx_error(db_conn_t *c);
+
+/* ---- work that one process of several must do alone ---- */
+/* Lock ids: each names one job (upload expiry, GC...), the same in every process. */
+typedef enum {
+        DB_LOCK_UPLOAD_EXPIRY = 1,
+        DB_LOCK_GC = 2,
+} db_lock_id_t;
+/* Takes the lock named id for c's session without waiting: 1 taken, 0 another
+ * process (or connection) holds it, <0 error. PostgreSQL: a session advisory lock,
+ * released by db_unlock or when the connection ends (a killed replica frees it).
+ * SQLite: one server per data directory (its serve.lock) already excludes the
+ * others: always 1. */
+int db_lock_try(db_conn_t *c, db_lock_id_t id);
+void db_unlock(db_conn_t *c, db_lock_id_t id);
 
 /* ---- diagnostics (unit tests) ---- */
 /* Calls line() for each line of the engine's query plan of sql (SQLite:

@@ -1,15 +1,15 @@
 ## storage/: blob store, upload sessions, SQLite metadata
 noinst_LTLIBRARIES += libstore.la
 libstore_la_SOURCES = storage/store.h storage/store-internal.h storage/store.c storage/upload.c \
-                      storage/db.h storage/db-internal.h storage/db.c storage/db-sqlite.c \
+                      storage/db.h storage/db-internal.h storage/db.c storage/db-sqlite.c storage/db-pg.c \
                       storage/meta.h storage/meta.c storage/registry.h storage/registry.c
-libstore_la_CPPFLAGS = $(AM_CPPFLAGS) $(SQLITE3_CFLAGS) $(CRYPTO_CFLAGS)
-libstore_la_LIBADD = libcommon.la $(SQLITE3_LIBS)
+libstore_la_CPPFLAGS = $(AM_CPPFLAGS) $(SQLITE3_CFLAGS) $(LIBPQ_CFLAGS) $(CRYPTO_CFLAGS)
+libstore_la_LIBADD = libcommon.la $(SQLITE3_LIBS) $(LIBPQ_LIBS)
 
 UNIT_TESTS += tests/unit/test-store tests/unit/test-meta
 check_PROGRAMS += tests/unit/test-store tests/unit/test-meta
 TESTS += tests/unit/test-store tests/unit/test-meta
-STORE_TEST_LDADD = libstore.la libcommon.la $(SQLITE3_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS) $(CMOCKA_LIBS)
+STORE_TEST_LDADD = libstore.la libcommon.la $(SQLITE3_LIBS) $(LIBPQ_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS) $(CMOCKA_LIBS)
 tests_unit_test_store_SOURCES = tests/unit/test-store.c
 tests_unit_test_store_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_store_LDADD = $(STORE_TEST_LDADD)

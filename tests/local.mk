@@ -74,7 +74,7 @@ endif
 ## berthd's route handlers, linked from libberthd.la: the router, and answers through
 ## libmicrohttpd on loopback inside the test
 BERTHD_TEST_LDADD = libberthd.la libauth.la libstore.la libcommon.la $(MHD_LIBS) $(ARGON2_LIBS) \
-                    $(SQLITE3_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS) $(CMOCKA_LIBS)
+                    $(SQLITE3_LIBS) $(LIBPQ_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS) $(CMOCKA_LIBS)
 BERTHD_TEST_CPPFLAGS = $(AM_CPPFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(CMOCKA_CFLAGS)
 UNIT_TESTS += tests/unit/test-routes
 check_PROGRAMS += tests/unit/test-routes
@@ -155,13 +155,13 @@ if ENABLE_FUZZERS
 tests_fuzz_fuzz_request_CFLAGS = $(FUZZ_CC_FLAGS)
 tests_fuzz_fuzz_request_LDFLAGS = $(FUZZ_LD_FLAGS)
 endif
-tests_fuzz_fuzz_request_LDADD = libcommon-fuzz.la $(MHD_LIBS) $(ARGON2_LIBS) $(SQLITE3_LIBS) $(CRYPTO_LIBS) \
+tests_fuzz_fuzz_request_LDADD = libcommon-fuzz.la $(MHD_LIBS) $(ARGON2_LIBS) $(SQLITE3_LIBS) $(LIBPQ_LIBS) $(CRYPTO_LIBS) \
                                 $(JANSSON_LIBS)
 check_PROGRAMS += tests/fuzz/replay-request
 tests_fuzz_replay_request_SOURCES = tests/fuzz/fuzz-request.c tests/fuzz/replay.c
 tests_fuzz_replay_request_CPPFLAGS = $(FUZZ_REQUEST_CPPFLAGS)
 tests_fuzz_replay_request_LDADD = libberthd.la libauth.la libstore.la libcommon.la $(MHD_LIBS) $(ARGON2_LIBS) \
-                                  $(SQLITE3_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
+                                  $(SQLITE3_LIBS) $(LIBPQ_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
 
 ## ---- integration: the registry API (server/ and storage/) ----
 TESTS += tests/integration/api-core.sh tests/integration/api-v11.sh
