@@ -53,6 +53,7 @@ typedef struct {
         /* In the first migration transaction: *v is the version read; the engine
          * may raise it (and apply what it must) for a database of an older layout. */
         int (*adopt)(db_conn_t *c, void *h, int *v);
+        int (*sync_keys)(void *h); /* NULL: nothing to do */
         /* session locks for work done by one process at a time: 1 taken, 0 held elsewhere */
         int (*lock_try)(void *h, int64_t key);
         void (*unlock)(void *h, int64_t key);

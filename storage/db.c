@@ -525,6 +525,16 @@ int db_ping(db_t *db) {
         return r;
 }
 
+int db_sync_keys(db_conn_t *c) {
+        int r;
+
+        if (!c)
+                return -EINVAL;
+        if ((r = sticky(c)) < 0)
+                return r;
+        return c->eng->sync_keys ? note(c, c->eng->sync_keys(c->h)) : 0;
+}
+
 /* ---- one process at a time ---- */
 
 /* The key space of the locks: berth's own, apart from any other application's

@@ -139,6 +139,12 @@ int db_tx_fail(db_conn_t *c, int err);
 /* The sticky error of the running transaction (0: none). */
 int db_tx_error(db_conn_t *c);
 
+/* After rows were inserted with explicit keys (berthd db copy): moves the engine's
+ * key generators past the largest key of each table that has one (PostgreSQL:
+ * the identity sequences of repositories.id and auth_audit.id; SQLite: nothing to
+ * do). In the caller's transaction. 0 or <0. */
+int db_sync_keys(db_conn_t *c);
+
 /* ---- work that one process of several must do alone ---- */
 /* Lock ids: each names one job (upload expiry, GC...), the same in every process. */
 typedef enum {
