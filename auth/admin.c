@@ -124,8 +124,8 @@ int auth_member_add(auth_t *a, const char *project, const char *user, int role) 
         if (!a || !project || !user || role < AUTH_ROLE_READER || role > AUTH_ROLE_ADMIN)
                 return -EINVAL;
         return change(a,
-                      "INSERT INTO auth_members(project, user, role) VALUES (?1, ?2, ?3) "
-                      "ON CONFLICT(project, user) DO UPDATE SET role = excluded.role",
+                      "INSERT INTO auth_members(project, \"user\", role) VALUES (?1, ?2, ?3) "
+                      "ON CONFLICT(project, \"user\") DO UPDATE SET role = excluded.role",
                       project, user, role, 0, NULL);
 }
 
@@ -134,7 +134,7 @@ int auth_member_del(auth_t *a, const char *project, const char *user) {
 
         if (!a || !project || !user)
                 return -EINVAL;
-        r = change(a, "DELETE FROM auth_members WHERE project = ?1 AND user = ?2", project, user, 0,
+        r = change(a, "DELETE FROM auth_members WHERE project = ?1 AND \"user\" = ?2", project, user, 0,
                    0, &n);
         return r < 0 ? r : n == 0 ? -ENOENT : 0;
 }
@@ -318,10 +318,10 @@ out:
 static const char SQL_USER_LIST[] = "SELECT name, admin, created FROM auth_users ORDER BY name";
 static const char SQL_PROJECT_LIST[] = "SELECT name, public, (SELECT count(*) FROM auth_members m"
                                        " WHERE m.project = p.name) FROM auth_projects p ORDER BY name";
-static const char SQL_MEMBER_LIST[] = "SELECT user, role FROM auth_members WHERE project = ?1"
-                                      " ORDER BY user";
+static const char SQL_MEMBER_LIST[] = "SELECT \"user\", role FROM auth_members WHERE project = ?1"
+                                      " ORDER BY \"user\"";
 static const char SQL_TOKEN_LIST[] = "SELECT name, project, push, created, expires FROM auth_tokens"
-                                     " WHERE ?1 IS NULL OR project = ?1 ORDER BY project, name";
+                                     " WHERE CAST(?1 AS TEXT) IS NULL OR project = ?1 ORDER BY project, name";
 
 /* A listing's statement on a connection of its own, ?1 bound to arg when sql takes it. */
 static int list_begin(auth_t *a, const char *sql, const char *arg, auth_conn_t **ret_c,

@@ -23,7 +23,7 @@ static void audit_rows_free(audit_row_t *rows, size_t n) {
 
 static int audit_write(auth_t *a, audit_row_t *rows, size_t n) {
         static const char sql[] =
-                "INSERT INTO auth_audit(ts, user, client, action, repo, detail) "
+                "INSERT INTO auth_audit(ts, \"user\", client, action, repo, detail) "
                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
         auth_conn_t *c = NULL;
         int r;

@@ -17,7 +17,7 @@
 static const char SQL_RIGHTS[] =
         "SELECT (SELECT generation FROM auth_state WHERE id = 1),"
         " (SELECT public FROM auth_projects WHERE name = ?1),"
-        " (SELECT role FROM auth_members WHERE project = ?1 AND user = ?2)";
+        " (SELECT role FROM auth_members WHERE project = ?1 AND \"user\" = ?2)";
 
 /* The actions `who` may perform on repo (AUTH_* bits; repo may be NULL), or <0.
  * With ret_generation, the change counter is read in the same statement. */
@@ -93,9 +93,9 @@ bool auth_may_pull(auth_t *a, const auth_result_t *who, const char *repo) {
  * unless a project holds it. Sorted as the repository index is (BINARY). */
 static const char SQL_VISIBLE[] =
         "SELECT name FROM auth_projects WHERE public = 1"
-        " UNION SELECT project FROM auth_members WHERE user = ?1"
-        " UNION SELECT ?2 WHERE ?2 IS NOT NULL"
-        " UNION SELECT ?1 WHERE ?1 IS NOT NULL"
+        " UNION SELECT project FROM auth_members WHERE \"user\" = ?1"
+        " UNION SELECT CAST(?2 AS TEXT) WHERE CAST(?2 AS TEXT) IS NOT NULL"
+        " UNION SELECT CAST(?1 AS TEXT) WHERE CAST(?1 AS TEXT) IS NOT NULL"
         "   AND NOT EXISTS (SELECT 1 FROM auth_projects WHERE name = ?1)"
         " ORDER BY 1";
 

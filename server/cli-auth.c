@@ -593,10 +593,10 @@ static int cmd_audit(cli_t *c, int argc, char **argv) {
                 return fail(c, r, "audit");
         /* The newest `limit` rows, printed oldest first. */
         r = db_stmt(conn,
-                           "SELECT ts, user, client, action, repo, detail FROM ("
+                           "SELECT ts, \"user\", client, action, repo, detail FROM ("
                            " SELECT * FROM auth_audit WHERE ts >= ?1"
-                           " AND (?2 IS NULL OR user = ?2) AND (?3 IS NULL OR repo = ?3)"
-                           " ORDER BY id DESC LIMIT ?4) ORDER BY id",
+                           " AND (CAST(?2 AS TEXT) IS NULL OR \"user\" = ?2) AND (CAST(?3 AS TEXT) IS NULL OR repo = ?3)"
+                           " ORDER BY id DESC LIMIT ?4) AS recent ORDER BY id",
                            &st);
         if (r < 0) {
                 auth_conn_put(c->a, conn);

@@ -62,8 +62,17 @@ typedef struct {
         size_t n_migrations;
 } db_engine_t;
 
+/* PostgreSQL: the transaction-level advisory lock every write transaction takes
+ * (db_tx_begin), key 0 of berth's lock space (db.h's db_lock ids are 1 and up). */
+#define DB_PG_WRITE_LOCK_KEY INT64_C(7093860353087373312) /* 0x62727468 << 32 */
+
 extern const db_engine_t db_engine_sqlite;
 extern const db_engine_t db_engine_pg;
+
+/* For engines: the message db_last_error returns on this thread. */
+void db__set_error(const char *msg);
+/* The data step 2 of every sequence adds (the install key). */
+int db__post_auth_state(db_conn_t *c);
 
 /* For engines' adopt hooks: the engine handle of a connection. */
 void *db__conn_handle(db_conn_t *c);

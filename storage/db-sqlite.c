@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <sqlite3.h>
 #include "common/err.h"
@@ -45,22 +44,6 @@ static int err_rc(int rc) {
 }
 
 /* ---- the migration sequence (append only; never edit a step once released) ---- */
-
-static int post_auth_state(db_conn_t *c) {
-        static const char sql[] = "INSERT INTO auth_state(id, token_key) VALUES (1, ?1)";
-        _cleanup_db_stmt_ db_stmt_t *st = NULL;
-        uint8_t key[32];
-        int r;
-
-        /* the install key: robot-secret MACs and the Bearer token key derive from it */
-        if (getrandom(key, sizeof(key), 0) != (ssize_t) sizeof(key))
-                return -errno ? -errno : -EIO;
-        r = db_stmt(c, sql, &st);
-        if (r == 0 && (r = db_bind_blob(st, 1, key, sizeof(key))) == 0)
-                r = db_step_done(st);
-        explicit_bzero(key, sizeof(key));
-        return r;
-}
 
 static const db_migration_t MIGRATIONS[] = {
         { .sql =
@@ -156,7 +139,7 @@ static const db_migration_t MIGRATIONS[] = {
         "  repo TEXT,"
         "  detail TEXT);"
         "CREATE INDEX auth_audit_ts ON auth_audit(ts);",
-          .post = post_auth_state },
+          .post = db__post_auth_state },
 };
 
 /* ---- connections ---- */
@@ -173,7 +156,11 @@ static void private_if_new(const char *path) {
 }
 
 static int sq_exec(void *h, const char *sql) {
-        return map_rc(sqlite3_exec(h, sql, NULL, NULL, NULL));
+        int r = map_rc(sqlite3_exec(h, sql, NULL, NULL, NULL));
+
+        if (r < 0)
+                db__set_error(sqlite3_errmsg(h));
+        return r;
 }
 
 static void sq_close(void *h) {
@@ -235,8 +222,10 @@ static int sq_prepare(void *h, const char *sql, void **ret) {
         sqlite3_stmt *st = NULL;
         int rc = sqlite3_prepare_v3(h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
 
-        if (rc != SQLITE_OK)
+        if (rc != SQLITE_OK) {
+                db__set_error(sqlite3_errmsg(h));
                 return err_rc(rc);
+        }
         *ret = st;
         return 0;
 }
@@ -265,7 +254,8 @@ static int sq_bind_text(void *st, int i, const char *s) {
 static int sq_bind_blob(void *st, int i, const void *p, size_t len) {
         if (len > INT32_MAX)
                 return BERTH_ETOOBIG;
-        return sqlite3_bind_blob(st, i, p, (int) len, SQLITE_STATIC) == SQLITE_OK ? 0 : BERTH_EDB;
+        /* a NULL pointer would bind SQL NULL: an empty blob is not NULL */
+        return sqlite3_bind_blob(st, i, p ? p : "", (int) len, SQLITE_STATIC) == SQLITE_OK ? 0 : BERTH_EDB;
 }
 
 static int sq_step(void *st) {
@@ -275,6 +265,7 @@ static int sq_step(void *st) {
                 return 1;
         if (rc == SQLITE_DONE)
                 return 0;
+        db__set_error(sqlite3_errmsg(sqlite3_db_handle(st)));
         if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE)
                 return -EEXIST;
         if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)

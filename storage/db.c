@@ -3,8 +3,10 @@
  * the migration driver. The engine (storage/db-sqlite.c) does the talking. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include "common/err.h"
 #include "common/macro.h"
 #include "storage/db-internal.h"
@@ -39,6 +41,40 @@ struct db {
         pthread_mutex_t pool_lock;
         db_conn_t *pool;
 };
+
+/* The engine's words for the calling thread's last failure. */
+static __thread char last_error[256];
+
+void db__set_error(const char *msg) {
+        size_t n;
+
+        (void) snprintf(last_error, sizeof(last_error), "%s", msg ? msg : "");
+        n = strlen(last_error); /* libpq ends its messages with a newline */
+        while (n > 0 && (last_error[n - 1] == '\n' || last_error[n - 1] == ' '))
+                last_error[--n] = '\0';
+}
+
+const char *db_last_error(void) {
+        return last_error;
+}
+
+/* Step 2 of every engine's sequence: the install key, from which robot-secret MACs
+ * and the Bearer token key derive. */
+int db__post_auth_state(db_conn_t *c) {
+        static const char sql[] = "INSERT INTO auth_state(id, token_key) VALUES (1, ?1)";
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
+        uint8_t key[32];
+        int r;
+
+        /* the install key: robot-secret MACs and the Bearer token key derive from it */
+        if (getrandom(key, sizeof(key), 0) != (ssize_t) sizeof(key))
+                return -errno ? -errno : -EIO;
+        r = db_stmt(c, sql, &st);
+        if (r == 0 && (r = db_bind_blob(st, 1, key, sizeof(key))) == 0)
+                r = db_step_done(st);
+        explicit_bzero(key, sizeof(key));
+        return r;
+}
 
 void *db__conn_handle(db_conn_t *c) {
         return c->h;

@@ -159,6 +159,10 @@ typedef enum {
 int db_lock_try(db_conn_t *c, db_lock_id_t id);
 void db_unlock(db_conn_t *c, db_lock_id_t id);
 
+/* The engine's message for the calling thread's last database failure ("" if
+ * none yet): for logs and CLI messages; never holds a password. */
+const char *db_last_error(void);
+
 /* ---- diagnostics (unit tests) ---- */
 /* Calls line() for each line of the engine's query plan of sql (SQLite:
  * EXPLAIN QUERY PLAN details; PostgreSQL: EXPLAIN). Stops at line()'s first

@@ -14,7 +14,7 @@ tests_unit_test_store_SOURCES = tests/unit/test-store.c
 tests_unit_test_store_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_store_LDADD = $(STORE_TEST_LDADD)
 tests_unit_test_meta_SOURCES = tests/unit/test-meta.c
-tests_unit_test_meta_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_meta_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS) $(LIBPQ_CFLAGS)
 tests_unit_test_meta_LDADD = $(STORE_TEST_LDADD)
 
 ## the write protocol (storage/registry.c) without HTTP
@@ -30,5 +30,5 @@ UNIT_TESTS += tests/unit/test-db
 check_PROGRAMS += tests/unit/test-db
 TESTS += tests/unit/test-db
 tests_unit_test_db_SOURCES = tests/unit/test-db.c
-tests_unit_test_db_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS) $(SQLITE3_CFLAGS)
+tests_unit_test_db_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS) $(SQLITE3_CFLAGS) $(LIBPQ_CFLAGS)
 tests_unit_test_db_LDADD = $(STORE_TEST_LDADD)

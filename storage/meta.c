@@ -106,7 +106,7 @@ static const char *const SQL[_ST_MAX] = {
          * digest order to save the sort; this way it is a range scan of one subject. */
         [ST_REFERRERS] = "SELECT digest, size, media_type, artifact_type, annotations"
                          " FROM manifests INDEXED BY manifests_by_subject WHERE repo_id = (SELECT id FROM repositories WHERE name = ?1)"
-                         " AND subject = ?2 AND (?3 IS NULL OR artifact_type = ?3)"
+                         " AND subject = ?2 AND (CAST(?3 AS TEXT) IS NULL OR artifact_type = ?3)"
                          " ORDER BY digest",
         [ST_UPLOAD_ADD] = "INSERT INTO uploads(uuid, repo, created_at) VALUES (?1, ?2, ?3)",
         [ST_UPLOAD_GET] = "SELECT repo FROM uploads WHERE uuid = ?1",
@@ -847,15 +847,21 @@ int meta_upload_delete(meta_t *m, const char *uuid) {
 
 struct plan_seen {
         const char *uses;
+        bool pg;
         bool seen;
         char why[256];
 };
 
+/* A plan line that scans a whole table or sorts is a cost that grows with the rows.
+ * SQLite: "SCAN t", "USE TEMP B-TREE FOR ORDER BY"; PostgreSQL: "Seq Scan on t",
+ * a "Sort" node. */
 static int plan_line(const char *d, void *userdata) {
         struct plan_seen *ps = userdata;
+        const char *node = d + strspn(d, " ->");
 
-        if (strncmp(d, "SCAN", 4) == 0 || strstr(d, "TEMP B-TREE"))
-                (void) snprintf(ps->why, sizeof(ps->why), "%s", d);
+        if (ps->pg ? strstr(d, "Seq Scan") || strncmp(node, "Sort ", 5) == 0 || strncmp(node, "Incremental Sort", 16) == 0
+                   : strncmp(d, "SCAN", 4) == 0 || strstr(d, "TEMP B-TREE"))
+                (void) snprintf(ps->why, sizeof(ps->why), "%s", node);
         if (ps->uses && strstr(d, ps->uses))
                 ps->seen = true;
         return 0;
@@ -864,33 +870,37 @@ static int plan_line(const char *d, void *userdata) {
 int meta__plans_check(meta_t *m, char *bad, size_t n) {
         /* Lookups and listing pages: each must be an index search, never a table scan
          * or a sort, so that its cost does not grow with the number of rows; pages
-         * must seek straight to their first row (the key named in `uses`). */
+         * must seek straight to their first row (the key named in `uses`, as each
+         * engine words it). */
         static const struct {
                 int id;
-                const char *uses; /* a plan line must contain this, if set */
+                const char *uses, *uses_pg; /* a plan line must contain this, if set */
         } checked[] = {
-                { ST_REPO_ID, NULL },
-                { ST_BLOB_LINKED, NULL },
-                { ST_HAS_REPO_BLOB, NULL },
-                { ST_HAS_MANIFEST, NULL },
-                { ST_MANIFEST_BY_DIGEST, NULL },
-                { ST_MANIFEST_BY_TAG, NULL },
-                { ST_MANIFEST_DELETE, NULL },
-                { ST_TAG_DELETE, NULL },
-                { ST_REPO_EXISTS, NULL },
-                { ST_TAGS_LIST, "(repo_id=? AND name>?)" },
-                { ST_CATALOG, "(name>?)" },
-                { ST_REFERRERS, "manifests_by_subject (repo_id=? AND subject=?)" },
-                { ST_UPLOAD_GET, NULL },
+                { ST_REPO_ID, NULL, NULL },
+                { ST_BLOB_LINKED, NULL, NULL },
+                { ST_HAS_REPO_BLOB, NULL, NULL },
+                { ST_HAS_MANIFEST, NULL, NULL },
+                { ST_MANIFEST_BY_DIGEST, NULL, NULL },
+                { ST_MANIFEST_BY_TAG, NULL, NULL },
+                { ST_MANIFEST_DELETE, NULL, NULL },
+                { ST_TAG_DELETE, NULL, NULL },
+                { ST_REPO_EXISTS, NULL, NULL },
+                { ST_TAGS_LIST, "(repo_id=? AND name>?)", "Index Cond: ((repo_id = $0) AND (name > $2))" },
+                { ST_CATALOG, "(name>?)", "Index Cond: (name > $1)" },
+                { ST_REFERRERS, "manifests_by_subject (repo_id=? AND subject=?)",
+                  "Index Scan using manifests_by_subject" },
+                { ST_UPLOAD_GET, NULL, NULL },
         };
+        bool pg;
 
         if (!m)
                 return -EINVAL;
+        pg = strcmp(db_engine_name(m->db), "postgresql") == 0;
         if (bad && n > 0)
                 bad[0] = '\0';
         for (size_t i = 0; i < ELEMENTSOF(checked); i++) {
-                const char *q = SQL[checked[i].id];
-                struct plan_seen ps = { .uses = checked[i].uses, .seen = !checked[i].uses };
+                const char *q = SQL[checked[i].id], *uses = pg ? checked[i].uses_pg : checked[i].uses;
+                struct plan_seen ps = { .uses = uses, .pg = pg, .seen = !uses };
                 int r;
 
                 r = db_explain(m->c, q, plan_line, &ps);
@@ -899,7 +909,7 @@ int meta__plans_check(meta_t *m, char *bad, size_t n) {
                 bool seen = ps.seen;
                 char *why = ps.why;
                 if (!seen && !why[0])
-                        (void) snprintf(why, sizeof(ps.why), "no search on %s", checked[i].uses);
+                        (void) snprintf(why, sizeof(ps.why), "no search on %s", uses);
                 if (why[0]) {
                         if (bad && n > 0)
                                 (void) snprintf(bad, n, "%s: %s", q, why);

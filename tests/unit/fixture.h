@@ -7,8 +7,11 @@
 #pragma once
 #include <errno.h>
 #include <ftw.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <time.h>
 #include "auth/auth.h"
 #include "storage/meta.h"
@@ -88,4 +91,86 @@ static inline int fx_upload_write(upload_t *u, const void *buf, size_t len) {
                 return r;
         (void) upload_write_async(u, NULL, 0);
         return 0;
+}
+
+/* ---- the engine of the metadata tests ----
+ * SQLite by default. With BERTH_TEST_ENGINE=pg the tests that take their database
+ * from fx_db_target run on PostgreSQL instead: BERTH_TEST_PG_URL names a server
+ * (postgresql://user@127.0.0.1:PORT/postgres, started once per run by
+ * tests/pg-server.sh) and BERTH_TEST_PG_PASSWORD_FILE its password; each test gets
+ * a database of its own, created with psql and dropped at teardown. */
+static inline bool fx_pg(void) {
+        const char *e = getenv("BERTH_TEST_ENGINE");
+        return e && strcmp(e, "pg") == 0;
+}
+
+/* libpq and psql read the password from the environment. */
+static inline int fx_pg_env(void) {
+        const char *pf = getenv("BERTH_TEST_PG_PASSWORD_FILE");
+        char pw[256] = "";
+        FILE *fp;
+
+        if (!getenv("BERTH_TEST_PG_URL"))
+                return -1;
+        if (!pf || getenv("PGPASSWORD"))
+                return 0;
+        fp = fopen(pf, "r");
+        if (!fp || !fgets(pw, sizeof(pw), fp)) {
+                if (fp)
+                        fclose(fp);
+                return -1;
+        }
+        fclose(fp);
+        pw[strcspn(pw, "\r\n")] = '\0';
+        return setenv("PGPASSWORD", pw, 1);
+}
+
+/* The server URI with its database replaced by name. */
+static inline int fx_pg_url(char *buf, size_t size, const char *name) {
+        const char *url = getenv("BERTH_TEST_PG_URL"), *host, *path, *query;
+        int n;
+
+        if (!url || !(host = strstr(url, "://")) || !(path = strchr(host + 3, '/')))
+                return -1;
+        query = strchr(path, '?');
+        n = snprintf(buf, size, "%.*s/%s%s", (int) (path - url), url, name, query ? query : "");
+        return n < 0 || (size_t) n >= size ? -1 : 0;
+}
+
+/* Runs sql (ours: no input in it) on the database at URI url with psql: 0 or -1. */
+static inline int fx_psql(const char *url, const char *sql) {
+        char cmd[4096];
+        int n = snprintf(cmd, sizeof(cmd), "psql -X -q -v ON_ERROR_STOP=1 '%s' -c \"%s\" >/dev/null", url, sql);
+
+        if (n < 0 || (size_t) n >= sizeof(cmd) || fx_pg_env() < 0)
+                return -1;
+        return system(cmd) == 0 ? 0 : -1;
+}
+
+/* A fresh database for one test: SQLite: dir/file; PostgreSQL: a new database
+ * (its URI in buf). 0 or -1. */
+static inline int fx_db_target(char *buf, size_t size, const char *dir, const char *file) {
+        static unsigned seq;
+        char name[64], admin[512], sql[128];
+
+        if (!fx_pg())
+                return fx_path(buf, size, dir, file);
+        (void) snprintf(name, sizeof(name), "berth_unit_%ld_%u", (long) getpid(), ++seq);
+        (void) snprintf(sql, sizeof(sql), "CREATE DATABASE %s", name);
+        if (fx_pg_url(admin, sizeof(admin), "postgres") < 0 || fx_psql(admin, sql) < 0)
+                return -1;
+        return fx_pg_url(buf, size, name);
+}
+
+/* Drops a database fx_db_target made (SQLite: nothing; the directory goes). */
+static inline void fx_db_drop(const char *target) {
+        const char *name;
+        char admin[512], sql[160];
+
+        if (!fx_pg() || !target || !(name = strrchr(target, '/')))
+                return;
+        (void) snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %.*s WITH (FORCE)", (int) strcspn(name + 1, "?"),
+                        name + 1);
+        if (fx_pg_url(admin, sizeof(admin), "postgres") == 0)
+                (void) fx_psql(admin, sql);
 }

@@ -12,10 +12,13 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <cmocka.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
+#include <unistd.h>
 #include "common/digest.h"
 #include "common/err.h"
 #include "storage/db.h"
+#include "storage/db-internal.h"
 #include "storage/meta.h"
 #include "fixture.h"
 
@@ -29,7 +32,7 @@ static int setup(void **state) {
 
         if (!f || fx_tmpdir(f->dir, sizeof(f->dir), "db") < 0)
                 return -1;
-        if (fx_path(f->path, sizeof(f->path), f->dir, "berth.db") < 0)
+        if (fx_db_target(f->path, sizeof(f->path), f->dir, "berth.db") < 0)
                 return -1;
         *state = f;
         return 0;
@@ -38,9 +41,31 @@ static int setup(void **state) {
 static int teardown(void **state) {
         fixture_t *f = *state;
 
+        fx_db_drop(f->path);
         fx_rmtree(f->dir);
         free(f);
         return 0;
+}
+
+/* The layouts of older releases are SQLite files: their carrying-over has nothing
+ * to do on PostgreSQL, whose sequence began with the one layer. */
+#define SQLITE_ONLY()                          \
+        do {                                   \
+                if (fx_pg())                   \
+                        skip();                \
+        } while (0)
+
+/* Runs sql on the test's database in a session of its own (PostgreSQL). */
+static void pg_raw(const fixture_t *f, const char *sql) {
+        PGconn *pc = PQconnectdb(f->path);
+        PGresult *res;
+
+        assert_int_equal(PQstatus(pc), CONNECTION_OK);
+        res = PQexec(pc, sql);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+                fail_msg("%s: %s", sql, PQresultErrorMessage(res));
+        PQclear(res);
+        PQfinish(pc);
 }
 
 /* ---- the layout of the releases before the one layer, as they wrote it ---- */
@@ -174,6 +199,7 @@ static void test_old_two_counter_database_is_carried_over(void **state) {
         digest_t d;
         uint64_t size = 1;
 
+        SQLITE_ONLY();
         old_db(f, true, true);
         assert_int_equal(db_open(f->path, &db), 0);
         assert_int_equal(db_schema_version(db), db_schema_latest());
@@ -198,6 +224,7 @@ static void test_old_auth_only_database_gets_the_registry_tables(void **state) {
         fixture_t *f = *state;
         db_t *db = NULL;
 
+        SQLITE_ONLY();
         old_db(f, false, true);
         assert_int_equal(db_open(f->path, &db), 0);
         assert_int_equal(db_schema_version(db), db_schema_latest());
@@ -211,6 +238,7 @@ static void test_old_meta_only_database_gets_the_auth_tables(void **state) {
         fixture_t *f = *state;
         db_t *db = NULL;
 
+        SQLITE_ONLY();
         old_db(f, true, false);
         assert_int_equal(db_open(f->path, &db), 0);
         assert_int_equal(db_schema_version(db), db_schema_latest());
@@ -228,12 +256,16 @@ static void test_new_database_is_private_and_newer_ones_are_refused(void **state
 
         assert_int_equal(db_open(f->path, &db), 0);
         assert_int_equal(db_schema_version(db), db_schema_latest());
-        assert_int_equal(stat(f->path, &st), 0);
-        assert_int_equal(st.st_mode & 077, 0);
         db = db_free(db);
-        assert_int_equal(sqlite3_open(f->path, &raw), SQLITE_OK);
-        assert_int_equal(sqlite3_exec(raw, "PRAGMA user_version = 1000", NULL, NULL, NULL), SQLITE_OK);
-        sqlite3_close(raw);
+        if (fx_pg()) { /* a replica of a newer release migrated it */
+                pg_raw(f, "UPDATE berth_schema SET version = 1000");
+        } else {
+                assert_int_equal(stat(f->path, &st), 0);
+                assert_int_equal(st.st_mode & 077, 0);
+                assert_int_equal(sqlite3_open(f->path, &raw), SQLITE_OK);
+                assert_int_equal(sqlite3_exec(raw, "PRAGMA user_version = 1000", NULL, NULL, NULL), SQLITE_OK);
+                sqlite3_close(raw);
+        }
         assert_int_equal(db_open(f->path, &db), BERTH_EUNSUPPORTED);
         assert_null(db);
 }
@@ -283,7 +315,7 @@ static void test_transaction_error_is_sticky(void **state) {
 /* Statements are cached per connection (same handle back, reset and unbound);
  * a parameter a statement lacks is an error, not ignored. */
 static void test_statement_cache_and_checked_binds(void **state) {
-        static const char sel[] = "SELECT ?1 IS NULL";
+        static const char sel[] = "SELECT CAST(?1 AS INTEGER) IS NULL";
         fixture_t *f = *state;
         db_t *db = NULL;
         db_conn_t *c = NULL;
@@ -325,15 +357,17 @@ static void *open_thread(void *arg) {
         return NULL;
 }
 
-/* Processes starting together on an old database each open it; the adoption and
- * every migration happen once. */
+/* Processes starting together on an old database (SQLite) or an empty one
+ * (PostgreSQL: replicas starting at once) each open it; the adoption and every
+ * migration happen once. */
 static void test_concurrent_opens_of_an_old_database(void **state) {
         fixture_t *f = *state;
         struct opener o[4];
         pthread_t t[4];
         db_t *db = NULL;
 
-        old_db(f, true, true);
+        if (!fx_pg())
+                old_db(f, true, true);
         for (int i = 0; i < 4; i++) {
                 o[i] = (struct opener){ .path = f->path };
                 assert_int_equal(pthread_create(&t[i], NULL, open_thread, &o[i]), 0);
@@ -343,7 +377,137 @@ static void test_concurrent_opens_of_an_old_database(void **state) {
                 assert_int_equal(o[i].r, 0);
         }
         assert_int_equal(db_open(f->path, &db), 0);
-        assert_old_rows_kept(db);
+        if (!fx_pg())
+                assert_old_rows_kept(db);
+        assert_int_equal(q_int(db, "SELECT count(*) FROM auth_state"), 1); /* one install key */
+        db_free(db);
+}
+
+/* Values come back as they went in, through each engine's encoding: integers at
+ * both ends of int64, text with every byte but NUL, blobs with NULs and empty,
+ * NULL. */
+static void test_values_round_trip(void **state) {
+        static const char ins[] = "INSERT INTO auth_tokens(name, project, push, mac, created, expires)"
+                                  " VALUES (?1, 'p', 0, ?2, ?3, ?4)";
+        static const char proj[] = "INSERT INTO auth_projects(name, public, created) VALUES ('p', 0, 0)";
+        static const char sel[] = "SELECT name, mac, created, expires FROM auth_tokens WHERE name = ?1";
+        static const uint8_t bin[] = { 0, 1, 0xff, 0, '\\', 'x', 0x80 };
+        fixture_t *f = *state;
+        db_t *db = NULL;
+        db_conn_t *c = NULL;
+        db_stmt_t *st = NULL;
+        char text[256];
+        const void *p;
+        size_t len = 99;
+
+        for (int i = 1; i < 256; i++)
+                text[i - 1] = (char) (i == '\'' ? 'q' : i); /* UTF-8 aside, any byte */
+        text[127] = '\0'; /* ASCII: PostgreSQL databases are UTF-8 */
+        assert_int_equal(db_open(f->path, &db), 0);
+        assert_int_equal(db_conn_get(db, &c), 0);
+        assert_int_equal(db_stmt(c, proj, &st), 0);
+        assert_int_equal(db_step_done(st), 0);
+        assert_int_equal(db_stmt(c, ins, &st), 0);
+        assert_int_equal(db_bind_text(st, 1, text), 0);
+        assert_int_equal(db_bind_blob(st, 2, bin, sizeof(bin)), 0);
+        assert_int_equal(db_bind_int(st, 3, INT64_MIN), 0);
+        assert_int_equal(db_bind_int(st, 4, INT64_MAX), 0);
+        assert_int_equal(db_step_done(st), 0);
+        assert_int_equal(db_changes(c), 1);
+        assert_int_equal(db_stmt(c, ins, &st), 0);
+        assert_int_equal(db_bind_text(st, 1, "empty"), 0);
+        assert_int_equal(db_bind_blob(st, 2, NULL, 0), 0);
+        assert_int_equal(db_bind_int(st, 3, 0), 0);
+        assert_int_equal(db_bind_int(st, 4, -1), 0);
+        assert_int_equal(db_step_done(st), 0);
+
+        assert_int_equal(db_stmt(c, sel, &st), 0);
+        assert_int_equal(db_bind_text(st, 1, text), 0);
+        assert_int_equal(db_step(st), 1);
+        assert_string_equal(db_col_text(st, 0), text);
+        p = db_col_blob(st, 1, &len);
+        assert_int_equal(len, sizeof(bin));
+        assert_memory_equal(p, bin, sizeof(bin));
+        assert_true(db_col_int(st, 2) == INT64_MIN);
+        assert_true(db_col_int(st, 3) == INT64_MAX);
+        assert_false(db_col_null(st, 3));
+        assert_int_equal(db_step(st), 0);
+        assert_int_equal(db_stmt(c, sel, &st), 0);
+        assert_int_equal(db_bind_text(st, 1, "empty"), 0);
+        assert_int_equal(db_step(st), 1);
+        (void) db_col_blob(st, 1, &len);
+        assert_int_equal(len, 0);
+        assert_false(db_col_null(st, 1)); /* empty, not NULL */
+        assert_int_equal(db_col_int(st, 3), -1);
+        db_stmt_reset(st);
+        assert_int_equal(db_stmt(c, sel, &st), 0);
+        assert_int_equal(db_bind_null(st, 1), 0);
+        assert_int_equal(db_step(st), 0); /* name = NULL matches nothing */
+        db_stmt_reset(st);
+        db_conn_put(db, c);
+        db_free(db);
+}
+
+/* Work done by one process of several: a second taker is refused while the first
+ * holds the lock, and gets it once the holder's connection ends (a killed
+ * replica frees it). SQLite: one server per directory, every taker gets it. */
+static void test_locks_for_work_done_once(void **state) {
+        fixture_t *f = *state;
+        db_t *a = NULL, *b = NULL;
+        db_conn_t *ca = NULL, *cb = NULL;
+
+        assert_int_equal(db_open(f->path, &a), 0);
+        assert_int_equal(db_open(f->path, &b), 0);
+        assert_int_equal(db_conn_open(a, &ca), 0);
+        assert_int_equal(db_conn_open(b, &cb), 0);
+        assert_int_equal(db_lock_try(ca, DB_LOCK_UPLOAD_EXPIRY), 1);
+        assert_int_equal(db_lock_try(cb, DB_LOCK_UPLOAD_EXPIRY), fx_pg() ? 0 : 1);
+        assert_int_equal(db_lock_try(cb, DB_LOCK_GC), 1); /* another job */
+        db_unlock(cb, DB_LOCK_GC);
+        ca = db_conn_close(ca); /* the holder goes away without unlocking */
+        /* its server process ends a moment after the connection closes */
+        for (int i = 0; i < 500 && db_lock_try(cb, DB_LOCK_UPLOAD_EXPIRY) == 0; i++)
+                usleep(10000);
+        assert_int_equal(db_lock_try(cb, DB_LOCK_UPLOAD_EXPIRY), 1); /* again: the session's own */
+        db_unlock(cb, DB_LOCK_UPLOAD_EXPIRY);
+        db_conn_close(cb);
+        db_free(b);
+        db_free(a);
+}
+
+/* The server goes away under a connection (PostgreSQL restarted, or the session
+ * killed): the statement fails with BERTH_EDBDOWN, not a generic error; the pool
+ * reopens the connection on the next db_conn_get, and the thread's own connection
+ * too. */
+static void test_lost_connection_is_reopened(void **state) {
+        static const char cnt[] = "SELECT count(*) FROM auth_state";
+        fixture_t *f = *state;
+        db_t *db = NULL;
+        db_conn_t *own = NULL, *c = NULL;
+        db_stmt_t *st = NULL;
+
+        if (!fx_pg())
+                skip(); /* a file has no connection to lose */
+        assert_int_equal(db_open(f->path, &db), 0);
+        assert_int_equal(db_conn_open(db, &own), 0);
+        db_conn_bind_thread(own);
+        assert_int_equal(q_int(db, cnt), 1);
+        assert_int_equal(db_ping(db), 0);
+        pg_raw(f, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                  " WHERE datname = current_database() AND pid <> pg_backend_pid()");
+        assert_int_equal(db_stmt(own, cnt, &st), 0);
+        assert_int_equal(db_step(st), BERTH_EDBDOWN);
+        db_stmt_reset(st);
+        assert_int_equal(db_conn_get(db, &c), 0); /* the thread's own, reopened */
+        assert_ptr_equal(c, own);
+        assert_int_equal(db_stmt(c, cnt, &st), 0);
+        assert_int_equal(db_step(st), 1);
+        assert_int_equal(db_col_int(st, 0), 1);
+        db_stmt_reset(st);
+        db_conn_put(db, c);
+        db_conn_close(own);
+        assert_int_equal(q_int(db, cnt), 1); /* the pooled one, reopened or new */
+        assert_int_equal(db_ping(db), 0);
         db_free(db);
 }
 
@@ -421,6 +585,9 @@ int main(void) {
                 T(test_statement_cache_and_checked_binds),
                 T(test_concurrent_opens_of_an_old_database),
                 T(test_thread_connection_is_shared_by_the_thread_only),
+                T(test_values_round_trip),
+                T(test_locks_for_work_done_once),
+                T(test_lost_connection_is_reopened),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

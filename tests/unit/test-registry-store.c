@@ -37,7 +37,7 @@ static int setup(void **state) {
 
         if (!f || fx_tmpdir(f->dir, sizeof(f->dir), "registry") < 0)
                 return -1;
-        if (fx_path(f->db, sizeof(f->db), f->dir, "berth.db") < 0 || fx_store_open(f->dir, NULL, NULL, &f->s) < 0 ||
+        if (fx_db_target(f->db, sizeof(f->db), f->dir, "berth.db") < 0 || fx_store_open(f->dir, NULL, NULL, &f->s) < 0 ||
             meta_open(f->db, &f->m) < 0)
                 return -1;
         *state = f;
@@ -49,6 +49,7 @@ static int teardown(void **state) {
 
         f->m = meta_free(f->m);
         f->s = store_free(f->s);
+        fx_db_drop(f->db);
         fx_rmtree(f->dir);
         free(f);
         return 0;
