@@ -4,9 +4,9 @@
 # Works on a fresh Debian 12 as root; uses sudo otherwise.
 #   scripts/install-deps.sh [TIER...]
 # With no tier: building and the default test tier (`make check`). Tiers add what only
-# they need: `slow` (the deploy demo and manifests, Prometheus: make check-slow), `fuzz`
-# (clang for the libFuzzer targets: scripts/fuzz-smoke.sh), `coverage` (lcov for gcov's
-# counters: scripts/coverage.sh).
+# they need: `slow` (the deploy demo and manifests, Prometheus, PostgreSQL and haproxy:
+# make check-slow), `fuzz` (clang for the libFuzzer targets: scripts/fuzz-smoke.sh),
+# `coverage` (lcov for gcov's counters: scripts/coverage.sh).
 set -euo pipefail
 
 packages=(
@@ -28,6 +28,9 @@ for tier in "$@"; do
                 packages+=(docker-compose debootstrap)
                 # metrics test: a real Prometheus scrapes berthd, promtool checks the exposition
                 packages+=(prometheus)
+                # PostgreSQL metadata (tests/pg-server.sh: one server per run) and haproxy
+                # in front of replicas
+                packages+=(postgresql haproxy)
                 # manifest validation runs on Node.js; a machine that already has node and
                 # npm (from another source, such as NodeSource's nodejs, which conflicts
                 # with Debian's npm) keeps them

@@ -163,6 +163,14 @@ tests_fuzz_replay_request_CPPFLAGS = $(FUZZ_REQUEST_CPPFLAGS)
 tests_fuzz_replay_request_LDADD = libberthd.la libauth.la libstore.la libcommon.la $(MHD_LIBS) $(ARGON2_LIBS) \
                                   $(SQLITE3_LIBS) $(LIBPQ_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
 
+## ---- PostgreSQL (issue 10): the engine matrix ----
+
+## check-slow runs under one PostgreSQL server (tests/pg-server.sh run, BERTH_TEST_PG_*);
+## the API, access-control and token scripts with BERTH_TEST_DB=pg, and the metadata
+## layer's unit tests with the server's URL (slow tier)
+SLOW_TESTS += tests/integration/engine-pg.sh tests/unit/engine-pg-units.sh
+EXTRA_DIST += tests/pg-server.sh tests/integration/engine-pg.sh tests/unit/engine-pg-units.sh
+
 ## ---- integration: the registry API (server/ and storage/) ----
 TESTS += tests/integration/api-core.sh tests/integration/api-v11.sh
 EXTRA_DIST += tests/integration/api-common.sh tests/integration/api-core.sh \

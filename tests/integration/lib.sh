@@ -9,6 +9,10 @@
 # Developer option: BERTH_TEST_SERVER=distribution makes berth_start run the reference
 # registry (Debian's docker-registry, behind a CA made with the openssl CLI) instead of
 # berthd, to check a script or compare behaviour. CI never sets it.
+#
+# BERTH_TEST_DB=pg (the slow tier's engine matrix, tests/integration/engine-pg.sh) puts
+# berthd's metadata in PostgreSQL, on the server that tests/pg-server.sh started for the
+# run (BERTH_TEST_PG_URL, BERTH_TEST_PG_PASSWORD_FILE): see berth_use_db.
 
 [ -n "${BASH_VERSION:-}" ] || { echo "lib.sh needs bash" >&2; exit 99; }
 set -u -o pipefail
@@ -207,6 +211,107 @@ s.close()'
         return 1
 }
 
+# ---- PostgreSQL: the run's shared server (tests/pg-server.sh; make check-slow starts
+# one and exports BERTH_TEST_PG_URL and BERTH_TEST_PG_PASSWORD_FILE to every test) ----
+
+# berth_require_pg: skip (exit 77) without a PostgreSQL server, or fail under
+# BERTH_REQUIRE_ALL=1.
+berth_require_pg() {
+        if [ -z "${BERTH_TEST_PG_URL:-}" ] || [ ! -r "${BERTH_TEST_PG_PASSWORD_FILE:-}" ]; then
+                if [ "${BERTH_REQUIRE_ALL:-0}" = 1 ]; then
+                        fail "no PostgreSQL server: BERTH_TEST_PG_URL / BERTH_TEST_PG_PASSWORD_FILE unset (BERTH_REQUIRE_ALL=1; make check-slow or tests/pg-server.sh run -- CMD starts one)"
+                fi
+                # to stderr: also seen from berth_pg_db in a command substitution
+                echo "SKIP [$BERTH_TEST_NAME]: no PostgreSQL server (BERTH_TEST_PG_URL unset; make check-slow starts one)" >&2
+                exit 77
+        fi
+        berth_require psql
+}
+
+# berth_psql [PSQL ARGS...]: psql on the shared server's maintenance database, as its
+# superuser (the password from the server's password file; it never reaches a log).
+berth_psql() {
+        PGPASSWORD=$(cat "$BERTH_TEST_PG_PASSWORD_FILE") PGCONNECT_TIMEOUT=10 \
+                timeout 120 psql -X -q -At -v ON_ERROR_STOP=1 -d "$BERTH_TEST_PG_URL" "$@"
+}
+
+# berth_pg_url NAME: the URL of database NAME on the shared server.
+berth_pg_url() {
+        local base=${BERTH_TEST_PG_URL%%\?*} query=
+        [ "$base" != "$BERTH_TEST_PG_URL" ] && query="?${BERTH_TEST_PG_URL#*\?}"
+        printf '%s/%s%s\n' "${base%/*}" "$1" "$query"
+}
+
+# berth_pg_db: a fresh database on the shared server; prints its URL. It is dropped when
+# the script exits (every database this script made: they are named after its PID).
+# In a command substitution an exit ends only the subshell, so pass its status on:
+#   url=$(berth_pg_db) || exit
+berth_pg_db() {
+        local name
+        berth_require_pg
+        # our own name (lower-case letters, digits, _): safe to splice into the SQL
+        name=berth_t_$$_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
+        berth_psql -c "CREATE DATABASE $name" >/dev/null ||
+                fail "cannot create database $name on $BERTH_TEST_PG_URL"
+        berth_pg_url "$name"
+}
+
+# the databases of this script (berth_t_<PID>_*), dropped at exit, after berthd is gone
+# (WITH (FORCE) ends any session still open). Registered only where a server is known.
+_berth_pg_drop_dbs() {
+        local name
+        for name in $(berth_psql -c "SELECT datname FROM pg_database WHERE datname LIKE 'berth\_t\_$$\_%'"); do
+                case $name in
+                berth_t_$$_*) berth_psql -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" ;;
+                esac
+        done
+}
+if [ -n "${BERTH_TEST_PG_URL:-}" ] && [ -r "${BERTH_TEST_PG_PASSWORD_FILE:-}" ] && command -v psql >/dev/null 2>&1; then
+        berth_on_exit _berth_pg_drop_dbs
+fi
+
+# berth_pg_own: a PostgreSQL server of this script's own in $TMP/pg (tests/pg-server.sh
+# start), for a test that stops or restarts it under load without disturbing the run's
+# shared one: BERTH_TEST_PG_* then name it (berth_pg_db and berth_use_db use it;
+# `bash "$top_srcdir/tests/pg-server.sh" restart "$BERTH_TEST_PG_DIR"` restarts it on
+# its port). Stopped at exit. Skips without PostgreSQL (fails under BERTH_REQUIRE_ALL=1).
+berth_pg_own() {
+        if [ ! -x "${BERTH_TEST_PG_BINDIR:-/nonexistent}/initdb" ] && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null &&
+                ! command -v initdb >/dev/null 2>&1; then
+                [ "${BERTH_REQUIRE_ALL:-0}" = 1 ] && fail "no PostgreSQL server programs (BERTH_REQUIRE_ALL=1; scripts/install-deps.sh slow)"
+                echo "SKIP [$BERTH_TEST_NAME]: no PostgreSQL server programs (scripts/install-deps.sh slow)"
+                exit 77
+        fi
+        berth_require psql
+        [ -n "$TMP" ] || berth_tmpdir
+        bash "$top_srcdir/tests/pg-server.sh" start "$TMP/pg" || fail "cannot start PostgreSQL in $TMP/pg"
+        berth_on_exit "bash '$top_srcdir/tests/pg-server.sh' stop '$TMP/pg'"
+        # shellcheck disable=SC1091
+        . "$TMP/pg/env"
+}
+
+# berth_use_db: with BERTH_TEST_DB=pg, the database of this script's berthd, in
+# BERTH_DB_URL: the one the script set, else a fresh one (berth_pg_db), made at the
+# first call and kept (a berthd started again sees the same metadata, as it does in
+# $TMP/data with SQLite; replicas share it). Exports BERTH_DB and BERTH_DB_PASSWORD_FILE,
+# which berthd reads, so every berthd the script runs (`berthd user add`, gc, audit...)
+# uses that database. Without BERTH_TEST_DB (or =sqlite) nothing changes. berth_start
+# calls it; call it earlier for admin commands before the first berth_start.
+berth_use_db() {
+        case ${BERTH_TEST_DB:-sqlite} in
+        sqlite) return 0 ;;
+        pg) ;;
+        *) fail "BERTH_TEST_DB=$BERTH_TEST_DB: sqlite or pg" ;;
+        esac
+        berth_require_pg
+        if [ -z "${BERTH_DB_URL:-}" ]; then
+                BERTH_DB_URL=$(berth_pg_db) || exit
+        fi
+        BERTH_DB=$BERTH_DB_URL
+        BERTH_DB_PASSWORD_FILE=$BERTH_TEST_PG_PASSWORD_FILE
+        export BERTH_DB_URL BERTH_DB BERTH_DB_PASSWORD_FILE
+}
+
 # bcurl ARGS...: curl trusting the test server's CA.
 bcurl() { curl -sS --max-time 60 --cacert "$BERTH_CA" "$@"; }
 
@@ -225,9 +330,10 @@ _berth_wait_up() {
         return 1
 }
 
-# berth_start [ARGS...]: start berthd on a free loopback port with its data in TMP.
+# berth_start [ARGS...]: start berthd on a free loopback port with its data in TMP
+# (and its metadata in PostgreSQL with BERTH_TEST_DB=pg: berth_use_db).
 berth_start() {
-        local a scheme=https rc probe=/healthz
+        local a scheme=https rc probe=/healthz dbargs=()
         [ -n "$TMP" ] || berth_tmpdir
         for a in "$@"; do
                 [ "$a" = --insecure-http ] && scheme=http
@@ -242,8 +348,12 @@ berth_start() {
                 probe=/v2/      # distribution has no /healthz
         else
                 [ -x "$top_builddir/berthd" ] || fail "$top_builddir/berthd not built"
+                if [ "${BERTH_TEST_DB:-sqlite}" != sqlite ]; then
+                        berth_use_db
+                        dbargs=(--db "$BERTH_DB_URL")
+                fi
                 "$top_builddir/berthd" serve --listen "$BERTH_HOST" --data "$BERTH_DATA" \
-                        --auth none "$@" >>"$TMP/berthd.log" 2>&1 &
+                        --auth none "${dbargs[@]}" "$@" >>"$TMP/berthd.log" 2>&1 &
                 BERTH_PID=$!
         fi
         berth_track_pid "$BERTH_PID"
