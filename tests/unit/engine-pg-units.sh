@@ -17,7 +17,9 @@ if [ -z "${BERTH_TEST_PG_URL:-}" ] || [ ! -r "${BERTH_TEST_PG_PASSWORD_FILE:-}" 
         echo "SKIP [engine-pg-units]: no PostgreSQL server (BERTH_TEST_PG_URL unset; make check-slow starts one)"
         exit 77
 fi
-export BERTH_TEST_PG_URL BERTH_TEST_PG_PASSWORD_FILE
+# BERTH_TEST_ENGINE=pg: the fixture (tests/unit/fixture.h) gives each case a database on the server
+BERTH_TEST_ENGINE=pg
+export BERTH_TEST_PG_URL BERTH_TEST_PG_PASSWORD_FILE BERTH_TEST_ENGINE
 
 failed=() skipped=()
 for t in "${tests[@]}"; do
