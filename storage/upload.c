@@ -6,7 +6,8 @@
  * never touches a held session). Nothing waits for a session: the requests run on
  * the HTTP server's event-loop threads, and a holder may be a client sending its body
  * as slowly as it likes, so a second taker is refused at once (BERTH_EBUSY) and can
- * read the committed size instead. The file is the truth: a hash state that is
+ * read the committed size instead. Across processes (replicas sharing the
+ * directory) an flock on the session's file does the same. The file is the truth: a hash state that is
  * missing (restart, eviction) or covers a different number of bytes than the file
  * holds is rebuilt from the file, lazily at the next write or at commit. */
 #include <dirent.h>
@@ -14,6 +15,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
@@ -287,6 +289,14 @@ int store_upload_acquire(store_t *s, const char *uuid, upload_t **ret) {
                  * as any file that is not regular (below) */
                 if (r == -EISDIR || r == -ELOOP)
                         r = -ENOENT;
+                goto fail;
+        }
+        /* Replicas sharing the directory (several berthd on one PostgreSQL): the
+         * table above is this process's only; the lock on the file keeps a session
+         * to one request across processes, refused at once as above. Released when
+         * the descriptor closes (the request ends, or its process dies). */
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                r = errno == EWOULDBLOCK ? BERTH_EBUSY : -errno;
                 goto fail;
         }
         if (fstat(fd, &st) < 0) {

@@ -532,6 +532,32 @@ static void test_busy_session_refuses_at_once(void **state) {
         store_upload_release(u);
 }
 
+/* Replicas share the directory: a second process (here a second store_t on the
+ * same root) is refused a session another holds, at once; once it is given back
+ * the other takes it, re-hashes what the first wrote, and completes it. */
+static void test_session_held_by_another_process(void **state) {
+        fixture_t *f = *state;
+        digest_t d = DG("replica A|replica B");
+        char uuid[UPLOAD_UUID_LEN + 1];
+        store_t *other = NULL;
+        upload_t *u, *v = NULL;
+
+        assert_int_equal(store_open(f->root, &other), 0);
+        new_upload(f, DIGEST_SHA256, uuid, &u);
+        assert_int_equal(fx_upload_write(u, "replica A|", 10), 0);
+        assert_int_equal(store_upload_acquire(other, uuid, &v), BERTH_EBUSY);
+        assert_null(v);
+        store_upload_release(u);
+        assert_int_equal(store_upload_acquire(other, uuid, &v), 0);
+        assert_int_equal(upload_size(v), 10);
+        assert_int_equal(store_upload_acquire(f->s, uuid, &u), BERTH_EBUSY); /* and the other way */
+        assert_int_equal(fx_upload_write(v, "replica B", 9), 0);
+        assert_int_equal(upload_commit(v, &d, NULL), 0);
+        store_upload_release(v);
+        assert_int_equal(store_blob_stat(f->s, &d, NULL), 1);
+        store_free(other);
+}
+
 static void test_busy_session_committed_size(void **state) {
         fixture_t *f = *state;
         char uuid[UPLOAD_UUID_LEN + 1];
@@ -1055,6 +1081,7 @@ int main(void) {
                 T(test_delete),
                 T(test_uuid_validation),
                 T(test_busy_session_refuses_at_once),
+                T(test_session_held_by_another_process),
                 T(test_busy_session_committed_size),
                 T(test_delete_refuses_busy_session),
                 T(test_holder_removes_session),
