@@ -9,10 +9,20 @@
 
 /* One step of an engine's schema sequence: sql (a fixed script of the engine's
  * dialect), then post (optional: data the step needs, through db_stmt and the
- * typed binds), in the same transaction as the version bump. */
+ * typed binds), in the same transaction as the version bump.
+ *
+ * Steps are expand steps unless marked contract: after an expand step (a table,
+ * a column with a default, an index) the release before it keeps working on the
+ * database, so replicas are updated one at a time while the others serve (the
+ * new release migrates at its start; the old ones go on). A contract step (a
+ * column or table dropped, a meaning changed) is one the release before cannot
+ * use: ship it only in a release after the one that stopped needing what it
+ * removes. The engine records the last contract step applied (compat_get); a
+ * release whose newest step is older than that refuses the database. */
 typedef struct {
         const char *sql;
         int (*post)(db_conn_t *c);
+        bool contract;
 } db_migration_t;
 
 typedef struct {
@@ -49,7 +59,10 @@ typedef struct {
         const void *(*col_blob)(void *st, int col, size_t *ret_len);
         /* schema version and the carrying-over of databases from older releases */
         int (*version_get)(void *h, int *ret);
-        int (*version_set)(void *h, int v);
+        /* the version and the last contract step applied (engines without compat_get
+         * ignore compat) */
+        int (*version_set)(void *h, int v, int compat);
+        int (*compat_get)(void *h, int *ret); /* NULL: a newer schema is refused */
         /* In the first migration transaction: *v is the version read; the engine
          * may raise it (and apply what it must) for a database of an older layout. */
         int (*adopt)(db_conn_t *c, void *h, int *v);

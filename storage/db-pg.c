@@ -185,7 +185,7 @@ static const db_migration_t MIGRATIONS[] = {
         "  repo       " T " NOT NULL,"
         "  created_at BIGINT NOT NULL"
         ");",
-        },
+          .contract = true },
         { .sql =
         /* 2: users, projects, tokens, audit (auth/) */
         "CREATE TABLE auth_state("
@@ -223,7 +223,8 @@ static const db_migration_t MIGRATIONS[] = {
         "  repo " T ","
         "  detail " T ");"
         "CREATE INDEX auth_audit_ts ON auth_audit(ts);",
-          .post = db__post_auth_state },
+          .post = db__post_auth_state,
+          .contract = true },
 };
 
 #undef T
@@ -616,23 +617,39 @@ static int pg_version_get(void *h, int *ret) {
         return r;
 }
 
-static int pg_version_set(void *h, int v) {
+/* berth_schema.compat: the last contract step applied (db-internal.h). */
+static int pg_compat_get(void *h, int *ret) {
         pg_conn_t *pc = h;
-        char num[16], *out = NULL;
-        const char *params[] = { num };
+        char *v = NULL;
         int r;
 
-        if (v < 0)
+        *ret = 0;
+        r = query_value(pc, "SELECT compat FROM berth_schema WHERE id = 1", 0, NULL, &v);
+        if (r == 0 && v)
+                *ret = (int) strtol(v, NULL, 10);
+        free(v);
+        return r;
+}
+
+static int pg_version_set(void *h, int v, int compat) {
+        pg_conn_t *pc = h;
+        char num[16], cnum[16], *out = NULL;
+        const char *params[] = { num, cnum };
+        int r;
+
+        if (v < 0 || compat < 0)
                 return -EINVAL;
         r = pg_exec(pc, "CREATE TABLE IF NOT EXISTS berth_schema ("
                         "  id INTEGER PRIMARY KEY CHECK (id = 1),"
-                        "  version INTEGER NOT NULL)");
+                        "  version INTEGER NOT NULL,"
+                        "  compat INTEGER NOT NULL)");
         if (r < 0)
                 return r;
         (void) snprintf(num, sizeof(num), "%d", v);
-        r = query_value(pc, "INSERT INTO berth_schema(id, version) VALUES (1, $1::integer)"
-                            " ON CONFLICT (id) DO UPDATE SET version = excluded.version",
-                        1, params, &out);
+        (void) snprintf(cnum, sizeof(cnum), "%d", compat);
+        r = query_value(pc, "INSERT INTO berth_schema(id, version, compat) VALUES (1, $1::integer, $2::integer)"
+                            " ON CONFLICT (id) DO UPDATE SET version = excluded.version, compat = excluded.compat",
+                        2, params, &out);
         free(out);
         return r;
 }
@@ -748,6 +765,7 @@ const db_engine_t db_engine_pg = {
         .col_blob = pg_col_blob,
         .version_get = pg_version_get,
         .version_set = pg_version_set,
+        .compat_get = pg_compat_get,
         .adopt = NULL,
         .sync_keys = pg_sync_keys,
         .lock_try = pg_lock_try,

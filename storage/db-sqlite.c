@@ -101,7 +101,7 @@ static const db_migration_t MIGRATIONS[] = {
         "  repo       TEXT NOT NULL,"
         "  created_at INTEGER NOT NULL"
         ") WITHOUT ROWID;",
-        },
+          .contract = true },
         { .sql =
         /* 2: users, projects, tokens, audit (auth/), as auth_schema version 1 */
         "CREATE TABLE auth_state("
@@ -139,7 +139,8 @@ static const db_migration_t MIGRATIONS[] = {
         "  repo TEXT,"
         "  detail TEXT);"
         "CREATE INDEX auth_audit_ts ON auth_audit(ts);",
-          .post = db__post_auth_state },
+          .post = db__post_auth_state,
+          .contract = true },
 };
 
 /* ---- connections ---- */
@@ -315,9 +316,10 @@ static int sq_version_get(void *h, int *ret) {
 }
 
 /* PRAGMA takes no parameters: the text is made of an int of ours, no input. */
-static int sq_version_set(void *h, int v) {
+static int sq_version_set(void *h, int v, int compat) {
         char pragma[48];
 
+        (void) compat; /* one server per file: a newer schema is refused */
         if (v < 0)
                 return -EINVAL;
         (void) snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", v);

@@ -408,12 +408,30 @@ int db_explain(db_conn_t *c, const char *sql, int (*line)(const char *, void *),
 
 /* ---- open and migrations ---- */
 
+/* The oldest release (by the newest step it knows) that can use the database as
+ * it is: the last contract step applied. Engines that keep no such mark: the
+ * version itself (a newer schema is refused). */
+static int compat_of(const db_engine_t *e, void *h, int v, int *ret) {
+        *ret = v;
+        return e->compat_get && v > 0 ? e->compat_get(h, ret) : 0;
+}
+
+/* A database a newer release migrated (a rolling update under way): ours to use
+ * when every step past the newest we know was an expand step. */
+static int newer_usable(const db_engine_t *e, void *h, int v) {
+        int compat, r = compat_of(e, h, v, &compat);
+
+        if (r < 0)
+                return r;
+        return compat <= (int) e->n_migrations ? 0 : BERTH_EUNSUPPORTED;
+}
+
 /* Each migration in a write transaction of its own, the version read again under
  * the lock: two processes opening a new database at once apply each step once. */
 static int migrate(db_conn_t *c) {
         const db_engine_t *e = c->eng;
         const int latest = (int) e->n_migrations;
-        int v = 0, r;
+        int v = 0, compat = 0, r;
 
         /* Up to date (the usual open: every thread's first one): no write lock.
          * No layout of an older release reads as the newest version. */
@@ -422,16 +440,23 @@ static int migrate(db_conn_t *c) {
                 return r;
         if (v == latest)
                 return 0;
+        if (v > latest)
+                return newer_usable(e, c->h, v);
         r = db_tx_begin(c);
         if (r < 0)
                 return r;
         r = e->version_get(c->h, &v);
         if (r == 0 && e->adopt)
                 r = e->adopt(c, c->h, &v);
-        if (r == 0 && v > latest)
-                r = BERTH_EUNSUPPORTED; /* written by a newer berth */
+        if (r == 0 && v > latest) {
+                r = newer_usable(e, c->h, v); /* migrated meanwhile by a newer replica */
+                db_tx_rollback(c);
+                return r;
+        }
         if (r == 0)
-                r = e->version_set(c->h, v);
+                r = compat_of(e, c->h, v, &compat);
+        if (r == 0)
+                r = e->version_set(c->h, v, compat);
         if (r < 0) {
                 db_tx_rollback(c);
                 return r;
@@ -447,11 +472,13 @@ static int migrate(db_conn_t *c) {
                         return r;
                 r = e->version_get(c->h, &v);
                 if (r == 0 && v < target) {
-                        r = e->exec(c->h, m->sql);
+                        r = compat_of(e, c->h, v, &compat);
+                        if (r == 0)
+                                r = e->exec(c->h, m->sql);
                         if (r == 0 && m->post)
                                 r = m->post(c);
                         if (r == 0)
-                                r = e->version_set(c->h, target);
+                                r = e->version_set(c->h, target, m->contract ? target : compat);
                 }
                 if (r < 0) {
                         db_tx_rollback(c);
