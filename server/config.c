@@ -18,6 +18,7 @@ void config_usage(FILE *f) {
         fputs("Usage: berthd [serve] [OPTIONS]\n"
               "       berthd user|project|token|secret|audit ...   (administration; see berthd user --help)\n"
               "       berthd gc [--dry-run] [--grace SECONDS]     (offline garbage collection; berthd gc --help)\n"
+              "       berthd db copy|version ...                  (copy the metadata to another database; berthd db --help)\n"
               "\n"
               "berthd is a private container image registry (OCI Distribution v1.1, Docker Registry v2).\n"
               "\n"

@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/macro.h"
 #include "server/cli-auth.h"
+#include "server/cli-db.h"
 #include "server/gc.h"
 #include "server/http.h"
 #include "server/metrics.h"
@@ -346,8 +347,8 @@ out:
         return r < 0 ? 1 : 0;
 }
 
-/* `berthd [--data DIR] user|project|token|secret|audit ...`: the data directory comes
- * from --data (anywhere on the line), else BERTH_DATA, else the default. */
+/* `berthd [--data DIR] user|project|token|secret|audit|gc|db ...`: the data directory
+ * comes from --data (anywhere on the line), else BERTH_DATA, else the default. */
 static int admin(int argc, char **argv) {
         const char *data = getenv("BERTH_DATA");
         char **args = calloc((size_t) argc + 1, sizeof(char *));
@@ -365,6 +366,11 @@ static int admin(int argc, char **argv) {
         }
         if (!data || !*data)
                 data = geteuid() == 0 ? "/var/lib/berth" : "./berth-data";
+        if (n > 0 && strcmp(args[0], "db") == 0) { /* names its databases: no data directory made */
+                r = cli_db_run(data, n, args, stdout, stderr);
+                free(args);
+                return r;
+        }
         if ((r = file_mkdir_p(data, 0700)) < 0) {
                 fprintf(stderr, "berthd: cannot create data directory %s: %s\n", data, berth_strerror(r));
                 free(args);
@@ -376,7 +382,7 @@ static int admin(int argc, char **argv) {
 }
 
 static bool is_admin_command(const char *s) {
-        static const char *const cmds[] = { "user", "project", "token", "secret", "audit", "gc" };
+        static const char *const cmds[] = { "user", "project", "token", "secret", "audit", "gc", "db" };
         for (size_t i = 0; i < ELEMENTSOF(cmds); i++)
                 if (strcmp(s, cmds[i]) == 0)
                         return true;

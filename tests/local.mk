@@ -184,6 +184,18 @@ EXTRA_DIST += tests/integration/upload-expiry.sh
 TESTS += tests/integration/gc.sh
 EXTRA_DIST += tests/integration/gc.sh
 
+## berthd db copy (issue 10): every table copied row for row, a non-empty target
+## refused, the copy's table list held against the schema (unit); a berthd on the copy
+## serves what was pushed to the original (integration)
+UNIT_TESTS += tests/unit/test-dbcopy
+check_PROGRAMS += tests/unit/test-dbcopy
+TESTS += tests/unit/test-dbcopy
+tests_unit_test_dbcopy_SOURCES = tests/unit/test-dbcopy.c
+tests_unit_test_dbcopy_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS) $(SQLITE3_CFLAGS)
+tests_unit_test_dbcopy_LDADD = $(AUTH_TEST_LDADD)
+TESTS += tests/integration/db-copy.sh
+EXTRA_DIST += tests/integration/db-copy.sh
+
 ## hardening: a slow upload wedges nothing (issue 9)
 TESTS += tests/integration/harden-uploads.sh
 EXTRA_DIST += tests/integration/harden-uploads.sh

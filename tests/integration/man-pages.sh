@@ -32,6 +32,7 @@ render "$b/man/berthd.8"
 flags_in berthd.8 "$b/berthd"
 flags_in berthd.8 "$b/berthd" user
 flags_in berthd.8 "$b/berthd" gc
+flags_in berthd.8 "$b/berthd" db
 grep -q 'metrics-listen' "$TMP/rendered" || fail "no --metrics-listen in berthd(8)"
 pass "renders without warnings, every option of berthd --help in it"
 
