@@ -6,8 +6,9 @@
  * the SQLite schema, so that a table or a column a later migration adds cannot be
  * left out of the copy.
  *
- * With BERTH_TEST_PG_URL (and BERTH_TEST_PG_PASSWORD_FILE) set, the same data also
- * goes SQLite -> PostgreSQL -> a new SQLite file, which must equal the first. */
+ * On the PostgreSQL run (BERTH_TEST_ENGINE=pg, tests/unit/engine-pg-units.sh) the
+ * same data also goes SQLite -> PostgreSQL -> a new SQLite file, which must equal
+ * the first. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -605,23 +606,13 @@ static void test_copy_knows_every_table_and_column(void **state) {
 
 /* ---- PostgreSQL (BERTH_TEST_PG_URL) ---- */
 
-/* A PostgreSQL database to copy into, empty: the URL and password (malloc'd), or
- * 0 when the environment names none (the PostgreSQL cases skip).
- * For now BERTH_TEST_PG_URL itself, which must name an empty database; the shared
- * fixture that makes a fresh database per test replaces this. */
-static int pg_target(char **ret_url, char **ret_password) {
-        const char *url = getenv("BERTH_TEST_PG_URL"), *pwf = getenv("BERTH_TEST_PG_PASSWORD_FILE");
-
-        *ret_url = *ret_password = NULL;
-        if (!url || !*url)
+/* A fresh PostgreSQL database to copy into (fixture.h: BERTH_TEST_ENGINE=pg and
+ * the run's server), its URI in url; 0 when the run has none (the case skips). The
+ * password reaches libpq through PGPASSWORD (fx_pg_env). */
+static int pg_target(const fixture_t *f, char *url, size_t size) {
+        if (!fx_pg())
                 return 0;
-        *ret_url = strdup(url);
-        assert_non_null(*ret_url);
-        if (pwf && *pwf) {
-                size_t len = 0;
-                assert_int_equal(file_read_all(pwf, 4096, ret_password, &len), 0);
-                (*ret_password)[strcspn(*ret_password, "\r\n")] = '\0';
-        }
+        assert_int_equal(fx_db_target(url, size, f->dst_dir, "pg.db"), 0);
         return 1;
 }
 
@@ -629,14 +620,13 @@ static int pg_target(char **ret_url, char **ret_password) {
  * second copy into the PostgreSQL database is refused; its keys go on. */
 static void test_copy_through_postgresql(void **state) {
         fixture_t *f = *state;
-        char *url = NULL, *password = NULL, back[400];
+        char url[512], back[400];
         dbcopy_result_t res;
         db_options_t opt = {};
         db_t *pg = NULL, *dst = NULL;
 
-        if (!pg_target(&url, &password))
+        if (!pg_target(f, url, sizeof(url)))
                 skip();
-        opt.password = password;
         assert_int_equal(copy(f->src, url, &opt, &res), 0);
         expect_counts_match(&res);
         assert_int_equal(copy(f->src, url, &opt, &res), -ENOTEMPTY);
@@ -650,8 +640,7 @@ static void test_copy_through_postgresql(void **state) {
         sqlite_files_equal(f->src, back, true);
         keys_continue(pg);
         db_free(pg);
-        free(url);
-        free(password);
+        fx_db_drop(url);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup_filled, teardown)
