@@ -30,13 +30,6 @@ static void blob_created(request_t *req, const digest_t *d) {
         reply_header(req, "Docker-Content-Digest", d->str);
 }
 
-static meta_t *need_meta(request_t *req) {
-        meta_t *m = server_meta(req->srv);
-        if (!m)
-                reply_errno(req, BERTH_EDB, NULL);
-        return m;
-}
-
 /* ---- GET/HEAD /v2/<name>/blobs/<digest> ---- */
 
 
@@ -51,7 +44,7 @@ static void blob_get_begin(request_t *req) {
                 reply_errno(req, BERTH_EDIGEST_INVALID, NULL);
                 return;
         }
-        if (!(m = need_meta(req)))
+        if (!(m = request_meta(req)))
                 return;
         r = meta_blob_linked(m, req->repo, &d, &size);
         if (r < 0) {
@@ -108,7 +101,7 @@ static void blob_delete_begin(request_t *req) {
                 reply_errno(req, BERTH_EDIGEST_INVALID, NULL);
                 return;
         }
-        if (!(m = need_meta(req)))
+        if (!(m = request_meta(req)))
                 return;
         r = meta_blob_unlink(m, req->repo, &d);
         if (r < 0)
@@ -257,7 +250,7 @@ static void upload_finish(request_t *req, const digest_t *want) {
         meta_t *m;
         int r;
 
-        if (!(m = need_meta(req)))
+        if (!(m = request_meta(req)))
                 return;
         r = registry_upload_commit(req->srv->store, m, st->upload, req->repo, want, NULL);
         if (r < 0) {
@@ -312,7 +305,7 @@ static void upload_start_begin(request_t *req) {
         meta_t *m;
         int r;
 
-        if (!(m = need_meta(req)))
+        if (!(m = request_meta(req)))
                 return;
         if (req->content_length != UINT64_MAX && req->content_length > req->srv->cfg->blob_max_size) {
                 reply_errno(req, BERTH_ETOOBIG, NULL);
@@ -387,7 +380,7 @@ static int session_find(request_t *req) {
         meta_t *m;
         int r;
 
-        if (!(m = need_meta(req)))
+        if (!(m = request_meta(req)))
                 return -1;
         r = meta_upload_get(m, req->ref, &owner);
         if (r < 0) {
@@ -611,8 +604,32 @@ static void expire_one(void *userdata, const char *uuid) {
                 (void) meta_upload_delete(m, uuid);
 }
 
+/* Several berthd on one database (PostgreSQL) share the upload directory too: one
+ * of them expires at a time, under the database's lock for the job (taken on the
+ * thread's own connection, the one expire_one's metadata uses). On SQLite the
+ * lock is always had: serve.lock keeps the data directory to one berthd. */
 void uploads_expire(server_t *srv) {
-        int r = store_upload_scan_old(srv->store, srv->cfg->upload_max_age, expire_one, srv);
+        meta_t *m = NULL;
+        db_conn_t *c;
+        int r;
+
+        r = server_meta_get(srv, &m);
+        if (r < 0) {
+                log_msg(LOG_WARNING, LOG_SRC_SERVER, "upload expiry skipped: metadata: %s", berth_strerror(r));
+                return;
+        }
+        c = db_conn_thread();
+        r = db_lock_try(c, DB_LOCK_UPLOAD_EXPIRY);
+        if (r == 0) {
+                log_msg(LOG_DEBUG, LOG_SRC_SERVER, "upload expiry: another berthd is at it");
+                return;
+        }
+        if (r < 0) {
+                log_msg(LOG_WARNING, LOG_SRC_SERVER, "upload expiry skipped: its lock: %s", berth_strerror(r));
+                return;
+        }
+        r = store_upload_scan_old(srv->store, srv->cfg->upload_max_age, expire_one, srv);
         if (r < 0)
                 log_msg(LOG_WARNING, LOG_SRC_SERVER, "scanning uploads: %s", berth_strerror(r));
+        db_unlock(c, DB_LOCK_UPLOAD_EXPIRY);
 }
