@@ -100,6 +100,10 @@ int gc_main(const char *data_dir, const dbconf_t *db, int argc, char **argv) {
          * one berthd owns the data directory. On a shared PostgreSQL database any
          * number of replicas may be serving the same blobs from other machines,
          * and nothing here could tell: a blob they link during the sweep would go. */
+        if (!db->target) { /* called for its usage only */
+                usage(stderr);
+                return 2;
+        }
         if (db->pg) {
                 fprintf(stderr, "berthd gc: %s is a PostgreSQL database, which several berthd may share: offline "
                         "garbage collection runs on SQLite only (one berthd per data directory)\n", db->display);

@@ -407,8 +407,9 @@ static int admin(int argc, char **argv) {
                 data = geteuid() == 0 ? "/var/lib/berth" : "./berth-data";
         if (spec && !*spec && strcmp(what, "BERTH_DB") == 0)
                 spec = NULL; /* an empty variable is an unset one, as for serve */
-        if (n > 0 && strcmp(args[0], "gc") != 0 && help)
-                return cli_auth_usage(stderr); /* needs no database */
+        if (n > 0 && help) /* the usage needs no database and no data directory */
+                return strcmp(args[0], "gc") == 0 ? gc_main(data, &(dbconf_t){ .target = NULL }, n, args)
+                                                  : cli_auth_usage(stderr);
         r = dbconf_resolve(spec, what, data, getenv("BERTH_DB_PASSWORD_FILE"), &dc);
         if (r < 0)
                 return r == BERTH_ECONFIG ? 2 : 1;
