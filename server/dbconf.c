@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <openssl/crypto.h>
 #include "common/err.h"
@@ -54,7 +55,8 @@ static int hexval(char c) {
 }
 
 /* Does the query parameter [p, end) name a password? Its key is compared
- * percent-decoded, as libpq decodes it. */
+ * percent-decoded, as libpq decodes it, and in any case (a key libpq refuses for its
+ * case still reaches the error message that names the database). */
 static bool secret_param(const char *p, const char *end) {
         static const char *const secret[] = { "password", "sslpassword" };
         char key[32];
@@ -72,7 +74,7 @@ static bool secret_param(const char *p, const char *end) {
         }
         key[n] = '\0';
         for (size_t i = 0; i < ELEMENTSOF(secret); i++)
-                if (strcmp(key, secret[i]) == 0)
+                if (strcasecmp(key, secret[i]) == 0)
                         return true;
         return false;
 }
@@ -126,8 +128,10 @@ char *dbconf_redact(const char *target) {
         rest = strstr(target, "://") + 3;
         slash = strchrnul(rest, '/');
         /* Three readings of the URI; whatever is a password in any of them goes.
-         * For a well-formed URI they agree. 1. libpq's: the user information ends
-         * at the last '@' before the first '/', and the query follows it. */
+         * For a well-formed URI they agree. 1. libpq's (which takes the first '@';
+         * the last is as right for a valid URI and safer for an unencoded '@' in a
+         * password): the user information ends at the last '@' before the first
+         * '/', and the query follows it. */
         at = last_at(rest, slash);
         mark_password(mask, target, rest, at);
         mark_params(mask, target, strchr(at ? at : rest, '?'));

@@ -96,6 +96,7 @@ static void test_redact_params(void **state) {
         /* libpq decodes the key: so does the redaction */
         expect_redacted("postgresql://db/berth?pass%77ord=s3cret&application_name=x",
                         "postgresql://db/berth?application_name=x");
+        expect_redacted("postgresql://db/berth?PassWord=s3cret", "postgresql://db/berth");
         /* a key that only contains the word stays */
         expect_redacted("postgresql://db/berth?application_name=password", "postgresql://db/berth?application_name=password");
         expect_redacted("postgresql://u:s3cret@db/berth?password=s3cret&connect_timeout=5",
