@@ -166,6 +166,7 @@ typedef struct {
 
 struct auth {
         db_t *db; /* storage/db: connections, statements, migrations */
+        bool owns_db; /* auth_open opened db (auth_free frees it); else the caller's */
         auth_options_t opt;
         EVP_MD *sha256;
         auth_token_key_t *cache_key;  /* HMAC key: process-random, for the cache */

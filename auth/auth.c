@@ -186,7 +186,9 @@ auth_t *auth_free(auth_t *a) {
         (void) auth_audit_flush(a);
         a->bearer_key = auth_token_key_free(a->bearer_key);
         a->token_rate = auth_rate_free(a->token_rate);
-        a->db = db_free(a->db);
+        if (a->owns_db)
+                db_free(a->db);
+        a->db = NULL;
         for (size_t i = 0; i < CACHE_LOCKS; i++)
                 pthread_mutex_destroy(&a->cache_locks[i]);
         pthread_mutex_destroy(&a->thr_lock);
@@ -205,18 +207,20 @@ auth_t *auth_free(auth_t *a) {
         return NULL;
 }
 
-int auth_open(const char *data_dir, const auth_options_t *opt, auth_t **ret) {
+/* Takes db when own is set (freed with a, even on failure). */
+static int open_on(db_t *db, bool own, const auth_options_t *opt, auth_t **ret) {
         auth_t *a;
         auth_conn_t *c = NULL;
         int r;
 
-        if (!data_dir || !*data_dir || !ret)
-                return -EINVAL;
-        if (mkdir(data_dir, 0700) < 0 && errno != EEXIST)
-                return -errno;
         a = calloc(1, sizeof(*a));
-        if (!a)
+        if (!a) {
+                if (own)
+                        db_free(db);
                 return -ENOMEM;
+        }
+        a->db = db;
+        a->owns_db = own;
         if (opt)
                 a->opt = *opt;
         options_resolve(&a->opt);
@@ -230,17 +234,6 @@ int auth_open(const char *data_dir, const auth_options_t *opt, auth_t **ret) {
         pthread_cond_init(&a->vq_idle, NULL);
         pthread_mutex_init(&a->audit_lock, NULL);
         pthread_cond_init(&a->audit_cond, NULL);
-        {
-                _cleanup_free_ char *path = NULL;
-                if (asprintf(&path, "%s/berth.db", data_dir) < 0) {
-                        path = NULL;
-                        r = -ENOMEM;
-                        goto fail;
-                }
-                r = db_open(path, &a->db); /* the one migration sequence */
-                if (r < 0)
-                        goto fail;
-        }
         r = auth_cache_init(a);
         if (r < 0)
                 goto fail;
@@ -268,6 +261,31 @@ fail:
                 auth_conn_put(a, c);
         auth_free(a);
         return r;
+}
+
+int auth_open(const char *data_dir, const auth_options_t *opt, auth_t **ret) {
+        _cleanup_free_ char *path = NULL;
+        db_t *db = NULL;
+        int r;
+
+        if (!data_dir || !*data_dir || !ret)
+                return -EINVAL;
+        if (mkdir(data_dir, 0700) < 0 && errno != EEXIST)
+                return -errno;
+        if (asprintf(&path, "%s/berth.db", data_dir) < 0) {
+                path = NULL;
+                return -ENOMEM;
+        }
+        r = db_open(path, &db); /* the one migration sequence */
+        if (r < 0)
+                return r;
+        return open_on(db, true, opt, ret);
+}
+
+int auth_open_db(db_t *db, const auth_options_t *opt, auth_t **ret) {
+        if (!db || !ret)
+                return -EINVAL;
+        return open_on(db, false, opt, ret);
 }
 
 void auth_stats(auth_t *a, auth_stats_t *ret) {

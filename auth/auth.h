@@ -3,8 +3,9 @@
  * maps the result codes (BERTH_EAUTH → 401 + WWW-Authenticate, BERTH_EDENIED → 403,
  * BERTH_ETHROTTLED → 429 + Retry-After).
  *
- * Data lives in DATA/berth.db (tables prefixed auth_), opened through the one
- * metadata layer (storage/db.h): its connections, migrations and busy timeout.
+ * Data lives in the metadata database (tables prefixed auth_): DATA/berth.db by
+ * default, or the database the process opened (auth_open_db), reached through the
+ * one metadata layer (storage/db.h): its connections, migrations and busy timeout.
  * Every function is safe to call from many threads on one auth_t. Several
  * processes (berthd and the `berthd user ...` admin commands) may share the
  * database: every change bumps a counter in the database that invalidates the
@@ -71,10 +72,15 @@ typedef struct {
 
 /* Opens (creating) DATA/berth.db and applies the auth_ migrations. opt may be NULL. */
 int auth_open(const char *data_dir, const auth_options_t *opt, auth_t **ret);
+/* The same on a database the caller opened (db_open_opts: SQLite or PostgreSQL,
+ * migrations applied), so that a process opens its database once. db stays the
+ * caller's: free it after auth_free. */
+int auth_open_db(db_t *db, const auth_options_t *opt, auth_t **ret);
 auth_t *auth_free(auth_t *a); /* NULL-safe, returns NULL; flushes pending audit rows */
-/* The database auth_open opened (storage/db): the server opens its per-thread
- * metadata connections on it (meta_open_thread), so that a request's access
- * decision and its metadata share the thread's one connection. Lives until auth_free. */
+/* The database auth works on (auth_open's, or the one given to auth_open_db): the
+ * server opens its per-thread metadata connections on it (meta_open_thread), so that
+ * a request's access decision and its metadata share the thread's one connection.
+ * Lives until auth_free (auth_open) or as long as the caller keeps it. */
 db_t *auth_db(auth_t *a);
 
 /* First start: creates user "admin" (admin rights) with admin_password, or a

@@ -30,13 +30,6 @@ static void blob_created(request_t *req, const digest_t *d) {
         reply_header(req, "Docker-Content-Digest", d->str);
 }
 
-static meta_t *need_meta(request_t *req) {
-        meta_t *m = server_meta(req->srv);
-        if (!m)
-                reply_errno(req, BERTH_EDB, NULL);
-        return m;
-}
-
 /* ---- GET/HEAD /v2/<name>/blobs/<digest> ---- */
 
 
@@ -51,7 +44,7 @@ static void blob_get_begin(request_t *req) {
                 reply_errno(req, BERTH_EDIGEST_INVALID, NULL);
                 return;
         }
-        if (!(m = need_meta(req)))
+        if (!(m = request_meta(req)))
                 return;
         r = meta_blob_linked(m, req->repo, &d, &size);
         if (r < 0) {
@@ -108,7 +101,7 @@ static void blob_delete_begin(request_t *req) {
                 reply_errno(req, BERTH_EDIGEST_INVALID, NULL);
                 return;
         }
-        if (!(m = need_meta(req)))
+        if (!(m = request_meta(req)))
                 return;
         r = meta_blob_unlink(m, req->repo, &d);
         if (r < 0)
@@ -257,7 +250,7 @@ static void upload_finish(request_t *req, const digest_t *want) {
         meta_t *m;
         int r;
 
-        if (!(m = need_meta(req)))
+        if (!(m = request_meta(req)))
                 return;
         r = registry_upload_commit(req->srv->store, m, st->upload, req->repo, want, NULL);
         if (r < 0) {
@@ -312,7 +305,7 @@ static void upload_start_begin(request_t *req) {
         meta_t *m;
         int r;
 
-        if (!(m = need_meta(req)))
+        if (!(m = request_meta(req)))
                 return;
         if (req->content_length != UINT64_MAX && req->content_length > req->srv->cfg->blob_max_size) {
                 reply_errno(req, BERTH_ETOOBIG, NULL);
@@ -387,7 +380,7 @@ static int session_find(request_t *req) {
         meta_t *m;
         int r;
 
-        if (!(m = need_meta(req)))
+        if (!(m = request_meta(req)))
                 return -1;
         r = meta_upload_get(m, req->ref, &owner);
         if (r < 0) {
@@ -596,10 +589,14 @@ const route_ops_t route_upload_delete = {
 
 /* ---- expiry of abandoned sessions ---- */
 
+typedef struct {
+        server_t *srv;
+        meta_t *meta; /* the main thread's */
+} expiry_t;
+
 static void expire_one(void *userdata, const char *uuid) {
-        server_t *srv = userdata;
-        meta_t *m = server_meta(srv);
-        int r = store_upload_delete(srv->store, uuid);
+        expiry_t *x = userdata;
+        int r = store_upload_delete(x->srv->store, uuid);
 
         /* Held by a request (its body still arriving, however slowly): not abandoned,
          * and never waited for (this runs on the main loop, which handles signals). */
@@ -607,12 +604,38 @@ static void expire_one(void *userdata, const char *uuid) {
                 return;
         if (r == 0)
                 log_msg(LOG_INFO, LOG_SRC_SERVER, "expired abandoned upload %s", uuid);
-        if (m)
-                (void) meta_upload_delete(m, uuid);
+        (void) meta_upload_delete(x->meta, uuid);
 }
 
+/* Several berthd on one database (PostgreSQL) share the upload directory too: one
+ * of them expires at a time, under the database's lock for the job, held on a
+ * connection of this thread for the round (its own: db_conn_get hands it out). On
+ * SQLite the lock is always had: serve.lock keeps the data directory to one berthd. */
 void uploads_expire(server_t *srv) {
-        int r = store_upload_scan_old(srv->store, srv->cfg->upload_max_age, expire_one, srv);
+        expiry_t x = { .srv = srv };
+        db_t *db = server_db(srv);
+        db_conn_t *c = NULL;
+        int r;
+
+        r = server_meta_get(srv, &x.meta); /* a lost connection reopened first */
+        if (r == 0)
+                r = db_conn_get(db, &c);
+        if (r < 0) {
+                log_msg(LOG_WARNING, LOG_SRC_SERVER, "upload expiry skipped: metadata: %s", berth_strerror(r));
+                return;
+        }
+        r = db_lock_try(c, DB_LOCK_UPLOAD_EXPIRY);
+        if (r == 0)
+                log_msg(LOG_DEBUG, LOG_SRC_SERVER, "upload expiry: another berthd is at it");
+        else if (r < 0)
+                log_msg(LOG_WARNING, LOG_SRC_SERVER, "upload expiry skipped: its lock: %s", berth_strerror(r));
+        if (r <= 0) {
+                db_conn_put(db, c);
+                return;
+        }
+        r = store_upload_scan_old(srv->store, srv->cfg->upload_max_age, expire_one, &x);
         if (r < 0)
                 log_msg(LOG_WARNING, LOG_SRC_SERVER, "scanning uploads: %s", berth_strerror(r));
+        db_unlock(c, DB_LOCK_UPLOAD_EXPIRY);
+        db_conn_put(db, c);
 }

@@ -1,5 +1,5 @@
-/* server/cli-auth.c: `berthd user|project|token|secret|audit ...` on the data directory
- * (safe while the server runs: every change invalidates its caches). */
+/* server/cli-auth.c: `berthd user|project|token|secret|audit ...` on the metadata
+ * database (safe while the server runs: every change invalidates its caches). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,9 +58,16 @@ static int usage(cli_t *c) {
               "  berthd token revoke NAME\n"
               "  berthd secret --server HOST:PORT (--token NAME | --username USER) --password-stdin\n"
               "                [--name N] [--namespace NS]\n"
-              "  berthd audit [--since 24h|YYYY-MM-DD[THH:MM:SS]] [--user U] [--repo R] [--limit N]\n",
+              "  berthd audit [--since 24h|YYYY-MM-DD[THH:MM:SS]] [--user U] [--repo R] [--limit N]\n"
+              "Each works on the database that berthd serve uses: give the same --data DIR and\n"
+              "--db URL before or after the command (or BERTH_DATA, BERTH_DB).\n",
               c->err);
         return 2;
+}
+
+int cli_auth_usage(FILE *err) {
+        cli_t c = {.err = err};
+        return usage(&c);
 }
 
 /* ---- small parsers ---- */
@@ -624,16 +631,34 @@ static int cmd_audit(cli_t *c, int argc, char **argv) {
         return rc == 0 ? 0 : fail(c, rc, "audit");
 }
 
+static bool is_command(const char *s) {
+        return s && (strcmp(s, "user") == 0 || strcmp(s, "project") == 0 || strcmp(s, "token") == 0 ||
+                     strcmp(s, "secret") == 0 || strcmp(s, "audit") == 0);
+}
+
+static int run(cli_t *c, int argc, char **argv) {
+        int r;
+
+        if (strcmp(argv[0], "user") == 0)
+                r = cmd_user(c, argc, argv);
+        else if (strcmp(argv[0], "project") == 0)
+                r = cmd_project(c, argc, argv);
+        else if (strcmp(argv[0], "token") == 0)
+                r = cmd_token(c, argc, argv);
+        else if (strcmp(argv[0], "secret") == 0)
+                r = cmd_secret(c, argc, argv);
+        else
+                r = cmd_audit(c, argc, argv);
+        fflush(c->out);
+        return r;
+}
+
 int cli_auth_run(const char *data_dir, int argc, char **argv, FILE *in, FILE *out, FILE *err) {
         cli_t c = {.in = in, .out = out, .err = err};
         _cleanup_(auth_freep) auth_t *a = NULL;
         int r;
 
-        if (argc < 1 || !argv[0])
-                return usage(&c);
-        if (strcmp(argv[0], "user") != 0 && strcmp(argv[0], "project") != 0 &&
-            strcmp(argv[0], "token") != 0 && strcmp(argv[0], "secret") != 0 &&
-            strcmp(argv[0], "audit") != 0)
+        if (argc < 1 || !is_command(argv[0]))
                 return usage(&c);
         r = auth_open(data_dir, NULL, &a);
         c.a = a;
@@ -642,20 +667,26 @@ int cli_auth_run(const char *data_dir, int argc, char **argv, FILE *in, FILE *ou
                         berth_strerror(r));
                 return 1;
         }
-        if (strcmp(argv[0], "user") == 0)
-                r = cmd_user(&c, argc, argv);
-        else if (strcmp(argv[0], "project") == 0)
-                r = cmd_project(&c, argc, argv);
-        else if (strcmp(argv[0], "token") == 0)
-                r = cmd_token(&c, argc, argv);
-        else if (strcmp(argv[0], "secret") == 0)
-                r = cmd_secret(&c, argc, argv);
-        else
-                r = cmd_audit(&c, argc, argv);
-        fflush(out);
-        return r;
+        return run(&c, argc, argv);
 }
 
-int cli_auth_main(const char *data_dir, int argc, char **argv) {
-        return cli_auth_run(data_dir, argc, argv, stdin, stdout, stderr);
+int cli_auth_run_db(db_t *db, int argc, char **argv, FILE *in, FILE *out, FILE *err) {
+        cli_t c = {.in = in, .out = out, .err = err};
+        _cleanup_(auth_freep) auth_t *a = NULL;
+        int r;
+
+        if (argc < 1 || !is_command(argv[0]))
+                return usage(&c);
+        r = auth_open_db(db, NULL, &a);
+        c.a = a;
+        if (r < 0) {
+                fprintf(err, "berthd: cannot open users and projects in the database: %s\n",
+                        berth_strerror(r));
+                return 1;
+        }
+        return run(&c, argc, argv);
+}
+
+int cli_auth_main(db_t *db, int argc, char **argv) {
+        return cli_auth_run_db(db, argc, argv, stdin, stdout, stderr);
 }

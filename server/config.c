@@ -11,6 +11,7 @@
 #include "config.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "server/dbconf.h"
 #include "server/proxy.h"
 #include "server/server.h"
 
@@ -25,6 +26,11 @@ void config_usage(FILE *f) {
               "Options (each also read from the environment variable shown; flags win):\n"
               "  --listen ADDR:PORT     BERTH_LISTEN          address to listen on [0.0.0.0:5000]\n"
               "  --data DIR             BERTH_DATA            data directory [./berth-data, /var/lib/berth as root]\n"
+              "  --db URL               BERTH_DB              metadata database: sqlite (DATA/berth.db),\n"
+              "                                               sqlite:PATH, or postgresql://USER@HOST/DB\n"
+              "                                               (several berthd may share one) [sqlite];\n"
+              "                                               password: PGPASSWORD, ~/.pgpass or the file\n"
+              "                                               named by BERTH_DB_PASSWORD_FILE\n"
               "  --tls-cert FILE        BERTH_TLS_CERT        PEM certificate chain (with --tls-key)\n"
               "  --tls-key FILE         BERTH_TLS_KEY         PEM private key\n"
               "  --tls-san NAME         BERTH_TLS_SAN         extra name for the generated certificate\n"
@@ -168,7 +174,7 @@ enum {
         OPT_LOG_LEVEL, OPT_THREADS, OPT_AUTH, OPT_DELETE, OPT_NO_DELETE, OPT_UPLOAD_MAX_AGE,
         OPT_GRACE, OPT_BLOB_MAX, OPT_MAX_REQUESTS, OPT_MAX_CONNS, OPT_MAX_CONNS_PER_IP,
         OPT_HEADER_TIMEOUT, OPT_BODY_TIMEOUT, OPT_TRUSTED_PROXIES, OPT_TOKEN_RATE,
-        OPT_METRICS_LISTEN, OPT_LOG_FORMAT,
+        OPT_METRICS_LISTEN, OPT_LOG_FORMAT, OPT_DB,
 };
 
 /* --trusted-proxies: the list replaces an earlier one */
@@ -328,6 +334,13 @@ static int apply(config_t *c, int opt, const char *v, const char *what) {
         case OPT_BLOB_MAX:
                 r = parse_u64(v, 1, UINT64_MAX / 2, &c->blob_max_size);
                 break;
+        case OPT_DB:
+                /* checked once the data directory is known (config_parse); the
+                 * value may hold a password: never echoed as it is */
+                r = set_str(&c->db_spec, v);
+                if (r == 0)
+                        c->db_what = what;
+                return r;
         default:
                 r = -EINVAL;
         }
@@ -381,6 +394,7 @@ int config_parse(int argc, char **argv, config_t *ret) {
                 { "token-rate", required_argument, NULL, OPT_TOKEN_RATE },
                 { "metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN },
                 { "log-format", required_argument, NULL, OPT_LOG_FORMAT },
+                { "db", required_argument, NULL, OPT_DB },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 {}
@@ -398,6 +412,7 @@ int config_parse(int argc, char **argv, config_t *ret) {
                 { "BERTH_TRUSTED_PROXIES", OPT_TRUSTED_PROXIES },
                 { "BERTH_TOKEN_RATE", OPT_TOKEN_RATE },
                 { "BERTH_METRICS_LISTEN", OPT_METRICS_LISTEN }, { "BERTH_LOG_FORMAT", OPT_LOG_FORMAT },
+                { "BERTH_DB", OPT_DB },
         };
         config_t c;
         int o, r;
@@ -446,6 +461,8 @@ int config_parse(int argc, char **argv, config_t *ret) {
                 goto fail;
         if (!c.data_dir && set_str(&c.data_dir, geteuid() == 0 ? "/var/lib/berth" : "./berth-data") < 0)
                 goto fail;
+        if (dbconf_resolve(c.db_spec, c.db_what, c.data_dir, getenv("BERTH_DB_PASSWORD_FILE"), &c.db) < 0)
+                goto fail;
         *ret = c;
         return 0;
 fail:
@@ -463,5 +480,7 @@ void config_done(config_t *c) {
                 free(c->tls_sans[i]);
         free(c->tls_sans);
         proxy_cidrs_free(c->trusted_proxies);
+        free(c->db_spec);
+        dbconf_done(&c->db);
         memset(c, 0, sizeof(*c));
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include "common/err.h"
 #include "common/macro.h"
+#include "server/dbconf.h"
 #include "server/gc.h"
 #include "storage/meta.h"
 #include "storage/registry.h"
@@ -38,16 +39,18 @@ int data_lock(const char *data_dir) {
 }
 
 static void usage(FILE *f) {
-        fputs("Usage: berthd [--data DIR] gc [--dry-run] [--grace SECONDS]\n"
+        fputs("Usage: berthd [--data DIR] [--db sqlite|sqlite:PATH] gc [--dry-run] [--grace SECONDS]\n"
               "\n"
               "Remove what no repository and no manifest keeps: repository links to blobs no\n"
               "manifest of that repository references, then blob files nothing references.\n"
               "Runs only while berthd is stopped. Links and blobs younger than the grace period\n"
-              "(default 3600 s) are kept, so a push cut short by the stop can still finish.\n",
+              "(default 3600 s) are kept, so a push cut short by the stop can still finish.\n"
+              "SQLite only: with a PostgreSQL database (--db postgresql://...) other berthd may\n"
+              "serve the same data while it runs, so this offline collection refuses to start.\n",
               f);
 }
 
-int gc_main(const char *data_dir, int argc, char **argv) {
+int gc_main(const char *data_dir, const dbconf_t *db, int argc, char **argv) {
         static const struct option opts[] = {
                 { "dry-run", no_argument, NULL, 'n' },
                 { "grace", required_argument, NULL, 'g' },
@@ -58,7 +61,6 @@ int gc_main(const char *data_dir, int argc, char **argv) {
         registry_gc_result_t res;
         meta_t *meta = NULL;
         store_t *store = NULL;
-        _cleanup_free_ char *db = NULL;
         uint64_t grace = 3600;
         bool dry_run = false;
         int c, r, rc = 1;
@@ -94,6 +96,19 @@ int gc_main(const char *data_dir, int argc, char **argv) {
                 return 2;
         }
 
+        /* Offline means no berthd at work: serve.lock proves it for SQLite, where
+         * one berthd owns the data directory. On a shared PostgreSQL database any
+         * number of replicas may be serving the same blobs from other machines,
+         * and nothing here could tell: a blob they link during the sweep would go. */
+        if (!db->target) { /* called for its usage only */
+                usage(stderr);
+                return 2;
+        }
+        if (db->pg) {
+                fprintf(stderr, "berthd gc: %s is a PostgreSQL database, which several berthd may share: offline "
+                        "garbage collection runs on SQLite only (one berthd per data directory)\n", db->display);
+                return 2;
+        }
         lock = data_lock(data_dir);
         if (lock == -EBUSY) {
                 fprintf(stderr, "berthd gc: a berthd serves %s: stop it first (gc runs offline)\n", data_dir);
@@ -103,13 +118,14 @@ int gc_main(const char *data_dir, int argc, char **argv) {
                 fprintf(stderr, "berthd gc: %s/serve.lock: %s\n", data_dir, berth_strerror(lock));
                 return 1;
         }
-        if (asprintf(&db, "%s/berth.db", data_dir) < 0)
-                return 1;
         r = store_open(data_dir, &store);
-        if (r == 0)
-                r = meta_open(db, &meta);
         if (r < 0) {
                 fprintf(stderr, "berthd gc: opening %s: %s\n", data_dir, berth_strerror(r));
+                goto out;
+        }
+        r = meta_open(db->target, &meta);
+        if (r < 0) {
+                fprintf(stderr, "berthd gc: opening the database %s: %s\n", db->display, berth_strerror(r));
                 goto out;
         }
         r = registry_gc(store, meta, grace, dry_run, &res);

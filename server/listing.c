@@ -80,10 +80,8 @@ static void tags_list_begin(request_t *req) {
 
         if (page_size(req, &n) < 0)
                 return;
-        if (!(m = server_meta(req->srv))) {
-                reply_errno(req, BERTH_EDB, NULL);
+        if (!(m = request_meta(req)))
                 return;
-        }
         r = meta_repo_exists(m, req->repo);
         if (r == 0) {
                 reply_error(req, 404, "NAME_UNKNOWN", "repository name not known to registry", req->repo);
@@ -113,10 +111,8 @@ static void catalog_begin(request_t *req) {
 
         if (page_size(req, &n) < 0)
                 return;
-        if (!(m = server_meta(req->srv))) {
-                reply_errno(req, BERTH_EDB, NULL);
+        if (!(m = request_meta(req)))
                 return;
-        }
         /* Pages hold only what the caller may pull, and so does the Link: it
          * continues after the last name of this page, never after a hidden one. */
         r = access_visible_projects(req, &tops);
@@ -150,10 +146,8 @@ static void referrers_begin(request_t *req) {
                 reply_errno(req, BERTH_EDIGEST_INVALID, req->ref);
                 return;
         }
-        if (!(m = server_meta(req->srv))) {
-                reply_errno(req, BERTH_EDB, NULL);
+        if (!(m = request_meta(req)))
                 return;
-        }
         r = meta_referrers(m, req->repo, &d, filter && *filter ? filter : NULL, &v, &n);
         if (r < 0) {
                 reply_errno(req, r, NULL);

@@ -12,6 +12,7 @@ libberthd_la_SOURCES += server/proxy.c server/proxy.h server/conns.c server/conn
 libberthd_la_SOURCES += server/metrics.c server/metrics.h server/notify.c server/notify.h
 libberthd_la_SOURCES += server/cli-auth.c server/cli-auth.h
 libberthd_la_SOURCES += server/cli-db.c server/cli-db.h
+libberthd_la_SOURCES += server/dbconf.c server/dbconf.h
 libberthd_la_CPPFLAGS = $(AM_CPPFLAGS) $(MHD_CFLAGS) $(ARGON2_CFLAGS) $(CRYPTO_CFLAGS) $(SQLITE3_CFLAGS) \
                         $(JANSSON_CFLAGS)
 # libauth.la, libstore.la and libcommon.la are not added here: link them after libberthd.la.

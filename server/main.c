@@ -16,6 +16,7 @@
 #include "common/macro.h"
 #include "server/cli-auth.h"
 #include "server/cli-db.h"
+#include "server/dbconf.h"
 #include "server/gc.h"
 #include "server/http.h"
 #include "server/metrics.h"
@@ -25,14 +26,17 @@
 
 /* DATA holds password hashes, keys and private images. Files are created 0600 and
  * directories 0700 (the umask set in main); here the data directory itself, and the
- * secret files an older berthd created looser, are tightened when we own them.
+ * secret files an older berthd created looser, are tightened when we own them: the
+ * TLS keys, and a SQLite database with its -wal and -shm (sqlite: its path, wherever
+ * --db put it; NULL for PostgreSQL, whose files are the database server's).
  * A directory with the set-group-ID bit is a volume whose group the platform manages
  * (Kubernetes fsGroup): its group bits stay, only others lose access. A directory we
  * do not own cannot be changed: a warning says what to do. Runs before this process
  * opens the database: closing a descriptor of berth.db would drop SQLite's locks. */
-static void data_dir_secure(const char *data) {
-        static const char *const secrets[] = { "berth.db", "berth.db-wal", "berth.db-shm", "tls/ca.key",
-                                               "tls/server.key", "tls/server.crt" };
+static void data_dir_secure(const char *data, const char *sqlite) {
+        static const char *const secrets[] = { "tls/ca.key", "tls/server.key", "tls/server.crt" };
+        static const char *const sqlite_files[] = { "", "-wal", "-shm" };
+        const size_t n_secrets = ELEMENTSOF(secrets) + (sqlite ? ELEMENTSOF(sqlite_files) : 0);
         struct stat st;
         mode_t want;
 
@@ -51,11 +55,14 @@ static void data_dir_secure(const char *data) {
                         "users, and berthd (uid %u) cannot change it: make it mode 0700 and owned by uid %u",
                         data, (unsigned) (st.st_mode & 07777), (unsigned) st.st_uid, (unsigned) geteuid(),
                         (unsigned) geteuid());
-        for (size_t i = 0; i < ELEMENTSOF(secrets); i++) {
+        for (size_t i = 0; i < n_secrets; i++) {
                 _cleanup_close_ int fd = -1;
                 _cleanup_free_ char *path = NULL;
+                int n = i < ELEMENTSOF(secrets)
+                                ? asprintf(&path, "%s/%s", data, secrets[i])
+                                : asprintf(&path, "%s%s", sqlite, sqlite_files[i - ELEMENTSOF(secrets)]);
 
-                if (asprintf(&path, "%s/%s", data, secrets[i]) < 0) {
+                if (n < 0) {
                         path = NULL;
                         continue;
                 }
@@ -183,6 +190,7 @@ static int serve(int argc, char **argv) {
         _cleanup_free_ char *cert_pem = NULL, *key_pem = NULL;
         sigset_t sigs;
         meta_t *m = NULL;
+        db_t *db = NULL;
         int lock_fd = -1;
         int r, sig;
 
@@ -205,15 +213,22 @@ static int serve(int argc, char **argv) {
                 log_msg(LOG_ERR, LOG_SRC_MAIN, "data directory %s: %s", cfg.data_dir, berth_strerror(r));
                 goto out;
         }
-        data_dir_secure(cfg.data_dir);
-        /* one berthd per data directory, and no offline gc under it */
-        lock_fd = data_lock(cfg.data_dir);
-        if (lock_fd < 0) {
-                r = lock_fd;
-                log_msg(LOG_ERR, LOG_SRC_MAIN, "%s: %s", cfg.data_dir,
-                        r == -EBUSY ? "another berthd (or berthd gc) is using this data directory"
-                                    : berth_strerror(r));
-                goto out;
+        if (cfg.db.password_loose)
+                log_msg(LOG_WARNING, LOG_SRC_MAIN, "BERTH_DB_PASSWORD_FILE %s may be read by other users: "
+                        "make it mode 0600 or 0440 (a Kubernetes Secret volume: defaultMode)",
+                        getenv("BERTH_DB_PASSWORD_FILE"));
+        data_dir_secure(cfg.data_dir, cfg.db.pg ? NULL : cfg.db.target);
+        /* SQLite: one berthd per data directory, and no offline gc under it. A shared
+         * database (PostgreSQL) is for several berthd on one blob store: no lock. */
+        if (!cfg.db.pg) {
+                lock_fd = data_lock(cfg.data_dir);
+                if (lock_fd < 0) {
+                        r = lock_fd;
+                        log_msg(LOG_ERR, LOG_SRC_MAIN, "%s: %s", cfg.data_dir,
+                                r == -EBUSY ? "another berthd (or berthd gc) is using this data directory"
+                                            : berth_strerror(r));
+                        goto out;
+                }
         }
         r = store_open(cfg.data_dir, &srv.store);
         if (r < 0) {
@@ -235,17 +250,30 @@ static int serve(int argc, char **argv) {
         }
 #endif
         store_set_clock(srv.store, srv.now, srv.now_userdata);
-        if (asprintf(&srv.db_path, "%s/berth.db", cfg.data_dir) < 0) {
-                r = -ENOMEM;
-                goto out;
-        }
-        /* apply migrations now, so that a broken database fails the start, not a request */
-        r = meta_open(srv.db_path, &m);
+        /* The process's one database: migrations applied now (so that a broken or
+         * unreachable database fails the start, not a request), then shared by auth,
+         * every thread's metadata, metrics and upload expiry. */
+        r = db_open_opts(cfg.db.target, &(db_options_t){ .password = cfg.db.password }, &db);
         if (r < 0) {
-                log_msg(LOG_ERR, LOG_SRC_MAIN, "opening metadata %s: %s", srv.db_path, berth_strerror(r));
+                log_msg(LOG_ERR, LOG_SRC_MAIN, "opening the metadata database %s: %s", cfg.db.display,
+                        berth_strerror(r));
                 goto out;
         }
-        log_msg(LOG_INFO, LOG_SRC_MAIN, "metadata %s at schema version %d", srv.db_path, meta_schema_version(m));
+        dbconf_drop_password(&cfg.db); /* db keeps its own copy, to reconnect */
+        srv.db = db;
+        if (db_shared(db) && lock_fd >= 0) { /* the engine knows better than the URI */
+                close(lock_fd);
+                lock_fd = -1;
+        }
+        /* every statement prepared once: a schema the metadata does not fit fails here */
+        r = meta_open_thread(db, &m);
+        if (r < 0) {
+                log_msg(LOG_ERR, LOG_SRC_MAIN, "opening metadata in %s: %s", cfg.db.display, berth_strerror(r));
+                goto out;
+        }
+        log_msg(LOG_INFO, LOG_SRC_MAIN, "metadata: %s %s at schema version %d%s", db_engine_name(db),
+                cfg.db.display, meta_schema_version(m),
+                db_shared(db) ? " (shared: no one-server lock on the data directory)" : "");
         m = meta_free(m);
 
         {
@@ -257,7 +285,7 @@ static int serve(int argc, char **argv) {
                                       .now = srv.now,
                                       .now_userdata = srv.now_userdata };
                 _cleanup_free_ char *generated = NULL;
-                r = auth_open(cfg.data_dir, &ao, &srv.auth);
+                r = auth_open_db(db, &ao, &srv.auth);
                 if (r < 0) {
                         log_msg(LOG_ERR, LOG_SRC_MAIN, "opening users and access policy: %s", berth_strerror(r));
                         goto out;
@@ -339,7 +367,7 @@ static int serve(int argc, char **argv) {
 out:
         metrics_stop();
         auth_free(srv.auth);
-        free(srv.db_path);
+        db_free(db); /* after everything that used it */
         store_free(srv.store);
         if (lock_fd >= 0)
                 close(lock_fd);
@@ -347,11 +375,16 @@ out:
         return r < 0 ? 1 : 0;
 }
 
-/* `berthd [--data DIR] user|project|token|secret|audit|gc|db ...`: the data directory
- * comes from --data (anywhere on the line), else BERTH_DATA, else the default. */
+/* `berthd [--data DIR] [--db URL] user|project|token|secret|audit|gc|db ...`: the
+ * data directory comes from --data (anywhere on the line), else BERTH_DATA, else
+ * the default; the database from --db (anywhere), else BERTH_DB, else
+ * DATA/berth.db. */
 static int admin(int argc, char **argv) {
-        const char *data = getenv("BERTH_DATA");
-        char **args = calloc((size_t) argc + 1, sizeof(char *));
+        const char *data = getenv("BERTH_DATA"), *spec = getenv("BERTH_DB"), *what = "BERTH_DB";
+        _cleanup_free_ char **args = calloc((size_t) argc + 1, sizeof(char *));
+        dbconf_t dc = { .target = NULL };
+        db_t *db = NULL;
+        bool help = false;
         int n = 0, r;
 
         if (!args)
@@ -361,23 +394,58 @@ static int admin(int argc, char **argv) {
                         data = argv[++i];
                 else if (strncmp(argv[i], "--data=", 7) == 0)
                         data = argv[i] + 7;
-                else
+                else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) {
+                        spec = argv[++i];
+                        what = "--db";
+                } else if (strncmp(argv[i], "--db=", 5) == 0) {
+                        spec = argv[i] + 5;
+                        what = "--db";
+                } else {
+                        help = help || strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
                         args[n++] = argv[i];
+                }
         }
         if (!data || !*data)
                 data = geteuid() == 0 ? "/var/lib/berth" : "./berth-data";
-        if (n > 0 && strcmp(args[0], "db") == 0) { /* names its databases: no data directory made */
-                r = cli_db_run(data, n, args, stdout, stderr);
-                free(args);
-                return r;
+        if (n > 0 && strcmp(args[0], "db") == 0) {
+                /* db copy names its databases; db version takes --db (from anywhere on
+                 * the line, as the others) or BERTH_DB: no data directory made */
+                if (strcmp(what, "--db") == 0 && setenv("BERTH_DB", spec, 1) < 0)
+                        return 1;
+                return cli_db_run(data, n, args, stdout, stderr);
         }
-        if ((r = file_mkdir_p(data, 0700)) < 0) {
+        if (spec && !*spec && strcmp(what, "BERTH_DB") == 0)
+                spec = NULL; /* an empty variable is an unset one, as for serve */
+        if (n > 0 && help) /* the usage needs no database and no data directory */
+                return strcmp(args[0], "gc") == 0 ? gc_main(data, &(dbconf_t){ .target = NULL }, n, args)
+                                                  : cli_auth_usage(stderr);
+        r = dbconf_resolve(spec, what, data, getenv("BERTH_DB_PASSWORD_FILE"), &dc);
+        if (r < 0)
+                return r == BERTH_ECONFIG ? 2 : 1;
+        if (dc.password_loose)
+                fprintf(stderr, "berthd: warning: BERTH_DB_PASSWORD_FILE %s may be read by other users: make it "
+                        "mode 0600 or 0440\n", getenv("BERTH_DB_PASSWORD_FILE"));
+        /* the data directory holds the default database (and gc's blobs) */
+        if ((dc.in_data_dir || (n > 0 && strcmp(args[0], "gc") == 0)) && (r = file_mkdir_p(data, 0700)) < 0) {
                 fprintf(stderr, "berthd: cannot create data directory %s: %s\n", data, berth_strerror(r));
-                free(args);
+                dbconf_done(&dc);
                 return 1;
         }
-        r = n > 0 && strcmp(args[0], "gc") == 0 ? gc_main(data, n, args) : cli_auth_main(data, n, args);
-        free(args);
+        if (n > 0 && strcmp(args[0], "gc") == 0) {
+                /* gc opens the database itself, under the data directory's lock */
+                r = gc_main(data, &dc, n, args);
+                dbconf_done(&dc);
+                return r;
+        }
+        r = db_open_opts(dc.target, &(db_options_t){ .password = dc.password }, &db);
+        if (r < 0) {
+                fprintf(stderr, "berthd: cannot open the metadata database %s: %s\n", dc.display, berth_strerror(r));
+                dbconf_done(&dc);
+                return 1;
+        }
+        dbconf_done(&dc); /* the password too: db keeps its own copy for reconnecting */
+        r = cli_auth_main(db, n, args);
+        db_free(db);
         return r;
 }
 
@@ -400,9 +468,9 @@ int main(int argc, char **argv) {
         for (int i = 1; i < argc; i++) {
                 if (is_admin_command(argv[i]))
                         return admin(argc, argv);
-                if (strcmp(argv[i], "--data") == 0)
+                if (strcmp(argv[i], "--data") == 0 || strcmp(argv[i], "--db") == 0)
                         i++;
-                else if (strncmp(argv[i], "--data=", 7) != 0)
+                else if (strncmp(argv[i], "--data=", 7) != 0 && strncmp(argv[i], "--db=", 5) != 0)
                         break;
         }
         if (argc > 1 && argv[1][0] != '-') {

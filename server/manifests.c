@@ -105,10 +105,8 @@ static void manifest_put_end(request_t *req) {
                 reply_errno(req, BERTH_ETOOBIG, "too many tags");
                 return;
         }
-        if (!(m = server_meta(req->srv))) {
-                reply_errno(req, BERTH_EDB, NULL);
+        if (!(m = request_meta(req)))
                 return;
-        }
         /* storage/registry.c: checked, then the file, then the rows */
         r = registry_manifest_put(req->srv->store, m, req->repo, req->body, req->body_len, ctype,
                                   st->is_digest ? &st->want : NULL, tags.v, tags.n, &res);
@@ -248,10 +246,8 @@ static void manifest_get_begin(request_t *req) {
 
         if (check_reference(req, &d, &is_digest) < 0)
                 return;
-        if (!(m = server_meta(req->srv))) {
-                reply_errno(req, BERTH_EDB, NULL);
+        if (!(m = request_meta(req)))
                 return;
-        }
         r = meta_manifest_get(m, req->repo, req->ref, &info);
         if (r < 0) {
                 reply_errno(req, r, NULL);
@@ -305,10 +301,8 @@ static void manifest_delete_begin(request_t *req) {
         }
         if (check_reference(req, &d, &is_digest) < 0)
                 return;
-        if (!(m = server_meta(req->srv))) {
-                reply_errno(req, BERTH_EDB, NULL);
+        if (!(m = request_meta(req)))
                 return;
-        }
         r = is_digest ? meta_manifest_delete(m, req->repo, &d) : meta_tag_delete(m, req->repo, req->ref);
         if (r < 0)
                 reply_errno(req, r, NULL);

@@ -207,9 +207,12 @@ int metrics_write(server_t *srv, FILE *f) {
                 gauge(f, "berth_auth_argon2_queue_depth", "gauge",
                       "Password verifications waiting for a verifier thread.", as.queue_depth);
         }
-        if (!scrape_meta && srv->db_path)
-                r = meta_open(srv->db_path, &scrape_meta);
-        if (scrape_meta && (r = meta_stats(scrape_meta, &ms)) == 0) {
+        /* on the process's one database, with a connection of the listener thread's own */
+        if (!scrape_meta)
+                r = server_db(srv) ? meta_open_thread(server_db(srv), &scrape_meta) : -ENOENT;
+        else
+                r = server_thread_conn_check(server_db(srv));
+        if (r == 0 && (r = meta_stats(scrape_meta, &ms)) == 0) {
                 gauge(f, "berth_blobs_stored", "gauge", "Blobs in the store.", ms.blobs);
                 gauge(f, "berth_blob_bytes_stored", "gauge", "Bytes of the blobs in the store.", ms.blob_bytes);
                 gauge(f, "berth_uploads_in_progress", "gauge", "Upload sessions open.", ms.uploads);
@@ -317,5 +320,6 @@ void metrics_stop(void) {
         if (daemon_)
                 MHD_stop_daemon(daemon_);
         daemon_ = NULL;
+        /* the listener's thread is gone: its connection is closed from here */
         scrape_meta = meta_free(scrape_meta);
 }

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <string.h>
 #include "common/err.h"
+#include "common/log.h"
 #include "common/name.h"
 #include "server/server.h"
 
@@ -16,9 +17,29 @@ static void health_begin(request_t *req) {
 }
 const route_ops_t route_health = { .name = "health", .flags = ROUTE_OPEN, .begin = health_begin };
 
+/* Ready: not draining, and the database answers (db_ping: a lost connection is
+ * reopened on the way, so readiness comes back by itself). Liveness (/healthz)
+ * never asks the database: a database outage is no reason to restart berthd. */
 static void ready_begin(request_t *req) {
-        if (atomic_load(&req->srv->draining) || !server_meta(req->srv))
+        server_t *srv = req->srv;
+        meta_t *m = NULL;
+        int r;
+
+        if (atomic_load(&srv->draining)) {
                 reply_buffer(req, 503, "not ready\n", 10, "text/plain");
+                return;
+        }
+        r = server_meta_get(srv, &m);
+        if (r == 0)
+                r = db_ping(server_db(srv));
+        /* said once when it goes, once when it comes back: probes ask every few seconds */
+        if (r < 0 && !atomic_exchange(&srv->db_down, true))
+                log_msg(LOG_WARNING, LOG_SRC_SERVER, "not ready: the metadata database does not answer: %s",
+                        berth_strerror(r));
+        else if (r == 0 && atomic_exchange(&srv->db_down, false))
+                log_msg(LOG_NOTICE, LOG_SRC_SERVER, "ready again: the metadata database answers");
+        if (r < 0)
+                reply_buffer(req, 503, "not ready: metadata database unreachable\n", 41, "text/plain");
         else
                 reply_buffer(req, 200, "ok\n", 3, "text/plain");
 }

@@ -12,6 +12,7 @@
 #include "storage/meta.h"
 #include "storage/store.h"
 #include "auth/auth.h"
+#include "server/dbconf.h"
 
 typedef struct config {
         char *listen_host;       /* "0.0.0.0", "::1", … */
@@ -41,6 +42,9 @@ typedef struct config {
         uint16_t metrics_port;
         bool metrics_listen_set;  /* given by flag or environment, not the default */
         int log_format;           /* LOG_FORMAT_* (common/log.h) */
+        char *db_spec;            /* --db / BERTH_DB as given; NULL: the default */
+        const char *db_what;      /* which of the two gave it (messages) */
+        dbconf_t db;              /* the database, resolved (server/dbconf.h) */
 } config_t;
 
 /* 0 and a filled config, or an error printed to stderr and <0. Handles --help/--version
@@ -52,8 +56,12 @@ void config_usage(FILE *f);
 typedef struct server {
         config_t *cfg;
         store_t *store;
-        char *db_path;
-        pthread_key_t meta_key;      /* per-thread meta_t (SQLite connection) */
+        /* The process's one database (storage/db), opened by main and shared by
+         * auth, the per-thread metadata, metrics and upload expiry; NULL: auth's
+         * (auth_db: the unit tests open auth on a data directory). */
+        db_t *db;
+        pthread_key_t meta_key;      /* per-thread meta_t (its connection: the thread's own) */
+        atomic_bool db_down;         /* /readyz found the database unreachable (logged once) */
         auth_t *auth;
         struct MHD_Daemon *daemon;
         atomic_bool draining;
@@ -68,15 +76,32 @@ typedef struct server {
 } server_t;
 
 /* ---- per-thread metadata and the request's inputs (server/request.c) ---- */
-/* The calling thread's metadata connection, opened on first use; NULL on failure. */
+/* The database: srv->db, else auth's. */
+db_t *server_db(server_t *srv);
+/* The calling thread's metadata, on its own connection, opened on first use. On a
+ * shared database (PostgreSQL) a connection found lost is reopened here first
+ * (db_conn_get's repair). 0, or <0: BERTH_EDBDOWN while the database does not
+ * answer (503), another error. */
+int server_meta_get(server_t *srv, meta_t **ret);
+/* The calling thread's own connection (meta_open_thread's) on db, reopened if it
+ * was lost (a shared database only; a no-op on SQLite). 0, or BERTH_EDBDOWN while
+ * the database does not answer, or another error. */
+int server_thread_conn_check(db_t *db);
+/* server_meta_get, or NULL on failure (logged). */
 meta_t *server_meta(server_t *srv);
+
 /* The per-thread key behind server_meta (http_start and http_drain_and_stop). */
 int server_meta_init(server_t *srv);
+/* Also frees the calling thread's own metadata (the main thread's: upload expiry). */
 void server_meta_done(server_t *srv);
 /* The server's clock: srv->now, else time(NULL). */
 time_t server_now(const server_t *srv);
 
 typedef struct request request_t;
+
+/* server_meta_get for a route: NULL when it failed, the error answered (503 for an
+ * unreachable database). */
+meta_t *request_meta(request_t *req);
 
 /* route_ops_t.flags */
 enum {

@@ -305,3 +305,19 @@ bench: berthd$(EXEEXT)
 EXTRA_DIST += tests/bench/auth-bench.sh
 EXTRA_DIST += tests/bench/listing-bench.sh tests/bench/catalog-auth-bench.sh \
               tests/bench/auth-flood-bench.sh tests/bench/metrics-bench.sh
+
+## ---- issue 10, server side: choosing the database (--db URL, BERTH_DB) ----
+
+## --db / BERTH_DB values, PostgreSQL URIs redacted for logs, BERTH_DB_PASSWORD_FILE
+UNIT_TESTS += tests/unit/test-dbconf
+check_PROGRAMS += tests/unit/test-dbconf
+TESTS += tests/unit/test-dbconf
+tests_unit_test_dbconf_SOURCES = tests/unit/test-dbconf.c server/dbconf.c server/dbconf.h
+tests_unit_test_dbconf_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_dbconf_LDADD = libstore.la libcommon.la $(SQLITE3_LIBS) $(LIBPQ_LIBS) $(CRYPTO_LIBS) \
+                               $(JANSSON_LIBS) $(CMOCKA_LIBS)
+
+## berthd serve and the admin commands on the database --db or BERTH_DB names; an
+## unreachable PostgreSQL fails the start clearly, without its password in the output
+TESTS += tests/integration/db-select.sh
+EXTRA_DIST += tests/integration/db-select.sh

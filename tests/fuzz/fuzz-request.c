@@ -98,7 +98,6 @@ static void cleanup(void) {
                 http_drain_and_stop(&d->srv);
                 auth_free(d->srv.auth);
                 store_free(d->srv.store);
-                free(d->srv.db_path);
                 config_done(&d->cfg);
         }
         if (root[0] && nftw(root, remove_one, 16, FTW_DEPTH | FTW_PHYS) < 0)
@@ -110,7 +109,6 @@ static void start(daemon_t *d, const char *name, bool basic) {
         char *argv[] = { "berthd", "--insecure-http", "--auth", basic ? "basic" : "none", "--listen",
                          "127.0.0.1:5000", "--threads", "2", "--log-level", "error", data, NULL };
         const union MHD_DaemonInfo *di;
-        meta_t *m = NULL;
 
         snprintf(d->dir, sizeof(d->dir), "%s/%s", root, name);
         snprintf(data, sizeof(data), "--data=%s", d->dir);
@@ -124,10 +122,8 @@ static void start(daemon_t *d, const char *name, bool basic) {
         if (store_open(d->dir, &d->srv.store) < 0)
                 abort();
         store_set_clock(d->srv.store, fixed_now, NULL);
-        if (asprintf(&d->srv.db_path, "%s/berth.db", d->dir) < 0 || meta_open(d->srv.db_path, &m) < 0)
-                abort();
-        meta_free(m);
-        /* cheap Argon2: a credential is verified once, then cached (the clock stands still) */
+        /* cheap Argon2: a credential is verified once, then cached (the clock stands
+         * still); the server's database is auth's (server_db) */
         if (auth_open(d->dir,
                       &(auth_options_t) { .mode = basic ? AUTH_MODE_BASIC : AUTH_MODE_NONE,
                                           .argon2_memory_kib = 64,

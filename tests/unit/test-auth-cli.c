@@ -369,6 +369,55 @@ static void test_unknown_command(void **state) {
         assert_int_equal(run(f, NULL, "bogus"), 2);
 }
 
+/* The process's one database (berthd opens it with --db and hands it over): the
+ * commands and a second auth work on it, and it stays the caller's after both. */
+static void test_commands_on_one_database(void **state) {
+        fixture_t *f = *state;
+        char path[300], *argv_add[] = { "user", "add", "dora", NULL }, *argv_list[] = { "user", "list", NULL };
+        char *out = NULL, *err = NULL;
+        size_t out_len = 0, err_len = 0;
+        db_t *db = NULL;
+        auth_t *a = NULL;
+        FILE *in, *o, *e;
+
+        assert_int_equal(fx_path(path, sizeof(path), f->dir, "elsewhere.db"), 0);
+        assert_int_equal(db_open_opts(path, &(db_options_t){ .password = NULL }, &db), 0);
+        in = fmemopen((void *) "doradoradora\n", 13, "r");
+        o = open_memstream(&out, &out_len);
+        e = open_memstream(&err, &err_len);
+        assert_int_equal(cli_auth_run_db(db, 3, argv_add, in, o, e), 0);
+        fclose(in);
+        assert_int_equal(cli_auth_run_db(db, 2, argv_list, stdin, o, e), 0);
+        fclose(o);
+        fclose(e);
+        assert_non_null(strstr(out, "dora\tno\t"));
+        free(out);
+        free(err);
+        /* a second auth on the same db_t sees the user; freeing it leaves db open */
+        assert_int_equal(auth_open_db(db, NULL, &a), 0);
+        assert_ptr_equal(auth_db(a), db);
+        assert_int_equal(auth_credentials_verify(a, "dora", "doradoradora"), 0);
+        auth_free(a);
+        assert_true(db_schema_version(db) > 0);
+        db_free(db);
+        /* the data directory's default database was never made */
+        assert_int_equal(fx_path(path, sizeof(path), f->dir, "berth.db"), 0);
+        assert_int_equal(access(path, F_OK), -1);
+}
+
+static void test_usage_needs_no_database(void **state) {
+        fixture_t *f = *state;
+        char *err = NULL;
+        size_t len = 0;
+        FILE *e = open_memstream(&err, &len);
+
+        assert_int_equal(cli_auth_usage(e), 2);
+        fclose(e);
+        assert_non_null(strstr(err, "--db URL"));
+        free(err);
+        (void) f;
+}
+
 int main(void) {
         /* Cheap argon2 for every auth_open of the commands. */
         setenv("BERTH_ARGON2_MEMORY_KIB", "64", 1);
@@ -389,6 +438,8 @@ int main(void) {
                 T(test_audit_filters),
                 T(test_audit_prints_raw_rows_escaped),
                 T(test_unknown_command),
+                T(test_commands_on_one_database),
+                T(test_usage_needs_no_database),
         };
 #undef T
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -46,7 +46,6 @@ static int setup(void **state) {
         char *argv[] = { "berthd", "--insecure-http", "--auth", "none", "--listen", "127.0.0.1:5000",
                          "--threads", "2", "--upload-max-age", "60", "--log-level", "error", data, NULL };
         const union MHD_DaemonInfo *di;
-        meta_t *m = NULL;
 
         if (!f || fx_tmpdir(f->dir, sizeof(f->dir), "server") < 0)
                 return -1;
@@ -60,9 +59,7 @@ static int setup(void **state) {
         f->srv.now_userdata = &f->clock;
         if (fx_store_open(f->dir, NULL, &f->clock, &f->srv.store) < 0)
                 return -1;
-        if (asprintf(&f->srv.db_path, "%s/berth.db", f->dir) < 0 || meta_open(f->srv.db_path, &m) < 0)
-                return -1;
-        meta_free(m);
+        /* the server's database is auth's (server_db) */
         if (auth_open(f->dir,
                       &(auth_options_t) { .mode = AUTH_MODE_NONE, .now = fx_clock_now, .now_userdata = &f->clock },
                       &f->srv.auth) < 0)
@@ -83,7 +80,6 @@ static int teardown(void **state) {
         http_drain_and_stop(&f->srv);
         auth_free(f->srv.auth);
         store_free(f->srv.store);
-        free(f->srv.db_path);
         config_done(&f->cfg);
         fx_rmtree(f->dir);
         free(f);
