@@ -281,8 +281,9 @@ EXTRA_DIST += tests/integration/libberth-install.sh
 
 ## ---- integration: deploy/ ----
 
-## deploy tests: the compose demo on a real dockerd, the Kubernetes manifests, and the
-## kubelet's pull path with a berthd-made imagePullSecret (containerd and berth pull)
+## deploy tests: the compose demo on a real dockerd, the Kubernetes manifests (and the
+## several-replica overlay), and the kubelet's pull path with a berthd-made
+## imagePullSecret (containerd and berth pull)
 DEPLOY_TESTS = tests/integration/deploy-k8s.sh tests/integration/deploy-pull-secret.sh \
                tests/integration/deploy-compose.sh
 ## slow tier: they build a container image, install npm packages, start containerd
@@ -294,6 +295,11 @@ EXTRA_DIST += $(DEPLOY_TESTS) tests/integration/deploy-lib.sh \
               deploy/k8s/secret-admin.yaml deploy/k8s/secret-tls.example.yaml deploy/k8s/configmap.yaml \
               deploy/k8s/pvc.yaml deploy/k8s/deployment.yaml deploy/k8s/service.yaml \
               deploy/k8s/example-pull-secret.yaml deploy/k8s/example-workload.yaml docs/deploy.md
+## several replicas on PostgreSQL and a shared volume (issue 10): the kustomize overlay
+## deploy/k8s-ha, rendered and validated by deploy-k8s.sh
+EXTRA_DIST += deploy/k8s-ha/kustomization.yaml deploy/k8s-ha/deployment.yaml deploy/k8s-ha/configmap.yaml \
+              deploy/k8s-ha/service.yaml deploy/k8s-ha/pvc-shared.yaml deploy/k8s-ha/pvc-delete.yaml \
+              deploy/k8s-ha/pdb.yaml deploy/k8s-ha/secret-db.example.yaml docs/replicas.md
 
 ## ---- benchmarks (not part of make check) ----
 

@@ -1,9 +1,14 @@
 #!/bin/bash
-# The Kubernetes manifests of deploy/k8s, checked offline: tests/deploy/validate.mjs
-# builds every object with the npm package kubernetes-models (the Kubernetes API
-# schema) and checks berth's own rules (probes on /healthz and /readyz at berthd's port,
-# BERTH_* names the built berthd reads, downward API fields, the pull Secret's type
-# and registry, one replica with Recreate, grace period, security context...).
+# The Kubernetes manifests of deploy/k8s and the several-replica overlay deploy/k8s-ha,
+# checked offline: tests/deploy/validate.mjs builds every object with the npm package
+# kubernetes-models (the Kubernetes API schema) and checks berth's own rules (probes on
+# /healthz and /readyz at berthd's port, BERTH_* names the built berthd reads, downward
+# API fields, the pull Secret's type and registry, one replica with Recreate on SQLite;
+# on PostgreSQL replicas with rolling updates, a disruption budget, anti-affinity, a
+# ReadWriteMany claim, one certificate, the database URI and password from Secrets; no
+# password in plain text; grace period, security context...).
+# The overlay is rendered by the validator's own kustomize subset and, where kubectl
+# (or kustomize) is installed, by it too: the two renderings must be equal.
 # Each broken copy below must be rejected, with the problem named.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
@@ -58,8 +63,9 @@ broken() {
         if validate "$d" >"$TMP/broken.log" 2>&1; then
                 fail "a broken copy ($file: $expr) was accepted"
         fi
-        grep -q -- "$want" "$TMP/broken.log" || { cat "$TMP/broken.log"; fail "$file: $expr: no '$want' in the report"; }
-        pass "rejected: $file: $expr -> $(grep -m1 -- "$want" "$TMP/broken.log")"
+        grep '^INVALID' "$TMP/broken.log" | grep -q -- "$want" ||
+                { cat "$TMP/broken.log"; fail "$file: $expr: no '$want' in the report"; }
+        pass "rejected: $file: $expr -> $(grep '^INVALID' "$TMP/broken.log" | grep -m1 -- "$want")"
 }
 step "broken copies must fail"
 broken deployment.yaml 's/imagePullPolicy: IfNotPresent/imagePullPolicy: IfNotPresnt/' 'imagePullPolicy must be equal to one of the allowed values'
@@ -85,3 +91,131 @@ broken example-workload.yaml 's|image: 127.0.0.1:30500/|image: registry.example.
 broken example-workload.yaml 's/- name: berth-pull/- name: berth-pul/' 'no Secret berth-pul'
 broken secret-admin.yaml 's/^  password:/  passwd:/' 'has no key password'
 broken kustomization.yaml 's/- pvc.yaml/- pvcs.yaml/' 'resource pvcs.yaml does not exist'
+
+# --- the several-replica overlay -------------------------------------------------------
+# deploy/k8s-ha is rendered by the validator (the kustomize fields it uses, nothing
+# else) and every object validated, with the two Secrets the operator makes given as
+# their examples. Where a real kustomize is here, its rendering must equal the
+# validator's.
+for n in BERTH_DB BERTH_DB_PASSWORD_FILE; do
+        grep -qx "$n" "$TMP/env-names" ||
+                fail "berthd does not read $n (built without the PostgreSQL settings?): deploy/k8s-ha cannot be checked"
+done
+kz=
+if command -v kubectl >/dev/null 2>&1 && kubectl kustomize --help >/dev/null 2>&1; then
+        kz="kubectl kustomize"
+elif command -v kustomize >/dev/null 2>&1; then
+        kz="kustomize build"
+fi
+validate_ha() {  # ROOT: the folder holding k8s/ and k8s-ha/
+        local root=$1 cmp=()
+        if [ -n "$kz" ] && $kz "$root/k8s-ha" >"$TMP/ha-real.yaml" 2>"$TMP/ha-real.err"; then
+                cmp=(--compare "$TMP/ha-real.yaml")
+        fi
+        validate --kustomize "$root/k8s-ha" "${cmp[@]}" \
+                "$root/k8s-ha/secret-db.example.yaml" "$root/k8s/secret-tls.example.yaml"
+}
+
+step "deploy/k8s-ha, rendered and validated"
+if [ -n "$kz" ]; then
+        echo "the rendering is compared with $kz ($(kubectl version --client 2>/dev/null | grep -i kustomize || kustomize version 2>/dev/null))"
+else
+        echo "neither kubectl nor kustomize here: the overlay is rendered by the validator alone"
+fi
+validate_ha "$top_srcdir/deploy" >"$TMP/ha.log" 2>&1 || { cat "$TMP/ha.log"; fail "deploy/k8s-ha is invalid"; }
+cat "$TMP/ha.log"
+[ -z "$kz" ] || grep -q '^the rendering of .* equals ha-real.yaml' "$TMP/ha.log" ||
+        fail "the validator's rendering was not compared with $kz's"
+summary=$(grep '^summary: Deployment berth/berthd:' "$TMP/ha.log") || fail "no summary of berthd's Deployment"
+for want in 'replicas 3,' 'strategy RollingUpdate (maxSurge 1, maxUnavailable 0)' 'metadata postgresql' \
+        'BERTH_DB from Secret berth-db key uri' \
+        'password file /etc/berth/db/password from Secret berth-db key password mode 0440' \
+        'PodDisruptionBudget berthd minAvailable 2' 'anti-affinity kubernetes.io/hostname' \
+        'certificate from Secret berth-tls' 'data claim berth-shared ReadWriteMany'; do
+        case $summary in
+        *"$want"*) ;;
+        *) fail "the overlay's summary lacks '$want': $summary" ;;
+        esac
+done
+pass "deploy/k8s-ha validates: ${summary#summary: }"
+
+if [ -n "$kz" ]; then
+        # the comparison itself must see a difference
+        sed 's/replicas: 3/replicas: 4/' "$TMP/ha-real.yaml" >"$TMP/ha-other.yaml"
+        cmp -s "$TMP/ha-real.yaml" "$TMP/ha-other.yaml" && fail "the edit of $kz's rendering changed nothing"
+        if validate --kustomize "$top_srcdir/deploy/k8s-ha" --compare "$TMP/ha-other.yaml" \
+                "$top_srcdir/deploy/k8s-ha/secret-db.example.yaml" "$top_srcdir/deploy/k8s/secret-tls.example.yaml" \
+                >"$TMP/broken.log" 2>&1; then
+                fail "a different rendering compared equal"
+        fi
+        grep -q '^INVALID .*differs: .spec.replicas: 3 here, 4 in' "$TMP/broken.log" || { cat "$TMP/broken.log"; fail "no difference named"; }
+        pass "rejected: a rendering that differs -> $(grep -m1 'differs' "$TMP/broken.log")"
+fi
+
+# broken_ha FILE SED-EXPR EXPECTED: FILE is under deploy/ (k8s/... or k8s-ha/...)
+broken_ha() {
+        local file=$1 expr=$2 want=$3 d=$TMP/broken-ha
+        rm -rf "$d"
+        mkdir -p "$d"
+        cp -r "$top_srcdir/deploy/k8s" "$top_srcdir/deploy/k8s-ha" "$d/"
+        sed -i "$expr" "$d/$file"
+        cmp -s "$d/$file" "$top_srcdir/deploy/$file" && fail "the edit '$expr' changed nothing in $file"
+        if validate_ha "$d" >"$TMP/broken.log" 2>&1; then
+                fail "a broken copy ($file: $expr) was accepted"
+        fi
+        grep '^INVALID' "$TMP/broken.log" | grep -q -- "$want" ||
+                { cat "$TMP/broken.log"; fail "$file: $expr: no '$want' in the report"; }
+        pass "rejected: $file: $expr -> $(grep '^INVALID' "$TMP/broken.log" | grep -m1 -- "$want")"
+}
+step "broken copies of the overlay must fail"
+broken_ha k8s-ha/deployment.yaml 's/replicas: 3/replicas: 2/' 'minAvailable 2 of 2 replicas: no pod may ever be evicted'
+broken_ha k8s-ha/deployment.yaml 's/type: RollingUpdate/type: Recreate/' 'strategy Recreate: with 3 replicas use RollingUpdate'
+broken_ha k8s-ha/deployment.yaml 's/maxSurge: 1/maxSurge: 0/' 'maxSurge and maxUnavailable are both 0'
+broken_ha k8s-ha/pdb.yaml 's/component: registry/component: registri/' 'no PodDisruptionBudget selects the berthd pods'
+broken_ha k8s-ha/pvc-shared.yaml 's/\[ReadWriteMany\]/[ReadWriteOnce]/' 'need ReadWriteMany'
+broken_ha k8s-ha/deployment.yaml '/- name: BERTH_DB$/,/key: uri/c\            - name: BERTH_DB\n              value: postgresql://berth@db.example.internal/berth?sslmode=require' \
+        'BERTH_DB must come from a Secret (secretKeyRef), not a value in the manifest'
+broken_ha k8s-ha/configmap.yaml 's|^data:$|data:\n  BERTH_DB: postgresql://berth@db.example.internal/berth?sslmode=require|' \
+        'BERTH_DB: the database URI belongs in a Secret, not a ConfigMap'
+broken_ha k8s-ha/secret-db.example.yaml 's|postgresql://berth@|postgresql://berth:hunter2@|' 'a database URI with a password in it'
+broken_ha k8s-ha/configmap.yaml 's|^data:$|data:\n  PGPASSWORD: hunter2|' 'PGPASSWORD: a password in a ConfigMap'
+broken_ha k8s-ha/deployment.yaml 's|value: /etc/berth/db/password|value: hunter2\n            - name: PGPASSWORD\n              value: hunter2|' \
+        'env PGPASSWORD: a password in plain text'
+broken_ha k8s-ha/secret-db.example.yaml 's/sslmode=verify-full/sslmode=disable/' 'sslmode disable'
+broken_ha k8s-ha/deployment.yaml '/secretName: berth-db/,/path: password/s/defaultMode: 0440/defaultMode: 0644/' \
+        'mode 0644, must be 0400 or 0440'
+broken_ha k8s-ha/deployment.yaml 's|value: /etc/berth/db/password|value: /etc/berth/password|' \
+        'BERTH_DB_PASSWORD_FILE /etc/berth/password is no file of a mounted Secret volume'
+broken_ha k8s-ha/secret-db.example.yaml '/^  password: ""$/d' 'Secret berth-db has no key password'
+broken_ha k8s-ha/deployment.yaml '/- key: ca.crt/,/path: ca.crt/d' 'sslrootcert /etc/berth/db/ca.crt: the Secret volume db holds no item ca.crt'
+broken_ha k8s-ha/deployment.yaml 's|topologyKey: kubernetes.io/hostname|topologyKey: kubernetes.io/hostnam|' \
+        'no podAntiAffinity on kubernetes.io/hostname'
+broken_ha k8s-ha/deployment.yaml 's/optional: false/optional: true/' "the certificate's Secret volume is optional"
+broken_ha k8s-ha/configmap.yaml '/BERTH_TLS_KEY:/d' 'no BERTH_TLS_CERT and BERTH_TLS_KEY'
+broken_ha k8s-ha/kustomization.yaml '/- path: pvc-delete.yaml/d' 'PersistentVolumeClaim/berth-data: mounted by no pod'
+broken_ha k8s-ha/kustomization.yaml 's/- pdb.yaml/- pdbs.yaml/' 'resource pdbs.yaml does not exist'
+broken_ha k8s-ha/kustomization.yaml 's/^kind: Kustomization$/kind: Kustomization\nnamePrefix: ha-/' 'namePrefix: not implemented'
+broken_ha k8s/deployment.yaml 's|path: /readyz|path: /ready|' 'readinessProbe path /ready'
+
+# the Job of docs/replicas.md that moves one berthd's data (the only YAML block there)
+step "the Job of docs/replicas.md"
+awk '/^   ```yaml$/ { f = 1; next } /^   ```$/ { f = 0 } f' "$top_srcdir/docs/replicas.md" | sed 's/^   //' >"$TMP/move-job.yaml"
+grep -q '^kind: Job$' "$TMP/move-job.yaml" || fail "no Job found in docs/replicas.md"
+validate "$TMP/move-job.yaml" "$top_srcdir/deploy/k8s-ha/secret-db.example.yaml" >"$TMP/job.log" 2>&1 ||
+        { cat "$TMP/job.log"; fail "the Job of docs/replicas.md is invalid"; }
+pass "docs/replicas.md: $(cat "$TMP/job.log")"
+sed -i 's/key: uri$/key: url/' "$TMP/move-job.yaml"
+if validate "$TMP/move-job.yaml" "$top_srcdir/deploy/k8s-ha/secret-db.example.yaml" >"$TMP/broken.log" 2>&1; then
+        fail "a broken copy of the Job was accepted"
+fi
+grep -q '^INVALID .*Secret berth-db has no key url' "$TMP/broken.log" || { cat "$TMP/broken.log"; fail "no missing key named"; }
+pass "rejected: the Job with key: url -> $(grep -m1 '^INVALID' "$TMP/broken.log")"
+
+# kustomize refuses an overlay inside the folder of the base it loads (a cycle): that
+# is why the overlay is deploy/k8s-ha and not deploy/k8s/ha. The validator must too.
+d=$TMP/nested
+rm -rf "$d" && mkdir -p "$d" && cp -r "$top_srcdir/deploy/k8s" "$d/" && cp -r "$top_srcdir/deploy/k8s-ha" "$d/k8s/ha"
+sed -i 's|^  - \.\./k8s$|  - ..|' "$d/k8s/ha/kustomization.yaml"
+if validate --kustomize "$d/k8s/ha" >"$TMP/broken.log" 2>&1; then fail "an overlay inside its base was accepted"; fi
+grep -q '^INVALID .*cycle: ' "$TMP/broken.log" || { cat "$TMP/broken.log"; fail "no cycle named"; }
+pass "rejected: an overlay inside its base -> $(grep -m1 'cycle' "$TMP/broken.log")"
