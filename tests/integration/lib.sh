@@ -290,6 +290,20 @@ berth_pg_own() {
         . "$TMP/pg/env"
 }
 
+# berth_sql_value SQL: the first column of the first row SQL (fixed text of the
+# script's own, no input) answers on this script's database: DATA/berth.db, or the
+# PostgreSQL database of BERTH_TEST_DB=pg (berth_use_db).
+berth_sql_value() {
+        if [ "${BERTH_TEST_DB:-sqlite}" = pg ]; then
+                PGPASSWORD=$(cat "$BERTH_DB_PASSWORD_FILE") psql -X -q -A -t -v ON_ERROR_STOP=1 \
+                        "$BERTH_DB_URL" -c "$1"
+        else
+                python3 -c 'import sqlite3, sys
+row = sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()
+print(row[0] if row else "")' "$BERTH_DATA/berth.db" "$1"
+        fi
+}
+
 # berth_use_db: with BERTH_TEST_DB=pg, the database of this script's berthd, in
 # BERTH_DB_URL: the one the script set, else a fresh one (berth_pg_db), made at the
 # first call and kept (a berthd started again sees the same metadata, as it does in
