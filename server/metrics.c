@@ -19,6 +19,7 @@
 #include "common/macro.h"
 #include "server/conns.h"
 #include "server/metrics.h"
+#include "storage/db.h"
 
 bool metrics_on;
 
@@ -175,6 +176,38 @@ static void gauge(FILE *f, const char *name, const char *type, const char *help,
         fprintf(f, "%s %" PRIu64 "\n", name, v);
 }
 
+/* The metadata database: transactions (count and time), busy and lost connections. */
+static void write_db(FILE *f, db_t *db) {
+        db_stats_t st;
+        uint64_t cum = 0;
+
+        db_stats(db, &st);
+        head(f, "berth_db_transactions_total", "counter", "Metadata write transactions ended, by result.");
+        fprintf(f, "berth_db_transactions_total{result=\"commit\"} %" PRIu64 "\n", st.commits);
+        fprintf(f, "berth_db_transactions_total{result=\"rollback\"} %" PRIu64 "\n", st.rollbacks);
+        head(f, "berth_db_transaction_seconds", "histogram",
+             "Time from the start of a metadata write transaction (its wait for the write lock included) to its end.");
+        for (size_t b = 0; b <= DB_TX_BUCKETS; b++) {
+                cum += st.tx_bucket[b];
+                if (b < DB_TX_BUCKETS)
+                        fprintf(f, "berth_db_transaction_seconds_bucket{le=\"%g\"} %" PRIu64 "\n", db_tx_bucket_le[b],
+                                cum);
+                else
+                        fprintf(f, "berth_db_transaction_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
+        }
+        fprintf(f, "berth_db_transaction_seconds_sum %.9f\n", st.tx_seconds);
+        fprintf(f, "berth_db_transaction_seconds_count %" PRIu64 "\n", cum);
+        gauge(f, "berth_db_busy_total", "counter",
+              "Metadata operations that gave up on a lock held past the busy timeout (answered 429, retryable).",
+              st.busy);
+        gauge(f, "berth_db_unreachable_total", "counter",
+              "Metadata operations that found the database unreachable (answered 503).", st.down);
+        gauge(f, "berth_db_reconnects_total", "counter", "Database connections reopened after a loss.",
+              st.reopened);
+        head(f, "berth_db_info", "gauge", "The metadata engine; the value is always 1.");
+        fprintf(f, "berth_db_info{engine=\"%s\"} 1\n", db_engine_name(db));
+}
+
 int metrics_write(server_t *srv, FILE *f) {
         uint64_t open = 0, refused = 0;
         auth_stats_t as = { 0 };
@@ -219,6 +252,8 @@ int metrics_write(server_t *srv, FILE *f) {
         }
         gauge(f, "berth_metadata_up", "gauge", "1 when the metadata figures could be read at this scrape.",
               r == 0 ? 1 : 0);
+        if (server_db(srv))
+                write_db(f, server_db(srv));
         head(f, "berth_build_info", "gauge", "berthd's version; the value is always 1.");
         fprintf(f, "berth_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
         gauge(f, "berth_start_time_seconds", "gauge", "When berthd started, in seconds since the epoch.",
