@@ -176,6 +176,50 @@ static void gauge(FILE *f, const char *name, const char *type, const char *help,
         fprintf(f, "%s %" PRIu64 "\n", name, v);
 }
 
+/* ---- registry_storage_action_seconds: the blob store's calls ---- */
+
+static const double store_le[] = { 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                   0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
+#define N_STORE_LE (sizeof(store_le) / sizeof(store_le[0]))
+static struct {
+        _Atomic uint64_t bucket[N_STORE_LE + 1]; /* per bucket; last: +Inf */
+        _Atomic uint64_t sum_ns;
+} store_cells[_STORE_ACT_MAX];
+
+void metrics_store_observe(void *userdata, store_action_t a, uint64_t ns) {
+        size_t b = 0;
+
+        (void) userdata;
+        if (a >= _STORE_ACT_MAX)
+                return;
+        while (b < N_STORE_LE && (double) ns / 1e9 > store_le[b])
+                b++;
+        atomic_fetch_add_explicit(&store_cells[a].bucket[b], 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&store_cells[a].sum_ns, ns, memory_order_relaxed);
+}
+
+static void write_store(FILE *f) {
+        head(f, "registry_storage_action_seconds", "histogram",
+             "Time of the blob store's calls, by action (stat, open, put, commit, delete).");
+        for (unsigned a = 0; a < _STORE_ACT_MAX; a++) {
+                uint64_t cum = 0;
+                for (size_t b = 0; b <= N_STORE_LE; b++) {
+                        cum += atomic_load_explicit(&store_cells[a].bucket[b], memory_order_relaxed);
+                        fprintf(f, "registry_storage_action_seconds_bucket{driver=\"filesystem\",action=\"%s\",le=",
+                                store_action_names[a]);
+                        if (b < N_STORE_LE)
+                                fprintf(f, "\"%g\"} %" PRIu64 "\n", store_le[b], cum);
+                        else
+                                fprintf(f, "\"+Inf\"} %" PRIu64 "\n", cum);
+                }
+                fprintf(f, "registry_storage_action_seconds_sum{driver=\"filesystem\",action=\"%s\"} %.9f\n",
+                        store_action_names[a],
+                        (double) atomic_load_explicit(&store_cells[a].sum_ns, memory_order_relaxed) / 1e9);
+                fprintf(f, "registry_storage_action_seconds_count{driver=\"filesystem\",action=\"%s\"} %" PRIu64 "\n",
+                        store_action_names[a], cum);
+        }
+}
+
 /* The metadata database: transactions (count and time), busy and lost connections. */
 static void write_db(FILE *f, db_t *db) {
         db_stats_t st;
@@ -215,6 +259,7 @@ int metrics_write(server_t *srv, FILE *f) {
         int r = 0;
 
         write_requests(f);
+        write_store(f);
         gauge(f, "registry_http_in_flight_requests", "gauge",
               "Requests received whole and not yet answered.", atomic_load(&srv->in_flight));
         gauge(f, "berth_http_received_bytes_total", "counter", "Request body bytes received.",

@@ -641,7 +641,7 @@ int upload_truncate(upload_t *u, uint64_t size) {
         return 0;
 }
 
-int upload_commit(upload_t *u, const digest_t *want, uint64_t *ret_size) {
+static int commit(upload_t *u, const digest_t *want, uint64_t *ret_size) {
         struct session *se;
         struct stat st;
         store_t *s;
@@ -700,4 +700,13 @@ int upload_commit(upload_t *u, const digest_t *want, uint64_t *ret_size) {
         if (ret_size)
                 *ret_size = u->size;
         return 0;
+}
+
+int upload_commit(upload_t *u, const digest_t *want, uint64_t *ret_size) {
+        store_t *s = u ? u->store : NULL;
+        uint64_t t0 = store__observe_start(s);
+        int r = commit(u, want, ret_size);
+
+        store__observe_end(s, STORE_ACT_COMMIT, t0);
+        return r;
 }

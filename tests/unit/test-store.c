@@ -301,6 +301,43 @@ static void test_async_writes_hash_in_order(void **state) {
         free(buf[1]);
 }
 
+static void count_action(void *userdata, store_action_t a, uint64_t ns) {
+        unsigned *n = userdata;
+
+        (void) ns;
+        assert_true(a < _STORE_ACT_MAX);
+        n[a]++;
+}
+
+/* The observer (registry_storage_action_seconds) hears each public call once. */
+static void test_observer_hears_each_call(void **state) {
+        fixture_t *f = *state;
+        digest_t d = DG("observed"), e = DG("committed");
+        char uuid[UPLOAD_UUID_LEN + 1];
+        unsigned n[_STORE_ACT_MAX] = { 0 };
+        upload_t *u;
+        int fd = -1;
+
+        store_set_observer(f->s, count_action, n);
+        assert_int_equal(store_blob_put(f->s, &d, "observed", 8), 0);
+        assert_int_equal(store_blob_stat(f->s, &d, NULL), 1);
+        assert_int_equal(store_blob_open(f->s, &d, &fd, NULL), 0);
+        close(fd);
+        new_upload(f, DIGEST_SHA256, uuid, &u);
+        assert_int_equal(fx_upload_write(u, "committed", 9), 0);
+        assert_int_equal(upload_commit(u, &e, NULL), 0);
+        store_upload_release(u);
+        assert_int_equal(store_blob_remove(f->s, &d), 0);
+        assert_int_equal(n[STORE_ACT_PUT], 1);
+        assert_int_equal(n[STORE_ACT_STAT], 1); /* put's own check is not a call */
+        assert_int_equal(n[STORE_ACT_OPEN], 1);
+        assert_int_equal(n[STORE_ACT_COMMIT], 1);
+        assert_int_equal(n[STORE_ACT_DELETE], 1);
+        store_set_observer(f->s, NULL, NULL);
+        assert_int_equal(store_blob_stat(f->s, &e, NULL), 1);
+        assert_int_equal(n[STORE_ACT_STAT], 1);
+}
+
 static void test_rehash_at_commit_after_restart(void **state) {
         fixture_t *f = *state;
         digest_t d = DG("written before the restart");
@@ -1082,6 +1119,7 @@ int main(void) {
                 T(test_uuid_validation),
                 T(test_busy_session_refuses_at_once),
                 T(test_session_held_by_another_process),
+                T(test_observer_hears_each_call),
                 T(test_busy_session_committed_size),
                 T(test_delete_refuses_busy_session),
                 T(test_holder_removes_session),
