@@ -73,9 +73,11 @@ int store_upload_create(store_t *s, digest_alg_t alg, char ret_uuid[UPLOAD_UUID_
  * errors never. */
 int store_upload_acquire(store_t *s, const char *uuid, upload_t **ret);
 void store_upload_release(upload_t *u); /* NULL-safe */
-/* The committed size of a session without taking it: the bytes no request is still
- * writing (a holder's bytes count once it lets go). 1 held by a request, 0 idle;
- * -ENOENT when no such upload file. */
+/* The committed size of a session without taking it: the bytes no request of this
+ * process is still writing (a holder's bytes count once it lets go); a request of
+ * another process sharing the directory (a replica) is not seen, its bytes count as
+ * they reach the file. 1 held by a request of this process, else 0; -ENOENT when no
+ * such upload file. */
 int store_upload_committed(store_t *s, const char *uuid, uint64_t *ret_size);
 /* Remove the session file and state (cancel or expiry). 0, -ENOENT, or BERTH_EBUSY
  * (held by a request: nothing done). */

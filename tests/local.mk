@@ -329,3 +329,15 @@ tests_unit_test_dbconf_LDADD = libstore.la libcommon.la $(SQLITE3_LIBS) $(LIBPQ_
 ## unreachable PostgreSQL fails the start clearly, without its password in the output
 TESTS += tests/integration/db-select.sh
 EXTRA_DIST += tests/integration/db-select.sh
+
+## ---- issue 10: several replicas (slow tier) ----
+
+## three berthd on one PostgreSQL database and one data directory behind haproxy (TLS
+## re-encrypted to the replicas, round robin, /readyz health checks): X-Forwarded-For, a
+## chunked upload across the replicas, users, passwords and tokens across them, the API
+## scripts, skopeo and docker through the balancer, kill -9 of a replica during a push
+## (replicas.sh); PostgreSQL restarted and stopped under load (replicas-pg-restart.sh,
+## on a server of its own)
+SLOW_TESTS += tests/integration/replicas.sh tests/integration/replicas-pg-restart.sh
+EXTRA_DIST += tests/integration/replicas.sh tests/integration/replicas-pg-restart.sh \
+              tests/integration/replicas-lib.sh

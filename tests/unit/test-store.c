@@ -595,6 +595,38 @@ static void test_session_held_by_another_process(void **state) {
         store_free(other);
 }
 
+/* Replicas: the process that made a session (and remembers its size) reports what
+ * the file holds after another process has written to it, not what it remembers. */
+static void test_committed_size_after_another_process_wrote(void **state) {
+        fixture_t *f = *state;
+        digest_t d = DG("abcdefg");
+        char uuid[UPLOAD_UUID_LEN + 1];
+        store_t *other = NULL;
+        uint64_t size = 99;
+        upload_t *u, *v = NULL;
+
+        assert_int_equal(store_open(f->root, &other), 0);
+        new_upload(f, DIGEST_SHA256, uuid, &u);
+        assert_int_equal(fx_upload_write(u, "abc", 3), 0);
+        store_upload_release(u);
+        assert_int_equal(store_upload_committed(f->s, uuid, &size), 0);
+        assert_int_equal(size, 3);
+        assert_int_equal(store_upload_acquire(other, uuid, &v), 0);
+        assert_int_equal(fx_upload_write(v, "defg", 4), 0);
+        store_upload_release(v);
+        assert_int_equal(store_upload_committed(f->s, uuid, &size), 0);
+        assert_int_equal(size, 7);
+        assert_int_equal(store_upload_committed(other, uuid, &size), 0);
+        assert_int_equal(size, 7);
+        /* and the first takes it from there: every byte, re-hashed */
+        assert_int_equal(store_upload_acquire(f->s, uuid, &u), 0);
+        assert_int_equal(upload_size(u), 7);
+        assert_int_equal(upload_commit(u, &d, NULL), 0);
+        store_upload_release(u);
+        assert_int_equal(store_blob_stat(f->s, &d, NULL), 1);
+        store_free(other);
+}
+
 static void test_busy_session_committed_size(void **state) {
         fixture_t *f = *state;
         char uuid[UPLOAD_UUID_LEN + 1];
@@ -1120,6 +1152,7 @@ int main(void) {
                 T(test_busy_session_refuses_at_once),
                 T(test_session_held_by_another_process),
                 T(test_observer_hears_each_call),
+                T(test_committed_size_after_another_process_wrote),
                 T(test_busy_session_committed_size),
                 T(test_delete_refuses_busy_session),
                 T(test_holder_removes_session),
