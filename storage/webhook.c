@@ -61,9 +61,10 @@ static const char *const SQL[_ST_MAX] = {
                     " WHERE CAST(?1 AS TEXT) IS NULL OR project = ?1 ORDER BY id",
         [ST_DUE] = "SELECT id FROM webhook_queue WHERE ready = 1 AND next_attempt <= ?1 AND claimed_until <= ?1"
                    " ORDER BY next_attempt, id LIMIT 8",
-        /* the claim: the row update itself, only while nobody holds it */
+        /* the claim: the row update itself, only while it is due and nobody holds
+         * it (again: another sender may have tried it since it was read) */
         [ST_CLAIM] = "UPDATE webhook_queue SET claimed_until = ?2"
-                     " WHERE id = ?1 AND ready = 1 AND claimed_until <= ?3",
+                     " WHERE id = ?1 AND ready = 1 AND next_attempt <= ?3 AND claimed_until <= ?3",
         [ST_CLAIMED] = "SELECT q.webhook_id, q.created, q.attempts, q.event_id, q.type, q.repository, q.body,"
                        " w.url, w.secret FROM webhook_queue q JOIN webhooks w ON w.id = q.webhook_id"
                        " WHERE q.id = ?1",
