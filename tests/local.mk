@@ -273,6 +273,12 @@ EXTRA_DIST += tests/integration/logs-json.sh
 SLOW_TESTS += tests/integration/metrics.sh
 EXTRA_DIST += tests/integration/metrics.sh
 
+## issue 14: webhooks: a loopback receiver gets push, delete and pull events (CloudEvents,
+## signed, in order), through a failing receiver and a berthd killed with SIGKILL;
+## targets refused when added and when delivered
+TESTS += tests/integration/webhooks.sh
+EXTRA_DIST += tests/integration/webhooks.sh tests/integration/webhook_receiver.py
+
 ## issue 14: the systemd unit verifies; berthd sends READY=1 and STOPPING=1 itself
 TESTS += tests/integration/systemd.sh
 EXTRA_DIST += tests/integration/systemd.sh deploy/systemd/berthd.service
