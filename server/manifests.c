@@ -43,7 +43,7 @@ static int check_reference(request_t *req, digest_t *ret_digest, bool *ret_is_di
  * anonymous), the client's address, the server's clock. */
 static meta_origin_t origin_of(const request_t *req) {
         return (meta_origin_t){ .actor = !req->who.anonymous && req->who.name[0] ? req->who.name : NULL,
-                                .address = req->addr[0] ? req->addr : NULL,
+                                .address = req->addr[0] && strcmp(req->addr, "?") != 0 ? req->addr : NULL,
                                 .now = (int64_t) server_now(req->srv) };
 }
 

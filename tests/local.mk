@@ -277,7 +277,7 @@ EXTRA_DIST += tests/integration/metrics.sh
 ## signed, in order), through a failing receiver and a berthd killed with SIGKILL;
 ## targets refused when added and when delivered
 TESTS += tests/integration/webhooks.sh
-EXTRA_DIST += tests/integration/webhooks.sh tests/integration/webhook_receiver.py
+EXTRA_DIST += tests/integration/webhooks.sh tests/integration/webhook_receiver.py docs/webhooks.md
 
 ## issue 14: the systemd unit verifies; berthd sends READY=1 and STOPPING=1 itself
 TESTS += tests/integration/systemd.sh
