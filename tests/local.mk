@@ -97,6 +97,13 @@ TESTS += tests/unit/test-server
 tests_unit_test_server_SOURCES = tests/unit/test-server.c
 tests_unit_test_server_CPPFLAGS = $(BERTHD_TEST_CPPFLAGS)
 tests_unit_test_server_LDADD = $(BERTHD_TEST_LDADD)
+## the webhook sender (issue 14) against a receiver in the test on loopback
+UNIT_TESTS += tests/unit/test-webhook-send
+check_PROGRAMS += tests/unit/test-webhook-send
+TESTS += tests/unit/test-webhook-send
+tests_unit_test_webhook_send_SOURCES = tests/unit/test-webhook-send.c
+tests_unit_test_webhook_send_CPPFLAGS = $(BERTHD_TEST_CPPFLAGS) $(CURL_CFLAGS)
+tests_unit_test_webhook_send_LDADD = $(BERTHD_TEST_LDADD)
 
 ## fuzz replay: every fuzz target's LLVMFuzzerTestOneInput linked with a plain main
 ## (tests/fuzz/replay.c) and the regular libraries, run by tests/unit/fuzz-replay.sh on
