@@ -710,3 +710,41 @@ int webhook_sign(const void *secret, size_t secret_len, const void *body, size_t
         OPENSSL_cleanse(mac, sizeof(mac));
         return 0;
 }
+
+/* ---- query plans (unit tests) ---- */
+
+/* A plan line that scans a whole table or sorts: SQLite "SCAN t", "USE TEMP
+ * B-TREE"; PostgreSQL "Seq Scan", a "Sort" node. */
+static int plan_line(const char *d, void *userdata) {
+        char *why = userdata;
+        bool pg = why[0] == 'p';
+        const char *node = d + strspn(d, " ->");
+
+        if (pg ? strstr(d, "Seq Scan") || strncmp(node, "Sort ", 5) == 0 || strncmp(node, "Incremental Sort", 16) == 0
+               : strncmp(d, "SCAN", 4) == 0 || strstr(d, "TEMP B-TREE") != NULL)
+                (void) snprintf(why + 1, 255, "%s", node);
+        return 0;
+}
+
+int webhook__plans_check(db_conn_t *c, bool pg, char *bad, size_t n) {
+        static const int checked[] = { ST_WANTED, ST_DUE, ST_CLAIM, ST_CLAIMED, ST_DONE, ST_NEXT_READY,
+                                       ST_RETRY, ST_HOLD_TARGET, ST_RELEASE, ST_LOG_TRIM, ST_EXISTS };
+
+        if (!c)
+                return -EINVAL;
+        if (bad && n)
+                bad[0] = '\0';
+        for (size_t i = 0; i < ELEMENTSOF(checked); i++) {
+                char why[256] = { pg ? 'p' : 's', '\0' };
+                int r = db_explain(c, SQL[checked[i]], plan_line, why);
+
+                if (r < 0)
+                        return r;
+                if (why[1]) {
+                        if (bad && n)
+                                (void) snprintf(bad, n, "%s: %s", SQL[checked[i]], why + 1);
+                        return 0;
+                }
+        }
+        return 1;
+}

@@ -174,3 +174,9 @@ int webhook_sign(const void *secret, size_t secret_len, const void *body, size_t
 
 /* Prepares every statement on c: a schema they do not fit fails here. */
 int webhook_prepare(db_conn_t *c);
+
+/* ---- diagnostics (unit tests) ---- */
+/* 1 when every lookup of the queue, the log and the targets is an index search on
+ * c's engine (pg: PostgreSQL's generic plans), else 0 with the first offender and
+ * what it does in bad; <0 on error. */
+int webhook__plans_check(db_conn_t *c, bool pg, char *bad, size_t n);

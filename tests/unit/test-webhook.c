@@ -568,6 +568,43 @@ static void test_manifest_changes_queue_their_events(void **state) {
         meta_free(m);
 }
 
+/* Every lookup of the queue, the log and the targets is an index search, with many
+ * rows (PostgreSQL: analyzed, its generic plans). */
+static void test_lookups_are_index_searches(void **state) {
+        static const char fill_webhooks[] =
+                "WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < 5000)"
+                " INSERT INTO webhooks(id, project, url, events, secret, created)"
+                " SELECT x, 'p' || x, 'http://192.0.2.1/', 3, NULL, 0 FROM g";
+        static const char fill_queue[] =
+                "WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < 100000)"
+                " INSERT INTO webhook_queue(id, webhook_id, event_id, type, repository, body, created, ready,"
+                " attempts, next_attempt, claimed_until)"
+                " SELECT x, 1 + x % 5000, 'e' || x, 'io.berth.push', 'p/r' || (x % 7), '{}', x,"
+                " CASE WHEN x % 50 = 0 THEN 1 ELSE 0 END, 0, x, 0 FROM g";
+        static const char fill_log[] =
+                "WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < 100000)"
+                " INSERT INTO webhook_log(id, webhook_id, ts, event_id, type, attempt, status, latency_ms, result,"
+                " error) SELECT x, 1 + x % 5000, x, 'e' || x, 'io.berth.push', 1, 200, 1, 'success', NULL FROM g";
+        static const char analyze[] = "ANALYZE";
+        fixture_t *f = *state;
+        const char *const fills[] = { fill_webhooks, fill_queue, fill_log };
+        db_stmt_t *st = NULL;
+        char bad[1024];
+
+        for (size_t i = 0; i < 3; i++) {
+                assert_int_equal(db_stmt(f->c, fills[i], &st), 0);
+                assert_int_equal(db_step_done(st), 0);
+        }
+        if (fx_pg())
+                assert_int_equal(fx_psql(f->path, analyze), 0); /* not a statement PostgreSQL prepares */
+        else {
+                assert_int_equal(db_stmt(f->c, analyze, &st), 0);
+                assert_int_equal(db_step_done(st), 0);
+        }
+        if (webhook__plans_check(f->c, fx_pg(), bad, sizeof(bad)) != 1)
+                fail_msg("%s", bad);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void) {
@@ -585,6 +622,7 @@ int main(void) {
                 T(test_log_is_bounded),
                 T(test_release_and_reset),
                 T(test_manifest_changes_queue_their_events),
+                T(test_lookups_are_index_searches),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
