@@ -213,14 +213,20 @@ out:
 
 int ssrf_resolve(const ssrf_url_t *u, const proxy_cidrs_t *allow, bool strict, proxy_addr_t *ret, char *why,
                  size_t why_size) {
+        size_t n = 0;
+
+        return ssrf_resolve_all(u, allow, strict, ret, 1, &n, why, why_size);
+}
+
+int ssrf_resolve_all(const ssrf_url_t *u, const proxy_cidrs_t *allow, bool strict, proxy_addr_t *ret,
+                     size_t max, size_t *ret_n, char *why, size_t why_size) {
         struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res = NULL;
         char text[PROXY_ADDR_STRLEN], refused[PROXY_ADDR_STRLEN + 64] = "";
-        proxy_addr_t chosen = { 0 };
-        bool have = false;
+        size_t have = 0;
         const char *what;
         int e;
 
-        if (!u || !ret)
+        if (!u || !ret || !ret_n || max == 0)
                 return -EINVAL;
         if (why && why_size)
                 why[0] = '\0';
@@ -233,7 +239,8 @@ int ssrf_resolve(const ssrf_url_t *u, const proxy_cidrs_t *allow, bool strict, p
                                                         ? " (not in --webhook-allow-cidr)" : "");
                         return BERTH_EDENIED;
                 }
-                *ret = u->addr;
+                ret[0] = u->addr;
+                *ret_n = 1;
                 return 0;
         }
         e = getaddrinfo(u->host, NULL, &hints, &res);
@@ -250,9 +257,12 @@ int ssrf_resolve(const ssrf_url_t *u, const proxy_cidrs_t *allow, bool strict, p
                 if (proxy_addr_from_sockaddr(ai->ai_addr, &a) < 0)
                         continue;
                 ok = ssrf_allowed(&a, allow, &what);
-                if (ok && !have) {
-                        chosen = a;
-                        have = true;
+                if (ok) {
+                        bool dup = false;
+                        for (size_t i = 0; i < have; i++)
+                                dup = dup || proxy_addr_equal(&ret[i], &a);
+                        if (!dup && have < max)
+                                ret[have++] = a;
                 }
                 if (!ok && (!refused[0] || ssrf_classify(&a, NULL) == SSRF_FORBIDDEN)) {
                         proxy_addr_format(&a, text, sizeof(text));
@@ -260,7 +270,7 @@ int ssrf_resolve(const ssrf_url_t *u, const proxy_cidrs_t *allow, bool strict, p
                                         ssrf_classify(&a, NULL) == SSRF_PRIVATE ? ", not in --webhook-allow-cidr"
                                                                                 : "");
                         if (strict && ssrf_classify(&a, NULL) == SSRF_FORBIDDEN) {
-                                have = false;
+                                have = 0;
                                 break;
                         }
                 }
@@ -272,6 +282,6 @@ int ssrf_resolve(const ssrf_url_t *u, const proxy_cidrs_t *allow, bool strict, p
                                         refused[0] ? refused : "no address");
                 return BERTH_EDENIED;
         }
-        *ret = chosen;
+        *ret_n = have;
         return 0;
 }

@@ -53,3 +53,8 @@ int ssrf_url_parse(const char *url, ssrf_url_t *ret, const char **ret_why);
  * resolve (why: the resolver's words). */
 int ssrf_resolve(const ssrf_url_t *u, const proxy_cidrs_t *allow, bool strict, proxy_addr_t *ret, char *why,
                  size_t why_size);
+/* The same, with every allowed address (at most max, in the resolver's order) in
+ * ret[0 .. *ret_n - 1]: what a connection may try in turn. */
+#define SSRF_ADDRS_MAX 8
+int ssrf_resolve_all(const ssrf_url_t *u, const proxy_cidrs_t *allow, bool strict, proxy_addr_t *ret,
+                     size_t max, size_t *ret_n, char *why, size_t why_size);

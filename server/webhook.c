@@ -295,13 +295,15 @@ static int add_header(struct curl_slist **l, const char *h) {
 
 /* POSTs d. 0 and o filled; 1 cut short by a stop (nothing to record). */
 static int post(webhooks_t *w, const webhook_delivery_t *d, webhook_outcome_t *o, char *error, size_t esize) {
-        char errbuf[CURL_ERROR_SIZE] = "", sig[128] = "X-Berth-Signature: ", pin[400], addr[PROXY_ADDR_STRLEN];
+        char errbuf[CURL_ERROR_SIZE] = "", sig[128] = "X-Berth-Signature: ", addr[PROXY_ADDR_STRLEN];
+        char pin[256 + 16 + SSRF_ADDRS_MAX * (PROXY_ADDR_STRLEN + 3)];
         char ua[64], ev[128];
         struct curl_slist *headers = NULL, *resolve = NULL;
         xfer_t x = { .w = w };
         const char *why = NULL;
         ssrf_url_t u;
-        proxy_addr_t target;
+        proxy_addr_t targets[SSRF_ADDRS_MAX];
+        size_t n_targets = 0;
         CURL *curl = NULL;
         CURLcode cc;
         long status = 0;
@@ -312,7 +314,7 @@ static int post(webhooks_t *w, const webhook_delivery_t *d, webhook_outcome_t *o
                 (void) snprintf(error, esize, "URL: %s", why);
                 return 0;
         }
-        r = ssrf_resolve(&u, w->o.allow, false, &target, error, esize);
+        r = ssrf_resolve_all(&u, w->o.allow, false, targets, SSRF_ADDRS_MAX, &n_targets, error, esize);
         if (r < 0)
                 return 0;
         if (d->secret) {
@@ -340,12 +342,17 @@ static int post(webhooks_t *w, const webhook_delivery_t *d, webhook_outcome_t *o
                 (void) snprintf(error, esize, "out of memory");
                 goto out;
         }
-        /* the address checked above, and no other, for the name */
+        /* the addresses checked above, and no other, for the name: "HOST:PORT:ADDR,..." */
         if (!u.literal) {
-                proxy_addr_format(&target, addr, sizeof(addr));
-                (void) snprintf(pin, sizeof(pin), target.family == AF_INET6 ? "%s:%u:[%s]" : "%s:%u:%s", u.host,
-                                (unsigned) u.port, addr);
-                resolve = curl_slist_append(NULL, pin);
+                size_t len = (size_t) snprintf(pin, sizeof(pin), "%s:%u:", u.host, (unsigned) u.port);
+                for (size_t i = 0; i < n_targets && len < sizeof(pin); i++) {
+                        proxy_addr_format(&targets[i], addr, sizeof(addr));
+                        len += (size_t) snprintf(pin + len, sizeof(pin) - len,
+                                                 targets[i].family == AF_INET6 ? "%s[%s]" : "%s%s", i ? "," : "",
+                                                 addr);
+                }
+                if (len < sizeof(pin))
+                        resolve = curl_slist_append(NULL, pin);
         }
         curl = curl_easy_init();
         if (!curl || (!u.literal && !resolve)) {

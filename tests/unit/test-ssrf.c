@@ -207,6 +207,18 @@ static void test_resolve(void **state) {
                 assert_int_equal(ssrf_classify(&a, &what), SSRF_PRIVATE);
                 assert_string_equal(what, "loopback");
         }
+        /* every allowed address of a name, each once */
+        {
+                proxy_addr_t v[SSRF_ADDRS_MAX];
+                size_t n = 0;
+                assert_int_equal(ssrf_url_parse("http://localhost:9/", &u, &w), 0);
+                assert_int_equal(ssrf_resolve_all(&u, allow, false, v, SSRF_ADDRS_MAX, &n, why, sizeof(why)), 0);
+                assert_true(n >= 1 && n <= 2);
+                for (size_t i = 0; i < n; i++)
+                        assert_int_equal(ssrf_classify(&v[i], NULL), SSRF_PRIVATE);
+                if (n == 2)
+                        assert_false(proxy_addr_equal(&v[0], &v[1]));
+        }
         proxy_cidrs_free(allow);
         proxy_cidrs_free(all);
 }

@@ -252,6 +252,23 @@ static void test_posts_signed_event(void **state) {
         assert_string_equal(log, "success 200 -|");
 }
 
+/* A target named by a host name: resolved, checked and pinned at delivery. */
+static void test_posts_to_a_name(void **state) {
+        fixture_t *f = *state;
+        char url[160];
+        webhooks_t *w;
+
+        snprintf(url, sizeof(url), "http://localhost:%s", strrchr(f->url, ':') + 1);
+        assert_int_equal(webhook_add(f->c, "lib", url, WEBHOOK_PUSH, NULL, 0, 1, NULL), 0);
+        w = start(f, f->loopback);
+        enqueue_push(f, "lib/app", "by-name");
+        webhooks_kick(w);
+        assert_true(wait_for(f, one_seen));
+        webhooks_stop(w);
+        assert_non_null(strstr(f->rx.body[0], "\"tag\":\"by-name\""));
+        assert_string_equal(f->rx.sig[0], ""); /* no secret: no signature */
+}
+
 /* Without the allow list, a loopback target is refused when the delivery is made:
  * nothing reaches it, the attempt is a failure in the log. */
 static void test_refused_at_delivery(void **state) {
@@ -306,6 +323,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_backoff_bounds),
                 T(test_posts_signed_event),
+                T(test_posts_to_a_name),
                 T(test_refused_at_delivery),
                 T(test_pulls_counted),
         };
