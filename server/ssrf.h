@@ -11,9 +11,9 @@
  * 6to4, compatible) is judged by the IPv4 address.
  *
  * The check is made when a webhook is added and again at each delivery, on the
- * addresses the name resolves to then; the sender connects to the address it
- * checked (server/webhook.c pins it), so a name that changes between the check
- * and the connection cannot redirect it. Parses outside input; does not log. */
+ * addresses the name resolves to then; the sender connects only to the addresses
+ * it checked (server/webhook.c pins them), so a name that changes between the
+ * check and the connection cannot redirect it. Parses outside input; does not log. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
