@@ -3,7 +3,8 @@ noinst_LTLIBRARIES += libcommon.la
 libcommon_la_SOURCES = common/macro.h common/err.h common/err.c common/log.h common/log.c \
                        common/digest.h common/digest.c common/name.h common/name.c \
                        common/manifest.h common/manifest.c common/file.h common/file.c \
-                       common/base64.h common/base64.c
+                       common/base64.h common/base64.c \
+                       common/secretbox.h common/secretbox.c
 libcommon_la_CPPFLAGS = $(AM_CPPFLAGS) $(CRYPTO_CFLAGS) $(JANSSON_CFLAGS)
 libcommon_la_LIBADD = $(CRYPTO_LIBS) $(JANSSON_LIBS)
 
@@ -29,6 +30,14 @@ tests_unit_test_base64_LDADD = $(COMMON_TEST_LDADD)
 tests_unit_test_file_SOURCES = tests/unit/test-file.c
 tests_unit_test_file_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_file_LDADD = $(COMMON_TEST_LDADD)
+
+## secrets sealed under a key file (webhook secrets; issue 14)
+UNIT_TESTS += tests/unit/test-secretbox
+check_PROGRAMS += tests/unit/test-secretbox
+TESTS += tests/unit/test-secretbox
+tests_unit_test_secretbox_SOURCES = tests/unit/test-secretbox.c
+tests_unit_test_secretbox_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_secretbox_LDADD = $(COMMON_TEST_LDADD)
 
 ## libFuzzer targets (configure --enable-fuzzers, CC=clang). The library sources are
 ## compiled a second time into libcommon-fuzz.la with coverage instrumentation

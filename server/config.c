@@ -20,6 +20,7 @@ void config_usage(FILE *f) {
               "       berthd user|project|token|secret|audit ...   (administration; see berthd user --help)\n"
               "       berthd gc [--dry-run] [--grace SECONDS]     (offline garbage collection; berthd gc --help)\n"
               "       berthd db copy|version ...                  (copy the metadata to another database; berthd db --help)\n"
+              "       berthd webhook add|list|del|log ...         (webhooks; berthd webhook --help)\n"
               "\n"
               "berthd is a private container image registry (OCI Distribution v1.1, Docker Registry v2).\n"
               "\n"
@@ -60,11 +61,21 @@ void config_usage(FILE *f) {
               "  --metrics-listen ADDR:PORT  BERTH_METRICS_LISTEN  plain-HTTP listener for GET /metrics\n"
               "                                               (Prometheus) [127.0.0.1:5001]; empty: none\n"
               "  --log-format FORMAT    BERTH_LOG_FORMAT      text|json (one JSON object a line) [text]\n"
+              "  --webhook-allow-cidr CIDR,...  BERTH_WEBHOOK_ALLOW_CIDR  loopback or private networks\n"
+              "                                               webhooks may reach [none]; link-local and\n"
+              "                                               cloud metadata addresses never\n"
+              "  --webhook-max-age SEC  BERTH_WEBHOOK_MAX_AGE  an event not delivered is given up after [86400]\n"
+              "  --webhook-backoff MIN[/MAX]  BERTH_WEBHOOK_BACKOFF  seconds before the first retry, doubling\n"
+              "                                               up to MAX, with jitter [10/3600]\n"
+              "  --webhook-pull-interval SEC  BERTH_WEBHOOK_PULL_INTERVAL  pull counts are sent as events\n"
+              "                                               this often [10]\n"
               "  -h, --help             this text\n"
               "  -V, --version          the version\n"
               "\n"
               "Without --tls-cert, the first start creates a local CA and a server certificate under\n"
               "DATA/tls/ and prints how to make docker, podman and containerd trust it.\n"
+              "Webhook secrets are sealed under the key in DATA/secret.key (made on first use), or in the\n"
+              "file BERTH_SECRET_KEY_FILE names (the same for every replica).\n"
               "SIGTERM or SIGINT stops accepting, lets requests in flight finish within the grace\n"
               "period and exits 0. GET /healthz (liveness) and /readyz (readiness) serve probes.\n",
               f);
@@ -174,7 +185,8 @@ enum {
         OPT_LOG_LEVEL, OPT_THREADS, OPT_AUTH, OPT_DELETE, OPT_NO_DELETE, OPT_UPLOAD_MAX_AGE,
         OPT_GRACE, OPT_BLOB_MAX, OPT_MAX_REQUESTS, OPT_MAX_CONNS, OPT_MAX_CONNS_PER_IP,
         OPT_HEADER_TIMEOUT, OPT_BODY_TIMEOUT, OPT_TRUSTED_PROXIES, OPT_TOKEN_RATE,
-        OPT_METRICS_LISTEN, OPT_LOG_FORMAT, OPT_DB,
+        OPT_METRICS_LISTEN, OPT_LOG_FORMAT, OPT_DB, OPT_WEBHOOK_ALLOW, OPT_WEBHOOK_MAX_AGE,
+        OPT_WEBHOOK_BACKOFF, OPT_WEBHOOK_PULL_INTERVAL,
 };
 
 /* --trusted-proxies: the list replaces an earlier one */
@@ -188,6 +200,41 @@ static int set_trusted_proxies(config_t *c, const char *v) {
                 return r;
         proxy_cidrs_free(c->trusted_proxies);
         c->trusted_proxies = t;
+        return 0;
+}
+
+/* --webhook-allow-cidr: the list replaces an earlier one */
+static int set_webhook_allow(config_t *c, const char *v) {
+        proxy_cidrs_t *t = NULL;
+        int r = proxy_cidrs_parse(v, &t);
+
+        if (r == -E2BIG)
+                fprintf(stderr, "berthd: more than %d networks in the webhook allow list\n", PROXY_CIDRS_MAX);
+        if (r < 0)
+                return r;
+        proxy_cidrs_free(c->webhook_allow);
+        c->webhook_allow = t;
+        return 0;
+}
+
+/* "MIN" or "MIN/MAX", seconds, MIN <= MAX */
+static int parse_backoff(const char *v, config_t *c) {
+        const char *slash = strchr(v, '/');
+        char num[24];
+        uint64_t min, max;
+        size_t nl = slash ? (size_t) (slash - v) : strlen(v);
+
+        if (nl == 0 || nl >= sizeof(num))
+                return -EINVAL;
+        memcpy(num, v, nl);
+        num[nl] = '\0';
+        if (parse_u64(num, 1, 86400, &min) < 0)
+                return -EINVAL;
+        max = min > c->webhook_backoff_max ? min : c->webhook_backoff_max;
+        if (slash && parse_u64(slash + 1, min, 7 * 86400, &max) < 0)
+                return -EINVAL;
+        c->webhook_backoff_min = min;
+        c->webhook_backoff_max = max;
         return 0;
 }
 
@@ -334,6 +381,18 @@ static int apply(config_t *c, int opt, const char *v, const char *what) {
         case OPT_BLOB_MAX:
                 r = parse_u64(v, 1, UINT64_MAX / 2, &c->blob_max_size);
                 break;
+        case OPT_WEBHOOK_ALLOW:
+                r = set_webhook_allow(c, v);
+                break;
+        case OPT_WEBHOOK_MAX_AGE:
+                r = parse_u64(v, 1, 365 * 86400, &c->webhook_max_age);
+                break;
+        case OPT_WEBHOOK_BACKOFF:
+                r = parse_backoff(v, c);
+                break;
+        case OPT_WEBHOOK_PULL_INTERVAL:
+                r = parse_u64(v, 1, 3600, &c->webhook_pull_interval);
+                break;
         case OPT_DB:
                 /* checked once the data directory is known (config_parse); the
                  * value may hold a password: never echoed as it is */
@@ -367,6 +426,10 @@ static void defaults(config_t *c) {
         c->body_timeout = 60;
         c->metrics_port = 5001;
         c->log_format = LOG_FORMAT_TEXT;
+        c->webhook_max_age = 24 * 3600;
+        c->webhook_backoff_min = 10;
+        c->webhook_backoff_max = 3600;
+        c->webhook_pull_interval = 10;
 }
 
 int config_parse(int argc, char **argv, config_t *ret) {
@@ -395,6 +458,10 @@ int config_parse(int argc, char **argv, config_t *ret) {
                 { "metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN },
                 { "log-format", required_argument, NULL, OPT_LOG_FORMAT },
                 { "db", required_argument, NULL, OPT_DB },
+                { "webhook-allow-cidr", required_argument, NULL, OPT_WEBHOOK_ALLOW },
+                { "webhook-max-age", required_argument, NULL, OPT_WEBHOOK_MAX_AGE },
+                { "webhook-backoff", required_argument, NULL, OPT_WEBHOOK_BACKOFF },
+                { "webhook-pull-interval", required_argument, NULL, OPT_WEBHOOK_PULL_INTERVAL },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 {}
@@ -413,6 +480,9 @@ int config_parse(int argc, char **argv, config_t *ret) {
                 { "BERTH_TOKEN_RATE", OPT_TOKEN_RATE },
                 { "BERTH_METRICS_LISTEN", OPT_METRICS_LISTEN }, { "BERTH_LOG_FORMAT", OPT_LOG_FORMAT },
                 { "BERTH_DB", OPT_DB },
+                { "BERTH_WEBHOOK_ALLOW_CIDR", OPT_WEBHOOK_ALLOW }, { "BERTH_WEBHOOK_MAX_AGE", OPT_WEBHOOK_MAX_AGE },
+                { "BERTH_WEBHOOK_BACKOFF", OPT_WEBHOOK_BACKOFF },
+                { "BERTH_WEBHOOK_PULL_INTERVAL", OPT_WEBHOOK_PULL_INTERVAL },
         };
         config_t c;
         int o, r;
@@ -480,6 +550,7 @@ void config_done(config_t *c) {
                 free(c->tls_sans[i]);
         free(c->tls_sans);
         proxy_cidrs_free(c->trusted_proxies);
+        proxy_cidrs_free(c->webhook_allow);
         free(c->db_spec);
         dbconf_done(&c->db);
         memset(c, 0, sizeof(*c));

@@ -13,16 +13,19 @@ libberthd_la_SOURCES += server/metrics.c server/metrics.h server/notify.c server
 libberthd_la_SOURCES += server/cli-auth.c server/cli-auth.h
 libberthd_la_SOURCES += server/cli-db.c server/cli-db.h
 libberthd_la_SOURCES += server/dbconf.c server/dbconf.h
+libberthd_la_SOURCES += server/ssrf.c server/ssrf.h server/webhook.c server/webhook.h
+libberthd_la_SOURCES += server/cli-webhook.c server/cli-webhook.h
 libberthd_la_CPPFLAGS = $(AM_CPPFLAGS) $(MHD_CFLAGS) $(ARGON2_CFLAGS) $(CRYPTO_CFLAGS) $(SQLITE3_CFLAGS) \
-                        $(JANSSON_CFLAGS)
+                        $(JANSSON_CFLAGS) $(CURL_CFLAGS)
 # libauth.la, libstore.la and libcommon.la are not added here: link them after libberthd.la.
-libberthd_la_LIBADD = $(MHD_LIBS) $(ARGON2_LIBS) $(SQLITE3_LIBS) $(LIBPQ_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
+libberthd_la_LIBADD = $(MHD_LIBS) $(ARGON2_LIBS) $(SQLITE3_LIBS) $(LIBPQ_LIBS) $(CURL_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
 
 bin_PROGRAMS += berthd
 berthd_SOURCES = server/main.c
-berthd_CPPFLAGS = $(AM_CPPFLAGS) $(MHD_CFLAGS) $(ARGON2_CFLAGS) $(CRYPTO_CFLAGS) $(SQLITE3_CFLAGS) $(JANSSON_CFLAGS)
+berthd_CPPFLAGS = $(AM_CPPFLAGS) $(MHD_CFLAGS) $(ARGON2_CFLAGS) $(CRYPTO_CFLAGS) $(SQLITE3_CFLAGS) $(JANSSON_CFLAGS) \
+                  $(CURL_CFLAGS)
 berthd_LDADD = libberthd.la libauth.la libstore.la libcommon.la $(MHD_LIBS) $(ARGON2_LIBS) $(SQLITE3_LIBS) $(LIBPQ_LIBS) \
-               $(CRYPTO_LIBS) $(JANSSON_LIBS)
+               $(CURL_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
 
 ## `berthd user|project|token|secret|audit`: the admin commands of auth/ (issue 15)
 UNIT_TESTS += tests/unit/test-auth-cli

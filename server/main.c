@@ -16,6 +16,7 @@
 #include "common/macro.h"
 #include "server/cli-auth.h"
 #include "server/cli-db.h"
+#include "server/cli-webhook.h"
 #include "server/dbconf.h"
 #include "server/gc.h"
 #include "server/http.h"
@@ -23,6 +24,8 @@
 #include "server/notify.h"
 #include "server/server.h"
 #include "server/tls.h"
+#include "server/webhook.h"
+#include <curl/curl.h>
 
 /* DATA holds password hashes, keys and private images. Files are created 0600 and
  * directories 0700 (the umask set in main); here the data directory itself, and the
@@ -197,6 +200,12 @@ static int serve(int argc, char **argv) {
         r = config_parse(argc, argv, &cfg);
         if (r != 0)
                 return r > 0 ? 0 : 2;
+        /* libcurl (the webhook senders) is set up once, before any thread */
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+                log_msg(LOG_ERR, LOG_SRC_MAIN, "libcurl cannot start");
+                config_done(&cfg);
+                return 1;
+        }
         log_max_level = cfg.log_level;
         log_format = cfg.log_format;
 
@@ -312,6 +321,21 @@ static int serve(int argc, char **argv) {
                         goto out;
                 }
         }
+        /* the webhook senders, before the first request can queue or count anything */
+        {
+                webhooks_options_t wo = { .db = db, .data_dir = cfg.data_dir, .allow = cfg.webhook_allow,
+                                          .max_age = cfg.webhook_max_age,
+                                          .backoff_min = cfg.webhook_backoff_min,
+                                          .backoff_max = cfg.webhook_backoff_max,
+                                          .pull_interval = cfg.webhook_pull_interval,
+                                          .now = srv.now, .now_userdata = srv.now_userdata };
+                r = webhooks_start(&wo, &srv.webhooks);
+                if (r < 0) {
+                        log_msg(LOG_ERR, LOG_SRC_MAIN, "starting the webhook senders: %s%s%s", berth_strerror(r),
+                                db_last_error()[0] ? ": " : "", db_last_error());
+                        goto out;
+                }
+        }
         /* before the registry listener: requests are counted from the first */
         r = metrics_start(&srv);
         if (r < 0 && cfg.metrics_listen_set) {
@@ -364,9 +388,13 @@ static int serve(int argc, char **argv) {
         log_msg(LOG_NOTICE, LOG_SRC_MAIN, "%s: draining (grace %us)", sig == SIGTERM ? "SIGTERM" : "SIGINT", cfg.grace);
         (void) notify_send("STOPPING=1");
         http_drain_and_stop(&srv);
+        /* no request left to queue or count: the last pull counts go out as events */
+        webhooks_stop(srv.webhooks);
+        srv.webhooks = NULL;
         log_msg(LOG_NOTICE, LOG_SRC_MAIN, "stopped");
         r = 0;
 out:
+        webhooks_stop(srv.webhooks);
         metrics_stop();
         auth_free(srv.auth);
         db_free(db); /* after everything that used it */
@@ -374,10 +402,11 @@ out:
         if (lock_fd >= 0)
                 close(lock_fd);
         config_done(&cfg);
+        curl_global_cleanup();
         return r < 0 ? 1 : 0;
 }
 
-/* `berthd [--data DIR] [--db URL] user|project|token|secret|audit|gc|db ...`: the
+/* `berthd [--data DIR] [--db URL] user|project|token|secret|audit|gc|db|webhook ...`: the
  * data directory comes from --data (anywhere on the line), else BERTH_DATA, else
  * the default; the database from --db (anywhere), else BERTH_DB, else
  * DATA/berth.db. */
@@ -418,9 +447,12 @@ static int admin(int argc, char **argv) {
         }
         if (spec && !*spec && strcmp(what, "BERTH_DB") == 0)
                 spec = NULL; /* an empty variable is an unset one, as for serve */
-        if (n > 0 && help) /* the usage needs no database and no data directory */
-                return strcmp(args[0], "gc") == 0 ? gc_main(data, &(dbconf_t){ .target = NULL }, n, args)
-                                                  : cli_auth_usage(stderr);
+        if (n > 0 && (help || (strcmp(args[0], "webhook") == 0 && n < 2))) {
+                /* the usage needs no database and no data directory */
+                if (strcmp(args[0], "gc") == 0)
+                        return gc_main(data, &(dbconf_t){ .target = NULL }, n, args);
+                return strcmp(args[0], "webhook") == 0 ? cli_webhook_usage(stderr) : cli_auth_usage(stderr);
+        }
         r = dbconf_resolve(spec, what, data, getenv("BERTH_DB_PASSWORD_FILE"), &dc);
         if (r < 0)
                 return r == BERTH_ECONFIG ? 2 : 1;
@@ -446,13 +478,14 @@ static int admin(int argc, char **argv) {
                 return 1;
         }
         dbconf_done(&dc); /* the password too: db keeps its own copy for reconnecting */
-        r = cli_auth_main(db, n, args);
+        r = strcmp(args[0], "webhook") == 0 ? cli_webhook_run(db, data, n, args, stdin, stdout, stderr)
+                                            : cli_auth_main(db, n, args);
         db_free(db);
         return r;
 }
 
 static bool is_admin_command(const char *s) {
-        static const char *const cmds[] = { "user", "project", "token", "secret", "audit", "gc", "db" };
+        static const char *const cmds[] = { "user", "project", "token", "secret", "audit", "gc", "db", "webhook" };
         for (size_t i = 0; i < ELEMENTSOF(cmds); i++)
                 if (strcmp(s, cmds[i]) == 0)
                         return true;

@@ -12,6 +12,7 @@
 #include "common/manifest.h"
 #include "common/name.h"
 #include "server/server.h"
+#include "server/webhook.h"
 #include "storage/registry.h"
 
 DEFINE_CLEANUP_FUNC(manifest_t, manifest_free);
@@ -36,6 +37,14 @@ static int check_reference(request_t *req, digest_t *ret_digest, bool *ret_is_di
         }
         *ret_is_digest = false;
         return 0;
+}
+
+/* Who makes a change, for the events it queues: the caller's name (none when
+ * anonymous), the client's address, the server's clock. */
+static meta_origin_t origin_of(const request_t *req) {
+        return (meta_origin_t){ .actor = !req->who.anonymous && req->who.name[0] ? req->who.name : NULL,
+                                .address = req->addr[0] && strcmp(req->addr, "?") != 0 ? req->addr : NULL,
+                                .now = (int64_t) server_now(req->srv) };
 }
 
 /* ---- PUT ---- */
@@ -90,6 +99,7 @@ static void manifest_put_end(request_t *req) {
         const char *ctype = req_header(req, "Content-Type");
         const put_state_t *st = req->state; /* the reference checked in begin */
         tag_list_t tags = { .n = 0 };
+        meta_origin_t origin = origin_of(req);
         registry_put_result_t res;
         meta_t *m;
         int r;
@@ -108,8 +118,8 @@ static void manifest_put_end(request_t *req) {
         if (!(m = request_meta(req)))
                 return;
         /* storage/registry.c: checked, then the file, then the rows */
-        r = registry_manifest_put(req->srv->store, m, req->repo, req->body, req->body_len, ctype,
-                                  st->is_digest ? &st->want : NULL, tags.v, tags.n, &res);
+        r = registry_manifest_put_from(req->srv->store, m, req->repo, req->body, req->body_len, ctype,
+                                       st->is_digest ? &st->want : NULL, tags.v, tags.n, &origin, &res);
         if (r == BERTH_EDIGEST) {
                 reply_errno(req, r, "the manifest does not match the digest in the URL");
                 return;
@@ -127,6 +137,8 @@ static void manifest_put_end(request_t *req) {
                 return;
         }
         access_audit(req, "push", res.digest.str);
+        if (origin.queued)
+                webhooks_kick(req->srv->webhooks);
         reply_empty(req, 201);
         reply_headerf(req, "Location", "/v2/%s/manifests/%s", req->repo, res.digest.str);
         reply_header(req, "Docker-Content-Digest", res.digest.str);
@@ -274,8 +286,10 @@ static void manifest_get_begin(request_t *req) {
                 reply_error(req, 404, "MANIFEST_UNKNOWN", "manifest unknown to registry", req->ref);
                 return;
         }
-        if (!req->is_head)
+        if (!req->is_head) {
                 access_audit(req, "pull", info.digest.str);
+                webhooks_pulled(req->srv->webhooks, req->repo, info.digest.str, info.media_type, size);
+        }
         reply_fd(req, 200, fd, 0, size);
         reply_header(req, "Content-Type", info.media_type);
         reply_header(req, "Docker-Content-Digest", info.digest.str);
@@ -290,6 +304,7 @@ const route_ops_t route_manifest_get = {
 /* ---- DELETE ---- */
 
 static void manifest_delete_begin(request_t *req) {
+        meta_origin_t origin = origin_of(req);
         digest_t d;
         bool is_digest;
         meta_t *m;
@@ -303,7 +318,10 @@ static void manifest_delete_begin(request_t *req) {
                 return;
         if (!(m = request_meta(req)))
                 return;
-        r = is_digest ? meta_manifest_delete(m, req->repo, &d) : meta_tag_delete(m, req->repo, req->ref);
+        r = is_digest ? meta_manifest_delete_from(m, req->repo, &d, &origin)
+                      : meta_tag_delete_from(m, req->repo, req->ref, &origin);
+        if (origin.queued)
+                webhooks_kick(req->srv->webhooks);
         if (r < 0)
                 reply_errno(req, r, NULL);
         else if (r == 0)

@@ -20,6 +20,8 @@
 #include "server/conns.h"
 #include "server/metrics.h"
 #include "storage/db.h"
+#include "server/webhook.h"
+#include "storage/webhook.h"
 
 bool metrics_on;
 
@@ -291,9 +293,35 @@ int metrics_write(server_t *srv, FILE *f) {
         else
                 r = server_thread_conn_check(server_db(srv));
         if (r == 0 && (r = meta_stats(scrape_meta, &ms)) == 0) {
+                db_conn_t *c = NULL;
+                int64_t depth = 0;
+
                 gauge(f, "berth_blobs_stored", "gauge", "Blobs in the store.", ms.blobs);
                 gauge(f, "berth_blob_bytes_stored", "gauge", "Bytes of the blobs in the store.", ms.blob_bytes);
                 gauge(f, "berth_uploads_in_progress", "gauge", "Upload sessions open.", ms.uploads);
+                /* the listener thread's own connection (scrape_meta's) */
+                if ((r = db_conn_get(server_db(srv), &c)) == 0) {
+                        r = webhook_queue_depth(c, &depth);
+                        db_conn_put(server_db(srv), c);
+                }
+                if (r == 0)
+                        gauge(f, "berth_webhook_queue_depth", "gauge",
+                              "Webhook deliveries waiting in the queue (shared by every replica on one database).",
+                              (uint64_t) depth);
+        }
+        {
+                webhooks_stats_t ws;
+
+                webhooks_stats(srv->webhooks, &ws);
+                head(f, "berth_webhook_deliveries_total", "counter",
+                     "Webhook delivery attempts by this process, by result: success (2xx), failure (retried), "
+                     "gaveup (failed past --webhook-max-age).");
+                fprintf(f, "berth_webhook_deliveries_total{result=\"success\"} %" PRIu64 "\n", ws.success);
+                fprintf(f, "berth_webhook_deliveries_total{result=\"failure\"} %" PRIu64 "\n", ws.failure);
+                fprintf(f, "berth_webhook_deliveries_total{result=\"gaveup\"} %" PRIu64 "\n", ws.gaveup);
+                gauge(f, "berth_webhook_pulls_dropped_total", "counter",
+                      "Manifest pulls not sent as pull events (the count table full, or the database down).",
+                      ws.pulls_dropped);
         }
         gauge(f, "berth_metadata_up", "gauge", "1 when the metadata figures could be read at this scrape.",
               r == 0 ? 1 : 0);

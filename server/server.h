@@ -45,6 +45,10 @@ typedef struct config {
         char *db_spec;            /* --db / BERTH_DB as given; NULL: the default */
         const char *db_what;      /* which of the two gave it (messages) */
         dbconf_t db;              /* the database, resolved (server/dbconf.h) */
+        struct proxy_cidrs *webhook_allow; /* --webhook-allow-cidr; NULL: none */
+        uint64_t webhook_max_age;  /* seconds an event is tried for */
+        uint64_t webhook_backoff_min, webhook_backoff_max; /* seconds */
+        uint64_t webhook_pull_interval; /* seconds between pull-event flushes */
 } config_t;
 
 /* 0 and a filled config, or an error printed to stderr and <0. Handles --help/--version
@@ -69,6 +73,7 @@ typedef struct server {
         atomic_uint active_requests;
         atomic_uint in_flight;       /* requests received whole and not yet answered */
         struct conns *conns;         /* connection admission (server/conns.h) */
+        struct webhooks *webhooks;   /* the webhook sender (server/webhook.h); NULL: none */
         /* Test hook: the clock (unix seconds) of auth (auth_options_t.now), the store
          * (store_set_clock: upload expiry) and the token endpoint. NULL: time(NULL). */
         time_t (*now)(void *userdata);

@@ -226,6 +226,44 @@ static const db_migration_t MIGRATIONS[] = {
         "CREATE INDEX auth_audit_ts ON auth_audit(ts);",
           .post = db__post_auth_state,
           .contract = true },
+        { .sql =
+        /* 3: webhooks (storage/webhook.c). Keys are made by the writer (the largest
+         * plus one, inside the serialized write transaction): no identity sequence,
+         * nothing for db_sync_keys to move after a copy. An expand step. */
+        "CREATE TABLE webhooks ("
+        "  id      BIGINT PRIMARY KEY,"
+        "  project " T " NOT NULL,"
+        "  url     " T " NOT NULL,"
+        "  events  INTEGER NOT NULL,"
+        "  secret  BYTEA,"
+        "  created BIGINT NOT NULL);"
+        "CREATE INDEX webhooks_by_project ON webhooks(project);"
+        "CREATE TABLE webhook_queue ("
+        "  id            BIGINT PRIMARY KEY,"
+        "  webhook_id    BIGINT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,"
+        "  event_id      " T " NOT NULL,"
+        "  type          " T " NOT NULL,"
+        "  repository    " T " NOT NULL,"
+        "  body          " T " NOT NULL,"
+        "  created       BIGINT NOT NULL,"
+        "  ready         INTEGER NOT NULL,"
+        "  attempts      INTEGER NOT NULL DEFAULT 0,"
+        "  next_attempt  BIGINT NOT NULL,"
+        "  claimed_until BIGINT NOT NULL DEFAULT 0);"
+        "CREATE INDEX webhook_queue_due ON webhook_queue(ready, next_attempt, id);"
+        "CREATE INDEX webhook_queue_order ON webhook_queue(webhook_id, repository, id);"
+        "CREATE TABLE webhook_log ("
+        "  id         BIGINT PRIMARY KEY,"
+        "  webhook_id BIGINT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,"
+        "  ts         BIGINT NOT NULL,"
+        "  event_id   " T " NOT NULL,"
+        "  type       " T " NOT NULL,"
+        "  attempt    INTEGER NOT NULL,"
+        "  status     INTEGER NOT NULL,"
+        "  latency_ms BIGINT NOT NULL,"
+        "  result     " T " NOT NULL,"
+        "  error      " T ");"
+        "CREATE INDEX webhook_log_by_webhook ON webhook_log(webhook_id, id);" },
 };
 
 #undef T

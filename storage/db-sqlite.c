@@ -141,6 +141,46 @@ static const db_migration_t MIGRATIONS[] = {
         "CREATE INDEX auth_audit_ts ON auth_audit(ts);",
           .post = db__post_auth_state,
           .contract = true },
+        { .sql =
+        /* 3: webhooks (storage/webhook.c): the targets, the durable delivery queue
+         * (rows written in the transaction of the change they tell of) and the
+         * delivery log. Keys are made by the writer (the largest plus one, inside
+         * the serialized write transaction), as SQLite does for an INTEGER PRIMARY
+         * KEY: no key generator to carry over in a copy. An expand step. */
+        "CREATE TABLE webhooks ("
+        "  id      INTEGER PRIMARY KEY,"
+        "  project TEXT NOT NULL,"                 /* a namespace, or '*': every one */
+        "  url     TEXT NOT NULL,"
+        "  events  INTEGER NOT NULL,"              /* push 1, delete 2, pull 4, quota 8 */
+        "  secret  BLOB,"                          /* sealed (common/secretbox.h); NULL: none */
+        "  created INTEGER NOT NULL);"
+        "CREATE INDEX webhooks_by_project ON webhooks(project);"
+        "CREATE TABLE webhook_queue ("
+        "  id            INTEGER PRIMARY KEY,"     /* the order of events */
+        "  webhook_id    INTEGER NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,"
+        "  event_id      TEXT NOT NULL,"
+        "  type          TEXT NOT NULL,"
+        "  repository    TEXT NOT NULL,"
+        "  body          TEXT NOT NULL,"
+        "  created       INTEGER NOT NULL,"
+        "  ready         INTEGER NOT NULL,"        /* 1: first of its webhook and repository */
+        "  attempts      INTEGER NOT NULL DEFAULT 0,"
+        "  next_attempt  INTEGER NOT NULL,"
+        "  claimed_until INTEGER NOT NULL DEFAULT 0);"
+        "CREATE INDEX webhook_queue_due ON webhook_queue(ready, next_attempt, id);"
+        "CREATE INDEX webhook_queue_order ON webhook_queue(webhook_id, repository, id);"
+        "CREATE TABLE webhook_log ("
+        "  id         INTEGER PRIMARY KEY,"
+        "  webhook_id INTEGER NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,"
+        "  ts         INTEGER NOT NULL,"
+        "  event_id   TEXT NOT NULL,"
+        "  type       TEXT NOT NULL,"
+        "  attempt    INTEGER NOT NULL,"
+        "  status     INTEGER NOT NULL,"           /* the HTTP status; 0: no answer */
+        "  latency_ms INTEGER NOT NULL,"
+        "  result     TEXT NOT NULL,"              /* success, failure, gaveup */
+        "  error      TEXT);"
+        "CREATE INDEX webhook_log_by_webhook ON webhook_log(webhook_id, id);" },
 };
 
 /* ---- connections ---- */

@@ -109,6 +109,40 @@ static const dbcopy_col_t AUTH_AUDIT[] = {
         { "detail", DBCOPY_TEXT },
 };
 
+static const dbcopy_col_t WEBHOOKS[] = {
+        { "id", DBCOPY_INT },
+        { "project", DBCOPY_TEXT },
+        { "url", DBCOPY_TEXT },
+        { "events", DBCOPY_INT },
+        { "secret", DBCOPY_BLOB },
+        { "created", DBCOPY_INT },
+};
+static const dbcopy_col_t WEBHOOK_QUEUE[] = {
+        { "id", DBCOPY_INT },
+        { "webhook_id", DBCOPY_INT },
+        { "event_id", DBCOPY_TEXT },
+        { "type", DBCOPY_TEXT },
+        { "repository", DBCOPY_TEXT },
+        { "body", DBCOPY_TEXT },
+        { "created", DBCOPY_INT },
+        { "ready", DBCOPY_INT },
+        { "attempts", DBCOPY_INT },
+        { "next_attempt", DBCOPY_INT },
+        { "claimed_until", DBCOPY_INT },
+};
+static const dbcopy_col_t WEBHOOK_LOG[] = {
+        { "id", DBCOPY_INT },
+        { "webhook_id", DBCOPY_INT },
+        { "ts", DBCOPY_INT },
+        { "event_id", DBCOPY_TEXT },
+        { "type", DBCOPY_TEXT },
+        { "attempt", DBCOPY_INT },
+        { "status", DBCOPY_INT },
+        { "latency_ms", DBCOPY_INT },
+        { "result", DBCOPY_TEXT },
+        { "error", DBCOPY_TEXT },
+};
+
 static const dbcopy_table_t TABLES[] = {
         TABLE("repositories", REPOSITORIES, 1, "id, name", "id", "?1", "?1, ?2"),
         TABLE("blobs", BLOBS, 1, "digest, size, created_at", "digest", "?1", "?1, ?2, ?3"),
@@ -136,6 +170,17 @@ static const dbcopy_table_t TABLES[] = {
               "?1, ?2, ?3, ?4, ?5, ?6"),
         TABLE("auth_audit", AUTH_AUDIT, 1, "id, ts, \"user\", client, action, repo, detail", "id", "?1",
               "?1, ?2, ?3, ?4, ?5, ?6, ?7"),
+        /* webhooks (step 3): the queue and the log refer to their webhook; the
+         * claims of deliveries in flight are copied as they are (a lease that ends) */
+        TABLE("webhooks", WEBHOOKS, 1, "id, project, url, events, secret, created", "id", "?1",
+              "?1, ?2, ?3, ?4, ?5, ?6"),
+        TABLE("webhook_queue", WEBHOOK_QUEUE, 1,
+              "id, webhook_id, event_id, type, repository, body, created, ready, attempts, next_attempt,"
+              " claimed_until",
+              "id", "?1", "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11"),
+        TABLE("webhook_log", WEBHOOK_LOG, 1,
+              "id, webhook_id, ts, event_id, type, attempt, status, latency_ms, result, error", "id", "?1",
+              "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10"),
 };
 
 #define KEY_MAX 4 /* the widest primary key above */

@@ -3,9 +3,9 @@ noinst_LTLIBRARIES += libstore.la
 libstore_la_SOURCES = storage/store.h storage/store-internal.h storage/store.c storage/upload.c \
                       storage/db.h storage/db-internal.h storage/db.c storage/db-sqlite.c storage/db-pg.c \
                       storage/meta.h storage/meta.c storage/registry.h storage/registry.c \
-                      storage/dbcopy.h storage/dbcopy.c
-libstore_la_CPPFLAGS = $(AM_CPPFLAGS) $(SQLITE3_CFLAGS) $(LIBPQ_CFLAGS) $(CRYPTO_CFLAGS)
-libstore_la_LIBADD = libcommon.la $(SQLITE3_LIBS) $(LIBPQ_LIBS)
+                      storage/dbcopy.h storage/dbcopy.c storage/webhook.h storage/webhook.c
+libstore_la_CPPFLAGS = $(AM_CPPFLAGS) $(SQLITE3_CFLAGS) $(LIBPQ_CFLAGS) $(CRYPTO_CFLAGS) $(JANSSON_CFLAGS)
+libstore_la_LIBADD = libcommon.la $(SQLITE3_LIBS) $(LIBPQ_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
 
 UNIT_TESTS += tests/unit/test-store tests/unit/test-meta
 check_PROGRAMS += tests/unit/test-store tests/unit/test-meta
@@ -33,3 +33,12 @@ TESTS += tests/unit/test-db
 tests_unit_test_db_SOURCES = tests/unit/test-db.c
 tests_unit_test_db_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS) $(SQLITE3_CFLAGS) $(LIBPQ_CFLAGS)
 tests_unit_test_db_LDADD = $(STORE_TEST_LDADD)
+
+## webhooks (issue 14): targets, the durable queue and its order, claims, retries, the
+## log, and the events of manifest pushes and deletes in their own transaction
+UNIT_TESTS += tests/unit/test-webhook
+check_PROGRAMS += tests/unit/test-webhook
+TESTS += tests/unit/test-webhook
+tests_unit_test_webhook_SOURCES = tests/unit/test-webhook.c
+tests_unit_test_webhook_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_webhook_LDADD = $(STORE_TEST_LDADD)

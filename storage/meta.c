@@ -17,6 +17,7 @@
 #include "storage/db.h"
 #include "storage/meta.h"
 #include "storage/store-internal.h"
+#include "storage/webhook.h"
 
 #define MEDIA_TYPE_MAX 256 /* sizeof(meta_manifest_info_t.media_type) */
 
@@ -146,12 +147,15 @@ static int64_t now_wall(void) {
         return (int64_t) time(NULL);
 }
 
-/* Every statement prepared now: a schema it does not fit fails here. Takes m. */
+/* Every statement prepared now (with the webhook queue's, which a change writes
+ * to): a schema it does not fit fails here. Takes m. */
 static int meta_prepare(meta_t *m, int r, meta_t **ret) {
         for (int i = 0; r >= 0 && i < _ST_MAX; i++) {
                 db_stmt_t *st;
                 r = db_stmt(m->c, SQL[i], &st);
         }
+        if (r >= 0)
+                r = webhook_prepare(m->c);
         if (r < 0) {
                 meta_free(m);
                 return r;
@@ -408,6 +412,28 @@ static int tag_put(meta_t *m, int64_t rid, const char *tag, const digest_t *d) {
         return db_step_done(st);
 }
 
+static int64_t origin_time(const meta_origin_t *o) {
+        return o && o->now ? o->now : now_wall();
+}
+
+/* Push events: one per tag, or one without a tag. Inside the put's transaction. */
+static int push_events(meta_t *m, const meta_manifest_t *mf, const char *const *tags, size_t n_tags) {
+        meta_origin_t *o = mf->origin;
+        webhook_event_t ev = { .type = WEBHOOK_PUSH, .repository = mf->repo, .digest = mf->digest.str,
+                               .media_type = mf->media_type, .size = mf->size,
+                               .actor = o ? o->actor : NULL, .address = o ? o->address : NULL,
+                               .time = origin_time(o) };
+        int r = webhook_wanted(m->c, mf->repo, WEBHOOK_PUSH);
+
+        if (r <= 0)
+                return r;
+        for (size_t i = 0; r >= 0 && i < (n_tags ? n_tags : 1); i++) {
+                ev.tag = n_tags ? tags[i] : NULL;
+                r = webhook_enqueue(m->c, &ev, o ? &o->queued : NULL);
+        }
+        return r;
+}
+
 int meta_manifest_put(meta_t *m, const meta_manifest_t *mf, const char *const *tags,
                       size_t n_tags, digest_t *ret_missing) {
         int64_t rid;
@@ -445,11 +471,18 @@ int meta_manifest_put(meta_t *m, const meta_manifest_t *mf, const char *const *t
                         r = ref_insert(m, rid, &mf->digest, &mf->refs[i]);
         for (size_t i = 0; r >= 0 && i < n_tags; i++)
                 r = tag_put(m, rid, tags[i], &mf->digest);
+        if (r >= 0)
+                r = push_events(m, mf, tags, n_tags);
         if (r < 0) {
                 db_tx_rollback(m->c); /* also undoes a repository row created above */
+                if (mf->origin)
+                        mf->origin->queued = 0;
                 return r;
         }
-        return db_tx_commit(m->c);
+        r = db_tx_commit(m->c);
+        if (r < 0 && mf->origin)
+                mf->origin->queued = 0;
+        return r;
 }
 
 int meta_manifest_get(meta_t *m, const char *repo, const char *reference,
@@ -489,38 +522,86 @@ int meta_manifest_get(meta_t *m, const char *repo, const char *reference,
         return 1;
 }
 
-/* Run a one-statement delete keyed by (repo name, text) in a write transaction.
- * 1 something deleted, 0 nothing. */
-static int delete_one(meta_t *m, int id, const char *repo, const char *key) {
-        int r, c;
+/* What a delete event tells of the manifest (or the tag's manifest) about to go,
+ * read in the delete's transaction: 1 found (*ev filled, its strings in the
+ * buffers), 0 not, <0. */
+static int delete_subject(meta_t *m, int find, const char *repo, const char *key, webhook_event_t *ev,
+                          char *digest, size_t dsize, char *media_type, size_t msize) {
+        _cleanup_db_stmt_ db_stmt_t *st = stmt(m, find);
+        const char *d, *mt;
+        int r;
+
+        if ((r = db_bind_text(st, 1, repo)) < 0 || (r = db_bind_text(st, 2, key)) < 0 || (r = db_step(st)) <= 0)
+                return r;
+        d = db_col_text(st, 0);
+        mt = db_col_text(st, 2);
+        if (!d || !mt || snprintf(digest, dsize, "%s", d) >= (int) dsize ||
+            snprintf(media_type, msize, "%s", mt) >= (int) msize)
+                return db_tx_fail(m->c, BERTH_EDB);
+        ev->digest = digest;
+        ev->media_type = media_type;
+        ev->size = (uint64_t) db_col_int(st, 1);
+        return 1;
+}
+
+/* Run a one-statement delete keyed by (repo name, text) in a write transaction,
+ * with its delete event (find: the statement that reads what it tells). 1
+ * something deleted, 0 nothing. */
+static int delete_one(meta_t *m, int id, int find, const char *repo, const char *key, bool is_tag,
+                      meta_origin_t *o) {
+        webhook_event_t ev = { .type = WEBHOOK_DELETE, .repository = repo, .tag = is_tag ? key : NULL,
+                               .actor = o ? o->actor : NULL, .address = o ? o->address : NULL,
+                               .time = origin_time(o) };
+        char digest[DIGEST_STR_MAX], media_type[MEDIA_TYPE_MAX];
+        int r, c, event;
 
         r = db_tx_begin(m->c);
         if (r < 0)
                 return r;
-        {
+        event = r = webhook_wanted(m->c, repo, WEBHOOK_DELETE);
+        if (r > 0)
+                event = r = delete_subject(m, find, repo, key, &ev, digest, sizeof(digest), media_type,
+                                           sizeof(media_type));
+        if (r >= 0) {
                 _cleanup_db_stmt_ db_stmt_t *st = stmt(m, id);
                 if ((r = db_bind_text(st, 1, repo)) >= 0 && (r = db_bind_text(st, 2, key)) >= 0)
                         r = db_step_done(st);
         }
+        if (r >= 0 && (r = db_changes(m->c) > 0) && event > 0) {
+                int e = webhook_enqueue(m->c, &ev, o ? &o->queued : NULL);
+                if (e < 0)
+                        r = e;
+        }
         if (r < 0) {
                 db_tx_rollback(m->c);
+                if (o)
+                        o->queued = 0;
                 return r;
         }
-        r = db_changes(m->c) > 0;
         c = db_tx_commit(m->c);
+        if (c < 0 && o)
+                o->queued = 0;
         return c < 0 ? c : r;
 }
 
-int meta_manifest_delete(meta_t *m, const char *repo, const digest_t *d) {
+int meta_manifest_delete_from(meta_t *m, const char *repo, const digest_t *d, meta_origin_t *origin) {
         if (!m || !repo || !d)
                 return -EINVAL;
-        return delete_one(m, ST_MANIFEST_DELETE, repo, d->str);
+        return delete_one(m, ST_MANIFEST_DELETE, ST_MANIFEST_BY_DIGEST, repo, d->str, false, origin);
+}
+
+int meta_tag_delete_from(meta_t *m, const char *repo, const char *tag, meta_origin_t *origin) {
+        if (!m || !repo || !tag)
+                return -EINVAL;
+        return delete_one(m, ST_TAG_DELETE, ST_MANIFEST_BY_TAG, repo, tag, true, origin);
+}
+
+int meta_manifest_delete(meta_t *m, const char *repo, const digest_t *d) {
+        return meta_manifest_delete_from(m, repo, d, NULL);
 }
 
 int meta_tag_delete(meta_t *m, const char *repo, const char *tag) {
-        if (!m || !repo || !tag)
-                return -EINVAL;
-        return delete_one(m, ST_TAG_DELETE, repo, tag);
+        return meta_tag_delete_from(m, repo, tag, NULL);
 }
 
 /* ---- listings ---- */

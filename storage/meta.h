@@ -34,6 +34,17 @@ int meta_blob_find_repo(meta_t *m, const digest_t *d, char **ret_repo, uint64_t 
 /* 1 unlinked, 0 was not linked. */
 int meta_blob_unlink(meta_t *m, const char *repo, const digest_t *d);
 
+/* ---- who changes what: the events a change queues (storage/webhook.h) ---- */
+/* A change that some webhook wants to hear of queues its events in its own
+ * transaction; they carry who made it. A function taking a meta_origin_t * also
+ * takes NULL: nobody known, the wall clock. */
+typedef struct meta_origin {
+        const char *actor;   /* the user or robot; NULL: anonymous */
+        const char *address; /* the client's address; NULL: not known */
+        int64_t now;         /* the events' time (unix seconds); 0: the wall clock */
+        unsigned queued;     /* out: webhook deliveries the change queued */
+} meta_origin_t;
+
 /* ---- manifests ---- */
 typedef struct {
         digest_t digest;
@@ -50,13 +61,15 @@ typedef struct {
         const char *annotations_json; /* may be NULL */
         const meta_ref_t *refs;
         size_t n_refs;
+        meta_origin_t *origin;        /* may be NULL */
 } meta_manifest_t;
 
 /* One transaction: checks every ref is present in the repository (blobs linked to
  * it; child manifests stored in it) else BERTH_EMANIFEST_BLOB_UNKNOWN with
  * *ret_missing (if non-NULL) set to the first missing digest; then records the
  * manifest (replacing an identical digest is a no-op), its refs, and points each
- * tag at it. */
+ * tag at it; and queues a push event per tag (one without a tag when there is
+ * none) for the webhooks that want them. */
 int meta_manifest_put(meta_t *m, const meta_manifest_t *mf, const char *const *tags,
                       size_t n_tags, digest_t *ret_missing);
 
@@ -73,6 +86,10 @@ int meta_manifest_get(meta_t *m, const char *repo, const char *reference,
 int meta_manifest_delete(meta_t *m, const char *repo, const digest_t *d);
 /* 1 deleted, 0 not found. */
 int meta_tag_delete(meta_t *m, const char *repo, const char *tag);
+/* The same, by origin (may be NULL): a delete event (the digest; the tag for a tag)
+ * queued in the delete's transaction for the webhooks that want it. */
+int meta_manifest_delete_from(meta_t *m, const char *repo, const digest_t *d, meta_origin_t *origin);
+int meta_tag_delete_from(meta_t *m, const char *repo, const char *tag, meta_origin_t *origin);
 /* 1 the repository exists (has any blob, manifest or tag), 0 not. */
 int meta_repo_exists(meta_t *m, const char *repo);
 

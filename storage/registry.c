@@ -78,10 +78,16 @@ static int refs_present(meta_t *m, const char *repo, const meta_ref_t *refs, siz
 int registry_manifest_put(store_t *s, meta_t *m, const char *repo, const void *buf, size_t len,
                           const char *content_type, const digest_t *want, const char *const *tags,
                           size_t n_tags, registry_put_result_t *ret) {
+        return registry_manifest_put_from(s, m, repo, buf, len, content_type, want, tags, n_tags, NULL, ret);
+}
+
+int registry_manifest_put_from(store_t *s, meta_t *m, const char *repo, const void *buf, size_t len,
+                               const char *content_type, const digest_t *want, const char *const *tags,
+                               size_t n_tags, meta_origin_t *origin, registry_put_result_t *ret) {
         _cleanup_(manifest_freep) manifest_t *mf = NULL;
         _cleanup_free_ meta_ref_t *refs = NULL;
         _cleanup_free_ char *annotations = NULL;
-        meta_manifest_t rec = { .repo = repo };
+        meta_manifest_t rec = { .repo = repo, .origin = origin };
         const manifest_desc_t *subj;
         size_t n;
         int r;

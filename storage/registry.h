@@ -42,6 +42,11 @@ typedef struct {
 int registry_manifest_put(store_t *s, meta_t *m, const char *repo, const void *buf, size_t len,
                           const char *content_type, const digest_t *want, const char *const *tags,
                           size_t n_tags, registry_put_result_t *ret);
+/* The same by origin (may be NULL): who pushed, for the push events queued with
+ * the rows (meta_manifest_put); origin->queued says how many. */
+int registry_manifest_put_from(store_t *s, meta_t *m, const char *repo, const void *buf, size_t len,
+                               const char *content_type, const digest_t *want, const char *const *tags,
+                               size_t n_tags, meta_origin_t *origin, registry_put_result_t *ret);
 
 /* Offline garbage collection (no server on the data directory): rows first, in one
  * transaction (meta_gc), then their files; then blob files without a row older

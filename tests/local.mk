@@ -71,10 +71,19 @@ tests_fuzz_fuzz_proxy_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined 
 tests_fuzz_fuzz_proxy_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
 endif
 
+## webhook targets (issue 14): address classes, the allow list, URLs, what a name
+## resolves to (loopback only)
+UNIT_TESTS += tests/unit/test-ssrf
+check_PROGRAMS += tests/unit/test-ssrf
+TESTS += tests/unit/test-ssrf
+tests_unit_test_ssrf_SOURCES = tests/unit/test-ssrf.c server/ssrf.c server/ssrf.h server/proxy.c server/proxy.h
+tests_unit_test_ssrf_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS) $(CURL_CFLAGS)
+tests_unit_test_ssrf_LDADD = libcommon.la $(CURL_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS) $(CMOCKA_LIBS)
+
 ## berthd's route handlers, linked from libberthd.la: the router, and answers through
 ## libmicrohttpd on loopback inside the test
 BERTHD_TEST_LDADD = libberthd.la libauth.la libstore.la libcommon.la $(MHD_LIBS) $(ARGON2_LIBS) \
-                    $(SQLITE3_LIBS) $(LIBPQ_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS) $(CMOCKA_LIBS)
+                    $(SQLITE3_LIBS) $(LIBPQ_LIBS) $(CURL_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS) $(CMOCKA_LIBS)
 BERTHD_TEST_CPPFLAGS = $(AM_CPPFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(CMOCKA_CFLAGS)
 UNIT_TESTS += tests/unit/test-routes
 check_PROGRAMS += tests/unit/test-routes
@@ -88,6 +97,13 @@ TESTS += tests/unit/test-server
 tests_unit_test_server_SOURCES = tests/unit/test-server.c
 tests_unit_test_server_CPPFLAGS = $(BERTHD_TEST_CPPFLAGS)
 tests_unit_test_server_LDADD = $(BERTHD_TEST_LDADD)
+## the webhook sender (issue 14) against a receiver in the test on loopback
+UNIT_TESTS += tests/unit/test-webhook-send
+check_PROGRAMS += tests/unit/test-webhook-send
+TESTS += tests/unit/test-webhook-send
+tests_unit_test_webhook_send_SOURCES = tests/unit/test-webhook-send.c
+tests_unit_test_webhook_send_CPPFLAGS = $(BERTHD_TEST_CPPFLAGS) $(CURL_CFLAGS)
+tests_unit_test_webhook_send_LDADD = $(BERTHD_TEST_LDADD)
 
 ## fuzz replay: every fuzz target's LLVMFuzzerTestOneInput linked with a plain main
 ## (tests/fuzz/replay.c) and the regular libraries, run by tests/unit/fuzz-replay.sh on
@@ -147,7 +163,7 @@ tests_fuzz_replay_token_LDADD = $(REPLAY_COMMON_LIBS)
 FUZZ_REQUEST_SOURCES = tests/fuzz/fuzz-request.c $(libberthd_la_SOURCES) $(libstore_la_SOURCES) \
                        $(libauth_la_SOURCES)
 FUZZ_REQUEST_CPPFLAGS = $(AM_CPPFLAGS) $(MHD_CFLAGS) $(ARGON2_CFLAGS) $(CRYPTO_CFLAGS) $(SQLITE3_CFLAGS) \
-                        $(JANSSON_CFLAGS)
+                        $(JANSSON_CFLAGS) $(CURL_CFLAGS)
 FUZZ_TARGETS += tests/fuzz/fuzz-request
 tests_fuzz_fuzz_request_SOURCES = $(FUZZ_REQUEST_SOURCES)
 tests_fuzz_fuzz_request_CPPFLAGS = $(FUZZ_REQUEST_CPPFLAGS)
@@ -155,13 +171,13 @@ if ENABLE_FUZZERS
 tests_fuzz_fuzz_request_CFLAGS = $(FUZZ_CC_FLAGS)
 tests_fuzz_fuzz_request_LDFLAGS = $(FUZZ_LD_FLAGS)
 endif
-tests_fuzz_fuzz_request_LDADD = libcommon-fuzz.la $(MHD_LIBS) $(ARGON2_LIBS) $(SQLITE3_LIBS) $(LIBPQ_LIBS) $(CRYPTO_LIBS) \
-                                $(JANSSON_LIBS)
+tests_fuzz_fuzz_request_LDADD = libcommon-fuzz.la $(MHD_LIBS) $(ARGON2_LIBS) $(SQLITE3_LIBS) $(LIBPQ_LIBS) $(CURL_LIBS) \
+                                $(CRYPTO_LIBS) $(JANSSON_LIBS)
 check_PROGRAMS += tests/fuzz/replay-request
 tests_fuzz_replay_request_SOURCES = tests/fuzz/fuzz-request.c tests/fuzz/replay.c
 tests_fuzz_replay_request_CPPFLAGS = $(FUZZ_REQUEST_CPPFLAGS)
 tests_fuzz_replay_request_LDADD = libberthd.la libauth.la libstore.la libcommon.la $(MHD_LIBS) $(ARGON2_LIBS) \
-                                  $(SQLITE3_LIBS) $(LIBPQ_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
+                                  $(SQLITE3_LIBS) $(LIBPQ_LIBS) $(CURL_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
 
 ## ---- PostgreSQL (issue 10): the engine matrix ----
 
@@ -263,6 +279,12 @@ EXTRA_DIST += tests/integration/logs-json.sh
 ## needs the prometheus package, `scripts/install-deps.sh slow`)
 SLOW_TESTS += tests/integration/metrics.sh
 EXTRA_DIST += tests/integration/metrics.sh
+
+## issue 14: webhooks: a loopback receiver gets push, delete and pull events (CloudEvents,
+## signed, in order), through a failing receiver and a berthd killed with SIGKILL;
+## targets refused when added and when delivered
+TESTS += tests/integration/webhooks.sh
+EXTRA_DIST += tests/integration/webhooks.sh tests/integration/webhook_receiver.py docs/webhooks.md
 
 ## issue 14: the systemd unit verifies; berthd sends READY=1 and STOPPING=1 itself
 TESTS += tests/integration/systemd.sh

@@ -33,6 +33,8 @@ flags_in berthd.8 "$b/berthd"
 flags_in berthd.8 "$b/berthd" user
 flags_in berthd.8 "$b/berthd" gc
 flags_in berthd.8 "$b/berthd" db
+flags_in berthd.8 "$b/berthd" webhook
+grep -q 'X-Berth-Signature' "$TMP/rendered" || fail "no webhook signature in berthd(8)"
 grep -q 'metrics-listen' "$TMP/rendered" || fail "no --metrics-listen in berthd(8)"
 pass "renders without warnings, every option of berthd --help in it"
 

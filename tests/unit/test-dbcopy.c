@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <cmocka.h>
 #include <sqlite3.h>
 #include "auth/auth-internal.h"
@@ -31,6 +32,7 @@
 #include "storage/meta.h"
 #include "storage/registry.h"
 #include "storage/store.h"
+#include "storage/webhook.h"
 #include "fixture.h"
 
 #define N_BLOBS 300  /* linked to two repositories: repo_blobs spans two pages */
@@ -138,6 +140,18 @@ static void fill(fixture_t *f) {
 
         assert_int_equal(fx_store_open(f->src_dir, NULL, NULL, &s), 0);
         assert_int_equal(meta_open_thread(auth_db(a), &m), 0);
+        /* webhooks (one with a sealed secret): the pushes below queue their events */
+        {
+                static const uint8_t sealed[] = { 1, 0, 2, 3, 0 };
+                db_conn_t *c = NULL;
+
+                assert_int_equal(db_conn_get(auth_db(a), &c), 0);
+                assert_int_equal(webhook_add(c, "team", "https://ci.example/hook", WEBHOOK_PUSH | WEBHOOK_DELETE,
+                                             sealed, sizeof(sealed), f->clock.now, NULL), 0);
+                assert_int_equal(webhook_add(c, WEBHOOK_GLOBAL, "http://192.0.2.1/all", WEBHOOK_ALL, NULL, 0,
+                                             f->clock.now, NULL), 0);
+                db_conn_put(auth_db(a), c);
+        }
         push_image(s, m, "team/app", "one", "v1", &img1);
         push_image(s, m, "team/app", "two", "v2", &img2);
         push_image(s, m, "lib/base", "three", "latest", NULL);
@@ -173,6 +187,22 @@ static void fill(fixture_t *f) {
         /* an upload in progress */
         assert_int_equal(store_upload_create(s, DIGEST_SHA256, uuid), 0);
         assert_int_equal(meta_upload_add(m, uuid, "team/app"), 0);
+        /* deliveries: one attempted (a log row), one held by a sender (a lease) */
+        {
+                webhook_outcome_t o = { .result = WEBHOOK_FAILURE, .status = 503, .latency_ms = 5,
+                                        .error = "HTTP 503", .next_attempt = 1 };
+                int64_t now = (int64_t) time(NULL) + 60;
+                webhook_delivery_t dl = { 0 };
+                db_conn_t *c = NULL;
+
+                assert_int_equal(db_conn_get(auth_db(a), &c), 0);
+                assert_int_equal(webhook_claim(c, now, now + 30, &dl), 1);
+                assert_int_equal(webhook_record(c, &dl, now, &o), 1);
+                webhook_delivery_done(&dl);
+                assert_int_equal(webhook_claim(c, now, now + 30, &dl), 1);
+                webhook_delivery_done(&dl);
+                db_conn_put(auth_db(a), c);
+        }
 
         meta_free(m);
         store_free(s);
@@ -396,7 +426,20 @@ static void keys_continue(db_t *db) {
         assert_int_equal(db_step(st), 1);
         assert_true(db_col_int(st, 0) > before_audit);
         db_stmt_reset(st);
+        /* webhooks: keys made by the writer, past the copied ones */
+        {
+                int64_t id = 0;
+                assert_int_equal(webhook_add(c, "brand", "http://192.0.2.9/", WEBHOOK_PUSH, NULL, 0, 1, &id), 0);
+                assert_int_equal(id, 3);
+        }
         db_conn_put(db, c);
+        /* and a push queues past the copied deliveries */
+        assert_int_equal(meta_open_thread(db, &m), 0);
+        {
+                meta_manifest_t mf = { .repo = "brand/new", .digest = d, .size = 3, .media_type = MT_OCI_MANIFEST };
+                assert_int_equal(meta_manifest_put(m, &mf, NULL, 0, NULL), 0);
+        }
+        meta_free(m);
 }
 
 static void test_copy_sqlite_to_sqlite_is_row_for_row_equal(void **state) {
