@@ -53,6 +53,8 @@ enum {
         ST_BLOB_KNOWN,
         ST_STATS,
         ST_CATALOG_RANGE,
+        ST_USAGE,
+        ST_NAME_FROM,
         _ST_MAX,
 };
 
@@ -128,6 +130,18 @@ static const char *const SQL[_ST_MAX] = {
         /* one namespace's part of a catalog page: a range scan of the name index */
         [ST_CATALOG_RANGE] = "SELECT name FROM repositories WHERE name > ?1 AND name < ?2"
                              " ORDER BY name LIMIT ?3",
+        /* one project's usage: the distinct blobs (layers, configs, manifests) that
+         * its repositories (the name ?1 itself, and the names in [?2, ?3): ?1 + "/"
+         * to ?1 + "0") link or hold as manifests. Index searches of the name range,
+         * then each repository's links and manifests by key, then each distinct
+         * digest's size by key: the work follows the project's size. */
+        [ST_USAGE] = "SELECT count(*), coalesce(sum(b.size), 0) FROM blobs b WHERE b.digest IN"
+                     " (SELECT rb.digest FROM repositories r JOIN repo_blobs rb ON rb.repo_id = r.id"
+                     "   WHERE r.name = ?1 OR (r.name >= ?2 AND r.name < ?3)"
+                     "  UNION ALL SELECT m.digest FROM repositories r JOIN manifests m ON m.repo_id = r.id"
+                     "   WHERE r.name = ?1 OR (r.name >= ?2 AND r.name < ?3))",
+        /* the walk over projects: the first repository name at or after ?1 */
+        [ST_NAME_FROM] = "SELECT name FROM repositories WHERE name >= ?1 ORDER BY name LIMIT 1",
 };
 
 struct meta {
@@ -924,6 +938,142 @@ int meta_upload_delete(meta_t *m, const char *uuid) {
         return c < 0 ? c : r;
 }
 
+/* ---- usage per project ---- */
+
+int meta_usage(meta_t *m, const char *project, meta_usage_t *ret) {
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
+        char lo[META_TOP_MAX + 2], hi[META_TOP_MAX + 2];
+        size_t pl;
+        int r;
+
+        if (!m || !project || !ret)
+                return -EINVAL;
+        pl = strlen(project);
+        if (pl == 0 || pl > META_TOP_MAX || strchr(project, '/'))
+                return -EINVAL;
+        /* P's names are P itself and [P + "/", P + "0"): '0' is the byte after '/' */
+        memcpy(lo, project, pl);
+        memcpy(hi, project, pl);
+        lo[pl] = '/';
+        hi[pl] = '0';
+        lo[pl + 1] = hi[pl + 1] = '\0';
+        st = stmt(m, ST_USAGE);
+        if ((r = db_bind_text(st, 1, project)) < 0 || (r = db_bind_text(st, 2, lo)) < 0 ||
+            (r = db_bind_text(st, 3, hi)) < 0)
+                return r;
+        r = db_step(st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return BERTH_EDB;
+        ret->blobs = (uint64_t) db_col_int(st, 0);
+        ret->bytes = (uint64_t) db_col_int(st, 1);
+        return 0;
+}
+
+void meta_usage_free(meta_project_usage_t *v, size_t n) {
+        if (!v)
+                return;
+        for (size_t i = 0; i < n; i++)
+                free(v[i].project);
+        free(v);
+}
+
+/* The first repository name >= from (> from with after): 1 and *ret (malloc'd),
+ * 0 none. */
+static int name_from(meta_t *m, const char *from, bool after, char **ret) {
+        _cleanup_db_stmt_ db_stmt_t *st = stmt(m, after ? ST_CATALOG : ST_NAME_FROM);
+        int r;
+
+        if ((r = db_bind_text(st, 1, from)) < 0 || (after && (r = db_bind_int(st, 2, 1)) < 0) ||
+            (r = db_step(st)) <= 0)
+                return r;
+        if ((r = db_col_strdup(st, 0, ret)) < 0)
+                return r;
+        return *ret ? 1 : BERTH_EDB;
+}
+
+static int cmp_usage(const void *x, const void *y) {
+        return strcmp(((const meta_project_usage_t *) x)->project, ((const meta_project_usage_t *) y)->project);
+}
+
+int meta_usage_all(meta_t *m, meta_project_usage_t **ret, size_t *ret_n) {
+        meta_project_usage_t *v = NULL;
+        char *from = strdup(""), *name = NULL;
+        bool after = false;
+        size_t len = 0, cap = 0;
+        int r;
+
+        if (!m || !ret || !ret_n) {
+                free(from);
+                return -EINVAL;
+        }
+        if (!from)
+                return -ENOMEM;
+        /* Byte order puts P-x/... and P.x/... between the name P and P/...: the walk
+         * meets a project P either at the name P (then sums P, and goes on just after
+         * that name: the other projects in between come next, and P/... later) or at
+         * its first name P/... (then sums P unless the name P exists: P was summed
+         * there), and jumps past P's range to P + "0". One range search per project
+         * (two when the name P exists), whatever the number of repositories. */
+        while ((r = name_from(m, from, after, &name)) == 1) {
+                size_t pl = strcspn(name, "/");
+                bool bare = name[pl] == '\0', done = false;
+                char *next;
+
+                name[pl] = '\0'; /* the project */
+                if (!bare) {
+                        _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_REPO_ID);
+                        if ((r = db_bind_text(st, 1, name)) < 0 || (r = db_step(st)) < 0)
+                                break;
+                        done = r == 1;
+                }
+                if (!done && pl > 0 && pl <= META_TOP_MAX) {
+                        if (len == cap) {
+                                size_t ncap = cap ? cap * 2 : 16;
+                                meta_project_usage_t *nv = reallocarray(v, ncap, sizeof(*v));
+                                if (!nv) {
+                                        r = -ENOMEM;
+                                        break;
+                                }
+                                v = nv;
+                                cap = ncap;
+                        }
+                        v[len] = (meta_project_usage_t){ .project = strdup(name) };
+                        if (!v[len].project) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        len++;
+                        if ((r = meta_usage(m, name, &v[len - 1].usage)) < 0)
+                                break;
+                }
+                /* next: the first name after the name P, or from P + "0", past P/... */
+                if (bare)
+                        next = name;
+                else if (asprintf(&next, "%s0", name) < 0) {
+                        r = -ENOMEM;
+                        break;
+                } else
+                        free(name);
+                free(from);
+                from = next;
+                after = bare;
+                name = NULL;
+        }
+        free(name);
+        free(from);
+        if (r < 0) {
+                meta_usage_free(v, len);
+                return r;
+        }
+        if (len > 1)
+                qsort(v, len, sizeof(*v), cmp_usage);
+        *ret = v;
+        *ret_n = len;
+        return 0;
+}
+
 /* ---- self-check of query plans (unit tests) ---- */
 
 struct plan_seen {
@@ -971,6 +1121,10 @@ int meta__plans_check(meta_t *m, char *bad, size_t n) {
                 { ST_REFERRERS, "manifests_by_subject (repo_id=? AND subject=?)",
                   "Index Scan using manifests_by_subject" },
                 { ST_UPLOAD_GET, NULL, NULL },
+                /* a project's usage: the repositories by their name range, never all */
+                { ST_USAGE, "sqlite_autoindex_repositories_1 (name>? AND name<?)",
+                  "Index Cond: ((name >= $2) AND (name < $3))" },
+                { ST_NAME_FROM, "(name>?)", "Index Cond: (name >= $1)" },
         };
         bool pg;
 

@@ -153,3 +153,26 @@ typedef struct {
 /* One read transaction; scans the blob and upload tables (call it per scrape, not
  * per request). */
 int meta_stats(meta_t *m, meta_stats_t *ret);
+
+/* ---- usage per project ---- */
+/* A project is the first path component of repository names: project P holds the
+ * repository named P and those named P/... (never P-x/... nor P2/...). */
+typedef struct {
+        uint64_t blobs; /* distinct blobs (layers, configs, manifests) its repositories reference */
+        uint64_t bytes; /* their total size: a blob counts once however many repositories link it */
+} meta_usage_t;
+/* One project's usage (zero for a project without repositories); project is a
+ * first path component (no '/', at most META_TOP_MAX bytes: else -EINVAL). Computed
+ * by index searches over the project's repositories: the cost follows the
+ * project's size, not the registry's. */
+int meta_usage(meta_t *m, const char *project, meta_usage_t *ret);
+
+typedef struct {
+        char *project;
+        meta_usage_t usage;
+} meta_project_usage_t;
+/* Every project that has a repository, with its usage, sorted by name (byte
+ * order): the repository index walked project by project (one range search
+ * each). *ret is a malloc'd array of *ret_n entries; free with meta_usage_free. */
+int meta_usage_all(meta_t *m, meta_project_usage_t **ret, size_t *ret_n);
+void meta_usage_free(meta_project_usage_t *v, size_t n);

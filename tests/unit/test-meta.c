@@ -832,6 +832,109 @@ static void test_gc_leaves_rows_it_cannot_read(void **state) {
         assert_int_equal(st.blobs, 1); /* the row it could not read */
 }
 
+/* ---- usage per project ---- */
+
+static void assert_usage(fixture_t *f, const char *project, uint64_t blobs, uint64_t bytes) {
+        meta_usage_t u = { 99, 99 };
+
+        assert_int_equal(meta_usage(f->m, project, &u), 0);
+        if (u.blobs != blobs || u.bytes != bytes)
+                fail_msg("usage of %s: %llu blobs, %llu bytes; expected %llu, %llu", project,
+                         (unsigned long long) u.blobs, (unsigned long long) u.bytes, (unsigned long long) blobs,
+                         (unsigned long long) bytes);
+}
+
+static void test_usage_per_project(void **state) {
+        fixture_t *f = *state;
+        const uint64_t image = 6 + 5; /* "config" and "layer" */
+
+        assert_usage(f, "team", 0, 0);
+        /* team: an image (config, layer, manifest "m1") in two repositories, plus a
+         * blob of its own in one; config and layer counted once */
+        put_image(f, "team/app", "m1", NULL, 0);
+        put_image(f, "team/deep/web", "m1", NULL, 0);
+        link_blob(f, "team/app", "only-team");
+        assert_usage(f, "team", 4, image + 2 + 9);
+        /* team2 and team-x share the blobs and must not mix with team; the name
+         * "team" itself is team's */
+        put_image(f, "team2/app", "m2", NULL, 0);
+        link_blob(f, "team-x/app", "config");
+        link_blob(f, "team.x/app", "layer");
+        link_blob(f, "team", "bare-one");
+        assert_usage(f, "team", 5, image + 2 + 9 + 8);
+        assert_usage(f, "team2", 3, image + 2);
+        assert_usage(f, "team-x", 1, 6);
+        assert_usage(f, "team.x", 1, 5);
+        assert_usage(f, "tea", 0, 0);
+        /* a manifest deleted no longer counts; an unlinked blob neither */
+        {
+                digest_t d = dg("m2"), o = dg("only-team");
+                assert_int_equal(meta_manifest_delete(f->m, "team2/app", &d), 1);
+                assert_usage(f, "team2", 2, image);
+                assert_int_equal(meta_blob_unlink(f->m, "team/app", &o), 1);
+                assert_usage(f, "team", 4, image + 2 + 8);
+        }
+        /* no project: a name with a '/' or empty */
+        {
+                meta_usage_t u;
+                assert_int_equal(meta_usage(f->m, "team/app", &u), -EINVAL);
+                assert_int_equal(meta_usage(f->m, "", &u), -EINVAL);
+        }
+}
+
+static void test_usage_all(void **state) {
+        fixture_t *f = *state;
+        meta_project_usage_t *v = NULL;
+        size_t n = 99;
+        /* byte order: team < team-x < team.x < team/... < team0 < team2 */
+        static const char *const want[] = { "a", "team", "team-x", "team.x", "team0", "team2", "zz" };
+
+        assert_int_equal(meta_usage_all(f->m, &v, &n), 0);
+        assert_int_equal(n, 0);
+        meta_usage_free(v, n);
+
+        link_blob(f, "team/b", "layer");
+        link_blob(f, "team/a", "layer");
+        link_blob(f, "team/a/c", "config");
+        link_blob(f, "team", "bare-one");
+        link_blob(f, "team-x/app", "layer");
+        link_blob(f, "team-x", "layer");
+        link_blob(f, "team.x/app", "config");
+        link_blob(f, "team0/app", "x");
+        put_image(f, "team2/app", "m2", NULL, 0);
+        link_blob(f, "a/b", "config");
+        link_blob(f, "zz/top", "layer");
+        assert_int_equal(meta_usage_all(f->m, &v, &n), 0);
+        assert_int_equal(n, ELEMENTSOF(want));
+        for (size_t i = 0; i < n; i++) {
+                meta_usage_t u;
+                assert_string_equal(v[i].project, want[i]);
+                /* the same figures as one project's */
+                assert_int_equal(meta_usage(f->m, want[i], &u), 0);
+                assert_int_equal(v[i].usage.blobs, u.blobs);
+                assert_int_equal(v[i].usage.bytes, u.bytes);
+        }
+        assert_int_equal(v[1].usage.blobs, 3); /* layer, config, bare-one */
+        assert_int_equal(v[1].usage.bytes, 5 + 6 + 8);
+        assert_int_equal(v[2].usage.blobs, 1); /* team-x: layer, in two repositories */
+        assert_int_equal(v[5].usage.blobs, 3); /* team2: config, layer, manifest */
+        assert_int_equal(v[5].usage.bytes, 6 + 5 + 2);
+        meta_usage_free(v, n);
+
+        /* without the name "team": team is met at team/a, after team-x and team.x */
+        {
+                digest_t d = dg("bare-one");
+                assert_int_equal(meta_blob_unlink(f->m, "team", &d), 1);
+                raw_exec(f, "DELETE FROM repositories WHERE name = 'team'");
+        }
+        assert_int_equal(meta_usage_all(f->m, &v, &n), 0);
+        assert_int_equal(n, ELEMENTSOF(want));
+        for (size_t i = 0; i < n; i++)
+                assert_string_equal(v[i].project, want[i]);
+        assert_int_equal(v[1].usage.blobs, 2);
+        meta_usage_free(v, n);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -861,6 +964,8 @@ int main(void) {
                 T(test_open_refuses_a_file_that_is_not_a_database),
                 T(test_stats),
                 T(test_gc_leaves_rows_it_cannot_read),
+                T(test_usage_per_project),
+                T(test_usage_all),
 #undef T
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
