@@ -21,6 +21,7 @@ void config_usage(FILE *f) {
               "       berthd gc [--dry-run] [--grace SECONDS]     (offline garbage collection; berthd gc --help)\n"
               "       berthd db copy|version ...                  (copy the metadata to another database; berthd db --help)\n"
               "       berthd webhook add|list|del|log ...         (webhooks; berthd webhook --help)\n"
+              "       berthd usage [PROJECT] [--json]             (storage used per project; berthd usage --help)\n"
               "\n"
               "berthd is a private container image registry (OCI Distribution v1.1, Docker Registry v2).\n"
               "\n"

@@ -16,6 +16,7 @@
 #include "common/macro.h"
 #include "server/cli-auth.h"
 #include "server/cli-db.h"
+#include "server/cli-usage.h"
 #include "server/cli-webhook.h"
 #include "server/dbconf.h"
 #include "server/gc.h"
@@ -406,7 +407,7 @@ out:
         return r < 0 ? 1 : 0;
 }
 
-/* `berthd [--data DIR] [--db URL] user|project|token|secret|audit|gc|db|webhook ...`: the
+/* `berthd [--data DIR] [--db URL] user|project|token|secret|audit|gc|db|webhook|usage ...`: the
  * data directory comes from --data (anywhere on the line), else BERTH_DATA, else
  * the default; the database from --db (anywhere), else BERTH_DB, else
  * DATA/berth.db. */
@@ -451,6 +452,8 @@ static int admin(int argc, char **argv) {
                 /* the usage needs no database and no data directory */
                 if (strcmp(args[0], "gc") == 0)
                         return gc_main(data, &(dbconf_t){ .target = NULL }, n, args);
+                if (strcmp(args[0], "usage") == 0)
+                        return cli_usage_usage(stderr);
                 return strcmp(args[0], "webhook") == 0 ? cli_webhook_usage(stderr) : cli_auth_usage(stderr);
         }
         r = dbconf_resolve(spec, what, data, getenv("BERTH_DB_PASSWORD_FILE"), &dc);
@@ -478,14 +481,19 @@ static int admin(int argc, char **argv) {
                 return 1;
         }
         dbconf_done(&dc); /* the password too: db keeps its own copy for reconnecting */
-        r = strcmp(args[0], "webhook") == 0 ? cli_webhook_run(db, data, n, args, stdin, stdout, stderr)
-                                            : cli_auth_main(db, n, args);
+        if (strcmp(args[0], "webhook") == 0)
+                r = cli_webhook_run(db, data, n, args, stdin, stdout, stderr);
+        else if (strcmp(args[0], "usage") == 0)
+                r = cli_usage_run(db, n, args, stdout, stderr);
+        else
+                r = cli_auth_main(db, n, args);
         db_free(db);
         return r;
 }
 
 static bool is_admin_command(const char *s) {
-        static const char *const cmds[] = { "user", "project", "token", "secret", "audit", "gc", "db", "webhook" };
+        static const char *const cmds[] = { "user", "project", "token", "secret", "audit", "gc", "db", "webhook",
+                                            "usage" };
         for (size_t i = 0; i < ELEMENTSOF(cmds); i++)
                 if (strcmp(s, cmds[i]) == 0)
                         return true;
