@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "common/manifest.h"
 #include "server/http.h"
+#include "server/metrics.h"
 #include "server/server.h"
 #include "fixture.h"
 
@@ -311,12 +312,43 @@ static void test_damaged_session_is_unknown(void **state) {
         resp_done(&r);
 }
 
+/* berth_project_usage_*: at most max projects named, the largest, the rest summed
+ * under _other. */
+static void test_usage_fold(void **state) {
+        meta_project_usage_t *v = calloc(6, sizeof(*v));
+        static const char *const names[] = { "e", "b", "d", "a", "c" };
+        static const uint64_t bytes[] = { 50, 20, 40, 10, 30 };
+        size_t n = 5;
+
+        (void) state;
+        assert_non_null(v);
+        for (size_t i = 0; i < n; i++) {
+                v[i].project = strdup(names[i]);
+                v[i].usage.bytes = bytes[i];
+                v[i].usage.blobs = 1;
+        }
+        metrics__usage_fold(v, &n, 5); /* all fit: sorted by name */
+        assert_int_equal(n, 5);
+        assert_string_equal(v[0].project, "a");
+        assert_string_equal(v[4].project, "e");
+        metrics__usage_fold(v, &n, 3); /* c, d, e named; a and b summed */
+        assert_int_equal(n, 4);
+        assert_string_equal(v[0].project, "c");
+        assert_string_equal(v[1].project, "d");
+        assert_string_equal(v[2].project, "e");
+        assert_string_equal(v[3].project, "_other");
+        assert_int_equal(v[3].usage.bytes, 30);
+        assert_int_equal(v[3].usage.blobs, 2);
+        meta_usage_free(v, n);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_upload_status, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_manifest_get_negotiation, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_upload_expiry_by_clock, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_damaged_session_is_unknown, setup, teardown),
+                cmocka_unit_test(test_usage_fold),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
