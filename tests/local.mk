@@ -200,6 +200,10 @@ EXTRA_DIST += tests/integration/upload-expiry.sh
 TESTS += tests/integration/gc.sh
 EXTRA_DIST += tests/integration/gc.sh
 
+## berthd usage against a running server: the distinct blobs of each project
+TESTS += tests/integration/usage.sh
+EXTRA_DIST += tests/integration/usage.sh
+
 ## berthd db copy (issue 10): every table copied row for row, a non-empty target
 ## refused, the copy's table list held against the schema (unit); a berthd on the copy
 ## serves what was pushed to the original (integration)
