@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Metrics: a real Prometheus scrapes berthd's metrics listener every second. The
 # target is up, registry_http_requests_total grows by the requests this test made,
-# the duration histogram has its buckets, blobs and bytes stored match a push, and
-# promtool finds nothing wrong in the exposition. The registry's own port has no
+# the duration histogram has its buckets, blobs and bytes stored match a push, the
+# usage per project matches `berthd usage` (and is counted at most once a minute),
+# and promtool finds nothing wrong in the exposition. The registry's own port has no
 # /metrics. (Slow tier: needs Debian's prometheus package.)
 . "$(dirname "$0")/lib.sh"
 berth_require curl jq prometheus promtool python3
@@ -10,6 +11,17 @@ berth_tmpdir
 MPORT=$(berth_free_port) || fail "no free port"
 berth_start --insecure-http --metrics-listen "127.0.0.1:$MPORT"
 MURL=http://127.0.0.1:$MPORT
+# usage_json PROJECT: what `berthd usage PROJECT --json` counts, as "BLOBS BYTES"
+usage_json() {
+        "$top_builddir/berthd" --data "$BERTH_DATA" usage "$1" --json |
+                jq -r '.projects[0] | "\(.blobs) \(.bytes)"'
+}
+# a blob in project "early" before the first scrape: the first count has it
+printf 'early blob\n' >"$TMP/early"
+code=$(bcurl -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/octet-stream' \
+        --data-binary @"$TMP/early" "$BERTH_URL/v2/early/app/blobs/uploads/?digest=sha256:$(sha256sum "$TMP/early" |
+        cut -d' ' -f1)") || fail "push to early/app"
+[ "$code" = 201 ] || fail "push to early/app answered $code"
 
 step "the exposition"
 curl -sS --max-time 10 -o "$TMP/m1.txt" -w '%{http_code} %{content_type}\n' "$MURL/metrics" >"$TMP/m1.code" ||
@@ -20,7 +32,7 @@ for m in registry_http_in_flight_requests berth_http_received_bytes_total berth_
          berth_auth_argon2_queue_depth berth_blobs_stored berth_blob_bytes_stored \
          berth_uploads_in_progress berth_build_info berth_db_transactions_total berth_db_transaction_seconds \
          berth_db_busy_total berth_db_unreachable_total berth_db_reconnects_total berth_db_info \
-         registry_storage_action_seconds; do
+         registry_storage_action_seconds berth_project_usage_bytes berth_project_usage_blobs; do
         grep -q "^# TYPE $m " "$TMP/m1.txt" || fail "no $m in the exposition"
 done
 code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' "$BERTH_URL/metrics") || fail "GET registry /metrics"
@@ -52,15 +64,15 @@ q() {
         curl -sS --max-time 10 -G "$PURL/api/v1/query" --data-urlencode "query=$1" 2>/dev/null |
                 jq -r 'if .status == "success" and (.data.result | length) > 0 then .data.result[0].value[1] else empty end'
 }
-# wait_for EXPR WANT: up to 30 s until EXPR is WANT
+# wait_for EXPR WANT [SECONDS]: up to SECONDS (30) until EXPR is WANT
 wait_for() {
-        local i v
-        for i in $(seq 1 60); do
+        local i v secs=${3:-30}
+        for i in $(seq 1 $((secs * 2))); do
                 v=$(q "$1")
                 [ "$v" = "$2" ] && return 0
                 sleep 0.5
         done
-        echo "  $1 = '${v:-}' after 30 s, not '$2'" >&2
+        echo "  $1 = '${v:-}' after $secs s, not '$2'" >&2
         return 1
 }
 wait_for 'up{job="berth"}' 1 || { tail -20 "$TMP/prometheus.log" >&2; fail "the target is not up"; }
@@ -98,10 +110,23 @@ dg=sha256:$(sha256sum "$TMP/blob" | cut -d' ' -f1)
 code=$(bcurl -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/octet-stream' \
         --data-binary @"$TMP/blob" "$BERTH_URL/v2/proj/app/blobs/uploads/?digest=$dg") || fail "push"
 [ "$code" = 201 ] || fail "monolithic upload answered $code"
-wait_for 'berth_blobs_stored{job="berth"}' 1 || fail "berth_blobs_stored is not 1"
-wait_for 'berth_blob_bytes_stored{job="berth"}' "$(stat -c %s "$TMP/blob")" || fail "berth_blob_bytes_stored wrong"
-wait_for 'berth_http_received_bytes_total{job="berth"} >= 18' 18 || fail "body bytes received not counted"
-pass "1 blob of 18 bytes stored"
+# with early's blob
+both=$(( $(stat -c %s "$TMP/blob") + $(stat -c %s "$TMP/early") ))
+wait_for 'berth_blobs_stored{job="berth"}' 2 || fail "berth_blobs_stored is not 2"
+wait_for 'berth_blob_bytes_stored{job="berth"}' "$both" || fail "berth_blob_bytes_stored wrong"
+wait_for "berth_http_received_bytes_total{job=\"berth\"} >= $both" "$both" || fail "body bytes received not counted"
+pass "a blob of 18 bytes stored (2 blobs, $both bytes with early's)"
+
+step "usage per project: the first count"
+read -r eblobs ebytes <<<"$(usage_json early)"
+[ "$eblobs" = 1 ] && [ "$ebytes" = "$(stat -c %s "$TMP/early")" ] || fail "berthd usage early: $eblobs $ebytes"
+wait_for 'berth_project_usage_bytes{job="berth",project="early"}' "$ebytes" ||
+        fail "berth_project_usage_bytes of early is not what berthd usage counts ($ebytes)"
+wait_for 'berth_project_usage_blobs{job="berth",project="early"}' "$eblobs" || fail "berth_project_usage_blobs of early"
+# proj's push came after the first count: the scrapes in between reuse it
+grep -q 'project="proj"' <(curl -sS --max-time 10 "$MURL/metrics") &&
+        fail "usage counted again within a minute of the first count"
+pass "early: $ebytes bytes in $eblobs blob, as berthd usage counts; proj not counted yet"
 
 step "the metadata transactions of that push"
 wait_for 'clamp_max(berth_db_transactions_total{job="berth",result="commit"}, 1)' 1 ||
@@ -123,6 +148,14 @@ curl -sS --max-time 10 "$MURL/metrics" >"$TMP/m2.txt" || fail "GET /metrics"
 promtool check metrics <"$TMP/m2.txt" >"$TMP/promtool.txt" 2>&1 || fail "promtool: $(cat "$TMP/promtool.txt")"
 [ -s "$TMP/promtool.txt" ] && fail "promtool found problems: $(cat "$TMP/promtool.txt")"
 pass "no problem found"
+
+step "usage per project: the next count, within a minute, has the push to proj"
+read -r pblobs pbytes <<<"$(usage_json proj)"
+[ "$pblobs" = 1 ] && [ "$pbytes" = 18 ] || fail "berthd usage proj: $pblobs $pbytes"
+wait_for 'berth_project_usage_bytes{job="berth",project="proj"}' "$pbytes" 75 ||
+        fail "berth_project_usage_bytes of proj is not what berthd usage counts ($pbytes)"
+wait_for 'berth_project_usage_blobs{job="berth",project="proj"}' "$pblobs" || fail "berth_project_usage_blobs of proj"
+pass "proj: $pbytes bytes in $pblobs blob, as berthd usage --json counts"
 
 step "an explicit metrics address that cannot be bound stops the start"
 p2=$(berth_free_port) || fail "no free port"
