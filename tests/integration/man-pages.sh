@@ -63,5 +63,5 @@ out=$(PATH="$b:$PATH" bash -c '
         . "$1/completion/berth"
         COMP_WORDS=(berth --pol); COMP_CWORD=1; _berth; echo "${COMPREPLY[*]}"
 ' _ "$top_srcdir") || fail "completion script failed"
-[ "$out" = $'--metrics-listen\njson\nuser\n--policy' ] || fail "completions: $out"
+[ "$out" = $'--metrics-listen\njson\nuser usage\n--policy' ] || fail "completions: $out"
 pass "berthd and berth complete their options, values and subcommands"
