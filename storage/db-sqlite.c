@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <sqlite3.h>
 #include "common/err.h"
 #include "common/macro.h"
@@ -204,6 +205,22 @@ static int sq_exec(void *h, const char *sql) {
         return r;
 }
 
+/* WAL mode. Changing a new database's journal mode takes an exclusive lock, and
+ * SQLite answers SQLITE_BUSY at once, without the busy handler, when another
+ * connection holds the file at that moment (several threads or processes opening a
+ * new database together): wait and try again, within the one busy timeout. */
+static int set_wal(sqlite3 *db) {
+        const struct timespec pause = { .tv_nsec = 2 * 1000 * 1000 };
+        int r;
+
+        for (int waited_ms = 0;; waited_ms += 2) {
+                r = sq_exec(db, "PRAGMA journal_mode = WAL");
+                if (r != BERTH_EBUSY || waited_ms >= DB_BUSY_TIMEOUT_MS)
+                        return r;
+                (void) nanosleep(&pause, NULL);
+        }
+}
+
 static void sq_close(void *h) {
         (void) sqlite3_close_v2(h);
 }
@@ -227,8 +244,7 @@ static int sq_open(const char *path, const char *password, void **ret) {
                 sq_close(db);
                 return err_rc(rc);
         }
-        if ((r = sq_exec(db, "PRAGMA journal_mode = WAL")) < 0 ||
-            (r = sq_exec(db, "PRAGMA synchronous = FULL")) < 0 ||
+        if ((r = set_wal(db)) < 0 || (r = sq_exec(db, "PRAGMA synchronous = FULL")) < 0 ||
             (r = sq_exec(db, "PRAGMA foreign_keys = ON")) < 0) {
                 sq_close(db);
                 return r;
