@@ -194,8 +194,8 @@ struct auth {
 
         pthread_mutex_t audit_lock;
         pthread_cond_t audit_cond;
-        audit_row_t *audit_rows;
-        size_t n_audit;
+        audit_row_t *audit_rows; /* pending rows: n_audit of cap_audit */
+        size_t n_audit, cap_audit;
         time_t audit_oldest;
         bool audit_thread_started, audit_stop;
         pthread_t audit_thread;

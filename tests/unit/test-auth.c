@@ -943,6 +943,58 @@ static void test_audit_rows_written(void **state) {
         assert_int_equal(count_rows(f->dir, "login-failed"), 1);
 }
 
+/* Many rows at once: multi-row INSERTs of a full batch, of AUDIT_STEP rows and of
+ * one row, rows past what the writer thread keeps waiting (written by the caller),
+ * each value in its own row and column. */
+static void test_audit_many_rows_written(void **state) {
+        fixture_t *f = *state;
+        auth_result_t r = {0};
+        char path[512], detail[32], client[32];
+        sqlite3 *db;
+        sqlite3_stmt *st;
+        const int n = 2 * 1024 + 128 * 2 + 16 * 2 + 5;
+
+        snprintf(r.name, sizeof(r.name), "alice");
+        for (int i = 0; i < n; i++) {
+                snprintf(detail, sizeof(detail), "d%05d", i);
+                snprintf(client, sizeof(client), "192.0.2.%d", i % 250);
+                assert_int_equal(auth_audit(f->a, i % 3 ? &r : NULL, client, i % 2 ? "pull" : "push",
+                                            i % 5 ? "alice/app" : NULL, detail), 0);
+        }
+        assert_int_equal(auth_audit_flush(f->a), 0);
+        snprintf(path, sizeof(path), "%s/berth.db", f->dir);
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*), count(DISTINCT detail), min(detail), max(detail)"
+                                                " FROM auth_audit WHERE detail LIKE 'd%'", -1, &st, NULL),
+                         SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_int_equal(sqlite3_column_int(st, 0), n);
+        assert_int_equal(sqlite3_column_int(st, 1), n);
+        assert_string_equal(sqlite3_column_text(st, 2), "d00000");
+        snprintf(detail, sizeof(detail), "d%05d", n - 1);
+        assert_string_equal(sqlite3_column_text(st, 3), detail);
+        sqlite3_finalize(st);
+        /* every row's columns hold that row's values */
+        assert_int_equal(sqlite3_prepare_v2(db, "SELECT user, client, action, repo, detail FROM auth_audit"
+                                                " WHERE detail LIKE 'd%'", -1, &st, NULL), SQLITE_OK);
+        int rows = 0;
+        while (sqlite3_step(st) == SQLITE_ROW) {
+                int i = atoi((const char *) sqlite3_column_text(st, 4) + 1);
+                snprintf(client, sizeof(client), "192.0.2.%d", i % 250);
+                assert_string_equal(sqlite3_column_text(st, 0), i % 3 ? "alice" : "-");
+                assert_string_equal(sqlite3_column_text(st, 1), client);
+                assert_string_equal(sqlite3_column_text(st, 2), i % 2 ? "pull" : "push");
+                if (i % 5)
+                        assert_string_equal(sqlite3_column_text(st, 3), "alice/app");
+                else
+                        assert_int_equal(sqlite3_column_type(st, 3), SQLITE_NULL);
+                rows++;
+        }
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        assert_int_equal(rows, n);
+}
+
 /* Values reach the audit trail escaped: none can forge a row or carry a terminal
  * escape into `berthd audit` (issue 9). */
 static void test_audit_values_escaped(void **state) {
@@ -1883,6 +1935,7 @@ int main(void) {
                 T(test_bootstrap_given_password),
                 T(test_user_names_validated),
                 T(test_audit_rows_written),
+                T(test_audit_many_rows_written),
                 T(test_audit_values_escaped),
                 T(test_bearer_token_proves_identity),
                 T(test_bearer_anonymous_token),
