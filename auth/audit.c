@@ -20,6 +20,8 @@
 /* Rows per INSERT: AUDIT_BATCH, then AUDIT_STEP, then one. */
 #define AUDIT_STEP 16
 #define AUDIT_COLS 6
+/* both engines number parameters up to ?999 (SQLite's historical limit, db-pg.c's) */
+_Static_assert(AUDIT_BATCH * AUDIT_COLS <= 999, "an audit batch fits in one statement's parameters");
 /* "(?NNNN,?NNNN,?NNNN,?NNNN,?NNNN,?NNNN)," at most per row */
 #define AUDIT_SQL_MAX (80 + AUDIT_BATCH * (2 + AUDIT_COLS * 6))
 

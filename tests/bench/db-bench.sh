@@ -28,10 +28,11 @@
 #   1. manifest GET requests/s: wrk, BENCH_CONNS (64) connections, BENCH_THREADS (2)
 #      threads, BENCH_SECS (10) s after a 2 s warm-up, GET /v2/bench/app/manifests/v1
 #      with Basic credentials (the verified-credentials cache is warm); every
-#      response must be 200. BENCH_ROUNDS (3) interleaved rounds: the table shows
-#      each configuration's median round and every round, and where the machine's
-#      CPU time went during the median round (berthd, PostgreSQL, haproxy, the rest:
-#      mostly wrk), in CPUs.
+#      response must be 200. BENCH_ROUNDS (3) interleaved rounds, each starting with
+#      the next configuration: the table shows each configuration's median round and
+#      every round, where the machine's CPU time went during the median round
+#      (berthd, PostgreSQL, haproxy, wrk, the rest), in CPUs, and the servers' CPU
+#      time per request (what other load on a shared machine changes least).
 #   2. upload of a BENCH_MB (1024) MiB blob with curl: monolithic (POST, then one
 #      PUT with the whole body; the PUT's time) and in BENCH_CHUNK_MB (16) MiB chunks
 #      (one curl, so one connection, per PATCH; then PUT ?digest=; the summed
@@ -321,6 +322,7 @@ get_round() {
         # socket errors (connect, read, write, timeout) count as failures too
         bad=$(( ${bad:-0} + $(printf '%s\n' "$out" | awk '/Socket errors:/ {
                 for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) s += $i + 0 } END { print s + 0 }') ))
+        [ "$bad" = 0 ] || say "$c, round $2: $(printf '%s\n' "$out" | grep -E 'Socket errors|Non-2xx' | tr -s ' \n' ' ')"
         p50=$(printf '%s\n' "$out" | awk '$1 == "50%" { print $2 }')
         p99=$(printf '%s\n' "$out" | awk '$1 == "99%" { print $2 }')
         echo "${rps:-0} $bad ${p50:--} ${p99:--} $(cpu_split "$before" "$after" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" \
@@ -388,13 +390,17 @@ if [ "$MB" -gt 0 ]; then
 fi
 
 declare -A GET MONO CHUNK
+read -r -a CFG <<<"$CONFIGS"
 for r in $(seq 1 "$ROUNDS"); do
-        for c in $CONFIGS; do
+        # each round starts with another configuration: none is always the first after
+        # the other phase
+        ORDER=("${CFG[@]:$(( (r - 1) % ${#CFG[@]} ))}" "${CFG[@]:0:$(( (r - 1) % ${#CFG[@]} ))}")
+        for c in "${ORDER[@]}"; do
                 say "round $r/$ROUNDS, $c: manifest GETs..."
                 GET[$c]+="$(get_round "$c" "$r")"$'\n'
         done
         [ "$MB" -gt 0 ] || continue
-        for c in $CONFIGS; do
+        for c in "${ORDER[@]}"; do
                 say "round $r/$ROUNDS, $c: ${MB} MiB uploads..."
                 s=$(upload_mono "$c" "bench/mono-$c-$r")
                 [ "$s" = ERR ] && MONO[$c]+="ERR " || MONO[$c]+="$(rate $((MB * 1048576)) "$s") "
@@ -471,24 +477,41 @@ if [ "$NTAGS" -gt 0 ]; then
 fi
 
 # ---- 4. database round trips of one cached authenticated manifest GET ----
-TRIPS=
-if [ "$NREP" -ge 1 ]; then
-        say "counting the statements of 10 manifest GETs on PostgreSQL..."
-        # one GET first (the credentials cache), and time for what it queued to be written
-        "${CURL[@]}" -o /dev/null -H "$ACCEPT" "${URL[pg]}/v2/bench/app/manifests/v1"
-        sleep 2
+# log_window FILE CMD...: the statements berthd sent to PostgreSQL while CMD ran (and
+# in the 2 s after it: the audit trail is written in batches within a second), one a
+# line, into FILE
+log_window() {
+        local file=$1 from
+        shift
         from=$(( $(stat -c %s "$PGW/log") + 1 ))
         psql_db postgres -c "ALTER SYSTEM SET log_statement = 'all'" -c 'SELECT pg_reload_conf()' >/dev/null
         sleep 1
-        for _ in $(seq 1 10); do
-                "${CURL[@]}" -o /dev/null -H "$ACCEPT" "${URL[pg]}/v2/bench/app/manifests/v1"
-        done
-        # what the GETs queued (the audit trail is written in batches within a second)
+        "$@"
         sleep 2
         psql_db postgres -c 'ALTER SYSTEM RESET log_statement' -c 'SELECT pg_reload_conf()' >/dev/null
         tail -c +"$from" "$PGW/log" | grep ' berth@berth_bench LOG:  \(statement\|execute\)' |
-                sed 's/^.* LOG:  \(statement\|execute [^:]*\): //' >"$W/statements"
+                sed 's/^.* LOG:  \(statement\|execute [^:]*\): //' >"$file"
+}
+ten_gets() {
+        for _ in $(seq 1 10); do
+                "${CURL[@]}" -o /dev/null -H "$ACCEPT" "${URL[pg]}/v2/bench/app/manifests/v1"
+        done
+}
+load_gets() {
+        wrk -t1 -c8 -d3s -H "$AUTH_HEADER" -H "$ACCEPT" "${URL[pg]}/v2/bench/app/manifests/v1" >"$W/trips.wrk" 2>&1
+}
+TRIPS= LOAD_TRIPS= LOAD_N=
+if [ "$NREP" -ge 1 ]; then
+        say "counting the statements of manifest GETs on PostgreSQL..."
+        # one GET first (the credentials cache), and time for what it queued to be written
+        "${CURL[@]}" -o /dev/null -H "$ACCEPT" "${URL[pg]}/v2/bench/app/manifests/v1"
+        sleep 2
+        log_window "$W/statements" ten_gets
         TRIPS=$(awk 'END { printf "%.1f", NR / 10 }' "$W/statements")
+        log_window "$W/statements.load" load_gets
+        LOAD_N=$(awk '/requests in/ { print $1 }' "$W/trips.wrk")
+        [ -n "$LOAD_N" ] && [ "$LOAD_N" -gt 0 ] &&
+                LOAD_TRIPS=$(awk -v n="$LOAD_N" 'END { printf "%.2f", NR / n }' "$W/statements.load")
 fi
 
 # ---- the report ----
@@ -530,15 +553,28 @@ if [ -n "${RPS[sqlite]:-}" ] && [ -n "${RPS[pg]:-}" ]; then
         awk -v a="${RPS[pg]}" -v b="${RPS[sqlite]}" \
                 'BEGIN { printf "pg / sqlite: %s %%   (target >= 70)\n", b > 0 ? sprintf("%.0f", 100 * a / b) : "-" }'
 fi
+# per_get FILE N: the statements of FILE by kind, per GET (multi-row INSERTs shortened)
+per_get() {
+        sed 's/^\(INSERT INTO [a-z_]*\)(.*) VALUES \((.*\)$/\1 ... VALUES (...)/' "$1" | sort | uniq -c | sort -rn |
+                awk -v n="$2" '{ c = $1; $1 = ""; printf "   %7.3f x %s\n", c / n, substr($0, 2) }' | cut -c1-150
+}
+if [ -n "$PGW" ]; then
+        echo "PostgreSQL's log: $(grep -c ' ERROR: ' "$PGW/log") ERROR lines$(grep -q ' ERROR: ' "$PGW/log" &&
+                echo ", the first: $(grep -m1 ' ERROR: ' "$PGW/log" | sed 's/^.* ERROR: *//' | cut -c1-100)")"
+fi
 if [ -n "$TRIPS" ]; then
-        echo "database round trips per cached authenticated manifest GET on PostgreSQL: $TRIPS"
-        sort "$W/statements" | uniq -c | sort -rn | awk '{ n = $1; $1 = ""; printf "   %5.1f x %s\n", n / 10, substr($0, 2) }' |
-                cut -c1-160
+        echo "database round trips (statements) per cached authenticated manifest GET on PostgreSQL:"
+        echo "  10 GETs one after another (curl): $TRIPS"
+        per_get "$W/statements" 10
+        if [ -n "$LOAD_TRIPS" ]; then
+                echo "  under load (wrk -c8, 3 s, $LOAD_N GETs): $LOAD_TRIPS"
+                per_get "$W/statements.load" "$LOAD_N"
+        fi
 fi
 if [ "$MB" -gt 0 ]; then
         echo
         echo "2. upload of a ${MB} MiB blob with curl, HTTPS, MiB/s: median (min-max) of $ROUNDS rounds"
-        echo "   mono: POST, then one PUT with the whole body; chunked: ${CHUNK_MB} MiB PATCHes, one connection each, then PUT"
+        echo "   mono: POST, then one PUT with the whole body$( [ "$CHUNK_MB" -gt 0 ] && echo "; chunked: ${CHUNK_MB} MiB PATCHes, one connection each, then PUT")"
         printf '%-7s %-30s %18s %18s\n' config "" mono chunked
         for c in $CONFIGS; do
                 m=$(printf '%s\n' ${MONO[$c]} | grep -v ERR | sort -n | awk '{ l[NR] = $1 } END { print NR ? l[int((NR + 1) / 2)] : "-" }')
