@@ -282,6 +282,18 @@ int auth_open(const char *data_dir, const auth_options_t *opt, auth_t **ret) {
         return open_on(db, true, opt, ret);
 }
 
+int auth_open_target(const char *target, const auth_options_t *opt, auth_t **ret) {
+        db_t *db = NULL;
+        int r;
+
+        if (!target || !ret)
+                return -EINVAL;
+        r = db_open(target, &db);
+        if (r < 0)
+                return r;
+        return open_on(db, true, opt, ret);
+}
+
 int auth_open_db(db_t *db, const auth_options_t *opt, auth_t **ret) {
         if (!db || !ret)
                 return -EINVAL;

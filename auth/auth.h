@@ -76,6 +76,9 @@ int auth_open(const char *data_dir, const auth_options_t *opt, auth_t **ret);
  * migrations applied), so that a process opens its database once. db stays the
  * caller's: free it after auth_free. */
 int auth_open_db(db_t *db, const auth_options_t *opt, auth_t **ret);
+/* Opens the database target names (storage/db.h's db_open: a SQLite path or a
+ * PostgreSQL URI), auth's own to close with auth_free. */
+int auth_open_target(const char *target, const auth_options_t *opt, auth_t **ret);
 auth_t *auth_free(auth_t *a); /* NULL-safe, returns NULL; flushes pending audit rows */
 /* The database auth works on (auth_open's, or the one given to auth_open_db): the
  * server opens its per-thread metadata connections on it (meta_open_thread), so that

@@ -39,7 +39,8 @@ for tier in "$@"; do
                 fi
                 ;;
         fuzz) packages+=(clang libclang-rt-14-dev) ;;
-        coverage) packages+=(lcov) ;;
+        # lcov reads gcov's counters; the metadata tests also run on PostgreSQL
+        coverage) packages+=(lcov postgresql) ;;
         *) echo "install-deps: unknown tier '$tier' (slow, fuzz, coverage)" >&2; exit 2 ;;
         esac
 done

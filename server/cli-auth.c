@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/macro.h"
 #include "server/cli-auth.h"
+#include "storage/db.h"
 
 #define DEFAULT_SECRET_NAME "berth-pull-secret"
 
@@ -36,7 +37,11 @@ static int fail(cli_t *c, int r, const char *what) {
                         : r == -ENOENT ? "not found"
                         : r == -EINVAL ? "invalid argument"
                                        : berth_strerror(r);
-        fprintf(c->err, "berthd: %s: %s\n", what, msg);
+        /* the engine's own words help an operator (no secret in them) */
+        if ((r == BERTH_EDB || r == BERTH_EDBDOWN) && db_last_error()[0])
+                fprintf(c->err, "berthd: %s: %s (%s)\n", what, msg, db_last_error());
+        else
+                fprintf(c->err, "berthd: %s: %s\n", what, msg);
         return 1;
 }
 

@@ -16,6 +16,7 @@
 #include "common/file.h"
 #include "common/macro.h"
 #include "server/cli-db.h"
+#include "server/dbconf.h"
 #include "server/gc.h"
 #include "storage/db.h"
 #include "storage/dbcopy.h"
@@ -84,45 +85,10 @@ static int target_parse(const char *cmd, const char *arg, target_t *ret, FILE *e
         return -EINVAL;
 }
 
-/* The target as it may be printed: a password in a URI (user:PASSWORD@, or the
- * password= parameter) shown as ***. malloc'd, or NULL (no memory). */
+/* The target as it may be printed (dbconf_redact: no password). malloc'd, or NULL
+ * (no memory). */
 static char *target_display(const target_t *t) {
-        const char *s = t->arg, *auth, *end, *at = NULL, *colon = NULL;
-        char *out, *o;
-
-        if (!t->pg)
-                return strdup(s);
-        out = malloc(strlen(s) * 2 + 8); /* each part at most doubles as "***" replaces it */
-        if (!out)
-                return NULL;
-        o = out;
-        auth = strstr(s, "://") + 3;
-        end = auth + strcspn(auth, "/?#");
-        for (const char *p = auth; p < end; p++)
-                if (*p == '@')
-                        at = p;
-        for (const char *p = auth; at && p < at; p++)
-                if (*p == ':') {
-                        colon = p;
-                        break;
-                }
-        if (colon) {
-                o = mempcpy(o, s, (size_t) (colon + 1 - s));
-                o = mempcpy(o, "***", 3);
-                s = at;
-        }
-        /* the rest, with the value of a password= parameter hidden */
-        while (*s) {
-                bool param = (*s == '?' || *s == '&') && strncmp(s + 1, "password=", 9) == 0;
-                *o++ = *s++;
-                if (param) {
-                        o = mempcpy(o, "password=***", 12);
-                        s += 9;
-                        s += strcspn(s, "&#");
-                }
-        }
-        *o = '\0';
-        return out;
+        return dbconf_redact(t->arg);
 }
 
 /* The password file's first line (a trailing newline is not part of it). */

@@ -326,6 +326,8 @@ static int serve(int argc, char **argv) {
                 log_msg(LOG_INFO, LOG_SRC_MAIN, "metrics at http://%s%s%s:%u/metrics",
                         strchr(cfg.metrics_host, ':') ? "[" : "", cfg.metrics_host,
                         strchr(cfg.metrics_host, ':') ? "]" : "", cfg.metrics_port);
+        if (metrics_on) /* the blob store's calls timed only when someone may read it */
+                store_set_observer(srv.store, metrics_store_observe, NULL);
         r = http_start(&srv, cert_pem, key_pem);
         if (r < 0) {
                 log_msg(LOG_ERR, LOG_SRC_MAIN, "cannot listen on %s port %u: %s", cfg.listen_host,

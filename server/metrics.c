@@ -19,6 +19,7 @@
 #include "common/macro.h"
 #include "server/conns.h"
 #include "server/metrics.h"
+#include "storage/db.h"
 
 bool metrics_on;
 
@@ -175,6 +176,82 @@ static void gauge(FILE *f, const char *name, const char *type, const char *help,
         fprintf(f, "%s %" PRIu64 "\n", name, v);
 }
 
+/* ---- registry_storage_action_seconds: the blob store's calls ---- */
+
+static const double store_le[] = { 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                   0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
+#define N_STORE_LE (sizeof(store_le) / sizeof(store_le[0]))
+static struct {
+        _Atomic uint64_t bucket[N_STORE_LE + 1]; /* per bucket; last: +Inf */
+        _Atomic uint64_t sum_ns;
+} store_cells[_STORE_ACT_MAX];
+
+void metrics_store_observe(void *userdata, store_action_t a, uint64_t ns) {
+        size_t b = 0;
+
+        (void) userdata;
+        if (a >= _STORE_ACT_MAX)
+                return;
+        while (b < N_STORE_LE && (double) ns / 1e9 > store_le[b])
+                b++;
+        atomic_fetch_add_explicit(&store_cells[a].bucket[b], 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&store_cells[a].sum_ns, ns, memory_order_relaxed);
+}
+
+static void write_store(FILE *f) {
+        head(f, "registry_storage_action_seconds", "histogram",
+             "Time of the blob store's calls, by action (stat, open, put, commit, delete).");
+        for (unsigned a = 0; a < _STORE_ACT_MAX; a++) {
+                uint64_t cum = 0;
+                for (size_t b = 0; b <= N_STORE_LE; b++) {
+                        cum += atomic_load_explicit(&store_cells[a].bucket[b], memory_order_relaxed);
+                        fprintf(f, "registry_storage_action_seconds_bucket{driver=\"filesystem\",action=\"%s\",le=",
+                                store_action_names[a]);
+                        if (b < N_STORE_LE)
+                                fprintf(f, "\"%g\"} %" PRIu64 "\n", store_le[b], cum);
+                        else
+                                fprintf(f, "\"+Inf\"} %" PRIu64 "\n", cum);
+                }
+                fprintf(f, "registry_storage_action_seconds_sum{driver=\"filesystem\",action=\"%s\"} %.9f\n",
+                        store_action_names[a],
+                        (double) atomic_load_explicit(&store_cells[a].sum_ns, memory_order_relaxed) / 1e9);
+                fprintf(f, "registry_storage_action_seconds_count{driver=\"filesystem\",action=\"%s\"} %" PRIu64 "\n",
+                        store_action_names[a], cum);
+        }
+}
+
+/* The metadata database: transactions (count and time), busy and lost connections. */
+static void write_db(FILE *f, db_t *db) {
+        db_stats_t st;
+        uint64_t cum = 0;
+
+        db_stats(db, &st);
+        head(f, "berth_db_transactions_total", "counter", "Metadata write transactions ended, by result.");
+        fprintf(f, "berth_db_transactions_total{result=\"commit\"} %" PRIu64 "\n", st.commits);
+        fprintf(f, "berth_db_transactions_total{result=\"rollback\"} %" PRIu64 "\n", st.rollbacks);
+        head(f, "berth_db_transaction_seconds", "histogram",
+             "Time from the start of a metadata write transaction (its wait for the write lock included) to its end.");
+        for (size_t b = 0; b <= DB_TX_BUCKETS; b++) {
+                cum += st.tx_bucket[b];
+                if (b < DB_TX_BUCKETS)
+                        fprintf(f, "berth_db_transaction_seconds_bucket{le=\"%g\"} %" PRIu64 "\n", db_tx_bucket_le[b],
+                                cum);
+                else
+                        fprintf(f, "berth_db_transaction_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
+        }
+        fprintf(f, "berth_db_transaction_seconds_sum %.9f\n", st.tx_seconds);
+        fprintf(f, "berth_db_transaction_seconds_count %" PRIu64 "\n", cum);
+        gauge(f, "berth_db_busy_total", "counter",
+              "Metadata operations that gave up on a lock held past the busy timeout (answered 429, retryable).",
+              st.busy);
+        gauge(f, "berth_db_unreachable_total", "counter",
+              "Metadata operations that found the database unreachable (answered 503).", st.down);
+        gauge(f, "berth_db_reconnects_total", "counter", "Database connections reopened after a loss.",
+              st.reopened);
+        head(f, "berth_db_info", "gauge", "The metadata engine; the value is always 1.");
+        fprintf(f, "berth_db_info{engine=\"%s\"} 1\n", db_engine_name(db));
+}
+
 int metrics_write(server_t *srv, FILE *f) {
         uint64_t open = 0, refused = 0;
         auth_stats_t as = { 0 };
@@ -182,6 +259,7 @@ int metrics_write(server_t *srv, FILE *f) {
         int r = 0;
 
         write_requests(f);
+        write_store(f);
         gauge(f, "registry_http_in_flight_requests", "gauge",
               "Requests received whole and not yet answered.", atomic_load(&srv->in_flight));
         gauge(f, "berth_http_received_bytes_total", "counter", "Request body bytes received.",
@@ -219,6 +297,8 @@ int metrics_write(server_t *srv, FILE *f) {
         }
         gauge(f, "berth_metadata_up", "gauge", "1 when the metadata figures could be read at this scrape.",
               r == 0 ? 1 : 0);
+        if (server_db(srv))
+                write_db(f, server_db(srv));
         head(f, "berth_build_info", "gauge", "berthd's version; the value is always 1.");
         fprintf(f, "berth_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
         gauge(f, "berth_start_time_seconds", "gauge", "When berthd started, in seconds since the epoch.",

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include "server/server.h"
+#include "storage/store.h"
 
 /* true once metrics_start() listens; fixed before requests are served. The
  * request path counts only then. */
@@ -19,6 +20,9 @@ void metrics_stop(void);
 /* A request ended (http.c on_completed): its route, method, status, duration and
  * bytes. Lock-free. */
 void metrics_request_done(const request_t *req, double seconds);
+
+/* The blob store's observer (store_set_observer): registry_storage_action_seconds. */
+void metrics_store_observe(void *userdata, store_action_t action, uint64_t ns);
 
 /* Writes the exposition of everything (what GET /metrics answers) to f. */
 int metrics_write(server_t *srv, FILE *f);

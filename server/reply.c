@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include "common/err.h"
+#include "storage/db.h"
 #include "common/log.h"
 #include "server/server.h"
 
@@ -178,8 +179,10 @@ void reply_errno(request_t *req, int err, const char *detail) {
                 reply_error(req, 507, "UNKNOWN", "insufficient storage on the registry", detail);
                 break;
         default:
-                log_msg(LOG_ERR, LOG_SRC_SERVER, "req=%s %s %s: %s", req->id, req->method,
-                        req->path, berth_strerror(err));
+                /* a database failure: the engine's words too (this thread's last) */
+                log_msg(LOG_ERR, LOG_SRC_SERVER, "req=%s %s %s: %s%s%s%s", req->id, req->method, req->path,
+                        berth_strerror(err), err == BERTH_EDB ? " (" : "", err == BERTH_EDB ? db_last_error() : "",
+                        err == BERTH_EDB ? ")" : "");
                 reply_error(req, 500, "UNKNOWN", "internal error", NULL);
         }
 }

@@ -39,6 +39,7 @@
 
 #define BYTEA_OID 17
 #define BOOL_OID 16
+#define TEXT_OID 25
 _Static_assert(DB_BUSY_TIMEOUT_MS == 10000, "lock_timeout in pg_open follows DB_BUSY_TIMEOUT_MS");
 #define WRITE_LOCK_SQL "SELECT pg_advisory_xact_lock(7093860353087373312)" /* DB_PG_WRITE_LOCK_KEY */
 _Static_assert(DB_PG_WRITE_LOCK_KEY == INT64_C(7093860353087373312), "WRITE_LOCK_SQL names DB_PG_WRITE_LOCK_KEY");
@@ -341,12 +342,13 @@ static int64_t pg_changes(void *h) {
 /* SQLite's SQL as PostgreSQL takes it: ?N → $N outside quotes, "INDEXED BY name"
  * dropped. *nparams: the highest N. A bare "?" (no number) is refused: berth's SQL
  * numbers every parameter. */
-static int translate(const char *sql, char **ret, int *nparams) {
+static int translate(const char *sql, char **ret, int *nparams, Oid **ret_types) {
         static const char hint[] = "INDEXED BY ";
         size_t n = strlen(sql);
         char *out = malloc(n + 1), *o = out;
         char quote = 0;
         int max = 0;
+        bool used[1000] = { false };
 
         if (!out)
                 return -ENOMEM;
@@ -373,6 +375,7 @@ static int translate(const char *sql, char **ret, int *nparams) {
                         }
                         if (v > max)
                                 max = (int) v;
+                        used[v] = true;
                         *o++ = '$';
                         memcpy(o, p + 1, (size_t) (end - p - 1));
                         o += end - p - 1;
@@ -386,6 +389,17 @@ static int translate(const char *sql, char **ret, int *nparams) {
                 }
         }
         *o = '\0';
+        /* a number the statement skips (?1, ?3: no ?2) has no use to infer its type
+         * from: text, which its NULL or any value fits; the others are the server's
+         * to infer (0) */
+        *ret_types = calloc(max > 0 ? (size_t) max : 1, sizeof(Oid));
+        if (!*ret_types) {
+                free(out);
+                return -ENOMEM;
+        }
+        for (int i = 1; i <= max; i++)
+                if (!used[i])
+                        (*ret_types)[i - 1] = TEXT_OID;
         *ret = out;
         *nparams = max;
         return 0;
@@ -410,14 +424,16 @@ static int pg_prepare(void *h, const char *sql, void **ret) {
         pg_stmt_t *st;
         PGresult *res;
         char *q = NULL;
+        Oid *types = NULL;
         int n, r;
 
-        r = translate(sql, &q, &n);
+        r = translate(sql, &q, &n, &types);
         if (r < 0)
                 return r;
         st = calloc(1, sizeof(*st));
         if (!st) {
                 free(q);
+                free(types);
                 return -ENOMEM;
         }
         st->pc = pc;
@@ -430,13 +446,15 @@ static int pg_prepare(void *h, const char *sql, void **ret) {
                 st->nums = calloc((size_t) n, sizeof(*st->nums));
                 if (!st->values || !st->lengths || !st->formats || !st->nums) {
                         free(q);
+                        free(types);
                         pg_finalize(st);
                         return -ENOMEM;
                 }
         }
         (void) snprintf(st->name, sizeof(st->name), "s%u", ++pc->next_stmt);
-        res = PQprepare(pc->conn, st->name, q, n, NULL);
+        res = PQprepare(pc->conn, st->name, q, n, types);
         free(q);
+        free(types);
         if (PQresultStatus(res) != PGRES_COMMAND_OK) {
                 r = result_error(pc, res);
                 PQclear(res);
@@ -695,15 +713,17 @@ static int pg_sync_keys(void *h) {
 static int pg_explain(void *h, const char *sql, int (*line)(const char *, void *), void *userdata) {
         pg_conn_t *pc = h;
         char *q = NULL, *ex = NULL;
+        Oid *types = NULL;
         PGresult *res;
         int n, r;
         size_t len;
 
-        r = translate(sql, &q, &n);
+        r = translate(sql, &q, &n, &types);
         if (r < 0)
                 return r;
-        res = PQprepare(pc->conn, "berth_explain", q, n, NULL);
+        res = PQprepare(pc->conn, "berth_explain", q, n, types);
         free(q);
+        free(types);
         if (PQresultStatus(res) != PGRES_COMMAND_OK) {
                 r = result_error(pc, res);
                 PQclear(res);

@@ -3,10 +3,12 @@
  * the migration driver. The engine (storage/db-sqlite.c) does the talking. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include "common/err.h"
 #include "common/macro.h"
 #include "storage/db-internal.h"
@@ -27,15 +29,25 @@ struct db_conn {
         bool in_tx;
         int tx_err;        /* sticky: the first failure inside the transaction */
         db_conn_t *next;   /* pool */
-        const db_t *owner; /* the db_t it was opened on */
+        db_t *owner;       /* the db_t it was opened on */
+        uint64_t tx_start; /* CLOCK_MONOTONIC ns at db_tx_begin */
         bool lent;         /* a thread's own connection, handed out by db_conn_get */
 };
 
 /* The calling thread's own connection (db_conn_bind_thread): one per thread. */
 static __thread db_conn_t *thread_conn;
 
+/* Counters for the metrics (db_stats): relaxed atomics, no lock. */
+struct db_counters {
+        _Atomic uint64_t commits, rollbacks, busy, down, reopened, tx_ns;
+        _Atomic uint64_t tx_bucket[DB_TX_BUCKETS + 1];
+};
+
+const double db_tx_bucket_le[DB_TX_BUCKETS] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5 };
+
 struct db {
         const db_engine_t *eng;
+        struct db_counters n;
         char *target;
         char *password;
         pthread_mutex_t pool_lock;
@@ -99,7 +111,7 @@ db_conn_t *db_conn_close(db_conn_t *c) {
         return NULL;
 }
 
-static int conn_new(const db_t *db, db_conn_t **ret) {
+static int conn_new(db_t *db, db_conn_t **ret) {
         db_conn_t *c = calloc(1, sizeof(*c));
         int r;
 
@@ -114,6 +126,13 @@ static int conn_new(const db_t *db, db_conn_t **ret) {
         }
         *ret = c;
         return 0;
+}
+
+static void count_error(db_t *db, int r) {
+        if (r == BERTH_EBUSY)
+                atomic_fetch_add_explicit(&db->n.busy, 1, memory_order_relaxed);
+        else if (r == BERTH_EDBDOWN)
+                atomic_fetch_add_explicit(&db->n.down, 1, memory_order_relaxed);
 }
 
 /* A connection whose engine lost its server (PostgreSQL restarted, network): its
@@ -134,10 +153,13 @@ static int conn_revive(db_conn_t *c) {
         c->in_tx = false;
         c->tx_err = 0;
         r = c->eng->open(c->owner->target, c->owner->password, &h);
-        if (r < 0)
+        if (r < 0) {
+                count_error(c->owner, r);
                 return r;
+        }
         c->eng->close(c->h);
         c->h = h;
+        atomic_fetch_add_explicit(&c->owner->n.reopened, 1, memory_order_relaxed);
         return 0;
 }
 
@@ -262,7 +284,29 @@ static int sticky(db_conn_t *c) {
 static int note(db_conn_t *c, int r) {
         if (r < 0 && c->in_tx && c->tx_err == 0)
                 c->tx_err = r;
+        if (r < 0)
+                count_error(c->owner, r);
         return r;
+}
+
+static uint64_t mono_ns(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
+/* A transaction ended (committed or rolled back): its time from db_tx_begin. */
+static void count_tx(db_conn_t *c, bool committed) {
+        struct db_counters *n = &c->owner->n;
+        uint64_t ns = mono_ns() - c->tx_start;
+        size_t b = 0;
+
+        atomic_fetch_add_explicit(committed ? &n->commits : &n->rollbacks, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&n->tx_ns, ns, memory_order_relaxed);
+        while (b < DB_TX_BUCKETS && (double) ns / 1e9 > db_tx_bucket_le[b])
+                b++;
+        atomic_fetch_add_explicit(&n->tx_bucket[b], 1, memory_order_relaxed);
 }
 
 #define STICKY(st)                                          \
@@ -355,9 +399,12 @@ int db_tx_begin(db_conn_t *c) {
 
         if (!c || c->in_tx)
                 return -EINVAL;
+        c->tx_start = mono_ns(); /* the wait for the write lock counts */
         r = c->eng->begin(c->h);
-        if (r < 0)
+        if (r < 0) {
+                count_error(c->owner, r);
                 return r;
+        }
         c->in_tx = true;
         c->tx_err = 0;
         return 0;
@@ -368,6 +415,8 @@ void db_tx_rollback(db_conn_t *c) {
                 return;
         if (c->eng->in_tx(c->h))
                 (void) c->eng->rollback(c->h);
+        if (c->in_tx)
+                count_tx(c, false);
         c->in_tx = false;
         c->tx_err = 0;
 }
@@ -377,13 +426,14 @@ int db_tx_commit(db_conn_t *c) {
 
         if (!c || !c->in_tx)
                 return -EINVAL;
-        r = c->tx_err;
-        if (r == 0)
-                r = c->eng->commit(c->h);
+        r = c->tx_err; /* counted when it happened */
+        if (r == 0 && (r = c->eng->commit(c->h)) < 0)
+                count_error(c->owner, r);
         if (r < 0) {
                 db_tx_rollback(c);
                 return r;
         }
+        count_tx(c, true);
         c->in_tx = false;
         return 0;
 }
@@ -613,4 +663,18 @@ int db_lock_try(db_conn_t *c, db_lock_id_t id) {
 void db_unlock(db_conn_t *c, db_lock_id_t id) {
         if (c)
                 c->eng->unlock(c->h, LOCK_KEY(id));
+}
+
+void db_stats(db_t *db, db_stats_t *ret) {
+        memset(ret, 0, sizeof(*ret));
+        if (!db)
+                return;
+        ret->commits = atomic_load_explicit(&db->n.commits, memory_order_relaxed);
+        ret->rollbacks = atomic_load_explicit(&db->n.rollbacks, memory_order_relaxed);
+        ret->busy = atomic_load_explicit(&db->n.busy, memory_order_relaxed);
+        ret->down = atomic_load_explicit(&db->n.down, memory_order_relaxed);
+        ret->reopened = atomic_load_explicit(&db->n.reopened, memory_order_relaxed);
+        ret->tx_seconds = (double) atomic_load_explicit(&db->n.tx_ns, memory_order_relaxed) / 1e9;
+        for (size_t b = 0; b <= DB_TX_BUCKETS; b++)
+                ret->tx_bucket[b] = atomic_load_explicit(&db->n.tx_bucket[b], memory_order_relaxed);
 }

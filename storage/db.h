@@ -163,6 +163,21 @@ void db_unlock(db_conn_t *c, db_lock_id_t id);
  * none yet): for logs and CLI messages; never holds a password. */
 const char *db_last_error(void);
 
+/* ---- counters (metrics) ---- */
+#define DB_TX_BUCKETS 11
+/* The upper bounds, in seconds, of the transaction-time histogram's buckets. */
+extern const double db_tx_bucket_le[DB_TX_BUCKETS];
+typedef struct {
+        uint64_t commits, rollbacks; /* transactions ended */
+        uint64_t busy;               /* BERTH_EBUSY met (a wait past the busy timeout) */
+        uint64_t down;               /* BERTH_EDBDOWN met (the connection lost or refused) */
+        uint64_t reopened;           /* connections reopened after a loss */
+        double tx_seconds;           /* time inside transactions, db_tx_begin to the end */
+        uint64_t tx_bucket[DB_TX_BUCKETS + 1]; /* per bucket, not cumulative; last: +Inf */
+} db_stats_t;
+/* A snapshot of db's counters since it was opened (every connection of it). */
+void db_stats(db_t *db, db_stats_t *ret);
+
 /* ---- diagnostics (unit tests) ---- */
 /* Calls line() for each line of the engine's query plan of sql (SQLite:
  * EXPLAIN QUERY PLAN details; PostgreSQL: EXPLAIN). Stops at line()'s first

@@ -49,7 +49,14 @@ struct store {
         uint64_t last_sweep;
         time_t (*now)(void *userdata); /* store_set_clock; NULL: time(NULL) */
         void *now_userdata;
+        store_observe_fn observe; /* store_set_observer; NULL: no timing */
+        void *observe_userdata;
 };
+
+/* Timing for the observer: 0 (no observer) or a CLOCK_MONOTONIC time in ns; then
+ * the action's end. */
+uint64_t store__observe_start(const struct store *s);
+void store__observe_end(const struct store *s, store_action_t a, uint64_t t0);
 
 /* The store's clock (unix seconds). */
 static inline time_t store__now(const struct store *s) {

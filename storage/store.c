@@ -269,7 +269,7 @@ store_t *store_free(store_t *s) {
 
 /* ---- blobs ---- */
 
-int store_blob_stat(store_t *s, const digest_t *d, uint64_t *ret_size) {
+static int blob_stat(store_t *s, const digest_t *d, uint64_t *ret_size) {
         char rel[DIGEST_PATH_MAX];
         struct stat st;
         int r;
@@ -288,7 +288,7 @@ int store_blob_stat(store_t *s, const digest_t *d, uint64_t *ret_size) {
         return 1;
 }
 
-int store_blob_open(store_t *s, const digest_t *d, int *ret_fd, uint64_t *ret_size) {
+static int blob_open(store_t *s, const digest_t *d, int *ret_fd, uint64_t *ret_size) {
         _cleanup_close_ int fd = -1;
         char rel[DIGEST_PATH_MAX];
         struct stat st;
@@ -314,7 +314,7 @@ int store_blob_open(store_t *s, const digest_t *d, int *ret_fd, uint64_t *ret_si
         return 0;
 }
 
-int store_blob_put(store_t *s, const digest_t *d, const void *buf, size_t len) {
+static int blob_put(store_t *s, const digest_t *d, const void *buf, size_t len) {
         _cleanup_close_ int fd = -1;
         char name[UPLOAD_UUID_LEN + 1];
         digest_t got;
@@ -327,7 +327,7 @@ int store_blob_put(store_t *s, const digest_t *d, const void *buf, size_t len) {
                 return r;
         if (!digest_equal(&got, d))
                 return BERTH_EDIGEST;
-        r = store_blob_stat(s, d, NULL);
+        r = blob_stat(s, d, NULL);
         if (r != 0)
                 return r < 0 ? r : 0; /* already present */
 
@@ -346,7 +346,7 @@ int store_blob_put(store_t *s, const digest_t *d, const void *buf, size_t len) {
         return r < 0 ? r : 0;
 }
 
-int store_blob_remove(store_t *s, const digest_t *d) {
+static int blob_remove(store_t *s, const digest_t *d) {
         char rel[DIGEST_PATH_MAX];
         int r;
 
@@ -358,6 +358,66 @@ int store_blob_remove(store_t *s, const digest_t *d) {
         if (unlinkat(s->blobs_fd, rel, 0) < 0)
                 return errno == ENOTDIR ? -ENOENT : -errno;
         return 0;
+}
+
+/* ---- the public calls, timed for the observer (store_set_observer) ---- */
+
+uint64_t store__observe_start(const store_t *s) {
+        struct timespec ts;
+
+        if (!s || !s->observe)
+                return 0;
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
+void store__observe_end(const store_t *s, store_action_t a, uint64_t t0) {
+        if (s && s->observe && t0)
+                s->observe(s->observe_userdata, a, store__observe_start(s) - t0);
+}
+
+void store_set_observer(store_t *s, store_observe_fn fn, void *userdata) {
+        if (!s)
+                return;
+        s->observe = fn;
+        s->observe_userdata = userdata;
+}
+
+const char *const store_action_names[_STORE_ACT_MAX] = {
+        [STORE_ACT_STAT] = "stat",     [STORE_ACT_OPEN] = "open",     [STORE_ACT_PUT] = "put",
+        [STORE_ACT_COMMIT] = "commit", [STORE_ACT_DELETE] = "delete",
+};
+
+int store_blob_stat(store_t *s, const digest_t *d, uint64_t *ret_size) {
+        uint64_t t0 = store__observe_start(s);
+        int r = blob_stat(s, d, ret_size);
+
+        store__observe_end(s, STORE_ACT_STAT, t0);
+        return r;
+}
+
+int store_blob_open(store_t *s, const digest_t *d, int *ret_fd, uint64_t *ret_size) {
+        uint64_t t0 = store__observe_start(s);
+        int r = blob_open(s, d, ret_fd, ret_size);
+
+        store__observe_end(s, STORE_ACT_OPEN, t0);
+        return r;
+}
+
+int store_blob_put(store_t *s, const digest_t *d, const void *buf, size_t len) {
+        uint64_t t0 = store__observe_start(s);
+        int r = blob_put(s, d, buf, len);
+
+        store__observe_end(s, STORE_ACT_PUT, t0);
+        return r;
+}
+
+int store_blob_remove(store_t *s, const digest_t *d) {
+        uint64_t t0 = store__observe_start(s);
+        int r = blob_remove(s, d);
+
+        store__observe_end(s, STORE_ACT_DELETE, t0);
+        return r;
 }
 
 int store_blob_scan(store_t *s, void (*cb)(void *userdata, const digest_t *d, uint64_t size, time_t mtime),

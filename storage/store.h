@@ -25,8 +25,24 @@
 typedef struct store store_t;
 typedef struct upload upload_t;
 
+/* What an observer is told (distribution's registry_storage_action_seconds): each
+ * call of the store's public functions below, and its time in nanoseconds. */
+typedef enum {
+        STORE_ACT_STAT,   /* store_blob_stat */
+        STORE_ACT_OPEN,   /* store_blob_open */
+        STORE_ACT_PUT,    /* store_blob_put (hash, write, fsync, link) */
+        STORE_ACT_COMMIT, /* upload_commit (hash check, fsync, link) */
+        STORE_ACT_DELETE, /* store_blob_remove */
+        _STORE_ACT_MAX,
+} store_action_t;
+extern const char *const store_action_names[_STORE_ACT_MAX];
+typedef void (*store_observe_fn)(void *userdata, store_action_t action, uint64_t ns);
+
 int store_open(const char *root, store_t **ret);
-store_t *store_free(store_t *s); /* NULL-safe, returns NULL */
+store_t *store_free(store_t *s);
+/* Every public call from now on is timed and reported to fn (NULL: none), on the
+ * calling thread. Set before the store is shared between threads. */
+void store_set_observer(store_t *s, store_observe_fn fn, void *userdata); /* NULL-safe, returns NULL */
 /* Test hook: the clock (unix seconds) against which ages are measured (upload
  * expiry, scratch files). NULL: time(NULL). */
 void store_set_clock(store_t *s, time_t (*now)(void *userdata), void *userdata);
@@ -57,9 +73,11 @@ int store_upload_create(store_t *s, digest_alg_t alg, char ret_uuid[UPLOAD_UUID_
  * errors never. */
 int store_upload_acquire(store_t *s, const char *uuid, upload_t **ret);
 void store_upload_release(upload_t *u); /* NULL-safe */
-/* The committed size of a session without taking it: the bytes no request is still
- * writing (a holder's bytes count once it lets go). 1 held by a request, 0 idle;
- * -ENOENT when no such upload file. */
+/* The committed size of a session without taking it: the bytes no request of this
+ * process is still writing (a holder's bytes count once it lets go); a request of
+ * another process sharing the directory (a replica) is not seen, its bytes count as
+ * they reach the file. 1 held by a request of this process, else 0; -ENOENT when no
+ * such upload file. */
 int store_upload_committed(store_t *s, const char *uuid, uint64_t *ret_size);
 /* Remove the session file and state (cancel or expiry). 0, -ENOENT, or BERTH_EBUSY
  * (held by a request: nothing done). */

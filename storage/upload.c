@@ -350,16 +350,23 @@ int store_upload_committed(store_t *s, const char *uuid, uint64_t *ret_size) {
                 *ret_size = size;
                 return 1;
         }
-        /* Not held, or its holder has not looked at the file yet: the file says. */
+        /* Not held here, or its holder has not looked at the file yet: the file says.
+         * Not the size this process's table remembers for an idle session: a replica
+         * sharing the directory may have written to the file since. */
         if (fstatat(s->uploads_fd, uuid, &st, AT_SYMLINK_NOFOLLOW) < 0)
                 return -errno;
         if (!S_ISREG(st.st_mode) || st.st_nlink > 1)
                 return -ENOENT; /* not a session, or already a blob (see acquire) */
-        /* A request may have taken it meanwhile and written: it published the size
-         * it found before writing, so a second look catches any byte the stat saw. */
+        /* A request of this process may have taken it meanwhile and written: it
+         * published the size it found before writing, so a second look catches any
+         * byte of its the stat saw. */
         r = session_peek(s, uuid, &known, &size);
-        *ret_size = r >= 0 && known ? size : (uint64_t) st.st_size;
-        return r == 1 ? 1 : 0;
+        if (r == 1 && known) {
+                *ret_size = size;
+                return 1;
+        }
+        *ret_size = (uint64_t) st.st_size;
+        return 0;
 }
 
 void store_upload_release(upload_t *u) {
@@ -641,7 +648,7 @@ int upload_truncate(upload_t *u, uint64_t size) {
         return 0;
 }
 
-int upload_commit(upload_t *u, const digest_t *want, uint64_t *ret_size) {
+static int commit(upload_t *u, const digest_t *want, uint64_t *ret_size) {
         struct session *se;
         struct stat st;
         store_t *s;
@@ -700,4 +707,13 @@ int upload_commit(upload_t *u, const digest_t *want, uint64_t *ret_size) {
         if (ret_size)
                 *ret_size = u->size;
         return 0;
+}
+
+int upload_commit(upload_t *u, const digest_t *want, uint64_t *ret_size) {
+        store_t *s = u ? u->store : NULL;
+        uint64_t t0 = store__observe_start(s);
+        int r = commit(u, want, ret_size);
+
+        store__observe_end(s, STORE_ACT_COMMIT, t0);
+        return r;
 }

@@ -40,6 +40,15 @@ if [ -n "${COVERAGE_TESTS:-}" ]; then
         make -C "$build" -j"$jobs" check TESTS="$COVERAGE_TESTS" || rc=$?
 else
         make -C "$build" -j"$jobs" check || rc=$?
+        # the metadata layer's unit tests on PostgreSQL too (its engine, storage/db-pg.c,
+        # runs only there), under a throwaway server when one can be started
+        if [ -n "$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null)" ]; then
+                echo "coverage: the metadata unit tests on PostgreSQL"
+                bash "$src/tests/pg-server.sh" run -- \
+                        make -C "$build" check TESTS=tests/unit/engine-pg-units.sh || rc=$?
+        else
+                echo "coverage: no PostgreSQL (scripts/install-deps.sh coverage): storage/db-pg.c unmeasured"
+        fi
 fi
 
 lcov "${lc[@]}" --capture --directory "$build" --output-file "$out/run.info" || exit 1

@@ -291,15 +291,17 @@ SLOW_TESTS += $(DEPLOY_TESTS)
 EXTRA_DIST += $(DEPLOY_TESTS) tests/integration/deploy-lib.sh \
               tests/deploy/validate.mjs tests/deploy/package.json tests/deploy/package-lock.json \
               deploy/Dockerfile deploy/healthcheck.sh deploy/docker-compose.yml deploy/demo.sh \
-              deploy/.env.example deploy/k8s/kustomization.yaml deploy/k8s/namespace.yaml \
-              deploy/k8s/secret-admin.yaml deploy/k8s/secret-tls.example.yaml deploy/k8s/configmap.yaml \
-              deploy/k8s/pvc.yaml deploy/k8s/deployment.yaml deploy/k8s/service.yaml \
+              deploy/.env.example deploy/k8s/kustomization.yaml deploy/k8s/secret-tls.example.yaml \
               deploy/k8s/example-pull-secret.yaml deploy/k8s/example-workload.yaml docs/deploy.md
+## the single-replica base (SQLite), applied through deploy/k8s/kustomization.yaml
+EXTRA_DIST += deploy/k8s/base/kustomization.yaml deploy/k8s/base/namespace.yaml \
+              deploy/k8s/base/secret-admin.yaml deploy/k8s/base/configmap.yaml deploy/k8s/base/pvc.yaml \
+              deploy/k8s/base/deployment.yaml deploy/k8s/base/service.yaml
 ## several replicas on PostgreSQL and a shared volume (issue 10): the kustomize overlay
-## deploy/k8s-ha, rendered and validated by deploy-k8s.sh
-EXTRA_DIST += deploy/k8s-ha/kustomization.yaml deploy/k8s-ha/deployment.yaml deploy/k8s-ha/configmap.yaml \
-              deploy/k8s-ha/service.yaml deploy/k8s-ha/pvc-shared.yaml deploy/k8s-ha/pvc-delete.yaml \
-              deploy/k8s-ha/pdb.yaml deploy/k8s-ha/secret-db.example.yaml docs/replicas.md
+## deploy/k8s/ha on ../base, rendered and validated by deploy-k8s.sh
+EXTRA_DIST += deploy/k8s/ha/kustomization.yaml deploy/k8s/ha/deployment.yaml deploy/k8s/ha/configmap.yaml \
+              deploy/k8s/ha/service.yaml deploy/k8s/ha/pvc-shared.yaml deploy/k8s/ha/pvc-delete.yaml \
+              deploy/k8s/ha/pdb.yaml deploy/k8s/ha/secret-db.example.yaml docs/replicas.md
 
 ## ---- benchmarks (not part of make check) ----
 
@@ -334,3 +336,15 @@ tests_unit_test_dbconf_LDADD = libstore.la libcommon.la $(SQLITE3_LIBS) $(LIBPQ_
 ## unreachable PostgreSQL fails the start clearly, without its password in the output
 TESTS += tests/integration/db-select.sh
 EXTRA_DIST += tests/integration/db-select.sh
+
+## ---- issue 10: several replicas (slow tier) ----
+
+## three berthd on one PostgreSQL database and one data directory behind haproxy (TLS
+## re-encrypted to the replicas, round robin, /readyz health checks): X-Forwarded-For, a
+## chunked upload across the replicas, users, passwords and tokens across them, the API
+## scripts, skopeo and docker through the balancer, kill -9 of a replica during a push
+## (replicas.sh); PostgreSQL restarted and stopped under load (replicas-pg-restart.sh,
+## on a server of its own)
+SLOW_TESTS += tests/integration/replicas.sh tests/integration/replicas-pg-restart.sh
+EXTRA_DIST += tests/integration/replicas.sh tests/integration/replicas-pg-restart.sh \
+              tests/integration/replicas-lib.sh

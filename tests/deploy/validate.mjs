@@ -2,10 +2,12 @@
 //
 //   node validate.mjs [--env-names FILE] [--kustomize DIR [--compare FILE]] [PATH...]
 //
-// PATH is a folder (every *.yaml in it) or a file. --kustomize DIR renders the
-// kustomization in DIR (below: the part of kustomize these manifests use) and adds its
-// objects; --compare FILE then checks that rendering against FILE, the output of a
-// real `kubectl kustomize DIR` (or `kustomize build DIR`), object by object.
+// PATH is a folder (every *.yaml in it, not its subfolders) or a file. --kustomize DIR
+// renders the kustomization in DIR (below: the part of kustomize these manifests use)
+// and adds its objects; --compare FILE then checks that rendering against FILE, the
+// output of a real `kubectl kustomize DIR` (or `kustomize build DIR`), object by
+// object. A kustomization among the PATHs whose resource is a folder (deploy/k8s lists
+// base) needs that folder rendered: --kustomize on it or on the kustomization's own.
 // Each object is built with the kubernetes-models class for its apiVersion/kind and
 // validated against the Kubernetes API schema; then berth's own rules are checked:
 // probe paths and ports, the BERTH_* variable names berthd reads (--env-names: one
@@ -56,13 +58,15 @@ const paths = [];
 const parseYaml = (text) => parseAllDocuments(text, { version: '1.1', uniqueKeys: true });
 
 // ---- load every document ------------------------------------------------------------
+// every file read, by its absolute path, once
 const files = [];
+const addFile = (f) => { f = resolve(f); if (!files.includes(f)) files.push(f); };
 for (const p of paths) {
         if (statSync(p).isDirectory()) {
                 for (const f of readdirSync(p).sort())
-                        if (/\.ya?ml$/.test(f)) files.push(join(p, f));
+                        if (/\.ya?ml$/.test(f)) addFile(join(p, f));
         } else {
-                files.push(p);
+                addFile(p);
         }
 }
 const objects = [];      // { file, obj }
@@ -98,7 +102,7 @@ for (const file of files) {
 //              templates: includeSelectors and includeTemplates are not implemented)
 //   images     newName, newTag, digest for containers whose image has that name
 class KustomizeError extends Error {}
-// files are named from the folder holding the rendered kustomization (k8s-ha/..., k8s/...)
+// files are named from the folder holding the rendered kustomization (ha/..., base/...)
 const displayRoot = kustomizeDir ? dirname(resolve(kustomizeDir)) : '.';
 const KUSTOMIZE_FIELDS = new Set(['apiVersion', 'kind', 'resources', 'patches', 'labels', 'images']);
 const MERGE_KEYS = {
@@ -261,7 +265,7 @@ if (kustomizeDir) {
         const read = new Set();
         try {
                 const rendered = kustomizeBuild(kustomizeDir, [], read);
-                for (const f of read) files.push(f);
+                for (const f of read) addFile(f);
                 for (const o of rendered) objects.push({ file: label, obj: o.obj });
                 if (compareFile) compareRendering(rendered, compareFile);
         } catch (e) {
@@ -766,9 +770,13 @@ function checkEnvName(w, name) {
 // ---- 3. kustomization -------------------------------------------------------------------
 for (const k of kustomizations) {
         for (const r of k.obj.resources ?? []) {
-                const f = join(dirname(k.file), r);
+                const f = resolve(dirname(k.file), r);
                 if (!existsSync(f)) problem(basename(k.file), `resource ${r} does not exist`);
-                else if (!files.includes(f)) problem(basename(k.file), `resource ${r} was not validated`);
+                else if (statSync(f).isDirectory()) {
+                        // a kustomization of its own: validated when it was rendered
+                        if (!['kustomization.yaml', 'kustomization.yml', 'Kustomization'].some((n) => files.includes(join(f, n))))
+                                problem(basename(k.file), `resource ${r} (a folder) was not rendered and validated: use --kustomize`);
+                } else if (!files.includes(f)) problem(basename(k.file), `resource ${r} was not validated`);
         }
 }
 

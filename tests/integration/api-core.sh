@@ -341,10 +341,14 @@ expect_eq "$(jq -r '.tags|sort|join(",")' "$API_B" 2>/dev/null)" "alpha,mid,zeta
 req GET /v2/core/nosuchrepo/tags/list
 expect_err 404 NAME_UNKNOWN "tags/list of an unknown repository"
 
-step "SIGTERM while idle"
-t0=$(date +%s)
-berth_stop
-t1=$(date +%s)
-if [ $((t1 - t0)) -le 5 ]; then ok "idle berthd exits 0 on SIGTERM within 5 s"; else ko "idle berthd took $((t1 - t0)) s to stop"; fi
+if berth_external; then
+  ok "SIGTERM while idle: not on an external server"
+else
+  step "SIGTERM while idle"
+  t0=$(date +%s)
+  berth_stop
+  t1=$(date +%s)
+  if [ $((t1 - t0)) -le 5 ]; then ok "idle berthd exits 0 on SIGTERM within 5 s"; else ko "idle berthd took $((t1 - t0)) s to stop"; fi
+fi
 
 api_done

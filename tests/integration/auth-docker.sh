@@ -32,8 +32,8 @@ add_user bob "$BOB_PW"
 add_user carol "$CAROL_PW"
 bd project member add team alice developer >/dev/null || fail "member add alice"
 bd project member add team bob reader >/dev/null || fail "member add bob"
-hash=$(python3 -c 'import sqlite3, sys
-print(sqlite3.connect(sys.argv[1]).execute("SELECT hash FROM auth_users WHERE name = ?", ("alice",)).fetchone()[0])' "$BERTH_DATA/berth.db") || fail "reading alice's hash"
+hash=$(berth_sql_value "SELECT hash FROM auth_users WHERE name = 'alice'") && [ -n "$hash" ] ||
+        fail "reading alice's hash"
 case $hash in '$argon2id$v=19$m=65536,t=3,p=1$'*) ;; *) false ;; esac || fail "alice's hash is not argon2id at the default cost"
 
 # --- test images: one for team (pushed by alice), one public (pushed by admin) ------

@@ -54,7 +54,8 @@ grep -q "names no database" "$TMP/out" || fail "unclear refusal: $(cat "$TMP/out
 "$berthd" db copy --from "sqlite:$TMP/node1/berth.db" \
         --to 'postgresql://berth:uri-secret@127.0.0.1:1/berth?password=param-secret&connect_timeout=2' \
         >"$TMP/out" 2>&1 && fail "copied to a database nothing serves"
-grep -q 'postgresql://berth:\*\*\*@127.0.0.1:1/berth?password=\*\*\*&connect_timeout=2' "$TMP/out" ||
+# named as every berthd message names a database (dbconf_redact): the passwords dropped
+grep -q 'postgresql://berth@127.0.0.1:1/berth?connect_timeout=2' "$TMP/out" ||
         fail "the target is not named with its password hidden: $(cat "$TMP/out")"
 grep -q secret "$TMP/out" && fail "a password was printed: $(cat "$TMP/out")"
 pass "passwords in a URI are shown as ***"

@@ -13,6 +13,15 @@
 # BERTH_TEST_DB=pg (the slow tier's engine matrix, tests/integration/engine-pg.sh) puts
 # berthd's metadata in PostgreSQL, on the server that tests/pg-server.sh started for the
 # run (BERTH_TEST_PG_URL, BERTH_TEST_PG_PASSWORD_FILE): see berth_use_db.
+#
+# BERTH_TEST_SERVER=external points berth_start at a registry that is already running
+# (tests/integration/replicas.sh runs the API scripts through a load balancer in front
+# of several berthd this way): BERTH_TEST_EXTERNAL_URL (https://HOST:PORT), _CA (its
+# CA), _DATA (its data directory, for the scripts that look at files), _LOG (the file
+# its access log goes to, seen as $TMP/berthd.log) and _USER (USER:PASSWORD, which
+# bcurl sends with every request; empty: none). berth_start then takes no arguments,
+# berth_stop leaves the server running, and berth_external tells a script so (api-core.sh
+# and api-v11.sh leave out what needs a berthd of their own).
 
 [ -n "${BASH_VERSION:-}" ] || { echo "lib.sh needs bash" >&2; exit 99; }
 set -u -o pipefail
@@ -290,6 +299,20 @@ berth_pg_own() {
         . "$TMP/pg/env"
 }
 
+# berth_sql_value SQL: the first column of the first row SQL (fixed text of the
+# script's own, no input) answers on this script's database: DATA/berth.db, or the
+# PostgreSQL database of BERTH_TEST_DB=pg (berth_use_db).
+berth_sql_value() {
+        if [ "${BERTH_TEST_DB:-sqlite}" = pg ]; then
+                PGPASSWORD=$(cat "$BERTH_DB_PASSWORD_FILE") psql -X -q -A -t -v ON_ERROR_STOP=1 \
+                        "$BERTH_DB_URL" -c "$1"
+        else
+                python3 -c 'import sqlite3, sys
+row = sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()
+print(row[0] if row else "")' "$BERTH_DATA/berth.db" "$1"
+        fi
+}
+
 # berth_use_db: with BERTH_TEST_DB=pg, the database of this script's berthd, in
 # BERTH_DB_URL: the one the script set, else a fresh one (berth_pg_db), made at the
 # first call and kept (a berthd started again sees the same metadata, as it does in
@@ -312,8 +335,18 @@ berth_use_db() {
         export BERTH_DB_URL BERTH_DB BERTH_DB_PASSWORD_FILE
 }
 
-# bcurl ARGS...: curl trusting the test server's CA.
-bcurl() { curl -sS --max-time 60 --cacert "$BERTH_CA" "$@"; }
+# berth_external: true when the scripts talk to a registry they did not start
+# (BERTH_TEST_SERVER=external): what needs its own berthd (a restart with other flags,
+# its exit status) is left out.
+berth_external() { [ "${BERTH_TEST_SERVER:-berthd}" = external ]; }
+
+# bcurl ARGS...: curl trusting the test server's CA (and, on an external server with
+# BERTH_TEST_EXTERNAL_USER, logged in as that user).
+if berth_external && [ -n "${BERTH_TEST_EXTERNAL_USER:-}" ]; then
+        bcurl() { curl -sS --max-time 60 --cacert "$BERTH_CA" -u "$BERTH_TEST_EXTERNAL_USER" "$@"; }
+else
+        bcurl() { curl -sS --max-time 60 --cacert "$BERTH_CA" "$@"; }
+fi
 
 # _berth_wait_up URL SECONDS: 0 once URL answers 200, 2 if the server died, 1 on timeout.
 _berth_wait_up() {
@@ -335,6 +368,10 @@ _berth_wait_up() {
 berth_start() {
         local a scheme=https rc probe=/healthz dbargs=()
         [ -n "$TMP" ] || berth_tmpdir
+        if berth_external; then
+                _berth_start_external "$@"
+                return
+        fi
         for a in "$@"; do
                 [ "$a" = --insecure-http ] && scheme=http
         done
@@ -365,6 +402,30 @@ berth_start() {
         step "server up at $BERTH_URL (pid $BERTH_PID)"
 }
 
+# BERTH_TEST_SERVER=external: the registry at BERTH_TEST_EXTERNAL_URL, up within 15 s.
+_berth_start_external() {
+        local hostport
+        [ $# -eq 0 ] || fail "berth_start $*: an external server runs with the flags it was given"
+        [ -n "${BERTH_TEST_EXTERNAL_URL:-}" ] || fail "BERTH_TEST_SERVER=external without BERTH_TEST_EXTERNAL_URL"
+        [ -r "${BERTH_TEST_EXTERNAL_CA:-}" ] || fail "BERTH_TEST_SERVER=external without a readable BERTH_TEST_EXTERNAL_CA"
+        BERTH_URL=${BERTH_TEST_EXTERNAL_URL%/}
+        hostport=${BERTH_URL#*://}
+        BERTH_HOST=$hostport
+        BERTH_PORT=${hostport##*:}
+        BERTH_CA=$BERTH_TEST_EXTERNAL_CA
+        BERTH_DATA=${BERTH_TEST_EXTERNAL_DATA:-}
+        BERTH_PID=
+        if [ -n "${BERTH_TEST_EXTERNAL_LOG:-}" ] && [ ! -e "$TMP/berthd.log" ]; then
+                ln -s "$BERTH_TEST_EXTERNAL_LOG" "$TMP/berthd.log" || fail "cannot link $TMP/berthd.log"
+        fi
+        berth_wait_for 15 _berth_external_up || fail "external server not answering $BERTH_URL/readyz within 15 s"
+        export BERTH_PID BERTH_PORT BERTH_HOST BERTH_URL BERTH_DATA BERTH_CA
+        step "external server at $BERTH_URL"
+}
+_berth_external_up() {
+        [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 --cacert "$BERTH_CA" "$BERTH_URL/readyz")" = 200 ]
+}
+
 # The reference registry with the same layout of TLS files as berthd's.
 _berth_start_distribution() {
         local scheme=$1 tls=$TMP/data/tls
@@ -392,9 +453,14 @@ _berth_start_distribution() {
         BERTH_PID=$!
 }
 
-# berth_stop: SIGTERM, wait up to 30 s, require exit status 0.
+# berth_stop: SIGTERM, wait up to 30 s, require exit status 0 (an external server is
+# left alone).
 berth_stop() {
         local i rc
+        if berth_external; then
+                step "external server left running"
+                return 0
+        fi
         [ -n "$BERTH_PID" ] || fail "berth_stop: no server running"
         kill -TERM "$BERTH_PID" 2>/dev/null || fail "berth_stop: server already gone"
         for i in $(seq 1 300); do

@@ -18,7 +18,9 @@ grep -q '^200 text/plain; version=0.0.4' "$TMP/m1.code" || fail "GET /metrics: $
 for m in registry_http_in_flight_requests berth_http_received_bytes_total berth_http_sent_bytes_total \
          berth_connections_open berth_connections_refused_total berth_auth_results_total \
          berth_auth_argon2_queue_depth berth_blobs_stored berth_blob_bytes_stored \
-         berth_uploads_in_progress berth_build_info; do
+         berth_uploads_in_progress berth_build_info berth_db_transactions_total berth_db_transaction_seconds \
+         berth_db_busy_total berth_db_unreachable_total berth_db_reconnects_total berth_db_info \
+         registry_storage_action_seconds; do
         grep -q "^# TYPE $m " "$TMP/m1.txt" || fail "no $m in the exposition"
 done
 code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' "$BERTH_URL/metrics") || fail "GET registry /metrics"
@@ -100,6 +102,21 @@ wait_for 'berth_blobs_stored{job="berth"}' 1 || fail "berth_blobs_stored is not 
 wait_for 'berth_blob_bytes_stored{job="berth"}' "$(stat -c %s "$TMP/blob")" || fail "berth_blob_bytes_stored wrong"
 wait_for 'berth_http_received_bytes_total{job="berth"} >= 18' 18 || fail "body bytes received not counted"
 pass "1 blob of 18 bytes stored"
+
+step "the metadata transactions of that push"
+wait_for 'clamp_max(berth_db_transactions_total{job="berth",result="commit"}, 1)' 1 ||
+        fail "no committed transaction counted"
+wait_for 'clamp_max(berth_db_transaction_seconds_count{job="berth"}, 1)' 1 || fail "no transaction timed"
+wait_for 'berth_db_info{job="berth",engine="sqlite"}' 1 || fail "the engine is not named"
+pass "transactions counted and timed"
+
+step "the blob store's calls"
+wait_for 'clamp_max(registry_storage_action_seconds_count{job="berth",driver="filesystem",action="commit"}, 1)' 1 ||
+        fail "the upload's commit into the store was not timed"
+bcurl -o /dev/null "$BERTH_URL/v2/proj/app/blobs/$dg" || fail "GET the blob"
+wait_for 'clamp_max(registry_storage_action_seconds_count{job="berth",action="open"}, 1)' 1 ||
+        fail "the blob's open for a GET was not timed"
+pass "registry_storage_action_seconds counts the push's commit and the pull's open"
 
 step "promtool check metrics"
 curl -sS --max-time 10 "$MURL/metrics" >"$TMP/m2.txt" || fail "GET /metrics"

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
-#include <sqlite3.h>
+#include "storage/db.h"
 #include "auth/auth-internal.h"
 #include "common/base64.h"
 #include "common/err.h"
@@ -19,6 +19,7 @@
 
 typedef struct {
         char dir[256];
+        char target[512]; /* the database: dir/berth.db, or PostgreSQL (fixture.h) */
         fx_clock_t clock;
         auth_options_t opt;
         auth_t *a;
@@ -30,7 +31,8 @@ static int setup(void **state) {
                 return -1;
         f->clock.now = 1700000000;
         f->opt = fx_auth_options(&f->clock); /* cheap argon2 for tests */
-        if (auth_open(f->dir, &f->opt, &f->a) < 0)
+        if (fx_db_target(f->target, sizeof(f->target), f->dir, "berth.db") < 0 ||
+            auth_open_target(f->target, &f->opt, &f->a) < 0)
                 return -1;
         *state = f;
         return 0;
@@ -39,6 +41,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
         fixture_t *f = *state;
         auth_free(f->a);
+        fx_db_drop(f->target);
         fx_rmtree(f->dir);
         free(f);
         return 0;
@@ -91,7 +94,7 @@ static void test_hash_default_cost_is_64mib_3_passes(void **state) {
 
         (void) unsetenv("BERTH_ARGON2_MEMORY_KIB");
         (void) unsetenv("BERTH_ARGON2_PASSES");
-        assert_int_equal(auth_open(f->dir, NULL, &a), 0);
+        assert_int_equal(auth_open_target(f->target, NULL, &a), 0);
         assert_int_equal(auth_password_hash(a, "pw", &h), 0);
         assert_true(strncmp(h, "$argon2id$v=19$m=65536,t=3,p=1$", 31) == 0);
         free(h);
@@ -105,7 +108,7 @@ static void test_hash_cost_from_environment(void **state) {
 
         assert_int_equal(setenv("BERTH_ARGON2_MEMORY_KIB", "128", 1), 0);
         assert_int_equal(setenv("BERTH_ARGON2_PASSES", "2", 1), 0);
-        assert_int_equal(auth_open(f->dir, NULL, &a), 0);
+        assert_int_equal(auth_open_target(f->target, NULL, &a), 0);
         assert_int_equal(auth_password_hash(a, "pw", &h), 0);
         assert_true(strncmp(h, "$argon2id$v=19$m=128,t=2,p=1$", 29) == 0);
         free(h);
@@ -429,7 +432,7 @@ static void test_mode_none_allows_everything(void **state) {
         auth_t *a = NULL;
 
         o.mode = AUTH_MODE_NONE;
-        assert_int_equal(auth_open(f->dir, &o, &a), 0);
+        assert_int_equal(auth_open_target(f->target, &o, &a), 0);
         assert_int_equal(auth_check(a, NULL, "192.0.2.1", "x/y", AUTH_PUSH | AUTH_DELETE, &r), 0);
         assert_int_equal(auth_check(a, NULL, "192.0.2.1", NULL, 0, &r), 0);
         assert_true(auth_may_pull(a, &r, "x/y"));
@@ -478,7 +481,7 @@ static void test_password_change_in_other_process_invalidates_cache(void **state
         assert_int_equal(check(f, "alice", "old", NULL, 0, NULL), 0);
         assert_int_equal(check(f, "alice", "old", NULL, 0, NULL), 0); /* cached */
         /* A second auth_t on the same database stands for `berthd user passwd`. */
-        assert_int_equal(auth_open(f->dir, &f->opt, &cli), 0);
+        assert_int_equal(auth_open_target(f->target, &f->opt, &cli), 0);
         assert_int_equal(auth_user_passwd(cli, "alice", "new"), 0);
         auth_free(cli);
         assert_int_equal(check(f, "alice", "old", NULL, 0, NULL), BERTH_EAUTH);
@@ -491,7 +494,7 @@ static void test_user_delete_in_other_process_refused_at_once(void **state) {
 
         assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
         assert_int_equal(check(f, "alice", "pw", "alice/x", AUTH_PULL, NULL), 0);
-        assert_int_equal(auth_open(f->dir, &f->opt, &cli), 0);
+        assert_int_equal(auth_open_target(f->target, &f->opt, &cli), 0);
         assert_int_equal(auth_user_del(cli, "alice"), 0);
         auth_free(cli);
         assert_int_equal(check(f, "alice", "pw", "alice/x", AUTH_PULL, NULL), BERTH_EAUTH);
@@ -505,7 +508,7 @@ static void test_rights_change_applies_at_once(void **state) {
         assert_int_equal(auth_user_add(f->a, "bob", "pw", false), 0);
         assert_int_equal(auth_member_add(f->a, "team", "bob", AUTH_ROLE_DEVELOPER), 0);
         assert_int_equal(check(f, "bob", "pw", "team/app", AUTH_PUSH, NULL), 0);
-        assert_int_equal(auth_open(f->dir, &f->opt, &cli), 0);
+        assert_int_equal(auth_open_target(f->target, &f->opt, &cli), 0);
         assert_int_equal(auth_member_add(cli, "team", "bob", AUTH_ROLE_READER), 0);
         assert_int_equal(check(f, "bob", "pw", "team/app", AUTH_PUSH, NULL), BERTH_EDENIED);
         assert_int_equal(auth_member_del(cli, "team", "bob"), 0);
@@ -598,7 +601,7 @@ static void test_token_revoked_refused_at_once(void **state) {
         assert_int_equal(auth_project_create(f->a, "ci", false), 0);
         assert_int_equal(auth_token_create(f->a, "ci", false, 0, &name, &secret), 0);
         assert_int_equal(check(f, name, secret, "ci/app", AUTH_PULL, NULL), 0);
-        assert_int_equal(auth_open(f->dir, &f->opt, &cli), 0);
+        assert_int_equal(auth_open_target(f->target, &f->opt, &cli), 0);
         assert_int_equal(auth_token_revoke(cli, name), 0);
         assert_int_equal(auth_token_revoke(cli, name), -ENOENT);
         auth_free(cli);
@@ -869,7 +872,7 @@ static void test_wrong_credentials_accepted_after_password_change(void **state) 
 
         assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
         assert_int_equal(check(f, "alice", "next", NULL, 0, NULL), BERTH_EAUTH);
-        assert_int_equal(auth_open(f->dir, &f->opt, &cli), 0);
+        assert_int_equal(auth_open_target(f->target, &f->opt, &cli), 0);
         assert_int_equal(auth_user_passwd(cli, "alice", "next"), 0);
         auth_free(cli);
         assert_int_equal(check(f, "alice", "next", NULL, 0, NULL), 0);
@@ -911,21 +914,20 @@ static void test_user_names_validated(void **state) {
         assert_int_equal(auth_user_add(f->a, "ok", "pw", false), -EEXIST);
 }
 
-static int count_rows(const char *dir, const char *action) {
-        char path[128];
-        sqlite3 *db;
-        sqlite3_stmt *st;
+static int count_rows(fixture_t *f, const char *action) {
+        static const char sql[] = "SELECT count(*) FROM auth_audit WHERE action = ?1";
+        db_t *db = auth_db(f->a);
+        db_conn_t *c = NULL;
+        db_stmt_t *st = NULL;
         int n = -1;
 
-        snprintf(path, sizeof(path), "%s/berth.db", dir);
-        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-        assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM auth_audit WHERE action = ?1",
-                                            -1, &st, NULL), SQLITE_OK);
-        sqlite3_bind_text(st, 1, action, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW)
-                n = sqlite3_column_int(st, 0);
-        sqlite3_finalize(st);
-        sqlite3_close(db);
+        assert_int_equal(db_conn_get(db, &c), 0);
+        assert_int_equal(db_stmt(c, sql, &st), 0);
+        assert_int_equal(db_bind_text(st, 1, action), 0);
+        if (db_step(st) == 1)
+                n = (int) db_col_int(st, 0);
+        db_stmt_reset(st);
+        db_conn_put(db, c);
         return n;
 }
 
@@ -938,9 +940,9 @@ static void test_audit_rows_written(void **state) {
         assert_int_equal(check(f, "alice", "nope", NULL, 0, NULL), BERTH_EAUTH);
         assert_int_equal(auth_audit(f->a, &r, "192.0.2.1", "push", "alice/app", "sha256:00"), 0);
         assert_int_equal(auth_audit_flush(f->a), 0);
-        assert_int_equal(count_rows(f->dir, "push"), 1);
-        assert_int_equal(count_rows(f->dir, "login"), 1);
-        assert_int_equal(count_rows(f->dir, "login-failed"), 1);
+        assert_int_equal(count_rows(f, "push"), 1);
+        assert_int_equal(count_rows(f, "login"), 1);
+        assert_int_equal(count_rows(f, "login-failed"), 1);
 }
 
 /* Many rows at once: multi-row INSERTs of a full batch, of AUDIT_STEP rows and of
@@ -1000,28 +1002,26 @@ static void test_audit_many_rows_written(void **state) {
 static void test_audit_values_escaped(void **state) {
         fixture_t *f = *state;
         auth_result_t r = {0};
-        char path[512];
-        sqlite3 *db;
-        sqlite3_stmt *st;
+        static const char sql[] = "SELECT \"user\", client, repo, detail FROM auth_audit WHERE action = 'push'";
+        db_t *db = auth_db(f->a);
+        db_conn_t *c = NULL;
+        db_stmt_t *st = NULL;
         int rows = 0;
 
         assert_int_equal(auth_audit(f->a, &r, "192.0.2.1\nFAKE", "push", "x/y\x1b[31m",
                                     "d\n2026-01-01\tadmin\tlogin\r\x7f\xc3\xa9"), 0);
         assert_int_equal(auth_audit_flush(f->a), 0);
-        snprintf(path, sizeof(path), "%s/berth.db", f->dir);
-        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-        assert_int_equal(sqlite3_prepare_v2(db, "SELECT user, client, repo, detail FROM auth_audit "
-                                                "WHERE action = 'push'", -1, &st, NULL), SQLITE_OK);
-        while (sqlite3_step(st) == SQLITE_ROW) {
+        assert_int_equal(db_conn_get(db, &c), 0);
+        assert_int_equal(db_stmt(c, sql, &st), 0);
+        while (db_step(st) == 1) {
                 rows++;
-                assert_string_equal(sqlite3_column_text(st, 0), "-");
-                assert_string_equal(sqlite3_column_text(st, 1), "192.0.2.1\\nFAKE");
-                assert_string_equal(sqlite3_column_text(st, 2), "x/y\\x1b[31m");
-                assert_string_equal(sqlite3_column_text(st, 3),
-                                    "d\\n2026-01-01\\tadmin\\tlogin\\r\\x7f\\xc3\\xa9");
+                assert_string_equal(db_col_text(st, 0), "-");
+                assert_string_equal(db_col_text(st, 1), "192.0.2.1\\nFAKE");
+                assert_string_equal(db_col_text(st, 2), "x/y\\x1b[31m");
+                assert_string_equal(db_col_text(st, 3), "d\\n2026-01-01\\tadmin\\tlogin\\r\\x7f\\xc3\\xa9");
         }
-        sqlite3_finalize(st);
-        sqlite3_close(db);
+        db_stmt_reset(st);
+        db_conn_put(db, c);
         assert_int_equal(rows, 1);
 }
 
@@ -1176,7 +1176,7 @@ static void test_bearer_refused_after_password_change(void **state) {
         assert_int_equal(bearer_scoped(f, "carol", "pw", "repository:carol/x:pull", hdr2, sizeof(hdr2), NULL), 0);
         assert_int_equal(check_hdr(f, hdr, "alice/x", AUTH_PULL, NULL), 0);
         /* A second auth_t on the same database stands for `berthd user passwd`. */
-        assert_int_equal(auth_open(f->dir, &f->opt, &cli), 0);
+        assert_int_equal(auth_open_target(f->target, &f->opt, &cli), 0);
         assert_int_equal(auth_user_passwd(cli, "alice", "new"), 0);
         assert_int_equal(check_hdr(f, hdr, "alice/x", AUTH_PULL, NULL), BERTH_EAUTH);
         assert_int_equal(check_hdr(f, hdr, NULL, 0, NULL), BERTH_EAUTH); /* and stays refused */
@@ -1202,7 +1202,7 @@ static void test_bearer_rights_change_applies_at_once(void **state) {
         assert_int_equal(auth_member_add(f->a, "team", "bob", AUTH_ROLE_DEVELOPER), 0);
         assert_int_equal(bearer_scoped(f, "bob", "pw", "repository:team/app:pull,push", hdr, sizeof(hdr), NULL), 0);
         assert_int_equal(check_hdr(f, hdr, "team/app", AUTH_PUSH | AUTH_PULL, NULL), 0);
-        assert_int_equal(auth_open(f->dir, &f->opt, &cli), 0);
+        assert_int_equal(auth_open_target(f->target, &f->opt, &cli), 0);
         assert_int_equal(auth_member_add(cli, "team", "bob", AUTH_ROLE_READER), 0);
         assert_int_equal(check_hdr(f, hdr, "team/app", AUTH_PUSH | AUTH_PULL, NULL), BERTH_EDENIED);
         assert_int_equal(check_hdr(f, hdr, "team/app", AUTH_PULL, NULL), 0);
@@ -1225,7 +1225,7 @@ static void test_bearer_robot_revoked_refused(void **state) {
         assert_true(who.robot);
         assert_string_equal(who.robot_project, "ci");
         assert_int_equal(check_hdr(f, hdr, "ci/app", AUTH_PUSH | AUTH_PULL, NULL), BERTH_EDENIED);
-        assert_int_equal(auth_open(f->dir, &f->opt, &cli), 0);
+        assert_int_equal(auth_open_target(f->target, &f->opt, &cli), 0);
         assert_int_equal(auth_token_revoke(cli, name), 0);
         auth_free(cli);
         assert_int_equal(check_hdr(f, hdr, "ci/app", AUTH_PULL, NULL), BERTH_EAUTH);
@@ -1291,13 +1291,13 @@ static void test_bearer_survives_restart(void **state) {
                 char other[HDR_MAX];
                 assert_int_equal(bearer(f, NULL, NULL, other, sizeof(other), NULL), 0);
         }
-        assert_int_equal(auth_open(f->dir, &f->opt, &replica), 0); /* a replica, running beside */
+        assert_int_equal(auth_open_target(f->target, &f->opt, &replica), 0); /* a replica, running beside */
         assert_int_equal(auth_check(replica, hdr, "192.0.2.1", "bob/x", AUTH_PUSH | AUTH_PULL, &who), 0);
         assert_string_equal(who.name, "bob");
         auth_free(replica);
         auth_free(f->a); /* a restart */
         f->a = NULL;
-        assert_int_equal(auth_open(f->dir, &f->opt, &f->a), 0);
+        assert_int_equal(auth_open_target(f->target, &f->opt, &f->a), 0);
         assert_int_equal(check_hdr(f, hdr, "bob/x", AUTH_PUSH | AUTH_PULL, &who), 0);
         assert_string_equal(who.name, "bob");
         assert_int_equal(check_hdr(f, anon, "pub/x", AUTH_PULL, &who), 0);
@@ -1358,7 +1358,7 @@ static void test_bearer_generation_bump(void **state) {
         assert_int_equal(auth_user_add(f->a, "bob", "pw", false), 0);
         assert_int_equal(bearer_scoped(f, "bob", "pw", "repository:bob/x:pull repository:team/y:pull", hdr,
                                        sizeof(hdr), NULL), 0);
-        assert_int_equal(auth_open(f->dir, &f->opt, &cli), 0);
+        assert_int_equal(auth_open_target(f->target, &f->opt, &cli), 0);
         for (int i = 0; i < 3; i++) {
                 char name[16];
                 snprintf(name, sizeof(name), "u%d", i);
@@ -1598,7 +1598,7 @@ static void test_bearer_not_in_mode_none(void **state) {
         auth_result_t who;
 
         o.mode = AUTH_MODE_NONE;
-        assert_int_equal(auth_open(f->dir, &o, &open_), 0);
+        assert_int_equal(auth_open_target(f->target, &o, &open_), 0);
         assert_int_not_equal(auth_token_issue(open_, NULL, "192.0.2.1", NULL, &token, &exp, &who), 0);
         assert_null(token);
         auth_free(open_);
@@ -1715,7 +1715,7 @@ static void test_verify_queue_bounded(void **state) {
 
         o.argon2_concurrency = 1;
         o.verify_queue = 2;
-        assert_int_equal(auth_open(f->dir, &o, &a), 0);
+        assert_int_equal(auth_open_target(f->target, &o, &a), 0);
         assert_int_equal(auth_user_add(a, "alice", "pw", false), 0);
         w.hold = true;
         for (int i = 0; i < 5; i++) {

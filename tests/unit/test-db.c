@@ -322,6 +322,43 @@ static void test_transaction_error_is_sticky(void **state) {
         db_free(db);
 }
 
+/* The counters the metrics show: transactions by result with their time, and the
+ * busy and unreachable errors met. */
+static void test_counters(void **state) {
+        static const char ins[] = "INSERT INTO auth_projects(name, public, created) VALUES (?1, 0, 0)";
+        fixture_t *f = *state;
+        db_t *db = NULL;
+        db_conn_t *c = NULL;
+        db_stmt_t *st = NULL;
+        db_stats_t s0, s1;
+        uint64_t n = 0;
+
+        assert_int_equal(db_open(f->path, &db), 0);
+        db_stats(db, &s0);
+        assert_int_equal(db_conn_get(db, &c), 0);
+        assert_int_equal(db_tx_begin(c), 0);
+        assert_int_equal(db_stmt(c, ins, &st), 0);
+        assert_int_equal(db_bind_text(st, 1, "a"), 0);
+        assert_int_equal(db_step_done(st), 0);
+        assert_int_equal(db_tx_commit(c), 0);
+        assert_int_equal(db_tx_begin(c), 0);
+        db_tx_rollback(c);
+        assert_int_equal(db_tx_begin(c), 0);
+        assert_int_equal(db_tx_fail(c, BERTH_EBUSY), BERTH_EBUSY);
+        assert_int_equal(db_tx_commit(c), BERTH_EBUSY); /* rolled back */
+        db_conn_put(db, c);
+        db_stats(db, &s1);
+        assert_int_equal(s1.commits - s0.commits, 1);
+        assert_int_equal(s1.rollbacks - s0.rollbacks, 2);
+        assert_int_equal(s1.busy - s0.busy, 1);
+        assert_int_equal(s1.down, 0);
+        assert_true(s1.tx_seconds >= s0.tx_seconds);
+        for (size_t b = 0; b <= DB_TX_BUCKETS; b++)
+                n += s1.tx_bucket[b] - s0.tx_bucket[b];
+        assert_int_equal(n, 3);
+        db_free(db);
+}
+
 /* Statements are cached per connection (same handle back, reset and unbound);
  * a parameter a statement lacks is an error, not ignored. */
 static void test_statement_cache_and_checked_binds(void **state) {
@@ -596,6 +633,7 @@ int main(void) {
                 T(test_concurrent_opens_of_an_old_database),
                 T(test_thread_connection_is_shared_by_the_thread_only),
                 T(test_values_round_trip),
+                T(test_counters),
                 T(test_locks_for_work_done_once),
                 T(test_lost_connection_is_reopened),
         };

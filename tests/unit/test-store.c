@@ -301,6 +301,43 @@ static void test_async_writes_hash_in_order(void **state) {
         free(buf[1]);
 }
 
+static void count_action(void *userdata, store_action_t a, uint64_t ns) {
+        unsigned *n = userdata;
+
+        (void) ns;
+        assert_true(a < _STORE_ACT_MAX);
+        n[a]++;
+}
+
+/* The observer (registry_storage_action_seconds) hears each public call once. */
+static void test_observer_hears_each_call(void **state) {
+        fixture_t *f = *state;
+        digest_t d = DG("observed"), e = DG("committed");
+        char uuid[UPLOAD_UUID_LEN + 1];
+        unsigned n[_STORE_ACT_MAX] = { 0 };
+        upload_t *u;
+        int fd = -1;
+
+        store_set_observer(f->s, count_action, n);
+        assert_int_equal(store_blob_put(f->s, &d, "observed", 8), 0);
+        assert_int_equal(store_blob_stat(f->s, &d, NULL), 1);
+        assert_int_equal(store_blob_open(f->s, &d, &fd, NULL), 0);
+        close(fd);
+        new_upload(f, DIGEST_SHA256, uuid, &u);
+        assert_int_equal(fx_upload_write(u, "committed", 9), 0);
+        assert_int_equal(upload_commit(u, &e, NULL), 0);
+        store_upload_release(u);
+        assert_int_equal(store_blob_remove(f->s, &d), 0);
+        assert_int_equal(n[STORE_ACT_PUT], 1);
+        assert_int_equal(n[STORE_ACT_STAT], 1); /* put's own check is not a call */
+        assert_int_equal(n[STORE_ACT_OPEN], 1);
+        assert_int_equal(n[STORE_ACT_COMMIT], 1);
+        assert_int_equal(n[STORE_ACT_DELETE], 1);
+        store_set_observer(f->s, NULL, NULL);
+        assert_int_equal(store_blob_stat(f->s, &e, NULL), 1);
+        assert_int_equal(n[STORE_ACT_STAT], 1);
+}
+
 static void test_rehash_at_commit_after_restart(void **state) {
         fixture_t *f = *state;
         digest_t d = DG("written before the restart");
@@ -554,6 +591,38 @@ static void test_session_held_by_another_process(void **state) {
         assert_int_equal(fx_upload_write(v, "replica B", 9), 0);
         assert_int_equal(upload_commit(v, &d, NULL), 0);
         store_upload_release(v);
+        assert_int_equal(store_blob_stat(f->s, &d, NULL), 1);
+        store_free(other);
+}
+
+/* Replicas: the process that made a session (and remembers its size) reports what
+ * the file holds after another process has written to it, not what it remembers. */
+static void test_committed_size_after_another_process_wrote(void **state) {
+        fixture_t *f = *state;
+        digest_t d = DG("abcdefg");
+        char uuid[UPLOAD_UUID_LEN + 1];
+        store_t *other = NULL;
+        uint64_t size = 99;
+        upload_t *u, *v = NULL;
+
+        assert_int_equal(store_open(f->root, &other), 0);
+        new_upload(f, DIGEST_SHA256, uuid, &u);
+        assert_int_equal(fx_upload_write(u, "abc", 3), 0);
+        store_upload_release(u);
+        assert_int_equal(store_upload_committed(f->s, uuid, &size), 0);
+        assert_int_equal(size, 3);
+        assert_int_equal(store_upload_acquire(other, uuid, &v), 0);
+        assert_int_equal(fx_upload_write(v, "defg", 4), 0);
+        store_upload_release(v);
+        assert_int_equal(store_upload_committed(f->s, uuid, &size), 0);
+        assert_int_equal(size, 7);
+        assert_int_equal(store_upload_committed(other, uuid, &size), 0);
+        assert_int_equal(size, 7);
+        /* and the first takes it from there: every byte, re-hashed */
+        assert_int_equal(store_upload_acquire(f->s, uuid, &u), 0);
+        assert_int_equal(upload_size(u), 7);
+        assert_int_equal(upload_commit(u, &d, NULL), 0);
+        store_upload_release(u);
         assert_int_equal(store_blob_stat(f->s, &d, NULL), 1);
         store_free(other);
 }
@@ -1082,6 +1151,8 @@ int main(void) {
                 T(test_uuid_validation),
                 T(test_busy_session_refuses_at_once),
                 T(test_session_held_by_another_process),
+                T(test_observer_hears_each_call),
+                T(test_committed_size_after_another_process_wrote),
                 T(test_busy_session_committed_size),
                 T(test_delete_refuses_busy_session),
                 T(test_holder_removes_session),
