@@ -951,10 +951,16 @@ static void test_audit_rows_written(void **state) {
 static void test_audit_many_rows_written(void **state) {
         fixture_t *f = *state;
         auth_result_t r = {0};
-        char path[512], detail[32], client[32];
-        sqlite3 *db;
-        sqlite3_stmt *st;
+        static const char sql_sum[] = "SELECT count(*), count(DISTINCT detail), min(detail), max(detail)"
+                                      " FROM auth_audit WHERE detail LIKE 'd%'";
+        static const char sql_rows[] = "SELECT \"user\", client, action, repo, detail FROM auth_audit"
+                                       " WHERE detail LIKE 'd%'";
+        db_t *db = auth_db(f->a);
+        db_conn_t *c = NULL;
+        db_stmt_t *st = NULL;
+        char detail[32], client[32];
         const int n = 2 * 1024 + 128 * 2 + 16 * 2 + 5;
+        int rows = 0;
 
         snprintf(r.name, sizeof(r.name), "alice");
         for (int i = 0; i < n; i++) {
@@ -964,36 +970,32 @@ static void test_audit_many_rows_written(void **state) {
                                             i % 5 ? "alice/app" : NULL, detail), 0);
         }
         assert_int_equal(auth_audit_flush(f->a), 0);
-        snprintf(path, sizeof(path), "%s/berth.db", f->dir);
-        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-        assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*), count(DISTINCT detail), min(detail), max(detail)"
-                                                " FROM auth_audit WHERE detail LIKE 'd%'", -1, &st, NULL),
-                         SQLITE_OK);
-        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-        assert_int_equal(sqlite3_column_int(st, 0), n);
-        assert_int_equal(sqlite3_column_int(st, 1), n);
-        assert_string_equal(sqlite3_column_text(st, 2), "d00000");
+        assert_int_equal(db_conn_get(db, &c), 0);
+        assert_int_equal(db_stmt(c, sql_sum, &st), 0);
+        assert_int_equal(db_step(st), 1);
+        assert_int_equal(db_col_int(st, 0), n);
+        assert_int_equal(db_col_int(st, 1), n);
+        assert_string_equal(db_col_text(st, 2), "d00000");
         snprintf(detail, sizeof(detail), "d%05d", n - 1);
-        assert_string_equal(sqlite3_column_text(st, 3), detail);
-        sqlite3_finalize(st);
+        assert_string_equal(db_col_text(st, 3), detail);
+        db_stmt_reset(st);
         /* every row's columns hold that row's values */
-        assert_int_equal(sqlite3_prepare_v2(db, "SELECT user, client, action, repo, detail FROM auth_audit"
-                                                " WHERE detail LIKE 'd%'", -1, &st, NULL), SQLITE_OK);
-        int rows = 0;
-        while (sqlite3_step(st) == SQLITE_ROW) {
-                int i = atoi((const char *) sqlite3_column_text(st, 4) + 1);
+        assert_int_equal(db_stmt(c, sql_rows, &st), 0);
+        while (db_step(st) == 1) {
+                int i = atoi(db_col_text(st, 4) + 1);
+
                 snprintf(client, sizeof(client), "192.0.2.%d", i % 250);
-                assert_string_equal(sqlite3_column_text(st, 0), i % 3 ? "alice" : "-");
-                assert_string_equal(sqlite3_column_text(st, 1), client);
-                assert_string_equal(sqlite3_column_text(st, 2), i % 2 ? "pull" : "push");
+                assert_string_equal(db_col_text(st, 0), i % 3 ? "alice" : "-");
+                assert_string_equal(db_col_text(st, 1), client);
+                assert_string_equal(db_col_text(st, 2), i % 2 ? "pull" : "push");
                 if (i % 5)
-                        assert_string_equal(sqlite3_column_text(st, 3), "alice/app");
+                        assert_string_equal(db_col_text(st, 3), "alice/app");
                 else
-                        assert_int_equal(sqlite3_column_type(st, 3), SQLITE_NULL);
+                        assert_true(db_col_null(st, 3));
                 rows++;
         }
-        sqlite3_finalize(st);
-        sqlite3_close(db);
+        db_stmt_reset(st);
+        db_conn_put(db, c);
         assert_int_equal(rows, n);
 }
 
