@@ -465,6 +465,60 @@ static void test_cache_expires(void **state) {
         assert_int_equal(argon2_count(f->a), 2);
 }
 
+/* Credentials in use are verified again shortly before their entry expires, once,
+ * in the background: the requests go on from the cache meanwhile, and after the old
+ * expiry they still do (no burst of verifications of one password at expiry). */
+static void test_cache_refreshed_ahead_of_expiry(void **state) {
+        fixture_t *f = *state;
+        auth_result_t r;
+        auth_job_t *job = NULL;
+        char hdr[256];
+
+        assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
+        basic(hdr, sizeof(hdr), "alice", "pw");
+        assert_int_equal(check(f, "alice", "pw", "alice/x", AUTH_PULL, NULL), 0);
+        assert_int_equal(argon2_count(f->a), 1);
+        /* early in the entry's life: no refresh */
+        f->clock.now += 30;
+        assert_int_equal(auth_check_start(f->a, hdr, "192.0.2.1", "alice/x", AUTH_PULL, &r, &job), 0);
+        assert_null(job);
+        /* within the last sixth: the requests are answered from the cache at once, and
+         * one of them sets off one verification */
+        f->clock.now += 25;
+        for (int i = 0; i < 5; i++) {
+                assert_int_equal(auth_check_start(f->a, hdr, "192.0.2.1", "alice/x", AUTH_PULL, &r, &job), 0);
+                assert_null(job);
+                assert_string_equal(r.name, "alice");
+        }
+        auth_verify_drain(f->a); /* the background verification done */
+        assert_int_equal(argon2_count(f->a), 2);
+        /* past the first entry's expiry: still from the cache */
+        f->clock.now += 10;
+        assert_int_equal(auth_check_start(f->a, hdr, "192.0.2.1", "alice/x", AUTH_PULL, &r, &job), 0);
+        assert_null(job);
+        assert_int_equal(argon2_count(f->a), 2);
+        /* the refreshed entry still ends: unused for its whole life, it expires */
+        f->clock.now += 61;
+        assert_int_equal(auth_check_start(f->a, hdr, "192.0.2.1", "alice/x", AUTH_PULL, &r, &job), AUTH_PENDING);
+        assert_non_null(job);
+        auth_job_free(job);
+}
+
+/* A refresh does not outlive a change: the entry it writes carries the change
+ * counter read before it, and a change bumps the counter. */
+static void test_cache_refresh_then_password_change(void **state) {
+        fixture_t *f = *state;
+
+        assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
+        assert_int_equal(check(f, "alice", "pw", NULL, 0, NULL), 0);
+        f->clock.now += 55;
+        assert_int_equal(check(f, "alice", "pw", NULL, 0, NULL), 0); /* sets off a refresh */
+        assert_int_equal(auth_user_passwd(f->a, "alice", "pw2"), 0);
+        auth_verify_drain(f->a);
+        assert_int_equal(check(f, "alice", "pw", NULL, 0, NULL), BERTH_EAUTH);
+        assert_int_equal(check(f, "alice", "pw2", NULL, 0, NULL), 0);
+}
+
 static void test_wrong_password_not_served_from_cache(void **state) {
         fixture_t *f = *state;
 
@@ -1908,6 +1962,8 @@ int main(void) {
                 T(test_mode_none_allows_everything),
                 T(test_cache_hit_skips_argon2),
                 T(test_cache_expires),
+                T(test_cache_refreshed_ahead_of_expiry),
+                T(test_cache_refresh_then_password_change),
                 T(test_wrong_password_not_served_from_cache),
                 T(test_password_change_in_other_process_invalidates_cache),
                 T(test_user_delete_in_other_process_refused_at_once),
