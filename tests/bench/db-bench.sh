@@ -507,7 +507,7 @@ ten_gets() {
 load_gets() {
         wrk -t1 -c8 -d3s -H "$AUTH_HEADER" -H "$ACCEPT" "${URL[pg]}/v2/bench/app/manifests/v1" >"$W/trips.wrk" 2>&1
 }
-TRIPS= LOAD_TRIPS= LOAD_N=
+TRIPS="" LOAD_TRIPS="" LOAD_N=""
 if [ "$NREP" -ge 1 ]; then
         say "counting the statements of manifest GETs on PostgreSQL..."
         # one GET first (the credentials cache), and time for what it queued to be written
