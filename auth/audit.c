@@ -1,6 +1,10 @@
 /* auth/audit.c: the audit trail. Rows are batched in memory and written by a
- * thread of their own within about a second, in one transaction per batch. */
+ * thread of their own within about a second (at once when a batch is full), in one
+ * transaction per batch and a few multi-row INSERTs, so that a row costs a
+ * database server no round trip of its own. */
 #include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "auth/auth-internal.h"
@@ -9,6 +13,40 @@
 #include "common/macro.h"
 
 /* ---- audit writer ---- */
+
+/* Rows waiting for the writer thread before the caller that adds one more writes
+ * them itself (the writer has fallen behind: the database is slow or down). */
+#define AUDIT_MAX (16 * AUDIT_BATCH)
+/* Rows per INSERT: AUDIT_BATCH, then AUDIT_STEP, then one. */
+#define AUDIT_STEP 16
+#define AUDIT_COLS 6
+/* both engines number parameters up to ?999 (SQLite's historical limit, db-pg.c's) */
+_Static_assert(AUDIT_BATCH * AUDIT_COLS <= 999, "an audit batch fits in one statement's parameters");
+/* "(?NNNN,?NNNN,?NNNN,?NNNN,?NNNN,?NNNN)," at most per row */
+#define AUDIT_SQL_MAX (80 + AUDIT_BATCH * (2 + AUDIT_COLS * 6))
+
+/* The INSERTs of 1, AUDIT_STEP and AUDIT_BATCH rows: parameters only, made once,
+ * and living as long as the program (db_stmt's cache is keyed by the address). */
+static char sql_one[AUDIT_SQL_MAX], sql_step[AUDIT_SQL_MAX], sql_batch[AUDIT_SQL_MAX];
+static pthread_once_t sql_once = PTHREAD_ONCE_INIT;
+
+static void make_insert(char *buf, size_t rows) {
+        size_t len, p = 1;
+
+        len = (size_t) snprintf(buf, AUDIT_SQL_MAX,
+                                "INSERT INTO auth_audit(ts, \"user\", client, action, repo, detail) VALUES ");
+        for (size_t i = 0; i < rows; i++) {
+                len += (size_t) snprintf(buf + len, AUDIT_SQL_MAX - len, "%s(?%zu,?%zu,?%zu,?%zu,?%zu,?%zu)",
+                                         i ? "," : "", p, p + 1, p + 2, p + 3, p + 4, p + 5);
+                p += AUDIT_COLS;
+        }
+}
+
+static void make_inserts(void) {
+        make_insert(sql_one, 1);
+        make_insert(sql_step, AUDIT_STEP);
+        make_insert(sql_batch, AUDIT_BATCH);
+}
 
 static void audit_rows_free(audit_row_t *rows, size_t n) {
         for (size_t i = 0; i < n; i++) {
@@ -22,14 +60,12 @@ static void audit_rows_free(audit_row_t *rows, size_t n) {
 }
 
 static int audit_write(auth_t *a, audit_row_t *rows, size_t n) {
-        static const char sql[] =
-                "INSERT INTO auth_audit(ts, \"user\", client, action, repo, detail) "
-                "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
         auth_conn_t *c = NULL;
         int r;
 
         if (n == 0)
                 return 0;
+        (void) pthread_once(&sql_once, make_inserts);
         r = auth_conn_get(a, &c);
         if (r < 0)
                 return r;
@@ -38,17 +74,26 @@ static int audit_write(auth_t *a, audit_row_t *rows, size_t n) {
                 goto out;
         /* the transaction's first failure is sticky: the rest are no-ops and
          * commit returns it */
-        for (size_t i = 0; i < n && db_tx_error(c) == 0; i++) {
+        for (size_t i = 0; i < n && db_tx_error(c) == 0;) {
                 _cleanup_db_stmt_ db_stmt_t *st = NULL;
+                size_t k = n - i >= AUDIT_BATCH ? AUDIT_BATCH : n - i >= AUDIT_STEP ? AUDIT_STEP : 1;
+                const char *sql = k == AUDIT_BATCH ? sql_batch : k == AUDIT_STEP ? sql_step : sql_one;
+
                 if (db_tx_fail(c, db_stmt(c, sql, &st)) < 0)
                         break;
-                (void) db_bind_int(st, 1, rows[i].ts);
-                (void) db_bind_text(st, 2, rows[i].user);
-                (void) db_bind_text(st, 3, rows[i].client);
-                (void) db_bind_text(st, 4, rows[i].action);
-                (void) db_bind_text(st, 5, rows[i].repo);
-                (void) db_bind_text(st, 6, rows[i].detail);
+                for (size_t j = 0; j < k; j++) {
+                        const audit_row_t *row = &rows[i + j];
+                        int p = (int) (j * AUDIT_COLS);
+
+                        (void) db_bind_int(st, p + 1, row->ts);
+                        (void) db_bind_text(st, p + 2, row->user);
+                        (void) db_bind_text(st, p + 3, row->client);
+                        (void) db_bind_text(st, p + 4, row->action);
+                        (void) db_bind_text(st, p + 5, row->repo);
+                        (void) db_bind_text(st, p + 6, row->detail);
+                }
                 (void) db_step_done(st);
+                i += k;
         }
         r = db_tx_commit(c);
 out:
@@ -61,6 +106,7 @@ static audit_row_t *audit_take(auth_t *a, size_t *ret_n) {
         *ret_n = a->n_audit;
         a->audit_rows = NULL;
         a->n_audit = 0;
+        a->cap_audit = 0;
         return rows;
 }
 
@@ -79,6 +125,8 @@ int auth_audit_flush(auth_t *a) {
         return r;
 }
 
+/* The writer: whatever is pending, every second, or at once when a batch is full
+ * (auth_audit signals). */
 static void *audit_thread_main(void *arg) {
         auth_t *a = arg;
         audit_row_t *rows;
@@ -86,11 +134,13 @@ static void *audit_thread_main(void *arg) {
 
         pthread_mutex_lock(&a->audit_lock);
         while (!a->audit_stop) {
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_sec += 1;
-                (void) pthread_cond_timedwait(&a->audit_cond, &a->audit_lock, &ts);
-                if (a->n_audit == 0)
+                if (a->n_audit < AUDIT_BATCH) {
+                        struct timespec ts;
+                        clock_gettime(CLOCK_REALTIME, &ts);
+                        ts.tv_sec += 1;
+                        (void) pthread_cond_timedwait(&a->audit_cond, &a->audit_lock, &ts);
+                }
+                if (a->n_audit == 0 || a->audit_stop)
                         continue;
                 rows = audit_take(a, &n);
                 pthread_mutex_unlock(&a->audit_lock);
@@ -141,24 +191,36 @@ int auth_audit(auth_t *a, const auth_result_t *who, const char *client_addr,
         }
 
         pthread_mutex_lock(&a->audit_lock);
-        if (!a->audit_rows) {
-                a->audit_rows = calloc(AUDIT_BATCH, sizeof(audit_row_t));
-                if (!a->audit_rows) {
+        if (a->n_audit == a->cap_audit && a->cap_audit >= AUDIT_MAX)
+                rows = audit_take(a, &n); /* the writer is behind: this caller writes */
+        if (a->n_audit == a->cap_audit) {
+                size_t cap = a->cap_audit ? 2 * a->cap_audit : AUDIT_BATCH;
+                audit_row_t *grown = realloc(a->audit_rows, cap * sizeof(audit_row_t));
+
+                if (!grown) {
                         pthread_mutex_unlock(&a->audit_lock);
                         free(row.user), free(row.client), free(row.action), free(row.repo),
                                 free(row.detail);
-                        return -ENOMEM;
+                        if (rows) {
+                                r = audit_write(a, rows, n);
+                                audit_rows_free(rows, n);
+                        }
+                        return r < 0 ? r : -ENOMEM;
                 }
+                a->audit_rows = grown;
+                a->cap_audit = cap;
         }
         if (a->n_audit == 0)
                 a->audit_oldest = row.ts;
         a->audit_rows[a->n_audit++] = row;
-        if (a->n_audit >= AUDIT_BATCH)
-                rows = audit_take(a, &n); /* full: this caller writes the batch */
-        else if (!a->audit_thread_started && !a->audit_stop) {
+        if (!a->audit_thread_started && !a->audit_stop) {
                 if (pthread_create(&a->audit_thread, NULL, audit_thread_main, a) == 0)
                         a->audit_thread_started = true;
         }
+        if (a->n_audit == AUDIT_BATCH && a->audit_thread_started)
+                pthread_cond_signal(&a->audit_cond); /* a full batch: write it now */
+        else if (a->n_audit >= AUDIT_BATCH && (!a->audit_thread_started || a->audit_stop) && !rows)
+                rows = audit_take(a, &n); /* no writer thread (stopping, or none could start) */
         pthread_mutex_unlock(&a->audit_lock);
         if (rows) {
                 r = audit_write(a, rows, n);

@@ -142,6 +142,7 @@ unsigned auth_rate_take(auth_rate_t *r, const char *addr, time_t now);
 #define THR_WAYS 8
 #define THR_KEY_MAX 168 /* "p:" + address (63) + " " + name (96) + NUL */
 #define AUDIT_BATCH 128
+#define AUTH_REFRESH_RETRY 2 /* seconds between two refreshes of one cache entry set off */
 #define HASH_ENCODED_MAX 512
 
 typedef struct {
@@ -149,6 +150,7 @@ typedef struct {
         bool used;
         bool failed; /* a negative entry: these credentials were wrong */
         time_t expires;
+        time_t refresh_begun; /* when a request last set off its verification ahead of expiry */
         int64_t generation;
         auth_result_t who;
 } cache_entry_t;
@@ -194,8 +196,8 @@ struct auth {
 
         pthread_mutex_t audit_lock;
         pthread_cond_t audit_cond;
-        audit_row_t *audit_rows;
-        size_t n_audit;
+        audit_row_t *audit_rows; /* pending rows: n_audit of cap_audit */
+        size_t n_audit, cap_audit;
         time_t audit_oldest;
         bool audit_thread_started, audit_stop;
         pthread_t audit_thread;
@@ -231,6 +233,7 @@ struct auth_job {
         unsigned actions;
         uint8_t key[32];       /* cache key of the Authorization value */
         time_t now;            /* when the request was checked */
+        bool refresh;          /* ahead of a cache entry's expiry: verify even if cached */
         int64_t generation;    /* the change counter read before the verification */
         ident_t id;            /* JOB_TOKEN: the credential row, read before it too */
         auth_claims_t scope;   /* JOB_TOKEN: the requested scopes (the token's ceiling) */
@@ -264,6 +267,10 @@ int auth_cache_key(const auth_t *a, const char *header, size_t len, uint8_t key[
 bool auth_cache_lookup(auth_t *a, const uint8_t key[32], time_t now, auth_result_t *ret,
                        int64_t *ret_generation, bool *ret_failed);
 void auth_cache_forget(auth_t *a, const uint8_t key[32]);
+/* True (and the entry marked) when key's live, verified entry expires within window
+ * seconds and no refresh of it was set off in the last AUTH_REFRESH_RETRY seconds:
+ * the caller verifies the credentials again ahead of the expiry. */
+bool auth_cache_claim_refresh(auth_t *a, const uint8_t key[32], time_t now, time_t window);
 void auth_cache_insert(auth_t *a, const uint8_t key[32], time_t expires, int64_t generation,
                        const auth_result_t *who, bool failed);
 

@@ -68,6 +68,27 @@ void auth_cache_forget(auth_t *a, const uint8_t key[32]) {
         pthread_mutex_unlock(lock);
 }
 
+bool auth_cache_claim_refresh(auth_t *a, const uint8_t key[32], time_t now, time_t window) {
+        unsigned set = (key[0] | (unsigned) key[1] << 8) % CACHE_SETS;
+        pthread_mutex_t *lock = &a->cache_locks[set % CACHE_LOCKS];
+        bool claimed = false;
+
+        pthread_mutex_lock(lock);
+        for (size_t w = 0; w < CACHE_WAYS; w++) {
+                cache_entry_t *e = &a->cache[set][w];
+                if (!e->used || CRYPTO_memcmp(e->key, key, 32) != 0)
+                        continue;
+                if (!e->failed && e->expires > now && e->expires - now <= window &&
+                    now - e->refresh_begun >= AUTH_REFRESH_RETRY) {
+                        e->refresh_begun = now;
+                        claimed = true;
+                }
+                break;
+        }
+        pthread_mutex_unlock(lock);
+        return claimed;
+}
+
 void auth_cache_insert(auth_t *a, const uint8_t key[32], time_t expires, int64_t generation,
                          const auth_result_t *who, bool failed) {
         unsigned set = (key[0] | (unsigned) key[1] << 8) % CACHE_SETS;
@@ -87,6 +108,7 @@ void auth_cache_insert(auth_t *a, const uint8_t key[32], time_t expires, int64_t
         memcpy(victim->key, key, 32);
         victim->used = true;
         victim->expires = expires;
+        victim->refresh_begun = 0;
         victim->generation = generation;
         victim->failed = failed;
         victim->who = *who;

@@ -195,6 +195,43 @@ int auth_job_result(const auth_job_t *job, auth_result_t *ret) {
         return job->result;
 }
 
+static void refresh_done(void *userdata) {
+        auth_job_free(userdata);
+}
+
+/* Verified credentials close to their cache entry's expiry are verified again in the
+ * background, set off by one of the requests using them, which goes on with the
+ * cached verdict: a client that keeps sending the same credentials (a node's pulls,
+ * many connections at once) then never meets an expired entry, and so never a burst
+ * of verifications of the same password that fills the verifier queue (429s for the
+ * rest, every cache lifetime). Robot secrets need no argon2: they are left alone.
+ * Best effort: without room in the queue the entry expires as it would have. */
+static void refresh_ahead(auth_t *a, const char *authorization, size_t len, const uint8_t key[32],
+                          time_t now, int64_t generation, const char *client_addr) {
+        time_t window = a->opt.cache_ttl / 6 > 0 ? (time_t) a->opt.cache_ttl / 6 : 1;
+        auth_job_t *job;
+
+        if (!auth_cache_claim_refresh(a, key, now, window))
+                return;
+        job = calloc(1, sizeof(*job));
+        if (!job)
+                return;
+        if (auth_basic_parse(authorization, len, job->user, sizeof(job->user), job->password,
+                             sizeof(job->password)) < 0 ||
+            strncmp(job->user, AUTH_ROBOT_PREFIX, strlen(AUTH_ROBOT_PREFIX)) == 0) {
+                auth_job_free(job);
+                return;
+        }
+        job->kind = JOB_CHECK;
+        job->refresh = true;
+        snprintf(job->addr, sizeof(job->addr), "%s", client_addr ? client_addr : "");
+        memcpy(job->key, key, sizeof(job->key));
+        job->now = now;
+        job->generation = generation; /* read before the verification, as for any job */
+        if (auth_job_submit(a, job, refresh_done, job) < 0)
+                auth_job_free(job);
+}
+
 int auth_check_start(auth_t *a, const char *authorization, const char *client_addr,
                      const char *repo, unsigned actions, auth_result_t *ret,
                      auth_job_t **ret_job) {
@@ -266,6 +303,7 @@ int auth_check_start(auth_t *a, const char *authorization, const char *client_ad
                         atomic_fetch_add(&a->n_cache_hits, 1);
                         *ret = who;
                         r = auth_verdict(&who, repo, actions, r);
+                        refresh_ahead(a, authorization, len, key, now, generation, client_addr);
                         goto out;
                 }
                 auth_cache_forget(a, key); /* something changed since: verify again */
@@ -347,7 +385,7 @@ void auth_job_run(auth_t *a, auth_job_t *job) {
         /* Another job may have verified the same credentials while this one waited
          * (a client sending several requests at once, or one wrong secret from many
          * connections): its verdict counts, without a second argon2. */
-        if (auth_cache_lookup(a, job->key, job->now, &who, &entry_generation, &failed)) {
+        if (!job->refresh && auth_cache_lookup(a, job->key, job->now, &who, &entry_generation, &failed)) {
                 r = failed ? auth_read_generation(c, &generation)
                            : auth_rights(a, c, &who, job->repo, &generation);
                 if (r < 0)

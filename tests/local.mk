@@ -337,6 +337,13 @@ bench: berthd$(EXEEXT)
 	BERTHD='$(abs_top_builddir)/berthd$(EXEEXT)' $(SHELL) '$(abs_top_srcdir)/tests/bench/bench.sh'
 ## authenticated manifest GETs: berthd vs berthd --auth none vs distribution + htpasswd
 EXTRA_DIST += tests/bench/auth-bench.sh
+## `make bench-db`: SQLite, PostgreSQL and 1-3 replicas behind haproxy side by side
+## (manifest GETs, 1 GiB uploads, tags/list pages at 100,000 tags); needs PostgreSQL
+## and haproxy (scripts/install-deps.sh slow)
+bench-db: berthd$(EXEEXT)
+	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
+	BERTHD='$(abs_top_builddir)/berthd$(EXEEXT)' $(SHELL) '$(abs_top_srcdir)/tests/bench/db-bench.sh'
+EXTRA_DIST += tests/bench/db-bench.sh
 EXTRA_DIST += tests/bench/listing-bench.sh tests/bench/catalog-auth-bench.sh \
               tests/bench/auth-flood-bench.sh tests/bench/metrics-bench.sh
 

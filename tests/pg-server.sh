@@ -15,8 +15,9 @@
 # BERTH_TEST_PG_BINDIR overrides, else initdb on PATH). It listens on 127.0.0.1 only,
 # its unix socket is in DIR, and every connection authenticates with scram-sha-256 as
 # the superuser `berth`, whose random password is in DIR/password (0600, no newline).
-# Durability is off (fsync, synchronous_commit, full_page_writes): a test server. Its
-# log is DIR/log. Run as root, the server runs as the `postgres` user (initdb refuses
+# Durability is off (fsync, synchronous_commit, full_page_writes): a test server;
+# BERTH_TEST_PG_DURABLE=1 at start keeps PostgreSQL's defaults for those three (for
+# benchmarks; a restart keeps what the start chose). Its log is DIR/log. Run as root, the server runs as the `postgres` user (initdb refuses
 # root) and DIR is handed to it.
 #
 # DIR/env (sourceable) exports:
@@ -135,22 +136,34 @@ write_env() {
 }
 
 # write_conf PORT: the settings, kept in data/berth.conf (included by postgresql.conf).
+# Durable when DIR/durable exists (made at start with BERTH_TEST_PG_DURABLE=1).
 write_conf() {
-        cat >"$DIR/data/berth.conf" <<EOF
-# written by tests/pg-server.sh: a test server, not durable
+        local durable=0
+        [ -f "$DIR/durable" ] && durable=1
+        {
+                if [ $durable = 1 ]; then
+                        echo "# written by tests/pg-server.sh: durable (PostgreSQL's defaults for fsync,"
+                        echo "# synchronous_commit and full_page_writes)"
+                else
+                        echo "# written by tests/pg-server.sh: a test server, not durable"
+                fi
+                cat <<EOF
 listen_addresses = '127.0.0.1'
 port = $1
 unix_socket_directories = '$DIR'
 max_connections = 300
 password_encryption = 'scram-sha-256'
-fsync = off
-synchronous_commit = off
-full_page_writes = off
 logging_collector = off
 log_line_prefix = '%m [%p] %q%u@%d '
 log_timezone = 'UTC'
 timezone = 'UTC'
 EOF
+                if [ $durable = 0 ]; then
+                        echo "fsync = off"
+                        echo "synchronous_commit = off"
+                        echo "full_page_writes = off"
+                fi
+        } >"$DIR/data/berth.conf"
         [ "$(id -u)" -eq 0 ] && chown postgres: "$DIR/data/berth.conf"
         return 0
 }
@@ -272,6 +285,9 @@ cmd_start() {
                 die "initdb failed (log: $DIR/initdb.log)"
         fi
         echo "include 'berth.conf'" >>"$DIR/data/postgresql.conf" || die "cannot write postgresql.conf"
+        if [ "${BERTH_TEST_PG_DURABLE:-0}" = 1 ]; then
+                : >"$DIR/durable" || die "cannot write $DIR/durable"
+        fi
 
         # a free port can be taken between the look and the bind: try a few
         for _ in 1 2 3 4 5; do

@@ -465,6 +465,60 @@ static void test_cache_expires(void **state) {
         assert_int_equal(argon2_count(f->a), 2);
 }
 
+/* Credentials in use are verified again shortly before their entry expires, once,
+ * in the background: the requests go on from the cache meanwhile, and after the old
+ * expiry they still do (no burst of verifications of one password at expiry). */
+static void test_cache_refreshed_ahead_of_expiry(void **state) {
+        fixture_t *f = *state;
+        auth_result_t r;
+        auth_job_t *job = NULL;
+        char hdr[256];
+
+        assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
+        basic(hdr, sizeof(hdr), "alice", "pw");
+        assert_int_equal(check(f, "alice", "pw", "alice/x", AUTH_PULL, NULL), 0);
+        assert_int_equal(argon2_count(f->a), 1);
+        /* early in the entry's life: no refresh */
+        f->clock.now += 30;
+        assert_int_equal(auth_check_start(f->a, hdr, "192.0.2.1", "alice/x", AUTH_PULL, &r, &job), 0);
+        assert_null(job);
+        /* within the last sixth: the requests are answered from the cache at once, and
+         * one of them sets off one verification */
+        f->clock.now += 25;
+        for (int i = 0; i < 5; i++) {
+                assert_int_equal(auth_check_start(f->a, hdr, "192.0.2.1", "alice/x", AUTH_PULL, &r, &job), 0);
+                assert_null(job);
+                assert_string_equal(r.name, "alice");
+        }
+        auth_verify_drain(f->a); /* the background verification done */
+        assert_int_equal(argon2_count(f->a), 2);
+        /* past the first entry's expiry: still from the cache */
+        f->clock.now += 10;
+        assert_int_equal(auth_check_start(f->a, hdr, "192.0.2.1", "alice/x", AUTH_PULL, &r, &job), 0);
+        assert_null(job);
+        assert_int_equal(argon2_count(f->a), 2);
+        /* the refreshed entry still ends: unused for its whole life, it expires */
+        f->clock.now += 61;
+        assert_int_equal(auth_check_start(f->a, hdr, "192.0.2.1", "alice/x", AUTH_PULL, &r, &job), AUTH_PENDING);
+        assert_non_null(job);
+        auth_job_free(job);
+}
+
+/* A refresh does not outlive a change: the entry it writes carries the change
+ * counter read before it, and a change bumps the counter. */
+static void test_cache_refresh_then_password_change(void **state) {
+        fixture_t *f = *state;
+
+        assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
+        assert_int_equal(check(f, "alice", "pw", NULL, 0, NULL), 0);
+        f->clock.now += 55;
+        assert_int_equal(check(f, "alice", "pw", NULL, 0, NULL), 0); /* sets off a refresh */
+        assert_int_equal(auth_user_passwd(f->a, "alice", "pw2"), 0);
+        auth_verify_drain(f->a);
+        assert_int_equal(check(f, "alice", "pw", NULL, 0, NULL), BERTH_EAUTH);
+        assert_int_equal(check(f, "alice", "pw2", NULL, 0, NULL), 0);
+}
+
 static void test_wrong_password_not_served_from_cache(void **state) {
         fixture_t *f = *state;
 
@@ -943,6 +997,60 @@ static void test_audit_rows_written(void **state) {
         assert_int_equal(count_rows(f, "push"), 1);
         assert_int_equal(count_rows(f, "login"), 1);
         assert_int_equal(count_rows(f, "login-failed"), 1);
+}
+
+/* Many rows at once: multi-row INSERTs of a full batch, of AUDIT_STEP rows and of
+ * one row, rows past what the writer thread keeps waiting (written by the caller),
+ * each value in its own row and column. */
+static void test_audit_many_rows_written(void **state) {
+        fixture_t *f = *state;
+        auth_result_t r = {0};
+        static const char sql_sum[] = "SELECT count(*), count(DISTINCT detail), min(detail), max(detail)"
+                                      " FROM auth_audit WHERE detail LIKE 'd%'";
+        static const char sql_rows[] = "SELECT \"user\", client, action, repo, detail FROM auth_audit"
+                                       " WHERE detail LIKE 'd%'";
+        db_t *db = auth_db(f->a);
+        db_conn_t *c = NULL;
+        db_stmt_t *st = NULL;
+        char detail[32], client[32];
+        const int n = 2 * 1024 + 128 * 2 + 16 * 2 + 5;
+        int rows = 0;
+
+        snprintf(r.name, sizeof(r.name), "alice");
+        for (int i = 0; i < n; i++) {
+                snprintf(detail, sizeof(detail), "d%05d", i);
+                snprintf(client, sizeof(client), "192.0.2.%d", i % 250);
+                assert_int_equal(auth_audit(f->a, i % 3 ? &r : NULL, client, i % 2 ? "pull" : "push",
+                                            i % 5 ? "alice/app" : NULL, detail), 0);
+        }
+        assert_int_equal(auth_audit_flush(f->a), 0);
+        assert_int_equal(db_conn_get(db, &c), 0);
+        assert_int_equal(db_stmt(c, sql_sum, &st), 0);
+        assert_int_equal(db_step(st), 1);
+        assert_int_equal(db_col_int(st, 0), n);
+        assert_int_equal(db_col_int(st, 1), n);
+        assert_string_equal(db_col_text(st, 2), "d00000");
+        snprintf(detail, sizeof(detail), "d%05d", n - 1);
+        assert_string_equal(db_col_text(st, 3), detail);
+        db_stmt_reset(st);
+        /* every row's columns hold that row's values */
+        assert_int_equal(db_stmt(c, sql_rows, &st), 0);
+        while (db_step(st) == 1) {
+                int i = atoi(db_col_text(st, 4) + 1);
+
+                snprintf(client, sizeof(client), "192.0.2.%d", i % 250);
+                assert_string_equal(db_col_text(st, 0), i % 3 ? "alice" : "-");
+                assert_string_equal(db_col_text(st, 1), client);
+                assert_string_equal(db_col_text(st, 2), i % 2 ? "pull" : "push");
+                if (i % 5)
+                        assert_string_equal(db_col_text(st, 3), "alice/app");
+                else
+                        assert_true(db_col_null(st, 3));
+                rows++;
+        }
+        db_stmt_reset(st);
+        db_conn_put(db, c);
+        assert_int_equal(rows, n);
 }
 
 /* Values reach the audit trail escaped: none can forge a row or carry a terminal
@@ -1854,6 +1962,8 @@ int main(void) {
                 T(test_mode_none_allows_everything),
                 T(test_cache_hit_skips_argon2),
                 T(test_cache_expires),
+                T(test_cache_refreshed_ahead_of_expiry),
+                T(test_cache_refresh_then_password_change),
                 T(test_wrong_password_not_served_from_cache),
                 T(test_password_change_in_other_process_invalidates_cache),
                 T(test_user_delete_in_other_process_refused_at_once),
@@ -1883,6 +1993,7 @@ int main(void) {
                 T(test_bootstrap_given_password),
                 T(test_user_names_validated),
                 T(test_audit_rows_written),
+                T(test_audit_many_rows_written),
                 T(test_audit_values_escaped),
                 T(test_bearer_token_proves_identity),
                 T(test_bearer_anonymous_token),
