@@ -94,6 +94,9 @@ int store__fsync_dirfd(int dirfd);
 int store__pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
 /* Hash the first size bytes of fd with alg into a new context. */
 int store__hash_fd(int fd, uint64_t size, digest_alg_t alg, digest_ctx_t **ret);
+/* c, which covers the file's first digest_ctx_bytes(c) bytes, extended to its first
+ * size bytes. 0, -EINVAL (c covers more than size), -EIO (the file is shorter). */
+int store__hash_fd_more(int fd, uint64_t size, digest_ctx_t *c);
 /* Link an fsync'ed file (given as a name under dirfd) to the blob path of d and make
  * the link durable. Already present is success. */
 int store__link_blob(store_t *s, int from_dirfd, const char *from_name, const digest_t *d);

@@ -110,43 +110,50 @@ int store__pwrite_all(int fd, const void *buf, size_t len, uint64_t off) {
         return 0;
 }
 
-int store__hash_fd(int fd, uint64_t size, digest_alg_t alg, digest_ctx_t **ret) {
+int store__hash_fd_more(int fd, uint64_t size, digest_ctx_t *c) {
         const size_t bufsz = 1u << 20;
         _cleanup_free_ uint8_t *buf = NULL;
-        digest_ctx_t *c = NULL;
-        uint64_t off = 0;
+        uint64_t off = digest_ctx_bytes(c);
         int r;
 
+        if (off > size)
+                return -EINVAL;
         buf = malloc(bufsz);
         if (!buf)
                 return -ENOMEM;
-        r = digest_ctx_new(alg, &c);
-        if (r < 0)
-                return r;
-        (void) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+        (void) posix_fadvise(fd, (off_t) off, 0, POSIX_FADV_SEQUENTIAL);
         while (off < size) {
                 size_t want = size - off < bufsz ? (size_t) (size - off) : bufsz;
                 ssize_t n = pread(fd, buf, want, (off_t) off);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
-                        r = -errno;
-                        goto fail;
+                        return -errno;
                 }
-                if (n == 0) {
-                        r = -EIO; /* the file shrank under us */
-                        goto fail;
-                }
+                if (n == 0)
+                        return -EIO; /* the file shrank under us */
                 r = digest_ctx_update(c, buf, (size_t) n);
                 if (r < 0)
-                        goto fail;
+                        return r;
                 off += (uint64_t) n;
+        }
+        return 0;
+}
+
+int store__hash_fd(int fd, uint64_t size, digest_alg_t alg, digest_ctx_t **ret) {
+        digest_ctx_t *c = NULL;
+        int r;
+
+        r = digest_ctx_new(alg, &c);
+        if (r < 0)
+                return r;
+        r = store__hash_fd_more(fd, size, c);
+        if (r < 0) {
+                digest_ctx_free(c);
+                return r;
         }
         *ret = c;
         return 0;
-fail:
-        digest_ctx_free(c);
-        return r;
 }
 
 /* blobs/<alg>/<2hex>: open it, creating it (and making that durable) if needed. */

@@ -545,7 +545,13 @@ static bool hasher_start(upload_t *u) {
         return true;
 }
 
-/* Make the session's hash cover exactly the file's bytes. */
+/* Make the session's hash cover exactly the file's bytes. A state that covers a
+ * prefix of the file (another process, a replica sharing the directory, appended
+ * since this one last wrote) is carried on over the new bytes alone: the bytes a
+ * session held when a request took it never change while the session lives (a
+ * request undoes only what it wrote itself, upload_truncate to its start), so a
+ * prefix once hashed is still the file's. An upload whose chunks alternate between
+ * replicas thus reads each byte back at most once, not the whole file per chunk. */
 static int hash_catch_up(upload_t *u) {
         struct session *se = u->se;
         digest_ctx_t *c = NULL;
@@ -553,6 +559,12 @@ static int hash_catch_up(upload_t *u) {
 
         if (se->ctx && digest_ctx_bytes(se->ctx) == u->size)
                 return 0;
+        if (se->ctx && digest_ctx_bytes(se->ctx) < u->size) {
+                r = store__hash_fd_more(u->fd, u->size, se->ctx);
+                if (r == 0)
+                        return 0;
+                /* a state half-extended is no state: rebuilt below */
+        }
         se->ctx = digest_ctx_free(se->ctx);
         r = store__hash_fd(u->fd, u->size, se->alg, &c);
         if (r < 0)

@@ -627,6 +627,33 @@ static void test_committed_size_after_another_process_wrote(void **state) {
         store_free(other);
 }
 
+/* Chunks alternate between two processes: each one's hash state, left behind when
+ * the other wrote, is carried on over the other's bytes (not rebuilt), and the
+ * digest at commit is the content's. */
+static void test_hash_state_carried_over_another_process_chunks(void **state) {
+        fixture_t *f = *state;
+        digest_t d = DG("A1|B1|A2|B2|A3");
+        char uuid[UPLOAD_UUID_LEN + 1];
+        store_t *other = NULL;
+        upload_t *u;
+        static const char *const chunks[] = { "A1|", "B1|", "A2|", "B2|", "A3" };
+
+        assert_int_equal(store_open(f->root, &other), 0);
+        new_upload(f, DIGEST_SHA256, uuid, &u);
+        store_upload_release(u);
+        for (size_t i = 0; i < 5; i++) {
+                store_t *s = i % 2 ? other : f->s;
+                assert_int_equal(store_upload_acquire(s, uuid, &u), 0);
+                assert_int_equal(fx_upload_write(u, chunks[i], strlen(chunks[i])), 0);
+                if (i < 4)
+                        store_upload_release(u);
+        }
+        assert_int_equal(upload_commit(u, &d, NULL), 0);
+        store_upload_release(u);
+        assert_int_equal(store_blob_stat(f->s, &d, NULL), 1);
+        store_free(other);
+}
+
 static void test_busy_session_committed_size(void **state) {
         fixture_t *f = *state;
         char uuid[UPLOAD_UUID_LEN + 1];
@@ -1152,6 +1179,7 @@ int main(void) {
                 T(test_busy_session_refuses_at_once),
                 T(test_session_held_by_another_process),
                 T(test_observer_hears_each_call),
+                T(test_hash_state_carried_over_another_process_chunks),
                 T(test_committed_size_after_another_process_wrote),
                 T(test_busy_session_committed_size),
                 T(test_delete_refuses_busy_session),
