@@ -21,7 +21,7 @@ tests_unit_test_auth_LDADD = $(AUTH_TEST_LDADD)
 # `make fuzz` (common/local.mk) builds every FUZZ_TARGETS entry.
 FUZZ_TARGETS += tests/fuzz/fuzz-basic
 tests_fuzz_fuzz_basic_SOURCES = tests/fuzz/fuzz-basic.c auth/basic.c
-tests_fuzz_fuzz_basic_CPPFLAGS = $(AM_CPPFLAGS) $(SQLITE3_CFLAGS)
+tests_fuzz_fuzz_basic_CPPFLAGS = $(AM_CPPFLAGS) $(SQLITE3_CFLAGS) $(LIBPQ_CFLAGS)
 if ENABLE_FUZZERS
 tests_fuzz_fuzz_basic_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
 tests_fuzz_fuzz_basic_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
@@ -31,7 +31,7 @@ endif
 FUZZ_TARGETS += tests/fuzz/fuzz-token
 if ENABLE_FUZZERS
 tests_fuzz_fuzz_token_SOURCES = tests/fuzz/fuzz-token.c auth/token.c auth/basic.c
-tests_fuzz_fuzz_token_CPPFLAGS = $(AM_CPPFLAGS) $(SQLITE3_CFLAGS) $(CRYPTO_CFLAGS)
+tests_fuzz_fuzz_token_CPPFLAGS = $(AM_CPPFLAGS) $(SQLITE3_CFLAGS) $(CRYPTO_CFLAGS) $(LIBPQ_CFLAGS)
 tests_fuzz_fuzz_token_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
 tests_fuzz_fuzz_token_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
 tests_fuzz_fuzz_token_LDADD = libcommon-fuzz.la $(CRYPTO_LIBS)

@@ -133,7 +133,7 @@ tests_fuzz_replay_ref_SOURCES = tests/fuzz/fuzz-ref.c tests/fuzz/replay.c
 tests_fuzz_replay_ref_CPPFLAGS = $(AM_CPPFLAGS)
 tests_fuzz_replay_ref_LDADD = $(REPLAY_COMMON_LIBS)
 tests_fuzz_replay_basic_SOURCES = tests/fuzz/fuzz-basic.c tests/fuzz/replay.c auth/basic.c
-tests_fuzz_replay_basic_CPPFLAGS = $(AM_CPPFLAGS) $(SQLITE3_CFLAGS)
+tests_fuzz_replay_basic_CPPFLAGS = $(AM_CPPFLAGS) $(SQLITE3_CFLAGS) $(LIBPQ_CFLAGS)
 tests_fuzz_replay_basic_LDADD = $(REPLAY_COMMON_LIBS)
 tests_fuzz_replay_ranges_SOURCES = tests/fuzz/fuzz-ranges.c tests/fuzz/replay.c server/ranges.c
 tests_fuzz_replay_ranges_CPPFLAGS = $(AM_CPPFLAGS)
@@ -154,7 +154,7 @@ tests_fuzz_replay_layout_LDADD = $(REPLAY_CLIENT_LIBS)
 tests_fuzz_replay_proxy_SOURCES = tests/fuzz/fuzz-proxy.c tests/fuzz/replay.c server/proxy.c
 tests_fuzz_replay_proxy_CPPFLAGS = $(AM_CPPFLAGS)
 tests_fuzz_replay_token_SOURCES = tests/fuzz/fuzz-token.c tests/fuzz/replay.c auth/token.c auth/basic.c
-tests_fuzz_replay_token_CPPFLAGS = $(AM_CPPFLAGS) $(SQLITE3_CFLAGS) $(CRYPTO_CFLAGS)
+tests_fuzz_replay_token_CPPFLAGS = $(AM_CPPFLAGS) $(SQLITE3_CFLAGS) $(CRYPTO_CFLAGS) $(LIBPQ_CFLAGS)
 tests_fuzz_replay_token_LDADD = $(REPLAY_COMMON_LIBS)
 
 ## fuzzing (issue 17): the whole request path in-process, berthd's code (libberthd) on
@@ -162,7 +162,7 @@ tests_fuzz_replay_token_LDADD = $(REPLAY_COMMON_LIBS)
 ## server's, storage's and auth's sources into the target so libFuzzer sees their edges
 FUZZ_REQUEST_SOURCES = tests/fuzz/fuzz-request.c $(libberthd_la_SOURCES) $(libstore_la_SOURCES) \
                        $(libauth_la_SOURCES)
-FUZZ_REQUEST_CPPFLAGS = $(AM_CPPFLAGS) $(MHD_CFLAGS) $(ARGON2_CFLAGS) $(CRYPTO_CFLAGS) $(SQLITE3_CFLAGS) \
+FUZZ_REQUEST_CPPFLAGS = $(AM_CPPFLAGS) $(MHD_CFLAGS) $(ARGON2_CFLAGS) $(CRYPTO_CFLAGS) $(SQLITE3_CFLAGS) $(LIBPQ_CFLAGS) \
                         $(JANSSON_CFLAGS) $(CURL_CFLAGS)
 FUZZ_TARGETS += tests/fuzz/fuzz-request
 tests_fuzz_fuzz_request_SOURCES = $(FUZZ_REQUEST_SOURCES)

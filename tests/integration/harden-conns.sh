@@ -192,6 +192,10 @@ got=$(bcurl --interface 127.0.0.2 -H 'X-Forwarded-For: 10.9.9.9' -o /dev/null -w
 got=$(c3 "10.8.8.8:4242" -u "admin:$ADMIN_PW" "$BERTH_URL/v2/malformed/tags/list")
 [ "$got" = 404 ] || soft_fail "admin through the proxy with a malformed header: HTTP $got"
 log=$TMP/berthd.log
+# the access log line is written when a request completes, just after its answer
+# went out: wait for the last request's line before reading the log
+berth_wait_for 10 grep -qE " admin GET /v2/malformed/tags/list " "$log" ||
+        soft_fail "no access log line for the last request within 10 s"
 grep -qE " 10\.1\.1\.1 ghost GET /v2/ 401 " "$log" && pass "access log: the forwarded address 10.1.1.1" ||
         soft_fail "no access log line with 10.1.1.1 for ghost"
 grep -qE " 10\.2\.2\.2 admin GET /v2/ 200 " "$log" && pass "access log: the forwarded address 10.2.2.2" ||
