@@ -46,16 +46,6 @@ int secretbox_key_path(const char *data_dir, char **ret, bool *ret_from_env) {
         return 0;
 }
 
-static int hexval(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 /* 64 hexadecimal digits, then only white space. */
 static int parse_key(const char *s, size_t len, uint8_t key[KEY_LEN]) {
         size_t i;
@@ -63,7 +53,7 @@ static int parse_key(const char *s, size_t len, uint8_t key[KEY_LEN]) {
         if (len < 2 * KEY_LEN)
                 return BERTH_ECONFIG;
         for (i = 0; i < KEY_LEN; i++) {
-                int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+                int hi = hex_digit_value(s[2 * i]), lo = hex_digit_value(s[2 * i + 1]);
                 if (hi < 0 || lo < 0)
                         return BERTH_ECONFIG;
                 key[i] = (uint8_t) (hi << 4 | lo);

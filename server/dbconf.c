@@ -50,10 +50,6 @@ int dbconf_target(const char *spec, const char *data_dir, char **ret) {
 
 /* ---- redaction ---- */
 
-static int hexval(char c) {
-        return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
 /* Does the query parameter [p, end) name a password? Its key is compared
  * percent-decoded, as libpq decodes it, and in any case (a key libpq refuses for its
  * case still reaches the error message that names the database). */
@@ -64,8 +60,8 @@ static bool secret_param(const char *p, const char *end) {
 
         for (; p < end && *p != '='; p++) {
                 char c = *p;
-                if (c == '%' && end - p >= 3 && hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
-                        c = (char) (hexval(p[1]) * 16 + hexval(p[2]));
+                if (c == '%' && end - p >= 3 && hex_digit_value(p[1]) >= 0 && hex_digit_value(p[2]) >= 0) {
+                        c = (char) (hex_digit_value(p[1]) * 16 + hex_digit_value(p[2]));
                         p += 2;
                 }
                 if (n + 1 >= sizeof(key))

@@ -2,17 +2,8 @@
  * OAuth form): outside input, decoded with every length checked. */
 #include <errno.h>
 #include <string.h>
+#include "common/macro.h"
 #include "server/form.h"
-
-static int hexval(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
 
 int http_form_value(const char *body, size_t len, const char *key, char *out, size_t size) {
         const size_t kl = strlen(key);
@@ -32,8 +23,8 @@ int http_form_value(const char *body, size_t len, const char *key, char *out, si
                                         int h, l;
                                         if (j + 2 >= end)
                                                 return -EINVAL;
-                                        h = hexval(body[j + 1]);
-                                        l = hexval(body[j + 2]);
+                                        h = hex_digit_value(body[j + 1]);
+                                        l = hex_digit_value(body[j + 2]);
                                         if (h < 0 || l < 0)
                                                 return -EINVAL;
                                         c = (char) (h << 4 | l);

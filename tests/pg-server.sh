@@ -82,27 +82,8 @@ as_pg() {
         )
 }
 
-# free_port: a TCP port on 127.0.0.1 that nothing listens on right now (as
-# tests/integration/lib.sh berth_free_port).
-free_port() {
-        local p
-        if command -v python3 >/dev/null 2>&1; then
-                python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()'
-                return
-        fi
-        for _ in $(seq 1 50); do
-                p=$(( 20000 + RANDOM % 40000 ))
-                if [ -z "$(ss -Htan "sport = :$p" 2>/dev/null)" ]; then
-                        echo "$p"
-                        return 0
-                fi
-        done
-        return 1
-}
+# berth_free_port: a TCP port on 127.0.0.1 that nothing listens on right now.
+. "$(dirname "${BASH_SOURCE[0]}")/free-port.sh"
 
 # set_dir PATH: DIR = PATH made absolute (it must exist).
 set_dir() {
@@ -291,7 +272,7 @@ cmd_start() {
 
         # a free port can be taken between the look and the bind: try a few
         for _ in 1 2 3 4 5; do
-                port=$(free_port) || die "no free port"
+                port=$(berth_free_port) || die "no free port"
                 rc=0
                 launch "$port" || rc=$?
                 [ $rc -eq 0 ] && break

@@ -200,25 +200,7 @@ berth_tmpdir() {
 }
 
 # berth_free_port: a TCP port on 127.0.0.1 that nothing listens on right now.
-berth_free_port() {
-        local p i
-        if command -v python3 >/dev/null 2>&1; then
-                python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()'
-                return
-        fi
-        for i in $(seq 1 50); do
-                p=$(( 20000 + RANDOM % 40000 ))
-                if [ -z "$(ss -Htan "sport = :$p" 2>/dev/null)" ]; then
-                        echo "$p"
-                        return 0
-                fi
-        done
-        return 1
-}
+. "$BERTH_IT_DIR/../free-port.sh"
 
 # ---- PostgreSQL: the run's shared server (tests/pg-server.sh; make check-slow starts
 # one and exports BERTH_TEST_PG_URL and BERTH_TEST_PG_PASSWORD_FILE to every test) ----
