@@ -114,6 +114,7 @@ static void blob_delete_begin(request_t *req) {
         }
 }
 const route_ops_t route_blob_delete = {
+        .flags = ROUTE_WRITE,
         .name = "blob-delete",
         .actions = AUTH_DELETE,
         .begin = blob_delete_begin,
@@ -360,6 +361,7 @@ static void upload_start_end(request_t *req) {
         upload_settle(req);
 }
 const route_ops_t route_upload_start = {
+        .flags = ROUTE_WRITE,
         .name = "upload-start",
         .actions = AUTH_PUSH | AUTH_PULL,
         .begin = upload_start_begin,
@@ -484,6 +486,7 @@ static void upload_patch_end(request_t *req) {
         upload_settle(req);
 }
 const route_ops_t route_upload_patch = {
+        .flags = ROUTE_WRITE,
         .name = "upload-patch",
         .actions = AUTH_PUSH | AUTH_PULL,
         .begin = upload_patch_begin,
@@ -525,6 +528,7 @@ static void upload_put_end(request_t *req) {
         upload_settle(req);
 }
 const route_ops_t route_upload_put = {
+        .flags = ROUTE_WRITE,
         .name = "upload-put",
         .actions = AUTH_PUSH | AUTH_PULL,
         .begin = upload_put_begin,
@@ -582,6 +586,7 @@ static void upload_delete_begin(request_t *req) {
         reply_empty(req, 204);
 }
 const route_ops_t route_upload_delete = {
+        .flags = ROUTE_WRITE,
         .name = "upload-delete",
         .actions = AUTH_PUSH | AUTH_PULL,
         .begin = upload_delete_begin,

@@ -22,6 +22,8 @@ void config_usage(FILE *f) {
               "       berthd db copy|version ...                  (copy the metadata to another database; berthd db --help)\n"
               "       berthd webhook add|list|del|log ...         (webhooks; berthd webhook --help)\n"
               "       berthd usage [PROJECT] [--json]             (storage used per project; berthd usage --help)\n"
+              "       berthd fsck [--repair] [--rate MiB/s]       (check blobs against the metadata; berthd fsck --help)\n"
+              "       berthd backup DEST | restore SRC DATA       (consistent snapshot, online; berthd backup --help)\n"
               "\n"
               "berthd is a private container image registry (OCI Distribution v1.1, Docker Registry v2).\n"
               "\n"
@@ -38,6 +40,8 @@ void config_usage(FILE *f) {
               "  --tls-san NAME         BERTH_TLS_SAN         extra name for the generated certificate\n"
               "                                               (repeatable; env: comma-separated)\n"
               "  --insecure-http        BERTH_INSECURE_HTTP=1 serve plain HTTP (behind a TLS proxy)\n"
+              "  --read-only            BERTH_READ_ONLY=1     serve pulls only (maintenance): every write\n"
+              "                                               gets 405 UNSUPPORTED; no background writes\n"
               "  --log-level LEVEL      BERTH_LOG_LEVEL       debug|info|notice|warning|error [info]\n"
               "  --threads N            BERTH_THREADS         worker threads [2 x CPUs, at least 4]\n"
               "  --auth MODE            BERTH_AUTH            basic|token|none [basic]; token: Bearer\n"
@@ -182,7 +186,7 @@ static int add_san(config_t *c, const char *v) {
 }
 
 enum {
-        OPT_LISTEN = 256, OPT_DATA, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_SAN, OPT_INSECURE,
+        OPT_LISTEN = 256, OPT_DATA, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_SAN, OPT_INSECURE, OPT_READ_ONLY,
         OPT_LOG_LEVEL, OPT_THREADS, OPT_AUTH, OPT_DELETE, OPT_NO_DELETE, OPT_UPLOAD_MAX_AGE,
         OPT_GRACE, OPT_BLOB_MAX, OPT_MAX_REQUESTS, OPT_MAX_CONNS, OPT_MAX_CONNS_PER_IP,
         OPT_HEADER_TIMEOUT, OPT_BODY_TIMEOUT, OPT_TRUSTED_PROXIES, OPT_TOKEN_RATE,
@@ -272,6 +276,12 @@ static int apply(config_t *c, int opt, const char *v, const char *what) {
                 if (!v)
                         c->insecure_http = true;
                 else if (!parse_bool(v, &c->insecure_http))
+                        r = -EINVAL;
+                break;
+        case OPT_READ_ONLY:
+                if (!v)
+                        c->read_only = true;
+                else if (!parse_bool(v, &c->read_only))
                         r = -EINVAL;
                 break;
         case OPT_LOG_LEVEL:
@@ -441,6 +451,7 @@ int config_parse(int argc, char **argv, config_t *ret) {
                 { "tls-key", required_argument, NULL, OPT_TLS_KEY },
                 { "tls-san", required_argument, NULL, OPT_TLS_SAN },
                 { "insecure-http", no_argument, NULL, OPT_INSECURE },
+                { "read-only", no_argument, NULL, OPT_READ_ONLY },
                 { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
                 { "threads", required_argument, NULL, OPT_THREADS },
                 { "auth", required_argument, NULL, OPT_AUTH },
@@ -471,6 +482,7 @@ int config_parse(int argc, char **argv, config_t *ret) {
                 { "BERTH_LISTEN", OPT_LISTEN }, { "BERTH_DATA", OPT_DATA },
                 { "BERTH_TLS_CERT", OPT_TLS_CERT }, { "BERTH_TLS_KEY", OPT_TLS_KEY },
                 { "BERTH_TLS_SAN", OPT_TLS_SAN }, { "BERTH_INSECURE_HTTP", OPT_INSECURE },
+                { "BERTH_READ_ONLY", OPT_READ_ONLY },
                 { "BERTH_LOG_LEVEL", OPT_LOG_LEVEL }, { "BERTH_THREADS", OPT_THREADS },
                 { "BERTH_AUTH", OPT_AUTH }, { "BERTH_DELETE", OPT_DELETE },
                 { "BERTH_UPLOAD_MAX_AGE", OPT_UPLOAD_MAX_AGE }, { "BERTH_GRACE", OPT_GRACE },

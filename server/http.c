@@ -268,6 +268,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                         return queue(req);
                 }
                 route_request(req);
+                if (!req->response && srv->cfg->read_only && req->ops && (req->ops->flags & ROUTE_WRITE)) {
+                        /* before access checks: nobody may write, whoever asks */
+                        reply_error(req, 405, "UNSUPPORTED",
+                                    "the registry is in read-only mode (maintenance): pushes and deletes are refused",
+                                    NULL);
+                        return queue(req);
+                }
                 if (!req->response && !never_shed(req) &&
                     atomic_load(&srv->in_flight) >= srv->cfg->max_requests) {
                         /* shed load: the client retries after a pause */

@@ -16,6 +16,8 @@ libberthd_la_SOURCES += server/dbconf.c server/dbconf.h
 libberthd_la_SOURCES += server/ssrf.c server/ssrf.h server/webhook.c server/webhook.h
 libberthd_la_SOURCES += server/cli-webhook.c server/cli-webhook.h
 libberthd_la_SOURCES += server/cli-usage.c server/cli-usage.h
+libberthd_la_SOURCES += server/cli-fsck.c server/cli-fsck.h
+libberthd_la_SOURCES += server/cli-backup.c server/cli-backup.h
 libberthd_la_CPPFLAGS = $(AM_CPPFLAGS) $(MHD_CFLAGS) $(ARGON2_CFLAGS) $(CRYPTO_CFLAGS) $(SQLITE3_CFLAGS) \
                         $(JANSSON_CFLAGS) $(CURL_CFLAGS)
 # libauth.la, libstore.la and libcommon.la are not added here: link them after libberthd.la.

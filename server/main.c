@@ -15,7 +15,9 @@
 #include "common/log.h"
 #include "common/macro.h"
 #include "server/cli-auth.h"
+#include "server/cli-backup.h"
 #include "server/cli-db.h"
+#include "server/cli-fsck.h"
 #include "server/cli-usage.h"
 #include "server/cli-webhook.h"
 #include "server/dbconf.h"
@@ -300,7 +302,8 @@ static int serve(int argc, char **argv) {
                         log_msg(LOG_ERR, LOG_SRC_MAIN, "opening users and access policy: %s", berth_strerror(r));
                         goto out;
                 }
-                r = auth_bootstrap(srv.auth, getenv("BERTH_ADMIN_PASSWORD"), &generated);
+                /* read-only: no write, not even the first admin user */
+                r = cfg.read_only ? 0 : auth_bootstrap(srv.auth, getenv("BERTH_ADMIN_PASSWORD"), &generated);
                 if (r < 0) {
                         log_msg(LOG_ERR, LOG_SRC_MAIN, "creating the admin user: %s", berth_strerror(r));
                         goto out;
@@ -322,8 +325,10 @@ static int serve(int argc, char **argv) {
                         goto out;
                 }
         }
-        /* the webhook senders, before the first request can queue or count anything */
-        {
+        /* the webhook senders, before the first request can queue or count anything;
+         * read-only: none (delivering writes the queue and the log, pulls would queue
+         * events): events already queued wait for a server that may write */
+        if (!cfg.read_only) {
                 webhooks_options_t wo = { .db = db, .data_dir = cfg.data_dir, .allow = cfg.webhook_allow,
                                           .max_age = cfg.webhook_max_age,
                                           .backoff_min = cfg.webhook_backoff_min,
@@ -375,7 +380,11 @@ static int serve(int argc, char **argv) {
         if (r < 0)
                 log_msg(LOG_WARNING, LOG_SRC_MAIN, "telling systemd we are ready (NOTIFY_SOCKET): %s",
                         berth_strerror(r));
-        uploads_expire(&srv);
+        if (cfg.read_only)
+                log_msg(LOG_NOTICE, LOG_SRC_MAIN, "read-only mode: pulls only; pushes and deletes get 405, "
+                        "no upload expiry, no webhook deliveries");
+        else
+                uploads_expire(&srv);
         for (;;) {
                 /* housekeeping every minute, more often when uploads expire sooner */
                 uint64_t every = cfg.upload_max_age / 4;
@@ -383,7 +392,7 @@ static int serve(int argc, char **argv) {
                 sig = sigtimedwait(&sigs, NULL, &tick);
                 if (sig == SIGTERM || sig == SIGINT)
                         break;
-                if (sig < 0 && errno == EAGAIN)
+                if (sig < 0 && errno == EAGAIN && !cfg.read_only)
                         uploads_expire(&srv);
         }
         log_msg(LOG_NOTICE, LOG_SRC_MAIN, "%s: draining (grace %us)", sig == SIGTERM ? "SIGTERM" : "SIGINT", cfg.grace);
@@ -448,12 +457,20 @@ static int admin(int argc, char **argv) {
         }
         if (spec && !*spec && strcmp(what, "BERTH_DB") == 0)
                 spec = NULL; /* an empty variable is an unset one, as for serve */
+        if (n > 0 && strcmp(args[0], "restore") == 0)
+                /* DATA is the restore's own argument, and the database must not be
+                 * opened (that would create the schema the restore brings) */
+                return help ? cli_backup_usage(stderr) : cli_restore_main(spec, what, n, args);
         if (n > 0 && (help || (strcmp(args[0], "webhook") == 0 && n < 2))) {
                 /* the usage needs no database and no data directory */
                 if (strcmp(args[0], "gc") == 0)
                         return gc_main(data, &(dbconf_t){ .target = NULL }, n, args);
                 if (strcmp(args[0], "usage") == 0)
                         return cli_usage_usage(stderr);
+                if (strcmp(args[0], "fsck") == 0)
+                        return cli_fsck_usage(stderr);
+                if (strcmp(args[0], "backup") == 0)
+                        return cli_backup_usage(stderr);
                 return strcmp(args[0], "webhook") == 0 ? cli_webhook_usage(stderr) : cli_auth_usage(stderr);
         }
         r = dbconf_resolve(spec, what, data, getenv("BERTH_DB_PASSWORD_FILE"), &dc);
@@ -463,10 +480,16 @@ static int admin(int argc, char **argv) {
                 fprintf(stderr, "berthd: warning: BERTH_DB_PASSWORD_FILE %s may be read by other users: make it "
                         "mode 0600 or 0440\n", getenv("BERTH_DB_PASSWORD_FILE"));
         /* the data directory holds the default database (and gc's blobs) */
-        if ((dc.in_data_dir || (n > 0 && strcmp(args[0], "gc") == 0)) && (r = file_mkdir_p(data, 0700)) < 0) {
+        if ((dc.in_data_dir || (n > 0 && (strcmp(args[0], "gc") == 0 || strcmp(args[0], "fsck") == 0))) && (r = file_mkdir_p(data, 0700)) < 0) {
                 fprintf(stderr, "berthd: cannot create data directory %s: %s\n", data, berth_strerror(r));
                 dbconf_done(&dc);
                 return 1;
+        }
+        if (n > 0 && strcmp(args[0], "backup") == 0) {
+                /* backup needs the database's address and password for its engine's tools */
+                r = cli_backup_main(data, &dc, n, args);
+                dbconf_done(&dc);
+                return r;
         }
         if (n > 0 && strcmp(args[0], "gc") == 0) {
                 /* gc opens the database itself, under the data directory's lock */
@@ -485,6 +508,8 @@ static int admin(int argc, char **argv) {
                 r = cli_webhook_run(db, data, n, args, stdin, stdout, stderr);
         else if (strcmp(args[0], "usage") == 0)
                 r = cli_usage_run(db, n, args, stdout, stderr);
+        else if (strcmp(args[0], "fsck") == 0)
+                r = cli_fsck_run(db, data, n, args, stdout, stderr);
         else
                 r = cli_auth_main(db, n, args);
         db_free(db);
@@ -493,7 +518,7 @@ static int admin(int argc, char **argv) {
 
 static bool is_admin_command(const char *s) {
         static const char *const cmds[] = { "user", "project", "token", "secret", "audit", "gc", "db", "webhook",
-                                            "usage" };
+                                            "usage", "fsck", "backup", "restore" };
         for (size_t i = 0; i < ELEMENTSOF(cmds); i++)
                 if (strcmp(s, cmds[i]) == 0)
                         return true;

@@ -148,6 +148,7 @@ static void manifest_put_end(request_t *req) {
                 reply_header(req, "OCI-Tag", tags.v[i]);
 }
 const route_ops_t route_manifest_put = { .name = "manifest-put", .actions = AUTH_PUSH | AUTH_PULL,
+                                         .flags = ROUTE_WRITE,
                                          .begin = manifest_put_begin, .end = manifest_put_end,
                                          .cleanup = manifest_put_cleanup };
 
@@ -332,6 +333,7 @@ static void manifest_delete_begin(request_t *req) {
         }
 }
 const route_ops_t route_manifest_delete = {
+        .flags = ROUTE_WRITE,
         .name = "manifest-delete",
         .actions = AUTH_DELETE,
         .begin = manifest_delete_begin,

@@ -22,6 +22,7 @@ typedef struct config {
         char **tls_sans;
         size_t n_tls_sans;
         bool insecure_http;
+        bool read_only;           /* --read-only: pulls only, writes 405, no background writes */
         int log_level;
         unsigned threads;
         bool auth_none;
@@ -111,6 +112,7 @@ meta_t *request_meta(request_t *req);
 /* route_ops_t.flags */
 enum {
         ROUTE_OPEN = 1u << 0, /* no access check (probes; the token endpoint checks itself) */
+        ROUTE_WRITE = 1u << 1, /* changes the registry: refused in read-only mode (--read-only) */
 };
 
 /* What a route needs and does at each phase of a request. actions: what the caller

@@ -367,6 +367,40 @@ static int blob_remove(store_t *s, const digest_t *d) {
         return 0;
 }
 
+int store_blob_quarantine(store_t *s, const digest_t *d, char *ret_name, size_t n) {
+        _cleanup_close_ int qfd = -1;
+        char rel[DIGEST_PATH_MAX], name[DIGEST_HEX_MAX + 64];
+        int r;
+
+        if (!s || !d)
+                return -EINVAL;
+        r = digest_rel_path(d, rel, sizeof(rel));
+        if (r < 0)
+                return r;
+        r = open_subdir(s->root_fd, "quarantine", &qfd);
+        if (r < 0)
+                return r;
+        /* a new name every time (link refuses to replace): a blob quarantined twice
+         * (corrupt again after a re-push) keeps both copies */
+        for (unsigned i = 0;; i++) {
+                (void) snprintf(name, sizeof(name), "%s-%s-%lld%s%.0u", digest_alg_name(d->alg), digest_hex(d),
+                                (long long) store__now(s), i ? "-" : "", i);
+                if (linkat(s->blobs_fd, rel, qfd, name, 0) == 0)
+                        break;
+                if (errno != EEXIST || i >= 1000)
+                        return errno == ENOTDIR ? -ENOENT : -errno;
+        }
+        if (unlinkat(s->blobs_fd, rel, 0) < 0) {
+                r = errno == ENOTDIR ? -ENOENT : -errno;
+                (void) unlinkat(qfd, name, 0); /* gone meanwhile (GC): nothing was moved */
+                return r;
+        }
+        (void) store__fsync_dirfd(qfd);
+        if (ret_name && n)
+                (void) snprintf(ret_name, n, "quarantine/%s", name);
+        return 0;
+}
+
 /* ---- the public calls, timed for the observer (store_set_observer) ---- */
 
 uint64_t store__observe_start(const store_t *s) {

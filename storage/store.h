@@ -5,6 +5,7 @@
  *   blobs/sha256/<2 hex>/<hex>   immutable blob files (sha512 likewise)
  *   uploads/<uuid>               bytes of an upload in progress
  *   tmp/                         scratch files for store_blob_put
+ *   quarantine/                  blob files fsck --repair moved away (made on first use)
  *
  * Upload sessions span several HTTP requests. The store keeps each session's
  * running hash in memory, keyed by uuid; store_upload_acquire() gives exclusive
@@ -64,6 +65,13 @@ int store_blob_scan(store_t *s, void (*cb)(void *userdata, const digest_t *d, ui
 int store_tmp_clean(store_t *s, uint64_t older_than);
 /* Remove a blob file (garbage collection only). 0, or -ENOENT. */
 int store_blob_remove(store_t *s, const digest_t *d);
+
+/* Move a blob file out of the way (fsck --repair: corrupt or without a row) to
+ * quarantine/<alg>-<hex>-<unix time>[-N] under the root (0700), never deleting
+ * it: its path then answers absent and a push of the same digest writes a fresh
+ * file. ret_name (n bytes, may be NULL) receives "quarantine/<name>". 0, -ENOENT
+ * when the file is already gone, or -errno. */
+int store_blob_quarantine(store_t *s, const digest_t *d, char *ret_name, size_t n);
 
 /* New session: creates uploads/<uuid> (empty) and its hash state for alg.
  * ret_uuid receives UPLOAD_UUID_LEN chars + NUL. */
