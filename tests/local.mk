@@ -204,6 +204,15 @@ EXTRA_DIST += tests/integration/gc.sh
 TESTS += tests/integration/usage.sh
 EXTRA_DIST += tests/integration/usage.sh
 
+## integrity and backup (issue 11): fsck beside a serving berthd, backup during pushes
+## and restore, read-only mode
+TESTS += tests/integration/fsck.sh tests/integration/backup.sh tests/integration/read-only.sh
+EXTRA_DIST += tests/integration/fsck.sh tests/integration/backup.sh tests/integration/read-only.sh \
+              tests/integration/storage-lib.sh
+## the same three with the metadata in PostgreSQL (slow tier: the run's shared server)
+SLOW_TESTS += tests/integration/storage-pg.sh
+EXTRA_DIST += tests/integration/storage-pg.sh
+
 ## berthd db copy (issue 10): every table copied row for row, a non-empty target
 ## refused, the copy's table list held against the schema (unit); a berthd on the copy
 ## serves what was pushed to the original (integration)
