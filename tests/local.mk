@@ -208,7 +208,7 @@ EXTRA_DIST += tests/integration/usage.sh
 ## and restore, read-only mode
 TESTS += tests/integration/fsck.sh tests/integration/backup.sh tests/integration/read-only.sh
 EXTRA_DIST += tests/integration/fsck.sh tests/integration/backup.sh tests/integration/read-only.sh \
-              tests/integration/storage-lib.sh
+              tests/integration/storage-lib.sh docs/maintenance.md
 ## the same three with the metadata in PostgreSQL (slow tier: the run's shared server)
 SLOW_TESTS += tests/integration/storage-pg.sh
 EXTRA_DIST += tests/integration/storage-pg.sh

@@ -34,6 +34,9 @@ flags_in berthd.8 "$b/berthd" user
 flags_in berthd.8 "$b/berthd" gc
 flags_in berthd.8 "$b/berthd" db
 flags_in berthd.8 "$b/berthd" webhook
+flags_in berthd.8 "$b/berthd" fsck
+grep -q 'READ-ONLY MODE' "$TMP/rendered" && grep -q 'berthd restore' "$TMP/rendered" ||
+        fail "no read-only mode or restore in berthd(8)"
 grep -q 'X-Berth-Signature' "$TMP/rendered" || fail "no webhook signature in berthd(8)"
 grep -q 'metrics-listen' "$TMP/rendered" || fail "no --metrics-listen in berthd(8)"
 pass "renders without warnings, every option of berthd --help in it"
