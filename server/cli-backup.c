@@ -3,8 +3,10 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "config.h"
 #include "common/err.h"
+#include "common/macro.h"
 #include "common/secretbox.h"
 #include "server/cli-backup.h"
 #include "server/cli-usage.h"
@@ -19,8 +21,9 @@ int cli_backup_usage(FILE *f) {
               "database first (SQLite: its online backup API, DEST/berth.db; PostgreSQL: pg_dump\n"
               "in custom format, DEST/berth.pgdump), then every blob the snapshot has a row for\n"
               "(hard links when DEST is on the data directory's file system, copies else), the\n"
-              "keys (DATA/secret.key, DATA/tls/), and last DEST/berth-backup.json, which\n"
-              "describes it. Garbage collection waits until the blobs are in (DB_LOCK_GC).\n"
+              "TLS files (DATA/tls/), and last DEST/berth-backup.json, which describes it.\n"
+              "Not DATA/secret.key (the webhook secrets' key): keep it apart from the backups.\n"
+              "Garbage collection waits until the blobs are in (DB_LOCK_GC).\n"
               "Files are 0600 and directories 0700: the database holds password hashes.\n"
               "restore: SRC into DATA (absent or empty) and the database: SQLite, DATA/berth.db\n"
               "or --db sqlite:PATH (must not exist); PostgreSQL, the empty database --db names\n"
@@ -71,11 +74,16 @@ int cli_backup_main(const char *data_dir, const dbconf_t *dc, int argc, char **a
         }
         cli_usage_human(res.bytes, human, sizeof(human));
         printf("backup of %s (%s, schema %d) in %s: %" PRIu64 " blob(s), %s (%" PRIu64 " linked, %" PRIu64
-               " copied), %" PRIu64 " key file(s)\n", dc->display, res.pg ? "postgresql" : "sqlite",
+               " copied), %" PRIu64 " TLS file(s)\n", dc->display, res.pg ? "postgresql" : "sqlite",
                res.schema_version, dest, res.blobs, human, res.linked, res.copied, res.files);
-        if (getenv(SECRETBOX_KEY_ENV) && *getenv(SECRETBOX_KEY_ENV))
-                fprintf(stderr, "berthd backup: note: the webhook secret key is %s (%s), outside the data "
-                        "directory: keep a copy of it with the backup\n", getenv(SECRETBOX_KEY_ENV), SECRETBOX_KEY_ENV);
+        {
+                _cleanup_free_ char *key = NULL;
+
+                if (secretbox_key_path(data_dir, &key, NULL) == 0 && access(key, F_OK) == 0)
+                        fprintf(stderr, "berthd backup: note: the webhook secret key %s is not in the backup: "
+                                "keep a copy of it apart from the database's backups (restored without it, "
+                                "webhooks cannot sign)\n", key);
+        }
         if (res.missing) {
                 fprintf(stderr, "berthd backup: %" PRIu64 " blob row(s) had no file in %s/blobs (not in the "
                         "backup): berthd fsck tells which\n", res.missing, data_dir);
@@ -117,7 +125,7 @@ int cli_restore_main(const char *spec, const char *what, int argc, char **argv) 
                 fail("restore", r);
         else
                 printf("restored %s into %s and %s: %" PRIu64 " blob(s) (%" PRIu64 " linked, %" PRIu64
-                       " copied), %" PRIu64 " key file(s); start berthd --data %s%s%s\n", src, data, dc.display,
+                       " copied), %" PRIu64 " TLS file(s); start berthd --data %s%s%s\n", src, data, dc.display,
                        res.blobs, res.linked, res.copied, res.files, data, dc.in_data_dir ? "" : " --db ",
                        dc.in_data_dir ? "" : dc.display);
         dbconf_done(&dc);

@@ -29,8 +29,10 @@ extern char **environ;
 #define DB_SQLITE "berth.db"
 #define DB_PG "berth.pgdump"
 
-static const char *const KEY_FILES[] = { "secret.key", "tls/ca.crt", "tls/ca.key", "tls/server.crt",
-                                         "tls/server.key" };
+/* The TLS material, so that a restore serves under the certificate clients trust.
+ * Not DATA/secret.key: it unseals the webhook secrets the database holds, and is
+ * kept apart from the database's backups (docs/webhooks.md). */
+static const char *const KEY_FILES[] = { "tls/ca.crt", "tls/ca.key", "tls/server.crt", "tls/server.key" };
 
 typedef struct {
         digest_t *v;

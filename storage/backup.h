@@ -9,7 +9,8 @@
  *   berth.pgdump        PostgreSQL: pg_dump's custom format
  *   blobs/<alg>/<2 hex>/<hex>   every blob the snapshot has a row for: hard links
  *                       to the store's files on the same file system, copies else
- *   secret.key, tls/... the data directory's keys (webhook secrets, TLS), copied
+ *   tls/...             the data directory's TLS keys and certificates, copied
+ *                       (not secret.key: it is kept apart from the database's backups)
  * Everything 0600, directories 0700: the database holds password hashes.
  *
  * Order: the database first, then the blobs its rows name. Blob files are
@@ -38,7 +39,7 @@ typedef struct {
         uint64_t linked;        /* hard-linked */
         uint64_t copied;        /* copied (another file system) */
         uint64_t missing;       /* rows without a file in the store (fsck finds them) */
-        uint64_t files;         /* keys copied */
+        uint64_t files;         /* TLS files copied */
         int schema_version;
         bool pg;
 } backup_result_t;

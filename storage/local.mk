@@ -43,3 +43,11 @@ TESTS += tests/unit/test-webhook
 tests_unit_test_webhook_SOURCES = tests/unit/test-webhook.c
 tests_unit_test_webhook_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_webhook_LDADD = $(STORE_TEST_LDADD)
+
+## fsck (issue 11): damage found and repaired without HTTP, on either engine
+UNIT_TESTS += tests/unit/test-fsck
+check_PROGRAMS += tests/unit/test-fsck
+TESTS += tests/unit/test-fsck
+tests_unit_test_fsck_SOURCES = tests/unit/test-fsck.c
+tests_unit_test_fsck_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_fsck_LDADD = $(STORE_TEST_LDADD)

@@ -50,6 +50,7 @@ m=$TMP/bk/berth-backup.json
         [ "$(jq -r .linked "$m")" = "$(jq -r .blobs "$m")" ] || fail "same file system: every blob linked: $(cat "$m")"
 [ -f "$TMP/bk/$(jq -r .database "$m")" ] || fail "no database file"
 [ -f "$TMP/bk/tls/ca.key" ] || fail "no TLS keys"
+[ ! -e "$TMP/bk/secret.key" ] || fail "the webhook secret key is in the backup (it is kept apart)"
 bad=$(find "$TMP/bk" \( -type f ! -perm 600 ! -path "$TMP/bk/tls/ca.crt" \) -o \( -type d ! -perm 700 \))
 [ -z "$bad" ] || fail "not private: $(ls -ld $bad)"
 [ "$(find "$TMP/bk/blobs" -type f | wc -l)" = "$(jq -r .blobs "$m")" ] || fail "blob files: not the manifest's count"
