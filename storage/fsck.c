@@ -430,6 +430,8 @@ int fsck_run(store_t *s, db_t *db, const fsck_options_t *opt, fsck_result_t *ret
                 r = hash_check(s, &rows.v[i].d, &pacer, buf, &res.hashed_bytes);
                 if (r == -ENOENT)
                         continue; /* collected since: not a problem */
+                if (r == -EIO)
+                        r = 0; /* bytes the disk cannot give back: not what the digest says */
                 if (r < 0)
                         goto out;
                 if (r == 0 && (r = finding_add(&found, FSCK_DIGEST, &rows.v[i].d, rows.v[i].size, rows.v[i].size)) < 0)

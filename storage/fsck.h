@@ -22,7 +22,7 @@
 typedef enum {
         FSCK_MISSING,   /* a blob row without its file */
         FSCK_SIZE,      /* the file's size is not the row's */
-        FSCK_DIGEST,    /* the file's bytes hash to another digest */
+        FSCK_DIGEST,    /* the file's bytes hash to another digest (or cannot be read: EIO) */
         FSCK_ORPHAN,    /* a file without a row, older than the grace period */
 } fsck_kind_t;
 
