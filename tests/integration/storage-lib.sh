@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Helpers of the storage maintenance scripts (fsck.sh, backup.sh, read-only.sh), sourced
 # after lib.sh, berth_tmpdir, berth_start and api-common.sh.
 
