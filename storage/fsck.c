@@ -368,8 +368,10 @@ int fsck_run(store_t *s, db_t *db, const fsck_options_t *opt, fsck_result_t *ret
                 r = rows_read(c, &rows);
         if (r < 0)
                 goto out;
-        qsort(files.v, files.n, sizeof(entry_t), cmp_entry);
-        qsort(rows.v, rows.n, sizeof(entry_t), cmp_entry);
+        if (files.n) /* qsort of nothing may not be given NULL */
+                qsort(files.v, files.n, sizeof(entry_t), cmp_entry);
+        if (rows.n)
+                qsort(rows.v, rows.n, sizeof(entry_t), cmp_entry);
         res.rows = rows.n;
         res.files = files.n;
         for (i = 0, j = 0; i < rows.n || j < files.n;) {

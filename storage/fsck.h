@@ -36,7 +36,8 @@ typedef struct {
         uint64_t file_size;     /* FSCK_MISSING: 0 */
         uint64_t manifests;     /* manifests that reference the blob (now missing for them) */
         bool repaired;          /* with repair: done */
-        const char *quarantined; /* the file's new place under the root, or NULL */
+        const char *quarantined; /* the file's new place under the root, or NULL; valid
+                                  * only during the problem callback */
         bool rows_dropped;      /* its rows are gone */
         int repair_error;       /* with repair: why it could not be done (0: none) */
 } fsck_problem_t;
