@@ -196,9 +196,11 @@ EXTRA_DIST += tests/integration/api-common.sh tests/integration/api-core.sh \
 TESTS += tests/integration/upload-expiry.sh
 EXTRA_DIST += tests/integration/upload-expiry.sh
 
-## garbage collection
+## garbage collection, online (issue 11); under load with runs killed midway (slow tier)
 TESTS += tests/integration/gc.sh
 EXTRA_DIST += tests/integration/gc.sh
+SLOW_TESTS += tests/integration/gc-stress.sh
+EXTRA_DIST += tests/integration/gc-stress.sh tests/integration/gc_stress.py
 
 ## berthd usage against a running server: the distinct blobs of each project
 TESTS += tests/integration/usage.sh
