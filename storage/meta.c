@@ -1324,6 +1324,29 @@ typedef struct {
         digest_t digest;
 } gc_key_t;
 
+static uint64_t gc_mono_ns(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
+/* After a batch that held the write lock since t0: as long a pause (at least 2
+ * ms), so that writers waiting for the lock (SQLite's busy handler polls) get it
+ * between batches: a run takes at most about half of the write lock's time. */
+static void gc_pause(uint64_t t0) {
+        uint64_t held = gc_mono_ns() - t0;
+        struct timespec ts;
+
+        if (held < 2000000)
+                held = 2000000;
+        if (held > 200000000)
+                held = 200000000;
+        ts.tv_sec = 0;
+        ts.tv_nsec = (long) held;
+        (void) nanosleep(&ts, NULL);
+}
+
 /* Reads a page of (repo_id, digest) rows of st (bound by the caller) into keys:
  * how many, or <0. */
 static int read_keys(db_stmt_t *st, gc_key_t *keys, size_t max, bool with_repo) {
@@ -1342,6 +1365,7 @@ static int read_keys(db_stmt_t *st, gc_key_t *keys, size_t max, bool with_repo) 
 
 /* Runs one statement per key in one write transaction: the rows it changed. */
 static int64_t write_batch(meta_t *m, int id, const gc_key_t *keys, size_t n, bool with_repo, int64_t t) {
+        uint64_t t0 = gc_mono_ns();
         int64_t changed = 0;
         int r;
 
@@ -1367,6 +1391,7 @@ static int64_t write_batch(meta_t *m, int id, const gc_key_t *keys, size_t n, bo
                 return r;
         }
         r = db_tx_commit(m->c);
+        gc_pause(t0);
         return r < 0 ? r : changed;
 }
 
@@ -1471,6 +1496,7 @@ int meta_gc_manifests(meta_t *m, int64_t before, bool untagged, const volatile b
                         for (int i = 0; i < n; i += GC_BATCH) {
                                 size_t k = (size_t) (n - i < GC_BATCH ? n - i : GC_BATCH);
                                 int64_t changed = 0;
+                                uint64_t t0 = gc_mono_ns();
                                 int r = db_tx_begin(m->c);
                                 if (r < 0)
                                         return r;
@@ -1487,6 +1513,7 @@ int meta_gc_manifests(meta_t *m, int64_t before, bool untagged, const volatile b
                                         return r;
                                 }
                                 r = db_tx_commit(m->c);
+                                gc_pause(t0);
                                 if (r < 0)
                                         return r;
                                 deleted += (uint64_t) changed;
@@ -1508,6 +1535,7 @@ int meta_gc_blobs_mark(meta_t *m, int64_t now, const volatile bool *stop) {
 int meta_gc_blobs_sweep(meta_t *m, int64_t before, const meta_gc_sweep_t *ops, const volatile bool *stop,
                         uint64_t *ret_blobs, uint64_t *ret_bytes) {
         gc_key_t keys[GC_BATCH];
+        uint64_t t0;
         int r, n;
 
         if (!m || !ops || !ops->gone || !ret_blobs || !ret_bytes)
@@ -1523,6 +1551,7 @@ int meta_gc_blobs_sweep(meta_t *m, int64_t before, const meta_gc_sweep_t *ops, c
                         if (n <= 0)
                                 return n;
                 }
+                t0 = gc_mono_ns();
                 r = db_tx_begin(m->c);
                 if (r < 0)
                         return r;
@@ -1559,6 +1588,7 @@ int meta_gc_blobs_sweep(meta_t *m, int64_t before, const meta_gc_sweep_t *ops, c
                 }
                 if (ops->done)
                         ops->done(ops->userdata);
+                gc_pause(t0);
                 *ret_blobs += blobs;
                 *ret_bytes += bytes;
                 if (blobs == 0)
