@@ -1286,8 +1286,8 @@ int meta__plans_check(meta_t *m, char *bad, size_t n) {
  * Pages and batches are small so that each transaction is short: pushes wait for
  * one batch at most, never for a run. */
 
-#define GC_PAGE 256 /* rows read per candidate page */
-#define GC_BATCH 64 /* rows written per transaction */
+#define GC_PAGE 1024 /* rows read per candidate page */
+#define GC_BATCH 256 /* rows written per transaction */
 
 int meta_lock_try(meta_t *m, db_lock_id_t id) {
         return m ? db_lock_try(m->c, id) : -EINVAL;
@@ -1331,15 +1331,16 @@ static uint64_t gc_mono_ns(void) {
         return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
 }
 
-/* After a batch that held the write lock since t0: as long a pause (at least 2
- * ms), so that writers waiting for the lock (SQLite's busy handler polls) get it
- * between batches: a run takes at most about half of the write lock's time. */
+/* After a batch that held the write lock since t0: a pause twice as long (at
+ * least 5 ms), so that writers waiting for the lock (SQLite's busy handler polls,
+ * sleeping longer after each miss) get it between batches: a run takes at most
+ * about a third of the write lock's time. */
 static void gc_pause(uint64_t t0) {
-        uint64_t held = gc_mono_ns() - t0;
+        uint64_t held = 2 * (gc_mono_ns() - t0);
         struct timespec ts;
 
-        if (held < 2000000)
-                held = 2000000;
+        if (held < 5000000)
+                held = 5000000;
         if (held > 200000000)
                 held = 200000000;
         ts.tv_sec = 0;
@@ -1365,13 +1366,14 @@ static int read_keys(db_stmt_t *st, gc_key_t *keys, size_t max, bool with_repo) 
 
 /* Runs one statement per key in one write transaction: the rows it changed. */
 static int64_t write_batch(meta_t *m, int id, const gc_key_t *keys, size_t n, bool with_repo, int64_t t) {
-        uint64_t t0 = gc_mono_ns();
+        uint64_t t0;
         int64_t changed = 0;
         int r;
 
         r = db_tx_begin(m->c);
         if (r < 0)
                 return r;
+        t0 = gc_mono_ns(); /* the lock is ours from here */
         for (size_t i = 0; i < n && r >= 0; i++) {
                 _cleanup_db_stmt_ db_stmt_t *st = stmt(m, id);
                 int p = 1;
@@ -1496,10 +1498,11 @@ int meta_gc_manifests(meta_t *m, int64_t before, bool untagged, const volatile b
                         for (int i = 0; i < n; i += GC_BATCH) {
                                 size_t k = (size_t) (n - i < GC_BATCH ? n - i : GC_BATCH);
                                 int64_t changed = 0;
-                                uint64_t t0 = gc_mono_ns();
+                                uint64_t t0;
                                 int r = db_tx_begin(m->c);
                                 if (r < 0)
                                         return r;
+                                t0 = gc_mono_ns();
                                 for (size_t j = 0; j < k && r >= 0; j++) {
                                         _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_GC_MANIFEST_DELETE);
                                         if ((r = db_bind_int(st, 1, keys[i + j].repo_id)) >= 0 &&
@@ -1551,10 +1554,10 @@ int meta_gc_blobs_sweep(meta_t *m, int64_t before, const meta_gc_sweep_t *ops, c
                         if (n <= 0)
                                 return n;
                 }
-                t0 = gc_mono_ns();
                 r = db_tx_begin(m->c);
                 if (r < 0)
                         return r;
+                t0 = gc_mono_ns();
                 for (int i = 0; i < n && r >= 0; i++) {
                         uint64_t size;
                         {

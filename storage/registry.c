@@ -202,7 +202,7 @@ int registry_manifest_put_from(store_t *s, meta_t *m, const char *repo, const vo
 
 typedef struct {
         store_t *store;
-        digest_t moved[ORPHAN_BATCH > 64 ? ORPHAN_BATCH : 64];
+        digest_t moved[256]; /* a sweep batch (meta.c GC_BATCH), or ORPHAN_BATCH */
         size_t n_moved;
         size_t file_errors;
         /* orphans: the candidates of one batch */
