@@ -10,6 +10,7 @@
 #      naming it, for BENCH_GC_SECS (default 10) s: pushes/s;
 #   2. `berthd gc` (grace 3600 s) over that store while the same clients push: its
 #      time, what it removed, and the pushes/s during the run, as a fraction of 1.
+# BENCH_GC_ALONE=1: only the time of `berthd gc` over that store, no clients.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../integration/lib.sh"
@@ -31,6 +32,14 @@ rate() { # FILE FROM TO: pushes/s ending within [FROM, TO] (monotonic seconds)
 }
 mono() { python3 -c 'import time; print(f"{time.monotonic():.6f}")'; }
 
+if [ "${BENCH_GC_ALONE:-0}" = 1 ]; then
+        echo "0. berthd gc over $N blobs, no clients"
+        g0=$(mono)
+        "$top_builddir/berthd" --data "$BERTH_DATA" gc --grace 3600 >"$TMP/gc.out"
+        echo "   gc: $(echo "$(mono) - $g0" | bc) s: $(cat "$TMP/gc.out")"
+        berth_stop
+        exit 0
+fi
 echo "1. pushes without GC ($SECS s)"
 s0=$(mono)
 python3 "$here/gc_bench.py" push "$BERTH_URL" "$BERTH_CA" "$SECS" "$TMP/base.times"
