@@ -1,6 +1,7 @@
 /* tests/unit/test-registry-store.c: the write protocol of storage/registry.c without
  * HTTP: the file first, the row second; what a crash between them leaves; a
- * refused manifest writes nothing; tags and subjects; offline GC. Each test runs on
+ * refused manifest writes nothing; tags and subjects; online GC and its races (a
+ * GC run from the hook between a writer's file and its row). Each test runs on
  * a fresh data directory, removed at teardown. */
 #include <errno.h>
 #include <fcntl.h>
