@@ -1331,20 +1331,24 @@ static uint64_t gc_mono_ns(void) {
         return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
 }
 
-/* After a batch that held the write lock since t0: a pause twice as long (at
- * least 5 ms), so that writers waiting for the lock (SQLite's busy handler polls,
- * sleeping longer after each miss) get it between batches: a run takes at most
- * about a third of the write lock's time. */
-static void gc_pause(uint64_t t0) {
-        uint64_t held = 2 * (gc_mono_ns() - t0);
+/* A batch held the write lock from t0 to t1 (its commit): the run waits until
+ * twice that time (at least 5 ms) has passed since t1, so that writers waiting for
+ * the lock (SQLite's busy handler polls, sleeping longer after each miss) get it
+ * between batches: a run takes at most about a third of the write lock's time.
+ * Work done after the commit (removing files for good) counts towards the pause. */
+static void gc_pause(uint64_t t0, uint64_t t1) {
+        uint64_t pause = 2 * (t1 - t0), now = gc_mono_ns(), until;
         struct timespec ts;
 
-        if (held < 5000000)
-                held = 5000000;
-        if (held > 200000000)
-                held = 200000000;
-        ts.tv_sec = 0;
-        ts.tv_nsec = (long) held;
+        if (pause < 5000000)
+                pause = 5000000;
+        if (pause > 200000000)
+                pause = 200000000;
+        until = t1 + pause;
+        if (now >= until)
+                return;
+        ts.tv_sec = (time_t) ((until - now) / 1000000000u);
+        ts.tv_nsec = (long) ((until - now) % 1000000000u);
         (void) nanosleep(&ts, NULL);
 }
 
@@ -1393,7 +1397,7 @@ static int64_t write_batch(meta_t *m, int id, const gc_key_t *keys, size_t n, bo
                 return r;
         }
         r = db_tx_commit(m->c);
-        gc_pause(t0);
+        gc_pause(t0, gc_mono_ns());
         return r < 0 ? r : changed;
 }
 
@@ -1516,7 +1520,7 @@ int meta_gc_manifests(meta_t *m, int64_t before, bool untagged, const volatile b
                                         return r;
                                 }
                                 r = db_tx_commit(m->c);
-                                gc_pause(t0);
+                                gc_pause(t0, gc_mono_ns());
                                 if (r < 0)
                                         return r;
                                 deleted += (uint64_t) changed;
@@ -1538,7 +1542,7 @@ int meta_gc_blobs_mark(meta_t *m, int64_t now, const volatile bool *stop) {
 int meta_gc_blobs_sweep(meta_t *m, int64_t before, const meta_gc_sweep_t *ops, const volatile bool *stop,
                         uint64_t *ret_blobs, uint64_t *ret_bytes) {
         gc_key_t keys[GC_BATCH];
-        uint64_t t0;
+        uint64_t t0, t1;
         int r, n;
 
         if (!m || !ops || !ops->gone || !ret_blobs || !ret_bytes)
@@ -1584,6 +1588,7 @@ int meta_gc_blobs_sweep(meta_t *m, int64_t before, const meta_gc_sweep_t *ops, c
                         return r;
                 }
                 r = db_tx_commit(m->c);
+                t1 = gc_mono_ns();
                 if (r < 0) {
                         if (ops->undo)
                                 ops->undo(ops->userdata);
@@ -1591,7 +1596,7 @@ int meta_gc_blobs_sweep(meta_t *m, int64_t before, const meta_gc_sweep_t *ops, c
                 }
                 if (ops->done)
                         ops->done(ops->userdata);
-                gc_pause(t0);
+                gc_pause(t0, t1);
                 *ret_blobs += blobs;
                 *ret_bytes += bytes;
                 if (blobs == 0)
