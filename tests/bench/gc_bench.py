@@ -9,7 +9,7 @@
                                    schema made by a berthd start) and DATA/blobs
   gc_bench.py push URL CA SECS OUT clients pushing (4 threads: a 16 KiB blob, then a
                                    manifest naming it) for SECS; OUT gets the end time
-                                   (CLOCK_MONOTONIC) of each push, one per line
+                                   (CLOCK_MONOTONIC) of each push, a line as it ends
 """
 import hashlib
 import http.client
@@ -69,8 +69,8 @@ def populate(data, n):
 def push(url, ca, secs, out):
     u = urllib.parse.urlparse(url)
     end = time.monotonic() + secs
-    times = []
     lock = threading.Lock()
+    f = open(out, "w", buffering=1)  # a line per push as it ends: the run may be stopped midway
 
     def worker(w):
         ctx = ssl.create_default_context(cafile=ca)
@@ -96,15 +96,14 @@ def push(url, ca, secs, out):
             if r.status != 201:
                 raise SystemExit(f"manifest: {r.status}")
             with lock:
-                times.append(time.monotonic())
+                f.write(f"{time.monotonic():.6f}\n")
 
     ts = [threading.Thread(target=worker, args=(w,)) for w in range(4)]
     for t in ts:
         t.start()
     for t in ts:
         t.join()
-    with open(out, "w") as f:
-        f.write("\n".join(f"{t:.6f}" for t in sorted(times)) + "\n")
+    f.close()
 
 
 if sys.argv[1] == "populate":
