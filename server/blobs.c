@@ -614,8 +614,9 @@ static void expire_one(void *userdata, const char *uuid) {
 
 /* Several berthd on one database (PostgreSQL) share the upload directory too: one
  * of them expires at a time, under the database's lock for the job, held on a
- * connection of this thread for the round (its own: db_conn_get hands it out). On
- * SQLite the lock is always had: serve.lock keeps the data directory to one berthd. */
+ * connection of this thread for the round (its own: db_conn_get hands it out). GC
+ * runs (server/gc.c) expire old sessions too, by the same store calls: a session
+ * is removed once whoever gets to it first, never while a request holds it. */
 void uploads_expire(server_t *srv) {
         expiry_t x = { .srv = srv };
         db_t *db = server_db(srv);

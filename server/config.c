@@ -18,7 +18,7 @@
 void config_usage(FILE *f) {
         fputs("Usage: berthd [serve] [OPTIONS]\n"
               "       berthd user|project|token|secret|audit ...   (administration; see berthd user --help)\n"
-              "       berthd gc [--dry-run] [--grace SECONDS]     (offline garbage collection; berthd gc --help)\n"
+              "       berthd gc [--dry-run] [--grace SECONDS] [--status]  (garbage collection, online; berthd gc --help)\n"
               "       berthd db copy|version ...                  (copy the metadata to another database; berthd db --help)\n"
               "       berthd webhook add|list|del|log ...         (webhooks; berthd webhook --help)\n"
               "       berthd usage [PROJECT] [--json]             (storage used per project; berthd usage --help)\n"
@@ -49,6 +49,12 @@ void config_usage(FILE *f) {
               "  --delete, --no-delete  BERTH_DELETE=1|0      allow DELETE requests [allowed]\n"
               "  --upload-max-age SEC   BERTH_UPLOAD_MAX_AGE  abandoned uploads expire after [86400]\n"
               "  --grace SEC            BERTH_GRACE           drain time on SIGTERM [25]\n"
+              "  --gc-interval SEC      BERTH_GC_INTERVAL     garbage collection every SEC, while serving\n"
+              "                                               (one replica at a time); 0: never [3600]\n"
+              "  --gc-grace SEC         BERTH_GC_GRACE        GC keeps what became unreferenced less than\n"
+              "                                               SEC ago [3600]\n"
+              "  --gc-delete-untagged   BERTH_GC_DELETE_UNTAGGED=1  GC also removes untagged manifests no\n"
+              "                                               index or kept subject needs [off]\n"
               "  --blob-max-size BYTES  BERTH_BLOB_MAX_SIZE   largest accepted blob [68719476736]\n"
               "  --max-requests N       BERTH_MAX_REQUESTS    requests in flight before 429 [1024]; probes\n"
               "                                               and /auth/token are never refused\n"
@@ -191,7 +197,7 @@ enum {
         OPT_GRACE, OPT_BLOB_MAX, OPT_MAX_REQUESTS, OPT_MAX_CONNS, OPT_MAX_CONNS_PER_IP,
         OPT_HEADER_TIMEOUT, OPT_BODY_TIMEOUT, OPT_TRUSTED_PROXIES, OPT_TOKEN_RATE,
         OPT_METRICS_LISTEN, OPT_LOG_FORMAT, OPT_DB, OPT_WEBHOOK_ALLOW, OPT_WEBHOOK_MAX_AGE,
-        OPT_WEBHOOK_BACKOFF, OPT_WEBHOOK_PULL_INTERVAL,
+        OPT_WEBHOOK_BACKOFF, OPT_WEBHOOK_PULL_INTERVAL, OPT_GC_INTERVAL, OPT_GC_GRACE, OPT_GC_UNTAGGED,
 };
 
 /* --trusted-proxies: the list replaces an earlier one */
@@ -323,6 +329,20 @@ static int apply(config_t *c, int opt, const char *v, const char *what) {
         case OPT_UPLOAD_MAX_AGE:
                 r = parse_u64(v, 1, UINT32_MAX, &c->upload_max_age);
                 break;
+        case OPT_GC_INTERVAL:
+                r = parse_u64(v, 0, UINT32_MAX, &c->gc_interval);
+                break;
+        case OPT_GC_GRACE:
+                r = parse_u64(v, 0, UINT32_MAX, &c->gc_grace);
+                break;
+        case OPT_GC_UNTAGGED:
+                if (!v)
+                        c->gc_delete_untagged = true;
+                else if (!parse_bool(v, &b))
+                        r = -EINVAL;
+                else
+                        c->gc_delete_untagged = b;
+                break;
         case OPT_GRACE:
                 r = parse_u64(v, 0, 3600, &u);
                 if (r == 0)
@@ -429,6 +449,8 @@ static void defaults(config_t *c) {
         c->delete_enabled = true;
         c->upload_max_age = 24 * 3600;
         c->grace = 25;
+        c->gc_interval = 3600;
+        c->gc_grace = 3600;
         c->blob_max_size = 64ull << 30;
         c->max_requests = 1024;
         c->max_conns = 4096;
@@ -459,6 +481,9 @@ int config_parse(int argc, char **argv, config_t *ret) {
                 { "no-delete", no_argument, NULL, OPT_NO_DELETE },
                 { "upload-max-age", required_argument, NULL, OPT_UPLOAD_MAX_AGE },
                 { "grace", required_argument, NULL, OPT_GRACE },
+                { "gc-interval", required_argument, NULL, OPT_GC_INTERVAL },
+                { "gc-grace", required_argument, NULL, OPT_GC_GRACE },
+                { "gc-delete-untagged", no_argument, NULL, OPT_GC_UNTAGGED },
                 { "blob-max-size", required_argument, NULL, OPT_BLOB_MAX },
                 { "max-requests", required_argument, NULL, OPT_MAX_REQUESTS },
                 { "max-conns", required_argument, NULL, OPT_MAX_CONNS },
@@ -486,6 +511,8 @@ int config_parse(int argc, char **argv, config_t *ret) {
                 { "BERTH_LOG_LEVEL", OPT_LOG_LEVEL }, { "BERTH_THREADS", OPT_THREADS },
                 { "BERTH_AUTH", OPT_AUTH }, { "BERTH_DELETE", OPT_DELETE },
                 { "BERTH_UPLOAD_MAX_AGE", OPT_UPLOAD_MAX_AGE }, { "BERTH_GRACE", OPT_GRACE },
+                { "BERTH_GC_INTERVAL", OPT_GC_INTERVAL }, { "BERTH_GC_GRACE", OPT_GC_GRACE },
+                { "BERTH_GC_DELETE_UNTAGGED", OPT_GC_UNTAGGED },
                 { "BERTH_BLOB_MAX_SIZE", OPT_BLOB_MAX }, { "BERTH_MAX_REQUESTS", OPT_MAX_REQUESTS },
                 { "BERTH_MAX_CONNS", OPT_MAX_CONNS }, { "BERTH_MAX_CONNS_PER_IP", OPT_MAX_CONNS_PER_IP },
                 { "BERTH_HEADER_TIMEOUT", OPT_HEADER_TIMEOUT }, { "BERTH_BODY_TIMEOUT", OPT_BODY_TIMEOUT },

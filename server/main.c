@@ -2,6 +2,7 @@
  * housekeeping and graceful shutdown. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -230,14 +231,14 @@ static int serve(int argc, char **argv) {
                         "make it mode 0600 or 0440 (a Kubernetes Secret volume: defaultMode)",
                         getenv("BERTH_DB_PASSWORD_FILE"));
         data_dir_secure(cfg.data_dir, cfg.db.pg ? NULL : cfg.db.target);
-        /* SQLite: one berthd per data directory, and no offline gc under it. A shared
+        /* SQLite: one berthd per data directory (berthd gc runs beside it). A shared
          * database (PostgreSQL) is for several berthd on one blob store: no lock. */
         if (!cfg.db.pg) {
                 lock_fd = data_lock(cfg.data_dir);
                 if (lock_fd < 0) {
                         r = lock_fd;
                         log_msg(LOG_ERR, LOG_SRC_MAIN, "%s: %s", cfg.data_dir,
-                                r == -EBUSY ? "another berthd (or berthd gc) is using this data directory"
+                                r == -EBUSY ? "another berthd is using this data directory"
                                             : berth_strerror(r));
                         goto out;
                 }
@@ -380,11 +381,19 @@ static int serve(int argc, char **argv) {
         if (r < 0)
                 log_msg(LOG_WARNING, LOG_SRC_MAIN, "telling systemd we are ready (NOTIFY_SOCKET): %s",
                         berth_strerror(r));
-        if (cfg.read_only)
+        if (cfg.read_only) {
                 log_msg(LOG_NOTICE, LOG_SRC_MAIN, "read-only mode: pulls only; pushes and deletes get 405, "
-                        "no upload expiry, no webhook deliveries");
-        else
+                        "no upload expiry, no garbage collection, no webhook deliveries");
+        } else {
                 uploads_expire(&srv);
+                r = gc_start(&srv);
+                if (r < 0)
+                        log_msg(LOG_WARNING, LOG_SRC_MAIN, "no garbage collection runs: %s", berth_strerror(r));
+                else if (cfg.gc_interval)
+                        log_msg(LOG_INFO, LOG_SRC_MAIN,
+                                "garbage collection every %" PRIu64 " s (grace %" PRIu64 " s%s)", cfg.gc_interval,
+                                cfg.gc_grace, cfg.gc_delete_untagged ? ", untagged manifests too" : "");
+        }
         for (;;) {
                 /* housekeeping every minute, more often when uploads expire sooner */
                 uint64_t every = cfg.upload_max_age / 4;
@@ -397,6 +406,7 @@ static int serve(int argc, char **argv) {
         }
         log_msg(LOG_NOTICE, LOG_SRC_MAIN, "%s: draining (grace %us)", sig == SIGTERM ? "SIGTERM" : "SIGINT", cfg.grace);
         (void) notify_send("STOPPING=1");
+        gc_stop(); /* a run under way ends after its batch */
         http_drain_and_stop(&srv);
         /* no request left to queue or count: the last pull counts go out as events */
         webhooks_stop(srv.webhooks);
@@ -404,6 +414,7 @@ static int serve(int argc, char **argv) {
         log_msg(LOG_NOTICE, LOG_SRC_MAIN, "stopped");
         r = 0;
 out:
+        gc_stop();
         webhooks_stop(srv.webhooks);
         metrics_stop();
         auth_free(srv.auth);
@@ -492,7 +503,7 @@ static int admin(int argc, char **argv) {
                 return r;
         }
         if (n > 0 && strcmp(args[0], "gc") == 0) {
-                /* gc opens the database itself, under the data directory's lock */
+                /* gc opens the database itself (and the blob store) */
                 r = gc_main(data, &dc, n, args);
                 dbconf_done(&dc);
                 return r;

@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "common/macro.h"
 #include "server/conns.h"
+#include "server/gc.h"
 #include "server/metrics.h"
 #include "storage/db.h"
 #include "server/webhook.h"
@@ -234,6 +235,31 @@ static void write_store(FILE *f) {
         }
 }
 
+/* Garbage collection: this process's runs (the server's own, every --gc-interval). */
+static void write_gc(FILE *f) {
+        gc_stats_t g;
+        uint64_t cum = 0;
+
+        gc_stats(&g);
+        head(f, "berth_gc_runs_total", "counter", "Garbage collection runs of this process, by result.");
+        fprintf(f, "berth_gc_runs_total{result=\"ok\"} %" PRIu64 "\n", g.ok);
+        fprintf(f, "berth_gc_runs_total{result=\"failed\"} %" PRIu64 "\n", g.failed);
+        head(f, "berth_gc_duration_seconds", "histogram", "Time of this process's garbage collection runs.");
+        for (size_t b = 0; b <= GC_DURATION_BUCKETS; b++) {
+                cum += g.duration_bucket[b];
+                if (b < GC_DURATION_BUCKETS)
+                        fprintf(f, "berth_gc_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n", gc_duration_le[b], cum);
+                else
+                        fprintf(f, "berth_gc_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
+        }
+        fprintf(f, "berth_gc_duration_seconds_sum %.6f\n", g.duration_sum);
+        fprintf(f, "berth_gc_duration_seconds_count %" PRIu64 "\n", cum);
+        gauge(f, "berth_gc_freed_bytes_total", "counter",
+              "Bytes of blobs (and of blob files without metadata) garbage collection removed.", g.freed_bytes);
+        gauge(f, "berth_gc_freed_blobs_total", "counter",
+              "Blobs (and blob files without metadata) garbage collection removed.", g.freed_blobs);
+}
+
 /* The metadata database: transactions (count and time), busy and lost connections. */
 static void write_db(FILE *f, db_t *db) {
         db_stats_t st;
@@ -352,6 +378,7 @@ int metrics_write(server_t *srv, FILE *f) {
 
         write_requests(f);
         write_store(f);
+        write_gc(f);
         gauge(f, "registry_http_in_flight_requests", "gauge",
               "Requests received whole and not yet answered.", atomic_load(&srv->in_flight));
         gauge(f, "berth_http_received_bytes_total", "counter", "Request body bytes received.",

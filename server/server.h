@@ -30,6 +30,9 @@ typedef struct config {
         bool delete_enabled;
         uint64_t upload_max_age;  /* seconds */
         unsigned grace;           /* seconds to drain on SIGTERM */
+        uint64_t gc_interval;     /* seconds between the server's GC runs; 0: none */
+        uint64_t gc_grace;        /* the grace period of those runs */
+        bool gc_delete_untagged;  /* those runs remove untagged manifests */
         uint64_t blob_max_size;   /* bytes; larger uploads get 413 */
         unsigned max_requests;    /* requests in flight before 429 */
         unsigned max_conns;       /* open connections in all */

@@ -264,6 +264,28 @@ static const db_migration_t MIGRATIONS[] = {
         "  result     " T " NOT NULL,"
         "  error      " T ");"
         "CREATE INDEX webhook_log_by_webhook ON webhook_log(webhook_id, id);" },
+        { .sql =
+        /* 4: online garbage collection: the marks of unreferenced blobs and links,
+         * and the record of runs (see storage/db-sqlite.c). An expand step. */
+        "ALTER TABLE blobs ADD COLUMN unref_since BIGINT;"
+        "ALTER TABLE repo_blobs ADD COLUMN unref_since BIGINT;"
+        "CREATE INDEX blobs_unref ON blobs(unref_since) WHERE unref_since IS NOT NULL;"
+        "CREATE INDEX repo_blobs_unref ON repo_blobs(unref_since) WHERE unref_since IS NOT NULL;"
+        "CREATE TABLE gc_runs ("
+        "  id           BIGINT PRIMARY KEY,"
+        "  started      BIGINT NOT NULL,"
+        "  finished     BIGINT,"
+        "  who          " T " NOT NULL,"
+        "  dry_run      INTEGER NOT NULL,"
+        "  result       " T ","
+        "  blobs        BIGINT NOT NULL DEFAULT 0,"
+        "  bytes        BIGINT NOT NULL DEFAULT 0,"
+        "  manifests    BIGINT NOT NULL DEFAULT 0,"
+        "  links        BIGINT NOT NULL DEFAULT 0,"
+        "  orphans      BIGINT NOT NULL DEFAULT 0,"
+        "  orphan_bytes BIGINT NOT NULL DEFAULT 0,"
+        "  uploads      BIGINT NOT NULL DEFAULT 0,"
+        "  error        " T ");" },
 };
 
 #undef T

@@ -11,11 +11,15 @@
  * `auth_schema` table (1: the auth_ tables). Their two first steps are steps 1 and
  * 2 of the one sequence here; adopt() carries such a database over once. */
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include <sqlite3.h>
 #include "common/err.h"
 #include "common/macro.h"
@@ -182,6 +186,33 @@ static const db_migration_t MIGRATIONS[] = {
         "  result     TEXT NOT NULL,"              /* success, failure, gaveup */
         "  error      TEXT);"
         "CREATE INDEX webhook_log_by_webhook ON webhook_log(webhook_id, id);" },
+        { .sql =
+        /* 4: online garbage collection (storage/meta.c, storage/registry.c). A blob
+         * row's or a repository link's unref_since is the time a GC run saw it
+         * unreferenced (NULL: referenced, or not looked at yet); every statement
+         * that adds a reference clears it in its own transaction, so a mark older
+         * than the grace period means nothing referenced it since. gc_runs: one
+         * row per run (finished NULL while it runs, or when it was killed). Keys
+         * made by the writer, as for the webhooks. An expand step. */
+        "ALTER TABLE blobs ADD COLUMN unref_since INTEGER;"
+        "ALTER TABLE repo_blobs ADD COLUMN unref_since INTEGER;"
+        "CREATE INDEX blobs_unref ON blobs(unref_since) WHERE unref_since IS NOT NULL;"
+        "CREATE INDEX repo_blobs_unref ON repo_blobs(unref_since) WHERE unref_since IS NOT NULL;"
+        "CREATE TABLE gc_runs ("
+        "  id           INTEGER PRIMARY KEY,"
+        "  started      INTEGER NOT NULL,"
+        "  finished     INTEGER,"                 /* NULL: running, or interrupted */
+        "  who          TEXT NOT NULL,"
+        "  dry_run      INTEGER NOT NULL,"
+        "  result       TEXT,"                    /* ok, failed */
+        "  blobs        INTEGER NOT NULL DEFAULT 0,"
+        "  bytes        INTEGER NOT NULL DEFAULT 0,"
+        "  manifests    INTEGER NOT NULL DEFAULT 0,"
+        "  links        INTEGER NOT NULL DEFAULT 0,"
+        "  orphans      INTEGER NOT NULL DEFAULT 0,"
+        "  orphan_bytes INTEGER NOT NULL DEFAULT 0,"
+        "  uploads      INTEGER NOT NULL DEFAULT 0,"
+        "  error        TEXT);" },
 };
 
 /* ---- connections ---- */
@@ -221,7 +252,10 @@ static int set_wal(sqlite3 *db) {
         }
 }
 
+static void sq_unlock(void *h, int64_t key);
+
 static void sq_close(void *h) {
+        sq_unlock(h, INT64_MIN); /* the connection's locks end with it, as a session's */
         (void) sqlite3_close_v2(h);
 }
 
@@ -436,15 +470,60 @@ static bool sq_broken(void *h) {
         return false; /* a file: nothing to lose */
 }
 
+/* Session locks: an exclusive flock(2) on a file beside the database
+ * (<database>-lock<id>), one open file per connection and lock, so that two
+ * connections (of one process or of two: berthd and `berthd gc`) exclude each
+ * other as PostgreSQL sessions do, and a process that dies frees its locks. */
+#define SQ_LOCKS_MAX 16
+static struct {
+        void *h;
+        int64_t key;
+        int fd;
+} sq_locks[SQ_LOCKS_MAX];
+static pthread_mutex_t sq_locks_mutex = PTHREAD_MUTEX_INITIALIZER;
+
 static int sq_lock_try(void *h, int64_t key) {
-        (void) h;
-        (void) key;
-        return 1; /* one server per data directory (serve.lock) */
+        const char *db = sqlite3_db_filename(h, "main");
+        char path[4096];
+        int fd, r = 1, slot = -1;
+
+        if (!db || !*db)
+                return 1; /* an in-memory database: this connection alone */
+        if (snprintf(path, sizeof(path), "%s-lock%u", db, (unsigned) (key & 0xffffffff)) >= (int) sizeof(path))
+                return -ENAMETOOLONG;
+        pthread_mutex_lock(&sq_locks_mutex);
+        for (int i = 0; i < SQ_LOCKS_MAX; i++) {
+                if (sq_locks[i].h == h && sq_locks[i].key == key) {
+                        pthread_mutex_unlock(&sq_locks_mutex);
+                        return 1; /* held by this connection already */
+                }
+                if (!sq_locks[i].h && slot < 0)
+                        slot = i;
+        }
+        if (slot < 0) {
+                pthread_mutex_unlock(&sq_locks_mutex);
+                return -ENOSPC;
+        }
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                r = -errno;
+        else if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                r = errno == EWOULDBLOCK ? 0 : -errno;
+                close(fd);
+        } else
+                sq_locks[slot] = (typeof(sq_locks[0])){ .h = h, .key = key, .fd = fd };
+        pthread_mutex_unlock(&sq_locks_mutex);
+        return r;
 }
 
 static void sq_unlock(void *h, int64_t key) {
-        (void) h;
-        (void) key;
+        pthread_mutex_lock(&sq_locks_mutex);
+        for (int i = 0; i < SQ_LOCKS_MAX; i++)
+                if (sq_locks[i].h == h && (key == INT64_MIN || sq_locks[i].key == key)) {
+                        close(sq_locks[i].fd); /* releases the flock */
+                        sq_locks[i].h = NULL;
+                }
+        pthread_mutex_unlock(&sq_locks_mutex);
 }
 
 static int sq_explain(void *h, const char *sql, int (*line)(const char *, void *), void *userdata) {

@@ -154,8 +154,8 @@ typedef enum {
 /* Takes the lock named id for c's session without waiting: 1 taken, 0 another
  * process (or connection) holds it, <0 error. PostgreSQL: a session advisory lock,
  * released by db_unlock or when the connection ends (a killed replica frees it).
- * SQLite: one server per data directory (its serve.lock) already excludes the
- * others: always 1. */
+ * SQLite: an exclusive flock(2) on a file beside the database (<database>-lock<id>),
+ * held by the connection until db_unlock or its close (or its process's end). */
 int db_lock_try(db_conn_t *c, db_lock_id_t id);
 void db_unlock(db_conn_t *c, db_lock_id_t id);
 

@@ -36,11 +36,13 @@ static const dbcopy_col_t BLOBS[] = {
         { "digest", DBCOPY_TEXT },
         { "size", DBCOPY_INT },
         { "created_at", DBCOPY_INT },
+        { "unref_since", DBCOPY_INT },
 };
 static const dbcopy_col_t REPO_BLOBS[] = {
         { "repo_id", DBCOPY_INT },
         { "digest", DBCOPY_TEXT },
         { "created_at", DBCOPY_INT },
+        { "unref_since", DBCOPY_INT },
 };
 static const dbcopy_col_t MANIFESTS[] = {
         { "repo_id", DBCOPY_INT },
@@ -143,11 +145,28 @@ static const dbcopy_col_t WEBHOOK_LOG[] = {
         { "error", DBCOPY_TEXT },
 };
 
+static const dbcopy_col_t GC_RUNS[] = {
+        { "id", DBCOPY_INT },
+        { "started", DBCOPY_INT },
+        { "finished", DBCOPY_INT },
+        { "who", DBCOPY_TEXT },
+        { "dry_run", DBCOPY_INT },
+        { "result", DBCOPY_TEXT },
+        { "blobs", DBCOPY_INT },
+        { "bytes", DBCOPY_INT },
+        { "manifests", DBCOPY_INT },
+        { "links", DBCOPY_INT },
+        { "orphans", DBCOPY_INT },
+        { "orphan_bytes", DBCOPY_INT },
+        { "uploads", DBCOPY_INT },
+        { "error", DBCOPY_TEXT },
+};
+
 static const dbcopy_table_t TABLES[] = {
         TABLE("repositories", REPOSITORIES, 1, "id, name", "id", "?1", "?1, ?2"),
-        TABLE("blobs", BLOBS, 1, "digest, size, created_at", "digest", "?1", "?1, ?2, ?3"),
-        TABLE("repo_blobs", REPO_BLOBS, 2, "repo_id, digest, created_at", "repo_id, digest", "?1, ?2",
-              "?1, ?2, ?3"),
+        TABLE("blobs", BLOBS, 1, "digest, size, created_at, unref_since", "digest", "?1", "?1, ?2, ?3, ?4"),
+        TABLE("repo_blobs", REPO_BLOBS, 2, "repo_id, digest, created_at, unref_since", "repo_id, digest",
+              "?1, ?2", "?1, ?2, ?3, ?4"),
         TABLE("manifests", MANIFESTS, 2,
               "repo_id, digest, media_type, artifact_type, subject, annotations, size, created_at",
               "repo_id, digest", "?1, ?2", "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8"),
@@ -181,6 +200,11 @@ static const dbcopy_table_t TABLES[] = {
         TABLE("webhook_log", WEBHOOK_LOG, 1,
               "id, webhook_id, ts, event_id, type, attempt, status, latency_ms, result, error", "id", "?1",
               "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10"),
+        /* the record of GC runs (step 4) */
+        TABLE("gc_runs", GC_RUNS, 1,
+              "id, started, finished, who, dry_run, result, blobs, bytes, manifests, links, orphans, orphan_bytes,"
+              " uploads, error",
+              "id", "?1", "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14"),
 };
 
 #define KEY_MAX 4 /* the widest primary key above */

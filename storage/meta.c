@@ -47,9 +47,25 @@ enum {
         ST_UPLOAD_ADD,
         ST_UPLOAD_GET,
         ST_UPLOAD_DELETE,
-        ST_GC_UNLINK,
-        ST_GC_GARBAGE,
+        ST_LINK_TOUCH,
+        ST_GC_LINK_CANDIDATES,
+        ST_GC_LINK_MARK,
+        ST_GC_LINK_OLD,
+        ST_GC_LINK_DELETE,
+        ST_GC_BLOB_CANDIDATES,
+        ST_GC_BLOB_MARK,
+        ST_GC_BLOB_OLD,
         ST_GC_BLOB_DELETE,
+        ST_GC_MANIFEST_CANDIDATES,
+        ST_GC_MANIFEST_DELETE,
+        ST_GC_DRY_LINKS,
+        ST_GC_DRY_BLOBS,
+        ST_GC_DRY_MANIFESTS,
+        ST_GC_RUN_ID,
+        ST_GC_RUN_INSERT,
+        ST_GC_RUN_END,
+        ST_GC_RUNS,
+        ST_GC_LAST_OK,
         ST_BLOB_KNOWN,
         ST_STATS,
         ST_CATALOG_RANGE,
@@ -61,10 +77,13 @@ enum {
 static const char *const SQL[_ST_MAX] = {
         [ST_REPO_ID] = "SELECT id FROM repositories WHERE name = ?1",
         [ST_REPO_INSERT] = "INSERT INTO repositories(name) VALUES (?1) RETURNING id",
+        /* a reference added: the GC mark goes (see "garbage collection" below) */
         [ST_BLOB_INSERT] = "INSERT INTO blobs(digest, size, created_at) VALUES (?1, ?2, ?3)"
-                           " ON CONFLICT(digest) DO NOTHING",
+                           " ON CONFLICT(digest) DO UPDATE SET unref_since = NULL"
+                           " WHERE blobs.unref_since IS NOT NULL",
         [ST_REPO_BLOB_INSERT] = "INSERT INTO repo_blobs(repo_id, digest, created_at)"
-                                " VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                                " VALUES (?1, ?2, ?3) ON CONFLICT(repo_id, digest) DO UPDATE"
+                                " SET unref_since = NULL WHERE repo_blobs.unref_since IS NOT NULL",
         [ST_BLOB_LINKED] = "SELECT b.size FROM repositories r"
                            " JOIN repo_blobs rb ON rb.repo_id = r.id"
                            " JOIN blobs b ON b.digest = rb.digest"
@@ -114,16 +133,92 @@ static const char *const SQL[_ST_MAX] = {
         [ST_UPLOAD_ADD] = "INSERT INTO uploads(uuid, repo, created_at) VALUES (?1, ?2, ?3)",
         [ST_UPLOAD_GET] = "SELECT repo FROM uploads WHERE uuid = ?1",
         [ST_UPLOAD_DELETE] = "DELETE FROM uploads WHERE uuid = ?1",
-        /* garbage collection: a repository's link to a blob lasts while a manifest of
-         * that repository references it, or while the link is young */
-        [ST_GC_UNLINK] = "DELETE FROM repo_blobs WHERE created_at <= ?1 AND NOT EXISTS"
-                         " (SELECT 1 FROM manifest_refs mr WHERE mr.repo_id = repo_blobs.repo_id"
-                         "  AND mr.child = repo_blobs.digest)",
-        [ST_GC_GARBAGE] = "SELECT digest, size FROM blobs b WHERE b.created_at <= ?1"
-                          " AND NOT EXISTS (SELECT 1 FROM repo_blobs rb WHERE rb.digest = b.digest)"
-                          " AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = b.digest)"
-                          " AND NOT EXISTS (SELECT 1 FROM manifest_refs mr WHERE mr.child = b.digest)",
-        [ST_GC_BLOB_DELETE] = "DELETE FROM blobs WHERE digest = ?1",
+        /* garbage collection (see the section below): a manifest's reference to a
+         * blob of its repository clears the link's mark */
+        [ST_LINK_TOUCH] = "UPDATE repo_blobs SET unref_since = NULL"
+                          " WHERE repo_id = ?1 AND digest = ?2 AND unref_since IS NOT NULL",
+        /* links no manifest of their repository references, not marked yet: a page
+         * in key order after (?1, ?2) */
+        [ST_GC_LINK_CANDIDATES] = "SELECT rb.repo_id, rb.digest FROM repo_blobs rb"
+                                  " WHERE (rb.repo_id > ?1 OR (rb.repo_id = ?1 AND rb.digest > ?2))"
+                                  " AND rb.unref_since IS NULL AND NOT EXISTS (SELECT 1 FROM manifest_refs mr"
+                                  "  WHERE mr.repo_id = rb.repo_id AND mr.child = rb.digest)"
+                                  " ORDER BY rb.repo_id, rb.digest LIMIT ?3",
+        [ST_GC_LINK_MARK] = "UPDATE repo_blobs SET unref_since = ?3"
+                            " WHERE repo_id = ?1 AND digest = ?2 AND unref_since IS NULL"
+                            " AND NOT EXISTS (SELECT 1 FROM manifest_refs mr WHERE mr.repo_id = ?1 AND mr.child = ?2)",
+        [ST_GC_LINK_OLD] = "SELECT repo_id, digest FROM repo_blobs WHERE unref_since <= ?1 LIMIT ?2",
+        [ST_GC_LINK_DELETE] = "DELETE FROM repo_blobs WHERE repo_id = ?1 AND digest = ?2"
+                              " AND unref_since IS NOT NULL AND unref_since <= ?3"
+                              " AND NOT EXISTS (SELECT 1 FROM manifest_refs mr WHERE mr.repo_id = ?1 AND mr.child = ?2)",
+        /* blobs nothing references (no link, no manifest, no manifest's reference),
+         * not marked yet: a page in digest order after ?1 */
+        [ST_GC_BLOB_CANDIDATES] = "SELECT b.digest FROM blobs b WHERE b.digest > ?1 AND b.unref_since IS NULL"
+                                  " AND NOT EXISTS (SELECT 1 FROM repo_blobs rb WHERE rb.digest = b.digest)"
+                                  " AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = b.digest)"
+                                  " AND NOT EXISTS (SELECT 1 FROM manifest_refs mr WHERE mr.child = b.digest)"
+                                  " ORDER BY b.digest LIMIT ?2",
+        [ST_GC_BLOB_MARK] = "UPDATE blobs SET unref_since = ?2 WHERE digest = ?1 AND unref_since IS NULL"
+                            " AND NOT EXISTS (SELECT 1 FROM repo_blobs rb WHERE rb.digest = ?1)"
+                            " AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = ?1)"
+                            " AND NOT EXISTS (SELECT 1 FROM manifest_refs mr WHERE mr.child = ?1)",
+        [ST_GC_BLOB_OLD] = "SELECT digest FROM blobs WHERE unref_since <= ?1 LIMIT ?2",
+        [ST_GC_BLOB_DELETE] = "DELETE FROM blobs WHERE digest = ?1 AND unref_since IS NOT NULL AND unref_since <= ?2"
+                              " AND NOT EXISTS (SELECT 1 FROM repo_blobs rb WHERE rb.digest = ?1)"
+                              " AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = ?1)"
+                              " AND NOT EXISTS (SELECT 1 FROM manifest_refs mr WHERE mr.child = ?1)"
+                              " RETURNING size",
+        /* manifests a run may delete: untagged, older than ?3, no index of their
+         * repository names them, and either a referrer whose subject is not in the
+         * repository (any more), or (with ?4 = 1, --delete-untagged) any other
+         * untagged one; a page in key order after (?1, ?2) */
+        [ST_GC_MANIFEST_CANDIDATES] = "SELECT m.repo_id, m.digest FROM manifests m"
+                                      " WHERE (m.repo_id > ?1 OR (m.repo_id = ?1 AND m.digest > ?2))"
+                                      " AND m.created_at <= ?3 AND (?4 = 1 OR m.subject IS NOT NULL)"
+                                      " AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repo_id = m.repo_id"
+                                      "  AND t.digest = m.digest)"
+                                      " AND NOT EXISTS (SELECT 1 FROM manifest_refs mr WHERE mr.repo_id = m.repo_id"
+                                      "  AND mr.child = m.digest AND mr.is_manifest = 1)"
+                                      " AND (m.subject IS NULL OR NOT EXISTS (SELECT 1 FROM manifests s"
+                                      "  WHERE s.repo_id = m.repo_id AND s.digest = m.subject))"
+                                      " ORDER BY m.repo_id, m.digest LIMIT ?5",
+        /* the same rule, checked again in the deleting transaction; manifest_refs go
+         * with it (ON DELETE CASCADE) */
+        [ST_GC_MANIFEST_DELETE] = "DELETE FROM manifests WHERE repo_id = ?1 AND digest = ?2"
+                                  " AND created_at <= ?3 AND (?4 = 1 OR subject IS NOT NULL)"
+                                  " AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repo_id = ?1 AND t.digest = ?2)"
+                                  " AND NOT EXISTS (SELECT 1 FROM manifest_refs mr WHERE mr.repo_id = ?1"
+                                  "  AND mr.child = ?2 AND mr.is_manifest = 1)"
+                                  " AND (subject IS NULL OR NOT EXISTS (SELECT 1 FROM manifests s"
+                                  "  WHERE s.repo_id = ?1 AND s.digest = manifests.subject))",
+        /* a dry run's counts (?1: marks at or before it count; ?2 = 1: grace 0, where
+         * what is unreferenced now goes in this very run) */
+        [ST_GC_DRY_LINKS] = "SELECT count(*) FROM repo_blobs rb WHERE NOT EXISTS (SELECT 1 FROM manifest_refs mr"
+                            "  WHERE mr.repo_id = rb.repo_id AND mr.child = rb.digest)"
+                            " AND (?2 = 1 OR (rb.unref_since IS NOT NULL AND rb.unref_since <= ?1))",
+        [ST_GC_DRY_BLOBS] = "SELECT count(*), coalesce(sum(b.size), 0) FROM blobs b"
+                            " WHERE (?2 = 1 OR (b.unref_since IS NOT NULL AND b.unref_since <= ?1))"
+                            " AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = b.digest)"
+                            " AND NOT EXISTS (SELECT 1 FROM manifest_refs mr WHERE mr.child = b.digest)"
+                            " AND NOT EXISTS (SELECT 1 FROM repo_blobs rb WHERE rb.digest = b.digest"
+                            "  AND (?2 = 0 OR EXISTS (SELECT 1 FROM manifest_refs mr2"
+                            "   WHERE mr2.repo_id = rb.repo_id AND mr2.child = rb.digest)))",
+        [ST_GC_DRY_MANIFESTS] = "SELECT count(*) FROM manifests m WHERE m.created_at <= ?1"
+                                " AND (?2 = 1 OR m.subject IS NOT NULL)"
+                                " AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repo_id = m.repo_id"
+                                "  AND t.digest = m.digest)"
+                                " AND NOT EXISTS (SELECT 1 FROM manifest_refs mr WHERE mr.repo_id = m.repo_id"
+                                "  AND mr.child = m.digest AND mr.is_manifest = 1)"
+                                " AND (m.subject IS NULL OR NOT EXISTS (SELECT 1 FROM manifests s"
+                                "  WHERE s.repo_id = m.repo_id AND s.digest = m.subject))",
+        /* the record of runs: keys made by the writer, inside its write transaction */
+        [ST_GC_RUN_ID] = "SELECT coalesce(max(id), 0) + 1 FROM gc_runs",
+        [ST_GC_RUN_INSERT] = "INSERT INTO gc_runs(id, started, who, dry_run) VALUES (?1, ?2, ?3, ?4)",
+        [ST_GC_RUN_END] = "UPDATE gc_runs SET finished = ?2, result = ?3, blobs = ?4, bytes = ?5, manifests = ?6,"
+                          " links = ?7, orphans = ?8, orphan_bytes = ?9, uploads = ?10, error = ?11 WHERE id = ?1",
+        [ST_GC_RUNS] = "SELECT id, started, finished, who, dry_run, result, blobs, bytes, manifests, links,"
+                       " orphans, orphan_bytes, uploads, error FROM gc_runs ORDER BY id DESC LIMIT ?1",
+        [ST_GC_LAST_OK] = "SELECT coalesce(max(started), 0) FROM gc_runs WHERE dry_run = 0 AND result = 'ok'",
         [ST_BLOB_KNOWN] = "SELECT 1 FROM blobs WHERE digest = ?1",
         [ST_STATS] = "SELECT (SELECT count(*) FROM blobs), (SELECT coalesce(sum(size), 0) FROM blobs),"
                      " (SELECT count(*) FROM uploads)",
@@ -287,6 +382,11 @@ static int blob_insert(meta_t *m, const digest_t *d, uint64_t size) {
 }
 
 int meta_blob_link(meta_t *m, const char *repo, const digest_t *d, uint64_t size) {
+        return meta_blob_link_ensure(m, repo, d, size, NULL, NULL);
+}
+
+int meta_blob_link_ensure(meta_t *m, const char *repo, const digest_t *d, uint64_t size, meta_ensure_fn ensure,
+                          void *userdata) {
         int64_t rid;
         int r;
 
@@ -306,6 +406,10 @@ int meta_blob_link(meta_t *m, const char *repo, const digest_t *d, uint64_t size
                     (r = db_bind_int(st, 3, now_wall())) >= 0)
                         r = db_step_done(st);
         }
+        /* the row is there now: its file must be too, checked while no GC can
+         * remove it (a sweep removes files only inside its own write transaction) */
+        if (r >= 0 && ensure)
+                r = ensure(userdata);
         if (r < 0) {
                 db_tx_rollback(m->c);
                 return r;
@@ -407,13 +511,24 @@ static int manifest_insert(meta_t *m, int64_t rid, const meta_manifest_t *mf) {
 }
 
 static int ref_insert(meta_t *m, int64_t rid, const digest_t *manifest, const meta_ref_t *ref) {
-        _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_REF_INSERT);
         int r;
 
-        if ((r = db_bind_int(st, 1, rid)) < 0 || (r = db_bind_text(st, 2, manifest->str)) < 0 ||
-            (r = db_bind_text(st, 3, ref->digest.str)) < 0 || (r = db_bind_int(st, 4, ref->is_manifest)) < 0)
-                return r;
-        return db_step_done(st);
+        {
+                _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_REF_INSERT);
+                if ((r = db_bind_int(st, 1, rid)) < 0 || (r = db_bind_text(st, 2, manifest->str)) < 0 ||
+                    (r = db_bind_text(st, 3, ref->digest.str)) < 0 || (r = db_bind_int(st, 4, ref->is_manifest)) < 0 ||
+                    (r = db_step_done(st)) < 0)
+                        return r;
+        }
+        if (ref->is_manifest)
+                return 0;
+        /* the link is referenced now: a GC mark on it goes */
+        {
+                _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_LINK_TOUCH);
+                if ((r = db_bind_int(st, 1, rid)) < 0 || (r = db_bind_text(st, 2, ref->digest.str)) < 0)
+                        return r;
+                return db_step_done(st);
+        }
 }
 
 static int tag_put(meta_t *m, int64_t rid, const char *tag, const digest_t *d) {
@@ -485,6 +600,9 @@ int meta_manifest_put(meta_t *m, const meta_manifest_t *mf, const char *const *t
                         r = ref_insert(m, rid, &mf->digest, &mf->refs[i]);
         for (size_t i = 0; r >= 0 && i < n_tags; i++)
                 r = tag_put(m, rid, tags[i], &mf->digest);
+        /* the manifest's own file, checked while no GC can remove it */
+        if (r >= 0 && mf->ensure)
+                r = mf->ensure(mf->ensure_userdata);
         if (r >= 0)
                 r = push_events(m, mf, tags, n_tags);
         if (r < 0) {
@@ -1154,64 +1272,498 @@ int meta__plans_check(meta_t *m, char *bad, size_t n) {
         return 1;
 }
 
-/* ---- garbage collection ---- */
+/* ---- garbage collection ----
+ *
+ * Online, while other connections (threads, processes, replicas) push and delete.
+ * Write transactions are serialized on every engine (SQLite BEGIN IMMEDIATE, the
+ * PostgreSQL write lock), which the rules below rely on:
+ *   - a run marks what it finds unreferenced (unref_since = now), each mark
+ *     written in a write transaction that checks again that nothing references it;
+ *   - every statement that adds a reference clears the mark in its own transaction
+ *     (a link, a manifest, a manifest's reference to a blob of its repository);
+ *   - so a mark at or before `before` means nothing referenced the row since, and
+ *     a sweep deletes only such rows, checking again in its transaction.
+ * Pages and batches are small so that each transaction is short: pushes wait for
+ * one batch at most, never for a run. */
 
-int meta_gc(meta_t *m, uint64_t older_than, bool dry_run, meta_gc_result_t *ret) {
-        meta_gc_result_t res = { 0 };
-        int64_t before = now_wall() - (int64_t) (older_than > INT64_MAX / 2 ? INT64_MAX / 2 : older_than);
-        size_t cap = 0;
+#define GC_PAGE 1024 /* rows read per candidate page */
+#define GC_BATCH 256 /* rows written per transaction */
+
+int meta_lock_try(meta_t *m, db_lock_id_t id) {
+        return m ? db_lock_try(m->c, id) : -EINVAL;
+}
+
+void meta_unlock(meta_t *m, db_lock_id_t id) {
+        if (m)
+                db_unlock(m->c, id);
+}
+
+int meta_tx(meta_t *m, int (*fn)(meta_t *m, void *userdata), void (*undo)(void *userdata), void *userdata) {
+        int r;
+
+        if (!m || !fn)
+                return -EINVAL;
+        r = db_tx_begin(m->c);
+        if (r < 0)
+                return r;
+        r = fn(m, userdata);
+        if (r < 0) {
+                db_tx_rollback(m->c);
+                if (undo)
+                        undo(userdata);
+                return r;
+        }
+        r = db_tx_commit(m->c);
+        if (r < 0 && undo)
+                undo(userdata);
+        return r;
+}
+
+typedef struct {
+        int64_t repo_id;
+        digest_t digest;
+} gc_key_t;
+
+static uint64_t gc_mono_ns(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
+/* A batch held the write lock from t0 to t1 (its commit): the run waits until
+ * twice that time (at least 5 ms) has passed since t1, so that writers waiting for
+ * the lock (SQLite's busy handler polls, sleeping longer after each miss) get it
+ * between batches: a run takes at most about a third of the write lock's time.
+ * Work done after the commit (removing files for good) counts towards the pause. */
+static void gc_pause(uint64_t t0, uint64_t t1) {
+        uint64_t pause = 2 * (t1 - t0), now = gc_mono_ns(), until;
+        struct timespec ts;
+
+        if (pause < 5000000)
+                pause = 5000000;
+        if (pause > 200000000)
+                pause = 200000000;
+        until = t1 + pause;
+        if (now >= until)
+                return;
+        ts.tv_sec = (time_t) ((until - now) / 1000000000u);
+        ts.tv_nsec = (long) ((until - now) % 1000000000u);
+        (void) nanosleep(&ts, NULL);
+}
+
+/* Reads a page of (repo_id, digest) rows of st (bound by the caller) into keys:
+ * how many, or <0. */
+static int read_keys(db_stmt_t *st, gc_key_t *keys, size_t max, bool with_repo) {
+        size_t n = 0;
+        int r;
+
+        while (n < max && (r = db_step(st)) == 1) {
+                const char *d = db_col_text(st, with_repo ? 1 : 0);
+                if (!d || digest_parse(d, &keys[n].digest) < 0)
+                        continue; /* not ours to judge: left alone */
+                keys[n].repo_id = with_repo ? db_col_int(st, 0) : 0;
+                n++;
+        }
+        return r < 0 ? r : (int) n;
+}
+
+/* Runs one statement per key in one write transaction: the rows it changed. */
+static int64_t write_batch(meta_t *m, int id, const gc_key_t *keys, size_t n, bool with_repo, int64_t t) {
+        uint64_t t0;
+        int64_t changed = 0;
+        int r;
+
+        r = db_tx_begin(m->c);
+        if (r < 0)
+                return r;
+        t0 = gc_mono_ns(); /* the lock is ours from here */
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                _cleanup_db_stmt_ db_stmt_t *st = stmt(m, id);
+                int p = 1;
+                if (with_repo)
+                        r = db_bind_int(st, p++, keys[i].repo_id);
+                if (r >= 0)
+                        r = db_bind_text(st, p++, keys[i].digest.str);
+                if (r >= 0)
+                        r = db_bind_int(st, p++, t);
+                if (r >= 0)
+                        r = db_step_done(st);
+                if (r >= 0)
+                        changed += db_changes(m->c);
+        }
+        if (r < 0) {
+                db_tx_rollback(m->c);
+                return r;
+        }
+        r = db_tx_commit(m->c);
+        gc_pause(t0, gc_mono_ns());
+        return r < 0 ? r : changed;
+}
+
+/* Marks what a candidate statement finds, page by page (key order), one write
+ * transaction per page. */
+static int mark_all(meta_t *m, int find, int mark, bool with_repo, int64_t now, const volatile bool *stop) {
+        gc_key_t keys[GC_PAGE];
+        gc_key_t last = { .repo_id = -1 };
+        int n;
+
+        last.digest.str[0] = '\0';
+        do {
+                int64_t w;
+                {
+                        _cleanup_db_stmt_ db_stmt_t *st = stmt(m, find);
+                        int r = 0, p = 1;
+                        if (with_repo)
+                                r = db_bind_int(st, p++, last.repo_id);
+                        if (r >= 0)
+                                r = db_bind_text(st, p++, last.digest.str);
+                        if (r >= 0)
+                                r = db_bind_int(st, p++, GC_PAGE);
+                        if (r < 0)
+                                return r;
+                        n = read_keys(st, keys, GC_PAGE, with_repo);
+                        if (n < 0)
+                                return n;
+                }
+                if (n == 0)
+                        break;
+                last = keys[n - 1];
+                for (int i = 0; i < n; i += GC_BATCH) {
+                        w = write_batch(m, mark, keys + i, (size_t) (n - i < GC_BATCH ? n - i : GC_BATCH),
+                                        with_repo, now);
+                        if (w < 0)
+                                return (int) w;
+                }
+        } while (n == GC_PAGE && !(stop && *stop));
+        return 0;
+}
+
+int meta_gc_links(meta_t *m, int64_t now, int64_t before, const volatile bool *stop, uint64_t *ret_links) {
+        gc_key_t keys[GC_BATCH];
+        int r, n;
+
+        if (!m || !ret_links)
+                return -EINVAL;
+        *ret_links = 0;
+        r = mark_all(m, ST_GC_LINK_CANDIDATES, ST_GC_LINK_MARK, true, now, stop);
+        if (r < 0)
+                return r;
+        do {
+                int64_t w;
+                {
+                        _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_GC_LINK_OLD);
+                        if ((r = db_bind_int(st, 1, before)) < 0 || (r = db_bind_int(st, 2, GC_BATCH)) < 0)
+                                return r;
+                        n = read_keys(st, keys, GC_BATCH, true);
+                        if (n <= 0)
+                                return n;
+                }
+                w = write_batch(m, ST_GC_LINK_DELETE, keys, (size_t) n, true, before);
+                if (w < 0)
+                        return (int) w;
+                *ret_links += (uint64_t) w;
+                if (w == 0)
+                        break; /* nothing of the page could go: no progress to make */
+        } while (!(stop && *stop));
+        return 0;
+}
+
+int meta_gc_manifests(meta_t *m, int64_t before, bool untagged, const volatile bool *stop, uint64_t *ret_n) {
+        gc_key_t keys[GC_PAGE];
+
+        if (!m || !ret_n)
+                return -EINVAL;
+        *ret_n = 0;
+        /* Pass after pass: an index deleted frees its children for the next one;
+         * a subject deleted, its referrers. Bounded: nesting is shallow. */
+        for (int pass = 0; pass < 16 && !(stop && *stop); pass++) {
+                gc_key_t last = { .repo_id = -1 };
+                uint64_t deleted = 0;
+                int n;
+
+                last.digest.str[0] = '\0';
+                do {
+                        {
+                                _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_GC_MANIFEST_CANDIDATES);
+                                int r;
+                                if ((r = db_bind_int(st, 1, last.repo_id)) < 0 ||
+                                    (r = db_bind_text(st, 2, last.digest.str)) < 0 ||
+                                    (r = db_bind_int(st, 3, before)) < 0 || (r = db_bind_int(st, 4, untagged)) < 0 ||
+                                    (r = db_bind_int(st, 5, GC_PAGE)) < 0)
+                                        return r;
+                                n = read_keys(st, keys, GC_PAGE, true);
+                                if (n < 0)
+                                        return n;
+                        }
+                        if (n == 0)
+                                break;
+                        last = keys[n - 1];
+                        for (int i = 0; i < n; i += GC_BATCH) {
+                                size_t k = (size_t) (n - i < GC_BATCH ? n - i : GC_BATCH);
+                                int64_t changed = 0;
+                                uint64_t t0;
+                                int r = db_tx_begin(m->c);
+                                if (r < 0)
+                                        return r;
+                                t0 = gc_mono_ns();
+                                for (size_t j = 0; j < k && r >= 0; j++) {
+                                        _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_GC_MANIFEST_DELETE);
+                                        if ((r = db_bind_int(st, 1, keys[i + j].repo_id)) >= 0 &&
+                                            (r = db_bind_text(st, 2, keys[i + j].digest.str)) >= 0 &&
+                                            (r = db_bind_int(st, 3, before)) >= 0 &&
+                                            (r = db_bind_int(st, 4, untagged)) >= 0 && (r = db_step_done(st)) >= 0)
+                                                changed += db_changes(m->c);
+                                }
+                                if (r < 0) {
+                                        db_tx_rollback(m->c);
+                                        return r;
+                                }
+                                r = db_tx_commit(m->c);
+                                gc_pause(t0, gc_mono_ns());
+                                if (r < 0)
+                                        return r;
+                                deleted += (uint64_t) changed;
+                        }
+                } while (n == GC_PAGE && !(stop && *stop));
+                *ret_n += deleted;
+                if (deleted == 0)
+                        break;
+        }
+        return 0;
+}
+
+int meta_gc_blobs_mark(meta_t *m, int64_t now, const volatile bool *stop) {
+        if (!m)
+                return -EINVAL;
+        return mark_all(m, ST_GC_BLOB_CANDIDATES, ST_GC_BLOB_MARK, false, now, stop);
+}
+
+int meta_gc_blobs_sweep(meta_t *m, int64_t before, const meta_gc_sweep_t *ops, const volatile bool *stop,
+                        uint64_t *ret_blobs, uint64_t *ret_bytes) {
+        gc_key_t keys[GC_BATCH];
+        uint64_t t0, t1;
+        int r, n;
+
+        if (!m || !ops || !ops->gone || !ret_blobs || !ret_bytes)
+                return -EINVAL;
+        *ret_blobs = *ret_bytes = 0;
+        do {
+                uint64_t blobs = 0, bytes = 0;
+                {
+                        _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_GC_BLOB_OLD);
+                        if ((r = db_bind_int(st, 1, before)) < 0 || (r = db_bind_int(st, 2, GC_BATCH)) < 0)
+                                return r;
+                        n = read_keys(st, keys, GC_BATCH, false);
+                        if (n <= 0)
+                                return n;
+                }
+                r = db_tx_begin(m->c);
+                if (r < 0)
+                        return r;
+                t0 = gc_mono_ns();
+                for (int i = 0; i < n && r >= 0; i++) {
+                        uint64_t size;
+                        {
+                                _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_GC_BLOB_DELETE);
+                                if ((r = db_bind_text(st, 1, keys[i].digest.str)) < 0 ||
+                                    (r = db_bind_int(st, 2, before)) < 0 || (r = db_step(st)) <= 0)
+                                        continue; /* r == 0: referenced again, or gone */
+                                size = (uint64_t) db_col_int(st, 0);
+                                r = db_step(st) < 0 ? BERTH_EDB : 0; /* let the statement finish */
+                        }
+                        /* the row is gone in this transaction: its file goes now too,
+                         * while no other writer can link it (ops->undo if we roll back) */
+                        if (r >= 0)
+                                r = ops->gone(ops->userdata, &keys[i].digest, size);
+                        if (r >= 0) {
+                                blobs++;
+                                bytes += size;
+                        }
+                }
+                if (r < 0) {
+                        db_tx_rollback(m->c);
+                        if (ops->undo)
+                                ops->undo(ops->userdata);
+                        return r;
+                }
+                r = db_tx_commit(m->c);
+                t1 = gc_mono_ns();
+                if (r < 0) {
+                        if (ops->undo)
+                                ops->undo(ops->userdata);
+                        return r;
+                }
+                if (ops->done)
+                        ops->done(ops->userdata);
+                gc_pause(t0, t1);
+                *ret_blobs += blobs;
+                *ret_bytes += bytes;
+                if (blobs == 0)
+                        break;
+        } while (!(stop && *stop));
+        return 0;
+}
+
+int meta_gc_dry(meta_t *m, int64_t before, bool grace0, bool untagged, meta_gc_dry_t *ret) {
         int r;
 
         if (!m || !ret)
+                return -EINVAL;
+        memset(ret, 0, sizeof(*ret));
+        {
+                _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_GC_DRY_MANIFESTS);
+                if ((r = db_bind_int(st, 1, before)) < 0 || (r = db_bind_int(st, 2, untagged)) < 0 ||
+                    (r = db_step(st)) < 0)
+                        return r;
+                ret->manifests = r ? (uint64_t) db_col_int(st, 0) : 0;
+        }
+        {
+                _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_GC_DRY_LINKS);
+                if ((r = db_bind_int(st, 1, before)) < 0 || (r = db_bind_int(st, 2, grace0)) < 0 ||
+                    (r = db_step(st)) < 0)
+                        return r;
+                ret->links = r ? (uint64_t) db_col_int(st, 0) : 0;
+        }
+        {
+                _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_GC_DRY_BLOBS);
+                if ((r = db_bind_int(st, 1, before)) < 0 || (r = db_bind_int(st, 2, grace0)) < 0 ||
+                    (r = db_step(st)) < 0)
+                        return r;
+                if (r) {
+                        ret->blobs = (uint64_t) db_col_int(st, 0);
+                        ret->bytes = (uint64_t) db_col_int(st, 1);
+                }
+        }
+        return 0;
+}
+
+/* ---- the record of runs ---- */
+
+int meta_gc_run_start(meta_t *m, int64_t started, const char *who, bool dry_run, int64_t *ret_id) {
+        int64_t id = 0;
+        int r;
+
+        if (!m || !who || !ret_id)
                 return -EINVAL;
         r = db_tx_begin(m->c);
         if (r < 0)
                 return r;
         {
-                _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_GC_UNLINK);
-                if ((r = db_bind_int(st, 1, before)) < 0 || (r = db_step_done(st)) < 0)
-                        goto fail;
-                res.links = (uint64_t) db_changes(m->c);
+                _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_GC_RUN_ID);
+                r = db_step(st);
+                if (r == 1)
+                        id = db_col_int(st, 0);
+                else if (r == 0)
+                        r = db_tx_fail(m->c, BERTH_EDB);
         }
-        {
-                _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_GC_GARBAGE);
-                if ((r = db_bind_int(st, 1, before)) < 0)
-                        goto fail;
-                while ((r = db_step(st)) == 1) {
-                        if (res.n == cap) {
-                                size_t ncap = cap ? cap * 2 : 64;
-                                digest_t *n = realloc(res.digests, ncap * sizeof(*n));
-                                if (!n) {
-                                        r = -ENOMEM;
-                                        goto fail;
-                                }
-                                res.digests = n;
-                                cap = ncap;
-                        }
-                        if (digest_parse(db_col_text(st, 0), &res.digests[res.n]) < 0)
-                                continue; /* not ours to judge: leave it */
-                        res.bytes += (uint64_t) db_col_int(st, 1);
-                        res.n++;
-                }
-                if (r < 0)
-                        goto fail;
+        if (r >= 0) {
+                _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_GC_RUN_INSERT);
+                if ((r = db_bind_int(st, 1, id)) >= 0 && (r = db_bind_int(st, 2, started)) >= 0 &&
+                    (r = db_bind_text(st, 3, who)) >= 0 && (r = db_bind_int(st, 4, dry_run)) >= 0)
+                        r = db_step_done(st);
         }
-        for (size_t i = 0; i < res.n; i++) {
-                _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_GC_BLOB_DELETE);
-                if ((r = db_bind_text(st, 1, res.digests[i].str)) < 0 || (r = db_step_done(st)) < 0)
-                        goto fail;
-        }
-        if (dry_run)
+        if (r < 0) {
                 db_tx_rollback(m->c);
-        else if ((r = db_tx_commit(m->c)) < 0)
-                goto fail_nt;
-        *ret = res;
+                return r;
+        }
+        r = db_tx_commit(m->c);
+        if (r < 0)
+                return r;
+        *ret_id = id;
         return 0;
-fail:
-        db_tx_rollback(m->c);
-fail_nt:
-        free(res.digests);
-        return r;
+}
+
+int meta_gc_run_end(meta_t *m, const meta_gc_run_t *run) {
+        int r;
+
+        if (!m || !run)
+                return -EINVAL;
+        r = db_tx_begin(m->c);
+        if (r < 0)
+                return r;
+        {
+                _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_GC_RUN_END);
+                if ((r = db_bind_int(st, 1, run->id)) >= 0 && (r = db_bind_int(st, 2, run->finished)) >= 0 &&
+                    (r = db_bind_text(st, 3, run->result)) >= 0 && (r = db_bind_uint(st, 4, run->blobs)) >= 0 &&
+                    (r = db_bind_uint(st, 5, run->bytes)) >= 0 && (r = db_bind_uint(st, 6, run->manifests)) >= 0 &&
+                    (r = db_bind_uint(st, 7, run->links)) >= 0 && (r = db_bind_uint(st, 8, run->orphans)) >= 0 &&
+                    (r = db_bind_uint(st, 9, run->orphan_bytes)) >= 0 &&
+                    (r = db_bind_uint(st, 10, run->uploads)) >= 0 && (r = db_bind_text(st, 11, run->error)) >= 0)
+                        r = db_step_done(st);
+        }
+        if (r < 0) {
+                db_tx_rollback(m->c);
+                return r;
+        }
+        return db_tx_commit(m->c);
+}
+
+void meta_gc_runs_free(meta_gc_run_t *v, size_t n) {
+        if (!v)
+                return;
+        for (size_t i = 0; i < n; i++) {
+                free(v[i].who);
+                free(v[i].result);
+                free(v[i].error);
+        }
+        free(v);
+}
+
+int meta_gc_runs(meta_t *m, size_t max, meta_gc_run_t **ret, size_t *ret_n) {
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
+        meta_gc_run_t *v;
+        size_t n = 0;
+        int r;
+
+        if (!m || !ret || !ret_n || max == 0 || max > 10000)
+                return -EINVAL;
+        v = calloc(max, sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        st = stmt(m, ST_GC_RUNS);
+        if ((r = db_bind_int(st, 1, (int64_t) max)) < 0) {
+                free(v);
+                return r;
+        }
+        while (n < max && (r = db_step(st)) == 1) {
+                meta_gc_run_t *e = &v[n++];
+                e->id = db_col_int(st, 0);
+                e->started = db_col_int(st, 1);
+                e->finished = db_col_null(st, 2) ? 0 : db_col_int(st, 2);
+                e->dry_run = db_col_int(st, 4) != 0;
+                e->blobs = (uint64_t) db_col_int(st, 6);
+                e->bytes = (uint64_t) db_col_int(st, 7);
+                e->manifests = (uint64_t) db_col_int(st, 8);
+                e->links = (uint64_t) db_col_int(st, 9);
+                e->orphans = (uint64_t) db_col_int(st, 10);
+                e->orphan_bytes = (uint64_t) db_col_int(st, 11);
+                e->uploads = (uint64_t) db_col_int(st, 12);
+                if ((r = db_col_strdup(st, 3, &e->who)) < 0 || (r = db_col_strdup(st, 5, &e->result)) < 0 ||
+                    (r = db_col_strdup(st, 13, &e->error)) < 0)
+                        break;
+        }
+        if (r < 0) {
+                meta_gc_runs_free(v, n);
+                return r;
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+int meta_gc_last_ok(meta_t *m, int64_t *ret) {
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
+        int r;
+
+        if (!m || !ret)
+                return -EINVAL;
+        st = stmt(m, ST_GC_LAST_OK);
+        r = db_step(st);
+        if (r < 0)
+                return r;
+        *ret = r ? db_col_int(st, 0) : 0;
+        return 0;
 }
 
 int meta_blob_known(meta_t *m, const digest_t *d) {

@@ -24,9 +24,18 @@ int meta_open_thread(db_t *db, meta_t **ret);
 meta_t *meta_free(meta_t *m); /* NULL-safe, returns NULL */
 int meta_schema_version(meta_t *m);
 
+/* A check the caller runs inside a write transaction, after the rows are written
+ * and before the commit (storage/registry.c: the blob's file is in place, placed
+ * again if a GC removed it). 0, or <0 to roll the transaction back. */
+typedef int (*meta_ensure_fn)(void *userdata);
+
 /* ---- blobs ---- */
-/* Record the blob (digest, size) and link it to repo (creating the repository row). */
+/* Record the blob (digest, size) and link it to repo (creating the repository row);
+ * a GC mark on the blob or the link is cleared. */
 int meta_blob_link(meta_t *m, const char *repo, const digest_t *d, uint64_t size);
+/* The same, with ensure (may be NULL) called in the transaction. */
+int meta_blob_link_ensure(meta_t *m, const char *repo, const digest_t *d, uint64_t size, meta_ensure_fn ensure,
+                          void *userdata);
 /* 1 linked to repo (*ret_size), 0 not. */
 int meta_blob_linked(meta_t *m, const char *repo, const digest_t *d, uint64_t *ret_size);
 /* 1 and the first repository (lexical) holding d (*ret_repo malloc'd), 0 none. */
@@ -62,6 +71,8 @@ typedef struct {
         const meta_ref_t *refs;
         size_t n_refs;
         meta_origin_t *origin;        /* may be NULL */
+        meta_ensure_fn ensure;        /* may be NULL: called in the put's transaction */
+        void *ensure_userdata;
 } meta_manifest_t;
 
 /* One transaction: checks every ref is present in the repository (blobs linked to
@@ -129,19 +140,70 @@ int meta_upload_add(meta_t *m, const char *uuid, const char *repo);
 int meta_upload_get(meta_t *m, const char *uuid, char **ret_repo);
 int meta_upload_delete(meta_t *m, const char *uuid);
 
-/* ---- garbage collection (offline: no server on the database) ---- */
+/* ---- garbage collection (online: see the comment in meta.c) ----
+ * Times are unix seconds: now (the marks written), before (now less the grace
+ * period: marks at or before it are old enough). stop (may be NULL): checked
+ * between batches; set, the function returns early (0). */
+
+/* The session lock id (db.h) on m's connection: 1 taken, 0 held elsewhere, <0. */
+int meta_lock_try(meta_t *m, db_lock_id_t id);
+void meta_unlock(meta_t *m, db_lock_id_t id);
+/* fn(m, userdata) inside a write transaction on m (it may call m's reads); then
+ * commit. undo (may be NULL) is called when the transaction rolls back (fn failed,
+ * or the commit did). 0 or <0. */
+int meta_tx(meta_t *m, int (*fn)(meta_t *m, void *userdata), void (*undo)(void *userdata), void *userdata);
+
+/* Repository links no manifest of their repository references: marked (now) when
+ * first seen so, deleted when marked at or before `before`. *ret_links deleted. */
+int meta_gc_links(meta_t *m, int64_t now, int64_t before, const volatile bool *stop, uint64_t *ret_links);
+/* Manifests (and with them their references; they have no tags) created at or
+ * before `before`, untagged, that no index of their repository names: referrers
+ * whose subject is not in the repository, and with untagged every other one.
+ * Pass after pass (a deleted index frees its children). *ret_n deleted. */
+int meta_gc_manifests(meta_t *m, int64_t before, bool untagged, const volatile bool *stop, uint64_t *ret_n);
+/* Blob rows nothing references (no link, no manifest, no manifest's reference):
+ * marked (now) when first seen so. */
+int meta_gc_blobs_mark(meta_t *m, int64_t now, const volatile bool *stop);
+/* What a sweep does with a blob's file: gone() is called inside the write
+ * transaction that deleted the row (move the file away; <0 rolls the batch
+ * back); undo() when a batch rolls back after gone() calls; done() after a
+ * batch committed (remove for good what was moved). */
 typedef struct {
-        uint64_t links;     /* repository links removed */
-        digest_t *digests;  /* blob rows removed (malloc'd; caller frees) */
-        size_t n;
-        uint64_t bytes;     /* their total size */
-} meta_gc_result_t;
-/* One transaction: drop every repository link older than older_than seconds to a
- * blob that no manifest of that repository references; then every blob row older
- * than that which nothing references any more (no link, no manifest, no manifest
- * reference). The caller removes the files of ret->digests after this returns.
- * With dry_run the transaction is rolled back and ret says what would go. */
-int meta_gc(meta_t *m, uint64_t older_than, bool dry_run, meta_gc_result_t *ret);
+        int (*gone)(void *userdata, const digest_t *d, uint64_t size);
+        void (*undo)(void *userdata);
+        void (*done)(void *userdata);
+        void *userdata;
+} meta_gc_sweep_t;
+/* Deletes the blob rows marked at or before `before` that nothing references,
+ * in batches of short transactions. */
+int meta_gc_blobs_sweep(meta_t *m, int64_t before, const meta_gc_sweep_t *ops, const volatile bool *stop,
+                        uint64_t *ret_blobs, uint64_t *ret_bytes);
+/* What a run would remove now (read only): grace0 counts what is unreferenced now
+ * (a run with grace 0 removes it at once), else what is marked at or before
+ * `before`. Manifests: the first pass only. */
+typedef struct {
+        uint64_t manifests, links, blobs, bytes;
+} meta_gc_dry_t;
+int meta_gc_dry(meta_t *m, int64_t before, bool grace0, bool untagged, meta_gc_dry_t *ret);
+
+/* The record of runs (gc_runs). */
+typedef struct {
+        int64_t id;
+        int64_t started, finished; /* finished 0: running, or interrupted */
+        char *who;
+        bool dry_run;
+        char *result;              /* "ok", "failed"; NULL while unfinished */
+        uint64_t blobs, bytes, manifests, links, orphans, orphan_bytes, uploads;
+        char *error;               /* may be NULL */
+} meta_gc_run_t;
+int meta_gc_run_start(meta_t *m, int64_t started, const char *who, bool dry_run, int64_t *ret_id);
+/* Records the end of run->id (finished, result, the counts, error; strings borrowed). */
+int meta_gc_run_end(meta_t *m, const meta_gc_run_t *run);
+/* The newest max runs, newest first; free with meta_gc_runs_free. */
+int meta_gc_runs(meta_t *m, size_t max, meta_gc_run_t **ret, size_t *ret_n);
+void meta_gc_runs_free(meta_gc_run_t *v, size_t n);
+/* The start of the newest run that finished ok (not a dry run), 0 if none. */
+int meta_gc_last_ok(meta_t *m, int64_t *ret);
 /* 1 the blob has a row, 0 not. */
 int meta_blob_known(meta_t *m, const digest_t *d);
 

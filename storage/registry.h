@@ -1,13 +1,15 @@
 /* storage/registry.h: the registry's write protocol over the blob store (store.h)
  * and the metadata (meta.h). A blob's file is durable and linked into place first,
  * its metadata row second: a crash between the two leaves a file without a row
- * (offline GC removes it), never a row without its file. Knows nothing about HTTP.
+ * (GC removes it), never a row without its file; and the row's transaction checks
+ * the file is still there (a GC sweep may have taken it), placing it again. Knows nothing about HTTP.
  *
  * Every function takes the store and the calling thread's meta_t (one per thread). */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include "common/digest.h"
 #include "storage/meta.h"
 #include "storage/store.h"
@@ -48,22 +50,44 @@ int registry_manifest_put_from(store_t *s, meta_t *m, const char *repo, const vo
                                const char *content_type, const digest_t *want, const char *const *tags,
                                size_t n_tags, meta_origin_t *origin, registry_put_result_t *ret);
 
-/* Offline garbage collection (no server on the data directory): rows first, in one
- * transaction (meta_gc), then their files; then blob files without a row older
- * than the grace period (left by a crash between file and row, or by an earlier
- * run), and scratch files. With dry_run nothing is removed and ret says what would go. */
+/* Online garbage collection, while pushes, pulls and deletes go on (in this and
+ * other processes, on one database): see registry.c and meta.c. In order:
+ * files a run that died left in trash/ reconciled; manifests reclaimed (referrers
+ * whose subject is gone; with delete_untagged every untagged manifest no index
+ * names); repository links no manifest references; blob rows nothing references
+ * (each kept until a run has seen it unreferenced for the grace period; its file
+ * removed with its row); blob files without a row older than the grace period;
+ * upload sessions older than upload_max_age; scratch files. The run is recorded
+ * (meta_gc_runs). BERTH_EBUSY: another run holds the GC lock. */
 typedef struct {
+        uint64_t grace;           /* seconds */
+        bool dry_run;             /* nothing written but the run's record: ret says what would go */
+        bool delete_untagged;
+        uint64_t upload_max_age;  /* seconds; 0: upload sessions left alone */
+        const char *who;          /* for the record */
+        time_t (*now)(void *userdata); /* NULL: time(NULL) */
+        void *now_userdata;
+        const volatile bool *stop; /* may be NULL: set, the run ends after its batch */
+} registry_gc_options_t;
+typedef struct {
+        int64_t run_id;
+        uint64_t manifests;      /* manifests removed */
         uint64_t links;          /* repository links removed */
         size_t blobs;            /* blob rows removed (their files with them) */
         uint64_t blob_bytes;
         uint64_t orphans;        /* files without a row removed */
         uint64_t orphan_bytes;
+        uint64_t uploads;        /* upload sessions expired */
+        uint64_t trash_restored; /* files a dead run had moved, put back */
         bool scratch;            /* scratch files removed */
         size_t file_errors;      /* files of removed rows that could not be removed (next run) */
 } registry_gc_result_t;
+int registry_gc_run(store_t *s, meta_t *m, const registry_gc_options_t *o, registry_gc_result_t *ret);
+/* registry_gc_run with the grace period and dry_run only. */
 int registry_gc(store_t *s, meta_t *m, uint64_t grace, bool dry_run, registry_gc_result_t *ret);
 
 /* ---- test support ---- */
-/* Called between a blob's file and its row (commit and manifest put): a test makes
- * the process die there to check what a crash leaves. NULL: none. */
+/* Called between a blob's file and its row (commit, manifest put, and a mount's
+ * check of the file): a test makes the process die there to check what a crash
+ * leaves, or runs a GC there. NULL: none. */
 void registry_test_set_crash_point(void (*fn)(void));

@@ -40,6 +40,7 @@ struct store {
         int blobs_fd;
         int uploads_fd;
         int tmp_fd;
+        int trash_fd;
         int alg_fd[2]; /* blobs/sha256, blobs/sha512 */
         bool writeback; /* false on tmpfs/ramfs: sync_file_range is pointless there */
 
@@ -71,6 +72,8 @@ struct upload {
         uint64_t size;      /* bytes in the file */
         uint64_t wb_done;   /* writeback issued up to here */
         bool gone;          /* committed: the session no longer exists */
+        bool is_linked;     /* upload_commit_keep: linked as `linked`, session file kept */
+        digest_t linked;
 
         /* Hashing beside the writes (upload_write_async): one job at a time. */
         pthread_t hasher;

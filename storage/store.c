@@ -223,7 +223,7 @@ int store_open(const char *root, store_t **ret) {
         s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
-        s->root_fd = s->blobs_fd = s->uploads_fd = s->tmp_fd = -1;
+        s->root_fd = s->blobs_fd = s->uploads_fd = s->tmp_fd = s->trash_fd = -1;
         s->alg_fd[0] = s->alg_fd[1] = -1;
         r = pthread_mutex_init(&s->lock, NULL);
         if (r != 0) {
@@ -243,6 +243,7 @@ int store_open(const char *root, store_t **ret) {
         if ((r = open_subdir(s->root_fd, "blobs", &s->blobs_fd)) < 0 ||
             (r = open_subdir(s->root_fd, "uploads", &s->uploads_fd)) < 0 ||
             (r = open_subdir(s->root_fd, "tmp", &s->tmp_fd)) < 0 ||
+            (r = open_subdir(s->root_fd, "trash", &s->trash_fd)) < 0 ||
             (r = open_subdir(s->blobs_fd, "sha256", &s->alg_fd[0])) < 0 ||
             (r = open_subdir(s->blobs_fd, "sha512", &s->alg_fd[1])) < 0)
                 goto fail;
@@ -266,6 +267,7 @@ store_t *store_free(store_t *s) {
         closep(&s->alg_fd[0]);
         closep(&s->alg_fd[1]);
         closep(&s->tmp_fd);
+        closep(&s->trash_fd);
         closep(&s->uploads_fd);
         closep(&s->blobs_fd);
         closep(&s->root_fd);
@@ -551,4 +553,102 @@ int store_tmp_clean(store_t *s, uint64_t older_than) {
         }
         closedir(dir);
         return removed;
+}
+
+/* ---- the trash: blob files a GC sweep moved away inside its transaction ----
+ * trash/<alg>-<hex>: a rename within the data directory's filesystem, so moving
+ * back is exact. A file is here only between the sweep's rename and the end of
+ * its transaction (then removed, or renamed back); a crash in between leaves it
+ * for the next run to reconcile against the rows. */
+
+static int trash_name(const digest_t *d, char *buf, size_t size) {
+        const char *colon = strchr(d->str, ':');
+        int n;
+
+        if (!colon)
+                return -EINVAL;
+        n = snprintf(buf, size, "%.*s-%s", (int) (colon - d->str), d->str, colon + 1);
+        return n < 0 || (size_t) n >= size ? -ENAMETOOLONG : 0;
+}
+
+int store_blob_trash(store_t *s, const digest_t *d) {
+        char rel[DIGEST_PATH_MAX], name[DIGEST_STR_MAX];
+        struct stat st;
+        int r;
+
+        if (!s || !d)
+                return -EINVAL;
+        if ((r = digest_rel_path(d, rel, sizeof(rel))) < 0 || (r = trash_name(d, name, sizeof(name))) < 0)
+                return r;
+        if (fstatat(s->blobs_fd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOTDIR ? -ENOENT : -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EUCLEAN;
+        if (renameat(s->blobs_fd, rel, s->trash_fd, name) < 0)
+                return errno == ENOTDIR ? -ENOENT : -errno;
+        return 0;
+}
+
+int store_blob_untrash(store_t *s, const digest_t *d) {
+        char rel[DIGEST_PATH_MAX], name[DIGEST_STR_MAX];
+        _cleanup_close_ int dfd = -1;
+        int r;
+
+        if (!s || !d)
+                return -EINVAL;
+        if ((r = digest_rel_path(d, rel, sizeof(rel))) < 0 || (r = trash_name(d, name, sizeof(name))) < 0)
+                return r;
+        r = fanout_open(s, d, &dfd);
+        if (r < 0)
+                return r;
+        /* placed again meanwhile (a creator found it missing): same bytes, keep that one */
+        if (linkat(s->trash_fd, name, dfd, digest_hex(d), 0) < 0 && errno != EEXIST)
+                return -errno;
+        (void) unlinkat(s->trash_fd, name, 0);
+        return store__fsync_dirfd(dfd);
+}
+
+int store_trash_purge(store_t *s, const digest_t *d) {
+        char name[DIGEST_STR_MAX];
+        int r;
+
+        if (!s || !d)
+                return -EINVAL;
+        if ((r = trash_name(d, name, sizeof(name))) < 0)
+                return r;
+        return unlinkat(s->trash_fd, name, 0) < 0 ? -errno : 0;
+}
+
+int store_trash_scan(store_t *s, void (*cb)(void *userdata, const digest_t *d), void *userdata) {
+        _cleanup_close_ int fd = -1;
+        struct dirent *e;
+        int visited = 0;
+        DIR *dir;
+
+        if (!s || !cb)
+                return -EINVAL;
+        fd = dup(s->trash_fd);
+        if (fd < 0)
+                return -errno;
+        dir = fdopendir(TAKE_FD(fd));
+        if (!dir)
+                return -errno;
+        rewinddir(dir);
+        while ((e = readdir(dir))) {
+                char str[DIGEST_STR_MAX], *dash;
+                digest_t d;
+
+                if (e->d_name[0] == '.' || snprintf(str, sizeof(str), "%s", e->d_name) >= (int) sizeof(str))
+                        continue;
+                dash = strchr(str, '-');
+                if (!dash)
+                        continue;
+                *dash = ':';
+                if (digest_parse(str, &d) < 0)
+                        continue;
+                cb(userdata, &d);
+                visited++;
+        }
+        closedir(dir);
+        return visited;
 }

@@ -6,6 +6,7 @@
  *   uploads/<uuid>               bytes of an upload in progress
  *   tmp/                         scratch files for store_blob_put
  *   quarantine/                  blob files fsck --repair moved away (made on first use)
+ *   trash/                       blob files a GC sweep is removing (see registry.c)
  *
  * Upload sessions span several HTTP requests. The store keeps each session's
  * running hash in memory, keyed by uuid; store_upload_acquire() gives exclusive
@@ -65,6 +66,15 @@ int store_blob_scan(store_t *s, void (*cb)(void *userdata, const digest_t *d, ui
 int store_tmp_clean(store_t *s, uint64_t older_than);
 /* Remove a blob file (garbage collection only). 0, or -ENOENT. */
 int store_blob_remove(store_t *s, const digest_t *d);
+/* Online GC (storage/registry.c): move a blob file to trash/ (inside the sweep's
+ * transaction), back (the transaction rolled back; a file placed again meanwhile
+ * is kept), or remove it from trash/ for good (after the commit). trash: 0,
+ * -ENOENT (no file), -EUCLEAN (not a regular file: left where it is). */
+int store_blob_trash(store_t *s, const digest_t *d);
+int store_blob_untrash(store_t *s, const digest_t *d);
+int store_trash_purge(store_t *s, const digest_t *d);
+/* Every file in trash/ (left by a run that died): cb with its digest. */
+int store_trash_scan(store_t *s, void (*cb)(void *userdata, const digest_t *d), void *userdata);
 
 /* Move a blob file out of the way (fsck --repair: corrupt or without a row) to
  * quarantine/<alg>-<hex>-<unix time>[-N] under the root (0700), never deleting
@@ -114,3 +124,12 @@ int upload_truncate(upload_t *u, uint64_t size);
  * fsync, link to blobs/, fsync the directory, remove the session. *ret_size = size.
  * After success the session is gone; still call store_upload_release(). */
 int upload_commit(upload_t *u, const digest_t *want, uint64_t *ret_size);
+/* upload_commit in two halves, for a commit that writes its row in between
+ * (storage/registry.c): upload_commit_keep checks, fsyncs and links as
+ * upload_commit does but keeps the session's file (a second name of the blob);
+ * upload_commit_ensure (in the row's transaction) links it again when the blob
+ * path is empty (a GC removed the file meanwhile); upload_commit_done removes the
+ * session (also after a failure: the blob file stays for GC to judge). */
+int upload_commit_keep(upload_t *u, const digest_t *want, uint64_t *ret_size);
+int upload_commit_ensure(upload_t *u);
+void upload_commit_done(upload_t *u);

@@ -660,7 +660,7 @@ int upload_truncate(upload_t *u, uint64_t size) {
         return 0;
 }
 
-static int commit(upload_t *u, const digest_t *want, uint64_t *ret_size) {
+static int commit(upload_t *u, const digest_t *want, uint64_t *ret_size, bool keep) {
         struct session *se;
         struct stat st;
         store_t *s;
@@ -712,20 +712,55 @@ static int commit(upload_t *u, const digest_t *want, uint64_t *ret_size) {
         r = store__link_blob(s, s->uploads_fd, se->uuid, want);
         if (r < 0)
                 return r;
+        if (ret_size)
+                *ret_size = u->size;
+        if (keep) {
+                u->linked = *want;
+                u->is_linked = true;
+                return 0;
+        }
         /* The blob is durable now; the session file is just a second name for it. If
          * removing it fails, acquire refuses it (link count > 1) and expiry removes it. */
         (void) unlinkat(s->uploads_fd, se->uuid, 0);
         u->gone = true;
-        if (ret_size)
-                *ret_size = u->size;
         return 0;
 }
 
 int upload_commit(upload_t *u, const digest_t *want, uint64_t *ret_size) {
         store_t *s = u ? u->store : NULL;
         uint64_t t0 = store__observe_start(s);
-        int r = commit(u, want, ret_size);
+        int r = commit(u, want, ret_size, false);
 
         store__observe_end(s, STORE_ACT_COMMIT, t0);
         return r;
+}
+
+int upload_commit_keep(upload_t *u, const digest_t *want, uint64_t *ret_size) {
+        store_t *s = u ? u->store : NULL;
+        uint64_t t0 = store__observe_start(s);
+        int r = commit(u, want, ret_size, true);
+
+        store__observe_end(s, STORE_ACT_COMMIT, t0);
+        return r;
+}
+
+int upload_commit_ensure(upload_t *u) {
+        int r;
+
+        if (!u || !u->is_linked || u->gone)
+                return -EINVAL;
+        r = store_blob_stat(u->store, &u->linked, NULL);
+        if (r != 0)
+                return r < 0 ? r : 0;
+        /* a GC swept the file between our link and this transaction: the session's
+         * file is the same bytes, checked and fsynced */
+        return store__link_blob(u->store, u->store->uploads_fd, u->se->uuid, &u->linked);
+}
+
+void upload_commit_done(upload_t *u) {
+        if (!u || !u->is_linked || u->gone)
+                return;
+        (void) unlinkat(u->store->uploads_fd, u->se->uuid, 0);
+        u->gone = true;
+        u->is_linked = false;
 }

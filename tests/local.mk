@@ -196,9 +196,11 @@ EXTRA_DIST += tests/integration/api-common.sh tests/integration/api-core.sh \
 TESTS += tests/integration/upload-expiry.sh
 EXTRA_DIST += tests/integration/upload-expiry.sh
 
-## garbage collection
+## garbage collection, online (issue 11); under load with runs killed midway (slow tier)
 TESTS += tests/integration/gc.sh
 EXTRA_DIST += tests/integration/gc.sh
+SLOW_TESTS += tests/integration/gc-stress.sh
+EXTRA_DIST += tests/integration/gc-stress.sh tests/integration/gc_stress.py
 
 ## berthd usage against a running server: the distinct blobs of each project
 TESTS += tests/integration/usage.sh
@@ -346,6 +348,11 @@ bench: berthd$(EXEEXT)
 	BERTHD='$(abs_top_builddir)/berthd$(EXEEXT)' $(SHELL) '$(abs_top_srcdir)/tests/bench/bench.sh'
 ## authenticated manifest GETs: berthd vs berthd --auth none vs distribution + htpasswd
 EXTRA_DIST += tests/bench/auth-bench.sh
+## `make bench-gc`: online GC over a store of 100,000 blobs, half garbage, and the push
+## throughput during the run (issue 11)
+bench-gc: berthd$(EXEEXT)
+	top_builddir='$(abs_top_builddir)' $(SHELL) '$(abs_top_srcdir)/tests/bench/gc-bench.sh'
+EXTRA_DIST += tests/bench/gc-bench.sh tests/bench/gc_bench.py
 ## `make bench-db`: SQLite, PostgreSQL and 1-3 replicas behind haproxy side by side
 ## (manifest GETs, 1 GiB uploads, tags/list pages at 100,000 tags); needs PostgreSQL
 ## and haproxy (scripts/install-deps.sh slow)

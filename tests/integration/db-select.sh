@@ -105,10 +105,10 @@ grep -qF "cannot open the metadata database $shown" "$TMP/pg.out" || { cat "$TMP
 no_secret "$TMP/pg.out"
 pass "exit 1, $shown named, no password shown"
 
-step "offline gc refuses a PostgreSQL database"
+step "gc (online, on PostgreSQL too) on an unreachable database: exit 1, named, no password"
 rc=0
 timeout 60 "$b" --data "$TMP/pg" --db "$pguri" gc >"$TMP/pg.out" 2>&1 </dev/null || rc=$?
-[ "$rc" = 2 ] || { cat "$TMP/pg.out"; fail "gc on PostgreSQL exited $rc, not 2"; }
-grep -q "offline garbage collection runs on SQLite only" "$TMP/pg.out" || fail "gc: $(cat "$TMP/pg.out")"
+[ "$rc" = 1 ] || { cat "$TMP/pg.out"; fail "gc on an unreachable PostgreSQL exited $rc, not 1"; }
+grep -qF "opening the database $shown" "$TMP/pg.out" || fail "gc: $(cat "$TMP/pg.out")"
 no_secret "$TMP/pg.out"
-pass "gc refused, exit 2"
+pass "gc: exit 1, $shown named, no password shown"

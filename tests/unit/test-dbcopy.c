@@ -184,6 +184,20 @@ static void fill(fixture_t *f) {
                 assert_int_equal(meta_blob_link(m, "team/bulk", &d, strlen(data)), 0);
                 assert_int_equal(meta_blob_link(m, "lib/bulk", &d, strlen(data)), 0);
         }
+        /* GC: one run recorded (finished, with counts), one that never finished, and
+         * an unreferenced blob and a link marked by the run */
+        {
+                meta_gc_run_t run = { .finished = f->clock.now + 5, .result = "ok", .blobs = 3, .bytes = 300,
+                                      .manifests = 1, .links = 2, .orphans = 1, .orphan_bytes = 9, .uploads = 1 };
+                int64_t id2;
+
+                assert_int_equal(meta_gc_run_start(m, f->clock.now, "test", false, &run.id), 0);
+                assert_int_equal(meta_gc_run_end(m, &run), 0);
+                assert_int_equal(meta_gc_run_start(m, f->clock.now + 10, "test", true, &id2), 0);
+                assert_int_equal(digest_buf(DIGEST_SHA256, "loose", 5, &d), 0);
+                assert_int_equal(meta_blob_link(m, "team/loose", &d, 5), 0);
+                assert_int_equal(meta_gc_links(m, f->clock.now, 0, NULL, &(uint64_t){ 0 }), 0);
+        }
         /* an upload in progress */
         assert_int_equal(store_upload_create(s, DIGEST_SHA256, uuid), 0);
         assert_int_equal(meta_upload_add(m, uuid, "team/app"), 0);

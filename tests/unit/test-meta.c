@@ -807,26 +807,41 @@ static void test_stats(void **state) {
         assert_int_equal(st.uploads, 1);
 }
 
-/* GC leaves a blob row whose digest does not parse (not ours to judge) and removes
- * the rest of the garbage; the dry run removes nothing. */
+static int count_gone(void *userdata, const digest_t *d, uint64_t size) {
+        digest_t *seen = userdata;
+
+        (void) size;
+        *seen = *d;
+        return 0;
+}
+
+/* GC leaves a blob row whose digest does not parse (not ours to judge: never
+ * marked) and removes the rest of the garbage; the dry run removes nothing. */
 static void test_gc_leaves_rows_it_cannot_read(void **state) {
         fixture_t *f = *state;
-        meta_gc_result_t res;
+        meta_gc_dry_t dry;
         meta_stats_t st;
-        digest_t d = dg("old");
+        digest_t d = dg("old"), seen = { 0 };
+        meta_gc_sweep_t ops = { .gone = count_gone, .userdata = &seen };
+        int64_t now = (int64_t) time(NULL);
+        uint64_t blobs, bytes;
 
         link_blob(f, "lib/a", "old");
         assert_int_equal(meta_blob_unlink(f->m, "lib/a", &d), 1);
         raw_exec(f, "INSERT INTO blobs(digest, size, created_at) VALUES ('not a digest', 7, 0)");
-        assert_int_equal(meta_gc(f->m, 0, true, &res), 0);
-        assert_int_equal(res.n, 1);
-        assert_true(digest_equal(&res.digests[0], &d));
-        free(res.digests);
+        assert_int_equal(meta_gc_blobs_mark(f->m, now, NULL), 0);
+        assert_int_equal(meta_gc_dry(f->m, now, false, false, &dry), 0);
+        assert_int_equal(dry.blobs, 1);
+        assert_int_equal(dry.bytes, 3);
         assert_int_equal(meta_blob_known(f->m, &d), 1);
-        assert_int_equal(meta_gc(f->m, 0, false, &res), 0);
-        assert_int_equal(res.n, 1);
-        assert_int_equal(res.bytes, 3);
-        free(res.digests);
+        /* marked a moment ago: not old enough for a sweep with a grace period */
+        assert_int_equal(meta_gc_blobs_sweep(f->m, now - 1, &ops, NULL, &blobs, &bytes), 0);
+        assert_int_equal(blobs, 0);
+        assert_int_equal(meta_blob_known(f->m, &d), 1);
+        assert_int_equal(meta_gc_blobs_sweep(f->m, now, &ops, NULL, &blobs, &bytes), 0);
+        assert_int_equal(blobs, 1);
+        assert_int_equal(bytes, 3);
+        assert_true(digest_equal(&seen, &d));
         assert_int_equal(meta_blob_known(f->m, &d), 0);
         assert_int_equal(meta_stats(f->m, &st), 0);
         assert_int_equal(st.blobs, 1); /* the row it could not read */
