@@ -62,6 +62,9 @@ typedef struct {
         const meta_ref_t *refs;
         size_t n_refs;
         meta_origin_t *origin;        /* may be NULL */
+        /* a pull-through cache's copy: the references are recorded but need not be
+         * present (they are fetched from the upstream when pulled) */
+        bool refs_later;
 } meta_manifest_t;
 
 /* One transaction: checks every ref is present in the repository (blobs linked to
