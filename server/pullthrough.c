@@ -131,6 +131,22 @@ static int conf_copy(const proxycache_conf_t *f, proxycache_conf_t *ret) {
         return 0;
 }
 
+/* The key that opens upstream passwords, when there is one: never made here (the
+ * CLI makes it). Only the reloading thread calls it (or the start). */
+static void open_key(pullthrough_t *p) {
+        _cleanup_free_ char *path = NULL;
+        bool from_env = false;
+        int r;
+
+        r = secretbox_key_path(p->srv->cfg->data_dir, &path, &from_env);
+        if (r == 0) {
+                r = secretbox_open(path, false, &p->sb, NULL);
+                if (r < 0 && r != -ENOENT)
+                        log_msg(LOG_WARNING, LOG_SRC_SERVER, "secret key %s: %s (proxy projects with a password "
+                                "will not fetch)", path, berth_strerror(r));
+        }
+}
+
 /* A new upstream for the record: its registry client, its password opened. */
 static int upstream_new(pullthrough_t *p, const proxycache_conf_t *f, upstream_t **ret) {
         upstream_t *u = calloc(1, sizeof(*u));
@@ -146,6 +162,8 @@ static int upstream_new(pullthrough_t *p, const proxycache_conf_t *f, upstream_t
         }
         u->current = true;
         if (u->conf.password) {
+                if (!p->sb)
+                        open_key(p); /* made by the CLI after the server started */
                 if (!p->sb)
                         u->broken = -ENOKEY;
                 else if ((r = secretbox_unseal(p->sb, PROXYCACHE_SECRET_CONTEXT, u->conf.password,
@@ -858,23 +876,13 @@ void pullthrough_metrics(pullthrough_t *p, FILE *f) {
 
 int pullthrough_new(server_t *srv, pullthrough_t **ret) {
         pullthrough_t *p = calloc(1, sizeof(*p));
-        _cleanup_free_ char *path = NULL;
-        bool from_env = false;
-        int r;
 
         if (!p)
                 return -ENOMEM;
         p->srv = srv;
         pthread_mutex_init(&p->lock, NULL);
         pthread_cond_init(&p->cond, NULL);
-        /* the key that opens upstream passwords: never made here (the CLI makes it) */
-        r = secretbox_key_path(srv->cfg->data_dir, &path, &from_env);
-        if (r == 0) {
-                r = secretbox_open(path, false, &p->sb, NULL);
-                if (r < 0 && r != -ENOENT)
-                        log_msg(LOG_WARNING, LOG_SRC_SERVER, "secret key %s: %s (proxy projects with a password "
-                                "will not fetch)", path, berth_strerror(r));
-        }
+        open_key(p);
         for (size_t i = 0; i < WORKERS; i++) {
                 if (pthread_create(&p->threads[i], NULL, worker, p) != 0)
                         break;
