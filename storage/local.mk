@@ -43,3 +43,12 @@ TESTS += tests/unit/test-webhook
 tests_unit_test_webhook_SOURCES = tests/unit/test-webhook.c
 tests_unit_test_webhook_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_webhook_LDADD = $(STORE_TEST_LDADD)
+
+## pull-through cache (issue 13): proxy rows, tag revalidation times, the ns and
+## library/ rules, manifests cached before their references, blob fills
+UNIT_TESTS += tests/unit/test-proxycache
+check_PROGRAMS += tests/unit/test-proxycache
+TESTS += tests/unit/test-proxycache
+tests_unit_test_proxycache_SOURCES = tests/unit/test-proxycache.c
+tests_unit_test_proxycache_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_proxycache_LDADD = $(STORE_TEST_LDADD)
