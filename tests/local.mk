@@ -296,6 +296,10 @@ EXTRA_DIST += tests/integration/webhooks.sh tests/integration/webhook_receiver.p
 ## stale-if-error, 503, refused pushes, metrics
 TESTS += tests/integration/proxy-cache.sh
 EXTRA_DIST += tests/integration/proxy-cache.sh docs/proxy-cache.md
+## ... and as containerd's mirror of two registries (?ns=), through a containerd
+## started here (slow tier: root)
+SLOW_TESTS += tests/integration/proxy-mirror.sh
+EXTRA_DIST += tests/integration/proxy-mirror.sh
 
 ## issue 14: the systemd unit verifies; berthd sends READY=1 and STOPPING=1 itself
 TESTS += tests/integration/systemd.sh
