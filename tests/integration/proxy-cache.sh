@@ -104,6 +104,7 @@ man = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.ma
                               "size": len(layer)}]}).encode()
 md = "sha256:" + hashlib.sha256(man).hexdigest()
 bad = bytearray(layer); bad[100] ^= 1
+limited = [0]
 class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a): pass
     def answer(self, body, ctype, digest=None):
@@ -116,6 +117,14 @@ class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         p = self.path
         if p == "/v2/": return self.answer(b"{}", "application/json")
+        if p.endswith("/manifests/limited"):
+            # the first answer is the manifest, every later one a rate limit
+            limited[0] += 1
+            if limited[0] > 1:
+                with open(log, "a") as f: f.write("%s %s 429\n" % (self.command, self.path))
+                self.send_response(429); self.send_header("Content-Length", "0"); self.end_headers()
+                return
+            return self.answer(man, "application/vnd.oci.image.manifest.v1+json", md)
         if p.endswith("/manifests/v1") or p.endswith("/manifests/" + md):
             return self.answer(man, "application/vnd.oci.image.manifest.v1+json", md)
         if p.endswith("/blobs/" + ld): return self.answer(bytes(bad), "application/octet-stream")
@@ -140,7 +149,8 @@ printf '%s\n' "$A_PW" | bd project create hub --public --proxy "https://$A" --pr
 printf '%s\n' "$B_PW" | bd project create bee --proxy "https://$B" --proxy-username carol --proxy-password-stdin \
         --proxy-ca "$TMP/b-data/tls/ca.crt" --mirror-of registry.b.test --public >/dev/null ||
         fail "project create bee"
-bd project create corrupt --proxy "http://127.0.0.1:$C_PORT" --public >/dev/null || fail "project create corrupt"
+bd project create corrupt --proxy "http://127.0.0.1:$C_PORT" --public --proxy-ttl 0 >/dev/null ||
+        fail "project create corrupt"
 grep -q "$A_PW\|$B_PW" "$TMP"/data/*.db* 2>/dev/null && fail "an upstream password is in the database in the clear"
 bd project show hub >"$TMP/show" || fail "project show"
 grep -q 'capabilities = \["pull", "resolve"\]' "$TMP/show" && grep -q 'registry-mirrors' "$TMP/show" ||
@@ -243,6 +253,14 @@ code=$(bcurl -o /dev/null -w '%{http_code}' "$BERTH_URL/v2/corrupt/x/blobs/$BAD_
 [ "$code" = 502 ] || fail "second request for the corrupt blob: $code"
 [ "$(grep -c "GET /v2/x/blobs/$BAD_LAYER" "$TMP/c.log")" = 2 ] || fail "the corrupt blob was served from a cache"
 pass "502 each time, nothing in the store"
+
+step "the upstream answering 429: the cached tag is served"
+bcurl -f -o /dev/null "$BERTH_URL/v2/corrupt/x/manifests/limited" || fail "first pull of x:limited"
+for i in 1 2; do
+        bcurl -f -o /dev/null "$BERTH_URL/v2/corrupt/x/manifests/limited" || fail "x:limited with the upstream at 429"
+done
+[ "$(grep -c 'manifests/limited 429' "$TMP/c.log")" = 2 ] || fail "the 429s were not met: $(cat "$TMP/c.log")"
+pass "--proxy-ttl 0 asks every time; a 429 serves the cached copy"
 
 # ---- pushes ----
 step "pushes to a proxy project are refused"
