@@ -506,7 +506,10 @@ static void *worker(void *arg) {
                         p->qtail = NULL;
                 p->queued--;
                 pthread_mutex_unlock(&p->lock);
-                if (!m) {
+                if (!m && meta_open_thread(server_db(p->srv), &m) < 0)
+                        m = NULL;
+                /* a shared database's lost connection reopened first (a no-op on SQLite) */
+                if (!m || server_thread_conn_check(server_db(p->srv)) < 0) {
                         f->err = BERTH_EDBDOWN;
                         f->result = RES_ERROR;
                 } else if (f->kind == JOB_MANIFEST)
@@ -547,6 +550,11 @@ static void resumed_error(request_t *req, const char *what) {
                 break;
         case -ESHUTDOWN:
                 reply_error(req, 503, "UNAVAILABLE", "the registry is shutting down", NULL);
+                break;
+        case BERTH_EDBDOWN:
+        case -ENOMEM:
+        case -ENOSPC:
+                reply_errno(req, r, NULL); /* berth's own trouble, not the upstream's */
                 break;
         default:
                 reply_error(req, 503, "UNAVAILABLE",
