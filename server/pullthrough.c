@@ -27,7 +27,8 @@
 #include "storage/registry.h"
 
 #define RELOAD_SECONDS 2
-#define WORKERS 4
+#define WORKERS 6
+#define BLOB_WORKERS 4      /* at most this many fetch blobs: manifests always find a thread */
 #define QUEUE_MAX 512       /* flights waiting for a thread; more: 503 */
 #define STALE_LOGGED_MAX 1024
 
@@ -78,6 +79,7 @@ struct pullthrough {
         flight_t *flights;
         flight_t *qhead, *qtail;
         size_t queued;
+        size_t blob_fetches;     /* blob flights on a thread now */
         stale_key_t *stale;      /* tags whose stale serve was logged (this outage) */
         size_t n_stale;
         bool stopping;
@@ -492,19 +494,35 @@ static void *worker(void *arg) {
         if (r < 0)
                 log_msg(LOG_ERR, LOG_SRC_SERVER, "proxy fetcher: opening the metadata: %s", berth_strerror(r));
         for (;;) {
-                flight_t *f;
+                flight_t *f = NULL, *prev = NULL;
                 pthread_mutex_lock(&p->lock);
-                while (!p->qhead && !p->stopping)
+                for (;;) {
+                        if (p->stopping)
+                                break;
+                        /* the first job this thread may take: a blob only while
+                         * fewer than BLOB_WORKERS threads fetch blobs */
+                        prev = NULL;
+                        for (f = p->qhead; f; prev = f, f = f->qnext)
+                                if (f->kind != JOB_BLOB || p->blob_fetches < BLOB_WORKERS)
+                                        break;
+                        if (f)
+                                break;
                         pthread_cond_wait(&p->cond, &p->lock);
+                }
                 if (p->stopping) {
                         pthread_mutex_unlock(&p->lock);
                         break;
                 }
-                f = p->qhead;
-                p->qhead = f->qnext;
-                if (!p->qhead)
-                        p->qtail = NULL;
+                if (prev)
+                        prev->qnext = f->qnext;
+                else
+                        p->qhead = f->qnext;
+                if (p->qtail == f)
+                        p->qtail = prev;
+                f->qnext = NULL;
                 p->queued--;
+                if (f->kind == JOB_BLOB)
+                        p->blob_fetches++;
                 pthread_mutex_unlock(&p->lock);
                 if (!m && meta_open_thread(server_db(p->srv), &m) < 0)
                         m = NULL;
@@ -516,6 +534,13 @@ static void *worker(void *arg) {
                         fetch_manifest(p, m, f);
                 else
                         fetch_blob(p, m, f);
+                if (f->kind == JOB_BLOB) {
+                        /* a thread for the blobs that waited */
+                        pthread_mutex_lock(&p->lock);
+                        p->blob_fetches--;
+                        pthread_cond_broadcast(&p->cond);
+                        pthread_mutex_unlock(&p->lock);
+                }
                 flight_land(p, f);
         }
         meta_free(m);
