@@ -46,6 +46,8 @@ struct registry {
 typedef enum { SINK_DISCARD, SINK_MEM, SINK_FD } sink_t;
 
 typedef struct {
+        bool head;        /* a HEAD request (no body) */
+        bool open_size;   /* SINK_FD: size is a bound, not the exact length */
         long status;
         bool body_started;
         char *www_auth, *content_type, *dcd;

@@ -296,6 +296,8 @@ CURL *registry__easy_new(registry_t *r, const char *url, req_t *q) {
                 return NULL;
         curl_easy_setopt(h, CURLOPT_URL, url);
         curl_easy_setopt(h, CURLOPT_SHARE, r->share);
+        if (q->head)
+                curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
         curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(h, CURLOPT_USERAGENT, r->user_agent);
         curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -509,10 +511,53 @@ int registry_get_manifest(registry_t *r, const char *repo, const char *reference
         return rc;
 }
 
+static int get_blob(registry_t *r, const char *repo, const digest_t *d, uint64_t size, bool open_size,
+                    const registry_cred_t *cred, int fd, uint64_t have, registry_progress_fn progress,
+                    void *userdata, uint64_t *ret_size);
+
 int registry_get_blob(registry_t *r, const char *repo, const digest_t *d, uint64_t size, const registry_cred_t *cred,
                       int fd, uint64_t have, registry_progress_fn progress, void *userdata) {
+        return get_blob(r, repo, d, size, false, cred, fd, have, progress, userdata, NULL);
+}
+
+int registry_fetch_blob(registry_t *r, const char *repo, const digest_t *d, uint64_t max_size,
+                        const registry_cred_t *cred, int fd, registry_progress_fn progress, void *userdata,
+                        uint64_t *ret_size) {
+        return get_blob(r, repo, d, max_size, true, cred, fd, 0, progress, userdata, ret_size);
+}
+
+int registry_head_manifest(registry_t *r, const char *repo, const char *reference, const registry_cred_t *cred,
+                           digest_t *ret_digest) {
         _cleanup_free_ char *url = NULL;
-        req_t q = { .sink = SINK_FD, .fd = fd, .size = size, .alg = d->alg, .progress = progress, .userdata = userdata };
+        req_t q = { .sink = SINK_DISCARD, .head = true, .fd = -1 };
+        struct curl_slist *hs = NULL, *t;
+        digest_t got;
+        int rc;
+
+        if (asprintf(&url, "%s/v2/%s/manifests/%s", r->base, repo, reference) < 0) {
+                url = NULL;
+                return -ENOMEM;
+        }
+        t = curl_slist_append(hs, "Accept: " MT_OCI_INDEX ", " MT_OCI_MANIFEST ", " MT_DOCKER_LIST ", " MT_DOCKER_MANIFEST);
+        if (!t)
+                return -ENOMEM;
+        hs = t;
+        rc = do_request(r, url, repo, cred, hs, &q);
+        curl_slist_free_all(hs);
+        if (rc == 0 && (!q.dcd || digest_parse(q.dcd, &got) < 0))
+                rc = BERTH_EHTTP; /* no digest to compare: the caller GETs */
+        if (rc == 0)
+                *ret_digest = got;
+        registry__req_done(&q);
+        return rc;
+}
+
+static int get_blob(registry_t *r, const char *repo, const digest_t *d, uint64_t size, bool open_size,
+                    const registry_cred_t *cred, int fd, uint64_t have, registry_progress_fn progress,
+                    void *userdata, uint64_t *ret_size) {
+        _cleanup_free_ char *url = NULL;
+        req_t q = { .sink = SINK_FD, .fd = fd, .size = size, .open_size = open_size, .alg = d->alg,
+                    .progress = progress, .userdata = userdata };
         struct curl_slist *hs = NULL;
         digest_t got;
         int rc;
@@ -559,12 +604,14 @@ int registry_get_blob(registry_t *r, const char *repo, const digest_t *d, uint64
                 rc = do_request(r, url, repo, cred, hs, &q);
                 curl_slist_free_all(hs);
         }
-        if (rc == 0 && q.have != size)
+        if (rc == 0 && q.have != size && !q.open_size)
                 rc = BERTH_EDIGEST; /* short: size does not match */
         if (rc == 0)
                 rc = digest_ctx_peek(q.ctx, &got);
         if (rc == 0 && !digest_equal(&got, d))
                 rc = BERTH_EDIGEST;
+        if (rc == 0 && ret_size)
+                *ret_size = q.have;
         digest_ctx_free(q.ctx);
         registry__req_done(&q);
         return rc;

@@ -57,6 +57,19 @@ typedef void (*registry_progress_fn)(void *userdata, uint64_t done, uint64_t tot
 int registry_get_blob(registry_t *r, const char *repo, const digest_t *d, uint64_t size, const registry_cred_t *cred,
                       int fd, uint64_t have, registry_progress_fn progress, void *userdata);
 
+/* A blob whose size is not known (a pull-through cache): at most max_size bytes
+ * (more: BERTH_ETOOBIG), written to fd from offset 0, checked against d while it
+ * streams (BERTH_EDIGEST). *ret_size (if non-NULL) its length. Errors otherwise
+ * as for registry_get_blob. */
+int registry_fetch_blob(registry_t *r, const char *repo, const digest_t *d, uint64_t max_size,
+                        const registry_cred_t *cred, int fd, registry_progress_fn progress, void *userdata,
+                        uint64_t *ret_size);
+
+/* HEAD a manifest by tag or digest: its digest from Docker-Content-Digest (an
+ * answer without one: BERTH_EHTTP). Errors as for registry_get_manifest. */
+int registry_head_manifest(registry_t *r, const char *repo, const char *reference, const registry_cred_t *cred,
+                           digest_t *ret_digest);
+
 /* Exposed for tests: parse a WWW-Authenticate value. scheme is "basic" or "bearer"
  * (lowercased); realm/service/scope are malloc'd or NULL. 0, -EINVAL, -ENOMEM. */
 typedef struct {

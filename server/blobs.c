@@ -10,6 +10,7 @@
 #include "common/macro.h"
 #include "common/name.h"
 #include "server/ranges.h"
+#include "server/pullthrough.h"
 #include "server/server.h"
 #include "storage/registry.h"
 
@@ -34,6 +35,12 @@ static void blob_created(request_t *req, const digest_t *d) {
 
 
 static void blob_get_begin(request_t *req) {
+        if (pullthrough_blob_get(req))
+                return;
+        blob_get_local(req);
+}
+
+void blob_get_local(request_t *req) {
         digest_t d;
         uint64_t size, fsize, off = 0, len;
         const char *range;

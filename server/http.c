@@ -15,6 +15,7 @@
 #include "common/macro.h"
 #include "server/conns.h"
 #include "server/http.h"
+#include "server/pullthrough.h"
 #include "server/metrics.h"
 #include "server/proxy.h"
 #include "server/server.h"
@@ -275,6 +276,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                     NULL);
                         return queue(req);
                 }
+                /* mirrors (?ns=, docker's registry-mirrors) and proxy projects' refusals */
+                pullthrough_route(req);
                 if (!req->response && !never_shed(req) &&
                     atomic_load(&srv->in_flight) >= srv->cfg->max_requests) {
                         /* shed load: the client retries after a pause */
@@ -494,6 +497,8 @@ void http_drain_and_stop(server_t *srv) {
         /* every verification ends and resumes its connection: none may stay
          * suspended when the daemon stops */
         auth_verify_drain(srv->auth);
+        /* and every upstream fetch (server/pullthrough.h) */
+        pullthrough_drain(srv->pullthrough);
         MHD_stop_daemon(srv->daemon);
         srv->daemon = NULL;
         srv->conns = conns_free(srv->conns);

@@ -18,10 +18,13 @@ libberthd_la_SOURCES += server/cli-webhook.c server/cli-webhook.h
 libberthd_la_SOURCES += server/cli-usage.c server/cli-usage.h
 libberthd_la_SOURCES += server/cli-fsck.c server/cli-fsck.h
 libberthd_la_SOURCES += server/cli-backup.c server/cli-backup.h
+libberthd_la_SOURCES += server/cli-proxy.c server/cli-proxy.h
+# the pull-through cache: its upstream client is the pull library's (client/registry.h)
+libberthd_la_SOURCES += server/pullthrough.c server/pullthrough.h
 libberthd_la_CPPFLAGS = $(AM_CPPFLAGS) $(MHD_CFLAGS) $(ARGON2_CFLAGS) $(CRYPTO_CFLAGS) $(SQLITE3_CFLAGS) \
                         $(JANSSON_CFLAGS) $(CURL_CFLAGS)
 # libauth.la, libstore.la and libcommon.la are not added here: link them after libberthd.la.
-libberthd_la_LIBADD = $(MHD_LIBS) $(ARGON2_LIBS) $(SQLITE3_LIBS) $(LIBPQ_LIBS) $(CURL_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
+libberthd_la_LIBADD = libberthcore.la $(MHD_LIBS) $(ARGON2_LIBS) $(SQLITE3_LIBS) $(LIBPQ_LIBS) $(CURL_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
 
 bin_PROGRAMS += berthd
 berthd_SOURCES = server/main.c

@@ -19,6 +19,8 @@
 #include "server/cli-backup.h"
 #include "server/cli-db.h"
 #include "server/cli-fsck.h"
+#include "server/cli-proxy.h"
+#include "server/pullthrough.h"
 #include "server/cli-usage.h"
 #include "server/cli-webhook.h"
 #include "server/dbconf.h"
@@ -343,6 +345,12 @@ static int serve(int argc, char **argv) {
                         goto out;
                 }
         }
+        /* the pull-through cache's fetch threads */
+        r = pullthrough_new(&srv, &srv.pullthrough);
+        if (r < 0) {
+                log_msg(LOG_ERR, LOG_SRC_MAIN, "starting the pull-through cache: %s", berth_strerror(r));
+                goto out;
+        }
         /* before the registry listener: requests are counted from the first */
         r = metrics_start(&srv);
         if (r < 0 && cfg.metrics_listen_set) {
@@ -415,6 +423,7 @@ static int serve(int argc, char **argv) {
         r = 0;
 out:
         gc_stop();
+        srv.pullthrough = pullthrough_free(srv.pullthrough);
         webhooks_stop(srv.webhooks);
         metrics_stop();
         auth_free(srv.auth);
@@ -517,6 +526,8 @@ static int admin(int argc, char **argv) {
         dbconf_done(&dc); /* the password too: db keeps its own copy for reconnecting */
         if (strcmp(args[0], "webhook") == 0)
                 r = cli_webhook_run(db, data, n, args, stdin, stdout, stderr);
+        else if (cli_proxy_wants(n, args))
+                r = cli_proxy_run(db, data, n, args, stdin, stdout, stderr);
         else if (strcmp(args[0], "usage") == 0)
                 r = cli_usage_run(db, n, args, stdout, stderr);
         else if (strcmp(args[0], "fsck") == 0)

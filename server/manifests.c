@@ -11,6 +11,7 @@
 #include "common/macro.h"
 #include "common/manifest.h"
 #include "common/name.h"
+#include "server/pullthrough.h"
 #include "server/server.h"
 #include "server/webhook.h"
 #include "storage/registry.h"
@@ -250,6 +251,12 @@ static bool etag_matches(const char *inm, const char *digest) {
 }
 
 static void manifest_get_begin(request_t *req) {
+        if (pullthrough_manifest_get(req))
+                return;
+        manifest_get_local(req);
+}
+
+void manifest_get_local(request_t *req) {
         meta_manifest_info_t info;
         uint64_t size;
         digest_t d;

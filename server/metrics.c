@@ -21,6 +21,7 @@
 #include "server/conns.h"
 #include "server/gc.h"
 #include "server/metrics.h"
+#include "server/pullthrough.h"
 #include "storage/db.h"
 #include "server/webhook.h"
 #include "storage/webhook.h"
@@ -442,6 +443,7 @@ int metrics_write(server_t *srv, FILE *f) {
                       "Manifest pulls not sent as pull events (the count table full, or the database down).",
                       ws.pulls_dropped);
         }
+        pullthrough_metrics(srv->pullthrough, f);
         gauge(f, "berth_metadata_up", "gauge", "1 when the metadata figures could be read at this scrape.",
               r == 0 ? 1 : 0);
         if (server_db(srv))

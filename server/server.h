@@ -78,6 +78,7 @@ typedef struct server {
         atomic_uint in_flight;       /* requests received whole and not yet answered */
         struct conns *conns;         /* connection admission (server/conns.h) */
         struct webhooks *webhooks;   /* the webhook sender (server/webhook.h); NULL: none */
+        struct pullthrough *pullthrough; /* the pull-through cache (server/pullthrough.h); NULL: none */
         /* Test hook: the clock (unix seconds) of auth (auth_options_t.now), the store
          * (store_set_clock: upload expiry) and the token endpoint. NULL: time(NULL). */
         time_t (*now)(void *userdata);
@@ -180,6 +181,8 @@ struct request {
         bool access_done, begun;  /* phases of the first call already run */
         auth_job_t *auth_job;
         void (*auth_resume)(request_t *req); /* takes the verdict when MHD calls again */
+        /* a pull-through fetch this request waited for (server/pullthrough.c): its outcome */
+        int proxy_err;
 };
 
 /* ---- answers (server/reply.c) ---- */
@@ -212,6 +215,11 @@ extern const route_ops_t route_base, route_health, route_ready, route_catalog,
         route_manifest_get, route_manifest_put, route_manifest_delete, route_referrers;
 /* GET/POST /auth/token: the Docker token endpoint (server/token.c); needs no auth. */
 extern const route_ops_t route_token;
+
+/* GET/HEAD of a manifest or a blob answered from the store (manifests.c, blobs.c):
+ * what the routes do, and what a pull-through request does once its fetch ended. */
+void manifest_get_local(request_t *req);
+void blob_get_local(request_t *req);
 
 /* Access control for a routed request (server/access.c): 0 allowed, -1 answered,
  * 1 suspended until the credentials are verified (MHD calls again; see http.c). */

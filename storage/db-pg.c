@@ -286,6 +286,26 @@ static const db_migration_t MIGRATIONS[] = {
         "  orphan_bytes BIGINT NOT NULL DEFAULT 0,"
         "  uploads      BIGINT NOT NULL DEFAULT 0,"
         "  error        " T ");" },
+        /* ---- BEGIN pull-through cache step (issue 13; step 5) ---- */
+        { .sql =
+        /* 5: pull-through cache (storage/proxycache.c). An expand step. */
+        "CREATE TABLE proxy_projects ("
+        "  project       " T " PRIMARY KEY REFERENCES auth_projects(name) ON DELETE CASCADE,"
+        "  url           " T " NOT NULL,"
+        "  username      " T ","
+        "  password      BYTEA,"
+        "  ca_file       " T ","
+        "  ttl           BIGINT NOT NULL,"
+        "  mirror_of     " T ","
+        "  docker_mirror INTEGER NOT NULL DEFAULT 0,"
+        "  created       BIGINT NOT NULL);"
+        "CREATE TABLE proxy_tags ("
+        "  repo    " T " NOT NULL,"
+        "  tag     " T " NOT NULL,"
+        "  digest  " T " NOT NULL,"
+        "  checked BIGINT NOT NULL,"
+        "  PRIMARY KEY (repo, tag));" },
+        /* ---- END pull-through cache step ---- */
 };
 
 #undef T

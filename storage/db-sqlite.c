@@ -213,6 +213,28 @@ static const db_migration_t MIGRATIONS[] = {
         "  orphan_bytes INTEGER NOT NULL DEFAULT 0,"
         "  uploads      INTEGER NOT NULL DEFAULT 0,"
         "  error        TEXT);" },
+        /* ---- BEGIN pull-through cache step (issue 13; step 5) ---- */
+        { .sql =
+        /* 5: pull-through cache (storage/proxycache.c): the upstream of a proxy
+         * project, and when each cached tag was last fetched or revalidated. An
+         * expand step. */
+        "CREATE TABLE proxy_projects ("
+        "  project       TEXT PRIMARY KEY REFERENCES auth_projects(name) ON DELETE CASCADE,"
+        "  url           TEXT NOT NULL,"           /* https://host[:port] or http://... */
+        "  username      TEXT,"
+        "  password      BLOB,"                    /* sealed (common/secretbox.h); NULL: none */
+        "  ca_file       TEXT,"
+        "  ttl           INTEGER NOT NULL,"        /* seconds a tag is served without asking */
+        "  mirror_of     TEXT,"                    /* the ns host it mirrors; NULL: the url's */
+        "  docker_mirror INTEGER NOT NULL DEFAULT 0,"
+        "  created       INTEGER NOT NULL);"
+        "CREATE TABLE proxy_tags ("
+        "  repo    TEXT NOT NULL,"
+        "  tag     TEXT NOT NULL,"
+        "  digest  TEXT NOT NULL,"
+        "  checked INTEGER NOT NULL,"              /* unix seconds of the last fetch or HEAD */
+        "  PRIMARY KEY (repo, tag)) WITHOUT ROWID;" },
+        /* ---- END pull-through cache step ---- */
 };
 
 /* ---- connections ---- */

@@ -161,6 +161,23 @@ static const dbcopy_col_t GC_RUNS[] = {
         { "uploads", DBCOPY_INT },
         { "error", DBCOPY_TEXT },
 };
+static const dbcopy_col_t PROXY_PROJECTS[] = {
+        { "project", DBCOPY_TEXT },
+        { "url", DBCOPY_TEXT },
+        { "username", DBCOPY_TEXT },
+        { "password", DBCOPY_BLOB },
+        { "ca_file", DBCOPY_TEXT },
+        { "ttl", DBCOPY_INT },
+        { "mirror_of", DBCOPY_TEXT },
+        { "docker_mirror", DBCOPY_INT },
+        { "created", DBCOPY_INT },
+};
+static const dbcopy_col_t PROXY_TAGS[] = {
+        { "repo", DBCOPY_TEXT },
+        { "tag", DBCOPY_TEXT },
+        { "digest", DBCOPY_TEXT },
+        { "checked", DBCOPY_INT },
+};
 
 static const dbcopy_table_t TABLES[] = {
         TABLE("repositories", REPOSITORIES, 1, "id, name", "id", "?1", "?1, ?2"),
@@ -205,6 +222,12 @@ static const dbcopy_table_t TABLES[] = {
               "id, started, finished, who, dry_run, result, blobs, bytes, manifests, links, orphans, orphan_bytes,"
               " uploads, error",
               "id", "?1", "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14"),
+        /* pull-through cache (step 5): proxy projects refer to their project */
+        TABLE("proxy_projects", PROXY_PROJECTS, 1,
+              "project, url, username, password, ca_file, ttl, mirror_of, docker_mirror, created", "project",
+              "?1", "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9"),
+        TABLE("proxy_tags", PROXY_TAGS, 2, "repo, tag, digest, checked", "repo, tag", "?1, ?2",
+              "?1, ?2, ?3, ?4"),
 };
 
 #define KEY_MAX 4 /* the widest primary key above */

@@ -4,7 +4,8 @@ libstore_la_SOURCES = storage/store.h storage/store-internal.h storage/store.c s
                       storage/db.h storage/db-internal.h storage/db.c storage/db-sqlite.c storage/db-pg.c \
                       storage/meta.h storage/meta.c storage/registry.h storage/registry.c \
                       storage/dbcopy.h storage/dbcopy.c storage/webhook.h storage/webhook.c \
-                      storage/fsck.h storage/fsck.c storage/backup.h storage/backup.c
+                      storage/fsck.h storage/fsck.c storage/backup.h storage/backup.c \
+                      storage/proxycache.h storage/proxycache.c
 libstore_la_CPPFLAGS = $(AM_CPPFLAGS) $(SQLITE3_CFLAGS) $(LIBPQ_CFLAGS) $(CRYPTO_CFLAGS) $(JANSSON_CFLAGS)
 libstore_la_LIBADD = libcommon.la $(SQLITE3_LIBS) $(LIBPQ_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
 
@@ -51,3 +52,11 @@ TESTS += tests/unit/test-fsck
 tests_unit_test_fsck_SOURCES = tests/unit/test-fsck.c
 tests_unit_test_fsck_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_fsck_LDADD = $(STORE_TEST_LDADD)
+## pull-through cache (issue 13): proxy rows, tag revalidation times, the ns and
+## library/ rules, manifests cached before their references, blob fills
+UNIT_TESTS += tests/unit/test-proxycache
+check_PROGRAMS += tests/unit/test-proxycache
+TESTS += tests/unit/test-proxycache
+tests_unit_test_proxycache_SOURCES = tests/unit/test-proxycache.c
+tests_unit_test_proxycache_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_proxycache_LDADD = $(STORE_TEST_LDADD)

@@ -583,7 +583,7 @@ int meta_manifest_put(meta_t *m, const meta_manifest_t *mf, const char *const *t
         if (r < 0)
                 return r;
         r = repo_id(m, mf->repo, true, &rid);
-        for (size_t i = 0; r >= 0 && i < mf->n_refs; i++) {
+        for (size_t i = 0; r >= 0 && !mf->refs_later && i < mf->n_refs; i++) {
                 r = has_ref(m, rid, &mf->refs[i]);
                 if (r == 0) {
                         if (ret_missing)

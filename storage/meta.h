@@ -73,6 +73,9 @@ typedef struct {
         meta_origin_t *origin;        /* may be NULL */
         meta_ensure_fn ensure;        /* may be NULL: called in the put's transaction */
         void *ensure_userdata;
+        /* a pull-through cache's copy: the references are recorded but need not be
+         * present (they are fetched from the upstream when pulled) */
+        bool refs_later;
 } meta_manifest_t;
 
 /* One transaction: checks every ref is present in the repository (blobs linked to

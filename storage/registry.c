@@ -123,13 +123,31 @@ int registry_manifest_put(store_t *s, meta_t *m, const char *repo, const void *b
         return registry_manifest_put_from(s, m, repo, buf, len, content_type, want, tags, n_tags, NULL, ret);
 }
 
+static int manifest_put(store_t *s, meta_t *m, const char *repo, const void *buf, size_t len,
+                        const char *content_type, const digest_t *want, const char *const *tags, size_t n_tags,
+                        meta_origin_t *origin, bool refs_later, registry_put_result_t *ret);
+
 int registry_manifest_put_from(store_t *s, meta_t *m, const char *repo, const void *buf, size_t len,
                                const char *content_type, const digest_t *want, const char *const *tags,
                                size_t n_tags, meta_origin_t *origin, registry_put_result_t *ret) {
+        return manifest_put(s, m, repo, buf, len, content_type, want, tags, n_tags, origin, false, ret);
+}
+
+int registry_manifest_cache(store_t *s, meta_t *m, const char *repo, const void *buf, size_t len,
+                            const char *content_type, const digest_t *want, const char *tag,
+                            registry_put_result_t *ret) {
+        const char *tags[1] = { tag };
+
+        return manifest_put(s, m, repo, buf, len, content_type, want, tags, tag ? 1 : 0, NULL, true, ret);
+}
+
+static int manifest_put(store_t *s, meta_t *m, const char *repo, const void *buf, size_t len,
+                        const char *content_type, const digest_t *want, const char *const *tags, size_t n_tags,
+                        meta_origin_t *origin, bool refs_later, registry_put_result_t *ret) {
         _cleanup_(manifest_freep) manifest_t *mf = NULL;
         _cleanup_free_ meta_ref_t *refs = NULL;
         _cleanup_free_ char *annotations = NULL;
-        meta_manifest_t rec = { .repo = repo, .origin = origin };
+        meta_manifest_t rec = { .repo = repo, .origin = origin, .refs_later = refs_later };
         const manifest_desc_t *subj;
         size_t n;
         int r;
@@ -172,7 +190,7 @@ int registry_manifest_put_from(store_t *s, meta_t *m, const char *repo, const vo
 
         /* refused before anything is written (meta_manifest_put checks again, in its
          * transaction, against a delete in between: then the file is left to GC) */
-        r = refs_present(m, repo, refs, n, &ret->missing);
+        r = refs_later ? 0 : refs_present(m, repo, refs, n, &ret->missing);
         if (r < 0)
                 return r;
         /* bytes first, then the row: never a row without its file (placed again in

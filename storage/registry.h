@@ -50,6 +50,14 @@ int registry_manifest_put_from(store_t *s, meta_t *m, const char *repo, const vo
                                const char *content_type, const digest_t *want, const char *const *tags,
                                size_t n_tags, meta_origin_t *origin, registry_put_result_t *ret);
 
+/* A pull-through cache's copy of an upstream manifest: checked and stored as
+ * registry_manifest_put_from does, except that its references need not be in repo
+ * yet (they come from the upstream when pulled). want: the digest the upstream
+ * named, or NULL (then sha256). tag: the tag to point at it, or NULL. */
+int registry_manifest_cache(store_t *s, meta_t *m, const char *repo, const void *buf, size_t len,
+                            const char *content_type, const digest_t *want, const char *tag,
+                            registry_put_result_t *ret);
+
 /* Online garbage collection, while pushes, pulls and deletes go on (in this and
  * other processes, on one database): see registry.c and meta.c. In order:
  * files a run that died left in trash/ reconciled; manifests reclaimed (referrers

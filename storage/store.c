@@ -355,6 +355,41 @@ static int blob_put(store_t *s, const digest_t *d, const void *buf, size_t len) 
         return r < 0 ? r : 0;
 }
 
+int store_blob_fill_open(store_t *s, char ret_name[UPLOAD_UUID_LEN + 1], int *ret_fd) {
+        char name[UPLOAD_UUID_LEN + 1];
+        int fd, r;
+
+        if (!s || !ret_name || !ret_fd)
+                return -EINVAL;
+        r = store__uuid_new(name);
+        if (r < 0)
+                return r;
+        fd = openat(s->tmp_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return map_write_errno(errno);
+        memcpy(ret_name, name, sizeof(name));
+        *ret_fd = fd;
+        return 0;
+}
+
+int store_blob_fill_commit(store_t *s, const char *name, int fd, const digest_t *d) {
+        int r = 0;
+
+        if (!s || !name || fd < 0 || !d)
+                return -EINVAL;
+        if (fsync(fd) < 0)
+                r = map_write_errno(errno);
+        if (r >= 0)
+                r = store__link_blob(s, s->tmp_fd, name, d);
+        (void) unlinkat(s->tmp_fd, name, 0);
+        return r < 0 ? r : 0;
+}
+
+void store_blob_fill_abort(store_t *s, const char *name) {
+        if (s && name)
+                (void) unlinkat(s->tmp_fd, name, 0);
+}
+
 static int blob_remove(store_t *s, const digest_t *d) {
         char rel[DIGEST_PATH_MAX];
         int r;

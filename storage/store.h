@@ -61,6 +61,16 @@ int store_blob_put(store_t *s, const digest_t *d, const void *buf, size_t len);
  * the number visited or <0. Names that are not digests are skipped. */
 int store_blob_scan(store_t *s, void (*cb)(void *userdata, const digest_t *d, uint64_t size, time_t mtime),
                     void *userdata);
+/* A blob written by the caller from elsewhere (a pull-through cache's fetch): a
+ * new scratch file under tmp/ (O_RDWR, 0600) to fill; its name into ret_name. */
+int store_blob_fill_open(store_t *s, char ret_name[UPLOAD_UUID_LEN + 1], int *ret_fd);
+/* The filled file, whose bytes the caller verified against d while it wrote
+ * them, becomes the blob d: fsynced, linked into place (present already: kept as
+ * it is). The scratch file is removed either way; the caller closes fd. */
+int store_blob_fill_commit(store_t *s, const char *name, int fd, const digest_t *d);
+/* A fill given up: the scratch file removed. */
+void store_blob_fill_abort(store_t *s, const char *name);
+
 /* Remove scratch files under tmp/ older than older_than seconds (left by a crash
  * during store_blob_put). Returns how many, or <0. */
 int store_tmp_clean(store_t *s, uint64_t older_than);

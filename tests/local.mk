@@ -160,7 +160,7 @@ tests_fuzz_replay_token_LDADD = $(REPLAY_COMMON_LIBS)
 ## fuzzing (issue 17): the whole request path in-process, berthd's code (libberthd) on
 ## loopback ports with a fixed clock and a scratch store; the fuzz build compiles the
 ## server's, storage's and auth's sources into the target so libFuzzer sees their edges
-FUZZ_REQUEST_SOURCES = tests/fuzz/fuzz-request.c $(libberthd_la_SOURCES) $(libstore_la_SOURCES) \
+FUZZ_REQUEST_SOURCES = tests/fuzz/fuzz-request.c $(libberthd_la_SOURCES) $(libberthcore_la_SOURCES) $(libstore_la_SOURCES) \
                        $(libauth_la_SOURCES)
 FUZZ_REQUEST_CPPFLAGS = $(AM_CPPFLAGS) $(MHD_CFLAGS) $(ARGON2_CFLAGS) $(CRYPTO_CFLAGS) $(SQLITE3_CFLAGS) $(LIBPQ_CFLAGS) \
                         $(JANSSON_CFLAGS) $(CURL_CFLAGS)
@@ -300,6 +300,17 @@ EXTRA_DIST += tests/integration/metrics.sh
 ## targets refused when added and when delivered
 TESTS += tests/integration/webhooks.sh
 EXTRA_DIST += tests/integration/webhooks.sh tests/integration/webhook_receiver.py docs/webhooks.md
+
+## issue 13: the pull-through cache: upstreams docker-registry (TLS, htpasswd), a berthd in
+## token mode and a fake one sending a corrupt blob, all on loopback; pulls by tag and
+## digest, mirrors (?ns=, registry-mirrors), TTL and HEAD revalidation, single flight,
+## stale-if-error, 503, refused pushes, metrics
+TESTS += tests/integration/proxy-cache.sh
+EXTRA_DIST += tests/integration/proxy-cache.sh docs/proxy-cache.md
+## ... and as containerd's mirror of two registries (?ns=), through a containerd
+## started here (slow tier: root)
+SLOW_TESTS += tests/integration/proxy-mirror.sh
+EXTRA_DIST += tests/integration/proxy-mirror.sh
 
 ## issue 14: the systemd unit verifies; berthd sends READY=1 and STOPPING=1 itself
 TESTS += tests/integration/systemd.sh

@@ -13,8 +13,9 @@
 berth_require_pg
 [ -x "$top_builddir/berthd" ] || fail "$top_builddir/berthd not built"
 
-# the API (issues 2, 3), access control (issue 4), tokens (issue 4, issue 9), webhooks (issue 14)
-scripts=${BERTH_ENGINE_PG_SCRIPTS:-api-core api-v11 auth-tokens auth-token-mode auth-clients auth-docker harden-tokens webhooks}
+# the API (issues 2, 3), access control (issue 4), tokens (issue 4, issue 9), webhooks (issue 14),
+# the pull-through cache (issue 13)
+scripts=${BERTH_ENGINE_PG_SCRIPTS:-api-core api-v11 auth-tokens auth-token-mode auth-clients auth-docker harden-tokens webhooks proxy-cache}
 passed=() failed=() skipped=()
 for s in $scripts; do
         [ -f "$BERTH_IT_DIR/$s.sh" ] || { failed+=("$s (no such script)"); continue; }

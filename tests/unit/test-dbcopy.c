@@ -32,6 +32,7 @@
 #include "storage/meta.h"
 #include "storage/registry.h"
 #include "storage/store.h"
+#include "storage/proxycache.h"
 #include "storage/webhook.h"
 #include "fixture.h"
 
@@ -215,6 +216,20 @@ static void fill(fixture_t *f) {
                 webhook_delivery_done(&dl);
                 assert_int_equal(webhook_claim(c, now, now + 30, &dl), 1);
                 webhook_delivery_done(&dl);
+                db_conn_put(auth_db(a), c);
+        }
+        /* a proxy project (its password sealed) and a cached tag's revalidation time */
+        {
+                static uint8_t sealed[] = { 1, 9, 8, 7, 0 };
+                proxycache_conf_t pc = { .project = (char *) "hub", .url = (char *) "https://registry-1.docker.io",
+                                         .username = (char *) "u", .password = sealed, .password_len = sizeof(sealed),
+                                         .ttl = 300, .mirror_of = (char *) "docker.io", .docker_mirror = true };
+                db_conn_t *c = NULL;
+
+                assert_int_equal(auth_project_create(a, "hub", true), 0);
+                assert_int_equal(db_conn_get(auth_db(a), &c), 0);
+                assert_int_equal(proxycache_add(c, &pc, f->clock.now), 0);
+                assert_int_equal(proxycache_tag_mark(c, "hub/library/alpine", "3", img1.str, f->clock.now), 0);
                 db_conn_put(auth_db(a), c);
         }
 

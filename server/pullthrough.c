@@ -1,0 +1,992 @@
+/* server/pullthrough.c: the pull-through cache (server/pullthrough.h).
+ *
+ * Proxy projects are read from the database at most every RELOAD_SECONDS into a
+ * list of upstreams (one registry_t each, kept while the record is unchanged, so
+ * its connections and tokens live on). A request that needs the upstream is
+ * suspended and joins the flight for its repository and reference; the flight's
+ * job runs on one of the cache's threads and resumes every waiter at its end,
+ * with an error or with the content now in the store. */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+#include "config.h"
+#include "client/registry.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/macro.h"
+#include "common/manifest.h"
+#include "common/name.h"
+#include "common/secretbox.h"
+#include "server/pullthrough.h"
+#include "storage/proxycache.h"
+#include "storage/registry.h"
+
+#define RELOAD_SECONDS 2
+#define WORKERS 6
+#define BLOB_WORKERS 4      /* at most this many fetch blobs: manifests always find a thread */
+#define QUEUE_MAX 512       /* flights waiting for a thread; more: 503 */
+#define STALE_LOGGED_MAX 1024
+
+enum { RES_HIT, RES_MISS, RES_REVALIDATED, RES_STALE, RES_ERROR, _RES_MAX };
+static const char *const RES_NAMES[_RES_MAX] = { "hit", "miss", "revalidated", "stale", "error" };
+
+typedef struct upstream {
+        proxycache_conf_t conf;
+        registry_t *reg;
+        char *password;          /* unsealed; NULL: none */
+        int broken;              /* <0: why every fetch fails (no key, CA unreadable) */
+        bool current;            /* the record as the database has it now */
+        atomic_uint_fast64_t n[_RES_MAX], bytes;
+        struct upstream *next;
+} upstream_t;
+
+typedef enum { JOB_MANIFEST, JOB_BLOB } job_kind_t;
+
+typedef struct flight {
+        char *key;               /* "repo\nreference" */
+        job_kind_t kind;
+        upstream_t *up;
+        char *repo, *upname, *ref;
+        bool have_cached;        /* manifest by tag: a copy is cached (revalidate it) */
+        digest_t cached;
+        int err;                 /* the outcome */
+        int result;              /* RES_* */
+        request_t **waiters;
+        size_t n_waiters, cap;
+        struct flight *next;     /* in the flight list */
+        struct flight *qnext;    /* in the queue */
+} flight_t;
+
+typedef struct stale_key {
+        char *key;
+        struct stale_key *next;
+} stale_key_t;
+
+struct pullthrough {
+        server_t *srv;
+        secretbox_t *sb;         /* NULL: no key file (passwords cannot be opened) */
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        upstream_t *ups;
+        time_t loaded;
+        atomic_bool loading;
+        bool any_docker_mirror;
+        flight_t *flights;
+        flight_t *qhead, *qtail;
+        size_t queued;
+        size_t blob_fetches;     /* blob flights on a thread now */
+        stale_key_t *stale;      /* tags whose stale serve was logged (this outage) */
+        size_t n_stale;
+        bool stopping;
+        pthread_t threads[WORKERS];
+        size_t n_threads;
+};
+
+/* ---- upstreams ---- */
+
+static upstream_t *upstream_free(upstream_t *u) {
+        if (!u)
+                return NULL;
+        registry_free(u->reg);
+        if (u->password) {
+                OPENSSL_cleanse(u->password, strlen(u->password));
+                free(u->password);
+        }
+        proxycache_conf_done(&u->conf);
+        free(u);
+        return NULL;
+}
+
+static bool str_eq(const char *a, const char *b) {
+        return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static bool conf_same(const proxycache_conf_t *a, const proxycache_conf_t *b) {
+        return str_eq(a->url, b->url) && str_eq(a->username, b->username) && str_eq(a->ca_file, b->ca_file) &&
+               str_eq(a->mirror_of, b->mirror_of) && a->ttl == b->ttl && a->docker_mirror == b->docker_mirror &&
+               a->password_len == b->password_len &&
+               (!a->password_len || CRYPTO_memcmp(a->password, b->password, a->password_len) == 0);
+}
+
+static int conf_copy(const proxycache_conf_t *f, proxycache_conf_t *ret) {
+        proxycache_conf_t c = *f;
+
+        c.project = strdup(f->project);
+        c.url = strdup(f->url);
+        c.username = f->username ? strdup(f->username) : NULL;
+        c.ca_file = f->ca_file ? strdup(f->ca_file) : NULL;
+        c.mirror_of = f->mirror_of ? strdup(f->mirror_of) : NULL;
+        c.password = NULL;
+        if (f->password_len && (c.password = malloc(f->password_len)))
+                memcpy(c.password, f->password, f->password_len);
+        if (!c.project || !c.url || (f->username && !c.username) || (f->ca_file && !c.ca_file) ||
+            (f->mirror_of && !c.mirror_of) || (f->password_len && !c.password)) {
+                proxycache_conf_done(&c);
+                return -ENOMEM;
+        }
+        *ret = c;
+        return 0;
+}
+
+/* The key that opens upstream passwords, when there is one: never made here (the
+ * CLI makes it). Only the reloading thread calls it (or the start). */
+static void open_key(pullthrough_t *p) {
+        _cleanup_free_ char *path = NULL;
+        bool from_env = false;
+        int r;
+
+        r = secretbox_key_path(p->srv->cfg->data_dir, &path, &from_env);
+        if (r == 0) {
+                r = secretbox_open(path, false, &p->sb, NULL);
+                if (r < 0 && r != -ENOENT)
+                        log_msg(LOG_WARNING, LOG_SRC_SERVER, "secret key %s: %s (proxy projects with a password "
+                                "will not fetch)", path, berth_strerror(r));
+        }
+}
+
+/* A new upstream for the record: its registry client, its password opened. */
+static int upstream_new(pullthrough_t *p, const proxycache_conf_t *f, upstream_t **ret) {
+        upstream_t *u = calloc(1, sizeof(*u));
+        char host[PROXYCACHE_HOST_MAX + 1];
+        int r;
+
+        if (!u)
+                return -ENOMEM;
+        r = conf_copy(f, &u->conf);
+        if (r < 0) {
+                free(u);
+                return r;
+        }
+        u->current = true;
+        if (u->conf.password) {
+                if (!p->sb)
+                        open_key(p); /* made by the CLI after the server started */
+                if (!p->sb)
+                        u->broken = -ENOKEY;
+                else if ((r = secretbox_unseal(p->sb, PROXYCACHE_SECRET_CONTEXT, u->conf.password,
+                                               u->conf.password_len, &u->password, NULL)) < 0)
+                        u->broken = r;
+                if (u->broken)
+                        log_msg(LOG_ERR, LOG_SRC_SERVER, "proxy project %s: the upstream password cannot be opened "
+                                "(%s): check the secret key", f->project, berth_strerror(u->broken));
+        }
+        r = proxycache_url_host(f->url, host, sizeof(host));
+        if (r == 0) {
+                registry_opts_t o = { .insecure = strncmp(f->url, "http://", 7) == 0, .ca_file = f->ca_file,
+                                      .user_agent = "berth-proxy/" PACKAGE_VERSION, .connect_timeout_s = 10,
+                                      .low_speed_time_s = 30 };
+                r = registry_new(host, &o, &u->reg);
+        }
+        if (r < 0) {
+                log_msg(LOG_ERR, LOG_SRC_SERVER, "proxy project %s: upstream %s: %s", f->project, f->url,
+                        berth_strerror(r));
+                if (!u->broken)
+                        u->broken = r;
+        }
+        *ret = u;
+        return 0;
+}
+
+typedef struct {
+        proxycache_conf_t *v;
+        size_t n, cap;
+} rows_t;
+
+static int collect(const proxycache_conf_t *f, void *userdata) {
+        rows_t *rows = userdata;
+
+        if (rows->n == rows->cap) {
+                size_t cap = rows->cap ? rows->cap * 2 : 8;
+                proxycache_conf_t *v = realloc(rows->v, cap * sizeof(*v));
+                if (!v)
+                        return -ENOMEM;
+                rows->v = v;
+                rows->cap = cap;
+        }
+        int r = conf_copy(f, &rows->v[rows->n]);
+        if (r < 0)
+                return r;
+        rows->n++;
+        return 0;
+}
+
+/* Reads the records again when they are older than RELOAD_SECONDS (one thread at
+ * a time; the others go on with the list as it is). */
+static void reload(pullthrough_t *p) {
+        time_t now = time(NULL);
+        rows_t rows = { 0 };
+        db_conn_t *c = NULL;
+        upstream_t **fresh = NULL;
+        int r;
+
+        pthread_mutex_lock(&p->lock);
+        bool due = now - p->loaded >= RELOAD_SECONDS || now < p->loaded;
+        pthread_mutex_unlock(&p->lock);
+        if (!due || atomic_exchange(&p->loading, true))
+                return;
+        r = db_conn_get(server_db(p->srv), &c);
+        if (r == 0) {
+                r = proxycache_list(c, collect, &rows);
+                db_conn_put(server_db(p->srv), c);
+        }
+        if (r < 0) {
+                log_msg(LOG_WARNING, LOG_SRC_SERVER, "reading the proxy projects: %s", berth_strerror(r));
+                goto out;
+        }
+        fresh = calloc(rows.n ? rows.n : 1, sizeof(*fresh));
+        if (!fresh)
+                goto out;
+        /* which records changed: only those get a new client */
+        pthread_mutex_lock(&p->lock);
+        for (size_t i = 0; i < rows.n; i++) {
+                upstream_t *u;
+                for (u = p->ups; u; u = u->next)
+                        if (u->current && strcmp(u->conf.project, rows.v[i].project) == 0 &&
+                            conf_same(&u->conf, &rows.v[i]))
+                                break;
+                fresh[i] = u; /* kept as it is */
+        }
+        pthread_mutex_unlock(&p->lock);
+        for (size_t i = 0; i < rows.n; i++)
+                if (!fresh[i] && upstream_new(p, &rows.v[i], &fresh[i]) < 0)
+                        fresh[i] = NULL;
+        pthread_mutex_lock(&p->lock);
+        /* an upstream no longer current stays in the list (a flight may hold it)
+         * until the cache is freed: records change rarely */
+        for (upstream_t *u = p->ups; u; u = u->next) {
+                bool keep = false;
+                for (size_t i = 0; i < rows.n && !keep; i++)
+                        keep = fresh[i] == u;
+                u->current = keep;
+        }
+        p->any_docker_mirror = false;
+        for (size_t i = 0; i < rows.n; i++) {
+                if (!fresh[i])
+                        continue;
+                bool listed = false;
+                for (upstream_t *u = p->ups; u && !listed; u = u->next)
+                        listed = u == fresh[i];
+                if (!listed) {
+                        fresh[i]->next = p->ups;
+                        p->ups = fresh[i];
+                }
+                p->any_docker_mirror |= fresh[i]->conf.docker_mirror;
+        }
+        p->loaded = now;
+        pthread_mutex_unlock(&p->lock);
+out:
+        for (size_t i = 0; i < rows.n; i++)
+                proxycache_conf_done(&rows.v[i]);
+        free(rows.v);
+        free(fresh);
+        atomic_store(&p->loading, false);
+}
+
+/* The current upstream of project (borrowed: upstreams live until the cache is
+ * freed), or NULL. */
+static upstream_t *find_project(pullthrough_t *p, const char *project, size_t len) {
+        upstream_t *found = NULL;
+
+        reload(p);
+        pthread_mutex_lock(&p->lock);
+        for (upstream_t *u = p->ups; u && !found; u = u->next)
+                if (u->current && strlen(u->conf.project) == len && memcmp(u->conf.project, project, len) == 0)
+                        found = u;
+        pthread_mutex_unlock(&p->lock);
+        return found;
+}
+
+static upstream_t *find_for_repo(pullthrough_t *p, const char *repo) {
+        const char *slash = repo ? strchr(repo, '/') : NULL;
+        return slash ? find_project(p, repo, (size_t) (slash - repo)) : NULL;
+}
+
+/* ---- stale serves: logged once per tag per outage ---- */
+
+static bool stale_first(pullthrough_t *p, const char *key) {
+        bool first = true;
+
+        pthread_mutex_lock(&p->lock);
+        for (stale_key_t *s = p->stale; s && first; s = s->next)
+                first = strcmp(s->key, key) != 0;
+        if (first && p->n_stale < STALE_LOGGED_MAX) {
+                stale_key_t *s = calloc(1, sizeof(*s));
+                if (s && (s->key = strdup(key))) {
+                        s->next = p->stale;
+                        p->stale = s;
+                        p->n_stale++;
+                } else
+                        free(s);
+        }
+        pthread_mutex_unlock(&p->lock);
+        return first;
+}
+
+static void stale_over(pullthrough_t *p, const char *key) {
+        pthread_mutex_lock(&p->lock);
+        for (stale_key_t **s = &p->stale; *s; s = &(*s)->next)
+                if (strcmp((*s)->key, key) == 0) {
+                        stale_key_t *gone = *s;
+                        *s = gone->next;
+                        free(gone->key);
+                        free(gone);
+                        p->n_stale--;
+                        break;
+                }
+        pthread_mutex_unlock(&p->lock);
+}
+
+/* ---- fetches (on the cache's threads) ---- */
+
+static registry_cred_t cred_of(const upstream_t *u) {
+        return (registry_cred_t){ .username = u->password ? u->conf.username : NULL, .password = u->password };
+}
+
+static void fetch_manifest(pullthrough_t *p, meta_t *m, flight_t *f) {
+        server_t *srv = p->srv;
+        registry_cred_t cred = cred_of(f->up);
+        bool by_digest = digest_ref_is_digest(f->ref);
+        _cleanup_free_ char *buf = NULL, *mt = NULL;
+        db_conn_t *c = NULL;
+        registry_put_result_t res;
+        size_t len = 0;
+        digest_t got;
+        int r;
+
+        if (f->up->broken) {
+                r = f->up->broken;
+                goto failed;
+        }
+        if (f->have_cached) {
+                /* revalidate: a HEAD (Docker Hub does not count it) */
+                r = registry_head_manifest(f->up->reg, f->upname, f->ref, &cred, &got);
+                if (r == 0 && digest_equal(&got, &f->cached)) {
+                        if (db_conn_get(server_db(srv), &c) == 0) {
+                                (void) proxycache_tag_mark(c, f->repo, f->ref, got.str, (int64_t) server_now(srv));
+                                db_conn_put(server_db(srv), c);
+                        }
+                        stale_over(p, f->key);
+                        f->result = RES_REVALIDATED;
+                        f->err = 0;
+                        return;
+                }
+                if (r < 0 && r != BERTH_EHTTP)
+                        goto failed;
+                /* moved (or no digest in the answer): fetch it */
+        }
+        r = registry_get_manifest(f->up->reg, f->upname, f->ref, &cred, &buf, &len, &mt, &got);
+        if (r < 0)
+                goto failed;
+        r = registry_manifest_cache(srv->store, m, f->repo, buf, len, mt && *mt ? mt : NULL,
+                                    by_digest ? &got : NULL, by_digest ? NULL : f->ref, &res);
+        if (r == BERTH_EMANIFEST)
+                log_msg(LOG_WARNING, LOG_SRC_SERVER, "proxy %s: upstream manifest %s:%s refused: %s",
+                        f->up->conf.project, f->upname, f->ref, res.detail ? res.detail : "invalid");
+        if (r < 0)
+                goto failed;
+        if (!by_digest && db_conn_get(server_db(srv), &c) == 0) {
+                (void) proxycache_tag_mark(c, f->repo, f->ref, res.digest.str, (int64_t) server_now(srv));
+                db_conn_put(server_db(srv), c);
+        }
+        atomic_fetch_add_explicit(&f->up->bytes, len, memory_order_relaxed);
+        stale_over(p, f->key);
+        f->result = RES_MISS;
+        f->err = 0;
+        return;
+failed:
+        if (f->have_cached && (r == BERTH_EUNAVAILABLE || r == BERTH_EHTTP || r == -ENOKEY)) {
+                /* stale-if-error: the cached copy, said once per tag while it lasts */
+                if (stale_first(p, f->key))
+                        log_msg(LOG_WARNING, LOG_SRC_SERVER, "proxy %s: upstream %s unavailable for %s:%s (%s): "
+                                "serving the cached %s", f->up->conf.project, f->up->conf.url, f->upname, f->ref,
+                                berth_strerror(r), f->cached.str);
+                f->result = RES_STALE;
+                f->err = 0;
+                return;
+        }
+        log_msg(LOG_WARNING, LOG_SRC_SERVER, "proxy %s: fetching manifest %s:%s from %s: %s", f->up->conf.project,
+                f->upname, f->ref, f->up->conf.url, berth_strerror(r));
+        f->result = RES_ERROR;
+        f->err = r;
+}
+
+static void fetch_blob(pullthrough_t *p, meta_t *m, flight_t *f) {
+        server_t *srv = p->srv;
+        registry_cred_t cred = cred_of(f->up);
+        char name[UPLOAD_UUID_LEN + 1];
+        uint64_t size = 0;
+        digest_t d;
+        int fd = -1, r;
+
+        if (f->up->broken) {
+                r = f->up->broken;
+                goto failed;
+        }
+        r = digest_parse(f->ref, &d);
+        if (r < 0)
+                goto failed;
+        /* The file first, then its link, checked inside the link's transaction: a GC
+         * sweep that took the file between the two (an older copy it had found
+         * unreferenced) makes the link refused, and the blob is fetched once more. */
+        for (int attempt = 0;; attempt++) {
+                r = store_blob_fill_open(srv->store, name, &fd);
+                if (r < 0)
+                        goto failed;
+                r = registry_fetch_blob(f->up->reg, f->upname, &d, srv->cfg->blob_max_size, &cred, fd, NULL, NULL,
+                                        &size);
+                if (r == 0)
+                        r = store_blob_fill_commit(srv->store, name, fd, &d);
+                else
+                        store_blob_fill_abort(srv->store, name); /* nothing of a failed fetch is kept */
+                close(fd);
+                fd = -1;
+                if (r == 0)
+                        r = registry_blob_mount(srv->store, m, f->repo, &d, size);
+                if (r < 0)
+                        goto failed;
+                if (r == 1)
+                        break;
+                if (attempt == 1) {
+                        r = BERTH_EBUSY;
+                        goto failed;
+                }
+        }
+        atomic_fetch_add_explicit(&f->up->bytes, size, memory_order_relaxed);
+        f->result = RES_MISS;
+        f->err = 0;
+        return;
+failed:
+        log_msg(LOG_WARNING, LOG_SRC_SERVER, "proxy %s: fetching blob %s of %s from %s: %s", f->up->conf.project,
+                f->ref, f->upname, f->up->conf.url,
+                r == BERTH_EDIGEST ? "the content does not match its digest (nothing kept)" : berth_strerror(r));
+        f->result = RES_ERROR;
+        f->err = r;
+}
+
+static void flight_free(flight_t *f) {
+        if (!f)
+                return;
+        free(f->key);
+        free(f->repo);
+        free(f->upname);
+        free(f->ref);
+        free(f->waiters);
+        free(f);
+}
+
+/* The flight is over: out of the list, every waiter resumed with its outcome. */
+static void flight_land(pullthrough_t *p, flight_t *f) {
+        pthread_mutex_lock(&p->lock);
+        for (flight_t **x = &p->flights; *x; x = &(*x)->next)
+                if (*x == f) {
+                        *x = f->next;
+                        break;
+                }
+        pthread_mutex_unlock(&p->lock);
+        /* no one can join it now: the waiters are ours alone */
+        for (size_t i = 0; i < f->n_waiters; i++) {
+                request_t *w = f->waiters[i];
+                atomic_fetch_add_explicit(&f->up->n[f->result], 1, memory_order_relaxed);
+                w->proxy_err = f->err;
+                MHD_resume_connection(w->conn);
+        }
+        flight_free(f);
+}
+
+static void *worker(void *arg) {
+        pullthrough_t *p = arg;
+        meta_t *m = NULL;
+        int r;
+
+        r = meta_open_thread(server_db(p->srv), &m);
+        if (r < 0)
+                log_msg(LOG_ERR, LOG_SRC_SERVER, "proxy fetcher: opening the metadata: %s", berth_strerror(r));
+        for (;;) {
+                flight_t *f = NULL, *prev = NULL;
+                pthread_mutex_lock(&p->lock);
+                for (;;) {
+                        if (p->stopping)
+                                break;
+                        /* the first job this thread may take: a blob only while
+                         * fewer than BLOB_WORKERS threads fetch blobs */
+                        prev = NULL;
+                        for (f = p->qhead; f; prev = f, f = f->qnext)
+                                if (f->kind != JOB_BLOB || p->blob_fetches < BLOB_WORKERS)
+                                        break;
+                        if (f)
+                                break;
+                        pthread_cond_wait(&p->cond, &p->lock);
+                }
+                if (p->stopping) {
+                        pthread_mutex_unlock(&p->lock);
+                        break;
+                }
+                if (prev)
+                        prev->qnext = f->qnext;
+                else
+                        p->qhead = f->qnext;
+                if (p->qtail == f)
+                        p->qtail = prev;
+                f->qnext = NULL;
+                p->queued--;
+                if (f->kind == JOB_BLOB)
+                        p->blob_fetches++;
+                pthread_mutex_unlock(&p->lock);
+                if (!m && meta_open_thread(server_db(p->srv), &m) < 0)
+                        m = NULL;
+                /* a shared database's lost connection reopened first (a no-op on SQLite) */
+                if (!m || server_thread_conn_check(server_db(p->srv)) < 0) {
+                        f->err = BERTH_EDBDOWN;
+                        f->result = RES_ERROR;
+                } else if (f->kind == JOB_MANIFEST)
+                        fetch_manifest(p, m, f);
+                else
+                        fetch_blob(p, m, f);
+                if (f->kind == JOB_BLOB) {
+                        /* a thread for the blobs that waited */
+                        pthread_mutex_lock(&p->lock);
+                        p->blob_fetches--;
+                        pthread_cond_broadcast(&p->cond);
+                        pthread_mutex_unlock(&p->lock);
+                }
+                flight_land(p, f);
+        }
+        meta_free(m);
+        return NULL;
+}
+
+/* ---- requests (on the HTTP threads) ---- */
+
+static void resumed_error(request_t *req, const char *what) {
+        int r = req->proxy_err;
+
+        switch (r) {
+        case BERTH_ENOTFOUND:
+        case BERTH_EAUTH:
+        case BERTH_EDENIED:
+                if (strcmp(what, "blob") == 0)
+                        reply_error(req, 404, "BLOB_UNKNOWN", "blob unknown to the upstream registry", req->ref);
+                else
+                        reply_error(req, 404, "MANIFEST_UNKNOWN",
+                                    r == BERTH_ENOTFOUND ? "manifest unknown to the upstream registry"
+                                                         : "the upstream registry refused access (unknown "
+                                                           "repository, or wrong upstream credentials)",
+                                    req->ref);
+                break;
+        case BERTH_EDIGEST:
+                reply_error(req, 502, "BLOB_UNKNOWN",
+                            "the upstream registry sent content that does not match its digest; nothing was cached",
+                            req->ref);
+                break;
+        case BERTH_ETOOBIG:
+                reply_errno(req, r, "the upstream's content is larger than --blob-max-size");
+                break;
+        case -ESHUTDOWN:
+                reply_error(req, 503, "UNAVAILABLE", "the registry is shutting down", NULL);
+                break;
+        case BERTH_EDBDOWN:
+        case -ENOMEM:
+        case -ENOSPC:
+                reply_errno(req, r, NULL); /* berth's own trouble, not the upstream's */
+                break;
+        default:
+                reply_error(req, 503, "UNAVAILABLE",
+                            "the upstream registry is unavailable and the content is not cached", req->ref);
+                reply_header(req, "Retry-After", "10");
+        }
+}
+
+static void manifest_resumed(request_t *req) {
+        if (req->proxy_err < 0)
+                resumed_error(req, "manifest");
+        else
+                manifest_get_local(req);
+}
+
+static void blob_resumed(request_t *req) {
+        if (req->proxy_err < 0)
+                resumed_error(req, "blob");
+        else
+                blob_get_local(req);
+}
+
+/* Suspends req and makes it wait for the flight of (repo, ref), starting one when
+ * none is in the air. The flight's fields come from tmpl (taken over when it
+ * starts one). true: suspended; false: answered. */
+static bool join(pullthrough_t *p, request_t *req, flight_t *tmpl, void (*resume)(request_t *req)) {
+        flight_t *f, *mine = NULL;
+        _cleanup_free_ char *key = NULL;
+        int r = 0;
+
+        if (asprintf(&key, "%s\n%s", req->repo, req->ref) < 0) {
+                key = NULL;
+                reply_errno(req, -ENOMEM, NULL);
+                return false;
+        }
+        req->proxy_err = 0;
+        req->auth_resume = resume;
+        req->suspended = true;
+        /* suspended before the flight can land */
+        MHD_suspend_connection(req->conn);
+        pthread_mutex_lock(&p->lock);
+        for (f = p->flights; f; f = f->next)
+                if (strcmp(f->key, key) == 0)
+                        break;
+        if (!f && (p->stopping || p->queued >= QUEUE_MAX))
+                r = p->stopping ? -ESHUTDOWN : BERTH_EBUSY;
+        if (!f && r == 0) {
+                mine = calloc(1, sizeof(*mine));
+                if (!mine)
+                        r = -ENOMEM;
+                else {
+                        *mine = *tmpl;
+                        memset(tmpl, 0, sizeof(*tmpl));
+                        mine->key = TAKE_PTR(key);
+                        f = mine;
+                }
+        }
+        if (r == 0 && f->n_waiters == f->cap) {
+                size_t cap = f->cap ? f->cap * 2 : 4;
+                request_t **v = realloc(f->waiters, cap * sizeof(*v));
+                if (v) {
+                        f->waiters = v;
+                        f->cap = cap;
+                } else
+                        r = -ENOMEM;
+        }
+        if (r == 0) {
+                f->waiters[f->n_waiters++] = req;
+                if (mine) {
+                        mine->next = p->flights;
+                        p->flights = mine;
+                        if (p->qtail)
+                                p->qtail->qnext = mine;
+                        else
+                                p->qhead = mine;
+                        p->qtail = mine;
+                        p->queued++;
+                        pthread_cond_signal(&p->cond);
+                }
+        }
+        pthread_mutex_unlock(&p->lock);
+        if (r == 0)
+                return true;
+        if (mine)
+                flight_free(mine);
+        req->suspended = false;
+        req->auth_resume = NULL;
+        MHD_resume_connection(req->conn);
+        if (r == BERTH_EBUSY) {
+                reply_error(req, 503, "UNAVAILABLE", "too many upstream fetches waiting; retry later", NULL);
+                reply_header(req, "Retry-After", "1");
+        } else
+                reply_errno(req, r, NULL);
+        return false;
+}
+
+static int flight_prepare(upstream_t *u, request_t *req, job_kind_t kind, flight_t *ret) {
+        const char *name = strchr(req->repo, '/') + 1;
+        char upname[NAME_REPO_MAX + 16];
+        int r;
+
+        r = proxycache_upstream_name(&u->conf, name, upname, sizeof(upname));
+        if (r < 0)
+                return r;
+        memset(ret, 0, sizeof(*ret));
+        ret->kind = kind;
+        ret->up = u;
+        ret->repo = strdup(req->repo);
+        ret->upname = strdup(upname);
+        ret->ref = strdup(req->ref);
+        if (!ret->repo || !ret->upname || !ret->ref) {
+                free(ret->repo);
+                free(ret->upname);
+                free(ret->ref);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+static void count(upstream_t *u, int result) {
+        atomic_fetch_add_explicit(&u->n[result], 1, memory_order_relaxed);
+}
+
+bool pullthrough_manifest_get(request_t *req) {
+        pullthrough_t *p = req->srv->pullthrough;
+        upstream_t *u;
+        meta_manifest_info_t info;
+        flight_t tmpl;
+        bool by_digest, found;
+        meta_t *m;
+        int r;
+
+        if (!p || !(u = find_for_repo(p, req->repo)))
+                return false;
+        by_digest = digest_ref_is_digest(req->ref);
+        if (!by_digest && !name_tag_valid(req->ref, strlen(req->ref)))
+                return false; /* answered as any other invalid tag */
+        if (by_digest) {
+                digest_t d;
+                if (digest_parse(req->ref, &d) < 0)
+                        return false;
+        }
+        if (!(m = request_meta(req)))
+                return true;
+        r = meta_manifest_get(m, req->repo, req->ref, &info);
+        if (r < 0) {
+                reply_errno(req, r, NULL);
+                return true;
+        }
+        found = r > 0;
+        if (r > 0 && by_digest) {
+                count(u, RES_HIT); /* content by digest never changes */
+                return false;
+        }
+        if (r > 0) {
+                char digest[DIGEST_STR_MAX];
+                int64_t checked = 0;
+                db_conn_t *c = NULL;
+                int k = db_conn_get(server_db(req->srv), &c);
+                if (k == 0) {
+                        k = proxycache_tag_get(c, req->repo, req->ref, &checked, digest, sizeof(digest));
+                        db_conn_put(server_db(req->srv), c);
+                }
+                int64_t age = (int64_t) server_now(req->srv) - checked;
+                if (k > 0 && age >= 0 && age < u->conf.ttl) {
+                        count(u, RES_HIT);
+                        return false;
+                }
+        }
+        r = flight_prepare(u, req, JOB_MANIFEST, &tmpl);
+        if (r < 0) {
+                reply_errno(req, r, NULL);
+                return true;
+        }
+        tmpl.have_cached = found && !by_digest;
+        if (tmpl.have_cached)
+                tmpl.cached = info.digest;
+        (void) join(p, req, &tmpl, manifest_resumed);
+        free(tmpl.repo);
+        free(tmpl.upname);
+        free(tmpl.ref);
+        return true;
+}
+
+bool pullthrough_blob_get(request_t *req) {
+        pullthrough_t *p = req->srv->pullthrough;
+        upstream_t *u;
+        flight_t tmpl;
+        digest_t d;
+        meta_t *m;
+        int r;
+
+        if (!p || !(u = find_for_repo(p, req->repo)))
+                return false;
+        if (digest_parse(req->ref, &d) < 0)
+                return false;
+        if (!(m = request_meta(req)))
+                return true;
+        r = meta_blob_linked(m, req->repo, &d, NULL);
+        if (r < 0) {
+                reply_errno(req, r, NULL);
+                return true;
+        }
+        if (r > 0) {
+                count(u, RES_HIT);
+                return false;
+        }
+        r = flight_prepare(u, req, JOB_BLOB, &tmpl);
+        if (r < 0) {
+                reply_errno(req, r, NULL);
+                return true;
+        }
+        (void) join(p, req, &tmpl, blob_resumed);
+        free(tmpl.repo);
+        free(tmpl.upname);
+        free(tmpl.ref);
+        return true;
+}
+
+/* ---- routing ---- */
+
+static bool is_write(const request_t *req) {
+        const route_ops_t *o = req->ops;
+        return o == &route_manifest_put || o == &route_manifest_delete || o == &route_blob_delete ||
+               o == &route_upload_start || o == &route_upload_patch || o == &route_upload_put ||
+               o == &route_upload_delete;
+}
+
+/* req->repo becomes project/repo. false: answered. */
+static bool prefix_repo(request_t *req, const char *project) {
+        char *n = NULL;
+
+        if (asprintf(&n, "%s/%s", project, req->repo) < 0) {
+                reply_errno(req, -ENOMEM, NULL);
+                return false;
+        }
+        if (strlen(n) > NAME_REPO_MAX || !name_repo_valid(n, strlen(n))) {
+                free(n);
+                reply_errno(req, BERTH_ENAME_INVALID, NULL);
+                return false;
+        }
+        free(req->repo);
+        req->repo = n;
+        return true;
+}
+
+void pullthrough_route(request_t *req) {
+        pullthrough_t *p = req->srv->pullthrough;
+        const char *ns;
+        upstream_t *u = NULL;
+
+        if (!p || req->response || !req->repo)
+                return;
+        ns = req_query(req, "ns");
+        if (ns && *ns) {
+                /* containerd's mirror: the image's own registry host names the project */
+                _cleanup_free_ char *project = NULL;
+                reload(p);
+                pthread_mutex_lock(&p->lock);
+                for (upstream_t *x = p->ups; x && !project; x = x->next)
+                        if (x->current && proxycache_conf_mirrors(&x->conf, ns))
+                                project = strdup(x->conf.project);
+                pthread_mutex_unlock(&p->lock);
+                if (!project) {
+                        reply_error(req, 404, "NAME_UNKNOWN", "no proxy project on this registry mirrors that registry",
+                                    ns);
+                        return;
+                }
+                if (!prefix_repo(req, project))
+                        return;
+        } else {
+                bool docker = false;
+                reload(p);
+                pthread_mutex_lock(&p->lock);
+                docker = p->any_docker_mirror;
+                pthread_mutex_unlock(&p->lock);
+                if (docker) {
+                        /* docker's registry-mirrors: Docker Hub names, sent as they are */
+                        size_t len = strcspn(req->repo, "/");
+                        _cleanup_free_ char *first = strndup(req->repo, len), *project = NULL;
+                        db_conn_t *c = NULL;
+                        int r = first ? db_conn_get(server_db(req->srv), &c) : -ENOMEM;
+                        if (r == 0) {
+                                r = proxycache_namespace_local(c, first);
+                                db_conn_put(server_db(req->srv), c);
+                        }
+                        if (r == 0) {
+                                pthread_mutex_lock(&p->lock);
+                                for (upstream_t *x = p->ups; x && !project; x = x->next)
+                                        if (x->current && x->conf.docker_mirror)
+                                                project = strdup(x->conf.project);
+                                pthread_mutex_unlock(&p->lock);
+                                if (project && !prefix_repo(req, project))
+                                        return;
+                        }
+                }
+        }
+        u = find_for_repo(p, req->repo);
+        if (u && is_write(req))
+                reply_error(req, 405, "UNSUPPORTED",
+                            "this project is a pull-through cache of another registry: pushes and deletes are refused",
+                            u->conf.project);
+}
+
+/* ---- metrics ---- */
+
+void pullthrough_metrics(pullthrough_t *p, FILE *f) {
+        if (!p)
+                return;
+        fputs("# HELP berth_proxy_requests_total Pulls of manifests and blobs in proxy projects, by how they were "
+              "answered.\n# TYPE berth_proxy_requests_total counter\n", f);
+        pthread_mutex_lock(&p->lock);
+        for (upstream_t *u = p->ups; u; u = u->next)
+                for (int i = 0; u->current && i < _RES_MAX; i++)
+                        fprintf(f, "berth_proxy_requests_total{upstream=\"%s\",result=\"%s\"} %" PRIuFAST64 "\n",
+                                u->conf.project, RES_NAMES[i], atomic_load(&u->n[i]));
+        fputs("# HELP berth_proxy_fetched_bytes_total Bytes fetched from upstream registries.\n"
+              "# TYPE berth_proxy_fetched_bytes_total counter\n", f);
+        for (upstream_t *u = p->ups; u; u = u->next)
+                if (u->current)
+                        fprintf(f, "berth_proxy_fetched_bytes_total{upstream=\"%s\"} %" PRIuFAST64 "\n",
+                                u->conf.project, atomic_load(&u->bytes));
+        pthread_mutex_unlock(&p->lock);
+}
+
+/* ---- life ---- */
+
+int pullthrough_new(server_t *srv, pullthrough_t **ret) {
+        pullthrough_t *p = calloc(1, sizeof(*p));
+
+        if (!p)
+                return -ENOMEM;
+        p->srv = srv;
+        pthread_mutex_init(&p->lock, NULL);
+        pthread_cond_init(&p->cond, NULL);
+        open_key(p);
+        for (size_t i = 0; i < WORKERS; i++) {
+                if (pthread_create(&p->threads[i], NULL, worker, p) != 0)
+                        break;
+                p->n_threads++;
+        }
+        if (p->n_threads == 0) {
+                pullthrough_free(p);
+                return -EAGAIN;
+        }
+        *ret = p;
+        return 0;
+}
+
+void pullthrough_drain(pullthrough_t *p) {
+        flight_t *q;
+
+        if (!p)
+                return;
+        pthread_mutex_lock(&p->lock);
+        p->stopping = true;
+        pthread_cond_broadcast(&p->cond);
+        pthread_mutex_unlock(&p->lock);
+        for (size_t i = 0; i < p->n_threads; i++)
+                pthread_join(p->threads[i], NULL);
+        p->n_threads = 0;
+        /* what no thread took: its waiters resumed with 503 */
+        pthread_mutex_lock(&p->lock);
+        q = p->qhead;
+        p->qhead = p->qtail = NULL;
+        p->queued = 0;
+        pthread_mutex_unlock(&p->lock);
+        while (q) {
+                flight_t *next = q->qnext;
+                q->err = -ESHUTDOWN;
+                q->result = RES_ERROR;
+                flight_land(p, q);
+                q = next;
+        }
+}
+
+pullthrough_t *pullthrough_free(pullthrough_t *p) {
+        if (!p)
+                return NULL;
+        pullthrough_drain(p);
+        while (p->ups) {
+                upstream_t *u = p->ups;
+                p->ups = u->next;
+                upstream_free(u);
+        }
+        while (p->stale) {
+                stale_key_t *s = p->stale;
+                p->stale = s->next;
+                free(s->key);
+                free(s);
+        }
+        secretbox_free(p->sb);
+        pthread_mutex_destroy(&p->lock);
+        pthread_cond_destroy(&p->cond);
+        free(p);
+        return NULL;
+}
