@@ -3,6 +3,7 @@
  * the migration driver. The engine (storage/db-sqlite.c) does the talking. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -72,6 +73,11 @@ struct db {
         _Atomic bool listener_stop;
         int wake[2];
         pthread_t listener;
+        /* the writer's wait for its own notifications to come back (db_tx_commit) */
+        _Atomic uint64_t echo_sent;
+        uint64_t echo_heard;
+        pthread_mutex_t echo_lock;
+        pthread_cond_t echo_cond;
         pthread_mutex_t slot_lock;
         void *slots[_DB_SLOT_MAX];
         void (*slot_free[_DB_SLOT_MAX])(void *);
@@ -435,6 +441,30 @@ int64_t db_changes(db_conn_t *c) {
 
 /* ---- notifications ---- */
 
+#define ECHO_KIND 0      /* a writer's mark, for itself */
+#define ECHO_WAIT_MS 100 /* how long a writer waits for its notifications to go out */
+
+/* PostgreSQL: after a commit that notified, until this process's own LISTEN
+ * connection has the transaction's echo mark (the last of its notifications): the
+ * server has then signalled every listening session, so the other replicas hear
+ * of the change about when the writer answers its client, not later. Bounded;
+ * not waited for while the LISTEN connection is down (a CLI command has none). */
+static void echo_wait(db_t *db, uint64_t seq) {
+        struct timespec until;
+
+        if (!atomic_load(&db->listening))
+                return;
+        (void) clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += (long) ECHO_WAIT_MS * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        pthread_mutex_lock(&db->echo_lock);
+        while (db->echo_heard < seq && atomic_load(&db->listening))
+                if (pthread_cond_timedwait(&db->echo_cond, &db->echo_lock, &until) != 0)
+                        break;
+        pthread_mutex_unlock(&db->echo_lock);
+}
+
 /* Payload: "<nonce> <kind> <key>". Our own come back through LISTEN too: they were
  * delivered at commit, so they are skipped there. */
 static void deliver_parsed(db_t *db, const char *payload, bool from_listener) {
@@ -444,10 +474,23 @@ static void deliver_parsed(db_t *db, const char *payload, bool from_listener) {
 
         if (!p || (size_t) (p - payload) != sizeof(db->nonce) - 1)
                 return;
-        if (from_listener && memcmp(payload, db->nonce, sizeof(db->nonce) - 1) == 0)
-                return;
         kind = strtol(p + 1, &end, 10);
         if (end == p + 1 || (*end != ' ' && *end != '\0'))
+                return;
+        if (from_listener && memcmp(payload, db->nonce, sizeof(db->nonce) - 1) == 0) {
+                /* ours, delivered at commit; the echo mark tells the writer the
+                 * server has sent its transaction's notifications out */
+                if (kind == ECHO_KIND && *end) {
+                        uint64_t seq = strtoull(end + 1, NULL, 10);
+                        pthread_mutex_lock(&db->echo_lock);
+                        if (seq > db->echo_heard)
+                                db->echo_heard = seq;
+                        pthread_cond_broadcast(&db->echo_cond);
+                        pthread_mutex_unlock(&db->echo_lock);
+                }
+                return;
+        }
+        if (kind == ECHO_KIND)
                 return;
         pthread_rwlock_rdlock(&db->sub_lock);
         for (size_t i = 0; i < DB_SUBSCRIBERS; i++)
@@ -522,6 +565,9 @@ static void *listener_main(void *ud) {
                         ;
                 atomic_store(&db->listening, false);
                 epoch_bump(db);
+                pthread_mutex_lock(&db->echo_lock); /* a writer waiting for its echo: no more */
+                pthread_cond_broadcast(&db->echo_cond);
+                pthread_mutex_unlock(&db->echo_lock);
                 db->eng->close(h);
         }
         return NULL;
@@ -642,14 +688,22 @@ void db_tx_rollback(db_conn_t *c) {
 }
 
 int db_tx_commit(db_conn_t *c) {
+        uint64_t echo = 0;
         int r;
 
         if (!c || !c->in_tx)
                 return -EINVAL;
         r = c->tx_err; /* counted when it happened */
-        /* PostgreSQL: the notifications go in the transaction, sent at its commit */
+        /* PostgreSQL: the notifications go in the transaction, sent at its commit,
+         * then the writer's echo mark */
         for (size_t i = 0; r == 0 && c->eng->notify && i < c->n_pending; i++)
                 r = note(c, c->eng->notify(c->h, c->pending[i]));
+        if (r == 0 && c->eng->notify && c->n_pending > 0) {
+                char mark[64];
+                echo = atomic_fetch_add(&c->owner->echo_sent, 1) + 1;
+                snprintf(mark, sizeof(mark), "%s %d %" PRIu64, c->owner->nonce, ECHO_KIND, echo);
+                r = note(c, c->eng->notify(c->h, mark));
+        }
         if (r == 0 && (r = c->eng->commit(c->h)) < 0)
                 count_error(c->owner, r);
         if (r < 0) {
@@ -662,6 +716,8 @@ int db_tx_commit(db_conn_t *c) {
         for (size_t i = 0; i < c->n_pending; i++)
                 deliver(c->pending[i], c->owner);
         pending_clear(c);
+        if (echo)
+                echo_wait(c->owner, echo);
         return 0;
 }
 
@@ -792,6 +848,14 @@ int db_open_opts(const char *target, const db_options_t *opt, db_t **ret) {
         pthread_mutex_init(&db->pool_lock, NULL);
         pthread_rwlock_init(&db->sub_lock, NULL);
         pthread_mutex_init(&db->slot_lock, NULL);
+        pthread_mutex_init(&db->echo_lock, NULL);
+        {
+                pthread_condattr_t ca;
+                pthread_condattr_init(&ca);
+                pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+                pthread_cond_init(&db->echo_cond, &ca);
+                pthread_condattr_destroy(&ca);
+        }
         db->wake[0] = db->wake[1] = -1;
         epoch_bump(db);
         {
@@ -842,6 +906,8 @@ db_t *db_free(db_t *db) {
                         db->slot_free[i](db->slots[i]);
         pthread_rwlock_destroy(&db->sub_lock);
         pthread_mutex_destroy(&db->slot_lock);
+        pthread_mutex_destroy(&db->echo_lock);
+        pthread_cond_destroy(&db->echo_cond);
         while (db->pool) {
                 db_conn_t *c = db->pool;
                 db->pool = c->next;
