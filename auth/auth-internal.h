@@ -162,6 +162,7 @@ typedef struct {
         uint64_t hash;
         uint64_t used_at; /* the set's clock at the last use; 0 free */
         int64_t generation;
+        uint64_t changes; /* auth_t.changes when it was read */
         unsigned rights;
         char key[RIGHTS_KEY_MAX];
 } rights_entry_t;
@@ -309,9 +310,11 @@ void auth_cache_insert(auth_t *a, const uint8_t key[32], time_t expires, int64_t
 /* ---- cache.c: the rights cache ---- */
 /* The key of (who, project) in buf (RIGHTS_KEY_MAX); false: does not fit (not cached). */
 bool auth_rights_key(const auth_result_t *who, const char *project, char *buf);
-/* 1 and *ret: the rights of key under generation, 0 none. */
-int auth_rights_lookup(auth_t *a, const char *key, int64_t generation, unsigned *ret);
-void auth_rights_insert(auth_t *a, const char *key, int64_t generation, unsigned rights);
+/* 1 and *ret: the rights of key under generation, read while auth_t.changes was
+ * changes (a notification with no bump of the counter, a hand edit's, retires
+ * them too); 0 none. */
+int auth_rights_lookup(auth_t *a, const char *key, int64_t generation, uint64_t changes, unsigned *ret);
+void auth_rights_insert(auth_t *a, const char *key, int64_t generation, uint64_t changes, unsigned rights);
 
 /* ---- throttle.c: failures per (address, name) and per address ---- */
 /* 0, or the seconds this address must wait before guessing at user again. */

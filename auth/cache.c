@@ -142,7 +142,7 @@ static uint64_t rights_hash(const char *key) {
         return h;
 }
 
-int auth_rights_lookup(auth_t *a, const char *key, int64_t generation, unsigned *ret) {
+int auth_rights_lookup(auth_t *a, const char *key, int64_t generation, uint64_t changes, unsigned *ret) {
         uint64_t h = rights_hash(key);
         size_t set = h % RIGHTS_SETS;
         pthread_mutex_t *lock = &a->rights_locks[set % CACHE_LOCKS];
@@ -153,7 +153,7 @@ int auth_rights_lookup(auth_t *a, const char *key, int64_t generation, unsigned 
                 rights_entry_t *e = &a->rights[set][w];
                 if (!e->used_at || e->hash != h || strcmp(e->key, key) != 0)
                         continue;
-                if (e->generation == generation) {
+                if (e->generation == generation && e->changes == changes) {
                         e->used_at = ++a->rights_clock[set];
                         *ret = e->rights;
                         hit = 1;
@@ -164,7 +164,7 @@ int auth_rights_lookup(auth_t *a, const char *key, int64_t generation, unsigned 
         return hit;
 }
 
-void auth_rights_insert(auth_t *a, const char *key, int64_t generation, unsigned rights) {
+void auth_rights_insert(auth_t *a, const char *key, int64_t generation, uint64_t changes, unsigned rights) {
         uint64_t h = rights_hash(key);
         size_t set = h % RIGHTS_SETS;
         pthread_mutex_t *lock = &a->rights_locks[set % CACHE_LOCKS];
@@ -182,6 +182,7 @@ void auth_rights_insert(auth_t *a, const char *key, int64_t generation, unsigned
         }
         victim->hash = h;
         victim->generation = generation;
+        victim->changes = changes;
         victim->rights = rights;
         victim->used_at = ++a->rights_clock[set];
         snprintf(victim->key, sizeof(victim->key), "%s", key);

@@ -44,8 +44,8 @@ static unsigned rights_of(db_stmt_t *st, const auth_result_t *who, bool have_pro
 /* The actions `who` may perform on repo (AUTH_* bits; repo may be NULL), or <0.
  * With ret_generation, the change counter the rights hold under. Served from the
  * rights cache, without a database round trip, while the change counter the
- * thread keeps is current (auth_generation); else read, and cached when the
- * statement read the counter the cache was looked up under. */
+ * thread keeps is current (auth_generation); else read, and cached under the
+ * counter the same statement read. */
 int auth_rights(auth_t *a, auth_conn_t *c, const auth_result_t *who, const char *repo,
                   int64_t *ret_generation) {
         const unsigned all = AUTH_PULL | AUTH_PUSH | AUTH_DELETE;
@@ -75,7 +75,7 @@ int auth_rights(auth_t *a, auth_conn_t *c, const auth_result_t *who, const char 
         }
         kept = auth_generation_kept(a, c, &g, &stamp);
         cacheable = stamp.epoch && auth_rights_key(who, have_project ? project : "", key);
-        if (kept && cacheable && auth_rights_lookup(a, key, g, &r) == 1) {
+        if (kept && cacheable && auth_rights_lookup(a, key, g, stamp.changes, &r) == 1) {
                 if (ret_generation)
                         *ret_generation = g;
                 return (int) r;
@@ -96,7 +96,7 @@ int auth_rights(auth_t *a, auth_conn_t *c, const auth_result_t *who, const char 
         if (!kept)
                 auth_generation_keep(a, &stamp, g2);
         if (cacheable) /* the rights under g2: true for as long as the counter is g2 */
-                auth_rights_insert(a, key, g2, r);
+                auth_rights_insert(a, key, g2, stamp.changes, r);
         if (ret_generation)
                 *ret_generation = g2;
         return (int) r;

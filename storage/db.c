@@ -441,7 +441,6 @@ int64_t db_changes(db_conn_t *c) {
 
 /* ---- notifications ---- */
 
-#define ECHO_KIND 0      /* a writer's mark, for itself */
 #define ECHO_WAIT_MS 100 /* how long a writer waits for its notifications to go out */
 
 /* PostgreSQL: after a commit that notified, until this process's own LISTEN
@@ -465,32 +464,21 @@ static void echo_wait(db_t *db, uint64_t seq) {
         pthread_mutex_unlock(&db->echo_lock);
 }
 
-/* Payload: "<nonce> <kind> <key>". Our own come back through LISTEN too: they were
- * delivered at commit, so they are skipped there. */
-static void deliver_parsed(db_t *db, const char *payload, bool from_listener) {
-        const char *p = strchr(payload, ' ');
-        char *end;
+/* One notification per transaction (more when its names pass PAYLOAD_MAX): the
+ * first line "<nonce> <seq>", the writer's mark (seq > 0 on the last one: the
+ * writer waits for it, echo_wait), then one line "<kind> <key>" per name. */
+#define PAYLOAD_MAX 7000 /* PostgreSQL takes up to 8000 bytes */
+
+static void deliver_one(db_t *db, const char *line, size_t len) {
+        char buf[12 + 1 + DB_NOTIFY_KEY_MAX + 1], *end;
         long kind;
 
-        if (!p || (size_t) (p - payload) != sizeof(db->nonce) - 1)
+        if (len >= sizeof(buf))
                 return;
-        kind = strtol(p + 1, &end, 10);
-        if (end == p + 1 || (*end != ' ' && *end != '\0'))
-                return;
-        if (from_listener && memcmp(payload, db->nonce, sizeof(db->nonce) - 1) == 0) {
-                /* ours, delivered at commit; the echo mark tells the writer the
-                 * server has sent its transaction's notifications out */
-                if (kind == ECHO_KIND && *end) {
-                        uint64_t seq = strtoull(end + 1, NULL, 10);
-                        pthread_mutex_lock(&db->echo_lock);
-                        if (seq > db->echo_heard)
-                                db->echo_heard = seq;
-                        pthread_cond_broadcast(&db->echo_cond);
-                        pthread_mutex_unlock(&db->echo_lock);
-                }
-                return;
-        }
-        if (kind == ECHO_KIND)
+        memcpy(buf, line, len);
+        buf[len] = '\0';
+        kind = strtol(buf, &end, 10);
+        if (end == buf || (*end != ' ' && *end != '\0'))
                 return;
         pthread_rwlock_rdlock(&db->sub_lock);
         for (size_t i = 0; i < DB_SUBSCRIBERS; i++)
@@ -499,16 +487,57 @@ static void deliver_parsed(db_t *db, const char *payload, bool from_listener) {
         pthread_rwlock_unlock(&db->sub_lock);
 }
 
-static void deliver(const char *payload, void *ud) {
-        deliver_parsed(ud, payload, false);
+/* From the LISTEN connection. Our own were delivered at commit: only their mark
+ * counts, which tells the writer the server has sent its notifications out. */
+static void deliver_remote(const char *payload, void *ud) {
+        db_t *db = ud;
+        const char *nl = strchr(payload, '\n');
+
+        if (strncmp(payload, db->nonce, sizeof(db->nonce) - 1) == 0 && payload[sizeof(db->nonce) - 1] == ' ') {
+                uint64_t seq = strtoull(payload + sizeof(db->nonce), NULL, 10);
+                pthread_mutex_lock(&db->echo_lock);
+                if (seq > db->echo_heard)
+                        db->echo_heard = seq;
+                pthread_cond_broadcast(&db->echo_cond);
+                pthread_mutex_unlock(&db->echo_lock);
+                return;
+        }
+        while (nl) {
+                const char *line = nl + 1;
+                nl = strchr(line, '\n');
+                deliver_one(db, line, nl ? (size_t) (nl - line) : strlen(line));
+        }
 }
 
-static void deliver_remote(const char *payload, void *ud) {
-        deliver_parsed(ud, payload, true);
+/* Sends the transaction's names (PostgreSQL), in it: 0 and *ret_seq (the mark to
+ * wait for), or <0. */
+static int send_pending(db_conn_t *c, uint64_t *ret_seq) {
+        db_t *db = c->owner;
+        char buf[PAYLOAD_MAX + 12 + DB_NOTIFY_KEY_MAX + 64];
+        size_t len = 0;
+        int r = 0;
+
+        *ret_seq = atomic_fetch_add(&db->echo_sent, 1) + 1;
+        for (size_t i = 0; r == 0 && i < c->n_pending; i++) {
+                if (len == 0) /* a new payload: the mark (the writer's seq on the last) */
+                        len = (size_t) snprintf(buf, sizeof(buf), "%s %" PRIu64, db->nonce, (uint64_t) 0);
+                len += (size_t) snprintf(buf + len, sizeof(buf) - len, "\n%s", c->pending[i]);
+                if (i + 1 < c->n_pending && len + 1 + strlen(c->pending[i + 1]) <= PAYLOAD_MAX)
+                        continue;
+                if (i + 1 == c->n_pending) { /* the last: rewrite its mark with the seq */
+                        char tail[sizeof(buf)];
+                        const char *names = strchr(buf, '\n');
+                        snprintf(tail, sizeof(tail), "%s %" PRIu64 "%s", db->nonce, *ret_seq, names);
+                        memcpy(buf, tail, strlen(tail) + 1);
+                }
+                r = c->eng->notify(c->h, buf);
+                len = 0;
+        }
+        return r;
 }
 
 int db_notify(db_conn_t *c, db_notify_kind_t kind, const char *key) {
-        char buf[17 + 1 + 12 + 1 + DB_NOTIFY_KEY_MAX + 1];
+        char buf[12 + 1 + DB_NOTIFY_KEY_MAX + 1];
         char *p;
         int n, r;
 
@@ -518,9 +547,9 @@ int db_notify(db_conn_t *c, db_notify_kind_t kind, const char *key) {
                 return r;
         if (!key)
                 key = "";
-        if (strlen(key) > DB_NOTIFY_KEY_MAX)
+        if (strlen(key) > DB_NOTIFY_KEY_MAX || strchr(key, '\n'))
                 return note(c, -EINVAL);
-        n = snprintf(buf, sizeof(buf), "%s %d %s", c->owner->nonce, (int) kind, key);
+        n = snprintf(buf, sizeof(buf), "%d %s", (int) kind, key);
         if (n < 0 || (size_t) n >= sizeof(buf))
                 return note(c, -EINVAL);
         for (size_t i = 0; i < c->n_pending; i++)
@@ -694,16 +723,9 @@ int db_tx_commit(db_conn_t *c) {
         if (!c || !c->in_tx)
                 return -EINVAL;
         r = c->tx_err; /* counted when it happened */
-        /* PostgreSQL: the notifications go in the transaction, sent at its commit,
-         * then the writer's echo mark */
-        for (size_t i = 0; r == 0 && c->eng->notify && i < c->n_pending; i++)
-                r = note(c, c->eng->notify(c->h, c->pending[i]));
-        if (r == 0 && c->eng->notify && c->n_pending > 0) {
-                char mark[64];
-                echo = atomic_fetch_add(&c->owner->echo_sent, 1) + 1;
-                snprintf(mark, sizeof(mark), "%s %d %" PRIu64, c->owner->nonce, ECHO_KIND, echo);
-                r = note(c, c->eng->notify(c->h, mark));
-        }
+        /* PostgreSQL: the notification goes in the transaction, sent at its commit */
+        if (r == 0 && c->eng->notify && c->n_pending > 0)
+                r = note(c, send_pending(c, &echo));
         if (r == 0 && (r = c->eng->commit(c->h)) < 0)
                 count_error(c->owner, r);
         if (r < 0) {
@@ -714,7 +736,7 @@ int db_tx_commit(db_conn_t *c) {
         c->in_tx = false;
         /* this process's subscribers hear of it now, before the caller answers */
         for (size_t i = 0; i < c->n_pending; i++)
-                deliver(c->pending[i], c->owner);
+                deliver_one(c->owner, c->pending[i], strlen(c->pending[i]));
         pending_clear(c);
         if (echo)
                 echo_wait(c->owner, echo);

@@ -158,7 +158,7 @@ static void raw_exec_notify(fixture_t *f, const char *sql, bool notify) {
                         fail_msg("%s: %s", sql, PQresultErrorMessage(res));
                 PQclear(res);
                 if (notify) {
-                        PQclear(PQexec(pc, "SELECT pg_notify('berth', 'ffffffffffffffff 2 ')"));
+                        PQclear(PQexec(pc, "SELECT pg_notify('berth', E'ffffffffffffffff 0\\n2 ')"));
                         for (int i = 0; i < 1000 && atomic_load(&f->heard) == heard; i++)
                                 usleep(10000);
                         assert_int_not_equal(atomic_load(&f->heard), heard);
