@@ -510,7 +510,13 @@ static void test_cache_tag_move_and_delete_seen_by_other_handle(void **state) {
         assert_true(digest_equal(&info.digest, &d1));
         assert_int_equal(meta_manifest_get(b, "lib/app", d1.str, &info), 1);
         assert_int_equal(meta_manifest_get(b, "lib/app", "latest", &info), 1); /* cached */
+        assert_int_equal(meta_manifest_get(f->m, "lib/app", "latest", &info), 1); /* the writer's too */
+        assert_int_equal(meta_manifest_get(f->m, "lib/app", "latest", &info), 1);
         d2 = put_image(f, "lib/app", "new", tags, 1);
+        /* the writer's own cache at once, before its call returned (SQLite: its own
+         * connection's write does not move its data_version: the notification does) */
+        assert_int_equal(meta_manifest_get(f->m, "lib/app", "latest", &info), 1);
+        assert_true(digest_equal(&info.digest, &d2));
         expect_soon(b, "lib/app", "latest", &d2);
         assert_int_equal(meta_manifest_get(b, "lib/app", d2.str, &info), 1);
         assert_int_equal(meta_manifest_delete(f->m, "lib/app", &d2), 1);
