@@ -155,6 +155,18 @@ typedef struct {
         auth_result_t who;
 } cache_entry_t;
 
+/* The rights cache: (identity, project, change counter) → the actions. */
+#define RIGHTS_SETS 512
+#define RIGHTS_KEY_MAX (2 + (AUTH_NAME_MAX + 1) * 2 + 2 + AUTH_PROJECT_MAX + 1 + 8)
+typedef struct {
+        uint64_t hash;
+        uint64_t used_at; /* the set's clock at the last use; 0 free */
+        int64_t generation;
+        uint64_t changes; /* auth_t.changes when it was read */
+        unsigned rights;
+        char key[RIGHTS_KEY_MAX];
+} rights_entry_t;
+
 typedef struct {
         char key[THR_KEY_MAX];
         unsigned failures;
@@ -176,6 +188,15 @@ struct auth {
 
         pthread_mutex_t cache_locks[CACHE_LOCKS];
         cache_entry_t cache[CACHE_SETS][CACHE_WAYS];
+
+        pthread_mutex_t rights_locks[CACHE_LOCKS];
+        uint64_t rights_clock[RIGHTS_SETS];
+        rights_entry_t rights[RIGHTS_SETS][CACHE_WAYS];
+        /* moves (to a value unique in the process) at every auth change heard of
+         * (DB_NOTIFY_AUTH, from any replica): the change counter a thread keeps
+         * (auth_generation) is then read again */
+        _Atomic uint64_t changes;
+        bool subscribed;
 
         pthread_mutex_t thr_lock;
         thr_entry_t thr[THR_SETS][THR_WAYS];
@@ -248,8 +269,20 @@ struct auth_job {
 };
 
 /* ---- auth.c: the core (open, options, keys) ---- */
-/* The change counter (auth_state.generation). */
+/* The change counter (auth_state.generation), from the database. */
 int auth_read_generation(auth_conn_t *c, int64_t *ret);
+/* The change counter without a database round trip while no change was heard of
+ * since this thread last read it (the notifications of storage/db.h; read again
+ * when they cannot be heard). 1 and *ret: current as far as the notifications
+ * tell (rights may be cached under it); 0 and *ret: read, not cacheable; <0. */
+int auth_generation(auth_t *a, auth_conn_t *c, int64_t *ret);
+/* Its two halves: 1 and *ret when the thread's kept counter is current, else 0
+ * (no read); *stamp then says what a read made after this call may be kept as. */
+typedef struct {
+        uint64_t epoch, changes;
+} auth_stamp_t;
+int auth_generation_kept(auth_t *a, auth_conn_t *c, int64_t *ret, auth_stamp_t *stamp);
+void auth_generation_keep(auth_t *a, const auth_stamp_t *stamp, int64_t generation);
 
 /* ---- password.c: hashing, verification and the verifier threads ---- */
 /* 0 the credentials are right (who filled: admin, robot, robot_project, push;
@@ -273,6 +306,15 @@ void auth_cache_forget(auth_t *a, const uint8_t key[32]);
 bool auth_cache_claim_refresh(auth_t *a, const uint8_t key[32], time_t now, time_t window);
 void auth_cache_insert(auth_t *a, const uint8_t key[32], time_t expires, int64_t generation,
                        const auth_result_t *who, bool failed);
+
+/* ---- cache.c: the rights cache ---- */
+/* The key of (who, project) in buf (RIGHTS_KEY_MAX); false: does not fit (not cached). */
+bool auth_rights_key(const auth_result_t *who, const char *project, char *buf);
+/* 1 and *ret: the rights of key under generation, read while auth_t.changes was
+ * changes (a notification with no bump of the counter, a hand edit's, retires
+ * them too); 0 none. */
+int auth_rights_lookup(auth_t *a, const char *key, int64_t generation, uint64_t changes, unsigned *ret);
+void auth_rights_insert(auth_t *a, const char *key, int64_t generation, uint64_t changes, unsigned rights);
 
 /* ---- throttle.c: failures per (address, name) and per address ---- */
 /* 0, or the seconds this address must wait before guessing at user again. */

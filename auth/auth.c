@@ -60,7 +60,62 @@ int auth_tx_commit_change(auth_conn_t *c) {
                 (void) db_tx_fail(c, r);
         else
                 (void) db_step_done(st);
+        /* every replica's caches hear of it at commit (auth_generation) */
+        (void) db_notify(c, DB_NOTIFY_AUTH, "");
         return db_tx_commit(c);
+}
+
+/* Change marks unique in the process: a thread's kept counter never matches
+ * another auth_t (or this one before a change). */
+static _Atomic uint64_t changes_source = 1;
+
+static void on_change(db_notify_kind_t kind, const char *key, void *userdata) {
+        auth_t *a = userdata;
+
+        (void) key;
+        if (kind == DB_NOTIFY_AUTH)
+                atomic_store(&a->changes, atomic_fetch_add(&changes_source, 1) + 1);
+}
+
+/* The calling thread's last read of the change counter, and under what. */
+static __thread struct {
+        const auth_t *a;
+        uint64_t epoch, changes;
+        int64_t generation;
+} kept;
+
+int auth_generation_kept(auth_t *a, auth_conn_t *c, int64_t *ret, auth_stamp_t *stamp) {
+        stamp->changes = atomic_load(&a->changes);
+        stamp->epoch = db_cache_epoch(a->db, c); /* both before any read */
+        if (stamp->epoch && kept.a == a && kept.epoch == stamp->epoch && kept.changes == stamp->changes) {
+                *ret = kept.generation;
+                return 1;
+        }
+        return 0;
+}
+
+void auth_generation_keep(auth_t *a, const auth_stamp_t *stamp, int64_t generation) {
+        if (!stamp->epoch)
+                return;
+        kept.a = a;
+        kept.epoch = stamp->epoch;
+        kept.changes = stamp->changes;
+        kept.generation = generation;
+}
+
+int auth_generation(auth_t *a, auth_conn_t *c, int64_t *ret) {
+        auth_stamp_t stamp;
+        int64_t g;
+        int r;
+
+        if (auth_generation_kept(a, c, ret, &stamp))
+                return 1;
+        r = auth_read_generation(c, &g);
+        if (r < 0)
+                return r;
+        auth_generation_keep(a, &stamp, g);
+        *ret = g;
+        return stamp.epoch ? 1 : 0;
 }
 
 int auth_read_generation(auth_conn_t *c, int64_t *ret) {
@@ -186,11 +241,17 @@ auth_t *auth_free(auth_t *a) {
         (void) auth_audit_flush(a);
         a->bearer_key = auth_token_key_free(a->bearer_key);
         a->token_rate = auth_rate_free(a->token_rate);
+        if (a->subscribed)
+                db_unsubscribe(a->db, on_change, a);
+        if (kept.a == a)
+                kept.a = NULL;
         if (a->owns_db)
                 db_free(a->db);
         a->db = NULL;
-        for (size_t i = 0; i < CACHE_LOCKS; i++)
+        for (size_t i = 0; i < CACHE_LOCKS; i++) {
                 pthread_mutex_destroy(&a->cache_locks[i]);
+                pthread_mutex_destroy(&a->rights_locks[i]);
+        }
         pthread_mutex_destroy(&a->thr_lock);
         pthread_mutex_destroy(&a->argon_lock);
         pthread_cond_destroy(&a->argon_cond);
@@ -224,8 +285,11 @@ static int open_on(db_t *db, bool own, const auth_options_t *opt, auth_t **ret) 
         if (opt)
                 a->opt = *opt;
         options_resolve(&a->opt);
-        for (size_t i = 0; i < CACHE_LOCKS; i++)
+        for (size_t i = 0; i < CACHE_LOCKS; i++) {
                 pthread_mutex_init(&a->cache_locks[i], NULL);
+                pthread_mutex_init(&a->rights_locks[i], NULL);
+        }
+        atomic_store(&a->changes, atomic_fetch_add(&changes_source, 1) + 1);
         pthread_mutex_init(&a->thr_lock, NULL);
         pthread_mutex_init(&a->argon_lock, NULL);
         pthread_cond_init(&a->argon_cond, NULL);
@@ -253,6 +317,10 @@ static int open_on(db_t *db, bool own, const auth_options_t *opt, auth_t **ret) 
         r = bearer_key_init(a);
         if (r < 0)
                 goto fail;
+        r = db_subscribe(a->db, on_change, a);
+        if (r < 0)
+                goto fail;
+        a->subscribed = true;
         auth_conn_put(a, c);
         *ret = a;
         return 0;

@@ -115,3 +115,76 @@ void auth_cache_insert(auth_t *a, const uint8_t key[32], time_t expires, int64_t
         victim->who.retry_after = 0;
         pthread_mutex_unlock(lock);
 }
+
+/* ---- rights cache ----
+ *
+ * The rights of an identity in a project are a function of the auth tables, and
+ * every change to those bumps the change counter: rights read in the statement
+ * that also read counter value g hold for as long as the counter is g. Keyed by
+ * what decides them (kind, name, admin, a robot's project and push, project). */
+
+bool auth_rights_key(const auth_result_t *who, const char *project, char *buf) {
+        char kind = who->anonymous ? 'a' : who->robot ? 'r' : 'u';
+        int n;
+
+        n = snprintf(buf, RIGHTS_KEY_MAX, "%c%c%s/%s/%c/%s", kind, who->admin ? 'A' : '-', who->name,
+                 who->robot ? who->robot_project : "", who->robot && who->robot_push ? 'p' : '-', project);
+        return n > 0 && n < RIGHTS_KEY_MAX;
+}
+
+static uint64_t rights_hash(const char *key) {
+        uint64_t h = UINT64_C(0xcbf29ce484222325);
+
+        for (; *key; key++) { /* FNV-1a */
+                h ^= (unsigned char) *key;
+                h *= UINT64_C(0x100000001b3);
+        }
+        return h;
+}
+
+int auth_rights_lookup(auth_t *a, const char *key, int64_t generation, uint64_t changes, unsigned *ret) {
+        uint64_t h = rights_hash(key);
+        size_t set = h % RIGHTS_SETS;
+        pthread_mutex_t *lock = &a->rights_locks[set % CACHE_LOCKS];
+        int hit = 0;
+
+        pthread_mutex_lock(lock);
+        for (size_t w = 0; w < CACHE_WAYS; w++) {
+                rights_entry_t *e = &a->rights[set][w];
+                if (!e->used_at || e->hash != h || strcmp(e->key, key) != 0)
+                        continue;
+                if (e->generation == generation && e->changes == changes) {
+                        e->used_at = ++a->rights_clock[set];
+                        *ret = e->rights;
+                        hit = 1;
+                }
+                break;
+        }
+        pthread_mutex_unlock(lock);
+        return hit;
+}
+
+void auth_rights_insert(auth_t *a, const char *key, int64_t generation, uint64_t changes, unsigned rights) {
+        uint64_t h = rights_hash(key);
+        size_t set = h % RIGHTS_SETS;
+        pthread_mutex_t *lock = &a->rights_locks[set % CACHE_LOCKS];
+        rights_entry_t *victim = NULL;
+
+        pthread_mutex_lock(lock);
+        for (size_t w = 0; w < CACHE_WAYS; w++) {
+                rights_entry_t *e = &a->rights[set][w];
+                if (e->used_at && e->hash == h && strcmp(e->key, key) == 0) {
+                        victim = e;
+                        break;
+                }
+                if (!victim || (victim->used_at && e->used_at < victim->used_at))
+                        victim = e; /* a free way, else the least recently used */
+        }
+        victim->hash = h;
+        victim->generation = generation;
+        victim->changes = changes;
+        victim->rights = rights;
+        victim->used_at = ++a->rights_clock[set];
+        snprintf(victim->key, sizeof(victim->key), "%s", key);
+        pthread_mutex_unlock(lock);
+}

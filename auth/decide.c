@@ -19,14 +19,42 @@ static const char SQL_RIGHTS[] =
         " (SELECT public FROM auth_projects WHERE name = ?1),"
         " (SELECT role FROM auth_members WHERE project = ?1 AND \"user\" = ?2)";
 
+/* The actions `who` may perform in project (when have_project) from the row of
+ * SQL_RIGHTS. */
+static unsigned rights_of(db_stmt_t *st, const auth_result_t *who, bool have_project, const char *project) {
+        const unsigned all = AUTH_PULL | AUTH_PUSH | AUTH_DELETE;
+        bool user = !who->anonymous && !who->robot;
+        unsigned r = 0;
+
+        if (who->admin && user)
+                r = all;
+        else if (have_project) {
+                if (user && strcmp(project, who->name) == 0 && db_col_null(st, 1))
+                        r = all; /* one's own namespace, unless a project holds the name */
+                if (who->robot && strcmp(project, who->robot_project) == 0)
+                        r |= AUTH_PULL | (who->robot_push ? AUTH_PUSH : 0);
+                if (db_col_int(st, 1))
+                        r |= AUTH_PULL; /* public project */
+                if (user && !db_col_null(st, 2))
+                        r |= auth_role_actions((int) db_col_int(st, 2));
+        }
+        return r;
+}
+
 /* The actions `who` may perform on repo (AUTH_* bits; repo may be NULL), or <0.
- * With ret_generation, the change counter is read in the same statement. */
+ * With ret_generation, the change counter the rights hold under. Served from the
+ * rights cache, without a database round trip, while the change counter the
+ * thread keeps is current (auth_generation); else read, and cached under the
+ * counter the same statement read. */
 int auth_rights(auth_t *a, auth_conn_t *c, const auth_result_t *who, const char *repo,
                   int64_t *ret_generation) {
         const unsigned all = AUTH_PULL | AUTH_PUSH | AUTH_DELETE;
-        char project[AUTH_PROJECT_MAX + 1];
-        bool have_project = false, user = !who->anonymous && !who->robot;
+        char project[AUTH_PROJECT_MAX + 1], key[RIGHTS_KEY_MAX];
+        bool have_project = false, user = !who->anonymous && !who->robot, cacheable = false;
         unsigned r = 0;
+        int64_t g = -1, g2;
+        auth_stamp_t stamp;
+        int kept;
         _cleanup_db_stmt_ db_stmt_t *st = NULL;
         int e;
 
@@ -45,6 +73,13 @@ int auth_rights(auth_t *a, auth_conn_t *c, const auth_result_t *who, const char 
                 if (!have_project)
                         return 0;
         }
+        kept = auth_generation_kept(a, c, &g, &stamp);
+        cacheable = stamp.epoch && auth_rights_key(who, have_project ? project : "", key);
+        if (kept && cacheable && auth_rights_lookup(a, key, g, stamp.changes, &r) == 1) {
+                if (ret_generation)
+                        *ret_generation = g;
+                return (int) r;
+        }
         e = db_stmt(c, SQL_RIGHTS, &st);
         if (e < 0)
                 return e;
@@ -55,21 +90,15 @@ int auth_rights(auth_t *a, auth_conn_t *c, const auth_result_t *who, const char 
         e = db_step(st);
         if (e <= 0)
                 return e == 0 ? BERTH_EDB : e;
+        g2 = db_col_int(st, 0);
+        r = rights_of(st, who, have_project, project);
+        /* read after the stamp: the counter and the rights of one snapshot */
+        if (!kept)
+                auth_generation_keep(a, &stamp, g2);
+        if (cacheable) /* the rights under g2: true for as long as the counter is g2 */
+                auth_rights_insert(a, key, g2, stamp.changes, r);
         if (ret_generation)
-                *ret_generation = db_col_int(st, 0);
-        if (who->admin && user)
-                r = all;
-        else if (have_project) {
-                if (user && strcmp(project, who->name) == 0 &&
-                    db_col_null(st, 1))
-                        r = all; /* one's own namespace, unless a project holds the name */
-                if (who->robot && strcmp(project, who->robot_project) == 0)
-                        r |= AUTH_PULL | (who->robot_push ? AUTH_PUSH : 0);
-                if (db_col_int(st, 1))
-                        r |= AUTH_PULL; /* public project */
-                if (user && !db_col_null(st, 2))
-                        r |= auth_role_actions((int) db_col_int(st, 2));
-        }
+                *ret_generation = g2;
         return (int) r;
 }
 
@@ -287,7 +316,7 @@ int auth_check_start(auth_t *a, const char *authorization, const char *client_ad
         if (r < 0)
                 goto out;
         if (auth_cache_lookup(a, key, now, &who, &entry_generation, &failed)) {
-                r = failed ? auth_read_generation(c, &generation)
+                r = failed ? auth_generation(a, c, &generation)
                            : auth_rights(a, c, &who, repo, &generation);
                 if (r < 0)
                         goto out;
@@ -327,7 +356,7 @@ int auth_check_start(auth_t *a, const char *authorization, const char *client_ad
         }
         /* The counter is read before the credentials: a change that lands while we
          * verify leaves the new entry stale, never wrongly fresh. */
-        r = auth_read_generation(c, &generation);
+        r = auth_generation(a, c, &generation);
         if (r < 0)
                 goto out;
         job = calloc(1, sizeof(*job));
@@ -386,7 +415,7 @@ void auth_job_run(auth_t *a, auth_job_t *job) {
          * (a client sending several requests at once, or one wrong secret from many
          * connections): its verdict counts, without a second argon2. */
         if (!job->refresh && auth_cache_lookup(a, job->key, job->now, &who, &entry_generation, &failed)) {
-                r = failed ? auth_read_generation(c, &generation)
+                r = failed ? auth_generation(a, c, &generation)
                            : auth_rights(a, c, &who, job->repo, &generation);
                 if (r < 0)
                         goto out;

@@ -71,6 +71,17 @@ typedef struct {
         int (*lock_try)(void *h, int64_t key);
         void (*unlock)(void *h, int64_t key);
         int (*explain)(void *h, const char *sql, int (*line)(const char *, void *), void *userdata);
+        /* change notifications (db_notify): NULL where they stay in the process */
+        int (*notify)(void *h, const char *payload);          /* in the transaction */
+        int (*listen_open)(const char *target, const char *password, void **ret);
+        /* waits for the LISTEN connection's socket or wake_fd; hands each payload
+         * to deliver. 0 (woken or delivered), <0 the connection is lost. */
+        int (*listen_wait)(void *h, int wake_fd, void (*deliver)(const char *payload, void *ud), void *ud);
+        /* a one-value query that changes when another connection committed
+         * (SQLite: PRAGMA data_version); NULL: none */
+        const char *data_version_sql;
+        /* run in each migration transaction before its step (NULL: none) */
+        const char *migration_setup;
         const db_migration_t *migrations;
         size_t n_migrations;
 } db_engine_t;

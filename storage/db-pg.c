@@ -18,7 +18,7 @@
  *
  * Errors, by SQLSTATE: 23505 unique → -EEXIST, 23503 foreign key → -ENOENT,
  * 40001/40P01/55P03/57014 (serialization, deadlock, lock timeout, cancel) →
- * BERTH_EBUSY, class 08 and 57P01-57P03 (connection lost, server shutting down or
+ * BERTH_EBUSY (57014 is also a statement past statement_timeout, 30 s), class 08 and 57P01-57P03 (connection lost, server shutting down or
  * starting) and a connection libpq reports bad → BERTH_EDBDOWN; db.c then reopens
  * the connection on its next use. Anything else: BERTH_EDB.
  *
@@ -41,6 +41,7 @@
 #define BOOL_OID 16
 #define TEXT_OID 25
 _Static_assert(DB_BUSY_TIMEOUT_MS == 10000, "lock_timeout in pg_open follows DB_BUSY_TIMEOUT_MS");
+#define PG_STATEMENT_TIMEOUT_MS "30000" /* DB_PG_STATEMENT_TIMEOUT_MS */
 #define WRITE_LOCK_SQL "SELECT pg_advisory_xact_lock(7093860353087373312)" /* DB_PG_WRITE_LOCK_KEY */
 _Static_assert(DB_PG_WRITE_LOCK_KEY == INT64_C(7093860353087373312), "WRITE_LOCK_SQL names DB_PG_WRITE_LOCK_KEY");
 
@@ -326,12 +327,12 @@ static void pg_close(void *h) {
         free(pc);
 }
 
-static int pg_open(const char *target, const char *password, void **ret) {
+static int connect_as(const char *target, const char *password, const char *app, void **ret) {
         /* defaults first: the URI's own settings override them; an explicit
          * password last (libpq also reads PGPASSWORD and ~/.pgpass itself) */
         const char *keys[] = { "connect_timeout", "application_name", "keepalives_idle", "keepalives_interval",
                                "keepalives_count", "dbname", password ? "password" : NULL, NULL };
-        const char *vals[] = { "5", "berthd", "10", "5", "3", target, password, NULL };
+        const char *vals[] = { "5", app, "10", "5", "3", target, password, NULL };
         pg_conn_t *pc;
         int r;
 
@@ -351,8 +352,12 @@ static int pg_open(const char *target, const char *password, void **ret) {
                 return r;
         }
         (void) PQsetNoticeProcessor(pc->conn, quiet, NULL);
-        /* the one busy timeout; byte order for text; UTC for now() in SQL */
+        /* the one busy timeout; a bound on every statement, so that a server that
+         * takes queries and never answers cannot hold a worker thread for ever
+         * (57014, BERTH_EBUSY: 503 and Retry-After); byte order for text; UTC for
+         * now() in SQL */
         r = pg_exec(pc, "SET lock_timeout = 10000;" /* DB_BUSY_TIMEOUT_MS, checked below */
+                        "SET statement_timeout = " PG_STATEMENT_TIMEOUT_MS ";"
                         "SET client_encoding = 'UTF8';"
                         "SET TIME ZONE 'UTC'");
         if (r < 0) {
@@ -361,6 +366,75 @@ static int pg_open(const char *target, const char *password, void **ret) {
         }
         *ret = pc;
         return 0;
+}
+
+static int pg_open(const char *target, const char *password, void **ret) {
+        return connect_as(target, password, "berthd", ret);
+}
+
+/* ---- change notifications ---- */
+
+#define NOTIFY_CHANNEL "berth"
+
+/* In the transaction: sent by the server at commit, dropped on rollback. */
+static int pg_notify(void *h, const char *payload) {
+        pg_conn_t *pc = h;
+        const char *params[] = { payload };
+        PGresult *res = PQexecParams(pc->conn, "SELECT pg_notify('" NOTIFY_CHANNEL "', $1)", 1, NULL, params,
+                                     NULL, NULL, 0);
+        int r = 0;
+
+        if (PQresultStatus(res) != PGRES_TUPLES_OK)
+                r = result_error(pc, res);
+        PQclear(res);
+        return r;
+}
+
+/* The process's listening connection (application_name berthd-listen). */
+static int pg_listen_open(const char *target, const char *password, void **ret) {
+        void *h = NULL;
+        int r = connect_as(target, password, "berthd-listen", &h);
+
+        if (r < 0)
+                return r;
+        r = pg_exec(h, "LISTEN " NOTIFY_CHANNEL);
+        if (r < 0) {
+                pg_close(h);
+                return r;
+        }
+        *ret = h;
+        return 0;
+}
+
+/* Sleeps in poll(2) on the socket and wake_fd: no timer, no busy loop. A closed
+ * or broken socket (server restarted, session terminated) reads as end of file:
+ * PQconsumeInput fails and the connection is lost. Keepalives (pg_open's
+ * settings) find a peer that went away silently. */
+static int pg_listen_wait(void *h, int wake_fd, void (*deliver)(const char *, void *), void *ud) {
+        pg_conn_t *pc = h;
+        struct pollfd p[2] = { { .fd = PQsocket(pc->conn), .events = POLLIN }, { .fd = wake_fd, .events = POLLIN } };
+        PGnotify *n;
+
+        if (p[0].fd < 0 || PQstatus(pc->conn) == CONNECTION_BAD)
+                return BERTH_EDBDOWN;
+        /* notifications read with the LISTEN's own answer come first */
+        while ((n = PQnotifies(pc->conn))) {
+                deliver(n->extra, ud);
+                PQfreemem(n);
+        }
+        if (poll(p, 2, -1) < 0)
+                return errno == EINTR ? 0 : -errno;
+        if (p[1].revents)
+                return 0;
+        if (!PQconsumeInput(pc->conn)) {
+                db__set_error(PQerrorMessage(pc->conn));
+                return BERTH_EDBDOWN;
+        }
+        while ((n = PQnotifies(pc->conn))) {
+                deliver(n->extra, ud);
+                PQfreemem(n);
+        }
+        return PQstatus(pc->conn) == CONNECTION_BAD ? BERTH_EDBDOWN : 0;
 }
 
 static bool pg_in_tx(void *h) {
@@ -871,6 +945,11 @@ const db_engine_t db_engine_pg = {
         .lock_try = pg_lock_try,
         .unlock = pg_unlock,
         .explain = pg_explain,
+        .notify = pg_notify,
+        .listen_open = pg_listen_open,
+        .listen_wait = pg_listen_wait,
+        /* a step may take long on a large database: no statement timeout */
+        .migration_setup = "SET LOCAL statement_timeout = 0",
         .migrations = MIGRATIONS,
         .n_migrations = ELEMENTSOF(MIGRATIONS),
 };

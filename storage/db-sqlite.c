@@ -583,6 +583,9 @@ const db_engine_t db_engine_sqlite = {
         .exec = sq_exec,
         .begin = sq_begin,
         .commit = sq_commit,
+        /* changes when another connection (of this process or another) committed
+         * since this one last read; in-process, no I/O */
+        .data_version_sql = "PRAGMA data_version",
         .rollback = sq_rollback,
         .in_tx = sq_in_tx,
         .changes = sq_changes,

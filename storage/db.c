@@ -2,6 +2,9 @@
  * pool, the per-connection statement cache, transactions with a sticky error and
  * the migration driver. The engine (storage/db-sqlite.c) does the talking. */
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -9,6 +12,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 #include "common/err.h"
 #include "common/macro.h"
 #include "storage/db-internal.h"
@@ -32,6 +36,10 @@ struct db_conn {
         db_t *owner;       /* the db_t it was opened on */
         uint64_t tx_start; /* CLOCK_MONOTONIC ns at db_tx_begin */
         bool lent;         /* a thread's own connection, handed out by db_conn_get */
+        char **pending;    /* db_notify payloads of the running transaction */
+        size_t n_pending, cap_pending;
+        int64_t data_version; /* SQLite: the last PRAGMA data_version seen */
+        bool dv_seen;
 };
 
 /* The calling thread's own connection (db_conn_bind_thread): one per thread. */
@@ -52,7 +60,36 @@ struct db {
         char *password;
         pthread_mutex_t pool_lock;
         db_conn_t *pool;
+        /* notifications: subscribers, the cache epoch, the LISTEN thread */
+        pthread_rwlock_t sub_lock;
+        struct {
+                db_notify_fn fn;
+                void *userdata;
+        } subs[DB_SUBSCRIBERS];
+        char nonce[17]; /* this db_t's mark on its payloads: its own come back to it */
+        _Atomic uint64_t epoch;
+        atomic_bool listening;
+        bool listener_started;
+        _Atomic bool listener_stop;
+        int wake[2];
+        pthread_t listener;
+        /* the writer's wait for its own notifications to come back (db_tx_commit) */
+        _Atomic uint64_t echo_sent;
+        uint64_t echo_heard;
+        pthread_mutex_t echo_lock;
+        pthread_cond_t echo_cond;
+        pthread_mutex_t slot_lock;
+        void *slots[_DB_SLOT_MAX];
+        void (*slot_free[_DB_SLOT_MAX])(void *);
 };
+
+/* Epochs are unique in the process (across db_t's): an entry stamped on one
+ * database never matches another's. */
+static _Atomic uint64_t epoch_source = 1;
+
+static void epoch_bump(db_t *db) {
+        atomic_store(&db->epoch, atomic_fetch_add(&epoch_source, 1) + 1);
+}
 
 /* The engine's words for the calling thread's last failure. */
 static __thread char last_error[256];
@@ -98,6 +135,12 @@ int db_schema_latest(void) {
 
 /* ---- connections ---- */
 
+static void pending_clear(db_conn_t *c) {
+        for (size_t i = 0; i < c->n_pending; i++)
+                free(c->pending[i]);
+        c->n_pending = 0;
+}
+
 db_conn_t *db_conn_close(db_conn_t *c) {
         if (!c)
                 return NULL;
@@ -107,6 +150,8 @@ db_conn_t *db_conn_close(db_conn_t *c) {
                 if (c->stmts[i].h)
                         c->eng->finalize(c->stmts[i].h);
         c->eng->close(c->h);
+        pending_clear(c);
+        free(c->pending);
         free(c);
         return NULL;
 }
@@ -152,6 +197,8 @@ static int conn_revive(db_conn_t *c) {
         c->n_stmts = 0;
         c->in_tx = false;
         c->tx_err = 0;
+        pending_clear(c);
+        c->dv_seen = false;
         r = c->eng->open(c->owner->target, c->owner->password, &h);
         if (r < 0) {
                 count_error(c->owner, r);
@@ -392,6 +439,253 @@ int64_t db_changes(db_conn_t *c) {
         return c->eng->changes(c->h);
 }
 
+/* ---- notifications ---- */
+
+#define ECHO_WAIT_MS 100 /* how long a writer waits for its notifications to go out */
+
+/* PostgreSQL: after a commit that notified, until this process's own LISTEN
+ * connection has the transaction's echo mark (the last of its notifications): the
+ * server has then signalled every listening session, so the other replicas hear
+ * of the change about when the writer answers its client, not later. Bounded;
+ * not waited for while the LISTEN connection is down (a CLI command has none). */
+static void echo_wait(db_t *db, uint64_t seq) {
+        struct timespec until;
+
+        if (!atomic_load(&db->listening))
+                return;
+        (void) clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += (long) ECHO_WAIT_MS * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        pthread_mutex_lock(&db->echo_lock);
+        while (db->echo_heard < seq && atomic_load(&db->listening))
+                if (pthread_cond_timedwait(&db->echo_cond, &db->echo_lock, &until) != 0)
+                        break;
+        pthread_mutex_unlock(&db->echo_lock);
+}
+
+/* One notification per transaction (more when its names pass PAYLOAD_MAX): the
+ * first line "<nonce> <seq>", the writer's mark (seq > 0 on the last one: the
+ * writer waits for it, echo_wait), then one line "<kind> <key>" per name. */
+#define PAYLOAD_MAX 7000 /* PostgreSQL takes up to 8000 bytes */
+
+static void deliver_one(db_t *db, const char *line, size_t len) {
+        char buf[12 + 1 + DB_NOTIFY_KEY_MAX + 1], *end;
+        long kind;
+
+        if (len >= sizeof(buf))
+                return;
+        memcpy(buf, line, len);
+        buf[len] = '\0';
+        kind = strtol(buf, &end, 10);
+        if (end == buf || (*end != ' ' && *end != '\0'))
+                return;
+        pthread_rwlock_rdlock(&db->sub_lock);
+        for (size_t i = 0; i < DB_SUBSCRIBERS; i++)
+                if (db->subs[i].fn)
+                        db->subs[i].fn((db_notify_kind_t) kind, *end ? end + 1 : "", db->subs[i].userdata);
+        pthread_rwlock_unlock(&db->sub_lock);
+}
+
+/* From the LISTEN connection. Our own were delivered at commit: only their mark
+ * counts, which tells the writer the server has sent its notifications out. */
+static void deliver_remote(const char *payload, void *ud) {
+        db_t *db = ud;
+        const char *nl = strchr(payload, '\n');
+
+        if (strncmp(payload, db->nonce, sizeof(db->nonce) - 1) == 0 && payload[sizeof(db->nonce) - 1] == ' ') {
+                uint64_t seq = strtoull(payload + sizeof(db->nonce), NULL, 10);
+                pthread_mutex_lock(&db->echo_lock);
+                if (seq > db->echo_heard)
+                        db->echo_heard = seq;
+                pthread_cond_broadcast(&db->echo_cond);
+                pthread_mutex_unlock(&db->echo_lock);
+                return;
+        }
+        while (nl) {
+                const char *line = nl + 1;
+                nl = strchr(line, '\n');
+                deliver_one(db, line, nl ? (size_t) (nl - line) : strlen(line));
+        }
+}
+
+/* Sends the transaction's names (PostgreSQL), in it: 0 and *ret_seq (the mark to
+ * wait for), or <0. */
+static int send_pending(db_conn_t *c, uint64_t *ret_seq) {
+        db_t *db = c->owner;
+        char buf[PAYLOAD_MAX + 12 + DB_NOTIFY_KEY_MAX + 64];
+        size_t len = 0;
+        int r = 0;
+
+        *ret_seq = atomic_fetch_add(&db->echo_sent, 1) + 1;
+        for (size_t i = 0; r == 0 && i < c->n_pending; i++) {
+                if (len == 0) /* a new payload: the mark (the writer's seq on the last) */
+                        len = (size_t) snprintf(buf, sizeof(buf), "%s %" PRIu64, db->nonce, (uint64_t) 0);
+                len += (size_t) snprintf(buf + len, sizeof(buf) - len, "\n%s", c->pending[i]);
+                if (i + 1 < c->n_pending && len + 1 + strlen(c->pending[i + 1]) <= PAYLOAD_MAX)
+                        continue;
+                if (i + 1 == c->n_pending) { /* the last: rewrite its mark with the seq */
+                        char tail[sizeof(buf)];
+                        const char *names = strchr(buf, '\n');
+                        snprintf(tail, sizeof(tail), "%s %" PRIu64 "%s", db->nonce, *ret_seq, names);
+                        memcpy(buf, tail, strlen(tail) + 1);
+                }
+                r = c->eng->notify(c->h, buf);
+                len = 0;
+        }
+        return r;
+}
+
+int db_notify(db_conn_t *c, db_notify_kind_t kind, const char *key) {
+        char buf[12 + 1 + DB_NOTIFY_KEY_MAX + 1];
+        char *p;
+        int n, r;
+
+        if (!c || !c->in_tx)
+                return -EINVAL;
+        if ((r = sticky(c)) < 0)
+                return r;
+        if (!key)
+                key = "";
+        if (strlen(key) > DB_NOTIFY_KEY_MAX || strchr(key, '\n'))
+                return note(c, -EINVAL);
+        n = snprintf(buf, sizeof(buf), "%d %s", (int) kind, key);
+        if (n < 0 || (size_t) n >= sizeof(buf))
+                return note(c, -EINVAL);
+        for (size_t i = 0; i < c->n_pending; i++)
+                if (strcmp(c->pending[i], buf) == 0)
+                        return 0;
+        if (c->n_pending == c->cap_pending) {
+                size_t cap = c->cap_pending ? c->cap_pending * 2 : 4;
+                char **v = reallocarray(c->pending, cap, sizeof(*v));
+                if (!v)
+                        return note(c, -ENOMEM);
+                c->pending = v;
+                c->cap_pending = cap;
+        }
+        if (!(p = strdup(buf)))
+                return note(c, -ENOMEM);
+        c->pending[c->n_pending++] = p;
+        return 0;
+}
+
+/* PostgreSQL: the process's LISTEN connection. While it is down, the epoch is 0
+ * (caches bypassed); it moves on when the connection is lost and when it is back. */
+static void *listener_main(void *ud) {
+        db_t *db = ud;
+        unsigned backoff_ms = 100;
+
+        while (!atomic_load(&db->listener_stop)) {
+                void *h = NULL;
+                int r = db->eng->listen_open(db->target, db->password, &h);
+
+                if (r < 0) {
+                        struct pollfd p = { .fd = db->wake[0], .events = POLLIN };
+                        (void) poll(&p, 1, (int) backoff_ms);
+                        backoff_ms = backoff_ms < 2000 ? backoff_ms * 2 : 2000;
+                        continue;
+                }
+                backoff_ms = 100;
+                /* what was filled before now was filled while changes went unheard */
+                epoch_bump(db);
+                atomic_store(&db->listening, true);
+                while (!atomic_load(&db->listener_stop) &&
+                       db->eng->listen_wait(h, db->wake[0], deliver_remote, db) >= 0)
+                        ;
+                atomic_store(&db->listening, false);
+                epoch_bump(db);
+                pthread_mutex_lock(&db->echo_lock); /* a writer waiting for its echo: no more */
+                pthread_cond_broadcast(&db->echo_cond);
+                pthread_mutex_unlock(&db->echo_lock);
+                db->eng->close(h);
+        }
+        return NULL;
+}
+
+int db_subscribe(db_t *db, db_notify_fn fn, void *userdata) {
+        int r = -ENOSPC;
+
+        if (!db || !fn)
+                return -EINVAL;
+        pthread_rwlock_wrlock(&db->sub_lock);
+        for (size_t i = 0; i < DB_SUBSCRIBERS; i++)
+                if (!db->subs[i].fn) {
+                        db->subs[i].fn = fn;
+                        db->subs[i].userdata = userdata;
+                        r = 0;
+                        break;
+                }
+        if (r == 0 && db->eng->listen_open && !db->listener_started) {
+                if (pipe2(db->wake, O_CLOEXEC | O_NONBLOCK) < 0)
+                        r = -errno;
+                else if ((r = -pthread_create(&db->listener, NULL, listener_main, db)) < 0) {
+                        close(db->wake[0]);
+                        close(db->wake[1]);
+                } else
+                        db->listener_started = true;
+        }
+        pthread_rwlock_unlock(&db->sub_lock);
+        return r;
+}
+
+void db_unsubscribe(db_t *db, db_notify_fn fn, void *userdata) {
+        if (!db)
+                return;
+        pthread_rwlock_wrlock(&db->sub_lock);
+        for (size_t i = 0; i < DB_SUBSCRIBERS; i++)
+                if (db->subs[i].fn == fn && db->subs[i].userdata == userdata) {
+                        db->subs[i].fn = NULL;
+                        db->subs[i].userdata = NULL;
+                }
+        pthread_rwlock_unlock(&db->sub_lock);
+}
+
+uint64_t db_cache_epoch(db_t *db, db_conn_t *c) {
+        if (!db)
+                return 0;
+        if (c && (c->in_tx || c->eng->in_tx(c->h)))
+                return 0; /* what a transaction reads may not be committed yet */
+        if (db->eng->data_version_sql) {
+                /* SQLite: another connection committed since this one last looked (a
+                 * write of this process, or of another: the admin commands): every
+                 * entry may be stale. A connection that never looked cannot tell. */
+                db_stmt_t *st = NULL;
+                int64_t v;
+                if (!c || db_stmt(c, db->eng->data_version_sql, &st) < 0 || db_step(st) != 1)
+                        return 0;
+                v = db_col_int(st, 0);
+                db_stmt_reset(st);
+                if (!c->dv_seen || v != c->data_version) {
+                        epoch_bump(db);
+                        c->data_version = v;
+                        c->dv_seen = true;
+                }
+                return atomic_load(&db->epoch);
+        }
+        if (!atomic_load(&db->listening))
+                return 0;
+        return atomic_load(&db->epoch);
+}
+
+bool db_notify_listening(db_t *db) {
+        return db && (!db->eng->listen_open || atomic_load(&db->listening));
+}
+
+void *db_slot(db_t *db, db_slot_t slot, void *(*create)(db_t *), void (*destroy)(void *)) {
+        void *p;
+
+        if (!db || slot >= _DB_SLOT_MAX)
+                return NULL;
+        pthread_mutex_lock(&db->slot_lock);
+        p = db->slots[slot];
+        if (!p && create && (p = create(db))) {
+                db->slots[slot] = p;
+                db->slot_free[slot] = destroy;
+        }
+        pthread_mutex_unlock(&db->slot_lock);
+        return p;
+}
+
 /* ---- transactions ---- */
 
 int db_tx_begin(db_conn_t *c) {
@@ -419,14 +713,19 @@ void db_tx_rollback(db_conn_t *c) {
                 count_tx(c, false);
         c->in_tx = false;
         c->tx_err = 0;
+        pending_clear(c); /* a change that did not happen tells nobody */
 }
 
 int db_tx_commit(db_conn_t *c) {
+        uint64_t echo = 0;
         int r;
 
         if (!c || !c->in_tx)
                 return -EINVAL;
         r = c->tx_err; /* counted when it happened */
+        /* PostgreSQL: the notification goes in the transaction, sent at its commit */
+        if (r == 0 && c->eng->notify && c->n_pending > 0)
+                r = note(c, send_pending(c, &echo));
         if (r == 0 && (r = c->eng->commit(c->h)) < 0)
                 count_error(c->owner, r);
         if (r < 0) {
@@ -435,6 +734,12 @@ int db_tx_commit(db_conn_t *c) {
         }
         count_tx(c, true);
         c->in_tx = false;
+        /* this process's subscribers hear of it now, before the caller answers */
+        for (size_t i = 0; i < c->n_pending; i++)
+                deliver_one(c->owner, c->pending[i], strlen(c->pending[i]));
+        pending_clear(c);
+        if (echo)
+                echo_wait(c->owner, echo);
         return 0;
 }
 
@@ -521,6 +826,8 @@ static int migrate(db_conn_t *c) {
                 if (r < 0)
                         return r;
                 r = e->version_get(c->h, &v);
+                if (r == 0 && v < target && e->migration_setup)
+                        r = e->exec(c->h, e->migration_setup);
                 if (r == 0 && v < target) {
                         r = compat_of(e, c->h, v, &compat);
                         if (r == 0)
@@ -561,6 +868,27 @@ int db_open_opts(const char *target, const db_options_t *opt, db_t **ret) {
                 return -ENOMEM;
         db->eng = db_target_is_pg(target) ? &db_engine_pg : &db_engine_sqlite;
         pthread_mutex_init(&db->pool_lock, NULL);
+        pthread_rwlock_init(&db->sub_lock, NULL);
+        pthread_mutex_init(&db->slot_lock, NULL);
+        pthread_mutex_init(&db->echo_lock, NULL);
+        {
+                pthread_condattr_t ca;
+                pthread_condattr_init(&ca);
+                pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+                pthread_cond_init(&db->echo_cond, &ca);
+                pthread_condattr_destroy(&ca);
+        }
+        db->wake[0] = db->wake[1] = -1;
+        epoch_bump(db);
+        {
+                uint8_t n[8];
+                if (getrandom(n, sizeof(n), 0) != (ssize_t) sizeof(n)) {
+                        r = -EIO;
+                        goto fail;
+                }
+                for (size_t i = 0; i < sizeof(n); i++)
+                        snprintf(db->nonce + 2 * i, 3, "%02x", n[i]);
+        }
         db->target = strdup(target);
         if (!db->target) {
                 r = -ENOMEM;
@@ -588,6 +916,20 @@ fail:
 db_t *db_free(db_t *db) {
         if (!db)
                 return NULL;
+        if (db->listener_started) {
+                atomic_store(&db->listener_stop, true);
+                (void) !write(db->wake[1], "x", 1);
+                pthread_join(db->listener, NULL);
+                close(db->wake[0]);
+                close(db->wake[1]);
+        }
+        for (size_t i = 0; i < _DB_SLOT_MAX; i++)
+                if (db->slots[i] && db->slot_free[i])
+                        db->slot_free[i](db->slots[i]);
+        pthread_rwlock_destroy(&db->sub_lock);
+        pthread_mutex_destroy(&db->slot_lock);
+        pthread_mutex_destroy(&db->echo_lock);
+        pthread_cond_destroy(&db->echo_cond);
         while (db->pool) {
                 db_conn_t *c = db->pool;
                 db->pool = c->next;

@@ -178,6 +178,52 @@ typedef struct {
 /* A snapshot of db's counters since it was opened (every connection of it). */
 void db_stats(db_t *db, db_stats_t *ret);
 
+/* ---- change notifications, for the caches above the layer ----
+ *
+ * A write transaction names what it changed (db_notify); the names reach every
+ * process on the database when, and only if, the transaction commits: the
+ * committing process's subscribers at once (in db_tx_commit, before it returns),
+ * the other processes' within the delivery time of the engine. PostgreSQL:
+ * pg_notify on the channel "berth" (transactional: sent at commit, dropped on
+ * rollback), and one LISTEN connection per process (db_t), on a thread of its own
+ * that waits on the socket and hands each notification to the subscribers.
+ * SQLite: only one server runs on a database, so the names stay in the process;
+ * a write by another process (the admin commands) is seen through PRAGMA
+ * data_version, and empties every cache (db_cache_epoch).
+ *
+ * A cache stamps each entry with the epoch db_cache_epoch gave BEFORE the read
+ * that filled it, and serves an entry only while the epoch is the same. The epoch
+ * is 0 (do not cache, do not serve: read the database) while changes cannot be
+ * heard: PostgreSQL without its LISTEN connection (not yet up, or lost: the
+ * epoch moves on when it is lost and again when it is back, so nothing filled
+ * before or during the gap is served after it); inside a transaction. */
+typedef enum {
+        DB_NOTIFY_AUTH = 1, /* users, projects, memberships, tokens (key: "") */
+        DB_NOTIFY_REPO = 2, /* a repository's manifests or tags (key: its name; "": all) */
+} db_notify_kind_t;
+#define DB_NOTIFY_KEY_MAX 512
+/* Inside a write transaction: kind/key reach the subscribers of every process if
+ * it commits. Repeats within a transaction are sent once. -EINVAL outside a
+ * transaction; the sticky error in a failed one. */
+int db_notify(db_conn_t *c, db_notify_kind_t kind, const char *key);
+typedef void (*db_notify_fn)(db_notify_kind_t kind, const char *key, void *userdata);
+/* Calls fn for every notification from now on (any thread; fn must be quick and
+ * must not use the database). PostgreSQL: the first subscriber starts the LISTEN
+ * thread. At most DB_SUBSCRIBERS. */
+#define DB_SUBSCRIBERS 8
+int db_subscribe(db_t *db, db_notify_fn fn, void *userdata);
+void db_unsubscribe(db_t *db, db_notify_fn fn, void *userdata);
+/* The cache epoch (see above) for a fill or a lookup on connection c (the
+ * caller's, for SQLite's check of other processes' writes), or 0: bypass. */
+uint64_t db_cache_epoch(db_t *db, db_conn_t *c);
+/* State of the layers above that lives as long as db (a cache): created by
+ * create(db) on the first call for slot, freed by destroy at db_free. NULL: out
+ * of memory. */
+typedef enum { DB_SLOT_MANIFESTS, _DB_SLOT_MAX } db_slot_t;
+void *db_slot(db_t *db, db_slot_t slot, void *(*create)(db_t *db), void (*destroy)(void *p));
+/* PostgreSQL: the LISTEN connection is up (caches in use). SQLite: true. */
+bool db_notify_listening(db_t *db);
+
 /* ---- diagnostics (unit tests) ---- */
 /* Calls line() for each line of the engine's query plan of sql (SQLite:
  * EXPLAIN QUERY PLAN details; PostgreSQL: EXPLAIN). Stops at line()'s first

@@ -201,6 +201,8 @@ static int rows_drop(db_conn_t *c, const digest_t *d) {
                         break;
                 changed = db_changes(c);
         }
+        if (r >= 0)
+                r = db_notify(c, DB_NOTIFY_REPO, ""); /* every process's manifest caches */
         r = db_tx_commit(c);
         if (r < 0)
                 return r;

@@ -2,7 +2,7 @@
 noinst_LTLIBRARIES += libstore.la
 libstore_la_SOURCES = storage/store.h storage/store-internal.h storage/store.c storage/upload.c \
                       storage/db.h storage/db-internal.h storage/db.c storage/db-sqlite.c storage/db-pg.c \
-                      storage/meta.h storage/meta.c storage/registry.h storage/registry.c \
+                      storage/meta.h storage/meta.c storage/mcache.h storage/mcache.c storage/registry.h storage/registry.c \
                       storage/dbcopy.h storage/dbcopy.c storage/webhook.h storage/webhook.c \
                       storage/fsck.h storage/fsck.c storage/backup.h storage/backup.c \
                       storage/proxycache.h storage/proxycache.c

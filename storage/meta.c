@@ -16,6 +16,7 @@
 #include "common/macro.h"
 #include "storage/db.h"
 #include "storage/meta.h"
+#include "storage/mcache.h"
 #include "storage/store-internal.h"
 #include "storage/webhook.h"
 
@@ -243,6 +244,7 @@ struct meta {
         db_t *db;
         db_conn_t *c; /* this meta_t's connection, for its life */
         bool shared;  /* db is the caller's; c is the thread's own (meta_open_thread) */
+        mcache_t *mc; /* the db's manifest cache (NULL: none) */
 };
 
 /* The connection's cached statement for id (prepared at open). */
@@ -265,6 +267,8 @@ static int meta_prepare(meta_t *m, int r, meta_t **ret) {
         }
         if (r >= 0)
                 r = webhook_prepare(m->c);
+        if (r >= 0 && !(m->mc = mcache_of(m->db)))
+                r = -ENOMEM;
         if (r < 0) {
                 meta_free(m);
                 return r;
@@ -319,6 +323,10 @@ meta_t *meta_free(meta_t *m) {
         }
         free(m);
         return NULL;
+}
+
+db_t *meta_db(meta_t *m) {
+        return m ? m->db : NULL;
 }
 
 int meta_schema_version(meta_t *m) {
@@ -604,6 +612,8 @@ int meta_manifest_put(meta_t *m, const meta_manifest_t *mf, const char *const *t
         if (r >= 0 && mf->ensure)
                 r = mf->ensure(mf->ensure_userdata);
         if (r >= 0)
+                r = meta_repo_changed(m->c, mf->repo);
+        if (r >= 0)
                 r = push_events(m, mf, tags, n_tags);
         if (r < 0) {
                 db_tx_rollback(m->c); /* also undoes a repository row created above */
@@ -617,16 +627,25 @@ int meta_manifest_put(meta_t *m, const meta_manifest_t *mf, const char *const *t
         return r;
 }
 
+int meta_repo_changed(db_conn_t *c, const char *repo) {
+        return db_notify(c, DB_NOTIFY_REPO, repo ? repo : "");
+}
+
 int meta_manifest_get(meta_t *m, const char *repo, const char *reference,
                       meta_manifest_info_t *ret) {
         _cleanup_db_stmt_ db_stmt_t *st = NULL;
         meta_manifest_info_t info = { 0 };
+        mcache_stamp_t stamp;
         const char *dstr, *mt;
         digest_t d; /* bound by reference: lives until the statement is reset */
         int r;
 
         if (!m || !repo || !reference || !ret)
                 return -EINVAL;
+        /* the cache first (bypassed inside a transaction and while changes cannot
+         * be heard); the stamp is taken before the read that fills it */
+        if (mcache_lookup(m->mc, m->c, repo, reference, ret, &stamp) == 1)
+                return 1;
         if (digest_ref_is_digest(reference)) {
                 r = digest_parse(reference, &d);
                 if (r < 0)
@@ -650,6 +669,7 @@ int meta_manifest_get(meta_t *m, const char *repo, const char *reference,
         if (!mt || strlen(mt) >= sizeof(info.media_type))
                 return BERTH_EDB;
         memcpy(info.media_type, mt, strlen(mt) + 1);
+        mcache_insert(m->mc, &stamp, repo, reference, &info);
         *ret = info;
         return 1;
 }
@@ -699,8 +719,10 @@ static int delete_one(meta_t *m, int id, int find, const char *repo, const char 
                 if ((r = db_bind_text(st, 1, repo)) >= 0 && (r = db_bind_text(st, 2, key)) >= 0)
                         r = db_step_done(st);
         }
-        if (r >= 0 && (r = db_changes(m->c) > 0) && event > 0) {
-                int e = webhook_enqueue(m->c, &ev, o ? &o->queued : NULL);
+        if (r >= 0 && (r = db_changes(m->c) > 0)) {
+                int e = meta_repo_changed(m->c, repo);
+                if (e >= 0 && event > 0)
+                        e = webhook_enqueue(m->c, &ev, o ? &o->queued : NULL);
                 if (e < 0)
                         r = e;
         }
@@ -1515,6 +1537,10 @@ int meta_gc_manifests(meta_t *m, int64_t before, bool untagged, const volatile b
                                             (r = db_bind_int(st, 4, untagged)) >= 0 && (r = db_step_done(st)) >= 0)
                                                 changed += db_changes(m->c);
                                 }
+                                /* the manifest caches of every process: a repository id
+                                 * is not its name, and these deletes are rare */
+                                if (r >= 0 && changed > 0)
+                                        r = meta_repo_changed(m->c, NULL);
                                 if (r < 0) {
                                         db_tx_rollback(m->c);
                                         return r;

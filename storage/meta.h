@@ -23,6 +23,8 @@ int meta_open(const char *path, meta_t **ret);
 int meta_open_thread(db_t *db, meta_t **ret);
 meta_t *meta_free(meta_t *m); /* NULL-safe, returns NULL */
 int meta_schema_version(meta_t *m);
+/* The database m works on (borrowed). */
+db_t *meta_db(meta_t *m);
 
 /* A check the caller runs inside a write transaction, after the rows are written
  * and before the commit (storage/registry.c: the blob's file is in place, placed
@@ -93,11 +95,17 @@ typedef struct {
         char media_type[256];
 } meta_manifest_info_t;
 
-/* reference is a tag or a digest string. 1 found, 0 not. */
+/* reference is a tag or a digest string. 1 found, 0 not. Served from the
+ * process's manifest cache when it may be (storage/mcache.h). */
 int meta_manifest_get(meta_t *m, const char *repo, const char *reference,
                       meta_manifest_info_t *ret);
 /* Delete the manifest and every tag pointing at it. 1 deleted, 0 not found. */
 int meta_manifest_delete(meta_t *m, const char *repo, const digest_t *d);
+/* Inside the write transaction of ANY change to repo's manifests or tags (a
+ * put, a delete, a tag moved, garbage collection): the manifest caches of every
+ * process forget the repository when it commits. repo NULL: every repository.
+ * meta_manifest_put and the deletes below call it; a new write path must too. */
+int meta_repo_changed(db_conn_t *c, const char *repo);
 /* 1 deleted, 0 not found. */
 int meta_tag_delete(meta_t *m, const char *repo, const char *tag);
 /* The same, by origin (may be NULL): a delete event (the digest; the tag for a tag)

@@ -12,6 +12,9 @@
 #   database) logs in everywhere; after `berthd user passwd` the old password (cached
 #   by every replica) is refused at once by r1, r2 and r3, and a token r1 issued before
 #   is refused by r3; a token r1 issues is accepted by r2 and r3;
+# - a tag moved on r1 is served with its new digest by r2 and r3 on their next request,
+#   and a manifest deleted on one replica is 404 on the others, though each had it in
+#   its manifest cache (the change notifications of storage/db.h);
 # - the API scripts (api-core.sh, api-v11.sh) through the balancer
 #   (BERTH_TEST_SERVER=external), skopeo copy and docker push/pull through it: every
 #   replica serves part of them;
@@ -122,6 +125,56 @@ st=$(up 3 GET "/v2/$R/blobs/$DC")
 [ "$st $(sha "$TMP/b")" = "200 $DC" ] || fail "GET of the blob on r3: $st, content $(sha "$TMP/b")"
 pass "the blob $DC, made on three replicas, pulled from r3"
 timing "chunked upload"
+
+# --- manifest changes across the replicas (their caches) ---------------------------------
+step "a tag moved on r1 is served with the new digest by r2 next; a manifest deleted on r1 is 404 on r2"
+R=rep/moved
+printf '{"architecture":"amd64","os":"linux"}' >"$TMP/cfg"
+DCFG=$(sha "$TMP/cfg")
+st=$(up 1 POST "/v2/$R/blobs/uploads/?digest=$DCFG" -H "$OCT" --data-binary "@$TMP/cfg")
+[ "$st" = 201 ] || fail "config blob on r1: $st"
+# man N: an image manifest (the config alone), told apart by an annotation
+man() {
+        printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",'
+        printf '"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%s},' \
+                "$DCFG" "$(stat -c %s "$TMP/cfg")"
+        printf '"layers":[],"annotations":{"n":"%s"}}' "$1"
+}
+MT='Content-Type: application/vnd.oci.image.manifest.v1+json'
+ACC='Accept: application/vnd.oci.image.manifest.v1+json'
+man 1 >"$TMP/m1"
+man 2 >"$TMP/m2"
+DM1=$(sha "$TMP/m1")
+DM2=$(sha "$TMP/m2")
+st=$(up 1 PUT "/v2/$R/manifests/v1" -H "$MT" --data-binary "@$TMP/m1")
+[ "$st" = 201 ] || fail "PUT of manifest 1 as $R:v1 on r1: $st"
+for i in 2 3 2 3; do # twice each: the second from the replica's cache
+        st=$(up "$i" GET "/v2/$R/manifests/v1" -H "$ACC")
+        [ "$st $(hdr Docker-Content-Digest)" = "200 $DM1" ] || fail "GET $R:v1 on r$i: $st $(hdr Docker-Content-Digest), want $DM1"
+        st=$(up "$i" GET "/v2/$R/manifests/$DM1" -H "$ACC")
+        [ "$st" = 200 ] || fail "GET $R@$DM1 on r$i: $st"
+done
+st=$(up 1 PUT "/v2/$R/manifests/v1" -H "$MT" --data-binary "@$TMP/m2")
+[ "$st" = 201 ] || fail "PUT of manifest 2 as $R:v1 on r1: $st"
+for i in 2 3; do
+        st=$(up "$i" GET "/v2/$R/manifests/v1" -H "$ACC")
+        [ "$st $(hdr Docker-Content-Digest) $(sha "$TMP/b")" = "200 $DM2 $DM2" ] ||
+                fail "GET $R:v1 on r$i right after the tag moved on r1: $st $(hdr Docker-Content-Digest), want $DM2"
+done
+st=$(up 1 DELETE "/v2/$R/manifests/$DM1")
+[ "$st" = 202 ] || fail "DELETE $R@$DM1 on r1: $st"
+for i in 2 3; do
+        st=$(up "$i" GET "/v2/$R/manifests/$DM1" -H "$ACC")
+        [ "$st" = 404 ] || fail "GET $R@$DM1 on r$i right after its delete on r1: $st, want 404"
+done
+st=$(up 3 DELETE "/v2/$R/manifests/$DM2")
+[ "$st" = 202 ] || fail "DELETE $R@$DM2 on r3: $st"
+for i in 1 2; do
+        st=$(up "$i" GET "/v2/$R/manifests/v1" -H "$ACC")
+        [ "$st" = 404 ] || fail "GET $R:v1 on r$i right after its manifest was deleted on r3: $st, want 404"
+done
+pass "tag moves and deletes on one replica seen by the others on their next request"
+timing "manifest changes"
 
 # --- auth across the replicas ----------------------------------------------------------
 step "berthd user add / passwd against the running cluster, tokens across replicas"

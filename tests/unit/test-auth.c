@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <stdatomic.h>
 #include <cmocka.h>
 #include "storage/db.h"
 #include "auth/auth-internal.h"
@@ -527,6 +528,26 @@ static void test_wrong_password_not_served_from_cache(void **state) {
         assert_int_equal(check(f, "alice", "pw2", NULL, 0, NULL), BERTH_EAUTH);
 }
 
+/* A change made through another auth_t on the database (another process: the
+ * admin commands, another replica) applies on f->a's next check once f->a's
+ * process has heard of it: SQLite at once (PRAGMA data_version); PostgreSQL when
+ * the notification is delivered, which is waited for here (at most 10 s). Before
+ * the change: other_change_begin; after it: other_change_heard. */
+static uint64_t other_change_begin(fixture_t *f) {
+        for (int i = 0; fx_pg() && i < 1000 && !db_notify_listening(f->a->db); i++)
+                usleep(10000);
+        assert_true(db_notify_listening(f->a->db));
+        return atomic_load(&f->a->changes);
+}
+
+static uint64_t other_change_heard(fixture_t *f, uint64_t before) {
+        for (int i = 0; fx_pg() && i < 1000 && atomic_load(&f->a->changes) == before; i++)
+                usleep(10000);
+        if (fx_pg())
+                assert_true(atomic_load(&f->a->changes) != before);
+        return atomic_load(&f->a->changes);
+}
+
 static void test_password_change_in_other_process_invalidates_cache(void **state) {
         fixture_t *f = *state;
         auth_t *cli = NULL;
@@ -535,8 +556,10 @@ static void test_password_change_in_other_process_invalidates_cache(void **state
         assert_int_equal(check(f, "alice", "old", NULL, 0, NULL), 0);
         assert_int_equal(check(f, "alice", "old", NULL, 0, NULL), 0); /* cached */
         /* A second auth_t on the same database stands for `berthd user passwd`. */
+        uint64_t heard = other_change_begin(f);
         assert_int_equal(auth_open_target(f->target, &f->opt, &cli), 0);
         assert_int_equal(auth_user_passwd(cli, "alice", "new"), 0);
+        heard = other_change_heard(f, heard);
         auth_free(cli);
         assert_int_equal(check(f, "alice", "old", NULL, 0, NULL), BERTH_EAUTH);
         assert_int_equal(check(f, "alice", "new", NULL, 0, NULL), 0);
@@ -548,8 +571,10 @@ static void test_user_delete_in_other_process_refused_at_once(void **state) {
 
         assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
         assert_int_equal(check(f, "alice", "pw", "alice/x", AUTH_PULL, NULL), 0);
+        uint64_t heard = other_change_begin(f);
         assert_int_equal(auth_open_target(f->target, &f->opt, &cli), 0);
         assert_int_equal(auth_user_del(cli, "alice"), 0);
+        heard = other_change_heard(f, heard);
         auth_free(cli);
         assert_int_equal(check(f, "alice", "pw", "alice/x", AUTH_PULL, NULL), BERTH_EAUTH);
 }
@@ -562,10 +587,13 @@ static void test_rights_change_applies_at_once(void **state) {
         assert_int_equal(auth_user_add(f->a, "bob", "pw", false), 0);
         assert_int_equal(auth_member_add(f->a, "team", "bob", AUTH_ROLE_DEVELOPER), 0);
         assert_int_equal(check(f, "bob", "pw", "team/app", AUTH_PUSH, NULL), 0);
+        uint64_t heard = other_change_begin(f);
         assert_int_equal(auth_open_target(f->target, &f->opt, &cli), 0);
         assert_int_equal(auth_member_add(cli, "team", "bob", AUTH_ROLE_READER), 0);
+        heard = other_change_heard(f, heard);
         assert_int_equal(check(f, "bob", "pw", "team/app", AUTH_PUSH, NULL), BERTH_EDENIED);
         assert_int_equal(auth_member_del(cli, "team", "bob"), 0);
+        heard = other_change_heard(f, heard);
         assert_int_equal(check(f, "bob", "pw", "team/app", AUTH_PULL, NULL), BERTH_EDENIED);
         auth_free(cli);
 }
@@ -655,8 +683,10 @@ static void test_token_revoked_refused_at_once(void **state) {
         assert_int_equal(auth_project_create(f->a, "ci", false), 0);
         assert_int_equal(auth_token_create(f->a, "ci", false, 0, &name, &secret), 0);
         assert_int_equal(check(f, name, secret, "ci/app", AUTH_PULL, NULL), 0);
+        uint64_t heard = other_change_begin(f);
         assert_int_equal(auth_open_target(f->target, &f->opt, &cli), 0);
         assert_int_equal(auth_token_revoke(cli, name), 0);
+        heard = other_change_heard(f, heard);
         assert_int_equal(auth_token_revoke(cli, name), -ENOENT);
         auth_free(cli);
         assert_int_equal(check(f, name, secret, "ci/app", AUTH_PULL, NULL), BERTH_EAUTH);
@@ -926,8 +956,10 @@ static void test_wrong_credentials_accepted_after_password_change(void **state) 
 
         assert_int_equal(auth_user_add(f->a, "alice", "pw", false), 0);
         assert_int_equal(check(f, "alice", "next", NULL, 0, NULL), BERTH_EAUTH);
+        uint64_t heard = other_change_begin(f);
         assert_int_equal(auth_open_target(f->target, &f->opt, &cli), 0);
         assert_int_equal(auth_user_passwd(cli, "alice", "next"), 0);
+        heard = other_change_heard(f, heard);
         auth_free(cli);
         assert_int_equal(check(f, "alice", "next", NULL, 0, NULL), 0);
 }
@@ -1232,16 +1264,20 @@ static void test_bearer_refused_after_password_change(void **state) {
         assert_int_equal(bearer_scoped(f, "carol", "pw", "repository:carol/x:pull", hdr2, sizeof(hdr2), NULL), 0);
         assert_int_equal(check_hdr(f, hdr, "alice/x", AUTH_PULL, NULL), 0);
         /* A second auth_t on the same database stands for `berthd user passwd`. */
+        uint64_t heard = other_change_begin(f);
         assert_int_equal(auth_open_target(f->target, &f->opt, &cli), 0);
         assert_int_equal(auth_user_passwd(cli, "alice", "new"), 0);
+        heard = other_change_heard(f, heard);
         assert_int_equal(check_hdr(f, hdr, "alice/x", AUTH_PULL, NULL), BERTH_EAUTH);
         assert_int_equal(check_hdr(f, hdr, NULL, 0, NULL), BERTH_EAUTH); /* and stays refused */
         /* another user's token survives the change */
         assert_int_equal(check_hdr(f, hdr2, "carol/x", AUTH_PULL, NULL), 0);
         /* removal refuses at once as well, and so does a re-creation with the same password */
         assert_int_equal(auth_user_del(cli, "carol"), 0);
+        heard = other_change_heard(f, heard);
         assert_int_equal(check_hdr(f, hdr2, "carol/x", AUTH_PULL, NULL), BERTH_EAUTH);
         assert_int_equal(auth_user_add(cli, "carol", "pw", false), 0);
+        heard = other_change_heard(f, heard);
         assert_int_equal(check_hdr(f, hdr2, "carol/x", AUTH_PULL, NULL), BERTH_EAUTH);
         auth_free(cli);
         assert_int_equal(bearer_scoped(f, "alice", "new", "repository:alice/x:pull", hdr, sizeof(hdr), NULL), 0);
@@ -1258,11 +1294,14 @@ static void test_bearer_rights_change_applies_at_once(void **state) {
         assert_int_equal(auth_member_add(f->a, "team", "bob", AUTH_ROLE_DEVELOPER), 0);
         assert_int_equal(bearer_scoped(f, "bob", "pw", "repository:team/app:pull,push", hdr, sizeof(hdr), NULL), 0);
         assert_int_equal(check_hdr(f, hdr, "team/app", AUTH_PUSH | AUTH_PULL, NULL), 0);
+        uint64_t heard = other_change_begin(f);
         assert_int_equal(auth_open_target(f->target, &f->opt, &cli), 0);
         assert_int_equal(auth_member_add(cli, "team", "bob", AUTH_ROLE_READER), 0);
+        heard = other_change_heard(f, heard);
         assert_int_equal(check_hdr(f, hdr, "team/app", AUTH_PUSH | AUTH_PULL, NULL), BERTH_EDENIED);
         assert_int_equal(check_hdr(f, hdr, "team/app", AUTH_PULL, NULL), 0);
         assert_int_equal(auth_member_del(cli, "team", "bob"), 0);
+        heard = other_change_heard(f, heard);
         assert_int_equal(check_hdr(f, hdr, "team/app", AUTH_PULL, NULL), BERTH_EDENIED);
         auth_free(cli);
 }
@@ -1281,8 +1320,10 @@ static void test_bearer_robot_revoked_refused(void **state) {
         assert_true(who.robot);
         assert_string_equal(who.robot_project, "ci");
         assert_int_equal(check_hdr(f, hdr, "ci/app", AUTH_PUSH | AUTH_PULL, NULL), BERTH_EDENIED);
+        uint64_t heard = other_change_begin(f);
         assert_int_equal(auth_open_target(f->target, &f->opt, &cli), 0);
         assert_int_equal(auth_token_revoke(cli, name), 0);
+        heard = other_change_heard(f, heard);
         auth_free(cli);
         assert_int_equal(check_hdr(f, hdr, "ci/app", AUTH_PULL, NULL), BERTH_EAUTH);
         free(name);
@@ -1414,17 +1455,20 @@ static void test_bearer_generation_bump(void **state) {
         assert_int_equal(auth_user_add(f->a, "bob", "pw", false), 0);
         assert_int_equal(bearer_scoped(f, "bob", "pw", "repository:bob/x:pull repository:team/y:pull", hdr,
                                        sizeof(hdr), NULL), 0);
+        uint64_t heard = other_change_begin(f);
         assert_int_equal(auth_open_target(f->target, &f->opt, &cli), 0);
         for (int i = 0; i < 3; i++) {
                 char name[16];
                 snprintf(name, sizeof(name), "u%d", i);
                 assert_int_equal(auth_user_add(cli, name, "pw", false), 0);
+                heard = other_change_heard(f, heard);
                 assert_int_equal(check_hdr(f, hdr, "bob/x", AUTH_PULL, &who), 0);
                 assert_string_equal(who.name, "bob");
         }
         /* rights follow the database on every request */
         assert_int_equal(check_hdr(f, hdr, "team/y", AUTH_PULL, NULL), BERTH_EDENIED);
         assert_int_equal(auth_project_create(cli, "team", true), 0);
+        heard = other_change_heard(f, heard);
         assert_int_equal(check_hdr(f, hdr, "team/y", AUTH_PULL, NULL), 0);
         auth_free(cli);
 }

@@ -3,6 +3,7 @@
  * sticky error, the statement cache. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -620,6 +621,140 @@ static void test_thread_connection_is_shared_by_the_thread_only(void **state) {
         db_free(db);
 }
 
+
+/* ---- change notifications ---- */
+
+typedef struct {
+        pthread_mutex_t lock;
+        unsigned n;
+        db_notify_kind_t kind;
+        char key[64];
+} heard_t;
+
+static void hear(db_notify_kind_t kind, const char *key, void *userdata) {
+        heard_t *h = userdata;
+
+        pthread_mutex_lock(&h->lock);
+        h->n++;
+        h->kind = kind;
+        snprintf(h->key, sizeof(h->key), "%s", key);
+        pthread_mutex_unlock(&h->lock);
+}
+
+static unsigned heard_n(heard_t *h) {
+        unsigned n;
+
+        pthread_mutex_lock(&h->lock);
+        n = h->n;
+        pthread_mutex_unlock(&h->lock);
+        return n;
+}
+
+static void wait_listening(db_t *db) {
+        for (int i = 0; i < 1000 && !db_notify_listening(db); i++)
+                usleep(10000);
+        assert_true(db_notify_listening(db));
+}
+
+/* A notification reaches the subscribers when its transaction commits, never when
+ * it rolls back; once per transaction however often it was named; the writing
+ * process's at once (before db_tx_commit returns), another's (PostgreSQL: a second
+ * db_t on the database, as a second replica) when the server delivers it.
+ * SQLite: the names stay in the process, and the second handle sees the write
+ * through data_version (its cache epoch moves). */
+static void test_notification_at_commit_only(void **state) {
+        static const char bump[] = "UPDATE auth_state SET generation = generation + 1 WHERE id = 1";
+        fixture_t *f = *state;
+        heard_t ha = { .lock = PTHREAD_MUTEX_INITIALIZER }, hb = { .lock = PTHREAD_MUTEX_INITIALIZER };
+        db_t *a = NULL, *b = NULL;
+        db_conn_t *ca = NULL, *cb = NULL;
+        db_stmt_t *st = NULL;
+        uint64_t eb;
+
+        assert_int_equal(db_open(f->path, &a), 0);
+        assert_int_equal(db_open(f->path, &b), 0);
+        assert_int_equal(db_subscribe(a, hear, &ha), 0);
+        assert_int_equal(db_subscribe(b, hear, &hb), 0);
+        wait_listening(a);
+        wait_listening(b);
+        assert_int_equal(db_conn_open(a, &ca), 0);
+        assert_int_equal(db_conn_open(b, &cb), 0);
+        assert_int_equal(db_notify(ca, DB_NOTIFY_REPO, "lib/app"), -EINVAL); /* no transaction */
+        (void) db_cache_epoch(b, cb);
+        eb = db_cache_epoch(b, cb);
+        assert_true(eb != 0);
+        assert_int_equal(db_cache_epoch(b, cb), eb); /* nothing changed: the same */
+
+        assert_int_equal(db_tx_begin(ca), 0);
+        assert_int_equal(db_cache_epoch(a, ca), 0); /* inside a transaction: bypass */
+        assert_int_equal(db_stmt(ca, bump, &st), 0);
+        assert_int_equal(db_step_done(st), 0);
+        assert_int_equal(db_notify(ca, DB_NOTIFY_REPO, "lib/gone"), 0);
+        db_tx_rollback(ca);
+        assert_int_equal(heard_n(&ha), 0);
+
+        assert_int_equal(db_tx_begin(ca), 0);
+        assert_int_equal(db_stmt(ca, bump, &st), 0);
+        assert_int_equal(db_step_done(st), 0);
+        assert_int_equal(db_notify(ca, DB_NOTIFY_REPO, "lib/app"), 0);
+        assert_int_equal(db_notify(ca, DB_NOTIFY_REPO, "lib/app"), 0);
+        assert_int_equal(heard_n(&ha), 0); /* not before the commit */
+        assert_int_equal(db_tx_commit(ca), 0);
+        assert_int_equal(heard_n(&ha), 1);
+        assert_int_equal(ha.kind, DB_NOTIFY_REPO);
+        assert_string_equal(ha.key, "lib/app");
+        if (fx_pg()) {
+                for (int i = 0; i < 1000 && heard_n(&hb) == 0; i++)
+                        usleep(10000);
+                assert_int_equal(heard_n(&hb), 1); /* once: the rolled-back one never came */
+                assert_int_equal(hb.kind, DB_NOTIFY_REPO);
+                assert_string_equal(hb.key, "lib/app");
+                usleep(100000);
+                assert_int_equal(heard_n(&ha), 1); /* its own did not come back to it */
+        } else {
+                assert_int_equal(heard_n(&hb), 0);
+                assert_true(db_cache_epoch(b, cb) != eb); /* the other connection's write */
+        }
+        db_conn_close(cb);
+        db_conn_close(ca);
+        db_unsubscribe(b, hear, &hb);
+        db_free(b);
+        db_free(a);
+}
+
+/* PostgreSQL: while the LISTEN connection is down the epoch is 0 (caches bypassed);
+ * when it is back, a new epoch (what was cached before is not served again). */
+static void test_listener_loss_moves_the_epoch(void **state) {
+        fixture_t *f = *state;
+        heard_t h = { .lock = PTHREAD_MUTEX_INITIALIZER };
+        db_t *db = NULL;
+        uint64_t e1, e;
+        bool saw_zero = false;
+
+        if (!fx_pg())
+                skip();
+        assert_int_equal(db_open(f->path, &db), 0);
+        assert_int_equal(db_cache_epoch(db, NULL), 0); /* nobody listens yet */
+        assert_int_equal(db_subscribe(db, hear, &h), 0);
+        wait_listening(db);
+        e1 = db_cache_epoch(db, NULL);
+        assert_true(e1 != 0);
+        pg_raw(f, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                  " WHERE application_name = 'berthd-listen' AND datname = current_database()");
+        for (int i = 0; i < 100000; i++) {
+                e = db_cache_epoch(db, NULL);
+                saw_zero |= e == 0;
+                if (e != 0 && e != e1)
+                        break;
+                usleep(100);
+        }
+        assert_true(db_notify_listening(db));
+        e = db_cache_epoch(db, NULL);
+        assert_true(e != 0 && e != e1);
+        print_message("epoch 0 seen while the connection was down: %s\n", saw_zero ? "yes" : "no");
+        db_free(db);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void) {
@@ -636,6 +771,8 @@ int main(void) {
                 T(test_counters),
                 T(test_locks_for_work_done_once),
                 T(test_lost_connection_is_reopened),
+                T(test_notification_at_commit_only),
+                T(test_listener_loss_moves_the_epoch),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

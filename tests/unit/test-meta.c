@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include <libpq-fe.h>
 #include <sqlite3.h>
@@ -29,7 +32,24 @@ typedef struct {
         char dir[256];
         char path[300];
         meta_t *m;
+        _Atomic unsigned heard; /* DB_NOTIFY_REPO notifications f->m's database heard */
 } fixture_t;
+
+static void on_repo_change(db_notify_kind_t kind, const char *key, void *userdata) {
+        fixture_t *f = userdata;
+
+        (void) key;
+        if (kind == DB_NOTIFY_REPO)
+                atomic_fetch_add(&f->heard, 1);
+}
+
+/* PostgreSQL: until the database's notification connection is up (the caches in
+ * use), at most 10 s. */
+static void wait_listening(db_t *db) {
+        for (int i = 0; i < 1000 && !db_notify_listening(db); i++)
+                usleep(10000);
+        assert_true(db_notify_listening(db));
+}
 
 static int setup(void **state) {
         fixture_t *f = calloc(1, sizeof(*f));
@@ -42,6 +62,8 @@ static int setup(void **state) {
                 fprintf(stderr, "meta_open %s: %s\n", f->path, db_last_error());
                 return -1;
         }
+        if (db_subscribe(meta_db(f->m), on_repo_change, f) < 0)
+                return -1;
         *state = f;
         return 0;
 }
@@ -49,6 +71,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
         fixture_t *f = *state;
 
+        db_unsubscribe(meta_db(f->m), on_repo_change, f);
         f->m = meta_free(f->m);
         fx_db_drop(f->path);
         fx_rmtree(f->dir);
@@ -116,18 +139,30 @@ static size_t strv_len(char **v) {
 
 /* Run SQL on the database through a connection of its own, without foreign keys,
  * so it can write rows berth never would (PostgreSQL: replica mode, which skips
- * them; the test server's role is a superuser). */
-static void raw_exec(fixture_t *f, const char *sql) {
+ * them; the test server's role is a superuser). A write outside berth tells no
+ * cache (PostgreSQL; SQLite's data_version sees it): notify = also tell every
+ * process's manifest caches that all repositories changed, as a berth write
+ * would, and wait until f->m's database heard it. */
+static void raw_exec_notify(fixture_t *f, const char *sql, bool notify) {
         if (fx_pg()) {
                 PGconn *pc = PQconnectdb(f->path);
                 PGresult *res;
+                unsigned heard = atomic_load(&f->heard);
 
+                if (notify)
+                        wait_listening(meta_db(f->m));
                 assert_int_equal(PQstatus(pc), CONNECTION_OK);
                 PQclear(PQexec(pc, "SET session_replication_role = replica"));
                 res = PQexec(pc, sql);
                 if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
                         fail_msg("%s: %s", sql, PQresultErrorMessage(res));
                 PQclear(res);
+                if (notify) {
+                        PQclear(PQexec(pc, "SELECT pg_notify('berth', E'ffffffffffffffff 0\\n2 ')"));
+                        for (int i = 0; i < 1000 && atomic_load(&f->heard) == heard; i++)
+                                usleep(10000);
+                        assert_int_not_equal(atomic_load(&f->heard), heard);
+                }
                 PQfinish(pc);
         } else {
                 sqlite3 *db = NULL;
@@ -136,6 +171,10 @@ static void raw_exec(fixture_t *f, const char *sql) {
                 assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
                 sqlite3_close(db);
         }
+}
+
+static void raw_exec(fixture_t *f, const char *sql) {
+        raw_exec_notify(f, sql, true);
 }
 
 /* ---- schema ---- */
@@ -428,6 +467,138 @@ static void test_tag_delete(void **state) {
         assert_int_equal(meta_manifest_get(f->m, "lib/app", "x", &info), 0);
         assert_int_equal(meta_manifest_get(f->m, "lib/app", "y", &info), 1);
         assert_int_equal(meta_manifest_get(f->m, "lib/app", d.str, &info), 1);
+}
+
+
+/* ---- the manifest cache (storage/mcache.c) ---- */
+
+/* m's answer for reference in repo becomes want (NULL: not found) within 10 s
+ * (PostgreSQL: a notification from another process takes its delivery time;
+ * SQLite: at once). */
+static void expect_soon(meta_t *m, const char *repo, const char *reference, const digest_t *want) {
+        meta_manifest_info_t info;
+        int r = -1;
+
+        for (int i = 0; i < 1000; i++) {
+                r = meta_manifest_get(m, repo, reference, &info);
+                if (want ? r == 1 && digest_equal(&info.digest, want) : r == 0)
+                        return;
+                if (!fx_pg())
+                        break;
+                usleep(10000);
+        }
+        fail_msg("%s:%s: %d, not %s", repo, reference, r, want ? want->str : "absent");
+}
+
+/* Two handles with databases of their own on one database, as two replicas: a
+ * tag moved and a manifest deleted through one are what the other answers next
+ * (from its cache before the change, which the change's notification retires). */
+static void test_cache_tag_move_and_delete_seen_by_other_handle(void **state) {
+        fixture_t *f = *state;
+        const char *tags[] = { "latest" };
+        meta_t *b = NULL;
+        meta_manifest_info_t info;
+        digest_t d1, d2;
+
+        assert_int_equal(meta_open(f->path, &b), 0);
+        if (fx_pg()) {
+                wait_listening(meta_db(f->m));
+                wait_listening(meta_db(b));
+        }
+        d1 = put_image(f, "lib/app", "old", tags, 1);
+        assert_int_equal(meta_manifest_get(b, "lib/app", "latest", &info), 1);
+        assert_true(digest_equal(&info.digest, &d1));
+        assert_int_equal(meta_manifest_get(b, "lib/app", d1.str, &info), 1);
+        assert_int_equal(meta_manifest_get(b, "lib/app", "latest", &info), 1); /* cached */
+        assert_int_equal(meta_manifest_get(f->m, "lib/app", "latest", &info), 1); /* the writer's too */
+        assert_int_equal(meta_manifest_get(f->m, "lib/app", "latest", &info), 1);
+        d2 = put_image(f, "lib/app", "new", tags, 1);
+        /* the writer's own cache at once, before its call returned (SQLite: its own
+         * connection's write does not move its data_version: the notification does) */
+        assert_int_equal(meta_manifest_get(f->m, "lib/app", "latest", &info), 1);
+        assert_true(digest_equal(&info.digest, &d2));
+        expect_soon(b, "lib/app", "latest", &d2);
+        assert_int_equal(meta_manifest_get(b, "lib/app", d2.str, &info), 1);
+        assert_int_equal(meta_manifest_delete(f->m, "lib/app", &d2), 1);
+        expect_soon(b, "lib/app", d2.str, NULL);
+        expect_soon(b, "lib/app", "latest", NULL);
+        /* and the writer's own cache at once, before its call returned */
+        assert_int_equal(meta_manifest_get(f->m, "lib/app", "latest", &info), 0);
+        assert_int_equal(meta_tag_delete(f->m, "lib/app", "nothing"), 0);
+        meta_free(b);
+}
+
+/* PostgreSQL: the cache answers without the database (a write that tells no one
+ * is not seen), and when the notification connection is lost, what it holds is
+ * no longer served: bypassed while the connection is down, emptied when it is
+ * back (the epoch moved on). */
+static void test_cache_flushed_when_listener_lost(void **state) {
+        fixture_t *f = *state;
+        const char *tags[] = { "latest" };
+        db_t *db = meta_db(f->m);
+        meta_manifest_info_t info;
+        digest_t d1, d2;
+        uint64_t e1;
+        char sql[400];
+
+        if (!fx_pg())
+                skip();
+        wait_listening(db);
+        d1 = put_image(f, "lib/app", "old", tags, 1);
+        d2 = put_image(f, "lib/app", "new", NULL, 0);
+        assert_int_equal(meta_manifest_get(f->m, "lib/app", "latest", &info), 1);
+        assert_true(digest_equal(&info.digest, &d1));
+        snprintf(sql, sizeof(sql), "UPDATE tags SET digest = '%s' WHERE name = 'latest'", d2.str);
+        raw_exec_notify(f, sql, false);
+        assert_int_equal(meta_manifest_get(f->m, "lib/app", "latest", &info), 1);
+        assert_true(digest_equal(&info.digest, &d1)); /* from the cache: nobody told it */
+        e1 = db_cache_epoch(db, NULL);
+        assert_true(e1 != 0);
+        raw_exec_notify(f, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                           " WHERE application_name = 'berthd-listen' AND datname = current_database()", false);
+        for (int i = 0; i < 1000 && db_cache_epoch(db, NULL) == e1; i++)
+                usleep(10000);
+        assert_true(db_cache_epoch(db, NULL) != e1);
+        assert_int_equal(meta_manifest_get(f->m, "lib/app", "latest", &info), 1);
+        assert_true(digest_equal(&info.digest, &d2));
+        wait_listening(db); /* back: cached again, from the database's answer */
+        assert_true(db_cache_epoch(db, NULL) != e1);
+        assert_int_equal(meta_manifest_get(f->m, "lib/app", "latest", &info), 1);
+        assert_true(digest_equal(&info.digest, &d2));
+}
+
+/* SQLite: a write by another process (the admin commands while the server runs)
+ * sends no notification; PRAGMA data_version shows it and the caches are emptied. */
+static void test_cache_sees_other_process_write(void **state) {
+        fixture_t *f = *state;
+        const char *tags[] = { "latest" };
+        meta_manifest_info_t info;
+        digest_t d1, d2;
+        char sql[400];
+        pid_t pid;
+        int status = 0;
+
+        if (fx_pg())
+                skip(); /* PostgreSQL: the writer notifies (test above) */
+        d1 = put_image(f, "lib/app", "old", tags, 1);
+        d2 = put_image(f, "lib/app", "new", NULL, 0);
+        assert_int_equal(meta_manifest_get(f->m, "lib/app", "latest", &info), 1);
+        assert_int_equal(meta_manifest_get(f->m, "lib/app", "latest", &info), 1);
+        assert_true(digest_equal(&info.digest, &d1));
+        snprintf(sql, sizeof(sql), "UPDATE tags SET digest = '%s' WHERE name = 'latest'", d2.str);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                sqlite3 *db = NULL;
+                int ok = sqlite3_open(f->path, &db) == SQLITE_OK &&
+                         sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK;
+                sqlite3_close(db);
+                _exit(ok ? 0 : 1);
+        }
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        assert_int_equal(meta_manifest_get(f->m, "lib/app", "latest", &info), 1);
+        assert_true(digest_equal(&info.digest, &d2));
 }
 
 /* ---- listings ---- */
@@ -967,6 +1138,9 @@ int main(void) {
                 T(test_tag_move),
                 T(test_manifest_delete_removes_its_tags),
                 T(test_tag_delete),
+                T(test_cache_tag_move_and_delete_seen_by_other_handle),
+                T(test_cache_flushed_when_listener_lost),
+                T(test_cache_sees_other_process_write),
                 T(test_tags_list_pagination),
                 T(test_catalog_pagination),
                 T(test_catalog_under_matches_filtered_catalog),
