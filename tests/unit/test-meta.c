@@ -528,6 +528,32 @@ static void test_cache_tag_move_and_delete_seen_by_other_handle(void **state) {
         meta_free(b);
 }
 
+/* Manifests GC removes (untagged ones, by policy) leave the manifest caches of
+ * this handle at once and of another handle (another process) soon. */
+static void test_cache_forgets_what_gc_removes(void **state) {
+        fixture_t *f = *state;
+        meta_t *b = NULL;
+        meta_manifest_info_t info;
+        uint64_t n = 0;
+        digest_t d;
+
+        assert_int_equal(meta_open(f->path, &b), 0);
+        if (fx_pg()) {
+                wait_listening(meta_db(f->m));
+                wait_listening(meta_db(b));
+        }
+        d = put_image(f, "lib/app", "untagged", NULL, 0);
+        for (int i = 0; i < 2; i++) { /* the second answer from the cache */
+                assert_int_equal(meta_manifest_get(f->m, "lib/app", d.str, &info), 1);
+                assert_int_equal(meta_manifest_get(b, "lib/app", d.str, &info), 1);
+        }
+        assert_int_equal(meta_gc_manifests(f->m, (int64_t) time(NULL) + 1, true, NULL, &n), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(meta_manifest_get(f->m, "lib/app", d.str, &info), 0);
+        expect_soon(b, "lib/app", d.str, NULL);
+        meta_free(b);
+}
+
 /* PostgreSQL: the cache answers without the database (a write that tells no one
  * is not seen), and when the notification connection is lost, what it holds is
  * no longer served: bypassed while the connection is down, emptied when it is
@@ -1139,6 +1165,7 @@ int main(void) {
                 T(test_manifest_delete_removes_its_tags),
                 T(test_tag_delete),
                 T(test_cache_tag_move_and_delete_seen_by_other_handle),
+                T(test_cache_forgets_what_gc_removes),
                 T(test_cache_flushed_when_listener_lost),
                 T(test_cache_sees_other_process_write),
                 T(test_tags_list_pagination),
