@@ -1,7 +1,8 @@
 /* tests/unit/test-server.c: berthd's route handlers, linked from libberthd.la and
  * served by libmicrohttpd on a loopback port inside the test (plain HTTP, --auth
  * none): an upload's status answer, manifest GET negotiation, upload expiry on
- * the server's clock hook instead of the wall clock. */
+ * the server's clock hook instead of the wall clock; the error answers of the blob,
+ * upload and manifest handlers (issue 17). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,10 +17,12 @@
 #include <sys/time.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include "common/digest.h"
 #include "common/log.h"
+#include "common/macro.h"
 #include "common/manifest.h"
 #include "server/http.h"
 #include "server/metrics.h"
@@ -41,17 +44,21 @@ typedef struct {
         size_t body_len;
 } resp_t;
 
-static int setup(void **state) {
+/* The server on a scratch data directory; extra: more options (NULL-terminated). */
+static int setup_with(void **state, const char *const *extra) {
         fixture_t *f = calloc(1, sizeof(*f));
         char data[300];
-        char *argv[] = { "berthd", "--insecure-http", "--auth", "none", "--listen", "127.0.0.1:5000",
-                         "--threads", "2", "--upload-max-age", "60", "--log-level", "error", data, NULL };
+        char *argv[24] = { "berthd", "--insecure-http", "--auth", "none", "--listen", "127.0.0.1:5000",
+                           "--threads", "2", "--upload-max-age", "60", "--log-level", "error", data };
+        int argc = 13;
         const union MHD_DaemonInfo *di;
 
+        for (; extra && *extra && argc < (int) ELEMENTSOF(argv) - 1; extra++)
+                argv[argc++] = (char *) *extra;
         if (!f || fx_tmpdir(f->dir, sizeof(f->dir), "server") < 0)
                 return -1;
         snprintf(data, sizeof(data), "--data=%s", f->dir);
-        if (config_parse((int) (sizeof(argv) / sizeof(argv[0])) - 1, argv, &f->cfg) != 0)
+        if (config_parse(argc, argv, &f->cfg) != 0)
                 return -1;
         f->cfg.port = 0; /* any free port: asked below */
         log_max_level = f->cfg.log_level;
@@ -73,6 +80,16 @@ static int setup(void **state) {
         f->port = di->port;
         *state = f;
         return 0;
+}
+
+static int setup(void **state) {
+        return setup_with(state, NULL);
+}
+
+/* Blobs of at most 16 bytes, deletes disabled. */
+static int setup_limits(void **state) {
+        static const char *const extra[] = { "--blob-max-size", "16", "--no-delete", NULL };
+        return setup_with(state, extra);
 }
 
 static int teardown(void **state) {
@@ -312,6 +329,432 @@ static void test_damaged_session_is_unknown(void **state) {
         resp_done(&r);
 }
 
+/* The error of an answer in the OCI format names code. */
+static void assert_code(const resp_t *r, unsigned status, const char *code) {
+        char want[64];
+
+        assert_int_equal(r->status, status);
+        snprintf(want, sizeof(want), "\"code\":\"%s\"", code);
+        if (!strstr(r->body, want)) { /* jansson may put a space after the colon */
+                snprintf(want, sizeof(want), "\"code\": \"%s\"", code);
+                assert_non_null(strstr(r->body, want));
+        }
+}
+
+/* The path of a blob's file in the store. */
+static void blob_file(const fixture_t *f, const digest_t *d, char *buf, size_t size) {
+        const char *hex = strchr(d->str, ':') + 1;
+        snprintf(buf, size, "%s/blobs/sha256/%.2s/%s", f->dir, hex, hex);
+}
+
+/* The Range header of an upload's status. */
+static void assert_upload_range(fixture_t *f, const char *loc, const char *want) {
+        char v[64];
+        resp_t r = http(f, "GET", loc, NULL, NULL, 0);
+
+        assert_int_equal(r.status, 204);
+        assert_string_equal(header(&r, "Range", v, sizeof(v)), want);
+        resp_done(&r);
+}
+
+/* GET/HEAD/DELETE of a blob: a bad digest, an unknown blob, a row whose file is gone,
+ * a range outside the blob, one inside it. */
+static void test_blob_get_delete_errors(void **state) {
+        fixture_t *f = *state;
+        char path[600], v[300];
+        digest_t d, gone;
+        resp_t r;
+
+        push_blob(f, "b/get", "abcd", &d);
+        r = http(f, "GET", "/v2/b/get/blobs/sha256:xyz", NULL, NULL, 0);
+        assert_code(&r, 400, "DIGEST_INVALID");
+        resp_done(&r);
+        r = http(f, "DELETE", "/v2/b/get/blobs/sha256:xyz", NULL, NULL, 0);
+        assert_code(&r, 400, "DIGEST_INVALID");
+        resp_done(&r);
+        /* linked elsewhere only: unknown here */
+        snprintf(path, sizeof(path), "/v2/b/other/blobs/%s", d.str);
+        r = http(f, "GET", path, NULL, NULL, 0);
+        assert_code(&r, 404, "BLOB_UNKNOWN");
+        resp_done(&r);
+        r = http(f, "DELETE", path, NULL, NULL, 0);
+        assert_code(&r, 404, "BLOB_UNKNOWN");
+        resp_done(&r);
+
+        snprintf(path, sizeof(path), "/v2/b/get/blobs/%s", d.str);
+        r = http(f, "GET", path, "Range: bytes=4-9\r\n", NULL, 0);
+        assert_int_equal(r.status, 416);
+        assert_string_equal(header(&r, "Content-Range", v, sizeof(v)), "bytes */4");
+        resp_done(&r);
+        r = http(f, "GET", path, "Range: bytes=1-2\r\n", NULL, 0);
+        assert_int_equal(r.status, 206);
+        assert_string_equal(header(&r, "Content-Range", v, sizeof(v)), "bytes 1-2/4");
+        assert_true(r.body_len == 2 && memcmp(r.body, "bc", 2) == 0);
+        resp_done(&r);
+
+        /* a row without its file: unknown, not a server error */
+        push_blob(f, "b/get", "gone", &gone);
+        blob_file(f, &gone, v, sizeof(v));
+        assert_int_equal(unlink(v), 0);
+        snprintf(path, sizeof(path), "/v2/b/get/blobs/%s", gone.str);
+        r = http(f, "GET", path, NULL, NULL, 0);
+        assert_code(&r, 404, "BLOB_UNKNOWN");
+        resp_done(&r);
+
+        /* deleted: the link goes, a second delete finds nothing */
+        snprintf(path, sizeof(path), "/v2/b/get/blobs/%s", d.str);
+        r = http(f, "DELETE", path, NULL, NULL, 0);
+        assert_int_equal(r.status, 202);
+        assert_string_equal(header(&r, "Docker-Content-Digest", v, sizeof(v)), d.str);
+        resp_done(&r);
+        r = http(f, "HEAD", path, NULL, NULL, 0);
+        assert_int_equal(r.status, 404);
+        resp_done(&r);
+        r = http(f, "DELETE", path, NULL, NULL, 0);
+        assert_code(&r, 404, "BLOB_UNKNOWN");
+        resp_done(&r);
+}
+
+/* POST: an unknown digest algorithm, a bad or wrong digest for a monolithic upload
+ * (its session does not stay), mounts that cannot happen fall back to a new session,
+ * a mount without from finds the blob in another repository. */
+static void test_upload_start_errors(void **state) {
+        fixture_t *f = *state;
+        char path[600], v[300], uploads[300];
+        digest_t d, other;
+        resp_t r;
+        int n;
+
+        push_blob(f, "m/src", "mounted", &d);
+        r = http(f, "POST", "/v2/m/dst/blobs/uploads/?digest-algorithm=md5", NULL, NULL, 0);
+        assert_code(&r, 400, "DIGEST_INVALID");
+        resp_done(&r);
+        r = http(f, "POST", "/v2/m/dst/blobs/uploads/?digest=sha256:short", NULL, "x", 1);
+        assert_code(&r, 400, "DIGEST_INVALID");
+        resp_done(&r);
+        assert_int_equal(digest_buf(DIGEST_SHA256, "other", 5, &other), 0);
+        snprintf(path, sizeof(path), "/v2/m/dst/blobs/uploads/?digest=%s", other.str);
+        r = http(f, "POST", path, NULL, "not other", 9);
+        assert_code(&r, 400, "DIGEST_INVALID");
+        resp_done(&r);
+        snprintf(path, sizeof(path), "/v2/m/dst/blobs/%s", other.str);
+        r = http(f, "HEAD", path, NULL, NULL, 0);
+        assert_int_equal(r.status, 404);
+        resp_done(&r);
+        /* the monolithic upload's session is gone with it */
+        snprintf(uploads, sizeof(uploads), "%s/uploads", f->dir);
+        n = 0;
+        {
+                DIR *dir = opendir(uploads);
+                struct dirent *e;
+                while (dir && (e = readdir(dir)))
+                        n += e->d_name[0] != '.';
+                if (dir)
+                        closedir(dir);
+        }
+        assert_int_equal(n, 0);
+
+        /* from an invalid name, or from a repository without the blob: a new session */
+        snprintf(path, sizeof(path), "/v2/m/dst/blobs/uploads/?mount=%s&from=..bad", d.str);
+        r = http(f, "POST", path, NULL, NULL, 0);
+        assert_int_equal(r.status, 202);
+        assert_string_equal(header(&r, "Range", v, sizeof(v)), "0-0");
+        resp_done(&r);
+        snprintf(path, sizeof(path), "/v2/m/dst/blobs/uploads/?mount=%s&from=m/empty", d.str);
+        r = http(f, "POST", path, NULL, NULL, 0);
+        assert_int_equal(r.status, 202);
+        resp_done(&r);
+        /* a mount of an unknown blob: a new session too */
+        snprintf(path, sizeof(path), "/v2/m/dst/blobs/uploads/?mount=%s", other.str);
+        r = http(f, "POST", path, NULL, NULL, 0);
+        assert_int_equal(r.status, 202);
+        resp_done(&r);
+        /* without from: any repository holding it (anyone may pull with --auth none) */
+        snprintf(path, sizeof(path), "/v2/m/dst/blobs/uploads/?mount=%s", d.str);
+        r = http(f, "POST", path, NULL, NULL, 0);
+        assert_int_equal(r.status, 201);
+        assert_string_equal(header(&r, "Docker-Content-Digest", v, sizeof(v)), d.str);
+        resp_done(&r);
+        snprintf(path, sizeof(path), "/v2/m/dst/blobs/%s", d.str);
+        r = http(f, "GET", path, NULL, NULL, 0);
+        assert_true(r.status == 200 && r.body_len == 7 && memcmp(r.body, "mounted", 7) == 0);
+        resp_done(&r);
+}
+
+/* PATCH and PUT on a session: a chunk that does not continue it, a PUT without or
+ * with a wrong digest (the session stays as it was and can still finish), another
+ * repository's session, a session id that is not one, DELETE. */
+static void test_upload_session_errors(void **state) {
+        fixture_t *f = *state;
+        char loc[300], path[600], v[300];
+        digest_t d;
+        resp_t r;
+
+        session(f, "s/a", "abcd", loc, sizeof(loc));
+        /* Content-Range not at the end (4), or not the body's length */
+        r = http(f, "PATCH", loc, "Content-Range: 0-3\r\n", "efgh", 4);
+        assert_code(&r, 416, "BLOB_UPLOAD_INVALID");
+        assert_string_equal(header(&r, "Range", v, sizeof(v)), "0-3");
+        resp_done(&r);
+        r = http(f, "PATCH", loc, "Content-Range: 4-9\r\n", "efgh", 4);
+        assert_code(&r, 416, "BLOB_UPLOAD_INVALID");
+        resp_done(&r);
+        r = http(f, "PATCH", loc, "Content-Range: bogus\r\n", "efgh", 4);
+        assert_code(&r, 416, "BLOB_UPLOAD_INVALID");
+        resp_done(&r);
+        assert_upload_range(f, loc, "0-3");
+        r = http(f, "PATCH", loc, "Content-Range: 4-7\r\n", "efgh", 4);
+        assert_int_equal(r.status, 202);
+        assert_string_equal(header(&r, "Range", v, sizeof(v)), "0-7");
+        resp_done(&r);
+
+        /* PUT: no digest, a bad one, a wrong one (with a last chunk: dropped again) */
+        r = http(f, "PUT", loc, NULL, NULL, 0);
+        assert_code(&r, 400, "DIGEST_INVALID");
+        resp_done(&r);
+        snprintf(path, sizeof(path), "%s?digest=sha256:nothex", loc);
+        r = http(f, "PUT", path, NULL, NULL, 0);
+        assert_code(&r, 400, "DIGEST_INVALID");
+        resp_done(&r);
+        assert_int_equal(digest_buf(DIGEST_SHA256, "abcdefghij", 10, &d), 0);
+        snprintf(path, sizeof(path), "%s?digest=%s", loc, d.str);
+        r = http(f, "PUT", path, NULL, "XY", 2);
+        assert_code(&r, 400, "DIGEST_INVALID");
+        resp_done(&r);
+        assert_upload_range(f, loc, "0-7");
+        /* a last chunk that does not continue it */
+        r = http(f, "PUT", path, "Content-Range: 0-1\r\n", "ij", 2);
+        assert_code(&r, 416, "BLOB_UPLOAD_INVALID");
+        resp_done(&r);
+        assert_upload_range(f, loc, "0-7");
+
+        /* another repository cannot touch it */
+        snprintf(path, sizeof(path), "/v2/s/b/blobs/uploads/%s?digest=%s", strrchr(loc, '/') + 1, d.str);
+        r = http(f, "PUT", path, NULL, "ij", 2);
+        assert_code(&r, 404, "BLOB_UPLOAD_UNKNOWN");
+        resp_done(&r);
+        snprintf(path, sizeof(path), "/v2/s/b/blobs/uploads/%s", strrchr(loc, '/') + 1);
+        r = http(f, "DELETE", path, NULL, NULL, 0);
+        assert_code(&r, 404, "BLOB_UPLOAD_UNKNOWN");
+        resp_done(&r);
+        r = http(f, "PATCH", "/v2/s/a/blobs/uploads/not-a-session", NULL, "x", 1);
+        assert_code(&r, 404, "BLOB_UPLOAD_UNKNOWN");
+        resp_done(&r);
+
+        /* the right digest with the last chunk finishes it */
+        snprintf(path, sizeof(path), "%s?digest=%s", loc, d.str);
+        r = http(f, "PUT", path, "Content-Range: 8-9\r\n", "ij", 2);
+        assert_int_equal(r.status, 201);
+        assert_string_equal(header(&r, "Docker-Content-Digest", v, sizeof(v)), d.str);
+        resp_done(&r);
+        r = http(f, "GET", loc, NULL, NULL, 0);
+        assert_code(&r, 404, "BLOB_UPLOAD_UNKNOWN");
+        resp_done(&r);
+
+        /* DELETE cancels a session once */
+        session(f, "s/a", "abcd", loc, sizeof(loc));
+        r = http(f, "DELETE", loc, NULL, NULL, 0);
+        assert_int_equal(r.status, 204);
+        resp_done(&r);
+        r = http(f, "DELETE", loc, NULL, NULL, 0);
+        assert_code(&r, 404, "BLOB_UPLOAD_UNKNOWN");
+        resp_done(&r);
+        r = http(f, "PATCH", loc, NULL, "x", 1);
+        assert_code(&r, 404, "BLOB_UPLOAD_UNKNOWN");
+        resp_done(&r);
+}
+
+/* --blob-max-size 16: a monolithic POST that says it is larger, a chunk that takes a
+ * session past it (the session keeps what it had); --no-delete: deletes refused. */
+static void test_upload_limits_and_no_delete(void **state) {
+        fixture_t *f = *state;
+        char loc[300], path[600];
+        digest_t d, m;
+        resp_t r;
+
+        assert_int_equal(digest_buf(DIGEST_SHA256, "0123456789abcdefg", 17, &d), 0);
+        snprintf(path, sizeof(path), "/v2/l/a/blobs/uploads/?digest=%s", d.str);
+        r = http(f, "POST", path, NULL, "0123456789abcdefg", 17);
+        assert_code(&r, 413, "SIZE_INVALID");
+        resp_done(&r);
+        session(f, "l/a", "0123456789", loc, sizeof(loc));
+        r = http(f, "PATCH", loc, NULL, "abcdefg", 7);
+        assert_code(&r, 413, "SIZE_INVALID");
+        resp_done(&r);
+        assert_upload_range(f, loc, "0-9");
+        snprintf(path, sizeof(path), "%s?digest=%s", loc, d.str);
+        r = http(f, "PUT", path, NULL, "abcdefg", 7);
+        assert_code(&r, 413, "SIZE_INVALID");
+        resp_done(&r);
+        assert_upload_range(f, loc, "0-9");
+        /* exactly the limit is accepted */
+        assert_int_equal(digest_buf(DIGEST_SHA256, "0123456789abcdef", 16, &d), 0);
+        snprintf(path, sizeof(path), "%s?digest=%s", loc, d.str);
+        r = http(f, "PUT", path, NULL, "abcdef", 6);
+        assert_int_equal(r.status, 201);
+        resp_done(&r);
+
+        snprintf(path, sizeof(path), "/v2/l/a/blobs/%s", d.str);
+        r = http(f, "DELETE", path, NULL, NULL, 0);
+        assert_code(&r, 405, "UNSUPPORTED");
+        resp_done(&r);
+        r = http(f, "HEAD", path, NULL, NULL, 0);
+        assert_int_equal(r.status, 200);
+        resp_done(&r);
+        push_blob(f, "l/a", "{}", &d); /* the empty config */
+        push_manifest(f, "l/a", "t", "application/vnd.oci.image.manifest.v1+json",
+                      "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+                      "\"config\":{\"mediaType\":\"application/vnd.oci.empty.v1+json\",\"digest\":"
+                      "\"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a\",\"size\":2},"
+                      "\"layers\":[]}",
+                      &m);
+        r = http(f, "DELETE", "/v2/l/a/manifests/t", NULL, NULL, 0);
+        assert_code(&r, 405, "UNSUPPORTED");
+        resp_done(&r);
+        r = http(f, "HEAD", "/v2/l/a/manifests/t", NULL, NULL, 0);
+        assert_int_equal(r.status, 200);
+        resp_done(&r);
+}
+
+/* An image manifest of config cfg without layers, in *ret (free it). */
+static char *image_of(const digest_t *cfg) {
+        char *s = NULL;
+
+        assert_true(asprintf(&s,
+                             "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_MANIFEST "\","
+                             "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
+                             "\"digest\":\"%s\",\"size\":2},\"layers\":[]}",
+                             cfg->str) > 0);
+        return s;
+}
+
+/* PUT of a manifest: a tag outside the grammar (in the path or a tag parameter), more
+ * tags than it takes, a body that does not match the digest in the path, one that is
+ * not a manifest, one naming a blob the repository lacks; then the tags of a good one. */
+static void test_manifest_put_errors(void **state) {
+        fixture_t *f = *state;
+        char path[4096], v[300], *img, *bad = NULL;
+        digest_t cfg, other, got;
+        resp_t r;
+        size_t n;
+
+        push_blob(f, "p/a", "{}", &cfg);
+        img = image_of(&cfg);
+        r = http(f, "PUT", "/v2/p/a/manifests/-bad", "Content-Type: " MT_OCI_MANIFEST "\r\n", img, strlen(img));
+        assert_code(&r, 400, "TAG_INVALID");
+        resp_done(&r);
+        r = http(f, "GET", "/v2/p/a/manifests/-bad", NULL, NULL, 0);
+        assert_code(&r, 404, "MANIFEST_UNKNOWN");
+        resp_done(&r);
+        r = http(f, "DELETE", "/v2/p/a/manifests/-bad", NULL, NULL, 0);
+        assert_code(&r, 404, "MANIFEST_UNKNOWN");
+        resp_done(&r);
+        r = http(f, "PUT", "/v2/p/a/manifests/ok?tag=also&tag=-bad", "Content-Type: " MT_OCI_MANIFEST "\r\n", img,
+                 strlen(img));
+        assert_code(&r, 400, "TAG_INVALID");
+        resp_done(&r);
+        /* the path's tag and 64 more: one too many */
+        n = (size_t) snprintf(path, sizeof(path), "/v2/p/a/manifests/ok?");
+        for (int i = 0; i < 64; i++)
+                n += (size_t) snprintf(path + n, sizeof(path) - n, "%stag=t%d", i ? "&" : "", i);
+        assert_true(n < sizeof(path));
+        r = http(f, "PUT", path, "Content-Type: " MT_OCI_MANIFEST "\r\n", img, strlen(img));
+        assert_code(&r, 413, "SIZE_INVALID");
+        resp_done(&r);
+        r = http(f, "GET", "/v2/p/a/manifests/ok", NULL, NULL, 0);
+        assert_code(&r, 404, "MANIFEST_UNKNOWN");
+        resp_done(&r);
+
+        /* by digest: the body must be what the digest names; a bad digest is refused */
+        assert_int_equal(digest_buf(DIGEST_SHA256, "x", 1, &other), 0);
+        snprintf(path, sizeof(path), "/v2/p/a/manifests/%s", other.str);
+        r = http(f, "PUT", path, "Content-Type: " MT_OCI_MANIFEST "\r\n", img, strlen(img));
+        assert_code(&r, 400, "DIGEST_INVALID");
+        resp_done(&r);
+        r = http(f, "PUT", "/v2/p/a/manifests/sha256:abc", "Content-Type: " MT_OCI_MANIFEST "\r\n", img,
+                 strlen(img));
+        assert_code(&r, 400, "DIGEST_INVALID");
+        resp_done(&r);
+        r = http(f, "GET", "/v2/p/a/manifests/sha256:abc", NULL, NULL, 0);
+        assert_code(&r, 400, "DIGEST_INVALID");
+        resp_done(&r);
+
+        /* not a manifest; a config the repository does not have (named in the detail) */
+        r = http(f, "PUT", "/v2/p/a/manifests/t", "Content-Type: " MT_OCI_MANIFEST "\r\n", "{\"schemaVersion\":2",
+                 18);
+        assert_code(&r, 400, "MANIFEST_INVALID");
+        resp_done(&r);
+        bad = image_of(&other);
+        r = http(f, "PUT", "/v2/p/a/manifests/t", "Content-Type: " MT_OCI_MANIFEST "\r\n", bad, strlen(bad));
+        assert_code(&r, 400, "MANIFEST_BLOB_UNKNOWN");
+        assert_non_null(strstr(r.body, other.str));
+        resp_done(&r);
+
+        /* a good one with tag parameters: each is named back and resolves */
+        r = http(f, "PUT", "/v2/p/a/manifests/t?tag=u&tag=v", "Content-Type: " MT_OCI_MANIFEST "\r\n", img,
+                 strlen(img));
+        assert_int_equal(r.status, 201);
+        assert_int_equal(digest_buf(DIGEST_SHA256, img, strlen(img), &got), 0);
+        assert_string_equal(header(&r, "Docker-Content-Digest", v, sizeof(v)), got.str);
+        assert_null(header(&r, "OCI-Subject", v, sizeof(v)));
+        assert_non_null(strstr(r.raw, "OCI-Tag: u\r\n"));
+        assert_non_null(strstr(r.raw, "OCI-Tag: v\r\n"));
+        resp_done(&r);
+        r = http(f, "GET", "/v2/p/a/manifests/v", NULL, NULL, 0);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(header(&r, "Docker-Content-Digest", v, sizeof(v)), got.str);
+        resp_done(&r);
+        free(img);
+        free(bad);
+}
+
+/* GET and DELETE of manifests: a row whose file is gone, a tag deleted (the manifest
+ * stays by digest), a manifest deleted by digest, unknown ones. */
+static void test_manifest_get_delete_errors(void **state) {
+        fixture_t *f = *state;
+        char path[600], file[600], *img;
+        digest_t cfg, d;
+        resp_t r;
+
+        push_blob(f, "g/a", "{}", &cfg);
+        img = image_of(&cfg);
+        push_manifest(f, "g/a", "t", MT_OCI_MANIFEST, img, &d);
+        r = http(f, "GET", "/v2/g/a/manifests/nope", NULL, NULL, 0);
+        assert_code(&r, 404, "MANIFEST_UNKNOWN");
+        resp_done(&r);
+        r = http(f, "DELETE", "/v2/g/a/manifests/nope", NULL, NULL, 0);
+        assert_code(&r, 404, "MANIFEST_UNKNOWN");
+        resp_done(&r);
+
+        /* the tag goes, the manifest stays */
+        r = http(f, "DELETE", "/v2/g/a/manifests/t", NULL, NULL, 0);
+        assert_int_equal(r.status, 202);
+        resp_done(&r);
+        r = http(f, "GET", "/v2/g/a/manifests/t", NULL, NULL, 0);
+        assert_code(&r, 404, "MANIFEST_UNKNOWN");
+        resp_done(&r);
+        snprintf(path, sizeof(path), "/v2/g/a/manifests/%s", d.str);
+        r = http(f, "GET", path, NULL, NULL, 0);
+        assert_int_equal(r.status, 200);
+        assert_true(r.body_len == strlen(img) && memcmp(r.body, img, r.body_len) == 0);
+        resp_done(&r);
+
+        /* a row without its file: unknown, not a server error */
+        blob_file(f, &d, file, sizeof(file));
+        assert_int_equal(unlink(file), 0);
+        r = http(f, "GET", path, NULL, NULL, 0);
+        assert_code(&r, 404, "MANIFEST_UNKNOWN");
+        resp_done(&r);
+
+        r = http(f, "DELETE", path, NULL, NULL, 0);
+        assert_int_equal(r.status, 202);
+        resp_done(&r);
+        r = http(f, "DELETE", path, NULL, NULL, 0);
+        assert_code(&r, 404, "MANIFEST_UNKNOWN");
+        resp_done(&r);
+        free(img);
+}
+
 /* berth_project_usage_*: at most max projects named, the largest, the rest summed
  * under _other. */
 static void test_usage_fold(void **state) {
@@ -348,6 +791,12 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_manifest_get_negotiation, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_upload_expiry_by_clock, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_damaged_session_is_unknown, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_blob_get_delete_errors, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_upload_start_errors, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_upload_session_errors, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_upload_limits_and_no_delete, setup_limits, teardown),
+                cmocka_unit_test_setup_teardown(test_manifest_put_errors, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_manifest_get_delete_errors, setup, teardown),
                 cmocka_unit_test(test_usage_fold),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
