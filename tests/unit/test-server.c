@@ -755,6 +755,45 @@ static void test_manifest_get_delete_errors(void **state) {
         free(img);
 }
 
+/* Negotiation for a client that takes no index: an index whose linux/amd64 image is
+ * no longer in the repository is served as it is; an index whose file is gone is an
+ * unknown manifest (404), as it is for a client that takes it, not a server error. */
+static void test_manifest_negotiation_fallbacks(void **state) {
+        fixture_t *f = *state;
+        digest_t cfg, image, index;
+        char *img, *idx = NULL, v[300], path[300], file[600];
+        resp_t r;
+
+        push_blob(f, "nf/app", "{}", &cfg);
+        img = image_of(&cfg);
+        push_manifest(f, "nf/app", "img", MT_OCI_MANIFEST, img, &image);
+        assert_true(asprintf(&idx,
+                             "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX "\",\"manifests\":[{"
+                             "\"mediaType\":\"" MT_OCI_MANIFEST "\",\"digest\":\"%s\",\"size\":%zu,"
+                             "\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}}]}",
+                             image.str, strlen(img)) > 0);
+        push_manifest(f, "nf/app", "multi", MT_OCI_INDEX, idx, &index);
+        snprintf(path, sizeof(path), "/v2/nf/app/manifests/%s", image.str);
+        r = http(f, "DELETE", path, NULL, NULL, 0);
+        assert_int_equal(r.status, 202);
+        resp_done(&r);
+        r = http(f, "GET", "/v2/nf/app/manifests/multi", "Accept: " MT_OCI_MANIFEST "\r\n", NULL, 0);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(header(&r, "Docker-Content-Digest", v, sizeof(v)), index.str);
+        resp_done(&r);
+
+        blob_file(f, &index, file, sizeof(file));
+        assert_int_equal(unlink(file), 0);
+        r = http(f, "GET", "/v2/nf/app/manifests/multi", "Accept: " MT_OCI_INDEX "\r\n", NULL, 0);
+        assert_code(&r, 404, "MANIFEST_UNKNOWN");
+        resp_done(&r);
+        r = http(f, "GET", "/v2/nf/app/manifests/multi", "Accept: " MT_OCI_MANIFEST "\r\n", NULL, 0);
+        assert_code(&r, 404, "MANIFEST_UNKNOWN");
+        resp_done(&r);
+        free(img);
+        free(idx);
+}
+
 /* berth_project_usage_*: at most max projects named, the largest, the rest summed
  * under _other. */
 static void test_usage_fold(void **state) {
@@ -797,6 +836,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_upload_limits_and_no_delete, setup_limits, teardown),
                 cmocka_unit_test_setup_teardown(test_manifest_put_errors, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_manifest_get_delete_errors, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_manifest_negotiation_fallbacks, setup, teardown),
                 cmocka_unit_test(test_usage_fold),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
