@@ -95,7 +95,7 @@ UNIT_TESTS += tests/unit/test-server
 check_PROGRAMS += tests/unit/test-server
 TESTS += tests/unit/test-server
 tests_unit_test_server_SOURCES = tests/unit/test-server.c
-tests_unit_test_server_CPPFLAGS = $(BERTHD_TEST_CPPFLAGS)
+tests_unit_test_server_CPPFLAGS = $(BERTHD_TEST_CPPFLAGS) $(SQLITE3_CFLAGS)
 tests_unit_test_server_LDADD = $(BERTHD_TEST_LDADD)
 ## the webhook sender (issue 14) against a receiver in the test on loopback
 UNIT_TESTS += tests/unit/test-webhook-send

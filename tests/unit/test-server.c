@@ -20,6 +20,7 @@
 #include <dirent.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <sqlite3.h>
 #include "common/digest.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -794,6 +795,102 @@ static void test_manifest_negotiation_fallbacks(void **state) {
         free(idx);
 }
 
+/* sql on the server's database (SQLite) through a connection of the test's own. */
+static void db_exec(fixture_t *f, const char *sql) {
+        char path[600];
+        sqlite3 *db = NULL;
+        char *err = NULL;
+
+        snprintf(path, sizeof(path), "%s/berth.db", f->dir);
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        sqlite3_busy_timeout(db, 5000);
+        if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+                fail_msg("%s: %s", sql, err ? err : "?");
+        sqlite3_free(err);
+        sqlite3_close(db);
+}
+
+/* The database refusing a write (a trigger raising an error) under each handler that
+ * writes: a 500 in the OCI error format, and nothing half-done (the blob, the tag,
+ * the link stay; a new session's file goes; a finished upload's blob is not linked). */
+static void test_handlers_when_the_database_refuses(void **state) {
+        fixture_t *f = *state;
+        char loc[300], path[600], uploads[300], *img;
+        digest_t cfg, d, m;
+        resp_t r;
+        int n = 0;
+
+        push_blob(f, "r/a", "{}", &cfg);
+        push_blob(f, "r/a", "layer", &d);
+        img = image_of(&cfg);
+        push_manifest(f, "r/a", "t", MT_OCI_MANIFEST, img, &m);
+
+        /* DELETE of a blob and of a tag */
+        db_exec(f, "CREATE TRIGGER no_unlink BEFORE DELETE ON repo_blobs BEGIN SELECT RAISE(ABORT, 'refused'); END;"
+                   "CREATE TRIGGER no_untag BEFORE DELETE ON tags BEGIN SELECT RAISE(ABORT, 'refused'); END");
+        snprintf(path, sizeof(path), "/v2/r/a/blobs/%s", d.str);
+        r = http(f, "DELETE", path, NULL, NULL, 0);
+        assert_code(&r, 500, "UNKNOWN");
+        resp_done(&r);
+        r = http(f, "HEAD", path, NULL, NULL, 0);
+        assert_int_equal(r.status, 200);
+        resp_done(&r);
+        r = http(f, "DELETE", "/v2/r/a/manifests/t", NULL, NULL, 0);
+        assert_code(&r, 500, "UNKNOWN");
+        resp_done(&r);
+        r = http(f, "HEAD", "/v2/r/a/manifests/t", NULL, NULL, 0);
+        assert_int_equal(r.status, 200);
+        resp_done(&r);
+
+        /* PUT of a manifest with a new tag */
+        db_exec(f, "CREATE TRIGGER no_tag BEFORE INSERT ON tags BEGIN SELECT RAISE(ABORT, 'refused'); END");
+        r = http(f, "PUT", "/v2/r/a/manifests/u", "Content-Type: " MT_OCI_MANIFEST "\r\n", img, strlen(img));
+        assert_code(&r, 500, "UNKNOWN");
+        resp_done(&r);
+        r = http(f, "HEAD", "/v2/r/a/manifests/u", NULL, NULL, 0);
+        assert_int_equal(r.status, 404);
+        resp_done(&r);
+
+        /* POST of a session: its file does not stay behind */
+        db_exec(f, "CREATE TRIGGER no_session BEFORE INSERT ON uploads BEGIN SELECT RAISE(ABORT, 'refused'); END");
+        r = http(f, "POST", "/v2/r/a/blobs/uploads/", NULL, NULL, 0);
+        assert_code(&r, 500, "UNKNOWN");
+        resp_done(&r);
+        snprintf(uploads, sizeof(uploads), "%s/uploads", f->dir);
+        {
+                DIR *dir = opendir(uploads);
+                struct dirent *e;
+                while (dir && (e = readdir(dir)))
+                        n += e->d_name[0] != '.';
+                if (dir)
+                        closedir(dir);
+        }
+        assert_int_equal(n, 0);
+        db_exec(f, "DROP TRIGGER no_session");
+
+        /* a mount and the last PUT of an upload, whose links are refused */
+        session(f, "r/b", "chunk", loc, sizeof(loc));
+        db_exec(f, "CREATE TRIGGER no_link BEFORE INSERT ON repo_blobs BEGIN SELECT RAISE(ABORT, 'refused'); END");
+        snprintf(path, sizeof(path), "/v2/r/c/blobs/uploads/?mount=%s&from=r/a", d.str);
+        r = http(f, "POST", path, NULL, NULL, 0);
+        assert_code(&r, 500, "UNKNOWN");
+        resp_done(&r);
+        snprintf(path, sizeof(path), "/v2/r/c/blobs/%s", d.str);
+        r = http(f, "HEAD", path, NULL, NULL, 0);
+        assert_int_equal(r.status, 404);
+        resp_done(&r);
+        assert_int_equal(digest_buf(DIGEST_SHA256, "chunk", 5, &d), 0);
+        snprintf(path, sizeof(path), "%s?digest=%s", loc, d.str);
+        r = http(f, "PUT", path, NULL, NULL, 0);
+        assert_code(&r, 500, "UNKNOWN");
+        resp_done(&r);
+        snprintf(path, sizeof(path), "/v2/r/b/blobs/%s", d.str);
+        r = http(f, "HEAD", path, NULL, NULL, 0);
+        assert_int_equal(r.status, 404);
+        resp_done(&r);
+        free(img);
+}
+
 /* berth_project_usage_*: at most max projects named, the largest, the rest summed
  * under _other. */
 static void test_usage_fold(void **state) {
@@ -837,6 +934,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_manifest_put_errors, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_manifest_get_delete_errors, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_manifest_negotiation_fallbacks, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_handlers_when_the_database_refuses, setup, teardown),
                 cmocka_unit_test(test_usage_fold),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
