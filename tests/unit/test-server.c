@@ -173,6 +173,8 @@ static void resp_done(resp_t *r) {
         free(r->raw);
 }
 
+static void assert_code(const resp_t *r, unsigned status, const char *code);
+
 /* Push a blob with a monolithic POST; *ret its digest. */
 static void push_blob(fixture_t *f, const char *repo, const char *data, digest_t *ret) {
         char path[512];
@@ -327,6 +329,10 @@ static void test_damaged_session_is_unknown(void **state) {
         r = http(f, "PATCH", loc, "Content-Type: application/octet-stream\r\n", "more", 4);
         assert_int_equal(r.status, 404);
         assert_non_null(strstr(r.body, "\"BLOB_UPLOAD_UNKNOWN\""));
+        resp_done(&r);        /* its status too, with the file gone altogether */
+        assert_int_equal(rmdir(path), 0);
+        r = http(f, "GET", loc, NULL, NULL, 0);
+        assert_code(&r, 404, "BLOB_UPLOAD_UNKNOWN");
         resp_done(&r);
 }
 
