@@ -113,6 +113,7 @@ static resp_t http(fixture_t *f, const char *method, const char *path, const cha
         char *head = NULL, *buf = NULL, *p;
         size_t len = 0, cap = 0;
         resp_t r = { 0 };
+        char clen[48] = "";
         int fd, n;
 
         inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
@@ -120,9 +121,11 @@ static resp_t http(fixture_t *f, const char *method, const char *path, const cha
         assert_true(fd >= 0);
         assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
         assert_int_equal(connect(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
-        n = asprintf(&head,
-                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nConnection: close\r\n%sContent-Length: %zu\r\n\r\n",
-                     method, path, f->port, extra ? extra : "", body_len);
+        /* with Transfer-Encoding in extra, body is sent as it is (already chunked) */
+        if (!extra || !strcasestr(extra, "Transfer-Encoding:"))
+                snprintf(clen, sizeof(clen), "Content-Length: %zu\r\n", body_len);
+        n = asprintf(&head, "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nConnection: close\r\n%s%s\r\n", method, path,
+                     f->port, extra ? extra : "", clen);
         assert_true(n > 0);
         assert_int_equal(send(fd, head, (size_t) n, MSG_NOSIGNAL), n);
         if (body_len)
@@ -594,6 +597,16 @@ static void test_upload_limits_and_no_delete(void **state) {
         assert_code(&r, 413, "SIZE_INVALID");
         resp_done(&r);
         assert_upload_range(f, loc, "0-9");
+        /* a monolithic POST without a length, chunked: refused once past the limit */
+        snprintf(path, sizeof(path), "/v2/l/a/blobs/uploads/?digest=%s", d.str);
+        r = http(f, "POST", path, "Transfer-Encoding: chunked\r\n", "a\r\n0123456789\r\n7\r\nabcdefg\r\n0\r\n\r\n",
+                 32);
+        assert_code(&r, 413, "SIZE_INVALID");
+        resp_done(&r);
+        snprintf(path, sizeof(path), "/v2/l/a/blobs/%s", d.str);
+        r = http(f, "HEAD", path, NULL, NULL, 0);
+        assert_int_equal(r.status, 404);
+        resp_done(&r);
         /* exactly the limit is accepted */
         assert_int_equal(digest_buf(DIGEST_SHA256, "0123456789abcdef", 16, &d), 0);
         snprintf(path, sizeof(path), "%s?digest=%s", loc, d.str);
