@@ -117,7 +117,7 @@ check_PROGRAMS += $(FUZZ_REPLAY)
 UNIT_TESTS += tests/unit/fuzz-replay.sh
 TESTS += tests/unit/fuzz-replay.sh
 EXTRA_DIST += tests/unit/fuzz-replay.sh tests/fuzz/corpus tests/fuzz/dict tests/fuzz/regressions \
-              tests/fuzz/seeds.py
+              tests/fuzz/seeds.py tests/fuzz/campaign.sh tests/fuzz/CAMPAIGN.md
 REPLAY_COMMON_LIBS = libcommon.la $(CRYPTO_LIBS) $(JANSSON_LIBS)
 REPLAY_CLIENT_LIBS = libberthcore.la libcommon.la $(CURL_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
 tests_fuzz_replay_manifest_SOURCES = tests/fuzz/fuzz-manifest.c tests/fuzz/replay.c
