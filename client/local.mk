@@ -133,3 +133,10 @@ tests_fuzz_fuzz_layout_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined
 tests_fuzz_fuzz_layout_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
 tests_fuzz_fuzz_layout_LDADD = libcommon-fuzz.la $(CRYPTO_LIBS) $(JANSSON_LIBS)
 endif
+## the platform a user asks for, ranked against those a registry's index names
+FUZZ_TARGETS += tests/fuzz/fuzz-platform
+if ENABLE_FUZZERS
+tests_fuzz_fuzz_platform_SOURCES = tests/fuzz/fuzz-platform.c client/platform.c
+tests_fuzz_fuzz_platform_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
+tests_fuzz_fuzz_platform_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
+endif

@@ -220,6 +220,8 @@ static int negotiate(request_t *req, meta_t *m, meta_manifest_info_t *info) {
         if (accepts(accept, info->media_type) || accepts(accept, MT_OCI_INDEX) || accepts(accept, MT_DOCKER_LIST))
                 return 0;
         r = store_blob_open(req->srv->store, &info->digest, &fd, &size);
+        if (r == -ENOENT)
+                return 0; /* a row without its file: the caller answers 404, as for any client */
         if (r < 0)
                 return r;
         if (size > MANIFEST_MAX_SIZE)

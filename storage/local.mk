@@ -19,6 +19,13 @@ tests_unit_test_store_LDADD = $(STORE_TEST_LDADD)
 tests_unit_test_meta_SOURCES = tests/unit/test-meta.c
 tests_unit_test_meta_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS) $(LIBPQ_CFLAGS)
 tests_unit_test_meta_LDADD = $(STORE_TEST_LDADD)
+## every metadata write all or nothing when SQLite refuses a statement mid-transaction
+UNIT_TESTS += tests/unit/test-meta-faults
+check_PROGRAMS += tests/unit/test-meta-faults
+TESTS += tests/unit/test-meta-faults
+tests_unit_test_meta_faults_SOURCES = tests/unit/test-meta-faults.c
+tests_unit_test_meta_faults_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS) $(SQLITE3_CFLAGS)
+tests_unit_test_meta_faults_LDADD = $(STORE_TEST_LDADD)
 
 ## the write protocol (storage/registry.c) without HTTP
 UNIT_TESTS += tests/unit/test-registry-store

@@ -95,7 +95,7 @@ UNIT_TESTS += tests/unit/test-server
 check_PROGRAMS += tests/unit/test-server
 TESTS += tests/unit/test-server
 tests_unit_test_server_SOURCES = tests/unit/test-server.c
-tests_unit_test_server_CPPFLAGS = $(BERTHD_TEST_CPPFLAGS)
+tests_unit_test_server_CPPFLAGS = $(BERTHD_TEST_CPPFLAGS) $(SQLITE3_CFLAGS)
 tests_unit_test_server_LDADD = $(BERTHD_TEST_LDADD)
 ## the webhook sender (issue 14) against a receiver in the test on loopback
 UNIT_TESTS += tests/unit/test-webhook-send
@@ -112,12 +112,12 @@ FUZZ_REPLAY = tests/fuzz/replay-manifest tests/fuzz/replay-digest tests/fuzz/rep
               tests/fuzz/replay-ref tests/fuzz/replay-basic tests/fuzz/replay-ranges \
               tests/fuzz/replay-form tests/fuzz/replay-dockercfg tests/fuzz/replay-challenge \
               tests/fuzz/replay-keyring tests/fuzz/replay-layout tests/fuzz/replay-proxy \
-              tests/fuzz/replay-token
+              tests/fuzz/replay-token tests/fuzz/replay-platform
 check_PROGRAMS += $(FUZZ_REPLAY)
 UNIT_TESTS += tests/unit/fuzz-replay.sh
 TESTS += tests/unit/fuzz-replay.sh
 EXTRA_DIST += tests/unit/fuzz-replay.sh tests/fuzz/corpus tests/fuzz/dict tests/fuzz/regressions \
-              tests/fuzz/seeds.py
+              tests/fuzz/seeds.py tests/fuzz/campaign.sh tests/fuzz/CAMPAIGN.md
 REPLAY_COMMON_LIBS = libcommon.la $(CRYPTO_LIBS) $(JANSSON_LIBS)
 REPLAY_CLIENT_LIBS = libberthcore.la libcommon.la $(CURL_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
 tests_fuzz_replay_manifest_SOURCES = tests/fuzz/fuzz-manifest.c tests/fuzz/replay.c
@@ -156,6 +156,8 @@ tests_fuzz_replay_proxy_CPPFLAGS = $(AM_CPPFLAGS)
 tests_fuzz_replay_token_SOURCES = tests/fuzz/fuzz-token.c tests/fuzz/replay.c auth/token.c auth/basic.c
 tests_fuzz_replay_token_CPPFLAGS = $(AM_CPPFLAGS) $(SQLITE3_CFLAGS) $(CRYPTO_CFLAGS) $(LIBPQ_CFLAGS)
 tests_fuzz_replay_token_LDADD = $(REPLAY_COMMON_LIBS)
+tests_fuzz_replay_platform_SOURCES = tests/fuzz/fuzz-platform.c tests/fuzz/replay.c client/platform.c
+tests_fuzz_replay_platform_CPPFLAGS = $(AM_CPPFLAGS)
 
 ## fuzzing (issue 17): the whole request path in-process, berthd's code (libberthd) on
 ## loopback ports with a fixed clock and a scratch store; the fuzz build compiles the

@@ -733,6 +733,34 @@ def requests():
     return out
 
 
+def platforms():
+    """a --platform value, then candidates as indexes name them (os, arch, variant by tabs)"""
+    def cands(*rows):
+        return "".join("\t".join(r) + "\n" for r in rows)
+    docker_hub = cands(("linux", "amd64"), ("linux", "arm", "v5"), ("linux", "arm", "v7"),
+                       ("linux", "arm64", "v8"), ("linux", "386"), ("linux", "mips64le"),
+                       ("linux", "ppc64le"), ("linux", "riscv64"), ("linux", "s390x"),
+                       ("windows", "amd64"), ("unknown", "unknown"))
+    s = [
+        ("amd64-hub-index", "linux/amd64\n" + docker_hub),
+        ("arm64-hub-index", "linux/arm64\n" + docker_hub),
+        ("arm-v6-falls-back", "linux/arm/v6\n" + cands(("linux", "arm", "v7"), ("linux", "arm", "v5"))),
+        ("armhf", "linux/armhf\n" + cands(("linux", "arm", "7"), ("linux", "arm"))),
+        ("aarch64-v8", "linux/aarch64/8\n" + cands(("linux", "arm64"), ("linux", "arm64", "v8.0"))),
+        ("arm64-v9-to-arm", "linux/arm64/v9\n" + cands(("linux", "arm64", "v8"), ("linux", "arm", "v7"))),
+        ("amd64-v3-levels", "linux/amd64/v3\n" + cands(("linux", "amd64", "v2"), ("linux", "amd64", "v1"),
+                                                      ("linux", "386"), ("linux", "x86_64"))),
+        ("x86_64-uppercase", "Linux/x86_64\n" + cands(("LINUX", "AMD64"), ("linux", "x86-64", "v1"))),
+        ("i386", "linux/i386\n" + cands(("linux", "386"), ("linux", "i386", "v1"))),
+        ("macos-darwin", "macos/arm64\n" + cands(("darwin", "arm64"), ("macos", "aarch64", "v8"))),
+        ("windows", "windows/amd64\n" + cands(("windows", "amd64"), ("linux", "amd64"))),
+        ("armel", "linux/armel\n" + cands(("linux", "arm", "v6"), ("linux", "arm", "v5"))),
+        ("long-fields", "linux/riscv64\n" + cands(("linux" * 10, "riscv64"), ("linux", "riscv64", "v" + "9" * 30))),
+        ("bad-want", "linux\n" + cands(("linux", "amd64"))),
+    ]
+    return {k: v.encode() for k, v in s}
+
+
 TARGETS = {
     "fuzz-manifest": manifests,
     "fuzz-digest": digests,
@@ -748,6 +776,7 @@ TARGETS = {
     "fuzz-token": tokens,
     "fuzz-proxy": proxies,
     "fuzz-request": requests,
+    "fuzz-platform": platforms,
 }
 
 

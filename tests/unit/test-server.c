@@ -1,7 +1,8 @@
 /* tests/unit/test-server.c: berthd's route handlers, linked from libberthd.la and
  * served by libmicrohttpd on a loopback port inside the test (plain HTTP, --auth
  * none): an upload's status answer, manifest GET negotiation, upload expiry on
- * the server's clock hook instead of the wall clock. */
+ * the server's clock hook instead of the wall clock; the error answers of the blob,
+ * upload and manifest handlers (issue 17). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,10 +17,13 @@
 #include <sys/time.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <sqlite3.h>
 #include "common/digest.h"
 #include "common/log.h"
+#include "common/macro.h"
 #include "common/manifest.h"
 #include "server/http.h"
 #include "server/metrics.h"
@@ -41,17 +45,21 @@ typedef struct {
         size_t body_len;
 } resp_t;
 
-static int setup(void **state) {
+/* The server on a scratch data directory; extra: more options (NULL-terminated). */
+static int setup_with(void **state, const char *const *extra) {
         fixture_t *f = calloc(1, sizeof(*f));
         char data[300];
-        char *argv[] = { "berthd", "--insecure-http", "--auth", "none", "--listen", "127.0.0.1:5000",
-                         "--threads", "2", "--upload-max-age", "60", "--log-level", "error", data, NULL };
+        char *argv[24] = { "berthd", "--insecure-http", "--auth", "none", "--listen", "127.0.0.1:5000",
+                           "--threads", "2", "--upload-max-age", "60", "--log-level", "error", data };
+        int argc = 13;
         const union MHD_DaemonInfo *di;
 
+        for (; extra && *extra && argc < (int) ELEMENTSOF(argv) - 1; extra++)
+                argv[argc++] = (char *) *extra;
         if (!f || fx_tmpdir(f->dir, sizeof(f->dir), "server") < 0)
                 return -1;
         snprintf(data, sizeof(data), "--data=%s", f->dir);
-        if (config_parse((int) (sizeof(argv) / sizeof(argv[0])) - 1, argv, &f->cfg) != 0)
+        if (config_parse(argc, argv, &f->cfg) != 0)
                 return -1;
         f->cfg.port = 0; /* any free port: asked below */
         log_max_level = f->cfg.log_level;
@@ -75,6 +83,16 @@ static int setup(void **state) {
         return 0;
 }
 
+static int setup(void **state) {
+        return setup_with(state, NULL);
+}
+
+/* Blobs of at most 16 bytes, deletes disabled. */
+static int setup_limits(void **state) {
+        static const char *const extra[] = { "--blob-max-size", "16", "--no-delete", NULL };
+        return setup_with(state, extra);
+}
+
 static int teardown(void **state) {
         fixture_t *f = *state;
 
@@ -95,6 +113,7 @@ static resp_t http(fixture_t *f, const char *method, const char *path, const cha
         char *head = NULL, *buf = NULL, *p;
         size_t len = 0, cap = 0;
         resp_t r = { 0 };
+        char clen[48] = "";
         int fd, n;
 
         inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
@@ -102,9 +121,11 @@ static resp_t http(fixture_t *f, const char *method, const char *path, const cha
         assert_true(fd >= 0);
         assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
         assert_int_equal(connect(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
-        n = asprintf(&head,
-                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nConnection: close\r\n%sContent-Length: %zu\r\n\r\n",
-                     method, path, f->port, extra ? extra : "", body_len);
+        /* with Transfer-Encoding in extra, body is sent as it is (already chunked) */
+        if (!extra || !strcasestr(extra, "Transfer-Encoding:"))
+                snprintf(clen, sizeof(clen), "Content-Length: %zu\r\n", body_len);
+        n = asprintf(&head, "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nConnection: close\r\n%s%s\r\n", method, path,
+                     f->port, extra ? extra : "", clen);
         assert_true(n > 0);
         assert_int_equal(send(fd, head, (size_t) n, MSG_NOSIGNAL), n);
         if (body_len)
@@ -154,6 +175,8 @@ static const char *header(const resp_t *r, const char *name, char *buf, size_t s
 static void resp_done(resp_t *r) {
         free(r->raw);
 }
+
+static void assert_code(const resp_t *r, unsigned status, const char *code);
 
 /* Push a blob with a monolithic POST; *ret its digest. */
 static void push_blob(fixture_t *f, const char *repo, const char *data, digest_t *ret) {
@@ -309,7 +332,582 @@ static void test_damaged_session_is_unknown(void **state) {
         r = http(f, "PATCH", loc, "Content-Type: application/octet-stream\r\n", "more", 4);
         assert_int_equal(r.status, 404);
         assert_non_null(strstr(r.body, "\"BLOB_UPLOAD_UNKNOWN\""));
+        resp_done(&r);        /* its status too, with the file gone altogether */
+        assert_int_equal(rmdir(path), 0);
+        r = http(f, "GET", loc, NULL, NULL, 0);
+        assert_code(&r, 404, "BLOB_UPLOAD_UNKNOWN");
         resp_done(&r);
+}
+
+/* The error of an answer in the OCI format names code. */
+static void assert_code(const resp_t *r, unsigned status, const char *code) {
+        char want[64];
+
+        assert_int_equal(r->status, status);
+        snprintf(want, sizeof(want), "\"code\":\"%s\"", code);
+        if (!strstr(r->body, want)) { /* jansson may put a space after the colon */
+                snprintf(want, sizeof(want), "\"code\": \"%s\"", code);
+                assert_non_null(strstr(r->body, want));
+        }
+}
+
+/* The path of a blob's file in the store. */
+static void blob_file(const fixture_t *f, const digest_t *d, char *buf, size_t size) {
+        const char *hex = strchr(d->str, ':') + 1;
+        snprintf(buf, size, "%s/blobs/sha256/%.2s/%s", f->dir, hex, hex);
+}
+
+/* The Range header of an upload's status. */
+static void assert_upload_range(fixture_t *f, const char *loc, const char *want) {
+        char v[64];
+        resp_t r = http(f, "GET", loc, NULL, NULL, 0);
+
+        assert_int_equal(r.status, 204);
+        assert_string_equal(header(&r, "Range", v, sizeof(v)), want);
+        resp_done(&r);
+}
+
+/* GET/HEAD/DELETE of a blob: a bad digest, an unknown blob, a row whose file is gone,
+ * a range outside the blob, one inside it. */
+static void test_blob_get_delete_errors(void **state) {
+        fixture_t *f = *state;
+        char path[600], v[300];
+        digest_t d, gone;
+        resp_t r;
+
+        push_blob(f, "b/get", "abcd", &d);
+        r = http(f, "GET", "/v2/b/get/blobs/sha256:xyz", NULL, NULL, 0);
+        assert_code(&r, 400, "DIGEST_INVALID");
+        resp_done(&r);
+        r = http(f, "DELETE", "/v2/b/get/blobs/sha256:xyz", NULL, NULL, 0);
+        assert_code(&r, 400, "DIGEST_INVALID");
+        resp_done(&r);
+        /* linked elsewhere only: unknown here */
+        snprintf(path, sizeof(path), "/v2/b/other/blobs/%s", d.str);
+        r = http(f, "GET", path, NULL, NULL, 0);
+        assert_code(&r, 404, "BLOB_UNKNOWN");
+        resp_done(&r);
+        r = http(f, "DELETE", path, NULL, NULL, 0);
+        assert_code(&r, 404, "BLOB_UNKNOWN");
+        resp_done(&r);
+
+        snprintf(path, sizeof(path), "/v2/b/get/blobs/%s", d.str);
+        r = http(f, "GET", path, "Range: bytes=4-9\r\n", NULL, 0);
+        assert_int_equal(r.status, 416);
+        assert_string_equal(header(&r, "Content-Range", v, sizeof(v)), "bytes */4");
+        resp_done(&r);
+        r = http(f, "GET", path, "Range: bytes=1-2\r\n", NULL, 0);
+        assert_int_equal(r.status, 206);
+        assert_string_equal(header(&r, "Content-Range", v, sizeof(v)), "bytes 1-2/4");
+        assert_true(r.body_len == 2 && memcmp(r.body, "bc", 2) == 0);
+        resp_done(&r);
+
+        /* a row without its file: unknown, not a server error */
+        push_blob(f, "b/get", "gone", &gone);
+        blob_file(f, &gone, v, sizeof(v));
+        assert_int_equal(unlink(v), 0);
+        snprintf(path, sizeof(path), "/v2/b/get/blobs/%s", gone.str);
+        r = http(f, "GET", path, NULL, NULL, 0);
+        assert_code(&r, 404, "BLOB_UNKNOWN");
+        resp_done(&r);
+
+        /* deleted: the link goes, a second delete finds nothing */
+        snprintf(path, sizeof(path), "/v2/b/get/blobs/%s", d.str);
+        r = http(f, "DELETE", path, NULL, NULL, 0);
+        assert_int_equal(r.status, 202);
+        assert_string_equal(header(&r, "Docker-Content-Digest", v, sizeof(v)), d.str);
+        resp_done(&r);
+        r = http(f, "HEAD", path, NULL, NULL, 0);
+        assert_int_equal(r.status, 404);
+        resp_done(&r);
+        r = http(f, "DELETE", path, NULL, NULL, 0);
+        assert_code(&r, 404, "BLOB_UNKNOWN");
+        resp_done(&r);
+}
+
+/* POST: an unknown digest algorithm, a bad or wrong digest for a monolithic upload
+ * (its session does not stay), mounts that cannot happen fall back to a new session,
+ * a mount without from finds the blob in another repository. */
+static void test_upload_start_errors(void **state) {
+        fixture_t *f = *state;
+        char path[600], v[300], uploads[300];
+        digest_t d, other;
+        resp_t r;
+        int n;
+
+        push_blob(f, "m/src", "mounted", &d);
+        r = http(f, "POST", "/v2/m/dst/blobs/uploads/?digest-algorithm=md5", NULL, NULL, 0);
+        assert_code(&r, 400, "DIGEST_INVALID");
+        resp_done(&r);
+        r = http(f, "POST", "/v2/m/dst/blobs/uploads/?digest=sha256:short", NULL, "x", 1);
+        assert_code(&r, 400, "DIGEST_INVALID");
+        resp_done(&r);
+        assert_int_equal(digest_buf(DIGEST_SHA256, "other", 5, &other), 0);
+        snprintf(path, sizeof(path), "/v2/m/dst/blobs/uploads/?digest=%s", other.str);
+        r = http(f, "POST", path, NULL, "not other", 9);
+        assert_code(&r, 400, "DIGEST_INVALID");
+        resp_done(&r);
+        snprintf(path, sizeof(path), "/v2/m/dst/blobs/%s", other.str);
+        r = http(f, "HEAD", path, NULL, NULL, 0);
+        assert_int_equal(r.status, 404);
+        resp_done(&r);
+        /* the monolithic upload's session is gone with it */
+        snprintf(uploads, sizeof(uploads), "%s/uploads", f->dir);
+        n = 0;
+        {
+                DIR *dir = opendir(uploads);
+                struct dirent *e;
+                while (dir && (e = readdir(dir)))
+                        n += e->d_name[0] != '.';
+                if (dir)
+                        closedir(dir);
+        }
+        assert_int_equal(n, 0);
+
+        /* from an invalid name, or from a repository without the blob: a new session */
+        snprintf(path, sizeof(path), "/v2/m/dst/blobs/uploads/?mount=%s&from=..bad", d.str);
+        r = http(f, "POST", path, NULL, NULL, 0);
+        assert_int_equal(r.status, 202);
+        assert_string_equal(header(&r, "Range", v, sizeof(v)), "0-0");
+        resp_done(&r);
+        snprintf(path, sizeof(path), "/v2/m/dst/blobs/uploads/?mount=%s&from=m/empty", d.str);
+        r = http(f, "POST", path, NULL, NULL, 0);
+        assert_int_equal(r.status, 202);
+        resp_done(&r);
+        /* a mount of an unknown blob: a new session too */
+        snprintf(path, sizeof(path), "/v2/m/dst/blobs/uploads/?mount=%s", other.str);
+        r = http(f, "POST", path, NULL, NULL, 0);
+        assert_int_equal(r.status, 202);
+        resp_done(&r);
+        /* without from: any repository holding it (anyone may pull with --auth none) */
+        snprintf(path, sizeof(path), "/v2/m/dst/blobs/uploads/?mount=%s", d.str);
+        r = http(f, "POST", path, NULL, NULL, 0);
+        assert_int_equal(r.status, 201);
+        assert_string_equal(header(&r, "Docker-Content-Digest", v, sizeof(v)), d.str);
+        resp_done(&r);
+        snprintf(path, sizeof(path), "/v2/m/dst/blobs/%s", d.str);
+        r = http(f, "GET", path, NULL, NULL, 0);
+        assert_true(r.status == 200 && r.body_len == 7 && memcmp(r.body, "mounted", 7) == 0);
+        resp_done(&r);
+}
+
+/* PATCH and PUT on a session: a chunk that does not continue it, a PUT without or
+ * with a wrong digest (the session stays as it was and can still finish), another
+ * repository's session, a session id that is not one, DELETE. */
+static void test_upload_session_errors(void **state) {
+        fixture_t *f = *state;
+        char loc[300], path[600], v[300];
+        digest_t d;
+        resp_t r;
+
+        session(f, "s/a", "abcd", loc, sizeof(loc));
+        /* Content-Range not at the end (4), or not the body's length */
+        r = http(f, "PATCH", loc, "Content-Range: 0-3\r\n", "efgh", 4);
+        assert_code(&r, 416, "BLOB_UPLOAD_INVALID");
+        assert_string_equal(header(&r, "Range", v, sizeof(v)), "0-3");
+        resp_done(&r);
+        r = http(f, "PATCH", loc, "Content-Range: 4-9\r\n", "efgh", 4);
+        assert_code(&r, 416, "BLOB_UPLOAD_INVALID");
+        resp_done(&r);
+        r = http(f, "PATCH", loc, "Content-Range: bogus\r\n", "efgh", 4);
+        assert_code(&r, 416, "BLOB_UPLOAD_INVALID");
+        resp_done(&r);
+        assert_upload_range(f, loc, "0-3");
+        r = http(f, "PATCH", loc, "Content-Range: 4-7\r\n", "efgh", 4);
+        assert_int_equal(r.status, 202);
+        assert_string_equal(header(&r, "Range", v, sizeof(v)), "0-7");
+        resp_done(&r);
+
+        /* PUT: no digest, a bad one, a wrong one (with a last chunk: dropped again) */
+        r = http(f, "PUT", loc, NULL, NULL, 0);
+        assert_code(&r, 400, "DIGEST_INVALID");
+        resp_done(&r);
+        snprintf(path, sizeof(path), "%s?digest=sha256:nothex", loc);
+        r = http(f, "PUT", path, NULL, NULL, 0);
+        assert_code(&r, 400, "DIGEST_INVALID");
+        resp_done(&r);
+        assert_int_equal(digest_buf(DIGEST_SHA256, "abcdefghij", 10, &d), 0);
+        snprintf(path, sizeof(path), "%s?digest=%s", loc, d.str);
+        r = http(f, "PUT", path, NULL, "XY", 2);
+        assert_code(&r, 400, "DIGEST_INVALID");
+        resp_done(&r);
+        assert_upload_range(f, loc, "0-7");
+        /* a last chunk that does not continue it */
+        r = http(f, "PUT", path, "Content-Range: 0-1\r\n", "ij", 2);
+        assert_code(&r, 416, "BLOB_UPLOAD_INVALID");
+        resp_done(&r);
+        assert_upload_range(f, loc, "0-7");
+
+        /* another repository cannot touch it */
+        snprintf(path, sizeof(path), "/v2/s/b/blobs/uploads/%s?digest=%s", strrchr(loc, '/') + 1, d.str);
+        r = http(f, "PUT", path, NULL, "ij", 2);
+        assert_code(&r, 404, "BLOB_UPLOAD_UNKNOWN");
+        resp_done(&r);
+        snprintf(path, sizeof(path), "/v2/s/b/blobs/uploads/%s", strrchr(loc, '/') + 1);
+        r = http(f, "DELETE", path, NULL, NULL, 0);
+        assert_code(&r, 404, "BLOB_UPLOAD_UNKNOWN");
+        resp_done(&r);
+        r = http(f, "PATCH", "/v2/s/a/blobs/uploads/not-a-session", NULL, "x", 1);
+        assert_code(&r, 404, "BLOB_UPLOAD_UNKNOWN");
+        resp_done(&r);
+
+        /* the right digest with the last chunk finishes it */
+        snprintf(path, sizeof(path), "%s?digest=%s", loc, d.str);
+        r = http(f, "PUT", path, "Content-Range: 8-9\r\n", "ij", 2);
+        assert_int_equal(r.status, 201);
+        assert_string_equal(header(&r, "Docker-Content-Digest", v, sizeof(v)), d.str);
+        resp_done(&r);
+        r = http(f, "GET", loc, NULL, NULL, 0);
+        assert_code(&r, 404, "BLOB_UPLOAD_UNKNOWN");
+        resp_done(&r);
+
+        /* DELETE cancels a session once */
+        session(f, "s/a", "abcd", loc, sizeof(loc));
+        r = http(f, "DELETE", loc, NULL, NULL, 0);
+        assert_int_equal(r.status, 204);
+        resp_done(&r);
+        r = http(f, "DELETE", loc, NULL, NULL, 0);
+        assert_code(&r, 404, "BLOB_UPLOAD_UNKNOWN");
+        resp_done(&r);
+        r = http(f, "PATCH", loc, NULL, "x", 1);
+        assert_code(&r, 404, "BLOB_UPLOAD_UNKNOWN");
+        resp_done(&r);
+}
+
+/* --blob-max-size 16: a monolithic POST that says it is larger, a chunk that takes a
+ * session past it (the session keeps what it had); --no-delete: deletes refused. */
+static void test_upload_limits_and_no_delete(void **state) {
+        fixture_t *f = *state;
+        char loc[300], path[600];
+        digest_t d, m;
+        resp_t r;
+
+        assert_int_equal(digest_buf(DIGEST_SHA256, "0123456789abcdefg", 17, &d), 0);
+        snprintf(path, sizeof(path), "/v2/l/a/blobs/uploads/?digest=%s", d.str);
+        r = http(f, "POST", path, NULL, "0123456789abcdefg", 17);
+        assert_code(&r, 413, "SIZE_INVALID");
+        resp_done(&r);
+        session(f, "l/a", "0123456789", loc, sizeof(loc));
+        r = http(f, "PATCH", loc, NULL, "abcdefg", 7);
+        assert_code(&r, 413, "SIZE_INVALID");
+        resp_done(&r);
+        assert_upload_range(f, loc, "0-9");
+        snprintf(path, sizeof(path), "%s?digest=%s", loc, d.str);
+        r = http(f, "PUT", path, NULL, "abcdefg", 7);
+        assert_code(&r, 413, "SIZE_INVALID");
+        resp_done(&r);
+        assert_upload_range(f, loc, "0-9");
+        /* a monolithic POST without a length, chunked: refused once past the limit */
+        snprintf(path, sizeof(path), "/v2/l/a/blobs/uploads/?digest=%s", d.str);
+        r = http(f, "POST", path, "Transfer-Encoding: chunked\r\n", "a\r\n0123456789\r\n7\r\nabcdefg\r\n0\r\n\r\n",
+                 32);
+        assert_code(&r, 413, "SIZE_INVALID");
+        resp_done(&r);
+        snprintf(path, sizeof(path), "/v2/l/a/blobs/%s", d.str);
+        r = http(f, "HEAD", path, NULL, NULL, 0);
+        assert_int_equal(r.status, 404);
+        resp_done(&r);
+        /* exactly the limit is accepted */
+        assert_int_equal(digest_buf(DIGEST_SHA256, "0123456789abcdef", 16, &d), 0);
+        snprintf(path, sizeof(path), "%s?digest=%s", loc, d.str);
+        r = http(f, "PUT", path, NULL, "abcdef", 6);
+        assert_int_equal(r.status, 201);
+        resp_done(&r);
+
+        snprintf(path, sizeof(path), "/v2/l/a/blobs/%s", d.str);
+        r = http(f, "DELETE", path, NULL, NULL, 0);
+        assert_code(&r, 405, "UNSUPPORTED");
+        resp_done(&r);
+        r = http(f, "HEAD", path, NULL, NULL, 0);
+        assert_int_equal(r.status, 200);
+        resp_done(&r);
+        push_blob(f, "l/a", "{}", &d); /* the empty config */
+        push_manifest(f, "l/a", "t", "application/vnd.oci.image.manifest.v1+json",
+                      "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+                      "\"config\":{\"mediaType\":\"application/vnd.oci.empty.v1+json\",\"digest\":"
+                      "\"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a\",\"size\":2},"
+                      "\"layers\":[]}",
+                      &m);
+        r = http(f, "DELETE", "/v2/l/a/manifests/t", NULL, NULL, 0);
+        assert_code(&r, 405, "UNSUPPORTED");
+        resp_done(&r);
+        r = http(f, "HEAD", "/v2/l/a/manifests/t", NULL, NULL, 0);
+        assert_int_equal(r.status, 200);
+        resp_done(&r);
+}
+
+/* An image manifest of config cfg without layers, in *ret (free it). */
+static char *image_of(const digest_t *cfg) {
+        char *s = NULL;
+
+        assert_true(asprintf(&s,
+                             "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_MANIFEST "\","
+                             "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
+                             "\"digest\":\"%s\",\"size\":2},\"layers\":[]}",
+                             cfg->str) > 0);
+        return s;
+}
+
+/* PUT of a manifest: a tag outside the grammar (in the path or a tag parameter), more
+ * tags than it takes, a body that does not match the digest in the path, one that is
+ * not a manifest, one naming a blob the repository lacks; then the tags of a good one. */
+static void test_manifest_put_errors(void **state) {
+        fixture_t *f = *state;
+        char path[4096], v[300], *img, *bad = NULL;
+        digest_t cfg, other, got;
+        resp_t r;
+        size_t n;
+
+        push_blob(f, "p/a", "{}", &cfg);
+        img = image_of(&cfg);
+        r = http(f, "PUT", "/v2/p/a/manifests/-bad", "Content-Type: " MT_OCI_MANIFEST "\r\n", img, strlen(img));
+        assert_code(&r, 400, "TAG_INVALID");
+        resp_done(&r);
+        r = http(f, "GET", "/v2/p/a/manifests/-bad", NULL, NULL, 0);
+        assert_code(&r, 404, "MANIFEST_UNKNOWN");
+        resp_done(&r);
+        r = http(f, "DELETE", "/v2/p/a/manifests/-bad", NULL, NULL, 0);
+        assert_code(&r, 404, "MANIFEST_UNKNOWN");
+        resp_done(&r);
+        r = http(f, "PUT", "/v2/p/a/manifests/ok?tag=also&tag=-bad", "Content-Type: " MT_OCI_MANIFEST "\r\n", img,
+                 strlen(img));
+        assert_code(&r, 400, "TAG_INVALID");
+        resp_done(&r);
+        /* the path's tag and 64 more: one too many */
+        n = (size_t) snprintf(path, sizeof(path), "/v2/p/a/manifests/ok?");
+        for (int i = 0; i < 64; i++)
+                n += (size_t) snprintf(path + n, sizeof(path) - n, "%stag=t%d", i ? "&" : "", i);
+        assert_true(n < sizeof(path));
+        r = http(f, "PUT", path, "Content-Type: " MT_OCI_MANIFEST "\r\n", img, strlen(img));
+        assert_code(&r, 413, "SIZE_INVALID");
+        resp_done(&r);
+        r = http(f, "GET", "/v2/p/a/manifests/ok", NULL, NULL, 0);
+        assert_code(&r, 404, "MANIFEST_UNKNOWN");
+        resp_done(&r);
+
+        /* by digest: the body must be what the digest names; a bad digest is refused */
+        assert_int_equal(digest_buf(DIGEST_SHA256, "x", 1, &other), 0);
+        snprintf(path, sizeof(path), "/v2/p/a/manifests/%s", other.str);
+        r = http(f, "PUT", path, "Content-Type: " MT_OCI_MANIFEST "\r\n", img, strlen(img));
+        assert_code(&r, 400, "DIGEST_INVALID");
+        resp_done(&r);
+        r = http(f, "PUT", "/v2/p/a/manifests/sha256:abc", "Content-Type: " MT_OCI_MANIFEST "\r\n", img,
+                 strlen(img));
+        assert_code(&r, 400, "DIGEST_INVALID");
+        resp_done(&r);
+        r = http(f, "GET", "/v2/p/a/manifests/sha256:abc", NULL, NULL, 0);
+        assert_code(&r, 400, "DIGEST_INVALID");
+        resp_done(&r);
+
+        /* not a manifest; a config the repository does not have (named in the detail) */
+        r = http(f, "PUT", "/v2/p/a/manifests/t", "Content-Type: " MT_OCI_MANIFEST "\r\n", "{\"schemaVersion\":2",
+                 18);
+        assert_code(&r, 400, "MANIFEST_INVALID");
+        resp_done(&r);
+        bad = image_of(&other);
+        r = http(f, "PUT", "/v2/p/a/manifests/t", "Content-Type: " MT_OCI_MANIFEST "\r\n", bad, strlen(bad));
+        assert_code(&r, 400, "MANIFEST_BLOB_UNKNOWN");
+        assert_non_null(strstr(r.body, other.str));
+        resp_done(&r);
+
+        /* a good one with tag parameters: each is named back and resolves */
+        r = http(f, "PUT", "/v2/p/a/manifests/t?tag=u&tag=v", "Content-Type: " MT_OCI_MANIFEST "\r\n", img,
+                 strlen(img));
+        assert_int_equal(r.status, 201);
+        assert_int_equal(digest_buf(DIGEST_SHA256, img, strlen(img), &got), 0);
+        assert_string_equal(header(&r, "Docker-Content-Digest", v, sizeof(v)), got.str);
+        assert_null(header(&r, "OCI-Subject", v, sizeof(v)));
+        assert_non_null(strstr(r.raw, "OCI-Tag: u\r\n"));
+        assert_non_null(strstr(r.raw, "OCI-Tag: v\r\n"));
+        resp_done(&r);
+        r = http(f, "GET", "/v2/p/a/manifests/v", NULL, NULL, 0);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(header(&r, "Docker-Content-Digest", v, sizeof(v)), got.str);
+        resp_done(&r);
+        free(img);
+        free(bad);
+}
+
+/* GET and DELETE of manifests: a row whose file is gone, a tag deleted (the manifest
+ * stays by digest), a manifest deleted by digest, unknown ones. */
+static void test_manifest_get_delete_errors(void **state) {
+        fixture_t *f = *state;
+        char path[600], file[600], *img;
+        digest_t cfg, d;
+        resp_t r;
+
+        push_blob(f, "g/a", "{}", &cfg);
+        img = image_of(&cfg);
+        push_manifest(f, "g/a", "t", MT_OCI_MANIFEST, img, &d);
+        r = http(f, "GET", "/v2/g/a/manifests/nope", NULL, NULL, 0);
+        assert_code(&r, 404, "MANIFEST_UNKNOWN");
+        resp_done(&r);
+        r = http(f, "DELETE", "/v2/g/a/manifests/nope", NULL, NULL, 0);
+        assert_code(&r, 404, "MANIFEST_UNKNOWN");
+        resp_done(&r);
+
+        /* the tag goes, the manifest stays */
+        r = http(f, "DELETE", "/v2/g/a/manifests/t", NULL, NULL, 0);
+        assert_int_equal(r.status, 202);
+        resp_done(&r);
+        r = http(f, "GET", "/v2/g/a/manifests/t", NULL, NULL, 0);
+        assert_code(&r, 404, "MANIFEST_UNKNOWN");
+        resp_done(&r);
+        snprintf(path, sizeof(path), "/v2/g/a/manifests/%s", d.str);
+        r = http(f, "GET", path, NULL, NULL, 0);
+        assert_int_equal(r.status, 200);
+        assert_true(r.body_len == strlen(img) && memcmp(r.body, img, r.body_len) == 0);
+        resp_done(&r);
+
+        /* a row without its file: unknown, not a server error */
+        blob_file(f, &d, file, sizeof(file));
+        assert_int_equal(unlink(file), 0);
+        r = http(f, "GET", path, NULL, NULL, 0);
+        assert_code(&r, 404, "MANIFEST_UNKNOWN");
+        resp_done(&r);
+
+        r = http(f, "DELETE", path, NULL, NULL, 0);
+        assert_int_equal(r.status, 202);
+        resp_done(&r);
+        r = http(f, "DELETE", path, NULL, NULL, 0);
+        assert_code(&r, 404, "MANIFEST_UNKNOWN");
+        resp_done(&r);
+        free(img);
+}
+
+/* Negotiation for a client that takes no index: an index whose linux/amd64 image is
+ * no longer in the repository is served as it is; an index whose file is gone is an
+ * unknown manifest (404), as it is for a client that takes it, not a server error. */
+static void test_manifest_negotiation_fallbacks(void **state) {
+        fixture_t *f = *state;
+        digest_t cfg, image, index;
+        char *img, *idx = NULL, v[300], path[300], file[600];
+        resp_t r;
+
+        push_blob(f, "nf/app", "{}", &cfg);
+        img = image_of(&cfg);
+        push_manifest(f, "nf/app", "img", MT_OCI_MANIFEST, img, &image);
+        assert_true(asprintf(&idx,
+                             "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX "\",\"manifests\":[{"
+                             "\"mediaType\":\"" MT_OCI_MANIFEST "\",\"digest\":\"%s\",\"size\":%zu,"
+                             "\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}}]}",
+                             image.str, strlen(img)) > 0);
+        push_manifest(f, "nf/app", "multi", MT_OCI_INDEX, idx, &index);
+        snprintf(path, sizeof(path), "/v2/nf/app/manifests/%s", image.str);
+        r = http(f, "DELETE", path, NULL, NULL, 0);
+        assert_int_equal(r.status, 202);
+        resp_done(&r);
+        r = http(f, "GET", "/v2/nf/app/manifests/multi", "Accept: " MT_OCI_MANIFEST "\r\n", NULL, 0);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(header(&r, "Docker-Content-Digest", v, sizeof(v)), index.str);
+        resp_done(&r);
+
+        blob_file(f, &index, file, sizeof(file));
+        assert_int_equal(unlink(file), 0);
+        r = http(f, "GET", "/v2/nf/app/manifests/multi", "Accept: " MT_OCI_INDEX "\r\n", NULL, 0);
+        assert_code(&r, 404, "MANIFEST_UNKNOWN");
+        resp_done(&r);
+        r = http(f, "GET", "/v2/nf/app/manifests/multi", "Accept: " MT_OCI_MANIFEST "\r\n", NULL, 0);
+        assert_code(&r, 404, "MANIFEST_UNKNOWN");
+        resp_done(&r);
+        free(img);
+        free(idx);
+}
+
+/* sql on the server's database (SQLite) through a connection of the test's own. */
+static void db_exec(fixture_t *f, const char *sql) {
+        char path[600];
+        sqlite3 *db = NULL;
+        char *err = NULL;
+
+        snprintf(path, sizeof(path), "%s/berth.db", f->dir);
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        sqlite3_busy_timeout(db, 5000);
+        if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+                fail_msg("%s: %s", sql, err ? err : "?");
+        sqlite3_free(err);
+        sqlite3_close(db);
+}
+
+/* The database refusing a write (a trigger raising an error) under each handler that
+ * writes: a 500 in the OCI error format, and nothing half-done (the blob, the tag,
+ * the link stay; a new session's file goes; a finished upload's blob is not linked). */
+static void test_handlers_when_the_database_refuses(void **state) {
+        fixture_t *f = *state;
+        char loc[300], path[600], uploads[300], *img;
+        digest_t cfg, d, m;
+        resp_t r;
+        int n = 0;
+
+        push_blob(f, "r/a", "{}", &cfg);
+        push_blob(f, "r/a", "layer", &d);
+        img = image_of(&cfg);
+        push_manifest(f, "r/a", "t", MT_OCI_MANIFEST, img, &m);
+
+        /* DELETE of a blob and of a tag */
+        db_exec(f, "CREATE TRIGGER no_unlink BEFORE DELETE ON repo_blobs BEGIN SELECT RAISE(ABORT, 'refused'); END;"
+                   "CREATE TRIGGER no_untag BEFORE DELETE ON tags BEGIN SELECT RAISE(ABORT, 'refused'); END");
+        snprintf(path, sizeof(path), "/v2/r/a/blobs/%s", d.str);
+        r = http(f, "DELETE", path, NULL, NULL, 0);
+        assert_code(&r, 500, "UNKNOWN");
+        resp_done(&r);
+        r = http(f, "HEAD", path, NULL, NULL, 0);
+        assert_int_equal(r.status, 200);
+        resp_done(&r);
+        r = http(f, "DELETE", "/v2/r/a/manifests/t", NULL, NULL, 0);
+        assert_code(&r, 500, "UNKNOWN");
+        resp_done(&r);
+        r = http(f, "HEAD", "/v2/r/a/manifests/t", NULL, NULL, 0);
+        assert_int_equal(r.status, 200);
+        resp_done(&r);
+
+        /* PUT of a manifest with a new tag */
+        db_exec(f, "CREATE TRIGGER no_tag BEFORE INSERT ON tags BEGIN SELECT RAISE(ABORT, 'refused'); END");
+        r = http(f, "PUT", "/v2/r/a/manifests/u", "Content-Type: " MT_OCI_MANIFEST "\r\n", img, strlen(img));
+        assert_code(&r, 500, "UNKNOWN");
+        resp_done(&r);
+        r = http(f, "HEAD", "/v2/r/a/manifests/u", NULL, NULL, 0);
+        assert_int_equal(r.status, 404);
+        resp_done(&r);
+
+        /* POST of a session: its file does not stay behind */
+        db_exec(f, "CREATE TRIGGER no_session BEFORE INSERT ON uploads BEGIN SELECT RAISE(ABORT, 'refused'); END");
+        r = http(f, "POST", "/v2/r/a/blobs/uploads/", NULL, NULL, 0);
+        assert_code(&r, 500, "UNKNOWN");
+        resp_done(&r);
+        snprintf(uploads, sizeof(uploads), "%s/uploads", f->dir);
+        {
+                DIR *dir = opendir(uploads);
+                struct dirent *e;
+                while (dir && (e = readdir(dir)))
+                        n += e->d_name[0] != '.';
+                if (dir)
+                        closedir(dir);
+        }
+        assert_int_equal(n, 0);
+        db_exec(f, "DROP TRIGGER no_session");
+
+        /* a mount and the last PUT of an upload, whose links are refused */
+        session(f, "r/b", "chunk", loc, sizeof(loc));
+        db_exec(f, "CREATE TRIGGER no_link BEFORE INSERT ON repo_blobs BEGIN SELECT RAISE(ABORT, 'refused'); END");
+        snprintf(path, sizeof(path), "/v2/r/c/blobs/uploads/?mount=%s&from=r/a", d.str);
+        r = http(f, "POST", path, NULL, NULL, 0);
+        assert_code(&r, 500, "UNKNOWN");
+        resp_done(&r);
+        snprintf(path, sizeof(path), "/v2/r/c/blobs/%s", d.str);
+        r = http(f, "HEAD", path, NULL, NULL, 0);
+        assert_int_equal(r.status, 404);
+        resp_done(&r);
+        assert_int_equal(digest_buf(DIGEST_SHA256, "chunk", 5, &d), 0);
+        snprintf(path, sizeof(path), "%s?digest=%s", loc, d.str);
+        r = http(f, "PUT", path, NULL, NULL, 0);
+        assert_code(&r, 500, "UNKNOWN");
+        resp_done(&r);
+        snprintf(path, sizeof(path), "/v2/r/b/blobs/%s", d.str);
+        r = http(f, "HEAD", path, NULL, NULL, 0);
+        assert_int_equal(r.status, 404);
+        resp_done(&r);
+        free(img);
 }
 
 /* berth_project_usage_*: at most max projects named, the largest, the rest summed
@@ -348,6 +946,14 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_manifest_get_negotiation, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_upload_expiry_by_clock, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_damaged_session_is_unknown, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_blob_get_delete_errors, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_upload_start_errors, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_upload_session_errors, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_upload_limits_and_no_delete, setup_limits, teardown),
+                cmocka_unit_test_setup_teardown(test_manifest_put_errors, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_manifest_get_delete_errors, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_manifest_negotiation_fallbacks, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_handlers_when_the_database_refuses, setup, teardown),
                 cmocka_unit_test(test_usage_fold),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
