@@ -221,7 +221,20 @@ typedef struct {
         webhooks_t *w;
         bool refused; /* the socket's address was not allowed */
         char refused_what[80];
+        int64_t stop_seen_ms; /* when a stop found the body sent (0: not yet) */
 } xfer_t;
+
+/* After a stop, how long a delivery whose body is sent may wait for its answer:
+ * the receiver may have acted on it already, so it is recorded rather than cut
+ * short (and sent again after the restart). */
+#define WEBHOOK_STOP_ANSWER_MS 2000
+
+static int64_t mono_ms(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static size_t discard(char *ptr, size_t size, size_t n, void *userdata) {
         (void) ptr;
@@ -232,8 +245,14 @@ static size_t discard(char *ptr, size_t size, size_t n, void *userdata) {
 static int progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
         xfer_t *x = clientp;
 
-        (void) dltotal, (void) dlnow, (void) ultotal, (void) ulnow;
-        return atomic_load(&x->w->stopping) ? 1 : 0; /* stopping: cut it short */
+        (void) dltotal, (void) dlnow;
+        if (!atomic_load(&x->w->stopping))
+                return 0;
+        if (ultotal <= 0 || ulnow < ultotal)
+                return 1; /* stopping, the body not all sent: cut it short, send it later */
+        if (!x->stop_seen_ms)
+                x->stop_seen_ms = mono_ms();
+        return mono_ms() - x->stop_seen_ms > WEBHOOK_STOP_ANSWER_MS ? 1 : 0;
 }
 
 /* Every connection's address is checked once more, whatever led curl to it. */
