@@ -14,6 +14,7 @@
 #include "common/macro.h"
 #include "common/secretbox.h"
 #include "server/cli-proxy.h"
+#include "server/cli-secret.h"
 #include "storage/proxycache.h"
 
 DEFINE_CLEANUP_FUNC(auth_t, auth_free)
@@ -48,34 +49,6 @@ bool cli_proxy_wants(int argc, char **argv) {
         return false;
 }
 
-/* The password sealed under the secret key (made when missing, in the data directory). */
-static int seal(cli_t *c, const char *secret, uint8_t **ret, size_t *ret_len) {
-        _cleanup_free_ char *path = NULL;
-        secretbox_t *sb = NULL;
-        bool from_env = false, loose = false;
-        int r;
-
-        r = secretbox_key_path(c->data_dir, &path, &from_env);
-        if (r < 0)
-                return r;
-        if (!from_env && c->data_dir && (r = file_mkdir_p(c->data_dir, 0700)) < 0) {
-                fprintf(c->err, "berthd: cannot create data directory %s: %s\n", c->data_dir, berth_strerror(r));
-                return r;
-        }
-        r = secretbox_open(path, !from_env, &sb, &loose);
-        if (r < 0) {
-                fprintf(c->err, "berthd: secret key %s: %s%s\n", path,
-                        r == BERTH_ECONFIG ? "not a key (64 hexadecimal digits)" : berth_strerror(r),
-                        r == -ENOENT ? " (make one: openssl rand -hex 32 > FILE; chmod 600 FILE)" : "");
-                return r;
-        }
-        if (loose)
-                fprintf(c->err, "berthd: warning: the secret key %s may be read by other users: make it mode 0600\n",
-                        path);
-        r = secretbox_seal(sb, PROXYCACHE_SECRET_CONTEXT, secret, strlen(secret), ret, ret_len);
-        secretbox_free(sb);
-        return r;
-}
 
 /* One line of in, without its end: 1, 0 (nothing), -E2BIG. */
 static int read_line(FILE *in, char *buf, size_t size) {
@@ -190,7 +163,7 @@ static int cmd_create(cli_t *c, int argc, char **argv) {
                         proxycache_conf_done(&conf);
                         return 1;
                 }
-                r = seal(c, pw, &sealed, &sealed_len);
+                r = cli_secret_seal(c->data_dir, c->err, PROXYCACHE_SECRET_CONTEXT, pw, &sealed, &sealed_len);
                 OPENSSL_cleanse(pw, sizeof(pw));
                 if (r < 0) {
                         proxycache_conf_done(&conf);

@@ -11,6 +11,7 @@
 #include "common/macro.h"
 #include "common/name.h"
 #include "common/secretbox.h"
+#include "server/cli-secret.h"
 #include "server/cli-webhook.h"
 #include "server/proxy.h"
 #include "server/ssrf.h"
@@ -96,36 +97,6 @@ static int read_secret(cli_t *c, char *buf, size_t size) {
         return n > 0;
 }
 
-/* The secret sealed under the key (made when missing, in the data directory). */
-static int seal_secret(cli_t *c, const char *secret, uint8_t **ret, size_t *ret_len) {
-        _cleanup_free_ char *path = NULL;
-        secretbox_t *sb = NULL;
-        bool from_env = false, loose = false;
-        int r;
-
-        r = secretbox_key_path(c->data_dir, &path, &from_env);
-        if (r < 0)
-                return r;
-        /* the default key lives in the data directory: made with it if need be; a
-         * key named by BERTH_SECRET_KEY_FILE is the operator's to make */
-        if (!from_env && c->data_dir && (r = file_mkdir_p(c->data_dir, 0700)) < 0) {
-                fprintf(c->err, "berthd: cannot create data directory %s: %s\n", c->data_dir, berth_strerror(r));
-                return r;
-        }
-        r = secretbox_open(path, !from_env, &sb, &loose);
-        if (r < 0) {
-                fprintf(c->err, "berthd: secret key %s: %s%s\n", path,
-                        r == BERTH_ECONFIG ? "not a key (64 hexadecimal digits)" : berth_strerror(r),
-                        r == -ENOENT ? " (make one: openssl rand -hex 32 > FILE; chmod 600 FILE)" : "");
-                return r;
-        }
-        if (loose)
-                fprintf(c->err, "berthd: warning: the secret key %s may be read by other users: make it mode 0600\n",
-                        path);
-        r = secretbox_seal(sb, WEBHOOK_SECRET_CONTEXT, secret, strlen(secret), ret, ret_len);
-        secretbox_free(sb);
-        return r;
-}
 
 static int cmd_add(cli_t *c, int argc, char **argv) {
         const char *project = NULL, *url = NULL, *allow_list = getenv(ALLOW_ENV), *why = NULL;
@@ -200,7 +171,7 @@ static int cmd_add(cli_t *c, int argc, char **argv) {
                         OPENSSL_cleanse(secret, sizeof(secret));
                         return 2;
                 }
-                r = seal_secret(c, secret, &sealed, &sealed_len);
+                r = cli_secret_seal(c->data_dir, c->err, WEBHOOK_SECRET_CONTEXT, secret, &sealed, &sealed_len);
                 OPENSSL_cleanse(secret, sizeof(secret));
                 if (r < 0)
                         return 1;

@@ -345,17 +345,6 @@ out:
         return r;
 }
 
-static int lock_gc(db_conn_t *c, uint64_t wait) {
-        for (uint64_t waited = 0;; waited++) {
-                int r = db_lock_try(c, DB_LOCK_GC);
-                if (r != 0)
-                        return r < 0 ? r : 0;
-                if (waited >= wait)
-                        return BERTH_EBUSY;
-                (void) sleep(1);
-        }
-}
-
 /* Each key file of the data directory that exists, copied (0600; the CA's
  * certificate, public, 0644). */
 static int keys_copy(const char *from, const char *to, uint64_t *ret_n) {
@@ -430,7 +419,7 @@ int backup_run(db_t *db, const backup_options_t *o, const char *dest, backup_res
         if (r < 0)
                 return r;
         /* no collection from the snapshot to the last blob */
-        r = lock_gc(c, o->lock_wait);
+        r = db_lock_wait(c, DB_LOCK_GC, o->lock_wait);
         if (r < 0)
                 goto out;
         locked = true;

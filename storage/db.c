@@ -755,6 +755,23 @@ int db_tx_error(db_conn_t *c) {
         return c ? sticky(c) : 0;
 }
 
+int db_tx_run(db_conn_t *c, int (*fn)(db_conn_t *c, void *arg), void *arg) {
+        int r, k;
+
+        if (!c || !fn)
+                return -EINVAL;
+        r = db_tx_begin(c);
+        if (r < 0)
+                return r;
+        r = fn(c, arg);
+        if (r < 0) {
+                db_tx_rollback(c);
+                return r;
+        }
+        k = db_tx_commit(c);
+        return k < 0 ? k : r;
+}
+
 int db_explain(db_conn_t *c, const char *sql, int (*line)(const char *, void *), void *userdata) {
         if (!c || !sql || !line)
                 return -EINVAL;
@@ -1000,6 +1017,17 @@ int db_lock_try(db_conn_t *c, db_lock_id_t id) {
         if (!c)
                 return -EINVAL;
         return c->eng->lock_try(c->h, LOCK_KEY(id));
+}
+
+int db_lock_wait(db_conn_t *c, db_lock_id_t id, uint64_t wait_s) {
+        for (uint64_t waited = 0;; waited++) {
+                int r = db_lock_try(c, id);
+                if (r != 0)
+                        return r < 0 ? r : 0;
+                if (waited >= wait_s)
+                        return BERTH_EBUSY;
+                (void) sleep(1);
+        }
 }
 
 void db_unlock(db_conn_t *c, db_lock_id_t id) {

@@ -138,6 +138,9 @@ bool db_tx_active(db_conn_t *c);
 int db_tx_fail(db_conn_t *c, int err);
 /* The sticky error of the running transaction (0: none). */
 int db_tx_error(db_conn_t *c);
+/* Runs fn(c, arg) in a write transaction of its own: rolled back when fn returns
+ * <0, else committed; fn's result, or the commit's error. */
+int db_tx_run(db_conn_t *c, int (*fn)(db_conn_t *c, void *arg), void *arg);
 
 /* After rows were inserted with explicit keys (berthd db copy): moves the engine's
  * key generators past the largest key of each table that has one (PostgreSQL:
@@ -157,6 +160,9 @@ typedef enum {
  * SQLite: an exclusive flock(2) on a file beside the database (<database>-lock<id>),
  * held by the connection until db_unlock or its close (or its process's end). */
 int db_lock_try(db_conn_t *c, db_lock_id_t id);
+/* db_lock_try once a second for up to wait_s seconds (for the admin commands,
+ * never a server thread): 0 taken, BERTH_EBUSY still held elsewhere, <0 error. */
+int db_lock_wait(db_conn_t *c, db_lock_id_t id, uint64_t wait_s);
 void db_unlock(db_conn_t *c, db_lock_id_t id);
 
 /* The engine's message for the calling thread's last database failure ("" if

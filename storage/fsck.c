@@ -209,17 +209,6 @@ static int rows_drop(db_conn_t *c, const digest_t *d) {
         return changed > 0;
 }
 
-static int lock_gc(db_conn_t *c, uint64_t wait) {
-        for (uint64_t waited = 0;; waited++) {
-                int r = db_lock_try(c, DB_LOCK_GC);
-                if (r != 0)
-                        return r < 0 ? r : 0;
-                if (waited >= wait)
-                        return BERTH_EBUSY;
-                (void) sleep(1);
-        }
-}
-
 static uint64_t mono_ns(void) {
         struct timespec ts;
 
@@ -359,7 +348,7 @@ int fsck_run(store_t *s, db_t *db, const fsck_options_t *opt, fsck_result_t *ret
                 return r;
 
         /* 1. the listing, under the GC lock */
-        r = lock_gc(c, opt->lock_wait);
+        r = db_lock_wait(c, DB_LOCK_GC, opt->lock_wait);
         if (r < 0)
                 goto out;
         locked = true;
@@ -444,7 +433,7 @@ int fsck_run(store_t *s, db_t *db, const fsck_options_t *opt, fsck_result_t *ret
 
         /* 3. each finding checked again, repaired under the lock, reported */
         if (found.n) {
-                r = lock_gc(c, opt->lock_wait);
+                r = db_lock_wait(c, DB_LOCK_GC, opt->lock_wait);
                 if (r < 0)
                         goto out;
                 locked = true;

@@ -127,27 +127,12 @@ int proxycache_upstream_name(const proxycache_conf_t *conf, const char *name, ch
 
 /* ---- rows ---- */
 
-static int in_tx(db_conn_t *c, int (*fn)(db_conn_t *c, const void *arg), const void *arg) {
-        int r, k;
-
-        r = db_tx_begin(c);
-        if (r < 0)
-                return r;
-        r = fn(c, arg);
-        if (r < 0) {
-                db_tx_rollback(c);
-                return r;
-        }
-        k = db_tx_commit(c);
-        return k < 0 ? k : r;
-}
-
 struct add_args {
         const proxycache_conf_t *conf;
         int64_t now;
 };
 
-static int add_fn(db_conn_t *c, const void *arg) {
+static int add_fn(db_conn_t *c, void *arg) {
         const struct add_args *a = arg;
         const proxycache_conf_t *f = a->conf;
         _cleanup_db_stmt_ db_stmt_t *st = NULL;
@@ -177,7 +162,7 @@ int proxycache_add(db_conn_t *c, const proxycache_conf_t *conf, int64_t now) {
             conf->ttl < 0 || (conf->password && !conf->username) ||
             (conf->mirror_of && (!*conf->mirror_of || strlen(conf->mirror_of) > PROXYCACHE_HOST_MAX)))
                 return -EINVAL;
-        return in_tx(c, add_fn, &a);
+        return db_tx_run(c, add_fn, &a);
 }
 
 /* The current row into *ret (its own copies). */

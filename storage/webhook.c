@@ -306,23 +306,6 @@ int webhook_enqueue(db_conn_t *c, const webhook_event_t *ev, unsigned *ret_queue
 
 /* ---- targets ---- */
 
-/* Runs fn in a write transaction of its own on c: fn's result, or the commit's
- * error. */
-static int in_tx(db_conn_t *c, int (*fn)(db_conn_t *c, void *arg), void *arg) {
-        int r, k;
-
-        r = db_tx_begin(c);
-        if (r < 0)
-                return r;
-        r = fn(c, arg);
-        if (r < 0) {
-                db_tx_rollback(c);
-                return r;
-        }
-        k = db_tx_commit(c);
-        return k < 0 ? k : r;
-}
-
 struct add_args {
         const char *project, *url;
         unsigned events;
@@ -359,7 +342,7 @@ int webhook_add(db_conn_t *c, const char *project, const char *url, unsigned eve
         if (!c || !project || !*project || !url || !*url || strlen(url) > WEBHOOK_URL_MAX || !events ||
             (events & ~(unsigned) WEBHOOK_ALL))
                 return -EINVAL;
-        r = in_tx(c, add_fn, &a);
+        r = db_tx_run(c, add_fn, &a);
         if (r < 0)
                 return r;
         if (ret_id)
@@ -380,7 +363,7 @@ static int del_fn(db_conn_t *c, void *arg) {
 int webhook_del(db_conn_t *c, int64_t id) {
         if (!c)
                 return -EINVAL;
-        return in_tx(c, del_fn, &id);
+        return db_tx_run(c, del_fn, &id);
 }
 
 int webhook_exists(db_conn_t *c, int64_t id) {
@@ -625,7 +608,7 @@ static int release_fn(db_conn_t *c, void *arg) {
 int webhook_release(db_conn_t *c, const webhook_delivery_t *d) {
         if (!c || !d)
                 return -EINVAL;
-        return in_tx(c, release_fn, (void *) d);
+        return db_tx_run(c, release_fn, (void *) d);
 }
 
 static int reset_fn(db_conn_t *c, void *arg) {
@@ -641,7 +624,7 @@ static int reset_fn(db_conn_t *c, void *arg) {
 int webhook_claims_reset(db_conn_t *c) {
         if (!c)
                 return -EINVAL;
-        return in_tx(c, reset_fn, NULL);
+        return db_tx_run(c, reset_fn, NULL);
 }
 
 int webhook_queue_depth(db_conn_t *c, int64_t *ret) {
