@@ -313,6 +313,10 @@ EXTRA_DIST += tests/integration/proxy-cache.sh docs/proxy-cache.md
 ## started here (slow tier: root)
 SLOW_TESTS += tests/integration/proxy-mirror.sh
 EXTRA_DIST += tests/integration/proxy-mirror.sh
+## ... and as a real dockerd's registry-mirrors: `docker pull alpine:3` through the
+## --docker-mirror project (slow tier: root, a private dockerd)
+SLOW_TESTS += tests/integration/proxy-docker.sh
+EXTRA_DIST += tests/integration/proxy-docker.sh
 
 ## issue 14: the systemd unit verifies; berthd sends READY=1 and STOPPING=1 itself
 TESTS += tests/integration/systemd.sh
