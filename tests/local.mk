@@ -313,6 +313,10 @@ EXTRA_DIST += tests/integration/proxy-cache.sh docs/proxy-cache.md
 ## started here (slow tier: root)
 SLOW_TESTS += tests/integration/proxy-mirror.sh
 EXTRA_DIST += tests/integration/proxy-mirror.sh
+## ... and as a real dockerd's registry-mirrors: `docker pull alpine:3` through the
+## --docker-mirror project (slow tier: root, a private dockerd)
+SLOW_TESTS += tests/integration/proxy-docker.sh
+EXTRA_DIST += tests/integration/proxy-docker.sh
 
 ## issue 14: the systemd unit verifies; berthd sends READY=1 and STOPPING=1 itself
 TESTS += tests/integration/systemd.sh
@@ -373,6 +377,13 @@ bench-db: berthd$(EXEEXT)
 	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
 	BERTHD='$(abs_top_builddir)/berthd$(EXEEXT)' $(SHELL) '$(abs_top_srcdir)/tests/bench/db-bench.sh'
 EXTRA_DIST += tests/bench/db-bench.sh
+## `make bench-proxy`: the pull-through cache (issue 13): a cold pull through berth vs
+## straight from the upstream (docker-registry), a warm pull vs a native project, and
+## the upstream requests per warm pull
+bench-proxy: berthd$(EXEEXT)
+	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
+	BERTHD='$(abs_top_builddir)/berthd$(EXEEXT)' $(SHELL) '$(abs_top_srcdir)/tests/bench/proxy-bench.sh'
+EXTRA_DIST += tests/bench/proxy-bench.sh
 EXTRA_DIST += tests/bench/listing-bench.sh tests/bench/catalog-auth-bench.sh \
               tests/bench/auth-flood-bench.sh tests/bench/metrics-bench.sh
 

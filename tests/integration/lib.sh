@@ -153,10 +153,12 @@ berth_rooted() {
 # socket) answers, else a private dockerd under TMP (vfs, no iptables, no bridge: what
 # runs here), stopped at exit with the containerd it supervises. Sets DOCKER_HOST and
 # BERTH_OWN_DOCKERD (1 when the test started it, so it may leave images behind).
+# BERTH_DOCKERD_CONFIG (daemon.json text, e.g. registry-mirrors): always a private
+# dockerd, with that configuration.
 BERTH_OWN_DOCKERD=0
 berth_dockerd() {
         local pid
-        if timeout 10 docker info >/dev/null 2>&1; then
+        if [ -z "${BERTH_DOCKERD_CONFIG:-}" ] && timeout 10 docker info >/dev/null 2>&1; then
                 step "using the docker daemon at ${DOCKER_HOST:-the default socket}"
                 return 0
         fi
@@ -164,7 +166,7 @@ berth_dockerd() {
         [ -n "$TMP" ] || berth_tmpdir
         step "starting a private dockerd (vfs, no bridge, no iptables)"
         mkdir -p "$TMP/docker" "$TMP/docker-exec"
-        echo '{}' >"$TMP/daemon.json"     # none of the host's daemon settings
+        echo "${BERTH_DOCKERD_CONFIG:-{\}}" >"$TMP/daemon.json" # none of the host's daemon settings
         # dockerd 20.10 writes a trust key to /etc/docker/key.json: remove it if it is ours
         [ -e /etc/docker/key.json ] || berth_on_exit "rm -f /etc/docker/key.json; rmdir /etc/docker 2>/dev/null"
         berth_rooted --exec dockerd --storage-driver vfs --iptables=false --bridge=none \
