@@ -53,6 +53,7 @@ typedef struct {
         char *www_auth, *content_type, *dcd;
         uint64_t range_start;
         bool has_range;
+        uint64_t content_length; /* of the current answer; UINT64_MAX: not given */
         sink_t sink;
         /* memory */
         char *buf;

@@ -165,6 +165,7 @@ static size_t on_header(char *p, size_t sz, size_t nm, void *u) {
                 const char *sp = memchr(p, ' ', n);
                 registry__req_reset_headers(q);
                 q->status = 0;
+                q->content_length = UINT64_MAX;
                 if (sp && (size_t) (sp - p) + 4 <= n && isdigit((unsigned char) sp[1]) &&
                     isdigit((unsigned char) sp[2]) && isdigit((unsigned char) sp[3]))
                         q->status = (sp[1] - '0') * 100 + (sp[2] - '0') * 10 + (sp[3] - '0');
@@ -180,6 +181,16 @@ static size_t on_header(char *p, size_t sz, size_t nm, void *u) {
         } else if ((v = header_value(p, n, "content-type"))) {
                 free(q->content_type);
                 q->content_type = v;
+        } else if ((v = header_value(p, n, "content-length"))) {
+                unsigned long long l = 0;
+                bool ok = isdigit((unsigned char) *v);
+                for (const char *c = v; ok && *c; c++) {
+                        ok = isdigit((unsigned char) *c) && l <= (UINT64_MAX - 9) / 10;
+                        if (ok)
+                                l = l * 10 + (unsigned long long) (*c - '0');
+                }
+                q->content_length = ok ? l : UINT64_MAX;
+                free(v);
         } else if ((v = header_value(p, n, "docker-content-digest"))) {
                 free(q->dcd);
                 q->dcd = v;
@@ -275,7 +286,11 @@ static size_t on_body(char *p, size_t sz, size_t nm, void *u) {
                 return 0;
         }
         q->have += n;
-        if (q->progress)
+        if (q->progress && q->open_size)
+                /* size is only a bound: the total the upstream announced, 0 when none */
+                q->progress(q->userdata, q->have,
+                            q->status == 200 && q->content_length <= q->size ? q->content_length : 0);
+        else if (q->progress)
                 q->progress(q->userdata, q->have, q->size);
         return n;
 }
@@ -557,7 +572,7 @@ static int get_blob(registry_t *r, const char *repo, const digest_t *d, uint64_t
                     void *userdata, uint64_t *ret_size) {
         _cleanup_free_ char *url = NULL;
         req_t q = { .sink = SINK_FD, .fd = fd, .size = size, .open_size = open_size, .alg = d->alg,
-                    .progress = progress, .userdata = userdata };
+                    .progress = progress, .userdata = userdata, .content_length = UINT64_MAX };
         struct curl_slist *hs = NULL;
         digest_t got;
         int rc;

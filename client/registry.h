@@ -59,8 +59,10 @@ int registry_get_blob(registry_t *r, const char *repo, const digest_t *d, uint64
 
 /* A blob whose size is not known (a pull-through cache): at most max_size bytes
  * (more: BERTH_ETOOBIG), written to fd from offset 0, checked against d while it
- * streams (BERTH_EDIGEST). *ret_size (if non-NULL) its length. Errors otherwise
- * as for registry_get_blob. */
+ * streams (BERTH_EDIGEST). *ret_size (if non-NULL) its length. progress (if
+ * non-NULL) is called after each write with the bytes written and the length the
+ * upstream announced (Content-Length; 0 when it gave none). Errors otherwise as
+ * for registry_get_blob. */
 int registry_fetch_blob(registry_t *r, const char *repo, const digest_t *d, uint64_t max_size,
                         const registry_cred_t *cred, int fd, registry_progress_fn progress, void *userdata,
                         uint64_t *ret_size);

@@ -5,8 +5,16 @@
  * its connections and tokens live on). A request that needs the upstream is
  * suspended and joins the flight for its repository and reference; the flight's
  * job runs on one of the cache's threads and resumes every waiter at its end,
- * with an error or with the content now in the store. */
+ * with an error or with the content now in the store.
+ *
+ * A blob streams: once the upstream has announced its length, the waiters (GETs
+ * without Range) are resumed with a blob_stream_t and answered at once; each reads
+ * the scratch file as the fetch fills it. A reader that catches up suspends its
+ * connection and is resumed by the fetch when more bytes arrive (no worker thread
+ * waits). The last byte is held back until the whole blob matched its digest: a
+ * mismatch ends every stream with an error (a short body), and nothing is kept. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -47,6 +55,24 @@ typedef struct upstream {
 
 typedef enum { JOB_MANIFEST, JOB_BLOB } job_kind_t;
 
+/* A blob being fetched, read by its streams (shared: freed with its last holder). */
+typedef struct blob_stream {
+        pthread_mutex_t lock;
+        unsigned refs;
+        int fd;                  /* the scratch file (its own descriptor: a rename or unlink changes nothing) */
+        uint64_t size;           /* as the upstream announced it */
+        uint64_t written;        /* bytes in the file */
+        int state;               /* 0 arriving, 1 complete and verified, <0 failed */
+        struct stream_reader **sleepers; /* readers that caught up, their connections suspended */
+        size_t n_sleepers, cap;
+} blob_stream_t;
+
+typedef struct stream_reader {
+        blob_stream_t *s;
+        struct MHD_Connection *conn;
+        bool asleep;
+} stream_reader_t;
+
 typedef struct flight {
         char *key;               /* "repo\nreference" */
         job_kind_t kind;
@@ -56,6 +82,10 @@ typedef struct flight {
         digest_t cached;
         int err;                 /* the outcome */
         int result;              /* RES_* */
+        blob_stream_t *stream;   /* a blob whose length is known, readable while it arrives */
+        bool stream_tried;
+        int fill_fd;             /* the scratch file being filled (blob jobs) */
+        pullthrough_t *p;
         request_t **waiters;
         size_t n_waiters, cap;
         struct flight *next;     /* in the flight list */
@@ -415,6 +445,193 @@ failed:
         f->err = r;
 }
 
+/* ---- blob streams ---- */
+
+static void resumed_error(request_t *req, const char *what);
+
+static blob_stream_t *stream_ref(blob_stream_t *s) {
+        pthread_mutex_lock(&s->lock);
+        s->refs++;
+        pthread_mutex_unlock(&s->lock);
+        return s;
+}
+
+static void stream_unref(blob_stream_t *s) {
+        bool last;
+
+        if (!s)
+                return;
+        pthread_mutex_lock(&s->lock);
+        last = --s->refs == 0;
+        pthread_mutex_unlock(&s->lock);
+        if (!last)
+                return;
+        close(s->fd);
+        free(s->sleepers);
+        pthread_mutex_destroy(&s->lock);
+        free(s);
+}
+
+/* Every reader that caught up resumed (under s->lock). */
+static void stream_wake(blob_stream_t *s) {
+        for (size_t i = 0; i < s->n_sleepers; i++) {
+                s->sleepers[i]->asleep = false;
+                MHD_resume_connection(s->sleepers[i]->conn);
+        }
+        s->n_sleepers = 0;
+}
+
+/* libmicrohttpd's content reader: the bytes written so far; none yet: the
+ * connection suspended until the fetch writes more (never 0 on a live connection:
+ * with a thread pool that would spin). */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
+        stream_reader_t *rd = cls;
+        blob_stream_t *s = rd->s;
+        uint64_t limit;
+        ssize_t n;
+
+        pthread_mutex_lock(&s->lock);
+        if (s->state < 0) {
+                pthread_mutex_unlock(&s->lock);
+                return MHD_CONTENT_READER_END_WITH_ERROR; /* the client sees a short body */
+        }
+        /* the last byte only once the whole matched its digest */
+        limit = s->state == 1 ? s->size : s->written < s->size ? s->written : s->size ? s->size - 1 : 0;
+        if (pos >= limit) {
+                if (s->state == 1) {
+                        pthread_mutex_unlock(&s->lock);
+                        return MHD_CONTENT_READER_END_OF_STREAM;
+                }
+                if (s->n_sleepers == s->cap) {
+                        size_t cap = s->cap ? s->cap * 2 : 8;
+                        stream_reader_t **v = realloc(s->sleepers, cap * sizeof(*v));
+                        if (!v) {
+                                pthread_mutex_unlock(&s->lock);
+                                return MHD_CONTENT_READER_END_WITH_ERROR;
+                        }
+                        s->sleepers = v;
+                        s->cap = cap;
+                }
+                s->sleepers[s->n_sleepers++] = rd;
+                rd->asleep = true;
+                /* under the lock: the fetch cannot resume it before it is suspended */
+                MHD_suspend_connection(rd->conn);
+                pthread_mutex_unlock(&s->lock);
+                return 0;
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (limit - pos < max)
+                max = (size_t) (limit - pos);
+        do
+                n = pread(s->fd, buf, max, (off_t) pos);
+        while (n < 0 && errno == EINTR);
+        return n > 0 ? n : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void stream_reader_free(void *cls) {
+        stream_reader_t *rd = cls;
+        blob_stream_t *s = rd->s;
+
+        pthread_mutex_lock(&s->lock);
+        for (size_t i = 0; rd->asleep && i < s->n_sleepers; i++)
+                if (s->sleepers[i] == rd) {
+                        s->sleepers[i] = s->sleepers[--s->n_sleepers];
+                        break;
+                }
+        pthread_mutex_unlock(&s->lock);
+        stream_unref(s);
+        free(rd);
+}
+
+/* A streaming request resumed: its answer reads the blob as it arrives. */
+static void stream_answer(request_t *req) {
+        blob_stream_t *s = TAKE_PTR(req->proxy_stream);
+        stream_reader_t *rd;
+        int state;
+
+        pthread_mutex_lock(&s->lock);
+        state = s->state;
+        pthread_mutex_unlock(&s->lock);
+        if (state < 0) {
+                /* failed before the answer began: said as when it waited */
+                stream_unref(s);
+                req->proxy_err = state;
+                resumed_error(req, "blob");
+                return;
+        }
+        rd = calloc(1, sizeof(*rd));
+        if (!rd) {
+                stream_unref(s);
+                reply_errno(req, -ENOMEM, NULL);
+                return;
+        }
+        rd->s = s;
+        rd->conn = req->conn;
+        reply_callback(req, 200, s->size, stream_read, rd, stream_reader_free);
+        reply_header(req, "Content-Type", "application/octet-stream");
+        reply_header(req, "Docker-Content-Digest", req->ref);
+        reply_headerf(req, "ETag", "\"%s\"", req->ref);
+        reply_header(req, "Cache-Control", "max-age=31536000");
+}
+
+/* The fetch's progress (on its thread): the stream made once the length is
+ * known, its waiters that can stream resumed; readers that caught up woken. */
+static void fetch_progress(void *userdata, uint64_t done, uint64_t total) {
+        flight_t *f = userdata;
+        pullthrough_t *p = f->p;
+        blob_stream_t *s = f->stream;
+
+        if (!s && !f->stream_tried) {
+                f->stream_tried = true;
+                if (total == 0)
+                        return; /* no length announced: the waiters wait for the end */
+                s = calloc(1, sizeof(*s));
+                if (!s)
+                        return;
+                s->fd = fcntl(f->fill_fd, F_DUPFD_CLOEXEC, 3);
+                if (s->fd < 0) {
+                        free(s);
+                        return;
+                }
+                pthread_mutex_init(&s->lock, NULL);
+                s->refs = 1;
+                s->size = total;
+                pthread_mutex_lock(&p->lock);
+                f->stream = s; /* from now on, joiners that can stream take it at once */
+                size_t kept = 0;
+                for (size_t i = 0; i < f->n_waiters; i++) {
+                        request_t *w = f->waiters[i];
+                        if (!w->proxy_streamable) {
+                                f->waiters[kept++] = w;
+                                continue;
+                        }
+                        atomic_fetch_add_explicit(&f->up->n[RES_MISS], 1, memory_order_relaxed);
+                        w->proxy_err = 0;
+                        w->proxy_stream = stream_ref(s);
+                        MHD_resume_connection(w->conn);
+                }
+                f->n_waiters = kept;
+                pthread_mutex_unlock(&p->lock);
+        }
+        if (!s)
+                return;
+        pthread_mutex_lock(&s->lock);
+        s->written = done;
+        stream_wake(s);
+        pthread_mutex_unlock(&s->lock);
+}
+
+/* The fetch is over: verified (1) or failed (<0); every reader woken to see it. */
+static void stream_end(blob_stream_t *s, int state) {
+        if (!s)
+                return;
+        pthread_mutex_lock(&s->lock);
+        if (s->state == 0)
+                s->state = state;
+        stream_wake(s);
+        pthread_mutex_unlock(&s->lock);
+}
+
 static void fetch_blob(pullthrough_t *p, meta_t *m, flight_t *f) {
         server_t *srv = p->srv;
         registry_cred_t cred = cred_of(f->up);
@@ -437,8 +654,12 @@ static void fetch_blob(pullthrough_t *p, meta_t *m, flight_t *f) {
                 r = store_blob_fill_open(srv->store, name, &fd);
                 if (r < 0)
                         goto failed;
-                r = registry_fetch_blob(f->up->reg, f->upname, &d, srv->cfg->blob_max_size, &cred, fd, NULL, NULL,
-                                        &size);
+                f->fill_fd = fd;
+                f->p = p;
+                r = registry_fetch_blob(f->up->reg, f->upname, &d, srv->cfg->blob_max_size, &cred, fd,
+                                        fetch_progress, f, &size);
+                /* its streams end here: every byte verified, or an error (a short body) */
+                stream_end(f->stream, r == 0 && (!f->stream || size == f->stream->size) ? 1 : r < 0 ? r : -EIO);
                 if (r == 0)
                         r = store_blob_fill_commit(srv->store, name, fd, &d);
                 else
@@ -476,6 +697,7 @@ static void flight_free(flight_t *f) {
         free(f->upname);
         free(f->ref);
         free(f->waiters);
+        stream_unref(f->stream);
         free(f);
 }
 
@@ -609,7 +831,9 @@ static void manifest_resumed(request_t *req) {
 }
 
 static void blob_resumed(request_t *req) {
-        if (req->proxy_err < 0)
+        if (req->proxy_stream)
+                stream_answer(req);
+        else if (req->proxy_err < 0)
                 resumed_error(req, "blob");
         else
                 blob_get_local(req);
@@ -637,6 +861,17 @@ static bool join(pullthrough_t *p, request_t *req, flight_t *tmpl, void (*resume
         for (f = p->flights; f; f = f->next)
                 if (strcmp(f->key, key) == 0)
                         break;
+        if (f && f->stream && req->proxy_streamable) {
+                /* its length is known: read it as it arrives (or failed: wait for the end) */
+                pthread_mutex_lock(&f->stream->lock);
+                if (f->stream->state >= 0) {
+                        f->stream->refs++;
+                        req->proxy_stream = f->stream;
+                }
+                pthread_mutex_unlock(&f->stream->lock);
+                if (req->proxy_stream)
+                        atomic_fetch_add_explicit(&f->up->n[RES_MISS], 1, memory_order_relaxed);
+        }
         if (!f && (p->stopping || p->queued >= QUEUE_MAX))
                 r = p->stopping ? -ESHUTDOWN : BERTH_EBUSY;
         if (!f && r == 0) {
@@ -650,7 +885,7 @@ static bool join(pullthrough_t *p, request_t *req, flight_t *tmpl, void (*resume
                         f = mine;
                 }
         }
-        if (r == 0 && f->n_waiters == f->cap) {
+        if (r == 0 && !req->proxy_stream && f->n_waiters == f->cap) {
                 size_t cap = f->cap ? f->cap * 2 : 4;
                 request_t **v = realloc(f->waiters, cap * sizeof(*v));
                 if (v) {
@@ -659,7 +894,7 @@ static bool join(pullthrough_t *p, request_t *req, flight_t *tmpl, void (*resume
                 } else
                         r = -ENOMEM;
         }
-        if (r == 0) {
+        if (r == 0 && !req->proxy_stream) {
                 f->waiters[f->n_waiters++] = req;
                 if (mine) {
                         mine->next = p->flights;
@@ -674,6 +909,13 @@ static bool join(pullthrough_t *p, request_t *req, flight_t *tmpl, void (*resume
                 }
         }
         pthread_mutex_unlock(&p->lock);
+        if (r == 0 && req->proxy_stream) {
+                req->suspended = false;
+                req->auth_resume = NULL;
+                MHD_resume_connection(req->conn);
+                resume(req);
+                return false;
+        }
         if (r == 0)
                 return true;
         if (mine)
@@ -805,6 +1047,8 @@ bool pullthrough_blob_get(request_t *req) {
                 reply_errno(req, r, NULL);
                 return true;
         }
+        /* a range of a blob still arriving waits for the whole (then served from the store) */
+        req->proxy_streamable = !req->is_head && !req_header(req, "Range");
         (void) join(p, req, &tmpl, blob_resumed);
         free(tmpl.repo);
         free(tmpl.upname);

@@ -97,6 +97,17 @@ static void fd_reader_free(void *cls) {
         free(r);
 }
 
+void reply_callback(request_t *req, unsigned status, uint64_t len, MHD_ContentReaderCallback fn, void *cls,
+                    MHD_ContentReaderFreeCallback free_fn) {
+        size_t block = len < TLS_READ_BLOCK ? (size_t) (len ? len : 1) : TLS_READ_BLOCK;
+        struct MHD_Response *resp = MHD_create_response_from_callback(len, block, fn, cls, free_fn);
+
+        if (!resp)
+                free_fn(cls);
+        set_response(req, status, resp);
+        req->bytes_out = len;
+}
+
 void reply_fd(request_t *req, unsigned status, int fd, uint64_t off, uint64_t len) {
         struct MHD_Response *resp = NULL;
 

@@ -183,6 +183,8 @@ struct request {
         void (*auth_resume)(request_t *req); /* takes the verdict when MHD calls again */
         /* a pull-through fetch this request waited for (server/pullthrough.c): its outcome */
         int proxy_err;
+        bool proxy_streamable;    /* a blob GET without Range: may read a blob still arriving */
+        struct blob_stream *proxy_stream; /* that blob, handed over when its size is known */
 };
 
 /* ---- answers (server/reply.c) ---- */
@@ -197,6 +199,10 @@ void reply_buffer(request_t *req, unsigned status, const void *buf, size_t len,
                   const char *content_type);
 /* Serve len bytes of fd from off; takes the fd. */
 void reply_fd(request_t *req, unsigned status, int fd, uint64_t off, uint64_t len);
+/* A body of len bytes produced by fn (libmicrohttpd's content reader); free_fn(cls)
+ * when the answer is done with, or at once when it cannot be made. */
+void reply_callback(request_t *req, unsigned status, uint64_t len, MHD_ContentReaderCallback fn, void *cls,
+                    MHD_ContentReaderFreeCallback free_fn);
 void reply_header(request_t *req, const char *name, const char *value);
 void reply_headerf(request_t *req, const char *name, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));

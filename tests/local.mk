@@ -308,6 +308,9 @@ EXTRA_DIST += tests/integration/webhooks.sh tests/integration/webhook_receiver.p
 ## digest, mirrors (?ns=, registry-mirrors), TTL and HEAD revalidation, single flight,
 ## stale-if-error, 503, refused pushes, metrics
 TESTS += tests/integration/proxy-cache.sh
+## blob misses streamed while they arrive (a trickling fake upstream)
+TESTS += tests/integration/proxy-stream.sh
+EXTRA_DIST += tests/integration/proxy-stream.sh
 EXTRA_DIST += tests/integration/proxy-cache.sh docs/proxy-cache.md
 ## ... and as containerd's mirror of two registries (?ns=), through a containerd
 ## started here (slow tier: root)

@@ -5,8 +5,8 @@
 # sends a blob with one byte flipped. berth in front of them pulls through by tag and
 # by digest (skopeo, curl), as a containerd mirror (?ns=) and as docker's
 # registry-mirrors project; revalidates a moved tag only after the TTL; fetches an
-# uncached blob once for 10 concurrent pulls; refuses a corrupt blob and keeps nothing
-# of it; refuses pushes; serves what it holds when the upstream is down and says 503
+# uncached blob once for 10 concurrent pulls; cuts a corrupt blob short and keeps
+# nothing of it; refuses pushes; serves what it holds when the upstream is down and says 503
 # for what it does not; counts it all in the metrics.
 # With BERTH_TEST_DB=pg the proxy's metadata is in PostgreSQL.
 . "$(dirname "$0")/lib.sh"
@@ -245,14 +245,17 @@ pass "10 clients got the right bytes; upstream A served the blob once"
 
 # ---- a corrupt blob ----
 step "a corrupt blob from the upstream: refused, nothing kept"
-code=$(bcurl -o "$TMP/body" -w '%{http_code}' "$BERTH_URL/v2/corrupt/x/blobs/$BAD_LAYER")
-[ "$code" = 502 ] || fail "corrupt blob answered $code: $(cat "$TMP/body")"
+# the upstream announced its length: the blob streams, and the mismatch found at its
+# end cuts the body short (the last byte is held back until the digest is checked), or
+# is a 502 when found before the answer began
+bcurl -f -o "$TMP/body" "$BERTH_URL/v2/corrupt/x/blobs/$BAD_LAYER" 2>/dev/null && fail "the corrupt blob downloaded"
+[ "$(stat -c %s "$TMP/body")" -lt 16384 ] || fail "the whole corrupt blob was sent"
 [ ! -e "$TMP/data/blobs/sha256/${BAD_LAYER:7:2}/${BAD_LAYER#sha256:}" ] || fail "the corrupt blob was stored"
 [ -z "$(ls -A "$TMP/data/tmp" 2>/dev/null)" ] || fail "scratch files left: $(ls "$TMP/data/tmp")"
-code=$(bcurl -o /dev/null -w '%{http_code}' "$BERTH_URL/v2/corrupt/x/blobs/$BAD_LAYER")
-[ "$code" = 502 ] || fail "second request for the corrupt blob: $code"
+bcurl -f -o "$TMP/body" "$BERTH_URL/v2/corrupt/x/blobs/$BAD_LAYER" 2>/dev/null && fail "second request for the corrupt blob downloaded"
+[ "$(stat -c %s "$TMP/body")" -lt 16384 ] || fail "the whole corrupt blob was sent the second time"
 [ "$(grep -c "GET /v2/x/blobs/$BAD_LAYER" "$TMP/c.log")" = 2 ] || fail "the corrupt blob was served from a cache"
-pass "502 each time, nothing in the store"
+pass "a failed download (short body) each time, nothing in the store"
 
 step "the upstream answering 429: the cached tag is served"
 bcurl -f -o /dev/null "$BERTH_URL/v2/corrupt/x/manifests/limited" || fail "first pull of x:limited"
