@@ -484,25 +484,35 @@ int registry_ping(registry_t *r) {
         return rc;
 }
 
-int registry_get_manifest(registry_t *r, const char *repo, const char *reference, const registry_cred_t *cred,
-                          char **ret_buf, size_t *ret_len, char **ret_media_type, digest_t *ret_digest) {
+/* A GET or HEAD (q says which) of repo's manifest reference, accepting every
+ * manifest and index type. */
+static int manifest_request(registry_t *r, const char *repo, const char *reference, const registry_cred_t *cred,
+                            req_t *q) {
         _cleanup_free_ char *url = NULL;
-        req_t q = { .sink = SINK_MEM, .max = MANIFEST_MAX_SIZE, .fd = -1 };
-        struct curl_slist *hs = NULL, *t;
-        digest_t want, got, hdr;
-        bool by_digest = digest_parse(reference, &want) == 0;
+        struct curl_slist *hs;
         int rc;
 
         if (asprintf(&url, "%s/v2/%s/manifests/%s", r->base, repo, reference) < 0) {
                 url = NULL;
                 return -ENOMEM;
         }
-        t = curl_slist_append(hs, "Accept: " MT_OCI_INDEX ", " MT_OCI_MANIFEST ", " MT_DOCKER_LIST ", " MT_DOCKER_MANIFEST);
-        if (!t)
+        hs = curl_slist_append(NULL, "Accept: " MT_OCI_INDEX ", " MT_OCI_MANIFEST ", " MT_DOCKER_LIST ", "
+                                     MT_DOCKER_MANIFEST);
+        if (!hs)
                 return -ENOMEM;
-        hs = t;
-        rc = do_request(r, url, repo, cred, hs, &q);
+        rc = do_request(r, url, repo, cred, hs, q);
         curl_slist_free_all(hs);
+        return rc;
+}
+
+int registry_get_manifest(registry_t *r, const char *repo, const char *reference, const registry_cred_t *cred,
+                          char **ret_buf, size_t *ret_len, char **ret_media_type, digest_t *ret_digest) {
+        req_t q = { .sink = SINK_MEM, .max = MANIFEST_MAX_SIZE, .fd = -1 };
+        digest_t want, got, hdr;
+        bool by_digest = digest_parse(reference, &want) == 0;
+        int rc;
+
+        rc = manifest_request(r, repo, reference, cred, &q);
         if (rc == 0 && !q.buf)
                 rc = BERTH_EMANIFEST;
         if (rc == 0)
@@ -543,22 +553,11 @@ int registry_fetch_blob(registry_t *r, const char *repo, const digest_t *d, uint
 
 int registry_head_manifest(registry_t *r, const char *repo, const char *reference, const registry_cred_t *cred,
                            digest_t *ret_digest) {
-        _cleanup_free_ char *url = NULL;
         req_t q = { .sink = SINK_DISCARD, .head = true, .fd = -1 };
-        struct curl_slist *hs = NULL, *t;
         digest_t got;
         int rc;
 
-        if (asprintf(&url, "%s/v2/%s/manifests/%s", r->base, repo, reference) < 0) {
-                url = NULL;
-                return -ENOMEM;
-        }
-        t = curl_slist_append(hs, "Accept: " MT_OCI_INDEX ", " MT_OCI_MANIFEST ", " MT_DOCKER_LIST ", " MT_DOCKER_MANIFEST);
-        if (!t)
-                return -ENOMEM;
-        hs = t;
-        rc = do_request(r, url, repo, cred, hs, &q);
-        curl_slist_free_all(hs);
+        rc = manifest_request(r, repo, reference, cred, &q);
         if (rc == 0 && (!q.dcd || digest_parse(q.dcd, &got) < 0))
                 rc = BERTH_EHTTP; /* no digest to compare: the caller GETs */
         if (rc == 0)
