@@ -39,6 +39,7 @@ struct registry {
         token_t tokens[TOKEN_CACHE_MAX];
         size_t ntokens;
         atomic_uint_fast64_t requests;
+        registry_ratelimit_t ratelimit; /* the last that manifest answers said (under lock) */
         void (*log)(void *log_ud, const char *line);
         void *log_ud;
 };
@@ -51,6 +52,8 @@ typedef struct {
         long status;
         bool body_started;
         char *www_auth, *content_type, *dcd;
+        char *link;                       /* Link (tags/list pages) */
+        char *rl_limit, *rl_remaining;    /* RateLimit-Limit, RateLimit-Remaining */
         uint64_t range_start;
         bool has_range;
         uint64_t content_length; /* of the current answer; UINT64_MAX: not given */

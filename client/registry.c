@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <unistd.h>
 #include <curl/curl.h>
+#include <jansson.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include "client/registry-internal.h"
@@ -18,6 +19,7 @@
 #include "common/err.h"
 #include "common/macro.h"
 #include "common/manifest.h"
+#include "common/name.h"
 
 #define HEADER_VALUE_MAX 8192
 
@@ -78,6 +80,7 @@ int registry_new(const char *domain, const registry_opts_t *o, registry_t **ret)
         for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
                 pthread_mutex_init(&r->share_locks[i], NULL);
         pthread_mutex_init(&r->lock, NULL);
+        r->ratelimit.limit = r->ratelimit.remaining = -1;
         r->insecure = o && o->insecure;
         r->log = o ? o->log : NULL;
         r->log_ud = o ? o->log_ud : NULL;
@@ -125,7 +128,10 @@ void registry__req_reset_headers(req_t *q) {
         free(q->www_auth);
         free(q->content_type);
         free(q->dcd);
-        q->www_auth = q->content_type = q->dcd = NULL;
+        free(q->link);
+        free(q->rl_limit);
+        free(q->rl_remaining);
+        q->www_auth = q->content_type = q->dcd = q->link = q->rl_limit = q->rl_remaining = NULL;
         q->has_range = false;
         q->body_started = false;
 }
@@ -194,6 +200,15 @@ static size_t on_header(char *p, size_t sz, size_t nm, void *u) {
         } else if ((v = header_value(p, n, "docker-content-digest"))) {
                 free(q->dcd);
                 q->dcd = v;
+        } else if ((v = header_value(p, n, "link"))) {
+                free(q->link);
+                q->link = v;
+        } else if ((v = header_value(p, n, "ratelimit-limit"))) {
+                free(q->rl_limit);
+                q->rl_limit = v;
+        } else if ((v = header_value(p, n, "ratelimit-remaining"))) {
+                free(q->rl_remaining);
+                q->rl_remaining = v;
         } else if ((v = header_value(p, n, "content-range"))) {
                 /* "bytes START-END/TOTAL" */
                 unsigned long long s = 0;
@@ -484,6 +499,75 @@ int registry_ping(registry_t *r) {
         return rc;
 }
 
+/* ---- rate limits ---- */
+
+int registry_ratelimit_parse(const char *value, int64_t *ret_count, int64_t *ret_window) {
+        const char *c = value;
+        int64_t count = 0, window = 0;
+
+        while (*c == ' ' || *c == '\t')
+                c++;
+        if (!isdigit((unsigned char) *c))
+                return -EINVAL;
+        for (; isdigit((unsigned char) *c); c++) {
+                if (count > (INT64_MAX - 9) / 10)
+                        return -EINVAL;
+                count = count * 10 + (*c - '0');
+        }
+        /* parameters of the first item: ";w=21600"; a ',' starts the next item */
+        while (*c && *c != ',') {
+                while (*c == ' ' || *c == '\t')
+                        c++;
+                if (*c == ',' || !*c)
+                        break;
+                if (*c != ';')
+                        return -EINVAL;
+                c++;
+                while (*c == ' ' || *c == '\t')
+                        c++;
+                if ((c[0] == 'w' || c[0] == 'W') && c[1] == '=') {
+                        int64_t w = 0;
+                        c += 2;
+                        if (!isdigit((unsigned char) *c))
+                                return -EINVAL;
+                        for (; isdigit((unsigned char) *c); c++) {
+                                if (w > (INT64_MAX - 9) / 10)
+                                        return -EINVAL;
+                                w = w * 10 + (*c - '0');
+                        }
+                        window = w;
+                } else
+                        c += strcspn(c, ";,"); /* a parameter we do not use */
+        }
+        *ret_count = count;
+        *ret_window = window;
+        return 0;
+}
+
+/* Keeps what a manifest answer said about the rate limit. */
+static void note_ratelimit(registry_t *r, const req_t *q) {
+        int64_t limit = -1, remaining = -1, w1 = 0, w2 = 0;
+
+        if (q->rl_limit && registry_ratelimit_parse(q->rl_limit, &limit, &w1) < 0)
+                limit = -1;
+        if (q->rl_remaining && registry_ratelimit_parse(q->rl_remaining, &remaining, &w2) < 0)
+                remaining = -1;
+        if (limit < 0 && remaining < 0)
+                return;
+        pthread_mutex_lock(&r->lock);
+        r->ratelimit.limit = limit;
+        r->ratelimit.remaining = remaining;
+        r->ratelimit.window = w1 ? w1 : w2;
+        r->ratelimit.when = time(NULL);
+        pthread_mutex_unlock(&r->lock);
+}
+
+void registry_ratelimit(registry_t *r, registry_ratelimit_t *ret) {
+        pthread_mutex_lock(&r->lock);
+        *ret = r->ratelimit;
+        pthread_mutex_unlock(&r->lock);
+}
+
 /* A GET or HEAD (q says which) of repo's manifest reference, accepting every
  * manifest and index type. */
 static int manifest_request(registry_t *r, const char *repo, const char *reference, const registry_cred_t *cred,
@@ -502,6 +586,7 @@ static int manifest_request(registry_t *r, const char *repo, const char *referen
                 return -ENOMEM;
         rc = do_request(r, url, repo, cred, hs, q);
         curl_slist_free_all(hs);
+        note_ratelimit(r, q);
         return rc;
 }
 
@@ -629,4 +714,173 @@ static int get_blob(registry_t *r, const char *repo, const digest_t *d, uint64_t
         digest_ctx_free(q.ctx);
         registry__req_done(&q);
         return rc;
+}
+
+/* ---- tag listings ---- */
+
+int registry_link_next(const char *value, char **ret) {
+        const char *c = value;
+
+        /* entries: <target>; param; param, <target>; ... */
+        for (;;) {
+                const char *t, *te, *pe;
+                bool next = false;
+
+                while (*c == ' ' || *c == '\t' || *c == ',')
+                        c++;
+                if (!*c)
+                        break;
+                if (*c != '<')
+                        return -EINVAL;
+                t = c + 1;
+                te = strchr(t, '>');
+                if (!te)
+                        return -EINVAL;
+                c = te + 1;
+                /* the parameters, up to the next entry (a ',' outside quotes) */
+                for (pe = c; *pe && *pe != ','; pe++)
+                        if (*pe == '"') {
+                                const char *q = strchr(pe + 1, '"');
+                                if (!q)
+                                        return -EINVAL;
+                                pe = q;
+                        }
+                for (const char *p = c; p < pe; p++) {
+                        if (*p != ';')
+                                continue;
+                        p++;
+                        while (p < pe && (*p == ' ' || *p == '\t'))
+                                p++;
+                        if ((size_t) (pe - p) >= 4 && strncasecmp(p, "rel=", 4) == 0) {
+                                const char *v = p + 4;
+                                size_t vl = strcspn(v, ";,");
+                                if (v + vl > pe)
+                                        vl = (size_t) (pe - v);
+                                if (vl >= 2 && v[0] == '"' && v[vl - 1] == '"') {
+                                        v++;
+                                        vl -= 2;
+                                }
+                                /* rel may list several relation types */
+                                for (size_t i = 0; i < vl;) {
+                                        size_t wl = strcspn(v + i, " \t\"");
+                                        if (wl > vl - i)
+                                                wl = vl - i;
+                                        if (wl == 4 && strncasecmp(v + i, "next", 4) == 0)
+                                                next = true;
+                                        i += wl ? wl : 1;
+                                }
+                        }
+                }
+                if (next) {
+                        char *u = strndup(t, (size_t) (te - t));
+                        if (!u)
+                                return -ENOMEM;
+                        *ret = u;
+                        return 1;
+                }
+                c = pe;
+        }
+        *ret = NULL;
+        return 0;
+}
+
+void registry_strv_free(char **v) {
+        for (size_t i = 0; v && v[i]; i++)
+                free(v[i]);
+        free(v);
+}
+
+static int cmp_str(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+#define TAGS_PAGE_MAX (8u << 20)
+#define TAGS_PAGES_MAX 1000
+
+int registry_list_tags(registry_t *r, const char *repo, const registry_cred_t *cred, size_t max, char ***ret) {
+        _cleanup_free_ char *url = NULL;
+        char **v = NULL;
+        size_t n = 0, cap = 0, k = 0;
+        int rc = 0;
+
+        if (asprintf(&url, "%s/v2/%s/tags/list", r->base, repo) < 0) {
+                url = NULL;
+                return -ENOMEM;
+        }
+        for (int page = 0; rc == 0 && url; page++) {
+                req_t q = { .sink = SINK_MEM, .max = TAGS_PAGE_MAX, .fd = -1 };
+                json_t *root = NULL, *tags;
+                char *next = NULL;
+
+                if (page == TAGS_PAGES_MAX) {
+                        rc = BERTH_ETOOBIG;
+                        break;
+                }
+                rc = do_request(r, url, repo, cred, NULL, &q);
+                if (rc == 0 && !(root = q.buf ? json_loadb(q.buf, q.len, 0, NULL) : NULL))
+                        rc = BERTH_EHTTP; /* not a tag listing */
+                tags = root ? json_object_get(root, "tags") : NULL;
+                if (rc == 0 && tags && !json_is_array(tags) && !json_is_null(tags))
+                        rc = BERTH_EHTTP;
+                for (size_t i = 0; rc == 0 && i < json_array_size(tags); i++) {
+                        const char *t = json_string_value(json_array_get(tags, i));
+                        if (!t || !name_tag_valid(t, strlen(t)))
+                                continue;
+                        if (n == max) {
+                                rc = BERTH_ETOOBIG;
+                                break;
+                        }
+                        if (n + 1 >= cap) {
+                                size_t c2 = cap ? cap * 2 : 64;
+                                char **w = realloc(v, c2 * sizeof(*w));
+                                if (!w) {
+                                        rc = -ENOMEM;
+                                        break;
+                                }
+                                v = w;
+                                cap = c2;
+                        }
+                        if (!(v[n] = strdup(t)))
+                                rc = -ENOMEM;
+                        else
+                                v[++n] = NULL;
+                }
+                json_decref(root);
+                /* the next page: on this registry only */
+                if (rc == 0 && q.link && registry_link_next(q.link, &next) > 0) {
+                        char *u = NULL;
+                        size_t bl = strlen(r->base);
+                        if (next[0] == '/' && next[1] != '/') {
+                                if (asprintf(&u, "%s%s", r->base, next) < 0)
+                                        u = NULL, rc = -ENOMEM;
+                        } else if (strncmp(next, r->base, bl) == 0 && next[bl] == '/')
+                                u = strdup(next), rc = u ? 0 : -ENOMEM;
+                        else
+                                rc = BERTH_EHTTP; /* elsewhere: not followed */
+                        free(next);
+                        free(url);
+                        url = u;
+                } else {
+                        free(url);
+                        url = NULL;
+                }
+                registry__req_done(&q);
+        }
+        if (rc < 0) {
+                registry_strv_free(v);
+                return rc;
+        }
+        if (!v && !(v = calloc(1, sizeof(*v))))
+                return -ENOMEM;
+        qsort(v, n, sizeof(*v), cmp_str);
+        for (size_t i = 0; i < n; i++) {
+                if (k > 0 && strcmp(v[k - 1], v[i]) == 0) {
+                        free(v[i]);
+                        continue;
+                }
+                v[k++] = v[i];
+        }
+        v[k] = NULL;
+        *ret = v;
+        return 0;
 }

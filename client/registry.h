@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include "common/digest.h"
 
 typedef struct registry registry_t;
@@ -71,6 +72,30 @@ int registry_fetch_blob(registry_t *r, const char *repo, const digest_t *d, uint
  * answer without one: BERTH_EHTTP). Errors as for registry_get_manifest. */
 int registry_head_manifest(registry_t *r, const char *repo, const char *reference, const registry_cred_t *cred,
                            digest_t *ret_digest);
+
+/* The tags of repo, every page (following Link rel="next" on this registry), at
+ * most max of them (more: BERTH_ETOOBIG). *ret: a NULL-terminated list sorted as
+ * by strcmp, without duplicates, invalid tag names left out (free with
+ * registry_strv_free). Errors as for registry_get_manifest. */
+int registry_list_tags(registry_t *r, const char *repo, const registry_cred_t *cred, size_t max, char ***ret);
+void registry_strv_free(char **v); /* NULL-safe */
+
+/* What the registry said about its pull rate limit on the last manifest answer
+ * that told (Docker Hub's RateLimit-Limit and RateLimit-Remaining headers, as
+ * "100;w=21600": 100 pulls per 21600 s window). */
+typedef struct {
+        int64_t limit, remaining; /* -1: not said */
+        int64_t window;           /* seconds; 0: not said */
+        time_t when;              /* 0: never said */
+} registry_ratelimit_t;
+void registry_ratelimit(registry_t *r, registry_ratelimit_t *ret);
+/* Exposed for tests: one RateLimit-* value: its first item's count and its w=
+ * parameter (0 when absent). 0, or -EINVAL. */
+int registry_ratelimit_parse(const char *value, int64_t *ret_count, int64_t *ret_window);
+
+/* Exposed for tests: the target of the rel="next" entry of a Link header value
+ * (malloc'd), 0 when none; -EINVAL, -ENOMEM. */
+int registry_link_next(const char *value, char **ret);
 
 /* Exposed for tests: parse a WWW-Authenticate value. scheme is "basic" or "bearer"
  * (lowercased); realm/service/scope are malloc'd or NULL. 0, -EINVAL, -ENOMEM. */

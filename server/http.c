@@ -17,6 +17,7 @@
 #include "server/http.h"
 #include "server/pullthrough.h"
 #include "server/metrics.h"
+#include "client/registry.h"
 #include "server/proxy.h"
 #include "server/server.h"
 
@@ -34,6 +35,7 @@ static request_t *request_free(request_t *req) {
         free(req->path);
         free(req->repo);
         free(req->ref);
+        registry_strv_free(req->proxy_tags);
         if (req->body)
                 explicit_bzero(req->body, req->body_cap);
         free(req->body);

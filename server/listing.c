@@ -7,6 +7,7 @@
 #include "common/err.h"
 #include "common/manifest.h"
 #include "common/name.h"
+#include "server/pullthrough.h"
 #include "server/server.h"
 
 #define PAGE_MAX 100000u      /* largest page we build at once */
@@ -71,6 +72,33 @@ static size_t strv_len(char **v) {
 }
 
 static void tags_list_begin(request_t *req) {
+        if (pullthrough_tags_get(req))
+                return;
+        tags_list_local(req);
+}
+
+/* A proxy project's listing asked with ?refresh: the upstream's tags (all of them,
+ * sorted), paginated here as a local listing is; the next page asks again. */
+void tags_list_answer(request_t *req, char **all) {
+        const char *last = req_query(req, "last");
+        json_t *a = json_array();
+        size_t n, i = 0, sent = 0;
+
+        if (page_size(req, &n) < 0)
+                return;
+        while (all[i] && last && strcmp(all[i], last) <= 0)
+                i++;
+        for (; a && all[i] && sent < n; i++, sent++)
+                json_array_append_new(a, json_string(all[i]));
+        reply_json(req, 200, json_pack("{s:s, s:o}", "name", req->repo, "tags", a), NULL);
+        if (all[i] && sent > 0) {
+                char buf[3 * NAME_TAG_MAX + 1];
+                reply_headerf(req, "Link", "</v2/%s/tags/list?n=%zu&last=%s&refresh=1>; rel=\"next\"", req->repo,
+                              n, query_escape(all[i - 1], buf, sizeof(buf)));
+        }
+}
+
+void tags_list_local(request_t *req) {
         const char *last = req_query(req, "last");
         char **tags = NULL;
         bool more = false;

@@ -53,7 +53,7 @@ typedef struct upstream {
         struct upstream *next;
 } upstream_t;
 
-typedef enum { JOB_MANIFEST, JOB_BLOB } job_kind_t;
+typedef enum { JOB_MANIFEST, JOB_BLOB, JOB_TAGS } job_kind_t;
 
 /* A blob being fetched, read by its streams (shared: freed with its last holder). */
 typedef struct blob_stream {
@@ -85,6 +85,7 @@ typedef struct flight {
         blob_stream_t *stream;   /* a blob whose length is known, readable while it arrives */
         bool stream_tried;
         int fill_fd;             /* the scratch file being filled (blob jobs) */
+        char **tags;             /* tag jobs: the upstream's listing */
         pullthrough_t *p;
         request_t **waiters;
         size_t n_waiters, cap;
@@ -445,6 +446,35 @@ failed:
         f->err = r;
 }
 
+#define TAGS_MAX 100000
+
+static void fetch_tags(pullthrough_t *p, flight_t *f) {
+        registry_cred_t cred = cred_of(f->up);
+        int r = f->up->broken;
+
+        if (r == 0)
+                r = registry_list_tags(f->up->reg, f->upname, &cred, TAGS_MAX, &f->tags);
+        if (r == 0) {
+                stale_over(p, f->key);
+                f->result = RES_MISS;
+                f->err = 0;
+                return;
+        }
+        if (r == BERTH_EUNAVAILABLE || r == BERTH_EHTTP || r == -ENOKEY) {
+                /* the cached listing, said once while it lasts */
+                if (stale_first(p, f->key))
+                        log_msg(LOG_WARNING, LOG_SRC_SERVER, "proxy %s: upstream %s unavailable for the tags of %s "
+                                "(%s): serving the cached listing", f->up->conf.project, f->up->conf.url, f->upname,
+                                berth_strerror(r));
+                f->result = RES_STALE;
+        } else {
+                log_msg(LOG_WARNING, LOG_SRC_SERVER, "proxy %s: listing the tags of %s on %s: %s",
+                        f->up->conf.project, f->upname, f->up->conf.url, berth_strerror(r));
+                f->result = RES_ERROR;
+        }
+        f->err = r;
+}
+
 /* ---- blob streams ---- */
 
 static void resumed_error(request_t *req, const char *what);
@@ -697,8 +727,26 @@ static void flight_free(flight_t *f) {
         free(f->upname);
         free(f->ref);
         free(f->waiters);
+        registry_strv_free(f->tags);
         stream_unref(f->stream);
         free(f);
+}
+
+static int strv_copy(char **v, char ***ret) {
+        size_t n = 0;
+        char **c;
+
+        while (v[n])
+                n++;
+        if (!(c = calloc(n + 1, sizeof(*c))))
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                if (!(c[i] = strdup(v[i]))) {
+                        registry_strv_free(c);
+                        return -ENOMEM;
+                }
+        *ret = c;
+        return 0;
 }
 
 /* The flight is over: out of the list, every waiter resumed with its outcome. */
@@ -715,6 +763,8 @@ static void flight_land(pullthrough_t *p, flight_t *f) {
                 request_t *w = f->waiters[i];
                 atomic_fetch_add_explicit(&f->up->n[f->result], 1, memory_order_relaxed);
                 w->proxy_err = f->err;
+                if (f->tags && strv_copy(f->tags, &w->proxy_tags) < 0)
+                        w->proxy_err = -ENOMEM;
                 MHD_resume_connection(w->conn);
         }
         flight_free(f);
@@ -767,6 +817,8 @@ static void *worker(void *arg) {
                         f->result = RES_ERROR;
                 } else if (f->kind == JOB_MANIFEST)
                         fetch_manifest(p, m, f);
+                else if (f->kind == JOB_TAGS)
+                        fetch_tags(p, f);
                 else
                         fetch_blob(p, m, f);
                 if (f->kind == JOB_BLOB) {
@@ -830,6 +882,40 @@ static void manifest_resumed(request_t *req) {
                 manifest_get_local(req);
 }
 
+static void tags_resumed(request_t *req) {
+        meta_t *m;
+        int r;
+
+        if (req->proxy_tags) {
+                tags_list_answer(req, req->proxy_tags);
+                return;
+        }
+        switch (req->proxy_err) {
+        case BERTH_ENOTFOUND:
+        case BERTH_EAUTH:
+        case BERTH_EDENIED:
+                reply_error(req, 404, "NAME_UNKNOWN", "repository unknown to the upstream registry", req->repo);
+                return;
+        case BERTH_EUNAVAILABLE:
+        case BERTH_EHTTP:
+        case -ENOKEY:
+                /* the cached listing when there is one */
+                if (!(m = request_meta(req)))
+                        return;
+                r = meta_repo_exists(m, req->repo);
+                if (r > 0) {
+                        tags_list_local(req);
+                        return;
+                }
+                if (r < 0) {
+                        reply_errno(req, r, NULL);
+                        return;
+                }
+                break;
+        }
+        resumed_error(req, "manifest");
+}
+
 static void blob_resumed(request_t *req) {
         if (req->proxy_stream)
                 stream_answer(req);
@@ -847,7 +933,7 @@ static bool join(pullthrough_t *p, request_t *req, flight_t *tmpl, void (*resume
         _cleanup_free_ char *key = NULL;
         int r = 0;
 
-        if (asprintf(&key, "%s\n%s", req->repo, req->ref) < 0) {
+        if (asprintf(&key, "%s\n%s", req->repo, tmpl->ref) < 0) {
                 key = NULL;
                 reply_errno(req, -ENOMEM, NULL);
                 return false;
@@ -932,6 +1018,8 @@ static bool join(pullthrough_t *p, request_t *req, flight_t *tmpl, void (*resume
 }
 
 static int flight_prepare(upstream_t *u, request_t *req, job_kind_t kind, flight_t *ret) {
+        /* a listing's key: a reference can hold no tab */
+        const char *ref = kind == JOB_TAGS ? "\ttags" : req->ref;
         const char *name = strchr(req->repo, '/') + 1;
         char upname[NAME_REPO_MAX + 16];
         int r;
@@ -944,7 +1032,7 @@ static int flight_prepare(upstream_t *u, request_t *req, job_kind_t kind, flight
         ret->up = u;
         ret->repo = strdup(req->repo);
         ret->upname = strdup(upname);
-        ret->ref = strdup(req->ref);
+        ret->ref = strdup(ref);
         if (!ret->repo || !ret->upname || !ret->ref) {
                 free(ret->repo);
                 free(ret->upname);
@@ -1056,6 +1144,28 @@ bool pullthrough_blob_get(request_t *req) {
         return true;
 }
 
+bool pullthrough_tags_get(request_t *req) {
+        pullthrough_t *p = req->srv->pullthrough;
+        const char *refresh = req_query(req, "refresh");
+        upstream_t *u;
+        flight_t tmpl;
+        int r;
+
+        if (!p || !refresh || (strcmp(refresh, "1") != 0 && strcmp(refresh, "true") != 0) ||
+            !(u = find_for_repo(p, req->repo)))
+                return false;
+        r = flight_prepare(u, req, JOB_TAGS, &tmpl);
+        if (r < 0) {
+                reply_errno(req, r, NULL);
+                return true;
+        }
+        (void) join(p, req, &tmpl, tags_resumed);
+        free(tmpl.repo);
+        free(tmpl.upname);
+        free(tmpl.ref);
+        return true;
+}
+
 /* ---- routing ---- */
 
 static bool is_write(const request_t *req) {
@@ -1159,6 +1269,29 @@ void pullthrough_metrics(pullthrough_t *p, FILE *f) {
                 if (u->current)
                         fprintf(f, "berth_proxy_fetched_bytes_total{upstream=\"%s\"} %" PRIuFAST64 "\n",
                                 u->conf.project, atomic_load(&u->bytes));
+        /* what each upstream last said of its pull rate limit (only those that said) */
+        fputs("# HELP berth_proxy_ratelimit_limit Pulls the upstream allows per window (its RateLimit-Limit).\n"
+              "# TYPE berth_proxy_ratelimit_limit gauge\n", f);
+        for (upstream_t *u = p->ups; u; u = u->next) {
+                registry_ratelimit_t rl;
+                if (!u->current || !u->reg)
+                        continue;
+                registry_ratelimit(u->reg, &rl);
+                if (rl.when && rl.limit >= 0)
+                        fprintf(f, "berth_proxy_ratelimit_limit{upstream=\"%s\"} %" PRId64 "\n", u->conf.project,
+                                rl.limit);
+        }
+        fputs("# HELP berth_proxy_ratelimit_remaining Pulls the upstream said are left in its window (its "
+              "RateLimit-Remaining).\n# TYPE berth_proxy_ratelimit_remaining gauge\n", f);
+        for (upstream_t *u = p->ups; u; u = u->next) {
+                registry_ratelimit_t rl;
+                if (!u->current || !u->reg)
+                        continue;
+                registry_ratelimit(u->reg, &rl);
+                if (rl.when && rl.remaining >= 0)
+                        fprintf(f, "berth_proxy_ratelimit_remaining{upstream=\"%s\"} %" PRId64 "\n",
+                                u->conf.project, rl.remaining);
+        }
         pthread_mutex_unlock(&p->lock);
 }
 

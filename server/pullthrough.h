@@ -33,6 +33,9 @@ void pullthrough_route(request_t *req);
  * request (answered it or suspended it); false: serve it from the store as usual. */
 bool pullthrough_manifest_get(request_t *req);
 bool pullthrough_blob_get(request_t *req);
+/* tags/list?refresh=1 (or true) in a proxy project: the upstream's listing (the
+ * cached one when the upstream fails). false: not such a request (list locally). */
+bool pullthrough_tags_get(request_t *req);
 
 /* The exposition of berth_proxy_requests_total and berth_proxy_fetched_bytes_total. */
 void pullthrough_metrics(pullthrough_t *p, FILE *f);

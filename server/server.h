@@ -185,6 +185,7 @@ struct request {
         int proxy_err;
         bool proxy_streamable;    /* a blob GET without Range: may read a blob still arriving */
         struct blob_stream *proxy_stream; /* that blob, handed over when its size is known */
+        char **proxy_tags;        /* tags/list?refresh: the upstream's tags, sorted */
 };
 
 /* ---- answers (server/reply.c) ---- */
@@ -226,6 +227,10 @@ extern const route_ops_t route_token;
  * what the routes do, and what a pull-through request does once its fetch ended. */
 void manifest_get_local(request_t *req);
 void blob_get_local(request_t *req);
+/* tags/list (listing.c): from the store; or over the upstream's sorted list all
+ * (a proxy project's ?refresh), paginated by n and last as a local listing is. */
+void tags_list_local(request_t *req);
+void tags_list_answer(request_t *req, char **all);
 
 /* Access control for a routed request (server/access.c): 0 allowed, -1 answered,
  * 1 suspended until the credentials are verified (MHD calls again; see http.c). */

@@ -1,5 +1,6 @@
-/* tests/fuzz/fuzz-challenge.c: the client's WWW-Authenticate parser (a registry's
- * answer, outside input). A success names a known scheme. */
+/* tests/fuzz/fuzz-challenge.c: the client's parsers of a registry's answer headers
+ * (outside input): WWW-Authenticate (a success names a known scheme), Link (a
+ * next page's target lies inside the value) and RateLimit-* (counts not negative). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         abort();
                 registry_challenge_done(&c);
         }
+        char *next = NULL;
+        if (registry_link_next(s, &next) > 0) {
+                if (!next || strlen(next) >= size)
+                        abort();
+                free(next);
+        }
+        int64_t count, window;
+        if (registry_ratelimit_parse(s, &count, &window) == 0 && (count < 0 || window < 0))
+                abort();
         free(s);
         return 0;
 }

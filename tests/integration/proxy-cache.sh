@@ -92,7 +92,7 @@ sk copy --quiet --dest-creds "carol:$B_PW" --dest-tls-verify=false "oci:$TMP/img
 # ---- upstream C: a registry that flips a byte of every blob ----
 C_PORT=$(berth_free_port) || fail "no free port"
 python3 - "$C_PORT" "$TMP/c.log" <<'PY' &
-import hashlib, http.server, json, sys
+import hashlib, http.server, json, os, sys, urllib.parse
 port, log = int(sys.argv[1]), sys.argv[2]
 layer = bytes(range(256)) * 64
 ld = "sha256:" + hashlib.sha256(layer).hexdigest()
@@ -105,18 +105,37 @@ man = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.ma
 md = "sha256:" + hashlib.sha256(man).hexdigest()
 bad = bytearray(layer); bad[100] ^= 1
 limited = [0]
+pulls = [0]
 class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a): pass
-    def answer(self, body, ctype, digest=None):
+    def answer(self, body, ctype, digest=None, link=None):
         with open(log, "a") as f: f.write("%s %s\n" % (self.command, self.path))
         self.send_response(200)
         self.send_header("Content-Type", ctype); self.send_header("Content-Length", str(len(body)))
         if digest: self.send_header("Docker-Content-Digest", digest)
+        if link: self.send_header("Link", link)
+        if "/manifests/" in self.path:
+            # Docker Hub's rate limit headers: one pull less left per manifest answer
+            pulls[0] += 1
+            self.send_header("RateLimit-Limit", "100;w=21600")
+            self.send_header("RateLimit-Remaining", "%d;w=21600" % (100 - pulls[0]))
         self.end_headers()
         if self.command == "GET": self.wfile.write(body)
     def do_GET(self):
         p = self.path
         if p == "/v2/": return self.answer(b"{}", "application/json")
+        if p.startswith("/v2/x/tags/list"):
+            # the tags in log.tags, two per page; log.down: unavailable
+            if os.path.exists(log + ".down"):
+                with open(log, "a") as f: f.write("%s %s 503\n" % (self.command, self.path))
+                self.send_response(503); self.send_header("Content-Length", "0"); self.end_headers()
+                return
+            tags = sorted(open(log + ".tags").read().split())
+            last = urllib.parse.parse_qs(urllib.parse.urlparse(p).query).get("last", [""])[0]
+            rest = [t for t in tags if t > last]
+            page, link = rest[:2], None
+            if len(rest) > 2: link = '</v2/x/tags/list?last=%s&n=2>; rel="next"' % page[-1]
+            return self.answer(json.dumps({"name": "x", "tags": page}).encode(), "application/json", link=link)
         if p.endswith("/manifests/limited"):
             # the first answer is the manifest, every later one a rate limit
             limited[0] += 1
@@ -265,6 +284,31 @@ done
 [ "$(grep -c 'manifests/limited 429' "$TMP/c.log")" = 2 ] || fail "the 429s were not met: $(cat "$TMP/c.log")"
 pass "--proxy-ttl 0 asks every time; a 429 serves the cached copy"
 
+step "tags/list: the cache's by default, the upstream's with ?refresh=1 (all its pages)"
+printf '%s\n' v1 limited a-new b-new z-last >"$TMP/c.log.tags"
+bcurl -f "$BERTH_URL/v2/corrupt/x/tags/list" >"$TMP/body" || fail "cached tag listing"
+[ "$(jq -c .tags "$TMP/body")" = '["limited"]' ] || fail "cached listing: $(cat "$TMP/body")"
+grep -q "tags/list" "$TMP/c.log" && fail "a cached listing asked the upstream"
+bcurl -f "$BERTH_URL/v2/corrupt/x/tags/list?refresh=1" >"$TMP/body" || fail "refreshed tag listing"
+[ "$(jq -c .tags "$TMP/body")" = '["a-new","b-new","limited","v1","z-last"]' ] &&
+        [ "$(jq -r .name "$TMP/body")" = corrupt/x ] || fail "refreshed listing: $(cat "$TMP/body")"
+[ "$(grep -c 'GET /v2/x/tags/list' "$TMP/c.log")" = 3 ] || fail "the upstream's 3 pages were not all read: $(grep tags/list "$TMP/c.log")"
+bcurl -f -D "$TMP/hdr" "$BERTH_URL/v2/corrupt/x/tags/list?refresh=true&n=2&last=b-new" >"$TMP/body" ||
+        fail "refreshed page"
+[ "$(jq -c .tags "$TMP/body")" = '["limited","v1"]' ] || fail "refreshed page: $(cat "$TMP/body")"
+grep -qi '^link: </v2/corrupt/x/tags/list?n=2&last=v1&refresh=1>; rel="next"' "$TMP/hdr" ||
+        fail "refreshed page link: $(cat "$TMP/hdr")"
+code=$(bcurl -o "$TMP/body" -w '%{http_code}' "$BERTH_URL/v2/corrupt/nothere/tags/list?refresh=1")
+[ "$code" = 404 ] && grep -q NAME_UNKNOWN "$TMP/body" || fail "refresh of a repository the upstream lacks: $code $(cat "$TMP/body")"
+touch "$TMP/c.log.down"
+bcurl -f "$BERTH_URL/v2/corrupt/x/tags/list?refresh=1" >"$TMP/body" || fail "refresh with the upstream down"
+[ "$(jq -c .tags "$TMP/body")" = '["limited"]' ] || fail "refresh with the upstream down: $(cat "$TMP/body")"
+grep -q 'GET /v2/x/tags/list 503' "$TMP/c.log" || fail "the upstream was not asked"
+grep -q 'unavailable for the tags of x' "$TMP/berthd.log" || fail "the stale listing was not logged"
+rm "$TMP/c.log.down"
+pass "cached by default; refresh reads every upstream page, paginates, falls back to the cache"
+
+
 # ---- pushes ----
 step "pushes to a proxy project are refused"
 code=$(bcurl -o "$TMP/body" -w '%{http_code}' -X POST "$BERTH_URL/v2/hub/lib/mine/blobs/uploads/")
@@ -298,6 +342,17 @@ done
 v=$(awk '$1 == "berth_proxy_fetched_bytes_total{upstream=\"hub\"}" { print $2 }' "$TMP/metrics")
 [ -n "$v" ] && [ "$v" -gt 25000000 ] || fail "berth_proxy_fetched_bytes_total hub: '$v'"
 pass "hits, misses, revalidations, stale serves and bytes counted per upstream"
+
+step "the upstream's rate limit headers"
+# upstream C counts down from 100 with each manifest answer it sends
+sent=$(awk '$2 ~ /\/manifests\// && NF == 2' "$TMP/c.log" | wc -l)
+v=$(awk '$1 == "berth_proxy_ratelimit_remaining{upstream=\"corrupt\"}" { print $2 }' "$TMP/metrics")
+[ -n "$v" ] && [ "$v" = $((100 - sent)) ] || fail "berth_proxy_ratelimit_remaining corrupt: '$v' (want $((100 - sent)))"
+v=$(awk '$1 == "berth_proxy_ratelimit_limit{upstream=\"corrupt\"}" { print $2 }' "$TMP/metrics")
+[ "$v" = 100 ] || fail "berth_proxy_ratelimit_limit corrupt: '$v'"
+grep -q 'berth_proxy_ratelimit_remaining{upstream="hub"}' "$TMP/metrics" &&
+        fail "a rate limit shown for an upstream that sent none"
+pass "the last RateLimit-Limit and RateLimit-Remaining an upstream sent, per upstream"
 
 berth_stop
 pass "all"
