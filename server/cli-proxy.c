@@ -1,5 +1,6 @@
 /* server/cli-proxy.c: `berthd project create NAME --proxy URL ...`, `berthd project
- * show NAME`, `berthd project proxies` (server/cli-proxy.h). The upstream password
+ * set NAME --proxy-ttl ...` (a proxy project changed), `berthd project show NAME`,
+ * `berthd project proxies` (server/cli-proxy.h). The upstream password
  * is sealed (common/secretbox.h) before it reaches the database. */
 #include <errno.h>
 #include <limits.h>
@@ -29,6 +30,10 @@ static int usage(cli_t *c) {
         fputs("usage:\n"
               "  berthd project create NAME --proxy URL [--public] [--proxy-username U --proxy-password-stdin]\n"
               "                        [--proxy-ca FILE] [--proxy-ttl SECONDS] [--mirror-of HOST] [--docker-mirror]\n"
+              "  berthd project set NAME [--proxy URL] [--proxy-username U --proxy-password-stdin | --no-proxy-auth]\n"
+              "                     [--proxy-ca FILE | --no-proxy-ca] [--proxy-ttl SECONDS]\n"
+              "                     [--mirror-of HOST | --no-mirror-of] [--docker-mirror | --no-docker-mirror]\n"
+              "                                (a proxy project changed; a new --proxy revalidates every cached tag)\n"
               "  berthd project show NAME      (a proxy project: its upstream, hosts.toml and daemon.json lines)\n"
               "  berthd project proxies        (every proxy project)\n",
               c->err);
@@ -40,11 +45,14 @@ bool cli_proxy_wants(int argc, char **argv) {
                 return false;
         if (strcmp(argv[1], "show") == 0 || strcmp(argv[1], "proxies") == 0)
                 return true;
-        if (strcmp(argv[1], "create") != 0)
+        if (strcmp(argv[1], "create") != 0 && strcmp(argv[1], "set") != 0)
                 return false;
         for (int i = 2; i < argc; i++)
                 if (strncmp(argv[i], "--proxy", 7) == 0 || strcmp(argv[i], "--mirror-of") == 0 ||
-                    strcmp(argv[i], "--docker-mirror") == 0)
+                    strcmp(argv[i], "--docker-mirror") == 0 ||
+                    (strcmp(argv[1], "set") == 0 &&
+                     (strcmp(argv[i], "--no-proxy-auth") == 0 || strcmp(argv[i], "--no-proxy-ca") == 0 ||
+                      strcmp(argv[i], "--no-mirror-of") == 0 || strcmp(argv[i], "--no-docker-mirror") == 0)))
                         return true;
         return false;
 }
@@ -219,6 +227,167 @@ static int cmd_create(cli_t *c, int argc, char **argv) {
         return 0;
 }
 
+static int print_conf(cli_t *c, const proxycache_conf_t *f, bool lines);
+
+/* Replaces *field with a copy of v (NULL: none). */
+static int set_str(char **field, const char *v) {
+        char *n = NULL;
+
+        if (v && !(n = strdup(v)))
+                return -ENOMEM;
+        free(*field);
+        *field = n;
+        return 0;
+}
+
+static int cmd_set(cli_t *c, int argc, char **argv) {
+        proxycache_conf_t conf = { 0 };
+        const char *name = NULL, *url = NULL, *user = NULL, *ca = NULL, *mirror_of = NULL;
+        bool pw_stdin = false, no_auth = false, no_ca = false, no_mirror_of = false;
+        int docker_mirror = -1; /* -1 unchanged */
+        int64_t ttl = -1;
+        char pw[SECRETBOX_PLAIN_MAX + 2];
+        _cleanup_free_ char *abs_ca = NULL;
+        _cleanup_free_ uint8_t *sealed = NULL;
+        size_t sealed_len = 0;
+        db_conn_t *conn = NULL;
+        char host[PROXYCACHE_HOST_MAX + 1];
+        bool revalidate = false;
+        int r;
+
+        for (int i = 2; i < argc; i++) {
+                bool more = i + 1 < argc;
+                if (strcmp(argv[i], "--proxy") == 0 && more)
+                        url = argv[++i];
+                else if (strcmp(argv[i], "--proxy-username") == 0 && more)
+                        user = argv[++i];
+                else if (strcmp(argv[i], "--proxy-password-stdin") == 0)
+                        pw_stdin = true;
+                else if (strcmp(argv[i], "--no-proxy-auth") == 0)
+                        no_auth = true;
+                else if (strcmp(argv[i], "--proxy-ca") == 0 && more)
+                        ca = argv[++i];
+                else if (strcmp(argv[i], "--no-proxy-ca") == 0)
+                        no_ca = true;
+                else if (strcmp(argv[i], "--proxy-ttl") == 0 && more) {
+                        if (parse_seconds(argv[++i], &ttl) < 0) {
+                                fprintf(c->err, "berthd: --proxy-ttl: seconds expected, not '%s'\n", argv[i]);
+                                return 2;
+                        }
+                } else if (strcmp(argv[i], "--mirror-of") == 0 && more)
+                        mirror_of = argv[++i];
+                else if (strcmp(argv[i], "--no-mirror-of") == 0)
+                        no_mirror_of = true;
+                else if (strcmp(argv[i], "--docker-mirror") == 0)
+                        docker_mirror = 1;
+                else if (strcmp(argv[i], "--no-docker-mirror") == 0)
+                        docker_mirror = 0;
+                else if (strcmp(argv[i], "--public") == 0 || strcmp(argv[i], "--private") == 0) {
+                        fprintf(c->err, "berthd: project set: %s and the proxy options go in two commands\n",
+                                argv[i]);
+                        return 2;
+                } else if (!name && argv[i][0] != '-')
+                        name = argv[i];
+                else
+                        return usage(c);
+        }
+        if (!name)
+                return usage(c);
+        if (url && (proxycache_url_check(url) < 0 || proxycache_url_host(url, host, sizeof(host)) < 0)) {
+                fprintf(c->err, "berthd: --proxy %s: an http:// or https:// URL of a registry host "
+                                "(https://HOST[:PORT], no path) expected\n", url);
+                return 2;
+        }
+        if (pw_stdin != (user != NULL) || (no_auth && user)) {
+                fprintf(c->err, "berthd: --proxy-username and --proxy-password-stdin go together (or "
+                                "--no-proxy-auth alone)\n");
+                return 2;
+        }
+        if ((no_ca && ca) || (no_mirror_of && mirror_of)) {
+                fprintf(c->err, "berthd: an option and its --no- form together\n");
+                return 2;
+        }
+        if (mirror_of && !host_valid(mirror_of)) {
+                fprintf(c->err, "berthd: --mirror-of %s: a registry host name expected\n", mirror_of);
+                return 2;
+        }
+        if (ca) {
+                abs_ca = realpath(ca, NULL);
+                if (!abs_ca || access(abs_ca, R_OK) < 0) {
+                        fprintf(c->err, "berthd: --proxy-ca %s: %s\n", ca, strerror(errno));
+                        return 1;
+                }
+        }
+        r = db_conn_get(c->db, &conn);
+        if (r < 0) {
+                fprintf(c->err, "berthd: the database: %s\n", berth_strerror(r));
+                return 1;
+        }
+        r = proxycache_get(conn, name, &conf);
+        db_conn_put(c->db, conn);
+        if (r <= 0) {
+                if (r == 0)
+                        fprintf(c->err, "berthd: %s: no such proxy project\n", name);
+                else
+                        fprintf(c->err, "berthd: %s: %s\n", name, berth_strerror(r));
+                return 1;
+        }
+        if (pw_stdin) {
+                r = read_line(c->in, pw, sizeof(pw));
+                if (r <= 0 || strlen(pw) > SECRETBOX_PLAIN_MAX) {
+                        fprintf(c->err, "berthd: --proxy-password-stdin: %s\n",
+                                r == 0 ? "no password on stdin" : "password too long");
+                        OPENSSL_cleanse(pw, sizeof(pw));
+                        proxycache_conf_done(&conf);
+                        return 1;
+                }
+                r = cli_secret_seal(c->data_dir, c->err, PROXYCACHE_SECRET_CONTEXT, pw, &sealed, &sealed_len);
+                OPENSSL_cleanse(pw, sizeof(pw));
+                if (r < 0) {
+                        proxycache_conf_done(&conf);
+                        return 1;
+                }
+        }
+        r = 0;
+        if (url) {
+                revalidate = strcmp(url, conf.url) != 0;
+                r = set_str(&conf.url, url);
+        }
+        if (r == 0 && (user || no_auth)) {
+                r = set_str(&conf.username, user);
+                if (conf.password)
+                        OPENSSL_cleanse(conf.password, conf.password_len);
+                free(conf.password);
+                conf.password = TAKE_PTR(sealed);
+                conf.password_len = conf.password ? sealed_len : 0;
+        }
+        if (r == 0 && (ca || no_ca))
+                r = set_str(&conf.ca_file, abs_ca);
+        if (r == 0 && (mirror_of || no_mirror_of))
+                r = set_str(&conf.mirror_of, mirror_of);
+        if (ttl >= 0)
+                conf.ttl = ttl;
+        if (docker_mirror >= 0)
+                conf.docker_mirror = docker_mirror;
+        if (r == 0)
+                r = db_conn_get(c->db, &conn);
+        if (r == 0) {
+                r = proxycache_update(conn, &conf, revalidate);
+                db_conn_put(c->db, conn);
+        }
+        if (r < 0) {
+                fprintf(c->err, "berthd: %s: %s\n", name,
+                        r == -ENOENT ? "no such proxy project (deleted meanwhile)" : berth_strerror(r));
+                proxycache_conf_done(&conf);
+                return 1;
+        }
+        fprintf(c->out, "proxy project %s changed (servers use it within seconds)%s\n", name,
+                revalidate ? "; its cached tags are revalidated with the new upstream at their next pull" : "");
+        print_conf(c, &conf, false);
+        proxycache_conf_done(&conf);
+        return 0;
+}
+
 static void print_mirror_lines(cli_t *c, const proxycache_conf_t *f) {
         char host[PROXYCACHE_HOST_MAX + 1];
         const char *ns = f->mirror_of;
@@ -267,6 +436,8 @@ int cli_proxy_run(db_t *db, const char *data_dir, int argc, char **argv, FILE *i
                 return usage(&c);
         if (strcmp(argv[1], "create") == 0)
                 return cmd_create(&c, argc, argv);
+        if (strcmp(argv[1], "set") == 0)
+                return cmd_set(&c, argc, argv);
         if ((strcmp(argv[1], "show") == 0 && argc != 3) || (strcmp(argv[1], "proxies") == 0 && argc != 2))
                 return usage(&c);
         r = db_conn_get(db, &conn);

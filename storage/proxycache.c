@@ -10,7 +10,7 @@
 #include "common/macro.h"
 #include "storage/proxycache.h"
 
-enum { ST_EXISTS, ST_ADD, ST_GET, ST_LIST, ST_TAG_GET, ST_TAG_MARK, ST_LOCAL };
+enum { ST_EXISTS, ST_ADD, ST_GET, ST_LIST, ST_TAG_GET, ST_TAG_MARK, ST_LOCAL, ST_UPDATE, ST_TAGS_STALE };
 
 #define COLS "project, url, username, password, ca_file, ttl, mirror_of, docker_mirror, created"
 
@@ -22,6 +22,11 @@ static const char *const SQL[] = {
         [ST_TAG_GET] = "SELECT checked, digest FROM proxy_tags WHERE repo = ?1 AND tag = ?2",
         [ST_TAG_MARK] = "INSERT INTO proxy_tags (repo, tag, digest, checked) VALUES (?1, ?2, ?3, ?4)"
                         " ON CONFLICT (repo, tag) DO UPDATE SET digest = excluded.digest, checked = excluded.checked",
+        [ST_UPDATE] = "UPDATE proxy_projects SET url = ?2, username = ?3, password = ?4, ca_file = ?5, ttl = ?6,"
+                      " mirror_of = ?7, docker_mirror = ?8 WHERE project = ?1",
+        /* the project's cached tags: revalidated at their next pull */
+        [ST_TAGS_STALE] = "UPDATE proxy_tags SET checked = 0"
+                          " WHERE substr(repo, 1, length(CAST(?1 AS TEXT)) + 1) = CAST(?1 AS TEXT) || '/'",
         [ST_LOCAL] = "SELECT 1 FROM auth_projects WHERE name = ?1 UNION ALL SELECT 1 FROM auth_users WHERE name = ?1",
 };
 
@@ -163,6 +168,45 @@ int proxycache_add(db_conn_t *c, const proxycache_conf_t *conf, int64_t now) {
             (conf->mirror_of && (!*conf->mirror_of || strlen(conf->mirror_of) > PROXYCACHE_HOST_MAX)))
                 return -EINVAL;
         return db_tx_run(c, add_fn, &a);
+}
+
+struct update_args {
+        const proxycache_conf_t *conf;
+        bool revalidate;
+};
+
+static int update_fn(db_conn_t *c, void *arg) {
+        const struct update_args *a = arg;
+        const proxycache_conf_t *f = a->conf;
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
+        int r;
+
+        if ((r = db_stmt(c, SQL[ST_UPDATE], &st)) < 0 || (r = db_bind_text(st, 1, f->project)) < 0 ||
+            (r = db_bind_text(st, 2, f->url)) < 0 || (r = db_bind_text(st, 3, f->username)) < 0 ||
+            (r = f->password ? db_bind_blob(st, 4, f->password, f->password_len) : db_bind_null(st, 4)) < 0 ||
+            (r = db_bind_text(st, 5, f->ca_file)) < 0 || (r = db_bind_int(st, 6, f->ttl)) < 0 ||
+            (r = db_bind_text(st, 7, f->mirror_of)) < 0 || (r = db_bind_int(st, 8, f->docker_mirror)) < 0 ||
+            (r = db_step_done(st)) < 0)
+                return r;
+        if (db_changes(c) == 0)
+                return -ENOENT;
+        if (!a->revalidate)
+                return 0;
+        db_stmt_reset(st);
+        st = NULL;
+        if ((r = db_stmt(c, SQL[ST_TAGS_STALE], &st)) < 0 || (r = db_bind_text(st, 1, f->project)) < 0)
+                return r;
+        return db_step_done(st);
+}
+
+int proxycache_update(db_conn_t *c, const proxycache_conf_t *conf, bool revalidate) {
+        struct update_args a = { .conf = conf, .revalidate = revalidate };
+
+        if (!c || !conf || !conf->project || !*conf->project || proxycache_url_check(conf->url) < 0 ||
+            conf->ttl < 0 || (conf->password && !conf->username) ||
+            (conf->mirror_of && (!*conf->mirror_of || strlen(conf->mirror_of) > PROXYCACHE_HOST_MAX)))
+                return -EINVAL;
+        return db_tx_run(c, update_fn, &a);
 }
 
 /* The current row into *ret (its own copies). */

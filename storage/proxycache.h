@@ -52,6 +52,11 @@ int proxycache_upstream_name(const proxycache_conf_t *conf, const char *name, ch
 /* Adds the proxy record of an existing project: -ENOENT no such project, -EEXIST
  * it is a proxy already, -EINVAL a bad record. In a transaction of its own. */
 int proxycache_add(db_conn_t *c, const proxycache_conf_t *conf, int64_t now);
+/* Replaces the record of a proxy project (conf->project names it; created is
+ * kept): -ENOENT not a proxy project, -EINVAL a bad record. revalidate: every
+ * cached tag of the project is asked of the upstream at its next pull (the
+ * upstream changed). In a transaction of its own. */
+int proxycache_update(db_conn_t *c, const proxycache_conf_t *conf, bool revalidate);
 /* The record of project: 1 (*ret filled; proxycache_conf_done), 0 not a proxy. */
 int proxycache_get(db_conn_t *c, const char *project, proxycache_conf_t *ret);
 /* Every proxy project, by name: each() is called per record (borrowed for the

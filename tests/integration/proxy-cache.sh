@@ -354,5 +354,33 @@ grep -q 'berth_proxy_ratelimit_remaining{upstream="hub"}' "$TMP/metrics" &&
         fail "a rate limit shown for an upstream that sent none"
 pass "the last RateLimit-Limit and RateLimit-Remaining an upstream sent, per upstream"
 
+step "a proxy project changed while the server runs"
+bd project set corrupt --proxy-ttl 3600 --mirror-of mirror.example >"$TMP/out" 2>&1 ||
+        fail "project set corrupt: $(cat "$TMP/out")"
+bd project show corrupt >"$TMP/out" || fail "project show corrupt"
+grep -q '^ttl	3600$' "$TMP/out" && grep -q '^mirror-of	mirror.example$' "$TMP/out" &&
+        grep -q "^upstream	http://127.0.0.1:$C_PORT$" "$TMP/out" || fail "project show after set: $(cat "$TMP/out")"
+# the server reads the change within seconds: the ns of the new --mirror-of reaches it
+berth_wait_for 10 bcurl -f -o /dev/null "$BERTH_URL/v2/x/manifests/limited?ns=mirror.example" ||
+        fail "the new --mirror-of was not used"
+before=$(grep -c 'manifests/limited' "$TMP/c.log")
+bcurl -f -o /dev/null "$BERTH_URL/v2/corrupt/x/manifests/limited" || fail "x:limited with a 3600 s TTL"
+[ "$(grep -c 'manifests/limited' "$TMP/c.log")" = "$before" ] || fail "the upstream was asked within the new TTL"
+# a new upstream URL: every cached tag is asked of it at its next pull
+bd project set corrupt --proxy "http://localhost:$C_PORT" >"$TMP/out" 2>&1 && grep -q revalidated "$TMP/out" ||
+        fail "project set --proxy: $(cat "$TMP/out")"
+sleep 2.5 # the server's next read of the records
+bcurl -f -o /dev/null "$BERTH_URL/v2/corrupt/x/manifests/limited" || fail "x:limited after the upstream changed"
+[ "$(grep -c 'manifests/limited' "$TMP/c.log")" = $((before + 1)) ] ||
+        fail "the cached tag was not revalidated with the new upstream"
+bd project set corrupt --public --proxy-ttl 5 >/dev/null 2>&1 && fail "--public with proxy options was taken"
+bd project set nothere --proxy-ttl 5 >"$TMP/out" 2>&1 && fail "set of an unknown proxy project"
+grep -q "no such proxy project" "$TMP/out" || fail "unknown proxy project: $(cat "$TMP/out")"
+printf '%s\n' "$A_PW" | bd project set hub --no-proxy-auth --proxy-password-stdin >/dev/null 2>&1 &&
+        fail "--no-proxy-auth with a password was taken"
+bd project set hub --no-proxy-auth >/dev/null || fail "project set hub --no-proxy-auth"
+bd project show hub | grep -q '^username	-$' || fail "--no-proxy-auth kept the username"
+pass "TTL, --mirror-of and upstream changed in place; a new upstream revalidates the cached tags"
+
 berth_stop
 pass "all"

@@ -312,6 +312,58 @@ static void test_blob_fill(void **state) {
         store_free(s);
 }
 
+static void test_update(void **state) {
+        fixture_t *f = *state;
+        const char *d1 = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+        uint8_t sealed[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+        proxycache_conf_t in = { .project = (char *) "hub", .url = (char *) "https://a.example", .ttl = 300,
+                                 .username = (char *) "u", .password = sealed, .password_len = sizeof(sealed) };
+        proxycache_conf_t out;
+        char digest[DIGEST_STR_MAX];
+        int64_t checked = 0;
+
+        assert_int_equal(proxycache_update(f->c, &in, false), -ENOENT); /* not a proxy project */
+        add_project(f, "hub");
+        add_project(f, "hubx");
+        assert_int_equal(proxycache_add(f->c, &in, 1000), 0);
+        assert_int_equal(proxycache_tag_mark(f->c, "hub/library/alpine", "3", d1, 100), 0);
+        assert_int_equal(proxycache_tag_mark(f->c, "hubx/other", "1", d1, 100), 0);
+        assert_int_equal(proxycache_tag_mark(f->c, "hub_/x", "1", d1, 100), 0); /* '_' is no wildcard */
+
+        /* changed in place: created kept, the password gone with the user */
+        proxycache_conf_t ch = { .project = (char *) "hub", .url = (char *) "https://a.example", .ttl = 60,
+                                 .mirror_of = (char *) "docker.io", .docker_mirror = true };
+        assert_int_equal(proxycache_update(f->c, &ch, false), 0);
+        assert_int_equal(proxycache_get(f->c, "hub", &out), 1);
+        assert_int_equal(out.ttl, 60);
+        assert_null(out.username);
+        assert_null(out.password);
+        assert_string_equal(out.mirror_of, "docker.io");
+        assert_true(out.docker_mirror);
+        assert_int_equal(out.created, 1000);
+        proxycache_conf_done(&out);
+        assert_int_equal(proxycache_tag_get(f->c, "hub/library/alpine", "3", &checked, digest, sizeof(digest)), 1);
+        assert_int_equal(checked, 100); /* no revalidation asked */
+
+        /* a new upstream: this project's cached tags are due, no other project's */
+        ch.url = (char *) "https://b.example";
+        assert_int_equal(proxycache_update(f->c, &ch, true), 0);
+        assert_int_equal(proxycache_tag_get(f->c, "hub/library/alpine", "3", &checked, digest, sizeof(digest)), 1);
+        assert_int_equal(checked, 0);
+        assert_string_equal(digest, d1);
+        assert_int_equal(proxycache_tag_get(f->c, "hubx/other", "1", &checked, digest, sizeof(digest)), 1);
+        assert_int_equal(checked, 100);
+        assert_int_equal(proxycache_tag_get(f->c, "hub_/x", "1", &checked, digest, sizeof(digest)), 1);
+        assert_int_equal(checked, 100);
+
+        /* refused before anything is written */
+        ch.url = (char *) "ftp://x";
+        assert_int_equal(proxycache_update(f->c, &ch, true), -EINVAL);
+        assert_int_equal(proxycache_get(f->c, "hub", &out), 1);
+        assert_string_equal(out.url, "https://b.example");
+        proxycache_conf_done(&out);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void) {
@@ -322,6 +374,7 @@ int main(void) {
                 cmocka_unit_test(test_docker_hub_library),
                 T(test_rows),
                 T(test_tag_checks),
+                T(test_update),
                 T(test_namespace_local),
                 T(test_manifest_cache_refs_later),
                 T(test_blob_fill),
