@@ -207,6 +207,11 @@ EXTRA_DIST += tests/integration/gc-stress.sh tests/integration/gc_stress.py
 ## berthd usage against a running server: the distinct blobs of each project
 TESTS += tests/integration/usage.sh
 EXTRA_DIST += tests/integration/usage.sh
+## quotas (issue 11): refusals at the upload's start, at a chunk, at the link, by a
+## manifest's size; dedup free; deletes and GC give back; usage --verify exact after
+## every phase and after concurrent pushes (BERTH_TEST_DB=pg: on PostgreSQL)
+TESTS += tests/integration/quota.sh
+EXTRA_DIST += tests/integration/quota.sh
 
 ## integrity and backup (issue 11): fsck beside a serving berthd, backup during pushes
 ## and restore, read-only mode
