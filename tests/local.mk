@@ -392,6 +392,10 @@ bench-proxy: berthd$(EXEEXT)
 	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
 	BERTHD='$(abs_top_builddir)/berthd$(EXEEXT)' $(SHELL) '$(abs_top_srcdir)/tests/bench/proxy-bench.sh'
 EXTRA_DIST += tests/bench/proxy-bench.sh
+## `make bench-quota`: push throughput with and without a quota (issue 11), interleaved
+bench-quota: berthd$(EXEEXT)
+	top_builddir='$(abs_top_builddir)' $(SHELL) '$(abs_top_srcdir)/tests/bench/quota-bench.sh'
+EXTRA_DIST += tests/bench/quota-bench.sh
 EXTRA_DIST += tests/bench/listing-bench.sh tests/bench/catalog-auth-bench.sh \
               tests/bench/auth-flood-bench.sh tests/bench/metrics-bench.sh
 
