@@ -40,7 +40,7 @@ int cli_usage_usage(FILE *err) {
 }
 
 void cli_usage_human(uint64_t n, char *buf, size_t size) {
-        usage_size_human(n, buf, size);
+        size_human(n, buf, size);
 }
 
 static int fail(FILE *err, int r) {
@@ -67,7 +67,7 @@ static void quota_text(const usage_project_t *u, char *buf, size_t size) {
         if (u->quota == USAGE_UNLIMITED)
                 snprintf(h, sizeof(h), "none");
         else
-                usage_size_human(u->quota, h, sizeof(h));
+                size_human(u->quota, h, sizeof(h));
         snprintf(buf, size, "%s%s", h, u->own ? "" : " (default)");
 }
 
@@ -95,7 +95,7 @@ static json_t *repos_json(const usage_repo_t *r, size_t n) {
 static void print_bytes(FILE *out, uint64_t n) {
         char human[32];
 
-        usage_size_human(n, human, sizeof(human));
+        size_human(n, human, sizeof(human));
         if (n < 1024)
                 fprintf(out, "%s", human);
         else
@@ -215,7 +215,7 @@ static int set_quota(meta_t *m, const char *project, const char *value, FILE *ou
         if (strcmp(value, "default") == 0)
                 r = usage_quota_clear(m, project);
         else {
-                r = usage_size_parse(value, &bytes);
+                r = size_parse(value, &bytes);
                 if (r < 0) {
                         fprintf(err, "berthd: '%s' is not a size (10GiB, 512MiB, 1.5T, bytes) nor none nor default\n",
                                 value);
@@ -238,7 +238,7 @@ static int quota_default(meta_t *m, const char *value, FILE *out, FILE *err) {
         int r;
 
         if (value) {
-                r = usage_size_parse(value, &bytes);
+                r = size_parse(value, &bytes);
                 if (r < 0) {
                         fprintf(err, "berthd: '%s' is not a size (10GiB, 512MiB, 1.5T, bytes) nor none\n", value);
                         return 2;
@@ -253,7 +253,7 @@ static int quota_default(meta_t *m, const char *value, FILE *out, FILE *err) {
         if (bytes == USAGE_UNLIMITED)
                 snprintf(h, sizeof(h), "none");
         else
-                usage_size_human(bytes, h, sizeof(h));
+                size_human(bytes, h, sizeof(h));
         fprintf(out, "default quota: %s\n", h);
         return 0;
 }

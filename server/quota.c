@@ -16,8 +16,8 @@ void quota_reply(request_t *req, const char *detail) {
                 reply_error(req, 403, "DENIED", "storage quota of the project exceeded", detail);
                 return;
         }
-        usage_size_human(u.bytes, used, sizeof(used));
-        usage_size_human(u.quota, quota, sizeof(quota));
+        size_human(u.bytes, used, sizeof(used));
+        size_human(u.quota, quota, sizeof(quota));
         snprintf(msg, sizeof(msg), "quota of project %s exceeded: %s used of %s", u.project, used, quota);
         log_msg(LOG_INFO, LOG_SRC_SERVER, "req=%s repo='%s' refused: %s", req->id, req->repo, msg);
         reply_error(req, 403, "DENIED", msg, detail);

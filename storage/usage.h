@@ -17,9 +17,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "common/digest.h"
+#include "common/size.h"
 #include "storage/meta.h"
 
-#define USAGE_UNLIMITED UINT64_MAX
+#define USAGE_UNLIMITED SIZE_NONE /* common/size.h: size_parse's "none" */
 
 typedef struct {
         char project[META_TOP_MAX + 1];
@@ -60,13 +61,6 @@ int usage_default_set(meta_t *m, uint64_t bytes);
  * nothing), 0 when at or over the quota. ret (may be NULL): the project's figures.
  * One read; the authoritative check is in the link's transaction. */
 int usage_room(meta_t *m, const char *repo, const digest_t *d, uint64_t *ret_room, usage_project_t *ret);
-
-/* Sizes as people write them: "10GiB", "512 MiB", "1.5G", "1000000" (bytes), "10kB"
- * (k/M/G/T/P = 1000s, Ki/Mi/... and bare K/M/G/T/P = 1024s; B optional), and
- * "none" (USAGE_UNLIMITED). 0, or -EINVAL / -ERANGE. */
-int usage_size_parse(const char *s, uint64_t *ret);
-/* n in buf as "512 B", "1.0 KiB", "10.0 GiB". */
-void usage_size_human(uint64_t n, char *buf, size_t size);
 
 /* ---- recount ---- */
 typedef struct {

@@ -347,25 +347,25 @@ static void test_size_parse(void **state) {
         uint64_t v;
 
         (void) state;
-        assert_int_equal(usage_size_parse("10GiB", &v), 0);
+        assert_int_equal(size_parse("10GiB", &v), 0);
         assert_true(v == 10ULL << 30);
-        assert_int_equal(usage_size_parse("10 GB", &v), 0);
+        assert_int_equal(size_parse("10 GB", &v), 0);
         assert_true(v == 10000000000ULL);
-        assert_int_equal(usage_size_parse("1.5m", &v), 0);
+        assert_int_equal(size_parse("1.5m", &v), 0);
         assert_true(v == 1572864);
-        assert_int_equal(usage_size_parse("512", &v), 0);
+        assert_int_equal(size_parse("512", &v), 0);
         assert_true(v == 512);
-        assert_int_equal(usage_size_parse("none", &v), 0);
+        assert_int_equal(size_parse("none", &v), 0);
         assert_true(v == USAGE_UNLIMITED);
-        assert_int_equal(usage_size_parse("", &v), -EINVAL);
-        assert_int_equal(usage_size_parse("10 XB", &v), -EINVAL);
-        assert_int_equal(usage_size_parse("-1", &v), -EINVAL);
-        assert_int_equal(usage_size_parse("100000PiB", &v), -ERANGE);
+        assert_int_equal(size_parse("", &v), -EINVAL);
+        assert_int_equal(size_parse("10 XB", &v), -EINVAL);
+        assert_int_equal(size_parse("-1", &v), -EINVAL);
+        assert_int_equal(size_parse("100000PiB", &v), -ERANGE);
         {
                 char buf[32];
-                usage_size_human(10ULL << 30, buf, sizeof(buf));
+                size_human(10ULL << 30, buf, sizeof(buf));
                 assert_string_equal(buf, "10.0 GiB");
-                usage_size_human(70, buf, sizeof(buf));
+                size_human(70, buf, sizeof(buf));
                 assert_string_equal(buf, "70 B");
         }
 }
