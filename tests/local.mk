@@ -224,6 +224,8 @@ EXTRA_DIST += tests/integration/usage.sh
 ## every phase and after concurrent pushes (BERTH_TEST_DB=pg: on PostgreSQL)
 TESTS += tests/integration/quota.sh
 EXTRA_DIST += tests/integration/quota.sh
+SLOW_TESTS += tests/integration/quota-pg.sh
+EXTRA_DIST += tests/integration/quota-pg.sh
 
 ## integrity and backup (issue 11): fsck beside a serving berthd, backup during pushes
 ## and restore, read-only mode
