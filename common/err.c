@@ -26,6 +26,7 @@ const char *berth_strerror(int err) {
         case BERTH_EUNAVAILABLE: return "registry unavailable";
         case BERTH_ENOTFOUND: return "not found in the registry";
         case BERTH_EDBDOWN: return "metadata database unreachable";
+        case BERTH_EQUOTA: return "storage quota exceeded";
         default: break;
         }
         if (err < 0 && err > -1000)

@@ -24,6 +24,7 @@ enum {
         BERTH_EUNAVAILABLE,            /* registry unreachable: connection, TLS, timeout, 429, 5xx */
         BERTH_ENOTFOUND,               /* registry answered 404: manifest or blob unknown */
         BERTH_EDBDOWN,                 /* metadata database unreachable (connection lost); retry later */
+        BERTH_EQUOTA,                  /* the project's storage quota would be exceeded */
         _BERTH_EMAX,
 };
 

@@ -4,7 +4,7 @@ libcommon_la_SOURCES = common/macro.h common/err.h common/err.c common/log.h com
                        common/digest.h common/digest.c common/name.h common/name.c \
                        common/manifest.h common/manifest.c common/file.h common/file.c \
                        common/base64.h common/base64.c \
-                       common/secretbox.h common/secretbox.c
+                       common/secretbox.h common/secretbox.c common/size.h common/size.c
 libcommon_la_CPPFLAGS = $(AM_CPPFLAGS) $(CRYPTO_CFLAGS) $(JANSSON_CFLAGS)
 libcommon_la_LIBADD = $(CRYPTO_LIBS) $(JANSSON_LIBS)
 

@@ -11,7 +11,9 @@
 #include "common/name.h"
 #include "server/ranges.h"
 #include "server/pullthrough.h"
+#include "server/quota.h"
 #include "server/server.h"
+#include "storage/usage.h"
 #include "storage/registry.h"
 
 /* ---- helpers ---- */
@@ -142,6 +144,7 @@ typedef struct upload_state {
         bool transient;           /* a session this request created (monolithic POST) */
         int err;                  /* first error writing the body */
         digest_t digest;          /* ?digest= of a PUT or monolithic POST, parsed once */
+        uint64_t room;            /* the size the upload may reach under the project's quota */
         char *wc[2];              /* body pieces gathered here; one fills while the */
         size_t wc_len;            /* other is hashed (upload_write_async) */
         unsigned wc_cur;
@@ -149,9 +152,17 @@ typedef struct upload_state {
 
 /* The request's upload state, created on first use; NULL answered (no memory). */
 static upload_state_t *upload_state(request_t *req) {
-        if (!req->state && !(req->state = calloc(1, sizeof(upload_state_t))))
+        upload_state_t *st;
+
+        if (req->state)
+                return req->state;
+        if (!(st = calloc(1, sizeof(upload_state_t)))) {
                 reply_errno(req, -ENOMEM, NULL);
-        return req->state;
+                return NULL;
+        }
+        st->room = USAGE_UNLIMITED;
+        req->state = st;
+        return st;
 }
 
 static int wc_flush(upload_state_t *st) {
@@ -176,6 +187,10 @@ static void upload_data(request_t *req, const char *buf, size_t len) {
         if (__builtin_add_overflow(upload_size(st->upload), (uint64_t) len + st->wc_len, &total) ||
             total > req->srv->cfg->blob_max_size) {
                 st->err = BERTH_ETOOBIG;
+                return;
+        }
+        if (total > st->room) { /* no byte past the project's quota is stored */
+                st->err = BERTH_EQUOTA;
                 return;
         }
         while (len > 0 && r == 0) {
@@ -334,6 +349,12 @@ static void upload_start_begin(request_t *req) {
                 if (!(st = upload_state(req)))
                         return;
                 st->digest = d;
+                /* the declared size against the quota, before a byte is stored */
+                st->room = quota_room(req, &d);
+                if (req->content_length != UINT64_MAX && req->content_length > st->room) {
+                        quota_reply(req, NULL);
+                        return;
+                }
                 r = store_upload_create(req->srv->store, d.alg, uuid);
                 if (r == 0)
                         r = store_upload_acquire(req->srv->store, uuid, &st->upload);
@@ -345,6 +366,9 @@ static void upload_start_begin(request_t *req) {
                 req->body_mode = BODY_HANDLER;
                 return;
         }
+        /* a project at or over its quota starts no upload (a mount was tried above) */
+        if (quota_refuse(req, NULL, req->content_length != UINT64_MAX && req->content_length ? req->content_length : 1))
+                return;
         r = store_upload_create(req->srv->store, alg, uuid);
         if (r == 0)
                 r = meta_upload_add(m, uuid, req->repo);
@@ -467,6 +491,18 @@ static int check_chunk(request_t *req, const upload_state_t *st) {
         return 0;
 }
 
+/* The upload so far and this request's declared body against the quota (digest:
+ * the blob's, when known): 0, or -1 refused (answered, the session given back). */
+static int quota_chunk(request_t *req, upload_state_t *st, const digest_t *digest) {
+        st->room = quota_room(req, digest);
+        if (req->content_length == UINT64_MAX || st->room == USAGE_UNLIMITED ||
+            st->start + req->content_length <= st->room)
+                return 0;
+        quota_reply(req, NULL);
+        upload_settle(req);
+        return -1;
+}
+
 static void upload_patch_begin(request_t *req) {
         upload_state_t *st = upload_state(req);
 
@@ -476,6 +512,8 @@ static void upload_patch_begin(request_t *req) {
                 upload_settle(req); /* not while a refused body is read and dropped */
                 return;
         }
+        if (quota_chunk(req, st, NULL) < 0)
+                return;
         req->body_mode = BODY_HANDLER;
 }
 
@@ -519,6 +557,8 @@ static void upload_put_begin(request_t *req) {
                 upload_settle(req);
                 return;
         }
+        if (quota_chunk(req, st, &d) < 0)
+                return;
         req->body_mode = BODY_HANDLER;
 }
 

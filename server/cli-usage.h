@@ -1,11 +1,17 @@
-/* server/cli-usage.h: `berthd usage [PROJECT] [--json]`, the storage each project
- * uses, read from the metadata database (safe while servers run). */
+/* server/cli-usage.h: `berthd usage [PROJECT] [--repositories] [--json]`, the
+ * storage each project uses, `berthd usage --verify [--repair]`, `berthd quota
+ * default|set` and `berthd project set P --quota` (storage/usage.h), read and
+ * written through the metadata database (safe while servers run). */
 #pragma once
 #include <stdint.h>
 #include <stdio.h>
 #include "storage/db.h"
 
-/* argv[0] is "usage". Prints to out and err; returns the exit code (2: usage). */
+#include <stdbool.h>
+
+/* Is argv one of these commands (usage, quota, project set ... --quota)? */
+bool cli_quota_wants(int argc, char **argv);
+/* argv[0] is "usage", "quota" or "project". Prints to out and err; returns the exit code (2: usage). */
 int cli_usage_run(db_t *db, int argc, char **argv, FILE *out, FILE *err);
 /* The usage on err; returns 2 (no database needed). */
 int cli_usage_usage(FILE *err);

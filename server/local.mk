@@ -16,6 +16,7 @@ libberthd_la_SOURCES += server/dbconf.c server/dbconf.h
 libberthd_la_SOURCES += server/ssrf.c server/ssrf.h server/webhook.c server/webhook.h
 libberthd_la_SOURCES += server/cli-webhook.c server/cli-webhook.h server/cli-secret.c server/cli-secret.h
 libberthd_la_SOURCES += server/cli-usage.c server/cli-usage.h
+libberthd_la_SOURCES += server/quota.c server/quota.h
 libberthd_la_SOURCES += server/cli-fsck.c server/cli-fsck.h
 libberthd_la_SOURCES += server/cli-backup.c server/cli-backup.h
 libberthd_la_SOURCES += server/cli-proxy.c server/cli-proxy.h

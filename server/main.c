@@ -436,7 +436,7 @@ out:
         return r < 0 ? 1 : 0;
 }
 
-/* `berthd [--data DIR] [--db URL] user|project|token|secret|audit|gc|db|webhook|usage ...`: the
+/* `berthd [--data DIR] [--db URL] user|project|token|secret|audit|gc|db|webhook|usage|quota ...`: the
  * data directory comes from --data (anywhere on the line), else BERTH_DATA, else
  * the default; the database from --db (anywhere), else BERTH_DB, else
  * DATA/berth.db. */
@@ -485,7 +485,7 @@ static int admin(int argc, char **argv) {
                 /* the usage needs no database and no data directory */
                 if (strcmp(args[0], "gc") == 0)
                         return gc_main(data, &(dbconf_t){ .target = NULL }, n, args);
-                if (strcmp(args[0], "usage") == 0)
+                if (strcmp(args[0], "usage") == 0 || strcmp(args[0], "quota") == 0)
                         return cli_usage_usage(stderr);
                 if (strcmp(args[0], "fsck") == 0)
                         return cli_fsck_usage(stderr);
@@ -528,7 +528,7 @@ static int admin(int argc, char **argv) {
                 r = cli_webhook_run(db, data, n, args, stdin, stdout, stderr);
         else if (cli_proxy_wants(n, args))
                 r = cli_proxy_run(db, data, n, args, stdin, stdout, stderr);
-        else if (strcmp(args[0], "usage") == 0)
+        else if (cli_quota_wants(n, args)) /* usage, quota, project set P --quota */
                 r = cli_usage_run(db, n, args, stdout, stderr);
         else if (strcmp(args[0], "fsck") == 0)
                 r = cli_fsck_run(db, data, n, args, stdout, stderr);
@@ -540,7 +540,7 @@ static int admin(int argc, char **argv) {
 
 static bool is_admin_command(const char *s) {
         static const char *const cmds[] = { "user", "project", "token", "secret", "audit", "gc", "db", "webhook",
-                                            "usage", "fsck", "backup", "restore" };
+                                            "usage", "quota", "fsck", "backup", "restore" };
         for (size_t i = 0; i < ELEMENTSOF(cmds); i++)
                 if (strcmp(s, cmds[i]) == 0)
                         return true;

@@ -697,7 +697,7 @@ static void fetch_blob(pullthrough_t *p, meta_t *m, flight_t *f) {
                 close(fd);
                 fd = -1;
                 if (r == 0)
-                        r = registry_blob_mount(srv->store, m, f->repo, &d, size);
+                        r = registry_blob_cache_link(srv->store, m, f->repo, &d, size);
                 if (r < 0)
                         goto failed;
                 if (r == 1)

@@ -8,6 +8,7 @@
 #include "common/err.h"
 #include "storage/db.h"
 #include "common/log.h"
+#include "server/quota.h"
 #include "server/server.h"
 
 static void set_response(request_t *req, unsigned status, struct MHD_Response *resp) {
@@ -175,6 +176,9 @@ void reply_errno(request_t *req, int err, const char *detail) {
                 break;
         case BERTH_EDENIED:
                 reply_error(req, 403, "DENIED", "requested access to the resource is denied", detail);
+                break;
+        case BERTH_EQUOTA: /* storage/usage.h: names the quota and the usage */
+                quota_reply(req, detail);
                 break;
         case BERTH_ETHROTTLED:
         case BERTH_EBUSY:

@@ -50,6 +50,33 @@ static int err_rc(int rc) {
 
 /* ---- the migration sequence (append only; never edit a step once released) ---- */
 
+/* usage and quotas (step 6): the project of a repository name (its first path
+ * component), and the triggers of one holding table T (OTHER: the other one) */
+#define SQ_PROJECT(n) "CASE WHEN instr(" n ", '/') > 0 THEN substr(" n ", 1, instr(" n ", '/') - 1) ELSE " n " END"
+#define SQ_HOLD(T, OTHER)                                                                                   \
+        "CREATE TRIGGER usage_" T "_add AFTER INSERT ON " T                                                   \
+        " WHEN NOT EXISTS (SELECT 1 FROM " OTHER " o WHERE o.repo_id = NEW.repo_id AND o.digest = NEW.digest)" \
+        " BEGIN"                                                                                            \
+        "  INSERT INTO usage_repos(repo_id, blobs, bytes)"                                                   \
+        "  SELECT NEW.repo_id, 1, b.size FROM blobs b WHERE b.digest = NEW.digest"                           \
+        "  ON CONFLICT(repo_id) DO UPDATE SET blobs = usage_repos.blobs + 1,"                                \
+        "  bytes = usage_repos.bytes + excluded.bytes;"                                                      \
+        "  INSERT INTO usage_refs(project, digest, refs, size)"                                              \
+        "  SELECT " SQ_PROJECT("r.name") ", NEW.digest, 1, b.size FROM repositories r, blobs b"              \
+        "  WHERE r.id = NEW.repo_id AND b.digest = NEW.digest"                                               \
+        "  ON CONFLICT(project, digest) DO UPDATE SET refs = usage_refs.refs + 1;"                           \
+        " END;"                                                                                             \
+        "CREATE TRIGGER usage_" T "_del AFTER DELETE ON " T                                                   \
+        " WHEN NOT EXISTS (SELECT 1 FROM " OTHER " o WHERE o.repo_id = OLD.repo_id AND o.digest = OLD.digest)" \
+        " BEGIN"                                                                                            \
+        "  UPDATE usage_repos SET blobs = blobs - 1,"                                                        \
+        "  bytes = bytes - (SELECT size FROM blobs WHERE digest = OLD.digest) WHERE repo_id = OLD.repo_id;"  \
+        "  UPDATE usage_refs SET refs = refs - 1 WHERE digest = OLD.digest AND project ="                    \
+        "  (SELECT " SQ_PROJECT("r.name") " FROM repositories r WHERE r.id = OLD.repo_id);"                  \
+        "  DELETE FROM usage_refs WHERE digest = OLD.digest AND refs <= 0 AND project ="                     \
+        "  (SELECT " SQ_PROJECT("r.name") " FROM repositories r WHERE r.id = OLD.repo_id);"                  \
+        " END;"
+
 static const db_migration_t MIGRATIONS[] = {
         { .sql =
         /* 1: the registry (storage/meta.c), as storage created it at user_version 1 */
@@ -235,6 +262,68 @@ static const db_migration_t MIGRATIONS[] = {
         "  checked INTEGER NOT NULL,"              /* unix seconds of the last fetch or HEAD */
         "  PRIMARY KEY (repo, tag)) WITHOUT ROWID;" },
         /* ---- END pull-through cache step ---- */
+        /* ---- BEGIN usage and quotas step (issue 11; step 6) ---- */
+        { .sql =
+        /* 6: usage and quotas (storage/usage.c). A repository "holds" a digest
+         * when it links it (repo_blobs) or stores it as a manifest (manifests).
+         * usage_repos: per repository, the distinct digests it holds and their
+         * size; usage_refs: per project (the first path component of the name)
+         * and digest, how many of its repositories hold it; usage_projects: per
+         * project, its usage_refs rows and their size (a blob counts once however
+         * many repositories hold it). Kept by the triggers below in the very
+         * statement that adds or removes a hold, whatever writes it (push, mount,
+         * manifest put, delete, GC, fsck repair, a cascade): never recounted.
+         * quotas: a project's own quota (quota NULL: none); a project without a
+         * row has the default (quota_default, one row or none). An expand step. */
+        "CREATE TABLE usage_repos ("
+        "  repo_id INTEGER PRIMARY KEY,"
+        "  blobs   INTEGER NOT NULL DEFAULT 0,"
+        "  bytes   INTEGER NOT NULL DEFAULT 0);"
+        "CREATE TABLE usage_refs ("
+        "  project TEXT NOT NULL,"
+        "  digest  TEXT NOT NULL,"
+        "  refs    INTEGER NOT NULL,"
+        "  size    INTEGER NOT NULL,"
+        "  PRIMARY KEY (project, digest)) WITHOUT ROWID;"
+        "CREATE TABLE usage_projects ("
+        "  project TEXT PRIMARY KEY,"
+        "  blobs   INTEGER NOT NULL DEFAULT 0,"
+        "  bytes   INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+        "CREATE TABLE quotas ("
+        "  project TEXT PRIMARY KEY,"
+        "  quota   INTEGER) WITHOUT ROWID;"             /* bytes; NULL: none */
+        "CREATE TABLE quota_default ("
+        "  id    INTEGER PRIMARY KEY CHECK (id = 1),"
+        "  quota INTEGER NOT NULL);"
+        /* what the registry holds now */
+        "INSERT INTO usage_repos(repo_id, blobs, bytes)"
+        "  SELECT h.repo_id, count(*), sum(b.size) FROM (SELECT repo_id, digest FROM repo_blobs"
+        "  UNION SELECT repo_id, digest FROM manifests) h JOIN blobs b ON b.digest = h.digest GROUP BY h.repo_id;"
+        "INSERT INTO usage_refs(project, digest, refs, size)"
+        "  SELECT " SQ_PROJECT("r.name") ", h.digest, count(*), b.size FROM (SELECT repo_id, digest FROM repo_blobs"
+        "  UNION SELECT repo_id, digest FROM manifests) h JOIN repositories r ON r.id = h.repo_id"
+        "  JOIN blobs b ON b.digest = h.digest GROUP BY 1, h.digest, b.size;"
+        "INSERT INTO usage_projects(project, blobs, bytes)"
+        "  SELECT project, count(*), sum(size) FROM usage_refs GROUP BY project;"
+        /* a hold begins or ends */
+        SQ_HOLD("repo_blobs", "manifests")
+        SQ_HOLD("manifests", "repo_blobs")
+        "CREATE TRIGGER usage_refs_add AFTER INSERT ON usage_refs BEGIN"
+        "  INSERT INTO usage_projects(project, blobs, bytes) VALUES (NEW.project, 1, NEW.size)"
+        "  ON CONFLICT(project) DO UPDATE SET blobs = usage_projects.blobs + 1,"
+        "  bytes = usage_projects.bytes + excluded.bytes;"
+        " END;"
+        "CREATE TRIGGER usage_refs_del AFTER DELETE ON usage_refs BEGIN"
+        "  UPDATE usage_projects SET blobs = blobs - 1, bytes = bytes - OLD.size WHERE project = OLD.project;"
+        " END;"
+        /* a repository deleted: its holds end first, while its name is there to
+         * say its project (the cascade then finds nothing left) */
+        "CREATE TRIGGER usage_repo_del BEFORE DELETE ON repositories BEGIN"
+        "  DELETE FROM manifests WHERE repo_id = OLD.id;"
+        "  DELETE FROM repo_blobs WHERE repo_id = OLD.id;"
+        "  DELETE FROM usage_repos WHERE repo_id = OLD.id;"
+        " END;" },
+        /* ---- END usage and quotas step ---- */
 };
 
 /* ---- connections ---- */

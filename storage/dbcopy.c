@@ -28,6 +28,19 @@
                 .sql_count = "SELECT count(*) FROM " name_, __VA_ARGS__                          \
         }
 
+/* A table the schema's triggers fill as the rows above are copied (usage and
+ * quotas, step 6): the source's row replaces the one the triggers made. */
+#define DERIVED(name_, cols_, nkey_, list, key, after, values, set)                              \
+        {                                                                                      \
+                .name = name_, .cols = cols_, .n_cols = (int) ELEMENTSOF(cols_), .n_key = nkey_, \
+                .sql_first = "SELECT " list " FROM " name_ " ORDER BY " key LIMIT,             \
+                .sql_next = "SELECT " list " FROM " name_ " WHERE (" key ") > (" after ")"       \
+                            " ORDER BY " key LIMIT,                                            \
+                .sql_insert = "INSERT INTO " name_ "(" list ") VALUES (" values ")"             \
+                              " ON CONFLICT(" key ") DO UPDATE SET " set,                       \
+                .sql_count = "SELECT count(*) FROM " name_                                      \
+        }
+
 static const dbcopy_col_t REPOSITORIES[] = {
         { "id", DBCOPY_INT },
         { "name", DBCOPY_TEXT },
@@ -179,6 +192,31 @@ static const dbcopy_col_t PROXY_TAGS[] = {
         { "checked", DBCOPY_INT },
 };
 
+static const dbcopy_col_t USAGE_REPOS[] = {
+        { "repo_id", DBCOPY_INT },
+        { "blobs", DBCOPY_INT },
+        { "bytes", DBCOPY_INT },
+};
+static const dbcopy_col_t USAGE_REFS[] = {
+        { "project", DBCOPY_TEXT },
+        { "digest", DBCOPY_TEXT },
+        { "refs", DBCOPY_INT },
+        { "size", DBCOPY_INT },
+};
+static const dbcopy_col_t USAGE_PROJECTS[] = {
+        { "project", DBCOPY_TEXT },
+        { "blobs", DBCOPY_INT },
+        { "bytes", DBCOPY_INT },
+};
+static const dbcopy_col_t QUOTAS[] = {
+        { "project", DBCOPY_TEXT },
+        { "quota", DBCOPY_INT },
+};
+static const dbcopy_col_t QUOTA_DEFAULT[] = {
+        { "id", DBCOPY_INT },
+        { "quota", DBCOPY_INT },
+};
+
 static const dbcopy_table_t TABLES[] = {
         TABLE("repositories", REPOSITORIES, 1, "id, name", "id", "?1", "?1, ?2"),
         TABLE("blobs", BLOBS, 1, "digest, size, created_at, unref_since", "digest", "?1", "?1, ?2, ?3, ?4"),
@@ -228,6 +266,17 @@ static const dbcopy_table_t TABLES[] = {
               "?1", "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9"),
         TABLE("proxy_tags", PROXY_TAGS, 2, "repo, tag, digest, checked", "repo, tag", "?1, ?2",
               "?1, ?2, ?3, ?4"),
+        /* usage and quotas (step 6): the figures the triggers made while the links
+         * and manifests were copied, then replaced by the source's (the same when
+         * the source's are exact: berthd usage --verify); the quotas */
+        DERIVED("usage_repos", USAGE_REPOS, 1, "repo_id, blobs, bytes", "repo_id", "?1", "?1, ?2, ?3",
+                "blobs = excluded.blobs, bytes = excluded.bytes"),
+        DERIVED("usage_refs", USAGE_REFS, 2, "project, digest, refs, size", "project, digest", "?1, ?2",
+                "?1, ?2, ?3, ?4", "refs = excluded.refs, size = excluded.size"),
+        DERIVED("usage_projects", USAGE_PROJECTS, 1, "project, blobs, bytes", "project", "?1", "?1, ?2, ?3",
+                "blobs = excluded.blobs, bytes = excluded.bytes"),
+        TABLE("quotas", QUOTAS, 1, "project, quota", "project", "?1", "?1, ?2"),
+        TABLE("quota_default", QUOTA_DEFAULT, 1, "id, quota", "id", "?1", "?1, ?2"),
 };
 
 #define KEY_MAX 4 /* the widest primary key above */

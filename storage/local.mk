@@ -5,7 +5,8 @@ libstore_la_SOURCES = storage/store.h storage/store-internal.h storage/store.c s
                       storage/meta.h storage/meta.c storage/mcache.h storage/mcache.c storage/registry.h storage/registry.c \
                       storage/dbcopy.h storage/dbcopy.c storage/webhook.h storage/webhook.c \
                       storage/fsck.h storage/fsck.c storage/backup.h storage/backup.c \
-                      storage/proxycache.h storage/proxycache.c
+                      storage/proxycache.h storage/proxycache.c \
+                      storage/usage.h storage/usage-internal.h storage/usage.c
 libstore_la_CPPFLAGS = $(AM_CPPFLAGS) $(SQLITE3_CFLAGS) $(LIBPQ_CFLAGS) $(CRYPTO_CFLAGS) $(JANSSON_CFLAGS)
 libstore_la_LIBADD = libcommon.la $(SQLITE3_LIBS) $(LIBPQ_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
 
@@ -26,6 +27,15 @@ TESTS += tests/unit/test-meta-faults
 tests_unit_test_meta_faults_SOURCES = tests/unit/test-meta-faults.c
 tests_unit_test_meta_faults_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS) $(SQLITE3_CFLAGS)
 tests_unit_test_meta_faults_LDADD = $(STORE_TEST_LDADD)
+
+## usage and quotas (issue 11): maintained figures equal a recount, quotas refused in
+## the link's transaction, on either engine
+UNIT_TESTS += tests/unit/test-usage
+check_PROGRAMS += tests/unit/test-usage
+TESTS += tests/unit/test-usage
+tests_unit_test_usage_SOURCES = tests/unit/test-usage.c
+tests_unit_test_usage_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_usage_LDADD = $(STORE_TEST_LDADD) -lpthread
 
 ## the write protocol (storage/registry.c) without HTTP
 UNIT_TESTS += tests/unit/test-registry-store

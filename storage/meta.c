@@ -18,6 +18,7 @@
 #include "storage/meta.h"
 #include "storage/mcache.h"
 #include "storage/store-internal.h"
+#include "storage/usage-internal.h"
 #include "storage/webhook.h"
 
 #define MEDIA_TYPE_MAX 256 /* sizeof(meta_manifest_info_t.media_type) */
@@ -329,6 +330,10 @@ db_t *meta_db(meta_t *m) {
         return m ? m->db : NULL;
 }
 
+db_conn_t *meta__conn(meta_t *m) {
+        return m ? m->c : NULL;
+}
+
 int meta_schema_version(meta_t *m) {
         if (!m)
                 return -EINVAL;
@@ -393,8 +398,10 @@ int meta_blob_link(meta_t *m, const char *repo, const digest_t *d, uint64_t size
         return meta_blob_link_ensure(m, repo, d, size, NULL, NULL);
 }
 
-int meta_blob_link_ensure(meta_t *m, const char *repo, const digest_t *d, uint64_t size, meta_ensure_fn ensure,
-                          void *userdata) {
+/* quota: the project's quota is checked in the transaction (usage-internal.h) */
+static int blob_link(meta_t *m, const char *repo, const digest_t *d, uint64_t size, meta_ensure_fn ensure,
+                     void *userdata, bool quota) {
+        usage_tx_t q = { 0 };
         int64_t rid;
         int r;
 
@@ -405,7 +412,9 @@ int meta_blob_link_ensure(meta_t *m, const char *repo, const digest_t *d, uint64
         r = db_tx_begin(m->c);
         if (r < 0)
                 return r;
-        r = repo_id(m, repo, true, &rid);
+        r = quota ? usage__tx_begin(m->c, repo, &q) : 0;
+        if (r >= 0)
+                r = repo_id(m, repo, true, &rid);
         if (r >= 0)
                 r = blob_insert(m, d, size);
         if (r >= 0) {
@@ -414,6 +423,8 @@ int meta_blob_link_ensure(meta_t *m, const char *repo, const digest_t *d, uint64
                     (r = db_bind_int(st, 3, now_wall())) >= 0)
                         r = db_step_done(st);
         }
+        if (r >= 0 && quota)
+                r = usage__tx_end(m->c, &q);
         /* the row is there now: its file must be too, checked while no GC can
          * remove it (a sweep removes files only inside its own write transaction) */
         if (r >= 0 && ensure)
@@ -423,6 +434,16 @@ int meta_blob_link_ensure(meta_t *m, const char *repo, const digest_t *d, uint64
                 return r;
         }
         return db_tx_commit(m->c);
+}
+
+int meta_blob_link_ensure(meta_t *m, const char *repo, const digest_t *d, uint64_t size, meta_ensure_fn ensure,
+                          void *userdata) {
+        return blob_link(m, repo, d, size, ensure, userdata, false);
+}
+
+int meta_blob_link_quota(meta_t *m, const char *repo, const digest_t *d, uint64_t size, meta_ensure_fn ensure,
+                         void *userdata) {
+        return blob_link(m, repo, d, size, ensure, userdata, true);
 }
 
 int meta_blob_linked(meta_t *m, const char *repo, const digest_t *d, uint64_t *ret_size) {
@@ -573,6 +594,7 @@ static int push_events(meta_t *m, const meta_manifest_t *mf, const char *const *
 
 int meta_manifest_put(meta_t *m, const meta_manifest_t *mf, const char *const *tags,
                       size_t n_tags, digest_t *ret_missing) {
+        usage_tx_t q = { 0 };
         int64_t rid;
         int r;
 
@@ -590,7 +612,10 @@ int meta_manifest_put(meta_t *m, const meta_manifest_t *mf, const char *const *t
         r = db_tx_begin(m->c);
         if (r < 0)
                 return r;
-        r = repo_id(m, mf->repo, true, &rid);
+        /* a push is held to the project's quota; a pull-through cache's copy is not */
+        r = mf->refs_later ? 0 : usage__tx_begin(m->c, mf->repo, &q);
+        if (r >= 0)
+                r = repo_id(m, mf->repo, true, &rid);
         for (size_t i = 0; r >= 0 && !mf->refs_later && i < mf->n_refs; i++) {
                 r = has_ref(m, rid, &mf->refs[i]);
                 if (r == 0) {
@@ -608,6 +633,8 @@ int meta_manifest_put(meta_t *m, const meta_manifest_t *mf, const char *const *t
                         r = ref_insert(m, rid, &mf->digest, &mf->refs[i]);
         for (size_t i = 0; r >= 0 && i < n_tags; i++)
                 r = tag_put(m, rid, tags[i], &mf->digest);
+        if (r >= 0 && !mf->refs_later)
+                r = usage__tx_end(m->c, &q);
         /* the manifest's own file, checked while no GC can remove it */
         if (r >= 0 && mf->ensure)
                 r = mf->ensure(mf->ensure_userdata);

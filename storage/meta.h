@@ -38,6 +38,11 @@ int meta_blob_link(meta_t *m, const char *repo, const digest_t *d, uint64_t size
 /* The same, with ensure (may be NULL) called in the transaction. */
 int meta_blob_link_ensure(meta_t *m, const char *repo, const digest_t *d, uint64_t size, meta_ensure_fn ensure,
                           void *userdata);
+/* The same for a push: refused with BERTH_EQUOTA (nothing written) when the link
+ * makes the project's usage grow past its quota (storage/usage.h), checked in the
+ * link's transaction. */
+int meta_blob_link_quota(meta_t *m, const char *repo, const digest_t *d, uint64_t size, meta_ensure_fn ensure,
+                         void *userdata);
 /* 1 linked to repo (*ret_size), 0 not. */
 int meta_blob_linked(meta_t *m, const char *repo, const digest_t *d, uint64_t *ret_size);
 /* 1 and the first repository (lexical) holding d (*ret_repo malloc'd), 0 none. */
@@ -85,7 +90,9 @@ typedef struct {
  * *ret_missing (if non-NULL) set to the first missing digest; then records the
  * manifest (replacing an identical digest is a no-op), its refs, and points each
  * tag at it; and queues a push event per tag (one without a tag when there is
- * none) for the webhooks that want them. */
+ * none) for the webhooks that want them. Unless refs_later (a cache's copy):
+ * BERTH_EQUOTA, nothing written, when the manifest makes the project's usage
+ * grow past its quota (storage/usage.h). */
 int meta_manifest_put(meta_t *m, const meta_manifest_t *mf, const char *const *tags,
                       size_t n_tags, digest_t *ret_missing);
 

@@ -44,7 +44,7 @@ int registry_upload_commit(store_t *s, meta_t *m, upload_t *u, const char *repo,
         if (r < 0)
                 return r;
         between_file_and_row();
-        r = meta_blob_link_ensure(m, repo, want, size, ensure_upload, u);
+        r = meta_blob_link_quota(m, repo, want, size, ensure_upload, u);
         upload_commit_done(u);
         if (r < 0)
                 return r;
@@ -68,17 +68,26 @@ static int ensure_present(void *userdata) {
         return r < 0 ? r : r == 0 ? -ENOENT : 0;
 }
 
-int registry_blob_mount(store_t *s, meta_t *m, const char *repo, const digest_t *d, uint64_t size) {
+static int blob_mount(store_t *s, meta_t *m, const char *repo, const digest_t *d, uint64_t size, bool quota) {
         mount_t mt = { .store = s, .digest = d };
         int r = store_blob_stat(s, d, NULL);
 
         if (r <= 0)
                 return r;
         between_file_and_row();
-        r = meta_blob_link_ensure(m, repo, d, size, ensure_present, &mt);
+        r = quota ? meta_blob_link_quota(m, repo, d, size, ensure_present, &mt)
+                  : meta_blob_link_ensure(m, repo, d, size, ensure_present, &mt);
         if (r == -ENOENT)
                 return 0;
         return r < 0 ? r : 1;
+}
+
+int registry_blob_mount(store_t *s, meta_t *m, const char *repo, const digest_t *d, uint64_t size) {
+        return blob_mount(s, m, repo, d, size, true);
+}
+
+int registry_blob_cache_link(store_t *s, meta_t *m, const char *repo, const digest_t *d, uint64_t size) {
+        return blob_mount(s, m, repo, d, size, false);
 }
 
 /* Is every reference in repo? 0 yes, BERTH_EMANIFEST_BLOB_UNKNOWN (*missing) no. */

@@ -25,6 +25,12 @@ int registry_upload_commit(store_t *s, meta_t *m, upload_t *u, const char *repo,
 /* Link an existing blob (a cross-repository mount) to repo: only when its file is
  * present. 1 linked, 0 no such file, <0 error. */
 int registry_blob_mount(store_t *s, meta_t *m, const char *repo, const digest_t *d, uint64_t size);
+/* The same without the quota check (a pull-through cache's copy of an upstream
+ * blob); registry_blob_mount, registry_upload_commit and registry_manifest_put
+ * refuse with BERTH_EQUOTA, nothing written, what would take repo's project past
+ * its quota (checked in the link's transaction; what the project holds already
+ * costs nothing). */
+int registry_blob_cache_link(store_t *s, meta_t *m, const char *repo, const digest_t *d, uint64_t size);
 
 /* A manifest push. want: the digest named in the URL, or NULL for a push by tag
  * (then sha256). tags: the tags to point at it (may be empty). */

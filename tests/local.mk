@@ -42,6 +42,15 @@ tests_fuzz_fuzz_ranges_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined
 tests_fuzz_fuzz_ranges_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
 endif
 
+## the size parser of quotas (common/size.h)
+FUZZ_TARGETS += tests/fuzz/fuzz-size
+tests_fuzz_fuzz_size_SOURCES = tests/fuzz/fuzz-size.c
+tests_fuzz_fuzz_size_LDADD = $(FUZZ_LIBS)
+if ENABLE_FUZZERS
+tests_fuzz_fuzz_size_CFLAGS = $(FUZZ_CC_FLAGS)
+tests_fuzz_fuzz_size_LDFLAGS = $(FUZZ_LD_FLAGS)
+endif
+
 ## the token endpoint's form reader
 UNIT_TESTS += tests/unit/test-form
 check_PROGRAMS += tests/unit/test-form
@@ -112,7 +121,7 @@ FUZZ_REPLAY = tests/fuzz/replay-manifest tests/fuzz/replay-digest tests/fuzz/rep
               tests/fuzz/replay-ref tests/fuzz/replay-basic tests/fuzz/replay-ranges \
               tests/fuzz/replay-form tests/fuzz/replay-dockercfg tests/fuzz/replay-challenge \
               tests/fuzz/replay-keyring tests/fuzz/replay-layout tests/fuzz/replay-proxy \
-              tests/fuzz/replay-token tests/fuzz/replay-platform
+              tests/fuzz/replay-token tests/fuzz/replay-platform tests/fuzz/replay-size
 check_PROGRAMS += $(FUZZ_REPLAY)
 UNIT_TESTS += tests/unit/fuzz-replay.sh
 TESTS += tests/unit/fuzz-replay.sh
@@ -137,6 +146,9 @@ tests_fuzz_replay_basic_CPPFLAGS = $(AM_CPPFLAGS) $(SQLITE3_CFLAGS) $(LIBPQ_CFLA
 tests_fuzz_replay_basic_LDADD = $(REPLAY_COMMON_LIBS)
 tests_fuzz_replay_ranges_SOURCES = tests/fuzz/fuzz-ranges.c tests/fuzz/replay.c server/ranges.c
 tests_fuzz_replay_ranges_CPPFLAGS = $(AM_CPPFLAGS)
+tests_fuzz_replay_size_SOURCES = tests/fuzz/fuzz-size.c tests/fuzz/replay.c
+tests_fuzz_replay_size_CPPFLAGS = $(AM_CPPFLAGS)
+tests_fuzz_replay_size_LDADD = $(REPLAY_COMMON_LIBS)
 tests_fuzz_replay_form_SOURCES = tests/fuzz/fuzz-form.c tests/fuzz/replay.c server/form.c
 tests_fuzz_replay_form_CPPFLAGS = $(AM_CPPFLAGS)
 tests_fuzz_replay_dockercfg_SOURCES = tests/fuzz/fuzz-dockercfg.c tests/fuzz/replay.c
@@ -207,6 +219,13 @@ EXTRA_DIST += tests/integration/gc-stress.sh tests/integration/gc_stress.py
 ## berthd usage against a running server: the distinct blobs of each project
 TESTS += tests/integration/usage.sh
 EXTRA_DIST += tests/integration/usage.sh
+## quotas (issue 11): refusals at the upload's start, at a chunk, at the link, by a
+## manifest's size; dedup free; deletes and GC give back; usage --verify exact after
+## every phase and after concurrent pushes (BERTH_TEST_DB=pg: on PostgreSQL)
+TESTS += tests/integration/quota.sh
+EXTRA_DIST += tests/integration/quota.sh
+SLOW_TESTS += tests/integration/quota-pg.sh
+EXTRA_DIST += tests/integration/quota-pg.sh
 
 ## integrity and backup (issue 11): fsck beside a serving berthd, backup during pushes
 ## and restore, read-only mode
@@ -387,6 +406,10 @@ bench-proxy: berthd$(EXEEXT)
 	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
 	BERTHD='$(abs_top_builddir)/berthd$(EXEEXT)' $(SHELL) '$(abs_top_srcdir)/tests/bench/proxy-bench.sh'
 EXTRA_DIST += tests/bench/proxy-bench.sh
+## `make bench-quota`: push throughput with and without a quota (issue 11), interleaved
+bench-quota: berthd$(EXEEXT)
+	top_builddir='$(abs_top_builddir)' $(SHELL) '$(abs_top_srcdir)/tests/bench/quota-bench.sh'
+EXTRA_DIST += tests/bench/quota-bench.sh
 EXTRA_DIST += tests/bench/listing-bench.sh tests/bench/catalog-auth-bench.sh \
               tests/bench/auth-flood-bench.sh tests/bench/metrics-bench.sh
 

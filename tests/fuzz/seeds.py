@@ -761,6 +761,11 @@ def platforms():
     return {k: v.encode() for k, v in s}
 
 
+def sizes():
+    s = ["10GiB", "512 MiB", "1.5t", "1000000", "none", "10kB", "9999999999999999999999P", ".5"]
+    return {v.replace(" ", "_").replace(".", "dot"): v.encode() for v in s}
+
+
 TARGETS = {
     "fuzz-manifest": manifests,
     "fuzz-digest": digests,
@@ -777,6 +782,7 @@ TARGETS = {
     "fuzz-proxy": proxies,
     "fuzz-request": requests,
     "fuzz-platform": platforms,
+    "fuzz-size": sizes,
 }
 
 

@@ -49,12 +49,12 @@ pass "team $team_bytes bytes in 3 blobs, team2 5000 in 1, team-x 70 in 1"
 
 step "the table, and one project"
 usage >"$TMP/table" || fail "berthd usage failed"
-[ "$(head -1 "$TMP/table")" = "$(printf 'PROJECT\tBLOBS\tBYTES')" ] || fail "header: $(head -1 "$TMP/table")"
-grep -qx "$(printf 'team\t3\t5.[0-9] KiB (%s)' "$team_bytes")" "$TMP/table" || fail "team's row: $(cat "$TMP/table")"
-grep -qx "$(printf 'team-x\t1\t70 B')" "$TMP/table" || fail "team-x's row: $(cat "$TMP/table")"
-[ "$(usage team2 --json)" = '{"projects":[{"project":"team2","blobs":1,"bytes":5000}]}' ] ||
+[ "$(head -1 "$TMP/table")" = "$(printf 'PROJECT\tBLOBS\tBYTES\tQUOTA')" ] || fail "header: $(head -1 "$TMP/table")"
+grep -qx "$(printf 'team\t3\t5.[0-9] KiB (%s)\tnone (default)' "$team_bytes")" "$TMP/table" || fail "team's row: $(cat "$TMP/table")"
+grep -qx "$(printf 'team-x\t1\t70 B\tnone (default)')" "$TMP/table" || fail "team-x's row: $(cat "$TMP/table")"
+[ "$(usage team2 --json)" = '{"projects":[{"project":"team2","blobs":1,"bytes":5000,"quota":null,"quota_from":"default"}]}' ] ||
         fail "usage team2 --json: $(usage team2 --json)"
-[ "$(usage nobody --json)" = '{"projects":[{"project":"nobody","blobs":0,"bytes":0}]}' ] ||
+[ "$(usage nobody --json)" = '{"projects":[{"project":"nobody","blobs":0,"bytes":0,"quota":null,"quota_from":"default"}]}' ] ||
         fail "a project without repositories: $(usage nobody --json)"
 rc=0
 usage team/app >"$TMP/bad.out" 2>&1 || rc=$?

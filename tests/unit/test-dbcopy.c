@@ -30,6 +30,7 @@
 #include "storage/db.h"
 #include "storage/dbcopy.h"
 #include "storage/meta.h"
+#include "storage/usage.h"
 #include "storage/registry.h"
 #include "storage/store.h"
 #include "storage/proxycache.h"
@@ -232,6 +233,11 @@ static void fill(fixture_t *f) {
                 assert_int_equal(proxycache_tag_mark(c, "hub/library/alpine", "3", img1.str, f->clock.now), 0);
                 db_conn_put(auth_db(a), c);
         }
+        /* quotas: a project's own, one of none, the default (the usage figures
+         * come with the links and manifests above) */
+        assert_int_equal(usage_quota_set(m, "team", 10ULL << 30), 0);
+        assert_int_equal(usage_quota_set(m, "lib", USAGE_UNLIMITED), 0);
+        assert_int_equal(usage_default_set(m, 5ULL << 30), 0);
 
         meta_free(m);
         store_free(s);
