@@ -55,6 +55,9 @@ void config_usage(FILE *f) {
               "                                               SEC ago [3600]\n"
               "  --gc-delete-untagged   BERTH_GC_DELETE_UNTAGGED=1  GC also removes untagged manifests no\n"
               "                                               index or kept subject needs [off]\n"
+              "  --retention-interval SEC  BERTH_RETENTION_INTERVAL  the projects' retention policies\n"
+              "                                               applied every SEC (one replica at a time);\n"
+              "                                               0: never [3600]\n"
               "  --blob-max-size BYTES  BERTH_BLOB_MAX_SIZE   largest accepted blob [68719476736]\n"
               "  --max-requests N       BERTH_MAX_REQUESTS    requests in flight before 429 [1024]; probes\n"
               "                                               and /auth/token are never refused\n"
@@ -198,6 +201,7 @@ enum {
         OPT_HEADER_TIMEOUT, OPT_BODY_TIMEOUT, OPT_TRUSTED_PROXIES, OPT_TOKEN_RATE,
         OPT_METRICS_LISTEN, OPT_LOG_FORMAT, OPT_DB, OPT_WEBHOOK_ALLOW, OPT_WEBHOOK_MAX_AGE,
         OPT_WEBHOOK_BACKOFF, OPT_WEBHOOK_PULL_INTERVAL, OPT_GC_INTERVAL, OPT_GC_GRACE, OPT_GC_UNTAGGED,
+        OPT_RETENTION_INTERVAL,
 };
 
 /* --trusted-proxies: the list replaces an earlier one */
@@ -335,6 +339,9 @@ static int apply(config_t *c, int opt, const char *v, const char *what) {
         case OPT_GC_GRACE:
                 r = parse_u64(v, 0, UINT32_MAX, &c->gc_grace);
                 break;
+        case OPT_RETENTION_INTERVAL:
+                r = parse_u64(v, 0, UINT32_MAX, &c->retention_interval);
+                break;
         case OPT_GC_UNTAGGED:
                 if (!v)
                         c->gc_delete_untagged = true;
@@ -451,6 +458,7 @@ static void defaults(config_t *c) {
         c->grace = 25;
         c->gc_interval = 3600;
         c->gc_grace = 3600;
+        c->retention_interval = 3600;
         c->blob_max_size = 64ull << 30;
         c->max_requests = 1024;
         c->max_conns = 4096;
@@ -484,6 +492,7 @@ int config_parse(int argc, char **argv, config_t *ret) {
                 { "gc-interval", required_argument, NULL, OPT_GC_INTERVAL },
                 { "gc-grace", required_argument, NULL, OPT_GC_GRACE },
                 { "gc-delete-untagged", no_argument, NULL, OPT_GC_UNTAGGED },
+                { "retention-interval", required_argument, NULL, OPT_RETENTION_INTERVAL },
                 { "blob-max-size", required_argument, NULL, OPT_BLOB_MAX },
                 { "max-requests", required_argument, NULL, OPT_MAX_REQUESTS },
                 { "max-conns", required_argument, NULL, OPT_MAX_CONNS },
@@ -513,6 +522,7 @@ int config_parse(int argc, char **argv, config_t *ret) {
                 { "BERTH_UPLOAD_MAX_AGE", OPT_UPLOAD_MAX_AGE }, { "BERTH_GRACE", OPT_GRACE },
                 { "BERTH_GC_INTERVAL", OPT_GC_INTERVAL }, { "BERTH_GC_GRACE", OPT_GC_GRACE },
                 { "BERTH_GC_DELETE_UNTAGGED", OPT_GC_UNTAGGED },
+                { "BERTH_RETENTION_INTERVAL", OPT_RETENTION_INTERVAL },
                 { "BERTH_BLOB_MAX_SIZE", OPT_BLOB_MAX }, { "BERTH_MAX_REQUESTS", OPT_MAX_REQUESTS },
                 { "BERTH_MAX_CONNS", OPT_MAX_CONNS }, { "BERTH_MAX_CONNS_PER_IP", OPT_MAX_CONNS_PER_IP },
                 { "BERTH_HEADER_TIMEOUT", OPT_HEADER_TIMEOUT }, { "BERTH_BODY_TIMEOUT", OPT_BODY_TIMEOUT },

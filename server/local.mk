@@ -22,6 +22,9 @@ libberthd_la_SOURCES += server/cli-backup.c server/cli-backup.h
 libberthd_la_SOURCES += server/cli-proxy.c server/cli-proxy.h
 # the pull-through cache: its upstream client is the pull library's (client/registry.h)
 libberthd_la_SOURCES += server/pullthrough.c server/pullthrough.h
+# retention and immutability (issue 11): pull counts, the scheduled runs, the commands
+libberthd_la_SOURCES += server/pulls.c server/pulls.h server/retention.c server/retention.h
+libberthd_la_SOURCES += server/cli-retention.c server/cli-retention.h
 libberthd_la_CPPFLAGS = $(AM_CPPFLAGS) $(MHD_CFLAGS) $(ARGON2_CFLAGS) $(CRYPTO_CFLAGS) $(SQLITE3_CFLAGS) \
                         $(JANSSON_CFLAGS) $(CURL_CFLAGS)
 # libauth.la, libstore.la and libcommon.la are not added here: link them after libberthd.la.

@@ -21,6 +21,9 @@
 #include "server/cli-fsck.h"
 #include "server/cli-proxy.h"
 #include "server/pullthrough.h"
+#include "server/pulls.h"
+#include "server/retention.h"
+#include "server/cli-retention.h"
 #include "server/cli-usage.h"
 #include "server/cli-webhook.h"
 #include "server/dbconf.h"
@@ -345,6 +348,15 @@ static int serve(int argc, char **argv) {
                         goto out;
                 }
         }
+        /* pull counts per manifest, written every few seconds; read-only: none */
+        if (!cfg.read_only) {
+                pulls_options_t po = { .db = db, .now = srv.now, .now_userdata = srv.now_userdata };
+                r = pulls_start(&po, &srv.pulls);
+                if (r < 0) {
+                        log_msg(LOG_ERR, LOG_SRC_MAIN, "starting the pull counter: %s", berth_strerror(r));
+                        goto out;
+                }
+        }
         /* the pull-through cache's fetch threads */
         r = pullthrough_new(&srv, &srv.pullthrough);
         if (r < 0) {
@@ -401,6 +413,12 @@ static int serve(int argc, char **argv) {
                         log_msg(LOG_INFO, LOG_SRC_MAIN,
                                 "garbage collection every %" PRIu64 " s (grace %" PRIu64 " s%s)", cfg.gc_interval,
                                 cfg.gc_grace, cfg.gc_delete_untagged ? ", untagged manifests too" : "");
+                r = retention_start(&srv);
+                if (r < 0)
+                        log_msg(LOG_WARNING, LOG_SRC_MAIN, "no retention runs: %s", berth_strerror(r));
+                else if (cfg.retention_interval)
+                        log_msg(LOG_INFO, LOG_SRC_MAIN, "retention policies applied every %" PRIu64 " s",
+                                cfg.retention_interval);
         }
         for (;;) {
                 /* housekeeping every minute, more often when uploads expire sooner */
@@ -415,7 +433,9 @@ static int serve(int argc, char **argv) {
         log_msg(LOG_NOTICE, LOG_SRC_MAIN, "%s: draining (grace %us)", sig == SIGTERM ? "SIGTERM" : "SIGINT", cfg.grace);
         (void) notify_send("STOPPING=1");
         gc_stop(); /* a run under way ends after its batch */
+        retention_stop();
         http_drain_and_stop(&srv);
+        srv.pulls = pulls_stop(srv.pulls); /* no request left to count: the last counts written */
         /* no request left to queue or count: the last pull counts go out as events */
         webhooks_stop(srv.webhooks);
         srv.webhooks = NULL;
@@ -423,6 +443,8 @@ static int serve(int argc, char **argv) {
         r = 0;
 out:
         gc_stop();
+        retention_stop();
+        srv.pulls = pulls_stop(srv.pulls);
         srv.pullthrough = pullthrough_free(srv.pullthrough);
         webhooks_stop(srv.webhooks);
         metrics_stop();
@@ -487,6 +509,8 @@ static int admin(int argc, char **argv) {
                         return gc_main(data, &(dbconf_t){ .target = NULL }, n, args);
                 if (strcmp(args[0], "usage") == 0 || strcmp(args[0], "quota") == 0)
                         return cli_usage_usage(stderr);
+                if (strcmp(args[0], "retention") == 0 || strcmp(args[0], "immutable") == 0)
+                        return cli_retention_usage(stderr);
                 if (strcmp(args[0], "fsck") == 0)
                         return cli_fsck_usage(stderr);
                 if (strcmp(args[0], "backup") == 0)
@@ -530,6 +554,8 @@ static int admin(int argc, char **argv) {
                 r = cli_proxy_run(db, data, n, args, stdin, stdout, stderr);
         else if (cli_quota_wants(n, args)) /* usage, quota, project set P --quota */
                 r = cli_usage_run(db, n, args, stdout, stderr);
+        else if (strcmp(args[0], "retention") == 0 || strcmp(args[0], "immutable") == 0)
+                r = cli_retention_run(db, n, args, stdout, stderr);
         else if (strcmp(args[0], "fsck") == 0)
                 r = cli_fsck_run(db, data, n, args, stdout, stderr);
         else
@@ -540,7 +566,8 @@ static int admin(int argc, char **argv) {
 
 static bool is_admin_command(const char *s) {
         static const char *const cmds[] = { "user", "project", "token", "secret", "audit", "gc", "db", "webhook",
-                                            "usage", "quota", "fsck", "backup", "restore" };
+                                            "usage", "quota", "fsck", "backup", "restore", "retention",
+                                            "immutable" };
         for (size_t i = 0; i < ELEMENTSOF(cmds); i++)
                 if (strcmp(s, cmds[i]) == 0)
                         return true;

@@ -11,10 +11,12 @@
 #include "common/macro.h"
 #include "common/manifest.h"
 #include "common/name.h"
+#include "server/pulls.h"
 #include "server/pullthrough.h"
 #include "server/server.h"
 #include "server/webhook.h"
 #include "storage/registry.h"
+#include "storage/retention.h"
 
 DEFINE_CLEANUP_FUNC(manifest_t, manifest_free);
 
@@ -46,6 +48,32 @@ static meta_origin_t origin_of(const request_t *req) {
         return (meta_origin_t){ .actor = !req->who.anonymous && req->who.name[0] ? req->who.name : NULL,
                                 .address = req->addr[0] && strcmp(req->addr, "?") != 0 ? req->addr : NULL,
                                 .now = (int64_t) server_now(req->srv) };
+}
+
+/* 403 DENIED for a write an immutable tag refused (storage/retention.h), naming
+ * the tag and the project's pattern: tags (n of them) for a push or a tag delete,
+ * d for a delete by digest. */
+static void reply_immutable(request_t *req, meta_t *m, const char *const *tags, size_t n, const digest_t *d) {
+        char msg[512], project[256];
+        char *tag = NULL, *pattern = NULL;
+
+        (void) snprintf(project, sizeof(project), "%.*s", (int) strcspn(req->repo, "/"), req->repo);
+        for (size_t i = 0; i < n && !pattern; i++)
+                if (meta_immutable_match(m, req->repo, tags[i], &pattern) == 1)
+                        tag = strdup(tags[i]);
+        if (!pattern && d)
+                (void) meta_immutable_manifest(m, req->repo, d, &tag, &pattern);
+        if (pattern && tag && d)
+                (void) snprintf(msg, sizeof(msg), "manifest %s is named by the immutable tag '%s' (project %s, rule "
+                                "'%s')", d->str, tag, project, pattern);
+        else if (pattern && tag)
+                (void) snprintf(msg, sizeof(msg), "tag '%s' is immutable (project %s, rule '%s')", tag, project,
+                                pattern);
+        else
+                (void) snprintf(msg, sizeof(msg), "an immutable tag of project %s refuses the change", project);
+        free(tag);
+        free(pattern);
+        reply_errno(req, BERTH_EDENIED, msg);
 }
 
 /* ---- PUT ---- */
@@ -131,6 +159,10 @@ static void manifest_put_end(request_t *req) {
         }
         if (r == BERTH_EMANIFEST_BLOB_UNKNOWN) {
                 reply_errno(req, r, res.missing.str);
+                return;
+        }
+        if (r == BERTH_EDENIED) {
+                reply_immutable(req, m, tags.v, tags.n, NULL);
                 return;
         }
         if (r < 0) {
@@ -298,6 +330,7 @@ void manifest_get_local(request_t *req) {
         }
         if (!req->is_head) {
                 access_audit(req, "pull", info.digest.str);
+                pulls_count(req->srv->pulls, req->repo, &info.digest);
                 webhooks_pulled(req->srv->webhooks, req->repo, info.digest.str, info.media_type, size);
         }
         reply_fd(req, 200, fd, 0, size);
@@ -332,7 +365,9 @@ static void manifest_delete_begin(request_t *req) {
                       : meta_tag_delete_from(m, req->repo, req->ref, &origin);
         if (origin.queued)
                 webhooks_kick(req->srv->webhooks);
-        if (r < 0)
+        if (r == BERTH_EDENIED)
+                reply_immutable(req, m, (const char *const *) &req->ref, is_digest ? 0 : 1, is_digest ? &d : NULL);
+        else if (r < 0)
                 reply_errno(req, r, NULL);
         else if (r == 0)
                 reply_error(req, 404, "MANIFEST_UNKNOWN", "manifest unknown to registry", req->ref);

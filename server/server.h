@@ -33,6 +33,7 @@ typedef struct config {
         uint64_t gc_interval;     /* seconds between the server's GC runs; 0: none */
         uint64_t gc_grace;        /* the grace period of those runs */
         bool gc_delete_untagged;  /* those runs remove untagged manifests */
+        uint64_t retention_interval; /* seconds between the server's retention runs; 0: none */
         uint64_t blob_max_size;   /* bytes; larger uploads get 413 */
         unsigned max_requests;    /* requests in flight before 429 */
         unsigned max_conns;       /* open connections in all */
@@ -79,6 +80,7 @@ typedef struct server {
         struct conns *conns;         /* connection admission (server/conns.h) */
         struct webhooks *webhooks;   /* the webhook sender (server/webhook.h); NULL: none */
         struct pullthrough *pullthrough; /* the pull-through cache (server/pullthrough.h); NULL: none */
+        struct pulls *pulls;         /* pull counts per manifest (server/pulls.h); NULL: none */
         /* Test hook: the clock (unix seconds) of auth (auth_options_t.now), the store
          * (store_set_clock: upload expiry) and the token endpoint. NULL: time(NULL). */
         time_t (*now)(void *userdata);

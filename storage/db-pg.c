@@ -396,6 +396,47 @@ static const db_migration_t MIGRATIONS[] = {
         "CREATE TRIGGER usage_repo_del BEFORE DELETE ON repositories"
         "  FOR EACH ROW EXECUTE PROCEDURE berth_usage_repo_del();" },
         /* ---- END usage and quotas step ---- */
+        /* ---- BEGIN retention and immutability step (issue 11; step 7) ---- */
+        { .sql =
+        /* 7: retention and immutability (storage/retention.c; see
+         * storage/db-sqlite.c). An expand step. */
+        "CREATE TABLE manifest_pulls ("
+        "  repo_id     BIGINT NOT NULL,"
+        "  digest      " T " NOT NULL,"
+        "  pulls       BIGINT NOT NULL,"
+        "  last_pulled BIGINT NOT NULL,"
+        "  PRIMARY KEY (repo_id, digest),"
+        "  FOREIGN KEY (repo_id, digest) REFERENCES manifests(repo_id, digest) ON DELETE CASCADE);"
+        "CREATE TABLE immutable_rules ("
+        "  project " T " NOT NULL,"
+        "  pattern " T " NOT NULL,"
+        "  created BIGINT NOT NULL,"
+        "  PRIMARY KEY (project, pattern));"
+        "CREATE TABLE retention_policies ("
+        "  project        " T " PRIMARY KEY,"
+        "  untagged_after BIGINT,"
+        "  updated        BIGINT NOT NULL);"
+        "CREATE TABLE retention_rules ("
+        "  project " T " NOT NULL REFERENCES retention_policies(project) ON DELETE CASCADE,"
+        "  seq     INTEGER NOT NULL,"
+        "  kind    " T " NOT NULL,"
+        "  tags    " T " NOT NULL,"
+        "  repos   " T " NOT NULL,"
+        "  n       BIGINT NOT NULL,"
+        "  PRIMARY KEY (project, seq));"
+        "CREATE TABLE retention_runs ("
+        "  id        BIGINT PRIMARY KEY,"
+        "  started   BIGINT NOT NULL,"
+        "  finished  BIGINT,"
+        "  who       " T " NOT NULL,"
+        "  project   " T ","
+        "  dry_run   INTEGER NOT NULL,"
+        "  result    " T ","
+        "  repos     BIGINT NOT NULL DEFAULT 0,"
+        "  tags      BIGINT NOT NULL DEFAULT 0,"
+        "  manifests BIGINT NOT NULL DEFAULT 0,"
+        "  error     " T ");" },
+        /* ---- END retention and immutability step ---- */
 };
 
 #undef T

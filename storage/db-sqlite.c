@@ -324,6 +324,52 @@ static const db_migration_t MIGRATIONS[] = {
         "  DELETE FROM usage_repos WHERE repo_id = OLD.id;"
         " END;" },
         /* ---- END usage and quotas step ---- */
+        /* ---- BEGIN retention and immutability step (issue 11; step 7) ---- */
+        { .sql =
+        /* 7: retention and immutability (storage/retention.c). manifest_pulls: the
+         * pulls of each manifest, added in batches by the servers (a row per
+         * manifest ever pulled; it goes with its manifest). immutable_rules: tag
+         * patterns a push may not move and a delete may not remove. A project's
+         * retention policy and its keep rules (seq: their order), and the record of
+         * retention runs (keys made by the writer, as for gc_runs). An expand step. */
+        "CREATE TABLE manifest_pulls ("
+        "  repo_id     INTEGER NOT NULL,"
+        "  digest      TEXT NOT NULL,"
+        "  pulls       INTEGER NOT NULL,"
+        "  last_pulled INTEGER NOT NULL,"         /* unix seconds */
+        "  PRIMARY KEY (repo_id, digest),"
+        "  FOREIGN KEY (repo_id, digest) REFERENCES manifests(repo_id, digest) ON DELETE CASCADE"
+        ") WITHOUT ROWID;"
+        "CREATE TABLE immutable_rules ("
+        "  project TEXT NOT NULL,"
+        "  pattern TEXT NOT NULL,"                /* a glob on tag names */
+        "  created INTEGER NOT NULL,"
+        "  PRIMARY KEY (project, pattern)) WITHOUT ROWID;"
+        "CREATE TABLE retention_policies ("
+        "  project        TEXT PRIMARY KEY,"
+        "  untagged_after INTEGER,"               /* seconds; NULL: untagged manifests left alone */
+        "  updated        INTEGER NOT NULL) WITHOUT ROWID;"
+        "CREATE TABLE retention_rules ("
+        "  project TEXT NOT NULL REFERENCES retention_policies(project) ON DELETE CASCADE,"
+        "  seq     INTEGER NOT NULL,"
+        "  kind    TEXT NOT NULL,"                /* last-pushed, last-pulled, pushed-within, pulled-within, always */
+        "  tags    TEXT NOT NULL,"                /* a glob on tag names */
+        "  repos   TEXT NOT NULL,"                /* a glob on repository names */
+        "  n       INTEGER NOT NULL,"             /* a count or seconds */
+        "  PRIMARY KEY (project, seq)) WITHOUT ROWID;"
+        "CREATE TABLE retention_runs ("
+        "  id        INTEGER PRIMARY KEY,"
+        "  started   INTEGER NOT NULL,"
+        "  finished  INTEGER,"                    /* NULL: running, or interrupted */
+        "  who       TEXT NOT NULL,"
+        "  project   TEXT,"                       /* NULL: every project with a policy */
+        "  dry_run   INTEGER NOT NULL,"
+        "  result    TEXT,"                       /* ok, failed */
+        "  repos     INTEGER NOT NULL DEFAULT 0,"
+        "  tags      INTEGER NOT NULL DEFAULT 0,"
+        "  manifests INTEGER NOT NULL DEFAULT 0,"
+        "  error     TEXT);" },
+        /* ---- END retention and immutability step ---- */
 };
 
 /* ---- connections ---- */

@@ -153,6 +153,7 @@ int db_sync_keys(db_conn_t *c);
 typedef enum {
         DB_LOCK_UPLOAD_EXPIRY = 1,
         DB_LOCK_GC = 2,
+        DB_LOCK_RETENTION = 3, /* retention runs (storage/retention.h) */
 } db_lock_id_t;
 /* Takes the lock named id for c's session without waiting: 1 taken, 0 another
  * process (or connection) holds it, <0 error. PostgreSQL: a session advisory lock,

@@ -216,6 +216,43 @@ static const dbcopy_col_t QUOTA_DEFAULT[] = {
         { "id", DBCOPY_INT },
         { "quota", DBCOPY_INT },
 };
+static const dbcopy_col_t MANIFEST_PULLS[] = {
+        { "repo_id", DBCOPY_INT },
+        { "digest", DBCOPY_TEXT },
+        { "pulls", DBCOPY_INT },
+        { "last_pulled", DBCOPY_INT },
+};
+static const dbcopy_col_t IMMUTABLE_RULES[] = {
+        { "project", DBCOPY_TEXT },
+        { "pattern", DBCOPY_TEXT },
+        { "created", DBCOPY_INT },
+};
+static const dbcopy_col_t RETENTION_POLICIES[] = {
+        { "project", DBCOPY_TEXT },
+        { "untagged_after", DBCOPY_INT },
+        { "updated", DBCOPY_INT },
+};
+static const dbcopy_col_t RETENTION_RULES[] = {
+        { "project", DBCOPY_TEXT },
+        { "seq", DBCOPY_INT },
+        { "kind", DBCOPY_TEXT },
+        { "tags", DBCOPY_TEXT },
+        { "repos", DBCOPY_TEXT },
+        { "n", DBCOPY_INT },
+};
+static const dbcopy_col_t RETENTION_RUNS[] = {
+        { "id", DBCOPY_INT },
+        { "started", DBCOPY_INT },
+        { "finished", DBCOPY_INT },
+        { "who", DBCOPY_TEXT },
+        { "project", DBCOPY_TEXT },
+        { "dry_run", DBCOPY_INT },
+        { "result", DBCOPY_TEXT },
+        { "repos", DBCOPY_INT },
+        { "tags", DBCOPY_INT },
+        { "manifests", DBCOPY_INT },
+        { "error", DBCOPY_TEXT },
+};
 
 static const dbcopy_table_t TABLES[] = {
         TABLE("repositories", REPOSITORIES, 1, "id, name", "id", "?1", "?1, ?2"),
@@ -277,6 +314,19 @@ static const dbcopy_table_t TABLES[] = {
                 "blobs = excluded.blobs, bytes = excluded.bytes"),
         TABLE("quotas", QUOTAS, 1, "project, quota", "project", "?1", "?1, ?2"),
         TABLE("quota_default", QUOTA_DEFAULT, 1, "id, quota", "id", "?1", "?1, ?2"),
+        /* retention and immutability (step 7): pulls refer to their manifest, rules
+         * to their policy */
+        TABLE("manifest_pulls", MANIFEST_PULLS, 2, "repo_id, digest, pulls, last_pulled", "repo_id, digest",
+              "?1, ?2", "?1, ?2, ?3, ?4"),
+        TABLE("immutable_rules", IMMUTABLE_RULES, 2, "project, pattern, created", "project, pattern", "?1, ?2",
+              "?1, ?2, ?3"),
+        TABLE("retention_policies", RETENTION_POLICIES, 1, "project, untagged_after, updated", "project", "?1",
+              "?1, ?2, ?3"),
+        TABLE("retention_rules", RETENTION_RULES, 2, "project, seq, kind, tags, repos, n", "project, seq",
+              "?1, ?2", "?1, ?2, ?3, ?4, ?5, ?6"),
+        TABLE("retention_runs", RETENTION_RUNS, 1,
+              "id, started, finished, who, project, dry_run, result, repos, tags, manifests, error", "id", "?1",
+              "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11"),
 };
 
 #define KEY_MAX 4 /* the widest primary key above */

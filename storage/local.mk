@@ -6,7 +6,8 @@ libstore_la_SOURCES = storage/store.h storage/store-internal.h storage/store.c s
                       storage/dbcopy.h storage/dbcopy.c storage/webhook.h storage/webhook.c \
                       storage/fsck.h storage/fsck.c storage/backup.h storage/backup.c \
                       storage/proxycache.h storage/proxycache.c \
-                      storage/usage.h storage/usage-internal.h storage/usage.c
+                      storage/usage.h storage/usage-internal.h storage/usage.c \
+                      storage/retention.h storage/retention.c
 libstore_la_CPPFLAGS = $(AM_CPPFLAGS) $(SQLITE3_CFLAGS) $(LIBPQ_CFLAGS) $(CRYPTO_CFLAGS) $(JANSSON_CFLAGS)
 libstore_la_LIBADD = libcommon.la $(SQLITE3_LIBS) $(LIBPQ_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
 
@@ -77,3 +78,10 @@ TESTS += tests/unit/test-proxycache
 tests_unit_test_proxycache_SOURCES = tests/unit/test-proxycache.c
 tests_unit_test_proxycache_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_proxycache_LDADD = $(STORE_TEST_LDADD)
+## retention and immutability (issue 11): pull records, immutable tags, policies and runs
+UNIT_TESTS += tests/unit/test-retention
+check_PROGRAMS += tests/unit/test-retention
+TESTS += tests/unit/test-retention
+tests_unit_test_retention_SOURCES = tests/unit/test-retention.c
+tests_unit_test_retention_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_retention_LDADD = $(STORE_TEST_LDADD)

@@ -17,6 +17,7 @@
 #include "storage/db.h"
 #include "storage/meta.h"
 #include "storage/mcache.h"
+#include "storage/retention.h"
 #include "storage/store-internal.h"
 #include "storage/usage-internal.h"
 #include "storage/webhook.h"
@@ -330,7 +331,7 @@ db_t *meta_db(meta_t *m) {
         return m ? m->db : NULL;
 }
 
-db_conn_t *meta__conn(meta_t *m) {
+db_conn_t *meta_conn(meta_t *m) {
         return m ? m->c : NULL;
 }
 
@@ -631,8 +632,12 @@ int meta_manifest_put(meta_t *m, const meta_manifest_t *mf, const char *const *t
         if (r == 1)
                 for (size_t i = 0; r >= 0 && i < mf->n_refs; i++)
                         r = ref_insert(m, rid, &mf->digest, &mf->refs[i]);
-        for (size_t i = 0; r >= 0 && i < n_tags; i++)
-                r = tag_put(m, rid, tags[i], &mf->digest);
+        for (size_t i = 0; r >= 0 && i < n_tags; i++) {
+                /* an immutable tag is not moved (storage/retention.c) */
+                r = meta__immutable_check_tag(m->c, mf->repo, tags[i], mf->digest.str);
+                if (r >= 0)
+                        r = tag_put(m, rid, tags[i], &mf->digest);
+        }
         if (r >= 0 && !mf->refs_later)
                 r = usage__tx_end(m->c, &q);
         /* the manifest's own file, checked while no GC can remove it */
@@ -741,6 +746,10 @@ static int delete_one(meta_t *m, int id, int find, const char *repo, const char 
         if (r > 0)
                 event = r = delete_subject(m, find, repo, key, &ev, digest, sizeof(digest), media_type,
                                            sizeof(media_type));
+        /* an immutable tag, or a manifest one names, stays (storage/retention.c) */
+        if (r >= 0)
+                r = is_tag ? meta__immutable_check_tag(m->c, repo, key, NULL)
+                           : meta__immutable_check_manifest(m->c, repo, key);
         if (r >= 0) {
                 _cleanup_db_stmt_ db_stmt_t *st = stmt(m, id);
                 if ((r = db_bind_text(st, 1, repo)) >= 0 && (r = db_bind_text(st, 2, key)) >= 0)

@@ -25,6 +25,8 @@ meta_t *meta_free(meta_t *m); /* NULL-safe, returns NULL */
 int meta_schema_version(meta_t *m);
 /* The database m works on (borrowed). */
 db_t *meta_db(meta_t *m);
+/* m's connection (borrowed; used by one thread at a time, as m). */
+db_conn_t *meta_conn(meta_t *m);
 
 /* A check the caller runs inside a write transaction, after the rows are written
  * and before the commit (storage/registry.c: the blob's file is in place, placed

@@ -7,9 +7,6 @@
 #include "storage/meta.h"
 #include "storage/usage.h"
 
-/* m's connection (borrowed). */
-db_conn_t *meta__conn(meta_t *m);
-
 /* The authoritative quota check of a write that adds holds (a blob linked, a
  * manifest stored), inside its write transaction: usage__tx_begin before the
  * rows are written, usage__tx_end after. The write is refused (BERTH_EQUOTA)

@@ -167,7 +167,7 @@ static int get_on(db_conn_t *c, const char *project, usage_project_t *ret) {
 int usage_get(meta_t *m, const char *project, usage_project_t *ret) {
         if (!m || !ret || project_check(project) < 0)
                 return -EINVAL;
-        return get_on(meta__conn(m), project, ret);
+        return get_on(meta_conn(m), project, ret);
 }
 
 int usage_list(meta_t *m, usage_project_t **ret, size_t *ret_n) {
@@ -178,7 +178,7 @@ int usage_list(meta_t *m, usage_project_t **ret, size_t *ret_n) {
 
         if (!m || !ret || !ret_n)
                 return -EINVAL;
-        st = stmt(meta__conn(m), SQL_LIST);
+        st = stmt(meta_conn(m), SQL_LIST);
         while ((r = db_step(st)) == 1) {
                 if (n == cap) {
                         size_t ncap = cap ? cap * 2 : 16;
@@ -221,7 +221,7 @@ int usage_repos(meta_t *m, const char *project, usage_repo_t **ret, size_t *ret_
         if (!m || !ret || !ret_n || project_check(project) < 0)
                 return -EINVAL;
         project_range(project, lo, hi);
-        st = stmt(meta__conn(m), SQL_REPOS);
+        st = stmt(meta_conn(m), SQL_REPOS);
         if ((r = db_bind_text(st, 1, project)) < 0 || (r = db_bind_text(st, 2, lo)) < 0 ||
             (r = db_bind_text(st, 3, hi)) < 0)
                 return r;
@@ -292,14 +292,14 @@ int usage_quota_set(meta_t *m, const char *project, uint64_t bytes) {
 
         if (!m || project_check(project) < 0)
                 return -EINVAL;
-        r = write_one(meta__conn(m), SQL_QUOTA_SET, project, true, bytes);
+        r = write_one(meta_conn(m), SQL_QUOTA_SET, project, true, bytes);
         return r < 0 ? r : 0;
 }
 
 int usage_quota_clear(meta_t *m, const char *project) {
         if (!m || project_check(project) < 0)
                 return -EINVAL;
-        return write_one(meta__conn(m), SQL_QUOTA_CLEAR, project, false, 0);
+        return write_one(meta_conn(m), SQL_QUOTA_CLEAR, project, false, 0);
 }
 
 int usage_default_get(meta_t *m, uint64_t *ret) {
@@ -308,7 +308,7 @@ int usage_default_get(meta_t *m, uint64_t *ret) {
 
         if (!m || !ret)
                 return -EINVAL;
-        st = stmt(meta__conn(m), SQL_DEFAULT_GET);
+        st = stmt(meta_conn(m), SQL_DEFAULT_GET);
         r = db_step(st);
         if (r < 0)
                 return r;
@@ -322,9 +322,9 @@ int usage_default_set(meta_t *m, uint64_t bytes) {
         if (!m)
                 return -EINVAL;
         if (bytes == USAGE_UNLIMITED)
-                r = write_one(meta__conn(m), SQL_DEFAULT_CLEAR, NULL, false, 0);
+                r = write_one(meta_conn(m), SQL_DEFAULT_CLEAR, NULL, false, 0);
         else
-                r = write_one(meta__conn(m), SQL_DEFAULT_SET, NULL, true, bytes);
+                r = write_one(meta_conn(m), SQL_DEFAULT_SET, NULL, true, bytes);
         return r < 0 ? r : 0;
 }
 
@@ -346,7 +346,7 @@ int usage_room(meta_t *m, const char *repo, const digest_t *d, uint64_t *ret_roo
 
         if (!m || !ret_room || usage_project_of(repo, project) < 0)
                 return -EINVAL;
-        r = get_on(meta__conn(m), project, &u);
+        r = get_on(meta_conn(m), project, &u);
         if (r < 0)
                 return r;
         if (ret)
@@ -356,7 +356,7 @@ int usage_room(meta_t *m, const char *repo, const digest_t *d, uint64_t *ret_roo
                 return 0;
         }
         if (d) {
-                r = held(meta__conn(m), project, d);
+                r = held(meta_conn(m), project, d);
                 if (r < 0)
                         return r;
                 if (r > 0) {
@@ -465,7 +465,7 @@ static int verify_repos(db_conn_t *c, verify_t *v) {
 
 static int verify_tx(meta_t *m, void *userdata) {
         verify_t *v = userdata;
-        db_conn_t *c = meta__conn(m);
+        db_conn_t *c = meta_conn(m);
         usage_diff_t d = { .project = v->project };
         uint64_t missing = 0, kept_rows = 0;
         int r;
@@ -545,7 +545,7 @@ int usage_verify(meta_t *m, bool repair, void (*fn)(const usage_diff_t *diff, vo
         }
         meta_usage_free(walk, n_walk);
         if (r >= 0) {
-                _cleanup_db_stmt_ db_stmt_t *st = stmt(meta__conn(m), SQL_KEPT_PROJECTS);
+                _cleanup_db_stmt_ db_stmt_t *st = stmt(meta_conn(m), SQL_KEPT_PROJECTS);
                 while ((r = db_step(st)) == 1) {
                         const char *p = db_col_text(st, 0);
                         if (!p)

@@ -216,6 +216,11 @@ EXTRA_DIST += tests/integration/gc.sh
 SLOW_TESTS += tests/integration/gc-stress.sh
 EXTRA_DIST += tests/integration/gc-stress.sh tests/integration/gc_stress.py
 
+## retention and immutability (issue 11): immutable tags refused over HTTP, pull counts
+## kept across a restart, retention runs (dry, real, the server's own) and their audit
+TESTS += tests/integration/retention.sh
+EXTRA_DIST += tests/integration/retention.sh docs/retention.md
+
 ## berthd usage against a running server: the distinct blobs of each project
 TESTS += tests/integration/usage.sh
 EXTRA_DIST += tests/integration/usage.sh
@@ -410,6 +415,14 @@ EXTRA_DIST += tests/bench/proxy-bench.sh
 bench-quota: berthd$(EXEEXT)
 	top_builddir='$(abs_top_builddir)' $(SHELL) '$(abs_top_srcdir)/tests/bench/quota-bench.sh'
 EXTRA_DIST += tests/bench/quota-bench.sh
+## `make bench-retention`: a retention run over 100,000 tags (filled through the metadata
+## API) with berthd serving, and the manifest GET latency before and during it (issue 11)
+check_PROGRAMS += tests/bench/retention-fill
+tests_bench_retention_fill_SOURCES = tests/bench/retention-fill.c
+tests_bench_retention_fill_LDADD = libstore.la libcommon.la $(SQLITE3_LIBS) $(LIBPQ_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
+bench-retention: berthd$(EXEEXT) tests/bench/retention-fill$(EXEEXT)
+	top_builddir='$(abs_top_builddir)' $(SHELL) '$(abs_top_srcdir)/tests/bench/retention-bench.sh'
+EXTRA_DIST += tests/bench/retention-bench.sh tests/bench/retention_client.py
 EXTRA_DIST += tests/bench/listing-bench.sh tests/bench/catalog-auth-bench.sh \
               tests/bench/auth-flood-bench.sh tests/bench/metrics-bench.sh
 

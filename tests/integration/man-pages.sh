@@ -35,6 +35,7 @@ flags_in berthd.8 "$b/berthd" gc
 flags_in berthd.8 "$b/berthd" db
 flags_in berthd.8 "$b/berthd" webhook
 flags_in berthd.8 "$b/berthd" fsck
+flags_in berthd.8 "$b/berthd" retention
 grep -q 'READ-ONLY MODE' "$TMP/rendered" && grep -q 'restore SRC DATA' "$TMP/rendered" ||
         fail "no read-only mode or restore in berthd(8)"
 grep -q 'X-Berth-Signature' "$TMP/rendered" || fail "no webhook signature in berthd(8)"

@@ -34,6 +34,7 @@
 #include "storage/registry.h"
 #include "storage/store.h"
 #include "storage/proxycache.h"
+#include "storage/retention.h"
 #include "storage/webhook.h"
 #include "fixture.h"
 
@@ -238,6 +239,24 @@ static void fill(fixture_t *f) {
         assert_int_equal(usage_quota_set(m, "team", 10ULL << 30), 0);
         assert_int_equal(usage_quota_set(m, "lib", USAGE_UNLIMITED), 0);
         assert_int_equal(usage_default_set(m, 5ULL << 30), 0);
+        /* retention and immutability: pulls of a manifest, an immutable pattern, a
+         * policy with two rules, a recorded run */
+        {
+                meta_keep_rule_t rules[] = { { .kind = META_KEEP_LAST_PUSHED, .tags = "*", .repos = "*", .n = 3 },
+                                             { .kind = META_KEEP_ALWAYS, .tags = "v*", .repos = "team/*" } };
+                meta_retention_policy_t pol = { .project = "team", .untagged_after = 86400, .rules = rules,
+                                                .n_rules = 2 };
+                meta_retention_options_t ro = { .project = "lib", .now = f->clock.now, .who = "test" };
+                meta_retention_result_t rres;
+                meta_pull_t pull = { .repo = "team/app", .digest = img1, .count = 3, .last = f->clock.now };
+
+                assert_int_equal(meta_pulls_add(m, &pull, 1), 0);
+                assert_int_equal(meta_immutable_add(m, "team", "v*"), 1);
+                assert_int_equal(meta_retention_set(m, &pol), 0);
+                pol = (meta_retention_policy_t){ .project = "lib", .untagged_after = -1 };
+                assert_int_equal(meta_retention_set(m, &pol), 0);
+                assert_int_equal(meta_retention_run(m, &ro, &rres), 0);
+        }
 
         meta_free(m);
         store_free(s);
