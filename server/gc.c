@@ -19,6 +19,7 @@
 #include "common/macro.h"
 #include "server/dbconf.h"
 #include "server/gc.h"
+#include "server/server.h"
 #include "storage/meta.h"
 #include "storage/registry.h"
 #include "storage/store.h"
@@ -243,11 +244,9 @@ int gc_main(const char *data_dir, const dbconf_t *dbc, int argc, char **argv) {
                 rc = show_status(meta);
                 goto out;
         }
-        r = store_open(data_dir, &store);
-        if (r < 0) {
-                fprintf(stderr, "berthd gc: opening %s: %s\n", data_dir, berth_strerror(r));
+        r = config_store_open(data_dir, getenv("BERTH_STORAGE"), getenv("BERTH_S3_CA"), &store);
+        if (r < 0)
                 goto out;
-        }
         who_am_i("berthd gc", who, sizeof(who));
         o.who = who;
         for (;;) {

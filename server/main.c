@@ -248,11 +248,12 @@ static int serve(int argc, char **argv) {
                         goto out;
                 }
         }
-        r = store_open(cfg.data_dir, &srv.store);
-        if (r < 0) {
-                log_msg(LOG_ERR, LOG_SRC_MAIN, "opening the blob store in %s: %s", cfg.data_dir, berth_strerror(r));
-                goto out;
-        }
+        r = config_store_open(cfg.data_dir, cfg.storage, cfg.s3_ca, &srv.store);
+        if (r < 0)
+                goto out; /* said why */
+        if (!store_has_files(srv.store))
+                log_msg(LOG_INFO, LOG_SRC_MAIN, "blobs in %s%s", cfg.storage,
+                        cfg.s3_redirect ? " (downloads redirected to presigned URLs)" : "");
 #ifdef BERTH_TEST_HOOKS
         {
                 static test_clock_t test_clock = { .lock = PTHREAD_MUTEX_INITIALIZER };

@@ -1,5 +1,6 @@
 /* server/reply.c: building answers: the OCI error format, JSON, buffers, files. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -107,6 +108,59 @@ void reply_callback(request_t *req, unsigned status, uint64_t len, MHD_ContentRe
                 free_fn(cls);
         set_response(req, status, resp);
         req->bytes_out = len;
+}
+
+/* A blob of a driver without files (S3): read in blocks of BLOB_READ_BLOCK by range
+ * requests as the client takes the body. */
+#define BLOB_READ_BLOCK (4u << 20)
+typedef struct {
+        store_t *store;
+        digest_t d;
+        uint64_t off;       /* of the body in the blob */
+        uint64_t buf_pos;   /* body position of buf[0] */
+        size_t buf_len;
+        char *buf;
+} blob_reader_t;
+
+static ssize_t blob_read(void *cls, uint64_t pos, char *out, size_t max) {
+        blob_reader_t *r = cls;
+        size_t n;
+
+        if (pos < r->buf_pos || pos >= r->buf_pos + r->buf_len) {
+                int e = store_blob_read(r->store, &r->d, r->off + pos, r->buf, BLOB_READ_BLOCK, &n);
+                if (e < 0 || n == 0) {
+                        log_msg(LOG_ERR, LOG_SRC_SERVER, "blob %s: reading at %" PRIu64 ": %s", r->d.str, r->off + pos,
+                                e < 0 ? berth_strerror(e) : "shorter than its size");
+                        return MHD_CONTENT_READER_END_WITH_ERROR;
+                }
+                r->buf_pos = pos;
+                r->buf_len = n;
+        }
+        n = r->buf_len - (size_t) (pos - r->buf_pos);
+        if (n > max)
+                n = max;
+        memcpy(out, r->buf + (pos - r->buf_pos), n);
+        return (ssize_t) n;
+}
+
+static void blob_reader_free(void *cls) {
+        blob_reader_t *r = cls;
+        free(r->buf);
+        free(r);
+}
+
+void reply_blob(request_t *req, unsigned status, store_t *st, const digest_t *d, uint64_t off, uint64_t len) {
+        blob_reader_t *r = calloc(1, sizeof(*r));
+
+        if (!r || !(r->buf = malloc(BLOB_READ_BLOCK))) {
+                free(r);
+                set_response(req, status, NULL);
+                return;
+        }
+        r->store = st;
+        r->d = *d;
+        r->off = off;
+        reply_callback(req, status, len, blob_read, r, blob_reader_free);
 }
 
 void reply_fd(request_t *req, unsigned status, int fd, uint64_t off, uint64_t len) {
