@@ -117,6 +117,7 @@ typedef struct {
         store_t *store;
         digest_t d;
         uint64_t off;       /* of the body in the blob */
+        uint64_t len;       /* of the body */
         uint64_t buf_pos;   /* body position of buf[0] */
         size_t buf_len;
         char *buf;
@@ -126,8 +127,11 @@ static ssize_t blob_read(void *cls, uint64_t pos, char *out, size_t max) {
         blob_reader_t *r = cls;
         size_t n;
 
+        if (pos >= r->len)
+                return MHD_CONTENT_READER_END_OF_STREAM;
         if (pos < r->buf_pos || pos >= r->buf_pos + r->buf_len) {
-                int e = store_blob_read(r->store, &r->d, r->off + pos, r->buf, BLOB_READ_BLOCK, &n);
+                size_t want = r->len - pos < BLOB_READ_BLOCK ? (size_t) (r->len - pos) : BLOB_READ_BLOCK;
+                int e = store_blob_read(r->store, &r->d, r->off + pos, r->buf, want, &n);
                 if (e < 0 || n == 0) {
                         log_msg(LOG_ERR, LOG_SRC_SERVER, "blob %s: reading at %" PRIu64 ": %s", r->d.str, r->off + pos,
                                 e < 0 ? berth_strerror(e) : "shorter than its size");
@@ -152,7 +156,7 @@ static void blob_reader_free(void *cls) {
 void reply_blob(request_t *req, unsigned status, store_t *st, const digest_t *d, uint64_t off, uint64_t len) {
         blob_reader_t *r = calloc(1, sizeof(*r));
 
-        if (!r || !(r->buf = malloc(BLOB_READ_BLOCK))) {
+        if (!r || !(r->buf = malloc(len < BLOB_READ_BLOCK ? (size_t) (len ? len : 1) : BLOB_READ_BLOCK))) {
                 free(r);
                 set_response(req, status, NULL);
                 return;
@@ -160,6 +164,7 @@ void reply_blob(request_t *req, unsigned status, store_t *st, const digest_t *d,
         r->store = st;
         r->d = *d;
         r->off = off;
+        r->len = len;
         reply_callback(req, status, len, blob_read, r, blob_reader_free);
 }
 
