@@ -86,3 +86,10 @@ TESTS += tests/unit/test-retention
 tests_unit_test_retention_SOURCES = tests/unit/test-retention.c
 tests_unit_test_retention_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_retention_LDADD = $(STORE_TEST_LDADD)
+## the S3 driver's signer (AWS's published SigV4 examples), storage URL and XML readers
+UNIT_TESTS += tests/unit/test-s3
+check_PROGRAMS += tests/unit/test-s3
+TESTS += tests/unit/test-s3
+tests_unit_test_s3_SOURCES = tests/unit/test-s3.c
+tests_unit_test_s3_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_s3_LDADD = $(STORE_TEST_LDADD)

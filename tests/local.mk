@@ -51,6 +51,16 @@ tests_fuzz_fuzz_size_CFLAGS = $(FUZZ_CC_FLAGS)
 tests_fuzz_fuzz_size_LDFLAGS = $(FUZZ_LD_FLAGS)
 endif
 
+## the S3 driver's storage URL and XML readers (storage/s3.c)
+FUZZ_TARGETS += tests/fuzz/fuzz-s3
+tests_fuzz_fuzz_s3_SOURCES = tests/fuzz/fuzz-s3.c storage/s3.c
+tests_fuzz_fuzz_s3_CPPFLAGS = $(AM_CPPFLAGS) $(CURL_CFLAGS)
+tests_fuzz_fuzz_s3_LDADD = $(FUZZ_LIBS) $(CURL_LIBS)
+if ENABLE_FUZZERS
+tests_fuzz_fuzz_s3_CFLAGS = $(FUZZ_CC_FLAGS)
+tests_fuzz_fuzz_s3_LDFLAGS = $(FUZZ_LD_FLAGS)
+endif
+
 ## the token endpoint's form reader
 UNIT_TESTS += tests/unit/test-form
 check_PROGRAMS += tests/unit/test-form
@@ -121,7 +131,8 @@ FUZZ_REPLAY = tests/fuzz/replay-manifest tests/fuzz/replay-digest tests/fuzz/rep
               tests/fuzz/replay-ref tests/fuzz/replay-basic tests/fuzz/replay-ranges \
               tests/fuzz/replay-form tests/fuzz/replay-dockercfg tests/fuzz/replay-challenge \
               tests/fuzz/replay-keyring tests/fuzz/replay-layout tests/fuzz/replay-proxy \
-              tests/fuzz/replay-token tests/fuzz/replay-platform tests/fuzz/replay-size
+              tests/fuzz/replay-token tests/fuzz/replay-platform tests/fuzz/replay-size \
+              tests/fuzz/replay-s3
 check_PROGRAMS += $(FUZZ_REPLAY)
 UNIT_TESTS += tests/unit/fuzz-replay.sh
 TESTS += tests/unit/fuzz-replay.sh
@@ -149,6 +160,9 @@ tests_fuzz_replay_ranges_CPPFLAGS = $(AM_CPPFLAGS)
 tests_fuzz_replay_size_SOURCES = tests/fuzz/fuzz-size.c tests/fuzz/replay.c
 tests_fuzz_replay_size_CPPFLAGS = $(AM_CPPFLAGS)
 tests_fuzz_replay_size_LDADD = $(REPLAY_COMMON_LIBS)
+tests_fuzz_replay_s3_SOURCES = tests/fuzz/fuzz-s3.c tests/fuzz/replay.c storage/s3.c
+tests_fuzz_replay_s3_CPPFLAGS = $(AM_CPPFLAGS) $(CURL_CFLAGS)
+tests_fuzz_replay_s3_LDADD = $(REPLAY_COMMON_LIBS) $(CURL_LIBS)
 tests_fuzz_replay_form_SOURCES = tests/fuzz/fuzz-form.c tests/fuzz/replay.c server/form.c
 tests_fuzz_replay_form_CPPFLAGS = $(AM_CPPFLAGS)
 tests_fuzz_replay_dockercfg_SOURCES = tests/fuzz/fuzz-dockercfg.c tests/fuzz/replay.c
