@@ -251,6 +251,9 @@ EXTRA_DIST += tests/integration/quota-pg.sh
 TESTS += tests/integration/fsck.sh tests/integration/backup.sh tests/integration/read-only.sh
 EXTRA_DIST += tests/integration/fsck.sh tests/integration/backup.sh tests/integration/read-only.sh \
               tests/integration/storage-lib.sh docs/maintenance.md
+## blobs in S3 (issue 16) against the slow tier's Ceph RADOS Gateway (tests/ceph-rgw.sh)
+SLOW_TESTS += tests/integration/s3.sh
+EXTRA_DIST += tests/integration/s3.sh tests/ceph-rgw.sh docs/s3.md
 ## the same three with the metadata in PostgreSQL (slow tier: the run's shared server)
 SLOW_TESTS += tests/integration/storage-pg.sh
 EXTRA_DIST += tests/integration/storage-pg.sh
@@ -425,6 +428,11 @@ bench-proxy: berthd$(EXEEXT)
 	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
 	BERTHD='$(abs_top_builddir)/berthd$(EXEEXT)' $(SHELL) '$(abs_top_srcdir)/tests/bench/proxy-bench.sh'
 EXTRA_DIST += tests/bench/proxy-bench.sh
+## `make bench-s3`: a 256 MiB blob pushed and pulled through berthd on the filesystem and
+## on S3 (also --s3-redirect) and against the Ceph RADOS Gateway alone (issue 16)
+bench-s3: berthd$(EXEEXT)
+	top_builddir='$(abs_top_builddir)' bash '$(abs_top_srcdir)/tests/bench/s3-bench.sh'
+EXTRA_DIST += tests/bench/s3-bench.sh
 ## `make bench-quota`: push throughput with and without a quota (issue 11), interleaved
 bench-quota: berthd$(EXEEXT)
 	top_builddir='$(abs_top_builddir)' $(SHELL) '$(abs_top_srcdir)/tests/bench/quota-bench.sh'
