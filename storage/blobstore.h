@@ -55,6 +55,10 @@ typedef struct blobstore_ops {
         int (*untrash)(blobstore_t *bs, const digest_t *d);
         int (*trash_purge)(blobstore_t *bs, const digest_t *d);
         int (*trash_list)(blobstore_t *bs, void (*cb)(void *userdata, const digest_t *d), void *userdata);
+        /* Give up writes a dead process left incomplete (S3 multipart uploads) begun
+         * more than max_age seconds before now. The number given up, or <0. NULL:
+         * nothing of the kind (the file driver's scratch files: store_tmp_clean). */
+        int (*expire_incomplete)(blobstore_t *bs, uint64_t max_age, time_t now);
         void (*free)(blobstore_t *bs);
 } blobstore_ops_t;
 

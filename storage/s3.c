@@ -29,6 +29,11 @@
 #define S3_BACKOFF_MAX_MS 3000
 #define S3_XML_MAX (4u << 20)  /* cap on an XML answer held in memory */
 #define S3_KEY_MAX 1024
+#define S3_PART_MIN (5ull << 20)        /* S3's smallest part (but the last) */
+#define S3_MULTIPART_FROM (64ull << 20) /* blobs this large go up in parts, in parallel */
+#define S3_PART_SIZE (32ull << 20)      /* the usual part; more for blobs of > 10,000 of them */
+#define S3_PART_WORKERS 4
+#define S3_PARTS_MAX 10000
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 /* ---- URL ---- */
@@ -645,7 +650,26 @@ typedef struct {
         size_t out_cap, out_len;
         sbuf_t xml;
         bool xml_toobig;
+        char etag[128]; /* the answer's ETag header, quotes kept ("" none) */
 } io_t;
+
+static size_t on_header(char *buf, size_t size, size_t nmemb, void *ud) {
+        io_t *io = ud;
+        size_t n = size * nmemb;
+
+        if (n > 5 && strncasecmp(buf, "etag:", 5) == 0) {
+                const char *v = buf + 5, *e = buf + n;
+                while (v < e && (*v == ' ' || *v == '\t'))
+                        v++;
+                while (e > v && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' '))
+                        e--;
+                if ((size_t) (e - v) < sizeof(io->etag)) {
+                        memcpy(io->etag, v, (size_t) (e - v));
+                        io->etag[e - v] = '\0';
+                }
+        }
+        return n;
+}
 
 static size_t on_read(char *buf, size_t size, size_t nmemb, void *ud) {
         io_t *io = ud;
@@ -793,6 +817,9 @@ static int request(s3_t *s, const req_t *rq, io_t *io, long *ret_status, uint64_
                 (void) curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
                 (void) curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
                 (void) curl_easy_setopt(h, CURLOPT_WRITEDATA, io);
+                (void) curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+                (void) curl_easy_setopt(h, CURLOPT_HEADERDATA, io);
+                io->etag[0] = '\0';
                 (void) curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
                 if (s->ca_file)
                         (void) curl_easy_setopt(h, CURLOPT_CAINFO, s->ca_file);
@@ -924,6 +951,148 @@ static int s3_read(blobstore_t *bs, const digest_t *d, uint64_t off, void *buf, 
         return 0;
 }
 
+/* ---- multipart: a large blob goes up in parts, several at a time ---- */
+
+typedef struct {
+        s3_t *s;
+        const char *key;
+        const char *upload_id_enc;
+        int fd;
+        uint64_t size, part_size;
+        unsigned n_parts;
+        pthread_mutex_t lock;
+        unsigned next;  /* next part to send (0-based) */
+        int err;        /* first failure: the others stop */
+        char (*etags)[128];
+} mp_t;
+
+static void *part_worker(void *arg) {
+        mp_t *mp = arg;
+
+        for (;;) {
+                char query[512];
+                io_t io = { .fd = mp->fd };
+                unsigned i;
+                int r;
+
+                pthread_mutex_lock(&mp->lock);
+                i = mp->err ? mp->n_parts : mp->next++;
+                pthread_mutex_unlock(&mp->lock);
+                if (i >= mp->n_parts)
+                        return NULL;
+                io.off = (uint64_t) i * mp->part_size;
+                io.len = mp->size - io.off < mp->part_size ? mp->size - io.off : mp->part_size;
+                (void) snprintf(query, sizeof(query), "partNumber=%u&uploadId=%s", i + 1, mp->upload_id_enc);
+                r = request(mp->s, &(req_t) { .method = "PUT", .key = mp->key, .query = query }, &io, NULL, NULL);
+                free(io.xml.buf);
+                if (r >= 0 && !io.etag[0])
+                        r = -EIO; /* S3 always names the part */
+                pthread_mutex_lock(&mp->lock);
+                if (r < 0 && !mp->err)
+                        mp->err = r;
+                else if (r >= 0)
+                        memcpy(mp->etags[i], io.etag, sizeof(io.etag));
+                pthread_mutex_unlock(&mp->lock);
+        }
+}
+
+/* XML text escaping of an ETag for CompleteMultipartUpload. */
+static void sb_xml_escaped(sbuf_t *b, const char *v) {
+        for (; *v; v++) {
+                if (*v == '"')
+                        sb_str(b, "&quot;");
+                else if (*v == '&')
+                        sb_str(b, "&amp;");
+                else if (*v == '<')
+                        sb_str(b, "&lt;");
+                else if (*v == '>')
+                        sb_str(b, "&gt;");
+                else
+                        sb_add(b, v, 1);
+        }
+}
+
+static int put_multipart(s3_t *s, const char *key, int fd, uint64_t size) {
+        char upload_id[512], id_enc[1536] = "", query[1600];
+        pthread_t th[S3_PART_WORKERS];
+        unsigned n_th = 0;
+        io_t io = { .fd = -1 };
+        sbuf_t body = {};
+        mp_t mp = { .s = s, .key = key, .fd = fd, .size = size, .part_size = S3_PART_SIZE };
+        int r;
+
+        while ((size + mp.part_size - 1) / mp.part_size > S3_PARTS_MAX)
+                mp.part_size *= 2;
+        mp.n_parts = (unsigned) ((size + mp.part_size - 1) / mp.part_size);
+        r = request(s, &(req_t) { .method = "POST", .key = key, .query = "uploads=" }, &io, NULL, NULL);
+        if (r >= 0 && s3_xml_text(io.xml.buf, io.xml.len, "UploadId", upload_id, sizeof(upload_id)) != 1)
+                r = -EIO;
+        free(io.xml.buf);
+        if (r < 0)
+                return r;
+        if (s3_uri_encode(upload_id, false, id_enc, sizeof(id_enc)) < 0) {
+                r = -ENAMETOOLONG;
+                goto abort;
+        }
+        mp.upload_id_enc = id_enc;
+        mp.etags = calloc(mp.n_parts, sizeof(*mp.etags));
+        if (!mp.etags) {
+                r = -ENOMEM;
+                goto abort;
+        }
+        pthread_mutex_init(&mp.lock, NULL);
+        for (unsigned i = 0; i < S3_PART_WORKERS && i < mp.n_parts; i++)
+                if (pthread_create(&th[n_th], NULL, part_worker, &mp) == 0)
+                        n_th++;
+        if (n_th == 0)
+                (void) part_worker(&mp);
+        for (unsigned i = 0; i < n_th; i++)
+                pthread_join(th[i], NULL);
+        pthread_mutex_destroy(&mp.lock);
+        r = mp.err;
+        if (r < 0)
+                goto abort;
+        sb_str(&body, "<CompleteMultipartUpload>");
+        for (unsigned i = 0; i < mp.n_parts; i++) {
+                char num[16];
+                (void) snprintf(num, sizeof(num), "%u", i + 1);
+                sb_str(&body, "<Part><PartNumber>");
+                sb_str(&body, num);
+                sb_str(&body, "</PartNumber><ETag>");
+                sb_xml_escaped(&body, mp.etags[i]);
+                sb_str(&body, "</ETag></Part>");
+        }
+        sb_str(&body, "</CompleteMultipartUpload>");
+        if (body.err) {
+                r = -ENOMEM;
+                goto abort;
+        }
+        {
+                char hash[65];
+                io_t cio = { .fd = -1, .mem = body.buf, .len = body.len };
+                if ((r = sha256_hex(body.buf, body.len, hash)) < 0)
+                        goto abort;
+                (void) snprintf(query, sizeof(query), "uploadId=%s", id_enc);
+                /* a 200 may still carry an <Error>: request() checks */
+                r = request(s, &(req_t) { .method = "POST", .key = key, .query = query, .payload = hash }, &cio, NULL, NULL);
+                free(cio.xml.buf);
+        }
+        if (r < 0)
+                goto abort;
+        free(body.buf);
+        free(mp.etags);
+        return 0;
+abort:
+        /* nothing half-written stays: the parts go with the upload (an abort that
+         * fails is left to the expiry, s3_expire_incomplete) */
+        (void) snprintf(query, sizeof(query), "uploadId=%s", id_enc);
+        if (mp.upload_id_enc)
+                (void) simple(s, "DELETE", key, query, NULL);
+        free(body.buf);
+        free(mp.etags);
+        return r;
+}
+
 static int s3_commit_file(blobstore_t *bs, int dirfd, const char *name, const digest_t *d) {
         s3_t *s = S3(bs);
         char key[S3_KEY_MAX];
@@ -942,8 +1111,8 @@ static int s3_commit_file(blobstore_t *bs, int dirfd, const char *name, const di
                 return -errno;
         if (fstat(fd, &st) < 0)
                 return -errno;
-        if ((uint64_t) st.st_size > (5ull << 30))
-                return -EFBIG; /* one PUT holds 5 GiB at most */
+        if ((uint64_t) st.st_size >= S3_MULTIPART_FROM)
+                return put_multipart(s, key, fd, (uint64_t) st.st_size); /* visible at completion only */
         io.fd = fd;
         io.len = (uint64_t) st.st_size;
         /* The digest is the payload's SHA-256: S3 checks the bytes against it, and a
@@ -1163,7 +1332,96 @@ static void s3_free(blobstore_t *bs) {
         free(s);
 }
 
+int s3_uploads_parse(const char *xml, size_t len, s3_upload_entry_fn cb, void *userdata, char *key_marker,
+                     char *id_marker, size_t n) {
+        char key[S3_KEY_MAX + 1], id[512], when[64], trunc[8];
+        const char *v;
+        size_t vl, pos = 0;
+        int r;
+
+        if (!xml || !key_marker || !id_marker || !n)
+                return -EINVAL;
+        key_marker[0] = id_marker[0] = '\0';
+        if (!memmem(xml, len, "<ListMultipartUploadsResult", 27))
+                return -EBADMSG;
+        while (xml_next(xml, len, &pos, "Upload", &v, &vl)) {
+                time_t t = 0;
+                if (s3_xml_text(v, vl, "Key", key, sizeof(key)) != 1 || s3_xml_text(v, vl, "UploadId", id, sizeof(id)) != 1 ||
+                    s3_xml_text(v, vl, "Initiated", when, sizeof(when)) != 1 || s3_time_parse(when, &t) < 0)
+                        return -EBADMSG;
+                if (cb)
+                        cb(userdata, key, id, t);
+        }
+        r = s3_xml_text(xml, len, "IsTruncated", trunc, sizeof(trunc));
+        if (r < 0)
+                return -EBADMSG;
+        if (r == 1 && strcmp(trunc, "true") == 0) {
+                if (s3_xml_text(xml, len, "NextKeyMarker", key_marker, n) != 1 ||
+                    s3_xml_text(xml, len, "NextUploadIdMarker", id_marker, n) != 1 || !key_marker[0])
+                        return -EBADMSG;
+        }
+        return 0;
+}
+
+typedef struct {
+        s3_t *s;
+        time_t before;
+        int aborted;
+} expiry_t;
+
+static void expire_one(void *ud, const char *key, const char *upload_id, time_t initiated) {
+        expiry_t *x = ud;
+        char id_enc[1536], query[1600];
+
+        if (initiated >= x->before || s3_uri_encode(upload_id, false, id_enc, sizeof(id_enc)) < 0)
+                return;
+        (void) snprintf(query, sizeof(query), "uploadId=%s", id_enc);
+        if (simple(x->s, "DELETE", key, query, NULL) >= 0)
+                x->aborted++;
+}
+
+/* Abort the multipart uploads under the prefix initiated more than max_age seconds
+ * before now (a berthd that died during a commit left them; their parts cost space
+ * but are never visible). Returns how many. */
+static int s3_expire_incomplete(blobstore_t *bs, uint64_t max_age, time_t now) {
+        s3_t *s = S3(bs);
+        char pfx[S3_KEY_MAX], pfx_enc[S3_KEY_MAX * 3], km[S3_KEY_MAX + 1] = "", im[S3_KEY_MAX + 1] = "";
+        char km_enc[S3_KEY_MAX * 3 + 1], im_enc[S3_KEY_MAX * 3 + 1], query[S3_KEY_MAX * 10];
+        expiry_t x = { .s = s, .before = now - (time_t) max_age };
+        int r;
+
+        (void) snprintf(pfx, sizeof(pfx), "%s%s", s->cfg.prefix, s->cfg.prefix[0] ? "/" : "");
+        if (s3_uri_encode(pfx, false, pfx_enc, sizeof(pfx_enc)) < 0)
+                return -ENAMETOOLONG;
+        for (int page = 0; page < 1000; page++) {
+                io_t io = { .fd = -1 };
+                char nkm[sizeof(km)], nim[sizeof(km)];
+
+                if (km[0]) {
+                        if (s3_uri_encode(km, false, km_enc, sizeof(km_enc)) < 0 ||
+                            s3_uri_encode(im, false, im_enc, sizeof(im_enc)) < 0)
+                                return -ENAMETOOLONG;
+                        (void) snprintf(query, sizeof(query), "key-marker=%s&prefix=%s&upload-id-marker=%s&uploads=",
+                                        km_enc, pfx_enc, im_enc);
+                } else
+                        (void) snprintf(query, sizeof(query), "prefix=%s&uploads=", pfx_enc);
+                r = request(s, &(req_t) { .method = "GET", .query = query }, &io, NULL, NULL);
+                if (r >= 0)
+                        r = s3_uploads_parse(io.xml.buf ? io.xml.buf : "", io.xml.len, expire_one, &x, nkm, nim,
+                                             sizeof(nkm));
+                free(io.xml.buf);
+                if (r < 0)
+                        return r;
+                if (!nkm[0])
+                        break;
+                (void) snprintf(km, sizeof(km), "%s", nkm);
+                (void) snprintf(im, sizeof(im), "%s", nim);
+        }
+        return x.aborted;
+}
+
 static const blobstore_ops_t s3_ops = {
+        .expire_incomplete = s3_expire_incomplete,
         .name = "s3",
         .stat = s3_stat,
         .open_fd = NULL,

@@ -79,6 +79,12 @@ int s3_presign(const char *scheme_host, const char *host, const char *path, unsi
  * -EBADMSG (malformed). */
 typedef void (*s3_list_entry_fn)(void *userdata, const char *key, uint64_t size, time_t mtime);
 int s3_list_parse(const char *xml, size_t len, s3_list_entry_fn cb, void *userdata, char *token, size_t n);
+/* ListMultipartUploads answer: cb for each <Upload> (key, upload id, initiated), the
+ * next markers (decoded) into key_marker and id_marker (n bytes each; "" when not
+ * truncated). 0 or -EBADMSG. */
+typedef void (*s3_upload_entry_fn)(void *userdata, const char *key, const char *upload_id, time_t initiated);
+int s3_uploads_parse(const char *xml, size_t len, s3_upload_entry_fn cb, void *userdata, char *key_marker,
+                     char *id_marker, size_t n);
 /* <Error><Code>...</Code> of an answer into code (n bytes). 1 found, 0 not. */
 int s3_error_code(const char *xml, size_t len, char *code, size_t n);
 /* The text of the first <tag> element, entities decoded, into ret (n bytes). 1

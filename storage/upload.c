@@ -447,6 +447,10 @@ int store_upload_scan_old(store_t *s, uint64_t max_age_sec,
                 r = n > INT32_MAX ? INT32_MAX : (int) n;
         }
         free(names);
+        /* The driver's own leftovers of the same age (S3: multipart uploads of a commit
+         * a crash interrupted) go with them; failing to list them fails nothing here. */
+        if (r >= 0 && s->bs->ops->expire_incomplete)
+                (void) s->bs->ops->expire_incomplete(s->bs, max_age_sec, now);
         return r;
 }
 

@@ -104,14 +104,19 @@ orphan=$(printf 'orphan %s' "$BUCKET" | sha256sum | cut -d' ' -f1)
 printf 'orphan %s' "$BUCKET" | s3 PUT "/$BUCKET/reg/blobs/sha256/$orphan" --data-binary @- -o /dev/null
 code=$(bcurl -o /dev/null -w '%{http_code}' -X DELETE "$BERTH_URL/v2/it/s3/manifests/$want")
 [ "$code" = 202 ] || fail "manifest delete: $code"
+# a multipart upload a crashed commit left behind: the upload expiry aborts it
+s3 POST "/$BUCKET/reg/blobs/sha256/$orphan?uploads=" -o /dev/null
+s3 GET "/$BUCKET?uploads=" | grep -q "<Key>reg/blobs/sha256/$orphan</Key>" || fail "no multipart upload to expire"
 berth_stop
-BERTH_STORAGE=$STORAGE "$top_builddir/berthd" gc --data "$BERTH_DATA" --grace 0 >"$TMP/gc.out" 2>&1 ||
+sleep 2
+BERTH_STORAGE=$STORAGE "$top_builddir/berthd" gc --data "$BERTH_DATA" --grace 0 --upload-max-age 1 >"$TMP/gc.out" 2>&1 ||
         { cat "$TMP/gc.out"; fail "gc"; }
+if s3 GET "/$BUCKET?uploads=" | grep -q "<Upload>"; then fail "the expiry left a multipart upload"; fi
 for b in $(jq -r '.config.digest, .layers[].digest' "$TMP/raw.json") "sha256:$orphan"; do
         if s3_keys "reg/blobs/sha256/${b#sha256:}" | grep -q .; then fail "GC left $b in the bucket"; fi
 done
 if s3_keys "reg/trash/" | grep -q .; then fail "GC left objects under trash/"; fi
-pass "fsck names a damaged object; GC removed the image's objects and an orphan"
+pass "fsck names a damaged object; GC removed the image's objects, an orphan and an abandoned multipart upload"
 
 step "--s3-redirect: 307 to a presigned URL, followed by skopeo"
 berth_start --storage "$STORAGE" --s3-redirect

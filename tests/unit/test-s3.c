@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -229,6 +230,35 @@ static void test_list_rejects(void **state) {
         }
 }
 
+static void on_upload(void *ud, const char *key, const char *id, time_t t) {
+        seen_t *s = ud;
+        if (s->n < 4) {
+                snprintf(s->keys[s->n], 64, "%s %s", key, id);
+                s->mtimes[s->n] = t;
+        }
+        s->n++;
+}
+
+static void test_uploads_parse(void **state) {
+        static const char xml[] =
+                "<ListMultipartUploadsResult><Bucket>b</Bucket><NextKeyMarker>k&amp;1</NextKeyMarker>"
+                "<NextUploadIdMarker>2~x</NextUploadIdMarker><IsTruncated>true</IsTruncated>"
+                "<Upload><Key>reg/blobs/sha256/ab</Key><UploadId>2~PBZ</UploadId><Initiator><ID>u</ID></Initiator>"
+                "<Initiated>2026-12-03T07:31:13.020Z</Initiated></Upload></ListMultipartUploadsResult>";
+        static const char no_id[] = "<ListMultipartUploadsResult><Upload><Key>k</Key></Upload></ListMultipartUploadsResult>";
+        char km[64], im[64];
+        seen_t s = {};
+
+        (void) state;
+        assert_int_equal(s3_uploads_parse(xml, strlen(xml), on_upload, &s, km, im, sizeof(km)), 0);
+        assert_int_equal(s.n, 1);
+        assert_string_equal(s.keys[0], "reg/blobs/sha256/ab 2~PBZ");
+        assert_int_equal(s.mtimes[0], 1796283073);
+        assert_string_equal(km, "k&1");
+        assert_string_equal(im, "2~x");
+        assert_int_equal(s3_uploads_parse(no_id, strlen(no_id), on_upload, &s, km, im, sizeof(km)), -EBADMSG);
+}
+
 static void test_error_code(void **state) {
         static const char slow[] = "<?xml version=\"1.0\"?><Error><Code>SlowDown</Code><Message>Reduce</Message></Error>";
         char code[32];
@@ -246,7 +276,7 @@ int main(void) {
                 cmocka_unit_test(test_presign_example),    cmocka_unit_test(test_uri_encode),
                 cmocka_unit_test(test_url_forms),          cmocka_unit_test(test_url_rejects),
                 cmocka_unit_test(test_list_parse),         cmocka_unit_test(test_list_rejects),
-                cmocka_unit_test(test_error_code),
+                cmocka_unit_test(test_uploads_parse),      cmocka_unit_test(test_error_code),
         };
         return cmocka_run_group_tests(t, NULL, NULL);
 }
