@@ -248,6 +248,12 @@ void reply_errno(request_t *req, int err, const char *detail) {
                 reply_error(req, 503, "UNAVAILABLE", "the metadata database is unreachable; retry later", detail);
                 reply_header(req, "Retry-After", "5");
                 break;
+        case BERTH_ESTOREDOWN: /* S3 refused or unreachable after the driver's retries */
+                log_msg(LOG_ERR, LOG_SRC_SERVER, "req=%s %s %s: %s", req->id, req->method, req->path,
+                        berth_strerror(err));
+                reply_error(req, 503, "UNAVAILABLE", "the blob store is unreachable; retry later", detail);
+                reply_header(req, "Retry-After", "5");
+                break;
         case -ENOSPC:
         case -EDQUOT:
                 reply_error(req, 507, "UNKNOWN", "insufficient storage on the registry", detail);

@@ -745,13 +745,13 @@ typedef struct {
 
 /* One request with retries. *ret_status the final HTTP status. 0 when 2xx, else an
  * error: -ENOENT 404, -EACCES 401/403, -ERANGE 416, -EIO another 4xx,
- * BERTH_EUNAVAILABLE (5xx, SlowDown or transport failure after every attempt). */
+ * BERTH_ESTOREDOWN (5xx, SlowDown or transport failure after every attempt). */
 static int request(s3_t *s, const req_t *rq, io_t *io, long *ret_status, uint64_t *ret_length) {
         char path[S3_KEY_MAX * 3 + S3_BUCKET_MAX + 8], url[sizeof(path) + sizeof(s->base_url) + 4096];
         char date[17], auth[1536], hdr[1700];
         const char *payload = rq->payload ? rq->payload : io->len ? "UNSIGNED-PAYLOAD" : EMPTY_SHA256;
         long status = 0;
-        int r = BERTH_EUNAVAILABLE;
+        int r = BERTH_ESTOREDOWN;
         CURL *h;
 
         if (snprintf(path, sizeof(path), "%s/", s->path_base) >= (int) sizeof(path))
@@ -842,7 +842,7 @@ static int request(s3_t *s, const req_t *rq, io_t *io, long *ret_status, uint64_
                 /* the next attempt sets every option afresh */
                 if (cc != CURLE_OK) {
                         status = 0;
-                        r = BERTH_EUNAVAILABLE;
+                        r = BERTH_ESTOREDOWN;
                         if (cc == CURLE_WRITE_ERROR && (io->xml_toobig || io->out)) {
                                 r = -EIO; /* more than we could hold: not worth retrying */
                                 break;
@@ -854,7 +854,7 @@ static int request(s3_t *s, const req_t *rq, io_t *io, long *ret_status, uint64_
                 if (status >= 200 && status < 300) {
                         /* CopyObject and CompleteMultipartUpload may fail inside a 200 */
                         if (!io->out && io->xml.len && s3_error_code(io->xml.buf, io->xml.len, ecode, sizeof(ecode)) == 1) {
-                                r = BERTH_EUNAVAILABLE;
+                                r = BERTH_ESTOREDOWN;
                                 curl_easy_reset(h);
                                 continue;
                         }
@@ -869,7 +869,7 @@ static int request(s3_t *s, const req_t *rq, io_t *io, long *ret_status, uint64_
                 if (status >= 500 || status == 429 ||
                     (status == 503 || (io->xml.len && s3_error_code(io->xml.buf, io->xml.len, ecode, sizeof(ecode)) == 1 &&
                                        strcmp(ecode, "SlowDown") == 0))) {
-                        r = BERTH_EUNAVAILABLE;
+                        r = BERTH_ESTOREDOWN;
                         curl_easy_reset(h);
                         continue;
                 }

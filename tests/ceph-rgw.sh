@@ -6,6 +6,8 @@
 #                                   absent) on free ports of 127.0.0.1, an S3 user; DIR/env
 #   tests/ceph-rgw.sh stop DIR      stop DIR's daemons by their PIDs (RGW, OSD, monitor)
 #   tests/ceph-rgw.sh env DIR       print DIR/env
+#   tests/ceph-rgw.sh rgw-stop DIR  stop only the gateway (tests of an object store that
+#   tests/ceph-rgw.sh rgw-start DIR goes away), and start it again on the same port
 #   tests/ceph-rgw.sh run -- CMD... start one in a temporary directory, run CMD with its
 #                                   environment, stop it however CMD ends; exit with CMD's
 #                                   status. With BERTH_TEST_S3_ENDPOINT already set, CMD
@@ -226,6 +228,19 @@ cmd_stop() {
         halt mon
 }
 
+cmd_rgw() { # stop|start DIR
+        DIR=${2:-}
+        [ -f "$DIR/.berth-ceph-rgw" ] || die "$DIR was not made by $0"
+        if [ "$1" = stop ]; then
+                halt rgw
+                return
+        fi
+        ours rgw && return 0
+        RGW_PORT=$(sed -n 's/^rgw frontends = beast endpoint=127.0.0.1:\([0-9]*\)$/\1/p' "$DIR/ceph.conf")
+        spawn rgw radosgw -c "$DIR/ceph.conf" -n client.rgw.berth -f
+        until_ok "RGW listening" curl -s -o /dev/null -m 2 "http://127.0.0.1:$RGW_PORT/"
+}
+
 cmd_run() {
         local dir child rc=0 self=$0
         [ "${1:-}" = -- ] && shift
@@ -265,5 +280,7 @@ start) cmd_start "${2:-}" ;;
 stop) cmd_stop "${2:-}" ;;
 env) DIR=${2:-}; [ -f "$DIR/env" ] && cat "$DIR/env" ;;
 run) shift; cmd_run "$@" ;;
+rgw-stop) cmd_rgw stop "${2:-}" ;;
+rgw-start) cmd_rgw start "${2:-}" ;;
 *) usage ;;
 esac

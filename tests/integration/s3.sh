@@ -138,6 +138,35 @@ done
 berth_stop
 pass "skopeo pulled every blob from the gateway directly"
 
+if [ -n "${BERTH_TEST_S3_DIR:-}" ]; then
+        step "the gateway stopped during a push: clean errors, nothing visible; the push succeeds once it is back"
+        berth_start --storage "$STORAGE"
+        repo=$BERTH_HOST/it/s3
+        head -c 3000000 /dev/urandom >"$TMP/late"
+        late=sha256:$(sha256sum "$TMP/late" | cut -d' ' -f1)
+        loc=$(bcurl -D - -o /dev/null -X POST "$BERTH_URL/v2/it/down/blobs/uploads/" | tr -d '\r' |
+                awk 'tolower($1) == "location:" { print $2 }')
+        bcurl -o /dev/null -X PATCH --data-binary "@$TMP/late" -H 'Content-Type: application/octet-stream' "$BERTH_URL$loc"
+        bash "$top_srcdir/tests/ceph-rgw.sh" rgw-stop "$BERTH_TEST_S3_DIR"
+        berth_on_exit "bash '$top_srcdir/tests/ceph-rgw.sh' rgw-start '$BERTH_TEST_S3_DIR' >/dev/null 2>&1"
+        code=$(bcurl -o "$TMP/down.json" -w '%{http_code}' -X PUT "$BERTH_URL$loc?digest=$late")
+        [ "$code" = 503 ] || fail "PUT while the gateway is down: $code, expected 503"
+        [ "$(jq -r '.errors[0].code' "$TMP/down.json")" = UNAVAILABLE ] || fail "error body: $(cat "$TMP/down.json")"
+        code=$(bcurl -o /dev/null -w '%{http_code}' -I "$BERTH_URL/v2/it/down/blobs/$late")
+        [ "$code" = 404 ] || fail "the blob is visible after a failed commit ($code)"
+        bash "$top_srcdir/tests/ceph-rgw.sh" rgw-start "$BERTH_TEST_S3_DIR" || fail "the gateway did not come back"
+        if s3_keys "reg/blobs/sha256/${late#sha256:}" | grep -q .; then fail "a half-written object is visible"; fi
+        sk copy --quiet --preserve-digests --dest-cert-dir "$certs" "oci:$TMP/src:v1" "docker://$repo:again" ||
+                fail "push after the gateway came back"
+        code=$(bcurl -o /dev/null -w '%{http_code}' -X PUT "$BERTH_URL$loc?digest=$late")
+        [ "$code" = 201 ] || fail "the same upload's PUT once the gateway is back: $code"
+        bcurl -o "$TMP/late.got" "$BERTH_URL/v2/it/down/blobs/$late"
+        cmp -s "$TMP/late.got" "$TMP/late" || fail "the blob pushed after the outage differs"
+        berth_stop
+        grep -q "object store unavailable" "$TMP/berthd.log" || fail "the outage is not in the log"
+        pass "503 UNAVAILABLE while the gateway was down, nothing visible; the upload completed once it was back"
+fi
+
 if [ -n "${BERTH_TEST_PG_URL:-}" ]; then
         step "two replicas on PostgreSQL and the bucket, each with its own data directory"
         BERTH_TEST_DB=pg berth_use_db
