@@ -24,6 +24,7 @@ void config_usage(FILE *f) {
               "       berthd usage [PROJECT] [--json]             (storage used per project; berthd usage --help)\n"
               "       berthd fsck [--repair] [--rate MiB/s]       (check blobs against the metadata; berthd fsck --help)\n"
               "       berthd backup DEST | restore SRC DATA       (consistent snapshot, online; berthd backup --help)\n"
+              "       berthd storage copy --to s3://...           (blobs from DATA/blobs into a bucket; berthd storage --help)\n"
               "\n"
               "berthd is a private container image registry (OCI Distribution v1.1, Docker Registry v2).\n"
               "\n"

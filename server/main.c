@@ -19,6 +19,7 @@
 #include "server/cli-backup.h"
 #include "server/cli-db.h"
 #include "server/cli-fsck.h"
+#include "server/cli-storage.h"
 #include "server/cli-proxy.h"
 #include "server/pullthrough.h"
 #include "server/pulls.h"
@@ -498,6 +499,8 @@ static int admin(int argc, char **argv) {
                         return 1;
                 return cli_db_run(data, n, args, stdout, stderr);
         }
+        if (n > 0 && strcmp(args[0], "storage") == 0) /* blobs only: no database */
+                return help ? cli_storage_usage(stderr) : cli_storage_run(data, n, args, stdout, stderr);
         if (spec && !*spec && strcmp(what, "BERTH_DB") == 0)
                 spec = NULL; /* an empty variable is an unset one, as for serve */
         if (n > 0 && strcmp(args[0], "restore") == 0)
@@ -568,7 +571,7 @@ static int admin(int argc, char **argv) {
 static bool is_admin_command(const char *s) {
         static const char *const cmds[] = { "user", "project", "token", "secret", "audit", "gc", "db", "webhook",
                                             "usage", "quota", "fsck", "backup", "restore", "retention",
-                                            "immutable" };
+                                            "immutable", "storage" };
         for (size_t i = 0; i < ELEMENTSOF(cmds); i++)
                 if (strcmp(s, cmds[i]) == 0)
                         return true;

@@ -614,6 +614,38 @@ int store__link_blob(store_t *s, int from_dirfd, const char *from_name, const di
         return s->bs->ops->commit_file(s->bs, from_dirfd, from_name, d);
 }
 
+int store_blob_export(store_t *s, const digest_t *d, blobstore_t *to, uint64_t *ret_size) {
+        _cleanup_close_ int fd = -1;
+        char rel[DIGEST_PATH_MAX];
+        digest_ctx_t *c = NULL;
+        uint64_t size, there;
+        digest_t got;
+        int r;
+
+        if (!s || !d || !to || !store_has_files(s))
+                return -EINVAL;
+        if ((r = digest_rel_path(d, rel, sizeof(rel))) < 0 || (r = file_open_fd(s->bs, d, &fd, &size)) < 0)
+                return r;
+        if (ret_size)
+                *ret_size = size;
+        r = to->ops->stat(to, d, &there);
+        if (r < 0)
+                return r;
+        if (r > 0 && there == size)
+                return 0; /* copied before (a resumed copy) */
+        /* only what hashes to its name is copied: a damaged file stays behind */
+        r = store__hash_fd(fd, size, d->alg, &c);
+        if (r >= 0)
+                r = digest_ctx_peek(c, &got);
+        digest_ctx_free(c);
+        if (r < 0)
+                return r;
+        if (!digest_equal(&got, d))
+                return BERTH_EDIGEST;
+        r = to->ops->commit_file(to, s->blobs_fd, rel, d);
+        return r < 0 ? r : 1;
+}
+
 /* Reads of the file driver: pread on the blob file. */
 static int file_read(blobstore_t *bs, const digest_t *d, uint64_t off, void *buf, size_t len, size_t *ret_n) {
         _cleanup_close_ int fd = -1;

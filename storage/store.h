@@ -66,6 +66,10 @@ int store_blob_stat(store_t *s, const digest_t *d, uint64_t *ret_size);
 int store_blob_open(store_t *s, const digest_t *d, int *ret_fd, uint64_t *ret_size);
 /* Up to len bytes of the blob at off; *ret_n read (short only at the end). -ENOENT. */
 int store_blob_read(store_t *s, const digest_t *d, uint64_t off, void *buf, size_t len, size_t *ret_n);
+/* Copy the blob file d (directory driver only) into another driver: 1 copied, 0
+ * already there with the same size, BERTH_EDIGEST when the file does not hash to d
+ * (nothing copied), <0. *ret_size the blob's size. */
+int store_blob_export(store_t *s, const digest_t *d, blobstore_t *to, uint64_t *ret_size);
 /* A URL to GET the blob from directly for ttl seconds (s3); -ENOTSUP otherwise. */
 int store_blob_presign(store_t *s, const digest_t *d, unsigned ttl, char **ret_url);
 /* Store a small blob (a manifest) from memory: verify it hashes to *d (BERTH_EDIGEST

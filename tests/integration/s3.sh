@@ -138,6 +138,35 @@ done
 berth_stop
 pass "skopeo pulled every blob from the gateway directly"
 
+step "berthd storage copy: a filesystem store moved into the bucket while it serves"
+mv "$BERTH_DATA" "$TMP/s3-data"
+berth_start
+repo=$BERTH_HOST/it/moved
+cp "$BERTH_CA" "$certs/ca.crt"
+sk copy --quiet --preserve-digests --dest-cert-dir "$certs" "oci:$TMP/src:v1" "docker://$repo:v1" || fail "push on file"
+MOVED="s3://$BUCKET/moved?endpoint=$EP&region=$BERTH_TEST_S3_REGION"
+"$top_builddir/berthd" --data "$BERTH_DATA" storage copy --to "$MOVED" >"$TMP/copy1.out" 2>&1 ||
+        { cat "$TMP/copy1.out"; fail "storage copy"; }
+grep -q '^copied 5 blobs .* 0 already there, 0 failed' "$TMP/copy1.out" || fail "first copy: $(cat "$TMP/copy1.out")"
+"$top_builddir/berthd" --data "$BERTH_DATA" storage copy --to "$MOVED" >"$TMP/copy2.out" 2>&1 || fail "second copy"
+grep -q '^copied 0 blobs (0 bytes), 5 already there, 0 failed' "$TMP/copy2.out" || fail "second copy: $(cat "$TMP/copy2.out")"
+berth_stop
+berth_start --storage "$MOVED"
+repo=$BERTH_HOST/it/moved
+rm -rf "$BERTH_DATA/blobs" # nothing is read from the directory any more
+rm -rf "$TMP/out4"
+sk copy --quiet --preserve-digests --src-cert-dir "$certs" "docker://$repo:v1" "oci:$TMP/out4:v1" || fail "pull from the bucket"
+for b in $(jq -r '.config.digest, .layers[].digest' "$TMP/raw.json"); do
+        cmp -s "$TMP/src/blobs/sha256/${b#sha256:}" "$TMP/out4/blobs/sha256/${b#sha256:}" || fail "blob $b differs"
+done
+berth_stop
+BERTH_STORAGE=$MOVED "$top_builddir/berthd" fsck --data "$BERTH_DATA" >"$TMP/fsck3.out" 2>&1 ||
+        { cat "$TMP/fsck3.out"; fail "fsck after the move"; }
+rm -rf "$BERTH_DATA"
+mv "$TMP/s3-data" "$BERTH_DATA"
+cp "$BERTH_CA" "$certs/ca.crt"
+pass "copied 5 blobs, a second run copied none; the same data directory serves them from the bucket"
+
 if [ -n "${BERTH_TEST_S3_DIR:-}" ]; then
         step "the gateway stopped during a push: clean errors, nothing visible; the push succeeds once it is back"
         berth_start --storage "$STORAGE"
