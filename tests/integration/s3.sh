@@ -4,7 +4,8 @@
 # objects in the bucket and none under DATA, Range reads, --s3-redirect (307 to a
 # presigned URL) followed by skopeo with the gateway's log showing the client's GETs,
 # GC and fsck on the bucket, and two replicas on PostgreSQL sharing the bucket with no
-# shared directory.
+# shared directory; berthd killed during a multipart commit (GC leaves nothing); berthd storage
+# copy of a filesystem store into the bucket; the gateway stopped during a push.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
 set -e
@@ -137,6 +138,30 @@ for b in $(jq -r '.config.digest, .layers[].digest' "$TMP/raw.json"); do
 done
 berth_stop
 pass "skopeo pulled every blob from the gateway directly"
+
+step "kill -9 of berthd while it sends a blob to the bucket: no object survives the next GC"
+berth_start --storage "$STORAGE"
+head -c $((160 << 20)) /dev/urandom >"$TMP/big"
+big=$(sha256sum "$TMP/big" | cut -d' ' -f1)
+loc=$(bcurl -D - -o /dev/null -X POST "$BERTH_URL/v2/it/crash/blobs/uploads/" | tr -d '\r' |
+        awk 'tolower($1) == "location:" { print $2 }')
+bcurl -o /dev/null -X PUT --data-binary "@$TMP/big" -H 'Content-Type: application/octet-stream' \
+        "$BERTH_URL$loc?digest=sha256:$big" 2>/dev/null &
+put_pid=$!
+in_flight() { s3 GET "/$BUCKET?uploads=" | grep -q "<Key>reg/blobs/sha256/$big</Key>"; }
+berth_wait_for 120 in_flight || fail "the blob's multipart upload never started"
+kill -KILL "$BERTH_PID"
+wait "$BERTH_PID" 2>/dev/null || true
+BERTH_PID=
+wait "$put_pid" 2>/dev/null || true
+if s3_keys "reg/blobs/sha256/$big" | grep -q .; then fail "a blob killed mid-commit is visible"; fi
+sleep 2
+BERTH_STORAGE=$STORAGE "$top_builddir/berthd" gc --data "$BERTH_DATA" --grace 0 --upload-max-age 1 >"$TMP/gc2.out" 2>&1 ||
+        { cat "$TMP/gc2.out"; fail "gc after the crash"; }
+if s3 GET "/$BUCKET?uploads=" | grep -q "<Upload>"; then fail "the crashed commit's multipart upload survived GC"; fi
+[ -z "$(ls -A "$BERTH_DATA/uploads")" ] || fail "session files survived GC: $(ls "$BERTH_DATA/uploads")"
+if s3_keys "reg/blobs/sha256/$big" | grep -q .; then fail "the crashed blob appeared"; fi
+pass "killed during the multipart upload: nothing visible, GC aborted the upload and removed the session"
 
 step "berthd storage copy: a filesystem store moved into the bucket while it serves"
 mv "$BERTH_DATA" "$TMP/s3-data"
