@@ -74,7 +74,17 @@ grep -qi "^content-range: bytes 1000-$((size > 5001000 ? 5000999 : size - 1))/$s
 cmp -s "$TMP/part" <(tail -c +1001 "$lf" | head -c 5000000) || fail "ranged bytes differ"
 code=$(bcurl -o /dev/null -w '%{http_code}' -H "Range: bytes=$size-" "$BERTH_URL/v2/it/s3/blobs/$layer")
 [ "$code" = 416 ] || fail "a range past the end: $code, expected 416"
-pass "206 with the right bytes across a 4 MiB read block, 416 past the end"
+# a blob of several read blocks (8 MiB, the next read ahead while one is sent)
+head -c $((20 << 20)) /dev/urandom >"$TMP/multi"
+multi=sha256:$(sha256sum "$TMP/multi" | cut -d' ' -f1)
+code=$(bcurl -o /dev/null -w '%{http_code}' -X POST --data-binary "@$TMP/multi" \
+        -H 'Content-Type: application/octet-stream' "$BERTH_URL/v2/it/s3/blobs/uploads/?digest=$multi")
+[ "$code" = 201 ] || fail "monolithic POST of 20 MiB: $code"
+bcurl -o "$TMP/multi.got" "$BERTH_URL/v2/it/s3/blobs/$multi"
+cmp -s "$TMP/multi.got" "$TMP/multi" || fail "a 20 MiB blob read through berthd differs"
+bcurl -o "$TMP/multi.part" -H 'Range: bytes=1000-18874367' "$BERTH_URL/v2/it/s3/blobs/$multi"
+cmp -s "$TMP/multi.part" <(tail -c +1001 "$TMP/multi" | head -c $((18874368 - 1000))) || fail "a range over three blocks differs"
+pass "206 with the right bytes, within one read block and across three; 416 past the end"
 
 step "the API scripts against berthd on S3"
 # their blob counts come from the bucket's listing
