@@ -425,6 +425,10 @@ static void upload_start_begin(request_t *req) {
                         return;
                 }
                 st->transient = true;
+                /* S3: the body goes up while it arrives (a failure here only means
+                 * it goes up at the end) */
+                if (req->content_length != 0)
+                        (void) upload_stream_begin(st->upload, &d);
                 req->body_mode = BODY_HANDLER;
                 return;
         }
@@ -621,6 +625,8 @@ static void upload_put_begin(request_t *req) {
         }
         if (quota_chunk(req, st, &d) < 0)
                 return;
+        if (st->start == 0 && req->content_length != 0) /* the whole blob in this PUT: stream it (S3) */
+                (void) upload_stream_begin(st->upload, &d);
         req->body_mode = BODY_HANDLER;
 }
 

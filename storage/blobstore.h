@@ -19,6 +19,7 @@
 #include "common/digest.h"
 
 typedef struct blobstore blobstore_t;
+typedef struct blobstore_stream blobstore_stream_t;
 
 typedef void (*blobstore_list_fn)(void *userdata, const digest_t *d, uint64_t size, time_t mtime);
 
@@ -59,6 +60,17 @@ typedef struct blobstore_ops {
          * more than max_age seconds before now. The number given up, or <0. NULL:
          * nothing of the kind (the file driver's scratch files: store_tmp_clean). */
         int (*expire_incomplete)(blobstore_t *bs, uint64_t max_age, time_t now);
+        /* Streaming (NULL: not offered): a blob whose digest is known before its bytes
+         * is sent while the bytes still arrive in the file fd (the driver keeps its
+         * own duplicate). begin: -EEXIST when d is stored already (nothing to send).
+         * feed: the file now holds size bytes (sends what is ripe; 0 or the first
+         * failure). finish: the file is complete with size bytes and the caller has
+         * checked they hash to d: the rest is sent and d becomes visible, all at once
+         * (the stream is gone either way). abort: nothing becomes visible. */
+        int (*stream_begin)(blobstore_t *bs, const digest_t *d, int fd, blobstore_stream_t **ret);
+        int (*stream_feed)(blobstore_stream_t *st, uint64_t size);
+        int (*stream_finish)(blobstore_stream_t *st, uint64_t size);
+        void (*stream_abort)(blobstore_stream_t *st);
         void (*free)(blobstore_t *bs);
 } blobstore_ops_t;
 

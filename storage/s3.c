@@ -1093,6 +1093,232 @@ abort:
         return r;
 }
 
+/* ---- streaming: a blob whose digest is known before its bytes (a monolithic
+ * upload) goes up in parts while the body still arrives, completed under its digest
+ * key only once the caller has checked the digest ---- */
+
+struct blobstore_stream {
+        s3_t *s;
+        char key[S3_KEY_MAX];
+        char id_enc[1536];
+        int fd;                 /* our own duplicate of the session file */
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        uint64_t queued;        /* bytes given to parts so far */
+        uint64_t (*part)[2];    /* offset, length */
+        char (*etags)[128];
+        unsigned n_parts, cap, next;
+        int err;
+        bool closing;
+        pthread_t th[S3_PART_WORKERS];
+        unsigned n_th;
+};
+
+static void *stream_worker(void *arg) {
+        blobstore_stream_t *st = arg;
+
+        pthread_mutex_lock(&st->lock);
+        for (;;) {
+                char query[1600], etag[128];
+                io_t io = { .fd = st->fd };
+                unsigned i;
+                int r;
+
+                while (st->next >= st->n_parts && !st->closing && !st->err)
+                        pthread_cond_wait(&st->cond, &st->lock);
+                if (st->err || st->next >= st->n_parts)
+                        break;
+                i = st->next++;
+                io.off = st->part[i][0];
+                io.len = st->part[i][1];
+                pthread_mutex_unlock(&st->lock);
+                (void) snprintf(query, sizeof(query), "partNumber=%u&uploadId=%s", i + 1, st->id_enc);
+                r = request(st->s, &(req_t) { .method = "PUT", .key = st->key, .query = query }, &io, NULL, NULL);
+                free(io.xml.buf);
+                if (r >= 0 && !io.etag[0])
+                        r = -EIO;
+                memcpy(etag, io.etag, sizeof(etag));
+                pthread_mutex_lock(&st->lock);
+                if (r < 0 && !st->err)
+                        st->err = r;
+                else if (r >= 0)
+                        memcpy(st->etags[i], etag, sizeof(etag));
+                pthread_cond_broadcast(&st->cond);
+        }
+        pthread_mutex_unlock(&st->lock);
+        return NULL;
+}
+
+/* Under st->lock: one more part [off, off+len). */
+static int stream_add(blobstore_stream_t *st, uint64_t off, uint64_t len) {
+        if (st->n_parts == st->cap) {
+                unsigned nc = st->cap ? st->cap * 2 : 16;
+                void *p = reallocarray(st->part, nc, sizeof(*st->part)), *e;
+                if (!p)
+                        return -ENOMEM;
+                st->part = p;
+                e = reallocarray(st->etags, nc, sizeof(*st->etags));
+                if (!e)
+                        return -ENOMEM;
+                st->etags = e;
+                st->cap = nc;
+        }
+        if (st->n_parts >= S3_PARTS_MAX)
+                return -EFBIG;
+        st->part[st->n_parts][0] = off;
+        st->part[st->n_parts][1] = len;
+        st->etags[st->n_parts][0] = '\0';
+        st->n_parts++;
+        st->queued = off + len;
+        if (st->n_th < S3_PART_WORKERS && st->n_th < st->n_parts - st->next &&
+            pthread_create(&st->th[st->n_th], NULL, stream_worker, st) == 0)
+                st->n_th++;
+        pthread_cond_broadcast(&st->cond);
+        return 0;
+}
+
+static void stream_free(blobstore_stream_t *st) {
+        if (!st)
+                return;
+        pthread_mutex_lock(&st->lock);
+        st->closing = true;
+        if (!st->err)
+                st->err = -ECANCELED;
+        pthread_cond_broadcast(&st->cond);
+        pthread_mutex_unlock(&st->lock);
+        for (unsigned i = 0; i < st->n_th; i++)
+                pthread_join(st->th[i], NULL);
+        pthread_mutex_destroy(&st->lock);
+        pthread_cond_destroy(&st->cond);
+        if (st->fd >= 0)
+                close(st->fd);
+        free(st->part);
+        free(st->etags);
+        free(st);
+}
+
+static int s3_stream_begin(blobstore_t *bs, const digest_t *d, int fd, blobstore_stream_t **ret) {
+        s3_t *s = S3(bs);
+        blobstore_stream_t *st;
+        char upload_id[512];
+        io_t io = { .fd = -1 };
+        int r;
+
+        st = calloc(1, sizeof(*st));
+        if (!st)
+                return -ENOMEM;
+        st->s = s;
+        st->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        pthread_mutex_init(&st->lock, NULL);
+        pthread_cond_init(&st->cond, NULL);
+        if (st->fd < 0) {
+                r = -errno;
+                goto fail;
+        }
+        if ((r = blob_key(s, "blobs", d, NULL, st->key, sizeof(st->key))) < 0)
+                goto fail;
+        r = head(s, st->key, NULL);
+        if (r != 0) {
+                r = r < 0 ? r : -EEXIST; /* stored already: nothing to stream */
+                goto fail;
+        }
+        r = request(s, &(req_t) { .method = "POST", .key = st->key, .query = "uploads=" }, &io, NULL, NULL);
+        if (r >= 0 && s3_xml_text(io.xml.buf, io.xml.len, "UploadId", upload_id, sizeof(upload_id)) != 1)
+                r = -EIO;
+        free(io.xml.buf);
+        if (r >= 0 && s3_uri_encode(upload_id, false, st->id_enc, sizeof(st->id_enc)) < 0)
+                r = -ENAMETOOLONG;
+        if (r < 0)
+                goto fail;
+        *ret = st;
+        return 0;
+fail:
+        stream_free(st);
+        return r;
+}
+
+static int s3_stream_feed(blobstore_stream_t *st, uint64_t size) {
+        int r = 0;
+
+        pthread_mutex_lock(&st->lock);
+        while (r == 0 && !st->err && size - st->queued >= S3_PART_SIZE)
+                r = stream_add(st, st->queued, S3_PART_SIZE);
+        if (r == 0)
+                r = st->err;
+        pthread_mutex_unlock(&st->lock);
+        return r;
+}
+
+static void s3_stream_abort(blobstore_stream_t *st) {
+        char query[1600];
+        s3_t *s;
+        char key[S3_KEY_MAX];
+
+        if (!st)
+                return;
+        s = st->s;
+        memcpy(key, st->key, sizeof(key));
+        (void) snprintf(query, sizeof(query), "uploadId=%s", st->id_enc);
+        stream_free(st);
+        (void) simple(s, "DELETE", key, query, NULL);
+}
+
+static int s3_stream_finish(blobstore_stream_t *st, uint64_t size) {
+        char query[1600], hash[65];
+        sbuf_t body = {};
+        int r = 0;
+
+        pthread_mutex_lock(&st->lock);
+        if (!st->err && (size > st->queued || st->n_parts == 0))
+                r = stream_add(st, st->queued, size - st->queued);
+        if (r < 0 && !st->err)
+                st->err = r;
+        st->closing = true;
+        pthread_cond_broadcast(&st->cond);
+        pthread_mutex_unlock(&st->lock);
+        for (unsigned i = 0; i < st->n_th; i++)
+                pthread_join(st->th[i], NULL);
+        st->n_th = 0;
+        r = st->err;
+        if (r >= 0 && st->queued != size)
+                r = -EIO; /* the file shrank under us: never complete short */
+        if (r < 0)
+                goto abort;
+        sb_str(&body, "<CompleteMultipartUpload>");
+        for (unsigned i = 0; i < st->n_parts; i++) {
+                char num[16];
+                (void) snprintf(num, sizeof(num), "%u", i + 1);
+                sb_str(&body, "<Part><PartNumber>");
+                sb_str(&body, num);
+                sb_str(&body, "</PartNumber><ETag>");
+                sb_xml_escaped(&body, st->etags[i]);
+                sb_str(&body, "</ETag></Part>");
+        }
+        sb_str(&body, "</CompleteMultipartUpload>");
+        if (body.err) {
+                r = -ENOMEM;
+                goto abort;
+        }
+        if ((r = sha256_hex(body.buf, body.len, hash)) < 0)
+                goto abort;
+        {
+                io_t cio = { .fd = -1, .mem = body.buf, .len = body.len };
+                (void) snprintf(query, sizeof(query), "uploadId=%s", st->id_enc);
+                r = request(st->s, &(req_t) { .method = "POST", .key = st->key, .query = query, .payload = hash }, &cio,
+                            NULL, NULL);
+                free(cio.xml.buf);
+        }
+        if (r < 0)
+                goto abort;
+        free(body.buf);
+        stream_free(st);
+        return 0;
+abort:
+        free(body.buf);
+        s3_stream_abort(st);
+        return r;
+}
+
 static int s3_commit_file(blobstore_t *bs, int dirfd, const char *name, const digest_t *d) {
         s3_t *s = S3(bs);
         char key[S3_KEY_MAX];
@@ -1422,6 +1648,10 @@ static int s3_expire_incomplete(blobstore_t *bs, uint64_t max_age, time_t now) {
 
 static const blobstore_ops_t s3_ops = {
         .expire_incomplete = s3_expire_incomplete,
+        .stream_begin = s3_stream_begin,
+        .stream_feed = s3_stream_feed,
+        .stream_finish = s3_stream_finish,
+        .stream_abort = s3_stream_abort,
         .name = "s3",
         .stat = s3_stat,
         .open_fd = NULL,

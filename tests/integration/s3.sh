@@ -86,6 +86,26 @@ bcurl -o "$TMP/multi.part" -H 'Range: bytes=1000-18874367' "$BERTH_URL/v2/it/s3/
 cmp -s "$TMP/multi.part" <(tail -c +1001 "$TMP/multi" | head -c $((18874368 - 1000))) || fail "a range over three blocks differs"
 pass "206 with the right bytes, within one read block and across three; 416 past the end"
 
+step "a 40 MiB monolithic push streams to the bucket as it arrives; a wrong digest leaves nothing"
+head -c $((40 << 20)) /dev/urandom >"$TMP/b40"
+h40=$(sha256sum "$TMP/b40" | cut -d' ' -f1)
+wrong=$(printf 'not it' | sha256sum | cut -d' ' -f1)
+code=$(bcurl -o "$TMP/wrong.json" -w '%{http_code}' -X POST --data-binary "@$TMP/b40" \
+        -H 'Content-Type: application/octet-stream' "$BERTH_URL/v2/it/s3/blobs/uploads/?digest=sha256:$wrong")
+[ "$code" = 400 ] || fail "a wrong digest: $code"
+[ "$(jq -r '.errors[0].code' "$TMP/wrong.json")" = DIGEST_INVALID ] || fail "wrong digest body: $(cat "$TMP/wrong.json")"
+if s3_keys "reg/blobs/sha256/$wrong" | grep -q .; then fail "an object under the wrong digest"; fi
+if s3 GET "/$BUCKET?uploads=" | grep -q "<Upload>"; then fail "the refused upload's parts were not aborted"; fi
+mark=$(wc -l <"$BERTH_TEST_S3_RGW_LOG")
+code=$(bcurl -o /dev/null -w '%{http_code}' -X POST --data-binary "@$TMP/b40" \
+        -H 'Content-Type: application/octet-stream' "$BERTH_URL/v2/it/s3/blobs/uploads/?digest=sha256:$h40")
+[ "$code" = 201 ] || fail "40 MiB monolithic POST: $code"
+tail -n +"$((mark + 1))" "$BERTH_TEST_S3_RGW_LOG" | grep -q "PUT /$BUCKET/reg/blobs/sha256/$h40?partNumber=2&" ||
+        fail "the blob did not go up in parts"
+bcurl -o "$TMP/b40.got" "$BERTH_URL/v2/it/s3/blobs/sha256:$h40"
+cmp -s "$TMP/b40.got" "$TMP/b40" || fail "the streamed blob differs"
+pass "sent in parts while it arrived, visible after the digest check; a wrong digest aborted the parts"
+
 step "the API scripts against berthd on S3"
 # their blob counts come from the bucket's listing
 cat >"$TMP/blob-ls.sh" <<EOF
