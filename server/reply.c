@@ -122,6 +122,7 @@ typedef struct {
         uint64_t off;          /* of the body in the blob */
         uint64_t len;          /* of the body */
         char *buf[2];
+        size_t block;          /* their size */
         unsigned cur;          /* buf[cur] holds body bytes [cur_pos, cur_pos + cur_len) */
         uint64_t cur_pos;
         size_t cur_len;
@@ -180,6 +181,13 @@ static ssize_t blob_read(void *cls, uint64_t pos, char *out, size_t max) {
 
         if (pos >= r->len)
                 return MHD_CONTENT_READER_END_OF_STREAM;
+        if (!r->buf[0]) {
+                if (!(r->buf[0] = malloc(r->block)))
+                        return MHD_CONTENT_READER_END_WITH_ERROR;
+                /* one block: no read-ahead (nor its buffer) */
+                if (r->len > BLOB_READ_BLOCK)
+                        r->buf[1] = malloc(r->block);
+        }
         if (pos < r->cur_pos || pos >= r->cur_pos + r->cur_len) {
                 bool have = false;
                 int e = 0;
@@ -250,14 +258,11 @@ void reply_blob(request_t *req, unsigned status, store_t *st, const digest_t *d,
         size_t block = len < BLOB_READ_BLOCK ? (size_t) (len ? len : 1) : BLOB_READ_BLOCK;
         blob_reader_t *r = calloc(1, sizeof(*r));
 
-        if (!r || !(r->buf[0] = malloc(block))) {
-                free(r);
+        if (!r) {
                 set_response(req, status, NULL);
                 return;
         }
-        /* one block: no read-ahead (nor its buffer) */
-        if (len > BLOB_READ_BLOCK)
-                r->buf[1] = malloc(block);
+        r->block = block; /* buffers made on the first read: a HEAD reads nothing */
         pthread_mutex_init(&r->lock, NULL);
         pthread_cond_init(&r->cond, NULL);
         r->store = st;

@@ -651,6 +651,7 @@ typedef struct {
         sbuf_t xml;
         bool xml_toobig;
         char etag[128]; /* the answer's ETag header, quotes kept ("" none) */
+        CURL *h;        /* the transfer (its status decides where a body goes) */
 } io_t;
 
 static size_t on_header(char *buf, size_t size, size_t nmemb, void *ud) {
@@ -698,7 +699,11 @@ static size_t on_write(char *buf, size_t size, size_t nmemb, void *ud) {
         io_t *io = ud;
         size_t n = size * nmemb;
 
-        if (io->out) {
+        long status = 0;
+
+        if (io->h)
+                (void) curl_easy_getinfo(io->h, CURLINFO_RESPONSE_CODE, &status);
+        if (io->out && status >= 200 && status < 300) {
                 if (n > io->out_cap - io->out_len)
                         return 0; /* more than asked for: fail the transfer */
                 memcpy(io->out + io->out_len, buf, n);
@@ -806,6 +811,7 @@ static int request(s3_t *s, const req_t *rq, io_t *io, long *ret_status, uint64_
                         break;
                 }
                 io->sent = 0;
+                io->h = h;
                 io->out_len = 0;
                 io->xml.len = 0;
                 io->xml_toobig = false;
@@ -843,7 +849,7 @@ static int request(s3_t *s, const req_t *rq, io_t *io, long *ret_status, uint64_
                 if (cc != CURLE_OK) {
                         status = 0;
                         r = BERTH_ESTOREDOWN;
-                        if (cc == CURLE_WRITE_ERROR && (io->xml_toobig || io->out)) {
+                        if (cc == CURLE_WRITE_ERROR) {
                                 r = -EIO; /* more than we could hold: not worth retrying */
                                 break;
                         }
