@@ -15,7 +15,8 @@
 #
 # Debian 12 packages: ceph-mon ceph-osd radosgw ceph-common (scripts/install-deps.sh slow).
 # No manager, loop device, FUSE, kernel module or systemd. The OSD keeps its data in
-# BlueStore on a sparse file in DIR (BERTH_TEST_CEPH_STORE=memstore: in memory).
+# BlueStore on a sparse file of 40 GiB in DIR (BERTH_TEST_CEPH_SIZE bytes;
+# BERTH_TEST_CEPH_STORE=memstore: in memory).
 #
 # DIR/env (sourceable) exports:
 #   BERTH_TEST_S3_ENDPOINT       http://127.0.0.1:PORT
@@ -163,16 +164,20 @@ osd objectstore = $store
 osd memory target = 939524096
 osd fast shutdown notify mon = false
 bluestore block create = true
-bluestore block size = ${BERTH_TEST_CEPH_SIZE:-10737418240}
+bluestore block size = ${BERTH_TEST_CEPH_SIZE:-42949672960}
 bluestore fsck on mount = false
 bluestore fsck on mkfs = false
-memstore device bytes = ${BERTH_TEST_CEPH_SIZE:-10737418240}
+memstore device bytes = ${BERTH_TEST_CEPH_SIZE:-42949672960}
 
 [client.rgw.berth]
 rgw data = $DIR/rgw
 rgw frontends = beast endpoint=127.0.0.1:$RGW_PORT
 rgw thread pool size = 32
 debug rgw = 1
+# deleted objects' data is reclaimed by RGW's own GC, after 2 hours by default: a
+# full OSD blocks every write (benchmarks delete 256 MiB objects round after round)
+rgw gc obj min wait = 5
+rgw gc processor period = 10
 EOF
         {
                 ceph-authtool --create-keyring "$DIR/keyring" --gen-key -n mon. --cap mon 'allow *' &&
