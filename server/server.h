@@ -211,6 +211,9 @@ void reply_headerf(request_t *req, const char *name, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
 /* A header or query parameter of the request (borrowed from libmicrohttpd), or NULL. */
+/* Who makes a change, for the events it queues (storage/meta.h): the caller's name
+ * (none when anonymous), the client's address, the server's clock. */
+meta_origin_t req_origin(const request_t *req);
 const char *req_header(request_t *req, const char *name);
 const char *req_query(request_t *req, const char *name);
 

@@ -425,7 +425,7 @@ static int blob_link(meta_t *m, const char *repo, const digest_t *d, uint64_t si
                         r = db_step_done(st);
         }
         if (r >= 0 && quota)
-                r = usage__tx_end(m->c, &q);
+                r = usage__tx_end(m->c, &q, d->str, NULL);
         /* the row is there now: its file must be too, checked while no GC can
          * remove it (a sweep removes files only inside its own write transaction) */
         if (r >= 0 && ensure)
@@ -639,7 +639,7 @@ int meta_manifest_put(meta_t *m, const meta_manifest_t *mf, const char *const *t
                         r = tag_put(m, rid, tags[i], &mf->digest);
         }
         if (r >= 0 && !mf->refs_later)
-                r = usage__tx_end(m->c, &q);
+                r = usage__tx_end(m->c, &q, mf->digest.str, mf->origin);
         /* the manifest's own file, checked while no GC can remove it */
         if (r >= 0 && mf->ensure)
                 r = mf->ensure(mf->ensure_userdata);
