@@ -73,10 +73,12 @@ static const char SQL_AUDIT[] = "INSERT INTO auth_audit(ts, \"user\", client, ac
  * ST_GC_MANIFEST_CANDIDATES with --delete-untagged): no index of the repository
  * names it, and it is not a referrer whose subject is still there. Plus: pushed
  * and last pulled at or before ?3. */
-#define UNTAGGED_RULE                                                                                        \
-        " m.created_at <= ?3"                                                                                \
+#define UNTAGGED_RULE UNTAGGED_RULE_AT("3")
+/* the same with "before" as parameter ?B */
+#define UNTAGGED_RULE_AT(B)                                                                                  \
+        " m.created_at <= ?" B                                                                               \
         " AND NOT EXISTS (SELECT 1 FROM manifest_pulls p WHERE p.repo_id = m.repo_id AND p.digest = m.digest" \
-        "  AND p.last_pulled > ?3)"                                                                          \
+        "  AND p.last_pulled > ?" B ")"                                                                      \
         " AND NOT EXISTS (SELECT 1 FROM manifest_refs mr WHERE mr.repo_id = m.repo_id"                       \
         "  AND mr.child = m.digest AND mr.is_manifest = 1)"                                                  \
         " AND (m.subject IS NULL OR NOT EXISTS (SELECT 1 FROM manifests s"                                   \
@@ -87,9 +89,6 @@ static const char SQL_UNTAGGED_PAGE[] = "SELECT m.digest FROM manifests m WHERE 
 /* a dry run's: the tags it would remove are still there (filtered by the caller) */
 static const char SQL_UNTAGGED_PAGE_DRY[] = "SELECT m.digest FROM manifests m WHERE m.repo_id = ?1 AND m.digest > ?2"
                                             " AND" UNTAGGED_RULE " ORDER BY m.digest LIMIT ?4";
-static const char SQL_UNTAGGED_REMOVE[] = "DELETE FROM manifests WHERE repo_id = ?1 AND digest = ?2 AND digest IN"
-                                          " (SELECT m.digest FROM manifests m WHERE m.repo_id = ?1 AND m.digest = ?2"
-                                          " AND" UNTAGGED_RULE UNTAGGED_NO_TAG ") RETURNING size, media_type";
 static const char SQL_RUN_ID[] = "SELECT coalesce(max(id), 0) + 1 FROM retention_runs";
 static const char SQL_RUN_START[] = "INSERT INTO retention_runs(id, started, who, project, dry_run)"
                                     " VALUES (?1, ?2, ?3, ?4, ?5)";
@@ -106,27 +105,42 @@ static const char SQL_RUN_LAST_OK[] = "SELECT max(started) FROM retention_runs W
  * the address). Both engines number parameters up to ?999. */
 #define CHUNK 64
 #define CHUNK_SQL_MAX (256 + CHUNK * 128) /* a row's part: at most 110 bytes */
-static char sql_tags_chunk[CHUNK_SQL_MAX], sql_audit_chunk[CHUNK_SQL_MAX];
+static char sql_tags_chunk[CHUNK_SQL_MAX], sql_audit_chunk[CHUNK_SQL_MAX], sql_untagged_chunk[CHUNK_SQL_MAX];
 static pthread_once_t chunk_once = PTHREAD_ONCE_INIT;
 _Static_assert(1 + 3 * CHUNK <= 999, "a chunk fits in one statement's parameters");
 
+/* The chunk statements: the tags' DELETE (?1 the repository, then name, digest and
+ * push time of each), the audit rows' INSERT (?1 the time, then repository and
+ * detail of each; a row whose detail is NULL is left out), and the untagged
+ * manifests' DELETE (?1 the repository, ?2 "before", then one digest each; each
+ * row re-checked: still untagged by the rule, in the transaction). */
 static void make_chunk_sql(void) {
-        size_t a, b;
+        size_t a, b, u;
 
         a = (size_t) snprintf(sql_tags_chunk, CHUNK_SQL_MAX, "DELETE FROM tags WHERE repo_id = ?1 AND"
                               " (name, digest, updated_at) IN (VALUES ");
         b = (size_t) snprintf(sql_audit_chunk, CHUNK_SQL_MAX, "INSERT INTO auth_audit(ts, \"user\", client, action,"
-                              " repo, detail) VALUES ");
-        for (size_t i = 0, p = 2; i < CHUNK && a < CHUNK_SQL_MAX && b < CHUNK_SQL_MAX; i++, p += 3) {
+                              " repo, detail) SELECT CAST(?1 AS BIGINT), 'retention', NULL, 'retention-delete',"
+                              " v.column1, v.column2 FROM (VALUES ");
+        u = (size_t) snprintf(sql_untagged_chunk, CHUNK_SQL_MAX, "DELETE FROM manifests WHERE repo_id = ?1 AND digest IN"
+                              " (SELECT m.digest FROM manifests m WHERE m.repo_id = ?1 AND m.digest IN (");
+        for (size_t i = 0, p = 2; i < CHUNK && a < CHUNK_SQL_MAX && b < CHUNK_SQL_MAX && u < CHUNK_SQL_MAX;
+             i++, p += 3) {
                 a += (size_t) snprintf(sql_tags_chunk + a, CHUNK_SQL_MAX - a,
                                        "%s(CAST(?%zu AS TEXT), CAST(?%zu AS TEXT), CAST(?%zu AS BIGINT))",
                                        i ? ", " : "", p, p + 1, p + 2);
-                b += (size_t) snprintf(sql_audit_chunk + b, CHUNK_SQL_MAX - b,
-                                       "%s(CAST(?1 AS BIGINT), 'retention', NULL, 'retention-delete', CAST(?%zu AS TEXT),"
-                                       " CAST(?%zu AS TEXT))", i ? ", " : "", 2 * i + 2, 2 * i + 3);
+                b += (size_t) snprintf(sql_audit_chunk + b, CHUNK_SQL_MAX - b, "%s(CAST(?%zu AS TEXT), CAST(?%zu AS TEXT))",
+                                       i ? ", " : "", 2 * i + 2, 2 * i + 3);
+                u += (size_t) snprintf(sql_untagged_chunk + u, CHUNK_SQL_MAX - u, "%sCAST(?%zu AS TEXT)", i ? ", " : "",
+                                       i + 3);
         }
         if (a < CHUNK_SQL_MAX)
                 (void) snprintf(sql_tags_chunk + a, CHUNK_SQL_MAX - a, ") RETURNING name");
+        if (b < CHUNK_SQL_MAX)
+                (void) snprintf(sql_audit_chunk + b, CHUNK_SQL_MAX - b, ") AS v WHERE v.column2 IS NOT NULL");
+        if (u < CHUNK_SQL_MAX)
+                (void) snprintf(sql_untagged_chunk + u, CHUNK_SQL_MAX - u,
+                                ") AND" UNTAGGED_RULE_AT("2") UNTAGGED_NO_TAG ") RETURNING digest, size, media_type");
 }
 
 static int stmt(db_conn_t *c, const char *sql, db_stmt_t **ret) {
@@ -858,6 +872,24 @@ static int audit(db_conn_t *c, int64_t now, const char *repo, const char *tag, c
         return db_step_done(st);
 }
 
+/* The audit rows of n (at most CHUNK) removals in repo: one statement. */
+static int audit_chunk(run_t *run, const char *repo, const char *const *details, size_t n) {
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
+        int r;
+
+        if (n == 0)
+                return 0;
+        if ((r = stmt(run->c, sql_audit_chunk, &st)) < 0 || (r = db_bind_int(st, 1, run->now)) < 0)
+                return r;
+        for (size_t i = 0; i < CHUNK; i++) {
+                int p = 2 + 2 * (int) i;
+                if ((r = i < n ? db_bind_text(st, p, repo) : db_bind_null(st, p)) < 0 ||
+                    (r = i < n ? db_bind_text(st, p + 1, details[i]) : db_bind_null(st, p + 1)) < 0)
+                        return r;
+        }
+        return db_step_done(st);
+}
+
 static int delete_event(run_t *run, const char *repo, const char *tag, const char *digest, uint64_t size,
                         const char *media_type) {
         webhook_event_t ev = { .type = WEBHOOK_DELETE, .repository = repo, .tag = tag, .digest = digest,
@@ -1006,22 +1038,15 @@ static int remove_chunk(run_t *run, int64_t rid, const char *repo, const tag_t *
                 if (r < 0)
                         return r;
         }
-        if (n_gone == CHUNK) {
-                _cleanup_db_stmt_ db_stmt_t *st = NULL;
-                if ((r = stmt(run->c, sql_audit_chunk, &st)) < 0 || (r = db_bind_int(st, 1, run->now)) < 0)
-                        return r;
-                for (size_t i = 0; i < CHUNK; i++) {
+        {
+                const char *details_of[CHUNK] = { 0 };
+                for (size_t i = 0; i < n_gone; i++) {
                         (void) snprintf(details[i], sizeof(details[i]), "tag %s %s", gone[i]->name, gone[i]->digest.str);
-                        if ((r = db_bind_text(st, 2 + 2 * (int) i, repo)) < 0 ||
-                            (r = db_bind_text(st, 3 + 2 * (int) i, details[i])) < 0)
-                                return r;
+                        details_of[i] = details[i];
                 }
-                if ((r = db_step_done(st)) < 0)
+                if ((r = audit_chunk(run, repo, details_of, n_gone)) < 0)
                         return r;
-        } else
-                for (size_t i = 0; i < n_gone; i++)
-                        if ((r = audit(run->c, run->now, repo, gone[i]->name, gone[i]->digest.str)) < 0)
-                                return r;
+        }
         for (size_t i = 0; i < n_gone; i++)
                 if ((r = batch_removed(run, repo, gone[i]->name, &gone[i]->digest)) < 0)
                         return r;
@@ -1103,12 +1128,63 @@ static int untagged_page(run_t *run, const char *sql, int64_t rid, const char *a
         return r < 0 ? r : 0;
 }
 
+/* The untagged manifests v[0..k) (k at most CHUNK) of repository rid removed in the
+ * open batch, each re-checked by the DELETE: one statement for the rows, one for
+ * their audit rows, and an event each when webhooks want them. *ret_removed: how
+ * many went. */
+static int remove_untagged_chunk(run_t *run, int64_t rid, const char *repo, int64_t before, const digest_t *v,
+                                 size_t k, size_t *ret_removed) {
+        struct {
+                digest_t d;
+                uint64_t size;
+                char mt[256];
+        } gone[CHUNK];
+        char details[CHUNK][DIGEST_STR_MAX + 16];
+        const char *details_of[CHUNK] = { 0 };
+        size_t n_gone = 0;
+        int r;
+
+        (void) pthread_once(&chunk_once, make_chunk_sql);
+        {
+                _cleanup_db_stmt_ db_stmt_t *st = NULL;
+                if ((r = stmt(run->c, sql_untagged_chunk, &st)) < 0 || (r = db_bind_int(st, 1, rid)) < 0 ||
+                    (r = db_bind_int(st, 2, before)) < 0)
+                        return r;
+                for (size_t i = 0; i < CHUNK; i++)
+                        if ((r = db_bind_text(st, 3 + (int) i, i < k ? v[i].str : "")) < 0)
+                                return r;
+                while ((r = db_step(st)) == 1)
+                        if (n_gone < CHUNK && db_col_text(st, 0) && digest_parse(db_col_text(st, 0), &gone[n_gone].d) == 0) {
+                                gone[n_gone].size = (uint64_t) db_col_int(st, 1);
+                                (void) snprintf(gone[n_gone].mt, sizeof(gone[n_gone].mt), "%s",
+                                                db_col_text(st, 2) ? db_col_text(st, 2) : "");
+                                n_gone++;
+                        }
+                if (r < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < n_gone; i++) {
+                (void) snprintf(details[i], sizeof(details[i]), "manifest %s", gone[i].d.str);
+                details_of[i] = details[i];
+        }
+        if ((r = audit_chunk(run, repo, details_of, n_gone)) < 0)
+                return r;
+        for (size_t i = 0; i < n_gone; i++) {
+                if (run->wanted > 0 &&
+                    (r = delete_event(run, repo, NULL, gone[i].d.str, gone[i].size, gone[i].mt[0] ? gone[i].mt : NULL)) < 0)
+                        return r;
+                if ((r = batch_removed(run, repo, NULL, &gone[i].d)) < 0)
+                        return r;
+        }
+        *ret_removed = n_gone;
+        return 0;
+}
+
 /* Removes the untagged manifests of repository rid pushed and last pulled at or
  * before `before`, pass after pass, in the run's batches (the candidates read in
  * the open batch see its removals). */
 static int remove_untagged(run_t *run, int64_t rid, const char *project, const char *repo, int64_t before) {
         _cleanup_free_ digest_t *page = malloc(UNTAGGED_PAGE * sizeof(*page));
-        db_conn_t *c = run->c;
         uint64_t pass_removed;
         int r = page ? 0 : -ENOMEM;
 
@@ -1122,32 +1198,12 @@ static int remove_untagged(run_t *run, int64_t rid, const char *project, const c
                             n == 0)
                                 break;
                         after = page[n - 1];
-                        for (size_t j = 0; r >= 0 && j < n && !stopped(run); j++) {
-                                const digest_t *d = &page[j];
-                                char mt[256] = "";
-                                uint64_t size;
-
-                                if ((r = batch_enter(run, project, repo)) < 0)
+                        for (size_t j = 0; r >= 0 && j < n && !stopped(run); j += CHUNK) {
+                                size_t k = n - j < CHUNK ? n - j : CHUNK, removed = 0;
+                                if ((r = batch_enter(run, project, repo)) < 0 ||
+                                    (r = remove_untagged_chunk(run, rid, repo, before, page + j, k, &removed)) < 0)
                                         break;
-                                {
-                                        _cleanup_db_stmt_ db_stmt_t *st = NULL;
-                                        if ((r = stmt(c, SQL_UNTAGGED_REMOVE, &st)) < 0 ||
-                                            (r = db_bind_int(st, 1, rid)) < 0 || (r = db_bind_text(st, 2, d->str)) < 0 ||
-                                            (r = db_bind_int(st, 3, before)) < 0 || (r = db_step(st)) < 0)
-                                                break;
-                                        if (r == 0) { /* tagged, named or pulled since */
-                                                r = batch_commit(run, false);
-                                                continue;
-                                        }
-                                        size = (uint64_t) db_col_int(st, 0);
-                                        (void) snprintf(mt, sizeof(mt), "%s", db_col_text(st, 1) ? db_col_text(st, 1) : "");
-                                }
-                                if ((r = audit(c, run->now, repo, NULL, d->str)) < 0 ||
-                                    (run->wanted > 0 &&
-                                     (r = delete_event(run, repo, NULL, d->str, size, mt[0] ? mt : NULL)) < 0) ||
-                                    (r = batch_removed(run, repo, NULL, d)) < 0)
-                                        break;
-                                pass_removed++;
+                                pass_removed += removed;
                                 r = batch_commit(run, false);
                         }
                         if (n < UNTAGGED_PAGE)
