@@ -14,6 +14,7 @@
 #include "storage/db.h"
 #include "storage/meta.h"
 #include "storage/retention.h"
+#include "storage/usage.h"
 #include "storage/webhook.h"
 
 #define TAG_PAGE 2000        /* tags read per page */
@@ -1508,5 +1509,166 @@ int meta_retention_last_ok(meta_t *m, int64_t *ret) {
         if ((r = stmt(c, SQL_RUN_LAST_OK, &st)) < 0 || (r = db_step(st)) < 0)
                 return r;
         *ret = r == 1 && !db_col_null(st, 0) ? db_col_int(st, 0) : 0;
+        return 0;
+}
+
+/* ---- eviction ---- */
+
+#define EVICT_BATCH 8 /* candidates read per query */
+#define EVICT_PROJECT_RANGE " (r.name = ?1 OR (r.name > ?2 AND r.name < ?3))"
+static const char SQL_EVICT_MANIFESTS[] =
+        "SELECT r.name, m.digest FROM manifests m JOIN repositories r ON r.id = m.repo_id"
+        " LEFT JOIN manifest_pulls p ON p.repo_id = m.repo_id AND p.digest = m.digest WHERE" EVICT_PROJECT_RANGE
+        " AND NOT EXISTS (SELECT 1 FROM manifest_refs mr WHERE mr.repo_id = m.repo_id AND mr.child = m.digest"
+        "  AND mr.is_manifest = 1)"
+        " ORDER BY CASE WHEN coalesce(p.last_pulled, 0) > m.created_at THEN p.last_pulled ELSE m.created_at END,"
+        " r.name, m.digest LIMIT ?4";
+static const char SQL_EVICT_REFS[] = "SELECT mr.child FROM manifest_refs mr JOIN repositories r ON r.id = mr.repo_id"
+                                     " WHERE r.name = ?1 AND mr.manifest = ?2 AND mr.is_manifest = 0";
+static const char SQL_EVICT_REFERENCED[] = "SELECT 1 FROM manifest_refs mr JOIN repositories r ON r.id = mr.repo_id"
+                                           " WHERE r.name = ?1 AND mr.child = ?2 LIMIT 1";
+static const char SQL_EVICT_LINKS[] =
+        "SELECT r.name, rb.digest FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id WHERE" EVICT_PROJECT_RANGE
+        " AND NOT EXISTS (SELECT 1 FROM manifest_refs mr WHERE mr.repo_id = rb.repo_id AND mr.child = rb.digest)"
+        " AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = rb.repo_id AND m.digest = rb.digest)"
+        " ORDER BY rb.created_at, r.name, rb.digest LIMIT ?4";
+
+typedef struct {
+        char repo[NAME_REPO_MAX + 1];
+        digest_t d;
+} evict_t;
+
+/* Up to EVICT_BATCH candidates of sql (the project's range bound) into v. */
+static int evict_candidates(db_conn_t *c, const char *sql, const char *project, evict_t *v, size_t *ret_n) {
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
+        char lo[PROJECT_MAX + 2], hi[PROJECT_MAX + 2];
+        size_t n = 0;
+        int r;
+
+        (void) snprintf(lo, sizeof(lo), "%s/", project);
+        (void) snprintf(hi, sizeof(hi), "%s0", project); /* '/' + 1 */
+        if ((r = stmt(c, sql, &st)) < 0 || (r = db_bind_text(st, 1, project)) < 0 || (r = db_bind_text(st, 2, lo)) < 0 ||
+            (r = db_bind_text(st, 3, hi)) < 0 || (r = db_bind_int(st, 4, EVICT_BATCH)) < 0)
+                return r;
+        while (n < EVICT_BATCH && (r = db_step(st)) == 1) {
+                const char *repo = db_col_text(st, 0), *d = db_col_text(st, 1);
+                if (repo && d && strlen(repo) < sizeof(v[n].repo) && digest_parse(d, &v[n].d) == 0) {
+                        memcpy(v[n].repo, repo, strlen(repo) + 1);
+                        n++;
+                }
+        }
+        *ret_n = n;
+        return r < 0 ? r : 0;
+}
+
+/* The blob digests manifest d of repo references (not its child manifests). */
+static int evict_refs(db_conn_t *c, const char *repo, const digest_t *d, digest_t **ret, size_t *ret_n) {
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
+        digest_t *v = NULL;
+        size_t n = 0, cap = 0;
+        int r;
+
+        if ((r = stmt(c, SQL_EVICT_REFS, &st)) < 0 || (r = db_bind_text(st, 1, repo)) < 0 ||
+            (r = db_bind_text(st, 2, d->str)) < 0)
+                return r;
+        while ((r = db_step(st)) == 1) {
+                if (n == cap) {
+                        size_t ncap = cap ? cap * 2 : 8;
+                        digest_t *nv = reallocarray(v, ncap, sizeof(*v));
+                        if (!nv) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        v = nv;
+                        cap = ncap;
+                }
+                if (db_col_text(st, 0) && digest_parse(db_col_text(st, 0), &v[n]) == 0)
+                        n++;
+        }
+        if (r < 0) {
+                free(v);
+                return r;
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+static int evict_referenced(db_conn_t *c, const char *repo, const digest_t *d) {
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
+        int r;
+
+        if ((r = stmt(c, SQL_EVICT_REFERENCED, &st)) < 0 || (r = db_bind_text(st, 1, repo)) < 0 ||
+            (r = db_bind_text(st, 2, d->str)) < 0)
+                return r;
+        return db_step(st);
+}
+
+/* One manifest with its tags, then the links of its blobs nothing else in the
+ * repository references: 1 removed, 0 gone already or refused (immutable). */
+static int evict_manifest(meta_t *m, const evict_t *e, meta_evict_result_t *res) {
+        db_conn_t *c = meta_conn(m);
+        _cleanup_free_ digest_t *refs = NULL;
+        size_t n = 0;
+        int r;
+
+        if ((r = evict_refs(c, e->repo, &e->d, &refs, &n)) < 0)
+                return r;
+        r = meta_manifest_delete(m, e->repo, &e->d);
+        if (r == BERTH_EDENIED || r == 0)
+                return 0;
+        if (r < 0)
+                return r;
+        res->manifests++;
+        for (size_t i = 0; i < n; i++) {
+                if ((r = evict_referenced(c, e->repo, &refs[i])) < 0)
+                        return r;
+                if (r == 1)
+                        continue;
+                if ((r = meta_blob_unlink(m, e->repo, &refs[i])) < 0)
+                        return r;
+                res->links += (uint64_t) r;
+        }
+        return 1;
+}
+
+int meta_evict_lru(meta_t *m, const char *project, uint64_t target, meta_evict_result_t *ret) {
+        meta_evict_result_t res = { 0 };
+        usage_project_t u;
+        evict_t v[EVICT_BATCH];
+        bool links = false;
+        int r;
+
+        if (!m || !meta_project_valid(project))
+                return -EINVAL;
+        if ((r = usage_get(m, project, &u)) < 0)
+                return r;
+        res.bytes_before = u.bytes;
+        while (u.bytes > target) {
+                size_t n = 0, removed = 0;
+                if ((r = evict_candidates(meta_conn(m), links ? SQL_EVICT_LINKS : SQL_EVICT_MANIFESTS, project, v, &n)) <
+                    0)
+                        return r;
+                for (size_t i = 0; i < n && u.bytes > target; i++) {
+                        if (links) {
+                                if ((r = meta_blob_unlink(m, v[i].repo, &v[i].d)) < 0)
+                                        return r;
+                                res.links += (uint64_t) r;
+                        } else if ((r = evict_manifest(m, &v[i], &res)) < 0)
+                                return r;
+                        removed += (size_t) r;
+                        if ((r = usage_get(m, project, &u)) < 0)
+                                return r;
+                }
+                /* nothing left (or nothing removable) of this kind: the next, or the end */
+                if (removed == 0) {
+                        if (links)
+                                break;
+                        links = true;
+                }
+        }
+        res.bytes_after = u.bytes;
+        if (ret)
+                *ret = res;
         return 0;
 }

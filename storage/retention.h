@@ -45,6 +45,20 @@ typedef struct {
 /* 1 pulled at least once (*ret), 0 never (or no such manifest; *ret zeroed). */
 int meta_pulls_get(meta_t *m, const char *repo, const digest_t *d, meta_pulls_info_t *ret);
 
+/* ---- eviction (a proxy project at its quota) ----
+ * A pull-through cache's copies are never refused for the quota; instead the
+ * least recently pulled content goes: the root manifests of the project (those no
+ * index names), oldest last pull (or push, when never pulled) first, each with its
+ * tags and the blob links no other manifest of its repository references; then
+ * blob links no manifest references, oldest first. One transaction per removal;
+ * what is unlinked counts off the usage at once, GC reclaims the files. Stops when
+ * the project's usage is at most target, or nothing is left to remove. */
+typedef struct {
+        uint64_t manifests, links; /* removed */
+        uint64_t bytes_before, bytes_after;
+} meta_evict_result_t;
+int meta_evict_lru(meta_t *m, const char *project, uint64_t target, meta_evict_result_t *ret);
+
 /* ---- immutable tags ----
  * A tag of project P whose name matches one of P's patterns may be pushed once:
  * pushing another digest to it, deleting it, and deleting by digest a manifest it
