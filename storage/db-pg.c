@@ -43,6 +43,7 @@
 _Static_assert(DB_BUSY_TIMEOUT_MS == 10000, "lock_timeout in pg_open follows DB_BUSY_TIMEOUT_MS");
 #define PG_STATEMENT_TIMEOUT_MS "30000" /* DB_PG_STATEMENT_TIMEOUT_MS */
 #define WRITE_LOCK_SQL "SELECT pg_advisory_xact_lock(7093860353087373312)" /* DB_PG_WRITE_LOCK_KEY */
+_Static_assert(7093860353087373312 == ((INT64_C(1651668072) << 32) | 0), "pg_writers_waiting's classid and objid");
 _Static_assert(DB_PG_WRITE_LOCK_KEY == INT64_C(7093860353087373312), "WRITE_LOCK_SQL names DB_PG_WRITE_LOCK_KEY");
 
 typedef struct {
@@ -982,6 +983,25 @@ static void pg_unlock(void *h, int64_t key) {
         free(v);
 }
 
+/* Sessions waiting for WRITE_LOCK_SQL's transaction lock: pg_locks splits a bigint
+ * advisory key into classid (high half) and objid (low half), objsubid 1. */
+static int pg_writers_waiting(void *h) {
+        char *v = NULL;
+        long n;
+        int r;
+
+        r = query_value(h,
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                        " AND classid = 1651668072 AND objid = 0 AND objsubid = 1",
+                        0, NULL, &v);
+        if (r == 0) {
+                n = v ? strtol(v, NULL, 10) : 0;
+                r = n < 0 ? 0 : n > 1000000 ? 1000000 : (int) n;
+        }
+        free(v);
+        return r;
+}
+
 static int pg_sync_keys(void *h) {
         return pg_exec(h, "SELECT setval(pg_get_serial_sequence('repositories', 'id'),"
                           "  coalesce((SELECT max(id) FROM repositories), 0) + 1, false);"
@@ -1074,6 +1094,7 @@ const db_engine_t db_engine_pg = {
         .sync_keys = pg_sync_keys,
         .lock_try = pg_lock_try,
         .unlock = pg_unlock,
+        .writers_waiting = pg_writers_waiting,
         .explain = pg_explain,
         .notify = pg_notify,
         .listen_open = pg_listen_open,

@@ -1019,6 +1019,14 @@ int db_lock_try(db_conn_t *c, db_lock_id_t id) {
         return c->eng->lock_try(c->h, LOCK_KEY(id));
 }
 
+int db_writers_waiting(db_conn_t *c) {
+        if (!c)
+                return -EINVAL;
+        if (!c->eng->writers_waiting)
+                return -EOPNOTSUPP;
+        return c->eng->writers_waiting(c->h);
+}
+
 int db_lock_wait(db_conn_t *c, db_lock_id_t id, uint64_t wait_s) {
         for (uint64_t waited = 0;; waited++) {
                 int r = db_lock_try(c, id);
