@@ -22,6 +22,7 @@
 #include "server/gc.h"
 #include "server/metrics.h"
 #include "server/pullthrough.h"
+#include "server/pulls.h"
 #include "storage/db.h"
 #include "server/webhook.h"
 #include "storage/webhook.h"
@@ -451,6 +452,10 @@ int metrics_write(server_t *srv, FILE *f) {
                       "Manifest pulls not sent as pull events (the count table full, or the database down).",
                       ws.pulls_dropped);
         }
+        gauge(f, "berth_pull_records_dropped_total", "counter",
+              "Manifest pulls not recorded (pull times and counts for retention and the API): the count table "
+              "was full, or the database did not take a flush.",
+              pulls_dropped(srv->pulls));
         pullthrough_metrics(srv->pullthrough, f);
         gauge(f, "berth_metadata_up", "gauge", "1 when the metadata figures could be read at this scrape.",
               r == 0 ? 1 : 0);

@@ -34,7 +34,7 @@ for m in registry_http_in_flight_requests berth_http_received_bytes_total berth_
          berth_uploads_in_progress berth_build_info berth_db_transactions_total berth_db_transaction_seconds \
          berth_db_busy_total berth_db_unreachable_total berth_db_reconnects_total berth_db_info \
          registry_storage_action_seconds berth_project_usage_bytes berth_project_usage_blobs \
-         berth_project_quota_bytes; do
+         berth_project_quota_bytes berth_pull_records_dropped_total; do
         grep -q "^# TYPE $m " "$TMP/m1.txt" || fail "no $m in the exposition"
 done
 code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' "$BERTH_URL/metrics") || fail "GET registry /metrics"
