@@ -38,6 +38,7 @@ static const char SQL_PULLS_GET[] =
 static const char SQL_IMM_PATTERNS[] = "SELECT pattern FROM immutable_rules WHERE project = ?1 ORDER BY pattern";
 static const char SQL_IMM_ADD[] = "INSERT INTO immutable_rules(project, pattern, created) VALUES (?1, ?2, ?3)"
                                   " ON CONFLICT(project, pattern) DO NOTHING";
+static const char SQL_IS_PROXY[] = "SELECT 1 FROM proxy_projects WHERE project = ?1";
 static const char SQL_IMM_DEL[] = "DELETE FROM immutable_rules WHERE project = ?1 AND pattern = ?2";
 static const char SQL_IMM_LIST[] = "SELECT project, pattern, created FROM immutable_rules"
                                    " WHERE CAST(?1 AS TEXT) IS NULL OR project = ?1 ORDER BY project, pattern";
@@ -293,6 +294,13 @@ int meta_immutable_add(meta_t *m, const char *project, const char *pattern) {
 
         if (!c || !meta_project_valid(project) || !meta_pattern_valid(pattern))
                 return -EINVAL;
+        /* a proxy project's tags are its upstream's: they move when it moves them */
+        if ((r = stmt(c, SQL_IS_PROXY, &st)) < 0 || (r = db_bind_text(st, 1, project)) < 0 || (r = db_step(st)) < 0)
+                return r;
+        if (r == 1)
+                return -EPERM;
+        db_stmt_reset(st);
+        st = NULL;
         if ((r = stmt(c, SQL_IMM_ADD, &st)) < 0 || (r = db_bind_text(st, 1, project)) < 0 ||
             (r = db_bind_text(st, 2, pattern)) < 0 || (r = db_bind_int(st, 3, wall())) < 0 ||
             (r = db_step_done(st)) < 0)

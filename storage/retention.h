@@ -64,7 +64,8 @@ int meta_evict_lru(meta_t *m, const char *project, uint64_t target, meta_evict_r
  * pushing another digest to it, deleting it, and deleting by digest a manifest it
  * names are refused (BERTH_EDENIED), checked inside the write's own transaction;
  * pushing the same digest again is fine. Retention never removes it. */
-/* 1 added, 0 already there. */
+/* 1 added, 0 already there; -EPERM for a proxy project (its tags are the
+ * upstream's, and move when the upstream moves them). */
 int meta_immutable_add(meta_t *m, const char *project, const char *pattern);
 /* 1 removed, 0 was not there. */
 int meta_immutable_del(meta_t *m, const char *project, const char *pattern);

@@ -250,6 +250,23 @@ static void test_immutable_rules_crud(void **state) {
         assert_int_equal(meta_immutable_list(f->m, "q", &v, &n), 0);
         assert_int_equal(n, 0);
         meta_immutable_free(v, n);
+        /* a proxy project's tags are its upstream's: no rule */
+        {
+                db_stmt_t *st = NULL;
+                assert_int_equal(db_tx_begin(meta_conn(f->m)), 0);
+                assert_int_equal(db_stmt(meta_conn(f->m), "INSERT INTO auth_projects(name, public, created) VALUES ('hub', 1, 1)", &st), 0);
+                assert_int_equal(db_step_done(st), 0);
+                db_stmt_reset(st);
+                assert_int_equal(db_stmt(meta_conn(f->m), "INSERT INTO proxy_projects(project, url, ttl, created)"
+                                                          " VALUES ('hub', 'https://registry-1.docker.io', 60, 1)", &st), 0);
+                assert_int_equal(db_step_done(st), 0);
+                db_stmt_reset(st);
+                assert_int_equal(db_tx_commit(meta_conn(f->m)), 0);
+        }
+        assert_int_equal(meta_immutable_add(f->m, "hub", "v*"), -EPERM);
+        assert_int_equal(meta_immutable_list(f->m, "hub", &v, &n), 0);
+        assert_int_equal(n, 0);
+        meta_immutable_free(v, n);
 }
 
 static void test_immutable_refusals(void **state) {
