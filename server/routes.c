@@ -111,6 +111,14 @@ void route_request(request_t *req) {
                         method_not_allowed(req);
                 return;
         }
+        /* the web UI (server/ui.c); "/" sends a browser there */
+        if (strcmp(p, "/") == 0 || strcmp(p, "/ui") == 0 || strncmp(p, "/ui/", 4) == 0) {
+                if (get)
+                        req->ops = &route_ui;
+                else
+                        method_not_allowed(req);
+                return;
+        }
         if (strncmp(p, "/v2/", 4) != 0) {
                 reply_error(req, 404, "NOT_FOUND", "not found", NULL);
                 return;

@@ -121,7 +121,8 @@ FUZZ_REPLAY = tests/fuzz/replay-manifest tests/fuzz/replay-digest tests/fuzz/rep
               tests/fuzz/replay-ref tests/fuzz/replay-basic tests/fuzz/replay-ranges \
               tests/fuzz/replay-form tests/fuzz/replay-dockercfg tests/fuzz/replay-challenge \
               tests/fuzz/replay-keyring tests/fuzz/replay-layout tests/fuzz/replay-proxy \
-              tests/fuzz/replay-token tests/fuzz/replay-platform tests/fuzz/replay-size
+              tests/fuzz/replay-token tests/fuzz/replay-platform tests/fuzz/replay-size \
+              tests/fuzz/replay-negotiate
 check_PROGRAMS += $(FUZZ_REPLAY)
 UNIT_TESTS += tests/unit/fuzz-replay.sh
 TESTS += tests/unit/fuzz-replay.sh
@@ -146,6 +147,8 @@ tests_fuzz_replay_basic_CPPFLAGS = $(AM_CPPFLAGS) $(SQLITE3_CFLAGS) $(LIBPQ_CFLA
 tests_fuzz_replay_basic_LDADD = $(REPLAY_COMMON_LIBS)
 tests_fuzz_replay_ranges_SOURCES = tests/fuzz/fuzz-ranges.c tests/fuzz/replay.c server/ranges.c
 tests_fuzz_replay_ranges_CPPFLAGS = $(AM_CPPFLAGS)
+tests_fuzz_replay_negotiate_SOURCES = tests/fuzz/fuzz-negotiate.c tests/fuzz/replay.c server/negotiate.c
+tests_fuzz_replay_negotiate_CPPFLAGS = $(AM_CPPFLAGS)
 tests_fuzz_replay_size_SOURCES = tests/fuzz/fuzz-size.c tests/fuzz/replay.c
 tests_fuzz_replay_size_CPPFLAGS = $(AM_CPPFLAGS)
 tests_fuzz_replay_size_LDADD = $(REPLAY_COMMON_LIBS)
