@@ -363,6 +363,13 @@ EXTRA_DIST += tests/integration/man-pages.sh
 TESTS += tests/integration/libberth-install.sh
 EXTRA_DIST += tests/integration/libberth-install.sh
 
+## ---- integration: the web UI (issue 12) ----
+
+## the UI's files over HTTP (curl): redirect, assets, types, caching, gzip, 304s,
+## security headers, 404s; also against the sanitized berthd (scripts/test.sh)
+TESTS += tests/integration/ui-serve.sh
+EXTRA_DIST += tests/integration/ui-serve.sh
+
 ## ---- integration: deploy/ ----
 
 ## deploy tests: the compose demo on a real dockerd, the Kubernetes manifests (and the
