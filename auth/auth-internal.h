@@ -54,6 +54,9 @@ int auth_user_passwd(auth_t *a, const char *name, const char *password);
 int auth_user_del(auth_t *a, const char *name); /* -ENOENT */
 int auth_project_create(auth_t *a, const char *name, bool public); /* -EEXIST, AUTH_ENAME_TAKEN */
 int auth_project_set_public(auth_t *a, const char *name, bool public);
+int auth_user_set_admin(auth_t *a, const char *name, bool admin); /* -ENOENT */
+/* An empty project (no repository under it): -ENOENT, -ENOTEMPTY. */
+int auth_project_delete(auth_t *a, const char *name);
 int auth_member_add(auth_t *a, const char *project, const char *user, int role);
 int auth_member_del(auth_t *a, const char *project, const char *user);
 /* expires: unix time, 0 never. *ret_name, *ret_secret malloc'd. */

@@ -261,6 +261,22 @@ int auth_token_list(auth_t *a, const char *project,
 int auth_audit(auth_t *a, const auth_result_t *who, const char *client_addr,
                const char *action, const char *repo, const char *detail);
 int auth_audit_flush(auth_t *a);
+/* The trail, newest first, filtered (NULL/0 fields: no filter): rows with id <
+ * before_id (the cursor), since <= ts <= until, of user, of repository repo, of
+ * action, of project's repositories; at most limit (0: all). each() as for the
+ * listings above. Flushes the pending rows first. */
+typedef struct {
+        const char *user, *repo, *action, *project;
+        int64_t since, until; /* unix seconds */
+        int64_t before_id;
+        size_t limit;
+} auth_audit_filter_t;
+typedef struct {
+        int64_t id, ts;
+        const char *user, *client, *action, *repo, *detail; /* client, repo, detail may be NULL */
+} auth_audit_row_t;
+int auth_audit_list(auth_t *a, const auth_audit_filter_t *f,
+                    int (*each)(const auth_audit_row_t *row, void *userdata), void *userdata);
 
 /* ---- session.c: browser sessions of the management API ---- */
 #define AUTH_SESSION_ID_LEN 43  /* base64url of 32 random bytes; also the CSRF token's length */

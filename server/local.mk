@@ -25,6 +25,14 @@ libberthd_la_SOURCES += server/pullthrough.c server/pullthrough.h
 # retention and immutability (issue 11): pull counts, the scheduled runs, the commands
 libberthd_la_SOURCES += server/pulls.c server/pulls.h server/retention.c server/retention.h
 libberthd_la_SOURCES += server/cli-retention.c server/cli-retention.h
+# the management API (issue 12): /api/v1/ and its OpenAPI document, compiled in
+libberthd_la_SOURCES += server/api.c server/api.h server/api-projects.c server/api-repos.c
+nodist_libberthd_la_SOURCES = server/api-openapi.c
+BUILT_SOURCES += server/api-openapi.c
+CLEANFILES += server/api-openapi.c
+EXTRA_DIST += docs/openapi.json scripts/embed.sh
+server/api-openapi.c: $(top_srcdir)/docs/openapi.json $(top_srcdir)/scripts/embed.sh
+	$(AM_V_GEN)$(MKDIR_P) server && $(SHELL) $(top_srcdir)/scripts/embed.sh api_openapi_json $(top_srcdir)/docs/openapi.json > $@.tmp && mv $@.tmp $@
 libberthd_la_CPPFLAGS = $(AM_CPPFLAGS) $(MHD_CFLAGS) $(ARGON2_CFLAGS) $(CRYPTO_CFLAGS) $(SQLITE3_CFLAGS) \
                         $(JANSSON_CFLAGS) $(CURL_CFLAGS)
 # libauth.la, libstore.la and libcommon.la are not added here: link them after libberthd.la.

@@ -6,6 +6,7 @@
 #include "common/log.h"
 #include "common/name.h"
 #include "server/server.h"
+#include "server/api.h"
 
 static void base_begin(request_t *req) {
         reply_buffer(req, 200, "{}", 2, "application/json");
@@ -102,6 +103,10 @@ void route_request(request_t *req) {
                         req->ops = &route_token;
                 else
                         method_not_allowed(req);
+                return;
+        }
+        if (strncmp(p, "/api/v1/", 8) == 0) {
+                req->ops = &route_api; /* server/api.c: the management API */
                 return;
         }
         if (strcmp(p, "/v2") == 0 || strcmp(p, "/v2/") == 0) {

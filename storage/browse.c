@@ -22,10 +22,15 @@
 static const char SQL_REPOS[] =
         "SELECT " REPO_COLS " FROM repositories r WHERE r.name > ?1"
         " AND (?2 = '' OR r.name = ?2 OR (r.name >= ?3 AND r.name < ?4))"
-        " AND r.name LIKE ?5 ESCAPE '!' ORDER BY r.name LIMIT ?6";
-static const char SQL_REPO_GET[] = "SELECT " REPO_COLS " FROM repositories r WHERE r.name = ?1";
+        " AND r.name LIKE ?5 ESCAPE '!' AND EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id)"
+        " ORDER BY r.name LIMIT ?6";
+static const char SQL_REPO_GET[] = "SELECT " REPO_COLS " FROM repositories r WHERE r.name = ?1"
+                                   " AND EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id)";
+static const char SQL_DIGESTS[] = "SELECT m.digest FROM repositories r JOIN manifests m ON m.repo_id = r.id"
+                                  " WHERE r.name = ?1 ORDER BY m.digest";
 static const char SQL_REPO_COUNT[] =
-        "SELECT COUNT(*) FROM repositories WHERE name = ?1 OR (name >= ?2 AND name < ?3)";
+        "SELECT COUNT(*) FROM repositories r WHERE (r.name = ?1 OR (r.name >= ?2 AND r.name < ?3))"
+        " AND EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id)";
 
 /* The size of a manifest with its blobs and child manifests (with theirs). */
 #define SIZE_COL                                                                                               \
@@ -287,17 +292,29 @@ int browse_manifest_get(meta_t *m, const char *repo, const char *digest, browse_
         return r;
 }
 
+static int strv_query(meta_t *m, const char *sql, const char *a1, const char *a2, char ***ret);
+
 int browse_tags_of(meta_t *m, const char *repo, const char *digest, char ***ret) {
+        if (!m || !repo || !digest || !ret)
+                return -EINVAL;
+        return strv_query(m, SQL_TAGS_OF, repo, digest, ret);
+}
+
+int browse_manifest_digests(meta_t *m, const char *repo, char ***ret) {
+        if (!m || !repo || !ret)
+                return -EINVAL;
+        return strv_query(m, SQL_DIGESTS, repo, NULL, ret);
+}
+
+static int strv_query(meta_t *m, const char *sql, const char *a1, const char *a2, char ***ret) {
         char **v = NULL;
         size_t len = 0;
         db_stmt_t *st = NULL;
         int r;
 
-        if (!m || !repo || !digest || !ret)
-                return -EINVAL;
-        if ((r = db_stmt(meta_conn(m), SQL_TAGS_OF, &st)) < 0)
+        if ((r = db_stmt(meta_conn(m), sql, &st)) < 0)
                 return r;
-        if ((r = db_bind_text(st, 1, repo)) < 0 || (r = db_bind_text(st, 2, digest)) < 0)
+        if ((r = db_bind_text(st, 1, a1)) < 0 || (a2 && (r = db_bind_text(st, 2, a2)) < 0))
                 goto out;
         if (!(v = calloc(1, sizeof(*v)))) {
                 r = -ENOMEM;

@@ -27,6 +27,7 @@ typedef bool (*browse_visible_fn)(const char *name, void *userdata);
  * any), that visible() admits. *ret_more: another page follows. */
 int browse_repos(meta_t *m, const char *project, const char *q, const char *after, size_t n,
                  browse_visible_fn visible, void *userdata, browse_repo_t **ret, size_t *ret_n, bool *ret_more);
+/* Repositories are listed while they hold a manifest. */
 /* One repository: 1 and *ret, or 0 (none). */
 int browse_repo_get(meta_t *m, const char *name, browse_repo_t *ret);
 void browse_repo_done(browse_repo_t *r);
@@ -56,3 +57,5 @@ void browse_tag_done(browse_tag_t *t);
 void browse_tags_free(browse_tag_t *v, size_t n);
 /* The tags naming digest in repo (a NULL-terminated strv; meta_strv_free). */
 int browse_tags_of(meta_t *m, const char *repo, const char *digest, char ***ret);
+/* Every manifest digest of repo (a strv), for deleting the repository. */
+int browse_manifest_digests(meta_t *m, const char *repo, char ***ret);
