@@ -63,7 +63,7 @@ UI_FILES = ui/index.html ui/assets/app.css ui/assets/favicon.svg ui/assets/app.j
            ui/assets/views/users.js ui/assets/views/audit.js ui/assets/views/system.js \
            ui/assets/views/account.js
 libberthd_la_SOURCES += server/ui.c server/ui.h server/negotiate.c server/negotiate.h
-nodist_libberthd_la_SOURCES = server/ui-assets.c
+nodist_libberthd_la_SOURCES += server/ui-assets.c
 CLEANFILES += server/ui-assets.c
 EXTRA_DIST += $(UI_FILES) scripts/ui-embed.sh
 server/ui-assets.c: $(UI_FILES) $(top_srcdir)/scripts/ui-embed.sh
