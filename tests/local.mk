@@ -369,6 +369,17 @@ EXTRA_DIST += tests/integration/libberth-install.sh
 ## security headers, 404s; also against the sanitized berthd (scripts/test.sh)
 TESTS += tests/integration/ui-serve.sh
 EXTRA_DIST += tests/integration/ui-serve.sh
+## slow tier: the UI in Debian's chromium (headless) driven by puppeteer-core, checked by
+## axe-core (npm, pinned by tests/ui/package-lock.json): log in, browse, robot secret,
+## roles, audit, delete as maintainer, nothing to delete as reader, log out; screenshots
+## in tests/ui-screenshots/ of the build
+SLOW_TESTS += tests/integration/ui-browser.sh
+EXTRA_DIST += tests/integration/ui-browser.sh tests/ui/browser.mjs tests/ui/package.json \
+              tests/ui/package-lock.json
+clean-local: clean-ui-screenshots
+clean-ui-screenshots:
+	rm -rf tests/ui-screenshots
+.PHONY: clean-ui-screenshots
 
 ## ---- integration: deploy/ ----
 

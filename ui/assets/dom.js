@@ -91,9 +91,11 @@ export function errorText(e) {
 
 // ---- widgets ----
 
-// A button that copies text to the clipboard; says "Copied" for a moment.
+// A button that copies text to the clipboard, and a status beside it that says
+// "Copied" for a moment (the button keeps its name: the one its label holds).
 export function copyButton(text, label = 'Copy') {
-  const b = h('button', { type: 'button', class: 'copy', 'aria-label': label + ': ' + text, 'data-copy': text }, 'Copy');
+  const said = h('span', { class: 'copied', role: 'status' });
+  const b = h('button', { type: 'button', class: 'copy', 'aria-label': 'Copy ' + label.replace(/^Copy /, ''), 'data-copy': text }, 'Copy');
   b.addEventListener('click', async () => {
     let ok = false;
     try {
@@ -112,10 +114,10 @@ export function copyButton(text, label = 'Copy') {
       }
       t.remove();
     }
-    b.textContent = ok ? 'Copied' : 'Copy failed';
-    setTimeout(() => (b.textContent = 'Copy'), 1500);
+    said.textContent = ok ? 'Copied' : 'Copy failed: select the text instead';
+    setTimeout(() => (said.textContent = ''), 2000);
   });
-  return b;
+  return h('span', { class: 'copy-wrap' }, b, said);
 }
 
 // A modal question; resolves true when confirmed. Uses <dialog> (focus kept inside,

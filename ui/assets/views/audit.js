@@ -7,7 +7,9 @@ import { h, pagedTable, field, fmtTime } from '../dom.js';
 export const name = 'audit';
 
 // suggestions only: the field takes any action name
-const ACTIONS = ['push', 'pull', 'delete', 'login', 'login-failed', 'logout', 'retention-delete'];
+const ACTIONS = ['push', 'pull', 'delete', 'login', 'login-failed', 'password', 'member-set', 'member-delete',
+  'robot-create', 'robot-revoke', 'project-create', 'project-delete', 'user-create', 'user-change', 'user-delete',
+  'immutable-add', 'immutable-delete', 'retention-set', 'retention-delete-policy', 'retention-delete', 'gc-start'];
 
 // datetime-local value (the browser's time zone) → RFC 3339 UTC, or ''
 function toIso(v) {

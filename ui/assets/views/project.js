@@ -347,7 +347,7 @@ async function retention(base, el, lifecycle) {
   const untagged = policy && policy.untagged_after != null ? Math.round(policy.untagged_after / 86400) : '';
   const form = h('form', { class: 'retention' },
     h('table', null, h('caption', null, 'Keep rules'),
-      h('thead', null, h('tr', null, ['Kind', 'N', 'Tags', 'Repositories', ''].map((t) => h('th', { scope: 'col' }, t)))), rows),
+      h('thead', null, h('tr', null, ['Kind', 'N', 'Tags', 'Repositories', 'Actions'].map((t) => h('th', { scope: 'col' }, t)))), rows),
     h('div', { class: 'actions' }, h('button', { type: 'button', class: 'secondary', onclick: () => addRow() }, 'Add rule')),
     field('Remove untagged manifests after (days; empty: never)', { name: 'untagged', type: 'number', min: 0, value: untagged }),
     h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Save policy'),

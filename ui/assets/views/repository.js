@@ -10,6 +10,12 @@ import {
 
 export const name = 'repository';
 
+// an image manifest (its config an image configuration), not another OCI artifact
+export function isImage(a) {
+  const t = a.artifact_type;
+  return !t || /image\.config\.v1\+json$|container\.image\.v1\+json$/.test(t);
+}
+
 export function pullCommand(repo, ref) {
   const sep = ref.includes(':') ? '@' : ':';
   return 'docker pull ' + location.host + '/' + repo + sep + ref;
@@ -37,7 +43,8 @@ export async function render(ctx) {
       title: 'Platforms',
       cell: (a) => (a.platforms && a.platforms.length
         ? h('span', { class: 'platforms' }, a.platforms.map((p) => h('span', { class: 'chip' }, platformText(p))))
-        : h('span', { class: 'muted' }, a.artifact_type ? 'artifact' : 'single')),
+        : isImage(a) ? h('span', { class: 'muted' }, 'single image')
+          : h('span', { class: 'muted', title: a.artifact_type || a.media_type }, 'artifact')),
     },
     { title: 'Pushed', cell: (a) => fmtTime(a.pushed) },
     { title: 'Last pulled', cell: (a) => h('span', null, fmtTime(a.last_pulled), a.pull_count ? ' (' + a.pull_count + ')' : '') },
@@ -52,7 +59,7 @@ export async function render(ctx) {
       title: 'Pull',
       cell: (a) => {
         const cmd = pullCommand(repo, a.tag);
-        return h('span', { class: 'pull' }, h('code', { class: 'cmd' }, cmd), copyButton(cmd, 'Copy pull command'));
+        return h('span', { class: 'pull' }, h('code', { class: 'cmd' }, cmd), copyButton(cmd, 'pull command for ' + a.tag));
       },
     },
   ];

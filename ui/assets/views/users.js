@@ -44,7 +44,7 @@ export async function render(ctx) {
         title: 'Actions',
         cell: (u) => h('span', { class: 'row-actions' },
           h('button', {
-            type: 'button', class: 'secondary small', 'aria-label': 'Reset the password of ' + u.name,
+            type: 'button', class: 'secondary small', 'aria-label': 'Reset password of ' + u.name,
             onclick: async () => {
               const pw = await passwordDialog(u.name);
               if (!pw) return;
