@@ -133,11 +133,11 @@ int auth_session_check(auth_t *a, const char *id, auth_result_t *ret, time_t *re
                 return r;
         r = db_stmt(c,
                     "SELECT u.name, u.admin, s.expires FROM auth_sessions s"
-                    " JOIN auth_users u ON u.name = s.\"user\" WHERE s.id_hash = ?1 AND s.expires > ?2",
+                    " JOIN auth_users u ON u.name = s.\"user\" WHERE s.id_hash = ?1",
                     &st);
         if (r < 0)
                 goto out;
-        if ((r = db_bind_blob(st, 1, h, sizeof(h))) < 0 || (r = db_bind_int(st, 2, auth_now(a))) < 0)
+        if ((r = db_bind_blob(st, 1, h, sizeof(h))) < 0)
                 goto out;
         r = db_step(st);
         if (r < 0)
@@ -145,6 +145,15 @@ int auth_session_check(auth_t *a, const char *id, auth_result_t *ret, time_t *re
         if (r == 0) {
                 r = BERTH_EAUTH;
                 goto out;
+        }
+        if (db_col_int(st, 2) <= auth_now(a)) {
+                /* expired: the row goes now, so a clock set back cannot revive it */
+                db_stmt_reset(st);
+                st = NULL;
+                auth_conn_put(a, c);
+                c = NULL;
+                (void) auth_session_delete(a, id);
+                return BERTH_EAUTH;
         }
         snprintf(ret->name, sizeof(ret->name), "%s", db_col_text(st, 0) ? db_col_text(st, 0) : "");
         ret->admin = db_col_int(st, 1) != 0;

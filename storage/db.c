@@ -17,7 +17,7 @@
 #include "common/macro.h"
 #include "storage/db-internal.h"
 
-#define STMT_SLOTS 128 /* statement cache per connection: open addressing on the SQL's address */
+#define STMT_SLOTS 256 /* statement cache per connection: open addressing on the SQL's address */
 
 struct db_stmt {
         db_conn_t *conn;
