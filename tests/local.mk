@@ -459,3 +459,9 @@ EXTRA_DIST += tests/integration/replicas.sh tests/integration/replicas-pg-restar
 ## pagination stable under concurrent pushes; also against the sanitized build
 TESTS += tests/integration/mgmt-api.sh
 EXTRA_DIST += tests/integration/mgmt-api.sh docs/api.md
+UNIT_TESTS += tests/unit/test-api
+check_PROGRAMS += tests/unit/test-api
+TESTS += tests/unit/test-api
+tests_unit_test_api_SOURCES = tests/unit/test-api.c
+tests_unit_test_api_CPPFLAGS = $(BERTHD_TEST_CPPFLAGS) $(SQLITE3_CFLAGS) $(LIBPQ_CFLAGS)
+tests_unit_test_api_LDADD = $(BERTHD_TEST_LDADD)
