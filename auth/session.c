@@ -1,7 +1,7 @@
 /* auth/session.c: browser sessions of the management API (issue 12).
  *
  * A session id is 32 random bytes (base64url, 43 characters) that lives only in
- * the browser's cookie: the table auth_sessions keeps its SHA-256, the user and
+ * the browser's cookie: the table auth_sessions keeps its SHA-256 (hex), the user and
  * an absolute expiry, so a copy of the database opens no session. Logout deletes
  * the row; a session ends with its user and with a password change. The CSRF
  * token of a session is HMAC-SHA256(bearer key, "csrf:" + id): derived, never
@@ -16,11 +16,19 @@
 #include "common/base64.h"
 #include "common/err.h"
 
-static int id_hash(const char *id, uint8_t out[32]) {
+/* The stored key of a session: hex SHA-256 of its id. */
+static int id_hash(const char *id, char out[65]) {
+        static const char hex[] = "0123456789abcdef";
+        uint8_t md[32];
         unsigned int len = 0;
 
-        if (EVP_Digest(id, strlen(id), out, &len, EVP_sha256(), NULL) != 1 || len != 32)
+        if (EVP_Digest(id, strlen(id), md, &len, EVP_sha256(), NULL) != 1 || len != 32)
                 return -EIO;
+        for (int i = 0; i < 32; i++) {
+                out[2 * i] = hex[md[i] >> 4];
+                out[2 * i + 1] = hex[md[i] & 15];
+        }
+        out[64] = '\0';
         return 0;
 }
 
@@ -68,7 +76,8 @@ bool auth_session_csrf_ok(auth_t *a, const char *id, const char *token) {
 
 int auth_session_create(auth_t *a, const char *user, unsigned ttl, char id[AUTH_SESSION_ID_LEN + 1],
                         time_t *ret_expires) {
-        uint8_t rnd[32], h[32];
+        uint8_t rnd[32];
+        char h[65];
         time_t now;
         auth_conn_t *c = NULL;
         db_stmt_t *st = NULL;
@@ -100,7 +109,7 @@ int auth_session_create(auth_t *a, const char *user, unsigned ttl, char id[AUTH_
                     &st);
         if (r < 0)
                 goto out;
-        if ((r = db_bind_blob(st, 1, h, sizeof(h))) < 0 || (r = db_bind_text(st, 2, user)) < 0 ||
+        if ((r = db_bind_text(st, 1, h)) < 0 || (r = db_bind_text(st, 2, user)) < 0 ||
             (r = db_bind_int(st, 3, now)) < 0 || (r = db_bind_int(st, 4, now + (time_t) ttl)) < 0)
                 goto out;
         r = db_step_done(st);
@@ -117,7 +126,7 @@ out:
 }
 
 int auth_session_check(auth_t *a, const char *id, auth_result_t *ret, time_t *ret_expires) {
-        uint8_t h[32];
+        char h[65];
         auth_conn_t *c = NULL;
         db_stmt_t *st = NULL;
         int r;
@@ -133,11 +142,11 @@ int auth_session_check(auth_t *a, const char *id, auth_result_t *ret, time_t *re
                 return r;
         r = db_stmt(c,
                     "SELECT u.name, u.admin, s.expires FROM auth_sessions s"
-                    " JOIN auth_users u ON u.name = s.\"user\" WHERE s.id_hash = ?1 AND s.expires > ?2",
+                    " JOIN auth_users u ON u.name = s.\"user\" WHERE s.id_hash = ?1",
                     &st);
         if (r < 0)
                 goto out;
-        if ((r = db_bind_blob(st, 1, h, sizeof(h))) < 0 || (r = db_bind_int(st, 2, auth_now(a))) < 0)
+        if ((r = db_bind_text(st, 1, h)) < 0)
                 goto out;
         r = db_step(st);
         if (r < 0)
@@ -145,6 +154,15 @@ int auth_session_check(auth_t *a, const char *id, auth_result_t *ret, time_t *re
         if (r == 0) {
                 r = BERTH_EAUTH;
                 goto out;
+        }
+        if (db_col_int(st, 2) <= auth_now(a)) {
+                /* expired: the row goes now, so a clock set back cannot revive it */
+                db_stmt_reset(st);
+                st = NULL;
+                auth_conn_put(a, c);
+                c = NULL;
+                (void) auth_session_delete(a, id);
+                return BERTH_EAUTH;
         }
         snprintf(ret->name, sizeof(ret->name), "%s", db_col_text(st, 0) ? db_col_text(st, 0) : "");
         ret->admin = db_col_int(st, 1) != 0;
@@ -157,7 +175,7 @@ out:
         return r;
 }
 
-static int delete_where(auth_t *a, const char *sql, const void *key, size_t len, bool blob) {
+static int delete_where(auth_t *a, const char *sql, const char *key) {
         auth_conn_t *c = NULL;
         db_stmt_t *st = NULL;
         int r;
@@ -166,7 +184,7 @@ static int delete_where(auth_t *a, const char *sql, const void *key, size_t len,
                 return r;
         r = db_stmt(c, sql, &st);
         if (r == 0)
-                r = blob ? db_bind_blob(st, 1, key, len) : db_bind_text(st, 1, key);
+                r = db_bind_text(st, 1, key);
         if (r == 0)
                 r = db_step_done(st);
         if (r == 0)
@@ -177,14 +195,14 @@ static int delete_where(auth_t *a, const char *sql, const void *key, size_t len,
 }
 
 int auth_session_delete(auth_t *a, const char *id) {
-        uint8_t h[32];
+        char h[65];
         int r;
 
         if (!a || !id_valid(id))
                 return -ENOENT;
         if ((r = id_hash(id, h)) < 0)
                 return r;
-        return delete_where(a, "DELETE FROM auth_sessions WHERE id_hash = ?1", h, sizeof(h), true);
+        return delete_where(a, "DELETE FROM auth_sessions WHERE id_hash = ?1", h);
 }
 
 int auth_session_delete_user(auth_t *a, const char *user) {
@@ -192,6 +210,6 @@ int auth_session_delete_user(auth_t *a, const char *user) {
 
         if (!a || !user)
                 return -EINVAL;
-        r = delete_where(a, "DELETE FROM auth_sessions WHERE \"user\" = ?1", user, 0, false);
+        r = delete_where(a, "DELETE FROM auth_sessions WHERE \"user\" = ?1", user);
         return r == -ENOENT ? 0 : r;
 }

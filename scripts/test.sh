@@ -14,7 +14,7 @@ fast=0
 # access control, the hardening scripts that attack the server, and the streamed
 # pull-through blobs (readers suspended and resumed across threads), the web UI's files
 san_tests=(api-core api-v11 auth-tokens harden-uploads harden-conns harden-lockout harden-auth-flood harden-tokens
-           harden-log harden-modes harden-tls proxy-stream ui-serve)
+           harden-log harden-modes harden-tls proxy-stream mgmt-api ui-serve)
 san_tests=$(printf 'tests/integration/%s.sh ' "${san_tests[@]}")
 case ${1:-} in
 --fast) fast=1 ;;

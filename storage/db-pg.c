@@ -440,11 +440,11 @@ static const db_migration_t MIGRATIONS[] = {
         /* ---- BEGIN management API step (issue 12; step 8) ---- */
         { .sql =
         /* 8: browser sessions of the management API (auth/session.c): the
-         * SHA-256 of the session id (the id itself is only in the cookie), its
+         * SHA-256 of the session id (hex) (the id itself is only in the cookie), its
          * user (a session ends with its user) and its absolute expiry. An expand
          * step. */
         "CREATE TABLE auth_sessions ("
-        "  id_hash BYTEA PRIMARY KEY,"
+        "  id_hash " T " PRIMARY KEY,"
         "  \"user\" " T " NOT NULL REFERENCES auth_users(name) ON DELETE CASCADE,"
         "  created BIGINT NOT NULL,"
         "  expires BIGINT NOT NULL);"

@@ -373,11 +373,11 @@ static const db_migration_t MIGRATIONS[] = {
         /* ---- BEGIN management API step (issue 12; step 8) ---- */
         { .sql =
         /* 8: browser sessions of the management API (auth/session.c): the
-         * SHA-256 of the session id (the id itself is only in the cookie), its
+         * SHA-256 of the session id (hex) (the id itself is only in the cookie), its
          * user (a session ends with its user) and its absolute expiry. An expand
          * step. */
         "CREATE TABLE auth_sessions ("
-        "  id_hash BLOB PRIMARY KEY,"
+        "  id_hash TEXT PRIMARY KEY,"
         "  \"user\" TEXT NOT NULL REFERENCES auth_users(name) ON DELETE CASCADE,"
         "  created INTEGER NOT NULL,"
         "  expires INTEGER NOT NULL);"

@@ -115,7 +115,7 @@ static const dbcopy_col_t AUTH_TOKENS[] = {
         { "expires", DBCOPY_INT },
 };
 static const dbcopy_col_t AUTH_SESSIONS[] = {
-        { "id_hash", DBCOPY_BLOB },
+        { "id_hash", DBCOPY_TEXT },
         { "\"user\"", DBCOPY_TEXT },
         { "created", DBCOPY_INT },
         { "expires", DBCOPY_INT },

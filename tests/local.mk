@@ -474,3 +474,15 @@ EXTRA_DIST += tests/integration/db-select.sh
 SLOW_TESTS += tests/integration/replicas.sh tests/integration/replicas-pg-restart.sh
 EXTRA_DIST += tests/integration/replicas.sh tests/integration/replicas-pg-restart.sh \
               tests/integration/replicas-lib.sh
+
+## the management API (issue 12): every resource, each role's refusals, hidden is
+## absent, sessions (cookie attributes, CSRF, logout, expiry), login throttling,
+## pagination stable under concurrent pushes; also against the sanitized build
+TESTS += tests/integration/mgmt-api.sh
+EXTRA_DIST += tests/integration/mgmt-api.sh docs/api.md
+UNIT_TESTS += tests/unit/test-api
+check_PROGRAMS += tests/unit/test-api
+TESTS += tests/unit/test-api
+tests_unit_test_api_SOURCES = tests/unit/test-api.c
+tests_unit_test_api_CPPFLAGS = $(BERTHD_TEST_CPPFLAGS) $(SQLITE3_CFLAGS) $(LIBPQ_CFLAGS)
+tests_unit_test_api_LDADD = $(BERTHD_TEST_LDADD)
