@@ -34,13 +34,11 @@ static void security_headers(request_t *req) {
         reply_header(req, "Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=()");
 }
 
+/* the registry's 404 (the OCI error format, as for every path berthd does not know) */
 static void not_found(request_t *req) {
-        static const char body[] = "404 not found\n";
-
-        reply_static(req, 404, body, sizeof(body) - 1, "text/plain; charset=utf-8");
+        reply_error(req, 404, "NOT_FOUND", "not found", NULL);
         security_headers(req);
         reply_header(req, "Cache-Control", "no-store");
-        req->err_code = "NOT_FOUND";
 }
 
 static void redirect(request_t *req, const char *to) {

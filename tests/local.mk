@@ -183,6 +183,8 @@ FUZZ_REQUEST_CPPFLAGS = $(AM_CPPFLAGS) $(MHD_CFLAGS) $(ARGON2_CFLAGS) $(CRYPTO_C
                         $(JANSSON_CFLAGS) $(CURL_CFLAGS)
 FUZZ_TARGETS += tests/fuzz/fuzz-request
 tests_fuzz_fuzz_request_SOURCES = $(FUZZ_REQUEST_SOURCES)
+# the files generated at build time (the OpenAPI document, the web UI's assets)
+nodist_tests_fuzz_fuzz_request_SOURCES = $(nodist_libberthd_la_SOURCES)
 tests_fuzz_fuzz_request_CPPFLAGS = $(FUZZ_REQUEST_CPPFLAGS)
 if ENABLE_FUZZERS
 tests_fuzz_fuzz_request_CFLAGS = $(FUZZ_CC_FLAGS)

@@ -179,7 +179,7 @@ for p in /ui/nope /ui/assets/ /ui/assets/$hash /ui/assets/$hash/ /ui/assets/$has
         /ui/assets/$hash/../index.html /ui/assets/$hash/views/../app.js /ui/assets/$hash//app.js \
         /ui/assets/$hash/app.js/ /ui/favicon.svg; do
         req GET "$p" --path-as-is
-        expect_status 404 "GET $p"
+        expect_err 404 NOT_FOUND "GET $p"
 done
 req GET /ui/assets/0000000000000000/app.js
 expect_hdr Cache-Control no-store "an old build's asset: 404 not cached"
