@@ -446,6 +446,11 @@ tests_bench_retention_fill_LDADD = libstore.la libcommon.la $(SQLITE3_LIBS) $(LI
 bench-retention: berthd$(EXEEXT) tests/bench/retention-fill$(EXEEXT)
 	top_builddir='$(abs_top_builddir)' $(SHELL) '$(abs_top_srcdir)/tests/bench/retention-bench.sh'
 EXTRA_DIST += tests/bench/retention-bench.sh tests/bench/retention_client.py
+## `make bench-ui`: the web UI's tags page on a repository of 100,000 tags (issue 12): the
+## API's pages with curl, the page in chromium (needs scripts/install-deps.sh slow)
+bench-ui: berthd$(EXEEXT) tests/bench/retention-fill$(EXEEXT)
+	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' $(SHELL) '$(abs_top_srcdir)/tests/bench/ui-bench.sh'
+EXTRA_DIST += tests/bench/ui-bench.sh tests/ui/bench.mjs
 EXTRA_DIST += tests/bench/listing-bench.sh tests/bench/catalog-auth-bench.sh \
               tests/bench/auth-flood-bench.sh tests/bench/metrics-bench.sh
 
