@@ -121,7 +121,8 @@ FUZZ_REPLAY = tests/fuzz/replay-manifest tests/fuzz/replay-digest tests/fuzz/rep
               tests/fuzz/replay-ref tests/fuzz/replay-basic tests/fuzz/replay-ranges \
               tests/fuzz/replay-form tests/fuzz/replay-dockercfg tests/fuzz/replay-challenge \
               tests/fuzz/replay-keyring tests/fuzz/replay-layout tests/fuzz/replay-proxy \
-              tests/fuzz/replay-token tests/fuzz/replay-platform tests/fuzz/replay-size
+              tests/fuzz/replay-token tests/fuzz/replay-platform tests/fuzz/replay-size \
+              tests/fuzz/replay-api
 check_PROGRAMS += $(FUZZ_REPLAY)
 UNIT_TESTS += tests/unit/fuzz-replay.sh
 TESTS += tests/unit/fuzz-replay.sh
@@ -180,6 +181,7 @@ FUZZ_REQUEST_CPPFLAGS = $(AM_CPPFLAGS) $(MHD_CFLAGS) $(ARGON2_CFLAGS) $(CRYPTO_C
                         $(JANSSON_CFLAGS) $(CURL_CFLAGS)
 FUZZ_TARGETS += tests/fuzz/fuzz-request
 tests_fuzz_fuzz_request_SOURCES = $(FUZZ_REQUEST_SOURCES)
+nodist_tests_fuzz_fuzz_request_SOURCES = $(nodist_libberthd_la_SOURCES)
 tests_fuzz_fuzz_request_CPPFLAGS = $(FUZZ_REQUEST_CPPFLAGS)
 if ENABLE_FUZZERS
 tests_fuzz_fuzz_request_CFLAGS = $(FUZZ_CC_FLAGS)
@@ -465,3 +467,17 @@ TESTS += tests/unit/test-api
 tests_unit_test_api_SOURCES = tests/unit/test-api.c
 tests_unit_test_api_CPPFLAGS = $(BERTHD_TEST_CPPFLAGS) $(SQLITE3_CFLAGS) $(LIBPQ_CFLAGS)
 tests_unit_test_api_LDADD = $(BERTHD_TEST_LDADD)
+
+## the management API's input parsers (issue 12): JSON bodies, fields, retention
+## policies, cursors
+FUZZ_TARGETS += tests/fuzz/fuzz-api
+tests_fuzz_fuzz_api_SOURCES = tests/fuzz/fuzz-api.c server/api-json.c
+tests_fuzz_fuzz_api_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS)
+tests_fuzz_fuzz_api_LDADD = $(FUZZ_LIBS)
+if ENABLE_FUZZERS
+tests_fuzz_fuzz_api_CFLAGS = $(FUZZ_CC_FLAGS)
+tests_fuzz_fuzz_api_LDFLAGS = $(FUZZ_LD_FLAGS)
+endif
+tests_fuzz_replay_api_SOURCES = tests/fuzz/fuzz-api.c tests/fuzz/replay.c server/api-json.c
+tests_fuzz_replay_api_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS)
+tests_fuzz_replay_api_LDADD = $(REPLAY_COMMON_LIBS)
