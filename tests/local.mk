@@ -481,3 +481,8 @@ endif
 tests_fuzz_replay_api_SOURCES = tests/fuzz/fuzz-api.c tests/fuzz/replay.c server/api-json.c
 tests_fuzz_replay_api_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS)
 tests_fuzz_replay_api_LDADD = $(REPLAY_COMMON_LIBS)
+## the OpenAPI document (slow tier: pinned npm packages): valid, served as in the
+## repository, and real answers for every operation match its schemas
+SLOW_TESTS += tests/integration/mgmt-api-openapi.sh
+EXTRA_DIST += tests/integration/mgmt-api-openapi.sh tests/openapi/package.json tests/openapi/package-lock.json \
+              tests/openapi/validate.mjs
