@@ -425,6 +425,14 @@ tests_bench_retention_fill_LDADD = libstore.la libcommon.la $(SQLITE3_LIBS) $(LI
 bench-retention: berthd$(EXEEXT) tests/bench/retention-fill$(EXEEXT)
 	top_builddir='$(abs_top_builddir)' $(SHELL) '$(abs_top_srcdir)/tests/bench/retention-bench.sh'
 EXTRA_DIST += tests/bench/retention-bench.sh tests/bench/retention_client.py
+## `make bench-api`: the management API's lists at 20,000 repositories and 100,000 tags
+## (issue 12), filled through the metadata API
+check_PROGRAMS += tests/bench/api-fill
+tests_bench_api_fill_SOURCES = tests/bench/api-fill.c
+tests_bench_api_fill_LDADD = libstore.la libcommon.la $(SQLITE3_LIBS) $(LIBPQ_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
+bench-api: berthd$(EXEEXT) tests/bench/api-fill$(EXEEXT)
+	top_builddir='$(abs_top_builddir)' $(SHELL) '$(abs_top_srcdir)/tests/bench/api-bench.sh'
+EXTRA_DIST += tests/bench/api-bench.sh
 EXTRA_DIST += tests/bench/listing-bench.sh tests/bench/catalog-auth-bench.sh \
               tests/bench/auth-flood-bench.sh tests/bench/metrics-bench.sh
 
