@@ -22,6 +22,7 @@
 #include "storage/usage.h"
 
 #define ROBOT_SECRET_NAME "berth-pull-secret"
+_Static_assert(API_RULES_MAX <= META_KEEP_RULES_MAX, "a parsed policy must fit storage's");
 
 static bool method(const api_call_t *c, const char *m) {
         return strcmp(c->method, m) == 0;
@@ -496,38 +497,25 @@ static void retention(api_call_t *c, meta_t *m, const char *project) {
                 return api_no_content(c->req);
         }
         {
-                json_t *rules = c->body ? json_object_get(c->body, "rules") : NULL, *ua, *rule;
                 meta_keep_rule_t kr[META_KEEP_RULES_MAX];
-                meta_retention_policy_t np = { .project = (char *) project, .untagged_after = -1, .rules = kr };
-                size_t i;
+                meta_retention_policy_t np = { .project = (char *) project, .rules = kr };
+                api_retention_t in;
+                const char *err = NULL;
 
-                ua = c->body ? json_object_get(c->body, "untagged_after") : NULL;
-                if (ua && !json_is_null(ua)) {
-                        if (!json_is_integer(ua) || json_integer_value(ua) < 0)
-                                return api_error(c->req, 400, "BAD_REQUEST", "untagged_after: seconds or null");
-                        np.untagged_after = json_integer_value(ua);
-                }
-                if (rules && !json_is_array(rules))
-                        return api_error(c->req, 400, "BAD_REQUEST", "rules must be an array");
-                if (rules && json_array_size(rules) > META_KEEP_RULES_MAX)
-                        return api_error(c->req, 400, "BAD_REQUEST", "at most 32 rules");
-                json_array_foreach(rules, i, rule) {
-                        json_t *k = json_object_get(rule, "kind"), *t = json_object_get(rule, "tags"),
-                               *rp = json_object_get(rule, "repos"), *n = json_object_get(rule, "n");
-                        if (!json_is_object(rule) || !json_is_string(k) || (t && !json_is_string(t)) ||
-                            (rp && !json_is_string(rp)) || (n && !(json_is_integer(n) && json_integer_value(n) >= 0)))
-                                return api_error(c->req, 400, "BAD_REQUEST",
-                                                 "a rule is {kind, tags, repos, n}: strings and a count");
-                        kr[i].kind = meta_keep_kind_parse(json_string_value(k));
-                        kr[i].tags = (char *) (t ? json_string_value(t) : "*");
-                        kr[i].repos = (char *) (rp ? json_string_value(rp) : "*");
-                        kr[i].n = n ? (uint64_t) json_integer_value(n) : 0;
+                if (api_retention_parse(c->body, &in, &err) < 0)
+                        return api_error(c->req, 400, "BAD_REQUEST", err);
+                np.untagged_after = in.untagged_after;
+                for (size_t i = 0; i < in.n_rules; i++) {
+                        kr[i].kind = meta_keep_kind_parse(in.rules[i].kind);
+                        kr[i].tags = (char *) in.rules[i].tags;
+                        kr[i].repos = (char *) in.rules[i].repos;
+                        kr[i].n = in.rules[i].n;
                         if (!kr[i].kind || !meta_pattern_valid(kr[i].tags) || !meta_pattern_valid(kr[i].repos))
                                 return api_error(c->req, 400, "BAD_REQUEST",
                                                  "kind: last-pushed, last-pulled, pushed-within, pulled-within or always;"
                                                  " tags and repos: glob patterns");
                 }
-                np.n_rules = rules ? json_array_size(rules) : 0;
+                np.n_rules = in.n_rules;
                 r = meta_retention_set(m, &np);
                 if (r == -EINVAL)
                         return api_error(c->req, 400, "BAD_REQUEST", "invalid retention policy");

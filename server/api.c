@@ -18,8 +18,6 @@
 
 #define COOKIE_NAME "berth_session"
 #define CSRF_HEADER "X-CSRF-Token"
-#define JSON_DEPTH_MAX 32
-#define CURSOR_KEY_MAX 1024
 
 /* ---- answers ---- */
 
@@ -108,30 +106,6 @@ json_t *api_time(int64_t t) {
         return json_string(buf);
 }
 
-/* ---- cursors: base64url of "k:" + the last key of the page ---- */
-
-char *api_cursor_encode(const char *key) {
-        _cleanup_free_ char *s = NULL;
-
-        if (!key || asprintf(&s, "k:%s", key) < 0)
-                return NULL;
-        return base64_encode_alloc(BASE64_URL, s, strlen(s));
-}
-
-char *api_cursor_decode(const char *cursor) {
-        size_t n = cursor ? strlen(cursor) : 0;
-        uint8_t buf[CURSOR_KEY_MAX + 3];
-        long len;
-
-        if (n == 0 || n > base64_encoded_len(BASE64_URL, sizeof(buf) - 1))
-                return NULL;
-        len = base64_decode(BASE64_URL, cursor, n, buf, sizeof(buf) - 1);
-        if (len < 2 || buf[0] != 'k' || buf[1] != ':' || memchr(buf, '\0', (size_t) len))
-                return NULL;
-        buf[len] = '\0';
-        return strdup((char *) buf + 2);
-}
-
 void api_page(request_t *req, json_t *items, const char *next_key) {
         _cleanup_free_ char *cur = next_key ? api_cursor_encode(next_key) : NULL;
 
@@ -165,95 +139,29 @@ int api_page_args(request_t *req, size_t *ret_limit, char **ret_after) {
         return 0;
 }
 
-/* ---- bodies ---- */
+/* ---- bodies (the typed readers: server/api-json.c) ---- */
 
-static bool depth_ok(json_t *j, int depth) {
-        const char *k;
-        json_t *v;
-        size_t i;
+static int field_error(api_call_t *c, const char *field, const char *what) {
+        char msg[160];
 
-        if (depth > JSON_DEPTH_MAX)
-                return false;
-        if (json_is_object(j)) {
-                json_object_foreach(j, k, v) if (!depth_ok(v, depth + 1)) return false;
-        } else if (json_is_array(j)) {
-                json_array_foreach(j, i, v) if (!depth_ok(v, depth + 1)) return false;
-        }
-        return true;
-}
-
-int api_parse_body(const char *buf, size_t len, json_t **ret) {
-        json_t *j;
-        size_t i = 0;
-
-        *ret = NULL;
-        while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\r' || buf[i] == '\n'))
-                i++;
-        if (i == len)
-                return 0;
-        if (len > API_BODY_MAX)
-                return BERTH_ETOOBIG;
-        /* no NUL inside strings: names go to C strings and the database */
-        j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
-        if (!j || !json_is_object(j) || !depth_ok(j, 0)) {
-                json_decref(j);
-                return BERTH_EJSON;
-        }
-        *ret = j;
-        return 0;
+        snprintf(msg, sizeof(msg), "%s must be %s", field, what);
+        api_error(c->req, 400, "BAD_REQUEST", msg);
+        return -1;
 }
 
 int api_body_string(api_call_t *c, const char *field, const char **ret) {
-        json_t *v = c->body ? json_object_get(c->body, field) : NULL;
-        char msg[128];
-
-        if (!v || json_is_null(v))
-                return 0;
-        if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)) {
-                snprintf(msg, sizeof(msg), "%s must be a string", field);
-                api_error(c->req, 400, "BAD_REQUEST", msg);
-                return -1;
-        }
-        *ret = json_string_value(v);
-        return 1;
+        int r = api_json_string(c->body, field, ret);
+        return r < 0 ? field_error(c, field, "a string") : r;
 }
 
 int api_body_bool(api_call_t *c, const char *field, bool *ret) {
-        json_t *v = c->body ? json_object_get(c->body, field) : NULL;
-        char msg[128];
-
-        if (!v || json_is_null(v))
-                return 0;
-        if (!json_is_boolean(v)) {
-                snprintf(msg, sizeof(msg), "%s must be true or false", field);
-                api_error(c->req, 400, "BAD_REQUEST", msg);
-                return -1;
-        }
-        *ret = json_is_true(v);
-        return 1;
+        int r = api_json_bool(c->body, field, ret);
+        return r < 0 ? field_error(c, field, "true or false") : r;
 }
 
 int api_body_int(api_call_t *c, const char *field, int64_t *ret, bool *ret_null) {
-        json_t *v = c->body ? json_object_get(c->body, field) : NULL;
-        char msg[128];
-
-        if (ret_null)
-                *ret_null = false;
-        if (!v)
-                return 0;
-        if (json_is_null(v)) {
-                if (!ret_null)
-                        return 0;
-                *ret_null = true;
-                return 1;
-        }
-        if (!json_is_integer(v) || json_integer_value(v) < 0) {
-                snprintf(msg, sizeof(msg), "%s must be a non-negative integer", field);
-                api_error(c->req, 400, "BAD_REQUEST", msg);
-                return -1;
-        }
-        *ret = json_integer_value(v);
-        return 1;
+        int r = api_json_uint(c->body, field, ret, ret_null);
+        return r < 0 ? field_error(c, field, "a non-negative integer") : r;
 }
 
 /* ---- the caller ---- */

@@ -8,9 +8,9 @@
 #include <jansson.h>
 #include "auth/auth.h"
 #include "server/server.h"
+#include "server/api-json.h"
 
 #define API_PREFIX "/api/v1"
-#define API_BODY_MAX (64 * 1024)
 #define API_SEGS_MAX 8
 #define API_LIMIT_DEFAULT 50
 
@@ -45,17 +45,10 @@ json_t *api_time(int64_t t);
 /* ?limit= (1..500, default 50) and ?cursor= (decoded into *ret_after, malloc'd;
  * NULL when absent). 0, or -1 answered (400). */
 int api_page_args(request_t *req, size_t *ret_limit, char **ret_after);
-/* The cursor of a key (malloc'd) and back; NULL: bad cursor. */
-char *api_cursor_encode(const char *key);
-char *api_cursor_decode(const char *cursor);
 /* Body fields: 1 present (and of the right type), 0 absent, -1 answered (400). */
 int api_body_string(api_call_t *c, const char *field, const char **ret);
 int api_body_bool(api_call_t *c, const char *field, bool *ret);
 int api_body_int(api_call_t *c, const char *field, int64_t *ret, bool *ret_null);
-/* Parses a JSON body into an object (the fuzz target's entry): 0 and *ret
- * (NULL for an empty body), or BERTH_EJSON (not JSON, not an object, too deep,
- * NUL in a string). */
-int api_parse_body(const char *buf, size_t len, json_t **ret);
 
 /* ---- the caller ---- */
 /* The caller's effective role in project (AUTH_ROLE_*), or <0 answered (500). */

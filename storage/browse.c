@@ -32,13 +32,15 @@ static const char SQL_REPO_COUNT[] =
         "SELECT COUNT(*) FROM repositories r WHERE (r.name = ?1 OR (r.name >= ?2 AND r.name < ?3))"
         " AND EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id)";
 
-/* The size of a manifest with its blobs and child manifests (with theirs). */
+/* The size of a manifest with its blobs and child manifests (with theirs). CROSS
+ * JOIN: SQLite takes the tables in this order (the index's entries, then each
+ * child's references), never a walk of every reference of the repository. */
 #define SIZE_COL                                                                                               \
         "m.size + COALESCE((SELECT SUM(b.size) FROM manifest_refs x JOIN blobs b ON b.digest = x.child"      \
         " WHERE x.repo_id = m.repo_id AND x.manifest = m.digest), 0)"                                         \
-        " + COALESCE((SELECT SUM(b.size) FROM manifest_refs x JOIN manifest_refs y"                           \
-        " ON y.repo_id = x.repo_id AND y.manifest = x.child JOIN blobs b ON b.digest = y.child"              \
-        " WHERE x.repo_id = m.repo_id AND x.manifest = m.digest AND x.is_manifest = 1), 0)"
+        " + COALESCE((SELECT SUM(b.size) FROM manifest_refs x CROSS JOIN manifest_refs y"                     \
+        " CROSS JOIN blobs b WHERE x.repo_id = m.repo_id AND x.manifest = m.digest AND x.is_manifest = 1"    \
+        " AND y.repo_id = x.repo_id AND y.manifest = x.child AND b.digest = y.child), 0)"
 #define MF_COLS                                                                                  \
         "m.digest, m.media_type, m.artifact_type, m.subject, m.size, " SIZE_COL ","              \
         " COALESCE(p.pulls, 0), COALESCE(p.last_pulled, 0)"

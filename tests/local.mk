@@ -122,7 +122,7 @@ FUZZ_REPLAY = tests/fuzz/replay-manifest tests/fuzz/replay-digest tests/fuzz/rep
               tests/fuzz/replay-form tests/fuzz/replay-dockercfg tests/fuzz/replay-challenge \
               tests/fuzz/replay-keyring tests/fuzz/replay-layout tests/fuzz/replay-proxy \
               tests/fuzz/replay-token tests/fuzz/replay-platform tests/fuzz/replay-size \
-              tests/fuzz/replay-negotiate
+              tests/fuzz/replay-negotiate tests/fuzz/replay-api
 check_PROGRAMS += $(FUZZ_REPLAY)
 UNIT_TESTS += tests/unit/fuzz-replay.sh
 TESTS += tests/unit/fuzz-replay.sh
@@ -451,6 +451,14 @@ EXTRA_DIST += tests/bench/retention-bench.sh tests/bench/retention_client.py
 bench-ui: berthd$(EXEEXT) tests/bench/retention-fill$(EXEEXT)
 	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' $(SHELL) '$(abs_top_srcdir)/tests/bench/ui-bench.sh'
 EXTRA_DIST += tests/bench/ui-bench.sh tests/ui/bench.mjs
+## `make bench-api`: the management API's lists at 20,000 repositories and 100,000 tags
+## (issue 12), filled through the metadata API
+check_PROGRAMS += tests/bench/api-fill
+tests_bench_api_fill_SOURCES = tests/bench/api-fill.c
+tests_bench_api_fill_LDADD = libstore.la libcommon.la $(SQLITE3_LIBS) $(LIBPQ_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
+bench-api: berthd$(EXEEXT) tests/bench/api-fill$(EXEEXT)
+	top_builddir='$(abs_top_builddir)' $(SHELL) '$(abs_top_srcdir)/tests/bench/api-bench.sh'
+EXTRA_DIST += tests/bench/api-bench.sh
 EXTRA_DIST += tests/bench/listing-bench.sh tests/bench/catalog-auth-bench.sh \
               tests/bench/auth-flood-bench.sh tests/bench/metrics-bench.sh
 
@@ -493,3 +501,22 @@ TESTS += tests/unit/test-api
 tests_unit_test_api_SOURCES = tests/unit/test-api.c
 tests_unit_test_api_CPPFLAGS = $(BERTHD_TEST_CPPFLAGS) $(SQLITE3_CFLAGS) $(LIBPQ_CFLAGS)
 tests_unit_test_api_LDADD = $(BERTHD_TEST_LDADD)
+
+## the management API's input parsers (issue 12): JSON bodies, fields, retention
+## policies, cursors
+FUZZ_TARGETS += tests/fuzz/fuzz-api
+tests_fuzz_fuzz_api_SOURCES = tests/fuzz/fuzz-api.c server/api-json.c
+tests_fuzz_fuzz_api_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS)
+tests_fuzz_fuzz_api_LDADD = $(FUZZ_LIBS)
+if ENABLE_FUZZERS
+tests_fuzz_fuzz_api_CFLAGS = $(FUZZ_CC_FLAGS)
+tests_fuzz_fuzz_api_LDFLAGS = $(FUZZ_LD_FLAGS)
+endif
+tests_fuzz_replay_api_SOURCES = tests/fuzz/fuzz-api.c tests/fuzz/replay.c server/api-json.c
+tests_fuzz_replay_api_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS)
+tests_fuzz_replay_api_LDADD = $(REPLAY_COMMON_LIBS)
+## the OpenAPI document (slow tier: pinned npm packages): valid, served as in the
+## repository, and real answers for every operation match its schemas
+SLOW_TESTS += tests/integration/mgmt-api-openapi.sh
+EXTRA_DIST += tests/integration/mgmt-api-openapi.sh tests/openapi/package.json tests/openapi/package-lock.json \
+              tests/openapi/validate.mjs
