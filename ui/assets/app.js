@@ -122,6 +122,8 @@ export function signedIn(me, csrf) {
 }
 
 async function render() {
+  performance.clearMarks('berth:route');
+  performance.mark('berth:route'); // where 'berth:shown' (dom.js) counts from
   const route = parseRoute();
   const main = document.getElementById('main');
   if (route.view === 'home') {

@@ -211,6 +211,7 @@ export function pagedTable({ caption, columns, load, empty = 'Nothing here yet.'
   let nextCursor = null;
   let seq = 0;
   let page = 1;
+  let shownOnce = false;
 
   async function show(c) {
     const mine = ++seq;
@@ -235,6 +236,11 @@ export function pagedTable({ caption, columns, load, empty = 'Nothing here yet.'
     if (res.items.length === 0) frag.appendChild(h('tr', null, h('td', { colspan: columns.length, class: 'muted' }, empty)));
     tbody.replaceChildren(frag);
     performance.measure('berth:table', 'berth:table-start');
+    // the first table of a view: from the navigation to its rows
+    if (!shownOnce) {
+      shownOnce = true;
+      if (performance.getEntriesByName('berth:route').length) performance.measure('berth:shown', 'berth:route');
+    }
     cursor = c;
     nextCursor = res.next_cursor || null;
     prev.disabled = trail.length === 0;

@@ -23,12 +23,15 @@ export function pullCommand(repo, ref) {
 
 export async function render(ctx) {
   const repo = ctx.params.repo;
+  const base = '/repositories/' + api.seg(repo) + '/-';
+  const limit = Number(ctx.query.get('limit')) || api.PAGE;
+  // the first page of tags is asked for together with the repository's figures
+  let firstPage = api.get(base + '/artifacts' + api.qs({ limit }));
+  firstPage.catch(() => {}); // a failure is reported when the table takes it
   const r = await api.get('/repositories/' + api.seg(repo));
   const project = r.project || repo.split('/')[0];
   const mayDelete = can(r, 'delete');
-  const base = '/repositories/' + api.seg(repo) + '/-';
   document.title = repo + ' · berth';
-  const limit = Number(ctx.query.get('limit')) || api.PAGE;
   let q = '';
 
   const columns = [
@@ -85,7 +88,15 @@ export async function render(ctx) {
     caption: 'Tags of ' + repo,
     empty: 'No tag.',
     rowAttrs: (a) => ({ 'data-tag': a.tag }),
-    load: (cursor) => api.get(base + '/artifacts' + api.qs({ q, limit, cursor })),
+    load: (cursor) => {
+      if (firstPage && !cursor && !q) {
+        const p = firstPage;
+        firstPage = null;
+        return p;
+      }
+      firstPage = null;
+      return api.get(base + '/artifacts' + api.qs({ q, limit, cursor }));
+    },
     columns,
   });
 
