@@ -293,6 +293,24 @@ try {
   step('settings: quota, immutability, retention');
   await go('#/projects/team/settings');
   await page.waitForSelector('form.retention');
+  await page.type('::-p-aria(Tag pattern (e.g. v*))', 'v*');
+  await page.click('::-p-aria([name="Add pattern"][role="button"])');
+  await page.waitForFunction(() => [...document.querySelectorAll('ul.rules code')].some((c) => c.textContent === 'v*'), { timeout: 10000 });
+  const imm = await apiFromPage('/projects/team/immutability');
+  check(imm.body.rules.some((r) => r.pattern === 'v*'), 'immutability rule v* added (API: ' + JSON.stringify(imm.body.rules.map((r) => r.pattern)) + ')');
+  await page.click('::-p-aria([name="Add keep rule"][role="button"])');
+  await page.type('::-p-aria(Remove untagged manifests after (days; empty: never))', '7');
+  await page.click('::-p-aria([name="Save policy"][role="button"])');
+  await page.waitForSelector('.notice.ok');
+  const pol = await apiFromPage('/projects/team/retention');
+  check(pol.status === 200 && pol.body.rules.length === 1 && pol.body.rules[0].kind === 'last-pushed' &&
+    pol.body.rules[0].n === 10 && pol.body.untagged_after === 7 * 86400, 'retention policy saved: ' + JSON.stringify(pol.body));
+  await page.$eval('::-p-aria(Quota (e.g. 10GiB; empty: none))', (e) => { e.value = ''; });
+  await page.type('::-p-aria(Quota (e.g. 10GiB; empty: none))', '2GiB');
+  await page.click('::-p-aria([name="Save quota"][role="button"])');
+  await page.waitForFunction(() => /of 2\.00 GiB/.test(document.body.textContent) && document.querySelector('form.retention'), { timeout: 15000 });
+  const team = await apiFromPage('/projects/team');
+  check(team.body.quota === 2 * 1024 ** 3, 'quota set to 2 GiB (API: ' + team.body.quota + ')');
   await pageDone('settings');
 
   // ---- 9. audit ----
@@ -314,6 +332,18 @@ try {
   step('system, users, account');
   await go('#/system');
   await page.waitForSelector('section[aria-labelledby="gc-title"]');
+  await page.click('::-p-aria(Dry run (report only))');
+  await page.click('::-p-aria([name="Start a run"][role="button"])');
+  await page.waitForSelector('.notice');
+  check(/Garbage collection started/.test(await text('.notice')), 'GC dry run started: ' + (await text('.notice')));
+  await page.waitForFunction(async () => {
+    const r = await fetch('/api/v1/gc/runs', { credentials: 'same-origin' });
+    const j = await r.json();
+    return j.items.length > 0 && j.items[0].finished;
+  }, { timeout: 30000, polling: 500 });
+  ok('the GC run finished');
+  await page.reload({ waitUntil: 'networkidle0' });
+  await page.waitForSelector('section[aria-labelledby="gc-title"] tbody tr td time');
   await pageDone('system');
   await go('#/users');
   await page.waitForSelector('tr[data-user="rita"]');

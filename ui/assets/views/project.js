@@ -268,7 +268,7 @@ async function settings(ctx, p, el) {
   if (lifecycle) {
     imm.append(actionForm({ class: 'inline' }, [
       field('Tag pattern (e.g. v*)', { name: 'pattern', required: true }),
-      h('button', { type: 'submit' }, 'Add rule'),
+      h('button', { type: 'submit' }, 'Add pattern'),
     ], async (v, f) => {
       await api.post(base + '/immutability', { pattern: v.pattern });
       f.reset();
@@ -331,7 +331,7 @@ async function retention(base, el, lifecycle) {
   }
   // the editor: one row per rule
   const rows = h('tbody');
-  const addRow = (r = { kind: 'last-pushed', tags: '*', repos: '**', n: 10 }) => {
+  const addRow = (r = { kind: 'last-pushed', tags: '*', repos: '*', n: 10 }) => {
     const i = rows.children.length + 1;
     const n = within(r.kind) ? Math.round((r.n || 0) / 86400) : r.n;
     const tr = h('tr', null,
@@ -339,7 +339,7 @@ async function retention(base, el, lifecycle) {
         KINDS.map((k) => h('option', { value: k.value, selected: k.value === r.kind }, k.label)))),
       h('td', null, h('input', { name: 'n', type: 'number', min: 0, value: n ?? '', 'aria-label': 'Rule ' + i + ' N' })),
       h('td', null, h('input', { name: 'tags', value: r.tags || '*', 'aria-label': 'Rule ' + i + ' tags' })),
-      h('td', null, h('input', { name: 'repos', value: r.repos || '**', 'aria-label': 'Rule ' + i + ' repositories' })),
+      h('td', null, h('input', { name: 'repos', value: r.repos || '*', 'aria-label': 'Rule ' + i + ' repositories' })),
       h('td', null, h('button', { type: 'button', class: 'secondary small', 'aria-label': 'Remove rule ' + i, onclick: () => tr.remove() }, 'Remove')));
     rows.append(tr);
   };
@@ -348,7 +348,7 @@ async function retention(base, el, lifecycle) {
   const form = h('form', { class: 'retention' },
     h('table', null, h('caption', null, 'Keep rules'),
       h('thead', null, h('tr', null, ['Kind', 'N', 'Tags', 'Repositories', 'Actions'].map((t) => h('th', { scope: 'col' }, t)))), rows),
-    h('div', { class: 'actions' }, h('button', { type: 'button', class: 'secondary', onclick: () => addRow() }, 'Add rule')),
+    h('div', { class: 'actions' }, h('button', { type: 'button', class: 'secondary', onclick: () => addRow() }, 'Add keep rule')),
     field('Remove untagged manifests after (days; empty: never)', { name: 'untagged', type: 'number', min: 0, value: untagged }),
     h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Save policy'),
       policy ? h('button', {
@@ -368,8 +368,8 @@ async function retention(base, el, lifecycle) {
     const rules = [...rows.children].map((tr) => {
       const kind = tr.querySelector('[name=kind]').value;
       const nv = Number(tr.querySelector('[name=n]').value || 0);
-      const rule = { kind, tags: tr.querySelector('[name=tags]').value || '*', repos: tr.querySelector('[name=repos]').value || '**' };
-      if (kind !== 'always') rule.n = within(kind) ? nv * 86400 : nv;
+      const rule = { kind, tags: tr.querySelector('[name=tags]').value || '*', repos: tr.querySelector('[name=repos]').value || '*' };
+      rule.n = kind === 'always' ? 0 : within(kind) ? nv * 86400 : nv;
       return rule;
     });
     const u = form.querySelector('[name=untagged]').value;

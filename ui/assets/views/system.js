@@ -5,14 +5,25 @@ import { h, kv, fmtBytes, fmtTime, pagedTable, actionForm, field, notice } from 
 
 export const name = 'system';
 
+function duration(sec) {
+  if (sec % 86400 === 0) return sec / 86400 + ' d';
+  if (sec % 3600 === 0) return sec / 3600 + ' h';
+  if (sec % 60 === 0) return sec / 60 + ' min';
+  return sec + ' s';
+}
+
 export async function render(ctx) {
   document.title = 'System · berth';
   const s = await api.get('/system');
   ctx.el.append(h('h1', null, 'System'), kv([
     ['Version', s.version],
     ['Health', h('span', { class: 'badge ' + (s.health === 'ok' ? 'public' : 'warn') }, s.health)],
+    s.read_only ? ['Mode', h('span', { class: 'badge warn' }, 'read-only (maintenance): pushes and deletes are refused')] : null,
     s.storage ? ['Storage', fmtBytes(s.storage.bytes) + ' in ' + s.storage.blobs + ' blobs'] : null,
-    s.gc && s.gc.last_run ? ['Last garbage collection', h('span', null, fmtTime(s.gc.last_run.started), ' · ' + (s.gc.last_run.result || 'running'))] : null,
+    s.gc ? ['Last garbage collection', s.gc.last_run
+      ? h('span', null, fmtTime(s.gc.last_run.started), ' · ' + (s.gc.last_run.finished ? s.gc.last_run.result || 'done' : 'running'))
+      : 'none yet'] : null,
+    s.gc && s.gc.interval != null ? ['Collection schedule', s.gc.interval ? 'every ' + duration(s.gc.interval) : 'off (runs only when started)'] : null,
   ]));
   if (!ctx.me.admin) return;
   const table = pagedTable({
