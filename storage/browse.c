@@ -20,7 +20,7 @@
 /* ?1 after ('' from the start), ?2 project ('' any), ?3 the project's range
  * start "P/", ?4 its end "P0" ('/' + 1), ?5 LIKE pattern ('%' any), ?6 limit */
 static const char SQL_REPOS[] =
-        "SELECT " REPO_COLS " FROM repositories r WHERE r.name > ?1"
+        "SELECT r.name FROM repositories r WHERE r.name > ?1"
         " AND (?2 = '' OR r.name = ?2 OR (r.name >= ?3 AND r.name < ?4))"
         " AND r.name LIKE ?5 ESCAPE '!' AND EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id)"
         " ORDER BY r.name LIMIT ?6";
@@ -145,8 +145,11 @@ int browse_repos(meta_t *m, const char *project, const char *q, const char *afte
                                 more = true;
                                 break;
                         }
-                        if ((r = repo_row(st, &v[len])) < 0)
+                        /* the name now; the figures of the page's rows only, below */
+                        if (!(v[len].name = strdup(name))) {
+                                r = -ENOMEM;
                                 goto fail;
+                        }
                         len++;
                 }
                 if (r < 0)
@@ -156,6 +159,15 @@ int browse_repos(meta_t *m, const char *project, const char *q, const char *afte
                 if (more)
                         break;
                 exhausted = got < batch;
+        }
+        for (size_t i = 0; i < len; i++) {
+                browse_repo_t fig;
+                if ((r = browse_repo_get(m, v[i].name, &fig)) < 0)
+                        goto fail;
+                if (r == 1) { /* (gone meanwhile: listed without figures) */
+                        free(v[i].name);
+                        v[i] = fig;
+                }
         }
         *ret = v;
         *ret_n = len;
