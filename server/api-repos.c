@@ -457,13 +457,8 @@ static void artifacts_list(api_call_t *c, meta_t *m, const char *repo) {
 
         if (api_page_args(c->req, &limit, &after) < 0)
                 return;
-        {
-                browse_repo_t br;
-                if ((r = browse_repo_get(m, repo, &br)) <= 0)
-                        return r < 0 ? api_errno(c->req, r, NULL)
-                                     : api_error(c->req, 404, "NOT_FOUND", "repository not found");
-                browse_repo_done(&br);
-        }
+        if ((r = browse_repo_listed(m, repo)) <= 0)
+                return r < 0 ? api_errno(c->req, r, NULL) : api_error(c->req, 404, "NOT_FOUND", "repository not found");
         r = browse_tags(m, repo, q && *q ? q : NULL, after, limit, &v, &n, &more);
         if (r < 0)
                 return api_errno(c->req, r, NULL);
