@@ -38,8 +38,7 @@ static const char SQL_REPO_LISTED[] = "SELECT 1 FROM repositories r WHERE r.name
 static const char SQL_DIGESTS[] = "SELECT m.digest FROM repositories r JOIN manifests m ON m.repo_id = r.id"
                                   " WHERE r.name = ?1 ORDER BY m.digest";
 static const char SQL_REPO_COUNT[] =
-        "SELECT COUNT(*) FROM repositories r WHERE (r.name = ?1 OR (r.name >= ?2 AND r.name < ?3))"
-        " AND EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id)";
+        "SELECT COUNT(*) FROM repositories r WHERE r.name = ?1 OR (r.name >= ?2 AND r.name < ?3)";
 
 /* The size of a manifest with its blobs and child manifests (with theirs). CROSS
  * JOIN: SQLite takes the tables in this order (the index's entries, then each

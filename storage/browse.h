@@ -35,7 +35,8 @@ int browse_repo_get(meta_t *m, const char *name, browse_repo_t *ret);
 int browse_repo_listed(meta_t *m, const char *name);
 void browse_repo_done(browse_repo_t *r);
 void browse_repos_free(browse_repo_t *v, size_t n);
-/* Repositories of project (the project's figure). */
+/* Repositories of project (the project's figure): a range count of the name
+ * index, which also counts a repository that holds blobs only (an upload). */
 int browse_repo_count(meta_t *m, const char *project, int64_t *ret);
 
 typedef struct {
