@@ -135,11 +135,13 @@ static json_t *referrers_of(meta_t *m, const char *repo, const char *digest) {
         return a;
 }
 
-static json_t *tag_item(api_call_t *c, meta_t *m, const char *repo, const browse_tag_t *t) {
-        char *pattern = NULL;
-        bool immutable = t->tag && meta_immutable_match(m, repo, t->tag, &pattern) == 1;
+/* rules: the project's immutability rules (one read per page), n of them */
+static json_t *tag_item(api_call_t *c, meta_t *m, const char *repo, const browse_tag_t *t,
+                        const meta_immutable_rule_t *rules, size_t n) {
+        bool immutable = false;
 
-        free(pattern);
+        for (size_t i = 0; t->tag && i < n && !immutable; i++)
+                immutable = meta_pattern_match(rules[i].pattern, t->tag);
         return json_pack("{s:o, s:s, s:s, s:o, s:I, s:o, s:o, s:I, s:o, s:o, s:b}", "tag",
                          t->tag ? json_string(t->tag) : json_null(), "digest", t->digest, "media_type", t->media_type,
                          "artifact_type", t->artifact_type ? json_string(t->artifact_type) : json_null(), "size",
@@ -150,6 +152,57 @@ static json_t *tag_item(api_call_t *c, meta_t *m, const char *repo, const browse
 }
 
 /* ---- repositories ---- */
+
+/* A caller who sees a few projects: a page of each project's range (an index
+ * range each, whatever the rest of the registry holds), merged in name order;
+ * past VISIBLE_RANGES_MAX projects, one scan of every name with the filter. */
+#define VISIBLE_RANGES_MAX 64
+
+static int cmp_repo(const void *a, const void *b) {
+        return strcmp(((const browse_repo_t *) a)->name, ((const browse_repo_t *) b)->name);
+}
+
+static int repos_of_projects(meta_t *m, const char *const *projects, const char *q, const char *after, size_t limit,
+                             browse_repo_t **ret, size_t *ret_n, bool *ret_more) {
+        browse_repo_t *all = NULL;
+        size_t len = 0;
+        bool more = false;
+        int r = 0;
+
+        for (size_t i = 0; projects[i]; i++) {
+                browse_repo_t *v = NULL, *nall;
+                size_t n = 0;
+                bool m_more = false;
+                if ((r = browse_repos(m, projects[i], q, after, limit, NULL, NULL, &v, &n, &m_more)) < 0)
+                        break;
+                more = more || m_more;
+                if (!(nall = reallocarray(all, len + n + 1, sizeof(*all)))) {
+                        browse_repos_free(v, n);
+                        r = -ENOMEM;
+                        break;
+                }
+                all = nall;
+                memcpy(all + len, v, n * sizeof(*v));
+                len += n;
+                free(v);
+        }
+        if (r < 0) {
+                browse_repos_free(all, len);
+                return r;
+        }
+        if (len)
+                qsort(all, len, sizeof(*all), cmp_repo);
+        if (len > limit) {
+                for (size_t i = limit; i < len; i++)
+                        browse_repo_done(&all[i]);
+                len = limit;
+                more = true;
+        }
+        *ret = all;
+        *ret_n = len;
+        *ret_more = more;
+        return 0;
+}
 
 static json_t *repo_json(const browse_repo_t *r, int role) {
         char project[META_TOP_MAX + 1] = "";
@@ -188,8 +241,15 @@ static void repos_list(api_call_t *c, meta_t *m) {
                 if (r == 1)
                         vis.projects = NULL;
         }
-        r = browse_repos(m, project, q && *q ? q : NULL, after, limit, vis.projects ? visible : NULL, &vis, &v, &n,
-                         &more);
+        n = 0;
+        while (vis.projects && vis.projects[n])
+                n++;
+        if (vis.projects && n <= VISIBLE_RANGES_MAX)
+                r = repos_of_projects(m, (const char *const *) vis.projects, q && *q ? q : NULL, after, limit, &v, &n,
+                                      &more);
+        else
+                r = browse_repos(m, project, q && *q ? q : NULL, after, limit, vis.projects ? visible : NULL, &vis, &v,
+                                 &n, &more);
         meta_strv_free(vis.projects);
         if (r < 0)
                 return api_errno(c->req, r, NULL);
@@ -366,7 +426,7 @@ static void artifact_get(api_call_t *c, meta_t *m, const char *repo, const char 
         for (size_t i = 0; tags && tags[i]; i++)
                 json_array_append_new(tj, json_string(tags[i]));
         meta_strv_free(tags);
-        j = tag_item(c, m, repo, &t);
+        j = tag_item(c, m, repo, &t, NULL, 0);
         if (j) {
                 json_object_del(j, "tag");
                 json_object_del(j, "immutable");
@@ -388,26 +448,28 @@ static void artifacts_list(api_call_t *c, meta_t *m, const char *repo) {
         _cleanup_free_ char *after = NULL;
         const char *q = req_query(c->req, "q");
         browse_tag_t *v = NULL;
-        size_t limit, n = 0;
+        meta_immutable_rule_t *rules = NULL;
+        size_t limit, n = 0, n_rules = 0;
         bool more = false;
+        char project[META_TOP_MAX + 1];
         json_t *items;
         int r;
 
         if (api_page_args(c->req, &limit, &after) < 0)
                 return;
-        {
-                browse_repo_t br;
-                if ((r = browse_repo_get(m, repo, &br)) <= 0)
-                        return r < 0 ? api_errno(c->req, r, NULL)
-                                     : api_error(c->req, 404, "NOT_FOUND", "repository not found");
-                browse_repo_done(&br);
-        }
+        if ((r = browse_repo_listed(m, repo)) <= 0)
+                return r < 0 ? api_errno(c->req, r, NULL) : api_error(c->req, 404, "NOT_FOUND", "repository not found");
         r = browse_tags(m, repo, q && *q ? q : NULL, after, limit, &v, &n, &more);
         if (r < 0)
                 return api_errno(c->req, r, NULL);
+        if (usage_project_of(repo, project) == 0 && (r = meta_immutable_list(m, project, &rules, &n_rules)) < 0) {
+                browse_tags_free(v, n);
+                return api_errno(c->req, r, NULL);
+        }
         items = json_array();
         for (size_t i = 0; i < n; i++)
-                json_array_append_new(items, tag_item(c, m, repo, &v[i]));
+                json_array_append_new(items, tag_item(c, m, repo, &v[i], rules, n_rules));
+        meta_immutable_free(rules, n_rules);
         api_page(c->req, items, more && n ? v[n - 1].tag : NULL);
         browse_tags_free(v, n);
 }

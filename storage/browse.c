@@ -11,26 +11,34 @@
 
 #define SCAN_BATCH 256 /* rows read per statement while a filter drops some */
 
-/* The figures of one repository row (r: repositories). */
-#define REPO_COLS                                                                                  \
-        "r.name, (SELECT COUNT(*) FROM tags t WHERE t.repo_id = r.id),"                            \
+/* The figures of one repository row (r: repositories): its tags (in lists
+ * counted up to BROWSE_TAGS_COUNTED: a count walks the repository's tags), its
+ * size from the usage kept by triggers, its last push (index tags_by_time). */
+#define REPO_FIGS(COUNT)                                                                           \
+        "r.name, " COUNT ","                                                                     \
         " COALESCE((SELECT u.bytes FROM usage_repos u WHERE u.repo_id = r.id), 0),"              \
         " COALESCE((SELECT MAX(t.updated_at) FROM tags t WHERE t.repo_id = r.id), 0)"
+#define REPO_COLS REPO_FIGS("(SELECT COUNT(*) FROM tags t WHERE t.repo_id = r.id)")
+#define REPO_COLS_LIST                                                                             \
+        REPO_FIGS("(SELECT COUNT(*) FROM (SELECT 1 FROM tags t WHERE t.repo_id = r.id LIMIT 10000) AS c)")
 
 /* ?1 after ('' from the start), ?2 project ('' any), ?3 the project's range
  * start "P/", ?4 its end "P0" ('/' + 1), ?5 LIKE pattern ('%' any), ?6 limit */
 static const char SQL_REPOS[] =
-        "SELECT " REPO_COLS " FROM repositories r WHERE r.name > ?1"
+        "SELECT r.name FROM repositories r WHERE r.name > ?1"
         " AND (?2 = '' OR r.name = ?2 OR (r.name >= ?3 AND r.name < ?4))"
         " AND r.name LIKE ?5 ESCAPE '!' AND EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id)"
         " ORDER BY r.name LIMIT ?6";
 static const char SQL_REPO_GET[] = "SELECT " REPO_COLS " FROM repositories r WHERE r.name = ?1"
                                    " AND EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id)";
+static const char SQL_REPO_GET_LIST[] = "SELECT " REPO_COLS_LIST " FROM repositories r WHERE r.name = ?1"
+                                        " AND EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id)";
+static const char SQL_REPO_LISTED[] = "SELECT 1 FROM repositories r WHERE r.name = ?1"
+                                      " AND EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id)";
 static const char SQL_DIGESTS[] = "SELECT m.digest FROM repositories r JOIN manifests m ON m.repo_id = r.id"
                                   " WHERE r.name = ?1 ORDER BY m.digest";
 static const char SQL_REPO_COUNT[] =
-        "SELECT COUNT(*) FROM repositories r WHERE (r.name = ?1 OR (r.name >= ?2 AND r.name < ?3))"
-        " AND EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id)";
+        "SELECT COUNT(*) FROM repositories r WHERE r.name = ?1 OR (r.name >= ?2 AND r.name < ?3)";
 
 /* The size of a manifest with its blobs and child manifests (with theirs). CROSS
  * JOIN: SQLite takes the tables in this order (the index's entries, then each
@@ -59,6 +67,8 @@ static const char SQL_MANIFEST[] =
 static const char SQL_TAGS_OF[] =
         "SELECT t.name FROM repositories r JOIN tags t ON t.repo_id = r.id"
         " WHERE r.name = ?1 AND t.digest = ?2 ORDER BY t.name";
+
+static int repo_get(meta_t *m, const char *sql, const char *name, browse_repo_t *ret);
 
 /* '%q%' with LIKE's wildcards in q escaped by '!' */
 static int like_pattern(const char *q, char **ret) {
@@ -145,8 +155,11 @@ int browse_repos(meta_t *m, const char *project, const char *q, const char *afte
                                 more = true;
                                 break;
                         }
-                        if ((r = repo_row(st, &v[len])) < 0)
+                        /* the name now; the figures of the page's rows only, below */
+                        if (!(v[len].name = strdup(name))) {
+                                r = -ENOMEM;
                                 goto fail;
+                        }
                         len++;
                 }
                 if (r < 0)
@@ -156,6 +169,15 @@ int browse_repos(meta_t *m, const char *project, const char *q, const char *afte
                 if (more)
                         break;
                 exhausted = got < batch;
+        }
+        for (size_t i = 0; i < len; i++) {
+                browse_repo_t fig;
+                if ((r = repo_get(m, SQL_REPO_GET_LIST, v[i].name, &fig)) < 0)
+                        goto fail;
+                if (r == 1) { /* (gone meanwhile: listed without figures) */
+                        free(v[i].name);
+                        v[i] = fig;
+                }
         }
         *ret = v;
         *ret_n = len;
@@ -168,18 +190,36 @@ fail:
         return r;
 }
 
-int browse_repo_get(meta_t *m, const char *name, browse_repo_t *ret) {
+static int repo_get(meta_t *m, const char *sql, const char *name, browse_repo_t *ret) {
         db_stmt_t *st = NULL;
         int r;
 
         if (!m || !name || !ret)
                 return -EINVAL;
-        if ((r = db_stmt(meta_conn(m), SQL_REPO_GET, &st)) < 0)
+        if ((r = db_stmt(meta_conn(m), sql, &st)) < 0)
                 return r;
         if ((r = db_bind_text(st, 1, name)) == 0 && (r = db_step(st)) == 1)
                 r = repo_row(st, ret) < 0 ? -ENOMEM : 1;
         db_stmt_reset(st);
         return r;
+}
+
+int browse_repo_get(meta_t *m, const char *name, browse_repo_t *ret) {
+        return repo_get(m, SQL_REPO_GET, name, ret);
+}
+
+int browse_repo_listed(meta_t *m, const char *name) {
+        db_stmt_t *st = NULL;
+        int r;
+
+        if (!m || !name)
+                return -EINVAL;
+        if ((r = db_stmt(meta_conn(m), SQL_REPO_LISTED, &st)) < 0)
+                return r;
+        if ((r = db_bind_text(st, 1, name)) == 0)
+                r = db_step(st);
+        db_stmt_reset(st);
+        return r < 0 ? r : r > 0;
 }
 
 int browse_repo_count(meta_t *m, const char *project, int64_t *ret) {

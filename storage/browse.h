@@ -11,10 +11,11 @@
 #include "storage/meta.h"
 
 #define BROWSE_PAGE_MAX 500
+#define BROWSE_TAGS_COUNTED 10000
 
 typedef struct {
         char *name;
-        int64_t tags;
+        int64_t tags;     /* exact from browse_repo_get; in lists at most BROWSE_TAGS_COUNTED */
         uint64_t size;    /* bytes of the repository's distinct blobs (usage) */
         int64_t updated;  /* the latest tag push (unix seconds); 0: none */
 } browse_repo_t;
@@ -30,9 +31,12 @@ int browse_repos(meta_t *m, const char *project, const char *q, const char *afte
 /* Repositories are listed while they hold a manifest. */
 /* One repository: 1 and *ret, or 0 (none). */
 int browse_repo_get(meta_t *m, const char *name, browse_repo_t *ret);
+/* 1 repository name is listed (holds a manifest), 0 not: one index probe. */
+int browse_repo_listed(meta_t *m, const char *name);
 void browse_repo_done(browse_repo_t *r);
 void browse_repos_free(browse_repo_t *v, size_t n);
-/* Repositories of project (the project's figure). */
+/* Repositories of project (the project's figure): a range count of the name
+ * index, which also counts a repository that holds blobs only (an upload). */
 int browse_repo_count(meta_t *m, const char *project, int64_t *ret);
 
 typedef struct {

@@ -381,7 +381,9 @@ static const db_migration_t MIGRATIONS[] = {
         "  \"user\" TEXT NOT NULL REFERENCES auth_users(name) ON DELETE CASCADE,"
         "  created INTEGER NOT NULL,"
         "  expires INTEGER NOT NULL);"
-        "CREATE INDEX auth_sessions_by_user ON auth_sessions(\"user\");" },
+        "CREATE INDEX auth_sessions_by_user ON auth_sessions(\"user\");"
+        /* a repository's last push in the management API's lists: one index probe */
+        "CREATE INDEX tags_by_time ON tags(repo_id, updated_at);" },
         /* ---- END management API step ---- */
 };
 

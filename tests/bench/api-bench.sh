@@ -38,7 +38,7 @@ berth_stop
 target=${BERTH_DB_URL:-$BERTH_DATA/berth.db}
 echo "filling $REPOS repositories of $TAGS tags and big/app with $((BIG * 10)) tags through the metadata API..."
 t0=$(date +%s)
-"$top_builddir/tests/bench/api-fill" "$target" "$REPOS" "$TAGS" "$BIG"
+"$top_builddir/tests/bench/api-fill" "$target" "$BERTH_DATA" "$REPOS" "$TAGS" "$BIG"
 echo "  filled in $(( $(date +%s) - t0 )) s"
 bd() { "$top_builddir/berthd" --data "$BERTH_DATA" "$@"; }
 bd project create bench >/dev/null
