@@ -67,7 +67,8 @@ async function repositories(ctx, p, el) {
     load: (cursor) => api.get('/repositories' + api.qs({ project: p.name, q, limit: api.PAGE, cursor })),
     columns: [
       { title: 'Repository', cell: (r) => h('a', { href: ctx.link.repo(r.name) }, r.name) },
-      { title: 'Tags', class: 'num', cell: (r) => String(r.tags) },
+      // lists count a repository's tags up to 10000 (the API's rule; exact on its page)
+      { title: 'Tags', class: 'num', cell: (r) => (r.tags >= 10000 ? '10000+' : String(r.tags)) },
       { title: 'Size', class: 'num', cell: (r) => fmtBytes(r.size) },
       { title: 'Last push', cell: (r) => fmtTime(r.updated) },
     ],
