@@ -74,9 +74,8 @@ export async function render(ctx) {
       ]),
       h('h3', null, 'Environment'),
       c.env && c.env.length ? h('ul', { class: 'env' }, c.env.map((e) => h('li', null, h('code', null, e)))) : h('p', { class: 'muted' }, 'None.'),
-      h('h3', null, 'Labels'),
       labels.length ? table('Labels', ['Label', 'Value'], labels.map(([k, v]) => h('tr', null, h('td', null, h('code', null, k)), h('td', null, String(v)))))
-        : h('p', { class: 'muted' }, 'None.')));
+        : h('p', { class: 'muted' }, 'Labels: none.')));
   }
 
   if (a.layers && a.layers.length) {
