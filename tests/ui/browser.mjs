@@ -191,6 +191,15 @@ try {
   const row = await page.$eval('a[href="#/projects/team"]', (a) => a.closest('tr').textContent);
   check(/private/.test(row) && /of 1\.00 GiB/.test(row), 'team: private, usage of its 1 GiB quota (' + row.replace(/\s+/g, ' ') + ')');
   check(await page.$eval('a[href="#/projects/team"]', (a) => !!a.closest('tr').querySelector('.track')), 'a usage bar');
+  // keyboard: from the top of the document the first Tab reaches the skip link; Enter moves
+  // focus to the content, the view stays
+  await page.reload({ waitUntil: 'networkidle0' });
+  await page.waitForSelector('a[href="#/projects/team"]');
+  await page.keyboard.press('Tab');
+  check(await page.evaluate(() => document.activeElement.classList.contains('skip')), 'the first Tab stop is "Skip to content"');
+  await page.keyboard.press('Enter');
+  check(await page.evaluate(() => document.activeElement.id === 'main' && location.hash === '#/projects'),
+    'Enter on it focuses the content and keeps the page');
   await pageDone('projects');
 
   // ---- 3. repositories ----

@@ -161,6 +161,14 @@ async function render() {
 }
 
 async function start() {
+  // the skip link moves focus to the content without touching the hash (the route)
+  const skip = document.querySelector('a.skip');
+  if (skip) {
+    skip.addEventListener('click', (ev) => {
+      ev.preventDefault();
+      document.getElementById('main').focus();
+    });
+  }
   api.setUnauthorizedHandler(() => {
     if (!state.me) return;
     state.me = null;
