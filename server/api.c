@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <openssl/crypto.h>
 #include "auth/auth-internal.h"
@@ -502,6 +503,18 @@ static void auth_resume(request_t *req) {
         after_auth(req, r);
 }
 
+/* "application/json", maybe with parameters ("; charset=utf-8") */
+static bool json_content_type(const char *ct) {
+        size_t n = strlen("application/json");
+
+        if (!ct || strncasecmp(ct, "application/json", n) != 0)
+                return false;
+        ct += n;
+        while (*ct == ' ' || *ct == '\t')
+                ct++;
+        return *ct == '\0' || *ct == ';';
+}
+
 static void api_end(request_t *req) {
         api_state_t *s = req->state;
         api_call_t *c = &s->call;
@@ -510,6 +523,15 @@ static void api_end(request_t *req) {
         auth_job_t *job = NULL;
         int r;
 
+        /* POST, PUT, PATCH: JSON only. No cross-site form can send that type
+         * without the browser asking first (CORS), so a page elsewhere can never
+         * make a logged-in browser change anything, with a cookie or Basic
+         * credentials it keeps (and no login CSRF either). */
+        if ((strcmp(c->method, "POST") == 0 || strcmp(c->method, "PUT") == 0 || strcmp(c->method, "PATCH") == 0) &&
+            !json_content_type(req_header(req, MHD_HTTP_HEADER_CONTENT_TYPE))) {
+                api_error(req, 415, "UNSUPPORTED_MEDIA_TYPE", "send Content-Type: application/json");
+                return;
+        }
         r = api_parse_body(req->body ? req->body : "", req->body_len, &c->body);
         if (r < 0) {
                 api_errno(req, r, NULL);

@@ -35,6 +35,7 @@ ANS=$TMP/answers.jsonl
 # rec TEMPLATE METHOD PATH [curl args...]: one answer, recorded for the checker
 rec() {
   local t=$1 m=$2 p=$3; shift 3
+  case $m in POST|PUT|PATCH) set -- -H 'Content-Type: application/json' "$@" ;; esac
   req "$m" "$A$p" "$@"
   if [ -s "$API_B" ]; then
     jq -c --arg p "$t" --arg m "$m" --argjson s "$STATUS" '{path: $p, method: $m, status: $s, body: .}' "$API_B" >>"$ANS" ||

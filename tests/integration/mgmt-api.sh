@@ -24,9 +24,10 @@ auth_start --gc-interval 0
 A=/api/v1
 ADMIN=(-u "admin:$ADMIN_PW")
 PW=secret-pass-1
-as() { local u=$1; shift; req "$@" -u "$u:$PW"; }
+J=(-H 'Content-Type: application/json')
+as() { local u=$1; shift; req "$@" -u "$u:$PW" "${J[@]}"; }
 # api METHOD PATH [JSON] [curl args...] as admin
-adm() { local m=$1 p=$2; shift 2; if [ $# -gt 0 ] && [ "${1:0:1}" = "{" ]; then local d=$1; shift; req "$m" "$A$p" "${ADMIN[@]}" -H 'Content-Type: application/json' -d "$d" "$@"; else req "$m" "$A$p" "${ADMIN[@]}" "$@"; fi; }
+adm() { local m=$1 p=$2; shift 2; if [ $# -gt 0 ] && [ "${1:0:1}" = "{" ]; then local d=$1; shift; req "$m" "$A$p" "${ADMIN[@]}" "${J[@]}" -d "$d" "$@"; else req "$m" "$A$p" "${ADMIN[@]}" "${J[@]}" "$@"; fi; }
 jb() { jq -r "$1" <"$API_B"; }
 # expect_api STATUS CODE MSG: the one error shape {"error":{"code","message"}}
 expect_api() {
@@ -43,8 +44,11 @@ req GET $A/projects; expect_api 401 UNAUTHORIZED "no credentials"
 expect_no_hdr WWW-Authenticate "no browser dialog on /api/v1"
 req GET $A/projects -u "admin:wrong"; expect_api 401 UNAUTHORIZED "wrong password"
 req GET $A/nothing-here "${ADMIN[@]}"; expect_api 404 NOT_FOUND "unknown path"
-req POST $A/projects "${ADMIN[@]}" -d '{"name":'; expect_api 400 BAD_REQUEST "malformed JSON"
-req POST $A/projects "${ADMIN[@]}" -d '[1]'; expect_api 400 BAD_REQUEST "a body that is not an object"
+req POST $A/projects "${J[@]}" "${ADMIN[@]}" -d '{"name":'; expect_api 400 BAD_REQUEST "malformed JSON"
+req POST $A/projects "${J[@]}" "${ADMIN[@]}" -d '[1]'; expect_api 400 BAD_REQUEST "a body that is not an object"
+req POST $A/projects "${ADMIN[@]}" -d '{"name":"formish"}'; expect_api 415 UNSUPPORTED_MEDIA_TYPE "a body that is not sent as JSON"
+req POST $A/login -H 'Content-Type: text/plain' -d "{\"username\":\"admin\",\"password\":\"$ADMIN_PW\"}"
+expect_api 415 UNSUPPORTED_MEDIA_TYPE "a cross-site form cannot log in (login CSRF)"
 
 step "users (system admin only)"
 for u in alice bob carol dave eve; do
@@ -186,7 +190,7 @@ as dave DELETE "$A/projects/team/robots/$rname"; expect_status 204 "revoked"
 req GET /v2/team/app/manifests/single -u "$rname:$rsecret" -H "$ACCEPT_ALL"; expect_status 401 "a revoked robot"
 
 step "sessions: cookie attributes, CSRF, logout, expiry"
-req POST $A/login -d "{\"username\":\"alice\",\"password\":\"$PW\"}"; expect_status 200 "login"
+req POST $A/login "${J[@]}" -d "{\"username\":\"alice\",\"password\":\"$PW\"}"; expect_status 200 "login"
 cookie=$(hdr Set-Cookie); csrf=$(jb .csrf_token)
 sid=$(sed -n 's/^berth_session=\([^;]*\);.*/\1/p' <<<"$cookie")
 for attr in HttpOnly Secure SameSite=Strict Path=/ Max-Age=; do
@@ -196,14 +200,14 @@ done
 grep -q "$sid" "$BERTH_DATA"/berth.db* 2>/dev/null && ko "the session id is stored in the clear" || ok "only the id's hash is stored"
 C=(-H "Cookie: berth_session=$sid")
 req GET $A/me "${C[@]}"; expect_eq "$STATUS/$(jb .name)/$(jb .csrf_token)" "200/alice/$csrf" "me by cookie, with the CSRF token"
-req POST $A/projects/team/robots "${C[@]}" -d '{}'; expect_api 403 CSRF "a cookie POST without the CSRF header"
-req PUT $A/me/password "${C[@]}" -H "X-CSRF-Token: ${csrf%?}x" -d '{}'; expect_api 403 CSRF "a wrong CSRF token"
+req POST $A/projects/team/robots "${J[@]}" "${C[@]}" -d '{}'; expect_api 403 CSRF "a cookie POST without the CSRF header"
+req PUT $A/me/password "${J[@]}" "${C[@]}" -H "X-CSRF-Token: ${csrf%?}x" -d '{}'; expect_api 403 CSRF "a wrong CSRF token"
 req DELETE "$A/repositories/team/app/-/tags/single" "${C[@]}" -H "X-CSRF-Token: $csrf"; expect_api 403 FORBIDDEN "with CSRF, still the role decides"
-req POST $A/login -d '{"username":"alice","password":"nope"}'; expect_api 401 UNAUTHORIZED "a wrong password"
-req POST $A/login -d "{\"username\":\"$rname\",\"password\":\"$rsecret\"}"; expect_api 401 UNAUTHORIZED "a (revoked) robot logs in"
-req POST $A/logout "${C[@]}" -H "X-CSRF-Token: $csrf"; expect_status 204 "logout"
+req POST $A/login "${J[@]}" -d '{"username":"alice","password":"nope"}'; expect_api 401 UNAUTHORIZED "a wrong password"
+req POST $A/login "${J[@]}" -d "{\"username\":\"$rname\",\"password\":\"$rsecret\"}"; expect_api 401 UNAUTHORIZED "a (revoked) robot logs in"
+req POST $A/logout "${J[@]}" "${C[@]}" -H "X-CSRF-Token: $csrf"; expect_status 204 "logout"
 req GET $A/me "${C[@]}"; expect_api 401 UNAUTHORIZED "the cookie after logout"
-req POST $A/login -d "{\"username\":\"bob\",\"password\":\"$PW\"}"; sid2=$(hdr Set-Cookie | sed -n 's/^berth_session=\([^;]*\);.*/\1/p')
+req POST $A/login "${J[@]}" -d "{\"username\":\"bob\",\"password\":\"$PW\"}"; sid2=$(hdr Set-Cookie | sed -n 's/^berth_session=\([^;]*\);.*/\1/p')
 req GET $A/me -H "Cookie: berth_session=$sid2"; expect_status 200 "a second session"
 echo 43300 >"$TMP/clock.new" && mv "$TMP/clock.new" "$BERTH_TEST_CLOCK_FILE"
 req GET $A/me -H "Cookie: berth_session=$sid2"; expect_api 401 UNAUTHORIZED "a session past its 12 h"
@@ -215,7 +219,7 @@ for i in $(seq 1 12); do
   [ "$STATUS" = 429 ] && { throttled=$i; break; }
 done
 [ -n "$throttled" ] && ok "login throttled after $throttled failures (Retry-After: $(hdr Retry-After))" || ko "login never throttled"
-req POST $A/login -d "{\"username\":\"carol\",\"password\":\"$PW\"}"; expect_api 429 THROTTLED "even the right password while throttled"
+req POST $A/login "${J[@]}" -d "{\"username\":\"carol\",\"password\":\"$PW\"}"; expect_api 429 THROTTLED "even the right password while throttled"
 
 step "audit trail"
 as alice GET "$A/audit"; expect_api 403 FORBIDDEN "a developer reads the audit trail"
