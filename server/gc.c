@@ -391,7 +391,79 @@ int gc_start(server_t *srv) {
         return 0;
 }
 
+/* ---- a run asked for by the management API (POST /api/v1/gc/runs) ---- */
+static struct {
+        pthread_mutex_t lock;
+        pthread_t thread;
+        bool running, joinable;
+        volatile bool stop;
+        server_t *srv;
+        bool dry_run, delete_untagged;
+        char who[AUTH_NAME_MAX + 1];
+} gcr = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void *request_thread(void *arg) {
+        server_t *srv = arg;
+        meta_t *m = NULL;
+        registry_gc_options_t o = { .grace = srv->cfg->gc_grace, .dry_run = gcr.dry_run,
+                                    .delete_untagged = gcr.delete_untagged,
+                                    .upload_max_age = srv->cfg->upload_max_age, .who = gcr.who,
+                                    .now = srv->now, .now_userdata = srv->now_userdata, .stop = &gcr.stop };
+        registry_gc_result_t res;
+        double t0;
+        int r;
+
+        if ((r = meta_open_thread(server_db(srv), &m)) == 0) {
+                t0 = mono();
+                r = registry_gc_run(srv->store, m, &o, &res);
+                if (r != BERTH_EBUSY && !o.dry_run)
+                        gc_count(r == 0, mono() - t0, res.blobs + res.orphans, res.blob_bytes + res.orphan_bytes);
+                if (r < 0 && r != BERTH_EBUSY)
+                        log_msg(LOG_WARNING, LOG_SRC_SERVER, "gc run (asked by %s) failed: %s", gcr.who,
+                                berth_strerror(r));
+                meta_free(m);
+        }
+        pthread_mutex_lock(&gcr.lock);
+        gcr.running = false;
+        pthread_mutex_unlock(&gcr.lock);
+        return NULL;
+}
+
+int gc_request(server_t *srv, const char *who, bool dry_run, bool delete_untagged) {
+        int r = 0;
+
+        pthread_mutex_lock(&gcr.lock);
+        if (gcr.running) {
+                r = BERTH_EBUSY;
+                goto out;
+        }
+        if (gcr.joinable) {
+                pthread_join(gcr.thread, NULL);
+                gcr.joinable = false;
+        }
+        gcr.srv = srv;
+        gcr.stop = false;
+        gcr.dry_run = dry_run;
+        gcr.delete_untagged = delete_untagged;
+        snprintf(gcr.who, sizeof(gcr.who), "%s", who && *who ? who : "api");
+        r = -pthread_create(&gcr.thread, NULL, request_thread, srv);
+        if (r == 0)
+                gcr.running = gcr.joinable = true;
+out:
+        pthread_mutex_unlock(&gcr.lock);
+        return r;
+}
+
 void gc_stop(void) {
+        pthread_mutex_lock(&gcr.lock);
+        gcr.stop = true;
+        if (gcr.joinable) {
+                pthread_t t = gcr.thread;
+                gcr.joinable = false;
+                pthread_mutex_unlock(&gcr.lock);
+                pthread_join(t, NULL);
+        } else
+                pthread_mutex_unlock(&gcr.lock);
         if (!gct.started)
                 return;
         pthread_mutex_lock(&gct.lock);

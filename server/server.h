@@ -200,6 +200,8 @@ void reply_empty(request_t *req, unsigned status);
 void reply_json(request_t *req, unsigned status, json_t *body, const char *content_type); /* steals body */
 void reply_buffer(request_t *req, unsigned status, const void *buf, size_t len,
                   const char *content_type);
+/* The same for bytes that live as long as the process (compiled in): not copied. */
+void reply_static(request_t *req, unsigned status, const void *buf, size_t len, const char *content_type);
 /* Serve len bytes of fd from off; takes the fd. */
 void reply_fd(request_t *req, unsigned status, int fd, uint64_t off, uint64_t len);
 /* A body of len bytes produced by fn (libmicrohttpd's content reader); free_fn(cls)
@@ -225,6 +227,8 @@ extern const route_ops_t route_base, route_health, route_ready, route_catalog,
         route_tags_list, route_blob_get, route_blob_delete, route_upload_start,
         route_upload_patch, route_upload_put, route_upload_status, route_upload_delete,
         route_manifest_get, route_manifest_put, route_manifest_delete, route_referrers;
+/* GET/HEAD of the web UI (server/ui.c): "/", "/ui" and everything under "/ui/". */
+extern const route_ops_t route_ui;
 /* GET/POST /auth/token: the Docker token endpoint (server/token.c); needs no auth. */
 extern const route_ops_t route_token;
 

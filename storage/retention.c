@@ -196,6 +196,10 @@ static bool matches(const char *pattern, const char *s) {
         return fnmatch(pattern, s, 0) == 0;
 }
 
+bool meta_pattern_match(const char *pattern, const char *name) {
+        return pattern && name && matches(pattern, name);
+}
+
 /* ---- pulls ---- */
 
 int meta_pulls_add(meta_t *m, const meta_pull_t *v, size_t n) {

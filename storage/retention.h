@@ -23,6 +23,8 @@
 /* 1 when pattern is a valid pattern: 1 to META_PATTERN_MAX printable ASCII bytes
  * without spaces, balanced brackets. */
 bool meta_pattern_valid(const char *pattern);
+/* Does name match pattern as the rules match (immutability, retention)? */
+bool meta_pattern_match(const char *pattern, const char *name);
 /* 1 when project names a project: a repository name's first component. */
 bool meta_project_valid(const char *project);
 
