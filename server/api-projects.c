@@ -437,7 +437,10 @@ static void immutability(api_call_t *c, meta_t *m, const char *project) {
                         return;
                 if (!pattern || !meta_pattern_valid(pattern))
                         return api_error(c->req, 400, "BAD_REQUEST", "pattern: a glob on tag names");
-                if ((r = meta_immutable_add(m, project, pattern)) < 0)
+                if ((r = meta_immutable_add(m, project, pattern)) == -EPERM)
+                        return api_error(c->req, 409, "CONFLICT",
+                                         "a proxy project's tags are its upstream's: they take no immutability rule");
+                if (r < 0)
                         return api_errno(c->req, r, NULL);
                 (void) auth_audit(c->req->srv->auth, &c->req->who, c->req->addr, "immutable-add", NULL, pattern);
                 return api_json(c->req, 201, json_pack("{s:s}", "pattern", pattern));
