@@ -19,6 +19,7 @@
 #include "common/macro.h"
 #include "server/dbconf.h"
 #include "server/gc.h"
+#include "server/periodic.h"
 #include "storage/meta.h"
 #include "storage/registry.h"
 #include "storage/store.h"
@@ -75,14 +76,6 @@ static double mono(void) {
 
         (void) clock_gettime(CLOCK_MONOTONIC, &ts);
         return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
-
-static void who_am_i(const char *what, char *buf, size_t size) {
-        char host[128] = "?";
-
-        (void) gethostname(host, sizeof(host) - 1);
-        host[sizeof(host) - 1] = '\0';
-        (void) snprintf(buf, size, "%s on %s (pid %ld)", what, host, (long) getpid());
 }
 
 static void print_result(FILE *f, bool dry_run, const registry_gc_result_t *res) {
@@ -248,7 +241,7 @@ int gc_main(const char *data_dir, const dbconf_t *dbc, int argc, char **argv) {
                 fprintf(stderr, "berthd gc: opening %s: %s\n", data_dir, berth_strerror(r));
                 goto out;
         }
-        who_am_i("berthd gc", who, sizeof(who));
+        periodic_who("berthd gc", who, sizeof(who));
         o.who = who;
         for (;;) {
                 t0 = mono();
@@ -286,35 +279,11 @@ out:
 
 /* ---- the server's runs ---- */
 
-static struct {
-        pthread_t thread;
-        bool started;
-        volatile bool stop;
-        pthread_mutex_t lock;
-        pthread_cond_t cond;
-        server_t *srv;
-} gct = { .lock = PTHREAD_MUTEX_INITIALIZER };
-
-/* Sleeps up to secs, or until gc_stop: true when stopped. */
-static bool nap(uint64_t secs) {
-        struct timespec until;
-        bool stop;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += (time_t) (secs > 86400 * 365 ? 86400 * 365 : secs);
-        pthread_mutex_lock(&gct.lock);
-        while (!gct.stop && pthread_cond_timedwait(&gct.cond, &gct.lock, &until) != ETIMEDOUT)
-                ;
-        stop = gct.stop;
-        pthread_mutex_unlock(&gct.lock);
-        return stop;
-}
-
-static void server_run(server_t *srv, meta_t *m, const char *who) {
+static void server_run(server_t *srv, meta_t *m, const char *who, const volatile bool *stop) {
         const config_t *cfg = srv->cfg;
         registry_gc_options_t o = { .grace = cfg->gc_grace, .delete_untagged = cfg->gc_delete_untagged,
                                     .upload_max_age = cfg->upload_max_age, .who = who, .now = srv->now,
-                                    .now_userdata = srv->now_userdata, .stop = &gct.stop };
+                                    .now_userdata = srv->now_userdata, .stop = stop };
         registry_gc_result_t res;
         int64_t last = 0;
         double t0, dt;
@@ -347,48 +316,10 @@ static void server_run(server_t *srv, meta_t *m, const char *who) {
                 res.file_errors ? " (some files could not be removed: the next run)" : "");
 }
 
-static void *gc_thread(void *arg) {
-        server_t *srv = arg;
-        meta_t *m = NULL;
-        char who[256];
-        int r;
-
-        who_am_i("berthd", who, sizeof(who));
-        while (!nap(srv->cfg->gc_interval)) {
-                if (!m && (r = meta_open_thread(server_db(srv), &m)) < 0) {
-                        log_msg(LOG_WARNING, LOG_SRC_SERVER, "gc skipped: metadata: %s", berth_strerror(r));
-                        m = NULL;
-                        continue;
-                }
-                if ((r = server_thread_conn_check(server_db(srv))) < 0) {
-                        log_msg(LOG_WARNING, LOG_SRC_SERVER, "gc skipped: metadata: %s", berth_strerror(r));
-                        continue;
-                }
-                server_run(srv, m, who);
-        }
-        meta_free(m);
-        return NULL;
-}
+static periodic_t gct = PERIODIC_INIT("gc", server_run);
 
 int gc_start(server_t *srv) {
-        pthread_condattr_t ca;
-        int r;
-
-        if (!srv->cfg->gc_interval || gct.started)
-                return 0;
-        gct.srv = srv;
-        gct.stop = false;
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&gct.cond, &ca);
-        pthread_condattr_destroy(&ca);
-        r = pthread_create(&gct.thread, NULL, gc_thread, srv);
-        if (r != 0) {
-                pthread_cond_destroy(&gct.cond);
-                return -r;
-        }
-        gct.started = true;
-        return 0;
+        return periodic_start(&gct, srv, srv->cfg->gc_interval);
 }
 
 /* ---- a run asked for by the management API (POST /api/v1/gc/runs) ---- */
@@ -464,13 +395,5 @@ void gc_stop(void) {
                 pthread_join(t, NULL);
         } else
                 pthread_mutex_unlock(&gcr.lock);
-        if (!gct.started)
-                return;
-        pthread_mutex_lock(&gct.lock);
-        gct.stop = true;
-        pthread_cond_broadcast(&gct.cond);
-        pthread_mutex_unlock(&gct.lock);
-        pthread_join(gct.thread, NULL);
-        pthread_cond_destroy(&gct.cond);
-        gct.started = false;
+        periodic_stop(&gct);
 }

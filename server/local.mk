@@ -7,7 +7,7 @@ libberthd_la_SOURCES = server/server.h server/config.c server/http.c server/http
                        server/tls.c server/tls.h server/access.c server/token.c
 libberthd_la_SOURCES += server/ranges.c server/ranges.h
 libberthd_la_SOURCES += server/form.c server/form.h
-libberthd_la_SOURCES += server/gc.c server/gc.h
+libberthd_la_SOURCES += server/gc.c server/gc.h server/periodic.c server/periodic.h
 libberthd_la_SOURCES += server/proxy.c server/proxy.h server/conns.c server/conns.h
 libberthd_la_SOURCES += server/metrics.c server/metrics.h server/notify.c server/notify.h
 libberthd_la_SOURCES += server/cli-auth.c server/cli-auth.h
