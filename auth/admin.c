@@ -120,6 +120,32 @@ int auth_project_set_public(auth_t *a, const char *name, bool public) {
         return r < 0 ? r : n == 0 ? -ENOENT : 0;
 }
 
+int auth_user_set_admin(auth_t *a, const char *name, bool admin) {
+        int r, n = 0;
+
+        if (!a || !name)
+                return -EINVAL;
+        r = change(a, "UPDATE auth_users SET admin = ?3 WHERE name = ?1", name, NULL, admin, 0, &n);
+        return r < 0 ? r : n == 0 ? -ENOENT : 0;
+}
+
+int auth_project_delete(auth_t *a, const char *name) {
+        int r, n = 0;
+
+        if (!a || !name)
+                return -EINVAL;
+        /* Only an empty project: the check and the delete are one statement. Its
+         * memberships, robot tokens and settings go with it (ON DELETE CASCADE). */
+        r = change(a,
+                   "DELETE FROM auth_projects WHERE name = ?1 AND NOT EXISTS (SELECT 1 FROM repositories"
+                   " WHERE name = ?1 OR (name >= ?1 || '/' AND name < ?1 || '0'))",
+                   name, NULL, 0, 0, &n);
+        if (r < 0 || n > 0)
+                return r;
+        r = auth_project_exists(a, name);
+        return r < 0 ? r : r > 0 ? -ENOTEMPTY : -ENOENT;
+}
+
 int auth_member_add(auth_t *a, const char *project, const char *user, int role) {
         if (!a || !project || !user || role < AUTH_ROLE_READER || role > AUTH_ROLE_ADMIN)
                 return -EINVAL;

@@ -228,3 +228,62 @@ int auth_audit(auth_t *a, const auth_result_t *who, const char *client_addr,
         }
         return r;
 }
+
+/* ---- reading the trail (`berthd audit` and the management API) ---- */
+
+static const char SQL_AUDIT_LIST[] =
+        "SELECT id, ts, \"user\", client, action, repo, detail FROM auth_audit"
+        " WHERE id < ?1 AND ts >= ?2 AND ts <= ?3"
+        " AND (CAST(?4 AS TEXT) IS NULL OR \"user\" = ?4)"
+        " AND (CAST(?5 AS TEXT) IS NULL OR repo = ?5)"
+        " AND (CAST(?6 AS TEXT) IS NULL OR action = ?6)"
+        " AND (CAST(?7 AS TEXT) IS NULL OR repo = ?7 OR (repo >= ?8 AND repo < ?9))"
+        " ORDER BY id DESC LIMIT ?10";
+
+int auth_audit_list(auth_t *a, const auth_audit_filter_t *f,
+                    int (*each)(const auth_audit_row_t *row, void *userdata), void *userdata) {
+        char *lo = NULL, *hi = NULL;
+        auth_conn_t *c = NULL;
+        db_stmt_t *st = NULL;
+        int r;
+
+        if (!a || !f || !each)
+                return -EINVAL;
+        /* rows still in memory are part of the trail */
+        (void) auth_audit_flush(a);
+        if (f->project && (asprintf(&lo, "%s/", f->project) < 0 || asprintf(&hi, "%s0", f->project) < 0)) {
+                free(lo);
+                return -ENOMEM;
+        }
+        if ((r = auth_conn_get(a, &c)) < 0)
+                goto out;
+        if ((r = db_stmt(c, SQL_AUDIT_LIST, &st)) < 0)
+                goto out;
+        if ((r = db_bind_int(st, 1, f->before_id > 0 ? f->before_id : INT64_MAX)) < 0 ||
+            (r = db_bind_int(st, 2, f->since)) < 0 || (r = db_bind_int(st, 3, f->until > 0 ? f->until : INT64_MAX)) < 0 ||
+            (r = db_bind_text(st, 4, f->user)) < 0 || (r = db_bind_text(st, 5, f->repo)) < 0 ||
+            (r = db_bind_text(st, 6, f->action)) < 0 || (r = db_bind_text(st, 7, f->project)) < 0 ||
+            (r = db_bind_text(st, 8, lo)) < 0 || (r = db_bind_text(st, 9, hi)) < 0 ||
+            (r = db_bind_int(st, 10, f->limit ? (int64_t) f->limit : INT64_MAX)) < 0)
+                goto out;
+        while ((r = db_step(st)) == 1) {
+                auth_audit_row_t row = {
+                        .id = db_col_int(st, 0),
+                        .ts = db_col_int(st, 1),
+                        .user = db_col_text(st, 2),
+                        .client = db_col_text(st, 3),
+                        .action = db_col_text(st, 4),
+                        .repo = db_col_text(st, 5),
+                        .detail = db_col_text(st, 6),
+                };
+                if ((r = each(&row, userdata)) != 0)
+                        break;
+        }
+out:
+        db_stmt_reset(st);
+        if (c)
+                auth_conn_put(a, c);
+        free(lo);
+        free(hi);
+        return r;
+}

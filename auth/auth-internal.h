@@ -17,13 +17,6 @@
 #define AUTH_PROJECT_MAX 64
 #define AUTH_ROBOT_PREFIX "robot."
 
-typedef enum {
-        AUTH_ROLE_NONE = 0,
-        AUTH_ROLE_READER = 1,
-        AUTH_ROLE_DEVELOPER = 2,
-        AUTH_ROLE_MAINTAINER = 3,
-        AUTH_ROLE_ADMIN = 4,
-} auth_role_t;
 
 /* ---- basic.c ---- */
 /* Parses `Basic <base64(user:password)>`. user/password are NUL-terminated in
@@ -33,11 +26,9 @@ int auth_basic_parse(const char *header, size_t len, char *user, size_t user_siz
 /* The header carries an empty user name and an empty password: no credentials. */
 bool auth_basic_is_empty(const char *header, size_t len);
 
-/* ---- names and roles ---- */
+/* ---- names ---- */
 bool auth_name_valid(const char *s, size_t max); /* [a-z0-9]+([._-][a-z0-9]+)* ≤ max */
-int auth_role_parse(const char *s);              /* AUTH_ROLE_* or -EINVAL */
-const char *auth_role_name(int role);
-unsigned auth_role_actions(int role);
+/* roles: auth.h (auth/roles.c) */
 
 /* ---- auth.c: connections and transactions, on storage/db ---- */
 /* A connection of storage/db's pool (statements: db_stmt and the typed binds). */
@@ -63,6 +54,9 @@ int auth_user_passwd(auth_t *a, const char *name, const char *password);
 int auth_user_del(auth_t *a, const char *name); /* -ENOENT */
 int auth_project_create(auth_t *a, const char *name, bool public); /* -EEXIST, AUTH_ENAME_TAKEN */
 int auth_project_set_public(auth_t *a, const char *name, bool public);
+int auth_user_set_admin(auth_t *a, const char *name, bool admin); /* -ENOENT */
+/* An empty project (no repository under it): -ENOENT, -ENOTEMPTY. */
+int auth_project_delete(auth_t *a, const char *name);
 int auth_member_add(auth_t *a, const char *project, const char *user, int role);
 int auth_member_del(auth_t *a, const char *project, const char *user);
 /* expires: unix time, 0 never. *ret_name, *ret_secret malloc'd. */

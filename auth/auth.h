@@ -34,6 +34,40 @@ typedef enum {
 
 #define AUTH_NAME_MAX 96 /* longest user or robot name */
 
+/* ---- roles.c: the one role x action table ----
+ * Every decision of the registry API (/v2/), the management API (/api/v1/) and
+ * the web UI goes through auth_can(); docs/access-control.md prints the table. */
+typedef enum {
+        AUTH_ROLE_NONE = 0,
+        AUTH_ROLE_READER = 1,     /* pulls */
+        AUTH_ROLE_DEVELOPER = 2,  /* also pushes */
+        AUTH_ROLE_MAINTAINER = 3, /* also deletes; retention, immutability, webhooks */
+        AUTH_ROLE_ADMIN = 4,      /* project admin: also members and robot tokens */
+        AUTH_ROLE_SYSADMIN = 5,   /* a user with the admin flag (never stored as a membership) */
+} auth_role_t;
+
+typedef enum {
+        AUTH_ACT_PULL = 0,    /* see the project, its repositories and artifacts; pull */
+        AUTH_ACT_PUSH,
+        AUTH_ACT_DELETE,      /* tags, manifests, repositories */
+        AUTH_ACT_LIFECYCLE,   /* retention, immutability and webhooks of the project */
+        AUTH_ACT_MEMBERS,     /* the project's members */
+        AUTH_ACT_ROBOTS,      /* the project's robot tokens */
+        AUTH_ACT_PROJECTS,    /* create and delete projects */
+        AUTH_ACT_USERS,       /* users */
+        AUTH_ACT_QUOTA,       /* quotas */
+        AUTH_ACT_PROXY,       /* proxy projects */
+        AUTH_ACT_GC,          /* garbage collection */
+        AUTH_ACT__MAX,
+} auth_action_t;
+
+bool auth_can(int role, auth_action_t action);
+const char *auth_action_name(auth_action_t action); /* "pull", "lifecycle", …; NULL past the end */
+int auth_role_parse(const char *s);   /* a membership role (reader..admin), or -EINVAL */
+const char *auth_role_name(int role); /* "reader", …, "sysadmin"; "none" */
+/* The registry's action bits (AUTH_PULL | AUTH_PUSH | AUTH_DELETE) of role. */
+unsigned auth_role_actions(int role);
+
 /* Zero-initialise; every 0 field takes its default. Argon2 costs fall back to the
  * environment (BERTH_ARGON2_MEMORY_KIB, BERTH_ARGON2_PASSES) before the default. */
 typedef struct {
@@ -227,6 +261,50 @@ int auth_token_list(auth_t *a, const char *project,
 int auth_audit(auth_t *a, const auth_result_t *who, const char *client_addr,
                const char *action, const char *repo, const char *detail);
 int auth_audit_flush(auth_t *a);
+/* The trail, newest first, filtered (NULL/0 fields: no filter): rows with id <
+ * before_id (the cursor), since <= ts <= until, of user, of repository repo, of
+ * action, of project's repositories; at most limit (0: all). each() as for the
+ * listings above. Flushes the pending rows first. */
+typedef struct {
+        const char *user, *repo, *action, *project;
+        int64_t since, until; /* unix seconds */
+        int64_t before_id;
+        size_t limit;
+} auth_audit_filter_t;
+typedef struct {
+        int64_t id, ts;
+        const char *user, *client, *action, *repo, *detail; /* client, repo, detail may be NULL */
+} auth_audit_row_t;
+int auth_audit_list(auth_t *a, const auth_audit_filter_t *f,
+                    int (*each)(const auth_audit_row_t *row, void *userdata), void *userdata);
+
+/* ---- session.c: browser sessions of the management API ---- */
+#define AUTH_SESSION_ID_LEN 43  /* base64url of 32 random bytes; also the CSRF token's length */
+#define AUTH_SESSION_TTL 43200  /* seconds (12 h, absolute) */
+/* A new session of user (a user, never a robot; the caller verified the
+ * password): id (the cookie value) and its expiry. ttl 0: AUTH_SESSION_TTL.
+ * -ENOENT: no such user. Deletes expired sessions on the way. */
+int auth_session_create(auth_t *a, const char *user, unsigned ttl, char id[AUTH_SESSION_ID_LEN + 1],
+                        time_t *ret_expires);
+/* The identity of a live session (ret: name, admin), or BERTH_EAUTH (unknown,
+ * expired, malformed, its user gone), or <0. */
+int auth_session_check(auth_t *a, const char *id, auth_result_t *ret, time_t *ret_expires);
+/* The CSRF token of session id (derived from it), and its constant-time check. */
+int auth_session_csrf(auth_t *a, const char *id, char csrf[AUTH_SESSION_ID_LEN + 1]);
+bool auth_session_csrf_ok(auth_t *a, const char *id, const char *token);
+/* Logout: 0 or -ENOENT. */
+int auth_session_delete(auth_t *a, const char *id);
+/* Every session of user (password change, removal). */
+int auth_session_delete_user(auth_t *a, const char *user);
+
+/* The effective role of who in project (auth/roles.c's table applies to it):
+ * AUTH_ROLE_SYSADMIN for an admin user; else the best of the membership role,
+ * maintainer in a user's own namespace (no project holds the name), developer
+ * (push) or reader for a robot of the project, reader in a public project;
+ * AUTH_ROLE_NONE: the project is not visible. Mode none: SYSADMIN. Or <0. */
+int auth_project_role(auth_t *a, const auth_result_t *who, const char *project);
+/* 1 a project row exists (auth_projects), 0 not, <0 error. */
+int auth_project_exists(auth_t *a, const char *project);
 
 /* Counters (metrics, tests). */
 typedef struct {

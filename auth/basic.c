@@ -80,39 +80,6 @@ bool auth_name_valid(const char *s, size_t max) {
         return !prev_sep;
 }
 
-static const char *const role_names[] = {
-        [AUTH_ROLE_NONE] = "none",
-        [AUTH_ROLE_READER] = "reader",
-        [AUTH_ROLE_DEVELOPER] = "developer",
-        [AUTH_ROLE_MAINTAINER] = "maintainer",
-        [AUTH_ROLE_ADMIN] = "admin",
-};
-
-int auth_role_parse(const char *s) {
-        if (!s)
-                return -EINVAL;
-        for (int i = AUTH_ROLE_READER; i <= AUTH_ROLE_ADMIN; i++)
-                if (strcmp(s, role_names[i]) == 0)
-                        return i;
-        return -EINVAL;
-}
-
-const char *auth_role_name(int role) {
-        if (role < AUTH_ROLE_NONE || role > AUTH_ROLE_ADMIN)
-                return "none";
-        return role_names[role];
-}
-
-unsigned auth_role_actions(int role) {
-        switch (role) {
-        case AUTH_ROLE_READER: return AUTH_PULL;
-        case AUTH_ROLE_DEVELOPER: return AUTH_PULL | AUTH_PUSH;
-        case AUTH_ROLE_MAINTAINER:
-        case AUTH_ROLE_ADMIN: return AUTH_PULL | AUTH_PUSH | AUTH_DELETE;
-        default: return 0;
-        }
-}
-
 bool auth_basic_is_empty(const char *header, size_t len) {
         const char *p = header, *end = header + len;
 

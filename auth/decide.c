@@ -473,3 +473,68 @@ int auth_check(auth_t *a, const char *authorization, const char *client_addr,
         auth_job_free(job);
         return r;
 }
+
+/* ---- the effective role (the management API and the UI: auth_can on it) ---- */
+
+static const char SQL_ROLE[] =
+        "SELECT (SELECT public FROM auth_projects WHERE name = ?1),"
+        " (SELECT role FROM auth_members WHERE project = ?1 AND \"user\" = ?2)";
+
+int auth_project_role(auth_t *a, const auth_result_t *who, const char *project) {
+        const bool user = who && !who->anonymous && !who->robot;
+        auth_conn_t *c = NULL;
+        db_stmt_t *st = NULL;
+        int role = AUTH_ROLE_NONE, r;
+
+        if (!a || !who || !project)
+                return -EINVAL;
+        if (a->opt.mode == AUTH_MODE_NONE || (user && who->admin))
+                return AUTH_ROLE_SYSADMIN;
+        if ((r = auth_conn_get(a, &c)) < 0)
+                return r;
+        r = db_stmt(c, SQL_ROLE, &st);
+        if (r == 0)
+                r = db_bind_text(st, 1, project);
+        if (r == 0 && user)
+                r = db_bind_text(st, 2, who->name);
+        if (r == 0)
+                r = db_step(st);
+        if (r == 1) {
+                bool exists = !db_col_null(st, 0);
+                if (exists && db_col_int(st, 0))
+                        role = AUTH_ROLE_READER;
+                if (user && !db_col_null(st, 1) && db_col_int(st, 1) > role)
+                        role = (int) db_col_int(st, 1);
+                if (user && !exists && strcmp(project, who->name) == 0)
+                        role = AUTH_ROLE_MAINTAINER; /* one's own namespace */
+                if (who->robot && strcmp(project, who->robot_project) == 0) {
+                        int rr = who->robot_push ? AUTH_ROLE_DEVELOPER : AUTH_ROLE_READER;
+                        if (rr > role)
+                                role = rr;
+                }
+                r = role;
+        } else if (r == 0)
+                r = BERTH_EDB;
+        db_stmt_reset(st);
+        auth_conn_put(a, c);
+        return r;
+}
+
+int auth_project_exists(auth_t *a, const char *project) {
+        auth_conn_t *c = NULL;
+        db_stmt_t *st = NULL;
+        int r;
+
+        if (!a || !project)
+                return -EINVAL;
+        if ((r = auth_conn_get(a, &c)) < 0)
+                return r;
+        r = db_stmt(c, "SELECT 1 FROM auth_projects WHERE name = ?1", &st);
+        if (r == 0)
+                r = db_bind_text(st, 1, project);
+        if (r == 0)
+                r = db_step(st);
+        db_stmt_reset(st);
+        auth_conn_put(a, c);
+        return r < 0 ? r : r > 0 ? 1 : 0;
+}

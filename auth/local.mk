@@ -1,6 +1,6 @@
 ## auth/: users, credentials, access policy (see issue 4)
 noinst_LTLIBRARIES += libauth.la
-libauth_la_SOURCES = auth/auth.h auth/auth-internal.h auth/auth.c auth/audit.c auth/basic.c auth/bearer.c auth/cache.c auth/decide.c auth/password.c auth/throttle.c \
+libauth_la_SOURCES = auth/auth.h auth/auth-internal.h auth/roles.c auth/session.c auth/auth.c auth/audit.c auth/basic.c auth/bearer.c auth/cache.c auth/decide.c auth/password.c auth/throttle.c \
                      auth/admin.c auth/token.c
 libauth_la_CPPFLAGS = $(AM_CPPFLAGS) $(SQLITE3_CFLAGS) $(CRYPTO_CFLAGS) $(ARGON2_CFLAGS) \
                       $(JANSSON_CFLAGS)

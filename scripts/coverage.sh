@@ -13,5 +13,6 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 build=${BERTH_COVERAGE_BUILD_DIR:-$src/build-coverage}
 
 "$src/scripts/install-deps.sh" coverage
-BERTH_BUILD_DIR=$build "$src/scripts/build.sh" --enable-coverage
+# --enable-test-hooks: the scripts that move berthd's clock run too, as in make check
+BERTH_BUILD_DIR=$build "$src/scripts/build.sh" --enable-coverage --enable-test-hooks
 make -C "$build" coverage

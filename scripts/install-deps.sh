@@ -4,11 +4,13 @@
 # Works on a fresh Debian 12 as root; uses sudo otherwise.
 #   scripts/install-deps.sh [TIER...]
 # With no tier: building and the default test tier (`make check`). Tiers add what only
-# they need: `slow` (the deploy demo and manifests, Prometheus, PostgreSQL and haproxy:
+# they need: `slow` (the deploy demo and manifests, Prometheus, PostgreSQL and haproxy,
+# chromium and the npm packages of the web UI's browser test:
 # make check-slow), `fuzz` (clang for the libFuzzer targets: scripts/fuzz-smoke.sh),
 # `coverage` (lcov for gcov's counters: scripts/coverage.sh).
 set -euo pipefail
 
+npm_dirs=()    # npm packages pinned by a lock file, installed with `npm ci` in these folders
 packages=(
         # build
         build-essential autoconf automake libtool pkg-config
@@ -40,6 +42,10 @@ for tier in "$@"; do
                 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
                         packages+=(nodejs npm)
                 fi
+                # the web UI's browser test (tests/integration/ui-browser.sh): Debian's
+                # chromium, driven by the npm packages of tests/ui (after the apt step)
+                packages+=(chromium)
+                npm_dirs+=(tests/ui)
                 ;;
         fuzz) packages+=(clang libclang-rt-14-dev) ;;
         # lcov reads gcov's counters; the metadata tests also run on PostgreSQL
@@ -54,9 +60,25 @@ for p in "${packages[@]}"; do
                 missing+=("$p")
         fi
 done
+# npm_install: `npm ci` in each folder of npm_dirs whose node_modules is older than its
+# lock file (no browser download: the tests use Debian's chromium). Without the npm
+# registry it only warns: the tests that need the packages install or skip themselves.
+npm_install() {
+        local src d
+        src=$(cd "$(dirname "$0")/.." && pwd)
+        for d in "${npm_dirs[@]}"; do
+                [ "$src/$d/node_modules/.package-lock.json" -nt "$src/$d/package-lock.json" ] && continue
+                echo "install-deps: npm ci in $d"
+                (cd "$src/$d" && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error) ||
+                        echo "install-deps: npm ci failed in $d (its tests will try again or skip)" >&2
+        done
+        return 0
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
         echo "install-deps: all ${#packages[@]} packages present"
-        exit 0
+        npm_install
+        exit
 fi
 
 as_root=()
@@ -83,4 +105,5 @@ export DEBIAN_FRONTEND=noninteractive
 "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
         --no-install-recommends -o Dpkg::Options::=--force-confdef \
         -o Dpkg::Options::=--force-confold "${packages[@]}"
+npm_install
 echo "install-deps: done"

@@ -12,9 +12,9 @@ set -uo pipefail
 fast=0
 # the integration scripts that also run against berthd built with ASan + UBSan: the API,
 # access control, the hardening scripts that attack the server, and the streamed
-# pull-through blobs (readers suspended and resumed across threads)
+# pull-through blobs (readers suspended and resumed across threads), the web UI's files
 san_tests=(api-core api-v11 auth-tokens harden-uploads harden-conns harden-lockout harden-auth-flood harden-tokens
-           harden-log harden-modes harden-tls proxy-stream)
+           harden-log harden-modes harden-tls proxy-stream mgmt-api ui-serve)
 san_tests=$(printf 'tests/integration/%s.sh ' "${san_tests[@]}")
 case ${1:-} in
 --fast) fast=1 ;;

@@ -209,11 +209,13 @@ static int get_password(cli_t *c, char *buf, size_t size, bool *ret_generated) {
 
 /* ---- the Kubernetes Secret ---- */
 
-static int print_secret_yaml(cli_t *c, const char *server, const char *user, const char *password,
-                             const char *name, const char *ns) {
+int cli_secret_yaml(const char *server, const char *user, const char *password, const char *name,
+                    const char *ns, char **ret_yaml, char **ret_json) {
         /* every one of them holds the password, plain or encoded */
         _cleanup_erase_ char *userpass = NULL, *auth = NULL, *json = NULL, *b64 = NULL;
+        char *yaml = NULL;
         json_t *root;
+        int n;
 
         if (asprintf(&userpass, "%s:%s", user, password) < 0) {
                 userpass = NULL;
@@ -233,19 +235,32 @@ static int print_secret_yaml(cli_t *c, const char *server, const char *user, con
         b64 = base64_encode_alloc(BASE64_STD, json, strlen(json));
         if (!b64)
                 return -ENOMEM;
-        fprintf(c->out,
-                "apiVersion: v1\n"
-                "kind: Secret\n"
-                "metadata:\n"
-                "  name: %s\n",
-                name);
-        if (ns)
-                fprintf(c->out, "  namespace: %s\n", ns);
-        fprintf(c->out,
-                "type: kubernetes.io/dockerconfigjson\n"
-                "data:\n"
-                "  .dockerconfigjson: %s\n",
-                b64);
+        n = asprintf(&yaml,
+                     "apiVersion: v1\n"
+                     "kind: Secret\n"
+                     "metadata:\n"
+                     "  name: %s\n"
+                     "%s%s%s"
+                     "type: kubernetes.io/dockerconfigjson\n"
+                     "data:\n"
+                     "  .dockerconfigjson: %s\n",
+                     name, ns ? "  namespace: " : "", ns ? ns : "", ns ? "\n" : "", b64);
+        if (n < 0)
+                return -ENOMEM;
+        *ret_yaml = yaml;
+        if (ret_json)
+                *ret_json = TAKE_PTR(json);
+        return 0;
+}
+
+static int print_secret_yaml(cli_t *c, const char *server, const char *user, const char *password,
+                             const char *name, const char *ns) {
+        _cleanup_erase_ char *yaml = NULL;
+        int r = cli_secret_yaml(server, user, password, name, ns, &yaml, NULL);
+
+        if (r < 0)
+                return r;
+        fputs(yaml, c->out);
         return 0;
 }
 
@@ -579,13 +594,42 @@ static void print_field(FILE *out, const char *s) {
                 fprintf(out, "\t%s", s);
 }
 
+typedef struct {
+        struct {
+                int64_t ts;
+                char *f[5]; /* user, client, action, repo, detail */
+        } *v;
+        size_t n, cap;
+} audit_rows_t;
+
+static int collect_row(const auth_audit_row_t *row, void *userdata) {
+        audit_rows_t *rows = userdata;
+        const char *f[5] = { row->user, row->client, row->action, row->repo, row->detail };
+
+        if (rows->n == rows->cap) {
+                size_t ncap = rows->cap ? rows->cap * 2 : 64;
+                void *nv = reallocarray(rows->v, ncap, sizeof(*rows->v));
+                if (!nv)
+                        return -ENOMEM;
+                rows->v = nv;
+                rows->cap = ncap;
+        }
+        rows->v[rows->n].ts = row->ts;
+        for (int k = 0; k < 5; k++)
+                if ((rows->v[rows->n].f[k] = f[k] ? strdup(f[k]) : NULL) == NULL && f[k]) {
+                        for (int j = 0; j < k; j++)
+                                free(rows->v[rows->n].f[j]);
+                        return -ENOMEM;
+                }
+        rows->n++;
+        return 0;
+}
+
 static int cmd_audit(cli_t *c, int argc, char **argv) {
         const char *user = NULL, *repo = NULL;
         time_t since = 0;
         unsigned long limit = 1000;
-        auth_conn_t *conn;
-        db_stmt_t *st = NULL;
-        int r, rc;
+        int r;
 
         for (int i = 1; i < argc; i++) {
                 bool more = i + 1 < argc;
@@ -604,40 +648,27 @@ static int cmd_audit(cli_t *c, int argc, char **argv) {
                 } else
                         return usage(c);
         }
-        r = auth_conn_get(c->a, &conn);
-        if (r < 0)
-                return fail(c, r, "audit");
-        /* The newest `limit` rows, printed oldest first. */
-        r = db_stmt(conn,
-                           "SELECT ts, \"user\", client, action, repo, detail FROM ("
-                           " SELECT * FROM auth_audit WHERE ts >= ?1"
-                           " AND (CAST(?2 AS TEXT) IS NULL OR \"user\" = ?2) AND (CAST(?3 AS TEXT) IS NULL OR repo = ?3)"
-                           " ORDER BY id DESC LIMIT ?4) AS recent ORDER BY id",
-                           &st);
-        if (r < 0) {
-                auth_conn_put(c->a, conn);
-                return fail(c, r, "audit");
-        }
-        if ((rc = db_bind_int(st, 1, since)) == 0 && (rc = db_bind_text(st, 2, user)) == 0 &&
-            (rc = db_bind_text(st, 3, repo)) == 0 && (rc = db_bind_int(st, 4, (int64_t) limit)) == 0)
-                fprintf(c->out, "TIME\tUSER\tCLIENT\tACTION\tREPO\tDETAIL\n");
-        while (rc >= 0 && (rc = db_step(st)) == 1) {
-                char t[32];
-                const char *f[5];
-                fmt_time((time_t) db_col_int(st, 0), t, sizeof(t));
-                for (int i = 0; i < 5; i++) {
-                        f[i] = db_col_text(st, i + 1);
-                        if (!f[i])
-                                f[i] = "-";
+        /* The newest `limit` rows (auth_audit_list: the API's too), printed oldest first. */
+        {
+                auth_audit_filter_t f = { .user = user, .repo = repo, .since = since, .limit = limit };
+                audit_rows_t rows = { 0 };
+                r = auth_audit_list(c->a, &f, collect_row, &rows);
+                if (r == 0)
+                        fprintf(c->out, "TIME\tUSER\tCLIENT\tACTION\tREPO\tDETAIL\n");
+                for (size_t i = rows.n; r == 0 && i-- > 0;) {
+                        char t[32];
+                        fmt_time((time_t) rows.v[i].ts, t, sizeof(t));
+                        fprintf(c->out, "%s", t);
+                        for (int k = 0; k < 5; k++)
+                                print_field(c->out, rows.v[i].f[k] ? rows.v[i].f[k] : "-");
+                        fputc('\n', c->out);
                 }
-                fprintf(c->out, "%s", t);
-                for (int i = 0; i < 5; i++)
-                        print_field(c->out, f[i]);
-                fputc('\n', c->out);
+                for (size_t i = 0; i < rows.n; i++)
+                        for (int k = 0; k < 5; k++)
+                                free(rows.v[i].f[k]);
+                free(rows.v);
+                return r == 0 ? 0 : fail(c, r, "audit");
         }
-        db_stmt_reset(st);
-        auth_conn_put(c->a, conn);
-        return rc == 0 ? 0 : fail(c, rc, "audit");
 }
 
 static bool is_command(const char *s) {

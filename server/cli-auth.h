@@ -13,3 +13,10 @@ int cli_auth_run_db(db_t *db, int argc, char **argv, FILE *in, FILE *out, FILE *
 int cli_auth_main(db_t *db, int argc, char **argv);
 /* The usage text on err; returns 2 (what `berthd user --help` prints, no database needed). */
 int cli_auth_usage(FILE *err);
+/* A kubernetes.io/dockerconfigjson Secret named name (in namespace ns, may be
+ * NULL) for user:password on server (HOST[:PORT]): *ret_yaml, and the
+ * .dockerconfigjson content in *ret_json (may be NULL); both malloc'd and hold
+ * the password (wipe them). `berthd token create --secret-yaml`, `berthd secret`
+ * and the management API's robot creation. */
+int cli_secret_yaml(const char *server, const char *user, const char *password, const char *name,
+                    const char *ns, char **ret_yaml, char **ret_json);

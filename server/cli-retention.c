@@ -125,6 +125,11 @@ static int immutable_main(meta_t *m, int argc, char **argv, FILE *out, FILE *err
                         if (!meta_pattern_valid(argv[3]))
                                 return bad_pattern(err, argv[3]);
                         r = meta_immutable_add(m, argv[2], argv[3]);
+                        if (r == -EPERM) {
+                                fprintf(err, "berthd: immutable add: %s is a proxy project: its tags are its "
+                                             "upstream's, and move when the upstream moves them\n", argv[2]);
+                                return 1;
+                        }
                         if (r < 0)
                                 return fail(err, "immutable add", r);
                         fprintf(out, "%s: tags matching '%s' are immutable%s\n", argv[2], argv[3],

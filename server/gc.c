@@ -19,6 +19,7 @@
 #include "common/macro.h"
 #include "server/dbconf.h"
 #include "server/gc.h"
+#include "server/periodic.h"
 #include "server/server.h"
 #include "storage/meta.h"
 #include "storage/registry.h"
@@ -76,14 +77,6 @@ static double mono(void) {
 
         (void) clock_gettime(CLOCK_MONOTONIC, &ts);
         return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
-
-static void who_am_i(const char *what, char *buf, size_t size) {
-        char host[128] = "?";
-
-        (void) gethostname(host, sizeof(host) - 1);
-        host[sizeof(host) - 1] = '\0';
-        (void) snprintf(buf, size, "%s on %s (pid %ld)", what, host, (long) getpid());
 }
 
 static void print_result(FILE *f, bool dry_run, const registry_gc_result_t *res) {
@@ -247,7 +240,7 @@ int gc_main(const char *data_dir, const dbconf_t *dbc, int argc, char **argv) {
         r = config_store_open(data_dir, getenv("BERTH_STORAGE"), getenv("BERTH_S3_CA"), &store);
         if (r < 0)
                 goto out;
-        who_am_i("berthd gc", who, sizeof(who));
+        periodic_who("berthd gc", who, sizeof(who));
         o.who = who;
         for (;;) {
                 t0 = mono();
@@ -285,35 +278,11 @@ out:
 
 /* ---- the server's runs ---- */
 
-static struct {
-        pthread_t thread;
-        bool started;
-        volatile bool stop;
-        pthread_mutex_t lock;
-        pthread_cond_t cond;
-        server_t *srv;
-} gct = { .lock = PTHREAD_MUTEX_INITIALIZER };
-
-/* Sleeps up to secs, or until gc_stop: true when stopped. */
-static bool nap(uint64_t secs) {
-        struct timespec until;
-        bool stop;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += (time_t) (secs > 86400 * 365 ? 86400 * 365 : secs);
-        pthread_mutex_lock(&gct.lock);
-        while (!gct.stop && pthread_cond_timedwait(&gct.cond, &gct.lock, &until) != ETIMEDOUT)
-                ;
-        stop = gct.stop;
-        pthread_mutex_unlock(&gct.lock);
-        return stop;
-}
-
-static void server_run(server_t *srv, meta_t *m, const char *who) {
+static void server_run(server_t *srv, meta_t *m, const char *who, const volatile bool *stop) {
         const config_t *cfg = srv->cfg;
         registry_gc_options_t o = { .grace = cfg->gc_grace, .delete_untagged = cfg->gc_delete_untagged,
                                     .upload_max_age = cfg->upload_max_age, .who = who, .now = srv->now,
-                                    .now_userdata = srv->now_userdata, .stop = &gct.stop };
+                                    .now_userdata = srv->now_userdata, .stop = stop };
         registry_gc_result_t res;
         int64_t last = 0;
         double t0, dt;
@@ -346,58 +315,84 @@ static void server_run(server_t *srv, meta_t *m, const char *who) {
                 res.file_errors ? " (some files could not be removed: the next run)" : "");
 }
 
-static void *gc_thread(void *arg) {
+static periodic_t gct = PERIODIC_INIT("gc", server_run);
+
+int gc_start(server_t *srv) {
+        return periodic_start(&gct, srv, srv->cfg->gc_interval);
+}
+
+/* ---- a run asked for by the management API (POST /api/v1/gc/runs) ---- */
+static struct {
+        pthread_mutex_t lock;
+        pthread_t thread;
+        bool running, joinable;
+        volatile bool stop;
+        server_t *srv;
+        bool dry_run, delete_untagged;
+        char who[AUTH_NAME_MAX + 1];
+} gcr = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void *request_thread(void *arg) {
         server_t *srv = arg;
         meta_t *m = NULL;
-        char who[256];
+        registry_gc_options_t o = { .grace = srv->cfg->gc_grace, .dry_run = gcr.dry_run,
+                                    .delete_untagged = gcr.delete_untagged,
+                                    .upload_max_age = srv->cfg->upload_max_age, .who = gcr.who,
+                                    .now = srv->now, .now_userdata = srv->now_userdata, .stop = &gcr.stop };
+        registry_gc_result_t res;
+        double t0;
         int r;
 
-        who_am_i("berthd", who, sizeof(who));
-        while (!nap(srv->cfg->gc_interval)) {
-                if (!m && (r = meta_open_thread(server_db(srv), &m)) < 0) {
-                        log_msg(LOG_WARNING, LOG_SRC_SERVER, "gc skipped: metadata: %s", berth_strerror(r));
-                        m = NULL;
-                        continue;
-                }
-                if ((r = server_thread_conn_check(server_db(srv))) < 0) {
-                        log_msg(LOG_WARNING, LOG_SRC_SERVER, "gc skipped: metadata: %s", berth_strerror(r));
-                        continue;
-                }
-                server_run(srv, m, who);
+        if ((r = meta_open_thread(server_db(srv), &m)) == 0) {
+                t0 = mono();
+                r = registry_gc_run(srv->store, m, &o, &res);
+                if (r != BERTH_EBUSY && !o.dry_run)
+                        gc_count(r == 0, mono() - t0, res.blobs + res.orphans, res.blob_bytes + res.orphan_bytes);
+                if (r < 0 && r != BERTH_EBUSY)
+                        log_msg(LOG_WARNING, LOG_SRC_SERVER, "gc run (asked by %s) failed: %s", gcr.who,
+                                berth_strerror(r));
+                meta_free(m);
         }
-        meta_free(m);
+        pthread_mutex_lock(&gcr.lock);
+        gcr.running = false;
+        pthread_mutex_unlock(&gcr.lock);
         return NULL;
 }
 
-int gc_start(server_t *srv) {
-        pthread_condattr_t ca;
-        int r;
+int gc_request(server_t *srv, const char *who, bool dry_run, bool delete_untagged) {
+        int r = 0;
 
-        if (!srv->cfg->gc_interval || gct.started)
-                return 0;
-        gct.srv = srv;
-        gct.stop = false;
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&gct.cond, &ca);
-        pthread_condattr_destroy(&ca);
-        r = pthread_create(&gct.thread, NULL, gc_thread, srv);
-        if (r != 0) {
-                pthread_cond_destroy(&gct.cond);
-                return -r;
+        pthread_mutex_lock(&gcr.lock);
+        if (gcr.running) {
+                r = BERTH_EBUSY;
+                goto out;
         }
-        gct.started = true;
-        return 0;
+        if (gcr.joinable) {
+                pthread_join(gcr.thread, NULL);
+                gcr.joinable = false;
+        }
+        gcr.srv = srv;
+        gcr.stop = false;
+        gcr.dry_run = dry_run;
+        gcr.delete_untagged = delete_untagged;
+        snprintf(gcr.who, sizeof(gcr.who), "%s", who && *who ? who : "api");
+        r = -pthread_create(&gcr.thread, NULL, request_thread, srv);
+        if (r == 0)
+                gcr.running = gcr.joinable = true;
+out:
+        pthread_mutex_unlock(&gcr.lock);
+        return r;
 }
 
 void gc_stop(void) {
-        if (!gct.started)
-                return;
-        pthread_mutex_lock(&gct.lock);
-        gct.stop = true;
-        pthread_cond_broadcast(&gct.cond);
-        pthread_mutex_unlock(&gct.lock);
-        pthread_join(gct.thread, NULL);
-        pthread_cond_destroy(&gct.cond);
-        gct.started = false;
+        pthread_mutex_lock(&gcr.lock);
+        gcr.stop = true;
+        if (gcr.joinable) {
+                pthread_t t = gcr.thread;
+                gcr.joinable = false;
+                pthread_mutex_unlock(&gcr.lock);
+                pthread_join(t, NULL);
+        } else
+                pthread_mutex_unlock(&gcr.lock);
+        periodic_stop(&gct);
 }

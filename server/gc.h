@@ -19,6 +19,10 @@ int gc_main(const char *data_dir, const dbconf_t *db, int argc, char **argv);
  * (none when 0), skipping a turn when another process (a replica, `berthd gc`)
  * ran one less than an interval ago or runs one now. 0 or <0. */
 int gc_start(server_t *srv);
+/* A run now, on a thread of its own (the management API): 0 started, BERTH_EBUSY
+ * one asked for this way still runs (one run at a time across processes is the
+ * GC lock's: a run that finds it held records nothing). gc_stop ends and joins it. */
+int gc_request(server_t *srv, const char *who, bool dry_run, bool delete_untagged);
 /* Ends the thread (a run under way stops after its current batch). Idempotent. */
 void gc_stop(void);
 

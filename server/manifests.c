@@ -42,14 +42,6 @@ static int check_reference(request_t *req, digest_t *ret_digest, bool *ret_is_di
         return 0;
 }
 
-/* Who makes a change, for the events it queues: the caller's name (none when
- * anonymous), the client's address, the server's clock. */
-static meta_origin_t origin_of(const request_t *req) {
-        return (meta_origin_t){ .actor = !req->who.anonymous && req->who.name[0] ? req->who.name : NULL,
-                                .address = req->addr[0] && strcmp(req->addr, "?") != 0 ? req->addr : NULL,
-                                .now = (int64_t) server_now(req->srv) };
-}
-
 /* 403 DENIED for a write an immutable tag refused (storage/retention.h), naming
  * the tag and the project's pattern: tags (n of them) for a push or a tag delete,
  * d for a delete by digest. */
@@ -128,7 +120,7 @@ static void manifest_put_end(request_t *req) {
         const char *ctype = req_header(req, "Content-Type");
         const put_state_t *st = req->state; /* the reference checked in begin */
         tag_list_t tags = { .n = 0 };
-        meta_origin_t origin = origin_of(req);
+        meta_origin_t origin = req_origin(req);
         registry_put_result_t res;
         meta_t *m;
         int r;
@@ -372,7 +364,7 @@ const route_ops_t route_manifest_get = {
 /* ---- DELETE ---- */
 
 static void manifest_delete_begin(request_t *req) {
-        meta_origin_t origin = origin_of(req);
+        meta_origin_t origin = req_origin(req);
         digest_t d;
         bool is_digest;
         meta_t *m;

@@ -4,8 +4,8 @@
  * adds by whichever worker thread ends a request: no lock on the request path.
  * Labels are bounded: the route's name (a fixed set), the method (seven values, the
  * rest "other"), the status class. Figures that exist elsewhere (connections, auth,
- * the metadata) are read at scrape time; the usage per project, which walks every
- * project, at most once per USAGE_EVERY seconds (the scrapes in between reuse it). */
+ * the metadata, the usage and quota per project the schema keeps) are read at
+ * scrape time. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdatomic.h>
@@ -22,6 +22,7 @@
 #include "server/gc.h"
 #include "server/metrics.h"
 #include "server/pullthrough.h"
+#include "server/pulls.h"
 #include "storage/db.h"
 #include "server/webhook.h"
 #include "storage/webhook.h"
@@ -51,16 +52,9 @@ static time_t started_at;
 static struct MHD_Daemon *daemon_;
 static meta_t *scrape_meta; /* used by the listener's one thread only */
 
-/* ---- berth_project_usage_*: counted at most once a minute, bounded labels ---- */
-#define USAGE_EVERY 60       /* seconds between two counts; a scrape in between reuses the last */
+/* ---- berth_project_usage_* and berth_project_quota_bytes: bounded labels ---- */
 #define USAGE_PROJECTS 1000  /* projects named; the rest summed under USAGE_OTHER */
 #define USAGE_OTHER "_other" /* not a project name: those begin with a letter or digit */
-static struct {
-        meta_project_usage_t *v; /* at most USAGE_PROJECTS named, by name, then USAGE_OTHER */
-        size_t n;
-        bool counted;
-        struct timespec at; /* CLOCK_MONOTONIC of the count */
-} usage; /* the listener's thread only */
 
 static unsigned method_index(const char *m) {
         for (unsigned i = 0; i < M_OTHER; i++)
@@ -294,23 +288,24 @@ static void write_db(FILE *f, db_t *db) {
 }
 
 static int cmp_usage_bytes(const void *x, const void *y) {
-        const meta_project_usage_t *a = x, *b = y;
+        const usage_project_t *a = x, *b = y;
 
-        if (a->usage.bytes != b->usage.bytes)
-                return a->usage.bytes > b->usage.bytes ? -1 : 1;
+        if (a->bytes != b->bytes)
+                return a->bytes > b->bytes ? -1 : 1;
         return strcmp(a->project, b->project);
 }
 
 static int cmp_usage_name(const void *x, const void *y) {
-        return strcmp(((const meta_project_usage_t *) x)->project, ((const meta_project_usage_t *) y)->project);
+        return strcmp(((const usage_project_t *) x)->project, ((const usage_project_t *) y)->project);
 }
 
 /* Keeps the max largest projects of v (by bytes; by name among equals) and sums
  * the others into one more entry named USAGE_OTHER (its blobs and bytes are sums:
- * a blob two of them share counts twice there). v is sorted by name after, that
- * entry last. *n: entries in, entries out. v must have room for max + 1. */
-void metrics__usage_fold(meta_project_usage_t *v, size_t *n, size_t max) {
-        meta_usage_t other = { 0 };
+ * a blob two of them share counts twice there; it has no quota). v is sorted by
+ * name after, that entry last. *n: entries in, entries out. v must have room for
+ * max + 1. */
+void metrics__usage_fold(usage_project_t *v, size_t *n, size_t max) {
+        usage_project_t other = { .project = USAGE_OTHER, .quota = USAGE_UNLIMITED };
 
         if (*n <= max) {
                 qsort(v, *n, sizeof(*v), cmp_usage_name);
@@ -318,56 +313,65 @@ void metrics__usage_fold(meta_project_usage_t *v, size_t *n, size_t max) {
         }
         qsort(v, *n, sizeof(*v), cmp_usage_bytes);
         for (size_t i = max; i < *n; i++) {
-                other.blobs += v[i].usage.blobs;
-                other.bytes += v[i].usage.bytes;
-                free(v[i].project);
+                other.blobs += v[i].blobs;
+                other.bytes += v[i].bytes;
         }
         qsort(v, max, sizeof(*v), cmp_usage_name);
-        v[max] = (meta_project_usage_t){ .project = strdup(USAGE_OTHER), .usage = other };
-        *n = v[max].project ? max + 1 : max;
+        v[max] = other;
+        *n = max + 1;
 }
 
-/* The last count, taken again when older than USAGE_EVERY. 0 or <0 (the last
- * count is kept: it is written with the others only when r is 0). */
-static int usage_refresh(void) {
-        meta_project_usage_t *v = NULL;
-        struct timespec now;
+/* The figures the schema keeps (storage/usage.h), read at each scrape: one read of
+ * the per-project rows, the same berthd usage prints. */
+static int usage_read(usage_project_t **ret, size_t *ret_n) {
+        usage_project_t *v = NULL, *nv;
         size_t n = 0;
         int r;
 
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (usage.counted && now.tv_sec - usage.at.tv_sec < USAGE_EVERY)
-                return 0;
-        r = meta_usage_all(scrape_meta, &v, &n);
+        r = usage_list(scrape_meta, &v, &n);
         if (r < 0)
                 return r;
-        /* n > USAGE_PROJECTS: the array has room for the USAGE_OTHER entry */
+        if (n > USAGE_PROJECTS) { /* room for USAGE_OTHER */
+                nv = reallocarray(v, n + 1, sizeof(*v));
+                if (!nv) {
+                        free(v);
+                        return -ENOMEM;
+                }
+                v = nv;
+        }
         metrics__usage_fold(v, &n, USAGE_PROJECTS);
-        meta_usage_free(usage.v, usage.n);
-        usage.v = v;
-        usage.n = n;
-        usage.counted = true;
-        usage.at = now;
+        *ret = v;
+        *ret_n = n;
         return 0;
 }
 
-static void write_usage(FILE *f) {
+static void write_usage(FILE *f, const usage_project_t *v, size_t n) {
         head(f, "berth_project_usage_bytes", "gauge",
              "Bytes of the distinct blobs each project's repositories reference (as berthd usage counts "
-             "them), counted at most once a minute; the 1000 largest projects named, the rest summed under "
+             "them, kept exactly by the metadata); the 1000 largest projects named, the rest summed under "
              "project=\"_other\".");
-        for (size_t i = 0; i < usage.n; i++) {
+        for (size_t i = 0; i < n; i++) {
                 fputs("berth_project_usage_bytes{project=\"", f);
-                label_value(f, usage.v[i].project);
-                fprintf(f, "\"} %" PRIu64 "\n", usage.v[i].usage.bytes);
+                label_value(f, v[i].project);
+                fprintf(f, "\"} %" PRIu64 "\n", v[i].bytes);
         }
         head(f, "berth_project_usage_blobs", "gauge",
              "Distinct blobs (layers, configs, manifests) each project's repositories reference, counted with "
              "berth_project_usage_bytes.");
-        for (size_t i = 0; i < usage.n; i++) {
+        for (size_t i = 0; i < n; i++) {
                 fputs("berth_project_usage_blobs{project=\"", f);
-                label_value(f, usage.v[i].project);
-                fprintf(f, "\"} %" PRIu64 "\n", usage.v[i].usage.blobs);
+                label_value(f, v[i].project);
+                fprintf(f, "\"} %" PRIu64 "\n", v[i].blobs);
+        }
+        head(f, "berth_project_quota_bytes", "gauge",
+             "The storage quota in force for each project named in berth_project_usage_bytes that has one "
+             "(its own, or the default); projects without a quota are left out.");
+        for (size_t i = 0; i < n; i++) {
+                if (v[i].quota == USAGE_UNLIMITED)
+                        continue;
+                fputs("berth_project_quota_bytes{project=\"", f);
+                label_value(f, v[i].project);
+                fprintf(f, "\"} %" PRIu64 "\n", v[i].quota);
         }
 }
 
@@ -426,8 +430,13 @@ int metrics_write(server_t *srv, FILE *f) {
                         gauge(f, "berth_webhook_queue_depth", "gauge",
                               "Webhook deliveries waiting in the queue (shared by every replica on one database).",
                               (uint64_t) depth);
-                if (r == 0 && (r = usage_refresh()) == 0)
-                        write_usage(f);
+                if (r == 0) {
+                        usage_project_t *v = NULL;
+                        size_t n = 0;
+                        if ((r = usage_read(&v, &n)) == 0)
+                                write_usage(f, v, n);
+                        free(v);
+                }
         }
         {
                 webhooks_stats_t ws;
@@ -443,6 +452,10 @@ int metrics_write(server_t *srv, FILE *f) {
                       "Manifest pulls not sent as pull events (the count table full, or the database down).",
                       ws.pulls_dropped);
         }
+        gauge(f, "berth_pull_records_dropped_total", "counter",
+              "Manifest pulls not recorded (pull times and counts for retention and the API): the count table "
+              "was full, or the database did not take a flush.",
+              pulls_dropped(srv->pulls));
         pullthrough_metrics(srv->pullthrough, f);
         gauge(f, "berth_metadata_up", "gauge", "1 when the metadata figures could be read at this scrape.",
               r == 0 ? 1 : 0);
@@ -551,8 +564,4 @@ void metrics_stop(void) {
         daemon_ = NULL;
         /* the listener's thread is gone: its connection is closed from here */
         scrape_meta = meta_free(scrape_meta);
-        meta_usage_free(usage.v, usage.n);
-        usage.v = NULL;
-        usage.n = 0;
-        usage.counted = false;
 }

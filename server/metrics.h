@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include "server/server.h"
 #include "storage/meta.h"
+#include "storage/usage.h"
 #include "storage/store.h"
 
 /* true once metrics_start() listens; fixed before requests are served. The
@@ -28,7 +29,7 @@ void metrics_store_observe(void *userdata, store_action_t action, uint64_t ns);
 /* Writes the exposition of everything (what GET /metrics answers) to f. */
 int metrics_write(server_t *srv, FILE *f);
 
-/* For the unit tests: folds a usage list (storage/meta.h) to at most max named
- * projects, the largest by bytes, and one more entry "_other" summing the rest;
- * sorted by name, "_other" last. v has room for max + 1 entries. */
-void metrics__usage_fold(meta_project_usage_t *v, size_t *n, size_t max);
+/* For the unit tests: folds a usage list (storage/usage.h) to at most max named
+ * projects, the largest by bytes, and one more entry "_other" summing the rest
+ * (without a quota); sorted by name, "_other" last. v has room for max + 1 entries. */
+void metrics__usage_fold(usage_project_t *v, size_t *n, size_t max);

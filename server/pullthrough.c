@@ -33,6 +33,8 @@
 #include "server/pullthrough.h"
 #include "storage/proxycache.h"
 #include "storage/registry.h"
+#include "storage/retention.h"
+#include "storage/usage.h"
 
 #define RELOAD_SECONDS 2
 #define WORKERS 6
@@ -719,6 +721,28 @@ failed:
         f->err = r;
 }
 
+/* A proxy project's copies are never refused for its quota: past it, the least
+ * recently pulled content goes (storage/retention.h), on this fetch thread, after
+ * the requests the fetch answered. */
+static void evict_if_over(meta_t *m, const char *project) {
+        meta_evict_result_t res;
+        usage_project_t u;
+        int r;
+
+        if (usage_get(m, project, &u) < 0 || u.quota == USAGE_UNLIMITED || u.bytes <= u.quota)
+                return;
+        r = meta_evict_lru(m, project, u.quota, &res);
+        if (r < 0) {
+                log_msg(LOG_WARNING, LOG_SRC_SERVER, "proxy %s: past its quota, eviction failed: %s", project,
+                        berth_strerror(r));
+                return;
+        }
+        log_msg(LOG_INFO, LOG_SRC_SERVER,
+                "proxy %s: past its quota (%" PRIu64 " of %" PRIu64 " bytes): evicted %" PRIu64 " manifest(s) and %" PRIu64
+                " blob link(s), least recently pulled first; %" PRIu64 " bytes now",
+                project, res.bytes_before, u.quota, res.manifests, res.links, res.bytes_after);
+}
+
 static void flight_free(flight_t *f) {
         if (!f)
                 return;
@@ -771,6 +795,7 @@ static void flight_land(pullthrough_t *p, flight_t *f) {
 }
 
 static void *worker(void *arg) {
+        char project[META_TOP_MAX + 1];
         pullthrough_t *p = arg;
         meta_t *m = NULL;
         int r;
@@ -828,7 +853,15 @@ static void *worker(void *arg) {
                         pthread_cond_broadcast(&p->cond);
                         pthread_mutex_unlock(&p->lock);
                 }
+                /* a copy made: the project may be past its quota now (its name copied,
+                 * the flight is gone once landed) */
+                if (m && f->kind != JOB_TAGS && f->result == RES_MISS)
+                        (void) snprintf(project, sizeof(project), "%s", f->up->conf.project);
+                else
+                        project[0] = '\0';
                 flight_land(p, f);
+                if (project[0])
+                        evict_if_over(m, project);
         }
         meta_free(m);
         return NULL;

@@ -52,6 +52,15 @@ void reply_buffer(request_t *req, unsigned status, const void *buf, size_t len,
                 MHD_add_response_header(resp, "Content-Type", content_type);
 }
 
+void reply_static(request_t *req, unsigned status, const void *buf, size_t len, const char *content_type) {
+        struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *) buf, MHD_RESPMEM_PERSISTENT);
+
+        set_response(req, status, resp);
+        req->bytes_out = len;
+        if (resp && content_type)
+                MHD_add_response_header(resp, "Content-Type", content_type);
+}
+
 void reply_empty(request_t *req, unsigned status) {
         reply_buffer(req, status, "", 0, NULL);
 }

@@ -4,6 +4,7 @@
  * it. */
 #include <errno.h>
 #include <pthread.h>
+#include <string.h>
 #include "common/err.h"
 #include "common/log.h"
 #include "server/server.h"
@@ -98,6 +99,12 @@ void server_meta_done(server_t *srv) {
 
 time_t server_now(const server_t *srv) {
         return srv->now ? srv->now(srv->now_userdata) : time(NULL);
+}
+
+meta_origin_t req_origin(const request_t *req) {
+        return (meta_origin_t){ .actor = !req->who.anonymous && req->who.name[0] ? req->who.name : NULL,
+                                .address = req->addr[0] && strcmp(req->addr, "?") != 0 ? req->addr : NULL,
+                                .now = (int64_t) server_now(req->srv) };
 }
 
 const char *req_header(request_t *req, const char *name) {

@@ -6,6 +6,7 @@
 #include "common/log.h"
 #include "common/name.h"
 #include "server/server.h"
+#include "server/api.h"
 
 static void base_begin(request_t *req) {
         reply_buffer(req, 200, "{}", 2, "application/json");
@@ -104,9 +105,21 @@ void route_request(request_t *req) {
                         method_not_allowed(req);
                 return;
         }
+        if (strncmp(p, "/api/v1/", 8) == 0) {
+                req->ops = &route_api; /* server/api.c: the management API */
+                return;
+        }
         if (strcmp(p, "/v2") == 0 || strcmp(p, "/v2/") == 0) {
                 if (get)
                         req->ops = &route_base;
+                else
+                        method_not_allowed(req);
+                return;
+        }
+        /* the web UI (server/ui.c); "/" sends a browser there */
+        if (strcmp(p, "/") == 0 || strcmp(p, "/ui") == 0 || strncmp(p, "/ui/", 4) == 0) {
+                if (get)
+                        req->ops = &route_ui;
                 else
                         method_not_allowed(req);
                 return;

@@ -208,6 +208,8 @@ void reply_empty(request_t *req, unsigned status);
 void reply_json(request_t *req, unsigned status, json_t *body, const char *content_type); /* steals body */
 void reply_buffer(request_t *req, unsigned status, const void *buf, size_t len,
                   const char *content_type);
+/* The same for bytes that live as long as the process (compiled in): not copied. */
+void reply_static(request_t *req, unsigned status, const void *buf, size_t len, const char *content_type);
 /* Serve len bytes of fd from off; takes the fd. */
 void reply_fd(request_t *req, unsigned status, int fd, uint64_t off, uint64_t len);
 /* The body is len bytes of blob d at off, read from the store's driver as sent
@@ -222,6 +224,9 @@ void reply_headerf(request_t *req, const char *name, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
 /* A header or query parameter of the request (borrowed from libmicrohttpd), or NULL. */
+/* Who makes a change, for the events it queues (storage/meta.h): the caller's name
+ * (none when anonymous), the client's address, the server's clock. */
+meta_origin_t req_origin(const request_t *req);
 const char *req_header(request_t *req, const char *name);
 const char *req_query(request_t *req, const char *name);
 
@@ -233,6 +238,8 @@ extern const route_ops_t route_base, route_health, route_ready, route_catalog,
         route_tags_list, route_blob_get, route_blob_delete, route_upload_start,
         route_upload_patch, route_upload_put, route_upload_status, route_upload_delete,
         route_manifest_get, route_manifest_put, route_manifest_delete, route_referrers;
+/* GET/HEAD of the web UI (server/ui.c): "/", "/ui" and everything under "/ui/". */
+extern const route_ops_t route_ui;
 /* GET/POST /auth/token: the Docker token endpoint (server/token.c); needs no auth. */
 extern const route_ops_t route_token;
 

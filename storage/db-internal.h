@@ -70,6 +70,8 @@ typedef struct {
         /* session locks for work done by one process at a time: 1 taken, 0 held elsewhere */
         int (*lock_try)(void *h, int64_t key);
         void (*unlock)(void *h, int64_t key);
+        /* connections waiting for the write lock now; NULL: cannot tell */
+        int (*writers_waiting)(void *h);
         int (*explain)(void *h, const char *sql, int (*line)(const char *, void *), void *userdata);
         /* change notifications (db_notify): NULL where they stay in the process */
         int (*notify)(void *h, const char *payload);          /* in the transaction */

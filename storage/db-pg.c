@@ -43,6 +43,7 @@
 _Static_assert(DB_BUSY_TIMEOUT_MS == 10000, "lock_timeout in pg_open follows DB_BUSY_TIMEOUT_MS");
 #define PG_STATEMENT_TIMEOUT_MS "30000" /* DB_PG_STATEMENT_TIMEOUT_MS */
 #define WRITE_LOCK_SQL "SELECT pg_advisory_xact_lock(7093860353087373312)" /* DB_PG_WRITE_LOCK_KEY */
+_Static_assert(7093860353087373312 == ((INT64_C(1651668072) << 32) | 0), "pg_writers_waiting's classid and objid");
 _Static_assert(DB_PG_WRITE_LOCK_KEY == INT64_C(7093860353087373312), "WRITE_LOCK_SQL names DB_PG_WRITE_LOCK_KEY");
 
 typedef struct {
@@ -437,6 +438,21 @@ static const db_migration_t MIGRATIONS[] = {
         "  manifests BIGINT NOT NULL DEFAULT 0,"
         "  error     " T ");" },
         /* ---- END retention and immutability step ---- */
+        /* ---- BEGIN management API step (issue 12; step 8) ---- */
+        { .sql =
+        /* 8: browser sessions of the management API (auth/session.c): the
+         * SHA-256 of the session id (hex) (the id itself is only in the cookie), its
+         * user (a session ends with its user) and its absolute expiry. An expand
+         * step. */
+        "CREATE TABLE auth_sessions ("
+        "  id_hash " T " PRIMARY KEY,"
+        "  \"user\" " T " NOT NULL REFERENCES auth_users(name) ON DELETE CASCADE,"
+        "  created BIGINT NOT NULL,"
+        "  expires BIGINT NOT NULL);"
+        "CREATE INDEX auth_sessions_by_user ON auth_sessions(\"user\");"
+        /* a repository's last push in the management API's lists: one index probe */
+        "CREATE INDEX tags_by_time ON tags(repo_id, updated_at);" },
+        /* ---- END management API step ---- */
 };
 
 #undef T
@@ -982,6 +998,25 @@ static void pg_unlock(void *h, int64_t key) {
         free(v);
 }
 
+/* Sessions waiting for WRITE_LOCK_SQL's transaction lock: pg_locks splits a bigint
+ * advisory key into classid (high half) and objid (low half), objsubid 1. */
+static int pg_writers_waiting(void *h) {
+        char *v = NULL;
+        long n;
+        int r;
+
+        r = query_value(h,
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                        " AND classid = 1651668072 AND objid = 0 AND objsubid = 1",
+                        0, NULL, &v);
+        if (r == 0) {
+                n = v ? strtol(v, NULL, 10) : 0;
+                r = n < 0 ? 0 : n > 1000000 ? 1000000 : (int) n;
+        }
+        free(v);
+        return r;
+}
+
 static int pg_sync_keys(void *h) {
         return pg_exec(h, "SELECT setval(pg_get_serial_sequence('repositories', 'id'),"
                           "  coalesce((SELECT max(id) FROM repositories), 0) + 1, false);"
@@ -1074,6 +1109,7 @@ const db_engine_t db_engine_pg = {
         .sync_keys = pg_sync_keys,
         .lock_try = pg_lock_try,
         .unlock = pg_unlock,
+        .writers_waiting = pg_writers_waiting,
         .explain = pg_explain,
         .notify = pg_notify,
         .listen_open = pg_listen_open,

@@ -370,6 +370,21 @@ static const db_migration_t MIGRATIONS[] = {
         "  manifests INTEGER NOT NULL DEFAULT 0,"
         "  error     TEXT);" },
         /* ---- END retention and immutability step ---- */
+        /* ---- BEGIN management API step (issue 12; step 8) ---- */
+        { .sql =
+        /* 8: browser sessions of the management API (auth/session.c): the
+         * SHA-256 of the session id (hex) (the id itself is only in the cookie), its
+         * user (a session ends with its user) and its absolute expiry. An expand
+         * step. */
+        "CREATE TABLE auth_sessions ("
+        "  id_hash TEXT PRIMARY KEY,"
+        "  \"user\" TEXT NOT NULL REFERENCES auth_users(name) ON DELETE CASCADE,"
+        "  created INTEGER NOT NULL,"
+        "  expires INTEGER NOT NULL);"
+        "CREATE INDEX auth_sessions_by_user ON auth_sessions(\"user\");"
+        /* a repository's last push in the management API's lists: one index probe */
+        "CREATE INDEX tags_by_time ON tags(repo_id, updated_at);" },
+        /* ---- END management API step ---- */
 };
 
 /* ---- connections ---- */

@@ -17,7 +17,9 @@
 #include "common/macro.h"
 #include "storage/db-internal.h"
 
-#define STMT_SLOTS 128 /* statement cache per connection: open addressing on the SQL's address */
+#define STMT_SLOTS 512 /* statement cache per connection: open addressing on the SQL's address; at most
+                        * 3/4 used, and one thread runs every SQL of berth over a life: the
+                        * registry, auth, the management API, retention, GC (about 250 today) */
 
 struct db_stmt {
         db_conn_t *conn;
@@ -1017,6 +1019,14 @@ int db_lock_try(db_conn_t *c, db_lock_id_t id) {
         if (!c)
                 return -EINVAL;
         return c->eng->lock_try(c->h, LOCK_KEY(id));
+}
+
+int db_writers_waiting(db_conn_t *c) {
+        if (!c)
+                return -EINVAL;
+        if (!c->eng->writers_waiting)
+                return -EOPNOTSUPP;
+        return c->eng->writers_waiting(c->h);
 }
 
 int db_lock_wait(db_conn_t *c, db_lock_id_t id, uint64_t wait_s) {

@@ -165,6 +165,10 @@ int db_lock_try(db_conn_t *c, db_lock_id_t id);
  * never a server thread): 0 taken, BERTH_EBUSY still held elsewhere, <0 error. */
 int db_lock_wait(db_conn_t *c, db_lock_id_t id, uint64_t wait_s);
 void db_unlock(db_conn_t *c, db_lock_id_t id);
+/* How many connections wait for the write lock now (any process): >= 0, or
+ * -EOPNOTSUPP where the engine cannot tell (SQLite). Outside a transaction; for
+ * long jobs that yield the lock between batches only when someone wants it. */
+int db_writers_waiting(db_conn_t *c);
 
 /* The engine's message for the calling thread's last database failure ("" if
  * none yet): for logs and CLI messages; never holds a password. */

@@ -114,6 +114,12 @@ static const dbcopy_col_t AUTH_TOKENS[] = {
         { "created", DBCOPY_INT },
         { "expires", DBCOPY_INT },
 };
+static const dbcopy_col_t AUTH_SESSIONS[] = {
+        { "id_hash", DBCOPY_TEXT },
+        { "\"user\"", DBCOPY_TEXT },
+        { "created", DBCOPY_INT },
+        { "expires", DBCOPY_INT },
+};
 static const dbcopy_col_t AUTH_AUDIT[] = {
         { "id", DBCOPY_INT },
         { "ts", DBCOPY_INT },
@@ -327,6 +333,9 @@ static const dbcopy_table_t TABLES[] = {
         TABLE("retention_runs", RETENTION_RUNS, 1,
               "id, started, finished, who, project, dry_run, result, repos, tags, manifests, error", "id", "?1",
               "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11"),
+        /* management API sessions (step 8): they refer to their user */
+        TABLE("auth_sessions", AUTH_SESSIONS, 1, "id_hash, \"user\", created, expires", "id_hash", "?1",
+              "?1, ?2, ?3, ?4"),
 };
 
 #define KEY_MAX 4 /* the widest primary key above */

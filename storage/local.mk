@@ -8,7 +8,8 @@ libstore_la_SOURCES = storage/store.h storage/store-internal.h storage/store.c s
                       storage/fsck.h storage/fsck.c storage/backup.h storage/backup.c \
                       storage/proxycache.h storage/proxycache.c \
                       storage/usage.h storage/usage-internal.h storage/usage.c \
-                      storage/retention.h storage/retention.c
+                      storage/retention.h storage/retention.c \
+                      storage/browse.h storage/browse.c
 libstore_la_CPPFLAGS = $(AM_CPPFLAGS) $(SQLITE3_CFLAGS) $(LIBPQ_CFLAGS) $(CRYPTO_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS)
 libstore_la_LIBADD = libcommon.la $(SQLITE3_LIBS) $(LIBPQ_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS) $(CURL_LIBS)
 

@@ -425,7 +425,7 @@ static int blob_link(meta_t *m, const char *repo, const digest_t *d, uint64_t si
                         r = db_step_done(st);
         }
         if (r >= 0 && quota)
-                r = usage__tx_end(m->c, &q);
+                r = usage__tx_end(m->c, &q, d->str, NULL);
         /* the row is there now: its file must be too, checked while no GC can
          * remove it (a sweep removes files only inside its own write transaction) */
         if (r >= 0 && ensure)
@@ -639,7 +639,7 @@ int meta_manifest_put(meta_t *m, const meta_manifest_t *mf, const char *const *t
                         r = tag_put(m, rid, tags[i], &mf->digest);
         }
         if (r >= 0 && !mf->refs_later)
-                r = usage__tx_end(m->c, &q);
+                r = usage__tx_end(m->c, &q, mf->digest.str, mf->origin);
         /* the manifest's own file, checked while no GC can remove it */
         if (r >= 0 && mf->ensure)
                 r = mf->ensure(mf->ensure_userdata);
@@ -1393,10 +1393,15 @@ static uint64_t gc_mono_ns(void) {
  * twice that time (at least 5 ms) has passed since t1, so that writers waiting for
  * the lock (SQLite's busy handler polls, sleeping longer after each miss) get it
  * between batches: a run takes at most about a third of the write lock's time.
- * Work done after the commit (removing files for good) counts towards the pause. */
-static void gc_pause(uint64_t t0, uint64_t t1) {
+ * Work done after the commit (removing files for good) counts towards the pause.
+ * On PostgreSQL, which tells whether a session waits for the lock, no pause when
+ * none does. */
+static void gc_pause(db_conn_t *c, uint64_t t0, uint64_t t1) {
         uint64_t pause = 2 * (t1 - t0), now = gc_mono_ns(), until;
         struct timespec ts;
+
+        if (db_writers_waiting(c) == 0)
+                return;
 
         if (pause < 5000000)
                 pause = 5000000;
@@ -1455,7 +1460,7 @@ static int64_t write_batch(meta_t *m, int id, const gc_key_t *keys, size_t n, bo
                 return r;
         }
         r = db_tx_commit(m->c);
-        gc_pause(t0, gc_mono_ns());
+        gc_pause(m->c, t0, gc_mono_ns());
         return r < 0 ? r : changed;
 }
 
@@ -1582,7 +1587,7 @@ int meta_gc_manifests(meta_t *m, int64_t before, bool untagged, const volatile b
                                         return r;
                                 }
                                 r = db_tx_commit(m->c);
-                                gc_pause(t0, gc_mono_ns());
+                                gc_pause(m->c, t0, gc_mono_ns());
                                 if (r < 0)
                                         return r;
                                 deleted += (uint64_t) changed;
@@ -1658,7 +1663,7 @@ int meta_gc_blobs_sweep(meta_t *m, int64_t before, const meta_gc_sweep_t *ops, c
                 }
                 if (ops->done)
                         ops->done(ops->userdata);
-                gc_pause(t0, t1);
+                gc_pause(m->c, t0, t1);
                 *ret_blobs += blobs;
                 *ret_bytes += bytes;
                 if (blobs == 0)

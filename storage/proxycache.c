@@ -10,7 +10,9 @@
 #include "common/macro.h"
 #include "storage/proxycache.h"
 
-enum { ST_EXISTS, ST_ADD, ST_GET, ST_LIST, ST_TAG_GET, ST_TAG_MARK, ST_LOCAL, ST_UPDATE, ST_TAGS_STALE };
+enum { ST_EXISTS, ST_ADD, ST_GET, ST_LIST, ST_TAG_GET, ST_TAG_MARK, ST_LOCAL, ST_UPDATE, ST_TAGS_STALE, ST_TAGS_PRUNE };
+
+#define PRUNE_BATCH 256 /* proxy_tags rows removed per write transaction */
 
 #define COLS "project, url, username, password, ca_file, ttl, mirror_of, docker_mirror, created"
 
@@ -27,6 +29,10 @@ static const char *const SQL[] = {
         /* the project's cached tags: revalidated at their next pull */
         [ST_TAGS_STALE] = "UPDATE proxy_tags SET checked = 0"
                           " WHERE substr(repo, 1, length(CAST(?1 AS TEXT)) + 1) = CAST(?1 AS TEXT) || '/'",
+        /* rows whose tag is gone (deleted, evicted, removed by retention) */
+        [ST_TAGS_PRUNE] = "DELETE FROM proxy_tags WHERE (repo, tag) IN (SELECT pt.repo, pt.tag FROM proxy_tags pt"
+                          " WHERE NOT EXISTS (SELECT 1 FROM tags t JOIN repositories r ON r.id = t.repo_id"
+                          " WHERE r.name = pt.repo AND t.name = pt.tag) LIMIT 256)",
         [ST_LOCAL] = "SELECT 1 FROM auth_projects WHERE name = ?1 UNION ALL SELECT 1 FROM auth_users WHERE name = ?1",
 };
 
@@ -307,6 +313,35 @@ int proxycache_tag_mark(db_conn_t *c, const char *repo, const char *tag, const c
             (r = db_bind_int(st, 4, now)) < 0)
                 return r;
         return db_step_done(st);
+}
+
+static int prune_fn(db_conn_t *c, void *arg) {
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
+        int r;
+
+        if ((r = db_stmt(c, SQL[ST_TAGS_PRUNE], &st)) < 0 || (r = db_step_done(st)) < 0)
+                return r;
+        *(int64_t *) arg = db_changes(c);
+        return 0;
+}
+
+int proxycache_tags_prune(db_conn_t *c, const volatile bool *stop, uint64_t *ret) {
+        uint64_t n = 0;
+        int64_t changed;
+        int r;
+
+        _Static_assert(PRUNE_BATCH == 256, "ST_TAGS_PRUNE's LIMIT");
+        if (!c)
+                return -EINVAL;
+        do {
+                changed = 0;
+                if ((r = db_tx_run(c, prune_fn, &changed)) < 0)
+                        return r;
+                n += (uint64_t) changed;
+        } while (changed >= PRUNE_BATCH && !(stop && *stop));
+        if (ret)
+                *ret = n;
+        return 0;
 }
 
 int proxycache_namespace_local(db_conn_t *c, const char *name) {

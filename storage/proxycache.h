@@ -72,3 +72,7 @@ int proxycache_tag_get(db_conn_t *c, const char *repo, const char *tag, int64_t 
                        size_t size);
 /* Records that the tag of repo was fetched or revalidated at now with digest. */
 int proxycache_tag_mark(db_conn_t *c, const char *repo, const char *tag, const char *digest, int64_t now);
+/* Removes the records of tags that are gone (deleted, evicted, removed by
+ * retention), a batch per write transaction, until none is left or *stop (may be
+ * NULL). *ret (may be NULL): how many. Garbage collection calls it. */
+int proxycache_tags_prune(db_conn_t *c, const volatile bool *stop, uint64_t *ret);

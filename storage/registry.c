@@ -7,6 +7,7 @@
 #include "common/err.h"
 #include "common/macro.h"
 #include "common/manifest.h"
+#include "storage/proxycache.h"
 #include "storage/registry.h"
 
 DEFINE_CLEANUP_FUNC(manifest_t, manifest_free);
@@ -473,6 +474,10 @@ static int gc_work(store_t *s, meta_t *m, const registry_gc_options_t *o, time_t
                 if (r < 0 || stopped(o))
                         return r;
                 r = meta_gc_links(m, now, before, o->stop, &ret->links);
+                if (r < 0 || stopped(o))
+                        return r;
+                /* the pull-through cache's records of tags that are gone */
+                r = proxycache_tags_prune(meta_conn(m), o->stop, &ret->proxy_tags);
                 if (r < 0 || stopped(o))
                         return r;
                 r = meta_gc_blobs_mark(m, now, o->stop);

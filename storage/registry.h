@@ -94,6 +94,7 @@ typedef struct {
         uint64_t uploads;        /* upload sessions expired */
         uint64_t trash_restored; /* files a dead run had moved, put back */
         bool scratch;            /* scratch files removed */
+        uint64_t proxy_tags;     /* records of cached tags that are gone, removed */
         size_t file_errors;      /* files of removed rows that could not be removed (next run) */
 } registry_gc_result_t;
 int registry_gc_run(store_t *s, meta_t *m, const registry_gc_options_t *o, registry_gc_result_t *ret);

@@ -14,6 +14,7 @@
 #include "storage/db.h"
 #include "storage/meta.h"
 #include "storage/retention.h"
+#include "storage/usage.h"
 #include "storage/webhook.h"
 
 #define TAG_PAGE 2000        /* tags read per page */
@@ -37,6 +38,7 @@ static const char SQL_PULLS_GET[] =
 static const char SQL_IMM_PATTERNS[] = "SELECT pattern FROM immutable_rules WHERE project = ?1 ORDER BY pattern";
 static const char SQL_IMM_ADD[] = "INSERT INTO immutable_rules(project, pattern, created) VALUES (?1, ?2, ?3)"
                                   " ON CONFLICT(project, pattern) DO NOTHING";
+static const char SQL_IS_PROXY[] = "SELECT 1 FROM proxy_projects WHERE project = ?1";
 static const char SQL_IMM_DEL[] = "DELETE FROM immutable_rules WHERE project = ?1 AND pattern = ?2";
 static const char SQL_IMM_LIST[] = "SELECT project, pattern, created FROM immutable_rules"
                                    " WHERE CAST(?1 AS TEXT) IS NULL OR project = ?1 ORDER BY project, pattern";
@@ -73,10 +75,12 @@ static const char SQL_AUDIT[] = "INSERT INTO auth_audit(ts, \"user\", client, ac
  * ST_GC_MANIFEST_CANDIDATES with --delete-untagged): no index of the repository
  * names it, and it is not a referrer whose subject is still there. Plus: pushed
  * and last pulled at or before ?3. */
-#define UNTAGGED_RULE                                                                                        \
-        " m.created_at <= ?3"                                                                                \
+#define UNTAGGED_RULE UNTAGGED_RULE_AT("3")
+/* the same with "before" as parameter ?B */
+#define UNTAGGED_RULE_AT(B)                                                                                  \
+        " m.created_at <= ?" B                                                                               \
         " AND NOT EXISTS (SELECT 1 FROM manifest_pulls p WHERE p.repo_id = m.repo_id AND p.digest = m.digest" \
-        "  AND p.last_pulled > ?3)"                                                                          \
+        "  AND p.last_pulled > ?" B ")"                                                                      \
         " AND NOT EXISTS (SELECT 1 FROM manifest_refs mr WHERE mr.repo_id = m.repo_id"                       \
         "  AND mr.child = m.digest AND mr.is_manifest = 1)"                                                  \
         " AND (m.subject IS NULL OR NOT EXISTS (SELECT 1 FROM manifests s"                                   \
@@ -87,9 +91,6 @@ static const char SQL_UNTAGGED_PAGE[] = "SELECT m.digest FROM manifests m WHERE 
 /* a dry run's: the tags it would remove are still there (filtered by the caller) */
 static const char SQL_UNTAGGED_PAGE_DRY[] = "SELECT m.digest FROM manifests m WHERE m.repo_id = ?1 AND m.digest > ?2"
                                             " AND" UNTAGGED_RULE " ORDER BY m.digest LIMIT ?4";
-static const char SQL_UNTAGGED_REMOVE[] = "DELETE FROM manifests WHERE repo_id = ?1 AND digest = ?2 AND digest IN"
-                                          " (SELECT m.digest FROM manifests m WHERE m.repo_id = ?1 AND m.digest = ?2"
-                                          " AND" UNTAGGED_RULE UNTAGGED_NO_TAG ") RETURNING size, media_type";
 static const char SQL_RUN_ID[] = "SELECT coalesce(max(id), 0) + 1 FROM retention_runs";
 static const char SQL_RUN_START[] = "INSERT INTO retention_runs(id, started, who, project, dry_run)"
                                     " VALUES (?1, ?2, ?3, ?4, ?5)";
@@ -106,27 +107,42 @@ static const char SQL_RUN_LAST_OK[] = "SELECT max(started) FROM retention_runs W
  * the address). Both engines number parameters up to ?999. */
 #define CHUNK 64
 #define CHUNK_SQL_MAX (256 + CHUNK * 128) /* a row's part: at most 110 bytes */
-static char sql_tags_chunk[CHUNK_SQL_MAX], sql_audit_chunk[CHUNK_SQL_MAX];
+static char sql_tags_chunk[CHUNK_SQL_MAX], sql_audit_chunk[CHUNK_SQL_MAX], sql_untagged_chunk[CHUNK_SQL_MAX];
 static pthread_once_t chunk_once = PTHREAD_ONCE_INIT;
 _Static_assert(1 + 3 * CHUNK <= 999, "a chunk fits in one statement's parameters");
 
+/* The chunk statements: the tags' DELETE (?1 the repository, then name, digest and
+ * push time of each), the audit rows' INSERT (?1 the time, then repository and
+ * detail of each; a row whose detail is NULL is left out), and the untagged
+ * manifests' DELETE (?1 the repository, ?2 "before", then one digest each; each
+ * row re-checked: still untagged by the rule, in the transaction). */
 static void make_chunk_sql(void) {
-        size_t a, b;
+        size_t a, b, u;
 
         a = (size_t) snprintf(sql_tags_chunk, CHUNK_SQL_MAX, "DELETE FROM tags WHERE repo_id = ?1 AND"
                               " (name, digest, updated_at) IN (VALUES ");
         b = (size_t) snprintf(sql_audit_chunk, CHUNK_SQL_MAX, "INSERT INTO auth_audit(ts, \"user\", client, action,"
-                              " repo, detail) VALUES ");
-        for (size_t i = 0, p = 2; i < CHUNK && a < CHUNK_SQL_MAX && b < CHUNK_SQL_MAX; i++, p += 3) {
+                              " repo, detail) SELECT CAST(?1 AS BIGINT), 'retention', NULL, 'retention-delete',"
+                              " v.column1, v.column2 FROM (VALUES ");
+        u = (size_t) snprintf(sql_untagged_chunk, CHUNK_SQL_MAX, "DELETE FROM manifests WHERE repo_id = ?1 AND digest IN"
+                              " (SELECT m.digest FROM manifests m WHERE m.repo_id = ?1 AND m.digest IN (");
+        for (size_t i = 0, p = 2; i < CHUNK && a < CHUNK_SQL_MAX && b < CHUNK_SQL_MAX && u < CHUNK_SQL_MAX;
+             i++, p += 3) {
                 a += (size_t) snprintf(sql_tags_chunk + a, CHUNK_SQL_MAX - a,
                                        "%s(CAST(?%zu AS TEXT), CAST(?%zu AS TEXT), CAST(?%zu AS BIGINT))",
                                        i ? ", " : "", p, p + 1, p + 2);
-                b += (size_t) snprintf(sql_audit_chunk + b, CHUNK_SQL_MAX - b,
-                                       "%s(CAST(?1 AS BIGINT), 'retention', NULL, 'retention-delete', CAST(?%zu AS TEXT),"
-                                       " CAST(?%zu AS TEXT))", i ? ", " : "", 2 * i + 2, 2 * i + 3);
+                b += (size_t) snprintf(sql_audit_chunk + b, CHUNK_SQL_MAX - b, "%s(CAST(?%zu AS TEXT), CAST(?%zu AS TEXT))",
+                                       i ? ", " : "", 2 * i + 2, 2 * i + 3);
+                u += (size_t) snprintf(sql_untagged_chunk + u, CHUNK_SQL_MAX - u, "%sCAST(?%zu AS TEXT)", i ? ", " : "",
+                                       i + 3);
         }
         if (a < CHUNK_SQL_MAX)
                 (void) snprintf(sql_tags_chunk + a, CHUNK_SQL_MAX - a, ") RETURNING name");
+        if (b < CHUNK_SQL_MAX)
+                (void) snprintf(sql_audit_chunk + b, CHUNK_SQL_MAX - b, ") AS v WHERE v.column2 IS NOT NULL");
+        if (u < CHUNK_SQL_MAX)
+                (void) snprintf(sql_untagged_chunk + u, CHUNK_SQL_MAX - u,
+                                ") AND" UNTAGGED_RULE_AT("2") UNTAGGED_NO_TAG ") RETURNING digest, size, media_type");
 }
 
 static int stmt(db_conn_t *c, const char *sql, db_stmt_t **ret) {
@@ -178,6 +194,10 @@ static int project_of(const char *repo, char *buf, size_t size) {
 
 static bool matches(const char *pattern, const char *s) {
         return fnmatch(pattern, s, 0) == 0;
+}
+
+bool meta_pattern_match(const char *pattern, const char *name) {
+        return pattern && name && matches(pattern, name);
 }
 
 /* ---- pulls ---- */
@@ -278,6 +298,13 @@ int meta_immutable_add(meta_t *m, const char *project, const char *pattern) {
 
         if (!c || !meta_project_valid(project) || !meta_pattern_valid(pattern))
                 return -EINVAL;
+        /* a proxy project's tags are its upstream's: they move when it moves them */
+        if ((r = stmt(c, SQL_IS_PROXY, &st)) < 0 || (r = db_bind_text(st, 1, project)) < 0 || (r = db_step(st)) < 0)
+                return r;
+        if (r == 1)
+                return -EPERM;
+        db_stmt_reset(st);
+        st = NULL;
         if ((r = stmt(c, SQL_IMM_ADD, &st)) < 0 || (r = db_bind_text(st, 1, project)) < 0 ||
             (r = db_bind_text(st, 2, pattern)) < 0 || (r = db_bind_int(st, 3, wall())) < 0 ||
             (r = db_step_done(st)) < 0)
@@ -687,7 +714,8 @@ static uint64_t mono_ns(void) {
 
 /* A batch held the write lock from t0 to t1: the run waits as long again (at
  * least 2 ms) before its next, so that requests waiting for the lock get it
- * between batches (the run takes at most about half the lock's time). */
+ * between batches (the run takes at most about half the lock's time). Skipped
+ * when the engine says nobody waits (PostgreSQL; SQLite cannot tell). */
 static void pause_after(uint64_t t0, uint64_t t1) {
         uint64_t pause = t1 - t0;
         struct timespec ts;
@@ -858,6 +886,24 @@ static int audit(db_conn_t *c, int64_t now, const char *repo, const char *tag, c
         return db_step_done(st);
 }
 
+/* The audit rows of n (at most CHUNK) removals in repo: one statement. */
+static int audit_chunk(run_t *run, const char *repo, const char *const *details, size_t n) {
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
+        int r;
+
+        if (n == 0)
+                return 0;
+        if ((r = stmt(run->c, sql_audit_chunk, &st)) < 0 || (r = db_bind_int(st, 1, run->now)) < 0)
+                return r;
+        for (size_t i = 0; i < CHUNK; i++) {
+                int p = 2 + 2 * (int) i;
+                if ((r = i < n ? db_bind_text(st, p, repo) : db_bind_null(st, p)) < 0 ||
+                    (r = i < n ? db_bind_text(st, p + 1, details[i]) : db_bind_null(st, p + 1)) < 0)
+                        return r;
+        }
+        return db_step_done(st);
+}
+
 static int delete_event(run_t *run, const char *repo, const char *tag, const char *digest, uint64_t size,
                         const char *media_type) {
         webhook_event_t ev = { .type = WEBHOOK_DELETE, .repository = repo, .tag = tag, .digest = digest,
@@ -955,7 +1001,9 @@ static int batch_commit(run_t *run, bool force) {
                         run->o->removed(run->o->userdata, run->done[i].repo, run->done[i].tag, &run->done[i].digest);
         }
         batch_forget(run);
-        pause_after(run->t0, t1);
+        /* PostgreSQL tells whether a writer waits: without one, no pause */
+        if (db_writers_waiting(run->c) != 0)
+                pause_after(run->t0, t1);
         return r;
 }
 
@@ -1006,22 +1054,15 @@ static int remove_chunk(run_t *run, int64_t rid, const char *repo, const tag_t *
                 if (r < 0)
                         return r;
         }
-        if (n_gone == CHUNK) {
-                _cleanup_db_stmt_ db_stmt_t *st = NULL;
-                if ((r = stmt(run->c, sql_audit_chunk, &st)) < 0 || (r = db_bind_int(st, 1, run->now)) < 0)
-                        return r;
-                for (size_t i = 0; i < CHUNK; i++) {
+        {
+                const char *details_of[CHUNK] = { 0 };
+                for (size_t i = 0; i < n_gone; i++) {
                         (void) snprintf(details[i], sizeof(details[i]), "tag %s %s", gone[i]->name, gone[i]->digest.str);
-                        if ((r = db_bind_text(st, 2 + 2 * (int) i, repo)) < 0 ||
-                            (r = db_bind_text(st, 3 + 2 * (int) i, details[i])) < 0)
-                                return r;
+                        details_of[i] = details[i];
                 }
-                if ((r = db_step_done(st)) < 0)
+                if ((r = audit_chunk(run, repo, details_of, n_gone)) < 0)
                         return r;
-        } else
-                for (size_t i = 0; i < n_gone; i++)
-                        if ((r = audit(run->c, run->now, repo, gone[i]->name, gone[i]->digest.str)) < 0)
-                                return r;
+        }
         for (size_t i = 0; i < n_gone; i++)
                 if ((r = batch_removed(run, repo, gone[i]->name, &gone[i]->digest)) < 0)
                         return r;
@@ -1103,12 +1144,63 @@ static int untagged_page(run_t *run, const char *sql, int64_t rid, const char *a
         return r < 0 ? r : 0;
 }
 
+/* The untagged manifests v[0..k) (k at most CHUNK) of repository rid removed in the
+ * open batch, each re-checked by the DELETE: one statement for the rows, one for
+ * their audit rows, and an event each when webhooks want them. *ret_removed: how
+ * many went. */
+static int remove_untagged_chunk(run_t *run, int64_t rid, const char *repo, int64_t before, const digest_t *v,
+                                 size_t k, size_t *ret_removed) {
+        struct {
+                digest_t d;
+                uint64_t size;
+                char mt[256];
+        } gone[CHUNK];
+        char details[CHUNK][DIGEST_STR_MAX + 16];
+        const char *details_of[CHUNK] = { 0 };
+        size_t n_gone = 0;
+        int r;
+
+        (void) pthread_once(&chunk_once, make_chunk_sql);
+        {
+                _cleanup_db_stmt_ db_stmt_t *st = NULL;
+                if ((r = stmt(run->c, sql_untagged_chunk, &st)) < 0 || (r = db_bind_int(st, 1, rid)) < 0 ||
+                    (r = db_bind_int(st, 2, before)) < 0)
+                        return r;
+                for (size_t i = 0; i < CHUNK; i++)
+                        if ((r = db_bind_text(st, 3 + (int) i, i < k ? v[i].str : "")) < 0)
+                                return r;
+                while ((r = db_step(st)) == 1)
+                        if (n_gone < CHUNK && db_col_text(st, 0) && digest_parse(db_col_text(st, 0), &gone[n_gone].d) == 0) {
+                                gone[n_gone].size = (uint64_t) db_col_int(st, 1);
+                                (void) snprintf(gone[n_gone].mt, sizeof(gone[n_gone].mt), "%s",
+                                                db_col_text(st, 2) ? db_col_text(st, 2) : "");
+                                n_gone++;
+                        }
+                if (r < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < n_gone; i++) {
+                (void) snprintf(details[i], sizeof(details[i]), "manifest %s", gone[i].d.str);
+                details_of[i] = details[i];
+        }
+        if ((r = audit_chunk(run, repo, details_of, n_gone)) < 0)
+                return r;
+        for (size_t i = 0; i < n_gone; i++) {
+                if (run->wanted > 0 &&
+                    (r = delete_event(run, repo, NULL, gone[i].d.str, gone[i].size, gone[i].mt[0] ? gone[i].mt : NULL)) < 0)
+                        return r;
+                if ((r = batch_removed(run, repo, NULL, &gone[i].d)) < 0)
+                        return r;
+        }
+        *ret_removed = n_gone;
+        return 0;
+}
+
 /* Removes the untagged manifests of repository rid pushed and last pulled at or
  * before `before`, pass after pass, in the run's batches (the candidates read in
  * the open batch see its removals). */
 static int remove_untagged(run_t *run, int64_t rid, const char *project, const char *repo, int64_t before) {
         _cleanup_free_ digest_t *page = malloc(UNTAGGED_PAGE * sizeof(*page));
-        db_conn_t *c = run->c;
         uint64_t pass_removed;
         int r = page ? 0 : -ENOMEM;
 
@@ -1122,32 +1214,12 @@ static int remove_untagged(run_t *run, int64_t rid, const char *project, const c
                             n == 0)
                                 break;
                         after = page[n - 1];
-                        for (size_t j = 0; r >= 0 && j < n && !stopped(run); j++) {
-                                const digest_t *d = &page[j];
-                                char mt[256] = "";
-                                uint64_t size;
-
-                                if ((r = batch_enter(run, project, repo)) < 0)
+                        for (size_t j = 0; r >= 0 && j < n && !stopped(run); j += CHUNK) {
+                                size_t k = n - j < CHUNK ? n - j : CHUNK, removed = 0;
+                                if ((r = batch_enter(run, project, repo)) < 0 ||
+                                    (r = remove_untagged_chunk(run, rid, repo, before, page + j, k, &removed)) < 0)
                                         break;
-                                {
-                                        _cleanup_db_stmt_ db_stmt_t *st = NULL;
-                                        if ((r = stmt(c, SQL_UNTAGGED_REMOVE, &st)) < 0 ||
-                                            (r = db_bind_int(st, 1, rid)) < 0 || (r = db_bind_text(st, 2, d->str)) < 0 ||
-                                            (r = db_bind_int(st, 3, before)) < 0 || (r = db_step(st)) < 0)
-                                                break;
-                                        if (r == 0) { /* tagged, named or pulled since */
-                                                r = batch_commit(run, false);
-                                                continue;
-                                        }
-                                        size = (uint64_t) db_col_int(st, 0);
-                                        (void) snprintf(mt, sizeof(mt), "%s", db_col_text(st, 1) ? db_col_text(st, 1) : "");
-                                }
-                                if ((r = audit(c, run->now, repo, NULL, d->str)) < 0 ||
-                                    (run->wanted > 0 &&
-                                     (r = delete_event(run, repo, NULL, d->str, size, mt[0] ? mt : NULL)) < 0) ||
-                                    (r = batch_removed(run, repo, NULL, d)) < 0)
-                                        break;
-                                pass_removed++;
+                                pass_removed += removed;
                                 r = batch_commit(run, false);
                         }
                         if (n < UNTAGGED_PAGE)
@@ -1452,5 +1524,166 @@ int meta_retention_last_ok(meta_t *m, int64_t *ret) {
         if ((r = stmt(c, SQL_RUN_LAST_OK, &st)) < 0 || (r = db_step(st)) < 0)
                 return r;
         *ret = r == 1 && !db_col_null(st, 0) ? db_col_int(st, 0) : 0;
+        return 0;
+}
+
+/* ---- eviction ---- */
+
+#define EVICT_BATCH 8 /* candidates read per query */
+#define EVICT_PROJECT_RANGE " (r.name = ?1 OR (r.name > ?2 AND r.name < ?3))"
+static const char SQL_EVICT_MANIFESTS[] =
+        "SELECT r.name, m.digest FROM manifests m JOIN repositories r ON r.id = m.repo_id"
+        " LEFT JOIN manifest_pulls p ON p.repo_id = m.repo_id AND p.digest = m.digest WHERE" EVICT_PROJECT_RANGE
+        " AND NOT EXISTS (SELECT 1 FROM manifest_refs mr WHERE mr.repo_id = m.repo_id AND mr.child = m.digest"
+        "  AND mr.is_manifest = 1)"
+        " ORDER BY CASE WHEN coalesce(p.last_pulled, 0) > m.created_at THEN p.last_pulled ELSE m.created_at END,"
+        " r.name, m.digest LIMIT ?4";
+static const char SQL_EVICT_REFS[] = "SELECT mr.child FROM manifest_refs mr JOIN repositories r ON r.id = mr.repo_id"
+                                     " WHERE r.name = ?1 AND mr.manifest = ?2 AND mr.is_manifest = 0";
+static const char SQL_EVICT_REFERENCED[] = "SELECT 1 FROM manifest_refs mr JOIN repositories r ON r.id = mr.repo_id"
+                                           " WHERE r.name = ?1 AND mr.child = ?2 LIMIT 1";
+static const char SQL_EVICT_LINKS[] =
+        "SELECT r.name, rb.digest FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id WHERE" EVICT_PROJECT_RANGE
+        " AND NOT EXISTS (SELECT 1 FROM manifest_refs mr WHERE mr.repo_id = rb.repo_id AND mr.child = rb.digest)"
+        " AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = rb.repo_id AND m.digest = rb.digest)"
+        " ORDER BY rb.created_at, r.name, rb.digest LIMIT ?4";
+
+typedef struct {
+        char repo[NAME_REPO_MAX + 1];
+        digest_t d;
+} evict_t;
+
+/* Up to EVICT_BATCH candidates of sql (the project's range bound) into v. */
+static int evict_candidates(db_conn_t *c, const char *sql, const char *project, evict_t *v, size_t *ret_n) {
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
+        char lo[PROJECT_MAX + 2], hi[PROJECT_MAX + 2];
+        size_t n = 0;
+        int r;
+
+        (void) snprintf(lo, sizeof(lo), "%s/", project);
+        (void) snprintf(hi, sizeof(hi), "%s0", project); /* '/' + 1 */
+        if ((r = stmt(c, sql, &st)) < 0 || (r = db_bind_text(st, 1, project)) < 0 || (r = db_bind_text(st, 2, lo)) < 0 ||
+            (r = db_bind_text(st, 3, hi)) < 0 || (r = db_bind_int(st, 4, EVICT_BATCH)) < 0)
+                return r;
+        while (n < EVICT_BATCH && (r = db_step(st)) == 1) {
+                const char *repo = db_col_text(st, 0), *d = db_col_text(st, 1);
+                if (repo && d && strlen(repo) < sizeof(v[n].repo) && digest_parse(d, &v[n].d) == 0) {
+                        memcpy(v[n].repo, repo, strlen(repo) + 1);
+                        n++;
+                }
+        }
+        *ret_n = n;
+        return r < 0 ? r : 0;
+}
+
+/* The blob digests manifest d of repo references (not its child manifests). */
+static int evict_refs(db_conn_t *c, const char *repo, const digest_t *d, digest_t **ret, size_t *ret_n) {
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
+        digest_t *v = NULL;
+        size_t n = 0, cap = 0;
+        int r;
+
+        if ((r = stmt(c, SQL_EVICT_REFS, &st)) < 0 || (r = db_bind_text(st, 1, repo)) < 0 ||
+            (r = db_bind_text(st, 2, d->str)) < 0)
+                return r;
+        while ((r = db_step(st)) == 1) {
+                if (n == cap) {
+                        size_t ncap = cap ? cap * 2 : 8;
+                        digest_t *nv = reallocarray(v, ncap, sizeof(*v));
+                        if (!nv) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        v = nv;
+                        cap = ncap;
+                }
+                if (db_col_text(st, 0) && digest_parse(db_col_text(st, 0), &v[n]) == 0)
+                        n++;
+        }
+        if (r < 0) {
+                free(v);
+                return r;
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+static int evict_referenced(db_conn_t *c, const char *repo, const digest_t *d) {
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
+        int r;
+
+        if ((r = stmt(c, SQL_EVICT_REFERENCED, &st)) < 0 || (r = db_bind_text(st, 1, repo)) < 0 ||
+            (r = db_bind_text(st, 2, d->str)) < 0)
+                return r;
+        return db_step(st);
+}
+
+/* One manifest with its tags, then the links of its blobs nothing else in the
+ * repository references: 1 removed, 0 gone already or refused (immutable). */
+static int evict_manifest(meta_t *m, const evict_t *e, meta_evict_result_t *res) {
+        db_conn_t *c = meta_conn(m);
+        _cleanup_free_ digest_t *refs = NULL;
+        size_t n = 0;
+        int r;
+
+        if ((r = evict_refs(c, e->repo, &e->d, &refs, &n)) < 0)
+                return r;
+        r = meta_manifest_delete(m, e->repo, &e->d);
+        if (r == BERTH_EDENIED || r == 0)
+                return 0;
+        if (r < 0)
+                return r;
+        res->manifests++;
+        for (size_t i = 0; i < n; i++) {
+                if ((r = evict_referenced(c, e->repo, &refs[i])) < 0)
+                        return r;
+                if (r == 1)
+                        continue;
+                if ((r = meta_blob_unlink(m, e->repo, &refs[i])) < 0)
+                        return r;
+                res->links += (uint64_t) r;
+        }
+        return 1;
+}
+
+int meta_evict_lru(meta_t *m, const char *project, uint64_t target, meta_evict_result_t *ret) {
+        meta_evict_result_t res = { 0 };
+        usage_project_t u;
+        evict_t v[EVICT_BATCH];
+        bool links = false;
+        int r;
+
+        if (!m || !meta_project_valid(project))
+                return -EINVAL;
+        if ((r = usage_get(m, project, &u)) < 0)
+                return r;
+        res.bytes_before = u.bytes;
+        while (u.bytes > target) {
+                size_t n = 0, removed = 0;
+                if ((r = evict_candidates(meta_conn(m), links ? SQL_EVICT_LINKS : SQL_EVICT_MANIFESTS, project, v, &n)) <
+                    0)
+                        return r;
+                for (size_t i = 0; i < n && u.bytes > target; i++) {
+                        if (links) {
+                                if ((r = meta_blob_unlink(m, v[i].repo, &v[i].d)) < 0)
+                                        return r;
+                                res.links += (uint64_t) r;
+                        } else if ((r = evict_manifest(m, &v[i], &res)) < 0)
+                                return r;
+                        removed += (size_t) r;
+                        if ((r = usage_get(m, project, &u)) < 0)
+                                return r;
+                }
+                /* nothing left (or nothing removable) of this kind: the next, or the end */
+                if (removed == 0) {
+                        if (links)
+                                break;
+                        links = true;
+                }
+        }
+        res.bytes_after = u.bytes;
+        if (ret)
+                *ret = res;
         return 0;
 }

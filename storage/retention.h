@@ -23,6 +23,8 @@
 /* 1 when pattern is a valid pattern: 1 to META_PATTERN_MAX printable ASCII bytes
  * without spaces, balanced brackets. */
 bool meta_pattern_valid(const char *pattern);
+/* Does name match pattern as the rules match (immutability, retention)? */
+bool meta_pattern_match(const char *pattern, const char *name);
 /* 1 when project names a project: a repository name's first component. */
 bool meta_project_valid(const char *project);
 
@@ -45,12 +47,27 @@ typedef struct {
 /* 1 pulled at least once (*ret), 0 never (or no such manifest; *ret zeroed). */
 int meta_pulls_get(meta_t *m, const char *repo, const digest_t *d, meta_pulls_info_t *ret);
 
+/* ---- eviction (a proxy project at its quota) ----
+ * A pull-through cache's copies are never refused for the quota; instead the
+ * least recently pulled content goes: the root manifests of the project (those no
+ * index names), oldest last pull (or push, when never pulled) first, each with its
+ * tags and the blob links no other manifest of its repository references; then
+ * blob links no manifest references, oldest first. One transaction per removal;
+ * what is unlinked counts off the usage at once, GC reclaims the files. Stops when
+ * the project's usage is at most target, or nothing is left to remove. */
+typedef struct {
+        uint64_t manifests, links; /* removed */
+        uint64_t bytes_before, bytes_after;
+} meta_evict_result_t;
+int meta_evict_lru(meta_t *m, const char *project, uint64_t target, meta_evict_result_t *ret);
+
 /* ---- immutable tags ----
  * A tag of project P whose name matches one of P's patterns may be pushed once:
  * pushing another digest to it, deleting it, and deleting by digest a manifest it
  * names are refused (BERTH_EDENIED), checked inside the write's own transaction;
  * pushing the same digest again is fine. Retention never removes it. */
-/* 1 added, 0 already there. */
+/* 1 added, 0 already there; -EPERM for a proxy project (its tags are the
+ * upstream's, and move when the upstream moves them). */
 int meta_immutable_add(meta_t *m, const char *project, const char *pattern);
 /* 1 removed, 0 was not there. */
 int meta_immutable_del(meta_t *m, const char *project, const char *pattern);

@@ -14,9 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "common/err.h"
 #include "common/macro.h"
 #include "storage/usage-internal.h"
+#include "storage/webhook.h"
 
 /* ---- statements ---- */
 
@@ -391,11 +393,30 @@ int usage__tx_begin(db_conn_t *c, const char *repo, usage_tx_t *t) {
         t->active = u.quota != USAGE_UNLIMITED;
         t->before = u.bytes;
         t->quota = u.quota;
+        t->repo = repo;
         return 0;
 }
 
-int usage__tx_end(db_conn_t *c, const usage_tx_t *t) {
-        uint64_t after;
+uint64_t usage_warn_level(uint64_t quota) {
+        return quota / 100 * USAGE_WARN_PERCENT + quota % 100 * USAGE_WARN_PERCENT / 100;
+}
+
+/* A quota event for the webhooks that want it, in c's write transaction. */
+static int quota_event(db_conn_t *c, const char *repo, const char *project, const char *state, const char *digest,
+                       uint64_t bytes, uint64_t quota, const meta_origin_t *o, unsigned *ret_queued) {
+        webhook_event_t ev = { .type = WEBHOOK_QUOTA, .repository = repo, .digest = digest,
+                               .actor = o ? o->actor : NULL, .address = o ? o->address : NULL,
+                               .time = o && o->now ? o->now : (int64_t) time(NULL),
+                               .project = project, .quota_state = state, .usage = bytes, .quota = quota };
+        int r = webhook_wanted(c, repo, WEBHOOK_QUOTA);
+
+        if (r <= 0)
+                return r;
+        return webhook_enqueue(c, &ev, ret_queued);
+}
+
+int usage__tx_end(db_conn_t *c, const usage_tx_t *t, const char *digest, meta_origin_t *o) {
+        uint64_t after, warn;
         int r;
 
         if (!t->active)
@@ -403,7 +424,36 @@ int usage__tx_end(db_conn_t *c, const usage_tx_t *t) {
         r = bytes_of(c, t->project, &after);
         if (r < 0)
                 return r;
-        return after > t->before && after > t->quota ? db_tx_fail(c, BERTH_EQUOTA) : 0;
+        if (after > t->before && after > t->quota)
+                return db_tx_fail(c, BERTH_EQUOTA);
+        warn = usage_warn_level(t->quota);
+        if (t->before < warn && after >= warn && t->repo)
+                return quota_event(c, t->repo, t->project, "warning", digest, after, t->quota, o,
+                                   o ? &o->queued : NULL);
+        return 0;
+}
+
+int usage_exceeded_event(meta_t *m, const char *repo, const digest_t *d, const meta_origin_t *o) {
+        db_conn_t *c = m ? meta_conn(m) : NULL;
+        char project[META_TOP_MAX + 1];
+        usage_project_t u;
+        unsigned queued = 0;
+        int r;
+
+        if (!c || !repo || usage_project_of(repo, project) < 0)
+                return -EINVAL;
+        r = db_tx_begin(c);
+        if (r < 0)
+                return r;
+        r = get_on(c, project, &u);
+        if (r >= 0 && u.quota != USAGE_UNLIMITED)
+                r = quota_event(c, repo, project, "exceeded", d ? d->str : NULL, u.bytes, u.quota, o, &queued);
+        if (r < 0) {
+                db_tx_rollback(c);
+                return r;
+        }
+        r = db_tx_commit(c);
+        return r < 0 ? r : queued > 0;
 }
 
 /* ---- recount ---- */

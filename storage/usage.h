@@ -62,6 +62,19 @@ int usage_default_set(meta_t *m, uint64_t bytes);
  * One read; the authoritative check is in the link's transaction. */
 int usage_room(meta_t *m, const char *repo, const digest_t *d, uint64_t *ret_room, usage_project_t *ret);
 
+/* ---- quota events (storage/webhook.h, type WEBHOOK_QUOTA) ----
+ * "warning": a push took the project's usage to USAGE_WARN_PERCENT of its quota or
+ * more (queued in the push's transaction, once per crossing); "exceeded": a push was
+ * refused for the quota (queued by usage_exceeded_event, in a transaction of its
+ * own since the refused write left nothing to join). */
+#define USAGE_WARN_PERCENT 85
+/* The warning level of a quota: USAGE_WARN_PERCENT of it, rounded down. */
+uint64_t usage_warn_level(uint64_t quota);
+/* Queues an "exceeded" event for repo's project when it has a quota and a webhook
+ * wants it: 1 queued, 0 nothing to queue, <0. d (may be NULL): what the refused
+ * write would have added; o may be NULL. */
+int usage_exceeded_event(meta_t *m, const char *repo, const digest_t *d, const meta_origin_t *o);
+
 /* ---- recount ---- */
 typedef struct {
         const char *project;

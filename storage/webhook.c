@@ -206,6 +206,22 @@ static int set_str(json_t *o, const char *key, const char *v) {
         return json_object_set_new(o, key, j) == 0 ? 0 : -ENOMEM;
 }
 
+static int set_int(json_t *o, const char *key, uint64_t v) {
+        return json_object_set_new(o, key, json_integer((json_int_t) v)) == 0 ? 0 : -ENOMEM;
+}
+
+/* A quota event's data: where, which state, the figures, who. */
+static int quota_data(json_t *data, const webhook_event_t *ev) {
+        int r;
+
+        if ((r = set_str(data, "repository", ev->repository)) < 0 || (r = set_str(data, "project", ev->project)) < 0 ||
+            (r = set_str(data, "state", ev->quota_state)) < 0 || (r = set_int(data, "usage", ev->usage)) < 0 ||
+            (r = set_int(data, "quota", ev->quota)) < 0 || (r = set_str(data, "digest", ev->digest)) < 0 ||
+            (r = set_str(data, "actor", ev->actor)) < 0 || (r = set_str(data, "address", ev->address)) < 0)
+                return r;
+        return 0;
+}
+
 int webhook_event_json(const webhook_event_t *ev, const char *id, char **ret) {
         const char *type = ev ? webhook_event_type(ev->type) : NULL;
         json_t *root = NULL, *data = NULL;
@@ -215,9 +231,11 @@ int webhook_event_json(const webhook_event_t *ev, const char *id, char **ret) {
         char *out;
         int r = -ENOMEM;
 
-        if (!type || !id || !ret || !ev->repository || !ev->digest)
+        if (!type || !id || !ret || !ev->repository || (!ev->digest && ev->type != WEBHOOK_QUOTA) ||
+            (ev->type == WEBHOOK_QUOTA && (!ev->project || !ev->quota_state)))
                 return -EINVAL;
-        if (ev->size > (uint64_t) INT64_MAX || ev->count > (uint64_t) INT64_MAX)
+        if (ev->size > (uint64_t) INT64_MAX || ev->count > (uint64_t) INT64_MAX || ev->usage > (uint64_t) INT64_MAX ||
+            ev->quota > (uint64_t) INT64_MAX)
                 return -EOVERFLOW;
         t = (time_t) ev->time;
         if (!gmtime_r(&t, &tm) || strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
@@ -227,7 +245,11 @@ int webhook_event_json(const webhook_event_t *ev, const char *id, char **ret) {
         data = json_object();
         if (!data)
                 return -ENOMEM;
-        if ((r = set_str(data, "repository", ev->repository)) < 0 || (r = set_str(data, "tag", ev->tag)) < 0 ||
+        if (ev->type == WEBHOOK_QUOTA) {
+                r = quota_data(data, ev);
+                if (r < 0)
+                        goto out;
+        } else if ((r = set_str(data, "repository", ev->repository)) < 0 || (r = set_str(data, "tag", ev->tag)) < 0 ||
             (r = set_str(data, "digest", ev->digest)) < 0 || (r = set_str(data, "mediaType", ev->media_type)) < 0 ||
             (r = json_object_set_new(data, "size", json_integer((json_int_t) ev->size)) < 0 ? -ENOMEM : 0) < 0 ||
             (r = set_str(data, "actor", ev->actor)) < 0 || (r = set_str(data, "address", ev->address)) < 0 ||

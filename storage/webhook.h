@@ -29,7 +29,7 @@ enum {
         WEBHOOK_PUSH = 1u << 0,   /* a manifest pushed (by tag: one event per tag) */
         WEBHOOK_DELETE = 1u << 1, /* a manifest or a tag deleted */
         WEBHOOK_PULL = 1u << 2,   /* manifests pulled: counts per repository and digest */
-        WEBHOOK_QUOTA = 1u << 3,  /* a quota reached (nothing produces it yet) */
+        WEBHOOK_QUOTA = 1u << 3,  /* a project's usage near its quota, or a push refused for it */
         WEBHOOK_ALL = (1u << 4) - 1,
 };
 #define WEBHOOK_DEFAULT_EVENTS (WEBHOOK_PUSH | WEBHOOK_DELETE)
@@ -61,6 +61,10 @@ typedef struct {
         const char *address;    /* the client's address; NULL: not known */
         int64_t time;           /* unix seconds */
         uint64_t count;         /* pull: how many pulls this event counts; else 0 */
+        /* quota (storage/usage.h): the project, "warning" or "exceeded", its usage and
+         * quota in bytes; digest may be NULL (not known) */
+        const char *project, *quota_state;
+        uint64_t usage, quota;
 } webhook_event_t;
 
 /* A new event id (a random UUID, version 4) into buf (WEBHOOK_EVENT_ID_LEN + 1). */
@@ -68,7 +72,8 @@ int webhook_event_id(char *buf, size_t size);
 /* The event as a CloudEvents 1.0 JSON object (structured mode): specversion, id,
  * source ("/v2/" and the repository), type, subject (the repository), time (RFC
  * 3339, UTC), datacontenttype, and data {repository, tag, digest, mediaType, size,
- * actor, address, count (pulls)}; members without a value are left out. *ret
+ * actor, address, count (pulls); quota events: project, state, usage, quota (bytes)
+ * instead of tag, mediaType, size}; members without a value are left out. *ret
  * malloc'd, compact, UTF-8. */
 int webhook_event_json(const webhook_event_t *ev, const char *id, char **ret);
 /* The namespace of a repository (its first path component) into buf. */

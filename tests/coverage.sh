@@ -44,8 +44,11 @@ else
         # runs only there), under a throwaway server when one can be started
         if [ -n "$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null)" ]; then
                 echo "coverage: the metadata unit tests on PostgreSQL"
+                # and fsck, backup and read-only mode on PostgreSQL (storage/backup.c's
+                # pg_dump path runs only there)
                 bash "$src/tests/pg-server.sh" run -- \
-                        make -C "$build" check TESTS=tests/unit/engine-pg-units.sh || rc=$?
+                        make -C "$build" check TESTS="tests/unit/engine-pg-units.sh tests/integration/storage-pg.sh" ||
+                        rc=$?
         else
                 echo "coverage: no PostgreSQL (scripts/install-deps.sh coverage): storage/db-pg.c unmeasured"
         fi

@@ -132,7 +132,7 @@ FUZZ_REPLAY = tests/fuzz/replay-manifest tests/fuzz/replay-digest tests/fuzz/rep
               tests/fuzz/replay-form tests/fuzz/replay-dockercfg tests/fuzz/replay-challenge \
               tests/fuzz/replay-keyring tests/fuzz/replay-layout tests/fuzz/replay-proxy \
               tests/fuzz/replay-token tests/fuzz/replay-platform tests/fuzz/replay-size \
-              tests/fuzz/replay-s3
+              tests/fuzz/replay-negotiate tests/fuzz/replay-api tests/fuzz/replay-s3
 check_PROGRAMS += $(FUZZ_REPLAY)
 UNIT_TESTS += tests/unit/fuzz-replay.sh
 TESTS += tests/unit/fuzz-replay.sh
@@ -157,6 +157,8 @@ tests_fuzz_replay_basic_CPPFLAGS = $(AM_CPPFLAGS) $(SQLITE3_CFLAGS) $(LIBPQ_CFLA
 tests_fuzz_replay_basic_LDADD = $(REPLAY_COMMON_LIBS)
 tests_fuzz_replay_ranges_SOURCES = tests/fuzz/fuzz-ranges.c tests/fuzz/replay.c server/ranges.c
 tests_fuzz_replay_ranges_CPPFLAGS = $(AM_CPPFLAGS)
+tests_fuzz_replay_negotiate_SOURCES = tests/fuzz/fuzz-negotiate.c tests/fuzz/replay.c server/negotiate.c
+tests_fuzz_replay_negotiate_CPPFLAGS = $(AM_CPPFLAGS)
 tests_fuzz_replay_size_SOURCES = tests/fuzz/fuzz-size.c tests/fuzz/replay.c
 tests_fuzz_replay_size_CPPFLAGS = $(AM_CPPFLAGS)
 tests_fuzz_replay_size_LDADD = $(REPLAY_COMMON_LIBS)
@@ -194,6 +196,8 @@ FUZZ_REQUEST_CPPFLAGS = $(AM_CPPFLAGS) $(MHD_CFLAGS) $(ARGON2_CFLAGS) $(CRYPTO_C
                         $(JANSSON_CFLAGS) $(CURL_CFLAGS)
 FUZZ_TARGETS += tests/fuzz/fuzz-request
 tests_fuzz_fuzz_request_SOURCES = $(FUZZ_REQUEST_SOURCES)
+# the files generated at build time (the OpenAPI document, the web UI's assets)
+nodist_tests_fuzz_fuzz_request_SOURCES = $(nodist_libberthd_la_SOURCES)
 tests_fuzz_fuzz_request_CPPFLAGS = $(FUZZ_REQUEST_CPPFLAGS)
 if ENABLE_FUZZERS
 tests_fuzz_fuzz_request_CFLAGS = $(FUZZ_CC_FLAGS)
@@ -377,6 +381,24 @@ EXTRA_DIST += tests/integration/man-pages.sh
 TESTS += tests/integration/libberth-install.sh
 EXTRA_DIST += tests/integration/libberth-install.sh
 
+## ---- integration: the web UI (issue 12) ----
+
+## the UI's files over HTTP (curl): redirect, assets, types, caching, gzip, 304s,
+## security headers, 404s; also against the sanitized berthd (scripts/test.sh)
+TESTS += tests/integration/ui-serve.sh
+EXTRA_DIST += tests/integration/ui-serve.sh
+## slow tier: the UI in Debian's chromium (headless) driven by puppeteer-core, checked by
+## axe-core (npm, pinned by tests/ui/package-lock.json): log in, browse, robot secret,
+## roles, audit, delete as maintainer, nothing to delete as reader, log out; screenshots
+## in tests/ui-screenshots/ of the build
+SLOW_TESTS += tests/integration/ui-browser.sh
+EXTRA_DIST += tests/integration/ui-browser.sh tests/ui/browser.mjs tests/ui/package.json \
+              tests/ui/package-lock.json
+clean-local: clean-ui-screenshots
+clean-ui-screenshots:
+	rm -rf tests/ui-screenshots
+.PHONY: clean-ui-screenshots
+
 ## ---- integration: deploy/ ----
 
 ## deploy tests: the compose demo on a real dockerd, the Kubernetes manifests (and the
@@ -445,6 +467,19 @@ tests_bench_retention_fill_LDADD = libstore.la libcommon.la $(SQLITE3_LIBS) $(LI
 bench-retention: berthd$(EXEEXT) tests/bench/retention-fill$(EXEEXT)
 	top_builddir='$(abs_top_builddir)' $(SHELL) '$(abs_top_srcdir)/tests/bench/retention-bench.sh'
 EXTRA_DIST += tests/bench/retention-bench.sh tests/bench/retention_client.py
+## `make bench-ui`: the web UI's tags page on a repository of 100,000 tags (issue 12): the
+## API's pages with curl, the page in chromium (needs scripts/install-deps.sh slow)
+bench-ui: berthd$(EXEEXT) tests/bench/retention-fill$(EXEEXT)
+	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' $(SHELL) '$(abs_top_srcdir)/tests/bench/ui-bench.sh'
+EXTRA_DIST += tests/bench/ui-bench.sh tests/ui/bench.mjs
+## `make bench-api`: the management API's lists at 20,000 repositories and 100,000 tags
+## (issue 12), filled through the metadata API
+check_PROGRAMS += tests/bench/api-fill
+tests_bench_api_fill_SOURCES = tests/bench/api-fill.c
+tests_bench_api_fill_LDADD = libstore.la libcommon.la $(SQLITE3_LIBS) $(LIBPQ_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
+bench-api: berthd$(EXEEXT) tests/bench/api-fill$(EXEEXT)
+	top_builddir='$(abs_top_builddir)' $(SHELL) '$(abs_top_srcdir)/tests/bench/api-bench.sh'
+EXTRA_DIST += tests/bench/api-bench.sh
 EXTRA_DIST += tests/bench/listing-bench.sh tests/bench/catalog-auth-bench.sh \
               tests/bench/auth-flood-bench.sh tests/bench/metrics-bench.sh
 
@@ -475,3 +510,34 @@ EXTRA_DIST += tests/integration/db-select.sh
 SLOW_TESTS += tests/integration/replicas.sh tests/integration/replicas-pg-restart.sh
 EXTRA_DIST += tests/integration/replicas.sh tests/integration/replicas-pg-restart.sh \
               tests/integration/replicas-lib.sh
+
+## the management API (issue 12): every resource, each role's refusals, hidden is
+## absent, sessions (cookie attributes, CSRF, logout, expiry), login throttling,
+## pagination stable under concurrent pushes; also against the sanitized build
+TESTS += tests/integration/mgmt-api.sh
+EXTRA_DIST += tests/integration/mgmt-api.sh docs/api.md
+UNIT_TESTS += tests/unit/test-api
+check_PROGRAMS += tests/unit/test-api
+TESTS += tests/unit/test-api
+tests_unit_test_api_SOURCES = tests/unit/test-api.c
+tests_unit_test_api_CPPFLAGS = $(BERTHD_TEST_CPPFLAGS) $(SQLITE3_CFLAGS) $(LIBPQ_CFLAGS)
+tests_unit_test_api_LDADD = $(BERTHD_TEST_LDADD)
+
+## the management API's input parsers (issue 12): JSON bodies, fields, retention
+## policies, cursors
+FUZZ_TARGETS += tests/fuzz/fuzz-api
+tests_fuzz_fuzz_api_SOURCES = tests/fuzz/fuzz-api.c server/api-json.c
+tests_fuzz_fuzz_api_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS)
+tests_fuzz_fuzz_api_LDADD = $(FUZZ_LIBS)
+if ENABLE_FUZZERS
+tests_fuzz_fuzz_api_CFLAGS = $(FUZZ_CC_FLAGS)
+tests_fuzz_fuzz_api_LDFLAGS = $(FUZZ_LD_FLAGS)
+endif
+tests_fuzz_replay_api_SOURCES = tests/fuzz/fuzz-api.c tests/fuzz/replay.c server/api-json.c
+tests_fuzz_replay_api_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS)
+tests_fuzz_replay_api_LDADD = $(REPLAY_COMMON_LIBS)
+## the OpenAPI document (slow tier: pinned npm packages): valid, served as in the
+## repository, and real answers for every operation match its schemas
+SLOW_TESTS += tests/integration/mgmt-api-openapi.sh
+EXTRA_DIST += tests/integration/mgmt-api-openapi.sh tests/openapi/package.json tests/openapi/package-lock.json \
+              tests/openapi/validate.mjs

@@ -23,7 +23,7 @@
  * a status from 100 to 599, never 500 and never 1xx; a Content-Length in it matches
  * the body that follows (except to HEAD, 204 and 304); an error (4xx, 5xx) with a
  * body is the OCI error format, {"errors":[{"code":…,"message":…}]} with string code
- * and message, served as JSON (the readiness probe's plain text excepted, and the token
+ * and message (the management API's {"error":{"code":…,"message":…}} under /api/v1/), served as JSON (the readiness probe's plain text excepted, and the token
  * endpoint's POST form may answer OAuth2's {"error":"…"} instead); the daemon
  * still answers GET /healthz with 200 afterwards. FUZZ_REQUEST_TRACE=1 in the
  * environment prints each request line with its status (to check what seeds reach). */
@@ -335,6 +335,13 @@ static void check_error_body(const char *body, size_t len, bool oauth, const buf
         if (!j)
                 fail("an error body that is not JSON", req, resp);
         if (oauth && json_is_string(json_object_get(j, "error"))) {
+                json_decref(j);
+                return;
+        }
+        e = json_object_get(j, "error");
+        if (json_is_object(e)) { /* the management API's one shape (/api/v1/) */
+                if (!json_is_string(json_object_get(e, "code")) || !json_is_string(json_object_get(e, "message")))
+                        fail("an API error without a string code and message", req, resp);
                 json_decref(j);
                 return;
         }

@@ -2,7 +2,8 @@
 # Metrics: a real Prometheus scrapes berthd's metrics listener every second. The
 # target is up, registry_http_requests_total grows by the requests this test made,
 # the duration histogram has its buckets, blobs and bytes stored match a push, the
-# usage per project matches `berthd usage` (and is counted at most once a minute),
+# usage per project matches `berthd usage` at each scrape (the kept figures), the quota
+# gauge follows `berthd quota set`,
 # and promtool finds nothing wrong in the exposition. The registry's own port has no
 # /metrics. (Slow tier: needs Debian's prometheus package.)
 . "$(dirname "$0")/lib.sh"
@@ -32,7 +33,8 @@ for m in registry_http_in_flight_requests berth_http_received_bytes_total berth_
          berth_auth_argon2_queue_depth berth_blobs_stored berth_blob_bytes_stored \
          berth_uploads_in_progress berth_build_info berth_db_transactions_total berth_db_transaction_seconds \
          berth_db_busy_total berth_db_unreachable_total berth_db_reconnects_total berth_db_info \
-         registry_storage_action_seconds berth_project_usage_bytes berth_project_usage_blobs; do
+         registry_storage_action_seconds berth_project_usage_bytes berth_project_usage_blobs \
+         berth_project_quota_bytes berth_pull_records_dropped_total; do
         grep -q "^# TYPE $m " "$TMP/m1.txt" || fail "no $m in the exposition"
 done
 code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' "$BERTH_URL/metrics") || fail "GET registry /metrics"
@@ -123,10 +125,7 @@ read -r eblobs ebytes <<<"$(usage_json early)"
 wait_for 'berth_project_usage_bytes{job="berth",project="early"}' "$ebytes" ||
         fail "berth_project_usage_bytes of early is not what berthd usage counts ($ebytes)"
 wait_for 'berth_project_usage_blobs{job="berth",project="early"}' "$eblobs" || fail "berth_project_usage_blobs of early"
-# proj's push came after the first count: the scrapes in between reuse it
-grep -q 'project="proj"' <(curl -sS --max-time 10 "$MURL/metrics") &&
-        fail "usage counted again within a minute of the first count"
-pass "early: $ebytes bytes in $eblobs blob, as berthd usage counts; proj not counted yet"
+pass "early: $ebytes bytes in $eblobs blob, as berthd usage counts"
 
 step "the metadata transactions of that push"
 wait_for 'clamp_max(berth_db_transactions_total{job="berth",result="commit"}, 1)' 1 ||
@@ -149,13 +148,21 @@ promtool check metrics <"$TMP/m2.txt" >"$TMP/promtool.txt" 2>&1 || fail "promtoo
 [ -s "$TMP/promtool.txt" ] && fail "promtool found problems: $(cat "$TMP/promtool.txt")"
 pass "no problem found"
 
-step "usage per project: the next count, within a minute, has the push to proj"
+step "usage per project: proj's push at the next scrape; the quota gauge"
 read -r pblobs pbytes <<<"$(usage_json proj)"
 [ "$pblobs" = 1 ] && [ "$pbytes" = 18 ] || fail "berthd usage proj: $pblobs $pbytes"
-wait_for 'berth_project_usage_bytes{job="berth",project="proj"}' "$pbytes" 75 ||
+# the exposition itself, right away (no count to wait for)
+grep -qx 'berth_project_usage_bytes{project="proj"} 18' <(curl -sS --max-time 10 "$MURL/metrics") ||
+        fail "proj's push is not in the next scrape"
+wait_for 'berth_project_usage_bytes{job="berth",project="proj"}' "$pbytes" ||
         fail "berth_project_usage_bytes of proj is not what berthd usage counts ($pbytes)"
 wait_for 'berth_project_usage_blobs{job="berth",project="proj"}' "$pblobs" || fail "berth_project_usage_blobs of proj"
-pass "proj: $pbytes bytes in $pblobs blob, as berthd usage --json counts"
+grep -q '^berth_project_quota_bytes{' <(curl -sS --max-time 10 "$MURL/metrics") && fail "a quota gauge with no quota set"
+"$top_builddir/berthd" --data "$BERTH_DATA" quota set proj 1000000 >/dev/null || fail "quota set proj"
+wait_for 'berth_project_quota_bytes{job="berth",project="proj"}' 1000000 || fail "berth_project_quota_bytes of proj"
+"$top_builddir/berthd" --data "$BERTH_DATA" quota default 5000000 >/dev/null || fail "quota default"
+wait_for 'berth_project_quota_bytes{job="berth",project="early"}' 5000000 || fail "the default quota of early"
+pass "proj: $pbytes bytes in $pblobs blob, as berthd usage --json counts; quotas (own, default) exported"
 
 step "an explicit metrics address that cannot be bound stops the start"
 p2=$(berth_free_port) || fail "no free port"

@@ -317,6 +317,44 @@ sk copy --quiet --dest-cert-dir "$TMP/certs" "oci:$TMP/img:other" "docker://$BER
         2>"$TMP/err" && fail "skopeo pushed into a proxy project"
 pass "405 UNSUPPORTED; skopeo push fails"
 
+step "a proxy project past its quota evicts the least recently pulled, never fails a pull"
+# the sizes of the two images as hub holds them (alpine: the index, its children, their blobs)
+bd usage hub --repositories --json >"$TMP/hub-usage.json" || fail "usage hub"
+rbytes() { jq -r --arg r "$1" '.projects[0].repositories[] | select(.repository == $r) | .bytes' "$TMP/hub-usage.json"; }
+pbytes=$(rbytes hub/lib/plain) abytes=$(rbytes hub/lib/alpine)
+[ -n "$pbytes" ] && [ -n "$abytes" ] && [ "$pbytes" -gt 0 ] && [ "$abytes" -gt 0 ] || fail "hub's usage: $(cat "$TMP/hub-usage.json")"
+quota=$(( (pbytes > abytes ? pbytes : abytes) + 100 )) # either image fits, not both
+printf '%s\n' "$A_PW" | bd project create tiny --public --proxy "https://$A" --proxy-username puller \
+        --proxy-password-stdin --proxy-ca "$TMP/a.crt" >/dev/null || fail "project create tiny"
+bd quota set tiny "$quota" >/dev/null || fail "quota set tiny"
+sleep 2 # the server reads the proxy projects at most every 2 s
+tbytes() { bd usage tiny --json | jq -r '.projects[0].bytes'; }
+sk copy --quiet --src-cert-dir "$TMP/certs" "docker://$BERTH_HOST/tiny/lib/plain@$PLAIN" "oci:$TMP/ev1:p" ||
+        fail "pull of plain through tiny"
+[ "$(tbytes)" = "$pbytes" ] || fail "tiny holds $(tbytes) bytes after plain, want $pbytes"
+sleep 1.1 # a later second: alpine's copies are younger than plain's
+sk copy --all --quiet --src-cert-dir "$TMP/certs" "docker://$BERTH_HOST/tiny/lib/alpine:3" "oci:$TMP/ev2:a" ||
+        fail "pull of alpine through tiny past the quota"
+# evicted on the fetch thread once the fills are made
+berth_wait_for 10 grep -q 'proxy tiny: past its quota' "$TMP/berthd.log" || fail "no eviction logged"
+berth_wait_for 10 test "$(tbytes)" -le "$quota" || fail "tiny holds $(tbytes) bytes, over its quota $quota"
+[ "$(tbytes)" = "$abytes" ] || fail "tiny holds $(tbytes) bytes, want alpine's $abytes (plain evicted)"
+code=$(bcurl -o /dev/null -w '%{http_code}' -H 'Accept: application/vnd.oci.image.index.v1+json' \
+        "$BERTH_URL/v2/tiny/lib/alpine/manifests/3")
+[ "$code" = 200 ] || fail "alpine:3 after the eviction: $code"
+# plain comes again from the upstream: the pull works, alpine goes in its turn
+sk copy --quiet --src-cert-dir "$TMP/certs" "docker://$BERTH_HOST/tiny/lib/plain@$PLAIN" "oci:$TMP/ev3:p" ||
+        fail "plain again through tiny"
+# alpine's index, the least recently pulled root now, goes first, then as much of the
+# rest as the quota needs; plain stays whole
+berth_wait_for 10 test "$(tbytes)" -le "$quota" || fail "tiny holds $(tbytes) bytes after plain again, over $quota"
+bd usage tiny --repositories --json >"$TMP/tiny-usage.json" || fail "usage tiny"
+tplain=$(jq -r '.projects[0].repositories[] | select(.repository == "tiny/lib/plain") | .bytes' "$TMP/tiny-usage.json")
+[ "$tplain" = "$pbytes" ] || fail "tiny/lib/plain holds $tplain bytes, want $pbytes: $(cat "$TMP/tiny-usage.json")"
+bcurl "$BERTH_URL/v2/tiny/lib/alpine/tags/list" | jq -e '(.tags // []) | index("3") == null' >/dev/null ||
+        fail "alpine:3, the least recently pulled, is still cached in tiny"
+pass "quota $quota: plain ($pbytes bytes) evicted for alpine ($abytes), then alpine's index first for plain; every pull worked"
+
 # ---- the upstream down ----
 step "upstream A stopped: cached content still pulls, uncached is 503"
 a_stop

@@ -4,7 +4,8 @@
 # loopback only when allowed); pushes, deletes and pulls arrive as CloudEvents in
 # order per repository, signed when the webhook has a secret; a receiver failing for a
 # while gets everything once it answers; an event queued while the receiver is down
-# survives berthd killed with SIGKILL and arrives after the restart; a target the
+# survives berthd killed with SIGKILL and arrives after the restart; quota events
+# (85% of the quota reached, a push refused for it) arrive; a target the
 # server no longer allows is refused at delivery and the event given up after
 # --webhook-max-age; `berthd webhook log` and the metrics tell it all.
 # With BERTH_TEST_DB=pg (engine-pg.sh) berthd and the admin commands use PostgreSQL.
@@ -189,6 +190,36 @@ EOF
 log_has 1 "io.berth.push\t1\t200\t[0-9]+ms\tsuccess\t-" || fail "webhook log 1: $(bd webhook log 1)"
 pass "8 deliveries: CloudEvents 1.0, ordered per repository, signature verifies, actor and address, pulls counted"
 
+step "quota events: usage past 85% of the quota, a push refused for it (once a minute)"
+bd quota set quo 3000 >/dev/null || fail "quota set quo"
+bd webhook add quo "http://127.0.0.1:$RPORT/quota" --events quota >"$TMP/out" || fail "webhook add quo: $(cat "$TMP/out")"
+# push_blob_status REPO FILE: the status of the blob's upload (POST, then PUT with the bytes)
+push_blob_status() {
+        local d loc
+        d=sha256:$(sha256sum <"$2" | cut -d' ' -f1)
+        loc=$(bcurl -u "admin:$ADMIN_PW" -D - -o /dev/null -X POST "$BERTH_URL/v2/$1/blobs/uploads/" |
+                tr -d '\r' | awk -F': ' 'tolower($1) == "location" { print $2 }')
+        [ -n "$loc" ] || { echo none; return; }
+        case $loc in http*) ;; *) loc=$BERTH_URL$loc ;; esac
+        case $loc in *\?*) loc="$loc&digest=$d" ;; *) loc="$loc?digest=$d" ;; esac
+        bcurl -u "admin:$ADMIN_PW" -o /dev/null -w '%{http_code}' -X PUT \
+                -H 'Content-Type: application/octet-stream' --data-binary "@$2" "$loc"
+}
+head -c 2700 /dev/urandom >"$TMP/q1"
+[ "$(push_blob_status quo/app "$TMP/q1")" = 201 ] || fail "2700 of 3000 bytes refused"
+wait_event "p == '/quota' and d['state'] == 'warning' and d['usage'] == 2700 and d['quota'] == 3000 and d['project'] == 'quo' and d['repository'] == 'quo/app' and b['type'] == 'io.berth.quota'"
+head -c 500 /dev/urandom >"$TMP/q2"
+[ "$(push_blob_status quo/app "$TMP/q2")" = 403 ] || fail "a push past the quota was not refused"
+wait_event "p == '/quota' and d['state'] == 'exceeded' and d['usage'] == 2700 and d.get('actor') == 'admin' and d.get('address') == '127.0.0.1'"
+[ "$(push_blob_status quo/app "$TMP/q2")" = 403 ] || fail "the second push past the quota was not refused"
+sleep 1.5
+n=$(python3 -c 'import json,sys; print(sum(1 for l in open(sys.argv[1]) if json.loads(l)["path"] == "/quota"))' "$RECEIVED")
+[ "$n" = 2 ] || fail "$n quota deliveries, want 2 (a warning, one exceeded within the minute)"
+[ "$(metric 'berth_project_quota_bytes{project="quo"}')" = 3000 ] || fail "berth_project_quota_bytes: $(metric 'berth_project_quota_bytes{project="quo"}')"
+[ "$(metric 'berth_project_usage_bytes{project="quo"}')" = 2700 ] || fail "berth_project_usage_bytes: $(metric 'berth_project_usage_bytes{project="quo"}')"
+[ -z "$(metric 'berth_project_quota_bytes{project="lib"}')" ] || fail "a quota gauge for lib, which has none"
+pass "warning at 2700 of 3000, exceeded once for two refused pushes; the quota and usage gauges agree"
+
 step "a receiver failing for a while gets the event once it answers"
 echo 503 >"$STATUS"
 d3=$(push_image lib/app v3)
@@ -234,6 +265,6 @@ step "webhook del: the webhook, its queue and its log go"
 bd webhook del 1 >/dev/null || fail "webhook del 1"
 bd webhook del 1 >/dev/null 2>&1 && fail "webhook del 1 twice"
 bd webhook log 1 >/dev/null 2>&1 && fail "a log for a deleted webhook"
-[ "$(bd webhook list | wc -l)" = 2 ] || fail "webhook list after del: $(bd webhook list)"
+[ "$(bd webhook list | wc -l)" = 3 ] || fail "webhook list after del: $(bd webhook list)"
 pass "deleted"
 berth_stop

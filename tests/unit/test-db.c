@@ -755,6 +755,60 @@ static void test_listener_loss_moves_the_epoch(void **state) {
         db_free(db);
 }
 
+/* A writer that waits for the write lock is seen from another session
+ * (PostgreSQL); SQLite cannot tell. */
+struct waiter {
+        db_t *db;
+        int r;
+};
+
+static void *wait_for_write(void *arg) {
+        struct waiter *w = arg;
+        db_conn_t *c = NULL;
+
+        w->r = db_conn_open(w->db, &c);
+        if (w->r == 0 && (w->r = db_tx_begin(c)) == 0)
+                w->r = db_tx_commit(c);
+        db_conn_close(c);
+        return NULL;
+}
+
+static void test_writers_waiting(void **state) {
+        fixture_t *f = *state;
+        db_t *a = NULL, *b = NULL, *q = NULL;
+        db_conn_t *ca = NULL, *cq = NULL;
+        struct waiter w = { .r = 1 };
+        pthread_t t;
+        int n = 0;
+
+        assert_int_equal(db_open(f->path, &a), 0);
+        assert_int_equal(db_open(f->path, &b), 0);
+        assert_int_equal(db_open(f->path, &q), 0);
+        assert_int_equal(db_conn_open(a, &ca), 0);
+        assert_int_equal(db_conn_open(q, &cq), 0);
+        if (!fx_pg()) {
+                assert_int_equal(db_writers_waiting(cq), -EOPNOTSUPP);
+                goto out;
+        }
+        assert_int_equal(db_writers_waiting(cq), 0);
+        assert_int_equal(db_tx_begin(ca), 0); /* holds the write lock */
+        w.db = b;
+        assert_int_equal(pthread_create(&t, NULL, wait_for_write, &w), 0);
+        for (int i = 0; i < 500 && (n = db_writers_waiting(cq)) == 0; i++)
+                usleep(10000);
+        assert_int_equal(n, 1);
+        assert_int_equal(db_tx_commit(ca), 0);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_int_equal(w.r, 0);
+        assert_int_equal(db_writers_waiting(cq), 0);
+out:
+        db_conn_close(cq);
+        db_conn_close(ca);
+        db_free(q);
+        db_free(b);
+        db_free(a);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void) {
@@ -770,6 +824,7 @@ int main(void) {
                 T(test_values_round_trip),
                 T(test_counters),
                 T(test_locks_for_work_done_once),
+                T(test_writers_waiting),
                 T(test_lost_connection_is_reopened),
                 T(test_notification_at_commit_only),
                 T(test_listener_loss_moves_the_epoch),

@@ -140,6 +140,11 @@ static void fill(fixture_t *f) {
                                             i % 5 ? "pull" : "push", i % 7 ? "team/app" : NULL,
                                             i % 11 ? NULL : "detail"), 0);
         assert_int_equal(auth_audit_flush(a), 0);
+        {
+                /* a management API session (step 8) */
+                char sid[AUTH_SESSION_ID_LEN + 1];
+                assert_int_equal(auth_session_create(a, "alice", 0, sid, NULL), 0);
+        }
 
         assert_int_equal(fx_store_open(f->src_dir, NULL, NULL, &s), 0);
         assert_int_equal(meta_open_thread(auth_db(a), &m), 0);

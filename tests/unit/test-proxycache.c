@@ -282,6 +282,34 @@ static void test_manifest_cache_refs_later(void **state) {
         assert_int_equal(registry_manifest_cache(s, m, "hub/lib/b", mf, strlen(mf), MT_OCI_MANIFEST, &other, NULL,
                                                  &res), BERTH_EDIGEST);
         assert_int_equal(meta_repo_exists(m, "hub/lib/b"), 0);
+
+        /* the records of tags that are gone go (GC calls it); those of tags there stay */
+        {
+                char digest[DIGEST_STR_MAX];
+                int64_t checked;
+                uint64_t n = 99;
+                assert_int_equal(proxycache_tag_mark(f->c, "hub/lib/a", "v1", res.digest.str, 100), 0);
+                assert_int_equal(proxycache_tag_mark(f->c, "hub/lib/a", "old", res.digest.str, 100), 0);
+                assert_int_equal(proxycache_tag_mark(f->c, "hub/lib/none", "v1", res.digest.str, 100), 0);
+                assert_int_equal(proxycache_tags_prune(f->c, NULL, &n), 0);
+                assert_int_equal(n, 2);
+                assert_int_equal(proxycache_tag_get(f->c, "hub/lib/a", "v1", &checked, digest, sizeof(digest)), 1);
+                assert_int_equal(proxycache_tag_get(f->c, "hub/lib/a", "old", &checked, digest, sizeof(digest)), 0);
+                assert_int_equal(proxycache_tag_get(f->c, "hub/lib/none", "v1", &checked, digest, sizeof(digest)), 0);
+                /* more than a batch */
+                for (int i = 0; i < 300; i++) {
+                        char tag[16];
+                        snprintf(tag, sizeof(tag), "t%d", i);
+                        assert_int_equal(proxycache_tag_mark(f->c, "hub/lib/a", tag, res.digest.str, 100), 0);
+                }
+                assert_int_equal(proxycache_tags_prune(f->c, NULL, &n), 0);
+                assert_int_equal(n, 300);
+                /* the tag deleted: its record goes at the next prune */
+                assert_int_equal(meta_tag_delete(m, "hub/lib/a", "v1"), 1);
+                assert_int_equal(proxycache_tags_prune(f->c, NULL, &n), 0);
+                assert_int_equal(n, 1);
+                assert_int_equal(proxycache_tag_get(f->c, "hub/lib/a", "v1", &checked, digest, sizeof(digest)), 0);
+        }
         meta_free(m);
         store_free(s);
 }

@@ -18,6 +18,7 @@
 #include "storage/db.h"
 #include "storage/meta.h"
 #include "storage/retention.h"
+#include "storage/usage.h"
 #include "storage/webhook.h"
 #include "fixture.h"
 
@@ -247,6 +248,23 @@ static void test_immutable_rules_crud(void **state) {
         assert_int_equal(meta_immutable_del(f->m, "q", "release-[0-9]*"), 1);
         assert_int_equal(meta_immutable_del(f->m, "q", "release-[0-9]*"), 0);
         assert_int_equal(meta_immutable_list(f->m, "q", &v, &n), 0);
+        assert_int_equal(n, 0);
+        meta_immutable_free(v, n);
+        /* a proxy project's tags are its upstream's: no rule */
+        {
+                db_stmt_t *st = NULL;
+                assert_int_equal(db_tx_begin(meta_conn(f->m)), 0);
+                assert_int_equal(db_stmt(meta_conn(f->m), "INSERT INTO auth_projects(name, public, created) VALUES ('hub', 1, 1)", &st), 0);
+                assert_int_equal(db_step_done(st), 0);
+                db_stmt_reset(st);
+                assert_int_equal(db_stmt(meta_conn(f->m), "INSERT INTO proxy_projects(project, url, ttl, created)"
+                                                          " VALUES ('hub', 'https://registry-1.docker.io', 60, 1)", &st), 0);
+                assert_int_equal(db_step_done(st), 0);
+                db_stmt_reset(st);
+                assert_int_equal(db_tx_commit(meta_conn(f->m)), 0);
+        }
+        assert_int_equal(meta_immutable_add(f->m, "hub", "v*"), -EPERM);
+        assert_int_equal(meta_immutable_list(f->m, "hub", &v, &n), 0);
         assert_int_equal(n, 0);
         meta_immutable_free(v, n);
 }
@@ -615,8 +633,83 @@ static void test_run_pages(void **state) {
         assert_int_equal(count1(f, SQL_AUDIT_ALL, NULL, NULL), N - 10);
 }
 
+/* An image manifest "name" in repo with one layer of its own (size bytes). */
+static digest_t put_image_with(fixture_t *f, const char *repo, const char *name, const char *layer, uint64_t size,
+                               const char *tag) {
+        meta_ref_t ref = { .digest = dg(layer), .is_manifest = false };
+        meta_manifest_t mf = { .repo = repo, .digest = dg(name), .size = strlen(name), .media_type = MT_IMAGE,
+                               .refs = &ref, .n_refs = 1 };
+        const char *tags[1] = { tag };
+
+        assert_int_equal(meta_blob_link(f->m, repo, &ref.digest, size), 0);
+        assert_int_equal(meta_manifest_put(f->m, &mf, tags, tag ? 1 : 0, NULL), 0);
+        return mf.digest;
+}
+
+static uint64_t usage_bytes(fixture_t *f, const char *project) {
+        usage_project_t u;
+        assert_int_equal(usage_get(f->m, project, &u), 0);
+        return u.bytes;
+}
+
+/* A proxy project past its quota: the least recently pulled (or pushed, never
+ * pulled) root manifests go first, with their tags and the links only they
+ * referenced; blob links no manifest references go last; other projects are
+ * untouched; it stops at the target. */
+static void test_evict_lru(void **state) {
+        fixture_t *f = *state;
+        meta_evict_result_t res;
+        digest_t ma, mb, mc, la = dg("la"), lb = dg("lb"), lc = dg("lc"), lo = dg("lo"), d;
+
+        ma = put_image_with(f, "hub/a", "ma", "la", 1000, "1");
+        mb = put_image_with(f, "hub/a", "mb", "lb", 1000, "2");
+        mc = put_image_with(f, "hub/b", "mc", "lc", 1000, "x");
+        assert_int_equal(meta_blob_link(f->m, "hub/a", &lo, 1000), 0); /* fetched by digest alone */
+        d = put_image_with(f, "other/x", "mo", "lx", 5000, "v1");
+        set_all(f, SQL_SET_CREATED, NOW - 1000);
+        pulled(f, "hub/a", &ma, 3, NOW - 10);
+        pulled(f, "hub/b", &mc, 1, NOW - 500); /* mb never: pushed at NOW - 1000, the oldest */
+        assert_int_equal(usage_bytes(f, "hub"), 4006);
+
+        assert_int_equal(meta_evict_lru(f->m, "hub", 2500, &res), 0);
+        assert_int_equal(res.manifests, 2); /* mb, then mc */
+        assert_int_equal(res.links, 2);     /* lb, lc */
+        assert_int_equal(res.bytes_before, 4006);
+        assert_int_equal(res.bytes_after, 2002);
+        assert_false(has_digest(f, "hub/a", &mb));
+        assert_false(has(f, "hub/a", "2"));
+        assert_false(has_digest(f, "hub/b", &mc));
+        assert_true(has(f, "hub/a", "1"));
+        assert_int_equal(meta_blob_linked(f->m, "hub/a", &la, NULL), 1);
+        assert_int_equal(meta_blob_linked(f->m, "hub/a", &lb, NULL), 0);
+        assert_int_equal(meta_blob_linked(f->m, "hub/b", &lc, NULL), 0);
+        assert_int_equal(meta_blob_linked(f->m, "hub/a", &lo, NULL), 1);
+
+        /* within the target: nothing */
+        assert_int_equal(meta_evict_lru(f->m, "hub", 2500, &res), 0);
+        assert_int_equal(res.manifests + res.links, 0);
+        /* the last manifest; the lone link is enough to stay at 1000 */
+        assert_int_equal(meta_evict_lru(f->m, "hub", 1000, &res), 0);
+        assert_int_equal(res.manifests, 1);
+        assert_false(has_digest(f, "hub/a", &ma));
+        assert_int_equal(meta_blob_linked(f->m, "hub/a", &lo, NULL), 1);
+        assert_int_equal(usage_bytes(f, "hub"), 1000);
+        /* then the links no manifest references */
+        assert_int_equal(meta_evict_lru(f->m, "hub", 0, &res), 0);
+        assert_int_equal(res.manifests, 0);
+        assert_int_equal(res.links, 1);
+        assert_int_equal(usage_bytes(f, "hub"), 0);
+        /* nothing left: it ends */
+        assert_int_equal(meta_evict_lru(f->m, "hub", 0, &res), 0);
+        /* other projects untouched */
+        assert_true(has_digest(f, "other/x", &d));
+        assert_int_equal(usage_bytes(f, "other"), 5002);
+        assert_int_equal(meta_evict_lru(f->m, "not/a/project", 0, &res), -EINVAL);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_evict_lru, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_pulls_add_and_get, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_pulls_survive_reopen, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_immutable_rules_crud, setup, teardown),

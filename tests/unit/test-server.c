@@ -27,6 +27,7 @@
 #include "common/manifest.h"
 #include "server/http.h"
 #include "server/metrics.h"
+#include "storage/usage.h"
 #include "server/server.h"
 #include "fixture.h"
 
@@ -913,7 +914,7 @@ static void test_handlers_when_the_database_refuses(void **state) {
 /* berth_project_usage_*: at most max projects named, the largest, the rest summed
  * under _other. */
 static void test_usage_fold(void **state) {
-        meta_project_usage_t *v = calloc(6, sizeof(*v));
+        usage_project_t *v = calloc(6, sizeof(*v));
         static const char *const names[] = { "e", "b", "d", "a", "c" };
         static const uint64_t bytes[] = { 50, 20, 40, 10, 30 };
         size_t n = 5;
@@ -921,9 +922,10 @@ static void test_usage_fold(void **state) {
         (void) state;
         assert_non_null(v);
         for (size_t i = 0; i < n; i++) {
-                v[i].project = strdup(names[i]);
-                v[i].usage.bytes = bytes[i];
-                v[i].usage.blobs = 1;
+                snprintf(v[i].project, sizeof(v[i].project), "%s", names[i]);
+                v[i].bytes = bytes[i];
+                v[i].blobs = 1;
+                v[i].quota = 100;
         }
         metrics__usage_fold(v, &n, 5); /* all fit: sorted by name */
         assert_int_equal(n, 5);
@@ -934,10 +936,12 @@ static void test_usage_fold(void **state) {
         assert_string_equal(v[0].project, "c");
         assert_string_equal(v[1].project, "d");
         assert_string_equal(v[2].project, "e");
+        assert_int_equal(v[2].quota, 100);
         assert_string_equal(v[3].project, "_other");
-        assert_int_equal(v[3].usage.bytes, 30);
-        assert_int_equal(v[3].usage.blobs, 2);
-        meta_usage_free(v, n);
+        assert_int_equal(v[3].bytes, 30);
+        assert_int_equal(v[3].blobs, 2);
+        assert_true(v[3].quota == USAGE_UNLIMITED); /* no quota for a sum */
+        free(v);
 }
 
 int main(void) {

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <jansson.h>
 #include "common/digest.h"
 #include "common/err.h"
 #include "common/manifest.h"
@@ -24,6 +25,7 @@
 #include "storage/registry.h"
 #include "storage/store.h"
 #include "storage/usage.h"
+#include "storage/webhook.h"
 #include "fixture.h"
 
 typedef struct {
@@ -463,11 +465,122 @@ static void test_concurrent_pushes_stay_exact(void **state) {
         expect_exact(f->m);
 }
 
+/* The next quota event queued (claimed and marked delivered): its CloudEvent (json_decref),
+ * or NULL when the queue is empty. */
+static json_t *next_event(fixture_t *f) {
+        webhook_delivery_t d = { 0 };
+        webhook_outcome_t ok = { .result = WEBHOOK_SUCCESS, .status = 200 };
+        db_conn_t *c = NULL;
+        json_t *j = NULL;
+        int r;
+
+        assert_int_equal(db_conn_get(meta_db(f->m), &c), 0);
+        r = webhook_claim(c, INT64_MAX / 4, INT64_MAX / 4 + 30, &d);
+        assert_true(r >= 0);
+        if (r == 1) {
+                j = json_loads(d.body, 0, NULL);
+                assert_non_null(j);
+                assert_int_equal(webhook_record(c, &d, INT64_MAX / 4, &ok), 1);
+                webhook_delivery_done(&d);
+        }
+        db_conn_put(meta_db(f->m), c);
+        return j;
+}
+
+static void expect_quota_event(json_t *ev, const char *repo, const char *state, uint64_t usage, uint64_t quota,
+                               const char *digest, const char *actor) {
+        json_t *data;
+
+        assert_non_null(ev);
+        assert_string_equal(json_string_value(json_object_get(ev, "type")), "io.berth.quota");
+        assert_string_equal(json_string_value(json_object_get(ev, "specversion")), "1.0");
+        data = json_object_get(ev, "data");
+        assert_string_equal(json_string_value(json_object_get(data, "repository")), repo);
+        assert_string_equal(json_string_value(json_object_get(data, "project")), "q");
+        assert_string_equal(json_string_value(json_object_get(data, "state")), state);
+        assert_int_equal(json_integer_value(json_object_get(data, "usage")), usage);
+        assert_int_equal(json_integer_value(json_object_get(data, "quota")), quota);
+        if (digest)
+                assert_string_equal(json_string_value(json_object_get(data, "digest")), digest);
+        else
+                assert_null(json_object_get(data, "digest"));
+        if (actor)
+                assert_string_equal(json_string_value(json_object_get(data, "actor")), actor);
+        json_decref(ev);
+}
+
+/* n times ch in buf (room for n + 1), NUL-terminated. */
+static const char *bytes_of(char ch, size_t n, char *buf) {
+        memset(buf, ch, n);
+        buf[n] = '\0';
+        return buf;
+}
+
+/* Quota events: "warning" queued in the transaction of the write that takes the
+ * usage across 85% of the quota (once per crossing; none for a refused write, nor
+ * for a project whose webhooks do not want them), "exceeded" by
+ * usage_exceeded_event. */
+static void test_quota_events(void **state) {
+        fixture_t *f = *state;
+        meta_origin_t o = { .actor = "alice", .address = "127.0.0.1", .now = 1800000000 };
+        registry_put_result_t res;
+        digest_t a, b, c, d, e;
+        db_conn_t *conn = NULL;
+        char buf[512];
+        int64_t id;
+        char *mf;
+
+        assert_int_equal(usage_warn_level(100), 85);
+        assert_int_equal(usage_warn_level(0), 0);
+        assert_true(usage_warn_level(UINT64_MAX) < UINT64_MAX); /* no overflow */
+        assert_int_equal(db_conn_get(meta_db(f->m), &conn), 0);
+        assert_int_equal(webhook_add(conn, "q", "http://127.0.0.1:9/hook", WEBHOOK_QUOTA, NULL, 0, 1, &id), 0);
+        assert_int_equal(webhook_add(conn, "other", "http://127.0.0.1:9/hook", WEBHOOK_PUSH, NULL, 0, 1, &id), 0);
+        db_conn_put(meta_db(f->m), conn);
+        assert_int_equal(usage_quota_set(f->m, "q", 1000), 0);
+        assert_int_equal(usage_quota_set(f->m, "other", 10), 0);
+
+        push(f, "q/app", bytes_of('a', 400, buf), &a); /* 400 of 1000 */
+        assert_null(next_event(f));
+        /* 500 more make 900, past 850: the warning, in the link's transaction */
+        push(f, "q/app", bytes_of('b', 500, buf), &b);
+        expect_quota_event(next_event(f), "q/app", "warning", 900, 1000, b.str, NULL);
+        /* still above: no second warning */
+        push(f, "q/app", "xyz", &c);
+        assert_null(next_event(f));
+        /* below again (deletes), then a manifest crossing again: its origin names who */
+        assert_int_equal(meta_blob_unlink(f->m, "q/app", &c), 1);
+        assert_int_equal(meta_blob_unlink(f->m, "q/app", &b), 1); /* 400 */
+        push(f, "q/app", bytes_of('c', 200, buf), &b); /* 600 */
+        assert_null(next_event(f));
+        mf = image_manifest(&a, 400, &b, 200);
+        assert_true(600 + strlen(mf) >= 850 && 600 + strlen(mf) <= 1000);
+        assert_int_equal(registry_manifest_put_from(f->s, f->m, "q/app", mf, strlen(mf), MT_OCI_MANIFEST, NULL, NULL,
+                                                    0, &o, &res),
+                         0);
+        assert_int_equal(o.queued, 1);
+        expect_quota_event(next_event(f), "q/app", "warning", 600 + strlen(mf), 1000, res.digest.str, "alice");
+        free(mf);
+        /* a refused write queues nothing itself; usage_exceeded_event does */
+        assert_int_equal(try_push(f->s, f->m, "q/app", bytes_of('d', 200, buf), &d), BERTH_EQUOTA);
+        assert_null(next_event(f));
+        assert_int_equal(usage_exceeded_event(f->m, "q/app", &d, &o), 1);
+        expect_quota_event(next_event(f), "q/app", "exceeded", get(f, "q").bytes, 1000, d.str, "alice");
+        /* a project whose webhooks want no quota events, one without a quota: nothing */
+        push(f, "other/app", "0123456789", &e); /* 10 of 10: crosses 85%, nobody listens */
+        assert_null(next_event(f));
+        assert_int_equal(usage_exceeded_event(f->m, "other/app", NULL, &o), 0);
+        assert_int_equal(usage_exceeded_event(f->m, "free/app", NULL, NULL), 0);
+        assert_null(next_event(f));
+        assert_int_equal(usage_exceeded_event(f->m, "", NULL, NULL), -EINVAL);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_usage_follows_pushes_deletes_and_gc, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_raw_deletes_and_repository_delete_keep_figures, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_quota_refuses_at_link_and_dedup_is_free, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_quota_events, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_default_quota_and_settings, setup, teardown),
                 cmocka_unit_test(test_size_parse),
                 cmocka_unit_test_setup_teardown(test_verify_finds_and_repairs, setup, teardown),

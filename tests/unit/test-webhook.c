@@ -71,7 +71,10 @@ static int64_t add(fixture_t *f, const char *project, unsigned events) {
 static unsigned enqueue(fixture_t *f, unsigned type, const char *repo, const char *tag, int64_t time) {
         webhook_event_t ev = { .type = type, .repository = repo, .tag = tag,
                                .digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-                               .media_type = MT_IMAGE, .size = 7, .time = time, .count = type == WEBHOOK_PULL ? 3 : 0 };
+                               .media_type = MT_IMAGE, .size = 7, .time = time, .count = type == WEBHOOK_PULL ? 3 : 0,
+                               /* a quota event names its project and state */
+                               .project = type == WEBHOOK_QUOTA ? "lib" : NULL,
+                               .quota_state = type == WEBHOOK_QUOTA ? "warning" : NULL };
         unsigned queued = 0;
 
         assert_int_equal(db_tx_begin(f->c), 0);

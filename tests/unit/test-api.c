@@ -1,0 +1,388 @@
+/* tests/unit/test-api.c: the parts of the management API below HTTP: the one
+ * role x action table (auth/roles.c), JSON bodies and cursors (server/api.c),
+ * sessions (auth/session.c: hashed ids, CSRF, logout, expiry, a user's removal),
+ * effective roles, empty-project deletion, and the keyset listings of
+ * storage/browse.c (filters, substring search with LIKE's wildcards taken
+ * literally, project ranges, pages that neither repeat nor skip under writes).
+ * The database parts run on both engines (tests/unit/engine-pg-units.sh). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include "auth/auth-internal.h"
+#include "common/digest.h"
+#include "common/err.h"
+#include "server/api.h"
+#include "storage/browse.h"
+#include "storage/meta.h"
+#include "fixture.h"
+
+#define MT_IMAGE "application/vnd.oci.image.manifest.v1+json"
+
+/* ---- the role table ---- */
+
+static void test_role_table(void **state) {
+        /* rows: reader, developer, maintainer, admin, sysadmin; columns: the actions */
+        static const char *const want[] = {
+                /*            pull push del lifecycle members robots projects users quota proxy gc */
+                [AUTH_ROLE_READER] = "10000000000",
+                [AUTH_ROLE_DEVELOPER] = "11000000000",
+                [AUTH_ROLE_MAINTAINER] = "11110000000",
+                [AUTH_ROLE_ADMIN] = "11111100000",
+                [AUTH_ROLE_SYSADMIN] = "11111111111",
+        };
+        (void) state;
+        assert_int_equal(AUTH_ACT__MAX, 11);
+        for (int role = AUTH_ROLE_READER; role <= AUTH_ROLE_SYSADMIN; role++)
+                for (int a = 0; a < AUTH_ACT__MAX; a++)
+                        assert_int_equal(auth_can(role, (auth_action_t) a), want[role][a] == '1');
+        for (int a = 0; a < AUTH_ACT__MAX; a++) {
+                assert_false(auth_can(AUTH_ROLE_NONE, (auth_action_t) a));
+                assert_false(auth_can(99, (auth_action_t) a));
+                assert_non_null(auth_action_name((auth_action_t) a));
+        }
+        assert_false(auth_can(AUTH_ROLE_SYSADMIN, AUTH_ACT__MAX));
+        /* the registry's bits come from the same table: maintainer and admin differ
+         * in the management actions only */
+        assert_int_equal(auth_role_actions(AUTH_ROLE_READER), AUTH_PULL);
+        assert_int_equal(auth_role_actions(AUTH_ROLE_DEVELOPER), AUTH_PULL | AUTH_PUSH);
+        assert_int_equal(auth_role_actions(AUTH_ROLE_MAINTAINER), AUTH_PULL | AUTH_PUSH | AUTH_DELETE);
+        assert_int_equal(auth_role_actions(AUTH_ROLE_ADMIN), AUTH_PULL | AUTH_PUSH | AUTH_DELETE);
+        assert_int_equal(auth_role_parse("maintainer"), AUTH_ROLE_MAINTAINER);
+        assert_int_equal(auth_role_parse("sysadmin"), -EINVAL); /* a user flag, never a membership */
+        assert_string_equal(auth_role_name(AUTH_ROLE_SYSADMIN), "sysadmin");
+        assert_string_equal(auth_action_name(AUTH_ACT_LIFECYCLE), "lifecycle");
+}
+
+/* ---- bodies and cursors ---- */
+
+static void test_parse_body(void **state) {
+        json_t *j = NULL;
+        char *deep;
+        (void) state;
+
+        assert_int_equal(api_parse_body("", 0, &j), 0);
+        assert_null(j);
+        assert_int_equal(api_parse_body(" \r\n\t", 4, &j), 0);
+        assert_null(j);
+        assert_int_equal(api_parse_body("{\"a\":1}", 7, &j), 0);
+        assert_non_null(j);
+        json_decref(j);
+        assert_int_equal(api_parse_body("[1]", 3, &j), BERTH_EJSON);
+        assert_int_equal(api_parse_body("\"s\"", 3, &j), BERTH_EJSON);
+        assert_int_equal(api_parse_body("{\"a\":1", 6, &j), BERTH_EJSON);
+        assert_int_equal(api_parse_body("{\"a\":1,\"a\":2}", 13, &j), BERTH_EJSON); /* duplicates */
+        assert_int_equal(api_parse_body("{\"a\":1}x", 8, &j), BERTH_EJSON);
+        assert_int_equal(api_parse_body("{\"a\":\"\\u0000\"}", 14, &j), BERTH_EJSON); /* no NUL in strings */
+        /* nesting past the limit */
+        deep = malloc(200);
+        assert_non_null(deep);
+        memset(deep, 0, 200);
+        strcpy(deep, "{\"a\":");
+        for (int i = 0; i < 40; i++)
+                strcat(deep, "[");
+        for (int i = 0; i < 40; i++)
+                strcat(deep, "]");
+        strcat(deep, "}");
+        assert_int_equal(api_parse_body(deep, strlen(deep), &j), BERTH_EJSON);
+        free(deep);
+        {
+                size_t n = API_BODY_MAX + 10;
+                char *big = malloc(n);
+                assert_non_null(big);
+                memset(big, ' ', n);
+                big[0] = '{';
+                big[n - 1] = '}';
+                assert_int_equal(api_parse_body(big, n, &j), BERTH_ETOOBIG);
+                free(big);
+        }
+}
+
+static void test_cursor(void **state) {
+        char *c, *k;
+        (void) state;
+
+        c = api_cursor_encode("team/app");
+        assert_non_null(c);
+        assert_null(strchr(c, '/'));
+        assert_null(strchr(c, '='));
+        k = api_cursor_decode(c);
+        assert_non_null(k);
+        assert_string_equal(k, "team/app");
+        free(k);
+        free(c);
+        assert_null(api_cursor_decode(""));
+        assert_null(api_cursor_decode("%%%"));
+        assert_null(api_cursor_decode("dGVhbQ")); /* "team": no prefix */
+        assert_null(api_cursor_decode("azoAeA")); /* "k:\0x": a NUL inside */
+        k = api_cursor_decode("azo"); /* "k:": the empty key (from the start) */
+        assert_non_null(k);
+        assert_string_equal(k, "");
+        free(k);
+}
+
+/* ---- database fixture ---- */
+
+typedef struct {
+        char dir[256];
+        char db[300];
+        fx_clock_t clock;
+        auth_t *a;
+        meta_t *m;
+} fixture_t;
+
+static int setup(void **state) {
+        fixture_t *f = calloc(1, sizeof(*f));
+        auth_options_t ao;
+
+        if (!f || fx_tmpdir(f->dir, sizeof(f->dir), "api") < 0)
+                return -1;
+        f->clock.now = 1700000000;
+        ao = fx_auth_options(&f->clock);
+        if (fx_db_target(f->db, sizeof(f->db), f->dir, "berth.db") < 0 || auth_open_target(f->db, &ao, &f->a) < 0 ||
+            meta_open_thread(auth_db(f->a), &f->m) < 0)
+                return -1;
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state) {
+        fixture_t *f = *state;
+
+        f->m = meta_free(f->m);
+        f->a = auth_free(f->a);
+        fx_db_drop(f->db);
+        fx_rmtree(f->dir);
+        free(f);
+        return 0;
+}
+
+/* ---- sessions ---- */
+
+static void test_sessions(void **state) {
+        fixture_t *f = *state;
+        char id[AUTH_SESSION_ID_LEN + 1], id2[AUTH_SESSION_ID_LEN + 1], csrf[AUTH_SESSION_ID_LEN + 1],
+                csrf2[AUTH_SESSION_ID_LEN + 1];
+        auth_result_t who;
+        time_t exp = 0;
+        db_stmt_t *st = NULL;
+        db_conn_t *c = NULL;
+
+        assert_int_equal(auth_user_add(f->a, "alice", "alice-password", false), 0);
+        assert_int_equal(auth_user_add(f->a, "root", "root-password", true), 0);
+        assert_int_equal(auth_session_create(f->a, "nobody", 0, id, NULL), -ENOENT);
+        assert_int_equal(auth_session_create(f->a, "alice", 0, id, &exp), 0);
+        assert_int_equal(strlen(id), AUTH_SESSION_ID_LEN);
+        assert_int_equal(exp, f->clock.now + AUTH_SESSION_TTL);
+        assert_int_equal(auth_session_check(f->a, id, &who, NULL), 0);
+        assert_string_equal(who.name, "alice");
+        assert_false(who.admin);
+        /* only the hash is stored */
+        assert_int_equal(db_conn_get(auth_db(f->a), &c), 0);
+        assert_int_equal(db_stmt(c, "SELECT COUNT(*) FROM auth_sessions WHERE id_hash = ?1", &st), 0);
+        assert_int_equal(db_bind_text(st, 1, id), 0);
+        assert_int_equal(db_step(st), 1);
+        assert_int_equal(db_col_int(st, 0), 0);
+        db_stmt_reset(st);
+        db_conn_put(auth_db(f->a), c);
+        /* CSRF: derived from the session, differs between sessions */
+        assert_int_equal(auth_session_csrf(f->a, id, csrf), 0);
+        assert_true(auth_session_csrf_ok(f->a, id, csrf));
+        assert_int_equal(auth_session_create(f->a, "root", 0, id2, NULL), 0);
+        assert_int_equal(auth_session_check(f->a, id2, &who, NULL), 0);
+        assert_true(who.admin);
+        assert_int_equal(auth_session_csrf(f->a, id2, csrf2), 0);
+        assert_string_not_equal(csrf, csrf2);
+        assert_false(auth_session_csrf_ok(f->a, id2, csrf));
+        assert_false(auth_session_csrf_ok(f->a, id, NULL));
+        assert_false(auth_session_csrf_ok(f->a, id, ""));
+        csrf[0] = csrf[0] == 'A' ? 'B' : 'A';
+        assert_false(auth_session_csrf_ok(f->a, id, csrf));
+        /* malformed ids */
+        assert_int_equal(auth_session_check(f->a, "short", &who, NULL), BERTH_EAUTH);
+        assert_int_equal(auth_session_check(f->a, "", &who, NULL), BERTH_EAUTH);
+        {
+                char bad[AUTH_SESSION_ID_LEN + 1];
+                memcpy(bad, id, sizeof(bad));
+                bad[5] = '/';
+                assert_int_equal(auth_session_check(f->a, bad, &who, NULL), BERTH_EAUTH);
+        }
+        /* logout ends it; the other stays */
+        assert_int_equal(auth_session_delete(f->a, id), 0);
+        assert_int_equal(auth_session_check(f->a, id, &who, NULL), BERTH_EAUTH);
+        assert_int_equal(auth_session_delete(f->a, id), -ENOENT);
+        assert_int_equal(auth_session_check(f->a, id2, &who, NULL), 0);
+        /* expiry, and a clock set back does not revive it */
+        f->clock.now += AUTH_SESSION_TTL;
+        assert_int_equal(auth_session_check(f->a, id2, &who, NULL), BERTH_EAUTH);
+        f->clock.now -= AUTH_SESSION_TTL;
+        assert_int_equal(auth_session_check(f->a, id2, &who, NULL), BERTH_EAUTH);
+        /* a user's sessions end with the user, and on request */
+        assert_int_equal(auth_session_create(f->a, "alice", 60, id, NULL), 0);
+        assert_int_equal(auth_session_delete_user(f->a, "alice"), 0);
+        assert_int_equal(auth_session_check(f->a, id, &who, NULL), BERTH_EAUTH);
+        assert_int_equal(auth_session_create(f->a, "alice", 60, id, NULL), 0);
+        assert_int_equal(auth_user_del(f->a, "alice"), 0);
+        assert_int_equal(auth_session_check(f->a, id, &who, NULL), BERTH_EAUTH);
+}
+
+/* ---- roles of identities ---- */
+
+static void test_project_role(void **state) {
+        fixture_t *f = *state;
+        auth_result_t alice = { .name = "alice" }, root = { .name = "root", .admin = true },
+                      robot = { .name = "robot.team.x", .robot = true, .robot_project = "team", .robot_push = true },
+                      anon = { .anonymous = true };
+
+        assert_int_equal(auth_user_add(f->a, "alice", "pw-alice-1", false), 0);
+        assert_int_equal(auth_project_create(f->a, "team", false), 0);
+        assert_int_equal(auth_project_create(f->a, "pub", true), 0);
+        assert_int_equal(auth_project_role(f->a, &alice, "team"), AUTH_ROLE_NONE);
+        assert_int_equal(auth_project_role(f->a, &alice, "pub"), AUTH_ROLE_READER);
+        assert_int_equal(auth_project_role(f->a, &anon, "pub"), AUTH_ROLE_READER);
+        assert_int_equal(auth_project_role(f->a, &anon, "team"), AUTH_ROLE_NONE);
+        assert_int_equal(auth_project_role(f->a, &alice, "alice"), AUTH_ROLE_MAINTAINER); /* own namespace */
+        assert_int_equal(auth_project_role(f->a, &root, "team"), AUTH_ROLE_SYSADMIN);
+        assert_int_equal(auth_project_role(f->a, &robot, "team"), AUTH_ROLE_DEVELOPER);
+        assert_int_equal(auth_project_role(f->a, &robot, "pub"), AUTH_ROLE_READER);
+        assert_int_equal(auth_member_add(f->a, "team", "alice", AUTH_ROLE_ADMIN), 0);
+        assert_int_equal(auth_project_role(f->a, &alice, "team"), AUTH_ROLE_ADMIN);
+        assert_int_equal(auth_member_add(f->a, "pub", "alice", AUTH_ROLE_DEVELOPER), 0);
+        assert_int_equal(auth_project_role(f->a, &alice, "pub"), AUTH_ROLE_DEVELOPER);
+        assert_int_equal(auth_project_exists(f->a, "team"), 1);
+        assert_int_equal(auth_project_exists(f->a, "nope"), 0);
+        assert_int_equal(auth_user_set_admin(f->a, "alice", true), 0);
+        assert_int_equal(auth_user_set_admin(f->a, "nobody", true), -ENOENT);
+}
+
+/* ---- listings ---- */
+
+static digest_t dg(const char *content) {
+        digest_t d;
+        assert_int_equal(digest_buf(DIGEST_SHA256, content, strlen(content), &d), 0);
+        return d;
+}
+
+static void put_image(meta_t *m, const char *repo, const char *name, const char *tag) {
+        meta_ref_t refs[1] = { { .digest = dg("layer-bytes"), .is_manifest = false } };
+        meta_manifest_t mf = { .repo = repo, .digest = dg(name), .size = strlen(name), .media_type = MT_IMAGE,
+                               .refs = refs, .n_refs = 1 };
+        const char *tags[1] = { tag };
+
+        assert_int_equal(meta_blob_link(m, repo, &refs[0].digest, strlen("layer-bytes")), 0);
+        assert_int_equal(meta_manifest_put(m, &mf, tags, 1, NULL), 0);
+}
+
+static size_t list_names(meta_t *m, const char *project, const char *q, const char *after, size_t n,
+                         browse_visible_fn vis, char *out, size_t size, bool *more) {
+        browse_repo_t *v = NULL;
+        size_t len = 0;
+
+        assert_int_equal(browse_repos(m, project, q, after, n, vis, NULL, &v, &len, more), 0);
+        out[0] = '\0';
+        for (size_t i = 0; i < len; i++) {
+                strncat(out, v[i].name, size - strlen(out) - 1);
+                strncat(out, " ", size - strlen(out) - 1);
+        }
+        browse_repos_free(v, len);
+        return len;
+}
+
+static bool not_b(const char *name, void *userdata) {
+        (void) userdata;
+        return strncmp(name, "team/b", 6) != 0;
+}
+
+static void test_browse(void **state) {
+        fixture_t *f = *state;
+        static const char *const repos[] = { "team/a_b", "team/axb", "team/b1", "team/b2", "team/c",
+                                             "team.x/app", "team0/app", "teamx/app", "other/team/app" };
+        char out[512];
+        bool more = false;
+        browse_tag_t *t = NULL;
+        browse_repo_t r;
+        size_t n = 0;
+        int64_t count = 0;
+
+        for (size_t i = 0; i < sizeof(repos) / sizeof(repos[0]); i++)
+                put_image(f->m, repos[i], repos[i], "v1");
+        /* a project's range: not team.x, team0, teamx */
+        list_names(f->m, "team", NULL, NULL, 50, NULL, out, sizeof(out), &more);
+        assert_string_equal(out, "team/a_b team/axb team/b1 team/b2 team/c ");
+        assert_false(more);
+        assert_int_equal(browse_repo_count(f->m, "team", &count), 0);
+        assert_int_equal(count, 5);
+        /* LIKE's wildcards are literal */
+        list_names(f->m, NULL, "a_b", NULL, 50, NULL, out, sizeof(out), &more);
+        assert_string_equal(out, "team/a_b ");
+        list_names(f->m, NULL, "%", NULL, 50, NULL, out, sizeof(out), &more);
+        assert_string_equal(out, "");
+        list_names(f->m, NULL, "team/app", NULL, 50, NULL, out, sizeof(out), &more);
+        assert_string_equal(out, "other/team/app ");
+        /* pages: keyset after the last name, with a filter dropping some */
+        list_names(f->m, "team", NULL, NULL, 2, not_b, out, sizeof(out), &more);
+        assert_string_equal(out, "team/a_b team/axb ");
+        assert_true(more);
+        /* a write between pages: a name before the cursor and one after */
+        put_image(f->m, "team/a0", "a0", "v1");
+        put_image(f->m, "team/bz", "bz", "v1");
+        put_image(f->m, "team/d", "d", "v1");
+        list_names(f->m, "team", NULL, "team/axb", 2, not_b, out, sizeof(out), &more);
+        assert_string_equal(out, "team/c team/d ");
+        assert_false(more);
+        /* one repository, its figures */
+        assert_int_equal(browse_repo_get(f->m, "team/c", &r), 1);
+        assert_int_equal(r.tags, 1);
+        assert_true(r.size > 0);
+        browse_repo_done(&r);
+        assert_int_equal(browse_repo_get(f->m, "team/none", &r), 0);
+        /* tags with sizes: the manifest and its layer */
+        put_image(f->m, "team/c", "c-v2", "v2");
+        assert_int_equal(browse_tags(f->m, "team/c", NULL, NULL, 1, &t, &n, &more), 0);
+        assert_int_equal(n, 1);
+        assert_true(more);
+        assert_string_equal(t[0].tag, "v1");
+        assert_int_equal(t[0].size, strlen("team/c") + strlen("layer-bytes"));
+        assert_int_equal(t[0].pulls, 0);
+        browse_tags_free(t, n);
+        assert_int_equal(browse_tags(f->m, "team/c", NULL, "v1", 10, &t, &n, &more), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(t[0].tag, "v2");
+        assert_false(more);
+        browse_tags_free(t, n);
+        assert_int_equal(browse_tags(f->m, "team/c", "2", NULL, 10, &t, &n, &more), 0);
+        assert_int_equal(n, 1);
+        browse_tags_free(t, n);
+        assert_int_equal(browse_repos(f->m, NULL, NULL, NULL, 0, NULL, NULL, &(browse_repo_t *){ NULL }, &n, NULL),
+                         -EINVAL);
+}
+
+static void test_project_delete(void **state) {
+        fixture_t *f = *state;
+
+        assert_int_equal(auth_project_create(f->a, "team", false), 0);
+        assert_int_equal(auth_project_create(f->a, "empty", false), 0);
+        put_image(f->m, "team/app", "app", "v1");
+        assert_int_equal(auth_project_delete(f->a, "team"), -ENOTEMPTY);
+        assert_int_equal(auth_project_delete(f->a, "empty"), 0);
+        assert_int_equal(auth_project_delete(f->a, "empty"), -ENOENT);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_role_table),
+                cmocka_unit_test(test_parse_body),
+                cmocka_unit_test(test_cursor),
+                cmocka_unit_test_setup_teardown(test_sessions, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_project_role, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_browse, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_project_delete, setup, teardown),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
