@@ -52,3 +52,8 @@ int digest_ctx_peek(const digest_ctx_t *c, digest_t *ret);
 digest_alg_t digest_ctx_alg(const digest_ctx_t *c);
 uint64_t digest_ctx_bytes(const digest_ctx_t *c);
 digest_ctx_t *digest_ctx_free(digest_ctx_t *c); /* NULL-safe, returns NULL */
+/* The running state written out (buf NULL: the size it needs): the bytes written, 0
+ * when n is too small. Read back by digest_ctx_import, by the same build on the same
+ * kind of machine; -EINVAL for anything else. */
+size_t digest_ctx_export(const digest_ctx_t *c, uint8_t *buf, size_t n);
+int digest_ctx_import(const uint8_t *buf, size_t n, digest_ctx_t **ret);

@@ -24,6 +24,7 @@ const char *berth_strerror(int err) {
         case BERTH_EBUSY: return "resource busy";
         case BERTH_EHTTP: return "registry transport error";
         case BERTH_EUNAVAILABLE: return "registry unavailable";
+        case BERTH_ESTOREDOWN: return "object store unavailable";
         case BERTH_ENOTFOUND: return "not found in the registry";
         case BERTH_EDBDOWN: return "metadata database unreachable";
         case BERTH_EQUOTA: return "storage quota exceeded";

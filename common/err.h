@@ -25,6 +25,7 @@ enum {
         BERTH_ENOTFOUND,               /* registry answered 404: manifest or blob unknown */
         BERTH_EDBDOWN,                 /* metadata database unreachable (connection lost); retry later */
         BERTH_EQUOTA,                  /* the project's storage quota would be exceeded */
+        BERTH_ESTOREDOWN,              /* the object store (S3) unreachable or failing; retry later */
         _BERTH_EMAX,
 };
 

@@ -33,6 +33,9 @@ for tier in "$@"; do
                 # PostgreSQL metadata (tests/pg-server.sh: one server per run) and haproxy
                 # in front of replicas
                 packages+=(postgresql haproxy)
+                # blobs in S3: a single-node Ceph cluster with its RADOS Gateway
+                # (tests/ceph-rgw.sh: monitor, one OSD, RGW; no manager)
+                packages+=(ceph-mon ceph-osd radosgw ceph-common)
                 # manifest validation runs on Node.js; a machine that already has node and
                 # npm (from another source, such as NodeSource's nodejs, which conflicts
                 # with Debian's npm) keeps them

@@ -42,6 +42,64 @@ static void blob_get_begin(request_t *req) {
         blob_get_local(req);
 }
 
+static void blob_headers(request_t *req, const digest_t *d) {
+        reply_header(req, "Content-Type", "application/octet-stream");
+        reply_header(req, "Docker-Content-Digest", d->str);
+        reply_header(req, "Accept-Ranges", "bytes");
+        reply_headerf(req, "ETag", "\"%s\"", d->str);
+        reply_header(req, "Cache-Control", "max-age=31536000");
+}
+
+/* A blob in a driver without files (S3): a 307 to a presigned URL (--s3-redirect),
+ * or the bytes read through the driver, by range. */
+static void blob_get_driver(request_t *req, const digest_t *d) {
+        store_t *st = req->srv->store;
+        uint64_t off = 0, len, fsize;
+        const char *range;
+        int r;
+
+        if (req->srv->cfg->s3_redirect && !req->is_head) {
+                _cleanup_free_ char *url = NULL;
+
+                r = store_blob_presign(st, d, req->srv->cfg->s3_redirect_ttl, &url);
+                if (r < 0) {
+                        log_msg(LOG_ERR, LOG_SRC_SERVER, "req=%s blob %s: presigning: %s", req->id, d->str,
+                                berth_strerror(r));
+                        reply_errno(req, r, NULL);
+                        return;
+                }
+                reply_empty(req, 307);
+                reply_header(req, "Location", url);
+                reply_header(req, "Docker-Content-Digest", d->str);
+                return;
+        }
+        r = store_blob_stat(st, d, &fsize);
+        if (r == 0) {
+                log_msg(LOG_ERR, LOG_SRC_SERVER, "req=%s blob %s has a row but no object", req->id, d->str);
+                reply_error(req, 404, "BLOB_UNKNOWN", "blob unknown to registry", d->str);
+                return;
+        }
+        if (r < 0) {
+                log_msg(LOG_ERR, LOG_SRC_SERVER, "req=%s blob %s: %s", req->id, d->str, berth_strerror(r));
+                reply_errno(req, r, NULL);
+                return;
+        }
+        len = fsize;
+        range = req_header(req, "Range");
+        if (range) {
+                if (http_range_parse(range, fsize, &off, &len) < 0) {
+                        reply_error(req, 416, "BLOB_UNKNOWN", "requested range not satisfiable", range);
+                        reply_headerf(req, "Content-Range", "bytes */%" PRIu64, fsize);
+                        return;
+                }
+                reply_blob(req, 206, st, d, off, len); /* HEAD: libmicrohttpd sends no body */
+                reply_headerf(req, "Content-Range", "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, off, off + len - 1,
+                              fsize);
+        } else
+                reply_blob(req, 200, st, d, 0, fsize);
+        blob_headers(req, d);
+}
+
 void blob_get_local(request_t *req) {
         digest_t d;
         uint64_t size, fsize, off = 0, len;
@@ -62,6 +120,10 @@ void blob_get_local(request_t *req) {
         }
         if (r == 0) {
                 reply_error(req, 404, "BLOB_UNKNOWN", "blob unknown to registry", d.str);
+                return;
+        }
+        if (!store_has_files(req->srv->store)) {
+                blob_get_driver(req, &d);
                 return;
         }
         r = store_blob_open(req->srv->store, &d, &fd, &fsize);
@@ -363,6 +425,10 @@ static void upload_start_begin(request_t *req) {
                         return;
                 }
                 st->transient = true;
+                /* S3: the body goes up while it arrives (a failure here only means
+                 * it goes up at the end) */
+                if (req->content_length != 0)
+                        (void) upload_stream_begin(st->upload, &d);
                 req->body_mode = BODY_HANDLER;
                 return;
         }
@@ -559,6 +625,8 @@ static void upload_put_begin(request_t *req) {
         }
         if (quota_chunk(req, st, &d) < 0)
                 return;
+        if (st->start == 0 && req->content_length != 0) /* the whole blob in this PUT: stream it (S3) */
+                (void) upload_stream_begin(st->upload, &d);
         req->body_mode = BODY_HANDLER;
 }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 #include <jansson.h>
+#include "server/server.h"
 #include "common/err.h"
 #include "common/macro.h"
 #include "server/cli-fsck.h"
@@ -142,9 +143,8 @@ int cli_fsck_run(db_t *db, const char *data_dir, int argc, char **argv, FILE *ou
         o.userdata = &rp;
         if (rp.json && !(rp.list = json_array()))
                 return 2;
-        r = store_open(data_dir, &store);
+        r = config_store_open(data_dir, getenv("BERTH_STORAGE"), getenv("BERTH_S3_CA"), &store);
         if (r < 0) {
-                fprintf(err, "berthd fsck: opening the blob store in %s: %s\n", data_dir, berth_strerror(r));
                 json_decref(rp.list);
                 return 2;
         }

@@ -24,6 +24,7 @@ void config_usage(FILE *f) {
               "       berthd usage [PROJECT] [--json]             (storage used per project; berthd usage --help)\n"
               "       berthd fsck [--repair] [--rate MiB/s]       (check blobs against the metadata; berthd fsck --help)\n"
               "       berthd backup DEST | restore SRC DATA       (consistent snapshot, online; berthd backup --help)\n"
+              "       berthd storage copy --to s3://...           (blobs from DATA/blobs into a bucket; berthd storage --help)\n"
               "\n"
               "berthd is a private container image registry (OCI Distribution v1.1, Docker Registry v2).\n"
               "\n"
@@ -83,6 +84,14 @@ void config_usage(FILE *f) {
               "                                               up to MAX, with jitter [10/3600]\n"
               "  --webhook-pull-interval SEC  BERTH_WEBHOOK_PULL_INTERVAL  pull counts are sent as events\n"
               "                                               this often [10]\n"
+              "  --storage URL          BERTH_STORAGE         where blobs live: file (under DATA) or\n"
+              "                                               s3://BUCKET[/PREFIX]?endpoint=URL&region=R\n"
+              "                                               (credentials: AWS_ACCESS_KEY_ID and\n"
+              "                                               AWS_SECRET_ACCESS_KEY, or the file named by\n"
+              "                                               BERTH_S3_CREDENTIALS_FILE) [file]\n"
+              "  --s3-ca FILE           BERTH_S3_CA           PEM CA bundle to trust for the S3 endpoint\n"
+              "  --s3-redirect          BERTH_S3_REDIRECT=1   answer blob GETs with 307 to a presigned\n"
+              "                                               URL valid 10 minutes [off]\n"
               "  -h, --help             this text\n"
               "  -V, --version          the version\n"
               "\n"
@@ -201,7 +210,7 @@ enum {
         OPT_HEADER_TIMEOUT, OPT_BODY_TIMEOUT, OPT_TRUSTED_PROXIES, OPT_TOKEN_RATE,
         OPT_METRICS_LISTEN, OPT_LOG_FORMAT, OPT_DB, OPT_WEBHOOK_ALLOW, OPT_WEBHOOK_MAX_AGE,
         OPT_WEBHOOK_BACKOFF, OPT_WEBHOOK_PULL_INTERVAL, OPT_GC_INTERVAL, OPT_GC_GRACE, OPT_GC_UNTAGGED,
-        OPT_RETENTION_INTERVAL,
+        OPT_RETENTION_INTERVAL, OPT_STORAGE, OPT_S3_CA, OPT_S3_REDIRECT,
 };
 
 /* --trusted-proxies: the list replaces an earlier one */
@@ -431,6 +440,19 @@ static int apply(config_t *c, int opt, const char *v, const char *what) {
         case OPT_WEBHOOK_PULL_INTERVAL:
                 r = parse_u64(v, 1, 3600, &c->webhook_pull_interval);
                 break;
+        case OPT_STORAGE:
+                /* checked when opened (main): "file" or s3://... (no secret in it) */
+                r = strcmp(v, "file") && strncmp(v, "s3://", 5) ? -EINVAL : set_str(&c->storage, v);
+                break;
+        case OPT_S3_CA:
+                r = *v ? set_str(&c->s3_ca, v) : -EINVAL;
+                break;
+        case OPT_S3_REDIRECT:
+                if (!v)
+                        c->s3_redirect = true;
+                else if (!parse_bool(v, &c->s3_redirect))
+                        r = -EINVAL;
+                break;
         case OPT_DB:
                 /* checked once the data directory is known (config_parse); the
                  * value may hold a password: never echoed as it is */
@@ -471,6 +493,7 @@ static void defaults(config_t *c) {
         c->webhook_backoff_min = 10;
         c->webhook_backoff_max = 3600;
         c->webhook_pull_interval = 10;
+        c->s3_redirect_ttl = 600;
 }
 
 int config_parse(int argc, char **argv, config_t *ret) {
@@ -508,6 +531,9 @@ int config_parse(int argc, char **argv, config_t *ret) {
                 { "webhook-max-age", required_argument, NULL, OPT_WEBHOOK_MAX_AGE },
                 { "webhook-backoff", required_argument, NULL, OPT_WEBHOOK_BACKOFF },
                 { "webhook-pull-interval", required_argument, NULL, OPT_WEBHOOK_PULL_INTERVAL },
+                { "storage", required_argument, NULL, OPT_STORAGE },
+                { "s3-ca", required_argument, NULL, OPT_S3_CA },
+                { "s3-redirect", no_argument, NULL, OPT_S3_REDIRECT },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 {}
@@ -533,6 +559,8 @@ int config_parse(int argc, char **argv, config_t *ret) {
                 { "BERTH_WEBHOOK_ALLOW_CIDR", OPT_WEBHOOK_ALLOW }, { "BERTH_WEBHOOK_MAX_AGE", OPT_WEBHOOK_MAX_AGE },
                 { "BERTH_WEBHOOK_BACKOFF", OPT_WEBHOOK_BACKOFF },
                 { "BERTH_WEBHOOK_PULL_INTERVAL", OPT_WEBHOOK_PULL_INTERVAL },
+                { "BERTH_STORAGE", OPT_STORAGE }, { "BERTH_S3_CA", OPT_S3_CA },
+                { "BERTH_S3_REDIRECT", OPT_S3_REDIRECT },
         };
         config_t c;
         int o, r;
@@ -581,6 +609,10 @@ int config_parse(int argc, char **argv, config_t *ret) {
                 goto fail;
         if (!c.data_dir && set_str(&c.data_dir, geteuid() == 0 ? "/var/lib/berth" : "./berth-data") < 0)
                 goto fail;
+        if (c.s3_redirect && (!c.storage || strncmp(c.storage, "s3://", 5) != 0)) {
+                fprintf(stderr, "berthd: --s3-redirect needs --storage s3://...\n");
+                goto fail;
+        }
         if (dbconf_resolve(c.db_spec, c.db_what, c.data_dir, getenv("BERTH_DB_PASSWORD_FILE"), &c.db) < 0)
                 goto fail;
         *ret = c;
@@ -602,6 +634,24 @@ void config_done(config_t *c) {
         proxy_cidrs_free(c->trusted_proxies);
         proxy_cidrs_free(c->webhook_allow);
         free(c->db_spec);
+        free(c->storage);
+        free(c->s3_ca);
         dbconf_done(&c->db);
         memset(c, 0, sizeof(*c));
+}
+
+int config_store_open(const char *data_dir, const char *storage, const char *ca_file, store_t **ret) {
+        const char *detail = NULL;
+        blobstore_t *bs = NULL;
+        int r;
+
+        r = blobstore_open_url(storage, ca_file, &bs, &detail);
+        if (r < 0) {
+                fprintf(stderr, "berthd: storage %s: %s\n", storage, detail ? detail : berth_strerror(r));
+                return r;
+        }
+        r = store_open_with(data_dir, bs, ret); /* owns bs now */
+        if (r < 0)
+                fprintf(stderr, "berthd: opening the blob store in %s: %s\n", data_dir, berth_strerror(r));
+        return r;
 }

@@ -20,6 +20,7 @@
 #include "server/dbconf.h"
 #include "server/gc.h"
 #include "server/periodic.h"
+#include "server/server.h"
 #include "storage/meta.h"
 #include "storage/registry.h"
 #include "storage/store.h"
@@ -236,11 +237,9 @@ int gc_main(const char *data_dir, const dbconf_t *dbc, int argc, char **argv) {
                 rc = show_status(meta);
                 goto out;
         }
-        r = store_open(data_dir, &store);
-        if (r < 0) {
-                fprintf(stderr, "berthd gc: opening %s: %s\n", data_dir, berth_strerror(r));
+        r = config_store_open(data_dir, getenv("BERTH_STORAGE"), getenv("BERTH_S3_CA"), &store);
+        if (r < 0)
                 goto out;
-        }
         periodic_who("berthd gc", who, sizeof(who));
         o.who = who;
         for (;;) {

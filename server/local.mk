@@ -17,7 +17,7 @@ libberthd_la_SOURCES += server/ssrf.c server/ssrf.h server/webhook.c server/webh
 libberthd_la_SOURCES += server/cli-webhook.c server/cli-webhook.h server/cli-secret.c server/cli-secret.h
 libberthd_la_SOURCES += server/cli-usage.c server/cli-usage.h
 libberthd_la_SOURCES += server/quota.c server/quota.h
-libberthd_la_SOURCES += server/cli-fsck.c server/cli-fsck.h
+libberthd_la_SOURCES += server/cli-fsck.c server/cli-fsck.h server/cli-storage.c server/cli-storage.h
 libberthd_la_SOURCES += server/cli-backup.c server/cli-backup.h
 libberthd_la_SOURCES += server/cli-proxy.c server/cli-proxy.h
 # the pull-through cache: its upstream client is the pull library's (client/registry.h)

@@ -19,6 +19,7 @@
 #include "server/cli-backup.h"
 #include "server/cli-db.h"
 #include "server/cli-fsck.h"
+#include "server/cli-storage.h"
 #include "server/cli-proxy.h"
 #include "server/pullthrough.h"
 #include "server/pulls.h"
@@ -248,11 +249,12 @@ static int serve(int argc, char **argv) {
                         goto out;
                 }
         }
-        r = store_open(cfg.data_dir, &srv.store);
-        if (r < 0) {
-                log_msg(LOG_ERR, LOG_SRC_MAIN, "opening the blob store in %s: %s", cfg.data_dir, berth_strerror(r));
-                goto out;
-        }
+        r = config_store_open(cfg.data_dir, cfg.storage, cfg.s3_ca, &srv.store);
+        if (r < 0)
+                goto out; /* said why */
+        if (!store_has_files(srv.store))
+                log_msg(LOG_INFO, LOG_SRC_MAIN, "blobs in %s%s", cfg.storage,
+                        cfg.s3_redirect ? " (downloads redirected to presigned URLs)" : "");
 #ifdef BERTH_TEST_HOOKS
         {
                 static test_clock_t test_clock = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -497,6 +499,8 @@ static int admin(int argc, char **argv) {
                         return 1;
                 return cli_db_run(data, n, args, stdout, stderr);
         }
+        if (n > 0 && strcmp(args[0], "storage") == 0) /* blobs only: no database */
+                return help ? cli_storage_usage(stderr) : cli_storage_run(data, n, args, stdout, stderr);
         if (spec && !*spec && strcmp(what, "BERTH_DB") == 0)
                 spec = NULL; /* an empty variable is an unset one, as for serve */
         if (n > 0 && strcmp(args[0], "restore") == 0)
@@ -567,7 +571,7 @@ static int admin(int argc, char **argv) {
 static bool is_admin_command(const char *s) {
         static const char *const cmds[] = { "user", "project", "token", "secret", "audit", "gc", "db", "webhook",
                                             "usage", "quota", "fsck", "backup", "restore", "retention",
-                                            "immutable" };
+                                            "immutable", "storage" };
         for (size_t i = 0; i < ELEMENTSOF(cmds); i++)
                 if (strcmp(s, cmds[i]) == 0)
                         return true;

@@ -226,15 +226,41 @@ static enum MHD_Result collect_accept(void *cls, enum MHD_ValueKind kind, const 
         return MHD_YES;
 }
 
+/* The bytes of a manifest blob, whatever the store's driver: *ret (caller frees) and
+ * *ret_size. -ENOENT, BERTH_ETOOBIG over MANIFEST_MAX_SIZE, <0. */
+static int manifest_load(store_t *st, const digest_t *d, char **ret, uint64_t *ret_size) {
+        _cleanup_free_ char *buf = NULL;
+        uint64_t size;
+        size_t got;
+        int r;
+
+        r = store_blob_stat(st, d, &size);
+        if (r == 0)
+                return -ENOENT;
+        if (r < 0)
+                return r;
+        if (size > MANIFEST_MAX_SIZE)
+                return BERTH_ETOOBIG;
+        buf = malloc(size ? size : 1);
+        if (!buf)
+                return -ENOMEM;
+        r = store_blob_read(st, d, 0, buf, size, &got);
+        if (r < 0)
+                return r;
+        if (got != size)
+                return -EIO;
+        *ret = TAKE_PTR(buf);
+        *ret_size = size;
+        return 0;
+}
+
 static int negotiate(request_t *req, meta_t *m, meta_manifest_info_t *info) {
         accept_t acc = { .len = 0 };
         const char *accept;
         _cleanup_(manifest_freep) manifest_t *mf = NULL;
         _cleanup_free_ char *buf = NULL;
-        _cleanup_close_ int fd = -1;
         const char *detail;
         uint64_t size;
-        ssize_t got;
         int r;
 
         if (strcmp(info->media_type, MT_OCI_INDEX) != 0 && strcmp(info->media_type, MT_DOCKER_LIST) != 0)
@@ -243,19 +269,11 @@ static int negotiate(request_t *req, meta_t *m, meta_manifest_info_t *info) {
         accept = acc.any ? acc.buf : NULL;
         if (accepts(accept, info->media_type) || accepts(accept, MT_OCI_INDEX) || accepts(accept, MT_DOCKER_LIST))
                 return 0;
-        r = store_blob_open(req->srv->store, &info->digest, &fd, &size);
-        if (r == -ENOENT)
+        r = manifest_load(req->srv->store, &info->digest, &buf, &size);
+        if (r == -ENOENT || r == BERTH_ETOOBIG)
                 return 0; /* a row without its file: the caller answers 404, as for any client */
         if (r < 0)
                 return r;
-        if (size > MANIFEST_MAX_SIZE)
-                return 0;
-        buf = malloc(size ? size : 1);
-        if (!buf)
-                return -ENOMEM;
-        got = pread(fd, buf, size, 0);
-        if (got < 0 || (uint64_t) got != size)
-                return -EIO;
         if (manifest_parse((const uint8_t *) buf, size, info->media_type, &mf, &detail) < 0)
                 return 0;
         for (size_t i = 0; i < manifest_desc_count(mf); i++) {
@@ -283,12 +301,13 @@ static void manifest_get_begin(request_t *req) {
 }
 
 void manifest_get_local(request_t *req) {
+        _cleanup_free_ char *body = NULL;
         meta_manifest_info_t info;
         uint64_t size;
         digest_t d;
         bool is_digest;
         meta_t *m;
-        int r, fd;
+        int r, fd = -1;
 
         if (check_reference(req, &d, &is_digest) < 0)
                 return;
@@ -313,7 +332,10 @@ void manifest_get_local(request_t *req) {
                 reply_header(req, "Docker-Content-Digest", info.digest.str);
                 return;
         }
-        r = store_blob_open(req->srv->store, &info.digest, &fd, &size);
+        if (store_has_files(req->srv->store))
+                r = store_blob_open(req->srv->store, &info.digest, &fd, &size);
+        else
+                r = manifest_load(req->srv->store, &info.digest, &body, &size);
         if (r < 0) {
                 log_msg(LOG_ERR, LOG_SRC_SERVER, "req=%s manifest %s has a row but no file: %s", req->id,
                         info.digest.str, berth_strerror(r));
@@ -325,7 +347,10 @@ void manifest_get_local(request_t *req) {
                 pulls_count(req->srv->pulls, req->repo, &info.digest);
                 webhooks_pulled(req->srv->webhooks, req->repo, info.digest.str, info.media_type, size);
         }
-        reply_fd(req, 200, fd, 0, size);
+        if (body)
+                reply_buffer(req, 200, body, size, NULL);
+        else
+                reply_fd(req, 200, fd, 0, size);
         reply_header(req, "Content-Type", info.media_type);
         reply_header(req, "Docker-Content-Digest", info.digest.str);
         reply_headerf(req, "ETag", "\"%s\"", info.digest.str);

@@ -1,5 +1,7 @@
 /* server/reply.c: building answers: the OCI error format, JSON, buffers, files. */
 #include <errno.h>
+#include <pthread.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -118,6 +120,168 @@ void reply_callback(request_t *req, unsigned status, uint64_t len, MHD_ContentRe
         req->bytes_out = len;
 }
 
+/* A blob of a driver without files (S3): read in blocks of BLOB_READ_BLOCK by range
+ * requests as the client takes the body, the next block fetched by a helper thread
+ * while the current one is sent (the object store's latency hidden behind the
+ * client's transfer). */
+#define BLOB_READ_BLOCK (8u << 20)
+typedef struct {
+        store_t *store;
+        digest_t d;
+        uint64_t off;          /* of the body in the blob */
+        uint64_t len;          /* of the body */
+        char *buf[2];
+        size_t block;          /* their size */
+        unsigned cur;          /* buf[cur] holds body bytes [cur_pos, cur_pos + cur_len) */
+        uint64_t cur_pos;
+        size_t cur_len;
+        /* read-ahead into buf[cur ^ 1], by the helper thread */
+        pthread_t thread;
+        bool thread_started;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        bool want;             /* a read-ahead is asked for (pf_pos) */
+        bool busy;             /* ... and is running */
+        bool ready;            /* ... and is done: pf_len bytes or pf_err */
+        bool stop;
+        uint64_t pf_pos;
+        size_t pf_len;
+        int pf_err;
+} blob_reader_t;
+
+static size_t block_at(const blob_reader_t *r, uint64_t pos) {
+        return r->len - pos < BLOB_READ_BLOCK ? (size_t) (r->len - pos) : BLOB_READ_BLOCK;
+}
+
+static void *read_ahead(void *arg) {
+        blob_reader_t *r = arg;
+
+        pthread_mutex_lock(&r->lock);
+        for (;;) {
+                while (!r->want && !r->stop)
+                        pthread_cond_wait(&r->cond, &r->lock);
+                if (r->stop)
+                        break;
+                r->want = false;
+                r->busy = true;
+                {
+                        uint64_t pos = r->pf_pos;
+                        char *dst = r->buf[r->cur ^ 1];
+                        size_t n = 0;
+                        int e;
+
+                        pthread_mutex_unlock(&r->lock);
+                        e = store_blob_read(r->store, &r->d, r->off + pos, dst, block_at(r, pos), &n);
+                        pthread_mutex_lock(&r->lock);
+                        r->pf_len = n;
+                        r->pf_err = e < 0 ? e : n == 0 ? -EIO : 0;
+                }
+                r->busy = false;
+                r->ready = true;
+                pthread_cond_broadcast(&r->cond);
+        }
+        pthread_mutex_unlock(&r->lock);
+        return NULL;
+}
+
+static ssize_t blob_read(void *cls, uint64_t pos, char *out, size_t max) {
+        blob_reader_t *r = cls;
+        size_t n;
+
+        if (pos >= r->len)
+                return MHD_CONTENT_READER_END_OF_STREAM;
+        if (!r->buf[0]) {
+                if (!(r->buf[0] = malloc(r->block)))
+                        return MHD_CONTENT_READER_END_WITH_ERROR;
+                /* one block: no read-ahead (nor its buffer) */
+                if (r->len > BLOB_READ_BLOCK)
+                        r->buf[1] = malloc(r->block);
+        }
+        if (pos < r->cur_pos || pos >= r->cur_pos + r->cur_len) {
+                bool have = false;
+                int e = 0;
+
+                if (r->thread_started) {
+                        pthread_mutex_lock(&r->lock);
+                        while (r->busy || r->want)
+                                pthread_cond_wait(&r->cond, &r->lock);
+                        if (r->ready && r->pf_pos == pos && r->pf_err == 0) {
+                                r->cur ^= 1;
+                                r->cur_pos = pos;
+                                r->cur_len = r->pf_len;
+                                have = true;
+                        }
+                        r->ready = false;
+                        pthread_mutex_unlock(&r->lock);
+                }
+                if (!have) {
+                        e = store_blob_read(r->store, &r->d, r->off + pos, r->buf[r->cur], block_at(r, pos), &n);
+                        if (e >= 0 && n == 0)
+                                e = -EIO;
+                        if (e < 0) {
+                                log_msg(LOG_ERR, LOG_SRC_SERVER, "blob %s: reading at %" PRIu64 ": %s", r->d.str,
+                                        r->off + pos, e == -EIO ? "shorter than its size" : berth_strerror(e));
+                                return MHD_CONTENT_READER_END_WITH_ERROR;
+                        }
+                        r->cur_pos = pos;
+                        r->cur_len = n;
+                }
+                /* the next block, while this one goes out */
+                if (r->cur_pos + r->cur_len < r->len && r->buf[r->cur ^ 1]) {
+                        if (!r->thread_started && pthread_create(&r->thread, NULL, read_ahead, r) == 0)
+                                r->thread_started = true;
+                        if (r->thread_started) {
+                                pthread_mutex_lock(&r->lock);
+                                r->pf_pos = r->cur_pos + r->cur_len;
+                                r->want = true;
+                                pthread_cond_signal(&r->cond);
+                                pthread_mutex_unlock(&r->lock);
+                        }
+                }
+        }
+        n = r->cur_len - (size_t) (pos - r->cur_pos);
+        if (n > max)
+                n = max;
+        memcpy(out, r->buf[r->cur] + (pos - r->cur_pos), n);
+        return (ssize_t) n;
+}
+
+static void blob_reader_free(void *cls) {
+        blob_reader_t *r = cls;
+
+        if (r->thread_started) {
+                pthread_mutex_lock(&r->lock);
+                r->stop = true;
+                pthread_cond_broadcast(&r->cond);
+                pthread_mutex_unlock(&r->lock);
+                pthread_join(r->thread, NULL); /* a read in flight finishes first */
+        }
+        pthread_mutex_destroy(&r->lock);
+        pthread_cond_destroy(&r->cond);
+        free(r->buf[0]);
+        free(r->buf[1]);
+        free(r);
+}
+
+void reply_blob(request_t *req, unsigned status, store_t *st, const digest_t *d, uint64_t off, uint64_t len) {
+        size_t block = len < BLOB_READ_BLOCK ? (size_t) (len ? len : 1) : BLOB_READ_BLOCK;
+        blob_reader_t *r = calloc(1, sizeof(*r));
+
+        if (!r) {
+                set_response(req, status, NULL);
+                return;
+        }
+        r->block = block; /* buffers made on the first read: a HEAD reads nothing */
+        pthread_mutex_init(&r->lock, NULL);
+        pthread_cond_init(&r->cond, NULL);
+        r->store = st;
+        r->d = *d;
+        r->off = off;
+        r->len = len;
+        r->cur_pos = UINT64_MAX;
+        reply_callback(req, status, len, blob_read, r, blob_reader_free);
+}
+
 void reply_fd(request_t *req, unsigned status, int fd, uint64_t off, uint64_t len) {
         struct MHD_Response *resp = NULL;
 
@@ -196,6 +360,12 @@ void reply_errno(request_t *req, int err, const char *detail) {
                 break;
         case BERTH_EDBDOWN: /* the connection is gone; the pool reconnects on the next request */
                 reply_error(req, 503, "UNAVAILABLE", "the metadata database is unreachable; retry later", detail);
+                reply_header(req, "Retry-After", "5");
+                break;
+        case BERTH_ESTOREDOWN: /* S3 refused or unreachable after the driver's retries */
+                log_msg(LOG_ERR, LOG_SRC_SERVER, "req=%s %s %s: %s", req->id, req->method, req->path,
+                        berth_strerror(err));
+                reply_error(req, 503, "UNAVAILABLE", "the blob store is unreachable; retry later", detail);
                 reply_header(req, "Retry-After", "5");
                 break;
         case -ENOSPC:

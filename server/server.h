@@ -11,6 +11,7 @@
 #include "common/digest.h"
 #include "storage/meta.h"
 #include "storage/store.h"
+#include "storage/store.h"
 #include "auth/auth.h"
 #include "server/dbconf.h"
 
@@ -54,11 +55,18 @@ typedef struct config {
         uint64_t webhook_max_age;  /* seconds an event is tried for */
         uint64_t webhook_backoff_min, webhook_backoff_max; /* seconds */
         uint64_t webhook_pull_interval; /* seconds between pull-event flushes */
+        char *storage;            /* --storage / BERTH_STORAGE; NULL: file */
+        char *s3_ca;              /* --s3-ca: CA bundle for the S3 endpoint */
+        bool s3_redirect;         /* --s3-redirect: blob GETs answered by 307 */
+        unsigned s3_redirect_ttl; /* seconds a presigned URL is valid */
 } config_t;
 
 /* 0 and a filled config, or an error printed to stderr and <0. Handles --help/--version
  * by printing and returning 1. argv excludes the subcommand. */
 int config_parse(int argc, char **argv, config_t *ret);
+/* The blob store under data_dir with its driver chosen by storage (NULL or "file":
+ * the directory; "s3://..."); an error said on stderr. */
+int config_store_open(const char *data_dir, const char *storage, const char *ca_file, store_t **ret);
 void config_done(config_t *c);
 void config_usage(FILE *f);
 
@@ -204,6 +212,9 @@ void reply_buffer(request_t *req, unsigned status, const void *buf, size_t len,
 void reply_static(request_t *req, unsigned status, const void *buf, size_t len, const char *content_type);
 /* Serve len bytes of fd from off; takes the fd. */
 void reply_fd(request_t *req, unsigned status, int fd, uint64_t off, uint64_t len);
+/* The body is len bytes of blob d at off, read from the store's driver as sent
+ * (drivers without files). */
+void reply_blob(request_t *req, unsigned status, store_t *st, const digest_t *d, uint64_t off, uint64_t len);
 /* A body of len bytes produced by fn (libmicrohttpd's content reader); free_fn(cls)
  * when the answer is done with, or at once when it cannot be made. */
 void reply_callback(request_t *req, unsigned status, uint64_t len, MHD_ContentReaderCallback fn, void *cls,

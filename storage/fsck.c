@@ -245,7 +245,14 @@ static int hash_check(store_t *s, const digest_t *d, pacer_t *p, uint8_t *buf, u
         digest_t got;
         int r;
 
-        r = store_blob_open(s, d, &fd, &size);
+        if (store_has_files(s)) {
+                r = store_blob_open(s, d, &fd, &size);
+        } else {
+                /* a driver without files (S3): streamed by range reads */
+                r = store_blob_stat(s, d, &size);
+                if (r == 0)
+                        r = -ENOENT;
+        }
         if (r < 0)
                 return r;
         r = digest_ctx_new(d->alg, &ctx);
@@ -253,7 +260,16 @@ static int hash_check(store_t *s, const digest_t *d, pacer_t *p, uint8_t *buf, u
                 return r;
         while (off < size) {
                 size_t want = size - off < HASH_CHUNK ? (size_t) (size - off) : HASH_CHUNK;
-                ssize_t n = pread(fd, buf, want, (off_t) off);
+                ssize_t n;
+
+                if (fd < 0) {
+                        size_t nread = 0;
+                        r = store_blob_read(s, d, off, buf, want, &nread);
+                        if (r < 0)
+                                goto out;
+                        n = (ssize_t) nread;
+                } else
+                        n = pread(fd, buf, want, (off_t) off);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0) {

@@ -1,6 +1,7 @@
 ## storage/: blob store, upload sessions, SQLite metadata
 noinst_LTLIBRARIES += libstore.la
 libstore_la_SOURCES = storage/store.h storage/store-internal.h storage/store.c storage/upload.c \
+                      storage/blobstore.h storage/blobstore.c storage/s3.h storage/s3.c \
                       storage/db.h storage/db-internal.h storage/db.c storage/db-sqlite.c storage/db-pg.c \
                       storage/meta.h storage/meta.c storage/mcache.h storage/mcache.c storage/registry.h storage/registry.c \
                       storage/dbcopy.h storage/dbcopy.c storage/webhook.h storage/webhook.c \
@@ -9,13 +10,13 @@ libstore_la_SOURCES = storage/store.h storage/store-internal.h storage/store.c s
                       storage/usage.h storage/usage-internal.h storage/usage.c \
                       storage/retention.h storage/retention.c \
                       storage/browse.h storage/browse.c
-libstore_la_CPPFLAGS = $(AM_CPPFLAGS) $(SQLITE3_CFLAGS) $(LIBPQ_CFLAGS) $(CRYPTO_CFLAGS) $(JANSSON_CFLAGS)
-libstore_la_LIBADD = libcommon.la $(SQLITE3_LIBS) $(LIBPQ_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
+libstore_la_CPPFLAGS = $(AM_CPPFLAGS) $(SQLITE3_CFLAGS) $(LIBPQ_CFLAGS) $(CRYPTO_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS)
+libstore_la_LIBADD = libcommon.la $(SQLITE3_LIBS) $(LIBPQ_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS) $(CURL_LIBS)
 
 UNIT_TESTS += tests/unit/test-store tests/unit/test-meta
 check_PROGRAMS += tests/unit/test-store tests/unit/test-meta
 TESTS += tests/unit/test-store tests/unit/test-meta
-STORE_TEST_LDADD = libstore.la libcommon.la $(SQLITE3_LIBS) $(LIBPQ_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS) $(CMOCKA_LIBS)
+STORE_TEST_LDADD = libstore.la libcommon.la $(SQLITE3_LIBS) $(LIBPQ_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS) $(CURL_LIBS) $(CMOCKA_LIBS)
 tests_unit_test_store_SOURCES = tests/unit/test-store.c
 tests_unit_test_store_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_store_LDADD = $(STORE_TEST_LDADD)
@@ -86,3 +87,10 @@ TESTS += tests/unit/test-retention
 tests_unit_test_retention_SOURCES = tests/unit/test-retention.c
 tests_unit_test_retention_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_retention_LDADD = $(STORE_TEST_LDADD)
+## the S3 driver's signer (AWS's published SigV4 examples), storage URL and XML readers
+UNIT_TESTS += tests/unit/test-s3
+check_PROGRAMS += tests/unit/test-s3
+TESTS += tests/unit/test-s3
+tests_unit_test_s3_SOURCES = tests/unit/test-s3.c
+tests_unit_test_s3_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_s3_LDADD = $(STORE_TEST_LDADD)

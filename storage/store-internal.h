@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <time.h>
 #include "common/digest.h"
+#include "storage/blobstore.h"
 #include "storage/store.h"
 
 /* Buckets of the session table (chained); a power of two. */
@@ -36,6 +37,8 @@ struct session {
 };
 
 struct store {
+        blobstore_t file_bs; /* the directory driver over blobs/ (store.c) */
+        blobstore_t *bs;     /* the driver in use: &file_bs or one of its own (owned) */
         int root_fd;
         int blobs_fd;
         int uploads_fd;
@@ -74,6 +77,8 @@ struct upload {
         bool gone;          /* committed: the session no longer exists */
         bool is_linked;     /* upload_commit_keep: linked as `linked`, session file kept */
         digest_t linked;
+        blobstore_stream_t *stream; /* upload_stream_begin: sent while it arrives */
+        digest_t stream_digest;
 
         /* Hashing beside the writes (upload_write_async): one job at a time. */
         pthread_t hasher;
@@ -92,6 +97,7 @@ bool store__uuid_valid(const char *s);
 /* Fresh random (v4) uuid. 0 or -errno. */
 int store__uuid_new(char ret[UPLOAD_UUID_LEN + 1]);
 uint64_t store__now_mono(void);
+#define FILE_STORE(bs) ((store_t *) ((char *) (bs) - offsetof(store_t, file_bs)))
 int store__fsync_dirfd(int dirfd);
 /* Write all of buf at off, retrying short writes and EINTR. ENOSPC/EDQUOT → -ENOSPC. */
 int store__pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
@@ -100,8 +106,9 @@ int store__hash_fd(int fd, uint64_t size, digest_alg_t alg, digest_ctx_t **ret);
 /* c, which covers the file's first digest_ctx_bytes(c) bytes, extended to its first
  * size bytes. 0, -EINVAL (c covers more than size), -EIO (the file is shorter). */
 int store__hash_fd_more(int fd, uint64_t size, digest_ctx_t *c);
-/* Link an fsync'ed file (given as a name under dirfd) to the blob path of d and make
- * the link durable. Already present is success. */
+/* Commit an fsync'ed file (given as a name under dirfd) as the blob d through the
+ * store's driver (file: link it to the blob path, durably). Already present is
+ * success. */
 int store__link_blob(store_t *s, int from_dirfd, const char *from_name, const digest_t *d);
 
 /* Session table (upload.c). */

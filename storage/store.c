@@ -21,6 +21,8 @@
 #include "common/macro.h"
 #include "storage/store-internal.h"
 
+static const blobstore_ops_t file_ops;
+
 #ifndef TMPFS_MAGIC
 #define TMPFS_MAGIC 0x01021994
 #endif
@@ -181,7 +183,8 @@ static int fanout_open(store_t *s, const digest_t *d, int *ret_fd) {
         return 0;
 }
 
-int store__link_blob(store_t *s, int from_dirfd, const char *from_name, const digest_t *d) {
+static int file_commit(blobstore_t *bs, int from_dirfd, const char *from_name, const digest_t *d) {
+        store_t *s = FILE_STORE(bs);
         _cleanup_close_ int dfd = -1;
         const char *hex = digest_hex(d);
         int r;
@@ -214,6 +217,10 @@ static int open_subdir(int parent, const char *name, int *ret) {
 }
 
 int store_open(const char *root, store_t **ret) {
+        return store_open_with(root, NULL, ret);
+}
+
+int store_open_with(const char *root, blobstore_t *bs, store_t **ret) {
         store_t *s;
         struct statfs sfs;
         int r;
@@ -224,6 +231,8 @@ int store_open(const char *root, store_t **ret) {
         if (!s)
                 return -ENOMEM;
         s->root_fd = s->blobs_fd = s->uploads_fd = s->tmp_fd = s->trash_fd = -1;
+        s->file_bs.ops = &file_ops;
+        s->bs = bs ? bs : &s->file_bs; /* ours from here on, even on failure */
         s->alg_fd[0] = s->alg_fd[1] = -1;
         r = pthread_mutex_init(&s->lock, NULL);
         if (r != 0) {
@@ -264,6 +273,8 @@ store_t *store_free(store_t *s) {
         if (!s)
                 return NULL;
         store__sessions_free(s);
+        if (s->bs && s->bs != &s->file_bs)
+                blobstore_free(s->bs);
         closep(&s->alg_fd[0]);
         closep(&s->alg_fd[1]);
         closep(&s->tmp_fd);
@@ -278,7 +289,8 @@ store_t *store_free(store_t *s) {
 
 /* ---- blobs ---- */
 
-static int blob_stat(store_t *s, const digest_t *d, uint64_t *ret_size) {
+static int file_stat(blobstore_t *bs, const digest_t *d, uint64_t *ret_size) {
+        store_t *s = FILE_STORE(bs);
         char rel[DIGEST_PATH_MAX];
         struct stat st;
         int r;
@@ -297,7 +309,8 @@ static int blob_stat(store_t *s, const digest_t *d, uint64_t *ret_size) {
         return 1;
 }
 
-static int blob_open(store_t *s, const digest_t *d, int *ret_fd, uint64_t *ret_size) {
+static int file_open_fd(blobstore_t *bs, const digest_t *d, int *ret_fd, uint64_t *ret_size) {
+        store_t *s = FILE_STORE(bs);
         _cleanup_close_ int fd = -1;
         char rel[DIGEST_PATH_MAX];
         struct stat st;
@@ -336,7 +349,7 @@ static int blob_put(store_t *s, const digest_t *d, const void *buf, size_t len) 
                 return r;
         if (!digest_equal(&got, d))
                 return BERTH_EDIGEST;
-        r = blob_stat(s, d, NULL);
+        r = s->bs->ops->stat(s->bs, d, NULL);
         if (r != 0)
                 return r < 0 ? r : 0; /* already present */
 
@@ -390,7 +403,8 @@ void store_blob_fill_abort(store_t *s, const char *name) {
                 (void) unlinkat(s->tmp_fd, name, 0);
 }
 
-static int blob_remove(store_t *s, const digest_t *d) {
+static int file_remove(blobstore_t *bs, const digest_t *d) {
+        store_t *s = FILE_STORE(bs);
         char rel[DIGEST_PATH_MAX];
         int r;
 
@@ -404,7 +418,8 @@ static int blob_remove(store_t *s, const digest_t *d) {
         return 0;
 }
 
-int store_blob_quarantine(store_t *s, const digest_t *d, char *ret_name, size_t n) {
+static int file_quarantine(blobstore_t *bs, const digest_t *d, time_t now, char *ret_name, size_t n) {
+        store_t *s = FILE_STORE(bs);
         _cleanup_close_ int qfd = -1;
         char rel[DIGEST_PATH_MAX], name[DIGEST_HEX_MAX + 64];
         int r;
@@ -421,7 +436,7 @@ int store_blob_quarantine(store_t *s, const digest_t *d, char *ret_name, size_t 
          * (corrupt again after a re-push) keeps both copies */
         for (unsigned i = 0;; i++) {
                 (void) snprintf(name, sizeof(name), "%s-%s-%lld%s%.0u", digest_alg_name(d->alg), digest_hex(d),
-                                (long long) store__now(s), i ? "-" : "", i);
+                                (long long) now, i ? "-" : "", i);
                 if (linkat(s->blobs_fd, rel, qfd, name, 0) == 0)
                         break;
                 if (errno != EEXIST || i >= 1000)
@@ -468,7 +483,7 @@ const char *const store_action_names[_STORE_ACT_MAX] = {
 
 int store_blob_stat(store_t *s, const digest_t *d, uint64_t *ret_size) {
         uint64_t t0 = store__observe_start(s);
-        int r = blob_stat(s, d, ret_size);
+        int r = s ? s->bs->ops->stat(s->bs, d, ret_size) : -EINVAL;
 
         store__observe_end(s, STORE_ACT_STAT, t0);
         return r;
@@ -476,7 +491,7 @@ int store_blob_stat(store_t *s, const digest_t *d, uint64_t *ret_size) {
 
 int store_blob_open(store_t *s, const digest_t *d, int *ret_fd, uint64_t *ret_size) {
         uint64_t t0 = store__observe_start(s);
-        int r = blob_open(s, d, ret_fd, ret_size);
+        int r = !s ? -EINVAL : s->bs->ops->open_fd ? s->bs->ops->open_fd(s->bs, d, ret_fd, ret_size) : -ENOTSUP;
 
         store__observe_end(s, STORE_ACT_OPEN, t0);
         return r;
@@ -492,14 +507,15 @@ int store_blob_put(store_t *s, const digest_t *d, const void *buf, size_t len) {
 
 int store_blob_remove(store_t *s, const digest_t *d) {
         uint64_t t0 = store__observe_start(s);
-        int r = blob_remove(s, d);
+        int r = s ? s->bs->ops->remove(s->bs, d) : -EINVAL;
 
         store__observe_end(s, STORE_ACT_DELETE, t0);
         return r;
 }
 
-int store_blob_scan(store_t *s, void (*cb)(void *userdata, const digest_t *d, uint64_t size, time_t mtime),
-                    void *userdata) {
+static int file_list(blobstore_t *bs, const char *prefix, blobstore_list_fn cb, void *userdata) {
+        store_t *s = FILE_STORE(bs);
+        size_t plen = prefix ? strlen(prefix) : 0;
         int visited = 0;
 
         if (!s || !cb)
@@ -541,6 +557,13 @@ int store_blob_scan(store_t *s, void (*cb)(void *userdata, const digest_t *d, ui
                                 if (snprintf(str, sizeof(str), "%s:%s", a ? "sha512" : "sha256", e->d_name) >= (int) sizeof(str) ||
                                     digest_parse(str, &d) < 0 || memcmp(e->d_name, fan->d_name, 2) != 0)
                                         continue;
+                                if (plen) {
+                                        char key[sizeof(e->d_name) + 8];
+
+                                        (void) snprintf(key, sizeof(key), "%s/%s", a ? "sha512" : "sha256", e->d_name);
+                                        if (strncmp(key, prefix, plen) != 0)
+                                                continue;
+                                }
                                 if (fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
                                         continue;
                                 cb(userdata, &d, (uint64_t) st.st_size, st.st_mtime);
@@ -552,6 +575,116 @@ int store_blob_scan(store_t *s, void (*cb)(void *userdata, const digest_t *d, ui
         }
         return visited;
 }
+
+int store_blob_scan(store_t *s, blobstore_list_fn cb, void *userdata) {
+        return s ? s->bs->ops->list(s->bs, "", cb, userdata) : -EINVAL;
+}
+
+int store_blob_read(store_t *s, const digest_t *d, uint64_t off, void *buf, size_t len, size_t *ret_n) {
+        uint64_t t0 = store__observe_start(s);
+        int r = s && d && buf && ret_n ? s->bs->ops->read(s->bs, d, off, buf, len, ret_n) : -EINVAL;
+
+        store__observe_end(s, STORE_ACT_OPEN, t0);
+        return r;
+}
+
+int store_blob_presign(store_t *s, const digest_t *d, unsigned ttl, char **ret_url) {
+        if (!s || !d || !ret_url)
+                return -EINVAL;
+        if (!s->bs->ops->presign)
+                return -ENOTSUP;
+        return s->bs->ops->presign(s->bs, d, ttl, ret_url);
+}
+
+int store_blob_quarantine(store_t *s, const digest_t *d, char *ret_name, size_t n) {
+        if (!s || !d)
+                return -EINVAL;
+        return s->bs->ops->quarantine(s->bs, d, store__now(s), ret_name, n);
+}
+
+const char *store_driver_name(const store_t *s) {
+        return s ? s->bs->ops->name : "file";
+}
+
+bool store_has_files(const store_t *s) {
+        return s && s->bs == &s->file_bs;
+}
+
+int store__link_blob(store_t *s, int from_dirfd, const char *from_name, const digest_t *d) {
+        return s->bs->ops->commit_file(s->bs, from_dirfd, from_name, d);
+}
+
+int store_blob_export(store_t *s, const digest_t *d, blobstore_t *to, uint64_t *ret_size) {
+        _cleanup_close_ int fd = -1;
+        char rel[DIGEST_PATH_MAX];
+        digest_ctx_t *c = NULL;
+        uint64_t size, there;
+        digest_t got;
+        int r;
+
+        if (!s || !d || !to || !store_has_files(s))
+                return -EINVAL;
+        if ((r = digest_rel_path(d, rel, sizeof(rel))) < 0 || (r = file_open_fd(s->bs, d, &fd, &size)) < 0)
+                return r;
+        if (ret_size)
+                *ret_size = size;
+        r = to->ops->stat(to, d, &there);
+        if (r < 0)
+                return r;
+        if (r > 0 && there == size)
+                return 0; /* copied before (a resumed copy) */
+        /* only what hashes to its name is copied: a damaged file stays behind */
+        r = store__hash_fd(fd, size, d->alg, &c);
+        if (r >= 0)
+                r = digest_ctx_peek(c, &got);
+        digest_ctx_free(c);
+        if (r < 0)
+                return r;
+        if (!digest_equal(&got, d))
+                return BERTH_EDIGEST;
+        r = to->ops->commit_file(to, s->blobs_fd, rel, d);
+        return r < 0 ? r : 1;
+}
+
+/* Reads of the file driver: pread on the blob file. */
+static int file_read(blobstore_t *bs, const digest_t *d, uint64_t off, void *buf, size_t len, size_t *ret_n) {
+        _cleanup_close_ int fd = -1;
+        size_t got = 0;
+        uint64_t size;
+        int r;
+
+        r = file_open_fd(bs, d, &fd, &size);
+        if (r < 0)
+                return r;
+        while (got < len && off + got < size) {
+                ssize_t n = pread(fd, (char *) buf + got, len - got, (off_t) (off + got));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        break;
+                got += (size_t) n;
+        }
+        *ret_n = got;
+        return 0;
+}
+
+static void file_free(blobstore_t *bs) {
+        (void) bs; /* part of the store: freed with it */
+}
+
+static const blobstore_ops_t file_ops = {
+        .name = "file",
+        .stat = file_stat,
+        .open_fd = file_open_fd,
+        .read = file_read,
+        .commit_file = file_commit,
+        .remove = file_remove,
+        .list = file_list,
+        .quarantine = file_quarantine,
+        .free = file_free,
+};
 
 void store_set_clock(store_t *s, time_t (*now)(void *userdata), void *userdata) {
         if (!s)
@@ -613,6 +746,8 @@ int store_blob_trash(store_t *s, const digest_t *d) {
 
         if (!s || !d)
                 return -EINVAL;
+        if (!store_has_files(s))
+                return s->bs->ops->trash(s->bs, d);
         if ((r = digest_rel_path(d, rel, sizeof(rel))) < 0 || (r = trash_name(d, name, sizeof(name))) < 0)
                 return r;
         if (fstatat(s->blobs_fd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -631,6 +766,8 @@ int store_blob_untrash(store_t *s, const digest_t *d) {
 
         if (!s || !d)
                 return -EINVAL;
+        if (!store_has_files(s))
+                return s->bs->ops->untrash(s->bs, d);
         if ((r = digest_rel_path(d, rel, sizeof(rel))) < 0 || (r = trash_name(d, name, sizeof(name))) < 0)
                 return r;
         r = fanout_open(s, d, &dfd);
@@ -649,6 +786,8 @@ int store_trash_purge(store_t *s, const digest_t *d) {
 
         if (!s || !d)
                 return -EINVAL;
+        if (!store_has_files(s))
+                return s->bs->ops->trash_purge(s->bs, d);
         if ((r = trash_name(d, name, sizeof(name))) < 0)
                 return r;
         return unlinkat(s->trash_fd, name, 0) < 0 ? -errno : 0;
@@ -662,6 +801,8 @@ int store_trash_scan(store_t *s, void (*cb)(void *userdata, const digest_t *d), 
 
         if (!s || !cb)
                 return -EINVAL;
+        if (!store_has_files(s))
+                return s->bs->ops->trash_list(s->bs, cb, userdata);
         fd = dup(s->trash_fd);
         if (fd < 0)
                 return -errno;

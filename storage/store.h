@@ -1,5 +1,7 @@
-/* storage/store.h: the content-addressed blob store and upload sessions on the
- * filesystem. Knows nothing about HTTP or SQLite.
+/* storage/store.h: the content-addressed blob store and upload sessions. Knows
+ * nothing about HTTP or SQLite. Committed blobs live in a driver
+ * (storage/blobstore.h): the directory below (the default) or an S3 bucket; upload
+ * sessions and scratch files are always local files under root.
  *
  * Layout under root:
  *   blobs/sha256/<2 hex>/<hex>   immutable blob files (sha512 likewise)
@@ -21,6 +23,7 @@
 #include <stdint.h>
 #include <time.h>
 #include "common/digest.h"
+#include "storage/blobstore.h"
 
 #define UPLOAD_UUID_LEN 36 /* canonical 8-4-4-4-12 lowercase */
 
@@ -31,7 +34,7 @@ typedef struct upload upload_t;
  * call of the store's public functions below, and its time in nanoseconds. */
 typedef enum {
         STORE_ACT_STAT,   /* store_blob_stat */
-        STORE_ACT_OPEN,   /* store_blob_open */
+        STORE_ACT_OPEN,   /* store_blob_open, store_blob_read */
         STORE_ACT_PUT,    /* store_blob_put (hash, write, fsync, link) */
         STORE_ACT_COMMIT, /* upload_commit (hash check, fsync, link) */
         STORE_ACT_DELETE, /* store_blob_remove */
@@ -41,6 +44,13 @@ extern const char *const store_action_names[_STORE_ACT_MAX];
 typedef void (*store_observe_fn)(void *userdata, store_action_t action, uint64_t ns);
 
 int store_open(const char *root, store_t **ret);
+/* The same with bs (NULL: the directory driver) holding the committed blobs; the
+ * store owns bs from then on, also when opening fails. */
+int store_open_with(const char *root, blobstore_t *bs, store_t **ret);
+/* "file" or "s3". */
+const char *store_driver_name(const store_t *s);
+/* true when blobs are files (store_blob_open works); false: read ranges. */
+bool store_has_files(const store_t *s);
 store_t *store_free(store_t *s);
 /* Every public call from now on is timed and reported to fn (NULL: none), on the
  * calling thread. Set before the store is shared between threads. */
@@ -51,16 +61,24 @@ void store_set_clock(store_t *s, time_t (*now)(void *userdata), void *userdata);
 
 /* 1 present (*ret_size if non-NULL), 0 absent, <0 error. */
 int store_blob_stat(store_t *s, const digest_t *d, uint64_t *ret_size);
-/* Read-only fd on the blob; -ENOENT when absent. Caller closes. */
+/* Read-only fd on the blob; -ENOENT when absent, -ENOTSUP when the driver has no
+ * files (store_blob_read then). Caller closes. */
 int store_blob_open(store_t *s, const digest_t *d, int *ret_fd, uint64_t *ret_size);
+/* Up to len bytes of the blob at off; *ret_n read (short only at the end). -ENOENT. */
+int store_blob_read(store_t *s, const digest_t *d, uint64_t off, void *buf, size_t len, size_t *ret_n);
+/* Copy the blob file d (directory driver only) into another driver: 1 copied, 0
+ * already there with the same size, BERTH_EDIGEST when the file does not hash to d
+ * (nothing copied), <0. *ret_size the blob's size. */
+int store_blob_export(store_t *s, const digest_t *d, blobstore_t *to, uint64_t *ret_size);
+/* A URL to GET the blob from directly for ttl seconds (s3); -ENOTSUP otherwise. */
+int store_blob_presign(store_t *s, const digest_t *d, unsigned ttl, char **ret_url);
 /* Store a small blob (a manifest) from memory: verify it hashes to *d (BERTH_EDIGEST
  * otherwise, nothing stored), write a temp file, fsync, link into place. Already
  * present is success. */
 int store_blob_put(store_t *s, const digest_t *d, const void *buf, size_t len);
 /* Every blob file: calls cb with its digest, size and modification time. Returns
  * the number visited or <0. Names that are not digests are skipped. */
-int store_blob_scan(store_t *s, void (*cb)(void *userdata, const digest_t *d, uint64_t size, time_t mtime),
-                    void *userdata);
+int store_blob_scan(store_t *s, blobstore_list_fn cb, void *userdata);
 /* A blob written by the caller from elsewhere (a pull-through cache's fetch): a
  * new scratch file under tmp/ (O_RDWR, 0600) to fill; its name into ret_name. */
 int store_blob_fill_open(store_t *s, char ret_name[UPLOAD_UUID_LEN + 1], int *ret_fd);
@@ -124,6 +142,12 @@ const char *upload_uuid(const upload_t *u);
  * the next call on u (any upload_* function, a zero-length write included, or
  * store_upload_release), which waits for it. */
 int upload_write_async(upload_t *u, const void *buf, size_t len);
+/* The blob's digest is known before its bytes (a monolithic upload): with a driver
+ * that streams (S3), the bytes are sent while they arrive and the commit only
+ * finishes the transfer (nothing is visible before upload_commit checked the
+ * digest). 1 streaming, 0 not (no such driver, bytes already in the session, or
+ * the blob is stored already), <0. */
+int upload_stream_begin(upload_t *u, const digest_t *d);
 /* Remove the session held by u (cancel); still call store_upload_release(). 0,
  * -ENOENT when already gone (committed), or -errno. */
 int upload_remove(upload_t *u);

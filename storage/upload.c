@@ -369,6 +369,8 @@ int store_upload_committed(store_t *s, const char *uuid, uint64_t *ret_size) {
         return 0;
 }
 
+static void stream_drop(upload_t *u);
+
 void store_upload_release(upload_t *u) {
         if (!u)
                 return;
@@ -376,6 +378,7 @@ void store_upload_release(upload_t *u) {
          * over itself (upload_write_async): never for another connection. */
         hash_wait(u);
         hasher_stop(u);
+        stream_drop(u); /* not committed: nothing of it becomes visible */
         closep(&u->fd);
         session_put(u->store, u->se, u->gone, u->gone ? NULL : &u->size);
         free(u);
@@ -447,6 +450,10 @@ int store_upload_scan_old(store_t *s, uint64_t max_age_sec,
                 r = n > INT32_MAX ? INT32_MAX : (int) n;
         }
         free(names);
+        /* The driver's own leftovers of the same age (S3: multipart uploads of a commit
+         * a crash interrupted) go with them; failing to list them fails nothing here. */
+        if (r >= 0 && s->bs->ops->expire_incomplete)
+                (void) s->bs->ops->expire_incomplete(s->bs, max_age_sec, now);
         return r;
 }
 
@@ -633,7 +640,37 @@ static int write_piece(upload_t *u, const void *buf, size_t len) {
         }
         u->size += len;
         writeback(u);
+        if (u->stream && u->store->bs->ops->stream_feed(u->stream, u->size) < 0) {
+                /* the driver gave up: the blob goes up whole at commit instead */
+                u->store->bs->ops->stream_abort(u->stream);
+                u->stream = NULL;
+        }
         return 0;
+}
+
+int upload_stream_begin(upload_t *u, const digest_t *d) {
+        const blobstore_ops_t *ops;
+        int r;
+
+        if (!u || !d || u->gone)
+                return -EINVAL;
+        ops = u->store->bs->ops;
+        if (!ops->stream_begin || u->size != 0 || u->stream)
+                return 0;
+        r = ops->stream_begin(u->store->bs, d, u->fd, &u->stream);
+        if (r < 0) {
+                u->stream = NULL;
+                return r == -EEXIST ? 0 : r;
+        }
+        u->stream_digest = *d;
+        return 1;
+}
+
+static void stream_drop(upload_t *u) {
+        if (u && u->stream) {
+                u->store->bs->ops->stream_abort(u->stream);
+                u->stream = NULL;
+        }
 }
 
 int upload_write_async(upload_t *u, const void *buf, size_t len) {
@@ -650,6 +687,7 @@ int upload_truncate(upload_t *u, uint64_t size) {
                 return -EINVAL;
         if (size == u->size)
                 return 0;
+        stream_drop(u); /* parts already sent hold bytes that are going */
         if (ftruncate(u->fd, (off_t) size) < 0)
                 return -errno;
         u->size = size;
@@ -709,7 +747,14 @@ static int commit(upload_t *u, const digest_t *want, uint64_t *ret_size, bool ke
 
         if (fdatasync(u->fd) < 0)
                 return (errno == ENOSPC || errno == EDQUOT) ? -ENOSPC : -errno;
-        r = store__link_blob(s, s->uploads_fd, se->uuid, want);
+        if (u->stream && digest_equal(&u->stream_digest, want)) {
+                /* the bytes went up while they arrived: the rest, then visible at once */
+                r = s->bs->ops->stream_finish(u->stream, u->size);
+                u->stream = NULL;
+        } else {
+                stream_drop(u);
+                r = store__link_blob(s, s->uploads_fd, se->uuid, want);
+        }
         if (r < 0)
                 return r;
         if (ret_size)

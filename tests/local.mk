@@ -51,6 +51,16 @@ tests_fuzz_fuzz_size_CFLAGS = $(FUZZ_CC_FLAGS)
 tests_fuzz_fuzz_size_LDFLAGS = $(FUZZ_LD_FLAGS)
 endif
 
+## the S3 driver's storage URL and XML readers (storage/s3.c)
+FUZZ_TARGETS += tests/fuzz/fuzz-s3
+tests_fuzz_fuzz_s3_SOURCES = tests/fuzz/fuzz-s3.c storage/s3.c
+tests_fuzz_fuzz_s3_CPPFLAGS = $(AM_CPPFLAGS) $(CURL_CFLAGS)
+tests_fuzz_fuzz_s3_LDADD = $(FUZZ_LIBS) $(CURL_LIBS)
+if ENABLE_FUZZERS
+tests_fuzz_fuzz_s3_CFLAGS = $(FUZZ_CC_FLAGS)
+tests_fuzz_fuzz_s3_LDFLAGS = $(FUZZ_LD_FLAGS)
+endif
+
 ## the token endpoint's form reader
 UNIT_TESTS += tests/unit/test-form
 check_PROGRAMS += tests/unit/test-form
@@ -122,7 +132,7 @@ FUZZ_REPLAY = tests/fuzz/replay-manifest tests/fuzz/replay-digest tests/fuzz/rep
               tests/fuzz/replay-form tests/fuzz/replay-dockercfg tests/fuzz/replay-challenge \
               tests/fuzz/replay-keyring tests/fuzz/replay-layout tests/fuzz/replay-proxy \
               tests/fuzz/replay-token tests/fuzz/replay-platform tests/fuzz/replay-size \
-              tests/fuzz/replay-negotiate tests/fuzz/replay-api
+              tests/fuzz/replay-negotiate tests/fuzz/replay-api tests/fuzz/replay-s3
 check_PROGRAMS += $(FUZZ_REPLAY)
 UNIT_TESTS += tests/unit/fuzz-replay.sh
 TESTS += tests/unit/fuzz-replay.sh
@@ -152,6 +162,9 @@ tests_fuzz_replay_negotiate_CPPFLAGS = $(AM_CPPFLAGS)
 tests_fuzz_replay_size_SOURCES = tests/fuzz/fuzz-size.c tests/fuzz/replay.c
 tests_fuzz_replay_size_CPPFLAGS = $(AM_CPPFLAGS)
 tests_fuzz_replay_size_LDADD = $(REPLAY_COMMON_LIBS)
+tests_fuzz_replay_s3_SOURCES = tests/fuzz/fuzz-s3.c tests/fuzz/replay.c storage/s3.c
+tests_fuzz_replay_s3_CPPFLAGS = $(AM_CPPFLAGS) $(CURL_CFLAGS)
+tests_fuzz_replay_s3_LDADD = $(REPLAY_COMMON_LIBS) $(CURL_LIBS)
 tests_fuzz_replay_form_SOURCES = tests/fuzz/fuzz-form.c tests/fuzz/replay.c server/form.c
 tests_fuzz_replay_form_CPPFLAGS = $(AM_CPPFLAGS)
 tests_fuzz_replay_dockercfg_SOURCES = tests/fuzz/fuzz-dockercfg.c tests/fuzz/replay.c
@@ -242,6 +255,9 @@ EXTRA_DIST += tests/integration/quota-pg.sh
 TESTS += tests/integration/fsck.sh tests/integration/backup.sh tests/integration/read-only.sh
 EXTRA_DIST += tests/integration/fsck.sh tests/integration/backup.sh tests/integration/read-only.sh \
               tests/integration/storage-lib.sh docs/maintenance.md
+## blobs in S3 (issue 16) against the slow tier's Ceph RADOS Gateway (tests/ceph-rgw.sh)
+SLOW_TESTS += tests/integration/s3.sh
+EXTRA_DIST += tests/integration/s3.sh tests/ceph-rgw.sh docs/s3.md
 ## the same three with the metadata in PostgreSQL (slow tier: the run's shared server)
 SLOW_TESTS += tests/integration/storage-pg.sh
 EXTRA_DIST += tests/integration/storage-pg.sh
@@ -434,6 +450,11 @@ bench-proxy: berthd$(EXEEXT)
 	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
 	BERTHD='$(abs_top_builddir)/berthd$(EXEEXT)' $(SHELL) '$(abs_top_srcdir)/tests/bench/proxy-bench.sh'
 EXTRA_DIST += tests/bench/proxy-bench.sh
+## `make bench-s3`: a 256 MiB blob pushed and pulled through berthd on the filesystem and
+## on S3 (also --s3-redirect) and against the Ceph RADOS Gateway alone (issue 16)
+bench-s3: berthd$(EXEEXT)
+	top_builddir='$(abs_top_builddir)' bash '$(abs_top_srcdir)/tests/bench/s3-bench.sh'
+EXTRA_DIST += tests/bench/s3-bench.sh
 ## `make bench-quota`: push throughput with and without a quota (issue 11), interleaved
 bench-quota: berthd$(EXEEXT)
 	top_builddir='$(abs_top_builddir)' $(SHELL) '$(abs_top_srcdir)/tests/bench/quota-bench.sh'

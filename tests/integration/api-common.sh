@@ -80,10 +80,19 @@ fsize() { wc -c <"$1" | tr -d ' '; }
 randfile() { head -c "$2" /dev/urandom >"$1"; } # FILE BYTES
 body_digest() { sha256_of "$API_B"; }
 
-# number of regular files in the blob store
-blob_count() { find "$BERTH_DATA/blobs" -type f 2>/dev/null | wc -l | tr -d ' '; }
-# copies of a blob (by hex) anywhere under DATA/blobs
-blob_copies() { find "$BERTH_DATA/blobs" -type f -name "${1#*:}" 2>/dev/null | wc -l | tr -d ' '; }
+# The stored blobs' names (hex), one a line: the files under DATA/blobs, or what the
+# command in BERTH_TEST_BLOB_LS prints (a server whose blobs are objects in S3: s3.sh)
+blob_names() {
+        if [ -n "${BERTH_TEST_BLOB_LS:-}" ]; then
+                bash -c "$BERTH_TEST_BLOB_LS"
+        else
+                find "$BERTH_DATA/blobs" -type f -printf '%f\n' 2>/dev/null
+        fi
+}
+# number of blobs in the blob store
+blob_count() { blob_names | wc -l | tr -d ' '; }
+# copies of a blob (by hex) in the store
+blob_copies() { blob_names | grep -cx "${1#*:}" | tr -d ' '; }
 
 # push_blob REPO FILE: monolithic POST ?digest=, sets DIG; counts as an assertion
 push_blob() {

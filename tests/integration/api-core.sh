@@ -28,7 +28,10 @@ expect_status 201 "single POST upload"
 expect_hdr_re Location "/v2/$R/blobs/$D1\$" "single POST Location is the blob URL"
 expect_hdr Docker-Content-Digest "$D1" "single POST Docker-Content-Digest"
 H1=${D1#sha256:}
-if cmp -s "$BERTH_DATA/blobs/sha256/${H1:0:2}/$H1" "$TMP/f1"; then ok "blob stored at DATA/blobs/sha256/xx/<hex>"
+if [ -n "${BERTH_TEST_BLOB_LS:-}" ]; then
+        if [ "$(blob_copies "$H1")" = 1 ]; then ok "blob stored once (BERTH_TEST_BLOB_LS)"
+        else ko "blob $H1 not listed by BERTH_TEST_BLOB_LS"; fi
+elif cmp -s "$BERTH_DATA/blobs/sha256/${H1:0:2}/$H1" "$TMP/f1"; then ok "blob stored at DATA/blobs/sha256/xx/<hex>"
 else ko "blob not found at DATA/blobs/sha256/${H1:0:2}/$H1"; fi
 
 step "blob GET / HEAD"

@@ -1,0 +1,91 @@
+/* storage/blobstore.h: where the bytes of committed blobs live, behind one driver
+ * interface (in the spirit of libgit2's ODB backends). Two drivers:
+ *   file  the blob directory under DATA (blobs/<alg>/<2 hex>/<hex>), the default;
+ *   s3    an S3-compatible bucket (storage/s3.h): AWS S3, Ceph RGW, MinIO...
+ *
+ * The store (storage/store.h) owns upload sessions and the scratch area and calls its
+ * driver for everything about committed blobs: stat, open/read a range, commit a
+ * staged file under its digest, remove, list. A driver never sees a blob that was not
+ * verified against its digest first; a commit makes the blob visible completely or
+ * not at all (file: link(2) of an fsynced file; s3: one PUT, atomic by S3's
+ * semantics).
+ *
+ * Written for driver authors: callers use store_* (storage/store.h). */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include "common/digest.h"
+
+typedef struct blobstore blobstore_t;
+typedef struct blobstore_stream blobstore_stream_t;
+
+typedef void (*blobstore_list_fn)(void *userdata, const digest_t *d, uint64_t size, time_t mtime);
+
+typedef struct blobstore_ops {
+        const char *name; /* "file", "s3" */
+        /* 1 present (*ret_size if non-NULL), 0 absent, <0 error. */
+        int (*stat)(blobstore_t *bs, const digest_t *d, uint64_t *ret_size);
+        /* A read-only fd on the blob (-ENOENT absent). NULL: the driver has no files;
+         * callers read ranges instead. */
+        int (*open_fd)(blobstore_t *bs, const digest_t *d, int *ret_fd, uint64_t *ret_size);
+        /* Up to len bytes at off into buf; *ret_n bytes read (0 at or past the end).
+         * -ENOENT absent. */
+        int (*read)(blobstore_t *bs, const digest_t *d, uint64_t off, void *buf, size_t len, size_t *ret_n);
+        /* The staged file dirfd/name (its bytes verified against d by the caller)
+         * becomes the blob d, durably, all at once. Already present is success. The
+         * staged file is left where it is. */
+        int (*commit_file)(blobstore_t *bs, int dirfd, const char *name, const digest_t *d);
+        /* 0, or -ENOENT when absent. */
+        int (*remove)(blobstore_t *bs, const digest_t *d);
+        /* Every blob whose "<alg>/<hex>" starts with prefix ("" all, "sha256/ab"
+         * some): cb per blob. Returns the number visited or <0. */
+        int (*list)(blobstore_t *bs, const char *prefix, blobstore_list_fn cb, void *userdata);
+        /* Move the blob out of the blob namespace without deleting it (fsck --repair);
+         * ret_name receives where it went. 0, -ENOENT, <0. */
+        int (*quarantine)(blobstore_t *bs, const digest_t *d, time_t now, char *ret_name, size_t n);
+        /* A URL any client can GET the blob from for ttl seconds (S3 presigned URL).
+         * NULL: not supported. *ret_url owned by the caller. */
+        int (*presign)(blobstore_t *bs, const digest_t *d, unsigned ttl, char **ret_url);
+        /* Online GC's two-phase removal, for drivers without files (the file driver
+         * is the store's own trash/ directory, store.c): move the blob to a trash
+         * name (0, -ENOENT), back (a blob placed again meanwhile is kept), drop the
+         * trash copy for good, and every trash copy left by a run that died. */
+        int (*trash)(blobstore_t *bs, const digest_t *d);
+        int (*untrash)(blobstore_t *bs, const digest_t *d);
+        int (*trash_purge)(blobstore_t *bs, const digest_t *d);
+        int (*trash_list)(blobstore_t *bs, void (*cb)(void *userdata, const digest_t *d), void *userdata);
+        /* Give up writes a dead process left incomplete (S3 multipart uploads) begun
+         * more than max_age seconds before now. The number given up, or <0. NULL:
+         * nothing of the kind (the file driver's scratch files: store_tmp_clean). */
+        int (*expire_incomplete)(blobstore_t *bs, uint64_t max_age, time_t now);
+        /* Streaming (NULL: not offered): a blob whose digest is known before its bytes
+         * is sent while the bytes still arrive in the file fd (the driver keeps its
+         * own duplicate). begin: -EEXIST when d is stored already (nothing to send).
+         * feed: the file now holds size bytes (sends what is ripe; 0 or the first
+         * failure). finish: the file is complete with size bytes and the caller has
+         * checked they hash to d: the rest is sent and d becomes visible, all at once
+         * (the stream is gone either way). abort: nothing becomes visible. */
+        int (*stream_begin)(blobstore_t *bs, const digest_t *d, int fd, blobstore_stream_t **ret);
+        int (*stream_feed)(blobstore_stream_t *st, uint64_t size);
+        int (*stream_finish)(blobstore_stream_t *st, uint64_t size);
+        void (*stream_abort)(blobstore_stream_t *st);
+        void (*free)(blobstore_t *bs);
+} blobstore_ops_t;
+
+struct blobstore {
+        const blobstore_ops_t *ops;
+};
+
+static inline const char *blobstore_name(const blobstore_t *bs) {
+        return bs->ops->name;
+}
+
+/* "file" (or NULL/""): *ret = NULL, the store's own directory driver. "s3://...":
+ * an S3 driver (storage/s3.h for the URL's form); ca_file: a PEM bundle to trust
+ * (NULL: the system's). Credentials come from the environment (s3.h). Errors:
+ * -EINVAL (a malformed URL: *reterr_detail says what), -EACCES (no credentials),
+ * -errno. */
+int blobstore_open_url(const char *url, const char *ca_file, blobstore_t **ret, const char **reterr_detail);
+blobstore_t *blobstore_free(blobstore_t *bs); /* NULL-safe, returns NULL */

@@ -1,0 +1,279 @@
+#!/bin/bash
+# Blobs in S3 (slow tier): berthd with --storage s3://... against a real Ceph RADOS
+# Gateway (tests/ceph-rgw.sh, started once per slow-tier run): skopeo round trips, blob
+# objects in the bucket and none under DATA, Range reads, --s3-redirect (307 to a
+# presigned URL) followed by skopeo with the gateway's log showing the client's GETs,
+# GC and fsck on the bucket, and two replicas on PostgreSQL sharing the bucket with no
+# shared directory; berthd killed during a multipart commit (GC leaves nothing); berthd storage
+# copy of a filesystem store into the bucket; the gateway stopped during a push.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+. "$(dirname "$0")/lib.sh"
+set -e
+
+berth_require skopeo curl jq python3 cmp
+if [ -z "${BERTH_TEST_S3_ENDPOINT:-}" ]; then
+        [ "${BERTH_REQUIRE_ALL:-0}" = 1 ] && fail "no S3 gateway (BERTH_TEST_S3_ENDPOINT; make check-slow starts one)"
+        echo "SKIP [$BERTH_TEST_NAME]: no S3 gateway (make check-slow starts one: tests/ceph-rgw.sh)"
+        exit 77
+fi
+berth_tmpdir
+export AWS_ACCESS_KEY_ID=$BERTH_TEST_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$BERTH_TEST_S3_SECRET_KEY
+EP=$BERTH_TEST_S3_ENDPOINT
+BUCKET=berth-it-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
+STORAGE="s3://$BUCKET/reg?endpoint=$EP&region=$BERTH_TEST_S3_REGION"
+
+# s3 METHOD PATH [CURL ARGS...]: a signed request of the test's own, straight to the gateway
+s3() {
+        local m=$1 p=$2
+        shift 2
+        curl -sS --max-time 60 --aws-sigv4 "aws:amz:$BERTH_TEST_S3_REGION:s3" \
+                --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' \
+                -X "$m" "$@" "$EP$p"
+}
+s3_keys() { # PREFIX: the keys under it, one a line (the test's buckets hold < 1000 keys)
+        s3 GET "/$BUCKET?list-type=2" | python3 -c 'import sys, re
+for k in re.findall(r"<Key>([^<]*)</Key>", sys.stdin.read()):
+    if k.startswith(sys.argv[1]): print(k)' "$1"
+}
+[ "$(s3 PUT "/$BUCKET" -o /dev/null -w '%{http_code}')" = 200 ] || fail "cannot create bucket $BUCKET"
+step "bucket $BUCKET on $EP (the gateway came up in ${BERTH_TEST_S3_START_SECONDS:-?}s)"
+
+berth_start --storage "$STORAGE"
+grep -q "blobs in s3://$BUCKET/reg" "$TMP/berthd.log" || fail "berthd does not say where its blobs are"
+if grep -q "$AWS_SECRET_ACCESS_KEY" "$TMP/berthd.log"; then fail "the secret key is in the log"; fi
+certs=$TMP/certs
+mkdir -p "$certs"
+cp "$BERTH_CA" "$certs/ca.crt"
+repo=$BERTH_HOST/it/s3
+sk() { timeout 300 skopeo --command-timeout 240s "$@"; }
+
+step "skopeo push and pull through berthd on S3"
+want=$(berth_mkimage "$TMP/src" --tag v1 --layers 3 --layer-size 3M --seed s3 --gzip)
+sk copy --quiet --preserve-digests --dest-cert-dir "$certs" "oci:$TMP/src:v1" "docker://$repo:v1" || fail "push"
+sk copy --quiet --preserve-digests --src-cert-dir "$certs" "docker://$repo:v1" "oci:$TMP/out:v1" || fail "pull"
+sk inspect --raw --cert-dir "$certs" "docker://$repo:v1" >"$TMP/raw.json"
+cmp -s "$TMP/raw.json" "$TMP/src/blobs/sha256/${want#sha256:}" || fail "manifest not byte-exact"
+n=0
+for b in $(jq -r '.config.digest, .layers[].digest' "$TMP/raw.json"); do
+        cmp -s "$TMP/src/blobs/sha256/${b#sha256:}" "$TMP/out/blobs/sha256/${b#sha256:}" || fail "blob $b differs"
+        s3_keys "reg/blobs/sha256/${b#sha256:}" | grep -qx "reg/blobs/sha256/${b#sha256:}" || fail "no object for $b"
+        n=$((n + 1))
+done
+[ "$n" -eq 4 ] || fail "expected 4 blobs, saw $n"
+found=$(find "$BERTH_DATA/blobs" -type f | wc -l)
+[ "$found" -eq 0 ] || fail "$found blob files under DATA/blobs: they belong in the bucket"
+pass "round trip of $want; $n blob objects in the bucket, no blob file under DATA"
+
+step "Range reads"
+layer=$(jq -r '.layers[0].digest' "$TMP/raw.json")
+lf=$TMP/src/blobs/sha256/${layer#sha256:}
+size=$(stat -c %s "$lf")
+bcurl -o "$TMP/part" -D "$TMP/h" -H 'Range: bytes=1000-5000999' "$BERTH_URL/v2/it/s3/blobs/$layer"
+grep -q '^HTTP/[0-9.]* 206' "$TMP/h" || fail "no 206 for a Range GET"
+grep -qi "^content-range: bytes 1000-$((size > 5001000 ? 5000999 : size - 1))/$size" "$TMP/h" || fail "Content-Range: $(grep -i content-range "$TMP/h")"
+cmp -s "$TMP/part" <(tail -c +1001 "$lf" | head -c 5000000) || fail "ranged bytes differ"
+code=$(bcurl -o /dev/null -w '%{http_code}' -H "Range: bytes=$size-" "$BERTH_URL/v2/it/s3/blobs/$layer")
+[ "$code" = 416 ] || fail "a range past the end: $code, expected 416"
+# a blob of several read blocks (8 MiB, the next read ahead while one is sent)
+head -c $((20 << 20)) /dev/urandom >"$TMP/multi"
+multi=sha256:$(sha256sum "$TMP/multi" | cut -d' ' -f1)
+code=$(bcurl -o /dev/null -w '%{http_code}' -X POST --data-binary "@$TMP/multi" \
+        -H 'Content-Type: application/octet-stream' "$BERTH_URL/v2/it/s3/blobs/uploads/?digest=$multi")
+[ "$code" = 201 ] || fail "monolithic POST of 20 MiB: $code"
+bcurl -o "$TMP/multi.got" "$BERTH_URL/v2/it/s3/blobs/$multi"
+cmp -s "$TMP/multi.got" "$TMP/multi" || fail "a 20 MiB blob read through berthd differs"
+bcurl -o "$TMP/multi.part" -H 'Range: bytes=1000-18874367' "$BERTH_URL/v2/it/s3/blobs/$multi"
+cmp -s "$TMP/multi.part" <(tail -c +1001 "$TMP/multi" | head -c $((18874368 - 1000))) || fail "a range over three blocks differs"
+pass "206 with the right bytes, within one read block and across three; 416 past the end"
+
+step "a 40 MiB monolithic push streams to the bucket as it arrives; a wrong digest leaves nothing"
+head -c $((40 << 20)) /dev/urandom >"$TMP/b40"
+h40=$(sha256sum "$TMP/b40" | cut -d' ' -f1)
+wrong=$(printf 'not it' | sha256sum | cut -d' ' -f1)
+code=$(bcurl -o "$TMP/wrong.json" -w '%{http_code}' -X POST --data-binary "@$TMP/b40" \
+        -H 'Content-Type: application/octet-stream' "$BERTH_URL/v2/it/s3/blobs/uploads/?digest=sha256:$wrong")
+[ "$code" = 400 ] || fail "a wrong digest: $code"
+[ "$(jq -r '.errors[0].code' "$TMP/wrong.json")" = DIGEST_INVALID ] || fail "wrong digest body: $(cat "$TMP/wrong.json")"
+if s3_keys "reg/blobs/sha256/$wrong" | grep -q .; then fail "an object under the wrong digest"; fi
+if s3 GET "/$BUCKET?uploads=" | grep -q "<Upload>"; then fail "the refused upload's parts were not aborted"; fi
+mark=$(wc -l <"$BERTH_TEST_S3_RGW_LOG")
+code=$(bcurl -o /dev/null -w '%{http_code}' -X POST --data-binary "@$TMP/b40" \
+        -H 'Content-Type: application/octet-stream' "$BERTH_URL/v2/it/s3/blobs/uploads/?digest=sha256:$h40")
+[ "$code" = 201 ] || fail "40 MiB monolithic POST: $code"
+tail -n +"$((mark + 1))" "$BERTH_TEST_S3_RGW_LOG" | grep -q "PUT /$BUCKET/reg/blobs/sha256/$h40?partNumber=2&" ||
+        fail "the blob did not go up in parts"
+bcurl -o "$TMP/b40.got" "$BERTH_URL/v2/it/s3/blobs/sha256:$h40"
+cmp -s "$TMP/b40.got" "$TMP/b40" || fail "the streamed blob differs"
+pass "sent in parts while it arrived, visible after the digest check; a wrong digest aborted the parts"
+
+step "the API scripts against berthd on S3"
+# their blob counts come from the bucket's listing
+cat >"$TMP/blob-ls.sh" <<EOF
+curl -sS --max-time 60 --aws-sigv4 "aws:amz:$BERTH_TEST_S3_REGION:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \\
+        -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "$EP/$BUCKET?list-type=2" |
+        python3 -c 'import sys, re
+for k in re.findall(r"<Key>reg/blobs/sha[0-9]+/([0-9a-f]+)</Key>", sys.stdin.read()): print(k)'
+EOF
+BERTH_TEST_SERVER=external BERTH_TEST_EXTERNAL_URL=$BERTH_URL BERTH_TEST_EXTERNAL_CA=$BERTH_CA \
+        BERTH_TEST_EXTERNAL_DATA=$BERTH_DATA BERTH_TEST_EXTERNAL_LOG=$TMP/berthd.log BERTH_TEST_EXTERNAL_USER= \
+        BERTH_TEST_BLOB_LS="bash '$TMP/blob-ls.sh'" \
+        bash "$BERTH_IT_DIR/api-core.sh" >"$TMP/api-core.out" 2>&1 || { tail -n 30 "$TMP/api-core.out"; fail "api-core.sh on S3"; }
+pass "api-core.sh passes on the S3 driver"
+
+step "fsck and GC on the bucket"
+BERTH_STORAGE=$STORAGE "$top_builddir/berthd" fsck --data "$BERTH_DATA" >"$TMP/fsck.out" 2>&1 ||
+        { cat "$TMP/fsck.out"; fail "fsck of a sound bucket failed"; }
+# damage one layer in place: fsck re-hashes by streaming and finds it
+printf 'not the layer' | s3 PUT "/$BUCKET/reg/blobs/sha256/${layer#sha256:}" --data-binary @- -o /dev/null
+if BERTH_STORAGE=$STORAGE "$top_builddir/berthd" fsck --data "$BERTH_DATA" >"$TMP/fsck2.out" 2>&1; then
+        fail "fsck found nothing wrong with a damaged object"
+fi
+grep -q "${layer#sha256:}" "$TMP/fsck2.out" || fail "fsck does not name the damaged blob: $(cat "$TMP/fsck2.out")"
+s3 PUT "/$BUCKET/reg/blobs/sha256/${layer#sha256:}" --data-binary "@$lf" -o /dev/null
+# an orphan object (no row), and the image deleted: GC removes both sets of objects
+orphan=$(printf 'orphan %s' "$BUCKET" | sha256sum | cut -d' ' -f1)
+printf 'orphan %s' "$BUCKET" | s3 PUT "/$BUCKET/reg/blobs/sha256/$orphan" --data-binary @- -o /dev/null
+code=$(bcurl -o /dev/null -w '%{http_code}' -X DELETE "$BERTH_URL/v2/it/s3/manifests/$want")
+[ "$code" = 202 ] || fail "manifest delete: $code"
+# a multipart upload a crashed commit left behind: the upload expiry aborts it
+s3 POST "/$BUCKET/reg/blobs/sha256/$orphan?uploads=" -o /dev/null
+s3 GET "/$BUCKET?uploads=" | grep -q "<Key>reg/blobs/sha256/$orphan</Key>" || fail "no multipart upload to expire"
+berth_stop
+sleep 2
+BERTH_STORAGE=$STORAGE "$top_builddir/berthd" gc --data "$BERTH_DATA" --grace 0 --upload-max-age 1 >"$TMP/gc.out" 2>&1 ||
+        { cat "$TMP/gc.out"; fail "gc"; }
+if s3 GET "/$BUCKET?uploads=" | grep -q "<Upload>"; then fail "the expiry left a multipart upload"; fi
+for b in $(jq -r '.config.digest, .layers[].digest' "$TMP/raw.json") "sha256:$orphan"; do
+        if s3_keys "reg/blobs/sha256/${b#sha256:}" | grep -q .; then fail "GC left $b in the bucket"; fi
+done
+if s3_keys "reg/trash/" | grep -q .; then fail "GC left objects under trash/"; fi
+pass "fsck names a damaged object; GC removed the image's objects, an orphan and an abandoned multipart upload"
+
+step "--s3-redirect: 307 to a presigned URL, followed by skopeo"
+berth_start --storage "$STORAGE" --s3-redirect
+repo=$BERTH_HOST/it/s3
+sk copy --quiet --preserve-digests --dest-cert-dir "$certs" "oci:$TMP/src:v1" "docker://$repo:v1" || fail "push"
+loc=$(bcurl -o /dev/null -D - "$BERTH_URL/v2/it/s3/blobs/$layer" | tr -d '\r' | awk 'tolower($1) == "location:" { print $2 }')
+case $loc in "$EP/$BUCKET/reg/blobs/sha256/${layer#sha256:}?"*X-Amz-Signature=*) ;; *) fail "Location: '$loc'" ;; esac
+code=$(bcurl -o /dev/null -w '%{http_code}' "$BERTH_URL/v2/it/s3/blobs/$layer")
+[ "$code" = 307 ] || fail "blob GET: $code, expected 307"
+curl -sS -o "$TMP/direct" "$loc" && cmp -s "$TMP/direct" "$lf" || fail "the presigned URL does not serve the blob"
+mark=$(wc -l <"$BERTH_TEST_S3_RGW_LOG")
+rm -rf "$TMP/out2"
+sk copy --quiet --preserve-digests --src-cert-dir "$certs" "docker://$repo:v1" "oci:$TMP/out2:v1" || fail "pull via redirects"
+for b in $(jq -r '.config.digest, .layers[].digest' "$TMP/raw.json"); do
+        cmp -s "$TMP/src/blobs/sha256/${b#sha256:}" "$TMP/out2/blobs/sha256/${b#sha256:}" || fail "blob $b differs"
+        tail -n +"$((mark + 1))" "$BERTH_TEST_S3_RGW_LOG" | grep "\"GET /$BUCKET/reg/blobs/sha256/${b#sha256:}?" |
+                grep -q ' 200 ' || fail "the gateway's log has no client GET of $b"
+done
+berth_stop
+pass "skopeo pulled every blob from the gateway directly"
+
+step "kill -9 of berthd while it sends a blob to the bucket: no object survives the next GC"
+berth_start --storage "$STORAGE"
+head -c $((160 << 20)) /dev/urandom >"$TMP/big"
+big=$(sha256sum "$TMP/big" | cut -d' ' -f1)
+loc=$(bcurl -D - -o /dev/null -X POST "$BERTH_URL/v2/it/crash/blobs/uploads/" | tr -d '\r' |
+        awk 'tolower($1) == "location:" { print $2 }')
+bcurl -o /dev/null -X PUT --data-binary "@$TMP/big" -H 'Content-Type: application/octet-stream' \
+        "$BERTH_URL$loc?digest=sha256:$big" 2>/dev/null &
+put_pid=$!
+in_flight() { s3 GET "/$BUCKET?uploads=" | grep -q "<Key>reg/blobs/sha256/$big</Key>"; }
+berth_wait_for 120 in_flight || fail "the blob's multipart upload never started"
+kill -KILL "$BERTH_PID"
+wait "$BERTH_PID" 2>/dev/null || true
+BERTH_PID=
+wait "$put_pid" 2>/dev/null || true
+if s3_keys "reg/blobs/sha256/$big" | grep -q .; then fail "a blob killed mid-commit is visible"; fi
+sleep 2
+BERTH_STORAGE=$STORAGE "$top_builddir/berthd" gc --data "$BERTH_DATA" --grace 0 --upload-max-age 1 >"$TMP/gc2.out" 2>&1 ||
+        { cat "$TMP/gc2.out"; fail "gc after the crash"; }
+if s3 GET "/$BUCKET?uploads=" | grep -q "<Upload>"; then fail "the crashed commit's multipart upload survived GC"; fi
+[ -z "$(ls -A "$BERTH_DATA/uploads")" ] || fail "session files survived GC: $(ls "$BERTH_DATA/uploads")"
+if s3_keys "reg/blobs/sha256/$big" | grep -q .; then fail "the crashed blob appeared"; fi
+pass "killed during the multipart upload: nothing visible, GC aborted the upload and removed the session"
+
+step "berthd storage copy: a filesystem store moved into the bucket while it serves"
+mv "$BERTH_DATA" "$TMP/s3-data"
+berth_start
+repo=$BERTH_HOST/it/moved
+cp "$BERTH_CA" "$certs/ca.crt"
+sk copy --quiet --preserve-digests --dest-cert-dir "$certs" "oci:$TMP/src:v1" "docker://$repo:v1" || fail "push on file"
+MOVED="s3://$BUCKET/moved?endpoint=$EP&region=$BERTH_TEST_S3_REGION"
+"$top_builddir/berthd" --data "$BERTH_DATA" storage copy --to "$MOVED" >"$TMP/copy1.out" 2>&1 ||
+        { cat "$TMP/copy1.out"; fail "storage copy"; }
+grep -q '^copied 5 blobs .* 0 already there, 0 failed' "$TMP/copy1.out" || fail "first copy: $(cat "$TMP/copy1.out")"
+"$top_builddir/berthd" --data "$BERTH_DATA" storage copy --to "$MOVED" >"$TMP/copy2.out" 2>&1 || fail "second copy"
+grep -q '^copied 0 blobs (0 bytes), 5 already there, 0 failed' "$TMP/copy2.out" || fail "second copy: $(cat "$TMP/copy2.out")"
+berth_stop
+berth_start --storage "$MOVED"
+repo=$BERTH_HOST/it/moved
+rm -rf "$BERTH_DATA/blobs" # nothing is read from the directory any more
+rm -rf "$TMP/out4"
+sk copy --quiet --preserve-digests --src-cert-dir "$certs" "docker://$repo:v1" "oci:$TMP/out4:v1" || fail "pull from the bucket"
+for b in $(jq -r '.config.digest, .layers[].digest' "$TMP/raw.json"); do
+        cmp -s "$TMP/src/blobs/sha256/${b#sha256:}" "$TMP/out4/blobs/sha256/${b#sha256:}" || fail "blob $b differs"
+done
+berth_stop
+BERTH_STORAGE=$MOVED "$top_builddir/berthd" fsck --data "$BERTH_DATA" >"$TMP/fsck3.out" 2>&1 ||
+        { cat "$TMP/fsck3.out"; fail "fsck after the move"; }
+rm -rf "$BERTH_DATA"
+mv "$TMP/s3-data" "$BERTH_DATA"
+cp "$BERTH_CA" "$certs/ca.crt"
+pass "copied 5 blobs, a second run copied none; the same data directory serves them from the bucket"
+
+if [ -n "${BERTH_TEST_S3_DIR:-}" ]; then
+        step "the gateway stopped during a push: clean errors, nothing visible; the push succeeds once it is back"
+        berth_start --storage "$STORAGE"
+        repo=$BERTH_HOST/it/s3
+        head -c 3000000 /dev/urandom >"$TMP/late"
+        late=sha256:$(sha256sum "$TMP/late" | cut -d' ' -f1)
+        loc=$(bcurl -D - -o /dev/null -X POST "$BERTH_URL/v2/it/down/blobs/uploads/" | tr -d '\r' |
+                awk 'tolower($1) == "location:" { print $2 }')
+        bcurl -o /dev/null -X PATCH --data-binary "@$TMP/late" -H 'Content-Type: application/octet-stream' "$BERTH_URL$loc"
+        bash "$top_srcdir/tests/ceph-rgw.sh" rgw-stop "$BERTH_TEST_S3_DIR"
+        berth_on_exit "bash '$top_srcdir/tests/ceph-rgw.sh' rgw-start '$BERTH_TEST_S3_DIR' >/dev/null 2>&1"
+        code=$(bcurl -o "$TMP/down.json" -w '%{http_code}' -X PUT "$BERTH_URL$loc?digest=$late")
+        [ "$code" = 503 ] || fail "PUT while the gateway is down: $code, expected 503"
+        [ "$(jq -r '.errors[0].code' "$TMP/down.json")" = UNAVAILABLE ] || fail "error body: $(cat "$TMP/down.json")"
+        code=$(bcurl -o /dev/null -w '%{http_code}' -I "$BERTH_URL/v2/it/down/blobs/$late")
+        [ "$code" = 404 ] || fail "the blob is visible after a failed commit ($code)"
+        bash "$top_srcdir/tests/ceph-rgw.sh" rgw-start "$BERTH_TEST_S3_DIR" || fail "the gateway did not come back"
+        if s3_keys "reg/blobs/sha256/${late#sha256:}" | grep -q .; then fail "a half-written object is visible"; fi
+        sk copy --quiet --preserve-digests --dest-cert-dir "$certs" "oci:$TMP/src:v1" "docker://$repo:again" ||
+                fail "push after the gateway came back"
+        code=$(bcurl -o /dev/null -w '%{http_code}' -X PUT "$BERTH_URL$loc?digest=$late")
+        [ "$code" = 201 ] || fail "the same upload's PUT once the gateway is back: $code"
+        bcurl -o "$TMP/late.got" "$BERTH_URL/v2/it/down/blobs/$late"
+        cmp -s "$TMP/late.got" "$TMP/late" || fail "the blob pushed after the outage differs"
+        berth_stop
+        grep -q "object store unavailable" "$TMP/berthd.log" || fail "the outage is not in the log"
+        pass "503 UNAVAILABLE while the gateway was down, nothing visible; the upload completed once it was back"
+fi
+
+if [ -n "${BERTH_TEST_PG_URL:-}" ]; then
+        step "two replicas on PostgreSQL and the bucket, each with its own data directory"
+        BERTH_TEST_DB=pg berth_use_db
+        p1=$(berth_free_port) p2=$(berth_free_port)
+        for i in 1 2; do
+                port=p$i
+                "$top_builddir/berthd" serve --listen "127.0.0.1:${!port}" --data "$TMP/rep$i" --db "$BERTH_DB_URL" \
+                        --auth none --insecure-http --metrics-listen '' --storage "$STORAGE" >>"$TMP/rep$i.log" 2>&1 &
+                berth_track_pid $!
+        done
+        up() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/readyz")" = 200 ]; }
+        berth_wait_for 20 up "$p1" || fail "replica 1 not ready"
+        berth_wait_for 20 up "$p2" || fail "replica 2 not ready"
+        sk copy --quiet --preserve-digests --dest-tls-verify=false "oci:$TMP/src:v1" "docker://127.0.0.1:$p1/it/rep:v1" ||
+                fail "push to replica 1"
+        rm -rf "$TMP/out3"
+        sk copy --quiet --preserve-digests --src-tls-verify=false "docker://127.0.0.1:$p2/it/rep:v1" "oci:$TMP/out3:v1" ||
+                fail "pull from replica 2"
+        for b in $(jq -r '.config.digest, .layers[].digest' "$TMP/raw.json"); do
+                cmp -s "$TMP/src/blobs/sha256/${b#sha256:}" "$TMP/out3/blobs/sha256/${b#sha256:}" || fail "blob $b differs"
+        done
+        [ "$(find "$TMP/rep1/blobs" "$TMP/rep2/blobs" -type f | wc -l)" -eq 0 ] || fail "blob files in a replica's directory"
+        pass "pushed through one replica, pulled through the other; no shared directory"
+else
+        step "no PostgreSQL (BERTH_TEST_PG_URL): the two-replica part is left out"
+fi
