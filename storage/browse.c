@@ -24,11 +24,15 @@
 
 /* ?1 after ('' from the start), ?2 project ('' any), ?3 the project's range
  * start "P/", ?4 its end "P0" ('/' + 1), ?5 LIKE pattern ('%' any), ?6 limit */
-static const char SQL_REPOS[] =
-        "SELECT r.name FROM repositories r WHERE r.name > ?1"
-        " AND (?2 = '' OR r.name = ?2 OR (r.name >= ?3 AND r.name < ?4))"
-        " AND r.name LIKE ?5 ESCAPE '!' AND EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id)"
-        " ORDER BY r.name LIMIT ?6";
+#define REPOS_WHERE                                                                                      \
+        " FROM repositories r WHERE r.name > ?1"                                                      \
+        " AND (?2 = '' OR r.name = ?2 OR (r.name >= ?3 AND r.name < ?4))"                              \
+        " AND r.name LIKE ?5 ESCAPE '!' AND EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id)" \
+        " ORDER BY r.name LIMIT ?6"
+/* with a filter, names only (the figures of the rows kept are read after); without
+ * one, every row read is listed: the figures in the same statement */
+static const char SQL_REPOS[] = "SELECT r.name" REPOS_WHERE;
+static const char SQL_REPOS_FIGS[] = "SELECT " REPO_COLS_LIST REPOS_WHERE;
 static const char SQL_REPO_GET[] = "SELECT " REPO_COLS " FROM repositories r WHERE r.name = ?1"
                                    " AND EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id)";
 static const char SQL_REPO_GET_LIST[] = "SELECT " REPO_COLS_LIST " FROM repositories r WHERE r.name = ?1"
@@ -64,6 +68,9 @@ static const char SQL_MANIFEST[] =
         " JOIN manifests m ON m.repo_id = r.id"
         " LEFT JOIN manifest_pulls p ON p.repo_id = m.repo_id AND p.digest = m.digest"
         " WHERE r.name = ?1 AND m.digest = ?2";
+static const char SQL_HAS_REFERRERS[] =
+        "SELECT 1 FROM repositories r WHERE r.name = ?1 AND EXISTS (SELECT 1 FROM manifests m"
+        " WHERE m.repo_id = r.id AND m.subject IS NOT NULL)";
 static const char SQL_TAGS_OF[] =
         "SELECT t.name FROM repositories r JOIN tags t ON t.repo_id = r.id"
         " WHERE r.name = ?1 AND t.digest = ?2 ORDER BY t.name";
@@ -133,7 +140,7 @@ int browse_repos(meta_t *m, const char *project, const char *q, const char *afte
          * more are found (the one more says "more") or the index ends */
         while (!exhausted && len <= n) {
                 size_t batch = visible ? SCAN_BATCH : n + 1 - len, got = 0;
-                if ((r = db_stmt(c, SQL_REPOS, &st)) < 0)
+                if ((r = db_stmt(c, visible ? SQL_REPOS : SQL_REPOS_FIGS, &st)) < 0)
                         goto fail;
                 if ((r = db_bind_text(st, 1, cursor)) < 0 || (r = db_bind_text(st, 2, project ? project : "")) < 0 ||
                     (r = db_bind_text(st, 3, lo ? lo : "")) < 0 || (r = db_bind_text(st, 4, hi ? hi : "")) < 0 ||
@@ -155,8 +162,11 @@ int browse_repos(meta_t *m, const char *project, const char *q, const char *afte
                                 more = true;
                                 break;
                         }
-                        /* the name now; the figures of the page's rows only, below */
-                        if (!(v[len].name = strdup(name))) {
+                        if (!visible) {
+                                if ((r = repo_row(st, &v[len])) < 0)
+                                        goto fail;
+                        } else if (!(v[len].name = strdup(name))) {
+                                /* the name now; the figures of the page's rows only, below */
                                 r = -ENOMEM;
                                 goto fail;
                         }
@@ -170,7 +180,7 @@ int browse_repos(meta_t *m, const char *project, const char *q, const char *afte
                         break;
                 exhausted = got < batch;
         }
-        for (size_t i = 0; i < len; i++) {
+        for (size_t i = 0; visible && i < len; i++) {
                 browse_repo_t fig;
                 if ((r = repo_get(m, SQL_REPO_GET_LIST, v[i].name, &fig)) < 0)
                         goto fail;
@@ -217,6 +227,20 @@ int browse_repo_listed(meta_t *m, const char *name) {
         if ((r = db_stmt(meta_conn(m), SQL_REPO_LISTED, &st)) < 0)
                 return r;
         if ((r = db_bind_text(st, 1, name)) == 0)
+                r = db_step(st);
+        db_stmt_reset(st);
+        return r < 0 ? r : r > 0;
+}
+
+int browse_has_referrers(meta_t *m, const char *repo) {
+        db_stmt_t *st = NULL;
+        int r;
+
+        if (!m || !repo)
+                return -EINVAL;
+        if ((r = db_stmt(meta_conn(m), SQL_HAS_REFERRERS, &st)) < 0)
+                return r;
+        if ((r = db_bind_text(st, 1, repo)) == 0)
                 r = db_step(st);
         db_stmt_reset(st);
         return r < 0 ? r : r > 0;

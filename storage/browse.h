@@ -61,5 +61,8 @@ void browse_tag_done(browse_tag_t *t);
 void browse_tags_free(browse_tag_t *v, size_t n);
 /* The tags naming digest in repo (a NULL-terminated strv; meta_strv_free). */
 int browse_tags_of(meta_t *m, const char *repo, const char *digest, char ***ret);
+/* 1 some manifest of repo has a subject (a referrer), 0 none: a page of tags
+ * asks for referrers only then. */
+int browse_has_referrers(meta_t *m, const char *repo);
 /* Every manifest digest of repo (a strv), for deleting the repository. */
 int browse_manifest_digests(meta_t *m, const char *repo, char ***ret);
