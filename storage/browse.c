@@ -20,7 +20,7 @@
         " COALESCE((SELECT MAX(t.updated_at) FROM tags t WHERE t.repo_id = r.id), 0)"
 #define REPO_COLS REPO_FIGS("(SELECT COUNT(*) FROM tags t WHERE t.repo_id = r.id)")
 #define REPO_COLS_LIST                                                                             \
-        REPO_FIGS("(SELECT COUNT(*) FROM (SELECT 1 FROM tags t WHERE t.repo_id = r.id LIMIT 10000) AS c)")
+        REPO_FIGS("(SELECT COUNT(*) FROM (SELECT 1 FROM tags t WHERE t.repo_id = r.id LIMIT 1000) AS c)")
 
 /* ?1 after ('' from the start), ?2 project ('' any), ?3 the project's range
  * start "P/", ?4 its end "P0" ('/' + 1), ?5 LIKE pattern ('%' any), ?6 limit */
@@ -57,12 +57,15 @@ static const char SQL_REPO_COUNT[] =
         "m.digest, m.media_type, m.artifact_type, m.subject, m.size, " SIZE_COL ","              \
         " COALESCE(p.pulls, 0), COALESCE(p.last_pulled, 0)"
 
+/* The page of tags first (the primary key's range, in order, on both engines:
+ * PostgreSQL would rather join every manifest and sort), then its manifests. */
 static const char SQL_TAGS[] =
-        "SELECT t.name, " MF_COLS ", t.updated_at FROM repositories r"
-        " JOIN tags t ON t.repo_id = r.id"
+        "SELECT t.name, " MF_COLS ", t.updated_at FROM (SELECT t0.repo_id, t0.name, t0.digest, t0.updated_at"
+        " FROM tags t0 WHERE t0.repo_id = (SELECT id FROM repositories WHERE name = ?1) AND t0.name > ?2"
+        " AND t0.name LIKE ?3 ESCAPE '!' ORDER BY t0.name LIMIT ?4) t"
         " JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest"
         " LEFT JOIN manifest_pulls p ON p.repo_id = m.repo_id AND p.digest = m.digest"
-        " WHERE r.name = ?1 AND t.name > ?2 AND t.name LIKE ?3 ESCAPE '!' ORDER BY t.name LIMIT ?4";
+        " ORDER BY t.name";
 static const char SQL_MANIFEST[] =
         "SELECT NULL, " MF_COLS ", m.created_at FROM repositories r"
         " JOIN manifests m ON m.repo_id = r.id"

@@ -11,7 +11,7 @@
 #include "storage/meta.h"
 
 #define BROWSE_PAGE_MAX 500
-#define BROWSE_TAGS_COUNTED 10000
+#define BROWSE_TAGS_COUNTED 1000
 
 typedef struct {
         char *name;
