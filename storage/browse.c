@@ -22,17 +22,25 @@
 #define REPO_COLS_LIST                                                                             \
         REPO_FIGS("(SELECT COUNT(*) FROM (SELECT 1 FROM tags t WHERE t.repo_id = r.id LIMIT 1000) AS c)")
 
-/* ?1 after ('' from the start), ?2 project ('' any), ?3 the project's range
- * start "P/", ?4 its end "P0" ('/' + 1), ?5 LIKE pattern ('%' any), ?6 limit */
-#define REPOS_WHERE                                                                                      \
-        " FROM repositories r WHERE r.name > ?1"                                                      \
-        " AND (?2 = '' OR r.name = ?2 OR (r.name >= ?3 AND r.name < ?4))"                              \
-        " AND r.name LIKE ?5 ESCAPE '!' AND EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id)" \
+/* ?1 after ('' from the start), ?2 project, ?3 its range start "P/", ?4 its end
+ * "P0" ('/' + 1), ?5 LIKE pattern ('%' any), ?6 limit. With a project, the index
+ * range [P, P0) bounds the scan (it holds P, P/... and the few names such as
+ * P-x/... and P.x/... that sort between, which the filter drops); no OR of
+ * parameters, which PostgreSQL cannot turn into a range. */
+#define REPOS_TAIL                                                                                        \
+        " AND r.name LIKE ?5 ESCAPE '!' AND EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id)"  \
         " ORDER BY r.name LIMIT ?6"
+/* (?2, ?3, ?4 are all "" without a project: both statements take the same binds) */
+#define REPOS_ALL " FROM repositories r WHERE r.name > ?1 AND ?2 = ?3 AND ?3 = ?4" REPOS_TAIL
+#define REPOS_PROJECT                                                                                    \
+        " FROM repositories r WHERE r.name > ?1 AND r.name >= ?2 AND r.name < ?4"                       \
+        " AND (r.name = ?2 OR r.name >= ?3)" REPOS_TAIL
 /* with a filter, names only (the figures of the rows kept are read after); without
  * one, every row read is listed: the figures in the same statement */
-static const char SQL_REPOS[] = "SELECT r.name" REPOS_WHERE;
-static const char SQL_REPOS_FIGS[] = "SELECT " REPO_COLS_LIST REPOS_WHERE;
+static const char SQL_REPOS[] = "SELECT r.name" REPOS_ALL;
+static const char SQL_REPOS_FIGS[] = "SELECT " REPO_COLS_LIST REPOS_ALL;
+static const char SQL_PROJECT_REPOS[] = "SELECT r.name" REPOS_PROJECT;
+static const char SQL_PROJECT_REPOS_FIGS[] = "SELECT " REPO_COLS_LIST REPOS_PROJECT;
 static const char SQL_REPO_GET[] = "SELECT " REPO_COLS " FROM repositories r WHERE r.name = ?1"
                                    " AND EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id)";
 static const char SQL_REPO_GET_LIST[] = "SELECT " REPO_COLS_LIST " FROM repositories r WHERE r.name = ?1"
@@ -143,7 +151,9 @@ int browse_repos(meta_t *m, const char *project, const char *q, const char *afte
          * more are found (the one more says "more") or the index ends */
         while (!exhausted && len <= n) {
                 size_t batch = visible ? SCAN_BATCH : n + 1 - len, got = 0;
-                if ((r = db_stmt(c, visible ? SQL_REPOS : SQL_REPOS_FIGS, &st)) < 0)
+                if ((r = db_stmt(c, project ? (visible ? SQL_PROJECT_REPOS : SQL_PROJECT_REPOS_FIGS)
+                                                    : (visible ? SQL_REPOS : SQL_REPOS_FIGS),
+                                 &st)) < 0)
                         goto fail;
                 if ((r = db_bind_text(st, 1, cursor)) < 0 || (r = db_bind_text(st, 2, project ? project : "")) < 0 ||
                     (r = db_bind_text(st, 3, lo ? lo : "")) < 0 || (r = db_bind_text(st, 4, hi ? hi : "")) < 0 ||
