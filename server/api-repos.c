@@ -386,7 +386,7 @@ static json_t *config_json(server_t *srv, const char *digest) {
 static void artifact_get(api_call_t *c, meta_t *m, const char *repo, const char *ref) {
         _cleanup_free_ char *buf = NULL;
         browse_tag_t t = { 0 };
-        meta_manifest_info_t info;
+        char *tag_digest = NULL;
         manifest_t *mf = NULL;
         const char *detail = NULL;
         char **tags = NULL;
@@ -394,9 +394,13 @@ static void artifact_get(api_call_t *c, meta_t *m, const char *repo, const char 
         json_t *j, *manifest, *layers = json_array(), *config = json_null(), *tj;
         int r;
 
-        r = meta_manifest_get(m, repo, ref, &info);
-        if (r == 1)
-                r = browse_manifest_get(m, repo, info.digest.str, &t);
+        /* a tag straight from its row (not the manifest cache, which loads a
+         * repository's every tag when it misses) */
+        if (digest_ref_is_digest(ref))
+                r = browse_manifest_get(m, repo, ref, &t);
+        else if ((r = browse_tag_digest(m, repo, ref, &tag_digest)) == 1)
+                r = browse_manifest_get(m, repo, tag_digest, &t);
+        free(tag_digest);
         if (r <= 0) {
                 json_decref(layers);
                 return r < 0 ? api_errno(c->req, r, NULL) : api_error(c->req, 404, "NOT_FOUND", "artifact not found");

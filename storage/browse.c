@@ -79,6 +79,8 @@ static const char SQL_MANIFEST[] =
         " JOIN manifests m ON m.repo_id = r.id"
         " LEFT JOIN manifest_pulls p ON p.repo_id = m.repo_id AND p.digest = m.digest"
         " WHERE r.name = ?1 AND m.digest = ?2";
+static const char SQL_TAG_DIGEST[] =
+        "SELECT t.digest FROM repositories r JOIN tags t ON t.repo_id = r.id WHERE r.name = ?1 AND t.name = ?2";
 static const char SQL_HAS_REFERRERS[] =
         "SELECT 1 FROM repositories r WHERE r.name = ?1 AND EXISTS (SELECT 1 FROM manifests m"
         " WHERE m.repo_id = r.id AND m.subject IS NOT NULL)";
@@ -243,6 +245,20 @@ int browse_repo_listed(meta_t *m, const char *name) {
                 r = db_step(st);
         db_stmt_reset(st);
         return r < 0 ? r : r > 0;
+}
+
+int browse_tag_digest(meta_t *m, const char *repo, const char *tag, char **ret) {
+        db_stmt_t *st = NULL;
+        int r;
+
+        if (!m || !repo || !tag || !ret)
+                return -EINVAL;
+        if ((r = db_stmt(meta_conn(m), SQL_TAG_DIGEST, &st)) < 0)
+                return r;
+        if ((r = db_bind_text(st, 1, repo)) == 0 && (r = db_bind_text(st, 2, tag)) == 0 && (r = db_step(st)) == 1)
+                r = db_col_strdup(st, 0, ret) < 0 || !*ret ? -ENOMEM : 1;
+        db_stmt_reset(st);
+        return r;
 }
 
 int browse_has_referrers(meta_t *m, const char *repo) {

@@ -61,6 +61,8 @@ void browse_tag_done(browse_tag_t *t);
 void browse_tags_free(browse_tag_t *v, size_t n);
 /* The tags naming digest in repo (a NULL-terminated strv; meta_strv_free). */
 int browse_tags_of(meta_t *m, const char *repo, const char *digest, char ***ret);
+/* The digest tag names in repo: 1 and *ret (malloc'd), 0 no such tag. */
+int browse_tag_digest(meta_t *m, const char *repo, const char *tag, char **ret);
 /* 1 some manifest of repo has a subject (a referrer), 0 none: a page of tags
  * asks for referrers only then. */
 int browse_has_referrers(meta_t *m, const char *repo);
