@@ -137,7 +137,7 @@ static json_t *referrers_of(meta_t *m, const char *repo, const char *digest) {
 
 /* rules: the project's immutability rules (one read per page), n of them */
 static json_t *tag_item(api_call_t *c, meta_t *m, const char *repo, const browse_tag_t *t,
-                        const meta_immutable_rule_t *rules, size_t n) {
+                        const meta_immutable_rule_t *rules, size_t n, bool referrers) {
         bool immutable = false;
 
         for (size_t i = 0; t->tag && i < n && !immutable; i++)
@@ -147,7 +147,7 @@ static json_t *tag_item(api_call_t *c, meta_t *m, const char *repo, const browse
                          "artifact_type", t->artifact_type ? json_string(t->artifact_type) : json_null(), "size",
                          (json_int_t) t->size, "platforms", platforms_of(c->req->srv, t->digest, t->media_type, NULL),
                          "pushed", api_time(t->pushed), "pull_count", (json_int_t) t->pulls, "last_pulled",
-                         api_time(t->last_pulled), "referrers", referrers_of(m, repo, t->digest), "immutable",
+                         api_time(t->last_pulled), "referrers", referrers ? referrers_of(m, repo, t->digest) : json_array(), "immutable",
                          immutable);
 }
 
@@ -386,7 +386,7 @@ static json_t *config_json(server_t *srv, const char *digest) {
 static void artifact_get(api_call_t *c, meta_t *m, const char *repo, const char *ref) {
         _cleanup_free_ char *buf = NULL;
         browse_tag_t t = { 0 };
-        meta_manifest_info_t info;
+        char *tag_digest = NULL;
         manifest_t *mf = NULL;
         const char *detail = NULL;
         char **tags = NULL;
@@ -394,9 +394,13 @@ static void artifact_get(api_call_t *c, meta_t *m, const char *repo, const char 
         json_t *j, *manifest, *layers = json_array(), *config = json_null(), *tj;
         int r;
 
-        r = meta_manifest_get(m, repo, ref, &info);
-        if (r == 1)
-                r = browse_manifest_get(m, repo, info.digest.str, &t);
+        /* a tag straight from its row (not the manifest cache, which loads a
+         * repository's every tag when it misses) */
+        if (digest_ref_is_digest(ref))
+                r = browse_manifest_get(m, repo, ref, &t);
+        else if ((r = browse_tag_digest(m, repo, ref, &tag_digest)) == 1)
+                r = browse_manifest_get(m, repo, tag_digest, &t);
+        free(tag_digest);
         if (r <= 0) {
                 json_decref(layers);
                 return r < 0 ? api_errno(c->req, r, NULL) : api_error(c->req, 404, "NOT_FOUND", "artifact not found");
@@ -426,7 +430,7 @@ static void artifact_get(api_call_t *c, meta_t *m, const char *repo, const char 
         for (size_t i = 0; tags && tags[i]; i++)
                 json_array_append_new(tj, json_string(tags[i]));
         meta_strv_free(tags);
-        j = tag_item(c, m, repo, &t, NULL, 0);
+        j = tag_item(c, m, repo, &t, NULL, 0, true);
         if (j) {
                 json_object_del(j, "tag");
                 json_object_del(j, "immutable");
@@ -450,7 +454,7 @@ static void artifacts_list(api_call_t *c, meta_t *m, const char *repo) {
         browse_tag_t *v = NULL;
         meta_immutable_rule_t *rules = NULL;
         size_t limit, n = 0, n_rules = 0;
-        bool more = false;
+        bool more = false, has_refs;
         char project[META_TOP_MAX + 1];
         json_t *items;
         int r;
@@ -466,9 +470,10 @@ static void artifacts_list(api_call_t *c, meta_t *m, const char *repo) {
                 browse_tags_free(v, n);
                 return api_errno(c->req, r, NULL);
         }
+        has_refs = browse_has_referrers(m, repo) != 0; /* (an error: ask per tag) */
         items = json_array();
         for (size_t i = 0; i < n; i++)
-                json_array_append_new(items, tag_item(c, m, repo, &v[i], rules, n_rules));
+                json_array_append_new(items, tag_item(c, m, repo, &v[i], rules, n_rules, has_refs));
         meta_immutable_free(rules, n_rules);
         api_page(c->req, items, more && n ? v[n - 1].tag : NULL);
         browse_tags_free(v, n);

@@ -20,15 +20,27 @@
         " COALESCE((SELECT MAX(t.updated_at) FROM tags t WHERE t.repo_id = r.id), 0)"
 #define REPO_COLS REPO_FIGS("(SELECT COUNT(*) FROM tags t WHERE t.repo_id = r.id)")
 #define REPO_COLS_LIST                                                                             \
-        REPO_FIGS("(SELECT COUNT(*) FROM (SELECT 1 FROM tags t WHERE t.repo_id = r.id LIMIT 10000) AS c)")
+        REPO_FIGS("(SELECT COUNT(*) FROM (SELECT 1 FROM tags t WHERE t.repo_id = r.id LIMIT 1000) AS c)")
 
-/* ?1 after ('' from the start), ?2 project ('' any), ?3 the project's range
- * start "P/", ?4 its end "P0" ('/' + 1), ?5 LIKE pattern ('%' any), ?6 limit */
-static const char SQL_REPOS[] =
-        "SELECT r.name FROM repositories r WHERE r.name > ?1"
-        " AND (?2 = '' OR r.name = ?2 OR (r.name >= ?3 AND r.name < ?4))"
-        " AND r.name LIKE ?5 ESCAPE '!' AND EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id)"
-        " ORDER BY r.name LIMIT ?6";
+/* ?1 after ('' from the start), ?2 project, ?3 its range start "P/", ?4 its end
+ * "P0" ('/' + 1), ?5 LIKE pattern ('%' any), ?6 limit. With a project, the index
+ * range [P, P0) bounds the scan (it holds P, P/... and the few names such as
+ * P-x/... and P.x/... that sort between, which the filter drops); no OR of
+ * parameters, which PostgreSQL cannot turn into a range. */
+#define REPOS_TAIL                                                                                        \
+        " AND r.name LIKE ?5 ESCAPE '!' AND EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id)"  \
+        " ORDER BY r.name LIMIT ?6"
+/* (?2, ?3, ?4 are all "" without a project: both statements take the same binds) */
+#define REPOS_ALL " FROM repositories r WHERE r.name > ?1 AND ?2 = ?3 AND ?3 = ?4" REPOS_TAIL
+#define REPOS_PROJECT                                                                                    \
+        " FROM repositories r WHERE r.name > ?1 AND r.name >= ?2 AND r.name < ?4"                       \
+        " AND (r.name = ?2 OR r.name >= ?3)" REPOS_TAIL
+/* with a filter, names only (the figures of the rows kept are read after); without
+ * one, every row read is listed: the figures in the same statement */
+static const char SQL_REPOS[] = "SELECT r.name" REPOS_ALL;
+static const char SQL_REPOS_FIGS[] = "SELECT " REPO_COLS_LIST REPOS_ALL;
+static const char SQL_PROJECT_REPOS[] = "SELECT r.name" REPOS_PROJECT;
+static const char SQL_PROJECT_REPOS_FIGS[] = "SELECT " REPO_COLS_LIST REPOS_PROJECT;
 static const char SQL_REPO_GET[] = "SELECT " REPO_COLS " FROM repositories r WHERE r.name = ?1"
                                    " AND EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id)";
 static const char SQL_REPO_GET_LIST[] = "SELECT " REPO_COLS_LIST " FROM repositories r WHERE r.name = ?1"
@@ -53,17 +65,25 @@ static const char SQL_REPO_COUNT[] =
         "m.digest, m.media_type, m.artifact_type, m.subject, m.size, " SIZE_COL ","              \
         " COALESCE(p.pulls, 0), COALESCE(p.last_pulled, 0)"
 
+/* The page of tags first (the primary key's range, in order, on both engines:
+ * PostgreSQL would rather join every manifest and sort), then its manifests. */
 static const char SQL_TAGS[] =
-        "SELECT t.name, " MF_COLS ", t.updated_at FROM repositories r"
-        " JOIN tags t ON t.repo_id = r.id"
+        "SELECT t.name, " MF_COLS ", t.updated_at FROM (SELECT t0.repo_id, t0.name, t0.digest, t0.updated_at"
+        " FROM tags t0 WHERE t0.repo_id = (SELECT id FROM repositories WHERE name = ?1) AND t0.name > ?2"
+        " AND t0.name LIKE ?3 ESCAPE '!' ORDER BY t0.name LIMIT ?4) t"
         " JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest"
         " LEFT JOIN manifest_pulls p ON p.repo_id = m.repo_id AND p.digest = m.digest"
-        " WHERE r.name = ?1 AND t.name > ?2 AND t.name LIKE ?3 ESCAPE '!' ORDER BY t.name LIMIT ?4";
+        " ORDER BY t.name";
 static const char SQL_MANIFEST[] =
         "SELECT NULL, " MF_COLS ", m.created_at FROM repositories r"
         " JOIN manifests m ON m.repo_id = r.id"
         " LEFT JOIN manifest_pulls p ON p.repo_id = m.repo_id AND p.digest = m.digest"
         " WHERE r.name = ?1 AND m.digest = ?2";
+static const char SQL_TAG_DIGEST[] =
+        "SELECT t.digest FROM repositories r JOIN tags t ON t.repo_id = r.id WHERE r.name = ?1 AND t.name = ?2";
+static const char SQL_HAS_REFERRERS[] =
+        "SELECT 1 FROM repositories r WHERE r.name = ?1 AND EXISTS (SELECT 1 FROM manifests m"
+        " WHERE m.repo_id = r.id AND m.subject IS NOT NULL)";
 static const char SQL_TAGS_OF[] =
         "SELECT t.name FROM repositories r JOIN tags t ON t.repo_id = r.id"
         " WHERE r.name = ?1 AND t.digest = ?2 ORDER BY t.name";
@@ -133,7 +153,9 @@ int browse_repos(meta_t *m, const char *project, const char *q, const char *afte
          * more are found (the one more says "more") or the index ends */
         while (!exhausted && len <= n) {
                 size_t batch = visible ? SCAN_BATCH : n + 1 - len, got = 0;
-                if ((r = db_stmt(c, SQL_REPOS, &st)) < 0)
+                if ((r = db_stmt(c, project ? (visible ? SQL_PROJECT_REPOS : SQL_PROJECT_REPOS_FIGS)
+                                                    : (visible ? SQL_REPOS : SQL_REPOS_FIGS),
+                                 &st)) < 0)
                         goto fail;
                 if ((r = db_bind_text(st, 1, cursor)) < 0 || (r = db_bind_text(st, 2, project ? project : "")) < 0 ||
                     (r = db_bind_text(st, 3, lo ? lo : "")) < 0 || (r = db_bind_text(st, 4, hi ? hi : "")) < 0 ||
@@ -155,8 +177,11 @@ int browse_repos(meta_t *m, const char *project, const char *q, const char *afte
                                 more = true;
                                 break;
                         }
-                        /* the name now; the figures of the page's rows only, below */
-                        if (!(v[len].name = strdup(name))) {
+                        if (!visible) {
+                                if ((r = repo_row(st, &v[len])) < 0)
+                                        goto fail;
+                        } else if (!(v[len].name = strdup(name))) {
+                                /* the name now; the figures of the page's rows only, below */
                                 r = -ENOMEM;
                                 goto fail;
                         }
@@ -170,7 +195,7 @@ int browse_repos(meta_t *m, const char *project, const char *q, const char *afte
                         break;
                 exhausted = got < batch;
         }
-        for (size_t i = 0; i < len; i++) {
+        for (size_t i = 0; visible && i < len; i++) {
                 browse_repo_t fig;
                 if ((r = repo_get(m, SQL_REPO_GET_LIST, v[i].name, &fig)) < 0)
                         goto fail;
@@ -217,6 +242,34 @@ int browse_repo_listed(meta_t *m, const char *name) {
         if ((r = db_stmt(meta_conn(m), SQL_REPO_LISTED, &st)) < 0)
                 return r;
         if ((r = db_bind_text(st, 1, name)) == 0)
+                r = db_step(st);
+        db_stmt_reset(st);
+        return r < 0 ? r : r > 0;
+}
+
+int browse_tag_digest(meta_t *m, const char *repo, const char *tag, char **ret) {
+        db_stmt_t *st = NULL;
+        int r;
+
+        if (!m || !repo || !tag || !ret)
+                return -EINVAL;
+        if ((r = db_stmt(meta_conn(m), SQL_TAG_DIGEST, &st)) < 0)
+                return r;
+        if ((r = db_bind_text(st, 1, repo)) == 0 && (r = db_bind_text(st, 2, tag)) == 0 && (r = db_step(st)) == 1)
+                r = db_col_strdup(st, 0, ret) < 0 || !*ret ? -ENOMEM : 1;
+        db_stmt_reset(st);
+        return r;
+}
+
+int browse_has_referrers(meta_t *m, const char *repo) {
+        db_stmt_t *st = NULL;
+        int r;
+
+        if (!m || !repo)
+                return -EINVAL;
+        if ((r = db_stmt(meta_conn(m), SQL_HAS_REFERRERS, &st)) < 0)
+                return r;
+        if ((r = db_bind_text(st, 1, repo)) == 0)
                 r = db_step(st);
         db_stmt_reset(st);
         return r < 0 ? r : r > 0;

@@ -11,7 +11,7 @@
 #include "storage/meta.h"
 
 #define BROWSE_PAGE_MAX 500
-#define BROWSE_TAGS_COUNTED 10000
+#define BROWSE_TAGS_COUNTED 1000
 
 typedef struct {
         char *name;
@@ -61,5 +61,10 @@ void browse_tag_done(browse_tag_t *t);
 void browse_tags_free(browse_tag_t *v, size_t n);
 /* The tags naming digest in repo (a NULL-terminated strv; meta_strv_free). */
 int browse_tags_of(meta_t *m, const char *repo, const char *digest, char ***ret);
+/* The digest tag names in repo: 1 and *ret (malloc'd), 0 no such tag. */
+int browse_tag_digest(meta_t *m, const char *repo, const char *tag, char **ret);
+/* 1 some manifest of repo has a subject (a referrer), 0 none: a page of tags
+ * asks for referrers only then. */
+int browse_has_referrers(meta_t *m, const char *repo);
 /* Every manifest digest of repo (a strv), for deleting the repository. */
 int browse_manifest_digests(meta_t *m, const char *repo, char ***ret);

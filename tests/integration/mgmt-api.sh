@@ -114,6 +114,16 @@ single=$(body_digest); cp "$API_B" "$TMP/single.json"
 cfgdig=$(jq -r .config.digest "$TMP/single.json"); cfgsize=$(jq -r .config.size "$TMP/single.json")
 layers=$(jq '[.layers[].size] | add' "$TMP/single.json"); msize=$(fsize "$TMP/single.json")
 
+# a referrer (an SBOM-like artifact) of single
+printf '{}' >"$TMP/empty.json"
+bcurl -u "alice:$PW" -o /dev/null -X POST "$BERTH_URL/v2/team/app/blobs/uploads/?digest=$(sha256_of "$TMP/empty.json")" \
+        -H 'Content-Type: application/octet-stream' --data-binary "@$TMP/empty.json"
+printf '{"schemaVersion":2,"mediaType":"%s","artifactType":"application/vnd.example.sbom","config":%s,"layers":[%s],"subject":{"mediaType":"%s","digest":"%s","size":%s}}' \
+        "$T_OCI" "$(descriptor application/vnd.oci.empty.v1+json "$TMP/empty.json")" "$(descriptor application/vnd.oci.empty.v1+json "$TMP/empty.json")" \
+        "$T_OCI" "$single" "$msize" >"$TMP/sbom.json"
+sbom=$(sha256_of "$TMP/sbom.json")
+[ "$(bcurl -u "alice:$PW" -o /dev/null -w '%{http_code}' -X PUT "$BERTH_URL/v2/team/app/manifests/$sbom" -H "Content-Type: $T_OCI" --data-binary "@$TMP/sbom.json")" = 201 ] || fail "push the referrer"
+
 step "repositories and artifacts"
 as bob GET "$A/repositories?project=team"; expect_status 200 "a reader lists team's repositories"
 expect_eq "$(jb '[.items[].name]|join(",")')/$(jb '.items[0].tags')" "team/app/3" "team/app with 3 tags"
@@ -130,6 +140,8 @@ expect_eq "$(jb '.items[0].platforms | map("\(.os)/\(.architecture)") | join(","
 expect_eq "$(jb '.items[2].digest')" "$single" "a tag's digest"
 expect_eq "$(jb '.items[2].size')" "$((msize + cfgsize + layers))" "size: manifest, config and layers"
 expect_eq "$(jb '.items[2].media_type')" "application/vnd.oci.image.manifest.v1+json" "media type"
+expect_eq "$(jb '.items[2].referrers | map("\(.digest) \(.artifact_type)") | join(",")')" "$sbom application/vnd.example.sbom" "referrers (an SBOM)"
+expect_eq "$(jb '.items[0].referrers | length')" 0 "no referrers"
 [ "$(jb '.items[2].pushed')" != null ] && ok "push time" || ko "push time missing"
 as bob GET "$A/repositories/team/app/-/artifacts/single"; expect_status 200 "one artifact"
 expect_eq "$(jb '.config.os')/$(jb '.config.architecture')" "linux/amd64" "config os/arch"

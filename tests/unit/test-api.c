@@ -361,6 +361,16 @@ static void test_browse(void **state) {
         browse_tags_free(t, n);
         assert_int_equal(browse_repos(f->m, NULL, NULL, NULL, 0, NULL, NULL, &(browse_repo_t *){ NULL }, &n, NULL),
                          -EINVAL);
+        /* referrers: none, then one */
+        assert_int_equal(browse_has_referrers(f->m, "team/c"), 0);
+        {
+                digest_t subject = dg("team/c");
+                meta_manifest_t ref = { .repo = "team/c", .digest = dg("sbom"), .size = 4, .media_type = MT_IMAGE,
+                                        .artifact_type = "application/vnd.example.sbom", .subject = &subject };
+                assert_int_equal(meta_manifest_put(f->m, &ref, NULL, 0, NULL), 0);
+        }
+        assert_int_equal(browse_has_referrers(f->m, "team/c"), 1);
+        assert_int_equal(browse_has_referrers(f->m, "team/d"), 0);
 }
 
 static void test_project_delete(void **state) {
