@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/macro.h"
 #include "server/api.h"
+#include "server/project.h"
 #include "server/cli-auth.h"
 #include "server/gc.h"
 #include "storage/browse.h"
@@ -237,13 +238,12 @@ static void project_one(api_call_t *c, meta_t *m, const char *name) {
                         api_error(c->req, 403, "FORBIDDEN", "only a system administrator may delete projects");
                         goto out;
                 }
-                r = auth_project_delete(c->req->srv->auth, name);
+                r = project_delete(c->req->srv->auth, m, name);
                 if (r == -ENOTEMPTY)
                         api_error(c->req, 409, "CONFLICT", "the project still has repositories");
                 else if (r < 0)
                         api_errno(c->req, r, "project");
                 else {
-                        (void) usage_quota_clear(m, name);
                         (void) auth_audit(c->req->srv->auth, &c->req->who, c->req->addr, "project-delete", NULL,
                                           name);
                         api_no_content(c->req);

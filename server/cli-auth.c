@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/macro.h"
 #include "server/cli-auth.h"
+#include "server/project.h"
 #include "storage/db.h"
 
 #define DEFAULT_SECRET_NAME "berth-pull-secret"
@@ -54,6 +55,7 @@ static int usage(cli_t *c) {
               "  berthd project create NAME [--public]\n"
               "  berthd project set NAME --public|--private\n"
               "  berthd project list\n"
+              "  berthd project del NAME             (an empty project, with its settings)\n"
               "  berthd project create NAME --proxy URL [--public] [--proxy-username U --proxy-password-stdin]\n"
               "                        [--proxy-ca FILE] [--proxy-ttl SECONDS] [--mirror-of HOST] [--docker-mirror]\n"
               "  berthd project show NAME            (a proxy project: its upstream, hosts.toml, daemon.json)\n"
@@ -378,6 +380,23 @@ static int cmd_project(cli_t *c, int argc, char **argv) {
                         return fail(c, r, name);
                 fprintf(c->out, "project %s %s (%s)\n", name, create ? "created" : "updated",
                         public ? "public" : "private");
+                return 0;
+        }
+        if (strcmp(argv[1], "del") == 0) {
+                meta_t *m = NULL;
+                if (argc != 3)
+                        return usage(c);
+                if ((r = meta_open_thread(auth_db(c->a), &m)) < 0)
+                        return fail(c, r, "metadata");
+                r = project_delete(c->a, m, argv[2]);
+                meta_free(m);
+                if (r == -ENOTEMPTY) {
+                        fprintf(c->err, "berthd: project %s still has repositories: delete them first\n", argv[2]);
+                        return 1;
+                }
+                if (r < 0)
+                        return fail(c, r, argv[2]);
+                fprintf(c->out, "project %s deleted\n", argv[2]);
                 return 0;
         }
         if (strcmp(argv[1], "list") == 0) {

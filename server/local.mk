@@ -7,7 +7,7 @@ libberthd_la_SOURCES = server/server.h server/config.c server/http.c server/http
                        server/tls.c server/tls.h server/access.c server/token.c
 libberthd_la_SOURCES += server/ranges.c server/ranges.h
 libberthd_la_SOURCES += server/form.c server/form.h
-libberthd_la_SOURCES += server/gc.c server/gc.h server/periodic.c server/periodic.h
+libberthd_la_SOURCES += server/gc.c server/gc.h server/periodic.c server/periodic.h server/project.c server/project.h
 libberthd_la_SOURCES += server/proxy.c server/proxy.h server/conns.c server/conns.h
 libberthd_la_SOURCES += server/metrics.c server/metrics.h server/notify.c server/notify.h
 libberthd_la_SOURCES += server/cli-auth.c server/cli-auth.h
@@ -49,7 +49,7 @@ berthd_LDADD = libberthd.la libauth.la libstore.la libcommon.la $(MHD_LIBS) $(AR
 UNIT_TESTS += tests/unit/test-auth-cli
 check_PROGRAMS += tests/unit/test-auth-cli
 TESTS += tests/unit/test-auth-cli
-tests_unit_test_auth_cli_SOURCES = tests/unit/test-auth-cli.c server/cli-auth.c
+tests_unit_test_auth_cli_SOURCES = tests/unit/test-auth-cli.c server/cli-auth.c server/project.c
 tests_unit_test_auth_cli_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS) $(SQLITE3_CFLAGS) \
                                     $(JANSSON_CFLAGS)
 tests_unit_test_auth_cli_LDADD = $(AUTH_TEST_LDADD)

@@ -19,6 +19,10 @@
 #include "common/digest.h"
 #include "common/err.h"
 #include "server/api.h"
+#include "server/project.h"
+#include "storage/retention.h"
+#include "storage/usage.h"
+#include "storage/webhook.h"
 #include "storage/browse.h"
 #include "storage/meta.h"
 #include "fixture.h"
@@ -382,6 +386,37 @@ static void test_project_delete(void **state) {
         assert_int_equal(auth_project_delete(f->a, "team"), -ENOTEMPTY);
         assert_int_equal(auth_project_delete(f->a, "empty"), 0);
         assert_int_equal(auth_project_delete(f->a, "empty"), -ENOENT);
+
+        /* project_delete (the API's and berthd project del's): the settings go too */
+        {
+                meta_keep_rule_t rule = { .kind = META_KEEP_LAST_PUSHED, .tags = "*", .repos = "*", .n = 3 };
+                meta_retention_policy_t pol = { .project = "gone", .rules = &rule, .n_rules = 1 };
+                meta_retention_policy_t got = { 0 };
+                meta_immutable_rule_t *v = NULL;
+                usage_project_t u;
+                int64_t id;
+                size_t n = 9;
+
+                assert_int_equal(auth_project_create(f->a, "gone", false), 0);
+                assert_int_equal(usage_quota_set(f->m, "gone", 1000), 0);
+                assert_int_equal(meta_retention_set(f->m, &pol), 0);
+                assert_int_equal(meta_immutable_add(f->m, "gone", "v*"), 1);
+                assert_int_equal(webhook_add(meta_conn(f->m), "gone", "http://127.0.0.1:9/h", WEBHOOK_PUSH, NULL, 0, 1,
+                                             &id),
+                                 0);
+                assert_int_equal(project_delete(f->a, f->m, "team"), -ENOTEMPTY);
+                assert_int_equal(project_delete(f->a, f->m, "gone"), 0);
+                assert_int_equal(auth_project_exists(f->a, "gone"), 0);
+                assert_int_equal(usage_get(f->m, "gone", &u), 0);
+                assert_false(u.own);
+                assert_int_equal(meta_retention_get(f->m, "gone", &got), 0);
+                meta_retention_policy_done(&got);
+                assert_int_equal(meta_immutable_list(f->m, "gone", &v, &n), 0);
+                assert_int_equal(n, 0);
+                meta_immutable_free(v, n);
+                assert_int_equal(webhook_exists(meta_conn(f->m), id), 0);
+                assert_int_equal(project_delete(f->a, f->m, "gone"), -ENOENT);
+        }
 }
 
 int main(void) {

@@ -173,6 +173,13 @@ static void test_project_and_members(void **state) {
         assert_int_equal(login(f, "frank", "pw", "team/app", AUTH_DELETE), BERTH_EDENIED);
         assert_int_equal(run(f, NULL, "project list"), 0);
         assert_non_null(strstr(f->out, "\npub\tpublic\t0\n"));
+        /* an empty project is deleted, once */
+        assert_int_equal(run(f, NULL, "project del pub"), 0);
+        assert_non_null(strstr(f->out, "project pub deleted"));
+        assert_int_equal(run(f, NULL, "project del pub"), 1);
+        assert_int_equal(run(f, NULL, "project del"), 2);
+        assert_int_equal(run(f, NULL, "project list"), 0);
+        assert_null(strstr(f->out, "\npub\t"));
         assert_non_null(strstr(f->out, "\nteam\tprivate\t1\n"));
         assert_int_equal(run(f, NULL, "project member list team"), 0);
         assert_non_null(strstr(f->out, "\nfrank\tdeveloper\n"));
