@@ -724,6 +724,8 @@ failed:
 /* A proxy project's copies are never refused for its quota: past it, the least
  * recently pulled content goes (storage/retention.h), on this fetch thread, after
  * the requests the fetch answered. */
+static pthread_mutex_t evict_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void evict_if_over(meta_t *m, const char *project) {
         meta_evict_result_t res;
         usage_project_t u;
@@ -731,7 +733,18 @@ static void evict_if_over(meta_t *m, const char *project) {
 
         if (usage_get(m, project, &u) < 0 || u.quota == USAGE_UNLIMITED || u.bytes <= u.quota)
                 return;
+        /* one eviction at a time in the process: two at once would both see the usage
+         * of a removal half made (its manifest gone, its links not yet) and remove
+         * more than needed; the second looks again once the first is done (a fetch
+         * thread waits here, never a connection's) */
+        pthread_mutex_lock(&evict_lock);
+        r = usage_get(m, project, &u);
+        if (r < 0 || u.quota == USAGE_UNLIMITED || u.bytes <= u.quota) {
+                pthread_mutex_unlock(&evict_lock);
+                return;
+        }
         r = meta_evict_lru(m, project, u.quota, &res);
+        pthread_mutex_unlock(&evict_lock);
         if (r < 0) {
                 log_msg(LOG_WARNING, LOG_SRC_SERVER, "proxy %s: past its quota, eviction failed: %s", project,
                         berth_strerror(r));

@@ -338,7 +338,8 @@ sk copy --all --quiet --src-cert-dir "$TMP/certs" "docker://$BERTH_HOST/tiny/lib
 # evicted on the fetch thread once the fills are made
 berth_wait_for 10 grep -q 'proxy tiny: past its quota' "$TMP/berthd.log" || fail "no eviction logged"
 berth_wait_for 10 test "$(tbytes)" -le "$quota" || fail "tiny holds $(tbytes) bytes, over its quota $quota"
-[ "$(tbytes)" = "$abytes" ] || fail "tiny holds $(tbytes) bytes, want alpine's $abytes (plain evicted)"
+[ "$(tbytes)" = "$abytes" ] ||
+        fail "tiny holds $(tbytes) bytes, want alpine's $abytes (plain evicted): $(grep 'proxy tiny: past' "$TMP/berthd.log")"
 code=$(bcurl -o /dev/null -w '%{http_code}' -H 'Accept: application/vnd.oci.image.index.v1+json' \
         "$BERTH_URL/v2/tiny/lib/alpine/manifests/3")
 [ "$code" = 200 ] || fail "alpine:3 after the eviction: $code"
