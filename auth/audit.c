@@ -118,6 +118,10 @@ int auth_audit_flush(auth_t *a) {
         if (!a)
                 return -EINVAL;
         pthread_mutex_lock(&a->audit_lock);
+        /* the rows the writer took are not written yet: wait, so that every row added
+         * before the flush is in the database when it returns */
+        while (a->audit_writing)
+                pthread_cond_wait(&a->audit_done, &a->audit_lock);
         rows = audit_take(a, &n);
         pthread_mutex_unlock(&a->audit_lock);
         r = audit_write(a, rows, n);
@@ -143,10 +147,13 @@ static void *audit_thread_main(void *arg) {
                 if (a->n_audit == 0 || a->audit_stop)
                         continue;
                 rows = audit_take(a, &n);
+                a->audit_writing = true;
                 pthread_mutex_unlock(&a->audit_lock);
                 (void) audit_write(a, rows, n); /* best effort: a lost batch is not fatal */
                 audit_rows_free(rows, n);
                 pthread_mutex_lock(&a->audit_lock);
+                a->audit_writing = false;
+                pthread_cond_broadcast(&a->audit_done);
         }
         pthread_mutex_unlock(&a->audit_lock);
         return NULL;

@@ -211,6 +211,8 @@ struct auth {
 
         pthread_mutex_t audit_lock;
         pthread_cond_t audit_cond;
+        pthread_cond_t audit_done; /* the writer's batch in hand is written */
+        bool audit_writing;        /* the writer holds a batch it took */
         audit_row_t *audit_rows; /* pending rows: n_audit of cap_audit */
         size_t n_audit, cap_audit;
         time_t audit_oldest;

@@ -260,6 +260,7 @@ auth_t *auth_free(auth_t *a) {
         pthread_cond_destroy(&a->vq_idle);
         pthread_mutex_destroy(&a->audit_lock);
         pthread_cond_destroy(&a->audit_cond);
+        pthread_cond_destroy(&a->audit_done);
         a->cache_key = auth_token_key_free(a->cache_key);
         EVP_MD_free(a->sha256);
         free(a->dummy_hash);
@@ -298,6 +299,7 @@ static int open_on(db_t *db, bool own, const auth_options_t *opt, auth_t **ret) 
         pthread_cond_init(&a->vq_idle, NULL);
         pthread_mutex_init(&a->audit_lock, NULL);
         pthread_cond_init(&a->audit_cond, NULL);
+        pthread_cond_init(&a->audit_done, NULL);
         r = auth_cache_init(a);
         if (r < 0)
                 goto fail;
