@@ -52,6 +52,15 @@ else
         else
                 echo "coverage: no PostgreSQL (scripts/install-deps.sh coverage): storage/db-pg.c unmeasured"
         fi
+        # the S3 driver against a real gateway, when the Ceph programs are there
+        # (scripts/install-deps.sh slow)
+        if type -P radosgw >/dev/null && type -P ceph-mon >/dev/null; then
+                echo "coverage: the S3 driver against a Ceph RGW"
+                bash "$src/tests/pg-server.sh" run -- bash "$src/tests/ceph-rgw.sh" run -- \
+                        make -C "$build" check TESTS=tests/integration/s3.sh || rc=$?
+        else
+                echo "coverage: no Ceph (scripts/install-deps.sh slow): storage/s3.c measured by its unit test only"
+        fi
 fi
 
 lcov "${lc[@]}" --capture --directory "$build" --output-file "$out/run.info" || exit 1
