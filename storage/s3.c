@@ -555,8 +555,18 @@ int s3_time_parse(const char *s, time_t *ret) {
         return 0;
 }
 
+/* A listing's IsTruncated: 1 "true" (another page follows), 0 not, -EBADMSG. */
+static int is_truncated(const char *xml, size_t len) {
+        char trunc[8];
+        int r = s3_xml_text(xml, len, "IsTruncated", trunc, sizeof(trunc));
+
+        if (r < 0)
+                return -EBADMSG;
+        return r == 1 && strcmp(trunc, "true") == 0;
+}
+
 int s3_list_parse(const char *xml, size_t len, s3_list_entry_fn cb, void *userdata, char *token, size_t n) {
-        char key[S3_KEY_MAX + 1], num[32], when[64], trunc[8];
+        char key[S3_KEY_MAX + 1], num[32], when[64];
         size_t pos = 0;
         const char *v;
         size_t vl;
@@ -586,10 +596,10 @@ int s3_list_parse(const char *xml, size_t len, s3_list_entry_fn cb, void *userda
                 if (cb)
                         cb(userdata, key, size, mtime);
         }
-        r = s3_xml_text(xml, len, "IsTruncated", trunc, sizeof(trunc));
+        r = is_truncated(xml, len);
         if (r < 0)
-                return -EBADMSG;
-        if (r == 1 && strcmp(trunc, "true") == 0) {
+                return r;
+        if (r == 1) {
                 r = s3_xml_text(xml, len, "NextContinuationToken", token, n);
                 if (r != 1 || !token[0])
                         return -EBADMSG;
@@ -1566,7 +1576,7 @@ static void s3_free(blobstore_t *bs) {
 
 int s3_uploads_parse(const char *xml, size_t len, s3_upload_entry_fn cb, void *userdata, char *key_marker,
                      char *id_marker, size_t n) {
-        char key[S3_KEY_MAX + 1], id[512], when[64], trunc[8];
+        char key[S3_KEY_MAX + 1], id[512], when[64];
         const char *v;
         size_t vl, pos = 0;
         int r;
@@ -1584,10 +1594,10 @@ int s3_uploads_parse(const char *xml, size_t len, s3_upload_entry_fn cb, void *u
                 if (cb)
                         cb(userdata, key, id, t);
         }
-        r = s3_xml_text(xml, len, "IsTruncated", trunc, sizeof(trunc));
+        r = is_truncated(xml, len);
         if (r < 0)
-                return -EBADMSG;
-        if (r == 1 && strcmp(trunc, "true") == 0) {
+                return r;
+        if (r == 1) {
                 if (s3_xml_text(xml, len, "NextKeyMarker", key_marker, n) != 1 ||
                     s3_xml_text(xml, len, "NextUploadIdMarker", id_marker, n) != 1 || !key_marker[0])
                         return -EBADMSG;
