@@ -94,3 +94,11 @@ TESTS += tests/unit/test-s3
 tests_unit_test_s3_SOURCES = tests/unit/test-s3.c
 tests_unit_test_s3_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_s3_LDADD = $(STORE_TEST_LDADD)
+## the S3 driver against a scripted HTTP server on 127.0.0.1: retries on 5xx and
+## SlowDown, none on 4xx, error mapping, malformed XML, bodies cut short, aborts
+UNIT_TESTS += tests/unit/test-s3-http
+check_PROGRAMS += tests/unit/test-s3-http
+TESTS += tests/unit/test-s3-http
+tests_unit_test_s3_http_SOURCES = tests/unit/test-s3-http.c
+tests_unit_test_s3_http_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_s3_http_LDADD = $(STORE_TEST_LDADD)
