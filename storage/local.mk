@@ -72,6 +72,13 @@ TESTS += tests/unit/test-fsck
 tests_unit_test_fsck_SOURCES = tests/unit/test-fsck.c
 tests_unit_test_fsck_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_fsck_LDADD = $(STORE_TEST_LDADD)
+## backup and restore (storage/backup.c) on SQLite: refusals and partial cases
+UNIT_TESTS += tests/unit/test-backup
+check_PROGRAMS += tests/unit/test-backup
+TESTS += tests/unit/test-backup
+tests_unit_test_backup_SOURCES = tests/unit/test-backup.c
+tests_unit_test_backup_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_backup_LDADD = $(STORE_TEST_LDADD)
 ## pull-through cache (issue 13): proxy rows, tag revalidation times, the ns and
 ## library/ rules, manifests cached before their references, blob fills
 UNIT_TESTS += tests/unit/test-proxycache
