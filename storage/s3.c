@@ -859,8 +859,10 @@ static int request(s3_t *s, const req_t *rq, io_t *io, long *ret_status, uint64_
                 if (cc != CURLE_OK) {
                         status = 0;
                         r = BERTH_ESTOREDOWN;
-                        if (cc == CURLE_WRITE_ERROR) {
-                                r = -EIO; /* more than we could hold: not worth retrying */
+                        if (cc == CURLE_WRITE_ERROR || cc == CURLE_ABORTED_BY_CALLBACK) {
+                                /* more than we could hold, or our file shrank under the
+                                 * body (on_read): another try changes nothing */
+                                r = -EIO;
                                 break;
                         }
                         curl_easy_reset(h);
