@@ -4,6 +4,7 @@ libstore_la_SOURCES = storage/store.h storage/store-internal.h storage/store.c s
                       storage/blobstore.h storage/blobstore.c storage/s3.h storage/s3.c \
                       storage/db.h storage/db-internal.h storage/db.c storage/db-sqlite.c storage/db-pg.c \
                       storage/meta.h storage/meta.c storage/mcache.h storage/mcache.c storage/registry.h storage/registry.c \
+                      storage/mpupload.h storage/mpupload.c \
                       storage/dbcopy.h storage/dbcopy.c storage/webhook.h storage/webhook.c \
                       storage/fsck.h storage/fsck.c storage/backup.h storage/backup.c \
                       storage/proxycache.h storage/proxycache.c \
