@@ -558,6 +558,8 @@ void api_projects(api_call_t *c) {
                 return immutability(c, m, project);
         if (c->n_segs == 3 && strcmp(c->segs[2], "retention") == 0)
                 return retention(c, m, project);
+        if (strcmp(c->segs[2], "webhooks") == 0)
+                return api_project_webhooks(c, project);
         api_error(c->req, 404, "NOT_FOUND", "no such API path");
 }
 

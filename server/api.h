@@ -1,7 +1,7 @@
 /* server/api.h: the management API (/api/v1/, issue 12), shared by its files:
  * api.c (routing, authentication, sessions, errors, pages), api-projects.c
- * (projects, members, robots, users, audit, lifecycle), api-repos.c
- * (repositories and artifacts). Not a public API. */
+ * (projects, members, robots, users, audit, lifecycle, proxy settings),
+ * api-repos.c (repositories and artifacts), api-webhooks.c (webhooks). Not a public API. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -68,3 +68,6 @@ void api_audit(api_call_t *c);
 void api_gc(api_call_t *c);
 void api_repositories(api_call_t *c);
 void api_system(api_call_t *c);
+/* server/api-webhooks.c: /webhooks (global) and /projects/{project}/webhooks */
+void api_webhooks(api_call_t *c);
+void api_project_webhooks(api_call_t *c, const char *project);

@@ -87,7 +87,7 @@ as dave PUT $A/projects/team/members/eve -d '{"role":"reader"}'; expect_status 2
 as dave DELETE $A/projects/team/members/eve; expect_status 204 "a project admin removes a member"
 as bob GET $A/projects/team; expect_eq "$STATUS/$(jb .role)/$(jb '.permissions|join(",")')" "200/reader/pull" "a reader's permissions"
 as carol GET $A/projects/team; expect_eq "$(jb '.permissions|join(",")')" "pull,push,delete,lifecycle" "a maintainer's permissions"
-as dave GET $A/projects/team; expect_eq "$(jb '.permissions|join(",")')" "pull,push,delete,lifecycle,members,robots" "a project admin's permissions"
+as dave GET $A/projects/team; expect_eq "$(jb '.permissions|join(",")')" "pull,push,delete,lifecycle,members,robots,webhooks" "a project admin's permissions"
 
 step "hidden is absent: eve sees neither team nor its repositories"
 as eve GET $A/projects; expect_eq "$(jb '[.items[].name] | join(",")')" "pub" "eve lists only the public project"

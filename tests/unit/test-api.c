@@ -34,15 +34,15 @@
 static void test_role_table(void **state) {
         /* rows: reader, developer, maintainer, admin, sysadmin; columns: the actions */
         static const char *const want[] = {
-                /*            pull push del lifecycle members robots projects users quota proxy gc */
-                [AUTH_ROLE_READER] = "10000000000",
-                [AUTH_ROLE_DEVELOPER] = "11000000000",
-                [AUTH_ROLE_MAINTAINER] = "11110000000",
-                [AUTH_ROLE_ADMIN] = "11111100000",
-                [AUTH_ROLE_SYSADMIN] = "11111111111",
+                /*            pull push del lifecycle members robots projects users quota proxy gc webhooks */
+                [AUTH_ROLE_READER] = "100000000000",
+                [AUTH_ROLE_DEVELOPER] = "110000000000",
+                [AUTH_ROLE_MAINTAINER] = "111100000000",
+                [AUTH_ROLE_ADMIN] = "111111000001",
+                [AUTH_ROLE_SYSADMIN] = "111111111111",
         };
         (void) state;
-        assert_int_equal(AUTH_ACT__MAX, 11);
+        assert_int_equal(AUTH_ACT__MAX, 12);
         for (int role = AUTH_ROLE_READER; role <= AUTH_ROLE_SYSADMIN; role++)
                 for (int a = 0; a < AUTH_ACT__MAX; a++)
                         assert_int_equal(auth_can(role, (auth_action_t) a), want[role][a] == '1');
@@ -62,6 +62,7 @@ static void test_role_table(void **state) {
         assert_int_equal(auth_role_parse("sysadmin"), -EINVAL); /* a user flag, never a membership */
         assert_string_equal(auth_role_name(AUTH_ROLE_SYSADMIN), "sysadmin");
         assert_string_equal(auth_action_name(AUTH_ACT_LIFECYCLE), "lifecycle");
+        assert_string_equal(auth_action_name(AUTH_ACT_WEBHOOKS), "webhooks");
 }
 
 /* ---- bodies and cursors ---- */
