@@ -46,30 +46,28 @@ static json_t *webhook_json(const webhook_info_t *w) {
                          w->has_secret, "created", api_time(w->created));
 }
 
-/* "events": an array of event names ("all" for every one): 1 and *ret, 0 absent,
- * -1 answered (400). */
-static int body_events(api_call_t *c, unsigned *ret) {
-        json_t *a = c->body ? json_object_get(c->body, "events") : NULL;
-        size_t i;
-        json_t *v;
+/* The body's shape (api_webhook_parse) and its event names into *ret_events
+ * (unchanged when absent): 0, or -1 answered (400). */
+static int parse_body(api_call_t *c, api_webhook_body_t *b, unsigned *ret_events) {
+        const char *why = NULL;
         unsigned mask = 0;
 
-        if (!a || json_is_null(a))
-                return 0;
-        if (!json_is_array(a) || json_array_size(a) == 0 || json_array_size(a) > 8)
-                goto bad;
-        json_array_foreach(a, i, v) {
+        if (api_webhook_parse(c->body, b, &why) < 0) {
+                api_error(c->req, 400, "BAD_REQUEST", why);
+                return -1;
+        }
+        for (size_t i = 0; i < b->n_events; i++) {
                 unsigned bit;
-                const char *s = json_string_value(v);
-                if (!s || strchr(s, ',') || webhook_events_parse(s, &bit) < 0)
-                        goto bad;
+                if (strchr(b->events_v[i], ',') || webhook_events_parse(b->events_v[i], &bit) < 0) {
+                        api_error(c->req, 400, "BAD_REQUEST",
+                                  "events: a non-empty array of push, delete, pull, quota (or all)");
+                        return -1;
+                }
                 mask |= bit;
         }
-        *ret = mask;
-        return 1;
-bad:
-        api_error(c->req, 400, "BAD_REQUEST", "events: a non-empty array of push, delete, pull, quota (or all)");
-        return -1;
+        if (b->events == API_SET)
+                *ret_events = mask;
+        return 0;
 }
 
 /* The URL checked as the command line checks it: 0, or -1 answered (400 with the
@@ -88,39 +86,26 @@ static int check_target(api_call_t *c, const char *url) {
         return -1;
 }
 
-/* "secret": 1 a string sealed into *ret (malloc'd), 2 null (clear it), 0 absent,
- * -1 answered. The plain secret is wiped with the request body (api.c). */
-static int body_secret(api_call_t *c, uint8_t **ret, size_t *ret_len) {
-        json_t *s = c->body ? json_object_get(c->body, "secret") : NULL;
+int api_seal(api_call_t *c, const char *secret, const char *context, uint8_t **ret, size_t *ret_len) {
         _cleanup_free_ char *errs = NULL;
         size_t errs_len = 0;
-        const char *v;
         FILE *err;
         int r;
 
-        if (!s)
-                return 0;
-        if (json_is_null(s))
-                return 2;
-        v = json_string_value(s);
-        if (!v || !*v || strlen(v) != json_string_length(s) || strlen(v) > SECRETBOX_PLAIN_MAX) {
-                api_error(c->req, 400, "BAD_REQUEST", "secret: a non-empty string (4096 bytes at most), or null");
-                return -1;
-        }
         /* the command line's sealing, its messages kept for the log */
         if (!(err = open_memstream(&errs, &errs_len))) {
                 api_error(c->req, 500, "INTERNAL", "out of memory");
                 return -1;
         }
-        r = cli_secret_seal(c->req->srv->cfg->data_dir, err, WEBHOOK_SECRET_CONTEXT, v, ret, ret_len);
+        r = cli_secret_seal(c->req->srv->cfg->data_dir, err, context, secret, ret, ret_len);
         fclose(err);
         if (r < 0) {
-                log_msg(LOG_ERR, LOG_SRC_SERVER, "req=%s api: sealing a webhook secret: %s",
-                        c->req->id, errs && *errs ? errs : berth_strerror(r));
+                log_msg(LOG_ERR, LOG_SRC_SERVER, "req=%s api: sealing a secret: %s", c->req->id,
+                        errs && *errs ? errs : berth_strerror(r));
                 api_error(c->req, 500, "INTERNAL", "the server's secret key cannot seal the secret (see its log)");
                 return -1;
         }
-        return 1;
+        return 0;
 }
 
 static db_conn_t *conn_get(api_call_t *c) {
@@ -150,32 +135,32 @@ static void hooks_list(api_call_t *c, db_conn_t *conn, const char *project) {
 }
 
 static void hook_create(api_call_t *c, db_conn_t *conn, const char *project) {
-        const char *url = NULL;
         unsigned events = WEBHOOK_DEFAULT_EVENTS;
-        bool enabled = true;
         _cleanup_free_ uint8_t *sealed = NULL;
         size_t sealed_len = 0;
+        api_webhook_body_t b;
         webhook_record_t w;
         int64_t id = 0;
         int r;
 
-        if (api_body_string(c, "url", &url) < 0 || body_events(c, &events) < 0 ||
-            api_body_bool(c, "enabled", &enabled) < 0)
+        if (parse_body(c, &b, &events) < 0)
                 return;
-        if (!url)
+        if (b.url != API_SET)
                 return api_error(c->req, 400, "BAD_REQUEST", "url: an http:// or https:// URL is required");
-        if (check_target(c, url) < 0 || body_secret(c, &sealed, &sealed_len) < 0)
+        if (check_target(c, b.url_v) < 0)
                 return;
-        r = webhook_add(conn, project, url, events, sealed, sealed_len, (int64_t) time(NULL), &id);
+        if (b.secret == API_SET && api_seal(c, b.secret_v, WEBHOOK_SECRET_CONTEXT, &sealed, &sealed_len) < 0)
+                return;
+        r = webhook_add(conn, project, b.url_v, events, sealed, sealed_len, (int64_t) time(NULL), &id);
         if (sealed)
                 OPENSSL_cleanse(sealed, sealed_len);
-        if (r == 0 && !enabled) {
-                int u = webhook_update(conn, id, url, events, false, true, NULL, 0);
+        if (r == 0 && b.enabled == API_SET && !b.enabled_v) {
+                int u = webhook_update(conn, id, b.url_v, events, false, true, NULL, 0);
                 r = u < 0 ? u : 0;
         }
         if (r < 0)
                 return api_errno(c->req, r, "webhook");
-        (void) auth_audit(c->req->srv->auth, &c->req->who, c->req->addr, "webhook-add", NULL, url);
+        (void) auth_audit(c->req->srv->auth, &c->req->who, c->req->addr, "webhook-add", NULL, b.url_v);
         if ((r = webhook_get(conn, id, &w)) <= 0)
                 return api_errno(c->req, r < 0 ? r : -ENOENT, "webhook");
         api_json(c->req, 201, webhook_json(&w.info));
@@ -183,22 +168,23 @@ static void hook_create(api_call_t *c, db_conn_t *conn, const char *project) {
 }
 
 static void hook_update(api_call_t *c, db_conn_t *conn, webhook_record_t *w) {
-        const char *url = w->url;
         unsigned events = w->info.events;
-        bool enabled = w->info.enabled;
         _cleanup_free_ uint8_t *sealed = NULL;
         size_t sealed_len = 0;
         int64_t id = w->info.id;
-        int has_url, has_secret, r;
+        api_webhook_body_t b;
+        const char *url;
+        int r;
 
-        if ((has_url = api_body_string(c, "url", &url)) < 0 || body_events(c, &events) < 0 ||
-            api_body_bool(c, "enabled", &enabled) < 0)
+        if (parse_body(c, &b, &events) < 0)
                 return;
-        if (has_url && check_target(c, url) < 0)
+        url = b.url == API_SET ? b.url_v : w->url;
+        if (b.url == API_SET && check_target(c, url) < 0)
                 return;
-        if ((has_secret = body_secret(c, &sealed, &sealed_len)) < 0)
+        if (b.secret == API_SET && api_seal(c, b.secret_v, WEBHOOK_SECRET_CONTEXT, &sealed, &sealed_len) < 0)
                 return;
-        r = webhook_update(conn, id, url, events, enabled, has_secret == 0, sealed, sealed_len);
+        r = webhook_update(conn, id, url, events, b.enabled == API_SET ? b.enabled_v : w->info.enabled,
+                           b.secret == API_ABSENT, sealed, sealed_len);
         if (sealed)
                 OPENSSL_cleanse(sealed, sealed_len);
         if (r < 0)

@@ -50,6 +50,11 @@ int api_body_string(api_call_t *c, const char *field, const char **ret);
 int api_body_bool(api_call_t *c, const char *field, bool *ret);
 int api_body_int(api_call_t *c, const char *field, int64_t *ret, bool *ret_null);
 
+/* Seals secret under the secret key as the command line does (cli_secret_seal;
+ * context: the secretbox context): 0 and *ret (malloc'd), or -1 answered (500,
+ * the reason logged). The plain secret is wiped with the request body. */
+int api_seal(api_call_t *c, const char *secret, const char *context, uint8_t **ret, size_t *ret_len);
+
 /* ---- the caller ---- */
 /* The caller's effective role in project (AUTH_ROLE_*), or <0 answered (500). */
 int api_role(api_call_t *c, const char *project);
