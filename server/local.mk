@@ -26,7 +26,7 @@ libberthd_la_SOURCES += server/pullthrough.c server/pullthrough.h
 libberthd_la_SOURCES += server/pulls.c server/pulls.h server/retention.c server/retention.h
 libberthd_la_SOURCES += server/cli-retention.c server/cli-retention.h
 # the management API (issue 12): /api/v1/ and its OpenAPI document, compiled in
-libberthd_la_SOURCES += server/api.c server/api.h server/api-json.c server/api-json.h server/api-projects.c server/api-repos.c
+libberthd_la_SOURCES += server/api.c server/api.h server/api-json.c server/api-json.h server/api-projects.c server/api-repos.c server/api-webhooks.c
 nodist_libberthd_la_SOURCES = server/api-openapi.c
 BUILT_SOURCES += server/api-openapi.c
 CLEANFILES += server/api-openapi.c

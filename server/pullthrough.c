@@ -1368,6 +1368,35 @@ void pullthrough_metrics(pullthrough_t *p, FILE *f) {
         pthread_mutex_unlock(&p->lock);
 }
 
+int pullthrough_stats(pullthrough_t *p, const char *project, pullthrough_stats_t *ret) {
+        upstream_t *u;
+        registry_ratelimit_t rl = { .limit = -1, .remaining = -1 };
+
+        if (!ret)
+                return -EINVAL;
+        memset(ret, 0, sizeof(*ret));
+        ret->ratelimit_limit = ret->ratelimit_remaining = -1;
+        if (!p || !project || !(u = find_project(p, project, strlen(project))))
+                return 0;
+        ret->hits = atomic_load(&u->n[RES_HIT]);
+        ret->misses = atomic_load(&u->n[RES_MISS]);
+        ret->revalidations = atomic_load(&u->n[RES_REVALIDATED]);
+        ret->stale = atomic_load(&u->n[RES_STALE]);
+        ret->errors = atomic_load(&u->n[RES_ERROR]);
+        ret->bytes_fetched = atomic_load(&u->bytes);
+        pthread_mutex_lock(&p->lock);
+        ret->broken = u->broken;
+        if (u->reg)
+                registry_ratelimit(u->reg, &rl);
+        pthread_mutex_unlock(&p->lock);
+        if (rl.when) {
+                ret->ratelimit_limit = rl.limit;
+                ret->ratelimit_remaining = rl.remaining;
+                ret->ratelimit_time = (int64_t) rl.when;
+        }
+        return 1;
+}
+
 /* ---- life ---- */
 
 int pullthrough_new(server_t *srv, pullthrough_t **ret) {

@@ -4,7 +4,7 @@
 
 ## the harness: each script sources tests/integration/lib.sh (exit 77 = skipped); the
 ## unit tests share tests/unit/fixture.h
-EXTRA_DIST += tests/integration/lib.sh tests/integration/mkimage.py tests/unit/fixture.h tests/free-port.sh
+EXTRA_DIST += tests/integration/lib.sh tests/integration/upstream-lib.sh tests/integration/mkimage.py tests/unit/fixture.h tests/free-port.sh
 ## the project's entry points (README: run.sh and test.sh; CI: .ci/run)
 EXTRA_DIST += scripts/install-deps.sh scripts/build.sh scripts/run.sh scripts/test.sh .ci/run
 

@@ -10,6 +10,7 @@
 # for what it does not; counts it all in the metrics.
 # With BERTH_TEST_DB=pg the proxy's metadata is in PostgreSQL.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/upstream-lib.sh"
 berth_require curl python3 skopeo docker-registry openssl jq
 python3 -W ignore -c 'import crypt, sys; sys.exit(0 if crypt.crypt("x", crypt.mksalt(crypt.METHOD_BLOWFISH)).startswith("$2") else 1)' \
         2>/dev/null || { echo "SKIP [$BERTH_TEST_NAME]: python3 crypt cannot make bcrypt hashes"; exit 77; }
@@ -74,20 +75,9 @@ step "upstream B: berthd --auth token"
 B_PORT=$(berth_free_port) || fail "no free port"
 B=127.0.0.1:$B_PORT
 B_PW=b-$RANDOM$RANDOM
-bdb() { timeout 60 "$top_builddir/berthd" --data "$TMP/b-data" "$@"; }
-printf '%s\n' "$B_PW" | bdb user add carol >/dev/null || fail "upstream B: user add"
-bdb project create team >/dev/null || fail "upstream B: project create"
-bdb project member add team carol developer >/dev/null || fail "upstream B: member add"
-"$top_builddir/berthd" serve --listen "$B" --data "$TMP/b-data" --auth token >>"$TMP/b.log" 2>&1 &
-B_PID=$!
-berth_track_pid "$B_PID"
-berth_wait_for 15 curl -s -o /dev/null --cacert "$TMP/b-data/tls/ca.crt" "https://$B/healthz" || fail "upstream B does not start"
-berth_mkimage "$TMP/img" --tag app --layers 2 --layer-size 32K --seed team-app >/dev/null
-sk copy --quiet --dest-creds "carol:$B_PW" --dest-tls-verify=false "oci:$TMP/img:app" "docker://$B/team/app:v1" ||
-        fail "push to upstream B"
-berth_mkimage "$TMP/img" --tag app2 --layers 2 --layer-size 32K --seed team-app2 >/dev/null
-sk copy --quiet --dest-creds "carol:$B_PW" --dest-tls-verify=false "oci:$TMP/img:app2" "docker://$B/team/app:v2" ||
-        fail "push to upstream B"
+upstream_berthd "$TMP/b-data" "$B" carol "$B_PW" "$TMP/b.log" --auth token
+upstream_seed "$B" "carol:$B_PW" team-app team/app:v1
+upstream_seed "$B" "carol:$B_PW" team-app2 team/app:v2
 
 # ---- upstream C: a registry that flips a byte of every blob ----
 C_PORT=$(berth_free_port) || fail "no free port"
