@@ -627,30 +627,43 @@ static void test_list(void **state) {
         "<Upload><Key>pfx/blobs/sha256/new</Key><UploadId>new-1</UploadId><Initiated>2026-12-01T00:00:00Z</Initiated></Upload>" \
         "</ListMultipartUploadsResult>"
 
+#define NO_STAGED "<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>"
+
 /* expiry of multipart uploads a dead berthd left: the old ones aborted, page by page */
 static void test_expire_incomplete(void **state) {
         blobstore_t *bs = *state;
         time_t now = 1796083200; /* 2026-12-01T00:00:00Z: "new" is a day younger than the limit */
 
-        script((step_t[]) { AB(200, UPLOADS("true", "<NextKeyMarker>k/1</NextKeyMarker><NextUploadIdMarker>u1</NextUploadIdMarker>")),
+        /* first the staged chunked uploads (objects under uploads/: none here), then
+         * the multipart uploads */
+        script((step_t[]) { AB(200, NO_STAGED),
+                            AB(200, UPLOADS("true", "<NextKeyMarker>k/1</NextKeyMarker><NextUploadIdMarker>u1</NextUploadIdMarker>")),
                             A(204),
                             AB(200, UPLOADS("false", "")),
                             A(204) },
-               4);
+               5);
         assert_int_equal(bs->ops->expire_incomplete(bs, 86400, now), 2);
-        assert_int_equal(requests(), 4);
-        assert_string_equal(S.seen[0].target, "/bkt/?prefix=pfx%2F&uploads=");
-        assert_string_equal(S.seen[1].method, "DELETE");
-        assert_string_equal(S.seen[1].target, "/bkt/pfx/blobs/sha256/old?uploadId=old-1");
-        assert_string_equal(S.seen[2].target, "/bkt/?key-marker=k%2F1&prefix=pfx%2F&upload-id-marker=u1&uploads=");
+        assert_int_equal(requests(), 5);
+        assert_string_equal(S.seen[0].target, "/bkt/?list-type=2&prefix=pfx%2Fuploads%2F");
+        assert_string_equal(S.seen[1].target, "/bkt/?prefix=pfx%2F&uploads=");
+        assert_string_equal(S.seen[2].method, "DELETE");
+        assert_string_equal(S.seen[2].target, "/bkt/pfx/blobs/sha256/old?uploadId=old-1");
+        assert_string_equal(S.seen[3].target, "/bkt/?key-marker=k%2F1&prefix=pfx%2F&upload-id-marker=u1&uploads=");
 
         /* an abort refused: not counted, the sweep goes on */
-        script((step_t[]) { AB(200, UPLOADS("false", "")), A(403) }, 2);
+        script((step_t[]) { AB(200, NO_STAGED), AB(200, UPLOADS("false", "")), A(403) }, 3);
         assert_int_equal(bs->ops->expire_incomplete(bs, 86400, now), 0);
 
-        script((step_t[]) { AB(200, "<ListMultipartUploadsResult><Upload><Key>k</Key></Upload></ListMultipartUploadsResult>") }, 1);
+        script((step_t[]) { AB(200, NO_STAGED),
+                            AB(200, "<ListMultipartUploadsResult><Upload><Key>k</Key></Upload></ListMultipartUploadsResult>") },
+               2);
         assert_int_equal(bs->ops->expire_incomplete(bs, 86400, now), -EBADMSG);
-        script((step_t[]) { AB(200, "<ListMultipartUploadsResult><IsTruncated>true</IsTruncated></ListMultipartUploadsResult>") }, 1);
+        script((step_t[]) { AB(200, NO_STAGED),
+                            AB(200, "<ListMultipartUploadsResult><IsTruncated>true</IsTruncated></ListMultipartUploadsResult>") },
+               2);
+        assert_int_equal(bs->ops->expire_incomplete(bs, 86400, now), -EBADMSG);
+        /* the staged listing refused: the sweep reports it */
+        script((step_t[]) { AB(200, "<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>") }, 1);
         assert_int_equal(bs->ops->expire_incomplete(bs, 86400, now), -EBADMSG);
 }
 
