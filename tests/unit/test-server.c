@@ -911,6 +911,75 @@ static void test_handlers_when_the_database_refuses(void **state) {
         free(img);
 }
 
+/* The database failing a read under the handlers (its table renamed away by another
+ * connection, so the statement no longer prepares): a 500 in the OCI error format,
+ * never "unknown" (404) for what exists, and nothing changed: once the table is back
+ * the session, the blob and the manifest are as they were. A blob file that cannot
+ * be opened is a 500 too. */
+static void test_handlers_when_reads_fail(void **state) {
+        fixture_t *f = *state;
+        char loc[300], path[600], v[300], file[600];
+        digest_t cfg, m;
+        char *img;
+        resp_t r;
+
+        push_blob(f, "r/a", "{}", &cfg);
+        img = image_of(&cfg);
+        push_manifest(f, "r/a", "t", MT_OCI_MANIFEST, img, &m);
+        session(f, "r/a", "chunk", loc, sizeof(loc));
+
+        /* the session's row */
+        db_exec(f, "ALTER TABLE uploads RENAME TO uploads_away");
+        r = http(f, "PATCH", loc, "Content-Type: application/octet-stream\r\n", "more", 4);
+        assert_code(&r, 500, "UNKNOWN");
+        resp_done(&r);
+        r = http(f, "GET", loc, NULL, NULL, 0);
+        assert_code(&r, 500, "UNKNOWN");
+        resp_done(&r);
+        r = http(f, "DELETE", loc, NULL, NULL, 0);
+        assert_code(&r, 500, "UNKNOWN");
+        resp_done(&r);
+        db_exec(f, "ALTER TABLE uploads_away RENAME TO uploads");
+        r = http(f, "GET", loc, NULL, NULL, 0);
+        assert_int_equal(r.status, 204);
+        assert_string_equal(header(&r, "Range", v, sizeof(v)), "0-4");
+        resp_done(&r);
+
+        /* the blob's link */
+        snprintf(path, sizeof(path), "/v2/r/a/blobs/%s", cfg.str);
+        db_exec(f, "ALTER TABLE repo_blobs RENAME TO repo_blobs_away");
+        r = http(f, "GET", path, NULL, NULL, 0);
+        assert_code(&r, 500, "UNKNOWN");
+        resp_done(&r);
+        r = http(f, "HEAD", path, NULL, NULL, 0);
+        assert_int_equal(r.status, 500);
+        resp_done(&r);
+        db_exec(f, "ALTER TABLE repo_blobs_away RENAME TO repo_blobs");
+        r = http(f, "GET", path, NULL, NULL, 0);
+        assert_true(r.status == 200 && r.body_len == 2 && memcmp(r.body, "{}", 2) == 0);
+        resp_done(&r);
+
+        /* the manifest's row */
+        db_exec(f, "ALTER TABLE manifests RENAME TO manifests_away");
+        r = http(f, "GET", "/v2/r/a/manifests/t", "Accept: " MT_OCI_MANIFEST "\r\n", NULL, 0);
+        assert_code(&r, 500, "UNKNOWN");
+        resp_done(&r);
+        db_exec(f, "ALTER TABLE manifests_away RENAME TO manifests");
+        r = http(f, "GET", "/v2/r/a/manifests/t", "Accept: " MT_OCI_MANIFEST "\r\n", NULL, 0);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(header(&r, "Docker-Content-Digest", v, sizeof(v)), m.str);
+        resp_done(&r);
+
+        /* the blob's file, a link to itself: it cannot be opened */
+        snprintf(file, sizeof(file), "%s/blobs/sha256/%.2s/%s", f->dir, digest_hex(&cfg), digest_hex(&cfg));
+        assert_int_equal(unlink(file), 0);
+        assert_int_equal(symlink(file, file), 0);
+        r = http(f, "GET", path, NULL, NULL, 0);
+        assert_code(&r, 500, "UNKNOWN");
+        resp_done(&r);
+        free(img);
+}
+
 /* berth_project_usage_*: at most max projects named, the largest, the rest summed
  * under _other. */
 static void test_usage_fold(void **state) {
@@ -958,6 +1027,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_manifest_get_delete_errors, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_manifest_negotiation_fallbacks, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_handlers_when_the_database_refuses, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_handlers_when_reads_fail, setup, teardown),
                 cmocka_unit_test(test_usage_fold),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
