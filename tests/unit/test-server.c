@@ -815,6 +815,62 @@ static void test_manifest_negotiation_fallbacks(void **state) {
         free(idx);
 }
 
+/* Accept: one line per media type, joined; lines past the 4 KiB the server keeps
+ * count as "any type" (the index as stored, not the linux/amd64 image); a client naming
+ * image types only gets the image. A PUT's query parameters other than tag are
+ * ignored, each tag= names the manifest too. */
+static void test_manifest_accept_lines(void **state) {
+        fixture_t *f = *state;
+        digest_t cfg, image, index;
+        char *img, *idx = NULL, v[300], *many = NULL;
+        size_t len = 0;
+        FILE *ms;
+        resp_t r;
+
+        push_blob(f, "al/app", "{}", &cfg);
+        img = image_of(&cfg);
+        push_manifest(f, "al/app", "img", MT_OCI_MANIFEST, img, &image);
+        assert_true(asprintf(&idx,
+                             "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX "\",\"manifests\":[{"
+                             "\"mediaType\":\"" MT_OCI_MANIFEST "\",\"digest\":\"%s\",\"size\":%zu,"
+                             "\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}}]}",
+                             image.str, strlen(img)) > 0);
+        push_manifest(f, "al/app", "multi", MT_OCI_INDEX, idx, &index);
+
+        r = http(f, "GET", "/v2/al/app/manifests/multi", "Accept: " MT_OCI_MANIFEST "\r\n", NULL, 0);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(header(&r, "Docker-Content-Digest", v, sizeof(v)), image.str);
+        resp_done(&r);
+        r = http(f, "GET", "/v2/al/app/manifests/multi",
+                 "Accept: application/vnd.docker.distribution.manifest.v2+json\r\nAccept: " MT_OCI_INDEX "\r\n", NULL, 0);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(header(&r, "Docker-Content-Digest", v, sizeof(v)), index.str);
+        resp_done(&r);
+        /* 60 lines of 100 bytes naming no index type */
+        ms = open_memstream(&many, &len);
+        assert_non_null(ms);
+        for (int i = 0; i < 60; i++)
+                fprintf(ms, "Accept: application/vnd.example.type-%03d+%s\r\n", i,
+                        "json;q=0.5;padding=xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+        fclose(ms);
+        r = http(f, "GET", "/v2/al/app/manifests/multi", many, NULL, 0);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(header(&r, "Docker-Content-Digest", v, sizeof(v)), index.str);
+        resp_done(&r);
+        free(many);
+
+        r = http(f, "PUT", "/v2/al/app/manifests/v2?note=x&tag=also", "Content-Type: " MT_OCI_MANIFEST "\r\n", img,
+                 strlen(img));
+        assert_int_equal(r.status, 201);
+        resp_done(&r);
+        r = http(f, "HEAD", "/v2/al/app/manifests/also", NULL, NULL, 0);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(header(&r, "Docker-Content-Digest", v, sizeof(v)), image.str);
+        resp_done(&r);
+        free(img);
+        free(idx);
+}
+
 /* sql on the server's database (SQLite) through a connection of the test's own. */
 static void db_exec(fixture_t *f, const char *sql) {
         char path[600];
@@ -1026,6 +1082,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_manifest_put_errors, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_manifest_get_delete_errors, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_manifest_negotiation_fallbacks, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_manifest_accept_lines, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_handlers_when_the_database_refuses, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_handlers_when_reads_fail, setup, teardown),
                 cmocka_unit_test(test_usage_fold),
