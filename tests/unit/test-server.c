@@ -27,6 +27,7 @@
 #include "common/manifest.h"
 #include "server/http.h"
 #include "server/metrics.h"
+#include "storage/db.h"
 #include "storage/usage.h"
 #include "server/server.h"
 #include "fixture.h"
@@ -312,6 +313,19 @@ static void test_upload_expiry_by_clock(void **state) {
         assert_int_equal(r.status, 204);
         resp_done(&r);
         f->clock.offset = 61; /* --upload-max-age 60 */
+        /* another berthd at it (the job's lock held on another connection): this one
+         * skips the round, the session stays for the holder */
+        {
+                db_conn_t *c = NULL;
+                assert_int_equal(db_conn_get(server_db(&f->srv), &c), 0);
+                assert_int_equal(db_lock_try(c, DB_LOCK_UPLOAD_EXPIRY), 1);
+                uploads_expire(&f->srv);
+                r = http(f, "GET", loc, NULL, NULL, 0);
+                assert_int_equal(r.status, 204);
+                resp_done(&r);
+                db_unlock(c, DB_LOCK_UPLOAD_EXPIRY);
+                db_conn_put(server_db(&f->srv), c);
+        }
         uploads_expire(&f->srv);
         r = http(f, "GET", loc, NULL, NULL, 0);
         assert_int_equal(r.status, 404);
