@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <sqlite3.h>
 #include "auth/auth-internal.h"
 #include "common/digest.h"
 #include "common/err.h"
@@ -500,6 +501,56 @@ static void test_browse_edges(void **state) {
         browse_tag_done(NULL);
 }
 
+/* sql on the SQLite database through a connection of its own */
+static void schema(fixture_t *f, const char *sql) {
+        sqlite3 *db = NULL;
+        char *err = NULL;
+
+        assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+        sqlite3_busy_timeout(db, 5000);
+        if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+                fail_msg("%s: %s", sql, err ? err : "?");
+        sqlite3_free(err);
+        sqlite3_close(db);
+}
+
+/* the database failing a listing's statement (SQLite: its table renamed away by
+ * another connection, so the statement no longer prepares): every listing and
+ * look-up says so, none answers "empty" or "absent"; back as before once the table
+ * is */
+static void test_browse_db_errors(void **state) {
+        fixture_t *f = *state;
+        browse_repo_t *rv = NULL, r;
+        browse_tag_t *tv = NULL, t;
+        char *digest = NULL, **v = NULL;
+        size_t n = 0;
+        int64_t count = 0;
+
+        if (fx_pg())
+                skip(); /* PostgreSQL's prepared statements follow a renamed table */
+        put_image(f->m, "team/c", "c", "v1");
+        assert_int_equal(browse_has_referrers(f->m, "team/c"), 0);
+        schema(f, "ALTER TABLE repositories RENAME TO repositories_away");
+        assert_true(browse_repos(f->m, NULL, NULL, NULL, 10, NULL, NULL, &rv, &n, NULL) < 0);
+        assert_true(browse_repos(f->m, "team", "c", NULL, 10, not_b, NULL, &rv, &n, NULL) < 0);
+        assert_true(browse_tags(f->m, "team/c", NULL, NULL, 10, &tv, &n, NULL) < 0);
+        assert_true(browse_repo_get(f->m, "team/c", &r) < 0);
+        assert_true(browse_repo_listed(f->m, "team/c") < 0);
+        assert_true(browse_tag_digest(f->m, "team/c", "v1", &digest) < 0);
+        assert_true(browse_has_referrers(f->m, "team/c") < 0);
+        assert_true(browse_repo_count(f->m, "team", &count) < 0);
+        assert_true(browse_manifest_get(f->m, "team/c", dg("c").str, &t) < 0);
+        assert_true(browse_tags_of(f->m, "team/c", dg("c").str, &v) < 0);
+        assert_true(browse_manifest_digests(f->m, "team/c", &v) < 0);
+        schema(f, "ALTER TABLE repositories_away RENAME TO repositories");
+        assert_int_equal(browse_repos(f->m, NULL, NULL, NULL, 10, NULL, NULL, &rv, &n, NULL), 0);
+        assert_int_equal(n, 1);
+        browse_repos_free(rv, n);
+        assert_int_equal(browse_tags(f->m, "team/c", NULL, NULL, 10, &tv, &n, NULL), 0);
+        assert_int_equal(n, 1);
+        browse_tags_free(tv, n);
+}
+
 static void test_project_delete(void **state) {
         fixture_t *f = *state;
 
@@ -752,6 +803,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_project_role, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_browse, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_browse_edges, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_browse_db_errors, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_project_delete, setup, teardown),
                 cmocka_unit_test(test_webhook_body),
                 cmocka_unit_test(test_proxy_body),

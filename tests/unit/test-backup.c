@@ -231,12 +231,70 @@ static void test_not_a_backup(void **state) {
         assert_false(exists(f, "r.db"));
 }
 
+/* a garbage collection holding its lock past lock_wait: BERTH_EBUSY, no manifest;
+ * the backup runs once the lock is given back */
+static void test_gc_lock_held(void **state) {
+        fixture_t *f = *state;
+        backup_result_t res = {};
+        db_conn_t *c = NULL;
+
+        assert_int_equal(db_conn_get(meta_db(f->m), &c), 0);
+        assert_int_equal(db_lock_try(c, DB_LOCK_GC), 1);
+        assert_int_equal(backup(f, "bk", &res), BERTH_EBUSY);
+        assert_false(exists(f, "bk/" BACKUP_MANIFEST));
+        db_unlock(c, DB_LOCK_GC);
+        db_conn_put(meta_db(f->m), c);
+        assert_int_equal(backup(f, "bk", &res), 0);
+        assert_int_equal(res.linked, 2);
+}
+
+/* a backup on another file system (tmpfs): the blobs copied, not linked, byte for
+ * byte; and restored from there by copies too */
+static void test_other_file_system(void **state) {
+        fixture_t *f = *state;
+        backup_options_t o = { .data_dir = f->data, .target = f->db_path, .lock_wait = 1 };
+        backup_result_t res = {}, rr = {};
+        char shm[64] = "/dev/shm/berth-test-backup-XXXXXX", dest[128], path[1024], buf[32];
+        struct stat a, b;
+        FILE *fp;
+
+        if (stat("/dev/shm", &a) < 0 || stat(f->dir, &b) < 0 || a.st_dev == b.st_dev || !mkdtemp(shm))
+                skip();
+        snprintf(dest, sizeof(dest), "%s/bk", shm);
+        assert_int_equal(backup_run(meta_db(f->m), &o, dest, &res), 0);
+        assert_int_equal(res.blobs, 2);
+        assert_int_equal(res.copied, 2);
+        assert_int_equal(res.linked, 0);
+        snprintf(path, sizeof(path), "%s/blobs/sha256/%.2s/%s", dest, digest_hex(&f->b), digest_hex(&f->b));
+        assert_int_equal(stat(path, &a), 0);
+        assert_int_equal(a.st_mode & 0777, 0600);
+        assert_non_null(fp = fopen(path, "r"));
+        assert_non_null(fgets(buf, sizeof(buf), fp));
+        fclose(fp);
+        assert_string_equal(buf, "layer two");
+
+        snprintf(path, sizeof(path), "%s/restored", f->dir);
+        assert_int_equal(mkdir(path, 0755), 0); /* an empty directory: taken, made private */
+        {
+                char t[600];
+                snprintf(t, sizeof(t), "%s/restored/berth.db", f->dir);
+                assert_int_equal(backup_restore(dest, path, t, NULL, &rr), 0);
+        }
+        assert_int_equal(rr.blobs, 2);
+        assert_int_equal(rr.copied, 2);
+        assert_int_equal(stat(path, &a), 0);
+        assert_int_equal(a.st_mode & 0777, 0700);
+        fx_rmtree(shm);
+}
+
 int main(void) {
         const struct CMUnitTest t[] = {
                 cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_missing_blob, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unwritable_destination, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_not_a_backup, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_gc_lock_held, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_other_file_system, setup, teardown),
         };
         return cmocka_run_group_tests(t, NULL, NULL);
 }

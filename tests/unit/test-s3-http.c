@@ -48,6 +48,7 @@ typedef struct {
         char copy_source[512];
         char range[64];
         char sha[80];
+        char token[64];
         size_t body_len;
         char body[2048];
 } seen_t;
@@ -126,6 +127,7 @@ static void serve_one(int fd) {
                 header_value(buf, "x-amz-copy-source", sn->copy_source, sizeof(sn->copy_source));
                 header_value(buf, "Range", sn->range, sizeof(sn->range));
                 header_value(buf, "x-amz-content-sha256", sn->sha, sizeof(sn->sha));
+                header_value(buf, "x-amz-security-token", sn->token, sizeof(sn->token));
                 sn->body_len = want;
                 snprintf(sn->body, sizeof(sn->body), "%.*s", (int) (want < sizeof(sn->body) ? want : 0), end + 4);
         }
@@ -392,6 +394,59 @@ static void test_error_inside_200(void **state) {
         assert_int_equal(requests(), 2);
         assert_string_equal(S.seen[1].method, "DELETE");
         assert_string_equal(S.seen[1].target, "/bkt/pfx/trash/sha256-" HEX);
+}
+
+/* untrash of a blob absent from the blob namespace: copied back from the trash, then
+ * the trash copy deleted; remove of a present blob: HEAD, DELETE */
+static void test_untrash_and_remove(void **state) {
+        blobstore_t *bs = *state;
+        digest_t d = blob();
+
+        script((step_t[]) { A(404), AB(200, "<CopyObjectResult/>"), A(204) }, 3);
+        assert_int_equal(bs->ops->untrash(bs, &d), 0);
+        assert_int_equal(requests(), 3);
+        assert_string_equal(S.seen[1].method, "PUT");
+        assert_string_equal(S.seen[1].target, KEY);
+        assert_string_equal(S.seen[1].copy_source, "/bkt/pfx/trash/sha256-" HEX);
+        assert_string_equal(S.seen[2].method, "DELETE");
+        assert_string_equal(S.seen[2].target, "/bkt/pfx/trash/sha256-" HEX);
+
+        /* the copy back refused: the trash copy stays */
+        script((step_t[]) { A(404), A(403), A(204) }, 3);
+        assert_int_equal(bs->ops->untrash(bs, &d), -EACCES);
+        assert_int_equal(requests(), 2);
+
+        script((step_t[]) { AL(200, 5), A(204) }, 2);
+        assert_int_equal(bs->ops->remove(bs, &d), 0);
+        assert_int_equal(requests(), 2);
+        assert_string_equal(S.seen[1].method, "DELETE");
+        assert_string_equal(S.seen[1].target, KEY);
+}
+
+/* temporary credentials: the session token goes with every request (signed) and into
+ * presigned URLs; a presigned URL names the blob's key on the endpoint */
+static void test_session_token_and_presign(void **state) {
+        blobstore_t *bs = *state, *tb = NULL;
+        digest_t d = blob();
+        char *url = NULL, want[256];
+
+        assert_int_equal(bs->ops->presign(bs, &d, 300, &url), 0);
+        snprintf(want, sizeof(want), "http://127.0.0.1:%d" KEY "?X-Amz-Algorithm=AWS4-HMAC-SHA256", S.port);
+        assert_true(strncmp(url, want, strlen(want)) == 0);
+        assert_non_null(strstr(url, "&X-Amz-Expires=300&"));
+        assert_null(strstr(url, "X-Amz-Security-Token"));
+        free(url);
+
+        setenv("AWS_SESSION_TOKEN", "tok/en+1", 1);
+        tb = open_store();
+        unsetenv("AWS_SESSION_TOKEN");
+        script((step_t[]) { AL(200, 5) }, 1);
+        assert_int_equal(tb->ops->stat(tb, &d, NULL), 1);
+        assert_string_equal(S.seen[0].token, "tok/en+1");
+        assert_int_equal(tb->ops->presign(tb, &d, 60, &url), 0);
+        assert_non_null(strstr(url, "&X-Amz-Security-Token=tok%2Fen%2B1"));
+        free(url);
+        tb->ops->free(tb);
 }
 
 static int staged(char *dir, size_t n) {
@@ -714,6 +769,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_4xx_not_retried, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_read_answers, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_error_inside_200, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_untrash_and_remove, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_session_token_and_presign, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_commit, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stream, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_multipart, setup, teardown),
