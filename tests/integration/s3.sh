@@ -303,13 +303,14 @@ if [ -n "${BERTH_TEST_PG_URL:-}" ]; then
                 grep -qi "^range: 0-$((off - 1))" "$TMP/sh" || fail "status on the other replica after PATCH $i: $(grep -i '^range' "$TMP/sh")"
                 if [ "$i" = 2 ]; then
                         # 3 MiB short of a part: a tail object, and the multipart upload holds the first 7 MiB
-                        s3 GET "/$BUCKET?list-type=2&prefix=reg/uploads/$uuid/" >"$TMP/tl.xml"
-                        grep -q "<Key>reg/uploads/$uuid/tail-2</Key>" "$TMP/tl.xml" && grep -q "<Size>3145728</Size>" "$TMP/tl.xml" ||
-                                fail "no 3 MiB tail object: $(cat "$TMP/tl.xml")"
+                        s3 GET "/$BUCKET?list-type=2" | python3 -c 'import sys, re
+for k, n in re.findall(r"<Key>([^<]*)</Key>.*?<Size>([0-9]+)</Size>", sys.stdin.read()):
+    if k.startswith(sys.argv[1]): print(k, n)' "reg/uploads/$uuid/" >"$TMP/tl"
+                        grep -qx "reg/uploads/$uuid/tail-2 3145728" "$TMP/tl" || fail "no 3 MiB tail object: $(cat "$TMP/tl")"
                         s3 GET "/$BUCKET?uploads=" | grep -q "<Key>reg/uploads/$uuid/data</Key>" || fail "no multipart upload for the session"
                 fi
         done
-        [ -z "$(ls -A "$TMP/rep1/uploads" "$TMP/rep2/uploads")" ] || fail "session files in a replica's directory"
+        [ -z "$(find "$TMP/rep1/uploads" "$TMP/rep2/uploads" -type f)" ] || fail "session files in a replica's directory"
         mark=$(wc -l <"$BERTH_TEST_S3_RGW_LOG")
         code=$(curl -sS -o "$TMP/put.json" -w '%{http_code}' -X PUT --data-binary "@$TMP/ch5" \
                 -H 'Content-Type: application/octet-stream' "$r1$loc?digest=$chd")
