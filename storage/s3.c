@@ -662,6 +662,11 @@ typedef struct {
         bool xml_toobig;
         char etag[128]; /* the answer's ETag header, quotes kept ("" none) */
         CURL *h;        /* the transfer (its status decides where a body goes) */
+        /* answer: handed to sink as it arrives instead (a 2xx body); sunk counts
+         * what it took (a failed transfer that sank bytes is not retried here) */
+        int (*sink)(void *userdata, const void *buf, size_t n);
+        void *sink_userdata;
+        uint64_t sunk;
 } io_t;
 
 static size_t on_header(char *buf, size_t size, size_t nmemb, void *ud) {
@@ -713,6 +718,12 @@ static size_t on_write(char *buf, size_t size, size_t nmemb, void *ud) {
 
         if (io->h)
                 (void) curl_easy_getinfo(io->h, CURLINFO_RESPONSE_CODE, &status);
+        if (io->sink && status >= 200 && status < 300) {
+                if (io->sink(io->sink_userdata, buf, n) < 0)
+                        return 0; /* the reader is gone: fail the transfer */
+                io->sunk += n;
+                return n;
+        }
         if (io->out && status >= 200 && status < 300) {
                 if (n > io->out_cap - io->out_len)
                         return 0; /* more than asked for: fail the transfer */
@@ -840,6 +851,11 @@ static int request(s3_t *s, const req_t *rq, io_t *io, long *ret_status, uint64_
                 (void) curl_easy_setopt(h, CURLOPT_HEADERDATA, io);
                 io->etag[0] = '\0';
                 (void) curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+                /* fewer, larger callbacks for the bulk of bytes both ways */
+                (void) curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L * 1024);
+                (void) curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024);
+                (void) curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+                (void) curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
                 if (s->ca_file)
                         (void) curl_easy_setopt(h, CURLOPT_CAINFO, s->ca_file);
                 if (strcmp(rq->method, "HEAD") == 0)
@@ -862,6 +878,8 @@ static int request(s3_t *s, const req_t *rq, io_t *io, long *ret_status, uint64_
                 if (cc != CURLE_OK) {
                         status = 0;
                         r = BERTH_ESTOREDOWN;
+                        if (io->sink && io->sunk) /* bytes gone to the reader: it resumes */
+                                break;
                         if (cc == CURLE_WRITE_ERROR) {
                                 r = -EIO; /* more than we could hold: not worth retrying */
                                 break;
@@ -967,6 +985,32 @@ static int s3_read(blobstore_t *bs, const digest_t *d, uint64_t off, void *buf, 
         if (r < 0)
                 return r;
         *ret_n = io.out_len;
+        return 0;
+}
+
+/* The range [off, off+len) of the blob handed to sink as it arrives: one GET (the
+ * rest asked again from where it broke off when a transfer fails midway). */
+static int s3_read_stream(blobstore_t *bs, const digest_t *d, uint64_t off, uint64_t len,
+                          int (*sink)(void *userdata, const void *buf, size_t n), void *userdata) {
+        char key[S3_KEY_MAX], range[64];
+        uint64_t done = 0;
+        unsigned resumed = 0;
+        int r;
+
+        if ((r = blob_key(S3(bs), "blobs", d, NULL, key, sizeof(key))) < 0)
+                return r;
+        while (done < len) {
+                io_t io = { .fd = -1, .sink = sink, .sink_userdata = userdata };
+
+                (void) snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, off + done, off + len - 1);
+                r = request(S3(bs), &(req_t) { .method = "GET", .key = key, .range = range }, &io, NULL, NULL);
+                free(io.xml.buf);
+                done += io.sunk;
+                if (r >= 0 && io.sunk == 0)
+                        return -EIO; /* shorter than its size */
+                if (r < 0 && (io.sunk == 0 || r != BERTH_ESTOREDOWN || ++resumed >= S3_ATTEMPTS))
+                        return r;
+        }
         return 0;
 }
 
@@ -2095,6 +2139,7 @@ static const blobstore_ops_t s3_ops = {
         .stat = s3_stat,
         .open_fd = NULL,
         .read = s3_read,
+        .read_stream = s3_read_stream,
         .commit_file = s3_commit_file,
         .remove = s3_remove,
         .list = s3_list,

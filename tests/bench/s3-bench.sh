@@ -7,6 +7,8 @@
 # Uploads are one monolithic PUT (POST, then PUT ?digest= with the body).
 #
 # Usage (from a build directory): tests/bench/s3-bench.sh [MIB] [ROUNDS]
+# (`make bench-s3 BENCH_MB=1024 BENCH_ROUNDS=3`); the machine's load average is printed
+# before and after (figures from a loaded machine say little).
 # The object store: BERTH_TEST_S3_* of a running gateway (tests/ceph-rgw.sh env DIR), or
 # a gateway of its own started for the run (tests/ceph-rgw.sh run). `make bench-s3`.
 set -euo pipefail
@@ -18,7 +20,7 @@ if [ -z "${BERTH_TEST_S3_ENDPOINT:-}" ]; then
 fi
 . "$here/../free-port.sh"
 : "${top_builddir:=$PWD}"
-BERTHD=$top_builddir/berthd
+BERTHD=${BERTHD:-$top_builddir/berthd} # another berthd to compare with: BERTHD=...
 [ -x "$BERTHD" ] || { echo "s3-bench: $BERTHD not built" >&2; exit 1; }
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/berth-s3-bench.XXXXXX")
 pids=()
@@ -84,6 +86,7 @@ PS3=$PORT
 start s3r --storage "s3://$BUCKET/reg?endpoint=$EP&region=$BERTH_TEST_S3_REGION" --s3-redirect
 PS3R=$PORT
 
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 rows=()
 for r in $(seq "$ROUNDS"); do
         # each round pushes to a new repository after removing the stored copy, so that
@@ -120,3 +123,4 @@ for n, m in zip(names, med):
     print("  %-26s %7.3f s  %7.1f MiB/s" % (n, m, mib / m))
 print("  berthd/RGW alone: push %.0f%%, pull %.0f%%, redirect pull %.0f%%" %
       (100 * med[5] / med[2], 100 * med[6] / med[3], 100 * med[6] / med[4]))' "$MIB"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
