@@ -65,7 +65,7 @@ push() { # PORT REPO: seconds of POST + PUT of the blob
         loc=$(curl -sS -D - -o /dev/null -X POST "http://127.0.0.1:$1/v2/$2/blobs/uploads/" | tr -d '\r' |
                 awk 'tolower($1) == "location:" { print $2 }')
         [ "$(curl -sS -o /dev/null -w '%{http_code}' -X PUT -H 'Content-Type: application/octet-stream' \
-                -H "Expect:" -T "$TMP/blob" "http://127.0.0.1:$1$loc?digest=$D")" = 201 ] || { echo "push failed" >&2; exit 1; }
+                -T "$TMP/blob" "http://127.0.0.1:$1$loc?digest=$D")" = 201 ] || { echo "push failed" >&2; exit 1; }
         secs "$t0" "$EPOCHREALTIME"
 }
 pull() { # PORT REPO [CURL ARGS]: seconds of the GET (following redirects), bytes checked
@@ -101,7 +101,7 @@ for r in $(seq "$ROUNDS"); do
         push "$PS3R" "b/s3$r" >/dev/null # its own metadata; the object is there already
         rg=$(pull "$PS3R" "b/s3$r" -L)
         t0=$EPOCHREALTIME
-        s3 PUT "/$BUCKET/alone/$r" -H "Expect:" -T "$TMP/blob" -o /dev/null
+        s3 PUT "/$BUCKET/alone/$r" -T "$TMP/blob" -o /dev/null
         ap=$(secs "$t0" "$EPOCHREALTIME")
         t0=$EPOCHREALTIME
         s3 GET "/$BUCKET/alone/$r" -o "$TMP/got"

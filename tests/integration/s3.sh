@@ -86,8 +86,8 @@ bcurl -o "$TMP/multi.part" -H 'Range: bytes=1000-18874367' "$BERTH_URL/v2/it/s3/
 cmp -s "$TMP/multi.part" <(tail -c +1001 "$TMP/multi" | head -c $((18874368 - 1000))) || fail "a range over three blocks differs"
 pass "206 with the right bytes, within one read block and across three; 416 past the end"
 
-step "a 40 MiB monolithic push streams to the bucket as it arrives; a wrong digest leaves nothing"
-head -c $((40 << 20)) /dev/urandom >"$TMP/b40"
+step "an 80 MiB monolithic push (64 MiB parts) streams to the bucket as it arrives; a wrong digest leaves nothing"
+head -c $((80 << 20)) /dev/urandom >"$TMP/b40"
 h40=$(sha256sum "$TMP/b40" | cut -d' ' -f1)
 wrong=$(printf 'not it' | sha256sum | cut -d' ' -f1)
 code=$(bcurl -o "$TMP/wrong.json" -w '%{http_code}' -X POST --data-binary "@$TMP/b40" \
@@ -99,7 +99,7 @@ if s3 GET "/$BUCKET?uploads=" | grep -q "<Upload>"; then fail "the refused uploa
 mark=$(wc -l <"$BERTH_TEST_S3_RGW_LOG")
 code=$(bcurl -o /dev/null -w '%{http_code}' -X POST --data-binary "@$TMP/b40" \
         -H 'Content-Type: application/octet-stream' "$BERTH_URL/v2/it/s3/blobs/uploads/?digest=sha256:$h40")
-[ "$code" = 201 ] || fail "40 MiB monolithic POST: $code"
+[ "$code" = 201 ] || fail "80 MiB monolithic POST: $code"
 tail -n +"$((mark + 1))" "$BERTH_TEST_S3_RGW_LOG" | grep -q "PUT /$BUCKET/reg/blobs/sha256/$h40?partNumber=2&" ||
         fail "the blob did not go up in parts"
 bcurl -o "$TMP/b40.got" "$BERTH_URL/v2/it/s3/blobs/sha256:$h40"
