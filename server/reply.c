@@ -263,9 +263,155 @@ static void blob_reader_free(void *cls) {
         free(r);
 }
 
+/* A driver that streams a range (S3: one GET for the whole body, not one per block):
+ * a helper thread takes the bytes as they arrive into a ring of BLOB_RING bytes,
+ * the client's transfer drains it; a full ring holds the object store back. */
+#define BLOB_RING (16u << 20)
+typedef struct {
+        store_t *store;
+        digest_t d;
+        uint64_t off, len;   /* the body in the blob */
+        char *ring;
+        uint64_t produced;   /* body bytes put in the ring */
+        uint64_t consumed;   /* ... and taken out */
+        pthread_t thread;
+        bool thread_started;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        bool done;           /* the helper has finished (err says how) */
+        bool stop;           /* the client is gone */
+        int err;
+} blob_streamer_t;
+
+static int ring_sink(void *userdata, const void *buf, size_t n) {
+        blob_streamer_t *r = userdata;
+        const char *p = buf;
+
+        pthread_mutex_lock(&r->lock);
+        while (n > 0) {
+                size_t at, k;
+
+                while (r->produced - r->consumed == BLOB_RING && !r->stop)
+                        pthread_cond_wait(&r->cond, &r->lock);
+                if (r->stop || r->produced + n > r->len) {
+                        pthread_mutex_unlock(&r->lock);
+                        return -ECANCELED; /* gone, or more than asked for */
+                }
+                at = (size_t) (r->produced % BLOB_RING);
+                k = BLOB_RING - (size_t) (r->produced - r->consumed); /* room */
+                if (k > BLOB_RING - at)
+                        k = BLOB_RING - at; /* to the ring's end */
+                if (k > n)
+                        k = n;
+                pthread_mutex_unlock(&r->lock);
+                memcpy(r->ring + at, p, k); /* the reader never touches the free part */
+                pthread_mutex_lock(&r->lock);
+                r->produced += k;
+                p += k;
+                n -= k;
+                pthread_cond_broadcast(&r->cond);
+        }
+        pthread_mutex_unlock(&r->lock);
+        return 0;
+}
+
+static void *stream_main(void *arg) {
+        blob_streamer_t *r = arg;
+        int e = store_blob_read_stream(r->store, &r->d, r->off, r->len, ring_sink, r);
+
+        pthread_mutex_lock(&r->lock);
+        r->err = e < 0 ? e : r->produced < r->len ? -EIO : 0;
+        r->done = true;
+        pthread_cond_broadcast(&r->cond);
+        pthread_mutex_unlock(&r->lock);
+        return NULL;
+}
+
+static ssize_t blob_stream_read(void *cls, uint64_t pos, char *out, size_t max) {
+        blob_streamer_t *r = cls;
+        size_t n, at;
+
+        if (pos >= r->len)
+                return MHD_CONTENT_READER_END_OF_STREAM;
+        if (!r->thread_started) {
+                /* positions stay below len: a shorter body needs no more */
+                if (!(r->ring = malloc(r->len < BLOB_RING ? (size_t) r->len : BLOB_RING)))
+                        return MHD_CONTENT_READER_END_WITH_ERROR;
+                if (pthread_create(&r->thread, NULL, stream_main, r) != 0)
+                        return MHD_CONTENT_READER_END_WITH_ERROR;
+                r->thread_started = true;
+        }
+        pthread_mutex_lock(&r->lock);
+        if (pos != r->consumed) { /* the body is read in order, once */
+                pthread_mutex_unlock(&r->lock);
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        while (r->produced == r->consumed && !r->done)
+                pthread_cond_wait(&r->cond, &r->lock);
+        if (r->produced == r->consumed) {
+                int e = r->err ? r->err : -EIO;
+                pthread_mutex_unlock(&r->lock);
+                log_msg(LOG_ERR, LOG_SRC_SERVER, "blob %s: reading at %" PRIu64 ": %s", r->d.str, r->off + pos,
+                        e == -EIO ? "shorter than its size" : berth_strerror(e));
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        n = (size_t) (r->produced - r->consumed);
+        pthread_mutex_unlock(&r->lock);
+        /* the filled part is ours until consumed moves: no copy under the lock */
+        at = (size_t) (pos % BLOB_RING);
+        if (n > BLOB_RING - at)
+                n = BLOB_RING - at;
+        if (n > max)
+                n = max;
+        memcpy(out, r->ring + at, n);
+        pthread_mutex_lock(&r->lock);
+        r->consumed += n;
+        pthread_cond_broadcast(&r->cond);
+        pthread_mutex_unlock(&r->lock);
+        return (ssize_t) n;
+}
+
+static void blob_streamer_free(void *cls) {
+        blob_streamer_t *r = cls;
+
+        if (r->thread_started) {
+                pthread_mutex_lock(&r->lock);
+                r->stop = true;
+                pthread_cond_broadcast(&r->cond);
+                pthread_mutex_unlock(&r->lock);
+                pthread_join(r->thread, NULL); /* the transfer fails at its next bytes */
+        }
+        pthread_mutex_destroy(&r->lock);
+        pthread_cond_destroy(&r->cond);
+        free(r->ring);
+        free(r);
+}
+
+static bool reply_blob_stream(request_t *req, unsigned status, store_t *st, const digest_t *d, uint64_t off,
+                              uint64_t len) {
+        blob_streamer_t *r;
+
+        if (!store_blob_streams(st) || len <= BLOB_READ_BLOCK)
+                return false; /* one block: one range read is as good */
+        if (!(r = calloc(1, sizeof(*r))))
+                return false;
+        pthread_mutex_init(&r->lock, NULL);
+        pthread_cond_init(&r->cond, NULL);
+        r->store = st;
+        r->d = *d;
+        r->off = off;
+        r->len = len;
+        reply_callback(req, status, len, blob_stream_read, r, blob_streamer_free);
+        return true;
+}
+
 void reply_blob(request_t *req, unsigned status, store_t *st, const digest_t *d, uint64_t off, uint64_t len) {
         size_t block = len < BLOB_READ_BLOCK ? (size_t) (len ? len : 1) : BLOB_READ_BLOCK;
-        blob_reader_t *r = calloc(1, sizeof(*r));
+        blob_reader_t *r;
+
+        if (reply_blob_stream(req, status, st, d, off, len))
+                return;
+        r = calloc(1, sizeof(*r));
 
         if (!r) {
                 set_response(req, status, NULL);

@@ -39,6 +39,11 @@ typedef struct blobstore_ops {
         /* Up to len bytes at off into buf; *ret_n bytes read (0 at or past the end).
          * -ENOENT absent. */
         int (*read)(blobstore_t *bs, const digest_t *d, uint64_t off, void *buf, size_t len, size_t *ret_n);
+        /* The range [off, off+len) handed to sink piece by piece as it arrives (one
+         * request, not one per block; NULL: not offered). sink returning <0 stops
+         * it. 0 once all of it went to sink, -ENOENT absent, <0. */
+        int (*read_stream)(blobstore_t *bs, const digest_t *d, uint64_t off, uint64_t len,
+                           int (*sink)(void *userdata, const void *buf, size_t n), void *userdata);
         /* The staged file dirfd/name (its bytes verified against d by the caller)
          * becomes the blob d, durably, all at once. Already present is success. The
          * staged file is left where it is. */

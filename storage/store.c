@@ -588,6 +588,20 @@ int store_blob_read(store_t *s, const digest_t *d, uint64_t off, void *buf, size
         return r;
 }
 
+bool store_blob_streams(const store_t *s) {
+        return s && s->bs->ops->read_stream;
+}
+
+int store_blob_read_stream(store_t *s, const digest_t *d, uint64_t off, uint64_t len,
+                           int (*sink)(void *userdata, const void *buf, size_t n), void *userdata) {
+        if (!s || !d || !sink)
+                return -EINVAL;
+        if (!s->bs->ops->read_stream)
+                return -ENOTSUP;
+        /* not timed for the observer: it lasts as long as the client takes the body */
+        return s->bs->ops->read_stream(s->bs, d, off, len, sink, userdata);
+}
+
 int store_blob_presign(store_t *s, const digest_t *d, unsigned ttl, char **ret_url) {
         if (!s || !d || !ret_url)
                 return -EINVAL;

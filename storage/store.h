@@ -66,6 +66,11 @@ int store_blob_stat(store_t *s, const digest_t *d, uint64_t *ret_size);
 int store_blob_open(store_t *s, const digest_t *d, int *ret_fd, uint64_t *ret_size);
 /* Up to len bytes of the blob at off; *ret_n read (short only at the end). -ENOENT. */
 int store_blob_read(store_t *s, const digest_t *d, uint64_t off, void *buf, size_t len, size_t *ret_n);
+/* The bytes [off, off+len) of the blob handed to sink as they arrive (one request of
+ * the driver); -ENOTSUP when the driver reads by ranges only (store_blob_read). */
+bool store_blob_streams(const store_t *s); /* store_blob_read_stream offered */
+int store_blob_read_stream(store_t *s, const digest_t *d, uint64_t off, uint64_t len,
+                           int (*sink)(void *userdata, const void *buf, size_t n), void *userdata);
 /* Copy the blob file d (directory driver only) into another driver: 1 copied, 0
  * already there with the same size, BERTH_EDIGEST when the file does not hash to d
  * (nothing copied), <0. *ret_size the blob's size. */

@@ -585,7 +585,9 @@ static int hash_catch_up(upload_t *u) {
 static void writeback(upload_t *u) {
         const uint64_t chunk = STORE_WRITEBACK_CHUNK;
 
-        if (!u->store->writeback) {
+        /* a driver without files (S3) reads the session file back from the page
+         * cache and keeps the blob durable itself: writing the file out is wasted */
+        if (!u->store->writeback || !store_has_files(u->store)) {
                 u->wb_done = u->size;
                 return;
         }
@@ -745,7 +747,9 @@ static int commit(upload_t *u, const digest_t *want, uint64_t *ret_size, bool ke
         if (!digest_equal(&got, want))
                 return BERTH_EDIGEST;
 
-        if (fdatasync(u->fd) < 0)
+        /* the session file becomes the blob on the filesystem: durable first; a
+         * driver without files makes its own copy durable (the file is scratch) */
+        if (store_has_files(s) && fdatasync(u->fd) < 0)
                 return (errno == ENOSPC || errno == EDQUOT) ? -ENOSPC : -errno;
         if (u->stream && digest_equal(&u->stream_digest, want)) {
                 /* the bytes went up while they arrived: the rest, then visible at once */

@@ -451,9 +451,12 @@ bench-proxy: berthd$(EXEEXT)
 	BERTHD='$(abs_top_builddir)/berthd$(EXEEXT)' $(SHELL) '$(abs_top_srcdir)/tests/bench/proxy-bench.sh'
 EXTRA_DIST += tests/bench/proxy-bench.sh
 ## `make bench-s3`: a 256 MiB blob pushed and pulled through berthd on the filesystem and
-## on S3 (also --s3-redirect) and against the Ceph RADOS Gateway alone (issue 16)
+## on S3 (also --s3-redirect) and against the Ceph RADOS Gateway alone (issue 16);
+## `make bench-s3 BENCH_MB=1024` the issue's 1 GiB blob (BENCH_ROUNDS: rounds, 3)
+BENCH_MB = 256
+BENCH_ROUNDS = 3
 bench-s3: berthd$(EXEEXT)
-	top_builddir='$(abs_top_builddir)' bash '$(abs_top_srcdir)/tests/bench/s3-bench.sh'
+	top_builddir='$(abs_top_builddir)' bash '$(abs_top_srcdir)/tests/bench/s3-bench.sh' '$(BENCH_MB)' '$(BENCH_ROUNDS)'
 EXTRA_DIST += tests/bench/s3-bench.sh
 ## `make bench-quota`: push throughput with and without a quota (issue 11), interleaved
 bench-quota: berthd$(EXEEXT)

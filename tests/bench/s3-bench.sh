@@ -4,9 +4,12 @@
 # through berthd, and the download with --s3-redirect), and against the object store
 # alone (curl --aws-sigv4 PUT/GET of the same bytes), in the same run, ROUNDS times
 # each (median). berthd serves plain HTTP on loopback (no TLS cost on either side).
-# Uploads are one monolithic PUT (POST, then PUT ?digest= with the body).
+# Uploads are one monolithic PUT (POST, then PUT ?digest= with the body), streamed from
+# the file by curl -T (--data-binary reads a file into memory, and refuses 1 GiB).
 #
 # Usage (from a build directory): tests/bench/s3-bench.sh [MIB] [ROUNDS]
+# (`make bench-s3 BENCH_MB=1024 BENCH_ROUNDS=3`); the machine's load average is printed
+# before and after (figures from a loaded machine say little).
 # The object store: BERTH_TEST_S3_* of a running gateway (tests/ceph-rgw.sh env DIR), or
 # a gateway of its own started for the run (tests/ceph-rgw.sh run). `make bench-s3`.
 set -euo pipefail
@@ -18,7 +21,7 @@ if [ -z "${BERTH_TEST_S3_ENDPOINT:-}" ]; then
 fi
 . "$here/../free-port.sh"
 : "${top_builddir:=$PWD}"
-BERTHD=$top_builddir/berthd
+BERTHD=${BERTHD:-$top_builddir/berthd} # another berthd to compare with: BERTHD=...
 [ -x "$BERTHD" ] || { echo "s3-bench: $BERTHD not built" >&2; exit 1; }
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/berth-s3-bench.XXXXXX")
 pids=()
@@ -62,7 +65,7 @@ push() { # PORT REPO: seconds of POST + PUT of the blob
         loc=$(curl -sS -D - -o /dev/null -X POST "http://127.0.0.1:$1/v2/$2/blobs/uploads/" | tr -d '\r' |
                 awk 'tolower($1) == "location:" { print $2 }')
         [ "$(curl -sS -o /dev/null -w '%{http_code}' -X PUT -H 'Content-Type: application/octet-stream' \
-                --data-binary "@$TMP/blob" "http://127.0.0.1:$1$loc?digest=$D")" = 201 ] || { echo "push failed" >&2; exit 1; }
+                -T "$TMP/blob" "http://127.0.0.1:$1$loc?digest=$D")" = 201 ] || { echo "push failed" >&2; exit 1; }
         secs "$t0" "$EPOCHREALTIME"
 }
 pull() { # PORT REPO [CURL ARGS]: seconds of the GET (following redirects), bytes checked
@@ -84,6 +87,7 @@ PS3=$PORT
 start s3r --storage "s3://$BUCKET/reg?endpoint=$EP&region=$BERTH_TEST_S3_REGION" --s3-redirect
 PS3R=$PORT
 
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 rows=()
 for r in $(seq "$ROUNDS"); do
         # each round pushes to a new repository after removing the stored copy, so that
@@ -97,7 +101,7 @@ for r in $(seq "$ROUNDS"); do
         push "$PS3R" "b/s3$r" >/dev/null # its own metadata; the object is there already
         rg=$(pull "$PS3R" "b/s3$r" -L)
         t0=$EPOCHREALTIME
-        s3 PUT "/$BUCKET/alone/$r" --data-binary "@$TMP/blob" -o /dev/null
+        s3 PUT "/$BUCKET/alone/$r" -T "$TMP/blob" -o /dev/null
         ap=$(secs "$t0" "$EPOCHREALTIME")
         t0=$EPOCHREALTIME
         s3 GET "/$BUCKET/alone/$r" -o "$TMP/got"
@@ -120,3 +124,4 @@ for n, m in zip(names, med):
     print("  %-26s %7.3f s  %7.1f MiB/s" % (n, m, mib / m))
 print("  berthd/RGW alone: push %.0f%%, pull %.0f%%, redirect pull %.0f%%" %
       (100 * med[5] / med[2], 100 * med[6] / med[3], 100 * med[6] / med[4]))' "$MIB"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
