@@ -534,7 +534,16 @@ static void project_one(api_call_t *c, meta_t *m, const char *name) {
                         api_error(c->req, 403, "FORBIDDEN", "only a system administrator may delete projects");
                         goto out;
                 }
+                proxycache_conf_t f;
+                _cleanup_free_ char *ca = NULL;
+                /* a CA this API stored for a proxy project goes with it */
+                if (proxy_get(c, name, &f) > 0) {
+                        ca = TAKE_PTR(f.ca_file);
+                        proxycache_conf_done(&f);
+                }
                 r = project_delete(c->req->srv->auth, m, name);
+                if (r >= 0)
+                        ca_forget(c, ca);
                 if (r == -ENOTEMPTY)
                         api_error(c->req, 409, "CONFLICT", "the project still has repositories");
                 else if (r < 0)

@@ -372,6 +372,11 @@ adm PATCH /projects/team '{"proxy":{"ttl":5}}'; expect_api 409 CONFLICT "a local
 as dave PATCH $A/projects/team -d '{"proxy":{"ttl":5}}'; expect_api 403 FORBIDDEN "a project admin changes proxy settings"
 bd project show mirror >"$TMP/show.out" 2>&1; grep -q "^ttl.120" "$TMP/show.out" && ok "berthd project show sees the API's change" || ko "$(cat "$TMP/show.out")"
 ls "$BERTH_DATA/proxy-ca" 2>/dev/null | grep -q . && ko "a removed CA file left behind: $(ls "$BERTH_DATA/proxy-ca")" || ok "the removed CA file is gone"
+adm POST /projects "{\"name\":\"mirror2\",\"proxy\":{\"url\":\"https://$UP\",\"ca_pem\":$CA}}"; expect_status 201 "a second proxy project, with a CA"
+[ "$(ls "$BERTH_DATA/proxy-ca" | wc -l)" = 1 ] && ok "its CA stored in DATA/proxy-ca" || ko "proxy-ca: $(ls "$BERTH_DATA/proxy-ca" 2>&1)"
+adm DELETE /projects/mirror2; expect_status 204 "delete it (nothing cached)"
+[ "$(ls "$BERTH_DATA/proxy-ca" | wc -l)" = 0 ] && ok "its CA file went with it" || ko "proxy-ca: $(ls "$BERTH_DATA/proxy-ca")"
+adm DELETE /projects/mirror; expect_api 409 CONFLICT "a proxy project holding cached images is not deleted"
 
 step "audit trail"
 as alice GET "$A/audit"; expect_api 403 FORBIDDEN "a developer reads the audit trail"
