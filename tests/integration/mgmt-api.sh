@@ -313,6 +313,7 @@ as dave GET "$A/projects/team/webhooks/$HID/deliveries?cursor=zz"; expect_api 40
 as bob GET "$A/projects/team/webhooks/$HID/deliveries"; expect_api 403 FORBIDDEN "a reader reads the delivery log"
 # disabled: nothing queued; enabled again, without its secret
 as dave PATCH "$A/projects/team/webhooks/$HID" -d '{"enabled":false}'; expect_eq "$STATUS/$(jb .enabled)/$(jb .secret_set)" "200/false/true" "disabled, the secret kept"
+bd webhook list team >"$TMP/hooks.out" 2>&1; grep -q "push,delete (disabled)" "$TMP/hooks.out" && ok "berthd webhook list says disabled" || ko "$(cat "$TMP/hooks.out")"
 sk_push single team/hooked:2 "alice:$PW" || fail "skopeo push team/hooked:2"
 sleep 3
 delivered "b['type'] == 'io.berth.push' and b['data'].get('tag') == '2'"; [ $? = 1 ] && ok "a disabled webhook is sent nothing" || ko "delivered while disabled"
