@@ -259,6 +259,7 @@ berth_track_pid $!
 HOOK=http://127.0.0.1:$RPORT/hook
 HSECRET=hook-secret-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
 as bob GET $A/projects/team/webhooks; expect_api 403 FORBIDDEN "a reader lists webhooks"
+as alice POST $A/projects/team/webhooks -d "{\"url\":\"$HOOK\"}"; expect_api 403 FORBIDDEN "a developer adds a webhook"
 as carol POST $A/projects/team/webhooks -d "{\"url\":\"$HOOK\"}"; expect_api 403 FORBIDDEN "a maintainer adds a webhook"
 as eve GET $A/projects/team/webhooks; expect_api 404 NOT_FOUND "a hidden project's webhooks are absent"
 as eve POST $A/projects/team/webhooks -d "{\"url\":\"$HOOK\"}"; expect_api 404 NOT_FOUND "a hidden project takes no webhook"
