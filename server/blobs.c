@@ -13,6 +13,7 @@
 #include "server/pullthrough.h"
 #include "server/quota.h"
 #include "server/server.h"
+#include "storage/mpupload.h"
 #include "storage/usage.h"
 #include "storage/registry.h"
 
@@ -202,6 +203,11 @@ const route_ops_t route_blob_delete = {
 /* What an upload route keeps for one request (req->state). */
 typedef struct upload_state {
         upload_t *upload;
+        mpupload_t *mp;           /* a session in the metadata store and the bucket
+                                   * (storage/mpupload.h: S3), instead of upload */
+        mpupload_t *mp_spent;     /* such a session held while the whole blob goes up
+                                   * through upload instead (a PUT of it all), removed
+                                   * once that is committed */
         uint64_t start;           /* size of the upload when this request began */
         bool transient;           /* a session this request created (monolithic POST) */
         int err;                  /* first error writing the body */
@@ -227,6 +233,11 @@ static upload_state_t *upload_state(request_t *req) {
         return st;
 }
 
+/* Bytes of the session held, this request's so far included. */
+static uint64_t st_size(const upload_state_t *st) {
+        return st->mp ? mpupload_size(st->mp) : upload_size(st->upload);
+}
+
 static int wc_flush(upload_state_t *st) {
         int r;
 
@@ -246,13 +257,19 @@ static void upload_data(request_t *req, const char *buf, size_t len) {
 
         if (st->err)
                 return;
-        if (__builtin_add_overflow(upload_size(st->upload), (uint64_t) len + st->wc_len, &total) ||
+        if (__builtin_add_overflow(st_size(st), (uint64_t) len + st->wc_len, &total) ||
             total > req->srv->cfg->blob_max_size) {
                 st->err = BERTH_ETOOBIG;
                 return;
         }
         if (total > st->room) { /* no byte past the project's quota is stored */
                 st->err = BERTH_EQUOTA;
+                return;
+        }
+        if (st->mp) { /* it gathers its parts itself */
+                r = mpupload_write(st->mp, buf, len);
+                if (r < 0)
+                        st->err = r;
                 return;
         }
         while (len > 0 && r == 0) {
@@ -311,6 +328,10 @@ static void upload_settle(request_t *req) {
         if (st) {
                 store_upload_release(st->upload);
                 st->upload = NULL;
+                mpupload_release(st->mp); /* unsaved bytes are forgotten: undone */
+                st->mp = NULL;
+                mpupload_release(st->mp_spent);
+                st->mp_spent = NULL;
         }
 }
 
@@ -337,7 +358,21 @@ static void upload_finish(request_t *req, const digest_t *want) {
 
         if (!(m = request_meta(req)))
                 return;
+        if (st->mp) {
+                r = mpupload_commit(st->mp, req->repo, want, NULL);
+                if (r < 0) {
+                        if (r != BERTH_EDIGEST)
+                                log_msg(LOG_ERR, LOG_SRC_SERVER, "req=%s repo='%s' blob commit: %s", req->id,
+                                        req->repo, berth_strerror(r));
+                        reply_errno(req, r, want->str);
+                        return;
+                }
+                blob_created(req, want);
+                return;
+        }
         r = registry_upload_commit(req->srv->store, m, st->upload, req->repo, want, NULL);
+        if (r >= 0 && st->mp_spent) /* the session the blob came through: done with */
+                (void) mpupload_remove(st->mp_spent);
         if (r < 0) {
                 if (r != BERTH_EDIGEST)
                         log_msg(LOG_ERR, LOG_SRC_SERVER, "req=%s repo='%s' blob commit: %s", req->id,
@@ -435,6 +470,17 @@ static void upload_start_begin(request_t *req) {
         /* a project at or over its quota starts no upload (a mount was tried above) */
         if (quota_refuse(req, NULL, req->content_length != UINT64_MAX && req->content_length ? req->content_length : 1))
                 return;
+        if (mpupload_offered(req->srv->store)) {
+                /* S3: the session in the database and the bucket, any replica continues it */
+                r = mpupload_create(req->srv->store, m, req->repo, alg, uuid);
+                if (r < 0) {
+                        reply_errno(req, r, NULL);
+                        return;
+                }
+                reply_empty(req, 202);
+                upload_location(req, uuid, 0);
+                return;
+        }
         r = store_upload_create(req->srv->store, alg, uuid);
         if (r == 0)
                 r = meta_upload_add(m, uuid, req->repo);
@@ -504,7 +550,10 @@ static void session_busy(request_t *req) {
                 return;
         }
         /* PATCH, PUT: they cannot continue an upload that is still being written */
-        r = store_upload_committed(req->srv->store, req->ref, &size);
+        if (mpupload_offered(req->srv->store))
+                r = mpupload_committed(request_meta(req), req->ref, &size);
+        else
+                r = store_upload_committed(req->srv->store, req->ref, &size);
         if (r == -ENOENT) {
                 upload_unknown(req);
                 return;
@@ -524,7 +573,10 @@ static int session_take(request_t *req, upload_state_t *st) {
 
         if (session_find(req) < 0)
                 return -1;
-        r = store_upload_acquire(req->srv->store, req->ref, &st->upload);
+        if (mpupload_offered(req->srv->store))
+                r = mpupload_acquire(req->srv->store, request_meta(req), req->ref, &st->mp);
+        else
+                r = store_upload_acquire(req->srv->store, req->ref, &st->upload);
         if (r == -ENOENT || r == -EINVAL) {
                 upload_unknown(req);
                 return -1;
@@ -537,7 +589,7 @@ static int session_take(request_t *req, upload_state_t *st) {
                 reply_errno(req, r, NULL);
                 return -1;
         }
-        st->start = upload_size(st->upload);
+        st->start = st_size(st);
         return 0;
 }
 
@@ -587,12 +639,15 @@ static void upload_patch_end(request_t *req) {
         upload_state_t *st = req->state;
 
         upload_data_done(st);
+        if (!st->err && st->mp && (st->err = mpupload_save(st->mp)) < 0)
+                log_msg(LOG_ERR, LOG_SRC_SERVER, "req=%s repo='%s' upload chunk: %s", req->id, req->repo,
+                        berth_strerror(st->err));
         if (st->err) {
                 (void) upload_truncate(st->upload, st->start);
                 reply_errno(req, st->err, NULL);
         } else {
                 reply_empty(req, 202);
-                upload_location(req, req->ref, upload_size(st->upload));
+                upload_location(req, req->ref, st_size(st));
         }
         upload_settle(req);
 }
@@ -625,6 +680,23 @@ static void upload_put_begin(request_t *req) {
         }
         if (quota_chunk(req, st, &d) < 0)
                 return;
+        if (st->mp && st->start == 0 && req->content_length != 0) {
+                /* the whole blob in this PUT: it goes up under its digest as it
+                 * arrives (below), through a session of this request's own; the
+                 * shared one is held meanwhile and removed after */
+                char uuid[UPLOAD_UUID_LEN + 1];
+                int r = store_upload_create(req->srv->store, d.alg, uuid);
+                if (r == 0)
+                        r = store_upload_acquire(req->srv->store, uuid, &st->upload);
+                if (r < 0) {
+                        reply_errno(req, r, NULL);
+                        upload_settle(req);
+                        return;
+                }
+                st->transient = true;
+                st->mp_spent = st->mp;
+                st->mp = NULL;
+        }
         if (st->start == 0 && req->content_length != 0) /* the whole blob in this PUT: stream it (S3) */
                 (void) upload_stream_begin(st->upload, &d);
         req->body_mode = BODY_HANDLER;
@@ -660,7 +732,10 @@ static void upload_status_begin(request_t *req) {
 
         if (session_find(req) < 0)
                 return;
-        r = store_upload_committed(req->srv->store, req->ref, &size);
+        if (mpupload_offered(req->srv->store))
+                r = mpupload_committed(request_meta(req), req->ref, &size);
+        else
+                r = store_upload_committed(req->srv->store, req->ref, &size);
         if (r == -ENOENT) {
                 upload_unknown(req);
                 return;
@@ -686,8 +761,13 @@ static void upload_delete_begin(request_t *req) {
         if (session_take(req, &st) < 0)
                 return;
         m = server_meta(req->srv);
-        r = upload_remove(st.upload);
-        store_upload_release(st.upload);
+        if (st.mp) {
+                r = mpupload_remove(st.mp);
+                mpupload_release(st.mp);
+        } else {
+                r = upload_remove(st.upload);
+                store_upload_release(st.upload);
+        }
         if (r == -ENOENT) {
                 upload_unknown(req);
                 return;
@@ -757,6 +837,16 @@ void uploads_expire(server_t *srv) {
         r = store_upload_scan_old(srv->store, srv->cfg->upload_max_age, expire_one, &x);
         if (r < 0)
                 log_msg(LOG_WARNING, LOG_SRC_SERVER, "scanning uploads: %s", berth_strerror(r));
+        /* sessions in the bucket (S3): their multipart uploads aborted, rows removed */
+        if (mpupload_offered(srv->store)) {
+                uint64_t n = 0;
+                r = mpupload_expire(srv->store, x.meta, srv->cfg->upload_max_age,
+                                    server_now(srv), false, &n);
+                if (r < 0)
+                        log_msg(LOG_WARNING, LOG_SRC_SERVER, "expiring uploads in the bucket: %s", berth_strerror(r));
+                else if (n)
+                        log_msg(LOG_INFO, LOG_SRC_SERVER, "expired %" PRIu64 " abandoned upload(s) in the bucket", n);
+        }
         db_unlock(c, DB_LOCK_UPLOAD_EXPIRY);
         db_conn_put(db, c);
 }

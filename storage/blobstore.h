@@ -21,6 +21,12 @@
 typedef struct blobstore blobstore_t;
 typedef struct blobstore_stream blobstore_stream_t;
 
+/* One part of a staged upload (staged_complete). */
+typedef struct blobstore_part {
+        unsigned num;
+        char etag[128];
+} blobstore_part_t;
+
 typedef void (*blobstore_list_fn)(void *userdata, const digest_t *d, uint64_t size, time_t mtime);
 
 typedef struct blobstore_ops {
@@ -71,6 +77,37 @@ typedef struct blobstore_ops {
         int (*stream_feed)(blobstore_stream_t *st, uint64_t size);
         int (*stream_finish)(blobstore_stream_t *st, uint64_t size);
         void (*stream_abort)(blobstore_stream_t *st);
+        /* Staged uploads (NULL: not offered; the store's session files serve): the
+         * bytes of a chunked upload go to the driver as they arrive, under
+         * temporary names of the session uuid (a canonical uuid, checked by the
+         * caller), so that any process sharing the driver can continue it. The
+         * caller keeps the state (the metadata store: storage/mpupload.c).
+         * begin: a new multipart upload (its id into ret_id, n bytes).
+         * part: part num (1..10000; at least 5 MiB but the last) from buf; its
+         *   ETag into ret_etag (n bytes). Sending a number again replaces the part.
+         * tail_put/tail_get/tail_remove: the tail (shorter than a part) kept
+         *   between two requests as an object of its own, generation gen; get
+         *   reads exactly len bytes (-EIO otherwise).
+         * complete: the listed parts become one temporary object (not a blob:
+         *   nothing is visible under a digest).
+         * read: a range of that temporary object (a hash state was lost).
+         * promote: the temporary object becomes the blob d of size bytes (a
+         *   server-side copy; already present is success); it stays (abort).
+         * abort: the multipart upload (id "" none) and the temporary object go.
+         * put: a whole blob from memory under d, all at once (a chunked upload
+         *   that never reached a part's size). */
+        int (*staged_begin)(blobstore_t *bs, const char *uuid, char *ret_id, size_t n);
+        int (*staged_part)(blobstore_t *bs, const char *uuid, const char *id, unsigned num, const void *buf,
+                           size_t len, char *ret_etag, size_t n);
+        int (*staged_tail_put)(blobstore_t *bs, const char *uuid, uint64_t gen, const void *buf, size_t len);
+        int (*staged_tail_get)(blobstore_t *bs, const char *uuid, uint64_t gen, void *buf, size_t len);
+        int (*staged_tail_remove)(blobstore_t *bs, const char *uuid, uint64_t gen);
+        int (*staged_complete)(blobstore_t *bs, const char *uuid, const char *id, const blobstore_part_t *parts,
+                               unsigned n_parts);
+        int (*staged_read)(blobstore_t *bs, const char *uuid, uint64_t off, void *buf, size_t len, size_t *ret_n);
+        int (*staged_promote)(blobstore_t *bs, const char *uuid, const digest_t *d, uint64_t size);
+        int (*staged_abort)(blobstore_t *bs, const char *uuid, const char *id);
+        int (*put)(blobstore_t *bs, const digest_t *d, const void *buf, size_t len);
         void (*free)(blobstore_t *bs);
 } blobstore_ops_t;
 

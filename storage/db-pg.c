@@ -453,6 +453,30 @@ static const db_migration_t MIGRATIONS[] = {
         /* a repository's last push in the management API's lists: one index probe */
         "CREATE INDEX tags_by_time ON tags(repo_id, updated_at);" },
         /* ---- END management API step ---- */
+        /* ---- BEGIN S3 chunked uploads step (issue 16; step 9) ---- */
+        { .sql =
+        /* 9: the state of a chunked upload whose bytes go to the object store as
+         * they arrive (storage/mpupload.c), so that any replica sharing the
+         * database and the bucket continues it: bytes received, the multipart
+         * upload's id and its parts ("number etag" lines), the tail shorter than a
+         * part kept as a temporary object (its generation and size), the running
+         * hash serialized (hex; NULL: lost, re-read at the commit), and the lease
+         * of the request holding it. Goes with its uploads row. An expand step. */
+        "CREATE TABLE upload_sessions ("
+        "  uuid       " T " PRIMARY KEY REFERENCES uploads(uuid) ON DELETE CASCADE,"
+        "  alg        " T " NOT NULL,"
+        "  size       BIGINT NOT NULL DEFAULT 0,"
+        "  upload_id  " T " NOT NULL DEFAULT '',"
+        "  parts      " T " NOT NULL DEFAULT '',"
+        "  tail_gen   BIGINT NOT NULL DEFAULT 0,"
+        "  tail_size  BIGINT NOT NULL DEFAULT 0,"
+        "  hash       " T ","
+        "  holder     " T " NOT NULL DEFAULT '',"
+        "  held_until BIGINT NOT NULL DEFAULT 0,"
+        "  updated_at BIGINT NOT NULL"
+        ");"
+        "CREATE INDEX upload_sessions_by_time ON upload_sessions(updated_at);" },
+        /* ---- END S3 chunked uploads step ---- */
 };
 
 #undef T

@@ -84,6 +84,19 @@ static const dbcopy_col_t UPLOADS[] = {
         { "repo", DBCOPY_TEXT },
         { "created_at", DBCOPY_INT },
 };
+static const dbcopy_col_t UPLOAD_SESSIONS[] = {
+        { "uuid", DBCOPY_TEXT },
+        { "alg", DBCOPY_TEXT },
+        { "size", DBCOPY_INT },
+        { "upload_id", DBCOPY_TEXT },
+        { "parts", DBCOPY_TEXT },
+        { "tail_gen", DBCOPY_INT },
+        { "tail_size", DBCOPY_INT },
+        { "hash", DBCOPY_TEXT },
+        { "holder", DBCOPY_TEXT },
+        { "held_until", DBCOPY_INT },
+        { "updated_at", DBCOPY_INT },
+};
 static const dbcopy_col_t AUTH_STATE[] = {
         { "id", DBCOPY_INT },
         { "generation", DBCOPY_INT },
@@ -273,6 +286,10 @@ static const dbcopy_table_t TABLES[] = {
         TABLE("tags", TAGS, 2, "repo_id, name, digest, updated_at", "repo_id, name", "?1, ?2",
               "?1, ?2, ?3, ?4"),
         TABLE("uploads", UPLOADS, 1, "uuid, repo, created_at", "uuid", "?1", "?1, ?2, ?3"),
+        /* S3 chunked uploads (step 9): after their uploads rows */
+        TABLE("upload_sessions", UPLOAD_SESSIONS, 1,
+              "uuid, alg, size, upload_id, parts, tail_gen, tail_size, hash, holder, held_until, updated_at", "uuid",
+              "?1", "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11"),
         /* one row from the moment the schema is made (the install key): a target
          * is empty while nothing has changed it yet, and the source's row replaces it */
         TABLE("auth_state", AUTH_STATE, 1, "id, generation, bootstrapped, token_key", "id", "?1",

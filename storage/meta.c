@@ -50,6 +50,12 @@ enum {
         ST_UPLOAD_ADD,
         ST_UPLOAD_GET,
         ST_UPLOAD_DELETE,
+        ST_UPSESSION_ADD,
+        ST_UPSESSION_GET,
+        ST_UPSESSION_TAKE,
+        ST_UPSESSION_SAVE,
+        ST_UPSESSION_RELEASE,
+        ST_UPSESSION_OLD,
         ST_LINK_TOUCH,
         ST_GC_LINK_CANDIDATES,
         ST_GC_LINK_MARK,
@@ -136,6 +142,21 @@ static const char *const SQL[_ST_MAX] = {
         [ST_UPLOAD_ADD] = "INSERT INTO uploads(uuid, repo, created_at) VALUES (?1, ?2, ?3)",
         [ST_UPLOAD_GET] = "SELECT repo FROM uploads WHERE uuid = ?1",
         [ST_UPLOAD_DELETE] = "DELETE FROM uploads WHERE uuid = ?1",
+        /* chunked uploads on an object store (storage/mpupload.c) */
+        [ST_UPSESSION_ADD] = "INSERT INTO upload_sessions(uuid, alg, updated_at) VALUES (?1, ?2, ?3)",
+        [ST_UPSESSION_GET] = "SELECT alg, size, upload_id, parts, tail_gen, tail_size, hash, updated_at"
+                             " FROM upload_sessions WHERE uuid = ?1",
+        /* a lease: free, ours already, or run out */
+        [ST_UPSESSION_TAKE] = "UPDATE upload_sessions SET holder = ?2, held_until = ?4 WHERE uuid = ?1"
+                              " AND (holder = '' OR holder = ?2 OR held_until < ?3)",
+        [ST_UPSESSION_SAVE] = "UPDATE upload_sessions SET size = ?3, upload_id = ?4, parts = ?5, tail_gen = ?6,"
+                              " tail_size = ?7, hash = ?8, updated_at = ?9, held_until = ?10"
+                              " WHERE uuid = ?1 AND holder = ?2",
+        [ST_UPSESSION_RELEASE] = "UPDATE upload_sessions SET holder = '', held_until = 0"
+                                 " WHERE uuid = ?1 AND holder = ?2",
+        [ST_UPSESSION_OLD] = "SELECT uuid, alg, size, upload_id, parts, tail_gen, tail_size, hash, updated_at"
+                             " FROM upload_sessions WHERE updated_at < ?1 AND held_until < ?2"
+                             " ORDER BY updated_at LIMIT 1000",
         /* garbage collection (see the section below): a manifest's reference to a
          * blob of its repository clears the link's mark */
         [ST_LINK_TOUCH] = "UPDATE repo_blobs SET unref_since = NULL"
@@ -1112,6 +1133,218 @@ int meta_upload_delete(meta_t *m, const char *uuid) {
         r = db_changes(m->c) > 0;
         c = db_tx_commit(m->c);
         return c < 0 ? c : r;
+}
+
+/* ---- chunked uploads on an object store (step 9) ---- */
+
+void meta_upsession_clear(meta_upsession_t *u) {
+        if (!u)
+                return;
+        free(u->upload_id);
+        free(u->parts);
+        free(u->hash);
+        memset(u, 0, sizeof(*u));
+}
+
+/* The columns alg .. updated_at from col on. */
+static int upsession_row(db_stmt_t *st, int col, meta_upsession_t *u) {
+        const char *alg = db_col_text(st, col);
+        int r;
+
+        if (!alg || digest_alg_parse(alg, &u->alg) < 0)
+                return BERTH_EDB;
+        u->size = (uint64_t) db_col_int(st, col + 1);
+        if ((r = db_col_strdup(st, col + 2, &u->upload_id)) < 0 || (r = db_col_strdup(st, col + 3, &u->parts)) < 0)
+                return r;
+        u->tail_gen = (uint64_t) db_col_int(st, col + 4);
+        u->tail_size = (uint64_t) db_col_int(st, col + 5);
+        if (!db_col_null(st, col + 6) && (r = db_col_strdup(st, col + 6, &u->hash)) < 0)
+                return r;
+        u->updated_at = db_col_int(st, col + 7);
+        if (!u->upload_id || !u->parts)
+                return BERTH_EDB;
+        return 0;
+}
+
+int meta_upsession_add(meta_t *m, const char *uuid, const char *repo, digest_alg_t alg) {
+        int r;
+
+        if (!m || !uuid || !repo)
+                return -EINVAL;
+        r = db_tx_begin(m->c);
+        if (r < 0)
+                return r;
+        {
+                _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_UPLOAD_ADD);
+                if ((r = db_bind_text(st, 1, uuid)) >= 0 && (r = db_bind_text(st, 2, repo)) >= 0 &&
+                    (r = db_bind_int(st, 3, now_wall())) >= 0)
+                        r = db_step_done(st);
+        }
+        if (r >= 0) {
+                _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_UPSESSION_ADD);
+                if ((r = db_bind_text(st, 1, uuid)) >= 0 && (r = db_bind_text(st, 2, digest_alg_name(alg))) >= 0 &&
+                    (r = db_bind_int(st, 3, now_wall())) >= 0)
+                        r = db_step_done(st);
+        }
+        if (r < 0) {
+                db_tx_rollback(m->c);
+                return r;
+        }
+        return db_tx_commit(m->c);
+}
+
+static int upsession_read(meta_t *m, const char *uuid, meta_upsession_t *ret) {
+        _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_UPSESSION_GET);
+        int r;
+
+        if ((r = db_bind_text(st, 1, uuid)) < 0)
+                return r;
+        r = db_step(st);
+        if (r != 1)
+                return r;
+        memset(ret, 0, sizeof(*ret));
+        (void) snprintf(ret->uuid, sizeof(ret->uuid), "%s", uuid);
+        r = upsession_row(st, 0, ret);
+        if (r < 0) {
+                meta_upsession_clear(ret);
+                return r;
+        }
+        return 1;
+}
+
+int meta_upsession_get(meta_t *m, const char *uuid, meta_upsession_t *ret) {
+        if (!m || !uuid || !ret)
+                return -EINVAL;
+        return upsession_read(m, uuid, ret);
+}
+
+int meta_upsession_take(meta_t *m, const char *uuid, const char *holder, int64_t now, int64_t until,
+                        meta_upsession_t *ret) {
+        int r, c;
+
+        if (!m || !uuid || !holder || !*holder || !ret)
+                return -EINVAL;
+        r = db_tx_begin(m->c);
+        if (r < 0)
+                return r;
+        {
+                _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_UPSESSION_TAKE);
+                if ((r = db_bind_text(st, 1, uuid)) >= 0 && (r = db_bind_text(st, 2, holder)) >= 0 &&
+                    (r = db_bind_int(st, 3, now)) >= 0 && (r = db_bind_int(st, 4, until)) >= 0)
+                        r = db_step_done(st);
+        }
+        if (r >= 0) {
+                bool taken = db_changes(m->c) > 0;
+                r = upsession_read(m, uuid, ret);
+                if (r == 1 && !taken) {
+                        meta_upsession_clear(ret);
+                        r = BERTH_EBUSY;
+                }
+        }
+        if (r < 0 || r == 0) {
+                db_tx_rollback(m->c);
+                return r;
+        }
+        c = db_tx_commit(m->c);
+        if (c < 0) {
+                meta_upsession_clear(ret);
+                return c;
+        }
+        return 1;
+}
+
+int meta_upsession_save(meta_t *m, const meta_upsession_t *u, const char *holder, int64_t now, int64_t until) {
+        int r, c;
+
+        if (!m || !u || !holder)
+                return -EINVAL;
+        r = db_tx_begin(m->c);
+        if (r < 0)
+                return r;
+        {
+                _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_UPSESSION_SAVE);
+                if ((r = db_bind_text(st, 1, u->uuid)) >= 0 && (r = db_bind_text(st, 2, holder)) >= 0 &&
+                    (r = db_bind_uint(st, 3, u->size)) >= 0 &&
+                    (r = db_bind_text(st, 4, u->upload_id ? u->upload_id : "")) >= 0 &&
+                    (r = db_bind_text(st, 5, u->parts ? u->parts : "")) >= 0 &&
+                    (r = db_bind_uint(st, 6, u->tail_gen)) >= 0 && (r = db_bind_uint(st, 7, u->tail_size)) >= 0 &&
+                    (r = u->hash ? db_bind_text(st, 8, u->hash) : db_bind_null(st, 8)) >= 0 &&
+                    (r = db_bind_int(st, 9, now)) >= 0 && (r = db_bind_int(st, 10, until)) >= 0)
+                        r = db_step_done(st);
+        }
+        if (r >= 0 && db_changes(m->c) == 0)
+                r = BERTH_EBUSY; /* the lease ran out and another request took it */
+        if (r < 0) {
+                db_tx_rollback(m->c);
+                return r;
+        }
+        c = db_tx_commit(m->c);
+        return c < 0 ? c : 0;
+}
+
+int meta_upsession_release(meta_t *m, const char *uuid, const char *holder) {
+        int r;
+
+        if (!m || !uuid || !holder)
+                return -EINVAL;
+        r = db_tx_begin(m->c);
+        if (r < 0)
+                return r;
+        {
+                _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_UPSESSION_RELEASE);
+                if ((r = db_bind_text(st, 1, uuid)) >= 0 && (r = db_bind_text(st, 2, holder)) >= 0)
+                        r = db_step_done(st);
+        }
+        if (r < 0) {
+                db_tx_rollback(m->c);
+                return r;
+        }
+        return db_tx_commit(m->c);
+}
+
+int meta_upsession_old(meta_t *m, int64_t before, int64_t now, meta_upsession_t **ret, size_t *ret_n) {
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
+        meta_upsession_t *v = NULL;
+        size_t n = 0, cap = 0;
+        int r;
+
+        if (!m || !ret || !ret_n)
+                return -EINVAL;
+        st = stmt(m, ST_UPSESSION_OLD);
+        if ((r = db_bind_int(st, 1, before)) < 0 || (r = db_bind_int(st, 2, now)) < 0)
+                return r;
+        while ((r = db_step(st)) == 1) {
+                const char *uuid = db_col_text(st, 0);
+                if (n == cap) {
+                        size_t nc = cap ? cap * 2 : 16;
+                        void *p = reallocarray(v, nc, sizeof(*v));
+                        if (!p) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        v = p;
+                        cap = nc;
+                }
+                memset(&v[n], 0, sizeof(v[n]));
+                (void) snprintf(v[n].uuid, sizeof(v[n].uuid), "%s", uuid ? uuid : "");
+                r = upsession_row(st, 1, &v[n]);
+                n++;
+                if (r < 0)
+                        break;
+        }
+        if (r < 0) {
+                meta_upsessions_free(v, n);
+                return r;
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+void meta_upsessions_free(meta_upsession_t *v, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                meta_upsession_clear(&v[i]);
+        free(v);
 }
 
 /* ---- usage per project ---- */

@@ -160,6 +160,40 @@ int meta_upload_add(meta_t *m, const char *uuid, const char *repo);
 int meta_upload_get(meta_t *m, const char *uuid, char **ret_repo);
 int meta_upload_delete(meta_t *m, const char *uuid);
 
+/* Chunked uploads whose bytes go to the object store as they arrive
+ * (storage/mpupload.c): their state, shared by every replica on the database. A
+ * session has its uploads row (meta_upload_get, meta_upload_delete: the state goes
+ * with it) and one of these. */
+typedef struct meta_upsession {
+        char uuid[37]; /* canonical 8-4-4-4-12 (UPLOAD_UUID_LEN) */
+        digest_alg_t alg;
+        uint64_t size;      /* bytes received */
+        char *upload_id;    /* the multipart upload's id; "" none begun yet */
+        char *parts;        /* its parts, one "number etag" line each */
+        uint64_t tail_gen;  /* the tail object's generation (0: none ever written) */
+        uint64_t tail_size; /* its size (< a part) */
+        char *hash;         /* the running hash serialized (hex); NULL: lost */
+        int64_t updated_at; /* unix seconds of the last write */
+} meta_upsession_t;
+void meta_upsession_clear(meta_upsession_t *u); /* frees the strings, zeroes */
+void meta_upsessions_free(meta_upsession_t *v, size_t n);
+/* A new session: its uploads row (repo) and its state, in one transaction. */
+int meta_upsession_add(meta_t *m, const char *uuid, const char *repo, digest_alg_t alg);
+/* Read without taking: 1 (*ret filled), 0 unknown. */
+int meta_upsession_get(meta_t *m, const char *uuid, meta_upsession_t *ret);
+/* Take the session's lease for holder until `until` (unix seconds): 1 taken (*ret
+ * filled), 0 unknown, BERTH_EBUSY another holder's lease runs past now. */
+int meta_upsession_take(meta_t *m, const char *uuid, const char *holder, int64_t now, int64_t until,
+                        meta_upsession_t *ret);
+/* Write u back, still holding it (its lease now until `until`): 0, BERTH_EBUSY
+ * when holder lost the lease (nothing written). */
+int meta_upsession_save(meta_t *m, const meta_upsession_t *u, const char *holder, int64_t now, int64_t until);
+/* Give the lease back. */
+int meta_upsession_release(meta_t *m, const char *uuid, const char *holder);
+/* Up to 1000 sessions not written since before and held by nobody at now, oldest
+ * first: *ret (malloc'd, meta_upsessions_free), *ret_n. */
+int meta_upsession_old(meta_t *m, int64_t before, int64_t now, meta_upsession_t **ret, size_t *ret_n);
+
 /* ---- garbage collection (online: see the comment in meta.c) ----
  * Times are unix seconds: now (the marks written), before (now less the grace
  * period: marks at or before it are old enough). stop (may be NULL): checked

@@ -8,6 +8,7 @@
 #include "common/macro.h"
 #include "common/manifest.h"
 #include "storage/proxycache.h"
+#include "storage/mpupload.h"
 #include "storage/registry.h"
 
 DEFINE_CLEANUP_FUNC(manifest_t, manifest_free);
@@ -517,10 +518,15 @@ static int gc_work(store_t *s, meta_t *m, const registry_gc_options_t *o, time_t
 
         if (o->upload_max_age && !stopped(o)) {
                 expiry_t x = { .store = s, .meta = m, .dry_run = o->dry_run };
+                uint64_t staged = 0;
                 r = store_upload_scan_old(s, o->upload_max_age, expire_upload, &x);
                 if (r < 0)
                         goto out;
-                ret->uploads = x.n;
+                /* chunked uploads in the bucket (S3: storage/mpupload.h) */
+                r = mpupload_expire(s, m, o->upload_max_age, now, o->dry_run, &staged);
+                if (r < 0)
+                        goto out;
+                ret->uploads = x.n + staged;
         }
         if (!o->dry_run && !stopped(o))
                 ret->scratch = store_tmp_clean(s, o->grace > 3600 ? o->grace : 3600) > 0;

@@ -755,6 +755,7 @@ typedef struct {
         const char *query;     /* canonical query, "" none */
         const char *range;     /* "bytes=a-b" or NULL */
         const char *copy_from; /* x-amz-copy-source value or NULL */
+        const char *copy_range; /* x-amz-copy-source-range value or NULL (UploadPartCopy) */
         const char *payload;   /* payload hash; NULL: UNSIGNED-PAYLOAD with a body, empty hash without */
 } req_t;
 
@@ -781,7 +782,7 @@ static int request(s3_t *s, const req_t *rq, io_t *io, long *ret_status, uint64_
                 return -ENOMEM;
         for (unsigned attempt = 0; attempt < S3_ATTEMPTS; attempt++) {
                 struct curl_slist *hl = NULL;
-                s3_header_t sh[7];
+                s3_header_t sh[8];
                 size_t nh = 0;
                 CURLcode cc;
                 char ecode[64];
@@ -796,6 +797,8 @@ static int request(s3_t *s, const req_t *rq, io_t *io, long *ret_status, uint64_
                         sh[nh++] = (s3_header_t) { "range", rq->range };
                 if (rq->copy_from)
                         sh[nh++] = (s3_header_t) { "x-amz-copy-source", rq->copy_from };
+                if (rq->copy_range)
+                        sh[nh++] = (s3_header_t) { "x-amz-copy-source-range", rq->copy_range };
                 if (s->session_token)
                         sh[nh++] = (s3_header_t) { "x-amz-security-token", s->session_token };
                 r = s3_authorization(&(s3_sign_input_t) { .method = rq->method, .path = path,
@@ -859,8 +862,10 @@ static int request(s3_t *s, const req_t *rq, io_t *io, long *ret_status, uint64_
                 if (cc != CURLE_OK) {
                         status = 0;
                         r = BERTH_ESTOREDOWN;
-                        if (cc == CURLE_WRITE_ERROR) {
-                                r = -EIO; /* more than we could hold: not worth retrying */
+                        if (cc == CURLE_WRITE_ERROR || cc == CURLE_ABORTED_BY_CALLBACK) {
+                                /* more than we could hold, or our file shrank under the
+                                 * body (on_read): another try changes nothing */
+                                r = -EIO;
                                 break;
                         }
                         curl_easy_reset(h);
@@ -1377,19 +1382,24 @@ static int s3_remove(blobstore_t *bs, const digest_t *d) {
         return simple(S3(bs), "DELETE", key, NULL, NULL);
 }
 
-/* Server-side copy of from to to (both keys under the bucket). */
-static int copy_object(s3_t *s, const char *from, const char *to) {
-        char src[S3_KEY_MAX * 3 + S3_BUCKET_MAX + 4];
+/* The x-amz-copy-source value naming key: "/bucket/key" (encoded). */
+static int copy_source(const s3_t *s, const char *from, char *src, size_t n) {
         size_t bl = strlen(s->cfg.bucket);
 
-        if (bl + 2 >= sizeof(src))
+        if (bl + 2 >= n)
                 return -ENAMETOOLONG;
         src[0] = '/';
         memcpy(src + 1, s->cfg.bucket, bl);
         src[bl + 1] = '/';
-        if (s3_uri_encode(from, true, src + bl + 2, sizeof(src) - bl - 2) < 0)
-                return -ENAMETOOLONG;
-        return simple(s, "PUT", to, NULL, src);
+        return s3_uri_encode(from, true, src + bl + 2, n - bl - 2) < 0 ? -ENAMETOOLONG : 0;
+}
+
+/* Server-side copy of from to to (both keys under the bucket). */
+static int copy_object(s3_t *s, const char *from, const char *to) {
+        char src[S3_KEY_MAX * 3 + S3_BUCKET_MAX + 4];
+        int r = copy_source(s, from, src, sizeof(src));
+
+        return r < 0 ? r : simple(s, "PUT", to, NULL, src);
 }
 
 static int move_object(s3_t *s, const char *from, const char *to) {
@@ -1605,17 +1615,124 @@ int s3_uploads_parse(const char *xml, size_t len, s3_upload_entry_fn cb, void *u
         return 0;
 }
 
+static bool uuid_ok(const char *u);
+
+/* Staged uploads seen under PREFIX/uploads/: per session uuid, its newest object
+ * (the tail, rewritten by every request that adds bytes: the session's last
+ * activity) and its objects. */
+typedef struct {
+        char uuid[37];
+        time_t newest;
+} staged_seen_t;
+
 typedef struct {
         s3_t *s;
         time_t before;
         int aborted;
+        size_t upfx_len;    /* strlen of "PREFIX/uploads/" */
+        char upfx[S3_KEY_MAX];
+        staged_seen_t *seen;
+        size_t n_seen, cap_seen;
+        char (*old)[S3_KEY_MAX]; /* objects of sessions idle past the age */
+        size_t n_old, cap_old;
+        int err;
 } expiry_t;
+
+/* The session uuid of a key under PREFIX/uploads/ (into uuid), or false. */
+static bool staged_uuid_of(const expiry_t *x, const char *key, char uuid[37]) {
+        if (strncmp(key, x->upfx, x->upfx_len) != 0 || strlen(key + x->upfx_len) < 37 || key[x->upfx_len + 36] != '/')
+                return false;
+        memcpy(uuid, key + x->upfx_len, 36);
+        uuid[36] = '\0';
+        return uuid_ok(uuid);
+}
+
+static staged_seen_t *seen_find(expiry_t *x, const char *uuid) {
+        for (size_t i = 0; i < x->n_seen; i++)
+                if (strcmp(x->seen[i].uuid, uuid) == 0)
+                        return &x->seen[i];
+        return NULL;
+}
+
+static void staged_object(void *ud, const char *key, uint64_t size, time_t mtime) {
+        expiry_t *x = ud;
+        staged_seen_t *e;
+        char uuid[37];
+
+        (void) size;
+        if (x->err || !staged_uuid_of(x, key, uuid))
+                return;
+        if (!(e = seen_find(x, uuid))) {
+                if (x->n_seen == x->cap_seen) {
+                        size_t nc = x->cap_seen ? x->cap_seen * 2 : 32;
+                        void *p = reallocarray(x->seen, nc, sizeof(*x->seen));
+                        if (!p) {
+                                x->err = -ENOMEM;
+                                return;
+                        }
+                        x->seen = p;
+                        x->cap_seen = nc;
+                }
+                e = &x->seen[x->n_seen++];
+                memcpy(e->uuid, uuid, sizeof(e->uuid));
+                e->newest = mtime;
+        } else if (mtime > e->newest)
+                e->newest = mtime;
+        if (mtime < x->before) {
+                if (x->n_old == x->cap_old) {
+                        size_t nc = x->cap_old ? x->cap_old * 2 : 32;
+                        void *p = reallocarray(x->old, nc, sizeof(*x->old));
+                        if (!p) {
+                                x->err = -ENOMEM;
+                                return;
+                        }
+                        x->old = p;
+                        x->cap_old = nc;
+                }
+                (void) snprintf(x->old[x->n_old++], S3_KEY_MAX, "%s", key);
+        }
+}
+
+/* Every object under the area prefix pfx (a full key prefix): cb for each. */
+static int list_raw(s3_t *s, const char *pfx, s3_list_entry_fn cb, void *ud) {
+        char pfx_enc[S3_KEY_MAX * 3], token[S3_KEY_MAX * 2] = "", tok_enc[S3_KEY_MAX * 6], query[S3_KEY_MAX * 10];
+        int r;
+
+        if (s3_uri_encode(pfx, false, pfx_enc, sizeof(pfx_enc)) < 0)
+                return -ENAMETOOLONG;
+        for (;;) {
+                io_t io = { .fd = -1 };
+                char next[sizeof(token)];
+
+                if (token[0]) {
+                        if (s3_uri_encode(token, false, tok_enc, sizeof(tok_enc)) < 0)
+                                return -ENAMETOOLONG;
+                        (void) snprintf(query, sizeof(query), "continuation-token=%s&list-type=2&prefix=%s", tok_enc,
+                                        pfx_enc);
+                } else
+                        (void) snprintf(query, sizeof(query), "list-type=2&prefix=%s", pfx_enc);
+                r = request(s, &(req_t) { .method = "GET", .key = NULL, .query = query }, &io, NULL, NULL);
+                if (r >= 0)
+                        r = s3_list_parse(io.xml.buf ? io.xml.buf : "", io.xml.len, cb, ud, next, sizeof(next));
+                free(io.xml.buf);
+                if (r < 0)
+                        return r;
+                if (!next[0])
+                        return 0;
+                memcpy(token, next, sizeof(token));
+        }
+}
 
 static void expire_one(void *ud, const char *key, const char *upload_id, time_t initiated) {
         expiry_t *x = ud;
-        char id_enc[1536], query[1600];
+        char id_enc[1536], query[1600], uuid[37];
+        staged_seen_t *e;
 
         if (initiated >= x->before || s3_uri_encode(upload_id, false, id_enc, sizeof(id_enc)) < 0)
+                return;
+        /* a staged upload whose session wrote recently is alive, however old its
+         * multipart upload */
+        if (staged_uuid_of(x, key, uuid) && (e = seen_find(x, uuid)) && e->newest >= x->before)
                 return;
         (void) snprintf(query, sizeof(query), "uploadId=%s", id_enc);
         if (simple(x->s, "DELETE", key, query, NULL) >= 0)
@@ -1633,6 +1750,27 @@ static int s3_expire_incomplete(blobstore_t *bs, uint64_t max_age, time_t now) {
         int r;
 
         (void) snprintf(pfx, sizeof(pfx), "%s%s", s->cfg.prefix, s->cfg.prefix[0] ? "/" : "");
+        /* staged uploads first: the objects of sessions idle past the age go (their
+         * multipart uploads below), the others are kept with their uploads */
+        if (snprintf(x.upfx, sizeof(x.upfx), "%s%suploads/", s->cfg.prefix, s->cfg.prefix[0] ? "/" : "") >=
+            (int) sizeof(x.upfx))
+                return -ENAMETOOLONG;
+        x.upfx_len = strlen(x.upfx);
+        r = list_raw(s, x.upfx, staged_object, &x);
+        if (r >= 0 && x.err < 0)
+                r = x.err;
+        for (size_t i = 0; r >= 0 && i < x.n_old; i++) {
+                char uuid[37];
+                staged_seen_t *e;
+                if (staged_uuid_of(&x, x.old[i], uuid) && (e = seen_find(&x, uuid)) && e->newest < x.before &&
+                    simple(s, "DELETE", x.old[i], NULL, NULL) >= 0)
+                        x.aborted++;
+        }
+        free(x.old);
+        if (r < 0) {
+                free(x.seen);
+                return r;
+        }
         if (s3_uri_encode(pfx, false, pfx_enc, sizeof(pfx_enc)) < 0)
                 return -ENAMETOOLONG;
         for (int page = 0; page < 1000; page++) {
@@ -1652,14 +1790,301 @@ static int s3_expire_incomplete(blobstore_t *bs, uint64_t max_age, time_t now) {
                         r = s3_uploads_parse(io.xml.buf ? io.xml.buf : "", io.xml.len, expire_one, &x, nkm, nim,
                                              sizeof(nkm));
                 free(io.xml.buf);
-                if (r < 0)
+                if (r < 0) {
+                        free(x.seen);
                         return r;
+                }
                 if (!nkm[0])
                         break;
                 (void) snprintf(km, sizeof(km), "%s", nkm);
                 (void) snprintf(im, sizeof(im), "%s", nim);
         }
+        free(x.seen);
         return x.aborted;
+}
+
+
+/* ---- staged uploads: a chunked upload's bytes go up as they arrive, under
+ * PREFIX/uploads/<uuid>/ (a multipart upload of "data", the tail as "tail-<gen>"),
+ * and any process sharing the bucket continues it (storage/mpupload.c keeps the
+ * state in the metadata store) ---- */
+
+/* CopyObject copies up to 5 GiB; a larger object is copied by UploadPartCopy (a
+ * test lowers the limit: s3_test_set_copy_max). */
+#define S3_COPY_MAX (5ull << 30)
+#define S3_COPY_PART (1ull << 30)
+static uint64_t copy_max = S3_COPY_MAX;
+
+void s3_test_set_copy_max(uint64_t max) {
+        copy_max = max ? max : S3_COPY_MAX;
+}
+
+static bool uuid_ok(const char *u) {
+        if (!u || strlen(u) != 36)
+                return false;
+        for (size_t i = 0; i < 36; i++) {
+                if (i == 8 || i == 13 || i == 18 || i == 23) {
+                        if (u[i] != '-')
+                                return false;
+                } else if (!((u[i] >= '0' && u[i] <= '9') || (u[i] >= 'a' && u[i] <= 'f')))
+                        return false;
+        }
+        return true;
+}
+
+static int staged_key(const s3_t *s, const char *uuid, const char *leaf, uint64_t gen, char *ret, size_t n) {
+        int k;
+
+        if (!uuid_ok(uuid))
+                return -EINVAL;
+        if (strcmp(leaf, "tail") == 0)
+                k = snprintf(ret, n, "%s%suploads/%s/tail-%" PRIu64, s->cfg.prefix, s->cfg.prefix[0] ? "/" : "", uuid,
+                             gen);
+        else
+                k = snprintf(ret, n, "%s%suploads/%s/%s", s->cfg.prefix, s->cfg.prefix[0] ? "/" : "", uuid, leaf);
+        return k < 0 || (size_t) k >= n ? -ENAMETOOLONG : 0;
+}
+
+/* CreateMultipartUpload on key: the id into ret_id. */
+static int mpu_create(s3_t *s, const char *key, char *ret_id, size_t n) {
+        io_t io = { .fd = -1 };
+        int r = request(s, &(req_t) { .method = "POST", .key = key, .query = "uploads=" }, &io, NULL, NULL);
+
+        if (r >= 0 && s3_xml_text(io.xml.buf, io.xml.len, "UploadId", ret_id, n) != 1)
+                r = -EIO;
+        free(io.xml.buf);
+        return r;
+}
+
+/* CompleteMultipartUpload of key with the parts listed. */
+static int mpu_complete(s3_t *s, const char *key, const char *id, const blobstore_part_t *parts, unsigned n) {
+        char id_enc[1536], query[1600], hash[65];
+        sbuf_t body = {};
+        int r;
+
+        if (s3_uri_encode(id, false, id_enc, sizeof(id_enc)) < 0)
+                return -ENAMETOOLONG;
+        sb_str(&body, "<CompleteMultipartUpload>");
+        for (unsigned i = 0; i < n; i++) {
+                char num[16];
+                (void) snprintf(num, sizeof(num), "%u", parts[i].num);
+                sb_str(&body, "<Part><PartNumber>");
+                sb_str(&body, num);
+                sb_str(&body, "</PartNumber><ETag>");
+                sb_xml_escaped(&body, parts[i].etag);
+                sb_str(&body, "</ETag></Part>");
+        }
+        sb_str(&body, "</CompleteMultipartUpload>");
+        if (body.err) {
+                free(body.buf);
+                return -ENOMEM;
+        }
+        r = sha256_hex(body.buf, body.len, hash);
+        if (r >= 0) {
+                io_t cio = { .fd = -1, .mem = body.buf, .len = body.len };
+                (void) snprintf(query, sizeof(query), "uploadId=%s", id_enc);
+                r = request(s, &(req_t) { .method = "POST", .key = key, .query = query, .payload = hash }, &cio, NULL,
+                            NULL);
+                free(cio.xml.buf);
+        }
+        free(body.buf);
+        return r;
+}
+
+static int mpu_abort(s3_t *s, const char *key, const char *id) {
+        char id_enc[1536], query[1600];
+        int r;
+
+        if (s3_uri_encode(id, false, id_enc, sizeof(id_enc)) < 0)
+                return -ENAMETOOLONG;
+        (void) snprintf(query, sizeof(query), "uploadId=%s", id_enc);
+        r = simple(s, "DELETE", key, query, NULL);
+        return r == -ENOENT ? 0 : r;
+}
+
+/* Server-side copy of an object of size bytes larger than CopyObject takes: a
+ * multipart upload of to whose parts are UploadPartCopy ranges of from. */
+static int copy_parts(s3_t *s, const char *from, const char *to, uint64_t size) {
+        char src[S3_KEY_MAX * 3 + S3_BUCKET_MAX + 4], id[512], id_enc[1536];
+        uint64_t part = copy_max < S3_COPY_PART ? copy_max : S3_COPY_PART;
+        blobstore_part_t *parts = NULL;
+        unsigned n;
+        int r;
+
+        if (part < S3_PART_MIN)
+                part = S3_PART_MIN;
+        while ((size + part - 1) / part > S3_PARTS_MAX)
+                part *= 2;
+        n = (unsigned) ((size + part - 1) / part);
+        if ((r = copy_source(s, from, src, sizeof(src))) < 0)
+                return r;
+        if (!(parts = calloc(n ? n : 1, sizeof(*parts))))
+                return -ENOMEM;
+        if ((r = mpu_create(s, to, id, sizeof(id))) < 0) {
+                free(parts);
+                return r;
+        }
+        if (s3_uri_encode(id, false, id_enc, sizeof(id_enc)) < 0)
+                r = -ENAMETOOLONG;
+        for (unsigned i = 0; r >= 0 && i < n; i++) {
+                char query[1600], range[64];
+                uint64_t off = (uint64_t) i * part, len = size - off < part ? size - off : part;
+                io_t io = { .fd = -1 };
+
+                (void) snprintf(query, sizeof(query), "partNumber=%u&uploadId=%s", i + 1, id_enc);
+                (void) snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, off, off + len - 1);
+                r = request(s, &(req_t) { .method = "PUT", .key = to, .query = query, .copy_from = src, .copy_range = range },
+                            &io, NULL, NULL);
+                /* UploadPartCopy names the part in its body */
+                if (r >= 0 && s3_xml_text(io.xml.buf, io.xml.len, "ETag", parts[i].etag, sizeof(parts[i].etag)) != 1)
+                        r = -EIO;
+                free(io.xml.buf);
+                parts[i].num = i + 1;
+        }
+        if (r >= 0)
+                r = mpu_complete(s, to, id, parts, n);
+        if (r < 0)
+                (void) mpu_abort(s, to, id); /* nothing half-made stays (else: the expiry) */
+        free(parts);
+        return r;
+}
+
+static int s3_staged_begin(blobstore_t *bs, const char *uuid, char *ret_id, size_t n) {
+        char key[S3_KEY_MAX];
+        int r = staged_key(S3(bs), uuid, "data", 0, key, sizeof(key));
+
+        return r < 0 ? r : mpu_create(S3(bs), key, ret_id, n);
+}
+
+static int s3_staged_part(blobstore_t *bs, const char *uuid, const char *id, unsigned num, const void *buf,
+                          size_t len, char *ret_etag, size_t n) {
+        char key[S3_KEY_MAX], id_enc[1536], query[1600];
+        io_t io = { .fd = -1, .mem = buf, .len = len };
+        int r;
+
+        if (num < 1 || num > S3_PARTS_MAX || !ret_etag || n == 0)
+                return -EINVAL;
+        if ((r = staged_key(S3(bs), uuid, "data", 0, key, sizeof(key))) < 0)
+                return r;
+        if (s3_uri_encode(id, false, id_enc, sizeof(id_enc)) < 0)
+                return -ENAMETOOLONG;
+        (void) snprintf(query, sizeof(query), "partNumber=%u&uploadId=%s", num, id_enc);
+        r = request(S3(bs), &(req_t) { .method = "PUT", .key = key, .query = query }, &io, NULL, NULL);
+        free(io.xml.buf);
+        if (r >= 0 && (!io.etag[0] || strlen(io.etag) >= n))
+                r = -EIO;
+        if (r >= 0)
+                memcpy(ret_etag, io.etag, strlen(io.etag) + 1);
+        return r;
+}
+
+static int s3_staged_tail_put(blobstore_t *bs, const char *uuid, uint64_t gen, const void *buf, size_t len) {
+        char key[S3_KEY_MAX];
+        io_t io = { .fd = -1, .mem = buf, .len = len };
+        int r;
+
+        if ((r = staged_key(S3(bs), uuid, "tail", gen, key, sizeof(key))) < 0)
+                return r;
+        r = request(S3(bs), &(req_t) { .method = "PUT", .key = key }, &io, NULL, NULL);
+        free(io.xml.buf);
+        return r;
+}
+
+static int s3_staged_tail_get(blobstore_t *bs, const char *uuid, uint64_t gen, void *buf, size_t len) {
+        char key[S3_KEY_MAX];
+        io_t io = { .fd = -1, .out = buf, .out_cap = len };
+        int r;
+
+        if (len == 0)
+                return 0;
+        if ((r = staged_key(S3(bs), uuid, "tail", gen, key, sizeof(key))) < 0)
+                return r;
+        r = request(S3(bs), &(req_t) { .method = "GET", .key = key }, &io, NULL, NULL);
+        free(io.xml.buf);
+        if (r >= 0 && io.out_len != len)
+                r = -EIO;
+        return r;
+}
+
+static int s3_staged_tail_remove(blobstore_t *bs, const char *uuid, uint64_t gen) {
+        char key[S3_KEY_MAX];
+        int r;
+
+        if ((r = staged_key(S3(bs), uuid, "tail", gen, key, sizeof(key))) < 0)
+                return r;
+        r = simple(S3(bs), "DELETE", key, NULL, NULL);
+        return r == -ENOENT ? 0 : r;
+}
+
+static int s3_staged_complete(blobstore_t *bs, const char *uuid, const char *id, const blobstore_part_t *parts,
+                              unsigned n_parts) {
+        char key[S3_KEY_MAX];
+        int r;
+
+        if ((r = staged_key(S3(bs), uuid, "data", 0, key, sizeof(key))) < 0)
+                return r;
+        return mpu_complete(S3(bs), key, id, parts, n_parts);
+}
+
+static int s3_staged_read(blobstore_t *bs, const char *uuid, uint64_t off, void *buf, size_t len, size_t *ret_n) {
+        char key[S3_KEY_MAX], range[64];
+        io_t io = { .fd = -1, .out = buf, .out_cap = len };
+        int r;
+
+        *ret_n = 0;
+        if (len == 0)
+                return 0;
+        if ((r = staged_key(S3(bs), uuid, "data", 0, key, sizeof(key))) < 0)
+                return r;
+        (void) snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, off, off + len - 1);
+        r = request(S3(bs), &(req_t) { .method = "GET", .key = key, .range = range }, &io, NULL, NULL);
+        free(io.xml.buf);
+        if (r == -ERANGE)
+                return 0;
+        if (r >= 0)
+                *ret_n = io.out_len;
+        return r;
+}
+
+static int s3_staged_promote(blobstore_t *bs, const char *uuid, const digest_t *d, uint64_t size) {
+        s3_t *s = S3(bs);
+        char from[S3_KEY_MAX], to[S3_KEY_MAX];
+        int r;
+
+        if ((r = staged_key(s, uuid, "data", 0, from, sizeof(from))) < 0 ||
+            (r = blob_key(s, "blobs", d, NULL, to, sizeof(to))) < 0)
+                return r;
+        r = head(s, to, NULL);
+        if (r == 0) /* a copy is atomic: the key names the whole blob or nothing */
+                r = size > copy_max ? copy_parts(s, from, to, size) : copy_object(s, from, to);
+        return r; /* the temporary object stays for staged_abort */
+}
+
+static int s3_staged_abort(blobstore_t *bs, const char *uuid, const char *id) {
+        s3_t *s = S3(bs);
+        char key[S3_KEY_MAX];
+        int r;
+
+        if ((r = staged_key(s, uuid, "data", 0, key, sizeof(key))) < 0)
+                return r;
+        if (id && id[0] && (r = mpu_abort(s, key, id)) < 0)
+                return r;
+        r = simple(s, "DELETE", key, NULL, NULL);
+        return r == -ENOENT ? 0 : r;
+}
+
+static int s3_put(blobstore_t *bs, const digest_t *d, const void *buf, size_t len) {
+        char key[S3_KEY_MAX];
+        io_t io = { .fd = -1, .mem = buf, .len = len };
+        int r;
+
+        if ((r = blob_key(S3(bs), "blobs", d, NULL, key, sizeof(key))) < 0)
+                return r;
+        /* the digest as the payload hash: the store checks the bytes too */
+        r = request(S3(bs), &(req_t) { .method = "PUT", .key = key, .payload = d->alg == DIGEST_SHA256 ? digest_hex(d) : NULL },
+                    &io, NULL, NULL);
+        free(io.xml.buf);
+        return r;
 }
 
 static const blobstore_ops_t s3_ops = {
@@ -1681,6 +2106,16 @@ static const blobstore_ops_t s3_ops = {
         .untrash = s3_untrash,
         .trash_purge = s3_trash_purge,
         .trash_list = s3_trash_list,
+        .staged_begin = s3_staged_begin,
+        .staged_part = s3_staged_part,
+        .staged_tail_put = s3_staged_tail_put,
+        .staged_tail_get = s3_staged_tail_get,
+        .staged_tail_remove = s3_staged_tail_remove,
+        .staged_complete = s3_staged_complete,
+        .staged_read = s3_staged_read,
+        .staged_promote = s3_staged_promote,
+        .staged_abort = s3_staged_abort,
+        .put = s3_put,
         .free = s3_free,
 };
 

@@ -95,3 +95,7 @@ int s3_time_parse(const char *s, time_t *ret);
 
 /* The driver. url as above; ca_file: PEM bundle to trust (NULL: the system's). */
 int s3_blobstore_open(const char *url, const char *ca_file, blobstore_t **ret, const char **reterr_detail);
+
+/* Test hook: objects above max bytes are copied server-side by UploadPartCopy
+ * parts instead of one CopyObject (0: S3's limit, 5 GiB). */
+void s3_test_set_copy_max(uint64_t max);

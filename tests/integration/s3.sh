@@ -4,7 +4,7 @@
 # objects in the bucket and none under DATA, Range reads, --s3-redirect (307 to a
 # presigned URL) followed by skopeo with the gateway's log showing the client's GETs,
 # GC and fsck on the bucket, and two replicas on PostgreSQL sharing the bucket with no
-# shared directory; berthd killed during a multipart commit (GC leaves nothing); berthd storage
+# shared directory (a chunked upload alternating between them, its expiry); berthd killed during a multipart commit (GC leaves nothing); berthd storage
 # copy of a filesystem store into the bucket; the gateway stopped during a push.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
@@ -274,6 +274,84 @@ if [ -n "${BERTH_TEST_PG_URL:-}" ]; then
         done
         [ "$(find "$TMP/rep1/blobs" "$TMP/rep2/blobs" -type f | wc -l)" -eq 0 ] || fail "blob files in a replica's directory"
         pass "pushed through one replica, pulled through the other; no shared directory"
+
+        step "a chunked upload whose PATCHes alternate between the replicas and whose PUT lands on the other"
+        # 7 MiB (a part), 3 MiB (kept as a tail), 4 MiB (with the tail a part of 7), 2 MiB
+        # (a tail), and the PUT's last 1 MiB: parts of at least 5 MiB, tails shorter
+        for i in 1 2 3 4 5; do head -c $(( (i == 1 ? 7 : i == 2 ? 3 : i == 3 ? 4 : i == 4 ? 2 : 1) << 20 )) /dev/urandom >"$TMP/ch$i"; done
+        cat "$TMP"/ch1 "$TMP"/ch2 "$TMP"/ch3 "$TMP"/ch4 "$TMP"/ch5 >"$TMP/chunked"
+        chd=sha256:$(sha256sum "$TMP/chunked" | cut -d' ' -f1)
+        r1=http://127.0.0.1:$p1 r2=http://127.0.0.1:$p2
+        loc=$(curl -sS -D - -o /dev/null -X POST "$r1/v2/it/chunked/blobs/uploads/" | tr -d '\r' |
+                awk 'tolower($1) == "location:" { print $2 }')
+        uuid=${loc##*/}
+        [ -n "$uuid" ] || fail "no upload location"
+        off=0
+        for i in 1 2 3 4; do
+                rep=$r1
+                [ $((i % 2)) -eq 0 ] && rep=$r2
+                n=$(stat -c %s "$TMP/ch$i")
+                curl -sS -D "$TMP/ph" -o /dev/null -X PATCH --data-binary "@$TMP/ch$i" -H 'Content-Type: application/octet-stream' \
+                        -H "Content-Range: $off-$((off + n - 1))" "$rep$loc"
+                grep -q '^HTTP/[0-9.]* 202' "$TMP/ph" || fail "PATCH $i on $rep: $(head -n 1 "$TMP/ph")"
+                off=$((off + n))
+                grep -qi "^range: 0-$((off - 1))" "$TMP/ph" || fail "PATCH $i: $(grep -i '^range' "$TMP/ph")"
+                # the other replica sees the same state
+                other=$r2
+                [ "$rep" = "$r2" ] && other=$r1
+                curl -sS -D "$TMP/sh" -o /dev/null "$other$loc"
+                grep -qi "^range: 0-$((off - 1))" "$TMP/sh" || fail "status on the other replica after PATCH $i: $(grep -i '^range' "$TMP/sh")"
+                if [ "$i" = 2 ]; then
+                        # 3 MiB short of a part: a tail object, and the multipart upload holds the first 7 MiB
+                        s3 GET "/$BUCKET?list-type=2&prefix=reg/uploads/$uuid/" >"$TMP/tl.xml"
+                        grep -q "<Key>reg/uploads/$uuid/tail-2</Key>" "$TMP/tl.xml" && grep -q "<Size>3145728</Size>" "$TMP/tl.xml" ||
+                                fail "no 3 MiB tail object: $(cat "$TMP/tl.xml")"
+                        s3 GET "/$BUCKET?uploads=" | grep -q "<Key>reg/uploads/$uuid/data</Key>" || fail "no multipart upload for the session"
+                fi
+        done
+        [ -z "$(ls -A "$TMP/rep1/uploads" "$TMP/rep2/uploads")" ] || fail "session files in a replica's directory"
+        mark=$(wc -l <"$BERTH_TEST_S3_RGW_LOG")
+        code=$(curl -sS -o "$TMP/put.json" -w '%{http_code}' -X PUT --data-binary "@$TMP/ch5" \
+                -H 'Content-Type: application/octet-stream' "$r1$loc?digest=$chd")
+        [ "$code" = 201 ] || fail "the final PUT on replica 1: $code $(cat "$TMP/put.json")"
+        tail -n +"$((mark + 1))" "$BERTH_TEST_S3_RGW_LOG" | grep -q "GET /$BUCKET/reg/uploads/$uuid/data" &&
+                fail "the commit downloaded the parts again"
+        curl -sS -o "$TMP/chunked.got" "$r2/v2/it/chunked/blobs/$chd"
+        cmp -s "$TMP/chunked.got" "$TMP/chunked" || fail "the blob read through replica 2 differs"
+        if s3_keys "reg/uploads/$uuid/" | grep -q .; then fail "temporary objects left: $(s3_keys "reg/uploads/$uuid/")"; fi
+        if s3 GET "/$BUCKET?uploads=" | grep -q "<Key>reg/uploads/$uuid/"; then fail "the multipart upload was left"; fi
+        pass "17 MiB in 4 PATCHes alternating between the replicas (a part, a 3 MiB tail, a part, a 2 MiB tail), the PUT elsewhere; nothing left"
+
+        step "the same blob pushed again by chunks: not written twice"
+        loc=$(curl -sS -D - -o /dev/null -X POST "$r2/v2/it/again/blobs/uploads/" | tr -d '\r' |
+                awk 'tolower($1) == "location:" { print $2 }')
+        code=$(curl -sS -o /dev/null -w '%{http_code}' -X PATCH --data-binary "@$TMP/chunked" -H 'Content-Type: application/octet-stream' "$r2$loc")
+        [ "$code" = 202 ] || fail "PATCH: $code"
+        mark=$(wc -l <"$BERTH_TEST_S3_RGW_LOG")
+        code=$(curl -sS -o /dev/null -w '%{http_code}' -X PUT "$r1$loc?digest=$chd")
+        [ "$code" = 201 ] || fail "PUT: $code"
+        if tail -n +"$((mark + 1))" "$BERTH_TEST_S3_RGW_LOG" | grep -q "PUT /$BUCKET/reg/blobs/sha256/${chd#sha256:}"; then
+                fail "the stored blob was written again"
+        fi
+        if s3 GET "/$BUCKET?uploads=" | grep -q "<Key>reg/uploads/${loc##*/}/"; then fail "the duplicate's multipart upload was left"; fi
+        pass "deduplicated: the digest key not written again, the duplicate's parts aborted"
+
+        step "an abandoned chunked upload: the expiry aborts its multipart upload and removes its objects"
+        head -c $((6 << 20)) /dev/urandom >"$TMP/aband"
+        loc=$(curl -sS -D - -o /dev/null -X POST "$r1/v2/it/aband/blobs/uploads/" | tr -d '\r' |
+                awk 'tolower($1) == "location:" { print $2 }')
+        code=$(curl -sS -o /dev/null -w '%{http_code}' -X PATCH --data-binary "@$TMP/aband" -H 'Content-Type: application/octet-stream' "$r1$loc")
+        [ "$code" = 202 ] || fail "PATCH: $code"
+        auuid=${loc##*/}
+        s3 GET "/$BUCKET?uploads=" | grep -q "<Key>reg/uploads/$auuid/data</Key>" || fail "no multipart upload to expire"
+        sleep 2
+        BERTH_STORAGE=$STORAGE "$top_builddir/berthd" --data "$TMP/rep1" --db "$BERTH_DB_URL" gc --grace 3600 --upload-max-age 1 >"$TMP/gc3.out" 2>&1 ||
+                { cat "$TMP/gc3.out"; fail "gc"; }
+        if s3 GET "/$BUCKET?uploads=" | grep -q "<Key>reg/uploads/$auuid/"; then fail "ListMultipartUploads still lists the abandoned upload"; fi
+        if s3_keys "reg/uploads/$auuid/" | grep -q .; then fail "the abandoned upload's objects are left"; fi
+        code=$(curl -sS -o /dev/null -w '%{http_code}' "$r2$loc")
+        [ "$code" = 404 ] || fail "the expired upload's status: $code"
+        pass "ListMultipartUploads no longer lists it, its tail is gone, the session answers 404"
 else
         step "no PostgreSQL (BERTH_TEST_PG_URL): the two-replica part is left out"
 fi

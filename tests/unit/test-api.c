@@ -381,6 +381,125 @@ static void test_browse(void **state) {
         assert_int_equal(browse_has_referrers(f->m, "team/d"), 0);
 }
 
+static bool late_only(const char *name, void *userdata) {
+        (void) userdata;
+        return strcmp(name, "big/r270") == 0 || strcmp(name, "big/r290") == 0;
+}
+
+static bool none_visible(const char *name, void *userdata) {
+        (void) name;
+        (void) userdata;
+        return false;
+}
+
+/* the listings' edges: a filter that drops a whole scan batch (256 rows) and more,
+ * one that drops everything, the single-row look-ups (listed, tag digest, manifest,
+ * tags of a digest, every digest) present and absent, and the arguments refused */
+static void test_browse_edges(void **state) {
+        fixture_t *f = *state;
+        char out[512], name[32], *digest = NULL, **v = NULL;
+        bool more = true;
+        browse_tag_t t;
+        browse_repo_t r, *rv = NULL;
+        browse_tag_t *tv = NULL;
+        size_t n = 0;
+        int64_t count = -1;
+
+        for (int i = 0; i < 300; i++) {
+                snprintf(name, sizeof(name), "big/r%03d", i);
+                put_image(f->m, name, name, "v1");
+        }
+        assert_int_equal(list_names(f->m, "big", NULL, NULL, 5, late_only, out, sizeof(out), &more), 2);
+        assert_string_equal(out, "big/r270 big/r290 ");
+        assert_false(more);
+        assert_int_equal(list_names(f->m, "big", NULL, NULL, 1, late_only, out, sizeof(out), &more), 1);
+        assert_string_equal(out, "big/r270 ");
+        assert_true(more);
+        assert_int_equal(list_names(f->m, NULL, NULL, NULL, 50, none_visible, out, sizeof(out), &more), 0);
+        assert_false(more);
+        /* without a filter, the page and the "more" across every repository */
+        assert_int_equal(list_names(f->m, NULL, "r29", "big/r295", 50, NULL, out, sizeof(out), &more), 4);
+        assert_string_equal(out, "big/r296 big/r297 big/r298 big/r299 ");
+        assert_false(more);
+        assert_int_equal(browse_repo_count(f->m, "big", &count), 0);
+        assert_int_equal(count, 300);
+        assert_int_equal(browse_repo_count(f->m, "nobody", &count), 0);
+        assert_int_equal(count, 0);
+
+        /* listed: a repository with a manifest; not one with blobs only, nor an unknown one */
+        {
+                digest_t l = dg("layer-bytes");
+                assert_int_equal(meta_blob_link(f->m, "blobs/only", &l, strlen("layer-bytes")), 0);
+        }
+        assert_int_equal(browse_repo_listed(f->m, "big/r001"), 1);
+        assert_int_equal(browse_repo_listed(f->m, "blobs/only"), 0);
+        assert_int_equal(browse_repo_listed(f->m, "no/such"), 0);
+        assert_int_equal(browse_repo_get(f->m, "blobs/only", &r), 0);
+
+        /* a manifest under two tags */
+        {
+                meta_manifest_t mf = { .repo = "big/r001", .digest = dg("two tags"), .size = 8, .media_type = MT_IMAGE };
+                const char *tags[2] = { "b", "a" };
+                assert_int_equal(meta_manifest_put(f->m, &mf, tags, 2, NULL), 0);
+        }
+        assert_int_equal(browse_tag_digest(f->m, "big/r001", "a", &digest), 1);
+        assert_string_equal(digest, dg("two tags").str);
+        assert_int_equal(browse_tags_of(f->m, "big/r001", digest, &v), 0);
+        assert_non_null(v[0]);
+        assert_string_equal(v[0], "a");
+        assert_string_equal(v[1], "b");
+        assert_null(v[2]);
+        meta_strv_free(v);
+        assert_int_equal(browse_manifest_get(f->m, "big/r001", digest, &t), 1);
+        assert_null(t.tag);
+        assert_string_equal(t.digest, digest);
+        assert_string_equal(t.media_type, MT_IMAGE);
+        assert_int_equal(t.manifest_size, 8);
+        browse_tag_done(&t);
+        assert_int_equal(browse_manifest_get(f->m, "big/r002", digest, &t), 0);
+        free(digest);
+        digest = NULL;
+        assert_int_equal(browse_tag_digest(f->m, "big/r001", "nope", &digest), 0);
+        assert_null(digest);
+        assert_int_equal(browse_tags_of(f->m, "big/r001", dg("nothing").str, &v), 0);
+        assert_null(v[0]);
+        meta_strv_free(v);
+        assert_int_equal(browse_manifest_digests(f->m, "big/r001", &v), 0);
+        assert_non_null(v[0]);
+        assert_non_null(v[1]);
+        assert_null(v[2]);
+        assert_true(strcmp(v[0], v[1]) < 0);
+        meta_strv_free(v);
+        assert_int_equal(browse_manifest_digests(f->m, "no/such", &v), 0);
+        assert_null(v[0]);
+        meta_strv_free(v);
+        /* tags: a search that finds none, the page past the last */
+        assert_int_equal(browse_tags(f->m, "big/r001", "zz", NULL, 10, &tv, &n, &more), 0);
+        assert_int_equal(n, 0);
+        assert_false(more);
+        browse_tags_free(tv, n);
+        assert_int_equal(browse_tags(f->m, "no/such", NULL, NULL, 10, &tv, &n, &more), 0);
+        assert_int_equal(n, 0);
+        browse_tags_free(tv, n);
+
+        /* the arguments refused */
+        assert_int_equal(browse_repos(f->m, NULL, NULL, NULL, BROWSE_PAGE_MAX + 1, NULL, NULL, &rv, &n, NULL), -EINVAL);
+        assert_int_equal(browse_repos(NULL, NULL, NULL, NULL, 1, NULL, NULL, &rv, &n, NULL), -EINVAL);
+        assert_int_equal(browse_tags(f->m, NULL, NULL, NULL, 1, &tv, &n, NULL), -EINVAL);
+        assert_int_equal(browse_tags(f->m, "big/r001", NULL, NULL, 0, &tv, &n, NULL), -EINVAL);
+        assert_int_equal(browse_tags(f->m, "big/r001", NULL, NULL, BROWSE_PAGE_MAX + 1, &tv, &n, NULL), -EINVAL);
+        assert_int_equal(browse_repo_get(f->m, NULL, &r), -EINVAL);
+        assert_int_equal(browse_repo_listed(f->m, NULL), -EINVAL);
+        assert_int_equal(browse_tag_digest(f->m, "big/r001", NULL, &digest), -EINVAL);
+        assert_int_equal(browse_has_referrers(f->m, NULL), -EINVAL);
+        assert_int_equal(browse_repo_count(f->m, NULL, &count), -EINVAL);
+        assert_int_equal(browse_manifest_get(f->m, "big/r001", NULL, &t), -EINVAL);
+        assert_int_equal(browse_tags_of(f->m, "big/r001", NULL, &v), -EINVAL);
+        assert_int_equal(browse_manifest_digests(f->m, NULL, &v), -EINVAL);
+        browse_repo_done(NULL);
+        browse_tag_done(NULL);
+}
+
 static void test_project_delete(void **state) {
         fixture_t *f = *state;
 
@@ -632,6 +751,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_sessions, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_project_role, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_browse, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_browse_edges, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_project_delete, setup, teardown),
                 cmocka_unit_test(test_webhook_body),
                 cmocka_unit_test(test_proxy_body),

@@ -209,6 +209,21 @@ static void fill(fixture_t *f) {
         /* an upload in progress */
         assert_int_equal(store_upload_create(s, DIGEST_SHA256, uuid), 0);
         assert_int_equal(meta_upload_add(m, uuid, "team/app"), 0);
+        /* a chunked upload on an object store (its state row, step 9), held by a
+         * request and with its hash state */
+        {
+                meta_upsession_t row = { .size = 7, .upload_id = "id-1", .parts = "1 \"e1\"\n", .tail_gen = 2,
+                                         .tail_size = 7, .hash = "00ff" };
+                char uuid2[UPLOAD_UUID_LEN + 1];
+                meta_upsession_t held = { 0 };
+
+                assert_int_equal(store_upload_create(s, DIGEST_SHA256, uuid2), 0);
+                assert_int_equal(meta_upsession_add(m, uuid2, "team/app", DIGEST_SHA256), 0);
+                (void) snprintf(row.uuid, sizeof(row.uuid), "%s", uuid2);
+                assert_int_equal(meta_upsession_take(m, uuid2, "holder", 100, 200, &held), 1);
+                meta_upsession_clear(&held);
+                assert_int_equal(meta_upsession_save(m, &row, "holder", 150, 250), 0);
+        }
         /* deliveries: one attempted (a log row), one held by a sender (a lease) */
         {
                 webhook_outcome_t o = { .result = WEBHOOK_FAILURE, .status = 503, .latency_ms = 5,
@@ -616,13 +631,15 @@ static void test_count_mismatch_writes_nothing(void **state) {
 
         assert_int_equal(db_open(f->dst, &db), 0);
         db_free(db);
-        sqlite_exec(f->dst, "CREATE TRIGGER lose_uploads AFTER INSERT ON uploads"
-                            " BEGIN DELETE FROM uploads WHERE uuid = NEW.uuid; END");
+        /* a table nothing refers to (a lost uploads row would break upload_sessions'
+         * reference first) */
+        sqlite_exec(f->dst, "CREATE TRIGGER lose_sessions AFTER INSERT ON upload_sessions"
+                            " BEGIN DELETE FROM upload_sessions WHERE uuid = NEW.uuid; END");
         assert_int_equal(copy(f->src, f->dst, NULL, &res), -EIO);
         assert_false(res.committed);
-        assert_int_equal(count_of(&res, "uploads"), 0);
+        assert_int_equal(count_of(&res, "upload_sessions"), 0);
         for (size_t i = 0; i < res.n; i++)
-                if (strcmp(res.counts[i].table, "uploads") == 0)
+                if (strcmp(res.counts[i].table, "upload_sessions") == 0)
                         assert_int_equal(res.counts[i].source, 1);
         assert_int_equal(db_open(f->dst, &db), 0);
         assert_int_equal(dbcopy_empty(db, NULL, NULL), 1);

@@ -1,7 +1,11 @@
 /* tests/unit/test-s3.c: the S3 driver's pure parts (storage/s3.h): SigV4 signatures
  * against the examples AWS publishes (the SigV4 test suite's get-vanilla cases and
  * the Amazon S3 API reference's header and query-string examples), the storage URL,
- * and the XML answers. */
+ * and the XML answers. With a gateway (BERTH_TEST_S3_ENDPOINT, as the slow tier's
+ * tests/ceph-rgw.sh exports it), chunked uploads on the driver (storage/mpupload.h):
+ * continued by a second store on the same database and bucket, tails, a lease,
+ * the commit through UploadPartCopy (its threshold lowered by the test hook), a
+ * lost hash state re-read, and the expiry. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,8 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <cmocka.h>
+#include "common/err.h"
+#include "storage/db.h"
+#include "storage/mpupload.h"
 #include "storage/s3.h"
+#include "fixture.h"
 
 #define AK_SUITE "AKIDEXAMPLE"
 #define SK_SUITE "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
@@ -270,6 +280,222 @@ static void test_error_code(void **state) {
         assert_int_equal(s3_error_code("<Error><Code>", 13, code, sizeof(code)), 0);
 }
 
+
+/* ---- against a gateway ---- */
+
+typedef struct {
+        char dir[256];
+        char bucket[64];
+        char url[512];
+        fx_clock_t clock;
+        store_t *a, *b; /* two "replicas": their own directories, one bucket */
+        meta_t *ma, *mb;
+} gw_t;
+
+static int gw_setup(void **state) {
+        const char *ep = getenv("BERTH_TEST_S3_ENDPOINT"), *region = getenv("BERTH_TEST_S3_REGION");
+        char cmd[2048], path[512];
+        unsigned char rnd[4];
+        blobstore_t *bs;
+        const char *detail;
+        gw_t *g;
+
+        if (!ep || !getenv("BERTH_TEST_S3_ACCESS_KEY"))
+                return 0; /* the cases skip */
+        g = calloc(1, sizeof(*g));
+        assert_non_null(g);
+        assert_int_equal(fx_tmpdir(g->dir, sizeof(g->dir), "s3"), 0);
+        assert_int_equal(getrandom(rnd, sizeof(rnd), 0), 4);
+        (void) snprintf(g->bucket, sizeof(g->bucket), "berth-unit-%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3]);
+        setenv("AWS_ACCESS_KEY_ID", getenv("BERTH_TEST_S3_ACCESS_KEY"), 1);
+        setenv("AWS_SECRET_ACCESS_KEY", getenv("BERTH_TEST_S3_SECRET_KEY"), 1);
+        if (!region)
+                region = "us-east-1";
+        /* the bucket by the test's own signed request (berthd never creates one) */
+        (void) snprintf(cmd, sizeof(cmd),
+                        "curl -sS -o /dev/null -f --aws-sigv4 'aws:amz:%s:s3' --user \"$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY\""
+                        " -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -X PUT '%s/%s'",
+                        region, ep, g->bucket);
+        assert_int_equal(system(cmd), 0);
+        (void) snprintf(g->url, sizeof(g->url), "s3://%s/u?endpoint=%s&region=%s", g->bucket, ep, region);
+        g->clock.now = time(NULL);
+        for (int i = 0; i < 2; i++) {
+                assert_int_equal(s3_blobstore_open(g->url, NULL, &bs, &detail), 0);
+                assert_int_equal(fx_path(path, sizeof(path), g->dir, i ? "b" : "a"), 0);
+                assert_int_equal(mkdir(path, 0700), 0);
+                assert_int_equal(store_open_with(path, bs, i ? &g->b : &g->a), 0);
+                store_set_clock(i ? g->b : g->a, fx_clock_now, &g->clock);
+                assert_int_equal(fx_meta_open(g->dir, "meta.db", i ? &g->mb : &g->ma), 0);
+        }
+        *state = g;
+        return 0;
+}
+
+static int gw_teardown(void **state) {
+        gw_t *g = *state;
+
+        if (!g)
+                return 0;
+        s3_test_set_copy_max(0);
+        meta_free(g->ma);
+        meta_free(g->mb);
+        store_free(g->a);
+        store_free(g->b);
+        fx_rmtree(g->dir);
+        free(g);
+        return 0;
+}
+
+static void fill(uint8_t *b, size_t n, unsigned seed) {
+        for (size_t i = 0; i < n; i++)
+                b[i] = (uint8_t) ((i * 2654435761u + seed) >> 13);
+}
+
+/* The blob d read back through s equals buf. */
+static void blob_is(store_t *s, const digest_t *d, const uint8_t *buf, size_t len) {
+        uint8_t *got = malloc(len + 1);
+        size_t off = 0, n;
+        uint64_t size = 0;
+
+        assert_non_null(got);
+        assert_int_equal(store_blob_stat(s, d, &size), 1);
+        assert_int_equal(size, len);
+        while (off < len) {
+                assert_int_equal(store_blob_read(s, d, off, got + off, len - off, &n), 0);
+                assert_true(n > 0);
+                off += n;
+        }
+        assert_memory_equal(got, buf, len);
+        free(got);
+}
+
+#define MIB (1u << 20)
+
+/* 7 MiB on a, 3 MiB on b (a tail), 8 MiB and the PUT on a: 18 MiB, committed by
+ * UploadPartCopy parts (the copy limit lowered to 6 MiB); a request elsewhere
+ * meanwhile is refused at once. */
+static void test_staged_replicas(void **state) {
+        gw_t *g = *state;
+        const size_t len = 18 * MIB;
+        uint8_t *buf;
+        char uuid[UPLOAD_UUID_LEN + 1];
+        mpupload_t *u = NULL, *v = NULL;
+        uint64_t size;
+        digest_t d;
+
+        if (!g)
+                skip();
+        buf = malloc(len);
+        assert_non_null(buf);
+        fill(buf, len, 1);
+        assert_int_equal(digest_buf(DIGEST_SHA256, buf, len, &d), 0);
+        assert_true(mpupload_offered(g->a));
+        assert_int_equal(mpupload_create(g->a, g->ma, "t/r", DIGEST_SHA256, uuid), 0);
+
+        assert_int_equal(mpupload_acquire(g->a, g->ma, uuid, &u), 0);
+        assert_int_equal(mpupload_acquire(g->b, g->mb, uuid, &v), BERTH_EBUSY);
+        assert_int_equal(mpupload_write(u, buf, 7 * MIB), 0);
+        assert_int_equal(mpupload_save(u), 0);
+        mpupload_release(u);
+
+        assert_int_equal(mpupload_acquire(g->b, g->mb, uuid, &v), 0);
+        assert_int_equal(mpupload_size(v), 7 * MIB);
+        assert_int_equal(mpupload_write(v, buf + 7 * MIB, 3 * MIB), 0);
+        assert_int_equal(mpupload_save(v), 0);
+        mpupload_release(v);
+        assert_int_equal(mpupload_committed(g->ma, uuid, &size), 0);
+        assert_int_equal(size, 10 * MIB);
+
+        /* a request that fails leaves the session as it was */
+        assert_int_equal(mpupload_acquire(g->b, g->mb, uuid, &v), 0);
+        assert_int_equal(mpupload_write(v, buf, 4 * MIB), 0);
+        mpupload_release(v);
+        assert_int_equal(mpupload_committed(g->mb, uuid, &size), 0);
+        assert_int_equal(size, 10 * MIB);
+
+        s3_test_set_copy_max(6 * MIB);
+        assert_int_equal(mpupload_acquire(g->a, g->ma, uuid, &u), 0);
+        assert_int_equal(mpupload_size(u), 10 * MIB);
+        assert_int_equal(mpupload_write(u, buf + 10 * MIB, 8 * MIB), 0);
+        {
+                digest_t wrong;
+                assert_int_equal(digest_buf(DIGEST_SHA256, "not it", 6, &wrong), 0);
+                assert_int_equal(mpupload_commit(u, "t/r", &wrong, NULL), BERTH_EDIGEST);
+        }
+        assert_int_equal(mpupload_commit(u, "t/r", &d, &size), 0);
+        assert_int_equal(size, len);
+        mpupload_release(u);
+        s3_test_set_copy_max(0);
+        blob_is(g->b, &d, buf, len);
+        assert_int_equal(mpupload_committed(g->mb, uuid, &size), -ENOENT);
+        assert_int_equal(meta_blob_linked(g->mb, "t/r", &d, &size), 1);
+        free(buf);
+}
+
+/* A session whose hash state is missing: the completed object is read back. */
+static void test_staged_lost_state(void **state) {
+        gw_t *g = *state;
+        const size_t len = 6 * MIB + 12345;
+        char uuid[UPLOAD_UUID_LEN + 1];
+        mpupload_t *u = NULL;
+        db_stmt_t *st = NULL;
+        uint8_t *buf;
+        digest_t d;
+
+        if (!g)
+                skip();
+        buf = malloc(len);
+        assert_non_null(buf);
+        fill(buf, len, 2);
+        assert_int_equal(digest_buf(DIGEST_SHA256, buf, len, &d), 0);
+        assert_int_equal(mpupload_create(g->a, g->ma, "t/lost", DIGEST_SHA256, uuid), 0);
+        assert_int_equal(mpupload_acquire(g->a, g->ma, uuid, &u), 0);
+        assert_int_equal(mpupload_write(u, buf, 6 * MIB), 0);
+        assert_int_equal(mpupload_save(u), 0);
+        mpupload_release(u);
+        assert_int_equal(db_stmt(meta_conn(g->mb), "UPDATE upload_sessions SET hash = NULL", &st), 0);
+        assert_int_equal(db_step_done(st), 0);
+        db_stmt_reset(st);
+        assert_int_equal(mpupload_acquire(g->b, g->mb, uuid, &u), 0);
+        assert_int_equal(mpupload_write(u, buf + 6 * MIB, len - 6 * MIB), 0);
+        assert_int_equal(mpupload_commit(u, "t/lost", &d, NULL), 0);
+        mpupload_release(u);
+        blob_is(g->a, &d, buf, len);
+        free(buf);
+}
+
+/* An abandoned session goes with the expiry: rows, multipart upload, tail. */
+static void test_staged_expiry(void **state) {
+        gw_t *g = *state;
+        char uuid[UPLOAD_UUID_LEN + 1];
+        mpupload_t *u = NULL;
+        uint8_t *buf;
+        uint64_t n = 0, size;
+
+        if (!g)
+                skip();
+        buf = malloc(6 * MIB);
+        assert_non_null(buf);
+        fill(buf, 6 * MIB, 3);
+        assert_int_equal(mpupload_create(g->a, g->ma, "t/old", DIGEST_SHA256, uuid), 0);
+        assert_int_equal(mpupload_acquire(g->a, g->ma, uuid, &u), 0);
+        assert_int_equal(mpupload_write(u, buf, 6 * MIB), 0);
+        assert_int_equal(mpupload_save(u), 0);
+        mpupload_release(u);
+        assert_int_equal(mpupload_expire(g->b, g->mb, 3600, fx_clock_now(&g->clock), false, &n), 0);
+        assert_int_equal(n, 0); /* not old yet */
+        g->clock.offset += 7200;
+        assert_int_equal(mpupload_expire(g->b, g->mb, 3600, fx_clock_now(&g->clock), true, &n), 0);
+        assert_int_equal(n, 1); /* a dry run counts it */
+        assert_int_equal(mpupload_committed(g->mb, uuid, &size), 0);
+        assert_int_equal(mpupload_expire(g->b, g->mb, 3600, fx_clock_now(&g->clock), false, &n), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(mpupload_committed(g->mb, uuid, &size), -ENOENT);
+        assert_int_equal(mpupload_acquire(g->a, g->ma, uuid, &u), -ENOENT);
+        g->clock.offset -= 7200;
+        free(buf);
+}
+
 int main(void) {
         const struct CMUnitTest t[] = {
                 cmocka_unit_test(test_sign_suite_vanilla), cmocka_unit_test(test_sign_s3_examples),
@@ -278,5 +504,12 @@ int main(void) {
                 cmocka_unit_test(test_list_parse),         cmocka_unit_test(test_list_rejects),
                 cmocka_unit_test(test_uploads_parse),      cmocka_unit_test(test_error_code),
         };
-        return cmocka_run_group_tests(t, NULL, NULL);
+        const struct CMUnitTest gw[] = {
+                cmocka_unit_test(test_staged_replicas),
+                cmocka_unit_test(test_staged_lost_state),
+                cmocka_unit_test(test_staged_expiry),
+        };
+        int r = cmocka_run_group_tests(t, NULL, NULL);
+
+        return r + cmocka_run_group_tests_name("gateway", gw, gw_setup, gw_teardown);
 }

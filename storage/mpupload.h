@@ -1,0 +1,68 @@
+/* storage/mpupload.h: chunked uploads on a driver with staged uploads (S3), which
+ * any replica sharing the metadata store and the bucket continues.
+ *
+ * A session is a row in the metadata store (uploads + upload_sessions, step 9) and
+ * objects under the driver's temporary names: the chunks' bytes go up as parts of
+ * one multipart upload (parts of MPUPLOAD_PART bytes; at least 5 MiB but the last,
+ * as S3 requires) and what is left at the end of a request, shorter than a part,
+ * is kept as a tail object that joins the next part. The running hash is
+ * serialized with the row (digest_ctx_export) after every request: the parts of an
+ * incomplete multipart upload cannot be read back, and re-reading them from the
+ * completed object would cost a download of the whole blob per replica change.
+ * Only when the state is missing (a row written by a build that could not export
+ * it) is the completed object read back at the commit.
+ *
+ * A request holds the session by a lease in the row (a PATCH or PUT elsewhere is
+ * refused with BERTH_EBUSY at once, never waited for). Its bytes count only once
+ * it saves: a request that fails leaves the row as it was (the parts it sent under
+ * later numbers are replaced or dropped at the completion, its tail object never
+ * named by the row). At the final PUT the digest is checked, the multipart upload
+ * completed under the temporary name and copied server-side under the digest key
+ * (UploadPartCopy above 5 GiB): the blob is visible only then, complete; its row
+ * comes after; the temporary objects and the session's rows last. Knows nothing
+ * about HTTP. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+#include "common/digest.h"
+#include "storage/meta.h"
+#include "storage/store.h"
+
+#define MPUPLOAD_PART (16u << 20) /* a part as sent while chunks arrive */
+#define MPUPLOAD_PART_MIN (5u << 20) /* S3's smallest part but the last */
+#define MPUPLOAD_LEASE_SEC 300    /* a request's hold, renewed at every part */
+
+typedef struct mpupload mpupload_t;
+
+/* Does s's driver offer staged uploads (then chunked uploads are sessions here)? */
+bool mpupload_offered(const store_t *s);
+/* A new session for repo whose running hash uses alg: its rows. ret_uuid receives
+ * UPLOAD_UUID_LEN chars + NUL. */
+int mpupload_create(store_t *s, meta_t *m, const char *repo, digest_alg_t alg, char ret_uuid[UPLOAD_UUID_LEN + 1]);
+/* Hold the session (its tail read back, its hash state restored) for one request
+ * on this thread: 0, -ENOENT (unknown), BERTH_EBUSY (another request holds it). */
+int mpupload_acquire(store_t *s, meta_t *m, const char *uuid, mpupload_t **ret);
+/* The bytes the session holds, not taking it: 0, -ENOENT. */
+int mpupload_committed(meta_t *m, const char *uuid, uint64_t *ret_size);
+uint64_t mpupload_size(const mpupload_t *u);
+/* Append bytes (hashed; each full part sent). 0 or the first failure. */
+int mpupload_write(mpupload_t *u, const void *buf, size_t len);
+/* The end of a request that continues the session (a PATCH): what is left is sent
+ * as a part (at least 5 MiB) or kept as the tail, then the row written. After a
+ * failure the session is as it was before the request. */
+int mpupload_save(mpupload_t *u);
+/* The final PUT: the digest checked against *want (BERTH_EDIGEST, the session as it
+ * was before the request, unless its hash state was lost: then the session is gone),
+ * the blob made visible under it (not written when stored already), linked to repo
+ * (BERTH_EQUOTA as registry_upload_commit), the session's objects and rows removed.
+ * *ret_size the blob's size. */
+int mpupload_commit(mpupload_t *u, const char *repo, const digest_t *want, uint64_t *ret_size);
+/* Cancel: the multipart upload aborted, the objects and rows removed. */
+int mpupload_remove(mpupload_t *u);
+/* Give the session back (unsaved bytes forgotten). NULL-safe. */
+void mpupload_release(mpupload_t *u);
+/* Sessions not written for max_age seconds before now and held by nobody: their
+ * multipart uploads aborted, objects and rows removed (dry_run: only counted).
+ * *ret_n how many. */
+int mpupload_expire(store_t *s, meta_t *m, uint64_t max_age, time_t now, bool dry_run, uint64_t *ret_n);
