@@ -203,6 +203,23 @@ static void ca_forget(api_call_t *c, const char *path) {
                 (void) unlink(path);
 }
 
+/* A CA file stored for project and now unused (a refused creation or change): removed
+ * unless the project's record still names it (the same name and content: an
+ * earlier creation of that project stored it). */
+static void ca_discard(api_call_t *c, const char *project, const char *path) {
+        proxycache_conf_t g;
+        bool used = false;
+
+        if (!path)
+                return;
+        if (proxy_get(c, project, &g) > 0) {
+                used = g.ca_file && strcmp(g.ca_file, path) == 0;
+                proxycache_conf_done(&g);
+        }
+        if (!used)
+                ca_forget(c, path);
+}
+
 /* The proxy settings of the body (api_proxy_parse) checked as the command line
  * checks them, applied to *f (a new record: create; else the current one): the
  * password sealed, the CA stored. *ret_revalidate: the upstream changed. 0, or -1
@@ -241,7 +258,7 @@ static int proxy_apply(api_call_t *c, const json_t *body, bool create, proxycach
                 return -1;
         if (p.password == API_SET &&
             api_seal(c, p.password_v, PROXYCACHE_SECRET_CONTEXT, &sealed, &sealed_len) < 0) {
-                ca_forget(c, ca);
+                ca_discard(c, f->project, ca);
                 return -1;
         }
         if (p.url == API_SET) {
@@ -421,7 +438,7 @@ static void project_create(api_call_t *c, meta_t *m) {
         api_json(c->req, 201, project_json(c, m, name, public, AUTH_ROLE_SYSADMIN));
         goto out;
 fail:
-        ca_forget(c, f.ca_file);
+        ca_discard(c, name, f.ca_file);
 out:
         proxycache_conf_done(&f);
 }
@@ -460,7 +477,7 @@ static int proxy_patch(api_call_t *c, const char *name) {
         }
         if (r < 0) {
                 if (f.ca_file && (!old_ca || strcmp(f.ca_file, old_ca) != 0))
-                        ca_forget(c, f.ca_file);
+                        ca_discard(c, name, f.ca_file);
                 proxycache_conf_done(&f);
                 api_errno(c->req, r, "proxy project");
                 return -1;
@@ -534,7 +551,16 @@ static void project_one(api_call_t *c, meta_t *m, const char *name) {
                         api_error(c->req, 403, "FORBIDDEN", "only a system administrator may delete projects");
                         goto out;
                 }
+                proxycache_conf_t f;
+                _cleanup_free_ char *ca = NULL;
+                /* a CA this API stored for a proxy project goes with it */
+                if (proxy_get(c, name, &f) > 0) {
+                        ca = TAKE_PTR(f.ca_file);
+                        proxycache_conf_done(&f);
+                }
                 r = project_delete(c->req->srv->auth, m, name);
+                if (r >= 0)
+                        ca_forget(c, ca);
                 if (r == -ENOTEMPTY)
                         api_error(c->req, 409, "CONFLICT", "the project still has repositories");
                 else if (r < 0)

@@ -61,7 +61,7 @@ UI_FILES = ui/index.html ui/assets/app.css ui/assets/favicon.svg ui/assets/app.j
            ui/assets/dom.js ui/assets/views/login.js ui/assets/views/projects.js \
            ui/assets/views/project.js ui/assets/views/repository.js ui/assets/views/artifact.js \
            ui/assets/views/users.js ui/assets/views/audit.js ui/assets/views/system.js \
-           ui/assets/views/account.js
+           ui/assets/views/account.js ui/assets/views/webhooks.js
 libberthd_la_SOURCES += server/ui.c server/ui.h server/negotiate.c server/negotiate.h
 nodist_libberthd_la_SOURCES += server/ui-assets.c
 CLEANFILES += server/ui-assets.c

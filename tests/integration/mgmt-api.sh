@@ -259,6 +259,7 @@ berth_track_pid $!
 HOOK=http://127.0.0.1:$RPORT/hook
 HSECRET=hook-secret-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
 as bob GET $A/projects/team/webhooks; expect_api 403 FORBIDDEN "a reader lists webhooks"
+as alice POST $A/projects/team/webhooks -d "{\"url\":\"$HOOK\"}"; expect_api 403 FORBIDDEN "a developer adds a webhook"
 as carol POST $A/projects/team/webhooks -d "{\"url\":\"$HOOK\"}"; expect_api 403 FORBIDDEN "a maintainer adds a webhook"
 as eve GET $A/projects/team/webhooks; expect_api 404 NOT_FOUND "a hidden project's webhooks are absent"
 as eve POST $A/projects/team/webhooks -d "{\"url\":\"$HOOK\"}"; expect_api 404 NOT_FOUND "a hidden project takes no webhook"
@@ -313,6 +314,7 @@ as dave GET "$A/projects/team/webhooks/$HID/deliveries?cursor=zz"; expect_api 40
 as bob GET "$A/projects/team/webhooks/$HID/deliveries"; expect_api 403 FORBIDDEN "a reader reads the delivery log"
 # disabled: nothing queued; enabled again, without its secret
 as dave PATCH "$A/projects/team/webhooks/$HID" -d '{"enabled":false}'; expect_eq "$STATUS/$(jb .enabled)/$(jb .secret_set)" "200/false/true" "disabled, the secret kept"
+bd webhook list team >"$TMP/hooks.out" 2>&1; grep -q "push,delete (disabled)" "$TMP/hooks.out" && ok "berthd webhook list says disabled" || ko "$(cat "$TMP/hooks.out")"
 sk_push single team/hooked:2 "alice:$PW" || fail "skopeo push team/hooked:2"
 sleep 3
 delivered "b['type'] == 'io.berth.push' and b['data'].get('tag') == '2'"; [ $? = 1 ] && ok "a disabled webhook is sent nothing" || ko "delivered while disabled"
@@ -372,6 +374,13 @@ adm PATCH /projects/team '{"proxy":{"ttl":5}}'; expect_api 409 CONFLICT "a local
 as dave PATCH $A/projects/team -d '{"proxy":{"ttl":5}}'; expect_api 403 FORBIDDEN "a project admin changes proxy settings"
 bd project show mirror >"$TMP/show.out" 2>&1; grep -q "^ttl.120" "$TMP/show.out" && ok "berthd project show sees the API's change" || ko "$(cat "$TMP/show.out")"
 ls "$BERTH_DATA/proxy-ca" 2>/dev/null | grep -q . && ko "a removed CA file left behind: $(ls "$BERTH_DATA/proxy-ca")" || ok "the removed CA file is gone"
+adm POST /projects "{\"name\":\"mirror2\",\"proxy\":{\"url\":\"https://$UP\",\"ca_pem\":$CA}}"; expect_status 201 "a second proxy project, with a CA"
+[ "$(ls "$BERTH_DATA/proxy-ca" | wc -l)" = 1 ] && ok "its CA stored in DATA/proxy-ca" || ko "proxy-ca: $(ls "$BERTH_DATA/proxy-ca" 2>&1)"
+adm POST /projects "{\"name\":\"mirror2\",\"proxy\":{\"url\":\"https://$UP\",\"ca_pem\":$CA}}"; expect_api 409 CONFLICT "the same proxy project twice"
+[ "$(ls "$BERTH_DATA/proxy-ca" | wc -l)" = 1 ] && ok "the refused twin left the first one's CA in place" || ko "proxy-ca: $(ls "$BERTH_DATA/proxy-ca" 2>&1)"
+adm DELETE /projects/mirror2; expect_status 204 "delete it (nothing cached)"
+[ "$(ls "$BERTH_DATA/proxy-ca" | wc -l)" = 0 ] && ok "its CA file went with it" || ko "proxy-ca: $(ls "$BERTH_DATA/proxy-ca")"
+adm DELETE /projects/mirror; expect_api 409 CONFLICT "a proxy project holding cached images is not deleted"
 
 step "audit trail"
 as alice GET "$A/audit"; expect_api 403 FORBIDDEN "a developer reads the audit trail"
