@@ -5,7 +5,7 @@
  * tests/ceph-rgw.sh exports it), chunked uploads on the driver (storage/mpupload.h):
  * continued by a second store on the same database and bucket, tails, a lease,
  * the commit through UploadPartCopy (its threshold lowered by the test hook), a
- * lost hash state re-read, and the expiry. */
+ * lost hash state re-read, the expiry, and the bucket-side expiry of orphans. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
