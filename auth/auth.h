@@ -50,7 +50,7 @@ typedef enum {
         AUTH_ACT_PULL = 0,    /* see the project, its repositories and artifacts; pull */
         AUTH_ACT_PUSH,
         AUTH_ACT_DELETE,      /* tags, manifests, repositories */
-        AUTH_ACT_LIFECYCLE,   /* retention, immutability and webhooks of the project */
+        AUTH_ACT_LIFECYCLE,   /* retention and immutability rules of the project */
         AUTH_ACT_MEMBERS,     /* the project's members */
         AUTH_ACT_ROBOTS,      /* the project's robot tokens */
         AUTH_ACT_PROJECTS,    /* create and delete projects */
@@ -58,6 +58,7 @@ typedef enum {
         AUTH_ACT_QUOTA,       /* quotas */
         AUTH_ACT_PROXY,       /* proxy projects */
         AUTH_ACT_GC,          /* garbage collection */
+        AUTH_ACT_WEBHOOKS,    /* the project's webhooks (no project: the global ones) */
         AUTH_ACT__MAX,
 } auth_action_t;
 

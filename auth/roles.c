@@ -3,10 +3,10 @@
  * ordered, and each adds rights to the one below it:
  *   reader      pulls (and sees the project, its repositories and artifacts)
  *   developer   also pushes
- *   maintainer  also deletes, and manages retention, immutability and webhooks
- *   admin       (project admin) also manages members and robot tokens
+ *   maintainer  also deletes, and manages retention and immutability
+ *   admin       (project admin) also manages members, robot tokens and webhooks
  *   sysadmin    (a user with the admin flag) also users, projects, quotas,
- *               proxy projects and garbage collection */
+ *               proxy projects, global webhooks and garbage collection */
 #include <errno.h>
 #include <string.h>
 #include "auth/auth.h"
@@ -25,13 +25,14 @@ static const int minimum_role[AUTH_ACT__MAX] = {
         [AUTH_ACT_QUOTA] = AUTH_ROLE_SYSADMIN,
         [AUTH_ACT_PROXY] = AUTH_ROLE_SYSADMIN,
         [AUTH_ACT_GC] = AUTH_ROLE_SYSADMIN,
+        [AUTH_ACT_WEBHOOKS] = AUTH_ROLE_ADMIN,
 };
 
 static const char *const action_names[AUTH_ACT__MAX] = {
         [AUTH_ACT_PULL] = "pull",         [AUTH_ACT_PUSH] = "push",       [AUTH_ACT_DELETE] = "delete",
         [AUTH_ACT_LIFECYCLE] = "lifecycle", [AUTH_ACT_MEMBERS] = "members", [AUTH_ACT_ROBOTS] = "robots",
         [AUTH_ACT_PROJECTS] = "projects", [AUTH_ACT_USERS] = "users",     [AUTH_ACT_QUOTA] = "quota",
-        [AUTH_ACT_PROXY] = "proxy",       [AUTH_ACT_GC] = "gc",
+        [AUTH_ACT_PROXY] = "proxy",       [AUTH_ACT_GC] = "gc",       [AUTH_ACT_WEBHOOKS] = "webhooks",
 };
 
 static const char *const role_names[] = {

@@ -157,3 +157,133 @@ int api_retention_parse(const json_t *body, api_retention_t *ret, const char **r
         }
         return 0;
 }
+
+/* ---- webhooks and proxy settings ---- */
+
+/* A string member: API_SET (*ret, of 1 to max bytes, no NUL), API_NULL (when
+ * nullable), API_ABSENT; -1 of the wrong shape. */
+static int str_field(const json_t *obj, const char *field, size_t max, bool nullable, const char **ret) {
+        json_t *v = json_object_get(obj, field);
+        const char *s;
+
+        if (!v)
+                return API_ABSENT;
+        if (json_is_null(v))
+                return nullable ? API_NULL : -1;
+        if (!(s = json_string_value(v)) || !*s || strlen(s) != json_string_length(v) || strlen(s) > max)
+                return -1;
+        *ret = s;
+        return API_SET;
+}
+
+static bool only_known(const json_t *obj, const char *const *known, size_t n) {
+        const char *key;
+        json_t *v;
+
+        json_object_foreach((json_t *) obj, key, v) {
+                bool found = false;
+                for (size_t i = 0; i < n && !found; i++)
+                        found = strcmp(key, known[i]) == 0;
+                if (!found)
+                        return false;
+        }
+        return true;
+}
+
+int api_webhook_parse(const json_t *body, api_webhook_body_t *ret, const char **reterr) {
+        static const char *const KNOWN[] = { "url", "events", "secret", "enabled" };
+        json_t *ev, *en, *v;
+        size_t i;
+        int r;
+
+        memset(ret, 0, sizeof(*ret));
+        if (!body)
+                return 0;
+        if (!json_is_object(body) || !only_known(body, KNOWN, sizeof(KNOWN) / sizeof(KNOWN[0]))) {
+                *reterr = "a webhook is {url, events, secret, enabled}";
+                return -EINVAL;
+        }
+        if ((r = str_field(body, "url", 2048, false, &ret->url_v)) < 0) {
+                *reterr = "url: an http:// or https:// URL";
+                return -EINVAL;
+        }
+        ret->url = (api_field_t) r;
+        if ((r = str_field(body, "secret", API_SECRET_MAX, true, &ret->secret_v)) < 0) {
+                *reterr = "secret: a non-empty string (4096 bytes at most), or null";
+                return -EINVAL;
+        }
+        ret->secret = (api_field_t) r;
+        if ((en = json_object_get(body, "enabled"))) {
+                if (!json_is_boolean(en)) {
+                        *reterr = "enabled: true or false";
+                        return -EINVAL;
+                }
+                ret->enabled = API_SET;
+                ret->enabled_v = json_is_true(en);
+        }
+        if ((ev = json_object_get(body, "events"))) {
+                if (!json_is_array(ev) || json_array_size(ev) == 0 || json_array_size(ev) > API_EVENTS_MAX)
+                        goto bad_events;
+                json_array_foreach(ev, i, v) {
+                        const char *s = json_string_value(v);
+                        if (!s || !*s || strlen(s) != json_string_length(v) || strlen(s) > 32)
+                                goto bad_events;
+                        ret->events_v[i] = s;
+                }
+                ret->n_events = json_array_size(ev);
+                ret->events = API_SET;
+        }
+        return 0;
+bad_events:
+        *reterr = "events: a non-empty array of push, delete, pull, quota (or all)";
+        return -EINVAL;
+}
+
+int api_proxy_parse(const json_t *proxy, api_proxy_t *ret, const char **reterr) {
+        static const char *const KNOWN[] = { "url", "username", "password", "ca_pem", "ttl", "mirror_of",
+                                             "docker_mirror" };
+        json_t *v;
+        int r;
+
+        memset(ret, 0, sizeof(*ret));
+        if (!json_is_object(proxy) || !only_known(proxy, KNOWN, sizeof(KNOWN) / sizeof(KNOWN[0]))) {
+                *reterr = "proxy: an object {url, username, password, ca_pem, ttl, mirror_of, docker_mirror}";
+                return -EINVAL;
+        }
+#define STR(f, max, nullable, msg)                                              \
+        if ((r = str_field(proxy, #f, max, nullable, &ret->f##_v)) < 0) {       \
+                *reterr = msg;                                                  \
+                return -EINVAL;                                                 \
+        }                                                                       \
+        ret->f = (api_field_t) r;
+        STR(url, 2048, false, "proxy.url: an http:// or https:// URL of a registry host")
+        STR(username, 255, true, "proxy.username: a non-empty string, or null")
+        STR(password, API_SECRET_MAX, true, "proxy.password: a non-empty string (4096 bytes at most), or null")
+        STR(ca_pem, API_PEM_MAX, true, "proxy.ca_pem: PEM certificates (64 KiB at most), or null")
+        STR(mirror_of, 2048, true, "proxy.mirror_of: a registry host name, or null")
+#undef STR
+        if ((v = json_object_get(proxy, "ttl"))) {
+                if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+                    json_integer_value(v) > (json_int_t) 100 * 365 * 86400) {
+                        *reterr = "proxy.ttl: seconds (0 to 100 years)";
+                        return -EINVAL;
+                }
+                ret->ttl = API_SET;
+                ret->ttl_v = json_integer_value(v);
+        }
+        if ((v = json_object_get(proxy, "docker_mirror"))) {
+                if (!json_is_boolean(v)) {
+                        *reterr = "proxy.docker_mirror: true or false";
+                        return -EINVAL;
+                }
+                ret->docker_mirror = API_SET;
+                ret->docker_mirror_v = json_is_true(v);
+        }
+        /* credentials: both, or none (username null removes them) */
+        if ((ret->username == API_SET) != (ret->password == API_SET) ||
+            (ret->password == API_NULL && ret->username != API_NULL)) {
+                *reterr = "proxy.username and proxy.password go together (username null removes both)";
+                return -EINVAL;
+        }
+        return 0;
+}

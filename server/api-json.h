@@ -37,3 +37,40 @@ typedef struct {
         size_t n_rules;
 } api_retention_t;
 int api_retention_parse(const json_t *body, api_retention_t *ret, const char **reterr);
+
+/* A field of a body that tells absent, null and set apart (PATCH semantics). */
+typedef enum { API_ABSENT = 0, API_NULL, API_SET } api_field_t;
+
+/* A webhook body {url, events, secret, enabled} (creation and PATCH): the shapes
+ * only (strings borrowed from body; event names, the URL and its target are the
+ * handler's to check). url: a string; events: 1 to API_EVENTS_MAX strings;
+ * secret: a non-empty string of at most API_SECRET_MAX bytes, or null (PATCH:
+ * remove it); enabled: a boolean. Unknown members are refused (a misspelt
+ * "secret" must not go unnoticed). 0, or -EINVAL with *reterr. */
+#define API_EVENTS_MAX 8
+#define API_SECRET_MAX 4096
+typedef struct {
+        api_field_t url, events, secret, enabled;
+        const char *url_v, *secret_v;
+        const char *events_v[API_EVENTS_MAX];
+        size_t n_events;
+        bool enabled_v;
+} api_webhook_body_t;
+int api_webhook_parse(const json_t *body, api_webhook_body_t *ret, const char **reterr);
+
+/* A proxy project's settings {url, username, password, ca_pem, ttl, mirror_of,
+ * docker_mirror} (creation and PATCH), the shapes only: strings without NUL
+ * (url, mirror_of at most 2048 bytes, username 255, password API_SECRET_MAX,
+ * ca_pem API_PEM_MAX); null allowed for username, password, ca_pem, mirror_of
+ * (PATCH: remove it); ttl a count of seconds of at most 100 years;
+ * docker_mirror a boolean. username and password go together: both set, or
+ * (PATCH) username null with password absent or null. Unknown members are
+ * refused. 0, or -EINVAL with *reterr. */
+#define API_PEM_MAX (64 * 1024)
+typedef struct {
+        api_field_t url, username, password, ca_pem, ttl, mirror_of, docker_mirror;
+        const char *url_v, *username_v, *password_v, *ca_pem_v, *mirror_of_v;
+        int64_t ttl_v;
+        bool docker_mirror_v;
+} api_proxy_t;
+int api_proxy_parse(const json_t *proxy, api_proxy_t *ret, const char **reterr);

@@ -14,8 +14,16 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include "common/file.h"
+#include "common/secretbox.h"
 #include "server/api.h"
 #include "server/project.h"
+#include "server/pullthrough.h"
+#include "storage/proxycache.h"
 #include "server/cli-auth.h"
 #include "server/gc.h"
 #include "storage/browse.h"
@@ -83,6 +91,207 @@ static int project_find(api_call_t *c, const char *name, proj_t *ret) {
         return r < 0 ? r : found;
 }
 
+/* ---- proxy projects (issue 13) ---- */
+
+#define PROXY_CA_DIR "proxy-ca"
+
+/* The proxy settings of a proxy project (never its password: whether one is
+ * set), with its counters since this server started when status. */
+static json_t *proxy_json(api_call_t *c, const proxycache_conf_t *f, bool status) {
+        json_t *j = json_pack("{s:s, s:o, s:b, s:b, s:I, s:o, s:b, s:o}", "url", f->url, "username",
+                              f->username ? json_string(f->username) : json_null(), "password_set",
+                              f->password != NULL, "ca_set", f->ca_file != NULL, "ttl", (json_int_t) f->ttl,
+                              "mirror_of", f->mirror_of ? json_string(f->mirror_of) : json_null(), "docker_mirror",
+                              f->docker_mirror, "created", api_time(f->created));
+        pullthrough_stats_t st;
+
+        if (!j || !status)
+                return j;
+        if (pullthrough_stats(c->req->srv->pullthrough, f->project, &st) <= 0) {
+                json_object_set_new(j, "status", json_null());
+                return j;
+        }
+        json_object_set_new(j, "status",
+                            json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o}", "hits",
+                                      (json_int_t) st.hits, "misses", (json_int_t) st.misses, "revalidations",
+                                      (json_int_t) st.revalidations, "stale_served", (json_int_t) st.stale,
+                                      "errors", (json_int_t) st.errors, "bytes_fetched",
+                                      (json_int_t) st.bytes_fetched, "ratelimit_limit",
+                                      st.ratelimit_limit >= 0 ? json_integer(st.ratelimit_limit) : json_null(),
+                                      "ratelimit_remaining",
+                                      st.ratelimit_remaining >= 0 ? json_integer(st.ratelimit_remaining)
+                                                                  : json_null(),
+                                      "ratelimit_time", api_time(st.ratelimit_time), "problem",
+                                      st.broken < 0 ? json_string(berth_strerror(st.broken)) : json_null()));
+        return j;
+}
+
+/* The proxy record of name: 1 and *ret, 0 not a proxy project, <0. */
+static int proxy_get(api_call_t *c, const char *name, proxycache_conf_t *ret) {
+        db_conn_t *conn = NULL;
+        int r = db_conn_get(server_db(c->req->srv), &conn);
+
+        memset(ret, 0, sizeof(*ret));
+        if (r < 0)
+                return r;
+        r = proxycache_get(conn, name, ret);
+        db_conn_put(server_db(c->req->srv), conn);
+        return r;
+}
+
+/* Replaces *field with a copy of v (NULL: none). */
+static int set_field(char **field, const char *v) {
+        char *n = NULL;
+
+        if (v && !(n = strdup(v)))
+                return -ENOMEM;
+        free(*field);
+        *field = n;
+        return 0;
+}
+
+/* The CA certificates of ca_pem into a file of the data directory the servers
+ * read (DATA/proxy-ca/PROJECT-HASH.pem: a new name for new content, so servers
+ * see the change): 0 and *ret (the absolute path, malloc'd), or -1 answered. */
+static int ca_store(api_call_t *c, const char *project, const char *pem, char **ret) {
+        _cleanup_free_ char *dir = NULL, *abs = NULL, *path = NULL;
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned md_len = 0, n = 0;
+        char hex[17];
+        BIO *bio;
+        X509 *x;
+        int r;
+
+        /* at least one certificate, and nothing that is not one */
+        if (!(bio = BIO_new_mem_buf(pem, (int) strlen(pem))))
+                return api_errno(c->req, -ENOMEM, NULL), -1;
+        while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+                X509_free(x);
+                n++;
+        }
+        BIO_free(bio);
+        if (n == 0) {
+                api_error(c->req, 400, "BAD_REQUEST", "proxy.ca_pem: no PEM certificate in it");
+                return -1;
+        }
+        if (!EVP_Digest(pem, strlen(pem), md, &md_len, EVP_sha256(), NULL))
+                return api_errno(c->req, -ENOMEM, NULL), -1;
+        for (unsigned i = 0; i < 8; i++)
+                (void) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+        if (asprintf(&dir, "%s/%s", c->req->srv->cfg->data_dir, PROXY_CA_DIR) < 0)
+                return api_errno(c->req, -ENOMEM, NULL), -1;
+        if ((r = file_mkdir_p(dir, 0700)) < 0 || !(abs = realpath(dir, NULL)))
+                return api_errno(c->req, r < 0 ? r : -errno, NULL), -1;
+        if (asprintf(&path, "%s/%s-%s.pem", abs, project, hex) < 0)
+                return api_errno(c->req, -ENOMEM, NULL), -1;
+        if ((r = file_write_atomic(path, pem, strlen(pem), 0600)) < 0)
+                return api_errno(c->req, r, NULL), -1;
+        *ret = TAKE_PTR(path);
+        return 0;
+}
+
+/* A CA file this API wrote (under DATA/proxy-ca/) and no longer used: removed. */
+static void ca_forget(api_call_t *c, const char *path) {
+        _cleanup_free_ char *dir = NULL, *abs = NULL;
+        size_t n;
+
+        if (!path || asprintf(&dir, "%s/%s", c->req->srv->cfg->data_dir, PROXY_CA_DIR) < 0 ||
+            !(abs = realpath(dir, NULL)))
+                return;
+        n = strlen(abs);
+        if (strncmp(path, abs, n) == 0 && path[n] == '/' && !strchr(path + n + 1, '/'))
+                (void) unlink(path);
+}
+
+/* A CA file stored for project and now unused (a refused creation or change): removed
+ * unless the project's record still names it (the same name and content: an
+ * earlier creation of that project stored it). */
+static void ca_discard(api_call_t *c, const char *project, const char *path) {
+        proxycache_conf_t g;
+        bool used = false;
+
+        if (!path)
+                return;
+        if (proxy_get(c, project, &g) > 0) {
+                used = g.ca_file && strcmp(g.ca_file, path) == 0;
+                proxycache_conf_done(&g);
+        }
+        if (!used)
+                ca_forget(c, path);
+}
+
+/* The proxy settings of the body (api_proxy_parse) checked as the command line
+ * checks them, applied to *f (a new record: create; else the current one): the
+ * password sealed, the CA stored. *ret_revalidate: the upstream changed. 0, or -1
+ * answered. */
+static int proxy_apply(api_call_t *c, const json_t *body, bool create, proxycache_conf_t *f,
+                       bool *ret_revalidate, char **ret_old_ca) {
+        _cleanup_free_ uint8_t *sealed = NULL;
+        _cleanup_free_ char *ca = NULL;
+        char host[PROXYCACHE_HOST_MAX + 1];
+        const char *why = NULL;
+        size_t sealed_len = 0;
+        api_proxy_t p;
+        int r = 0;
+
+        *ret_revalidate = false;
+        *ret_old_ca = NULL;
+        if (api_proxy_parse(body, &p, &why) < 0) {
+                api_error(c->req, 400, "BAD_REQUEST", why);
+                return -1;
+        }
+        if (create && p.url != API_SET) {
+                api_error(c->req, 400, "BAD_REQUEST", "proxy.url is required");
+                return -1;
+        }
+        if (p.url == API_SET &&
+            (proxycache_url_check(p.url_v) < 0 || proxycache_url_host(p.url_v, host, sizeof(host)) < 0)) {
+                api_error(c->req, 400, "BAD_REQUEST",
+                          "proxy.url: an http:// or https:// URL of a registry host (https://HOST[:PORT], no path)");
+                return -1;
+        }
+        if (p.mirror_of == API_SET && !proxycache_host_valid(p.mirror_of_v)) {
+                api_error(c->req, 400, "BAD_REQUEST", "proxy.mirror_of: a registry host name");
+                return -1;
+        }
+        if (p.ca_pem == API_SET && ca_store(c, f->project, p.ca_pem_v, &ca) < 0)
+                return -1;
+        if (p.password == API_SET &&
+            api_seal(c, p.password_v, PROXYCACHE_SECRET_CONTEXT, &sealed, &sealed_len) < 0) {
+                ca_discard(c, f->project, ca);
+                return -1;
+        }
+        if (p.url == API_SET) {
+                *ret_revalidate = !create && strcmp(p.url_v, f->url) != 0;
+                r = set_field(&f->url, p.url_v);
+        }
+        if (r == 0 && p.username != API_ABSENT) {
+                r = set_field(&f->username, p.username == API_SET ? p.username_v : NULL);
+                if (f->password)
+                        OPENSSL_cleanse(f->password, f->password_len);
+                free(f->password);
+                f->password = TAKE_PTR(sealed);
+                f->password_len = f->password ? sealed_len : 0;
+        }
+        if (r == 0 && p.ca_pem != API_ABSENT) {
+                *ret_old_ca = TAKE_PTR(f->ca_file);
+                f->ca_file = TAKE_PTR(ca);
+        }
+        if (r == 0 && p.mirror_of != API_ABSENT)
+                r = set_field(&f->mirror_of, p.mirror_of == API_SET ? p.mirror_of_v : NULL);
+        if (p.ttl == API_SET)
+                f->ttl = p.ttl_v;
+        if (p.docker_mirror == API_SET)
+                f->docker_mirror = p.docker_mirror_v;
+        if (sealed)
+                OPENSSL_cleanse(sealed, sealed_len);
+        if (r < 0) {
+                api_errno(c->req, r, NULL);
+                return -1;
+        }
+        return 0;
+}
+
 static json_t *project_json(api_call_t *c, meta_t *m, const char *name, bool public, int role) {
         usage_project_t u;
         int64_t repos = 0;
@@ -98,7 +307,13 @@ static json_t *project_json(api_call_t *c, meta_t *m, const char *name, bool pub
                       u.quota == USAGE_UNLIMITED ? json_null() : json_integer((json_int_t) u.quota), "role",
                       role > AUTH_ROLE_NONE ? json_string(auth_role_name(role)) : json_null(), "permissions",
                       api_permissions(role));
-        (void) c;
+        proxycache_conf_t f;
+
+        if (j && proxy_get(c, name, &f) > 0) {
+                json_object_set_new(j, "proxy", proxy_json(c, &f, false));
+                proxycache_conf_done(&f);
+        } else if (j)
+                json_object_set_new(j, "proxy", json_null());
         return j;
 }
 
@@ -162,12 +377,20 @@ static int set_quota(api_call_t *c, meta_t *m, const char *name) {
 }
 
 static void project_create(api_call_t *c, meta_t *m) {
+        proxycache_conf_t f = { .ttl = PROXYCACHE_TTL_DEFAULT };
+        _cleanup_free_ char *old_ca = NULL;
         const char *name = NULL;
-        bool public = false;
-        json_t *q;
+        bool public = false, revalidate;
+        json_t *q, *proxy;
+        db_conn_t *conn = NULL;
         int r;
 
         if (api_require(c, NULL, AUTH_ACT_PROJECTS) <= 0)
+                return;
+        proxy = c->body ? json_object_get(c->body, "proxy") : NULL;
+        if (proxy && json_is_null(proxy))
+                proxy = NULL;
+        if (proxy && api_require(c, NULL, AUTH_ACT_PROXY) <= 0)
                 return;
         if (api_body_string(c, "name", &name) < 0 || api_body_bool(c, "public", &public) < 0)
                 return;
@@ -180,19 +403,107 @@ static void project_create(api_call_t *c, meta_t *m) {
                 api_error(c->req, 400, "NAME_INVALID", "name: a project name ([a-z0-9]+([._-][a-z0-9]+)*)");
                 return;
         }
+        /* the proxy settings checked (and the password sealed) before anything is made */
+        if (proxy) {
+                if (!(f.project = strdup(name)))
+                        return api_errno(c->req, -ENOMEM, NULL);
+                if (proxy_apply(c, proxy, true, &f, &revalidate, &old_ca) < 0)
+                        goto out;
+        }
         r = auth_project_create(c->req->srv->auth, name, public);
         if (r == -EINVAL) {
                 api_error(c->req, 400, "NAME_INVALID", "invalid project name");
-                return;
+                goto fail;
         }
         if (r < 0) {
                 api_errno(c->req, r, "project");
-                return;
+                goto fail;
+        }
+        if (proxy) {
+                r = db_conn_get(server_db(c->req->srv), &conn);
+                if (r == 0) {
+                        r = proxycache_add(conn, &f, (int64_t) time(NULL));
+                        db_conn_put(server_db(c->req->srv), conn);
+                }
+                if (r < 0) { /* no project half made */
+                        (void) auth_project_delete(c->req->srv->auth, name);
+                        api_errno(c->req, r, "proxy project");
+                        goto fail;
+                }
         }
         if (set_quota(c, m, name) < 0)
-                return;
-        (void) auth_audit(c->req->srv->auth, &c->req->who, c->req->addr, "project-create", NULL, name);
+                goto out;
+        (void) auth_audit(c->req->srv->auth, &c->req->who, c->req->addr, proxy ? "proxy-project-create" :
+                          "project-create", NULL, name);
         api_json(c->req, 201, project_json(c, m, name, public, AUTH_ROLE_SYSADMIN));
+        goto out;
+fail:
+        ca_discard(c, name, f.ca_file);
+out:
+        proxycache_conf_done(&f);
+}
+
+/* PATCH {"proxy": {...}} of a proxy project (system admins): 0 done (or nothing
+ * asked), -1 answered. */
+static int proxy_patch(api_call_t *c, const char *name) {
+        json_t *proxy = c->body ? json_object_get(c->body, "proxy") : NULL;
+        _cleanup_free_ char *old_ca = NULL;
+        proxycache_conf_t f;
+        db_conn_t *conn = NULL;
+        bool revalidate = false;
+        int r;
+
+        if (!proxy)
+                return 0;
+        if (api_require(c, NULL, AUTH_ACT_PROXY) <= 0)
+                return -1;
+        if ((r = proxy_get(c, name, &f)) < 0) {
+                api_errno(c->req, r, NULL);
+                return -1;
+        }
+        if (r == 0) {
+                api_error(c->req, 409, "CONFLICT",
+                          "not a proxy project (a local project does not become one: create a proxy project)");
+                return -1;
+        }
+        if (proxy_apply(c, proxy, false, &f, &revalidate, &old_ca) < 0) {
+                proxycache_conf_done(&f);
+                return -1;
+        }
+        r = db_conn_get(server_db(c->req->srv), &conn);
+        if (r == 0) {
+                r = proxycache_update(conn, &f, revalidate);
+                db_conn_put(server_db(c->req->srv), conn);
+        }
+        if (r < 0) {
+                if (f.ca_file && (!old_ca || strcmp(f.ca_file, old_ca) != 0))
+                        ca_discard(c, name, f.ca_file);
+                proxycache_conf_done(&f);
+                api_errno(c->req, r, "proxy project");
+                return -1;
+        }
+        if (old_ca && (!f.ca_file || strcmp(f.ca_file, old_ca) != 0))
+                ca_forget(c, old_ca);
+        proxycache_conf_done(&f);
+        (void) auth_audit(c->req->srv->auth, &c->req->who, c->req->addr, "proxy-project-update", NULL, name);
+        return 0;
+}
+
+/* GET /projects/{p}/proxy: the settings and the counters of a proxy project. */
+static void proxy_status(api_call_t *c, const char *name) {
+        proxycache_conf_t f;
+        int r;
+
+        if (!method(c, "GET"))
+                return not_allowed(c);
+        if (api_require(c, name, AUTH_ACT_PULL) <= 0)
+                return;
+        if ((r = proxy_get(c, name, &f)) < 0)
+                return api_errno(c->req, r, NULL);
+        if (r == 0)
+                return api_error(c->req, 404, "NOT_FOUND", "not a proxy project");
+        api_json(c->req, 200, proxy_json(c, &f, true));
+        proxycache_conf_done(&f);
 }
 
 static void project_one(api_call_t *c, meta_t *m, const char *name) {
@@ -226,6 +537,8 @@ static void project_one(api_call_t *c, meta_t *m, const char *name) {
                         api_error(c->req, 403, "FORBIDDEN", "only a system administrator may set quotas");
                         goto out;
                 }
+                if (proxy_patch(c, name) < 0)
+                        goto out;
                 if (has_public && (r = auth_project_set_public(c->req->srv->auth, name, public)) < 0) {
                         api_errno(c->req, r, "project");
                         goto out;
@@ -238,7 +551,16 @@ static void project_one(api_call_t *c, meta_t *m, const char *name) {
                         api_error(c->req, 403, "FORBIDDEN", "only a system administrator may delete projects");
                         goto out;
                 }
+                proxycache_conf_t f;
+                _cleanup_free_ char *ca = NULL;
+                /* a CA this API stored for a proxy project goes with it */
+                if (proxy_get(c, name, &f) > 0) {
+                        ca = TAKE_PTR(f.ca_file);
+                        proxycache_conf_done(&f);
+                }
                 r = project_delete(c->req->srv->auth, m, name);
+                if (r >= 0)
+                        ca_forget(c, ca);
                 if (r == -ENOTEMPTY)
                         api_error(c->req, 409, "CONFLICT", "the project still has repositories");
                 else if (r < 0)
@@ -558,6 +880,10 @@ void api_projects(api_call_t *c) {
                 return immutability(c, m, project);
         if (c->n_segs == 3 && strcmp(c->segs[2], "retention") == 0)
                 return retention(c, m, project);
+        if (strcmp(c->segs[2], "webhooks") == 0)
+                return api_project_webhooks(c, project);
+        if (c->n_segs == 3 && strcmp(c->segs[2], "proxy") == 0)
+                return proxy_status(c, project);
         api_error(c->req, 404, "NOT_FOUND", "no such API path");
 }
 

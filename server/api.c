@@ -467,6 +467,8 @@ static void dispatch(api_call_t *c) {
                 api_audit(c);
         } else if (seg_is(c, 0, "gc")) {
                 api_gc(c);
+        } else if (seg_is(c, 0, "webhooks")) {
+                api_webhooks(c);
         } else
                 api_error(c->req, 404, "NOT_FOUND", "no such API path");
 }
@@ -592,7 +594,10 @@ static void api_begin(request_t *req) {
         s->call.req = req;
         s->call.method = req->method;
         s->call.path = p;
-        s->secret_body = strcmp(p, "/login") == 0 || strncmp(p, "/me/password", 12) == 0 || strncmp(p, "/users", 6) == 0;
+        /* bodies that may hold a secret: wiped at the end */
+        s->secret_body = strcmp(p, "/login") == 0 || strncmp(p, "/me/password", 12) == 0 ||
+                         strncmp(p, "/users", 6) == 0 || strncmp(p, "/webhooks", 9) == 0 ||
+                         strncmp(p, "/projects", 9) == 0;
         if (!(s->path_copy = strdup(p))) {
                 api_errno(req, -ENOMEM, NULL);
                 return;

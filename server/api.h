@@ -1,7 +1,7 @@
 /* server/api.h: the management API (/api/v1/, issue 12), shared by its files:
  * api.c (routing, authentication, sessions, errors, pages), api-projects.c
- * (projects, members, robots, users, audit, lifecycle), api-repos.c
- * (repositories and artifacts). Not a public API. */
+ * (projects, members, robots, users, audit, lifecycle, proxy settings),
+ * api-repos.c (repositories and artifacts), api-webhooks.c (webhooks). Not a public API. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -50,6 +50,11 @@ int api_body_string(api_call_t *c, const char *field, const char **ret);
 int api_body_bool(api_call_t *c, const char *field, bool *ret);
 int api_body_int(api_call_t *c, const char *field, int64_t *ret, bool *ret_null);
 
+/* Seals secret under the secret key as the command line does (cli_secret_seal;
+ * context: the secretbox context): 0 and *ret (malloc'd), or -1 answered (500,
+ * the reason logged). The plain secret is wiped with the request body. */
+int api_seal(api_call_t *c, const char *secret, const char *context, uint8_t **ret, size_t *ret_len);
+
 /* ---- the caller ---- */
 /* The caller's effective role in project (AUTH_ROLE_*), or <0 answered (500). */
 int api_role(api_call_t *c, const char *project);
@@ -68,3 +73,6 @@ void api_audit(api_call_t *c);
 void api_gc(api_call_t *c);
 void api_repositories(api_call_t *c);
 void api_system(api_call_t *c);
+/* server/api-webhooks.c: /webhooks (global) and /projects/{project}/webhooks */
+void api_webhooks(api_call_t *c);
+void api_project_webhooks(api_call_t *c, const char *project);

@@ -86,20 +86,6 @@ static int parse_seconds(const char *s, int64_t *ret) {
         return 0;
 }
 
-static bool host_valid(const char *h) {
-        size_t n = strlen(h);
-
-        if (n == 0 || n > PROXYCACHE_HOST_MAX)
-                return false;
-        for (size_t i = 0; i < n; i++) {
-                char ch = h[i];
-                if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                      ch == '.' || ch == '-' || ch == ':' || ch == '[' || ch == ']'))
-                        return false;
-        }
-        return true;
-}
-
 static int cmd_create(cli_t *c, int argc, char **argv) {
         _cleanup_(auth_freep) auth_t *a = NULL;
         proxycache_conf_t conf = { .ttl = PROXYCACHE_TTL_DEFAULT };
@@ -149,7 +135,7 @@ static int cmd_create(cli_t *c, int argc, char **argv) {
                 fprintf(c->err, "berthd: --proxy-username and --proxy-password-stdin go together\n");
                 return 2;
         }
-        if (mirror_of && !host_valid(mirror_of)) {
+        if (mirror_of && !proxycache_host_valid(mirror_of)) {
                 fprintf(c->err, "berthd: --mirror-of %s: a registry host name expected\n", mirror_of);
                 return 2;
         }
@@ -307,7 +293,7 @@ static int cmd_set(cli_t *c, int argc, char **argv) {
                 fprintf(c->err, "berthd: an option and its --no- form together\n");
                 return 2;
         }
-        if (mirror_of && !host_valid(mirror_of)) {
+        if (mirror_of && !proxycache_host_valid(mirror_of)) {
                 fprintf(c->err, "berthd: --mirror-of %s: a registry host name expected\n", mirror_of);
                 return 2;
         }

@@ -100,15 +100,13 @@ static int read_secret(cli_t *c, char *buf, size_t size) {
 
 
 static int cmd_add(cli_t *c, int argc, char **argv) {
-        const char *project = NULL, *url = NULL, *allow_list = getenv(ALLOW_ENV), *why = NULL;
+        const char *project = NULL, *url = NULL, *allow_list = getenv(ALLOW_ENV);
         char secret[SECRETBOX_PLAIN_MAX + 2], events_text[64], reason[400];
         unsigned events = WEBHOOK_DEFAULT_EVENTS;
         bool with_secret = false, global = false;
         _cleanup_free_ uint8_t *sealed = NULL;
         proxy_cidrs_t *allow = NULL;
         size_t sealed_len = 0;
-        ssrf_url_t u;
-        proxy_addr_t a;
         int64_t id = 0;
         int r;
 
@@ -147,21 +145,18 @@ static int cmd_add(cli_t *c, int argc, char **argv) {
                                 "names), nor --global\n", project);
                 return 2;
         }
-        if (strlen(url) > WEBHOOK_URL_MAX || ssrf_url_parse(url, &u, &why) < 0) {
-                fprintf(c->err, "berthd: bad URL: %s\n", why ? why : "too long");
-                return 2;
-        }
         if (allow_list && *allow_list && proxy_cidrs_parse(allow_list, &allow) < 0) {
                 fprintf(c->err, "berthd: bad --webhook-allow-cidr (or %s) '%s'\n", ALLOW_ENV, allow_list);
                 return 2;
         }
-        /* where the URL leads now: refused before it is stored (and checked again at
-         * every delivery) */
-        r = ssrf_resolve(&u, allow, true, &a, reason, sizeof(reason));
+        r = ssrf_target_check(url, WEBHOOK_URL_MAX, allow, reason, sizeof(reason));
         proxy_cidrs_free(allow);
+        if (r == -EINVAL) {
+                fprintf(c->err, "berthd: %s\n", reason);
+                return 2;
+        }
         if (r < 0) {
-                fprintf(c->err, "berthd: refusing %s: %s\n", url,
-                        reason[0] ? reason : berth_strerror(r));
+                fprintf(c->err, "berthd: refusing %s: %s\n", url, reason);
                 return 1;
         }
         if (with_secret) {
@@ -193,7 +188,8 @@ static int print_webhook(const webhook_info_t *w, void *userdata) {
 
         fmt_time(w->created, t, sizeof(t));
         webhook_events_format(w->events, ev, sizeof(ev));
-        fprintf(c->out, "%lld\t%s\t%s\t%s\t%s\t%s\n", (long long) w->id, w->project, ev,
+        fprintf(c->out, "%lld\t%s\t%s%s\t%s\t%s\t%s\n", (long long) w->id, w->project, ev,
+                w->enabled ? "" : " (disabled)",
                 w->has_secret ? "yes" : "no", t, w->url);
         return 0;
 }

@@ -26,7 +26,7 @@ libberthd_la_SOURCES += server/pullthrough.c server/pullthrough.h
 libberthd_la_SOURCES += server/pulls.c server/pulls.h server/retention.c server/retention.h
 libberthd_la_SOURCES += server/cli-retention.c server/cli-retention.h
 # the management API (issue 12): /api/v1/ and its OpenAPI document, compiled in
-libberthd_la_SOURCES += server/api.c server/api.h server/api-json.c server/api-json.h server/api-projects.c server/api-repos.c
+libberthd_la_SOURCES += server/api.c server/api.h server/api-json.c server/api-json.h server/api-projects.c server/api-repos.c server/api-webhooks.c
 nodist_libberthd_la_SOURCES = server/api-openapi.c
 BUILT_SOURCES += server/api-openapi.c
 CLEANFILES += server/api-openapi.c
@@ -61,7 +61,7 @@ UI_FILES = ui/index.html ui/assets/app.css ui/assets/favicon.svg ui/assets/app.j
            ui/assets/dom.js ui/assets/views/login.js ui/assets/views/projects.js \
            ui/assets/views/project.js ui/assets/views/repository.js ui/assets/views/artifact.js \
            ui/assets/views/users.js ui/assets/views/audit.js ui/assets/views/system.js \
-           ui/assets/views/account.js
+           ui/assets/views/account.js ui/assets/views/webhooks.js
 libberthd_la_SOURCES += server/ui.c server/ui.h server/negotiate.c server/negotiate.h
 nodist_libberthd_la_SOURCES += server/ui-assets.c
 CLEANFILES += server/ui-assets.c

@@ -381,6 +381,16 @@ static int serve(int argc, char **argv) {
                         strchr(cfg.metrics_host, ':') ? "]" : "", cfg.metrics_port);
         if (metrics_on) /* the blob store's calls timed only when someone may read it */
                 store_set_observer(srv.store, metrics_store_observe, NULL);
+        /* Sessions that outlived --upload-max-age while the server was down go before
+         * the listener opens: no client can see one the start-time sweep is about to
+         * remove. The sweep runs on this thread's metadata, hence the key first. */
+        r = server_meta_init(&srv);
+        if (r < 0) {
+                log_msg(LOG_ERR, LOG_SRC_MAIN, "per-thread metadata: %s", berth_strerror(r));
+                goto out;
+        }
+        if (!cfg.read_only)
+                uploads_expire(&srv);
         r = http_start(&srv, cert_pem, key_pem);
         if (r < 0) {
                 log_msg(LOG_ERR, LOG_SRC_MAIN, "cannot listen on %s port %u: %s", cfg.listen_host,
@@ -407,7 +417,6 @@ static int serve(int argc, char **argv) {
                 log_msg(LOG_NOTICE, LOG_SRC_MAIN, "read-only mode: pulls only; pushes and deletes get 405, "
                         "no upload expiry, no garbage collection, no webhook deliveries");
         } else {
-                uploads_expire(&srv);
                 r = gc_start(&srv);
                 if (r < 0)
                         log_msg(LOG_WARNING, LOG_SRC_MAIN, "no garbage collection runs: %s", berth_strerror(r));
@@ -448,6 +457,7 @@ out:
         retention_stop();
         srv.pulls = pulls_stop(srv.pulls);
         srv.pullthrough = pullthrough_free(srv.pullthrough);
+        server_meta_done(&srv); /* done already unless the listener never opened */
         webhooks_stop(srv.webhooks);
         metrics_stop();
         auth_free(srv.auth);

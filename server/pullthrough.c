@@ -7,12 +7,14 @@
  * job runs on one of the cache's threads and resumes every waiter at its end,
  * with an error or with the content now in the store.
  *
- * A blob streams: once the upstream has announced its length, the waiters (GETs
- * without Range) are resumed with a blob_stream_t and answered at once; each reads
- * the scratch file as the fetch fills it. A reader that catches up suspends its
+ * A blob streams: once its first bytes arrive, the waiters (GETs without Range)
+ * are resumed with a blob_stream_t and answered at once, with the length the
+ * upstream announced or, when it announced none, without one; each reads the
+ * scratch file as the fetch fills it. A reader that catches up suspends its
  * connection and is resumed by the fetch when more bytes arrive (no worker thread
- * waits). The last byte is held back until the whole blob matched its digest: a
- * mismatch ends every stream with an error (a short body), and nothing is kept. */
+ * waits). The last byte (when the length is unknown: the last received so far) is
+ * held back until the whole blob matched its digest: a mismatch ends every stream
+ * with an error (a short body), and nothing is kept. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -62,12 +64,20 @@ typedef struct blob_stream {
         pthread_mutex_t lock;
         unsigned refs;
         int fd;                  /* the scratch file (its own descriptor: a rename or unlink changes nothing) */
-        uint64_t size;           /* as the upstream announced it */
+        uint64_t size;           /* as the upstream announced it; unsized: known at the end */
+        bool sized;              /* the upstream announced the length (Content-Length) */
         uint64_t written;        /* bytes in the file */
         int state;               /* 0 arriving, 1 complete and verified, <0 failed */
         struct stream_reader **sleepers; /* readers that caught up, their connections suspended */
         size_t n_sleepers, cap;
+        uint64_t wake_at;        /* sleepers woken once this many bytes are in (or at the end) */
 } blob_stream_t;
+
+/* A reader that caught up sleeps until this much more has arrived (or the fetch
+ * ends): woken for every write of the upstream's connection (16 KiB TLS records),
+ * readers and the fetch would take turns a few thousand times per 50 MiB, a wake
+ * and a suspend each, for nothing. */
+#define STREAM_WAKE_STEP (256 * 1024)
 
 typedef struct stream_reader {
         blob_stream_t *s;
@@ -528,7 +538,12 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
                 return MHD_CONTENT_READER_END_WITH_ERROR; /* the client sees a short body */
         }
         /* the last byte only once the whole matched its digest */
-        limit = s->state == 1 ? s->size : s->written < s->size ? s->written : s->size ? s->size - 1 : 0;
+        if (s->state == 1)
+                limit = s->size;
+        else if (s->sized)
+                limit = s->written < s->size ? s->written : s->size ? s->size - 1 : 0;
+        else
+                limit = s->written ? s->written - 1 : 0; /* which byte is the last is not known yet */
         if (pos >= limit) {
                 if (s->state == 1) {
                         pthread_mutex_unlock(&s->lock);
@@ -544,6 +559,8 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
                         s->sleepers = v;
                         s->cap = cap;
                 }
+                if (s->n_sleepers == 0 || pos + STREAM_WAKE_STEP < s->wake_at)
+                        s->wake_at = pos + STREAM_WAKE_STEP;
                 s->sleepers[s->n_sleepers++] = rd;
                 rd->asleep = true;
                 /* under the lock: the fetch cannot resume it before it is suspended */
@@ -599,7 +616,9 @@ static void stream_answer(request_t *req) {
         }
         rd->s = s;
         rd->conn = req->conn;
-        reply_callback(req, 200, s->size, stream_read, rd, stream_reader_free);
+        /* no length from the upstream: none to the client (chunked, or the end of
+         * the connection for HTTP/1.0) */
+        reply_callback(req, 200, s->sized ? s->size : MHD_SIZE_UNKNOWN, stream_read, rd, stream_reader_free);
         reply_header(req, "Content-Type", "application/octet-stream");
         reply_header(req, "Docker-Content-Digest", req->ref);
         reply_headerf(req, "ETag", "\"%s\"", req->ref);
@@ -615,8 +634,6 @@ static void fetch_progress(void *userdata, uint64_t done, uint64_t total) {
 
         if (!s && !f->stream_tried) {
                 f->stream_tried = true;
-                if (total == 0)
-                        return; /* no length announced: the waiters wait for the end */
                 s = calloc(1, sizeof(*s));
                 if (!s)
                         return;
@@ -628,6 +645,7 @@ static void fetch_progress(void *userdata, uint64_t done, uint64_t total) {
                 pthread_mutex_init(&s->lock, NULL);
                 s->refs = 1;
                 s->size = total;
+                s->sized = total != 0; /* 0: no length announced, streamed all the same */
                 pthread_mutex_lock(&p->lock);
                 f->stream = s; /* from now on, joiners that can stream take it at once */
                 size_t kept = 0;
@@ -649,17 +667,22 @@ static void fetch_progress(void *userdata, uint64_t done, uint64_t total) {
                 return;
         pthread_mutex_lock(&s->lock);
         s->written = done;
-        stream_wake(s);
+        if (done >= s->wake_at || (s->sized && done >= s->size))
+                stream_wake(s);
         pthread_mutex_unlock(&s->lock);
 }
 
-/* The fetch is over: verified (1) or failed (<0); every reader woken to see it. */
-static void stream_end(blob_stream_t *s, int state) {
+/* The fetch is over: verified (1, SIZE bytes) or failed (<0); every reader woken
+ * to see it. */
+static void stream_end(blob_stream_t *s, int state, uint64_t size) {
         if (!s)
                 return;
         pthread_mutex_lock(&s->lock);
-        if (s->state == 0)
+        if (s->state == 0) {
+                if (state == 1 && !s->sized)
+                        s->size = size;
                 s->state = state;
+        }
         stream_wake(s);
         pthread_mutex_unlock(&s->lock);
 }
@@ -691,7 +714,11 @@ static void fetch_blob(pullthrough_t *p, meta_t *m, flight_t *f) {
                 r = registry_fetch_blob(f->up->reg, f->upname, &d, srv->cfg->blob_max_size, &cred, fd,
                                         fetch_progress, f, &size);
                 /* its streams end here: every byte verified, or an error (a short body) */
-                stream_end(f->stream, r == 0 && (!f->stream || size == f->stream->size) ? 1 : r < 0 ? r : -EIO);
+                stream_end(f->stream,
+                           r == 0 && (!f->stream || !f->stream->sized || size == f->stream->size) ? 1
+                           : r < 0                                                             ? r
+                                                                                               : -EIO,
+                           size);
                 if (r == 0)
                         r = store_blob_fill_commit(srv->store, name, fd, &d);
                 else
@@ -1339,6 +1366,35 @@ void pullthrough_metrics(pullthrough_t *p, FILE *f) {
                                 u->conf.project, rl.remaining);
         }
         pthread_mutex_unlock(&p->lock);
+}
+
+int pullthrough_stats(pullthrough_t *p, const char *project, pullthrough_stats_t *ret) {
+        upstream_t *u;
+        registry_ratelimit_t rl = { .limit = -1, .remaining = -1 };
+
+        if (!ret)
+                return -EINVAL;
+        memset(ret, 0, sizeof(*ret));
+        ret->ratelimit_limit = ret->ratelimit_remaining = -1;
+        if (!p || !project || !(u = find_project(p, project, strlen(project))))
+                return 0;
+        ret->hits = atomic_load(&u->n[RES_HIT]);
+        ret->misses = atomic_load(&u->n[RES_MISS]);
+        ret->revalidations = atomic_load(&u->n[RES_REVALIDATED]);
+        ret->stale = atomic_load(&u->n[RES_STALE]);
+        ret->errors = atomic_load(&u->n[RES_ERROR]);
+        ret->bytes_fetched = atomic_load(&u->bytes);
+        pthread_mutex_lock(&p->lock);
+        ret->broken = u->broken;
+        if (u->reg)
+                registry_ratelimit(u->reg, &rl);
+        pthread_mutex_unlock(&p->lock);
+        if (rl.when) {
+                ret->ratelimit_limit = rl.limit;
+                ret->ratelimit_remaining = rl.remaining;
+                ret->ratelimit_time = (int64_t) rl.when;
+        }
+        return 1;
 }
 
 /* ---- life ---- */

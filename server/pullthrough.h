@@ -39,3 +39,14 @@ bool pullthrough_tags_get(request_t *req);
 
 /* The exposition of berth_proxy_requests_total and berth_proxy_fetched_bytes_total. */
 void pullthrough_metrics(pullthrough_t *p, FILE *f);
+
+/* The counters of project's upstream since this server started (the same as the
+ * metrics'), and what the upstream last said of its rate limit. */
+typedef struct {
+        uint64_t hits, misses, revalidations, stale, errors, bytes_fetched;
+        int64_t ratelimit_limit, ratelimit_remaining; /* -1: not said */
+        int64_t ratelimit_time;                       /* unix seconds; 0: never said */
+        int broken;                                   /* <0: why every fetch fails (no key, CA) */
+} pullthrough_stats_t;
+/* 1 and *ret, 0 project is not a proxy project this server knows (yet). */
+int pullthrough_stats(pullthrough_t *p, const char *project, pullthrough_stats_t *ret);

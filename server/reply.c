@@ -117,7 +117,7 @@ void reply_callback(request_t *req, unsigned status, uint64_t len, MHD_ContentRe
         if (!resp)
                 free_fn(cls);
         set_response(req, status, resp);
-        req->bytes_out = len;
+        req->bytes_out = len == MHD_SIZE_UNKNOWN ? 0 : len;
 }
 
 /* A blob of a driver without files (S3): read in blocks of BLOB_READ_BLOCK by range

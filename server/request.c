@@ -86,11 +86,21 @@ static void meta_key_free(void *p) {
 }
 
 int server_meta_init(server_t *srv) {
-        int r = pthread_key_create(&srv->meta_key, meta_key_free);
-        return r != 0 ? -r : 0;
+        int r;
+
+        if (srv->meta_ready)
+                return 0;
+        r = pthread_key_create(&srv->meta_key, meta_key_free);
+        if (r != 0)
+                return -r;
+        srv->meta_ready = true;
+        return 0;
 }
 
 void server_meta_done(server_t *srv) {
+        if (!srv->meta_ready)
+                return;
+        srv->meta_ready = false;
         /* the caller's own (the main thread's): no thread exit frees it */
         meta_free(pthread_getspecific(srv->meta_key));
         (void) pthread_setspecific(srv->meta_key, NULL);

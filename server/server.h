@@ -78,6 +78,7 @@ typedef struct server {
          * (auth_db: the unit tests open auth on a data directory). */
         db_t *db;
         pthread_key_t meta_key;      /* per-thread meta_t (its connection: the thread's own) */
+        bool meta_ready;             /* meta_key created (server_meta_init) */
         atomic_bool db_down;         /* /readyz found the database unreachable (logged once) */
         auth_t *auth;
         struct MHD_Daemon *daemon;
@@ -110,9 +111,12 @@ int server_thread_conn_check(db_t *db);
 /* server_meta_get, or NULL on failure (logged). */
 meta_t *server_meta(server_t *srv);
 
-/* The per-thread key behind server_meta (http_start and http_drain_and_stop). */
+/* The per-thread key behind server_meta: made by http_start unless made already
+ * (berthd makes it first: its start-time upload expiry runs before the listener
+ * opens); a second call does nothing. */
 int server_meta_init(server_t *srv);
-/* Also frees the calling thread's own metadata (the main thread's: upload expiry). */
+/* Also frees the calling thread's own metadata (the main thread's: upload expiry).
+ * http_drain_and_stop calls it; a second call, or one without init, does nothing. */
 void server_meta_done(server_t *srv);
 /* The server's clock: srv->now, else time(NULL). */
 time_t server_now(const server_t *srv);

@@ -285,3 +285,28 @@ int ssrf_resolve_all(const ssrf_url_t *u, const proxy_cidrs_t *allow, bool stric
         *ret_n = have;
         return 0;
 }
+
+int ssrf_target_check(const char *url, size_t max_len, const proxy_cidrs_t *allow, char *why, size_t why_size) {
+        const char *bad = NULL;
+        proxy_addr_t a;
+        ssrf_url_t u;
+        int r;
+
+        if (!url || !why || why_size == 0)
+                return -EINVAL;
+        why[0] = '\0';
+        if (strlen(url) > max_len) {
+                (void) snprintf(why, why_size, "the URL is too long (%zu bytes at most)", max_len);
+                return -EINVAL;
+        }
+        if (ssrf_url_parse(url, &u, &bad) < 0) {
+                (void) snprintf(why, why_size, "bad URL: %s", bad ? bad : "not an http or https URL");
+                return -EINVAL;
+        }
+        /* where the URL leads now: refused before it is stored (and checked again at
+         * every delivery) */
+        r = ssrf_resolve(&u, allow, true, &a, why, why_size);
+        if (r < 0 && !why[0])
+                (void) snprintf(why, why_size, "%s", berth_strerror(r));
+        return r;
+}

@@ -58,3 +58,9 @@ int ssrf_resolve(const ssrf_url_t *u, const proxy_cidrs_t *allow, bool strict, p
 #define SSRF_ADDRS_MAX 8
 int ssrf_resolve_all(const ssrf_url_t *u, const proxy_cidrs_t *allow, bool strict, proxy_addr_t *ret,
                      size_t max, size_t *ret_n, char *why, size_t why_size);
+
+/* The check of a webhook's target when it is added or changed (the command line
+ * and the management API alike): url parsed (at most max_len bytes) and resolved
+ * strictly under allow. 0; -EINVAL a bad URL; BERTH_EDENIED or BERTH_EUNAVAILABLE
+ * refused. why (never empty on failure) says what is wrong. */
+int ssrf_target_check(const char *url, size_t max_len, const proxy_cidrs_t *allow, char *why, size_t why_size);

@@ -73,6 +73,13 @@ TESTS += tests/unit/test-fsck
 tests_unit_test_fsck_SOURCES = tests/unit/test-fsck.c
 tests_unit_test_fsck_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_fsck_LDADD = $(STORE_TEST_LDADD)
+## backup and restore (storage/backup.c) on SQLite: refusals and partial cases
+UNIT_TESTS += tests/unit/test-backup
+check_PROGRAMS += tests/unit/test-backup
+TESTS += tests/unit/test-backup
+tests_unit_test_backup_SOURCES = tests/unit/test-backup.c
+tests_unit_test_backup_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_backup_LDADD = $(STORE_TEST_LDADD)
 ## pull-through cache (issue 13): proxy rows, tag revalidation times, the ns and
 ## library/ rules, manifests cached before their references, blob fills
 UNIT_TESTS += tests/unit/test-proxycache
@@ -95,3 +102,11 @@ TESTS += tests/unit/test-s3
 tests_unit_test_s3_SOURCES = tests/unit/test-s3.c
 tests_unit_test_s3_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_s3_LDADD = $(STORE_TEST_LDADD)
+## the S3 driver against a scripted HTTP server on 127.0.0.1: retries on 5xx and
+## SlowDown, none on 4xx, error mapping, malformed XML, bodies cut short, aborts
+UNIT_TESTS += tests/unit/test-s3-http
+check_PROGRAMS += tests/unit/test-s3-http
+TESTS += tests/unit/test-s3-http
+tests_unit_test_s3_http_SOURCES = tests/unit/test-s3-http.c
+tests_unit_test_s3_http_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_s3_http_LDADD = $(STORE_TEST_LDADD)

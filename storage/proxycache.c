@@ -97,6 +97,20 @@ int proxycache_url_host(const char *url, char *buf, size_t size) {
         return 0;
 }
 
+bool proxycache_host_valid(const char *h) {
+        size_t n = h ? strlen(h) : 0;
+
+        if (n == 0 || n > PROXYCACHE_HOST_MAX)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char ch = h[i];
+                if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                      ch == '.' || ch == '-' || ch == ':' || ch == '[' || ch == ']'))
+                        return false;
+        }
+        return true;
+}
+
 bool proxycache_host_is_docker_hub(const char *host) {
         return host && (strcasecmp(host, "docker.io") == 0 || strcasecmp(host, "registry-1.docker.io") == 0 ||
                         strcasecmp(host, "index.docker.io") == 0);

@@ -37,6 +37,9 @@ void proxycache_conf_done(proxycache_conf_t *c); /* NULL-safe; wipes the sealed 
 int proxycache_url_check(const char *url);
 /* The host[:port] part of a checked url into buf. 0, -EINVAL, -ENAMETOOLONG. */
 int proxycache_url_host(const char *url, char *buf, size_t size);
+/* A registry host name (and port) for --mirror-of: letters, digits, ".-:[]", at
+ * most PROXYCACHE_HOST_MAX. */
+bool proxycache_host_valid(const char *h);
 /* Docker Hub ("docker.io", "registry-1.docker.io", "index.docker.io")? */
 bool proxycache_host_is_docker_hub(const char *host);
 /* Does conf mirror the registry host ns (containerd's ?ns=)? Its mirror_of, else

@@ -883,8 +883,10 @@ static int request(s3_t *s, const req_t *rq, io_t *io, long *ret_status, uint64_
                         r = BERTH_ESTOREDOWN;
                         if (io->sink && io->sunk) /* bytes gone to the reader: it resumes */
                                 break;
-                        if (cc == CURLE_WRITE_ERROR) {
-                                r = -EIO; /* more than we could hold: not worth retrying */
+                        if (cc == CURLE_WRITE_ERROR || cc == CURLE_ABORTED_BY_CALLBACK) {
+                                /* more than we could hold, or our file shrank under the
+                                 * body (on_read): another try changes nothing */
+                                r = -EIO;
                                 break;
                         }
                         curl_easy_reset(h);

@@ -35,12 +35,18 @@ enum {
         ST_LOG_TRIM,
         ST_LOG_LIST,
         ST_DEPTH,
+        ST_GET,
+        ST_UPDATE,
+        ST_LOG_PAGE,
+        ST_PING,
         _ST_MAX,
 };
 
 static const char *const SQL[_ST_MAX] = {
-        [ST_WANTED] = "SELECT 1 FROM webhooks WHERE project IN (?1, '*') AND (events & ?2) <> 0 LIMIT 1",
-        [ST_ANY] = "SELECT 1 FROM webhooks WHERE (events & ?1) <> 0 LIMIT 1",
+        [ST_WANTED] = "SELECT 1 FROM webhooks WHERE project IN (?1, '*') AND (events & ?2) <> 0"
+                      " AND (events & " WEBHOOK_DISABLED_SQL ") = 0 LIMIT 1",
+        [ST_ANY] = "SELECT 1 FROM webhooks WHERE (events & ?1) <> 0 AND (events & " WEBHOOK_DISABLED_SQL ") = 0"
+                   " LIMIT 1",
         /* one row per webhook that wants the event, keys past the largest in order;
          * ready when its webhook has nothing pending for the repository */
         [ST_ENQUEUE] = "INSERT INTO webhook_queue(id, webhook_id, event_id, type, repository, body, created, ready,"
@@ -51,7 +57,8 @@ static const char *const SQL[_ST_MAX] = {
                        " CASE WHEN EXISTS (SELECT 1 FROM webhook_queue q WHERE q.webhook_id = w.id"
                        "  AND q.repository = ?5) THEN 0 ELSE 1 END,"
                        " 0, CAST(?7 AS BIGINT), 0"
-                       " FROM webhooks w WHERE w.project IN (?1, '*') AND (w.events & ?2) <> 0",
+                       " FROM webhooks w WHERE w.project IN (?1, '*') AND (w.events & ?2) <> 0"
+                       " AND (w.events & " WEBHOOK_DISABLED_SQL ") = 0",
         [ST_ADD] = "INSERT INTO webhooks(id, project, url, events, secret, created)"
                    " VALUES ((SELECT coalesce(max(id), 0) + 1 FROM webhooks), ?1, ?2, ?3, ?4, ?5) RETURNING id",
         /* its queue and log go with it (ON DELETE CASCADE) */
@@ -89,6 +96,21 @@ static const char *const SQL[_ST_MAX] = {
                         " (SELECT * FROM webhook_log WHERE webhook_id = ?1 ORDER BY id DESC LIMIT ?2) AS recent"
                         " ORDER BY id",
         [ST_DEPTH] = "SELECT count(*) FROM webhook_queue",
+        [ST_GET] = "SELECT id, project, url, events, secret IS NOT NULL, created FROM webhooks WHERE id = ?1",
+        /* ?4: 1 keep the secret, 0 set it to ?5 (NULL: none) */
+        [ST_UPDATE] = "UPDATE webhooks SET url = ?2, events = ?3, secret = CASE WHEN ?4 = 1 THEN secret ELSE ?5 END"
+                      " WHERE id = ?1",
+        /* newest first, below the key ?2 (0: from the newest) */
+        [ST_LOG_PAGE] = "SELECT id, ts, event_id, type, attempt, status, latency_ms, result, error FROM webhook_log"
+                        " WHERE webhook_id = ?1 AND (?2 = 0 OR id < ?2) ORDER BY id DESC LIMIT ?3",
+        /* a test event for one webhook, enabled or not, ordered as its others */
+        [ST_PING] = "INSERT INTO webhook_queue(id, webhook_id, event_id, type, repository, body, created, ready,"
+                    " attempts, next_attempt, claimed_until)"
+                    " SELECT (SELECT coalesce(max(id), 0) + 1 FROM webhook_queue), w.id, CAST(?2 AS TEXT),"
+                    " CAST(?3 AS TEXT), CAST(?4 AS TEXT), CAST(?5 AS TEXT), CAST(?6 AS BIGINT),"
+                    " CASE WHEN EXISTS (SELECT 1 FROM webhook_queue q WHERE q.webhook_id = w.id"
+                    "  AND q.repository = ?4) THEN 0 ELSE 1 END,"
+                    " 0, CAST(?6 AS BIGINT), 0 FROM webhooks w WHERE w.id = ?1",
 };
 
 static const struct {
@@ -413,7 +435,8 @@ int webhook_list(db_conn_t *c, const char *project, int (*each)(const webhook_in
                         .id = db_col_int(st, 0),
                         .project = db_col_text(st, 1),
                         .url = db_col_text(st, 2),
-                        .events = (unsigned) db_col_int(st, 3),
+                        .events = (unsigned) db_col_int(st, 3) & WEBHOOK_ALL,
+                        .enabled = !((unsigned) db_col_int(st, 3) & WEBHOOK_DISABLED),
                         .has_secret = db_col_int(st, 4) != 0,
                         .created = db_col_int(st, 5),
                 };
@@ -424,6 +447,123 @@ int webhook_list(db_conn_t *c, const char *project, int (*each)(const webhook_in
                         return r;
         }
         return r;
+}
+
+int webhook_get(db_conn_t *c, int64_t id, webhook_record_t *ret) {
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
+        int r;
+
+        if (!c || !ret)
+                return -EINVAL;
+        memset(ret, 0, sizeof(*ret));
+        if ((r = db_stmt(c, SQL[ST_GET], &st)) < 0 || (r = db_bind_int(st, 1, id)) < 0)
+                return r;
+        if ((r = db_step(st)) <= 0)
+                return r;
+        ret->info.id = db_col_int(st, 0);
+        ret->info.events = (unsigned) db_col_int(st, 3) & WEBHOOK_ALL;
+        ret->info.enabled = !((unsigned) db_col_int(st, 3) & WEBHOOK_DISABLED);
+        ret->info.has_secret = db_col_int(st, 4) != 0;
+        ret->info.created = db_col_int(st, 5);
+        ret->project = db_col_text(st, 1) ? strdup(db_col_text(st, 1)) : NULL;
+        ret->url = db_col_text(st, 2) ? strdup(db_col_text(st, 2)) : NULL;
+        if (!ret->project || !ret->url) {
+                webhook_record_done(ret);
+                return -ENOMEM;
+        }
+        ret->info.project = ret->project;
+        ret->info.url = ret->url;
+        return 1;
+}
+
+void webhook_record_done(webhook_record_t *w) {
+        if (!w)
+                return;
+        free(w->project);
+        free(w->url);
+        memset(w, 0, sizeof(*w));
+}
+
+struct update_args {
+        int64_t id;
+        const char *url;
+        unsigned events;
+        bool enabled, keep_secret;
+        const uint8_t *sealed;
+        size_t sealed_len;
+};
+
+static int update_fn(db_conn_t *c, void *arg) {
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
+        struct update_args *a = arg;
+        int r;
+
+        if ((r = db_stmt(c, SQL[ST_UPDATE], &st)) < 0 || (r = db_bind_int(st, 1, a->id)) < 0 ||
+            (r = db_bind_text(st, 2, a->url)) < 0 ||
+            (r = db_bind_int(st, 3, a->events | (a->enabled ? 0 : WEBHOOK_DISABLED))) < 0 ||
+            (r = db_bind_int(st, 4, a->keep_secret ? 1 : 0)) < 0 ||
+            (r = a->sealed ? db_bind_blob(st, 5, a->sealed, a->sealed_len) : db_bind_null(st, 5)) < 0 ||
+            (r = db_step_done(st)) < 0)
+                return r;
+        return db_changes(c) > 0;
+}
+
+int webhook_update(db_conn_t *c, int64_t id, const char *url, unsigned events, bool enabled, bool keep_secret,
+                   const uint8_t *sealed, size_t sealed_len) {
+        struct update_args a = { .id = id, .url = url, .events = events, .enabled = enabled,
+                                 .keep_secret = keep_secret, .sealed = sealed, .sealed_len = sealed_len };
+
+        if (!c || !url || !*url || strlen(url) > WEBHOOK_URL_MAX || !events || (events & ~(unsigned) WEBHOOK_ALL))
+                return -EINVAL;
+        return db_tx_run(c, update_fn, &a);
+}
+
+struct ping_args {
+        int64_t id, now;
+        const char *event_id, *body;
+};
+
+static int ping_fn(db_conn_t *c, void *arg) {
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
+        struct ping_args *a = arg;
+        int r;
+
+        if ((r = db_stmt(c, SQL[ST_PING], &st)) < 0 || (r = db_bind_int(st, 1, a->id)) < 0 ||
+            (r = db_bind_text(st, 2, a->event_id)) < 0 || (r = db_bind_text(st, 3, WEBHOOK_PING_TYPE)) < 0 ||
+            (r = db_bind_text(st, 4, "")) < 0 || (r = db_bind_text(st, 5, a->body)) < 0 ||
+            (r = db_bind_int(st, 6, a->now)) < 0 || (r = db_step_done(st)) < 0)
+                return r;
+        return db_changes(c) > 0;
+}
+
+int webhook_ping(db_conn_t *c, int64_t id, int64_t now, char *event_id, size_t size) {
+        struct ping_args a = { .id = id, .now = now };
+        _cleanup_free_ char *body = NULL;
+        char when[32], source[64];
+        time_t t = (time_t) now;
+        struct tm tm;
+        json_t *root;
+        int r;
+
+        if (!c || !event_id || size < WEBHOOK_EVENT_ID_LEN + 1)
+                return -EINVAL;
+        if ((r = webhook_event_id(event_id, size)) < 0)
+                return r;
+        if (!gmtime_r(&t, &tm) || strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+                return -EINVAL;
+        (void) snprintf(source, sizeof(source), "/api/v1/webhooks/%lld", (long long) id);
+        root = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:I}}", "specversion", "1.0", "id", event_id, "source",
+                         source, "type", WEBHOOK_PING_TYPE, "time", when, "datacontenttype", "application/json",
+                         "data", "webhook", (json_int_t) id);
+        if (!root)
+                return -ENOMEM;
+        body = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(root);
+        if (!body)
+                return -ENOMEM;
+        a.event_id = event_id;
+        a.body = body;
+        return db_tx_run(c, ping_fn, &a);
 }
 
 /* ---- delivery ---- */
@@ -683,6 +823,37 @@ int webhook_log_list(db_conn_t *c, int64_t id, int64_t limit,
                         .latency_ms = db_col_int(st, 5),
                         .result = db_col_text(st, 6),
                         .error = db_col_text(st, 7),
+                };
+                if (!e.event_id || !e.type || !e.result)
+                        return -ENOMEM;
+                r = each(&e, userdata);
+                if (r != 0)
+                        return r;
+        }
+        return r;
+}
+
+int webhook_log_page(db_conn_t *c, int64_t id, int64_t before, int64_t limit,
+                     int (*each)(const webhook_log_entry_t *e, void *userdata), void *userdata) {
+        _cleanup_db_stmt_ db_stmt_t *st = NULL;
+        int r;
+
+        if (!c || !each || limit < 1 || before < 0)
+                return -EINVAL;
+        if ((r = db_stmt(c, SQL[ST_LOG_PAGE], &st)) < 0 || (r = db_bind_int(st, 1, id)) < 0 ||
+            (r = db_bind_int(st, 2, before)) < 0 || (r = db_bind_int(st, 3, limit)) < 0)
+                return r;
+        while ((r = db_step(st)) == 1) {
+                webhook_log_entry_t e = {
+                        .id = db_col_int(st, 0),
+                        .ts = db_col_int(st, 1),
+                        .event_id = db_col_text(st, 2),
+                        .type = db_col_text(st, 3),
+                        .attempt = db_col_int(st, 4),
+                        .status = db_col_int(st, 5),
+                        .latency_ms = db_col_int(st, 6),
+                        .result = db_col_text(st, 7),
+                        .error = db_col_text(st, 8),
                 };
                 if (!e.event_id || !e.type || !e.result)
                         return -ENOMEM;

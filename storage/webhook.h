@@ -31,7 +31,12 @@ enum {
         WEBHOOK_PULL = 1u << 2,   /* manifests pulled: counts per repository and digest */
         WEBHOOK_QUOTA = 1u << 3,  /* a project's usage near its quota, or a push refused for it */
         WEBHOOK_ALL = (1u << 4) - 1,
+        /* not an event: in webhooks.events, the webhook is disabled (kept, sent
+         * nothing); the queries test it as WEBHOOK_DISABLED_SQL */
+        WEBHOOK_DISABLED = 1u << 8,
 };
+#define WEBHOOK_DISABLED_SQL "256"
+#define WEBHOOK_PING_TYPE "io.berth.ping" /* a test event (webhook_ping) */
 #define WEBHOOK_DEFAULT_EVENTS (WEBHOOK_PUSH | WEBHOOK_DELETE)
 #define WEBHOOK_GLOBAL "*"      /* the project of a webhook for every repository */
 #define WEBHOOK_URL_MAX 2048
@@ -97,6 +102,7 @@ typedef struct {
         const char *project; /* WEBHOOK_GLOBAL for every repository */
         const char *url;
         unsigned events;
+        bool enabled;
         bool has_secret;
         int64_t created;
 } webhook_info_t;
@@ -113,6 +119,24 @@ int webhook_exists(db_conn_t *c, int64_t id);
  * walk and is returned. */
 int webhook_list(db_conn_t *c, const char *project, int (*each)(const webhook_info_t *w, void *userdata),
                  void *userdata);
+
+/* One webhook: 1 and *ret (webhook_record_done), 0 no such webhook, <0. */
+typedef struct {
+        webhook_info_t info; /* its strings are project and url below */
+        char *project, *url;
+} webhook_record_t;
+int webhook_get(db_conn_t *c, int64_t id, webhook_record_t *ret);
+void webhook_record_done(webhook_record_t *w); /* NULL-safe */
+/* Replaces a webhook's url, events and enabled state; keep_secret, else its
+ * secret becomes sealed (NULL: none). Checks of the URL are the caller's. 1
+ * changed, 0 no such webhook, <0. A disabled webhook queues nothing; what was
+ * queued before stays queued. */
+int webhook_update(db_conn_t *c, int64_t id, const char *url, unsigned events, bool enabled, bool keep_secret,
+                   const uint8_t *sealed, size_t sealed_len);
+/* Queues a test event (type WEBHOOK_PING_TYPE, data {"webhook": id}) for webhook
+ * id alone, now; its event id into event_id (WEBHOOK_EVENT_ID_LEN + 1). 1 queued,
+ * 0 no such webhook, <0. */
+int webhook_ping(db_conn_t *c, int64_t id, int64_t now, char *event_id, size_t size);
 
 /* ---- delivery ---- */
 
@@ -164,12 +188,18 @@ int webhook_claims_reset(db_conn_t *c);
 int webhook_queue_depth(db_conn_t *c, int64_t *ret);
 
 typedef struct {
+        int64_t id;           /* the log row (webhook_log_page) */
         int64_t ts;
         const char *event_id, *type, *result, *error; /* error may be NULL */
         int64_t attempt, status, latency_ms;
 } webhook_log_entry_t;
 /* The newest limit log rows of webhook id, oldest first. */
 int webhook_log_list(db_conn_t *c, int64_t id, int64_t limit,
+                     int (*each)(const webhook_log_entry_t *e, void *userdata), void *userdata);
+
+/* A page of the log of webhook id, newest first: rows with a key below before
+ * (0: from the newest), at most limit. */
+int webhook_log_page(db_conn_t *c, int64_t id, int64_t before, int64_t limit,
                      int (*each)(const webhook_log_entry_t *e, void *userdata), void *userdata);
 
 /* X-Berth-Signature: "sha256=" and the hex HMAC-SHA256 of body under secret, into

@@ -4,7 +4,7 @@
 
 ## the harness: each script sources tests/integration/lib.sh (exit 77 = skipped); the
 ## unit tests share tests/unit/fixture.h
-EXTRA_DIST += tests/integration/lib.sh tests/integration/mkimage.py tests/unit/fixture.h tests/free-port.sh
+EXTRA_DIST += tests/integration/lib.sh tests/integration/upstream-lib.sh tests/integration/mkimage.py tests/unit/fixture.h tests/free-port.sh
 ## the project's entry points (README: run.sh and test.sh; CI: .ci/run)
 EXTRA_DIST += scripts/install-deps.sh scripts/build.sh scripts/run.sh scripts/test.sh .ci/run
 
@@ -256,8 +256,8 @@ TESTS += tests/integration/fsck.sh tests/integration/backup.sh tests/integration
 EXTRA_DIST += tests/integration/fsck.sh tests/integration/backup.sh tests/integration/read-only.sh \
               tests/integration/storage-lib.sh docs/maintenance.md
 ## blobs in S3 (issue 16) against the slow tier's Ceph RADOS Gateway (tests/ceph-rgw.sh)
-SLOW_TESTS += tests/integration/s3.sh
-EXTRA_DIST += tests/integration/s3.sh tests/ceph-rgw.sh docs/s3.md
+SLOW_TESTS += tests/integration/s3.sh tests/integration/s3-docker.sh
+EXTRA_DIST += tests/integration/s3.sh tests/integration/s3-docker.sh tests/ceph-rgw.sh docs/s3.md
 ## the same three with the metadata in PostgreSQL (slow tier: the run's shared server)
 SLOW_TESTS += tests/integration/storage-pg.sh
 EXTRA_DIST += tests/integration/storage-pg.sh

@@ -47,6 +47,8 @@ sk() { timeout 600 skopeo --command-timeout 590s "$@"; }
 now() { date +%s.%N; }
 elapsed() { python3 -c "import sys; print('%.3f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$1" "$2"; }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+# berthd's CPU time so far (user + system), in seconds
+berth_cpu() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.3f\n", ($12 + $13) / hz }' "/proc/$BERTH_PID/stat"; }
 # pull SRC: skopeo copy into a fresh dir: on tmpfs; prints the seconds taken
 pull() {
         local t0 t1
@@ -112,11 +114,13 @@ fresh_berth() {
 }
 
 # ---- (a) cold ----
-cold=() direct=()
+cold=() direct=() cold_cpu=()
 for r in $(seq "$ROUNDS"); do
         fresh_berth
         off=$(uplog_size)
+        c0=$(berth_cpu)
         t=$(pull --src-cert-dir "$TMP/certs" "docker://$BERTH_HOST/proxyproj/img:v1") || fail "cold pull through berth"
+        cold_cpu+=("$(elapsed "$c0" "$(berth_cpu)")")
         cold+=("$t")
         [ "$(uplog_since "$off" | grep -c '"GET /v2/img/blobs/')" -ge "$LAYERS" ] ||
                 fail "round $r: the cold pull did not fetch the layers from the upstream"
@@ -129,10 +133,12 @@ done
 bd project create native --public >/dev/null || fail "project create native"
 sk copy --quiet --dest-cert-dir "$TMP/certs" "oci:$TMP/img:v1" "docker://$BERTH_HOST/native/img:v1" ||
         fail "native push"
-warm=() native=()
+warm=() native=() warm_cpu=()
 off=$(uplog_size)
 for r in $(seq "$ROUNDS"); do
+        c0=$(berth_cpu)
         t=$(pull --src-cert-dir "$TMP/certs" "docker://$BERTH_HOST/proxyproj/img:v1") || fail "warm pull"
+        warm_cpu+=("$(elapsed "$c0" "$(berth_cpu)")")
         warm+=("$t")
         t=$(pull --src-cert-dir "$TMP/certs" "docker://$BERTH_HOST/native/img:v1") || fail "native pull"
         native+=("$t")
@@ -159,10 +165,11 @@ berth_stop >/dev/null
 
 # ---- figures ----
 say "load average at end: $(loadavg)"
-python3 - "$ROUNDS" "$((total / 1048576))" "${cold[*]}" "${direct[*]}" "${warm[*]}" "${native[*]}" <<'PY'
+python3 - "$ROUNDS" "$((total / 1048576))" "${cold[*]}" "${direct[*]}" "${warm[*]}" "${native[*]}" \
+        "${cold_cpu[*]}" "${warm_cpu[*]}" <<'PY'
 import statistics, sys
 rounds, mib = int(sys.argv[1]), int(sys.argv[2])
-cold, direct, warm, native = ([float(x) for x in a.split()] for a in sys.argv[3:7])
+cold, direct, warm, native, cold_cpu, warm_cpu = ([float(x) for x in a.split()] for a in sys.argv[3:9])
 def row(name, xs):
     m = statistics.median(xs)
     print("  %-34s median %6.2f s (%4.0f MiB/s)  min %6.2f  max %6.2f" % (name, m, mib / m, min(xs), max(xs)))
@@ -172,6 +179,8 @@ print("(a) cold pull")
 c = row("through berth (empty cache)", cold)
 d = row("straight from the upstream", direct)
 print("  berth/direct = %.2f (target <= 1.10)" % (c / d))
+print("  berthd CPU per cold pull: median %.2f s (user + system; a warm pull: %.2f s)"
+      % (statistics.median(cold_cpu), statistics.median(warm_cpu)))
 print("(b) warm pull")
 w = row("proxy project (cached)", warm)
 n = row("native project", native)

@@ -1,10 +1,12 @@
 /* tests/fuzz/fuzz-api.c: the management API's input parsers (server/api-json.c)
  * on arbitrary bytes: a JSON body as every handler reads it (the typed fields of
  * logins, users, projects, members, robots, GC runs, immutability rules), a
- * retention policy, and a cursor. Checks, besides memory safety: a parsed body is
- * an object; a string field never holds a NUL; a retention policy has at most
- * API_RULES_MAX rules with every string set; a cursor decodes to a key that
- * encodes back to the same cursor. */
+ * retention policy, a webhook body, a proxy project's settings (the body's
+ * "proxy", or the body itself), and a cursor. Checks, besides memory safety: a
+ * parsed body is an object; a string field never holds a NUL; a retention policy
+ * has at most API_RULES_MAX rules with every string set; a webhook or proxy body
+ * accepted has every member it says is set within its bounds, credentials
+ * together; a cursor decodes to a key that encodes back to the same cursor. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,54 @@ static const char *const STRINGS[] = { "username", "password", "name", "role", "
                                        "new_password" };
 static const char *const BOOLS[] = { "public", "admin", "push", "dry_run", "delete_untagged" };
 static const char *const UINTS[] = { "quota", "expires_in", "untagged_after" };
+
+static void check_str(api_field_t f, const char *v, size_t max) {
+        if (f == API_SET && (!v || !*v || strlen(v) > max))
+                abort();
+}
+
+static void check_webhook(const json_t *body) {
+        api_webhook_body_t w;
+        const char *err = NULL;
+
+        if (api_webhook_parse(body, &w, &err) < 0) {
+                if (!err)
+                        abort();
+                return;
+        }
+        check_str(w.url, w.url_v, 2048);
+        check_str(w.secret, w.secret_v, API_SECRET_MAX);
+        if (w.url == API_NULL || w.enabled == API_NULL || w.events == API_NULL)
+                abort();
+        if ((w.events == API_SET) != (w.n_events > 0) || w.n_events > API_EVENTS_MAX)
+                abort();
+        for (size_t i = 0; i < w.n_events; i++)
+                check_str(API_SET, w.events_v[i], 32);
+}
+
+static void check_proxy(const json_t *proxy) {
+        api_proxy_t p;
+        const char *err = NULL;
+
+        if (!proxy)
+                return;
+        if (api_proxy_parse(proxy, &p, &err) < 0) {
+                if (!err)
+                        abort();
+                return;
+        }
+        check_str(p.url, p.url_v, 2048);
+        check_str(p.username, p.username_v, 255);
+        check_str(p.password, p.password_v, API_SECRET_MAX);
+        check_str(p.ca_pem, p.ca_pem_v, API_PEM_MAX);
+        check_str(p.mirror_of, p.mirror_of_v, 2048);
+        if (p.url == API_NULL || p.ttl == API_NULL || p.docker_mirror == API_NULL)
+                abort();
+        if ((p.username == API_SET) != (p.password == API_SET))
+                abort();
+        if (p.ttl == API_SET && (p.ttl_v < 0 || p.ttl_v > (int64_t) 100 * 365 * 86400))
+                abort();
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         json_t *body = NULL;
@@ -44,6 +94,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                         abort();
                 } else if (!err)
                         abort();
+                check_webhook(body);
+                check_proxy(json_object_get(body, "proxy"));
+                check_proxy(body);
                 json_decref(body);
         }
         /* the same bytes as a cursor */

@@ -26,7 +26,7 @@ if ! (cd "$v" && timeout 300 npm ci --no-audit --no-fund --prefer-offline --logl
         fail "npm ci failed"
 fi
 
-auth_start --gc-interval 0
+auth_start --gc-interval 0 --webhook-allow-cidr 127.0.0.1/32 --webhook-backoff 1/2
 . "$(dirname "$0")/api-common.sh"
 A=/api/v1
 PW=secret-pass-1
@@ -117,6 +117,43 @@ rec /projects/{project}/retention PUT /projects/team/retention "${ADM[@]}" -d '{
 rec /projects/{project}/retention GET /projects/team/retention -u "bob:$PW"
 rec /projects/{project}/retention DELETE /projects/team/retention "${ADM[@]}"
 rec /projects/{project}/retention GET /projects/team/retention -u "bob:$PW"
+# webhooks: a target that answers nothing (failed deliveries in the log)
+HOOK=http://127.0.0.1:$(berth_free_port)/hook
+rec /projects/{project}/webhooks POST /projects/team/webhooks -u "alice:$PW" -d "{\"url\":\"$HOOK\",\"secret\":\"s3cret\"}"
+hid=$(jq -r .id "$API_B")
+rec /projects/{project}/webhooks POST /projects/team/webhooks -u "alice:$PW" -d '{"url":"http://169.254.169.254/"}'
+rec /projects/{project}/webhooks POST /projects/team/webhooks -u "bob:$PW" -d "{\"url\":\"$HOOK\"}"
+rec /projects/{project}/webhooks GET /projects/team/webhooks -u "alice:$PW"
+rec /projects/{project}/webhooks GET /projects/nope/webhooks "${ADM[@]}"
+rec /projects/{project}/webhooks/{id} GET "/projects/team/webhooks/$hid" -u "alice:$PW"
+rec /projects/{project}/webhooks/{id} PATCH "/projects/team/webhooks/$hid" -u "alice:$PW" -d '{"events":["push","pull"],"secret":null}'
+rec /projects/{project}/webhooks/{id} PATCH "/projects/team/webhooks/$hid" -u "alice:$PW" -d '{"events":[]}'
+rec /projects/{project}/webhooks/{id}/ping POST "/projects/team/webhooks/$hid/ping" -u "alice:$PW"
+rec /projects/{project}/webhooks/{id}/ping POST "/projects/team/webhooks/999/ping" -u "alice:$PW"
+logged() { req GET "$A/projects/team/webhooks/$hid/deliveries" -u "alice:$PW"; [ "$(jq '.items|length' "$API_B")" -ge 1 ]; }
+berth_wait_for 30 logged || fail "no delivery attempt logged"
+rec /projects/{project}/webhooks/{id}/deliveries GET "/projects/team/webhooks/$hid/deliveries?limit=1" -u "alice:$PW"
+rec /projects/{project}/webhooks/{id}/deliveries GET "/projects/team/webhooks/$hid/deliveries?cursor=zz" -u "alice:$PW"
+rec /projects/{project}/webhooks/{id}/deliveries GET "/projects/team/webhooks/$hid/deliveries" -u "bob:$PW"
+rec /projects/{project}/webhooks/{id} DELETE "/projects/team/webhooks/$hid" -u "alice:$PW"
+rec /projects/{project}/webhooks/{id} DELETE "/projects/team/webhooks/$hid" -u "alice:$PW"
+rec /webhooks POST /webhooks "${ADM[@]}" -d "{\"url\":\"$HOOK\",\"events\":[\"delete\"],\"enabled\":false}"
+gid=$(jq -r .id "$API_B")
+rec /webhooks POST /webhooks -u "alice:$PW" -d "{\"url\":\"$HOOK\"}"
+rec /webhooks GET /webhooks "${ADM[@]}"
+rec /webhooks/{id} GET "/webhooks/$gid" "${ADM[@]}"
+rec /webhooks/{id} PATCH "/webhooks/$gid" "${ADM[@]}" -d '{"enabled":true}'
+rec /webhooks/{id}/ping POST "/webhooks/$gid/ping" "${ADM[@]}"
+rec /webhooks/{id}/deliveries GET "/webhooks/$gid/deliveries" "${ADM[@]}"
+rec /webhooks/{id} DELETE "/webhooks/$gid" "${ADM[@]}"
+# a proxy project (its upstream need not answer to be made)
+rec /projects POST /projects "${ADM[@]}" -d '{"name":"hub","proxy":{"url":"https://127.0.0.1:9","username":"u","password":"p","ttl":60,"mirror_of":"docker.io","docker_mirror":true}}'
+rec /projects POST /projects "${ADM[@]}" -d '{"name":"hub2","proxy":{"url":"https://127.0.0.1:9","username":"u"}}'
+rec /projects/{project} PATCH /projects/hub "${ADM[@]}" -d '{"proxy":{"ttl":120,"username":null}}'
+rec /projects/{project} PATCH /projects/team "${ADM[@]}" -d '{"proxy":{"ttl":120}}'
+rec /projects/{project}/proxy GET /projects/hub/proxy "${ADM[@]}"
+rec /projects/{project}/proxy GET /projects/team/proxy "${ADM[@]}"
+rec /projects/{project} GET /projects/hub "${ADM[@]}"
 rec /audit GET "/audit?limit=5" "${ADM[@]}"
 rec /audit GET "/audit?project=team&action=delete" -u "alice:$PW"
 rec /audit GET "/audit" -u "bob:$PW"

@@ -9,6 +9,12 @@
 # session cookie's attributes, CSRF refusals, logout and expiry ending a session
 # server-side; login throttling; keyset pagination that neither repeats nor skips
 # while repositories are pushed and deleted concurrently; one JSON error shape.
+# Webhooks (issue 14) through the API: each role's refusals, a secret never
+# answered, refused targets, a test event and a push delivered to a loopback
+# receiver (signed), enable/disable, the delivery log in pages, global webhooks.
+# Proxy projects (issue 13) through the API: created by a system admin only, the
+# password never answered, the settings changed, an image pulled through from a
+# second berthd (upstream-lib.sh), its counters, pushes refused.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -18,8 +24,10 @@ berth_tmpdir
 export BERTH_ARGON2_MEMORY_KIB=1024 BERTH_ARGON2_PASSES=1
 export BERTH_TEST_CLOCK_FILE=$TMP/clock
 echo 0 >"$BERTH_TEST_CLOCK_FILE"
-auth_start --gc-interval 0
+# webhooks may target 127.0.0.1 (the receiver below), no other loopback or private address
+auth_start --gc-interval 0 --webhook-allow-cidr 127.0.0.1/32 --webhook-backoff 1/2
 . "$(dirname "$0")/api-common.sh"
+. "$(dirname "$0")/upstream-lib.sh"
 
 A=/api/v1
 ADMIN=(-u "admin:$ADMIN_PW")
@@ -87,7 +95,7 @@ as dave PUT $A/projects/team/members/eve -d '{"role":"reader"}'; expect_status 2
 as dave DELETE $A/projects/team/members/eve; expect_status 204 "a project admin removes a member"
 as bob GET $A/projects/team; expect_eq "$STATUS/$(jb .role)/$(jb '.permissions|join(",")')" "200/reader/pull" "a reader's permissions"
 as carol GET $A/projects/team; expect_eq "$(jb '.permissions|join(",")')" "pull,push,delete,lifecycle" "a maintainer's permissions"
-as dave GET $A/projects/team; expect_eq "$(jb '.permissions|join(",")')" "pull,push,delete,lifecycle,members,robots" "a project admin's permissions"
+as dave GET $A/projects/team; expect_eq "$(jb '.permissions|join(",")')" "pull,push,delete,lifecycle,members,robots,webhooks" "a project admin's permissions"
 
 step "hidden is absent: eve sees neither team nor its repositories"
 as eve GET $A/projects; expect_eq "$(jb '[.items[].name] | join(",")')" "pub" "eve lists only the public project"
@@ -241,6 +249,138 @@ for i in $(seq 1 30); do
   req POST $A/login -d "{\"username\":\"mallory\",\"password\":\"again-$i\"}" -H 'Content-Type: application/json'
 done
 req POST $A/login "${J[@]}" -d "{\"username\":\"mallory\",\"password\":\"$PW\"}"; expect_api 429 THROTTLED "even the right password while throttled"
+
+step "webhooks through the API (project admins; global ones: system admins)"
+RPORT=$(berth_free_port) || fail "no free port"
+RECEIVED=$TMP/received.jsonl; : >"$RECEIVED"
+python3 "$BERTH_IT_DIR/webhook_receiver.py" --port "$RPORT" --out "$RECEIVED" --status-file "$TMP/rstatus" \
+  >>"$TMP/receiver.log" 2>&1 &
+berth_track_pid $!
+HOOK=http://127.0.0.1:$RPORT/hook
+HSECRET=hook-secret-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+as bob GET $A/projects/team/webhooks; expect_api 403 FORBIDDEN "a reader lists webhooks"
+as alice POST $A/projects/team/webhooks -d "{\"url\":\"$HOOK\"}"; expect_api 403 FORBIDDEN "a developer adds a webhook"
+as carol POST $A/projects/team/webhooks -d "{\"url\":\"$HOOK\"}"; expect_api 403 FORBIDDEN "a maintainer adds a webhook"
+as eve GET $A/projects/team/webhooks; expect_api 404 NOT_FOUND "a hidden project's webhooks are absent"
+as eve POST $A/projects/team/webhooks -d "{\"url\":\"$HOOK\"}"; expect_api 404 NOT_FOUND "a hidden project takes no webhook"
+adm GET /projects/nosuch/webhooks; expect_api 404 NOT_FOUND "a project that does not exist"
+as dave POST $A/projects/team/webhooks -d "{\"url\":\"$HOOK\",\"events\":[\"push\",\"delete\"],\"secret\":\"$HSECRET\"}"
+expect_eq "$STATUS/$(jb .project)/$(jb '.events|join(",")')/$(jb .secret_set)/$(jb .enabled)" "201/team/push,delete/true/true" "a project admin adds a signed webhook"
+HID=$(jb .id)
+grep -q "$HSECRET" "$API_B" && ko "the secret is answered" || ok "the secret is not answered"
+as dave GET $A/projects/team/webhooks; expect_eq "$STATUS/$(jb '.items|length')/$(jb '.items[0].secret_set')" "200/1/true" "list: one webhook, a secret set"
+grep -q "$HSECRET" "$API_B" && ko "the secret is listed" || ok "the secret is not listed"
+as dave GET "$A/projects/team/webhooks/$HID"; expect_eq "$STATUS/$(jb .url)" "200/$HOOK" "one webhook"
+grep -q "$HSECRET" "$API_B" && ko "the secret is shown" || ok "the secret is not shown"
+# refused targets: the CLI's policy, with the reason
+as dave POST $A/projects/team/webhooks -d '{"url":"http://169.254.169.254/latest"}'; expect_api 400 TARGET_REFUSED "a cloud metadata address"
+grep -q "metadata\|link-local" "$API_B" && ok "the reason says why: $(jb .error.message)" || ko "no reason: $(cat "$API_B")"
+as dave POST $A/projects/team/webhooks -d '{"url":"http://10.1.2.3/hook"}'; expect_api 400 TARGET_REFUSED "a private address not allowed"
+as dave POST $A/projects/team/webhooks -d '{"url":"http://127.0.0.2:9/hook"}'; expect_api 400 TARGET_REFUSED "a loopback address outside --webhook-allow-cidr"
+as dave POST $A/projects/team/webhooks -d '{"url":"ftp://example.com/x"}'; expect_api 400 BAD_REQUEST "not an http URL"
+as dave POST $A/projects/team/webhooks -d "{\"url\":\"$HOOK\",\"events\":[\"bogus\"]}"; expect_api 400 BAD_REQUEST "an unknown event"
+as dave POST $A/projects/team/webhooks -d "{\"url\":\"$HOOK\",\"secrte\":\"x\"}"; expect_api 400 BAD_REQUEST "a misspelt member"
+as dave PATCH "$A/projects/team/webhooks/$HID" -d '{"url":"http://169.254.169.254/"}'; expect_api 400 TARGET_REFUSED "a PATCH to a refused target"
+as dave GET $A/projects/team/webhooks; expect_eq "$(jb '.items|length')/$(jb '.items[0].url')" "1/$HOOK" "nothing refused was stored"
+# a test event, then a push: delivered, signed
+as dave POST "$A/projects/team/webhooks/$HID/ping"; expect_eq "$STATUS/$(jb .type)" "202/io.berth.ping" "a test event queued"
+PING_ID=$(jb .event_id)
+delivered() { python3 - "$RECEIVED" "$1" "$HSECRET" <<'PY'
+import hashlib, hmac, json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    b = json.loads(r["body"])
+    if eval(sys.argv[2]):
+        sig = "sha256=" + hmac.new(sys.argv[3].encode(), r["body"].encode(), hashlib.sha256).hexdigest()
+        sys.exit(0 if r["headers"].get("x-berth-signature") == sig else 2)
+sys.exit(1)
+PY
+}
+berth_wait_for 20 delivered "b['id'] == '$PING_ID' and b['type'] == 'io.berth.ping'" && ok "the test event arrived, signed" || ko "no signed test event: $(cat "$RECEIVED")"
+sk_push single team/hooked:1 "alice:$PW" || fail "skopeo push team/hooked:1"
+berth_wait_for 20 delivered "b['type'] == 'io.berth.push' and b['data']['repository'] == 'team/hooked' and b['data']['tag'] == '1'" &&
+  ok "a push through /v2/ arrived, signed" || ko "no push event: $(cat "$RECEIVED")"
+# the delivery log, newest first, in pages
+log_has2() { as dave GET "$A/projects/team/webhooks/$HID/deliveries"; [ "$(jb '.items|length')" -ge 2 ]; }
+berth_wait_for 10 log_has2 || ko "the log: $(cat "$API_B")"
+as dave GET "$A/projects/team/webhooks/$HID/deliveries?limit=1"
+expect_eq "$STATUS/$(jb '.items[0].type')/$(jb '.items[0].result')/$(jb '.items[0].status')/$(jb '.items[0].attempt')" "200/io.berth.push/success/200/1" "the newest delivery"
+[ "$(jb '.items[0].latency_ms|type')" = number ] && [ "$(jb '.items[0].time')" != null ] && ok "latency and time" || ko "delivery: $(cat "$API_B")"
+cur=$(jb .next_cursor); first=$(jb '.items[0].id')
+as dave GET "$A/projects/team/webhooks/$HID/deliveries?limit=1&cursor=$cur"
+expect_eq "$STATUS/$(jb '.items[0].type')/$(jb '.items[0].event_id')" "200/io.berth.ping/$PING_ID" "the next page: the test event"
+[ "$(jb '.items[0].id')" -lt "$first" ] && ok "keyset order: newest first" || ko "page 2: $(cat "$API_B")"
+as dave GET "$A/projects/team/webhooks/$HID/deliveries?cursor=zz"; expect_api 400 BAD_REQUEST "a bad cursor"
+as bob GET "$A/projects/team/webhooks/$HID/deliveries"; expect_api 403 FORBIDDEN "a reader reads the delivery log"
+# disabled: nothing queued; enabled again, without its secret
+as dave PATCH "$A/projects/team/webhooks/$HID" -d '{"enabled":false}'; expect_eq "$STATUS/$(jb .enabled)/$(jb .secret_set)" "200/false/true" "disabled, the secret kept"
+bd webhook list team >"$TMP/hooks.out" 2>&1; grep -q "push,delete (disabled)" "$TMP/hooks.out" && ok "berthd webhook list says disabled" || ko "$(cat "$TMP/hooks.out")"
+sk_push single team/hooked:2 "alice:$PW" || fail "skopeo push team/hooked:2"
+sleep 3
+delivered "b['type'] == 'io.berth.push' and b['data'].get('tag') == '2'"; [ $? = 1 ] && ok "a disabled webhook is sent nothing" || ko "delivered while disabled"
+as dave PATCH "$A/projects/team/webhooks/$HID" -d '{"enabled":true,"secret":null,"events":["all"]}'
+expect_eq "$STATUS/$(jb .enabled)/$(jb .secret_set)/$(jb '.events|join(",")')" "200/true/false/push,delete,pull,quota" "enabled again, the secret removed, every event"
+# global webhooks: system admins only; a project's webhook is not global, nor the reverse
+as dave GET $A/webhooks; expect_api 403 FORBIDDEN "a project admin lists global webhooks"
+adm POST /webhooks "{\"url\":\"$HOOK\",\"events\":[\"delete\"]}"; expect_eq "$STATUS/$(jb .project)" "201/null" "a system admin adds a global webhook"
+GID=$(jb .id)
+adm GET /webhooks; expect_eq "$(jb '[.items[].id]|join(",")')" "$GID" "global webhooks only"
+adm GET "/webhooks/$HID"; expect_api 404 NOT_FOUND "a project's webhook under /webhooks"
+as dave GET "$A/projects/team/webhooks/$GID"; expect_api 404 NOT_FOUND "a global webhook under a project"
+as dave GET "$A/projects/pub/webhooks/$HID"; expect_api 403 FORBIDDEN "another project's webhook (a reader there)"
+adm DELETE "/webhooks/$GID"; expect_status 204 "delete the global webhook"
+as dave DELETE "$A/projects/team/webhooks/$HID"; expect_status 204 "a project admin deletes the webhook"
+as dave GET "$A/projects/team/webhooks/$HID"; expect_api 404 NOT_FOUND "a deleted webhook"
+bd webhook list >"$TMP/hooks.out" 2>&1; [ "$(wc -l <"$TMP/hooks.out")" = 1 ] && ok "berthd webhook list: none left" || ko "$(cat "$TMP/hooks.out")"
+grep -q "$HSECRET" "$TMP/berthd.log" "$BERTH_DATA"/berth.db* 2>/dev/null && ko "the secret in the log or the database in the clear" || ok "the secret is nowhere in the clear"
+
+step "proxy projects through the API (system admins)"
+UP=127.0.0.1:$(berth_free_port) || fail "no free port"
+UP_PW=up-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+upstream_berthd "$TMP/up-data" "$UP" puller "$UP_PW" "$TMP/up.log" --auth basic
+upstream_seed "$UP" "puller:$UP_PW" upstream-one team/one:v1
+UPDIGEST=$(timeout 60 skopeo inspect --raw --creds "puller:$UP_PW" --tls-verify=false "docker://$UP/team/one:v1" | sha256sum | cut -d' ' -f1)
+CA=$(jq -Rs . <"$TMP/up-data/tls/ca.crt")
+PROXY="{\"url\":\"https://$UP\",\"username\":\"puller\",\"password\":\"$UP_PW\",\"ca_pem\":$CA,\"ttl\":60}"
+as dave POST $A/projects -d "{\"name\":\"mirror\",\"proxy\":$PROXY}"; expect_api 403 FORBIDDEN "a project admin creates a proxy project"
+adm POST /projects "{\"name\":\"mirror\",\"proxy\":{\"url\":\"ftp://$UP\"}}"; expect_api 400 BAD_REQUEST "an upstream that is not http(s)"
+adm POST /projects "{\"name\":\"mirror\",\"proxy\":{\"url\":\"https://$UP\",\"username\":\"puller\"}}"; expect_api 400 BAD_REQUEST "a username without a password"
+adm POST /projects "{\"name\":\"mirror\",\"proxy\":{\"url\":\"https://$UP\",\"ca_pem\":\"not a certificate\"}}"; expect_api 400 BAD_REQUEST "a CA that is not PEM"
+adm GET /projects/mirror; expect_api 404 NOT_FOUND "nothing made by a refused creation"
+adm POST /projects "{\"name\":\"mirror\",\"public\":false,\"proxy\":$PROXY}"
+expect_eq "$STATUS/$(jb .proxy.url)/$(jb .proxy.username)/$(jb .proxy.password_set)/$(jb .proxy.ca_set)/$(jb .proxy.ttl)" "201/https://$UP/puller/true/true/60" "a system admin creates a proxy project"
+grep -q "$UP_PW" "$API_B" && ko "the upstream password is answered" || ok "the upstream password is not answered"
+bd project show mirror >"$TMP/show.out" 2>&1; grep -q "password.*(sealed)" "$TMP/show.out" && ok "berthd project show: the password sealed" || ko "$(cat "$TMP/show.out")"
+adm GET /projects/team; expect_eq "$(jb .proxy)" null "a local project has no proxy settings"
+# an image pulled through it, from the upstream
+berth_wait_for 15 timeout 60 skopeo inspect --raw --cert-dir "$TMP/certs" --creds "admin:$ADMIN_PW" "docker://$BERTH_HOST/mirror/team/one:v1" >"$TMP/pulled.json" ||
+  ko "no manifest through the proxy project"
+expect_eq "$(sha256sum <"$TMP/pulled.json" | cut -d' ' -f1)" "$UPDIGEST" "the manifest pulled through is the upstream's"
+timeout 120 skopeo copy --quiet --src-cert-dir "$TMP/certs" --src-creds "admin:$ADMIN_PW" "docker://$BERTH_HOST/mirror/team/one:v1" "oci:$TMP/pulled:one" &&
+  ok "the image pulled through, layers and all" || ko "skopeo copy through the proxy project"
+adm GET /projects/mirror/proxy
+expect_eq "$STATUS/$(jb '.status.misses > 0')/$(jb '.status.bytes_fetched > 0')" "200/true/true" "its counters: misses, bytes fetched ($(jb .status|tr -d '\n '))"
+grep -q "$UP_PW" "$API_B" && ko "the password in the status" || ok "no password in the status"
+as eve GET $A/projects/mirror/proxy; expect_api 404 NOT_FOUND "a hidden proxy project's status"
+sk_push single mirror/team/mine:1 "admin:$ADMIN_PW" 2>/dev/null && ko "a push to the proxy project worked" || ok "pushes to the proxy project are refused"
+[ "$(bcurl -u "admin:$ADMIN_PW" -o /dev/null -w '%{http_code}' -X POST "$BERTH_URL/v2/mirror/team/mine/blobs/uploads/")" = 405 ] &&
+  ok "405 for an upload to the proxy project" || ko "an upload to the proxy project not refused with 405"
+adm PATCH /projects/mirror '{"proxy":{"ttl":120,"mirror_of":"registry.up.test","docker_mirror":true}}'
+expect_eq "$STATUS/$(jb .proxy.ttl)/$(jb .proxy.mirror_of)/$(jb .proxy.docker_mirror)/$(jb .proxy.password_set)" "200/120/registry.up.test/true/true" "PATCH the proxy settings"
+adm PATCH /projects/mirror '{"proxy":{"username":null,"ca_pem":null,"mirror_of":null}}'
+expect_eq "$STATUS/$(jb .proxy.username)/$(jb .proxy.password_set)/$(jb .proxy.ca_set)/$(jb .proxy.mirror_of)" "200/null/false/false/null" "credentials, CA and mirror-of removed"
+adm PATCH /projects/mirror '{"proxy":{"password":"x"}}'; expect_api 400 BAD_REQUEST "a password alone"
+adm PATCH /projects/team '{"proxy":{"ttl":5}}'; expect_api 409 CONFLICT "a local project does not become a proxy"
+as dave PATCH $A/projects/team -d '{"proxy":{"ttl":5}}'; expect_api 403 FORBIDDEN "a project admin changes proxy settings"
+bd project show mirror >"$TMP/show.out" 2>&1; grep -q "^ttl.120" "$TMP/show.out" && ok "berthd project show sees the API's change" || ko "$(cat "$TMP/show.out")"
+ls "$BERTH_DATA/proxy-ca" 2>/dev/null | grep -q . && ko "a removed CA file left behind: $(ls "$BERTH_DATA/proxy-ca")" || ok "the removed CA file is gone"
+adm POST /projects "{\"name\":\"mirror2\",\"proxy\":{\"url\":\"https://$UP\",\"ca_pem\":$CA}}"; expect_status 201 "a second proxy project, with a CA"
+[ "$(ls "$BERTH_DATA/proxy-ca" | wc -l)" = 1 ] && ok "its CA stored in DATA/proxy-ca" || ko "proxy-ca: $(ls "$BERTH_DATA/proxy-ca" 2>&1)"
+adm POST /projects "{\"name\":\"mirror2\",\"proxy\":{\"url\":\"https://$UP\",\"ca_pem\":$CA}}"; expect_api 409 CONFLICT "the same proxy project twice"
+[ "$(ls "$BERTH_DATA/proxy-ca" | wc -l)" = 1 ] && ok "the refused twin left the first one's CA in place" || ko "proxy-ca: $(ls "$BERTH_DATA/proxy-ca" 2>&1)"
+adm DELETE /projects/mirror2; expect_status 204 "delete it (nothing cached)"
+[ "$(ls "$BERTH_DATA/proxy-ca" | wc -l)" = 0 ] && ok "its CA file went with it" || ko "proxy-ca: $(ls "$BERTH_DATA/proxy-ca")"
+adm DELETE /projects/mirror; expect_api 409 CONFLICT "a proxy project holding cached images is not deleted"
 
 step "audit trail"
 as alice GET "$A/audit"; expect_api 403 FORBIDDEN "a developer reads the audit trail"

@@ -10,6 +10,7 @@
 # for what it does not; counts it all in the metrics.
 # With BERTH_TEST_DB=pg the proxy's metadata is in PostgreSQL.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/upstream-lib.sh"
 berth_require curl python3 skopeo docker-registry openssl jq
 python3 -W ignore -c 'import crypt, sys; sys.exit(0 if crypt.crypt("x", crypt.mksalt(crypt.METHOD_BLOWFISH)).startswith("$2") else 1)' \
         2>/dev/null || { echo "SKIP [$BERTH_TEST_NAME]: python3 crypt cannot make bcrypt hashes"; exit 77; }
@@ -74,20 +75,9 @@ step "upstream B: berthd --auth token"
 B_PORT=$(berth_free_port) || fail "no free port"
 B=127.0.0.1:$B_PORT
 B_PW=b-$RANDOM$RANDOM
-bdb() { timeout 60 "$top_builddir/berthd" --data "$TMP/b-data" "$@"; }
-printf '%s\n' "$B_PW" | bdb user add carol >/dev/null || fail "upstream B: user add"
-bdb project create team >/dev/null || fail "upstream B: project create"
-bdb project member add team carol developer >/dev/null || fail "upstream B: member add"
-"$top_builddir/berthd" serve --listen "$B" --data "$TMP/b-data" --auth token >>"$TMP/b.log" 2>&1 &
-B_PID=$!
-berth_track_pid "$B_PID"
-berth_wait_for 15 curl -s -o /dev/null --cacert "$TMP/b-data/tls/ca.crt" "https://$B/healthz" || fail "upstream B does not start"
-berth_mkimage "$TMP/img" --tag app --layers 2 --layer-size 32K --seed team-app >/dev/null
-sk copy --quiet --dest-creds "carol:$B_PW" --dest-tls-verify=false "oci:$TMP/img:app" "docker://$B/team/app:v1" ||
-        fail "push to upstream B"
-berth_mkimage "$TMP/img" --tag app2 --layers 2 --layer-size 32K --seed team-app2 >/dev/null
-sk copy --quiet --dest-creds "carol:$B_PW" --dest-tls-verify=false "oci:$TMP/img:app2" "docker://$B/team/app:v2" ||
-        fail "push to upstream B"
+upstream_berthd "$TMP/b-data" "$B" carol "$B_PW" "$TMP/b.log" --auth token
+upstream_seed "$B" "carol:$B_PW" team-app team/app:v1
+upstream_seed "$B" "carol:$B_PW" team-app2 team/app:v2
 
 # ---- upstream C: a registry that flips a byte of every blob ----
 C_PORT=$(berth_free_port) || fail "no free port"
@@ -329,19 +319,23 @@ printf '%s\n' "$A_PW" | bd project create tiny --public --proxy "https://$A" --p
 bd quota set tiny "$quota" >/dev/null || fail "quota set tiny"
 sleep 2 # the server reads the proxy projects at most every 2 s
 tbytes() { bd usage tiny --json | jq -r '.projects[0].bytes'; }
+# asked again until true (a blob's link is made just after its last byte went out)
+tiny_holds() { [ "$(tbytes)" = "$1" ]; }
+tiny_within() { [ "$(tbytes)" -le "$quota" ]; }
 sk copy --quiet --src-cert-dir "$TMP/certs" "docker://$BERTH_HOST/tiny/lib/plain@$PLAIN" "oci:$TMP/ev1:p" ||
         fail "pull of plain through tiny"
-[ "$(tbytes)" = "$pbytes" ] || fail "tiny holds $(tbytes) bytes after plain, want $pbytes"
+berth_wait_for 10 tiny_holds "$pbytes" || fail "tiny holds $(tbytes) bytes after plain, want $pbytes"
 sleep 1.1 # a later second: alpine's copies are younger than plain's
 sk copy --all --quiet --src-cert-dir "$TMP/certs" "docker://$BERTH_HOST/tiny/lib/alpine:3" "oci:$TMP/ev2:a" ||
         fail "pull of alpine through tiny past the quota"
 # evicted on the fetch thread once the fills are made
 berth_wait_for 10 grep -q 'proxy tiny: past its quota' "$TMP/berthd.log" || fail "no eviction logged"
-berth_wait_for 10 test "$(tbytes)" -le "$quota" || fail "tiny holds $(tbytes) bytes, over its quota $quota"
+berth_wait_for 10 tiny_within || fail "tiny holds $(tbytes) bytes, over its quota $quota"
 evictions() { grep 'proxy tiny: past' "$TMP/berthd.log"; }
 # the image just pulled is whole in the cache (the evictions took older content)
 rbytes_tiny() { bd usage tiny --repositories --json | jq -r --arg r "$1" '.projects[0].repositories[] | select(.repository == $r) | .bytes'; }
-[ "$(rbytes_tiny tiny/lib/alpine)" = "$abytes" ] ||
+alpine_whole() { [ "$(rbytes_tiny tiny/lib/alpine)" = "$abytes" ]; }
+berth_wait_for 10 alpine_whole ||
         fail "tiny/lib/alpine holds $(rbytes_tiny tiny/lib/alpine) bytes, want $abytes: $(evictions)"
 code=$(bcurl -o /dev/null -w '%{http_code}' -H 'Accept: application/vnd.oci.image.index.v1+json' \
         "$BERTH_URL/v2/tiny/lib/alpine/manifests/3")
@@ -349,7 +343,7 @@ code=$(bcurl -o /dev/null -w '%{http_code}' -H 'Accept: application/vnd.oci.imag
 # plain comes again from the upstream: the pull works, and the quota holds again
 sk copy --quiet --src-cert-dir "$TMP/certs" "docker://$BERTH_HOST/tiny/lib/plain@$PLAIN" "oci:$TMP/ev3:p" ||
         fail "plain again through tiny"
-berth_wait_for 10 test "$(tbytes)" -le "$quota" || fail "tiny holds $(tbytes) bytes after plain again, over $quota"
+berth_wait_for 10 tiny_within || fail "tiny holds $(tbytes) bytes after plain again, over $quota"
 [ "$(evictions | wc -l)" -ge 2 ] || fail "no eviction for plain's second copy: $(evictions)"
 pass "quota $quota: alpine ($abytes bytes) whole after plain ($pbytes) was evicted for it; plain pulled again past the quota; every pull worked"
 

@@ -6,7 +6,10 @@
 # right bytes from one upstream GET while one more is killed mid-stream; a Range
 # request on the blob in flight waits and is answered 206 from the store; the corrupt
 # blob gives every client a short body (a failed download) and leaves nothing in the
-# store, and is asked of the upstream again next time.
+# store, and is asked of the upstream again next time. An upstream that sends no
+# length (chunked transfer encoding) is streamed all the same: a 16 MiB blob reaches
+# the clients while it trickles in, with no Content-Length; a corrupt one sent that
+# way fails every download and leaves nothing.
 # With BERTH_TEST_DB=pg the proxy's metadata is in PostgreSQL.
 . "$(dirname "$0")/lib.sh"
 berth_require curl python3
@@ -25,6 +28,10 @@ gd = "sha256:" + hashlib.sha256(good).hexdigest()
 ok8 = bytes(range(256)) * (8 * 1024 * 1024 // 256)
 bd_ = "sha256:" + hashlib.sha256(ok8).hexdigest()
 bad = bytearray(ok8); bad[len(bad) - 1000] ^= 1
+nolen = hashlib.sha256(b"berth chunked seed").digest() * (16 * 1024 * 1024 // 32)
+nd = "sha256:" + hashlib.sha256(nolen).hexdigest()
+nbad = bytearray(nolen); nbad[len(nbad) - 5] ^= 1
+nbd = "sha256:" + hashlib.sha256(nbad[:len(nbad) - 1]).hexdigest() # what the client asks for: not what comes
 CHUNK, RATE = 128 * 1024, 6 * 1024 * 1024
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -35,6 +42,22 @@ class H(http.server.BaseHTTPRequestHandler):
         if p == "/v2/": body = b"{}"
         elif p.endswith("/blobs/" + gd): body = good
         elif p.endswith("/blobs/" + bd_): body = bytes(bad)
+        elif p.endswith("/blobs/" + nd) or p.endswith("/blobs/" + nbd):
+            # no length: chunked transfer encoding, trickled
+            body = nolen if p.endswith(nd) else bytes(nbad[:len(nbad) - 1])
+            if p.endswith(nbd): body = bytearray(body); body[100] ^= 1; body = bytes(body)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            t0 = time.monotonic()
+            for off in range(0, len(body), CHUNK):
+                part = body[off:off + CHUNK]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part)); self.wfile.flush()
+                ahead = (off + CHUNK) / RATE - (time.monotonic() - t0)
+                if ahead > 0: time.sleep(ahead)
+            self.wfile.write(b"0\r\n\r\n"); self.wfile.flush()
+            return
         else:
             self.send_response(404); self.send_header("Content-Length", "0"); self.end_headers(); return
         self.send_response(200)
@@ -46,12 +69,12 @@ class H(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body[off:off + CHUNK]); self.wfile.flush()
             ahead = (off + CHUNK) / RATE - (time.monotonic() - t0)
             if ahead > 0: time.sleep(ahead)
-with open(log + ".info", "w") as f: f.write("%s %s\n" % (gd, bd_))
+with open(log + ".info", "w") as f: f.write("%s %s %s %s\n" % (gd, bd_, nd, nbd))
 http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
 PY
 berth_track_pid $!
 berth_wait_for 10 curl -s -o /dev/null "http://127.0.0.1:$U_PORT/v2/" || fail "the upstream does not start"
-read -r GOOD BAD <"$TMP/u.log.info"
+read -r GOOD BAD NOLEN NOLEN_BAD <"$TMP/u.log.info"
 
 berth_start
 bd project create slow --proxy "http://127.0.0.1:$U_PORT" --public >/dev/null || fail "project create slow"
@@ -118,6 +141,44 @@ bcurl -f -o /dev/null "$url" 2>/dev/null && fail "the corrupt blob downloaded th
 [ "$(ups "$BAD")" = 2 ] || fail "the corrupt blob was served from a cache"
 grep -q "does not match its digest" "$TMP/berthd.log" || fail "the mismatch is not logged"
 pass "short bodies, nothing in the store, the upstream asked again"
+
+step "an upstream that sends no length (chunked): streamed all the same, no length to the clients"
+url=$BERTH_URL/v2/slow/x/blobs/$NOLEN
+pids=()
+for i in 1 2 3; do
+        bcurl -D "$TMP/nl.$i.h" -o "$TMP/nl.$i" -w "$fmt" "$url" >"$TMP/nt.$i" &
+        pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p" || fail "a pull of the unsized blob failed"; done
+for i in 1 2 3; do
+        [ "sha256:$(sha <"$TMP/nl.$i")" = "$NOLEN" ] || fail "client $i got wrong bytes ($(cat "$TMP/nt.$i"))"
+done
+read -r code ttfb total <"$TMP/nt.1"
+[ "$code" = 200 ] || fail "client 1: $code"
+awk -v a="$ttfb" -v b="$total" 'BEGIN { exit !(b >= 2 && a < b / 3) }' ||
+        fail "first byte after ${ttfb}s of ${total}s: the unsized blob was not streamed"
+grep -qi '^content-length' "$TMP/nl.1.h" && fail "a length was announced that the upstream did not give"
+grep -qi '^docker-content-digest: '"$NOLEN" "$TMP/nl.1.h" || fail "no Docker-Content-Digest: $(cat "$TMP/nl.1.h")"
+[ "$(ups "$NOLEN")" = 1 ] || fail "the upstream saw $(ups "$NOLEN") GETs of the unsized blob (want 1)"
+[ -e "$TMP/data/blobs/sha256/${NOLEN:7:2}/${NOLEN#sha256:}" ] || fail "the unsized blob is not in the store"
+bcurl -f -D "$TMP/nl.again.h" -o "$TMP/nl.again" "$url" && [ "sha256:$(sha <"$TMP/nl.again")" = "$NOLEN" ] ||
+        fail "the cached unsized blob"
+grep -qi "^content-length: $((16 * 1024 * 1024))" "$TMP/nl.again.h" || fail "the cached copy has no length"
+pass "first byte after ${ttfb}s, the whole after ${total}s; chunked to the clients, one upstream GET, cached with its length"
+
+step "a corrupt blob with no length: every download fails, nothing kept"
+url=$BERTH_URL/v2/slow/x/blobs/$NOLEN_BAD
+pids=()
+for i in 1 2; do
+        bcurl -f -o "$TMP/nb.$i" "$url" 2>/dev/null &
+        pids+=($!)
+done
+for i in 1 2; do
+        wait "${pids[$((i - 1))]}" && fail "client $i's download of the corrupt unsized blob succeeded"
+done
+[ ! -e "$TMP/data/blobs/sha256/${NOLEN_BAD:7:2}/${NOLEN_BAD#sha256:}" ] || fail "the corrupt unsized blob was stored"
+[ -z "$(ls -A "$TMP/data/tmp" 2>/dev/null)" ] || fail "scratch files left: $(ls "$TMP/data/tmp")"
+pass "failed downloads, nothing in the store"
 
 berth_stop
 pass "all"

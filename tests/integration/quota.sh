@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Quotas and exact usage against a running berthd (either engine: BERTH_TEST_DB=pg):
 # a push past a project's quota is refused with 403 DENIED naming the quota, at the
-# upload's start (declared size), at a chunk, and when the blob is linked (two
+# upload's start (declared size: a monolithic POST, a POST with a body, a PUT), at a chunk, and when the blob is linked (two
 # uploads that each fit but not together), and a manifest by its own size; nothing
 # refused counts; what the project holds already costs nothing (a push, a mount); a
 # blob delete gives its bytes back at once and GC the rest; the default quota
@@ -81,6 +81,22 @@ denied "PUT b (400 bytes held, 100 left)" team
 req HEAD "/v2/team/app/blobs/$(sha256_of "$TMP/b")"; must 404 "HEAD of the refused blob"
 [ "$(bytes_of team)" = 5900 ] || fail "usage: $(bd usage team --json)"
 pass "the second upload refused at its PUT"
+
+step "refused by the declared size: a POST with a body and no digest, a PUT whose body goes past"
+files=$(blob_count)
+req POST /v2/team/app/blobs/uploads/ -H 'Content-Type: application/octet-stream' --data-binary "@$TMP/big"
+denied "POST (start) declaring 2000 bytes with 100 left" team
+req POST /v2/team/app/blobs/uploads/; must 202 "POST (start) without a body"
+loc=$(hdr Location)
+req PUT "$(addq "$(url "$loc")" "digest=$(sha256_of "$TMP/big")")" \
+        -H 'Content-Type: application/octet-stream' --data-binary "@$TMP/big"
+denied "PUT carrying 2000 bytes with 100 left" team
+req GET "$loc"; must 204 "the session after the refused PUT"
+[ "$(hdr Range)" = 0-0 ] || fail "the refused PUT stored bytes in the session: Range $(hdr Range)"
+req DELETE "$loc"; must 204 "DELETE of the session"
+[ "$(blob_count)" = "$files" ] || fail "a refused upload stored a blob file"
+[ "$(bytes_of team)" = 5900 ] || fail "usage: $(bd usage team --json)"
+pass "both refused before a byte was stored; the session stayed empty"
 
 step "refused when linked: a mount of a blob another project holds"
 push_blob other/app "$TMP/b"; must 201 "push b to other/app"

@@ -49,7 +49,8 @@ ln -s "$mods" "$TMP/driver/node_modules"
 ADMIN_PASS=admin-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
 USER_PASS=user-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
 export BERTH_ADMIN_PASSWORD=$ADMIN_PASS
-berth_start --auth basic
+# webhooks may target 127.0.0.1 (the page adds one)
+berth_start --auth basic --webhook-allow-cidr 127.0.0.1/32 --webhook-backoff 1/2
 unset BERTH_ADMIN_PASSWORD
 certs=$TMP/certs
 mkdir -p "$certs"
@@ -68,6 +69,9 @@ api POST /projects '{"name":"team","public":false,"quota":1073741824}'
 api PUT /projects/team/members/bob '{"role":"developer"}'
 api PUT /projects/team/members/rita '{"role":"reader"}'
 api PUT /projects/team/members/mike '{"role":"maintainer"}'
+# a proxy project (its upstream need not answer: the settings page shows it)
+api POST /projects '{"name":"hub","proxy":{"url":"https://127.0.0.1:9","username":"u","password":"hub-upstream-pw"}}'
+WEBHOOK_URL=http://127.0.0.1:$(berth_free_port)/hook
 
 step "images pushed with skopeo"
 sk() { timeout 300 skopeo --command-timeout 240s "$@"; }
@@ -130,7 +134,7 @@ out=$top_builddir/tests/ui-screenshots
 rm -rf "$out"
 mkdir -p "$out"
 chmod 0700 "$out"
-BASE=$BERTH_URL CHROMIUM=$chromium OUT=$out ADMIN_PASS=$ADMIN_PASS USER_PASS=$USER_PASS EXPECT=$expect \
+BASE=$BERTH_URL CHROMIUM=$chromium OUT=$out WEBHOOK_URL=$WEBHOOK_URL ADMIN_PASS=$ADMIN_PASS USER_PASS=$USER_PASS EXPECT=$expect \
         AXE=$mods/axe-core/axe.min.js timeout 600 node "$TMP/driver/browser.mjs" || fail "browser checks failed"
 
 step "the robot account the page showed pulls through skopeo"

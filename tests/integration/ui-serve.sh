@@ -126,6 +126,7 @@ while [ -s "$TMP/todo" ]; do
 done
 [ "$n" -ge 10 ] && ok "$n assets loaded" || ko "only $n assets found from the page"
 grep -q "/views/repository.js$" "$TMP/done" || ko "the module graph misses views/repository.js"
+grep -q "/views/webhooks.js$" "$TMP/done" || ko "the module graph misses views/webhooks.js"
 
 step "compression"
 asset=/ui/assets/$hash/app.css

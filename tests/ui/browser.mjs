@@ -3,7 +3,9 @@
 // and pushes the images first. Walks what a user does: log in, find the project and
 // the pushed image, check a tag's size and platforms against the manifest, copy the
 // pull command, open the artifact and a platform's image (config, layers, history),
-// create a robot account (the secret shown once), change a member's role, find the
+// create a robot account (the secret shown once), add a webhook (the secret never
+// shown), send it a test event and read its delivery log, see a proxy project's
+// upstream, change a member's role, find the
 // audit entries, delete a tag as a maintainer, see no delete control as a reader,
 // log out (the session ends on the server). Every page: no console error, no CSP
 // violation, no uncaught exception, and axe-core reports no serious or critical
@@ -321,6 +323,50 @@ try {
   const team = await apiFromPage('/projects/team');
   check(team.body.quota === 2 * 1024 ** 3, 'quota set to 2 GiB (API: ' + team.body.quota + ')');
   await pageDone('settings');
+
+  // ---- 8b. webhooks and a proxy project's settings ----
+  step('webhooks: add one (the secret never shown), a test event, its delivery log, delete');
+  await go('#/projects/team/webhooks');
+  await page.waitForSelector('tbody tr');
+  await page.click('::-p-aria(Add a webhook)');
+  await page.waitForSelector('::-p-aria([name="Add webhook"][role="button"])');
+  await page.type('::-p-aria(URL (http:// or https://))', process.env.WEBHOOK_URL);
+  const hookSecret = 'ui-hook-secret-' + Date.now();
+  await page.type('::-p-aria(Secret (signs each delivery; empty: unsigned))', hookSecret);
+  await page.click('::-p-aria([name="Add webhook"][role="button"])');
+  await page.waitForSelector('tr[data-webhook]', { timeout: 10000 });
+  const hooks = await apiFromPage('/projects/team/webhooks');
+  check(hooks.body.items.length === 1 && hooks.body.items[0].url === process.env.WEBHOOK_URL &&
+    hooks.body.items[0].secret_set === true && hooks.body.items[0].events.join() === 'push,delete',
+  'webhook added with its secret (API: ' + JSON.stringify(hooks.body.items[0]) + ')');
+  check(!JSON.stringify(hooks.body).includes(hookSecret), 'the API never answers the secret');
+  check(!(await page.content()).includes(hookSecret) &&
+    (await page.$eval('input[name="secret"]', (e) => e.value)) === '', 'the page keeps no copy of the secret');
+  const hid = hooks.body.items[0].id;
+  await page.click('::-p-aria([name="Send a test event to webhook ' + hid + '"][role="button"])');
+  await page.waitForFunction(() => /Test event .* queued/.test(document.body.textContent), { timeout: 10000 });
+  ok('a test event queued from the page');
+  // the target does not answer: the attempt is logged as a failure
+  await page.waitForFunction(async (id) => {
+    const r = await fetch('/api/v1/projects/team/webhooks/' + id + '/deliveries', { credentials: 'same-origin' });
+    return (await r.json()).items.length > 0;
+  }, { timeout: 20000, polling: 500 }, hid);
+  await page.click('::-p-aria([name="Deliveries of webhook ' + hid + '"][role="button"])');
+  await page.waitForSelector('#hook-log-title');
+  await page.waitForFunction(() => /io\.berth\.ping/.test(document.querySelector('.hook-log').textContent), { timeout: 10000 });
+  ok('the delivery log shows the test event');
+  await pageDone('webhooks');
+  await page.click('::-p-aria([name="Delete webhook ' + hid + '"][role="button"])');
+  await page.waitForSelector('dialog[open]');
+  await page.click('dialog[open] button[value="ok"]');
+  await page.waitForFunction(() => !document.querySelector('tr[data-webhook]'), { timeout: 10000 });
+  check((await apiFromPage('/projects/team/webhooks')).body.items.length === 0, 'webhook deleted');
+  step('a proxy project: its upstream and counters in the settings');
+  await go('#/projects/hub/settings');
+  await page.waitForSelector('#set-proxy');
+  check((await text('code.proxy-url')) === 'https://127.0.0.1:9', 'the upstream shown');
+  check(!(await page.content()).includes('hub-upstream-pw'), 'the upstream password is not in the page');
+  await pageDone('proxy-settings');
 
   // ---- 9. audit ----
   step('audit trail: the role change and the robot creation');

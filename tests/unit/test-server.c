@@ -27,6 +27,7 @@
 #include "common/manifest.h"
 #include "server/http.h"
 #include "server/metrics.h"
+#include "storage/db.h"
 #include "storage/usage.h"
 #include "server/server.h"
 #include "fixture.h"
@@ -312,6 +313,19 @@ static void test_upload_expiry_by_clock(void **state) {
         assert_int_equal(r.status, 204);
         resp_done(&r);
         f->clock.offset = 61; /* --upload-max-age 60 */
+        /* another berthd at it (the job's lock held on another connection): this one
+         * skips the round, the session stays for the holder */
+        {
+                db_conn_t *c = NULL;
+                assert_int_equal(db_conn_get(server_db(&f->srv), &c), 0);
+                assert_int_equal(db_lock_try(c, DB_LOCK_UPLOAD_EXPIRY), 1);
+                uploads_expire(&f->srv);
+                r = http(f, "GET", loc, NULL, NULL, 0);
+                assert_int_equal(r.status, 204);
+                resp_done(&r);
+                db_unlock(c, DB_LOCK_UPLOAD_EXPIRY);
+                db_conn_put(server_db(&f->srv), c);
+        }
         uploads_expire(&f->srv);
         r = http(f, "GET", loc, NULL, NULL, 0);
         assert_int_equal(r.status, 404);
@@ -815,6 +829,62 @@ static void test_manifest_negotiation_fallbacks(void **state) {
         free(idx);
 }
 
+/* Accept: one line per media type, joined; lines past the 4 KiB the server keeps
+ * count as "any type" (the index as stored, not the linux/amd64 image); a client naming
+ * image types only gets the image. A PUT's query parameters other than tag are
+ * ignored, each tag= names the manifest too. */
+static void test_manifest_accept_lines(void **state) {
+        fixture_t *f = *state;
+        digest_t cfg, image, index;
+        char *img, *idx = NULL, v[300], *many = NULL;
+        size_t len = 0;
+        FILE *ms;
+        resp_t r;
+
+        push_blob(f, "al/app", "{}", &cfg);
+        img = image_of(&cfg);
+        push_manifest(f, "al/app", "img", MT_OCI_MANIFEST, img, &image);
+        assert_true(asprintf(&idx,
+                             "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX "\",\"manifests\":[{"
+                             "\"mediaType\":\"" MT_OCI_MANIFEST "\",\"digest\":\"%s\",\"size\":%zu,"
+                             "\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}}]}",
+                             image.str, strlen(img)) > 0);
+        push_manifest(f, "al/app", "multi", MT_OCI_INDEX, idx, &index);
+
+        r = http(f, "GET", "/v2/al/app/manifests/multi", "Accept: " MT_OCI_MANIFEST "\r\n", NULL, 0);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(header(&r, "Docker-Content-Digest", v, sizeof(v)), image.str);
+        resp_done(&r);
+        r = http(f, "GET", "/v2/al/app/manifests/multi",
+                 "Accept: application/vnd.docker.distribution.manifest.v2+json\r\nAccept: " MT_OCI_INDEX "\r\n", NULL, 0);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(header(&r, "Docker-Content-Digest", v, sizeof(v)), index.str);
+        resp_done(&r);
+        /* 60 lines of 100 bytes naming no index type */
+        ms = open_memstream(&many, &len);
+        assert_non_null(ms);
+        for (int i = 0; i < 60; i++)
+                fprintf(ms, "Accept: application/vnd.example.type-%03d+%s\r\n", i,
+                        "json;q=0.5;padding=xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+        fclose(ms);
+        r = http(f, "GET", "/v2/al/app/manifests/multi", many, NULL, 0);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(header(&r, "Docker-Content-Digest", v, sizeof(v)), index.str);
+        resp_done(&r);
+        free(many);
+
+        r = http(f, "PUT", "/v2/al/app/manifests/v2?note=x&tag=also", "Content-Type: " MT_OCI_MANIFEST "\r\n", img,
+                 strlen(img));
+        assert_int_equal(r.status, 201);
+        resp_done(&r);
+        r = http(f, "HEAD", "/v2/al/app/manifests/also", NULL, NULL, 0);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(header(&r, "Docker-Content-Digest", v, sizeof(v)), image.str);
+        resp_done(&r);
+        free(img);
+        free(idx);
+}
+
 /* sql on the server's database (SQLite) through a connection of the test's own. */
 static void db_exec(fixture_t *f, const char *sql) {
         char path[600];
@@ -911,6 +981,75 @@ static void test_handlers_when_the_database_refuses(void **state) {
         free(img);
 }
 
+/* The database failing a read under the handlers (its table renamed away by another
+ * connection, so the statement no longer prepares): a 500 in the OCI error format,
+ * never "unknown" (404) for what exists, and nothing changed: once the table is back
+ * the session, the blob and the manifest are as they were. A blob file that cannot
+ * be opened is a 500 too. */
+static void test_handlers_when_reads_fail(void **state) {
+        fixture_t *f = *state;
+        char loc[300], path[600], v[300], file[600];
+        digest_t cfg, m;
+        char *img;
+        resp_t r;
+
+        push_blob(f, "r/a", "{}", &cfg);
+        img = image_of(&cfg);
+        push_manifest(f, "r/a", "t", MT_OCI_MANIFEST, img, &m);
+        session(f, "r/a", "chunk", loc, sizeof(loc));
+
+        /* the session's row */
+        db_exec(f, "ALTER TABLE uploads RENAME TO uploads_away");
+        r = http(f, "PATCH", loc, "Content-Type: application/octet-stream\r\n", "more", 4);
+        assert_code(&r, 500, "UNKNOWN");
+        resp_done(&r);
+        r = http(f, "GET", loc, NULL, NULL, 0);
+        assert_code(&r, 500, "UNKNOWN");
+        resp_done(&r);
+        r = http(f, "DELETE", loc, NULL, NULL, 0);
+        assert_code(&r, 500, "UNKNOWN");
+        resp_done(&r);
+        db_exec(f, "ALTER TABLE uploads_away RENAME TO uploads");
+        r = http(f, "GET", loc, NULL, NULL, 0);
+        assert_int_equal(r.status, 204);
+        assert_string_equal(header(&r, "Range", v, sizeof(v)), "0-4");
+        resp_done(&r);
+
+        /* the blob's link */
+        snprintf(path, sizeof(path), "/v2/r/a/blobs/%s", cfg.str);
+        db_exec(f, "ALTER TABLE repo_blobs RENAME TO repo_blobs_away");
+        r = http(f, "GET", path, NULL, NULL, 0);
+        assert_code(&r, 500, "UNKNOWN");
+        resp_done(&r);
+        r = http(f, "HEAD", path, NULL, NULL, 0);
+        assert_int_equal(r.status, 500);
+        resp_done(&r);
+        db_exec(f, "ALTER TABLE repo_blobs_away RENAME TO repo_blobs");
+        r = http(f, "GET", path, NULL, NULL, 0);
+        assert_true(r.status == 200 && r.body_len == 2 && memcmp(r.body, "{}", 2) == 0);
+        resp_done(&r);
+
+        /* the manifest's row */
+        db_exec(f, "ALTER TABLE manifests RENAME TO manifests_away");
+        r = http(f, "GET", "/v2/r/a/manifests/t", "Accept: " MT_OCI_MANIFEST "\r\n", NULL, 0);
+        assert_code(&r, 500, "UNKNOWN");
+        resp_done(&r);
+        db_exec(f, "ALTER TABLE manifests_away RENAME TO manifests");
+        r = http(f, "GET", "/v2/r/a/manifests/t", "Accept: " MT_OCI_MANIFEST "\r\n", NULL, 0);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(header(&r, "Docker-Content-Digest", v, sizeof(v)), m.str);
+        resp_done(&r);
+
+        /* the blob's file, a link to itself: it cannot be opened */
+        snprintf(file, sizeof(file), "%s/blobs/sha256/%.2s/%s", f->dir, digest_hex(&cfg), digest_hex(&cfg));
+        assert_int_equal(unlink(file), 0);
+        assert_int_equal(symlink(file, file), 0);
+        r = http(f, "GET", path, NULL, NULL, 0);
+        assert_code(&r, 500, "UNKNOWN");
+        resp_done(&r);
+        free(img);
+}
+
 /* berth_project_usage_*: at most max projects named, the largest, the rest summed
  * under _other. */
 static void test_usage_fold(void **state) {
@@ -957,7 +1096,9 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_manifest_put_errors, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_manifest_get_delete_errors, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_manifest_negotiation_fallbacks, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_manifest_accept_lines, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_handlers_when_the_database_refuses, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_handlers_when_reads_fail, setup, teardown),
                 cmocka_unit_test(test_usage_fold),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

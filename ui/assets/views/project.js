@@ -1,8 +1,10 @@
 // views/project.js: one project, in tabs: its repositories (search, pages), members
-// and their roles, robot accounts (the secret shown once), and the lifecycle
-// settings the API exposes (visibility, quota, immutable tags, retention). Every
-// control is offered only when the project's `permissions` list its action.
+// and their roles, robot accounts (the secret shown once), webhooks
+// (views/webhooks.js), and the settings the API exposes (visibility, quota, a proxy
+// project's upstream and its counters, immutable tags, retention). Every control is
+// offered only when the project's `permissions` list its action.
 import * as api from '../api.js';
+import * as webhooks from './webhooks.js';
 import {
   h, pagedTable, searchBox, usageBar, fmtBytes, fmtTime, field, actionForm, notice, confirmDialog,
   copyButton, can, tabs, kv, errorText,
@@ -30,6 +32,7 @@ export async function render(ctx) {
     { id: 'members', label: 'Members', href: ctx.link.project(p.name, 'members') },
   ];
   if (can(p, 'robots')) items.push({ id: 'robots', label: 'Robot accounts', href: ctx.link.project(p.name, 'robots') });
+  if (can(p, 'webhooks')) items.push({ id: 'webhooks', label: 'Webhooks', href: ctx.link.project(p.name, 'webhooks') });
   items.push({ id: 'settings', label: 'Settings', href: ctx.link.project(p.name, 'settings') });
   ctx.el.append(
     h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: ctx.link.projects() }, 'Projects'), ' / '),
@@ -52,11 +55,15 @@ export async function render(ctx) {
       return members(ctx, p, section);
     case 'robots':
       return robots(ctx, p, section);
+    case 'webhooks':
+      if (!can(p, 'webhooks')) break;
+      return webhooks.render(ctx, p, section);
     case 'settings':
       return settings(ctx, p, section);
     default:
-      section.append(h('p', null, 'No such section.'));
+      break;
   }
+  section.append(h('p', null, 'No such section.'));
 }
 
 async function repositories(ctx, p, el) {
@@ -131,7 +138,7 @@ async function members(ctx, p, el) {
   });
   el.append(h('p', { class: 'help' },
     'Readers pull; developers also push; maintainers also delete and manage retention and immutable tags; ' +
-    'project admins also manage members and robot accounts.'), table);
+    'project admins also manage members, robot accounts and webhooks.'), table);
   if (manage) {
     el.append(h('details', { class: 'panel' }, h('summary', null, 'Add a member'),
       actionForm({ class: 'inline' }, [
@@ -245,6 +252,13 @@ async function settings(ctx, p, el) {
   }
   el.append(general);
 
+  // a proxy project: its upstream, and the counters of this server
+  if (p.proxy) {
+    const px = h('section', { class: 'panel', 'aria-labelledby': 'set-proxy' }, h('h2', { id: 'set-proxy' }, 'Pull-through cache'));
+    el.append(px);
+    await proxyPanel(ctx, p, base, px).catch((e) => px.append(h('p', { class: 'error' }, errorText(e))));
+  }
+
   // immutable tags
   const imm = h('section', { class: 'panel', 'aria-labelledby': 'set-imm' }, h('h2', { id: 'set-imm' }, 'Immutable tags'),
     h('p', { class: 'help' }, 'A tag matching one of these patterns cannot be moved or deleted once pushed.'));
@@ -302,6 +316,43 @@ async function settings(ctx, p, el) {
   }
   await Promise.all([loadImm().catch((e) => immList.replaceChildren(h('li', { class: 'error' }, errorText(e)))),
     retention(base, ret, lifecycle)]);
+}
+
+async function proxyPanel(ctx, p, base, el) {
+  const x = await api.get(base + '/proxy');
+  const st = x.status;
+  el.append(h('p', { class: 'help' }, 'Images are fetched from the upstream on a miss and served from here afterwards; pushes are refused.'),
+    kv([
+      ['Upstream', h('code', { class: 'proxy-url' }, x.url)],
+      ['Credentials', x.username ? x.username + (x.password_set ? ' (password set)' : '') : 'anonymous'],
+      ['Private CA', x.ca_set ? 'yes' : 'no (the system\'s)'],
+      ['Tags revalidated after', x.ttl + ' s'],
+      ['Mirror of', x.mirror_of || 'the upstream\'s host'],
+      ['Docker registry-mirrors', x.docker_mirror ? 'yes' : 'no'],
+    ]));
+  if (st) {
+    el.append(h('h3', null, 'Since this server started'), kv([
+      ['Hits', String(st.hits)],
+      ['Misses', String(st.misses)],
+      ['Revalidations', String(st.revalidations)],
+      ['Stale copies served', String(st.stale_served)],
+      ['Errors', String(st.errors)],
+      ['Fetched', fmtBytes(st.bytes_fetched)],
+      st.ratelimit_remaining != null ? ['Upstream rate limit left', st.ratelimit_remaining + (st.ratelimit_limit != null ? ' of ' + st.ratelimit_limit : '') + ' (' + fmtTime(st.ratelimit_time) + ')'] : null,
+      st.problem ? ['Problem', h('span', { class: 'error' }, st.problem)] : null,
+    ]));
+  }
+  if (!ctx.me.admin) return;
+  el.append(actionForm({ class: 'inline' }, [
+    field('Tags revalidated after (seconds)', { name: 'ttl', type: 'number', min: 0, value: String(x.ttl) }),
+    field('Mirror of (registry host; empty: the upstream\'s)', { name: 'mirror_of', value: x.mirror_of || '' }),
+    field('Takes docker\'s registry-mirrors requests', { name: 'docker_mirror', type: 'checkbox', checked: x.docker_mirror }),
+    h('button', { type: 'submit' }, 'Save cache settings'),
+  ], async (v) => {
+    await api.patch(base, { proxy: { ttl: Number(v.ttl), mirror_of: v.mirror_of || null, docker_mirror: v.docker_mirror } });
+    notice('Cache settings of ' + p.name + ' saved.');
+    location.reload();
+  }));
 }
 
 const KINDS = [

@@ -1,0 +1,97 @@
+#!/bin/bash
+# docker against berthd with its blobs in S3 (slow tier: the run's Ceph RADOS
+# Gateway, tests/ceph-rgw.sh; root for a private dockerd). A real dockerd pushes an
+# image of three layers to berthd on the bucket, then pulls it back twice: through
+# berthd (the blobs read from the bucket and sent by berthd), and with --s3-redirect,
+# where every layer GET is answered 307 to a presigned URL and docker fetches it from
+# the gateway itself (the gateway's log shows each layer's GET, berthd's log the
+# 307s) without sending berthd's credentials there. Both pulls give the same image id.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+. "$(dirname "$0")/lib.sh"
+set -e
+
+berth_require docker dockerd skopeo curl jq python3
+berth_require_root
+if [ -z "${BERTH_TEST_S3_ENDPOINT:-}" ]; then
+        [ "${BERTH_REQUIRE_ALL:-0}" = 1 ] && fail "no S3 gateway (BERTH_TEST_S3_ENDPOINT; make check-slow starts one)"
+        echo "SKIP [$BERTH_TEST_NAME]: no S3 gateway (make check-slow starts one: tests/ceph-rgw.sh)"
+        exit 77
+fi
+berth_tmpdir
+export AWS_ACCESS_KEY_ID=$BERTH_TEST_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$BERTH_TEST_S3_SECRET_KEY
+EP=$BERTH_TEST_S3_ENDPOINT
+BUCKET=berth-dk-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
+STORAGE="s3://$BUCKET/reg?endpoint=$EP&region=$BERTH_TEST_S3_REGION"
+s3() { # METHOD PATH [CURL ARGS...]: a signed request of the test's own, straight to the gateway
+        local m=$1 p=$2
+        shift 2
+        curl -sS --max-time 60 --aws-sigv4 "aws:amz:$BERTH_TEST_S3_REGION:s3" \
+                --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' \
+                -X "$m" "$@" "$EP$p"
+}
+[ "$(s3 PUT "/$BUCKET" -o /dev/null -w '%{http_code}')" = 200 ] || fail "cannot create bucket $BUCKET"
+
+berth_dockerd
+dk() { timeout 300 docker "$@"; }
+certs_root=/etc/docker/certs.d
+[ -d "$certs_root" ] || berth_on_exit "rmdir '$certs_root' '/etc/docker' 2>/dev/null"
+trust() { # docker trusts berthd's CA for BERTH_HOST (its port changes with each start)
+        local d=$certs_root/$BERTH_HOST
+        [ -e "$d" ] && fail "$d already exists"
+        berth_on_exit "rm -rf '$d'"
+        mkdir -p "$d"
+        cp "$BERTH_CA" "$d/ca.crt"
+}
+berth_start --storage "$STORAGE"
+trust
+
+repo=$BERTH_HOST/it/dk
+berth_mkimage "$TMP/src" --tag one --layers 3 --layer-size 2M --seed s3-docker >/dev/null
+skopeo copy --quiet "oci:$TMP/src:one" "docker-archive:$TMP/one.tar:$repo:one" || fail "skopeo: docker-archive"
+dk load -q -i "$TMP/one.tar" >/dev/null || fail "docker load"
+[ "$BERTH_OWN_DOCKERD" = 1 ] || berth_on_exit "docker rmi -f '$repo:one' >/dev/null 2>&1"
+id=$(dk image inspect --format '{{.Id}}' "$repo:one")
+
+step "docker push to berthd on S3"
+dk push "$repo:one" >"$TMP/push.log" 2>&1 || { cat "$TMP/push.log"; fail "docker push"; }
+[ "$(grep -c ': Pushed$' "$TMP/push.log")" -eq 3 ] || fail "expected 3 layers pushed: $(cat "$TMP/push.log")"
+bcurl -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+        "$BERTH_URL/v2/it/dk/manifests/one" >"$TMP/manifest.json" || fail "manifest"
+layers=$(jq -r '.layers[].digest' "$TMP/manifest.json")
+[ "$(echo "$layers" | wc -l)" = 3 ] || fail "manifest layers: $layers"
+s3 GET "/$BUCKET?list-type=2" >"$TMP/keys.xml" # (the bucket holds < 1000 keys)
+for b in $layers $(jq -r '.config.digest' "$TMP/manifest.json"); do
+        grep -q "<Key>reg/blobs/sha256/${b#sha256:}</Key>" "$TMP/keys.xml" || fail "no object for $b in the bucket"
+done
+[ -z "$(find "$BERTH_DATA" -path '*/blobs/*' -type f 2>/dev/null)" ] || fail "blob files under DATA"
+pass "three layers and the config are objects in the bucket, nothing under DATA"
+
+step "docker pull back through berthd (blobs read from the bucket)"
+dk rmi -f "$repo:one" >/dev/null
+dk pull -q "$repo:one" >/dev/null || fail "docker pull"
+[ "$(dk image inspect --format '{{.Id}}' "$repo:one")" = "$id" ] || fail "pulled another image id"
+pass "the same image id"
+
+step "--s3-redirect: docker follows the 307s and fetches the layers from the gateway"
+berth_stop
+berth_start --storage "$STORAGE" --s3-redirect
+trust
+dk rmi -f "$repo:one" >/dev/null
+repo=$BERTH_HOST/it/dk
+[ "$BERTH_OWN_DOCKERD" = 1 ] || berth_on_exit "docker rmi -f '$repo:one' >/dev/null 2>&1"
+mark=$(wc -l <"$BERTH_TEST_S3_RGW_LOG")
+bmark=$(wc -l <"$TMP/berthd.log")
+dk pull -q "$repo:one" >/dev/null || fail "docker pull with --s3-redirect"
+[ "$(dk image inspect --format '{{.Id}}' "$repo:one")" = "$id" ] || fail "pulled another image id"
+for b in $layers; do
+        tail -n +"$((mark + 1))" "$BERTH_TEST_S3_RGW_LOG" | grep "\"GET /$BUCKET/reg/blobs/sha256/${b#sha256:}?" |
+                grep -q ' 200 ' || fail "the gateway's log has no GET of layer $b by docker"
+        tail -n +"$((bmark + 1))" "$TMP/berthd.log" | grep -q "/v2/it/dk/blobs/$b 307" ||
+                fail "berthd did not answer layer $b with a 307"
+done
+# what docker sent the gateway: the presigned query, never berthd's Authorization
+tail -n +"$((mark + 1))" "$BERTH_TEST_S3_RGW_LOG" | grep "/$BUCKET/reg/blobs/" | grep -q 'X-Amz-Signature=' ||
+        fail "the gateway's GETs carry no presigned signature"
+berth_stop
+pass "docker pulled every layer from the gateway directly, the same image id"
+pass "all"
