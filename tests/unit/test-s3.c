@@ -5,7 +5,7 @@
  * tests/ceph-rgw.sh exports it), chunked uploads on the driver (storage/mpupload.h):
  * continued by a second store on the same database and bucket, tails, a lease,
  * the commit through UploadPartCopy (its threshold lowered by the test hook), a
- * lost hash state re-read, and the expiry. */
+ * lost hash state re-read, the expiry, and the bucket-side expiry of orphans. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include "common/err.h"
 #include "storage/db.h"
@@ -496,6 +497,49 @@ static void test_staged_expiry(void **state) {
         free(buf);
 }
 
+
+static void no_session(void *userdata, const char *uuid) {
+        (void) userdata, (void) uuid;
+}
+
+/* Staged objects whose session row is gone (a crash between them): the bucket-side
+ * expiry removes them, but keeps a multipart upload however old while its session
+ * wrote a tail recently. */
+static void test_staged_orphans(void **state) {
+        gw_t *g = *state;
+        const char *uuid = "0badc0de-0000-4000-8000-000000000001";
+        char id[512], etag[128];
+        blobstore_t *bs = NULL;
+        const char *err;
+        uint8_t *buf;
+
+        time_t fixed;
+
+        if (!g)
+                skip();
+        fixed = g->clock.now;
+        g->clock.now = 0; /* the wall clock: the gateway's object times are real */
+        buf = calloc(1, 5 * MIB);
+        assert_non_null(buf);
+        assert_int_equal(s3_blobstore_open(g->url, NULL, &bs, &err), 0);
+        assert_int_equal(bs->ops->staged_begin(bs, uuid, id, sizeof(id)), 0);
+        assert_int_equal(bs->ops->staged_part(bs, uuid, id, 1, buf, 5 * MIB, etag, sizeof(etag)), 0);
+        sleep(4);
+        assert_int_equal(bs->ops->staged_tail_put(bs, uuid, 1, buf, 100), 0);
+        /* the multipart upload is older than two seconds, the tail is not: both kept */
+        assert_true(store_upload_scan_old(g->a, 2, no_session, NULL) >= 0);
+        assert_int_equal(bs->ops->staged_part(bs, uuid, id, 2, buf, 100, etag, sizeof(etag)), 0);
+        assert_int_equal(bs->ops->staged_tail_get(bs, uuid, 1, buf, 100), 0);
+        sleep(4);
+        /* idle past the age: the tail deleted, the multipart upload aborted */
+        assert_true(store_upload_scan_old(g->a, 2, no_session, NULL) >= 0);
+        assert_int_equal(bs->ops->staged_tail_get(bs, uuid, 1, buf, 100), -ENOENT);
+        assert_int_equal(bs->ops->staged_part(bs, uuid, id, 3, buf, 100, etag, sizeof(etag)), -ENOENT);
+        blobstore_free(bs);
+        free(buf);
+        g->clock.now = fixed;
+}
+
 int main(void) {
         const struct CMUnitTest t[] = {
                 cmocka_unit_test(test_sign_suite_vanilla), cmocka_unit_test(test_sign_s3_examples),
@@ -508,6 +552,7 @@ int main(void) {
                 cmocka_unit_test(test_staged_replicas),
                 cmocka_unit_test(test_staged_lost_state),
                 cmocka_unit_test(test_staged_expiry),
+                cmocka_unit_test(test_staged_orphans),
         };
         int r = cmocka_run_group_tests(t, NULL, NULL);
 
