@@ -145,6 +145,8 @@ async function login(user, pass) {
 }
 async function logout() {
   const before = await renders();
+  // the header may be laid out again just now (a viewport change): wait for the button
+  await page.waitForSelector('::-p-aria([name="Log out"][role="button"])', { timeout: 10000 });
   await page.click('::-p-aria([name="Log out"][role="button"])');
   await rendered(before);
   await page.waitForSelector('::-p-aria(Username)');
