@@ -233,6 +233,11 @@ read -r st loc < <(mount other/secret "$secret_blob")
 case $loc in */v2/alice/m/blobs/uploads/*) ;; *) fail "mount refused but Location '$loc' is no upload session" ;; esac
 expect 404 "the refused mount did not link the blob" -I -u "alice:$PW_ALICE" "$BERTH_URL/v2/alice/m/blobs/$secret_blob"
 pass "mount from other/secret (no pull): 202 + upload session"
+# without from=: the registry finds a repository holding the blob, but alice may not read it
+st=$(bcurl -u "alice:$PW_ALICE" -X POST -o /dev/null -w '%{http_code}' "$BERTH_URL/v2/alice/m/blobs/uploads/?mount=$secret_blob")
+[ "$st" = 202 ] || fail "mount without from of a blob only other/secret holds: HTTP $st, want 202 (a fresh upload)"
+expect 404 "the mount without from did not link the blob" -I -u "alice:$PW_ALICE" "$BERTH_URL/v2/alice/m/blobs/$secret_blob"
+pass "mount without from of a blob only an unreadable repository holds: 202 + upload session"
 read -r st loc < <(mount team/app "$team_blob")
 [ "$st" = 201 ] || fail "mount from team/app (alice is a reader): HTTP $st, want 201"
 expect 200 "the mounted blob is in alice/m" -I -u "alice:$PW_ALICE" "$BERTH_URL/v2/alice/m/blobs/$team_blob"

@@ -287,6 +287,42 @@ static void test_other_file_system(void **state) {
         fx_rmtree(shm);
 }
 
+/* the database unreadable: a SQLite file that is no database, a PostgreSQL server
+ * that does not answer (a loopback port nothing listens on): BERTH_EDB, no manifest;
+ * a PostgreSQL backup restored into a server that does not answer: BERTH_EDB */
+static void test_database_failures(void **state) {
+        fixture_t *f = *state;
+        backup_options_t o = { .data_dir = f->data, .lock_wait = 1 };
+        backup_result_t res = {}, rr = {};
+        char garbage[600], dest[600], src[600], path[700];
+        static const char pg[] = "postgresql://berth@127.0.0.1:1/berth?connect_timeout=2";
+
+        snprintf(garbage, sizeof(garbage), "%s/garbage.db", f->dir);
+        put_file(garbage, "this is not an SQLite database, not even its header........................"
+                          "................................................................................");
+        o.target = garbage;
+        snprintf(dest, sizeof(dest), "%s/bk1", f->dir);
+        assert_int_equal(backup_run(meta_db(f->m), &o, dest, &res), BERTH_EDB);
+        assert_false(exists(f, "bk1/" BACKUP_MANIFEST));
+
+        o.target = pg;
+        snprintf(dest, sizeof(dest), "%s/bk2", f->dir);
+        assert_int_equal(backup_run(meta_db(f->m), &o, dest, &res), BERTH_EDB);
+        assert_false(exists(f, "bk2/" BACKUP_MANIFEST));
+
+        snprintf(src, sizeof(src), "%s/pgbk", f->dir);
+        assert_int_equal(mkdir(src, 0700), 0);
+        snprintf(path, sizeof(path), "%s/" BACKUP_MANIFEST, src);
+        put_file(path, "{\"format\":1,\"engine\":\"postgresql\",\"schema_version\":8}");
+        snprintf(path, sizeof(path), "%s/berth.pgdump", src);
+        put_file(path, "PGDMP");
+        snprintf(dest, sizeof(dest), "%s/r", f->dir);
+        assert_int_equal(backup_restore(src, dest, pg, NULL, &rr), BERTH_EDB);
+        /* and a SQLite target for it: the engines differ */
+        snprintf(path, sizeof(path), "%s/r.db", f->dir);
+        assert_int_equal(backup_restore(src, dest, path, NULL, &rr), BERTH_ECONFIG);
+}
+
 int main(void) {
         const struct CMUnitTest t[] = {
                 cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
@@ -295,6 +331,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_not_a_backup, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_gc_lock_held, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_other_file_system, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_database_failures, setup, teardown),
         };
         return cmocka_run_group_tests(t, NULL, NULL);
 }
