@@ -8,28 +8,13 @@
 # 307s) without sending berthd's credentials there. Both pulls give the same image id.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/s3-lib.sh"
 set -e
 
 berth_require docker dockerd skopeo curl jq python3
 berth_require_root
-if [ -z "${BERTH_TEST_S3_ENDPOINT:-}" ]; then
-        [ "${BERTH_REQUIRE_ALL:-0}" = 1 ] && fail "no S3 gateway (BERTH_TEST_S3_ENDPOINT; make check-slow starts one)"
-        echo "SKIP [$BERTH_TEST_NAME]: no S3 gateway (make check-slow starts one: tests/ceph-rgw.sh)"
-        exit 77
-fi
 berth_tmpdir
-export AWS_ACCESS_KEY_ID=$BERTH_TEST_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$BERTH_TEST_S3_SECRET_KEY
-EP=$BERTH_TEST_S3_ENDPOINT
-BUCKET=berth-dk-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
-STORAGE="s3://$BUCKET/reg?endpoint=$EP&region=$BERTH_TEST_S3_REGION"
-s3() { # METHOD PATH [CURL ARGS...]: a signed request of the test's own, straight to the gateway
-        local m=$1 p=$2
-        shift 2
-        curl -sS --max-time 60 --aws-sigv4 "aws:amz:$BERTH_TEST_S3_REGION:s3" \
-                --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' \
-                -X "$m" "$@" "$EP$p"
-}
-[ "$(s3 PUT "/$BUCKET" -o /dev/null -w '%{http_code}')" = 200 ] || fail "cannot create bucket $BUCKET"
+s3_test_setup dk
 
 berth_dockerd
 dk() { timeout 300 docker "$@"; }
@@ -59,9 +44,9 @@ bcurl -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
         "$BERTH_URL/v2/it/dk/manifests/one" >"$TMP/manifest.json" || fail "manifest"
 layers=$(jq -r '.layers[].digest' "$TMP/manifest.json")
 [ "$(echo "$layers" | wc -l)" = 3 ] || fail "manifest layers: $layers"
-s3 GET "/$BUCKET?list-type=2" >"$TMP/keys.xml" # (the bucket holds < 1000 keys)
+s3_keys reg/blobs/ >"$TMP/keys"
 for b in $layers $(jq -r '.config.digest' "$TMP/manifest.json"); do
-        grep -q "<Key>reg/blobs/sha256/${b#sha256:}</Key>" "$TMP/keys.xml" || fail "no object for $b in the bucket"
+        grep -qx "reg/blobs/sha256/${b#sha256:}" "$TMP/keys" || fail "no object for $b in the bucket"
 done
 [ -z "$(find "$BERTH_DATA" -path '*/blobs/*' -type f 2>/dev/null)" ] || fail "blob files under DATA"
 pass "three layers and the config are objects in the bucket, nothing under DATA"

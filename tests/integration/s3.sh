@@ -8,34 +8,12 @@
 # copy of a filesystem store into the bucket; the gateway stopped during a push.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/s3-lib.sh"
 set -e
 
 berth_require skopeo curl jq python3 cmp
-if [ -z "${BERTH_TEST_S3_ENDPOINT:-}" ]; then
-        [ "${BERTH_REQUIRE_ALL:-0}" = 1 ] && fail "no S3 gateway (BERTH_TEST_S3_ENDPOINT; make check-slow starts one)"
-        echo "SKIP [$BERTH_TEST_NAME]: no S3 gateway (make check-slow starts one: tests/ceph-rgw.sh)"
-        exit 77
-fi
 berth_tmpdir
-export AWS_ACCESS_KEY_ID=$BERTH_TEST_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$BERTH_TEST_S3_SECRET_KEY
-EP=$BERTH_TEST_S3_ENDPOINT
-BUCKET=berth-it-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
-STORAGE="s3://$BUCKET/reg?endpoint=$EP&region=$BERTH_TEST_S3_REGION"
-
-# s3 METHOD PATH [CURL ARGS...]: a signed request of the test's own, straight to the gateway
-s3() {
-        local m=$1 p=$2
-        shift 2
-        curl -sS --max-time 60 --aws-sigv4 "aws:amz:$BERTH_TEST_S3_REGION:s3" \
-                --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' \
-                -X "$m" "$@" "$EP$p"
-}
-s3_keys() { # PREFIX: the keys under it, one a line (the test's buckets hold < 1000 keys)
-        s3 GET "/$BUCKET?list-type=2" | python3 -c 'import sys, re
-for k in re.findall(r"<Key>([^<]*)</Key>", sys.stdin.read()):
-    if k.startswith(sys.argv[1]): print(k)' "$1"
-}
-[ "$(s3 PUT "/$BUCKET" -o /dev/null -w '%{http_code}')" = 200 ] || fail "cannot create bucket $BUCKET"
+s3_test_setup it
 step "bucket $BUCKET on $EP (the gateway came up in ${BERTH_TEST_S3_START_SECONDS:-?}s)"
 
 berth_start --storage "$STORAGE"
