@@ -449,7 +449,7 @@ EXTRA_DIST += tests/bench/db-bench.sh
 bench-proxy: berthd$(EXEEXT)
 	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
 	BERTHD='$(abs_top_builddir)/berthd$(EXEEXT)' $(SHELL) '$(abs_top_srcdir)/tests/bench/proxy-bench.sh'
-EXTRA_DIST += tests/bench/proxy-bench.sh
+EXTRA_DIST += tests/bench/proxy-bench.sh tests/bench/link.py
 ## `make bench-s3`: a 256 MiB blob pushed and pulled through berthd on the filesystem and
 ## on S3 (also --s3-redirect) and against the Ceph RADOS Gateway alone (issue 16);
 ## `make bench-s3 BENCH_MB=1024` the issue's 1 GiB blob (BENCH_ROUNDS: rounds, 3)

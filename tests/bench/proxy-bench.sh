@@ -27,7 +27,10 @@
 # proxy, then native); the figures are each side's median, minimum and maximum. The
 # load average is printed before and after: the machine may be shared.
 # Environment: BERTHD (top_builddir/berthd), BENCH_ROUNDS, BENCH_LAYERS,
-# BENCH_LAYER_MB, BENCH_TTL, BENCH_SHORT_TTL, BENCH_UPSTREAM_TLS, TMPDIR.
+# BENCH_LAYER_MB, BENCH_TTL, BENCH_SHORT_TTL, BENCH_UPSTREAM_TLS, TMPDIR, and
+# BENCH_LINK_MBIT: the upstream reached (by berth and by the direct pulls alike)
+# through a relay passing its answers at that many Mbit/s, as a public upstream is,
+# instead of straight over loopback where the three processes share the CPUs.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 export TMPDIR=${TMPDIR:-/dev/shm}
 . "$(dirname "${BASH_SOURCE[0]}")/../integration/lib.sh"
@@ -40,6 +43,7 @@ LAYER_MB=${BENCH_LAYER_MB:-50}
 TTL=${BENCH_TTL:-3600}
 SHORT_TTL=${BENCH_SHORT_TTL:-2}
 UP_TLS=${BENCH_UPSTREAM_TLS:-1}
+LINK_MBIT=${BENCH_LINK_MBIT:-}
 berth_tmpdir
 
 bd() { timeout 60 "$BERTHD" --data "$TMP/data" "$@"; }
@@ -102,12 +106,23 @@ berth_mkimage "$TMP/img" --tag v1 --layers "$LAYERS" --layer-size "${LAYER_MB}M"
 sk copy --quiet --dest-tls-verify=false "oci:$TMP/img:v1" "docker://$UP/img:v1" || fail "push to the upstream"
 total=$(du -sb "$TMP/img/blobs" | cut -f1)
 say "pushed to the upstream ($up_scheme://$UP): $((total / 1048576)) MiB of blobs"
+# the address pulls use: the upstream itself, or with BENCH_LINK_MBIT a relay that
+# stands in for a wide-area link (tests/bench/link.py), used by both sides alike
+UPX=$UP
+if [ -n "$LINK_MBIT" ]; then
+        LINK_PORT=$(berth_free_port) || fail "no free port"
+        python3 "$(dirname "${BASH_SOURCE[0]}")/link.py" "$LINK_PORT" "$UP_PORT" "$((LINK_MBIT * 125000))" &
+        berth_track_pid $!
+        UPX=127.0.0.1:$LINK_PORT
+        berth_wait_for 15 curl -sk -o /dev/null "$up_scheme://$UPX/v2/" || fail "the link relay does not start"
+        say "upstream reached through a $LINK_MBIT Mbit/s link ($UPX)"
+fi
 
 # ---- berthd on an empty data directory, with the proxy project ----
 fresh_berth() {
         [ -z "$BERTH_PID" ] || berth_stop >/dev/null
         rm -rf "$TMP/data"
-        bd project create proxyproj --public --proxy "$up_scheme://$UP" "${proxy_ca[@]}" --proxy-ttl "$TTL" \
+        bd project create proxyproj --public --proxy "$up_scheme://$UPX" "${proxy_ca[@]}" --proxy-ttl "$TTL" \
                 >"$TMP/out" 2>&1 || fail "project create proxyproj: $(cat "$TMP/out")"
         berth_start >/dev/null
         mkdir -p "$TMP/certs" && cp "$BERTH_CA" "$TMP/certs/ca.crt" || fail "certs"
@@ -124,7 +139,7 @@ for r in $(seq "$ROUNDS"); do
         cold+=("$t")
         [ "$(uplog_since "$off" | grep -c '"GET /v2/img/blobs/')" -ge "$LAYERS" ] ||
                 fail "round $r: the cold pull did not fetch the layers from the upstream"
-        t=$(pull "${up_src[@]}" "docker://$UP/img:v1") || fail "direct pull from the upstream"
+        t=$(pull "${up_src[@]}" "docker://$UPX/img:v1") || fail "direct pull from the upstream"
         direct+=("$t")
         say "(a) round $r: cold through berth ${cold[-1]} s, direct ${direct[-1]} s"
 done
@@ -147,7 +162,7 @@ done
 warm_reqs=$(uplog_since "$off" | wc -l)
 
 # ---- (c) a short TTL ----
-bd project create shortttl --public --proxy "$up_scheme://$UP" "${proxy_ca[@]}" --proxy-ttl "$SHORT_TTL" \
+bd project create shortttl --public --proxy "$up_scheme://$UPX" "${proxy_ca[@]}" --proxy-ttl "$SHORT_TTL" \
         >/dev/null || fail "project create shortttl"
 sleep 2.5 # the server reads the proxy projects at most every 2 s
 pull --src-cert-dir "$TMP/certs" "docker://$BERTH_HOST/shortttl/img:v1" >/dev/null ||
