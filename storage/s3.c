@@ -1701,41 +1701,47 @@ static staged_seen_t *seen_find(expiry_t *x, const char *uuid) {
         return NULL;
 }
 
+/* v (n of *cap elements of size bytes) with room for one more: v, or v grown (doubled,
+ * 32 at first) and *cap with it, or NULL (v unchanged) when out of memory. */
+static void *room_for_one(void *v, size_t n, size_t *cap, size_t size) {
+        size_t nc;
+        void *p;
+
+        if (n < *cap)
+                return v;
+        nc = *cap ? *cap * 2 : 32;
+        p = reallocarray(v, nc, size);
+        if (p)
+                *cap = nc;
+        return p;
+}
+
 static void staged_object(void *ud, const char *key, uint64_t size, time_t mtime) {
         expiry_t *x = ud;
         staged_seen_t *e;
+        void *p;
         char uuid[37];
 
         (void) size;
         if (x->err || !staged_uuid_of(x, key, uuid))
                 return;
         if (!(e = seen_find(x, uuid))) {
-                if (x->n_seen == x->cap_seen) {
-                        size_t nc = x->cap_seen ? x->cap_seen * 2 : 32;
-                        void *p = reallocarray(x->seen, nc, sizeof(*x->seen));
-                        if (!p) {
-                                x->err = -ENOMEM;
-                                return;
-                        }
-                        x->seen = p;
-                        x->cap_seen = nc;
+                if (!(p = room_for_one(x->seen, x->n_seen, &x->cap_seen, sizeof(*x->seen)))) {
+                        x->err = -ENOMEM;
+                        return;
                 }
+                x->seen = p;
                 e = &x->seen[x->n_seen++];
                 memcpy(e->uuid, uuid, sizeof(e->uuid));
                 e->newest = mtime;
         } else if (mtime > e->newest)
                 e->newest = mtime;
         if (mtime < x->before) {
-                if (x->n_old == x->cap_old) {
-                        size_t nc = x->cap_old ? x->cap_old * 2 : 32;
-                        void *p = reallocarray(x->old, nc, sizeof(*x->old));
-                        if (!p) {
-                                x->err = -ENOMEM;
-                                return;
-                        }
-                        x->old = p;
-                        x->cap_old = nc;
+                if (!(p = room_for_one(x->old, x->n_old, &x->cap_old, sizeof(*x->old)))) {
+                        x->err = -ENOMEM;
+                        return;
                 }
+                x->old = p;
                 (void) snprintf(x->old[x->n_old++], S3_KEY_MAX, "%s", key);
         }
 }
