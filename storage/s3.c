@@ -1543,44 +1543,47 @@ static void list_entry(void *ud, const char *key, uint64_t size, time_t mtime) {
         l->visited++;
 }
 
+/* Every object under the area prefix pfx (a full key prefix): cb for each. */
+static int list_raw(s3_t *s, const char *pfx, s3_list_entry_fn cb, void *ud) {
+        char pfx_enc[S3_KEY_MAX * 3], token[S3_KEY_MAX * 2] = "", tok_enc[S3_KEY_MAX * 6], query[S3_KEY_MAX * 10];
+        int r;
+
+        if (s3_uri_encode(pfx, false, pfx_enc, sizeof(pfx_enc)) < 0)
+                return -ENAMETOOLONG;
+        for (;;) {
+                io_t io = { .fd = -1 };
+                char next[sizeof(token)];
+
+                if (token[0]) {
+                        if (s3_uri_encode(token, false, tok_enc, sizeof(tok_enc)) < 0)
+                                return -ENAMETOOLONG;
+                        (void) snprintf(query, sizeof(query), "continuation-token=%s&list-type=2&prefix=%s", tok_enc,
+                                        pfx_enc);
+                } else
+                        (void) snprintf(query, sizeof(query), "list-type=2&prefix=%s", pfx_enc);
+                r = request(s, &(req_t) { .method = "GET", .key = NULL, .query = query }, &io, NULL, NULL);
+                if (r >= 0)
+                        r = s3_list_parse(io.xml.buf ? io.xml.buf : "", io.xml.len, cb, ud, next, sizeof(next));
+                free(io.xml.buf);
+                if (r < 0)
+                        return r;
+                if (!next[0])
+                        return 0;
+                memcpy(token, next, sizeof(token));
+        }
+}
+
 static int list_keys(s3_t *s, const char *area, const char *sub, lister_t *l) {
-        char pfx[S3_KEY_MAX], pfx_enc[S3_KEY_MAX * 3], token[S3_KEY_MAX * 2] = "", tok_enc[S3_KEY_MAX * 6];
-        char query[S3_KEY_MAX * 10];
+        char pfx[S3_KEY_MAX], base[S3_KEY_MAX];
         int r;
 
         if (snprintf(pfx, sizeof(pfx), "%s%s%s/%s", s->cfg.prefix, s->cfg.prefix[0] ? "/" : "", area, sub) >= (int) sizeof(pfx))
                 return -ENAMETOOLONG;
-        {
-                char base[S3_KEY_MAX];
-                (void) snprintf(base, sizeof(base), "%s%s%s/", s->cfg.prefix, s->cfg.prefix[0] ? "/" : "", area);
-                l->strip = base;
-                if (s3_uri_encode(pfx, false, pfx_enc, sizeof(pfx_enc)) < 0)
-                        return -ENAMETOOLONG;
-                for (;;) {
-                        io_t io = { .fd = -1 };
-                        char next[sizeof(token)];
-
-                        if (token[0]) {
-                                if (s3_uri_encode(token, false, tok_enc, sizeof(tok_enc)) < 0)
-                                        return -ENAMETOOLONG;
-                                (void) snprintf(query, sizeof(query), "continuation-token=%s&list-type=2&prefix=%s",
-                                                tok_enc, pfx_enc);
-                        } else
-                                (void) snprintf(query, sizeof(query), "list-type=2&prefix=%s", pfx_enc);
-                        r = request(s, &(req_t) { .method = "GET", .key = NULL, .query = query }, &io, NULL, NULL);
-                        if (r >= 0)
-                                r = s3_list_parse(io.xml.buf ? io.xml.buf : "", io.xml.len, list_entry, l, next,
-                                                  sizeof(next));
-                        free(io.xml.buf);
-                        if (r < 0)
-                                return r;
-                        if (!next[0])
-                                break;
-                        memcpy(token, next, sizeof(token));
-                }
-                l->strip = NULL;
-        }
-        return l->visited;
+        (void) snprintf(base, sizeof(base), "%s%s%s/", s->cfg.prefix, s->cfg.prefix[0] ? "/" : "", area);
+        l->strip = base;
+        r = list_raw(s, pfx, list_entry, l);
+        l->strip = NULL;
+        return r < 0 ? r : l->visited;
 }
 
 static int s3_list(blobstore_t *bs, const char *prefix, blobstore_list_fn cb, void *userdata) {
@@ -1743,36 +1746,6 @@ static void staged_object(void *ud, const char *key, uint64_t size, time_t mtime
                 }
                 x->old = p;
                 (void) snprintf(x->old[x->n_old++], S3_KEY_MAX, "%s", key);
-        }
-}
-
-/* Every object under the area prefix pfx (a full key prefix): cb for each. */
-static int list_raw(s3_t *s, const char *pfx, s3_list_entry_fn cb, void *ud) {
-        char pfx_enc[S3_KEY_MAX * 3], token[S3_KEY_MAX * 2] = "", tok_enc[S3_KEY_MAX * 6], query[S3_KEY_MAX * 10];
-        int r;
-
-        if (s3_uri_encode(pfx, false, pfx_enc, sizeof(pfx_enc)) < 0)
-                return -ENAMETOOLONG;
-        for (;;) {
-                io_t io = { .fd = -1 };
-                char next[sizeof(token)];
-
-                if (token[0]) {
-                        if (s3_uri_encode(token, false, tok_enc, sizeof(tok_enc)) < 0)
-                                return -ENAMETOOLONG;
-                        (void) snprintf(query, sizeof(query), "continuation-token=%s&list-type=2&prefix=%s", tok_enc,
-                                        pfx_enc);
-                } else
-                        (void) snprintf(query, sizeof(query), "list-type=2&prefix=%s", pfx_enc);
-                r = request(s, &(req_t) { .method = "GET", .key = NULL, .query = query }, &io, NULL, NULL);
-                if (r >= 0)
-                        r = s3_list_parse(io.xml.buf ? io.xml.buf : "", io.xml.len, cb, ud, next, sizeof(next));
-                free(io.xml.buf);
-                if (r < 0)
-                        return r;
-                if (!next[0])
-                        return 0;
-                memcpy(token, next, sizeof(token));
         }
 }
 
