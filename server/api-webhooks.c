@@ -254,20 +254,6 @@ static void hook_ping(api_call_t *c, db_conn_t *conn, int64_t id) {
         api_json(c->req, 202, json_pack("{s:s, s:s}", "event_id", event_id, "type", WEBHOOK_PING_TYPE));
 }
 
-static int parse_id(const char *s, int64_t *ret) {
-        char *end;
-        long long v;
-
-        if (!s || *s < '1' || *s > '9')
-                return -EINVAL;
-        errno = 0;
-        v = strtoll(s, &end, 10);
-        if (errno || *end || v < 1)
-                return -EINVAL;
-        *ret = v;
-        return 0;
-}
-
 /* segs[first..]: "webhooks" [ID [deliveries|ping]], for project (WEBHOOK_GLOBAL:
  * the global ones). The caller's right checked already. */
 static void hooks(api_call_t *c, const char *project, size_t first) {
@@ -279,7 +265,7 @@ static void hooks(api_call_t *c, const char *project, size_t first) {
 
         if (n > 3)
                 return api_error(c->req, 404, "NOT_FOUND", "no such API path");
-        if (n >= 2 && parse_id(c->segs[first + 1], &id) < 0)
+        if (n >= 2 && webhook_id_parse(c->segs[first + 1], &id) < 0)
                 return api_error(c->req, 404, "NOT_FOUND", "webhook not found");
         if (n == 3 && strcmp(c->segs[first + 2], "deliveries") != 0 && strcmp(c->segs[first + 2], "ping") != 0)
                 return api_error(c->req, 404, "NOT_FOUND", "no such API path");

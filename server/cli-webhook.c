@@ -66,20 +66,6 @@ static void fmt_time(int64_t t, char *buf, size_t size) {
                 (void) snprintf(buf, size, "-");
 }
 
-static int parse_id(const char *s, int64_t *ret) {
-        char *end;
-        long long v;
-
-        if (!s || *s < '1' || *s > '9')
-                return -EINVAL;
-        errno = 0;
-        v = strtoll(s, &end, 10);
-        if (errno || *end || v < 1)
-                return -EINVAL;
-        *ret = v;
-        return 0;
-}
-
 static bool project_ok(const char *p) {
         return strcmp(p, WEBHOOK_GLOBAL) == 0 || (!strchr(p, '/') && name_repo_valid(p, strlen(p)));
 }
@@ -228,7 +214,7 @@ static int run(cli_t *c, int argc, char **argv) {
                 return r < 0 ? fail(c, r, "webhook list") : 0;
         }
         if (strcmp(argv[1], "del") == 0 && argc == 3) {
-                if (parse_id(argv[2], &id) < 0)
+                if (webhook_id_parse(argv[2], &id) < 0)
                         return cli_webhook_usage(c->err);
                 r = webhook_del(c->c, id);
                 if (r < 0)
@@ -242,7 +228,7 @@ static int run(cli_t *c, int argc, char **argv) {
         }
         if (strcmp(argv[1], "log") == 0 && argc >= 3) {
                 unsigned long limit = 50;
-                if (parse_id(argv[2], &id) < 0)
+                if (webhook_id_parse(argv[2], &id) < 0)
                         return cli_webhook_usage(c->err);
                 for (int i = 3; i < argc; i++) {
                         char *end;

@@ -1072,6 +1072,17 @@ int meta_referrers(meta_t *m, const char *repo, const digest_t *subject,
 
 /* ---- upload sessions ---- */
 
+/* Adds the uploads row for uuid in the current transaction. */
+static int upload_row_add(meta_t *m, const char *uuid, const char *repo) {
+        _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_UPLOAD_ADD);
+        int r;
+
+        if ((r = db_bind_text(st, 1, uuid)) >= 0 && (r = db_bind_text(st, 2, repo)) >= 0 &&
+            (r = db_bind_int(st, 3, now_wall())) >= 0)
+                r = db_step_done(st);
+        return r;
+}
+
 int meta_upload_add(meta_t *m, const char *uuid, const char *repo) {
         int r;
 
@@ -1080,12 +1091,7 @@ int meta_upload_add(meta_t *m, const char *uuid, const char *repo) {
         r = db_tx_begin(m->c);
         if (r < 0)
                 return r;
-        {
-                _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_UPLOAD_ADD);
-                if ((r = db_bind_text(st, 1, uuid)) >= 0 && (r = db_bind_text(st, 2, repo)) >= 0 &&
-                    (r = db_bind_int(st, 3, now_wall())) >= 0)
-                        r = db_step_done(st);
-        }
+        r = upload_row_add(m, uuid, repo);
         if (r < 0) {
                 db_tx_rollback(m->c);
                 return r;
@@ -1174,12 +1180,7 @@ int meta_upsession_add(meta_t *m, const char *uuid, const char *repo, digest_alg
         r = db_tx_begin(m->c);
         if (r < 0)
                 return r;
-        {
-                _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_UPLOAD_ADD);
-                if ((r = db_bind_text(st, 1, uuid)) >= 0 && (r = db_bind_text(st, 2, repo)) >= 0 &&
-                    (r = db_bind_int(st, 3, now_wall())) >= 0)
-                        r = db_step_done(st);
-        }
+        r = upload_row_add(m, uuid, repo);
         if (r >= 0) {
                 _cleanup_db_stmt_ db_stmt_t *st = stmt(m, ST_UPSESSION_ADD);
                 if ((r = db_bind_text(st, 1, uuid)) >= 0 && (r = db_bind_text(st, 2, digest_alg_name(alg))) >= 0 &&

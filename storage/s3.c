@@ -1543,44 +1543,47 @@ static void list_entry(void *ud, const char *key, uint64_t size, time_t mtime) {
         l->visited++;
 }
 
+/* Every object under the area prefix pfx (a full key prefix): cb for each. */
+static int list_raw(s3_t *s, const char *pfx, s3_list_entry_fn cb, void *ud) {
+        char pfx_enc[S3_KEY_MAX * 3], token[S3_KEY_MAX * 2] = "", tok_enc[S3_KEY_MAX * 6], query[S3_KEY_MAX * 10];
+        int r;
+
+        if (s3_uri_encode(pfx, false, pfx_enc, sizeof(pfx_enc)) < 0)
+                return -ENAMETOOLONG;
+        for (;;) {
+                io_t io = { .fd = -1 };
+                char next[sizeof(token)];
+
+                if (token[0]) {
+                        if (s3_uri_encode(token, false, tok_enc, sizeof(tok_enc)) < 0)
+                                return -ENAMETOOLONG;
+                        (void) snprintf(query, sizeof(query), "continuation-token=%s&list-type=2&prefix=%s", tok_enc,
+                                        pfx_enc);
+                } else
+                        (void) snprintf(query, sizeof(query), "list-type=2&prefix=%s", pfx_enc);
+                r = request(s, &(req_t) { .method = "GET", .key = NULL, .query = query }, &io, NULL, NULL);
+                if (r >= 0)
+                        r = s3_list_parse(io.xml.buf ? io.xml.buf : "", io.xml.len, cb, ud, next, sizeof(next));
+                free(io.xml.buf);
+                if (r < 0)
+                        return r;
+                if (!next[0])
+                        return 0;
+                memcpy(token, next, sizeof(token));
+        }
+}
+
 static int list_keys(s3_t *s, const char *area, const char *sub, lister_t *l) {
-        char pfx[S3_KEY_MAX], pfx_enc[S3_KEY_MAX * 3], token[S3_KEY_MAX * 2] = "", tok_enc[S3_KEY_MAX * 6];
-        char query[S3_KEY_MAX * 10];
+        char pfx[S3_KEY_MAX], base[S3_KEY_MAX];
         int r;
 
         if (snprintf(pfx, sizeof(pfx), "%s%s%s/%s", s->cfg.prefix, s->cfg.prefix[0] ? "/" : "", area, sub) >= (int) sizeof(pfx))
                 return -ENAMETOOLONG;
-        {
-                char base[S3_KEY_MAX];
-                (void) snprintf(base, sizeof(base), "%s%s%s/", s->cfg.prefix, s->cfg.prefix[0] ? "/" : "", area);
-                l->strip = base;
-                if (s3_uri_encode(pfx, false, pfx_enc, sizeof(pfx_enc)) < 0)
-                        return -ENAMETOOLONG;
-                for (;;) {
-                        io_t io = { .fd = -1 };
-                        char next[sizeof(token)];
-
-                        if (token[0]) {
-                                if (s3_uri_encode(token, false, tok_enc, sizeof(tok_enc)) < 0)
-                                        return -ENAMETOOLONG;
-                                (void) snprintf(query, sizeof(query), "continuation-token=%s&list-type=2&prefix=%s",
-                                                tok_enc, pfx_enc);
-                        } else
-                                (void) snprintf(query, sizeof(query), "list-type=2&prefix=%s", pfx_enc);
-                        r = request(s, &(req_t) { .method = "GET", .key = NULL, .query = query }, &io, NULL, NULL);
-                        if (r >= 0)
-                                r = s3_list_parse(io.xml.buf ? io.xml.buf : "", io.xml.len, list_entry, l, next,
-                                                  sizeof(next));
-                        free(io.xml.buf);
-                        if (r < 0)
-                                return r;
-                        if (!next[0])
-                                break;
-                        memcpy(token, next, sizeof(token));
-                }
-                l->strip = NULL;
-        }
-        return l->visited;
+        (void) snprintf(base, sizeof(base), "%s%s%s/", s->cfg.prefix, s->cfg.prefix[0] ? "/" : "", area);
+        l->strip = base;
+        r = list_raw(s, pfx, list_entry, l);
+        l->strip = NULL;
+        return r < 0 ? r : l->visited;
 }
 
 static int s3_list(blobstore_t *bs, const char *prefix, blobstore_list_fn cb, void *userdata) {
@@ -1701,72 +1704,48 @@ static staged_seen_t *seen_find(expiry_t *x, const char *uuid) {
         return NULL;
 }
 
+/* v (n of *cap elements of size bytes) with room for one more: v, or v grown (doubled,
+ * 32 at first) and *cap with it, or NULL (v unchanged) when out of memory. */
+static void *room_for_one(void *v, size_t n, size_t *cap, size_t size) {
+        size_t nc;
+        void *p;
+
+        if (n < *cap)
+                return v;
+        nc = *cap ? *cap * 2 : 32;
+        p = reallocarray(v, nc, size);
+        if (p)
+                *cap = nc;
+        return p;
+}
+
 static void staged_object(void *ud, const char *key, uint64_t size, time_t mtime) {
         expiry_t *x = ud;
         staged_seen_t *e;
+        void *p;
         char uuid[37];
 
         (void) size;
         if (x->err || !staged_uuid_of(x, key, uuid))
                 return;
         if (!(e = seen_find(x, uuid))) {
-                if (x->n_seen == x->cap_seen) {
-                        size_t nc = x->cap_seen ? x->cap_seen * 2 : 32;
-                        void *p = reallocarray(x->seen, nc, sizeof(*x->seen));
-                        if (!p) {
-                                x->err = -ENOMEM;
-                                return;
-                        }
-                        x->seen = p;
-                        x->cap_seen = nc;
+                if (!(p = room_for_one(x->seen, x->n_seen, &x->cap_seen, sizeof(*x->seen)))) {
+                        x->err = -ENOMEM;
+                        return;
                 }
+                x->seen = p;
                 e = &x->seen[x->n_seen++];
                 memcpy(e->uuid, uuid, sizeof(e->uuid));
                 e->newest = mtime;
         } else if (mtime > e->newest)
                 e->newest = mtime;
         if (mtime < x->before) {
-                if (x->n_old == x->cap_old) {
-                        size_t nc = x->cap_old ? x->cap_old * 2 : 32;
-                        void *p = reallocarray(x->old, nc, sizeof(*x->old));
-                        if (!p) {
-                                x->err = -ENOMEM;
-                                return;
-                        }
-                        x->old = p;
-                        x->cap_old = nc;
+                if (!(p = room_for_one(x->old, x->n_old, &x->cap_old, sizeof(*x->old)))) {
+                        x->err = -ENOMEM;
+                        return;
                 }
+                x->old = p;
                 (void) snprintf(x->old[x->n_old++], S3_KEY_MAX, "%s", key);
-        }
-}
-
-/* Every object under the area prefix pfx (a full key prefix): cb for each. */
-static int list_raw(s3_t *s, const char *pfx, s3_list_entry_fn cb, void *ud) {
-        char pfx_enc[S3_KEY_MAX * 3], token[S3_KEY_MAX * 2] = "", tok_enc[S3_KEY_MAX * 6], query[S3_KEY_MAX * 10];
-        int r;
-
-        if (s3_uri_encode(pfx, false, pfx_enc, sizeof(pfx_enc)) < 0)
-                return -ENAMETOOLONG;
-        for (;;) {
-                io_t io = { .fd = -1 };
-                char next[sizeof(token)];
-
-                if (token[0]) {
-                        if (s3_uri_encode(token, false, tok_enc, sizeof(tok_enc)) < 0)
-                                return -ENAMETOOLONG;
-                        (void) snprintf(query, sizeof(query), "continuation-token=%s&list-type=2&prefix=%s", tok_enc,
-                                        pfx_enc);
-                } else
-                        (void) snprintf(query, sizeof(query), "list-type=2&prefix=%s", pfx_enc);
-                r = request(s, &(req_t) { .method = "GET", .key = NULL, .query = query }, &io, NULL, NULL);
-                if (r >= 0)
-                        r = s3_list_parse(io.xml.buf ? io.xml.buf : "", io.xml.len, cb, ud, next, sizeof(next));
-                free(io.xml.buf);
-                if (r < 0)
-                        return r;
-                if (!next[0])
-                        return 0;
-                memcpy(token, next, sizeof(token));
         }
 }
 

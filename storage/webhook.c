@@ -377,6 +377,20 @@ static int add_fn(db_conn_t *c, void *arg) {
         return 0;
 }
 
+int webhook_id_parse(const char *s, int64_t *ret) {
+        char *end;
+        long long v;
+
+        if (!s || *s < '1' || *s > '9')
+                return -EINVAL;
+        errno = 0;
+        v = strtoll(s, &end, 10);
+        if (errno || *end || v < 1)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
 int webhook_add(db_conn_t *c, const char *project, const char *url, unsigned events, const uint8_t *sealed,
                 size_t sealed_len, int64_t now, int64_t *ret_id) {
         struct add_args a = { .project = project, .url = url, .events = events, .sealed = sealed,
@@ -803,6 +817,33 @@ int webhook_queue_depth(db_conn_t *c, int64_t *ret) {
         return 0;
 }
 
+/* Each row of st to each: the log columns ts .. error from col on, and the log row's id in
+ * column 0 when col is 1. */
+static int log_rows(db_stmt_t *st, int col, int (*each)(const webhook_log_entry_t *e, void *userdata),
+                    void *userdata) {
+        int r;
+
+        while ((r = db_step(st)) == 1) {
+                webhook_log_entry_t e = {
+                        .id = col > 0 ? db_col_int(st, 0) : 0,
+                        .ts = db_col_int(st, col),
+                        .event_id = db_col_text(st, col + 1),
+                        .type = db_col_text(st, col + 2),
+                        .attempt = db_col_int(st, col + 3),
+                        .status = db_col_int(st, col + 4),
+                        .latency_ms = db_col_int(st, col + 5),
+                        .result = db_col_text(st, col + 6),
+                        .error = db_col_text(st, col + 7),
+                };
+                if (!e.event_id || !e.type || !e.result)
+                        return -ENOMEM;
+                r = each(&e, userdata);
+                if (r != 0)
+                        return r;
+        }
+        return r;
+}
+
 int webhook_log_list(db_conn_t *c, int64_t id, int64_t limit,
                      int (*each)(const webhook_log_entry_t *e, void *userdata), void *userdata) {
         _cleanup_db_stmt_ db_stmt_t *st = NULL;
@@ -813,24 +854,7 @@ int webhook_log_list(db_conn_t *c, int64_t id, int64_t limit,
         if ((r = db_stmt(c, SQL[ST_LOG_LIST], &st)) < 0 || (r = db_bind_int(st, 1, id)) < 0 ||
             (r = db_bind_int(st, 2, limit)) < 0)
                 return r;
-        while ((r = db_step(st)) == 1) {
-                webhook_log_entry_t e = {
-                        .ts = db_col_int(st, 0),
-                        .event_id = db_col_text(st, 1),
-                        .type = db_col_text(st, 2),
-                        .attempt = db_col_int(st, 3),
-                        .status = db_col_int(st, 4),
-                        .latency_ms = db_col_int(st, 5),
-                        .result = db_col_text(st, 6),
-                        .error = db_col_text(st, 7),
-                };
-                if (!e.event_id || !e.type || !e.result)
-                        return -ENOMEM;
-                r = each(&e, userdata);
-                if (r != 0)
-                        return r;
-        }
-        return r;
+        return log_rows(st, 0, each, userdata);
 }
 
 int webhook_log_page(db_conn_t *c, int64_t id, int64_t before, int64_t limit,
@@ -843,25 +867,7 @@ int webhook_log_page(db_conn_t *c, int64_t id, int64_t before, int64_t limit,
         if ((r = db_stmt(c, SQL[ST_LOG_PAGE], &st)) < 0 || (r = db_bind_int(st, 1, id)) < 0 ||
             (r = db_bind_int(st, 2, before)) < 0 || (r = db_bind_int(st, 3, limit)) < 0)
                 return r;
-        while ((r = db_step(st)) == 1) {
-                webhook_log_entry_t e = {
-                        .id = db_col_int(st, 0),
-                        .ts = db_col_int(st, 1),
-                        .event_id = db_col_text(st, 2),
-                        .type = db_col_text(st, 3),
-                        .attempt = db_col_int(st, 4),
-                        .status = db_col_int(st, 5),
-                        .latency_ms = db_col_int(st, 6),
-                        .result = db_col_text(st, 7),
-                        .error = db_col_text(st, 8),
-                };
-                if (!e.event_id || !e.type || !e.result)
-                        return -ENOMEM;
-                r = each(&e, userdata);
-                if (r != 0)
-                        return r;
-        }
-        return r;
+        return log_rows(st, 1, each, userdata);
 }
 
 int webhook_sign(const void *secret, size_t secret_len, const void *body, size_t body_len, char *buf,

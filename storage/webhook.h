@@ -107,6 +107,9 @@ typedef struct {
         int64_t created;
 } webhook_info_t;
 
+/* A webhook id as written by a user (URL segment, command argument): decimal, no
+ * sign, no leading zero, > 0. 0 and *ret, or -EINVAL. */
+int webhook_id_parse(const char *s, int64_t *ret);
 /* A new webhook: sealed (common/secretbox.h) may be NULL (no signature). Checks of
  * the URL and the project are the caller's. 0 and *ret_id, or <0. */
 int webhook_add(db_conn_t *c, const char *project, const char *url, unsigned events, const uint8_t *sealed,

@@ -229,6 +229,26 @@ static void test_signature(void **state) {
         assert_int_equal(webhook_sign("key", 3, fox, strlen(fox), sig, sizeof(sig) - 1), -EINVAL);
 }
 
+static void test_id_parse(void **state) {
+        int64_t id = -1;
+
+        (void) state;
+        assert_int_equal(webhook_id_parse("1", &id), 0);
+        assert_int_equal(id, 1);
+        assert_int_equal(webhook_id_parse("9223372036854775807", &id), 0);
+        assert_int_equal(id, INT64_MAX);
+        id = -1;
+        assert_int_equal(webhook_id_parse("0", &id), -EINVAL);
+        assert_int_equal(webhook_id_parse("01", &id), -EINVAL);
+        assert_int_equal(webhook_id_parse("-1", &id), -EINVAL);
+        assert_int_equal(webhook_id_parse("+1", &id), -EINVAL);
+        assert_int_equal(webhook_id_parse("1x", &id), -EINVAL);
+        assert_int_equal(webhook_id_parse("", &id), -EINVAL);
+        assert_int_equal(webhook_id_parse(NULL, &id), -EINVAL);
+        assert_int_equal(webhook_id_parse("9223372036854775808", &id), -EINVAL);
+        assert_int_equal(id, -1);
+}
+
 /* ---- targets ---- */
 
 static int collect(const webhook_info_t *w, void *userdata) {
@@ -616,6 +636,7 @@ int main(void) {
                 cmocka_unit_test(test_event_ids_are_distinct_uuids),
                 cmocka_unit_test(test_cloudevents_body),
                 cmocka_unit_test(test_signature),
+                cmocka_unit_test(test_id_parse),
                 T(test_targets_add_list_del),
                 T(test_enqueue_by_project_global_and_type),
                 T(test_order_per_webhook_and_repository),
