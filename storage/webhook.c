@@ -377,20 +377,6 @@ static int add_fn(db_conn_t *c, void *arg) {
         return 0;
 }
 
-int webhook_id_parse(const char *s, int64_t *ret) {
-        char *end;
-        long long v;
-
-        if (!s || *s < '1' || *s > '9')
-                return -EINVAL;
-        errno = 0;
-        v = strtoll(s, &end, 10);
-        if (errno || *end || v < 1)
-                return -EINVAL;
-        *ret = v;
-        return 0;
-}
-
 int webhook_add(db_conn_t *c, const char *project, const char *url, unsigned events, const uint8_t *sealed,
                 size_t sealed_len, int64_t now, int64_t *ret_id) {
         struct add_args a = { .project = project, .url = url, .events = events, .sealed = sealed,

@@ -10,7 +10,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include "server/api-json.h"
+#include "storage/webhook.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -111,6 +114,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         abort();
                 free(again);
                 free(key);
+        }
+        /* ... and as a webhook id (URL segment, command argument): what it takes
+         * prints back the same */
+        {
+                int64_t id = -1;
+                char back[32];
+                if (webhook_id_parse(cur, &id) == 0) {
+                        (void) snprintf(back, sizeof(back), "%" PRId64, id);
+                        if (id <= 0 || strcmp(back, cur) != 0)
+                                abort();
+                } else if (id != -1)
+                        abort(); /* *ret untouched on error */
         }
         free(cur);
         return 0;

@@ -365,8 +365,13 @@ try {
   check((await apiFromPage('/projects/team/webhooks')).body.items.length === 0, 'webhook deleted');
   step('a proxy project: its upstream and counters in the settings');
   await go('#/projects/hub/settings');
+  // the panel's heading comes first, its figures once the API has answered
   await page.waitForSelector('#set-proxy');
-  check((await text('code.proxy-url')) === 'https://127.0.0.1:9', 'the upstream shown');
+  await page.waitForFunction(() => document.querySelector('code.proxy-url') ||
+    document.querySelector('[aria-labelledby="set-proxy"] .error'), { timeout: 10000 });
+  check((await page.$('code.proxy-url')) !== null &&
+    (await text('code.proxy-url')) === 'https://127.0.0.1:9',
+  'the upstream shown (' + (await text('[aria-labelledby="set-proxy"]')).slice(0, 200) + ')');
   check(!(await page.content()).includes('hub-upstream-pw'), 'the upstream password is not in the page');
   await pageDone('proxy-settings');
 
