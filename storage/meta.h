@@ -172,7 +172,7 @@ typedef struct meta_upsession {
         char *parts;        /* its parts, one "number etag" line each */
         uint64_t tail_gen;  /* the tail object's generation (0: none ever written) */
         uint64_t tail_size; /* its size (< a part) */
-        char *hash;         /* the running hash serialized (hex); NULL: lost */
+        char *hash;         /* the running hash serialized (base64); NULL: lost */
         int64_t updated_at; /* unix seconds of the last write */
 } meta_upsession_t;
 void meta_upsession_clear(meta_upsession_t *u); /* frees the strings, zeroes */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include "common/base64.h"
 #include "common/err.h"
 #include "common/macro.h"
 #include "storage/mpupload.h"
@@ -38,39 +39,17 @@ static int64_t now_of(const mpupload_t *u) {
 
 /* ---- the row's text forms ---- */
 
-static char *hex_encode(const uint8_t *b, size_t n) {
-        static const char x[] = "0123456789abcdef";
-        char *s = malloc(2 * n + 1);
-
-        if (!s)
-                return NULL;
-        for (size_t i = 0; i < n; i++) {
-                s[2 * i] = x[b[i] >> 4];
-                s[2 * i + 1] = x[b[i] & 15];
-        }
-        s[2 * n] = '\0';
-        return s;
-}
-
-static int hexv(char c) {
-        return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* The hash state of the row, or NULL (lost, or not this build's). */
-static digest_ctx_t *state_import(const char *hex, digest_alg_t alg, uint64_t size) {
+static digest_ctx_t *state_import(const char *text, digest_alg_t alg, uint64_t size) {
         _cleanup_free_ uint8_t *b = NULL;
         digest_ctx_t *c = NULL;
         size_t n;
+        long len;
 
-        if (!hex || (n = strlen(hex)) % 2 || !(b = malloc(n / 2 + 1)))
+        if (!text || !(b = malloc((n = strlen(text)) / 4 * 3 + 3)) ||
+            (len = base64_decode(BASE64_STD, text, n, b, n / 4 * 3 + 3)) <= 0)
                 return NULL;
-        for (size_t i = 0; i < n / 2; i++) {
-                int hi = hexv(hex[2 * i]), lo = hexv(hex[2 * i + 1]);
-                if (hi < 0 || lo < 0)
-                        return NULL;
-                b[i] = (uint8_t) (hi << 4 | lo);
-        }
-        if (digest_ctx_import(b, n / 2, &c) < 0)
+        if (digest_ctx_import(b, (size_t) len, &c) < 0)
                 return NULL;
         if (digest_ctx_alg(c) != alg || digest_ctx_bytes(c) != size)
                 return digest_ctx_free(c); /* not this session's */
@@ -83,7 +62,7 @@ static char *state_export(const digest_ctx_t *c) {
 
         if (!c || !(n = digest_ctx_export(c, NULL, 0)) || !(b = malloc(n)) || digest_ctx_export(c, b, n) != n)
                 return NULL;
-        return hex_encode(b, n);
+        return base64_encode_alloc(BASE64_STD, b, n);
 }
 
 static int parts_add(mpupload_t *u, unsigned num, const char *etag) {
