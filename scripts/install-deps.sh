@@ -47,7 +47,7 @@ for tier in "$@"; do
                 packages+=(chromium)
                 npm_dirs+=(tests/ui)
                 ;;
-        fuzz) packages+=(clang libclang-rt-14-dev) ;;
+        fuzz) packages+=(clang libclang-rt-14-dev time) ;; # time: CPU seconds in tests/fuzz/campaign.sh
         # lcov reads gcov's counters; the metadata tests also run on PostgreSQL
         coverage) packages+=(lcov postgresql) ;;
         *) echo "install-deps: unknown tier '$tier' (slow, fuzz, coverage)" >&2; exit 2 ;;

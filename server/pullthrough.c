@@ -117,7 +117,7 @@ struct pullthrough {
         pthread_cond_t cond;
         upstream_t *ups;
         time_t loaded;
-        atomic_bool loading;
+        pthread_mutex_t reload_lock; /* one reader of the records at a time */
         bool any_docker_mirror;
         flight_t *flights;
         flight_t *qhead, *qtail;
@@ -258,8 +258,17 @@ static int collect(const proxycache_conf_t *f, void *userdata) {
         return 0;
 }
 
-/* Reads the records again when they are older than RELOAD_SECONDS (one thread at
- * a time; the others go on with the list as it is). */
+static bool reload_due(pullthrough_t *p, time_t now) {
+        pthread_mutex_lock(&p->lock);
+        bool due = now - p->loaded >= RELOAD_SECONDS || now < p->loaded;
+        pthread_mutex_unlock(&p->lock);
+        return due;
+}
+
+/* Reads the records again when they are older than RELOAD_SECONDS. One thread
+ * reads; a thread that finds it due meanwhile waits for that read (one query of a
+ * small table, no network) and then uses its list: going on with the old one
+ * would answer a project created a moment ago as if it were not a proxy. */
 static void reload(pullthrough_t *p) {
         time_t now = time(NULL);
         rows_t rows = { 0 };
@@ -267,11 +276,13 @@ static void reload(pullthrough_t *p) {
         upstream_t **fresh = NULL;
         int r;
 
-        pthread_mutex_lock(&p->lock);
-        bool due = now - p->loaded >= RELOAD_SECONDS || now < p->loaded;
-        pthread_mutex_unlock(&p->lock);
-        if (!due || atomic_exchange(&p->loading, true))
+        if (!reload_due(p, now))
                 return;
+        pthread_mutex_lock(&p->reload_lock);
+        if (!reload_due(p, now)) { /* read while this thread waited */
+                pthread_mutex_unlock(&p->reload_lock);
+                return;
+        }
         r = db_conn_get(server_db(p->srv), &c);
         if (r == 0) {
                 r = proxycache_list(c, collect, &rows);
@@ -327,7 +338,7 @@ out:
                 proxycache_conf_done(&rows.v[i]);
         free(rows.v);
         free(fresh);
-        atomic_store(&p->loading, false);
+        pthread_mutex_unlock(&p->reload_lock);
 }
 
 /* The current upstream of project (borrowed: upstreams live until the cache is
@@ -1406,6 +1417,7 @@ int pullthrough_new(server_t *srv, pullthrough_t **ret) {
                 return -ENOMEM;
         p->srv = srv;
         pthread_mutex_init(&p->lock, NULL);
+        pthread_mutex_init(&p->reload_lock, NULL);
         pthread_cond_init(&p->cond, NULL);
         open_key(p);
         for (size_t i = 0; i < WORKERS; i++) {
@@ -1465,6 +1477,7 @@ pullthrough_t *pullthrough_free(pullthrough_t *p) {
         }
         secretbox_free(p->sb);
         pthread_mutex_destroy(&p->lock);
+        pthread_mutex_destroy(&p->reload_lock);
         pthread_cond_destroy(&p->cond);
         free(p);
         return NULL;
