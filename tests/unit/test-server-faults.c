@@ -50,7 +50,7 @@ static bool fault(fault_kind_t k, const char *what) {
         if (atomic_fetch_sub(&fault_left, 1) != 0)
                 return false;
         atomic_store(&fault_what, what);
-        if (getenv("FAULT_TRACE")) {
+        if (getenv("FAULT_TRACE")) { /* where each fault happened: addr2line -f -e THIS-BINARY ADDRESS */
                 void *bt[12];
                 int n = backtrace(bt, 12);
                 fprintf(stderr, "---- fault in %s\n", what);
@@ -109,12 +109,13 @@ int __wrap_linkat(int a, const char *from, int b, const char *to, int flags);
 int __wrap_ftruncate(int fd, off_t len);
 int __wrap_mkdirat(int dir, const char *path, mode_t mode);
 
-#define FAIL_WITH(kind, err, val)                                                                                  \
-        do {                                                                                                       \
-                if (fault(kind, __func__ + 7)) {                                                                                 \
-                        errno = (err);                                                                             \
-                        return (val);                                                                              \
-                }                                                                                                  \
+/* in __wrap_NAME: fail as NAME would, with errno err (__func__ + 7: NAME) */
+#define FAIL_WITH(kind, err, val)                         \
+        do {                                              \
+                if (fault(kind, __func__ + 7)) {          \
+                        errno = (err);                    \
+                        return (val);                     \
+                }                                         \
         } while (0)
 
 void *__wrap_malloc(size_t n) {
@@ -240,6 +241,19 @@ static void check_answer(const resp_t *r, unsigned ok, bool fired, tally_t *t, c
         t->errors++;
 }
 
+/* One request with call n of kind k failing: its answer checked by check_answer;
+ * *ret_fired: whether the fault happened. */
+static resp_t faulted(fixture_t *f, fault_kind_t k, long n, const char *method, const char *path, const char *extra,
+                      const void *body, size_t len, unsigned ok, tally_t *t, const char *what, bool *ret_fired) {
+        resp_t r;
+
+        fault_arm(k, n);
+        r = http_io(f, method, path, extra, body, len, false);
+        *ret_fired = fault_disarm();
+        check_answer(&r, ok, *ret_fired, t, what, n);
+        return r;
+}
+
 static void assert_serving(fixture_t *f) {
         resp_t r = http(f, "GET", "/v2/", NULL, NULL, 0);
         assert_int_equal(r.status, 200);
@@ -301,10 +315,8 @@ static void sweep_monolithic(fixture_t *f, fault_kind_t k) {
                 snprintf(data, sizeof(data), "monolithic %d %ld", k, n);
                 blob_digest(data, &d);
                 snprintf(path, sizeof(path), "/v2/f/mono/blobs/uploads/?digest=%s", d.str);
-                fault_arm(k, n);
-                r = http_io(f, "POST", path, "Content-Type: application/octet-stream\r\n", data, strlen(data), false);
-                fired = fault_disarm();
-                check_answer(&r, 201, fired, &t, "monolithic POST", n);
+                r = faulted(f, k, n, "POST", path, "Content-Type: application/octet-stream\r\n", data,
+                            strlen(data), 201, &t, "monolithic POST", &fired);
                 resp_done(&r);
                 assert_serving(f);
                 /* there whole, or not at all; and the same push works now */
@@ -480,10 +492,8 @@ static void sweep_manifests(fixture_t *f, fault_kind_t k) {
                 assert_int_equal(digest_buf(DIGEST_SHA256, body, strlen(body), &m), 0);
                 snprintf(tag, sizeof(tag), "t%d-%ld", k, n);
                 snprintf(path, sizeof(path), "/v2/f/man/manifests/%s", tag);
-                fault_arm(k, n);
-                r = http_io(f, "PUT", path, "Content-Type: " MT_OCI_MANIFEST "\r\n", body, strlen(body), false);
-                fired = fault_disarm();
-                check_answer(&r, 201, fired, &tp, "manifest PUT", n);
+                r = faulted(f, k, n, "PUT", path, "Content-Type: " MT_OCI_MANIFEST "\r\n", body, strlen(body), 201, &tp,
+                            "manifest PUT", &fired);
                 resp_done(&r);
                 assert_serving(f);
                 /* the tag names the manifest with its exact bytes, or is unknown */
@@ -530,10 +540,8 @@ static void sweep_manifests(fixture_t *f, fault_kind_t k) {
                         bool fired;
                         resp_t r;
 
-                        fault_arm(k, n);
-                        r = http_io(f, reads[i].method, reads[i].path, reads[i].accept, NULL, 0, false);
-                        fired = fault_disarm();
-                        check_answer(&r, reads[i].ok, fired, reads[i].t, reads[i].what, n);
+                        r = faulted(f, k, n, reads[i].method, reads[i].path, reads[i].accept, NULL, 0, reads[i].ok,
+                                    reads[i].t, reads[i].what, &fired);
                         if (r.status == 200 && i == 0)
                                 assert_true(r.body_len == strlen(img) && memcmp(r.body, img, r.body_len) == 0);
                         if (r.status == 200 && i == 3)
@@ -572,10 +580,7 @@ static void sweep_deletes(fixture_t *f, fault_kind_t k) {
                          cfg.str, k, n);
                 push_manifest(f, "f/del", "current", MT_OCI_MANIFEST, body, &m);
                 snprintf(path, sizeof(path), "/v2/f/del/manifests/%s", m.str);
-                fault_arm(k, n);
-                r = http_io(f, "DELETE", path, NULL, NULL, 0, false);
-                fired = fault_disarm();
-                check_answer(&r, 202, fired, &tm, "manifest DELETE", n);
+                r = faulted(f, k, n, "DELETE", path, NULL, NULL, 0, 202, &tm, "manifest DELETE", &fired);
                 resp_done(&r);
                 assert_serving(f);
                 r = http(f, "GET", path, "Accept: " MT_OCI_MANIFEST "\r\n", NULL, 0);
@@ -603,10 +608,7 @@ static void sweep_deletes(fixture_t *f, fault_kind_t k) {
                 snprintf(data, sizeof(data), "to delete %d %ld", k, n);
                 push_blob(f, "f/del", data, &d);
                 snprintf(path, sizeof(path), "/v2/f/del/blobs/%s", d.str);
-                fault_arm(k, n);
-                r = http_io(f, "DELETE", path, NULL, NULL, 0, false);
-                fired = fault_disarm();
-                check_answer(&r, 202, fired, &tb, "blob DELETE", n);
+                r = faulted(f, k, n, "DELETE", path, NULL, NULL, 0, 202, &tb, "blob DELETE", &fired);
                 resp_done(&r);
                 assert_serving(f);
                 if (blob_state(f, "f/del", &d, data)) {
