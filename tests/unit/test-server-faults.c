@@ -355,13 +355,13 @@ static long session_size(fixture_t *f, const char *loc) {
 /* A chunked upload: POST, PATCH, PATCH, PUT ?digest=, the fault in step `step`;
  * the steps after it go on as a client would (starting again when the session
  * is lost). */
-static void sweep_chunked_step(fixture_t *f, fault_kind_t k, int step, const char *name) {
-        static const char *const chunks[] = { "first chunk of the blob, ", "the second one" };
-        char whole[128];
+static void sweep_chunked_step(fixture_t *f, fault_kind_t k, int step, const char *const chunks[2],
+                               const char *name) {
+        _cleanup_free_ char *whole = NULL;
         tally_t t = { 0 };
         long n;
 
-        snprintf(whole, sizeof(whole), "%s%s", chunks[0], chunks[1]);
+        assert_true(asprintf(&whole, "%s%s", chunks[0], chunks[1]) > 0);
         for (n = 0; n < MAX_CALLS; n++) {
                 char repo[64], loc[300] = "", path[600], v[300];
                 digest_t d;
@@ -392,7 +392,7 @@ static void sweep_chunked_step(fixture_t *f, fault_kind_t k, int step, const cha
                 for (int c = 0; c < 2; c++) {
                         bool armed = step == c + 1;
                         const char *chunk = chunks[c];
-                        char range[64];
+                        char range[128];
 
                         snprintf(range, sizeof(range), "Content-Type: application/octet-stream\r\n"
                                                        "Content-Range: %ld-%zu\r\n", size, size + strlen(chunk) - 1);
@@ -416,7 +416,9 @@ static void sweep_chunked_step(fixture_t *f, fault_kind_t k, int step, const cha
                                         goto done;
                                 if (now == size) { /* the client sends the chunk again */
                                         r = http(f, "PATCH", loc, range, chunk, strlen(chunk));
-                                        assert_int_equal(r.status, 202);
+                                        if (r.status != 202)
+                                                fail_msg("%s, call %ld: the PATCH again: %u\n%s", name, n, r.status,
+                                                         r.raw);
                                         resp_done(&r);
                                 }
                         }
@@ -461,10 +463,23 @@ static void sweep_chunked_step(fixture_t *f, fault_kind_t k, int step, const cha
 }
 
 static void sweep_chunked(fixture_t *f, fault_kind_t k) {
-        sweep_chunked_step(f, k, 0, "chunked: POST");
-        sweep_chunked_step(f, k, 1, "chunked: first PATCH");
-        sweep_chunked_step(f, k, 2, "chunked: second PATCH");
-        sweep_chunked_step(f, k, 3, "chunked: PUT ?digest=");
+        static const char *const small[] = { "first chunk of the blob, ", "the second one" };
+        /* a PATCH of three of the server's write buffers (server/blobs.c WC_SIZE),
+         * written while the body still arrives */
+        size_t big_len = 3 * 512 * 1024 + 1000;
+        _cleanup_free_ char *big = malloc(big_len + 1);
+
+        assert_non_null(big);
+        for (size_t i = 0; i < big_len; i++)
+                big[i] = (char) ('a' + (i * 7 + i / 4096) % 26);
+        big[big_len] = '\0';
+        const char *const large[] = { big, "and a short end" };
+
+        sweep_chunked_step(f, k, 0, small, "chunked: POST");
+        sweep_chunked_step(f, k, 1, small, "chunked: first PATCH");
+        sweep_chunked_step(f, k, 2, small, "chunked: second PATCH");
+        sweep_chunked_step(f, k, 3, small, "chunked: PUT ?digest=");
+        sweep_chunked_step(f, k, 1, large, "chunked: PATCH of 1.5 MiB");
 }
 
 /* A manifest PUT by tag (a new tag each time), then a GET and a HEAD of it and
