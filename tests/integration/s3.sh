@@ -133,7 +133,7 @@ for b in $(jq -r '.config.digest, .layers[].digest' "$TMP/raw.json") "sha256:$or
         if s3_keys "reg/blobs/sha256/${b#sha256:}" | grep -q .; then fail "GC left $b in the bucket"; fi
 done
 if s3_keys "reg/trash/" | grep -q .; then fail "GC left objects under trash/"; fi
-pass "fsck names a damaged object; GC removed the image's objects, an orphan and an abandoned multipart upload"
+pass "fsck names a damaged object; a blob whose object is gone is unknown (404, logged); GC removed the image's objects, an orphan and an abandoned multipart upload"
 
 step "--s3-redirect: 307 to a presigned URL, followed by skopeo"
 berth_start --storage "$STORAGE" --s3-redirect
@@ -243,7 +243,7 @@ if [ -n "${BERTH_TEST_S3_DIR:-}" ]; then
         cmp -s "$TMP/late.got" "$TMP/late" || fail "the blob pushed after the outage differs"
         berth_stop
         grep -q "object store unavailable" "$TMP/berthd.log" || fail "the outage is not in the log"
-        pass "503 UNAVAILABLE while the gateway was down, nothing visible; the upload completed once it was back"
+        pass "503 UNAVAILABLE while the gateway was down (a PUT, a GET of a stored blob), nothing visible; the upload completed once it was back"
 fi
 
 if [ -n "${BERTH_TEST_PG_URL:-}" ]; then
