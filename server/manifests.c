@@ -274,7 +274,10 @@ static int negotiate(request_t *req, meta_t *m, meta_manifest_info_t *info) {
                 return 0; /* a row without its file: the caller answers 404, as for any client */
         if (r < 0)
                 return r;
-        if (manifest_parse((const uint8_t *) buf, size, info->media_type, &mf, &detail) < 0)
+        r = manifest_parse((const uint8_t *) buf, size, info->media_type, &mf, &detail);
+        if (r == -ENOMEM)
+                return r; /* the server's trouble: not a reason to answer with the index */
+        if (r < 0)
                 return 0;
         for (size_t i = 0; i < manifest_desc_count(mf); i++) {
                 const manifest_desc_t *d = manifest_desc(mf, i);

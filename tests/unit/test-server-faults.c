@@ -485,7 +485,7 @@ static void sweep_chunked(fixture_t *f, fault_kind_t k) {
 /* A manifest PUT by tag (a new tag each time), then a GET and a HEAD of it and
  * its config blob, and a tag listing, each under the fault. */
 static void sweep_manifests(fixture_t *f, fault_kind_t k) {
-        tally_t tp = { 0 }, tg = { 0 }, th = { 0 }, tl = { 0 }, tb = { 0 };
+        tally_t tp = { 0 }, tg = { 0 }, th = { 0 }, tl = { 0 }, tb = { 0 }, tn = { 0 };
         digest_t cfg, m;
         char *img;
         long n;
@@ -543,7 +543,21 @@ static void sweep_manifests(fixture_t *f, fault_kind_t k) {
                 { "HEAD", NULL, "Accept: " MT_OCI_MANIFEST "\r\n", "manifest HEAD", 200, &th },
                 { "GET", "/v2/f/man/tags/list?n=5", NULL, "tag list", 200, &tl },
                 { "GET", NULL, NULL, "blob GET", 200, &tb },
+                /* an index asked for by a client that takes only image manifests:
+                 * the index is read to answer with its linux/amd64 manifest */
+                { "GET", "/v2/f/man/manifests/multi", "Accept: " MT_OCI_MANIFEST "\r\n", "index GET, negotiated", 200,
+                  &tn },
         };
+        digest_t first, index;
+        char *idx = NULL;
+        assert_int_equal(digest_buf(DIGEST_SHA256, img, strlen(img), &first), 0);
+        assert_true(asprintf(&idx,
+                             "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX "\",\"manifests\":[{"
+                             "\"mediaType\":\"" MT_OCI_MANIFEST "\",\"digest\":\"%s\",\"size\":%zu,"
+                             "\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}}]}",
+                             first.str, strlen(img)) > 0);
+        push_manifest(f, "f/man", "multi", MT_OCI_INDEX, idx, &index);
+        free(idx);
         char blob_path[512];
         snprintf(blob_path, sizeof(blob_path), "/v2/f/man/blobs/%s", cfg.str);
         char tag_path[512];
@@ -557,7 +571,7 @@ static void sweep_manifests(fixture_t *f, fault_kind_t k) {
 
                         r = faulted(f, k, n, reads[i].method, reads[i].path, reads[i].accept, NULL, 0, reads[i].ok,
                                     reads[i].t, reads[i].what, &fired);
-                        if (r.status == 200 && i == 0)
+                        if (r.status == 200 && (i == 0 || i == 4)) /* the platform's manifest for the index */
                                 assert_true(r.body_len == strlen(img) && memcmp(r.body, img, r.body_len) == 0);
                         if (r.status == 200 && i == 3)
                                 assert_true(r.body_len == 2 && memcmp(r.body, "{}", 2) == 0);
