@@ -52,12 +52,13 @@ else
         else
                 echo "coverage: no PostgreSQL (scripts/install-deps.sh coverage): storage/db-pg.c unmeasured"
         fi
-        # the S3 driver against a real gateway, when the Ceph programs are there
+        # the S3 driver against a real gateway, when the Ceph programs are there (the
+        # unit test's gateway cases, storage/mpupload.c's among them, run only then)
         # (scripts/install-deps.sh slow)
         if type -P radosgw >/dev/null && type -P ceph-mon >/dev/null; then
                 echo "coverage: the S3 driver against a Ceph RGW"
                 bash "$src/tests/pg-server.sh" run -- bash "$src/tests/ceph-rgw.sh" run -- \
-                        make -C "$build" check TESTS=tests/integration/s3.sh || rc=$?
+                        make -C "$build" check TESTS="tests/integration/s3.sh tests/unit/test-s3" || rc=$?
         else
                 echo "coverage: no Ceph (scripts/install-deps.sh slow): storage/s3.c measured by its unit test only"
         fi
