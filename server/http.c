@@ -293,36 +293,53 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
 
         if (req->suspended) {
-                /* resumed: a verification ended (access_wait); its verdict first */
+                /* resumed: a verification ended (access_wait), its verdict first; or
+                 * the route's own work (req_suspend): its body or its end goes on */
                 void (*resume)(request_t *) = req->auth_resume;
                 req->suspended = false;
                 req->auth_resume = NULL;
                 /* at work again: in flight as before it waited (see suspend_wait) */
                 if (req->finished || !expects_body(req))
                         in_flight_begin(req);
-                if (resume)
+                if (resume) {
                         resume(req);
-                if (req->suspended)
-                        return suspend_wait(req);
-                return req->finished ? queue(req) : headers_done(req);
+                        if (req->suspended)
+                                return suspend_wait(req);
+                        return req->finished ? queue(req) : headers_done(req);
+                }
+                if (req->finished) {
+                        if (!req->response && req->ops && req->ops->end) {
+                                req->ops->end(req);
+                                if (req->suspended)
+                                        return suspend_wait(req);
+                        }
+                        return queue(req);
+                }
+                /* the body's rest, given again */
         }
 
         if (*upload_data_size) {
-                size_t len = *upload_data_size;
+                size_t len = *upload_data_size, took = len;
                 *upload_data_size = 0;
-                req->bytes_in += len;
-                if (req->response)
+                if (req->response) {
+                        req->bytes_in += len;
                         return MHD_YES; /* answered already: discard the rest */
+                }
                 switch (req->body_mode) {
                 case BODY_BUFFER:
                         body_append(req, upload_data, len);
                         break;
                 case BODY_HANDLER:
-                        req->ops->data(req, upload_data, len);
+                        took = req->ops->data(req, upload_data, len);
+                        /* the rest comes again once the route resumes the connection */
+                        *upload_data_size = len - took;
                         break;
                 case BODY_IGNORE:
                         break;
                 }
+                req->bytes_in += took;
+                if (req->suspended)
+                        return suspend_wait(req);
                 return MHD_YES;
         }
 
@@ -338,6 +355,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 }
         }
         return queue(req);
+}
+
+void req_suspend(void *userdata) {
+        request_t *req = userdata;
+
+        req->suspended = true;
+        MHD_suspend_connection(req->conn);
+}
+
+void req_resume(void *userdata) {
+        request_t *req = userdata;
+
+        MHD_resume_connection(req->conn);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,

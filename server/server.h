@@ -137,15 +137,18 @@ enum {
  * must be allowed in req->repo (AUTH_PULL, AUTH_PUSH, AUTH_DELETE; for a route
  * without a repository, in the registry), checked by server/access.c before begin.
  * begin: headers are in; return to read the body (data is then called per piece)
- * or queue an answer with reply_*(). end: the body is complete (called only when no
- * answer is queued yet). State a route keeps across the phases goes in req->state,
- * which cleanup frees. */
+ * or queue an answer with reply_*(). data returns how much of the piece it took:
+ * less than all only after suspending the connection (req_suspend), and the rest is
+ * given again once it is resumed. end: the body is complete (called only when no
+ * answer is queued yet); having suspended the connection, it is called again once
+ * resumed. State a route keeps across the phases goes in req->state, which cleanup
+ * frees. */
 typedef struct route_ops {
         const char *name;
         unsigned actions;
         unsigned flags;
         void (*begin)(request_t *req);
-        void (*data)(request_t *req, const char *buf, size_t len);
+        size_t (*data)(request_t *req, const char *buf, size_t len);
         void (*end)(request_t *req);
         void (*cleanup)(request_t *req); /* may be NULL; always called at the end */
 } route_ops_t;
@@ -255,6 +258,13 @@ void blob_get_local(request_t *req);
  * (a proxy project's ?refresh), paginated by n and last as a local listing is. */
 void tags_list_local(request_t *req);
 void tags_list_answer(request_t *req, char **all);
+
+/* A route waits, its connection suspended, for work of its own off the event loop
+ * (a body's parts sent to the object store): req_suspend(req) from its data or end,
+ * req_resume(req) from the thread that did the work, once. The pair fits
+ * mpupload_wait's callbacks. */
+void req_suspend(void *req);
+void req_resume(void *req);
 
 /* Access control for a routed request (server/access.c): 0 allowed, -1 answered,
  * 1 suspended until the credentials are verified (MHD calls again; see http.c). */

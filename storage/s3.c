@@ -1982,26 +1982,68 @@ static int s3_staged_begin(blobstore_t *bs, const char *uuid, char *ret_id, size
         return r < 0 ? r : mpu_create(S3(bs), key, ret_id, n);
 }
 
-static int s3_staged_part(blobstore_t *bs, const char *uuid, const char *id, unsigned num, const void *buf,
-                          size_t len, char *ret_etag, size_t n) {
-        char key[S3_KEY_MAX], id_enc[1536], query[1600];
+/* Part num of the multipart upload id on key, from memory. */
+static int part_put(s3_t *s, const char *key, const char *id, unsigned num, const void *buf, size_t len,
+                    char *ret_etag, size_t n) {
+        char id_enc[1536], query[1600];
         io_t io = { .fd = -1, .mem = buf, .len = len };
         int r;
 
         if (num < 1 || num > S3_PARTS_MAX || !ret_etag || n == 0)
                 return -EINVAL;
-        if ((r = staged_key(S3(bs), uuid, "data", 0, key, sizeof(key))) < 0)
-                return r;
         if (s3_uri_encode(id, false, id_enc, sizeof(id_enc)) < 0)
                 return -ENAMETOOLONG;
         (void) snprintf(query, sizeof(query), "partNumber=%u&uploadId=%s", num, id_enc);
-        r = request(S3(bs), &(req_t) { .method = "PUT", .key = key, .query = query }, &io, NULL, NULL);
+        r = request(s, &(req_t) { .method = "PUT", .key = key, .query = query }, &io, NULL, NULL);
         free(io.xml.buf);
         if (r >= 0 && (!io.etag[0] || strlen(io.etag) >= n))
                 r = -EIO;
         if (r >= 0)
                 memcpy(ret_etag, io.etag, strlen(io.etag) + 1);
         return r;
+}
+
+static int s3_staged_part(blobstore_t *bs, const char *uuid, const char *id, unsigned num, const void *buf,
+                          size_t len, char *ret_etag, size_t n) {
+        char key[S3_KEY_MAX];
+        int r;
+
+        if ((r = staged_key(S3(bs), uuid, "data", 0, key, sizeof(key))) < 0)
+                return r;
+        return part_put(S3(bs), key, id, num, buf, len, ret_etag, n);
+}
+
+/* ---- direct: a multipart upload under the blob's own key (its digest known before
+ * its bytes), completed only once the caller has checked them ---- */
+
+static int s3_direct_begin(blobstore_t *bs, const digest_t *d, char *ret_id, size_t n) {
+        char key[S3_KEY_MAX];
+        int r = blob_key(S3(bs), "blobs", d, NULL, key, sizeof(key));
+
+        return r < 0 ? r : mpu_create(S3(bs), key, ret_id, n);
+}
+
+static int s3_direct_part(blobstore_t *bs, const digest_t *d, const char *id, unsigned num, const void *buf,
+                          size_t len, char *ret_etag, size_t n) {
+        char key[S3_KEY_MAX];
+        int r = blob_key(S3(bs), "blobs", d, NULL, key, sizeof(key));
+
+        return r < 0 ? r : part_put(S3(bs), key, id, num, buf, len, ret_etag, n);
+}
+
+static int s3_direct_complete(blobstore_t *bs, const digest_t *d, const char *id, const blobstore_part_t *parts,
+                              unsigned n_parts) {
+        char key[S3_KEY_MAX];
+        int r = blob_key(S3(bs), "blobs", d, NULL, key, sizeof(key));
+
+        return r < 0 ? r : mpu_complete(S3(bs), key, id, parts, n_parts);
+}
+
+static int s3_direct_abort(blobstore_t *bs, const digest_t *d, const char *id) {
+        char key[S3_KEY_MAX];
+        int r = blob_key(S3(bs), "blobs", d, NULL, key, sizeof(key));
+
+        return r < 0 ? r : mpu_abort(S3(bs), key, id);
 }
 
 static int s3_staged_tail_put(blobstore_t *bs, const char *uuid, uint64_t gen, const void *buf, size_t len) {
@@ -2143,6 +2185,10 @@ static const blobstore_ops_t s3_ops = {
         .staged_promote = s3_staged_promote,
         .staged_abort = s3_staged_abort,
         .put = s3_put,
+        .direct_begin = s3_direct_begin,
+        .direct_part = s3_direct_part,
+        .direct_complete = s3_direct_complete,
+        .direct_abort = s3_direct_abort,
         .free = s3_free,
 };
 

@@ -5,7 +5,9 @@
 # presigned URL) followed by skopeo with the gateway's log showing the client's GETs,
 # GC and fsck on the bucket, and two replicas on PostgreSQL sharing the bucket with no
 # shared directory (a chunked upload alternating between them, its expiry); berthd killed during a multipart commit (GC leaves nothing); berthd storage
-# copy of a filesystem store into the bucket; the gateway stopped during a push.
+# copy of a filesystem store into the bucket; the gateway stopped during a push; a PATCH
+# whose parts a slowed store holds back (tests/integration/s3_slow_relay.py) while
+# berthd's only event-loop thread answers another request at once.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/s3-lib.sh"
@@ -83,6 +85,47 @@ tail -n +"$((mark + 1))" "$BERTH_TEST_S3_RGW_LOG" | grep -q "PUT /$BUCKET/reg/bl
 bcurl -o "$TMP/b40.got" "$BERTH_URL/v2/it/s3/blobs/sha256:$h40"
 cmp -s "$TMP/b40.got" "$TMP/b40" || fail "the streamed blob differs"
 pass "sent in parts while it arrived, visible after the digest check; a wrong digest aborted the parts"
+
+step "a PATCH's parts are sent beside the event loop: a slowed store holds back no other request (--threads 1)"
+# a relay in front of the gateway holds every part PUT for 3 s; berthd with one
+# libmicrohttpd thread receives a 48 MiB PATCH (three 16 MiB parts) through it
+python3 "$BERTH_IT_DIR/s3_slow_relay.py" "$EP" "$TMP/relay.port" "$TMP/relay.log" 3 >"$TMP/relay.out" 2>&1 &
+berth_track_pid $!
+berth_wait_for 10 test -s "$TMP/relay.port" || fail "the relay did not start"
+SLOW="s3://$BUCKET/slow?endpoint=http://127.0.0.1:$(cat "$TMP/relay.port")&region=$BERTH_TEST_S3_REGION"
+sp=$(berth_free_port)
+"$top_builddir/berthd" serve --listen "127.0.0.1:$sp" --data "$TMP/slow" --auth none --insecure-http --metrics-listen '' \
+        --threads 1 --storage "$SLOW" >>"$TMP/slow.log" 2>&1 &
+slow_pid=$!
+berth_track_pid $slow_pid
+su=http://127.0.0.1:$sp
+berth_wait_for 20 eval '[ "$(curl -s -o /dev/null -w "%{http_code}" "$su/readyz")" = 200 ]' || fail "berthd on the relay not ready"
+head -c $((48 << 20)) /dev/urandom >"$TMP/slow.bin"
+sd=sha256:$(sha256sum "$TMP/slow.bin" | cut -d' ' -f1)
+loc=$(curl -sS -D - -o /dev/null -X POST "$su/v2/it/slow/blobs/uploads/" | tr -d '\r' | awk 'tolower($1) == "location:" { print $2 }')
+[ -n "$loc" ] || fail "no upload location"
+curl -sS -D "$TMP/slow.ph" -o /dev/null -X PATCH --data-binary "@$TMP/slow.bin" \
+        -H 'Content-Type: application/octet-stream' "$su$loc" &
+patch_pid=$!
+berth_wait_for 30 grep -qs '^start' "$TMP/relay.log" || fail "no part reached the store"
+# a part is held at the store now: another request on the same (only) thread
+probe=$(curl -sS -o /dev/null -w '%{http_code} %{time_total}' --max-time 20 "$su/v2/")
+[ "${probe% *}" = 200 ] || fail "/v2/ during the PATCH: $probe"
+awk -v t="${probe#* }" 'BEGIN { exit !(t < 1.5) }' ||
+        fail "/v2/ took ${probe#* } s while a part was held at the store (the event loop waited for it)"
+wait $patch_pid || fail "the PATCH failed"
+grep -q '^HTTP/[0-9.]* 202' "$TMP/slow.ph" || fail "PATCH: $(head -n 1 "$TMP/slow.ph")"
+grep -qi "^range: 0-$(((48 << 20) - 1))" "$TMP/slow.ph" || fail "PATCH range: $(grep -i '^range' "$TMP/slow.ph")"
+# its three parts were in flight together
+[ "$(awk '$1 == "end" { exit } $1 == "start" { n++ } END { print n + 0 }' "$TMP/relay.log")" -ge 2 ] ||
+        fail "the parts were sent one after the other: $(tr '\n' ' ' <"$TMP/relay.log")"
+code=$(curl -sS -o "$TMP/slow.json" -w '%{http_code}' -X PUT "$su$loc?digest=$sd")
+[ "$code" = 201 ] || fail "the final PUT: $code $(cat "$TMP/slow.json")"
+curl -sS -o "$TMP/slow.got" "$su/v2/it/slow/blobs/$sd"
+cmp -s "$TMP/slow.got" "$TMP/slow.bin" || fail "the blob read back differs"
+kill "$slow_pid"
+wait "$slow_pid" || fail "berthd on the relay did not stop cleanly"
+pass "/v2/ answered in ${probe#* } s while parts were held 3 s each; $(grep -c '^start' "$TMP/relay.log") parts, in flight together; the blob read back"
 
 step "the API scripts against berthd on S3"
 # their blob counts come from the bucket's listing
