@@ -278,7 +278,7 @@ static size_t upload_data(request_t *req, const char *buf, size_t len) {
                         taken += n;
                         if (r <= 0)
                                 break;
-                        r = mpupload_wait(st->mp, req_suspend, req_resume, req);
+                        r = req_may_wait(req) ? mpupload_wait(st->mp, req_suspend, req_resume, req) : -ESHUTDOWN;
                         if (r != 0)
                                 break;
                 }
@@ -321,7 +321,7 @@ static bool mp_flush_wait(request_t *req, upload_state_t *st, const digest_t *wa
                 r = mpupload_flush(st->mp, want);
                 if (r <= 0)
                         break;
-                r = mpupload_wait(st->mp, req_suspend, req_resume, req);
+                r = req_may_wait(req) ? mpupload_wait(st->mp, req_suspend, req_resume, req) : -ESHUTDOWN;
                 if (r != 0)
                         break;
         }

@@ -307,6 +307,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                 return suspend_wait(req);
                         return req->finished ? queue(req) : headers_done(req);
                 }
+                if (req->route_wait) {
+                        req->route_wait = false;
+                        atomic_fetch_sub(&req->srv->route_waits, 1);
+                }
                 if (req->finished) {
                         if (!req->response && req->ops && req->ops->end) {
                                 req->ops->end(req);
@@ -361,6 +365,8 @@ void req_suspend(void *userdata) {
         request_t *req = userdata;
 
         req->suspended = true;
+        req->route_wait = true;
+        atomic_fetch_add(&req->srv->route_waits, 1);
         MHD_suspend_connection(req->conn);
 }
 
@@ -410,6 +416,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                         why == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
         }
         in_flight_end(req);
+        if (req->route_wait) /* ended while it waited */
+                atomic_fetch_sub(&srv->route_waits, 1);
         *req_cls = request_free(req);
         atomic_fetch_sub(&srv->active_requests, 1);
 }
@@ -531,6 +539,15 @@ void http_drain_and_stop(server_t *srv) {
         auth_verify_drain(srv->auth);
         /* and every upstream fetch (server/pullthrough.h) */
         pullthrough_drain(srv->pullthrough);
+        /* and every upload waiting for its parts to reach the object store: they end
+         * (each within the driver's time limits), and no route waits anew meanwhile */
+        if (atomic_load(&srv->route_waits))
+                log_msg(LOG_NOTICE, LOG_SRC_SERVER, "waiting for %u upload(s) to finish sending to the object store",
+                        atomic_load(&srv->route_waits));
+        while (atomic_load(&srv->route_waits)) {
+                struct timespec ts = { 0, 20 * 1000 * 1000 };
+                nanosleep(&ts, NULL);
+        }
         MHD_stop_daemon(srv->daemon);
         srv->daemon = NULL;
         srv->conns = conns_free(srv->conns);

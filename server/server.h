@@ -86,6 +86,8 @@ typedef struct server {
         atomic_uint_fast64_t next_request_id;
         atomic_uint active_requests;
         atomic_uint in_flight;       /* requests received whole and not yet answered */
+        atomic_uint route_waits;     /* connections a route suspended (req_suspend), not yet
+                                      * called again: the daemon stops only without any */
         struct conns *conns;         /* connection admission (server/conns.h) */
         struct webhooks *webhooks;   /* the webhook sender (server/webhook.h); NULL: none */
         struct pullthrough *pullthrough; /* the pull-through cache (server/pullthrough.h); NULL: none */
@@ -196,6 +198,7 @@ struct request {
          * suspended until a verifier thread has the verdict */
         bool suspended;
         bool access_done, begun;  /* phases of the first call already run */
+        bool route_wait;          /* suspended by its route (req_suspend), counted in srv->route_waits */
         auth_job_t *auth_job;
         void (*auth_resume)(request_t *req); /* takes the verdict when MHD calls again */
         /* a pull-through fetch this request waited for (server/pullthrough.c): its outcome */
@@ -265,6 +268,11 @@ void tags_list_answer(request_t *req, char **all);
  * mpupload_wait's callbacks. */
 void req_suspend(void *req);
 void req_resume(void *req);
+/* While the server drains, a route must not wait anew (it answers instead): the daemon
+ * stops once every connection suspended so far was called again. */
+static inline bool req_may_wait(const request_t *req) {
+        return !atomic_load(&req->srv->draining);
+}
 
 /* Access control for a routed request (server/access.c): 0 allowed, -1 answered,
  * 1 suspended until the credentials are verified (MHD calls again; see http.c). */

@@ -278,10 +278,7 @@ fail:
 store_t *store_free(store_t *s) {
         if (!s)
                 return NULL;
-        (void) pthread_mutex_lock(&s->lock);
-        while (s->n_bg)
-                (void) pthread_cond_wait(&s->bg_cond, &s->lock);
-        (void) pthread_mutex_unlock(&s->lock);
+        store_quiesce(s);
         store__sessions_free(s);
         if (s->bs && s->bs != &s->file_bs)
                 blobstore_free(s->bs);
@@ -296,6 +293,15 @@ store_t *store_free(store_t *s) {
         (void) pthread_mutex_destroy(&s->lock);
         free(s);
         return NULL;
+}
+
+void store_quiesce(store_t *s) {
+        if (!s)
+                return;
+        (void) pthread_mutex_lock(&s->lock);
+        while (s->n_bg)
+                (void) pthread_cond_wait(&s->bg_cond, &s->lock);
+        (void) pthread_mutex_unlock(&s->lock);
 }
 
 void store__bg_enter(store_t *s) {

@@ -7,7 +7,8 @@
 # shared directory (a chunked upload alternating between them, its expiry); berthd killed during a multipart commit (GC leaves nothing); berthd storage
 # copy of a filesystem store into the bucket; the gateway stopped during a push; a PATCH
 # whose parts a slowed store holds back (tests/integration/s3_slow_relay.py) while
-# berthd's only event-loop thread answers another request at once.
+# berthd's only event-loop thread answers another request at once; 64 MiB in 16 MiB
+# chunks alternating between the two replicas.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/s3-lib.sh"
@@ -343,6 +344,33 @@ for k, n in re.findall(r"<Key>([^<]*)</Key>.*?<Size>([0-9]+)</Size>", sys.stdin.
         if s3_keys "reg/uploads/$uuid/" | grep -q .; then fail "temporary objects left: $(s3_keys "reg/uploads/$uuid/")"; fi
         if s3 GET "/$BUCKET?uploads=" | grep -q "<Key>reg/uploads/$uuid/"; then fail "the multipart upload was left"; fi
         pass "17 MiB in 4 PATCHes alternating between the replicas (a part, a 3 MiB tail, a part, a 2 MiB tail), the PUT elsewhere; nothing left"
+
+        step "64 MiB in 16 MiB chunks alternating between the replicas, the PUT on the other"
+        head -c $((64 << 20)) /dev/urandom >"$TMP/big64"
+        bd=sha256:$(sha256sum "$TMP/big64" | cut -d' ' -f1)
+        loc=$(curl -sS -D - -o /dev/null -X POST "$r1/v2/it/big64/blobs/uploads/" | tr -d '\r' |
+                awk 'tolower($1) == "location:" { print $2 }')
+        buuid=${loc##*/}
+        [ -n "$buuid" ] || fail "no upload location"
+        for i in 0 1 2 3; do
+                rep=$r1
+                [ $((i % 2)) -eq 1 ] && rep=$r2
+                off=$((i << 24))
+                dd if="$TMP/big64" of="$TMP/big64.chunk" bs=1M skip=$((i * 16)) count=16 status=none
+                curl -sS -D "$TMP/ph" -o /dev/null -X PATCH --data-binary "@$TMP/big64.chunk" \
+                        -H 'Content-Type: application/octet-stream' -H "Content-Range: $off-$((off + (1 << 24) - 1))" "$rep$loc"
+                grep -q '^HTTP/[0-9.]* 202' "$TMP/ph" || fail "16 MiB PATCH $i on $rep: $(head -n 1 "$TMP/ph")"
+                grep -qi "^range: 0-$((off + (1 << 24) - 1))" "$TMP/ph" || fail "PATCH $i: $(grep -i '^range' "$TMP/ph")"
+        done
+        # the last PATCH went to replica 2: the PUT to replica 1
+        code=$(curl -sS -o "$TMP/put.json" -w '%{http_code}' -X PUT "$r1$loc?digest=$bd")
+        [ "$code" = 201 ] || fail "the final PUT of the 64 MiB upload: $code $(cat "$TMP/put.json")"
+        curl -sS -o "$TMP/big64.got" "$r2/v2/it/big64/blobs/$bd"
+        cmp -s "$TMP/big64.got" "$TMP/big64" || fail "the 64 MiB blob read through replica 2 differs"
+        if s3_keys "reg/uploads/$buuid/" | grep -q .; then fail "temporary objects left: $(s3_keys "reg/uploads/$buuid/")"; fi
+        if s3 GET "/$BUCKET?uploads=" | grep -q "<Key>reg/uploads/$buuid/"; then fail "the 64 MiB upload's multipart upload was left"; fi
+        [ -z "$(find "$TMP/rep1/uploads" "$TMP/rep2/uploads" -type f)" ] || fail "session files in a replica's directory"
+        pass "4 PATCHes of 16 MiB on replicas 1, 2, 1, 2, the PUT on 1, the blob identical through 2; nothing under uploads/"
 
         step "the same blob pushed again by chunks: not written twice"
         loc=$(curl -sS -D - -o /dev/null -X POST "$r2/v2/it/again/blobs/uploads/" | tr -d '\r' |
