@@ -65,7 +65,7 @@ static int parse_content_length(request_t *req) {
 static void body_append(request_t *req, const char *buf, size_t len) {
         size_t need;
 
-        if (req->body_too_big)
+        if (req->body_too_big || req->body_no_memory)
                 return;
         if (__builtin_add_overflow(req->body_len, len, &need) || need > req->body_max) {
                 req->body_too_big = true;
@@ -82,7 +82,7 @@ static void body_append(request_t *req, const char *buf, size_t len) {
                  * wiped before it is freed */
                 n = malloc(cap);
                 if (!n) {
-                        req->body_too_big = true;
+                        req->body_no_memory = true;
                         return;
                 }
                 if (req->body) {
@@ -185,8 +185,10 @@ static enum MHD_Result queue(request_t *req) {
 
         if (!req->response)
                 reply_error(req, 500, "UNKNOWN", "no answer", NULL);
-        if (!req->response)
-                return MHD_NO;
+        if (!req->response) { /* no memory even for the error: the answer made at start */
+                req->status = 500;
+                return req->srv->oom_response ? MHD_queue_response(req->conn, 500, req->srv->oom_response) : MHD_NO;
+        }
         /* the id of the access log line, for the client to quote */
         MHD_add_response_header(req->response, "X-Request-Id", req->id);
         r = MHD_queue_response(req->conn, req->status, req->response);
@@ -238,6 +240,9 @@ static enum MHD_Result headers_done(request_t *req) {
         return MHD_YES;
 }
 
+/* The request_t of a request that could not have one (out of memory). */
+static request_t no_request;
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -245,10 +250,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         server_t *srv = cls;
         request_t *req = *req_cls;
 
+        if (req == &no_request) /* its answer is queued: the rest of the body is dropped */
+                return MHD_YES;
         if (!req) {
                 req = calloc(1, sizeof(*req));
-                if (!req)
-                        return MHD_NO;
+                if (!req) { /* answered, and the connection closed (its body unread) */
+                        *req_cls = &no_request;
+                        return srv->oom_response ? MHD_queue_response(conn, 500, srv->oom_response) : MHD_NO;
+                }
                 *req_cls = req;
                 req->srv = srv;
                 req->conn = conn;
@@ -264,7 +273,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                                  srv->cfg->body_timeout);
                 req->path = strdup(url);
                 if (!req->path)
-                        return MHD_NO;
+                        return queue(req); /* a 500 */
                 client_addr(req);
                 if (parse_content_length(req) < 0) {
                         reply_error(req, 400, "SIZE_INVALID", "invalid Content-Length", NULL);
@@ -351,6 +360,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!req->response) {
                 if (req->body_mode == BODY_BUFFER && req->body_too_big)
                         reply_errno(req, BERTH_ETOOBIG, NULL);
+                else if (req->body_mode == BODY_BUFFER && req->body_no_memory)
+                        reply_errno(req, -ENOMEM, NULL);
                 else if (req->ops && req->ops->end) {
                         req->finished = true;
                         req->ops->end(req);
@@ -385,7 +396,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 
         /* the next request head is due within the header timeout */
         conn_request_done(srv->conns, conn_of(conn));
-        if (!req)
+        if (req == &no_request)
+                *req_cls = NULL;
+        if (!req || req == &no_request)
                 return;
         clock_gettime(CLOCK_MONOTONIC, &now);
         ms = (double) (now.tv_sec - req->started.tv_sec) * 1e3 +
@@ -405,13 +418,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                         LOG_STR("client", req->addr),
                         LOG_INT("aborted", why != MHD_REQUEST_TERMINATED_COMPLETED_OK),
                         /* the route stands for the path; a request no route took has only its path */
-                        LOG_STR("path", req->path),
+                        LOG_STR("path", req->path ? req->path : "-"),
                 };
                 log_fields(prio, LOG_SRC_SERVER, "request", f, ELEMENTSOF(f) - (req->ops ? 1 : 0));
         } else if (log_max_level >= prio) {
                 log_msg(prio, LOG_SRC_SERVER, "req=%s %s %s %s %s %u%s%s %.1fms%s", req->id, req->addr,
                         req->who.name[0] ? req->who.name : "-",
-                        req->method, req->path, req->status, req->err_code ? " " : "",
+                        req->method, req->path ? req->path : "-", req->status, req->err_code ? " " : "",
                         req->err_code ? req->err_code : "", ms,
                         why == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
         }
@@ -479,6 +492,23 @@ int http_start(server_t *srv, const char *cert_pem, const char *key_pem) {
         r = conns_start(srv);
         if (r < 0)
                 return r;
+        if (!srv->oom_response) {
+                static const char oom[] = "{\"errors\":[{\"code\":\"UNKNOWN\",\"message\":"
+                                          "\"the registry is out of memory\"}]}\n";
+                srv->oom_response = MHD_create_response_from_buffer(sizeof(oom) - 1, (void *) oom,
+                                                                    MHD_RESPMEM_PERSISTENT);
+                if (!srv->oom_response ||
+                    MHD_add_response_header(srv->oom_response, "Content-Type", "application/json") != MHD_YES ||
+                    MHD_add_response_header(srv->oom_response, "Docker-Distribution-API-Version",
+                                            "registry/2.0") != MHD_YES ||
+                    MHD_add_response_header(srv->oom_response, "Connection", "close") != MHD_YES) {
+                        if (srv->oom_response)
+                                MHD_destroy_response(srv->oom_response);
+                        srv->oom_response = NULL;
+                        srv->conns = conns_free(srv->conns);
+                        return -ENOMEM;
+                }
+        }
 
         srv->daemon = MHD_start_daemon(
                 flags, srv->cfg->port, conns_accept, srv->conns, on_request, srv,
@@ -504,6 +534,8 @@ int http_start(server_t *srv, const char *cert_pem, const char *key_pem) {
                         "-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA",
                 MHD_OPTION_END);
         if (!srv->daemon) {
+                MHD_destroy_response(srv->oom_response);
+                srv->oom_response = NULL;
                 srv->conns = conns_free(srv->conns);
                 return -EADDRINUSE;
         }
@@ -551,5 +583,8 @@ void http_drain_and_stop(server_t *srv) {
         MHD_stop_daemon(srv->daemon);
         srv->daemon = NULL;
         srv->conns = conns_free(srv->conns);
+        if (srv->oom_response)
+                MHD_destroy_response(srv->oom_response);
+        srv->oom_response = NULL;
         server_meta_done(srv);
 }

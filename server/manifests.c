@@ -336,10 +336,16 @@ void manifest_get_local(request_t *req) {
                 r = store_blob_open(req->srv->store, &info.digest, &fd, &size);
         else
                 r = manifest_load(req->srv->store, &info.digest, &body, &size);
-        if (r < 0) {
-                log_msg(LOG_ERR, LOG_SRC_SERVER, "req=%s manifest %s has a row but no file: %s", req->id,
-                        info.digest.str, berth_strerror(r));
+        if (r == -ENOENT) { /* the row without its file (fsck's "missing") */
+                log_msg(LOG_ERR, LOG_SRC_SERVER, "req=%s manifest %s has a row but no file", req->id,
+                        info.digest.str);
                 reply_error(req, 404, "MANIFEST_UNKNOWN", "manifest unknown to registry", req->ref);
+                return;
+        }
+        if (r < 0) { /* there but unreadable now (no descriptor left, I/O error): the server's */
+                log_msg(LOG_ERR, LOG_SRC_SERVER, "req=%s manifest %s: %s", req->id, info.digest.str,
+                        berth_strerror(r));
+                reply_errno(req, r, NULL);
                 return;
         }
         if (!req->is_head) {

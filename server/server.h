@@ -82,6 +82,7 @@ typedef struct server {
         atomic_bool db_down;         /* /readyz found the database unreachable (logged once) */
         auth_t *auth;
         struct MHD_Daemon *daemon;
+        struct MHD_Response *oom_response; /* made at start: the answer when no other can be made */
         atomic_bool draining;
         atomic_uint_fast64_t next_request_id;
         atomic_uint active_requests;
@@ -183,6 +184,7 @@ struct request {
         char *body;
         size_t body_len, body_cap, body_max;
         bool body_too_big;
+        bool body_no_memory;     /* BODY_BUFFER: the buffer could not grow (answered 500) */
         uint64_t content_length;  /* UINT64_MAX when absent */
 
         /* answer */

@@ -690,6 +690,13 @@ int upload_truncate(upload_t *u, uint64_t size) {
         if (size == u->size)
                 return 0;
         stream_drop(u); /* parts already sent hold bytes that are going */
+        /* never through a second name: a session file linked as a blob (a commit
+         * whose link was made but then reported failing) is that blob's bytes */
+        struct stat st;
+        if (fstat(u->fd, &st) < 0)
+                return -errno;
+        if (st.st_nlink > 1)
+                return -EBUSY;
         if (ftruncate(u->fd, (off_t) size) < 0)
                 return -errno;
         u->size = size;
@@ -758,6 +765,15 @@ static int commit(upload_t *u, const digest_t *want, uint64_t *ret_size, bool ke
         } else {
                 stream_drop(u);
                 r = store__link_blob(s, s->uploads_fd, se->uuid, want);
+                /* linked but not reported done (the directory's sync failed): the
+                 * file is the blob now, whole and checked, maybe not yet durable
+                 * under its name; the session ends here so that nothing undoes
+                 * bytes the blob holds (the blob without a row is GC's, or the
+                 * client's next push links it) */
+                if (r < 0 && store_has_files(s) && fstat(u->fd, &st) == 0 && st.st_nlink > 1) {
+                        (void) unlinkat(s->uploads_fd, se->uuid, 0);
+                        u->gone = true;
+                }
         }
         if (r < 0)
                 return r;

@@ -4,7 +4,7 @@
 
 ## the harness: each script sources tests/integration/lib.sh (exit 77 = skipped); the
 ## unit tests share tests/unit/fixture.h
-EXTRA_DIST += tests/integration/lib.sh tests/integration/upstream-lib.sh tests/integration/mkimage.py tests/unit/fixture.h tests/free-port.sh
+EXTRA_DIST += tests/integration/lib.sh tests/integration/upstream-lib.sh tests/integration/mkimage.py tests/unit/fixture.h tests/unit/server-fixture.h tests/free-port.sh
 ## the project's entry points (README: run.sh and test.sh; CI: .ci/run)
 EXTRA_DIST += scripts/install-deps.sh scripts/build.sh scripts/run.sh scripts/test.sh .ci/run
 
@@ -116,6 +116,17 @@ TESTS += tests/unit/test-server
 tests_unit_test_server_SOURCES = tests/unit/test-server.c
 tests_unit_test_server_CPPFLAGS = $(BERTHD_TEST_CPPFLAGS) $(SQLITE3_CFLAGS)
 tests_unit_test_server_LDADD = $(BERTHD_TEST_LDADD)
+UNIT_TESTS += tests/unit/test-server-faults
+check_PROGRAMS += tests/unit/test-server-faults
+TESTS += tests/unit/test-server-faults
+tests_unit_test_server_faults_SOURCES = tests/unit/test-server-faults.c
+tests_unit_test_server_faults_CPPFLAGS = $(BERTHD_TEST_CPPFLAGS) $(SQLITE3_CFLAGS)
+tests_unit_test_server_faults_LDADD = $(BERTHD_TEST_LDADD)
+# the allocator and the file system calls of berthd's own code, failed on demand
+tests_unit_test_server_faults_LDFLAGS = $(AM_LDFLAGS) \
+	-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup \
+	-Wl,--wrap=asprintf,--wrap=vasprintf,--wrap=write,--wrap=pwrite,--wrap=fsync,--wrap=fdatasync \
+	-Wl,--wrap=openat,--wrap=renameat,--wrap=linkat,--wrap=ftruncate,--wrap=mkdirat
 ## the webhook sender (issue 14) against a receiver in the test on loopback
 UNIT_TESTS += tests/unit/test-webhook-send
 check_PROGRAMS += tests/unit/test-webhook-send

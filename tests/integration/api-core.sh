@@ -306,7 +306,7 @@ req POST "/v2/$R/blobs/uploads/"
 LOC=$(url "$(hdr Location)")
 bcurl -o /dev/null --limit-rate 4M --max-time 2 -X PATCH -H "$OCT" -T "$TMP/big" "$LOC" 2>/dev/null || true
 # until berthd has seen the PATCH cut (its access line, marked aborted)
-patch_cut() { grep -F "PATCH /v2/$R/blobs/uploads/" "$TMP/berthd.log" | grep -qF '(aborted)'; }
+patch_cut() { grep -qF '(aborted)' <(grep -F "PATCH /v2/$R/blobs/uploads/" "$TMP/berthd.log"); }
 berth_wait_for 10 patch_cut || fail "berthd did not log the cut PATCH as aborted within 10 s"
 req PUT "$(addq "$LOC" "digest=$Db")"
 if [ "$STATUS" = 201 ]; then ko "a PUT after a cut PATCH completed the blob"; else ok "a PUT after a cut PATCH does not complete the blob ($STATUS)"; fi

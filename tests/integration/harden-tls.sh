@@ -84,7 +84,7 @@ openssl dhparam -dsaparam -out "$TMP/dh.pem" 2048 >/dev/null 2>&1 || fail "opens
 
 step "the generated certificate (EC P-256)"
 berth_start
-openssl x509 -in "$BERTH_DATA/tls/server.crt" -noout -text | grep -q 'id-ecPublicKey' ||
+grep -q 'id-ecPublicKey' <(openssl x509 -in "$BERTH_DATA/tls/server.crt" -noout -text) ||
         fail "the generated server key is not EC: the suites below do not apply"
 ref_start "$BERTH_DATA/tls/server.crt" "$BERTH_DATA/tls/server.key"
 accepted ECDHE-ECDSA-AES128-GCM-SHA256 ECDHE-ECDSA-AES256-GCM-SHA384 ECDHE-ECDSA-CHACHA20-POLY1305

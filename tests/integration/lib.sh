@@ -24,6 +24,10 @@
 # and api-v11.sh leave out what needs a berthd of their own).
 
 [ -n "${BASH_VERSION:-}" ] || { echo "lib.sh needs bash" >&2; exit 99; }
+# pipefail: a pipeline fails when any part fails. So `writer | grep -q PATTERN` can
+# fail although the pattern is there: grep -q ends at the first match and the writer,
+# still writing, dies of SIGPIPE. Where the writer writes more than one small block,
+# let grep read a process substitution instead: `grep -q PATTERN <(writer)`.
 set -u -o pipefail
 
 : "${top_builddir:=$PWD}"

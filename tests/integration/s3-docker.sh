@@ -69,13 +69,15 @@ bmark=$(wc -l <"$TMP/berthd.log")
 dk pull -q "$repo:one" >/dev/null || fail "docker pull with --s3-redirect"
 [ "$(dk image inspect --format '{{.Id}}' "$repo:one")" = "$id" ] || fail "pulled another image id"
 for b in $layers; do
-        tail -n +"$((mark + 1))" "$BERTH_TEST_S3_RGW_LOG" | grep "\"GET /$BUCKET/reg/blobs/sha256/${b#sha256:}?" |
-                grep -q ' 200 ' || fail "the gateway's log has no GET of layer $b by docker"
-        tail -n +"$((bmark + 1))" "$TMP/berthd.log" | grep -q "/v2/it/dk/blobs/$b 307" ||
+        # (grep -q reads a process substitution: a pipe it ends early would fail with pipefail)
+        grep -q ' 200 ' <(tail -n +"$((mark + 1))" "$BERTH_TEST_S3_RGW_LOG" |
+                grep "\"GET /$BUCKET/reg/blobs/sha256/${b#sha256:}?") ||
+                fail "the gateway's log has no GET of layer $b by docker"
+        grep -q "/v2/it/dk/blobs/$b 307" <(tail -n +"$((bmark + 1))" "$TMP/berthd.log") ||
                 fail "berthd did not answer layer $b with a 307"
 done
 # what docker sent the gateway: the presigned query, never berthd's Authorization
-tail -n +"$((mark + 1))" "$BERTH_TEST_S3_RGW_LOG" | grep "/$BUCKET/reg/blobs/" | grep -q 'X-Amz-Signature=' ||
+grep -q 'X-Amz-Signature=' <(tail -n +"$((mark + 1))" "$BERTH_TEST_S3_RGW_LOG" | grep "/$BUCKET/reg/blobs/") ||
         fail "the gateway's GETs carry no presigned signature"
 berth_stop
 pass "docker pulled every layer from the gateway directly, the same image id"

@@ -81,7 +81,7 @@ mark=$(wc -l <"$BERTH_TEST_S3_RGW_LOG")
 code=$(bcurl -o /dev/null -w '%{http_code}' -X POST --data-binary "@$TMP/b40" \
         -H 'Content-Type: application/octet-stream' "$BERTH_URL/v2/it/s3/blobs/uploads/?digest=sha256:$h40")
 [ "$code" = 201 ] || fail "80 MiB monolithic POST: $code"
-tail -n +"$((mark + 1))" "$BERTH_TEST_S3_RGW_LOG" | grep -q "PUT /$BUCKET/reg/blobs/sha256/$h40?partNumber=2&" ||
+grep -q "PUT /$BUCKET/reg/blobs/sha256/$h40?partNumber=2&" <(tail -n +"$((mark + 1))" "$BERTH_TEST_S3_RGW_LOG") ||
         fail "the blob did not go up in parts"
 bcurl -o "$TMP/b40.got" "$BERTH_URL/v2/it/s3/blobs/sha256:$h40"
 cmp -s "$TMP/b40.got" "$TMP/b40" || fail "the streamed blob differs"
@@ -156,6 +156,14 @@ if BERTH_STORAGE=$STORAGE "$top_builddir/berthd" fsck --data "$BERTH_DATA" >"$TM
 fi
 grep -q "${layer#sha256:}" "$TMP/fsck2.out" || fail "fsck does not name the damaged blob: $(cat "$TMP/fsck2.out")"
 s3 PUT "/$BUCKET/reg/blobs/sha256/${layer#sha256:}" --data-binary "@$lf" -o /dev/null
+# the object gone under its row: the blob is unknown (and the log says why), not an error
+s3 DELETE "/$BUCKET/reg/blobs/sha256/${layer#sha256:}" -o /dev/null
+code=$(bcurl -o "$TMP/gone.json" -w '%{http_code}' "$BERTH_URL/v2/it/s3/blobs/$layer")
+[ "$code" = 404 ] && [ "$(jq -r '.errors[0].code' "$TMP/gone.json")" = BLOB_UNKNOWN ] ||
+        fail "GET of a blob whose object is gone: $code $(cat "$TMP/gone.json")"
+grep -q "blob $layer has a row but no object" "$TMP/berthd.log" || fail "the log does not say the object is gone"
+s3 PUT "/$BUCKET/reg/blobs/sha256/${layer#sha256:}" --data-binary "@$lf" -o /dev/null
+bcurl -f -o "$TMP/back" "$BERTH_URL/v2/it/s3/blobs/$layer" && cmp -s "$TMP/back" "$lf" || fail "the object put back"
 # an orphan object (no row), and the image deleted: GC removes both sets of objects
 orphan=$(printf 'orphan %s' "$BUCKET" | sha256sum | cut -d' ' -f1)
 printf 'orphan %s' "$BUCKET" | s3 PUT "/$BUCKET/reg/blobs/sha256/$orphan" --data-binary @- -o /dev/null
@@ -173,7 +181,7 @@ for b in $(jq -r '.config.digest, .layers[].digest' "$TMP/raw.json") "sha256:$or
         if s3_keys "reg/blobs/sha256/${b#sha256:}" | grep -q .; then fail "GC left $b in the bucket"; fi
 done
 if s3_keys "reg/trash/" | grep -q .; then fail "GC left objects under trash/"; fi
-pass "fsck names a damaged object; GC removed the image's objects, an orphan and an abandoned multipart upload"
+pass "fsck names a damaged object; a blob whose object is gone is unknown (404, logged); GC removed the image's objects, an orphan and an abandoned multipart upload"
 
 step "--s3-redirect: 307 to a presigned URL, followed by skopeo"
 berth_start --storage "$STORAGE" --s3-redirect
@@ -257,6 +265,11 @@ if [ -n "${BERTH_TEST_S3_DIR:-}" ]; then
         loc=$(bcurl -D - -o /dev/null -X POST "$BERTH_URL/v2/it/down/blobs/uploads/" | tr -d '\r' |
                 awk 'tolower($1) == "location:" { print $2 }')
         bcurl -o /dev/null -X PATCH --data-binary "@$TMP/late" -H 'Content-Type: application/octet-stream' "$BERTH_URL$loc"
+        head -c 1000 /dev/urandom >"$TMP/kept"
+        kept=sha256:$(sha256sum "$TMP/kept" | cut -d' ' -f1)
+        code=$(bcurl -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/octet-stream' \
+                --data-binary "@$TMP/kept" "$BERTH_URL/v2/it/down/blobs/uploads/?digest=$kept")
+        [ "$code" = 201 ] || fail "a blob pushed before the outage: $code"
         bash "$top_srcdir/tests/ceph-rgw.sh" rgw-stop "$BERTH_TEST_S3_DIR"
         berth_on_exit "bash '$top_srcdir/tests/ceph-rgw.sh' rgw-start '$BERTH_TEST_S3_DIR' >/dev/null 2>&1"
         code=$(bcurl -o "$TMP/down.json" -w '%{http_code}' -X PUT "$BERTH_URL$loc?digest=$late")
@@ -264,6 +277,10 @@ if [ -n "${BERTH_TEST_S3_DIR:-}" ]; then
         [ "$(jq -r '.errors[0].code' "$TMP/down.json")" = UNAVAILABLE ] || fail "error body: $(cat "$TMP/down.json")"
         code=$(bcurl -o /dev/null -w '%{http_code}' -I "$BERTH_URL/v2/it/down/blobs/$late")
         [ "$code" = 404 ] || fail "the blob is visible after a failed commit ($code)"
+        # a blob stored before the outage: the store cannot answer, so neither can berthd
+        code=$(bcurl -o "$TMP/down2.json" -w '%{http_code}' "$BERTH_URL/v2/it/down/blobs/$kept")
+        [ "$code" = 503 ] && [ "$(jq -r '.errors[0].code' "$TMP/down2.json")" = UNAVAILABLE ] ||
+                fail "GET of a stored blob while the gateway is down: $code $(cat "$TMP/down2.json")"
         bash "$top_srcdir/tests/ceph-rgw.sh" rgw-start "$BERTH_TEST_S3_DIR" || fail "the gateway did not come back"
         if s3_keys "reg/blobs/sha256/${late#sha256:}" | grep -q .; then fail "a half-written object is visible"; fi
         sk copy --quiet --preserve-digests --dest-cert-dir "$certs" "oci:$TMP/src:v1" "docker://$repo:again" ||
@@ -274,7 +291,7 @@ if [ -n "${BERTH_TEST_S3_DIR:-}" ]; then
         cmp -s "$TMP/late.got" "$TMP/late" || fail "the blob pushed after the outage differs"
         berth_stop
         grep -q "object store unavailable" "$TMP/berthd.log" || fail "the outage is not in the log"
-        pass "503 UNAVAILABLE while the gateway was down, nothing visible; the upload completed once it was back"
+        pass "503 UNAVAILABLE while the gateway was down (a PUT, a GET of a stored blob), nothing visible; the upload completed once it was back"
 fi
 
 if [ -n "${BERTH_TEST_PG_URL:-}" ]; then

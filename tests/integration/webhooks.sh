@@ -94,7 +94,7 @@ push_image() {
 status_of() { bcurl -u "admin:$ADMIN_PW" -o /dev/null -w '%{http_code}' "$@"; }
 # log_has ID PCRE: a line of `berthd webhook log ID` matches (fields: time, event id,
 # type, attempt, status, latency, result, error; \t between them)
-log_has() { bd webhook log "$1" --limit 1000 2>/dev/null | grep -Pq "$2"; }
+log_has() { grep -Pq "$2" <(bd webhook log "$1" --limit 1000 2>/dev/null); }
 metric() { curl -s --max-time 5 "http://127.0.0.1:$MPORT/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
 
 step "targets are checked when they are added"
