@@ -205,11 +205,9 @@ typedef struct upload_state {
         upload_t *upload;
         mpupload_t *mp;           /* a session in the metadata store and the bucket
                                    * (storage/mpupload.h: S3), instead of upload */
-        mpupload_t *mp_spent;     /* such a session held while the whole blob goes up
-                                   * through upload instead (a PUT of it all), removed
-                                   * once that is committed */
         uint64_t start;           /* size of the upload when this request began */
-        bool transient;           /* a session this request created (monolithic POST) */
+        bool transient;           /* a session this request created (monolithic POST):
+                                   * removed unless committed */
         int err;                  /* first error writing the body */
         digest_t digest;          /* ?digest= of a PUT or monolithic POST, parsed once */
         uint64_t room;            /* the size the upload may reach under the project's quota */
@@ -250,34 +248,52 @@ static int wc_flush(upload_state_t *st) {
         return r;
 }
 
-static void upload_data(request_t *req, const char *buf, size_t len) {
+/* A piece of the body: how much of it was taken (less than len only with the
+ * connection suspended: the rest comes again once it is resumed). */
+static size_t upload_data(request_t *req, const char *buf, size_t len) {
         upload_state_t *st = req->state;
+        const size_t all = len;
         uint64_t total;
         int r = 0;
 
         if (st->err)
-                return;
+                return all;
         if (__builtin_add_overflow(st_size(st), (uint64_t) len + st->wc_len, &total) ||
             total > req->srv->cfg->blob_max_size) {
                 st->err = BERTH_ETOOBIG;
-                return;
+                return all;
         }
         if (total > st->room) { /* no byte past the project's quota is stored */
                 st->err = BERTH_EQUOTA;
-                return;
+                return all;
         }
-        if (st->mp) { /* it gathers its parts itself */
-                r = mpupload_write(st->mp, buf, len);
-                if (r < 0)
+        if (st->mp) {
+                /* it gathers its parts itself and hands them to sender threads; with
+                 * as many in flight as it allows, the connection waits suspended for
+                 * one to end (never this thread: it serves other connections) */
+                size_t taken = 0;
+                for (;;) {
+                        size_t n = 0;
+                        r = mpupload_write_some(st->mp, buf + taken, len - taken, &n);
+                        taken += n;
+                        if (r <= 0)
+                                break;
+                        r = req_may_wait(req) ? mpupload_wait(st->mp, req_suspend, req_resume, req) : -ESHUTDOWN;
+                        if (r != 0)
+                                break;
+                }
+                if (r < 0) {
                         st->err = r;
-                return;
+                        return all;
+                }
+                return r == 1 ? taken : all;
         }
         while (len > 0 && r == 0) {
                 size_t n;
 
                 if (!st->wc[st->wc_cur] && !(st->wc[st->wc_cur] = malloc(WC_SIZE))) {
                         st->err = -ENOMEM;
-                        return;
+                        return all;
                 }
                 n = WC_SIZE - st->wc_len < len ? WC_SIZE - st->wc_len : len;
                 memcpy(st->wc[st->wc_cur] + st->wc_len, buf, n);
@@ -289,6 +305,29 @@ static void upload_data(request_t *req, const char *buf, size_t len) {
         }
         if (r < 0)
                 st->err = r;
+        return all;
+}
+
+/* At the end of the body of a request on a session in the bucket: the parts still
+ * in flight (and the last one when due: want, the final PUT's digest) acknowledged
+ * before the row is written. true: the connection is suspended until one ends (end
+ * is called again then); false: go on (st->err set on a failure). */
+static bool mp_flush_wait(request_t *req, upload_state_t *st, const digest_t *want) {
+        int r;
+
+        if (!st->mp || st->err)
+                return false;
+        for (;;) {
+                r = mpupload_flush(st->mp, want);
+                if (r <= 0)
+                        break;
+                r = req_may_wait(req) ? mpupload_wait(st->mp, req_suspend, req_resume, req) : -ESHUTDOWN;
+                if (r != 0)
+                        break;
+        }
+        if (r < 0)
+                st->err = r;
+        return r == 1;
 }
 
 /* The body is complete: what is still gathered goes to the session. */
@@ -328,10 +367,10 @@ static void upload_settle(request_t *req) {
         if (st) {
                 store_upload_release(st->upload);
                 st->upload = NULL;
+                if (st->transient && st->mp)
+                        (void) mpupload_remove(st->mp); /* a no-op once committed */
                 mpupload_release(st->mp); /* unsaved bytes are forgotten: undone */
                 st->mp = NULL;
-                mpupload_release(st->mp_spent);
-                st->mp_spent = NULL;
         }
 }
 
@@ -371,8 +410,6 @@ static void upload_finish(request_t *req, const digest_t *want) {
                 return;
         }
         r = registry_upload_commit(req->srv->store, m, st->upload, req->repo, want, NULL);
-        if (r >= 0 && st->mp_spent) /* the session the blob came through: done with */
-                (void) mpupload_remove(st->mp_spent);
         if (r < 0) {
                 if (r != BERTH_EDIGEST)
                         log_msg(LOG_ERR, LOG_SRC_SERVER, "req=%s repo='%s' blob commit: %s", req->id,
@@ -452,6 +489,26 @@ static void upload_start_begin(request_t *req) {
                         quota_reply(req, NULL);
                         return;
                 }
+                if (mpupload_offered(req->srv->store)) {
+                        /* S3: a session of this request's own, whose body goes up
+                         * under its digest as it arrives (mpupload_direct) */
+                        r = mpupload_create(req->srv->store, m, req->repo, d.alg, uuid);
+                        if (r == 0) {
+                                st->transient = true;
+                                r = mpupload_acquire(req->srv->store, m, uuid, &st->mp);
+                                if (r < 0)
+                                        (void) meta_upload_delete(m, uuid);
+                        }
+                        if (r == 0)
+                                r = mpupload_direct(st->mp, &d);
+                        if (r < 0) {
+                                reply_errno(req, r, NULL);
+                                upload_settle(req);
+                                return;
+                        }
+                        req->body_mode = BODY_HANDLER;
+                        return;
+                }
                 r = store_upload_create(req->srv->store, d.alg, uuid);
                 if (r == 0)
                         r = store_upload_acquire(req->srv->store, uuid, &st->upload);
@@ -460,10 +517,6 @@ static void upload_start_begin(request_t *req) {
                         return;
                 }
                 st->transient = true;
-                /* S3: the body goes up while it arrives (a failure here only means
-                 * it goes up at the end) */
-                if (req->content_length != 0)
-                        (void) upload_stream_begin(st->upload, &d);
                 req->body_mode = BODY_HANDLER;
                 return;
         }
@@ -497,6 +550,8 @@ static void upload_start_end(request_t *req) {
         upload_state_t *st = req->state;
 
         upload_data_done(st);
+        if (mp_flush_wait(req, st, &st->digest))
+                return; /* called again once the parts are acknowledged */
         if (st->err)
                 reply_errno(req, st->err, NULL);
         else
@@ -639,6 +694,8 @@ static void upload_patch_end(request_t *req) {
         upload_state_t *st = req->state;
 
         upload_data_done(st);
+        if (mp_flush_wait(req, st, NULL))
+                return; /* called again once the parts are acknowledged */
         if (!st->err && st->mp && (st->err = mpupload_save(st->mp)) < 0)
                 log_msg(LOG_ERR, LOG_SRC_SERVER, "req=%s repo='%s' upload chunk: %s", req->id, req->repo,
                         berth_strerror(st->err));
@@ -682,23 +739,14 @@ static void upload_put_begin(request_t *req) {
                 return;
         if (st->mp && st->start == 0 && req->content_length != 0) {
                 /* the whole blob in this PUT: it goes up under its digest as it
-                 * arrives (below), through a session of this request's own; the
-                 * shared one is held meanwhile and removed after */
-                char uuid[UPLOAD_UUID_LEN + 1];
-                int r = store_upload_create(req->srv->store, d.alg, uuid);
-                if (r == 0)
-                        r = store_upload_acquire(req->srv->store, uuid, &st->upload);
+                 * arrives, from this request's buffers (mpupload_direct) */
+                int r = mpupload_direct(st->mp, &d);
                 if (r < 0) {
                         reply_errno(req, r, NULL);
                         upload_settle(req);
                         return;
                 }
-                st->transient = true;
-                st->mp_spent = st->mp;
-                st->mp = NULL;
         }
-        if (st->start == 0 && req->content_length != 0) /* the whole blob in this PUT: stream it (S3) */
-                (void) upload_stream_begin(st->upload, &d);
         req->body_mode = BODY_HANDLER;
 }
 
@@ -706,6 +754,8 @@ static void upload_put_end(request_t *req) {
         upload_state_t *st = req->state;
 
         upload_data_done(st);
+        if (mp_flush_wait(req, st, &st->digest))
+                return; /* called again once the parts are acknowledged */
         if (st->err) {
                 (void) upload_truncate(st->upload, st->start);
                 reply_errno(req, st->err, NULL);

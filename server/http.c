@@ -302,36 +302,57 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
 
         if (req->suspended) {
-                /* resumed: a verification ended (access_wait); its verdict first */
+                /* resumed: a verification ended (access_wait), its verdict first; or
+                 * the route's own work (req_suspend): its body or its end goes on */
                 void (*resume)(request_t *) = req->auth_resume;
                 req->suspended = false;
                 req->auth_resume = NULL;
                 /* at work again: in flight as before it waited (see suspend_wait) */
                 if (req->finished || !expects_body(req))
                         in_flight_begin(req);
-                if (resume)
+                if (resume) {
                         resume(req);
-                if (req->suspended)
-                        return suspend_wait(req);
-                return req->finished ? queue(req) : headers_done(req);
+                        if (req->suspended)
+                                return suspend_wait(req);
+                        return req->finished ? queue(req) : headers_done(req);
+                }
+                if (req->route_wait) {
+                        req->route_wait = false;
+                        atomic_fetch_sub(&req->srv->route_waits, 1);
+                }
+                if (req->finished) {
+                        if (!req->response && req->ops && req->ops->end) {
+                                req->ops->end(req);
+                                if (req->suspended)
+                                        return suspend_wait(req);
+                        }
+                        return queue(req);
+                }
+                /* the body's rest, given again */
         }
 
         if (*upload_data_size) {
-                size_t len = *upload_data_size;
+                size_t len = *upload_data_size, took = len;
                 *upload_data_size = 0;
-                req->bytes_in += len;
-                if (req->response)
+                if (req->response) {
+                        req->bytes_in += len;
                         return MHD_YES; /* answered already: discard the rest */
+                }
                 switch (req->body_mode) {
                 case BODY_BUFFER:
                         body_append(req, upload_data, len);
                         break;
                 case BODY_HANDLER:
-                        req->ops->data(req, upload_data, len);
+                        took = req->ops->data(req, upload_data, len);
+                        /* the rest comes again once the route resumes the connection */
+                        *upload_data_size = len - took;
                         break;
                 case BODY_IGNORE:
                         break;
                 }
+                req->bytes_in += took;
+                if (req->suspended)
+                        return suspend_wait(req);
                 return MHD_YES;
         }
 
@@ -349,6 +370,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 }
         }
         return queue(req);
+}
+
+void req_suspend(void *userdata) {
+        request_t *req = userdata;
+
+        req->suspended = true;
+        req->route_wait = true;
+        atomic_fetch_add(&req->srv->route_waits, 1);
+        MHD_suspend_connection(req->conn);
+}
+
+void req_resume(void *userdata) {
+        request_t *req = userdata;
+
+        MHD_resume_connection(req->conn);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
@@ -393,6 +429,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                         why == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
         }
         in_flight_end(req);
+        if (req->route_wait) /* ended while it waited */
+                atomic_fetch_sub(&srv->route_waits, 1);
         *req_cls = request_free(req);
         atomic_fetch_sub(&srv->active_requests, 1);
 }
@@ -533,6 +571,15 @@ void http_drain_and_stop(server_t *srv) {
         auth_verify_drain(srv->auth);
         /* and every upstream fetch (server/pullthrough.h) */
         pullthrough_drain(srv->pullthrough);
+        /* and every upload waiting for its parts to reach the object store: they end
+         * (each within the driver's time limits), and no route waits anew meanwhile */
+        if (atomic_load(&srv->route_waits))
+                log_msg(LOG_NOTICE, LOG_SRC_SERVER, "waiting for %u upload(s) to finish sending to the object store",
+                        atomic_load(&srv->route_waits));
+        while (atomic_load(&srv->route_waits)) {
+                struct timespec ts = { 0, 20 * 1000 * 1000 };
+                nanosleep(&ts, NULL);
+        }
         MHD_stop_daemon(srv->daemon);
         srv->daemon = NULL;
         srv->conns = conns_free(srv->conns);

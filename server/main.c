@@ -460,6 +460,7 @@ out:
         server_meta_done(&srv); /* done already unless the listener never opened */
         webhooks_stop(srv.webhooks);
         metrics_stop();
+        store_quiesce(srv.store); /* its threads may still give a lease back on db */
         auth_free(srv.auth);
         db_free(db); /* after everything that used it */
         store_free(srv.store);

@@ -514,6 +514,10 @@ void reply_errno(request_t *req, int err, const char *detail) {
                 reply_error(req, 503, "UNAVAILABLE", "the blob store is unreachable; retry later", detail);
                 reply_header(req, "Retry-After", "5");
                 break;
+        case -ESHUTDOWN: /* draining: an upload that would wait for its parts anew */
+                reply_error(req, 503, "UNAVAILABLE", "the registry is shutting down", detail);
+                reply_header(req, "Retry-After", "5");
+                break;
         case -ENOSPC:
         case -EDQUOT:
                 reply_error(req, 507, "UNKNOWN", "insufficient storage on the registry", detail);

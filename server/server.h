@@ -87,6 +87,8 @@ typedef struct server {
         atomic_uint_fast64_t next_request_id;
         atomic_uint active_requests;
         atomic_uint in_flight;       /* requests received whole and not yet answered */
+        atomic_uint route_waits;     /* connections a route suspended (req_suspend), not yet
+                                      * called again: the daemon stops only without any */
         struct conns *conns;         /* connection admission (server/conns.h) */
         struct webhooks *webhooks;   /* the webhook sender (server/webhook.h); NULL: none */
         struct pullthrough *pullthrough; /* the pull-through cache (server/pullthrough.h); NULL: none */
@@ -138,15 +140,18 @@ enum {
  * must be allowed in req->repo (AUTH_PULL, AUTH_PUSH, AUTH_DELETE; for a route
  * without a repository, in the registry), checked by server/access.c before begin.
  * begin: headers are in; return to read the body (data is then called per piece)
- * or queue an answer with reply_*(). end: the body is complete (called only when no
- * answer is queued yet). State a route keeps across the phases goes in req->state,
- * which cleanup frees. */
+ * or queue an answer with reply_*(). data returns how much of the piece it took:
+ * less than all only after suspending the connection (req_suspend), and the rest is
+ * given again once it is resumed. end: the body is complete (called only when no
+ * answer is queued yet); having suspended the connection, it is called again once
+ * resumed. State a route keeps across the phases goes in req->state, which cleanup
+ * frees. */
 typedef struct route_ops {
         const char *name;
         unsigned actions;
         unsigned flags;
         void (*begin)(request_t *req);
-        void (*data)(request_t *req, const char *buf, size_t len);
+        size_t (*data)(request_t *req, const char *buf, size_t len);
         void (*end)(request_t *req);
         void (*cleanup)(request_t *req); /* may be NULL; always called at the end */
 } route_ops_t;
@@ -195,6 +200,7 @@ struct request {
          * suspended until a verifier thread has the verdict */
         bool suspended;
         bool access_done, begun;  /* phases of the first call already run */
+        bool route_wait;          /* suspended by its route (req_suspend), counted in srv->route_waits */
         auth_job_t *auth_job;
         void (*auth_resume)(request_t *req); /* takes the verdict when MHD calls again */
         /* a pull-through fetch this request waited for (server/pullthrough.c): its outcome */
@@ -257,6 +263,18 @@ void blob_get_local(request_t *req);
  * (a proxy project's ?refresh), paginated by n and last as a local listing is. */
 void tags_list_local(request_t *req);
 void tags_list_answer(request_t *req, char **all);
+
+/* A route waits, its connection suspended, for work of its own off the event loop
+ * (a body's parts sent to the object store): req_suspend(req) from its data or end,
+ * req_resume(req) from the thread that did the work, once. The pair fits
+ * mpupload_wait's callbacks. */
+void req_suspend(void *req);
+void req_resume(void *req);
+/* While the server drains, a route must not wait anew (it answers instead): the daemon
+ * stops once every connection suspended so far was called again. */
+static inline bool req_may_wait(const request_t *req) {
+        return !atomic_load(&req->srv->draining);
+}
 
 /* Access control for a routed request (server/access.c): 0 allowed, -1 answered,
  * 1 suspended until the credentials are verified (MHD calls again; see http.c). */

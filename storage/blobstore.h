@@ -113,6 +113,16 @@ typedef struct blobstore_ops {
         int (*staged_promote)(blobstore_t *bs, const char *uuid, const digest_t *d, uint64_t size);
         int (*staged_abort)(blobstore_t *bs, const char *uuid, const char *id);
         int (*put)(blobstore_t *bs, const digest_t *d, const void *buf, size_t len);
+        /* Direct uploads (NULL: not offered): a blob whose digest is known before its
+         * bytes goes up from memory as a multipart upload under its own key, parts
+         * as staged_part's; complete makes it visible, all at once, once the caller
+         * has checked the bytes against d; abort gives it up (nothing visible). */
+        int (*direct_begin)(blobstore_t *bs, const digest_t *d, char *ret_id, size_t n);
+        int (*direct_part)(blobstore_t *bs, const digest_t *d, const char *id, unsigned num, const void *buf,
+                           size_t len, char *ret_etag, size_t n);
+        int (*direct_complete)(blobstore_t *bs, const digest_t *d, const char *id, const blobstore_part_t *parts,
+                               unsigned n_parts);
+        int (*direct_abort)(blobstore_t *bs, const digest_t *d, const char *id);
         void (*free)(blobstore_t *bs);
 } blobstore_ops_t;
 

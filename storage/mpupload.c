@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -12,6 +13,20 @@
 #include "storage/mpupload.h"
 #include "storage/store-internal.h"
 
+/* A part handed to a sender thread. */
+struct part_job {
+        struct part_job *next;
+        mpupload_t *u;
+        unsigned num;
+        bool begin;             /* the session's first part: begins the multipart upload */
+        char upload_id[512];    /* the multipart upload's (begin: filled by the sender) */
+        char *buf;              /* the part's bytes (back to u->spare once it ended) */
+        size_t len;
+        char etag[128];
+        int r;
+        bool done;              /* under u->lock */
+};
+
 struct mpupload {
         store_t *store;
         blobstore_t *bs;
@@ -20,13 +35,34 @@ struct mpupload {
         char holder[33];        /* this request's lease token */
         uint64_t size;          /* bytes received, this request's included */
         digest_ctx_t *ctx;      /* NULL: the state was lost (re-read at the commit) */
-        char *buf;              /* the part being gathered (the tail first) */
+        char *buf;              /* the part being gathered (the tail first); NULL none yet */
         size_t buf_len;
-        blobstore_part_t *parts; /* the saved ones, then this request's */
+        bool full;              /* buf is a whole part waiting for room among the senders */
+        blobstore_part_t *parts; /* sent: the saved ones, then this request's */
         unsigned n_parts, n_saved, cap_parts;
+        unsigned next_num;      /* the number of the next part handed over */
         char upload_id[512];
         bool gone;              /* committed or removed */
         int err;                /* first failure of this request: nothing more is taken */
+        /* parts in flight, each on a sender thread of its own (MPUPLOAD_IN_FLIGHT at
+         * most); everything below is the request's thread's but what lock guards */
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        struct part_job *jobs, **jobs_tail; /* handed over, in order (lock) */
+        unsigned in_flight;     /* jobs not ended (lock) */
+        void (*resume)(void *userdata); /* called once by the next part that ends (lock) */
+        void *resume_userdata;
+        bool abandoned;         /* released with parts in flight: the last one releases (lock) */
+        /* direct (mpupload_direct): the whole blob in this request, its digest known:
+         * parts of part_size under the blob's own key, max_in_flight at once */
+        bool direct, direct_done, dedup; /* dedup: stored already, bytes only hashed */
+        digest_t want;
+        size_t part_size;
+        unsigned max_in_flight;
+        char begun_id[512];     /* the multipart upload's id once the first part's sender
+                                 * began it: the next parts need not wait for that part (lock) */
+        char *spare[MPUPLOAD_IN_FLIGHT + 1]; /* part buffers not in use */
+        unsigned n_spare, n_bufs; /* n_bufs: allocated in all */
 };
 
 bool mpupload_offered(const store_t *s) {
@@ -142,6 +178,16 @@ uint64_t mpupload_size(const mpupload_t *u) {
 }
 
 static void mp_free(mpupload_t *u) {
+        while (u->jobs) { /* every one ended */
+                struct part_job *j = u->jobs;
+                u->jobs = j->next;
+                free(j->buf);
+                free(j);
+        }
+        for (unsigned i = 0; i < u->n_spare; i++)
+                free(u->spare[i]);
+        (void) pthread_cond_destroy(&u->cond);
+        (void) pthread_mutex_destroy(&u->lock);
         meta_upsession_clear(&u->row);
         digest_ctx_free(u->ctx);
         free(u->buf);
@@ -161,11 +207,21 @@ int mpupload_acquire(store_t *s, meta_t *m, const char *uuid, mpupload_t **ret) 
                 return -ENOENT; /* never let it near a key */
         if (!(u = calloc(1, sizeof(*u))))
                 return -ENOMEM;
+        if (pthread_mutex_init(&u->lock, NULL) != 0) {
+                free(u);
+                return -ENOMEM;
+        }
+        if (pthread_cond_init(&u->cond, NULL) != 0) {
+                (void) pthread_mutex_destroy(&u->lock);
+                free(u);
+                return -ENOMEM;
+        }
+        u->jobs_tail = &u->jobs;
         u->store = s;
         u->bs = s->bs;
         u->meta = m;
         if (getrandom(tok, sizeof(tok), 0) != (ssize_t) sizeof(tok)) {
-                free(u);
+                mp_free(u);
                 return -EIO;
         }
         for (size_t i = 0; i < sizeof(tok); i++)
@@ -173,7 +229,7 @@ int mpupload_acquire(store_t *s, meta_t *m, const char *uuid, mpupload_t **ret) 
         now = now_of(u);
         r = meta_upsession_take(m, uuid, u->holder, now, now + MPUPLOAD_LEASE_SEC, &u->row);
         if (r <= 0) {
-                free(u);
+                mp_free(u);
                 return r < 0 ? r : -ENOENT;
         }
         /* from here on the lease is ours: mpupload_release gives it back */
@@ -181,10 +237,15 @@ int mpupload_acquire(store_t *s, meta_t *m, const char *uuid, mpupload_t **ret) 
         (void) snprintf(u->upload_id, sizeof(u->upload_id), "%s", u->row.upload_id);
         r = parts_parse(u, u->row.parts);
         u->n_saved = u->n_parts;
+        u->next_num = u->n_parts + 1;
+        u->part_size = MPUPLOAD_PART;
+        u->max_in_flight = MPUPLOAD_IN_FLIGHT;
         if (r >= 0 && u->row.tail_size >= MPUPLOAD_PART)
                 r = BERTH_EDB;
         if (r >= 0 && !(u->buf = malloc(MPUPLOAD_PART)))
                 r = -ENOMEM;
+        if (r >= 0)
+                u->n_bufs = 1;
         if (r >= 0 && u->row.tail_size) {
                 r = u->bs->ops->staged_tail_get(u->bs, uuid, u->row.tail_gen, u->buf, (size_t) u->row.tail_size);
                 u->buf_len = (size_t) u->row.tail_size;
@@ -202,75 +263,406 @@ int mpupload_acquire(store_t *s, meta_t *m, const char *uuid, mpupload_t **ret) 
         return 0;
 }
 
+/* A direct upload not completed: given up (nothing becomes visible). After its
+ * parts ended. */
+static void direct_giveup(mpupload_t *u) {
+        const char *id = u->upload_id[0] ? u->upload_id : u->begun_id;
+
+        if (u->direct && !u->direct_done && id[0]) {
+                (void) u->bs->ops->direct_abort(u->bs, &u->want, id);
+                u->direct_done = true;
+        }
+        /* none begun yet: the last part to end gives it up (abandoned_release) */
+}
+
+/* On the last sender of a request that let go while its parts were in flight: the
+ * lease given back now that none of its parts can land any more (on a connection of
+ * this thread's own; failing that, the lease runs out by itself). */
+static void abandoned_release(mpupload_t *u) {
+        meta_t *m = NULL;
+
+        direct_giveup(u);
+        if (!u->gone && meta_open_thread(meta_db(u->meta), &m) >= 0) {
+                (void) meta_upsession_release(m, u->row.uuid, u->holder);
+                meta_free(m);
+        }
+        mp_free(u);
+}
+
 void mpupload_release(mpupload_t *u) {
         if (!u)
                 return;
+        pthread_mutex_lock(&u->lock);
+        if (u->in_flight) {
+                /* never waited for here: the last part to end gives the lease back,
+                 * so that no part of this request lands after another request
+                 * took the session */
+                u->abandoned = true;
+                u->resume = NULL;
+                pthread_mutex_unlock(&u->lock);
+                return;
+        }
+        pthread_mutex_unlock(&u->lock);
+        direct_giveup(u);
         if (!u->gone)
                 (void) meta_upsession_release(u->meta, u->row.uuid, u->holder);
         mp_free(u);
 }
 
-/* Send buf[0, len) as the next part (the multipart upload begun on first use). */
-static int send_part(mpupload_t *u, size_t len) {
-        char etag[128];
-        int64_t now;
+int mpupload_direct(mpupload_t *u, const digest_t *want) {
         int r;
 
-        if (u->n_parts >= 10000)
-                return -EFBIG;
-        if (!u->upload_id[0]) {
-                r = u->bs->ops->staged_begin(u->bs, u->row.uuid, u->upload_id, sizeof(u->upload_id));
-                if (r < 0) {
-                        u->upload_id[0] = '\0';
-                        return r;
+        if (!u || !want)
+                return -EINVAL;
+        if (u->gone)
+                return -ENOENT;
+        if (!u->bs->ops->direct_begin)
+                return 0;
+        if (u->direct || u->size || u->n_parts || u->jobs || u->buf_len)
+                return -EINVAL;
+        r = u->bs->ops->stat(u->bs, want, NULL);
+        if (r < 0)
+                return r;
+        u->dedup = r == 1;
+        u->direct = true;
+        u->want = *want;
+        u->part_size = MPUPLOAD_DIRECT_PART;
+        u->max_in_flight = MPUPLOAD_DIRECT_IN_FLIGHT;
+        free(u->buf); /* the next one of part_size */
+        u->buf = NULL;
+        u->n_bufs = 0;
+        return 1;
+}
+
+/* ---- parts, sent beside the request ---- */
+
+static void *part_main(void *arg) {
+        struct part_job *j = arg;
+        mpupload_t *u = j->u;
+        store_t *s = u->store;
+        blobstore_t *bs = u->bs;
+        bool last = false;
+        int r = 0;
+
+        if (j->begin) {
+                r = u->direct ? bs->ops->direct_begin(bs, &u->want, j->upload_id, sizeof(j->upload_id))
+                              : bs->ops->staged_begin(bs, u->row.uuid, j->upload_id, sizeof(j->upload_id));
+                pthread_mutex_lock(&u->lock);
+                if (r >= 0) {
+                        /* the other parts may go now, beside this one */
+                        memcpy(u->begun_id, j->upload_id, sizeof(u->begun_id));
+                        if (u->resume && !u->abandoned) {
+                                void (*fn)(void *) = u->resume;
+                                u->resume = NULL;
+                                fn(u->resume_userdata);
+                        }
+                        pthread_cond_broadcast(&u->cond);
                 }
+                pthread_mutex_unlock(&u->lock);
         }
-        r = u->bs->ops->staged_part(u->bs, u->row.uuid, u->upload_id, u->n_parts + 1, u->buf, len, etag, sizeof(etag));
-        if (r < 0)
-                return r;
-        r = parts_add(u, u->n_parts + 1, etag);
-        if (r < 0)
-                return r;
-        /* the hold lasts while parts keep going */
-        now = now_of(u);
-        {
-                meta_upsession_t tmp;
-                r = meta_upsession_take(u->meta, u->row.uuid, u->holder, now, now + MPUPLOAD_LEASE_SEC, &tmp);
-                if (r == 1)
-                        meta_upsession_clear(&tmp);
-                if (r == 0)
-                        return -ENOENT; /* expired or cancelled meanwhile */
+        if (r >= 0 && u->direct)
+                r = bs->ops->direct_part(bs, &u->want, j->upload_id, j->num, j->buf, j->len, j->etag,
+                                         sizeof(j->etag));
+        else if (r >= 0)
+                r = bs->ops->staged_part(bs, u->row.uuid, j->upload_id, j->num, j->buf, j->len, j->etag,
+                                         sizeof(j->etag));
+        pthread_mutex_lock(&u->lock);
+        j->r = r;
+        j->done = true;
+        u->in_flight--;
+        if (u->abandoned) {
+                last = u->in_flight == 0;
+        } else if (u->resume) {
+                void (*fn)(void *) = u->resume;
+                u->resume = NULL;
+                fn(u->resume_userdata);
         }
+        pthread_cond_broadcast(&u->cond);
+        pthread_mutex_unlock(&u->lock);
+        if (last)
+                abandoned_release(u);
+        store__bg_leave(s);
+        return NULL;
+}
+
+/* The lease renewed: the hold lasts while parts keep going. */
+static int renew(mpupload_t *u) {
+        meta_upsession_t tmp;
+        int64_t now = now_of(u);
+        int r = meta_upsession_take(u->meta, u->row.uuid, u->holder, now, now + MPUPLOAD_LEASE_SEC, &tmp);
+
+        if (r == 1)
+                meta_upsession_clear(&tmp);
+        if (r == 0)
+                return -ENOENT; /* expired or cancelled meanwhile */
         return r < 0 ? r : 0;
+}
+
+/* On the request's thread: the parts that ended taken in (their buffers back to
+ * spare, the leading run of them into parts[] in order, the lease renewed); the
+ * first failure kept in u->err, which it returns. */
+static int reap(mpupload_t *u) {
+        bool ended = false;
+        int r = 0;
+
+        pthread_mutex_lock(&u->lock);
+        for (struct part_job *j = u->jobs; j; j = j->next)
+                if (j->done && j->buf) {
+                        u->spare[u->n_spare++] = j->buf;
+                        j->buf = NULL;
+                }
+        while (u->jobs && u->jobs->done) {
+                struct part_job *j = u->jobs;
+                if (!(u->jobs = j->next))
+                        u->jobs_tail = &u->jobs;
+                if (j->r < 0 && r == 0)
+                        r = j->r;
+                if (j->r >= 0 && r == 0) {
+                        if (j->begin)
+                                (void) snprintf(u->upload_id, sizeof(u->upload_id), "%s", j->upload_id);
+                        r = parts_add(u, j->num, j->etag);
+                }
+                ended = true;
+                free(j);
+        }
+        pthread_mutex_unlock(&u->lock);
+        if (r == 0 && ended)
+                r = renew(u);
+        if (r < 0 && !u->err)
+                u->err = r;
+        return u->err;
+}
+
+/* Room for one more part among the senders? (The first begins the multipart
+ * upload: the others wait for its id.) */
+static bool can_push(mpupload_t *u) {
+        bool ok;
+
+        pthread_mutex_lock(&u->lock);
+        if (!u->upload_id[0] && u->begun_id[0])
+                memcpy(u->upload_id, u->begun_id, sizeof(u->upload_id));
+        ok = u->in_flight < u->max_in_flight && (u->upload_id[0] || !u->jobs);
+        pthread_mutex_unlock(&u->lock);
+        return ok;
+}
+
+/* u->buf (buf_len bytes) handed to a sender as the next part. */
+static int push(mpupload_t *u) {
+        struct part_job *j;
+        pthread_attr_t attr;
+        pthread_t th;
+        int r;
+
+        if (u->next_num > 10000)
+                return -EFBIG;
+        if (!(j = calloc(1, sizeof(*j))))
+                return -ENOMEM;
+        j->u = u;
+        j->num = u->next_num;
+        j->buf = u->buf;
+        j->len = u->buf_len;
+        j->begin = !u->upload_id[0];
+        memcpy(j->upload_id, u->upload_id, sizeof(j->upload_id));
+        if (pthread_attr_init(&attr) != 0) {
+                free(j);
+                return -ENOMEM;
+        }
+        (void) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        store__bg_enter(u->store);
+        pthread_mutex_lock(&u->lock);
+        r = pthread_create(&th, &attr, part_main, j);
+        if (r == 0) {
+                *u->jobs_tail = j;
+                u->jobs_tail = &j->next;
+                u->in_flight++;
+        }
+        pthread_mutex_unlock(&u->lock);
+        (void) pthread_attr_destroy(&attr);
+        if (r != 0) {
+                store__bg_leave(u->store);
+                free(j);
+                return -r;
+        }
+        u->next_num++;
+        u->buf = NULL;
+        u->buf_len = 0;
+        u->full = false;
+        return 0;
+}
+
+/* A buffer to gather the next part in: 0, or 1 none free (all in flight). */
+static int get_buf(mpupload_t *u) {
+        if (u->buf)
+                return 0;
+        if (!u->n_spare && u->n_bufs > u->max_in_flight)
+                (void) reap(u);
+        if (u->n_spare) {
+                u->buf = u->spare[--u->n_spare];
+                return 0;
+        }
+        if (u->n_bufs > u->max_in_flight)
+                return 1;
+        if (!(u->buf = malloc(u->part_size)))
+                return -ENOMEM;
+        u->n_bufs++;
+        return 0;
+}
+
+int mpupload_write_some(mpupload_t *u, const void *buf, size_t len, size_t *ret_taken) {
+        const char *p = buf;
+        int r;
+
+        if (!u || (!buf && len) || !ret_taken)
+                return -EINVAL;
+        *ret_taken = 0;
+        if (u->gone)
+                return -ENOENT;
+        if ((r = reap(u)) < 0)
+                return r;
+        if (u->dedup) { /* stored already: hashed for the digest check, not sent */
+                if (u->ctx && digest_ctx_update(u->ctx, buf, len) < 0)
+                        u->ctx = digest_ctx_free(u->ctx);
+                u->size += len;
+                *ret_taken = len;
+                return 0;
+        }
+        while (len > 0) {
+                size_t n;
+
+                if (u->full) {
+                        if (!can_push(u))
+                                return 1;
+                        if ((r = push(u)) < 0)
+                                return u->err = r;
+                }
+                r = get_buf(u);
+                if (r < 0)
+                        return u->err = r;
+                if (r > 0)
+                        return 1;
+                n = u->part_size - u->buf_len < len ? u->part_size - u->buf_len : len;
+                if (u->ctx && digest_ctx_update(u->ctx, p, n) < 0)
+                        u->ctx = digest_ctx_free(u->ctx); /* lost: re-read at the commit */
+                memcpy(u->buf + u->buf_len, p, n);
+                u->buf_len += n;
+                u->size += n;
+                *ret_taken += n;
+                p += n;
+                len -= n;
+                if (u->buf_len == u->part_size)
+                        u->full = true;
+        }
+        if (u->full && can_push(u) && (r = push(u)) < 0)
+                return u->err = r;
+        return 0;
+}
+
+int mpupload_wait(mpupload_t *u, void (*suspend)(void *userdata), void (*resume)(void *userdata), void *userdata) {
+        bool changed = false;
+
+        if (!u || !suspend || !resume)
+                return -EINVAL;
+        pthread_mutex_lock(&u->lock);
+        changed = !u->upload_id[0] && u->begun_id[0];
+        for (struct part_job *j = u->jobs; j && !changed; j = j->next)
+                changed = j->done;
+        if (u->in_flight == 0 || changed) {
+                pthread_mutex_unlock(&u->lock);
+                return 0;
+        }
+        /* under the lock: no part can end before the caller is suspended */
+        suspend(userdata);
+        u->resume = resume;
+        u->resume_userdata = userdata;
+        pthread_mutex_unlock(&u->lock);
+        return 1;
+}
+
+/* The same, for a caller that may block (tests, the blocking calls below). */
+static void wait_blocking(mpupload_t *u) {
+        bool changed = false;
+
+        pthread_mutex_lock(&u->lock);
+        for (;;) {
+                changed = !u->upload_id[0] && u->begun_id[0];
+                for (struct part_job *j = u->jobs; j && !changed; j = j->next)
+                        changed = j->done;
+                if (u->in_flight == 0 || changed)
+                        break;
+                pthread_cond_wait(&u->cond, &u->lock);
+        }
+        pthread_mutex_unlock(&u->lock);
 }
 
 int mpupload_write(mpupload_t *u, const void *buf, size_t len) {
         const char *p = buf;
+
+        for (;;) {
+                size_t n = 0;
+                int r = mpupload_write_some(u, p, len, &n);
+                if (r <= 0)
+                        return r;
+                p += n;
+                len -= n;
+                wait_blocking(u);
+        }
+}
+
+/* Does the final PUT send what is gathered as the last part? Not when the digest
+ * does not match (the commit refuses it, the session as it was) nor when the blob
+ * never reached a part (one PUT of the whole of it under its digest). */
+static bool last_part_due(mpupload_t *u, const digest_t *want) {
+        bool lost = !u->ctx || digest_ctx_alg(u->ctx) != want->alg;
+        digest_t got;
+
+        if (u->dedup)
+                return false;
+        if (!lost) {
+                if (digest_ctx_peek(u->ctx, &got) < 0 || !digest_equal(&got, want))
+                        return false;
+                if (u->next_num == 1 && !u->upload_id[0])
+                        return false;
+        }
+        return u->buf_len > 0 || u->next_num == 1;
+}
+
+int mpupload_flush(mpupload_t *u, const digest_t *want) {
+        bool busy;
         int r;
 
-        if (!u || (!buf && len))
+        if (!u)
                 return -EINVAL;
         if (u->gone)
                 return -ENOENT;
-        if (u->err)
-                return u->err;
-        if (u->ctx && (r = digest_ctx_update(u->ctx, buf, len)) < 0)
-                u->ctx = digest_ctx_free(u->ctx); /* lost: re-read at the commit */
-        while (len > 0) {
-                size_t n = MPUPLOAD_PART - u->buf_len < len ? MPUPLOAD_PART - u->buf_len : len;
-                memcpy(u->buf + u->buf_len, p, n);
-                u->buf_len += n;
-                u->size += n;
-                p += n;
-                len -= n;
-                if (u->buf_len == MPUPLOAD_PART) {
-                        r = send_part(u, u->buf_len);
-                        if (r < 0)
-                                return u->err = r;
-                        u->buf_len = 0;
-                }
+        if ((r = reap(u)) < 0)
+                return r;
+        if (u->full || (want ? last_part_due(u, want) : u->buf_len >= MPUPLOAD_PART_MIN)) {
+                if (!can_push(u))
+                        return 1;
+                if ((r = push(u)) < 0)
+                        return u->err = r;
         }
-        return 0;
+        pthread_mutex_lock(&u->lock);
+        busy = u->in_flight > 0 || u->jobs;
+        pthread_mutex_unlock(&u->lock);
+        if (!busy)
+                return 0;
+        /* ended meanwhile: taken in now */
+        if ((r = reap(u)) < 0)
+                return r;
+        pthread_mutex_lock(&u->lock);
+        busy = u->in_flight > 0 || u->jobs;
+        pthread_mutex_unlock(&u->lock);
+        return busy ? 1 : 0;
+}
+
+static int flush_blocking(mpupload_t *u, const digest_t *want) {
+        for (;;) {
+                int r = mpupload_flush(u, want);
+                if (r <= 0)
+                        return r;
+                wait_blocking(u);
+        }
 }
 
 int mpupload_save(mpupload_t *u) {
@@ -285,17 +677,14 @@ int mpupload_save(mpupload_t *u) {
                 return -ENOENT;
         if (u->err)
                 return u->err;
-        if (u->buf_len >= MPUPLOAD_PART_MIN) {
-                r = send_part(u, u->buf_len);
-                if (r < 0)
-                        return u->err = r;
-                u->buf_len = 0;
-        }
+        /* the parts sent and acknowledged (the last one if at least 5 MiB) */
+        if ((r = flush_blocking(u, NULL)) < 0)
+                return r;
         /* the tail under a new generation, written every time: the row names the
          * old one until it is saved, and the object's time is the session's last
          * activity (the driver's expiry of sessions whose row is gone goes by it) */
         old_gen = u->row.tail_gen;
-        r = u->bs->ops->staged_tail_put(u->bs, u->row.uuid, old_gen + 1, u->buf, u->buf_len);
+        r = u->bs->ops->staged_tail_put(u->bs, u->row.uuid, old_gen + 1, u->buf ? u->buf : "", u->buf_len);
         if (r < 0)
                 return u->err = r;
         row = u->row;
@@ -341,6 +730,7 @@ typedef struct {
         mpupload_t *u;
         const digest_t *d;
         bool from_buf; /* the whole blob is in u->buf (never reached a part) */
+        bool direct;   /* completed under its own key: nothing to place it again from */
 } ensure_t;
 
 /* In the link's transaction: the blob is there (a GC sweep may have taken it since
@@ -354,6 +744,8 @@ static int ensure_blob(void *userdata) {
                 return r < 0 ? r : 0;
         if (e->from_buf)
                 return bs->ops->put(bs, e->d, e->u->buf, e->u->buf_len);
+        if (e->direct || e->u->dedup)
+                return BERTH_ESTOREDOWN; /* a GC sweep took it just now: the client sends it again */
         return bs->ops->staged_promote(bs, e->u->row.uuid, e->d, e->u->size);
 }
 
@@ -394,7 +786,35 @@ int mpupload_commit(mpupload_t *u, const char *repo, const digest_t *want, uint6
                 return -ENOENT;
         if (u->err)
                 return u->err;
+        /* the parts sent and acknowledged, the last one too when it is due */
+        if ((r = flush_blocking(u, want)) < 0)
+                return r;
         lost = !u->ctx || digest_ctx_alg(u->ctx) != want->alg;
+        if (u->direct) {
+                /* the whole blob came in this request, hashed as it arrived */
+                if (lost || !digest_equal(want, &u->want))
+                        return lost ? -EIO : -EINVAL;
+                if ((r = digest_ctx_peek(u->ctx, &got)) < 0)
+                        return r;
+                if (!digest_equal(&got, want))
+                        return BERTH_EDIGEST; /* given up at the release */
+                if (u->dedup)
+                        goto link;
+                if (u->n_parts == 0 && !u->upload_id[0]) {
+                        e.from_buf = true;
+                        r = u->bs->ops->put(u->bs, want, u->buf ? u->buf : "", u->buf_len);
+                        if (r < 0)
+                                return r;
+                        goto link;
+                }
+                r = u->bs->ops->direct_complete(u->bs, want, u->upload_id, u->parts, u->n_parts);
+                if (r < 0)
+                        return u->err = r;
+                u->direct_done = true; /* visible now, complete */
+                e.direct = true;
+                completed = true;
+                goto link;
+        }
         if (!lost) {
                 if ((r = digest_ctx_peek(u->ctx, &got)) < 0)
                         return r;
@@ -414,12 +834,6 @@ int mpupload_commit(mpupload_t *u, const char *repo, const digest_t *want, uint6
                 if (r < 0)
                         return r;
                 goto link;
-        }
-        if (u->buf_len > 0 || u->n_parts == 0) {
-                r = send_part(u, u->buf_len);
-                if (r < 0)
-                        return u->err = r;
-                u->buf_len = 0;
         }
         r = u->bs->ops->staged_complete(u->bs, u->row.uuid, u->upload_id, u->parts, u->n_parts);
         if (r < 0)
@@ -445,7 +859,7 @@ int mpupload_commit(mpupload_t *u, const char *repo, const digest_t *want, uint6
 link:
         r = meta_blob_link_quota(u->meta, repo, want, u->size, ensure_blob, &e);
         /* the session is spent either way (a refused link leaves an object GC removes) */
-        (void) drop(u->bs, u->meta, &u->row, completed ? "" : u->upload_id);
+        (void) drop(u->bs, u->meta, &u->row, u->direct ? u->row.upload_id : completed ? "" : u->upload_id);
         u->gone = true;
         if (r < 0)
                 return r;
@@ -461,7 +875,8 @@ int mpupload_remove(mpupload_t *u) {
                 return -EINVAL;
         if (u->gone)
                 return -ENOENT;
-        r = drop(u->bs, u->meta, &u->row, u->upload_id);
+        direct_giveup(u);
+        r = drop(u->bs, u->meta, &u->row, u->direct ? u->row.upload_id : u->upload_id);
         if (r >= 0)
                 u->gone = true;
         return r;

@@ -32,6 +32,15 @@
 #define MPUPLOAD_PART (16u << 20) /* a part as sent while chunks arrive */
 #define MPUPLOAD_PART_MIN (5u << 20) /* S3's smallest part but the last */
 #define MPUPLOAD_LEASE_SEC 300    /* a request's hold, renewed at every part */
+/* Parts of one request in flight at once, each sent by a thread of its own while
+ * the request gathers the next: a request holds at most MPUPLOAD_IN_FLIGHT + 1
+ * buffers of MPUPLOAD_PART (80 MiB). */
+#define MPUPLOAD_IN_FLIGHT 4
+/* A direct upload's parts (mpupload_direct): larger (fewer requests, and RGW was
+ * faster so), fewer at once: at most MPUPLOAD_DIRECT_IN_FLIGHT + 1 buffers of
+ * MPUPLOAD_DIRECT_PART per request (192 MiB). */
+#define MPUPLOAD_DIRECT_PART (64u << 20)
+#define MPUPLOAD_DIRECT_IN_FLIGHT 2
 
 typedef struct mpupload mpupload_t;
 
@@ -46,21 +55,47 @@ int mpupload_acquire(store_t *s, meta_t *m, const char *uuid, mpupload_t **ret);
 /* The bytes the session holds, not taking it: 0, -ENOENT. */
 int mpupload_committed(meta_t *m, const char *uuid, uint64_t *ret_size);
 uint64_t mpupload_size(const mpupload_t *u);
-/* Append bytes (hashed; each full part sent). 0 or the first failure. */
+/* The whole blob comes in this request and its digest is known (a PUT of a session
+ * still empty, a monolithic POST): its bytes go up as they arrive as a multipart
+ * upload under the blob's own key (the driver's direct_* operations), from this
+ * request's buffers, completed by mpupload_commit(want) only after the digest
+ * check, given up otherwise; a blob stored already is only hashed. 1 direct, 0 the
+ * driver does not offer it (the session goes on as usual), <0. */
+int mpupload_direct(mpupload_t *u, const digest_t *want);
+/* Append what can be taken now of buf (hashed; each full part handed to a sender
+ * thread, MPUPLOAD_IN_FLIGHT at most): *ret_taken bytes. 0 all taken, 1 the
+ * senders are full (wait for one with mpupload_wait, then give the rest again),
+ * or the first failure. Never waits: for event-loop threads. */
+int mpupload_write_some(mpupload_t *u, const void *buf, size_t len, size_t *ret_taken);
+/* Before mpupload_save (want NULL) or mpupload_commit (want: the digest): what is
+ * due as a last part handed over, and the parts in flight taken in. 0 none left in
+ * flight (save or commit then sends nothing more), 1 some still are (wait with
+ * mpupload_wait, then call again), or the first failure. Never waits. */
+int mpupload_flush(mpupload_t *u, const digest_t *want);
+/* Wait for a part in flight to end without blocking: 0 one has ended or none is in
+ * flight (go on now); 1 suspend(userdata) was called, and resume(userdata) will be,
+ * once, from the sender thread of the next part that ends (both under the session's
+ * lock, so a resume never comes before its suspend). */
+int mpupload_wait(mpupload_t *u, void (*suspend)(void *userdata), void (*resume)(void *userdata), void *userdata);
+/* mpupload_write_some of all of buf, blocking while the senders are full (not for
+ * event-loop threads). 0 or the first failure. */
 int mpupload_write(mpupload_t *u, const void *buf, size_t len);
 /* The end of a request that continues the session (a PATCH): what is left is sent
  * as a part (at least 5 MiB) or kept as the tail, then the row written. After a
- * failure the session is as it was before the request. */
+ * failure the session is as it was before the request. Blocks while parts are in
+ * flight: call mpupload_flush until it returns 0 first on an event-loop thread. */
 int mpupload_save(mpupload_t *u);
 /* The final PUT: the digest checked against *want (BERTH_EDIGEST, the session as it
  * was before the request, unless its hash state was lost: then the session is gone),
  * the blob made visible under it (not written when stored already), linked to repo
  * (BERTH_EQUOTA as registry_upload_commit), the session's objects and rows removed.
- * *ret_size the blob's size. */
+ * *ret_size the blob's size. Blocks while parts are in flight, as mpupload_save. */
 int mpupload_commit(mpupload_t *u, const char *repo, const digest_t *want, uint64_t *ret_size);
 /* Cancel: the multipart upload aborted, the objects and rows removed. */
 int mpupload_remove(mpupload_t *u);
-/* Give the session back (unsaved bytes forgotten). NULL-safe. */
+/* Give the session back (unsaved bytes forgotten). NULL-safe. Never waits: with
+ * parts still in flight, the last of them to end gives the lease back (so that no
+ * part of this request can land after another request took the session). */
 void mpupload_release(mpupload_t *u);
 /* Sessions not written for max_age seconds before now and held by nobody: their
  * multipart uploads aborted, objects and rows removed (dry_run: only counted).

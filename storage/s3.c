@@ -1665,6 +1665,53 @@ int s3_uploads_parse(const char *xml, size_t len, s3_upload_entry_fn cb, void *u
         return 0;
 }
 
+/* Digits only, no sign or space: 0 or -EBADMSG. */
+static int decimal(const char *t, uint64_t max, uint64_t *ret) {
+        uint64_t v = 0;
+
+        if (!*t)
+                return -EBADMSG;
+        for (; *t; t++) {
+                if (*t < '0' || *t > '9' || v > (max - (uint64_t) (*t - '0')) / 10)
+                        return -EBADMSG;
+                v = v * 10 + (uint64_t) (*t - '0');
+        }
+        *ret = v;
+        return 0;
+}
+
+int s3_parts_parse(const char *xml, size_t len, s3_part_entry_fn cb, void *userdata, unsigned *ret_next) {
+        char num[16], etag[128], sz[32];
+        const char *v;
+        size_t vl, pos = 0;
+        uint64_t n, z;
+        int r;
+
+        if (!xml || !ret_next)
+                return -EINVAL;
+        *ret_next = 0;
+        if (!memmem(xml, len, "<ListPartsResult", 16))
+                return -EBADMSG;
+        while (xml_next(xml, len, &pos, "Part", &v, &vl)) {
+                if (s3_xml_text(v, vl, "PartNumber", num, sizeof(num)) != 1 ||
+                    s3_xml_text(v, vl, "ETag", etag, sizeof(etag)) != 1 || s3_xml_text(v, vl, "Size", sz, sizeof(sz)) != 1 ||
+                    decimal(num, S3_PARTS_MAX, &n) < 0 || n < 1 || decimal(sz, UINT64_MAX, &z) < 0)
+                        return -EBADMSG;
+                if (cb)
+                        cb(userdata, (unsigned) n, etag, z);
+        }
+        r = is_truncated(xml, len);
+        if (r < 0)
+                return r;
+        if (r == 1) {
+                if (s3_xml_text(xml, len, "NextPartNumberMarker", num, sizeof(num)) != 1 ||
+                    decimal(num, S3_PARTS_MAX, &n) < 0 || n < 1)
+                        return -EBADMSG;
+                *ret_next = (unsigned) n;
+        }
+        return 0;
+}
+
 static bool uuid_ok(const char *u);
 
 /* Staged uploads seen under PREFIX/uploads/: per session uuid, its newest object
@@ -1982,26 +2029,68 @@ static int s3_staged_begin(blobstore_t *bs, const char *uuid, char *ret_id, size
         return r < 0 ? r : mpu_create(S3(bs), key, ret_id, n);
 }
 
-static int s3_staged_part(blobstore_t *bs, const char *uuid, const char *id, unsigned num, const void *buf,
-                          size_t len, char *ret_etag, size_t n) {
-        char key[S3_KEY_MAX], id_enc[1536], query[1600];
+/* Part num of the multipart upload id on key, from memory. */
+static int part_put(s3_t *s, const char *key, const char *id, unsigned num, const void *buf, size_t len,
+                    char *ret_etag, size_t n) {
+        char id_enc[1536], query[1600];
         io_t io = { .fd = -1, .mem = buf, .len = len };
         int r;
 
         if (num < 1 || num > S3_PARTS_MAX || !ret_etag || n == 0)
                 return -EINVAL;
-        if ((r = staged_key(S3(bs), uuid, "data", 0, key, sizeof(key))) < 0)
-                return r;
         if (s3_uri_encode(id, false, id_enc, sizeof(id_enc)) < 0)
                 return -ENAMETOOLONG;
         (void) snprintf(query, sizeof(query), "partNumber=%u&uploadId=%s", num, id_enc);
-        r = request(S3(bs), &(req_t) { .method = "PUT", .key = key, .query = query }, &io, NULL, NULL);
+        r = request(s, &(req_t) { .method = "PUT", .key = key, .query = query }, &io, NULL, NULL);
         free(io.xml.buf);
         if (r >= 0 && (!io.etag[0] || strlen(io.etag) >= n))
                 r = -EIO;
         if (r >= 0)
                 memcpy(ret_etag, io.etag, strlen(io.etag) + 1);
         return r;
+}
+
+static int s3_staged_part(blobstore_t *bs, const char *uuid, const char *id, unsigned num, const void *buf,
+                          size_t len, char *ret_etag, size_t n) {
+        char key[S3_KEY_MAX];
+        int r;
+
+        if ((r = staged_key(S3(bs), uuid, "data", 0, key, sizeof(key))) < 0)
+                return r;
+        return part_put(S3(bs), key, id, num, buf, len, ret_etag, n);
+}
+
+/* ---- direct: a multipart upload under the blob's own key (its digest known before
+ * its bytes), completed only once the caller has checked them ---- */
+
+static int s3_direct_begin(blobstore_t *bs, const digest_t *d, char *ret_id, size_t n) {
+        char key[S3_KEY_MAX];
+        int r = blob_key(S3(bs), "blobs", d, NULL, key, sizeof(key));
+
+        return r < 0 ? r : mpu_create(S3(bs), key, ret_id, n);
+}
+
+static int s3_direct_part(blobstore_t *bs, const digest_t *d, const char *id, unsigned num, const void *buf,
+                          size_t len, char *ret_etag, size_t n) {
+        char key[S3_KEY_MAX];
+        int r = blob_key(S3(bs), "blobs", d, NULL, key, sizeof(key));
+
+        return r < 0 ? r : part_put(S3(bs), key, id, num, buf, len, ret_etag, n);
+}
+
+static int s3_direct_complete(blobstore_t *bs, const digest_t *d, const char *id, const blobstore_part_t *parts,
+                              unsigned n_parts) {
+        char key[S3_KEY_MAX];
+        int r = blob_key(S3(bs), "blobs", d, NULL, key, sizeof(key));
+
+        return r < 0 ? r : mpu_complete(S3(bs), key, id, parts, n_parts);
+}
+
+static int s3_direct_abort(blobstore_t *bs, const digest_t *d, const char *id) {
+        char key[S3_KEY_MAX];
+        int r = blob_key(S3(bs), "blobs", d, NULL, key, sizeof(key));
+
+        return r < 0 ? r : mpu_abort(S3(bs), key, id);
 }
 
 static int s3_staged_tail_put(blobstore_t *bs, const char *uuid, uint64_t gen, const void *buf, size_t len) {
@@ -2042,14 +2131,91 @@ static int s3_staged_tail_remove(blobstore_t *bs, const char *uuid, uint64_t gen
         return r == -ENOENT ? 0 : r;
 }
 
-static int s3_staged_complete(blobstore_t *bs, const char *uuid, const char *id, const blobstore_part_t *parts,
-                              unsigned n_parts) {
-        char key[S3_KEY_MAX];
+typedef struct {
+        blobstore_part_t *v;
+        unsigned n, cap;
+        bool nomem;
+} part_list_t;
+
+static void part_seen(void *ud, unsigned num, const char *etag, uint64_t size) {
+        part_list_t *l = ud;
+
+        (void) size;
+        if (l->n == l->cap) {
+                unsigned nc = l->cap ? l->cap * 2 : 64;
+                void *p = nc <= S3_PARTS_MAX ? reallocarray(l->v, nc, sizeof(*l->v)) : NULL;
+                if (!p) {
+                        l->nomem = true;
+                        return;
+                }
+                l->v = p;
+                l->cap = nc;
+        }
+        l->v[l->n].num = num;
+        (void) snprintf(l->v[l->n].etag, sizeof(l->v[0].etag), "%s", etag);
+        l->n++;
+}
+
+/* Every part the multipart upload id on key holds (ListParts, page by page). */
+static int parts_list(s3_t *s, const char *key, const char *id, part_list_t *l) {
+        char id_enc[1536], query[1700];
+        unsigned marker = 0;
         int r;
 
-        if ((r = staged_key(S3(bs), uuid, "data", 0, key, sizeof(key))) < 0)
+        if (s3_uri_encode(id, false, id_enc, sizeof(id_enc)) < 0)
+                return -ENAMETOOLONG;
+        do {
+                io_t io = { .fd = -1 };
+                unsigned next = 0;
+                if (marker)
+                        (void) snprintf(query, sizeof(query), "part-number-marker=%u&uploadId=%s", marker, id_enc);
+                else
+                        (void) snprintf(query, sizeof(query), "uploadId=%s", id_enc);
+                r = request(s, &(req_t) { .method = "GET", .key = key, .query = query }, &io, NULL, NULL);
+                if (r >= 0)
+                        r = s3_parts_parse(io.xml.buf ? io.xml.buf : "", io.xml.len, part_seen, l, &next);
+                free(io.xml.buf);
+                if (r >= 0 && l->nomem)
+                        r = -ENOMEM;
+                if (r >= 0 && next && next <= marker)
+                        r = -EBADMSG; /* a listing that does not move on */
+                marker = next;
+        } while (r >= 0 && marker);
+        return r;
+}
+
+static int s3_staged_complete(blobstore_t *bs, const char *uuid, const char *id, const blobstore_part_t *parts,
+                              unsigned n_parts) {
+        s3_t *s = S3(bs);
+        char key[S3_KEY_MAX];
+        part_list_t l = { .v = NULL };
+        unsigned last = n_parts ? parts[n_parts - 1].num : 0;
+        int r;
+
+        if ((r = staged_key(s, uuid, "data", 0, key, sizeof(key))) < 0)
                 return r;
-        return mpu_complete(S3(bs), key, id, parts, n_parts);
+        r = mpu_complete(s, key, id, parts, n_parts);
+        if (r != -EIO)
+                return r;
+        /* Refused: a request that failed may have left parts past the session's last
+         * (their numbers are sent again only by a request that gets that far). Some
+         * stores (Ceph RGW) refuse a completion that leaves any part out, so those
+         * are listed too: the temporary object then holds bytes past the blob, which
+         * staged_promote leaves behind (it copies the blob's size only). The given
+         * parts must be the upload's own, in front. */
+        r = parts_list(s, key, id, &l);
+        if (r >= 0) {
+                unsigned i = 0, j = 0;
+                for (; r >= 0 && i < n_parts; i++, j++)
+                        if (j >= l.n || l.v[j].num != parts[i].num || strcmp(l.v[j].etag, parts[i].etag) != 0)
+                                r = -EIO; /* not the session's parts: refused rightly */
+                if (r >= 0 && (j == l.n || l.v[j].num <= last))
+                        r = -EIO; /* nothing left out: the refusal was another */
+                if (r >= 0)
+                        r = mpu_complete(s, key, id, l.v, l.n);
+        }
+        free(l.v);
+        return r;
 }
 
 static int s3_staged_read(blobstore_t *bs, const char *uuid, uint64_t off, void *buf, size_t len, size_t *ret_n) {
@@ -2075,15 +2241,24 @@ static int s3_staged_read(blobstore_t *bs, const char *uuid, uint64_t off, void 
 static int s3_staged_promote(blobstore_t *bs, const char *uuid, const digest_t *d, uint64_t size) {
         s3_t *s = S3(bs);
         char from[S3_KEY_MAX], to[S3_KEY_MAX];
+        uint64_t len = 0;
         int r;
 
         if ((r = staged_key(s, uuid, "data", 0, from, sizeof(from))) < 0 ||
             (r = blob_key(s, "blobs", d, NULL, to, sizeof(to))) < 0)
                 return r;
         r = head(s, to, NULL);
-        if (r == 0) /* a copy is atomic: the key names the whole blob or nothing */
-                r = size > copy_max ? copy_parts(s, from, to, size) : copy_object(s, from, to);
-        return r; /* the temporary object stays for staged_abort */
+        if (r != 0)
+                return r < 0 ? r : 0; /* present already */
+        /* the temporary object: a completion may have left bytes past the blob */
+        r = head(s, from, &len);
+        if (r <= 0)
+                return r < 0 ? r : -ENOENT;
+        if (len < size)
+                return -EIO;
+        /* a copy is atomic: the key names the whole blob or nothing (the temporary
+         * object stays for staged_abort) */
+        return size > copy_max || len != size ? copy_parts(s, from, to, size) : copy_object(s, from, to);
 }
 
 static int s3_staged_abort(blobstore_t *bs, const char *uuid, const char *id) {
@@ -2143,6 +2318,10 @@ static const blobstore_ops_t s3_ops = {
         .staged_promote = s3_staged_promote,
         .staged_abort = s3_staged_abort,
         .put = s3_put,
+        .direct_begin = s3_direct_begin,
+        .direct_part = s3_direct_part,
+        .direct_complete = s3_direct_complete,
+        .direct_abort = s3_direct_abort,
         .free = s3_free,
 };
 

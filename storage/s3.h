@@ -85,6 +85,10 @@ int s3_list_parse(const char *xml, size_t len, s3_list_entry_fn cb, void *userda
 typedef void (*s3_upload_entry_fn)(void *userdata, const char *key, const char *upload_id, time_t initiated);
 int s3_uploads_parse(const char *xml, size_t len, s3_upload_entry_fn cb, void *userdata, char *key_marker,
                      char *id_marker, size_t n);
+/* ListParts answer: cb for each <Part> (its number 1..10000, ETag as given, size),
+ * the next part number marker into *ret_next (0 when not truncated). 0 or -EBADMSG. */
+typedef void (*s3_part_entry_fn)(void *userdata, unsigned num, const char *etag, uint64_t size);
+int s3_parts_parse(const char *xml, size_t len, s3_part_entry_fn cb, void *userdata, unsigned *ret_next);
 /* <Error><Code>...</Code> of an answer into code (n bytes). 1 found, 0 not. */
 int s3_error_code(const char *xml, size_t len, char *code, size_t n);
 /* The text of the first <tag> element, entities decoded, into ret (n bytes). 1

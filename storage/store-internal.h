@@ -55,6 +55,11 @@ struct store {
         void *now_userdata;
         store_observe_fn observe; /* store_set_observer; NULL: no timing */
         void *observe_userdata;
+        /* threads working for a request after it let go (storage/mpupload.c: parts
+         * still in flight, the session's lease given back once they end), under
+         * lock: store_free waits for them, as they use the driver */
+        unsigned n_bg;
+        pthread_cond_t bg_cond;
 };
 
 /* Timing for the observer: 0 (no observer) or a CLOCK_MONOTONIC time in ns; then
@@ -91,6 +96,10 @@ struct upload {
         bool hasher_stop;
         int job_err;        /* first hashing error; the state is then rebuilt lazily */
 };
+
+/* A thread of the store's own begins or ends work that store_free must wait for. */
+void store__bg_enter(struct store *s);
+void store__bg_leave(struct store *s);
 
 /* true when s is a canonical lowercase 8-4-4-4-12 uuid. */
 bool store__uuid_valid(const char *s);

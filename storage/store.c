@@ -239,6 +239,12 @@ int store_open_with(const char *root, blobstore_t *bs, store_t **ret) {
                 free(s);
                 return -r;
         }
+        r = pthread_cond_init(&s->bg_cond, NULL);
+        if (r != 0) {
+                (void) pthread_mutex_destroy(&s->lock);
+                free(s);
+                return -r;
+        }
 
         if (mkdir(root, 0700) < 0 && errno != EEXIST) {
                 r = -errno;
@@ -272,6 +278,7 @@ fail:
 store_t *store_free(store_t *s) {
         if (!s)
                 return NULL;
+        store_quiesce(s);
         store__sessions_free(s);
         if (s->bs && s->bs != &s->file_bs)
                 blobstore_free(s->bs);
@@ -282,9 +289,32 @@ store_t *store_free(store_t *s) {
         closep(&s->uploads_fd);
         closep(&s->blobs_fd);
         closep(&s->root_fd);
+        (void) pthread_cond_destroy(&s->bg_cond);
         (void) pthread_mutex_destroy(&s->lock);
         free(s);
         return NULL;
+}
+
+void store_quiesce(store_t *s) {
+        if (!s)
+                return;
+        (void) pthread_mutex_lock(&s->lock);
+        while (s->n_bg)
+                (void) pthread_cond_wait(&s->bg_cond, &s->lock);
+        (void) pthread_mutex_unlock(&s->lock);
+}
+
+void store__bg_enter(store_t *s) {
+        (void) pthread_mutex_lock(&s->lock);
+        s->n_bg++;
+        (void) pthread_mutex_unlock(&s->lock);
+}
+
+void store__bg_leave(store_t *s) {
+        (void) pthread_mutex_lock(&s->lock);
+        if (--s->n_bg == 0)
+                (void) pthread_cond_broadcast(&s->bg_cond);
+        (void) pthread_mutex_unlock(&s->lock);
 }
 
 /* ---- blobs ---- */

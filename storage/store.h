@@ -51,6 +51,10 @@ int store_open_with(const char *root, blobstore_t *bs, store_t **ret);
 const char *store_driver_name(const store_t *s);
 /* true when blobs are files (store_blob_open works); false: read ranges. */
 bool store_has_files(const store_t *s);
+/* Wait for the work the store's own threads still do for requests that let go
+ * (storage/mpupload.c: parts in flight, then the session's lease given back on the
+ * metadata's database): before that database is closed. NULL-safe. */
+void store_quiesce(store_t *s);
 store_t *store_free(store_t *s);
 /* Every public call from now on is timed and reported to fn (NULL: none), on the
  * calling thread. Set before the store is shared between threads. */

@@ -268,7 +268,8 @@ EXTRA_DIST += tests/integration/fsck.sh tests/integration/backup.sh tests/integr
               tests/integration/storage-lib.sh docs/maintenance.md
 ## blobs in S3 (issue 16) against the slow tier's Ceph RADOS Gateway (tests/ceph-rgw.sh)
 SLOW_TESTS += tests/integration/s3.sh tests/integration/s3-docker.sh
-EXTRA_DIST += tests/integration/s3.sh tests/integration/s3-docker.sh tests/integration/s3-lib.sh tests/ceph-rgw.sh docs/s3.md
+EXTRA_DIST += tests/integration/s3.sh tests/integration/s3-docker.sh tests/integration/s3-lib.sh tests/ceph-rgw.sh docs/s3.md \
+        tests/integration/s3_slow_relay.py
 ## the same three with the metadata in PostgreSQL (slow tier: the run's shared server)
 SLOW_TESTS += tests/integration/storage-pg.sh
 EXTRA_DIST += tests/integration/storage-pg.sh

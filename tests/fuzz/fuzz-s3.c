@@ -1,6 +1,6 @@
 /* tests/fuzz/fuzz-s3.c: what the S3 driver parses from outside (storage/s3.h): the
  * storage URL from the command line or environment, and the XML answers of the
- * object store (listings, multipart upload listings, errors, a time). The first byte picks the parser; the rest
+ * object store (listings, multipart upload listings, part listings, errors, a time). The first byte picks the parser; the rest
  * is its input. Checks what success promises: NUL-terminated fields within bounds, a
  * token only when the listing says it is truncated. */
 #include <stdint.h>
@@ -17,6 +17,13 @@ static void on_entry(void *ud, const char *key, uint64_t size, time_t mtime) {
         if (strlen(key) > 1024)
                 abort();
         (*n)++;
+}
+
+static void on_part(void *ud, unsigned num, const char *etag, uint64_t size) {
+        (void) size;
+        if (num < 1 || num > 10000 || strlen(etag) > 127)
+                abort();
+        (*(size_t *) ud)++;
 }
 
 static void on_upload(void *ud, const char *key, const char *id, time_t t) {
@@ -40,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 return 0;
         memcpy(s, data + 1, size - 1);
         s[size - 1] = '\0';
-        switch (data[0] % 5) {
+        switch (data[0] % 6) {
         case 0:
                 if (s3_url_parse(s, &c, &detail) == 0) {
                         if (strlen(c.bucket) < 3 || strlen(c.bucket) > S3_BUCKET_MAX || !c.host[0] || !c.region[0] ||
@@ -62,6 +69,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         case 3:
                 (void) s3_time_parse(s, &t);
                 break;
+        case 5: {
+                unsigned next = 0;
+                if (s3_parts_parse((const char *) data + 1, size - 1, on_part, &n, &next) == 0 && next > 10000)
+                        abort();
+                break;
+        }
         default: {
                 char km[128], im[128];
                 if (s3_uploads_parse((const char *) data + 1, size - 1, on_upload, &n, km, im, sizeof(km)) == 0 &&

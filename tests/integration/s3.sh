@@ -5,7 +5,10 @@
 # presigned URL) followed by skopeo with the gateway's log showing the client's GETs,
 # GC and fsck on the bucket, and two replicas on PostgreSQL sharing the bucket with no
 # shared directory (a chunked upload alternating between them, its expiry); berthd killed during a multipart commit (GC leaves nothing); berthd storage
-# copy of a filesystem store into the bucket; the gateway stopped during a push.
+# copy of a filesystem store into the bucket; the gateway stopped during a push; a PATCH
+# whose parts a slowed store holds back (tests/integration/s3_slow_relay.py) while
+# berthd's only event-loop thread answers another request at once; 64 MiB in 16 MiB
+# chunks alternating between the two replicas.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/s3-lib.sh"
@@ -83,6 +86,51 @@ grep -q "PUT /$BUCKET/reg/blobs/sha256/$h40?partNumber=2&" <(tail -n +"$((mark +
 bcurl -o "$TMP/b40.got" "$BERTH_URL/v2/it/s3/blobs/sha256:$h40"
 cmp -s "$TMP/b40.got" "$TMP/b40" || fail "the streamed blob differs"
 pass "sent in parts while it arrived, visible after the digest check; a wrong digest aborted the parts"
+
+step "a PATCH's parts are sent beside the event loop: a slowed store holds back no other request (--threads 1)"
+# a relay in front of the gateway holds every part PUT for 3 s; berthd with one
+# libmicrohttpd thread receives a 100 MiB PATCH through it: six 16 MiB parts, four in
+# flight at most (the connection suspended while a fifth waits), a 4 MiB tail, whose
+# last part the PUT sends
+python3 "$BERTH_IT_DIR/s3_slow_relay.py" "$EP" "$TMP/relay.port" "$TMP/relay.log" 3 >"$TMP/relay.out" 2>&1 &
+berth_track_pid $!
+berth_wait_for 10 test -s "$TMP/relay.port" || fail "the relay did not start"
+SLOW="s3://$BUCKET/slow?endpoint=http://127.0.0.1:$(cat "$TMP/relay.port")&region=$BERTH_TEST_S3_REGION"
+sp=$(berth_free_port)
+"$top_builddir/berthd" serve --listen "127.0.0.1:$sp" --data "$TMP/slow" --auth none --insecure-http --metrics-listen '' \
+        --threads 1 --storage "$SLOW" >>"$TMP/slow.log" 2>&1 &
+slow_pid=$!
+berth_track_pid $slow_pid
+su=http://127.0.0.1:$sp
+berth_wait_for 20 eval '[ "$(curl -s -o /dev/null -w "%{http_code}" "$su/readyz")" = 200 ]' || fail "berthd on the relay not ready"
+head -c $((100 << 20)) /dev/urandom >"$TMP/slow.bin"
+sd=sha256:$(sha256sum "$TMP/slow.bin" | cut -d' ' -f1)
+loc=$(curl -sS -D - -o /dev/null -X POST "$su/v2/it/slow/blobs/uploads/" | tr -d '\r' | awk 'tolower($1) == "location:" { print $2 }')
+[ -n "$loc" ] || fail "no upload location"
+curl -sS -D "$TMP/slow.ph" -o /dev/null -X PATCH --data-binary "@$TMP/slow.bin" \
+        -H 'Content-Type: application/octet-stream' "$su$loc" &
+patch_pid=$!
+berth_wait_for 30 grep -qs '^start' "$TMP/relay.log" || fail "no part reached the store"
+# a part is held at the store now: another request on the same (only) thread
+probe=$(curl -sS -o /dev/null -w '%{http_code} %{time_total}' --max-time 20 "$su/v2/")
+[ "${probe% *}" = 200 ] || fail "/v2/ during the PATCH: $probe"
+awk -v t="${probe#* }" 'BEGIN { exit !(t < 1.5) }' ||
+        fail "/v2/ took ${probe#* } s while a part was held at the store (the event loop waited for it)"
+wait $patch_pid || fail "the PATCH failed"
+grep -q '^HTTP/[0-9.]* 202' "$TMP/slow.ph" || fail "PATCH: $(head -n 1 "$TMP/slow.ph")"
+grep -qi "^range: 0-$(((100 << 20) - 1))" "$TMP/slow.ph" || fail "PATCH range: $(grep -i '^range' "$TMP/slow.ph")"
+# its parts were in flight together, four at most
+most=$(awk '$1 == "start" { n++; if (n > m) m = n } $1 == "end" { n-- } END { print m + 0 }' "$TMP/relay.log")
+[ "$most" = 4 ] || fail "$most parts in flight at most, not 4: $(tr '\n' ' ' <"$TMP/relay.log")"
+[ "$(grep -c '^start' "$TMP/relay.log")" = 6 ] || fail "not six parts: $(tr '\n' ' ' <"$TMP/relay.log")"
+code=$(curl -sS -o "$TMP/slow.json" -w '%{http_code}' -X PUT "$su$loc?digest=$sd")
+[ "$code" = 201 ] || fail "the final PUT: $code $(cat "$TMP/slow.json")"
+[ "$(grep -c '^start' "$TMP/relay.log")" = 7 ] || fail "the PUT did not send the tail as the last part"
+curl -sS -o "$TMP/slow.got" "$su/v2/it/slow/blobs/$sd"
+cmp -s "$TMP/slow.got" "$TMP/slow.bin" || fail "the blob read back differs"
+kill "$slow_pid"
+wait "$slow_pid" || fail "berthd on the relay did not stop cleanly"
+pass "/v2/ answered in ${probe#* } s while parts were held 3 s each; 6 parts, 4 in flight at most, the 4 MiB tail sent by the PUT; the blob read back"
 
 step "the API scripts against berthd on S3"
 # their blob counts come from the bucket's listing
@@ -317,6 +365,33 @@ for k, n in re.findall(r"<Key>([^<]*)</Key>.*?<Size>([0-9]+)</Size>", sys.stdin.
         if s3_keys "reg/uploads/$uuid/" | grep -q .; then fail "temporary objects left: $(s3_keys "reg/uploads/$uuid/")"; fi
         if s3 GET "/$BUCKET?uploads=" | grep -q "<Key>reg/uploads/$uuid/"; then fail "the multipart upload was left"; fi
         pass "17 MiB in 4 PATCHes alternating between the replicas (a part, a 3 MiB tail, a part, a 2 MiB tail), the PUT elsewhere; nothing left"
+
+        step "64 MiB in 16 MiB chunks alternating between the replicas, the PUT on the other"
+        head -c $((64 << 20)) /dev/urandom >"$TMP/big64"
+        bd=sha256:$(sha256sum "$TMP/big64" | cut -d' ' -f1)
+        loc=$(curl -sS -D - -o /dev/null -X POST "$r1/v2/it/big64/blobs/uploads/" | tr -d '\r' |
+                awk 'tolower($1) == "location:" { print $2 }')
+        buuid=${loc##*/}
+        [ -n "$buuid" ] || fail "no upload location"
+        for i in 0 1 2 3; do
+                rep=$r1
+                [ $((i % 2)) -eq 1 ] && rep=$r2
+                off=$((i << 24))
+                dd if="$TMP/big64" of="$TMP/big64.chunk" bs=1M skip=$((i * 16)) count=16 status=none
+                curl -sS -D "$TMP/ph" -o /dev/null -X PATCH --data-binary "@$TMP/big64.chunk" \
+                        -H 'Content-Type: application/octet-stream' -H "Content-Range: $off-$((off + (1 << 24) - 1))" "$rep$loc"
+                grep -q '^HTTP/[0-9.]* 202' "$TMP/ph" || fail "16 MiB PATCH $i on $rep: $(head -n 1 "$TMP/ph")"
+                grep -qi "^range: 0-$((off + (1 << 24) - 1))" "$TMP/ph" || fail "PATCH $i: $(grep -i '^range' "$TMP/ph")"
+        done
+        # the last PATCH went to replica 2: the PUT to replica 1
+        code=$(curl -sS -o "$TMP/put.json" -w '%{http_code}' -X PUT "$r1$loc?digest=$bd")
+        [ "$code" = 201 ] || fail "the final PUT of the 64 MiB upload: $code $(cat "$TMP/put.json")"
+        curl -sS -o "$TMP/big64.got" "$r2/v2/it/big64/blobs/$bd"
+        cmp -s "$TMP/big64.got" "$TMP/big64" || fail "the 64 MiB blob read through replica 2 differs"
+        if s3_keys "reg/uploads/$buuid/" | grep -q .; then fail "temporary objects left: $(s3_keys "reg/uploads/$buuid/")"; fi
+        if s3 GET "/$BUCKET?uploads=" | grep -q "<Key>reg/uploads/$buuid/"; then fail "the 64 MiB upload's multipart upload was left"; fi
+        [ -z "$(find "$TMP/rep1/uploads" "$TMP/rep2/uploads" -type f)" ] || fail "session files in a replica's directory"
+        pass "4 PATCHes of 16 MiB on replicas 1, 2, 1, 2, the PUT on 1, the blob identical through 2; nothing under uploads/"
 
         step "the same blob pushed again by chunks: not written twice"
         loc=$(curl -sS -D - -o /dev/null -X POST "$r2/v2/it/again/blobs/uploads/" | tr -d '\r' |

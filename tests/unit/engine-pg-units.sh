@@ -7,7 +7,7 @@
 set -uo pipefail
 
 build=${top_builddir:-$PWD}
-tests=(test-db test-meta test-auth test-registry-store test-dbcopy test-webhook test-webhook-send test-fsck test-proxycache test-usage test-retention test-api)
+tests=(test-db test-meta test-auth test-registry-store test-dbcopy test-webhook test-webhook-send test-fsck test-proxycache test-usage test-retention test-api test-s3)
 
 if [ -z "${BERTH_TEST_PG_URL:-}" ] || [ ! -r "${BERTH_TEST_PG_PASSWORD_FILE:-}" ]; then
         if [ "${BERTH_REQUIRE_ALL:-0}" = 1 ]; then

@@ -7,6 +7,7 @@
  * the commit through UploadPartCopy (its threshold lowered by the test hook), a
  * lost hash state re-read, the expiry, and the bucket-side expiry of orphans. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -270,6 +271,43 @@ static void test_uploads_parse(void **state) {
         assert_int_equal(s3_uploads_parse(no_id, strlen(no_id), on_upload, &s, km, im, sizeof(km)), -EBADMSG);
 }
 
+static void on_part(void *ud, unsigned num, const char *etag, uint64_t size) {
+        seen_t *s = ud;
+        if (s->n < 4)
+                (void) snprintf(s->keys[s->n++], sizeof(s->keys[0]), "%u %s %llu", num, etag, (unsigned long long) size);
+}
+
+/* ListParts (the parts a failed request left past a session's last are found so) */
+static void test_parts_parse(void **state) {
+        static const char xml[] =
+                "<ListPartsResult><Bucket>b</Bucket><UploadId>2~x</UploadId><NextPartNumberMarker>2</NextPartNumberMarker>"
+                "<IsTruncated>true</IsTruncated><Part><PartNumber>1</PartNumber><ETag>&quot;ab&quot;</ETag>"
+                "<Size>6291456</Size></Part><Part><PartNumber>2</PartNumber><ETag>\"cd\"</ETag><Size>5</Size></Part>"
+                "</ListPartsResult>";
+        static const char last[] = "<ListPartsResult><IsTruncated>false</IsTruncated></ListPartsResult>";
+        static const char *const bad[] = {
+                "<ListPartsResult><Part><PartNumber>0</PartNumber><ETag>e</ETag><Size>1</Size></Part></ListPartsResult>",
+                "<ListPartsResult><Part><PartNumber>10001</PartNumber><ETag>e</ETag><Size>1</Size></Part></ListPartsResult>",
+                "<ListPartsResult><Part><PartNumber>1</PartNumber><ETag>e</ETag><Size>-1</Size></Part></ListPartsResult>",
+                "<ListPartsResult><Part><PartNumber>1</PartNumber><Size>1</Size></Part></ListPartsResult>",
+                "<ListPartsResult><IsTruncated>true</IsTruncated></ListPartsResult>",
+                "<ListBucketResult></ListBucketResult>",
+        };
+        unsigned next = 9;
+        seen_t s = {};
+
+        (void) state;
+        assert_int_equal(s3_parts_parse(xml, strlen(xml), on_part, &s, &next), 0);
+        assert_int_equal(s.n, 2);
+        assert_string_equal(s.keys[0], "1 \"ab\" 6291456");
+        assert_string_equal(s.keys[1], "2 \"cd\" 5");
+        assert_int_equal(next, 2);
+        assert_int_equal(s3_parts_parse(last, strlen(last), on_part, &s, &next), 0);
+        assert_int_equal(next, 0);
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+                assert_int_equal(s3_parts_parse(bad[i], strlen(bad[i]), on_part, &s, &next), -EBADMSG);
+}
+
 static void test_error_code(void **state) {
         static const char slow[] = "<?xml version=\"1.0\"?><Error><Code>SlowDown</Code><Message>Reduce</Message></Error>";
         char code[32];
@@ -288,6 +326,8 @@ typedef struct {
         char dir[256];
         char bucket[64];
         char url[512];
+        char db[512];   /* the metadata both open: SQLite in dir, or (BERTH_TEST_ENGINE=pg)
+                         * a PostgreSQL database of the test's own */
         fx_clock_t clock;
         store_t *a, *b; /* two "replicas": their own directories, one bucket */
         meta_t *ma, *mb;
@@ -320,13 +360,14 @@ static int gw_setup(void **state) {
         assert_int_equal(system(cmd), 0);
         (void) snprintf(g->url, sizeof(g->url), "s3://%s/u?endpoint=%s&region=%s", g->bucket, ep, region);
         g->clock.now = time(NULL);
+        assert_int_equal(fx_db_target(g->db, sizeof(g->db), g->dir, "meta.db"), 0);
         for (int i = 0; i < 2; i++) {
                 assert_int_equal(s3_blobstore_open(g->url, NULL, &bs, &detail), 0);
                 assert_int_equal(fx_path(path, sizeof(path), g->dir, i ? "b" : "a"), 0);
                 assert_int_equal(mkdir(path, 0700), 0);
                 assert_int_equal(store_open_with(path, bs, i ? &g->b : &g->a), 0);
                 store_set_clock(i ? g->b : g->a, fx_clock_now, &g->clock);
-                assert_int_equal(fx_meta_open(g->dir, "meta.db", i ? &g->mb : &g->ma), 0);
+                assert_int_equal(meta_open(g->db, i ? &g->mb : &g->ma), 0);
         }
         *state = g;
         return 0;
@@ -342,6 +383,7 @@ static int gw_teardown(void **state) {
         meta_free(g->mb);
         store_free(g->a);
         store_free(g->b);
+        fx_db_drop(g->db);
         fx_rmtree(g->dir);
         free(g);
         return 0;
@@ -540,19 +582,108 @@ static void test_staged_orphans(void **state) {
         g->clock.now = fixed;
 }
 
+/* The calls of an event-loop thread: write_some takes what the senders leave room
+ * for, mpupload_wait "suspends" (counted) until a part ends and "resumes" once;
+ * flush until none is in flight before the save. Then a request let go with its
+ * parts in flight: its lease is given back by the last of them (the session taken
+ * again once they ended), its bytes never counted. */
+static atomic_int n_suspended, n_resumed;
+static void t_suspend(void *userdata) {
+        (void) userdata;
+        atomic_fetch_add(&n_suspended, 1);
+}
+static void t_resume(void *userdata) {
+        (void) userdata;
+        atomic_fetch_add(&n_resumed, 1);
+}
+
+/* Wait as an event loop would: 0 go on at once, 1 "resumed" later. */
+static void t_wait(mpupload_t *u) {
+        int before = atomic_load(&n_resumed), r = mpupload_wait(u, t_suspend, t_resume, NULL);
+
+        assert_true(r == 0 || r == 1);
+        for (int i = 0; r == 1 && atomic_load(&n_resumed) == before; i++) {
+                assert_true(i < 60000); /* a minute */
+                usleep(1000);
+        }
+}
+
+static void test_staged_async(void **state) {
+        gw_t *g = *state;
+        const size_t len = 96 * MIB;
+        char uuid[UPLOAD_UUID_LEN + 1];
+        mpupload_t *u = NULL, *v = NULL;
+        uint64_t size = 0;
+        size_t off = 0;
+        uint8_t *buf;
+        digest_t d;
+        int r, tries;
+
+        if (!g)
+                skip();
+        buf = malloc(len);
+        assert_non_null(buf);
+        fill(buf, len, 3);
+        assert_int_equal(digest_buf(DIGEST_SHA256, buf, len, &d), 0);
+        assert_int_equal(mpupload_create(g->a, g->ma, "t/async", DIGEST_SHA256, uuid), 0);
+        assert_int_equal(mpupload_acquire(g->a, g->ma, uuid, &u), 0);
+        while (off < len) {
+                size_t n = 0;
+                r = mpupload_write_some(u, buf + off, len - off, &n);
+                assert_true(r == 0 || r == 1);
+                assert_true(r == 1 || n == len - off);
+                off += n;
+                if (r == 1)
+                        t_wait(u);
+        }
+        while ((r = mpupload_flush(u, NULL)) == 1)
+                t_wait(u);
+        assert_int_equal(r, 0);
+        assert_int_equal(atomic_load(&n_suspended), atomic_load(&n_resumed));
+        assert_int_equal(mpupload_save(u), 0);
+        mpupload_release(u);
+        assert_int_equal(mpupload_committed(g->mb, uuid, &size), 0);
+        assert_int_equal(size, len);
+
+        /* three parts handed over, and the request lets go at once */
+        assert_int_equal(mpupload_acquire(g->b, g->mb, uuid, &v), 0);
+        off = 0;
+        while (off < 48 * MIB) {
+                size_t n = 0;
+                r = mpupload_write_some(v, buf, 48 * MIB - off, &n);
+                assert_true(r == 0 || r == 1);
+                off += n;
+                if (r == 1)
+                        t_wait(v);
+        }
+        mpupload_release(v);
+        for (tries = 0; (r = mpupload_acquire(g->a, g->ma, uuid, &u)) == BERTH_EBUSY; tries++) {
+                assert_true(tries < 600); /* a minute */
+                usleep(100000);
+        }
+        assert_int_equal(r, 0);
+        assert_int_equal(mpupload_size(u), len); /* none of the released request's bytes */
+        assert_int_equal(mpupload_commit(u, "t/async", &d, &size), 0);
+        assert_int_equal(size, len);
+        mpupload_release(u);
+        blob_is(g->b, &d, buf, len);
+        free(buf);
+}
+
 int main(void) {
         const struct CMUnitTest t[] = {
                 cmocka_unit_test(test_sign_suite_vanilla), cmocka_unit_test(test_sign_s3_examples),
                 cmocka_unit_test(test_presign_example),    cmocka_unit_test(test_uri_encode),
                 cmocka_unit_test(test_url_forms),          cmocka_unit_test(test_url_rejects),
                 cmocka_unit_test(test_list_parse),         cmocka_unit_test(test_list_rejects),
-                cmocka_unit_test(test_uploads_parse),      cmocka_unit_test(test_error_code),
+                cmocka_unit_test(test_uploads_parse),      cmocka_unit_test(test_parts_parse), cmocka_unit_test(test_error_code),
         };
         const struct CMUnitTest gw[] = {
                 cmocka_unit_test(test_staged_replicas),
                 cmocka_unit_test(test_staged_lost_state),
                 cmocka_unit_test(test_staged_expiry),
                 cmocka_unit_test(test_staged_orphans),
+                cmocka_unit_test(test_staged_async),
         };
         int r = cmocka_run_group_tests(t, NULL, NULL);
 
