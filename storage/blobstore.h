@@ -19,7 +19,6 @@
 #include "common/digest.h"
 
 typedef struct blobstore blobstore_t;
-typedef struct blobstore_stream blobstore_stream_t;
 
 /* One part of a staged upload (staged_complete). */
 typedef struct blobstore_part {
@@ -71,17 +70,6 @@ typedef struct blobstore_ops {
          * more than max_age seconds before now. The number given up, or <0. NULL:
          * nothing of the kind (the file driver's scratch files: store_tmp_clean). */
         int (*expire_incomplete)(blobstore_t *bs, uint64_t max_age, time_t now);
-        /* Streaming (NULL: not offered): a blob whose digest is known before its bytes
-         * is sent while the bytes still arrive in the file fd (the driver keeps its
-         * own duplicate). begin: -EEXIST when d is stored already (nothing to send).
-         * feed: the file now holds size bytes (sends what is ripe; 0 or the first
-         * failure). finish: the file is complete with size bytes and the caller has
-         * checked they hash to d: the rest is sent and d becomes visible, all at once
-         * (the stream is gone either way). abort: nothing becomes visible. */
-        int (*stream_begin)(blobstore_t *bs, const digest_t *d, int fd, blobstore_stream_t **ret);
-        int (*stream_feed)(blobstore_stream_t *st, uint64_t size);
-        int (*stream_finish)(blobstore_stream_t *st, uint64_t size);
-        void (*stream_abort)(blobstore_stream_t *st);
         /* Staged uploads (NULL: not offered; the store's session files serve): the
          * bytes of a chunked upload go to the driver as they arrive, under
          * temporary names of the session uuid (a canonical uuid, checked by the

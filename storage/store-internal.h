@@ -82,8 +82,6 @@ struct upload {
         bool gone;          /* committed: the session no longer exists */
         bool is_linked;     /* upload_commit_keep: linked as `linked`, session file kept */
         digest_t linked;
-        blobstore_stream_t *stream; /* upload_stream_begin: sent while it arrives */
-        digest_t stream_digest;
 
         /* Hashing beside the writes (upload_write_async): one job at a time. */
         pthread_t hasher;

@@ -151,12 +151,6 @@ const char *upload_uuid(const upload_t *u);
  * the next call on u (any upload_* function, a zero-length write included, or
  * store_upload_release), which waits for it. */
 int upload_write_async(upload_t *u, const void *buf, size_t len);
-/* The blob's digest is known before its bytes (a monolithic upload): with a driver
- * that streams (S3), the bytes are sent while they arrive and the commit only
- * finishes the transfer (nothing is visible before upload_commit checked the
- * digest). 1 streaming, 0 not (no such driver, bytes already in the session, or
- * the blob is stored already), <0. */
-int upload_stream_begin(upload_t *u, const digest_t *d);
 /* Remove the session held by u (cancel); still call store_upload_release(). 0,
  * -ENOENT when already gone (committed), or -errno. */
 int upload_remove(upload_t *u);

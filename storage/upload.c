@@ -369,8 +369,6 @@ int store_upload_committed(store_t *s, const char *uuid, uint64_t *ret_size) {
         return 0;
 }
 
-static void stream_drop(upload_t *u);
-
 void store_upload_release(upload_t *u) {
         if (!u)
                 return;
@@ -378,7 +376,6 @@ void store_upload_release(upload_t *u) {
          * over itself (upload_write_async): never for another connection. */
         hash_wait(u);
         hasher_stop(u);
-        stream_drop(u); /* not committed: nothing of it becomes visible */
         closep(&u->fd);
         session_put(u->store, u->se, u->gone, u->gone ? NULL : &u->size);
         free(u);
@@ -642,37 +639,7 @@ static int write_piece(upload_t *u, const void *buf, size_t len) {
         }
         u->size += len;
         writeback(u);
-        if (u->stream && u->store->bs->ops->stream_feed(u->stream, u->size) < 0) {
-                /* the driver gave up: the blob goes up whole at commit instead */
-                u->store->bs->ops->stream_abort(u->stream);
-                u->stream = NULL;
-        }
         return 0;
-}
-
-int upload_stream_begin(upload_t *u, const digest_t *d) {
-        const blobstore_ops_t *ops;
-        int r;
-
-        if (!u || !d || u->gone)
-                return -EINVAL;
-        ops = u->store->bs->ops;
-        if (!ops->stream_begin || u->size != 0 || u->stream)
-                return 0;
-        r = ops->stream_begin(u->store->bs, d, u->fd, &u->stream);
-        if (r < 0) {
-                u->stream = NULL;
-                return r == -EEXIST ? 0 : r;
-        }
-        u->stream_digest = *d;
-        return 1;
-}
-
-static void stream_drop(upload_t *u) {
-        if (u && u->stream) {
-                u->store->bs->ops->stream_abort(u->stream);
-                u->stream = NULL;
-        }
 }
 
 int upload_write_async(upload_t *u, const void *buf, size_t len) {
@@ -689,7 +656,6 @@ int upload_truncate(upload_t *u, uint64_t size) {
                 return -EINVAL;
         if (size == u->size)
                 return 0;
-        stream_drop(u); /* parts already sent hold bytes that are going */
         /* never through a second name: a session file linked as a blob (a commit
          * whose link was made but then reported failing) is that blob's bytes */
         struct stat st;
@@ -758,22 +724,14 @@ static int commit(upload_t *u, const digest_t *want, uint64_t *ret_size, bool ke
          * driver without files makes its own copy durable (the file is scratch) */
         if (store_has_files(s) && fdatasync(u->fd) < 0)
                 return (errno == ENOSPC || errno == EDQUOT) ? -ENOSPC : -errno;
-        if (u->stream && digest_equal(&u->stream_digest, want)) {
-                /* the bytes went up while they arrived: the rest, then visible at once */
-                r = s->bs->ops->stream_finish(u->stream, u->size);
-                u->stream = NULL;
-        } else {
-                stream_drop(u);
-                r = store__link_blob(s, s->uploads_fd, se->uuid, want);
-                /* linked but not reported done (the directory's sync failed): the
-                 * file is the blob now, whole and checked, maybe not yet durable
-                 * under its name; the session ends here so that nothing undoes
-                 * bytes the blob holds (the blob without a row is GC's, or the
-                 * client's next push links it) */
-                if (r < 0 && store_has_files(s) && fstat(u->fd, &st) == 0 && st.st_nlink > 1) {
-                        (void) unlinkat(s->uploads_fd, se->uuid, 0);
-                        u->gone = true;
-                }
+        r = store__link_blob(s, s->uploads_fd, se->uuid, want);
+        /* linked but not reported done (the directory's sync failed): the file is
+         * the blob now, whole and checked, maybe not yet durable under its name; the
+         * session ends here so that nothing undoes bytes the blob holds (the blob
+         * without a row is GC's, or the client's next push links it) */
+        if (r < 0 && store_has_files(s) && fstat(u->fd, &st) == 0 && st.st_nlink > 1) {
+                (void) unlinkat(s->uploads_fd, se->uuid, 0);
+                u->gone = true;
         }
         if (r < 0)
                 return r;

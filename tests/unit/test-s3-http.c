@@ -60,7 +60,6 @@ typedef struct {
         pthread_mutex_t lock;
         step_t steps[MAX_STEPS];
         int n_steps, next;
-        int conns; /* connections accepted (a request cut off is not in next) */
         seen_t seen[MAX_STEPS];
         bool stop;
 } srv_t;
@@ -158,9 +157,6 @@ static void *server_main(void *arg) {
                 fd = accept(S.lfd, NULL, NULL);
                 if (fd < 0)
                         continue;
-                pthread_mutex_lock(&S.lock);
-                S.conns++;
-                pthread_mutex_unlock(&S.lock);
                 serve_one(fd);
                 shutdown(fd, SHUT_WR);
                 close(fd);
@@ -173,17 +169,8 @@ static void script(const step_t *steps, int n) {
         memcpy(S.steps, steps, sizeof(*steps) * (size_t) n);
         S.n_steps = n;
         S.next = 0;
-        S.conns = 0;
         memset(S.seen, 0, sizeof(S.seen));
         pthread_mutex_unlock(&S.lock);
-}
-
-static int conns(void) {
-        int n;
-        pthread_mutex_lock(&S.lock);
-        n = S.conns;
-        pthread_mutex_unlock(&S.lock);
-        return n;
 }
 
 static int requests(void) {
@@ -504,78 +491,6 @@ static void test_commit(void **state) {
 
 #define INIT "<InitiateMultipartUploadResult><Bucket>bkt</Bucket><UploadId>id/1+</UploadId></InitiateMultipartUploadResult>"
 
-/* streaming: begin (HEAD, initiate), finish (one part, complete); a part answered
- * without an ETag, or a complete that fails, aborts the upload (DELETE ?uploadId) */
-static void test_stream(void **state) {
-        blobstore_t *bs = *state;
-        digest_t d = blob();
-        blobstore_stream_t *st = NULL;
-        char dir[256];
-        int dfd = staged(dir, sizeof(dir)), fd = openat(dfd, "staged", O_RDONLY | O_CLOEXEC);
-
-        assert_true(fd >= 0);
-        script((step_t[]) { A(404), AB(200, INIT), AH(200, "ETag: \"p1\"\r\n"),
-                            AB(200, "<CompleteMultipartUploadResult/>") },
-               4);
-        assert_int_equal(bs->ops->stream_begin(bs, &d, fd, &st), 0);
-        assert_int_equal(bs->ops->stream_feed(st, 5), 0);
-        assert_int_equal(bs->ops->stream_finish(st, 5), 0);
-        assert_int_equal(requests(), 4);
-        assert_string_equal(S.seen[1].method, "POST");
-        assert_string_equal(S.seen[1].target, KEY "?uploads=");
-        assert_string_equal(S.seen[2].method, "PUT");
-        assert_string_equal(S.seen[2].target, KEY "?partNumber=1&uploadId=id%2F1%2B");
-        assert_string_equal(S.seen[2].body, "hello");
-        assert_string_equal(S.seen[3].target, KEY "?uploadId=id%2F1%2B");
-        assert_string_equal(S.seen[3].body, "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber>"
-                                            "<ETag>&quot;p1&quot;</ETag></Part></CompleteMultipartUpload>");
-
-        /* a part without ETag */
-        script((step_t[]) { A(404), AB(200, INIT), A(200), A(204) }, 4);
-        assert_int_equal(bs->ops->stream_begin(bs, &d, fd, &st), 0);
-        assert_int_equal(bs->ops->stream_finish(st, 5), -EIO);
-        assert_int_equal(requests(), 4);
-        assert_string_equal(S.seen[3].method, "DELETE");
-        assert_string_equal(S.seen[3].target, KEY "?uploadId=id%2F1%2B");
-
-        /* the completion refused */
-        script((step_t[]) { A(404), AB(200, INIT), AH(200, "ETag: \"p1\"\r\n"), AB(400, "<Error><Code>InvalidPart</Code></Error>"),
-                            A(204) },
-               5);
-        assert_int_equal(bs->ops->stream_begin(bs, &d, fd, &st), 0);
-        assert_int_equal(bs->ops->stream_finish(st, 5), -EIO);
-        assert_int_equal(requests(), 5);
-        assert_string_equal(S.seen[4].method, "DELETE");
-
-        /* the file shorter than the size given: the part is cut off, not retried
-         * (another try would find the file as short), and never completed short */
-        script((step_t[]) { A(404), AB(200, INIT), A(204) }, 3);
-        assert_int_equal(bs->ops->stream_begin(bs, &d, fd, &st), 0);
-        assert_int_equal(bs->ops->stream_finish(st, 9), -EIO);
-        assert_int_equal(requests(), 3);
-        assert_int_equal(conns(), 4); /* HEAD, initiate, the part cut off, DELETE */
-        assert_string_equal(S.seen[2].method, "DELETE");
-
-        /* stored already: -EEXIST, nothing initiated */
-        script((step_t[]) { AL(200, 5) }, 1);
-        assert_int_equal(bs->ops->stream_begin(bs, &d, fd, &st), -EEXIST);
-        assert_int_equal(requests(), 1);
-
-        /* an initiate answer without UploadId */
-        script((step_t[]) { A(404), AB(200, "<InitiateMultipartUploadResult/>") }, 2);
-        assert_int_equal(bs->ops->stream_begin(bs, &d, fd, &st), -EIO);
-        assert_int_equal(requests(), 2);
-
-        /* aborted by the caller (the digest did not match): DELETE */
-        script((step_t[]) { A(404), AB(200, INIT), A(204) }, 3);
-        assert_int_equal(bs->ops->stream_begin(bs, &d, fd, &st), 0);
-        bs->ops->stream_abort(st);
-        assert_int_equal(requests(), 3);
-        assert_string_equal(S.seen[2].method, "DELETE");
-        close(fd);
-        unstage(dir, dfd);
-}
-
 /* a blob of 64 MiB (a sparse file) goes up in two parts of 32 MiB, completed with
  * both ETags in order; a part refused aborts the upload */
 static void test_multipart(void **state) {
@@ -772,7 +687,6 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_untrash_and_remove, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_session_token_and_presign, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_commit, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_stream, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_multipart, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_list, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_expire_incomplete, setup, teardown),
