@@ -249,3 +249,16 @@ static inline char *image_of(const digest_t *cfg) {
                              cfg->str) > 0);
         return s;
 }
+
+/* An OCI index with one entry, the image manifest m of size bytes for linux/amd64
+ * (to free). */
+static inline char *index_of(const digest_t *m, size_t size) {
+        char *s = NULL;
+
+        assert_true(asprintf(&s,
+                             "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX "\",\"manifests\":[{"
+                             "\"mediaType\":\"" MT_OCI_MANIFEST "\",\"digest\":\"%s\",\"size\":%zu,"
+                             "\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}}]}",
+                             m->str, size) > 0);
+        return s;
+}

@@ -74,11 +74,7 @@ static void test_manifest_get_negotiation(void **state) {
                              "\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"%s\",\"size\":5}]}",
                              cfg.str, layer.str) > 0);
         push_manifest(f, "neg/app", "img", MT_OCI_MANIFEST, img, &image);
-        assert_true(asprintf(&idx,
-                             "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX "\",\"manifests\":[{"
-                             "\"mediaType\":\"" MT_OCI_MANIFEST "\",\"digest\":\"%s\",\"size\":%zu,"
-                             "\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}}]}",
-                             image.str, strlen(img)) > 0);
+        idx = index_of(&image, strlen(img));
         push_manifest(f, "neg/app", "multi", MT_OCI_INDEX, idx, &index);
 
         /* a client that takes an index gets it */
@@ -593,11 +589,7 @@ static void test_manifest_negotiation_fallbacks(void **state) {
         push_blob(f, "nf/app", "{}", &cfg);
         img = image_of(&cfg);
         push_manifest(f, "nf/app", "img", MT_OCI_MANIFEST, img, &image);
-        assert_true(asprintf(&idx,
-                             "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX "\",\"manifests\":[{"
-                             "\"mediaType\":\"" MT_OCI_MANIFEST "\",\"digest\":\"%s\",\"size\":%zu,"
-                             "\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}}]}",
-                             image.str, strlen(img)) > 0);
+        idx = index_of(&image, strlen(img));
         push_manifest(f, "nf/app", "multi", MT_OCI_INDEX, idx, &index);
         snprintf(path, sizeof(path), "/v2/nf/app/manifests/%s", image.str);
         r = http(f, "DELETE", path, NULL, NULL, 0);
@@ -635,11 +627,7 @@ static void test_manifest_accept_lines(void **state) {
         push_blob(f, "al/app", "{}", &cfg);
         img = image_of(&cfg);
         push_manifest(f, "al/app", "img", MT_OCI_MANIFEST, img, &image);
-        assert_true(asprintf(&idx,
-                             "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX "\",\"manifests\":[{"
-                             "\"mediaType\":\"" MT_OCI_MANIFEST "\",\"digest\":\"%s\",\"size\":%zu,"
-                             "\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}}]}",
-                             image.str, strlen(img)) > 0);
+        idx = index_of(&image, strlen(img));
         push_manifest(f, "al/app", "multi", MT_OCI_INDEX, idx, &index);
 
         r = http(f, "GET", "/v2/al/app/manifests/multi", "Accept: " MT_OCI_MANIFEST "\r\n", NULL, 0);
