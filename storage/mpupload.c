@@ -726,6 +726,17 @@ static int drop(blobstore_t *bs, meta_t *m, const meta_upsession_t *row, const c
         return meta_upload_delete(m, row->uuid) < 0 ? BERTH_EDB : 0;
 }
 
+/* A committed session's leftovers: its row goes even when the store refuses to
+ * remove what it staged (a session row must not outlive its blob's commit: the
+ * client would be told the upload goes on); what the store kept under uploads/, the
+ * bucket-side expiry removes once its row is gone. */
+static void drop_spent(blobstore_t *bs, meta_t *m, const meta_upsession_t *row, const char *upload_id) {
+        (void) bs->ops->staged_abort(bs, row->uuid, upload_id);
+        if (row->tail_gen)
+                (void) bs->ops->staged_tail_remove(bs, row->uuid, row->tail_gen);
+        (void) meta_upload_delete(m, row->uuid);
+}
+
 typedef struct {
         mpupload_t *u;
         const digest_t *d;
@@ -859,7 +870,7 @@ int mpupload_commit(mpupload_t *u, const char *repo, const digest_t *want, uint6
 link:
         r = meta_blob_link_quota(u->meta, repo, want, u->size, ensure_blob, &e);
         /* the session is spent either way (a refused link leaves an object GC removes) */
-        (void) drop(u->bs, u->meta, &u->row, u->direct ? u->row.upload_id : completed ? "" : u->upload_id);
+        drop_spent(u->bs, u->meta, &u->row, u->direct ? u->row.upload_id : completed ? "" : u->upload_id);
         u->gone = true;
         if (r < 0)
                 return r;

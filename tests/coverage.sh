@@ -58,7 +58,8 @@ else
         if type -P radosgw >/dev/null && type -P ceph-mon >/dev/null; then
                 echo "coverage: the S3 driver against a Ceph RGW"
                 bash "$src/tests/pg-server.sh" run -- bash "$src/tests/ceph-rgw.sh" run -- \
-                        make -C "$build" check TESTS="tests/integration/s3.sh tests/unit/test-s3" || rc=$?
+                        make -C "$build" check TESTS="tests/integration/s3.sh tests/unit/test-s3 tests/unit/test-server-faults" ||
+                        rc=$?
         else
                 echo "coverage: no Ceph (scripts/install-deps.sh slow): storage/s3.c measured by its unit test only"
         fi

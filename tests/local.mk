@@ -119,6 +119,8 @@ tests_unit_test_server_LDADD = $(BERTHD_TEST_LDADD)
 UNIT_TESTS += tests/unit/test-server-faults
 check_PROGRAMS += tests/unit/test-server-faults
 TESTS += tests/unit/test-server-faults
+# again in the slow tier, where the gateway is up: its S3 cases run there
+SLOW_TESTS += tests/unit/test-server-faults
 tests_unit_test_server_faults_SOURCES = tests/unit/test-server-faults.c
 tests_unit_test_server_faults_CPPFLAGS = $(BERTHD_TEST_CPPFLAGS) $(SQLITE3_CFLAGS)
 tests_unit_test_server_faults_LDADD = $(BERTHD_TEST_LDADD)

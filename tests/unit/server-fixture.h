@@ -16,6 +16,7 @@
 #include "common/manifest.h"
 #include "server/http.h"
 #include "server/server.h"
+#include "storage/blobstore.h"
 #include "fixture.h"
 
 typedef struct {
@@ -33,8 +34,9 @@ typedef struct {
         size_t body_len;
 } resp_t;
 
-/* The server on a scratch data directory; extra: more options (NULL-terminated). */
-static inline int setup_with(void **state, const char *const *extra) {
+/* The server on a scratch data directory; extra: more options (NULL-terminated);
+ * bs: the blob store's driver (NULL: the directory's files; taken in any case). */
+static inline int setup_driver(void **state, const char *const *extra, blobstore_t *bs) {
         fixture_t *f = calloc(1, sizeof(*f));
         char data[300];
         char *argv[24] = { "berthd", "--insecure-http", "--auth", "none", "--listen", "127.0.0.1:5000",
@@ -54,8 +56,13 @@ static inline int setup_with(void **state, const char *const *extra) {
         f->srv.cfg = &f->cfg;
         f->srv.now = fx_clock_now;
         f->srv.now_userdata = &f->clock;
-        if (fx_store_open(f->dir, NULL, &f->clock, &f->srv.store) < 0)
+        if (bs) {
+                if (store_open_with(f->dir, bs, &f->srv.store) < 0)
+                        return -1;
+                store_set_clock(f->srv.store, fx_clock_now, &f->clock);
+        } else if (fx_store_open(f->dir, NULL, &f->clock, &f->srv.store) < 0) {
                 return -1;
+        }
         /* the server's database is auth's (server_db) */
         if (auth_open(f->dir,
                       &(auth_options_t) { .mode = AUTH_MODE_NONE, .now = fx_clock_now, .now_userdata = &f->clock },
@@ -69,6 +76,10 @@ static inline int setup_with(void **state, const char *const *extra) {
         f->port = di->port;
         *state = f;
         return 0;
+}
+
+static inline int setup_with(void **state, const char *const *extra) {
+        return setup_driver(state, extra, NULL);
 }
 
 static inline int setup(void **state) {
