@@ -170,7 +170,7 @@ manifest_rps() { # REPO: requests/s from wrk, or ERR
   out=$(wrk -t2 -c"$CONNS" -d"${SECS}s" -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
     "$URL/v2/$1/manifests/bench" 2>&1)
   rps=$(printf '%s\n' "$out" | awk '$1 == "Requests/sec:" { printf "%.0f", $2 }')
-  if printf '%s\n' "$out" | grep -q 'Non-2xx'; then rps="$rps(non-2xx!)"; fi
+  if grep -q 'Non-2xx' <<<"$out"; then rps="$rps(non-2xx!)"; fi
   echo "${rps:-ERR}"
 }
 

@@ -55,7 +55,7 @@ expect_hdr() { # NAME WANT MSG
 }
 expect_hdr_re() { # NAME ERE MSG
   local v; v=$(hdr "$1")
-  if printf '%s' "$v" | grep -Eq "$2"; then ok "$3"; else ko "$3: header $1 is '$v', want /$2/"; fi
+  if grep -Eq "$2" <<<"$v"; then ok "$3"; else ko "$3: header $1 is '$v', want /$2/"; fi
 }
 expect_no_hdr() { # NAME MSG
   if has_hdr "$1"; then ko "$2: unexpected header $1: $(hdr "$1")"; else ok "$2"; fi

@@ -32,7 +32,7 @@ skopeo copy -q "oci:$STORE:$REG/team/app:v1" "dir:$TMP/rb" >/dev/null || fail "s
 step "Always with the same digest resolves it and fetches nothing"
 out=$("$BERTH" --store "$STORE" --ca-file "$CA" -q pull "$REG/team/app:v1" --pull-secret "$TMP/secret.yaml" --policy Always) ||
         fail "Always pull"
-echo "$out" | grep -q "is up to date" || fail "Always pull re-downloaded: $out"
+grep -q "is up to date" <<<"$out" || fail "Always pull re-downloaded: $out"
 step "the certificate is checked: without the CA the pull fails as RegistryUnavailable"
 expect_rc 14 "$BERTH" --store "$TMP/s2" -q pull "$REG/team/app:v1" --pull-secret "$TMP/secret.yaml"
 echo "PASS [$NAME]"

@@ -36,7 +36,7 @@ step "no match: ErrImagePull naming the platform"
 out=$("${B[@]}" --store "$TMP/s3" pull "$REG/multi/app:1" --platform linux/s390x 2>&1)
 rc=$?
 [ $rc = 10 ] || fail "expected 10, got $rc"
-echo "$out" | grep -q "no matching manifest for linux/s390x" || fail "message: $out"
+grep -q "no matching manifest for linux/s390x" <<<"$out" || fail "message: $out"
 
 if [ "$(uname -m)" = x86_64 ]; then
         step "default platform of this machine (amd64); skopeo reads it back"
@@ -49,5 +49,5 @@ step "pull by the index digest"
 dig=$(skopeo inspect --raw --tls-verify=false "docker://$REG/multi/app:1" | python3 -c 'import hashlib,sys; print("sha256:"+hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')
 expect_rc 0 "${B[@]}" --store "$TMP/s5" pull "$REG/multi/app@$dig" --platform linux/amd64
 out=$("${B[@]}" --store "$TMP/s5" pull --dry-run "$REG/multi/app@$dig")
-echo "$out" | grep -q '"present":true' || fail "digest reference not present: $out"
+grep -q '"present":true' <<<"$out" || fail "digest reference not present: $out"
 echo "PASS [$NAME]"

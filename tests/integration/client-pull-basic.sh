@@ -17,18 +17,18 @@ B=("$BERTH" --store "$STORE" --ca-file "$TMP/cert.pem" -q)
 step "dry run names the credential and never the password"
 out=$("${B[@]}" pull --dry-run "$REG/team/app:v1" --pull-secret "$TMP/secret.yaml") || fail "dry-run"
 echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["action"]=="pull" and d["policy"]=="IfNotPresent" and d["present"] is False and d["credentials"][0]["username"]=="alice", d' || fail "dry-run JSON: $out"
-echo "$out" | grep -q "open sesame" && fail "dry-run shows the password"
+grep -q "open sesame" <<<"$out" && fail "dry-run shows the password"
 
 step "no credentials: ErrImagePull (10), then ImagePullBackOff (12)"
 expect_rc 10 "${B[@]}" pull "$REG/team/app:v1"
 expect_rc 12 "${B[@]}" pull "$REG/team/app:v1"
 out=$("${B[@]}" pull --dry-run "$REG/team/app:v1")
-echo "$out" | grep -q '"reason":"ImagePullBackOff"' || fail "dry-run misses the back-off: $out"
+grep -q '"reason":"ImagePullBackOff"' <<<"$out" || fail "dry-run misses the back-off: $out"
 
 step "pull over HTTPS with basic auth from a YAML Secret (--no-backoff)"
 expect_rc 0 "${B[@]}" pull "$REG/team/app:v1" --pull-secret "$TMP/secret.yaml" --no-backoff
 out=$("${B[@]}" pull --dry-run "$REG/team/app:v1" --pull-secret "$TMP/secret.yaml")
-echo "$out" | grep -q '"present":true,"action":"use-local"' || fail "not present after pull: $out"
+grep -q '"present":true,"action":"use-local"' <<<"$out" || fail "not present after pull: $out"
 
 step "the store is an OCI layout skopeo can read"
 skopeo copy -q "oci:$STORE:$REG/team/app:v1" "dir:$TMP/readback" >/dev/null || fail "skopeo read-back"

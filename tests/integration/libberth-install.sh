@@ -77,23 +77,23 @@ PROG
 export PKG_CONFIG_PATH=$libdir/pkgconfig PKG_CONFIG_SYSROOT_DIR=$ROOT
 cflags=$(pkg-config --cflags berth) || fail "pkg-config --cflags berth"
 libs=$(pkg-config --libs berth) || fail "pkg-config --libs berth"
-echo "$libs" | grep -q -- "-L$libdir" || fail "pkg-config --libs does not point into the install: $libs"
+grep -q -- "-L$libdir" <<<"$libs" || fail "pkg-config --libs does not point into the install: $libs"
 [ "$(pkg-config --modversion berth)" = "$(mkvar PACKAGE_VERSION)" ] || fail "berth.pc version"
 # shellcheck disable=SC2086
 $CC $CFLAGS -std=c99 -Wall -Wextra -pedantic -Werror $cflags "$TMP/prog.c" -o "$TMP/prog" $LDFLAGS $libs \
         2>"$TMP/cc.log" || { cat "$TMP/cc.log" >&2; fail "compiling against the installed library"; }
 ldd_out=$(LD_LIBRARY_PATH=$libdir ldd "$TMP/prog")
-echo "$ldd_out" | grep -q "libberth.so.[0-9]* => $libdir/" || fail "prog does not load the installed libberth.so: $ldd_out"
+grep -q "libberth.so.[0-9]* => $libdir/" <<<"$ldd_out" || fail "prog does not load the installed libberth.so: $ldd_out"
 store=$TMP/no/such/store
 rc=0
 out=$(LD_LIBRARY_PATH=$libdir "$TMP/prog" "$store" nginx:1.25) || rc=$?
 echo "$out"
 [ "$rc" -eq 11 ] || fail "exit status $rc, want 11 (ErrImageNeverPull)"
-echo "$out" | grep -qx "version $(mkvar PACKAGE_VERSION)" || fail "version line"
-echo "$out" | grep -qx "decision ErrImageNeverPull docker.io/library/nginx:1.25 Never error" || fail "decision line"
+grep -qx "version $(mkvar PACKAGE_VERSION)" <<<"$out" || fail "version line"
+grep -qx "decision ErrImageNeverPull docker.io/library/nginx:1.25 Never error" <<<"$out" || fail "decision line"
 want='{"reference":"docker.io/library/nginx:1.25","domain":"docker.io","path":"library/nginx","tag":"1.25","digest":"","policy":"Never","present":false,"action":"error","reason":"ErrImageNeverPull","credentials":[]}'
-echo "$out" | grep -qxF "$want" || fail "JSON decision"
-echo "$out" | grep -qx "error registry unavailable" || fail "berth_strerror"
+grep -qxF "$want" <<<"$out" || fail "JSON decision"
+grep -qx "error registry unavailable" <<<"$out" || fail "berth_strerror"
 [ -f "$store/oci-layout" ] || fail "the store was not created as an OCI layout"
 if command -v c++ >/dev/null 2>&1; then
         printf '#include <berth/berth.h>\nint main() { return berth_version()[0] == 0; }\n' >"$TMP/prog.cc"
