@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 #include <time.h>
 #include "auth/auth.h"
@@ -173,4 +174,33 @@ static inline void fx_db_drop(const char *target) {
                         name + 1);
         if (fx_pg_url(admin, sizeof(admin), "postgres") == 0)
                 (void) fx_psql(admin, sql);
+}
+
+/* With a gateway (BERTH_TEST_S3_*, as the slow tier exports): a new bucket named
+ * NAME-<random> (in bucket) by the test's own signed request (berthd never creates
+ * one), the storage URL of prefix in it (in url), and the credentials in the
+ * environment for the driver: 1. Without a gateway: 0 (the cases skip). <0: failed. */
+static inline int fx_s3_bucket(const char *name, const char *prefix, char *bucket, size_t bsize, char *url,
+                               size_t usize) {
+        const char *ep = getenv("BERTH_TEST_S3_ENDPOINT"), *region = getenv("BERTH_TEST_S3_REGION");
+        char cmd[2048];
+        unsigned char rnd[4];
+
+        if (!ep || !getenv("BERTH_TEST_S3_ACCESS_KEY"))
+                return 0;
+        if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+                return -EIO;
+        (void) snprintf(bucket, bsize, "%s-%02x%02x%02x%02x", name, rnd[0], rnd[1], rnd[2], rnd[3]);
+        setenv("AWS_ACCESS_KEY_ID", getenv("BERTH_TEST_S3_ACCESS_KEY"), 1);
+        setenv("AWS_SECRET_ACCESS_KEY", getenv("BERTH_TEST_S3_SECRET_KEY"), 1);
+        if (!region)
+                region = "us-east-1";
+        (void) snprintf(cmd, sizeof(cmd),
+                        "curl -sS -o /dev/null -f --aws-sigv4 'aws:amz:%s:s3' --user \"$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY\""
+                        " -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -X PUT '%s/%s'",
+                        region, ep, bucket);
+        if (system(cmd) != 0)
+                return -EIO;
+        (void) snprintf(url, usize, "s3://%s/%s?endpoint=%s&region=%s", bucket, prefix, ep, region);
+        return 1;
 }

@@ -334,31 +334,20 @@ typedef struct {
 } gw_t;
 
 static int gw_setup(void **state) {
-        const char *ep = getenv("BERTH_TEST_S3_ENDPOINT"), *region = getenv("BERTH_TEST_S3_REGION");
-        char cmd[2048], path[512];
-        unsigned char rnd[4];
+        char path[512], bucket[64], url[512];
         blobstore_t *bs;
         const char *detail;
         gw_t *g;
+        int r = fx_s3_bucket("berth-unit", "u", bucket, sizeof(bucket), url, sizeof(url));
 
-        if (!ep || !getenv("BERTH_TEST_S3_ACCESS_KEY"))
+        assert_true(r >= 0);
+        if (r == 0)
                 return 0; /* the cases skip */
         g = calloc(1, sizeof(*g));
         assert_non_null(g);
         assert_int_equal(fx_tmpdir(g->dir, sizeof(g->dir), "s3"), 0);
-        assert_int_equal(getrandom(rnd, sizeof(rnd), 0), 4);
-        (void) snprintf(g->bucket, sizeof(g->bucket), "berth-unit-%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3]);
-        setenv("AWS_ACCESS_KEY_ID", getenv("BERTH_TEST_S3_ACCESS_KEY"), 1);
-        setenv("AWS_SECRET_ACCESS_KEY", getenv("BERTH_TEST_S3_SECRET_KEY"), 1);
-        if (!region)
-                region = "us-east-1";
-        /* the bucket by the test's own signed request (berthd never creates one) */
-        (void) snprintf(cmd, sizeof(cmd),
-                        "curl -sS -o /dev/null -f --aws-sigv4 'aws:amz:%s:s3' --user \"$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY\""
-                        " -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -X PUT '%s/%s'",
-                        region, ep, g->bucket);
-        assert_int_equal(system(cmd), 0);
-        (void) snprintf(g->url, sizeof(g->url), "s3://%s/u?endpoint=%s&region=%s", g->bucket, ep, region);
+        (void) snprintf(g->bucket, sizeof(g->bucket), "%s", bucket);
+        (void) snprintf(g->url, sizeof(g->url), "%s", url);
         g->clock.now = time(NULL);
         assert_int_equal(fx_db_target(g->db, sizeof(g->db), g->dir, "meta.db"), 0);
         for (int i = 0; i < 2; i++) {
