@@ -626,8 +626,15 @@ static bool last_part_due(mpupload_t *u, const digest_t *want) {
         return u->buf_len > 0 || u->next_num == 1;
 }
 
+/* Parts in flight, or ended and not yet taken in. */
+static bool parts_busy(mpupload_t *u) {
+        pthread_mutex_lock(&u->lock);
+        bool busy = u->in_flight > 0 || u->jobs;
+        pthread_mutex_unlock(&u->lock);
+        return busy;
+}
+
 int mpupload_flush(mpupload_t *u, const digest_t *want) {
-        bool busy;
         int r;
 
         if (!u)
@@ -642,18 +649,12 @@ int mpupload_flush(mpupload_t *u, const digest_t *want) {
                 if ((r = push(u)) < 0)
                         return u->err = r;
         }
-        pthread_mutex_lock(&u->lock);
-        busy = u->in_flight > 0 || u->jobs;
-        pthread_mutex_unlock(&u->lock);
-        if (!busy)
+        if (!parts_busy(u))
                 return 0;
         /* ended meanwhile: taken in now */
         if ((r = reap(u)) < 0)
                 return r;
-        pthread_mutex_lock(&u->lock);
-        busy = u->in_flight > 0 || u->jobs;
-        pthread_mutex_unlock(&u->lock);
-        return busy ? 1 : 0;
+        return parts_busy(u) ? 1 : 0;
 }
 
 static int flush_blocking(mpupload_t *u, const digest_t *want) {
@@ -716,25 +717,19 @@ int mpupload_save(mpupload_t *u) {
 }
 
 /* The session's objects and rows go (after a commit, a cancel, the expiry). */
-static int drop(blobstore_t *bs, meta_t *m, const meta_upsession_t *row, const char *upload_id) {
+/* A session's leftovers and then its row. spent: the blob was committed, so the row
+ * goes even when the store refuses to remove what it staged (a session row must not
+ * outlive its blob's commit: the client would be told the upload goes on; what the
+ * store kept under uploads/, the bucket-side expiry removes once the row is gone);
+ * otherwise a refusal keeps the row for the next expiry to try again. */
+static int drop(blobstore_t *bs, meta_t *m, const meta_upsession_t *row, const char *upload_id, bool spent) {
         int r = bs->ops->staged_abort(bs, row->uuid, upload_id);
 
-        if (r < 0)
-                return r; /* kept: the next expiry tries again */
+        if (r < 0 && !spent)
+                return r;
         if (row->tail_gen)
                 (void) bs->ops->staged_tail_remove(bs, row->uuid, row->tail_gen);
         return meta_upload_delete(m, row->uuid) < 0 ? BERTH_EDB : 0;
-}
-
-/* A committed session's leftovers: its row goes even when the store refuses to
- * remove what it staged (a session row must not outlive its blob's commit: the
- * client would be told the upload goes on); what the store kept under uploads/, the
- * bucket-side expiry removes once its row is gone. */
-static void drop_spent(blobstore_t *bs, meta_t *m, const meta_upsession_t *row, const char *upload_id) {
-        (void) bs->ops->staged_abort(bs, row->uuid, upload_id);
-        if (row->tail_gen)
-                (void) bs->ops->staged_tail_remove(bs, row->uuid, row->tail_gen);
-        (void) meta_upload_delete(m, row->uuid);
 }
 
 typedef struct {
@@ -858,7 +853,7 @@ int mpupload_commit(mpupload_t *u, const char *repo, const digest_t *want, uint6
                 if (r < 0) {
                         /* the multipart upload is no more: the session cannot go on */
                         u->upload_id[0] = '\0';
-                        (void) drop(u->bs, u->meta, &u->row, "");
+                        (void) drop(u->bs, u->meta, &u->row, "", false);
                         u->gone = true;
                         return r;
                 }
@@ -870,7 +865,7 @@ int mpupload_commit(mpupload_t *u, const char *repo, const digest_t *want, uint6
 link:
         r = meta_blob_link_quota(u->meta, repo, want, u->size, ensure_blob, &e);
         /* the session is spent either way (a refused link leaves an object GC removes) */
-        drop_spent(u->bs, u->meta, &u->row, u->direct ? u->row.upload_id : completed ? "" : u->upload_id);
+        (void) drop(u->bs, u->meta, &u->row, u->direct ? u->row.upload_id : completed ? "" : u->upload_id, true);
         u->gone = true;
         if (r < 0)
                 return r;
@@ -887,7 +882,7 @@ int mpupload_remove(mpupload_t *u) {
         if (u->gone)
                 return -ENOENT;
         direct_giveup(u);
-        r = drop(u->bs, u->meta, &u->row, u->direct ? u->row.upload_id : u->upload_id);
+        r = drop(u->bs, u->meta, &u->row, u->direct ? u->row.upload_id : u->upload_id, false);
         if (r >= 0)
                 u->gone = true;
         return r;
@@ -907,7 +902,7 @@ int mpupload_expire(store_t *s, meta_t *m, uint64_t max_age, time_t now, bool dr
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n; i++) {
-                if (dry_run || drop(s->bs, m, &v[i], v[i].upload_id) >= 0)
+                if (dry_run || drop(s->bs, m, &v[i], v[i].upload_id, false) >= 0)
                         done++;
         }
         meta_upsessions_free(v, n);
