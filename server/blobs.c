@@ -308,26 +308,12 @@ static size_t upload_data(request_t *req, const char *buf, size_t len) {
         return all;
 }
 
-/* At the end of the body of a request on a session in the bucket: the parts still
- * in flight (and the last one when due: want, the final PUT's digest) acknowledged
- * before the row is written. true: the connection is suspended until one ends (end
- * is called again then); false: go on (st->err set on a failure). */
-static bool mp_flush_wait(request_t *req, upload_state_t *st, const digest_t *want) {
-        int r;
-
-        if (!st->mp || st->err)
-                return false;
-        for (;;) {
-                r = mpupload_flush(st->mp, want);
-                if (r <= 0)
-                        break;
-                r = req_may_wait(req) ? mpupload_wait(st->mp, req_suspend, req_resume, req) : -ESHUTDOWN;
-                if (r != 0)
-                        break;
-        }
-        if (r < 0)
-                st->err = r;
-        return r == 1;
+/* Wait for a session's step (mpupload_save_step, mpupload_commit_step: 1 to wait)
+ * with the connection suspended, never this thread (it serves other connections).
+ * 1 suspended (end is called again once resumed), 0 call the step again, <0
+ * (-ESHUTDOWN: the server drains and no request waits anew). */
+static int mp_wait(request_t *req, upload_state_t *st) {
+        return req_may_wait(req) ? mpupload_wait(st->mp, req_suspend, req_resume, req) : -ESHUTDOWN;
 }
 
 /* The body is complete: what is still gathered goes to the session. */
@@ -367,9 +353,10 @@ static void upload_settle(request_t *req) {
         if (st) {
                 store_upload_release(st->upload);
                 st->upload = NULL;
-                if (st->transient && st->mp)
-                        (void) mpupload_remove(st->mp); /* a no-op once committed */
-                mpupload_release(st->mp); /* unsaved bytes are forgotten: undone */
+                if (st->transient)
+                        mpupload_discard(st->mp); /* off this thread; only given back once committed */
+                else
+                        mpupload_release(st->mp); /* unsaved bytes are forgotten: undone */
                 st->mp = NULL;
         }
 }
@@ -389,25 +376,30 @@ static void upload_cleanup(request_t *req) {
 }
 
 /* Commit the session to digest want and link the blob to the repository
- * (storage/registry.c: the file first, then the row). */
-static void upload_finish(request_t *req, const digest_t *want) {
+ * (storage/registry.c: the file first, then the row). true: the connection is
+ * suspended while the session's commit runs on its thread (called again then). */
+static bool upload_finish(request_t *req, const digest_t *want) {
         upload_state_t *st = req->state;
         meta_t *m;
         int r;
 
         if (!(m = request_meta(req)))
-                return;
+                return false;
         if (st->mp) {
-                r = mpupload_commit(st->mp, req->repo, want, NULL);
+                while ((r = mpupload_commit_step(st->mp, req->repo, want, NULL)) == 1)
+                        if ((r = mp_wait(req, st)) != 0)
+                                break;
+                if (r == 1)
+                        return true;
                 if (r < 0) {
                         if (r != BERTH_EDIGEST)
                                 log_msg(LOG_ERR, LOG_SRC_SERVER, "req=%s repo='%s' blob commit: %s", req->id,
                                         req->repo, berth_strerror(r));
                         reply_errno(req, r, want->str);
-                        return;
+                        return false;
                 }
                 blob_created(req, want);
-                return;
+                return false;
         }
         r = registry_upload_commit(req->srv->store, m, st->upload, req->repo, want, NULL);
         if (r < 0) {
@@ -417,10 +409,11 @@ static void upload_finish(request_t *req, const digest_t *want) {
                 /* a no-op when the session is gone (committed, the row failed) */
                 (void) upload_truncate(st->upload, st->start);
                 reply_errno(req, r, want->str);
-                return;
+                return false;
         }
         st->transient = false; /* the session is gone: nothing to undo */
         blob_created(req, want);
+        return false;
 }
 
 /* ---- POST /v2/<name>/blobs/uploads/ ---- */
@@ -550,12 +543,10 @@ static void upload_start_end(request_t *req) {
         upload_state_t *st = req->state;
 
         upload_data_done(st);
-        if (mp_flush_wait(req, st, &st->digest))
-                return; /* called again once the parts are acknowledged */
         if (st->err)
                 reply_errno(req, st->err, NULL);
-        else
-                upload_finish(req, &st->digest); /* parsed in upload_start_begin */
+        else if (upload_finish(req, &st->digest)) /* parsed in upload_start_begin */
+                return; /* called again once the parts and the commit are done */
         upload_settle(req);
 }
 const route_ops_t route_upload_start = {
@@ -694,11 +685,20 @@ static void upload_patch_end(request_t *req) {
         upload_state_t *st = req->state;
 
         upload_data_done(st);
-        if (mp_flush_wait(req, st, NULL))
-                return; /* called again once the parts are acknowledged */
-        if (!st->err && st->mp && (st->err = mpupload_save(st->mp)) < 0)
-                log_msg(LOG_ERR, LOG_SRC_SERVER, "req=%s repo='%s' upload chunk: %s", req->id, req->repo,
-                        berth_strerror(st->err));
+        if (!st->err && st->mp) {
+                /* the parts acknowledged, the tail put, the row written, the old
+                 * tail removed: the store's requests on threads, the connection
+                 * suspended meanwhile */
+                int r;
+                while ((r = mpupload_save_step(st->mp)) == 1)
+                        if ((r = mp_wait(req, st)) != 0)
+                                break;
+                if (r == 1)
+                        return; /* called again once resumed */
+                if (r < 0 && (st->err = r) != -ESHUTDOWN)
+                        log_msg(LOG_ERR, LOG_SRC_SERVER, "req=%s repo='%s' upload chunk: %s", req->id,
+                                req->repo, berth_strerror(st->err));
+        }
         if (st->err) {
                 (void) upload_truncate(st->upload, st->start);
                 reply_errno(req, st->err, NULL);
@@ -754,13 +754,11 @@ static void upload_put_end(request_t *req) {
         upload_state_t *st = req->state;
 
         upload_data_done(st);
-        if (mp_flush_wait(req, st, &st->digest))
-                return; /* called again once the parts are acknowledged */
         if (st->err) {
                 (void) upload_truncate(st->upload, st->start);
                 reply_errno(req, st->err, NULL);
-        } else {
-                upload_finish(req, &st->digest);
+        } else if (upload_finish(req, &st->digest)) {
+                return; /* called again once the parts and the commit are done */
         }
         upload_settle(req);
 }

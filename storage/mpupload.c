@@ -63,7 +63,24 @@ struct mpupload {
                                  * began it: the next parts need not wait for that part (lock) */
         char *spare[MPUPLOAD_IN_FLIGHT + 1]; /* part buffers not in use */
         unsigned n_spare, n_bufs; /* n_bufs: allocated in all */
+        /* the request's other waits on the store, each on a thread of its own (op_main)
+         * while the request waits (mpupload_wait), one at a time and never beside
+         * parts: the tail read back, the HEAD before a direct upload, a save's tail
+         * PUT and the old tail's removal, the commit. op is the request's thread's
+         * (written under lock, so that a sender reads it there too). */
+        int op;                 /* OP_*, 0 none; stays until taken (op_take) */
+        bool op_done;           /* ended (lock) */
+        int op_r;               /* its outcome (lock) */
+        bool tail_due;          /* the saved tail is still to be read back (lazily: a
+                                 * DELETE never reads it) */
+        uint64_t op_gen;        /* OP_SAVE, OP_TAILRM: the tail's generation */
+        int saved_r;            /* OP_TAILRM: what the save returns once it ended */
+        const char *op_repo;    /* OP_COMMIT */
+        digest_t op_want;
+        bool discard;           /* released to be removed (mpupload_discard) */
 };
+
+enum { OP_TAIL = 1, OP_STAT, OP_SAVE, OP_TAILRM, OP_COMMIT };
 
 bool mpupload_offered(const store_t *s) {
         return s && s->bs->ops->staged_begin && s->bs->ops->put;
@@ -247,7 +264,8 @@ int mpupload_acquire(store_t *s, meta_t *m, const char *uuid, mpupload_t **ret) 
         if (r >= 0)
                 u->n_bufs = 1;
         if (r >= 0 && u->row.tail_size) {
-                r = u->bs->ops->staged_tail_get(u->bs, uuid, u->row.tail_gen, u->buf, (size_t) u->row.tail_size);
+                /* read back by a thread when the request first needs it (op_prepare) */
+                u->tail_due = true;
                 u->buf_len = (size_t) u->row.tail_size;
         }
         if (r >= 0) {
@@ -275,38 +293,194 @@ static void direct_giveup(mpupload_t *u) {
         /* none begun yet: the last part to end gives it up (abandoned_release) */
 }
 
-/* On the last sender of a request that let go while its parts were in flight: the
- * lease given back now that none of its parts can land any more (on a connection of
- * this thread's own; failing that, the lease runs out by itself). */
+static int drop(blobstore_t *bs, meta_t *m, const meta_upsession_t *row, const char *upload_id, bool spent);
+
+/* Off the request's thread (the last sender or step of a request that let go while
+ * they were in flight, or a thread of its own when letting go asks the store): a
+ * direct upload given up, the session removed (mpupload_discard) or its lease given
+ * back now that none of its parts can land any more (on a connection of this
+ * thread's own; failing that, the lease runs out by itself, and a session to remove
+ * is the expiry's). */
 static void abandoned_release(mpupload_t *u) {
         meta_t *m = NULL;
 
         direct_giveup(u);
         if (!u->gone && meta_open_thread(meta_db(u->meta), &m) >= 0) {
-                (void) meta_upsession_release(m, u->row.uuid, u->holder);
+                if (!u->discard || drop(u->bs, m, &u->row, u->direct ? u->row.upload_id : u->upload_id, false) < 0)
+                        (void) meta_upsession_release(m, u->row.uuid, u->holder);
                 meta_free(m);
         }
         mp_free(u);
 }
 
-void mpupload_release(mpupload_t *u) {
+/* Start fn(arg) on a detached thread counted by the store (store_quiesce waits for
+ * it; fn ends with store__bg_leave). */
+static int start_thread(mpupload_t *u, void *(*fn)(void *), void *arg) {
+        pthread_attr_t attr;
+        pthread_t th;
+        int r;
+
+        if (pthread_attr_init(&attr) != 0)
+                return -ENOMEM;
+        (void) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        store__bg_enter(u->store);
+        r = pthread_create(&th, &attr, fn, arg);
+        (void) pthread_attr_destroy(&attr);
+        if (r != 0) {
+                store__bg_leave(u->store);
+                return -r;
+        }
+        return 0;
+}
+
+static void *release_main(void *arg) {
+        mpupload_t *u = arg;
+        store_t *s = u->store;
+
+        abandoned_release(u);
+        store__bg_leave(s);
+        return NULL;
+}
+
+/* A step in flight on its thread (lock). */
+static bool op_running(const mpupload_t *u) {
+        return u->op && !u->op_done;
+}
+
+static void let_go(mpupload_t *u, bool discard) {
         if (!u)
                 return;
         pthread_mutex_lock(&u->lock);
-        if (u->in_flight) {
-                /* never waited for here: the last part to end gives the lease back,
-                 * so that no part of this request lands after another request
-                 * took the session */
+        u->discard = discard && !u->gone;
+        if (u->in_flight || op_running(u)) {
+                /* never waited for here: the last part (or step) to end gives the
+                 * lease back, so that no part of this request lands after another
+                 * request took the session */
                 u->abandoned = true;
                 u->resume = NULL;
                 pthread_mutex_unlock(&u->lock);
                 return;
         }
         pthread_mutex_unlock(&u->lock);
+        if (!u->gone && (u->discard || (u->direct && !u->direct_done && (u->upload_id[0] || u->begun_id[0]))) &&
+            start_thread(u, release_main, u) == 0)
+                return; /* the store asked off this thread */
         direct_giveup(u);
-        if (!u->gone)
+        if (!u->gone && (!u->discard ||
+                         drop(u->bs, u->meta, &u->row, u->direct ? u->row.upload_id : u->upload_id, false) < 0))
                 (void) meta_upsession_release(u->meta, u->row.uuid, u->holder);
         mp_free(u);
+}
+
+void mpupload_release(mpupload_t *u) {
+        let_go(u, false);
+}
+
+void mpupload_discard(mpupload_t *u) {
+        let_go(u, true);
+}
+
+/* ---- the request's steps that wait on the store, beside the request ---- */
+
+static int commit_work(mpupload_t *u);
+
+static void *op_main(void *arg) {
+        mpupload_t *u = arg;
+        store_t *s = u->store;
+        blobstore_t *bs = u->bs;
+        bool last = false;
+        int op, r = 0;
+
+        pthread_mutex_lock(&u->lock);
+        op = u->op;
+        pthread_mutex_unlock(&u->lock);
+        /* the request does not touch what its step works on until it took its end */
+        switch (op) {
+        case OP_TAIL:
+                r = bs->ops->staged_tail_get(bs, u->row.uuid, u->row.tail_gen, u->buf, (size_t) u->row.tail_size);
+                break;
+        case OP_STAT:
+                r = bs->ops->stat(bs, &u->want, NULL);
+                if (r >= 0) {
+                        u->dedup = r == 1;
+                        r = 0;
+                }
+                break;
+        case OP_SAVE:
+                r = bs->ops->staged_tail_put(bs, u->row.uuid, u->op_gen, u->buf ? u->buf : "", u->buf_len);
+                break;
+        case OP_TAILRM:
+                r = bs->ops->staged_tail_remove(bs, u->row.uuid, u->op_gen);
+                break;
+        case OP_COMMIT:
+                r = commit_work(u);
+                break;
+        default:
+                r = -EINVAL;
+        }
+        pthread_mutex_lock(&u->lock);
+        u->op_r = r;
+        u->op_done = true;
+        if (u->abandoned) {
+                last = u->in_flight == 0;
+        } else if (u->resume) {
+                void (*fn)(void *) = u->resume;
+                u->resume = NULL;
+                fn(u->resume_userdata);
+        }
+        pthread_cond_broadcast(&u->cond);
+        pthread_mutex_unlock(&u->lock);
+        if (last)
+                abandoned_release(u);
+        store__bg_leave(s);
+        return NULL;
+}
+
+/* The step op handed to a thread: 0, or <0 (none started). */
+static int op_start(mpupload_t *u, int op) {
+        int r;
+
+        pthread_mutex_lock(&u->lock);
+        u->op = op;
+        u->op_done = false;
+        r = start_thread(u, op_main, u);
+        if (r < 0)
+                u->op = 0;
+        pthread_mutex_unlock(&u->lock);
+        return r;
+}
+
+/* The step in flight: 1 not ended yet (wait), 0 none or it succeeded (taken), <0 it
+ * failed (taken). */
+static int op_take(mpupload_t *u) {
+        int r;
+
+        pthread_mutex_lock(&u->lock);
+        if (!u->op) {
+                r = 0;
+        } else if (!u->op_done) {
+                r = 1;
+        } else {
+                r = u->op_r;
+                u->op = 0;
+                u->op_done = false;
+        }
+        pthread_mutex_unlock(&u->lock);
+        return r;
+}
+
+/* Before the request's bytes are taken or its parts flushed: the tail read back (a
+ * step started), the step that did so or asked whether a direct upload's blob is
+ * stored taken. 0 go on, 1 wait (mpupload_wait), <0 failed. */
+static int op_prepare(mpupload_t *u) {
+        int r;
+
+        if (u->tail_due) {
+                u->tail_due = false;
+                r = op_start(u, OP_TAIL);
+                return r < 0 ? r : 1;
+        }
+        return op_take(u);
 }
 
 int mpupload_direct(mpupload_t *u, const digest_t *want) {
@@ -318,12 +492,8 @@ int mpupload_direct(mpupload_t *u, const digest_t *want) {
                 return -ENOENT;
         if (!u->bs->ops->direct_begin)
                 return 0;
-        if (u->direct || u->size || u->n_parts || u->jobs || u->buf_len)
+        if (u->direct || u->size || u->n_parts || u->jobs || u->buf_len || u->op)
                 return -EINVAL;
-        r = u->bs->ops->stat(u->bs, want, NULL);
-        if (r < 0)
-                return r;
-        u->dedup = r == 1;
         u->direct = true;
         u->want = *want;
         u->part_size = MPUPLOAD_DIRECT_PART;
@@ -331,7 +501,10 @@ int mpupload_direct(mpupload_t *u, const digest_t *want) {
         free(u->buf); /* the next one of part_size */
         u->buf = NULL;
         u->n_bufs = 0;
-        return 1;
+        /* stored already? asked while the body begins to arrive: nothing is sent
+         * before the answer (op_take) */
+        r = op_start(u, OP_STAT);
+        return r < 0 ? r : 1;
 }
 
 /* ---- parts, sent beside the request ---- */
@@ -371,7 +544,7 @@ static void *part_main(void *arg) {
         j->done = true;
         u->in_flight--;
         if (u->abandoned) {
-                last = u->in_flight == 0;
+                last = u->in_flight == 0 && !op_running(u);
         } else if (u->resume) {
                 void (*fn)(void *) = u->resume;
                 u->resume = NULL;
@@ -519,6 +692,8 @@ int mpupload_write_some(mpupload_t *u, const void *buf, size_t len, size_t *ret_
                 return -ENOENT;
         if ((r = reap(u)) < 0)
                 return r;
+        if ((r = op_prepare(u)) != 0)
+                return r < 0 ? (u->err = r) : 1;
         if (u->dedup) { /* stored already: hashed for the digest check, not sent */
                 if (u->ctx && digest_ctx_update(u->ctx, buf, len) < 0)
                         u->ctx = digest_ctx_free(u->ctx);
@@ -557,16 +732,23 @@ int mpupload_write_some(mpupload_t *u, const void *buf, size_t len, size_t *ret_
         return 0;
 }
 
-int mpupload_wait(mpupload_t *u, void (*suspend)(void *userdata), void (*resume)(void *userdata), void *userdata) {
-        bool changed = false;
+/* Is there nothing to go on with but to wait for a part or step to end? (lock) */
+static bool must_wait(const mpupload_t *u) {
+        if (!u->upload_id[0] && u->begun_id[0])
+                return false;
+        for (struct part_job *j = u->jobs; j; j = j->next)
+                if (j->done)
+                        return false;
+        if (u->op)
+                return !u->op_done;
+        return u->in_flight > 0;
+}
 
+int mpupload_wait(mpupload_t *u, void (*suspend)(void *userdata), void (*resume)(void *userdata), void *userdata) {
         if (!u || !suspend || !resume)
                 return -EINVAL;
         pthread_mutex_lock(&u->lock);
-        changed = !u->upload_id[0] && u->begun_id[0];
-        for (struct part_job *j = u->jobs; j && !changed; j = j->next)
-                changed = j->done;
-        if (u->in_flight == 0 || changed) {
+        if (!must_wait(u)) {
                 pthread_mutex_unlock(&u->lock);
                 return 0;
         }
@@ -580,17 +762,9 @@ int mpupload_wait(mpupload_t *u, void (*suspend)(void *userdata), void (*resume)
 
 /* The same, for a caller that may block (tests, the blocking calls below). */
 static void wait_blocking(mpupload_t *u) {
-        bool changed = false;
-
         pthread_mutex_lock(&u->lock);
-        for (;;) {
-                changed = !u->upload_id[0] && u->begun_id[0];
-                for (struct part_job *j = u->jobs; j && !changed; j = j->next)
-                        changed = j->done;
-                if (u->in_flight == 0 || changed)
-                        break;
+        while (must_wait(u))
                 pthread_cond_wait(&u->cond, &u->lock);
-        }
         pthread_mutex_unlock(&u->lock);
 }
 
@@ -643,6 +817,8 @@ int mpupload_flush(mpupload_t *u, const digest_t *want) {
                 return -ENOENT;
         if ((r = reap(u)) < 0)
                 return r;
+        if ((r = op_prepare(u)) != 0)
+                return r < 0 ? (u->err = r) : 1;
         if (u->full || (want ? last_part_due(u, want) : u->buf_len >= MPUPLOAD_PART_MIN)) {
                 if (!can_push(u))
                         return 1;
@@ -657,42 +833,19 @@ int mpupload_flush(mpupload_t *u, const digest_t *want) {
         return parts_busy(u) ? 1 : 0;
 }
 
-static int flush_blocking(mpupload_t *u, const digest_t *want) {
-        for (;;) {
-                int r = mpupload_flush(u, want);
-                if (r <= 0)
-                        return r;
-                wait_blocking(u);
-        }
-}
-
-int mpupload_save(mpupload_t *u) {
+/* A save's end on the request's thread once the tail is up under generation
+ * op_gen: the row naming it, then the tail it replaces removed (a step). */
+static int save_row(mpupload_t *u) {
         meta_upsession_t row;
-        uint64_t old_gen;
+        uint64_t old_gen = u->row.tail_gen;
         int64_t now;
         int r;
 
-        if (!u)
-                return -EINVAL;
-        if (u->gone)
-                return -ENOENT;
-        if (u->err)
-                return u->err;
-        /* the parts sent and acknowledged (the last one if at least 5 MiB) */
-        if ((r = flush_blocking(u, NULL)) < 0)
-                return r;
-        /* the tail under a new generation, written every time: the row names the
-         * old one until it is saved, and the object's time is the session's last
-         * activity (the driver's expiry of sessions whose row is gone goes by it) */
-        old_gen = u->row.tail_gen;
-        r = u->bs->ops->staged_tail_put(u->bs, u->row.uuid, old_gen + 1, u->buf ? u->buf : "", u->buf_len);
-        if (r < 0)
-                return u->err = r;
         row = u->row;
         row.size = u->size;
         row.upload_id = u->upload_id;
         row.parts = parts_text(u);
-        row.tail_gen = old_gen + 1;
+        row.tail_gen = u->op_gen;
         row.tail_size = u->buf_len;
         row.hash = state_export(u->ctx);
         now = now_of(u);
@@ -700,20 +853,63 @@ int mpupload_save(mpupload_t *u) {
         free(row.parts);
         if (r < 0) {
                 free(row.hash);
-                (void) u->bs->ops->staged_tail_remove(u->bs, u->row.uuid, old_gen + 1);
-                return u->err = r;
+                u->err = r;
+                /* the tail just put, never named */
+        } else {
+                free(u->row.hash);
+                u->row.hash = row.hash;
+                free(u->row.upload_id);
+                u->row.upload_id = strdup(u->upload_id);
+                u->row.size = u->size;
+                u->row.tail_gen = u->op_gen;
+                u->row.tail_size = u->buf_len;
+                u->n_saved = u->n_parts;
+                u->op_gen = old_gen;
         }
-        free(u->row.hash);
-        u->row.hash = row.hash;
-        free(u->row.upload_id);
-        u->row.upload_id = strdup(u->upload_id);
-        u->row.size = u->size;
-        u->row.tail_gen = old_gen + 1;
-        u->row.tail_size = u->buf_len;
-        u->n_saved = u->n_parts;
-        if (old_gen)
-                (void) u->bs->ops->staged_tail_remove(u->bs, u->row.uuid, old_gen);
-        return 0;
+        u->saved_r = r;
+        if (!u->op_gen || op_start(u, OP_TAILRM) < 0)
+                return r;
+        return 1;
+}
+
+int mpupload_save_step(mpupload_t *u) {
+        int r;
+
+        if (!u)
+                return -EINVAL;
+        if (u->op == OP_SAVE) {
+                if ((r = op_take(u)) < 0)
+                        return u->err = r;
+                return r == 1 ? 1 : save_row(u);
+        }
+        if (u->op == OP_TAILRM) { /* its failure is the expiry's to mend */
+                if (op_take(u) == 1)
+                        return 1;
+                return u->saved_r;
+        }
+        if (u->gone)
+                return -ENOENT;
+        if (u->err)
+                return u->err;
+        /* the parts sent and acknowledged (the last one if at least 5 MiB) */
+        if ((r = mpupload_flush(u, NULL)) != 0)
+                return r;
+        /* the tail under a new generation, written every time: the row names the
+         * old one until it is saved, and the object's time is the session's last
+         * activity (the driver's expiry of sessions whose row is gone goes by it) */
+        u->op_gen = u->row.tail_gen + 1;
+        if ((r = op_start(u, OP_SAVE)) < 0)
+                return u->err = r;
+        return 1;
+}
+
+int mpupload_save(mpupload_t *u) {
+        for (;;) {
+                int r = mpupload_save_step(u);
+                if (r != 1)
+                        return r;
+                wait_blocking(u);
+        }
 }
 
 /* The session's objects and rows go (after a commit, a cancel, the expiry). */
@@ -780,55 +976,46 @@ static int rehash(mpupload_t *u, digest_alg_t alg, digest_t *ret) {
         return r;
 }
 
-int mpupload_commit(mpupload_t *u, const char *repo, const digest_t *want, uint64_t *ret_size) {
+/* The commit's work with the store and the rows, on its thread (OP_COMMIT: the
+ * digest was checked already on the request's thread, every part acknowledged). The
+ * rows are written on a database connection of the thread's own: the link's
+ * transaction asks the store whether the blob is there (ensure_blob), which must not
+ * hold an event-loop thread, and a connection serves one thread at a time. */
+static int commit_work(mpupload_t *u) {
+        const digest_t *want = &u->op_want;
         ensure_t e = { .u = u, .d = want };
-        bool lost, completed = false;
+        bool lost = !u->ctx || digest_ctx_alg(u->ctx) != want->alg, completed = false;
+        meta_t *m = NULL;
         digest_t got;
         int r;
 
-        if (!u || !repo || !want)
-                return -EINVAL;
-        if (u->gone)
-                return -ENOENT;
-        if (u->err)
-                return u->err;
-        /* the parts sent and acknowledged, the last one too when it is due */
-        if ((r = flush_blocking(u, want)) < 0)
+        if ((r = meta_open_thread(meta_db(u->meta), &m)) < 0)
                 return r;
-        lost = !u->ctx || digest_ctx_alg(u->ctx) != want->alg;
         if (u->direct) {
                 /* the whole blob came in this request, hashed as it arrived */
-                if (lost || !digest_equal(want, &u->want))
-                        return lost ? -EIO : -EINVAL;
-                if ((r = digest_ctx_peek(u->ctx, &got)) < 0)
-                        return r;
-                if (!digest_equal(&got, want))
-                        return BERTH_EDIGEST; /* given up at the release */
                 if (u->dedup)
                         goto link;
                 if (u->n_parts == 0 && !u->upload_id[0]) {
                         e.from_buf = true;
                         r = u->bs->ops->put(u->bs, want, u->buf ? u->buf : "", u->buf_len);
                         if (r < 0)
-                                return r;
+                                goto out;
                         goto link;
                 }
                 r = u->bs->ops->direct_complete(u->bs, want, u->upload_id, u->parts, u->n_parts);
-                if (r < 0)
-                        return u->err = r;
+                if (r < 0) {
+                        u->err = r;
+                        goto out;
+                }
                 u->direct_done = true; /* visible now, complete */
                 e.direct = true;
                 completed = true;
                 goto link;
         }
         if (!lost) {
-                if ((r = digest_ctx_peek(u->ctx, &got)) < 0)
-                        return r;
-                if (!digest_equal(&got, want))
-                        return BERTH_EDIGEST; /* the row as it was */
                 r = u->bs->ops->stat(u->bs, want, NULL);
                 if (r < 0)
-                        return r;
+                        goto out;
                 if (r == 1) /* stored already: not written twice */
                         goto link;
         }
@@ -838,12 +1025,14 @@ int mpupload_commit(mpupload_t *u, const char *repo, const digest_t *want, uint6
                 e.from_buf = true;
                 r = u->bs->ops->put(u->bs, want, u->buf, u->buf_len);
                 if (r < 0)
-                        return r;
+                        goto out;
                 goto link;
         }
         r = u->bs->ops->staged_complete(u->bs, u->row.uuid, u->upload_id, u->parts, u->n_parts);
-        if (r < 0)
-                return u->err = r;
+        if (r < 0) {
+                u->err = r;
+                goto out;
+        }
         completed = true; /* the multipart upload is the temporary object now */
         if (lost) {
                 /* the state was lost: the completed object read back once */
@@ -853,25 +1042,70 @@ int mpupload_commit(mpupload_t *u, const char *repo, const digest_t *want, uint6
                 if (r < 0) {
                         /* the multipart upload is no more: the session cannot go on */
                         u->upload_id[0] = '\0';
-                        (void) drop(u->bs, u->meta, &u->row, "", false);
+                        (void) drop(u->bs, m, &u->row, "", false);
                         u->gone = true;
-                        return r;
+                        goto out;
                 }
         }
         /* visible now, under its digest, complete (a server-side copy) */
         r = u->bs->ops->staged_promote(u->bs, u->row.uuid, want, u->size);
-        if (r < 0)
-                return u->err = r;
+        if (r < 0) {
+                u->err = r;
+                goto out;
+        }
 link:
-        r = meta_blob_link_quota(u->meta, repo, want, u->size, ensure_blob, &e);
+        r = meta_blob_link_quota(m, u->op_repo, want, u->size, ensure_blob, &e);
         /* the session is spent either way (a refused link leaves an object GC removes) */
-        (void) drop(u->bs, u->meta, &u->row, u->direct ? u->row.upload_id : completed ? "" : u->upload_id, true);
+        (void) drop(u->bs, m, &u->row, u->direct ? u->row.upload_id : completed ? "" : u->upload_id, true);
         u->gone = true;
-        if (r < 0)
+out:
+        meta_free(m);
+        return r < 0 ? r : 0;
+}
+
+int mpupload_commit_step(mpupload_t *u, const char *repo, const digest_t *want, uint64_t *ret_size) {
+        bool lost;
+        digest_t got;
+        int r;
+
+        if (!u || !repo || !want)
+                return -EINVAL;
+        if (u->op == OP_COMMIT) {
+                if ((r = op_take(u)) == 0 && ret_size)
+                        *ret_size = u->size;
                 return r;
-        if (ret_size)
-                *ret_size = u->size;
-        return 0;
+        }
+        if (u->gone)
+                return -ENOENT;
+        if (u->err)
+                return u->err;
+        /* the parts sent and acknowledged, the last one too when it is due */
+        if ((r = mpupload_flush(u, want)) != 0)
+                return r;
+        /* the digest checked here (no wait): a mismatch leaves the session as it was */
+        lost = !u->ctx || digest_ctx_alg(u->ctx) != want->alg;
+        if (u->direct && (lost || !digest_equal(want, &u->want)))
+                return lost ? -EIO : -EINVAL;
+        if (!lost) {
+                if ((r = digest_ctx_peek(u->ctx, &got)) < 0)
+                        return r;
+                if (!digest_equal(&got, want))
+                        return BERTH_EDIGEST; /* the row as it was (a direct upload: given up at the release) */
+        }
+        u->op_repo = repo;
+        u->op_want = *want;
+        if ((r = op_start(u, OP_COMMIT)) < 0)
+                return r;
+        return 1;
+}
+
+int mpupload_commit(mpupload_t *u, const char *repo, const digest_t *want, uint64_t *ret_size) {
+        for (;;) {
+                int r = mpupload_commit_step(u, repo, want, ret_size);
+                if (r != 1)
+                        return r;
+                wait_blocking(u);
+        }
 }
 
 int mpupload_remove(mpupload_t *u) {

@@ -49,8 +49,9 @@ bool mpupload_offered(const store_t *s);
 /* A new session for repo whose running hash uses alg: its rows. ret_uuid receives
  * UPLOAD_UUID_LEN chars + NUL. */
 int mpupload_create(store_t *s, meta_t *m, const char *repo, digest_alg_t alg, char ret_uuid[UPLOAD_UUID_LEN + 1]);
-/* Hold the session (its tail read back, its hash state restored) for one request
- * on this thread: 0, -ENOENT (unknown), BERTH_EBUSY (another request holds it). */
+/* Hold the session (its hash state restored; its tail read back by a thread once
+ * the request first writes or flushes) for one request on this thread: 0, -ENOENT
+ * (unknown), BERTH_EBUSY (another request holds it). Asks nothing of the store. */
 int mpupload_acquire(store_t *s, meta_t *m, const char *uuid, mpupload_t **ret);
 /* The bytes the session holds, not taking it: 0, -ENOENT. */
 int mpupload_committed(meta_t *m, const char *uuid, uint64_t *ret_size);
@@ -59,44 +60,61 @@ uint64_t mpupload_size(const mpupload_t *u);
  * still empty, a monolithic POST): its bytes go up as they arrive as a multipart
  * upload under the blob's own key (the driver's direct_* operations), from this
  * request's buffers, completed by mpupload_commit(want) only after the digest
- * check, given up otherwise; a blob stored already is only hashed. 1 direct, 0 the
- * driver does not offer it (the session goes on as usual), <0. */
+ * check, given up otherwise; a blob stored already is only hashed (whether it is,
+ * a thread asks the store meanwhile: the first write waits for its answer). 1
+ * direct, 0 the driver does not offer it (the session goes on as usual), <0. Never
+ * waits. */
 int mpupload_direct(mpupload_t *u, const digest_t *want);
 /* Append what can be taken now of buf (hashed; each full part handed to a sender
  * thread, MPUPLOAD_IN_FLIGHT at most): *ret_taken bytes. 0 all taken, 1 the
- * senders are full (wait for one with mpupload_wait, then give the rest again),
- * or the first failure. Never waits: for event-loop threads. */
+ * senders are full or a step the bytes wait for is in flight (the tail read back,
+ * the direct upload's HEAD): wait with mpupload_wait, then give the rest again; or
+ * the first failure. Never waits: for event-loop threads. */
 int mpupload_write_some(mpupload_t *u, const void *buf, size_t len, size_t *ret_taken);
 /* Before mpupload_save (want NULL) or mpupload_commit (want: the digest): what is
  * due as a last part handed over, and the parts in flight taken in. 0 none left in
  * flight (save or commit then sends nothing more), 1 some still are (wait with
  * mpupload_wait, then call again), or the first failure. Never waits. */
 int mpupload_flush(mpupload_t *u, const digest_t *want);
-/* Wait for a part in flight to end without blocking: 0 one has ended or none is in
- * flight (go on now); 1 suspend(userdata) was called, and resume(userdata) will be,
- * once, from the sender thread of the next part that ends (both under the session's
- * lock, so a resume never comes before its suspend). */
+/* Wait for a part or step in flight to end without blocking: 0 one has ended or
+ * none is in flight (go on now); 1 suspend(userdata) was called, and
+ * resume(userdata) will be, once, from the thread of the next part or step that
+ * ends (both under the session's lock, so a resume never comes before its
+ * suspend). */
 int mpupload_wait(mpupload_t *u, void (*suspend)(void *userdata), void (*resume)(void *userdata), void *userdata);
 /* mpupload_write_some of all of buf, blocking while the senders are full (not for
  * event-loop threads). 0 or the first failure. */
 int mpupload_write(mpupload_t *u, const void *buf, size_t len);
 /* The end of a request that continues the session (a PATCH): what is left is sent
- * as a part (at least 5 MiB) or kept as the tail, then the row written. After a
- * failure the session is as it was before the request. Blocks while parts are in
- * flight: call mpupload_flush until it returns 0 first on an event-loop thread. */
+ * as a part (at least 5 MiB) or kept as the tail (its PUT on a thread), then the
+ * row written (on this thread: one short write), then the tail it replaces removed
+ * (on a thread). After a failure the session is as it was before the request.
+ * mpupload_save_step never waits: 0 saved, 1 wait with mpupload_wait and call it
+ * again, <0 failed (for event-loop threads). mpupload_save blocks until it ends. */
+int mpupload_save_step(mpupload_t *u);
 int mpupload_save(mpupload_t *u);
 /* The final PUT: the digest checked against *want (BERTH_EDIGEST, the session as it
  * was before the request, unless its hash state was lost: then the session is gone),
  * the blob made visible under it (not written when stored already), linked to repo
  * (BERTH_EQUOTA as registry_upload_commit), the session's objects and rows removed.
- * *ret_size the blob's size. Blocks while parts are in flight, as mpupload_save. */
+ * *ret_size the blob's size. All but the digest check runs on a thread, the rows
+ * on a database connection of its own (the link's transaction asks the store
+ * whether the blob is there). mpupload_commit_step never waits: 0 committed, 1 wait
+ * with mpupload_wait and call it again (repo must live until then), <0 failed.
+ * mpupload_commit blocks until it ends. */
+int mpupload_commit_step(mpupload_t *u, const char *repo, const digest_t *want, uint64_t *ret_size);
 int mpupload_commit(mpupload_t *u, const char *repo, const digest_t *want, uint64_t *ret_size);
 /* Cancel: the multipart upload aborted, the objects and rows removed. */
 int mpupload_remove(mpupload_t *u);
 /* Give the session back (unsaved bytes forgotten). NULL-safe. Never waits: with
- * parts still in flight, the last of them to end gives the lease back (so that no
- * part of this request can land after another request took the session). */
+ * parts or a step still in flight, the last of them to end gives the lease back (so
+ * that no part of this request can land after another request took the session);
+ * a direct upload to give up is given up by a thread. */
 void mpupload_release(mpupload_t *u);
+/* Give the session back and remove it (its objects, then its rows), off this
+ * thread: for a request's own session that did not commit (a monolithic POST).
+ * NULL-safe; a no-op beyond the release once committed. Never waits. */
+void mpupload_discard(mpupload_t *u);
 /* Sessions not written for max_age seconds before now and held by nobody: their
  * multipart uploads aborted, objects and rows removed (dry_run: only counted).
  * *ret_n how many. */
