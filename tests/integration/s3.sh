@@ -7,8 +7,10 @@
 # shared directory (a chunked upload alternating between them, its expiry); berthd killed during a multipart commit (GC leaves nothing); berthd storage
 # copy of a filesystem store into the bucket; the gateway stopped during a push; a PATCH
 # whose parts a slowed store holds back (tests/integration/s3_slow_relay.py) while
-# berthd's only event-loop thread answers another request at once; 64 MiB in 16 MiB
-# chunks alternating between the two replicas.
+# berthd's only event-loop thread answers another request at once, and the same for
+# an upload's other requests to the store (the tail's PUT, GET and DELETE, the HEAD
+# before a direct upload, the chunked commit's HEAD, completion and copy); 64 MiB in
+# 16 MiB chunks alternating between the two replicas.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/s3-lib.sh"
@@ -92,7 +94,8 @@ step "a PATCH's parts are sent beside the event loop: a slowed store holds back 
 # libmicrohttpd thread receives a 100 MiB PATCH through it: six 16 MiB parts, four in
 # flight at most (the connection suspended while a fifth waits), a 4 MiB tail, whose
 # last part the PUT sends
-python3 "$BERTH_IT_DIR/s3_slow_relay.py" "$EP" "$TMP/relay.port" "$TMP/relay.log" 3 >"$TMP/relay.out" 2>&1 &
+python3 "$BERTH_IT_DIR/s3_slow_relay.py" "$EP" "$TMP/relay.port" "$TMP/relay.log" 3 "$TMP/relay.kinds" \
+        >"$TMP/relay.out" 2>&1 &
 berth_track_pid $!
 berth_wait_for 10 test -s "$TMP/relay.port" || fail "the relay did not start"
 SLOW="s3://$BUCKET/slow?endpoint=http://127.0.0.1:$(cat "$TMP/relay.port")&region=$BERTH_TEST_S3_REGION"
@@ -128,9 +131,81 @@ code=$(curl -sS -o "$TMP/slow.json" -w '%{http_code}' -X PUT "$su$loc?digest=$sd
 [ "$(grep -c '^start' "$TMP/relay.log")" = 7 ] || fail "the PUT did not send the tail as the last part"
 curl -sS -o "$TMP/slow.got" "$su/v2/it/slow/blobs/$sd"
 cmp -s "$TMP/slow.got" "$TMP/slow.bin" || fail "the blob read back differs"
+pass "/v2/ answered in ${probe#* } s while parts were held 3 s each; 6 parts, 4 in flight at most, the 4 MiB tail sent by the PUT; the blob read back"
+
+step "an upload's other requests to the store are beside the event loop too: tail, HEAD, completion, copy (--threads 1)"
+# the same relay now holds (3 s each) the requests of the kinds in relay.kinds; while
+# the first of each kind is held, GET /v2/ on the same (only) thread is answered in
+# under a quarter of the hold and before that request ends (the build before waited
+# for each of them on its event-loop thread)
+held_probe() { # KIND WHAT: a request of KIND held at the store now; /v2/ answered meanwhile
+        local t
+        berth_wait_for 30 grep -qs "^start $1 " "$TMP/relay.log" || fail "$2: no $1 reached the store"
+        probe=$(curl -sS -o /dev/null -w '%{http_code} %{time_total}' --max-time 20 "$su/v2/")
+        [ "${probe% *}" = 200 ] || fail "/v2/ while the $2's $1 was held: $probe"
+        t=${probe#* }
+        awk -v t="$t" 'BEGIN { exit !(t < 3 / 4) }' ||
+                fail "/v2/ took $t s while the $2's $1 was held 3 s at the store (the event loop waited for it)"
+        ! grep -q "^end $1 " "$TMP/relay.log" || fail "/v2/ answered only after the $2's $1 ended"
+        held+=" $2 $1: $t s;"
+}
+held_on() { # KINDS: held from now on, the relay's log started afresh
+        : >"$TMP/relay.log"
+        echo "$1" >"$TMP/relay.kinds"
+}
+held=
+# a PATCH of 3 MiB: short of a part, kept as the tail object (its PUT held)
+head -c $((6 << 20)) /dev/urandom >"$TMP/tail.bin"
+td=sha256:$(sha256sum "$TMP/tail.bin" | cut -d' ' -f1)
+head -c $((3 << 20)) "$TMP/tail.bin" >"$TMP/tail.1"
+tail -c $((3 << 20)) "$TMP/tail.bin" >"$TMP/tail.2"
+loc=$(curl -sS -D - -o /dev/null -X POST "$su/v2/it/slow/blobs/uploads/" | tr -d '\r' | awk 'tolower($1) == "location:" { print $2 }')
+[ -n "$loc" ] || fail "no upload location"
+held_on tail-put
+curl -sS -D "$TMP/tail.ph" -o /dev/null -X PATCH --data-binary "@$TMP/tail.1" "$su$loc" &
+patch_pid=$!
+held_probe tail-put "first PATCH"
+wait $patch_pid || fail "the first PATCH failed"
+grep -q '^HTTP/[0-9.]* 202' "$TMP/tail.ph" || fail "first PATCH: $(head -n 1 "$TMP/tail.ph")"
+grep -qi "^range: 0-$(((3 << 20) - 1))" "$TMP/tail.ph" || fail "first PATCH range: $(grep -i '^range' "$TMP/tail.ph")"
+# the next PATCH reads the tail back (its GET held), sends the 6 MiB as a part and
+# removes the old tail (its DELETE held)
+held_on tail-get,tail-delete
+curl -sS -D "$TMP/tail.ph" -o /dev/null -X PATCH --data-binary "@$TMP/tail.2" "$su$loc" &
+patch_pid=$!
+held_probe tail-get "second PATCH"
+held_probe tail-delete "second PATCH"
+wait $patch_pid || fail "the second PATCH failed"
+grep -q '^HTTP/[0-9.]* 202' "$TMP/tail.ph" || fail "second PATCH: $(head -n 1 "$TMP/tail.ph")"
+grep -qi "^range: 0-$(((6 << 20) - 1))" "$TMP/tail.ph" || fail "second PATCH range: $(grep -i '^range' "$TMP/tail.ph")"
+# the final PUT: the HEAD (stored already?), the completion, the server-side copy
+held_on head,complete,copy
+curl -sS -o "$TMP/tail.json" -w '%{http_code}' -X PUT "$su$loc?digest=$td" >"$TMP/tail.code" &
+put_pid=$!
+held_probe head "final PUT"
+held_probe complete "final PUT"
+held_probe copy "final PUT"
+wait $put_pid || fail "the final PUT failed"
+[ "$(cat "$TMP/tail.code")" = 201 ] || fail "the final PUT: $(cat "$TMP/tail.code") $(cat "$TMP/tail.json")"
+held_on none
+curl -sS -o "$TMP/tail.got" "$su/v2/it/slow/blobs/$td"
+cmp -s "$TMP/tail.got" "$TMP/tail.bin" || fail "the chunked blob read back differs"
+# a monolithic POST ?digest=: the HEAD of its digest key before it goes up (held)
+head -c $((1 << 20)) /dev/urandom >"$TMP/mono.bin"
+md=sha256:$(sha256sum "$TMP/mono.bin" | cut -d' ' -f1)
+held_on head
+curl -sS -o "$TMP/mono.json" -w '%{http_code}' -X POST --data-binary "@$TMP/mono.bin" \
+        -H 'Content-Type: application/octet-stream' "$su/v2/it/slow/blobs/uploads/?digest=$md" >"$TMP/mono.code" &
+post_pid=$!
+held_probe head "monolithic POST"
+wait $post_pid || fail "the monolithic POST failed"
+[ "$(cat "$TMP/mono.code")" = 201 ] || fail "the monolithic POST: $(cat "$TMP/mono.code") $(cat "$TMP/mono.json")"
+held_on none
+curl -sS -o "$TMP/mono.got" "$su/v2/it/slow/blobs/$md"
+cmp -s "$TMP/mono.got" "$TMP/mono.bin" || fail "the monolithic blob read back differs"
 kill "$slow_pid"
 wait "$slow_pid" || fail "berthd on the relay did not stop cleanly"
-pass "/v2/ answered in ${probe#* } s while parts were held 3 s each; 6 parts, 4 in flight at most, the 4 MiB tail sent by the PUT; the blob read back"
+pass "/v2/ answered while held 3 s at the store:$held both blobs read back"
 
 step "the API scripts against berthd on S3"
 # their blob counts come from the bucket's listing

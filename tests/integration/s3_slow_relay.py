@@ -1,12 +1,19 @@
 #!/usr/bin/env python3
 """A slow object store for the tests: an HTTP relay on a loopback port in front of
-a real S3 gateway that holds back every multipart part PUT (?partNumber=) for DELAY
-seconds before passing it on; everything else passes at once. Requests go upstream
+a real S3 gateway that holds back the requests of some kinds for DELAY seconds
+before passing them on; everything else passes at once. Requests go upstream
 unchanged (the Host header too, so that SigV4 signatures made for the relay's
-address still verify). Each part PUT is logged to LOG as "start <t>" when it
-arrives and "end <t>" when its answer goes back (t: unix seconds).
+address still verify). Each request held is logged to LOG as "start <kind> <t>"
+when it arrives and "end <kind> <t>" when its answer goes back (t: unix seconds).
 
-    s3_slow_relay.py UPSTREAM_URL PORT_FILE LOG DELAY
+The kinds held: those listed (comma-separated) in KINDS_FILE, read at every
+request, so that a test changes them between its steps; "part" when it is not
+given or does not exist. Kinds: part (a multipart part PUT), copy (CopyObject or
+UploadPartCopy), tail-put, tail-get, tail-delete (a chunked upload's tail object),
+head (any HEAD), begin (a multipart upload begun), complete, abort, put, get,
+delete (any other object PUT, GET or DELETE), list.
+
+    s3_slow_relay.py UPSTREAM_URL PORT_FILE LOG DELAY [KINDS_FILE]
 writes its port to PORT_FILE once it listens; stopped by its PID."""
 import http.client
 import os
@@ -19,7 +26,41 @@ import urllib.parse
 
 upstream = urllib.parse.urlsplit(sys.argv[1])
 port_file, log_path, delay = sys.argv[2], sys.argv[3], float(sys.argv[4])
+kinds_file = sys.argv[5] if len(sys.argv) > 5 else None
 log_lock = threading.Lock()
+
+
+def held_kinds():
+    if not kinds_file:
+        return {"part"}
+    try:
+        with open(kinds_file) as f:
+            return {k.strip() for k in f.read().split(",") if k.strip()}
+    except FileNotFoundError:
+        return {"part"}
+
+
+def kind_of(method, path, headers):
+    url = urllib.parse.urlsplit(path)
+    query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
+    tail = "/tail-" in url.path
+    if method == "HEAD":
+        return "head"
+    if method == "PUT" and headers.get("x-amz-copy-source"):
+        return "copy"
+    if method == "PUT" and "partNumber" in query:
+        return "part"
+    if method == "POST" and "uploads" in query:
+        return "begin"
+    if method == "POST" and "uploadId" in query:
+        return "complete"
+    if method == "DELETE" and "uploadId" in query:
+        return "abort"
+    if method == "GET" and ("list-type" in query or "uploads" in query or "uploadId" in query):
+        return "list"
+    if tail and method in ("PUT", "GET", "DELETE"):
+        return "tail-" + method.lower()
+    return method.lower()
 
 
 def log(what):
@@ -36,9 +77,10 @@ class Relay(http.server.BaseHTTPRequestHandler):
     def relay(self):
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n else b""
-        part = self.command == "PUT" and "partNumber=" in urllib.parse.urlsplit(self.path).query
-        if part:
-            log("start")
+        kind = kind_of(self.command, self.path, self.headers)
+        held = kind in held_kinds()
+        if held:
+            log("start " + kind)
             time.sleep(delay)
         conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=120)
         try:
@@ -60,8 +102,8 @@ class Relay(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
-        if part:
-            log("end")
+        if held:
+            log("end " + kind)
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = relay
 
