@@ -386,8 +386,12 @@ static bool upload_finish(request_t *req, const digest_t *want) {
         if (!(m = request_meta(req)))
                 return false;
         if (st->mp) {
+                /* a commit under way is waited for even while the server drains
+                 * (it ends within the store's time limits): it may have made the blob
+                 * visible, and its outcome is the answer */
                 while ((r = mpupload_commit_step(st->mp, req->repo, want, NULL)) == 1)
-                        if ((r = mp_wait(req, st)) != 0)
+                        if ((r = mpupload_committing(st->mp) ? mpupload_wait(st->mp, req_suspend, req_resume, req)
+                                                             : mp_wait(req, st)) != 0)
                                 break;
                 if (r == 1)
                         return true;

@@ -66,21 +66,21 @@ struct mpupload {
         /* the request's other waits on the store, each on a thread of its own (op_main)
          * while the request waits (mpupload_wait), one at a time and never beside
          * parts: the tail read back, the HEAD before a direct upload, a save's tail
-         * PUT and the old tail's removal, the commit. op is the request's thread's
+         * PUT, the commit (a tail a save replaced is removed by a thread not waited
+         * for: tail_remove_async). op is the request's thread's
          * (written under lock, so that a sender reads it there too). */
         int op;                 /* OP_*, 0 none; stays until taken (op_take) */
         bool op_done;           /* ended (lock) */
         int op_r;               /* its outcome (lock) */
         bool tail_due;          /* the saved tail is still to be read back (lazily: a
                                  * DELETE never reads it) */
-        uint64_t op_gen;        /* OP_SAVE, OP_TAILRM: the tail's generation */
-        int saved_r;            /* OP_TAILRM: what the save returns once it ended */
+        uint64_t op_gen;        /* OP_SAVE: the tail's new generation */
         const char *op_repo;    /* OP_COMMIT */
         digest_t op_want;
         bool discard;           /* released to be removed (mpupload_discard) */
 };
 
-enum { OP_TAIL = 1, OP_STAT, OP_SAVE, OP_TAILRM, OP_COMMIT };
+enum { OP_TAIL = 1, OP_STAT, OP_SAVE, OP_COMMIT };
 
 bool mpupload_offered(const store_t *s) {
         return s && s->bs->ops->staged_begin && s->bs->ops->put;
@@ -408,9 +408,6 @@ static void *op_main(void *arg) {
                 break;
         case OP_SAVE:
                 r = bs->ops->staged_tail_put(bs, u->row.uuid, u->op_gen, u->buf ? u->buf : "", u->buf_len);
-                break;
-        case OP_TAILRM:
-                r = bs->ops->staged_tail_remove(bs, u->row.uuid, u->op_gen);
                 break;
         case OP_COMMIT:
                 r = commit_work(u);
@@ -833,8 +830,43 @@ int mpupload_flush(mpupload_t *u, const digest_t *want) {
         return parts_busy(u) ? 1 : 0;
 }
 
+struct tail_rm {
+        store_t *store;
+        blobstore_t *bs;
+        char uuid[UPLOAD_UUID_LEN + 1];
+        uint64_t gen;
+};
+
+static void *tail_rm_main(void *arg) {
+        struct tail_rm *t = arg;
+        store_t *s = t->store;
+
+        (void) t->bs->ops->staged_tail_remove(t->bs, t->uuid, t->gen);
+        free(t);
+        store__bg_leave(s);
+        return NULL;
+}
+
+/* The tail object of generation gen removed by a thread of its own, not waited for:
+ * no row names it (a failure leaves it to the expiry, as it always did). */
+static void tail_remove_async(mpupload_t *u, uint64_t gen) {
+        struct tail_rm *t = calloc(1, sizeof(*t));
+
+        if (t) {
+                t->store = u->store;
+                t->bs = u->bs;
+                (void) snprintf(t->uuid, sizeof(t->uuid), "%s", u->row.uuid);
+                t->gen = gen;
+                if (start_thread(u, tail_rm_main, t) == 0)
+                        return;
+                free(t);
+        }
+        (void) u->bs->ops->staged_tail_remove(u->bs, u->row.uuid, gen); /* no thread: here */
+}
+
 /* A save's end on the request's thread once the tail is up under generation
- * op_gen: the row naming it, then the tail it replaces removed (a step). */
+ * op_gen: the row naming it (one short write), then the tail it replaces removed
+ * (not waited for). */
 static int save_row(mpupload_t *u) {
         meta_upsession_t row;
         uint64_t old_gen = u->row.tail_gen;
@@ -854,7 +886,8 @@ static int save_row(mpupload_t *u) {
         if (r < 0) {
                 free(row.hash);
                 u->err = r;
-                /* the tail just put, never named */
+                tail_remove_async(u, u->op_gen); /* the tail just put, never named */
+                return r;
         } else {
                 free(u->row.hash);
                 u->row.hash = row.hash;
@@ -864,12 +897,10 @@ static int save_row(mpupload_t *u) {
                 u->row.tail_gen = u->op_gen;
                 u->row.tail_size = u->buf_len;
                 u->n_saved = u->n_parts;
-                u->op_gen = old_gen;
         }
-        u->saved_r = r;
-        if (!u->op_gen || op_start(u, OP_TAILRM) < 0)
-                return r;
-        return 1;
+        if (old_gen)
+                tail_remove_async(u, old_gen);
+        return 0;
 }
 
 int mpupload_save_step(mpupload_t *u) {
@@ -881,11 +912,6 @@ int mpupload_save_step(mpupload_t *u) {
                 if ((r = op_take(u)) < 0)
                         return u->err = r;
                 return r == 1 ? 1 : save_row(u);
-        }
-        if (u->op == OP_TAILRM) { /* its failure is the expiry's to mend */
-                if (op_take(u) == 1)
-                        return 1;
-                return u->saved_r;
         }
         if (u->gone)
                 return -ENOENT;
@@ -901,6 +927,10 @@ int mpupload_save_step(mpupload_t *u) {
         if ((r = op_start(u, OP_SAVE)) < 0)
                 return u->err = r;
         return 1;
+}
+
+bool mpupload_committing(const mpupload_t *u) {
+        return u && u->op == OP_COMMIT;
 }
 
 int mpupload_save(mpupload_t *u) {

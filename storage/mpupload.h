@@ -88,7 +88,7 @@ int mpupload_write(mpupload_t *u, const void *buf, size_t len);
 /* The end of a request that continues the session (a PATCH): what is left is sent
  * as a part (at least 5 MiB) or kept as the tail (its PUT on a thread), then the
  * row written (on this thread: one short write), then the tail it replaces removed
- * (on a thread). After a failure the session is as it was before the request.
+ * (by a thread, not waited for). After a failure the session is as it was before the request.
  * mpupload_save_step never waits: 0 saved, 1 wait with mpupload_wait and call it
  * again, <0 failed (for event-loop threads). mpupload_save blocks until it ends. */
 int mpupload_save_step(mpupload_t *u);
@@ -104,6 +104,10 @@ int mpupload_save(mpupload_t *u);
  * mpupload_commit blocks until it ends. */
 int mpupload_commit_step(mpupload_t *u, const char *repo, const digest_t *want, uint64_t *ret_size);
 int mpupload_commit(mpupload_t *u, const char *repo, const digest_t *want, uint64_t *ret_size);
+/* Is the commit itself under way (mpupload_commit_step returned 1 after starting
+ * it)? Its outcome is the request's answer: wait for it even while the server
+ * drains. */
+bool mpupload_committing(const mpupload_t *u);
 /* Cancel: the multipart upload aborted, the objects and rows removed. */
 int mpupload_remove(mpupload_t *u);
 /* Give the session back (unsaved bytes forgotten). NULL-safe. Never waits: with
