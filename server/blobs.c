@@ -2,6 +2,7 @@
  * GET status, DELETE, cross-repository mount). */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,6 +215,10 @@ typedef struct upload_state {
         char *wc[2];              /* body pieces gathered here; one fills while the */
         size_t wc_len;            /* other is hashed (upload_write_async) */
         unsigned wc_cur;
+        /* a mount on a driver that asks a remote store (mount_main), its outcome */
+        digest_t mount_digest;
+        uint64_t mount_size;
+        int mount_r;
 } upload_state_t;
 
 /* The request's upload state, created on first use; NULL answered (no memory). */
@@ -422,42 +427,94 @@ static bool upload_finish(request_t *req, const digest_t *want) {
 
 /* ---- POST /v2/<name>/blobs/uploads/ ---- */
 
-static bool try_mount(request_t *req, meta_t *m, const digest_t *d, const char *from) {
+static void upload_start_rest(request_t *req);
+
+/* The mount's link (registry_blob_mount: whether the blob is there, asked of the
+ * store before the row's transaction and again inside it) on a thread of its own,
+ * the connection suspended meanwhile, the rows on a connection of the database's
+ * pool: the store's answers never hold the event-loop thread. */
+static void *mount_main(void *arg) {
+        request_t *req = arg;
+        upload_state_t *st = req->state;
+        meta_t *m = NULL;
+        int r = meta_open_pooled(server_db(req->srv), &m);
+
+        if (r >= 0)
+                r = registry_blob_mount(req->srv->store, m, req->repo, &st->mount_digest, st->mount_size);
+        meta_free(m);
+        st->mount_r = r;
+        req_resume(req); /* the last touch: the request goes on without this thread */
+        return NULL;
+}
+
+/* Back on the event-loop thread with the mount's outcome. */
+static void upload_mount_done(request_t *req) {
+        upload_state_t *st = req->state;
+
+        if (st->mount_r < 0)
+                reply_errno(req, st->mount_r, NULL);
+        else if (st->mount_r > 0)
+                blob_created(req, &st->mount_digest);
+        else
+                upload_start_rest(req); /* not there: an upload as asked */
+}
+
+/* 1 answered (mounted, or failed), 0 not mountable here (go on with an upload), 2
+ * suspended: upload_mount_done goes on once the store answered. */
+static int try_mount(request_t *req, meta_t *m, const digest_t *d, const char *from) {
         _cleanup_free_ char *found = NULL;
+        upload_state_t *st;
         uint64_t size;
+        pthread_attr_t attr;
+        pthread_t th;
         int r;
 
         /* a mount needs pull access on the source */
         if (from) {
                 if (!name_repo_valid(from, strlen(from)) || !access_may_pull(req, from))
-                        return false;
+                        return 0;
                 r = meta_blob_linked(m, from, d, &size);
         } else {
                 r = meta_blob_find_repo(m, d, &found, &size);
                 if (r > 0 && !access_may_pull(req, found))
-                        return false;
+                        return 0;
         }
         if (r <= 0)
-                return false;
+                return 0;
+        if (mpupload_offered(req->srv->store) && req_may_wait(req)) {
+                /* the store is remote (S3): asked beside the event loop */
+                if (!(st = upload_state(req)))
+                        return 1;
+                st->mount_digest = *d;
+                st->mount_size = size;
+                req_suspend_then(req, upload_mount_done);
+                r = pthread_attr_init(&attr);
+                if (r == 0) {
+                        (void) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+                        r = pthread_create(&th, &attr, mount_main, req);
+                        (void) pthread_attr_destroy(&attr);
+                }
+                if (r != 0) {
+                        st->mount_r = -r;
+                        req_resume(req); /* answered by upload_mount_done */
+                }
+                return 2;
+        }
         r = registry_blob_mount(req->srv->store, m, req->repo, d, size);
         if (r == 0)
-                return false;
+                return 0;
         if (r < 0) {
                 reply_errno(req, r, NULL);
-                return true;
+                return 1;
         }
         blob_created(req, d);
-        return true;
+        return 1;
 }
 
 static void upload_start_begin(request_t *req) {
-        const char *mount = req_query(req, "mount"), *dig = req_query(req, "digest");
-        const char *algname = req_query(req, "digest-algorithm");
-        char uuid[UPLOAD_UUID_LEN + 1];
-        digest_alg_t alg = DIGEST_SHA256;
+        const char *mount = req_query(req, "mount");
         digest_t d;
         meta_t *m;
-        int r;
 
         if (!(m = request_meta(req)))
                 return;
@@ -466,6 +523,21 @@ static void upload_start_begin(request_t *req) {
                 return;
         }
         if (mount && digest_parse(mount, &d) == 0 && try_mount(req, m, &d, req_query(req, "from")))
+                return; /* answered, or suspended: upload_mount_done goes on */
+        upload_start_rest(req);
+}
+
+/* The POST once no mount answered it: a monolithic upload, or a session begun. */
+static void upload_start_rest(request_t *req) {
+        const char *dig = req_query(req, "digest");
+        const char *algname = req_query(req, "digest-algorithm");
+        char uuid[UPLOAD_UUID_LEN + 1];
+        digest_alg_t alg = DIGEST_SHA256;
+        digest_t d;
+        meta_t *m;
+        int r;
+
+        if (!(m = request_meta(req)))
                 return;
         if (algname && digest_alg_parse(algname, &alg) < 0) {
                 reply_errno(req, BERTH_EDIGEST_INVALID, "unsupported digest-algorithm");

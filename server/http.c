@@ -310,15 +310,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 /* at work again: in flight as before it waited (see suspend_wait) */
                 if (req->finished || !expects_body(req))
                         in_flight_begin(req);
+                if (req->route_wait) {
+                        req->route_wait = false;
+                        atomic_fetch_sub(&req->srv->route_waits, 1);
+                }
                 if (resume) {
                         resume(req);
                         if (req->suspended)
                                 return suspend_wait(req);
                         return req->finished ? queue(req) : headers_done(req);
-                }
-                if (req->route_wait) {
-                        req->route_wait = false;
-                        atomic_fetch_sub(&req->srv->route_waits, 1);
                 }
                 if (req->finished) {
                         if (!req->response && req->ops && req->ops->end) {
@@ -379,6 +379,11 @@ void req_suspend(void *userdata) {
         req->route_wait = true;
         atomic_fetch_add(&req->srv->route_waits, 1);
         MHD_suspend_connection(req->conn);
+}
+
+void req_suspend_then(request_t *req, void (*then)(request_t *req)) {
+        req->auth_resume = then;
+        req_suspend(req);
 }
 
 void req_resume(void *userdata) {

@@ -202,7 +202,9 @@ struct request {
         bool access_done, begun;  /* phases of the first call already run */
         bool route_wait;          /* suspended by its route (req_suspend), counted in srv->route_waits */
         auth_job_t *auth_job;
-        void (*auth_resume)(request_t *req); /* takes the verdict when MHD calls again */
+        /* takes the verdict when MHD calls again (or the outcome of a route's begin
+         * that waited: req_suspend_then) */
+        void (*auth_resume)(request_t *req);
         /* a pull-through fetch this request waited for (server/pullthrough.c): its outcome */
         int proxy_err;
         bool proxy_streamable;    /* a blob GET without Range: may read a blob still arriving */
@@ -270,6 +272,9 @@ void tags_list_answer(request_t *req, char **all);
  * mpupload_wait's callbacks. */
 void req_suspend(void *req);
 void req_resume(void *req);
+/* The same from a route's begin: once resumed, then(req) is called on the
+ * event-loop thread to go on (it answers, or leaves the body to be read). */
+void req_suspend_then(request_t *req, void (*then)(request_t *req));
 /* While the server drains, a route must not wait anew (it answers instead): the daemon
  * stops once every connection suspended so far was called again. */
 static inline bool req_may_wait(const request_t *req) {

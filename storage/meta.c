@@ -267,6 +267,7 @@ struct meta {
         db_t *db;
         db_conn_t *c; /* this meta_t's connection, for its life */
         bool shared;  /* db is the caller's; c is the thread's own (meta_open_thread) */
+        bool pooled;  /* db is the caller's; c is the pool's (meta_open_pooled) */
         mcache_t *mc; /* the db's manifest cache (NULL: none) */
 };
 
@@ -334,10 +335,25 @@ int meta_open_thread(db_t *db, meta_t **ret) {
         return meta_prepare(m, r, ret);
 }
 
+int meta_open_pooled(db_t *db, meta_t **ret) {
+        meta_t *m;
+
+        if (!db || !ret)
+                return -EINVAL;
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        m->db = db;
+        m->pooled = true;
+        return meta_prepare(m, db_conn_get(db, &m->c), ret);
+}
+
 meta_t *meta_free(meta_t *m) {
         if (!m)
                 return NULL;
-        if (m->shared) {
+        if (m->pooled) {
+                db_conn_put(m->db, m->c); /* NULL-safe */
+        } else if (m->shared) {
                 db_conn_close(m->c); /* unbinds it */
         } else {
                 if (m->c)

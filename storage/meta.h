@@ -21,6 +21,11 @@ int meta_open(const char *path, meta_t **ret);
  * it), whose connection becomes the calling thread's own (db_conn_bind_thread):
  * the auth layer on the same db_t then uses it too. Free it on the same thread. */
 int meta_open_thread(db_t *db, meta_t **ret);
+/* A meta_t on a connection of db's pool (db_conn_get: its statements prepared
+ * already when it served before), given back to the pool by meta_free: for a
+ * short job on a thread of its own (an upload's commit beside the event loop),
+ * which opens no connection each time. The thread's own connection is not changed. */
+int meta_open_pooled(db_t *db, meta_t **ret);
 meta_t *meta_free(meta_t *m); /* NULL-safe, returns NULL */
 int meta_schema_version(meta_t *m);
 /* The database m works on (borrowed). */

@@ -298,14 +298,14 @@ static int drop(blobstore_t *bs, meta_t *m, const meta_upsession_t *row, const c
 /* Off the request's thread (the last sender or step of a request that let go while
  * they were in flight, or a thread of its own when letting go asks the store): a
  * direct upload given up, the session removed (mpupload_discard) or its lease given
- * back now that none of its parts can land any more (on a connection of this
- * thread's own; failing that, the lease runs out by itself, and a session to remove
+ * back now that none of its parts can land any more (on a connection of the
+ * database's pool; failing that, the lease runs out by itself, and a session to remove
  * is the expiry's). */
 static void abandoned_release(mpupload_t *u) {
         meta_t *m = NULL;
 
         direct_giveup(u);
-        if (!u->gone && meta_open_thread(meta_db(u->meta), &m) >= 0) {
+        if (!u->gone && meta_open_pooled(meta_db(u->meta), &m) >= 0) {
                 if (!u->discard || drop(u->bs, m, &u->row, u->direct ? u->row.upload_id : u->upload_id, false) < 0)
                         (void) meta_upsession_release(m, u->row.uuid, u->holder);
                 meta_free(m);
@@ -1008,7 +1008,7 @@ static int rehash(mpupload_t *u, digest_alg_t alg, digest_t *ret) {
 
 /* The commit's work with the store and the rows, on its thread (OP_COMMIT: the
  * digest was checked already on the request's thread, every part acknowledged). The
- * rows are written on a database connection of the thread's own: the link's
+ * rows are written on a connection of the database's pool: the link's
  * transaction asks the store whether the blob is there (ensure_blob), which must not
  * hold an event-loop thread, and a connection serves one thread at a time. */
 static int commit_work(mpupload_t *u) {
@@ -1019,7 +1019,7 @@ static int commit_work(mpupload_t *u) {
         digest_t got;
         int r;
 
-        if ((r = meta_open_thread(meta_db(u->meta), &m)) < 0)
+        if ((r = meta_open_pooled(meta_db(u->meta), &m)) < 0)
                 return r;
         if (u->direct) {
                 /* the whole blob came in this request, hashed as it arrived */

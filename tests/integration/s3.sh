@@ -9,8 +9,8 @@
 # whose parts a slowed store holds back (tests/integration/s3_slow_relay.py) while
 # berthd's only event-loop thread answers another request at once, and the same for
 # an upload's other requests to the store (the tail's PUT, GET and DELETE, the HEAD
-# before a direct upload, the chunked commit's HEAD, completion and copy); 64 MiB in
-# 16 MiB chunks alternating between the two replicas.
+# before a direct upload, the chunked commit's HEAD, completion and copy, a mount's
+# HEAD); 64 MiB in 16 MiB chunks alternating between the two replicas.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/s3-lib.sh"
@@ -133,7 +133,7 @@ curl -sS -o "$TMP/slow.got" "$su/v2/it/slow/blobs/$sd"
 cmp -s "$TMP/slow.got" "$TMP/slow.bin" || fail "the blob read back differs"
 pass "/v2/ answered in ${probe#* } s while parts were held 3 s each; 6 parts, 4 in flight at most, the 4 MiB tail sent by the PUT; the blob read back"
 
-step "an upload's other requests to the store are beside the event loop too: tail, HEAD, completion, copy (--threads 1)"
+step "an upload's other requests to the store are beside the event loop too: tail, HEAD, completion, copy, mount (--threads 1)"
 # the same relay now holds (3 s each) the requests of the kinds in relay.kinds; while
 # the first of each kind is held, GET /v2/ on the same (only) thread is answered in
 # under a quarter of the hold and before that request ends (the build before waited
@@ -203,9 +203,20 @@ wait $post_pid || fail "the monolithic POST failed"
 held_on none
 curl -sS -o "$TMP/mono.got" "$su/v2/it/slow/blobs/$md"
 cmp -s "$TMP/mono.got" "$TMP/mono.bin" || fail "the monolithic blob read back differs"
+# a cross-repository mount: whether the blob is in the store, asked before the
+# link and inside its transaction (HEADs, held)
+held_on head
+curl -sS -D "$TMP/mount.h" -o /dev/null -X POST "$su/v2/it/slow2/blobs/uploads/?mount=$md&from=it/slow" &
+post_pid=$!
+held_probe head "mount"
+wait $post_pid || fail "the mount failed"
+grep -q '^HTTP/[0-9.]* 201' "$TMP/mount.h" || fail "the mount: $(head -n 1 "$TMP/mount.h")"
+held_on none
+curl -sS -o "$TMP/mount.got" "$su/v2/it/slow2/blobs/$md"
+cmp -s "$TMP/mount.got" "$TMP/mono.bin" || fail "the mounted blob read back differs"
 kill "$slow_pid"
 wait "$slow_pid" || fail "berthd on the relay did not stop cleanly"
-pass "/v2/ answered while held 3 s at the store:$held both blobs read back"
+pass "/v2/ answered while held 3 s at the store:$held the blobs read back"
 
 step "the API scripts against berthd on S3"
 # their blob counts come from the bucket's listing
