@@ -877,21 +877,52 @@ const route_ops_t route_upload_status = {
         .begin = upload_status_begin,
 };
 
-static void upload_delete_begin(request_t *req) {
-        upload_state_t st = { .upload = NULL };
-        meta_t *m;
+static void upload_delete_answer(request_t *req, int r);
+
+/* On S3: the session's objects and rows removed by a thread while the connection
+ * waits suspended (called again, as the begin's continuation, once resumed). */
+static void upload_delete_mp(request_t *req) {
+        upload_state_t *st = req->state;
         int r;
 
+        req->auth_resume = NULL;
+        if (!req_may_wait(req) && !mpupload_removing(st->mp)) {
+                r = mpupload_remove(st->mp); /* draining: not waited for anew, here as before */
+        } else {
+                while ((r = mpupload_remove_step(st->mp)) == 1) {
+                        /* under way: waited for, even while draining (its outcome is the answer) */
+                        req->auth_resume = upload_delete_mp;
+                        if ((r = mpupload_wait(st->mp, req_suspend, req_resume, req)) == 1)
+                                return;
+                        req->auth_resume = NULL;
+                        if (r < 0)
+                                break;
+                }
+        }
+        upload_delete_answer(req, r);
+        upload_settle(req); /* the session given back (gone once removed) */
+}
+
+static void upload_delete_begin(request_t *req) {
+        upload_state_t st = { .upload = NULL }, *mst;
+        int r;
+
+        if (mpupload_offered(req->srv->store)) {
+                if (!(mst = upload_state(req)) || session_take(req, mst) < 0)
+                        return;
+                upload_delete_mp(req);
+                return;
+        }
         if (session_take(req, &st) < 0)
                 return;
-        m = server_meta(req->srv);
-        if (st.mp) {
-                r = mpupload_remove(st.mp);
-                mpupload_release(st.mp);
-        } else {
-                r = upload_remove(st.upload);
-                store_upload_release(st.upload);
-        }
+        r = upload_remove(st.upload);
+        store_upload_release(st.upload);
+        upload_delete_answer(req, r);
+}
+
+static void upload_delete_answer(request_t *req, int r) {
+        meta_t *m;
+
         if (r == -ENOENT) {
                 upload_unknown(req);
                 return;
@@ -900,7 +931,7 @@ static void upload_delete_begin(request_t *req) {
                 reply_errno(req, r, NULL);
                 return;
         }
-        if (m)
+        if ((m = server_meta(req->srv)))
                 (void) meta_upload_delete(m, req->ref);
         reply_empty(req, 204);
 }
@@ -909,6 +940,7 @@ const route_ops_t route_upload_delete = {
         .name = "upload-delete",
         .actions = AUTH_PUSH | AUTH_PULL,
         .begin = upload_delete_begin,
+        .cleanup = upload_cleanup,
 };
 
 /* ---- expiry of abandoned sessions ---- */

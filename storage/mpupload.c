@@ -66,7 +66,7 @@ struct mpupload {
         /* the request's other waits on the store, each on a thread of its own (op_main)
          * while the request waits (mpupload_wait), one at a time and never beside
          * parts: the tail read back, the HEAD before a direct upload, a save's tail
-         * PUT, the commit (a tail a save replaced is removed by a thread not waited
+         * PUT, the commit, a cancel (a tail a save replaced is removed by a thread not waited
          * for: tail_remove_async). op is the request's thread's
          * (written under lock, so that a sender reads it there too). */
         int op;                 /* OP_*, 0 none; stays until taken (op_take) */
@@ -80,7 +80,7 @@ struct mpupload {
         bool discard;           /* released to be removed (mpupload_discard) */
 };
 
-enum { OP_TAIL = 1, OP_STAT, OP_SAVE, OP_COMMIT };
+enum { OP_TAIL = 1, OP_STAT, OP_SAVE, OP_COMMIT, OP_REMOVE };
 
 bool mpupload_offered(const store_t *s) {
         return s && s->bs->ops->staged_begin && s->bs->ops->put;
@@ -383,6 +383,7 @@ void mpupload_discard(mpupload_t *u) {
 /* ---- the request's steps that wait on the store, beside the request ---- */
 
 static int commit_work(mpupload_t *u);
+static int remove_work(mpupload_t *u);
 
 static void *op_main(void *arg) {
         mpupload_t *u = arg;
@@ -411,6 +412,9 @@ static void *op_main(void *arg) {
                 break;
         case OP_COMMIT:
                 r = commit_work(u);
+                break;
+        case OP_REMOVE:
+                r = remove_work(u);
                 break;
         default:
                 r = -EINVAL;
@@ -1138,18 +1142,48 @@ int mpupload_commit(mpupload_t *u, const char *repo, const digest_t *want, uint6
         }
 }
 
-int mpupload_remove(mpupload_t *u) {
+/* The cancel's work on its thread (OP_REMOVE), the rows on a pooled connection. */
+static int remove_work(mpupload_t *u) {
+        meta_t *m = NULL;
+        int r = meta_open_pooled(meta_db(u->meta), &m);
+
+        if (r < 0)
+                return r;
+        direct_giveup(u);
+        r = drop(u->bs, m, &u->row, u->direct ? u->row.upload_id : u->upload_id, false);
+        if (r >= 0)
+                u->gone = true;
+        meta_free(m);
+        return r;
+}
+
+int mpupload_remove_step(mpupload_t *u) {
         int r;
 
         if (!u)
                 return -EINVAL;
+        if (u->op == OP_REMOVE)
+                return op_take(u);
         if (u->gone)
                 return -ENOENT;
-        direct_giveup(u);
-        r = drop(u->bs, u->meta, &u->row, u->direct ? u->row.upload_id : u->upload_id, false);
-        if (r >= 0)
-                u->gone = true;
-        return r;
+        if (u->op || parts_busy(u))
+                return -EBUSY; /* a request's parts or step still in flight: not here */
+        if ((r = op_start(u, OP_REMOVE)) < 0)
+                return r;
+        return 1;
+}
+
+bool mpupload_removing(const mpupload_t *u) {
+        return u && u->op == OP_REMOVE;
+}
+
+int mpupload_remove(mpupload_t *u) {
+        for (;;) {
+                int r = mpupload_remove_step(u);
+                if (r != 1)
+                        return r;
+                wait_blocking(u);
+        }
 }
 
 int mpupload_expire(store_t *s, meta_t *m, uint64_t max_age, time_t now, bool dry_run, uint64_t *ret_n) {

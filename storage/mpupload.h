@@ -108,7 +108,13 @@ int mpupload_commit(mpupload_t *u, const char *repo, const digest_t *want, uint6
  * it)? Its outcome is the request's answer: wait for it even while the server
  * drains. */
 bool mpupload_committing(const mpupload_t *u);
-/* Cancel: the multipart upload aborted, the objects and rows removed. */
+/* Cancel: the multipart upload aborted, the objects and rows removed, on a thread
+ * (the rows on a pooled connection). mpupload_remove_step never waits: 0 removed,
+ * 1 wait with mpupload_wait and call it again, <0 (-ENOENT gone already, -EBUSY
+ * parts of this request in flight). mpupload_removing: the removal is under way
+ * (wait for it even while the server drains). mpupload_remove blocks. */
+int mpupload_remove_step(mpupload_t *u);
+bool mpupload_removing(const mpupload_t *u);
 int mpupload_remove(mpupload_t *u);
 /* Give the session back (unsaved bytes forgotten). NULL-safe. Never waits: with
  * parts or a step still in flight, the last of them to end gives the lease back (so

@@ -10,7 +10,7 @@
 # berthd's only event-loop thread answers another request at once, and the same for
 # an upload's other requests to the store (the tail's PUT, GET and DELETE, the HEAD
 # before a direct upload, the chunked commit's HEAD, completion and copy, a mount's
-# HEAD); 64 MiB in 16 MiB chunks alternating between the two replicas.
+# HEAD, a cancel's DELETE); 64 MiB in 16 MiB chunks alternating between the two replicas.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/s3-lib.sh"
@@ -133,7 +133,7 @@ curl -sS -o "$TMP/slow.got" "$su/v2/it/slow/blobs/$sd"
 cmp -s "$TMP/slow.got" "$TMP/slow.bin" || fail "the blob read back differs"
 pass "/v2/ answered in ${probe#* } s while parts were held 3 s each; 6 parts, 4 in flight at most, the 4 MiB tail sent by the PUT; the blob read back"
 
-step "an upload's other requests to the store are beside the event loop too: tail, HEAD, completion, copy, mount (--threads 1)"
+step "an upload's other requests to the store are beside the event loop too: tail, HEAD, completion, copy, mount, cancel (--threads 1)"
 # the same relay now holds (3 s each) the requests of the kinds in relay.kinds; while
 # the first of each kind is held, GET /v2/ on the same (only) thread is answered in
 # under a quarter of the hold and before that request ends (the build before waited
@@ -214,6 +214,19 @@ grep -q '^HTTP/[0-9.]* 201' "$TMP/mount.h" || fail "the mount: $(head -n 1 "$TMP
 held_on none
 curl -sS -o "$TMP/mount.got" "$su/v2/it/slow2/blobs/$md"
 cmp -s "$TMP/mount.got" "$TMP/mono.bin" || fail "the mounted blob read back differs"
+# a cancelled upload (DELETE): its objects removed (held)
+loc=$(curl -sS -D - -o /dev/null -X POST "$su/v2/it/slow/blobs/uploads/" | tr -d '\r' | awk 'tolower($1) == "location:" { print $2 }')
+code=$(curl -sS -o /dev/null -w '%{http_code}' -X PATCH --data-binary "@$TMP/mono.bin" "$su$loc")
+[ "$code" = 202 ] || fail "PATCH before the cancel: $code"
+held_on delete,tail-delete
+curl -sS -o /dev/null -w '%{http_code}' -X DELETE "$su$loc" >"$TMP/del.code" &
+del_pid=$!
+held_probe delete "cancel"
+wait $del_pid || fail "the cancel failed"
+[ "$(cat "$TMP/del.code")" = 204 ] || fail "the cancel: $(cat "$TMP/del.code")"
+held_on none
+code=$(curl -sS -o /dev/null -w '%{http_code}' "$su$loc")
+[ "$code" = 404 ] || fail "the cancelled upload's status: $code"
 kill "$slow_pid"
 wait "$slow_pid" || fail "berthd on the relay did not stop cleanly"
 pass "/v2/ answered while held 3 s at the store:$held the blobs read back"
