@@ -401,7 +401,7 @@ static bool upload_finish(request_t *req, const digest_t *want) {
                 if (r == 1)
                         return true;
                 if (r < 0) {
-                        if (r != BERTH_EDIGEST)
+                        if (r != BERTH_EDIGEST && r != -ESHUTDOWN) /* draining: answered 503 */
                                 log_msg(LOG_ERR, LOG_SRC_SERVER, "req=%s repo='%s' blob commit: %s", req->id,
                                         req->repo, berth_strerror(r));
                         reply_errno(req, r, want->str);
