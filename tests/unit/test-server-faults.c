@@ -65,7 +65,11 @@ static bool fault(fault_kind_t k, const char *what) {
 static long fault_n; /* the call number of the last arming (for messages) */
 static fault_kind_t sweep_kind; /* and its kind */
 
-static void fault_arm(fault_kind_t k, long n) {
+static void fault_arm(fixture_t *f, fault_kind_t k, long n) {
+        /* what an earlier request left to the store's threads after its answer (a
+         * replaced tail's removal, a failed upload's session removed: S3) ends
+         * first, so that none of its calls counts for the request to come */
+        store_quiesce(f->srv.store);
         fault_n = n;
         sweep_kind = k;
         atomic_store(&fault_fired, false);
@@ -263,7 +267,7 @@ static resp_t faulted(fixture_t *f, fault_kind_t k, long n, const char *method, 
                       const void *body, size_t len, unsigned ok, tally_t *t, const char *what, bool *ret_fired) {
         resp_t r;
 
-        fault_arm(k, n);
+        fault_arm(f, k, n);
         r = http_io(f, method, path, extra, body, len, false);
         *ret_fired = fault_disarm();
         check_answer(&r, ok, *ret_fired, t, what, n);
@@ -390,7 +394,7 @@ static void sweep_chunked_step(fixture_t *f, fault_kind_t k, int step, const cha
                 blob_digest(whole, &d);
                 snprintf(path, sizeof(path), "/v2/%s/blobs/uploads/", repo);
                 if (step == 0)
-                        fault_arm(k, n);
+                        fault_arm(f, k, n);
                 r = http_io(f, "POST", path, NULL, NULL, 0, step != 0);
                 if (step == 0) {
                         fired = fault_disarm();
@@ -413,7 +417,7 @@ static void sweep_chunked_step(fixture_t *f, fault_kind_t k, int step, const cha
                         snprintf(range, sizeof(range), "Content-Type: application/octet-stream\r\n"
                                                        "Content-Range: %ld-%zu\r\n", size, size + strlen(chunk) - 1);
                         if (armed)
-                                fault_arm(k, n);
+                                fault_arm(f, k, n);
                         r = http_io(f, "PATCH", loc, range, chunk, strlen(chunk), !armed);
                         if (armed) {
                                 fired = fault_disarm();
@@ -442,7 +446,7 @@ static void sweep_chunked_step(fixture_t *f, fault_kind_t k, int step, const cha
                 }
                 snprintf(path, sizeof(path), "%s%cdigest=%s", loc, strchr(loc, '?') ? '&' : '?', d.str);
                 if (step == 3)
-                        fault_arm(k, n);
+                        fault_arm(f, k, n);
                 r = http_io(f, "PUT", path, NULL, NULL, 0, step != 3);
                 if (step == 3) {
                         fired = fault_disarm();
@@ -680,7 +684,7 @@ static void sweep_mount(fixture_t *f, fault_kind_t k) {
 
                 snprintf(repo, sizeof(repo), "f/mnt%d-%ld", k, n);
                 snprintf(path, sizeof(path), "/v2/%s/blobs/uploads/?mount=%s&from=f/src", repo, d.str);
-                fault_arm(k, n);
+                fault_arm(f, k, n);
                 r = http_io(f, "POST", path, NULL, NULL, 0, false);
                 fired = fault_disarm();
                 /* 201: mounted; 202: a session instead (allowed by the spec) */
