@@ -762,9 +762,9 @@ static void upload_patch_end(request_t *req) {
 
         upload_data_done(st);
         if (!st->err && st->mp) {
-                /* the parts acknowledged, the tail put, the row written, the old
-                 * tail removed: the store's requests on threads, the connection
-                 * suspended meanwhile */
+                /* the parts acknowledged, the tail put, the row written (the old
+                 * tail removed after, not waited for): the store's requests on
+                 * threads, the connection suspended meanwhile */
                 int r;
                 while ((r = mpupload_save_step(st->mp)) == 1)
                         if ((r = mp_wait(req, st)) != 0)

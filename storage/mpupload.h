@@ -73,8 +73,9 @@ int mpupload_direct(mpupload_t *u, const digest_t *want);
 int mpupload_write_some(mpupload_t *u, const void *buf, size_t len, size_t *ret_taken);
 /* Before mpupload_save (want NULL) or mpupload_commit (want: the digest): what is
  * due as a last part handed over, and the parts in flight taken in. 0 none left in
- * flight (save or commit then sends nothing more), 1 some still are (wait with
- * mpupload_wait, then call again), or the first failure. Never waits. */
+ * flight (save or commit then sends nothing more), 1 some still are, or the tail is
+ * being read back (wait with mpupload_wait, then call again), or the first
+ * failure. Never waits. (The step functions below call it themselves.) */
 int mpupload_flush(mpupload_t *u, const digest_t *want);
 /* Wait for a part or step in flight to end without blocking: 0 one has ended or
  * none is in flight (go on now); 1 suspend(userdata) was called, and
