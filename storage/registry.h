@@ -70,7 +70,9 @@ int registry_manifest_cache(store_t *s, meta_t *m, const char *repo, const void 
  * whose subject is gone; with delete_untagged every untagged manifest no index
  * names); repository links no manifest references; blob rows nothing references
  * (each kept until a run has seen it unreferenced for the grace period; its file
- * removed with its row); blob files without a row older than the grace period;
+ * removed with its row); blob files without a row older than the grace period
+ * (objects of a driver without files: also older than an hour and upload_max_age,
+ * as a direct upload's object comes before its row: registry.c ORPHAN_MIN_AGE);
  * upload sessions older than upload_max_age; scratch files. The run is recorded
  * (meta_gc_runs). BERTH_EBUSY: another run holds the GC lock. */
 typedef struct {
