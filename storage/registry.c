@@ -240,8 +240,8 @@ static int manifest_put(store_t *s, meta_t *m, const char *repo, const void *buf
  * aborted); the hour is the bound the scratch files of the directory driver have
  * (store_tmp_clean), and it covers the store's clock being behind ours. The
  * directory driver needs none of this: its writer places the file again from its
- * session file when a sweep took it. */
-#define ORPHAN_MIN_AGE 3600
+ * session file when a sweep took it. (REGISTRY_ORPHAN_MIN_AGE, registry.h: the
+ * hour, which fsck also gives such objects.) */
 
 typedef struct {
         store_t *store;
@@ -470,7 +470,7 @@ static int gc_work(store_t *s, meta_t *m, const registry_gc_options_t *o, time_t
         int r;
 
         if (!store_has_files(s)) {
-                uint64_t age = o->grace > ORPHAN_MIN_AGE ? o->grace : ORPHAN_MIN_AGE;
+                uint64_t age = o->grace > REGISTRY_ORPHAN_MIN_AGE ? o->grace : REGISTRY_ORPHAN_MIN_AGE;
 
                 if (o->upload_max_age > age)
                         age = o->upload_max_age;

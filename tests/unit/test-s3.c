@@ -21,6 +21,7 @@
 #include <cmocka.h>
 #include "common/err.h"
 #include "storage/db.h"
+#include "storage/fsck.h"
 #include "storage/mpupload.h"
 #include "storage/registry.h"
 #include "storage/s3.h"
@@ -663,7 +664,8 @@ static void test_staged_async(void **state) {
 /* GC and a direct upload: the object is complete under its digest before its row is
  * written, with nothing kept to place it again. An online sweep between the two
  * (grace 0 here) leaves a fresh object alone: only one older than an hour and than
- * the upload expiry's age goes (storage/registry.c, ORPHAN_MIN_AGE). */
+ * the upload expiry's age goes (storage/registry.c, REGISTRY_ORPHAN_MIN_AGE); fsck
+ * --repair leaves it for the hour too. */
 typedef struct {
         store_t *s;
         const digest_t *d;
@@ -712,6 +714,16 @@ static void test_gc_fresh_orphan(void **state) {
         /* an object left without a row (a push that died): kept for the hour, and
          * for the upload expiry's age when that is longer, then swept */
         assert_int_equal(store_blob_put(g->a, &d2, b2, sizeof(b2)), 0);
+        /* fsck --repair with grace 0 takes it for a push in progress too */
+        {
+                fsck_options_t fo = { .repair = true, .grace = 0, .lock_wait = 60 };
+                fsck_result_t fr = { 0 };
+
+                assert_int_equal(fsck_run(g->a, meta_db(g->ma), &fo, &fr), 0);
+                assert_int_equal(fr.problems[FSCK_ORPHAN], 0);
+                assert_true(fr.recent_orphans >= 1);
+                assert_int_equal(store_blob_stat(g->a, &d2, NULL), 1);
+        }
         g->clock.now = time(NULL) + 1800;
         gc_at(g, 0, &res);
         assert_int_equal(store_blob_stat(g->a, &d2, NULL), 1);
