@@ -7,7 +7,9 @@
 # shared directory (a chunked upload alternating between them, its expiry); berthd killed during a multipart commit (GC leaves nothing); berthd storage
 # copy of a filesystem store into the bucket; the gateway stopped during a push; a PATCH
 # whose parts a slowed store holds back (tests/integration/s3_slow_relay.py) while
-# berthd's only event-loop thread answers another request at once; 64 MiB in 16 MiB
+# berthd's only event-loop thread answers another request at once; blob GETs and
+# HEADs whose reads the relay holds, stalls or fails (the same thread answering meanwhile;
+# a missing object 404 and a failing store 503 before any byte); 64 MiB in 16 MiB
 # chunks alternating between the two replicas.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
