@@ -566,6 +566,9 @@ void http_drain_and_stop(server_t *srv) {
                 struct timespec ts = { 0, 50 * 1000 * 1000 };
                 nanosleep(&ts, NULL);
         }
+        /* a blob body streaming from the object store suspends its reader no more
+         * (server/reply.c): its transfer ends at its next wait */
+        atomic_store(&srv->stopping, true);
         /* every verification ends and resumes its connection: none may stay
          * suspended when the daemon stops */
         auth_verify_drain(srv->auth);

@@ -6,8 +6,18 @@ unchanged (the Host header too, so that SigV4 signatures made for the relay's
 address still verify). Each part PUT is logged to LOG as "start <t>" when it
 arrives and "end <t>" when its answer goes back (t: unix seconds).
 
-    s3_slow_relay.py UPSTREAM_URL PORT_FILE LOG DELAY
-writes its port to PORT_FILE once it listens; stopped by its PID."""
+    s3_slow_relay.py UPSTREAM_URL PORT_FILE LOG DELAY [MODE_FILE]
+writes its port to PORT_FILE once it listens; stopped by its PID.
+
+With MODE_FILE, the word it holds (read at each request; none: "parts") says what is
+slowed, for reads of blob objects (GET or HEAD of a key with /blobs/ in it) too:
+    parts  part PUTs held DELAY seconds (the default)
+    none   nothing
+    get    blob reads held DELAY seconds before they go upstream
+    stall  blob GETs answered with their first 1 MiB at once, the rest DELAY
+           seconds later
+    fail   blob GETs answered 500 at once (HEADs pass)
+Each slowed blob read is logged as "get <t>" when it arrives."""
 import http.client
 import os
 import http.server
@@ -19,6 +29,17 @@ import urllib.parse
 
 upstream = urllib.parse.urlsplit(sys.argv[1])
 port_file, log_path, delay = sys.argv[2], sys.argv[3], float(sys.argv[4])
+mode_file = sys.argv[5] if len(sys.argv) > 5 else None
+
+
+def mode():
+    if not mode_file:
+        return "parts"
+    try:
+        with open(mode_file) as f:
+            return f.read().strip() or "parts"
+    except OSError:
+        return "parts"
 log_lock = threading.Lock()
 
 
@@ -36,10 +57,21 @@ class Relay(http.server.BaseHTTPRequestHandler):
     def relay(self):
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n else b""
-        part = self.command == "PUT" and "partNumber=" in urllib.parse.urlsplit(self.path).query
+        m = mode()
+        part = m == "parts" and self.command == "PUT" and "partNumber=" in urllib.parse.urlsplit(self.path).query
+        read = self.command in ("GET", "HEAD") and "/blobs/" in urllib.parse.urlsplit(self.path).path
         if part:
             log("start")
             time.sleep(delay)
+        if read and m in ("get", "stall") or read and m == "fail" and self.command == "GET":
+            log("get")
+        if read and m == "get":
+            time.sleep(delay)
+        if read and m == "fail" and self.command == "GET":
+            self.send_response(500, "Internal Server Error")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=120)
         try:
             conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
@@ -58,7 +90,12 @@ class Relay(http.server.BaseHTTPRequestHandler):
         # a HEAD's length is the object's
         self.send_header("Content-Length", resp.getheader("Content-Length", "0") if self.command == "HEAD" else str(len(data)))
         self.end_headers()
-        if self.command != "HEAD":
+        if self.command != "HEAD" and read and m == "stall" and len(data) > (1 << 20):
+            self.wfile.write(data[: 1 << 20])
+            self.wfile.flush()
+            time.sleep(delay)
+            self.wfile.write(data[1 << 20:])
+        elif self.command != "HEAD":
             self.wfile.write(data)
         if part:
             log("end")
