@@ -131,7 +131,11 @@ void reply_callback(request_t *req, unsigned status, uint64_t len, MHD_ContentRe
  * a failure before any byte, which the route then answers in the OCI error format
  * (404 when the object is missing). A large body's transfer drains the ring; a
  * reader that catches up suspends its connection from the content reader and is
- * resumed by the thread once BLOB_WAKE_STEP more bytes are in or the read ended. */
+ * resumed by the thread once BLOB_WAKE_STEP more bytes are in or the read ended.
+ * The thread is detached: an answer that ends (the client gone) while the store is
+ * still asked never waits for it on the event loop; the thread sees it at its next
+ * byte and the last of the two frees the state. The drain awaits the threads
+ * (srv->fetch_threads) before the store closes. */
 #define BLOB_READ_BLOCK (8u << 20)
 #define BLOB_RING (16u << 20)
 #define BLOB_WAKE_STEP (256u << 10)
@@ -149,8 +153,7 @@ struct blob_fetch {
         size_t cap;
         uint64_t produced;     /* body bytes put in the ring */
         uint64_t consumed;     /* ... and taken out */
-        pthread_t thread;
-        bool thread_started;
+        atomic_uint refs;      /* the answer's and the thread's (detached): the last frees */
         pthread_mutex_t lock;
         pthread_cond_t cond;
         bool waiting;          /* the route is suspended until the first event */
@@ -207,6 +210,17 @@ static int ring_sink(void *userdata, const void *buf, size_t n) {
         return 0;
 }
 
+static void fetch_unref(blob_fetch_t *f) {
+        if (atomic_fetch_sub(&f->refs, 1) != 1)
+                return;
+        if (f->counted) /* the answer ended while its reader slept (the daemon stopping) */
+                atomic_fetch_sub(&f->srv->route_waits, 1);
+        pthread_mutex_destroy(&f->lock);
+        pthread_cond_destroy(&f->cond);
+        free(f->ring);
+        free(f);
+}
+
 static void *fetch_main(void *arg) {
         blob_fetch_t *f = arg;
         uint64_t size = 0;
@@ -232,25 +246,20 @@ static void *fetch_main(void *arg) {
         f->done = true;
         fetch_wake(f);
         pthread_mutex_unlock(&f->lock);
+        server_t *srv = f->srv;
+        fetch_unref(f);
+        atomic_fetch_sub(&srv->fetch_threads, 1); /* the last touch: the drain may go on */
         return NULL;
 }
 
 blob_fetch_t *blob_fetch_free(blob_fetch_t *f) {
         if (!f)
                 return NULL;
-        if (f->thread_started) {
-                pthread_mutex_lock(&f->lock);
-                f->stop = true;
-                pthread_cond_broadcast(&f->cond);
-                pthread_mutex_unlock(&f->lock);
-                pthread_join(f->thread, NULL); /* a store request in flight ends first */
-        }
-        if (f->counted) /* the answer ended while its reader slept (the daemon stopping) */
-                atomic_fetch_sub(&f->srv->route_waits, 1);
-        pthread_mutex_destroy(&f->lock);
-        pthread_cond_destroy(&f->cond);
-        free(f->ring);
-        free(f);
+        pthread_mutex_lock(&f->lock);
+        f->stop = true; /* a thread still asking the store gives up at its next byte */
+        pthread_cond_broadcast(&f->cond);
+        pthread_mutex_unlock(&f->lock);
+        fetch_unref(f);
         return NULL;
 }
 
@@ -262,6 +271,7 @@ int blob_fetch_start(request_t *req, store_t *st, const digest_t *d, bool stat_o
                 return -ENOMEM;
         pthread_mutex_init(&f->lock, NULL);
         pthread_cond_init(&f->cond, NULL);
+        atomic_init(&f->refs, 1);
         f->srv = req->srv;
         f->req = req;
         f->conn = req->conn;
@@ -278,10 +288,23 @@ int blob_fetch_start(request_t *req, store_t *st, const digest_t *d, bool stat_o
                 }
         }
         /* suspended before the thread can end: its resume never comes first */
+        pthread_attr_t attr;
+        pthread_t th;
+        int r = pthread_attr_init(&attr);
+        bool attr_made = r == 0;
+
+        if (attr_made)
+                r = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         pthread_mutex_lock(&f->lock);
         f->waiting = true;
         req_suspend(req);
-        if (pthread_create(&f->thread, NULL, fetch_main, f) != 0) {
+        atomic_fetch_add(&f->refs, 1);
+        atomic_fetch_add(&f->srv->fetch_threads, 1);
+        if (r != 0 || pthread_create(&th, &attr, fetch_main, f) != 0) {
+                atomic_fetch_sub(&f->srv->fetch_threads, 1);
+                atomic_fetch_sub(&f->refs, 1);
+                if (attr_made)
+                        pthread_attr_destroy(&attr);
                 f->waiting = false;
                 pthread_mutex_unlock(&f->lock);
                 req_resume(req); /* called again at once: the route answers 500 */
@@ -290,7 +313,7 @@ int blob_fetch_start(request_t *req, store_t *st, const digest_t *d, bool stat_o
                 f->done = true;
                 return 0;
         }
-        f->thread_started = true;
+        pthread_attr_destroy(&attr);
         pthread_mutex_unlock(&f->lock);
         *ret = f;
         return 0;

@@ -88,6 +88,8 @@ typedef struct server {
         atomic_uint_fast64_t next_request_id;
         atomic_uint active_requests;
         atomic_uint in_flight;       /* requests received whole and not yet answered */
+        atomic_uint fetch_threads;   /* blob reads from the object store on threads of their own
+                                      * (server/reply.c), awaited before the store closes */
         atomic_uint route_waits;     /* connections a route suspended (req_suspend), not yet
                                       * called again: the daemon stops only without any */
         struct conns *conns;         /* connection admission (server/conns.h) */

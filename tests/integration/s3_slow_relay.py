@@ -15,7 +15,7 @@ slowed, for reads of blob objects (GET or HEAD of a key with /blobs/ in it) too:
     none   nothing
     get    blob reads held DELAY seconds before they go upstream
     stall  blob GETs answered with their first 1 MiB at once, the rest DELAY
-           seconds later
+           seconds later (stallN: their first N MiB)
     fail   blob GETs answered 500 at once (HEADs pass)
 Each slowed blob read is logged as "get <t>" when it arrives."""
 import http.client
@@ -63,7 +63,8 @@ class Relay(http.server.BaseHTTPRequestHandler):
         if part:
             log("start")
             time.sleep(delay)
-        if read and m in ("get", "stall") or read and m == "fail" and self.command == "GET":
+        stall = (int(m[5:] or 1) << 20) if m.startswith("stall") else 0
+        if read and (m == "get" or stall) or read and m == "fail" and self.command == "GET":
             log("get")
         if read and m == "get":
             time.sleep(delay)
@@ -90,11 +91,11 @@ class Relay(http.server.BaseHTTPRequestHandler):
         # a HEAD's length is the object's
         self.send_header("Content-Length", resp.getheader("Content-Length", "0") if self.command == "HEAD" else str(len(data)))
         self.end_headers()
-        if self.command != "HEAD" and read and m == "stall" and len(data) > (1 << 20):
-            self.wfile.write(data[: 1 << 20])
+        if self.command != "HEAD" and read and stall and len(data) > stall:
+            self.wfile.write(data[:stall])
             self.wfile.flush()
             time.sleep(delay)
-            self.wfile.write(data[1 << 20:])
+            self.wfile.write(data[stall:])
         elif self.command != "HEAD":
             self.wfile.write(data)
         if part:
