@@ -10,6 +10,7 @@
 #include "common/err.h"
 #include "storage/db.h"
 #include "common/log.h"
+#include "common/macro.h"
 #include "server/quota.h"
 #include "server/server.h"
 
@@ -329,6 +330,18 @@ int blob_fetch_result(blob_fetch_t *f, uint64_t *ret_size) {
                 *ret_size = f->size;
         pthread_mutex_unlock(&f->lock);
         return e;
+}
+
+char *blob_fetch_take(blob_fetch_t *f, size_t *ret_len) {
+        char *buf = NULL;
+
+        pthread_mutex_lock(&f->lock);
+        if (f->done && f->err == 0 && !f->stat_only && f->len <= BLOB_READ_BLOCK) {
+                buf = TAKE_PTR(f->ring);
+                *ret_len = (size_t) f->produced;
+        }
+        pthread_mutex_unlock(&f->lock);
+        return buf;
 }
 
 /* libmicrohttpd's content reader of a large body: what the ring holds; nothing yet:

@@ -242,6 +242,9 @@ int blob_fetch_start(request_t *req, store_t *st, const digest_t *d, bool stat_o
                      blob_fetch_t **ret);
 int blob_fetch_result(blob_fetch_t *f, uint64_t *ret_size);
 void reply_blob_fetched(request_t *req, unsigned status, blob_fetch_t *f);
+/* A small body read whole (len of one read block or less, blob_fetch_result 0):
+ * its bytes, taken (the caller frees), *ret_len their count; NULL otherwise. */
+char *blob_fetch_take(blob_fetch_t *f, size_t *ret_len);
 void reply_blob_head(request_t *req, unsigned status, uint64_t len);
 blob_fetch_t *blob_fetch_free(blob_fetch_t *f); /* NULL-safe, returns NULL */
 /* A body of len bytes produced by fn (libmicrohttpd's content reader); free_fn(cls)

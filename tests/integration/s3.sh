@@ -226,6 +226,45 @@ awk -v t="${probe#* }" 'BEGIN { exit !(t < 0.75) }' ||
 probes="$probes ${probe#* }"
 code=$(curl -sS -o "$TMP/after-leave.got" -w '%{http_code}' --max-time 60 "$gu/v2/it/slowget/blobs/$multi")
 [ "$code" = 200 ] && cmp -s "$TMP/after-leave.got" "$TMP/multi" || fail "the blob after a client left mid-transfer: $code"
+# manifests are read from the store the same way: an image, and an index answered as
+# its linux/amd64 image to a client that takes no index (two reads, each held)
+printf '{}' >"$TMP/gcfg"
+gcfg=sha256:$(sha256sum "$TMP/gcfg" | cut -d' ' -f1)
+code=$(curl -sS -o /dev/null -w '%{http_code}' -X POST --data-binary "@$TMP/gcfg" -H 'Content-Type: application/octet-stream' \
+        "$gu/v2/it/slowget/blobs/uploads/?digest=$gcfg")
+[ "$code" = 201 ] || fail "config blob through the relay: $code"
+MT_M=application/vnd.oci.image.manifest.v1+json MT_I=application/vnd.oci.image.index.v1+json
+printf '{"schemaVersion":2,"mediaType":"%s","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":2},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%d}]}' \
+        "$MT_M" "$gcfg" "$gsmall" $((1 << 20)) >"$TMP/gman"
+gman=sha256:$(sha256sum "$TMP/gman" | cut -d' ' -f1)
+printf '{"schemaVersion":2,"mediaType":"%s","manifests":[{"mediaType":"%s","digest":"%s","size":%d,"platform":{"architecture":"amd64","os":"linux"}}]}' \
+        "$MT_I" "$MT_M" "$gman" "$(stat -c %s "$TMP/gman")" >"$TMP/gidx"
+for t in gman:img gidx:idx; do
+        mt=$MT_M; [ "${t%%:*}" = gidx ] && mt=$MT_I
+        code=$(curl -sS -o /dev/null -w '%{http_code}' -X PUT -H "Content-Type: $mt" --data-binary "@$TMP/${t%%:*}" \
+                "$gu/v2/it/slowget/manifests/${t#*:}")
+        [ "$code" = 201 ] || fail "PUT of manifest ${t#*:} through the relay: $code"
+done
+slowed_read get manifest-get 0 -H "Accept: $MT_M" "$gu/v2/it/slowget/manifests/img"
+[ "$(cat "$TMP/manifest-get.code")" = 200 ] && cmp -s "$TMP/manifest-get.got" "$TMP/gman" &&
+        grep -qi "^docker-content-digest: $gman" "$TMP/manifest-get.h" ||
+        fail "manifest GET with its read held: $(cat "$TMP/manifest-get.code") $(cat "$TMP/manifest-get.h")"
+slowed_read get index-child 0 -H "Accept: $MT_M" "$gu/v2/it/slowget/manifests/idx"
+[ "$(cat "$TMP/index-child.code")" = 200 ] && cmp -s "$TMP/index-child.got" "$TMP/gman" ||
+        fail "an index asked by a client that takes no index, its reads held: $(cat "$TMP/index-child.code")"
+code=$(curl -sS -o "$TMP/idx.got" -w '%{http_code}' -H "Accept: $MT_I" "$gu/v2/it/slowget/manifests/idx")
+[ "$code" = 200 ] && cmp -s "$TMP/idx.got" "$TMP/gidx" || fail "the index itself: $code"
+s3 GET "/$BUCKET/slowget/blobs/sha256/${gman#sha256:}" -o "$TMP/keep"
+s3 DELETE "/$BUCKET/slowget/blobs/sha256/${gman#sha256:}" -o /dev/null
+code=$(curl -sS -o "$TMP/gone.json" -w '%{http_code}' -H "Accept: $MT_M" "$gu/v2/it/slowget/manifests/img")
+[ "$code" = 404 ] && [ "$(jq -r '.errors[0].code' "$TMP/gone.json")" = MANIFEST_UNKNOWN ] ||
+        fail "GET of a manifest whose object is gone: $code $(cat "$TMP/gone.json")"
+echo fail >"$TMP/relay2.mode"
+code=$(curl -sS -o "$TMP/failed.json" -w '%{http_code}' --max-time 60 -H "Accept: $MT_M" "$gu/v2/it/slowget/manifests/idx" || true)
+echo none >"$TMP/relay2.mode"
+[ "$code" = 503 ] && [ "$(jq -r '.errors[0].code' "$TMP/failed.json" 2>/dev/null)" = UNAVAILABLE ] ||
+        fail "GET of an index while the store fails: $code $(head -c 200 "$TMP/failed.json")"
+s3 PUT "/$BUCKET/slowget/blobs/sha256/${gman#sha256:}" --data-binary "@$TMP/keep" -o /dev/null
 # the object gone under its row: 404 BLOB_UNKNOWN, small or large, GET or HEAD
 for b in "$gsmall" "$multi"; do
         s3 GET "/$BUCKET/slowget/blobs/sha256/${b#sha256:}" -o "$TMP/keep"
@@ -255,7 +294,7 @@ kill "$get_pid"
 wait "$drain_pid" || true
 [ "$(cat "$TMP/drain.code")" = 200 ] && cmp -s "$TMP/drain.got" "$TMP/gsmall" || fail "a GET held while berthd drained: $(cat "$TMP/drain.code")"
 wait "$get_pid" || fail "berthd on the relay did not stop cleanly"
-pass "/v2/ answered in$probes s while blob reads were held 3 s (GET, HEAD, Range, 20 MiB, a store silent midway, a client leaving while it is); 404 BLOB_UNKNOWN for a missing object, 503 for a failing store, before any byte; a held GET answered through SIGTERM"
+pass "/v2/ answered in$probes s while blob reads were held 3 s (GET, HEAD, Range, 20 MiB, a store silent midway, a client leaving while it is, a manifest, an index's two reads); 404 BLOB_UNKNOWN (MANIFEST_UNKNOWN) for a missing object, 503 for a failing store, before any byte; a held GET answered through SIGTERM"
 
 step "the API scripts against berthd on S3"
 # their blob counts come from the bucket's listing
