@@ -53,11 +53,23 @@ static void blob_headers(request_t *req, const digest_t *d) {
 }
 
 /* A blob in a driver without files (S3): a 307 to a presigned URL (--s3-redirect),
- * or the bytes read through the driver, by range. */
-static void blob_get_driver(request_t *req, const digest_t *d) {
+ * or the bytes read through the driver, never waiting for the store on the event
+ * loop: the connection is suspended while a thread asks it (blob_fetch_start), and
+ * blob_get_end answers once it knows. A GET trusts the size of the row (no HEAD of
+ * the object first): its first read finds a missing object. */
+typedef struct {
+        blob_fetch_t *f;
+        digest_t d;
+        uint64_t size;      /* GET: the row's */
+        uint64_t off, len;
+        bool ranged;
+} blob_get_state_t;
+
+static void blob_get_driver(request_t *req, const digest_t *d, uint64_t size) {
         store_t *st = req->srv->store;
-        uint64_t off = 0, len, fsize;
-        const char *range;
+        blob_get_state_t *gs;
+        uint64_t off = 0, len = size;
+        const char *range = req_header(req, "Range");
         int r;
 
         if (req->srv->cfg->s3_redirect && !req->is_head) {
@@ -75,31 +87,86 @@ static void blob_get_driver(request_t *req, const digest_t *d) {
                 reply_header(req, "Docker-Content-Digest", d->str);
                 return;
         }
-        r = store_blob_stat(st, d, &fsize);
-        if (r == 0) {
-                log_msg(LOG_ERR, LOG_SRC_SERVER, "req=%s blob %s has a row but no object", req->id, d->str);
-                reply_error(req, 404, "BLOB_UNKNOWN", "blob unknown to registry", d->str);
+        /* a GET's range against the row's size (a HEAD's against the object's, later) */
+        if (range && !req->is_head && http_range_parse(range, size, &off, &len) < 0) {
+                reply_error(req, 416, "BLOB_UNKNOWN", "requested range not satisfiable", range);
+                reply_headerf(req, "Content-Range", "bytes */%" PRIu64, size);
                 return;
         }
+        if (!req_may_wait(req)) {
+                reply_errno(req, -ESHUTDOWN, NULL);
+                return;
+        }
+        if (!(gs = calloc(1, sizeof(*gs)))) {
+                reply_errno(req, -ENOMEM, NULL);
+                return;
+        }
+        gs->d = *d;
+        gs->size = size;
+        gs->off = off;
+        gs->len = len;
+        gs->ranged = range != NULL;
+        r = blob_fetch_start(req, st, d, req->is_head, off, len, &gs->f);
         if (r < 0) {
-                log_msg(LOG_ERR, LOG_SRC_SERVER, "req=%s blob %s: %s", req->id, d->str, berth_strerror(r));
+                free(gs);
                 reply_errno(req, r, NULL);
                 return;
         }
-        len = fsize;
-        range = req_header(req, "Range");
-        if (range) {
-                if (http_range_parse(range, fsize, &off, &len) < 0) {
+        req->state = gs; /* suspended: blob_get_end answers */
+}
+
+/* Resumed: the store's answer known. */
+static void blob_get_end(request_t *req) {
+        blob_get_state_t *gs = req->state;
+        uint64_t osize = 0, off, len;
+        const char *range;
+        int r;
+
+        if (!gs || !gs->f)
+                return; /* not ours: answered 500 */
+        r = blob_fetch_result(gs->f, &osize);
+        if (r == -ENOENT) {
+                log_msg(LOG_ERR, LOG_SRC_SERVER, "req=%s blob %s has a row but no object", req->id, gs->d.str);
+                reply_error(req, 404, "BLOB_UNKNOWN", "blob unknown to registry", gs->d.str);
+                return;
+        }
+        if (r < 0) {
+                log_msg(LOG_ERR, LOG_SRC_SERVER, "req=%s blob %s: %s", req->id, gs->d.str,
+                        r == -EIO ? "the object is shorter than its size" : berth_strerror(r));
+                reply_errno(req, r, NULL);
+                return;
+        }
+        if (req->is_head) {
+                /* the object's size, as the store said */
+                off = 0;
+                len = osize;
+                range = req_header(req, "Range");
+                if (range && http_range_parse(range, osize, &off, &len) < 0) {
                         reply_error(req, 416, "BLOB_UNKNOWN", "requested range not satisfiable", range);
-                        reply_headerf(req, "Content-Range", "bytes */%" PRIu64, fsize);
+                        reply_headerf(req, "Content-Range", "bytes */%" PRIu64, osize);
                         return;
                 }
-                reply_blob(req, 206, st, d, off, len); /* HEAD: libmicrohttpd sends no body */
-                reply_headerf(req, "Content-Range", "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, off, off + len - 1,
-                              fsize);
-        } else
-                reply_blob(req, 200, st, d, 0, fsize);
-        blob_headers(req, d);
+                reply_blob_head(req, range ? 206 : 200, len);
+                if (range)
+                        reply_headerf(req, "Content-Range", "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, off,
+                                      off + len - 1, osize);
+        } else {
+                reply_blob_fetched(req, gs->ranged ? 206 : 200, TAKE_PTR(gs->f));
+                if (gs->ranged)
+                        reply_headerf(req, "Content-Range", "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, gs->off,
+                                      gs->off + gs->len - 1, gs->size);
+        }
+        blob_headers(req, &gs->d);
+}
+
+static void blob_get_cleanup(request_t *req) {
+        blob_get_state_t *gs = req->state;
+
+        if (!gs)
+                return;
+        blob_fetch_free(gs->f);
+        free(gs);
+        req->state = NULL;
 }
 
 void blob_get_local(request_t *req) {
@@ -125,7 +192,7 @@ void blob_get_local(request_t *req) {
                 return;
         }
         if (!store_has_files(req->srv->store)) {
-                blob_get_driver(req, &d);
+                blob_get_driver(req, &d, size);
                 return;
         }
         r = store_blob_open(req->srv->store, &d, &fd, &fsize);
@@ -159,7 +226,13 @@ void blob_get_local(request_t *req) {
         reply_headerf(req, "ETag", "\"%s\"", d.str);
         reply_header(req, "Cache-Control", "max-age=31536000");
 }
-const route_ops_t route_blob_get = { .name = "blob-get", .actions = AUTH_PULL, .begin = blob_get_begin };
+const route_ops_t route_blob_get = {
+        .name = "blob-get",
+        .actions = AUTH_PULL,
+        .begin = blob_get_begin,
+        .end = blob_get_end,
+        .cleanup = blob_get_cleanup,
+};
 
 static void blob_delete_begin(request_t *req) {
         digest_t d;

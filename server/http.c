@@ -571,6 +571,9 @@ void http_drain_and_stop(server_t *srv) {
                 struct timespec ts = { 0, 50 * 1000 * 1000 };
                 nanosleep(&ts, NULL);
         }
+        /* a blob body streaming from the object store suspends its reader no more
+         * (server/reply.c): its transfer ends at its next wait */
+        atomic_store(&srv->stopping, true);
         /* every verification ends and resumes its connection: none may stay
          * suspended when the daemon stops */
         auth_verify_drain(srv->auth);
@@ -579,7 +582,7 @@ void http_drain_and_stop(server_t *srv) {
         /* and every upload waiting for its parts to reach the object store: they end
          * (each within the driver's time limits), and no route waits anew meanwhile */
         if (atomic_load(&srv->route_waits))
-                log_msg(LOG_NOTICE, LOG_SRC_SERVER, "waiting for %u upload(s) to finish sending to the object store",
+                log_msg(LOG_NOTICE, LOG_SRC_SERVER, "waiting for %u request(s) waiting on the object store",
                         atomic_load(&srv->route_waits));
         while (atomic_load(&srv->route_waits)) {
                 struct timespec ts = { 0, 20 * 1000 * 1000 };
@@ -587,6 +590,15 @@ void http_drain_and_stop(server_t *srv) {
         }
         MHD_stop_daemon(srv->daemon);
         srv->daemon = NULL;
+        /* blob reads from the object store whose answers ended (server/reply.c): each
+         * gives up at its next byte, or within the driver's time limits */
+        if (atomic_load(&srv->fetch_threads))
+                log_msg(LOG_NOTICE, LOG_SRC_SERVER, "waiting for %u blob read(s) from the object store to end",
+                        atomic_load(&srv->fetch_threads));
+        while (atomic_load(&srv->fetch_threads)) {
+                struct timespec ts = { 0, 20 * 1000 * 1000 };
+                nanosleep(&ts, NULL);
+        }
         srv->conns = conns_free(srv->conns);
         if (srv->oom_response)
                 MHD_destroy_response(srv->oom_response);

@@ -226,7 +226,7 @@ static enum MHD_Result collect_accept(void *cls, enum MHD_ValueKind kind, const 
         return MHD_YES;
 }
 
-/* The bytes of a manifest blob, whatever the store's driver: *ret (caller frees) and
+/* The bytes of a manifest file (a driver with files): *ret (caller frees) and
  * *ret_size. -ENOENT, BERTH_ETOOBIG over MANIFEST_MAX_SIZE, <0. */
 static int manifest_load(store_t *st, const digest_t *d, char **ret, uint64_t *ret_size) {
         _cleanup_free_ char *buf = NULL;
@@ -254,6 +254,67 @@ static int manifest_load(store_t *st, const digest_t *d, char **ret, uint64_t *r
         return 0;
 }
 
+/* On a driver without files (S3) a manifest's bytes are asked of the store off the
+ * event loop: the connection is suspended while blob_fetch reads them whole (a
+ * manifest is at most MANIFEST_MAX_SIZE, less than one read block), and the route's
+ * end runs the GET again with them in hand (req->state). An index answered as its
+ * linux/amd64 image takes two reads: the index, then the image. */
+typedef struct {
+        digest_t d;
+        char *buf; /* NULL: err says why */
+        size_t len;
+        int err;
+} fetched_t;
+
+typedef struct {
+        blob_fetch_t *f;
+        digest_t fetching;
+        fetched_t got[2];
+        unsigned n_got;
+} get_state_t;
+
+#define MANIFEST_FETCHING 2 /* suspended: the route's end runs the GET again */
+
+/* The bytes of manifest d (row_size by its row): *ret (caller frees) and *ret_size;
+ * MANIFEST_FETCHING when they are being read; -ENOENT, BERTH_ETOOBIG, <0. */
+static int manifest_bytes(request_t *req, const digest_t *d, uint64_t row_size, char **ret, uint64_t *ret_size) {
+        store_t *st = req->srv->store;
+        get_state_t *gs = req->state;
+        int r;
+
+        if (store_has_files(st))
+                return manifest_load(st, d, ret, ret_size);
+        for (unsigned i = 0; gs && i < gs->n_got; i++) {
+                const fetched_t *g = &gs->got[i];
+                char *b;
+
+                if (!digest_equal(&g->d, d))
+                        continue;
+                if (!g->buf)
+                        return g->err;
+                if (!(b = malloc(g->len ? g->len : 1)))
+                        return -ENOMEM;
+                memcpy(b, g->buf, g->len);
+                *ret = b;
+                *ret_size = g->len;
+                return 0;
+        }
+        if (row_size > MANIFEST_MAX_SIZE)
+                return BERTH_ETOOBIG;
+        if (row_size == 0 || (gs && gs->n_got == ELEMENTSOF(gs->got)))
+                return -EIO; /* never: a manifest is not empty, and a GET reads two at most */
+        if (!req_may_wait(req))
+                return -ESHUTDOWN;
+        if (!gs) {
+                if (!(gs = calloc(1, sizeof(*gs))))
+                        return -ENOMEM;
+                req->state = gs;
+        }
+        gs->fetching = *d;
+        r = blob_fetch_start(req, st, d, false, 0, row_size, &gs->f);
+        return r < 0 ? r : MANIFEST_FETCHING;
+}
+
 static int negotiate(request_t *req, meta_t *m, meta_manifest_info_t *info) {
         accept_t acc = { .len = 0 };
         const char *accept;
@@ -269,7 +330,9 @@ static int negotiate(request_t *req, meta_t *m, meta_manifest_info_t *info) {
         accept = acc.any ? acc.buf : NULL;
         if (accepts(accept, info->media_type) || accepts(accept, MT_OCI_INDEX) || accepts(accept, MT_DOCKER_LIST))
                 return 0;
-        r = manifest_load(req->srv->store, &info->digest, &buf, &size);
+        r = manifest_bytes(req, &info->digest, info->size, &buf, &size);
+        if (r == MANIFEST_FETCHING)
+                return r;
         if (r == -ENOENT || r == BERTH_ETOOBIG)
                 return 0; /* a row without its file: the caller answers 404, as for any client */
         if (r < 0)
@@ -329,6 +392,8 @@ void manifest_get_local(request_t *req) {
                 reply_errno(req, r, NULL);
                 return;
         }
+        if (r == MANIFEST_FETCHING)
+                return;
         if (etag_matches(req_header(req, "If-None-Match"), info.digest.str)) {
                 reply_empty(req, 304);
                 reply_headerf(req, "ETag", "\"%s\"", info.digest.str);
@@ -337,8 +402,8 @@ void manifest_get_local(request_t *req) {
         }
         if (store_has_files(req->srv->store))
                 r = store_blob_open(req->srv->store, &info.digest, &fd, &size);
-        else
-                r = manifest_load(req->srv->store, &info.digest, &body, &size);
+        else if ((r = manifest_bytes(req, &info.digest, info.size, &body, &size)) == MANIFEST_FETCHING)
+                return;
         if (r == -ENOENT) { /* the row without its file (fsck's "missing") */
                 log_msg(LOG_ERR, LOG_SRC_SERVER, "req=%s manifest %s has a row but no file", req->id,
                         info.digest.str);
@@ -364,10 +429,43 @@ void manifest_get_local(request_t *req) {
         reply_header(req, "Docker-Content-Digest", info.digest.str);
         reply_headerf(req, "ETag", "\"%s\"", info.digest.str);
 }
+/* Resumed: a manifest's bytes read (or not); the GET again with them in hand. */
+static void manifest_get_end(request_t *req) {
+        get_state_t *gs = req->state;
+        fetched_t *g;
+
+        if (!gs || !gs->f)
+                return; /* not ours: answered 500 */
+        g = &gs->got[gs->n_got++];
+        g->d = gs->fetching;
+        g->err = blob_fetch_result(gs->f, NULL);
+        if (g->err == 0 && !(g->buf = blob_fetch_take(gs->f, &g->len)))
+                g->err = -EIO;
+        gs->f = blob_fetch_free(gs->f);
+        if (g->err < 0 && g->err != -ENOENT)
+                log_msg(LOG_ERR, LOG_SRC_SERVER, "req=%s manifest %s: reading it from the store: %s", req->id,
+                        g->d.str, berth_strerror(g->err));
+        manifest_get_local(req);
+}
+
+static void manifest_get_cleanup(request_t *req) {
+        get_state_t *gs = req->state;
+
+        if (!gs)
+                return;
+        blob_fetch_free(gs->f);
+        for (unsigned i = 0; i < gs->n_got; i++)
+                free(gs->got[i].buf);
+        free(gs);
+        req->state = NULL;
+}
+
 const route_ops_t route_manifest_get = {
         .name = "manifest-get",
         .actions = AUTH_PULL,
         .begin = manifest_get_begin,
+        .end = manifest_get_end,
+        .cleanup = manifest_get_cleanup,
 };
 
 /* ---- DELETE ---- */

@@ -10,6 +10,7 @@
 #include "common/err.h"
 #include "storage/db.h"
 #include "common/log.h"
+#include "common/macro.h"
 #include "server/quota.h"
 #include "server/server.h"
 
@@ -120,312 +121,321 @@ void reply_callback(request_t *req, unsigned status, uint64_t len, MHD_ContentRe
         req->bytes_out = len == MHD_SIZE_UNKNOWN ? 0 : len;
 }
 
-/* A blob of a driver without files (S3): read in blocks of BLOB_READ_BLOCK by range
- * requests as the client takes the body, the next block fetched by a helper thread
- * while the current one is sent (the object store's latency hidden behind the
- * client's transfer). */
+/* ---- blobs of a driver without files (S3) ----
+ *
+ * Nothing here waits for the object store on an event-loop thread. A blob GET or
+ * HEAD suspends its connection (req_suspend) while a thread of its own asks the
+ * store: a HEAD's stat; a body of one read block (BLOB_READ_BLOCK) or less read
+ * whole; a larger body one GET whose bytes go into a ring of BLOB_RING bytes as they
+ * arrive (a full ring holds the store back). The connection is resumed once the
+ * answer is known: the stat, the whole small body, the first bytes of a large one, or
+ * a failure before any byte, which the route then answers in the OCI error format
+ * (404 when the object is missing). A large body's transfer drains the ring; a
+ * reader that catches up suspends its connection from the content reader and is
+ * resumed by the thread once BLOB_WAKE_STEP more bytes are in or the read ended.
+ * The thread is detached: an answer that ends (the client gone) while the store is
+ * still asked never waits for it on the event loop; the thread sees it at its next
+ * byte and the last of the two frees the state. The drain awaits the threads
+ * (srv->fetch_threads) before the store closes. */
 #define BLOB_READ_BLOCK (8u << 20)
-typedef struct {
-        store_t *store;
-        digest_t d;
-        uint64_t off;          /* of the body in the blob */
-        uint64_t len;          /* of the body */
-        char *buf[2];
-        size_t block;          /* their size */
-        unsigned cur;          /* buf[cur] holds body bytes [cur_pos, cur_pos + cur_len) */
-        uint64_t cur_pos;
-        size_t cur_len;
-        /* read-ahead into buf[cur ^ 1], by the helper thread */
-        pthread_t thread;
-        bool thread_started;
-        pthread_mutex_t lock;
-        pthread_cond_t cond;
-        bool want;             /* a read-ahead is asked for (pf_pos) */
-        bool busy;             /* ... and is running */
-        bool ready;            /* ... and is done: pf_len bytes or pf_err */
-        bool stop;
-        uint64_t pf_pos;
-        size_t pf_len;
-        int pf_err;
-} blob_reader_t;
-
-static size_t block_at(const blob_reader_t *r, uint64_t pos) {
-        return r->len - pos < BLOB_READ_BLOCK ? (size_t) (r->len - pos) : BLOB_READ_BLOCK;
-}
-
-static void *read_ahead(void *arg) {
-        blob_reader_t *r = arg;
-
-        pthread_mutex_lock(&r->lock);
-        for (;;) {
-                while (!r->want && !r->stop)
-                        pthread_cond_wait(&r->cond, &r->lock);
-                if (r->stop)
-                        break;
-                r->want = false;
-                r->busy = true;
-                {
-                        uint64_t pos = r->pf_pos;
-                        char *dst = r->buf[r->cur ^ 1];
-                        size_t n = 0;
-                        int e;
-
-                        pthread_mutex_unlock(&r->lock);
-                        e = store_blob_read(r->store, &r->d, r->off + pos, dst, block_at(r, pos), &n);
-                        pthread_mutex_lock(&r->lock);
-                        r->pf_len = n;
-                        r->pf_err = e < 0 ? e : n == 0 ? -EIO : 0;
-                }
-                r->busy = false;
-                r->ready = true;
-                pthread_cond_broadcast(&r->cond);
-        }
-        pthread_mutex_unlock(&r->lock);
-        return NULL;
-}
-
-static ssize_t blob_read(void *cls, uint64_t pos, char *out, size_t max) {
-        blob_reader_t *r = cls;
-        size_t n;
-
-        if (pos >= r->len)
-                return MHD_CONTENT_READER_END_OF_STREAM;
-        if (!r->buf[0]) {
-                if (!(r->buf[0] = malloc(r->block)))
-                        return MHD_CONTENT_READER_END_WITH_ERROR;
-                /* one block: no read-ahead (nor its buffer) */
-                if (r->len > BLOB_READ_BLOCK)
-                        r->buf[1] = malloc(r->block);
-        }
-        if (pos < r->cur_pos || pos >= r->cur_pos + r->cur_len) {
-                bool have = false;
-                int e = 0;
-
-                if (r->thread_started) {
-                        pthread_mutex_lock(&r->lock);
-                        while (r->busy || r->want)
-                                pthread_cond_wait(&r->cond, &r->lock);
-                        if (r->ready && r->pf_pos == pos && r->pf_err == 0) {
-                                r->cur ^= 1;
-                                r->cur_pos = pos;
-                                r->cur_len = r->pf_len;
-                                have = true;
-                        }
-                        r->ready = false;
-                        pthread_mutex_unlock(&r->lock);
-                }
-                if (!have) {
-                        e = store_blob_read(r->store, &r->d, r->off + pos, r->buf[r->cur], block_at(r, pos), &n);
-                        if (e >= 0 && n == 0)
-                                e = -EIO;
-                        if (e < 0) {
-                                log_msg(LOG_ERR, LOG_SRC_SERVER, "blob %s: reading at %" PRIu64 ": %s", r->d.str,
-                                        r->off + pos, e == -EIO ? "shorter than its size" : berth_strerror(e));
-                                return MHD_CONTENT_READER_END_WITH_ERROR;
-                        }
-                        r->cur_pos = pos;
-                        r->cur_len = n;
-                }
-                /* the next block, while this one goes out */
-                if (r->cur_pos + r->cur_len < r->len && r->buf[r->cur ^ 1]) {
-                        if (!r->thread_started && pthread_create(&r->thread, NULL, read_ahead, r) == 0)
-                                r->thread_started = true;
-                        if (r->thread_started) {
-                                pthread_mutex_lock(&r->lock);
-                                r->pf_pos = r->cur_pos + r->cur_len;
-                                r->want = true;
-                                pthread_cond_signal(&r->cond);
-                                pthread_mutex_unlock(&r->lock);
-                        }
-                }
-        }
-        n = r->cur_len - (size_t) (pos - r->cur_pos);
-        if (n > max)
-                n = max;
-        memcpy(out, r->buf[r->cur] + (pos - r->cur_pos), n);
-        return (ssize_t) n;
-}
-
-static void blob_reader_free(void *cls) {
-        blob_reader_t *r = cls;
-
-        if (r->thread_started) {
-                pthread_mutex_lock(&r->lock);
-                r->stop = true;
-                pthread_cond_broadcast(&r->cond);
-                pthread_mutex_unlock(&r->lock);
-                pthread_join(r->thread, NULL); /* a read in flight finishes first */
-        }
-        pthread_mutex_destroy(&r->lock);
-        pthread_cond_destroy(&r->cond);
-        free(r->buf[0]);
-        free(r->buf[1]);
-        free(r);
-}
-
-/* A driver that streams a range (S3: one GET for the whole body, not one per block):
- * a helper thread takes the bytes as they arrive into a ring of BLOB_RING bytes,
- * the client's transfer drains it; a full ring holds the object store back. */
 #define BLOB_RING (16u << 20)
-typedef struct {
+#define BLOB_WAKE_STEP (256u << 10)
+
+struct blob_fetch {
+        server_t *srv;
+        request_t *req;        /* resumed at the first event, then never touched */
+        struct MHD_Connection *conn;
         store_t *store;
         digest_t d;
-        uint64_t off, len;   /* the body in the blob */
-        char *ring;
-        uint64_t produced;   /* body bytes put in the ring */
-        uint64_t consumed;   /* ... and taken out */
-        pthread_t thread;
-        bool thread_started;
+        bool stat_only;        /* a HEAD (or an empty body): the object's size only */
+        uint64_t off, len;     /* the body in the blob */
+        uint64_t size;         /* stat_only: the object's size */
+        char *ring;            /* cap bytes; a small body whole */
+        size_t cap;
+        uint64_t produced;     /* body bytes put in the ring */
+        uint64_t consumed;     /* ... and taken out */
+        atomic_uint refs;      /* the answer's and the thread's (detached): the last frees */
         pthread_mutex_t lock;
         pthread_cond_t cond;
-        bool done;           /* the helper has finished (err says how) */
-        bool stop;           /* the client is gone */
+        bool waiting;          /* the route is suspended until the first event */
+        bool done;             /* the thread has finished (err says how) */
+        bool stop;             /* the answer is gone: the thread gives up */
         int err;
-} blob_streamer_t;
+        bool asleep;           /* the reader's connection suspended until wake_at */
+        bool counted;          /* ... counted in srv->route_waits until it is called again */
+        uint64_t wake_at;
+};
+
+/* Under f->lock: the route waiting for the first event resumed; a reader that
+ * caught up resumed once enough more is in (or nothing more will come). */
+static void fetch_wake(blob_fetch_t *f) {
+        if (f->waiting) {
+                f->waiting = false;
+                req_resume(f->req);
+        } else if (f->asleep && (f->done || f->produced >= f->wake_at)) {
+                f->asleep = false;
+                MHD_resume_connection(f->conn);
+        }
+        pthread_cond_broadcast(&f->cond);
+}
 
 static int ring_sink(void *userdata, const void *buf, size_t n) {
-        blob_streamer_t *r = userdata;
+        blob_fetch_t *f = userdata;
         const char *p = buf;
 
-        pthread_mutex_lock(&r->lock);
+        pthread_mutex_lock(&f->lock);
         while (n > 0) {
                 size_t at, k;
 
-                while (r->produced - r->consumed == BLOB_RING && !r->stop)
-                        pthread_cond_wait(&r->cond, &r->lock);
-                if (r->stop || r->produced + n > r->len) {
-                        pthread_mutex_unlock(&r->lock);
+                while (f->produced - f->consumed == f->cap && !f->stop)
+                        pthread_cond_wait(&f->cond, &f->lock);
+                if (f->stop || f->produced + n > f->len) {
+                        pthread_mutex_unlock(&f->lock);
                         return -ECANCELED; /* gone, or more than asked for */
                 }
-                at = (size_t) (r->produced % BLOB_RING);
-                k = BLOB_RING - (size_t) (r->produced - r->consumed); /* room */
-                if (k > BLOB_RING - at)
-                        k = BLOB_RING - at; /* to the ring's end */
+                at = (size_t) (f->produced % f->cap);
+                k = f->cap - (size_t) (f->produced - f->consumed); /* room */
+                if (k > f->cap - at)
+                        k = f->cap - at; /* to the ring's end */
                 if (k > n)
                         k = n;
-                pthread_mutex_unlock(&r->lock);
-                memcpy(r->ring + at, p, k); /* the reader never touches the free part */
-                pthread_mutex_lock(&r->lock);
-                r->produced += k;
+                pthread_mutex_unlock(&f->lock);
+                memcpy(f->ring + at, p, k); /* the reader never touches the free part */
+                pthread_mutex_lock(&f->lock);
+                f->produced += k;
                 p += k;
                 n -= k;
-                pthread_cond_broadcast(&r->cond);
+                fetch_wake(f);
         }
-        pthread_mutex_unlock(&r->lock);
+        pthread_mutex_unlock(&f->lock);
         return 0;
 }
 
-static void *stream_main(void *arg) {
-        blob_streamer_t *r = arg;
-        int e = store_blob_read_stream(r->store, &r->d, r->off, r->len, ring_sink, r);
+static void fetch_unref(blob_fetch_t *f) {
+        if (atomic_fetch_sub(&f->refs, 1) != 1)
+                return;
+        if (f->counted) /* the answer ended while its reader slept (the daemon stopping) */
+                atomic_fetch_sub(&f->srv->route_waits, 1);
+        pthread_mutex_destroy(&f->lock);
+        pthread_cond_destroy(&f->cond);
+        free(f->ring);
+        free(f);
+}
 
-        pthread_mutex_lock(&r->lock);
-        r->err = e < 0 ? e : r->produced < r->len ? -EIO : 0;
-        r->done = true;
-        pthread_cond_broadcast(&r->cond);
-        pthread_mutex_unlock(&r->lock);
+static void *fetch_main(void *arg) {
+        blob_fetch_t *f = arg;
+        uint64_t size = 0;
+        size_t n = 0;
+        int e;
+
+        if (f->stat_only) {
+                e = store_blob_stat(f->store, &f->d, &size);
+                pthread_mutex_lock(&f->lock);
+                f->size = size;
+                f->err = e < 0 ? e : e == 0 ? -ENOENT : 0;
+        } else if (f->len <= BLOB_READ_BLOCK) {
+                /* one ranged read of the whole body, before the headers go out */
+                e = store_blob_read(f->store, &f->d, f->off, f->ring, (size_t) f->len, &n);
+                pthread_mutex_lock(&f->lock);
+                f->produced = n;
+                f->err = e < 0 ? e : n < f->len ? -EIO : 0;
+        } else {
+                e = store_blob_read_stream(f->store, &f->d, f->off, f->len, ring_sink, f);
+                pthread_mutex_lock(&f->lock);
+                f->err = e < 0 ? e : f->produced < f->len ? -EIO : 0;
+        }
+        f->done = true;
+        fetch_wake(f);
+        pthread_mutex_unlock(&f->lock);
+        server_t *srv = f->srv;
+        fetch_unref(f);
+        atomic_fetch_sub(&srv->fetch_threads, 1); /* the last touch: the drain may go on */
         return NULL;
 }
 
-static ssize_t blob_stream_read(void *cls, uint64_t pos, char *out, size_t max) {
-        blob_streamer_t *r = cls;
+blob_fetch_t *blob_fetch_free(blob_fetch_t *f) {
+        if (!f)
+                return NULL;
+        pthread_mutex_lock(&f->lock);
+        f->stop = true; /* a thread still asking the store gives up at its next byte */
+        pthread_cond_broadcast(&f->cond);
+        pthread_mutex_unlock(&f->lock);
+        fetch_unref(f);
+        return NULL;
+}
+
+int blob_fetch_start(request_t *req, store_t *st, const digest_t *d, bool stat_only, uint64_t off, uint64_t len,
+                     blob_fetch_t **ret) {
+        blob_fetch_t *f = calloc(1, sizeof(*f));
+
+        if (!f)
+                return -ENOMEM;
+        pthread_mutex_init(&f->lock, NULL);
+        pthread_cond_init(&f->cond, NULL);
+        atomic_init(&f->refs, 1);
+        f->srv = req->srv;
+        f->req = req;
+        f->conn = req->conn;
+        f->store = st;
+        f->d = *d;
+        f->stat_only = stat_only || len == 0;
+        f->off = off;
+        f->len = stat_only ? 0 : len;
+        if (!f->stat_only) {
+                f->cap = f->len <= BLOB_READ_BLOCK ? (size_t) f->len : BLOB_RING;
+                if (!(f->ring = malloc(f->cap))) {
+                        blob_fetch_free(f);
+                        return -ENOMEM;
+                }
+        }
+        /* suspended before the thread can end: its resume never comes first */
+        pthread_attr_t attr;
+        pthread_t th;
+        int r = pthread_attr_init(&attr);
+        bool attr_made = r == 0;
+
+        if (attr_made)
+                r = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_mutex_lock(&f->lock);
+        f->waiting = true;
+        req_suspend(req);
+        atomic_fetch_add(&f->refs, 1);
+        atomic_fetch_add(&f->srv->fetch_threads, 1);
+        if (r != 0 || pthread_create(&th, &attr, fetch_main, f) != 0) {
+                atomic_fetch_sub(&f->srv->fetch_threads, 1);
+                atomic_fetch_sub(&f->refs, 1);
+                if (attr_made)
+                        pthread_attr_destroy(&attr);
+                f->waiting = false;
+                pthread_mutex_unlock(&f->lock);
+                req_resume(req); /* called again at once: the route answers 500 */
+                *ret = f;
+                f->err = -EAGAIN;
+                f->done = true;
+                return 0;
+        }
+        pthread_attr_destroy(&attr);
+        pthread_mutex_unlock(&f->lock);
+        *ret = f;
+        return 0;
+}
+
+int blob_fetch_result(blob_fetch_t *f, uint64_t *ret_size) {
+        int e;
+
+        pthread_mutex_lock(&f->lock);
+        /* done: how it ended; not yet: the first bytes of a large body are in */
+        e = f->done ? f->err : f->produced > 0 ? 0 : -EIO;
+        if (ret_size)
+                *ret_size = f->size;
+        pthread_mutex_unlock(&f->lock);
+        return e;
+}
+
+char *blob_fetch_take(blob_fetch_t *f, size_t *ret_len) {
+        char *buf = NULL;
+
+        pthread_mutex_lock(&f->lock);
+        if (f->done && f->err == 0 && !f->stat_only && f->len <= BLOB_READ_BLOCK) {
+                buf = TAKE_PTR(f->ring);
+                *ret_len = (size_t) f->produced;
+        }
+        pthread_mutex_unlock(&f->lock);
+        return buf;
+}
+
+/* libmicrohttpd's content reader of a large body: what the ring holds; nothing yet:
+ * the connection suspended until the thread puts more in (never 0 on a live
+ * connection: with a thread pool that would spin). */
+static ssize_t fetch_read(void *cls, uint64_t pos, char *out, size_t max) {
+        blob_fetch_t *f = cls;
         size_t n, at;
 
-        if (pos >= r->len)
+        pthread_mutex_lock(&f->lock);
+        if (f->counted) { /* called again after a sleep */
+                f->counted = false;
+                atomic_fetch_sub(&f->srv->route_waits, 1);
+        }
+        if (pos >= f->len) {
+                pthread_mutex_unlock(&f->lock);
                 return MHD_CONTENT_READER_END_OF_STREAM;
-        if (!r->thread_started) {
-                /* positions stay below len: a shorter body needs no more */
-                if (!(r->ring = malloc(r->len < BLOB_RING ? (size_t) r->len : BLOB_RING)))
-                        return MHD_CONTENT_READER_END_WITH_ERROR;
-                if (pthread_create(&r->thread, NULL, stream_main, r) != 0)
-                        return MHD_CONTENT_READER_END_WITH_ERROR;
-                r->thread_started = true;
         }
-        pthread_mutex_lock(&r->lock);
-        if (pos != r->consumed) { /* the body is read in order, once */
-                pthread_mutex_unlock(&r->lock);
+        if (pos != f->consumed) { /* the body is read in order, once */
+                pthread_mutex_unlock(&f->lock);
                 return MHD_CONTENT_READER_END_WITH_ERROR;
         }
-        while (r->produced == r->consumed && !r->done)
-                pthread_cond_wait(&r->cond, &r->lock);
-        if (r->produced == r->consumed) {
-                int e = r->err ? r->err : -EIO;
-                pthread_mutex_unlock(&r->lock);
-                log_msg(LOG_ERR, LOG_SRC_SERVER, "blob %s: reading at %" PRIu64 ": %s", r->d.str, r->off + pos,
-                        e == -EIO ? "shorter than its size" : berth_strerror(e));
-                return MHD_CONTENT_READER_END_WITH_ERROR;
+        if (f->produced == f->consumed) {
+                int e = f->err ? f->err : -EIO;
+
+                if (!f->done && !atomic_load(&f->srv->stopping)) {
+                        f->asleep = f->counted = true;
+                        f->wake_at = f->consumed + BLOB_WAKE_STEP;
+                        atomic_fetch_add(&f->srv->route_waits, 1);
+                        /* under the lock: the thread cannot resume it before it is suspended */
+                        MHD_suspend_connection(f->conn);
+                        pthread_mutex_unlock(&f->lock);
+                        return 0;
+                }
+                pthread_mutex_unlock(&f->lock);
+                log_msg(LOG_ERR, LOG_SRC_SERVER, "blob %s: reading at %" PRIu64 ": %s", f->d.str, f->off + pos,
+                        !f->done ? "the server is stopping" : e == -EIO ? "shorter than its size" : berth_strerror(e));
+                return MHD_CONTENT_READER_END_WITH_ERROR; /* the client sees a short body */
         }
-        n = (size_t) (r->produced - r->consumed);
-        pthread_mutex_unlock(&r->lock);
+        n = (size_t) (f->produced - f->consumed);
+        pthread_mutex_unlock(&f->lock);
         /* the filled part is ours until consumed moves: no copy under the lock */
-        at = (size_t) (pos % BLOB_RING);
-        if (n > BLOB_RING - at)
-                n = BLOB_RING - at;
+        at = (size_t) (pos % f->cap);
+        if (n > f->cap - at)
+                n = f->cap - at;
         if (n > max)
                 n = max;
-        memcpy(out, r->ring + at, n);
-        pthread_mutex_lock(&r->lock);
-        r->consumed += n;
-        pthread_cond_broadcast(&r->cond);
-        pthread_mutex_unlock(&r->lock);
+        memcpy(out, f->ring + at, n);
+        pthread_mutex_lock(&f->lock);
+        f->consumed += n;
+        pthread_cond_broadcast(&f->cond);
+        pthread_mutex_unlock(&f->lock);
         return (ssize_t) n;
 }
 
-static void blob_streamer_free(void *cls) {
-        blob_streamer_t *r = cls;
-
-        if (r->thread_started) {
-                pthread_mutex_lock(&r->lock);
-                r->stop = true;
-                pthread_cond_broadcast(&r->cond);
-                pthread_mutex_unlock(&r->lock);
-                pthread_join(r->thread, NULL); /* the transfer fails at its next bytes */
-        }
-        pthread_mutex_destroy(&r->lock);
-        pthread_cond_destroy(&r->cond);
-        free(r->ring);
-        free(r);
+static void fetch_free_cb(void *cls) {
+        blob_fetch_free(cls);
 }
 
-static bool reply_blob_stream(request_t *req, unsigned status, store_t *st, const digest_t *d, uint64_t off,
-                              uint64_t len) {
-        blob_streamer_t *r;
-
-        if (!store_blob_streams(st) || len <= BLOB_READ_BLOCK)
-                return false; /* one block: one range read is as good */
-        if (!(r = calloc(1, sizeof(*r))))
-                return false;
-        pthread_mutex_init(&r->lock, NULL);
-        pthread_cond_init(&r->cond, NULL);
-        r->store = st;
-        r->d = *d;
-        r->off = off;
-        r->len = len;
-        reply_callback(req, status, len, blob_stream_read, r, blob_streamer_free);
-        return true;
+static ssize_t no_body(void *cls, uint64_t pos, char *out, size_t max) {
+        (void) cls, (void) pos, (void) out, (void) max;
+        return MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
-void reply_blob(request_t *req, unsigned status, store_t *st, const digest_t *d, uint64_t off, uint64_t len) {
-        size_t block = len < BLOB_READ_BLOCK ? (size_t) (len ? len : 1) : BLOB_READ_BLOCK;
-        blob_reader_t *r;
+static void no_free(void *cls) {
+        (void) cls;
+}
 
-        if (reply_blob_stream(req, status, st, d, off, len))
-                return;
-        r = calloc(1, sizeof(*r));
-
-        if (!r) {
-                set_response(req, status, NULL);
+void reply_blob_fetched(request_t *req, unsigned status, blob_fetch_t *f) {
+        if (f->stat_only) {
+                blob_fetch_free(f);
+                reply_empty(req, status);
                 return;
         }
-        r->block = block; /* buffers made on the first read: a HEAD reads nothing */
-        pthread_mutex_init(&r->lock, NULL);
-        pthread_cond_init(&r->cond, NULL);
-        r->store = st;
-        r->d = *d;
-        r->off = off;
-        r->len = len;
-        r->cur_pos = UINT64_MAX;
-        reply_callback(req, status, len, blob_read, r, blob_reader_free);
+        if (f->len <= BLOB_READ_BLOCK) {
+                /* read whole before the headers: the buffer becomes the answer's */
+                struct MHD_Response *resp =
+                        MHD_create_response_from_buffer((size_t) f->len, f->ring, MHD_RESPMEM_MUST_FREE);
+
+                uint64_t len = f->len;
+
+                if (resp)
+                        f->ring = NULL;
+                blob_fetch_free(f);
+                set_response(req, status, resp);
+                req->bytes_out = len;
+                return;
+        }
+        reply_callback(req, status, f->len, fetch_read, f, fetch_free_cb);
+}
+
+void reply_blob_head(request_t *req, unsigned status, uint64_t len) {
+        /* libmicrohttpd sends no body for a HEAD: the length only */
+        reply_callback(req, status, len, no_body, NULL, no_free);
 }
 
 void reply_fd(request_t *req, unsigned status, int fd, uint64_t off, uint64_t len) {

@@ -84,9 +84,12 @@ typedef struct server {
         struct MHD_Daemon *daemon;
         struct MHD_Response *oom_response; /* made at start: the answer when no other can be made */
         atomic_bool draining;
+        atomic_bool stopping;        /* the drain's grace is over: nothing waits anew */
         atomic_uint_fast64_t next_request_id;
         atomic_uint active_requests;
         atomic_uint in_flight;       /* requests received whole and not yet answered */
+        atomic_uint fetch_threads;   /* blob reads from the object store on threads of their own
+                                      * (server/reply.c), awaited before the store closes */
         atomic_uint route_waits;     /* connections a route suspended (req_suspend), not yet
                                       * called again: the daemon stops only without any */
         struct conns *conns;         /* connection admission (server/conns.h) */
@@ -226,9 +229,26 @@ void reply_buffer(request_t *req, unsigned status, const void *buf, size_t len,
 void reply_static(request_t *req, unsigned status, const void *buf, size_t len, const char *content_type);
 /* Serve len bytes of fd from off; takes the fd. */
 void reply_fd(request_t *req, unsigned status, int fd, uint64_t off, uint64_t len);
-/* The body is len bytes of blob d at off, read from the store's driver as sent
- * (drivers without files). */
-void reply_blob(request_t *req, unsigned status, store_t *st, const digest_t *d, uint64_t off, uint64_t len);
+/* A blob of a driver without files (S3), asked of the store off the event loop
+ * (server/reply.c). blob_fetch_start suspends req (req_suspend) while a thread of
+ * its own asks the store for blob d: its size (stat_only: a HEAD) or the body [off,
+ * off+len), read whole when it is one read block (8 MiB) or less, else streamed; req
+ * is resumed once, when the outcome is known (the first bytes of a large body), and
+ * the route's end then calls blob_fetch_result: 0 (*ret_size: the object's size
+ * when stat_only), -ENOENT (no object), <0 (the store failed: nothing sent yet). 0:
+ * reply_blob_fetched hands the body to the answer (taking f), or reply_blob_head
+ * answers a HEAD of len bytes. blob_fetch_start: 0 suspended (*ret owned by the
+ * caller: blob_fetch_free), <0 not (answer it). */
+typedef struct blob_fetch blob_fetch_t;
+int blob_fetch_start(request_t *req, store_t *st, const digest_t *d, bool stat_only, uint64_t off, uint64_t len,
+                     blob_fetch_t **ret);
+int blob_fetch_result(blob_fetch_t *f, uint64_t *ret_size);
+void reply_blob_fetched(request_t *req, unsigned status, blob_fetch_t *f);
+/* A small body read whole (len of one read block or less, blob_fetch_result 0):
+ * its bytes, taken (the caller frees), *ret_len their count; NULL otherwise. */
+char *blob_fetch_take(blob_fetch_t *f, size_t *ret_len);
+void reply_blob_head(request_t *req, unsigned status, uint64_t len);
+blob_fetch_t *blob_fetch_free(blob_fetch_t *f); /* NULL-safe, returns NULL */
 /* A body of len bytes produced by fn (libmicrohttpd's content reader); free_fn(cls)
  * when the answer is done with, or at once when it cannot be made. */
 void reply_callback(request_t *req, unsigned status, uint64_t len, MHD_ContentReaderCallback fn, void *cls,

@@ -19,6 +19,7 @@
 #include "common/err.h"
 #include "common/macro.h"
 #include "storage/fsck.h"
+#include "storage/registry.h"
 
 #define ROWS_PAGE 1000
 #define HASH_CHUNK (1u << 20)
@@ -353,12 +354,18 @@ int fsck_run(store_t *s, db_t *db, const fsck_options_t *opt, fsck_result_t *ret
         pacer_t pacer = {};
         scan_t sc = { .files = &files };
         time_t now = time(NULL);
+        uint64_t grace = opt ? opt->grace : 0;
         bool locked = false;
         size_t i, j, n_listed;
         int r;
 
         if (!s || !db || !opt || !ret)
                 return -EINVAL;
+        /* an object of a driver without files may be a direct upload's, whose row
+         * comes after it with nothing kept to place it again: never repaired away
+         * before the hour GC also gives it (registry.h) */
+        if (!store_has_files(s) && grace < REGISTRY_ORPHAN_MIN_AGE)
+                grace = REGISTRY_ORPHAN_MIN_AGE;
         r = db_conn_get(db, &c);
         if (r < 0)
                 return r;
@@ -404,7 +411,7 @@ int fsck_run(store_t *s, db_t *db, const fsck_options_t *opt, fsck_result_t *ret
                 } else {
                         const entry_t *e = &files.v[j++];
 
-                        if (e->mtime > now - (time_t) opt->grace) {
+                        if (e->mtime > now - (time_t) grace) {
                                 res.recent_orphans++; /* a push between its file and its row */
                                 continue;
                         }

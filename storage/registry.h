@@ -70,9 +70,15 @@ int registry_manifest_cache(store_t *s, meta_t *m, const char *repo, const void 
  * whose subject is gone; with delete_untagged every untagged manifest no index
  * names); repository links no manifest references; blob rows nothing references
  * (each kept until a run has seen it unreferenced for the grace period; its file
- * removed with its row); blob files without a row older than the grace period;
+ * removed with its row); blob files without a row older than the grace period
+ * (objects of a driver without files: also older than an hour and upload_max_age,
+ * as a direct upload's object comes before its row: REGISTRY_ORPHAN_MIN_AGE);
  * upload sessions older than upload_max_age; scratch files. The run is recorded
  * (meta_gc_runs). BERTH_EBUSY: another run holds the GC lock. */
+/* Blob objects without a row in a driver without files (S3) younger than this (s)
+ * may be a direct upload about to write its row (registry.c): GC and fsck leave
+ * them, whatever their grace period. */
+#define REGISTRY_ORPHAN_MIN_AGE 3600
 typedef struct {
         uint64_t grace;           /* seconds */
         bool dry_run;             /* nothing written but the run's record: ret says what would go */

@@ -622,14 +622,39 @@ bool store_blob_streams(const store_t *s) {
         return s && s->bs->ops->read_stream;
 }
 
+/* A stream lasts as long as its consumer takes the body: the observer hears the
+ * time to its first bytes (or to its failure before any), as an open. */
+typedef struct {
+        const store_t *s;
+        uint64_t t0;
+        int (*sink)(void *userdata, const void *buf, size_t n);
+        void *userdata;
+} first_bytes_t;
+
+static int first_bytes_sink(void *userdata, const void *buf, size_t n) {
+        first_bytes_t *fb = userdata;
+
+        if (fb->t0) {
+                store__observe_end(fb->s, STORE_ACT_OPEN, fb->t0);
+                fb->t0 = 0;
+        }
+        return fb->sink(fb->userdata, buf, n);
+}
+
 int store_blob_read_stream(store_t *s, const digest_t *d, uint64_t off, uint64_t len,
                            int (*sink)(void *userdata, const void *buf, size_t n), void *userdata) {
+        first_bytes_t fb = { .s = s, .sink = sink, .userdata = userdata };
+        int r;
+
         if (!s || !d || !sink)
                 return -EINVAL;
         if (!s->bs->ops->read_stream)
                 return -ENOTSUP;
-        /* not timed for the observer: it lasts as long as the client takes the body */
-        return s->bs->ops->read_stream(s->bs, d, off, len, sink, userdata);
+        fb.t0 = store__observe_start(s);
+        r = s->bs->ops->read_stream(s->bs, d, off, len, fb.t0 ? first_bytes_sink : sink, fb.t0 ? (void *) &fb : userdata);
+        if (fb.t0)
+                store__observe_end(s, STORE_ACT_OPEN, fb.t0); /* failed before any byte */
+        return r;
 }
 
 int store_blob_presign(store_t *s, const digest_t *d, unsigned ttl, char **ret_url) {

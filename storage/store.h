@@ -34,7 +34,7 @@ typedef struct upload upload_t;
  * call of the store's public functions below, and its time in nanoseconds. */
 typedef enum {
         STORE_ACT_STAT,   /* store_blob_stat */
-        STORE_ACT_OPEN,   /* store_blob_open, store_blob_read */
+        STORE_ACT_OPEN,   /* store_blob_open, store_blob_read, store_blob_read_stream (to its first bytes) */
         STORE_ACT_PUT,    /* store_blob_put (hash, write, fsync, link) */
         STORE_ACT_COMMIT, /* upload_commit (hash check, fsync, link) */
         STORE_ACT_DELETE, /* store_blob_remove */

@@ -7,6 +7,11 @@
 # Uploads are one monolithic PUT (POST, then PUT ?digest= with the body), streamed from
 # the file by curl -T (--data-binary reads a file into memory, and refuses 1 GiB).
 #
+# The CPU time (user + system) each side spends is measured too, from /proc: berthd's
+# per push and pull on S3, and the gateway's (its monitor, OSD and RGW, found by the
+# pid files of BERTH_TEST_S3_DIR) per push and pull through berthd and alone. On a
+# machine where the three share few CPUs, their sum over the CPUs bounds the time.
+#
 # Usage (from a build directory): tests/bench/s3-bench.sh [MIB] [ROUNDS]
 # (`make bench-s3 BENCH_MB=1024 BENCH_ROUNDS=3`); the machine's load average is printed
 # before and after (figures from a loaded machine say little).
@@ -58,6 +63,21 @@ start() { # NAME ARGS...: a berthd on a free port; sets PORT
         cat "$TMP/$name.log" >&2
         exit 1
 }
+TICK=$(getconf CLK_TCK)
+gw_pids=()
+for f in "${BERTH_TEST_S3_DIR:-/nonexistent}"/run/*.pid; do
+        [ -f "$f" ] && gw_pids+=("$(cut -d' ' -f1 "$f")")
+done
+cpu() { # PID...: their CPU ticks so far (user + system; 0 for one that is gone)
+        local p t=0 f
+        for p in "$@"; do
+                f=$(cut -d')' -f2 "/proc/$p/stat" 2>/dev/null) || continue
+                set -- $f
+                t=$((t + ${12} + ${13}))
+        done
+        echo "$t"
+}
+took() { python3 -c "import sys; print('%.2f' % ((int(sys.argv[2]) - int(sys.argv[1])) / int(sys.argv[3])))" "$1" "$2" "$TICK"; }
 secs() { python3 -c "import sys; print('%.3f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$1" "$2"; }
 push() { # PORT REPO: seconds of POST + PUT of the blob
         local t0 loc
@@ -84,6 +104,7 @@ start file
 PFILE=$PORT
 start s3 --storage "s3://$BUCKET/reg?endpoint=$EP&region=$BERTH_TEST_S3_REGION"
 PS3=$PORT
+S3PID=${pids[-1]}
 start s3r --storage "s3://$BUCKET/reg?endpoint=$EP&region=$BERTH_TEST_S3_REGION" --s3-redirect
 PS3R=$PORT
 
@@ -96,21 +117,27 @@ for r in $(seq "$ROUNDS"); do
         fp=$(push "$PFILE" "b/file$r")
         fg=$(pull "$PFILE" "b/file$r")
         del_object "reg/blobs/sha256/$HEX"
+        b0=$(cpu "$S3PID") g0=$(cpu "${gw_pids[@]}")
         sp=$(push "$PS3" "b/s3$r")
+        b1=$(cpu "$S3PID") g1=$(cpu "${gw_pids[@]}")
         sg=$(pull "$PS3" "b/s3$r")
+        b2=$(cpu "$S3PID") g2=$(cpu "${gw_pids[@]}")
         push "$PS3R" "b/s3$r" >/dev/null # its own metadata; the object is there already
         rg=$(pull "$PS3R" "b/s3$r" -L)
-        t0=$EPOCHREALTIME
+        t0=$EPOCHREALTIME g3=$(cpu "${gw_pids[@]}")
         s3 PUT "/$BUCKET/alone/$r" -T "$TMP/blob" -o /dev/null
         ap=$(secs "$t0" "$EPOCHREALTIME")
-        t0=$EPOCHREALTIME
+        t0=$EPOCHREALTIME g4=$(cpu "${gw_pids[@]}")
         s3 GET "/$BUCKET/alone/$r" -o "$TMP/got"
         ag=$(secs "$t0" "$EPOCHREALTIME")
+        g5=$(cpu "${gw_pids[@]}")
+        cpus="$(took "$b0" "$b1") $(took "$g0" "$g1") $(took "$b1" "$b2") $(took "$g1" "$g2") $(took "$g3" "$g4") $(took "$g4" "$g5")"
         cmp -s "$TMP/got" "$TMP/blob" || { echo "the gateway returned other bytes" >&2; exit 1; }
         rm -f "$TMP/got"
         del_object "alone/$r"
         echo "round $r: file push $fp s pull $fg s | s3 push $sp s pull $sg s redirect-pull $rg s | rgw alone PUT $ap s GET $ag s"
-        rows+=("$fp $fg $sp $sg $rg $ap $ag")
+        echo "  CPU s: s3 push berthd/gateway ${cpus% * * * *} | s3 pull $(cut -d' ' -f3,4 <<<"$cpus") | alone PUT/GET gateway ${cpus#* * * * }"
+        rows+=("$fp $fg $sp $sg $rg $ap $ag $cpus")
 done
 printf '%s\n' "${rows[@]}" | python3 -c '
 import statistics, sys
@@ -123,5 +150,10 @@ print("median of %d rounds, %d MiB blob:" % (len(rows), mib))
 for n, m in zip(names, med):
     print("  %-26s %7.3f s  %7.1f MiB/s" % (n, m, mib / m))
 print("  berthd/RGW alone: push %.0f%%, pull %.0f%%, redirect pull %.0f%%" %
-      (100 * med[5] / med[2], 100 * med[6] / med[3], 100 * med[6] / med[4]))' "$MIB"
+      (100 * med[5] / med[2], 100 * med[6] / med[3], 100 * med[6] / med[4]))
+if rows and len(rows[0]) > len(names):
+    c = [statistics.median(r[len(names) + i] for r in rows) for i in range(6)]
+    print("CPU seconds (user + system), medians:")
+    print("  push through berthd: berthd %.2f, gateway %.2f;  gateway alone PUT %.2f" % (c[0], c[1], c[4]))
+    print("  pull through berthd: berthd %.2f, gateway %.2f;  gateway alone GET %.2f" % (c[2], c[3], c[5]))' "$MIB"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

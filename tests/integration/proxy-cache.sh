@@ -5,7 +5,7 @@
 # sends a blob with one byte flipped. berth in front of them pulls through by tag and
 # by digest (skopeo, curl), as a containerd mirror (?ns=) and as docker's
 # registry-mirrors project; revalidates a moved tag only after the TTL; fetches an
-# uncached blob once for 10 concurrent pulls; cuts a corrupt blob short and keeps
+# uncached 100 MiB blob once for 20 concurrent pulls; cuts a corrupt blob short and keeps
 # nothing of it; refuses pushes; serves what it holds when the upstream is down and says 503
 # for what it does not; counts it all in the metrics.
 # With BERTH_TEST_DB=pg the proxy's metadata is in PostgreSQL.
@@ -62,7 +62,7 @@ a_push "$TMP/img" plain lib/plain:v1
 berth_mkimage "$TMP/img" --tag mv1 --layers 1 --layer-size 16K --seed moving-1 >/dev/null
 berth_mkimage "$TMP/img" --tag mv2 --layers 1 --layer-size 16K --seed moving-2 >/dev/null
 a_push "$TMP/img" mv1 lib/moving:v1
-berth_mkimage "$TMP/img" --tag big --layers 1 --layer-size 24M --seed big >/dev/null
+berth_mkimage "$TMP/img" --tag big --layers 1 --layer-size 100M --seed big >/dev/null
 a_push "$TMP/img" big lib/big:v1
 berth_mkimage "$TMP/img" --tag other --layers 1 --layer-size 16K --seed other >/dev/null
 a_push "$TMP/img" other lib/other:v1
@@ -236,21 +236,23 @@ grep -q '"HEAD /v2/lib/alpine/manifests/3' "$TMP/a.log" || fail "alpine:3 not re
 pass "before the TTL the cached digest, after it the new one; an unmoved tag revalidated with one HEAD"
 
 # ---- concurrent pulls of one uncached blob ----
-step "10 concurrent pulls of an uncached 24 MiB blob: one upstream GET"
+step "20 concurrent pulls of an uncached 100 MiB blob: one upstream GET"
 bcurl -f -o "$TMP/bigman" "$BERTH_URL/v2/hub/lib/big/manifests/v1" || fail "big manifest"
 big=$(jq -r '.layers[0].digest' "$TMP/bigman")
+[ "$(jq -r '.layers[0].size' "$TMP/bigman")" -gt $((100 << 20)) ] || fail "the big layer is not over 100 MiB"
+# each client's bytes are hashed as they arrive (no 2 GiB on disk); curl's status is kept
 pids=()
-for i in $(seq 10); do
-        bcurl -o "$TMP/big.$i" "$BERTH_URL/v2/hub/lib/big/blobs/$big" &
+for i in $(seq 20); do
+        ( set -o pipefail; bcurl -f "$BERTH_URL/v2/hub/lib/big/blobs/$big" | sha >"$TMP/big.$i" ) &
         pids+=($!)
 done
 for p in "${pids[@]}"; do wait "$p" || fail "a concurrent pull failed"; done
-for i in $(seq 10); do
-        [ "sha256:$(sha <"$TMP/big.$i")" = "$big" ] || fail "client $i got wrong bytes"
+for i in $(seq 20); do
+        [ "sha256:$(cat "$TMP/big.$i")" = "$big" ] || fail "client $i got wrong bytes"
 done
 n=$(grep -c "\"GET /v2/lib/big/blobs/$big" "$TMP/a.log")
 [ "$n" = 1 ] || fail "upstream A saw $n GETs of the blob (want 1)"
-pass "10 clients got the right bytes; upstream A served the blob once"
+pass "20 clients got the right bytes; upstream A served the blob once"
 
 # ---- a corrupt blob ----
 step "a corrupt blob from the upstream: refused, nothing kept"

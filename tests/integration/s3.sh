@@ -10,7 +10,10 @@
 # berthd's only event-loop thread answers another request at once, and the same for
 # an upload's other requests to the store (the tail's PUT, GET and DELETE, the HEAD
 # before a direct upload, the chunked commit's HEAD, completion and copy, a mount's
-# HEAD, a cancel's DELETE); 64 MiB in 16 MiB chunks alternating between the two replicas.
+# HEAD, a cancel's DELETE); blob and manifest GETs and HEADs whose reads the relay
+# holds, stalls or fails (the same thread answering meanwhile; a missing object 404
+# and a failing store 503 before any byte); 64 MiB in 16 MiB chunks alternating
+# between the two replicas.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/s3-lib.sh"
@@ -231,6 +234,168 @@ kill "$slow_pid"
 wait "$slow_pid" || fail "berthd on the relay did not stop cleanly"
 pass "/v2/ answered while held 3 s at the store:$held the blobs read back"
 
+step "blob GETs and HEADs ask the store beside the event loop (--threads 1): a slowed read holds back no other request; a missing object is 404 and a failed read 5xx before any byte"
+# a relay whose kinds file says what it does to reads of blob objects: held 3 s
+# (get,head), the first MiB then 3 s of silence (stall), answered 500 (fail); berthd with one
+# libmicrohttpd thread reads through it while /v2/ is asked on the same thread
+echo none >"$TMP/relay2.mode"
+: >"$TMP/relay2.log"
+python3 "$BERTH_IT_DIR/s3_slow_relay.py" "$EP" "$TMP/relay2.port" "$TMP/relay2.log" 3 "$TMP/relay2.mode" >"$TMP/relay2.out" 2>&1 &
+berth_track_pid $!
+berth_wait_for 10 test -s "$TMP/relay2.port" || fail "the relay did not start"
+GSLOW="s3://$BUCKET/slowget?endpoint=http://127.0.0.1:$(cat "$TMP/relay2.port")&region=$BERTH_TEST_S3_REGION"
+gp=$(berth_free_port)
+"$top_builddir/berthd" serve --listen "127.0.0.1:$gp" --data "$TMP/slowget" --auth none --insecure-http --metrics-listen '' \
+        --threads 1 --storage "$GSLOW" >>"$TMP/slowget.log" 2>&1 &
+get_pid=$!
+berth_track_pid $get_pid
+gu=http://127.0.0.1:$gp
+berth_wait_for 20 eval '[ "$(curl -s -o /dev/null -w "%{http_code}" "$gu/readyz")" = 200 ]' || fail "berthd on the relay not ready"
+head -c $((1 << 20)) /dev/urandom >"$TMP/gsmall"
+gsmall=sha256:$(sha256sum "$TMP/gsmall" | cut -d' ' -f1)
+for f in gsmall multi; do
+        code=$(curl -sS -o /dev/null -w '%{http_code}' -X POST --data-binary "@$TMP/$f" -H 'Content-Type: application/octet-stream' \
+                "$gu/v2/it/slowget/blobs/uploads/?digest=sha256:$(sha256sum "$TMP/$f" | cut -d' ' -f1)")
+        [ "$code" = 201 ] || fail "push of $f through the relay: $code"
+done
+# slowed_read MODE NAME CURL-ARGS...: the blob request in the background; once the
+# relay holds its read (and WAIT more seconds), /v2/ on the same thread must be
+# answered in under a quarter of the hold; the blob request's status in $TMP/NAME.code
+slowed_read() {
+        local mode=$1 name=$2 wait=$3 n
+        shift 3
+        n=$(grep -c '^start \(get\|head\) ' "$TMP/relay2.log" || true)
+        echo "$mode" >"$TMP/relay2.mode"
+        curl -sS -D "$TMP/$name.h" -o "$TMP/$name.got" -w '%{http_code}' --max-time 60 "$@" >"$TMP/$name.code" 2>"$TMP/$name.err" &
+        local pid=$!
+        berth_wait_for 30 eval '[ "$(grep -c "^start \\(get\\|head\\) " "$TMP/relay2.log")" -gt "$n" ]' ||
+                fail "$name: no read reached the relay"
+        sleep "$wait"
+        local probe
+        probe=$(curl -sS -o /dev/null -w '%{http_code} %{time_total}' --max-time 20 "$gu/v2/")
+        [ "${probe% *}" = 200 ] || fail "$name: /v2/ while the store was slowed: $probe"
+        awk -v t="${probe#* }" 'BEGIN { exit !(t < 0.75) }' ||
+                fail "$name: /v2/ took ${probe#* } s while the blob's read was held 3 s (the event loop waited for the store)"
+        wait "$pid" || true
+        echo none >"$TMP/relay2.mode"
+        probes="$probes ${probe#* }"
+}
+probes=
+slowed_read get,head small-get 0 "$gu/v2/it/slowget/blobs/$gsmall"
+[ "$(cat "$TMP/small-get.code")" = 200 ] && cmp -s "$TMP/small-get.got" "$TMP/gsmall" || fail "small GET: $(cat "$TMP/small-get.code")"
+grep -qi "^docker-content-digest: $gsmall" "$TMP/small-get.h" && grep -qi "^etag: \"$gsmall\"" "$TMP/small-get.h" ||
+        fail "small GET headers: $(cat "$TMP/small-get.h")"
+slowed_read get,head small-head 0 -I "$gu/v2/it/slowget/blobs/$gsmall"
+[ "$(cat "$TMP/small-head.code")" = 200 ] && grep -qi "^content-length: $((1 << 20))" "$TMP/small-head.h" ||
+        fail "small HEAD: $(cat "$TMP/small-head.code") $(cat "$TMP/small-head.h")"
+slowed_read get,head small-range 0 -H 'Range: bytes=10-99' "$gu/v2/it/slowget/blobs/$gsmall"
+[ "$(cat "$TMP/small-range.code")" = 206 ] && cmp -s "$TMP/small-range.got" <(tail -c +11 "$TMP/gsmall" | head -c 90) ||
+        fail "small ranged GET: $(cat "$TMP/small-range.code")"
+slowed_read get,head large-get 0 "$gu/v2/it/slowget/blobs/$multi"
+[ "$(cat "$TMP/large-get.code")" = 200 ] && cmp -s "$TMP/large-get.got" "$TMP/multi" || fail "large GET: $(cat "$TMP/large-get.code")"
+# the first MiB comes, then the store is silent: the transfer's reader catches up
+slowed_read stall large-stall 1 "$gu/v2/it/slowget/blobs/$multi"
+[ "$(cat "$TMP/large-stall.code")" = 200 ] && cmp -s "$TMP/large-stall.got" "$TMP/multi" ||
+        fail "large GET with a stalled store: $(cat "$TMP/large-stall.code")"
+# a client gone while the store is silent: its answer ends on the event loop, which
+# must not wait for the store's next byte (the read's thread is left to give up then).
+# The relay sends 12 MiB and falls silent; the client reads a little through a tiny
+# window (berthd's socket fills, its transfer stays live) and resets the connection.
+echo stall12 >"$TMP/relay2.mode"
+python3 - "$gp" "/v2/it/slowget/blobs/$multi" <<'PY' || fail "a client leaving mid-transfer: could not start the transfer"
+import socket, struct, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.settimeout(30)
+s.connect(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % sys.argv[2].encode())
+got = b""
+while b"\r\n\r\n" not in got:
+    got += s.recv(4096)
+if b" 200 " not in got.split(b"\r\n")[0]:
+    sys.exit(1)
+time.sleep(1)  # the relay has sent its 12 MiB and is silent for the rest of its hold
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+s.close()
+PY
+probe=$(curl -sS -o /dev/null -w '%{http_code} %{time_total}' --max-time 20 "$gu/v2/")
+echo none >"$TMP/relay2.mode"
+[ "${probe% *}" = 200 ] || fail "/v2/ after a client left mid-transfer: $probe"
+awk -v t="${probe#* }" 'BEGIN { exit !(t < 0.75) }' ||
+        fail "/v2/ took ${probe#* } s after a client left while the store was silent (the event loop waited for the read's thread)"
+probes="$probes ${probe#* }"
+code=$(curl -sS -o "$TMP/after-leave.got" -w '%{http_code}' --max-time 60 "$gu/v2/it/slowget/blobs/$multi")
+[ "$code" = 200 ] && cmp -s "$TMP/after-leave.got" "$TMP/multi" || fail "the blob after a client left mid-transfer: $code"
+# manifests are read from the store the same way: an image, and an index answered as
+# its linux/amd64 image to a client that takes no index (two reads, each held)
+printf '{}' >"$TMP/gcfg"
+gcfg=sha256:$(sha256sum "$TMP/gcfg" | cut -d' ' -f1)
+code=$(curl -sS -o /dev/null -w '%{http_code}' -X POST --data-binary "@$TMP/gcfg" -H 'Content-Type: application/octet-stream' \
+        "$gu/v2/it/slowget/blobs/uploads/?digest=$gcfg")
+[ "$code" = 201 ] || fail "config blob through the relay: $code"
+MT_M=application/vnd.oci.image.manifest.v1+json MT_I=application/vnd.oci.image.index.v1+json
+printf '{"schemaVersion":2,"mediaType":"%s","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":2},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%d}]}' \
+        "$MT_M" "$gcfg" "$gsmall" $((1 << 20)) >"$TMP/gman"
+gman=sha256:$(sha256sum "$TMP/gman" | cut -d' ' -f1)
+printf '{"schemaVersion":2,"mediaType":"%s","manifests":[{"mediaType":"%s","digest":"%s","size":%d,"platform":{"architecture":"amd64","os":"linux"}}]}' \
+        "$MT_I" "$MT_M" "$gman" "$(stat -c %s "$TMP/gman")" >"$TMP/gidx"
+for t in gman:img gidx:idx; do
+        mt=$MT_M; [ "${t%%:*}" = gidx ] && mt=$MT_I
+        code=$(curl -sS -o /dev/null -w '%{http_code}' -X PUT -H "Content-Type: $mt" --data-binary "@$TMP/${t%%:*}" \
+                "$gu/v2/it/slowget/manifests/${t#*:}")
+        [ "$code" = 201 ] || fail "PUT of manifest ${t#*:} through the relay: $code"
+done
+slowed_read get,head manifest-get 0 -H "Accept: $MT_M" "$gu/v2/it/slowget/manifests/img"
+[ "$(cat "$TMP/manifest-get.code")" = 200 ] && cmp -s "$TMP/manifest-get.got" "$TMP/gman" &&
+        grep -qi "^docker-content-digest: $gman" "$TMP/manifest-get.h" ||
+        fail "manifest GET with its read held: $(cat "$TMP/manifest-get.code") $(cat "$TMP/manifest-get.h")"
+slowed_read get,head index-child 0 -H "Accept: $MT_M" "$gu/v2/it/slowget/manifests/idx"
+[ "$(cat "$TMP/index-child.code")" = 200 ] && cmp -s "$TMP/index-child.got" "$TMP/gman" ||
+        fail "an index asked by a client that takes no index, its reads held: $(cat "$TMP/index-child.code")"
+code=$(curl -sS -o "$TMP/idx.got" -w '%{http_code}' -H "Accept: $MT_I" "$gu/v2/it/slowget/manifests/idx")
+[ "$code" = 200 ] && cmp -s "$TMP/idx.got" "$TMP/gidx" || fail "the index itself: $code"
+s3 GET "/$BUCKET/slowget/blobs/sha256/${gman#sha256:}" -o "$TMP/keep"
+s3 DELETE "/$BUCKET/slowget/blobs/sha256/${gman#sha256:}" -o /dev/null
+code=$(curl -sS -o "$TMP/gone.json" -w '%{http_code}' -H "Accept: $MT_M" "$gu/v2/it/slowget/manifests/img")
+[ "$code" = 404 ] && [ "$(jq -r '.errors[0].code' "$TMP/gone.json")" = MANIFEST_UNKNOWN ] ||
+        fail "GET of a manifest whose object is gone: $code $(cat "$TMP/gone.json")"
+echo fail >"$TMP/relay2.mode"
+code=$(curl -sS -o "$TMP/failed.json" -w '%{http_code}' --max-time 60 -H "Accept: $MT_M" "$gu/v2/it/slowget/manifests/idx" || true)
+echo none >"$TMP/relay2.mode"
+[ "$code" = 503 ] && [ "$(jq -r '.errors[0].code' "$TMP/failed.json" 2>/dev/null)" = UNAVAILABLE ] ||
+        fail "GET of an index while the store fails: $code $(head -c 200 "$TMP/failed.json")"
+s3 PUT "/$BUCKET/slowget/blobs/sha256/${gman#sha256:}" --data-binary "@$TMP/keep" -o /dev/null
+# the object gone under its row: 404 BLOB_UNKNOWN, small or large, GET or HEAD
+for b in "$gsmall" "$multi"; do
+        s3 GET "/$BUCKET/slowget/blobs/sha256/${b#sha256:}" -o "$TMP/keep"
+        s3 DELETE "/$BUCKET/slowget/blobs/sha256/${b#sha256:}" -o /dev/null
+        code=$(curl -sS -o "$TMP/gone.json" -w '%{http_code}' "$gu/v2/it/slowget/blobs/$b")
+        [ "$code" = 404 ] && [ "$(jq -r '.errors[0].code' "$TMP/gone.json")" = BLOB_UNKNOWN ] ||
+                fail "GET of $b whose object is gone: $code $(cat "$TMP/gone.json")"
+        code=$(curl -sS -I -o /dev/null -w '%{http_code}' "$gu/v2/it/slowget/blobs/$b")
+        [ "$code" = 404 ] || fail "HEAD of $b whose object is gone: $code"
+        s3 PUT "/$BUCKET/slowget/blobs/sha256/${b#sha256:}" --data-binary "@$TMP/keep" -o /dev/null
+done
+# the store failing (500 on every attempt): 503 in the OCI error format, not a cut body
+for b in "$gsmall" "$multi"; do
+        echo fail >"$TMP/relay2.mode"
+        code=$(curl -sS -o "$TMP/failed.json" -w '%{http_code}' --max-time 60 "$gu/v2/it/slowget/blobs/$b" 2>"$TMP/failed.err" || true)
+        echo none >"$TMP/relay2.mode"
+        [ "$code" = 503 ] && [ "$(jq -r '.errors[0].code' "$TMP/failed.json" 2>/dev/null)" = UNAVAILABLE ] ||
+                fail "GET of $b while the store fails: $code $(head -c 200 "$TMP/failed.json") $(cat "$TMP/failed.err")"
+done
+# SIGTERM while a read is held: the GET is answered, berthd stops cleanly
+n=$(grep -c '^start \(get\|head\) ' "$TMP/relay2.log" || true)
+echo get,head >"$TMP/relay2.mode"
+curl -sS -o "$TMP/drain.got" -w '%{http_code}' --max-time 60 "$gu/v2/it/slowget/blobs/$gsmall" >"$TMP/drain.code" 2>&1 &
+drain_pid=$!
+berth_wait_for 30 eval '[ "$(grep -c "^start \\(get\\|head\\) " "$TMP/relay2.log")" -gt "$n" ]' || fail "drain: no read reached the relay"
+kill "$get_pid"
+wait "$drain_pid" || true
+[ "$(cat "$TMP/drain.code")" = 200 ] && cmp -s "$TMP/drain.got" "$TMP/gsmall" || fail "a GET held while berthd drained: $(cat "$TMP/drain.code")"
+wait "$get_pid" || fail "berthd on the relay did not stop cleanly"
+pass "/v2/ answered in$probes s while blob reads were held 3 s (GET, HEAD, Range, 20 MiB, a store silent midway, a client leaving while it is, a manifest, an index's two reads); 404 BLOB_UNKNOWN (MANIFEST_UNKNOWN) for a missing object, 503 for a failing store, before any byte; a held GET answered through SIGTERM"
+
 step "the API scripts against berthd on S3"
 # their blob counts come from the bucket's listing
 cat >"$TMP/blob-ls.sh" <<EOF
@@ -276,11 +441,19 @@ sleep 2
 BERTH_STORAGE=$STORAGE "$top_builddir/berthd" gc --data "$BERTH_DATA" --grace 0 --upload-max-age 1 >"$TMP/gc.out" 2>&1 ||
         { cat "$TMP/gc.out"; fail "gc"; }
 if s3 GET "/$BUCKET?uploads=" | grep -q "<Upload>"; then fail "the expiry left a multipart upload"; fi
-for b in $(jq -r '.config.digest, .layers[].digest' "$TMP/raw.json") "sha256:$orphan"; do
+for b in $(jq -r '.config.digest, .layers[].digest' "$TMP/raw.json"); do
         if s3_keys "reg/blobs/sha256/${b#sha256:}" | grep -q .; then fail "GC left $b in the bucket"; fi
 done
+# the orphan is younger than an hour: it may be a direct upload whose row is being
+# written (nothing kept to place it again from), so even grace 0 leaves it
+s3_keys "reg/blobs/sha256/$orphan" | grep -q . || fail "GC removed an orphan object seconds old (grace 0)"
+# an hour and a minute later (the run's clock moved, a test build) it goes
+echo 3660 >"$TMP/gc.clock"
+BERTH_TEST_CLOCK_FILE=$TMP/gc.clock BERTH_STORAGE=$STORAGE "$top_builddir/berthd" gc --data "$BERTH_DATA" --grace 0 \
+        --upload-max-age 1 >"$TMP/gc.out" 2>&1 || { cat "$TMP/gc.out"; fail "gc an hour later"; }
+if s3_keys "reg/blobs/sha256/$orphan" | grep -q .; then fail "GC left the orphan an hour later: $(cat "$TMP/gc.out")"; fi
 if s3_keys "reg/trash/" | grep -q .; then fail "GC left objects under trash/"; fi
-pass "fsck names a damaged object; a blob whose object is gone is unknown (404, logged); GC removed the image's objects, an orphan and an abandoned multipart upload"
+pass "fsck names a damaged object; a blob whose object is gone is unknown (404, logged); GC removed the image's objects and an abandoned multipart upload, and an orphan once an hour old, not before"
 
 step "--s3-redirect: 307 to a presigned URL, followed by skopeo"
 berth_start --storage "$STORAGE" --s3-redirect

@@ -13,6 +13,12 @@ UploadPartCopy), tail-put, tail-get, tail-delete (a chunked upload's tail object
 head (any HEAD), begin (a multipart upload begun), complete, abort, put, get,
 delete (any other object PUT, GET or DELETE), list.
 
+Two more words in KINDS_FILE change what reads of blob objects (GET of a key with
+/blobs/ in it) get back, logged as "start get <t>" when they arrive:
+    stall  their first 1 MiB at once, the rest DELAY seconds later (stallN: their
+           first N MiB)
+    fail   500 at once (HEADs pass)
+
     s3_slow_relay.py UPSTREAM_URL PORT_FILE LOG DELAY [KINDS_FILE]
 writes its port to PORT_FILE once it listens; stopped by its PID."""
 import http.client
@@ -78,10 +84,20 @@ class Relay(http.server.BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n else b""
         kind = kind_of(self.command, self.path, self.headers)
-        held = kind in held_kinds()
-        if held:
+        words = held_kinds()
+        held = kind in words
+        blob_get = kind == "get" and "/blobs/" in urllib.parse.urlsplit(self.path).path
+        stall = max((int(w[5:] or 1) << 20 for w in words if w.startswith("stall")), default=0) if blob_get else 0
+        fail = blob_get and "fail" in words
+        if held or stall or fail:
             log("start " + kind)
+        if held:
             time.sleep(delay)
+        if fail:
+            self.send_response(500, "Internal Server Error")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=120)
         try:
             conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
@@ -100,7 +116,12 @@ class Relay(http.server.BaseHTTPRequestHandler):
         # a HEAD's length is the object's
         self.send_header("Content-Length", resp.getheader("Content-Length", "0") if self.command == "HEAD" else str(len(data)))
         self.end_headers()
-        if self.command != "HEAD":
+        if self.command != "HEAD" and stall and len(data) > stall:
+            self.wfile.write(data[:stall])
+            self.wfile.flush()
+            time.sleep(delay)
+            self.wfile.write(data[stall:])
+        elif self.command != "HEAD":
             self.wfile.write(data)
         if held:
             log("end " + kind)

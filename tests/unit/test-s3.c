@@ -21,7 +21,9 @@
 #include <cmocka.h>
 #include "common/err.h"
 #include "storage/db.h"
+#include "storage/fsck.h"
 #include "storage/mpupload.h"
+#include "storage/registry.h"
 #include "storage/s3.h"
 #include "fixture.h"
 
@@ -672,6 +674,81 @@ static void test_staged_async(void **state) {
         free(buf);
 }
 
+/* GC and a direct upload: the object is complete under its digest before its row is
+ * written, with nothing kept to place it again. An online sweep between the two
+ * (grace 0 here) leaves a fresh object alone: only one older than an hour and than
+ * the upload expiry's age goes (storage/registry.c, REGISTRY_ORPHAN_MIN_AGE); fsck
+ * --repair leaves it for the hour too. */
+typedef struct {
+        store_t *s;
+        const digest_t *d;
+} present_t;
+
+static int still_present(void *userdata) {
+        present_t *p = userdata;
+        int r = store_blob_stat(p->s, p->d, NULL);
+
+        return r < 0 ? r : r == 0 ? BERTH_ESTOREDOWN : 0; /* as mpupload.c's ensure_blob */
+}
+
+static void gc_at(gw_t *g, uint64_t upload_max_age, registry_gc_result_t *res) {
+        registry_gc_options_t o = { .grace = 0, .upload_max_age = upload_max_age, .who = "test-s3",
+                                    .now = fx_clock_now, .now_userdata = &g->clock };
+
+        assert_int_equal(registry_gc_run(g->a, g->ma, &o, res), 0);
+}
+
+static void test_gc_fresh_orphan(void **state) {
+        gw_t *g = *state;
+        registry_gc_result_t res;
+        uint8_t b1[4096], b2[4096];
+        digest_t d1, d2;
+        present_t p = { 0 };
+
+        if (!g)
+                skip();
+        fill(b1, sizeof(b1), 11);
+        fill(b2, sizeof(b2), 12);
+        assert_int_equal(digest_buf(DIGEST_SHA256, b1, sizeof(b1), &d1), 0);
+        assert_int_equal(digest_buf(DIGEST_SHA256, b2, sizeof(b2), &d2), 0);
+        /* the upload's object, complete; its row not written yet */
+        assert_int_equal(store_blob_put(g->a, &d1, b1, sizeof(b1)), 0);
+        /* a few seconds on (the store's clock counts whole seconds): without the
+         * bound, grace 0 would take any object made before the run */
+        g->clock.now = time(NULL) + 5;
+        gc_at(g, 0, &res);
+        assert_int_equal(res.orphans, 0);
+        assert_int_equal(store_blob_stat(g->a, &d1, NULL), 1);
+        /* the push's row: its transaction finds the object there */
+        p.s = g->a;
+        p.d = &d1;
+        assert_int_equal(meta_blob_link_ensure(g->ma, "t/gc", &d1, sizeof(b1), still_present, &p), 0);
+
+        /* an object left without a row (a push that died): kept for the hour, and
+         * for the upload expiry's age when that is longer, then swept */
+        assert_int_equal(store_blob_put(g->a, &d2, b2, sizeof(b2)), 0);
+        /* fsck --repair with grace 0 takes it for a push in progress too */
+        {
+                fsck_options_t fo = { .repair = true, .grace = 0, .lock_wait = 60 };
+                fsck_result_t fr = { 0 };
+
+                assert_int_equal(fsck_run(g->a, meta_db(g->ma), &fo, &fr), 0);
+                assert_int_equal(fr.problems[FSCK_ORPHAN], 0);
+                assert_true(fr.recent_orphans >= 1);
+                assert_int_equal(store_blob_stat(g->a, &d2, NULL), 1);
+        }
+        g->clock.now = time(NULL) + 1800;
+        gc_at(g, 0, &res);
+        assert_int_equal(store_blob_stat(g->a, &d2, NULL), 1);
+        g->clock.now = time(NULL) + 3605;
+        gc_at(g, 7200, &res);
+        assert_int_equal(store_blob_stat(g->a, &d2, NULL), 1);
+        g->clock.now = time(NULL) + 7205;
+        gc_at(g, 7200, &res);
+        assert_true(res.orphans >= 1);
+        assert_int_equal(store_blob_stat(g->a, &d2, NULL), 0);
+}
+
 int main(void) {
         const struct CMUnitTest t[] = {
                 cmocka_unit_test(test_sign_suite_vanilla), cmocka_unit_test(test_sign_s3_examples),
@@ -686,6 +763,7 @@ int main(void) {
                 cmocka_unit_test(test_staged_expiry),
                 cmocka_unit_test(test_staged_orphans),
                 cmocka_unit_test(test_staged_async),
+                cmocka_unit_test(test_gc_fresh_orphan),
         };
         int r = cmocka_run_group_tests(t, NULL, NULL);
 
