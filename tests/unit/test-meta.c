@@ -280,6 +280,50 @@ static void test_blob_link_linked_unlink(void **state) {
         assert_int_equal(meta_blob_unlink(f->m, "a/b", &d), 0);
 }
 
+/* A meta_t on a pooled connection, for a job on a thread of its own (an upload's
+ * commit beside the event loop): it writes like any other, and its connection goes
+ * back to the pool at meta_free, so that the next job's takes it again (its
+ * statements prepared once) instead of opening one. */
+typedef struct {
+        db_t *db;
+        const char *repo;
+        db_conn_t *conn;
+        int r;
+} pooled_job_t;
+
+static void *pooled_main(void *arg) {
+        pooled_job_t *j = arg;
+        digest_t d = dg(j->repo);
+        meta_t *m = NULL;
+
+        j->r = meta_open_pooled(j->db, &m);
+        if (j->r >= 0) {
+                j->conn = meta_conn(m);
+                j->r = meta_blob_link(m, j->repo, &d, 5);
+        }
+        meta_free(m);
+        return NULL;
+}
+
+static void test_pooled_meta(void **state) {
+        fixture_t *f = *state;
+        pooled_job_t a = { .db = meta_db(f->m), .repo = "p/a" }, b = { .db = meta_db(f->m), .repo = "p/b" };
+        digest_t da = dg("p/a"), db = dg("p/b");
+        pthread_t th;
+
+        assert_int_equal(pthread_create(&th, NULL, pooled_main, &a), 0);
+        assert_int_equal(pthread_join(th, NULL), 0);
+        assert_int_equal(a.r, 0);
+        assert_int_equal(pthread_create(&th, NULL, pooled_main, &b), 0);
+        assert_int_equal(pthread_join(th, NULL), 0);
+        assert_int_equal(b.r, 0);
+        assert_ptr_equal(a.conn, b.conn); /* the pool's, used again */
+        assert_ptr_not_equal(a.conn, meta_conn(f->m));
+        /* their writes are the database's */
+        assert_int_equal(meta_blob_linked(f->m, "p/a", &da, NULL), 1);
+        assert_int_equal(meta_blob_linked(f->m, "p/b", &db, NULL), 1);
+}
+
 static void test_repo_sees_only_its_own_blobs(void **state) {
         fixture_t *f = *state;
         digest_t d = dg("private");
@@ -1154,6 +1198,7 @@ int main(void) {
                 T(test_concurrent_open_of_fresh_file),
                 T(test_lookups_and_pages_are_index_searches),
                 T(test_blob_link_linked_unlink),
+                T(test_pooled_meta),
                 T(test_repo_sees_only_its_own_blobs),
                 T(test_repo_exists),
                 T(test_manifest_put_missing_blob_writes_nothing),
