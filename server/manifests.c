@@ -2,6 +2,7 @@
  * stored byte-exact as blobs and served with the media type they were pushed with. */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,10 +92,19 @@ static enum MHD_Result collect_tag(void *cls, enum MHD_ValueKind kind, const cha
         return MHD_YES;
 }
 
-/* The reference of a PUT, checked once in begin (req->state). */
+/* A PUT's state (req->state): the reference checked once in begin; on a driver
+ * without files (S3) the put itself (checks, the manifest's object, the rows) runs
+ * on a thread of its own with the connection suspended (req_suspend_then), its
+ * rows on a connection of the database's pool, so that the store's answers never
+ * hold the event-loop thread; manifest_put_answer answers on that thread after. */
 typedef struct {
         digest_t want;
         bool is_digest;
+        tag_list_t tags;
+        meta_origin_t origin;
+        const char *ctype;
+        registry_put_result_t res;
+        int r;
 } put_state_t;
 
 static void manifest_put_begin(request_t *req) {
@@ -116,61 +126,107 @@ static void manifest_put_cleanup(request_t *req) {
         req->state = NULL;
 }
 
-static void manifest_put_end(request_t *req) {
-        const char *ctype = req_header(req, "Content-Type");
-        const put_state_t *st = req->state; /* the reference checked in begin */
-        tag_list_t tags = { .n = 0 };
-        meta_origin_t origin = req_origin(req);
-        registry_put_result_t res;
-        meta_t *m;
-        int r;
+/* The put's outcome (st->r, st->res) answered; m: NULL to take the request's. */
+static void manifest_put_answer(request_t *req, meta_t *m) {
+        put_state_t *st = req->state;
+        const registry_put_result_t *res = &st->res;
+        int r = st->r;
 
-        if (!st->is_digest)
-                tags.v[tags.n++] = req->ref;
-        MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, collect_tag, &tags);
-        if (tags.bad) {
-                reply_errno(req, BERTH_ETAG_INVALID, "a tag query parameter is invalid");
-                return;
-        }
-        if (tags.too_many) {
-                reply_errno(req, BERTH_ETOOBIG, "too many tags");
-                return;
-        }
-        if (!(m = request_meta(req)))
-                return;
-        /* storage/registry.c: checked, then the file, then the rows */
-        r = registry_manifest_put_from(req->srv->store, m, req->repo, req->body, req->body_len, ctype,
-                                       st->is_digest ? &st->want : NULL, tags.v, tags.n, &origin, &res);
         if (r == BERTH_EDIGEST) {
                 reply_errno(req, r, "the manifest does not match the digest in the URL");
                 return;
         }
         if (r == BERTH_EMANIFEST) {
-                reply_errno(req, r, res.detail);
+                reply_errno(req, r, res->detail);
                 return;
         }
         if (r == BERTH_EMANIFEST_BLOB_UNKNOWN) {
-                reply_errno(req, r, res.missing.str);
+                reply_errno(req, r, res->missing.str);
                 return;
         }
         if (r == BERTH_EDENIED) {
-                reply_immutable(req, m, tags.v, tags.n, NULL);
+                if (m || (m = request_meta(req)))
+                        reply_immutable(req, m, st->tags.v, st->tags.n, NULL);
                 return;
         }
         if (r < 0) {
                 reply_errno(req, r, NULL);
                 return;
         }
-        access_audit(req, "push", res.digest.str);
-        if (origin.queued)
+        access_audit(req, "push", res->digest.str);
+        if (st->origin.queued)
                 webhooks_kick(req->srv->webhooks);
         reply_empty(req, 201);
-        reply_headerf(req, "Location", "/v2/%s/manifests/%s", req->repo, res.digest.str);
-        reply_header(req, "Docker-Content-Digest", res.digest.str);
-        if (res.has_subject)
-                reply_header(req, "OCI-Subject", res.subject.str);
-        for (size_t i = 0; i < tags.n; i++)
-                reply_header(req, "OCI-Tag", tags.v[i]);
+        reply_headerf(req, "Location", "/v2/%s/manifests/%s", req->repo, res->digest.str);
+        reply_header(req, "Docker-Content-Digest", res->digest.str);
+        if (res->has_subject)
+                reply_header(req, "OCI-Subject", res->subject.str);
+        for (size_t i = 0; i < st->tags.n; i++)
+                reply_header(req, "OCI-Tag", st->tags.v[i]);
+}
+
+static void manifest_put_done(request_t *req) {
+        manifest_put_answer(req, NULL);
+}
+
+static void *manifest_put_main(void *arg) {
+        request_t *req = arg;
+        put_state_t *st = req->state;
+        meta_t *m = NULL;
+        int r = meta_open_pooled(server_db(req->srv), &m);
+
+        if (r >= 0)
+                r = registry_manifest_put_from(req->srv->store, m, req->repo, req->body, req->body_len, st->ctype,
+                                               st->is_digest ? &st->want : NULL, st->tags.v, st->tags.n,
+                                               &st->origin, &st->res);
+        meta_free(m);
+        st->r = r;
+        req_resume(req); /* the last touch: the request goes on without this thread */
+        return NULL;
+}
+
+static void manifest_put_end(request_t *req) {
+        put_state_t *st = req->state; /* the reference checked in begin */
+        meta_t *m;
+
+        st->ctype = req_header(req, "Content-Type");
+        st->origin = req_origin(req);
+        if (!st->is_digest)
+                st->tags.v[st->tags.n++] = req->ref;
+        MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, collect_tag, &st->tags);
+        if (st->tags.bad) {
+                reply_errno(req, BERTH_ETAG_INVALID, "a tag query parameter is invalid");
+                return;
+        }
+        if (st->tags.too_many) {
+                reply_errno(req, BERTH_ETOOBIG, "too many tags");
+                return;
+        }
+        if (!store_has_files(req->srv->store) && req_may_wait(req)) {
+                pthread_attr_t attr;
+                pthread_t th;
+                int r;
+
+                req_suspend_then(req, manifest_put_done);
+                r = pthread_attr_init(&attr);
+                if (r == 0) {
+                        (void) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+                        r = pthread_create(&th, &attr, manifest_put_main, req);
+                        (void) pthread_attr_destroy(&attr);
+                }
+                if (r != 0) {
+                        st->r = -r;
+                        req_resume(req); /* answered by manifest_put_done */
+                }
+                return;
+        }
+        if (!(m = request_meta(req)))
+                return;
+        /* storage/registry.c: checked, then the file, then the rows */
+        st->r = registry_manifest_put_from(req->srv->store, m, req->repo, req->body, req->body_len, st->ctype,
+                                           st->is_digest ? &st->want : NULL, st->tags.v, st->tags.n, &st->origin,
+                                           &st->res);
+        manifest_put_answer(req, m);
 }
 const route_ops_t route_manifest_put = { .name = "manifest-put", .actions = AUTH_PUSH | AUTH_PULL,
                                          .flags = ROUTE_WRITE,

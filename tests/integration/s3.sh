@@ -10,7 +10,7 @@
 # berthd's only event-loop thread answers another request at once, and the same for
 # an upload's other requests to the store (the tail's PUT, GET and DELETE, the HEAD
 # before a direct upload, the chunked commit's HEAD, completion and copy, a mount's
-# HEAD, a cancel's DELETE); blob and manifest GETs and HEADs whose reads the relay
+# HEAD, a cancel's DELETE, a manifest PUT's object and HEAD); blob and manifest GETs and HEADs whose reads the relay
 # holds, stalls or fails (the same thread answering meanwhile; a missing object 404
 # and a failing store 503 before any byte); 64 MiB in 16 MiB chunks alternating
 # between the two replicas.
@@ -230,6 +230,36 @@ wait $del_pid || fail "the cancel failed"
 held_on none
 code=$(curl -sS -o /dev/null -w '%{http_code}' "$su$loc")
 [ "$code" = 404 ] || fail "the cancelled upload's status: $code"
+# a manifest PUT: its object's PUT, and then (another manifest) the store asked
+# whether the object is there inside the row's transaction (HEAD), each held
+printf '{}' >"$TMP/mcfg"
+mcfg=sha256:$(sha256sum "$TMP/mcfg" | cut -d' ' -f1)
+code=$(curl -sS -o /dev/null -w '%{http_code}' -X POST --data-binary "@$TMP/mcfg" -H 'Content-Type: application/octet-stream' \
+        "$su/v2/it/slow/blobs/uploads/?digest=$mcfg")
+[ "$code" = 201 ] || fail "config blob: $code"
+for i in 1 2; do
+        printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":2},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%d}],"annotations":{"n":"%s"}}' \
+                "$mcfg" "$md" $((1 << 20)) "$i" >"$TMP/man.$i"
+done
+held_on put
+curl -sS -o "$TMP/man.json" -w '%{http_code}' -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+        --data-binary "@$TMP/man.1" "$su/v2/it/slow/manifests/m1" >"$TMP/man.code" &
+put_pid=$!
+held_probe put "manifest PUT"
+wait $put_pid || fail "the manifest PUT failed"
+[ "$(cat "$TMP/man.code")" = 201 ] || fail "the manifest PUT: $(cat "$TMP/man.code") $(cat "$TMP/man.json")"
+held_on head
+curl -sS -o "$TMP/man.json" -w '%{http_code}' -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+        --data-binary "@$TMP/man.2" "$su/v2/it/slow/manifests/m2" >"$TMP/man.code" &
+put_pid=$!
+held_probe head "second manifest PUT"
+wait $put_pid || fail "the second manifest PUT failed"
+[ "$(cat "$TMP/man.code")" = 201 ] || fail "the second manifest PUT: $(cat "$TMP/man.code") $(cat "$TMP/man.json")"
+held_on none
+for i in 1 2; do
+        curl -sS -o "$TMP/man.got" -H 'Accept: application/vnd.oci.image.manifest.v1+json' "$su/v2/it/slow/manifests/m$i"
+        cmp -s "$TMP/man.got" "$TMP/man.$i" || fail "manifest m$i read back differs"
+done
 kill "$slow_pid"
 wait "$slow_pid" || fail "berthd on the relay did not stop cleanly"
 pass "/v2/ answered while held 3 s at the store:$held the blobs read back"
