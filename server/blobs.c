@@ -538,8 +538,6 @@ static int try_mount(request_t *req, meta_t *m, const digest_t *d, const char *f
         _cleanup_free_ char *found = NULL;
         upload_state_t *st;
         uint64_t size;
-        pthread_attr_t attr;
-        pthread_t th;
         int r;
 
         /* a mount needs pull access on the source */
@@ -560,15 +558,8 @@ static int try_mount(request_t *req, meta_t *m, const digest_t *d, const char *f
                         return 1;
                 st->mount_digest = *d;
                 st->mount_size = size;
-                req_suspend_then(req, upload_mount_done);
-                r = pthread_attr_init(&attr);
-                if (r == 0) {
-                        (void) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-                        r = pthread_create(&th, &attr, mount_main, req);
-                        (void) pthread_attr_destroy(&attr);
-                }
-                if (r != 0) {
-                        st->mount_r = -r;
+                if ((r = req_spawn_then(req, upload_mount_done, mount_main)) < 0) {
+                        st->mount_r = r;
                         req_resume(req); /* answered by upload_mount_done */
                 }
                 return 2;

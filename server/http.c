@@ -1,6 +1,7 @@
 /* server/http.c: libmicrohttpd glue: the request life cycle, body streaming and
  * the access log. */
 #include <errno.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -384,6 +385,21 @@ void req_suspend(void *userdata) {
 void req_suspend_then(request_t *req, void (*then)(request_t *req)) {
         req->auth_resume = then;
         req_suspend(req);
+}
+
+int req_spawn_then(request_t *req, void (*then)(request_t *req), void *(*fn)(void *req)) {
+        pthread_attr_t attr;
+        pthread_t th;
+        int r;
+
+        req_suspend_then(req, then);
+        r = pthread_attr_init(&attr);
+        if (r == 0) {
+                (void) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+                r = pthread_create(&th, &attr, fn, req);
+                (void) pthread_attr_destroy(&attr);
+        }
+        return -r;
 }
 
 void req_resume(void *userdata) {

@@ -2,7 +2,6 @@
  * stored byte-exact as blobs and served with the media type they were pushed with. */
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,19 +202,10 @@ static void manifest_put_end(request_t *req) {
                 return;
         }
         if (!store_has_files(req->srv->store) && req_may_wait(req)) {
-                pthread_attr_t attr;
-                pthread_t th;
-                int r;
+                int r = req_spawn_then(req, manifest_put_done, manifest_put_main);
 
-                req_suspend_then(req, manifest_put_done);
-                r = pthread_attr_init(&attr);
-                if (r == 0) {
-                        (void) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-                        r = pthread_create(&th, &attr, manifest_put_main, req);
-                        (void) pthread_attr_destroy(&attr);
-                }
-                if (r != 0) {
-                        st->r = -r;
+                if (r < 0) {
+                        st->r = r;
                         req_resume(req); /* answered by manifest_put_done */
                 }
                 return;

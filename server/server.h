@@ -295,6 +295,10 @@ void req_resume(void *req);
 /* The same from a route's begin: once resumed, then(req) is called on the
  * event-loop thread to go on (it answers, or leaves the body to be read). */
 void req_suspend_then(request_t *req, void (*then)(request_t *req));
+/* req_suspend_then, and fn(req) run on a detached thread of its own meanwhile; fn's
+ * last touch of req is req_resume(req). 0, or -errno with no thread started and req
+ * still suspended: the caller records the failure for then and resumes it. */
+int req_spawn_then(request_t *req, void (*then)(request_t *req), void *(*fn)(void *req));
 /* While the server drains, a route must not wait anew (it answers instead): the daemon
  * stops once every connection suspended so far was called again. */
 static inline bool req_may_wait(const request_t *req) {

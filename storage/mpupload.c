@@ -769,6 +769,16 @@ static void wait_blocking(mpupload_t *u) {
         pthread_mutex_unlock(&u->lock);
 }
 
+/* A step (1: under way on a thread, else its outcome) taken to its end, waiting. */
+static int step_blocking(mpupload_t *u, int (*step)(mpupload_t *u)) {
+        for (;;) {
+                int r = step(u);
+                if (r != 1)
+                        return r;
+                wait_blocking(u);
+        }
+}
+
 int mpupload_write(mpupload_t *u, const void *buf, size_t len) {
         const char *p = buf;
 
@@ -938,12 +948,7 @@ bool mpupload_committing(const mpupload_t *u) {
 }
 
 int mpupload_save(mpupload_t *u) {
-        for (;;) {
-                int r = mpupload_save_step(u);
-                if (r != 1)
-                        return r;
-                wait_blocking(u);
-        }
+        return step_blocking(u, mpupload_save_step);
 }
 
 /* The session's objects and rows go (after a commit, a cancel, the expiry). */
@@ -1178,12 +1183,7 @@ bool mpupload_removing(const mpupload_t *u) {
 }
 
 int mpupload_remove(mpupload_t *u) {
-        for (;;) {
-                int r = mpupload_remove_step(u);
-                if (r != 1)
-                        return r;
-                wait_blocking(u);
-        }
+        return step_blocking(u, mpupload_remove_step);
 }
 
 int mpupload_expire(store_t *s, meta_t *m, uint64_t max_age, time_t now, bool dry_run, uint64_t *ret_n) {

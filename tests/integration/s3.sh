@@ -97,18 +97,29 @@ step "a PATCH's parts are sent beside the event loop: a slowed store holds back 
 # libmicrohttpd thread receives a 100 MiB PATCH through it: six 16 MiB parts, four in
 # flight at most (the connection suspended while a fifth waits), a 4 MiB tail, whose
 # last part the PUT sends
-python3 "$BERTH_IT_DIR/s3_slow_relay.py" "$EP" "$TMP/relay.port" "$TMP/relay.log" 3 "$TMP/relay.kinds" \
-        >"$TMP/relay.out" 2>&1 &
-berth_track_pid $!
-berth_wait_for 10 test -s "$TMP/relay.port" || fail "the relay did not start"
-SLOW="s3://$BUCKET/slow?endpoint=http://127.0.0.1:$(cat "$TMP/relay.port")&region=$BERTH_TEST_S3_REGION"
-sp=$(berth_free_port)
-"$top_builddir/berthd" serve --listen "127.0.0.1:$sp" --data "$TMP/slow" --auth none --insecure-http --metrics-listen '' \
-        --threads 1 --storage "$SLOW" >>"$TMP/slow.log" 2>&1 &
-slow_pid=$!
-berth_track_pid $slow_pid
-su=http://127.0.0.1:$sp
-berth_wait_for 20 eval '[ "$(curl -s -o /dev/null -w "%{http_code}" "$su/readyz")" = 200 ]' || fail "berthd on the relay not ready"
+# slow_berthd NAME RELAY KINDS: a relay (s3_slow_relay.py: holds of 3 s, what it does
+# read from the file KINDS at every request; $TMP/RELAY.log) in front of the gateway,
+# and a berthd with one libmicrohttpd thread storing under s3://$BUCKET/NAME through
+# it (data $TMP/NAME, log $TMP/NAME.log); sets SLOW_PID, SLOW_PORT and SLOW_URL
+slow_berthd() {
+        local name=$1 relay=$2 kinds=$3
+        python3 "$BERTH_IT_DIR/s3_slow_relay.py" "$EP" "$TMP/$relay.port" "$TMP/$relay.log" 3 "$kinds" \
+                >"$TMP/$relay.out" 2>&1 &
+        berth_track_pid $!
+        berth_wait_for 10 test -s "$TMP/$relay.port" || fail "the relay did not start"
+        SLOW_PORT=$(berth_free_port)
+        "$top_builddir/berthd" serve --listen "127.0.0.1:$SLOW_PORT" --data "$TMP/$name" --auth none --insecure-http \
+                --metrics-listen '' --threads 1 \
+                --storage "s3://$BUCKET/$name?endpoint=http://127.0.0.1:$(cat "$TMP/$relay.port")&region=$BERTH_TEST_S3_REGION" \
+                >>"$TMP/$name.log" 2>&1 &
+        SLOW_PID=$!
+        berth_track_pid $SLOW_PID
+        SLOW_URL=http://127.0.0.1:$SLOW_PORT
+        berth_wait_for 20 eval '[ "$(curl -s -o /dev/null -w "%{http_code}" "$SLOW_URL/readyz")" = 200 ]' ||
+                fail "berthd on the relay not ready"
+}
+slow_berthd slow relay "$TMP/relay.kinds"
+slow_pid=$SLOW_PID su=$SLOW_URL
 head -c $((100 << 20)) /dev/urandom >"$TMP/slow.bin"
 sd=sha256:$(sha256sum "$TMP/slow.bin" | cut -d' ' -f1)
 loc=$(curl -sS -D - -o /dev/null -X POST "$su/v2/it/slow/blobs/uploads/" | tr -d '\r' | awk 'tolower($1) == "location:" { print $2 }')
@@ -143,7 +154,8 @@ step "an upload's other requests to the store are beside the event loop too: tai
 # for each of them on its event-loop thread)
 held_probe() { # KIND WHAT: a request of KIND held at the store now; /v2/ answered meanwhile
         local t
-        berth_wait_for 30 grep -qs "^start $1 " "$TMP/relay.log" || fail "$2: no $1 reached the store"
+        berth_wait_for 30 grep -qs "^start $1 " "$TMP/relay.log" ||
+                fail "$2: no $1 reached the store; the relay's log: $(tr '\n' ' ' <"$TMP/relay.log"); berthd's: $(tail -n 4 "$TMP/slow.log")"
         probe=$(curl -sS -o /dev/null -w '%{http_code} %{time_total}' --max-time 20 "$su/v2/")
         [ "${probe% *}" = 200 ] || fail "/v2/ while the $2's $1 was held: $probe"
         t=${probe#* }
@@ -270,17 +282,8 @@ step "blob GETs and HEADs ask the store beside the event loop (--threads 1): a s
 # libmicrohttpd thread reads through it while /v2/ is asked on the same thread
 echo none >"$TMP/relay2.mode"
 : >"$TMP/relay2.log"
-python3 "$BERTH_IT_DIR/s3_slow_relay.py" "$EP" "$TMP/relay2.port" "$TMP/relay2.log" 3 "$TMP/relay2.mode" >"$TMP/relay2.out" 2>&1 &
-berth_track_pid $!
-berth_wait_for 10 test -s "$TMP/relay2.port" || fail "the relay did not start"
-GSLOW="s3://$BUCKET/slowget?endpoint=http://127.0.0.1:$(cat "$TMP/relay2.port")&region=$BERTH_TEST_S3_REGION"
-gp=$(berth_free_port)
-"$top_builddir/berthd" serve --listen "127.0.0.1:$gp" --data "$TMP/slowget" --auth none --insecure-http --metrics-listen '' \
-        --threads 1 --storage "$GSLOW" >>"$TMP/slowget.log" 2>&1 &
-get_pid=$!
-berth_track_pid $get_pid
-gu=http://127.0.0.1:$gp
-berth_wait_for 20 eval '[ "$(curl -s -o /dev/null -w "%{http_code}" "$gu/readyz")" = 200 ]' || fail "berthd on the relay not ready"
+slow_berthd slowget relay2 "$TMP/relay2.mode"
+get_pid=$SLOW_PID gp=$SLOW_PORT gu=$SLOW_URL
 head -c $((1 << 20)) /dev/urandom >"$TMP/gsmall"
 gsmall=sha256:$(sha256sum "$TMP/gsmall" | cut -d' ' -f1)
 for f in gsmall multi; do
