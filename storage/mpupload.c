@@ -385,6 +385,17 @@ void mpupload_discard(mpupload_t *u) {
 static int commit_work(mpupload_t *u);
 static int remove_work(mpupload_t *u);
 
+
+/* Under u->lock, a thread's work ended: the request waiting for it resumed (unless
+ * its session was abandoned), blocking waiters woken. */
+static void thread_ended_locked(mpupload_t *u) {
+        if (!u->abandoned && u->resume) {
+                void (*fn)(void *) = u->resume;
+                u->resume = NULL;
+                fn(u->resume_userdata);
+        }
+        pthread_cond_broadcast(&u->cond);
+}
 static void *op_main(void *arg) {
         mpupload_t *u = arg;
         store_t *s = u->store;
@@ -422,14 +433,9 @@ static void *op_main(void *arg) {
         pthread_mutex_lock(&u->lock);
         u->op_r = r;
         u->op_done = true;
-        if (u->abandoned) {
+        if (u->abandoned)
                 last = u->in_flight == 0;
-        } else if (u->resume) {
-                void (*fn)(void *) = u->resume;
-                u->resume = NULL;
-                fn(u->resume_userdata);
-        }
-        pthread_cond_broadcast(&u->cond);
+        thread_ended_locked(u);
         pthread_mutex_unlock(&u->lock);
         if (last)
                 abandoned_release(u);
@@ -544,14 +550,9 @@ static void *part_main(void *arg) {
         j->r = r;
         j->done = true;
         u->in_flight--;
-        if (u->abandoned) {
+        if (u->abandoned)
                 last = u->in_flight == 0 && !op_running(u);
-        } else if (u->resume) {
-                void (*fn)(void *) = u->resume;
-                u->resume = NULL;
-                fn(u->resume_userdata);
-        }
-        pthread_cond_broadcast(&u->cond);
+        thread_ended_locked(u);
         pthread_mutex_unlock(&u->lock);
         if (last)
                 abandoned_release(u);

@@ -253,20 +253,17 @@ for i in 1 2; do
         printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":2},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%d}],"annotations":{"n":"%s"}}' \
                 "$mcfg" "$md" $((1 << 20)) "$i" >"$TMP/man.$i"
 done
-held_on put
-curl -sS -o "$TMP/man.json" -w '%{http_code}' -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
-        --data-binary "@$TMP/man.1" "$su/v2/it/slow/manifests/m1" >"$TMP/man.code" &
-put_pid=$!
-held_probe put "manifest PUT"
-wait $put_pid || fail "the manifest PUT failed"
-[ "$(cat "$TMP/man.code")" = 201 ] || fail "the manifest PUT: $(cat "$TMP/man.code") $(cat "$TMP/man.json")"
-held_on head
-curl -sS -o "$TMP/man.json" -w '%{http_code}' -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
-        --data-binary "@$TMP/man.2" "$su/v2/it/slow/manifests/m2" >"$TMP/man.code" &
-put_pid=$!
-held_probe head "second manifest PUT"
-wait $put_pid || fail "the second manifest PUT failed"
-[ "$(cat "$TMP/man.code")" = 201 ] || fail "the second manifest PUT: $(cat "$TMP/man.code") $(cat "$TMP/man.json")"
+held_put_manifest() { # KIND N: manifest N PUT as mN while the store holds KIND
+        held_on "$1"
+        curl -sS -o "$TMP/man.json" -w '%{http_code}' -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+                --data-binary "@$TMP/man.$2" "$su/v2/it/slow/manifests/m$2" >"$TMP/man.code" &
+        local put_pid=$!
+        held_probe "$1" "manifest PUT $2"
+        wait $put_pid || fail "manifest PUT $2 failed"
+        [ "$(cat "$TMP/man.code")" = 201 ] || fail "manifest PUT $2: $(cat "$TMP/man.code") $(cat "$TMP/man.json")"
+}
+held_put_manifest put 1
+held_put_manifest head 2
 held_on none
 for i in 1 2; do
         curl -sS -o "$TMP/man.got" -H 'Accept: application/vnd.oci.image.manifest.v1+json' "$su/v2/it/slow/manifests/m$i"
