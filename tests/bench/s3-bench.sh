@@ -80,12 +80,13 @@ cpu() { # PID...: their CPU ticks so far (user + system; 0 for one that is gone)
 took() { python3 -c "import sys; print('%.2f' % ((int(sys.argv[2]) - int(sys.argv[1])) / int(sys.argv[3])))" "$1" "$2" "$TICK"; }
 secs() { python3 -c "import sys; print('%.3f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$1" "$2"; }
 push() { # PORT REPO: seconds of POST + PUT of the blob
-        local t0 loc
+        local t0 loc code
         t0=$EPOCHREALTIME
         loc=$(curl -sS -D - -o /dev/null -X POST "http://127.0.0.1:$1/v2/$2/blobs/uploads/" | tr -d '\r' |
                 awk 'tolower($1) == "location:" { print $2 }')
-        [ "$(curl -sS -o /dev/null -w '%{http_code}' -X PUT -H 'Content-Type: application/octet-stream' \
-                -T "$TMP/blob" "http://127.0.0.1:$1$loc?digest=$D")" = 201 ] || { echo "push failed" >&2; exit 1; }
+        code=$(curl -sS -o "$TMP/push.out" -w '%{http_code}' -X PUT -H 'Content-Type: application/octet-stream' \
+                -T "$TMP/blob" "http://127.0.0.1:$1$loc?digest=$D") || true
+        [ "$code" = 201 ] || { echo "push to $2 failed: HTTP $code $(head -c 300 "$TMP/push.out")" >&2; tail -n 5 "$TMP"/*.log >&2; exit 1; }
         secs "$t0" "$EPOCHREALTIME"
 }
 pull() { # PORT REPO [CURL ARGS]: seconds of the GET (following redirects), bytes checked
