@@ -165,15 +165,6 @@ static int show_status(meta_t *m) {
         return 0;
 }
 
-#ifdef BERTH_TEST_HOOKS
-/* Test builds only: the run's clock is the wall clock plus the whole seconds in
- * $BERTH_TEST_CLOCK_FILE (as the server's, server/main.c), so that a test ages what
- * the bucket holds instead of sleeping. */
-static time_t test_clock_now(void *userdata) {
-        return time(NULL) + *(const time_t *) userdata;
-}
-#endif
-
 int gc_main(const char *data_dir, const dbconf_t *dbc, int argc, char **argv) {
         static const struct option opts[] = {
                 { "dry-run", no_argument, NULL, 'n' },
@@ -252,21 +243,11 @@ int gc_main(const char *data_dir, const dbconf_t *dbc, int argc, char **argv) {
                 goto out;
         periodic_who("berthd gc", who, sizeof(who));
         o.who = who;
-#ifdef BERTH_TEST_HOOKS
-        static time_t test_offset;
-        const char *clock_file = getenv("BERTH_TEST_CLOCK_FILE");
-        FILE *cf = clock_file && *clock_file ? fopen(clock_file, "re") : NULL;
-        long long v;
-
-        if (cf && fscanf(cf, "%lld", &v) == 1) {
-                test_offset = (time_t) v;
-                o.now = test_clock_now;
-                o.now_userdata = &test_offset;
-                fprintf(stderr, "berthd gc: test clock: the wall clock plus %lld s (a test build)\n", v);
-        }
-        if (cf)
-                fclose(cf);
-#endif
+        /* a test build's clock (server/periodic.h), as the server's: a test ages what
+         * the bucket holds instead of sleeping */
+        if ((o.now_userdata = test_clock_from_env(&o.now)))
+                fprintf(stderr, "berthd gc: test clock: the wall clock plus the seconds in %s (a test build)\n",
+                        getenv("BERTH_TEST_CLOCK_FILE"));
         for (;;) {
                 t0 = mono();
                 r = registry_gc_run(store, meta, &o, &res);

@@ -32,6 +32,7 @@
 #include "server/http.h"
 #include "server/metrics.h"
 #include "server/notify.h"
+#include "server/periodic.h"
 #include "server/server.h"
 #include "server/tls.h"
 #include "server/webhook.h"
@@ -161,41 +162,6 @@ static int load_tls(server_t *srv, char **ret_cert, char **ret_key) {
         return tls_load_pem(cert, key, ret_cert, ret_key);
 }
 
-#ifdef BERTH_TEST_HOOKS
-/* Test builds only (configure --enable-test-hooks): the server's clock is the wall
- * clock plus the whole seconds written in the file $BERTH_TEST_CLOCK_FILE, read
- * again whenever the file's mtime changes, so a test moves time forward instead of
- * sleeping. An unreadable file keeps the last offset. */
-typedef struct {
-        const char *path;
-        pthread_mutex_t lock;
-        struct timespec mtime;
-        time_t offset;
-} test_clock_t;
-
-static time_t test_clock_now(void *userdata) {
-        test_clock_t *c = userdata;
-        struct stat st;
-        time_t offset;
-
-        pthread_mutex_lock(&c->lock);
-        if (stat(c->path, &st) == 0 &&
-            (st.st_mtim.tv_sec != c->mtime.tv_sec || st.st_mtim.tv_nsec != c->mtime.tv_nsec)) {
-                FILE *f = fopen(c->path, "re");
-                long long v;
-
-                if (f && fscanf(f, "%lld", &v) == 1) {
-                        c->offset = (time_t) v;
-                        c->mtime = st.st_mtim;
-                }
-                if (f)
-                        fclose(f);
-        }
-        offset = c->offset;
-        pthread_mutex_unlock(&c->lock);
-        return time(NULL) + offset;
-}
-#endif
 
 static int serve(int argc, char **argv) {
         config_t cfg;
@@ -255,20 +221,18 @@ static int serve(int argc, char **argv) {
         if (!store_has_files(srv.store))
                 log_msg(LOG_INFO, LOG_SRC_MAIN, "blobs in %s%s", cfg.storage,
                         cfg.s3_redirect ? " (downloads redirected to presigned URLs)" : "");
-#ifdef BERTH_TEST_HOOKS
         {
-                static test_clock_t test_clock = { .lock = PTHREAD_MUTEX_INITIALIZER };
-                const char *path = getenv("BERTH_TEST_CLOCK_FILE");
+                time_t (*now)(void *userdata);
+                void *clock = test_clock_from_env(&now);
 
-                if (path && *path) {
-                        test_clock.path = path;
-                        srv.now = test_clock_now;
-                        srv.now_userdata = &test_clock;
+                if (clock) {
+                        srv.now = now;
+                        srv.now_userdata = clock;
                         log_msg(LOG_WARNING, LOG_SRC_MAIN,
-                                "test clock: the wall clock plus the seconds in %s (a test build)", path);
+                                "test clock: the wall clock plus the seconds in %s (a test build)",
+                                getenv("BERTH_TEST_CLOCK_FILE"));
                 }
         }
-#endif
         store_set_clock(srv.store, srv.now, srv.now_userdata);
         /* The process's one database: migrations applied now (so that a broken or
          * unreachable database fails the start, not a request), then shared by auth,

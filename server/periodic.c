@@ -1,8 +1,12 @@
 /* server/periodic.c: jobs run every interval seconds (see periodic.h). */
 #include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
+#include "config.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "server/periodic.h"
@@ -85,4 +89,55 @@ void periodic_stop(periodic_t *p) {
         pthread_join(p->thread, NULL);
         pthread_cond_destroy(&p->cond);
         p->started = false;
+}
+
+#ifdef BERTH_TEST_HOOKS
+/* Test builds only (configure --enable-test-hooks): the clock is the wall
+ * clock plus the whole seconds written in the file $BERTH_TEST_CLOCK_FILE, read
+ * again whenever the file's mtime changes, so a test moves time forward instead of
+ * sleeping. An unreadable file keeps the last offset. */
+typedef struct {
+        const char *path;
+        pthread_mutex_t lock;
+        struct timespec mtime;
+        time_t offset;
+} test_clock_t;
+
+static time_t test_clock_now(void *userdata) {
+        test_clock_t *c = userdata;
+        struct stat st;
+        time_t offset;
+
+        pthread_mutex_lock(&c->lock);
+        if (stat(c->path, &st) == 0 &&
+            (st.st_mtim.tv_sec != c->mtime.tv_sec || st.st_mtim.tv_nsec != c->mtime.tv_nsec)) {
+                FILE *f = fopen(c->path, "re");
+                long long v;
+
+                if (f && fscanf(f, "%lld", &v) == 1) {
+                        c->offset = (time_t) v;
+                        c->mtime = st.st_mtim;
+                }
+                if (f)
+                        fclose(f);
+        }
+        offset = c->offset;
+        pthread_mutex_unlock(&c->lock);
+        return time(NULL) + offset;
+}
+#endif
+
+void *test_clock_from_env(time_t (**ret_now)(void *userdata)) {
+#ifdef BERTH_TEST_HOOKS
+        static test_clock_t clock = { .lock = PTHREAD_MUTEX_INITIALIZER };
+        const char *path = getenv("BERTH_TEST_CLOCK_FILE");
+
+        if (path && *path) {
+                clock.path = path;
+                *ret_now = test_clock_now;
+                return &clock;
+        }
+#endif
+        (void) ret_now;
+        return NULL;
 }

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include "server/server.h"
 
 typedef void (*periodic_fn)(server_t *srv, meta_t *m, const char *who, const volatile bool *stop);
@@ -33,3 +34,8 @@ int periodic_start(periodic_t *p, server_t *srv, uint64_t interval);
 void periodic_stop(periodic_t *p);
 /* Who runs it, for the records: "WHAT on HOST (pid N)" into buf. */
 void periodic_who(const char *what, char *buf, size_t size);
+/* A test build's clock (configure --enable-test-hooks): the wall clock plus the whole
+ * seconds in the file $BERTH_TEST_CLOCK_FILE, read again when it changes, so that a
+ * test moves time forward instead of sleeping. Its userdata, *ret_now set; NULL
+ * (the wall clock) without the variable or in other builds. One per process. */
+void *test_clock_from_env(time_t (**ret_now)(void *userdata));

@@ -229,20 +229,6 @@ static int manifest_put(store_t *s, meta_t *m, const char *repo, const void *buf
 
 #define ORPHAN_BATCH 64
 
-/* A blob object without a row in a driver without files (S3) is swept only once it
- * is this much older than the run, however short the grace period, and never before
- * the upload expiry's age either. A direct upload (the digest known before the
- * bytes) makes its object before its row and keeps nothing to place it again from,
- * so an object younger than that may be a push about to write its row. The object's
- * age is the store's LastModified: on S3 an object made by a multipart upload may
- * carry the time the upload began, so the window is the whole upload, which the
- * upload expiry bounds (a multipart upload begun longer ago than --upload-max-age is
- * aborted); the hour is the bound the scratch files of the directory driver have
- * (store_tmp_clean), and it covers the store's clock being behind ours. The
- * directory driver needs none of this: its writer places the file again from its
- * session file when a sweep took it. (REGISTRY_ORPHAN_MIN_AGE, registry.h: the
- * hour, which fsck also gives such objects.) */
-
 typedef struct {
         store_t *store;
         digest_t moved[256]; /* a sweep batch (meta.c GC_BATCH), or ORPHAN_BATCH */
@@ -469,6 +455,19 @@ static int gc_work(store_t *s, meta_t *m, const registry_gc_options_t *o, time_t
         uint64_t blobs = 0;
         int r;
 
+        /* A blob object without a row in a driver without files (S3) is swept only once it
+         * is an hour older than the run (REGISTRY_ORPHAN_MIN_AGE), however short the grace period, and never before
+         * the upload expiry's age either. A direct upload (the digest known before the
+         * bytes) makes its object before its row and keeps nothing to place it again from,
+         * so an object younger than that may be a push about to write its row. The object's
+         * age is the store's LastModified: on S3 an object made by a multipart upload may
+         * carry the time the upload began, so the window is the whole upload, which the
+         * upload expiry bounds (a multipart upload begun longer ago than --upload-max-age is
+         * aborted); the hour is the bound the scratch files of the directory driver have
+         * (store_tmp_clean), and it covers the store's clock being behind ours. The
+         * directory driver needs none of this: its writer places the file again from its
+         * session file when a sweep took it. fsck gives such objects the same
+         * hour. */
         if (!store_has_files(s)) {
                 uint64_t age = o->grace > REGISTRY_ORPHAN_MIN_AGE ? o->grace : REGISTRY_ORPHAN_MIN_AGE;
 
