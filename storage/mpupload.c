@@ -918,6 +918,17 @@ static int save_row(mpupload_t *u) {
         return 0;
 }
 
+/* Before a save or a commit starts its step: the session there and sound, and its
+ * parts sent and acknowledged (want: the final PUT's digest, the last part too when
+ * due). 0 go on; 1 parts in flight (wait, call again); <0. */
+static int step_ready(mpupload_t *u, const digest_t *want) {
+        if (u->gone)
+                return -ENOENT;
+        if (u->err)
+                return u->err;
+        return mpupload_flush(u, want);
+}
+
 int mpupload_save_step(mpupload_t *u) {
         int r;
 
@@ -928,12 +939,8 @@ int mpupload_save_step(mpupload_t *u) {
                         return u->err = r;
                 return r == 1 ? 1 : save_row(u);
         }
-        if (u->gone)
-                return -ENOENT;
-        if (u->err)
-                return u->err;
         /* the parts sent and acknowledged (the last one if at least 5 MiB) */
-        if ((r = mpupload_flush(u, NULL)) != 0)
+        if ((r = step_ready(u, NULL)) != 0)
                 return r;
         /* the tail under a new generation, written every time: the row names the
          * old one until it is saved, and the object's time is the session's last
@@ -1115,12 +1122,8 @@ int mpupload_commit_step(mpupload_t *u, const char *repo, const digest_t *want, 
                         *ret_size = u->size;
                 return r;
         }
-        if (u->gone)
-                return -ENOENT;
-        if (u->err)
-                return u->err;
         /* the parts sent and acknowledged, the last one too when it is due */
-        if ((r = mpupload_flush(u, want)) != 0)
+        if ((r = step_ready(u, want)) != 0)
                 return r;
         /* the digest checked here (no wait): a mismatch leaves the session as it was */
         lost = !u->ctx || digest_ctx_alg(u->ctx) != want->alg;
