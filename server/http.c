@@ -563,6 +563,16 @@ int http_start(server_t *srv, const char *cert_pem, const char *key_pem) {
         return 0;
 }
 
+/* The drain waits until *n is 0, having said what for (the count, then what). */
+static void await_none(atomic_uint *n, const char *what) {
+        if (atomic_load(n))
+                log_msg(LOG_NOTICE, LOG_SRC_SERVER, "waiting for %u %s", atomic_load(n), what);
+        while (atomic_load(n)) {
+                struct timespec ts = { 0, 20 * 1000 * 1000 };
+                nanosleep(&ts, NULL);
+        }
+}
+
 void http_drain_and_stop(server_t *srv) {
         struct timespec deadline, now;
 
@@ -597,24 +607,12 @@ void http_drain_and_stop(server_t *srv) {
         pullthrough_drain(srv->pullthrough);
         /* and every upload waiting for its parts to reach the object store: they end
          * (each within the driver's time limits), and no route waits anew meanwhile */
-        if (atomic_load(&srv->route_waits))
-                log_msg(LOG_NOTICE, LOG_SRC_SERVER, "waiting for %u request(s) waiting on the object store",
-                        atomic_load(&srv->route_waits));
-        while (atomic_load(&srv->route_waits)) {
-                struct timespec ts = { 0, 20 * 1000 * 1000 };
-                nanosleep(&ts, NULL);
-        }
+        await_none(&srv->route_waits, "request(s) waiting on the object store");
         MHD_stop_daemon(srv->daemon);
         srv->daemon = NULL;
         /* blob reads from the object store whose answers ended (server/reply.c): each
          * gives up at its next byte, or within the driver's time limits */
-        if (atomic_load(&srv->fetch_threads))
-                log_msg(LOG_NOTICE, LOG_SRC_SERVER, "waiting for %u blob read(s) from the object store to end",
-                        atomic_load(&srv->fetch_threads));
-        while (atomic_load(&srv->fetch_threads)) {
-                struct timespec ts = { 0, 20 * 1000 * 1000 };
-                nanosleep(&ts, NULL);
-        }
+        await_none(&srv->fetch_threads, "blob read(s) from the object store to end");
         srv->conns = conns_free(srv->conns);
         if (srv->oom_response)
                 MHD_destroy_response(srv->oom_response);
